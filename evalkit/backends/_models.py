@@ -1,0 +1,38 @@
+"""Finding a model before an engine starts, so a wrong name is one clear line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from evalkit.errors import InputError
+
+
+def check_model(model: str | None, revision: str | None = None) -> str:
+    """`model` if it is a local folder, in the hub cache, or (online) on the hub; InputError otherwise."""
+    if not model:
+        raise InputError("--model is required for this backend")
+    if Path(model).expanduser().is_dir():
+        path = Path(model).expanduser()
+        if not (path / "config.json").is_file():
+            raise InputError(f"{path}: not a model folder (no config.json)")
+        return str(path)
+    if Path(model).exists():
+        raise InputError(f"{model}: expected a model folder or a hub model id, got a file")
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(model, revision=revision, local_files_only=True, allow_patterns=["config.json"])
+        return model
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise InputError(f"model {model!r} does not exist locally and is not in the hub cache (HF_HUB_OFFLINE is set)")
+    try:
+        from huggingface_hub import model_info
+
+        model_info(model, revision=revision, timeout=10)
+    except Exception as e:
+        raise InputError(f"model {model!r} not found: not a local folder, and the hub says: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return model

@@ -1,0 +1,117 @@
+"""The `replay` backend: completions made elsewhere (another harness, an API, a past run), scored here.
+
+A replay file is JSON lines with `problem_id`, `sample` (int) and `completion`; optional
+`finish_reason`, `prompt_tokens`, `completion_tokens`, `model`, `think_open`, `task`. Field names can
+be remapped (`fields={"completion": "response"}`). Records of several models make one run that
+reports each model separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from evalkit.backends.base import BACKENDS
+from evalkit.errors import InputError
+from evalkit.taskspec import read_jsonl
+from evalkit.types import Completion, Request
+
+REQUIRED = ("problem_id", "sample", "completion")
+OPTIONAL = ("finish_reason", "prompt_tokens", "completion_tokens", "model", "think_open", "task")
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    task: str | None
+    model: str
+    problem_id: str
+    sample: int
+    completion: Completion
+
+
+def load_replay(path: str | Path, fields: dict[str, str] | None = None,
+                default_model: str | None = None) -> list[ReplayRecord]:
+    """Read and check a replay file; InputError names file:line and field."""
+    path = Path(path)
+    names = {k: (fields or {}).get(k, k) for k in REQUIRED + OPTIONAL}
+    default_model = default_model or path.name.split(".")[0]
+    records: list[ReplayRecord] = []
+    seen: set[tuple] = set()
+    lineno = 0
+    for lineno, obj in enumerate(_numbered(path), 1):
+        line, obj = obj
+        for key in REQUIRED:
+            if names[key] not in obj:
+                raise InputError(f"{path}:{line}: field '{names[key]}' is missing "
+                                 f"(a replay record needs {', '.join(names[k] for k in REQUIRED)})")
+        sample = obj[names["sample"]]
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+            raise InputError(f"{path}:{line}: field '{names['sample']}': expected an integer >= 0, got {sample!r}")
+        text = obj[names["completion"]]
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"{path}:{line}: field '{names['completion']}': expected a string, got {type(text).__name__}")
+        for key in ("prompt_tokens", "completion_tokens"):
+            v = obj.get(names[key])
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise InputError(f"{path}:{line}: field '{names[key]}': expected an integer, got {v!r}")
+        model = str(obj.get(names["model"]) or default_model)
+        key = (obj.get(names["task"]), model, str(obj[names["problem_id"]]), sample)
+        if key in seen:
+            raise InputError(f"{path}:{line}: duplicate record for model {model!r}, problem "
+                             f"{key[2]!r}, sample {sample}")
+        seen.add(key)
+        records.append(ReplayRecord(
+            task=obj.get(names["task"]), model=model, problem_id=key[2], sample=sample,
+            completion=Completion(text=text or "", finish_reason=obj.get(names["finish_reason"]),
+                                  prompt_tokens=obj.get(names["prompt_tokens"]),
+                                  completion_tokens=obj.get(names["completion_tokens"]),
+                                  model=model, think_open=bool(obj.get(names["think_open"], False)))))
+    if not records:
+        raise InputError(f"{path}: no replay records")
+    return records
+
+
+def _numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    # read_jsonl skips blank lines; keep real line numbers for messages
+    import gzip
+    import json
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    if not path.is_file():
+        raise InputError(f"{path}: completions file not found")
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
+                if not isinstance(obj, dict):
+                    raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                yield lineno, obj
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+
+
+class ReplayBackend:
+    name = "replay"
+
+    def __init__(self, records: Sequence[ReplayRecord], model: str, **_: Any) -> None:
+        self.model = model
+        self._by_key = {(r.model, r.problem_id, r.sample): r.completion for r in records}
+
+    def render(self, messages, think_prefill, chat_template_kwargs):
+        return "\n\n".join(m["content"] for m in messages), "", False
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        for req in requests:
+            yield req, self._by_key[(req.model, req.problem_id, req.sample)]
+
+    def close(self) -> None:
+        pass
+
+
+BACKENDS["replay"] = ReplayBackend

@@ -1,0 +1,57 @@
+"""The `transformers` backend: small models on CPU or one GPU, one sample at a time.
+
+Each sample is generated alone after `torch.manual_seed(sample seed)`, so a sample does not depend
+on what else was generated with it (resume and replicas give the same text on CPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from evalkit.backends._models import check_model
+from evalkit.backends.base import BACKENDS, render_with_tokenizer
+from evalkit.types import Completion, Request
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model: str, dtype: str = "auto", revision: str | None = None,
+                 trust_remote_code: bool = False, device: str | None = None, **_: Any) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model = model
+        path = check_model(model, revision)
+        self._torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        self.lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
+                                                       trust_remote_code=trust_remote_code).to(self.device).eval()
+
+    def render(self, messages, think_prefill, chat_template_kwargs):
+        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        torch, tok = self._torch, self.tokenizer
+        eos = tok.eos_token_id
+        for req in requests:
+            ids = tok(req.prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
+            torch.manual_seed(req.seed)
+            sampling = dict(do_sample=True, temperature=req.temperature, top_p=req.top_p) if req.temperature > 0 \
+                else dict(do_sample=False)
+            with torch.no_grad():
+                out = self.lm.generate(ids, max_new_tokens=req.max_tokens, pad_token_id=tok.pad_token_id or eos,
+                                       eos_token_id=eos, **sampling)
+            new = out[0, ids.shape[1]:].tolist()
+            stopped = bool(new) and new[-1] == eos
+            text = tok.decode(new[:-1] if stopped else new, skip_special_tokens=False)
+            yield req, Completion(text=req.prefill + text, finish_reason="stop" if stopped else "length",
+                                  prompt_tokens=ids.shape[1], completion_tokens=len(new), model=self.model)
+
+    def close(self) -> None:
+        self.lm = None
+
+
+BACKENDS["transformers"] = TransformersBackend

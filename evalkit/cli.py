@@ -1,0 +1,198 @@
+"""The `evalkit` command line. Thin: parse options, call one library function, print.
+
+Bad input raises evalkit.errors.InputError anywhere below; `main` turns it into one line on stderr
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from evalkit.errors import InputError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as e:
+            click.echo(f"evalkit: error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="evalkit")
+def main() -> None:
+    """evalkit: evaluate reasoning models, analyze their traces, reward them with the same verifiers."""
+
+
+# ---- commands: each block below belongs to one part; add yours as its own block ----
+
+
+# ---- run, tasks (the pipeline) ----
+
+
+def _split_layers(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@main.command("run")
+@click.argument("tasks", nargs=-1)
+@click.option("--model", "-m", default=None, help="Model id or local folder (vllm, transformers, openai).")
+@click.option("--backend", type=click.Choice(["vllm", "openai", "transformers", "replay"]), default=None,
+              help="Default: vllm, or replay when --completions is given.")
+@click.option("--completions", type=click.Path(dir_okay=False), default=None,
+              help="Score completions made elsewhere (a replay file); implies --backend replay.")
+@click.option("-n", "n", type=int, default=None, help="Samples per problem (default: the task's).")
+@click.option("--temperature", type=float, default=None)
+@click.option("--top-p", type=float, default=None)
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--seed", type=int, default=None, help="Run seed; every sample derives its own from it.")
+@click.option("--limit", type=int, default=None, help="Only the first L problems of each task.")
+@click.option("--system-prompt", default=None)
+@click.option("--think-prefill/--no-think-prefill", default=True, show_default=True,
+              help="Force the reply to start with '<think>\\n' when the chat template does not.")
+@click.option("--dtype", default="auto", show_default=True)
+@click.option("--max-model-len", type=int, default=None)
+@click.option("--revision", default=None, help="Model revision on the hub.")
+@click.option("--trust-remote-code", is_flag=True, default=False)
+@click.option("--base-url", multiple=True, help="OpenAI-compatible server URL (repeat for a fleet).")
+@click.option("--endpoint", type=click.Choice(["chat", "completions"]), default="chat", show_default=True,
+              help="openai backend: chat (server-side template) or completions (local template + prefill).")
+@click.option("--concurrency", type=int, default=32, show_default=True, help="openai backend: requests in flight.")
+@click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel GPUs per engine.")
+@click.option("--dp", type=int, default=1, show_default=True, help="Engine replicas (data parallel).")
+@click.option("--enforce-eager", is_flag=True, default=False, help="vLLM: no CUDA graphs / compilation.")
+@click.option("--require-layers", default=None, help="Sandbox layers that must be in force (comma-separated).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="The run directory.")
+@click.option("--overwrite", is_flag=True, default=False, help="Start the run over.")
+@click.option("--no-progress", is_flag=True, default=False)
+def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
+            think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
+            dp, enforce_eager, require_layers, out, overwrite, no_progress) -> None:
+    """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
+    from evalkit.run import evaluate
+    from evalkit.table import results_table
+
+    backend_options = {}
+    if backend == "openai" or (backend is None and base_url):
+        backend = "openai"
+        backend_options.update(endpoint=endpoint, concurrency=concurrency)
+    if enforce_eager:
+        backend_options["enforce_eager"] = True
+    result = evaluate(
+        tasks, model=model, backend=backend, completions=completions, n=n, temperature=temperature, top_p=top_p,
+        max_tokens=max_tokens, seed=seed, limit=limit, system_prompt=system_prompt, think_prefill=think_prefill,
+        dtype=dtype, max_model_len=max_model_len, revision=revision, trust_remote_code=trust_remote_code,
+        base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
+        overwrite=overwrite, progress=not no_progress, backend_options=backend_options,
+    )
+    click.echo(results_table(result.results))
+    click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
+    if result.report:
+        click.echo(f"report: {result.report}")
+
+
+@main.command("tasks")
+def tasks_cmd() -> None:
+    """List the built-in tasks."""
+    from evalkit.taskspec import list_tasks
+
+    for spec in list_tasks():
+        source = spec.dataset.hub or "bundled"
+        click.echo(f"{spec.name:<16} {spec.verifier:<7} {source:<28} {spec.description[:70]}")
+
+
+# ---- verify (issue 3): one pair, or a JSON-lines file of pairs ----
+
+
+@main.command()
+@click.argument("pred", required=False)
+@click.argument("gold", required=False)
+@click.option("--verifier", default="math", show_default=True, help="math, choice, or a plugin's name")
+@click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
+@click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (or answer), gold, "
+              "optional verifier, finish_reason, id")
+@click.option("--out", type=click.Path(dir_okay=False), help="with --pairs: write the verdict lines here")
+def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pairs: str | None,
+           out: str | None) -> None:
+    """Check PRED (a completion or an answer) against GOLD, or every line of --pairs FILE."""
+    import json
+
+    from evalkit.verifiers.base import VerifyItem, get_verifier
+
+    if pairs:
+        if pred is not None:
+            raise InputError("give either PRED GOLD or --pairs FILE, not both")
+        from evalkit.verifiers._pairs import verify_pairs
+
+        lines = verify_pairs(pairs)
+        if out:
+            with open(out, "w", encoding="utf-8") as f:
+                for row in lines:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            for row in lines:
+                click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if pred is None or gold is None:
+        raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
+    try:
+        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold)])[0]
+    except KeyError as e:
+        raise InputError(f"--verifier: {e.args[0]}") from None
+    if as_json:
+        click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(f"{v.reason}: answer {v.answer!r} vs gold {gold!r} ({v.detail}, {v.ms:.0f} ms)")
+
+
+# ---- rewards: evalkit export, evalkit serve-rewards (evalkit.rewards) ----
+
+
+@main.command("export")
+@click.argument("task")
+@click.option("--format", "fmt", type=click.Choice(["trl", "verl"]), required=True,
+              help="trl: prompt messages + answer/tests columns (jsonl, or parquet by suffix); verl: veRL's parquet.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
+@click.option("--limit", type=int, default=None, help="Only the first N problems.")
+def export_cmd(task: str, fmt: str, out: str, limit: int | None) -> None:
+    """Write TASK (a built-in name or a YAML path) as a GRPO training set."""
+    from evalkit.rewards.export import export_task
+
+    path = export_task(task, fmt, out, limit=limit)
+    click.echo(f"wrote {path} ({fmt})")
+
+
+@main.command("serve-rewards")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--verifier", default="math", show_default=True,
+              help="For labels that are not code-test JSON (those always go to `code`).")
+@click.option("--separator", default=None, help="Text that ends the prompt inside a query (else the prompt, then "
+                                                 "the chat template's assistant marker).")
+@click.option("--max-concurrency", type=int, default=4, show_default=True, help="Requests judged at once.")
+@click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
+@click.option("--per-answer-timeout", type=float, default=1.0, show_default=True, help="Seconds per answer.")
+@click.option("--batch-deadline", type=float, default=10.0, show_default=True, help="Seconds per request.")
+def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None, max_concurrency: int,
+                      partial: bool, per_answer_timeout: float, batch_deadline: float) -> None:
+    """Serve rewards over HTTP in OpenRLHF's remote reward protocol (POST /get_reward, GET /health)."""
+    from evalkit.rewards.server import RewardServer
+    from evalkit.verifiers import get_verifier
+
+    try:
+        get_verifier(verifier)
+    except KeyError as e:
+        raise InputError(f"--verifier: {e.args[0]}") from None
+    try:
+        server = RewardServer(host, port, verifier=verifier, separator=separator, max_concurrency=max_concurrency,
+                              partial=partial, per_answer_s=per_answer_timeout, batch_deadline_s=batch_deadline)
+    except OSError as e:
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    click.echo(f"evalkit reward server on {server.url} (POST /get_reward, GET /health; verifier {verifier})",
+               err=True)
+    server.serve()
+    click.echo("evalkit reward server stopped", err=True)

@@ -1,0 +1,247 @@
+"""Metrics over samples: avg@n, unbiased pass@k, maj@k, and bootstrap CIs over problems.
+
+- avg@n: the mean over problems of the fraction of a problem's samples that are correct (R1's pass@1).
+- pass@k: Chen et al. (2021)'s unbiased estimator 1 - C(n-c, k) / C(n, k), averaged over problems.
+- maj@k: majority vote over k samples, answers grouped by verified equivalence; for k < n the exact
+  expectation over all k-subsets of the n samples; a tie splits the credit equally among the tied
+  answers. A sample with no answer takes a slot but casts no vote.
+- CIs: 95% percentile bootstrap that resamples problems (a problem's samples stay together).
+
+A sample whose `correct` is None (unjudged: an infrastructure fault) is left out of its problem's n.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from math import comb
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+BOOTSTRAP_SAMPLES = 1000
+_EXACT_MAJ_BUDGET = 2_000_000  # DP steps; past it maj@k is estimated from sampled subsets
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one problem with n samples of which c are correct (needs n >= k)."""
+    if k <= 0 or n < k:
+        raise ValueError(f"pass@k needs 0 < k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    # 1 - prod_{i=n-c+1}^{n} (1 - k/i): stable for large n
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def maj_at_k(classes: Sequence[int | None], correct_class: int | None, k: int, seed: int = 0) -> float:
+    """Expected majority-vote accuracy over all k-subsets of a problem's samples.
+
+    classes: the equivalence class of each sample's answer (None: no answer, casts no vote).
+    correct_class: the class equal to the gold answer (None if no sample was right).
+    """
+    n = len(classes)
+    if k <= 0 or n < k:
+        raise ValueError(f"maj@k needs 0 < k <= n, got n={n}, k={k}")
+    if correct_class is None:
+        return 0.0
+    sizes = Counter(c for c in classes if c is not None)
+    s_c = sizes.pop(correct_class, 0)
+    if s_c == 0:
+        return 0.0
+    wrong = list(sizes.values())
+    abstain = n - s_c - sum(wrong)
+    cost = s_c * s_c * max(1, len(wrong)) ** 2 * k
+    if cost > _EXACT_MAJ_BUDGET:
+        return _maj_sampled(classes, correct_class, k, seed)
+    total = 0.0
+    for j in range(1, min(s_c, k) + 1):
+        # ways[(used, ties)]: ways to pick `used` samples from the wrong classes so far, each class
+        # getting at most j votes, `ties` of them getting exactly j
+        ways: dict[tuple[int, int], int] = {(0, 0): 1}
+        for size in wrong:
+            nxt: dict[tuple[int, int], int] = defaultdict(int)
+            for (used, ties), w in ways.items():
+                for v in range(0, min(size, j, k - j - used) + 1):
+                    nxt[(used + v, ties + (v == j))] += w * comb(size, v)
+            ways = nxt
+        pick_c = comb(s_c, j)
+        for (used, ties), w in ways.items():
+            rest = k - j - used
+            if rest <= abstain:
+                total += pick_c * w * comb(abstain, rest) / (1 + ties)
+    return total / comb(n, k)
+
+
+def _maj_sampled(classes: Sequence[int | None], correct_class: int, k: int, seed: int, draws: int = 4000) -> float:
+    rng = random.Random(seed)
+    idx = list(range(len(classes)))
+    acc = 0.0
+    for _ in range(draws):
+        votes = Counter(classes[i] for i in rng.sample(idx, k) if classes[i] is not None)
+        if not votes:
+            continue
+        top = max(votes.values())
+        winners = [c for c, v in votes.items() if v == top]
+        acc += (correct_class in winners) / len(winners)
+    return acc / draws
+
+
+def group_answers(answers: Sequence[str | None], correct: Sequence[bool],
+                  equivalent: Callable[[str, str], bool] | None = None) -> tuple[list[int | None], int | None]:
+    """Equivalence classes of a problem's answers: (class per sample, the correct class).
+
+    Every correct answer equals the gold, so correct samples share one class. Wrong answers are
+    grouped by normalised text, then merged when `equivalent(a, b)` (the verifier) says so.
+    """
+    classes: list[int | None] = [None] * len(answers)
+    correct_class = 0 if any(correct) else None
+    reps: list[str] = []
+    by_text: dict[str, int] = {}
+    for i, (ans, ok) in enumerate(zip(answers, correct)):
+        if ok:
+            classes[i] = 0
+            continue
+        if ans is None or not str(ans).strip():
+            continue
+        key = " ".join(str(ans).split())
+        if key not in by_text:
+            cls = None
+            if equivalent is not None:
+                for j, rep in enumerate(reps):
+                    if equivalent(key, rep):
+                        cls = j + 1
+                        break
+            if cls is None:
+                reps.append(key)
+                cls = len(reps)
+            by_text[key] = cls
+        classes[i] = by_text[key]
+    return classes, correct_class
+
+
+@dataclass(frozen=True)
+class ProblemScores:
+    """One problem's judged samples, ready for every metric."""
+
+    problem_id: str
+    n: int
+    c: int
+    classes: tuple[int | None, ...]
+    correct_class: int | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def ks_for(n: int) -> list[int]:
+    """The k values reported for n samples: powers of two up to n, and n."""
+    ks = [1]
+    while ks[-1] * 2 <= n:
+        ks.append(ks[-1] * 2)
+    if ks[-1] != n and n > 0:
+        ks.append(n)
+    return ks
+
+
+def bootstrap_ci(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                 alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-problem values (problems resampled)."""
+    arr = np.asarray(values, dtype=float)
+    if len(arr) == 0:
+        return (math.nan, math.nan)
+    if len(arr) == 1:
+        return (float(arr[0]), float(arr[0]))
+    rng = np.random.default_rng(seed)
+    means = arr[rng.integers(0, len(arr), size=(samples, len(arr)))].mean(axis=1)
+    return (float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2)))
+
+
+def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], samples: int = BOOTSTRAP_SAMPLES,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """Mean of b - a over shared problems, with a 95% CI from resampling those problems together."""
+    diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    lo, hi = bootstrap_ci(diff, samples, seed)
+    return (float(diff.mean()) if len(diff) else math.nan, lo, hi)
+
+
+def _stat(values: list[float], seed: int) -> dict[str, float]:
+    lo, hi = bootstrap_ci(values, seed=seed)
+    return {"value": float(np.mean(values)) if values else math.nan, "ci_low": lo, "ci_high": hi,
+            "n_problems": len(values)}
+
+
+def score_problems(problems: Iterable[ProblemScores], seed: int = 0) -> dict[str, Any]:
+    """avg@n, pass@k and maj@k (with CIs) over problems, plus the pass@k curve."""
+    problems = [p for p in problems if p.n > 0]
+    out: dict[str, Any] = {"metrics": {}, "pass_at_k_curve": [], "maj_at_k_curve": []}
+    if not problems:
+        return out
+    out["metrics"]["avg@n"] = _stat([p.c / p.n for p in problems], seed)
+    n_max = max(p.n for p in problems)
+    for k in ks_for(n_max):
+        eligible = [p for p in problems if p.n >= k]
+        if not eligible:
+            continue
+        pk = _stat([pass_at_k(p.n, p.c, k) for p in eligible], seed)
+        mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=hash(p.problem_id) & 0xFFFF)
+                    for p in eligible], seed)
+        out["metrics"][f"pass@{k}"] = pk
+        out["metrics"][f"maj@{k}"] = mk
+        out["pass_at_k_curve"].append([k, pk["value"]])
+        out["maj_at_k_curve"].append([k, mk["value"]])
+    return out
+
+
+def summarize(samples: Sequence[dict[str, Any]], meta_by_problem: dict[str, dict[str, Any]] | None = None,
+              equivalent: Callable[[str, str], bool] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Results for one (task, model) from its sample records (samples.jsonl lines).
+
+    meta_by_problem: each problem's meta (level, subject, ...) for the breakdowns.
+    equivalent: merges wrong answers for maj@k (the verifier's equivalence); text equality if None.
+    """
+    meta_by_problem = meta_by_problem or {}
+    by_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        by_problem[str(s["problem_id"])].append(s)
+    scores: list[ProblemScores] = []
+    for pid, ss in by_problem.items():
+        ss = sorted(ss, key=lambda s: s["sample"])
+        judged = [s for s in ss if s.get("correct") is not None]
+        classes, correct_class = group_answers([s.get("answer") for s in judged],
+                                               [bool(s["correct"]) for s in judged], equivalent)
+        scores.append(ProblemScores(pid, len(judged), sum(bool(s["correct"]) for s in judged), tuple(classes),
+                                    correct_class, meta_by_problem.get(pid, {})))
+    tokens = [s["completion_tokens"] for s in samples if s.get("completion_tokens") is not None]
+    result: dict[str, Any] = {
+        "n_problems": len(by_problem),
+        "n_samples": len(samples),
+        "samples_per_problem": max((len(v) for v in by_problem.values()), default=0),
+        "n_unjudged": sum(s.get("correct") is None for s in samples),
+        "n_truncated": sum(s.get("reason") == "truncated" for s in samples),
+        "n_timeout": sum(s.get("reason") == "timeout" for s in samples),
+        "n_no_answer": sum(s.get("reason") == "no_answer" for s in samples),
+        "mean_completion_tokens": float(np.mean(tokens)) if tokens else None,
+        **score_problems(scores, seed),
+    }
+    result["breakdowns"] = _breakdowns(scores)
+    return result
+
+
+def _breakdowns(scores: list[ProblemScores], max_values: int = 40) -> dict[str, dict[str, Any]]:
+    """avg@n per value of each meta field (level, subject, ...) with few enough distinct values."""
+    keys = sorted({k for p in scores for k in p.meta})
+    out: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        groups: dict[str, list[float]] = defaultdict(list)
+        for p in scores:
+            if p.n and key in p.meta and p.meta[key] is not None:
+                groups[str(p.meta[key])].append(p.c / p.n)
+        if 1 < len(groups) <= max_values:
+            out[key] = {v: {"avg@n": float(np.mean(vals)), "n_problems": len(vals),
+                            **dict(zip(("ci_low", "ci_high"), bootstrap_ci(vals)))}
+                        for v, vals in sorted(groups.items(), key=lambda kv: _natural(kv[0]))}
+    return out
+
+
+def _natural(value: str) -> tuple:
+    return (0, float(value), "") if value.replace(".", "", 1).isdigit() else (1, 0.0, value)

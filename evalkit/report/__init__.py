@@ -1,0 +1,87 @@
+"""The HTML report: one self-contained page per run, and a page that compares runs.
+
+    write_report(run_dir)            -> run_dir/index.html
+    write_compare([run_a, run_b], out) -> out (and each run's index.html, which its links open)
+
+The page needs no network: styles, script and charts (matplotlib, inline SVG) are in the file, and
+per-sample text is embedded compressed and inflated in the browser only when a sample is opened.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from evalkit.report import _compare, _page
+from evalkit.report._run import load
+
+__all__ = ["write_report", "write_compare"]
+
+_CHUNKS_HERE = "<!--evalkit:chunks-->"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("evalkit.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=True),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["pct"] = lambda v, d=1: "–" if v is None else f"{100 * v:.{d}f}%"
+    env.filters["num"] = lambda v, d=0: "–" if v is None else f"{v:,.{d}f}"
+    env.filters["tojson_script"] = _page.json_for_script
+    return env
+
+
+def _asset(name: str) -> str:
+    return (resources.files("evalkit.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _write_atomic(out: Path, head: str, blobs, tail: str) -> None:
+    """Stream the page (the chunks can be tens of MB) to a temp file, then move it into place."""
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="\n") as f:
+        f.write(head)
+        for i, blob in enumerate(blobs):
+            f.write(f'<script type="application/x-evalkit" id="ek-c{i}" data-n="{blob.n_bytes}">')
+            f.write(blob.text)
+            f.write("</script>\n")
+        f.write(tail)
+    tmp.replace(out)
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Render a run directory's report.
+
+    run_dir: a directory holding samples.jsonl and/or results.json (config.json optional).
+    out: the HTML file to write; default `run_dir/index.html`.
+    Returns the path written. Raises evalkit.errors.InputError when run_dir is not a run.
+    """
+    run = load(run_dir)
+    out = Path(out) if out is not None else run.path / "index.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    view = _page.build(run)
+    html = _env().get_template("run.html.j2").render(**view, chunks_here=_CHUNKS_HERE, style_css=_asset("style.css"),
+                                                         app_js=_asset("app.js"))
+    head, tail = html.split(_CHUNKS_HERE, 1)
+    _write_atomic(out, head, view["chunks"], tail)
+    return out
+
+
+def write_compare(run_dirs, out: str | Path) -> Path:
+    """Render a page comparing two or more runs, task by task.
+
+    run_dirs: run directories; the first is the baseline every delta is measured from.
+    out: the HTML file to write. Each run's own index.html is rendered when missing, since the
+    compare page links to traces in it.
+    """
+    runs = [load(d) for d in run_dirs]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        if not (run.path / "index.html").exists():
+            write_report(run.path)
+    view = _compare.build(runs, out)
+    html = _env().get_template("compare.html.j2").render(**view, style_css=_asset("style.css"))
+    _write_atomic(out, html, [], "")
+    return out

@@ -1,0 +1,117 @@
+"""Comparing runs: metrics side by side, paired bootstrap over shared problems, and the flips."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+from evalkit.report import charts as _charts
+from evalkit.report._page import metric_cell, metric_names
+from evalkit.report._run import RunData
+
+N_BOOT = 2000
+SOLVED_AT = 0.5  # a problem counts as solved when at least half its judged samples are correct
+
+
+@dataclass(frozen=True)
+class System:
+    """One (run, model) on one task: its results entry and its per-problem outcomes."""
+
+    label: str
+    run: RunData
+    entry: dict
+    solved: dict[str, float]  # problem id -> fraction of judged samples correct
+    first: dict[tuple[str, bool], int]  # (problem id, correct) -> first such sample index
+
+
+def sample_anchor(task, model, problem_id, sample) -> str:
+    """The URL fragment that opens one sample in a run's page (app.js reads it)."""
+    return "sample=" + "|".join(quote(str(x), safe="") for x in (task, model, problem_id, sample))
+
+
+def paired_bootstrap(a: list[float], b: list[float], n_boot: int = N_BOOT, seed: int = 0):
+    """Mean of b - a over paired problems and its 95% percentile CI, resampling problems."""
+    diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    if diff.size == 0:
+        return None, None, None
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
+    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _systems(runs: list[RunData]) -> dict[str, list[System]]:
+    by_task: dict[str, list[System]] = defaultdict(list)
+    for run in runs:
+        models = {str(e.get("model")) for e in run.results}
+        for entry in run.results:
+            task, model = str(entry.get("task")), str(entry.get("model"))
+            recs = [(i, s) for i, s in enumerate(run.samples)
+                    if str(s.get("task")) == task and str(s.get("model")) == model]
+            per: dict[str, list[bool]] = defaultdict(list)
+            first: dict[tuple[str, bool], int] = {}
+            for i, s in recs:
+                if s.get("correct") is None:
+                    continue
+                pid, ok = str(s.get("problem_id")), bool(s["correct"])
+                per[pid].append(ok)
+                first.setdefault((pid, ok), i)
+            label = run.title if len(models) == 1 else f"{run.title} · {model}"
+            by_task[task].append(System(label, run, entry,
+                                        {p: sum(v) / len(v) for p, v in per.items()}, first))
+    return by_task
+
+
+def _link(system: System, out_dir: Path, pid: str, correct: bool) -> str | None:
+    i = system.first.get((pid, correct))
+    if i is None:
+        i = system.first.get((pid, not correct))
+    if i is None:
+        return None
+    s = system.run.samples[i]
+    page = os.path.relpath(system.run.path / "index.html", out_dir).replace(os.sep, "/")
+    return f"{quote(page)}#{sample_anchor(s.get('task'), s.get('model'), s.get('problem_id'), s.get('sample'))}"
+
+
+def build(runs: list[RunData], out: Path) -> dict:
+    """Everything the compare template needs: one section per task."""
+    sections = []
+    for task, systems in _systems(runs).items():
+        entries = [s.entry for s in systems]
+        names = metric_names(entries)
+        base = systems[0]
+        rows = []
+        for name in names:
+            cells = [metric_cell((s.entry.get("metrics") or {}).get(name)) for s in systems]
+            base_v = cells[0]["value"] if cells[0] else None
+            deltas = [None if c is None or base_v is None else c["value"] - base_v for c in cells]
+            rows.append({"name": name, "cells": cells, "deltas": deltas})
+        paired, flips = [], []
+        for other in systems[1:]:
+            shared = sorted(set(base.solved) & set(other.solved))
+            mean, lo, hi = paired_bootstrap([base.solved[p] for p in shared], [other.solved[p] for p in shared])
+            paired.append({"label": other.label, "n_shared": len(shared), "delta": mean, "lo": lo, "hi": hi,
+                           "real": lo is not None and (lo > 0 or hi < 0)})
+            for p in shared:
+                a_ok, b_ok = base.solved[p] >= SOLVED_AT, other.solved[p] >= SOLVED_AT
+                if a_ok != b_ok:
+                    flips.append({"problem_id": p, "a_label": base.label, "b_label": other.label,
+                                  "a": base.solved[p], "b": other.solved[p],
+                                  "winner": base.label if a_ok else other.label,
+                                  "a_link": _link(base, out.parent, p, a_ok),
+                                  "b_link": _link(other, out.parent, p, b_ok)})
+        chart = _charts.pass_at_k(entries, [s.label for s in systems])
+        sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
+                         "paired": paired, "flips": flips, "chart": chart,
+                         "counts": [{"n_problems": s.entry.get("n_problems"),
+                                     "n_samples": s.entry.get("n_samples"),
+                                     "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})
+    runs_info = [{"title": r.title, "model": r.config.get("model"),
+                  "link": quote(os.path.relpath(r.path / "index.html", out.parent).replace(os.sep, "/"))}
+                 for r in runs]
+    return {"title": " vs ".join(r.title for r in runs), "sections": sections, "runs": runs_info,
+            "solved_at": SOLVED_AT, "n_boot": N_BOOT}

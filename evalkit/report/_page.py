@@ -1,0 +1,260 @@
+"""What one run's page holds: the summary rows, the run's settings, the problem and sample tables
+(as one compressed index) and the per-sample text (as compressed chunks, opened on demand)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from evalkit.report import charts as _charts
+from evalkit.report._pack import pack
+from evalkit.report._run import RunData, answer_spread, is_truncated
+from evalkit.thinking import split_think
+
+CHUNK_BYTES = 512 * 1024  # raw JSON per chunk: opening a sample inflates at most this much
+METRIC_ORDER = ["avg@n", "pass@1"]
+
+# Marker kinds the trace analyzer emits; any other kind gets a colour from the spare list.
+KIND_COLORS = {
+    "reflection": "#fff176", "verification": "#aed581", "hesitation": "#ffcc80",
+    "backtracking": "#ef9a9a", "switch": "#90caf9", "aha": "#ce93d8",
+}
+SPARE_COLORS = ["#80cbc4", "#f48fb1", "#bcaaa4", "#b0bec5", "#e6ee9c", "#9fa8da"]
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A packed blob: the 7-bit text and the deflate byte count the browser needs to cut it."""
+
+    text: str
+    n_bytes: int
+
+
+def json_for_script(obj) -> str:
+    """JSON safe inside <script type="application/json"> ("<" escaped, so no "</script" or "<!--")."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _num(x):
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def metric_names(entries: list[dict]) -> list[str]:
+    names: list[str] = []
+    for e in entries:
+        for name in (e.get("metrics") or {}):
+            if name not in names:
+                names.append(name)
+    first = [n for n in METRIC_ORDER if n in names]
+    return first + [n for n in names if n not in first]
+
+
+def metric_cell(m) -> dict | None:
+    """{value, lo, hi} from a metric that is either a number or {value, ci_low, ci_high}."""
+    if isinstance(m, dict):
+        v = _num(m.get("value"))
+        return None if v is None else {"value": v, "lo": _num(m.get("ci_low")), "hi": _num(m.get("ci_high"))}
+    v = _num(m)
+    return None if v is None else {"value": v, "lo": None, "hi": None}
+
+
+def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
+    rows = []
+    for e in entries:
+        n = _num(e.get("n_samples")) or 0
+        rows.append({
+            "task": e.get("task"), "model": e.get("model"),
+            "metrics": [metric_cell((e.get("metrics") or {}).get(name)) for name in names],
+            "n_problems": e.get("n_problems"), "n_samples": e.get("n_samples"),
+            "n_unjudged": e.get("n_unjudged"), "n_timeout": e.get("n_timeout"),
+            "n_truncated": e.get("n_truncated"),
+            "truncation_rate": (_num(e.get("n_truncated")) or 0) / n if n else None,
+            "mean_completion_tokens": _num(e.get("mean_completion_tokens")),
+            "from_samples": bool(e.get("from_samples")),
+        })
+    return rows
+
+
+def settings(config: dict) -> list[tuple[str, str]]:
+    """The run's identity as (label, text) rows: model, backend, sampling, tasks, versions, sandbox."""
+    def flat(d) -> str:
+        if isinstance(d, dict):
+            return ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
+        return "" if d is None else str(d)
+
+    rows = []
+    for key, label in (("model", "Model"), ("backend", "Backend")):
+        if config.get(key) is not None:
+            rows.append((label, flat(config[key])))
+    if config.get("sampling"):
+        rows.append(("Sampling", flat(config["sampling"])))
+    for spec in config.get("tasks") or []:
+        if isinstance(spec, dict):
+            ds = spec.get("dataset") or {}
+            bits = [f"verifier={spec.get('verifier')}" if spec.get("verifier") else ""]
+            if isinstance(ds, dict):
+                bits += [f"{k}={ds[k]}" for k in ("hub", "config", "split", "revision", "local") if ds.get(k)]
+            if spec.get("think_open"):
+                bits.append("think_open")
+            rows.append((f"Task {spec.get('name', '?')}", ", ".join(b for b in bits if b)))
+    if config.get("versions"):
+        rows.append(("Versions", flat(config["versions"])))
+    layers = config.get("sandbox_layers")
+    if layers is not None or "sandbox_layers" in config:
+        rows.append(("Sandbox layers", flat(layers) if layers else "none (no code tasks, or not recorded)"))
+    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers"}
+    for k, v in config.items():
+        if k not in known and isinstance(v, (str, int, float, bool)):
+            rows.append((k, str(v)))
+    return rows
+
+
+def _utf16(text: str):
+    """Map code-point offsets to UTF-16 offsets (what JavaScript strings count)."""
+    if not text or max(text) <= "\uffff":
+        return lambda i: i
+    prefix = [0]
+    for ch in text:
+        prefix.append(prefix[-1] + (2 if ch > "\uffff" else 1))
+    return lambda i: prefix[max(0, min(int(i), len(text)))]
+
+
+def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int]) -> dict:
+    """The per-sample part that is shown only when the sample is opened."""
+    completion = rec.get("completion") or ""
+    to16 = _utf16(completion)
+    split = split_think(completion, think_open)
+    trace = rec.get("trace") if isinstance(rec.get("trace"), dict) else {}
+    markers = []
+    for m in trace.get("markers") or []:
+        if not isinstance(m, dict) or _num(m.get("start")) is None or _num(m.get("end")) is None:
+            continue
+        kind = str(m.get("kind") or "marker")
+        kinds.setdefault(kind, len(kinds))
+        markers.append([kinds[kind], to16(m["start"]), to16(m["end"]), m.get("rule")])
+    # The marker texts repeat the completion; everything else of the trace is small.
+    trace_rest = {k: v for k, v in trace.items() if k != "markers"}
+    out = {"c": completion, "a": to16(split.answer_start) if split.has_think else 0,
+           "open": split.has_think and not split.closed}
+    if markers:
+        out["mk"] = markers
+    if trace_rest:
+        out["tr"] = trace_rest
+    for key, short in (("tests", "tests"), ("detail", "d"), ("gold", "g"), ("finish_reason", "fr"),
+                       ("seed", "seed"), ("ms", "ms"), ("prompt_tokens", "pt")):
+        if rec.get(key) not in (None, "", []):
+            out[short] = rec[key]
+    return out
+
+
+def build(run: RunData) -> dict:
+    """Everything the run template needs."""
+    entries = run.results
+    names = metric_names(entries)
+    tasks = list(dict.fromkeys(str(s.get("task")) for s in run.samples))
+    models = list(dict.fromkeys(str(s.get("model")) for s in run.samples))
+    t_idx = {t: i for i, t in enumerate(tasks)}
+    m_idx = {m: i for i, m in enumerate(models)}
+
+    # Problems: one row per (task, model, problem id), in first-seen order.
+    by_problem: dict[tuple, list[int]] = defaultdict(list)
+    for i, s in enumerate(run.samples):
+        by_problem[(str(s.get("task")), str(s.get("model")), str(s.get("problem_id")))].append(i)
+    problems = {k: [] for k in ("t", "m", "id", "gold", "n", "judged", "solved", "maj", "majs", "spread",
+                                "ntr")}
+    p_of_sample = [0] * len(run.samples)
+    for p, ((task, model, pid), idxs) in enumerate(by_problem.items()):
+        recs = [run.samples[i] for i in idxs]
+        judged = [r for r in recs if r.get("correct") is not None]
+        maj, share, spread = answer_spread(recs)
+        for i in idxs:
+            p_of_sample[i] = p
+        gold = next((r.get("gold") for r in recs if r.get("gold") is not None), None)
+        row = {"t": t_idx[task], "m": m_idx[model], "id": pid, "gold": None if gold is None else str(gold),
+               "n": len(recs), "judged": len(judged),
+               "solved": sum(bool(r["correct"]) for r in judged) / len(judged) if judged else None,
+               "maj": maj, "majs": round(share, 3), "spread": spread,
+               "ntr": sum(is_truncated(r) for r in recs)}
+        for k, v in row.items():
+            problems[k].append(v)
+
+    # Samples: small columns in the index; the text in chunks.
+    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci")}
+    kinds: dict[str, int] = {}
+    chunks: list[Blob] = []
+    chunk: list[dict] = []
+    prompts: list[str] = []
+    prompt_at: dict[str, int] = {}
+    size = 0
+
+    def flush():
+        nonlocal chunk, prompts, prompt_at, size
+        if chunk:
+            text, n = pack({"prompts": prompts, "samples": chunk})
+            chunks.append(Blob(text, n))
+        chunk, prompts, prompt_at, size = [], [], {}, 0
+
+    for i, s in enumerate(run.samples):
+        trace = s.get("trace") if isinstance(s.get("trace"), dict) else {}
+        item = _sample_text(s, run.think_open(str(s.get("task"))), kinds)
+        prompt = s.get("prompt")
+        if isinstance(prompt, list):  # chat messages
+            prompt = "\n\n".join(f"[{m.get('role')}] {m.get('content')}" for m in prompt if isinstance(m, dict))
+        prompt = "" if prompt is None else str(prompt)
+        if prompt not in prompt_at:
+            prompt_at[prompt] = len(prompts)
+            prompts.append(prompt)
+            size += len(prompt)
+        item["pi"] = prompt_at[prompt]
+        counts = trace.get("marker_counts")
+        if not isinstance(counts, dict) and item.get("mk"):
+            counts = defaultdict(int)
+            for k, *_ in item["mk"]:
+                counts[k] += 1
+        elif isinstance(counts, dict):
+            for k in counts:
+                kinds.setdefault(str(k), len(kinds))
+            counts = {kinds[str(k)]: v for k, v in counts.items() if _num(v)}
+        sc = trace.get("self_corrections") if isinstance(trace.get("self_corrections"), dict) else {}
+        correct = s.get("correct")
+        row = {"p": p_of_sample[i], "s": s.get("sample"), "c": None if correct is None else int(bool(correct)),
+               "r": s.get("reason"), "a": None if s.get("answer") is None else str(s["answer"]),
+               "tok": _num(s.get("completion_tokens")), "len": len(item["c"]), "tr": int(is_truncated(s)),
+               "mk": dict(counts) if counts else None, "w2r": _num(sc.get("wrong_to_right")),
+               "r2w": _num(sc.get("right_to_wrong")), "sc": _num(s.get("score")),
+               "ch": len(chunks), "ci": len(chunk)}
+        for k, v in row.items():
+            cols[k].append(v)
+        chunk.append(item)
+        size += len(item["c"]) + 200
+        if size >= CHUNK_BYTES:
+            flush()
+    flush()
+
+    kind_names = sorted(kinds, key=kinds.get)
+    colors = {}
+    spare = iter(SPARE_COLORS * 10)
+    for k in kind_names:
+        colors[k] = KIND_COLORS.get(k) or next(spare)
+    index_text, index_n = pack({"tasks": tasks, "models": models, "problems": problems, "samples": cols,
+                                "kinds": kind_names})
+    chart_list, missing = _charts.run_charts(entries, run.samples)
+    return {
+        "title": run.title,
+        "metric_names": names,
+        "summary": summary_rows(entries, names),
+        "settings": settings(run.config),
+        "charts": chart_list,
+        "missing_charts": missing,
+        "kinds": [(k, colors[k]) for k in kind_names],
+        "meta": {"title": run.title, "n_samples": len(run.samples), "n_chunks": len(chunks),
+                 "kind_colors": colors},
+        "index": Blob(index_text, index_n),
+        "chunks": chunks,
+    }
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "x"

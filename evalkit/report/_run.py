@@ -1,0 +1,146 @@
+"""Reading a run directory (config.json, samples.jsonl, results.json) for the report, leniently.
+
+The report must render whatever a run left behind: a run still in progress (no results.json yet,
+a half-written last line), an older run without trace data, a run whose results lack a metric.
+Only a malformed line in the middle of samples.jsonl is an error (it means the file is corrupt).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evalkit.errors import InputError
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run directory as the report sees it.
+
+    path: the run directory. config: config.json (or {}). results: the `results` list of
+    results.json, one entry per (task, model), completed from the samples where keys are missing.
+    samples: the sample records, in file order.
+    """
+
+    path: Path
+    config: dict
+    results: list[dict]
+    samples: list[dict] = field(repr=False)
+
+    @property
+    def title(self) -> str:
+        return self.path.resolve().name
+
+    def think_open(self, task: str) -> bool:
+        """Whether the task's prompt opens the think block (its completions start inside it)."""
+        for spec in self.config.get("tasks") or []:
+            if isinstance(spec, dict) and spec.get("name") == task:
+                return bool(spec.get("think_open"))
+        return False
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def read_samples(path: Path) -> list[dict]:
+    """samples.jsonl as a list of dicts. A last line cut short (a run still writing) is skipped."""
+    samples = []
+    with path.open("rb") as f:
+        lines = f.read().split(b"\n")
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if i == len(lines):  # no newline after it: the writer was interrupted mid-line
+                continue
+            raise InputError(f"{path}: line {i}: not valid JSON ({e})") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}: line {i}: expected a JSON object")
+        samples.append(rec)
+    return samples
+
+
+def load(run_dir: str | Path) -> RunData:
+    """Read a run directory. InputError when it is not one (no samples.jsonl and no results.json)."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise InputError(f"{path}: not a run directory (it does not exist or is not a directory)")
+    samples_path, results_path, config_path = (
+        path / "samples.jsonl", path / "results.json", path / "config.json")
+    if not samples_path.exists() and not results_path.exists():
+        raise InputError(f"{path}: not a run directory (no samples.jsonl or results.json in it)")
+    samples = read_samples(samples_path) if samples_path.exists() else []
+    config = _read_json(config_path) if config_path.exists() else {}
+    results = _read_json(results_path).get("results") if results_path.exists() else None
+    if not isinstance(results, list):
+        results = []
+    return RunData(path, config, _complete_results(results, samples), samples)
+
+
+def is_truncated(rec: dict) -> bool:
+    return rec.get("reason") == "truncated" or rec.get("finish_reason") == "length"
+
+
+def _complete_results(results: list[dict], samples: list[dict]) -> list[dict]:
+    """Fill counts missing from results.json from the samples; add entries results.json lacks."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for rec in samples:
+        groups[(rec.get("task"), rec.get("model"))].append(rec)
+    out = []
+    seen = set()
+    for entry in results:
+        if not isinstance(entry, dict):
+            continue
+        key = (entry.get("task"), entry.get("model"))
+        seen.add(key)
+        out.append({**_counts(groups.get(key, [])), **{k: v for k, v in entry.items() if v is not None}})
+    for key, recs in groups.items():
+        if key not in seen:  # results.json missing or behind the samples: plain avg@n, no CI
+            out.append({"task": key[0], "model": key[1], **_counts(recs), "metrics": _avg_at_n(recs),
+                        "from_samples": True})
+    return out
+
+
+def _counts(recs: list[dict]) -> dict:
+    if not recs:
+        return {}
+    tokens = [r["completion_tokens"] for r in recs if isinstance(r.get("completion_tokens"), (int, float))]
+    return {
+        "n_problems": len({r.get("problem_id") for r in recs}),
+        "n_samples": len(recs),
+        "n_unjudged": sum(r.get("correct") is None for r in recs),
+        "n_truncated": sum(is_truncated(r) for r in recs),
+        "n_timeout": sum(r.get("reason") == "timeout" for r in recs),
+        "mean_completion_tokens": sum(tokens) / len(tokens) if tokens else None,
+    }
+
+
+def _avg_at_n(recs: list[dict]) -> dict:
+    per_problem: dict[object, list[bool]] = defaultdict(list)
+    for r in recs:
+        if r.get("correct") is not None:
+            per_problem[r.get("problem_id")].append(bool(r["correct"]))
+    if not per_problem:
+        return {}
+    value = sum(sum(v) / len(v) for v in per_problem.values()) / len(per_problem)
+    return {"avg@n": {"value": value}}
+
+
+def answer_spread(recs: list[dict]) -> tuple[str | None, float, int]:
+    """(majority answer, its share of the answered samples, number of distinct answers)."""
+    answers = Counter(str(r["answer"]) for r in recs if r.get("answer") not in (None, ""))
+    if not answers:
+        return None, 0.0, 0
+    top, count = answers.most_common(1)[0]
+    return top, count / sum(answers.values()), len(answers)

@@ -1,0 +1,263 @@
+"""The report's charts: matplotlib figures rendered to inline SVG (no pyplot, no display needed).
+
+Each function takes plain data (results entries, sample records) and returns a `Chart`, or None
+when the run has nothing to show for it (e.g. no trace analysis yet), so the page can say so.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import matplotlib
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+STYLE = {
+    "svg.fonttype": "none",  # text stays text: smaller, selectable, searchable
+    "svg.hashsalt": "evalkit",  # stable ids, so re-rendering a run gives the same file
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.dpi": 100,
+}
+CORRECT_COLOR, WRONG_COLOR = "#2e7d32", "#c62828"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """id: stable anchor name; title: the heading; svg: inline <svg> markup; note: a caption."""
+
+    id: str
+    title: str
+    svg: str
+    note: str = ""
+
+
+def _figure(width: float = 5.0, height: float = 3.0) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasSVG(fig)
+    return fig
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    # Scale with the page instead of a fixed size in points.
+    text = re.sub(r'<svg([^>]*?) width="[^"]+" height="[^"]+"', r'<svg\1 class="chart"', text, count=1)
+    return text
+
+
+def _label(entry: dict, many_models: bool, many_tasks: bool) -> str:
+    parts = []
+    if many_tasks:
+        parts.append(str(entry.get("task")))
+    if many_models:
+        parts.append(str(entry.get("model")))
+    return " · ".join(parts) or str(entry.get("task"))
+
+
+def _series_labels(entries: list[dict]) -> list[str]:
+    many_models = len({e.get("model") for e in entries}) > 1
+    many_tasks = len({e.get("task") for e in entries}) > 1
+    return [_label(e, many_models, many_tasks) for e in entries]
+
+
+def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | None:
+    """pass@k against k, one line per (task, model) entry, from `pass_at_k_curve`."""
+    curves = [(e, e.get("pass_at_k_curve")) for e in entries]
+    curves = [(lab, c) for lab, (e, c) in zip(labels or _series_labels(entries), curves) if c]
+    if not curves:
+        return None
+    with matplotlib.rc_context(STYLE):
+        fig = _figure()
+        ax = fig.add_subplot()
+        for label, curve in curves:
+            ks = [float(k) for k, _ in curve]
+            ax.plot(ks, [float(v) for _, v in curve], marker="o", markersize=3, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("k (samples)")
+        ax.set_ylabel("pass@k")
+        ax.set_ylim(0, 1.02)
+        if len(curves) > 1:
+            ax.legend(fontsize=7)
+    return Chart("chart-pass-at-k", "pass@k against k", _svg(fig))
+
+
+def accuracy_by(entries: list[dict]) -> list[Chart]:
+    """Bar charts of avg@n per breakdown key (level, subject, ...), from results `breakdowns`."""
+    keys: list[str] = []
+    for e in entries:
+        for k in (e.get("breakdowns") or {}):
+            if k not in keys:
+                keys.append(k)
+    charts = []
+    labels = _series_labels(entries)
+    for key in keys:
+        rows = []
+        for label, e in zip(labels, entries):
+            groups = (e.get("breakdowns") or {}).get(key) or {}
+            for group, stats in groups.items():
+                value = _metric_value((stats or {}).get("avg@n"))
+                if value is not None:
+                    rows.append((label, str(group), value, (stats or {}).get("n_problems")))
+        if not rows:
+            continue
+        groups = sorted({r[1] for r in rows}, key=_natural)
+        series = list(dict.fromkeys(r[0] for r in rows))
+        with matplotlib.rc_context(STYLE):
+            fig = _figure(5.0, 0.9 + 0.22 * len(groups) * max(1, len(series)) ** 0.5)
+            ax = fig.add_subplot()
+            height = 0.8 / len(series)
+            for j, name in enumerate(series):
+                vals = {r[1]: r[2] for r in rows if r[0] == name}
+                ys = [i + j * height for i in range(len(groups))]
+                ax.barh(ys, [vals.get(g, 0.0) for g in groups], height=height, label=name)
+            ax.set_yticks([i + 0.4 - height / 2 for i in range(len(groups))], groups)
+            ax.invert_yaxis()
+            ax.set_xlim(0, 1)
+            ax.set_xlabel("avg@n (pass@1)")
+            if len(series) > 1:
+                ax.legend(fontsize=7)
+        charts.append(Chart(f"chart-by-{_slug(key)}", f"Accuracy by {key}", _svg(fig)))
+    return charts
+
+
+def _metric_value(m) -> float | None:
+    if isinstance(m, dict):
+        m = m.get("value")
+    return float(m) if isinstance(m, (int, float)) else None
+
+
+def length_by_verdict(samples: list[dict]) -> Chart | None:
+    """Histogram of completion length (tokens, else characters) for correct and wrong samples."""
+    use_tokens = any(isinstance(s.get("completion_tokens"), (int, float)) for s in samples)
+    right, wrong = [], []
+    for s in samples:
+        if s.get("correct") is None:
+            continue
+        n = s.get("completion_tokens") if use_tokens else len(s.get("completion") or "")
+        if isinstance(n, (int, float)):
+            (right if s["correct"] else wrong).append(n)
+    if not right and not wrong:
+        return None
+    with matplotlib.rc_context(STYLE):
+        fig = _figure()
+        ax = fig.add_subplot()
+        top = max(right + wrong) or 1
+        bins = [top * i / 30 for i in range(31)]
+        ax.hist([right, wrong], bins=bins, label=[f"correct ({len(right)})", f"wrong ({len(wrong)})"],
+                color=[CORRECT_COLOR, WRONG_COLOR], alpha=0.75, histtype="stepfilled", stacked=False)
+        ax.set_xlabel("completion tokens" if use_tokens else "completion characters")
+        ax.set_ylabel("samples")
+        ax.legend(fontsize=7)
+    return Chart("chart-length", "Completion length, correct vs wrong", _svg(fig))
+
+
+def _trace(s: dict) -> dict:
+    t = s.get("trace")
+    return t if isinstance(t, dict) else {}
+
+
+def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
+    """Accuracy of samples binned by reflection markers per 1k tokens (quintiles), with counts."""
+    pts = [(float(_trace(s)["markers_per_1k"]), bool(s["correct"])) for s in samples
+           if s.get("correct") is not None and isinstance(_trace(s).get("markers_per_1k"), (int, float))]
+    if len(pts) < 2:
+        return None
+    pts.sort()
+    n_bins = min(6, len(pts))
+    bins = [pts[i * len(pts) // n_bins:(i + 1) * len(pts) // n_bins] for i in range(n_bins)]
+    bins = [b for b in bins if b]
+    xs = [sum(p[0] for p in b) / len(b) for b in bins]
+    acc = [sum(p[1] for p in b) / len(b) for b in bins]
+    with matplotlib.rc_context(STYLE):
+        fig = _figure()
+        ax = fig.add_subplot()
+        ax.plot(xs, acc, marker="o", color="#1565c0")
+        for x, a, b in zip(xs, acc, bins):
+            ax.annotate(f"n={len(b)}", (x, a), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7)
+        ax.set_ylim(0, 1.08)
+        ax.set_xlabel("reflection markers per 1k tokens (bin mean)")
+        ax.set_ylabel("accuracy")
+    return Chart("chart-markers", "Reflection markers per 1k tokens vs accuracy", _svg(fig),
+                 "Samples split into equal-count bins by marker rate.")
+
+
+def overthinking(samples: list[dict]) -> Chart | None:
+    """Histogram of the overthinking share: the part of the trace after the first correct answer."""
+    vals = [float(_trace(s)["overthinking_share"]) for s in samples
+            if isinstance(_trace(s).get("overthinking_share"), (int, float))]
+    if not vals:
+        return None
+    with matplotlib.rc_context(STYLE):
+        fig = _figure()
+        ax = fig.add_subplot()
+        ax.hist(vals, bins=[i / 20 for i in range(21)], color="#6a1b9a", alpha=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of the reasoning after the first correct answer")
+        ax.set_ylabel("samples")
+    mean = sum(vals) / len(vals)
+    return Chart("chart-overthinking", "Overthinking share", _svg(fig),
+                 f"{len(vals)} samples with a correct intermediate answer; mean share {mean:.2f}.")
+
+
+def self_corrections(samples: list[dict]) -> Chart | None:
+    """Totals of answer changes within traces: wrong→right, right→wrong, wrong→wrong."""
+    totals: dict[str, int] = defaultdict(int)
+    seen = False
+    for s in samples:
+        sc = _trace(s).get("self_corrections")
+        if isinstance(sc, dict):
+            seen = True
+            for k in ("wrong_to_right", "right_to_wrong", "wrong_to_wrong"):
+                if isinstance(sc.get(k), (int, float)):
+                    totals[k] += int(sc[k])
+    if not seen:
+        return None
+    names = ["wrong_to_right", "right_to_wrong", "wrong_to_wrong"]
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(5.0, 2.4)
+        ax = fig.add_subplot()
+        bars = ax.barh(["wrong → right", "right → wrong", "wrong → wrong"], [totals[k] for k in names],
+                       color=[CORRECT_COLOR, WRONG_COLOR, "#9e9e9e"])
+        ax.bar_label(bars, fontsize=7, padding=2)
+        ax.invert_yaxis()
+        ax.set_xlabel("answer changes inside traces")
+    return Chart("chart-self-corrections", "Self-correction outcomes", _svg(fig))
+
+
+def run_charts(entries: list[dict], samples: list[dict]) -> tuple[list[Chart], list[str]]:
+    """All charts of one run, and the titles of those left out for lack of data."""
+    makers = [
+        ("pass@k against k", lambda: pass_at_k(entries)),
+        ("Accuracy by level / subject", lambda: accuracy_by(entries)),
+        ("Completion length, correct vs wrong", lambda: length_by_verdict(samples)),
+        ("Reflection markers per 1k tokens vs accuracy", lambda: markers_vs_accuracy(samples)),
+        ("Overthinking share", lambda: overthinking(samples)),
+        ("Self-correction outcomes", lambda: self_corrections(samples)),
+    ]
+    charts, missing = [], []
+    for title, make in makers:
+        got = make()
+        got = got if isinstance(got, list) else [got] if got else []
+        charts.extend(got)
+        if not got:
+            missing.append(title)
+    return charts, missing
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+def _natural(text: str):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]

@@ -1,0 +1,174 @@
+"""Correctness rewards: the evaluation verifiers, called the way TRL calls a reward function.
+
+    trainer = GRPOTrainer(..., reward_funcs=[math_reward, think_format_reward])
+
+Each reward takes `completions` (strings or chat messages), the dataset's columns as keyword lists
+aligned with them, and `**kwargs`; it returns one float per completion, or None where the answer
+could not be judged for a reason that is not the model's (TRL leaves those out). Options are keyword
+arguments; bind them with `functools.partial(math_reward, answer_column="gold")`, which TRL still
+logs under the function's own name.
+
+Columns a reward reads besides its answer column, when the dataset has them: `finish_reason`
+(`length` marks a truncated completion) and `think_open` (the prompt opened the think block).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any, Callable, Sequence
+
+from evalkit.latex import last_boxed
+from evalkit.rewards._inputs import completion_text, find_column, gold_text, per_row
+from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
+from evalkit.types import Verdict
+from evalkit.verifiers import VerifyItem
+
+log = logging.getLogger("evalkit.rewards")
+
+# Where each reward looks for the gold answer, first match wins (`answer_column=` overrides).
+ANSWER_COLUMNS = ("answer", "solution")
+CHOICE_COLUMNS = ("answer", "label", "solution")
+TESTS_COLUMNS = ("tests",)
+
+
+def math_reward(completions: Sequence[Any], *, answer_column: str | None = None,
+                per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                verifier_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
+                log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
+    """1.0 when the final answer equals the gold answer, else 0.0 (the `math` verifier's verdict).
+
+    completions: strings, or chat messages `[{"role": "assistant", "content": ...}]`.
+    answer_column: the column holding the gold answer (default: `answer`, else `solution`). A full
+        worked solution is fine: its last `\\boxed{}` is the gold.
+    per_answer_s / batch_deadline_s: an answer slower to check than its limit, or still unchecked
+        at the batch deadline, scores 0 with reason `timeout` (never None).
+    verifier_options: options of the math verifier (as in a task spec's `verifier_options`).
+    log_extra / log_metric: given by TRL; the extracted answer and the verdict reason go to the
+        completions table as `math_reward/answer` and `math_reward/reason`, and the counts of
+        unjudged and timed-out answers to `math_reward/unjudged` and `math_reward/timeout`.
+    Returns None only for an unjudged answer (no gold answer in the row, the verifier's workers
+    could not run).
+    """
+    return _reward("math_reward", "math", completions, columns, answer_column, ANSWER_COLUMNS,
+                   Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric,
+                   gold_from=_math_gold)
+
+
+def choice_reward(completions: Sequence[Any], *, answer_column: str | None = None,
+                  per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                  verifier_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
+                  log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
+    """1.0 when the chosen letter is the gold letter, else 0.0 (the `choice` verifier's verdict).
+
+    answer_column: the column holding the gold letter (default: `answer`, else `label`, `solution`).
+    The other arguments are those of `math_reward`; logs go under `choice_reward/...`.
+    """
+    return _reward("choice_reward", "choice", completions, columns, answer_column, CHOICE_COLUMNS,
+                   Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric)
+
+
+def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_column: str | None = None,
+                per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                verifier_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
+                log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
+    """1.0 when the program passes all its tests in the sandbox, else 0.0 (the `code` verifier).
+
+    partial: give the fraction of tests passed instead (partial credit).
+    tests_column: the column holding the tests (default `tests`), each DESIGN.md's code-test JSON
+        (a JSON string or a dict): `{"style": "assert" | "call" | "stdio", "entry_point": ...}`.
+    The other arguments are those of `math_reward`; logs go under `code_reward/...`.
+    """
+    score = (lambda v: float(v.score)) if partial else (lambda v: 1.0 if v.correct else 0.0)
+    return _reward("code_reward", "code", completions, columns, tests_column, TESTS_COLUMNS,
+                   Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric,
+                   score=score)
+
+
+def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any] | None = None,
+             limits: Limits = Limits(), options: dict[str, Any] | None = None) -> list[Verdict]:
+    """The verifier's Verdict for each completion against its gold (None gold: unjudged). Never raises.
+
+    columns: optional `finish_reason` and `think_open`, each a list aligned with the completions or
+    one value for all.
+    """
+    columns = columns or {}
+    n = len(completions)
+    finish = per_row(columns.get("finish_reason"), n)
+    think_open = per_row(columns.get("think_open"), n, False)
+    items: list[VerifyItem] = []
+    missing: set[int] = set()
+    for i, (completion, gold) in enumerate(zip(completions, golds)):
+        if gold is None:
+            missing.add(i)
+        items.append(VerifyItem(completion_text(completion), gold, finish[i], bool(think_open[i])))
+    judged = iter(judge(verifier, [it for i, it in enumerate(items) if i not in missing], limits, options))
+    return [Verdict.infra_error("no gold answer for this row") if i in missing else next(judged)
+            for i in range(n)]
+
+
+# ---------------------------------------------------------------- shared body
+
+
+def _math_gold(value: Any) -> str | None:
+    text = gold_text(value)
+    if text and "\\boxed" in text:  # a worked solution: the gold is its last box
+        return last_boxed(text) or text
+    return text
+
+
+def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[str, Any],
+            column: str | None, default_columns: Sequence[str], limits: Limits,
+            options: dict[str, Any] | None, log_extra: Callable | None, log_metric: Callable | None,
+            gold_from: Callable[[Any], Any] = lambda v: v,
+            score: Callable[[Verdict], float] = lambda v: 1.0 if v.correct else 0.0) -> list[float | None]:
+    try:
+        n = len(completions)
+    except TypeError:
+        return []
+    try:
+        found, values = find_column(columns, [column] if column else default_columns)
+        if found is None:
+            wanted = column or " or ".join(default_columns)
+            log.error("evalkit: %s found no %s column among %s; every answer is unjudged", name, wanted,
+                      sorted(k for k in columns if k not in ("trainer_state", "completion_ids", "prompts")))
+        golds = [gold_from(g) for g in per_row(values, n)]
+        results = verdicts(verifier, completions, golds, columns, limits, options)
+        rewards = [None if v.correct is None else score(v) for v in results]
+    except Exception:  # noqa: BLE001 - a reward must never raise into the trainer
+        log.exception("evalkit: %s failed; the batch is unjudged", name)
+        results = [Verdict.infra_error(f"{name} failed")] * n
+        rewards = [None] * n
+    report(name, results, log_extra, log_metric)
+    return rewards
+
+
+def report(name: str, results: Sequence[Verdict], log_extra: Callable | None, log_metric: Callable | None) -> None:
+    """Hand the verdicts to TRL's completions table and metrics, when TRL gave the callbacks."""
+    try:
+        if log_extra is not None:
+            log_extra(f"{name}/answer", [v.answer for v in results])
+            log_extra(f"{name}/reason", [v.reason for v in results])
+        if log_metric is not None:
+            log_metric(f"{name}/unjudged", float(sum(v.correct is None for v in results)))
+            log_metric(f"{name}/timeout", float(sum(v.reason == "timeout" for v in results)))
+    except Exception:  # noqa: BLE001 - logging must not break a training step
+        log.exception("evalkit: %s could not log its verdicts", name)
+
+
+def async_twin(fn: Callable[..., list[float | None]]) -> Callable:
+    """An `async` version of a reward for TRL's async path; it runs the reward in a thread, so the
+    event loop keeps serving while answers are checked, and logs under the same name."""
+
+    @functools.wraps(fn)
+    async def twin(*args: Any, **kwargs: Any) -> list[float | None]:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    twin.__qualname__ = fn.__name__ + "_async"  # what pickle looks up: the module attribute
+    return twin
+
+
+math_reward_async = async_twin(math_reward)
+choice_reward_async = async_twin(choice_reward)
+code_reward_async = async_twin(code_reward)

@@ -1,0 +1,99 @@
+"""What trainers hand a reward function, turned into plain per-completion values.
+
+TRL passes completions as strings (standard datasets) or as chat messages (conversational ones),
+and every dataset column as a keyword list aligned with the completions. These helpers never raise:
+a value of the wrong shape reads as empty, and the caller scores it like any other bad answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion: a string, or the assistant messages' contents joined.
+
+    Accepts `"text"`, `[{"role": "assistant", "content": "..."}]`, a single message dict, and
+    content given as a list of parts (`[{"type": "text", "text": "..."}]`). Anything else is "".
+    """
+    if completion is None:
+        return ""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return _content(completion.get("content"))
+    if isinstance(completion, (list, tuple)):
+        messages = [m for m in completion if isinstance(m, dict)]
+        replies = [m for m in messages if m.get("role", "assistant") == "assistant"] or messages
+        return "".join(_content(m.get("content")) for m in replies)
+    return ""
+
+
+def _content(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):  # content parts
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content)
+
+
+def per_row(value: Any, n: int, default: Any = None) -> list[Any]:
+    """`value` as a list of length `n`: a list is padded or cut, a scalar is repeated."""
+    if value is None:
+        return [default] * n
+    if isinstance(value, (list, tuple)) or _is_array(value):
+        values = list(value)
+        return (values + [default] * n)[:n]
+    return [value] * n
+
+
+def _is_array(value: Any) -> bool:
+    # numpy / torch / pyarrow sequences, without importing them
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
+
+
+def find_column(columns: dict[str, Any], names: Sequence[str]) -> tuple[str | None, Any]:
+    """The first of `names` present (not None) in `columns`, as (name, value)."""
+    for name in names:
+        if columns.get(name) is not None:
+            return name, columns[name]
+    return None, None
+
+
+def gold_text(value: Any) -> str | None:
+    """A gold answer as text: numbers and other scalars are formatted, None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def token_length(ids: Any, text: str) -> int:
+    """A completion's length in tokens: len(completion_ids) when given, else its whitespace words."""
+    if ids is not None:
+        try:
+            return len(ids)
+        except TypeError:
+            pass
+    return len(text.split())
+
+
+def is_code_tests(value: Any) -> bool:
+    """True for DESIGN.md's code-test JSON (a dict, or its JSON text, with a `style` key)."""
+    if isinstance(value, dict):
+        return "style" in value
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except (ValueError, TypeError):
+            return False
+        return isinstance(parsed, dict) and "style" in parsed
+    return False

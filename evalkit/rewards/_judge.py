@@ -1,0 +1,145 @@
+"""The one door from rewards to the verifiers: bounded, cached, and never raising.
+
+Every correctness reward (and every adapter) judges its batch here. The verifier's worker pool
+enforces the per-answer limit and the batch deadline, cheapest answers first, outside the trainer's
+process. This module adds what a trainer needs around that: verdicts for identical inputs are reused
+within the process (so `math_reward` and `cosine_length_reward` in one step verify once), and any
+failure of the machinery itself becomes an unjudged verdict (`correct=None`), never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from evalkit.types import Verdict
+from evalkit.verifiers import VerifyItem, get_verifier
+
+log = logging.getLogger("evalkit.rewards")
+
+PER_ANSWER_S = 1.0  # an answer that takes longer to check scores 0 (`timeout`)
+BATCH_DEADLINE_S = 10.0  # answers still unchecked when the batch has taken this long score 0 (`timeout`)
+_CACHE_SIZE = 16384
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long checking may take.
+
+    per_answer_s: wall-clock seconds one answer may take before it scores 0 with reason `timeout`.
+    batch_deadline_s: seconds the whole batch may take; answers still unchecked then score 0 (`timeout`).
+    """
+
+    per_answer_s: float = PER_ANSWER_S
+    batch_deadline_s: float = BATCH_DEADLINE_S
+
+
+_verifiers: dict[tuple, Any] = {}
+_cache: OrderedDict[tuple, Verdict] = OrderedDict()
+_lock = threading.Lock()
+
+
+def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
+          options: dict[str, Any] | None = None) -> list[Verdict]:
+    """One Verdict per item, in order. Never raises.
+
+    verifier: a registered verifier name (`math`, `choice`, `code`, or a plugin).
+    limits: the per-answer limit and the batch deadline.
+    options: the verifier's options (a task spec's `verifier_options`).
+    A fault of the machinery (the verifier cannot be loaded, its pool cannot start, it raised)
+    gives `Verdict.infra_error` for the items it affects: unjudged, not wrong.
+    """
+    if not items:
+        return []
+    try:
+        options_key = json.dumps(options or {}, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        options_key = repr(options)
+    keys = [_key(verifier, options_key, item) for item in items]
+    out: list[Verdict | None] = [None] * len(items)
+    with _lock:
+        for i, key in enumerate(keys):
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                out[i] = hit
+    # Identical items in one batch (real sampling repeats answers) are checked once.
+    todo: dict[tuple, int] = {}
+    for i, key in enumerate(keys):
+        if out[i] is None and key not in todo:
+            todo[key] = i
+    if todo:
+        fresh = _run(verifier, options_key, options or {}, [items[i] for i in todo.values()], limits)
+        done = dict(zip(todo, fresh))
+        with _lock:
+            for key, verdict in done.items():
+                if verdict.reason not in ("timeout", "error"):  # those depend on load, not on the text
+                    _cache[key] = verdict
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        for i, key in enumerate(keys):
+            if out[i] is None:
+                out[i] = done[key]
+    return [v if v is not None else Verdict.infra_error("not judged") for v in out]
+
+
+def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[VerifyItem],
+         limits: Limits) -> list[Verdict]:
+    t0 = time.perf_counter()
+    try:
+        verdicts = list(_verifier(verifier, options_key, options, limits).verify_many(items))
+    except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
+        log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
+        ms = (time.perf_counter() - t0) * 1e3
+        return [Verdict.infra_error(f"{verifier} verifier failed: {type(e).__name__}: {e}", ms=ms)] * len(items)
+    if len(verdicts) != len(items) or not all(isinstance(v, Verdict) for v in verdicts):
+        detail = f"{verifier} verifier returned {len(verdicts)} results for {len(items)} items"
+        log.error("evalkit: %s", detail)
+        return [Verdict.infra_error(detail)] * len(items)
+    return verdicts
+
+
+def _verifier(name: str, options_key: str, options: dict[str, Any], limits: Limits) -> Any:
+    """The verifier built with the reward's limits as its `timeout` (per answer) and `deadline`
+    (per batch), which its worker pool enforces outside this process. A verifier that takes no
+    limits (the in-process `choice` regexes) is built without them."""
+    key = (name, options_key, limits)
+    with _lock:
+        impl = _verifiers.get(key)
+    if impl is None:
+        try:
+            impl = get_verifier(name, **{**options, "timeout": limits.per_answer_s,
+                                         "deadline": limits.batch_deadline_s})
+        except TypeError:
+            impl = get_verifier(name, **options)
+        with _lock:
+            impl = _verifiers.setdefault(key, impl)
+    return impl
+
+
+def _digest(value: Any) -> bytes:
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+    else:
+        try:
+            data = json.dumps(value, sort_keys=True, default=str).encode()
+        except (TypeError, ValueError):
+            data = repr(value).encode()
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _key(verifier: str, options_key: str, item: VerifyItem) -> tuple:
+    return (verifier, options_key, _digest(item.completion or ""), _digest(item.gold), item.finish_reason,
+            bool(item.think_open))
+
+
+def clear_cache() -> None:
+    """Forget reused verdicts (benchmarks call this to measure fresh batches)."""
+    with _lock:
+        _cache.clear()

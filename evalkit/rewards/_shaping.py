@@ -1,0 +1,151 @@
+"""Shaping rewards: format, length and repetition terms to add to a correctness reward.
+
+All of them take TRL's arguments (`completions`, `completion_ids`, dataset columns, `**kwargs`),
+never raise, and are deterministic. Options are keyword arguments; bind them with
+`functools.partial(overlong_penalty, max_len=4096, cache=512)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from typing import Any, Callable, Sequence
+
+from evalkit.rewards._correctness import ANSWER_COLUMNS, _math_gold, async_twin, report, verdicts
+from evalkit.rewards._inputs import completion_text, find_column, per_row, token_length
+from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
+from evalkit.thinking import THINK_CLOSE, THINK_OPEN
+
+log = logging.getLogger("evalkit.rewards")
+
+
+def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, **columns: Any) -> list[float]:
+    """1.0 when the completion is exactly one `<think>…</think>` block followed by a non-empty answer.
+
+    think_open: the prompt opened the think block (R1-style chat templates end the prompt with
+        `<think>\\n`), so the completion must hold no `<think>` and exactly one `</think>`. A bool for
+        every row, or a dataset column of that name.
+    Leading whitespace is allowed; a second block, a block that never closes, text before the
+    block, or nothing after it scores 0.0.
+    """
+    flags = per_row(think_open, len(completions), False)
+    return [1.0 if _well_formed(completion_text(c), bool(f)) else 0.0 for c, f in zip(completions, flags)]
+
+
+def _well_formed(text: str, think_open: bool) -> bool:
+    if text.count(THINK_CLOSE) != 1:
+        return False
+    opens = text.count(THINK_OPEN)
+    if think_open:
+        if opens:
+            return False
+        body = text
+    else:
+        if opens != 1 or not text.lstrip().startswith(THINK_OPEN):
+            return False
+        body = text.lstrip()[len(THINK_OPEN):]
+    return bool(body.split(THINK_CLOSE, 1)[1].strip())
+
+
+def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[Any] | None = None, *,
+                         max_len: int = 4096, min_value_wrong: float = -1.0, max_value_wrong: float = -0.5,
+                         min_value_correct: float = 0.5, max_value_correct: float = 1.0,
+                         exceed_value: float | None = None, answer_column: str | None = None,
+                         per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                         verifier_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
+                         log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
+    """Correctness scaled by length on a cosine schedule (Yeo et al. 2025, "Demystifying Long
+    Chain-of-Thought Reasoning in LLMs"): short-and-right beats long-and-right, long-and-wrong beats
+    short-and-wrong, so the model is paid to be brief when it knows and to keep thinking when not.
+
+    With p = min(length / max_len, 1) and c = cos(p·π), the reward is lo + (hi - lo)(1 + c)/2 where
+    (lo, hi) = (min_value_correct, max_value_correct) for a right answer and
+    (max_value_wrong, min_value_wrong) for a wrong one.
+
+    completion_ids: token ids per completion (TRL passes them); without them, length counts words.
+    max_len: the length in tokens at which the schedule ends; set it to your max completion length.
+    exceed_value: when given, the reward of a completion at or past `max_len` (Yeo's exceed penalty).
+    Correctness is the math verifier's verdict, with `math_reward`'s answer column and limits; an
+    unjudged answer gives None.
+    """
+    n = len(completions)
+    try:
+        _, values = find_column(columns, [answer_column] if answer_column else ANSWER_COLUMNS)
+        golds = [_math_gold(g) for g in per_row(values, n)]
+        results = verdicts("math", completions, golds, columns, Limits(per_answer_s, batch_deadline_s),
+                           verifier_options)
+    except Exception:  # noqa: BLE001 - never raise into the trainer
+        log.exception("evalkit: cosine_length_reward failed; the batch is unjudged")
+        return [None] * n
+    ids = per_row(completion_ids, n)
+    rewards: list[float | None] = []
+    for completion, verdict, tokens in zip(completions, results, ids):
+        if verdict.correct is None:
+            rewards.append(None)
+            continue
+        length = token_length(tokens, completion_text(completion))
+        if exceed_value is not None and length >= max_len:
+            rewards.append(float(exceed_value))
+            continue
+        progress = min(length / max(max_len, 1), 1.0)
+        lo, hi = ((min_value_correct, max_value_correct) if verdict.correct
+                  else (max_value_wrong, min_value_wrong))
+        rewards.append(lo + 0.5 * (hi - lo) * (1.0 + math.cos(progress * math.pi)))
+    report("cosine_length_reward", results, log_extra, log_metric)
+    return rewards
+
+
+def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: Sequence[Any] | None = None, *,
+                     max_len: int = 20480, cache: int = 4096, **columns: Any) -> list[float]:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13), from the completion's token count.
+
+    0 up to `max_len - cache` tokens, then falling linearly to -1 at `max_len`, and -1 beyond it.
+    max_len: the maximum completion length (L_max); cache: the soft zone before it (L_cache).
+    completion_ids: token ids per completion (TRL passes them); without them, length counts words.
+    """
+    n = len(completion_ids) if completion_ids is not None else len(completions or [])
+    texts = per_row(completions, n)
+    ids = per_row(completion_ids, n)
+    soft_start = max_len - cache
+    out = []
+    for tokens, text in zip(ids, texts):
+        length = token_length(tokens, completion_text(text))
+        if length <= soft_start:
+            out.append(0.0)
+        elif length <= max_len:
+            out.append((soft_start - length) / cache)
+        else:
+            out.append(-1.0)
+    return out
+
+
+def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids: Sequence[Any] | None = None, *,
+                       ngram_size: int = 3, max_penalty: float = -1.0, **columns: Any) -> list[float]:
+    """`max_penalty` × the fraction of repeated n-grams (Yeo et al. 2025, appendix C.2).
+
+    0.0 for a completion with no repeated n-gram, approaching `max_penalty` for one that loops.
+    Counted over `completion_ids` (TRL passes them), else over whitespace words of the text;
+    a completion shorter than `ngram_size` gets 0.0.
+    """
+    n = len(completion_ids) if completion_ids is not None else len(completions or [])
+    texts = per_row(completions, n)
+    ids = per_row(completion_ids, n)
+    out = []
+    for tokens, text in zip(ids, texts):
+        units = list(tokens) if tokens is not None else _WORDS.findall(completion_text(text))
+        if len(units) < ngram_size or ngram_size < 1:
+            out.append(0.0)
+            continue
+        grams = list(zip(*(units[i:] for i in range(ngram_size))))
+        repeated = 1.0 - len(set(grams)) / len(grams)
+        out.append(repeated * max_penalty if repeated else 0.0)
+    return out
+
+
+_WORDS = re.compile(r"\S+")
+
+think_format_reward_async = async_twin(think_format_reward)
+cosine_length_reward_async = async_twin(cosine_length_reward)
+overlong_penalty_async = async_twin(overlong_penalty)
+repetition_penalty_async = async_twin(repetition_penalty)

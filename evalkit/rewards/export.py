@@ -1,0 +1,104 @@
+"""`evalkit export`: a task as a training set, so a model is trained on exactly what it is evaluated on.
+
+TRL (`--format trl`): one row per problem with `prompt` (chat messages: the task's system prompt, if
+any, then the rendered user prompt) and the column its reward reads: `answer` for math and choice
+tasks (`math_reward`, `choice_reward`), `tests` (code-test JSON) for code tasks (`code_reward`); plus
+`problem_id` and `task`. Written as JSON lines, or parquet when PATH ends in `.parquet`.
+
+veRL (`--format verl`): veRL's parquet schema: `data_source` (the task name), `prompt` (chat
+messages), `ability`, `reward_model` (`{"style": "rule", "ground_truth": ...}`) and `extra_info`
+(`index`, `problem_id`, `task`, `verifier`, `think_open`), which `evalkit.rewards.verl` routes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import InputError
+from evalkit.taskspec import TaskSpec, load_problems, load_task, render
+from evalkit.types import Problem
+
+FORMATS = ("trl", "verl")
+
+
+def prompt_messages(spec: TaskSpec, problem: Problem) -> list[dict[str, str]]:
+    """The chat messages evalkit asks this problem with: the task's system prompt (if any) and its
+    prompt template rendered over the dataset row, with `problem` the resolved problem text."""
+    extra = {"problem": problem.problem}
+    messages = []
+    if spec.system:
+        messages.append({"role": "system", "content": render(spec.system, problem.row, **extra)})
+    messages.append({"role": "user", "content": render(spec.prompt, problem.row, **extra)})
+    return messages
+
+
+def export_rows(spec: TaskSpec, problems: list[Problem], fmt: str) -> list[dict[str, Any]]:
+    """The training rows for `problems` in format `trl` or `verl`."""
+    rows = []
+    for index, problem in enumerate(problems):
+        messages = prompt_messages(spec, problem)
+        gold = problem.tests.to_json() if problem.tests is not None else problem.answer
+        if fmt == "trl":
+            key = "tests" if problem.tests is not None else "answer"
+            rows.append({"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name})
+        else:
+            rows.append({
+                "data_source": spec.name,
+                "prompt": messages,
+                "ability": "code" if spec.verifier == "code" else "math",
+                "reward_model": {"style": "rule", "ground_truth": gold},
+                "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
+                               "verifier": spec.verifier, "think_open": spec.think_open},
+            })
+    return rows
+
+
+def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,
+                source: str = "auto") -> Path:
+    """Write task `task` (a built-in name or a YAML path) as a training set at `out`; returns the path.
+
+    fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
+    limit: only the first `limit` problems. source: `auto`, `hub` or `local`, as for `evalkit run`.
+    Raises InputError for bad input; the file appears whole or not at all.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    out = Path(out)
+    parquet = out.suffix == ".parquet"
+    if fmt == "verl" and not parquet:
+        raise InputError(f"{out}: veRL reads parquet; give a path ending in .parquet")
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give a file path")
+    spec = load_task(task)
+    if spec.verifier not in ("math", "choice", "code"):
+        raise InputError(f"task {spec.name!r} uses verifier {spec.verifier!r}; export knows math, choice and code")
+    problems = load_problems(spec, limit=limit, source=source).problems
+    if not problems:
+        raise InputError(f"task {spec.name!r} has no problems to export")
+    rows = export_rows(spec, problems, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    try:
+        if parquet:
+            _write_parquet(rows, Path(tmp))
+        else:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)

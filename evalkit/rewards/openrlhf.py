@@ -1,0 +1,149 @@
+"""OpenRLHF adapter: evalkit's verifiers as OpenRLHF's `reward_func` and remote reward protocol.
+
+In-process (OpenRLHF loads a Python file given as the reward URL):
+
+    --remote_rm_url <site-packages>/evalkit/rewards/openrlhf.py --label_key answer
+
+Over HTTP, `evalkit serve-rewards --port 5000` and `--remote_rm_url http://HOST:5000/get_reward`.
+
+OpenRLHF sends `queries` (prompt + response, decoded with the chat template's special tokens),
+`prompts` (the templated prompts) and `labels` (the `--label_key` column: the gold answer, or
+code-test JSON). The response is what follows the prompt in the query; where the prompt cannot be
+found there, what follows the last assistant marker of the known chat templates, or a configured
+separator. OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
+`extra_logs["unjudged"]`.
+
+Environment (for the file form, which takes no options): EVALKIT_REWARD_VERIFIER (default `math`;
+a label holding code-test JSON always goes to `code`), EVALKIT_REWARD_SEPARATOR.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from evalkit.rewards._correctness import _math_gold, verdicts
+from evalkit.rewards._inputs import gold_text, is_code_tests
+from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
+from evalkit.thinking import THINK_OPEN
+
+# Text that opens the assistant's turn, per chat-template family; the last one in a query wins.
+ASSISTANT_MARKERS = (
+    ("chatml", "<|im_start|>assistant\n"),
+    ("deepseek", "<｜Assistant｜>"),
+    ("llama3", "<|start_header_id|>assistant<|end_header_id|>\n\n"),
+    ("gemma", "<start_of_turn>model\n"),
+    ("phi", "<|assistant|>"),
+    ("mistral", "[/INST]"),
+)
+# Tokens that may trail a decoded response (end of turn, end of text, padding).
+END_MARKERS = ("<|im_end|>", "<｜end▁of▁sentence｜>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>",
+               "<|end|>", "</s>", "<pad>", "<|end_of_text|>")
+
+
+def split_response(query: str, prompt: str | None = None, separator: str | None = None) -> tuple[str, bool]:
+    """The response inside `query`, and whether the prompt opened a think block.
+
+    separator: when given and present, the response is what follows its last occurrence.
+    Otherwise the response follows `prompt` (found anywhere, so left padding does not matter),
+    else the last assistant marker of a known chat template, else it is the whole query.
+    Trailing end-of-turn and padding tokens are removed.
+    """
+    query = query or ""
+    start = -1
+    if separator and separator in query:
+        start = query.rindex(separator) + len(separator)
+    elif prompt and prompt in query:
+        start = query.index(prompt) + len(prompt)
+    else:
+        for _, marker in ASSISTANT_MARKERS:
+            at = query.rfind(marker)
+            if at >= 0 and at + len(marker) > start:
+                start = at + len(marker)
+    start = max(start, 0)
+    before, response = query[:start], query[start:]
+    think_open = before.rstrip().endswith(THINK_OPEN)
+    trimmed = True
+    while trimmed:
+        trimmed = False
+        stripped = response.rstrip()
+        for marker in END_MARKERS:
+            if stripped.endswith(marker):
+                response, trimmed = stripped[: -len(marker)], True
+    return response, think_open
+
+
+def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None,
+                  *, verifier: str = "math", separator: str | None = None, partial: bool = False,
+                  limits: Limits = Limits()) -> dict[str, Any]:
+    """Judge OpenRLHF's request; a JSON-ready dict in its remote reward protocol.
+
+    Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons"}`,
+    every value a list aligned with `queries`; an unjudged answer has reward 0.0 and unjudged 1.
+    verifier: for labels that are not code-test JSON (those always go to `code`).
+    partial: code answers score the fraction of tests passed.
+    """
+    n = len(queries)
+    prompts = list(prompts) if prompts is not None else [None] * n
+    labels = list(labels) if labels is not None else [None] * n
+    responses, think_open, routes = [], [], {}
+    for i in range(n):
+        response, opened = split_response(queries[i], prompts[i] if i < len(prompts) else None, separator)
+        responses.append(response)
+        think_open.append(opened)
+        label = labels[i] if i < len(labels) else None
+        routes.setdefault("code" if is_code_tests(label) else verifier, []).append(i)
+    results: list[Any] = [None] * n
+    for name, idx in routes.items():
+        golds = [_gold(name, labels[i] if i < len(labels) else None) for i in idx]
+        judged = verdicts(name, [responses[i] for i in idx], golds, {"think_open": [think_open[i] for i in idx]},
+                          limits)
+        for i, v in zip(idx, judged):
+            results[i] = v
+    code = {i for i in routes.get("code", [])}
+    rewards = [0.0 if v.correct is None else (float(v.score) if partial and i in code else float(bool(v.correct)))
+               for i, v in enumerate(results)]
+    return {
+        "rewards": rewards,
+        "scores": list(rewards),
+        "extra_logs": {"unjudged": [float(v.correct is None) for v in results],
+                       "timeout": [float(v.reason == "timeout") for v in results]},
+        "answers": [v.answer for v in results],
+        "reasons": [v.reason for v in results],
+    }
+
+
+def _gold(verifier: str, label: Any) -> Any:
+    if label is None or label == "":
+        return None
+    if verifier == "code":
+        return label
+    return _math_gold(label) if verifier == "math" else gold_text(label)
+
+
+def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenRLHF's custom reward function: `{"rewards", "scores", "extra_logs"}` as torch tensors.
+
+    queries: prompt + response texts; prompts: the prompts; labels: gold answers or code-test JSON.
+    Never raises: a failure scores the batch 0.0 with every answer counted as unjudged.
+    """
+    try:
+        out = score_queries(queries, prompts, labels, verifier=os.environ.get("EVALKIT_REWARD_VERIFIER", "math"),
+                            separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None)
+    except Exception:  # noqa: BLE001 - never raise into the trainer
+        import logging
+
+        logging.getLogger("evalkit.rewards").exception("evalkit: OpenRLHF reward_func failed")
+        n = len(queries)
+        out = {"rewards": [0.0] * n, "scores": [0.0] * n, "extra_logs": {"unjudged": [1.0] * n, "timeout": [0.0] * n}}
+    return _as_tensors(out)
+
+
+def _as_tensors(out: dict[str, Any]) -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:  # OpenRLHF always has torch; plain lists keep this usable without it
+        return {"rewards": out["rewards"], "scores": out["scores"], "extra_logs": out["extra_logs"]}
+    tensor = lambda values: torch.tensor(values, dtype=torch.float32)  # noqa: E731
+    return {"rewards": tensor(out["rewards"]), "scores": tensor(out["scores"]),
+            "extra_logs": {k: tensor(v) for k, v in out["extra_logs"].items()}}

@@ -1,0 +1,192 @@
+"""An HTTP reward server speaking OpenRLHF's remote reward protocol (`evalkit serve-rewards`).
+
+    POST /get_reward   {"query": [...], "prompts": [...], "labels": [...]}
+                       -> {"rewards": [...], "scores": [...], "extra_logs": {...}, "answers", "reasons"}
+    GET  /health       -> {"status": "ok", "verifier": "math", "served": N, "in_flight": K}
+
+A malformed request gets a 4xx with `{"error": "..."}` naming what is wrong, and the server keeps
+serving. At most `max_concurrency` requests are judged at once; further ones wait (up to
+`queue_timeout_s`, then 503). `close()` (or SIGINT / SIGTERM under `serve`) stops accepting, lets
+requests in flight finish, and returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
+from evalkit.rewards.openrlhf import score_queries
+
+log = logging.getLogger("evalkit.rewards.server")
+
+MAX_BODY_BYTES = 256 * 1024 * 1024  # a batch of long R1 completions is tens of MB
+
+
+class RewardServer:
+    """The reward server; `start()` serves from a background thread, `serve()` from this one.
+
+    host, port: where to listen (port 0 picks a free one; read it back from `.port`).
+    verifier: the verifier for labels that are not code-test JSON (`math`, `choice`, a plugin).
+    separator: a configured prompt/response separator (else the prompt, then chat markers).
+    max_concurrency: requests judged at once. partial: code answers get partial credit.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
+                 separator: str | None = None, max_concurrency: int = 4, queue_timeout_s: float = 600.0,
+                 partial: bool = False, per_answer_s: float = PER_ANSWER_S,
+                 batch_deadline_s: float = BATCH_DEADLINE_S):
+        self.verifier = verifier
+        self.separator = separator
+        self.partial = partial
+        self.limits = Limits(per_answer_s, batch_deadline_s)
+        self.queue_timeout_s = queue_timeout_s
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        self._count_lock = threading.Lock()
+        self.served = 0
+        self.in_flight = 0
+        self._thread: threading.Thread | None = None
+        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self._httpd.daemon_threads = False  # close() waits for requests in flight
+        self._httpd.block_on_close = True
+        self.host, self.port = self._httpd.server_address[:2]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "RewardServer":
+        """Serve from a background thread; returns at once."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="evalkit-reward-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve(self) -> None:
+        """Serve until SIGINT or SIGTERM, then shut down cleanly (the `serve-rewards` command)."""
+        stop = threading.Event()
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def close(self) -> None:
+        """Stop accepting requests, finish those in flight, release the port."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()  # joins the request threads (block_on_close)
+
+    def __enter__(self) -> "RewardServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- one request ------------------------------------------------------------------------
+
+    def handle(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Judge one request body; (HTTP status, JSON reply)."""
+        try:
+            data = json.loads(body or b"")
+        except (ValueError, UnicodeDecodeError) as e:
+            return 400, {"error": f"request body is not JSON: {e}"}
+        if not isinstance(data, dict):
+            return 400, {"error": f"request body must be a JSON object, got {type(data).__name__}"}
+        queries = data.get("query", data.get("queries"))
+        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+            return 400, {"error": "'query' must be a list of strings (prompt + response)"}
+        fields = {}
+        for name in ("prompts", "labels"):
+            value = data.get(name)
+            if value is not None and (not isinstance(value, list) or len(value) != len(queries)):
+                return 400, {"error": f"'{name}' must be a list as long as 'query' ({len(queries)})"}
+            fields[name] = value
+        if fields["prompts"] is not None and not all(p is None or isinstance(p, str) for p in fields["prompts"]):
+            return 400, {"error": "'prompts' must hold strings"}
+        if not self._slots.acquire(timeout=self.queue_timeout_s):
+            return 503, {"error": "reward server busy; retry"}
+        try:
+            with self._count_lock:
+                self.in_flight += 1
+            reply = score_queries(queries, fields["prompts"], fields["labels"], verifier=self.verifier,
+                                  separator=self.separator, partial=self.partial, limits=self.limits)
+        except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
+            log.exception("evalkit: reward request failed")
+            return 500, {"error": f"{type(e).__name__}: {e}"}
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+                self.served += 1
+            self._slots.release()
+        return 200, reply
+
+    def health(self) -> dict[str, Any]:
+        with self._count_lock:
+            return {"status": "ok", "verifier": self.verifier, "served": self.served, "in_flight": self.in_flight}
+
+
+def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # One request per connection (what OpenRLHF's clients do): no idle keep-alive connection
+        # can hold up a clean shutdown.
+        protocol_version = "HTTP/1.0"
+        server_version = "evalkit-rewards"
+        timeout = 60  # seconds a client may stall while sending its request
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.split("?")[0] in ("/health", "/healthz"):
+                self._reply(200, server.health())
+            else:
+                self._reply(404, {"error": f"no such endpoint: GET {self.path} (try POST /get_reward, GET /health)"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] != "/get_reward":
+                self._drain()
+                self._reply(404, {"error": f"no such endpoint: POST {self.path} (try POST /get_reward)"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or -1)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._reply(411, {"error": "a Content-Length header is required"})
+                return
+            if length > MAX_BODY_BYTES:
+                self._reply(413, {"error": f"request body over {MAX_BODY_BYTES} bytes"})
+                return
+            status, reply = server.handle(self.rfile.read(length))
+            self._reply(status, reply)
+
+        def _drain(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0
+            if 0 < length <= MAX_BODY_BYTES:
+                self.rfile.read(length)
+
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status, HTTPStatus(status).phrase)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("%s " + fmt, self.address_string(), *args)
+
+    return Handler

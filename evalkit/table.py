@@ -1,0 +1,39 @@
+"""The short results table `evalkit run` prints."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def _fmt(stat: dict[str, Any] | None) -> str:
+    if not stat or stat.get("value") is None:
+        return "-"
+    v, lo, hi = stat["value"], stat.get("ci_low"), stat.get("ci_high")
+    if lo is None or hi is None or lo != lo:
+        return f"{100 * v:.1f}"
+    return f"{100 * v:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def results_table(results: Sequence[dict[str, Any]]) -> str:
+    """One row per task and model: avg@n, pass@k and maj@k at the largest k (in %, 95% CI)."""
+    header = ["task", "model", "problems", "n", "avg@n", "pass@k", "maj@k", "trunc", "unjudged"]
+    rows = [header]
+    for r in results:
+        metrics = r.get("metrics", {})
+        ks = [int(k.split("@")[1]) for k in metrics if k.startswith("pass@")]
+        k = max(ks) if ks else None
+        rows.append([
+            r["task"], _short(r["model"]), str(r["n_problems"]), str(r.get("samples_per_problem", "")),
+            _fmt(metrics.get("avg@n")),
+            f"@{k} {_fmt(metrics.get(f'pass@{k}'))}" if k else "-",
+            f"@{k} {_fmt(metrics.get(f'maj@{k}'))}" if k and f"maj@{k}" in metrics else "-",
+            str(r.get("n_truncated", 0)), str(r.get("n_unjudged", 0)),
+        ])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _short(model: str, width: int = 40) -> str:
+    return model if len(model) <= width else "…" + model[-(width - 1):]

@@ -1,0 +1,435 @@
+"""TaskSpec: a YAML file that says where a benchmark's problems come from and how to ask them.
+
+    name: math500
+    dataset: {hub: HuggingFaceH4/MATH-500, split: test, local: data/math500.jsonl}
+    fields: {id: unique_id, problem: problem, answer: answer, meta: {level: level, subject: subject}}
+    prompt: "{{ problem }}\\nPlease reason step by step, and put your final answer within \\\\boxed{}."
+    verifier: math
+
+A field is a column name or a jinja expression over the row (`{{ solution | last_boxed }}`).
+Built-in specs live in `tasks/` (a checkout) or inside the installed package; any YAML path is a task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import jinja2
+import yaml
+
+from evalkit.errors import InputError
+from evalkit.latex import after_hashes, last_boxed
+from evalkit.types import CodeTests, Problem
+
+DEFAULT_PROMPT = "{{ problem }}\nPlease reason step by step, and put your final answer within \\boxed{}."
+DEFAULT_GENERATION = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768, "seed": 0}
+DEFAULT_METRICS = ("avg@n", "pass@k", "maj@k")
+
+# Jinja filters field expressions and prompts may use; code tasks register their test converters here.
+FILTERS: dict[str, Callable[..., Any]] = {"last_boxed": last_boxed, "after_hashes": after_hashes,
+                                          "tojson": lambda v: json.dumps(v)}
+
+_SPEC_KEYS = {"name", "description", "dataset", "fields", "prompt", "system", "verifier", "verifier_options",
+              "generation", "metrics", "completions", "think_open", "chat_template_kwargs", "replay_fields"}
+_DATASET_KEYS = {"hub", "config", "split", "revision", "local", "format"}
+_FIELD_KEYS = {"id", "problem", "answer", "tests", "meta"}
+_GEN_KEYS = set(DEFAULT_GENERATION)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    hub: str | None = None
+    config: str | None = None
+    split: str = "test"
+    revision: str | None = None
+    local: Path | None = None  # the bundled copy, resolved against the spec file's folder
+    format: str | None = None  # json | parquet | csv; guessed from the suffix when None
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    id: str | None = None
+    problem: str = "problem"
+    answer: str | None = "answer"
+    tests: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    dataset: DatasetSpec
+    fields: FieldMap = field(default_factory=FieldMap)
+    prompt: str = DEFAULT_PROMPT
+    system: str | None = None
+    verifier: str = "math"
+    verifier_options: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GENERATION))
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    completions: Path | None = None  # a bundled replay file: makes this a replay task
+    think_open: bool = False
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    replay_fields: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec, for config.json."""
+        return {
+            "name": self.name, "path": str(self.path) if self.path else None,
+            "dataset": {"hub": self.dataset.hub, "config": self.dataset.config, "split": self.dataset.split,
+                        "revision": self.dataset.revision,
+                        "local": str(self.dataset.local) if self.dataset.local else None},
+            "fields": {"id": self.fields.id, "problem": self.fields.problem, "answer": self.fields.answer,
+                       "tests": self.fields.tests, "meta": dict(self.fields.meta)},
+            "prompt": self.prompt, "system": self.system, "verifier": self.verifier,
+            "verifier_options": dict(self.verifier_options), "generation": dict(self.generation),
+            "metrics": list(self.metrics), "think_open": self.think_open,
+            "chat_template_kwargs": dict(self.chat_template_kwargs),
+            "completions": str(self.completions) if self.completions else None,
+        }
+
+
+# ---------------------------------------------------------------- finding and parsing specs
+
+
+def builtin_tasks_dir() -> Path:
+    """Where the built-in specs are: `evalkit/tasks` in a wheel, top-level `tasks/` in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "tasks", here.parent / "tasks"):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+            return candidate
+    return here / "tasks"
+
+
+def list_tasks() -> list[TaskSpec]:
+    """Every built-in task spec, by name."""
+    return [load_task(p) for p in sorted(builtin_tasks_dir().glob("*.yaml"))]
+
+
+def load_task(name_or_path: str | os.PathLike) -> TaskSpec:
+    """A built-in task by name, or a user's YAML file by path. Raises InputError with file and line."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+        path = builtin_tasks_dir() / f"{text}.yaml"
+        if not path.is_file():
+            known = ", ".join(p.stem for p in sorted(builtin_tasks_dir().glob("*.yaml")))
+            raise InputError(f"unknown task {text!r}: not a built-in task (known: {known}) and not a YAML file")
+    if not path.is_file():
+        raise InputError(f"{path}: task spec file not found")
+    return _parse_spec(path)
+
+
+def _parse_spec(path: Path) -> TaskSpec:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read task spec ({e})") from None
+    try:
+        node = yaml.compose(source)
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"{path}{where}: malformed YAML: {problem}") from None
+    lines = _key_lines(node)
+
+    def err(key: str, msg: str) -> InputError:
+        line = lines.get(key) or lines.get(key.split(".")[0])
+        return InputError(f"{path}{':' + str(line) if line else ''}: field '{key}': {msg}")
+
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:1: a task spec must be a YAML mapping")
+    for key in data:
+        if key not in _SPEC_KEYS:
+            raise err(str(key), f"unknown key (expected one of: {', '.join(sorted(_SPEC_KEYS))})")
+    if "name" in data and not isinstance(data["name"], str):
+        raise err("name", "expected a string")
+    name = data.get("name") or path.stem
+
+    ds = data.get("dataset")
+    if not isinstance(ds, dict):
+        raise err("dataset", "expected a mapping with 'hub' and/or 'local'")
+    for key in ds:
+        if key not in _DATASET_KEYS:
+            raise err(f"dataset.{key}", f"unknown key (expected one of: {', '.join(sorted(_DATASET_KEYS))})")
+    if not ds.get("hub") and not ds.get("local"):
+        raise err("dataset", "needs 'hub' (a hub dataset id) or 'local' (a file path)")
+    local = Path(ds["local"]) if ds.get("local") else None
+    if local is not None and not local.is_absolute():
+        local = (path.parent / local).resolve()
+    dataset = DatasetSpec(hub=ds.get("hub"), config=ds.get("config"), split=str(ds.get("split") or "test"),
+                          revision=ds.get("revision"), local=local, format=ds.get("format"))
+
+    fm = data.get("fields") or {}
+    if not isinstance(fm, dict):
+        raise err("fields", "expected a mapping of field name to column or jinja expression")
+    for key in fm:
+        if key not in _FIELD_KEYS:
+            raise err(f"fields.{key}", f"unknown field (expected one of: {', '.join(sorted(_FIELD_KEYS))})")
+    meta = fm.get("meta") or {}
+    if isinstance(meta, list):
+        meta = {m: m for m in meta}
+    if not isinstance(meta, dict):
+        raise err("fields.meta", "expected a mapping of name to column, or a list of columns")
+    fields = FieldMap(id=fm.get("id"), problem=fm.get("problem", "problem"),
+                      answer=fm.get("answer", "answer" if "tests" not in fm else None),
+                      tests=fm.get("tests"), meta={str(k): str(v) for k, v in meta.items()})
+
+    gen = data.get("generation") or {}
+    if not isinstance(gen, dict):
+        raise err("generation", "expected a mapping")
+    for key, value in gen.items():
+        if key not in _GEN_KEYS:
+            raise err(f"generation.{key}", f"unknown key (expected one of: {', '.join(sorted(_GEN_KEYS))})")
+        kind = float if key in ("temperature", "top_p") else int
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise err(f"generation.{key}", f"expected {'a number' if kind is float else 'an integer'}, got {value!r}")
+    generation = {**DEFAULT_GENERATION, **gen}
+
+    prompt = data.get("prompt", DEFAULT_PROMPT)
+    for key in ("prompt", "system"):
+        if data.get(key) is not None:
+            if not isinstance(data[key], str):
+                raise err(key, "expected a jinja2 template string")
+            try:
+                _env().parse(data[key])
+            except jinja2.TemplateSyntaxError as e:
+                raise err(key, f"bad jinja template: {e.message}") from None
+    completions = data.get("completions")
+    if completions is not None:
+        completions = Path(completions)
+        if not completions.is_absolute():
+            completions = (path.parent / completions).resolve()
+    verifier = data.get("verifier", "math")
+    if not isinstance(verifier, str):
+        raise err("verifier", "expected a verifier name (math, choice, code or a plugin)")
+    metrics = data.get("metrics", list(DEFAULT_METRICS))
+    if not isinstance(metrics, list):
+        raise err("metrics", "expected a list such as [avg@n, pass@k, maj@k]")
+    return TaskSpec(
+        name=name, dataset=dataset, fields=fields, prompt=prompt, system=data.get("system"),
+        verifier=verifier, verifier_options=dict(data.get("verifier_options") or {}),
+        generation=generation, metrics=tuple(metrics), completions=completions,
+        think_open=bool(data.get("think_open", False)),
+        chat_template_kwargs=dict(data.get("chat_template_kwargs") or {}),
+        replay_fields=dict(data.get("replay_fields") or {}),
+        description=str(data.get("description") or ""), path=path.resolve(),
+    )
+
+
+def _key_lines(node: Any, prefix: str = "") -> dict[str, int]:
+    """Map 'a.b' key paths to 1-based line numbers, for error messages."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}{k.value}"
+            out[key] = k.start_mark.line + 1
+            out.update(_key_lines(v, key + "."))
+    return out
+
+
+# ---------------------------------------------------------------- templates and fields
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    env.filters.update(FILTERS)
+    return env
+
+
+@lru_cache(maxsize=512)
+def _template(source: str) -> jinja2.Template:
+    env = _env()
+    env.filters.update(FILTERS)  # filters registered after the first call still count
+    return env.from_string(source)
+
+
+def render(template: str, row: dict[str, Any], **extra: Any) -> str:
+    """Render a jinja2 template over a dataset row (`row` is also available as a variable)."""
+    return _template(template).render({**row, "row": row, **extra})
+
+
+def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: str, index: int) -> Any:
+    """A column name or a jinja expression, evaluated on `row`; InputError names the missing column."""
+    if "{{" in expr or "{%" in expr:
+        try:
+            return render(expr, row)
+        except jinja2.UndefinedError as e:
+            raise InputError(f"{_source(spec)}: field '{field_name}' ({expr!r}) on row {index}: {e.message}; "
+                             f"available columns: {', '.join(row)}") from None
+        except Exception as e:  # a filter failed on this row's data
+            raise InputError(f"{_source(spec)}: field '{field_name}' ({expr!r}) on row {index}: {e}") from None
+    if expr not in row:
+        raise InputError(f"{_source(spec)}: field '{field_name}' names column {expr!r}, which the dataset "
+                         f"does not have; available columns: {', '.join(row)}")
+    return row[expr]
+
+
+def _source(spec: TaskSpec) -> str:
+    return str(spec.path) if spec.path else spec.name
+
+
+# ---------------------------------------------------------------- loading problems
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    problems: list[Problem]
+    source: str  # "hub" or "local"
+    revision: str  # the hub revision, or "local:<sha256 prefix>" of the file
+
+
+def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto") -> LoadedDataset:
+    """The task's problems, in dataset order.
+
+    source: `hub`, `local` (the bundled copy) or `auto`: the hub unless HF_HUB_OFFLINE /
+    HF_DATASETS_OFFLINE is set or the spec names no hub id; the bundled copy when the hub is unreachable.
+    """
+    if spec.verifier == "code":  # its module registers the jinja filters code tasks use (humaneval_tests, ...)
+        import evalkit.verifiers.code  # noqa: F401
+    rows, used, revision = _load_rows(spec, source)
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, row in enumerate(rows):
+        if limit is not None and len(problems) >= limit:
+            break
+        problem = _problem(spec, row, index)
+        if problem.id in seen:
+            raise InputError(f"{_source(spec)}: field 'id' gives {problem.id!r} to more than one row (row {index})")
+        seen.add(problem.id)
+        problems.append(problem)
+    return LoadedDataset(problems, used, revision)
+
+
+def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
+    f = spec.fields
+    pid = str(resolve_field(f.id, row, spec, "id", index)) if f.id else str(index)
+    text = resolve_field(f.problem, row, spec, "problem", index)
+    answer = resolve_field(f.answer, row, spec, "answer", index) if f.answer else None
+    tests = None
+    if f.tests:
+        raw = resolve_field(f.tests, row, spec, "tests", index)
+        try:
+            tests = CodeTests.from_any(raw)
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{_source(spec)}: field 'tests' on row {index} (id {pid}): {e}") from None
+    meta = {k: resolve_field(v, row, spec, f"meta.{k}", index) for k, v in f.meta.items()}
+    return Problem(id=pid, problem=str(text), answer=None if answer is None else str(answer), tests=tests,
+                   meta=meta, row=row)
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+@lru_cache(maxsize=1)
+def _hub_reachable() -> bool:
+    """One quick TCP probe, so an offline machine falls back at once instead of after minutes of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, str]:
+    ds = spec.dataset
+    want_hub = ds.hub and (source == "hub" or (source == "auto" and not _offline()))
+    if want_hub and source == "auto" and ds.local is not None and not _hub_reachable():
+        print(f"evalkit: the hub is unreachable; {spec.name} uses its bundled copy", file=sys.stderr)
+        want_hub = False
+    if want_hub:
+        try:
+            return _load_hub(ds), "hub", ds.revision or "main"
+        except InputError:
+            raise
+        except Exception as e:  # no network, no such dataset, ...
+            if source == "hub" or ds.local is None:
+                raise InputError(f"{_source(spec)}: cannot load hub dataset {ds.hub!r}: "
+                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            print(f"evalkit: hub dataset {ds.hub} unavailable ({type(e).__name__}); using the bundled copy",
+                  file=sys.stderr)
+    if ds.local is None:
+        raise InputError(f"{_source(spec)}: field 'dataset': no local copy and the hub is offline "
+                         "(unset HF_HUB_OFFLINE or add 'local')")
+    return load_local_rows(ds.local, ds.format), "local", "local:" + _file_digest(ds.local)
+
+
+def _load_hub(ds: DatasetSpec) -> list[dict[str, Any]]:
+    import datasets
+
+    data = datasets.load_dataset(ds.hub, ds.config, split=ds.split, revision=ds.revision)
+    return [dict(r) for r in data]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
+    """Rows of a local jsonl / json / parquet / csv file (gzip jsonl too), through `datasets`.
+
+    JSON lines are checked first, so a corrupt line is reported as file:line rather than as an
+    arrow error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: dataset file not found")
+    name = path.name.lower()
+    fmt = fmt or ("parquet" if name.endswith(".parquet") else "csv" if name.endswith(".csv") else "json")
+    if fmt == "json" and (".jsonl" in name or name.endswith(".gz")):
+        return list(read_jsonl(path))
+    import datasets
+
+    datasets.disable_progress_bars()
+    data = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    return [dict(r) for r in data]
+
+
+def read_jsonl(path: Path):
+    """Yield the JSON objects of a JSON-lines file (optionally gzipped); InputError names file:line."""
+    import gzip
+
+    path = Path(path)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
+                if not isinstance(obj, dict):
+                    raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                yield obj
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read ({e})") from None
+
+
+def with_overrides(spec: TaskSpec, **generation: Any) -> TaskSpec:
+    """The spec with CLI overrides (None means keep the spec's value)."""
+    gen = {**spec.generation, **{k: v for k, v in generation.items() if v is not None}}
+    return replace(spec, generation=gen)

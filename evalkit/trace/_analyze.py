@@ -1,0 +1,242 @@
+"""analyze / analyze_many: markers, the answer trajectory, and the over/underthinking figures."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from evalkit.thinking import is_truncated, split_think
+from evalkit.trace._answers import Candidate, find_candidates, normalize
+from evalkit.trace._markers import Marker, find_markers
+from evalkit.trace._rules import KINDS, Rule, compiled
+from evalkit.trace._stats import REFLECTIVE, TraceStats
+
+# A batch verifier: [(candidate answer text, gold), ...] -> [True / False / None, ...] in order.
+BatchVerifier = Callable[[list[tuple[str, Any]]], list["bool | None"]]
+VerifierArg = "str | BatchVerifier | None"
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """Everything found in one completion before any verification."""
+
+    completion: str
+    gold: Any
+    truncated: bool
+    has_think: bool
+    think_end: int  # where the think block's text ends (the `</think>` offset, or len when unclosed)
+    answer_start: int
+    markers: tuple[Marker, ...]
+    thoughts: int  # new lines of thought (switch markers and `thought` rows)
+    candidates: tuple[Candidate, ...]
+    final: str | None  # the final answer text for a batch-callable verifier (None: no answer)
+
+
+def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules) -> _Parsed:
+    text = completion or ""
+    split = split_think(text, think_open)
+    truncated = is_truncated(text, finish_reason, think_open)
+    think_end = text.rfind("</think>") if split.closed and split.has_think else (len(text) if split.has_think else 0)
+    # No think block: the whole text is the answer, and any reflection in it is still reflection.
+    markers, thoughts = find_markers(text, rules, 0, think_end if split.has_think else len(text))
+    candidates = tuple(find_candidates(text))
+    final = None
+    if not truncated:
+        in_answer = [c for c in candidates if c.start >= split.answer_start]
+        if in_answer:
+            final = in_answer[-1].answer
+        elif split.answer.strip() and len(split.answer.strip()) <= 200:
+            final = split.answer.strip()
+        elif candidates and not split.has_think:
+            final = candidates[-1].answer
+    return _Parsed(text, gold, truncated, split.has_think, think_end, split.answer_start, tuple(markers), thoughts, candidates, final)
+
+
+def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:
+    """The length unit and a map from character offset to position in that unit."""
+    if tokenizer is None:
+        return "chars", lambda i: i
+    try:
+        enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        starts = [a for a, _ in enc["offset_mapping"]]
+        return "tokens", lambda i: bisect.bisect_left(starts, i) if i < len(text) else len(starts)
+    except (TypeError, KeyError, NotImplementedError, ValueError):
+        pass
+    # A plain callable text -> tokens (or a slow tokenizer): scale characters to its token count.
+    encode = getattr(tokenizer, "encode", tokenizer)
+    n = len(encode(text))
+    scale = n / len(text) if text else 0.0
+    return "tokens", lambda i: n if i >= len(text) else int(round(i * scale))
+
+
+def _resolve(verifier: Any) -> BatchVerifier | None:
+    if verifier is None:
+        return None
+    if callable(verifier) and not isinstance(verifier, str):
+        return verifier
+    from evalkit.verifiers import VerifyItem, get_verifier
+
+    v = get_verifier(verifier)
+
+    def batch(pairs: list[tuple[str, Any]]) -> list[bool | None]:
+        # Wrap a bare candidate in \boxed{} so the verifier extracts exactly it.
+        items = [VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g) for c, g in pairs]
+        return [verdict.correct for verdict in v.verify_many(items)]
+
+    return batch
+
+
+def _gold_key(gold: Any) -> Any:
+    try:
+        hash(gold)
+        return gold
+    except TypeError:
+        return repr(gold)
+
+
+def analyze_many(
+    completions: Sequence[str],
+    golds: Sequence[Any] | None = None,
+    verifier: "str | BatchVerifier | None" = "math",
+    *,
+    think_open: bool | Sequence[bool] = False,
+    finish_reasons: Sequence[str | None] | None = None,
+    correct: Sequence[bool | None] | None = None,
+    tokenizer: Any = None,
+    rules: Iterable[Rule] | None = None,
+) -> list[TraceStats]:
+    """Analyze many completions; every candidate answer of all of them is verified in one batch,
+    each distinct (answer, gold) pair once.
+
+    completions: the model's texts (think block included, as stored in samples.jsonl).
+    golds: the gold answers, one per completion (None: nothing is verified; correctness fields are None).
+    verifier: a registered verifier name (`math`), a batch callable
+        `[(candidate, gold), ...] -> [bool | None, ...]`, or None for no verification.
+    think_open: the prompt opened the think block (one value, or one per completion).
+    finish_reasons: the backends' finish reasons (`length` = truncated), one per completion.
+    correct: the samples' verdicts when already known (the pipeline's); then the final answer is not
+        re-verified. Otherwise the final answer is verified with the candidates.
+    tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
+        None measures in characters. Every length and position says its unit in `unit`.
+    rules: the marker rules (default the built-in table; see `load_rules`).
+    """
+    n = len(completions)
+    golds = list(golds) if golds is not None else [None] * n
+    finish_reasons = list(finish_reasons) if finish_reasons is not None else [None] * n
+    opens = [think_open] * n if isinstance(think_open, bool) else list(think_open)
+    if not (len(golds) == len(finish_reasons) == len(opens) == n) or (correct is not None and len(correct) != n):
+        raise ValueError("analyze_many: completions, golds, finish_reasons, think_open and correct must have one entry each")
+    table = compiled(rules)
+    parsed = [_parse(c, g, o, f, table) for c, g, o, f in zip(completions, golds, opens, finish_reasons)]
+
+    batch = _resolve(verifier)
+    verdicts: dict[tuple[str, Any], bool | None] = {}
+    finals: list[bool | None] = [None] * n
+    if batch is not None:
+        pairs: dict[tuple[str, Any], tuple[str, Any]] = {}
+        for p in parsed:
+            if p.gold is None:
+                continue
+            for c in p.candidates:
+                pairs.setdefault((normalize(c.answer), _gold_key(p.gold)), (c.answer, p.gold))
+            if correct is None and p.final is not None:
+                pairs.setdefault((normalize(p.final), _gold_key(p.gold)), (p.final, p.gold))
+        keys = list(pairs)
+        results = batch([pairs[k] for k in keys]) if keys else []
+        if len(results) != len(keys):
+            raise ValueError(f"verifier returned {len(results)} results for {len(keys)} answers")
+        verdicts = dict(zip(keys, results))
+    for i, p in enumerate(parsed):
+        if correct is not None:
+            finals[i] = correct[i]
+        elif batch is None or p.gold is None:
+            finals[i] = None
+        elif p.truncated or p.final is None:
+            finals[i] = False  # the model's fault: no answer (DESIGN.md: never None)
+        else:
+            finals[i] = verdicts.get((normalize(p.final), _gold_key(p.gold)))
+    return [_stats(p, verdicts, finals[i], tokenizer, batch is not None) for i, p in enumerate(parsed)]
+
+
+def analyze(
+    completion: str,
+    gold: Any = None,
+    verifier: "str | BatchVerifier | None" = "math",
+    *,
+    think_open: bool = False,
+    finish_reason: str | None = None,
+    correct: bool | None = None,
+    tokenizer: Any = None,
+    rules: Iterable[Rule] | None = None,
+) -> TraceStats:
+    """Analyze one completion (see `analyze_many` for the arguments; batches verify faster)."""
+    return analyze_many(
+        [completion], [gold], verifier, think_open=think_open, finish_reasons=[finish_reason],
+        correct=None if correct is None else [correct], tokenizer=tokenizer, rules=rules,
+    )[0]
+
+
+def _stats(p: _Parsed, verdicts: dict, final_correct: bool | None, tokenizer: Any, verified: bool) -> TraceStats:
+    text = p.completion
+    unit, pos = _positions(text, tokenizer)
+    length = pos(len(text))
+    think_length = pos(p.think_end) if p.has_think else 0
+    answer_length = length - pos(p.answer_start) if p.answer_start < len(text) else 0
+
+    trajectory = []
+    for c in p.candidates:
+        ok = verdicts.get((normalize(c.answer), _gold_key(p.gold))) if verified and p.gold is not None else None
+        trajectory.append({"position": pos(c.end), "answer": c.answer, "correct": ok, "rule": c.rule})
+    first_correct = next((t["position"] for t in trajectory if t["correct"] is True), None)
+
+    changes = {"wrong_to_right": 0, "right_to_wrong": 0, "wrong_to_wrong": 0}
+    judged = [t["correct"] for t in trajectory if t["correct"] is not None]
+    for a, b in zip(judged, judged[1:]):
+        if a is False and b is True:
+            changes["wrong_to_right"] += 1
+        elif a is True and b is False:
+            changes["right_to_wrong"] += 1
+        elif a is False and b is False:
+            changes["wrong_to_wrong"] += 1
+
+    counts = {k: 0 for k in KINDS}
+    for m in p.markers:
+        counts[m.kind] = counts.get(m.kind, 0) + 1
+    covered = sum(m.end - m.start for m in p.markers)
+    think_chars = p.think_end if p.has_think else len(text)
+
+    overthinking = outcome_eff = ut = None
+    if first_correct is not None and length:
+        overthinking = round((length - first_correct) / length, 4)
+    if final_correct is True and length:
+        # Chen et al. 2024: tokens up to the first correct answer over all tokens (all needed when
+        # no earlier candidate was recognised as correct).
+        outcome_eff = round((first_correct if first_correct is not None else length) / length, 4)
+    elif final_correct is False:
+        outcome_eff = 0.0
+        if first_correct is not None and length:
+            # Wang et al. 2025: a right thought was reached, then abandoned.
+            ut = round(1 - first_correct / length, 4)
+    reflective = any(counts[k] for k in REFLECTIVE)
+    return TraceStats(
+        unit=unit,
+        length=length,
+        think_length=think_length,
+        answer_length=answer_length,
+        has_think=p.has_think,
+        truncated=p.truncated,
+        markers=p.markers,
+        marker_counts=counts,
+        markers_per_1k=round(1000 * len(p.markers) / length, 3) if length else 0.0,
+        reflection_share=round(covered / think_chars, 4) if think_chars else 0.0,
+        trajectory=tuple(trajectory),
+        first_correct_position=first_correct,
+        final_correct=final_correct,
+        self_corrections=changes,
+        overthinking_share=overthinking,
+        outcome_efficiency=outcome_eff,
+        thought_switches=p.thoughts,
+        ut_score=ut,
+        superficial_reflection=None if final_correct is None else (reflective and final_correct is False),
+    )

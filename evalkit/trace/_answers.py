@@ -1,0 +1,67 @@
+"""Candidate answers stated inside a trace: a table of named patterns, found in text order."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from evalkit.latex import find_boxed
+
+# A short answer value: a number (with thousands separators, decimals, a slash fraction), a TeX
+# fraction or root, or a short $...$ expression.
+_VALUE = (
+    r"(?P<v>-?\\d?frac\{[^{}]{1,20}\}\{[^{}]{1,20}\}|-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\\%|%)?"
+    r"|\$[^$\n]{1,40}\$|\\\([^\n]{1,40}?\\\)|-?\\sqrt\{[^{}]{1,20}\})"
+)
+
+# name -> pattern; the value is group `v`. "= N" counts only where it closes a concluding step.
+ANSWER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
+    ("answer_is", re.compile(r"\banswer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE,
+                             re.IGNORECASE)),
+    ("conclusion_eq", re.compile(r"(?:^|\n|[.!?]\s+)[\s*]*(?:so|therefore|thus|hence|total|in total),?\s[^\n.?!]{0,120}?"
+                                 r"=\s*" + _VALUE + r"\s*\$?\)?\s*(?:\\\]|\\\))?\s*(?=[.!]?\s*$|[.!]?\s*\n|\.\s)",
+                                 re.IGNORECASE | re.MULTILINE)),
+    ("final_zh", re.compile(r"(?:答案|结果)(?:是|为|应该是)\s*" + _VALUE)),
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate answer: its text, the pattern that found it, and where it ends in the completion."""
+
+    answer: str
+    rule: str
+    start: int
+    end: int
+
+
+def normalize(answer: str) -> str:
+    """A light canonical form, only to merge restatements of one answer (the verifier judges)."""
+    a = answer.strip().strip("$").strip()
+    if a.startswith("\\(") and a.endswith("\\)"):
+        a = a[2:-2]
+    a = a.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace(" ", "").rstrip(".")
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", a):
+        a = a.replace(",", "")
+    return a
+
+
+def find_candidates(text: str, start: int = 0, end: int | None = None) -> list[Candidate]:
+    """Candidate answers in `text[start:end]`, in order of where they end; a restatement of the
+    previous candidate (same normalized text) is dropped, so the list shows changes of mind."""
+    end = len(text) if end is None else end
+    window = text[start:end]
+    found: list[Candidate] = []
+    for a, b, content in find_boxed(window):
+        if content.strip():
+            found.append(Candidate(content.strip(), "boxed", start + a, start + b))
+    for name, pattern in ANSWER_PATTERNS:
+        for m in pattern.finditer(window):
+            found.append(Candidate(m.group("v").strip(), name, start + m.start("v"), start + m.end("v")))
+    found.sort(key=lambda c: (c.end, c.start))
+    out: list[Candidate] = []
+    for c in found:
+        if out and (normalize(out[-1].answer) == normalize(c.answer) or c.start < out[-1].end):
+            continue
+        out.append(c)
+    return out

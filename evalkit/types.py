@@ -1,0 +1,178 @@
+"""The contracts between evalkit's parts (DESIGN.md), as frozen dataclasses.
+
+Dicts appear only at the edges (JSON lines, YAML, HTTP); inside, data crosses module boundaries as
+these types. Every type here converts to and from plain JSON with `to_dict` / `from_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Why a verdict came out the way it did. `error` is the only reason with `correct=None`.
+REASONS = ("correct", "wrong", "no_answer", "truncated", "timeout", "error")
+Reason = Literal["correct", "wrong", "no_answer", "truncated", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What every verifier returns; verifiers never raise.
+
+    correct: True / False, or None only for an infrastructure fault the model's text did not cause.
+    score: 1/0 for math; the fraction of tests passed for code.
+    answer: what was extracted from the completion (None when nothing was).
+    reason: one of REASONS.
+    detail: a human-readable line on how the verdict was reached.
+    ms: wall-clock milliseconds spent verifying.
+    tests: for code, one `{"passed": bool, "reason": str}` per test; None otherwise.
+    """
+
+    correct: bool | None
+    score: float
+    answer: str | None
+    reason: Reason
+    detail: str = ""
+    ms: float = 0.0
+    tests: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+        return cls(**{f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)})
+
+    @classmethod
+    def infra_error(cls, detail: str, ms: float = 0.0) -> "Verdict":
+        """An infrastructure fault: the model is not to blame, so the sample is unjudged."""
+        return cls(correct=None, score=0.0, answer=None, reason="error", detail=detail, ms=ms)
+
+
+@dataclass(frozen=True)
+class TestCase:
+    input: Any
+    output: Any
+
+
+@dataclass(frozen=True)
+class CodeTests:
+    """Tests for one code problem (DESIGN.md "Code tests").
+
+    style: `assert` (test code run against `entry_point`), `call` (call `entry_point` with each
+    case's positional-argument list and compare with `output`), or `stdio` (feed `input` on stdin,
+    compare stdout with `output`).
+    setup: trusted helper code the tests need; runs only on the checker's side.
+    """
+
+    style: Literal["assert", "call", "stdio"]
+    entry_point: str | None = None
+    setup: str | None = None
+    code: str | None = None
+    cases: tuple[TestCase, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "style": self.style,
+            "entry_point": self.entry_point,
+            "setup": self.setup,
+            "code": self.code,
+            "cases": None if self.cases is None else [{"input": c.input, "output": c.output} for c in self.cases],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_any(cls, value: "CodeTests | dict | str") -> "CodeTests":
+        """Accept a CodeTests, its dict, or its JSON text (the form dataset columns carry)."""
+        if isinstance(value, CodeTests):
+            return value
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise ValueError(f"code tests must be a JSON object, got {type(value).__name__}")
+        style = value.get("style")
+        if style not in ("assert", "call", "stdio"):
+            raise ValueError(f"code tests: 'style' must be assert, call or stdio, got {style!r}")
+        cases = value.get("cases")
+        return cls(
+            style=style,
+            entry_point=value.get("entry_point"),
+            setup=value.get("setup"),
+            code=value.get("code"),
+            cases=None if cases is None else tuple(TestCase(c["input"], c["output"]) for c in cases),
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem, resolved from a dataset row through a task's field map.
+
+    id: the problem id (a string: the dataset's id column, else the row index).
+    problem: the problem statement.
+    answer: the gold answer (None for code tasks).
+    tests: the code tests (None for math tasks).
+    meta: breakdown fields such as level and subject.
+    row: the original dataset row, for prompt templates.
+    """
+
+    id: str
+    problem: str
+    answer: str | None = None
+    tests: CodeTests | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    row: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    n: int = 1
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One sample to generate: a rendered prompt and the sample's own seed.
+
+    prompt: the prompt text after the chat template (and think prefill) were applied.
+    messages: the chat messages, for backends that apply the template themselves (OpenAI chat).
+    prefill: text the reply is forced to start with (e.g. "<think>\\n"); already in `prompt`.
+    """
+
+    task: str
+    problem_id: str
+    sample: int
+    seed: int
+    prompt: str
+    messages: tuple[dict[str, str], ...] | None
+    prefill: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    model: str | None = None  # set for replayed records, which may hold several models
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend returns for one Request. `text` includes the prefill, so it is self-contained."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    model: str | None = None
+    think_open: bool = False
+
+
+# The keys of one samples.jsonl line, in order (DESIGN.md "Sample record").
+SAMPLE_KEYS = (
+    "task", "problem_id", "sample", "seed", "model", "prompt", "completion", "finish_reason",
+    "prompt_tokens", "completion_tokens", "gold",
+    "correct", "score", "answer", "reason", "detail", "ms", "tests",
+    "trace",
+)  # fmt: skip

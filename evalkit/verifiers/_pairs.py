@@ -1,0 +1,69 @@
+"""`evalkit verify --pairs FILE.jsonl`: verify a file of (completion, gold) lines, in input order.
+
+Each line is a JSON object with `completion` (or `answer`), `gold`, and optional `verifier`
+(`math` by default), `finish_reason`, `think_open` and `id`. Each output line is the input's `id`
+plus the Verdict's fields.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from evalkit.errors import InputError
+from evalkit.types import Verdict
+from evalkit.verifiers.base import VerifyItem, get_verifier
+
+
+def read_pairs(path: str | Path) -> list[dict[str, Any]]:
+    """Every line of a pairs file, checked; InputError names the file, line and field at fault."""
+    rows = []
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+            if "completion" not in row and "answer" not in row:
+                raise InputError(f"{path}:{n}: missing field 'completion' (or 'answer')")
+            if "gold" not in row:
+                raise InputError(f"{path}:{n}: missing field 'gold'")
+            text = row.get("completion", row.get("answer"))
+            if text is not None and not isinstance(text, str):
+                raise InputError(f"{path}:{n}: field 'completion' must be a string, got {type(text).__name__}")
+            verifier = row.get("verifier", "math")
+            if not isinstance(verifier, str):
+                raise InputError(f"{path}:{n}: field 'verifier' must be a verifier name (math, choice)")
+            rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
+                text, row["gold"], row.get("finish_reason"), bool(row.get("think_open", False)))})
+    return rows
+
+
+def verify_pairs(path: str | Path, **options: Any) -> Iterator[dict[str, Any]]:
+    """Verify every line of `path`; yields `{"id": …, **verdict}` per line, in input order.
+
+    options: verifier options, applied to every line's verifier.
+    """
+    rows = read_pairs(path)
+    verdicts: list[Verdict | None] = [None] * len(rows)
+    by_verifier: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_verifier.setdefault(row["verifier"], []).append(i)
+    for name, idx in by_verifier.items():
+        try:
+            verifier = get_verifier(name, **options)
+        except KeyError as e:
+            raise InputError(f"{path}:{rows[idx[0]]['line']}: field 'verifier': {e.args[0]}") from None
+        for i, v in zip(idx, verifier.verify_many([rows[i]["item"] for i in idx])):
+            verdicts[i] = v
+    for row, v in zip(rows, verdicts):
+        yield {"id": row["id"], **v.to_dict()}  # type: ignore[union-attr]

@@ -1,0 +1,354 @@
+"""Isolation layers, as a table: each row is one thing the kernel is asked to enforce on a run.
+
+The sandbox server (a small process started once) probes which rows work on this machine, then every
+fresh child it forks enters them in order before running anything untrusted. Layers marked `always`
+need nothing special; the others are used when the probe says they work, and the reason a layer is
+missing is recorded. Runs in the forked child: stdlib and ctypes only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import stat
+import struct
+import sys
+from dataclasses import dataclass, field
+
+# name, always?, what it stops
+LAYERS: tuple[tuple[str, bool, str], ...] = (
+    ("session", True, "own session and process group, SIGKILL on the wall-clock limit"),
+    ("rlimits", True, "address space, CPU time, file size, open files, no core dumps"),
+    ("env", True, "scrubbed environment (the parent's variables never reach the run)"),
+    ("tmpdir", True, "private temporary working directory, removed after the run"),
+    ("output_cap", True, "stdout/stderr captured up to a size cap"),
+    ("netns", False, "network namespace: no interfaces, no loopback of the host"),
+    ("mountns", False, "mount namespace with a size-capped tmpfs over /tmp and /dev/shm"),
+    ("uid_drop", False, "runs as an unprivileged uid (nobody) when the server is root"),
+    ("landlock", False, "Landlock: read only the Python install and system libraries, write only the tmpfs"),
+    ("seccomp", False, "seccomp: no sockets, no fork/exec, signals only to itself, no ptrace"),
+    ("cgroup", False, "cgroup memory and pids limits; every process of the run killed at its end"),
+)
+LAYER_NAMES = tuple(name for name, _, _ in LAYERS)
+OPTIONAL_LAYERS = tuple(name for name, always, _ in LAYERS if not always)
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+CLONE_THREAD = 0x00010000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE = 38, 4
+SYS_landlock_create_ruleset, SYS_landlock_add_rule, SYS_landlock_restrict_self = 444, 445, 446
+NOBODY = 65534
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+_libc.syscall.restype = ctypes.c_long
+
+
+class LayerError(OSError):
+    def __init__(self, layer: str, msg: str):
+        super().__init__(f"{layer}: {msg}")
+        self.layer = layer
+
+
+def _check(layer: str, rc: int, what: str) -> int:
+    if rc < 0:
+        e = ctypes.get_errno()
+        raise LayerError(layer, f"{what} failed: {os.strerror(e)}")
+    return rc
+
+
+@dataclass
+class Plan:
+    """What the server decided at start; children follow it. Built by `make_plan`."""
+
+    layers: list[str]  # optional layers to enter
+    missing: dict[str, str] = field(default_factory=dict)  # optional layer -> why it is not used
+    is_root: bool = False
+    read_paths: list[str] = field(default_factory=list)  # Landlock read allowlist
+    hidden_binds: list[tuple[str, str]] = field(default_factory=list)  # (covered dir, child to re-expose)
+    cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this server's cgroup dir
+    landlock_abi: int = 0
+
+
+# ---------------------------------------------------------------- planning (in the server)
+
+
+def _import_roots() -> list[str]:
+    """The interpreter's own import directories (stdlib, lib-dynload, site-packages); not a checkout."""
+    prefixes = tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    roots = []
+    for p in sys.path:
+        real = os.path.realpath(p) if p else ""
+        if real and os.path.isdir(real) and (real.startswith(prefixes) or real.endswith(("-packages", "lib-dynload"))):
+            roots.append(real)
+    return sorted(set(roots))
+
+
+def _hidden_binds(paths: list[str]) -> list[tuple[str, str]]:
+    """Import roots under a directory others cannot enter (pyenv in /root): after the uid drop, a tmpfs
+    covers that directory and the import root's branch is bind-mounted back, so `nobody` can import
+    modules while everything else there stays hidden."""
+    out: set[tuple[str, str]] = set()
+    for p in paths:
+        parts = p.strip("/").split("/")
+        for i in range(1, len(parts)):
+            anc = "/" + "/".join(parts[:i])
+            if not os.stat(anc).st_mode & stat.S_IXOTH:
+                out.add((anc, "/" + "/".join(parts[: i + 1])))
+                break
+    return sorted(out)
+
+
+def landlock_abi() -> int:
+    rc = _libc.syscall(SYS_landlock_create_ruleset, None, 0, 1)
+    return max(int(rc), 0)
+
+
+def make_plan(want: list[str], slot: str) -> Plan:
+    """Which optional layers to try, with their parameters. The probe child then confirms them."""
+    is_root = os.geteuid() == 0
+    plan = Plan(layers=[], is_root=is_root)
+    roots = _import_roots()
+    plan.read_paths = roots + [p for p in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo")
+                               if os.path.isdir(p)]
+    for name in OPTIONAL_LAYERS:
+        if name not in want:
+            plan.missing[name] = "switched off by configuration"
+            continue
+        if name == "uid_drop" and not is_root:
+            plan.missing[name] = "not root: runs keep the server's own unprivileged uid"
+            continue
+        if name == "landlock":
+            plan.landlock_abi = landlock_abi()
+            if plan.landlock_abi < 1:
+                plan.missing[name] = "kernel has no Landlock (landlock_create_ruleset failed)"
+                continue
+        if name == "seccomp":
+            try:
+                import pyseccomp  # noqa: F401
+            except Exception as e:  # no libseccomp
+                plan.missing[name] = f"pyseccomp unavailable ({type(e).__name__}: {e})"
+                continue
+        if name == "cgroup":
+            try:
+                plan.cgroups = _make_cgroups(slot)
+            except OSError as e:
+                plan.missing[name] = f"cannot create cgroups under {CGROUP_ROOT} ({e.strerror or e})"
+                continue
+        plan.layers.append(name)
+    if "uid_drop" in plan.layers:
+        plan.hidden_binds = _hidden_binds(roots)
+    return plan
+
+
+def _make_cgroups(slot: str) -> dict[str, str]:
+    out = {}
+    if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):  # v2
+        path = f"{CGROUP_ROOT}/evalkit-{slot}"
+        os.makedirs(path, exist_ok=True)
+        out["v2"] = path
+        return out
+    for ctl in ("memory", "pids"):
+        base = f"{CGROUP_ROOT}/{ctl}"
+        if not os.path.isdir(base):
+            raise OSError(errno.ENOENT, f"no {ctl} controller")
+        path = f"{base}/evalkit/{slot}"
+        os.makedirs(path, exist_ok=True)
+        out[ctl] = path
+    return out
+
+
+def set_cgroup_limits(plan: Plan, memory_bytes: int, pids: int) -> None:
+    for ctl, path in plan.cgroups.items():
+        files = {"memory": {"memory.limit_in_bytes": memory_bytes}, "pids": {"pids.max": pids},
+                 "v2": {"memory.max": memory_bytes, "pids.max": pids, "memory.swap.max": 0}}[ctl]
+        for name, value in files.items():
+            try:
+                with open(f"{path}/{name}", "w") as f:
+                    f.write(str(value))
+            except OSError:
+                if name != "memory.swap.max":
+                    raise
+
+
+def cgroup_pids(plan: Plan) -> list[int]:
+    pids: set[int] = set()
+    for path in plan.cgroups.values():
+        try:
+            with open(f"{path}/cgroup.procs") as f:
+                pids.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return sorted(pids)
+
+
+def remove_cgroups(plan: Plan) -> None:
+    for path in plan.cgroups.values():
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- entering (in the forked child)
+
+
+@dataclass
+class RunLimits:
+    memory_mb: int = 1024
+    cpu_s: int = 10
+    file_mb: int = 16
+    tmpfs_mb: int = 64
+    nofile: int = 64
+    pids: int = 32
+
+
+def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str) -> None:
+    """Enter every planned layer, in order, in the current (freshly forked) process.
+
+    workdir: the private directory to work in when there is no mount namespace (the server makes and
+    removes it). Raises LayerError naming the layer that could not be entered; the caller reports it as an
+    infrastructure fault.
+    """
+    os.setsid()
+    on = set(plan.layers)
+    if "cgroup" in on:
+        for path in plan.cgroups.values():
+            try:
+                with open(f"{path}/cgroup.procs", "w") as f:
+                    f.write(str(os.getpid()))
+            except OSError as e:
+                raise LayerError("cgroup", f"cannot join {path}: {e.strerror}") from None
+    mem = limits.memory_mb << 20
+    for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, limits.cpu_s),
+                       (resource.RLIMIT_FSIZE, limits.file_mb << 20), (resource.RLIMIT_CORE, 0),
+                       (resource.RLIMIT_NOFILE, limits.nofile)):
+        resource.setrlimit(res, (value, value))
+    flags = (CLONE_NEWNET if "netns" in on else 0) | (CLONE_NEWNS if "mountns" in on else 0)
+    if flags and not plan.is_root:
+        uid, gid = os.getuid(), os.getgid()
+        _check("netns" if flags & CLONE_NEWNET else "mountns", _libc.unshare(flags | CLONE_NEWUSER),
+               "unshare(user namespace)")
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    elif flags:
+        _check("netns" if flags & CLONE_NEWNET else "mountns", _libc.unshare(flags), "unshare")
+    if "mountns" in on:
+        _mounts(plan, limits)
+    else:
+        os.chdir(workdir)
+    os.closerange(max(keep_fds) + 1 if keep_fds else 3, 65536)
+    if "uid_drop" in on:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if "landlock" in on:
+        _landlock(plan)
+    if "seccomp" in on:
+        _seccomp()
+
+
+def _mounts(plan: Plan, limits: RunLimits) -> None:
+    _check("mountns", _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    exposed = []
+    for covered, child in plan.hidden_binds:  # grab the branch before the tmpfs covers it
+        exposed.append((covered, child, os.open(child, os.O_PATH | os.O_DIRECTORY)))
+    opts = f"size={limits.tmpfs_mb}m,mode=1777,nr_inodes=4096".encode()
+    _check("mountns", _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount tmpfs on /tmp")
+    if os.path.isdir("/dev/shm"):
+        _libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=1777")
+    for covered, child, fd in exposed:
+        _check("mountns", _libc.mount(b"tmpfs", covered.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755"),
+               f"cover {covered}")
+        os.mkdir(child, 0o755)
+        _check("mountns", _libc.mount(f"/proc/self/fd/{fd}".encode(), child.encode(), None, MS_BIND | MS_REC, None),
+               f"bind {child}")
+        os.close(fd)
+    os.mkdir("/tmp/run", 0o777)
+    os.chmod("/tmp/run", 0o777)
+    os.chdir("/tmp/run")
+
+
+# Landlock access rights (linux/landlock.h), by ABI version.
+_LL_FS = [(1, (1 << 13) - 1), (2, 1 << 13), (3, 1 << 14), (5, 1 << 15)]
+_LL_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read dir
+
+
+def _landlock(plan: Plan) -> None:
+    abi = plan.landlock_abi
+    handled = 0
+    for version, bits in _LL_FS:
+        if abi >= version:
+            handled |= bits
+    handled_net = 0b11 if abi >= 4 else 0  # bind / connect TCP: none allowed
+    scoped = 0b11 if abi >= 6 else 0  # abstract unix sockets and signals: only within the run
+    if abi >= 6:
+        attr = struct.pack("QQQ", handled, handled_net, scoped)
+    elif abi >= 4:
+        attr = struct.pack("QQ", handled, handled_net)
+    else:
+        attr = struct.pack("Q", handled)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    rs = _check("landlock", _libc.syscall(SYS_landlock_create_ruleset, buf, len(attr), 0), "create ruleset")
+    try:
+        rules = [(p, _LL_READ) for p in plan.read_paths] + [(os.getcwd(), handled), ("/dev/null", handled & ~0)]
+        rules += [(p, _LL_READ) for p in ("/dev/urandom", "/dev/zero")]
+        for path, access in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not os.path.isdir(path):  # files take file rights only
+                    access &= (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14 if abi >= 3 else 0) | (1 << 15 if abi >= 5 else 0)
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", access & handled, fd), 12)
+                _check("landlock", _libc.syscall(SYS_landlock_add_rule, rs, 1, rule, 0), f"add rule {path}")
+            finally:
+                os.close(fd)
+        _check("landlock", _libc.syscall(SYS_landlock_restrict_self, rs, 0), "restrict self")
+    finally:
+        os.close(rs)
+
+
+_SECCOMP_DENY = (
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_open", "pidfd_getfd", "pidfd_send_signal",
+    "fork", "vfork", "execve", "execveat", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
+    "init_module", "finit_module", "delete_module", "kexec_load", "reboot", "swapon", "swapoff",
+    "acct", "settimeofday", "clock_settime", "iopl", "ioperm", "personality", "open_by_handle_at",
+    "name_to_handle_at", "setpriority", "sched_setaffinity", "ioprio_set",
+)  # fmt: skip
+
+
+def _seccomp() -> None:
+    import pyseccomp as sc
+
+    pid = os.getpid()
+    f = sc.SyscallFilter(sc.ALLOW)
+    for name in _SECCOMP_DENY:
+        try:
+            f.add_rule(sc.ERRNO(errno.EPERM), name)
+        except Exception:  # a syscall this architecture does not have
+            pass
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone, which we can inspect
+    f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
+    f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, pid))
+    f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, pid))
+    try:
+        f.load()
+    except Exception as e:
+        raise LayerError("seccomp", f"loading the filter failed: {e}") from None
+
+
+def scrubbed_env() -> dict[str, str]:
+    """The whole environment a run sees."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -1,0 +1,455 @@
+"""The sandbox's pre-started server: a small process that forks one fresh, isolated child per request.
+
+Started once per worker slot and role (candidate or checker) by evalkit.verifiers.sandbox, as
+`python -I _sandbox_server.py CONFIG_JSON`. It talks to its parent over a SEQPACKET socket (fd given
+in the config): the parent sends `{"spawn": ...}` with the child's file descriptors attached (a memfd
+holding the job, stdin, stdout, stderr, channel in, channel out); the server forks, replies
+`{"pid": N}`, waits for the child and replies `{"exit": N, "code": C, "signal": S}`.
+
+The server never reads a job: the forked child does, after it has entered the sandbox. So nothing
+a job carries (test code, other problems' programs) lingers in the memory later children inherit.
+Expected outputs are never sent here at all; the parent keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+if __name__ == "__main__":  # run as a script under -I: import the sibling modules without evalkit
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _sandbox_layers as layers
+    import _sandbox_plain as plain
+
+    del sys.path[0]
+else:
+    from evalkit.verifiers import _sandbox_layers as layers
+    from evalkit.verifiers import _sandbox_plain as plain
+
+# Imported before forking, so runs start fast and find them even where the uid they drop to could
+# not read the interpreter's files.
+PRELOAD = (
+    "collections", "itertools", "functools", "math", "cmath", "heapq", "bisect", "re", "string", "typing",
+    "random", "fractions", "decimal", "statistics", "datetime", "copy", "operator", "hashlib", "array",
+    "numbers", "enum", "dataclasses", "io", "abc", "textwrap", "unicodedata", "traceback", "ast", "struct",
+    "collections.abc", "queue", "threading", "time", "calendar", "pprint", "socket", "ctypes", "subprocess",
+    "tempfile", "shutil", "glob", "atexit", "gc", "inspect", "builtins", "contextlib", "weakref",
+)  # fmt: skip
+CHILD_FDS = (0, 1, 2, 3, 4, 5)  # stdin, stdout, stderr, channel in, channel out, job
+EXIT_SETUP = 121
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------- the forked child
+
+
+def _child(plan: layers.Plan, limits: layers.RunLimits, fds: list[int], workdir: str) -> None:
+    """Runs in the fresh child: take the fds, enter every layer, then run the job. Never returns."""
+    code = EXIT_SETUP
+    try:
+        import fcntl
+
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in fds]  # out of the way of the targets first
+        for target, fd in zip(CHILD_FDS, high):
+            os.dup2(fd, target, inheritable=True)
+        for fd in high + fds:
+            if fd not in CHILD_FDS:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            layers.enter(plan, limits, CHILD_FDS, workdir)
+        except layers.LayerError as e:
+            os.write(4, plain.encode({"setup_error": str(e), "layer": e.layer}))
+            os._exit(EXIT_SETUP)
+        os.environ.clear()
+        os.environ.update(layers.scrubbed_env())
+        with os.fdopen(5, "rb") as f:
+            job = json.loads(f.read())
+        code = _run_job(job)
+    except BaseException as e:  # the harness itself failed, before or after the untrusted code
+        try:
+            os.write(4, plain.encode({"setup_error": f"sandbox child: {type(e).__name__}: {e}"}))
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _fresh_stdio() -> None:
+    import io
+
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
+                                 errors="replace")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace", line_buffering=False)
+    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace", line_buffering=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def _run_job(job: dict) -> int:
+    """The job's role: `stdio` (a whole program on stdin/stdout), `candidate` (answer calls over the
+    channel) or `checker` (run the dataset's test code against a stub that forwards calls)."""
+    _fresh_stdio()
+    role = job["role"]
+    import builtins
+
+    if role == "stdio":
+        os.write(4, plain.encode({"ready": True}))
+        os.close(4)
+        os.close(3)
+        ns = {"__name__": "__main__", "__builtins__": builtins}
+        try:
+            exec(compile(job["program"], "<candidate>", "exec"), ns)
+        except SystemExit as e:
+            sys.stdout.flush()
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            return 1
+        sys.stdout.flush()
+        return 0
+    out = os.fdopen(4, "wb", buffering=0)
+    out.write(plain.encode({"ready": True}))
+    return _candidate(job, out) if role == "candidate" else _checker(job, out)
+
+
+def _error_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e)[:300]}"
+
+
+def _candidate(job: dict, out) -> int:
+    import builtins
+
+    ns = {"__name__": "__candidate__", "__builtins__": builtins}
+    try:
+        if job.get("setup"):  # the prompt's helpers, so the candidate can call them too (its own copy)
+            exec(compile(job["setup"], "<setup>", "exec"), ns)
+        exec(compile(job["program"], "<candidate>", "exec"), ns)
+        fn = _resolve(ns, job.get("entry_point"))
+    except BaseException as e:
+        out.write(plain.encode({"load_error": _error_line(e)}))
+        return 0
+    out.write(plain.encode({"loaded": True}))
+    chan = os.fdopen(3, "rb")
+    for line in chan:
+        req = json.loads(line)
+        try:
+            args = plain.load_plain(req["a"])
+            kwargs = plain.load_plain(req.get("k", {"d": []}))
+            msg = {"ok": plain.dump_plain(fn(*args, **kwargs))}
+        except plain.PlainError as e:
+            msg = {"bad": str(e)}
+        except RecursionError as e:
+            msg = {"exc": "RecursionError", "msg": str(e)[:300]}
+        except Exception as e:
+            msg = {"exc": type(e).__name__, "msg": str(e)[:300]}
+        except BaseException as e:  # SystemExit, KeyboardInterrupt...: the run is over
+            out.write(plain.encode({"fatal": type(e).__name__}))
+            return 0
+        out.write(plain.encode(msg))
+    return 0
+
+
+def _resolve(ns: dict, entry: str | None):
+    """`name`, `Class.method`, or a method of LeetCode's `Solution` class."""
+    if not entry:
+        raise NameError("no entry point given")
+    if "." in entry:
+        cls, meth = entry.split(".", 1)
+        return getattr(ns[cls](), meth)
+    if entry in ns and callable(ns[entry]):
+        return ns[entry]
+    if "Solution" in ns and hasattr(ns["Solution"], entry):
+        return getattr(ns["Solution"](), entry)
+    raise NameError(f"entry point {entry!r} is not defined")
+
+
+class CandidateGone(BaseException):
+    """The candidate can no longer answer (it exited, timed out or sent something not plain).
+
+    A BaseException, so test code that catches Exception cannot swallow it."""
+
+
+def _checker(job: dict, out) -> int:
+    import ast
+    import builtins
+
+    chan = os.fdopen(3, "rb")
+    state = {"gone": None}
+
+    def call(*args, **kwargs):
+        if state["gone"]:
+            raise CandidateGone(state["gone"])
+        try:
+            request = {"a": plain.dump_plain(list(args)), "k": plain.dump_plain(dict(kwargs))}
+        except plain.PlainError as e:
+            state["gone"] = f"test passes a value that cannot cross to the candidate ({e})"
+            raise CandidateGone(state["gone"]) from None
+        out.write(plain.encode({"call": request}))
+        line = chan.readline()
+        reply = json.loads(line) if line else {"gone": "no reply"}
+        if "ok" in reply:
+            return plain.load_plain(reply["ok"])
+        if "exc" in reply:
+            exc = getattr(builtins, str(reply["exc"]), None)
+            if not (isinstance(exc, type) and issubclass(exc, Exception)):
+                exc = RuntimeError
+            raise exc(reply.get("msg", ""))
+        state["gone"] = str(reply.get("gone", "candidate failed"))
+        raise CandidateGone(state["gone"])
+
+    entry = job.get("entry_point")
+    ns = {"__name__": "__checker__", "__builtins__": builtins}
+    try:
+        if job.get("setup"):
+            exec(compile(job["setup"], "<setup>", "exec"), ns)
+        if entry:
+            ns[entry] = call
+        tree = ast.parse(job.get("code") or "", "<tests>")
+    except BaseException as e:
+        out.write(plain.encode({"setup_error": f"test setup failed: {_error_line(e)}"}))
+        return 0
+    asserts = [i for i, node in enumerate(tree.body) if isinstance(node, ast.Assert)]
+    defines_check = any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)
+    n_tests = len(asserts) if asserts else (1 if defines_check else 0)
+    out.write(plain.encode({"tests": n_tests}))
+    test_index = 0
+    for node in tree.body:
+        is_test = isinstance(node, ast.Assert)
+        if is_test:
+            out.write(plain.encode({"start": test_index}))
+        try:
+            exec(compile(ast.Module([node], []), "<tests>", "exec"), ns)
+            passed, reason = True, "passed"
+        except AssertionError:
+            passed, reason = False, "assertion failed"
+        except CandidateGone as e:
+            passed, reason = False, str(e)
+        except BaseException as e:
+            passed, reason = False, _error_line(e)
+        if is_test:
+            out.write(plain.encode({"result": test_index, "passed": passed, "reason": reason}))
+            test_index += 1
+        elif not passed and not asserts:
+            out.write(plain.encode({"setup_error": f"test code failed: {reason}"}))
+            return 0
+    if not asserts and defines_check:
+        out.write(plain.encode({"start": 0}))
+        try:
+            ns["check"](call if entry else None)
+            passed, reason = True, "passed"
+        except AssertionError:
+            passed, reason = False, "assertion failed"
+        except CandidateGone as e:
+            passed, reason = False, str(e)
+        except BaseException as e:
+            passed, reason = False, _error_line(e)
+        out.write(plain.encode({"result": 0, "passed": passed, "reason": reason}))
+    out.write(plain.encode({"done": True}))
+    return 0
+
+
+# ---------------------------------------------------------------- the server loop
+
+
+def _probe(plan: layers.Plan, limits: layers.RunLimits) -> None:
+    """Fork trial children until every layer left in the plan can be entered; record the others."""
+    for _ in range(len(layers.OPTIONAL_LAYERS) + 1):
+        r, w = os.pipe()
+        workdir = _mkworkdir(plan)
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                layers.enter(plan, limits, (0, 1, 2, w), workdir)
+                import plistlib  # noqa: F401  (a module not yet loaded: imports still work)
+
+                os.write(w, b"ok")
+            except layers.LayerError as e:
+                os.write(w, json.dumps([e.layer, str(e)]).encode())
+            except BaseException as e:
+                os.write(w, json.dumps(["imports", f"{type(e).__name__}: {e}"]).encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            got = f.read()
+        os.waitpid(pid, 0)
+        _rmworkdir(workdir)
+        if got == b"ok":
+            return
+        layer, msg = json.loads(got) if got.startswith(b"[") else ("imports", "probe child died")
+        if layer == "imports":  # blame the layers that restrict file access, most specific first
+            layer = next((x for x in ("landlock", "uid_drop", "mountns") if x in plan.layers), None)
+            if layer is None:
+                return
+            msg = f"modules cannot be imported with it on ({msg})"
+        if layer in plan.layers:
+            plan.layers.remove(layer)
+            plan.missing[layer] = f"probe failed: {msg}"
+        else:
+            return
+
+
+def _mkworkdir(plan: layers.Plan) -> str:
+    if "mountns" in plan.layers:
+        return ""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="evalkit-run-")
+    os.chmod(path, 0o777)
+    return path
+
+
+def _rmworkdir(path: str) -> None:
+    if path:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _children() -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _reap_strays(plan: layers.Plan) -> None:
+    """Kill whatever the run left behind (a setsid orphan) and reap it: we are its subreaper, and its
+    cgroup (when there is one) lists it."""
+    import time
+
+    for _ in range(100):
+        pids = set(layers.cgroup_pids(plan)) | set(_children())
+        pids.discard(os.getpid())
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        if not pids:
+            return
+        time.sleep(0.002)
+
+
+def _kill(pid: int) -> None:
+    for fn, target in ((os.killpg, pid), (os.kill, pid)):
+        try:
+            fn(target, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _wait(sock: socket.socket, pid: int, max_s: float) -> tuple[int, bool]:
+    """Wait for the child; kill it when the parent asks, goes away, or `max_s` passes.
+    Returns (wait status, parent still there)."""
+    import select
+    import time
+
+    pidfd = os.pidfd_open(pid)
+    end = time.monotonic() + max_s
+    alive = True
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                _kill(pid)
+                left = 5.0
+            ready, _, _ = select.select([pidfd, sock], [], [], left)
+            if pidfd in ready:
+                break
+            if sock in ready:
+                msg = sock.recv(65536)
+                if not msg:
+                    alive = False
+                _kill(pid)
+    finally:
+        os.close(pidfd)
+    return os.waitpid(pid, 0)[1], alive
+
+
+def main(argv: list[str]) -> int:
+    cfg = json.loads(argv[1])
+    sock = socket.socket(fileno=int(cfg["sock_fd"]))
+    _preload()
+    if cfg.get("become_uid") is not None:  # tests: act as an unprivileged user's server would
+        os.setgroups([])
+        os.setresgid(cfg["become_gid"], cfg["become_gid"], cfg["become_gid"])
+        os.setresuid(cfg["become_uid"], cfg["become_uid"], cfg["become_uid"])
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
+    limits = layers.RunLimits(**cfg.get("limits", {}))
+    plan = layers.make_plan(list(cfg["layers"]), cfg["slot"])
+    _probe(plan, limits)
+    if "cgroup" in plan.layers:
+        try:
+            layers.set_cgroup_limits(plan, limits.memory_mb << 20, limits.pids)
+        except OSError as e:
+            plan.layers.remove("cgroup")
+            plan.missing["cgroup"] = f"cannot set limits ({e})"
+    sock.send(plain.encode({"hello": True, "layers": plan.layers, "missing": plan.missing,
+                            "is_root": plan.is_root, "pid": os.getpid()}))
+    try:
+        while True:
+            msg, fds, _, _ = socket.recv_fds(sock, 65536, 8)
+            if not msg:
+                return 0
+            req = json.loads(msg)
+            if "spawn" not in req:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            run_limits = layers.RunLimits(**{**limits.__dict__, **req.get("limits", {})})
+            workdir = _mkworkdir(plan)
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                _child(plan, run_limits, fds, workdir)
+            for fd in fds:
+                os.close(fd)
+            sock.send(plain.encode({"pid": pid}))
+            status, alive = _wait(sock, pid, float(req.get("max_s", 600)))
+            _reap_strays(plan)
+            _rmworkdir(workdir)
+            if not alive:
+                return 0
+            sock.send(plain.encode({"exit": pid, "code": os.waitstatus_to_exitcode(status)}))
+    except (ConnectionError, OSError):
+        return 0
+    finally:
+        layers.remove_cgroups(plan)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,67 @@
+"""The Verifier protocol and the registry that task specs and plugins share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, Protocol, Sequence
+
+from evalkit.types import Verdict
+
+
+@dataclass(frozen=True)
+class VerifyItem:
+    """One thing to verify.
+
+    completion: the model's whole text (think block included).
+    gold: the gold answer (math / choice) or the code tests (CodeTests, dict or JSON text).
+    finish_reason: the backend's finish reason, when known (`length` means truncated).
+    think_open: the prompt opened the think block, so the completion starts inside it.
+    """
+
+    completion: str | None
+    gold: Any
+    finish_reason: str | None = None
+    think_open: bool = False
+
+
+class Verifier(Protocol):
+    """Text in, Verdict out; never raises. `verify_many` keeps input order."""
+
+    name: str
+
+    def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]: ...
+
+
+# name -> factory(**options) -> Verifier. Built-ins register where they are defined;
+# plugins register through the `evalkit.verifiers` entry-point group.
+VERIFIERS: dict[str, Callable[..., Verifier]] = {}
+
+
+def register_verifier(name: str, factory: Callable[..., Verifier]) -> None:
+    VERIFIERS[name] = factory
+
+
+def get_verifier(name: str, **options: Any) -> Verifier:
+    """The verifier registered as `name`, built with `options` (a task spec's verifier options)."""
+    if name not in VERIFIERS:
+        _load_builtin(name)
+    if name not in VERIFIERS:
+        for ep in entry_points(group="evalkit.verifiers"):
+            if ep.name == name:
+                register_verifier(name, ep.load())
+    if name not in VERIFIERS:
+        known = ", ".join(sorted(set(VERIFIERS) | {"math", "choice", "code"}))
+        raise KeyError(f"unknown verifier {name!r} (known: {known})")
+    return VERIFIERS[name](**options)
+
+
+def _load_builtin(name: str) -> None:
+    # Importing the module registers it; imports stay lazy so `import evalkit` stays light.
+    module = {"math": "evalkit.verifiers.math", "choice": "evalkit.verifiers.choice",
+              "code": "evalkit.verifiers.code"}.get(name)
+    if module:
+        try:
+            __import__(module)
+        except ImportError:
+            pass

@@ -1,0 +1,120 @@
+"""The multiple-choice verifier: which option letter did the completion choose?
+
+The answer is read after the last `</think>` (a truncated completion is `truncated`). Letters are
+found by a prioritised table of patterns; the strongest pattern present decides, and within it the
+last statement wins — "it's B, not A" chooses B, because a negated letter never counts.
+Pure text work: no worker process is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from evalkit.thinking import is_truncated, split_think
+from evalkit.types import Verdict
+from evalkit.verifiers.base import VerifyItem, register_verifier
+
+_L = r"\(?\s*(?:\\text\s*\{\s*\(?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*\)?(?:\s*\})?\)?"
+# (name, pattern): the first row with a non-negated match decides; its last such match wins.
+PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?\s*\(?\s*([A-Z])\s*\)?\s*\}?\s*\}")),
+    ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:is|:)?\s*(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
+                             + r"(?![A-Za-z])")),
+    ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
+    ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
+    ("bare", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
+)
+_NEGATION = re.compile(r"(?i:\b(?:not|isn't|rather than|instead of|except|than))\s*(?:option\s*|choice\s*)?\(?\s*$")
+
+
+@dataclass(frozen=True)
+class ChoiceOptions:
+    """letters: the option letters that count (others are ignored as words like "I" or "A" in prose
+    are too common to read as answers outside a statement)."""
+
+    letters: str = "ABCDEFGHIJ"
+
+
+def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
+    """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none)."""
+    for name, pattern in PATTERNS:
+        found = None
+        for m in pattern.finditer(text):
+            letter = m.group(1)
+            if letter not in letters:
+                continue
+            if _NEGATION.search(text[max(0, m.start() - 30): m.start()]):
+                continue
+            found = letter
+        if found:
+            return found, name
+    return None, ""
+
+
+def _gold_letter(gold: Any, letters: str) -> str | None:
+    if gold is None:
+        return None
+    letter, _ = extract_choice(str(gold).strip(), letters)
+    return letter
+
+
+def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | None = None,
+                  think_open: bool = False, **options: Any) -> Verdict:
+    """Verify one multiple-choice completion; never raises for bad input.
+
+    completion: the model's whole text; gold: the right letter (`B`, `(B)`, `\\boxed{B}`);
+    finish_reason / think_open: as for verify_math. options: ChoiceOptions fields (`letters`).
+    """
+    t0 = time.perf_counter()
+    opts = ChoiceOptions(**options)
+    ms = lambda: (time.perf_counter() - t0) * 1e3  # noqa: E731
+    gold_letter = _gold_letter(gold, opts.letters)
+    if gold_letter is None:
+        return Verdict.infra_error(f"gold {str(gold)[:40]!r} is not an option letter", ms())
+    try:
+        text = completion if isinstance(completion, str) else \
+            (completion.decode("utf-8", "replace") if isinstance(completion, bytes) else str(completion or ""))
+        if is_truncated(text, finish_reason, think_open):
+            return Verdict(False, 0.0, None, "truncated", "generation stopped before the final answer", ms())
+        answer = split_think(text, think_open).answer[-20_000:]
+        letter, row = extract_choice(answer, opts.letters)
+    except Exception as e:  # noqa: BLE001 - a verifier never raises on its input
+        return Verdict(False, 0.0, None, "no_answer", f"unreadable completion: {type(e).__name__}", ms())
+    if letter is None:
+        return Verdict(False, 0.0, None, "no_answer", "no option letter in the final answer", ms())
+    ok = letter == gold_letter
+    return Verdict(ok, 1.0 if ok else 0.0, letter, "correct" if ok else "wrong", f"letter found by rule {row!r}", ms())
+
+
+def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options: Any) -> list[Verdict]:
+    """One Verdict per item, in input order (items as for evalkit.verifiers.math.verify_many)."""
+    from evalkit.verifiers.math import _as_item
+
+    out = []
+    for raw in items:
+        try:
+            item = _as_item(raw)
+        except Exception as e:  # noqa: BLE001
+            out.append(Verdict(False, 0.0, None, "no_answer", f"unreadable item: {type(e).__name__}"))
+            continue
+        out.append(verify_choice(item.completion, item.gold, finish_reason=item.finish_reason,
+                                 think_open=item.think_open, **options))
+    return out
+
+
+class ChoiceVerifier:
+    """The `choice` verifier for task specs."""
+
+    name = "choice"
+
+    def __init__(self, **options: Any):
+        self.options = ChoiceOptions(**options).__dict__
+
+    def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
+        return verify_many(items, **self.options)
+
+
+register_verifier("choice", ChoiceVerifier)

@@ -1,0 +1,210 @@
+"""The math verifier: does a completion's final answer equal the gold answer?
+
+Built on math-verify and sympy, with what reasoning models need around them:
+
+- the answer is read after the last `</think>`; a truncated completion is `truncated`, and an
+  answer only inside the think block does not count (unless `think_fallback=True`);
+- the last `\\boxed{}` is the answer (`boxed="all"` gives math-verify's own reading instead), so
+  "\\boxed{3} … correcting: \\boxed{5}" answers 5;
+- gold answers are normalised (`#### 1,234`, `025`, `27.0`, `$69$,$84$`, bare `2\\sqrt{3}`);
+- plain numbers are compared exactly in-process; everything else runs in a worker process
+  (evalkit.verifiers.pool) with a hard wall-clock limit: a stuck check is killed and the verdict is
+  `timeout` (not correct, score 0, never None);
+- `verify_many` parses each gold once per worker and checks each distinct (answer, gold) once.
+
+    >>> verify_math("<think>…</think> The answer is $\\boxed{\\dfrac{14}{3}}$", "4\\frac{2}{3}").correct
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+from evalkit.thinking import is_truncated, split_think
+from evalkit.types import Verdict
+from evalkit.verifiers import _mathtext as text
+from evalkit.verifiers.base import VerifyItem, register_verifier
+from evalkit.verifiers.pool import Job, JobResult, get_pool
+
+_CHECK = "evalkit.verifiers._mathcheck:check"
+_POOL = "math"
+_PRELOAD = ("evalkit.verifiers._mathcheck",)
+
+
+@dataclass(frozen=True)
+class MathOptions:
+    """How the math verifier reads answers (task specs set these as `verifier_options`).
+
+    timeout: wall-clock seconds one check may take in its worker before it is killed (`timeout`).
+    deadline: seconds a whole `verify_many` batch may take; unchecked answers then get `timeout`.
+    boxed: `last` — the last `\\boxed{}` of the final answer is the answer; `all` — hand the whole
+        final answer to math-verify, which merges every box it finds (its own behaviour).
+    think_fallback: when the final answer holds nothing, look for a box inside the think block.
+    multiple_answer: the gold has several parts separated by top-level commas, every one needed
+        (None: only a list gold or `$a$,$b$` is multi-part).
+    """
+
+    timeout: float = 5.0
+    deadline: float | None = None
+    boxed: Literal["last", "all"] = "last"
+    think_fallback: bool = False
+    multiple_answer: bool | None = None
+
+
+def _verdict(correct: bool | None, reason: str, answer: str | None, detail: str, ms: float) -> Verdict:
+    return Verdict(correct=correct, score=1.0 if correct else 0.0, answer=answer, reason=reason,  # type: ignore[arg-type]
+                   detail=detail, ms=ms)
+
+
+def _as_item(x: Any) -> VerifyItem:
+    if isinstance(x, VerifyItem):
+        return x
+    if isinstance(x, dict):
+        return VerifyItem(x.get("completion", x.get("answer")), x.get("gold"), x.get("finish_reason"),
+                          bool(x.get("think_open", False)))
+    completion, gold = x  # a (completion, gold) pair
+    return VerifyItem(completion, gold)
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
+
+
+def _prepare(item: VerifyItem, opts: MathOptions, golds: dict) -> Verdict | tuple:
+    """A finished Verdict, or the (gold parts, answer parts | None, fallback text) to check."""
+    key = (repr(item.gold), opts.multiple_answer)
+    if key not in golds:
+        golds[key] = text.normalize_gold(item.gold, opts.multiple_answer)
+    gold = golds[key]
+    if gold is None:
+        return Verdict.infra_error("no gold answer to compare with")
+    completion = _as_text(item.completion).replace("\x00", "")
+    if is_truncated(completion, item.finish_reason, item.think_open):
+        return _verdict(False, "truncated", None, "generation stopped before the final answer", 0.0)
+    split = split_think(completion, item.think_open)
+    answer = split.answer
+    if opts.boxed == "all":
+        return (gold, None, answer[-text.FALLBACK_CHARS:]) if answer.strip() else None  # type: ignore[return-value]
+    boxes = text.find_boxes(answer)
+    if not boxes and opts.think_fallback:
+        boxes = text.find_boxes(split.think)
+    if boxes:
+        pred = tuple(text.rewrite(p) for p in text.candidate_parts(boxes, gold))
+        if not any(pred):
+            return _verdict(False, "no_answer", None, "the last \\boxed{} is empty", 0.0)
+        return (gold, pred, None)
+    if not answer.strip():
+        where = "inside the think block only" if split.think.strip() else "empty completion"
+        return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
+    return (gold, None, answer[-text.FALLBACK_CHARS:])
+
+
+def _from_job(res: JobResult, pred: tuple[str, ...] | None, timeout: float) -> Verdict:
+    shown = ", ".join(pred) if pred else None
+    if res.status == "ok":
+        value = res.value
+        if value["answer"] is None:
+            return _verdict(False, "no_answer", None, "no answer found in the final answer", res.ms)
+        if value["equal"]:
+            return _verdict(True, "correct", value["answer"], "math-verify: equal", res.ms)
+        return _verdict(False, "wrong", value["answer"], "math-verify: not equal", res.ms)
+    if res.status in ("timeout", "crash", "raised"):
+        # The model's text made the check hang, crash or blow up: its fault, never unjudged.
+        return _verdict(False, "timeout", shown, f"check did not finish: {res.detail}", res.ms)
+    return Verdict.infra_error(f"math verifier unavailable: {res.detail}", res.ms)
+
+
+def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options: Any) -> list[Verdict]:
+    """Verify many (completion, gold) items; one Verdict per item, in input order. Never raises
+    for bad input (a bad option is a TypeError).
+
+    items: VerifyItem objects, `(completion, gold)` pairs, or dicts with `completion` (or
+        `answer`), `gold`, and optional `finish_reason`, `think_open`.
+    options: MathOptions fields (`timeout`, `deadline`, `boxed`, `think_fallback`,
+        `multiple_answer`).
+
+    Identical (gold, answer) checks run once; plain numbers are settled in-process; the rest run
+    cheapest first in the shared worker pool.
+    """
+    opts = MathOptions(**options)
+    t0 = time.perf_counter()
+    verdicts: list[Verdict | None] = [None] * len(items)
+    todo: dict[tuple, list[int]] = {}  # (gold, pred, fallback text) -> items waiting on it
+    golds: dict = {}
+    for i, raw in enumerate(items):
+        t = time.perf_counter()
+        try:
+            prepared = _prepare(_as_item(raw), opts, golds)
+        except Exception as e:  # noqa: BLE001 - a verifier never raises on its input
+            prepared = _verdict(False, "no_answer", None, f"unreadable item: {type(e).__name__}", 0.0)
+        if prepared is None:
+            prepared = _verdict(False, "no_answer", None, "empty final answer", 0.0)
+        if isinstance(prepared, Verdict):
+            verdicts[i] = _with_ms(prepared, t)
+            continue
+        gold, pred, fallback = prepared
+        if pred is not None:
+            same = text.fast_compare(gold, pred)
+            if same is not None:
+                verdicts[i] = _with_ms(_verdict(same, "correct" if same else "wrong", ", ".join(pred),
+                                                "same text" if same and not text.plain_number(pred[0]) else
+                                                f"exact number: {'equal' if same else 'not equal'}", 0.0), t)
+                continue
+        todo.setdefault((gold, pred, fallback), []).append(i)
+    if todo:
+        keys = list(todo)
+        jobs = [Job(_CHECK, key, cost=sum(map(len, key[0])) + (sum(map(len, key[1])) if key[1] else len(key[2])))
+                for key in keys]
+        deadline = None if opts.deadline is None else max(0.0, opts.deadline - (time.perf_counter() - t0))
+        pool = get_pool(_POOL, preload=_PRELOAD)
+        results = pool.run(jobs, timeout=opts.timeout, deadline=deadline)
+        for key, res in zip(keys, results):
+            verdict = _from_job(res, key[1], opts.timeout)
+            for i in todo[key]:
+                verdicts[i] = verdict
+    return verdicts  # type: ignore[return-value]
+
+
+def _with_ms(v: Verdict, t: float) -> Verdict:
+    return Verdict(v.correct, v.score, v.answer, v.reason, v.detail, (time.perf_counter() - t) * 1e3, v.tests)
+
+
+def verify_math(completion: str | None, gold: Any, *, finish_reason: str | None = None,
+                think_open: bool = False, timeout: float = 5.0, **options: Any) -> Verdict:
+    """Verify one completion against its gold answer; never raises for bad input.
+
+    completion: the model's whole text, think block included (None counts as empty).
+    gold: the gold answer: LaTeX text, a number, `#### N`, or a list of parts.
+    finish_reason: the backend's finish reason (`length` means truncated); None when unknown.
+    think_open: the prompt opened the think block, so the completion starts inside it.
+    timeout: wall-clock seconds the check may take before its worker is killed (`timeout`).
+    options: the other MathOptions fields (`boxed`, `think_fallback`, `multiple_answer`).
+    """
+    item = VerifyItem(completion, gold, finish_reason, think_open)
+    return verify_many([item], timeout=timeout, **options)[0]
+
+
+def warm_up() -> None:
+    """Start the math worker pool now rather than on the first check (e.g. before timing)."""
+    get_pool(_POOL, preload=_PRELOAD).start()
+
+
+class MathVerifier:
+    """The `math` verifier for task specs: `get_verifier("math", **options).verify_many(items)`."""
+
+    name = "math"
+
+    def __init__(self, **options: Any):
+        self.options = MathOptions(**options).__dict__
+
+    def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
+        return verify_many(items, **self.options)
+
+
+register_verifier("math", MathVerifier)

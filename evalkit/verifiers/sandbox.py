@@ -1,0 +1,663 @@
+"""Run untrusted Python against tests, in fresh isolated processes, with the verdict made outside.
+
+    from evalkit.verifiers.sandbox import Sandbox, SandboxConfig
+    with Sandbox(SandboxConfig(workers=2)) as box:
+        result = box.run(program, CodeTests.from_any(tests))   # RunResult: one flag per test
+        box.layers()                                            # which isolation layers are in force
+
+How a run goes (DESIGN.md "A code run"): a small pre-started server per worker forks one fresh child
+per program (never a fork of this, possibly huge, process). The child enters every isolation layer
+(`_sandbox_layers.LAYERS`) before it reads its job. The candidate's child only answers calls: it gets
+arguments and sends back plain values (exact built-in types) over a pipe this process reads. For
+`assert` tests, the dataset's test code runs in a second sandboxed child (the checker), from a second
+server, where the entry point is a stub forwarding each call through this process to the candidate.
+`call` tests and `stdio` outputs are compared here. Expected outputs never enter a sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from evalkit.errors import InputError
+from evalkit.types import CodeTests
+from evalkit.verifiers import _sandbox_layers as _layers
+from evalkit.verifiers import _sandbox_plain as plain
+
+LAYER_NAMES = _layers.LAYER_NAMES
+ALWAYS_LAYERS = tuple(name for name, always, _ in _layers.LAYERS if always)
+OPTIONAL_LAYERS = _layers.OPTIONAL_LAYERS
+LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
+_SERVER = Path(__file__).with_name("_sandbox_server.py")
+_MAX_MESSAGE = 64 << 20  # a reply larger than this fails its test
+_SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How runs are isolated and limited.
+
+    workers: runs in parallel (each worker is one pre-started server per role).
+    layers: optional layers to use when the machine has them (default: all of OPTIONAL_LAYERS).
+    require_layers: layers that must be in force; a missing one raises InputError at start.
+    timeout_s: wall-clock limit per test (the candidate's start-up counts toward its first test).
+    memory_mb: address-space limit per process (and the cgroup memory limit of a worker).
+    file_mb: largest file a run may write; also the cap on captured stdout / stderr.
+    tmpfs_mb: size of the private tmpfs a run works in (mount namespace layer).
+    rel_tol / abs_tol: float tolerance for `call` values and `stdio` numeric tokens.
+    """
+
+    workers: int = 2
+    layers: tuple[str, ...] = OPTIONAL_LAYERS
+    require_layers: tuple[str, ...] = ()
+    timeout_s: float = 6.0
+    memory_mb: int = 1024
+    file_mb: int = 16
+    tmpfs_mb: int = 64
+    rel_tol: float = 1e-6
+    abs_tol: float = 1e-6
+    become_user: tuple[int, int] | None = None  # tests only: servers drop to this (uid, gid) first
+
+    def limits(self) -> dict[str, int]:
+        return {"memory_mb": self.memory_mb, "cpu_s": int(self.timeout_s) + 2, "file_mb": self.file_mb,
+                "tmpfs_mb": self.tmpfs_mb}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One candidate program checked against all its tests.
+
+    tests: one {"passed": bool, "reason": str} per test, in order.
+    error: an infrastructure fault (the sandbox could not run it); then `tests` is empty.
+    detail: a line on what happened (the candidate's error, the first failure).
+    ms: wall-clock milliseconds for the whole run.
+    """
+
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    detail: str = ""
+    ms: float = 0.0
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for t in self.tests if t["passed"])
+
+    @property
+    def timed_out(self) -> bool:
+        return any(t["reason"] == "timeout" for t in self.tests)
+
+
+class InfraError(RuntimeError):
+    """The sandbox itself failed (a server died, a child could not enter its layers)."""
+
+
+# ---------------------------------------------------------------- talking to one pre-started server
+
+
+class _Reader:
+    """Buffered JSON lines from a pipe, each read bounded by a deadline."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf, self.eof = fd, b"", False
+
+    def message(self, deadline: float) -> dict | str:
+        """The next JSON object, or "timeout" / "eof" / "garbage"."""
+        while b"\n" not in self.buf:
+            if self.eof:
+                return "eof"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                return "timeout"
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                self.eof = True
+            self.buf += chunk
+            if len(self.buf) > _MAX_MESSAGE:
+                return "garbage"
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return "garbage"
+        return msg if isinstance(msg, dict) else "garbage"
+
+
+def _write_all(fd: int, data: bytes, deadline: float) -> bool:
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        _, ready, _ = select.select([], [fd], [], left)
+        if not ready:
+            return False
+        try:
+            n = os.write(fd, view[: 1 << 16])
+        except (BrokenPipeError, BlockingIOError):
+            return False
+        view = view[n:]
+    return True
+
+
+def _memfd(name: str, data: bytes = b"") -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    if data:
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_memfd(fd: int, cap: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    out = b""
+    while len(out) < cap:
+        chunk = os.read(fd, min(1 << 20, cap - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+class _Child:
+    """A forked child of a server, and this process's ends of its pipes."""
+
+    def __init__(self, server: "_Server", pid: int, chan_w: int, chan_r: int, out_fd: int, err_fd: int):
+        self.server, self.pid = server, pid
+        self.chan_w, self.reader = chan_w, _Reader(chan_r)
+        self.out_fd, self.err_fd = out_fd, err_fd
+        self.exit_code: int | None = None
+        self.closed = False
+
+    def send(self, message: dict, deadline: float) -> bool:
+        return _write_all(self.chan_w, plain.encode(message), deadline)
+
+    def finish(self, kill: bool = True, wait_s: float = 30.0) -> int:
+        """Kill (unless it already exited), wait for the server's exit report, close our ends."""
+        if self.closed:
+            return self.exit_code if self.exit_code is not None else -9
+        self.closed = True
+        if self.exit_code is None:
+            if kill:
+                self.server.send({"kill": True})
+            self.exit_code = self.server.wait_exit(self.pid, wait_s)
+        for fd in (self.chan_w, self.reader.fd, self.out_fd, self.err_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        return self.exit_code
+
+    def stderr_tail(self, n: int = 400) -> str:
+        if self.closed:
+            return ""
+        data = _read_memfd(self.err_fd, 1 << 20)
+        return data[-n:].decode("utf-8", "replace").strip()
+
+
+class _Server:
+    """One pre-started sandbox server process (see _sandbox_server.py)."""
+
+    def __init__(self, config: SandboxConfig, slot: str):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cfg = {"sock_fd": theirs.fileno(), "slot": slot, "layers": list(config.layers),
+               "limits": config.limits()}
+        if config.become_user:
+            cfg["become_uid"], cfg["become_gid"] = config.become_user
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", str(_SERVER), json.dumps(cfg)], pass_fds=[theirs.fileno()],
+            env=_layers.scrubbed_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
+        )
+        theirs.close()
+        self.sock = ours
+        hello = self.recv(60.0)
+        if not hello or not hello.get("hello"):
+            self.close()
+            raise InfraError("the sandbox server did not start")
+        self.layers: list[str] = list(hello["layers"])
+        self.missing: dict[str, str] = dict(hello["missing"])
+
+    def send(self, message: dict, fds: Sequence[int] = ()) -> None:
+        socket.send_fds(self.sock, [plain.encode(message)], list(fds))
+
+    def recv(self, timeout: float) -> dict | None:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return None
+        try:
+            data = self.sock.recv(65536)
+        except OSError:
+            return None
+        return json.loads(data) if data else None
+
+    def wait_exit(self, pid: int, timeout: float) -> int:
+        msg = self.recv(timeout)
+        if not msg or msg.get("exit") != pid:
+            raise InfraError("the sandbox server stopped answering")
+        return int(msg["code"])
+
+    def spawn(self, job: dict, stdin: bytes, limits: dict, max_s: float) -> _Child:
+        """Fork a fresh child running `job` (role candidate / checker / stdio)."""
+        job_fd = _memfd("job", json.dumps(job).encode())
+        in_fd = _memfd("stdin", stdin)
+        out_fd, err_fd = _memfd("stdout"), _memfd("stderr")
+        p2c_r, p2c_w = os.pipe()
+        c2p_r, c2p_w = os.pipe()
+        try:
+            self.send({"spawn": True, "limits": limits, "max_s": max_s},
+                      [in_fd, out_fd, err_fd, p2c_r, c2p_w, job_fd])
+        except OSError as e:
+            for fd in (job_fd, in_fd, out_fd, err_fd, p2c_r, p2c_w, c2p_r, c2p_w):
+                os.close(fd)
+            raise InfraError(f"the sandbox server is gone ({e})") from None
+        for fd in (job_fd, in_fd, p2c_r, c2p_w):
+            os.close(fd)
+        msg = self.recv(30.0)
+        if not msg or "pid" not in msg:
+            for fd in (out_fd, err_fd, p2c_w, c2p_r):
+                os.close(fd)
+            raise InfraError("the sandbox server did not fork")
+        os.set_blocking(p2c_w, False)
+        return _Child(self, int(msg["pid"]), p2c_w, c2p_r, out_fd, err_fd)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------- one worker slot: the three styles
+
+
+class _Slot:
+    def __init__(self, config: SandboxConfig, index: int):
+        self.config, self.index = config, index
+        self.lock = threading.Lock()
+        self._servers: dict[str, _Server] = {}
+
+    def server(self, role: str) -> _Server:
+        srv = self._servers.get(role)
+        if srv is None or not srv.alive():
+            if srv is not None:
+                srv.close()
+            srv = _Server(self.config, f"{os.getpid()}-{self.index}-{role}")
+            self._servers[role] = srv
+        return srv
+
+    def drop(self, role: str) -> None:
+        srv = self._servers.pop(role, None)
+        if srv is not None:
+            srv.proc.kill()
+            srv.close()
+
+    def close(self) -> None:
+        for role in list(self._servers):
+            srv = self._servers.pop(role)
+            srv.close()
+
+    # -- each style returns the per-test list, or raises InfraError
+
+    def run(self, program: str, tests: CodeTests) -> RunResult:
+        start = time.monotonic()
+        try:
+            if tests.style == "stdio":
+                out, detail = self._stdio(program, tests)
+            elif tests.style == "call":
+                out, detail = self._call(program, tests)
+            else:
+                out, detail = self._assert(program, tests)
+        except InfraError as e:
+            for role in ("candidate", "checker"):  # a server in an unknown state is replaced
+                self.drop(role)
+            return RunResult(error=str(e), ms=(time.monotonic() - start) * 1000)
+        return RunResult(tests=out, detail=detail, ms=(time.monotonic() - start) * 1000)
+
+    def _ready(self, child: _Child, what: str) -> None:
+        msg = child.reader.message(time.monotonic() + _SETUP_S)
+        if not isinstance(msg, dict) or not msg.get("ready"):
+            err = msg.get("setup_error") if isinstance(msg, dict) else msg
+            child.finish()
+            raise InfraError(f"the {what} process could not start in the sandbox: {err}")
+
+    def _candidate(self, program: str, tests: CodeTests, max_s: float) -> _Child:
+        job = {"role": "candidate", "program": program, "setup": tests.setup, "entry_point": tests.entry_point}
+        child = self.server("candidate").spawn(job, b"", self.config.limits(), max_s)
+        self._ready(child, "candidate")
+        return child
+
+    def _load(self, child: _Child, deadline: float) -> str | None:
+        """None when the candidate's program loaded, else why it did not."""
+        msg = child.reader.message(deadline)
+        if isinstance(msg, dict) and msg.get("loaded"):
+            return None
+        if isinstance(msg, dict) and "load_error" in msg:
+            return f"the program failed to load: {msg['load_error']}"
+        return {"timeout": "timeout", "eof": "the program exited while loading"}.get(str(msg), "bad message")
+
+    def _call(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
+        cases = tests.cases or ()
+        t = self.config.timeout_s
+        child = self._candidate(program, tests, t * (len(cases) + 1) + 5)
+        out: list[dict] = []
+        detail = ""
+        try:
+            gone = self._load(child, time.monotonic() + t)
+            for case in cases:
+                if gone:
+                    out.append({"passed": False, "reason": "timeout" if gone == "timeout" else gone})
+                    continue
+                args = case.input if isinstance(case.input, list) else [case.input]
+                deadline = time.monotonic() + t
+                try:
+                    request = {"a": plain.dump_plain(args), "k": {"d": []}}
+                except plain.PlainError as e:
+                    raise InfraError(f"a test input is not plain JSON data ({e})") from None
+                if not child.send(request, deadline):
+                    gone = "the program stopped reading its calls"
+                    out.append({"passed": False, "reason": gone})
+                    continue
+                reply = child.reader.message(deadline)
+                passed, reason, gone = self._judge_reply(reply, case.output)
+                out.append({"passed": passed, "reason": reason})
+                if not passed and not detail:
+                    detail = reason
+        finally:
+            child.finish()
+        if not detail and gone:
+            detail = gone
+        return out, detail or ("all tests passed" if out and all(x["passed"] for x in out) else "")
+
+    def _judge_reply(self, reply: dict | str, want: Any) -> tuple[bool, str, str | None]:
+        """(passed, reason, why the candidate can no longer answer or None)."""
+        if reply == "timeout":
+            return False, "timeout", "timeout"
+        if not isinstance(reply, dict):
+            why = "the program exited before answering" if reply == "eof" else "malformed reply"
+            return False, why, why
+        if "ok" in reply:
+            try:
+                got = plain.load_plain(reply["ok"])
+            except plain.PlainError as e:
+                return False, f"not a plain value ({e})", "malformed reply"
+            ok = plain.values_equal(got, want, self.config.rel_tol, self.config.abs_tol)
+            return ok, "passed" if ok else f"wrong value: {_short(got)}", None
+        if "exc" in reply:
+            return False, f"raised {reply['exc']}: {str(reply.get('msg', ''))[:200]}", None
+        if "bad" in reply:
+            return False, f"returned a value that is not plain ({reply['bad']})", None
+        if "fatal" in reply:
+            why = f"raised {reply['fatal']}"
+            return False, why, why
+        return False, "malformed reply", "malformed reply"
+
+    def _assert(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
+        t = self.config.timeout_s
+        cand = self._candidate(program, tests, 600)
+        try:
+            job = {"role": "checker", "setup": tests.setup, "code": tests.code, "entry_point": tests.entry_point}
+            chk = self.server("checker").spawn(job, b"", self.config.limits(), 600)
+        except InfraError:
+            cand.finish()
+            raise
+        results: dict[int, dict] = {}
+        n_tests, current, detail = None, None, ""
+        gone: str | None = None
+        loaded = False
+        forced: dict[int, str] = {}
+        try:
+            self._ready(chk, "checker")
+            deadline = time.monotonic() + t
+            while True:
+                msg = chk.reader.message(deadline)
+                if msg == "timeout":
+                    forced[current if current is not None else 0] = "timeout"
+                    break
+                if not isinstance(msg, dict):
+                    break  # the checker died: unreported tests fail
+                if "setup_error" in msg:
+                    raise InfraError(f"the tests themselves failed: {msg['setup_error']}")
+                if "tests" in msg:
+                    n_tests = int(msg["tests"])
+                elif "start" in msg:
+                    current = int(msg["start"])
+                    deadline = time.monotonic() + t
+                elif "result" in msg:
+                    results[int(msg["result"])] = {"passed": bool(msg["passed"]), "reason": str(msg["reason"])}
+                elif "done" in msg:
+                    break
+                elif "call" in msg:
+                    if gone is None and not loaded:
+                        gone = self._load(cand, deadline)
+                        loaded = gone is None
+                    if gone is None:
+                        if cand.send(msg["call"], deadline):
+                            reply = cand.reader.message(deadline)
+                            _, reason, gone = self._judge_reply(reply, None)
+                            if gone is None and "ok" in reply:
+                                try:
+                                    plain.load_plain(reply["ok"])
+                                except plain.PlainError:
+                                    gone = "malformed reply"
+                        else:
+                            gone = "the program stopped reading its calls"
+                        if gone is not None and current is not None:
+                            forced[current] = "timeout" if gone == "timeout" else gone
+                        if gone is not None:
+                            cand.finish()
+                    if gone is None:
+                        answer = reply
+                    else:
+                        answer = {"gone": gone}
+                        deadline = time.monotonic() + t  # the checker still needs to finish
+                    if not chk.send(answer, deadline):
+                        break
+        finally:
+            chk.finish()
+            cand.finish()
+        if n_tests is None:
+            n_tests = max([*results.keys(), *forced.keys(), -1]) + 1 or 1
+        out = []
+        for i in range(n_tests):
+            r = results.get(i, {"passed": False, "reason": "not run"})
+            if i in forced:  # a candidate that timed out or died is failed whatever the checker made of it
+                r = {"passed": False, "reason": forced[i]}
+            out.append(r)
+            if not r["passed"] and not detail:
+                detail = f"test {i}: {r['reason']}"
+        if n_tests == 0:
+            raise InfraError("the test code defines no tests (no top-level assert, no check function)")
+        return out, detail or "all tests passed"
+
+    def _stdio(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
+        t = self.config.timeout_s
+        cap = self.config.file_mb << 20
+        out, detail = [], ""
+        for case in tests.cases or ():
+            stdin = case.input if isinstance(case.input, str) else json.dumps(case.input)
+            child = self.server("candidate").spawn({"role": "stdio", "program": program},
+                                                   stdin.encode(), self.config.limits(), t + 5)
+            try:
+                self._ready(child, "candidate")
+                msg = child.server.recv(t)
+                if msg is None:
+                    child.finish(kill=True)
+                    passed, reason = False, "timeout"
+                else:
+                    if msg.get("exit") != child.pid:
+                        raise InfraError("the sandbox server stopped answering")
+                    child.exit_code = int(msg["code"])
+                    got = _read_memfd(child.out_fd, cap + 1)
+                    if child.exit_code == -25 or len(got) > cap:  # SIGXFSZ: past the file size cap
+                        passed, reason = False, "output limit exceeded"
+                    elif child.exit_code != 0:
+                        tail = child.stderr_tail().splitlines()
+                        passed, reason = False, f"exit code {child.exit_code}" + (f": {tail[-1]}" if tail else "")
+                    else:
+                        want = case.output if isinstance(case.output, str) else json.dumps(case.output)
+                        passed = plain.stdio_equal(got.decode("utf-8", "replace"), want,
+                                                   self.config.rel_tol, self.config.abs_tol)
+                        reason = "passed" if passed else "wrong output"
+            finally:
+                child.finish()
+            out.append({"passed": passed, "reason": reason})
+            if not passed and not detail:
+                detail = f"test {len(out) - 1}: {reason}"
+        return out, detail or "all tests passed"
+
+
+def _short(value: Any, n: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ---------------------------------------------------------------- the public face
+
+
+class Sandbox:
+    """A pool of worker slots; thread-safe. Start is lazy; `close()` (or the context manager) stops it."""
+
+    def __init__(self, config: SandboxConfig | None = None):
+        self.config = config or SandboxConfig()
+        unknown = set(self.config.layers) | set(self.config.require_layers)
+        unknown -= set(LAYER_NAMES)
+        if unknown:
+            raise InputError(f"unknown sandbox layer(s): {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(LAYER_NAMES)})")
+        self._slots = [_Slot(self.config, i) for i in range(max(1, self.config.workers))]
+        self._free: list[_Slot] = list(self._slots)
+        self._cv = threading.Condition()
+        self._layers: dict[str, Any] | None = None
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for slot in self._slots:
+            slot.close()
+
+    def layers(self) -> dict[str, Any]:
+        """{"in_force": [layer names], "missing": {layer: why}, "uid": effective uid of the servers}.
+
+        Starts one server to find out, and raises InputError if a required layer is missing.
+        """
+        if self._layers is None:
+            slot = self._acquire()
+            try:
+                srv = slot.server("candidate")
+            except InfraError as e:
+                raise InputError(f"the code sandbox cannot start: {e}") from None
+            finally:
+                self._release(slot)
+            in_force = [n for n in LAYER_NAMES if n in ALWAYS_LAYERS or n in srv.layers]
+            self._layers = {"in_force": in_force, "missing": dict(srv.missing),
+                            "as_root": os.geteuid() == 0 and not self.config.become_user}
+        missing = [n for n in self.config.require_layers if n not in self._layers["in_force"]]
+        if missing:
+            why = "; ".join(f"{n}: {self._layers['missing'].get(n, 'not available')}" for n in missing)
+            raise InputError(f"required sandbox layer(s) missing: {why}")
+        return self._layers
+
+    def _acquire(self) -> _Slot:
+        with self._cv:
+            while not self._free:
+                self._cv.wait()
+            return self._free.pop()
+
+    def _release(self, slot: _Slot) -> None:
+        with self._cv:
+            self._free.append(slot)
+            self._cv.notify()
+
+    def run(self, program: str, tests: CodeTests | dict | str) -> RunResult:
+        """Check one candidate program against all its tests. Never raises for the program's faults;
+        an infrastructure fault comes back as RunResult.error."""
+        tests = CodeTests.from_any(tests)
+        if self.config.require_layers:
+            self.layers()
+        slot = self._acquire()
+        try:
+            return slot.run(program, tests)
+        finally:
+            self._release(slot)
+
+    def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]]) -> list[RunResult]:
+        """Many runs, `workers` at a time, results in input order."""
+        jobs = list(jobs)
+        if len(jobs) <= 1 or len(self._slots) == 1:
+            return [self.run(p, t) for p, t in jobs]
+        with ThreadPoolExecutor(len(self._slots)) as pool:
+            return list(pool.map(lambda job: self.run(*job), jobs))
+
+
+_DEFAULT: dict[SandboxConfig, Sandbox] = {}
+_DEFAULT_LOCK = threading.Lock()
+
+
+def get_sandbox(config: SandboxConfig | None = None) -> Sandbox:
+    """A shared Sandbox per configuration, stopped at exit."""
+    config = config or SandboxConfig()
+    with _DEFAULT_LOCK:
+        box = _DEFAULT.get(config)
+        if box is None:
+            box = _DEFAULT[config] = Sandbox(config)
+        return box
+
+
+@atexit.register
+def _close_all() -> None:
+    for box in list(_DEFAULT.values()):
+        box.close()
+    _DEFAULT.clear()
+
+
+def sandbox_layers(require: Sequence[str] = (), config: SandboxConfig | None = None) -> dict[str, Any]:
+    """The layers in force on this machine for `config` (what `evalkit run` records in config.json).
+
+    require: layer names that must be in force; a missing one raises InputError naming why.
+    """
+    config = config or SandboxConfig()
+    box = get_sandbox(config)
+    layers = box.layers()
+    missing = [n for n in require if n not in layers["in_force"]]
+    if missing:
+        unknown = [n for n in missing if n not in LAYER_NAMES]
+        if unknown:
+            raise InputError(f"unknown sandbox layer(s): {', '.join(unknown)} (known: {', '.join(LAYER_NAMES)})")
+        why = "; ".join(f"{n}: {layers['missing'].get(n, 'not available')}" for n in missing)
+        raise InputError(f"required sandbox layer(s) missing: {why}")
+    return layers
+
+
+def parse_layers(text: str | None) -> tuple[str, ...]:
+    """`--require-layers a,b` into a tuple, checking the names."""
+    names = tuple(x.strip() for x in (text or "").split(",") if x.strip())
+    unknown = [n for n in names if n not in LAYER_NAMES]
+    if unknown:
+        raise InputError(f"--require-layers: unknown layer(s) {', '.join(unknown)} (known: {', '.join(LAYER_NAMES)})")
+    return names

@@ -1,0 +1,410 @@
+"""evalkit.rewards: the reward functions, the veRL and OpenRLHF adapters, and `evalkit export`,
+called the way the trainers call them."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import pickle
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from evalkit.cli import main
+from evalkit.rewards import (
+    choice_reward,
+    clear_cache,
+    code_reward,
+    cosine_length_reward,
+    group_advantages,
+    math_reward,
+    math_reward_async,
+    overlong_penalty,
+    repetition_penalty,
+    think_format_reward,
+    think_format_reward_async,
+)
+from evalkit.rewards import openrlhf, verl
+from evalkit.rewards.export import export_task
+
+R1 = "<think>\nLet me compute. 14/3 is 4 and 2/3. Wait, check: 3*4+2 = 14. Yes.\n</think>\nThe answer is $\\boxed{%s}$."
+HANG = "</think>$\\boxed{9^{9^{9^{9}}}}$"  # sympy would evaluate this tower forever
+
+
+def chat(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+class Logs:
+    """Stands in for TRL's log_extra / log_metric callbacks."""
+
+    def __init__(self):
+        self.extra: dict[str, list] = {}
+        self.metrics: dict[str, float] = {}
+
+    def log_extra(self, column, values):
+        self.extra.setdefault(column, []).extend(values)
+
+    def log_metric(self, name, value):
+        self.metrics[name] = value
+
+
+# ---------------------------------------------------------------- math_reward
+
+
+def test_math_reward_scores_string_and_chat_completions_like_trl_passes_them():
+    completions = [R1 % "\\dfrac{14}{3}", R1 % "5", "<think>\nstill thinking about 14/3", "no answer at all"]
+    gold = ["4\\frac{2}{3}"] * 4
+    assert math_reward(completions=completions, answer=gold) == [1.0, 0.0, 0.0, 0.0]
+    assert math_reward(completions=[chat(c) for c in completions], answer=gold) == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_math_reward_logs_answer_reason_and_counts_to_trl():
+    logs = Logs()
+    out = math_reward(prompts=["p"] * 3, completions=[R1 % "3", R1 % "4", "<think>\n..."], answer=["3", "3", "3"],
+                      completion_ids=[[1], [2], [3]], trainer_state=object(),
+                      log_extra=logs.log_extra, log_metric=logs.log_metric)
+    assert out == [1.0, 0.0, 0.0]
+    assert logs.extra == {"math_reward/answer": ["3", "4", None],
+                          "math_reward/reason": ["correct", "wrong", "truncated"]}
+    assert logs.metrics == {"math_reward/unjudged": 0.0, "math_reward/timeout": 0.0}
+
+
+def test_math_reward_reads_the_solution_column_and_takes_its_last_box():
+    solution = ["We get $x=2$, so the sum is $\\boxed{7}$."]
+    assert math_reward(completions=[R1 % "7"], solution=solution) == [1.0]
+    assert math_reward(completions=[R1 % "2"], solution=solution) == [0.0]
+
+
+def test_answer_column_is_configurable_and_trl_still_sees_the_name():
+    reward = functools.partial(math_reward, answer_column="gold")
+    assert reward(completions=[R1 % "12"], gold=[12], answer=["no"]) == [1.0]
+    from trl.trainer.utils import get_callable_name
+
+    assert get_callable_name(reward) == "math_reward"
+
+
+def test_unjudged_rows_are_none_and_model_faults_are_zero():
+    logs = Logs()
+    out = math_reward(completions=[R1 % "1", R1 % "1"], answer=[None, "1"], log_metric=logs.log_metric)
+    assert out == [None, 1.0]
+    assert logs.metrics["math_reward/unjudged"] == 1.0
+    # no answer column at all: nothing can be judged, and nothing raises
+    assert math_reward(completions=[R1 % "1"], question=["q"]) == [None]
+
+
+@pytest.mark.parametrize("junk", [None, b"\xff\xfe", 12, {"content": None}, [{"role": "user"}], "\\boxed{" * 500,
+                                  "x" * 1_000_000])
+def test_math_reward_never_raises_on_junk(junk):
+    assert math_reward(completions=[junk], answer=["1"]) == [0.0]
+
+
+def test_a_hung_answer_costs_its_own_limit_and_never_starves_the_others():
+    clear_cache()
+    completions = [HANG, R1 % "2", R1 % "3", R1 % "5"]
+    t = time.monotonic()
+    logs = Logs()
+    out = math_reward(completions=completions, answer=["2", "2", "3", "4"], per_answer_s=1.0,
+                      log_extra=logs.log_extra, log_metric=logs.log_metric)
+    assert time.monotonic() - t < 4.0
+    assert out == [0.0, 1.0, 1.0, 0.0]  # too slow to check is the model's fault: 0, never None
+    assert logs.extra["math_reward/reason"][0] == "timeout"
+    assert logs.metrics["math_reward/timeout"] == 1.0
+
+
+def test_answers_unchecked_at_the_batch_deadline_score_zero_timeout():
+    clear_cache()
+    logs = Logs()
+    t = time.monotonic()
+    out = math_reward(completions=[HANG] * 3 + [R1 % "\\sqrt{9}"], answer=["1", "2", "3", "3"],
+                      per_answer_s=30.0, batch_deadline_s=1.5, log_extra=logs.log_extra)
+    assert time.monotonic() - t < 5.0
+    assert out == [0.0, 0.0, 0.0, 1.0]  # the cheap answer went first
+    assert logs.extra["math_reward/reason"] == ["timeout", "timeout", "timeout", "correct"]
+
+
+def test_deterministic_for_the_same_input():
+    completions = [R1 % a for a in ("\\frac{1}{2}", "0.5", "1/3", "\\pi")] * 4
+    gold = ["\\frac12"] * 16
+    first = math_reward(completions=completions, answer=gold)
+    clear_cache()
+    assert math_reward(completions=completions, answer=gold) == first == [1.0, 1.0, 0.0, 0.0] * 4
+
+
+def test_works_from_threads_and_asyncio_and_pickles_for_trl_async_workers():
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(math_reward(completions=[R1 % "6"], answer=["6"])))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [[1.0]] * 4
+
+    async def both():
+        return await asyncio.gather(math_reward_async(completions=[R1 % "6"], answer=["6"]),
+                                    think_format_reward_async(completions=[R1 % "6"]))
+
+    assert asyncio.run(both()) == [[1.0], [1.0]]
+    from trl.trainer.utils import get_callable_name, is_async_callable
+
+    assert is_async_callable(math_reward_async) and not is_async_callable(math_reward)
+    assert get_callable_name(math_reward_async) == "math_reward"
+    assert pickle.loads(pickle.dumps(math_reward_async)) is math_reward_async
+    assert pickle.loads(pickle.dumps(functools.partial(overlong_penalty, max_len=8))).func is overlong_penalty
+
+
+def test_think_open_column_reads_a_completion_that_starts_inside_the_block():
+    # R1-distill templates end the prompt with "<think>\n": the completion has only the closing tag
+    completion = "reasoning... </think> so $\\boxed{4}$"
+    assert math_reward(completions=[completion], answer=["4"], think_open=[True]) == [1.0]
+    assert math_reward(completions=["reasoning, never closed \\boxed{4}"], answer=["4"], think_open=[True]) == [0.0]
+    assert think_format_reward(completions=[completion], think_open=True) == [1.0]
+
+
+def test_finish_reason_length_marks_truncation():
+    out = math_reward(completions=["\\boxed{4}", "\\boxed{4}"], answer=["4", "4"], finish_reason=["length", "stop"])
+    assert out == [0.0, 1.0]
+
+
+# ---------------------------------------------------------------- choice and code
+
+
+def test_choice_reward():
+    completions = ["<think>A or B? Not A.</think> The answer is (B).", "<think>..</think> Answer: C", "I don't know"]
+    assert choice_reward(completions=completions, answer=["B", "B", "B"]) == [1.0, 0.0, 0.0]
+
+
+def _code_verifier_or_skip():
+    from evalkit.verifiers import get_verifier
+
+    try:
+        get_verifier("code")
+    except KeyError:
+        pytest.skip("the code verifier (issue 4) is not registered in this tree")
+
+
+def test_code_reward_all_or_nothing_and_partial_credit():
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "add", "setup": None, "code": None,
+                        "cases": [{"input": [1, 2], "output": 3}, {"input": [2, 2], "output": 4},
+                                  {"input": [0, 5], "output": 5}]})
+    right = "<think>easy</think>\n```python\ndef add(a, b):\n    return a + b\n```"
+    half = "<think>hmm</think>\n```python\ndef add(a, b):\n    return 3 if a < 2 else a * b\n```"
+    hack = "<think>cheat</think>\n```python\nimport sys\nsys.exit(0)\n```"
+    completions = [right, half, hack]
+    assert code_reward(completions=completions, tests=[tests] * 3) == [1.0, 0.0, 0.0]
+    scores = code_reward(completions=completions, tests=[tests] * 3, partial=True)
+    assert scores[0] == 1.0 and scores[1] == pytest.approx(2 / 3) and scores[2] == 0.0
+
+
+# ---------------------------------------------------------------- shaping
+
+
+def test_think_format_reward_wants_exactly_one_block_before_an_answer():
+    cases = {
+        "<think>\nwork\n</think>\nThe answer is 4.": 1.0,
+        "  <think>work</think>4": 1.0,
+        "<think>work</think>": 0.0,  # no answer after the block
+        "<think>a</think>b<think>c</think>d": 0.0,  # two blocks
+        "<think>never closed": 0.0,
+        "preamble <think>work</think>4": 0.0,
+        "no tags, all answer": 0.0,
+        "<think><think>nested</think></think>4": 0.0,
+    }
+    assert think_format_reward(completions=list(cases)) == list(cases.values())
+    assert think_format_reward(completions=[chat(c) for c in cases]) == list(cases.values())
+
+
+def test_cosine_length_reward_orders_short_right_long_right_long_wrong_short_wrong():
+    completions = [R1 % "4", R1 % "4", R1 % "5", R1 % "5", "<think>\ncut off"]
+    ids = [[0] * 100, [0] * 900, [0] * 900, [0] * 100, [0] * 1000]
+    r = cosine_length_reward(completions=completions, answer=["4"] * 5, completion_ids=ids, max_len=1000)
+    short_right, long_right, long_wrong, short_wrong, cut = r
+    assert short_right > long_right > 0 > long_wrong > short_wrong
+    assert short_right == pytest.approx(0.5 + 0.25 * (1 + math.cos(0.1 * math.pi)))
+    assert cut == pytest.approx(-0.5)  # truncated is wrong, at the long end
+    capped = cosine_length_reward(completions=completions, answer=["4"] * 5, completion_ids=ids, max_len=1000,
+                                  exceed_value=-2.0)
+    assert capped[4] == -2.0 and capped[:4] == r[:4]
+    assert cosine_length_reward(completions=[R1 % "4"], answer=[None], completion_ids=[[0]]) == [None]
+
+
+def test_cosine_matches_trl_get_cosine_scaled_reward_on_the_same_verdicts():
+    from trl.rewards import get_cosine_scaled_reward
+
+    completions = [chat("\\boxed{\\frac{1}{3}}"), chat("\\boxed{\\frac{1}{2}}")]
+    ids = [[1] * 50, [1] * 80]
+    theirs = get_cosine_scaled_reward(max_len=100)(completions, ["\\frac{1}{3}"] * 2, ids)
+    ours = cosine_length_reward(completions=completions, solution=["\\frac{1}{3}"] * 2, completion_ids=ids,
+                                max_len=100)
+    assert ours == pytest.approx(theirs)
+
+
+def test_overlong_penalty_is_dapo_soft_punishment():
+    ids = [[0] * n for n in (10, 80, 90, 100, 101)]
+    assert overlong_penalty(completion_ids=ids, max_len=100, cache=20) == [0.0, 0.0, -0.5, -1.0, -1.0]
+    assert overlong_penalty(completions=["a b c"], max_len=2, cache=1) == [-1.0]  # words without ids
+
+
+def test_repetition_penalty_counts_repeated_ngrams():
+    assert repetition_penalty(completion_ids=[[1, 2, 3, 4], [5, 5, 5, 5, 5], [1]], ngram_size=2) == [0.0, -0.75, 0.0]
+    looping = "the answer is 4 " * 20
+    assert repetition_penalty(completions=[looping, "a fresh sentence with no repeats"])[1] == 0.0
+    assert repetition_penalty(completions=[looping])[0] < -0.8
+
+
+# ---------------------------------------------------------------- group_advantages
+
+
+@pytest.mark.parametrize("scale", ["group", "batch", "none"])
+def test_group_advantages_match_trl_grpo(scale):
+    torch = pytest.importorskip("torch")
+    from trl.trainer.utils import nanstd
+
+    rewards = [1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0, 0.0]
+    r = torch.tensor(rewards)
+    mean = r.view(-1, 4).mean(dim=1).repeat_interleave(4)
+    std = nanstd(r.view(-1, 4), dim=1).repeat_interleave(4) if scale == "group" else nanstd(r).expand_as(r)
+    expected = r - mean if scale == "none" else (r - mean) / (std + 1e-4)
+    assert group_advantages(rewards, 4, scale=scale) == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_group_advantages_leave_unjudged_out():
+    adv = group_advantages([1.0, None, 0.0, float("nan"), 1.0, 1.0], 3, scale="none")
+    assert adv == [0.5, 0.0, -0.5, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="must divide"):
+        group_advantages([1.0, 0.0, 1.0], 2)
+
+
+# ---------------------------------------------------------------- veRL
+
+
+def test_verl_compute_score_as_the_naive_reward_manager_calls_it():
+    out = verl.compute_score(data_source="math500", solution_str=R1 % "\\dfrac{14}{3}", ground_truth="4\\frac{2}{3}",
+                             extra_info={"index": 0, "num_turns": None})
+    assert out == {"score": 1.0, "acc": 1.0, "pred": "\\dfrac{14}{3}", "reason": "correct", "unjudged": 0.0}
+    wrong = verl.compute_score("openai/gsm8k", R1 % "12", "#### 13", None)
+    assert (wrong["score"], wrong["reason"]) == (0.0, "wrong")
+
+
+def test_verl_batch_form_as_the_batch_reward_manager_calls_it():
+    np = pytest.importorskip("numpy")
+    # veRL hands non-tensor batch fields as numpy object arrays
+    data_sources = np.array(["math500", "math500", "gpqa", "aime24"], dtype=object)
+    extra_infos = np.array([{"verifier": "math"}, {}, None, {"think_open": True}], dtype=object)
+    scores = verl.compute_score_batch(
+        data_sources=data_sources,
+        solution_strs=[R1 % "3", HANG, "<think>A?</think> The answer is (C)", "so... </think> \\boxed{25}"],
+        ground_truths=["3", "7", "C", np.int64(25)], extra_infos=extra_infos, per_answer_s=1.0)
+    assert [s["score"] for s in scores] == [1.0, 0.0, 1.0, 1.0]
+    assert [s["reason"] for s in scores] == ["correct", "timeout", "correct", "correct"]
+    # veRL stacks every key into reward_extra_info: each dict must carry the same keys
+    assert all(set(s) == {"score", "acc", "pred", "reason", "unjudged"} for s in scores)
+
+
+def test_verl_unjudged_scores_zero_and_is_counted():
+    out = verl.compute_score_batch(["math500"], [R1 % "1"], [None], [None])
+    assert out[0]["score"] == 0.0 and out[0]["unjudged"] == 1.0
+
+
+# ---------------------------------------------------------------- OpenRLHF
+
+
+def test_openrlhf_reward_func_as_the_remote_reward_model_calls_it(tiny_model):
+    torch = pytest.importorskip("torch")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2+2?"}], tokenize=False,
+                                     add_generation_prompt=True)
+    responses = ["<think>\n2+2=4\n</think>\n$\\boxed{4}$", "<think>\nhmm\n</think>\n$\\boxed{5}$",
+                 "<think>\n$\\boxed{4}$ is in the prompt only"]
+    # OpenRLHF decodes prompt + response token ids with special tokens kept, padding included
+    queries = [tok.decode(tok(prompt + r + "<|im_end|>", add_special_tokens=False)["input_ids"],
+                          skip_special_tokens=False) for r in responses]
+    queries[1] = "<|endoftext|>" * 3 + queries[1]  # left padding
+    out = openrlhf.reward_func(queries, [prompt] * 3, ["4", "4", "4"])
+    assert isinstance(out["rewards"], torch.Tensor)
+    assert out["rewards"].tolist() == [1.0, 0.0, 0.0]
+    assert out["scores"].tolist() == [1.0, 0.0, 0.0]
+    assert out["extra_logs"]["unjudged"].tolist() == [0.0, 0.0, 0.0]
+
+    async def one_at_a_time():  # newer OpenRLHF: one sample per call, each in a thread
+        return await asyncio.gather(*(asyncio.to_thread(openrlhf.reward_func, [q], [prompt], ["4"]) for q in queries))
+
+    assert [r["rewards"].item() for r in asyncio.run(one_at_a_time())] == [1.0, 0.0, 0.0]
+
+
+def test_openrlhf_split_response_by_prompt_marker_or_separator():
+    r1_prompt = "<｜begin▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜><think>\n"
+    query = r1_prompt + "so 4 </think> \\boxed{4}<｜end▁of▁sentence｜>"
+    assert openrlhf.split_response(query, r1_prompt) == ("so 4 </think> \\boxed{4}", True)
+    # the prompt re-tokenised differently: fall back to the template's assistant marker
+    assert openrlhf.split_response(query, "something else") == ("<think>\nso 4 </think> \\boxed{4}", False)
+    assert openrlhf.split_response("Q: 2+2? ### A: \\boxed{4}", None, separator="### A:") == (" \\boxed{4}", False)
+    out = openrlhf.score_queries([query, query], [r1_prompt, r1_prompt], ["4", None])
+    assert out["rewards"] == [1.0, 0.0] and out["extra_logs"]["unjudged"] == [0.0, 1.0]
+
+
+# ---------------------------------------------------------------- export
+
+
+@pytest.fixture
+def toy_task(tmp_path):
+    rows = [{"uid": "a", "question": "What is $1+1$?", "solution": "So it is $\\boxed{2}$."},
+            {"uid": "b", "question": "What is $\\frac{1}{2}+\\frac{1}{3}$?", "solution": "$\\boxed{\\frac{5}{6}}$"}]
+    (tmp_path / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(
+        "name: toy\n"
+        "dataset: {local: toy.jsonl}\n"
+        "fields: {id: uid, problem: question, answer: '{{ solution | last_boxed }}'}\n"
+        "system: You are a careful mathematician.\n"
+        "prompt: \"Problem ({{ uid }}): {{ problem }}\\nPut the answer in \\\\boxed{}.\"\n"
+        "verifier: math\n")
+    return spec
+
+
+def test_export_trl_rows_train_with_math_reward(toy_task, tmp_path):
+    out = export_task(str(toy_task), "trl", tmp_path / "train.jsonl")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0] == {"prompt": [{"role": "system", "content": "You are a careful mathematician."},
+                                  {"role": "user", "content": "Problem (a): What is $1+1$?\nPut the answer in \\boxed{}."}],
+                       "answer": "2", "problem_id": "a", "task": "toy"}
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(out), split="train")
+    columns = {k: ds[k] for k in ds.column_names if k != "prompt"}
+    assert math_reward(completions=[R1 % "2", R1 % "\\frac56"], **columns) == [1.0, 1.0]
+
+
+def test_export_verl_parquet_schema_routes_through_compute_score(toy_task, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = export_task(str(toy_task), "verl", tmp_path / "train.parquet")
+    rows = pq.read_table(out).to_pylist()
+    assert set(rows[1]) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
+    assert rows[1]["data_source"] == "toy" and rows[1]["prompt"][-1]["role"] == "user"
+    assert rows[1]["reward_model"] == {"style": "rule", "ground_truth": "\\frac{5}{6}"}
+    assert rows[1]["extra_info"]["verifier"] == "math" and rows[1]["extra_info"]["problem_id"] == "b"
+    score = verl.compute_score(rows[1]["data_source"], R1 % "\\frac{5}{6}", rows[1]["reward_model"]["ground_truth"],
+                               rows[1]["extra_info"])
+    assert score["score"] == 1.0
+
+
+def test_export_cli_and_its_errors(toy_task, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(tmp_path / "t.parquet")])
+    assert ok.exit_code == 0, ok.output
+    assert "wrote" in ok.output and (tmp_path / "t.parquet").is_file()
+    bad = runner.invoke(main, ["export", str(toy_task), "--format", "verl", "--out", str(tmp_path / "v.jsonl")])
+    assert bad.exit_code == 2 and "parquet" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "v.jsonl").exists()
+    missing = runner.invoke(main, ["export", str(tmp_path / "nope.yaml"), "--format", "trl", "--out",
+                                   str(tmp_path / "x.jsonl")])
+    assert missing.exit_code == 2 and "nope.yaml" in missing.output

@@ -1,0 +1,120 @@
+"""The HTTP reward server, over loopback with a real client, the way OpenRLHF posts to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from evalkit.rewards.server import RewardServer
+
+PROMPT = "<|im_start|>user\nWhat is 6*7?<|im_end|>\n<|im_start|>assistant\n"
+
+
+def query(answer: str) -> str:
+    return PROMPT + f"<think>\n6*7 = 42\n</think>\nSo $\\boxed{{{answer}}}$<|im_end|>"
+
+
+@pytest.fixture
+def server():
+    with RewardServer("127.0.0.1", 0, max_concurrency=2) as s:
+        yield s
+
+
+def test_get_reward_in_openrlhf_protocol(server):
+    payload = {"query": [query("42"), query("41"), query("42")], "prompts": [PROMPT] * 3, "labels": ["42", "42", None]}
+    r = httpx.post(f"{server.url}/get_reward", json=payload, timeout=30)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["rewards"] == [1.0, 0.0, 0.0]  # OpenRLHF reads response["rewards"]
+    assert body["scores"] == [1.0, 0.0, 0.0]
+    assert body["extra_logs"]["unjudged"] == [0.0, 0.0, 1.0]  # no label: unjudged, scored 0.0
+    assert body["reasons"] == ["correct", "wrong", "error"]
+
+
+@pytest.mark.parametrize("body, status, says", [
+    (b"{not json", 400, "not JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (json.dumps({"prompts": ["p"]}).encode(), 400, "'query'"),
+    (json.dumps({"query": ["a", "b"], "labels": ["1"]}).encode(), 400, "'labels' must be a list as long as"),
+    (json.dumps({"query": [1, 2]}).encode(), 400, "list of strings"),
+])
+def test_malformed_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, body, status, says):
+    r = httpx.post(f"{server.url}/get_reward", content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == status
+    assert says in r.json()["error"]
+    ok = httpx.post(f"{server.url}/get_reward", json={"query": [query("42")], "prompts": [PROMPT], "labels": ["42"]},
+                    timeout=30)
+    assert ok.status_code == 200 and ok.json()["rewards"] == [1.0]
+
+
+def test_unknown_endpoint_is_404_and_health_reports(server):
+    assert httpx.post(f"{server.url}/nope", json={}, timeout=10).status_code == 404
+    httpx.post(f"{server.url}/get_reward", json={"query": [query("42")], "labels": ["42"]}, timeout=30)
+    health = httpx.get(f"{server.url}/health", timeout=10)
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "verifier": "math", "served": 1, "in_flight": 0}
+
+
+def test_concurrent_clients_each_get_their_own_answers(server):
+    def ask(i: int) -> list[float]:
+        labels = [str(42 + i % 2)] * 2
+        r = httpx.post(f"{server.url}/get_reward", json={"query": [query("42"), query("43")],
+                                                         "prompts": [PROMPT] * 2, "labels": labels}, timeout=60)
+        return r.json()["rewards"]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(ask, range(6)))
+    assert results == [[1.0, 0.0], [0.0, 1.0]] * 3
+
+
+def test_close_finishes_and_releases_the_port():
+    s = RewardServer("127.0.0.1", 0).start()
+    port = s.port
+    assert httpx.get(f"{s.url}/health", timeout=10).status_code == 200
+    s.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_serve_rewards_command_shuts_down_cleanly_on_sigterm():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "from evalkit.cli import main; main()", "serve-rewards", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        r = httpx.post(f"{url}/get_reward", json={"query": [query("42")], "prompts": [PROMPT], "labels": ["42"]},
+                       timeout=30)
+        assert r.json()["rewards"] == [1.0]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "stopped" in err and "Traceback" not in err
+
+
+def test_serve_rewards_rejects_an_unknown_verifier():
+    proc = subprocess.run([sys.executable, "-c", "from evalkit.cli import main; main()", "serve-rewards", "--verifier", "nonesuch"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "nonesuch" in proc.stderr and "Traceback" not in proc.stderr

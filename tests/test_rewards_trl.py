@@ -1,0 +1,64 @@
+"""A real TRL GRPOTrainer, 2 steps on CPU with the tiny offline model, rewarded by evalkit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytest.importorskip("trl")
+
+from evalkit.rewards import math_reward, math_reward_async, think_format_reward, think_format_reward_async
+
+QUESTIONS = [("What is $1+1$?", "2"), ("What is $2+3$?", "5")]
+
+
+def train(tiny_model, tmp_path, dataset, reward_funcs):
+    from trl import GRPOConfig, GRPOTrainer
+
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"), use_cpu=True, max_steps=2, per_device_train_batch_size=4,
+        num_generations=4, max_completion_length=16, logging_steps=1, report_to=[], save_strategy="no",
+        learning_rate=1e-5, seed=0, dataloader_num_workers=0, log_completions=False,
+    )
+    trainer = GRPOTrainer(model=str(tiny_model), reward_funcs=reward_funcs, args=args, train_dataset=dataset)
+    trainer.train()
+    return trainer
+
+
+def check_rewards_logged(trainer):
+    steps = [h for h in trainer.state.log_history if "rewards/math_reward/mean" in h]
+    assert len(steps) == 2  # one log line per step
+    for h in steps:
+        for name in ("math_reward", "think_format_reward"):
+            assert math.isfinite(h[f"rewards/{name}/mean"])  # None (unjudged) would make the mean NaN
+        assert h["math_reward/unjudged"] == 0.0
+    # What TRL logged per completion is exactly what evalkit says about those completions.
+    logs = trainer._logs
+    completions = list(logs["completion"])
+    assert len(completions) >= 8
+    gold = dict(QUESTIONS)
+    prompts = list(logs["prompt"])
+    answers = [gold[next(q for q in gold if q in str(p))] for p in prompts]
+    assert list(logs["rewards"]["math_reward"]) == math_reward(completions=completions, answer=answers)
+    assert list(logs["rewards"]["think_format_reward"]) == think_format_reward(completions=completions)
+    reasons = list(logs["extra"]["math_reward/reason"])
+    assert len(reasons) == len(completions)
+    assert set(reasons) <= {"correct", "wrong", "no_answer", "truncated", "timeout"}
+
+
+def test_grpo_trainer_standard_dataset(tiny_model, tmp_path):
+    from datasets import Dataset
+
+    data = Dataset.from_list([{"prompt": q, "answer": a} for q, a in QUESTIONS])
+    trainer = train(tiny_model, tmp_path, data, [math_reward, think_format_reward])
+    check_rewards_logged(trainer)
+
+
+def test_grpo_trainer_conversational_dataset_async_rewards(tiny_model, tmp_path):
+    from datasets import Dataset
+
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": q}], "answer": a} for q, a in QUESTIONS])
+    trainer = train(tiny_model, tmp_path, data, [math_reward_async, think_format_reward_async])
+    assert isinstance(trainer._logs["completion"][0], list)  # chat messages reached the rewards
+    check_rewards_logged(trainer)

@@ -1,0 +1,57 @@
+"""The choice verifier: option letters in every common form; the final statement wins."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.verifiers import VerifyItem, get_verifier
+from evalkit.verifiers.choice import verify_choice
+
+
+@pytest.mark.parametrize("completion", [
+    "B",
+    "(B)",
+    "\\boxed{B}",
+    "$\\boxed{\\text{(B)}}$",
+    "\\text{(B)}",
+    "the answer is B",
+    "Answer: B",
+    "**Answer:** (B)",
+    "The correct option is B.",
+    "it's B, not A",
+    "(A) looked right at first, but the answer is B rather than A.",
+    "<think>The answer is A. Wait, no.</think>\n\nThe answer is $\\boxed{B}$",
+])
+def test_letter_forms(completion):
+    v = verify_choice(completion, "B")
+    assert (v.correct, v.answer, v.reason) == (True, "B", "correct")
+
+
+def test_wrong_letter_and_gold_forms():
+    v = verify_choice("Answer: C", "(B)")
+    assert (v.correct, v.answer, v.reason) == (False, "C", "wrong")
+    assert verify_choice("\\boxed{D}", "\\boxed{D}").correct is True
+
+
+def test_only_the_final_answer_counts():
+    assert verify_choice("<think>the answer is B</think>I cannot decide.", "B").reason == "no_answer"
+    assert verify_choice("<think>the answer is B", "B").reason == "truncated"
+    assert verify_choice("The answer is B", "B", finish_reason="length").reason == "truncated"
+
+
+@pytest.mark.parametrize("completion", [None, "", b"\xff\x00", "I am not sure.", "x" * 1_000_000])
+def test_bad_input_gets_no_answer(completion):
+    v = verify_choice(completion, "A")
+    assert (v.correct, v.score, v.reason) == (False, 0.0, "no_answer")
+
+
+def test_gold_that_is_no_letter_is_unjudged():
+    assert verify_choice("B", None).correct is None
+    assert verify_choice("B", "forty-two").reason == "error"
+
+
+def test_registered_for_task_specs():
+    v = get_verifier("choice", letters="ABCD")
+    assert v.name == "choice"
+    got = v.verify_many([VerifyItem("Answer: E", "A"), VerifyItem("\\boxed{A}", "A")])
+    assert [g.reason for g in got] == ["no_answer", "correct"]  # E is not an option here

@@ -1,0 +1,263 @@
+"""The math verifier: the issue's equal / not-equal cases, real traces, bad inputs, limits, callers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evalkit.cli import main
+from evalkit.verifiers import VerifyItem, get_verifier
+from evalkit.verifiers.math import verify_many, verify_math
+
+DATA = Path(__file__).parent / "data" / "math"
+
+
+def boxed(answer: str) -> str:
+    return f"<think>\nLet me work it out... maybe \\boxed{{0}}?\n</think>\nThe final answer is $\\boxed{{{answer}}}$."
+
+
+# (answer the model boxed, gold, equal?) — the issue's list, verbatim.
+CASES = [
+    ("\\sqrt{12}", "2\\sqrt{3}", True),
+    ("4\\frac{2}{3}", "\\frac{14}{3}", True),
+    ("\\{3,2,1\\}", "\\{1,2,3\\}", True),
+    ("-2021, 2021", "\\pm 2021", True),
+    ("2021", "\\pm 2021", False),
+    ("2x+2y=2", "x+y=1", True),
+    ("3x+4y+14=0", "3x-y+13=0", False),
+    ("(1,5]", "[1,5)", False),
+    ("(-1,3)", "(3,-1)", False),
+    ("2^{100}+1", "2^{100}", False),
+    ("1267650600228229401496703205377", "1267650600228229401496703205376", False),
+    ("\\frac{1}{2^{98}}", "\\frac{1}{2^{99}}", False),
+    ("1000", "10", False),
+    ("3.14", "\\pi", False),
+    ("\\frac{\\sqrt3}{2}", "\\sin 60^\\circ", True),
+    ("(2,\\infty)", "x>2", True),
+    ("90^\\circ", "90", True),
+    ("\\dfrac{14}{3}", "\\frac{14}{3}", True),
+    # gold normalisation
+    ("025", "25", True),
+    ("25", "025", True),
+    ("27", 27.0, True),
+    ("1234", "Janet pays 1,234 dollars.\n#### 1,234", True),
+    ("1,234", "1234", True),
+    ("1235", "#### 1,234", False),
+]
+
+
+def test_issue_cases_in_one_batch():
+    verdicts = verify_many([(boxed(a), g) for a, g, _ in CASES])
+    wrong = [(a, g, v) for (a, g, want), v in zip(CASES, verdicts) if v.correct is not want]
+    assert not wrong
+    for (a, _, want), v in zip(CASES, verdicts):
+        assert v.reason == ("correct" if want else "wrong")
+        assert v.score == (1.0 if want else 0.0)
+        assert v.answer == a  # the think block's \boxed{0} never counts
+
+
+@pytest.mark.parametrize("answer,gold,want", CASES[:4] + CASES[11:12] + CASES[14:15])
+def test_single_calls(answer, gold, want):
+    assert verify_math(boxed(answer), gold).correct is want
+
+
+def test_last_box_wins_where_math_verify_merges_them():
+    v = verify_math("</think>First \\boxed{3} … correcting: \\boxed{5}", "5")
+    assert (v.correct, v.answer) == (True, "5")
+    assert verify_math("\\boxed{3} … correcting: \\boxed{5}", "3").correct is False
+
+
+def test_all_boxes_option_reads_like_math_verify():
+    # math-verify merges the boxes it finds into {3, 5}; "all" hands it the whole final answer.
+    v = verify_math("\\boxed{3} and \\boxed{5}", "5", boxed="all")
+    assert (v.correct, v.answer) == (False, "3,5")
+
+
+@pytest.mark.parametrize("completion", [
+    "</think>So $\\boxed{69}$ and $\\boxed{84}$.",
+    "</think>$\\boxed{69, 84}$",
+    "</think>$\\boxed{84,69}$",
+])
+def test_multi_part_gold_needs_every_part(completion):
+    assert verify_math(completion, "$69$,$84$").correct is True
+    assert verify_math(completion, ["$69$,$84$"]).correct is True
+
+
+def test_multi_part_gold_with_one_part_missing_is_wrong():
+    v = verify_math("</think>$\\boxed{84}$", "$69$,$84$")
+    assert (v.correct, v.reason) == (False, "wrong")
+    assert verify_math("\\boxed{1}, \\boxed{3}, \\boxed{5}", "1,3,5").correct is True
+
+
+def test_answer_only_in_think_block_does_not_count_unless_asked():
+    text = "<think>It is \\boxed{7}.</think>I am done."
+    assert verify_math(text, "7").correct is False
+    assert verify_math(text, "7", think_fallback=True).correct is True
+
+
+def test_unboxed_final_answer_is_extracted():
+    v = verify_math("<think>hmm</think>The final answer is $\\frac{1}{2}$.", "0.5")
+    assert v.correct is True and v.reason == "correct"
+
+
+def test_truncation_follows_the_finish_reason_then_the_think_block():
+    assert verify_math("<think>so \\boxed{7}", "7").reason == "truncated"
+    assert verify_math("so \\boxed{7}", "7", think_open=True).reason == "truncated"
+    v = verify_math("</think>\\boxed{7}", "7", finish_reason="length")
+    assert (v.correct, v.score, v.reason) == (False, 0.0, "truncated")
+    assert verify_math("<think>so \\boxed{7}", "7", finish_reason="stop").reason == "no_answer"
+    assert verify_math("\\boxed{7}", "7").correct is True  # no think tags: all answer
+
+
+def test_real_traces_are_judged_by_hand_checked_verdicts_not_their_labels():
+    rows = [json.loads(line) for line in (DATA / "traces.jsonl").read_text().splitlines()]
+    items = [VerifyItem(r["completion"], r["gold"], think_open=r["think_open"]) for r in rows]
+    verdicts = get_verifier("math").verify_many(items)
+    got = [(r["item_id"], r["source"], v.reason) for r, v in zip(rows, verdicts)]
+    assert got == [(r["item_id"], r["source"], r["expected"]) for r in rows]
+    # At least one source label is wrong, and the verifier does not follow it.
+    assert any(r["label_is_correct"] != (r["expected"] == "correct") for r in rows)
+
+
+BAD = [
+    None,
+    "",
+    b"\xff\xfe\x00\x01garbage",
+    "\x00\x01\x02" * 1000,
+    "x" * 1_000_000,
+    "\\boxed{" * 100_000,
+    "}" * 10_000 + "\\boxed{1",
+    "\\boxed{}",
+    "\\boxed{\\frac{1}{}}",
+    "$$$$ \\left( \\right] ^^^ _ \\\\",
+    12345,
+]
+
+
+@pytest.mark.parametrize("completion", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_input_gets_a_verdict(completion):
+    v = verify_math(completion, "1")
+    assert v.correct is False and v.score == 0.0
+    assert v.reason in ("no_answer", "wrong")
+
+
+@pytest.mark.parametrize("gold", [None, "", [], "   "])
+def test_missing_gold_is_unjudged_not_wrong(gold):
+    v = verify_math("\\boxed{1}", gold)
+    assert (v.correct, v.reason) == (None, "error")
+
+
+def test_garbage_gold_gets_a_verdict():
+    v = verify_math("\\boxed{1}", "\\frac{{{")
+    assert (v.correct, v.reason, v.answer) == (False, "wrong", "1")
+
+
+def test_hung_check_is_killed_in_time_and_scores_zero():
+    t = time.monotonic()
+    v = verify_math("</think>$\\boxed{9^{9^{9^{9}}}}$", "3", timeout=1.0)
+    elapsed = time.monotonic() - t
+    assert (v.correct, v.score, v.reason) == (False, 0.0, "timeout")
+    assert v.answer == "9^{9^{9^{9}}}"
+    assert elapsed < 4.0
+    # The pool recovers: the next check works.
+    assert verify_math("\\boxed{\\sqrt{4}}", "2").correct is True
+
+
+def test_batch_deadline_times_out_what_is_left_and_keeps_order():
+    items = [("\\boxed{9^{9^{9^{9}}}}", "1"), ("\\boxed{\\sqrt{9}}", "3"), ("\\boxed{7}", "7")]
+    t = time.monotonic()
+    verdicts = verify_many(items, timeout=30.0, deadline=1.5)
+    assert time.monotonic() - t < 5.0
+    assert [v.reason for v in verdicts] == ["timeout", "correct", "correct"]
+
+
+def test_duplicate_answers_are_checked_once():
+    items = [(boxed("\\frac{7}{2}"), "3.5")] * 50 + [(boxed("\\frac{5}{2}"), "3.5")] * 50
+    verdicts = verify_many(items)
+    assert [v.correct for v in verdicts] == [True] * 50 + [False] * 50
+
+
+def test_from_another_thread():
+    out = []
+    t = threading.Thread(target=lambda: out.append(verify_math(boxed("\\sqrt{12}"), "2\\sqrt{3}")))
+    t.start()
+    t.join(30)
+    assert out and out[0].correct is True
+
+
+def test_from_asyncio():
+    async def run():
+        direct = verify_math(boxed("4\\frac{2}{3}"), "\\frac{14}{3}")
+        threaded = await asyncio.to_thread(verify_math, boxed("\\frac{1}{3}"), "\\frac{2}{6}")
+        return direct, threaded
+
+    direct, threaded = asyncio.run(run())
+    assert direct.correct is True and threaded.correct is True
+
+
+def _in_child(q):
+    q.put(verify_math(boxed("\\sqrt{12}"), "2\\sqrt{3}").correct)
+
+
+def test_inside_a_daemonic_multiprocessing_worker_after_fork():
+    verify_math(boxed("\\sqrt{8}"), "2\\sqrt{2}")  # the parent's pool is warm before the fork
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_in_child, args=(q,), daemon=True)
+    p.start()
+    assert q.get(timeout=60) is True
+    p.join(10)
+
+
+def test_registered_for_task_specs():
+    v = get_verifier("math", timeout=2.0)
+    assert v.name == "math"
+    assert [x.correct for x in v.verify_many([VerifyItem(boxed("3"), "3"), VerifyItem(boxed("4"), "3")])] == [True, False]
+    with pytest.raises(TypeError):
+        get_verifier("math", no_such_option=1)
+
+
+def test_cli_one_pair():
+    r = CliRunner().invoke(main, ["verify", "\\boxed{\\dfrac{14}{3}}", "4\\frac{2}{3}"])
+    assert r.exit_code == 0 and r.output.startswith("correct")
+    r = CliRunner().invoke(main, ["verify", "it's B, not A", "B", "--verifier", "choice", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["answer"] == "B"
+
+
+def test_cli_pairs_file_keeps_order_and_ids(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    lines = [
+        {"id": "a", "completion": boxed("\\frac{1}{2}"), "gold": "0.5"},
+        {"answer": "(C)", "gold": "C", "verifier": "choice"},
+        {"id": 7, "completion": "<think>\\boxed{2}", "gold": "2"},
+        {"id": "d", "completion": boxed("2"), "gold": "2", "finish_reason": "length"},
+    ]
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["id"], x["reason"]) for x in rows] == [("a", "correct"), (2, "correct"), (7, "truncated"), ("d", "truncated")]
+    assert set(rows[0]) >= {"id", "correct", "score", "answer", "reason", "detail", "ms"}
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"completion": "1", "gold": "1"}\n{oops\n', "pairs.jsonl:2: not valid JSON"),
+    ('{"gold": "1"}\n', "pairs.jsonl:1: missing field 'completion'"),
+    ('{"completion": "1"}\n', "pairs.jsonl:1: missing field 'gold'"),
+    ('[1, 2]\n', "pairs.jsonl:1: expected a JSON object"),
+    ('{"completion": "1", "gold": "1", "verifier": "nope"}\n', "pairs.jsonl:1: field 'verifier'"),
+])
+def test_cli_bad_pairs_file_is_one_line_exit_2(tmp_path, content, needle):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(content)
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2
+    assert needle in r.output and "Traceback" not in r.output

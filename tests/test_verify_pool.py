@@ -1,0 +1,72 @@
+"""The worker pool: hard per-job limits, a batch deadline, crashes, order, and reuse."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from evalkit.verifiers.pool import Job, WorkerPool, get_pool
+
+
+@pytest.fixture
+def pool():
+    p = WorkerPool(2)
+    yield p
+    p.close()
+
+
+def test_results_come_back_in_input_order(pool):
+    jobs = [Job("math:factorial", (n,), cost=-n) for n in range(10)]
+    assert [r.value for r in pool.run(jobs)] == [__import__("math").factorial(n) for n in range(10)]
+
+
+def test_a_job_past_its_limit_is_killed_and_its_worker_replaced(pool):
+    t = time.monotonic()
+    res = pool.run([Job("time:sleep", (60,)), Job("math:sqrt", (16,))], timeout=0.5)
+    assert time.monotonic() - t < 5
+    assert res[0].status == "timeout" and res[1].value == 4.0
+    assert pool.restarts == 1
+    assert pool.run([Job("math:sqrt", (9,))])[0].value == 3.0
+
+
+def test_a_jobs_own_timeout_overrides_the_batch_limit(pool):
+    res = pool.run([Job("time:sleep", (1.0,), timeout=5.0)], timeout=0.2)
+    assert res[0].status == "ok"
+
+
+def test_batch_deadline_times_out_unfinished_and_unstarted_jobs(pool):
+    jobs = [Job("time:sleep", (30,), cost=1)] * 4 + [Job("math:sqrt", (4,), cost=0)]
+    t = time.monotonic()
+    res = pool.run(jobs, timeout=60, deadline=1.0)
+    assert time.monotonic() - t < 5
+    assert res[4].status == "ok"  # cheapest first: it ran before the sleepers
+    assert [r.status for r in res[:4]] == ["timeout"] * 4
+    assert any("before it started" in r.detail for r in res[:4])
+
+
+def test_a_crash_and_an_exception_are_reported_not_raised(pool):
+    res = pool.run([Job("os:_exit", (3,)), Job("math:sqrt", (-1,)), Job("no.such.module:f")])
+    assert res[0].status == "crash" and "exit code 3" in res[0].detail
+    assert res[1].status == "raised" and "ValueError" in res[1].detail
+    assert res[2].status == "raised" and "ModuleNotFoundError" in res[2].detail
+
+
+def test_memory_limit_stops_a_runaway_job():
+    p = WorkerPool(1, memory_mb=512)
+    try:
+        res = p.run([Job("os:urandom", (2 * 1024**3,))], timeout=20)
+        assert res[0].status in ("raised", "crash")
+    finally:
+        p.close()
+
+
+def test_get_pool_is_shared_and_rebuilt_after_fork():
+    a = get_pool("test-shared")
+    assert get_pool("test-shared") is a
+    pid = os.fork()
+    if pid == 0:  # the child must not reuse its parent's workers
+        os._exit(0 if get_pool("test-shared") is not a else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
