@@ -69,9 +69,10 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="The run directory.")
 @click.option("--overwrite", is_flag=True, default=False, help="Start the run over.")
 @click.option("--no-progress", is_flag=True, default=False)
+@click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
-            dp, enforce_eager, require_layers, out, overwrite, no_progress) -> None:
+            dp, enforce_eager, require_layers, out, overwrite, no_progress, no_trace) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -87,7 +88,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         max_tokens=max_tokens, seed=seed, limit=limit, system_prompt=system_prompt, think_prefill=think_prefill,
         dtype=dtype, max_model_len=max_model_len, revision=revision, trust_remote_code=trust_remote_code,
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
-        overwrite=overwrite, progress=not no_progress, backend_options=backend_options,
+        overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
     )
     click.echo(results_table(result.results))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
@@ -196,3 +197,82 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
                err=True)
     server.serve()
     click.echo("evalkit reward server stopped", err=True)
+
+
+# ---- report (issue 7) ----
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="HTML file to write. One run: default RUN_DIR/index.html. Several: required.")
+def report_cmd(run_dirs: tuple[str, ...], out: str | None) -> None:
+    """Render a run's HTML report again, or compare several runs (the first is the baseline)."""
+    from evalkit.report import write_compare, write_report
+
+    if len(run_dirs) == 1:
+        click.echo(write_report(run_dirs[0], out))
+        return
+    if out is None:
+        raise InputError("comparing runs needs --out FILE (the compare page to write)")
+    click.echo(write_compare(list(run_dirs), out))
+
+
+# ---- sandbox (code verifier): `evalkit sandbox doctor` ----
+
+
+@main.group("sandbox")
+def sandbox_group() -> None:
+    """The code sandbox: which isolation layers this machine gives, and whether they hold."""
+
+
+@sandbox_group.command("doctor")
+@click.option("--require-layers", default="", help="Comma-separated layers that must be in force (exit 2 if not).")
+@click.option("--no-attacks", is_flag=True, help="Only list the layers; do not run the attack suite.")
+@click.option("--timeout", "timeout_s", default=2.0, show_default=True, help="Per-test time limit for the attacks.")
+def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> None:
+    """List the sandbox layers in force and run the built-in attack suite against them."""
+    from evalkit.verifiers.sandbox import sandbox_doctor as doctor
+
+    ok = doctor(require_layers, run_attack_suite=not no_attacks, timeout_s=timeout_s, echo=click.echo)
+    if not ok:
+        sys.exit(1)
+
+
+# ---- trace analyzer (issue 5): `evalkit analyze` ----
+
+
+@main.command("analyze")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option("--completion-field", default="completion", show_default=True, help="The field holding the model's text.")
+@click.option("--gold-field", default="gold", show_default=True, help="The field holding the gold answer.")
+@click.option("--verifier", default="math", show_default=True,
+              help="Verifier for the candidate answers (a registered name, or 'none' to verify nothing).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write each input line with its `trace` field added, in order.")
+@click.option("--think-open/--no-think-open", default=False, show_default=True,
+              help="The prompts opened the think block (completions start inside it); a line's own "
+                   "`think_open` field wins.")
+@click.option("--tokenizer", default=None, help="A Hugging Face tokenizer (id or path) to count tokens, not characters.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="A YAML file of extra marker rules (see evalkit.trace.load_rules).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
+                think_open: bool, tokenizer: str | None, rules_path: str | None, workers: int, as_json: bool) -> None:
+    """Analyze the reasoning traces in FILE.jsonl: reflection, self-correction, over- and underthinking."""
+    import json as _json
+
+    from evalkit.trace import analyze_file, format_summary, load_rules
+
+    tok = None
+    if tokenizer:
+        try:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(tokenizer)
+        except Exception as e:  # an unknown id, no network, no transformers
+            raise InputError(f"--tokenizer {tokenizer}: cannot load it ({type(e).__name__}: {e})") from None
+    rules = load_rules(rules_path) if rules_path else None
+    summary = analyze_file(file, out, completion_field=completion_field, gold_field=gold_field or None,
+                           verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
+                           tokenizer=tok, rules=rules, workers=workers)
+    click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))

@@ -91,6 +91,8 @@ def evaluate(
     data_source: str = "auto",
     backend_options: dict[str, Any] | None = None,
     reports_root: str | os.PathLike = "reports",
+    engine: Backend | None = None,
+    trace: bool = True,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -98,7 +100,12 @@ def evaluate(
     n, temperature, top_p, max_tokens, seed: override each task's `generation` defaults.
     out: the run directory (default reports/<tasks>--<model>). overwrite: start the run over.
     backend_options: extra keyword arguments for the backend (e.g. enforce_eager for vLLM on CPU).
+    trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
+    engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
+        its `name` and `model` are used, and it is left open.
     """
+    if engine is not None:
+        backend, model = engine.name, engine.model
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
     specs = [load_task(t) for t in tasks]
@@ -135,9 +142,9 @@ def evaluate(
     wanted = _wanted(plans, records, model_id)
     pending_keys = [k for k in wanted if k not in done]
 
-    engine: Backend | None = None
+    own_engine = engine is None
     requests: list[Request] = []
-    if pending_keys:
+    if pending_keys and engine is None:
         options = dict(backend_options or {})
         if backend == "replay":
             options.update(records=records, model=model_id)
@@ -148,7 +155,8 @@ def evaluate(
             engine = get_backend(backend, **options)
         except KeyError as e:
             raise InputError(str(e.args[0])) from None
-        requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill, seed_of=lambda p: p.generation["seed"])
+    if pending_keys:
+        requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, tp, dp, dtype, max_model_len)
@@ -156,14 +164,21 @@ def evaluate(
     with open(run_dir / "invocations.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"started": time.time(), "pending": len(pending_keys), "reused": len(done)}) + "\n")
 
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     generated = 0
     if requests:
         try:
-            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, require_layers)
+            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, require_layers, trace)
         finally:
-            engine.close()
+            if own_engine:
+                engine.close()
+    timings["generate_verify_write_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     results = compute_results(run_dir, plans)
     _write_json(run_dir / "results.json", {"results": results})
+    timings["metrics_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     report = None
     try:
         from evalkit.report import write_report
@@ -171,6 +186,9 @@ def evaluate(
         report = write_report(run_dir)
     except Exception as e:  # the samples and results are safe on disk; say what failed
         print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
+    timings["report_s"] = time.perf_counter() - t0
+    with open(run_dir / "invocations.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"finished": time.time(), "generated": generated, **timings}) + "\n")
     return RunResult(run_dir=run_dir, results=results, generated=generated, reused=len(done), report=report)
 
 
@@ -267,7 +285,7 @@ def _messages(spec: TaskSpec, problem: Problem, system_prompt: str | None) -> li
 
 
 def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_prompt: str | None,
-              think_prefill: bool, seed_of) -> list[Request]:
+              think_prefill: bool) -> list[Request]:
     by_task = {p.spec.name: p for p in plans}
     rendered: dict[tuple[str, str], tuple] = {}
     out: list[Request] = []
@@ -289,7 +307,7 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
 
 
 def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_TaskPlan], run_dir: Path,
-                         progress: bool, require_layers) -> int:
+                         progress: bool, require_layers, trace: bool = True) -> int:
     by_task = {p.spec.name: p for p in plans}
     verifiers = {p.spec.name: get_verifier(p.spec.verifier, **_verifier_options(p.spec, require_layers))
                  for p in plans}
@@ -330,11 +348,11 @@ def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_
             if item is not None:
                 batch.append(item)
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                written += _flush(batch, by_task, verifiers, think_open_by_task, sink)
+                written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
                 bar.update(len(batch))
                 batch, last = [], time.monotonic()
         if batch:
-            written += _flush(batch, by_task, verifiers, think_open_by_task, sink)
+            written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
             bar.update(len(batch))
     bar.close()
     if failure is not None:
@@ -353,7 +371,7 @@ def _verifier_options(spec: TaskSpec, require_layers) -> dict[str, Any]:
     return options
 
 
-def _flush(batch, by_task, verifiers, think_open_by_task, sink) -> int:
+def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = True) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
@@ -376,7 +394,7 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink) -> int:
             out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
         for i, v in zip(idx, out):
             verdicts[i] = v
-    traces = _traces(batch, by_task, think_open)
+    traces = _traces(batch, by_task, think_open, verdicts) if trace else [None] * len(batch)
     lines = []
     for (req, comp), verdict, trace in zip(batch, verdicts, traces):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -402,7 +420,7 @@ def _opened(prompt: str) -> bool:
 _TRACE_WARNED: list[str] = []
 
 
-def _traces(batch, by_task, think_open) -> list[dict[str, Any] | None]:
+def _traces(batch, by_task, think_open, verdicts) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample (math tasks; code traces are analyzed without answers)."""
     try:
         from evalkit.trace import analyze_many
@@ -419,7 +437,8 @@ def _traces(batch, by_task, think_open) -> list[dict[str, Any] | None]:
             stats = analyze_many(completions, golds if verifier in ("math", "choice") else None,
                                  verifier=verifier if verifier in ("math", "choice") else "math",
                                  think_open=[think_open[i] for i in idx],
-                                 finish_reasons=[batch[i][1].finish_reason for i in idx])
+                                 finish_reasons=[batch[i][1].finish_reason for i in idx],
+                                 correct=[verdicts[i].correct for i in idx])
             for i, s in zip(idx, stats):
                 out[i] = s.to_dict()
         except Exception as e:  # the verdicts stand; the trace is left null and the user told once

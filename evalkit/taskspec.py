@@ -138,8 +138,12 @@ def _parse_spec(path: Path) -> TaskSpec:
         data = yaml.safe_load(source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
+        if mark is not None and mark.line >= source.count("\n") and getattr(e, "context_mark", None):
+            mark = e.context_mark  # "unexpected end of file": point at what was left open
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if getattr(e, "context", None):
+            problem = f"{problem} ({e.context})"
         raise InputError(f"{path}{where}: malformed YAML: {problem}") from None
     lines = _key_lines(node)
 

@@ -98,19 +98,20 @@ def test_unjudged_rows_are_none_and_model_faults_are_zero():
 
 
 @pytest.mark.parametrize("junk", [None, b"\xff\xfe", 12, {"content": None}, [{"role": "user"}], "\\boxed{" * 500,
-                                  "x" * 1_000_000])
+                                  "x" * 1_000_000], ids=["none", "bytes", "int", "dict", "user-msg", "braces", "1MB"])
 def test_math_reward_never_raises_on_junk(junk):
     assert math_reward(completions=[junk], answer=["1"]) == [0.0]
 
 
 def test_a_hung_answer_costs_its_own_limit_and_never_starves_the_others():
     clear_cache()
+    assert math_reward(completions=[R1 % "\\sqrt{4}"], answer=["2"]) == [1.0]  # workers up
     completions = [HANG, R1 % "2", R1 % "3", R1 % "5"]
     t = time.monotonic()
     logs = Logs()
     out = math_reward(completions=completions, answer=["2", "2", "3", "4"], per_answer_s=1.0,
                       log_extra=logs.log_extra, log_metric=logs.log_metric)
-    assert time.monotonic() - t < 4.0
+    assert time.monotonic() - t < 5.0
     assert out == [0.0, 1.0, 1.0, 0.0]  # too slow to check is the model's fault: 0, never None
     assert logs.extra["math_reward/reason"][0] == "timeout"
     assert logs.metrics["math_reward/timeout"] == 1.0
@@ -118,11 +119,12 @@ def test_a_hung_answer_costs_its_own_limit_and_never_starves_the_others():
 
 def test_answers_unchecked_at_the_batch_deadline_score_zero_timeout():
     clear_cache()
+    assert math_reward(completions=[R1 % "\\sqrt{4}"], answer=["2"]) == [1.0]  # workers up: the deadline is the checks'
     logs = Logs()
     t = time.monotonic()
     out = math_reward(completions=[HANG] * 3 + [R1 % "\\sqrt{9}"], answer=["1", "2", "3", "3"],
-                      per_answer_s=30.0, batch_deadline_s=1.5, log_extra=logs.log_extra)
-    assert time.monotonic() - t < 5.0
+                      per_answer_s=30.0, batch_deadline_s=3.0, log_extra=logs.log_extra)
+    assert time.monotonic() - t < 8.0
     assert out == [0.0, 0.0, 0.0, 1.0]  # the cheap answer went first
     assert logs.extra["math_reward/reason"] == ["timeout", "timeout", "timeout", "correct"]
 
@@ -307,6 +309,22 @@ def test_verl_batch_form_as_the_batch_reward_manager_calls_it():
     assert all(set(s) == {"score", "acc", "pred", "reason", "unjudged"} for s in scores)
 
 
+def load_by_path(path, name):
+    """What veRL's get_custom_reward_fn and OpenRLHF's remote_rm_url=*.py do with the file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_verl_loads_the_file_from_custom_reward_function_path():
+    module = load_by_path(verl.__file__, "custom_module")
+    compute = functools.partial(module.compute_score)  # veRL wraps it with the config's reward_kwargs
+    assert compute(data_source="aime24", solution_str=R1 % "025", ground_truth="25", extra_info={})["score"] == 1.0
+
+
 def test_verl_unjudged_scores_zero_and_is_counted():
     out = verl.compute_score_batch(["math500"], [R1 % "1"], [None], [None])
     assert out[0]["score"] == 0.0 and out[0]["unjudged"] == 1.0
@@ -338,6 +356,13 @@ def test_openrlhf_reward_func_as_the_remote_reward_model_calls_it(tiny_model):
         return await asyncio.gather(*(asyncio.to_thread(openrlhf.reward_func, [q], [prompt], ["4"]) for q in queries))
 
     assert [r["rewards"].item() for r in asyncio.run(one_at_a_time())] == [1.0, 0.0, 0.0]
+
+
+def test_openrlhf_loads_the_file_given_as_remote_rm_url(monkeypatch):
+    monkeypatch.setenv("EVALKIT_REWARD_VERIFIER", "choice")
+    module = load_by_path(openrlhf.__file__, "reward_func")
+    out = module.reward_func(["Q? <|im_start|>assistant\nThe answer is (B)<|im_end|>"], ["Q? "], ["B"])
+    assert out["rewards"].tolist() == [1.0]
 
 
 def test_openrlhf_split_response_by_prompt_marker_or_separator():
@@ -373,8 +398,9 @@ def toy_task(tmp_path):
 def test_export_trl_rows_train_with_math_reward(toy_task, tmp_path):
     out = export_task(str(toy_task), "trl", tmp_path / "train.jsonl")
     rows = [json.loads(line) for line in out.read_text().splitlines()]
+    user = "Problem (a): What is $1+1$?\nPut the answer in \\boxed{}."
     assert rows[0] == {"prompt": [{"role": "system", "content": "You are a careful mathematician."},
-                                  {"role": "user", "content": "Problem (a): What is $1+1$?\nPut the answer in \\boxed{}."}],
+                                  {"role": "user", "content": user}],
                        "answer": "2", "problem_id": "a", "task": "toy"}
     from datasets import load_dataset
 

@@ -16,6 +16,7 @@ import pytest
 
 from evalkit.rewards.server import RewardServer
 
+EVALKIT = [sys.executable, "-c", "from evalkit.cli import main; main()"]
 PROMPT = "<|im_start|>user\nWhat is 6*7?<|im_end|>\n<|im_start|>assistant\n"
 
 
@@ -89,9 +90,8 @@ def test_serve_rewards_command_shuts_down_cleanly_on_sigterm():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", "from evalkit.cli import main; main()", "serve-rewards", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen([*EVALKIT, "serve-rewards", "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -114,7 +114,7 @@ def test_serve_rewards_command_shuts_down_cleanly_on_sigterm():
 
 
 def test_serve_rewards_rejects_an_unknown_verifier():
-    proc = subprocess.run([sys.executable, "-c", "from evalkit.cli import main; main()", "serve-rewards", "--verifier", "nonesuch"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([*EVALKIT, "serve-rewards", "--verifier", "nonesuch"], capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 2
     assert "nonesuch" in proc.stderr and "Traceback" not in proc.stderr

@@ -36,7 +36,7 @@ def check_rewards_logged(trainer):
     # What TRL logged per completion is exactly what evalkit says about those completions.
     logs = trainer._logs
     completions = list(logs["completion"])
-    assert len(completions) >= 8
+    assert len(completions) >= 4  # TRL keeps the completions of the last generation batch
     gold = dict(QUESTIONS)
     prompts = list(logs["prompt"])
     answers = [gold[next(q for q in gold if q in str(p))] for p in prompts]

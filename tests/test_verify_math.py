@@ -68,6 +68,40 @@ def test_single_calls(answer, gold, want):
     assert verify_math(boxed(answer), gold).correct is want
 
 
+# (completion, gold, equal?): reading rules and fixes beyond the list.
+READING = [
+    # "The final answer is $X$" after the last box is the answer (boxes earlier were steps).
+    ("</think>so \\boxed{200} and then \\boxed{255}. Final Answer: The final answer is $10,455$.", "10455", True),
+    # A gold with several boxes has several parts.
+    ("</think>$\\boxed{-2,1}$.", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", True),
+    ("</think>$\\boxed{1}$", "\\boxed{1} and \\boxed{-2}", False),
+    # A set gold met by one box per element.
+    ("</think>\\boxed{1} and \\boxed{2} and \\boxed{3}", "$${1,2,3}$$", True),
+    # Thousands separators, currency; but a comma and a space make a list.
+    ("</think>$\\boxed{11,\\! 111,\\! 111,\\! 100}$", "11111111100", True),
+    ("</think>$\\boxed{\\$16,\\!386.20}$", "16386.20", True),
+    ("</think>$\\boxed{32, 349}$", "32349", False),
+    ("</think>$\\boxed{1 000}$", "1000", True),
+    # Text answers and symbols matched by name.
+    ("</think>$\\boxed{odd}$", "\\text{odd}", True),
+    ("</think>$\\boxed{\\text{Evelyn}}$", "\\text{Evelyn}", True),
+    # Quick refusals must keep identities and assignments equal.
+    ("</think>$\\boxed{\\sin^2 x+\\cos^2 x}$", "1", True),
+    ("</think>$\\boxed{2(x+1)}$", "2x+2", True),
+    ("</think>$\\boxed{x=5}$", "5", True),
+    ("</think>$\\boxed{y=-2x}$", "8", False),
+    ("</think>$\\boxed{\\frac{11+9a}{20}}$", "4", False),
+    ("</think>$\\boxed{(15,-29)}$", "12", False),
+    ("</think>$\\boxed{\\frac65}$", "\\frac{6}{5}", True),
+    ("</think>$\\boxed{1 + \\frac{1}{\\mathrm{e}}}$", "1 - \\frac{1}{\\mathrm{e}}", False),
+]
+
+
+def test_reading_rules_and_fixes():
+    verdicts = verify_many([(c, g) for c, g, _ in READING])
+    assert [(g, v.correct) for (_, g, _), v in zip(READING, verdicts)] == [(g, want) for _, g, want in READING]
+
+
 def test_last_box_wins_where_math_verify_merges_them():
     v = verify_math("</think>First \\boxed{3} … correcting: \\boxed{5}", "5")
     assert (v.correct, v.answer) == (True, "5")

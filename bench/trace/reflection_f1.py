@@ -8,7 +8,7 @@ marker overlaps it (DESIGN.md "Trace markers"). Rules were tuned on the Qwen-14B
 the Llama-8B traces are held out.
 
     python bench/trace/reflection_f1.py [--data tests/data/traces/r1distill_math_labeled.jsonl]
-        [--out bench/results/trace_reflection_f1.md] [--only qwen]
+        [--out bench/trace/results/reflection_f1.md] [--only qwen]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from evalkit.trace import analyze  # noqa: E402
+from evalkit.trace import analyze
 
 REFLECTION_TAGS = {"uncertainty_management", "self_checking"}
 # DeepSeek-R1 (Nature 2025, Extended Data Fig. 1): the experts' ten reflective terms.
@@ -97,11 +97,17 @@ def main() -> None:
         results[label] = {m: score(v["pred"], v["gold"]) for m, v in res.items()}
     lines = ["# Reflection detection on labelled R1-distill traces", "",
              "Sentence-level F1 (reflection = `uncertainty_management` or `self_checking`). "
-             "Command: `python bench/trace/reflection_f1.py --out bench/results/trace_reflection_f1.md`", "",
+             "Command: `python bench/trace/reflection_f1.py --out bench/trace/results/reflection_f1.md`", "",
              "| traces | method | F1 | precision | recall | sentences |", "|---|---|---|---|---|---|"]
     for label, per in results.items():
         for m, s in per.items():
             lines.append(f"| {label} | {m} | {s['f1']:.3f} | {s['precision']:.3f} | {s['recall']:.3f} | {s['sentences']} |")
+    held = results.get("Llama-8B (held out)", {}).get("evalkit")
+    if held:
+        lines += ["", f"Target (issue 5): F1 >= 0.75 on the held-out Llama-8B traces: "
+                  f"**{'met' if held['f1'] >= 0.75 else 'not met'}** ({held['f1']:.3f}).",
+                  "Keyword baselines match whole words for the R1 list (substring matching gives 0.550 on all 40 "
+                  "and 0.501 on Llama-8B) and substrings for oat-zero, as its script counts them."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -20,7 +20,7 @@ import httpx
 
 from evalkit.backends.base import BACKENDS, THINK_PREFILL, render_with_tokenizer
 from evalkit.errors import InputError
-from evalkit.thinking import THINK_CLOSE, THINK_OPEN
+from evalkit.thinking import THINK_CLOSE
 from evalkit.types import Completion, Request
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -146,7 +146,7 @@ class OpenAIBackend:
             text = req.prefill + (choice.get("text") or "")
         else:
             msg = choice.get("message") or {}
-            text = stitch_reasoning(msg.get("reasoning_content") or msg.get("reasoning"), msg.get("content") or "")
+            text = stitch_reasoning(msg.get("reasoning_content") or msg.get("reasoning"), msg.get("content"))
         usage = data.get("usage") or {}
         return Completion(text=text, finish_reason=choice.get("finish_reason"),
                           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
@@ -156,13 +156,19 @@ class OpenAIBackend:
         pass
 
 
-def stitch_reasoning(reasoning: str | None, content: str) -> str:
-    """Put separately returned thinking back in front of the answer as a think block."""
+def stitch_reasoning(reasoning: str | None, content: str | None) -> str:
+    """Put separately returned thinking back in front of the answer as a think block.
+
+    `content` None means the server saw no end of thinking (reasoning parsers return no content
+    then): the think block is left open, so a reply cut off mid-thought still reads as truncated.
+    """
     if not reasoning:
-        return content
+        return content or ""
+    if content is None:
+        return f"{THINK_PREFILL}{reasoning}"
     if THINK_CLOSE in content:
         return content
-    return f"{THINK_PREFILL}{reasoning.strip()}\n{THINK_CLOSE}\n\n{content.lstrip()}"
+    return f"{THINK_PREFILL}{reasoning}{THINK_CLOSE}{content}"
 
 
 BACKENDS["openai"] = OpenAIBackend

@@ -18,11 +18,11 @@ class TransformersBackend:
 
     def __init__(self, model: str, dtype: str = "auto", revision: str | None = None,
                  trust_remote_code: bool = False, device: str | None = None, **_: Any) -> None:
+        self.model = model
+        path = check_model(model, revision)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.model = model
-        path = check_model(model, revision)
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)

@@ -25,12 +25,12 @@ class VLLMBackend:
                  revision: str | None = None, trust_remote_code: bool = False, tp: int = 1,
                  enforce_eager: bool | None = None, gpu_memory_utilization: float | None = None,
                  engine_kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+        self.model = model
+        path = check_model(model, revision)  # before importing vLLM, which is slow and chatty
         try:
             from vllm import LLM
         except ImportError as e:
             raise InputError(f"the vllm backend needs vLLM: pip install 'evalkit[vllm]' ({e})") from None
-        self.model = model
-        path = check_model(model, revision)
         kwargs: dict[str, Any] = dict(model=path, dtype=dtype, revision=revision, trust_remote_code=trust_remote_code,
                                       tensor_parallel_size=tp, enable_prefix_caching=True)
         if max_model_len:

@@ -17,7 +17,7 @@ import jinja2
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
 
-__all__ = ["write_report", "write_compare"]
+__all__ = ["write_compare", "write_report"]
 
 _CHUNKS_HERE = "<!--evalkit:chunks-->"
 

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-
+from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci
 from evalkit.report import charts as _charts
 from evalkit.report._page import metric_cell, metric_names
 from evalkit.report._run import RunData
 
-N_BOOT = 2000
+N_BOOT = BOOTSTRAP_SAMPLES
 SOLVED_AT = 0.5  # a problem counts as solved when at least half its judged samples are correct
 
 
@@ -34,14 +33,11 @@ def sample_anchor(task, model, problem_id, sample) -> str:
     return "sample=" + "|".join(quote(str(x), safe="") for x in (task, model, problem_id, sample))
 
 
-def paired_bootstrap(a: list[float], b: list[float], n_boot: int = N_BOOT, seed: int = 0):
-    """Mean of b - a over paired problems and its 95% percentile CI, resampling problems."""
-    diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
-    if diff.size == 0:
+def paired_bootstrap(a: list[float], b: list[float]):
+    """Mean of b - a over paired problems and its 95% CI (evalkit.metrics); Nones when none are shared."""
+    if not a:
         return None, None, None
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
-    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    return paired_bootstrap_ci(a, b, samples=N_BOOT, seed=0)
 
 
 def _systems(runs: list[RunData]) -> dict[str, list[System]]:

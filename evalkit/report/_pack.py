@@ -27,8 +27,10 @@ for _i, _v in enumerate(UNSAFE):
 _WEIGHTS = np.array([64, 32, 16, 8, 4, 2, 1], dtype=np.uint8)
 
 
-def deflate(data: bytes, level: int = 9) -> bytes:
-    """Raw deflate (no zlib header), what DecompressionStream("deflate-raw") reads."""
+def deflate(data: bytes, level: int = 6) -> bytes:
+    """Raw deflate (no zlib header), what DecompressionStream("deflate-raw") reads.
+
+    Level 6, not 9: on trace text 9 saves 0.5% of the size for 2.5x the time."""
     c = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
     return c.compress(data) + c.flush()
 

@@ -81,7 +81,11 @@ def settings(config: dict) -> list[tuple[str, str]]:
     """The run's identity as (label, text) rows: model, backend, sampling, tasks, versions, sandbox."""
     def flat(d) -> str:
         if isinstance(d, dict):
+            if d and all(isinstance(v, dict) for v in d.values()):  # per task: {"demo": {...}}
+                return "; ".join(f"{k}: {flat(v)}" for k, v in d.items())
             return ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
+        if isinstance(d, list):
+            return ", ".join(str(x) for x in d)
         return "" if d is None else str(d)
 
     rows = []
@@ -96,15 +100,19 @@ def settings(config: dict) -> list[tuple[str, str]]:
             bits = [f"verifier={spec.get('verifier')}" if spec.get("verifier") else ""]
             if isinstance(ds, dict):
                 bits += [f"{k}={ds[k]}" for k in ("hub", "config", "split", "revision", "local") if ds.get(k)]
+            if spec.get("dataset_revision"):
+                bits.append(f"dataset_revision={spec['dataset_revision']}")
             if spec.get("think_open"):
                 bits.append("think_open")
             rows.append((f"Task {spec.get('name', '?')}", ", ".join(b for b in bits if b)))
+    if config.get("engine"):
+        rows.append(("Engine", flat(config["engine"])))
     if config.get("versions"):
         rows.append(("Versions", flat(config["versions"])))
     layers = config.get("sandbox_layers")
     if layers is not None or "sandbox_layers" in config:
         rows.append(("Sandbox layers", flat(layers) if layers else "none (no code tasks, or not recorded)"))
-    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers"}
+    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers", "engine"}
     for k, v in config.items():
         if k not in known and isinstance(v, (str, int, float, bool)):
             rows.append((k, str(v)))
@@ -113,7 +121,7 @@ def settings(config: dict) -> list[tuple[str, str]]:
 
 def _utf16(text: str):
     """Map code-point offsets to UTF-16 offsets (what JavaScript strings count)."""
-    if not text or max(text) <= "\uffff":
+    if text.isascii() or len(text.encode("utf-16-le")) == 2 * len(text):  # no astral characters
         return lambda i: i
     prefix = [0]
     for ch in text:

@@ -83,6 +83,9 @@ def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | N
             ks = [float(k) for k, _ in curve]
             ax.plot(ks, [float(v) for _, v in curve], marker="o", markersize=3, label=label)
         ax.set_xscale("log", base=2)
+        ks = sorted({float(k) for _, c in curves for k, _ in c})
+        ax.set_xticks(ks, [f"{k:g}" for k in ks])
+        ax.minorticks_off()
         ax.set_xlabel("k (samples)")
         ax.set_ylabel("pass@k")
         ax.set_ylim(0, 1.02)
@@ -172,6 +175,8 @@ def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
            if s.get("correct") is not None and isinstance(_trace(s).get("markers_per_1k"), (int, float))]
     if len(pts) < 2:
         return None
+    units = {_trace(s).get("unit") or _trace(s).get("length_unit") for s in samples if _trace(s)}
+    unit = "characters" if units and all(str(u).startswith("char") for u in units) else "tokens"
     pts.sort()
     n_bins = min(6, len(pts))
     bins = [pts[i * len(pts) // n_bins:(i + 1) * len(pts) // n_bins] for i in range(n_bins)]
@@ -186,14 +191,14 @@ def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
             ax.annotate(f"n={len(b)}", (x, a), textcoords="offset points", xytext=(0, 6),
                         ha="center", fontsize=7)
         ax.set_ylim(0, 1.08)
-        ax.set_xlabel("reflection markers per 1k tokens (bin mean)")
+        ax.set_xlabel(f"reflection markers per 1k {unit} (bin mean)")
         ax.set_ylabel("accuracy")
-    return Chart("chart-markers", "Reflection markers per 1k tokens vs accuracy", _svg(fig),
+    return Chart("chart-markers", f"Reflection markers per 1k {unit} vs accuracy", _svg(fig),
                  "Samples split into equal-count bins by marker rate.")
 
 
 def overthinking(samples: list[dict]) -> Chart | None:
-    """Histogram of the overthinking share: the part of the trace after the first correct answer."""
+    """Histogram of the overthinking share: the part of the completion after the first correct answer."""
     vals = [float(_trace(s)["overthinking_share"]) for s in samples
             if isinstance(_trace(s).get("overthinking_share"), (int, float))]
     if not vals:
@@ -203,7 +208,7 @@ def overthinking(samples: list[dict]) -> Chart | None:
         ax = fig.add_subplot()
         ax.hist(vals, bins=[i / 20 for i in range(21)], color="#6a1b9a", alpha=0.8)
         ax.set_xlim(0, 1)
-        ax.set_xlabel("share of the reasoning after the first correct answer")
+        ax.set_xlabel("share of the completion after the first correct answer")
         ax.set_ylabel("samples")
     mean = sum(vals) / len(vals)
     return Chart("chart-overthinking", "Overthinking share", _svg(fig),

@@ -78,7 +78,10 @@ def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_colu
     partial: give the fraction of tests passed instead (partial credit).
     tests_column: the column holding the tests (default `tests`), each DESIGN.md's code-test JSON
         (a JSON string or a dict): `{"style": "assert" | "call" | "stdio", "entry_point": ...}`.
-    The other arguments are those of `math_reward`; logs go under `code_reward/...`.
+    per_answer_s: for code, the sandbox's wall-clock limit per test (a test that runs out fails).
+    The other arguments are those of `math_reward`; logs go under `code_reward/...`. A reward hack
+    (exiting before the tests, an always-equal object, ...) scores 0: the verdict is made outside
+    the program.
     """
     score = (lambda v: float(v.score)) if partial else (lambda v: 1.0 if v.correct else 0.0)
     return _reward("code_reward", "code", completions, columns, tests_column, TESTS_COLUMNS,

@@ -9,14 +9,13 @@ failure of the machinery itself becomes an unjudged verdict (`correct=None`), ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from evalkit.types import Verdict
 from evalkit.verifiers import VerifyItem, get_verifier
@@ -105,33 +104,42 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
     return verdicts
 
 
+# How each verifier spells the limits, tried in order; the first its factory accepts is used.
+LIMIT_SPELLINGS: list[tuple[str, Callable[[Limits], dict[str, Any]]]] = [
+    ("pool", lambda lim: {"timeout": lim.per_answer_s, "deadline": lim.batch_deadline_s}),  # math: both enforced
+    ("sandbox", lambda lim: {"timeout_s": lim.per_answer_s}),  # code: per test; no batch deadline there yet
+    ("none", lambda lim: {}),  # choice: in-process regexes, bounded by themselves
+]
+
+
 def _verifier(name: str, options_key: str, options: dict[str, Any], limits: Limits) -> Any:
-    """The verifier built with the reward's limits as its `timeout` (per answer) and `deadline`
-    (per batch), which its worker pool enforces outside this process. A verifier that takes no
-    limits (the in-process `choice` regexes) is built without them."""
+    """The verifier built with the reward's limits, which its worker pool (or sandbox) enforces
+    outside this process; a verifier that takes no limits is built without them."""
     key = (name, options_key, limits)
     with _lock:
         impl = _verifiers.get(key)
     if impl is None:
-        try:
-            impl = get_verifier(name, **{**options, "timeout": limits.per_answer_s,
-                                         "deadline": limits.batch_deadline_s})
-        except TypeError:
-            impl = get_verifier(name, **options)
+        for i, (_, spell) in enumerate(LIMIT_SPELLINGS):
+            try:
+                impl = get_verifier(name, **{**options, **spell(limits)})
+                break
+            except TypeError:
+                if i == len(LIMIT_SPELLINGS) - 1:
+                    raise
         with _lock:
             impl = _verifiers.setdefault(key, impl)
     return impl
 
 
-def _digest(value: Any) -> bytes:
-    if isinstance(value, str):
-        data = value.encode("utf-8", "surrogatepass")
-    else:
+def _digest(value: Any) -> tuple[int, int]:
+    # Python's string hash (cached on the string, so a second reward over the same completions
+    # pays nothing) plus the length: keys stay small, and a collision is astronomically unlikely.
+    if not isinstance(value, str):
         try:
-            data = json.dumps(value, sort_keys=True, default=str).encode()
+            value = json.dumps(value, sort_keys=True, default=str)
         except (TypeError, ValueError):
-            data = repr(value).encode()
-    return hashlib.blake2b(data, digest_size=16).digest()
+            value = repr(value)
+    return hash(value), len(value)
 
 
 def _key(verifier: str, options_key: str, item: VerifyItem) -> tuple:

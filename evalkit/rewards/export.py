@@ -49,7 +49,7 @@ def export_rows(spec: TaskSpec, problems: list[Problem], fmt: str) -> list[dict[
             rows.append({
                 "data_source": spec.name,
                 "prompt": messages,
-                "ability": "code" if spec.verifier == "code" else "math",
+                "ability": spec.verifier,
                 "reward_model": {"style": "rule", "ground_truth": gold},
                 "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
                                "verifier": spec.verifier, "think_open": spec.think_open},

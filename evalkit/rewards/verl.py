@@ -2,8 +2,10 @@
 
 Point veRL at this file (two config lines):
 
-    custom_reward_function.path=<site-packages>/evalkit/rewards/verl.py   # python -c "import evalkit.rewards.verl as m; print(m.__file__)"
+    custom_reward_function.path=<site-packages>/evalkit/rewards/verl.py
     custom_reward_function.name=compute_score
+
+(`python -c "import evalkit.rewards.verl as m; print(m.__file__)"` prints the path)
 
 or, with `reward_model.reward_manager=batch`, `custom_reward_function.name=compute_score_batch`, which
 checks the whole batch at once (cheapest first, under one deadline) and is much faster.

@@ -37,11 +37,12 @@ table (`RULES`); add rows from YAML with `load_rules(path)` and pass `rules=` to
 """
 
 from evalkit.trace._analyze import analyze, analyze_many
+from evalkit.trace._file import analyze_file
 from evalkit.trace._markers import Marker
 from evalkit.trace._rules import KINDS, RULES, Rule, load_rules
-from evalkit.trace._stats import TraceStats, summarize
+from evalkit.trace._stats import TraceStats, format_summary, summarize
 
 __all__ = [
     "KINDS", "RULES", "Marker", "Rule", "TraceStats",
-    "analyze", "analyze_many", "load_rules", "summarize",
+    "analyze", "analyze_file", "analyze_many", "format_summary", "load_rules", "summarize",
 ]  # fmt: skip

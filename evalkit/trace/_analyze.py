@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.trace._answers import Candidate, find_candidates, normalize
@@ -14,23 +15,28 @@ from evalkit.trace._stats import REFLECTIVE, TraceStats
 
 # A batch verifier: [(candidate answer text, gold), ...] -> [True / False / None, ...] in order.
 BatchVerifier = Callable[[list[tuple[str, Any]]], list["bool | None"]]
-VerifierArg = "str | BatchVerifier | None"
 
 
 @dataclass(frozen=True)
 class _Parsed:
     """Everything found in one completion before any verification."""
 
-    completion: str
     gold: Any
     truncated: bool
     has_think: bool
+    think_start: int  # where the think block's text starts (after `<think>`, or 0)
     think_end: int  # where the think block's text ends (the `</think>` offset, or len when unclosed)
     answer_start: int
     markers: tuple[Marker, ...]
     thoughts: int  # new lines of thought (switch markers and `thought` rows)
     candidates: tuple[Candidate, ...]
     final: str | None  # the final answer text for a batch-callable verifier (None: no answer)
+
+
+def _parse_chunk(args: tuple) -> list[_Parsed]:
+    rules, items = args
+    table = compiled(rules)
+    return [_parse(c, g, o, f, table) for c, g, o, f in items]
 
 
 def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules) -> _Parsed:
@@ -43,14 +49,16 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     candidates = tuple(find_candidates(text))
     final = None
     if not truncated:
-        in_answer = [c for c in candidates if c.start >= split.answer_start]
+        # The final answer: the last one stated after the think block (the whole text when there is none),
+        # else a short answer text as it is.
+        in_answer = find_candidates(text, split.answer_start, merge=False) if split.answer.strip() else []
         if in_answer:
             final = in_answer[-1].answer
         elif split.answer.strip() and len(split.answer.strip()) <= 200:
             final = split.answer.strip()
-        elif candidates and not split.has_think:
-            final = candidates[-1].answer
-    return _Parsed(text, gold, truncated, split.has_think, think_end, split.answer_start, tuple(markers), thoughts, candidates, final)
+    tag = text.find("<think>", 0, think_end) if split.has_think else -1
+    think_start = tag + len("<think>") if tag >= 0 else 0
+    return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(markers), thoughts, candidates, final)
 
 
 def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:
@@ -98,13 +106,14 @@ def _gold_key(gold: Any) -> Any:
 def analyze_many(
     completions: Sequence[str],
     golds: Sequence[Any] | None = None,
-    verifier: "str | BatchVerifier | None" = "math",
+    verifier: str | BatchVerifier | None = "math",
     *,
     think_open: bool | Sequence[bool] = False,
     finish_reasons: Sequence[str | None] | None = None,
     correct: Sequence[bool | None] | None = None,
     tokenizer: Any = None,
     rules: Iterable[Rule] | None = None,
+    workers: int = 1,
 ) -> list[TraceStats]:
     """Analyze many completions; every candidate answer of all of them is verified in one batch,
     each distinct (answer, gold) pair once.
@@ -115,11 +124,12 @@ def analyze_many(
         `[(candidate, gold), ...] -> [bool | None, ...]`, or None for no verification.
     think_open: the prompt opened the think block (one value, or one per completion).
     finish_reasons: the backends' finish reasons (`length` = truncated), one per completion.
-    correct: the samples' verdicts when already known (the pipeline's); then the final answer is not
-        re-verified. Otherwise the final answer is verified with the candidates.
+    correct: the samples' verdicts when already known (the pipeline's), one per completion; where
+        given (not None) the final answer is not re-verified, elsewhere it is verified with the candidates.
     tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
         None measures in characters. Every length and position says its unit in `unit`.
     rules: the marker rules (default the built-in table; see `load_rules`).
+    workers: processes to find markers and candidates in (verification is the verifier's business).
     """
     n = len(completions)
     golds = list(golds) if golds is not None else [None] * n
@@ -127,20 +137,29 @@ def analyze_many(
     opens = [think_open] * n if isinstance(think_open, bool) else list(think_open)
     if not (len(golds) == len(finish_reasons) == len(opens) == n) or (correct is not None and len(correct) != n):
         raise ValueError("analyze_many: completions, golds, finish_reasons, think_open and correct must have one entry each")
-    table = compiled(rules)
-    parsed = [_parse(c, g, o, f, table) for c, g, o, f in zip(completions, golds, opens, finish_reasons)]
+    rules = tuple(rules) if rules is not None else None
+    items = list(zip(completions, golds, opens, finish_reasons))
+    if workers > 1 and n > 1:
+        import multiprocessing as mp
+
+        size = max(1, min(256, n // (workers * 4) or 1))
+        chunks = [(rules, items[k:k + size]) for k in range(0, n, size)]
+        with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
+            parsed = [p for part in pool.imap(_parse_chunk, chunks) for p in part]
+    else:
+        parsed = _parse_chunk((rules, items))
 
     batch = _resolve(verifier)
     verdicts: dict[tuple[str, Any], bool | None] = {}
     finals: list[bool | None] = [None] * n
     if batch is not None:
         pairs: dict[tuple[str, Any], tuple[str, Any]] = {}
-        for p in parsed:
+        for i, p in enumerate(parsed):
             if p.gold is None:
                 continue
             for c in p.candidates:
                 pairs.setdefault((normalize(c.answer), _gold_key(p.gold)), (c.answer, p.gold))
-            if correct is None and p.final is not None:
+            if (correct is None or correct[i] is None) and p.final is not None:
                 pairs.setdefault((normalize(p.final), _gold_key(p.gold)), (p.final, p.gold))
         keys = list(pairs)
         results = batch([pairs[k] for k in keys]) if keys else []
@@ -148,7 +167,7 @@ def analyze_many(
             raise ValueError(f"verifier returned {len(results)} results for {len(keys)} answers")
         verdicts = dict(zip(keys, results))
     for i, p in enumerate(parsed):
-        if correct is not None:
+        if correct is not None and correct[i] is not None:
             finals[i] = correct[i]
         elif batch is None or p.gold is None:
             finals[i] = None
@@ -156,13 +175,13 @@ def analyze_many(
             finals[i] = False  # the model's fault: no answer (DESIGN.md: never None)
         else:
             finals[i] = verdicts.get((normalize(p.final), _gold_key(p.gold)))
-    return [_stats(p, verdicts, finals[i], tokenizer, batch is not None) for i, p in enumerate(parsed)]
+    return [_stats(completions[i] or "", p, verdicts, finals[i], tokenizer, batch is not None) for i, p in enumerate(parsed)]
 
 
 def analyze(
     completion: str,
     gold: Any = None,
-    verifier: "str | BatchVerifier | None" = "math",
+    verifier: str | BatchVerifier | None = "math",
     *,
     think_open: bool = False,
     finish_reason: str | None = None,
@@ -177,11 +196,10 @@ def analyze(
     )[0]
 
 
-def _stats(p: _Parsed, verdicts: dict, final_correct: bool | None, tokenizer: Any, verified: bool) -> TraceStats:
-    text = p.completion
+def _stats(text: str, p: _Parsed, verdicts: dict, final_correct: bool | None, tokenizer: Any, verified: bool) -> TraceStats:
     unit, pos = _positions(text, tokenizer)
     length = pos(len(text))
-    think_length = pos(p.think_end) if p.has_think else 0
+    think_length = pos(p.think_end) - pos(p.think_start) if p.has_think else 0
     answer_length = length - pos(p.answer_start) if p.answer_start < len(text) else 0
 
     trajectory = []
@@ -204,7 +222,7 @@ def _stats(p: _Parsed, verdicts: dict, final_correct: bool | None, tokenizer: An
     for m in p.markers:
         counts[m.kind] = counts.get(m.kind, 0) + 1
     covered = sum(m.end - m.start for m in p.markers)
-    think_chars = p.think_end if p.has_think else len(text)
+    think_chars = p.think_end - p.think_start if p.has_think else len(text)
 
     overthinking = outcome_eff = ut = None
     if first_correct is not None and length:

@@ -10,19 +10,30 @@ from evalkit.latex import find_boxed
 # A short answer value: a number (with thousands separators, decimals, a slash fraction), a TeX
 # fraction or root, or a short $...$ expression.
 _VALUE = (
-    r"(?P<v>-?\\d?frac\{[^{}]{1,20}\}\{[^{}]{1,20}\}|-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:\\%|%)?"
+    r"(?P<v>-?\\d?frac\{[^{}]{1,20}\}\{[^{}]{1,20}\}|-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*/\s*\d+)?(?:\\%|%)?"
     r"|\$[^$\n]{1,40}\$|\\\([^\n]{1,40}?\\\)|-?\\sqrt\{[^{}]{1,20}\})"
 )
 
-# name -> pattern; the value is group `v`. "= N" counts only where it closes a concluding step.
+# name -> pattern; the value is group `v`.
 ANSWER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("answer_is", re.compile(r"\banswer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE,
+    ("answer_is", re.compile(r"answer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE,
                              re.IGNORECASE)),
-    ("conclusion_eq", re.compile(r"(?:^|\n|[.!?]\s+)[\s*]*(?:so|therefore|thus|hence|total|in total),?\s[^\n.?!]{0,120}?"
-                                 r"=\s*" + _VALUE + r"\s*\$?\)?\s*(?:\\\]|\\\))?\s*(?=[.!]?\s*$|[.!]?\s*\n|\.\s)",
-                                 re.IGNORECASE | re.MULTILINE)),
     ("final_zh", re.compile(r"(?:答案|结果)(?:是|为|应该是)\s*" + _VALUE)),
 )
+# "= N" counts only where it closes a concluding step: "So, 188 - 98 = 90." The pattern starts with
+# a literal "=" (fast to scan for); the sentence's opening words are checked after.
+_EQ_END = re.compile(r"=\s*" + _VALUE + r"\s*\$?\)?\s*(?:\\\]|\\\))?\s*(?=[.!]?\s*$|[.!]?\s*\n|\.\s)", re.MULTILINE)
+_CONCLUDES = re.compile(r"[\s*]*(?:so|therefore|thus|hence|total|in total)\b", re.IGNORECASE)
+_SENTENCE_START = re.compile(r".*(?:\n|[.!?]\s)", re.DOTALL)
+
+
+def _conclusions(window: str):
+    for m in _EQ_END.finditer(window):
+        lo = max(0, m.start() - 160)
+        head = _SENTENCE_START.match(window, lo, m.start())
+        begin = head.end() if head else lo
+        if (head or lo == 0) and _CONCLUDES.match(window, begin, m.start()):
+            yield m
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,9 @@ def normalize(answer: str) -> str:
     return a
 
 
-def find_candidates(text: str, start: int = 0, end: int | None = None) -> list[Candidate]:
-    """Candidate answers in `text[start:end]`, in order of where they end; a restatement of the
-    previous candidate (same normalized text) is dropped, so the list shows changes of mind."""
+def find_candidates(text: str, start: int = 0, end: int | None = None, merge: bool = True) -> list[Candidate]:
+    """Candidate answers in `text[start:end]`, in order of where they end. merge: a restatement of
+    the previous candidate (same normalized text) is dropped, so the list shows changes of mind."""
     end = len(text) if end is None else end
     window = text[start:end]
     found: list[Candidate] = []
@@ -58,10 +69,12 @@ def find_candidates(text: str, start: int = 0, end: int | None = None) -> list[C
     for name, pattern in ANSWER_PATTERNS:
         for m in pattern.finditer(window):
             found.append(Candidate(m.group("v").strip(), name, start + m.start("v"), start + m.end("v")))
+    for m in _conclusions(window):
+        found.append(Candidate(m.group("v").strip(), "conclusion_eq", start + m.start("v"), start + m.end("v")))
     found.sort(key=lambda c: (c.end, c.start))
     out: list[Candidate] = []
     for c in found:
-        if out and (normalize(out[-1].answer) == normalize(c.answer) or c.start < out[-1].end):
+        if out and (c.start < out[-1].end or (merge and normalize(out[-1].answer) == normalize(c.answer))):
             continue
         out.append(c)
     return out

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
 from evalkit.trace._rules import CompiledRules
 
 # A sentence ends at . ! ? followed by white space (so 48.4 stays whole), at CJK end punctuation,
-# or at a line break.
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+")
+# at a line break, or at a think tag.
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|</?think>")
 
 # How many sentences after its trigger an episode may run before it is closed anyway.
 # A re-check runs over its recomputation to a verdict; a doubt until it is settled; a switch of
@@ -20,6 +21,8 @@ PARAGRAPH_SENTENCES = 1
 # While looking for its verdict, an episode runs over other markers' sentences (a re-check that
 # doubts on the way is still one re-check); without a verdict they stay markers of their own.
 ABSORB = True
+# Kinds whose episode also runs over hedged sentences (role `doubt`) until something settles it.
+DOUBTS = ("hesitation", "backtracking")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
     blank = False
     for m in _BOUNDARY.finditer(text, start, end):
         cut = m.end()
+        if m.group()[0] == "<":  # a think tag is no part of any sentence
+            _add(text, pos, m.start(), blank, out)
+            pos, blank = cut, True
+            continue
         _add(text, pos, cut, blank, out)
         if m.group()[0] == "\n":
             blank = m.group().count("\n") > 1 or not out
@@ -70,49 +77,98 @@ def _add(text: str, a: int, b: int, blank: bool, out: list) -> None:
         out.append((a, b, blank))
 
 
+class _Scan:
+    """Rule hits on the sentences of one text, each looked up once; `any` rows are tried only on
+    sentences holding one of their cues."""
+
+    def __init__(self, text: str, sents: list[tuple[int, int, bool]], rules: CompiledRules):
+        self.text, self.sents, self.rules = text, sents, rules
+        self.memo: dict[tuple[str, int], tuple | None] = {}
+        self.cued: dict[str, dict[int, set[int]] | None] = {}
+        low = text.lower()
+        if len(low) != len(text):  # a rare case-mapping that changes length: no pre-filter
+            low = None
+        starts = [a for a, _, _ in sents]
+        lo, hi = (sents[0][0], sents[-1][1]) if sents else (0, 0)
+        where: dict[str, list[int]] = {}  # cue -> the sentences holding it (found once for all roles)
+        for role, by_cue in rules.cues.items():
+            if low is None:
+                self.cued[role] = None
+                continue
+            hit: dict[int, set[int]] = {}
+            for cue, rows in by_cue.items():
+                if cue not in where:
+                    found, at = [], low.find(cue, lo, hi)
+                    while at >= 0:
+                        k = bisect.bisect_right(starts, at) - 1
+                        found.append(k)
+                        # one hit per sentence is enough: go on from the next sentence
+                        nxt = sents[k + 1][0] if k + 1 < len(sents) else hi
+                        at = low.find(cue, max(at + 1, nxt), hi)
+                    where[cue] = found
+                for k in where[cue]:
+                    hit.setdefault(k, set()).update(rows)
+            self.cued[role] = hit
+
+    def first(self, role: str, i: int):
+        key = (role, i)
+        if key not in self.memo:
+            a, b, _ = self.sents[i]
+            cued = self.cued[role]
+            if cued is None:
+                rows = None
+            else:
+                rows = cued.get(i, set())
+                if self.rules.uncued[role]:
+                    rows = rows | set(self.rules.uncued[role])
+            self.memo[key] = self.rules.first(role, self.text, a, b, rows)
+        return self.memo[key]
+
+
 def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | None = None) -> tuple[list[Marker], int]:
     """Markers in `text[start:end]`, in order, never overlapping, and the count of new lines of thought.
 
     A marker opens at a sentence a `marker` row fires on. It runs over the following sentences to the
     verdict that settles it (a `settle` row, within EPISODE_SENTENCES of its kind, before any `step`
-    row, other marker or blank line after PARAGRAPH_SENTENCES); an episode that reaches no verdict is
-    its announcing sentence alone. A verdict outside any episode is a one-sentence verification.
+    row or blank line after PARAGRAPH_SENTENCES); a doubt also runs over hedged sentences (`doubt`
+    rows) right after it. An episode that reaches no verdict is its announcing sentence alone (plus
+    its hedges). A verdict outside any episode is a one-sentence verification.
     """
     sents = sentences(text, start, end)
+    scan = _Scan(text, sents, rules)
     out: list[Marker] = []
     thoughts = 0
     i, n = 0, len(sents)
     while i < n:
         a, b, _ = sents[i]
-        s = text[a:b]
-        hit = rules.first("marker", s)
+        hit = scan.first("marker", i)
         if hit is None:
-            hit = rules.first("settle", s)
+            hit = scan.first("settle", i)
             if hit is None:
-                thoughts += rules.first("thought", s) is not None
+                thoughts += scan.first("thought", i) is not None
                 i += 1
                 continue
             rule, ms, me = hit
-            out.append(Marker("verification", rule.name, a, b, s[ms:me].strip()))
+            out.append(Marker("verification", rule.name, a, b, text[ms:me].strip()))
             i += 1
             continue
         rule, ms, me = hit
         thoughts += rule.kind == "switch"
         last = i
-        if rules.first("settle", s) is None:
+        if scan.first("settle", i) is None:
             limit = EPISODE_SENTENCES.get(rule.kind, 0)
             j = i + 1
             while j < n and j - i <= limit:
-                ja, jb, blank = sents[j]
-                if blank and j - i > PARAGRAPH_SENTENCES:
+                if sents[j][2] and j - i > PARAGRAPH_SENTENCES:
                     break
-                t = text[ja:jb]
-                if rules.first("step", t) is not None or (not ABSORB and rules.first("marker", t) is not None):
+                if scan.first("step", j) is not None or (not ABSORB and scan.first("marker", j) is not None):
                     break
-                if rules.first("settle", t) is not None:
+                if scan.first("settle", j) is not None:
                     last = j
                     break
+                if rule.kind in DOUBTS and last == j - 1 and scan.first("doubt", j) is not None:
+                    last = j  # the doubt is still open
                 j += 1
-        out.append(Marker(rule.kind, rule.name, a, sents[last][1], s[ms:me].strip()))
+        out.append(Marker(rule.kind, rule.name, a, sents[last][1], text[ms:me].strip()))
         i = last + 1
     return out, thoughts

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from evalkit.errors import InputError
 
@@ -16,8 +17,9 @@ KINDS = ("verification", "hesitation", "backtracking", "switch", "aha")
 # step: a sentence that starts new work, so the open episode ends before it.
 # thought: opens a new line of thought without doubting the last one ("Alternatively, I can ...");
 # counted in `thought_switches`, not a marker (the labelled traces call these plans, not reflection).
-ROLES = ("marker", "settle", "step", "thought")
-Role = Literal["marker", "settle", "step", "thought"]
+# doubt: a hedged sentence that keeps an open doubt (hesitation / backtracking) going.
+ROLES = ("marker", "settle", "step", "thought", "doubt")
+Role = Literal["marker", "settle", "step", "thought", "doubt"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Rule:
     pattern: a case-insensitive regular expression.
     at: `start` — must match at the start of a sentence (after quotes, bullets, `**`);
         `any` — anywhere in the sentence.
+    cues: for an `any` row, lowercase substrings one of which must be in a sentence for the row to
+        fire (a fast pre-filter); None runs the pattern on every sentence.
     role: one of ROLES. A `settle` row outside any episode is a one-sentence verification marker
         (a verdict is the end of a check, even when the check was not announced).
     """
@@ -38,17 +42,18 @@ class Rule:
     pattern: str
     at: Literal["start", "any"] = "start"
     role: Role = "marker"
+    cues: tuple[str, ...] | None = None
 
 
 def _r(name: str, kind: str, pattern: str, at: str = "start", role: str = "marker") -> Rule:
     return Rule(name, kind, pattern, at, role)  # type: ignore[arg-type]
 
 
-# Order matters only for naming: the first row that fires on a sentence names its marker.
+# Order names the marker: of the rows that fire on a sentence, the first in this table names it.
 RULES: tuple[Rule, ...] = (
     # --- backtracking and correction ---
-    _r("made_mistake", "backtracking", r"\b(?:i|we) (?:made|make|have made) (?:a |an )?(?:mistake|error)", "any"),
-    _r("not_right", "backtracking", r"\bthat(?:'s| is| was) (?:not|n't) (?:right|correct|possible)|\bthat can(?:'t|not) be (?:right|correct)", "any"),
+    _r("made_mistake", "backtracking", r"\b(?:i|we) (?:made|make|have made) (?:a |an )?(?:mistake|error)|\bthere (?:must|might|may|could) (?:be|have been) (?:a |an |some )?(?:mistake|error)", "any"),
+    _r("not_right", "backtracking", r"\bthat(?:'s| is| was) (?:not|n't) (?:right|correct|possible)|\b(?:that|this|it) can(?:'t|not) be\b", "any"),
     _r("that_wrong", "backtracking", r"\b(?:that|this)(?:'s| is| was| seems| must be) (?:wrong|incorrect|a mistake)", "any"),
     _r("wait_no", "backtracking", r"(?:but )?wait,? no\b|no,? wait\b"),
     _r("actually", "backtracking", r"(?:but |wait,? |hmm,? |oh,? )?actually\b"),
@@ -76,6 +81,7 @@ RULES: tuple[Rule, ...] = (
     _r("self_question", "hesitation", r"\b(?:right|correct|true|possible|valid|allowed|included|it|that|this|so|or|wrong)\?$|\b(?:is|does|did|was|can|could|should|would|are|am) (?:that|this|it|i|we)\b[^?]{0,80}\?$", "any"),
     _r("seems_off", "hesitation", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
     _r("contradiction", "hesitation", r"\b(?:contradict|inconsistent|inconsistency|discrepancy)", "any"),
+    _r("overcomplicating", "hesitation", r"\b(?:overcomplicat|overthink|overcount|undercount|double[- ]count)", "any"),
     # --- switch of approach: abandoning a line, not merely adding one ---
     _r("another_way", "switch", r"\b(?:another|a different|an alternative|some other) (?:way|approach|method|strategy|idea)\b", "any"),
     _r("try_different", "switch", r"\b(?:let me|let's|i'll|maybe i should|i should) (?:try|use|think of|consider) (?:a different|another|something else)", "any"),
@@ -91,8 +97,11 @@ RULES: tuple[Rule, ...] = (
     _r("zh_aha", "aha", r"原来如此|我明白了|啊哈|恍然大悟", "any"),
     # --- verdicts that settle an episode (kept inside it) ---
     _r("verdict_word", "verification", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
-    _r("verdict", "verification", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|consistent|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|matches|confirms|is consistent|that works|it works)\b|\bsame (?:result|answer|as before)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b", "any", role="settle"),
+    _r("verdict", "verification", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|consistent|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|matches|confirms|is consistent|that works|it works)\b|\bsame (?:result|answer|as before)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\bindeed\b|\bexactly what\b", "any", role="settle"),
     _r("zh_settle", "verification", r"(?:没错|对的|正确|是对的)", "any", role="settle"),
+    # --- hedges that keep a doubt open until it is settled ---
+    _r("hedge", "hesitation", r"\b(?:maybe|perhaps|possibly|unless|i think|i guess|not sure)\b|\?$", "any", role="doubt"),
+    _r("hedge_start", "hesitation", r"(?:but|however)\b", role="doubt"),
     # --- sentences that start new work, ending an open episode before them ---
     _r("now_next", "switch", r"(?:now|next|first|second|third|finally|then),? (?:let's|let me|i (?:need|will|'ll|should|can)|we (?:need|have|can))\b", role="step"),
     _r("move_on", "switch", r"(?:okay|ok|alright|so),? (?:now|next|moving on|let's move)\b", role="step"),
@@ -100,47 +109,106 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Cheap cues for the built-in `any` rows: lowercase substrings, one of which a sentence must hold
+# for the row to fire. A sentence with none is skipped without running the regex (most sentences:
+# this is what makes 10,000 long traces fast). Rows without cues (a user's, unless given) always run.
+CUES: dict[str, tuple[str, ...]] = {
+    "made_mistake": ("mistake", "error"),
+    "not_right": ("not right", "not correct", "not possible", "n't right", "n't correct", "n't possible", "n't be", "not be"),
+    "that_wrong": ("wrong", "incorrect", "mistake"),
+    "correction": ("must have", "might have", "may have", "miscalculat", "miscount", "mistaken"),
+    "double_check": ("check", "verif", "examin", "evaluat"),
+    "verify_any": ("verif",),
+    "is_that_right": ("is that", "is this", "does that", "does this", "did i"),
+    "make_sure": ("make sure",),
+    "plug_back": (" back",),
+    "again": ("again", "once more", "one more time"),
+    "revisit": ("earlier", "before", "previous", "above"),
+    "hold_on": ("hold on", "wait a"),
+    "not_sure": ("sure", "certain", "convinced", "confus", "stuck"),
+    "self_question": ("?",),
+    "seems_off": ("seems", "looks", "feels", "sounds", "doesn't", "does not", "didn't", "did not"),
+    "contradiction": ("contradict", "inconsisten", "discrepan"),
+    "overcomplicating": ("overcomplicat", "overthink", "overcount", "undercount", "double"),
+    "another_way": ("way", "approach", "method", "strategy", "idea"),
+    "try_different": ("different", "another", "something else"),
+    "aha": ("ah", "oh", "now i", "key", "i see", "explains", "realiz", "realis"),
+    "zh_check": ("检查", "验证", "核对", "确认", "算"),
+    "zh_wrong": ("不对", "错了", "算错", "有问题", "不正确", "搞错", "其实"),
+    "zh_switch": ("另一种", "换一种", "换个"),
+    "zh_aha": ("原来如此", "我明白了", "啊哈", "恍然大悟"),
+    "verdict": ("correct", "right", "consistent", "confirm", "accurate", "reassuring", "checks out", "adds up",
+                "works", "matches", "same", "seems", "looks", "sounds", "makes sense", "confident", "sure", "valid",
+                "indeed", "exactly what"),
+    "zh_settle": ("没错", "对的", "正确"),
+    "hedge": ("maybe", "perhaps", "possibly", "unless", "i think", "i guess", "not sure", "?"),
+}
+
+RULES = tuple(replace(r, cues=CUES.get(r.name)) if r.at == "any" else r for r in RULES)
+
+
 @lru_cache(maxsize=64)
-def _compile(rules: tuple[Rule, ...]) -> "CompiledRules":
+def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
     return CompiledRules(rules)
 
 
 class CompiledRules:
-    """The rows of one table compiled once: one alternation per (role, at), named groups per row."""
+    """The rows of one table compiled once: per role, one alternation of its `start` rows (an anchored
+    match is cheap) and each `any` row alone, gated by its cues."""
 
     def __init__(self, rules: tuple[Rule, ...]):
         self.rules = rules
+        self.order = {rule: i for i, rule in reversed(list(enumerate(rules)))}
         self._by_group: dict[str, Rule] = {}
         self.start: dict[str, re.Pattern | None] = {}
-        self.any: dict[str, re.Pattern | None] = {}
+        # role -> [(rule, pattern)] in table order; role -> cue -> positions in that list
+        self.any: dict[str, list[tuple[Rule, re.Pattern]]] = {}
+        self.cues: dict[str, dict[str, list[int]]] = {}
+        self.uncued: dict[str, list[int]] = {}
         for role in ROLES:
-            for at, store in (("start", self.start), ("any", self.any)):
-                parts = []
-                for i, rule in enumerate(rules):
-                    if rule.role == role and rule.at == at:
-                        group = f"r{i}"
-                        self._by_group[group] = rule
-                        parts.append(f"(?P<{group}>{rule.pattern})")
-                if not parts:
-                    store[role] = None
+            parts = []
+            self.any[role], self.cues[role], self.uncued[role] = [], {}, []
+            for i, rule in enumerate(rules):
+                if rule.role != role:
                     continue
-                body = "|".join(parts)
-                # Sentence starts may carry bullets, quotes, markdown emphasis or a list number.
-                prefix = r"^[\s\"'*_>#\-–—(\[]*(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?" if at == "start" else ""
-                store[role] = re.compile(prefix + "(?:" + body + ")", re.IGNORECASE)
+                if rule.at == "start":
+                    group = f"r{i}"
+                    self._by_group[group] = rule
+                    parts.append(f"(?P<{group}>{rule.pattern})")
+                    continue
+                k = len(self.any[role])
+                self.any[role].append((rule, re.compile(rule.pattern, re.IGNORECASE)))
+                if rule.cues is None:
+                    self.uncued[role].append(k)
+                for cue in rule.cues or ():
+                    self.cues[role].setdefault(cue, []).append(k)
+            # Sentence starts may carry bullets, quotes, markdown emphasis or a list number.
+            # (No `^`: patterns run on the whole text from the sentence's offset.)
+            prefix = r"[\s\"'*_>#\-–—(\[]*(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?"
+            self.start[role] = re.compile(prefix + "(?:" + "|".join(parts) + ")", re.IGNORECASE) if parts else None
 
-    def first(self, role: str, sentence: str) -> tuple[Rule, int, int] | None:
-        """The first row of `role` firing on `sentence`: (rule, match start, match end), else None."""
-        for store in (self.start, self.any):
-            pattern = store[role]
-            if pattern is None:
-                continue
-            m = pattern.search(sentence) if store is self.any else pattern.match(sentence)
-            if m:
-                group = m.lastgroup
-                # lastgroup is the outermost named group that matched; inner groups are unnamed.
-                return self._by_group[group], m.start(group), m.end(group)
-        return None
+    def first(self, role: str, text: str, a: int, b: int, candidates: Iterable[int] | None = None) -> tuple[Rule, int, int] | None:
+        """The first row of `role` in table order firing on the sentence `text[a:b]`:
+        (rule, start, end) as offsets into `text`, else None.
+        candidates: the positions of the `any` rows worth trying (their cues are in the sentence);
+        None tries them all."""
+        found = None
+        pattern = self.start[role]
+        m = pattern.match(text, a, b) if pattern is not None else None
+        if m is not None:
+            group = m.lastgroup
+            if group is None or group not in self._by_group:
+                group = next(g for g, v in m.groupdict().items() if v is not None)
+            found = (self._by_group[group], m.start(group), m.end(group))
+        rows = self.any[role]
+        for k in (range(len(rows)) if candidates is None else sorted(candidates)):
+            rule, pat = rows[k]
+            if found is not None and self.order[rule] > self.order[found[0]]:
+                break
+            m = pat.search(text, a, b)
+            if m is not None:
+                return rule, m.start(), m.end()
+        return found
 
 
 def compiled(rules: Iterable[Rule] | None = None) -> CompiledRules:
@@ -149,7 +217,8 @@ def compiled(rules: Iterable[Rule] | None = None) -> CompiledRules:
 
 def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     """Rules from a YAML file: a list (or a mapping with key `rules`) of rows
-    `{name, kind, pattern, at: start|any, role: marker|settle|step}`.
+    `{name, kind, pattern, at: start|any, role: marker|settle|step|thought|doubt, cues: [...]}`
+    (`at` defaults to any, `role` to marker; `cues` is optional, see Rule).
 
     extend: put the file's rows before the built-in table (True, the default; earlier rows name the
     marker when several fire), or use the file's rows alone (False).
@@ -185,5 +254,9 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
             re.compile(row["pattern"])
         except re.error as e:
             raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
-        rows.append(Rule(row["name"], row["kind"], row["pattern"], at, role))
+        cues = row.get("cues")
+        if cues is not None and (not isinstance(cues, list) or not all(isinstance(c, str) and c for c in cues)):
+            raise InputError(f"{where}: field 'cues' must be a list of non-empty strings")
+        rows.append(Rule(row["name"], row["kind"], row["pattern"], at, role,
+                         None if cues is None else tuple(c.lower() for c in cues)))
     return tuple(rows) + (RULES if extend else ())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from evalkit.trace._markers import Marker
 from evalkit.trace._rules import KINDS
@@ -148,3 +149,46 @@ def summarize(stats_list: Sequence[TraceStats | dict], correct_list: Sequence[bo
         # Among reflecting samples, the share whose final answer is still wrong (oat-zero's SSR).
         "superficial_reflection_rate": _mean(not c for c in reflecting),
     }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The run-level summary as a few lines of plain text (what `evalkit analyze` prints)."""
+    unit = summary.get("unit") or "chars"
+    acc = summary.get("accuracy")
+    lines = [
+        f"{summary['n']} completions: {summary['n_correct']} correct, {summary['n_wrong']} wrong, "
+        f"{summary['n_unjudged']} unjudged" + (f" (accuracy {acc:.3f})" if acc is not None else ""),
+        f"markers per 1k {unit}: {summary['markers_per_1k']}",
+        f"{'':28}{'all':>10}{'correct':>10}{'wrong':>10}",
+    ]
+    groups = summary["by_outcome"]
+
+    def row(label: str, get) -> None:
+        cells = []
+        for g in ("all", "correct", "wrong"):
+            v = get(groups[g]) if groups[g]["n"] else None
+            cells.append("-" if v is None else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if isinstance(v, float) else str(v))
+        lines.append(f"{label:28}" + "".join(f"{c:>10}" for c in cells))
+
+    row("n", lambda g: g["n"])
+    row(f"mean length ({unit})", lambda g: g["mean_length"])
+    row("markers per 1k", lambda g: g["markers_per_1k"])
+    for k in KINDS:
+        row(f"  mean {k}", lambda g, k=k: g["mean_markers"][k])
+    row("reflection rate", lambda g: g["reflection_rate"])
+    row("self-corr. wrong->right", lambda g: g["mean_self_corrections"]["wrong_to_right"])
+    row("self-corr. right->wrong", lambda g: g["mean_self_corrections"]["right_to_wrong"])
+    row("overthinking share", lambda g: g["mean_overthinking_share"])
+    row("outcome efficiency", lambda g: g["mean_outcome_efficiency"])
+    row("thought switches", lambda g: g["mean_thought_switches"])
+    row("UT score", lambda g: g["mean_ut_score"])
+    row("truncated rate", lambda g: g["truncated_rate"])
+    lines.append("accuracy with / without each behaviour:")
+    for name, b in summary["behaviours"].items():
+        if b["n_with"] and b["n_without"]:
+            lines.append(f"  {name:32} {b['accuracy_with']:.3f} (n={b['n_with']}) / {b['accuracy_without']:.3f} "
+                         f"(n={b['n_without']})  lift {b['lift']:+.3f}")
+    ssr = summary.get("superficial_reflection_rate")
+    if ssr is not None:
+        lines.append(f"superficial reflection (reflecting, still wrong): {ssr:.3f} of reflecting completions")
+    return "\n".join(lines)

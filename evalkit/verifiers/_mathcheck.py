@@ -51,20 +51,59 @@ def _same_value(g: Any, p: Any) -> bool:
         if not (diff.is_number and scale.is_number) or diff.has(sympy.nan, sympy.zoo):
             return True
         return bool(diff <= _REL_TOL * scale)
-    except Exception:  # noqa: BLE001 - keep math-verify's verdict when the check itself fails
+    except Exception:
         return True
+
+
+# Points at which two expressions in free variables are compared before any simplification: an
+# identity holds at every point, so a clear difference at one of them settles "not equal" quickly.
+_PROBES = ((7, 3), (11, 13))
+
+
+def _differs_at_a_point(g: Any, p: Any) -> bool:
+    """True when g and p are expressions (not equations, sets or matrices) with free variables whose
+    values clearly differ at a probe point; False when unsure."""
+    import sympy
+
+    # `y = -2x` against 8: math-verify reads an assignment by its right-hand side; so does the probe.
+    if isinstance(p, sympy.Eq) and isinstance(p.lhs, sympy.Symbol) and isinstance(g, sympy.Expr):
+        p = p.rhs
+    elif isinstance(g, sympy.Eq) and isinstance(g.lhs, sympy.Symbol) and isinstance(p, sympy.Expr):
+        g = g.rhs
+    if not (isinstance(g, sympy.Expr) and isinstance(p, sympy.Expr)):
+        return False
+    # Only a plain number against an expression in ordinary variables: math-verify also matches
+    # symbols by name (`\\text{e}` = e, `\\text{odd}` = odd), which no probe can see.
+    if not ((g.is_Number and p.free_symbols) or (p.is_Number and g.free_symbols)):
+        return False
+    symbols = sorted(g.free_symbols | p.free_symbols, key=lambda s: s.name)
+    if len(symbols) > 6 or any(len(s.name) > 1 or s.name in "eiE" for s in symbols):
+        return False
+    try:
+        for a, b in _PROBES:
+            point = {s: sympy.Rational(a + 2 * k, b + k) for k, s in enumerate(symbols)}
+            gv, pv = sympy.N(g.subs(point), 20), sympy.N(p.subs(point), 20)
+            if not (gv.is_number and pv.is_number) or gv.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo) \
+                    or pv.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+                return False
+            if abs(gv - pv) <= _REL_TOL * max(abs(gv), abs(pv), 1):
+                return False
+        return True
+    except Exception:
+        return False
 
 
 def _equal(gold: list, pred: list) -> bool:
     for g in gold:
         for p in pred:
-            if _same_value(g, p) and verify(g, p, timeout_seconds=None):  # cheap refusal first
+            # Cheap refusals first; math-verify's simplification only for what they cannot settle.
+            if _same_value(g, p) and not _differs_at_a_point(g, p) and verify(g, p, timeout_seconds=None):
                 return True
     return False
 
 
 def _text_equal(a: str, b: str) -> bool:
-    norm = lambda s: "".join(s.split()).strip("$.").lower()  # noqa: E731
+    norm = lambda s: "".join(s.split()).strip("$.").lower()
     return bool(norm(a)) and norm(a) == norm(b)
 
 
@@ -88,10 +127,7 @@ def check(gold: tuple[str, ...], pred: tuple[str, ...] | None, text: str | None)
         if not found:
             return {"equal": False, "answer": None}
         answer = next((x for x in reversed(found) if isinstance(x, str)), None)
-        if len(gold) > 1:
-            golds = [x for part in gold for x in _parse_boxed(part)[:1]]
-        else:
-            golds = _parse_boxed(gold[0])
+        golds = _parse_boxed(", ".join(gold))  # several parts read as one list
         if not golds:
             return {"equal": answer is not None and _text_equal(gold[0], answer), "answer": answer}
         return {"equal": _equal(golds, found), "answer": answer}
@@ -107,4 +143,28 @@ def check(gold: tuple[str, ...], pred: tuple[str, ...] | None, text: str | None)
     return {"equal": True, "answer": ", ".join(pred)}
 
 
-_parse_boxed("2\\sqrt{3}")  # warm the LaTeX grammar once per worker
+# Typical answer shapes. Parsing one warms the LaTeX grammar's caches for all answers like it, so
+# the worker parses them one at a time whenever it is idle (see _worker's idle_step).
+WARM_UP = [
+    "2\\sqrt{3}", "\\frac{14}{3}", "-\\dfrac{3}{4}", "\\left( 3, \\frac{\\pi}{2} \\right)", "(-\\infty, 0]",
+    "[1,5)", "\\{1,2,3\\}", "x+y=1", "y = 2x + 3", "x^3+3x-6", "6 - 5i", "\\pm 2021", "3 \\pm 2\\sqrt{2}",
+    "\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}",
+    "\\text{Evelyn}", "15\\mbox{ cm}^2", "90^\\circ", "\\sin 60^\\circ", "4343_6", "1.25", "\\frac{11+9a}{20}",
+    "(a+5)(b+2)", "x \\in [-2,7]", "\\frac{\\sqrt{3}}{2}", "2^{100}", "\\frac{1}{2^{98}}", "5.4 \\text{ cents}",
+    "\\{1\\pm\\sqrt{5},-2\\}", "137 \\frac{1}{2}", "12\\pi", "\\log_2 3", "\\binom{10}{3}", "10\\%", "x>2",
+    "(1,-16,-4,43)", "\\sqrt[3]{2}", "a^2+b^2", "\\infty", "e^{i\\pi}",
+]
+_warm_next = iter(WARM_UP)
+
+
+def idle_step() -> bool:
+    """Parse the next warm-up answer; False when all are done."""
+    text = next(_warm_next, None)
+    if text is None:
+        _parse_boxed.cache_clear()  # keep the grammar's warmth, not these exact answers
+        return False
+    _parse_boxed(text)
+    return True
+
+
+_parse_boxed("2\\sqrt{3}")  # the grammar itself loads before the worker says it is ready

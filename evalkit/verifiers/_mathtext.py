@@ -5,8 +5,10 @@ Runs in the caller's process, so everything here is linear-time string work on a
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from evalkit.latex import after_hashes
@@ -25,21 +27,29 @@ _TRIG_DEGREES = re.compile(
 )
 # Plain numbers for the exact fast path: 25, 025, -3.5, 27.0, 1,234 (thousands groups only).
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_SPACE_THOUSANDS = re.compile(r"(?<=\d)(?:\s|\\,|\\ )(?=\d{3}(?!\d))")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 # Spacing and sizing commands that never change a value; the same text without them is the same answer.
 _COSMETIC = re.compile(r"\\(?:left|right|displaystyle)(?![a-zA-Z])|\\[,;:! ]|\s+")
 _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
+# A set literal `{1,2,3}` / `\{1,2,3\}`: its entries count as parts when the answer boxes them one by one.
+_SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
+# "The final answer is $10,455$" after the last box: the statement is the answer.
+_FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
+# Currency signs and negative thin spaces inside an answer: `\$16,\!386.20` is 16386.20.
+_GROUPED = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")  # `11,\! 111`: a thousands separator
+_NOISE = re.compile(r"\\\$|\\!")
 # Text cut from the end of a box-less final answer handed to math-verify's own extraction.
 FALLBACK_CHARS = 20_000
 
 
-def find_boxes(text: str) -> list[str]:
-    """The contents of every balanced `\\boxed{}` / `\\fbox{}` in `text`, in order of their start.
+def find_boxes_at(text: str) -> list[tuple[int, int, str]]:
+    """Every balanced `\\boxed{}` / `\\fbox{}` in `text` as (start, end, content), by start.
 
     One linear pass (a stack of open braces), so megabytes of unbalanced boxes cost no more than
     reading them; nested boxes are all reported, outer first.
     """
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, int, str]] = []
     stack: list[tuple[bool, int, int]] = []  # (is a box, where the box starts, where its content starts)
     for m in _BOX_TOKENS.finditer(text):
         tok = m.group()
@@ -47,13 +57,18 @@ def find_boxes(text: str) -> list[str]:
             if stack:
                 is_box, start, content = stack.pop()
                 if is_box:
-                    found.append((start, text[content: m.start()]))
+                    found.append((start, m.end(), text[content: m.start()]))
         elif tok == "{":
             stack.append((False, 0, 0))
         elif tok.endswith("{") and not tok.startswith("\\{"):
             stack.append((True, m.start(), m.end()))
     found.sort()
-    return [content for _, content in found]
+    return found
+
+
+def find_boxes(text: str) -> list[str]:
+    """The contents of every balanced box in `text`, in order of their start (see find_boxes_at)."""
+    return [content for _, _, content in find_boxes_at(text)]
 
 
 def split_top_level(text: str) -> list[str]:
@@ -96,6 +111,8 @@ def _unwrap(text: str) -> str:
 
 def rewrite(text: str) -> str:
     """Rewrites applied to both gold and answer before parsing (degrees inside trig functions)."""
+    if "\\$" in text or "\\!" in text:
+        text = _NOISE.sub("", _GROUPED.sub(",", text))
     if "circ" in text:
         text = _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}(\\frac{{{m.group(2)}\\pi}}{{180}})", text)
     return text
@@ -127,6 +144,8 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
         text = after_hashes(text)
     elif "\\boxed" in text or "\\fbox" in text:
         boxes = find_boxes(text)
+        if len(boxes) > 1:  # `\boxed{1} and \boxed{-2}`: a gold with several boxes has several parts
+            return tuple(rewrite(_unwrap(b)) for b in boxes)
         if boxes:
             text = boxes[-1]
     if _DOLLAR_PARTS.match(text):
@@ -135,6 +154,14 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     if multiple_answer and not _THOUSANDS.match(text):
         return tuple(split_top_level(text)) or None
     return (text,) if text else None
+
+
+def final_statement(text: str, after: int) -> str | None:
+    """The X of the last "final answer is $X$" that starts at or after offset `after`, else None."""
+    found = None
+    for m in _FINAL_STATEMENT.finditer(text, after):
+        found = m.group(1) or m.group(2)
+    return found.strip() if found and found.strip() else None
 
 
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
@@ -150,7 +177,7 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
         if len(inside) >= len(gold) or len(boxes) < len(gold):
             return tuple(inside)
         return tuple(b.strip() for b in boxes[-len(gold):])
-    k = 1 if _THOUSANDS.match(gold[0]) else len(split_top_level(gold[0]))
+    k = 1 if _THOUSANDS.match(gold[0]) else len(split_top_level(_SET_LITERAL.sub(r"\1", gold[0])))
     if k > 1 and len(boxes) >= k and len(split_top_level(last)) == 1:
         return (", ".join(b.strip() for b in boxes[-k:]),)
     return (last,)
@@ -158,7 +185,8 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
 
 def plain_number(text: str) -> Decimal | None:
     """The exact value of a plain decimal number (`025`, `27.0`, `1,234`, `$-3.5$`), else None."""
-    t = text.strip().strip("$").replace("{,}", ",").replace("\\!", "").replace(" ", "").rstrip(".")
+    t = text.strip().strip("$").replace("{,}", ",").replace("\\!", "").rstrip(".").strip()
+    t = _SPACE_THOUSANDS.sub("", t)  # `1 000`; but `32, 349` is a list, not a number
     if len(t) > 100 or not _PLAIN_NUMBER.match(t):
         return None
     try:
@@ -171,25 +199,104 @@ def same_text(a: str, b: str) -> bool:
     """The same LaTeX up to spacing, `\\left`/`\\right` and `\\dfrac`/`\\tfrac`: surely the same answer."""
     if a == b:
         return bool(a.strip())
-    norm = lambda s: _COSMETIC.sub("", _FRAC_VARIANTS.sub(r"\\frac", s))  # noqa: E731
+    norm = lambda s: _COSMETIC.sub("", _FRAC_VARIANTS.sub(r"\\frac", s))
     return bool(norm(a)) and norm(a) == norm(b)
 
 
-def fast_compare(gold: tuple[str, ...], pred: tuple[str, ...]) -> bool | None:
-    """A verdict without sympy where one is certain: True, False, or None (ask the worker).
+_NUM = r"(\d+(?:\.\d+)?|\.\d+)"
+_ARG = r"(?:\{(\d+)\}|(\d))"  # \frac{12}{5} or brace-less \frac65
+_FRAC = r"\\frac\s*"
+_ROOT = r"(\d*)\\sqrt\s*(?:\{(\d+)\}|(\d))"
+# Simple closed forms a sign away from a value, one row each: (name, pattern, value from the groups).
+# Rational rows give an exact Fraction; rows with a root or pi give a float, only trusted to refuse.
+SIMPLE_FORMS: tuple[tuple[str, re.Pattern[str], Any], ...] = tuple(
+    (name, re.compile("^" + pattern + "$"), value) for name, pattern, value in (
+        ("number", _NUM, lambda a: Fraction(a)),
+        ("degrees", _NUM + r"\^\{?\\circ\}?", lambda a: Fraction(a)),  # math-verify: 90^\circ = 90
+        ("fraction", _FRAC + r"\{" + _NUM + r"\}\{" + _NUM + r"\}", lambda a, b: Fraction(a) / Fraction(b)),
+        ("short_fraction", _FRAC + _ARG + r"\s*" + _ARG,
+         lambda a, b, c, d: Fraction(a or b) / Fraction(c or d)),
+        ("root", _ROOT, lambda a, b, c: int(a or 1) * math.sqrt(int(b or c))),
+        ("root_fraction", _FRAC + r"\{" + _ROOT + r"\}\{(\d+)\}",
+         lambda a, b, c, d: int(a or 1) * math.sqrt(int(b or c)) / int(d)),
+        ("pi", r"(\d*)\\pi", lambda a: int(a or 1) * math.pi),
+        ("pi_fraction", _FRAC + r"\{(\d*)\\pi\}\{(\d+)\}", lambda a, b: int(a or 1) * math.pi / int(b)),
+    )
+)
+# A list, tuple, interval, set or matrix of several entries: never equal to one number.
+_MATRIX = re.compile(r"^\\begin\{[pbvBV]?matrix\}.*(?:\\\\|&).*\\end\{[pbvBV]?matrix\}$", re.S)
 
-    The same text (up to spacing) is equal. Equal plain numbers are equal; different integers are
-    different. Different decimals go to the worker, so math-verify's rounding rules decide them.
+
+def is_compound(text: str) -> bool:
+    """Several distinct entries at top level (`(15,-29)`, `3, 5, 7`, `[1,2)`), or a matrix."""
+    t = text.strip().strip("$")
+    if _THOUSANDS.match(t):
+        return False
+    if _MATRIX.match(t):
+        return True
+    inner = t
+    m = re.match(r"^(?:\\left\s*)?(?:\(|\[|\\\{)(.*?)(?:\\right\s*)?(?:\)|\]|\\\})$", t, re.S)
+    if m:
+        inner = m.group(1)
+    parts = split_top_level(inner)
+    return len(parts) >= 2 and len(set(parts)) >= 2
+
+
+def simple_value(text: str) -> Fraction | float | None:
+    """The value of a simple closed form (`-\\frac{3}{4}`, `2\\sqrt{3}`, `\\frac{\\pi}{6}`), else None."""
+    number = plain_number(text)
+    if number is not None:
+        return Fraction(number)
+    t = _COSMETIC.sub("", _FRAC_VARIANTS.sub(r"\\frac", text)).strip("$")
+    if len(t) > 60:
+        return None
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    for _, pattern, value in SIMPLE_FORMS:
+        m = pattern.match(t)
+        if m:
+            try:
+                return sign * value(*m.groups())
+            except (ZeroDivisionError, ValueError, OverflowError):
+                return None
+    return None
+
+
+def fast_compare(gold: tuple[str, ...], pred: tuple[str, ...]) -> tuple[bool, str] | None:
+    """A verdict without sympy where one is certain: (equal?, how it was decided), or None (ask
+    the worker).
+
+    The same text (up to spacing) is equal. Equal plain numbers or exact fractions are equal;
+    different integers are different; simple closed forms whose values clearly differ are
+    different. Close decimals go to the worker, so math-verify's rounding rules decide them.
     """
     if len(gold) == len(pred) and all(same_text(g, p) for g, p in zip(gold, pred)):
-        return True
+        return True, "same text"
     if len(gold) != 1 or len(pred) != 1:
         return None
     g, p = plain_number(gold[0]), plain_number(pred[0])
     if g is None or p is None:
-        return None
+        return _compare_simple(gold[0], pred[0])
     if g == p:
-        return True
+        return True, "exact number: equal"
     if g == g.to_integral_value() and p == p.to_integral_value():
-        return False
+        return False, "exact number: not equal"
+    return None
+
+# Values further apart than this (relative) are different answers; see _mathcheck._REL_TOL.
+_REL_TOL = 1e-3
+
+
+def _compare_simple(gold: str, pred: str) -> tuple[bool, str] | None:
+    """Equal exact rationals are equal; clearly different values, or one value against several
+    entries, are different; anything else is None (ask the worker)."""
+    g, p = simple_value(gold), simple_value(pred)
+    if g is None and p is None:
+        return None
+    if g is None or p is None:
+        return (False, "one value against several entries") if is_compound(gold if g is None else pred) else None
+    if isinstance(g, Fraction) and isinstance(p, Fraction):
+        return g == p, "exact value: " + ("equal" if g == p else "not equal")
+    if abs(g - p) > _REL_TOL * max(abs(g), abs(p)):
+        return False, "closed form: different values"
     return None

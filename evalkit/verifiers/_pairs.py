@@ -53,6 +53,7 @@ def verify_pairs(path: str | Path, **options: Any) -> Iterator[dict[str, Any]]:
 
     options: verifier options, applied to every line's verifier.
     """
+    _warm_up_if_math(path)
     rows = read_pairs(path)
     verdicts: list[Verdict | None] = [None] * len(rows)
     by_verifier: dict[str, list[int]] = {}
@@ -67,3 +68,16 @@ def verify_pairs(path: str | Path, **options: Any) -> Iterator[dict[str, Any]]:
             verdicts[i] = v
     for row, v in zip(rows, verdicts):
         yield {"id": row["id"], **v.to_dict()}  # type: ignore[union-attr]
+
+
+def _warm_up_if_math(path: str | Path) -> None:
+    """Start the math workers while the file is read, when its first line asks for math."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "")
+        if json.loads(first).get("verifier", "math") == "math":
+            from evalkit.verifiers.math import warm_up
+
+            warm_up()
+    except (OSError, ValueError, AttributeError):
+        pass  # read_pairs reports what is wrong with the file

@@ -71,6 +71,8 @@ class Plan:
     hidden_binds: list[tuple[str, str]] = field(default_factory=list)  # (covered dir, child to re-expose)
     cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this server's cgroup dir
     landlock_abi: int = 0
+    seccomp_bpf: bytes = b""  # the compiled filter (compile_seccomp)
+    server_netns: bool = False  # the server itself sits in an empty network namespace its children share
 
 
 # ---------------------------------------------------------------- planning (in the server)
@@ -128,9 +130,9 @@ def make_plan(want: list[str], slot: str) -> Plan:
                 continue
         if name == "seccomp":
             try:
-                import pyseccomp  # noqa: F401
-            except Exception as e:  # no libseccomp
-                plan.missing[name] = f"pyseccomp unavailable ({type(e).__name__}: {e})"
+                plan.seccomp_bpf = compile_seccomp()
+            except Exception as e:  # no pyseccomp / libseccomp
+                plan.missing[name] = f"cannot compile the filter: pyseccomp/libseccomp unavailable ({type(e).__name__}: {e})"
                 continue
         if name == "cgroup":
             try:
@@ -174,6 +176,21 @@ def set_cgroup_limits(plan: Plan, memory_bytes: int, pids: int) -> None:
                     raise
 
 
+def enter_server_netns(plan: Plan) -> None:
+    """As root, move the server into a new, empty network namespace once: its children inherit it, so
+    no run pays for creating and tearing down its own (the kernel's netns teardown is costly). The
+    server needs no network: it talks to its parent over an already connected unix socket."""
+    if plan.is_root and "netns" in plan.layers and _libc.unshare(CLONE_NEWNET) == 0:
+        plan.server_netns = True
+
+
+def join_cgroups(plan: Plan) -> None:
+    """Move the calling process (the server) into its cgroups; every child it forks starts there."""
+    for path in plan.cgroups.values():
+        with open(f"{path}/cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+
+
 def cgroup_pids(plan: Plan) -> list[int]:
     pids: set[int] = set()
     for path in plan.cgroups.values():
@@ -186,11 +203,21 @@ def cgroup_pids(plan: Plan) -> list[int]:
 
 
 def remove_cgroups(plan: Plan) -> None:
-    for path in plan.cgroups.values():
+    """Leave our cgroups (back to the hierarchy's root) and remove them, with any stale siblings whose
+    server is gone."""
+    for ctl, path in plan.cgroups.items():
+        root = CGROUP_ROOT if ctl == "v2" else f"{CGROUP_ROOT}/{ctl}"
         try:
-            os.rmdir(path)
+            with open(f"{root}/cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
         except OSError:
             pass
+        parent = os.path.dirname(path)
+        for name in os.listdir(parent) if ctl != "v2" else [os.path.basename(path)]:
+            try:
+                os.rmdir(os.path.join(parent, name))  # fails (EBUSY) for a live server's cgroup
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------- entering (in the forked child)
@@ -213,45 +240,63 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
     removes it). Raises LayerError naming the layer that could not be entered; the caller reports it as an
     infrastructure fault.
     """
+    parent = os.getppid()
     os.setsid()
     on = set(plan.layers)
-    if "cgroup" in on:
-        for path in plan.cgroups.values():
-            try:
-                with open(f"{path}/cgroup.procs", "w") as f:
-                    f.write(str(os.getpid()))
-            except OSError as e:
-                raise LayerError("cgroup", f"cannot join {path}: {e.strerror}") from None
+    # cgroup: nothing to do here; the server joined its cgroup (join_cgroups) and children are born in it
     mem = limits.memory_mb << 20
     for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, limits.cpu_s),
                        (resource.RLIMIT_FSIZE, limits.file_mb << 20), (resource.RLIMIT_CORE, 0),
                        (resource.RLIMIT_NOFILE, limits.nofile)):
         resource.setrlimit(res, (value, value))
-    flags = (CLONE_NEWNET if "netns" in on else 0) | (CLONE_NEWNS if "mountns" in on else 0)
-    if flags and not plan.is_root:
-        uid, gid = os.getuid(), os.getgid()
-        _check("netns" if flags & CLONE_NEWNET else "mountns", _libc.unshare(flags | CLONE_NEWUSER),
-               "unshare(user namespace)")
-        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
-    elif flags:
-        _check("netns" if flags & CLONE_NEWNET else "mountns", _libc.unshare(flags), "unshare")
+    flags = (CLONE_NEWNET if "netns" in on and not plan.server_netns else 0) | (CLONE_NEWNS if "mountns" in on else 0)
+    ns_layer = "netns" if flags & CLONE_NEWNET or "mountns" not in on else "mountns"
+    with _blame(ns_layer):
+        if flags and not plan.is_root:
+            uid, gid = os.getuid(), os.getgid()
+            _check(ns_layer, _libc.unshare(flags | CLONE_NEWUSER), "unshare(user namespace)")
+            for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as f:
+                    f.write(text)
+        elif flags:
+            _check(ns_layer, _libc.unshare(flags), "unshare")
     if "mountns" in on:
-        _mounts(plan, limits)
+        with _blame("mountns"):
+            _mounts(plan, limits)
     else:
         os.chdir(workdir)
     os.closerange(max(keep_fds) + 1 if keep_fds else 3, 65536)
     if "uid_drop" in on:
-        os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
+        with _blame("uid_drop"):
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
+    _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: die with the server (set after any uid change)
+    if os.getppid() != parent:
+        os._exit(1)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # its /proc files become root's: no other run can read its memory
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if "landlock" in on:
-        _landlock(plan)
+        with _blame("landlock"):
+            _landlock(plan)
     if "seccomp" in on:
-        _seccomp()
+        with _blame("seccomp"):
+            _seccomp(plan.seccomp_bpf)
+
+
+class _blame:
+    """Turn any failure inside the block into a LayerError naming `layer`."""
+
+    def __init__(self, layer: str):
+        self.layer = layer
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is not None and not isinstance(exc, LayerError) and isinstance(exc, Exception):
+            raise LayerError(self.layer, f"{type(exc).__name__}: {exc}") from None
 
 
 def _mounts(plan: Plan, limits: RunLimits) -> None:
@@ -328,24 +373,48 @@ _SECCOMP_DENY = (
 )  # fmt: skip
 
 
-def _seccomp() -> None:
+_PID_PLACEHOLDER = 0x5EC0DE42  # stands for the child's pid in the compiled filter
+
+
+def compile_seccomp() -> bytes:
+    """The seccomp filter as classic BPF, compiled once in the server with a placeholder pid that each
+    child patches (building it per child with libseccomp costs ~6 ms)."""
+    import tempfile
+
     import pyseccomp as sc
 
-    pid = os.getpid()
     f = sc.SyscallFilter(sc.ALLOW)
     for name in _SECCOMP_DENY:
         try:
             f.add_rule(sc.ERRNO(errno.EPERM), name)
         except Exception:  # a syscall this architecture does not have
             pass
-    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone, which we can inspect
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone, whose flags we can inspect
     f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
-    f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, pid))
-    f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, pid))
-    try:
-        f.load()
-    except Exception as e:
-        raise LayerError("seccomp", f"loading the filter failed: {e}") from None
+    f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))  # signals only to itself
+    f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))
+    with tempfile.TemporaryFile() as tmp:
+        f.export_bpf(tmp)
+        tmp.seek(0)
+        prog = tmp.read()
+    if len(prog) % 8 or struct.pack("=I", _PID_PLACEHOLDER) not in prog:
+        raise OSError("unexpected BPF from libseccomp")
+    return prog
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _seccomp(prog: bytes) -> None:
+    pid = os.getpid()
+    insns = bytearray(prog)
+    for off in range(0, len(insns), 8):  # struct sock_filter {u16 code; u8 jt, jf; u32 k}
+        if struct.unpack_from("=I", insns, off + 4)[0] == _PID_PLACEHOLDER:
+            struct.pack_into("=I", insns, off + 4, pid)
+    buf = ctypes.create_string_buffer(bytes(insns), len(insns))
+    fprog = _SockFprog(len(insns) // 8, ctypes.addressof(buf))
+    _check("seccomp", _libc.prctl(22, 2, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")  # MODE_FILTER
 
 
 def scrubbed_env() -> dict[str, str]:

@@ -11,11 +11,17 @@ small and import nothing heavy.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 from typing import Any
 
 MAX_DEPTH = 200
+# Standard-library containers sent as their base type. Captured now, before any candidate code runs,
+# and read through the base type's own methods, so only the stored data crosses (never an __eq__).
+_AS_DICT = (collections.Counter, collections.OrderedDict, collections.defaultdict)
+_AS_LIST = (collections.deque,)
+_dict_items, _deque_iter = dict.items, collections.deque.__iter__
 
 
 class PlainError(ValueError):
@@ -35,8 +41,10 @@ def dump_plain(value: Any, _depth: int = 0) -> Any:
         return [dump_plain(v, _depth + 1) for v in value]
     if t is tuple:
         return {"t": [dump_plain(v, _depth + 1) for v in value]}
-    if t is dict:
-        return {"d": [[dump_plain(k, _depth + 1), dump_plain(v, _depth + 1)] for k, v in value.items()]}
+    if t is dict or t in _AS_DICT:
+        return {"d": [[dump_plain(k, _depth + 1), dump_plain(v, _depth + 1)] for k, v in _dict_items(value)]}
+    if t in _AS_LIST:
+        return [dump_plain(v, _depth + 1) for v in _deque_iter(value)]
     if t is set:
         return {"s": [dump_plain(v, _depth + 1) for v in value]}
     if t is frozenset:

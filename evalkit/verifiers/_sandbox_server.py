@@ -37,6 +37,7 @@ PRELOAD = (
     "numbers", "enum", "dataclasses", "io", "abc", "textwrap", "unicodedata", "traceback", "ast", "struct",
     "collections.abc", "queue", "threading", "time", "calendar", "pprint", "socket", "ctypes", "subprocess",
     "tempfile", "shutil", "glob", "atexit", "gc", "inspect", "builtins", "contextlib", "weakref",
+    "fcntl", "select", "importlib.util", "pyseccomp",
 )  # fmt: skip
 CHILD_FDS = (0, 1, 2, 3, 4, 5)  # stdin, stdout, stderr, channel in, channel out, job
 EXIT_SETUP = 121
@@ -216,7 +217,12 @@ def _checker(job: dict, out) -> int:
             if not (isinstance(exc, type) and issubclass(exc, Exception)):
                 exc = RuntimeError
             raise exc(reply.get("msg", ""))
-        state["gone"] = str(reply.get("gone", "candidate failed"))
+        if "bad" in reply:
+            state["gone"] = f"returned a value that is not plain ({reply['bad']})"
+        elif "fatal" in reply:
+            state["gone"] = f"raised {reply['fatal']}"
+        else:
+            state["gone"] = str(reply.get("gone", "the candidate failed"))
         raise CandidateGone(state["gone"])
 
     entry = job.get("entry_point")
@@ -275,6 +281,10 @@ def _checker(job: dict, out) -> int:
 
 def _probe(plan: layers.Plan, limits: layers.RunLimits) -> None:
     """Fork trial children until every layer left in the plan can be entered; record the others."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plistlib")  # a module not loaded yet: can runs still import?
+    probe_file = spec.origin if spec and spec.origin and os.access(spec.origin, os.R_OK) else None
     for _ in range(len(layers.OPTIONAL_LAYERS) + 1):
         r, w = os.pipe()
         workdir = _mkworkdir(plan)
@@ -283,8 +293,9 @@ def _probe(plan: layers.Plan, limits: layers.RunLimits) -> None:
             os.close(r)
             try:
                 layers.enter(plan, limits, (0, 1, 2, w), workdir)
-                import plistlib  # noqa: F401  (a module not yet loaded: imports still work)
-
+                if probe_file:
+                    with open(probe_file, "rb") as f:
+                        f.read(1)
                 os.write(w, b"ok")
             except layers.LayerError as e:
                 os.write(w, json.dumps([e.layer, str(e)]).encode())
@@ -408,16 +419,25 @@ def main(argv: list[str]) -> int:
         os.setresuid(cfg["become_uid"], cfg["become_uid"], cfg["become_uid"])
     import ctypes
 
+    if cfg.get("become_uid") is not None:
+        ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, as a process that started as this user is
+
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
     limits = layers.RunLimits(**cfg.get("limits", {}))
     plan = layers.make_plan(list(cfg["layers"]), cfg["slot"])
-    _probe(plan, limits)
     if "cgroup" in plan.layers:
-        try:
-            layers.set_cgroup_limits(plan, limits.memory_mb << 20, limits.pids)
+        try:  # the server's own memory counts too: leave room for it above a run's limit
+            layers.set_cgroup_limits(plan, (limits.memory_mb + 256) << 20, limits.pids)
+            layers.join_cgroups(plan)
         except OSError as e:
             plan.layers.remove("cgroup")
-            plan.missing["cgroup"] = f"cannot set limits ({e})"
+            plan.missing["cgroup"] = f"cannot set limits or join ({e})"
+    layers.enter_server_netns(plan)
+    _probe(plan, limits)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # children never scan (and so never copy) the server's own objects
     sock.send(plain.encode({"hello": True, "layers": plan.layers, "missing": plan.missing,
                             "is_root": plan.is_root, "pid": os.getpid()}))
     try:

@@ -25,6 +25,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                              + r"(?![A-Za-z])")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
     ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
+    ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
     ("bare", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
 _NEGATION = re.compile(r"(?i:\b(?:not|isn't|rather than|instead of|except|than))\s*(?:option\s*|choice\s*)?\(?\s*$")
@@ -70,7 +71,7 @@ def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | Non
     """
     t0 = time.perf_counter()
     opts = ChoiceOptions(**options)
-    ms = lambda: (time.perf_counter() - t0) * 1e3  # noqa: E731
+    ms = lambda: (time.perf_counter() - t0) * 1e3
     gold_letter = _gold_letter(gold, opts.letters)
     if gold_letter is None:
         return Verdict.infra_error(f"gold {str(gold)[:40]!r} is not an option letter", ms())
@@ -81,7 +82,7 @@ def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | Non
             return Verdict(False, 0.0, None, "truncated", "generation stopped before the final answer", ms())
         answer = split_think(text, think_open).answer[-20_000:]
         letter, row = extract_choice(answer, opts.letters)
-    except Exception as e:  # noqa: BLE001 - a verifier never raises on its input
+    except Exception as e:
         return Verdict(False, 0.0, None, "no_answer", f"unreadable completion: {type(e).__name__}", ms())
     if letter is None:
         return Verdict(False, 0.0, None, "no_answer", "no option letter in the final answer", ms())
@@ -97,7 +98,7 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
     for raw in items:
         try:
             item = _as_item(raw)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             out.append(Verdict(False, 0.0, None, "no_answer", f"unreadable item: {type(e).__name__}"))
             continue
         out.append(verify_choice(item.completion, item.gold, finish_reason=item.finish_reason,

@@ -18,9 +18,11 @@ import json
 import pickle
 import re
 import time
+import warnings
 import zlib
 from typing import Any, Sequence
 
+from evalkit.errors import InputError
 from evalkit.taskspec import FILTERS
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import CodeTests, Verdict
@@ -61,6 +63,8 @@ class CodeVerifier:
     workers, timeout_s, memory_mb, file_mb, tmpfs_mb, rel_tol, abs_tol: see SandboxConfig.
     layers: optional sandbox layers to use; require_layers: layers that must be in force
     (a list or a comma-separated string).
+    deadline_s: a batch deadline; a program not yet run when it passes scores 0 with reason
+    `timeout`. `timeout` / `deadline` are accepted as other spellings of timeout_s / deadline_s.
     """
 
     name = "code"
@@ -68,7 +72,10 @@ class CodeVerifier:
     def __init__(self, source: str = "answer", languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True,
                  workers: int = 2, timeout_s: float = 6.0, memory_mb: int = 1024, file_mb: int = 16,
                  tmpfs_mb: int = 64, rel_tol: float = 1e-6, abs_tol: float = 1e-6,
-                 layers: Sequence[str] | None = None, require_layers: Sequence[str] | str = ()):
+                 layers: Sequence[str] | None = None, require_layers: Sequence[str] | str = (),
+                 deadline_s: float | None = None, timeout: float | None = None, deadline: float | None = None):
+        timeout_s = float(timeout) if timeout is not None else timeout_s
+        self.deadline_s = deadline if deadline is not None else deadline_s
         if source not in ("answer", "completion"):
             raise ValueError(f"code verifier: source must be 'answer' or 'completion', got {source!r}")
         self.source, self.languages, self.untagged = source, tuple(languages), untagged
@@ -107,10 +114,11 @@ class CodeVerifier:
                 box = get_sandbox(self.config)
                 if self.config.require_layers:
                     box.layers()
-                results = box.run_many([(program, tests) for _, program, tests, _ in jobs])
+                end = None if self.deadline_s is None else time.monotonic() + float(self.deadline_s)
+                results = box.run_many([(program, tests) for _, program, tests, _ in jobs], deadline=end)
+            except InputError:  # a required layer is missing: a configuration error, said once
+                raise
             except Exception as e:  # the sandbox cannot run at all: every run is unjudged
-                if type(e).__name__ == "InputError":
-                    raise
                 results = None
                 for i, _, _, _ in jobs:
                     verdicts[i] = Verdict.infra_error(f"sandbox unavailable: {e}")
@@ -121,6 +129,8 @@ class CodeVerifier:
 
 
 def _verdict(code: str, result) -> Verdict:
+    if result is None:
+        return Verdict(False, 0.0, code, "timeout", "not run: the batch deadline passed first")
     if result.error:
         return Verdict.infra_error(result.error, result.ms)
     total = len(result.tests)
@@ -148,10 +158,16 @@ def humaneval_tests(row: dict[str, Any]) -> str:
     return CodeTests("assert", entry_point=row["entry_point"], setup=row["prompt"], code=row["test"]).to_json()
 
 
+def _parse(source: str) -> ast.Module:
+    with warnings.catch_warnings():  # old datasets hold invalid escapes ('\w'); not our business here
+        warnings.simplefilter("ignore")
+        return ast.parse(source)
+
+
 def _called_names(tests: Sequence[str]) -> list[str]:
     names: list[str] = []
     for t in tests:
-        for node in ast.walk(ast.parse(t)):
+        for node in ast.walk(_parse(t)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in names:
                 names.append(node.func.id)
     return names
@@ -162,7 +178,7 @@ def mbpp_tests(row: dict[str, Any]) -> str:
     entry point is the function of the reference code that the asserts call."""
     tests = list(row["test_list"])
     defined = []
-    for node in ast.parse(row.get("code") or "").body:
+    for node in _parse(row.get("code") or "").body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             defined.append(node.name)
     called = _called_names(tests)

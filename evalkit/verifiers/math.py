@@ -91,7 +91,12 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict) -> Verdict | tupl
     answer = split.answer
     if opts.boxed == "all":
         return (gold, None, answer[-text.FALLBACK_CHARS:]) if answer.strip() else None  # type: ignore[return-value]
-    boxes = text.find_boxes(answer)
+    found = text.find_boxes_at(answer)
+    boxes = [content for _, _, content in found]
+    # "The final answer is $X$" after the last box (or with no box at all) is the answer.
+    statement = text.final_statement(answer, found[-1][1] if found else 0)
+    if statement:
+        boxes.append(statement)
     if not boxes and opts.think_fallback:
         boxes = text.find_boxes(split.think)
     if boxes:
@@ -107,6 +112,8 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict) -> Verdict | tupl
 
 def _from_job(res: JobResult, pred: tuple[str, ...] | None, timeout: float) -> Verdict:
     shown = ", ".join(pred) if pred else None
+    if res.status == "ok" and not (isinstance(res.value, dict) and {"equal", "answer"} <= set(res.value)):
+        return Verdict.infra_error(f"math worker answered {type(res.value).__name__}", res.ms)
     if res.status == "ok":
         value = res.value
         if value["answer"] is None:
@@ -141,7 +148,7 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
         t = time.perf_counter()
         try:
             prepared = _prepare(_as_item(raw), opts, golds)
-        except Exception as e:  # noqa: BLE001 - a verifier never raises on its input
+        except Exception as e:
             prepared = _verdict(False, "no_answer", None, f"unreadable item: {type(e).__name__}", 0.0)
         if prepared is None:
             prepared = _verdict(False, "no_answer", None, "empty final answer", 0.0)
@@ -150,17 +157,16 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
             continue
         gold, pred, fallback = prepared
         if pred is not None:
-            same = text.fast_compare(gold, pred)
-            if same is not None:
-                verdicts[i] = _with_ms(_verdict(same, "correct" if same else "wrong", ", ".join(pred),
-                                                "same text" if same and not text.plain_number(pred[0]) else
-                                                f"exact number: {'equal' if same else 'not equal'}", 0.0), t)
+            fast = text.fast_compare(gold, pred)
+            if fast is not None:
+                same, how = fast
+                verdicts[i] = _with_ms(_verdict(same, "correct" if same else "wrong", ", ".join(pred), how, 0.0), t)
                 continue
         todo.setdefault((gold, pred, fallback), []).append(i)
     if todo:
         keys = list(todo)
-        jobs = [Job(_CHECK, key, cost=sum(map(len, key[0])) + (sum(map(len, key[1])) if key[1] else len(key[2])))
-                for key in keys]
+        jobs = [Job(_CHECK, key, cost=sum(map(len, key[0])) + (sum(map(len, key[1])) if key[1] else len(key[2])),
+                    key="\x00".join(key[0])) for key in keys]
         deadline = None if opts.deadline is None else max(0.0, opts.deadline - (time.perf_counter() - t0))
         pool = get_pool(_POOL, preload=_PRELOAD)
         results = pool.run(jobs, timeout=opts.timeout, deadline=deadline)

@@ -46,12 +46,15 @@ class Job:
     args: positional arguments; must pickle. Return values must pickle too (keep them plain).
     cost: an estimate of the work; the cheapest jobs are started first.
     timeout: this job's own wall-clock limit in seconds (None: the batch's `timeout`).
+    key: an affinity key: a free worker prefers a queued job whose key it has served before, so
+        what it cached for that key (a parsed gold answer) is reused rather than rebuilt.
     """
 
     func: str
     args: tuple = ()
     cost: float = 0.0
     timeout: float | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class _Worker:
         self.recv_conn = Connection(from_child_r, writable=False)
         self.ready = False
         self.started = time.monotonic()
+        self.keys: set[str] = set()  # affinity keys this worker has served
 
     def kill(self) -> None:
         try:
@@ -178,6 +182,21 @@ class WorkerPool:
         with self._lock:
             return self._run(list(jobs), timeout, deadline)
 
+    @staticmethod
+    def _pick(pending: deque, jobs: list[Job], w: _Worker) -> int:
+        """The cheapest queued job, unless one of the next few shares a key this worker has served."""
+        if w.keys:
+            for n, i in enumerate(pending):
+                if n >= 32:
+                    break
+                if jobs[i].key in w.keys:
+                    del pending[n]
+                    return i
+        i = pending.popleft()
+        if jobs[i].key is not None:
+            w.keys.add(jobs[i].key)
+        return i
+
     def _run(self, jobs: list[Job], timeout: float, deadline: float | None) -> list[JobResult]:
         t0 = time.monotonic()
         batch_end = t0 + deadline if deadline is not None else float("inf")
@@ -204,7 +223,7 @@ class WorkerPool:
                 if not pending:
                     break
                 if w.ready and w not in busy:
-                    i = pending.popleft()
+                    i = self._pick(pending, jobs, w)
                     job = jobs[i]
                     try:
                         w.send_conn.send((job.func, job.args))

@@ -69,9 +69,10 @@ class SandboxConfig:
     abs_tol: float = 1e-6
     become_user: tuple[int, int] | None = None  # tests only: servers drop to this (uid, gid) first
 
-    def limits(self) -> dict[str, int]:
-        return {"memory_mb": self.memory_mb, "cpu_s": int(self.timeout_s) + 2, "file_mb": self.file_mb,
-                "tmpfs_mb": self.tmpfs_mb}
+    def limits(self, n_tests: int = 1) -> dict[str, int]:
+        """Per-process limits; CPU time is a backstop behind the wall-clock limit of each test."""
+        return {"memory_mb": self.memory_mb, "cpu_s": int(self.timeout_s * max(1, n_tests)) + 2,
+                "file_mb": self.file_mb, "tmpfs_mb": self.tmpfs_mb}
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class _Reader:
         line, self.buf = self.buf.split(b"\n", 1)
         try:
             msg = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return "garbage"
         return msg if isinstance(msg, dict) else "garbage"
 
@@ -190,15 +191,17 @@ class _Child:
         if self.closed:
             return self.exit_code if self.exit_code is not None else -9
         self.closed = True
-        if self.exit_code is None:
-            if kill:
-                self.server.send({"kill": True})
-            self.exit_code = self.server.wait_exit(self.pid, wait_s)
-        for fd in (self.chan_w, self.reader.fd, self.out_fd, self.err_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            if self.exit_code is None:
+                if kill:
+                    self.server.send({"kill": True})
+                self.exit_code = self.server.wait_exit(self.pid, wait_s)
+        finally:
+            for fd in (self.chan_w, self.reader.fd, self.out_fd, self.err_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         return self.exit_code
 
     def stderr_tail(self, n: int = 400) -> str:
@@ -232,7 +235,10 @@ class _Server:
         self.missing: dict[str, str] = dict(hello["missing"])
 
     def send(self, message: dict, fds: Sequence[int] = ()) -> None:
-        socket.send_fds(self.sock, [plain.encode(message)], list(fds))
+        try:
+            socket.send_fds(self.sock, [plain.encode(message)], list(fds))
+        except OSError as e:
+            raise InfraError(f"the sandbox server is gone ({e.strerror or e})") from None
 
     def recv(self, timeout: float) -> dict | None:
         ready, _, _ = select.select([self.sock], [], [], timeout)
@@ -260,10 +266,10 @@ class _Server:
         try:
             self.send({"spawn": True, "limits": limits, "max_s": max_s},
                       [in_fd, out_fd, err_fd, p2c_r, c2p_w, job_fd])
-        except OSError as e:
+        except InfraError:
             for fd in (job_fd, in_fd, out_fd, err_fd, p2c_r, p2c_w, c2p_r, c2p_w):
                 os.close(fd)
-            raise InfraError(f"the sandbox server is gone ({e})") from None
+            raise
         for fd in (job_fd, in_fd, p2c_r, c2p_w):
             os.close(fd)
         msg = self.recv(30.0)
@@ -329,10 +335,11 @@ class _Slot:
                 out, detail = self._call(program, tests)
             else:
                 out, detail = self._assert(program, tests)
-        except InfraError as e:
+        except Exception as e:  # InfraError, or a bug of ours: the sample is unjudged, never a silent 0
             for role in ("candidate", "checker"):  # a server in an unknown state is replaced
                 self.drop(role)
-            return RunResult(error=str(e), ms=(time.monotonic() - start) * 1000)
+            why = str(e) if isinstance(e, InfraError) else f"sandbox failure: {type(e).__name__}: {e}"
+            return RunResult(error=why, ms=(time.monotonic() - start) * 1000)
         return RunResult(tests=out, detail=detail, ms=(time.monotonic() - start) * 1000)
 
     def _ready(self, child: _Child, what: str) -> None:
@@ -344,7 +351,8 @@ class _Slot:
 
     def _candidate(self, program: str, tests: CodeTests, max_s: float) -> _Child:
         job = {"role": "candidate", "program": program, "setup": tests.setup, "entry_point": tests.entry_point}
-        child = self.server("candidate").spawn(job, b"", self.config.limits(), max_s)
+        n_tests = len(tests.cases) if tests.cases else (tests.code or "").count("assert") or 1
+        child = self.server("candidate").spawn(job, b"", self.config.limits(n_tests), max_s)
         self._ready(child, "candidate")
         return child
 
@@ -400,7 +408,7 @@ class _Slot:
         if "ok" in reply:
             try:
                 got = plain.load_plain(reply["ok"])
-            except plain.PlainError as e:
+            except (plain.PlainError, ValueError, TypeError) as e:
                 return False, f"not a plain value ({e})", "malformed reply"
             ok = plain.values_equal(got, want, self.config.rel_tol, self.config.abs_tol)
             return ok, "passed" if ok else f"wrong value: {_short(got)}", None
@@ -413,12 +421,22 @@ class _Slot:
             return False, why, why
         return False, "malformed reply", "malformed reply"
 
+    def _forward(self, cand: _Child, call: Any, deadline: float) -> tuple[dict | None, str | None]:
+        """Send one of the checker's calls to the candidate: (its checked reply, None), or
+        (None, why the candidate can no longer answer)."""
+        if not cand.send(call, deadline):
+            return None, "the program stopped reading its calls"
+        reply = cand.reader.message(deadline)
+        _, _, gone = self._judge_reply(reply, None)  # checks that a value is plain; the checker judges it
+        return (reply, None) if gone is None else (None, gone)
+
     def _assert(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
         t = self.config.timeout_s
         cand = self._candidate(program, tests, 600)
         try:
             job = {"role": "checker", "setup": tests.setup, "code": tests.code, "entry_point": tests.entry_point}
-            chk = self.server("checker").spawn(job, b"", self.config.limits(), 600)
+            n_asserts = (tests.code or "").count("assert") or 1
+            chk = self.server("checker").spawn(job, b"", self.config.limits(n_asserts), 600)
         except InfraError:
             cand.finish()
             raise
@@ -452,24 +470,11 @@ class _Slot:
                     if gone is None and not loaded:
                         gone = self._load(cand, deadline)
                         loaded = gone is None
-                    if gone is None:
-                        if cand.send(msg["call"], deadline):
-                            reply = cand.reader.message(deadline)
-                            _, reason, gone = self._judge_reply(reply, None)
-                            if gone is None and "ok" in reply:
-                                try:
-                                    plain.load_plain(reply["ok"])
-                                except plain.PlainError:
-                                    gone = "malformed reply"
-                        else:
-                            gone = "the program stopped reading its calls"
-                        if gone is not None and current is not None:
-                            forced[current] = "timeout" if gone == "timeout" else gone
-                        if gone is not None:
-                            cand.finish()
-                    if gone is None:
-                        answer = reply
-                    else:
+                    answer, gone = (None, gone) if gone else self._forward(cand, msg["call"], deadline)
+                    if gone is not None:
+                        cand.finish()
+                        if current is not None:  # the test in progress fails whatever the checker makes of it
+                            forced.setdefault(current, gone)
                         answer = {"gone": gone}
                         deadline = time.monotonic() + t  # the checker still needs to finish
                     if not chk.send(answer, deadline):
@@ -606,13 +611,23 @@ class Sandbox:
         finally:
             self._release(slot)
 
-    def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]]) -> list[RunResult]:
-        """Many runs, `workers` at a time, results in input order."""
+    def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]], deadline: float | None = None
+                 ) -> list[RunResult | None]:
+        """Many runs, `workers` at a time, results in input order.
+
+        deadline: a time.monotonic() value; a run not started by then is not run (None in its place).
+        """
         jobs = list(jobs)
+
+        def one(job):
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            return self.run(*job)
+
         if len(jobs) <= 1 or len(self._slots) == 1:
-            return [self.run(p, t) for p, t in jobs]
+            return [one(job) for job in jobs]
         with ThreadPoolExecutor(len(self._slots)) as pool:
-            return list(pool.map(lambda job: self.run(*job), jobs))
+            return list(pool.map(one, jobs))
 
 
 _DEFAULT: dict[SandboxConfig, Sandbox] = {}
@@ -654,6 +669,11 @@ def sandbox_layers(require: Sequence[str] = (), config: SandboxConfig | None = N
     return layers
 
 
+def layers_report(config: SandboxConfig | None = None) -> dict[str, Any]:
+    """What a run records in config.json: {"in_force": [...], "missing": {layer: why}, "as_root": bool}."""
+    return dict(get_sandbox(config).layers())
+
+
 def parse_layers(text: str | None) -> tuple[str, ...]:
     """`--require-layers a,b` into a tuple, checking the names."""
     names = tuple(x.strip() for x in (text or "").split(",") if x.strip())
@@ -661,3 +681,35 @@ def parse_layers(text: str | None) -> tuple[str, ...]:
     if unknown:
         raise InputError(f"--require-layers: unknown layer(s) {', '.join(unknown)} (known: {', '.join(LAYER_NAMES)})")
     return names
+
+
+def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: bool = True, timeout_s: float = 2.0,
+                   echo=print, config: SandboxConfig | None = None) -> bool:
+    """What `evalkit sandbox doctor` prints: the layers table, then the attack table.
+
+    Returns False when an attack was not contained (or a run failed); raises InputError when a
+    required layer is missing.
+    """
+    from evalkit.verifiers._sandbox_attacks import run_attacks
+
+    required = parse_layers(require_layers) if isinstance(require_layers, str) else tuple(require_layers)
+    config = config or SandboxConfig(workers=1, timeout_s=timeout_s)
+    with Sandbox(config) as box:
+        info = box.layers()
+        who = "root" if info["as_root"] else f"uid {os.geteuid()}"
+        echo(f"sandbox layers (running as {who}):")
+        for name in LAYER_NAMES:
+            state = "in force" if name in info["in_force"] else "missing"
+            why = LAYER_DESCRIPTIONS[name] if state == "in force" else info["missing"].get(name, "")
+            echo(f"  {name:<11} {state:<9} {why}")
+        missing = [n for n in required if n not in info["in_force"]]
+        if missing:
+            raise InputError("required sandbox layer(s) missing: "
+                             + "; ".join(f"{n}: {info['missing'].get(n, 'not available')}" for n in missing))
+        if not run_attack_suite:
+            return True
+        echo("attacks:")
+        results = run_attacks(box, on_result=lambda r: echo(f"  {r.name:<16} {r.status:<14} {r.detail[:90]}"))
+    bad = [r for r in results if not r.contained]
+    echo(f"{len(results) - len(bad)}/{len(results)} attacks contained")
+    return not bad

@@ -14,7 +14,7 @@
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       node.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -244,7 +244,7 @@
     }
     if (split < text.length) parts.push(h("pre", { class: "text answer" }, highlighted(text, split, text.length, markers)));
     const facts2 = traceFacts(x.tr);
-    if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "verdict" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
+    if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
     view.replaceChildren(...parts);
     view.scrollTop = 0;
   }

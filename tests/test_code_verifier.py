@@ -1,0 +1,96 @@
+"""The `code` verifier: extraction from completions, verdicts, and reward hacks on every HumanEval problem."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from evalkit.taskspec import load_problems, load_task
+from evalkit.verifiers import VerifyItem, get_verifier
+from evalkit.verifiers._sandbox_attacks import REWARD_HACKS, hack_program
+from evalkit.verifiers.code import extract_code, verify_code
+
+ADD_TESTS = {"style": "assert", "entry_point": "add", "setup": None,
+             "code": "assert add(1, 2) == 3\nassert add(0, 0) == 0\nassert add(-1, 1) == 0\n"}
+
+
+def fenced(code: str, tag: str = "python") -> str:
+    return f"```{tag}\n{code}```\n"
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return get_verifier("code", timeout_s=3, workers=2)
+
+
+def test_extracts_last_python_block_of_the_final_answer():
+    text = ("<think>try:\n```python\ndef add(a, b): return 0\n```\n</think>\nFirst:\n```python\nx = 1\n```\n"
+            "Final:\n```python\ndef add(a, b):\n    return a + b\n```\nDone.")
+    assert extract_code(text) == "def add(a, b):\n    return a + b\n"
+    assert extract_code("<think>only thinking ```python\nx=1\n```") is None  # never closed: no answer
+    assert extract_code("```\nprint(1)\n```") == "print(1)\n"  # untagged fallback
+    assert extract_code("```\nprint(1)\n```", untagged=False) is None
+    assert extract_code("<think>\n```python\nx=1\n```\n</think>no code", source="completion") == "x=1\n"
+
+
+def test_verdicts_score_the_fraction_of_tests(verifier):
+    items = [VerifyItem(fenced("def add(a, b):\n    return a + b\n"), ADD_TESTS),
+             VerifyItem(fenced("def add(a, b):\n    return a * b\n"), ADD_TESTS),
+             VerifyItem("I think the answer is a + b.", ADD_TESTS),
+             VerifyItem("<think>long thinking about ```python\ndef add(a,b): return a+b\n```", ADD_TESTS),
+             VerifyItem(fenced("def add(a, b):\n    return a + b\n"), ADD_TESTS, finish_reason="length")]
+    right, half, none, open_think, cut = verifier.verify_many(items)
+    assert (right.correct, right.score, right.reason) == (True, 1.0, "correct")
+    assert right.tests == [{"passed": True, "reason": "passed"}] * 3
+    assert right.answer == "def add(a, b):\n    return a + b\n"
+    assert (half.correct, round(half.score, 3), half.reason) == (False, 0.333, "wrong")
+    assert half.detail.startswith("1/3 tests passed")
+    assert (none.correct, none.reason) == (False, "no_answer")
+    assert (open_think.correct, open_think.reason) == (False, "truncated")
+    assert (cut.correct, cut.reason) == (False, "truncated")
+
+
+def test_timeout_is_not_correct_and_not_unjudged(verifier):
+    v = verifier.verify_many([VerifyItem(fenced("def add(a, b):\n    while True:\n        pass\n"), ADD_TESTS)])[0]
+    assert (v.correct, v.score, v.reason) == (False, 0.0, "timeout")
+
+
+def test_bad_tests_are_unjudged_not_wrong(verifier):
+    v = verifier.verify_many([VerifyItem(fenced("x = 1\n"), '{"style": "fuzzy"}')])[0]
+    assert v.correct is None and v.reason == "error"
+
+
+def test_gold_may_be_json_text_and_options_pass_through():
+    import json
+
+    v = verify_code(fenced("def add(a, b):\n    return a + b\n", "py"), json.dumps(ADD_TESTS), timeout_s=3)
+    assert v.correct is True
+
+
+@pytest.fixture(scope="module")
+def humaneval():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return load_problems(load_task("humaneval"), source="local").problems
+
+
+@pytest.mark.parametrize("hack", sorted(REWARD_HACKS))
+def test_reward_hack_scores_zero_on_every_humaneval_problem(verifier, humaneval, hack):
+    items = [VerifyItem(fenced(hack_program(hack, p.tests.entry_point)), p.tests) for p in humaneval]
+    verdicts = verifier.verify_many(items)
+    scored = [(p.id, v.score, v.reason, v.detail) for p, v in zip(humaneval, verdicts) if v.score != 0 or v.correct is not False]
+    assert not scored, scored[:5]
+
+
+def test_batch_deadline_scores_unrun_programs_as_timeouts():
+    v = get_verifier("code", timeout=3, deadline=0.0, workers=1)  # the rewards' spelling of the limits
+    [verdict] = v.verify_many([VerifyItem(fenced("def add(a, b):\n    return a + b\n"), ADD_TESTS)])
+    assert (verdict.correct, verdict.score, verdict.reason) == (False, 0.0, "timeout")
+
+
+def test_layers_report_is_what_a_run_records():
+    from evalkit.verifiers.sandbox import layers_report
+
+    report = layers_report()
+    assert {"in_force", "missing", "as_root"} <= set(report)
+    assert "session" in report["in_force"]

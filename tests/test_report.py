@@ -1,0 +1,401 @@
+"""The HTML report, driven in a real headless Chromium (Playwright with Debian's chromium).
+
+The run directories are written here from real traces (tests/data/report, see its README), in the
+formats DESIGN.md fixes: config.json, samples.jsonl, results.json. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evalkit.cli import main
+from evalkit.report import write_compare, write_report
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data" / "report" / "traces.jsonl"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MODEL_A, MODEL_B = "deepseek-reasoner", "DeepSeek-R1-Distill-Qwen-7B"
+
+# A stand-in for the trace analyzer's output (its own module is tested elsewhere): rows of
+# (kind, rule, pattern), so the report has markers, counts and self-corrections to show.
+MARKER_ROWS = [
+    ("reflection", "wait", r"\bWait\b[^.\n]*"),
+    ("verification", "check", r"\b(?:[Ll]et me (?:double-)?check|[Vv]erify)\b[^.\n]*"),
+    ("hesitation", "hmm", r"\bHmm\b[^.\n]*"),
+    ("switch", "alternatively", r"\bAlternatively\b[^.\n]*"),
+]
+CODE_COMPLETION = (
+    "<think>\nReverse the words. Wait, the tests also pass \"</script><!--\" through 🙂.\n</think>\n"
+    "```python\ndef reverse_words(s):\n    return ' '.join(reversed(s.split()))\n```")
+
+
+def _trace(completion: str, correct: bool | None) -> dict:
+    markers = []
+    for kind, rule, pattern in MARKER_ROWS:
+        for m in re.finditer(pattern, completion):
+            markers.append({"kind": kind, "rule": rule, "start": m.start(), "end": m.end(), "text": m.group()})
+    markers.sort(key=lambda m: m["start"])
+    counts: dict[str, int] = defaultdict(int)
+    for m in markers:
+        counts[m["kind"]] += 1
+    n_tokens = max(1, len(completion) // 4)
+    return {"length_unit": "token", "think_length": n_tokens, "markers": markers, "marker_counts": dict(counts),
+            "markers_per_1k": 1000 * len(markers) / n_tokens,
+            "self_corrections": {"wrong_to_right": int(bool(correct) and len(markers) > 3),
+                                 "right_to_wrong": int(correct is False and len(markers) > 0),
+                                 "wrong_to_wrong": 0},
+            "overthinking_share": (len(markers) % 7) / 7 if correct else None}
+
+
+def _mean(xs):
+    return sum(xs) / len(xs) if xs else None
+
+
+def _results(samples: list[dict]) -> dict:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for s in samples:
+        groups[(s["task"], s["model"])].append(s)
+    out = []
+    for (task, model), recs in groups.items():
+        per = defaultdict(list)
+        levels = defaultdict(lambda: defaultdict(list))
+        for s in recs:
+            if s["correct"] is not None:
+                per[s["problem_id"]].append(s["correct"])
+                levels[str(s.get("level", "?"))][s["problem_id"]].append(s["correct"])
+        avg = _mean([_mean(v) for v in per.values()])
+        pass_k = _mean([float(any(v)) for v in per.values()])
+        out.append({
+            "task": task, "model": model, "n_problems": len(per), "n_samples": len(recs),
+            "n_unjudged": sum(s["correct"] is None for s in recs),
+            "n_truncated": sum(s["finish_reason"] == "length" for s in recs),
+            "n_timeout": 0, "mean_completion_tokens": _mean([s["completion_tokens"] for s in recs]),
+            "metrics": {"avg@n": {"value": avg, "ci_low": max(0.0, avg - 0.1), "ci_high": min(1.0, avg + 0.1)},
+                        "pass@2": {"value": pass_k, "ci_low": None, "ci_high": None}},
+            "pass_at_k_curve": [[1, avg], [2, pass_k]],
+            "breakdowns": {"level": {lv: {"n_problems": len(ps), "avg@n": _mean([_mean(v) for v in ps.values()])}
+                                     for lv, ps in levels.items()}},
+        })
+    return {"results": out}
+
+
+def write_run(run_dir: Path, model: str, think_open: bool, with_code: bool = False) -> Path:
+    """A small, realistic run directory for `model` from the bundled traces."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    samples = []
+    for rec in map(json.loads, DATA.read_text(encoding="utf-8").splitlines()):
+        if rec["model"] != model:
+            continue
+        samples.append({
+            "task": "math500", "problem_id": rec["item_id"], "sample": rec["sample"], "seed": 1000 + rec["sample"],
+            "model": model, "prompt": rec["problem"] + "\nPut your final answer within \\boxed{}.",
+            "completion": rec["completion"], "finish_reason": rec["finish_reason"],
+            "prompt_tokens": rec["prompt_tokens"], "completion_tokens": rec["completion_tokens"],
+            "gold": rec["ground_truth"], "correct": rec["correct"], "score": float(bool(rec["correct"])),
+            "answer": rec["answer"], "reason": rec["reason"], "detail": "", "ms": 3.0, "tests": None,
+            "trace": _trace(rec["completion"], rec["correct"]), "level": rec["level"]})
+    if with_code:
+        samples.append({
+            "task": "mbpp", "problem_id": "11", "sample": 0, "seed": 7, "model": model,
+            "prompt": "Write reverse_words(s).", "completion": CODE_COMPLETION, "finish_reason": "stop",
+            "prompt_tokens": 12, "completion_tokens": 60, "gold": None, "correct": False, "score": 0.5,
+            "answer": "def reverse_words(s): ...", "reason": "wrong", "detail": "1 of 2 tests failed", "ms": 40.0,
+            "tests": [{"passed": True, "reason": "passed"}, {"passed": False, "reason": "AssertionError"}],
+            "trace": _trace(CODE_COMPLETION, False)})
+    with (run_dir / "samples.jsonl").open("w", encoding="utf-8") as f:
+        for s in samples:
+            f.write(json.dumps({k: v for k, v in s.items() if k != "level"}, ensure_ascii=False) + "\n")
+    (run_dir / "results.json").write_text(json.dumps(_results(samples)), encoding="utf-8")
+    tasks = [{"name": "math500", "verifier": "math", "think_open": think_open,
+              "dataset": {"hub": "HuggingFaceH4/MATH-500", "split": "test", "revision": "ff5b202"}}]
+    if with_code:
+        tasks.append({"name": "mbpp", "verifier": "code", "dataset": {"local": "mbpp_test.jsonl"}})
+    config = {"tasks": tasks, "model": model, "backend": "replay",
+              "sampling": {"n": 2, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768, "seed": 0},
+              "versions": {"evalkit": "0.1.0", "math-verify": "0.9"},
+              "sandbox_layers": {"bwrap": True, "seccomp": True} if with_code else None}
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("report")
+    a = write_run(root / "math500--deepseek-reasoner", MODEL_A, think_open=False, with_code=True)
+    b = write_run(root / "math500--qwen7b", MODEL_B, think_open=True)
+    write_report(a)
+    write_report(b)
+    return {"a": a, "b": b, "root": root}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    remote = []
+    # The page must be self-contained: any request that is not the file itself is a failure.
+    pg.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert remote == [], f"the report fetched from outside the file: {remote}"
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+def _open(page, path: Path):
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
+
+
+def test_summary_shows_metrics_counts_and_settings(runs, page):
+    _open(page, runs["a"] / "index.html")
+    summary = page.locator("#summary-table")
+    assert summary.is_visible()
+    row = summary.locator("tbody tr", has_text="math500")
+    # deepseek-reasoner: 9 problems x 2 samples, problem 0004 wrong twice -> avg@n 8/9.
+    assert "88.9%" in row.inner_text()
+    assert "95% CI 78.9% – 98.9%" in row.inner_text()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "math500" and cells[1] == MODEL_A
+    assert "18" in cells  # samples
+    headers = summary.locator("thead th").all_inner_texts()
+    assert headers[:4] == ["Task", "Model", "avg@n", "pass@2"]
+    settings = page.locator("#settings").inner_text()
+    assert "replay" in settings and "temperature=0.6" in settings and "revision=ff5b202" in settings
+    assert "bwrap=True" in settings  # sandbox layers
+    _shot(page, "report-summary.png")
+
+
+def test_charts_are_inline_svg_from_matplotlib(runs, page):
+    _open(page, runs["a"] / "index.html")
+    for chart in ("#chart-pass-at-k", "#chart-by-level", "#chart-length", "#chart-markers",
+                  "#chart-self-corrections", "#chart-overthinking"):
+        fig = page.locator(chart)
+        assert fig.locator("svg").count() == 1, chart
+        assert fig.locator("svg").bounding_box()["height"] > 100, chart
+    assert "pass@k" in page.locator("#chart-pass-at-k").inner_text()
+    html = (runs["a"] / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
+def test_filter_wrong_then_open_sample_with_highlighted_marker(runs, page):
+    _open(page, runs["a"] / "index.html")
+    page.check("#f-wrong")
+    rows = page.locator("#samples-table tbody tr")
+    assert page.locator("#sample-count").inner_text().startswith("3 of 19 samples")
+    problems = sorted(rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count()))
+    assert problems == ["11", "math500_0004", "math500_0004"]
+    rows.filter(has_text="math500_0004").first.click()
+    view = page.locator("#sample-view")
+    view.locator("h2").wait_for()
+    assert "math500_0004 · sample 0" in view.locator("h2").inner_text()
+    assert view.locator(".verdict .badge").inner_text() == "wrong"
+    assert "0.21" in view.locator(".verdict").inner_text()  # the extracted answer
+    assert "\\text{Evelyn}" in view.locator(".verdict").inner_text()  # the gold
+    assert page.url.endswith("#sample=math500|deepseek-reasoner|math500_0004|0")
+    page.keyboard.press("Escape")
+    assert view.is_hidden()
+    rows.filter(has_text="mbpp").first.click()
+    view.locator("h2", has_text="11 · sample 0").wait_for()
+    think = view.locator("details.think")
+    assert think.get_attribute("open") is None  # the think block starts folded
+    assert "1 marker" in think.locator("summary").inner_text()
+    think.locator("summary").click()
+    mark = think.locator("mark.mk").first
+    assert mark.is_visible()
+    assert mark.get_attribute("data-kind") == "reflection"
+    assert mark.inner_text().startswith("Wait, the tests also pass")
+    assert view.locator(".legend [data-kind='reflection']").inner_text() == "reflection (1)"
+    _shot(page, "report-sample.png")
+
+
+def test_truncated_selfcorrected_marker_kind_and_text_search(runs, page):
+    _open(page, runs["b"] / "index.html")
+    count = page.locator("#sample-count")
+    page.check("#f-truncated")
+    assert count.inner_text().startswith("1 of 10 samples")
+    page.locator("#samples-table tbody tr").first.click()
+    view = page.locator("#sample-view")
+    assert "never closed (truncated)" in view.locator("details.think summary").inner_text()
+    assert view.locator(".verdict .badge").inner_text() == "truncated"
+    page.keyboard.press("Escape")
+    page.uncheck("#f-truncated")
+    page.check("#f-selfcorr")
+    n_sc = int(count.inner_text().split()[0])
+    assert 0 < n_sc < 10
+    page.uncheck("#f-selfcorr")
+    page.select_option("#f-kind", label="switch")
+    n_switch = int(count.inner_text().split()[0])
+    assert 0 < n_switch < 10
+    page.select_option("#f-kind", value="")
+    # A phrase found only inside one completion: matched after Enter searches the text.
+    box = page.locator("#f-text")
+    box.fill("evelyn")
+    assert count.inner_text().startswith("1 of 10")  # answers and gold first: problem 0004
+    box.fill("compounded")
+    assert count.inner_text().startswith("0 of 10")
+    box.fill("distance formula")
+    box.press("Enter")
+    page.wait_for_function("document.querySelector('#sample-count').textContent.includes('completions searched')")
+    hits = page.locator("#samples-table tbody tr td:nth-child(1)").all_inner_texts()
+    assert "math500_0000" in hits and 0 < len(hits) < 10
+
+
+def test_problems_table_sorts_and_filters(runs, page):
+    _open(page, runs["a"] / "index.html")
+    table = page.locator("#problems-table")
+    assert page.locator("#problem-count").inner_text() == "10 of 10 problems"
+    page.locator("#problems-table th[data-key='solved']").click()
+    first = table.locator("tbody tr").first.inner_text()
+    assert "math500_0004" in first and "0.0%" in first  # unsolved first when sorted ascending
+    assert "0.21" in first  # its majority answer
+    page.select_option("#problem-solved", "all")
+    assert page.locator("#problem-count").inner_text() == "8 of 10 problems"
+    page.fill("#problem-filter", "sqrt")
+    assert table.locator("tbody tr").count() == 1 and "math500_0008" in table.inner_text()
+    table.locator("tbody tr").first.click()
+    assert "problem math500_0008" in page.locator("#f-problem").inner_text()
+    assert page.locator("#sample-count").inner_text().startswith("2 of 19")
+
+
+def test_code_sample_shows_each_test_and_text_survives_exactly(runs, page):
+    _open(page, runs["a"] / "index.html")
+    page.goto((runs["a"] / "index.html").resolve().as_uri() + "#sample=mbpp|deepseek-reasoner|11|0")
+    page.reload()
+    view = page.locator("#sample-view")
+    view.locator("ul.tests").wait_for()
+    assert "Tests (1/2 passed)" in view.inner_text()
+    assert view.locator("ul.tests li.fail").inner_text() == "test 2: AssertionError"
+    # Every completion comes back from the compressed chunks character for character.
+    got = page.evaluate("""async () => {
+        const out = [];
+        for (const node of document.querySelectorAll('script[id^="ek-c"]')) {
+          const un = (t, n) => { const o = new Uint8Array(n); let a = 0, b = 0, k = 0; const U = [0, 13, 60];
+            const p = v => { a = (a << 7) | v; b += 7; if (b >= 8) { b -= 8; if (k < n) o[k++] = (a >> b) & 255; a &= (1 << b) - 1; } };
+            for (let i = 0; i < t.length && k < n; i++) { const c = t.charCodeAt(i); if (c < 128) p(c); else { const d = c - 256; p(U[d >> 7]); p(d & 127); } }
+            return o; };
+          const s = new Blob([un(node.textContent, +node.dataset.n)]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+          out.push(...JSON.parse(await new Response(s).text()).samples.map(x => x.c));
+        }
+        return out; }""")
+    want = [json.loads(line)["completion"] for line in (runs["a"] / "samples.jsonl").read_text("utf-8").splitlines()]
+    assert got == want
+    # "</script><!--" and the emoji are shown as text: the folded think block plus the answer.
+    shown = view.locator("details.think pre").text_content() + view.locator("pre.answer").text_content()
+    assert shown == CODE_COMPLETION
+
+
+def test_compare_shows_deltas_paired_ci_and_flips_linking_both_traces(runs, page):
+    out = runs["root"] / "compare.html"
+    write_compare([runs["a"], runs["b"]], out)
+    _open_static(page, out)
+    section = page.locator("section.task[data-task='math500']")
+    metrics = section.locator("table.compare-metrics").inner_text()
+    assert "math500--deepseek-reasoner" in metrics and "math500--qwen7b" in metrics
+    # avg@n: 8/9 vs 9/10 -> +1.1 points.
+    assert "+1.1 pts" in metrics
+    paired = section.locator("table.paired tbody tr").first.inner_text()
+    assert "9" in paired.split("\t")[1]  # the 9 problems both judged (0009 only in run b)
+    assert "+11.1 pts" in paired and "not significant" in paired
+    flips = section.locator("table.flips tbody tr")
+    assert flips.count() == 1 and "math500_0004" in flips.first.inner_text()
+    assert "math500--qwen7b" in flips.first.locator("td").nth(1).inner_text()  # solved by run b
+    _shot(page, "report-compare.png")
+    flips.first.locator("a.trace-b").click()
+    page.wait_for_selector("body[data-ready='1']")
+    view = page.locator("#sample-view")
+    view.locator("h2").wait_for()
+    assert "math500_0004 · sample 0" in view.locator("h2").inner_text()
+    assert view.locator(".verdict .badge").inner_text() == "correct"
+    page.go_back()
+    page.locator("table.flips a.trace-a").click()
+    page.locator("#sample-view h2").wait_for()
+    assert page.locator("#sample-view .verdict .badge").inner_text() == "wrong"
+
+
+def _open_static(page, path: Path):
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector("main")
+
+
+def test_run_in_progress_renders_from_samples(runs, page, tmp_path):
+    run = tmp_path / "partial"
+    shutil.copytree(runs["b"], run)
+    (run / "results.json").unlink()
+    (run / "index.html").unlink()
+    with (run / "samples.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"task": "math500", "problem_id": "math500_0011", "sam')  # a line cut mid-write
+    write_report(run)
+    _open(page, run / "index.html")
+    row = page.locator("#summary-table tbody tr").first.inner_text()
+    assert "90.0%" in row and "CI" not in row
+    assert "computed from samples.jsonl" in page.locator("#summary").inner_text()
+
+
+def test_cli_report_renders_one_run_or_compares_several(runs, tmp_path):
+    (runs["b"] / "index.html").unlink()
+    res = CliRunner().invoke(main, ["report", str(runs["b"])])
+    assert res.exit_code == 0, res.output
+    assert (runs["b"] / "index.html").exists() and str(runs["b"] / "index.html") in res.output
+    out = tmp_path / "cmp.html"
+    res = CliRunner().invoke(main, ["report", str(runs["a"]), str(runs["b"]), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Problems that flip" in out.read_text(encoding="utf-8")
+    res = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
+    assert res.exit_code == 2
+    assert "not a run directory" in res.output and "Traceback" not in res.output
+    broken = tmp_path / "broken"
+    shutil.copytree(runs["b"], broken)
+    lines = (broken / "samples.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1][:40] + "\n"  # a corrupt line in the middle, not a run still writing
+    (broken / "samples.jsonl").write_text("".join(lines), encoding="utf-8")
+    res = CliRunner().invoke(main, ["report", str(broken)])
+    assert res.exit_code == 2
+    assert f"{broken / 'samples.jsonl'}: line 2: not valid JSON" in res.output
+
+
+def test_report_of_a_real_demo_run_highlights_the_analyzers_markers(page, tmp_path):
+    if "run" not in main.commands:
+        pytest.skip("`evalkit run` is not there yet")
+    run = tmp_path / "demo"
+    res = CliRunner().invoke(main, ["run", "demo", "--out", str(run)])
+    assert res.exit_code == 0, res.output
+    _open(page, run / "index.html")
+    models = page.locator("#summary-table tbody td:nth-child(2)").all_inner_texts()
+    assert "deepseek-reasoner" in models and len(models) >= 2
+    page.select_option("#f-kind", label="backtracking")
+    n = int(page.locator("#sample-count").inner_text().split()[0])
+    assert n > 0
+    page.locator("#samples-table tbody tr").first.click()
+    think = page.locator("#sample-view details.think")
+    think.locator("summary").click()
+    mark = think.locator("mark.mk[data-kind='backtracking']").first
+    assert mark.is_visible()
+    assert page.locator("#sample-view .legend [data-kind='backtracking']").is_visible()

@@ -1,0 +1,151 @@
+"""`evalkit run` end to end on the replay backend: the demo, users' completion files, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evalkit
+from evalkit.types import SAMPLE_KEYS
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_demo_runs_offline_and_reports_each_model(tmp_path):
+    r = cli("run", "demo", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "reports" / "demo--completions"
+    for model in ("deepseek-reasoner", "DeepSeek-R1-Distill-Llama-8B", "DeepSeek-R1-Distill-Qwen-7B",
+                  "DeepSeek-R1-Distill-Qwen-14B"):
+        assert model in r.stdout
+    samples = lines(run_dir / "samples.jsonl")
+    assert len(samples) == 110 and all(list(s) == list(SAMPLE_KEYS) for s in samples)
+    assert {s["reason"] for s in samples} >= {"correct", "wrong", "truncated"}
+    results = json.loads((run_dir / "results.json").read_text())["results"]
+    assert len(results) == 4 and all("avg@n" in r["metrics"] for r in results)
+    assert (run_dir / "index.html").stat().st_size > 1000
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["backend"] == "replay" and config["tasks"][0]["dataset_source"] == "local"
+
+    again = cli("run", "demo", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0 and "0 samples new, 110 reused" in again.stdout
+    assert len(lines(run_dir / "samples.jsonl")) == 110
+
+    frame = evalkit.load_run(run_dir)
+    assert len(frame) == 110 and set(frame["model"]) == {s["model"] for s in samples}
+
+
+def _replay_file(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_users_completions_are_scored_per_the_design(tmp_path):
+    rows = [
+        {"problem_id": "test/precalculus/807.json", "sample": 0,
+         "completion": "<think>\nr = 3, theta = pi/2\n</think>\nThe answer is $\\boxed{\\left(3, \\frac{\\pi}{2}\\right)}$."},
+        {"problem_id": "test/precalculus/807.json", "sample": 1,
+         "completion": "<think>\nhmm, maybe (3, 0)\n</think>\n\\boxed{(3, 0)}"},
+        {"problem_id": "test/intermediate_algebra/1994.json", "sample": 0,
+         "completion": "<think>\nlet me think about this for a very long", "finish_reason": "length"},
+        {"problem_id": "test/intermediate_algebra/1994.json", "sample": 1,
+         "completion": "<think>\nthe answer is surely \\boxed{p - q}\n</think>\nI could not finish."},
+    ]
+    f = _replay_file(tmp_path / "theirs.jsonl", rows)
+    result = evalkit.evaluate(["math500"], completions=f, limit=2, n=2, out=tmp_path / "run", progress=False)
+    got = {(s["problem_id"], s["sample"]): s for s in lines(result.samples_path)}
+    assert got[("test/precalculus/807.json", 0)]["reason"] == "correct"
+    assert got[("test/precalculus/807.json", 1)]["reason"] == "wrong"
+    assert got[("test/intermediate_algebra/1994.json", 0)]["reason"] == "truncated"
+    # an answer only inside the think block does not count
+    assert got[("test/intermediate_algebra/1994.json", 1)]["correct"] is False
+    assert result.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(0.25)
+    assert result.results[0]["n_truncated"] == 1
+
+
+def test_replay_ids_that_match_no_problem_are_a_clear_error(tmp_path):
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "nope", "sample": 0, "completion": "x"}])
+    r = cli("run", "aime24", "--completions", str(f), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "no replayed record matches a problem of aime24" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_n_and_limit_grow_and_changed_settings_are_refused(tmp_path):
+    rows = [{"problem_id": str(i), "sample": s, "completion": f"\\boxed{{{i}}}"} for i in range(60, 66) for s in range(4)]
+    f = _replay_file(tmp_path / "c.jsonl", rows)
+    out = tmp_path / "run"
+    first = cli("run", "aime24", "--completions", str(f), "-n", "2", "--limit", "3", "--out", str(out), "--no-progress")
+    assert first.returncode == 0, first.stderr and "6 samples new, 0 reused" in first.stdout
+    grown = cli("run", "aime24", "--completions", str(f), "-n", "4", "--limit", "6", "--out", str(out), "--no-progress")
+    assert grown.returncode == 0 and "18 samples new, 6 reused" in grown.stdout
+    keys = [(s["problem_id"], s["sample"]) for s in lines(out / "samples.jsonl")]
+    assert len(keys) == len(set(keys)) == 24
+    changed = cli("run", "aime24", "--completions", str(f), "--temperature", "0.1", "--out", str(out))
+    assert changed.returncode == 2 and "temperature: 0.6 -> 0.1" in changed.stderr and "--overwrite" in changed.stderr
+    over = cli("run", "aime24", "--completions", str(f), "--temperature", "0.1", "-n", "1", "--out", str(out),
+               "--overwrite", "--no-progress")
+    assert over.returncode == 0 and len(lines(out / "samples.jsonl")) == 6  # one sample each of the 6 replayed problems
+
+
+def test_the_answer_checks_the_gold_of_every_sample_against_the_design(tmp_path):
+    # AIME's zero-padded gold and AMC's float gold both accept the plain integer
+    aime = _replay_file(tmp_path / "a.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
+    r = evalkit.evaluate(["aime24"], completions=aime, limit=1, n=1, out=tmp_path / "a", progress=False)
+    assert r.results[0]["metrics"]["avg@n"]["value"] == 1.0
+    amc = _replay_file(tmp_path / "b.jsonl", [{"problem_id": "0", "sample": 0, "completion": "\\boxed{27}"}])
+    r = evalkit.evaluate(["amc23"], completions=amc, limit=1, n=1, out=tmp_path / "b", progress=False)
+    assert r.results[0]["metrics"]["avg@n"]["value"] == 1.0
+
+
+BAD = [
+    (["run", "math5000", "--completions", "{c}"], "unknown task 'math5000'"),
+    (["run", "{bad_yaml}", "--completions", "{c}"], "bad.yaml:3: malformed YAML"),
+    (["run", "{missing_col}", "--completions", "{c}"], "column 'problem'"),
+    (["run", "math500", "--completions", "{corrupt}"], "corrupt.jsonl:2: corrupt JSON line"),
+    (["run", "math500", "--completions", "{nofield}"], "nofield.jsonl:1: field 'completion' is missing"),
+    (["run", "aime24", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"],
+     "cannot reach the server at http://127.0.0.1:9/v1"),
+    (["run", "aime24", "--backend", "transformers", "--model", "no-such-org/no-such-model"],
+     "model 'no-such-org/no-such-model' does not exist locally"),
+    (["run", "aime24", "--backend", "vllm", "--model", "{tmp}/not-a-model"], "not-a-model"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[b[1][:30] for b in BAD])
+def test_bad_input_is_one_line_exit_2_and_no_run_directory(tmp_path, args, message):
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "0", "sample": 0, "completion": "x"}) + "\n")
+    (tmp_path / "corrupt.jsonl").write_text('{"problem_id": "0", "sample": 0, "completion": "x"}\n{"problem_id": \n')
+    (tmp_path / "nofield.jsonl").write_text(json.dumps({"problem_id": "0", "sample": 0, "text": "x"}) + "\n")
+    (tmp_path / "bad.yaml").write_text("name: bad\ndataset:\n  local: [unclosed\n")
+    (tmp_path / "d.jsonl").write_text(json.dumps({"question": "q", "answer": "1"}) + "\n")
+    (tmp_path / "missing.yaml").write_text("name: missing\ndataset: {local: d.jsonl}\n")
+    (tmp_path / "not-a-model").write_text("just a file")
+    subs = {"c": tmp_path / "c.jsonl", "corrupt": tmp_path / "corrupt.jsonl", "nofield": tmp_path / "nofield.jsonl",
+            "bad_yaml": tmp_path / "bad.yaml", "missing_col": tmp_path / "missing.yaml", "tmp": tmp_path}
+    argv = [a.format(**subs) for a in args] + ["--out", str(tmp_path / "run")]
+    r = cli(*argv)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("evalkit: error:") and message in err[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_tasks_lists_the_builtin_benchmarks():
+    r = cli("tasks")
+    assert r.returncode == 0
+    for name in ("math500", "aime24", "aime25", "amc23", "gsm8k", "minerva_math", "olympiadbench", "demo"):
+        assert name in r.stdout

@@ -1,0 +1,96 @@
+"""Task specs: the built-in benchmarks load offline with the hub's columns; bad specs say where."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalkit.errors import InputError
+from evalkit.taskspec import list_tasks, load_problems, load_task
+
+MATH_TASKS = {"math500": 500, "aime24": 30, "aime25": 30, "amc23": 40, "gsm8k": 1319, "minerva_math": 272,
+              "olympiadbench": 675}
+
+
+def test_every_builtin_math_task_loads_its_bundled_copy():
+    names = {s.name for s in list_tasks()}
+    assert set(MATH_TASKS) <= names and "demo" in names
+    for name, count in MATH_TASKS.items():
+        spec = load_task(name)
+        assert spec.dataset.hub, f"{name} names its hub dataset"
+        loaded = load_problems(spec)
+        assert loaded.source == "local"  # HF_HUB_OFFLINE is set for the tests
+        assert len(loaded.problems) == count
+        assert all(p.answer for p in loaded.problems), f"{name}: every problem has a gold answer"
+        assert len({p.id for p in loaded.problems}) == count
+
+
+def test_field_expressions_give_the_gold_each_benchmark_defines():
+    gsm = load_problems(load_task("gsm8k"), limit=1).problems[0]
+    assert gsm.answer == "18"  # "#### 18" after the worked solution
+    minerva = load_problems(load_task("minerva_math"), limit=1).problems[0]
+    assert minerva.answer == "1.6"  # the solution's last \boxed{}
+    math500 = load_problems(load_task("math500"), limit=1).problems[0]
+    assert math500.id == "test/precalculus/807.json" and math500.meta == {"level": 2, "subject": "Precalculus"}
+    olymp = [p for p in load_problems(load_task("olympiadbench")).problems if p.meta["is_multiple_answer"]]
+    assert any(p.answer == "$69$,$84$" for p in olymp)
+    aime25 = load_problems(load_task("aime25"), limit=1).problems[0]
+    assert "Please reason step by step" in aime25.problem and aime25.answer == "70"
+
+
+def test_a_users_yaml_and_jsonl_make_a_task(tmp_path):
+    (tmp_path / "probs.jsonl").write_text(
+        json.dumps({"qid": "a", "q": "1+1?", "sol": "so \\boxed{2}"}) + "\n"
+        + json.dumps({"qid": "b", "q": "2+2?", "sol": "\\boxed{4}"}) + "\n")
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\ndataset: {local: probs.jsonl}\n"
+        "fields: {id: qid, problem: q, answer: '{{ sol | last_boxed }}'}\n"
+        "prompt: 'Q: {{ q }}'\ngeneration: {n: 3, temperature: 0.0}\n")
+    spec = load_task(str(tmp_path / "mine.yaml"))
+    assert spec.generation["n"] == 3 and spec.generation["top_p"] == 0.95
+    problems = load_problems(spec).problems
+    assert [(p.id, p.problem, p.answer) for p in problems] == [("a", "1+1?", "2"), ("b", "2+2?", "4")]
+
+
+def test_csv_and_parquet_load_through_datasets(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"problem": ["x?"], "answer": ["3"]}).to_parquet(tmp_path / "d.parquet")
+    pd.DataFrame({"problem": ["y?"], "answer": ["4"]}).to_csv(tmp_path / "d.csv", index=False)
+    for name in ("d.parquet", "d.csv"):
+        (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\n")
+        problems = load_problems(load_task(str(tmp_path / "t.yaml"))).problems
+        assert len(problems) == 1 and problems[0].id == "0"
+
+
+def test_unknown_task_lists_the_known_ones():
+    with pytest.raises(InputError, match=r"unknown task 'math5000'.*math500"):
+        load_task("math5000")
+
+
+@pytest.mark.parametrize("text, where", [
+    ("name: t\ndataset: {local: x.jsonl\nfields: {}\n", r"t\.yaml:\d+: malformed YAML"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration:\n  n: many\n", r"t\.yaml:4: field 'generation\.n': expected an integer"),
+    ("name: t\ndataset: {local: x.jsonl}\nfeilds: {}\n", r"t\.yaml:3: field 'feilds': unknown key"),
+    ("name: t\ndataset: {local: x.jsonl}\nprompt: '{{ problem '\n", r"t\.yaml:3: field 'prompt': bad jinja"),
+    ("name: t\nfields: {}\n", r"t\.yaml: field 'dataset'"),
+])
+def test_malformed_specs_name_file_line_and_key(tmp_path, text, where):
+    (tmp_path / "t.yaml").write_text(text)
+    with pytest.raises(InputError, match=where):
+        load_task(str(tmp_path / "t.yaml"))
+
+
+def test_missing_column_is_named_with_the_available_ones(tmp_path):
+    (tmp_path / "d.jsonl").write_text(json.dumps({"question": "q", "answer": "1"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields: {problem: problem}\n")
+    with pytest.raises(InputError, match=r"column 'problem'.*available columns: question, answer"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_corrupt_jsonl_line_is_reported_as_file_and_line(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"problem": "a", "answer": "1"}\n{"problem": "b", "ans\n')
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\n")
+    with pytest.raises(InputError, match=r"d\.jsonl:2: corrupt JSON line"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
