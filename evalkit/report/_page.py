@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ def json_for_script(obj) -> str:
 
 
 def _num(x):
-    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+    """x when it is a finite number (results.json may hold NaN for an empty group), else None."""
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return x if ok else None
 
 
 def metric_names(entries: list[dict]) -> list[str]:
@@ -67,9 +70,9 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
         rows.append({
             "task": e.get("task"), "model": e.get("model"),
             "metrics": [metric_cell((e.get("metrics") or {}).get(name)) for name in names],
-            "n_problems": e.get("n_problems"), "n_samples": e.get("n_samples"),
-            "n_unjudged": e.get("n_unjudged"), "n_timeout": e.get("n_timeout"),
-            "n_truncated": e.get("n_truncated"),
+            "n_problems": _num(e.get("n_problems")), "n_samples": _num(e.get("n_samples")),
+            "n_unjudged": _num(e.get("n_unjudged")), "n_timeout": _num(e.get("n_timeout")),
+            "n_truncated": _num(e.get("n_truncated")),
             "truncation_rate": (_num(e.get("n_truncated")) or 0) / n if n else None,
             "mean_completion_tokens": _num(e.get("mean_completion_tokens")),
             "from_samples": bool(e.get("from_samples")),

@@ -223,6 +223,8 @@ SIMPLE_FORMS: tuple[tuple[str, re.Pattern[str], Any], ...] = tuple(
         ("pi_fraction", _FRAC + r"\{(\d*)\\pi\}\{(\d+)\}", lambda a, b: int(a or 1) * math.pi / int(b)),
     )
 )
+# A word in text mode (`\\text{Evelyn}`, `\\text{east}`): never equal to a number.
+_WORD = re.compile(r"^\s*\\(?:text|textbf|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z ]*\}\s*$")
 # A list, tuple, interval, set or matrix of several entries: never equal to one number.
 _MATRIX = re.compile(r"^\\begin\{[pbvBV]?matrix\}.*(?:\\\\|&).*\\end\{[pbvBV]?matrix\}$", re.S)
 
@@ -281,6 +283,8 @@ def fast_compare(gold: tuple[str, ...], pred: tuple[str, ...]) -> tuple[bool, st
         return True, "exact number: equal"
     if g == g.to_integral_value() and p == p.to_integral_value():
         return False, "exact number: not equal"
+    if abs(g - p) > Decimal(_REL_TOL) * max(abs(g), abs(p)):
+        return False, "exact number: different values"
     return None
 
 # Values further apart than this (relative) are different answers; see _mathcheck._REL_TOL.
@@ -294,7 +298,12 @@ def _compare_simple(gold: str, pred: str) -> tuple[bool, str] | None:
     if g is None and p is None:
         return None
     if g is None or p is None:
-        return (False, "one value against several entries") if is_compound(gold if g is None else pred) else None
+        other = gold if g is None else pred
+        if is_compound(other):
+            return False, "one value against several entries"
+        if _WORD.match(other):
+            return False, "one value against a word"
+        return None
     if isinstance(g, Fraction) and isinstance(p, Fraction):
         return g == p, "exact value: " + ("equal" if g == p else "not equal")
     if abs(g - p) > _REL_TOL * max(abs(g), abs(p)):

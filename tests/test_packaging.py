@@ -1,0 +1,44 @@
+"""The wheel carries the built-in task specs and their data: `evalkit run demo` works from an install."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_package_in_the_tree_is_listed_for_the_wheel():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "evalkit").rglob("__init__.py")}
+    assert found | {"evalkit.tasks"} == listed
+    assert config["package-dir"] == {"evalkit.tasks": "tasks"}
+
+
+def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
+                    str(REPO)], check=True, capture_output=True)
+    wheel = next(wheels.glob("evalkit-*.whl"))
+    venv = tmp_path / "venv"
+    # dependencies come from this interpreter's site-packages; evalkit itself only from the wheel
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    where = subprocess.run([str(py), "-c", "import evalkit; print(evalkit.__file__)"], cwd=work, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert where.startswith(str(venv)), where
+    tasks = subprocess.run([str(venv / "bin" / "evalkit"), "tasks"], cwd=work, capture_output=True, text=True)
+    assert tasks.returncode == 0 and "math500" in tasks.stdout and "demo" in tasks.stdout
+    demo = subprocess.run([str(venv / "bin" / "evalkit"), "run", "demo", "--no-progress"], cwd=work,
+                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert demo.returncode == 0, demo.stderr
+    run_dir = work / "reports" / "demo--completions"
+    assert sum(1 for _ in open(run_dir / "samples.jsonl")) == 110
+    assert len(json.loads((run_dir / "results.json").read_text())["results"]) == 4
