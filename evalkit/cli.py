@@ -61,9 +61,12 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--base-url", multiple=True, help="OpenAI-compatible server URL (repeat for a fleet).")
 @click.option("--endpoint", type=click.Choice(["chat", "completions"]), default="chat", show_default=True,
               help="openai backend: chat (server-side template) or completions (local template + prefill).")
-@click.option("--concurrency", type=int, default=32, show_default=True, help="openai backend: requests in flight.")
+@click.option("--concurrency", type=int, default=32, show_default=True,
+              help="openai backend: requests in flight per server.")
 @click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel GPUs per engine.")
 @click.option("--dp", type=int, default=1, show_default=True, help="Engine replicas (data parallel).")
+@click.option("--ray-address", default=None,
+              help="Run the replicas on this Ray cluster (auto or HOST:PORT); default: a local one when --dp > 1.")
 @click.option("--enforce-eager", is_flag=True, default=False, help="vLLM: no CUDA graphs / compilation.")
 @click.option("--require-layers", default=None, help="Sandbox layers that must be in force (comma-separated).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="The run directory.")
@@ -72,7 +75,7 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
-            dp, enforce_eager, require_layers, out, overwrite, no_progress, no_trace) -> None:
+            dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -83,6 +86,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         backend_options.update(endpoint=endpoint, concurrency=concurrency)
     if enforce_eager:
         backend_options["enforce_eager"] = True
+    if ray_address:
+        backend_options["ray_address"] = ray_address
     result = evaluate(
         tasks, model=model, backend=backend, completions=completions, n=n, temperature=temperature, top_p=top_p,
         max_tokens=max_tokens, seed=seed, limit=limit, system_prompt=system_prompt, think_prefill=think_prefill,
@@ -147,7 +152,8 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pai
     if as_json:
         click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
     else:
-        click.echo(f"{v.reason}: answer {v.answer!r} vs gold {gold!r} ({v.detail}, {v.ms:.0f} ms)")
+        click.echo(f"{v.reason}: answer {v.answer if v.answer is not None else '(none)'} vs gold {gold} "
+                   f"({v.detail}, {v.ms:.0f} ms)")
 
 
 # ---- rewards: evalkit export, evalkit serve-rewards (evalkit.rewards) ----

@@ -124,13 +124,15 @@ def evaluate(
     if backend != "replay" and not model:
         raise InputError(f"the {backend} backend needs --model")
 
-    plans = [_plan(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
     records = None
     if replay_file is not None:
         from evalkit.backends.replay import load_replay
 
         fields = next((s.replay_fields for s in specs if s.replay_fields), None)
         records = load_replay(replay_file, fields)
+        if n is None:  # a replay scores every sample the file holds unless -n says fewer
+            n = max(r.sample for r in records) + 1
+    plans = [_plan(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
     model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
     run_dir = Path(out) if out else Path(reports_root) / run_dir_name(tasks, model, str(replay_file) if replay_file else None)
     identity = _identity(plans, model_id, backend, system_prompt, think_prefill, replay_file)

@@ -160,6 +160,16 @@ def test_works_from_threads_and_asyncio_and_pickles_for_trl_async_workers():
     assert pickle.loads(pickle.dumps(functools.partial(overlong_penalty, max_len=8))).func is overlong_penalty
 
 
+def test_warm_up_starts_the_workers_without_waiting():
+    from evalkit.rewards import warm_up
+
+    t = time.monotonic()
+    warm_up()
+    warm_up("a-plugin-verifier")  # nothing of evalkit's to start: no error
+    assert time.monotonic() - t < 1.0
+    assert math_reward(completions=[R1 % "\\sqrt{16}"], answer=["4"]) == [1.0]
+
+
 def test_think_open_column_reads_a_completion_that_starts_inside_the_block():
     # R1-distill templates end the prompt with "<think>\n": the completion has only the closing tag
     completion = "reasoning... </think> so $\\boxed{4}$"

@@ -226,6 +226,22 @@ def test_from_another_thread():
     assert out and out[0].correct is True
 
 
+def test_from_several_threads_at_once():
+    golds = ["2\\sqrt{3}", "\\frac{14}{3}", "x+y=1", "\\{1,2,3\\}"]
+    answers = ["\\sqrt{12}", "4\\frac{2}{3}", "2x+2y=2", "\\{3,2,1\\}"]
+    out: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        out[k] = verify_many([(boxed(a), g) for a, g in zip(answers, golds)] + [(boxed("7"), golds[k])])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert {k: [v.correct for v in vs] for k, vs in out.items()} == {k: [True] * 4 + [False] for k in range(4)}
+
+
 def test_from_asyncio():
     async def run():
         direct = verify_math(boxed("4\\frac{2}{3}"), "\\frac{14}{3}")

@@ -136,7 +136,9 @@ def markdown(r: dict) -> str:
     lines = [
         "# Math verifier throughput: evalkit vs a plain math-verify loop", "",
         f"{r['completions']} R1-style completions (500 MATH-500 problems x 16; corpus.py), one run, one machine "
-        f"({r['machine']['cpus']} CPUs; {r['machine']['note']}). Command: `python bench/math_verify/throughput.py`.", "",
+        f"({r['machine']['cpus']} CPUs; {r['machine']['note']}; 1-minute load average "
+        f"{r['machine']['load_average_1m_at_start']} at start, {r['machine']['load_average_1m_at_end']} at end). "
+        "Command: `python bench/math_verify/throughput.py`.", "",
         "| | wall s | completions/s | CPU s (all processes) | CPU ms / sample |", "|---|---|---|---|---|",
         f"| evalkit verify --pairs (process start included) | {e['wall_s']} | {e['per_s']} | {e['cpu_s']} | {e['cpu_ms_per_sample']} |",
         f"| plain math-verify parse+verify loop (open-r1 config) | {p['wall_s']} | {p['per_s']} | {p['cpu_s']} | {p['cpu_ms_per_sample']} |",
@@ -161,6 +163,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         corpus = tmp / "corpus.jsonl"
@@ -176,6 +179,8 @@ def main() -> None:
         plain = timed([sys.executable, str(plain_script), str(corpus), str(plain_out)])
         result = {
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "load_average_1m_at_start": round(load_at_start, 2),
+                        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
                         "note": "shared 2-core machine; other jobs may run at the same time"},
             "completions": n,
             "evalkit": {**ours, "per_s": round(n / ours["wall_s"], 1),

@@ -84,6 +84,11 @@ BACKENDS: dict[str, Callable[..., Backend]] = {}
 
 
 def get_backend(name: str, **options: Any) -> Backend:
+    """The backend `name` built with `options` (model, dtype, tp, dp, base_url, ...).
+
+    An engine backend with `dp` > 1 or a `ray_address` runs as that many Ray actor replicas
+    (evalkit.backends.replicas); with dp 1 and no address it runs in this process.
+    """
     import importlib
 
     if name not in BACKENDS:
@@ -95,4 +100,9 @@ def get_backend(name: str, **options: Any) -> Backend:
             raise
     if name not in BACKENDS:
         raise KeyError(f"unknown backend {name!r} (known: vllm, openai, transformers, replay)")
+    if int(options.get("dp") or 1) > 1 or options.get("ray_address"):
+        from evalkit.backends.replicas import ReplicaBackend
+
+        return ReplicaBackend(name, **options)
+    options.pop("ray_address", None)
     return BACKENDS[name](**options)

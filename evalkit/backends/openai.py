@@ -2,7 +2,9 @@
 
 Chat endpoint by default (the server applies the chat template); `endpoint="completions"` sends a
 prompt rendered with the model's own tokenizer instead, so the think prefill can be forced. Bounded
-concurrency; retries with backoff on 429, 5xx and connection errors; a clear error on other 4xx.
+concurrency per server; retries with backoff on 429, 5xx and connection errors; a clear error on
+other 4xx. Several base URLs make a fleet (evalkit.backends.fleet): requests are spread across the
+servers, and the in-flight requests of a server that dies go to the others.
 Servers that return the thinking separately (`reasoning_content` or `reasoning`) get it stitched
 back as `<think>…</think>`, so everything downstream sees one self-contained completion.
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import random
+import sys
 import threading
 from typing import Any, Iterator, Sequence
 
 import httpx
 
 from evalkit.backends.base import BACKENDS, THINK_PREFILL, render_with_tokenizer
+from evalkit.backends.fleet import Busy, Fleet, ServerError, Unreachable
 from evalkit.errors import InputError
 from evalkit.thinking import THINK_CLOSE
 from evalkit.types import Completion, Request
@@ -26,20 +29,22 @@ from evalkit.types import Completion, Request
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-class ServerError(RuntimeError):
-    """A request the server refused for good (4xx other than 408/409/429)."""
-
-
 class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float = 600.0,
-                 tokenizer: str | None = None, **_: Any) -> None:
+                 tokenizer: str | None = None, down_timeout: float = 60.0, **_: Any) -> None:
+        """model: the served model name. base_url: one server's URL, or several (a fleet).
+        concurrency: requests in flight per server. max_retries: failed tries per request.
+        timeout: seconds per request. down_timeout: seconds with no server answering before the run
+        stops (it resumes where it stopped). endpoint, tokenizer: see the module docstring."""
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         if not urls:
             urls = [os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]
-        self.base_url = urls[0].rstrip("/")
+        urls = list(dict.fromkeys(u.rstrip("/") for u in urls))
+        self.base_urls = urls
+        self.base_url = urls[0]
         self.model = model
         self.endpoint = endpoint
         self.concurrency = concurrency
@@ -47,27 +52,40 @@ class OpenAIBackend:
         self.timeout = timeout
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
         self.tokenizer = None
-        self._check_server()
+        self.fleet = Fleet(urls, concurrency=concurrency, max_retries=max_retries, down_timeout=down_timeout)
+        unreachable = {url: why for url in urls if (why := self._check_server(url))}
+        if len(unreachable) == len(urls):
+            raise InputError("; ".join(unreachable.values()))
+        for server in self.fleet.servers:
+            if server.url in unreachable:  # the others start; this one is probed and joins when it answers
+                server.healthy, server.last_error = False, unreachable[server.url]
+                print(f"evalkit: warning: {unreachable[server.url]}; starting with the other servers",
+                      file=sys.stderr)
         if endpoint == "completions":
             from transformers import AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or model)
 
-    def _check_server(self) -> None:
+    def _check_server(self, url: str) -> str | None:
+        """None when the server at `url` serves the model; why not when it cannot be reached.
+        InputError when it answers but refuses (a wrong model or key is not worth waiting for)."""
         try:
-            r = httpx.get(f"{self.base_url}/models", headers=self.headers, timeout=15)
+            r = httpx.get(f"{url}/models", headers=self.headers, timeout=15)
         except httpx.HTTPError as e:
-            raise InputError(f"cannot reach the server at {self.base_url} ({type(e).__name__}: {e})") from None
+            return f"cannot reach the server at {url} ({type(e).__name__}: {e})"
         if r.status_code == 404:
-            return  # some servers do not list models; the first request will tell
+            return None  # some servers do not list models; the first request will tell
+        if r.status_code >= 500:
+            return f"server at {url} answered {r.status_code} on /models"
         if r.status_code >= 400:
-            raise InputError(f"server at {self.base_url} answered {r.status_code} on /models: {r.text[:200]}")
+            raise InputError(f"server at {url} answered {r.status_code} on /models: {r.text[:200]}")
         try:
             served = [m["id"] for m in r.json().get("data", [])]
         except Exception:
-            return
+            return None
         if served and self.model not in served:
-            raise InputError(f"model {self.model!r} is not served at {self.base_url} (it serves: {', '.join(served)})")
+            raise InputError(f"model {self.model!r} is not served at {url} (it serves: {', '.join(served)})")
+        return None
 
     def render(self, messages, think_prefill, chat_template_kwargs):
         if self.tokenizer is not None:
@@ -99,46 +117,43 @@ class OpenAIBackend:
         thread.join()
 
     async def _run_all(self, requests: Sequence[Request], out: queue.Queue) -> None:
-        sem = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        n = self.concurrency * len(self.base_urls)
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
-            async def one(req: Request) -> None:
-                async with sem:
-                    out.put((req, await self._request(client, req)))
+            async def send(url: str, req: Request) -> Completion:
+                return await self._send(client, url, req)
 
-            tasks = [asyncio.create_task(one(r)) for r in requests]
-            try:
-                for t in asyncio.as_completed(tasks):
-                    await t
-            finally:
-                for t in tasks:
-                    t.cancel()
+            async def probe(url: str) -> bool:
+                try:
+                    r = await client.get(f"{url}/models", timeout=5)
+                except httpx.HTTPError:
+                    return False
+                return r.status_code < 500
 
-    async def _request(self, client: httpx.AsyncClient, req: Request) -> Completion:
+            await self.fleet.run(requests, send, probe, lambda req, comp: out.put((req, comp)))
+
+    async def _send(self, client: httpx.AsyncClient, url: str, req: Request) -> Completion:
+        """One try at one server; the fleet retries (elsewhere) on Unreachable and Busy."""
         body: dict[str, Any] = {"model": self.model, "temperature": req.temperature, "top_p": req.top_p,
                                 "max_tokens": req.max_tokens, "seed": req.seed, "n": 1}
         if self.endpoint == "completions":
-            url, body["prompt"] = f"{self.base_url}/completions", req.prompt
+            path, body["prompt"] = "completions", req.prompt
             body["skip_special_tokens"] = False
         else:
-            url, body["messages"] = f"{self.base_url}/chat/completions", list(req.messages or ())
-        delay = 1.0
-        for attempt in range(self.max_retries + 1):
-            try:
-                r = await client.post(url, json=body)
-            except httpx.HTTPError as e:
-                err: Exception = e
-            else:
-                if r.status_code < 400:
-                    return self._completion(req, r.json())
-                if r.status_code not in RETRY_STATUS:
-                    raise ServerError(f"server at {self.base_url} refused the request ({r.status_code}): {r.text[:300]}")
-                err = ServerError(f"{r.status_code}: {r.text[:200]}")
-            if attempt == self.max_retries:
-                raise ServerError(f"server at {self.base_url} failed after {attempt + 1} tries: {err}")
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 30.0)
-        raise AssertionError("unreachable")
+            path, body["messages"] = "chat/completions", list(req.messages or ())
+        try:
+            r = await client.post(f"{url}/{path}", json=body)
+        except httpx.HTTPError as e:
+            raise Unreachable(f"{type(e).__name__}: {e}") from None
+        if r.status_code < 400:
+            return self._completion(req, r.json())
+        if r.status_code not in RETRY_STATUS:
+            raise ServerError(f"server at {url} refused the request ({r.status_code}): {r.text[:300]}")
+        raise Busy(f"{r.status_code}: {r.text[:200]}")
+
+    def server_stats(self) -> list[dict[str, Any]]:
+        """Per server: url, healthy, completed, failed_over (requests that went elsewhere), last_error."""
+        return [dict(vars(s)) for s in self.fleet.servers]
 
     def _completion(self, req: Request, data: dict[str, Any]) -> Completion:
         choice = data["choices"][0]

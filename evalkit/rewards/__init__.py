@@ -20,7 +20,7 @@ from evalkit.rewards._correctness import (
     math_reward_async,
     verdicts,
 )
-from evalkit.rewards._judge import Limits, clear_cache
+from evalkit.rewards._judge import Limits, clear_cache, warm_up
 from evalkit.rewards._shaping import (
     cosine_length_reward,
     cosine_length_reward_async,
@@ -38,5 +38,5 @@ __all__ = [
     "math_reward_async", "choice_reward_async", "code_reward_async",
     "think_format_reward_async", "cosine_length_reward_async", "overlong_penalty_async",
     "repetition_penalty_async",
-    "group_advantages", "verdicts", "Limits", "clear_cache",
+    "group_advantages", "verdicts", "Limits", "clear_cache", "warm_up",
 ]  # fmt: skip

@@ -9,6 +9,7 @@ failure of the machinery itself becomes an unjudged verdict (`correct=None`), ne
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import threading
@@ -151,3 +152,18 @@ def clear_cache() -> None:
     """Forget reused verdicts (benchmarks call this to measure fresh batches)."""
     with _lock:
         _cache.clear()
+
+
+def warm_up(verifier: str = "math") -> None:
+    """Start the verifier's worker processes now, without waiting for them, so that the first
+    training batch does not pay for their start (call it before loading the model)."""
+    try:
+        module = importlib.import_module(f"evalkit.verifiers.{verifier}")
+    except ImportError:  # a plugin verifier: nothing of ours to start
+        return
+    try:
+        start = getattr(module, "warm_up", None)
+        if start is not None:
+            start()
+    except Exception:  # noqa: BLE001 - warming up is an optimisation, never a failure
+        log.exception("evalkit: could not warm up the %s verifier", verifier)

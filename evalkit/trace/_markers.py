@@ -18,6 +18,8 @@ _BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|</?think>")
 EPISODE_SENTENCES = {"verification": 12, "hesitation": 8, "backtracking": 4, "switch": 0, "aha": 0}
 # An episode does not cross a blank line after this many sentences of it.
 PARAGRAPH_SENTENCES = 1
+PARAGRAPH: dict = {}
+CHAIN = 4
 # While looking for its verdict, an episode runs over other markers' sentences (a re-check that
 # doubts on the way is still one re-check); without a verdict they stay markers of their own.
 ABSORB = True
@@ -110,6 +112,10 @@ class _Scan:
                     hit.setdefault(k, set()).update(rows)
             self.cued[role] = hit
 
+    def closes(self, i: int) -> bool:
+        """Sentence `i` is a verdict that closes an open episode (a `settle` or `close` row)."""
+        return (self.first("settle", i) is not None or self.first("close", i) is not None) and self.first("query", i) is None
+
     def first(self, role: str, i: int):
         key = (role, i)
         if key not in self.memo:
@@ -121,6 +127,9 @@ class _Scan:
                 rows = cued.get(i, set())
                 if self.rules.uncued[role]:
                     rows = rows | set(self.rules.uncued[role])
+                if not rows and self.rules.start[role] is None:  # nothing of this role can fire here
+                    self.memo[key] = None
+                    return None
             self.memo[key] = self.rules.first(role, self.text, a, b, rows)
         return self.memo[key]
 
@@ -143,32 +152,50 @@ def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | Non
         a, b, _ = sents[i]
         hit = scan.first("marker", i)
         if hit is None:
-            hit = scan.first("settle", i)
+            hit = scan.first("settle", i) if scan.first("query", i) is None else None
             if hit is None:
                 thoughts += scan.first("thought", i) is not None
                 i += 1
                 continue
             rule, ms, me = hit
-            out.append(Marker("verification", rule.name, a, b, text[ms:me].strip()))
-            i += 1
+            last = _chain(scan, i, n)
+            out.append(Marker("verification", rule.name, a, sents[last][1], text[ms:me].strip()))
+            i = last + 1
             continue
         rule, ms, me = hit
         thoughts += rule.kind == "switch"
         last = i
-        if scan.first("settle", i) is None:
+        settled = scan.closes(i)
+        if not settled:
             limit = EPISODE_SENTENCES.get(rule.kind, 0)
+            para = PARAGRAPH.get(rule.kind, PARAGRAPH_SENTENCES)
             j = i + 1
             while j < n and j - i <= limit:
-                if sents[j][2] and j - i > PARAGRAPH_SENTENCES:
+                if sents[j][2] and j - i > para:
                     break
-                if scan.first("step", j) is not None or (not ABSORB and scan.first("marker", j) is not None):
+                if scan.first("step", j) is not None or scan.first("thought", j) is not None or (not ABSORB and scan.first("marker", j) is not None):
                     break
-                if scan.first("settle", j) is not None:
-                    last = j
+                if scan.closes(j):
+                    last, settled = j, True
                     break
                 if rule.kind in DOUBTS and last == j - 1 and scan.first("doubt", j) is not None:
                     last = j  # the doubt is still open
                 j += 1
+        if settled:
+            last = _chain(scan, last, n)
         out.append(Marker(rule.kind, rule.name, a, sents[last][1], text[ms:me].strip()))
         i = last + 1
     return out, thoughts
+
+
+def _chain(scan: _Scan, last: int, n: int) -> int:
+    """The last of the verdicts that follow the verdict at sentence `last` within CHAIN sentences each
+    (a re-check of several items: "Correct. Tens place: ... Correct."), before any step or new marker."""
+    j = last + 1
+    while j < n and j - last <= CHAIN:
+        if scan.first("step", j) is not None or scan.first("marker", j) is not None:
+            break
+        if scan.closes(j):
+            last = j
+        j += 1
+    return last

@@ -14,12 +14,14 @@ from evalkit.errors import InputError
 # Reflection-family kinds (DESIGN.md "Trace markers").
 KINDS = ("verification", "hesitation", "backtracking", "switch", "aha")
 # marker: opens an episode of `kind`; settle: a verdict that closes the open episode (kept inside it);
+# close: closes an open episode like a verdict, but outside one is no marker (results agreeing);
+# query: a question or an intention to check; a sentence a `query` row fires on is never a verdict;
 # step: a sentence that starts new work, so the open episode ends before it.
 # thought: opens a new line of thought without doubting the last one ("Alternatively, I can ...");
 # counted in `thought_switches`, not a marker (the labelled traces call these plans, not reflection).
 # doubt: a hedged sentence that keeps an open doubt (hesitation / backtracking) going.
-ROLES = ("marker", "settle", "step", "thought", "doubt")
-Role = Literal["marker", "settle", "step", "thought", "doubt"]
+ROLES = ("marker", "settle", "close", "query", "step", "thought", "doubt")
+Role = Literal["marker", "settle", "close", "query", "step", "thought", "doubt"]
 
 
 @dataclass(frozen=True)
@@ -49,38 +51,49 @@ def _r(name: str, kind: str, pattern: str, at: str = "start", role: str = "marke
     return Rule(name, kind, pattern, at, role)  # type: ignore[arg-type]
 
 
+# "Wait, in the figure ..." / "But wait, since ..." / "Wait, maybe I can use ..." only connect or plan;
+# a doubt says what it doubts.
+_CONNECTS = r"(?![,.]? (?:in|the|looking|let's|because|so|if|when|for|since|first|now|then|(?:maybe|perhaps) (?:i|we) (?:can|could)|\\|\d)\b)"
+
+
 # Order names the marker: of the rows that fire on a sentence, the first in this table names it.
 RULES: tuple[Rule, ...] = (
     # --- backtracking and correction ---
-    _r("made_mistake", "backtracking", r"\b(?:i|we) (?:made|make|have made) (?:a |an )?(?:mistake|error)|\bthere (?:must|might|may|could) (?:be|have been) (?:a |an |some )?(?:mistake|error)", "any"),
+    _r("made_mistake", "backtracking", r"\b(?:i|we) (?:made|make|have made) (?:a |an )?(?:mistake|error)|\bthere (?:must|might|may|could) (?:be|have been) (?:a |an |some )?(?:mistake|error)|\beasy to make (?:a |an )?(?:mistake|error)", "any"),
     _r("not_right", "backtracking", r"\bthat(?:'s| is| was) (?:not|n't) (?:right|correct|possible)|\b(?:that|this|it) can(?:'t|not) be\b", "any"),
     _r("that_wrong", "backtracking", r"\b(?:that|this)(?:'s| is| was| seems| must be) (?:wrong|incorrect|a mistake)", "any"),
     _r("wait_no", "backtracking", r"(?:but )?wait,? no\b|no,? wait\b"),
     _r("actually", "backtracking", r"(?:but |wait,? |hmm,? |oh,? )?actually\b"),
-    _r("correction", "backtracking", r"\b(?:i|we) (?:must|might|may) have (?:made|mis|been|done|gotten|counted|missed|overcounted|double)|\bmiscalculat|\bmiscount|\bmistakenly", "any"),
+    _r("correction", "backtracking", r"\b(?:i|we) (?:must|might|may) have (?:made|mis|been|done|gotten|counted|missed|overcounted|double)|\bmiscalculat|\bmiscount|\bmistakenly|\bmessed up\b|\blet me correct\b|\b(?:do|redo|compute|calculate) (?:it|this|that) (?:properly|correctly)\b", "any"),
     # --- verification / reflection ---
     _r("let_me_check", "verification", r"(?:(?:but|so|wait|hmm|okay|ok|now|alternatively),? )*(?:let me|let's|let us|i(?:'ll| will| should| need to| can)) (?:just )?(?:double[- ]check|check|verify|confirm|re-?(?:check|examine|evaluate|calculate|compute|count|do|verify|think|consider)|make sure|test|cross[- ]verify|see if (?:that|this) (?:makes sense|works|is (?:right|correct)))"),
     _r("double_check", "verification", r"\b(?:double[- ]check|re-?check|re-?verif|cross[- ]check|sanity check|re-?examin|re-?evaluat)", "any"),
     _r("to_verify", "verification", r"(?:just )?to (?:verify|confirm|check|be (?:sure|safe|thorough))\b"),
     _r("verify_any", "verification", r"\b(?:verify|verifying|verification)\b", "any"),
     _r("is_that_right", "verification", r"\b(?:is that|is this|does that|does this|did i) (?:right|correct|make sense|work|hold|check out|get (?:it|that) right)\b", "any"),
+    _r("whether_right", "verification", r"\b(?:whether|if) (?:this|that|it|these|those|the \w+|everything|all|each|my \w+)\b[^.?!]{0,60}\b(?:makes? sense|(?:is|are) (?:correct|right|valid|accurate)|works?|holds?|checks? out)\b", "any"),
     _r("make_sure", "verification", r"\bmake sure\b", "any"),
-    _r("plug_back", "verification", r"\b(?:plug(?:ging)?|substitut(?:e|ing)) (?:it |them |this |that |these )?back\b", "any"),
-    _r("again", "verification", r"\b(?:again|once more|one more time)\b", "any"),
-    _r("revisit", "verification", r"\b(?:earlier|before|previously|above)\b[^.?!]{0,60}\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed|counted|considered)\b|\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed) (?:earlier|before|previously)\b", "any"),
+    # "Substituting back into our expression" is algebra; plugging an answer back in to test it is a check.
+    _r("plug_back", "verification", r"\b(?:let me|let's|let us|i(?:'ll| will| can| could| should)|if i|we can) (?:\w+ )?(?:plug(?:ging)?|substitut(?:e|ing)|put(?:ting)?) (?:[^.?!]{0,40} )?back\b", "any"),
+    # "Again, I can use ..." means "likewise", not a re-check.
+    _r("again", "verification", r"\b(?:again|once more|one more time)\b(?!,)", "any"),
+    _r("revisit", "verification", r"\b(?:earlier|before|previously|above)\b[^.?!]{0,60}\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed|counted|considered)\b|(?<!\bas )\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed) (?:earlier|before|previously)\b", "any"),
     # --- hesitation / doubt ---
-    _r("but_wait", "hesitation", r"(?:but|and|so|oh|hmm|okay),? wait\b"),
-    # "Wait, in the figure ..." / "Wait, because ..." only connect; a doubt says what it doubts.
-    _r("wait", "hesitation", r"wait\b(?![,.]? (?:in|the|looking|let's|because|so|if|when|for|since|first|now|then|\\|\d)\b)"),
+    _r("but_wait", "hesitation", r"(?:but|and|so|oh|hmm|okay),? wait\b" + _CONNECTS),
+    _r("wait", "hesitation", r"wait\b" + _CONNECTS),
     _r("let_me_think", "hesitation", r"(?:hmm,? |so,? |okay,? )?let me think(?: about (?:it|this|that))?[.:]?$"),
     _r("hold_on", "hesitation", r"\bhold on\b|\bwait a (?:minute|second|moment)\b", "any"),
     _r("hmm", "hesitation", r"(?:hmm+|hm+|uh+|um+)\b(?![,.]? (?:so,? )?(?:let me|let's|okay|ok|alright)\b)"),
-    _r("not_sure", "hesitation", r"\b(?:i'm not|i am not|not) (?:entirely |quite |completely |so )?(?:sure|certain|convinced)\b|\bi'm (?:a bit |a little |getting )?(?:confused|stuck)\b|\bi(?:'m| am) (?:getting )?(?:confused|stuck)\b|\bconfusion\b", "any"),
-    _r("which_is_it", "hesitation", r"(?:so|but|and|then),? (?:which|what)\b[^?]*\?$"),
+    _r("not_sure", "hesitation", r"\b(?:i'm not|i am not|not) (?:entirely |quite |completely |so |exactly |really |totally |100% )?(?:sure|certain|convinced)\b|\bi(?:'m| am) (?:a bit |a little |getting |still )?(?:confused|stuck)\b|\bconfusi(?:on|ng)\b|\bi (?:don't|do not) know\b|\bi wonder\b", "any"),
+    _r("which_is_it", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|okay),? )+(?:which|what)\b[^?]*\?$"),
     _r("but_question", "hesitation", r"(?:but|however),? [^?]{0,200}\?$"),
-    _r("self_question", "hesitation", r"\b(?:right|correct|true|possible|valid|allowed|included|it|that|this|so|or|wrong)\?$|\b(?:is|does|did|was|can|could|should|would|are|am) (?:that|this|it|i|we)\b[^?]{0,80}\?$", "any"),
-    _r("seems_off", "hesitation", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
-    _r("contradiction", "hesitation", r"\b(?:contradict|inconsistent|inconsistency|discrepancy)", "any"),
+    _r("self_question", "hesitation", r"\b(?:right|correct)\?$|\b\w+ or \w+\?$", "any"),
+    _r("yes_no_question", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|therefore),? )*(?:is|does|did|are|was|were|can|could|should|would|do|am|why)\b[^?]*\?$"),
+    # A doubt about the way ahead: "But that might be too tedious", "But I don't know p(5) yet".
+    _r("but_hedge", "hesitation", r"(?:but|however),? (?=[^.?!]*\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b)"),
+    _r("too_hard", "hesitation", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
+    _r("seems_off", "hesitation", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
+    _r("contradiction", "hesitation", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
     _r("overcomplicating", "hesitation", r"\b(?:overcomplicat|overthink|overcount|undercount|double[- ]count)", "any"),
     # --- switch of approach: abandoning a line, not merely adding one ---
     _r("another_way", "switch", r"\b(?:another|a different|an alternative|some other) (?:way|approach|method|strategy|idea)\b", "any"),
@@ -97,10 +110,16 @@ RULES: tuple[Rule, ...] = (
     _r("zh_aha", "aha", r"原来如此|我明白了|啊哈|恍然大悟", "any"),
     # --- verdicts that settle an episode (kept inside it) ---
     _r("verdict_word", "verification", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
-    _r("verdict", "verification", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|consistent|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|matches|confirms|is consistent|that works|it works)\b|\bsame (?:result|answer|as before)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\bindeed\b|\bexactly what\b", "any", role="settle"),
+    _r("verdict", "verification", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
+    # Two results agreeing closes a re-check; alone it restates a result ("which matches the earlier one").
+    _r("agreement", "verification", r"\b(?:matches|confirms|(?:is|are|that's|it's|this is) (?:also |all )?consistent)\b|\bsame (?:result|answer|value|as before)\b|\bindeed\b|\bexactly what\b", "any", role="close"),
     _r("zh_settle", "verification", r"(?:没错|对的|正确|是对的)", "any", role="settle"),
+    # --- questions and intentions to check: never a verdict, whatever verdict words they hold ---
+    _r("question", "hesitation", r"\?[\"')\]*]*$", "any", role="query"),
+    _r("whether", "hesitation", r"\b(?:whether|make sure|not sure if|(?:check|see|verify|confirm|think) if)\b", "any", role="query"),
     # --- hedges that keep a doubt open until it is settled ---
-    _r("hedge", "hesitation", r"\b(?:maybe|perhaps|possibly|unless|i think|i guess|not sure)\b|\?$", "any", role="doubt"),
+    # "Maybe I can use ..." proposes a plan; "maybe that's off" keeps the doubt.
+    _r("hedge", "hesitation", r"\b(?:maybe|perhaps|possibly)\b(?! (?:i|we) (?:can|could|should|need|will|'ll|might)\b)|\b(?:unless|i think|i guess|not sure)\b|\?$", "any", role="doubt"),
     _r("hedge_start", "hesitation", r"(?:but|however)\b", role="doubt"),
     # --- sentences that start new work, ending an open episode before them ---
     _r("now_next", "switch", r"(?:now|next|first|second|third|finally|then),? (?:let's|let me|i (?:need|will|'ll|should|can)|we (?:need|have|can))\b", role="step"),
@@ -116,19 +135,21 @@ CUES: dict[str, tuple[str, ...]] = {
     "made_mistake": ("mistake", "error"),
     "not_right": ("not right", "not correct", "not possible", "n't right", "n't correct", "n't possible", "n't be", "not be"),
     "that_wrong": ("wrong", "incorrect", "mistake"),
-    "correction": ("must have", "might have", "may have", "miscalculat", "miscount", "mistaken"),
+    "correction": ("must have", "might have", "may have", "miscalculat", "miscount", "mistaken", "messed up", "correct", "properly"),
     "double_check": ("check", "verif", "examin", "evaluat"),
     "verify_any": ("verif",),
     "is_that_right": ("is that", "is this", "does that", "does this", "did i"),
     "make_sure": ("make sure",),
+    "whether_right": ("whether", "if th", "if it", "if ev", "if all", "if each", "if my"),
     "plug_back": (" back",),
     "again": ("again", "once more", "one more time"),
     "revisit": ("earlier", "before", "previous", "above"),
     "hold_on": ("hold on", "wait a"),
-    "not_sure": ("sure", "certain", "convinced", "confus", "stuck"),
+    "not_sure": ("sure", "certain", "convinced", "confus", "stuck", "know", "wonder"),
+    "too_hard": ("tedious", "complicated", "messy", "time-consuming", "cumbersome", "involved"),
     "self_question": ("?",),
     "seems_off": ("seems", "looks", "feels", "sounds", "doesn't", "does not", "didn't", "did not"),
-    "contradiction": ("contradict", "inconsisten", "discrepan"),
+    "contradiction": ("contradict", "inconsisten", "discrepan", "conflict"),
     "overcomplicating": ("overcomplicat", "overthink", "overcount", "undercount", "double"),
     "another_way": ("way", "approach", "method", "strategy", "idea"),
     "try_different": ("different", "another", "something else"),
@@ -137,9 +158,11 @@ CUES: dict[str, tuple[str, ...]] = {
     "zh_wrong": ("不对", "错了", "算错", "有问题", "不正确", "搞错", "其实"),
     "zh_switch": ("另一种", "换一种", "换个"),
     "zh_aha": ("原来如此", "我明白了", "啊哈", "恍然大悟"),
-    "verdict": ("correct", "right", "consistent", "confirm", "accurate", "reassuring", "checks out", "adds up",
-                "works", "matches", "same", "seems", "looks", "sounds", "makes sense", "confident", "sure", "valid",
-                "indeed", "exactly what"),
+    "verdict": ("correct", "right", "confirm", "accurate", "reassuring", "checks out", "adds up",
+                "works", "seems", "looks", "sounds", "makes sense", "confident", "sure", "valid", " any "),
+    "question": ("?",),
+    "whether": ("whether", "make sure", "sure if", "check if", "see if", "verify if", "confirm if", "think if"),
+    "agreement": ("matches", "confirms", "consistent", "same", "indeed", "exactly what"),
     "zh_settle": ("没错", "对的", "正确"),
     "hedge": ("maybe", "perhaps", "possibly", "unless", "i think", "i guess", "not sure", "?"),
 }
@@ -217,7 +240,7 @@ def compiled(rules: Iterable[Rule] | None = None) -> CompiledRules:
 
 def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     """Rules from a YAML file: a list (or a mapping with key `rules`) of rows
-    `{name, kind, pattern, at: start|any, role: marker|settle|step|thought|doubt, cues: [...]}`
+    `{name, kind, pattern, at: start|any, role: marker|settle|close|query|step|thought|doubt, cues: [...]}`
     (`at` defaults to any, `role` to marker; `cues` is optional, see Rule).
 
     extend: put the file's rows before the built-in table (True, the default; earlier rows name the

@@ -153,6 +153,9 @@ WARM_UP = [
     "(a+5)(b+2)", "x \\in [-2,7]", "\\frac{\\sqrt{3}}{2}", "2^{100}", "\\frac{1}{2^{98}}", "5.4 \\text{ cents}",
     "\\{1\\pm\\sqrt{5},-2\\}", "137 \\frac{1}{2}", "12\\pi", "\\log_2 3", "\\binom{10}{3}", "10\\%", "x>2",
     "(1,-16,-4,43)", "\\sqrt[3]{2}", "a^2+b^2", "\\infty", "e^{i\\pi}",
+    "x^6 - 2x^5 + x^4 - x^3 + 3x^2 - x + 7", "\\frac{7}{3} - 4i", "\\left[ \\frac{\\pi}{4}, \\frac{3\\pi}{2} \\right)",
+    "\\begin{pmatrix} 2 \\\\ -3 \\\\ 5 \\end{pmatrix}", "k^2 + 3k", "101_{7}", "\\cos x", "p + q", "x = -\\frac{1}{2}",
+    "\\dfrac{a+2b}{3c}", "12\\text{ inches}",
 ]
 _warm_next = iter(WARM_UP)
 

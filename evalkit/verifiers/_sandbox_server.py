@@ -71,8 +71,6 @@ def _child(plan: layers.Plan, limits: layers.RunLimits, fds: list[int], workdir:
                     os.close(fd)
                 except OSError:
                     pass
-        for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
         try:
             layers.enter(plan, limits, CHILD_FDS, workdir)
         except layers.LayerError as e:

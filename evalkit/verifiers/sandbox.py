@@ -443,7 +443,7 @@ class _Slot:
         results: dict[int, dict] = {}
         n_tests, current, detail = None, None, ""
         gone: str | None = None
-        loaded = False
+        loaded = called = False
         forced: dict[int, str] = {}
         try:
             self._ready(chk, "checker")
@@ -453,10 +453,12 @@ class _Slot:
                 if msg == "timeout":
                     forced[current if current is not None else 0] = "timeout"
                     break
-                if not isinstance(msg, dict):
-                    break  # the checker died: unreported tests fail
-                if "setup_error" in msg:
-                    raise InfraError(f"the tests themselves failed: {msg['setup_error']}")
+                if not isinstance(msg, dict) or "setup_error" in msg:
+                    if not called:  # the program has had no say yet: the tests or the sandbox failed
+                        why = msg["setup_error"] if isinstance(msg, dict) else f"the checker stopped ({msg})"
+                        raise InfraError(f"the tests themselves failed: {why}")
+                    break  # after the program answered, a checker that dies is the program's doing
+
                 if "tests" in msg:
                     n_tests = int(msg["tests"])
                 elif "start" in msg:
@@ -467,6 +469,7 @@ class _Slot:
                 elif "done" in msg:
                     break
                 elif "call" in msg:
+                    called = True
                     if gone is None and not loaded:
                         gone = self._load(cand, deadline)
                         loaded = gone is None

@@ -1,0 +1,179 @@
+"""A fleet of servers: spread requests across them, watch their health, fail over.
+
+Every server gets `concurrency` workers that pull from one shared queue, so a fast server takes
+more of the work and a dead one takes none. A request whose server went away (connection refused
+or reset, timed out) goes back to the front of the queue for the others, and that server is
+probed until it answers again. A request leaves the queue only when a server has answered it, so
+nothing is lost and nothing is reported twice, whatever dies when.
+
+The fleet knows nothing of the OpenAI protocol: the backend gives it `send(url, request)`, which
+returns a Completion or raises `Unreachable` (try another server), `Busy` (back off, try again) or
+anything else (fatal: the run stops with that error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Sequence
+
+from evalkit.types import Completion, Request
+
+
+class ServerError(RuntimeError):
+    """A request the servers refused for good, or no server answered for too long."""
+
+
+class Unreachable(Exception):
+    """The server did not answer (connection refused or reset, timeout): try another one."""
+
+
+class Busy(Exception):
+    """The server answered with a status worth retrying (429, 5xx): back off, then try again."""
+
+
+@dataclass
+class ServerState:
+    """One server of the fleet, with what happened there (kept across `run` calls).
+
+    healthy: whether requests go to it now. completed: requests it answered. failed_over: requests
+    that failed there because it was unreachable and went back to the queue. last_error: why it was
+    last marked down.
+    """
+
+    url: str
+    healthy: bool = True
+    completed: int = 0
+    failed_over: int = 0
+    last_error: str = ""
+
+
+Send = Callable[[str, Request], Awaitable[Completion]]
+Probe = Callable[[str], Awaitable[bool]]
+
+
+class Fleet:
+    """Dispatch requests over servers.
+
+    concurrency: requests in flight per server. max_retries: failed tries per request before the
+    run stops. down_timeout: seconds with no healthy server before the run stops.
+    probe_interval: first wait between health probes of a down server (doubles up to 10 s).
+    """
+
+    def __init__(self, urls: Sequence[str], concurrency: int = 32, max_retries: int = 6,
+                 down_timeout: float = 60.0, probe_interval: float = 1.0) -> None:
+        self.servers = [ServerState(u) for u in urls]
+        self.concurrency = max(1, concurrency)
+        self.max_retries = max_retries
+        self.down_timeout = down_timeout
+        self.probe_interval = probe_interval
+
+    async def run(self, requests: Sequence[Request], send: Send, probe: Probe,
+                  emit: Callable[[Request, Completion], Any]) -> None:
+        """Send every request to some server; `emit(request, completion)` each answer once."""
+        if not requests:
+            return
+        queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
+        for i, req in enumerate(requests):
+            queue.put_nowait((1, i, req))  # retries (priority 0) go before fresh requests
+        attempts = [0] * len(requests)
+        left = len(requests)
+        done = asyncio.Event()
+        failure: list[BaseException] = []
+        up = {s.url: asyncio.Event() for s in self.servers}
+        background: list[asyncio.Task] = []
+
+        def fail(error: BaseException) -> None:
+            if not failure:
+                failure.append(error)
+            done.set()
+
+        def mark_down(server: ServerState, why: str) -> None:
+            server.last_error = why
+            if not up[server.url].is_set():
+                return  # already down; its probe is running
+            print(f"evalkit: server {server.url} is unreachable ({why}); its requests go to the others",
+                  file=sys.stderr)
+            server.healthy = False
+            up[server.url].clear()
+            background.append(asyncio.create_task(probe_until_up(server)))
+
+        async def probe_until_up(server: ServerState) -> None:
+            delay = self.probe_interval
+            while True:
+                await asyncio.sleep(delay)
+                if await probe(server.url):
+                    print(f"evalkit: server {server.url} answers again", file=sys.stderr)
+                    server.healthy = True
+                    up[server.url].set()
+                    return
+                delay = min(delay * 2, 10.0)
+
+        def retry(i: int, req: Request, server: ServerState, error: Exception) -> bool:
+            attempts[i] += 1
+            if attempts[i] > self.max_retries:
+                fail(ServerError(f"request {req.task}/{req.problem_id}#{req.sample} failed {attempts[i]} times; "
+                                 f"last at {server.url}: {error}"))
+                return False
+            return True
+
+        async def worker(server: ServerState) -> None:
+            nonlocal left
+            while True:
+                await up[server.url].wait()
+                prio, i, req = await queue.get()
+                if not up[server.url].is_set():  # went down while this worker waited for work
+                    queue.put_nowait((prio, i, req))
+                    continue
+                try:
+                    completion = await send(server.url, req)
+                except Unreachable as e:
+                    server.failed_over += 1
+                    mark_down(server, str(e) or type(e).__name__)
+                    if retry(i, req, server, e):
+                        queue.put_nowait((0, i, req))
+                    continue
+                except Busy as e:
+                    if retry(i, req, server, e):
+                        await asyncio.sleep(min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random()))
+                        queue.put_nowait((0, i, req))
+                    continue
+                except Exception as e:
+                    fail(e)
+                    return
+                server.completed += 1
+                emit(req, completion)
+                left -= 1
+                if left == 0:
+                    done.set()
+
+        async def watch() -> None:
+            since = None
+            while not done.is_set():
+                if any(e.is_set() for e in up.values()):
+                    since = None
+                elif since is None:
+                    since = time.monotonic()
+                elif time.monotonic() - since > self.down_timeout:
+                    fail(ServerError(f"no server answered for {self.down_timeout:.0f} s ("
+                                     + "; ".join(f"{s.url}: {s.last_error}" for s in self.servers) + ")"))
+                await asyncio.sleep(0.2)
+
+        for server in self.servers:
+            if server.healthy:
+                up[server.url].set()
+            else:
+                background.append(asyncio.create_task(probe_until_up(server)))
+        workers = [asyncio.create_task(worker(s)) for s in self.servers for _ in range(self.concurrency)]
+        watcher = asyncio.create_task(watch())
+        try:
+            await done.wait()
+        finally:
+            for task in [*workers, *background, watcher]:
+                task.cancel()
+            await asyncio.gather(*workers, *background, watcher, return_exceptions=True)
+        if failure:
+            raise failure[0]

@@ -1,0 +1,212 @@
+"""Scaling out, for real, on the tiny offline model: two Ray actor replicas on a local Ray cluster, and
+a fleet of two vLLM OpenAI servers on 127.0.0.1 with one killed mid-run. What a user relies on is
+checked: the same samples whatever the replica count (per-sample seeds), every sample exactly once
+in samples.jsonl when a replica or a server dies, and no replica left running after the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import evalkit
+
+pytestmark = pytest.mark.slow
+
+RUN = dict(n=4, limit=4, max_tokens=16, progress=False)  # 16 samples
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def completions(path: Path) -> dict:
+    samples = lines(path)
+    keys = [(s["task"], s["problem_id"], s["sample"]) for s in samples]
+    assert len(keys) == len(set(keys)), "a sample was written twice"
+    return {(s["task"], s["problem_id"], s["sample"]): s["completion"] for s in samples}
+
+
+class KillAfter:
+    """An engine that kills something (a replica, a server) once `after` samples came back."""
+
+    def __init__(self, engine, after: int, kill) -> None:
+        self.engine, self.after, self.kill = engine, after, kill
+        self.name, self.model = engine.name, engine.model
+
+    def render(self, *args):
+        return self.engine.render(*args)
+
+    def generate(self, requests):
+        for i, item in enumerate(self.engine.generate(requests)):
+            if i == self.after:
+                self.kill()
+            yield item
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+# ------------------------------------------------------------------------------- Ray replicas
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model, tmp_path_factory):
+    """The samples of one in-process engine (no Ray)."""
+    run = evalkit.evaluate(["aime24"], backend="transformers", model=str(tiny_model), dtype="float32",
+                           out=tmp_path_factory.mktemp("ref") / "run", **RUN)
+    return completions(run.samples_path)
+
+
+@pytest.fixture(scope="module")
+def replicas(ray_cluster, tiny_model):
+    from evalkit.backends.base import get_backend
+
+    engine = get_backend("transformers", model=str(tiny_model), dtype="float32", dp=2)
+    yield engine
+    engine.close()
+
+
+def test_two_replicas_make_the_same_samples_as_one_engine(replicas, reference, tmp_path):
+    run = evalkit.evaluate(["aime24"], engine=replicas, out=tmp_path / "dp2", **RUN)
+    assert completions(run.samples_path) == reference and len(reference) == 16
+    stats = replicas.replica_stats()
+    assert [s["alive"] for s in stats] == [True, True]
+    assert all(s["completed"] > 0 for s in stats), stats  # both did work
+    assert stats[0]["pid"] != stats[1]["pid"]
+    config = json.loads((run.run_dir / "config.json").read_text())
+    assert config["backend"] == "transformers"  # so a run resumes whatever the replica count
+
+
+def test_a_replica_killed_mid_run_loses_nothing_and_repeats_nothing(replicas, reference, tmp_path, capfd):
+    victim = replicas.replica_stats()[1]["pid"]
+    engine = KillAfter(replicas, 1, lambda: os.kill(victim, signal.SIGKILL))
+    run = evalkit.evaluate(["aime24"], engine=engine, out=tmp_path / "killed", **RUN)
+    assert run.generated == 16
+    assert completions(run.samples_path) == reference  # the survivor redid the lost ones, identically
+    stats = replicas.replica_stats()
+    assert [s["alive"] for s in stats] == [True, False]
+    assert "replica 1 (" in capfd.readouterr().err
+
+
+def test_closing_ends_every_replica(ray_cluster, replicas):
+    actors = list(replicas.actors)
+    replicas.close()
+    for actor in actors:
+        with pytest.raises(ray_cluster.exceptions.RayActorError):
+            ray_cluster.get(actor.ready.remote(), timeout=30)
+
+
+def test_replicas_that_cannot_be_placed_are_a_clear_error(ray_cluster, tiny_model):
+    from evalkit.backends.base import get_backend
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError, match=r"3 replicas need 3 CPUs \(1 each\); the Ray cluster has 2"):
+        get_backend("transformers", model=str(tiny_model), dp=3)
+    with pytest.raises(InputError, match="give one --base-url per server"):
+        get_backend("openai", model="tiny", dp=2)
+
+
+# -------------------------------------------------------------------------------- server fleet
+
+
+def start_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+           "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+           "--max-model-len", "1024", "--enforce-eager"]
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def wait_up(proc: subprocess.Popen, url: str, log: Path, deadline: float) -> None:
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"vLLM server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"vLLM server did not start: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def fleet(tiny_model, tmp_path_factory):
+    """Two real vLLM OpenAI servers of the tiny model on 127.0.0.1, started side by side."""
+    pytest.importorskip("vllm")
+    logs = tmp_path_factory.mktemp("fleet")
+    servers = [start_server(tiny_model, logs / f"server{i}.log") for i in range(2)]
+    try:
+        deadline = time.time() + 300
+        for i, (proc, url) in enumerate(servers):
+            wait_up(proc, url, logs / f"server{i}.log", deadline)
+        yield servers
+    finally:
+        for proc, _ in servers:
+            stop(proc)
+
+
+def test_fleet_with_a_server_killed_mid_run_loses_nothing_and_repeats_nothing(fleet, tiny_model, tmp_path, capfd):
+    from evalkit.backends.base import get_backend
+
+    (survivor, url0), (victim, url1) = fleet
+    options = dict(endpoint="completions", tokenizer=str(tiny_model), concurrency=3)
+    engine = get_backend("openai", model="tiny", base_url=[url0, url1], **options)
+    killed = KillAfter(engine, 2, lambda: os.killpg(victim.pid, signal.SIGKILL))
+    run = evalkit.evaluate(["aime24"], engine=killed, out=tmp_path / "fleet", **RUN)
+    assert run.generated == 16 and victim.wait(10) is not None
+    got = completions(run.samples_path)
+    assert len(got) == 16
+
+    stats = {s["url"]: s for s in engine.server_stats()}
+    assert stats[url1]["healthy"] is False and stats[url1]["failed_over"] >= 1  # it had requests in flight
+    assert stats[url0]["completed"] + stats[url1]["completed"] == 16
+    assert f"server {url1} is unreachable" in capfd.readouterr().err
+
+    # the requests that moved made the same samples the survivor makes on its own (per-sample seeds)
+    alone = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=url0, backend_options=options,
+                             out=tmp_path / "alone", **RUN)
+    assert completions(alone.samples_path) == got
+
+    # a server down at the start is skipped (and probed); the others do the work
+    late = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=[url1, url0], backend_options=options,
+                            out=tmp_path / "late", n=1, limit=2, max_tokens=8, progress=False)
+    assert late.generated == 2 and f"cannot reach the server at {url1}" in capfd.readouterr().err
+
+    # a fleet with no server up is one clear line, not a traceback or a hang
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "openai", "--model", "tiny",
+                        "--base-url", url1, "--base-url", "http://127.0.0.1:1/v1", "--out", str(tmp_path / "none")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "cannot reach the server at" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "none").exists()
