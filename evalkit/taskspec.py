@@ -25,6 +25,7 @@ import jinja2
 import yaml
 
 from evalkit.errors import InputError
+from evalkit.jsonl import read_jsonl
 from evalkit.latex import after_hashes, last_boxed
 from evalkit.types import CodeTests, Problem
 
@@ -407,30 +408,6 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     datasets.disable_progress_bars()
     data = datasets.load_dataset(fmt, data_files=str(path), split="train")
     return [dict(r) for r in data]
-
-
-def read_jsonl(path: Path):
-    """Yield the JSON objects of a JSON-lines file (optionally gzipped); InputError names file:line."""
-    import gzip
-
-    path = Path(path)
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-                yield obj
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
-    except (OSError, EOFError) as e:
-        raise InputError(f"{path}: cannot read ({e})") from None
 
 
 def with_overrides(spec: TaskSpec, **generation: Any) -> TaskSpec:

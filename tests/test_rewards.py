@@ -214,6 +214,21 @@ def test_code_reward_all_or_nothing_and_partial_credit():
     assert scores[0] == 1.0 and scores[1] == pytest.approx(2 / 3) and scores[2] == 0.0
 
 
+def test_code_batch_deadline_scores_unchecked_programs_zero_timeout():
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]})
+    right = "```python\ndef add(a, b):\n    return a + b\n```"
+    loop = "<think>spin</think>\n```python\ndef add(a, b):\n    while True:\n        pass\n```"
+    logs = Logs()
+    t = time.monotonic()
+    out = code_reward(completions=[loop] * 11 + [right], tests=[tests] * 12, per_answer_s=1.0, batch_deadline_s=1.0,
+                      log_extra=logs.log_extra)
+    assert time.monotonic() - t < 10.0
+    assert out[-1] == 1.0  # the shortest went first
+    assert out[:11] == [0.0] * 11
+    assert logs.extra["code_reward/reason"][:11] == ["timeout"] * 11
+
+
 # ---------------------------------------------------------------- shaping
 
 

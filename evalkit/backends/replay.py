@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 from evalkit.backends.base import BACKENDS
 from evalkit.errors import InputError
-from evalkit.taskspec import read_jsonl
+from evalkit.jsonl import read_jsonl_numbered
 from evalkit.types import Completion, Request
 
 REQUIRED = ("problem_id", "sample", "completion")
@@ -38,9 +38,9 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
     default_model = default_model or path.name.split(".")[0]
     records: list[ReplayRecord] = []
     seen: set[tuple] = set()
-    lineno = 0
-    for lineno, obj in enumerate(_numbered(path), 1):
-        line, obj = obj
+    if not path.is_file():
+        raise InputError(f"{path}: completions file not found")
+    for line, obj in read_jsonl_numbered(path):
         for key in REQUIRED:
             if names[key] not in obj:
                 raise InputError(f"{path}:{line}: field '{names[key]}' is missing "
@@ -70,30 +70,6 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
     if not records:
         raise InputError(f"{path}: no replay records")
     return records
-
-
-def _numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    # read_jsonl skips blank lines; keep real line numbers for messages
-    import gzip
-    import json
-
-    opener = gzip.open if path.name.endswith(".gz") else open
-    if not path.is_file():
-        raise InputError(f"{path}: completions file not found")
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-                yield lineno, obj
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
 
 
 class ReplayBackend:

@@ -93,7 +93,11 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
          limits: Limits) -> list[Verdict]:
     t0 = time.perf_counter()
     try:
-        verdicts = list(_verifier(verifier, options_key, options, limits).verify_many(items))
+        impl, native_deadline = _verifier(verifier, options_key, options, limits)
+        if native_deadline:
+            verdicts = list(impl.verify_many(items))
+        else:
+            verdicts = _in_chunks(impl, items, t0 + limits.batch_deadline_s)
     except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
         log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
         ms = (time.perf_counter() - t0) * 1e3
@@ -105,31 +109,50 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
     return verdicts
 
 
-# How each verifier spells the limits, tried in order; the first its factory accepts is used.
-LIMIT_SPELLINGS: list[tuple[str, Callable[[Limits], dict[str, Any]]]] = [
-    ("pool", lambda lim: {"timeout": lim.per_answer_s, "deadline": lim.batch_deadline_s}),  # math: both enforced
-    ("sandbox", lambda lim: {"timeout_s": lim.per_answer_s}),  # code: per test; no batch deadline there yet
-    ("none", lambda lim: {}),  # choice: in-process regexes, bounded by themselves
+def _in_chunks(impl: Any, items: list[VerifyItem], end: float) -> list[Verdict]:
+    """The batch deadline for a verifier that has none of its own (the code sandbox): items go in
+    small chunks, shortest completion first, and those not started by `end` score 0 (`timeout`).
+    A chunk already running finishes, so the overrun is at most one chunk's own limits."""
+    size = max(4, 2 * int(getattr(getattr(impl, "config", None), "workers", 2) or 2))  # keeps its workers busy
+    order = sorted(range(len(items)), key=lambda i: len(items[i].completion or ""))
+    out: list[Verdict | None] = [None] * len(items)
+    for start in range(0, len(order), size):
+        chunk = order[start:start + size]
+        if time.perf_counter() >= end:
+            for i in chunk:
+                out[i] = Verdict(False, 0.0, None, "timeout", "batch deadline passed before it was checked")
+            continue
+        for i, v in zip(chunk, impl.verify_many([items[i] for i in chunk])):
+            out[i] = v
+    return [v if v is not None else Verdict.infra_error("not judged") for v in out]
+
+
+# How each verifier spells the limits, tried in order; the first its factory accepts is used, and
+# whether it enforces the batch deadline itself.
+LIMIT_SPELLINGS: list[tuple[bool, Callable[[Limits], dict[str, Any]]]] = [
+    (True, lambda lim: {"timeout": lim.per_answer_s, "deadline": lim.batch_deadline_s}),  # math: its pool
+    (False, lambda lim: {"timeout_s": lim.per_answer_s}),  # code: the sandbox's limit per test
+    (False, lambda lim: {}),  # choice: in-process regexes
 ]
 
 
-def _verifier(name: str, options_key: str, options: dict[str, Any], limits: Limits) -> Any:
+def _verifier(name: str, options_key: str, options: dict[str, Any], limits: Limits) -> tuple[Any, bool]:
     """The verifier built with the reward's limits, which its worker pool (or sandbox) enforces
-    outside this process; a verifier that takes no limits is built without them."""
+    outside this process, and whether it enforces the batch deadline itself."""
     key = (name, options_key, limits)
     with _lock:
-        impl = _verifiers.get(key)
-    if impl is None:
-        for i, (_, spell) in enumerate(LIMIT_SPELLINGS):
+        found = _verifiers.get(key)
+    if found is None:
+        for i, (native_deadline, spell) in enumerate(LIMIT_SPELLINGS):
             try:
-                impl = get_verifier(name, **{**options, **spell(limits)})
+                found = (get_verifier(name, **{**options, **spell(limits)}), native_deadline)
                 break
             except TypeError:
                 if i == len(LIMIT_SPELLINGS) - 1:
                     raise
         with _lock:
-            impl = _verifiers.setdefault(key, impl)
-    return impl
+            found = _verifiers.setdefault(key, found)
+    return found
 
 
 def _digest(value: Any) -> tuple[int, int]:

@@ -111,12 +111,17 @@ class _Scan:
                 for k in where[cue]:
                     hit.setdefault(k, set()).update(rows)
             self.cued[role] = hit
+        # roles with only cued `any` rows: a sentence without their cues is skipped at once
+        self.quiet = {role for role in rules.cues if rules.start[role] is None and not rules.uncued[role]}
 
     def closes(self, i: int) -> bool:
         """Sentence `i` is a verdict that closes an open episode (a `settle` or `close` row)."""
         return (self.first("settle", i) is not None or self.first("close", i) is not None) and self.first("query", i) is None
 
     def first(self, role: str, i: int):
+        cued = self.cued[role]
+        if cued is not None and i not in cued and role in self.quiet:
+            return None  # no row of this role can fire on this sentence
         key = (role, i)
         if key not in self.memo:
             a, b, _ = self.sents[i]
@@ -127,9 +132,6 @@ class _Scan:
                 rows = cued.get(i, set())
                 if self.rules.uncued[role]:
                     rows = rows | set(self.rules.uncued[role])
-                if not rows and self.rules.start[role] is None:  # nothing of this role can fire here
-                    self.memo[key] = None
-                    return None
             self.memo[key] = self.rules.first(role, self.text, a, b, rows)
         return self.memo[key]
 

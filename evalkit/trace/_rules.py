@@ -135,7 +135,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "made_mistake": ("mistake", "error"),
     "not_right": ("not right", "not correct", "not possible", "n't right", "n't correct", "n't possible", "n't be", "not be"),
     "that_wrong": ("wrong", "incorrect", "mistake"),
-    "correction": ("must have", "might have", "may have", "miscalculat", "miscount", "mistaken", "messed up", "correct", "properly"),
+    "correction": ("must have", "might have", "may have", "miscalculat", "miscount", "mistaken", "messed up", "let me correct", "properly", "correctly"),
     "double_check": ("check", "verif", "examin", "evaluat"),
     "verify_any": ("verif",),
     "is_that_right": ("is that", "is this", "does that", "does this", "did i"),

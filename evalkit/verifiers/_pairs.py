@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from evalkit.errors import InputError
+from evalkit.jsonl import read_jsonl_numbered
 from evalkit.types import Verdict
 from evalkit.verifiers.base import VerifyItem, get_verifier
 
@@ -19,32 +20,19 @@ from evalkit.verifiers.base import VerifyItem, get_verifier
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
     """Every line of a pairs file, checked; InputError names the file, line and field at fault."""
     rows = []
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            if "completion" not in row and "answer" not in row:
-                raise InputError(f"{path}:{n}: missing field 'completion' (or 'answer')")
-            if "gold" not in row:
-                raise InputError(f"{path}:{n}: missing field 'gold'")
-            text = row.get("completion", row.get("answer"))
-            if text is not None and not isinstance(text, str):
-                raise InputError(f"{path}:{n}: field 'completion' must be a string, got {type(text).__name__}")
-            verifier = row.get("verifier", "math")
-            if not isinstance(verifier, str):
-                raise InputError(f"{path}:{n}: field 'verifier' must be a verifier name (math, choice)")
-            rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
-                text, row["gold"], row.get("finish_reason"), bool(row.get("think_open", False)))})
+    for n, row in read_jsonl_numbered(path):
+        if "completion" not in row and "answer" not in row:
+            raise InputError(f"{path}:{n}: missing field 'completion' (or 'answer')")
+        if "gold" not in row:
+            raise InputError(f"{path}:{n}: missing field 'gold'")
+        text = row.get("completion", row.get("answer"))
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"{path}:{n}: field 'completion' must be a string, got {type(text).__name__}")
+        verifier = row.get("verifier", "math")
+        if not isinstance(verifier, str):
+            raise InputError(f"{path}:{n}: field 'verifier' must be a verifier name (math, choice)")
+        rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
+            text, row["gold"], row.get("finish_reason"), bool(row.get("think_open", False)))})
     return rows
 
 
