@@ -16,9 +16,12 @@ _BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|</?think>")
 # A re-check runs over its recomputation to a verdict; a doubt until it is settled; a switch of
 # approach and an aha are the announcing sentence (what follows is the new work, not reflection).
 EPISODE_SENTENCES = {"verification": 12, "hesitation": 8, "backtracking": 4, "switch": 0, "aha": 0}
-# An episode does not cross a blank line after this many sentences of it.
+# An episode does not cross a blank line after this many sentences of it. (Running re-checks on over
+# blank lines to a distant verdict was tried: on the tuning traces it marks more plain work than
+# re-checks.)
 PARAGRAPH_SENTENCES = 1
-PARAGRAPH: dict = {}
+# After its verdict, an episode runs on to a further verdict at most this many sentences later:
+# a re-check of several items ("Tens place: ... Correct. Hundreds place: ... Correct.") is one episode.
 CHAIN = 4
 # While looking for its verdict, an episode runs over other markers' sentences (a re-check that
 # doubts on the way is still one re-check); without a verdict they stay markers of their own.
@@ -140,10 +143,12 @@ def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | Non
     """Markers in `text[start:end]`, in order, never overlapping, and the count of new lines of thought.
 
     A marker opens at a sentence a `marker` row fires on. It runs over the following sentences to the
-    verdict that settles it (a `settle` row, within EPISODE_SENTENCES of its kind, before any `step`
-    row or blank line after PARAGRAPH_SENTENCES); a doubt also runs over hedged sentences (`doubt`
-    rows) right after it. An episode that reaches no verdict is its announcing sentence alone (plus
-    its hedges). A verdict outside any episode is a one-sentence verification.
+    verdict that settles it (a `settle` or `close` row on a sentence no `query` row fires on, within
+    EPISODE_SENTENCES of its kind, before any `step` or `thought` row or blank line after
+    PARAGRAPH_SENTENCES), then on over further verdicts each within CHAIN sentences of the last; a
+    doubt also runs over hedged sentences (`doubt` rows) right after it. An episode that reaches no
+    verdict is its announcing sentence alone (plus its hedges). A `settle` verdict outside any
+    episode opens a verification of its own (a `close` one does not).
     """
     sents = sentences(text, start, end)
     scan = _Scan(text, sents, rules)
@@ -170,11 +175,11 @@ def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | Non
         settled = scan.closes(i)
         if not settled:
             limit = EPISODE_SENTENCES.get(rule.kind, 0)
-            para = PARAGRAPH.get(rule.kind, PARAGRAPH_SENTENCES)
             j = i + 1
             while j < n and j - i <= limit:
-                if sents[j][2] and j - i > para:
+                if sents[j][2] and j - i > PARAGRAPH_SENTENCES:
                     break
+                # new work, or a new line of thought ("Alternatively, ..."), ends the episode before it
                 if scan.first("step", j) is not None or scan.first("thought", j) is not None or (not ABSORB and scan.first("marker", j) is not None):
                     break
                 if scan.closes(j):

@@ -29,14 +29,14 @@ class Rule:
     """One row of the table.
 
     name: shown in each marker's `rule`, so a report can say which row fired.
-    kind: one of KINDS (for `settle` / `step` rows, the kinds they apply to are all of them).
+    kind: one of KINDS (`settle`, `close`, `query` and `step` rows apply to episodes of every kind).
     pattern: a case-insensitive regular expression.
     at: `start` — must match at the start of a sentence (after quotes, bullets, `**`);
         `any` — anywhere in the sentence.
     cues: for an `any` row, lowercase substrings one of which must be in a sentence for the row to
         fire (a fast pre-filter); None runs the pattern on every sentence.
-    role: one of ROLES. A `settle` row outside any episode is a one-sentence verification marker
-        (a verdict is the end of a check, even when the check was not announced).
+    role: one of ROLES. A `settle` row outside any episode opens a verification marker (a verdict
+        is the end of a check, even when the check was not announced); a `close` row only ends one.
     """
 
     name: str
