@@ -68,6 +68,26 @@ def test_a_recheck_is_one_marker_from_its_announcement_to_its_verdict():
     assert stats.final_correct is None and all(t["correct"] is None for t in stats.trajectory)
 
 
+def test_episodes_run_over_verdicts_in_a_row_and_questions_do_not_settle_them():
+    text = ("<think>\nSo the total is 49 + 50 + 89 = 188.\nLet me recount the 4's: units place 49.\n"
+            "Correct. Tens place: 5 blocks of 10.\nThat's 50.\nCorrect. Hundreds place: 400-488 is 89.\nCorrect.\n\n"
+            "Now, let's count the 8's.\nThat gives 98, which matches the earlier count.\n"
+            "But expanding that might be too tedious.\n\nNow, let's subtract: 188 - 98 = 90.\nWait, 90 seems high.\n"
+            "So, which one is correct?\nYes, 90 is right.\n\nThe answer is 90.\n</think>\n\\boxed{90}")
+    stats = analyze(text, verifier=None)
+    got = [(m.kind, m.rule, text[m.start:m.end]) for m in stats.markers]
+    assert got == [
+        # a re-check of several items is one episode, to its last verdict (the plain "That's 50." too)
+        ("verification", "let_me_check", ("Let me recount the 4's: units place 49.\nCorrect. Tens place: 5 blocks of 10.\n"
+                                          "That's 50.\nCorrect. Hundreds place: 400-488 is 89.\nCorrect.")),
+        # a doubt about the way ahead; "which matches the earlier count" alone restates a result
+        ("hesitation", "but_hedge", "But expanding that might be too tedious."),
+        # the question is no verdict: the doubt runs on until "Yes, ... right"
+        ("hesitation", "wait", "Wait, 90 seems high.\nSo, which one is correct?\nYes, 90 is right."),
+    ]
+    assert stats.markers[1].text == "But expanding that might"
+
+
 def test_a_truncated_trace_is_handled():
     row = next(r for r in QWEN7B if "</think>" not in r["full_response"])  # 75k characters, never closes
     text = row["full_response"]
@@ -225,7 +245,7 @@ def test_detects_reflection_better_than_the_r1_word_list_on_held_out_traces():
     def f1(c):
         return 2 * c["tp"] / (2 * c["tp"] + c["fp"] + c["fn"])
 
-    assert f1(ours) >= 0.58 and f1(ours) > f1(base) + 0.05
+    assert f1(ours) >= 0.60 and f1(ours) > f1(base) + 0.08
 
 
 def test_cli_analyze_writes_one_line_per_input_and_prints_a_summary(tmp_path):

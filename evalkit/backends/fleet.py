@@ -24,7 +24,8 @@ from evalkit.types import Completion, Request
 
 
 class ServerError(RuntimeError):
-    """A request the servers refused for good, or no server answered for too long."""
+    """The engines failed for good: a request refused, no server answering, no replica left.
+    The run stops; what was made is saved, and a rerun resumes."""
 
 
 class Unreachable(Exception):

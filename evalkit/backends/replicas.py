@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import sys
+import threading
+import time
 from collections import deque
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
+from evalkit.backends.fleet import ServerError
 from evalkit.errors import InputError
 from evalkit.types import Completion, Request
 
 CHUNK = 256  # most requests sent to a replica at once
 DEPTH = 2  # chunks queued per replica, so none idles between chunks
+STREAM_BATCH, STREAM_SECONDS = 32, 0.25  # a replica sends what it made at most this many / this late
 # environment a replica on another node needs to find models the way the driver does
 FORWARD_ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
                "TOKENIZERS_PARALLELISM")
@@ -44,11 +49,18 @@ class _Replica:
         from evalkit.backends.base import get_backend
 
         self.stopping = False
-        self.backend = get_backend(backend, **options)
+        self.backend = None
+        self.error: BaseException | None = None
+        try:
+            self.backend = get_backend(backend, **options)
+        except Exception as e:  # kept for `ready`: Ray keeps only the text of an error raised here
+            self.error = e
 
     def ready(self) -> dict[str, Any]:
         import socket
 
+        if self.error is not None:
+            raise self.error
         return {"host": socket.gethostname(), "pid": os.getpid(),
                 "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
 
@@ -56,14 +68,49 @@ class _Replica:
         return self.backend.render(messages, think_prefill, chat_template_kwargs)
 
     def generate(self, requests: list[Request]):
-        for item in self.backend.generate(requests):
-            if self.stopping:
-                return
-            yield item
+        """Yield lists of (request, completion), each sent at most STREAM_SECONDS after it was made:
+        one by one when samples come slowly, in batches when they come fast (one Ray object per
+        sample would cost more than a tiny model's sample)."""
+        made: queue.Queue = queue.Queue()
+        end = object()
+
+        def pump() -> None:  # the engine runs here, so a waiting sample is sent on time
+            try:
+                for item in self.backend.generate(requests):
+                    if self.stopping:
+                        break
+                    made.put(item)
+            except BaseException as e:
+                made.put(e)
+            made.put(end)
+
+        threading.Thread(target=pump, daemon=True, name="evalkit-replica").start()
+        batch: list = []
+        oldest = 0.0
+        while True:
+            try:
+                item = made.get(timeout=max(0.0, oldest + STREAM_SECONDS - time.monotonic()) if batch else None)
+            except queue.Empty:
+                yield batch
+                batch = []
+                continue
+            if item is end:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if not batch:
+                oldest = time.monotonic()
+            batch.append(item)
+            if len(batch) >= STREAM_BATCH:
+                yield batch
+                batch = []
+        if batch and not self.stopping:
+            yield batch
 
     def stop(self) -> None:
         self.stopping = True
-        self.backend.close()
+        if self.backend is not None:
+            self.backend.close()
 
 
 @lru_cache(maxsize=None)
@@ -113,7 +160,8 @@ class ReplicaBackend:
                  stop_timeout: float = 30.0, **options: Any) -> None:
         if backend in ("openai", "replay"):
             hint = "; give one --base-url per server instead" if backend == "openai" else ""
-            raise InputError(f"--dp and --ray-address are for engine backends (vllm, transformers), not {backend}{hint}")
+            raise InputError(f"--dp and --ray-address are for engine backends (vllm, transformers), "
+                             f"not {backend}{hint}")
         if dp < 1 or tp < 1:
             raise InputError(f"--dp and --tp must be at least 1 (got dp={dp}, tp={tp})")
         try:
@@ -139,29 +187,30 @@ class ReplicaBackend:
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise InputError(f"cannot join the Ray cluster at {ray_address or 'a new local one'}: {e}") from None
             self._own_ray = True
-        actor_options = self._actor_options(tp, replica_options or {})
-        self._check_fits(actor_options)
         if backend == "vllm" and tp > 1:  # the replica's own GPUs, in the replica's own processes
             engine = dict(options.get("engine_kwargs") or {})
             engine.setdefault("distributed_executor_backend", "mp")
             options["engine_kwargs"] = engine
         inner = {**options, "tp": tp, "dp": 1, "ray_address": None}
-        cls = _actor_class()
         try:
+            actor_options = self._actor_options(tp, replica_options or {}, forward_env=bool(ray_address))
+            self._check_fits(actor_options)
+            cls = _actor_class()
             self.actors = [cls.options(**actor_options).remote(backend, inner) for _ in range(dp)]
             self._wait_ready(start_timeout)
         except BaseException:
-            self.close()
+            self.close()  # no replica, and no Ray we started, outlives a failed start
             raise
 
     # ------------------------------------------------------------------------------ starting
 
-    def _actor_options(self, tp: int, extra: dict[str, Any]) -> dict[str, Any]:
+    def _actor_options(self, tp: int, extra: dict[str, Any], forward_env: bool) -> dict[str, Any]:
         ray = self._ray
         gpus = ray.cluster_resources().get("GPU", 0)
-        env = {k: v for k, v in os.environ.items() if k in FORWARD_ENV or k.startswith(FORWARD_PREFIXES)}
         options: dict[str, Any] = {"num_cpus": 1, "num_gpus": tp if gpus else 0, "max_restarts": 0}
-        if env:
+        # a local cluster inherits this environment; another node's workers do not
+        env = {k: v for k, v in os.environ.items() if k in FORWARD_ENV or k.startswith(FORWARD_PREFIXES)}
+        if forward_env and env:
             options["runtime_env"] = {"env_vars": env}
         options.update(extra)
         return options
@@ -178,7 +227,7 @@ class ReplicaBackend:
     def _wait_ready(self, timeout: float) -> None:
         ray = self._ray
         refs = [a.ready.remote() for a in self.actors]
-        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        _, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         if pending:
             raise InputError(f"{len(pending)} of {self.dp} replicas did not start within {timeout:.0f} s "
                              f"(the Ray cluster has {ray.available_resources()} free)")
@@ -202,7 +251,7 @@ class ReplicaBackend:
                     self._lose(i, "it died while rendering a prompt")
                 except ray.exceptions.RayTaskError as e:
                     raise _cause(e) from None
-        raise RuntimeError(f"all {self.dp} replicas are gone")
+        raise ServerError(f"all {self.dp} replicas are gone")
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         """Yield every request's completion once, from whichever replica made it."""
@@ -217,16 +266,17 @@ class ReplicaBackend:
                     return
                 self._submit(chunks, streams)
                 if not streams:
-                    raise RuntimeError(f"all {self.dp} replicas are gone; the samples made so far are saved")
+                    raise ServerError(f"all {self.dp} replicas are gone")
                 ready, _ = ray.wait(list(streams), num_returns=1, timeout=1.0)
                 for stream in ready:
                     replica, left = streams[stream]
                     try:
-                        req, completion = ray.get(next(stream))
+                        batch = ray.get(next(stream))
                     except StopIteration:
                         del streams[stream]
-                        if left:  # ended early (the replica was told to stop): someone else does them
-                            chunks.appendleft(list(left.values()))
+                        if left and not self._closed:
+                            raise RuntimeError(f"replica {replica} ({self.name}) returned {len(left)} "
+                                               "completions fewer than it was asked for") from None
                         continue
                     except lost as e:
                         self._lose(replica, _first_line(e))
@@ -235,10 +285,11 @@ class ReplicaBackend:
                         continue
                     except ray.exceptions.RayTaskError as e:
                         raise _cause(e) from None
-                    if left.pop(_key(req), None) is None:
-                        continue  # not ours to report twice
-                    self.completed[replica] += 1
-                    yield req, completion
+                    for req, completion in batch:
+                        if left.pop(_key(req), None) is None:
+                            continue  # not ours to report twice
+                        self.completed[replica] += 1
+                        yield req, completion
         finally:
             for stream in streams:
                 try:

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from evalkit.rewards._correctness import _math_gold, verdicts
 from evalkit.rewards._inputs import gold_text, is_code_tests
-from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
+from evalkit.rewards._judge import Limits
 from evalkit.thinking import THINK_OPEN
 
 # Text that opens the assistant's turn, per chat-template family; the last one in a query wins.

@@ -156,7 +156,7 @@ def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | Non
     thoughts = 0
     i, n = 0, len(sents)
     while i < n:
-        a, b, _ = sents[i]
+        a = sents[i][0]
         hit = scan.first("marker", i)
         if hit is None:
             hit = scan.first("settle", i) if scan.first("query", i) is None else None

@@ -88,9 +88,10 @@ RULES: tuple[Rule, ...] = (
     _r("which_is_it", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|okay),? )+(?:which|what)\b[^?]*\?$"),
     _r("but_question", "hesitation", r"(?:but|however),? [^?]{0,200}\?$"),
     _r("self_question", "hesitation", r"\b(?:right|correct)\?$|\b\w+ or \w+\?$", "any"),
-    _r("yes_no_question", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|therefore),? )*(?:is|does|did|are|was|were|can|could|should|would|do|am|why)\b[^?]*\?$"),
+    # Questions to itself: "Is that always the case?", "Why does ... give 20 bits?"
+    _r("doubt_question", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|therefore),? )*(?:is|does|did|are|was|were|can|could|should|would|do|am|why)\b[^?]*\?$"),
     # A doubt about the way ahead: "But that might be too tedious", "But I don't know p(5) yet".
-    _r("but_hedge", "hesitation", r"(?:but|however),? (?=[^.?!]*\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b)"),
+    _r("but_hedge", "hesitation", r"(?:but|however),? [^.?!]*?\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b"),
     _r("too_hard", "hesitation", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
     _r("seems_off", "hesitation", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
     _r("contradiction", "hesitation", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
@@ -115,8 +116,8 @@ RULES: tuple[Rule, ...] = (
     _r("agreement", "verification", r"\b(?:matches|confirms|(?:is|are|that's|it's|this is) (?:also |all )?consistent)\b|\bsame (?:result|answer|value|as before)\b|\bindeed\b|\bexactly what\b", "any", role="close"),
     _r("zh_settle", "verification", r"(?:没错|对的|正确|是对的)", "any", role="settle"),
     # --- questions and intentions to check: never a verdict, whatever verdict words they hold ---
-    _r("question", "hesitation", r"\?[\"')\]*]*$", "any", role="query"),
-    _r("whether", "hesitation", r"\b(?:whether|make sure|not sure if|(?:check|see|verify|confirm|think) if)\b", "any", role="query"),
+    _r("question", "hesitation", r"[?？][\"')\]*]*$", "any", role="query"),
+    _r("whether", "hesitation", r"\b(?:whether|make sure|not sure if|(?:check|see|verify|confirm|think) if)\b|是否|对不对", "any", role="query"),
     # --- hedges that keep a doubt open until it is settled ---
     # "Maybe I can use ..." proposes a plan; "maybe that's off" keeps the doubt.
     _r("hedge", "hesitation", r"\b(?:maybe|perhaps|possibly)\b(?! (?:i|we) (?:can|could|should|need|will|'ll|might)\b)|\b(?:unless|i think|i guess|not sure)\b|\?$", "any", role="doubt"),
@@ -160,8 +161,8 @@ CUES: dict[str, tuple[str, ...]] = {
     "zh_aha": ("原来如此", "我明白了", "啊哈", "恍然大悟"),
     "verdict": ("correct", "right", "confirm", "accurate", "reassuring", "checks out", "adds up",
                 "works", "seems", "looks", "sounds", "makes sense", "confident", "sure", "valid", " any "),
-    "question": ("?",),
-    "whether": ("whether", "make sure", "sure if", "check if", "see if", "verify if", "confirm if", "think if"),
+    "question": ("?", "？"),
+    "whether": ("whether", "make sure", "sure if", "check if", "see if", "verify if", "confirm if", "think if", "是否", "对不对"),
     "agreement": ("matches", "confirms", "consistent", "same", "indeed", "exactly what"),
     "zh_settle": ("没错", "对的", "正确"),
     "hedge": ("maybe", "perhaps", "possibly", "unless", "i think", "i guess", "not sure", "?"),
