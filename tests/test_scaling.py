@@ -127,6 +127,15 @@ def test_replicas_that_cannot_start_are_a_clear_error(ray_cluster, tiny_model, t
         get_backend("openai", model="tiny", dp=2)
 
 
+def test_ray_address_with_no_cluster_is_one_clear_line(tiny_model, tmp_path):
+    pytest.importorskip("ray")
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "transformers", "--model",
+                        str(tiny_model), "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no Ray cluster at 127.0.0.1:1" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
 # -------------------------------------------------------------------------------- server fleet
 
 
@@ -188,7 +197,7 @@ def fleet(tiny_model, tmp_path_factory):
 def test_fleet_with_a_server_killed_mid_run_loses_nothing_and_repeats_nothing(fleet, tiny_model, tmp_path, capfd):
     from evalkit.backends.base import get_backend
 
-    (_, url0), (victim, url1) = fleet
+    (survivor, url0), (victim, url1) = fleet
     options = dict(endpoint="completions", tokenizer=str(tiny_model), concurrency=3)
     engine = get_backend("openai", model="tiny", base_url=[url0, url1], **options)
     killed = KillAfter(engine, 2, lambda: os.killpg(victim.pid, signal.SIGKILL))
@@ -218,3 +227,13 @@ def test_fleet_with_a_server_killed_mid_run_loses_nothing_and_repeats_nothing(fl
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "cannot reach the server at" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "none").exists()
+
+    # the last server dies mid-run: the run stops after down_timeout with what it made saved, no hang
+    from evalkit.errors import InputError
+
+    last = get_backend("openai", model="tiny", base_url=[url0], down_timeout=2, **options)
+    engine = KillAfter(last, 1, lambda: os.killpg(survivor.pid, signal.SIGKILL))
+    with pytest.raises(InputError, match=r"no server answered for 2 s .* samples of this invocation are saved"):
+        evalkit.evaluate(["aime24"], engine=engine, out=tmp_path / "stopped", **RUN)
+    saved = completions(tmp_path / "stopped" / "samples.jsonl")
+    assert 1 <= len(saved) < 16 and all(got[k] == v for k, v in saved.items())

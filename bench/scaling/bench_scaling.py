@@ -171,14 +171,18 @@ def write_markdown(meta: dict, rows: list[dict], path: Path) -> None:
         "",
         "- What replicas cost the driver is the *dispatch* column for the Ray rows: sending chunks, receiving "
         "samples (in batches when they come fast), bookkeeping. It does not grow with the replica count. Ray's "
-        "own processes (raylet, GCS, agents) spend the next column's CPU on top, on the same machine.",
+        "own processes (raylet, GCS, agents; next column) spend about as much while Ray sits idle (the "
+        "in-process row, where Ray is up but unused), so streaming samples costs them nothing measurable.",
         "- The *full run* column adds what the pipeline does per sample anyway (verify, trace, write; metrics "
         "and the report are fixed costs spread over the samples). The tiny model's text holds no answer, so "
-        "verification is cheap here and the verifier's worker processes are barely used; on real R1 "
-        "completions, verification costs 0.64 ms CPU per sample (`bench/math_verify/results/throughput.md`).",
-        "- So one driver core handles a few hundred samples per second. A replica of a real reasoning model "
-        "makes far fewer (a 32k-token AIME sample takes minutes), so verifying in the driver keeps up with "
-        "any cluster evalkit is likely to drive; verifying on the replicas would only add a second code path.",
+        "verification is cheap here and the verifier's worker processes are idle (the last column equals the "
+        "driver's within measurement); on real R1 completions, verification costs 0.64 ms CPU per sample "
+        "(`bench/math_verify/results/throughput.md`) and the whole pipeline is measured by "
+        "`bench/pipeline/bench_pipeline.py` (target: under 10 ms per sample).",
+        "- So one driver core handles at least a hundred real samples per second, and the scaling layer adds "
+        "0.2 ms to each. A replica of a reasoning model makes far fewer (a 32k-token AIME sample takes "
+        "minutes), so verifying in the driver keeps up; verifying on the replicas would add a second code "
+        "path and gain nothing measurable.",
         "- Throughput on this shared 2-core machine is indicative only: two 1-thread replicas on 2 cores that "
         "other jobs also use. GPU throughput was not measured (no GPU machine was available).",
     ]

@@ -4,11 +4,12 @@
 `dp > 1` or a Ray address is given. Each replica is an actor holding its own engine on its own
 GPUs (`tp` of them, on one node). The driver cuts the requests into chunks of whole problems (so a
 problem's samples share one engine's prefix cache), keeps every replica two chunks deep, and
-streams each finished sample back as it comes, so the pipeline verifies and writes it at once.
+streams finished samples back within STREAM_SECONDS of being made (one by one when they come
+slowly, batched when they come fast), so the pipeline verifies and writes them at once.
 
-Why actors rather than vLLM's own data parallelism: vLLM's replicas step in lockstep and wait on
-each other, so one that dies or stalls stalls them all (the hangs its users report); here each
-replica is independent. A replica that dies (its process, its node) is dropped and the samples it
+Why actors rather than vLLM's own data parallelism: vLLM's data-parallel ranks are coordinated
+(MoE models step in lockstep), so a rank that dies or stalls can hold up the rest (the hangs its
+users report); here each replica is independent. A replica that dies (its process, its node) is dropped and the samples it
 had not returned go to the others; the run stops only when no replica is left, and a rerun resumes.
 Samples do not depend on the replica that made them: every request carries its own seed.
 """
@@ -181,6 +182,7 @@ class ReplicaBackend:
         self.completed: list[int] = []  # samples each replica returned
 
         if not ray.is_initialized():
+            _check_reachable(ray_address)
             try:
                 ray.init(address=ray_address, include_dashboard=False if ray_address is None else None,
                          log_to_driver=os.environ.get("EVALKIT_RAY_LOGS", "1") != "0")
@@ -361,6 +363,21 @@ def _chunks(requests: Sequence[Request], dp: int) -> list[list[Request]]:
     if chunk:
         chunks.append(chunk)
     return chunks
+
+
+def _check_reachable(address: str | None) -> None:
+    """Ray waits minutes on an address where nothing listens; a HOST:PORT is checked in seconds."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=10):
+            pass
+    except (OSError, ValueError) as e:
+        raise InputError(f"no Ray cluster at {address} ({e}); start one with `ray start --head` "
+                         "and check it with `ray status`") from None
 
 
 def _cause(error: Exception) -> BaseException:
