@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import jinja2
+
 from evalkit.backends.base import Backend, get_backend, sample_seed
 from evalkit.errors import InputError
 from evalkit.taskspec import TaskSpec, load_problems, load_task, render
@@ -136,11 +138,10 @@ def evaluate(
     model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
     run_dir = Path(out) if out else Path(reports_root) / run_dir_name(tasks, model, str(replay_file) if replay_file else None)
     identity = _identity(plans, model_id, backend, system_prompt, think_prefill, replay_file)
-    if run_dir.exists() and overwrite:
-        shutil.rmtree(run_dir)
-    _check_identity(run_dir, identity)
-
-    done = _read_done(run_dir / "samples.jsonl")
+    if not overwrite:
+        _check_identity(run_dir, identity)
+    # with --overwrite the old run is removed only once the new one is sure to start
+    done = set() if overwrite else _read_done(run_dir / "samples.jsonl")
     wanted = _wanted(plans, records, model_id)
     pending_keys = [k for k in wanted if k not in done]
 
@@ -158,8 +159,15 @@ def evaluate(
         except KeyError as e:
             raise InputError(str(e.args[0])) from None
     if pending_keys:
-        requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill)
+        try:
+            requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill)
+        except BaseException:
+            if own_engine:
+                engine.close()
+            raise
 
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, tp, dp, dtype, max_model_len)
     _write_json(run_dir / "config.json", config)
@@ -281,8 +289,14 @@ def _wanted(plans: list[_TaskPlan], records, model_id: str) -> list[Key]:
 
 
 def _messages(spec: TaskSpec, problem: Problem, system_prompt: str | None) -> list[dict[str, str]]:
-    user = render(spec.prompt, problem.row, problem=problem.problem, id=problem.id)
-    system = system_prompt if system_prompt is not None else (render(spec.system, problem.row) if spec.system else None)
+    try:
+        user = render(spec.prompt, problem.row, problem=problem.problem, id=problem.id)
+        system = system_prompt if system_prompt is not None else (
+            render(spec.system, problem.row) if spec.system else None)
+    except jinja2.TemplateError as e:
+        where = spec.path or spec.name
+        raise InputError(f"{where}: field 'prompt' on problem {problem.id!r}: {e}; "
+                         f"available columns: {', '.join(problem.row)}") from None
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 

@@ -149,3 +149,20 @@ def test_tasks_lists_the_builtin_benchmarks():
     assert r.returncode == 0
     for name in ("math500", "aime24", "aime25", "amc23", "gsm8k", "minerva_math", "olympiadbench", "demo"):
         assert name in r.stdout
+
+
+def test_a_prompt_naming_a_missing_column_is_a_clear_error(tmp_path):
+    (tmp_path / "d.jsonl").write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nprompt: '{{ question }}'\n")
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "0", "sample": 0, "completion": "\\boxed{2}"}])
+    r = cli("run", str(tmp_path / "t.yaml"), "--completions", str(f), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "field 'prompt'" in r.stderr and "'question' is undefined" in r.stderr
+    assert "available columns: problem, answer" in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path):
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
+    out = tmp_path / "run"
+    assert cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    bad = cli("run", "aime24", "--backend", "transformers", "--model", "no-such/model", "--out", str(out), "--overwrite")
+    assert bad.returncode == 2 and (out / "samples.jsonl").read_text().count("\n") == 1
