@@ -6,6 +6,7 @@ and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -73,13 +74,24 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--overwrite", is_flag=True, default=False, help="Start the run over.")
 @click.option("--no-progress", is_flag=True, default=False)
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
+@click.option("--chat-template-kwargs", default=None,
+              help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
-            dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace) -> None:
+            dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
+            chat_template_kwargs) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
 
+    template_options = None
+    if chat_template_kwargs:
+        try:
+            template_options = json.loads(chat_template_kwargs)
+        except json.JSONDecodeError as e:
+            raise InputError(f"--chat-template-kwargs: not JSON ({e.msg})") from None
+        if not isinstance(template_options, dict):
+            raise InputError("--chat-template-kwargs: expected a JSON object such as '{\"enable_thinking\": true}'")
     backend_options = {}
     if backend == "openai" or (backend is None and base_url):
         backend = "openai"
@@ -94,6 +106,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         dtype=dtype, max_model_len=max_model_len, revision=revision, trust_remote_code=trust_remote_code,
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
+        chat_template_kwargs=template_options,
     )
     click.echo(results_table(result.results))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -95,6 +95,7 @@ def evaluate(
     reports_root: str | os.PathLike = "reports",
     engine: Backend | None = None,
     trace: bool = True,
+    chat_template_kwargs: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -102,6 +103,8 @@ def evaluate(
     n, temperature, top_p, max_tokens, seed: override each task's `generation` defaults.
     out: the run directory (default reports/<tasks>--<model>). overwrite: start the run over.
     backend_options: extra keyword arguments for the backend (e.g. enforce_eager for vLLM on CPU).
+    chat_template_kwargs: options for the model's chat template (e.g. {"enable_thinking": True}),
+        merged over each task's own.
     trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
     engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
         its `name` and `model` are used, and it is left open.
@@ -111,6 +114,8 @@ def evaluate(
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
     specs = [load_task(t) for t in tasks]
+    if chat_template_kwargs:
+        specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
         raise InputError("the same task is given twice")
     replay_file = Path(completions) if completions else None
@@ -229,6 +234,7 @@ def _identity(plans, model_id, backend, system_prompt, think_prefill, replay_fil
         "completions": str(replay_file.resolve()) if replay_file else None,
         "tasks": {p.spec.name: {
             "prompt": p.spec.prompt, "system": p.spec.system, "dataset_revision": p.revision,
+            "chat_template_kwargs": p.spec.chat_template_kwargs or None,
             "temperature": p.generation["temperature"], "top_p": p.generation["top_p"],
             "max_tokens": p.generation["max_tokens"], "seed": p.generation["seed"],
         } for p in plans},

@@ -166,3 +166,14 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path):
     assert cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
     bad = cli("run", "aime24", "--backend", "transformers", "--model", "no-such/model", "--out", str(out), "--overwrite")
     assert bad.returncode == 2 and (out / "samples.jsonl").read_text().count("\n") == 1
+
+
+def test_chat_template_options_are_part_of_what_identifies_a_run(tmp_path):
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
+    out = tmp_path / "run"
+    first = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress",
+                "--chat-template-kwargs", '{"enable_thinking": true}')
+    assert first.returncode == 0, first.stderr
+    other = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--chat-template-kwargs",
+                '{"enable_thinking": false}')
+    assert other.returncode == 2 and "chat_template_kwargs" in other.stderr
