@@ -18,20 +18,27 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     """One row per task and model: avg@n, pass@k and maj@k at the largest k (in %, 95% CI)."""
     header = ["task", "model", "problems", "n", "avg@n", "pass@k", "maj@k", "trunc", "unjudged"]
     rows = [header]
+    partial = False
     for r in results:
         metrics = r.get("metrics", {})
         ks = [int(k.split("@")[1]) for k in metrics if k.startswith("pass@")]
         k = max(ks) if ks else None
+        # pass@k needs k judged samples: with fewer on some problems it covers only the rest
+        star = ""
+        if k and metrics[f"pass@{k}"].get("n_problems", r["n_problems"]) < r["n_problems"]:
+            star, partial = "*", True
         rows.append([
             r["task"], _short(r["model"]), str(r["n_problems"]), str(r.get("samples_per_problem", "")),
             _fmt(metrics.get("avg@n")),
-            f"@{k} {_fmt(metrics.get(f'pass@{k}'))}" if k else "-",
-            f"@{k} {_fmt(metrics.get(f'maj@{k}'))}" if k and f"maj@{k}" in metrics else "-",
+            f"@{k} {_fmt(metrics.get(f'pass@{k}'))}{star}" if k else "-",
+            f"@{k} {_fmt(metrics.get(f'maj@{k}'))}{star}" if k and f"maj@{k}" in metrics else "-",
             str(r.get("n_truncated", 0)), str(r.get("n_unjudged", 0)),
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if partial:
+        lines.append("* over the problems with at least k judged samples")
     return "\n".join(lines)
 
 
