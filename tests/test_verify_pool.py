@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from evalkit.verifiers.pool import Job, WorkerPool, get_pool
+from evalkit.verifiers.pool import _CAN_FORK_WORKERS, Job, WorkerPool, get_pool
 
 
 @pytest.fixture
@@ -51,6 +51,21 @@ def test_a_crash_and_an_exception_are_reported_not_raised(pool):
     assert res[0].status == "crash" and "exit code 3" in res[0].detail
     assert res[1].status == "raised" and "ValueError" in res[1].detail
     assert res[2].status == "raised" and "ModuleNotFoundError" in res[2].detail
+
+
+@pytest.mark.skipif(not _CAN_FORK_WORKERS, reason="workers are forked from a zygote only with fork and pidfds (Linux)")
+def test_preload_modules_are_imported_once_per_pool(tmp_path, monkeypatch):
+    (tmp_path / "preload_probe.py").write_text("import os\nopen(os.environ['PROBE_LOG'], 'a').write('imported\\n')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("PROBE_LOG", str(tmp_path / "log"))
+    p = WorkerPool(2, preload=("preload_probe",))
+    try:
+        res = p.run([Job("time:sleep", (0.3,)), Job("time:sleep", (0.3,)), Job("math:sqrt", (9,))])
+        assert [r.status for r in res] == ["ok"] * 3 and res[2].value == 3.0
+        assert len(p._workers) == 2
+        assert (tmp_path / "log").read_text() == "imported\n"  # two workers, one import
+    finally:
+        p.close()
 
 
 def test_memory_limit_stops_a_runaway_job():

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-from evalkit.thinking import is_truncated, split_think
+from evalkit.thinking import THINK_CLOSE, is_truncated, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers import _mathtext as text
 from evalkit.verifiers.base import VerifyItem, register_verifier
@@ -76,36 +76,69 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _prepare(item: VerifyItem, opts: MathOptions, golds: dict) -> Verdict | tuple:
-    """A finished Verdict, or the (gold parts, answer parts | None, fallback text) to check."""
-    key = (repr(item.gold), opts.multiple_answer)
-    if key not in golds:
-        golds[key] = text.normalize_gold(item.gold, opts.multiple_answer)
-    gold = golds[key]
-    if gold is None:
-        return Verdict.infra_error("no gold answer to compare with")
-    completion = _as_text(item.completion).replace("\x00", "")
-    if is_truncated(completion, item.finish_reason, item.think_open):
-        return _verdict(False, "truncated", None, "generation stopped before the final answer", 0.0)
-    split = split_think(completion, item.think_open)
-    answer = split.answer
+def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
+    """(truncated?, final answer), as is_truncated and split_think decide them, without copying the
+    think block when it is closed (the common case: the answer follows the last `</think>`)."""
+    close = completion.rfind(THINK_CLOSE)
+    if close >= 0:  # a closed think block: truncated only if the finish reason says so
+        return item.finish_reason == "length", completion[close + len(THINK_CLOSE):]
+    return (is_truncated(completion, item.finish_reason, item.think_open),
+            split_think(completion, item.think_open).answer)
+
+
+_NOTHING_BOXED = object()  # the final answer has neither a box nor a "final answer is $X$"
+_UNREAD = object()
+
+
+def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
+    """What a final answer says, from its text alone: a Verdict, the (gold, answer parts, fallback
+    text) to check, None (`boxed="all"` and empty), or _NOTHING_BOXED."""
     if opts.boxed == "all":
-        return (gold, None, answer[-text.FALLBACK_CHARS:]) if answer.strip() else None  # type: ignore[return-value]
+        return (gold, None, answer[-text.FALLBACK_CHARS:]) if answer.strip() else None
     found = text.find_boxes_at(answer)
     boxes = [content for _, _, content in found]
     # "The final answer is $X$" after the last box (or with no box at all) is the answer.
     statement = text.final_statement(answer, found[-1][1] if found else 0)
     if statement:
         boxes.append(statement)
-    if not boxes and opts.think_fallback:
-        boxes = text.find_boxes(split.think)
+    return _from_boxes(boxes, gold) if boxes else _NOTHING_BOXED
+
+
+def _from_boxes(boxes: list[str], gold: tuple[str, ...]) -> Verdict | tuple:
+    pred = tuple(text.rewrite(p) for p in text.candidate_parts(boxes, gold))
+    if not any(pred):
+        return _verdict(False, "no_answer", None, "the last \\boxed{} is empty", 0.0)
+    return (gold, pred, None)
+
+
+def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) -> Verdict | tuple | None:
+    """A finished Verdict, or the (gold parts, answer parts | None, fallback text) to check.
+
+    golds and answers memoise normalised golds and read answers across a batch (samples repeat them).
+    """
+    key = (repr(item.gold), opts.multiple_answer)
+    if key not in golds:
+        golds[key] = text.normalize_gold(item.gold, opts.multiple_answer)
+    gold = golds[key]
+    if gold is None:
+        return Verdict.infra_error("no gold answer to compare with")
+    completion = _as_text(item.completion)
+    if "\x00" in completion:  # a search is far cheaper than a replace that copies the whole text
+        completion = completion.replace("\x00", "")
+    truncated, answer = _final_answer(completion, item)
+    if truncated:
+        return _verdict(False, "truncated", None, "generation stopped before the final answer", 0.0)
+    read = answers.get((gold, answer), _UNREAD)
+    if read is _UNREAD:
+        read = answers[(gold, answer)] = _read_answer(answer, gold, opts)
+    if read is not _NOTHING_BOXED:
+        return read
+    think = split_think(completion, item.think_open).think
+    boxes = text.find_boxes(think) if opts.think_fallback else []
     if boxes:
-        pred = tuple(text.rewrite(p) for p in text.candidate_parts(boxes, gold))
-        if not any(pred):
-            return _verdict(False, "no_answer", None, "the last \\boxed{} is empty", 0.0)
-        return (gold, pred, None)
+        return _from_boxes(boxes, gold)
     if not answer.strip():
-        where = "inside the think block only" if split.think.strip() else "empty completion"
+        where = "inside the think block only" if think.strip() else "empty completion"
         return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
     return (gold, None, answer[-text.FALLBACK_CHARS:])
 
@@ -137,17 +170,19 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
         `multiple_answer`).
 
     Identical (gold, answer) checks run once; plain numbers are settled in-process; the rest run
-    cheapest first in the shared worker pool.
+    in the shared worker pool (cheapest first when there is a deadline).
     """
     opts = MathOptions(**options)
     t0 = time.perf_counter()
     verdicts: list[Verdict | None] = [None] * len(items)
     todo: dict[tuple, list[int]] = {}  # (gold, pred, fallback text) -> items waiting on it
     golds: dict = {}
+    answers: dict = {}
+    fast_seen: dict = {}  # (gold, answer parts) -> fast_compare's result
     for i, raw in enumerate(items):
         t = time.perf_counter()
         try:
-            prepared = _prepare(_as_item(raw), opts, golds)
+            prepared = _prepare(_as_item(raw), opts, golds, answers)
         except Exception as e:
             prepared = _verdict(False, "no_answer", None, f"unreadable item: {type(e).__name__}", 0.0)
         if prepared is None:
@@ -157,7 +192,9 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
             continue
         gold, pred, fallback = prepared
         if pred is not None:
-            fast = text.fast_compare(gold, pred)
+            fast = fast_seen.get((gold, pred), _UNREAD)
+            if fast is _UNREAD:
+                fast = fast_seen[(gold, pred)] = text.fast_compare(gold, pred)
             if fast is not None:
                 same, how = fast
                 verdicts[i] = _with_ms(_verdict(same, "correct" if same else "wrong", ", ".join(pred), how, 0.0), t)
@@ -166,7 +203,7 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
     if todo:
         keys = list(todo)
         jobs = [Job(_CHECK, key, cost=sum(map(len, key[0])) + (sum(map(len, key[1])) if key[1] else len(key[2])),
-                    key="\x00".join(key[0])) for key in keys]
+                    key=key[0] + (key[1] or ())) for key in keys]
         deadline = None if opts.deadline is None else max(0.0, opts.deadline - (time.perf_counter() - t0))
         pool = get_pool(_POOL, preload=_PRELOAD)
         results = pool.run(jobs, timeout=opts.timeout, deadline=deadline)

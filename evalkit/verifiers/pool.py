@@ -3,24 +3,30 @@
 Every sympy / math-verify call runs here, never in the caller's process. A job that overruns its
 limit has its worker killed (SIGKILL) and replaced; the job's result is `timeout`. Nothing relies on
 `signal.alarm` in the caller, so the pool works from the main thread, other threads, asyncio code
-and inside daemonic multiprocessing or Ray workers (workers are plain `subprocess` children, not
-`multiprocessing` children, so a daemonic parent may start them).
+and inside daemonic multiprocessing or Ray workers (workers are started with `subprocess` and
+`os.fork`, never as `multiprocessing` children, so a daemonic parent may start them).
 
-Workers are small fresh interpreters (`python -m evalkit.verifiers._worker`), never forks of a big
-parent; each imports its `preload` modules once and then serves jobs until its pipe closes.
+Workers are never forks of a big parent. A pool starts one small fresh interpreter, its zygote
+(`python -m evalkit.verifiers._worker --zygote`), which imports the `preload` modules once and forks
+each worker from there, so sympy's import is paid once per pool, not once per worker (where the
+platform lacks fork or pidfds, each worker is its own fresh interpreter). A worker serves jobs until
+its pipe closes; it is killed through a pidfd, so a recycled pid is never signalled.
 
     pool = get_pool("math", preload=("evalkit.verifiers._mathcheck",))
     results = pool.run([Job("evalkit.verifiers._mathcheck:check", (gold, pred), cost=len(pred))],
                        timeout=5.0, deadline=60.0)
 
-`run` starts the cheapest jobs first; a job still unfinished when the batch deadline passes gets
-`timeout` (its worker is killed, so no work leaks past the deadline).
+`run` starts the cheapest jobs first when it has a batch deadline (the costliest first when it has
+none); a job still unfinished when the batch deadline passes gets `timeout` (its worker is killed,
+so no work leaks past the deadline).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +40,10 @@ from typing import Any, Literal, Sequence
 # Seconds a fresh worker may take to import its preload modules before the pool gives up on it.
 STARTUP_LIMIT = 60.0
 _ENV_WORKERS = "EVALKIT_VERIFY_WORKERS"
+# How many of the next queued jobs a free worker looks at for ones sharing its affinity keys,
+# and how many keys a worker remembers (a little more than its parse cache holds; see _mathcheck).
+_AFFINITY_WINDOW = 32
+_AFFINITY_KEYS = 8192
 
 Status = Literal["ok", "timeout", "crash", "raised", "infra"]
 
@@ -44,17 +54,22 @@ class Job:
 
     func: "package.module:function", imported inside the worker (must be importable there).
     args: positional arguments; must pickle. Return values must pickle too (keep them plain).
-    cost: an estimate of the work; the cheapest jobs are started first.
+    cost: an estimate of the work; the cheapest jobs are started first against a batch deadline,
+        the costliest first without one.
     timeout: this job's own wall-clock limit in seconds (None: the batch's `timeout`).
-    key: an affinity key: a free worker prefers a queued job whose key it has served before, so
-        what it cached for that key (a parsed gold answer) is reused rather than rebuilt.
+    key: an affinity key, or several (the texts the job parses): a free worker prefers a queued job
+        whose keys it has served before and other workers have not, so what it cached for them
+        (parsed answers) is reused rather than rebuilt in every worker.
     """
 
     func: str
     args: tuple = ()
     cost: float = 0.0
     timeout: float | None = None
-    key: str | None = None
+    key: str | tuple[str, ...] | None = None
+
+    def affinity_keys(self) -> tuple[str, ...]:
+        return () if self.key is None else (self.key,) if isinstance(self.key, str) else self.key
 
 
 @dataclass(frozen=True)
@@ -73,25 +88,149 @@ class JobResult:
     ms: float = 0.0
 
 
-class _Worker:
-    """One worker subprocess and its two pipe ends."""
+def _worker_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "evalkit.verifiers._worker", *args]
+
+
+def _popen(argv: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen:
+    env = dict(os.environ)
+    # The worker must import this very evalkit, wherever it was imported from.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    quiet = not os.environ.get("EVALKIT_WORKER_STDERR")
+    return subprocess.Popen(
+        argv, pass_fds=pass_fds, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if quiet else None,
+        start_new_session=True,  # a Ctrl-C meant for the caller does not kill workers mid-job
+    )
+
+
+_CAN_FORK_WORKERS = all(hasattr(m, n) for m, n in (
+    (os, "fork"), (os, "pidfd_open"), (signal, "pidfd_send_signal"), (socket, "send_fds")))
+
+
+class _Zygote:
+    """A fresh interpreter with the preload modules imported, forking one worker per `spawn`."""
 
     def __init__(self, preload: Sequence[str], memory_mb: int | None):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = _popen(_worker_argv("--zygote", str(theirs.fileno()), str(memory_mb or 0), *preload),
+                               pass_fds=(theirs.fileno(),))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.exits: dict[int, int] = {}  # exit codes the zygote reported, by pid
+
+    def spawn(self, to_child_r: int, from_child_w: int) -> None:
+        """Ask for a worker on these pipe ends (it says `ready` on them once forked)."""
+        socket.send_fds(self.sock, [b"fork"], [to_child_r, from_child_w])
+
+    def exit_code(self, pid: int, timeout: float = 0.0) -> int | None:
+        """The exit code of forked worker `pid`, once the zygote has reported it (None: not yet)."""
+        end = time.monotonic() + timeout
+        while pid not in self.exits:
+            if self.sock.fileno() < 0:  # closed: the zygote was dropped
+                return None
+            if not wait([self.sock], max(0.0, end - time.monotonic())):
+                return None
+            try:
+                msg = self.sock.recv(64)
+            except OSError:
+                return None
+            if not msg:  # the zygote is gone; so are its reports
+                return None
+            _, child, code = msg.decode().split()
+            self.exits[int(child)] = int(code)
+        return self.exits.pop(pid)
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
+            pass
+
+
+class _Forked:
+    """The `Popen`-like handle of a worker forked by a zygote: killed by pidfd, exit code reported by
+    the zygote (its parent). The pid is known once the worker says `ready`."""
+
+    def __init__(self, zygote: _Zygote):
+        self.zygote = zygote
+        self.pid: int | None = None
+        self.pidfd: int | None = None
+        self.returncode: int | None = None
+
+    def attach(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:  # already gone; the zygote reports its exit code
+            pass
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            if self.pid is not None:
+                self.returncode = self.zygote.exit_code(self.pid)
+            elif self.zygote.proc.poll() is not None:  # it never forked this worker
+                self.returncode = self.zygote.proc.returncode
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.pidfd is not None and self.returncode is None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.returncode is None:
+            if self.pid is None:
+                # It never said ready: never forked (the zygote failed, so its exit code says why)
+                # or dropped while starting. Only the first is worth a short wait.
+                try:
+                    self.returncode = self.zygote.proc.wait(timeout=1.0 if timeout is None else 0)
+                except subprocess.TimeoutExpired:
+                    self.returncode = -1
+            else:
+                code = self.zygote.exit_code(self.pid, 5.0 if timeout is None else timeout)
+                if code is None:
+                    if self.zygote.proc.poll() is None:
+                        raise subprocess.TimeoutExpired("evalkit.verifiers._worker", timeout or 5.0)
+                    code = -1  # orphaned: its exit code went with the zygote
+                self.returncode = code
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        return self.returncode
+
+
+class _Worker:
+    """One worker process (a fresh interpreter, or forked by a zygote) and its two pipe ends."""
+
+    def __init__(self, preload: Sequence[str], memory_mb: int | None, zygote: _Zygote | None = None):
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ)
-        # The worker must import this very evalkit, wherever it was imported from.
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        argv = [sys.executable, "-m", "evalkit.verifiers._worker", str(to_child_r), str(from_child_w),
-                str(memory_mb or 0), *preload]
-        quiet = not os.environ.get("EVALKIT_WORKER_STDERR")
         try:
-            self.proc = subprocess.Popen(
-                argv, pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if quiet else None,
-                start_new_session=True,  # a Ctrl-C meant for the caller does not kill workers mid-job
-            )
+            self.proc: subprocess.Popen | _Forked
+            if zygote is not None:
+                zygote.spawn(to_child_r, from_child_w)
+                self.proc = _Forked(zygote)
+            else:
+                argv = _worker_argv(str(to_child_r), str(from_child_w), str(memory_mb or 0), *preload)
+                self.proc = _popen(argv, pass_fds=(to_child_r, from_child_w))
+        except BaseException:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            raise
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
@@ -100,6 +239,11 @@ class _Worker:
         self.ready = False
         self.started = time.monotonic()
         self.keys: set[str] = set()  # affinity keys this worker has served
+
+    def on_ready(self, pid: Any) -> None:
+        self.ready = True
+        if isinstance(self.proc, _Forked) and isinstance(pid, int):
+            self.proc.attach(pid)
 
     def kill(self) -> None:
         try:
@@ -136,6 +280,8 @@ class WorkerPool:
         self.preload = tuple(preload)
         self.memory_mb = memory_mb
         self._workers: list[_Worker] = []
+        self._zygote: _Zygote | None = None
+        self._zygote_failed = False  # it died: start fresh interpreters from now on
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.restarts = 0  # workers replaced after a kill or a crash, for diagnostics
@@ -149,12 +295,26 @@ class WorkerPool:
 
     def _grow(self, n: int) -> None:
         while len(self._workers) < n:
-            self._workers.append(_Worker(self.preload, self.memory_mb))
+            self._workers.append(self._new_worker())
+
+    def _new_worker(self) -> _Worker:
+        if self._zygote is not None and self._zygote.proc.poll() is not None:
+            self._zygote.kill()
+            self._zygote, self._zygote_failed = None, True
+        if self._zygote is None and _CAN_FORK_WORKERS and not self._zygote_failed:
+            self._zygote = _Zygote(self.preload, self.memory_mb)
+        if self._zygote is not None:
+            try:
+                return _Worker(self.preload, self.memory_mb, self._zygote)
+            except OSError:  # the zygote is gone: a fresh interpreter instead
+                self._zygote.kill()
+                self._zygote, self._zygote_failed = None, True
+        return _Worker(self.preload, self.memory_mb)
 
     def _replace(self, w: _Worker) -> _Worker:
         w.kill()
         self.restarts += 1
-        fresh = _Worker(self.preload, self.memory_mb)
+        fresh = self._new_worker()
         self._workers[self._workers.index(w)] = fresh
         return fresh
 
@@ -164,11 +324,15 @@ class WorkerPool:
             for w in self._workers:
                 w.kill()
             self._workers = []
+            if self._zygote is not None:
+                self._zygote.kill()
+                self._zygote = None
 
     # -- running -----------------------------------------------------------------------------
 
     def run(self, jobs: Sequence[Job], *, timeout: float = 5.0, deadline: float | None = None) -> list[JobResult]:
-        """Run `jobs`, cheapest first; return one JobResult per job, in input order.
+        """Run `jobs` (cheapest first against a deadline, costliest first without); return one
+        JobResult per job, in input order.
 
         timeout: the per-job wall-clock limit in seconds (a Job's own `timeout` overrides it); it
             counts from when a ready worker receives the job, so queueing and worker start-up are
@@ -182,26 +346,36 @@ class WorkerPool:
         with self._lock:
             return self._run(list(jobs), timeout, deadline)
 
-    @staticmethod
-    def _pick(pending: deque, jobs: list[Job], w: _Worker) -> int:
-        """The cheapest queued job, unless one of the next few shares a key this worker has served."""
-        if w.keys:
+    def _pick(self, pending: deque, jobs: list[Job], w: _Worker) -> int:
+        """The next queued job, unless one of the few after it has more keys this worker has served
+        than keys another worker has served (each key counts +1 here, -1 elsewhere)."""
+        best, best_n, best_score = -1, 0, 0
+        others = [o.keys for o in self._workers if o is not w and o.keys]
+        if w.keys or others:
             for n, i in enumerate(pending):
-                if n >= 32:
+                if n >= _AFFINITY_WINDOW:
                     break
-                if jobs[i].key in w.keys:
-                    del pending[n]
-                    return i
-        i = pending.popleft()
-        if jobs[i].key is not None:
-            w.keys.add(jobs[i].key)
+                score = sum(1 if k in w.keys else -1 if any(k in o for o in others) else 0
+                            for k in jobs[i].affinity_keys())
+                if best < 0 or score > best_score:
+                    best, best_n, best_score = i, n, score
+        if best < 0 or best_n == 0:
+            i = pending.popleft()
+        else:
+            del pending[best_n]
+            i = best
+        if len(w.keys) > _AFFINITY_KEYS:  # a long-lived pool must not hold every answer it ever saw
+            w.keys.clear()
+        w.keys.update(jobs[i].affinity_keys())
         return i
 
     def _run(self, jobs: list[Job], timeout: float, deadline: float | None) -> list[JobResult]:
         t0 = time.monotonic()
         batch_end = t0 + deadline if deadline is not None else float("inf")
         results: list[JobResult | None] = [None] * len(jobs)
-        pending = deque(sorted(range(len(jobs)), key=lambda i: jobs[i].cost))
+        # Against a deadline, cheapest first: the most jobs finish before it. Without one, costliest
+        # first: the short jobs fill in at the end, so no worker idles while another ends a long one.
+        pending = deque(sorted(range(len(jobs)), key=lambda i: jobs[i].cost, reverse=deadline is None))
         # worker -> (job index, dispatch time, kill time)
         busy: dict[_Worker, tuple[int, float, float]] = {}
         try:
@@ -268,7 +442,7 @@ class WorkerPool:
                         w.proc.wait()
                     continue
                 if kind == "ready":
-                    w.ready = True
+                    w.on_ready(value)
                     continue
                 i, sent, _ = busy.pop(w)
                 ms = (now - sent) * 1e3
@@ -309,3 +483,5 @@ def _close_all() -> None:
         if pool._pid == os.getpid():
             for w in pool._workers:
                 w.kill()
+            if pool._zygote is not None:
+                pool._zygote.kill()
