@@ -302,7 +302,7 @@ def report(batches: list[dict], runs: dict, out: Path, repeat: int) -> None:
         f"{runs['evalkit_3gb']['batches'][0]['wall_s']:.2f} s, fresh batches "
         f"{sum(b['wall_s'] for b in runs['evalkit_3gb']['batches'][1:]) / max(1, len(ev) - 1):.3f} s. "
         f"For scale, one `os.fork()` of that process takes {runs['evalkit_3gb']['fork_ms']:.0f} ms; the pool never "
-        "forks it (workers are fresh interpreters started with `subprocess`).",
+        "forks it (workers are forked from a small interpreter the pool starts with `subprocess`).",
         "",
         "## Agreement",
         "",
