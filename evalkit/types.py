@@ -130,15 +130,6 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class SamplingParams:
-    n: int = 1
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 32768
-    seed: int = 0
-
-
-@dataclass(frozen=True)
 class Request:
     """One sample to generate: a rendered prompt and the sample's own seed.
 

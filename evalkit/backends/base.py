@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from evalkit.thinking import THINK_OPEN
@@ -38,13 +37,6 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Rendered:
-    prompt: str
-    prefill: str
-    think_open: bool
 
 
 def render_with_tokenizer(tokenizer: Any, messages: list[dict[str, str]], think_prefill: bool,

@@ -7,31 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import InputError
+from evalkit.jsonl import read_jsonl_numbered
 from evalkit.trace._analyze import analyze_many
 from evalkit.trace._stats import summarize
 
 
 def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{n}: expected a JSON object")
-            value = row.get(completion_field)
-            if not isinstance(value, str):
-                what = "missing" if completion_field not in row else f"a {type(value).__name__}, not text"
-                raise InputError(f"{path}:{n}: field '{completion_field}' is {what} (choose it with --completion-field)")
-            if gold_field is not None and row.get(gold_field) is not None and not isinstance(row[gold_field], (str, int, float)):
-                raise InputError(f"{path}:{n}: field '{gold_field}' must be a string or a number")
-            rows.append(row)
+    for n, row in read_jsonl_numbered(path):
+        value = row.get(completion_field)
+        if not isinstance(value, str):
+            what = "missing" if completion_field not in row else f"a {type(value).__name__}, not text"
+            raise InputError(f"{path}:{n}: field '{completion_field}' is {what} (choose it with --completion-field)")
+        if gold_field is not None and row.get(gold_field) is not None and not isinstance(row[gold_field], (str, int, float)):
+            raise InputError(f"{path}:{n}: field '{gold_field}' must be a string or a number")
+        rows.append(row)
     return rows
 
 
