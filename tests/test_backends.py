@@ -6,9 +6,7 @@ prefill, seeds, truncation, stitching, resume."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _servers import start_server, stop, wait_up
 
 import evalkit
 
@@ -78,34 +77,11 @@ def test_vllm_run_resumes_with_the_same_samples(vllm_engine, tmp_path):
 def vllm_server(tiny_model, tmp_path_factory):
     """A real vLLM OpenAI server on 127.0.0.1 with the DeepSeek-R1 reasoning parser."""
     pytest.importorskip("vllm")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
-           "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-           "--max-model-len", "1024", "--enforce-eager", "--reasoning-parser", "deepseek_r1"]
-    with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"vLLM server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(1)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"vLLM server did not start: {log.read_text()[-2000:]}")
+    proc, url = start_server(tiny_model, log, extra=("--reasoning-parser", "deepseek_r1"))
+    wait_up(proc, url, log, time.time() + 300)
     yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop(proc)
 
 
 def test_openai_completions_endpoint_matches_the_in_process_engine(vllm_server, vllm_engine, tiny_model, tmp_path):

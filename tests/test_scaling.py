@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
+from _servers import start_server, stop, wait_up
 
 import evalkit
 
@@ -137,45 +136,6 @@ def test_ray_address_with_no_cluster_is_one_clear_line(tiny_model, tmp_path):
 
 
 # -------------------------------------------------------------------------------- server fleet
-
-
-def start_server(model: Path, log: Path, core: int) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # the worker in the engine's process (`uni`): one process fewer to start, half the start-up time
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-           "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-           "--max-model-len", "1024", "--enforce-eager", "--distributed-executor-backend", "uni"]
-    env = dict(os.environ)
-    if (os.cpu_count() or 1) > 1:  # vLLM pins every CPU server to core 0 unless told otherwise
-        env["VLLM_CPU_OMP_THREADS_BIND"] = str(core % os.cpu_count())
-    with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def wait_up(proc: subprocess.Popen, url: str, log: Path, deadline: float) -> None:
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"vLLM server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"vLLM server did not start: {log.read_text()[-2000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

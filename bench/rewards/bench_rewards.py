@@ -35,28 +35,11 @@ from pathlib import Path
 PROMPTS, SAMPLES, P_GOLD = 64, 8, 0.6
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "bench" / "math_verify"))
+from corpus import shared_data, think_texts  # noqa: E402  the math verifier bench's corpus material
 
 
 # ---------------------------------------------------------------- corpus
-
-
-def shared_data() -> Path:
-    for cand in (REPO.parent / "shared" / "data", Path("/work/shared/data")):
-        if cand.is_dir():
-            return cand
-    raise SystemExit("shared data not found (../shared/data)")
-
-
-def think_texts(data: Path) -> list[str]:
-    texts = []
-    for f in sorted((data / "traces").glob("*.jsonl")):
-        for line in f.open():
-            r = json.loads(line)
-            text = r.get("full_response") or r.get("response") or ""
-            end = text.find("</think>")
-            text = text[:end] if end >= 0 else text
-            texts.append(text.replace("<think>", ""))
-    return [t for t in texts if len(t) > 1000]
 
 
 def build_batches(n_batches: int, seed: int = 0) -> list[dict]:
