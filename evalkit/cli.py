@@ -273,10 +273,14 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 @click.option("--tokenizer", default=None, help="A Hugging Face tokenizer (id or path) to count tokens, not characters.")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="A YAML file of extra marker rules (see evalkit.trace.load_rules).")
+@click.option("--detector", type=click.Choice(["rules", "learned"]), default="rules", show_default=True,
+              help="rules: every rule episode; learned: runs of sentences the fitted sentence model scores as "
+                   "reflection (closer to labelled traces; see bench/trace/results/reflection_f1.md).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
-                think_open: bool, tokenizer: str | None, rules_path: str | None, workers: int, as_json: bool) -> None:
+                think_open: bool, tokenizer: str | None, rules_path: str | None, detector: str, workers: int,
+                as_json: bool) -> None:
     """Analyze the reasoning traces in FILE.jsonl: reflection, self-correction, over- and underthinking."""
     import json as _json
 
@@ -293,5 +297,5 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     rules = load_rules(rules_path) if rules_path else None
     summary = analyze_file(file, out, completion_field=completion_field, gold_field=gold_field or None,
                            verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
-                           tokenizer=tok, rules=rules, workers=workers)
+                           tokenizer=tok, rules=rules, detector=detector, workers=workers)
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))

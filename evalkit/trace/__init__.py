@@ -11,7 +11,8 @@
   after the last `</think>` (0 when the block never closes).
 - `has_think`, `truncated` (DESIGN.md: finish reason `length`, or an open think block that never closes).
 - `markers`: reflection-family episodes, each `{kind, rule, start, end, text}`; `kind` is one of
-  verification, hesitation, backtracking, switch, aha; `rule` the row of the rules table that fired;
+  verification, hesitation, backtracking, switch, aha; `rule` the row of the rules table that fired
+  (`learned` for a run the learned detector marked where no row fired);
   `start`/`end` CHARACTER offsets into the completion spanning the whole episode (announcement,
   recomputation, verdict); `text` the words that fired. Markers never overlap.
 - `marker_counts`: {kind: count} for every kind (0 included); `markers_per_1k`: markers per 1000
@@ -34,6 +35,8 @@
 
 `summarize(stats_list, correct_list)` gives the run-level figures (see its docstring). Rules are a
 table (`RULES`); add rows from YAML with `load_rules(path)` and pass `rules=` to analyze.
+`detector="learned"` marks the runs of sentences a fitted model scores as reflection instead of the
+rule episodes (see `analyze_many` and bench/trace/results/reflection_f1.md).
 """
 
 from evalkit.trace._analyze import analyze, analyze_many

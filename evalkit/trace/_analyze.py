@@ -9,9 +9,13 @@ from typing import Any
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.trace._answers import Candidate, find_candidates, normalize
-from evalkit.trace._markers import Marker, find_markers
+from evalkit.trace._markers import Marker, find_markers, scan_sentences
 from evalkit.trace._rules import KINDS, Rule, compiled
 from evalkit.trace._stats import REFLECTIVE, TraceStats
+
+# Marker detectors: `rules` (the rule episodes, the default) or `learned` (runs of sentences the fitted
+# sentence model scores as reflection; see _learned.py).
+DETECTORS = ("rules", "learned")
 
 # A batch verifier: [(candidate answer text, gold), ...] -> [True / False / None, ...] in order.
 BatchVerifier = Callable[[list[tuple[str, Any]]], list["bool | None"]]
@@ -34,19 +38,25 @@ class _Parsed:
 
 
 def _parse_chunk(args: tuple) -> list[_Parsed]:
-    rules, items = args
+    rules, detector, items = args
     table = compiled(rules)
-    return [_parse(c, g, o, f, table) for c, g, o, f in items]
+    return [_parse(c, g, o, f, table, detector) for c, g, o, f in items]
 
 
-def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules) -> _Parsed:
+def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules, detector: str) -> _Parsed:
     text = completion or ""
     split = split_think(text, think_open)
     truncated = is_truncated(text, finish_reason, think_open)
     think_end = text.rfind("</think>") if split.closed and split.has_think else (len(text) if split.has_think else 0)
     # No think block: the whole text is the answer, and any reflection in it is still reflection.
-    markers, thoughts = find_markers(text, rules, 0, think_end if split.has_think else len(text))
     candidates = tuple(find_candidates(text))
+    scan, markers, thoughts, X = _sentences(text, think_end if split.has_think else len(text), rules, candidates,
+                                            detector == "learned")
+    if X is not None:
+        from evalkit.trace._learned import learned_markers, load_model
+
+        model = load_model()
+        markers = learned_markers(text, scan.sents, model.scores(X), model.threshold, markers)
     final = None
     if not truncated:
         # The final answer: the last one stated after the think block (the whole text when there is none),
@@ -59,6 +69,30 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     tag = text.find("<think>", 0, think_end) if split.has_think else -1
     think_start = tag + len("<think>") if tag >= 0 else 0
     return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(markers), thoughts, candidates, final)
+
+
+def _sentences(text: str, stop: int, rules, candidates, features: bool):
+    """The sentences before `stop` scanned with the rules, their rule episodes, the count of new lines
+    of thought, and (features=True) the learned detector's feature rows."""
+    scan = scan_sentences(text, rules, 0, stop)
+    markers, thoughts = find_markers(text, rules, scan=scan)
+    X = None
+    if features:
+        from evalkit.trace._learned import sentence_features
+
+        X = sentence_features(text, scan.sents, scan, markers, stop, candidates[0].end if candidates else None)
+    return scan, markers, thoughts, X
+
+
+def reflection_features(completion: str, think_open: bool = False, rules: Iterable[Rule] | None = None):
+    """(sentences, feature rows, rule episodes) of one completion exactly as the learned detector sees
+    them; `bench/trace/train_reflection.py` fits the model on these."""
+    text = completion or ""
+    split = split_think(text, think_open)
+    think_end = text.rfind("</think>") if split.closed and split.has_think else (len(text) if split.has_think else 0)
+    scan, markers, _, X = _sentences(text, think_end if split.has_think else len(text),
+                                     compiled(tuple(rules) if rules is not None else None), find_candidates(text), True)
+    return scan.sents, X, markers
 
 
 def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:
@@ -113,6 +147,7 @@ def analyze_many(
     correct: Sequence[bool | None] | None = None,
     tokenizer: Any = None,
     rules: Iterable[Rule] | None = None,
+    detector: str = "rules",
     workers: int = 1,
 ) -> list[TraceStats]:
     """Analyze many completions; every candidate answer of all of them is verified in one batch,
@@ -129,6 +164,12 @@ def analyze_many(
     tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
         None measures in characters. Every length and position says its unit in `unit`.
     rules: the marker rules (default the built-in table; see `load_rules`).
+    detector: `rules` (default): the rule episodes, every row of the table that fires (what the
+        issue's marker kinds describe: "let me check", "wait", "actually", ...). `learned`: runs of
+        sentences that a logistic model over the rule hits and cue words scores as reflection, fitted
+        on labelled R1-distill traces (`_learned.py`); it agrees better with those sentence labels
+        (held-out F1 in bench/trace/results/reflection_f1.md) and also marks uncued recomputation
+        inside a re-check, but drops cue words that its training labels did not call reflection.
     workers: processes to find markers and candidates in (verification is the verifier's business).
     """
     n = len(completions)
@@ -137,17 +178,19 @@ def analyze_many(
     opens = [think_open] * n if isinstance(think_open, bool) else list(think_open)
     if not (len(golds) == len(finish_reasons) == len(opens) == n) or (correct is not None and len(correct) != n):
         raise ValueError("analyze_many: completions, golds, finish_reasons, think_open and correct must have one entry each")
+    if detector not in DETECTORS:
+        raise ValueError(f"analyze_many: detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
     rules = tuple(rules) if rules is not None else None
     items = list(zip(completions, golds, opens, finish_reasons))
     if workers > 1 and n > 1:
         import multiprocessing as mp
 
         size = max(1, min(256, n // (workers * 4) or 1))
-        chunks = [(rules, items[k:k + size]) for k in range(0, n, size)]
+        chunks = [(rules, detector, items[k:k + size]) for k in range(0, n, size)]
         with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
             parsed = [p for part in pool.imap(_parse_chunk, chunks) for p in part]
     else:
-        parsed = _parse_chunk((rules, items))
+        parsed = _parse_chunk((rules, detector, items))
 
     batch = _resolve(verifier)
     verdicts: dict[tuple[str, Any], bool | None] = {}
@@ -188,11 +231,13 @@ def analyze(
     correct: bool | None = None,
     tokenizer: Any = None,
     rules: Iterable[Rule] | None = None,
+    detector: str = "rules",
 ) -> TraceStats:
     """Analyze one completion (see `analyze_many` for the arguments; batches verify faster)."""
     return analyze_many(
         [completion], [gold], verifier, think_open=think_open, finish_reasons=[finish_reason],
         correct=None if correct is None else [correct], tokenizer=tokenizer, rules=rules,
+        detector=detector,
     )[0]
 
 

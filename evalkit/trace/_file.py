@@ -35,6 +35,7 @@ def analyze_file(
     think_open: bool = False,
     tokenizer: Any = None,
     rules: Any = None,
+    detector: str = "rules",
     workers: int = 1,
 ) -> dict[str, Any]:
     """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to
@@ -42,7 +43,7 @@ def analyze_file(
 
     Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
     for lines without one), and a `correct` field is taken as the line's verdict (so the final answer
-    is not re-verified). Lines without a gold answer are not verified.
+    is not re-verified). Lines without a gold answer are not verified. `detector`: see `analyze_many`.
     """
     path = Path(path)
     rows = _read(path, completion_field, gold_field)
@@ -53,7 +54,7 @@ def analyze_file(
     try:
         stats = analyze_many([r[completion_field] for r in rows], golds, verifier if any(golds) else None,
                              think_open=opens, finish_reasons=finish, correct=known, tokenizer=tokenizer,
-                             rules=rules, workers=workers)
+                             rules=rules, detector=detector, workers=workers)
     except KeyError as e:  # an unknown verifier name
         raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
     if out is not None:

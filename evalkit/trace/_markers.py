@@ -117,6 +117,18 @@ class _Scan:
         # roles with only cued `any` rows: a sentence without their cues is skipped at once
         self.quiet = {role for role in rules.cues if rules.start[role] is None and not rules.uncued[role]}
 
+    def candidates(self, role: str) -> list[int]:
+        """The sentences a row of `role` may fire on: those its `start` alternation matches at once
+        and those holding a cue of one of its `any` rows (every sentence when some row has no cues)."""
+        if self.cued[role] is None or self.rules.uncued[role]:
+            return list(range(len(self.sents)))
+        out = set(self.cued[role])
+        pattern = self.rules.start[role]
+        if pattern is not None:
+            text = self.text
+            out.update(i for i, (a, b, _) in enumerate(self.sents) if pattern.match(text, a, b))
+        return sorted(out)
+
     def closes(self, i: int) -> bool:
         """Sentence `i` is a verdict that closes an open episode (a `settle` or `close` row)."""
         return (self.first("settle", i) is not None or self.first("close", i) is not None) and self.first("query", i) is None
@@ -139,7 +151,13 @@ class _Scan:
         return self.memo[key]
 
 
-def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | None = None) -> tuple[list[Marker], int]:
+def scan_sentences(text: str, rules: CompiledRules, start: int = 0, end: int | None = None) -> _Scan:
+    """The sentences of `text[start:end]` with their rule hits, looked up lazily and once each."""
+    return _Scan(text, sentences(text, start, end), rules)
+
+
+def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | None = None,
+                 scan: _Scan | None = None) -> tuple[list[Marker], int]:
     """Markers in `text[start:end]`, in order, never overlapping, and the count of new lines of thought.
 
     A marker opens at a sentence a `marker` row fires on. It runs over the following sentences to the
@@ -149,9 +167,10 @@ def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | Non
     doubt also runs over hedged sentences (`doubt` rows) right after it. An episode that reaches no
     verdict is its announcing sentence alone (plus its hedges). A `settle` verdict outside any
     episode opens a verification of its own (a `close` one does not).
+    scan: the sentences already scanned (`scan_sentences`); `start` and `end` are then not used.
     """
-    sents = sentences(text, start, end)
-    scan = _Scan(text, sents, rules)
+    scan = scan if scan is not None else scan_sentences(text, rules, start, end)
+    sents = scan.sents
     out: list[Marker] = []
     thoughts = 0
     i, n = 0, len(sents)
