@@ -47,9 +47,9 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     text = completion or ""
     split = split_think(text, think_open)
     truncated = is_truncated(text, finish_reason, think_open)
-    think_end = text.rfind("</think>") if split.closed and split.has_think else (len(text) if split.has_think else 0)
-    # No think block: the whole text is the answer, and any reflection in it is still reflection.
+    think_end = _think_end(text, split)
     candidates = tuple(find_candidates(text))
+    # No think block: the whole text is the answer, and any reflection in it is still reflection.
     scan, markers, thoughts, X = _sentences(text, think_end if split.has_think else len(text), rules, candidates,
                                             detector == "learned")
     if X is not None:
@@ -71,6 +71,13 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(markers), thoughts, candidates, final)
 
 
+def _think_end(text: str, split) -> int:
+    """Where the think block's text ends: its last `</think>`, the end when it never closes, 0 without one."""
+    if not split.has_think:
+        return 0
+    return text.rfind("</think>") if split.closed else len(text)
+
+
 def _sentences(text: str, stop: int, rules, candidates, features: bool):
     """The sentences before `stop` scanned with the rules, their rule episodes, the count of new lines
     of thought, and (features=True) the learned detector's feature rows."""
@@ -89,8 +96,7 @@ def reflection_features(completion: str, think_open: bool = False, rules: Iterab
     them; `bench/trace/train_reflection.py` fits the model on these."""
     text = completion or ""
     split = split_think(text, think_open)
-    think_end = text.rfind("</think>") if split.closed and split.has_think else (len(text) if split.has_think else 0)
-    scan, markers, _, X = _sentences(text, think_end if split.has_think else len(text),
+    scan, markers, _, X = _sentences(text, _think_end(text, split) if split.has_think else len(text),
                                      compiled(tuple(rules) if rules is not None else None), find_candidates(text), True)
     return scan.sents, X, markers
 
@@ -164,12 +170,13 @@ def analyze_many(
     tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
         None measures in characters. Every length and position says its unit in `unit`.
     rules: the marker rules (default the built-in table; see `load_rules`).
-    detector: `rules` (default): the rule episodes, every row of the table that fires (what the
-        issue's marker kinds describe: "let me check", "wait", "actually", ...). `learned`: runs of
-        sentences that a logistic model over the rule hits and cue words scores as reflection, fitted
-        on labelled R1-distill traces (`_learned.py`); it agrees better with those sentence labels
-        (held-out F1 in bench/trace/results/reflection_f1.md) and also marks uncued recomputation
-        inside a re-check, but drops cue words that its training labels did not call reflection.
+    detector: `rules` (default): the rule episodes, one for every row of the table that fires
+        ("let me check", "wait", "actually", ...). `learned`: runs of sentences that a logistic model
+        over the rule hits and cue words scores as reflection, fitted on labelled R1-distill traces
+        (`_learned.py`); it agrees better with those sentence labels (held-out F1 in
+        bench/trace/results/reflection_f1.md) and also marks uncued recomputation inside a re-check,
+        but drops cue words its training labels did not call reflection. A user's own rows feed its
+        features; the model was not fitted with them.
     workers: processes to find markers and candidates in (verification is the verifier's business).
     """
     n = len(completions)
