@@ -87,7 +87,8 @@ def main() -> None:
              f"**{agree / total:.1%}** agree with the majority label of the same text. Mixed examples "
              "(occurrences, of which labelled reflection, text):", ""]
     lines += [f"- {n} × `{text}`: {pos} reflection, {n - pos} not" for n, pos, text in mixed[:12]]
-    lines += ["", "## 2. Supervised fits scored on the Llama-8B traces (leave one trace out)", "",
+    lines += ["", "## 2. Fits scored on the Llama-8B traces", "",
+              "Rows 2 and 3 leave one trace out: each Llama-8B trace is scored by a model fitted without it.", "",
               f"| model | F1 at the shipped threshold ({shipped}) | best F1 over thresholds {THRESHOLDS[0]}–{THRESHOLDS[-1]} |",
               "|---|---|---|"]
     for name, scores in fits.items():
