@@ -342,6 +342,17 @@ class ReplicaBackend:
                     ray.kill(actor, no_restart=True)
                 except Exception:
                     pass
+            # ray.kill only sends the kill: wait until each actor has gone, so no call reaches it after
+            deadline = time.monotonic() + 10.0
+            for actor in self.actors:
+                while time.monotonic() < deadline:
+                    try:
+                        ray.get(actor.ready.remote(), timeout=max(0.1, deadline - time.monotonic()))
+                    except _lost_errors():
+                        break
+                    except Exception:  # a timeout or a failing engine: nothing more to wait for
+                        break
+                    time.sleep(0.05)
         if self._own_ray:
             ray.shutdown()
 
