@@ -28,9 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reflection_f1 import REFLECTION_TAGS
-from train_reflection import DATA, THRESHOLDS, chunk_f1, fit, sentence_labels
+from train_reflection import DATA, THRESHOLDS, chunk_f1, fit, trace_item
 
-from evalkit.trace._analyze import reflection_features
 from evalkit.trace._learned import load_model
 
 
@@ -54,23 +53,14 @@ def consistency(rows: list[dict]) -> tuple[int, int, list[tuple[int, int, str]]]
     return total, agree, sorted(mixed, reverse=True)
 
 
-def items_of(rows: list[dict]) -> list[dict]:
-    out = []
-    for row in rows:
-        sents, X, rule_markers = reflection_features(row["response"], think_open=True)
-        out.append({"row": row, "sents": sents, "X": X, "rule_markers": rule_markers,
-                    "y": sentence_labels(row["response"], row["chunks"], sents)})
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
     total, agree, mixed = consistency(rows)
-    qwen = items_of([r for r in rows if "Qwen-14B" in r["model"]])
-    llama = items_of([r for r in rows if "Llama-8B" in r["model"]])
+    qwen = [trace_item(r) for r in rows if "Qwen-14B" in r["model"]]
+    llama = [trace_item(r) for r in rows if "Llama-8B" in r["model"]]
     shipped = load_model().threshold
     fits = {
         "shipped model (fitted on the 20 Qwen-14B traces)": [load_model().scores(it["X"]) for it in llama],

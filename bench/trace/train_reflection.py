@@ -92,16 +92,16 @@ def chunk_f1(items: list[dict], scores: list[np.ndarray], threshold: float) -> d
     return score(pred, gold)
 
 
+def trace_item(row: dict) -> dict:
+    """One labelled trace as the fit sees it: its sentences, feature rows, rule episodes and labels."""
+    sents, X, rule_markers = reflection_features(row["response"], think_open=True)
+    return {"row": row, "sents": sents, "X": X, "rule_markers": rule_markers,
+            "y": sentence_labels(row["response"], row["chunks"], sents)}
+
+
 def load_items(path: Path) -> list[dict]:
-    items = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if not row["model"].endswith(TUNING_MODEL):
-            continue  # held out
-        sents, X, rule_markers = reflection_features(row["response"], think_open=True)
-        items.append({"row": row, "sents": sents, "X": X, "rule_markers": rule_markers,
-                      "y": sentence_labels(row["response"], row["chunks"], sents)})
-    return items
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [trace_item(row) for row in rows if row["model"].endswith(TUNING_MODEL)]  # the rest is held out
 
 
 def main() -> None:

@@ -348,9 +348,7 @@ class ReplicaBackend:
                 while time.monotonic() < deadline:
                     try:
                         ray.get(actor.ready.remote(), timeout=max(0.1, deadline - time.monotonic()))
-                    except _lost_errors():
-                        break
-                    except Exception:  # a timeout or a failing engine: nothing more to wait for
+                    except Exception:  # gone (or a timeout, or a failing engine): nothing more to wait for
                         break
                     time.sleep(0.05)
         if self._own_ray:

@@ -97,7 +97,7 @@ def reflection_features(completion: str, think_open: bool = False, rules: Iterab
     text = completion or ""
     split = split_think(text, think_open)
     scan, markers, _, X = _sentences(text, _think_end(text, split) if split.has_think else len(text),
-                                     compiled(tuple(rules) if rules is not None else None), find_candidates(text), True)
+                                     compiled(rules), find_candidates(text), True)
     return scan.sents, X, markers
 
 
