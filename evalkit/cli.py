@@ -39,6 +39,25 @@ def _split_layers(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _budget_options(f):
+    """Thinking budgets and budget forcing (evalkit.budgets); passed to evaluate() as they are."""
+    options = [
+        click.option("--think-budget", default=None,
+                     help="Thinking budgets in tokens, e.g. 1024,2048,4096: thinking is cut at each, closed, "
+                          "and answered; the largest is generated once and the others reuse it."),
+        click.option("--answer-tokens", type=int, default=None,
+                     help="Most answer tokens after a budget's cut (default 256)."),
+        click.option("--answer-cue", default=None, help="Text appended after a cut close (default '\n\n**Final Answer**\n')."),
+        click.option("--min-think", type=int, default=None,
+                     help="Budget forcing (s1): a think close before this many tokens becomes the wait text."),
+        click.option("--max-waits", type=int, default=None, help="Most waits forced per sample (default 2)."),
+        click.option("--wait-text", default=None, help="What replaces a premature close (default 'Wait')."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 @main.command("run")
 @click.argument("tasks", nargs=-1)
 @click.option("--model", "-m", default=None, help="Model id or local folder (vllm, transformers, openai).")
@@ -76,10 +95,11 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
 @click.option("--chat-template-kwargs", default=None,
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
+@_budget_options
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
-            chat_template_kwargs) -> None:
+            chat_template_kwargs, **budget) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -106,7 +126,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         dtype=dtype, max_model_len=max_model_len, revision=revision, trust_remote_code=trust_remote_code,
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
-        chat_template_kwargs=template_options,
+        chat_template_kwargs=template_options, **budget,
     )
     click.echo(results_table(result.results))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")

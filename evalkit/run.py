@@ -96,6 +96,12 @@ def evaluate(
     engine: Backend | None = None,
     trace: bool = True,
     chat_template_kwargs: dict[str, Any] | None = None,
+    think_budget: Sequence[int] | str | None = None,
+    answer_tokens: int | None = None,
+    min_think: int | None = None,
+    max_waits: int | None = None,
+    wait_text: str | None = None,
+    answer_cue: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -108,7 +114,12 @@ def evaluate(
     trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
     engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
         its `name` and `model` are used, and it is left open.
+    think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue: thinking budgets and
+        budget forcing (evalkit.budgets.budget_settings); each sample is then made once per budget.
     """
+    from evalkit.budgets import budget_settings
+
+    budgets = budget_settings(think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue)
     if engine is not None:
         backend, model = engine.name, engine.model
     if not tasks:
@@ -143,11 +154,13 @@ def evaluate(
     model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
     run_dir = Path(out) if out else Path(reports_root) / run_dir_name(tasks, model, str(replay_file) if replay_file else None)
     identity = _identity(plans, model_id, backend, system_prompt, think_prefill, replay_file)
+    if budgets is not None:  # absent for an ordinary run, so older runs keep their identity
+        identity["thinking"] = budgets.identity()
     if not overwrite:
         _check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
     done = set() if overwrite else _read_done(run_dir / "samples.jsonl")
-    wanted = _wanted(plans, records, model_id)
+    wanted = _wanted(plans, records, model_id, budgets.budgets if budgets else ())
     pending_keys = [k for k in wanted if k not in done]
 
     own_engine = engine is None
@@ -165,6 +178,10 @@ def evaluate(
             raise InputError(str(e.args[0])) from None
     if pending_keys:
         try:
+            if budgets is not None:
+                from evalkit.budgets import wrap
+
+                engine = wrap(engine, budgets)
             requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill)
         except BaseException:
             if own_engine:
@@ -174,7 +191,12 @@ def evaluate(
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    previous = _read_config(run_dir) if not overwrite else {}
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, tp, dp, dtype, max_model_len)
+    if budgets is not None:
+        from evalkit.budgets import config_entry
+
+        config["think_budgets"] = config_entry(budgets, previous.get("think_budgets"))
     _write_json(run_dir / "config.json", config)
     with open(run_dir / "invocations.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"started": time.time(), "pending": len(pending_keys), "reused": len(done)}) + "\n")
@@ -267,14 +289,15 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-Key = tuple[str, str, str, int]  # (task, model, problem_id, sample): the resume key
+Key = tuple[str, str, str, int, "int | None"]  # (task, model, problem_id, sample, budget): the resume key
 
 
-def _wanted(plans: list[_TaskPlan], records, model_id: str) -> list[Key]:
+def _wanted(plans: list[_TaskPlan], records, model_id: str, budgets: Sequence[int] = ()) -> list[Key]:
     keys: list[Key] = []
     if records is None:
         for p in plans:
-            keys += [(p.spec.name, model_id, prob.id, s) for prob in p.problems for s in range(p.n)]
+            keys += [(p.spec.name, model_id, prob.id, s, b) for prob in p.problems for s in range(p.n)
+                     for b in (budgets or (None,))]
         return keys
     by_task = {p.spec.name: p for p in plans}
     matched = 0
@@ -282,7 +305,7 @@ def _wanted(plans: list[_TaskPlan], records, model_id: str) -> list[Key]:
         targets = [by_task[r.task]] if r.task in by_task else ([] if r.task else plans)
         for p in targets:
             if r.problem_id in p.by_id and r.sample < p.n:
-                keys.append((p.spec.name, r.model, r.problem_id, r.sample))
+                keys.append((p.spec.name, r.model, r.problem_id, r.sample, None))
                 matched += 1
     if not matched and records:
         some = ", ".join(sorted({r.problem_id for r in records})[:3])
@@ -311,7 +334,7 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
     by_task = {p.spec.name: p for p in plans}
     rendered: dict[tuple[str, str], tuple] = {}
     out: list[Request] = []
-    for task, model, pid, sample in keys:
+    for task, model, pid, sample, budget in keys:
         plan = by_task[task]
         if (task, pid) not in rendered:
             messages = _messages(plan.spec, plan.by_id[pid], system_prompt)
@@ -321,7 +344,7 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
         g = plan.generation
         out.append(Request(task=task, problem_id=pid, sample=sample, seed=sample_seed(g["seed"], task, pid, sample),
                            prompt=prompt, messages=tuple(messages), prefill=prefill, temperature=float(g["temperature"]),
-                           top_p=float(g["top_p"]), max_tokens=int(g["max_tokens"]), model=model))
+                           top_p=float(g["top_p"]), max_tokens=int(g["max_tokens"]), model=model, budget=budget))
     return out
 
 
@@ -424,8 +447,9 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = Tr
             "task": req.task, "problem_id": req.problem_id, "sample": req.sample, "seed": req.seed,
             "model": req.model or comp.model, "prompt": req.prompt, "completion": comp.text,
             "finish_reason": comp.finish_reason, "prompt_tokens": comp.prompt_tokens,
-            "completion_tokens": comp.completion_tokens,
+            "completion_tokens": comp.completion_tokens, "reasoning_tokens": comp.reasoning_tokens,
             "gold": problem.answer if problem.tests is None else None,
+            "budget": req.budget, "forced_waits": comp.forced_waits,
             **verdict.to_dict(), "trace": trace,
         }
         lines.append(json.dumps({k: record.get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n")
@@ -500,7 +524,8 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_done(path: Path) -> set[Key]:
-    return {(s["task"], s["model"], str(s["problem_id"]), int(s["sample"])) for s in read_samples(path)}
+    return {(s["task"], s["model"], str(s["problem_id"]), int(s["sample"]), s.get("budget"))
+            for s in read_samples(path)}
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -522,11 +547,23 @@ def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None) -> list
     results = []
     for (task, model), ss in sorted(groups.items()):
         verifier = verifier_of.get(task, "math")
-        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier))
-        if verifier == "code":  # a majority over programs means nothing
-            summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
-            summary["maj_at_k_curve"] = []
-        results.append({"task": task, "model": model, "verifier": verifier, **summary})
+        equivalent = _equivalence(verifier)
+
+        def summary_of(samples, verifier=verifier, task=task, equivalent=equivalent):
+            summary = summarize(samples, meta.get(task), equivalent=equivalent)
+            if verifier == "code":  # a majority over programs means nothing
+                summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
+                summary["maj_at_k_curve"] = []
+            return summary
+
+        extra: dict[str, Any] = {}
+        if any(s.get("budget") is not None for s in ss):
+            from evalkit.budgets import budget_results
+
+            # the headline figures are the largest budget's; every budget has its own under `think_budgets`
+            extra["think_budgets"] = budget_results(ss, summary_of)
+            ss = [s for s in ss if s.get("budget") == extra["think_budgets"]["largest"]]
+        results.append({"task": task, "model": model, "verifier": verifier, **summary_of(ss), **extra})
     return results
 
 
@@ -580,6 +617,13 @@ def _config(plans, identity, model_id, backend, replay_file, require_layers, tp,
         "versions": versions,
         "host": platform.node(),
     }
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -149,6 +149,7 @@ class Request:
     top_p: float
     max_tokens: int
     model: str | None = None  # set for replayed records, which may hold several models
+    budget: int | None = None  # thinking tokens allowed (evalkit.budgets); None: an ordinary sample
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,14 @@ class Completion:
     completion_tokens: int | None = None
     model: str | None = None
     think_open: bool = False
+    reasoning_tokens: int | None = None  # tokens of thinking, where known
+    forced_waits: int | None = None  # waits forced into the thinking (evalkit.budgets)
 
 
 # The keys of one samples.jsonl line, in order (DESIGN.md "Sample record").
 SAMPLE_KEYS = (
     "task", "problem_id", "sample", "seed", "model", "prompt", "completion", "finish_reason",
-    "prompt_tokens", "completion_tokens", "gold",
+    "prompt_tokens", "completion_tokens", "reasoning_tokens", "gold", "budget", "forced_waits",
     "correct", "score", "answer", "reason", "detail", "ms", "tests",
     "trace",
 )  # fmt: skip

@@ -22,3 +22,14 @@ def tiny_model(tmp_path_factory) -> Path:
     from evalkit.testing import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model):
+    """One in-process vLLM CPU engine on the tiny model, shared by every test module of the session."""
+    pytest.importorskip("vllm")
+    from evalkit.backends.vllm import VLLMBackend
+
+    engine = VLLMBackend(model=str(tiny_model), dtype="float32", max_model_len=1024, enforce_eager=True)
+    yield engine
+    engine.close()

@@ -29,16 +29,6 @@ def by_key(samples: list[dict]) -> dict:
     return {(s["task"], s["problem_id"], s["sample"]): s for s in samples}
 
 
-@pytest.fixture(scope="session")
-def vllm_engine(tiny_model):
-    pytest.importorskip("vllm")
-    from evalkit.backends.vllm import VLLMBackend
-
-    engine = VLLMBackend(model=str(tiny_model), dtype="float32", max_model_len=1024, enforce_eager=True)
-    yield engine
-    engine.close()
-
-
 def test_vllm_backend_generates_scored_seeded_samples(vllm_engine, tmp_path):
     run = evalkit.evaluate(["aime24"], engine=vllm_engine, n=2, limit=3, max_tokens=24, out=tmp_path / "a",
                            progress=False)

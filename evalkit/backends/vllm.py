@@ -67,6 +67,41 @@ class VLLMBackend:
                                       prompt_tokens=len(out.prompt_token_ids or ()),
                                       completion_tokens=len(o.token_ids), model=self.model)
 
+    def continue_tokens(self, prefixes):
+        """Continue token prefixes (evalkit.budgets.Prefix); prefix caching makes a shared prefix cheap."""
+        from vllm import SamplingParams
+
+        from evalkit.budgets import continue_with_stops
+
+        def run(token_ids, kwargs_list):
+            out = []
+            for batch in self._prefill_batches(token_ids):
+                params = [SamplingParams(n=1, skip_special_tokens=False, **kwargs_list[i]) for i in batch]
+                outputs = self.llm.generate([{"prompt_token_ids": list(token_ids[i])} for i in batch], params,
+                                            use_tqdm=False)
+                out += [(o.outputs[0].token_ids, o.outputs[0].finish_reason, o.outputs[0].stop_reason,
+                         o.num_cached_tokens) for o in outputs]
+            return out
+
+        return continue_with_stops(self.tokenizer, prefixes, run, self.max_model_len)
+
+    def _prefill_batches(self, token_ids):
+        """Index batches of prompts. On CPU, vLLM 0.32's seeded sampling fails when a prompt's prefill
+        is split across steps ('CPU Generator does not use offset'), so long prompts go in batches
+        whose prefill fits one step; elsewhere, one batch."""
+        config = self.llm.llm_engine.vllm_config
+        if config.device_config.device_type != "cpu":
+            return [list(range(len(token_ids)))]
+        room = config.scheduler_config.max_num_batched_tokens
+        batches, batch, used = [], [], 0
+        for i, ids in enumerate(token_ids):
+            if batch and used + len(ids) > room:
+                batches.append(batch)
+                batch, used = [], 0
+            batch.append(i)
+            used += len(ids)
+        return batches + ([batch] if batch else [])
+
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
         if llm is not None:

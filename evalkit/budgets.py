@@ -1,0 +1,485 @@
+"""Thinking budgets and budget forcing, at the cost of about one run.
+
+For a budget B (tokens of thinking) a sample is what a run with a hard stop at B would give:
+thinking that has not ended by B tokens is cut there, the think block is closed with the think
+format's close text, a short answer cue is appended, and the model writes its answer in at most
+`answer_tokens` tokens. Thinking that ended before B is left alone: the model's own answer follows
+its own close.
+
+Cost: a sample's thinking is generated once, up to the largest budget; every smaller budget reuses
+the first B tokens of it (the sample's seed makes them the same tokens a run stopped at B would
+have drawn) and generates only its answer, with prompt + cut thinking as a prefix the engine has
+cached. A sweep of m budgets generates about B_max + m·K tokens against B_max + K for the largest
+budget alone (K = answer tokens); bench/budgets/ measures it.
+
+Budget forcing (Muennighoff et al. 2025, s1): with `min_think` T, a close the model writes before T
+tokens of thinking is dropped and `wait_text` appended instead, and thinking goes on, at most
+`max_waits` times. A sample records how many waits were forced inside its budget.
+
+A backend takes part by declaring `continue_tokens(prefixes) -> list[Continued]` (continue token
+prefixes; see `Prefix`) and a `tokenizer`; the vLLM engine and an OpenAI-compatible completions
+endpoint do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Protocol, Sequence
+
+from evalkit.errors import InputError
+from evalkit.thinking import THINK_CLOSE
+from evalkit.types import Completion, Request
+
+DEFAULT_ANSWER_TOKENS = 256  # room for a final answer after the cue; a sweep's cost grows by this per budget
+DEFAULT_ANSWER_CUE = "\n\n**Final Answer**\n"
+DEFAULT_WAIT_TEXT = "Wait"
+DEFAULT_MAX_WAITS = 2
+# samples whose thinking is generated together before their answers are made and written
+CHUNK = int(os.environ.get("EVALKIT_BUDGET_CHUNK", "64"))
+
+
+def close_text(think_format: Any = None) -> str:
+    """The text that closes the think block in `think_format` (a think-format row, or None for r1).
+
+    One place to read it, so the think-format rows (evalkit.thinking) take over without touching
+    the budget logic.
+    """
+    return getattr(think_format, "close", None) or THINK_CLOSE
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """How a run thinks under budgets.
+
+    budgets: thinking budgets in tokens, ascending; empty when only `min_think` is used (thinking
+        then runs to the run's max tokens, and the answer gets what is left).
+    answer_tokens: most tokens of answer after a cut (and after a close when budgets are given).
+    answer_cue: text appended after the close when evalkit cut the thinking.
+    min_think: thinking closed before this many tokens is forced on (0: never).
+    max_waits: most waits forced per sample.
+    wait_text: what replaces a premature close.
+    close: the think format's close text.
+    """
+
+    budgets: tuple[int, ...] = ()
+    answer_tokens: int = DEFAULT_ANSWER_TOKENS
+    answer_cue: str = DEFAULT_ANSWER_CUE
+    min_think: int = 0
+    max_waits: int = DEFAULT_MAX_WAITS
+    wait_text: str = DEFAULT_WAIT_TEXT
+    close: str = THINK_CLOSE
+
+    def identity(self) -> dict[str, Any]:
+        """What makes a budget's samples what they are; the budget list itself may grow."""
+        return {"answer_tokens": self.answer_tokens, "answer_cue": self.answer_cue, "min_think": self.min_think,
+                "max_waits": self.max_waits if self.min_think else None,
+                "wait_text": self.wait_text if self.min_think else None, "close": self.close}
+
+
+def budget_settings(think_budget: Sequence[int] | str | None = None, answer_tokens: int | None = None,
+                    min_think: int | None = None, max_waits: int | None = None, wait_text: str | None = None,
+                    answer_cue: str | None = None, think_format: Any = None) -> BudgetSettings | None:
+    """BudgetSettings from the run options, or None for an ordinary run. Bad values are InputErrors.
+
+    think_budget: budgets as ints or as the CLI's comma-separated text ("1024,2048").
+    """
+    budgets = parse_budgets(think_budget, "--think-budget") if think_budget else ()
+    if not budgets and not min_think:
+        for name, value in (("--answer-tokens", answer_tokens), ("--max-waits", max_waits),
+                            ("--wait-text", wait_text), ("--answer-cue", answer_cue)):
+            if value is not None:
+                raise InputError(f"{name} needs --think-budget or --min-think")
+        return None
+    if answer_tokens is not None and answer_tokens < 1:
+        raise InputError(f"--answer-tokens must be at least 1, got {answer_tokens}")
+    if min_think is not None and min_think < 0:
+        raise InputError(f"--min-think must be at least 0, got {min_think}")
+    if max_waits is not None and max_waits < 0:
+        raise InputError(f"--max-waits must be at least 0, got {max_waits}")
+    if wait_text is not None and not wait_text:
+        raise InputError("--wait-text must not be empty")
+    return BudgetSettings(
+        budgets=budgets, answer_tokens=answer_tokens or DEFAULT_ANSWER_TOKENS,
+        answer_cue=DEFAULT_ANSWER_CUE if answer_cue is None else answer_cue, min_think=min_think or 0,
+        max_waits=DEFAULT_MAX_WAITS if max_waits is None else max_waits, wait_text=wait_text or DEFAULT_WAIT_TEXT,
+        close=close_text(think_format))
+
+
+def parse_budgets(value: Sequence[int] | str, option: str) -> tuple[int, ...]:
+    """Budgets from "1024,2048" or a list of ints: positive, distinct, ascending."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            b = int(text)
+        except ValueError:
+            raise InputError(f"{option}: {text!r} is not a whole number of tokens (expected e.g. 1024,2048)") from None
+        if b < 1:
+            raise InputError(f"{option}: budgets must be at least 1 token, got {b}")
+        out.append(b)
+    if not out:
+        raise InputError(f"{option}: no budget given (expected e.g. 1024,2048)")
+    return tuple(sorted(set(out)))
+
+
+# ------------------------------------------------------------------------- the backend capability
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A token prefix to continue.
+
+    token_ids: the prompt and everything generated so far, as the engine's token ids.
+    max_tokens, temperature, top_p, seed: sampling for this continuation.
+    stop: texts that end the continuation (the think close); the matched text is not returned.
+    """
+
+    token_ids: tuple[int, ...]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Continued:
+    """What a backend generated after a Prefix.
+
+    token_ids: the new tokens (a matched stop text and the end-of-sequence token left out).
+    finish_reason: `stop` or `length`. stopped_on: the stop text that ended it (None: end of sequence).
+    cached_tokens: prefix tokens the engine took from its cache (None when it does not say).
+    """
+
+    token_ids: tuple[int, ...]
+    finish_reason: str | None
+    stopped_on: str | None = None
+    cached_tokens: int | None = None
+
+
+class PrefixBackend(Protocol):
+    """A backend that can continue a token prefix (vLLM; an OpenAI-compatible completions endpoint)."""
+
+    tokenizer: Any
+
+    def continue_tokens(self, prefixes: Sequence[Prefix]) -> list[Continued]: ...
+
+
+def continue_with_stops(tokenizer: Any, prefixes: Sequence[Prefix], run: Any, max_model_len: int | None = None,
+                        ) -> list[Continued]:
+    """Shared by engine backends: turn Prefixes into sampling kwargs, call `run(token_ids_list,
+    kwargs_list)` -> [(token_ids, finish_reason, stop_reason, cached_tokens)], and normalise.
+
+    A stop text that is one token (the think close of a tokenizer that knows it) stops on that token;
+    others stop on the text.
+    """
+    kwargs_list, stop_ids = [], []
+    for p in prefixes:
+        by_id: dict[int, str] = {}
+        texts: list[str] = []
+        for text in p.stop:
+            ids = tokenizer.encode(text, add_special_tokens=False)
+            if len(ids) == 1:
+                by_id[ids[0]] = text
+            else:
+                texts.append(text)
+        room = p.max_tokens if not max_model_len else min(p.max_tokens, max_model_len - len(p.token_ids))
+        kwargs_list.append(dict(temperature=p.temperature, top_p=p.top_p, seed=p.seed, max_tokens=max(1, room),
+                                stop_token_ids=list(by_id) or None, stop=texts or None))
+        stop_ids.append(by_id)
+    out = []
+    for p, by_id, (ids, finish, reason, cached) in zip(prefixes, stop_ids, run([p.token_ids for p in prefixes],
+                                                                                 kwargs_list)):
+        ids = list(ids)
+        stopped_on = None
+        if isinstance(reason, int) and reason in by_id:
+            stopped_on = by_id[reason]
+            if ids and ids[-1] == reason:
+                ids.pop()
+        elif isinstance(reason, str) and reason in p.stop:
+            stopped_on = reason
+            tail = tokenizer.encode(reason, add_special_tokens=False)
+            if tail and ids[-len(tail):] == tail:
+                del ids[-len(tail):]
+        out.append(Continued(tuple(ids), finish, stopped_on, cached))
+    return out
+
+
+def can_continue(backend: Any) -> bool:
+    return callable(getattr(backend, "continue_tokens", None)) and getattr(backend, "tokenizer", None) is not None
+
+
+@dataclass
+class TokenCounts:
+    """Tokens a budget engine sent and got back: generated, and prefix tokens prefilled or cached."""
+
+    generated: int = 0
+    prompt: int = 0
+    cached: int = 0
+    calls: int = 0
+
+    @property
+    def prefilled(self) -> int:
+        return self.prompt - self.cached
+
+
+def derived_seed(seed: int, *parts: Any) -> int:
+    """A continuation's own seed, derived from the sample's (so a resumed sample draws the same)."""
+    digest = hashlib.sha256("\x1f".join(map(str, (seed, *parts))).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+# ------------------------------------------------------------------------------------ thinking
+
+
+@dataclass
+class Thought:
+    """One sample's thinking, generated once up to its largest budget.
+
+    ids: thinking tokens (forced waits included, the close left out).
+    end: `close` (the model closed it), `eos` (the model stopped without closing), `cap` (it reached
+        the cap and is still open).
+    waits: token offsets at which a wait was forced.
+    """
+
+    prompt_ids: tuple[int, ...]
+    ids: list[int] = field(default_factory=list)
+    end: str = ""
+    waits: list[int] = field(default_factory=list)
+
+
+class BudgetEngine:
+    """Wraps a PrefixBackend: `generate` turns each Request (with its `budget`) into its Completion.
+
+    Requests of one sample (the same task, problem, sample and seed) at several budgets share one
+    thinking; requests are yielded with their completions as each chunk of samples finishes.
+    """
+
+    def __init__(self, backend: Any, settings: BudgetSettings) -> None:
+        if not can_continue(backend):
+            raise InputError(f"the {getattr(backend, 'name', '?')} backend cannot continue a text prefix; "
+                             "--think-budget and --min-think need the vllm backend or openai with --endpoint completions")
+        self.backend = backend
+        self.settings = settings
+        self.name = backend.name
+        self.model = backend.model
+        self.tokenizer = backend.tokenizer
+        self.counts = TokenCounts()
+        self._close_ids = tuple(self._encode(settings.close))
+        self._cue_ids = tuple(self._encode(settings.answer_cue))
+        self._wait_ids = tuple(self._encode(settings.wait_text))
+        self._eos = getattr(self.tokenizer, "eos_token_id", None)
+
+    # the wrapped backend renders prompts; the run loop calls these through us
+    def render(self, *args: Any, **kwargs: Any):
+        return self.backend.render(*args, **kwargs)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False)) if text else []
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    def _continue(self, prefixes: list[Prefix]) -> list[Continued]:
+        if not prefixes:
+            return []
+        out = self.backend.continue_tokens(prefixes)
+        self.counts.calls += 1
+        for p, c in zip(prefixes, out):
+            self.counts.prompt += len(p.token_ids)
+            self.counts.cached += c.cached_tokens or 0
+            self.counts.generated += len(c.token_ids) + (c.finish_reason == "stop" and c.stopped_on is None)
+        return out
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        groups: dict[tuple, list[Request]] = defaultdict(list)
+        for r in requests:
+            groups[(r.task, r.model, r.problem_id, r.sample, r.seed)].append(r)
+        keys = list(groups)
+        for start in range(0, len(keys), CHUNK):
+            chunk = [groups[k] for k in keys[start:start + CHUNK]]
+            thoughts = self._think(chunk)
+            yield from self._answer(chunk, thoughts)
+
+    def _cap(self, reqs: list[Request]) -> int:
+        budgets = [r.budget for r in reqs if r.budget is not None]
+        return max(budgets) if budgets else reqs[0].max_tokens
+
+    def _think(self, chunk: list[list[Request]]) -> list[Thought]:
+        """Generate every sample's thinking up to its cap, forcing waits where asked."""
+        s = self.settings
+        thoughts = [Thought(tuple(self._encode(reqs[0].prompt))) for reqs in chunk]
+        active = list(range(len(chunk)))
+        rounds = 0
+        while active:
+            prefixes = []
+            for i in active:
+                req, t = chunk[i][0], thoughts[i]
+                # round 0 draws with the sample's own seed: the same tokens an ordinary run would start with
+                seed = req.seed if rounds == 0 else derived_seed(req.seed, "wait", len(t.waits))
+                prefixes.append(Prefix(t.prompt_ids + tuple(t.ids), self._cap(chunk[i]) - len(t.ids),
+                                       req.temperature, req.top_p, seed, (s.close,)))
+            still = []
+            for i, c in zip(active, self._continue(prefixes)):
+                t, cap = thoughts[i], self._cap(chunk[i])
+                ids = list(c.token_ids)
+                if c.stopped_on is None and ids and ids[-1] == self._eos:
+                    ids.pop()
+                t.ids += ids
+                if c.stopped_on is not None and len(t.ids) < s.min_think and len(t.waits) < s.max_waits:
+                    t.waits.append(len(t.ids))
+                    t.ids += self._wait_ids
+                    if len(t.ids) < cap:
+                        still.append(i)
+                        continue
+                    del t.ids[cap:]
+                    t.end = "cap"
+                elif c.stopped_on is not None:
+                    t.end = "close"
+                elif c.finish_reason == "length" or len(t.ids) >= cap:
+                    t.end = "cap"
+                else:
+                    t.end = "eos"
+            active = still
+            rounds += 1
+        return thoughts
+
+    def _cut(self, t: Thought, budget: int, full_text: str) -> int:
+        """The token count to keep for `budget`: the budget, or a token or two less where the cut
+        would split a character (so every budget's thinking text is a prefix of the largest's)."""
+        b = min(budget, len(t.ids))
+        while b > 0 and not full_text.startswith(self._decode(t.ids[:b])):
+            b -= 1
+        return b
+
+    def _answer(self, chunk: list[list[Request]], thoughts: list[Thought]) -> Iterator[tuple[Request, Completion]]:
+        s = self.settings
+        # (sample index, kept thinking tokens, natural?) -> the answer's prefix; identical prefixes generate once
+        plans: list[tuple[Request, int, Thought, int | None, bool]] = []
+        prefixes: dict[tuple[int, int, bool], Prefix] = {}
+        for i, (reqs, t) in enumerate(zip(chunk, thoughts)):
+            full_text = self._decode(t.ids)
+            for req in reqs:
+                limit = req.budget if req.budget is not None else req.max_tokens
+                finished = t.end in ("close", "eos") and len(t.ids) < limit
+                if finished and t.end == "eos":
+                    plans.append((req, i, t, None, False))  # the model stopped without an answer
+                    continue
+                if not finished and req.budget is None:
+                    plans.append((req, i, t, None, False))  # ran out of max tokens while thinking: truncated
+                    continue
+                kept = len(t.ids) if finished else self._cut(t, req.budget, full_text)
+                key = (i, kept, finished)
+                plans.append((req, i, t, kept, finished))
+                if key not in prefixes:
+                    tail = self._close_ids if finished else self._close_ids + self._cue_ids
+                    room = s.answer_tokens if req.budget is not None else req.max_tokens - kept - len(self._close_ids)
+                    prefixes[key] = Prefix(t.prompt_ids + tuple(t.ids[:kept]) + tail, max(1, room), req.temperature,
+                                           req.top_p, derived_seed(req.seed, "answer"))
+        keys = list(prefixes)
+        answers = dict(zip(keys, self._continue([prefixes[k] for k in keys])))
+        for req, i, t, kept, finished in plans:
+            yield req, self._completion(req, t, kept, finished, answers.get((i, kept, finished)))
+
+    def _completion(self, req: Request, t: Thought, kept: int | None, finished: bool,
+                    answer: Continued | None) -> Completion:
+        s = self.settings
+        if kept is None:  # no answer phase: the thinking as generated
+            text = req.prefill + self._decode(t.ids)
+            reason = "length" if t.end == "cap" else "stop"
+            return Completion(text=text, finish_reason=reason, prompt_tokens=len(t.prompt_ids),
+                              completion_tokens=len(t.ids) + (t.end == "eos"), model=self.model,
+                              reasoning_tokens=len(t.ids), forced_waits=len(t.waits))
+        assert answer is not None
+        tail = s.close if finished else s.close + s.answer_cue
+        tail_ids = self._close_ids if finished else self._close_ids + self._cue_ids
+        answer_ids = list(answer.token_ids)
+        eos = answer.stopped_on is None and answer.finish_reason == "stop"
+        text = req.prefill + self._decode(t.ids[:kept]) + tail + self._decode(answer_ids)
+        return Completion(text=text, finish_reason=answer.finish_reason, prompt_tokens=len(t.prompt_ids),
+                          completion_tokens=kept + len(tail_ids) + len(answer_ids) + eos, model=self.model,
+                          reasoning_tokens=kept, forced_waits=sum(w < kept for w in t.waits))
+
+
+def wrap(backend: Any, settings: BudgetSettings | None) -> Any:
+    """The backend the run loop generates with: a BudgetEngine when the run has budget settings."""
+    return backend if settings is None else BudgetEngine(backend, settings)
+
+
+def with_budgets(requests: Sequence[Request], budgets: Sequence[int]) -> list[Request]:
+    """Each request once per budget."""
+    return [replace(r, budget=b) for r in requests for b in budgets]
+
+
+# ------------------------------------------------------------------------------------ results
+
+REACH = 0.95  # "the smallest budget reaching 95% of the largest budget's avg@n"
+
+
+def config_entry(settings: BudgetSettings, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """config.json's `think_budgets`: the settings, with every budget this run has had (a sweep may grow)."""
+    budgets = sorted(set(settings.budgets) | set((previous or {}).get("budgets") or ()))
+    return {"budgets": budgets, **settings.identity()}
+
+
+def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any) -> dict[str, Any]:
+    """Metrics per budget for one task and model.
+
+    samples: sample records with a `budget`. summary_of: records -> the run's summary dict (avg@n,
+    pass@k, maj@k with CIs), so every budget is scored exactly as a run is.
+    Returns {"largest", "smallest_reaching_95", "budgets": [per budget: budget, metrics,
+    mean_thinking_tokens, mean_answer_tokens, tokens_per_correct, finished_share, mean_forced_waits,
+    n_samples]}.
+    """
+    by_budget: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        if s.get("budget") is not None:
+            by_budget[int(s["budget"])].append(s)
+    rows = []
+    for budget in sorted(by_budget):
+        ss = by_budget[budget]
+        summary = summary_of(ss)
+        thinking = [s["reasoning_tokens"] for s in ss if s.get("reasoning_tokens") is not None]
+        answers = [s["completion_tokens"] - s["reasoning_tokens"] for s in ss
+                   if s.get("completion_tokens") is not None and s.get("reasoning_tokens") is not None]
+        total = sum(s.get("completion_tokens") or 0 for s in ss)
+        correct = sum(s.get("correct") is True for s in ss)
+        rows.append({
+            "budget": budget, "n_samples": len(ss), "metrics": summary["metrics"],
+            "mean_thinking_tokens": _mean(thinking), "mean_answer_tokens": _mean(answers),
+            "tokens_per_correct": total / correct if correct else None,
+            # thinking that ended (closed, or the model stopped) before the budget cut it
+            "finished_share": _mean([float((s.get("reasoning_tokens") or 0) < budget) for s in ss]),
+            "mean_forced_waits": _mean([s["forced_waits"] for s in ss if s.get("forced_waits") is not None]),
+        })
+    largest = rows[-1] if rows else None
+    return {"largest": largest["budget"] if largest else None,
+            "smallest_reaching_95": smallest_reaching(rows, REACH), "budgets": rows}
+
+
+def smallest_reaching(rows: Sequence[dict[str, Any]], share: float = REACH) -> int | None:
+    """The smallest budget whose avg@n is at least `share` of the largest budget's (None when the
+    largest scores 0: every budget would trivially reach it)."""
+    if not rows:
+        return None
+    top = rows[-1]["metrics"].get("avg@n", {}).get("value")
+    if not top:
+        return None
+    for row in rows:
+        value = row["metrics"].get("avg@n", {}).get("value")
+        if value is not None and value >= share * top:
+            return row["budget"]
+    return None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
