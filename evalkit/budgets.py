@@ -13,8 +13,8 @@ cached. A sweep of m budgets generates about B_max + m·K tokens against B_max +
 budget alone (K = answer tokens); bench/budgets/ measures it.
 
 Budget forcing (Muennighoff et al. 2025, s1): with `min_think` T, a close the model writes before T
-tokens of thinking is dropped and `wait_text` appended instead, and thinking goes on, at most
-`max_waits` times. A sample records how many waits were forced inside its budget.
+tokens of thinking (or an end of its reply while still thinking) is dropped and `wait_text` appended
+instead, and thinking goes on, at most `max_waits` times. A sample records how many waits were forced inside its budget.
 
 A backend takes part by declaring `continue_tokens(prefixes) -> list[Continued]` (continue token
 prefixes; see `Prefix`) and a `tokenizer`; the vLLM engine and an OpenAI-compatible completions
@@ -335,7 +335,8 @@ class BudgetEngine:
                 if c.stopped_on is None and ids and ids[-1] == self._eos:
                     ids.pop()
                 t.ids += ids
-                if c.stopped_on is not None and len(t.ids) < s.min_think and len(t.waits) < s.max_waits:
+                ended = c.finish_reason == "stop"  # closed, or the model ended its reply while thinking
+                if ended and len(t.ids) < s.min_think and len(t.waits) < s.max_waits:
                     t.waits.append(len(t.ids))
                     t.ids += self._wait_ids
                     if len(t.ids) < cap:
@@ -483,3 +484,29 @@ def smallest_reaching(rows: Sequence[dict[str, Any]], share: float = REACH) -> i
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
+    """One line per task, model and budget: avg@n with its CI, thinking tokens, share finished."""
+    rows = [["task", "model", "budget", "avg@n [95% CI]", "thinking", "answer", "finished", "tok/correct"]]
+    for r in results:
+        block = r.get("think_budgets", r)
+        for row in block.get("budgets", []):
+            stat = row["metrics"].get("avg@n") or {}
+            value = stat.get("value")
+            acc = "-" if value is None else f"{100 * value:.1f} [{100 * stat['ci_low']:.1f}, {100 * stat['ci_high']:.1f}]"
+            mark = " *" if row["budget"] == block.get("smallest_reaching_95") else ""
+            rows.append([r["task"], r["model"][-32:], f"{row['budget']}{mark}", acc, _num(row["mean_thinking_tokens"]),
+                         _num(row["mean_answer_tokens"]), _num(row["finished_share"], pct=True),
+                         _num(row["tokens_per_correct"])])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"* the smallest budget reaching {REACH:.0%} of the largest budget's avg@n")
+    return "\n".join(lines)
+
+
+def _num(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.0f}%" if pct else f"{value:.0f}"

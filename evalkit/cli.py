@@ -129,6 +129,10 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         chat_template_kwargs=template_options, **budget,
     )
     click.echo(results_table(result.results))
+    if any("think_budgets" in r for r in result.results):
+        from evalkit.budgets import format_budget_table
+
+        click.echo("\n" + format_budget_table([r for r in result.results if "think_budgets" in r]))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
     if result.report:
         click.echo(f"report: {result.report}")
@@ -319,3 +323,43 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                            verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
                            tokenizer=tok, rules=rules, detector=detector, workers=workers)
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+# ---- anytime curves (issue 15): `evalkit anytime` ----
+
+
+@main.command("anytime")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option("--budgets", default=None, help="Thinking budgets in tokens, e.g. 1024,2048,4096 "
+                                              "(default: powers of two from 512 up to the longest thinking).")
+@click.option("--no-generate", is_flag=True, default=False,
+              help="The free estimate: the latest candidate answer of each trace's trajectory before the cut.")
+@click.option("--backend", type=click.Choice(["vllm", "openai"]), default=None,
+              help="What generates the probes' answers (default: the run's backend).")
+@click.option("--model", "-m", default=None, help="Model for the probes (default: the run's).")
+@click.option("--base-url", multiple=True, help="openai backend: the completions server.")
+@click.option("--tokenizer", default="auto", show_default=True,
+              help="How thinking is counted: auto (the model's tokenizer, else recorded counts), recorded, or a name.")
+@click.option("--answer-tokens", type=int, default=None, help="Tokens of each probe's answer (default 256).")
+@click.option("--dtype", default="auto", show_default=True)
+@click.option("--max-model-len", type=int, default=None)
+@click.option("--enforce-eager", is_flag=True, default=False)
+def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokenizer, answer_tokens, dtype,
+                max_model_len, enforce_eager) -> None:
+    """Accuracy against thinking for a finished run: probe every recorded trace at each budget."""
+    from evalkit.anytime import anytime
+    from evalkit.budgets import DEFAULT_ANSWER_TOKENS
+
+    options = {"backend": backend, "model": model, "dtype": dtype, "max_model_len": max_model_len}
+    if base_url:
+        options.update(base_url=list(base_url), endpoint="completions", tokenizer=model)
+    if enforce_eager:
+        options["enforce_eager"] = True
+    if answer_tokens is not None and answer_tokens < 1:
+        raise InputError(f"--answer-tokens must be at least 1, got {answer_tokens}")
+    summary = anytime(run_dir, budgets, generate=not no_generate, tokenizer=tokenizer,
+                      answer_tokens=answer_tokens or DEFAULT_ANSWER_TOKENS, backend_options=options)
+    from evalkit.budgets import format_budget_table
+
+    click.echo(format_budget_table(summary["results"]))
+    click.echo(f"\nthinking counted in {summary['unit']}; probes in {run_dir}/anytime.jsonl, metrics in anytime.json")

@@ -50,6 +50,16 @@ def _write_atomic(out: Path, head: str, blobs, tail: str) -> None:
     tmp.replace(out)
 
 
+def _katex() -> _page.Blob:
+    """KaTeX (vendored, MIT: templates/KATEX_LICENSE) packed like the sample text: the page inflates
+    it when math is first shown, so a report renders math offline and stays one file."""
+    from evalkit.report._pack import pack
+
+    text, n = pack({"js": _asset("katex.min.js") + "\n" + _asset("katex-auto-render.min.js"),
+                    "css": _asset("katex.css")})
+    return _page.Blob(text, n)
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Render a run directory's report.
 
@@ -62,7 +72,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     view = _page.build(run)
     html = _env().get_template("run.html.j2").render(**view, chunks_here=_CHUNKS_HERE, style_css=_asset("style.css"),
-                                                         app_js=_asset("app.js"))
+                                                         app_js=_asset("app.js"), katex=_katex())
     head, tail = html.split(_CHUNKS_HERE, 1)
     _write_atomic(out, head, view["chunks"], tail)
     return out

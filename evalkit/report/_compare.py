@@ -101,8 +101,9 @@ def build(runs: list[RunData], out: Path) -> dict:
                                   "a_link": _link(base, out.parent, p, a_ok),
                                   "b_link": _link(other, out.parent, p, b_ok)})
         chart = _charts.pass_at_k(entries, [s.label for s in systems])
+        thinking = _charts.accuracy_vs_thinking(entries, [s.label for s in systems])
         sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
-                         "paired": paired, "flips": flips, "chart": chart,
+                         "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "counts": [{"n_problems": s.entry.get("n_problems"),
                                      "n_samples": s.entry.get("n_samples"),
                                      "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})

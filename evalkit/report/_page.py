@@ -160,9 +160,68 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int]) -> dict:
     return out
 
 
+def budget_cuts(run: RunData) -> dict[tuple, list[dict]]:
+    """Where each thinking budget cut a sample's trace and what was answered there, per
+    (task, model, problem id, sample): from a sweep's records (a record cut at B closes its thinking
+    at B; the smaller budgets' thinking is a prefix of the largest's) and from anytime probes."""
+    from evalkit.budgets import close_text
+
+    cuts: dict[tuple, list[dict]] = defaultdict(list)
+    close = close_text()
+    for r in run.samples:
+        b = r.get("budget")
+        if b is None:
+            continue
+        cut = _num(r.get("reasoning_tokens")) is not None and r["reasoning_tokens"] >= b
+        at = (r.get("completion") or "").find(close) if cut else -1
+        cuts[_key(r)].append({"budget": b, "at": at if at >= 0 else None, "answer": r.get("answer"),
+                              "correct": r.get("correct"), "source": "sweep"})
+    probes = run.path / "anytime.jsonl"
+    if probes.is_file():
+        for line in probes.read_text(encoding="utf-8").splitlines():
+            try:
+                p = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            cuts[_key(p)].append({"budget": p.get("budget"), "at": p.get("cut_char"), "answer": p.get("answer"),
+                                  "correct": p.get("correct"), "source": p.get("source")})
+    for v in cuts.values():
+        v.sort(key=lambda c: c["budget"] or 0)
+    return cuts
+
+
+def _key(r: dict) -> tuple:
+    return (str(r.get("task")), str(r.get("model")), str(r.get("problem_id")), r.get("sample"))
+
+
+def budget_tables(entries: list[dict]) -> list[dict]:
+    """One table per task, model and source (sweep or anytime): a row per budget."""
+    tables = []
+    for e in entries:
+        for name, block in _charts.budget_curves(e):
+            rows = []
+            for row in block["budgets"]:
+                metrics = row.get("metrics") or {}
+                ks = sorted(int(k.split("@")[1]) for k in metrics if k.startswith("pass@"))
+                k = ks[-1] if ks else None
+                rows.append({"budget": row.get("budget"), "avg": metric_cell(metrics.get("avg@n")),
+                             "k": k, "pass": metric_cell(metrics.get(f"pass@{k}")) if k else None,
+                             "maj": metric_cell(metrics.get(f"maj@{k}")) if k else None,
+                             "thinking": _num(row.get("mean_thinking_tokens")),
+                             "answer": _num(row.get("mean_answer_tokens")),
+                             "per_correct": _num(row.get("tokens_per_correct")),
+                             "finished": _num(row.get("finished_share")),
+                             "waits": _num(row.get("mean_forced_waits")),
+                             "reaches": row.get("budget") == block.get("smallest_reaching_95")})
+            tables.append({"task": e.get("task"), "model": e.get("model"), "source": name,
+                           "unit": block.get("unit"), "rows": rows})
+    return tables
+
+
 def build(run: RunData) -> dict:
     """Everything the run template needs."""
     entries = run.results
+    cuts_of = budget_cuts(run)
     names = metric_names(entries)
     tasks = list(dict.fromkeys(str(s.get("task")) for s in run.samples))
     models = list(dict.fromkeys(str(s.get("model")) for s in run.samples))
@@ -192,7 +251,7 @@ def build(run: RunData) -> dict:
             problems[k].append(v)
 
     # Samples: small columns in the index; the text in chunks.
-    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci")}
+    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci", "b")}
     kinds: dict[str, int] = {}
     chunks: list[Blob] = []
     chunk: list[dict] = []
@@ -219,6 +278,13 @@ def build(run: RunData) -> dict:
             prompts.append(prompt)
             size += len(prompt)
         item["pi"] = prompt_at[prompt]
+        if cuts_of.get(_key(s)):
+            to16 = _utf16(item["c"])
+            item["cuts"] = [[c["budget"], None if c["at"] is None else to16(c["at"]), c["answer"],
+                             None if c["correct"] is None else int(bool(c["correct"])), c["source"]]
+                            for c in cuts_of[_key(s)]]
+        if s.get("forced_waits"):
+            item["fw"] = s["forced_waits"]
         counts = trace.get("marker_counts")
         if not isinstance(counts, dict) and item.get("mk"):
             counts = defaultdict(int)
@@ -235,7 +301,7 @@ def build(run: RunData) -> dict:
                "tok": _num(s.get("completion_tokens")), "len": len(item["c"]), "tr": int(is_truncated(s)),
                "mk": dict(counts) if counts else None, "w2r": _num(sc.get("wrong_to_right")),
                "r2w": _num(sc.get("right_to_wrong")), "sc": _num(s.get("score")),
-               "ch": len(chunks), "ci": len(chunk)}
+               "ch": len(chunks), "ci": len(chunk), "b": s.get("budget")}
         for k, v in row.items():
             cols[k].append(v)
         chunk.append(item)
@@ -258,6 +324,7 @@ def build(run: RunData) -> dict:
         "summary": summary_rows(entries, names),
         "settings": settings(run.config),
         "charts": chart_list,
+        "budget_tables": budget_tables(entries),
         "missing_charts": missing,
         "kinds": [(k, colors[k]) for k in kind_names],
         "meta": {"title": run.title, "n_samples": len(run.samples), "n_chunks": len(chunks),

@@ -94,6 +94,52 @@ def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | N
     return Chart("chart-pass-at-k", "pass@k against k", _svg(fig))
 
 
+def budget_curves(entry: dict) -> list[tuple[str, dict]]:
+    """(source, block) for each thinking-budget block a results entry holds: the sweep's
+    (`think_budgets`) and the anytime probes' (`anytime`)."""
+    out = []
+    for key, name in (("think_budgets", "budgets"), ("anytime", "anytime")):
+        block = entry.get(key)
+        if isinstance(block, dict) and block.get("budgets"):
+            out.append((name, block))
+    return out
+
+
+def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -> Chart | None:
+    """avg@n against mean thinking tokens (log scale), one line per entry and source, with its 95% CI band."""
+    series = []
+    for label, e in zip(labels or _series_labels(entries), entries):
+        blocks = budget_curves(e)
+        for name, block in blocks:
+            pts = []
+            for row in block["budgets"]:
+                m = (row.get("metrics") or {}).get("avg@n") or {}
+                x = row.get("mean_thinking_tokens") or row.get("budget")
+                if isinstance(m.get("value"), (int, float)) and x:
+                    pts.append((float(x), m["value"], m.get("ci_low", m["value"]), m.get("ci_high", m["value"]),
+                                row.get("budget")))
+            if pts:
+                series.append((label if len(blocks) == 1 else f"{label} ({name})", sorted(pts)))
+    if not series:
+        return None
+    with matplotlib.rc_context(STYLE):
+        fig = _figure()
+        ax = fig.add_subplot()
+        for label, pts in series:
+            xs = [p[0] for p in pts]
+            line, = ax.plot(xs, [p[1] for p in pts], marker="o", markersize=3, label=label)
+            ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15,
+                            linewidth=0)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("mean thinking tokens (log scale)")
+        ax.set_ylabel("avg@n")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7)
+    return Chart("chart-thinking", "Accuracy against thinking tokens", _svg(fig),
+                 "One point per thinking budget, at the mean thinking tokens the samples used; bands are 95% "
+                 "bootstrap CIs over problems.")
+
+
 def accuracy_by(entries: list[dict]) -> list[Chart]:
     """Bar charts of avg@n per breakdown key (level, subject, ...), from results `breakdowns`."""
     keys: list[str] = []
@@ -250,7 +296,8 @@ def run_charts(entries: list[dict], samples: list[dict]) -> tuple[list[Chart], l
         ("Overthinking share", lambda: overthinking(samples)),
         ("Self-correction outcomes", lambda: self_corrections(samples)),
     ]
-    charts, missing = [], []
+    thinking = accuracy_vs_thinking(entries)  # only runs with budgets or anytime probes have it
+    charts, missing = [thinking] if thinking else [], []
     for title, make in makers:
         got = make()
         got = got if isinstance(got, list) else [got] if got else []

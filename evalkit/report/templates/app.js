@@ -150,7 +150,8 @@
     });
   }
   function renderSamples() {
-    const cols = [multi.task && "Task", multi.model && "Model", "Problem", "#", "Verdict", "Answer", "Tokens", "Markers", "Self-corr."].filter(Boolean);
+    const budgets = S.some((s) => s.b != null);
+    const cols = [multi.task && "Task", multi.model && "Model", "Problem", "#", budgets && "Budget", "Verdict", "Answer", "Tokens", "Markers", "Self-corr."].filter(Boolean);
     $("#samples-table thead").replaceChildren(h("tr", null, cols.map((c) => h("th", { class: ["#", "Tokens", "Markers", "Self-corr."].includes(c) ? "num" : null }, c))));
     const rows = sampleRows();
     $("#sample-count").textContent = `${rows.length} of ${S.length} samples` + (st.textHits && st.textQuery ? " (completions searched)" : "");
@@ -161,7 +162,7 @@
       const p = P[s.p], reason = s.r || (s.c === 1 ? "correct" : s.c === 0 ? "wrong" : "unjudged");
       return h("tr", { class: "row", "data-sample": s.i, onclick: () => { location.hash = anchor(s); } },
         multi.task && h("td", null, ix.tasks[p.t]), multi.model && h("td", null, ix.models[p.m]),
-        h("td", null, p.id), h("td", { class: "num" }, s.s),
+        h("td", null, p.id), h("td", { class: "num" }, s.s), budgets && h("td", { class: "num" }, s.b ?? ""),
         h("td", null, h("span", { class: "badge " + reason }, reason)),
         h("td", null, s.a ?? h("span", { class: "muted" }, "none")),
         h("td", { class: "num" }, s.tok ?? s.len + " ch"), h("td", { class: "num" }, markerTotal(s)),
@@ -185,7 +186,7 @@
   }
 
   // ---- sample viewer ----
-  const anchor = (s) => "sample=" + [ix.tasks[P[s.p].t], ix.models[P[s.p].m], P[s.p].id, s.s].map(encodeURIComponent).join("|");
+  const anchor = (s) => "sample=" + [ix.tasks[P[s.p].t], ix.models[P[s.p].m], P[s.p].id, s.s].concat(s.b == null ? [] : [s.b]).map(encodeURIComponent).join("|");
   function highlighted(text, from, to, markers) {
     const out = [];
     let at = from;
@@ -216,6 +217,61 @@
     }
     return rows;
   }
+  // ---- math: KaTeX, vendored and packed in the page, inflated the first time math is shown ----
+  let katexReady = null;
+  let mathOn = true;
+  try { mathOn = localStorage.getItem("evalkit-math") !== "raw"; } catch (e) { /* file:// may refuse storage */ }
+  function loadKatex() {
+    if (!katexReady) katexReady = loadBlob(document.getElementById("ek-katex")).then((k) => {
+      const style = document.createElement("style"); style.textContent = k.css; document.head.append(style);
+      const script = document.createElement("script"); script.textContent = k.js; document.head.append(script);
+    });
+    return katexReady;
+  }
+  const DELIMITERS = [{ left: "$$", right: "$$", display: true }, { left: "\\[", right: "\\]", display: true },
+    { left: "\\(", right: "\\)", display: false }, { left: "$", right: "$", display: false }];
+  async function renderMath(root) {
+    if (!mathOn || !document.getElementById("ek-katex")) return;
+    await loadKatex();
+    // texts with delimiters (prompts, traces, answers) and bare answers / golds (math without delimiters)
+    for (const el of root.querySelectorAll(".math-src")) window.renderMathInElement(el, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
+    for (const el of root.querySelectorAll(".math-bare")) {
+      const tex = el.textContent;
+      if (tex && tex !== "–" && tex !== "none") { try { window.katex.render(tex, el, { throwOnError: false }); } catch (e) { el.textContent = tex; } }
+    }
+    root.dataset.math = "1";
+  }
+  function mathToggle(reopen) {
+    return h("label", { class: "math-toggle" }, h("input", { type: "checkbox", id: "math-toggle", checked: mathOn ? "" : null, onchange: (e) => {
+      mathOn = e.target.checked;
+      try { localStorage.setItem("evalkit-math", mathOn ? "math" : "raw"); } catch (err) { /* not kept */ }
+      reopen();
+    } }), " render math");
+  }
+
+  // Thinking budgets: where each budget cut this trace (a mark in the thinking) and what it answered.
+  function withCuts(text, from, to, markers, cuts) {
+    const at = (cuts || []).filter((c) => c[1] != null && c[1] > from && c[1] <= to).sort((a, b) => a[1] - b[1]);
+    const out = [];
+    let pos = from;
+    for (const [budget, cut, answer, correct] of at) {
+      out.push(...highlighted(text, pos, cut, markers));
+      out.push(h("span", { class: "cut " + (correct === 1 ? "correct" : "wrong"), "data-budget": budget,
+        title: `budget ${budget}: cut here; answered ${answer ?? "nothing"}` }, `✂ ${budget}`));
+      pos = cut;
+    }
+    out.push(...highlighted(text, pos, to, markers));
+    return out;
+  }
+  function budgetList(cuts, waits) {
+    return h("div", { class: "budgets" }, h("h3", null, "Thinking budgets"),
+      waits ? h("p", { class: "note" }, `${waits} wait${waits === 1 ? "" : "s"} forced into this thinking.`) : "",
+      h("table", { class: "cuts" }, h("thead", null, h("tr", null, ["Budget", "Cut", "Answered", "Verdict"].map((c) => h("th", null, c)))),
+        h("tbody", null, cuts.map(([budget, cut, answer, correct, source]) => h("tr", { "data-budget": budget },
+          h("td", { class: "num" }, budget), h("td", null, cut == null ? "thinking had finished" : `at character ${cut.toLocaleString()}` + (source === "trajectory" ? " (trajectory)" : "")),
+          h("td", null, answer == null ? h("span", { class: "muted" }, "nothing") : h("span", { class: "math-bare" }, answer)),
+          h("td", null, h("span", { class: "badge " + (correct === 1 ? "correct" : correct === 0 ? "wrong" : "unjudged") }, correct === 1 ? "correct" : correct === 0 ? "wrong" : "unjudged")))))));
+  }
   async function openSample(s) {
     const view = $("#sample-view"), p = P[s.p];
     view.hidden = false;
@@ -225,35 +281,38 @@
     const reason = s.r || (s.c === 1 ? "correct" : s.c === 0 ? "wrong" : "unjudged");
     const text = x.c, split = x.a || 0;
     const inThink = markers.filter((m) => m[1] < split).length;
-    const facts = [["Verdict", h("span", { class: "badge " + reason }, reason)], ["Extracted answer", s.a ?? "none"],
-      ["Gold", x.g ?? p.gold ?? "–"], ["Score", s.sc ?? "–"], ["Detail", x.d || "–"],
+    const facts = [["Verdict", h("span", { class: "badge " + reason }, reason)], ["Extracted answer", h("span", { class: "math-bare" }, s.a ?? "none")],
+      ["Gold", h("span", { class: "math-bare" }, String(x.g ?? p.gold ?? "–"))], ["Score", s.sc ?? "–"], ["Detail", x.d || "–"],
       ["Tokens", s.tok ?? "–"], ["Finish reason", x.fr ?? "–"], ["Seed", x.seed ?? "–"]];
     const parts = [
       h("button", { class: "close", title: "Close", "aria-label": "Close", onclick: closeSample }, "×"),
-      h("h2", null, `${p.id} · sample ${s.s}`),
+      h("h2", null, `${p.id} · sample ${s.s}` + (s.b == null ? "" : ` · budget ${s.b}`)),
+      mathToggle(() => openSample(s)),
       h("p", { class: "muted" }, `${ix.tasks[p.t]} · ${ix.models[p.m]}`),
       h("dl", { class: "verdict" }, facts.map(([k, v]) => [h("dt", null, k), h("dd", null, v)])),
     ];
     if (x.tests) parts.push(h("h3", null, `Tests (${x.tests.filter((t) => t.passed).length}/${x.tests.length} passed)`),
       h("ul", { class: "tests" }, x.tests.map((t, j) => h("li", { class: t.passed ? "pass" : "fail" }, `test ${j + 1}: ${t.reason || (t.passed ? "passed" : "failed")}`))));
-    parts.push(h("details", { class: "prompt" }, h("summary", null, "Prompt"), h("pre", { class: "text" }, data.prompts[x.pi] ?? "")));
+    parts.push(h("details", { class: "prompt" }, h("summary", null, "Prompt"), h("pre", { class: "text math-src" }, data.prompts[x.pi] ?? "")));
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
       const label = `Thinking: ${split.toLocaleString()} characters, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
-      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text" }, highlighted(text, 0, split, markers))));
+      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts))));
     }
-    if (split < text.length) parts.push(h("pre", { class: "text answer" }, highlighted(text, split, text.length, markers)));
+    if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw));
+    if (split < text.length) parts.push(h("pre", { class: "text answer math-src" }, highlighted(text, split, text.length, markers)));
     const facts2 = traceFacts(x.tr);
     if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
     view.replaceChildren(...parts);
     view.scrollTop = 0;
+    await renderMath(view);
   }
   function closeSample() { $("#sample-view").hidden = true; if (location.hash.startsWith("#sample=")) history.replaceState(null, "", location.pathname + location.search); }
   function route() {
     const m = /^#sample=(.*)$/.exec(location.hash);
     if (!m || !ix) return;
-    const [task, model, pid, n] = m[1].split("|").map(decodeURIComponent);
-    const s = S.find((s) => { const p = P[s.p]; return String(s.s) === n && p.id === pid && ix.tasks[p.t] === task && ix.models[p.m] === model; });
+    const [task, model, pid, n, b] = m[1].split("|").map(decodeURIComponent);
+    const s = S.find((s) => { const p = P[s.p]; return String(s.s) === n && p.id === pid && ix.tasks[p.t] === task && ix.models[p.m] === model && (b === undefined || String(s.b) === b); });
     if (s) openSample(s);
     else { $("#sample-view").hidden = false; $("#sample-view").replaceChildren(h("p", null, "No such sample in this run: " + m[1])); }
   }

@@ -1,0 +1,75 @@
+"""`evalkit anytime --no-generate` on the bundled demo traces (real DeepSeek-R1 traces, replayed).
+
+The demo's models cannot be loaded offline, so thinking is counted from each sample's recorded
+completion_tokens (`--tokenizer recorded`): cut character = think start + int(B x characters / tokens).
+The expected cuts and answers below were worked out by hand from the traces.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evalkit
+
+REASONER = "deepseek-reasoner"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    run = evalkit.evaluate(["demo"], out=tmp_path_factory.mktemp("demo") / "run", progress=False)
+    return run.run_dir
+
+
+def probes(run_dir: Path) -> dict:
+    return {(p["model"], p["problem_id"], p["sample"], p["budget"]): p
+            for p in map(json.loads, (run_dir / "anytime.jsonl").read_text().splitlines())}
+
+
+def test_no_generate_cuts_at_hand_checked_points(demo_run):
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate",
+                        "--budgets", "128,192,224,256", "--tokenizer", "recorded"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "deepseek-reasoner" in r.stdout and "avg@n" in r.stdout
+    got = probes(demo_run)
+    # f(-2)+f(-1)+f(0) = 14/3: 426 tokens, 801 characters, thinking = characters 7..382 (199 tokens).
+    # 128 tokens end at character 7 + int(128 * 801/426) = 247, inside "= 5/3" of f(-1): no answer yet.
+    a = ("deepseek-reasoner", "test/algebra/2584.json", 0)
+    assert (got[a + (128,)]["cut_char"], got[a + (128,)]["answer"], got[a + (128,)]["correct"]) == (247, None, False)
+    # 192 tokens end at character 368, just after "= 14/3." (the candidate ends at 354): answered, right
+    assert (got[a + (192,)]["cut_char"], got[a + (192,)]["answer"], got[a + (192,)]["correct"]) == (368, "14/3", True)
+    # at 224 and 256 its 199 tokens of thinking had ended: the sample's own verdict stands
+    assert got[a + (224,)]["cut_char"] is None and got[a + (224,)]["source"] == "finished"
+    assert got[a + (256,)]["correct"] is True and got[a + (256,)]["think_tokens"] == 199
+    # divisors of 196 = 9: 353 tokens, 973 characters, thinking 7..745 (268 tokens); the "9" of
+    # "= 3*3 = 9" ends at character 546
+    b = ("deepseek-reasoner", "test/number_theory/572.json", 0)
+    assert (got[b + (128,)]["cut_char"], got[b + (128,)]["answer"]) == (359, None)
+    assert (got[b + (192,)]["cut_char"], got[b + (192,)]["answer"]) == (536, None)  # ten characters short
+    assert (got[b + (224,)]["cut_char"], got[b + (224,)]["answer"], got[b + (224,)]["correct"]) == (624, "9", True)
+    assert got[b + (256,)]["source"] == "trajectory"
+
+    summary = json.loads((demo_run / "anytime.json").read_text())
+    assert summary["budgets"] == [128, 192, 224, 256] and summary["generated"] is False
+    assert "estimated" in summary["unit"]
+    results = json.loads((demo_run / "results.json").read_text())["results"]
+    reasoner = next(e for e in results if e["model"] == REASONER)
+    rows = reasoner["anytime"]["budgets"]
+    assert [row["budget"] for row in rows] == [128, 192, 224, 256]
+    accs = [row["metrics"]["avg@n"]["value"] for row in rows]
+    assert accs == sorted(accs) and accs[-1] <= reasoner["metrics"]["avg@n"]["value"]
+    assert all(0 <= row["finished_share"] <= 1 and row["mean_thinking_tokens"] <= row["budget"] for row in rows)
+
+
+def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--budgets", "1024"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "use --no-generate" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(tmp_path), "--no-generate"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "not an evalkit run directory" in r.stderr

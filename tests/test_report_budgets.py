@@ -1,0 +1,128 @@
+"""The report's thinking-budget views and rendered math, in a real headless Chromium.
+
+The run is the bundled demo (real DeepSeek-R1 traces, replayed) probed with `evalkit anytime
+--no-generate`; the cut points are the hand-checked ones of tests/test_anytime.py. Screenshots go to
+test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evalkit
+from evalkit.report import write_compare, write_report
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("budget-report")
+    run = evalkit.evaluate(["demo"], out=root / "demo", progress=False).run_dir
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets",
+                        "128,192,224,256,1024,4096", "--tokenizer", "recorded"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    write_report(run)
+    other = root / "demo-again"
+    shutil.copytree(run, other)
+    write_report(other)
+    return {"run": run, "compare": write_compare([run, other], root / "compare.html")}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    remote, errors = [], []
+    # self-contained: KaTeX, its fonts and the charts come from the file itself
+    pg.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert remote == [], f"the report fetched from outside the file: {remote}"
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+def _shot(page, name: str, full: bool = False) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=full)
+
+
+def test_budget_table_and_accuracy_against_thinking_curve(demo, page):
+    page.goto((demo["run"] / "index.html").resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    tables = page.locator("#budgets table.budget-table")
+    assert tables.count() == 4  # one per model of the demo
+    reasoner = page.locator("#budgets h3", has_text="deepseek-reasoner")
+    assert reasoner.is_visible() and "anytime probes" in reasoner.inner_text()
+    rows = page.locator("#budgets table.budget-table").nth(
+        [t for t in page.locator("#budgets h3").all_inner_texts()].index(reasoner.inner_text())).locator("tbody tr")
+    assert [r.split("\t")[0].split()[0] for r in rows.all_inner_texts()] == ["128", "192", "224", "256", "1,024",
+                                                                             "4,096"]
+    assert page.locator("#budgets tr.reaches").count() >= 1  # the smallest budget reaching 95%
+    chart = page.locator("#chart-thinking svg")
+    assert chart.is_visible() and "mean thinking tokens (log scale)" in chart.inner_html()
+    page.locator("#budgets").scroll_into_view_if_needed()
+    _shot(page, "budgets-table.png")
+    page.locator("#chart-thinking").scroll_into_view_if_needed()
+    _shot(page, "budgets-curve.png")
+
+
+def test_sample_shows_every_budget_cut_and_renders_math_with_a_raw_toggle(demo, page):
+    uri = (demo["run"] / "index.html").resolve().as_uri()
+    page.goto(uri + "#sample=demo|deepseek-reasoner|test%2Falgebra%2F2584.json|0")
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    view = page.locator("#sample-view")
+    view.locator("table.cuts").wait_for()
+    cuts = view.locator("table.cuts tbody tr").all_inner_texts()
+    assert len(cuts) == 6
+    assert "at character 247" in cuts[0] and "nothing" in cuts[0] and "wrong" in cuts[0]
+    assert "at character 368" in cuts[1] and "correct" in cuts[1]
+    assert all("thinking had finished" in c for c in cuts[2:])
+    view.locator("details.think summary").click()
+    assert view.locator("details.think .cut[data-budget='128']").is_visible()
+    assert view.locator("details.think .cut[data-budget='192']").is_visible()
+    # the answer's \( \frac{14}{3} \) is typeset by KaTeX, and so are the gold and the answers
+    view.locator("pre.answer .katex").first.wait_for()
+    assert view.locator("pre.answer .katex").count() >= 3
+    assert view.locator("dl.verdict .katex").count() >= 2
+    assert view.locator("table.cuts .katex").count() >= 1  # 14/3 at budget 192
+    _shot(page, "budgets-sample-math.png")
+    view.locator("#math-toggle").uncheck()
+    view.locator("pre.answer").wait_for()
+    assert view.locator(".katex").count() == 0
+    assert "\\( \\frac{14}{3} \\)" in view.locator("pre.answer").inner_text()
+    _shot(page, "budgets-sample-raw.png")
+
+
+def test_compare_page_overlays_the_curves_of_every_run(demo, page):
+    page.goto(demo["compare"].resolve().as_uri())
+    figure = page.locator("figure#chart-thinking")
+    assert figure.count() == 1 and figure.is_visible()
+    svg = figure.inner_html()
+    assert "demo-again" in svg and "demo · deepseek-reasoner" in svg  # a line per run and model
+    figure.scroll_into_view_if_needed()
+    _shot(page, "budgets-compare.png")
