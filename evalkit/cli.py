@@ -280,7 +280,7 @@ def sandbox_group() -> None:
 @click.option("--timeout", "timeout_s", default=2.0, show_default=True, help="Per-test time limit for the attacks.")
 def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> None:
     """List the sandbox layers in force and run the built-in attack suite against them."""
-    from evalkit.verifiers.sandbox import sandbox_doctor as doctor
+    from evalkit.sandbox import sandbox_doctor as doctor
 
     ok = doctor(require_layers, run_attack_suite=not no_attacks, timeout_s=timeout_s, echo=click.echo)
     if not ok:
