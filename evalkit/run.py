@@ -513,16 +513,19 @@ def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None) -> list
     samples = read_samples(Path(run_dir) / "samples.jsonl")
     meta: dict[str, dict[str, dict[str, Any]]] = {}
     verifier_of: dict[str, str] = {}
+    metrics_of: dict[str, tuple[str, ...]] = {}
     for p in plans or []:
         meta[p.spec.name] = {prob.id: prob.meta for prob in p.problems}
         verifier_of[p.spec.name] = p.spec.verifier
+        metrics_of[p.spec.name] = p.spec.metrics
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for s in samples:
         groups[(s["task"], s["model"])].append(s)
     results = []
     for (task, model), ss in sorted(groups.items()):
         verifier = verifier_of.get(task, "math")
-        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier))
+        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier),
+                            **({"metrics": metrics_of[task]} if task in metrics_of else {}))
         if verifier == "code":  # a majority over programs means nothing
             summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
             summary["maj_at_k_curve"] = []

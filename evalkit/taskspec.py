@@ -221,6 +221,11 @@ def _parse_spec(path: Path) -> TaskSpec:
     metrics = data.get("metrics", list(DEFAULT_METRICS))
     if not isinstance(metrics, list):
         raise err("metrics", "expected a list such as [avg@n, pass@k, maj@k]")
+    from evalkit.metrics import METRIC_FAMILIES
+
+    for m in metrics:
+        if not isinstance(m, str) or m.lower() not in METRIC_FAMILIES:
+            raise err("metrics", f"unknown metric {m!r} (expected some of: {', '.join(METRIC_FAMILIES)})")
     return TaskSpec(
         name=name, dataset=dataset, fields=fields, prompt=prompt, system=data.get("system"),
         verifier=verifier, verifier_options=dict(data.get("verifier_options") or {}),
