@@ -116,12 +116,16 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
 
 @main.command("tasks")
 def tasks_cmd() -> None:
-    """List the built-in tasks."""
+    """List the built-in tasks and suites."""
     from evalkit.taskspec import list_tasks
+
+    from evalkit.suites import list_suites
 
     for spec in list_tasks():
         source = spec.dataset.hub or "bundled"
         click.echo(f"{spec.name:<16} {spec.verifier:<7} {source:<28} {spec.description[:70]}")
+    for suite in list_suites():
+        click.echo(f"{suite.name:<16} {'suite':<7} {' + '.join(suite.tasks):<28} {suite.description[:70]}")
 
 
 # ---- verify (issue 3): one pair, or a JSON-lines file of pairs ----

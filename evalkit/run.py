@@ -113,7 +113,9 @@ def evaluate(
         backend, model = engine.name, engine.model
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
-    specs = [load_task(t) for t in tasks]
+    from evalkit.suites import expand_suites
+
+    specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
