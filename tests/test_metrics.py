@@ -145,3 +145,36 @@ def test_g_pass_is_in_results_with_cis_when_the_spec_asks_for_it():
     lo, hi = m["G-Pass@2_0.5"]["ci_low"], m["G-Pass@2_0.5"]["ci_high"]
     assert lo <= m["G-Pass@2_0.5"]["value"] <= hi and m["G-Pass@2_0.5"]["n_problems"] == 2
     assert "pass@2" not in m and "maj@2" not in m  # only what the spec chose
+
+
+def test_a_run_whose_spec_chooses_g_pass_shows_it_in_results_and_the_report(tmp_path):
+    import html
+    import json
+    import re
+
+    import evalkit
+
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "problem": "1+2?", "answer": "3"}\n'
+                                      '{"id": "b", "problem": "2+2?", "answer": "4"}\n')
+    (tmp_path / "t.yaml").write_text("name: stable\ndataset: {local: p.jsonl}\nfields: {id: id}\n"
+                                     "metrics: [avg@n, pass@k, g-pass@k, mg-pass@k]\n")
+    # 5 samples each (not a multiple of k = 2 or 4): a right 3 times, b once
+    rows = [{"problem_id": pid, "sample": i, "completion": f"\\boxed{{{gold if i < right else 0}}}"}
+            for pid, gold, right in (("a", 3, 3), ("b", 4, 1)) for i in range(5)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False, trace=False)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())["results"][0]["metrics"]
+    assert saved["G-Pass@2_0.5"]["value"] == pytest.approx((0.9 + 0.4) / 2)
+    assert saved["mG-Pass@4"]["value"] == pytest.approx(0.1)
+    assert "maj@2" not in saved and "pass@4" in saved
+    page = (run.run_dir / "index.html").read_text()
+    table = re.search(r'<table id="stability-table">(.*?)</table>', page, re.S).group(1)
+    cells = [html.unescape(re.sub(r"<[^>]+>", " ", c)).split() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", table, re.S)]
+    header = [" ".join(c) for c in cells[:8]]
+    assert header == ["Task", "Model", "k", "G-Pass@k 0.25", "G-Pass@k 0.5", "G-Pass@k 0.75", "G-Pass@k 1.0",
+                      "mG-Pass@k"]
+    k2 = cells[8:16]  # the k = 2 row: 65.0% at tau 0.5, 15.0% at tau 1.0, each with its CI
+    assert k2[2] == ["2"] and k2[4][0] == "65.0%" and k2[6][0] == "15.0%" and "CI" in k2[4]
+    summary = re.search(r'<table id="summary-table">(.*?)</table>', page, re.S).group(1)
+    assert "G-Pass" not in summary and "pass@4" in summary
