@@ -24,6 +24,7 @@ from typing import Any, Callable
 import jinja2
 import yaml
 
+from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl
 from evalkit.latex import after_hashes, last_boxed
@@ -35,7 +36,8 @@ DEFAULT_METRICS = ("avg@n", "pass@k", "maj@k")
 
 # Jinja filters field expressions and prompts may use; code tasks register their test converters here.
 FILTERS: dict[str, Callable[..., Any]] = {"last_boxed": last_boxed, "after_hashes": after_hashes,
-                                          "tojson": lambda v: json.dumps(v)}
+                                          "tojson": lambda v: json.dumps(v),
+                                          "shuffled_options": shuffled_options, "shuffled_gold": shuffled_gold}
 
 _SPEC_KEYS = {"name", "description", "dataset", "fields", "prompt", "system", "verifier", "verifier_options",
               "generation", "metrics", "completions", "think_open", "chat_template_kwargs", "replay_fields"}
