@@ -96,6 +96,9 @@ def evaluate(
     engine: Backend | None = None,
     trace: bool = True,
     chat_template_kwargs: dict[str, Any] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    release: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -106,6 +109,9 @@ def evaluate(
     chat_template_kwargs: options for the model's chat template (e.g. {"enable_thinking": True}),
         merged over each task's own.
     trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
+    since, until: keep only problems dated in this window (ISO dates, both ends included; tasks with
+        `fields.date`, e.g. LiveCodeBench's contest date). release: the dataset release to load
+        (e.g. LiveCodeBench's `release_v5`). Both are part of the run's identity.
     engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
         its `name` and `model` are used, and it is left open.
     """
@@ -114,8 +120,11 @@ def evaluate(
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
     from evalkit.suites import expand_suites
+    from evalkit.windows import apply_dataset_choices, make_window
 
     specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
+    window = make_window(since, until)
+    specs = [apply_dataset_choices(s, window, release) for s in specs]
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
@@ -239,6 +248,8 @@ def _identity(plans, model_id, backend, system_prompt, think_prefill, replay_fil
             "chat_template_kwargs": p.spec.chat_template_kwargs or None,
             "temperature": p.generation["temperature"], "top_p": p.generation["top_p"],
             "max_tokens": p.generation["max_tokens"], "seed": p.generation["seed"],
+            # only where set, so runs made before windows existed still resume (a release is in the revision)
+            **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
         } for p in plans},
     }
 
