@@ -223,6 +223,37 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
     click.echo("evalkit reward server stopped", err=True)
 
 
+# ---- curate (issue 16): training data from a run, by pass rate ----
+
+
+@main.command("curate")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option("--pass-rate", "pass_rate", required=True,
+              help="LOW:HIGH, inclusive: keep problems whose avg@n lies in it (e.g. 0.1:0.9).")
+@click.option("--format", "fmt", type=click.Choice(["trl", "verl"]), required=True,
+              help="As for `evalkit export`: trl (jsonl, or parquet by suffix) or verl (parquet).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
+@click.option("--min-samples", type=int, default=1, show_default=True,
+              help="Drop problems with fewer judged samples.")
+@click.option("--dedup", is_flag=True, default=False, help="Drop exact and normalised-text duplicates.")
+@click.option("--decontaminate", multiple=True,
+              help="Drop problems sharing a 13-word n-gram with this benchmark (a task name, a YAML path, or "
+                   "all); repeat, or give several separated by commas.")
+@click.option("--model", default=None, help="For a run holding several models: whose pass rates to use.")
+@click.option("--dropped", "dropped_out", type=click.Path(dir_okay=False), default=None,
+              help="The side file of dropped rows (default: OUT's stem + .dropped.jsonl).")
+def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: int, dedup: bool,
+               decontaminate: tuple[str, ...], model: str | None, dropped_out: str | None) -> None:
+    """Write the problems of RUN_DIR whose pass rate lies in LOW:HIGH as GRPO training data."""
+    from evalkit.curate import curate, summary_table
+
+    tasks = [t.strip() for value in decontaminate for t in value.split(",") if t.strip()]
+    result = curate(run_dir, pass_rate, fmt, out, min_samples=min_samples, dedup=dedup, decontaminate=tasks,
+                    model=model, dropped_out=dropped_out)
+    click.echo(summary_table(result))
+    click.echo(f"\nwrote {result.out} ({fmt}, {result.kept} rows); dropped rows and why: {result.dropped_path}")
+
+
 # ---- report (issue 7) ----
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=str))
@@ -254,7 +285,7 @@ def sandbox_group() -> None:
 @click.option("--timeout", "timeout_s", default=2.0, show_default=True, help="Per-test time limit for the attacks.")
 def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> None:
     """List the sandbox layers in force and run the built-in attack suite against them."""
-    from evalkit.verifiers.sandbox import sandbox_doctor as doctor
+    from evalkit.sandbox import sandbox_doctor as doctor
 
     ok = doctor(require_layers, run_attack_suite=not no_attacks, timeout_s=timeout_s, echo=click.echo)
     if not ok:

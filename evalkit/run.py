@@ -611,7 +611,7 @@ def _config(plans, identity, model_id, backend, replay_file, require_layers, tp,
     layers = None
     if any(p.spec.verifier == "code" for p in plans):
         try:
-            from evalkit.verifiers.sandbox import layers_report
+            from evalkit.sandbox import layers_report
 
             layers = layers_report()
         except Exception as e:
