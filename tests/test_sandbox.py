@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from evalkit.cli import main
 from evalkit.errors import InputError
 from evalkit.types import CodeTests
-from evalkit.verifiers import _sandbox_plain as plain
-from evalkit.verifiers._sandbox_attacks import ATTACKS, orphans_alive, run_attacks
-from evalkit.verifiers.sandbox import LAYER_NAMES, OPTIONAL_LAYERS, Sandbox, SandboxConfig, sandbox_layers
+from evalkit.sandbox import _plain as plain
+from evalkit.sandbox._attacks import ATTACKS, orphans_alive, run_attacks
+from evalkit.sandbox import LAYER_NAMES, OPTIONAL_LAYERS, Sandbox, SandboxConfig, sandbox_layers
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (uid drop, cgroups and the unprivileged-user mode)")

@@ -1,13 +1,13 @@
 """Run untrusted Python against tests, in fresh isolated processes, with the verdict made outside.
 
-    from evalkit.verifiers.sandbox import Sandbox, SandboxConfig
+    from evalkit.sandbox import Sandbox, SandboxConfig
     with Sandbox(SandboxConfig(workers=2)) as box:
         result = box.run(program, CodeTests.from_any(tests))   # RunResult: one flag per test
         box.layers()                                            # which isolation layers are in force
 
 How a run goes (DESIGN.md "A code run"): a small pre-started server per worker forks one fresh child
 per program (never a fork of this, possibly huge, process). The child enters every isolation layer
-(`_sandbox_layers.LAYERS`) before it reads its job. The candidate's child only answers calls: it gets
+(`_layers.LAYERS`) before it reads its job. The candidate's child only answers calls: it gets
 arguments and sends back plain values (exact built-in types) over a pipe this process reads. For
 `assert` tests, the dataset's test code runs in a second sandboxed child (the checker), from a second
 server, where the entry point is a stub forwarding each call through this process to the candidate.
@@ -32,14 +32,14 @@ from typing import Any, Iterable, Sequence
 
 from evalkit.errors import InputError
 from evalkit.types import CodeTests
-from evalkit.verifiers import _sandbox_layers as _layers
-from evalkit.verifiers import _sandbox_plain as plain
+from evalkit.sandbox import _layers
+from evalkit.sandbox import _plain as plain
 
 LAYER_NAMES = _layers.LAYER_NAMES
 ALWAYS_LAYERS = tuple(name for name, always, _ in _layers.LAYERS if always)
 OPTIONAL_LAYERS = _layers.OPTIONAL_LAYERS
 LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
-_SERVER = Path(__file__).with_name("_sandbox_server.py")
+_SERVER = Path(__file__).with_name("_server.py")
 _MAX_MESSAGE = 64 << 20  # a reply larger than this fails its test
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 
@@ -212,7 +212,7 @@ class _Child:
 
 
 class _Server:
-    """One pre-started sandbox server process (see _sandbox_server.py)."""
+    """One pre-started sandbox server process (see _server.py)."""
 
     def __init__(self, config: SandboxConfig, slot: str):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -693,7 +693,7 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
     Returns False when an attack was not contained (or a run failed); raises InputError when a
     required layer is missing.
     """
-    from evalkit.verifiers._sandbox_attacks import run_attacks
+    from evalkit.sandbox._attacks import run_attacks
 
     required = parse_layers(require_layers) if isinstance(require_layers, str) else tuple(require_layers)
     config = config or SandboxConfig(workers=1, timeout_s=timeout_s)

@@ -1,7 +1,7 @@
 """The sandbox's pre-started server: a small process that forks one fresh, isolated child per request.
 
-Started once per worker slot and role (candidate or checker) by evalkit.verifiers.sandbox, as
-`python -I _sandbox_server.py CONFIG_JSON`. It talks to its parent over a SEQPACKET socket (fd given
+Started once per worker slot and role (candidate or checker) by evalkit.sandbox, as
+`python -I _server.py CONFIG_JSON`. It talks to its parent over a SEQPACKET socket (fd given
 in the config): the parent sends `{"spawn": ...}` with the child's file descriptors attached (a memfd
 holding the job, stdin, stdout, stderr, channel in, channel out); the server forks, replies
 `{"pid": N}`, waits for the child and replies `{"exit": N, "code": C, "signal": S}`.
@@ -21,13 +21,13 @@ import sys
 
 if __name__ == "__main__":  # run as a script under -I: import the sibling modules without evalkit
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import _sandbox_layers as layers
-    import _sandbox_plain as plain
+    import _layers as layers
+    import _plain as plain
 
     del sys.path[0]
 else:
-    from evalkit.verifiers import _sandbox_layers as layers
-    from evalkit.verifiers import _sandbox_plain as plain
+    from evalkit.sandbox import _layers as layers
+    from evalkit.sandbox import _plain as plain
 
 # Imported before forking, so runs start fast and find them even where the uid they drop to could
 # not read the interpreter's files.
