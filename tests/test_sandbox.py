@@ -60,7 +60,10 @@ def test_plain_values_round_trip_and_refuse_objects():
 
 def test_stdio_comparison_is_whole_output_token_by_token():
     assert plain.stdio_equal("YES\nNO \n\n", "YES\nNO")
-    assert plain.stdio_equal("1  2\n3.0000001\n", "1 2\n3")
+    assert plain.stdio_equal("1  2\n3.0000001\n", "1 2\n3.0")
+    assert not plain.stdio_equal("1 2\n3.0000001\n", "1 2\n3")  # an integer token compares exactly
+    assert not plain.stdio_equal("500000500000\n", "500000501000\n")
+    assert plain.stdio_equal("2.5e-7\n", "2.50000001e-7\n")
     assert not plain.stdio_equal("YES\n", "YES\nNO\n")  # a prefix is not the output
     assert not plain.stdio_equal("YES NO\n", "YES\n")
     assert not plain.stdio_equal("3.1\n", "3\n")
@@ -142,7 +145,7 @@ def test_test_code_failing_after_the_program_answered_is_the_programs_fault(box)
     tests = CodeTests.from_any({"style": "assert", "entry_point": "f", "setup": None,
                                 "code": "r = f()\ndef check(candidate):\n    assert r == 1\n"})
     r = box.run("def f():\n    raise ValueError('no')\n", tests)
-    assert r.error is None and r.tests == [{"passed": False, "reason": "not run"}]
+    assert r.error is None and r.tests == [{"passed": False, "reason": "test code failed at line 1: ValueError: no"}]
     assert box.run("def f():\n    return 1\n", tests).passed == 1
 
 
