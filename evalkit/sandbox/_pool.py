@@ -41,7 +41,7 @@ ALWAYS_LAYERS = tuple(name for name, always, _ in _layers.LAYERS if always)
 OPTIONAL_LAYERS = _layers.OPTIONAL_LAYERS
 LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
 _SERVER = Path(__file__).with_name("_server.py")
-_MAX_MESSAGE = 64 << 20  # a reply larger than this fails its test (it is read and parsed in linear time)
+_MAX_MESSAGE = 16 << 20  # a reply larger than this fails its test (it is read and parsed in linear time)
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 
 
@@ -740,7 +740,11 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
         for name in LAYER_NAMES:
             state = "in force" if name in info["in_force"] else "missing"
             why = LAYER_DESCRIPTIONS[name] if state == "in force" else info["missing"].get(name, "")
+            if name == "landlock" and state == "in force":
+                why += f" (ABI {info['landlock_abi']}{'' if info['landlock_abi'] >= 6 else '; signals scoped by seccomp only'})"
             echo(f"  {name:<11} {state:<9} {why}")
+        for root in info["writable_roots"]:
+            echo(f"  warning: runs can write to the grader's environment at {root}")
         missing = [n for n in required if n not in info["in_force"]]
         if missing:
             raise InputError("required sandbox layer(s) missing: "
@@ -748,7 +752,9 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
         if not run_attack_suite:
             return True
         echo("attacks:")
-        results = run_attacks(box, on_result=lambda r: echo(f"  {r.name:<16} {r.status:<14} {r.detail[:90]}"))
+        results = run_attacks(box, on_result=lambda r: echo(f"  {r.name:<20} {r.status:<14} {r.ms:>6.0f} ms  {r.detail[:80]}"))
     bad = [r for r in results if not r.contained]
     echo(f"{len(results) - len(bad)}/{len(results)} attacks contained")
+    if bad:
+        echo(f"NOT CONTAINED: {', '.join(r.name for r in bad)}")
     return not bad
