@@ -3,7 +3,9 @@
 It decides its reply with a Python function of the answer block it finds between the rubric's
 fences (found the way a model must find them: from the tag the rubric names), and records every
 request, so a test can say exactly what the judge was shown and how often it was asked. Modes:
-`hang` (accept, never answer), and `stop()` (the server is gone: connections are refused).
+`delay` (think this long before replying; the most requests ever in flight are counted), `hang`
+(accept, never answer), `die` (drop the connection mid-request), and `stop()` (the server is gone:
+connections are refused).
 """
 
 from __future__ import annotations
@@ -35,11 +37,17 @@ def answer_block(user: str) -> str | None:
 class ScriptedJudge:
     """reply: answer block (None when the fences were not found) -> the judge's reply text."""
 
-    def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False):
+    def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False,
+                 die: bool = False, delay: float = 0.0):
         self.reply = reply
         self.model = model
         self.hang = hang
+        self.die = die
+        self.delay = delay
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._count = threading.Lock()
         self._release = threading.Event()
         judge = self
 
@@ -64,6 +72,16 @@ class ScriptedJudge:
                 if judge.hang:
                     judge._release.wait(60)
                     return
+                if judge.die:  # the server process dies under the request: no reply at all
+                    self.connection.shutdown(2)
+                    self.close_connection = True
+                    return
+                with judge._count:
+                    judge.in_flight += 1
+                    judge.max_in_flight = max(judge.max_in_flight, judge.in_flight)
+                time.sleep(judge.delay)
+                with judge._count:
+                    judge.in_flight -= 1
                 user = body["messages"][-1]["content"]
                 text = judge.reply(answer_block(user))
                 self._send(200, {"id": "x", "object": "chat.completion", "model": judge.model,

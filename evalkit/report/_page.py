@@ -80,6 +80,7 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
             "truncation_rate": (_num(e.get("n_truncated")) or 0) / n if n else None,
             "mean_completion_tokens": _num(e.get("mean_completion_tokens")),
             "from_samples": bool(e.get("from_samples")),
+            "judge": e.get("judge") if isinstance(e.get("judge"), dict) else None,
         })
     return rows
 
@@ -218,7 +219,7 @@ def build(run: RunData) -> dict:
             problems[k].append(v)
 
     # Samples: small columns in the index; the text in chunks.
-    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci")}
+    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci", "j")}
     kinds: dict[str, int] = {}
     chunks: list[Blob] = []
     chunk: list[dict] = []
@@ -245,6 +246,9 @@ def build(run: RunData) -> dict:
             prompts.append(prompt)
             size += len(prompt)
         item["pi"] = prompt_at[prompt]
+        judge = s.get("judge") if isinstance(s.get("judge"), dict) else None
+        if judge:
+            item["j"] = judge
         counts = trace.get("marker_counts")
         if not isinstance(counts, dict) and item.get("mk"):
             counts = defaultdict(int)
@@ -261,7 +265,10 @@ def build(run: RunData) -> dict:
                "tok": _num(s.get("completion_tokens")), "len": len(item["c"]), "tr": int(is_truncated(s)),
                "mk": dict(counts) if counts else None, "w2r": _num(sc.get("wrong_to_right")),
                "r2w": _num(sc.get("right_to_wrong")), "sc": _num(s.get("score")),
-               "ch": len(chunks), "ci": len(chunk)}
+               "ch": len(chunks), "ci": len(chunk),
+               # a judged sample: flipped, and the judge's reply to show beside the answer
+               "j": None if judge is None else {"f": int(bool(judge.get("flipped"))),
+                                                "y": str(judge.get("reply") or judge.get("error") or "")[:300]}}
         for k, v in row.items():
             cols[k].append(v)
         chunk.append(item)
