@@ -76,10 +76,19 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
 @click.option("--chat-template-kwargs", default=None,
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
+@click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
+@click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible server URL (…/v1).")
+@click.option("--judge-max-flips", type=int, default=None,
+              help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip.")
+@click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
+              "LiveCodeBench's contest date).")
+@click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
+@click.option("--release", default=None, help="The dataset release to load (e.g. LiveCodeBench's release_v5).")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
-            chat_template_kwargs) -> None:
+            chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
+            release) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -106,7 +115,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         dtype=dtype, max_model_len=max_model_len, revision=revision, trust_remote_code=trust_remote_code,
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
-        chat_template_kwargs=template_options,
+        chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
+        judge_max_flips=judge_max_flips, since=since, until=until, release=release,
     )
     click.echo(results_table(result.results))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
@@ -116,12 +126,16 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
 
 @main.command("tasks")
 def tasks_cmd() -> None:
-    """List the built-in tasks."""
+    """List the built-in tasks and suites."""
     from evalkit.taskspec import list_tasks
+
+    from evalkit.suites import list_suites
 
     for spec in list_tasks():
         source = spec.dataset.hub or "bundled"
         click.echo(f"{spec.name:<16} {spec.verifier:<7} {source:<28} {spec.description[:70]}")
+    for suite in list_suites():
+        click.echo(f"{suite.name:<16} {'suite':<7} {' + '.join(suite.tasks):<28} {suite.description[:70]}")
 
 
 # ---- verify (issue 3): one pair, or a JSON-lines file of pairs ----
@@ -330,3 +344,29 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                            verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
                            tokenizer=tok, rules=rules, detector=detector, workers=workers)
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+# ---- judge (rule-then-judge cascade): `evalkit judge doctor` ----
+
+
+@main.group("judge")
+def judge_group() -> None:
+    """The judge model consulted where the rules fail: check it withstands answers that game it."""
+
+
+@judge_group.command("doctor")
+@click.option("--judge", "model", required=True, help="The judge model's served name.")
+@click.option("--judge-base-url", "base_url", required=True, help="Its OpenAI-compatible server URL (…/v1).")
+@click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
+              help="Exit 1 when more attacks than this flip the judge.")
+@click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
+def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, as_json: bool) -> None:
+    """Run the attack suite (wrong answers that instruct, imitate, close delimiters, ...) against the judge."""
+    from evalkit.verifiers.judge import judge_doctor
+
+    result = judge_doctor(model, base_url, rubric=rubric, echo=click.echo)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    if result.flips > max_flips:
+        sys.exit(1)

@@ -17,7 +17,7 @@ from evalkit.errors import InputError
 from evalkit.types import CodeTests
 from evalkit.sandbox import _plain as plain
 from evalkit.sandbox._attacks import ATTACKS, orphans_alive, run_attacks
-from evalkit.sandbox import LAYER_NAMES, OPTIONAL_LAYERS, Sandbox, SandboxConfig, sandbox_layers
+from evalkit.sandbox import LAYER_NAMES, OPTIONAL_LAYERS, Sandbox, SandboxConfig, sandbox_doctor, sandbox_layers
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (uid drop, cgroups and the unprivileged-user mode)")
@@ -60,7 +60,10 @@ def test_plain_values_round_trip_and_refuse_objects():
 
 def test_stdio_comparison_is_whole_output_token_by_token():
     assert plain.stdio_equal("YES\nNO \n\n", "YES\nNO")
-    assert plain.stdio_equal("1  2\n3.0000001\n", "1 2\n3")
+    assert plain.stdio_equal("1  2\n3.0000001\n", "1 2\n3.0")
+    assert not plain.stdio_equal("1 2\n3.0000001\n", "1 2\n3")  # an integer token compares exactly
+    assert not plain.stdio_equal("500000500000\n", "500000501000\n")
+    assert plain.stdio_equal("2.5e-7\n", "2.50000001e-7\n")
     assert not plain.stdio_equal("YES\n", "YES\nNO\n")  # a prefix is not the output
     assert not plain.stdio_equal("YES NO\n", "YES\n")
     assert not plain.stdio_equal("3.1\n", "3\n")
@@ -142,7 +145,7 @@ def test_test_code_failing_after_the_program_answered_is_the_programs_fault(box)
     tests = CodeTests.from_any({"style": "assert", "entry_point": "f", "setup": None,
                                 "code": "r = f()\ndef check(candidate):\n    assert r == 1\n"})
     r = box.run("def f():\n    raise ValueError('no')\n", tests)
-    assert r.error is None and r.tests == [{"passed": False, "reason": "not run"}]
+    assert r.error is None and r.tests == [{"passed": False, "reason": "test code failed at line 1: ValueError: no"}]
     assert box.run("def f():\n    return 1\n", tests).passed == 1
 
 
@@ -219,12 +222,90 @@ def test_rlimits_alone_do_not_contain_root():
     assert not orphans_alive()
 
 
+def test_attacks_are_contained_in_this_process_configuration():
+    # whoever runs the suite (root in CI, a normal user at home): every layer this user can have holds
+    if IS_ROOT:
+        pytest.skip("as root, the configurations below cover this")
+    with Sandbox(SandboxConfig(workers=1, timeout_s=2)) as b:
+        info = b.layers()
+        lacking = {"netns", "mountns", "nproc", "landlock", "seccomp"} - set(info["in_force"])
+        if lacking:
+            pytest.skip(f"this user lacks layers {sorted(lacking)}: {info['missing']}")
+        _assert_all_contained(run_attacks(b))
+
+
+# ---------------------------------------------------------------- the configurations users have
+#
+# The grader runs from a virtualenv under /tmp made from a Python every user can read, holding a copy
+# of evalkit and pyseccomp, once as root and once as an unprivileged user; some configurations switch
+# a layer off or cap Landlock at ABI 4 (what kernels before 6.7, Ubuntu 24.04's 6.8 among them, give).
+
+_SUITE = """
+import json, sys
+from evalkit.sandbox import OPTIONAL_LAYERS, Sandbox, SandboxConfig
+from evalkit.sandbox._attacks import run_attacks
+off = [x for x in sys.argv[1].split(",") if x]
+with Sandbox(SandboxConfig(workers=1, timeout_s=2, layers=tuple(x for x in OPTIONAL_LAYERS if x not in off))) as b:
+    info = b.layers()
+    results = run_attacks(b)
+print(json.dumps({"layers": info, "results": {r.name: [r.status, r.detail] for r in results}}))
+"""
+
+
+def _readable_python() -> str | None:
+    """A Python 3.10+ whose install every user can read (the venv's base)."""
+    import sys
+
+    for exe in (sys.executable, shutil.which("python3"), "/usr/bin/python3"):
+        if not exe or not os.path.exists(exe):
+            continue
+        out = subprocess.run([exe, "-c", "import sys; print(sys.version_info >= (3, 10), sys.base_prefix)"],
+                             capture_output=True, text=True).stdout.split()
+        if out and out[0] == "True" and _others_can_enter(os.path.realpath(exe)) and _others_can_enter(out[1] + "/lib"):
+            return exe
+    return None
+
+
+def _others_can_enter(path: str) -> bool:
+    parts = path.strip("/").split("/")
+    return all(os.stat("/" + "/".join(parts[:i])).st_mode & 0o1 for i in range(1, len(parts)))
+
+
+@pytest.fixture(scope="module")
+def grader_venv():
+    """A virtualenv under /tmp that every user can read: evalkit and pyseccomp copied in."""
+    import importlib.util
+    import tempfile
+
+    if not IS_ROOT:
+        pytest.skip("needs root to run the grader as another user")
+    base = _readable_python()
+    if base is None:
+        pytest.skip("no Python install that every user can read (install python3 from the distribution)")
+    top = tempfile.mkdtemp(prefix="evalkit-venv-", dir="/tmp")
+    os.chmod(top, 0o755)
+    venv = os.path.join(top, "venv")
+    subprocess.run([base, "-m", "venv", "--without-pip", venv], check=True)
+    site = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copytree(os.path.join(repo, "evalkit"), os.path.join(site, "evalkit"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    seccomp = importlib.util.find_spec("pyseccomp")
+    if seccomp is None:
+        pytest.skip("pyseccomp is not installed (pip install pyseccomp)")
+    shutil.copy(seccomp.origin, site)
+    subprocess.run(["chmod", "-R", "a+rX", top], check=True)
+    yield os.path.join(venv, "bin", "python")
+    shutil.rmtree(top, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def unprivileged_user():
     if not IS_ROOT:
         pytest.skip("needs root to create an unprivileged user")
     if not shutil.which("useradd"):
-        pytest.skip("useradd is not installed")
+        pytest.skip("useradd is not installed (apt-get install passwd)")
     name = "evalkit-sbx-test"
     created = False
     try:
@@ -238,16 +319,85 @@ def unprivileged_user():
         subprocess.run(["userdel", name], check=False)
 
 
-def test_attacks_as_an_unprivileged_user(unprivileged_user):
-    with Sandbox(SandboxConfig(workers=1, timeout_s=1, become_user=unprivileged_user)) as b:
+def _run_suite(python: str, user: tuple[int, int] | None, off: str = "", landlock_abi: int | None = None) -> dict:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+    if landlock_abi is not None:
+        env["EVALKIT_SANDBOX_LANDLOCK_ABI"] = str(landlock_abi)
+    kw = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
+    proc = subprocess.run([python, "-c", _SUITE, off], capture_output=True, text=True, env=env, cwd="/tmp",
+                          timeout=600, **kw)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _not_contained(report: dict) -> dict:
+    return {name: detail for name, (status, detail) in report["results"].items() if status != "contained"}
+
+
+# (who, layers switched off, Landlock cap, attacks a user is told are not contained there and why)
+CONFIGURATIONS = [
+    ("root", "", None, {}),
+    ("root", "mountns", None, {"files_5gb": "without the mount namespace's tmpfs nothing caps the disk a run fills"}),
+    ("root", "", 4, {}),
+    ("user", "", None, {}),
+    ("user", "mountns", None, {"files_5gb": "as above"}),
+    ("user", "", 4, {}),
+]
+
+
+@pytest.mark.parametrize("who,off,abi,expected", CONFIGURATIONS,
+                         ids=[f"{w}-{o or 'all'}{'-abi' + str(a) if a else ''}" for w, o, a, _ in CONFIGURATIONS])
+def test_configurations_users_have(grader_venv, unprivileged_user, who, off, abi, expected):
+    report = _run_suite(grader_venv, unprivileged_user if who == "user" else None, off, abi)
+    info = report["layers"]
+    assert info["as_root"] == (who == "root")
+    want = {"netns", "mountns", "nproc", "landlock", "seccomp"} - set(off.split(","))
+    want |= {"uid_drop", "cgroup"} if who == "root" else set()
+    assert want <= set(info["in_force"]), info["missing"]
+    if abi:
+        assert info["landlock_abi"] == abi
+    assert not info["writable_roots"]
+    assert set(_not_contained(report)) == set(expected), _not_contained(report)
+    assert not orphans_alive()
+
+
+def test_without_seccomp_the_doctor_says_what_is_open(grader_venv, unprivileged_user):
+    # pyseccomp missing (the user skipped libseccomp2): the layer is reported missing with what to
+    # install, and on a kernel whose Landlock cannot scope signals the signal path is reported open
+    site = subprocess.run([grader_venv, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    hidden = os.path.join(site, "pyseccomp.py")
+    os.rename(hidden, hidden + ".off")
+    try:
+        report = _run_suite(grader_venv, unprivileged_user, "", 4)
+    finally:
+        os.rename(hidden + ".off", hidden)
+    assert "seccomp" not in report["layers"]["in_force"]
+    assert "pyseccomp" in report["layers"]["missing"]["seccomp"]
+    bad = _not_contained(report)
+    assert "fsetown_signal" in bad and "kill_parent" in bad
+    # what the other layers still hold: no wrong program passes, no honest one fails, nothing unjudged
+    for name in ("stop_iteration", "int_as_float", "uncalled_check", "overflow_compare", "hash_flood", "thread_bomb",
+                 "big_int", "atexit_output", "thread_main", "grader_packages", "deep_tree", "read_shadow"):
+        assert name not in bad, (name, bad.get(name))
+
+
+@needs_root
+def test_a_layer_that_fails_never_leaves_more_privilege():
+    # without the mount namespace, the grader's Python under /root cannot be read by the run's uid: runs
+    # still import (through the server's fds), and keep both the uid drop and Landlock
+    with Sandbox(SandboxConfig(workers=1, timeout_s=2, layers=tuple(x for x in OPTIONAL_LAYERS if x != "mountns"))) as b:
         info = b.layers()
-        assert not info["as_root"]
-        assert "not root" in info["missing"]["uid_drop"]  # the report names what this mode lacks
-        for name in OPTIONAL_LAYERS:
-            assert name in info["in_force"] or info["missing"][name]
-        results = run_attacks(b)
-        if {"netns", "mountns", "landlock", "seccomp"} <= set(info["in_force"]):
-            _assert_all_contained(results)
-        else:  # without user namespaces: it runs with the layers it has and says which are missing
-            assert any(n in info["missing"] for n in ("netns", "mountns", "landlock", "seccomp"))
-            assert all(not r.error for r in results)
+        assert {"uid_drop", "landlock", "seccomp"} <= set(info["in_force"])
+        tests = call_tests("f", [([], True)])
+        r = b.run("import os, plistlib, email.mime.text\ndef f():\n    return os.getuid() != 0\n", tests)
+        assert r.passed == 1, r
+        r = b.run("def f():\n    return len(open('/etc/shadow').read()) > 0\n", tests)
+        assert r.passed == 0 and "Permission denied" in r.tests[0]["reason"]
+
+
+def test_doctor_says_not_contained_when_an_attack_gets_through():
+    lines = []
+    assert not sandbox_doctor(config=SandboxConfig(workers=1, timeout_s=1, layers=()), echo=lines.append)
+    assert lines[-1].startswith("NOT CONTAINED: ")
+    assert "read_outside" in lines[-1] or "read_shadow" in lines[-1]

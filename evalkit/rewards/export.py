@@ -59,7 +59,7 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         "prompt": messages,
         "ability": spec.verifier,
         "reward_model": {"style": "rule", "ground_truth": gold},
-        "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
+        "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name, "problem": problem.problem,
                        "verifier": spec.verifier, "think_open": spec.think_open, **(extra or {})},
     }
 
