@@ -376,7 +376,7 @@ def test_attacks_are_contained_in_this_process_configuration():
 #
 # The grader runs from a virtualenv under /tmp made from a Python every user can read, holding a copy
 # of evalkit and pyseccomp, once as root and once as an unprivileged user; some configurations switch
-# a layer off or cap Landlock at ABI 4 (what kernels before 6.7, Ubuntu 24.04's 6.8 among them, give).
+# a layer off or cap Landlock at ABI 4 (kernels before 6.12 lack ABI 6; Ubuntu 24.04's 6.8 has ABI 4).
 
 _SUITE = """
 import json, sys
