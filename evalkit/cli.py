@@ -351,12 +351,14 @@ def judge_group() -> None:
 @click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
               help="Exit 1 when more attacks than this flip the judge.")
 @click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
+@click.option("--max-tokens", type=int, default=1024, show_default=True, help="The longest reply the judge may give.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
-def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, as_json: bool) -> None:
+def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, max_tokens: int,
+                     as_json: bool) -> None:
     """Run the attack suite (wrong answers that instruct, imitate, close delimiters, ...) against the judge."""
     from evalkit.verifiers.judge import judge_doctor
 
-    result = judge_doctor(model, base_url, rubric=rubric, echo=click.echo)
+    result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     if result.flips > max_flips:
