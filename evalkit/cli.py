@@ -80,10 +80,15 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible server URL (…/v1).")
 @click.option("--judge-max-flips", type=int, default=None,
               help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip.")
+@click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
+              "LiveCodeBench's contest date).")
+@click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
+@click.option("--release", default=None, help="The dataset release to load (e.g. LiveCodeBench's release_v5).")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
-            chat_template_kwargs, judge, judge_base_url, judge_max_flips) -> None:
+            chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
+            release) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -111,7 +116,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
         chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
-        judge_max_flips=judge_max_flips,
+        judge_max_flips=judge_max_flips, since=since, until=until, release=release,
     )
     click.echo(results_table(result.results))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
@@ -121,12 +126,16 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
 
 @main.command("tasks")
 def tasks_cmd() -> None:
-    """List the built-in tasks."""
+    """List the built-in tasks and suites."""
     from evalkit.taskspec import list_tasks
+
+    from evalkit.suites import list_suites
 
     for spec in list_tasks():
         source = spec.dataset.hub or "bundled"
         click.echo(f"{spec.name:<16} {spec.verifier:<7} {source:<28} {spec.description[:70]}")
+    for suite in list_suites():
+        click.echo(f"{suite.name:<16} {'suite':<7} {' + '.join(suite.tasks):<28} {suite.description[:70]}")
 
 
 # ---- verify (issue 3): one pair, or a JSON-lines file of pairs ----

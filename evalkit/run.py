@@ -99,6 +99,9 @@ def evaluate(
     judge: str | None = None,
     judge_base_url: str | None = None,
     judge_max_flips: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    release: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -109,6 +112,9 @@ def evaluate(
     chat_template_kwargs: options for the model's chat template (e.g. {"enable_thinking": True}),
         merged over each task's own.
     trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
+    since, until: keep only problems dated in this window (ISO dates, both ends included; tasks with
+        `fields.date`, e.g. LiveCodeBench's contest date). release: the dataset release to load
+        (e.g. LiveCodeBench's `release_v5`). Both are part of the run's identity.
     engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
         its `name` and `model` are used, and it is left open.
     judge, judge_base_url: a judge model and its OpenAI-compatible URL; every task's verifier becomes
@@ -119,7 +125,12 @@ def evaluate(
         backend, model = engine.name, engine.model
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
-    specs = [load_task(t) for t in tasks]
+    from evalkit.suites import expand_suites
+    from evalkit.windows import apply_dataset_choices, make_window
+
+    specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
+    window = make_window(since, until)
+    specs = [apply_dataset_choices(s, window, release) for s in specs]
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
@@ -253,6 +264,8 @@ def _identity(plans, model_id, backend, system_prompt, think_prefill, replay_fil
             "chat_template_kwargs": p.spec.chat_template_kwargs or None,
             "temperature": p.generation["temperature"], "top_p": p.generation["top_p"],
             "max_tokens": p.generation["max_tokens"], "seed": p.generation["seed"],
+            # only where set, so runs made before windows existed still resume (a release is in the revision)
+            **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
         } for p in plans},
     }
 
@@ -558,16 +571,19 @@ def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None) -> list
     samples = read_samples(Path(run_dir) / "samples.jsonl")
     meta: dict[str, dict[str, dict[str, Any]]] = {}
     verifier_of: dict[str, str] = {}
+    metrics_of: dict[str, tuple[str, ...]] = {}
     for p in plans or []:
         meta[p.spec.name] = {prob.id: prob.meta for prob in p.problems}
         verifier_of[p.spec.name] = p.spec.verifier
+        metrics_of[p.spec.name] = p.spec.metrics
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for s in samples:
         groups[(s["task"], s["model"])].append(s)
     results = []
     for (task, model), ss in sorted(groups.items()):
         verifier = verifier_of.get(task, "math")
-        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier))
+        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier),
+                            **({"metrics": metrics_of[task]} if task in metrics_of else {}))
         judged = [s["judge"] for s in ss if s.get("judge")]
         if judged:  # how often the judge was asked, and what it changed
             summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),

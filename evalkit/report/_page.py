@@ -44,11 +44,15 @@ def _num(x):
     return x if ok else None
 
 
+# G-Pass@k_τ and mG-Pass@k get their own table (one row per k), not a column each in the summary
+_STABILITY = re.compile(r"^(?:G-Pass@(\d+)_([\d.]+)|mG-Pass@(\d+))$")
+
+
 def metric_names(entries: list[dict]) -> list[str]:
     names: list[str] = []
     for e in entries:
         for name in (e.get("metrics") or {}):
-            if name not in names:
+            if name not in names and not _STABILITY.match(name):
                 names.append(name)
     first = [n for n in METRIC_ORDER if n in names]
     return first + [n for n in names if n not in first]
@@ -79,6 +83,28 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
             "judge": e.get("judge") if isinstance(e.get("judge"), dict) else None,
         })
     return rows
+
+
+def stability_rows(entries: list[dict]) -> tuple[list[str], list[dict]]:
+    """The G-Pass@k table: its τ columns, and one row per (task, model, k) with a cell per τ and mG-Pass@k."""
+    taus: list[str] = []
+    rows: dict[tuple, dict] = {}
+    for e in entries:
+        for name, m in (e.get("metrics") or {}).items():
+            hit = _STABILITY.match(name)
+            if not hit:
+                continue
+            k = int(hit.group(1) or hit.group(3))
+            row = rows.setdefault((e.get("task"), e.get("model"), k),
+                                  {"task": e.get("task"), "model": e.get("model"), "k": k, "g": {}, "mg": None})
+            if hit.group(2):
+                row["g"][hit.group(2)] = metric_cell(m)
+                if hit.group(2) not in taus:
+                    taus.append(hit.group(2))
+            else:
+                row["mg"] = metric_cell(m)
+    taus.sort(key=float)
+    return taus, [{**r, "g": [r["g"].get(t) for t in taus]} for r in rows.values()]
 
 
 def settings(config: dict) -> list[tuple[str, str]]:
@@ -263,6 +289,7 @@ def build(run: RunData) -> dict:
         "title": run.title,
         "metric_names": names,
         "summary": summary_rows(entries, names),
+        "stability": dict(zip(("taus", "rows"), stability_rows(entries))),
         "settings": settings(run.config),
         "charts": chart_list,
         "missing_charts": missing,
