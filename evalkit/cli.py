@@ -318,16 +318,27 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 @click.option("--tokenizer", default=None, help="A Hugging Face tokenizer (id or path) to count tokens, not characters.")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="A YAML file of extra marker rules (see evalkit.trace.load_rules).")
-@click.option("--detector", type=click.Choice(["rules", "learned"]), default="rules", show_default=True,
+@click.option("--judge", "judge_model", default=None, help="--detector judge: the judge model.")
+@click.option("--judge-base-url", default=None, help="--detector judge: its OpenAI-compatible URL (…/v1).")
+@click.option("--detector", type=click.Choice(["rules", "learned", "judge"]), default="rules", show_default=True,
               help="rules: every rule episode; learned: runs of sentences the fitted sentence model scores as "
                    "reflection (closer to labelled traces; see bench/trace/results/reflection_f1.md).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
-                think_open: bool, tokenizer: str | None, rules_path: str | None, detector: str, workers: int,
-                as_json: bool) -> None:
+                think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
+                judge_base_url: str | None, detector: str, workers: int, as_json: bool) -> None:
     """Analyze the reasoning traces in FILE.jsonl: reflection, self-correction, over- and underthinking."""
     import json as _json
+
+    if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
+        from evalkit.trace.judge_detector import judge_detect_file
+
+        if not (judge_model and judge_base_url):
+            raise InputError("--detector judge needs --judge MODEL --judge-base-url URL")
+        click.echo(_json.dumps(judge_detect_file(file, judge_model, judge_base_url, completion_field=completion_field,
+                                                 think_open=think_open), indent=2))
+        return
 
     from evalkit.trace import analyze_file, format_summary, load_rules
 
@@ -360,12 +371,14 @@ def judge_group() -> None:
 @click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
               help="Exit 1 when more attacks than this flip the judge.")
 @click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
+@click.option("--max-tokens", type=int, default=1024, show_default=True, help="The longest reply the judge may give.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
-def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, as_json: bool) -> None:
+def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, max_tokens: int,
+                     as_json: bool) -> None:
     """Run the attack suite (wrong answers that instruct, imitate, close delimiters, ...) against the judge."""
     from evalkit.verifiers.judge import judge_doctor
 
-    result = judge_doctor(model, base_url, rubric=rubric, echo=click.echo)
+    result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     if result.flips > max_flips:

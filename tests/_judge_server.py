@@ -35,11 +35,13 @@ def answer_block(user: str) -> str | None:
 
 
 class ScriptedJudge:
-    """reply: answer block (None when the fences were not found) -> the judge's reply text."""
+    """reply: answer block (None when the fences were not found; the whole user message with `raw`)
+    -> the judge's reply text."""
 
     def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False,
-                 die: bool = False, delay: float = 0.0):
+                 die: bool = False, delay: float = 0.0, raw: bool = False):
         self.reply = reply
+        self.raw = raw  # reply() gets the whole user message, not the answer block
         self.model = model
         self.hang = hang
         self.die = die
@@ -83,7 +85,7 @@ class ScriptedJudge:
                 with judge._count:
                     judge.in_flight -= 1
                 user = body["messages"][-1]["content"]
-                text = judge.reply(answer_block(user))
+                text = judge.reply(user if judge.raw else answer_block(user))
                 self._send(200, {"id": "x", "object": "chat.completion", "model": judge.model,
                                  "choices": [{"index": 0, "finish_reason": "stop",
                                               "message": {"role": "assistant", "content": text}}]})

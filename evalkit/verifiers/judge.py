@@ -206,15 +206,16 @@ def make_judge(inner: Verifier | None = None, **options: Any) -> JudgeCascade:
 
 
 def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: str | None = None,
-                 max_answer_chars: int = MAX_ANSWER_CHARS, echo=print):
+                 max_answer_chars: int = MAX_ANSWER_CHARS, max_tokens: int = 1024, echo=print):
     """What `evalkit judge doctor` prints: the attack suite against the judge, one row per attack.
 
+    max_tokens: the longest reply (a reasoning judge needs room to think).
     Returns the DoctorResult (its `flips` counts the attacks that flipped the judge); raises
     InputError when the server cannot be reached or does not serve `model`.
     """
     from evalkit.verifiers._judge_attacks import print_table, run_attacks
 
-    client = JudgeClient(base_url, model, api_key)
+    client = JudgeClient(base_url, model, api_key, max_tokens=max_tokens)
     try:
         problem = client.check()
         if problem:
