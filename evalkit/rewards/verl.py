@@ -36,7 +36,6 @@ import re
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import os
@@ -70,17 +69,16 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], **kwargs)[0]
 
 
-@dataclass
 class Concurrency:
     """The bound on `compute_score_async`: at most `limit` responses are being checked at once.
-    `in_flight` and `peak` are for monitoring (and the tests)."""
+    `in_flight` and `peak` are for monitoring (and the tests). A plain class, not a dataclass: veRL
+    may load this file as a module it never registers, where dataclasses cannot resolve types."""
 
-    limit: int
-    in_flight: int = 0
-    peak: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _semaphores: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary, repr=False)
-    _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_flight, self.peak = limit, 0, 0
+        self._lock = threading.Lock()
+        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._executor: ThreadPoolExecutor | None = None
 
     def semaphore(self) -> asyncio.Semaphore:
         """This event loop's semaphore (veRL may run one loop per reward worker)."""
