@@ -167,6 +167,144 @@ def test_a_server_dying_mid_run_is_an_error_then_it_is_replaced():
         assert b.run("def f():\n    return 1\n", tests).passed == 1
 
 
+# ---------------------------------------------------------------- what the second red team found, class by class
+
+
+def test_stop_iteration_from_the_program_fails_the_test(box):
+    code = ("assert all(map(lambda x: dbl(x) == 2 * x, [1, 2]))\n"
+            "assert not list(filter(lambda x: dbl(x) != 2 * x, [3]))\n"
+            "assert next(iter(lambda: dbl(1), 0)) == 2\n")
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "dbl", "code": code})
+    r = box.run("def dbl(x):\n    raise StopIteration\n", tests)
+    assert [t["passed"] for t in r.tests] == [False, False, False] and r.error is None
+    assert "raised StopIteration" in r.tests[0]["reason"]
+    assert box.run("def dbl(x):\n    return 2 * x\n", tests).passed == 3
+
+
+def test_integers_compare_exactly_tolerance_only_for_floats(box):
+    n = 10 ** 17
+    tests = call_tests("f", [([n], n + 7)])
+    assert box.run("def f(n):\n    return float(n + 7)\n", tests).passed == 0
+    assert box.run("def f(n):\n    return n + 7\n", tests).passed == 1
+    assert box.run("def f(n):\n    return 3.0\n", call_tests("f", [([0], 3)])).passed == 1  # exactly equal
+    assert box.run("def f(n):\n    return 0.1 + 0.2\n", call_tests("f", [([0], 0.3)])).passed == 1
+    stdio = stdio_tests([("", "500000501000\n")])
+    assert box.run("print(500000500000)", stdio).passed == 0
+    assert box.run("print(2.5000000001)", stdio_tests([("", "2.5\n")])).passed == 1
+    assert box.run("print(3.0000000001)", stdio_tests([("", "3\n")])).passed == 0
+
+
+def test_all_of_the_test_code_runs_and_check_is_called(box):
+    cases = {  # test code -> passed flags for a program whose sq returns 1
+        "assert sq(1) == 1\ndef check(candidate):\n    assert candidate(3) == 9\n": [True, False],
+        "for x in [1, 2]:\n    assert sq(x) == x * x\nassert sq(1) == 1\n": [False, True],
+        "assert sq(1) == 1\nif sq(2) != 4:\n    raise AssertionError('sq(2)')\n": [True, False],
+        "def check(candidate):\n    assert candidate(2) == 4\ncheck(sq)\n": [False],  # called once, by the code
+    }
+    for code, flags in cases.items():
+        tests = CodeTests.from_any({"style": "assert", "entry_point": "sq", "code": code})
+        r = box.run("def sq(x):\n    return 1\n", tests)
+        assert [t["passed"] for t in r.tests] == flags, (code, r)
+        assert box.run("def sq(x):\n    return x * x\n", tests).passed == len(flags), code
+
+
+def test_a_comparison_that_fails_is_the_programs_fault(box):
+    r = box.run("def f(x):\n    return 10 ** 400\n", call_tests("f", [([1], 1.5)]))
+    assert r.error is None and r.tests[0]["passed"] is False and r.tests[0]["reason"].startswith("wrong value")
+    r = box.run("import os\ndef f(x):\n    os.write(4, b'{\"ok\": 1' + b'0' * 5000 + b'}\\n')\n    os._exit(0)\n",
+                call_tests("f", [([1], 1)]))
+    assert r.error is None and r.tests[0]["passed"] is False  # a number no reply may hold: malformed, not unjudged
+
+
+def test_wire_values_are_compared_in_place():
+    m = (1 << 61) - 1  # every multiple hashes alike: a set of them costs quadratic time to build
+    got = plain.parse_reply(b'{"s":[' + b",".join(str(m * k).encode() for k in range(1, 3001)) + b"]}")
+    assert plain.wire_matches(got, {m * k for k in range(1, 3001)})
+    assert not plain.wire_matches(got, [m * k for k in range(1, 3001)])
+    assert plain.wire_matches(plain.dump_plain(2 ** 20000), 2 ** 20000)  # hex: no 4,300-digit limit
+    with pytest.raises(ValueError):
+        plain.parse_reply(b'{"ok": ' + b"9" * 41 + b"}")
+    with pytest.raises(plain.PlainError):
+        plain.check_wire({"s": [1, {"x": 2}]})
+
+
+def test_the_batch_deadline_holds_for_a_run_in_progress():
+    import time
+
+    with Sandbox(SandboxConfig(workers=1, timeout_s=5)) as b:
+        b.run("def f():\n    return 1\n", call_tests("f", [([], 1)]))  # server started
+        start = time.monotonic()
+        r = b.run("import time\ndef f():\n    time.sleep(30)\n", call_tests("f", [([], 1), ([], 1)]),
+                  deadline=start + 1.0)
+        assert [t["reason"] for t in r.tests] == ["timeout", "timeout"]
+        assert time.monotonic() - start < 4.0  # not 2 x 5 s
+
+
+def test_output_written_at_exit_is_kept(box):
+    atexit_prog = "import atexit, sys\natexit.register(lambda: sys.stdout.write('45\\n'))\n"
+    thread_prog = "import threading, time\ndef main():\n    time.sleep(0.2)\n    print(45)\nthreading.Thread(target=main).start()\n"
+    for prog in (atexit_prog, thread_prog, atexit_prog + "raise SystemExit(0)\n"):
+        r = box.run(prog, stdio_tests([("", "45\n")]))
+        assert r.passed == 1, (prog, r)
+
+
+def test_big_integers_cross_both_ways(box):
+    import math
+    import sys
+
+    r = box.run("import math\ndef f(n):\n    return math.factorial(n)\n", call_tests("f", [([2000], math.factorial(2000))]))
+    assert r.passed == 1, r
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        want = str(math.factorial(2000)) + "\n"
+    finally:
+        sys.set_int_max_str_digits(old)
+    assert box.run("import math\nprint(math.factorial(int(input())))", stdio_tests([("2000\n", want)])).passed == 1
+
+
+def test_one_runs_threads_do_not_starve_another():
+    import threading
+
+    hog = ("import threading, time\ndef f():\n    n = 0\n    try:\n        for _ in range(1000):\n"
+           "            threading.Thread(target=time.sleep, args=(3,), daemon=True).start()\n            n += 1\n"
+           "    except RuntimeError:\n        pass\n    time.sleep(2)\n    return n\n")
+    honest = ("import time\nfrom concurrent.futures import ThreadPoolExecutor\ndef f():\n    time.sleep(0.5)\n"
+              "    with ThreadPoolExecutor(8) as pool:\n        return sum(pool.map(lambda k: k, range(8)))\n")
+    with Sandbox(SandboxConfig(workers=2, timeout_s=6)) as b:
+        info = b.layers()
+        if "nproc" not in info["in_force"] and "cgroup" not in info["in_force"]:
+            pytest.skip(f"no per-run process limit here: {info['missing'].get('nproc')}")
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("hog", b.run(hog, call_tests("f", [([], -1)]))))
+        t.start()
+        r = b.run(honest, call_tests("f", [([], 28)]))
+        t.join()
+    assert r.passed == 1, r
+    assert out["hog"].tests[0]["reason"].startswith("wrong value")  # it was stopped well short of 1000
+
+
+def test_a_deep_tree_is_cleaned_up_without_a_mount_namespace(tmp_path):
+    from evalkit.sandbox._server import remove_tree
+
+    deep = tmp_path / "t"
+    os.mkdir(deep)
+    fd = os.open(deep, os.O_RDONLY)
+    for i in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        if i % 500 == 0:
+            os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+        nxt = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(fd)
+    remove_tree(str(deep))
+    assert not deep.exists()
+    with Sandbox(SandboxConfig(workers=1, timeout_s=5, layers=tuple(x for x in OPTIONAL_LAYERS if x != "mountns"))) as b:
+        results = run_attacks(b, only=["deep_tree"])
+    assert results[0].contained, results[0].detail
+
+
 # ---------------------------------------------------------------- layers
 
 
@@ -238,7 +376,7 @@ def test_attacks_are_contained_in_this_process_configuration():
 #
 # The grader runs from a virtualenv under /tmp made from a Python every user can read, holding a copy
 # of evalkit and pyseccomp, once as root and once as an unprivileged user; some configurations switch
-# a layer off or cap Landlock at ABI 4 (what kernels before 6.7, Ubuntu 24.04's 6.8 among them, give).
+# a layer off or cap Landlock at ABI 4 (kernels before 6.12 lack ABI 6; Ubuntu 24.04's 6.8 has ABI 4).
 
 _SUITE = """
 import json, sys

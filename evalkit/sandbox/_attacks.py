@@ -242,7 +242,7 @@ def attack(ctx):
         except OSError:
             pass
     return done > 0
-"""),
+""", outside_only=True),  # judged by whether the victim lives: Landlock ABI 6+ stops the signal itself
     Attack("host_pid", "find the grader's pid in the run's own command line or cgroup", """
 import re, sys
 def attack(ctx):

@@ -214,7 +214,10 @@ def _entries(data: Any, tag: str) -> list | None:
 
 
 def _canonical(data: Any) -> Any:
-    """Sets and dicts with their entries sorted by canonical text, recursively (n log n)."""
+    """Sets and dicts with their entries sorted by canonical text, recursively (n log n); each int in
+    the one form dump_plain gives it (a JSON number, or hex from SMALL_INT up)."""
+    if type(data) is int:
+        return data if -SMALL_INT < data < SMALL_INT else {"i": format(data, "x")}
     if type(data) is list:
         return [_canonical(v) for v in data]
     if type(data) is dict and len(data) == 1:
@@ -227,6 +230,8 @@ def _canonical(data: Any) -> Any:
             return {tag: sorted(pairs, key=lambda kv: _key(kv[0]))}
         if tag == "t":
             return {tag: [_canonical(v) for v in body]}
+        if tag == "i":
+            return _canonical(_hex_int(body))
     return data
 
 
@@ -238,7 +243,7 @@ def wire_matches(got: Any, want: Any, rel_tol: float = 1e-6, abs_tol: float = 1e
     equals a number (True is not 1 here). Set elements and dict keys compare exactly. Never raises
     for a well-formed `got`.
     """
-    return _match(_canonical(got), _canonical(dump_plain(want)), rel_tol, abs_tol)
+    return _match(got, _canonical(dump_plain(want)), rel_tol, abs_tol)
 
 
 def _as_list(data: Any) -> list | None:
@@ -269,13 +274,14 @@ def _match(g: Any, w: Any, rel_tol: float, abs_tol: float) -> bool:
         gl = _as_list(g)
         return gl is not None and len(gl) == len(wl) and all(_match(a, b, rel_tol, abs_tol) for a, b in zip(gl, wl))
     (tag, body), = w.items()
-    gb = _entries(g, tag) if tag != "fs" else _entries(g, "fs")
-    if tag in ("s", "fs", "d"):
+    gb = _entries(g, tag)
+    if tag in ("s", "fs", "d"):  # only here is the candidate's side put in canonical order
         if gb is None or len(gb) != len(body):
             return False
         if tag == "d":
-            return all(_key(gk) == _key(wk) and _match(gv, wv, rel_tol, abs_tol) for (gk, gv), (wk, wv) in zip(gb, body))
-        return all(_key(a) == _key(b) for a, b in zip(gb, body))
+            pairs = sorted(((_key(_canonical(k)), v) for k, v in gb), key=lambda kv: kv[0])
+            return all(gk == _key(wk) and _match(gv, wv, rel_tol, abs_tol) for (gk, gv), (wk, wv) in zip(pairs, body))
+        return sorted(_key(_canonical(x)) for x in gb) == [_key(x) for x in body]
     if tag == "b":
         return type(g) is dict and g.get("b") == body
     if tag == "c":
