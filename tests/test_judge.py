@@ -264,9 +264,14 @@ def test_run_refuses_a_judge_that_fails_the_attack_suite(tmp_path):
     with ScriptedJudge(gullible) as judge:
         r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
                 judge.url, "--judge-max-flips", "1", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
-    assert r.returncode == 2
-    assert "3 of 7 attacks flipped" in r.stderr and "instruct" in r.stderr
-    assert not (tmp_path / "run").exists()  # nothing half-written
+        assert r.returncode == 2
+        assert "3 of 7 attacks flipped" in r.stderr and "instruct" in r.stderr
+        assert not (tmp_path / "run").exists()  # nothing half-written
+        ok = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
+                 judge.url, "--judge-max-flips", "3", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+    doctor = json.loads((tmp_path / "run" / "judge_doctor.json").read_text())  # the suite it passed, kept
+    assert doctor["flips"] == 3 and len(doctor["rows"]) == 9
 
 
 def test_a_task_spec_can_ask_for_the_cascade(tmp_path):
