@@ -89,6 +89,19 @@ def test_openai_completions_endpoint_matches_the_in_process_engine(vllm_server, 
         assert a[k]["completion_tokens"] == b[k]["completion_tokens"]
 
 
+def test_budget_sweep_through_the_completions_endpoint_matches_the_engine(vllm_server, vllm_engine, tiny_model,
+                                                                         tmp_path):
+    common = dict(n=2, limit=2, think_budget="8,32", answer_tokens=8, progress=False)
+    served = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=vllm_server, out=tmp_path / "served",
+                              backend_options={"endpoint": "completions", "tokenizer": str(tiny_model)}, **common)
+    local = evalkit.evaluate(["math500"], engine=vllm_engine, out=tmp_path / "local", **common)
+    key = lambda s: (s["problem_id"], s["sample"], s["budget"])  # noqa: E731
+    a, b = ({key(s): s for s in lines(r.samples_path)} for r in (served, local))
+    assert a.keys() == b.keys() and len(a) == 8
+    for k in a:  # token prefixes continued over HTTP: the same thinking, cuts and answers
+        assert (a[k]["completion"], a[k]["reasoning_tokens"]) == (b[k]["completion"], b[k]["reasoning_tokens"])
+
+
 def test_openai_chat_endpoint_stitches_reasoning_content_back(vllm_server, tmp_path):
     run = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=vllm_server, n=2, limit=2,
                            max_tokens=16, out=tmp_path / "chat", progress=False)

@@ -167,6 +167,35 @@ class OpenAIBackend:
                           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
                           model=self.model)
 
+    def continue_tokens(self, prefixes):
+        """Continue token prefixes (evalkit.budgets.Prefix) on the completions endpoint, whose prompt
+        may be token ids. Needs `endpoint="completions"` (the local tokenizer counts and cuts tokens)."""
+        if self.tokenizer is None:
+            raise InputError("continuing a prefix needs the completions endpoint: --endpoint completions")
+        from concurrent.futures import ThreadPoolExecutor
+
+        from evalkit.budgets import continue_with_stops
+
+        def one(client, ids, kw):
+            body = {"model": self.model, "prompt": list(ids), "n": 1, "skip_special_tokens": False,
+                    "return_token_ids": True, **{k: v for k, v in kw.items() if v is not None}}
+            r = client.post(f"{self.base_url}/completions", json=body)
+            if r.status_code >= 400:
+                raise ServerError(f"server at {self.base_url} refused a prefix ({r.status_code}): {r.text[:300]}")
+            choice = r.json()["choices"][0]
+            out_ids = choice.get("token_ids")
+            if out_ids is None:  # a server that does not return ids: count the text with our tokenizer
+                out_ids = self.tokenizer.encode(choice.get("text") or "", add_special_tokens=False)
+            cached = ((r.json().get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
+            return out_ids, choice.get("finish_reason"), choice.get("stop_reason"), cached
+
+        def run(token_ids, kwargs_list):
+            with httpx.Client(timeout=self.timeout, headers=self.headers) as client, \
+                    ThreadPoolExecutor(self.concurrency) as pool:
+                return list(pool.map(lambda a: one(client, *a), zip(token_ids, kwargs_list)))
+
+        return continue_with_stops(self.tokenizer, prefixes, run)
+
     def close(self) -> None:
         pass
 
