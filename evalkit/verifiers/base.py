@@ -17,12 +17,15 @@ class VerifyItem:
     gold: the gold answer (math / choice) or the code tests (CodeTests, dict or JSON text).
     finish_reason: the backend's finish reason, when known (`length` means truncated).
     think_open: the prompt opened the think block, so the completion starts inside it.
+    answer_only: `completion` is final answer text alone (a pairs line's `answer`, a bare PRED), read
+        whole as a gold is read: no think block, no extraction.
     """
 
     completion: str | None
     gold: Any
     finish_reason: str | None = None
     think_open: bool = False
+    answer_only: bool = False
 
 
 class Verifier(Protocol):
