@@ -155,13 +155,13 @@ def _is_eq(x: Any) -> bool:
 
 def _pair_equal(g: Any, p: Any) -> bool:
     # Cheap refusals first; math-verify's simplification only for what they cannot settle.
-    if _same_value(g, p) and not _differs_at_a_point(g, p) and verify(g, p, timeout_seconds=None):
+    if _same_value(g, p) and not _differs_at_a_point(g, p) and verify(g, p, timeout_seconds=None, allow_set_relation_comp=True):
         return True
     changed = False
     for _, applies, rewrite in SIDE_REWRITES:
         if applies(g, p):
             g, p, changed = rewrite(g), rewrite(p), True
-    return changed and _same_value(g, p) and not _differs_at_a_point(g, p) and bool(verify(g, p, timeout_seconds=None))
+    return changed and _same_value(g, p) and not _differs_at_a_point(g, p) and bool(verify(g, p, timeout_seconds=None, allow_set_relation_comp=True))
 
 
 def _equal(gold: list, pred: list) -> bool:

@@ -25,6 +25,7 @@ _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^[+-]?\
 # Scientific notation: Minerva's `4.5e33`, and `4.5 \times 10^{33}` as models write it.
 _SCIENTIFIC = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:[eE]|\\times\s*10\s*\^|\\cdot\s*10\s*\^)"
                          r"\s*\{?\s*([+-]?\d{1,4})\s*\}?$")
+_PERCENT = re.compile(r"\s*\\?%\s*$")
 _SPACE_THOUSANDS = re.compile(r"(?<=\d)(?:\s|\\,|\\ )(?=\d{3}(?!\d))")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 # Spacing and sizing commands that never change a value; the same text without them is the same answer.
@@ -266,7 +267,8 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
 
 def plain_number(text: str) -> Decimal | None:
     """The exact value of a plain decimal number (`025`, `27.0`, `1,234`, `$-3.5$`), else None."""
-    t = text.strip().strip("$").replace("{,}", ",").replace("\\!", "").rstrip(".").strip()
+    # `12.5\%` is 12.5: golds often give a percentage as the bare number.
+    t = _PERCENT.sub("", text.strip().strip("$").replace("{,}", ",").replace("\\!", "")).rstrip(".").strip()
     t = _SPACE_THOUSANDS.sub("", t)  # `1 000`; but `32, 349` is a list, not a number
     if len(t) > 100:
         return None
@@ -328,7 +330,7 @@ _MATRIX = re.compile(r"^\\begin\{[pbvBV]?matrix\}.*(?:\\\\|&).*\\end\{[pbvBV]?ma
 def is_compound(text: str) -> bool:
     """Several distinct entries at top level (`(15,-29)`, `3, 5, 7`, `[1,2)`), or a matrix."""
     t = text.strip().strip("$")
-    if _THOUSANDS.match(t):
+    if _THOUSANDS.match(t) or "$" in t:  # `$` inside: prose around math spans, not one compound answer
         return False
     if _MATRIX.match(t):
         return True
