@@ -134,13 +134,14 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
             finally:
                 CONCURRENCY.leave()
     except asyncio.TimeoutError:
-        return _result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
-                               detail="the check did not come back in time"), False, partial)
+        return _judge_keys(_result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
+                                           detail="the check did not come back in time"), False, partial), judge)
     except asyncio.CancelledError:
         raise  # the loop is shutting down: not ours to swallow
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         log.exception("evalkit: veRL compute_score_async failed")
-        return _result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), False, partial)
+        return _judge_keys(_result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), False,
+                                   partial), judge)
 
 
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
@@ -193,6 +194,13 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             row["judge_flipped"] = 1.0 if v.judge is not None and v.judge.flipped else 0.0
         out.append(row)
     return out
+
+
+def _judge_keys(row: dict[str, Any], judge: dict[str, Any]) -> dict[str, Any]:
+    # a row the judge never saw still has the judge's key when one is configured: veRL logs columns
+    if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL"):
+        row["judge_flipped"] = 0.0
+    return row
 
 
 def _result(v: Verdict, code: bool, partial: bool) -> dict[str, Any]:
