@@ -96,6 +96,12 @@ def evaluate(
     engine: Backend | None = None,
     trace: bool = True,
     chat_template_kwargs: dict[str, Any] | None = None,
+    judge: str | None = None,
+    judge_base_url: str | None = None,
+    judge_max_flips: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    release: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -106,14 +112,25 @@ def evaluate(
     chat_template_kwargs: options for the model's chat template (e.g. {"enable_thinking": True}),
         merged over each task's own.
     trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
+    since, until: keep only problems dated in this window (ISO dates, both ends included; tasks with
+        `fields.date`, e.g. LiveCodeBench's contest date). release: the dataset release to load
+        (e.g. LiveCodeBench's `release_v5`). Both are part of the run's identity.
     engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
         its `name` and `model` are used, and it is left open.
+    judge, judge_base_url: a judge model and its OpenAI-compatible URL; every task's verifier becomes
+        a rule-then-judge cascade (evalkit.verifiers.judge). judge_max_flips: refuse the judge when
+        more of the doctor's attacks than this flip it.
     """
     if engine is not None:
         backend, model = engine.name, engine.model
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
-    specs = [load_task(t) for t in tasks]
+    from evalkit.suites import expand_suites
+    from evalkit.windows import apply_dataset_choices, make_window
+
+    specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
+    window = make_window(since, until)
+    specs = [apply_dataset_choices(s, window, release) for s in specs]
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
@@ -143,6 +160,11 @@ def evaluate(
     model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
     run_dir = Path(out) if out else Path(reports_root) / run_dir_name(tasks, model, str(replay_file) if replay_file else None)
     identity = _identity(plans, model_id, backend, system_prompt, think_prefill, replay_file)
+    judge_options = _judge_options(judge, judge_base_url, judge_max_flips)
+    if judge_options:  # verdicts by another judge are other verdicts: part of what identifies the run
+        from evalkit.verifiers._judge_prompt import load_rubric
+
+        identity["judge"] = {"model": judge, "rubric": load_rubric().version}
     if not overwrite:
         _check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
@@ -152,6 +174,9 @@ def evaluate(
 
     own_engine = engine is None
     requests: list[Request] = []
+    # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
+    # the run before a model is loaded or a file is written
+    verifiers = _verifiers(plans, require_layers, judge_options, run_dir) if pending_keys else {}
     if pending_keys and engine is None:
         options = dict(backend_options or {})
         if backend == "replay":
@@ -184,10 +209,12 @@ def evaluate(
     generated = 0
     if requests:
         try:
-            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, require_layers, trace)
+            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, verifiers, trace)
         finally:
             if own_engine:
                 engine.close()
+            for v in verifiers.values():
+                getattr(v, "close", lambda: None)()
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     results = compute_results(run_dir, plans)
@@ -237,6 +264,8 @@ def _identity(plans, model_id, backend, system_prompt, think_prefill, replay_fil
             "chat_template_kwargs": p.spec.chat_template_kwargs or None,
             "temperature": p.generation["temperature"], "top_p": p.generation["top_p"],
             "max_tokens": p.generation["max_tokens"], "seed": p.generation["seed"],
+            # only where set, so runs made before windows existed still resume (a release is in the revision)
+            **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
         } for p in plans},
     }
 
@@ -329,10 +358,8 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
 
 
 def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_TaskPlan], run_dir: Path,
-                         progress: bool, require_layers, trace: bool = True) -> int:
+                         progress: bool, verifiers: dict[str, Any], trace: bool = True) -> int:
     by_task = {p.spec.name: p for p in plans}
-    verifiers = {p.spec.name: get_verifier(p.spec.verifier, **_verifier_options(p.spec, require_layers))
-                 for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
 
@@ -386,6 +413,37 @@ def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_
     return written
 
 
+def _judge_options(judge: str | None, base_url: str | None, max_flips: int | None) -> dict[str, Any] | None:
+    if not judge and not base_url:
+        if max_flips is not None:
+            raise InputError("--judge-max-flips needs --judge MODEL --judge-base-url URL")
+        return None
+    if not (judge and base_url):
+        raise InputError("--judge and --judge-base-url go together (the judge model and its OpenAI-compatible URL)")
+    return {"model": judge, "base_url": base_url, **({} if max_flips is None else {"max_flips": max_flips})}
+
+
+def _verifiers(plans: list[_TaskPlan], require_layers, judge_options: dict[str, Any] | None,
+               run_dir: Path) -> dict[str, Any]:
+    """Each task's verifier; with a judge, the task's verifier wrapped in the judge cascade. A verifier
+    that keeps state with the run (`attach`) is given the run directory."""
+    out = {}
+    for p in plans:
+        name, options = p.spec.verifier, _verifier_options(p.spec, require_layers)
+        if judge_options:
+            name = name if name.endswith("+judge") else f"{name}+judge"
+            options["judge"] = {**(options.get("judge") or {}), **judge_options}
+        try:
+            verifier = get_verifier(name, **options)
+        except (KeyError, ValueError, TypeError) as e:
+            where = p.spec.path or p.spec.name
+            raise InputError(f"{where}: field 'verifier': {e.args[0] if e.args else e}") from None
+        if hasattr(verifier, "attach"):
+            verifier.attach(run_dir)
+        out[p.spec.name] = verifier
+    return out
+
+
 def _verifier_options(spec: TaskSpec, require_layers) -> dict[str, Any]:
     options = dict(spec.verifier_options)
     if spec.verifier == "code" and require_layers:
@@ -409,7 +467,7 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = Tr
             problem = plan.by_id[req.problem_id]
             gold = problem.tests if problem.tests is not None else problem.answer
             items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                    think_open=think_open[i]))
+                                    think_open=think_open[i], problem=problem.problem))
         try:
             out = verifiers[task].verify_many(items)
         except Exception as e:  # the verifier must not raise; if it does, the samples stay unjudged
@@ -513,16 +571,24 @@ def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None) -> list
     samples = read_samples(Path(run_dir) / "samples.jsonl")
     meta: dict[str, dict[str, dict[str, Any]]] = {}
     verifier_of: dict[str, str] = {}
+    metrics_of: dict[str, tuple[str, ...]] = {}
     for p in plans or []:
         meta[p.spec.name] = {prob.id: prob.meta for prob in p.problems}
         verifier_of[p.spec.name] = p.spec.verifier
+        metrics_of[p.spec.name] = p.spec.metrics
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for s in samples:
         groups[(s["task"], s["model"])].append(s)
     results = []
     for (task, model), ss in sorted(groups.items()):
         verifier = verifier_of.get(task, "math")
-        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier))
+        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier),
+                            **({"metrics": metrics_of[task]} if task in metrics_of else {}))
+        judged = [s["judge"] for s in ss if s.get("judge")]
+        if judged:  # how often the judge was asked, and what it changed
+            summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
+                                "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
+                                "faults": sum(bool(j.get("error")) for j in judged)}
         if verifier == "code":  # a majority over programs means nothing
             summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
             summary["maj_at_k_curve"] = []
@@ -561,7 +627,7 @@ def _config(plans, identity, model_id, backend, replay_file, require_layers, tp,
     layers = None
     if any(p.spec.verifier == "code" for p in plans):
         try:
-            from evalkit.verifiers.sandbox import layers_report
+            from evalkit.sandbox import layers_report
 
             layers = layers_report()
         except Exception as e:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,15 +37,20 @@ def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     assert where.startswith(str(venv)), where
     tasks = subprocess.run([str(venv / "bin" / "evalkit"), "tasks"], cwd=work, capture_output=True, text=True)
     assert tasks.returncode == 0 and "math500" in tasks.stdout and "demo" in tasks.stdout
+    # the suites and the CC BY-NC-SA competitions ship too, their license beside them
+    assert "matharena" in tasks.stdout and "aime26" in tasks.stdout
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"evalkit/tasks/data/matharena/LICENSE.md", "evalkit/tasks/data/matharena/hmmt_feb26.jsonl",
+            "evalkit/tasks/suites/aime.yaml"} <= names
     demo = subprocess.run([str(venv / "bin" / "evalkit"), "run", "demo", "--no-progress"], cwd=work,
                           capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert demo.returncode == 0, demo.stderr
     run_dir = work / "reports" / "demo--completions"
     assert sum(1 for _ in open(run_dir / "samples.jsonl")) == 110
     assert len(json.loads((run_dir / "results.json").read_text())["results"]) == 4
-    # the learned reflection detector's weights ship too: re-analyze the demo's samples with it
+    # the reflection model's weights ship too: re-analyze the demo's samples with it
     analyzed = subprocess.run([str(venv / "bin" / "evalkit"), "analyze", str(run_dir / "samples.jsonl"),
-                               "--verifier", "none", "--detector", "learned", "--think-open"], cwd=work,
+                               "--verifier", "none", "--detector", "model", "--think-open"], cwd=work,
                               capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert analyzed.returncode == 0, analyzed.stderr
     assert "110 completions" in analyzed.stdout and "markers per 1k" in analyzed.stdout

@@ -8,21 +8,39 @@ Point veRL at this file (two config lines):
 (`python -c "import evalkit.rewards.verl as m; print(m.__file__)"` prints the path)
 
 or, with `reward_model.reward_manager=batch`, `custom_reward_function.name=compute_score_batch`, which
-checks the whole batch at once (cheapest first, under one deadline) and is much faster.
+checks the whole batch at once (cheapest first, under one deadline) and is much faster; or, with veRL's
+reward loop (`reward_model.use_reward_loop=True`), `custom_reward_function.name=compute_score_async`:
+the loop awaits one call per response, all of a batch at once, and `compute_score_async` checks at
+most `CONCURRENCY.limit` of them at a time (`EVALKIT_VERL_CONCURRENCY`, default 64) in threads, so
+the loop's event loop never blocks.
 
 Routing: `extra_info["verifier"]` when the row carries it (what `evalkit export --format verl`
 writes), else a code-test JSON ground truth means `code`, else the data source's name
 (`DATA_SOURCE_ROUTES`), else `math`. veRL cannot carry None, so an unjudged answer scores 0.0 and is
 counted in the `unjudged` field, which veRL logs with the other fields of the returned dict.
+
+A judge for what the rules cannot read: `reward_kwargs` `judge_model` and `judge_base_url` (or the
+environment's EVALKIT_JUDGE_MODEL / EVALKIT_JUDGE_BASE_URL) make every row a rule-then-judge cascade
+(code rows keep their tests' verdict), with at most `judge_concurrency` questions in flight and none
+past the batch deadline; the judge reads `extra_info["problem"]` (what `evalkit export` writes) or
+`extra_info["question"]`. A judge fault (server down or hung, a reply that does not parse) is
+counted in `unjudged`, and a flip in `judge_flipped`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import _math_gold, verdicts
+import os
+
+from evalkit.rewards._correctness import _math_gold, judge_reward_options, verdicts
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.types import Verdict
@@ -51,20 +69,98 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], **kwargs)[0]
 
 
+class Concurrency:
+    """The bound on `compute_score_async`: at most `limit` responses are being checked at once.
+    `in_flight` and `peak` are for monitoring (and the tests). A plain class, not a dataclass: veRL
+    may load this file as a module it never registers, where dataclasses cannot resolve types."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_flight, self.peak = limit, 0, 0
+        self._lock = threading.Lock()
+        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def semaphore(self) -> asyncio.Semaphore:
+        """This event loop's semaphore (veRL may run one loop per reward worker)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if loop not in self._semaphores:
+                self._semaphores[loop] = asyncio.Semaphore(self.limit)
+            return self._semaphores[loop]
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix="evalkit-verl")
+            return self._executor
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+
+CONCURRENCY = Concurrency(max(1, int(os.environ.get("EVALKIT_VERL_CONCURRENCY", "64"))))
+_GRACE_S = 5.0  # past the batch deadline, the awaiting side stops waiting for a check that never returned
+
+
+async def compute_score_async(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
+                              *, per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                              partial: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """`compute_score` as a coroutine, for veRL's reward loop (which awaits every response of a batch
+    at once). Arguments and result as for `compute_score_batch` (the judge options included); veRL's
+    extra keyword arguments (`reward_router_address`, `reward_model_tokenizer`) are accepted and unused.
+
+    At most `CONCURRENCY.limit` responses are checked at once, each in a worker thread, so the event
+    loop stays free. Same rules as the synchronous adapters: never raises; an unjudged answer scores
+    0.0 with `unjudged` 1; an answer too slow to check scores 0.0 with reason `timeout`, and if a
+    check has not come back `batch_deadline_s` + 5 s after it started, the caller gets that too.
+    """
+    judge = {k: kwargs[k] for k in ("judge_model", "judge_base_url", "judge_concurrency") if k in kwargs}
+    try:
+        async with CONCURRENCY.semaphore():
+            CONCURRENCY.enter()
+            try:
+                check = asyncio.get_running_loop().run_in_executor(
+                    CONCURRENCY.executor(),
+                    lambda: compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info],
+                                                per_answer_s=per_answer_s, batch_deadline_s=batch_deadline_s,
+                                                partial=partial, **judge)[0])
+                return await asyncio.wait_for(check, batch_deadline_s + _GRACE_S)
+            finally:
+                CONCURRENCY.leave()
+    except asyncio.TimeoutError:
+        return _judge_keys(_result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
+                                           detail="the check did not come back in time"), False, partial), judge)
+    except asyncio.CancelledError:
+        raise  # the loop is shutting down: not ours to swallow
+    except Exception as e:  # noqa: BLE001 - never raise into the trainer
+        log.exception("evalkit: veRL compute_score_async failed")
+        return _judge_keys(_result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), False,
+                                   partial), judge)
+
+
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
                         extra_infos: Sequence[dict | None] | None = None, *, per_answer_s: float = PER_ANSWER_S,
                         batch_deadline_s: float = BATCH_DEADLINE_S, partial: bool = False,
-                        **kwargs: Any) -> list[dict[str, Any]]:
+                        judge_model: str | None = None, judge_base_url: str | None = None,
+                        judge_concurrency: int = 8, **kwargs: Any) -> list[dict[str, Any]]:
     """Score a batch, the way veRL's batch reward manager calls it; one dict per response, in order.
 
     partial: code answers score the fraction of tests passed rather than all-or-nothing.
     per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them).
+    judge_model / judge_base_url / judge_concurrency: a judge (see the module).
     Never raises: a failure scores the affected responses 0.0 with `unjudged` 1.
     """
     n = len(solution_strs)
     extras = [e if isinstance(e, dict) else {} for e in (list(extra_infos) if extra_infos is not None else [None] * n)]
     extras = (extras + [{}] * n)[:n]
     results: list[Verdict | None] = [None] * n
+    judge_model = judge_model or os.environ.get("EVALKIT_JUDGE_MODEL")
     routes: dict[str, list[int]] = {}
     route_of: list[str] = []
     golds: list[Any] = []
@@ -77,9 +173,14 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         limits = Limits(per_answer_s, batch_deadline_s)
         for verifier, idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
-                       "think_open": [bool(extras[i].get("think_open", False)) for i in idx]}
+                       "think_open": [bool(extras[i].get("think_open", False)) for i in idx],
+                       "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
+            options = None
+            if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
+                verifier, options = f"{verifier}+judge", judge_reward_options(judge_model, judge_base_url,
+                                                                              judge_concurrency, batch_deadline_s)
             for i, v in zip(idx, verdicts(verifier, [solution_strs[i] for i in idx], [golds[i] for i in idx],
-                                          columns, limits)):
+                                          columns, limits, options)):
                 results[i] = v
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         log.exception("evalkit: veRL compute_score failed")
@@ -88,10 +189,25 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     for i, v in enumerate(results):
         v = v or Verdict.infra_error("not judged")
         code = i < len(route_of) and route_of[i] == "code"
-        score = 0.0 if v.correct is None else (float(v.score) if code and partial else (1.0 if v.correct else 0.0))
-        out.append({"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
-                    "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0})
+        row = _result(v, code, partial)
+        if judge_model:  # every row of a batch has the same keys: veRL logs them as columns
+            row["judge_flipped"] = 1.0 if v.judge is not None and v.judge.flipped else 0.0
+        out.append(row)
     return out
+
+
+def _judge_keys(row: dict[str, Any], judge: dict[str, Any]) -> dict[str, Any]:
+    # a row the judge never saw still has the judge's key when one is configured: veRL logs columns
+    if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL"):
+        row["judge_flipped"] = 0.0
+    return row
+
+
+def _result(v: Verdict, code: bool, partial: bool) -> dict[str, Any]:
+    """veRL's dict for one verdict: None cannot travel, so unjudged is 0.0 and flagged."""
+    score = 0.0 if v.correct is None else (float(v.score) if code and partial else (1.0 if v.correct else 0.0))
+    return {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
+            "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
 
 
 def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:

@@ -17,6 +17,7 @@ class VerifyItem:
     gold: the gold answer (math / choice) or the code tests (CodeTests, dict or JSON text).
     finish_reason: the backend's finish reason, when known (`length` means truncated).
     think_open: the prompt opened the think block, so the completion starts inside it.
+    problem: the problem statement, for verifiers that read it (a judge model); None when unknown.
     answer_only: `completion` is final answer text alone (a pairs line's `answer`, a bare PRED), read
         whole as a gold is read: no think block, no extraction.
     """
@@ -25,6 +26,7 @@ class VerifyItem:
     gold: Any
     finish_reason: str | None = None
     think_open: bool = False
+    problem: str | None = None
     answer_only: bool = False
 
 
@@ -46,7 +48,18 @@ def register_verifier(name: str, factory: Callable[..., Verifier]) -> None:
 
 
 def get_verifier(name: str, **options: Any) -> Verifier:
-    """The verifier registered as `name`, built with `options` (a task spec's verifier options)."""
+    """The verifier registered as `name`, built with `options` (a task spec's verifier options).
+
+    `INNER+OUTER` (e.g. `math+judge`) is a cascade: OUTER's factory gets the built INNER verifier as
+    `inner=`, and its own options from the option named after it (`judge: {...}`); the rest of
+    `options` build INNER. Any registered verifier whose factory takes `inner` can wrap another.
+    """
+    if "+" in name:
+        inner_name, _, outer_name = name.rpartition("+")
+        own = options.pop(outer_name, None) or {}
+        if not isinstance(own, dict):
+            raise ValueError(f"verifier {name!r}: option {outer_name!r} must be a mapping of its options")
+        return get_verifier(outer_name, inner=get_verifier(inner_name, **options), **own)
     if name not in VERIFIERS:
         _load_builtin(name)
     if name not in VERIFIERS:
@@ -54,7 +67,7 @@ def get_verifier(name: str, **options: Any) -> Verifier:
             if ep.name == name:
                 register_verifier(name, ep.load())
     if name not in VERIFIERS:
-        known = ", ".join(sorted(set(VERIFIERS) | {"math", "choice", "code"}))
+        known = ", ".join(sorted(set(VERIFIERS) | {"math", "choice", "code", "judge"}))
         raise KeyError(f"unknown verifier {name!r} (known: {known})")
     return VERIFIERS[name](**options)
 
@@ -62,7 +75,7 @@ def get_verifier(name: str, **options: Any) -> Verifier:
 def _load_builtin(name: str) -> None:
     # Importing the module registers it; imports stay lazy so `import evalkit` stays light.
     module = {"math": "evalkit.verifiers.math", "choice": "evalkit.verifiers.choice",
-              "code": "evalkit.verifiers.code"}.get(name)
+              "code": "evalkit.verifiers.code", "judge": "evalkit.verifiers.judge"}.get(name)
     if module:
         try:
             __import__(module)

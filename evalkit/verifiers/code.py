@@ -5,7 +5,7 @@
 
 The program is the last fenced python block of the final answer (after `</think>`); `score` is the
 fraction of tests passed and `correct` means all passed. Everything that runs the program is in
-evalkit.verifiers.sandbox. This module also holds the jinja filters that turn HumanEval, MBPP and
+evalkit.sandbox. This module also holds the jinja filters that turn HumanEval, MBPP and
 LiveCodeBench rows into DESIGN.md's code-test JSON (`{{ row | humaneval_tests }}`).
 """
 
@@ -27,7 +27,7 @@ from evalkit.taskspec import FILTERS
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import CodeTests, Verdict
 from evalkit.verifiers.base import VerifyItem, register_verifier
-from evalkit.verifiers.sandbox import SandboxConfig, get_sandbox, parse_layers
+from evalkit.sandbox import SandboxConfig, get_sandbox, parse_layers
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
 PYTHON_TAGS = ("python", "python3", "py")

@@ -132,6 +132,7 @@
   function markerTotal(s) { if (!s.mk) return 0; let t = 0; for (const v of Object.values(s.mk)) t += v; return t; }
   function sampleRows() {
     const wrong = $("#f-wrong").checked, trunc = $("#f-truncated").checked, sc = $("#f-selfcorr").checked;
+    const flipped = $("#f-flipped").checked;
     const kind = $("#f-kind").value, q = $("#f-text").value.trim().toLowerCase();
     const hits = st.textHits && st.textQuery === q ? st.textHits : null;
     return S.filter((s) => {
@@ -139,6 +140,7 @@
       if (wrong && s.c !== 0) return false;
       if (trunc && !s.tr) return false;
       if (sc && !(s.w2r > 0)) return false;
+      if (flipped && !(s.j && s.j.f)) return false;
       if (kind === "none" && markerTotal(s) > 0) return false;
       if (kind && kind !== "none" && !(s.mk && s.mk[kind] > 0)) return false;
       if (q) {
@@ -163,7 +165,8 @@
         multi.task && h("td", null, ix.tasks[p.t]), multi.model && h("td", null, ix.models[p.m]),
         h("td", null, p.id), h("td", { class: "num" }, s.s),
         h("td", null, h("span", { class: "badge " + reason }, reason)),
-        h("td", null, s.a ?? h("span", { class: "muted" }, "none")),
+        h("td", null, s.a ?? h("span", { class: "muted" }, "none"),
+          s.j ? h("span", { class: "judge-reply", title: "the judge's reply" }, (s.j.f ? " ⇐ judge: " : " · judge: ") + s.j.y) : null),
         h("td", { class: "num" }, s.tok ?? s.len + " ch"), h("td", { class: "num" }, markerTotal(s)),
         h("td", { class: "num" }, s.w2r ? `${s.w2r} w→r` : s.r2w ? `${s.r2w} r→w` : ""));
     });
@@ -186,6 +189,22 @@
 
   // ---- sample viewer ----
   const anchor = (s) => "sample=" + [ix.tasks[P[s.p].t], ix.models[P[s.p].m], P[s.p].id, s.s].map(encodeURIComponent).join("|");
+  // Episodes (a check over its recomputation to its verdict, a doubt to what settles it) underline
+  // their span; the acts inside are highlighted as marks.
+  function withEpisodes(text, from, to, markers, episodes) {
+    const out = [];
+    let at = from;
+    for (const [kind, start, end, settled] of episodes || []) {
+      const a = Math.max(start, at), b = Math.min(end, to);
+      if (b <= a) continue;
+      if (a > at) out.push(...highlighted(text, at, a, markers));
+      out.push(h("span", { class: "ep", "data-episode": kind, title: `${kind} episode` + (settled ? " (settled)" : "") },
+        highlighted(text, a, b, markers)));
+      at = b;
+    }
+    if (at < to) out.push(...highlighted(text, at, to, markers));
+    return out;
+  }
   function highlighted(text, from, to, markers) {
     const out = [];
     let at = from;
@@ -228,6 +247,8 @@
     const facts = [["Verdict", h("span", { class: "badge " + reason }, reason)], ["Extracted answer", s.a ?? "none"],
       ["Gold", x.g ?? p.gold ?? "–"], ["Score", s.sc ?? "–"], ["Detail", x.d || "–"],
       ["Tokens", s.tok ?? "–"], ["Finish reason", x.fr ?? "–"], ["Seed", x.seed ?? "–"]];
+    if (x.j) facts.splice(2, 0, ["Judge", `${x.j.model} (${x.j.rubric})` + (x.j.flipped ? ", flipped the rule to correct" : "")],
+      ["Judge reply", h("pre", { class: "text judge-reply" }, x.j.reply ?? x.j.error ?? "–")]);
     const parts = [
       h("button", { class: "close", title: "Close", "aria-label": "Close", onclick: closeSample }, "×"),
       h("h2", null, `${p.id} · sample ${s.s}`),
@@ -240,9 +261,9 @@
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
       const label = `Thinking: ${split.toLocaleString()} characters, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
-      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text" }, highlighted(text, 0, split, markers))));
+      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text" }, withEpisodes(text, 0, split, markers, x.ep))));
     }
-    if (split < text.length) parts.push(h("pre", { class: "text answer" }, highlighted(text, split, text.length, markers)));
+    if (split < text.length) parts.push(h("pre", { class: "text answer" }, withEpisodes(text, split, text.length, markers, x.ep)));
     const facts2 = traceFacts(x.tr);
     if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
     view.replaceChildren(...parts);
@@ -267,7 +288,7 @@
     kindSel.append(h("option", { value: "none" }, "none"));
     $("#problem-filter").addEventListener("input", () => { st.pShown = 200; renderProblems(); });
     $("#problem-solved").addEventListener("change", () => { st.pShown = 200; renderProblems(); });
-    for (const id of ["#f-wrong", "#f-truncated", "#f-selfcorr", "#f-kind"]) $(id).addEventListener("change", () => { st.sShown = PAGE; renderSamples(); });
+    for (const id of ["#f-wrong", "#f-truncated", "#f-selfcorr", "#f-flipped", "#f-kind"]) $(id).addEventListener("change", () => { st.sShown = PAGE; renderSamples(); });
     const text = $("#f-text");
     text.addEventListener("input", () => { st.sShown = PAGE; renderSamples(); });
     text.addEventListener("keydown", async (e) => {
