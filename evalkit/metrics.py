@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from math import comb
@@ -21,6 +22,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+# The metric families a task spec's `metrics:` may list; results report only the listed ones.
+METRICS = ("avg@n", "pass@k", "maj@k")
 BOOTSTRAP_SAMPLES = 1000
 _EXACT_MAJ_BUDGET = 2_000_000  # DP steps; past it maj@k is estimated from sampled subsets
 
@@ -170,6 +173,29 @@ def _stat(values: list[float], seed: int) -> dict[str, float]:
             "n_problems": len(values)}
 
 
+def problem_seed(problem_id: str) -> int:
+    """A problem's seed for sampled maj@k subsets: the same in every process (Python's own `hash`
+    of a string is salted per process, which made maj@k differ between two runs of `report`)."""
+    return zlib.crc32(str(problem_id).encode("utf-8")) & 0xFFFF
+
+
+def metric_family(key: str) -> str:
+    """The family a reported metric belongs to: `pass@4` -> `pass@k`, `avg@n` -> `avg@n`."""
+    name, _, k = key.partition("@")
+    return key if not k.isdigit() else f"{name}@k"
+
+
+def keep_metrics(summary: dict[str, Any], families: Sequence[str]) -> dict[str, Any]:
+    """`summary` (from `summarize`) with only the metrics of `families` (a task spec's `metrics:`)."""
+    wanted = set(families)
+    out = dict(summary)
+    out["metrics"] = {k: v for k, v in summary.get("metrics", {}).items() if metric_family(k) in wanted}
+    for family, curve in (("pass@k", "pass_at_k_curve"), ("maj@k", "maj_at_k_curve")):
+        if family not in wanted and curve in out:
+            out[curve] = []
+    return out
+
+
 def score_problems(problems: Iterable[ProblemScores], seed: int = 0) -> dict[str, Any]:
     """avg@n, pass@k and maj@k (with CIs) over problems, plus the pass@k curve."""
     problems = [p for p in problems if p.n > 0]
@@ -183,7 +209,7 @@ def score_problems(problems: Iterable[ProblemScores], seed: int = 0) -> dict[str
         if not eligible:
             continue
         pk = _stat([pass_at_k(p.n, p.c, k) for p in eligible], seed)
-        mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=hash(p.problem_id) & 0xFFFF)
+        mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=problem_seed(p.problem_id))
                     for p in eligible], seed)
         out["metrics"][f"pass@{k}"] = pk
         out["metrics"][f"maj@{k}"] = mk

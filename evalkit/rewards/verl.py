@@ -22,7 +22,7 @@ import logging
 import re
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import _math_gold, verdicts
+from evalkit.rewards._correctness import verdicts
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.types import Verdict
@@ -57,7 +57,8 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
                         **kwargs: Any) -> list[dict[str, Any]]:
     """Score a batch, the way veRL's batch reward manager calls it; one dict per response, in order.
 
-    partial: code answers score the fraction of tests passed rather than all-or-nothing.
+    partial: a response scores its verdict's `score` (for code, the fraction of tests passed) rather
+        than all-or-nothing.
     per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them).
     Never raises: a failure scores the affected responses 0.0 with `unjudged` 1.
     """
@@ -66,14 +67,12 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     extras = (extras + [{}] * n)[:n]
     results: list[Verdict | None] = [None] * n
     routes: dict[str, list[int]] = {}
-    route_of: list[str] = []
     golds: list[Any] = []
     try:
         for i in range(n):
             verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", ground_truths[i], extras[i])
             routes.setdefault(verifier, []).append(i)
-            route_of.append(verifier)
-            golds.append(_gold(verifier, ground_truths[i]))
+            golds.append(ground_truths[i])
         limits = Limits(per_answer_s, batch_deadline_s)
         for verifier, idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
@@ -87,8 +86,8 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     out = []
     for i, v in enumerate(results):
         v = v or Verdict.infra_error("not judged")
-        code = i < len(route_of) and route_of[i] == "code"
-        score = 0.0 if v.correct is None else (float(v.score) if code and partial else (1.0 if v.correct else 0.0))
+        # partial: the verdict's own score (the fraction of tests passed for code; 1/0 for answers)
+        score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
         out.append({"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
                     "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0})
     return out
@@ -105,14 +104,3 @@ def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
             return verifier
     return "math"
 
-
-def _gold(verifier: str, ground_truth: Any) -> Any:
-    if ground_truth is None:
-        return None
-    if verifier == "code":
-        return ground_truth
-    if hasattr(ground_truth, "tolist"):  # numpy scalars and arrays from parquet
-        ground_truth = ground_truth.tolist()
-    if isinstance(ground_truth, list):  # several accepted answers: veRL datasets sometimes list them
-        ground_truth = ground_truth[0] if len(ground_truth) == 1 else ",".join(map(str, ground_truth))
-    return _math_gold(ground_truth) if verifier == "math" else str(ground_truth)
