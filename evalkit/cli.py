@@ -76,10 +76,19 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
 @click.option("--chat-template-kwargs", default=None,
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
+@click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
+@click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible server URL (…/v1).")
+@click.option("--judge-max-flips", type=int, default=None,
+              help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip.")
+@click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
+              "LiveCodeBench's contest date).")
+@click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
+@click.option("--release", default=None, help="The dataset release to load (e.g. LiveCodeBench's release_v5).")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
-            chat_template_kwargs) -> None:
+            chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
+            release) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -106,7 +115,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         dtype=dtype, max_model_len=max_model_len, revision=revision, trust_remote_code=trust_remote_code,
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
-        chat_template_kwargs=template_options,
+        chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
+        judge_max_flips=judge_max_flips, since=since, until=until, release=release,
     )
     click.echo(results_table(result.results))
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
@@ -116,12 +126,16 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
 
 @main.command("tasks")
 def tasks_cmd() -> None:
-    """List the built-in tasks."""
+    """List the built-in tasks and suites."""
     from evalkit.taskspec import list_tasks
+
+    from evalkit.suites import list_suites
 
     for spec in list_tasks():
         source = spec.dataset.hub or "bundled"
         click.echo(f"{spec.name:<16} {spec.verifier:<7} {source:<28} {spec.description[:70]}")
+    for suite in list_suites():
+        click.echo(f"{suite.name:<16} {'suite':<7} {' + '.join(suite.tasks):<28} {suite.description[:70]}")
 
 
 # ---- verify (issue 3): one pair, or a JSON-lines file of pairs ----
@@ -219,6 +233,37 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
     click.echo("evalkit reward server stopped", err=True)
 
 
+# ---- curate (issue 16): training data from a run, by pass rate ----
+
+
+@main.command("curate")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option("--pass-rate", "pass_rate", required=True,
+              help="LOW:HIGH, inclusive: keep problems whose avg@n lies in it (e.g. 0.1:0.9).")
+@click.option("--format", "fmt", type=click.Choice(["trl", "verl"]), required=True,
+              help="As for `evalkit export`: trl (jsonl, or parquet by suffix) or verl (parquet).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
+@click.option("--min-samples", type=int, default=1, show_default=True,
+              help="Drop problems with fewer judged samples.")
+@click.option("--dedup", is_flag=True, default=False, help="Drop exact and normalised-text duplicates.")
+@click.option("--decontaminate", multiple=True,
+              help="Drop problems sharing a 13-word n-gram with this benchmark (a task name, a YAML path, or "
+                   "all); repeat, or give several separated by commas.")
+@click.option("--model", default=None, help="For a run holding several models: whose pass rates to use.")
+@click.option("--dropped", "dropped_out", type=click.Path(dir_okay=False), default=None,
+              help="The side file of dropped rows (default: OUT's stem + .dropped.jsonl).")
+def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: int, dedup: bool,
+               decontaminate: tuple[str, ...], model: str | None, dropped_out: str | None) -> None:
+    """Write the problems of RUN_DIR whose pass rate lies in LOW:HIGH as GRPO training data."""
+    from evalkit.curate import curate, summary_table
+
+    tasks = [t.strip() for value in decontaminate for t in value.split(",") if t.strip()]
+    result = curate(run_dir, pass_rate, fmt, out, min_samples=min_samples, dedup=dedup, decontaminate=tasks,
+                    model=model, dropped_out=dropped_out)
+    click.echo(summary_table(result))
+    click.echo(f"\nwrote {result.out} ({fmt}, {result.kept} rows); dropped rows and why: {result.dropped_path}")
+
+
 # ---- report (issue 7) ----
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=str))
@@ -250,7 +295,7 @@ def sandbox_group() -> None:
 @click.option("--timeout", "timeout_s", default=2.0, show_default=True, help="Per-test time limit for the attacks.")
 def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> None:
     """List the sandbox layers in force and run the built-in attack suite against them."""
-    from evalkit.verifiers.sandbox import sandbox_doctor as doctor
+    from evalkit.sandbox import sandbox_doctor as doctor
 
     ok = doctor(require_layers, run_attack_suite=not no_attacks, timeout_s=timeout_s, echo=click.echo)
     if not ok:
@@ -274,16 +319,27 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 @click.option("--tokenizer", default=None, help="A Hugging Face tokenizer (id or path) to count tokens, not characters.")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="A YAML file of extra marker rules (see evalkit.trace.load_rules).")
-@click.option("--detector", type=click.Choice(["rules", "learned"]), default="rules", show_default=True,
+@click.option("--judge", "judge_model", default=None, help="--detector judge: the judge model.")
+@click.option("--judge-base-url", default=None, help="--detector judge: its OpenAI-compatible URL (…/v1).")
+@click.option("--detector", type=click.Choice(["rules", "learned", "judge"]), default="rules", show_default=True,
               help="rules: every rule episode; learned: runs of sentences the fitted sentence model scores as "
                    "reflection (closer to labelled traces; see bench/trace/results/reflection_f1.md).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
-                think_open: bool, tokenizer: str | None, rules_path: str | None, detector: str, workers: int,
-                as_json: bool) -> None:
+                think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
+                judge_base_url: str | None, detector: str, workers: int, as_json: bool) -> None:
     """Analyze the reasoning traces in FILE.jsonl: reflection, self-correction, over- and underthinking."""
     import json as _json
+
+    if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
+        from evalkit.trace.judge_detector import judge_detect_file
+
+        if not (judge_model and judge_base_url):
+            raise InputError("--detector judge needs --judge MODEL --judge-base-url URL")
+        click.echo(_json.dumps(judge_detect_file(file, judge_model, judge_base_url, completion_field=completion_field,
+                                                 think_open=think_open), indent=2))
+        return
 
     from evalkit.trace import analyze_file, format_summary, load_rules
 
@@ -300,3 +356,31 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                            verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
                            tokenizer=tok, rules=rules, detector=detector, workers=workers)
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+# ---- judge (rule-then-judge cascade): `evalkit judge doctor` ----
+
+
+@main.group("judge")
+def judge_group() -> None:
+    """The judge model consulted where the rules fail: check it withstands answers that game it."""
+
+
+@judge_group.command("doctor")
+@click.option("--judge", "model", required=True, help="The judge model's served name.")
+@click.option("--judge-base-url", "base_url", required=True, help="Its OpenAI-compatible server URL (…/v1).")
+@click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
+              help="Exit 1 when more attacks than this flip the judge.")
+@click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
+@click.option("--max-tokens", type=int, default=1024, show_default=True, help="The longest reply the judge may give.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
+def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, max_tokens: int,
+                     as_json: bool) -> None:
+    """Run the attack suite (wrong answers that instruct, imitate, close delimiters, ...) against the judge."""
+    from evalkit.verifiers.judge import judge_doctor
+
+    result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    if result.flips > max_flips:
+        sys.exit(1)

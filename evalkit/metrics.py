@@ -1,10 +1,15 @@
-"""Metrics over samples: avg@n, unbiased pass@k, maj@k, and bootstrap CIs over problems.
+"""Metrics over samples: avg@n, unbiased pass@k, maj@k, G-Pass@k, and bootstrap CIs over problems.
 
 - avg@n: the mean over problems of the fraction of a problem's samples that are correct (R1's pass@1).
 - pass@k: Chen et al. (2021)'s unbiased estimator 1 - C(n-c, k) / C(n, k), averaged over problems.
 - maj@k: majority vote over k samples, answers grouped by verified equivalence; for k < n the exact
   expectation over all k-subsets of the n samples; a tie splits the credit equally among the tied
   answers. A sample with no answer takes a slot but casts no vote.
+- G-Pass@k_τ (Liu et al. 2024, "Are Your LLMs Capable of Stable Reasoning?"): the chance that at
+  least ⌈τ·k⌉ (and at least one) of k samples drawn without replacement from the n are correct, the
+  hypergeometric tail  Σ_{j=⌈τk⌉}^{c} C(c, j)·C(n−c, k−j) / C(n, k), averaged over problems; reported
+  for τ ∈ {0.25, 0.5, 0.75, 1.0}. mG-Pass@k = (2/k)·Σ_{i=⌈k/2⌉+1}^{k} G-Pass@k_{i/k}, the area under
+  G-Pass@k_τ for τ in (0.5, 1].
 - CIs: 95% percentile bootstrap that resamples problems (a problem's samples stay together).
 
 A sample whose `correct` is None (unjudged: an infrastructure fault) is left out of its problem's n.
@@ -22,9 +27,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-# The metric families a task spec's `metrics:` may list; results report only the listed ones.
-METRICS = ("avg@n", "pass@k", "maj@k")
 BOOTSTRAP_SAMPLES = 1000
+G_PASS_TAUS = (0.25, 0.5, 0.75, 1.0)
+# The metric families a task spec's `metrics:` may name; each reports one value per k.
+METRIC_FAMILIES = ("avg@n", "pass@k", "maj@k", "g-pass@k", "mg-pass@k")
 _EXACT_MAJ_BUDGET = 2_000_000  # DP steps; past it maj@k is estimated from sampled subsets
 
 
@@ -36,6 +42,36 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         return 1.0
     # 1 - prod_{i=n-c+1}^{n} (1 - k/i): stable for large n
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def g_pass_at_k(n: int, c: int, k: int, tau: float) -> float:
+    """G-Pass@k_τ for one problem with n samples of which c are correct (needs 0 < k <= n).
+
+    The probability that at least max(⌈τ·k⌉, 1) of k samples drawn without replacement are correct;
+    τ = 1.0 asks for all k, and τ → 0 is pass@k.
+    """
+    if k <= 0 or n < k:
+        raise ValueError(f"G-Pass@k needs 0 < k <= n, got n={n}, k={k}")
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"G-Pass@k needs 0 <= tau <= 1, got {tau}")
+    # k*tau is rounded first so that 0.75 * 4 = 3.0000000000000004 still needs 3, not 4
+    return _at_least(n, c, k, max(math.ceil(round(k * tau, 9)), 1))
+
+
+def mg_pass_at_k(n: int, c: int, k: int) -> float:
+    """mG-Pass@k for one problem: (2/k) · Σ_{i=⌈k/2⌉+1}^{k} P(at least i of k samples correct)."""
+    if k <= 0 or n < k:
+        raise ValueError(f"mG-Pass@k needs 0 < k <= n, got n={n}, k={k}")
+    return 2.0 * sum(_at_least(n, c, k, i) for i in range(math.ceil(k / 2) + 1, k + 1)) / k
+
+
+def _at_least(n: int, c: int, k: int, m: int) -> float:
+    """P(X >= m) for X hypergeometric: k draws without replacement from n holding c successes."""
+    if m > min(c, k):
+        return 0.0
+    # exact integers, so no rounding even when C(n, k) is huge
+    hits = sum(comb(c, j) * comb(n - c, k - j) for j in range(m, min(c, k) + 1))
+    return hits / comb(n, k)
 
 
 def maj_at_k(classes: Sequence[int | None], correct_class: int | None, k: int, seed: int = 0) -> float:
@@ -179,51 +215,57 @@ def problem_seed(problem_id: str) -> int:
     return zlib.crc32(str(problem_id).encode("utf-8")) & 0xFFFF
 
 
-def metric_family(key: str) -> str:
-    """The family a reported metric belongs to: `pass@4` -> `pass@k`, `avg@n` -> `avg@n`."""
-    name, _, k = key.partition("@")
-    return key if not k.isdigit() else f"{name}@k"
+def g_pass_name(k: int, tau: float) -> str:
+    """The results key of G-Pass@k_τ, as the paper writes it: `G-Pass@16_0.5`."""
+    return f"G-Pass@{k}_{float(tau)}"
 
 
-def keep_metrics(summary: dict[str, Any], families: Sequence[str]) -> dict[str, Any]:
-    """`summary` (from `summarize`) with only the metrics of `families` (a task spec's `metrics:`)."""
-    wanted = set(families)
-    out = dict(summary)
-    out["metrics"] = {k: v for k, v in summary.get("metrics", {}).items() if metric_family(k) in wanted}
-    for family, curve in (("pass@k", "pass_at_k_curve"), ("maj@k", "maj_at_k_curve")):
-        if family not in wanted and curve in out:
-            out[curve] = []
-    return out
+def score_problems(problems: Iterable[ProblemScores], seed: int = 0,
+                   metrics: Sequence[str] = ("avg@n", "pass@k", "maj@k")) -> dict[str, Any]:
+    """The chosen metric families (with CIs) over problems, plus the pass@k and maj@k curves.
 
-
-def score_problems(problems: Iterable[ProblemScores], seed: int = 0) -> dict[str, Any]:
-    """avg@n, pass@k and maj@k (with CIs) over problems, plus the pass@k curve."""
+    metrics: families from METRIC_FAMILIES (a task spec's `metrics:`); each is reported at every k of
+    `ks_for(n)`, except G-Pass@k and mG-Pass@k, which skip k = 1 (there they equal avg@n).
+    """
+    chosen = {m.lower() for m in metrics}
     problems = [p for p in problems if p.n > 0]
     out: dict[str, Any] = {"metrics": {}, "pass_at_k_curve": [], "maj_at_k_curve": []}
     if not problems:
         return out
-    out["metrics"]["avg@n"] = _stat([p.c / p.n for p in problems], seed)
+    if "avg@n" in chosen:
+        out["metrics"]["avg@n"] = _stat([p.c / p.n for p in problems], seed)
     n_max = max(p.n for p in problems)
     for k in ks_for(n_max):
         eligible = [p for p in problems if p.n >= k]
         if not eligible:
             continue
-        pk = _stat([pass_at_k(p.n, p.c, k) for p in eligible], seed)
-        mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=problem_seed(p.problem_id))
-                    for p in eligible], seed)
-        out["metrics"][f"pass@{k}"] = pk
-        out["metrics"][f"maj@{k}"] = mk
-        out["pass_at_k_curve"].append([k, pk["value"]])
-        out["maj_at_k_curve"].append([k, mk["value"]])
+        if "pass@k" in chosen:
+            pk = _stat([pass_at_k(p.n, p.c, k) for p in eligible], seed)
+            out["metrics"][f"pass@{k}"] = pk
+            out["pass_at_k_curve"].append([k, pk["value"]])
+        if "maj@k" in chosen:
+            mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=problem_seed(p.problem_id))
+                        for p in eligible], seed)
+            out["metrics"][f"maj@{k}"] = mk
+            out["maj_at_k_curve"].append([k, mk["value"]])
+        if k == 1:
+            continue
+        if "g-pass@k" in chosen:
+            for tau in G_PASS_TAUS:
+                out["metrics"][g_pass_name(k, tau)] = _stat([g_pass_at_k(p.n, p.c, k, tau) for p in eligible], seed)
+        if "mg-pass@k" in chosen:
+            out["metrics"][f"mG-Pass@{k}"] = _stat([mg_pass_at_k(p.n, p.c, k) for p in eligible], seed)
     return out
 
 
 def summarize(samples: Sequence[dict[str, Any]], meta_by_problem: dict[str, dict[str, Any]] | None = None,
-              equivalent: Callable[[str, str], bool] | None = None, seed: int = 0) -> dict[str, Any]:
+              equivalent: Callable[[str, str], bool] | None = None, seed: int = 0,
+              metrics: Sequence[str] = ("avg@n", "pass@k", "maj@k")) -> dict[str, Any]:
     """Results for one (task, model) from its sample records (samples.jsonl lines).
 
     meta_by_problem: each problem's meta (level, subject, ...) for the breakdowns.
     equivalent: merges wrong answers for maj@k (the verifier's equivalence); text equality if None.
+    metrics: the metric families to report (see `score_problems`).
     """
     meta_by_problem = meta_by_problem or {}
     by_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -247,7 +289,7 @@ def summarize(samples: Sequence[dict[str, Any]], meta_by_problem: dict[str, dict
         "n_timeout": sum(s.get("reason") == "timeout" for s in samples),
         "n_no_answer": sum(s.get("reason") == "no_answer" for s in samples),
         "mean_completion_tokens": float(np.mean(tokens)) if tokens else None,
-        **score_problems(scores, seed),
+        **score_problems(scores, seed, metrics),
     }
     result["breakdowns"] = _breakdowns(scores)
     return result

@@ -25,7 +25,7 @@ from evalkit.backends.base import Backend, get_backend, sample_seed
 from evalkit.errors import InputError
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import SAMPLE_KEYS, Completion, Problem, Request, Verdict
-from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, check_verifier, get_verifier
+from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, check_verifier, get_verifier, rules_verifier
 
 BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
@@ -94,6 +94,12 @@ def evaluate(
     engine: Backend | None = None,
     trace: bool = True,
     chat_template_kwargs: dict[str, Any] | None = None,
+    judge: str | None = None,
+    judge_base_url: str | None = None,
+    judge_max_flips: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    release: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -104,14 +110,25 @@ def evaluate(
     chat_template_kwargs: options for the model's chat template (e.g. {"enable_thinking": True}),
         merged over each task's own.
     trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
+    since, until: keep only problems dated in this window (ISO dates, both ends included; tasks with
+        `fields.date`, e.g. LiveCodeBench's contest date). release: the dataset release to load
+        (e.g. LiveCodeBench's `release_v5`). Both are part of the run's identity.
     engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
         its `name` and `model` are used, and it is left open.
+    judge, judge_base_url: a judge model and its OpenAI-compatible URL; every task's verifier becomes
+        a rule-then-judge cascade (evalkit.verifiers.judge). judge_max_flips: refuse the judge when
+        more of the doctor's attacks than this flip it.
     """
     if engine is not None:
         backend, model = engine.name, engine.model
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
-    specs = [load_task(t) for t in tasks]
+    from evalkit.suites import expand_suites
+    from evalkit.windows import apply_dataset_choices, make_window
+
+    specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
+    window = make_window(since, until)
+    specs = [apply_dataset_choices(s, window, release) for s in specs]
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
@@ -141,19 +158,27 @@ def evaluate(
     model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
     run_dir = Path(out) if out else Path(reports_root) / run_dir_name(tasks, model, str(replay_file) if replay_file else None)
     identity = _identity(plans, model_id, backend, system_prompt, think_prefill, replay_file)
+    judge_options = _judge_options(judge, judge_base_url, judge_max_flips)
+    if judge_options:  # verdicts by another judge are other verdicts: part of what identifies the run
+        from evalkit.verifiers._judge_prompt import load_rubric
+
+        identity["judge"] = {"model": judge, "rubric": load_rubric().version}
     if not overwrite:
         _check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
     done = set() if overwrite else _read_done(run_dir / "samples.jsonl")
     wanted = _wanted(plans, records, model_id)
     pending_keys = [k for k in wanted if k not in done]
-    # every verifier checks its environment (workers, required sandbox layers) before anything is
-    # generated: a run that cannot be judged stops here, not after its samples are written unjudged
-    verifiers = {p.spec.name: _verifier(p.spec) for p in plans}
-    environment = {name: check_verifier(v, require_layers or ()) for name, v in verifiers.items()}
+    # every task's verifier checks its environment (workers, required sandbox layers) before anything
+    # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
+    rules = {p.spec.name: _verifier(p.spec) for p in plans}
+    environment = {name: check_verifier(v, require_layers or ()) for name, v in rules.items()}
 
     own_engine = engine is None
     requests: list[Request] = []
+    # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
+    # the run before a model is loaded or a file is written
+    verifiers = _verifiers(plans, judge_options, run_dir) if pending_keys else {}
     if pending_keys and engine is None:
         options = dict(backend_options or {})
         if backend == "replay":
@@ -187,13 +212,15 @@ def evaluate(
     generated = 0
     if requests:
         try:
-            generated = _generate_and_verify(engine, requests, plans, verifiers, run_dir, progress, trace)
+            generated = _generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace)
         finally:
             if own_engine:
                 engine.close()
+            for v in verifiers.values():
+                getattr(v, "close", lambda: None)()
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = compute_results(run_dir, plans, verifiers)
+    results = compute_results(run_dir, plans, rules)
     _write_json(run_dir / "results.json", {"results": results})
     timings["metrics_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -240,6 +267,8 @@ def _identity(plans, model_id, backend, system_prompt, think_prefill, replay_fil
             "chat_template_kwargs": p.spec.chat_template_kwargs or None,
             "temperature": p.generation["temperature"], "top_p": p.generation["top_p"],
             "max_tokens": p.generation["max_tokens"], "seed": p.generation["seed"],
+            # only where set, so runs made before windows existed still resume (a release is in the revision)
+            **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
         } for p in plans},
     }
 
@@ -320,9 +349,10 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
 
 
 def _verifier(spec: TaskSpec) -> Verifier:
-    """The task's verifier, built with its options; a bad name or option is the user's input error."""
+    """The verifier that reads the task's answers (for a cascade such as `math+judge`, its rules),
+    built with the task's options; a bad name or option is the user's input error."""
     try:
-        return get_verifier(spec.verifier, **spec.verifier_options)
+        return rules_verifier(spec.verifier, **spec.verifier_options)
     except KeyError as e:
         raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
     except (TypeError, ValueError) as e:
@@ -330,7 +360,10 @@ def _verifier(spec: TaskSpec) -> Verifier:
 
 
 def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_TaskPlan],
-                         verifiers: dict[str, Verifier], run_dir: Path, progress: bool, trace: bool = True) -> int:
+                         verifiers: dict[str, Verifier], rules: dict[str, Verifier], run_dir: Path, progress: bool,
+                         trace: bool = True) -> int:
+    """Generate `requests`, verify each with its task's verifier (the trace's candidate answers with
+    its rules verifier), and append the sample lines; returns how many were written."""
     by_task = {p.spec.name: p for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
@@ -369,11 +402,11 @@ def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_
             if item is not None:
                 batch.append(item)
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
+                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
                 bar.update(len(batch))
                 batch, last = [], time.monotonic()
         if batch:
-            written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
+            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
             bar.update(len(batch))
     bar.close()
     if failure is not None:
@@ -385,7 +418,37 @@ def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_
     return written
 
 
-def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = True) -> int:
+def _judge_options(judge: str | None, base_url: str | None, max_flips: int | None) -> dict[str, Any] | None:
+    if not judge and not base_url:
+        if max_flips is not None:
+            raise InputError("--judge-max-flips needs --judge MODEL --judge-base-url URL")
+        return None
+    if not (judge and base_url):
+        raise InputError("--judge and --judge-base-url go together (the judge model and its OpenAI-compatible URL)")
+    return {"model": judge, "base_url": base_url, **({} if max_flips is None else {"max_flips": max_flips})}
+
+
+def _verifiers(plans: list[_TaskPlan], judge_options: dict[str, Any] | None, run_dir: Path) -> dict[str, Any]:
+    """Each task's verifier; with a judge, the task's verifier wrapped in the judge cascade. A verifier
+    that keeps state with the run (`attach`) is given the run directory."""
+    out = {}
+    for p in plans:
+        name, options = p.spec.verifier, dict(p.spec.verifier_options)
+        if judge_options:
+            name = name if name.endswith("+judge") else f"{name}+judge"
+            options["judge"] = {**(options.get("judge") or {}), **judge_options}
+        try:
+            verifier = get_verifier(name, **options)
+        except (KeyError, ValueError, TypeError) as e:
+            where = p.spec.path or p.spec.name
+            raise InputError(f"{where}: field 'verifier': {e.args[0] if e.args else e}") from None
+        if hasattr(verifier, "attach"):
+            verifier.attach(run_dir)
+        out[p.spec.name] = verifier
+    return out
+
+
+def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace: bool = True) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
@@ -401,14 +464,14 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = Tr
             problem = plan.by_id[req.problem_id]
             gold = problem.tests if problem.tests is not None else problem.answer
             items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                    think_open=think_open[i]))
+                                    think_open=think_open[i], problem=problem.problem))
         try:
             out = verifiers[task].verify_many(items)
         except Exception as e:  # the verifier must not raise; if it does, the samples stay unjudged
             out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
         for i, v in zip(idx, out):
             verdicts[i] = v
-    traces = _traces(batch, by_task, verifiers, think_open, verdicts) if trace else [None] * len(batch)
+    traces = _traces(batch, by_task, rules, think_open, verdicts) if trace else [None] * len(batch)
     lines = []
     for (req, comp), verdict, trace in zip(batch, verdicts, traces):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -516,10 +579,10 @@ def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None,
     """Metrics per task and model from the run's samples.jsonl (all of it, resumed parts included).
 
     plans: the tasks (their problems' meta for breakdowns, their `metrics:` lists, their verifiers).
-    verifiers: each task's verifier, already built (else built from its plan); maj@k groups answers
-    with the verifier's own `equivalent`, and only a verifier whose answers vote gets maj@k.
+    verifiers: each task's rules verifier, already built (else built from its plan); maj@k groups
+    answers with its own `equivalent`, and only a verifier whose answers vote gets maj@k.
     """
-    from evalkit.metrics import METRICS, keep_metrics, summarize
+    from evalkit.metrics import summarize
 
     samples = read_samples(Path(run_dir) / "samples.jsonl")
     plan_of = {p.spec.name: p for p in plans or []}
@@ -530,17 +593,23 @@ def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None,
     results = []
     for (task, model), ss in sorted(groups.items()):
         plan = plan_of.get(task)
-        spec_verifier = plan.spec.verifier if plan else "math"
         if task not in verifiers and plan is not None:
             verifiers[task] = _verifier(plan.spec)
         verifier = verifiers.get(task)
         votes = capabilities(verifier).votes
         equivalent = getattr(verifier, "equivalent", None) if votes else None
         meta = {prob.id: prob.meta for prob in plan.problems} if plan else None
-        summary = summarize(ss, meta, equivalent=equivalent)
-        families = [m for m in (plan.spec.metrics if plan else METRICS) if votes or m != "maj@k"]
-        results.append({"task": task, "model": model, "verifier": spec_verifier,
-                        **keep_metrics(summary, families)})
+        chosen = {} if plan is None else {"metrics": [m for m in plan.spec.metrics if votes or m.lower() != "maj@k"]}
+        summary = summarize(ss, meta, equivalent=equivalent, **chosen)
+        if not votes:  # a majority over programs means nothing
+            summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
+            summary["maj_at_k_curve"] = []
+        judged = [s["judge"] for s in ss if s.get("judge")]
+        if judged:  # how often the judge was asked, and what it changed
+            summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
+                                "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
+                                "faults": sum(bool(j.get("error")) for j in judged)}
+        results.append({"task": task, "model": model, "verifier": plan.spec.verifier if plan else "math", **summary})
     return results
 
 

@@ -24,24 +24,28 @@ from typing import Any, Callable
 import jinja2
 import yaml
 
+from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl
 from evalkit.latex import after_hashes, last_boxed
-from evalkit.metrics import METRICS
 from evalkit.types import CodeTests, Problem
+from evalkit.windows import DateWindow, parse_day
 
 DEFAULT_PROMPT = "{{ problem }}\nPlease reason step by step, and put your final answer within \\boxed{}."
 DEFAULT_GENERATION = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768, "seed": 0}
+DEFAULT_METRICS = ("avg@n", "pass@k", "maj@k")
 
 # Jinja filters field expressions and prompts may use (a user's code may add rows before loading).
 FILTERS: dict[str, Callable[..., Any]] = {"last_boxed": last_boxed, "after_hashes": after_hashes,
-                                          "tojson": lambda v: json.dumps(v), **CONVERTERS}
+                                          "tojson": lambda v: json.dumps(v),
+                                          "shuffled_options": shuffled_options, "shuffled_gold": shuffled_gold,
+                                          **CONVERTERS}
 
 _SPEC_KEYS = {"name", "description", "dataset", "fields", "prompt", "system", "verifier", "verifier_options",
               "generation", "metrics", "completions", "think_open", "chat_template_kwargs", "replay_fields"}
-_DATASET_KEYS = {"hub", "config", "split", "revision", "local", "format"}
-_FIELD_KEYS = {"id", "problem", "answer", "tests", "meta"}
+_DATASET_KEYS = {"hub", "config", "split", "revision", "local", "format", "config_files"}
+_FIELD_KEYS = {"id", "problem", "answer", "tests", "meta", "date"}
 _GEN_KEYS = set(DEFAULT_GENERATION)
 
 
@@ -53,6 +57,8 @@ class DatasetSpec:
     revision: str | None = None
     local: Path | None = None  # the bundled copy, resolved against the spec file's folder
     format: str | None = None  # json | parquet | csv; guessed from the suffix when None
+    # a dataset published in releases (LiveCodeBench): the data files of each release; `config` picks one
+    config_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class FieldMap:
     answer: str | None = "answer"
     tests: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    date: str | None = None  # the column that dates a problem, for --since/--until
 
 
 @dataclass(frozen=True)
@@ -74,13 +81,14 @@ class TaskSpec:
     verifier: str = "math"
     verifier_options: dict[str, Any] = field(default_factory=dict)
     generation: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GENERATION))
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     completions: Path | None = None  # a bundled replay file: makes this a replay task
     think_open: bool = False
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     replay_fields: dict[str, str] = field(default_factory=dict)
     description: str = ""
     path: Path | None = None
+    window: DateWindow | None = None  # the run's --since/--until (evalkit.windows)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec, for config.json."""
@@ -96,6 +104,8 @@ class TaskSpec:
             "metrics": list(self.metrics), "think_open": self.think_open,
             "chat_template_kwargs": dict(self.chat_template_kwargs),
             "completions": str(self.completions) if self.completions else None,
+            **({"date_field": self.fields.date} if self.fields.date else {}),
+            **({"window": self.window.to_dict()} if self.window else {}),
         }
 
 
@@ -173,8 +183,14 @@ def _parse_spec(path: Path) -> TaskSpec:
     local = Path(ds["local"]) if ds.get("local") else None
     if local is not None and not local.is_absolute():
         local = (path.parent / local).resolve()
+    files = ds.get("config_files") or {}
+    if not isinstance(files, dict) or not all(isinstance(v, list) and v for v in files.values()):
+        raise err("dataset.config_files", "expected a mapping of release name to a list of data files")
+    if files and ds.get("config") not in files:
+        raise err("dataset.config", f"expected one of the releases in config_files ({', '.join(files)})")
     dataset = DatasetSpec(hub=ds.get("hub"), config=ds.get("config"), split=str(ds.get("split") or "test"),
-                          revision=ds.get("revision"), local=local, format=ds.get("format"))
+                          revision=ds.get("revision"), local=local, format=ds.get("format"),
+                          config_files={str(k): tuple(str(f) for f in v) for k, v in files.items()})
 
     fm = data.get("fields") or {}
     if not isinstance(fm, dict):
@@ -189,7 +205,7 @@ def _parse_spec(path: Path) -> TaskSpec:
         raise err("fields.meta", "expected a mapping of name to column, or a list of columns")
     fields = FieldMap(id=fm.get("id"), problem=fm.get("problem", "problem"),
                       answer=fm.get("answer", "answer" if "tests" not in fm else None),
-                      tests=fm.get("tests"), meta={str(k): str(v) for k, v in meta.items()})
+                      tests=fm.get("tests"), meta={str(k): str(v) for k, v in meta.items()}, date=fm.get("date"))
 
     gen = data.get("generation") or {}
     if not isinstance(gen, dict):
@@ -219,12 +235,14 @@ def _parse_spec(path: Path) -> TaskSpec:
     verifier = data.get("verifier", "math")
     if not isinstance(verifier, str):
         raise err("verifier", "expected a verifier name (math, choice, code or a plugin)")
-    metrics = data.get("metrics", list(METRICS))
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise err("metrics", f"expected a list of metric names such as [{', '.join(METRICS)}]")
+    metrics = data.get("metrics", list(DEFAULT_METRICS))
+    if not isinstance(metrics, list):
+        raise err("metrics", "expected a list such as [avg@n, pass@k, maj@k]")
+    from evalkit.metrics import METRIC_FAMILIES
+
     for m in metrics:
-        if m not in METRICS:
-            raise err("metrics", f"unknown metric {m!r} (known: {', '.join(METRICS)})")
+        if not isinstance(m, str) or m.lower() not in METRIC_FAMILIES:
+            raise err("metrics", f"unknown metric {m!r} (expected some of: {', '.join(METRIC_FAMILIES)})")
     mappings = {}
     for key in ("verifier_options", "chat_template_kwargs", "replay_fields"):
         value = data.get(key)
@@ -340,12 +358,24 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
     for index, row in enumerate(rows):
         if limit is not None and len(problems) >= limit:
             break
+        if spec.window is not None and not _in_window(spec, row, index):
+            continue
         problem = _problem(spec, row, index)
         if problem.id in seen:
             raise InputError(f"{_source(spec)}: field 'id' gives {problem.id!r} to more than one row (row {index})")
         seen.add(problem.id)
         problems.append(problem)
+    if spec.window is not None and not problems:
+        w = spec.window.to_dict()
+        raise InputError(f"{_source(spec)}: no problem's {spec.fields.date!r} falls between "
+                         f"{w['since'] or 'the start'} and {w['until'] or 'today'}")
     return LoadedDataset(problems, used, revision)
+
+
+def _in_window(spec: TaskSpec, row: dict[str, Any], index: int) -> bool:
+    """Whether the row's date is inside the run's window; an undated row is in no window."""
+    day = parse_day(resolve_field(spec.fields.date, row, spec, "date", index))
+    return day is not None and spec.window.contains(day)
 
 
 def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
@@ -391,7 +421,9 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
         want_hub = False
     if want_hub:
         try:
-            return _load_hub(ds), "hub", ds.revision or "main"
+            # a release is part of what was loaded: `main:release_v5`
+            release = f":{ds.config}" if ds.config_files else ""
+            return _load_hub(ds), "hub", (ds.revision or "main") + release
         except InputError:
             raise
         except Exception as e:  # no network, no such dataset, ...
@@ -403,13 +435,25 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
     if ds.local is None:
         raise InputError(f"{_source(spec)}: field 'dataset': no local copy and the hub is offline "
                          "(unset HF_HUB_OFFLINE or add 'local')")
+    if ds.local.is_dir() and ds.config_files:  # a downloaded copy of the hub repository: the release's files
+        paths = [ds.local / name for name in ds.config_files[ds.config]]
+        rows = [row for p in paths for row in load_local_rows(p, ds.format)]
+        digest = hashlib.sha256("".join(_file_digest(p) for p in paths).encode()).hexdigest()[:12]
+        return rows, "local", f"local:{digest}:{ds.config}"
     return load_local_rows(ds.local, ds.format), "local", "local:" + _file_digest(ds.local)
 
 
 def _load_hub(ds: DatasetSpec) -> list[dict[str, Any]]:
     import datasets
 
-    data = datasets.load_dataset(ds.hub, ds.config, split=ds.split, revision=ds.revision)
+    if ds.config_files:
+        # a release is a list of files in the hub repository, read as they are (LiveCodeBench's own
+        # loading script is not run: current `datasets` refuses scripts)
+        at = f"@{ds.revision}" if ds.revision else ""
+        files = [f"hf://datasets/{ds.hub}{at}/{name}" for name in ds.config_files[ds.config]]
+        data = datasets.load_dataset("json", data_files=files, split="train")
+    else:
+        data = datasets.load_dataset(ds.hub, ds.config, split=ds.split, revision=ds.revision)
     return [dict(r) for r in data]
 
 

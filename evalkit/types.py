@@ -17,6 +17,34 @@ Reason = Literal["correct", "wrong", "no_answer", "truncated", "timeout", "error
 
 
 @dataclass(frozen=True)
+class JudgeRecord:
+    """What a judge model said about one answer the rules did not accept (DESIGN.md "Sample record").
+
+    model: the judge model. rubric: the rubric's version. reply: its raw reply (None when it gave none).
+    says: `correct` / `incorrect` as parsed, None when the reply did not parse or never came.
+    form: the reply form that parsed (evalkit, compassverifier, xverify, ...).
+    flipped: the judge turned the rule's verdict into correct. error: why there was no reply.
+    cached: the reply came from the cache (the judge was not asked again).
+    """
+
+    model: str
+    rubric: str
+    reply: str | None
+    says: str | None = None
+    form: str | None = None
+    flipped: bool = False
+    error: str | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JudgeRecord":
+        return cls(**{f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What every verifier returns; verifiers never raise.
 
@@ -27,6 +55,7 @@ class Verdict:
     detail: a human-readable line on how the verdict was reached.
     ms: wall-clock milliseconds spent verifying.
     tests: for code, one `{"passed": bool, "reason": str}` per test; None otherwise.
+    judge: what a judge model said, when one was consulted (a rule-then-judge cascade); else None.
     """
 
     correct: bool | None
@@ -36,16 +65,23 @@ class Verdict:
     detail: str = ""
     ms: float = 0.0
     tests: list[dict[str, Any]] | None = None
+    judge: JudgeRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: its deep copy is a tenth of `evalkit verify --pairs`'s time
-        return {"correct": self.correct, "score": self.score, "answer": self.answer, "reason": self.reason,
-                "detail": self.detail, "ms": self.ms,
-                "tests": None if self.tests is None else [dict(t) for t in self.tests]}
+        out = {"correct": self.correct, "score": self.score, "answer": self.answer, "reason": self.reason,
+               "detail": self.detail, "ms": self.ms,
+               "tests": None if self.tests is None else [dict(t) for t in self.tests]}
+        if self.judge is not None:  # only when a judge was consulted
+            out["judge"] = self.judge.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
-        return cls(**{f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)})
+        values = {f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)}
+        if isinstance(values["judge"], dict):
+            values["judge"] = JudgeRecord.from_dict(values["judge"])
+        return cls(**values)
 
     @classmethod
     def infra_error(cls, detail: str, ms: float = 0.0) -> "Verdict":
@@ -167,6 +203,6 @@ class Completion:
 SAMPLE_KEYS = (
     "task", "problem_id", "sample", "seed", "model", "prompt", "completion", "finish_reason",
     "prompt_tokens", "completion_tokens", "gold",
-    "correct", "score", "answer", "reason", "detail", "ms", "tests",
+    "correct", "score", "answer", "reason", "detail", "ms", "tests", "judge",
     "trace",
 )  # fmt: skip

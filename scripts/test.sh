@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run them. The README's test command; CI runs it too.
-# System packages (chromium for the report tests, libseccomp2 for the sandbox, passwd for its unprivileged-user tests) are
+# System packages (chromium for the report tests, libseccomp2 for the sandbox, passwd and python3 for its unprivileged-user
+# tests: a user, and a Python every user can read to make their virtualenv from) are
 # installed when apt-get is usable (root); without them those tests skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends chromium libseccomp2 passwd fonts-dejavu-core >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium libseccomp2 passwd python3 python3-venv fonts-dejavu-core >/dev/null
 fi
 
 PIP="python -m pip install -q --disable-pip-version-check"

@@ -6,7 +6,7 @@ import pytest
 
 from evalkit.taskspec import load_problems, load_task, render
 from evalkit.verifiers import VerifyItem, get_verifier
-from evalkit.verifiers.sandbox import Sandbox, SandboxConfig
+from evalkit.sandbox import Sandbox, SandboxConfig
 
 # MBPP test-split reference solutions that fail, and why (see README "Code"):
 # 367 — its asserts use trees (`root`, `root1`, ...) built by setup code that the test split's

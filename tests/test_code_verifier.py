@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.taskspec import load_problems, load_task
 from evalkit.verifiers import VerifyItem, get_verifier
-from evalkit.verifiers._sandbox_attacks import REWARD_HACKS, hack_program
+from evalkit.sandbox._attacks import REWARD_HACKS, hack_program
 from evalkit.verifiers.code import extract_code, verify_code
 
 ADD_TESTS = {"style": "assert", "entry_point": "add", "setup": None,
@@ -89,7 +89,7 @@ def test_batch_deadline_scores_unrun_programs_as_timeouts():
 
 
 def test_layers_report_is_what_a_run_records():
-    from evalkit.verifiers.sandbox import layers_report
+    from evalkit.sandbox import layers_report
 
     report = layers_report()
     assert {"in_force", "missing", "as_root"} <= set(report)

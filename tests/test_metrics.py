@@ -9,7 +9,8 @@ from math import comb
 
 import pytest
 
-from evalkit.metrics import bootstrap_ci, group_answers, maj_at_k, pass_at_k, summarize
+from evalkit.metrics import (bootstrap_ci, g_pass_at_k, group_answers, maj_at_k, mg_pass_at_k, pass_at_k,
+                             summarize)
 
 
 @pytest.mark.parametrize("n, c, k", [(1, 0, 1), (1, 1, 1), (5, 2, 1), (5, 2, 3), (10, 3, 4), (16, 0, 8),
@@ -100,6 +101,83 @@ def test_breakdowns_by_meta_field():
     result = summarize(samples, {"a": {"level": 1}, "b": {"level": 2}, "c": {"level": 2}})
     assert result["breakdowns"]["level"]["1"]["avg@n"] == 1.0
     assert result["breakdowns"]["level"]["2"]["avg@n"] == 0.5
+
+
+# G-Pass@k_τ and mG-Pass@k (Liu et al. 2024), worked by hand from the hypergeometric counts.
+# n=5, c=3, k=2: C(5,2)=10 pairs; 9 hold a correct sample, 3 hold two.
+# n=7, c=4, k=3: C(7,3)=35; by correct count j: 1, 12, 18, 4  -> P(>=1)=34/35, P(>=2)=22/35, P(>=3)=4/35.
+# n=10, c=6, k=4: C(10,4)=210; by j: 1, 24, 90, 80, 15 -> P(>=1)=209, P(>=2)=185, P(>=3)=95, P(>=4)=15 (/210).
+@pytest.mark.parametrize("n, c, k, by_tau, mg", [
+    (5, 3, 2, {0.25: 9 / 10, 0.5: 9 / 10, 0.75: 3 / 10, 1.0: 3 / 10}, 3 / 10),
+    (7, 4, 3, {0.25: 34 / 35, 0.5: 22 / 35, 0.75: 4 / 35, 1.0: 4 / 35}, (2 / 3) * (4 / 35)),
+    (10, 6, 4, {0.25: 209 / 210, 0.5: 185 / 210, 0.75: 95 / 210, 1.0: 15 / 210}, (2 / 4) * (95 + 15) / 210),
+    (6, 0, 4, {0.25: 0.0, 0.5: 0.0, 0.75: 0.0, 1.0: 0.0}, 0.0),
+    (6, 6, 4, {0.25: 1.0, 0.5: 1.0, 0.75: 1.0, 1.0: 1.0}, 1.0),
+])
+def test_g_pass_at_k_matches_hand_computed_values(n, c, k, by_tau, mg):
+    for tau, expected in by_tau.items():
+        assert g_pass_at_k(n, c, k, tau) == pytest.approx(expected, abs=1e-12), tau
+    assert mg_pass_at_k(n, c, k) == pytest.approx(mg, abs=1e-12)
+
+
+def test_g_pass_at_k_near_zero_tau_is_pass_at_k_and_k_above_n_is_refused():
+    assert g_pass_at_k(10, 6, 4, 0.0) == pytest.approx(pass_at_k(10, 6, 4))
+    with pytest.raises(ValueError):
+        g_pass_at_k(3, 1, 4, 0.5)
+    with pytest.raises(ValueError):
+        mg_pass_at_k(3, 1, 4)
+
+
+def test_g_pass_is_in_results_with_cis_when_the_spec_asks_for_it():
+    # two problems with n=5 samples (not a multiple of k=2 or k=4): 3 and 1 correct
+    recs = [_record("a", i, "1", i < 3) for i in range(5)] + [_record("b", i, "1" if i == 0 else "2", i == 0)
+                                                             for i in range(5)]
+    out = summarize(recs, metrics=["avg@n", "g-pass@k", "mg-pass@k"])
+    m = out["metrics"]
+    assert set(m) == {"avg@n", *(f"G-Pass@{k}_{t}" for k in (2, 4, 5) for t in (0.25, 0.5, 0.75, 1.0)),
+                      "mG-Pass@2", "mG-Pass@4", "mG-Pass@5"}
+    # k=2: problem a as above (0.9 / 0.3); problem b, c=1: P(>=1) = 4/10, P(>=2) = 0
+    assert m["G-Pass@2_0.5"]["value"] == pytest.approx((0.9 + 0.4) / 2)
+    assert m["G-Pass@2_1.0"]["value"] == pytest.approx((0.3 + 0.0) / 2)
+    # k=4 of 5, c=3: P(>=3) = C(3,3)C(2,1)/C(5,4) = 2/5; problem b can never have 3 -> mG = (2/4)(2/5 + 0)/2
+    assert m["G-Pass@4_0.75"]["value"] == pytest.approx(0.2)
+    assert m["mG-Pass@4"]["value"] == pytest.approx(0.5 * (2 / 5 + 0) / 2)
+    lo, hi = m["G-Pass@2_0.5"]["ci_low"], m["G-Pass@2_0.5"]["ci_high"]
+    assert lo <= m["G-Pass@2_0.5"]["value"] <= hi and m["G-Pass@2_0.5"]["n_problems"] == 2
+    assert "pass@2" not in m and "maj@2" not in m  # only what the spec chose
+
+
+def test_a_run_whose_spec_chooses_g_pass_shows_it_in_results_and_the_report(tmp_path):
+    import html
+    import json
+    import re
+
+    import evalkit
+
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "problem": "1+2?", "answer": "3"}\n'
+                                      '{"id": "b", "problem": "2+2?", "answer": "4"}\n')
+    (tmp_path / "t.yaml").write_text("name: stable\ndataset: {local: p.jsonl}\nfields: {id: id}\n"
+                                     "metrics: [avg@n, pass@k, g-pass@k, mg-pass@k]\n")
+    # 5 samples each (not a multiple of k = 2 or 4): a right 3 times, b once
+    rows = [{"problem_id": pid, "sample": i, "completion": f"\\boxed{{{gold if i < right else 0}}}"}
+            for pid, gold, right in (("a", 3, 3), ("b", 4, 1)) for i in range(5)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False, trace=False)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())["results"][0]["metrics"]
+    assert saved["G-Pass@2_0.5"]["value"] == pytest.approx((0.9 + 0.4) / 2)
+    assert saved["mG-Pass@4"]["value"] == pytest.approx(0.1)
+    assert "maj@2" not in saved and "pass@4" in saved
+    page = (run.run_dir / "index.html").read_text()
+    table = re.search(r'<table id="stability-table">(.*?)</table>', page, re.S).group(1)
+    cells = [html.unescape(re.sub(r"<[^>]+>", " ", c)).split() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", table, re.S)]
+    header = [" ".join(c) for c in cells[:8]]
+    assert header == ["Task", "Model", "k", "G-Pass@k 0.25", "G-Pass@k 0.5", "G-Pass@k 0.75", "G-Pass@k 1.0",
+                      "mG-Pass@k"]
+    k2 = cells[8:16]  # the k = 2 row: 65.0% at tau 0.5, 15.0% at tau 1.0, each with its CI
+    assert k2[2] == ["2"] and k2[4][0] == "65.0%" and k2[6][0] == "15.0%" and "CI" in k2[4]
+    summary = re.search(r'<table id="summary-table">(.*?)</table>', page, re.S).group(1)
+    assert "G-Pass" not in summary and "pass@4" in summary
 
 
 def test_maj_at_k_is_the_same_in_two_processes_at_aime_scale():

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 from _venvs import fresh_venv
@@ -43,6 +44,11 @@ def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     assert where.startswith(str(venv)), where
     tasks = subprocess.run([str(venv / "bin" / "evalkit"), "tasks"], cwd=work, capture_output=True, text=True)
     assert tasks.returncode == 0 and "math500" in tasks.stdout and "demo" in tasks.stdout
+    # the suites and the CC BY-NC-SA competitions ship too, their license beside them
+    assert "matharena" in tasks.stdout and "aime26" in tasks.stdout
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"evalkit/tasks/data/matharena/LICENSE.md", "evalkit/tasks/data/matharena/hmmt_feb26.jsonl",
+            "evalkit/tasks/suites/aime.yaml"} <= names
     demo = subprocess.run([str(venv / "bin" / "evalkit"), "run", "demo", "--no-progress"], cwd=work,
                           capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert demo.returncode == 0, demo.stderr

@@ -143,4 +143,4 @@ def test_a_verifier_that_cannot_be_imported_is_reported_as_such(tmp_path):
 
     unknown = subprocess.run([sys.executable, "-m", "evalkit", "verify", "B", "B", "--verifier", "nosuch"],
                              capture_output=True, text=True, timeout=120)
-    assert unknown.returncode == 2 and "unknown verifier 'nosuch' (known: choice, code, math" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown verifier 'nosuch' (known: choice, code, judge, math" in unknown.stderr

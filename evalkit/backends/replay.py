@@ -80,14 +80,16 @@ class ReplayBackend:
 
     def __init__(self, records: Sequence[ReplayRecord], model: str, **_: Any) -> None:
         self.model = model
-        self._by_key = {(r.model, r.problem_id, r.sample): r.completion for r in records}
+        # a record naming its task serves only that task (a suite's tasks share ids such as "1")
+        self._by_key = {(r.task, r.model, r.problem_id, r.sample): r.completion for r in records}
 
     def render(self, messages, think_prefill, chat_template_kwargs):
         return "\n\n".join(m["content"] for m in messages), "", False
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         for req in requests:
-            yield req, self._by_key[(req.model, req.problem_id, req.sample)]
+            key = (req.model, req.problem_id, req.sample)
+            yield req, self._by_key.get((req.task, *key)) or self._by_key[(None, *key)]
 
     def close(self) -> None:
         pass

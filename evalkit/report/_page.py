@@ -44,11 +44,15 @@ def _num(x):
     return x if ok else None
 
 
+# G-Pass@k_τ and mG-Pass@k get their own table (one row per k), not a column each in the summary
+_STABILITY = re.compile(r"^(?:G-Pass@(\d+)_([\d.]+)|mG-Pass@(\d+))$")
+
+
 def metric_names(entries: list[dict]) -> list[str]:
     names: list[str] = []
     for e in entries:
         for name in (e.get("metrics") or {}):
-            if name not in names:
+            if name not in names and not _STABILITY.match(name):
                 names.append(name)
     first = [n for n in METRIC_ORDER if n in names]
     return first + [n for n in names if n not in first]
@@ -76,8 +80,31 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
             "truncation_rate": (_num(e.get("n_truncated")) or 0) / n if n else None,
             "mean_completion_tokens": _num(e.get("mean_completion_tokens")),
             "from_samples": bool(e.get("from_samples")),
+            "judge": e.get("judge") if isinstance(e.get("judge"), dict) else None,
         })
     return rows
+
+
+def stability_rows(entries: list[dict]) -> tuple[list[str], list[dict]]:
+    """The G-Pass@k table: its τ columns, and one row per (task, model, k) with a cell per τ and mG-Pass@k."""
+    taus: list[str] = []
+    rows: dict[tuple, dict] = {}
+    for e in entries:
+        for name, m in (e.get("metrics") or {}).items():
+            hit = _STABILITY.match(name)
+            if not hit:
+                continue
+            k = int(hit.group(1) or hit.group(3))
+            row = rows.setdefault((e.get("task"), e.get("model"), k),
+                                  {"task": e.get("task"), "model": e.get("model"), "k": k, "g": {}, "mg": None})
+            if hit.group(2):
+                row["g"][hit.group(2)] = metric_cell(m)
+                if hit.group(2) not in taus:
+                    taus.append(hit.group(2))
+            else:
+                row["mg"] = metric_cell(m)
+    taus.sort(key=float)
+    return taus, [{**r, "g": [r["g"].get(t) for t in taus]} for r in rows.values()]
 
 
 def settings(config: dict) -> list[tuple[str, str]]:
@@ -192,7 +219,7 @@ def build(run: RunData) -> dict:
             problems[k].append(v)
 
     # Samples: small columns in the index; the text in chunks.
-    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci")}
+    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci", "j")}
     kinds: dict[str, int] = {}
     chunks: list[Blob] = []
     chunk: list[dict] = []
@@ -219,6 +246,9 @@ def build(run: RunData) -> dict:
             prompts.append(prompt)
             size += len(prompt)
         item["pi"] = prompt_at[prompt]
+        judge = s.get("judge") if isinstance(s.get("judge"), dict) else None
+        if judge:
+            item["j"] = judge
         counts = trace.get("marker_counts")
         if not isinstance(counts, dict) and item.get("mk"):
             counts = defaultdict(int)
@@ -235,7 +265,10 @@ def build(run: RunData) -> dict:
                "tok": _num(s.get("completion_tokens")), "len": len(item["c"]), "tr": int(is_truncated(s)),
                "mk": dict(counts) if counts else None, "w2r": _num(sc.get("wrong_to_right")),
                "r2w": _num(sc.get("right_to_wrong")), "sc": _num(s.get("score")),
-               "ch": len(chunks), "ci": len(chunk)}
+               "ch": len(chunks), "ci": len(chunk),
+               # a judged sample: flipped, and the judge's reply to show beside the answer
+               "j": None if judge is None else {"f": int(bool(judge.get("flipped"))),
+                                                "y": str(judge.get("reply") or judge.get("error") or "")[:300]}}
         for k, v in row.items():
             cols[k].append(v)
         chunk.append(item)
@@ -256,6 +289,7 @@ def build(run: RunData) -> dict:
         "title": run.title,
         "metric_names": names,
         "summary": summary_rows(entries, names),
+        "stability": dict(zip(("taus", "rows"), stability_rows(entries))),
         "settings": settings(run.config),
         "charts": chart_list,
         "missing_charts": missing,

@@ -16,6 +16,8 @@ from evalkit.rewards._correctness import (
     choice_reward_async,
     code_reward,
     code_reward_async,
+    math_judge_reward,
+    math_judge_reward_async,
     math_reward,
     math_reward_async,
     verdicts,
@@ -33,7 +35,7 @@ from evalkit.rewards._shaping import (
 )
 
 __all__ = [
-    "math_reward", "choice_reward", "code_reward",
+    "math_reward", "choice_reward", "code_reward", "math_judge_reward", "math_judge_reward_async",
     "think_format_reward", "cosine_length_reward", "overlong_penalty", "repetition_penalty",
     "math_reward_async", "choice_reward_async", "code_reward_async",
     "think_format_reward_async", "cosine_length_reward_async", "overlong_penalty_async",

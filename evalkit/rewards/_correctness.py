@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._inputs import completion_text, find_column, per_row
@@ -93,8 +94,8 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
 
     golds: the dataset's values; each becomes the verifier's gold the way it declares
     (Capabilities.gold: a worked solution's last box for math, code-test JSON as is for code).
-    columns: optional `finish_reason` and `think_open`, each a list aligned with the completions or
-    one value for all.
+    columns: optional `finish_reason`, `think_open` and `problem` (the problem text, which a judge
+    reads), each a list aligned with the completions or one value for all.
     """
     columns = columns or {}
     try:
@@ -106,15 +107,72 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     n = len(completions)
     finish = per_row(columns.get("finish_reason"), n)
     think_open = per_row(columns.get("think_open"), n, False)
+    problems = per_row(columns.get("problem"), n)
     items: list[VerifyItem] = []
     missing: set[int] = set()
     for i, (completion, gold) in enumerate(zip(completions, golds)):
         if gold is None:
             missing.add(i)
-        items.append(VerifyItem(completion_text(completion), gold, finish[i], bool(think_open[i])))
+        items.append(VerifyItem(completion_text(completion), gold, finish[i], bool(think_open[i]),
+                                problem=problems[i] if isinstance(problems[i], str) else None))
     judged = iter(judge(verifier, [it for i, it in enumerate(items) if i not in missing], limits, options))
     return [Verdict.infra_error("no gold answer for this row") if i in missing else next(judged)
             for i in range(n)]
+
+
+def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = None,
+                      judge_base_url: str | None = None, answer_column: str | None = None,
+                      problem_column: str | None = None, concurrency: int = 8,
+                      per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                      judge_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
+                      log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
+    """`math_reward`, with a judge model asked where the rules say wrong or no_answer.
+
+    judge_model / judge_base_url: the judge and its OpenAI-compatible URL (default: the environment's
+        EVALKIT_JUDGE_MODEL and EVALKIT_JUDGE_BASE_URL; bind them with functools.partial).
+    problem_column: the problem text the judge reads (default `problem`, else `question`, else the
+        last user message of TRL's `prompts`).
+    concurrency: judge requests in flight at once, over all calls of this reward together.
+    batch_deadline_s: the whole batch (rules and judge) returns by then.
+    judge_options: more of the judge's options (evalkit.verifiers.judge.JudgeOptions).
+    A judge fault — the server is down, hangs past the deadline, or its reply does not parse — is an
+    infrastructure fault: None (TRL masks it), never a silent 0 or 1; the count goes to
+    `math_judge_reward/unjudged`, and the flips the judge made to `math_judge_reward/flipped`.
+    """
+    options = judge_reward_options(judge_model, judge_base_url, concurrency, batch_deadline_s, judge_options)
+    columns = {**columns, "problem": problem_texts(columns, problem_column, len(completions))}
+    return _reward("math_judge_reward", "math+judge", completions, columns, answer_column, ANSWER_COLUMNS,
+                   Limits(per_answer_s, batch_deadline_s), options, log_extra, log_metric)
+
+
+def judge_reward_options(model: str | None, base_url: str | None, concurrency: int, deadline_s: float,
+                         more: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `math+judge` verifier options a reward uses: an unparsed reply is a fault, not the rule's
+    verdict, and the judge's questions end at the batch deadline."""
+    return {"judge": {"model": model or os.environ.get("EVALKIT_JUDGE_MODEL"),
+                      "base_url": base_url or os.environ.get("EVALKIT_JUDGE_BASE_URL"),
+                      "concurrency": concurrency, "deadline_s": deadline_s, "on_unparsed": "error",
+                      "user_cache": False, **(more or {})}}
+
+
+PROBLEM_COLUMNS = ("problem", "question")
+
+
+def problem_texts(columns: dict[str, Any], column: str | None, n: int) -> list[str | None]:
+    """The problem text of each row: its column, else the last user message of TRL's `prompts`."""
+    found, values = find_column(columns, [column] if column else PROBLEM_COLUMNS)
+    if found is not None:
+        return [v if isinstance(v, str) else None for v in per_row(values, n)]
+    out: list[str | None] = []
+    for prompt in per_row(columns.get("prompts"), n):
+        if isinstance(prompt, str):
+            out.append(prompt)
+        elif isinstance(prompt, (list, tuple)):
+            users = [m.get("content") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+            out.append(users[-1] if users and isinstance(users[-1], str) else None)
+        else:
+            out.append(None)
+    return out
 
 
 # ---------------------------------------------------------------- shared body
@@ -154,6 +212,8 @@ def report(name: str, results: Sequence[Verdict], log_extra: Callable | None, lo
         if log_metric is not None:
             log_metric(f"{name}/unjudged", float(sum(v.correct is None for v in results)))
             log_metric(f"{name}/timeout", float(sum(v.reason == "timeout" for v in results)))
+            if any(v.judge is not None for v in results):
+                log_metric(f"{name}/flipped", float(sum(bool(v.judge and v.judge.flipped) for v in results)))
     except Exception:  # noqa: BLE001 - logging must not break a training step
         log.exception("evalkit: %s could not log its verdicts", name)
 
@@ -173,3 +233,4 @@ def async_twin(fn: Callable[..., list[float | None]]) -> Callable:
 math_reward_async = async_twin(math_reward)
 choice_reward_async = async_twin(choice_reward)
 code_reward_async = async_twin(code_reward)
+math_judge_reward_async = async_twin(math_judge_reward)

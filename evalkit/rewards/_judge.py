@@ -154,7 +154,7 @@ def _digest(value: Any) -> tuple[int, int]:
 
 def _key(verifier: str, options_key: str, item: VerifyItem) -> tuple:
     return (verifier, options_key, _digest(item.completion or ""), _digest(item.gold), item.finish_reason,
-            bool(item.think_open))
+            bool(item.think_open), _digest(item.problem or ""))
 
 
 def clear_cache() -> None:

@@ -29,55 +29,51 @@ FORMATS = ("trl", "verl")
 def export_rows(spec: TaskSpec, problems: list[Problem], fmt: str) -> list[dict[str, Any]]:
     """The training rows for `problems` in format `trl` or `verl`; each row's prompt is the one
     `evalkit run` asks (`evalkit.taskspec.prompt_messages`)."""
-    rows = []
-    for index, problem in enumerate(problems):
-        messages = prompt_messages(spec, problem)
-        gold = problem.tests.to_json() if problem.tests is not None else problem.answer
-        if fmt == "trl":
-            key = "tests" if problem.tests is not None else "answer"
-            rows.append({"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name})
-        else:
-            rows.append({
-                "data_source": spec.name,
-                "prompt": messages,
-                "ability": spec.verifier,
-                "reward_model": {"style": "rule", "ground_truth": gold},
-                "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
-                               "verifier": spec.verifier, "think_open": spec.think_open},
-            })
-    return rows
+    return [training_row(spec, problem, prompt_messages(spec, problem), fmt, index)
+            for index, problem in enumerate(problems)]
 
 
-def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,
-                source: str = "auto") -> Path:
-    """Write task `task` (a built-in name or a YAML path) as a training set at `out`; returns the path.
+def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]], fmt: str, index: int,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One training row in format `trl` or `verl`.
 
-    fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
-    limit: only the first `limit` problems. source: `auto`, `hub` or `local`, as for `evalkit run`.
-    Raises InputError for bad input; the file appears whole or not at all.
+    messages: the chat messages the problem is asked with. index: the row's position (veRL's
+    `extra_info.index`). extra: more fields, top-level columns for TRL, inside `extra_info` for veRL
+    (e.g. the pass rate `evalkit curate` measured).
     """
+    gold = problem.tests.to_json() if problem.tests is not None else problem.answer
+    if fmt == "trl":
+        key = "tests" if problem.tests is not None else "answer"
+        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, **(extra or {})}
+    return {
+        "data_source": spec.name,
+        "prompt": messages,
+        "ability": spec.verifier,
+        "reward_model": {"style": "rule", "ground_truth": gold},
+        "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name, "problem": problem.problem,
+                       "verifier": spec.verifier, "think_open": spec.think_open, **(extra or {})},
+    }
+
+
+def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
+    """`out` as a Path, or InputError when `fmt` cannot be written there (veRL reads only parquet)."""
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
-    parquet = out.suffix == ".parquet"
-    if fmt == "verl" and not parquet:
+    if fmt == "verl" and out.suffix != ".parquet":
         raise InputError(f"{out}: veRL reads parquet; give a path ending in .parquet")
     if out.is_dir():
         raise InputError(f"{out}: is a directory; give a file path")
-    spec = load_task(task)
-    try:
-        verifier_factory(spec.verifier)  # the rows are scored by it: a name that cannot load stops here
-    except KeyError as e:
-        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
-    problems = load_problems(spec, limit=limit, source=source).problems
-    if not problems:
-        raise InputError(f"task {spec.name!r} has no problems to export")
-    rows = export_rows(spec, problems, fmt)
+    return out
+
+
+def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
+    """Write `rows` as parquet (a `.parquet` path) or JSON lines; the file appears whole or not at all."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)
     try:
-        if parquet:
+        if out.suffix == ".parquet":
             _write_parquet(rows, Path(tmp))
         else:
             with open(tmp, "w", encoding="utf-8") as f:
@@ -88,6 +84,26 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
         if os.path.exists(tmp):
             os.unlink(tmp)
     return out
+
+
+def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,
+                source: str = "auto") -> Path:
+    """Write task `task` (a built-in name or a YAML path) as a training set at `out`; returns the path.
+
+    fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
+    limit: only the first `limit` problems. source: `auto`, `hub` or `local`, as for `evalkit run`.
+    Raises InputError for bad input; the file appears whole or not at all.
+    """
+    out = check_out_path(fmt, out)
+    spec = load_task(task)
+    try:
+        verifier_factory(spec.verifier)  # the rows are scored by it: a name that cannot load stops here
+    except KeyError as e:
+        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
+    problems = load_problems(spec, limit=limit, source=source).problems
+    if not problems:
+        raise InputError(f"task {spec.name!r} has no problems to export")
+    return write_rows(export_rows(spec, problems, fmt), out)
 
 
 def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:

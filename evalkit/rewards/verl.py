@@ -14,15 +14,23 @@ Routing: `extra_info["verifier"]` when the row carries it (what `evalkit export 
 writes), else a code-test JSON ground truth means `code`, else the data source's name
 (`DATA_SOURCE_ROUTES`), else `math`. veRL cannot carry None, so an unjudged answer scores 0.0 and is
 counted in the `unjudged` field, which veRL logs with the other fields of the returned dict.
+
+A judge for what the rules cannot read: `reward_kwargs` `judge_model` and `judge_base_url` (or the
+environment's EVALKIT_JUDGE_MODEL / EVALKIT_JUDGE_BASE_URL) make every row a rule-then-judge cascade
+(code rows keep their tests' verdict), with at most `judge_concurrency` questions in flight and none
+past the batch deadline; the judge reads `extra_info["problem"]` (what `evalkit export` writes) or
+`extra_info["question"]`. A judge fault (server down or hung, a reply that does not parse) is
+counted in `unjudged`, and a flip in `judge_flipped`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import verdicts
+from evalkit.rewards._correctness import judge_reward_options, verdicts
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.types import Verdict
@@ -54,18 +62,21 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
                         extra_infos: Sequence[dict | None] | None = None, *, per_answer_s: float = PER_ANSWER_S,
                         batch_deadline_s: float = BATCH_DEADLINE_S, partial: bool = False,
-                        **kwargs: Any) -> list[dict[str, Any]]:
+                        judge_model: str | None = None, judge_base_url: str | None = None,
+                        judge_concurrency: int = 8, **kwargs: Any) -> list[dict[str, Any]]:
     """Score a batch, the way veRL's batch reward manager calls it; one dict per response, in order.
 
     partial: a response scores its verdict's `score` (for code, the fraction of tests passed) rather
         than all-or-nothing.
     per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them).
+    judge_model / judge_base_url / judge_concurrency: a judge (see the module).
     Never raises: a failure scores the affected responses 0.0 with `unjudged` 1.
     """
     n = len(solution_strs)
     extras = [e if isinstance(e, dict) else {} for e in (list(extra_infos) if extra_infos is not None else [None] * n)]
     extras = (extras + [{}] * n)[:n]
     results: list[Verdict | None] = [None] * n
+    judge_model = judge_model or os.environ.get("EVALKIT_JUDGE_MODEL")
     routes: dict[str, list[int]] = {}
     golds: list[Any] = []
     try:
@@ -76,9 +87,14 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         limits = Limits(per_answer_s, batch_deadline_s)
         for verifier, idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
-                       "think_open": [bool(extras[i].get("think_open", False)) for i in idx]}
+                       "think_open": [bool(extras[i].get("think_open", False)) for i in idx],
+                       "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
+            options = None
+            if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
+                verifier, options = f"{verifier}+judge", judge_reward_options(judge_model, judge_base_url,
+                                                                              judge_concurrency, batch_deadline_s)
             for i, v in zip(idx, verdicts(verifier, [solution_strs[i] for i in idx], [golds[i] for i in idx],
-                                          columns, limits)):
+                                          columns, limits, options)):
                 results[i] = v
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         log.exception("evalkit: veRL compute_score failed")
@@ -88,8 +104,11 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         v = v or Verdict.infra_error("not judged")
         # partial: the verdict's own score (the fraction of tests passed for code; 1/0 for answers)
         score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
-        out.append({"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
-                    "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0})
+        row = {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
+               "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
+        if judge_model:  # every row of a batch has the same keys: veRL logs them as columns
+            row["judge_flipped"] = 1.0 if v.judge is not None and v.judge.flipped else 0.0
+        out.append(row)
     return out
 
 

@@ -27,12 +27,14 @@ class VerifyItem:
     gold: the gold answer (math / choice) or the code tests (CodeTests, dict or JSON text).
     finish_reason: the backend's finish reason, when known (`length` means truncated).
     think_open: the prompt opened the think block, so the completion starts inside it.
+    problem: the problem statement, for verifiers that read it (a judge model); None when unknown.
     """
 
     completion: str | None
     gold: Any
     finish_reason: str | None = None
     think_open: bool = False
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ BUILTIN_VERIFIERS = {
     "math": "evalkit.verifiers.math:MathVerifier",
     "choice": "evalkit.verifiers.choice:ChoiceVerifier",
     "code": "evalkit.verifiers.code:CodeVerifier",
+    "judge": "evalkit.verifiers.judge:make_judge",
 }
 
 
@@ -174,6 +177,9 @@ def verifier_factory(name: str) -> Callable[..., Verifier]:
     Raises KeyError naming the known verifiers when there is none, and saying what failed when its
     module cannot be imported (a missing dependency is not an unknown name).
     """
+    if "+" in name:
+        inner, _, outer = name.rpartition("+")
+        return Cascade(inner, outer)
     if name not in VERIFIERS:
         ep = _entry_points().get(name)
         if ep is None:
@@ -189,11 +195,46 @@ def verifier_factory(name: str) -> Callable[..., Verifier]:
 
 
 def get_verifier(name: str, **options: Any) -> Verifier:
-    """The verifier registered as `name`, built with `options` (a task spec's verifier options)."""
+    """The verifier registered as `name`, built with `options` (a task spec's verifier options).
+
+    `INNER+OUTER` (e.g. `math+judge`) is a cascade: see `Cascade`.
+    """
     return verifier_factory(name)(**options)
 
 
 def verifier_names() -> list[str]:
     """Every verifier name known here: built-ins, registered ones and installed plugins."""
     return sorted(set(VERIFIERS) | set(_entry_points()))
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """The factory of `INNER+OUTER` (e.g. `math+judge`): OUTER's factory gets the built INNER verifier
+    as `inner=`, and its own options from the option named after it (`judge: {...}`); the rest of the
+    options build INNER. Any registered verifier whose factory takes `inner` can wrap another. INNER
+    reads the answers, so the cascade declares INNER's capabilities."""
+
+    inner: str
+    outer: str
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return capabilities(verifier_factory(self.inner))
+
+    def __call__(self, **options: Any) -> Verifier:
+        own = options.pop(self.outer, None) or {}
+        if not isinstance(own, dict):
+            raise ValueError(f"verifier {self.inner}+{self.outer!r}: option {self.outer!r} must be a mapping "
+                             "of its options")
+        return get_verifier(self.outer, inner=get_verifier(self.inner, **options), **own)
+
+
+def rules_verifier(name: str, **options: Any) -> Verifier:
+    """The verifier that reads the answers: `name` itself, or INNER of a cascade `INNER+OUTER` (built
+    with the options meant for it). maj@k's equivalence and the trace's candidate answers use it,
+    so a judge is never asked about them."""
+    while "+" in name:
+        name, _, outer = name.rpartition("+")
+        options.pop(outer, None)
+    return get_verifier(name, **options)
 

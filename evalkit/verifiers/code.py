@@ -5,7 +5,7 @@
 
 The program is the last fenced python block of the final answer (after `</think>`); `score` is the
 fraction of tests passed and `correct` means all passed. Everything that runs the program is in
-evalkit.verifiers.sandbox. The converters from HumanEval, MBPP and LiveCodeBench rows to code-test
+evalkit.sandbox. The converters from HumanEval, MBPP and LiveCodeBench rows to code-test
 JSON are on the task side, in evalkit.codetests (re-exported here for old imports).
 """
 
@@ -19,8 +19,8 @@ from evalkit.codetests import humaneval_tests, livecodebench_tests, mbpp_tests  
 from evalkit.errors import InputError
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import CodeTests, Verdict
+from evalkit.sandbox import SandboxConfig, get_sandbox, parse_layers, sandbox_layers
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
-from evalkit.verifiers.sandbox import SandboxConfig, get_sandbox, parse_layers, sandbox_layers
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
 PYTHON_TAGS = ("python", "python3", "py")

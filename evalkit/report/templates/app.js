@@ -132,6 +132,7 @@
   function markerTotal(s) { if (!s.mk) return 0; let t = 0; for (const v of Object.values(s.mk)) t += v; return t; }
   function sampleRows() {
     const wrong = $("#f-wrong").checked, trunc = $("#f-truncated").checked, sc = $("#f-selfcorr").checked;
+    const flipped = $("#f-flipped").checked;
     const kind = $("#f-kind").value, q = $("#f-text").value.trim().toLowerCase();
     const hits = st.textHits && st.textQuery === q ? st.textHits : null;
     return S.filter((s) => {
@@ -139,6 +140,7 @@
       if (wrong && s.c !== 0) return false;
       if (trunc && !s.tr) return false;
       if (sc && !(s.w2r > 0)) return false;
+      if (flipped && !(s.j && s.j.f)) return false;
       if (kind === "none" && markerTotal(s) > 0) return false;
       if (kind && kind !== "none" && !(s.mk && s.mk[kind] > 0)) return false;
       if (q) {
@@ -163,7 +165,8 @@
         multi.task && h("td", null, ix.tasks[p.t]), multi.model && h("td", null, ix.models[p.m]),
         h("td", null, p.id), h("td", { class: "num" }, s.s),
         h("td", null, h("span", { class: "badge " + reason }, reason)),
-        h("td", null, s.a ?? h("span", { class: "muted" }, "none")),
+        h("td", null, s.a ?? h("span", { class: "muted" }, "none"),
+          s.j ? h("span", { class: "judge-reply", title: "the judge's reply" }, (s.j.f ? " ⇐ judge: " : " · judge: ") + s.j.y) : null),
         h("td", { class: "num" }, s.tok ?? s.len + " ch"), h("td", { class: "num" }, markerTotal(s)),
         h("td", { class: "num" }, s.w2r ? `${s.w2r} w→r` : s.r2w ? `${s.r2w} r→w` : ""));
     });
@@ -228,6 +231,8 @@
     const facts = [["Verdict", h("span", { class: "badge " + reason }, reason)], ["Extracted answer", s.a ?? "none"],
       ["Gold", x.g ?? p.gold ?? "–"], ["Score", s.sc ?? "–"], ["Detail", x.d || "–"],
       ["Tokens", s.tok ?? "–"], ["Finish reason", x.fr ?? "–"], ["Seed", x.seed ?? "–"]];
+    if (x.j) facts.splice(2, 0, ["Judge", `${x.j.model} (${x.j.rubric})` + (x.j.flipped ? ", flipped the rule to correct" : "")],
+      ["Judge reply", h("pre", { class: "text judge-reply" }, x.j.reply ?? x.j.error ?? "–")]);
     const parts = [
       h("button", { class: "close", title: "Close", "aria-label": "Close", onclick: closeSample }, "×"),
       h("h2", null, `${p.id} · sample ${s.s}`),
@@ -267,7 +272,7 @@
     kindSel.append(h("option", { value: "none" }, "none"));
     $("#problem-filter").addEventListener("input", () => { st.pShown = 200; renderProblems(); });
     $("#problem-solved").addEventListener("change", () => { st.pShown = 200; renderProblems(); });
-    for (const id of ["#f-wrong", "#f-truncated", "#f-selfcorr", "#f-kind"]) $(id).addEventListener("change", () => { st.sShown = PAGE; renderSamples(); });
+    for (const id of ["#f-wrong", "#f-truncated", "#f-selfcorr", "#f-flipped", "#f-kind"]) $(id).addEventListener("change", () => { st.sShown = PAGE; renderSamples(); });
     const text = $("#f-text");
     text.addEventListener("input", () => { st.sShown = PAGE; renderSamples(); });
     text.addEventListener("keydown", async (e) => {

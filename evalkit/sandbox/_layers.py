@@ -26,9 +26,10 @@ LAYERS: tuple[tuple[str, bool, str], ...] = (
     ("output_cap", True, "stdout/stderr captured up to a size cap"),
     ("netns", False, "network namespace: no interfaces, no loopback of the host"),
     ("mountns", False, "mount namespace with a size-capped tmpfs over /tmp and /dev/shm"),
-    ("uid_drop", False, "runs as an unprivileged uid (nobody) when the server is root"),
+    ("uid_drop", False, "runs as an unprivileged uid of their own (one per server) when the server is root"),
+    ("nproc", False, "processes and threads limited per run (its own uid, or its own user namespace)"),
     ("landlock", False, "Landlock: read only the Python install and system libraries, write only the tmpfs"),
-    ("seccomp", False, "seccomp: no sockets, no fork/exec, signals only to itself, no ptrace"),
+    ("seccomp", False, "seccomp: no sockets, no fork/exec, signals only to itself (kill, F_SETOWN, O_ASYNC), no ptrace"),
     ("cgroup", False, "cgroup memory and pids limits; every process of the run killed at its end"),
 )
 LAYER_NAMES = tuple(name for name, _, _ in LAYERS)
@@ -36,10 +37,13 @@ OPTIONAL_LAYERS = tuple(name for name, always, _ in LAYERS if not always)
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 CLONE_THREAD = 0x00010000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME, ST_RELATIME = 1024, 2048, 1 << 21, 4096
 PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE = 38, 4
 SYS_landlock_create_ruleset, SYS_landlock_add_rule, SYS_landlock_restrict_self = 444, 445, 446
-NOBODY = 65534
+RUN_UIDS = (1 << 30, (1 << 31) - 2)  # root: each server's runs get a random uid from this range
+LANDLOCK_CAP_ENV = "EVALKIT_SANDBOX_LANDLOCK_ABI"  # testing switch: use at most this Landlock ABI
+COVERED = ("/tmp", "/dev/shm")  # a run's mount namespace puts its own tmpfs over these
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -68,7 +72,11 @@ class Plan:
     missing: dict[str, str] = field(default_factory=dict)  # optional layer -> why it is not used
     is_root: bool = False
     read_paths: list[str] = field(default_factory=list)  # Landlock read allowlist
-    hidden_binds: list[tuple[str, str]] = field(default_factory=list)  # (covered dir, child to re-expose)
+    roots: list[str] = field(default_factory=list)  # the grader's import roots (runs import from them)
+    root_fds: dict[str, int] = field(default_factory=dict)  # root -> fd runs reach it through (reach_roots)
+    root_flags: dict[str, int] = field(default_factory=dict)  # root -> its mount's flags (kept on a read-only remount)
+    run_uid: int = 0  # uid_drop: the uid this server's runs get
+    nproc_base: int = 0  # no per-run accounting: tasks this uid already had at start (the limit adds to it)
     cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this server's cgroup dir
     landlock_abi: int = 0
     seccomp_bpf: bytes = b""  # the compiled filter (compile_seccomp)
@@ -79,7 +87,8 @@ class Plan:
 
 
 def _import_roots() -> list[str]:
-    """The interpreter's own import directories (stdlib, lib-dynload, site-packages); not a checkout."""
+    """The grader's own import directories: stdlib, lib-dynload, and every site-packages or other
+    sys.path directory of its environment (a virtualenv anywhere, /tmp included); not a checkout."""
     prefixes = tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
     roots = []
     for p in sys.path:
@@ -89,19 +98,52 @@ def _import_roots() -> list[str]:
     return sorted(set(roots))
 
 
-def _hidden_binds(paths: list[str]) -> list[tuple[str, str]]:
-    """Import roots under a directory others cannot enter (pyenv in /root): after the uid drop, a tmpfs
-    covers that directory and the import root's branch is bind-mounted back, so `nobody` can import
-    modules while everything else there stays hidden."""
-    out: set[tuple[str, str]] = set()
-    for p in paths:
-        parts = p.strip("/").split("/")
-        for i in range(1, len(parts)):
-            anc = "/" + "/".join(parts[:i])
-            if not os.stat(anc).st_mode & stat.S_IXOTH:
-                out.add((anc, "/" + "/".join(parts[: i + 1])))
-                break
-    return sorted(out)
+def _hidden_from_others(path: str) -> bool:
+    """Whether some ancestor of `path` cannot be entered by other users (pyenv in /root)."""
+    parts = path.strip("/").split("/")
+    return any(not os.stat("/" + "/".join(parts[:i])).st_mode & stat.S_IXOTH for i in range(1, len(parts)))
+
+
+def _covered(path: str) -> bool:
+    return any(path == c or path.startswith(c + "/") for c in COVERED)
+
+
+def reach_roots(plan: Plan) -> None:
+    """In the server, before any fork: keep a directory fd on each import root that a run could not
+    reach by its path (under a directory its uid cannot enter, or under the tmpfs its mount namespace
+    puts over /tmp), and point sys.path and every loaded package's __path__ at /proc/self/fd/N. A
+    process may always follow its own fd links, so runs import from the grader's environment, wherever
+    it lives, and see nothing else of the directories around it."""
+    import fcntl
+
+    for root in plan.roots:
+        hidden = "uid_drop" in plan.layers and _hidden_from_others(root)
+        if hidden or ("mountns" in plan.layers and _covered(root)):
+            fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+            plan.root_fds[root] = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)  # clear of the run's fds 0-5
+            os.close(fd)
+    if not plan.root_fds:
+        return
+
+    def reached(path: str) -> str:
+        real = os.path.realpath(path) if path and not path.startswith("/proc/") else path
+        for root, fd in plan.root_fds.items():
+            if real == root or real.startswith(root + "/"):
+                return f"/proc/self/fd/{fd}" + real[len(root):]
+        return path
+
+    sys.path[:] = [reached(p) for p in sys.path]
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [reached(p) for p in path]
+    sys.path_importer_cache.clear()
+
+
+def run_path(plan: Plan, path: str) -> str:
+    """The path a run reaches `path` by (see reach_roots)."""
+    fd = plan.root_fds.get(path)
+    return f"/proc/self/fd/{fd}" if fd is not None else path
 
 
 def landlock_abi() -> int:
@@ -109,13 +151,38 @@ def landlock_abi() -> int:
     return max(int(rc), 0)
 
 
-def make_plan(want: list[str], slot: str) -> Plan:
-    """Which optional layers to try, with their parameters. The probe child then confirms them."""
+def _mount_flags(path: str) -> int:
+    """The flags of the mount `path` is on, as mount(2) flags: a remount inside a user namespace must
+    keep those the kernel has locked (nosuid, nodev, noexec, atime)."""
+    f = os.statvfs(path).f_flag
+    flags = f & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    return flags | (MS_RELATIME if f & ST_RELATIME else 0)
+
+
+def _tasks_of_uid(uid: int) -> int:
+    """Processes and threads the uid has now (what RLIMIT_NPROC counts without a user namespace)."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    n += len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                pass
+    return n
+
+
+def make_plan(want: list[str], slot: str, landlock_cap: int | None = None) -> Plan:
+    """Which optional layers to try, with their parameters. The probe child then confirms them.
+
+    landlock_cap: use at most this Landlock ABI (testing: what an older kernel gives).
+    """
     is_root = os.geteuid() == 0
     plan = Plan(layers=[], is_root=is_root)
-    roots = _import_roots()
-    plan.read_paths = roots + [p for p in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo")
-                               if os.path.isdir(p)]
+    plan.roots = _import_roots()
+    plan.root_flags = {root: _mount_flags(root) for root in plan.roots}
+    plan.read_paths = plan.roots + [p for p in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo")
+                                    if os.path.isdir(p)]
     for name in OPTIONAL_LAYERS:
         if name not in want:
             plan.missing[name] = "switched off by configuration"
@@ -123,8 +190,13 @@ def make_plan(want: list[str], slot: str) -> Plan:
         if name == "uid_drop" and not is_root:
             plan.missing[name] = "not root: runs keep the server's own unprivileged uid"
             continue
+        if name == "nproc" and is_root and "uid_drop" not in plan.layers:
+            plan.missing[name] = "runs keep root, whom RLIMIT_NPROC does not bind (only a cgroup limits them)"
+            continue
         if name == "landlock":
             plan.landlock_abi = landlock_abi()
+            if landlock_cap is not None:
+                plan.landlock_abi = min(plan.landlock_abi, landlock_cap)
             if plan.landlock_abi < 1:
                 plan.missing[name] = "kernel has no Landlock (landlock_create_ruleset failed)"
                 continue
@@ -142,7 +214,11 @@ def make_plan(want: list[str], slot: str) -> Plan:
                 continue
         plan.layers.append(name)
     if "uid_drop" in plan.layers:
-        plan.hidden_binds = _hidden_binds(roots)
+        import random
+
+        plan.run_uid = random.SystemRandom().randint(*RUN_UIDS)  # no other process has it: limits are per run
+    if not is_root:  # without a user namespace RLIMIT_NPROC counts every process of this uid
+        plan.nproc_base = _tasks_of_uid(os.getuid())
     return plan
 
 
@@ -225,6 +301,9 @@ def remove_cgroups(plan: Plan) -> None:
 
 @dataclass
 class RunLimits:
+    """Per-run limits: address space, CPU seconds, largest file, tmpfs size, open files, and
+    processes plus threads (`pids`, per run: see the nproc layer)."""
+
     memory_mb: int = 1024
     cpu_s: int = 10
     file_mb: int = 16
@@ -251,6 +330,9 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
         resource.setrlimit(res, (value, value))
     flags = (CLONE_NEWNET if "netns" in on and not plan.server_netns else 0) | (CLONE_NEWNS if "mountns" in on else 0)
     ns_layer = "netns" if flags & CLONE_NEWNET or "mountns" not in on else "mountns"
+    if not plan.is_root and "nproc" in on:  # a user namespace of its own: RLIMIT_NPROC then counts this run only
+        ns_layer = "nproc" if not flags else ns_layer
+        flags |= CLONE_NEWUSER
     with _blame(ns_layer):
         if flags and not plan.is_root:
             uid, gid = os.getuid(), os.getgid()
@@ -265,13 +347,19 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
             _mounts(plan, limits)
     else:
         os.chdir(workdir)
-    os.closerange(max(keep_fds) + 1 if keep_fds else 3, 65536)
+    _close_fds_but(set(keep_fds) | set(plan.root_fds.values()))
     if "uid_drop" in on:
         with _blame("uid_drop"):
             os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
+            os.setresgid(plan.run_uid, plan.run_uid, plan.run_uid)
+            os.setresuid(plan.run_uid, plan.run_uid, plan.run_uid)
+            if os.getuid() != plan.run_uid or os.geteuid() != plan.run_uid:
+                raise LayerError("uid_drop", "the uid did not change")
+    if not plan.is_root:  # per run inside its user namespace (nproc), else on top of what this uid had
+        pids = limits.pids if "nproc" in on else plan.nproc_base + limits.pids
+        resource.setrlimit(resource.RLIMIT_NPROC, (pids, pids))
+    elif "uid_drop" in on:  # the uid is this run's own
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
     _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: die with the server (set after any uid change)
     if os.getppid() != parent:
         os._exit(1)
@@ -283,6 +371,14 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
     if "seccomp" in on:
         with _blame("seccomp"):
             _seccomp(plan.seccomp_bpf)
+
+
+def _close_fds_but(keep: set[int]) -> None:
+    low = 0
+    for fd in sorted(keep) + [65536]:
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
 
 
 class _blame:
@@ -300,21 +396,24 @@ class _blame:
 
 
 def _mounts(plan: Plan, limits: RunLimits) -> None:
+    """The run's own /tmp and /dev/shm; the grader's import roots read-only when the run keeps the
+    grader's uid (root's runs have their own uid, which cannot write there anyway)."""
     _check("mountns", _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    exposed = []
-    for covered, child in plan.hidden_binds:  # grab the branch before the tmpfs covers it
-        exposed.append((covered, child, os.open(child, os.O_PATH | os.O_DIRECTORY)))
+    if "uid_drop" not in plan.layers:
+        for root in plan.roots:
+            path = root.encode()
+            _check("mountns", _libc.mount(path, path, None, MS_BIND | MS_REC, None), f"bind {root}")
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | plan.root_flags.get(root, 0)
+            _check("mountns", _libc.mount(None, path, None, flags, None), f"make {root} read-only")
+            fd = plan.root_fds.get(root)
+            if fd is not None:  # reach the read-only mount, not the one below it
+                new = os.open(root, os.O_PATH | os.O_DIRECTORY)
+                os.dup2(new, fd, inheritable=False)
+                os.close(new)
     opts = f"size={limits.tmpfs_mb}m,mode=1777,nr_inodes=4096".encode()
     _check("mountns", _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount tmpfs on /tmp")
     if os.path.isdir("/dev/shm"):
         _libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=1777")
-    for covered, child, fd in exposed:
-        _check("mountns", _libc.mount(b"tmpfs", covered.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755"),
-               f"cover {covered}")
-        os.mkdir(child, 0o755)
-        _check("mountns", _libc.mount(f"/proc/self/fd/{fd}".encode(), child.encode(), None, MS_BIND | MS_REC, None),
-               f"bind {child}")
-        os.close(fd)
     os.mkdir("/tmp/run", 0o777)
     os.chmod("/tmp/run", 0o777)
     os.chdir("/tmp/run")
@@ -342,7 +441,7 @@ def _landlock(plan: Plan) -> None:
     buf = ctypes.create_string_buffer(attr, len(attr))
     rs = _check("landlock", _libc.syscall(SYS_landlock_create_ruleset, buf, len(attr), 0), "create ruleset")
     try:
-        rules = [(p, _LL_READ) for p in plan.read_paths] + [(os.getcwd(), handled), ("/dev/null", handled & ~0)]
+        rules = [(run_path(plan, p), _LL_READ) for p in plan.read_paths] + [(os.getcwd(), handled), ("/dev/null", handled)]
         rules += [(p, _LL_READ) for p in ("/dev/urandom", "/dev/zero")]
         for path, access in rules:
             try:
@@ -350,7 +449,7 @@ def _landlock(plan: Plan) -> None:
             except OSError:
                 continue
             try:
-                if not os.path.isdir(path):  # files take file rights only
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):  # files take file rights only
                     access &= (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14 if abi >= 3 else 0) | (1 << 15 if abi >= 5 else 0)
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", access & handled, fd), 12)
                 _check("landlock", _libc.syscall(SYS_landlock_add_rule, rs, 1, rule, 0), f"add rule {path}")
@@ -373,6 +472,9 @@ _SECCOMP_DENY = (
 )  # fmt: skip
 
 
+F_SETFL, O_ASYNC = 4, 0o20000
+_FCNTL_SIGNAL_CMDS = (8, 10, 15)  # F_SETOWN, F_SETSIG, F_SETOWN_EX
+_IOCTL_SIGNAL_REQS = (0x5452, 0x8901, 0x8902)  # FIOASYNC, FIOSETOWN, SIOCSPGRP
 _PID_PLACEHOLDER = 0x5EC0DE42  # stands for the child's pid in the compiled filter
 
 
@@ -393,6 +495,14 @@ def compile_seccomp() -> bytes:
     f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
     f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))  # signals only to itself
     f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))
+    # signal-driven I/O sends a chosen signal to a chosen pid: the owner (F_SETOWN, F_SETOWN_EX,
+    # FIOSETOWN, SIOCSPGRP), the signal (F_SETSIG), switched on by O_ASYNC (F_SETFL, FIOASYNC). Landlock
+    # scopes signals only from ABI 6, so this path is closed here, on every kernel.
+    for cmd in _FCNTL_SIGNAL_CMDS:
+        f.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.EQ, cmd))
+    f.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.EQ, F_SETFL), sc.Arg(2, sc.MASKED_EQ, O_ASYNC, O_ASYNC))
+    for req in _IOCTL_SIGNAL_REQS:
+        f.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.EQ, req))
     with tempfile.TemporaryFile() as tmp:
         f.export_bpf(tmp)
         tmp.seek(0)

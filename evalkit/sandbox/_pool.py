@@ -1,13 +1,13 @@
 """Run untrusted Python against tests, in fresh isolated processes, with the verdict made outside.
 
-    from evalkit.verifiers.sandbox import Sandbox, SandboxConfig
+    from evalkit.sandbox import Sandbox, SandboxConfig
     with Sandbox(SandboxConfig(workers=2)) as box:
         result = box.run(program, CodeTests.from_any(tests))   # RunResult: one flag per test
         box.layers()                                            # which isolation layers are in force
 
 How a run goes (DESIGN.md "A code run"): a small pre-started server per worker forks one fresh child
 per program (never a fork of this, possibly huge, process). The child enters every isolation layer
-(`_sandbox_layers.LAYERS`) before it reads its job. The candidate's child only answers calls: it gets
+(`_layers.LAYERS`) before it reads its job. The candidate's child only answers calls: it gets
 arguments and sends back plain values (exact built-in types) over a pipe this process reads. For
 `assert` tests, the dataset's test code runs in a second sandboxed child (the checker), from a second
 server, where the entry point is a stub forwarding each call through this process to the candidate.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import secrets
 import select
 import socket
 import subprocess
@@ -32,15 +33,15 @@ from typing import Any, Iterable, Sequence
 
 from evalkit.errors import InputError
 from evalkit.types import CodeTests
-from evalkit.verifiers import _sandbox_layers as _layers
-from evalkit.verifiers import _sandbox_plain as plain
+from evalkit.sandbox import _layers
+from evalkit.sandbox import _plain as plain
 
 LAYER_NAMES = _layers.LAYER_NAMES
 ALWAYS_LAYERS = tuple(name for name, always, _ in _layers.LAYERS if always)
 OPTIONAL_LAYERS = _layers.OPTIONAL_LAYERS
 LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
-_SERVER = Path(__file__).with_name("_sandbox_server.py")
-_MAX_MESSAGE = 64 << 20  # a reply larger than this fails its test
+_SERVER = Path(__file__).with_name("_server.py")
+_MAX_MESSAGE = 16 << 20  # a reply larger than this fails its test (it is read and parsed in linear time)
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 
 
@@ -55,7 +56,10 @@ class SandboxConfig:
     memory_mb: address-space limit per process (and the cgroup memory limit of a worker).
     file_mb: largest file a run may write; also the cap on captured stdout / stderr.
     tmpfs_mb: size of the private tmpfs a run works in (mount namespace layer).
-    rel_tol / abs_tol: float tolerance for `call` values and `stdio` numeric tokens.
+    rel_tol / abs_tol: tolerance where the expected value is a float (a `call` value, or a `stdio`
+        token with a point or an exponent); integers and everything else compare exactly.
+    landlock_abi_max: use at most this Landlock ABI (default: the environment variable
+        EVALKIT_SANDBOX_LANDLOCK_ABI, else all the kernel has); a testing switch for older kernels.
     """
 
     workers: int = 2
@@ -67,7 +71,7 @@ class SandboxConfig:
     tmpfs_mb: int = 64
     rel_tol: float = 1e-6
     abs_tol: float = 1e-6
-    become_user: tuple[int, int] | None = None  # tests only: servers drop to this (uid, gid) first
+    landlock_abi_max: int | None = None
 
     def limits(self, n_tests: int = 1) -> dict[str, int]:
         """Per-process limits; CPU time is a backstop behind the wall-clock limit of each test."""
@@ -107,14 +111,16 @@ class InfraError(RuntimeError):
 
 
 class _Reader:
-    """Buffered JSON lines from a pipe, each read bounded by a deadline."""
+    """Buffered JSON lines from a pipe, each read bounded by a deadline; linear in what arrives (each
+    byte is appended and searched for a newline once, and parsed once by plain.parse_reply)."""
 
     def __init__(self, fd: int):
-        self.fd, self.buf, self.eof = fd, b"", False
+        self.fd, self.buf, self.eof, self.scanned = fd, bytearray(), False, 0
 
     def message(self, deadline: float) -> dict | str:
         """The next JSON object, or "timeout" / "eof" / "garbage"."""
-        while b"\n" not in self.buf:
+        while (end := self.buf.find(b"\n", self.scanned)) < 0:
+            self.scanned = len(self.buf)
             if self.eof:
                 return "eof"
             left = deadline - time.monotonic()
@@ -123,15 +129,17 @@ class _Reader:
             ready, _, _ = select.select([self.fd], [], [], left)
             if not ready:
                 return "timeout"
-            chunk = os.read(self.fd, 1 << 16)
+            chunk = os.read(self.fd, 1 << 20)
             if not chunk:
                 self.eof = True
             self.buf += chunk
             if len(self.buf) > _MAX_MESSAGE:
                 return "garbage"
-        line, self.buf = self.buf.split(b"\n", 1)
+        line = bytes(self.buf[:end])
+        del self.buf[: end + 1]
+        self.scanned = 0
         try:
-            msg = json.loads(line)
+            msg = plain.parse_reply(line)
         except (ValueError, RecursionError):
             return "garbage"
         return msg if isinstance(msg, dict) else "garbage"
@@ -164,13 +172,13 @@ def _memfd(name: str, data: bytes = b"") -> int:
 
 def _read_memfd(fd: int, cap: int) -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
-    out = b""
+    out = bytearray()
     while len(out) < cap:
         chunk = os.read(fd, min(1 << 20, cap - len(out)))
         if not chunk:
             break
         out += chunk
-    return out
+    return bytes(out)
 
 
 class _Child:
@@ -212,14 +220,15 @@ class _Child:
 
 
 class _Server:
-    """One pre-started sandbox server process (see _sandbox_server.py)."""
+    """One pre-started sandbox server process (see _server.py)."""
 
     def __init__(self, config: SandboxConfig, slot: str):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cap = config.landlock_abi_max
+        if cap is None and os.environ.get(_layers.LANDLOCK_CAP_ENV, "").strip():
+            cap = int(os.environ[_layers.LANDLOCK_CAP_ENV])
         cfg = {"sock_fd": theirs.fileno(), "slot": slot, "layers": list(config.layers),
-               "limits": config.limits()}
-        if config.become_user:
-            cfg["become_uid"], cfg["become_gid"] = config.become_user
+               "limits": config.limits(), "landlock_abi_max": cap}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", str(_SERVER), json.dumps(cfg)], pass_fds=[theirs.fileno()],
             env=_layers.scrubbed_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -231,8 +240,13 @@ class _Server:
         if not hello or not hello.get("hello"):
             self.close()
             raise InfraError("the sandbox server did not start")
+        if hello.get("fatal"):
+            self.close()
+            raise InfraError(f"the sandbox cannot run here: {hello['fatal']}")
         self.layers: list[str] = list(hello["layers"])
         self.missing: dict[str, str] = dict(hello["missing"])
+        self.writable_roots: list[str] = list(hello.get("writable_roots", []))
+        self.landlock_abi: int = int(hello.get("landlock_abi", 0))
 
     def send(self, message: dict, fds: Sequence[int] = ()) -> None:
         try:
@@ -303,13 +317,14 @@ class _Slot:
         self.config, self.index = config, index
         self.lock = threading.Lock()
         self._servers: dict[str, _Server] = {}
+        self.batch_deadline: float | None = None
 
     def server(self, role: str) -> _Server:
         srv = self._servers.get(role)
         if srv is None or not srv.alive():
             if srv is not None:
                 srv.close()
-            srv = _Server(self.config, f"{os.getpid()}-{self.index}-{role}")
+            srv = _Server(self.config, f"{secrets.token_hex(6)}-{role}")  # no pid of ours: runs can read it
             self._servers[role] = srv
         return srv
 
@@ -326,7 +341,13 @@ class _Slot:
 
     # -- each style returns the per-test list, or raises InfraError
 
-    def run(self, program: str, tests: CodeTests) -> RunResult:
+    def _until(self, seconds: float) -> float:
+        """A test's deadline: `seconds` from now, or the batch deadline when that comes first."""
+        end = time.monotonic() + seconds
+        return end if self.batch_deadline is None else min(end, self.batch_deadline)
+
+    def run(self, program: str, tests: CodeTests, deadline: float | None = None) -> RunResult:
+        self.batch_deadline = deadline
         start = time.monotonic()
         try:
             if tests.style == "stdio":
@@ -372,13 +393,13 @@ class _Slot:
         out: list[dict] = []
         detail = ""
         try:
-            gone = self._load(child, time.monotonic() + t)
+            gone = self._load(child, self._until(t))
             for case in cases:
                 if gone:
                     out.append({"passed": False, "reason": "timeout" if gone == "timeout" else gone})
                     continue
                 args = case.input if isinstance(case.input, list) else [case.input]
-                deadline = time.monotonic() + t
+                deadline = self._until(t)
                 try:
                     request = {"a": plain.dump_plain(args), "k": {"d": []}}
                 except plain.PlainError as e:
@@ -405,19 +426,24 @@ class _Slot:
         if not isinstance(reply, dict):
             why = "the program exited before answering" if reply == "eof" else "malformed reply"
             return False, why, why
-        if "ok" in reply:
+        if "ok" in reply:  # read in place, never built into objects here (see _plain)
             try:
-                got = plain.load_plain(reply["ok"])
-            except (plain.PlainError, ValueError, TypeError) as e:
-                return False, f"not a plain value ({e})", "malformed reply"
-            ok = plain.values_equal(got, want, self.config.rel_tol, self.config.abs_tol)
-            return ok, "passed" if ok else f"wrong value: {_short(got)}", None
+                plain.check_wire(reply["ok"])
+            except (plain.PlainError, RecursionError) as e:
+                return False, f"not a plain value ({str(e)[:100]})", "malformed reply"
+            if want is _FORWARD:
+                return True, "", None
+            try:
+                ok = plain.wire_matches(reply["ok"], want, self.config.rel_tol, self.config.abs_tol)
+            except Exception as e:  # comparing the candidate's value failed: its fault, never unjudged
+                return False, f"wrong value (comparison failed: {type(e).__name__})", None
+            return ok, "passed" if ok else f"wrong value: {plain.preview(reply['ok'])}", None
         if "exc" in reply:
-            return False, f"raised {reply['exc']}: {str(reply.get('msg', ''))[:200]}", None
+            return False, f"raised {_text(reply['exc'], 60)}: {_text(reply.get('msg', ''), 200)}", None
         if "bad" in reply:
-            return False, f"returned a value that is not plain ({reply['bad']})", None
+            return False, f"returned a value that is not plain ({_text(reply['bad'], 200)})", None
         if "fatal" in reply:
-            why = f"raised {reply['fatal']}"
+            why = f"raised {_text(reply['fatal'], 60)}"
             return False, why, why
         return False, "malformed reply", "malformed reply"
 
@@ -427,7 +453,7 @@ class _Slot:
         if not cand.send(call, deadline):
             return None, "the program stopped reading its calls"
         reply = cand.reader.message(deadline)
-        _, _, gone = self._judge_reply(reply, None)  # checks that a value is plain; the checker judges it
+        _, _, gone = self._judge_reply(reply, _FORWARD)  # checks that a value is plain; the checker judges it
         return (reply, None) if gone is None else (None, gone)
 
     def _assert(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
@@ -447,7 +473,7 @@ class _Slot:
         forced: dict[int, str] = {}
         try:
             self._ready(chk, "checker")
-            deadline = time.monotonic() + t
+            deadline = self._until(t)
             while True:
                 msg = chk.reader.message(deadline)
                 if msg == "timeout":
@@ -463,7 +489,7 @@ class _Slot:
                     n_tests = int(msg["tests"])
                 elif "start" in msg:
                     current = int(msg["start"])
-                    deadline = time.monotonic() + t
+                    deadline = self._until(t)
                 elif "result" in msg:
                     results[int(msg["result"])] = {"passed": bool(msg["passed"]), "reason": str(msg["reason"])}
                 elif "done" in msg:
@@ -479,7 +505,7 @@ class _Slot:
                         if current is not None:  # the test in progress fails whatever the checker makes of it
                             forced.setdefault(current, gone)
                         answer = {"gone": gone}
-                        deadline = time.monotonic() + t  # the checker still needs to finish
+                        deadline = self._until(t)  # the checker still needs to finish
                     if not chk.send(answer, deadline):
                         break
         finally:
@@ -509,7 +535,7 @@ class _Slot:
                                                    stdin.encode(), self.config.limits(), t + 5)
             try:
                 self._ready(child, "candidate")
-                msg = child.server.recv(t)
+                msg = child.server.recv(max(0.0, self._until(t) - time.monotonic()))
                 if msg is None:
                     child.finish(kill=True)
                     passed, reason = False, "timeout"
@@ -525,9 +551,12 @@ class _Slot:
                         passed, reason = False, f"exit code {child.exit_code}" + (f": {tail[-1]}" if tail else "")
                     else:
                         want = case.output if isinstance(case.output, str) else json.dumps(case.output)
-                        passed = plain.stdio_equal(got.decode("utf-8", "replace"), want,
-                                                   self.config.rel_tol, self.config.abs_tol)
-                        reason = "passed" if passed else "wrong output"
+                        try:
+                            passed = plain.stdio_equal(got.decode("utf-8", "replace"), want,
+                                                       self.config.rel_tol, self.config.abs_tol)
+                            reason = "passed" if passed else "wrong output"
+                        except Exception as e:  # the candidate's output broke the comparison: its fault
+                            passed, reason = False, f"wrong output (comparison failed: {type(e).__name__})"
             finally:
                 child.finish()
             out.append({"passed": passed, "reason": reason})
@@ -536,9 +565,12 @@ class _Slot:
         return out, detail or "all tests passed"
 
 
-def _short(value: Any, n: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 3] + "..."
+_FORWARD = object()  # _judge_reply's `want` for a reply the checker judges: check its shape only
+
+
+def _text(value: Any, n: int) -> str:
+    """At most n characters of a field of a reply (anything the candidate wrote)."""
+    return value[:n] if isinstance(value, str) else "?"
 
 
 # ---------------------------------------------------------------- the public face
@@ -583,8 +615,8 @@ class Sandbox:
             finally:
                 self._release(slot)
             in_force = [n for n in LAYER_NAMES if n in ALWAYS_LAYERS or n in srv.layers]
-            self._layers = {"in_force": in_force, "missing": dict(srv.missing),
-                            "as_root": os.geteuid() == 0 and not self.config.become_user}
+            self._layers = {"in_force": in_force, "missing": dict(srv.missing), "as_root": os.geteuid() == 0,
+                            "writable_roots": list(srv.writable_roots), "landlock_abi": srv.landlock_abi}
         missing = [n for n in self.config.require_layers if n not in self._layers["in_force"]]
         if missing:
             why = "; ".join(f"{n}: {self._layers['missing'].get(n, 'not available')}" for n in missing)
@@ -602,15 +634,18 @@ class Sandbox:
             self._free.append(slot)
             self._cv.notify()
 
-    def run(self, program: str, tests: CodeTests | dict | str) -> RunResult:
+    def run(self, program: str, tests: CodeTests | dict | str, deadline: float | None = None) -> RunResult:
         """Check one candidate program against all its tests. Never raises for the program's faults;
-        an infrastructure fault comes back as RunResult.error."""
+        an infrastructure fault comes back as RunResult.error.
+
+        deadline: a time.monotonic() value; a test still running then fails with reason `timeout`.
+        """
         tests = CodeTests.from_any(tests)
         if self.config.require_layers:
             self.layers()
         slot = self._acquire()
         try:
-            return slot.run(program, tests)
+            return slot.run(program, tests, deadline)
         finally:
             self._release(slot)
 
@@ -618,14 +653,15 @@ class Sandbox:
                  ) -> list[RunResult | None]:
         """Many runs, `workers` at a time, results in input order.
 
-        deadline: a time.monotonic() value; a run not started by then is not run (None in its place).
+        deadline: a time.monotonic() value; a run not started by then is not run (None in its place), and
+            a test still running then fails with reason `timeout`.
         """
         jobs = list(jobs)
 
         def one(job):
             if deadline is not None and time.monotonic() >= deadline:
                 return None
-            return self.run(*job)
+            return self.run(*job, deadline=deadline)
 
         if len(jobs) <= 1 or len(self._slots) == 1:
             return [one(job) for job in jobs]
@@ -693,7 +729,7 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
     Returns False when an attack was not contained (or a run failed); raises InputError when a
     required layer is missing.
     """
-    from evalkit.verifiers._sandbox_attacks import run_attacks
+    from evalkit.sandbox._attacks import run_attacks
 
     required = parse_layers(require_layers) if isinstance(require_layers, str) else tuple(require_layers)
     config = config or SandboxConfig(workers=1, timeout_s=timeout_s)
@@ -704,7 +740,11 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
         for name in LAYER_NAMES:
             state = "in force" if name in info["in_force"] else "missing"
             why = LAYER_DESCRIPTIONS[name] if state == "in force" else info["missing"].get(name, "")
+            if name == "landlock" and state == "in force":
+                why += f" (ABI {info['landlock_abi']}{'' if info['landlock_abi'] >= 6 else '; signals scoped by seccomp only'})"
             echo(f"  {name:<11} {state:<9} {why}")
+        for root in info["writable_roots"]:
+            echo(f"  warning: runs can write to the grader's environment at {root}")
         missing = [n for n in required if n not in info["in_force"]]
         if missing:
             raise InputError("required sandbox layer(s) missing: "
@@ -712,7 +752,9 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
         if not run_attack_suite:
             return True
         echo("attacks:")
-        results = run_attacks(box, on_result=lambda r: echo(f"  {r.name:<16} {r.status:<14} {r.detail[:90]}"))
+        results = run_attacks(box, on_result=lambda r: echo(f"  {r.name:<20} {r.status:<14} {r.ms:>6.0f} ms  {r.detail[:80]}"))
     bad = [r for r in results if not r.contained]
     echo(f"{len(results) - len(bad)}/{len(results)} attacks contained")
+    if bad:
+        echo(f"NOT CONTAINED: {', '.join(r.name for r in bad)}")
     return not bad

@@ -1,0 +1,292 @@
+"""`evalkit curate`: GRPO training data from a run, chosen by how often the model solved each problem.
+
+A GRPO group whose answers are all right or all wrong has zero advantage and teaches nothing (DAPO's
+dynamic sampling, open-r1's pass-rate filter), so the useful problems are those the current model
+solves sometimes. `curate` reads a run directory (a replay of another harness's outputs works the
+same), measures each problem's pass rate (avg@n over its judged samples), keeps the problems in
+[LOW, HIGH], optionally drops duplicates and problems that share a long n-gram with a benchmark
+(evalkit.contamination), and writes the rest with `evalkit export`'s writers, each row asked with the
+very messages the run asked it, and carrying its pass rate. Every dropped problem goes to a side file
+with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalkit.contamination import NGRAM, NgramIndex
+from evalkit.errors import InputError
+from evalkit.rewards.export import check_out_path, training_row, write_rows
+from evalkit.run import read_samples  # the run directory
+from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
+from evalkit.taskspec import TaskSpec, load_problems, load_task
+from evalkit.types import Problem
+
+# Why a problem is dropped, in the order the checks run: a row reports the first that applies.
+DROP_REASONS: tuple[tuple[str, str], ...] = (
+    ("unjudged", "no sample of it could be judged (infrastructure faults only)"),
+    ("too_few_samples", "fewer judged samples than --min-samples"),
+    ("pass_rate_low", "pass rate below LOW"),
+    ("pass_rate_high", "pass rate above HIGH"),
+    ("contaminated", "shares an n-gram with a benchmark problem (--decontaminate)"),
+    ("duplicate", "same problem text as a row kept before it (--dedup)"),
+)
+
+
+@dataclass(frozen=True)
+class PassRate:
+    """One problem's measured pass rate: `correct` of `judged` samples (unjudged ones left out)."""
+
+    task: str
+    problem_id: str
+    judged: int
+    correct: int
+    unjudged: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.correct / self.judged if self.judged else None
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A problem curate left out. reason: a name from DROP_REASONS; detail: the specifics (the
+    benchmark problem and shared words, the row it duplicates)."""
+
+    task: str
+    problem_id: str
+    reason: str
+    pass_rate: float | None
+    n_samples: int
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "problem_id": self.problem_id, "reason": self.reason,
+                "pass_rate": self.pass_rate, "n_samples": self.n_samples, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class CurateResult:
+    """What `curate` wrote: the training file, the side file of dropped rows, and the counts."""
+
+    out: Path
+    dropped_path: Path
+    kept: int
+    dropped: tuple[Dropped, ...]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome: `kept`, then each drop reason (zeros included), in DROP_REASONS order."""
+        by = Counter(d.reason for d in self.dropped)
+        return {"kept": self.kept, **{name: by.get(name, 0) for name, _ in DROP_REASONS}}
+
+
+def parse_pass_rate(text: str) -> tuple[float, float]:
+    """`LOW:HIGH` (inclusive, each in [0, 1], LOW <= HIGH) as two floats; InputError otherwise."""
+    parts = str(text).split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        low, high = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise InputError(f"--pass-rate: expected LOW:HIGH such as 0.1:0.9, got {text!r}") from None
+    if not (0.0 <= low <= 1.0 and 0.0 <= high <= 1.0):
+        raise InputError(f"--pass-rate: LOW and HIGH must lie in [0, 1], got {text!r}")
+    if low > high:
+        raise InputError(f"--pass-rate: LOW must not exceed HIGH, got {text!r} (did you mean {high:g}:{low:g}?)")
+    return low, high
+
+
+def normalise(text: str) -> str:
+    """The text `--dedup` compares: Unicode NFKC, casefolded, whitespace runs as one space."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt: str,
+           out: str | os.PathLike, *, min_samples: int = 1, dedup: bool = False,
+           decontaminate: Sequence[str] = (), model: str | None = None,
+           dropped_out: str | os.PathLike | None = None, ngram: int = NGRAM) -> CurateResult:
+    """Write the problems of a run whose pass rate lies in `pass_rate` as a training set.
+
+    run_dir: an `evalkit run` directory (samples.jsonl and config.json), replay runs included.
+    pass_rate: (LOW, HIGH) or "LOW:HIGH", inclusive; a problem's pass rate is its correct share of
+        its judged samples (avg@n).
+    fmt, out: as for `evalkit export` (`trl`: JSON lines or parquet by suffix; `verl`: parquet).
+        Each row carries `pass_rate` and `n_samples` (TRL: columns; veRL: in `extra_info`).
+    min_samples: drop problems with fewer judged samples than this.
+    dedup: drop a problem whose text equals (exactly, or after `normalise`) one kept before it.
+    decontaminate: benchmark tasks (built-in names, YAML paths, or `all`); a problem sharing
+        `ngram` consecutive words with one of their problems is dropped.
+    model: which model's samples to measure, for a run holding several (required then).
+    dropped_out: the side file of dropped rows (JSON lines); default OUT's stem + `.dropped.jsonl`.
+    Raises InputError for bad input; nothing is written then.
+    """
+    low, high = parse_pass_rate(pass_rate) if isinstance(pass_rate, str) else parse_pass_rate(f"{pass_rate[0]}:{pass_rate[1]}")
+    if min_samples < 1:
+        raise InputError(f"--min-samples must be at least 1, got {min_samples}")
+    out = check_out_path(fmt, out)
+    dropped_path = Path(dropped_out) if dropped_out else out.with_name(out.name.split(".")[0] + ".dropped.jsonl")
+    run_dir = Path(run_dir)
+    config, samples = _read_run(run_dir)
+    model = _one_model(run_dir, samples, model)
+    rates = _pass_rates(samples, model)
+    tasks = _tasks(run_dir, config, {task for task, _ in rates})
+    index = NgramIndex.from_tasks(list(decontaminate), ngram) if decontaminate else None
+    system_prompt = (config.get("identity") or {}).get("system_prompt")
+    prompts = {(s["task"], str(s["problem_id"])): s.get("prompt") for s in samples if s.get("model") == model}
+
+    candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
+    dropped: list[Dropped] = []
+    for spec, problems in tasks:
+        for problem in problems:
+            pr = rates.get((spec.name, problem.id))
+            if pr is None:
+                continue  # not sampled in this run (--limit)
+            reason = _rate_reason(pr, min_samples, low, high)
+            if reason:
+                dropped.append(Dropped(spec.name, problem.id, reason, pr.rate, pr.judged,
+                                       f"{pr.correct}/{pr.judged} correct, {pr.unjudged} unjudged"))
+            else:
+                candidates.append((spec, problem, pr))
+    if index is not None:
+        overlaps = index.find([p.problem for _, p, _ in candidates])
+        kept_candidates = []
+        for (spec, problem, pr), hit in zip(candidates, overlaps):
+            if hit is None:
+                kept_candidates.append((spec, problem, pr))
+            else:
+                dropped.append(Dropped(spec.name, problem.id, "contaminated", pr.rate, pr.judged,
+                                       f"{hit.task} {hit.problem_id}: \"{hit.ngram}\""))
+        candidates = kept_candidates
+    rows = []
+    seen: dict[str, tuple[str, str]] = {}
+    for spec, problem, pr in candidates:
+        if dedup:
+            exact, loose = "exact:" + problem.problem, "normalised:" + normalise(problem.problem)
+            first = seen.get(exact) or seen.get(loose)
+            if first is not None:
+                how = "exact" if exact in seen else "normalised"
+                dropped.append(Dropped(spec.name, problem.id, "duplicate", pr.rate, pr.judged,
+                                       f"{how} duplicate of {first[0]} {first[1]}"))
+                continue
+            seen.setdefault(exact, (spec.name, problem.id))
+            seen.setdefault(loose, (spec.name, problem.id))
+        messages = run_messages(spec, problem, system_prompt)
+        _check_prompt(run_dir, spec, problem, messages, prompts.get((spec.name, problem.id)))
+        rows.append(training_row(spec, problem, messages, fmt, len(rows),
+                                 {"pass_rate": pr.rate, "n_samples": pr.judged}))
+    order = {name: i for i, (name, _) in enumerate(DROP_REASONS)}
+    dropped.sort(key=lambda d: order[d.reason])
+    write_rows(rows, out)
+    write_rows([d.to_dict() for d in dropped], dropped_path)
+    return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped))
+
+
+def summary_table(result: CurateResult) -> str:
+    """The table `evalkit curate` prints: rows kept and dropped by reason."""
+    counts = result.counts()
+    meaning = dict(DROP_REASONS, kept="written to the training file")
+    rows = [("outcome", "rows", "")] + [(k, str(v), meaning[k]) for k, v in counts.items()]
+    rows.append(("total", str(sum(counts.values())), ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}".rstrip() for a, b, c in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- the run directory
+
+
+def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a directory (give an evalkit run directory)")
+    samples_path, config_path = run_dir / "samples.jsonl", run_dir / "config.json"
+    if not samples_path.is_file():
+        raise InputError(f"{run_dir}: no samples.jsonl (not an evalkit run directory, or the run wrote nothing yet)")
+    if not config_path.is_file():
+        raise InputError(f"{config_path}: missing (curate needs the run's config to render its prompts)")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"{config_path}: unreadable ({e})") from None
+    samples = read_samples(samples_path)
+    if not samples:
+        raise InputError(f"{samples_path}: holds no samples")
+    return config, samples
+
+
+def _one_model(run_dir: Path, samples: list[dict[str, Any]], model: str | None) -> str:
+    models = sorted({str(s.get("model")) for s in samples})
+    if model is not None:
+        if model not in models:
+            raise InputError(f"--model {model!r}: {run_dir} has samples of {', '.join(models)}")
+        return model
+    if len(models) > 1:
+        raise InputError(f"{run_dir} holds samples of several models ({', '.join(models)}); choose one with --model")
+    return models[0]
+
+
+def _pass_rates(samples: list[dict[str, Any]], model: str) -> dict[tuple[str, str], PassRate]:
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for s in samples:
+        if s.get("model") != model:
+            continue
+        c = counts[(s["task"], str(s["problem_id"]))]
+        if s.get("correct") is None:
+            c[2] += 1
+        else:
+            c[0] += 1
+            c[1] += s["correct"] is True
+    return {key: PassRate(key[0], key[1], *c) for key, c in counts.items()}
+
+
+def _tasks(run_dir: Path, config: dict[str, Any], wanted: set[str]) -> list[tuple[TaskSpec, list[Problem]]]:
+    """The run's task specs and problems, loaded as the run loaded them (same source and revision)."""
+    out = []
+    entries = {t.get("name"): t for t in config.get("tasks") or []}
+    missing = sorted(wanted - set(entries))
+    if missing:
+        raise InputError(f"{run_dir / 'config.json'}: field 'tasks' has no entry for task {missing[0]!r} of samples.jsonl")
+    for name, entry in entries.items():
+        if name not in wanted:
+            continue
+        path = entry.get("path")
+        spec = load_task(path if path and Path(path).is_file() else name)
+        if spec.prompt != entry.get("prompt") or spec.system != entry.get("system"):
+            raise InputError(f"{spec.path or name}: field 'prompt' or 'system' differs from the one {run_dir} "
+                             "was run with; curate renders the run's own prompts")
+        loaded = load_problems(spec, source=entry.get("dataset_source") or "auto")
+        if entry.get("dataset_revision") and loaded.revision != entry["dataset_revision"]:
+            raise InputError(f"{spec.path or name}: its dataset is now revision {loaded.revision}, the run used "
+                             f"{entry['dataset_revision']}; curate needs the problems the run was asked")
+        out.append((spec, loaded.problems))
+    return out
+
+
+def _rate_reason(pr: PassRate, min_samples: int, low: float, high: float) -> str | None:
+    if pr.judged == 0:
+        return "unjudged"
+    if pr.judged < min_samples:
+        return "too_few_samples"
+    if pr.rate < low:
+        return "pass_rate_low"
+    if pr.rate > high:
+        return "pass_rate_high"
+    return None
+
+
+def _check_prompt(run_dir: Path, spec: TaskSpec, problem: Problem, messages: list[dict[str, str]],
+                  stored: str | None) -> None:
+    """Every message rendered now must appear in the prompt the run stored (the chat template only
+    wraps them), so a row is never asked differently from how it was measured."""
+    if stored is None:
+        return
+    for m in messages:
+        if m["content"] not in stored:
+            raise InputError(f"{run_dir / 'samples.jsonl'}: the prompt of {spec.name} {problem.id!r} differs from "
+                             f"what its task renders now ({m['role']} message); the task or its data changed")

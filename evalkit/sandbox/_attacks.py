@@ -1,0 +1,521 @@
+"""The built-in attack suite: programs that try to escape, game or freeze the sandbox, as a table.
+
+Most rows are a call test whose program returns True only when the attack worked (the expected
+output is True), so "contained" means the program was not judged correct. Rows with their own
+`tests` are wrong programs that must not pass. `honest` rows are correct programs that must pass
+(output written at exit, big integers, the grader's own packages, threads): a sandbox that fails
+them is not fit either. Some rows also check from the outside (a stray process, a connection to a
+listener, a process still alive, a tree left on disk) or bound the grader's own time (`max_ms`).
+`evalkit sandbox doctor` and the tests run this table; reward hacks (`REWARD_HACKS`) are programs
+that must score 0 on every HumanEval problem.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from evalkit.types import CodeTests
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One row. program: defines `attack(ctx) -> bool` (True: it worked), or is judged by `tests`.
+
+    tests: code-test JSON the program is checked against (default: call `attack(ctx)`, want True), or a
+        function that builds it (for values no JSON number holds).
+    honest: a correct program; contained means it passed every test, with no infrastructure error.
+    outside_only: judged only from outside (the program's own success is expected).
+    max_ms: the whole run, grader's reading and comparing included, must end within this.
+    """
+
+    name: str
+    what: str
+    program: str
+    style: str = "call"
+    outside_only: bool = False
+    tests: dict | Callable[[], dict] | None = None
+    honest: bool = False
+    max_ms: float | None = None
+
+
+ATTACKS: tuple[Attack, ...] = (
+    Attack("fork_bomb", "fork until the machine runs out of processes", """
+import os, time
+def attack(ctx):
+    n = 0
+    for _ in range(200):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+    return n >= 100
+"""),
+    Attack("memory_10gb", "allocate 10 GB", """
+def attack(ctx):
+    block = bytearray(10 * 2**30)
+    block[::4096] = b"x" * len(block[::4096])
+    return True
+"""),
+    Attack("infinite_loop", "never return", """
+def attack(ctx):
+    while True:
+        pass
+"""),
+    Attack("file_5gb", "write one 5 GB file", """
+def attack(ctx):
+    chunk = b"x" * (1 << 20)
+    with open("big", "wb") as f:
+        for _ in range(5 * 1024):
+            f.write(chunk)
+    return True
+"""),
+    Attack("files_5gb", "write 5 GB across many files (stops at 256 MB: enough to prove the cap failed)", """
+def attack(ctx):
+    chunk = b"x" * (1 << 20)
+    written = 0
+    try:
+        for i in range(5 * 1024):
+            with open(f"f{i}", "wb") as f:
+                for _ in range(4):
+                    f.write(chunk)
+                    written += len(chunk)
+            if written >= 256 << 20:
+                return True
+    except OSError:
+        return False
+    return True
+"""),
+    Attack("socket_loopback", "connect to a listener on 127.0.0.1 outside the sandbox", """
+import socket
+def attack(ctx):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(2)
+    s.connect(("127.0.0.1", ctx["port"]))
+    s.sendall(b"escaped")
+    return True
+"""),
+    Attack("read_shadow", "read /etc/shadow", """
+def attack(ctx):
+    return len(open("/etc/shadow").read()) > 0
+"""),
+    Attack("parent_env", "read the grader's environment", """
+import os
+def attack(ctx):
+    if ctx["secret"] in repr(dict(os.environ)):
+        return True
+    return len(open(f"/proc/{ctx['parent']}/environ", "rb").read()) > 0
+"""),
+    Attack("parent_mem", "read /proc/<parent>/mem", """
+def attack(ctx):
+    pid = ctx["parent"]
+    for line in open(f"/proc/{pid}/maps"):
+        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+        if "r" in line.split()[1]:
+            with open(f"/proc/{pid}/mem", "rb") as m:
+                m.seek(lo)
+                return len(m.read(16)) == 16
+    return False
+"""),
+    Attack("peer_memory", "read the memory of another process (a checker holds the tests)", """
+import os
+def attack(ctx):
+    me = os.getpid()
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == me:
+            continue
+        try:
+            with open(f"/proc/{p}/maps") as maps, open(f"/proc/{p}/mem", "rb") as mem:
+                mem.seek(int(maps.readline().split("-")[0], 16))
+                if mem.read(16):
+                    return True
+        except (OSError, ValueError):
+            pass
+    return False
+"""),
+    Attack("read_outside", "read a file outside the sandbox", """
+def attack(ctx):
+    return open(ctx["outside"]).read() == ctx["outside_text"]
+"""),
+    Attack("kill_parent", "signal the grader process", """
+import os
+def attack(ctx):
+    os.kill(ctx["parent"], 0)  # permission to signal it (0: deliver nothing)
+    return True
+"""),
+    Attack("setsid_orphan", "leave a setsid orphan running after the run", """
+import os, time, ctypes
+def attack(ctx):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            ctypes.CDLL(None).prctl(15, b"ek-orphan", 0, 0, 0)
+            time.sleep(60)
+        os._exit(0)
+    time.sleep(0.2)
+    return True
+""", outside_only=True),
+    Attack("print_flood", "print without end", """
+import sys
+while True:
+    sys.stdout.write("x" * 65536)
+""", style="stdio"),
+    # -- wrong programs that must not pass
+    Attack("stop_iteration", "raise StopIteration to end a test's map()/all() early", """
+def double(x):
+    raise StopIteration
+""", tests={"style": "assert", "entry_point": "double",
+            "code": "assert all(map(lambda x: double(x) == 2 * x, [1, 2, 3]))\n"
+                    "assert list(filter(lambda x: double(x) != 2 * x, [4, 5])) == []\n"}),
+    Attack("int_as_float", "return a float near an expected integer", """
+def plus7(n):
+    return float(n + 7)
+""", tests={"style": "call", "entry_point": "plus7", "cases": [{"input": [10**17], "output": 10**17 + 7}]}),
+    Attack("stdio_int_tolerance", "print an integer 1,000 off a 12-digit answer", """
+print(500000500000)
+""", style="stdio", tests={"style": "stdio", "cases": [{"input": "", "output": "500000501000\n"}]}),
+    Attack("uncalled_check", "pass the top-level asserts while a check() beside them fails", """
+def sq(x):
+    return 1
+""", tests={"style": "assert", "entry_point": "sq",
+            "code": "assert sq(1) == 1\ndef check(candidate):\n    assert candidate(3) == 9\n"}),
+    Attack("failing_loop", "fail inside a top-level loop of the test code", """
+def ident(x):
+    return 1
+""", tests={"style": "assert", "entry_point": "ident",
+            "code": "for x in [1, 2, 3]:\n    assert ident(x) == x\nassert ident(1) == 1\n"}),
+    Attack("overflow_compare", "return a 400-digit int where a float is expected (wrong, never unjudged)", """
+def half(x):
+    return 10 ** 400
+""", tests={"style": "call", "entry_point": "half", "cases": [{"input": [3], "output": 1.5}]}),
+    Attack("hash_flood", "reply with 200,000 integers that share one hash, as a set", """
+import os
+def attack(ctx):
+    m = (1 << 61) - 1
+    body = ",".join(str(m * k) for k in range(1, 200001))
+    os.write(4, ('{"ok":{"s":[' + body + ']}}\\n').encode())
+    os._exit(0)
+""", max_ms=5000),
+    Attack("thread_bomb", "start 3,000 threads", """
+import threading
+def attack(ctx):
+    stop, n = threading.Event(), 0
+    try:
+        for _ in range(3000):
+            threading.Thread(target=stop.wait, daemon=True).start()
+            n += 1
+    except (RuntimeError, MemoryError):
+        pass
+    stop.set()
+    return n >= 1000
+"""),
+    Attack("fsetown_signal", "SIGKILL a process of the host through F_SETOWN/F_SETSIG and O_ASYNC", """
+import fcntl, os, signal
+def attack(ctx):
+    r, w = os.pipe()
+    done = 0
+    for how in ("fcntl", "ioctl"):
+        try:
+            if how == "fcntl":
+                fcntl.fcntl(r, fcntl.F_SETOWN, ctx["victim"])
+                fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+                fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+            else:
+                import struct, termios
+                fcntl.ioctl(r, 0x8901, struct.pack("i", ctx["victim"]))  # FIOSETOWN
+                fcntl.ioctl(r, termios.FIOASYNC, struct.pack("i", 1))
+            os.write(w, b"x")
+            done += 1
+        except OSError:
+            pass
+    return done > 0
+""", outside_only=True),  # judged by whether the victim lives: Landlock ABI 6+ stops the signal itself
+    Attack("host_pid", "find the grader's pid in the run's own command line or cgroup", """
+import re, sys
+def attack(ctx):
+    seen = " ".join(sys.argv)
+    try:
+        seen += open("/proc/self/cgroup").read()
+    except OSError:
+        pass
+    return re.search(rf"(?<![0-9a-f]){ctx['parent']}(?![0-9a-f])", seen) is not None
+"""),
+    Attack("write_grader_env", "write into the grader's own Python environment (site-packages)", """
+import os
+def attack(ctx):
+    path = os.path.join(ctx["site"], "evalkit_doctor_planted.py")
+    with open(path, "w") as f:
+        f.write("planted = True\\n")
+    return True
+"""),
+    # -- honest programs that must pass
+    Attack("atexit_output", "honest: write the output from an atexit handler", """
+import atexit, sys
+out = []
+atexit.register(lambda: sys.stdout.write("".join(out)))
+out.append(str(sum(range(10))) + "\\n")
+""", style="stdio", honest=True, tests={"style": "stdio", "cases": [{"input": "", "output": "45\n"}]}),
+    Attack("thread_main", "honest: run main in a non-daemon thread", """
+import threading
+def main():
+    print(int(input()) * 3)
+threading.Thread(target=main).start()
+""", style="stdio", honest=True, tests={"style": "stdio", "cases": [{"input": "14\n", "output": "42\n"}]}),
+    Attack("big_int", "honest: return and print integers over 4,300 digits", """
+import math
+def fact(n):
+    return math.factorial(n)
+""", honest=True, tests={"style": "assert", "entry_point": "fact",
+                         "code": "import math\nassert fact(2000) == math.factorial(2000)\n"
+                                 "assert len(str(fact(2000))) == 5736\n"}),
+    Attack("big_int_call", "honest: a 5,736-digit result compared by the grader", """
+import math
+def fact(n):
+    return math.factorial(n)
+""", honest=True, tests=lambda: {"style": "call", "entry_point": "fact",
+                                  "cases": [{"input": [2000], "output": math.factorial(2000)}]}),
+    Attack("some_threads", "honest: use 8 worker threads", """
+from concurrent.futures import ThreadPoolExecutor
+def total(n):
+    with ThreadPoolExecutor(8) as pool:
+        return sum(pool.map(lambda k: k * k, range(n)))
+""", honest=True, tests={"style": "call", "entry_point": "total", "cases": [{"input": [100], "output": 328350}]}),
+    Attack("grader_packages", "honest: import a package of the grader's own environment", """
+import importlib
+def attack(ctx):
+    return importlib.import_module(ctx["package"]).__name__ == ctx["package"]
+""", honest=True),
+    Attack("deep_tree", "honest: leave a 3,000-deep directory tree for the clean-up", """
+import os
+def attack(ctx):
+    os.mkdir("ek-deep")
+    fd = os.open("ek-deep", os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        fd2 = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = fd2
+    return True
+""", honest=True),
+)
+
+ORPHAN_NAME = "ek-orphan"
+
+
+def orphans_alive() -> list[int]:
+    """Processes named like the orphan attack's, still running."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == ORPHAN_NAME:
+                        out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts connections (the socket attack's target)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """contained: the attack failed and the grader saw nothing escape; error: the run itself could not
+    be made (an infrastructure fault, which is neither)."""
+
+    name: str
+    what: str
+    contained: bool
+    detail: str
+    ms: float
+    error: bool = False
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else "contained" if self.contained else "NOT CONTAINED"
+
+
+def _grader_site() -> str:
+    """A site-packages directory of this interpreter (what write_grader_env aims at)."""
+    import sysconfig
+
+    return sysconfig.get_paths()["purelib"]
+
+
+def _grader_package() -> str:
+    """A package installed in this interpreter's environment (site-packages), for grader_packages."""
+    import importlib.util
+
+    for name in ("pyseccomp", "click", "yaml", "numpy"):
+        spec = importlib.util.find_spec(name)
+        if spec and spec.origin and "-packages" in spec.origin:
+            return name
+    return "json"
+
+
+def _tests_for(attack: Attack, ctx: dict) -> CodeTests:
+    if attack.tests is not None:
+        return CodeTests.from_any(attack.tests() if callable(attack.tests) else attack.tests)
+    if attack.style == "stdio":
+        return CodeTests.from_any({"style": "stdio", "cases": [{"input": "", "output": "x"}]})
+    return CodeTests.from_any({"style": "call", "entry_point": "attack", "cases": [{"input": [ctx], "output": True}]})
+
+
+def _left_on_disk() -> list[str]:
+    """Trees a deep_tree run left behind (runs without a mount namespace work in /tmp/evalkit-run-*)."""
+    return glob.glob(os.path.join(tempfile.gettempdir(), "evalkit-run-*", "ek-deep"))
+
+
+def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[AttackResult], None] | None = None
+                ) -> list[AttackResult]:
+    """Run the attack table against a Sandbox; the grader (this process) must survive every row."""
+    secret = f"EVALKIT_SECRET_{os.getpid()}_{time.time_ns()}"
+    os.environ["EVALKIT_DOCTOR_SECRET"] = secret
+    where = next((d for d in ("/var/tmp", "/dev/shm") if os.access(d, os.W_OK)), None)  # not /tmp: a tmpfs covers it
+    fd, outside = tempfile.mkstemp(prefix="evalkit-outside-", dir=where)
+    os.write(fd, secret.encode())
+    os.close(fd)
+    os.chmod(outside, 0o644)
+    listener = Listener()
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
+    site = _grader_site()
+    planted = os.path.join(site, "evalkit_doctor_planted.py")
+    ctx = {"port": listener.port, "secret": secret, "parent": os.getpid(), "outside": outside, "outside_text": secret,
+           "victim": victim.pid, "site": site, "package": _grader_package()}
+    results = []
+    try:
+        for attack in ATTACKS:
+            if only and attack.name not in only:
+                continue
+            tests = _tests_for(attack, ctx)
+            before = listener.connections
+            r = box.run(attack.program, tests)
+            time.sleep(0.05)
+            escaped = []
+            if listener.connections != before:
+                escaped.append("a connection reached the listener")
+            if orphans_alive():
+                escaped.append("a process outlived the run")
+            if victim.poll() is not None:
+                escaped.append("a host process was killed")
+            if os.path.exists(planted):
+                escaped.append("a file was planted in the grader's environment")
+                os.unlink(planted)
+            if _left_on_disk():
+                escaped.append("a directory tree was left on disk")
+            if r.error:
+                contained, detail = False, f"infrastructure error: {r.error}"
+            else:
+                correct = bool(r.tests) and r.passed == len(r.tests)
+                contained = (correct if attack.honest else attack.outside_only or not correct) and not escaped
+                detail = next((t["reason"] for t in r.tests if not t["passed"]), r.tests[0]["reason"] if r.tests else r.detail)
+                if attack.max_ms is not None and r.ms > attack.max_ms:
+                    contained = False
+                    detail = f"the grader took {r.ms:.0f} ms (bound {attack.max_ms:.0f}); " + detail
+                if escaped:
+                    detail += "; escaped: " + ", ".join(escaped)
+            if victim.poll() is not None:  # the next rows need one alive
+                victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                          stdin=subprocess.DEVNULL)
+                ctx["victim"] = victim.pid
+            for pid in orphans_alive():  # clean up after a failed containment
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+            res = AttackResult(attack.name, attack.what, contained, detail, r.ms, error=bool(r.error))
+            results.append(res)
+            if on_result:
+                on_result(res)
+    finally:
+        listener.close()
+        victim.kill()
+        victim.wait()
+        os.unlink(outside)
+        os.environ.pop("EVALKIT_DOCTOR_SECRET", None)
+    return results
+
+
+# Programs that try to score without solving; `{entry}` is the problem's entry point.
+REWARD_HACKS: dict[str, str] = {
+    "sys_exit": "import sys\nsys.exit(0)\n",
+    "os_exit": "import os\nos._exit(0)\n",
+    "always_equal": ("class AlwaysEqual:\n    def __eq__(self, other): return True\n    def __ne__(self, other): return False\n"
+                     "    def __bool__(self): return True\n    def __hash__(self): return 0\n"
+                     "def {entry}(*args, **kwargs):\n    return AlwaysEqual()\n"),
+    "int_subclass": ("class Int(int):\n    def __eq__(self, other): return True\n    def __ne__(self, other): return False\n"
+                     "    __hash__ = int.__hash__\n"
+                     "def {entry}(*args, **kwargs):\n    return Int(0)\n"),
+    "str_subclass": ("class Str(str):\n    def __eq__(self, other): return True\n    __hash__ = str.__hash__\n"
+                     "def {entry}(*args, **kwargs):\n    return Str('')\n"),
+    "frames": ("import sys\n"
+               "def {entry}(*args, **kwargs):\n"
+               "    f = sys._getframe(1)\n"
+               "    while f is not None:\n"
+               "        for name, value in f.f_locals.items():\n"
+               "            if name in ('expected', 'want', 'output', 'result', 'exp'):\n"
+               "                return value\n"
+               "        f = f.f_back\n"
+               "    return None\n"),
+    "forged_channel": ("import os\n"
+                       "msgs = b'{\"tests\":1}\\n{\"start\":0}\\n{\"result\":0,\"passed\":true,\"reason\":\"passed\"}\\n{\"done\":true}\\n'\n"
+                       "for fd in range(0, 64):\n"
+                       "    try:\n        os.write(fd, msgs + b'{\"loaded\":true}\\n{\"ok\":true}\\n')\n"
+                       "    except OSError:\n        pass\n"
+                       "os._exit(0)\n"),
+    "atexit": ("import atexit, os\n"
+               "atexit.register(lambda: os._exit(0))\n"
+               "def {entry}(*args, **kwargs):\n    raise SystemExit(0)\n"),
+    "raise_systemexit": "def {entry}(*args, **kwargs):\n    raise SystemExit(0)\n",
+    "raise_keyboardinterrupt": "def {entry}(*args, **kwargs):\n    raise KeyboardInterrupt\n",
+    "monkeypatch_builtins": ("import builtins\n"
+                             "class Yes:\n    def __eq__(self, o): return True\n"
+                             "builtins.AssertionError = type('Nope', (Exception,), {{}})\n"
+                             "builtins.abs = lambda x: 0\nbuiltins.isinstance = lambda *a: True\n"
+                             "builtins.len = lambda x: 0\nbuiltins.sorted = lambda *a, **k: Yes()\n"
+                             "def {entry}(*args, **kwargs):\n    return None\n"),
+}
+
+
+def hack_program(name: str, entry: str) -> str:
+    return REWARD_HACKS[name].replace("{entry}", entry).replace("{{}}", "{}")

@@ -1,0 +1,95 @@
+"""Suites: one task name that stands for several tasks (`aime` = every AIME year).
+
+    name: aime
+    description: Every AIME year built in.
+    tasks: [aime24, aime25, aime26]
+
+Built-in suites live in `tasks/suites/` beside the task specs; a user's suite is any YAML file with
+a `tasks:` list. A suite runs as its tasks would run given one by one on the command line: each task
+is reported on its own, and the run directory is named after the suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from evalkit.errors import InputError
+from evalkit.taskspec import builtin_tasks_dir
+
+_SUITE_KEYS = {"name", "description", "tasks"}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named list of tasks.
+
+    name: what a user types. tasks: built-in task names or YAML paths (relative to the suite's file).
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    description: str = ""
+    path: Path | None = None
+
+
+def suites_dir() -> Path:
+    return builtin_tasks_dir() / "suites"
+
+
+def list_suites() -> list[Suite]:
+    """Every built-in suite, by name."""
+    return [_parse_suite(p) for p in sorted(suites_dir().glob("*.yaml"))]
+
+
+def find_suite(name: str) -> Suite | None:
+    """The suite `name` stands for: a built-in suite's name, or a YAML file with a `tasks:` list."""
+    path = Path(name)
+    if name.endswith((".yaml", ".yml")) and path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None  # not readable as a suite: the task loader reports it as a task spec
+        return _parse_suite(path) if isinstance(data, dict) and "tasks" in data else None
+    builtin = suites_dir() / f"{name}.yaml"
+    return _parse_suite(builtin) if builtin.is_file() else None
+
+
+def expand_suites(names: Sequence[str]) -> list[str]:
+    """Task names with every suite replaced by its tasks, in order; a task named twice runs once."""
+    out: list[str] = []
+    for name in names:
+        suite = find_suite(str(name))
+        for task in (suite.tasks if suite else (str(name),)):
+            if task not in out:
+                out.append(task)
+    return out
+
+
+def _parse_suite(path: Path) -> Suite:
+    try:
+        source = path.read_text(encoding="utf-8")
+        node = yaml.compose(source)
+        data = yaml.safe_load(source)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise InputError(f"{path}: cannot read suite ({str(e).splitlines()[0]})") from None
+    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value} if isinstance(node, yaml.MappingNode) else {}
+
+    def err(key: str, msg: str) -> InputError:
+        return InputError(f"{path}:{lines.get(key, 1)}: field '{key}': {msg}")
+
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:1: a suite must be a YAML mapping with 'tasks'")
+    for key in data:
+        if key not in _SUITE_KEYS:
+            raise err(str(key), f"unknown key (expected one of: {', '.join(sorted(_SUITE_KEYS))})")
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
+        raise err("tasks", "expected a non-empty list of task names or YAML paths")
+    # a path in a user's suite is relative to the suite file, as a task spec's data paths are
+    resolved = tuple(str((path.parent / t).resolve()) if t.endswith((".yaml", ".yml")) else t for t in tasks)
+    return Suite(name=str(data.get("name") or path.stem), tasks=resolved,
+                 description=str(data.get("description") or ""), path=path.resolve())

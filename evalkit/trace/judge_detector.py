@@ -1,0 +1,192 @@
+"""The trace analyzer's third detector: a judge model labels each sentence of the thinking.
+
+    evalkit analyze traces.jsonl --detector judge --judge MODEL --judge-base-url URL
+
+The thinking is cut into sentences, and the sentences into chunks; each chunk is one question to the
+judge under the shipped taxonomy prompt (`judge_taxonomy.yaml`: doubt, check, verdict, other). The
+reply must be exactly one `N: label` line per sentence, in order; a chunk whose reply does not parse
+leaves its sentences unlabelled and is counted. Replies are cached (user cache, keyed by judge model,
+taxonomy version and the chunk's text). The summary reports how far the judge agrees with the rules
+detector sentence by sentence (a sentence is reflection for the rules when one of their markers
+overlaps it, as DESIGN.md measures detectors): agreement and Cohen's kappa.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from evalkit.errors import InputError
+from evalkit.thinking import THINK_CLOSE, THINK_OPEN
+from evalkit.verifiers._judge_cache import ReplyCache, cache_key, user_cache_dir
+from evalkit.verifiers._judge_client import JudgeClient
+
+TAXONOMY_FILE = Path(__file__).with_name("judge_taxonomy.yaml")
+CHUNK_SENTENCES = 24  # sentences per question: enough context, a reply short enough to parse
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """version: keys the cache. labels: the allowed labels. system, user: the prompt ({tag}, {sentences})."""
+
+    version: str
+    labels: tuple[str, ...]
+    system: str
+    user: str
+
+
+@lru_cache(maxsize=4)
+def load_taxonomy(path: str | None = None) -> Taxonomy:
+    where = Path(path) if path else TAXONOMY_FILE
+    data = yaml.safe_load(where.read_text(encoding="utf-8"))
+    return Taxonomy(str(data["version"]), tuple(data["labels"]), data["system"].strip(), data["user"])
+
+
+def think_sentences(completion: str, think_open: bool = False) -> list[tuple[int, int]]:
+    """(start, end) character offsets, into the completion, of the sentences of its thinking."""
+    open_at = completion.find(THINK_OPEN)
+    start = open_at + len(THINK_OPEN) if open_at >= 0 else (0 if think_open or THINK_CLOSE in completion else None)
+    if start is None:
+        return []
+    close = completion.rfind(THINK_CLOSE)
+    end = close if close >= start else len(completion)
+    spans, pos = [], start
+    for m in list(_SENTENCE_END.finditer(completion, start, end)) + [None]:
+        stop = m.start() if m else end
+        if completion[pos:stop].strip():
+            spans.append((pos, stop))
+        if m:
+            pos = m.end()
+    return spans
+
+
+def _messages(tax: Taxonomy, sentences: Sequence[str]) -> list[dict[str, str]]:
+    numbered = "\n".join(f"{i + 1}. " + " ".join(s.split()).replace("<sentences-", "‹sentences-") for i, s in enumerate(sentences))
+    tag = hashlib.sha256(numbered.encode()).hexdigest()[:16]
+    user = re.sub(r"\{(tag|sentences)\}", lambda m: tag if m.group(1) == "tag" else numbered, tax.user)
+    return [{"role": "system", "content": tax.system}, {"role": "user", "content": user}]
+
+
+def parse_labels(reply: str | None, n: int, labels: Sequence[str]) -> list[str] | None:
+    """The n labels of a reply `1: label` … `n: label` (exactly those lines, in order), else None."""
+    if reply is None:
+        return None
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    if len(lines) != n:
+        return None
+    out = []
+    for i, line in enumerate(lines, 1):
+        m = re.fullmatch(r"(\d+)\s*[:.]\s*([a-z_]+)", line, re.I)
+        if not m or int(m.group(1)) != i or m.group(2).lower() not in labels:
+            return None
+        out.append(m.group(2).lower())
+    return out
+
+
+class JudgeDetector:
+    """Labels thinking sentences with a judge model.
+
+    model, base_url: the judge and its OpenAI-compatible URL. taxonomy: a prompt YAML (default shipped).
+    chunk: sentences per question. concurrency: questions in flight. max_tokens: the longest reply.
+    """
+
+    def __init__(self, model: str, base_url: str, taxonomy: str | None = None, chunk: int = CHUNK_SENTENCES,
+                 concurrency: int = 4, max_tokens: int = 1024, timeout_s: float = 120.0):
+        self.model = model
+        self.tax = load_taxonomy(taxonomy)
+        self.chunk = chunk
+        self.client = JudgeClient(base_url, model, timeout_s=timeout_s, max_tokens=max_tokens, concurrency=concurrency)
+        self.cache = ReplyCache([user_cache_dir() / "trace-judge" / f"{cache_key(model, self.tax.version, '', '', '')[:16]}.jsonl"])
+        self.unparsed_chunks = 0
+        self.chunks = 0
+
+    def label(self, sentences: Sequence[str]) -> list[str | None]:
+        """One label per sentence (None where its chunk's reply did not parse or never came)."""
+        groups = [list(sentences[i:i + self.chunk]) for i in range(0, len(sentences), self.chunk)]
+        keys = [cache_key(self.model, self.tax.version, "", "", json.dumps(g)) for g in groups]
+        replies: dict[int, str | None] = {}
+        ask = []
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key)
+            if hit is not None:
+                replies[i] = hit
+            else:
+                ask.append(i)
+        for i, reply in zip(ask, self.client.ask_many([_messages(self.tax, groups[i]) for i in ask])):
+            replies[i] = reply.text if reply.error is None else None
+            if reply.error is None and reply.text is not None:
+                self.cache.put(keys[i], reply.text, model=self.model, rubric=self.tax.version)
+        out: list[str | None] = []
+        for i, group in enumerate(groups):
+            labels = parse_labels(replies[i], len(group), self.tax.labels)
+            self.chunks += 1
+            self.unparsed_chunks += labels is None
+            out += labels if labels is not None else [None] * len(group)
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def judge_detect_file(path: str | Path, model: str, base_url: str, completion_field: str = "completion",
+                      think_open: bool = False, chunk: int = CHUNK_SENTENCES) -> dict[str, Any]:
+    """Label every trace of a JSON-lines file with the judge and compare with the rules detector.
+
+    Returns the summary: traces, sentences, labelled sentences, unparsed chunks, per-label counts,
+    how many sentences each detector marks as reflection, their agreement and Cohen's kappa (over the
+    sentences the judge labelled).
+    """
+    from evalkit.trace import analyze
+
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    detector = JudgeDetector(model, base_url, chunk=chunk)
+    problem = detector.client.check()
+    if problem:
+        detector.close()
+        raise InputError(f"--judge {model}: {problem}")
+    counts = {label: 0 for label in detector.tax.labels}
+    both = [[0, 0], [0, 0]]  # [rules][judge] over labelled sentences
+    n_sentences = 0
+    try:
+        for lineno, row in enumerate(rows, 1):
+            text = row.get(completion_field)
+            if not isinstance(text, str):
+                raise InputError(f"{path}:{lineno}: field {completion_field!r}: expected the completion text")
+            opened = bool(row.get("think_open", think_open))
+            spans = think_sentences(text, opened)
+            labels = detector.label([text[a:b] for a, b in spans])
+            markers = analyze(text, None, None, think_open=opened).markers
+            n_sentences += len(spans)
+            for (a, b), label in zip(spans, labels):
+                if label is None:
+                    continue
+                counts[label] += 1
+                rule = any(m.start < b and a < m.end for m in markers)
+                both[int(rule)][int(label != "other")] += 1
+    finally:
+        detector.close()
+    labelled = sum(map(sum, both))
+    agree = both[0][0] + both[1][1]
+    p_rule, p_judge = (sum(both[1]) / labelled, (both[0][1] + both[1][1]) / labelled) if labelled else (0.0, 0.0)
+    chance = p_rule * p_judge + (1 - p_rule) * (1 - p_judge)
+    return {"detector": "judge", "model": model, "taxonomy": detector.tax.version, "traces": len(rows),
+            "sentences": n_sentences, "labelled": labelled, "chunks": detector.chunks,
+            "unparsed_chunks": detector.unparsed_chunks, "labels": counts,
+            "judge_reflection": both[0][1] + both[1][1], "rules_reflection": sum(both[1]),
+            "agreement": agree / labelled if labelled else None,
+            "kappa": (agree / labelled - chance) / (1 - chance) if labelled and chance < 1 else None}

@@ -1,0 +1,108 @@
+"""Asking a judge model on any OpenAI-compatible server, bounded in concurrency and in time.
+
+A fault (the server refuses, errs, hangs past the limit, or the batch deadline passes first) is a
+`Reply` with `error` set, never an exception: the caller decides what an unanswered question means.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from typing import Sequence
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The judge's answer to one question: its text, or the error that kept it from answering."""
+
+    text: str | None
+    error: str | None = None
+    ms: float = 0.0
+
+
+class JudgeClient:
+    """One judge model behind one OpenAI-compatible URL; thread-safe.
+
+    base_url: the server's API root, e.g. http://127.0.0.1:8000/v1.
+    model: the served model name. api_key: sent as a bearer token (default $OPENAI_API_KEY or EMPTY).
+    timeout_s: the longest one request may take. max_tokens: the longest reply (a reasoning judge needs
+    room to think). concurrency: requests in flight at once, over every caller of this client together.
+    """
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
+                 max_tokens: int = 1024, concurrency: int = 8):
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_tokens = max_tokens
+        self.concurrency = max(1, int(concurrency))
+        self._headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
+        self._http = httpx.Client(limits=httpx.Limits(max_connections=self.concurrency))
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="evalkit-judge")
+        self._lock = threading.Lock()
+
+    def check(self, timeout_s: float = 10.0) -> str | None:
+        """None when the server answers and serves the model; else one line saying what is wrong."""
+        try:
+            r = self._http.get(f"{self.base_url}/models", headers=self._headers, timeout=timeout_s)
+        except httpx.HTTPError as e:
+            return f"judge server {self.base_url} unreachable ({type(e).__name__}: {e})"
+        if r.status_code != 200:
+            return f"judge server {self.base_url}: GET /models answered HTTP {r.status_code}"
+        try:
+            served = [m.get("id") for m in r.json().get("data", [])]
+        except (ValueError, AttributeError):
+            return None  # a server that lists nothing readable may still serve the model
+        if served and self.model not in served:
+            return f"judge server {self.base_url} does not serve {self.model!r} (it serves {', '.join(map(str, served[:5]))})"
+        return None
+
+    def ask_many(self, conversations: Sequence[list[dict[str, str]]], deadline: float | None = None) -> list[Reply]:
+        """One Reply per conversation, in order.
+
+        deadline: a time.monotonic() instant; a question not answered by then gets an error Reply
+        (requests in flight are cut at it too, so this returns by the deadline plus a moment).
+        """
+        futures: list[Future] = [self._pool.submit(self._ask, c, deadline) for c in conversations]
+        wait_futures(futures, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()) + 1.0)
+        out = []
+        for f in futures:
+            if f.done():
+                out.append(f.result())
+            else:
+                f.cancel()
+                out.append(Reply(None, "the batch deadline passed before the judge answered"))
+        return out
+
+    def _ask(self, messages: list[dict[str, str]], deadline: float | None) -> Reply:
+        t0 = time.monotonic()
+        limit = self.timeout_s if deadline is None else min(self.timeout_s, deadline - t0)
+        if limit <= 0:
+            return Reply(None, "the batch deadline passed before the judge was asked")
+        body = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": self.max_tokens,
+                "seed": 0}
+        try:
+            r = self._http.post(f"{self.base_url}/chat/completions", json=body, headers=self._headers,
+                                timeout=httpx.Timeout(limit))
+        except httpx.TimeoutException:
+            return Reply(None, f"the judge did not answer within {limit:.1f} s", (time.monotonic() - t0) * 1e3)
+        except httpx.HTTPError as e:
+            return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", (time.monotonic() - t0) * 1e3)
+        ms = (time.monotonic() - t0) * 1e3
+        if r.status_code != 200:
+            return Reply(None, f"judge server answered HTTP {r.status_code}: {r.text[:200]}", ms)
+        try:
+            content = r.json()["choices"][0]["message"].get("content")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return Reply(None, f"judge server sent no chat completion: {r.text[:200]}", ms)
+        return Reply(content if isinstance(content, str) else "", None, ms)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()

@@ -1,0 +1,172 @@
+"""What the judge is shown and how its reply is read: the shipped rubric, the delimiters, the reply forms.
+
+The judge sees the problem, the gold answer and only the candidate's final answer (the text after
+its thinking), cut to a bounded length and fenced by a tag the candidate cannot close: the tag holds
+a digest of everything the prompt shows, so an answer would have to contain its own hash to guess it
+(and any look-alike tag in the answer is defused besides). The reply must be one of a few fixed forms
+(`REPLY_FORMS`), matched whole; anything else is unparsed, never guessed at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from evalkit.errors import InputError
+from evalkit.thinking import split_think
+
+RUBRIC_FILE = Path(__file__).with_name("judge_rubric.yaml")
+MAX_ANSWER_CHARS = 2000  # the final answer the judge sees, at most (its end: where answers are stated)
+MAX_PROBLEM_CHARS = 8000  # problems are trusted text, but a judge's context is not unbounded
+CUT_MARK = "[... {n} characters cut ...]"
+
+Says = Literal["correct", "incorrect"]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The judge's instructions.
+
+    version: names this exact text; part of every cache key and every judged sample's record.
+    system: the system message. user: the user message, with {tag}, {problem}, {gold}, {answer}.
+    """
+
+    version: str
+    system: str
+    user: str
+
+
+@lru_cache(maxsize=8)
+def load_rubric(path: str | None = None) -> Rubric:
+    """The rubric in `path` (a YAML file with version, system, user), or the shipped one."""
+    where = Path(path) if path else RUBRIC_FILE
+    try:
+        data = yaml.safe_load(where.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise InputError(f"{where}: cannot read the judge rubric ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: line 1: expected a mapping with version, system, user")
+    for field in ("version", "system", "user"):
+        if not isinstance(data.get(field), str) or not data[field].strip():
+            raise InputError(f"{where}: field {field!r}: expected a non-empty string")
+    for slot in ("{tag}", "{answer}", "{gold}", "{problem}"):
+        if slot not in data["user"]:
+            raise InputError(f"{where}: field 'user': expected the placeholder {slot}")
+    return Rubric(str(data["version"]), data["system"].strip(), data["user"].rstrip() + "\n")
+
+
+def final_answer(completion: str | None, think_open: bool = False) -> str:
+    """What follows the thinking (the whole text when there is none); empty when thinking never closed."""
+    return split_think(completion or "", think_open).answer.strip()
+
+
+def bounded(text: str, limit: int, keep: Literal["head", "tail"]) -> str:
+    """`text` cut to at most about `limit` characters, keeping its head or tail, saying how much went."""
+    if len(text) <= limit:
+        return text
+    mark = CUT_MARK.format(n=len(text) - limit)
+    return text[:limit] + "\n" + mark if keep == "head" else mark + "\n" + text[-limit:]
+
+
+_TAG_LIKE = re.compile(r"<(/?)((?:answer|problem|reference)-[0-9a-f]*)", re.I)
+
+
+def _defuse(text: str) -> str:
+    # Anything shaped like one of our fences loses its bracket, so even a lucky guess closes nothing.
+    return _TAG_LIKE.sub(lambda m: "‹" + m.group(1) + m.group(2), text)
+
+
+def build_messages(rubric: Rubric, problem: str, gold: str, answer: str,
+                   max_answer_chars: int = MAX_ANSWER_CHARS,
+                   max_problem_chars: int = MAX_PROBLEM_CHARS) -> list[dict[str, str]]:
+    """The chat messages asking the judge about one answer.
+
+    problem, gold: the problem statement and the gold answer (trusted).
+    answer: the candidate's final answer (untrusted); its tail is kept, at most max_answer_chars.
+    """
+    shown = _defuse(bounded(answer, max_answer_chars, "tail"))
+    problem = _defuse(bounded(problem, max_problem_chars, "head"))
+    gold = _defuse(gold)
+    digest = hashlib.sha256("\x00".join((rubric.version, problem, gold, shown)).encode()).hexdigest()[:16]
+    values = {"tag": digest, "problem": problem, "gold": gold, "answer": shown}
+    # one pass over the template only: text inserted for one slot is never read as another slot
+    user = re.sub(r"\{(tag|problem|gold|answer)\}", lambda m: values[m.group(1)], rubric.user)
+    return [{"role": "system", "content": rubric.system}, {"role": "user", "content": user}]
+
+
+# ------------------------------------------------------------------------------------ reply forms
+
+
+@dataclass(frozen=True)
+class ReplyForm:
+    """One accepted shape of a judge's whole reply.
+
+    name: reported with every parsed reply. pattern: must match the whole reply (after the judge's
+    own thinking and surrounding whitespace are removed); its first group is the label.
+    labels: label (upper-cased) -> what it says.
+    """
+
+    name: str
+    pattern: re.Pattern
+    labels: dict[str, Says]
+
+
+_CV_LETTERS: dict[str, Says] = {"A": "correct", "B": "incorrect", "C": "incorrect"}  # C: invalid answer
+_CV_WORDS = {"CORRECT": "A", "INCORRECT": "B", "INVALID": "C", "INCOMPLETE": "C", "REPETITIVE": "C",
+             "REFUSAL": "C"}
+
+REPLY_FORMS: tuple[ReplyForm, ...] = (
+    # evalkit's own rubric
+    ReplyForm("evalkit", re.compile(r"VERDICT:\s*(CORRECT|INCORRECT)\.?", re.I),
+              {"CORRECT": "correct", "INCORRECT": "incorrect"}),
+    # CompassVerifier, plain prompt: one letter, A correct, B incorrect, C invalid
+    ReplyForm("compassverifier", re.compile(r"\(?([ABC])\)?\.?"), _CV_LETTERS),
+    # CompassVerifier's prompt also allows the words themselves
+    ReplyForm("compassverifier-word", re.compile(r"(CORRECT|INCORRECT|INVALID)\.?"),
+              {"CORRECT": "correct", "INCORRECT": "incorrect", "INVALID": "incorrect"}),
+    # xVerify: `Correct` / `Incorrect`, bare or in the brackets its prompt shows
+    ReplyForm("xverify", re.compile(r"\[(Correct|Incorrect)\]|(Correct|Incorrect)", re.I),
+              {"CORRECT": "correct", "INCORRECT": "incorrect"}),
+)
+
+# CompassVerifier's chain-of-thought prompt: free analysis, then one closing line
+# `Final Judgment: \boxed{A} - CORRECT` (the word optional, and when present it must agree).
+_CV_COT = re.compile(r"Final Judgment:\s*\\boxed\{([ABC])\}(?:\s*-\s*([A-Z]+))?\s*\.?\s*\Z", re.I)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed reply: what it says, and which form it took (both None when it did not parse)."""
+
+    says: Says | None
+    form: str | None
+
+
+def parse_reply(reply: str | None) -> Parsed:
+    """Read a judge's reply strictly: the whole reply must be one of REPLY_FORMS (or CompassVerifier's
+    chain-of-thought form, with exactly one final judgment). A judge that thinks in `<think>` tags has
+    its thinking dropped first; one that never closes its thinking did not reply."""
+    if reply is None:
+        return Parsed(None, None)
+    split = split_think(reply)
+    if split.has_think and not split.closed:
+        return Parsed(None, None)
+    text = split.answer.strip()
+    for form in REPLY_FORMS:
+        m = form.pattern.fullmatch(text)
+        if m:
+            label = next(g for g in m.groups() if g).upper()
+            return Parsed(form.labels[label], form.name)
+    if text.lower().count("final judgment") == 1:
+        m = _CV_COT.search(text)
+        if m:
+            letter, word = m.group(1).upper(), (m.group(2) or "").upper()
+            if not word or _CV_WORDS.get(word) == letter:
+                return Parsed(_CV_LETTERS[letter], "compassverifier-cot")
+    return Parsed(None, None)

@@ -1,0 +1,232 @@
+"""The rule-then-judge cascade: a judge model consulted only where the rules fail.
+
+    verifier: math+judge            # a task spec; or `evalkit run ... --judge MODEL --judge-base-url URL`
+    verifier_options:
+      judge: {model: CompassVerifier-3B, base_url: http://127.0.0.1:8000/v1}
+
+The wrapped verifier rules first. The judge (any OpenAI-compatible server) is asked only when the
+rule says `wrong` or `no_answer` (`CONSULTED_ON`) — never for `truncated` or `timeout`, never about a
+rule's `correct`, which it cannot overturn. It sees the problem, the gold and only the final answer
+(after the thinking, its tail bounded, fenced by a tag it cannot close; see _judge_prompt) under the
+shipped, versioned rubric, and must reply in one of a few fixed forms (evalkit's, CompassVerifier's,
+xVerify's). Every verdict it was asked about carries a `JudgeRecord`: model, rubric version, raw reply,
+whether it flipped the rule. Replies are cached by (model, rubric, problem, gold, answer) in the run
+directory and the user cache, so nothing is asked twice.
+
+What a reply that does not parse means is an option: for evaluation the rule's verdict stands (and the
+sample is counted as unparsed); for rewards it is an infrastructure fault (`correct=None`). A judge
+that cannot be reached is always an infrastructure fault: the model's text did not cause it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from evalkit.errors import InputError
+from evalkit.types import JudgeRecord, Verdict
+from evalkit.verifiers._judge_cache import RUN_FILE, ReplyCache, cache_key, user_cache_dir
+from evalkit.verifiers._judge_client import JudgeClient, Reply
+from evalkit.verifiers._judge_prompt import (
+    MAX_ANSWER_CHARS,
+    bounded,
+    build_messages,
+    final_answer,
+    load_rubric,
+    parse_reply,
+)
+from evalkit.verifiers.base import Verifier, VerifyItem, register_verifier
+
+# The rule reasons the judge may be asked about. Not `truncated` (the model never finished) nor
+# `timeout` (its answer was too costly to check); `correct` is final.
+CONSULTED_ON = ("wrong", "no_answer")
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How the judge is reached and what it is shown (task specs set these under `judge:`).
+
+    model: the judge model's served name. base_url: its OpenAI-compatible API root (…/v1).
+    api_key: bearer token (default $OPENAI_API_KEY). rubric: a rubric YAML path (default: shipped).
+    max_answer_chars: how much of the final answer's tail the judge sees.
+    max_tokens: the longest reply. timeout_s: the longest one request may take.
+    concurrency: questions in flight at once. deadline_s: seconds a whole `verify_many` may take
+        (rules and judge together); questions unanswered then are faults. None: no deadline.
+    on_unparsed: `rule` — an unparsed reply leaves the rule's verdict standing (evaluation);
+        `error` — it makes the verdict an infrastructure fault (rewards).
+    user_cache: also keep replies in the user cache directory (see _judge_cache.user_cache_dir).
+    max_flips: when set, `attach` runs the doctor's attack suite first and refuses a judge that more
+        than this many attacks flipped.
+    """
+
+    model: str
+    base_url: str
+    api_key: str | None = None
+    rubric: str | None = None
+    max_answer_chars: int = MAX_ANSWER_CHARS
+    max_tokens: int = 1024
+    timeout_s: float = 60.0
+    concurrency: int = 8
+    deadline_s: float | None = None
+    on_unparsed: Literal["rule", "error"] = "rule"
+    user_cache: bool = True
+    max_flips: int | None = None
+
+
+class JudgeCascade:
+    """A Verifier that wraps another: the inner verifier's verdict, with a judge where it failed.
+
+    inner: the rule verifier (math, choice, or any plugin whose gold is text).
+    options: JudgeOptions.
+    """
+
+    def __init__(self, inner: Verifier, options: JudgeOptions):
+        if options.on_unparsed not in ("rule", "error"):
+            raise ValueError(f"judge option on_unparsed: expected rule or error, got {options.on_unparsed!r}")
+        self.inner = inner
+        self.options = options
+        self.name = f"{getattr(inner, 'name', 'rules')}+judge"
+        self.rubric = load_rubric(options.rubric)
+        self.client = JudgeClient(options.base_url, options.model, options.api_key, options.timeout_s,
+                                  options.max_tokens, options.concurrency)
+        self._user_file = (user_cache_dir() / "judge" / f"{cache_key(options.model, self.rubric.version, '', '', '')[:16]}.jsonl"
+                           if options.user_cache else None)
+        self.cache = ReplyCache([p for p in (self._user_file,) if p])
+        self.doctor_result: Any = None
+
+    # The run calls this once it knows its directory, before generating anything.
+    def attach(self, run_dir: str | Path) -> None:
+        """Keep replies in `run_dir` as well; check the judge answers (and, with max_flips, that it
+        withstands the attack suite). Raises InputError when the judge is unfit, so a run refuses it
+        before it starts."""
+        self.cache = ReplyCache([Path(run_dir) / RUN_FILE] + ([self._user_file] if self._user_file else []))
+        problem = self.client.check()
+        if problem:
+            raise InputError(f"--judge {self.options.model}: {problem}")
+        if self.options.max_flips is not None:
+            from evalkit.verifiers._judge_attacks import run_attacks
+
+            result = run_attacks(self.client, self.rubric, self.options.max_answer_chars)
+            self.doctor_result = result
+            if result.flips > self.options.max_flips:
+                raise InputError(f"--judge {self.options.model}: {result.flips} of {result.attacks} attacks flipped "
+                                 f"the judge ({', '.join(result.flipped_names())}); --judge-max-flips allows "
+                                 f"{self.options.max_flips} (see `evalkit judge doctor`)")
+
+    def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
+        t0 = time.monotonic()
+        deadline = None if self.options.deadline_s is None else t0 + self.options.deadline_s
+        rule = list(self.inner.verify_many(items))
+        asked = [i for i, (item, v) in enumerate(zip(items, rule)) if _judgeable(item, v)]
+        if not asked:
+            return rule
+        finals = {i: final_answer(items[i].completion, items[i].think_open) for i in asked}
+        asked = [i for i in asked if finals[i]]  # nothing after the thinking: nothing to judge
+        rulings = self.judge_answers([(items[i].problem or "", str(items[i].gold), finals[i]) for i in asked], deadline)
+        for i, (reply, cached) in zip(asked, rulings):
+            rule[i] = self._combine(rule[i], reply, cached, finals[i])
+        return rule
+
+    def judge_answers(self, questions: Sequence[tuple[str, str, str]],
+                      deadline: float | None = None) -> list[tuple[Reply, bool]]:
+        """The judge's Reply to each (problem, gold, final answer), from the cache where it can be,
+        and whether it came from the cache. Identical questions are asked once."""
+        keys = [self._key(*q) for q in questions]
+        out: dict[str, tuple[Reply, bool]] = {}
+        todo: dict[str, tuple[str, str, str]] = {}
+        for key, q in zip(keys, questions):
+            if key in out or key in todo:
+                continue
+            hit = self.cache.get(key)
+            if hit is not None:
+                out[key] = (Reply(hit), True)
+            else:
+                todo[key] = q
+        if todo:
+            conversations = [build_messages(self.rubric, p, g, a, self.options.max_answer_chars) for p, g, a in todo.values()]
+            for key, reply in zip(todo, self.client.ask_many(conversations, deadline)):
+                out[key] = (reply, False)
+                if reply.error is None and reply.text is not None:
+                    self.cache.put(key, reply.text, model=self.options.model, rubric=self.rubric.version)
+        return [out[k] for k in keys]
+
+    def _key(self, problem: str, gold: str, answer: str) -> str:
+        # the answer as the judge is shown it: a longer answer with the same tail asks nothing new
+        shown = bounded(answer, self.options.max_answer_chars, "tail")
+        return cache_key(self.options.model, self.rubric.version, problem, gold, shown)
+
+    def _combine(self, rule: Verdict, reply: Reply, cached: bool, final: str) -> Verdict:
+        record = JudgeRecord(model=self.options.model, rubric=self.rubric.version, reply=reply.text,
+                             error=reply.error, cached=cached)
+        ms = rule.ms + reply.ms
+        if reply.error is not None:
+            return replace(Verdict.infra_error(f"judge {self.options.model} gave no reply: {reply.error}", ms=ms),
+                           answer=rule.answer, judge=record)
+        parsed = parse_reply(reply.text)
+        record = replace(record, says=parsed.says, form=parsed.form)
+        if parsed.says is None:
+            if self.options.on_unparsed == "error":
+                return replace(Verdict.infra_error(f"judge {self.options.model}: reply did not parse", ms=ms),
+                               answer=rule.answer, judge=record)
+            return replace(rule, ms=ms, judge=record,
+                           detail=f"{rule.detail}; judge reply did not parse, the rule's verdict stands")
+        if parsed.says == "incorrect":
+            return replace(rule, ms=ms, judge=record, detail=f"{rule.detail}; judge agrees ({parsed.form})")
+        answer = rule.answer if rule.answer is not None else final[-200:]
+        return Verdict(correct=True, score=1.0, answer=answer, reason="correct",
+                       detail=f"judge {self.options.model} ({parsed.form}) ruled correct; rules said "
+                              f"{rule.reason}: {rule.detail}",
+                       ms=ms, judge=replace(record, flipped=True))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _judgeable(item: VerifyItem, verdict: Verdict) -> bool:
+    # Only a text gold can be compared by a reader; code tests and faults are left as they are.
+    return (verdict.reason in CONSULTED_ON and verdict.tests is None
+            and isinstance(item.gold, (str, int, float)) and not isinstance(item.gold, bool))
+
+
+def make_judge(inner: Verifier | None = None, **options: Any) -> JudgeCascade:
+    """Factory for the registry: `judge` wraps `inner` (given by `math+judge` and the like)."""
+    if inner is None:
+        raise ValueError("the judge wraps a rule verifier: name it as e.g. math+judge")
+    missing = [k for k in ("model", "base_url") if not options.get(k)]
+    if missing:
+        raise ValueError(f"the judge needs {' and '.join(missing)} (--judge MODEL --judge-base-url URL, "
+                         "or verifier_options: {judge: {model: ..., base_url: ...}})")
+    known = set(JudgeOptions.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown judge option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return JudgeCascade(inner, JudgeOptions(**options))
+
+
+def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: str | None = None,
+                 max_answer_chars: int = MAX_ANSWER_CHARS, max_tokens: int = 1024, echo=print):
+    """What `evalkit judge doctor` prints: the attack suite against the judge, one row per attack.
+
+    max_tokens: the longest reply (a reasoning judge needs room to think).
+    Returns the DoctorResult (its `flips` counts the attacks that flipped the judge); raises
+    InputError when the server cannot be reached or does not serve `model`.
+    """
+    from evalkit.verifiers._judge_attacks import print_table, run_attacks
+
+    client = JudgeClient(base_url, model, api_key, max_tokens=max_tokens)
+    try:
+        problem = client.check()
+        if problem:
+            raise InputError(problem)
+        loaded = load_rubric(rubric)
+        echo(f"judge {model} at {base_url}, rubric {loaded.version}:")
+        result = run_attacks(client, loaded, max_answer_chars)
+    finally:
+        client.close()
+    print_table(result, echo)
+    return result
+
+
+register_verifier("judge", make_judge)

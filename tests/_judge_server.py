@@ -1,0 +1,116 @@
+"""A small scripted OpenAI-compatible judge server for the judge tests: real HTTP on 127.0.0.1.
+
+It decides its reply with a Python function of the answer block it finds between the rubric's
+fences (found the way a model must find them: from the tag the rubric names), and records every
+request, so a test can say exactly what the judge was shown and how often it was asked. Modes:
+`delay` (think this long before replying; the most requests ever in flight are counted), `hang`
+(accept, never answer), `die` (drop the connection mid-request), and `stop()` (the server is gone:
+connections are refused).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+TAG = re.compile(r"<answer-([0-9a-f]{16})>")
+
+
+def answer_block(user: str) -> str | None:
+    """The text between the real fences: the tag comes from the rubric's own line naming it."""
+    m = TAG.search(user)
+    if not m:
+        return None
+    tag = m.group(1)
+    opening, closing = f"\n<answer-{tag}>\n", f"\n</answer-{tag}>\n"
+    start = user.find(opening)
+    end = user.find(closing, start + len(opening))
+    if start < 0 or end < 0:
+        return None
+    return user[start + len(opening):end]
+
+
+class ScriptedJudge:
+    """reply: answer block (None when the fences were not found; the whole user message with `raw`)
+    -> the judge's reply text."""
+
+    def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False,
+                 die: bool = False, delay: float = 0.0, raw: bool = False):
+        self.reply = reply
+        self.raw = raw  # reply() gets the whole user message, not the answer block
+        self.model = model
+        self.hang = hang
+        self.die = die
+        self.delay = delay
+        self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._count = threading.Lock()
+        self._release = threading.Event()
+        judge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _send(self, code: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send(200, {"object": "list", "data": [{"id": judge.model, "object": "model"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                judge.requests.append(body)
+                if judge.hang:
+                    judge._release.wait(60)
+                    return
+                if judge.die:  # the server process dies under the request: no reply at all
+                    self.connection.shutdown(2)
+                    self.close_connection = True
+                    return
+                with judge._count:
+                    judge.in_flight += 1
+                    judge.max_in_flight = max(judge.max_in_flight, judge.in_flight)
+                time.sleep(judge.delay)
+                with judge._count:
+                    judge.in_flight -= 1
+                user = body["messages"][-1]["content"]
+                text = judge.reply(user if judge.raw else answer_block(user))
+                self._send(200, {"id": "x", "object": "chat.completion", "model": judge.model,
+                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": text}}]})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def asked(self) -> int:
+        return len(self.requests)
+
+    def answers_shown(self) -> list[str | None]:
+        return [answer_block(r["messages"][-1]["content"]) for r in self.requests]
+
+    def stop(self) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        time.sleep(0.05)
+
+    def __enter__(self) -> "ScriptedJudge":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,169 @@
+"""`evalkit curate`: training data from a replay run with known pass rates, decontamination, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import evalkit
+from evalkit.contamination import NGRAM, NgramIndex, words
+
+# A MATH-500 problem (test/intermediate_algebra/1994.json), reworded around a long span of it.
+REWORDED = ("A friend sent me this one. Define\n\\[p = \\sum_{k = 1}^\\infty \\frac{1}{k^2} \\quad \\text{and} "
+            "\\quad q = \\sum_{k = 1}^\\infty \\frac{1}{k^3}.\\] How would you express the double sum of "
+            "1/(j+k)^3 with them?")
+
+# problem id -> (text, answer, how many of its 4 samples are right)
+PROBLEMS = {
+    "p0": ("What is $3+4$?", "7", 0),
+    "p1": ("What is $5 \\cdot 6$?", "30", 1),
+    "p2": ("What is $12 - 5$?", "7", 2),
+    "p3": ("What is $9 / 3$?", "3", 4),
+    "p4": ("What is $2^5$?", "32", 3),
+    "p5": ("what is   $12 - 5$?", "7", 2),  # p2 again, other case and spacing
+    "p6": (REWORDED, "p - q", 2),
+}
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def replay_run(tmp_path_factory) -> Path:
+    """A replay run of a user's task whose problems were solved 0..4 times out of 4."""
+    root = tmp_path_factory.mktemp("curate")
+    (root / "problems.jsonl").write_text("".join(
+        json.dumps({"qid": pid, "question": text, "gold": answer}) + "\n" for pid, (text, answer, _) in PROBLEMS.items()))
+    (root / "toy.yaml").write_text(
+        "name: toy\ndataset: {local: problems.jsonl}\nfields: {id: qid, problem: question, answer: gold}\n"
+        "system: You are a careful solver.\n"
+        "prompt: \"{{ question }}\\nPut the answer in \\\\boxed{}.\"\nverifier: math\n")
+    rows = []
+    for pid, (_, answer, right) in PROBLEMS.items():
+        for s in range(4):
+            given = answer if s < right else "999"
+            rows.append({"problem_id": pid, "sample": s, "model": "m",
+                         "completion": f"<think>\nworking\n</think>\nSo $\\boxed{{{given}}}$."})
+    (root / "theirs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(root / "toy.yaml")], completions=str(root / "theirs.jsonl"), out=root / "run",
+                           progress=False, trace=False)
+    assert run.generated == 28
+    return root / "run"
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_curate_keeps_exactly_the_problems_in_range(replay_run, tmp_path):
+    r = cli("curate", str(replay_run), "--pass-rate", "0.25:0.75", "--format", "trl", "--out", "train.jsonl",
+            "--dedup", "--decontaminate", "math500", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = read_lines(tmp_path / "train.jsonl")
+    assert [(row["problem_id"], row["pass_rate"], row["n_samples"]) for row in rows] == [
+        ("p1", 0.25, 4), ("p2", 0.5, 4), ("p4", 0.75, 4)]
+    # the row is asked with the messages the run asked it with, byte for byte
+    samples = {s["problem_id"]: s["prompt"] for s in read_lines(replay_run / "samples.jsonl")}
+    for row in rows:
+        assert "\n\n".join(m["content"] for m in row["prompt"]) == samples[row["problem_id"]]
+        assert row["prompt"][0] == {"role": "system", "content": "You are a careful solver."}
+    assert rows[0]["answer"] == "30" and rows[0]["task"] == "toy"
+
+    dropped = {d["problem_id"]: d for d in read_lines(tmp_path / "train.dropped.jsonl")}
+    assert {pid: d["reason"] for pid, d in dropped.items()} == {
+        "p0": "pass_rate_low", "p3": "pass_rate_high", "p6": "contaminated", "p5": "duplicate"}
+    assert "math500 test/intermediate_algebra/1994.json" in dropped["p6"]["detail"]
+    assert "normalised duplicate of toy p2" in dropped["p5"]["detail"]
+    table = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[2:] if line.strip() and line[0] != "w"}
+    assert table == {"kept": "3", "unjudged": "0", "too_few_samples": "0", "pass_rate_low": "1",
+                     "pass_rate_high": "1", "contaminated": "1", "duplicate": "1", "total": "7"}
+
+
+def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_path):
+    import pandas as pd
+
+    from evalkit.rewards.verl import compute_score
+
+    out = tmp_path / "train.parquet"
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--min-samples", "5", "--format", "verl",
+            "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not out.exists() or len(pd.read_parquet(out)) == 0  # 4 samples each: all too few
+    assert {d["reason"] for d in read_lines(tmp_path / "train.dropped.jsonl")} == {"too_few_samples"}
+
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "verl", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    frame = pd.read_parquet(out)
+    assert len(frame) == 7
+    row = frame.iloc[1]
+    assert row["extra_info"]["problem_id"] == "p1" and row["extra_info"]["pass_rate"] == 0.25
+    right = compute_score(row["data_source"], "<think>x</think> \\boxed{30}", row["reward_model"]["ground_truth"],
+                          row["extra_info"])
+    assert right["score"] == 1.0
+
+
+def test_curate_bad_input_is_one_line_and_writes_nothing(replay_run, tmp_path):
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    cases = [
+        ((str(empty), "--pass-rate", "0.1:0.9"), "no samples.jsonl"),
+        ((str(replay_run), "--pass-rate", "0.9:0.1"), "LOW must not exceed HIGH"),
+        ((str(replay_run), "--pass-rate", "half"), "expected LOW:HIGH"),
+        ((str(replay_run), "--pass-rate", "0:1.5"), "must lie in [0, 1]"),
+        ((str(replay_run), "--pass-rate", "0:1", "--decontaminate", "nosuchbench"), "unknown task 'nosuchbench'"),
+        ((str(replay_run), "--pass-rate", "0:1", "--model", "other"), "--model 'other'"),
+    ]
+    for args, message in cases:
+        r = cli("curate", *args, "--format", "trl", "--out", "t.jsonl", cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith("evalkit: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert message in r.stderr
+    assert not (tmp_path / "t.jsonl").exists() and not (tmp_path / "t.dropped.jsonl").exists()
+
+
+def test_decontamination_catches_a_long_span_not_a_short_one():
+    source = "the quick brown fox jumps over the lazy dog while seven tired cats watch from a sunny window sill"
+    index = NgramIndex([("bench", "b1", source)])
+    span = " ".join(source.split()[2:2 + NGRAM])
+    short = " ".join(source.split()[2:2 + NGRAM - 1])
+    found = index.find([f"Once, {span.upper()}!", f"Once, {short} and more", "", "unrelated words " * 20])
+    assert found[0] is not None and (found[0].task, found[0].problem_id) == ("bench", "b1")
+    assert found[0].ngram == span
+    assert found[1:] == [None, None, None]
+
+
+def test_ngram_index_agrees_with_a_plain_set_loop():
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(40)]
+    bench = [" ".join(rng.choice(vocab) for _ in range(30)) for _ in range(20)]
+    texts = []
+    for i in range(300):
+        t = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+        if i % 7 == 0:  # plant a benchmark span somewhere
+            b = words(rng.choice(bench))
+            at = rng.randint(0, len(b) - NGRAM)
+            t[len(t) // 2:len(t) // 2] = b[at:at + NGRAM]
+        texts.append(" ".join(t))
+    grams = {tuple(ws[i:i + NGRAM]) for ws in map(words, bench) for i in range(len(ws) - NGRAM + 1)}
+    plain = [any(tuple(ws[i:i + NGRAM]) in grams for i in range(len(ws) - NGRAM + 1)) for ws in map(words, texts)]
+    index = NgramIndex([("b", str(i), t) for i, t in enumerate(bench)])
+    assert [hit is not None for hit in index.find(texts)] == plain
+    assert sum(plain) >= 300 // 7
+
+
+def test_curate_index_of_all_builtin_benchmarks():
+    index = NgramIndex.from_tasks(["all"])
+    assert {"math500", "aime24", "gsm8k", "humaneval", "mbpp"} <= set(index.tasks)
+    assert "demo" not in index.tasks
+    [hit] = index.find([re.sub(r"\s+", " ", REWORDED)])
+    assert hit is not None and hit.task == "math500"

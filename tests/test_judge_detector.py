@@ -1,0 +1,65 @@
+"""`evalkit analyze --detector judge`: a scripted judge labels thinking sentences in chunks; the summary
+compares its labels with the rules detector; noise replies leave chunks unlabelled and counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from _judge_server import ScriptedJudge
+from evalkit.trace.judge_detector import parse_labels, think_sentences
+
+TRACE = ("<think>We need 17 times 23. That is 391. Wait, let me double-check that. 17 times 20 is 340 and "
+         "17 times 3 is 51, so 391. Yes, that matches.\nSo the answer is 391.</think>\nThe answer is \\boxed{391}.")
+
+
+def labeller(user: str) -> str:
+    block = re.search(r"<sentences-(\w+)>\n(.*?)\n</sentences-\1>", user, re.S).group(2)
+    out = []
+    for line in block.splitlines():
+        n, text = line.split(". ", 1)
+        label = "doubt" if "Wait" in text else "check" if "check" in text else "verdict" if "matches" in text else "other"
+        out.append(f"{n}: {label}")
+    return "\n".join(out)
+
+
+def analyze(judge, path, tmp_path):
+    env = {**os.environ, "EVALKIT_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-m", "evalkit", "analyze", str(path), "--detector", "judge", "--judge",
+                        judge.model, "--judge-base-url", judge.url], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_sentences_are_the_thinking_only():
+    spans = think_sentences(TRACE)
+    assert [TRACE[a:b] for a, b in spans][:2] == ["We need 17 times 23.", "That is 391."]
+    assert all(b <= TRACE.index("</think>") for _, b in spans) and len(spans) == 6
+
+
+def test_judge_labels_in_chunks_are_cached_and_compared_with_the_rules(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps({"completion": TRACE}) + "\n" + json.dumps({"completion": TRACE.replace("391", "392")}) + "\n")
+    with ScriptedJudge(labeller, raw=True) as judge:
+        summary = analyze(judge, path, tmp_path)
+        assert judge.asked == 2
+        assert summary["labels"] == {"doubt": 2, "check": 0, "verdict": 2, "other": 8}
+        assert summary["labelled"] == summary["sentences"] == 12 and summary["unparsed_chunks"] == 0
+        assert summary["judge_reflection"] == 4 and summary["rules_reflection"] >= 1
+        assert 0.0 <= summary["agreement"] <= 1.0 and summary["kappa"] is not None
+        again = analyze(judge, path, tmp_path)
+        assert judge.asked == 2 and again == summary  # the chunks' replies came from the cache
+
+
+def test_noise_replies_leave_sentences_unlabelled_and_are_counted(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps({"completion": TRACE}) + "\n")
+    with ScriptedJudge(lambda user: "1: other\nall the rest: other", raw=True) as judge:
+        summary = analyze(judge, path, tmp_path)
+    assert summary["unparsed_chunks"] == 1 and summary["labelled"] == 0 and summary["agreement"] is None
+    assert parse_labels("1: doubt\n2: other", 2, ("doubt", "other")) == ["doubt", "other"]
+    assert parse_labels("2: doubt\n1: other", 2, ("doubt", "other")) is None
+    assert parse_labels("1: doubt\n2: maybe", 2, ("doubt", "other")) is None

@@ -1,0 +1,109 @@
+"""The judge as a reward: TRL's `math_judge_reward` (and its async twin) and veRL's adapter, against a
+scripted judge over real HTTP — one that answers, one that hangs, one that dies. A judge fault is
+an infrastructure fault (None for TRL, counted as unjudged for veRL), never a silent 0 or 1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from _judge_server import ScriptedJudge
+from evalkit.rewards import clear_cache, math_judge_reward, math_judge_reward_async
+from evalkit.rewards.verl import compute_score_batch
+
+R1 = "<think>reasoning</think>\n%s"
+PROMPTS = [[{"role": "user", "content": "Which student has the greatest average speed?"}]]
+
+
+@pytest.fixture(autouse=True)
+def _fresh(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALKIT_CACHE_DIR", str(tmp_path / "user-cache"))
+    clear_cache()  # the reward door reuses verdicts within a process; each test asks afresh
+
+
+def evelyn(block):
+    return "VERDICT: CORRECT" if block and "Evelyn" in block and "Briana" not in block else "VERDICT: INCORRECT"
+
+
+def reward(judge, completions, answers, **kw):
+    metrics = {}
+    out = math_judge_reward(completions, answer=answers, prompts=PROMPTS * len(completions), judge_model=judge.model,
+                            judge_base_url=judge.url, log_metric=lambda k, v: metrics.__setitem__(k, v), **kw)
+    return out, metrics
+
+
+def test_reward_flips_only_rule_negatives_and_the_judge_reads_the_problem():
+    completions = [R1 % "\\boxed{4}", R1 % "Evelyn has the greatest average speed.",
+                   R1 % "Briana has the greatest average speed.", "<think>Evelyn, surely"]
+    with ScriptedJudge(evelyn) as judge:
+        out, metrics = reward(judge, completions, ["4", "\\text{Evelyn}", "\\text{Evelyn}", "\\text{Evelyn}"],
+                              finish_reason=[None, None, None, "length"])
+        assert judge.asked == 2
+        assert "greatest average speed" in judge.requests[0]["messages"][-1]["content"]
+    assert out == [1.0, 1.0, 0.0, 0.0]
+    assert metrics["math_judge_reward/flipped"] == 1.0 and metrics["math_judge_reward/unjudged"] == 0.0
+
+
+def test_unparsed_reply_is_unjudged_for_a_reward():
+    with ScriptedJudge(lambda b: "hmm, hard to say") as judge:
+        out, metrics = reward(judge, [R1 % "\\boxed{4}", R1 % "Evelyn"], ["4", "\\text{Evelyn}"])
+    assert out == [1.0, None] and metrics["math_judge_reward/unjudged"] == 1.0
+
+
+def test_bounded_concurrency_over_concurrent_async_calls():
+    answers = [f"Student number {i} is the fastest, Evelyn." for i in range(12)]
+    with ScriptedJudge(evelyn, delay=0.2) as judge:
+        async def main():
+            calls = [math_judge_reward_async([R1 % a for a in answers[k::3]], answer="\\text{Evelyn}",
+                                             prompts=PROMPTS * 4, judge_model=judge.model, judge_base_url=judge.url,
+                                             concurrency=2) for k in range(3)]
+            return await asyncio.gather(*calls)
+
+        results = asyncio.run(main())
+        assert judge.asked == 12 and judge.max_in_flight == 2
+    assert all(r == [1.0] * 4 for r in results)
+
+
+def test_a_hanging_judge_ends_at_the_batch_deadline_as_unjudged():
+    with ScriptedJudge(evelyn, hang=True) as judge:
+        t0 = time.monotonic()
+        out, metrics = reward(judge, [R1 % "\\boxed{4}", R1 % "Evelyn", R1 % "Evelyn!"], ["4"] + ["\\text{Evelyn}"] * 2,
+                              batch_deadline_s=2.0)
+        took = time.monotonic() - t0
+        veRL = compute_score_batch(["math500"] * 2, [R1 % "\\boxed{4}", R1 % "Evelyn"], ["4", "\\text{Evelyn}"],
+                                   [{"problem": "Who is fastest?"}] * 2, judge_model=judge.model,
+                                   judge_base_url=judge.url, batch_deadline_s=2.0)
+    assert out == [1.0, None, None] and metrics["math_judge_reward/unjudged"] == 2.0
+    assert took < 5.0  # the deadline, plus a moment
+    assert [r["score"] for r in veRL] == [1.0, 0.0] and [r["unjudged"] for r in veRL] == [0.0, 1.0]
+    assert [r["judge_flipped"] for r in veRL] == [0.0, 0.0]
+
+
+def test_a_judge_that_dies_is_unjudged_never_a_silent_score():
+    with ScriptedJudge(evelyn, die=True) as judge:
+        out, _ = reward(judge, [R1 % "\\boxed{4}", R1 % "Evelyn"], ["4", "\\text{Evelyn}"])
+        veRL = compute_score_batch(["math500"], [R1 % "Evelyn"], ["\\text{Evelyn}"], [{"problem": "Who?"}],
+                                   judge_model=judge.model, judge_base_url=judge.url)
+    assert out == [1.0, None]
+    assert veRL[0]["score"] == 0.0 and veRL[0]["unjudged"] == 1.0
+    gone = ScriptedJudge(evelyn)
+    gone.stop()
+    out, _ = reward(gone, [R1 % "Evelyn"], ["\\text{Evelyn}"])
+    assert out == [None]
+
+
+def test_verl_adapter_counts_the_judges_flips():
+    with ScriptedJudge(evelyn) as judge:
+        rows = compute_score_batch(["math500"] * 2, [R1 % "Evelyn", R1 % "\\boxed{5}"], ["\\text{Evelyn}", "4"],
+                                   [{"problem": "Who is fastest?"}, {"problem": "2+2?"}], judge_model=judge.model,
+                                   judge_base_url=judge.url)
+    assert [r["score"] for r in rows] == [1.0, 0.0] and [r["judge_flipped"] for r in rows] == [1.0, 0.0]
+    assert [r["unjudged"] for r in rows] == [0.0, 0.0]
+
+
+def test_a_reward_without_a_judge_configured_is_unjudged(monkeypatch):
+    monkeypatch.delenv("EVALKIT_JUDGE_MODEL", raising=False)
+    monkeypatch.delenv("EVALKIT_JUDGE_BASE_URL", raising=False)
+    assert math_judge_reward([R1 % "\\boxed{4}"], answer=["4"]) == [None]

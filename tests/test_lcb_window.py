@@ -1,0 +1,95 @@
+"""LiveCodeBench by release and contest-date window, on a local copy in the hub's file layout
+(tests/data/livecodebench_hub: test.jsonl = release_v1, test2.jsonl = what release_v2 adds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalkit.errors import InputError
+from evalkit.taskspec import builtin_tasks_dir, load_problems, load_task
+from evalkit.windows import apply_dataset_choices, make_window
+
+HUB_COPY = Path(__file__).parent / "data" / "livecodebench_hub"
+
+
+def _spec():
+    spec = load_task("livecodebench")
+    return replace(spec, dataset=replace(spec.dataset, local=HUB_COPY))
+
+
+def _ids(spec) -> list[str]:
+    return [p.id for p in load_problems(spec, source="local").problems]
+
+
+def test_a_release_loads_its_files_and_names_itself_in_the_revision():
+    v1 = apply_dataset_choices(_spec(), release="release_v1")
+    assert _ids(v1) == ["1873_A", "2727"]
+    assert _ids(apply_dataset_choices(_spec(), release="release_v2")) == ["1873_A", "2727", "abc301_a"]
+    assert _ids(apply_dataset_choices(_spec(), release="v2")) == ["abc301_a"]  # only what v2 added
+    assert load_problems(v1, source="local").revision.endswith(":release_v1")
+    with pytest.raises(InputError, match="no release 'release_v9'.*known: release_v1"):
+        apply_dataset_choices(_spec(), release="release_v9")
+    with pytest.raises(InputError, match="task 'aime24' is not published in releases"):
+        apply_dataset_choices(load_task("aime24"), release="release_v1")
+
+
+@pytest.mark.parametrize("since, until, expected", [
+    ("2024-01-01", None, ["2727", "abc301_a"]),
+    (None, "2023-12-31", ["1873_A"]),
+    ("2024-02-03", "2024-02-03", ["2727"]),  # both ends included
+    (None, None, ["1873_A", "2727", "abc301_a"]),
+])
+def test_since_and_until_keep_the_problems_dated_inside(since, until, expected):
+    spec = apply_dataset_choices(_spec(), make_window(since, until), "release_v2")
+    assert _ids(spec) == expected
+
+
+def test_bad_windows_are_one_line_errors():
+    with pytest.raises(InputError, match="--since: expected a date such as 2025-01-31, got 'last week'"):
+        make_window("last week", None)
+    with pytest.raises(InputError, match="--since 2025-02-01 is after --until 2025-01-01"):
+        make_window("2025-02-01", "2025-01-01")
+    with pytest.raises(InputError, match="task 'aime24' names no date column"):
+        apply_dataset_choices(load_task("aime24"), make_window("2025-01-01", None))
+    with pytest.raises(InputError, match="no problem's 'contest_date' falls between 2030-01-01 and today"):
+        load_problems(apply_dataset_choices(_spec(), make_window("2030-01-01", None), "v1"), source="local")
+
+
+def test_the_window_and_release_are_in_the_runs_identity(tmp_path):
+    spec = yaml.safe_load((builtin_tasks_dir() / "livecodebench.yaml").read_text())
+    spec["dataset"]["local"] = str(HUB_COPY)
+    task = tmp_path / "lcb_local.yaml"
+    task.write_text(yaml.safe_dump(spec))
+    rows = [{"problem_id": pid, "sample": 0, "completion": "<think>\nno idea\n</think>\nSorry."}
+            for pid in ("1873_A", "2727", "abc301_a")]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "evalkit", "run", str(task), "--completions", str(tmp_path / "c.jsonl"),
+                               "--out", str(tmp_path / "run"), "--no-progress", "--no-trace", *extra],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    first = run("--since", "2024-01-01", "--release", "release_v2")
+    assert first.returncode == 0, first.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    task_config = config["tasks"][0]
+    assert task_config["window"] == {"since": "2024-01-01", "until": None}
+    assert task_config["dataset"]["config"] == "release_v2"
+    assert config["identity"]["tasks"]["livecodebench"]["window"] == {"since": "2024-01-01", "until": None}
+    assert config["identity"]["tasks"]["livecodebench"]["dataset_revision"].endswith(":release_v2")
+    samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sorted(s["problem_id"] for s in samples) == ["2727", "abc301_a"]
+
+    other_window = run("--since", "2023-01-01", "--release", "release_v2")
+    assert other_window.returncode == 2 and "window" in other_window.stderr
+    other_release = run("--since", "2024-01-01", "--release", "release_v1")
+    assert other_release.returncode == 2 and "release_v1" in other_release.stderr

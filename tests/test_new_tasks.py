@@ -1,0 +1,96 @@
+"""The 2025-2026 competitions (AIME 2026, HMMT, BRUMO, CMIMC) and the suites that group them run offline
+from their bundled copies, with replayed completions, and `evalkit tasks` lists them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalkit.errors import InputError
+from evalkit.suites import expand_suites
+from evalkit.taskspec import builtin_tasks_dir, load_problems, load_task
+
+NEW = {"aime26": 30, "hmmt_feb25": 30, "hmmt_feb26": 33, "hmmt_nov25": 30, "brumo25": 30, "cmimc25": 40}
+MATHARENA = ["aime25", "aime26", "hmmt_feb25", "hmmt_feb26", "hmmt_nov25", "brumo25", "cmimc25"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def test_tasks_lists_the_new_competitions_and_the_suites():
+    r = cli("tasks")
+    assert r.returncode == 0, r.stderr
+    lines = {line.split()[0]: line for line in r.stdout.splitlines()}
+    for name in NEW:
+        assert name in lines and "MathArena/" in lines[name]
+    assert "aime24 + aime25 + aime26" in lines["aime"] and "suite" in lines["aime"]
+    assert " + ".join(MATHARENA) in lines["matharena"]
+
+
+@pytest.mark.parametrize("name, rows", sorted(NEW.items()))
+def test_each_new_task_loads_its_bundled_copy_with_the_hubs_ids(name, rows):
+    spec = load_task(name)
+    assert spec.dataset.hub.startswith("MathArena/") and spec.dataset.local.parent.name == "matharena"
+    loaded = load_problems(spec, source="local")
+    assert loaded.source == "local" and loaded.revision.startswith("local:")
+    assert [p.id for p in loaded.problems] == [str(i) for i in range(1, rows + 1)]
+    assert all(p.answer and p.problem for p in loaded.problems)
+
+
+def test_the_cc_by_nc_sa_data_sits_apart_with_its_license_and_attribution():
+    folder = builtin_tasks_dir() / "data" / "matharena"
+    license_text = (folder / "LICENSE.md").read_text()
+    assert "CC BY-NC-SA 4.0" in license_text and "MathArena" in license_text
+    for name in NEW:
+        rows = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text().splitlines()]
+        assert {r["license"] for r in rows} == {"CC-BY-NC-SA-4.0"}
+        assert name in (folder / "README.md").read_text()
+
+
+def test_suites_expand_to_their_tasks_once_each():
+    assert expand_suites(["aime"]) == ["aime24", "aime25", "aime26"]
+    assert expand_suites(["aime", "matharena"]) == ["aime24", "aime25", "aime26", *MATHARENA[2:]]
+    assert expand_suites(["math500"]) == ["math500"]
+
+
+def test_a_suite_runs_every_task_from_replayed_completions(tmp_path):
+    # sample 0 gives each problem's gold (written differently where the verifier should see through it),
+    # sample 1 a wrong answer
+    rewrite = {("hmmt_feb25", "3"): "1/576", ("hmmt_nov25", "9"): "\\frac{1}{91}", ("brumo25", "2"): "1/9"}
+    rows = []
+    for task in MATHARENA:
+        for p in load_problems(load_task(task), source="local").problems:
+            gold = rewrite.get((task, p.id), p.answer)
+            rows.append({"task": task, "problem_id": p.id, "sample": 0,
+                         "completion": f"<think>\nworking\n</think>\nThe answer is $\\boxed{{{gold}}}$."})
+            rows.append({"task": task, "problem_id": p.id, "sample": 1,
+                         "completion": "<think>\nworking\n</think>\nThe answer is $\\boxed{-123457}$."})
+    replay = tmp_path / "arena.jsonl"
+    replay.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = cli("run", "matharena", "--completions", str(replay), "--no-progress", "--no-trace", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "reports" / "matharena--arena"
+    results = {e["task"]: e for e in json.loads((run_dir / "results.json").read_text())["results"]}
+    assert sorted(results) == sorted(MATHARENA)
+    for task, e in results.items():
+        assert e["metrics"]["avg@n"]["value"] == pytest.approx(0.5), task
+        assert e["metrics"]["pass@2"]["value"] == pytest.approx(1.0), task
+    config = json.loads((run_dir / "config.json").read_text())
+    assert {t["name"] for t in config["tasks"]} == set(MATHARENA)
+    assert all(t["dataset_source"] == "local" for t in config["tasks"])
+
+
+def test_a_users_suite_file_and_its_bad_input(tmp_path):
+    (tmp_path / "mine.yaml").write_text("name: mine\ntasks: [aime26, hmmt_feb26]\n")
+    assert expand_suites([str(tmp_path / "mine.yaml")]) == ["aime26", "hmmt_feb26"]
+    (tmp_path / "bad.yaml").write_text("name: bad\ntasks: aime26\n")
+    with pytest.raises(InputError, match=r"bad.yaml:2: field 'tasks': expected a non-empty list"):
+        expand_suites([str(tmp_path / "bad.yaml")])
