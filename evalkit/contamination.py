@@ -18,6 +18,7 @@ drops a row.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -57,6 +58,7 @@ class NgramIndex:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         self.n = n
+        self.skipped: tuple[str, ...] = ()  # benchmarks `from_tasks` could not load
         self.vocab: dict[str, int] = {}
         self._sources: list[tuple[str, str, list[str]]] = []
         self._where: dict[int, list[tuple[int, int]]] = {}  # hash -> [(source, start)]
@@ -73,20 +75,32 @@ class NgramIndex:
     @classmethod
     def from_tasks(cls, tasks: Sequence[str], n: int = NGRAM) -> "NgramIndex":
         """The index of the problems of `tasks`: built-in names, YAML paths, or `all` (every built-in
-        benchmark; replay-only tasks such as the demo excluded). Raises InputError for an unknown task."""
+        benchmark; replay-only tasks such as the demo excluded). A task named outright must load
+        (InputError otherwise); under `all`, one that cannot (a hub-only task offline, e.g. gated
+        GPQA) is skipped with a warning and listed in `skipped`."""
+        from evalkit.errors import InputError
         from evalkit.taskspec import list_tasks, load_problems, load_task
 
-        specs = []
+        wanted = []
         for t in tasks:
-            specs += [s for s in list_tasks() if s.completions is None] if t == "all" else [load_task(t)]
+            wanted += [(s, True) for s in list_tasks() if s.completions is None] if t == "all" else [(load_task(t), False)]
         seen: set[str] = set()
         sources = []
-        for spec in specs:
+        skipped = []
+        for spec, optional in wanted:
             if spec.name in seen:
                 continue
             seen.add(spec.name)
-            sources += [(spec.name, p.id, p.problem) for p in load_problems(spec).problems]
-        return cls(sources, n)
+            try:
+                sources += [(spec.name, p.id, p.problem) for p in load_problems(spec).problems]
+            except InputError as e:
+                if not optional:
+                    raise
+                skipped.append(spec.name)
+                print(f"evalkit: warning: decontamination skips {spec.name}: {e}", file=sys.stderr)
+        index = cls(sources, n)
+        index.skipped = tuple(skipped)
+        return index
 
     @property
     def tasks(self) -> list[str]:

@@ -79,6 +79,8 @@ class CurateResult:
     dropped_path: Path
     kept: int
     dropped: tuple[Dropped, ...]
+    benchmarks: tuple[str, ...] = ()  # what --decontaminate checked against
+    skipped_benchmarks: tuple[str, ...] = ()  # under `all`, those that could not be loaded
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome: `kept`, then each drop reason (zeros included), in DROP_REASONS order."""
@@ -184,7 +186,9 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     dropped.sort(key=lambda d: order[d.reason])
     write_rows(rows, out)
     write_rows([d.to_dict() for d in dropped], dropped_path)
-    return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped))
+    return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped),
+                        benchmarks=tuple(index.tasks) if index else (),
+                        skipped_benchmarks=index.skipped if index else ())
 
 
 def summary_table(result: CurateResult) -> str:
@@ -196,6 +200,11 @@ def summary_table(result: CurateResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}".rstrip() for a, b, c in rows]
     lines.insert(1, "-" * len(lines[0]))
+    if result.benchmarks:
+        lines.append(f"\ndecontaminated against {len(result.benchmarks)} benchmarks ({NGRAM}-word n-grams): "
+                     + ", ".join(result.benchmarks))
+    if result.skipped_benchmarks:
+        lines.append("not checked (could not be loaded): " + ", ".join(result.skipped_benchmarks))
     return "\n".join(lines)
 
 

@@ -84,7 +84,8 @@ def test_curate_keeps_exactly_the_problems_in_range(replay_run, tmp_path):
         "p0": "pass_rate_low", "p3": "pass_rate_high", "p6": "contaminated", "p5": "duplicate"}
     assert "math500 test/intermediate_algebra/1994.json" in dropped["p6"]["detail"]
     assert "normalised duplicate of toy p2" in dropped["p5"]["detail"]
-    table = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[2:] if line.strip() and line[0] != "w"}
+    table = dict(line.split()[:2] for line in r.stdout.split("\n\n")[0].splitlines()[2:])
+    assert "decontaminated against 1 benchmarks (13-word n-grams): math500" in r.stdout
     assert table == {"kept": "3", "unjudged": "0", "too_few_samples": "0", "pass_rate_low": "1",
                      "pass_rate_high": "1", "contaminated": "1", "duplicate": "1", "total": "7"}
 

@@ -264,9 +264,14 @@ def test_run_refuses_a_judge_that_fails_the_attack_suite(tmp_path):
     with ScriptedJudge(gullible) as judge:
         r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
                 judge.url, "--judge-max-flips", "1", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
-    assert r.returncode == 2
-    assert "3 of 7 attacks flipped" in r.stderr and "instruct" in r.stderr
-    assert not (tmp_path / "run").exists()  # nothing half-written
+        assert r.returncode == 2
+        assert "3 of 7 attacks flipped" in r.stderr and "instruct" in r.stderr
+        assert not (tmp_path / "run").exists()  # nothing half-written
+        ok = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
+                 judge.url, "--judge-max-flips", "3", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert ok.returncode == 0, ok.stderr
+    doctor = json.loads((tmp_path / "run" / "judge_doctor.json").read_text())  # the suite it passed, kept
+    assert doctor["flips"] == 3 and len(doctor["rows"]) == 9
 
 
 def test_a_task_spec_can_ask_for_the_cascade(tmp_path):
@@ -281,3 +286,19 @@ def test_a_task_spec_can_ask_for_the_cascade(tmp_path):
     samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert sum(bool(s["judge"] and s["judge"]["flipped"]) for s in samples) == 1
     assert {s["judge"]["form"] for s in samples if s["judge"]} == {"compassverifier"}
+
+
+def test_half_a_judge_is_a_one_line_input_error(tmp_path):
+    task, replay = _words_task(tmp_path)
+    r = cli("run", str(task), "--completions", str(replay), "--judge", "j", "--no-progress", "--out",
+            str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--judge-base-url" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_rubric_and_taxonomy_ship_in_the_wheel():
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    package_data = data["tool"]["setuptools"]["package-data"]
+    assert "*.yaml" in package_data["evalkit.verifiers"] and "*.yaml" in package_data["evalkit.trace"]

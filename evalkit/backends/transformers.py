@@ -30,6 +30,17 @@ class TransformersBackend:
         self.lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
                                                        trust_remote_code=trust_remote_code).to(self.device).eval()
 
+    @classmethod
+    def from_loaded(cls, lm: Any, tokenizer: Any, model: str) -> "TransformersBackend":
+        """A backend over a model already in memory (a trainer's policy), recorded as `model`.
+        The caller owns `lm`: close() only lets go of it."""
+        import torch
+
+        self = cls.__new__(cls)
+        self.model, self.lm, self.tokenizer, self._torch = model, lm, tokenizer, torch
+        self.device = next(lm.parameters()).device
+        return self
+
     def render(self, messages, think_prefill, chat_template_kwargs):
         return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
 

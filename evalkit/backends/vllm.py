@@ -46,6 +46,16 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
+    @classmethod
+    def from_engine(cls, llm: Any, model: str) -> "VLLMBackend":
+        """A backend over a `vllm.LLM` that is already running (a trainer's colocated engine),
+        recorded as `model`. The caller owns the engine: `evaluate(engine=...)` never closes it."""
+        self = cls.__new__(cls)
+        self.model, self.llm = model, llm
+        self.tokenizer = llm.get_tokenizer()
+        self.max_model_len = llm.llm_engine.model_config.max_model_len
+        return self
+
     def render(self, messages, think_prefill, chat_template_kwargs):
         return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
 

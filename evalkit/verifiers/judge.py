@@ -20,6 +20,7 @@ that cannot be reached is always an infrastructure fault: the model's text did n
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,17 +92,19 @@ class JudgeCascade:
         self.rubric = load_rubric(options.rubric)
         self.client = JudgeClient(options.base_url, options.model, options.api_key, options.timeout_s,
                                   options.max_tokens, options.concurrency)
-        self._user_file = (user_cache_dir() / "judge" / f"{cache_key(options.model, self.rubric.version, '', '', '')[:16]}.jsonl"
-                           if options.user_cache else None)
+        own = cache_key(options.model, self.rubric.version, "", "", "")[:16]  # one file per judge and rubric
+        self._user_file = user_cache_dir() / "judge" / f"{own}.jsonl" if options.user_cache else None
         self.cache = ReplyCache([p for p in (self._user_file,) if p])
-        self.doctor_result: Any = None
+        self._run_dir: Path | None = None
+        self._doctor: Any = None  # the attack suite's result, written to the run directory once it exists
 
     # The run calls this once it knows its directory, before generating anything.
     def attach(self, run_dir: str | Path) -> None:
         """Keep replies in `run_dir` as well; check the judge answers (and, with max_flips, that it
         withstands the attack suite). Raises InputError when the judge is unfit, so a run refuses it
         before it starts."""
-        self.cache = ReplyCache([Path(run_dir) / RUN_FILE] + ([self._user_file] if self._user_file else []))
+        self._run_dir = Path(run_dir)
+        self.cache = ReplyCache([self._run_dir / RUN_FILE] + ([self._user_file] if self._user_file else []))
         problem = self.client.check()
         if problem:
             raise InputError(f"--judge {self.options.model}: {problem}")
@@ -109,14 +112,18 @@ class JudgeCascade:
             from evalkit.verifiers._judge_attacks import run_attacks
 
             result = run_attacks(self.client, self.rubric, self.options.max_answer_chars)
-            self.doctor_result = result
             if result.flips > self.options.max_flips:
                 raise InputError(f"--judge {self.options.model}: {result.flips} of {result.attacks} attacks flipped "
                                  f"the judge ({', '.join(result.flipped_names())}); --judge-max-flips allows "
                                  f"{self.options.max_flips} (see `evalkit judge doctor`)")
+            self._doctor = result
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         t0 = time.monotonic()
+        if self._doctor is not None and self._run_dir is not None and self._run_dir.is_dir():
+            # the suite the judge passed, kept with the verdicts it then made
+            (self._run_dir / "judge_doctor.json").write_text(json.dumps(self._doctor.to_dict(), indent=1))
+            self._doctor = None
         deadline = None if self.options.deadline_s is None else t0 + self.options.deadline_s
         rule = list(self.inner.verify_many(items))
         asked = [i for i, (item, v) in enumerate(zip(items, rule)) if _judgeable(item, v)]

@@ -1,0 +1,242 @@
+"""A TRL / transformers callback that evaluates the policy while it trains.
+
+    from evalkit.integrations.trl import EvalCallback
+
+    trainer = GRPOTrainer(model=..., reward_funcs=[math_reward], args=GRPOConfig(...), train_dataset=...)
+    EvalCallback(tasks=["math500", "aime24"], n=4, every_steps=50, limit=64).attach(trainer)
+    trainer.train()
+
+Every `every_steps` optimizer steps, and once more at the end of training, the current policy answers
+the tasks exactly as `evalkit run` would ask them (the same task specs, prompts, verifiers, trace
+analysis and metrics: the callback calls `evalkit.evaluate`). Each evaluation is a run directory,
+`<output_dir>/evalkit/step-<N>/`, whose model is recorded as `<model>@step-<N>`, so
+`evalkit report DIR1 DIR2 --out cmp.html` compares checkpoints. Per task it logs, through the
+trainer's own `log` (so the console, TensorBoard, W&B or any `report_to` get them):
+
+    eval/<task>/avg@n             mean correct share (R1's pass@1)
+    eval/<task>/pass@<k>          unbiased pass@k for k = 1, 2, 4, ..., n
+    eval/<task>/truncated         share of samples cut at the token limit
+    eval/<task>/completion_tokens mean completion tokens
+    eval/<task>/markers_per_1k    reflection markers per 1,000 units of trace length (the trace
+                                  analyzer's `markers_per_1k`; its unit is the trace's: characters
+                                  in `evalkit run`)
+
+(W&B's integration prefixes keys that do not start with `eval_` with `train/`.)
+
+Generation uses the trainer's own vLLM when it has one: colocated (`vllm_mode="colocate"`: the
+engine in the trainer's process), or a `trl vllm-serve` server (`vllm_mode="server"`, reached with
+evalkit's OpenAI backend on its `/v1/completions`), after pushing the current weights to it as TRL
+does before a generation. Without vLLM the policy itself generates, in-process, with transformers.
+Evaluation does not change training: the Python, NumPy and torch (CPU and CUDA) random states are
+restored afterwards, the model's train/eval mode too, and the trainer's own metrics are left alone.
+In a multi-process run only the main process evaluates and logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from transformers import Trainer, TrainerCallback
+
+from evalkit.errors import InputError
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation during training: the step, its run directory, and what was logged."""
+
+    step: int
+    run_dir: Path
+    metrics: dict[str, float]
+
+
+class EvalCallback(TrainerCallback):
+    """Evaluate the policy on evalkit tasks every `every_steps` steps and at the end of training.
+
+    tasks: built-in task names or YAML paths, as for `evalkit run`.
+    n: samples per problem. every_steps: optimizer steps between evaluations.
+    limit: only the first `limit` problems of each task (None: all).
+    max_tokens: the completion budget; default the trainer's `max_completion_length` when it has
+        one (the length the policy is trained at), else each task's own.
+    temperature, top_p, seed, system_prompt, think_prefill: as for `evalkit run` (None: the task's).
+    out_dir: where the run directories go (default `<args.output_dir>/evalkit`).
+    trainer: the trainer to evaluate and log through; or call `attach(trainer)`.
+    """
+
+    def __init__(self, tasks: Sequence[str], n: int = 1, every_steps: int = 100, limit: int | None = None, *,
+                 max_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
+                 seed: int | None = None, system_prompt: str | None = None, think_prefill: bool = True,
+                 out_dir: str | None = None, trainer: Trainer | None = None) -> None:
+        if isinstance(tasks, str):
+            tasks = [tasks]
+        if not tasks:
+            raise InputError("EvalCallback: no task given")
+        if every_steps < 1:
+            raise InputError(f"EvalCallback: every_steps must be at least 1, got {every_steps}")
+        from evalkit.taskspec import load_task
+
+        for task in tasks:
+            load_task(task)  # a bad task name fails now, not after the first training steps
+        self.tasks = list(tasks)
+        self.n, self.every_steps, self.limit = n, every_steps, limit
+        self.generation = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
+        self.system_prompt, self.think_prefill = system_prompt, think_prefill
+        self.out_dir = out_dir
+        self.trainer = trainer
+        self.evaluations: list[Evaluation] = []
+
+    def attach(self, trainer: Trainer) -> "EvalCallback":
+        """Bind to `trainer` and add this callback to it; returns self."""
+        self.trainer = trainer
+        trainer.add_callback(self)
+        return self
+
+    # ---- the trainer's events
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every_steps == 0:
+            self.evaluate_now()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if not self.evaluations or self.evaluations[-1].step != state.global_step:
+            self.evaluate_now()
+
+    # ---- the work
+
+    def evaluate_now(self) -> Evaluation | None:
+        """Evaluate the trainer's current policy and log the figures; None on a non-main process."""
+        trainer = self.trainer
+        if trainer is None:
+            raise InputError("EvalCallback needs its trainer: EvalCallback(...).attach(trainer), "
+                             "or EvalCallback(..., trainer=trainer)")
+        if not trainer.accelerator.is_main_process:
+            return None
+        from evalkit.run import evaluate  # the same pipeline as `evalkit run`
+
+        step = trainer.state.global_step
+        root = Path(self.out_dir or Path(trainer.args.output_dir) / "evalkit")
+        generation = dict(self.generation)
+        if generation["max_tokens"] is None:
+            generation["max_tokens"] = getattr(trainer.args, "max_completion_length", None)
+        with _training_state_kept(trainer), _policy_engine(trainer, step) as engine:
+            result = evaluate(self.tasks, engine=engine, n=self.n, limit=self.limit, out=root / f"step-{step}",
+                              overwrite=True, progress=False, system_prompt=self.system_prompt,
+                              think_prefill=self.think_prefill, **generation)
+        metrics = eval_metrics(result.run_dir)
+        # Trainer.log, not the subclass's: GRPOTrainer.log would also flush its training metrics here.
+        # Logging clears the trainer's should_log flag; keep it, or this step's training log is skipped.
+        should_log = trainer.control.should_log
+        Trainer.log(trainer, dict(metrics))
+        trainer.control.should_log = should_log
+        evaluation = Evaluation(step, result.run_dir, metrics)
+        self.evaluations.append(evaluation)
+        return evaluation
+
+
+def eval_metrics(run_dir: str | Path) -> dict[str, float]:
+    """The figures the callback logs, from a run directory's results.json and samples.jsonl."""
+    import json
+
+    from evalkit.run import read_samples
+    from evalkit.trace import summarize
+
+    run_dir = Path(run_dir)
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["results"]
+    samples = read_samples(run_dir / "samples.jsonl")
+    out: dict[str, float] = {}
+    for r in results:
+        task = r["task"]
+        for name, stat in r["metrics"].items():
+            if name == "avg@n" or name.startswith("pass@"):
+                out[f"eval/{task}/{name}"] = _number(stat.get("value"))
+        out[f"eval/{task}/truncated"] = r["n_truncated"] / r["n_samples"] if r["n_samples"] else math.nan
+        out[f"eval/{task}/completion_tokens"] = _number(r.get("mean_completion_tokens"))
+        traces = [s["trace"] for s in samples if s["task"] == task and s.get("trace")]
+        out[f"eval/{task}/markers_per_1k"] = _number(summarize(traces)["markers_per_1k"]) if traces else math.nan
+    return out
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+# ------------------------------------------------------------------------- the policy as a backend
+
+
+class _AtStep:
+    """A backend recorded under another model id (`<model>@step-<N>`), so runs of checkpoints differ."""
+
+    def __init__(self, inner: Any, model: str) -> None:
+        self.inner, self.name, self.model = inner, inner.name, model
+
+    def render(self, messages, think_prefill, chat_template_kwargs):
+        return self.inner.render(messages, think_prefill, chat_template_kwargs)
+
+    def generate(self, requests):
+        return self.inner.generate(requests)
+
+    def close(self) -> None:
+        pass  # the trainer owns the engine
+
+
+@contextlib.contextmanager
+def _policy_engine(trainer: Trainer, step: int) -> Iterator[_AtStep]:
+    """The trainer's current policy as an evalkit backend: its vLLM (colocate or server), else the
+    model itself through transformers."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    name = f"{getattr(model, 'name_or_path', None) or 'policy'}@step-{step}"
+    vllm = getattr(trainer, "vllm_generation", None) if getattr(trainer, "use_vllm", False) else None
+    if vllm is None:
+        from evalkit.backends.transformers import TransformersBackend
+
+        tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+        yield _AtStep(TransformersBackend.from_loaded(model, tokenizer, name), name)
+        return
+    if getattr(trainer, "_last_loaded_step", None) != step or getattr(vllm, "_llm_weights_sleeping", False):
+        vllm.sync_weights()  # vLLM holds the weights of the last generation, not of this step
+        trainer._last_loaded_step = step  # TRL's own marker: its next generation need not push them again
+    if vllm.mode == "colocate":
+        from evalkit.backends.vllm import VLLMBackend
+
+        sleeps = bool(getattr(vllm, "enable_sleep_mode", False))
+        if sleeps:
+            vllm.llm.wake_up(tags=["kv_cache"])
+        try:
+            yield _AtStep(VLLMBackend.from_engine(vllm.llm, name), name)
+        finally:
+            if sleeps:  # as TRL leaves it after a generation
+                vllm.llm.sleep(level=2)
+                vllm._llm_weights_sleeping = True
+        return
+    from evalkit.backends.openai import OpenAIBackend
+
+    client = vllm.vllm_client
+    yield _AtStep(OpenAIBackend(model=client.model, base_url=f"{client.base_url.rstrip('/')}/v1",
+                                endpoint="completions", tokenizer=model.name_or_path), name)
+
+
+@contextlib.contextmanager
+def _training_state_kept(trainer: Trainer) -> Iterator[None]:
+    """Restore every random state training reads, and the model's mode, after an evaluation."""
+    import numpy as np
+    import torch
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    was_training = model.training
+    py, nprs, cpu = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    model.eval()
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(nprs)
+        torch.random.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        model.train(was_training)

@@ -1,0 +1,93 @@
+"""EvalCallback in a real TRL GRPOTrainer on CPU with the tiny offline model: what it logs is what its
+run directories hold, and training is the same with and without it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+
+from evalkit.integrations.trl import EvalCallback
+from evalkit.rewards import math_reward
+
+QUESTIONS = [("What is $1+1$?", "2"), ("What is $2+3$?", "5")]
+# what training logs that depends on the sampled completions
+TRAIN_KEYS = ("loss", "grad_norm", "reward", "reward_std", "completions/mean_length")
+
+
+def length_reward(completions, **kwargs):
+    """Varies with every completion, so GRPO's advantages and loss follow the sampled text."""
+    return [len(c) / 100 for c in completions]
+
+
+@pytest.fixture(scope="module")
+def toy_task(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("task")
+    (root / "sums.jsonl").write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in QUESTIONS))
+    (root / "sums.yaml").write_text("name: sums\ndataset: {local: sums.jsonl}\nfields: {problem: q, answer: a}\n"
+                                    "verifier: math\n")
+    return root / "sums.yaml"
+
+
+def train(tiny_model, out: Path, callback: EvalCallback | None):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    args = GRPOConfig(
+        output_dir=str(out), use_cpu=True, max_steps=4, per_device_train_batch_size=4, num_generations=4,
+        max_completion_length=16, logging_steps=1, report_to=[], save_strategy="no", learning_rate=1e-3,
+        seed=0, dataloader_num_workers=0, log_completions=False,
+    )
+    data = Dataset.from_list([{"prompt": q, "answer": a} for q, a in QUESTIONS])
+    trainer = GRPOTrainer(model=str(tiny_model), reward_funcs=[math_reward, length_reward], args=args,
+                          train_dataset=data)
+    if callback is not None:
+        callback.attach(trainer)
+    trainer.train()
+    return trainer
+
+
+def test_callback_logs_its_run_directories_and_leaves_training_alone(tiny_model, toy_task, tmp_path):
+    callback = EvalCallback(tasks=[str(toy_task)], n=2, every_steps=2, limit=2)
+    with_eval = train(tiny_model, tmp_path / "a", callback)
+    without = train(tiny_model, tmp_path / "b", None)
+
+    history = with_eval.state.log_history
+    evals = [h for h in history if "eval/sums/avg@n" in h]
+    assert [h["step"] for h in evals] == [2, 4]  # every 2 steps; the end (4) is not evaluated twice
+    for h in evals:
+        run_dir = tmp_path / "a" / "evalkit" / f"step-{h['step']}"
+        [result] = json.loads((run_dir / "results.json").read_text())["results"]
+        samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+        assert result["model"] == f"{tiny_model}@step-{h['step']}" and len(samples) == 4
+        assert h["eval/sums/avg@n"] == result["metrics"]["avg@n"]["value"]
+        assert h["eval/sums/pass@1"] == result["metrics"]["pass@1"]["value"]
+        assert h["eval/sums/pass@2"] == result["metrics"]["pass@2"]["value"]
+        assert h["eval/sums/truncated"] == sum(s["reason"] == "truncated" for s in samples) / 4
+        assert h["eval/sums/truncated"] > 0  # 16 tokens of gibberish rarely close the think block
+        assert h["eval/sums/completion_tokens"] == sum(s["completion_tokens"] for s in samples) / 4
+        markers = sum(len(s["trace"]["markers"]) for s in samples)
+        length = sum(s["trace"]["length"] for s in samples)
+        assert math.isclose(h["eval/sums/markers_per_1k"], round(1000 * markers / length, 3))
+        assert all(s["completion_tokens"] <= 16 for s in samples)  # the trainer's completion budget
+    assert [e.step for e in callback.evaluations] == [2, 4]
+
+    # the policy changed between the evaluations, and training never saw them
+    def curve(trainer):
+        return [[h.get(k) for k in TRAIN_KEYS] for h in trainer.state.log_history if "loss" in h]
+
+    assert len(curve(without)) == 4
+    assert curve(with_eval) == curve(without)
+
+
+def test_callback_refuses_bad_settings_at_once(toy_task):
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError, match="unknown task 'nosuch'"):
+        EvalCallback(tasks=["nosuch"])
+    with pytest.raises(InputError, match="every_steps must be at least 1"):
+        EvalCallback(tasks=[str(toy_task)], every_steps=0)
