@@ -8,7 +8,11 @@ Point veRL at this file (two config lines):
 (`python -c "import evalkit.rewards.verl as m; print(m.__file__)"` prints the path)
 
 or, with `reward_model.reward_manager=batch`, `custom_reward_function.name=compute_score_batch`, which
-checks the whole batch at once (cheapest first, under one deadline) and is much faster.
+checks the whole batch at once (cheapest first, under one deadline) and is much faster; or, with veRL's
+reward loop (`reward_model.use_reward_loop=True`), `custom_reward_function.name=compute_score_async`:
+the loop awaits one call per response, all of a batch at once, and `compute_score_async` checks at
+most `CONCURRENCY.limit` of them at a time (`EVALKIT_VERL_CONCURRENCY`, default 64) in threads, so
+the loop's event loop never blocks.
 
 Routing: `extra_info["verifier"]` when the row carries it (what `evalkit export --format verl`
 writes), else a code-test JSON ground truth means `code`, else the data source's name
@@ -25,9 +29,13 @@ counted in `unjudged`, and a flip in `judge_flipped`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from evalkit.rewards._correctness import judge_reward_options, verdicts
@@ -57,6 +65,81 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     unjudged), acc 1.0/0.0, pred the extracted answer ("" when none).
     """
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], **kwargs)[0]
+
+
+class Concurrency:
+    """The bound on `compute_score_async`: at most `limit` responses are being checked at once.
+    `in_flight` and `peak` are for monitoring (and the tests). A plain class, not a dataclass: veRL
+    may load this file as a module it never registers, where dataclasses cannot resolve types."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_flight, self.peak = limit, 0, 0
+        self._lock = threading.Lock()
+        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def semaphore(self) -> asyncio.Semaphore:
+        """This event loop's semaphore (veRL may run one loop per reward worker)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if loop not in self._semaphores:
+                self._semaphores[loop] = asyncio.Semaphore(self.limit)
+            return self._semaphores[loop]
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix="evalkit-verl")
+            return self._executor
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+
+CONCURRENCY = Concurrency(max(1, int(os.environ.get("EVALKIT_VERL_CONCURRENCY", "64"))))
+_GRACE_S = 5.0  # past the batch deadline, the awaiting side stops waiting for a check that never returned
+
+
+async def compute_score_async(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
+                              *, per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                              partial: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """`compute_score` as a coroutine, for veRL's reward loop (which awaits every response of a batch
+    at once). Arguments and result as for `compute_score_batch` (the judge options included); veRL's
+    extra keyword arguments (`reward_router_address`, `reward_model_tokenizer`) are accepted and unused.
+
+    At most `CONCURRENCY.limit` responses are checked at once, each in a worker thread, so the event
+    loop stays free. Same rules as the synchronous adapters: never raises; an unjudged answer scores
+    0.0 with `unjudged` 1; an answer too slow to check scores 0.0 with reason `timeout`, and if a
+    check has not come back `batch_deadline_s` + 5 s after it started, the caller gets that too.
+    """
+    judge = {k: kwargs[k] for k in ("judge_model", "judge_base_url", "judge_concurrency") if k in kwargs}
+    try:
+        async with CONCURRENCY.semaphore():
+            CONCURRENCY.enter()
+            try:
+                check = asyncio.get_running_loop().run_in_executor(
+                    CONCURRENCY.executor(),
+                    lambda: compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info],
+                                                per_answer_s=per_answer_s, batch_deadline_s=batch_deadline_s,
+                                                partial=partial, **judge)[0])
+                return await asyncio.wait_for(check, batch_deadline_s + _GRACE_S)
+            finally:
+                CONCURRENCY.leave()
+    except asyncio.TimeoutError:
+        return _judge_keys(_result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
+                                           detail="the check did not come back in time"), partial), judge)
+    except asyncio.CancelledError:
+        raise  # the loop is shutting down: not ours to swallow
+    except Exception as e:  # noqa: BLE001 - never raise into the trainer
+        log.exception("evalkit: veRL compute_score_async failed")
+        return _judge_keys(_result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), partial),
+                           judge)
 
 
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
@@ -102,14 +185,26 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     out = []
     for i, v in enumerate(results):
         v = v or Verdict.infra_error("not judged")
-        # partial: the verdict's own score (the fraction of tests passed for code; 1/0 for answers)
-        score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
-        row = {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
-               "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
+        row = _result(v, partial)
         if judge_model:  # every row of a batch has the same keys: veRL logs them as columns
             row["judge_flipped"] = 1.0 if v.judge is not None and v.judge.flipped else 0.0
         out.append(row)
     return out
+
+
+def _judge_keys(row: dict[str, Any], judge: dict[str, Any]) -> dict[str, Any]:
+    # a row the judge never saw still has the judge's key when one is configured: veRL logs columns
+    if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL"):
+        row["judge_flipped"] = 0.0
+    return row
+
+
+def _result(v: Verdict, partial: bool) -> dict[str, Any]:
+    """veRL's dict for one verdict: None cannot travel, so unjudged is 0.0 and flagged. partial: the
+    verdict's own score (the fraction of tests passed for code; 1/0 for an answer)."""
+    score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
+    return {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
+            "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
 
 
 def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
