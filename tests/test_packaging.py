@@ -55,9 +55,9 @@ def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     run_dir = work / "reports" / "demo--completions"
     assert sum(1 for _ in open(run_dir / "samples.jsonl")) == 110
     assert len(json.loads((run_dir / "results.json").read_text())["results"]) == 4
-    # the learned reflection detector's weights ship too: re-analyze the demo's samples with it
+    # the reflection model's weights ship too: re-analyze the demo's samples with it
     analyzed = subprocess.run([str(venv / "bin" / "evalkit"), "analyze", str(run_dir / "samples.jsonl"),
-                               "--verifier", "none", "--detector", "learned", "--think-open"], cwd=work,
+                               "--verifier", "none", "--detector", "model", "--think-open"], cwd=work,
                               capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert analyzed.returncode == 0, analyzed.stderr
     assert "110 completions" in analyzed.stdout and "markers per 1k" in analyzed.stdout
