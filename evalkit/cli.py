@@ -144,7 +144,8 @@ def tasks_cmd() -> None:
 @main.command()
 @click.argument("pred", required=False)
 @click.argument("gold", required=False)
-@click.option("--verifier", default="math", show_default=True, help="math, choice, or a plugin's name")
+@click.option("--verifier", default="math", show_default=True,
+              help="math, choice, or a plugin's name (with --pairs: for lines that name none)")
 @click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
 @click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (or answer), gold, "
               "optional verifier, finish_reason, id")
@@ -161,7 +162,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pai
             raise InputError("give either PRED GOLD or --pairs FILE, not both")
         from evalkit.verifiers._pairs import verify_pairs
 
-        lines = verify_pairs(pairs)
+        lines = verify_pairs(pairs, verifier)
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
