@@ -144,7 +144,8 @@ def tasks_cmd() -> None:
 @main.command()
 @click.argument("pred", required=False)
 @click.argument("gold", required=False)
-@click.option("--verifier", default="math", show_default=True, help="math, choice, or a plugin's name")
+@click.option("--verifier", default="math", show_default=True,
+              help="math, choice, or a plugin's name (with --pairs: for lines that name none)")
 @click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
 @click.option("--completion", "is_completion", is_flag=True,
               help="PRED is a model's whole output (answer read after its think block), not a final answer")
@@ -164,7 +165,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
             raise InputError("give either PRED GOLD or --pairs FILE, not both")
         from evalkit.verifiers._pairs import verify_pairs
 
-        lines = verify_pairs(pairs)
+        lines = verify_pairs(pairs, verifier)
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:

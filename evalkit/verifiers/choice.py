@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, register_verifier
+from evalkit.verifiers.base import Capabilities, VerifyItem, register_verifier
 
 # "the answer is for sure D", "it's definitely (B)": a word of certainty between the statement and the letter.
 _HEDGE = (r"(?:(?i:for sure|definitely|clearly|certainly|surely|most likely|likely|probably|obviously|indeed|"
@@ -113,9 +113,10 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
 
 
 class ChoiceVerifier:
-    """The `choice` verifier for task specs."""
+    """The `choice` verifier for task specs (in-process regexes: it takes no limits)."""
 
     name = "choice"
+    capabilities = Capabilities(votes=True, limits=frozenset(), gold="text")
 
     def __init__(self, **options: Any):
         self.options = ChoiceOptions(**options).__dict__
