@@ -283,9 +283,9 @@ class MathVerifier:
 
     def equivalent(self, a: str, b: str) -> bool:
         """Whether answers `a` and `b` are the same value, so they vote together in maj@k
-        (`\\frac12`, `0.5` and `1/2`): `a` boxed, checked against `b` as gold."""
+        (`\\frac12`, `0.5` and `1/2`): `a` read whole as an answer, checked against `b` as gold."""
         if (a, b) not in self._same:
-            verdict = self.verify_many([VerifyItem(completion=f"\\boxed{{{a}}}", gold=b)])[0]
+            verdict = self.verify_many([VerifyItem(completion=a, gold=b, answer_only=True)])[0]
             self._same[(a, b)] = verdict.correct is True
         return self._same[(a, b)]
 
