@@ -104,8 +104,8 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         tokenizer name or path, or a tokenizer object.
     answer_tokens, answer_cue: the probe's answer length and the text after the close.
     """
-    from evalkit.run import _equivalence, _read_config, _write_json, read_samples
     from evalkit.metrics import summarize
+    from evalkit.run import _read_config, _write_json, read_samples
 
     run_dir = Path(run_dir)
     samples = [s for s in read_samples(run_dir / "samples.jsonl") if s.get("budget") is None]
@@ -155,14 +155,14 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         if own and engine is not None:
             engine.close()
 
-    verifiers = {t.get("name"): t.get("verifier", "math") for t in config.get("tasks", [])}
+    specs = {t.get("name"): t for t in config.get("tasks", [])}
     groups: dict[tuple[str, str], list[Probe]] = defaultdict(list)
     for p in probes:
         groups[(p.task, p.model)].append(p)
     unit = "tokens" if tok is not None else "recorded tokens (estimated from characters)"
     results = []
     for (task, model), ps in sorted(groups.items()):
-        equivalent = _equivalence(verifiers.get(task, "math"))
+        equivalent = _equivalence(specs.get(task, {}))
         out = budget_results([p.as_sample() for p in ps], lambda ss: summarize(ss, equivalent=equivalent))
         results.append({"task": task, "model": model, "generated": generate, "unit": unit, **out})
     with open(run_dir / "anytime.jsonl.tmp", "w", encoding="utf-8") as f:
@@ -180,6 +180,17 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                 entry["anytime"] = by[(entry["task"], entry["model"])]
         _write_json(results_path, data)
     return summary
+
+
+def _equivalence(spec: dict[str, Any]) -> Any:
+    """The task verifier's answer equivalence for maj@k (None: text equality, or no votes at all)."""
+    from evalkit.verifiers.base import capabilities, get_verifier
+
+    try:
+        verifier = get_verifier(spec.get("verifier", "math"), **(spec.get("verifier_options") or {}))
+    except Exception:  # an unknown plugin: maj@k groups by text
+        return None
+    return getattr(verifier, "equivalent", None) if capabilities(verifier).votes else None
 
 
 def _think_open(s: dict[str, Any]) -> bool:

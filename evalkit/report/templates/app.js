@@ -190,6 +190,22 @@
 
   // ---- sample viewer ----
   const anchor = (s) => "sample=" + [ix.tasks[P[s.p].t], ix.models[P[s.p].m], P[s.p].id, s.s].concat(s.b == null ? [] : [s.b]).map(encodeURIComponent).join("|");
+  // Episodes (a check over its recomputation to its verdict, a doubt to what settles it) underline
+  // their span; the acts inside are highlighted as marks.
+  function withEpisodes(text, from, to, markers, episodes) {
+    const out = [];
+    let at = from;
+    for (const [kind, start, end, settled] of episodes || []) {
+      const a = Math.max(start, at), b = Math.min(end, to);
+      if (b <= a) continue;
+      if (a > at) out.push(...highlighted(text, at, a, markers));
+      out.push(h("span", { class: "ep", "data-episode": kind, title: `${kind} episode` + (settled ? " (settled)" : "") },
+        highlighted(text, a, b, markers)));
+      at = b;
+    }
+    if (at < to) out.push(...highlighted(text, at, to, markers));
+    return out;
+  }
   function highlighted(text, from, to, markers) {
     const out = [];
     let at = from;
@@ -253,17 +269,17 @@
   }
 
   // Thinking budgets: where each budget cut this trace (a mark in the thinking) and what it answered.
-  function withCuts(text, from, to, markers, cuts) {
+  function withCuts(text, from, to, markers, cuts, episodes) {
     const at = (cuts || []).filter((c) => c[1] != null && c[1] > from && c[1] <= to).sort((a, b) => a[1] - b[1]);
     const out = [];
     let pos = from;
     for (const [budget, cut, answer, correct] of at) {
-      out.push(...highlighted(text, pos, cut, markers));
+      out.push(...withEpisodes(text, pos, cut, markers, episodes));
       out.push(h("span", { class: "cut " + (correct === 1 ? "correct" : "wrong"), "data-budget": budget,
         title: `budget ${budget}: cut here; answered ${answer ?? "nothing"}` }, `✂ ${budget}`));
       pos = cut;
     }
-    out.push(...highlighted(text, pos, to, markers));
+    out.push(...withEpisodes(text, pos, to, markers, episodes));
     return out;
   }
   function budgetList(cuts, waits) {
@@ -302,10 +318,10 @@
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
       const label = `Thinking: ${split.toLocaleString()} characters, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
-      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts))));
+      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
     }
     if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw));
-    if (split < text.length) parts.push(h("pre", { class: "text answer math-src" }, highlighted(text, split, text.length, markers)));
+    if (split < text.length) parts.push(h("pre", { class: "text answer math-src" }, withEpisodes(text, split, text.length, markers, x.ep)));
     const facts2 = traceFacts(x.tr);
     if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
     view.replaceChildren(...parts);
