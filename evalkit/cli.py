@@ -119,6 +119,11 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         judge_max_flips=judge_max_flips, since=since, until=until, release=release,
     )
     click.echo(results_table(result.results))
+    for r in result.results:  # what a judge changed is never silent
+        if r.get("judge"):
+            j = r["judge"]
+            click.echo(f"judge on {r['task']} / {r['model']}: consulted {j['consulted']}, flipped {j['flipped']} "
+                       f"to correct, {j['unparsed']} unparsed, {j['faults']} faults")
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
     if result.report:
         click.echo(f"report: {result.report}")
