@@ -147,12 +147,15 @@ def tasks_cmd() -> None:
 @click.option("--verifier", default="math", show_default=True,
               help="math, choice, or a plugin's name (with --pairs: for lines that name none)")
 @click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
-@click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (or answer), gold, "
-              "optional verifier, finish_reason, id")
+@click.option("--completion", "is_completion", is_flag=True,
+              help="PRED is a model's whole output (answer read after its think block), not a final answer")
+@click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (a model's output) or "
+              "answer (final answer text), gold, optional verifier, finish_reason, id")
 @click.option("--out", type=click.Path(dir_okay=False), help="with --pairs: write the verdict lines here")
-def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pairs: str | None,
-           out: str | None) -> None:
-    """Check PRED (a completion or an answer) against GOLD, or every line of --pairs FILE."""
+def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_completion: bool,
+           pairs: str | None, out: str | None) -> None:
+    """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
+    every line of --pairs FILE."""
     import json
 
     from evalkit.verifiers.base import VerifyItem, get_verifier
@@ -174,7 +177,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pai
     if pred is None or gold is None:
         raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
     try:
-        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold)])[0]
+        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold, answer_only=not is_completion)])[0]
     except KeyError as e:
         raise InputError(f"--verifier: {e.args[0]}") from None
     if as_json:
