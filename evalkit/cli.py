@@ -130,6 +130,11 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         judge_max_flips=judge_max_flips, since=since, until=until, release=release,
     )
     click.echo(results_table(result.results))
+    for r in result.results:  # what a judge changed is never silent
+        if r.get("judge"):
+            j = r["judge"]
+            click.echo(f"judge on {r['task']} / {r['model']}: consulted {j['consulted']}, flipped {j['flipped']} "
+                       f"to correct, {j['unparsed']} unparsed, {j['faults']} faults")
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
     if result.report:
         click.echo(f"report: {result.report}")
@@ -158,12 +163,15 @@ def tasks_cmd() -> None:
 @click.option("--verifier", default="math", show_default=True,
               help="math, choice, or a plugin's name (with --pairs: for lines that name none)")
 @click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
-@click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (or answer), gold, "
-              "optional verifier, finish_reason, id")
+@click.option("--completion", "is_completion", is_flag=True,
+              help="PRED is a model's whole output (answer read after its think block), not a final answer")
+@click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (a model's output) or "
+              "answer (final answer text), gold, optional verifier, finish_reason, id")
 @click.option("--out", type=click.Path(dir_okay=False), help="with --pairs: write the verdict lines here")
-def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pairs: str | None,
-           out: str | None) -> None:
-    """Check PRED (a completion or an answer) against GOLD, or every line of --pairs FILE."""
+def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_completion: bool,
+           pairs: str | None, out: str | None) -> None:
+    """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
+    every line of --pairs FILE."""
     import json
 
     from evalkit.verifiers.base import VerifyItem, get_verifier
@@ -185,7 +193,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pai
     if pred is None or gold is None:
         raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
     try:
-        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold)])[0]
+        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold, answer_only=not is_completion)])[0]
     except KeyError as e:
         raise InputError(f"--verifier: {e.args[0]}") from None
     if as_json:
