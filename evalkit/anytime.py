@@ -105,13 +105,14 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     answer_tokens, answer_cue: the probe's answer length and the text after the close.
     """
     from evalkit.metrics import summarize
-    from evalkit.run import _read_config, _write_json, read_samples
+    from evalkit.run.rundir import RunDir
 
     run_dir = Path(run_dir)
-    samples = [s for s in read_samples(run_dir / "samples.jsonl") if s.get("budget") is None]
+    rd = RunDir(run_dir)
+    samples = [s for s in rd.samples() if s.get("budget") is None]
     if not samples:
         raise InputError(f"{run_dir}: no samples.jsonl with ordinary samples (not an evalkit run directory?)")
-    config = _read_config(run_dir)
+    config = rd.config() or {}
     own = False
     if generate and engine is None:
         engine, own = _engine(config, backend_options), True
@@ -170,15 +171,16 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
     os.replace(run_dir / "anytime.jsonl.tmp", run_dir / "anytime.jsonl")
     summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "results": results}
-    _write_json(run_dir / "anytime.json", summary)
-    results_path = run_dir / "results.json"
-    if results_path.is_file():
-        data = json.loads(results_path.read_text(encoding="utf-8"))
+    tmp = run_dir / "anytime.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, run_dir / "anytime.json")
+    existing = rd.results()
+    if existing is not None:
         by = {(r["task"], r["model"]): r for r in results}
-        for entry in data.get("results", []):
+        for entry in existing:
             if (entry.get("task"), entry.get("model")) in by:
                 entry["anytime"] = by[(entry["task"], entry["model"])]
-        _write_json(results_path, data)
+        rd.write_results(existing)
     return summary
 
 
