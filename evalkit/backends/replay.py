@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from evalkit.backends.base import BACKENDS
+from evalkit.backends.base import BackendCapabilities
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.types import Completion, Request
@@ -55,6 +55,9 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             v = obj.get(names[key])
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise InputError(f"{path}:{line}: field '{names[key]}': expected an integer, got {v!r}")
+        think_open = obj.get(names["think_open"]) or False
+        if not isinstance(think_open, bool):  # a quoted "false" would read as true
+            raise InputError(f"{path}:{line}: field '{names['think_open']}': expected true or false, got {think_open!r}")
         model = str(obj.get(names["model"]) or default_model)
         key = (obj.get(names["task"]), model, str(obj[names["problem_id"]]), sample)
         if key in seen:
@@ -66,16 +69,22 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             completion=Completion(text=text or "", finish_reason=obj.get(names["finish_reason"]),
                                   prompt_tokens=obj.get(names["prompt_tokens"]),
                                   completion_tokens=obj.get(names["completion_tokens"]),
-                                  model=model, think_open=bool(obj.get(names["think_open"], False)))))
+                                  model=model, think_open=think_open)))
     if not records:
         raise InputError(f"{path}: no replay records")
     return records
 
 
 class ReplayBackend:
-    name = "replay"
+    """Serves each request the completion its replay record holds.
 
-    def __init__(self, records: Sequence[ReplayRecord], model: str, **_: Any) -> None:
+    records: the replay file's records (`load_replay`). model: the model id of records without one.
+    """
+
+    name = "replay"
+    capabilities = BackendCapabilities(replays=True)
+
+    def __init__(self, records: Sequence[ReplayRecord], model: str) -> None:
         self.model = model
         # a record naming its task serves only that task (a suite's tasks share ids such as "1")
         self._by_key = {(r.task, r.model, r.problem_id, r.sample): r.completion for r in records}
@@ -91,5 +100,3 @@ class ReplayBackend:
     def close(self) -> None:
         pass
 
-
-BACKENDS["replay"] = ReplayBackend
