@@ -144,7 +144,8 @@ def tasks_cmd() -> None:
 @main.command()
 @click.argument("pred", required=False)
 @click.argument("gold", required=False)
-@click.option("--verifier", default="math", show_default=True, help="math, choice, or a plugin's name")
+@click.option("--verifier", default="math", show_default=True,
+              help="math, choice, or a plugin's name (with --pairs: for lines that name none)")
 @click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
 @click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (or answer), gold, "
               "optional verifier, finish_reason, id")
@@ -161,7 +162,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, pai
             raise InputError("give either PRED GOLD or --pairs FILE, not both")
         from evalkit.verifiers._pairs import verify_pairs
 
-        lines = verify_pairs(pairs)
+        lines = verify_pairs(pairs, verifier)
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
@@ -320,9 +321,10 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
               help="A YAML file of extra marker rules (see evalkit.trace.load_rules).")
 @click.option("--judge", "judge_model", default=None, help="--detector judge: the judge model.")
 @click.option("--judge-base-url", default=None, help="--detector judge: its OpenAI-compatible URL (…/v1).")
-@click.option("--detector", type=click.Choice(["rules", "learned", "judge"]), default="rules", show_default=True,
-              help="rules: every rule episode; learned: runs of sentences the fitted sentence model scores as "
-                   "reflection (closer to labelled traces; see bench/trace/results/reflection_f1.md).")
+@click.option("--detector", type=click.Choice(["model", "rules", "learned", "judge"]), default="model", show_default=True,
+              help="model: the sentence classifier fitted on rubric-labelled traces (see "
+                   "bench/trace/results/reflection_f1.md); rules: the rule table read literally; "
+                   "learned: the older name of model; judge: a judge model labels the sentences.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,

@@ -23,7 +23,8 @@ from typing import Any, Sequence
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
 from evalkit.rewards.export import check_out_path, training_row, write_rows
-from evalkit.run import _messages as run_messages, read_samples  # the run directory and its renderer
+from evalkit.run import read_samples  # the run directory
+from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
 from evalkit.types import Problem
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from math import comb
@@ -208,6 +209,12 @@ def _stat(values: list[float], seed: int) -> dict[str, float]:
             "n_problems": len(values)}
 
 
+def problem_seed(problem_id: str) -> int:
+    """A problem's seed for sampled maj@k subsets: the same in every process (Python's own `hash`
+    of a string is salted per process, which made maj@k differ between two runs of `report`)."""
+    return zlib.crc32(str(problem_id).encode("utf-8")) & 0xFFFF
+
+
 def g_pass_name(k: int, tau: float) -> str:
     """The results key of G-Pass@k_τ, as the paper writes it: `G-Pass@16_0.5`."""
     return f"G-Pass@{k}_{float(tau)}"
@@ -237,7 +244,7 @@ def score_problems(problems: Iterable[ProblemScores], seed: int = 0,
             out["metrics"][f"pass@{k}"] = pk
             out["pass_at_k_curve"].append([k, pk["value"]])
         if "maj@k" in chosen:
-            mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=hash(p.problem_id) & 0xFFFF)
+            mk = _stat([maj_at_k(p.classes, p.correct_class, k, seed=problem_seed(p.problem_id))
                         for p in eligible], seed)
             out["metrics"][f"maj@{k}"] = mk
             out["maj_at_k_curve"].append([k, mk["value"]])

@@ -21,13 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-import jinja2
-
 from evalkit.backends.base import Backend, get_backend, sample_seed
 from evalkit.errors import InputError
-from evalkit.taskspec import TaskSpec, load_problems, load_task, render
+from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import SAMPLE_KEYS, Completion, Problem, Request, Verdict
-from evalkit.verifiers.base import VerifyItem, get_verifier
+from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, check_verifier, get_verifier, rules_verifier
 
 BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
@@ -171,12 +169,16 @@ def evaluate(
     done = set() if overwrite else _read_done(run_dir / "samples.jsonl")
     wanted = _wanted(plans, records, model_id)
     pending_keys = [k for k in wanted if k not in done]
+    # every task's verifier checks its environment (workers, required sandbox layers) before anything
+    # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
+    rules = {p.spec.name: _verifier(p.spec) for p in plans}
+    environment = {name: check_verifier(v, require_layers or ()) for name, v in rules.items()}
 
     own_engine = engine is None
     requests: list[Request] = []
     # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
     # the run before a model is loaded or a file is written
-    verifiers = _verifiers(plans, require_layers, judge_options, run_dir) if pending_keys else {}
+    verifiers = _verifiers(plans, judge_options, run_dir) if pending_keys else {}
     if pending_keys and engine is None:
         options = dict(backend_options or {})
         if backend == "replay":
@@ -199,7 +201,8 @@ def evaluate(
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = _config(plans, identity, model_id, backend, replay_file, require_layers, tp, dp, dtype, max_model_len)
+    config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
+                     max_model_len)
     _write_json(run_dir / "config.json", config)
     with open(run_dir / "invocations.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"started": time.time(), "pending": len(pending_keys), "reused": len(done)}) + "\n")
@@ -209,7 +212,7 @@ def evaluate(
     generated = 0
     if requests:
         try:
-            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, verifiers, trace)
+            generated = _generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace)
         finally:
             if own_engine:
                 engine.close()
@@ -217,7 +220,7 @@ def evaluate(
                 getattr(v, "close", lambda: None)()
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = compute_results(run_dir, plans)
+    results = compute_results(run_dir, plans, rules)
     _write_json(run_dir / "results.json", {"results": results})
     timings["metrics_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -323,18 +326,6 @@ def _wanted(plans: list[_TaskPlan], records, model_id: str) -> list[Key]:
     return keys
 
 
-def _messages(spec: TaskSpec, problem: Problem, system_prompt: str | None) -> list[dict[str, str]]:
-    try:
-        user = render(spec.prompt, problem.row, problem=problem.problem, id=problem.id)
-        system = system_prompt if system_prompt is not None else (
-            render(spec.system, problem.row) if spec.system else None)
-    except jinja2.TemplateError as e:
-        where = spec.path or spec.name
-        raise InputError(f"{where}: field 'prompt' on problem {problem.id!r}: {e}; "
-                         f"available columns: {', '.join(problem.row)}") from None
-    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-
-
 def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_prompt: str | None,
               think_prefill: bool) -> list[Request]:
     by_task = {p.spec.name: p for p in plans}
@@ -343,7 +334,7 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
     for task, model, pid, sample in keys:
         plan = by_task[task]
         if (task, pid) not in rendered:
-            messages = _messages(plan.spec, plan.by_id[pid], system_prompt)
+            messages = prompt_messages(plan.spec, plan.by_id[pid], system_prompt)
             prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs)
             rendered[(task, pid)] = (messages, prompt, prefill)
         messages, prompt, prefill = rendered[(task, pid)]
@@ -357,8 +348,22 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
 # ------------------------------------------------------------------------------ generate + verify
 
 
-def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_TaskPlan], run_dir: Path,
-                         progress: bool, verifiers: dict[str, Any], trace: bool = True) -> int:
+def _verifier(spec: TaskSpec) -> Verifier:
+    """The verifier that reads the task's answers (for a cascade such as `math+judge`, its rules),
+    built with the task's options; a bad name or option is the user's input error."""
+    try:
+        return rules_verifier(spec.verifier, **spec.verifier_options)
+    except KeyError as e:
+        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{spec.path or spec.name}: field 'verifier_options': {e}") from None
+
+
+def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_TaskPlan],
+                         verifiers: dict[str, Verifier], rules: dict[str, Verifier], run_dir: Path, progress: bool,
+                         trace: bool = True) -> int:
+    """Generate `requests`, verify each with its task's verifier (the trace's candidate answers with
+    its rules verifier), and append the sample lines; returns how many were written."""
     by_task = {p.spec.name: p for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
@@ -397,11 +402,11 @@ def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_
             if item is not None:
                 batch.append(item)
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
+                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
                 bar.update(len(batch))
                 batch, last = [], time.monotonic()
         if batch:
-            written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
+            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
             bar.update(len(batch))
     bar.close()
     if failure is not None:
@@ -423,13 +428,12 @@ def _judge_options(judge: str | None, base_url: str | None, max_flips: int | Non
     return {"model": judge, "base_url": base_url, **({} if max_flips is None else {"max_flips": max_flips})}
 
 
-def _verifiers(plans: list[_TaskPlan], require_layers, judge_options: dict[str, Any] | None,
-               run_dir: Path) -> dict[str, Any]:
+def _verifiers(plans: list[_TaskPlan], judge_options: dict[str, Any] | None, run_dir: Path) -> dict[str, Any]:
     """Each task's verifier; with a judge, the task's verifier wrapped in the judge cascade. A verifier
     that keeps state with the run (`attach`) is given the run directory."""
     out = {}
     for p in plans:
-        name, options = p.spec.verifier, _verifier_options(p.spec, require_layers)
+        name, options = p.spec.verifier, dict(p.spec.verifier_options)
         if judge_options:
             name = name if name.endswith("+judge") else f"{name}+judge"
             options["judge"] = {**(options.get("judge") or {}), **judge_options}
@@ -444,14 +448,7 @@ def _verifiers(plans: list[_TaskPlan], require_layers, judge_options: dict[str, 
     return out
 
 
-def _verifier_options(spec: TaskSpec, require_layers) -> dict[str, Any]:
-    options = dict(spec.verifier_options)
-    if spec.verifier == "code" and require_layers:
-        options["require_layers"] = list(require_layers)
-    return options
-
-
-def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = True) -> int:
+def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace: bool = True) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
@@ -474,7 +471,7 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = Tr
             out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
         for i, v in zip(idx, out):
             verdicts[i] = v
-    traces = _traces(batch, by_task, think_open, verdicts) if trace else [None] * len(batch)
+    traces = _traces(batch, by_task, rules, think_open, verdicts) if trace else [None] * len(batch)
     lines = []
     for (req, comp), verdict, trace in zip(batch, verdicts, traces):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -500,8 +497,9 @@ def _opened(prompt: str) -> bool:
 _TRACE_WARNED: list[str] = []
 
 
-def _traces(batch, by_task, think_open, verdicts) -> list[dict[str, Any] | None]:
-    """The trace analyzer's dict per sample (math tasks; code traces are analyzed without answers)."""
+def _traces(batch, by_task, verifiers, think_open, verdicts) -> list[dict[str, Any] | None]:
+    """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
+    task's verifier when its answers are values (Capabilities.votes); programs are not."""
     try:
         from evalkit.trace import analyze_many
     except ImportError:
@@ -509,13 +507,14 @@ def _traces(batch, by_task, think_open, verdicts) -> list[dict[str, Any] | None]
     out: list[dict[str, Any] | None] = [None] * len(batch)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
-        groups[by_task[req.task].spec.verifier].append(i)
-    for verifier, idx in groups.items():
+        groups[req.task].append(i)
+    for task, idx in groups.items():
+        plan = by_task[task]
+        votes = capabilities(verifiers[task]).votes
         try:
             completions = [batch[i][1].text for i in idx]
-            golds = [by_task[batch[i][0].task].by_id[batch[i][0].problem_id].answer for i in idx]
-            stats = analyze_many(completions, golds if verifier in ("math", "choice") else None,
-                                 verifier=verifier if verifier in ("math", "choice") else "math",
+            golds = [plan.by_id[batch[i][0].problem_id].answer for i in idx] if votes else None
+            stats = analyze_many(completions, golds, verifier=_candidate_checker(verifiers[task]) if votes else None,
                                  think_open=[think_open[i] for i in idx],
                                  finish_reasons=[batch[i][1].finish_reason for i in idx],
                                  correct=[verdicts[i].correct for i in idx])
@@ -526,6 +525,17 @@ def _traces(batch, by_task, think_open, verdicts) -> list[dict[str, Any] | None]
                 _TRACE_WARNED.append(str(e))
                 print(f"evalkit: warning: trace analysis failed ({type(e).__name__}: {e})", file=sys.stderr)
     return out
+
+
+def _candidate_checker(verifier: Verifier):
+    """The trace analyzer's batch callable over the task's own verifier: each bare candidate answer
+    is boxed, so the verifier reads exactly it."""
+
+    def check(pairs: list[tuple[str, Any]]) -> list[bool | None]:
+        items = [VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g) for c, g in pairs]
+        return [v.correct for v in verifier.verify_many(items)]
+
+    return check
 
 
 # ------------------------------------------------------------------------------------ samples file
@@ -564,58 +574,46 @@ def _read_done(path: Path) -> set[Key]:
 # ------------------------------------------------------------------------------------------ results
 
 
-def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None) -> list[dict[str, Any]]:
-    """Metrics per task and model from the run's samples.jsonl (all of it, resumed parts included)."""
+def compute_results(run_dir: Path, plans: list[_TaskPlan] | None = None,
+                    verifiers: dict[str, Verifier] | None = None) -> list[dict[str, Any]]:
+    """Metrics per task and model from the run's samples.jsonl (all of it, resumed parts included).
+
+    plans: the tasks (their problems' meta for breakdowns, their `metrics:` lists, their verifiers).
+    verifiers: each task's rules verifier, already built (else built from its plan); maj@k groups
+    answers with its own `equivalent`, and only a verifier whose answers vote gets maj@k.
+    """
     from evalkit.metrics import summarize
 
     samples = read_samples(Path(run_dir) / "samples.jsonl")
-    meta: dict[str, dict[str, dict[str, Any]]] = {}
-    verifier_of: dict[str, str] = {}
-    metrics_of: dict[str, tuple[str, ...]] = {}
-    for p in plans or []:
-        meta[p.spec.name] = {prob.id: prob.meta for prob in p.problems}
-        verifier_of[p.spec.name] = p.spec.verifier
-        metrics_of[p.spec.name] = p.spec.metrics
+    plan_of = {p.spec.name: p for p in plans or []}
+    verifiers = dict(verifiers or {})
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for s in samples:
         groups[(s["task"], s["model"])].append(s)
     results = []
     for (task, model), ss in sorted(groups.items()):
-        verifier = verifier_of.get(task, "math")
-        summary = summarize(ss, meta.get(task), equivalent=_equivalence(verifier),
-                            **({"metrics": metrics_of[task]} if task in metrics_of else {}))
+        plan = plan_of.get(task)
+        if task not in verifiers and plan is not None:
+            verifiers[task] = _verifier(plan.spec)
+        verifier = verifiers.get(task)
+        votes = capabilities(verifier).votes
+        equivalent = getattr(verifier, "equivalent", None) if votes else None
+        meta = {prob.id: prob.meta for prob in plan.problems} if plan else None
+        chosen = {} if plan is None else {"metrics": [m for m in plan.spec.metrics if votes or m.lower() != "maj@k"]}
+        summary = summarize(ss, meta, equivalent=equivalent, **chosen)
+        if not votes:  # a majority over programs means nothing
+            summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
+            summary["maj_at_k_curve"] = []
         judged = [s["judge"] for s in ss if s.get("judge")]
         if judged:  # how often the judge was asked, and what it changed
             summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
                                 "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
                                 "faults": sum(bool(j.get("error")) for j in judged)}
-        if verifier == "code":  # a majority over programs means nothing
-            summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
-            summary["maj_at_k_curve"] = []
-        results.append({"task": task, "model": model, "verifier": verifier, **summary})
+        results.append({"task": task, "model": model, "verifier": plan.spec.verifier if plan else "math", **summary})
     return results
 
 
-def _equivalence(verifier: str):
-    """Answer equivalence for maj@k: the verifier itself, so `\\frac12` and `0.5` vote together."""
-    if verifier != "math":
-        return None
-    try:
-        v = get_verifier("math")
-    except KeyError:
-        return None
-    cache: dict[tuple[str, str], bool] = {}
-
-    def equivalent(a: str, b: str) -> bool:
-        if (a, b) not in cache:
-            verdict = v.verify_many([VerifyItem(completion=f"\\boxed{{{a}}}", gold=b)])[0]
-            cache[(a, b)] = verdict.correct is True
-        return cache[(a, b)]
-
-    return equivalent
-
-
-def _config(plans, identity, model_id, backend, replay_file, require_layers, tp, dp, dtype, max_model_len):
+def _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype, max_model_len):
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
@@ -624,14 +622,8 @@ def _config(plans, identity, model_id, backend, replay_file, require_layers, tp,
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
-    layers = None
-    if any(p.spec.verifier == "code" for p in plans):
-        try:
-            from evalkit.sandbox import layers_report
-
-            layers = layers_report()
-        except Exception as e:
-            layers = {"error": f"{type(e).__name__}: {e}"}
+    # what the verifiers' checks found (the sandbox layers in force, where a task runs code)
+    layers = next((env["sandbox_layers"] for env in environment.values() if "sandbox_layers" in env), None)
     return {
         "identity": identity,
         "model": model_id, "backend": backend,
@@ -643,6 +635,7 @@ def _config(plans, identity, model_id, backend, replay_file, require_layers, tp,
         "engine": {"tp": tp, "dp": dp, "dtype": dtype, "max_model_len": max_model_len},
         "require_layers": list(require_layers or []),
         "sandbox_layers": layers,
+        "verifier_environment": environment,
         "versions": versions,
         "host": platform.node(),
     }

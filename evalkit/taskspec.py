@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +25,7 @@ import jinja2
 import yaml
 
 from evalkit.choices import shuffled_gold, shuffled_options
+from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl
 from evalkit.latex import after_hashes, last_boxed
@@ -35,10 +36,11 @@ DEFAULT_PROMPT = "{{ problem }}\nPlease reason step by step, and put your final 
 DEFAULT_GENERATION = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768, "seed": 0}
 DEFAULT_METRICS = ("avg@n", "pass@k", "maj@k")
 
-# Jinja filters field expressions and prompts may use; code tasks register their test converters here.
+# Jinja filters field expressions and prompts may use (a user's code may add rows before loading).
 FILTERS: dict[str, Callable[..., Any]] = {"last_boxed": last_boxed, "after_hashes": after_hashes,
                                           "tojson": lambda v: json.dumps(v),
-                                          "shuffled_options": shuffled_options, "shuffled_gold": shuffled_gold}
+                                          "shuffled_options": shuffled_options, "shuffled_gold": shuffled_gold,
+                                          **CONVERTERS}
 
 _SPEC_KEYS = {"name", "description", "dataset", "fields", "prompt", "system", "verifier", "verifier_options",
               "generation", "metrics", "completions", "think_open", "chat_template_kwargs", "replay_fields"}
@@ -241,13 +243,20 @@ def _parse_spec(path: Path) -> TaskSpec:
     for m in metrics:
         if not isinstance(m, str) or m.lower() not in METRIC_FAMILIES:
             raise err("metrics", f"unknown metric {m!r} (expected some of: {', '.join(METRIC_FAMILIES)})")
+    mappings = {}
+    for key in ("verifier_options", "chat_template_kwargs", "replay_fields"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise err(key, f"expected a mapping of name to value, got {type(value).__name__} {value!r}")
+        mappings[key] = dict(value or {})
+    think_open = data.get("think_open", False)
+    if not isinstance(think_open, bool):  # a quoted "false" is a non-empty string: true to Python
+        raise err("think_open", f"expected true or false (unquoted), got {think_open!r}")
     return TaskSpec(
         name=name, dataset=dataset, fields=fields, prompt=prompt, system=data.get("system"),
-        verifier=verifier, verifier_options=dict(data.get("verifier_options") or {}),
-        generation=generation, metrics=tuple(metrics), completions=completions,
-        think_open=bool(data.get("think_open", False)),
-        chat_template_kwargs=dict(data.get("chat_template_kwargs") or {}),
-        replay_fields=dict(data.get("replay_fields") or {}),
+        verifier=verifier, verifier_options=mappings["verifier_options"],
+        generation=generation, metrics=tuple(metrics), completions=completions, think_open=think_open,
+        chat_template_kwargs=mappings["chat_template_kwargs"], replay_fields=mappings["replay_fields"],
         description=str(data.get("description") or ""), path=path.resolve(),
     )
 
@@ -283,6 +292,28 @@ def _template(source: str) -> jinja2.Template:
 def render(template: str, row: dict[str, Any], **extra: Any) -> str:
     """Render a jinja2 template over a dataset row (`row` is also available as a variable)."""
     return _template(template).render({**row, "row": row, **extra})
+
+
+def prompt_messages(spec: TaskSpec, problem: Problem, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """The chat messages a problem is asked with: what `evalkit run` sends and `evalkit export`
+    writes, so a training prompt is byte for byte the evaluation prompt.
+
+    spec: the task; its `prompt` and `system` templates see the row's columns, `row`, `problem` (the
+        resolved problem text) and `id` (the problem id).
+    system_prompt: a system prompt that replaces the task's own (`--system-prompt`); "" means none.
+    Raises InputError naming the task file, the field and the problem when a template fails.
+    """
+    extra = {"problem": problem.problem, "id": problem.id}
+    field_name = "prompt"
+    try:
+        user = render(spec.prompt, problem.row, **extra)
+        field_name = "system"
+        system = system_prompt if system_prompt is not None else (
+            render(spec.system, problem.row, **extra) if spec.system else None)
+    except jinja2.TemplateError as e:
+        raise InputError(f"{_source(spec)}: field '{field_name}' on problem {problem.id!r}: {e}; "
+                         f"available columns: {', '.join(problem.row)}") from None
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
 def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: str, index: int) -> Any:
@@ -321,8 +352,6 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
     source: `hub`, `local` (the bundled copy) or `auto`: the hub unless HF_HUB_OFFLINE /
     HF_DATASETS_OFFLINE is set or the spec names no hub id; the bundled copy when the hub is unreachable.
     """
-    if spec.verifier == "code":  # its module registers the jinja filters code tasks use (humaneval_tests, ...)
-        import evalkit.verifiers.code  # noqa: F401
     rows, used, revision = _load_rows(spec, source)
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -455,8 +484,3 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     data = datasets.load_dataset(fmt, data_files=str(path), split="train")
     return [dict(r) for r in data]
 
-
-def with_overrides(spec: TaskSpec, **generation: Any) -> TaskSpec:
-    """The spec with CLI overrides (None means keep the spec's value)."""
-    gen = {**spec.generation, **{k: v for k, v in generation.items() if v is not None}}
-    return replace(spec, generation=gen)

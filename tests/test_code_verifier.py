@@ -83,7 +83,7 @@ def test_reward_hack_scores_zero_on_every_humaneval_problem(verifier, humaneval,
 
 
 def test_batch_deadline_scores_unrun_programs_as_timeouts():
-    v = get_verifier("code", timeout=3, deadline=0.0, workers=1)  # the rewards' spelling of the limits
+    v = get_verifier("code", per_answer_s=3, batch_deadline_s=0.0, workers=1)  # the rewards' spelling of the limits
     [verdict] = v.verify_many([VerifyItem(fenced("def add(a, b):\n    return a + b\n"), ADD_TESTS)])
     assert (verdict.correct, verdict.score, verdict.reason) == (False, 0.0, "timeout")
 

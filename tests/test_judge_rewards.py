@@ -107,3 +107,17 @@ def test_a_reward_without_a_judge_configured_is_unjudged(monkeypatch):
     monkeypatch.delenv("EVALKIT_JUDGE_MODEL", raising=False)
     monkeypatch.delenv("EVALKIT_JUDGE_BASE_URL", raising=False)
     assert math_judge_reward([R1 % "\\boxed{4}"], answer=["4"]) == [None]
+
+
+def test_verl_async_adapter_passes_the_judge_and_keeps_its_key():
+    from evalkit.rewards.verl import compute_score_async
+
+    with ScriptedJudge(evelyn) as judge:
+        async def main():
+            return await asyncio.gather(*[
+                compute_score_async("math500", R1 % answer, "\\text{Evelyn}", {"problem": "Who is fastest?"},
+                                    judge_model=judge.model, judge_base_url=judge.url)
+                for answer in ("Evelyn", "Briana")])
+
+        rows = asyncio.run(main())
+    assert [r["score"] for r in rows] == [1.0, 0.0] and [r["judge_flipped"] for r in rows] == [1.0, 0.0]

@@ -63,13 +63,13 @@ def _record(pid, sample, answer, correct, reason=None):
 
 
 def test_maj_groups_equivalent_but_different_strings_with_the_verifier():
-    from evalkit.run import _equivalence
+    from evalkit.verifiers import get_verifier
 
     # gold is 3; three samples say one half in three spellings, two say 3 (correct)
     samples = [_record("p", 0, "\\frac{1}{2}", False), _record("p", 1, "0.5", False), _record("p", 2, "1/2", False),
                _record("p", 3, "3", True), _record("p", 4, "3.0", True)]
     by_text = summarize(samples)
-    by_verifier = summarize(samples, equivalent=_equivalence("math"))
+    by_verifier = summarize(samples, equivalent=get_verifier("math").equivalent)
     assert by_text["metrics"]["maj@5"]["value"] == 1.0  # as strings, three singletons lose to the pair
     assert by_verifier["metrics"]["maj@5"]["value"] == 0.0  # as math, one half wins 3 to 2
 
@@ -178,3 +178,25 @@ def test_a_run_whose_spec_chooses_g_pass_shows_it_in_results_and_the_report(tmp_
     assert k2[2] == ["2"] and k2[4][0] == "65.0%" and k2[6][0] == "15.0%" and "CI" in k2[4]
     summary = re.search(r'<table id="summary-table">(.*?)</table>', page, re.S).group(1)
     assert "G-Pass" not in summary and "pass@4" in summary
+
+
+def test_maj_at_k_is_the_same_in_two_processes_at_aime_scale():
+    # n = 64 with many distinct wrong answers: past the exact budget, maj@k samples subsets with a
+    # per-problem seed, which must not come from Python's per-process salted hash()
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json\nfrom evalkit.metrics import summarize\n"
+              "samples = [{'problem_id': f'aime/{p}', 'sample': s, 'answer': str(s % 33) if s % 2 else '7',"
+              " 'correct': s % 2 == 0, 'reason': 'x'} for p in range(3) for s in range(64)]\n"
+              "m = summarize(samples)['metrics']\n"
+              "print(json.dumps({k: v['value'] for k, v in m.items() if k.startswith('maj@')}))\n")
+    outs = []
+    for salt in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": salt}
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(r.stdout))
+    assert outs[0] == outs[1] and set(outs[0]) >= {"maj@4", "maj@64"}

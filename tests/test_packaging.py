@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
+
+from _venvs import fresh_venv
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,13 +30,17 @@ def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     wheel = next(wheels.glob("evalkit-*.whl"))
     venv = tmp_path / "venv"
     # dependencies come from this interpreter's site-packages; evalkit itself only from the wheel
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    py = fresh_venv(venv)
+    alone = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a source checkout on it would win
+    installed = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
+                               capture_output=True, text=True, env=alone)
+    assert installed.returncode == 0, installed.stderr
     work = tmp_path / "elsewhere"
     work.mkdir()
     where = subprocess.run([str(py), "-c", "import evalkit; print(evalkit.__file__)"], cwd=work, capture_output=True,
-                           text=True, check=True).stdout.strip()
+                           text=True, env=alone)
+    assert where.returncode == 0, where.stderr
+    where = where.stdout.strip()
     assert where.startswith(str(venv)), where
     tasks = subprocess.run([str(venv / "bin" / "evalkit"), "tasks"], cwd=work, capture_output=True, text=True)
     assert tasks.returncode == 0 and "math500" in tasks.stdout and "demo" in tasks.stdout
@@ -48,9 +55,27 @@ def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     run_dir = work / "reports" / "demo--completions"
     assert sum(1 for _ in open(run_dir / "samples.jsonl")) == 110
     assert len(json.loads((run_dir / "results.json").read_text())["results"]) == 4
-    # the learned reflection detector's weights ship too: re-analyze the demo's samples with it
+    # the reflection model's weights ship too: re-analyze the demo's samples with it
     analyzed = subprocess.run([str(venv / "bin" / "evalkit"), "analyze", str(run_dir / "samples.jsonl"),
-                               "--verifier", "none", "--detector", "learned", "--think-open"], cwd=work,
+                               "--verifier", "none", "--detector", "model", "--think-open"], cwd=work,
                               capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert analyzed.returncode == 0, analyzed.stderr
     assert "110 completions" in analyzed.stdout and "markers per 1k" in analyzed.stdout
+
+
+def test_the_fresh_venv_sees_the_dependencies_of_an_interpreter_that_is_itself_in_a_venv(tmp_path):
+    # the user's virtualenv holds a dependency the base interpreter does not have
+    outer = tmp_path / "users-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(outer)], check=True)
+    outer_py = outer / "bin" / "python"
+    site = subprocess.run([str(outer_py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    (Path(site) / "only_in_the_users_venv.py").write_text("VALUE = 42\n")
+    # from inside that venv, build the tests' fresh environment the way the packaging test does
+    build = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from _venvs import fresh_venv; "
+             f"print(fresh_venv(__import__('pathlib').Path({str(tmp_path / 'fresh')!r}), with_pip=False))")
+    fresh_py = subprocess.run([str(outer_py), "-c", build], check=True, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin"}).stdout.strip()
+    seen = subprocess.run([fresh_py, "-c", "import only_in_the_users_venv as m; print(m.VALUE)"],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert seen.returncode == 0 and seen.stdout.strip() == "42", seen.stderr

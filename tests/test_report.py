@@ -390,12 +390,15 @@ def test_report_of_a_real_demo_run_highlights_the_analyzers_markers(page, tmp_pa
     _open(page, run / "index.html")
     models = page.locator("#summary-table tbody td:nth-child(2)").all_inner_texts()
     assert "deepseek-reasoner" in models and len(models) >= 2
-    page.select_option("#f-kind", label="backtracking")
+    page.select_option("#f-kind", label="doubt")
     n = int(page.locator("#sample-count").inner_text().split()[0])
     assert n > 0
     page.locator("#samples-table tbody tr").first.click()
     think = page.locator("#sample-view details.think")
     think.locator("summary").click()
-    mark = think.locator("mark.mk[data-kind='backtracking']").first
+    mark = think.locator("mark.mk[data-kind='doubt']").first
     assert mark.is_visible()
-    assert page.locator("#sample-view .legend [data-kind='backtracking']").is_visible()
+    assert page.locator("#sample-view .legend [data-kind='doubt']").is_visible()
+    # episodes are drawn as spans holding their acts
+    episode = think.locator("span.ep").first
+    assert episode.is_visible() and episode.locator("mark.mk").count() >= 1

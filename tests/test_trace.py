@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from evalkit.cli import main
 from evalkit.errors import InputError
 from evalkit.trace import KINDS, analyze, analyze_many, load_rules, summarize
-from evalkit.trace._learned import ReflectionModel
+from evalkit.trace._model import ReflectionModel
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "traces"
@@ -24,7 +24,7 @@ LABELLED = [json.loads(line) for line in (DATA / "r1distill_math_labeled.jsonl")
 QWEN7B = [json.loads(line) for line in (DATA / "math500_r1distill_qwen7b_sample.jsonl").read_text("utf-8").splitlines()]
 
 TRACE_KEYS = {
-    "unit", "length", "think_length", "answer_length", "has_think", "truncated", "markers", "marker_counts",
+    "unit", "length", "think_length", "answer_length", "has_think", "truncated", "markers", "episodes", "marker_counts",
     "markers_per_1k", "reflection_share", "trajectory", "first_correct_position", "final_correct",
     "self_corrections", "overthinking_share", "outcome_efficiency", "thought_switches", "ut_score",
     "superficial_reflection",
@@ -59,38 +59,59 @@ def test_known_self_correction_on_a_real_trace_is_found_and_classified():
     assert stats.outcome_efficiency == 0.0
 
 
-def test_a_recheck_is_one_marker_from_its_announcement_to_its_verdict():
+def test_a_recheck_is_acts_on_its_announcement_and_verdict_and_one_episode_over_the_recomputation():
     row = labelled("Qwen-14B", "problem_2236", True)
     text = row["response"]
-    stats = analyze(text, think_open=True, verifier=None)
-    spans = [text[m.start:m.end] for m in stats.markers]
-    recheck = next(s for s in spans if s.startswith("Wait, let me double-check that."))
-    assert "49+50=99, 99+89=188." in recheck and recheck.endswith("Yep, that seems right.")
-    m = stats.markers[spans.index(recheck)]
-    assert (m.kind, m.rule, m.text) == ("verification", "let_me_check", "Wait, let me double-check")
-    # Markers never overlap, and the trajectory is not verified without a verifier.
-    assert all(a.end <= b.start for a, b in zip(stats.markers, stats.markers[1:]))
-    assert stats.final_correct is None and all(t["correct"] is None for t in stats.trajectory)
+    check = "Wait, let me double-check that."
+    verdict = "Yep, that seems right."
+    for detector in ("model", "rules"):
+        stats = analyze(text, think_open=True, verifier=None, detector=detector)
+        acts = {text[m.start:m.end]: m for m in stats.markers}
+        # sentence-precise: the announcement and the verdict are acts, the recomputation between is not
+        assert (acts[check].kind, acts[check].rule, acts[check].text) == ("check", "let_me_check", "Wait, let me double-check")
+        assert (acts[verdict].kind, acts[verdict].rule) == ("verdict", "verdict_word")
+        assert not any("49+50=99" in sentence for sentence in acts)
+        episode = next(e for e in stats.episodes if text[e.start:e.end].startswith(check))
+        assert text[episode.start:episode.end].endswith(verdict) and "49+50=99, 99+89=188." in text[episode.start:episode.end]
+        assert (episode.kind, episode.settled) == ("check", True)
+        assert [stats.markers[k] for k in episode.acts] == [acts[check], acts[verdict]]
+        # Acts never overlap; episodes neither; the trajectory is not verified without a verifier.
+        assert all(a.end <= b.start for a, b in zip(stats.markers, stats.markers[1:]))
+        assert all(a.end <= b.start for a, b in zip(stats.episodes, stats.episodes[1:]))
+        assert stats.final_correct is None and all(t["correct"] is None for t in stats.trajectory)
+    assert acts[check].confidence == 1.0  # the rules detector has no probability
+    model = {text[m.start:m.end]: m for m in analyze(text, think_open=True, verifier=None).markers}
+    assert 0.9 < model[check].confidence <= 1.0
 
 
-def test_episodes_run_over_verdicts_in_a_row_and_questions_do_not_settle_them():
+def test_episodes_chain_verdicts_and_questions_do_not_settle_them():
     text = ("<think>\nSo the total is 49 + 50 + 89 = 188.\nLet me recount the 4's: units place 49.\n"
             "Correct. Tens place: 5 blocks of 10.\nThat's 50.\nCorrect. Hundreds place: 400-488 is 89.\nCorrect.\n\n"
             "Now, let's count the 8's.\nThat gives 98, which matches the earlier count.\n"
             "But expanding that might be too tedious.\n\nNow, let's subtract: 188 - 98 = 90.\nWait, 90 seems high.\n"
             "So, which one is correct?\nYes, 90 is right.\n\nThe answer is 90.\n</think>\n\\boxed{90}")
-    stats = analyze(text, verifier=None)
+    stats = analyze(text, verifier=None, detector="rules")
     got = [(m.kind, m.rule, text[m.start:m.end]) for m in stats.markers]
     assert got == [
-        # a re-check of several items is one episode, to its last verdict (the plain "That's 50." too)
-        ("verification", "let_me_check", ("Let me recount the 4's: units place 49.\nCorrect. Tens place: 5 blocks of 10.\n"
-                                          "That's 50.\nCorrect. Hundreds place: 400-488 is 89.\nCorrect.")),
-        # a doubt about the way ahead; "which matches the earlier count" alone restates a result
-        ("hesitation", "but_hedge", "But expanding that might be too tedious."),
-        # the question is no verdict: the doubt runs on until "Yes, ... right"
-        ("hesitation", "wait", "Wait, 90 seems high.\nSo, which one is correct?\nYes, 90 is right."),
+        ("check", "let_me_check", "Let me recount the 4's: units place 49."),
+        ("verdict", "verdict_word", "Correct."), ("verdict", "verdict_word", "Correct."), ("verdict", "verdict_word", "Correct."),
+        # results agreeing right after a check is a verdict
+        ("verdict", "agreement", "That gives 98, which matches the earlier count."),
+        ("doubt", "but_hedge", "But expanding that might be too tedious."),
+        ("doubt", "wait", "Wait, 90 seems high."),
+        ("doubt", "which_is_it", "So, which one is correct?"),  # a question is never a verdict
+        ("verdict", "verdict_word", "Yes, 90 is right."),
     ]
-    assert stats.markers[1].text == "But expanding that might"
+    spans = [(e.kind, text[e.start:e.end], e.acts, e.settled) for e in stats.episodes]
+    assert spans == [
+        # a re-check of several items is one episode, to its last verdict
+        ("check", text[text.index("Let me recount"):text.index("That gives 98") + len("That gives 98, which matches the earlier count.")],
+         (0, 1, 2, 3, 4), True),
+        # a doubt runs to what settles it
+        ("doubt", text[text.index("But expanding"):text.index("Yes, 90 is right.") + len("Yes, 90 is right.")], (5, 6, 7, 8), True),
+    ]
+    assert stats.marker_counts == {"doubt": 3, "check": 1, "verdict": 5, "aha": 0}
+    assert stats.markers[5].text == "But expanding that might"
 
 
 def test_a_truncated_trace_is_handled():
@@ -101,7 +122,7 @@ def test_a_truncated_trace_is_handled():
         assert stats.truncated is True
         assert stats.answer_length == 0 and stats.think_length == stats.length == len(text)
         assert stats.final_correct is False  # no answer is the model's fault, never None
-        assert stats.markers and stats.marker_counts["hesitation"] > 0
+        assert stats.markers and stats.marker_counts["doubt"] > 0 and stats.episodes
         assert stats.ut_score is None or 0 <= stats.ut_score <= 1
     json.dumps(stats.to_dict())
 
@@ -118,7 +139,7 @@ def test_overthinking_and_underthinking_match_hand_computation():
     assert a.outcome_efficiency == round(first / len(right), 4)
     assert a.ut_score is None and a.final_correct is True
     assert a.self_corrections == {"wrong_to_right": 1, "right_to_wrong": 0, "wrong_to_wrong": 0}
-    assert [(m.kind, m.rule) for m in a.markers] == [("backtracking", "that_wrong"), ("verification", "let_me_check")]
+    assert [(m.kind, m.rule) for m in a.markers] == [("doubt", "that_wrong")]
 
     assert [t["answer"] for t in b.trajectory] == ["5", "7", "9"]
     assert b.final_correct is False and b.outcome_efficiency == 0.0
@@ -127,37 +148,41 @@ def test_overthinking_and_underthinking_match_hand_computation():
     assert b.superficial_reflection is True
 
 
-def test_chinese_markers():
+def test_chinese_cues_are_acts_under_either_detector():
+    # The model was fitted on English traces: on Chinese sentences it defers to the rule rows.
     text = "<think>\n先算一下：2+3=5。等等，让我检查一下。2+3=5，没错。或者换个方法：5-3=2。\n</think>\n答案是 5"
-    stats = analyze(text, "5", exact)
-    doubt, switch = stats.markers
-    assert (doubt.kind, doubt.rule) == ("hesitation", "zh_wait")
-    assert text[doubt.start:doubt.end] == "等等，让我检查一下。2+3=5，没错。"  # runs to the verdict
-    assert (switch.kind, switch.text) == ("switch", "换个方法")
-    assert stats.final_correct is True and stats.thought_switches == 1
+    for detector in ("model", "rules"):
+        stats = analyze(text, "5", exact, detector=detector)
+        doubt, verdict = stats.markers
+        assert (doubt.kind, doubt.rule, text[doubt.start:doubt.end]) == ("doubt", "zh_wait", "等等，让我检查一下。")
+        assert (verdict.kind, verdict.rule, text[verdict.start:verdict.end]) == ("verdict", "zh_settle", "2+3=5，没错。")
+        assert [(e.kind, e.settled, text[e.start:e.end]) for e in stats.episodes] == [("doubt", True, "等等，让我检查一下。2+3=5，没错。")]
+        # a switch of approach is a new line of thought, not an act
+        assert stats.final_correct is True and stats.thought_switches == 1
 
 
 def test_no_think_block_is_all_answer():
-    stats = analyze("Let me verify: 2 + 2 = 4. The answer is 4.", "4", exact)
+    stats = analyze("So 2 + 2 = 4. Let me verify: 2 + 2 = 4. Yes, that's right. The answer is 4.", "4", exact)
     assert not stats.has_think and stats.think_length == 0 and stats.answer_length == stats.length
-    assert stats.markers[0].kind == "verification" and stats.final_correct is True
+    assert [m.kind for m in stats.markers] == ["check", "verdict"] and stats.final_correct is True
 
 
 def test_lengths_in_tokens_when_a_tokenizer_is_given():
-    text = "<think>\nHmm, wait. The answer is 3.\n</think>\n\\boxed{3}"
+    text = "<think>\nSo 1 + 2 = 3.\nWait, is that right?\nYes, the answer is 3.\n</think>\n\\boxed{3}"
     stats = analyze(text, "3", exact, tokenizer=str.split)
     assert stats.unit == "tokens" and stats.length == len(text.split())
     assert 0 < stats.trajectory[0]["position"] <= stats.length
     # Marker offsets stay characters into the completion.
-    assert text[stats.markers[0].start:stats.markers[0].end].startswith("Hmm")
+    assert text[stats.markers[0].start:stats.markers[0].end] == "Wait, is that right?"
 
 
 def test_to_dict_is_json_with_the_documented_keys():
     row = labelled("Llama-8B", "problem_2238", False)
     d = analyze(row["response"], row["gt_answer"], exact, think_open=True).to_dict()
     assert set(d) == TRACE_KEYS
-    assert set(d["marker_counts"]) == set(KINDS)
-    assert all(set(m) == {"kind", "rule", "start", "end", "text"} for m in d["markers"])
+    assert set(d["marker_counts"]) == set(KINDS) | {"aha"}
+    assert d["markers"] and all(set(m) == {"kind", "rule", "start", "end", "text", "confidence", "aha"} for m in d["markers"])
+    assert d["episodes"] and all(set(e) == {"kind", "start", "end", "acts", "settled"} for e in d["episodes"])
     assert all(set(t) == {"position", "answer", "correct", "rule"} for t in d["trajectory"])
     assert json.loads(json.dumps(d)) == d
 
@@ -196,10 +221,14 @@ def test_the_registered_math_verifier_judges_candidates():
 
 def test_rules_from_yaml(tmp_path):
     rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text("rules:\n  - {name: eureka, kind: aha, pattern: 'eureka', at: any, cues: [eureka]}\n")
+    rules_file.write_text("rules:\n  - {name: eureka, kind: aha, pattern: 'eureka', at: any, cues: [eureka]}\n"
+                          "  - {name: sanity, kind: verification, pattern: 'sanity time'}\n")  # an older kind name
     rules = load_rules(rules_file)
-    stats = analyze("<think>Eureka! It is 3.</think> 3", verifier=None, rules=rules)
-    assert [(m.kind, m.rule) for m in stats.markers] == [("aha", "eureka")]
+    text = "<think>Eureka! It is 3. Sanity time: 1 + 2 = 3.</think> 3"
+    for detector in ("model", "rules"):  # the model never saw a user's rows: they decide their sentences
+        stats = analyze(text, verifier=None, rules=rules, detector=detector)
+        assert [(m.kind, m.rule, m.aha) for m in stats.markers] == [("doubt", "eureka", True), ("check", "sanity", False)]
+        assert stats.marker_counts["aha"] == 1
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {name: x, kind: joy, pattern: 'x'}\n")
@@ -224,79 +253,64 @@ def test_summary_splits_by_outcome_and_relates_behaviour_to_accuracy():
     assert summarize([st.to_dict() for st in stats]) == s
 
 
-def _spans(text: str, chunks: list[dict]):
-    keep = [i for i, c in enumerate(text) if not c.isspace()]
-    squeezed, pos = "".join(text[i] for i in keep), 0
-    for ch in chunks:
-        key = "".join(ch["text"].split())
-        at = squeezed.find(key, pos) if key else -1
-        if at >= 0:
-            pos = at + len(key)
-            yield ch, (keep[at], keep[at + len(key) - 1] + 1)
+def test_a_model_fitted_on_one_model_s_traces_beats_the_rules_on_the_other_s():
+    # A held-out check that runs in a test: fitted on the 20 Qwen-14B traces only, scored on the 20
+    # Llama-8B ones (the full leave-one-trace-out figure is bench/trace/results/reflection_f1.md).
+    pytest.importorskip("scipy")
+    sys.path.insert(0, str(REPO / "bench/trace"))
+    from reflection_f1 import load_labelled, method_acts, score_acts
+    from train_reflection import fit, predicted_acts, trace_item
+
+    items = [trace_item(row) for row in load_labelled()]
+    qwen = [it for it in items if "Qwen-14B" in it["model"]]
+    llama = [it for it in items if "Llama-8B" in it["model"]]
+    model = fit(qwen)
+    threshold = json.loads((REPO / "evalkit/trace/reflection_model.json").read_text())["threshold"]
+    fitted = score_acts(llama, [predicted_acts(it, model.probabilities(it["pair"]), threshold) for it in llama])
+    rules = score_acts(llama, [[(m.start, m.end, m.kind) for m in analyze(it["text"], think_open=True, verifier=None,
+                                                                         detector="rules").markers] for it in llama])
+    words = score_acts(llama, [method_acts(row, [s for s, _ in it["gold"]])["R1 ten words"]
+                               for row, it in zip((r for r in load_labelled() if "Llama-8B" in r["model"]), llama)])
+    assert words["reflection"]["f1"] < 0.6 < rules["reflection"]["f1"]
+    assert fitted["reflection"]["f1"] >= 0.75 and fitted["reflection"]["f1"] > rules["reflection"]["f1"] + 0.05
+    for kind in ("doubt", "check", "verdict"):
+        assert fitted[kind]["f1"] > rules[kind]["f1"], kind
 
 
-def _held_out_f1() -> dict[str, float]:
-    """Chunk-level reflection F1 on the held-out Llama-8B traces: both detectors and the R1 word list."""
-    r1 = re.compile(r"\b(?:wait|mistake|however|but|retry|error|verify|wrong|evaluate|check)\b", re.IGNORECASE)
-    counts = {k: {"tp": 0, "fp": 0, "fn": 0} for k in ("rules", "learned", "r1")}
-    for row in (r for r in LABELLED if "Llama-8B" in r["model"]):
-        found = {d: analyze(row["response"], think_open=True, verifier=None, detector=d).markers for d in ("rules", "learned")}
-        for ch, (a, b) in _spans(row["response"], row["chunks"]):
-            gold = bool({"uncertainty_management", "self_checking"} & set(ch["function_tags"]))
-            preds = {d: any(m.start < b and a < m.end for m in found[d]) for d in found}
-            preds["r1"] = bool(r1.search(ch["text"]))
-            for k, pred in preds.items():
-                if pred or gold:
-                    counts[k]["tp" if pred and gold else "fp" if pred else "fn"] += 1
-    return {k: 2 * c["tp"] / (2 * c["tp"] + c["fp"] + c["fn"]) for k, c in counts.items()}
-
-
-def test_detects_reflection_better_than_the_r1_word_list_on_held_out_traces():
-    # The Llama-8B traces were never used to tune the rules or fit the model (bench/trace/reflection_f1.py).
-    f1 = _held_out_f1()
-    assert f1["rules"] >= 0.60 and f1["rules"] > f1["r1"] + 0.08
-    # the learned detector agrees with the held-out labels better still
-    assert f1["learned"] >= 0.64 and f1["learned"] > f1["rules"] + 0.02
-
-
-def test_learned_markers_are_runs_named_by_the_rule_inside_or_learned():
+def test_model_acts_are_sentences_named_by_the_rule_that_fired_or_model():
     row = labelled("Llama-8B", "problem_2236", True)
     text = row["response"]
-    rules = analyze(text, think_open=True, verifier=None).markers
-    learned = analyze(text, think_open=True, verifier=None, detector="learned").markers
-    assert learned and all(a.end <= b.start for a, b in zip(learned, learned[1:]))
-    for m in learned:
-        inside = [r for r in rules if r.start < m.end and m.start < r.end]
-        if inside:
-            assert (m.kind, m.rule, m.text) == (inside[0].kind, inside[0].rule, inside[0].text)
-        else:  # no rule fired: a verdict or a recomputation the model scores as reflection
-            assert (m.kind, m.rule) == ("verification", "learned") and text[m.start:m.end].startswith(m.text)
-    # "Hmm, okay, that seems consistent." is labelled self-checking; no rule row fires on it
+    stats = analyze(text, think_open=True, verifier=None)
+    threshold = json.loads((REPO / "evalkit/trace/reflection_model.json").read_text())["threshold"]
+    assert stats.markers and all(a.end <= b.start for a, b in zip(stats.markers, stats.markers[1:]))
+    assert all(threshold < m.confidence <= 1 and m.kind in KINDS for m in stats.markers)
+    # "Hmm, okay, that seems consistent." is a verdict no rule row fires on
     sentence = "Hmm, okay, that seems consistent."
     at = text.index(sentence)
-    assert not any(r.start < at + len(sentence) and at < r.end for r in rules)
-    assert any(m.rule == "learned" and m.start <= at < m.end for m in learned)
+    act = next(m for m in stats.markers if m.start == at)
+    assert (act.kind, act.rule, act.end, act.text) == ("verdict", "model", at + len(sentence), "Hmm, okay, that seems consistent.")
+    assert not any(m.start <= at < m.end for m in analyze(text, think_open=True, verifier=None, detector="rules").markers)
 
 
 def test_the_shipped_reflection_model_is_what_the_training_script_fits(tmp_path):
     # Guards the weights against hand edits and against feature or rule changes that were not retrained.
+    pytest.importorskip("scipy")
     out = tmp_path / "model.json"
-    subprocess.run([sys.executable, str(REPO / "bench/trace/train_reflection.py"), "--out", str(out)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, str(REPO / "bench/trace/train_reflection.py"), "--no-loto", "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
     fitted, shipped = json.loads(out.read_text()), json.loads((REPO / "evalkit/trace/reflection_model.json").read_text())
     assert fitted["features"] == shipped["features"] and fitted["threshold"] == shipped["threshold"]
-    assert fitted["trained_on"]["model"].endswith("Qwen-14B")  # never the held-out Llama-8B traces
-    for stage in ("stage1", "stage2"):
-        for key in ("weights", "bias"):
-            assert np.allclose(fitted[stage][key], shipped[stage][key], atol=1e-5), (stage, key)
+    assert fitted["trained_on"]["traces"] == 40
+    assert np.allclose(fitted["bias"], shipped["bias"], atol=1e-3)
+    assert np.allclose(fitted["weights"], shipped["weights"], atol=1e-3)
 
 
-def test_a_model_fitted_on_other_features_is_refused():
+def test_a_model_with_other_labels_is_refused():
     data = json.loads((REPO / "evalkit/trace/reflection_model.json").read_text())
-    data["features"] = data["features"][:-1]
+    data["labels"] = data["labels"][:-1]
     with pytest.raises(ValueError, match="retrain it with bench/trace/train_reflection.py"):
         ReflectionModel(data)
-    with pytest.raises(ValueError, match="detector must be one of rules, learned"):
+    with pytest.raises(ValueError, match="detector must be one of model, rules"):
         analyze("Wait, 2 + 2 = 4.", detector="judge")
 
 
@@ -310,16 +324,17 @@ def test_cli_analyze_writes_one_line_per_input_and_prints_a_summary(tmp_path):
                                        "--verifier", "none", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "2 completions: 0 correct, 0 wrong, 2 unjudged" in result.output
-    assert "markers per 1k chars" in result.output
+    assert "markers per 1k chars" in result.output and "mean episodes" in result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["id"] for line in lines] == ["problem_4682"] * 2 and all(set(line["trace"]) == TRACE_KEYS for line in lines)
 
-    rule_markers = [line["trace"]["markers"] for line in lines]
+    rule_markers = [line["trace"]["markers"] for line in lines]  # the default: the model
     result = CliRunner().invoke(main, ["analyze", str(src), "--completion-field", "text", "--gold-field", "answer",
-                                       "--verifier", "none", "--detector", "learned", "--out", str(out)])
+                                       "--verifier", "none", "--detector", "rules", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    learned = [json.loads(line)["trace"]["markers"] for line in out.read_text().splitlines()]
-    assert all(learned) and learned != rule_markers
+    by_rules = [json.loads(line)["trace"]["markers"] for line in out.read_text().splitlines()]
+    assert all(by_rules) and by_rules != rule_markers
+    assert {m["rule"] for line in rule_markers for m in line} >= {"model"} and all(m["confidence"] == 1.0 for line in by_rules for m in line)
 
     result = CliRunner().invoke(main, ["analyze", str(src), "--out", str(out)])
     assert result.exit_code == 2

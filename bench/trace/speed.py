@@ -3,7 +3,7 @@
 Completions are cut from the bundled real R1-distill traces (each a random window of the traces
 joined end to end, so every completion is a distinct 20,000-character text). The peer in the same
 run: counting the R1 paper's ten reflective words per completion (what most one-off scripts do).
-Target (issue 5): 10,000 completions in under 60 s wall on 2 cores.
+Target (issues 5, 19): 10,000 completions in under 60 s wall on 2 cores, with the default detector.
 
     python bench/trace/speed.py [--n 10000] [--chars 20000] [--workers 2] [--out bench/trace/results/speed.md]
 """
@@ -65,17 +65,17 @@ def main() -> None:
     idle_estimate = parent + workers / max(1, args.workers)
 
     markers = sum(len(s.markers) for s in stats)
-    # the opt-in learned detector: the same work plus sentence features and the model
+    # the rules detector: the same work without the sentence features and the model
     t0 = time.perf_counter()
     lcpu0 = os.times()
-    learned = analyze_many(texts, verifier=None, think_open=True, workers=args.workers, detector="learned")
-    summarize(learned)
+    by_rules = analyze_many(texts, verifier=None, think_open=True, workers=args.workers, detector="rules")
+    summarize(by_rules)
     lcpu1 = os.times()
-    t_learned = time.perf_counter() - t0
-    cpu_learned = sum(getattr(lcpu1, k) - getattr(lcpu0, k) for k in ("user", "system", "children_user", "children_system"))
+    t_rules = time.perf_counter() - t0
+    cpu_rules = sum(getattr(lcpu1, k) - getattr(lcpu0, k) for k in ("user", "system", "children_user", "children_system"))
     rows = [
-        ("evalkit analyze_many (markers, episodes, candidates, summary)", t_ours, cpu),
-        ("evalkit analyze_many, detector='learned'", t_learned, cpu_learned),
+        ("evalkit analyze_many, detector='model' (the default: acts, episodes, candidates, summary)", t_ours, cpu),
+        ("evalkit analyze_many, detector='rules'", t_rules, cpu_rules),
         ("peer: R1 ten-word count (one regex per completion, single process)", t_keywords, c_keywords),
     ]
     lines = [
@@ -90,10 +90,10 @@ def main() -> None:
     lines += ["", f"CPU: {parent:.1f} s in the parent, {workers:.1f} s in {args.workers} worker processes; "
               f"on {args.workers} idle cores that is about **{idle_estimate:.0f} s** wall "
               f"(load average here when it ran: {os.getloadavg()[0]:.1f}).",
-              "", f"Found {markers} markers ({summary['markers_per_1k']} per 1k chars), "
+              "", f"Found {markers} acts ({summary['markers_per_1k']} per 1k chars), "
               f"{sum(keyword_counts)} R1-keyword hits. Target: < 60 s wall for 10,000 on 2 cores: "
               f"**{'met' if t_ours < 60 and args.n >= 10_000 else 'met on idle cores (CPU estimate)' if idle_estimate < 60 and args.n >= 10_000 else 'see above'}**"
-              f" (learned detector: {'met' if t_learned < 60 and args.n >= 10_000 else 'see above'})."]
+              f" (rules detector: {'met' if t_rules < 60 and args.n >= 10_000 else 'see above'})."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

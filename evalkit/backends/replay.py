@@ -55,6 +55,9 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             v = obj.get(names[key])
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise InputError(f"{path}:{line}: field '{names[key]}': expected an integer, got {v!r}")
+        think_open = obj.get(names["think_open"]) or False
+        if not isinstance(think_open, bool):  # a quoted "false" would read as true
+            raise InputError(f"{path}:{line}: field '{names['think_open']}': expected true or false, got {think_open!r}")
         model = str(obj.get(names["model"]) or default_model)
         key = (obj.get(names["task"]), model, str(obj[names["problem_id"]]), sample)
         if key in seen:
@@ -66,7 +69,7 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             completion=Completion(text=text or "", finish_reason=obj.get(names["finish_reason"]),
                                   prompt_tokens=obj.get(names["prompt_tokens"]),
                                   completion_tokens=obj.get(names["completion_tokens"]),
-                                  model=model, think_open=bool(obj.get(names["think_open"], False)))))
+                                  model=model, think_open=think_open)))
     if not records:
         raise InputError(f"{path}: no replay records")
     return records

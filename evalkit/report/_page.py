@@ -19,6 +19,8 @@ METRIC_ORDER = ["avg@n", "pass@1"]
 
 # Marker kinds the trace analyzer emits; any other kind gets a colour from the spare list.
 KIND_COLORS = {
+    "doubt": "#ffcc80", "check": "#aed581", "verdict": "#90caf9",
+    # kinds of earlier evalkit versions, still in older runs' samples
     "reflection": "#fff176", "verification": "#aed581", "hesitation": "#ffcc80",
     "backtracking": "#ef9a9a", "switch": "#90caf9", "aha": "#ce93d8",
 }
@@ -172,12 +174,19 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int]) -> dict:
         kind = str(m.get("kind") or "marker")
         kinds.setdefault(kind, len(kinds))
         markers.append([kinds[kind], to16(m["start"]), to16(m["end"]), m.get("rule")])
+    # Episodes (spans built from the acts) are drawn under the acts: [kind, start, end, settled].
+    episodes = []
+    for e in trace.get("episodes") or []:
+        if isinstance(e, dict) and _num(e.get("start")) is not None and _num(e.get("end")) is not None:
+            episodes.append([str(e.get("kind") or "episode"), to16(e["start"]), to16(e["end"]), bool(e.get("settled"))])
     # The marker texts repeat the completion; everything else of the trace is small.
-    trace_rest = {k: v for k, v in trace.items() if k != "markers"}
+    trace_rest = {k: v for k, v in trace.items() if k not in ("markers", "episodes")}
     out = {"c": completion, "a": to16(split.answer_start) if split.has_think else 0,
            "open": split.has_think and not split.closed}
     if markers:
         out["mk"] = markers
+    if episodes:
+        out["ep"] = episodes
     if trace_rest:
         out["tr"] = trace_rest
     for key, short in (("tests", "tests"), ("detail", "d"), ("gold", "g"), ("finish_reason", "fr"),

@@ -170,7 +170,7 @@ def _trace(s: dict) -> dict:
 
 
 def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
-    """Accuracy of samples binned by reflection markers per 1k tokens (quintiles), with counts."""
+    """Accuracy of samples binned by acts of reflection (markers) per 1k tokens (quintiles), with counts."""
     pts = [(float(_trace(s)["markers_per_1k"]), bool(s["correct"])) for s in samples
            if s.get("correct") is not None and isinstance(_trace(s).get("markers_per_1k"), (int, float))]
     if len(pts) < 2:

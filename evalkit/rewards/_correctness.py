@@ -20,11 +20,10 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-from evalkit.latex import last_boxed
-from evalkit.rewards._inputs import completion_text, find_column, gold_text, per_row
+from evalkit.rewards._inputs import completion_text, find_column, per_row
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict
-from evalkit.verifiers import VerifyItem
+from evalkit.verifiers.base import VerifyItem, gold_for, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -53,8 +52,7 @@ def math_reward(completions: Sequence[Any], *, answer_column: str | None = None,
     could not run).
     """
     return _reward("math_reward", "math", completions, columns, answer_column, ANSWER_COLUMNS,
-                   Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric,
-                   gold_from=_math_gold)
+                   Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric)
 
 
 def choice_reward(completions: Sequence[Any], *, answer_column: str | None = None,
@@ -94,10 +92,18 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
              limits: Limits = Limits(), options: dict[str, Any] | None = None) -> list[Verdict]:
     """The verifier's Verdict for each completion against its gold (None gold: unjudged). Never raises.
 
+    golds: the dataset's values; each becomes the verifier's gold the way it declares
+    (Capabilities.gold: a worked solution's last box for math, code-test JSON as is for code).
     columns: optional `finish_reason`, `think_open` and `problem` (the problem text, which a judge
     reads), each a list aligned with the completions or one value for all.
     """
     columns = columns or {}
+    try:
+        factory = verifier_factory(verifier)
+        golds = [gold_for(factory, g) for g in golds]
+    except Exception as e:  # noqa: BLE001 - an unknown or broken verifier: every answer unjudged
+        log.error("evalkit: %s", e.args[0] if isinstance(e, KeyError) and e.args else e)
+        return [Verdict.infra_error(f"verifier {verifier!r} unavailable") for _ in completions]
     n = len(completions)
     finish = per_row(columns.get("finish_reason"), n)
     think_open = per_row(columns.get("think_open"), n, False)
@@ -136,7 +142,7 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
     options = judge_reward_options(judge_model, judge_base_url, concurrency, batch_deadline_s, judge_options)
     columns = {**columns, "problem": problem_texts(columns, problem_column, len(completions))}
     return _reward("math_judge_reward", "math+judge", completions, columns, answer_column, ANSWER_COLUMNS,
-                   Limits(per_answer_s, batch_deadline_s), options, log_extra, log_metric, gold_from=_math_gold)
+                   Limits(per_answer_s, batch_deadline_s), options, log_extra, log_metric)
 
 
 def judge_reward_options(model: str | None, base_url: str | None, concurrency: int, deadline_s: float,
@@ -172,17 +178,9 @@ def problem_texts(columns: dict[str, Any], column: str | None, n: int) -> list[s
 # ---------------------------------------------------------------- shared body
 
 
-def _math_gold(value: Any) -> str | None:
-    text = gold_text(value)
-    if text and "\\boxed" in text:  # a worked solution: the gold is its last box
-        return last_boxed(text) or text
-    return text
-
-
 def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[str, Any],
             column: str | None, default_columns: Sequence[str], limits: Limits,
             options: dict[str, Any] | None, log_extra: Callable | None, log_metric: Callable | None,
-            gold_from: Callable[[Any], Any] = lambda v: v,
             score: Callable[[Verdict], float] = lambda v: 1.0 if v.correct else 0.0) -> list[float | None]:
     try:
         n = len(completions)
@@ -194,7 +192,7 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
             wanted = column or " or ".join(default_columns)
             log.error("evalkit: %s found no %s column among %s; every answer is unjudged", name, wanted,
                       sorted(k for k in columns if k not in ("trainer_state", "completion_ids", "prompts")))
-        golds = [gold_from(g) for g in per_row(values, n)]
+        golds = per_row(values, n)
         results = verdicts(verifier, completions, golds, columns, limits, options)
         rewards = [None if v.correct is None else score(v) for v in results]
     except Exception:  # noqa: BLE001 - a reward must never raise into the trainer

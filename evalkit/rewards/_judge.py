@@ -9,17 +9,16 @@ failure of the machinery itself becomes an unjudged verdict (`correct=None`), ne
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from evalkit.types import Verdict
-from evalkit.verifiers import VerifyItem, get_verifier
+from evalkit.verifiers.base import VerifyItem, limit_options, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -127,29 +126,16 @@ def _in_chunks(impl: Any, items: list[VerifyItem], end: float) -> list[Verdict]:
     return [v if v is not None else Verdict.infra_error("not judged") for v in out]
 
 
-# How each verifier spells the limits, tried in order; the first its factory accepts is used, and
-# whether it enforces the batch deadline itself.
-LIMIT_SPELLINGS: list[tuple[bool, Callable[[Limits], dict[str, Any]]]] = [
-    (True, lambda lim: {"timeout": lim.per_answer_s, "deadline": lim.batch_deadline_s}),  # math: its pool
-    (False, lambda lim: {"timeout_s": lim.per_answer_s}),  # code: the sandbox's limit per test
-    (False, lambda lim: {}),  # choice: in-process regexes
-]
-
-
 def _verifier(name: str, options_key: str, options: dict[str, Any], limits: Limits) -> tuple[Any, bool]:
     """The verifier built with the reward's limits, which its worker pool (or sandbox) enforces
-    outside this process, and whether it enforces the batch deadline itself."""
+    outside this process, and whether it enforces the batch deadline itself (Capabilities.limits)."""
     key = (name, options_key, limits)
     with _lock:
         found = _verifiers.get(key)
     if found is None:
-        for i, (native_deadline, spell) in enumerate(LIMIT_SPELLINGS):
-            try:
-                found = (get_verifier(name, **{**options, **spell(limits)}), native_deadline)
-                break
-            except TypeError:
-                if i == len(LIMIT_SPELLINGS) - 1:
-                    raise
+        factory = verifier_factory(name)
+        spelled = limit_options(factory, limits.per_answer_s, limits.batch_deadline_s)
+        found = (factory(**{**options, **spelled}), "batch_deadline_s" in spelled)
         with _lock:
             found = _verifiers.setdefault(key, found)
     return found
@@ -181,11 +167,7 @@ def warm_up(verifier: str = "math") -> None:
     """Start the verifier's worker processes now, without waiting for them, so that the first
     training batch does not pay for their start (call it before loading the model)."""
     try:
-        module = importlib.import_module(f"evalkit.verifiers.{verifier}")
-    except ImportError:  # a plugin verifier: nothing of ours to start
-        return
-    try:
-        start = getattr(module, "warm_up", None)
+        start = getattr(verifier_factory(verifier), "warm_up", None)
         if start is not None:
             start()
     except Exception:  # noqa: BLE001 - warming up is an optimisation, never a failure

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._correctness import ANSWER_COLUMNS, _math_gold, async_twin, report, verdicts
+from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, report, verdicts
 from evalkit.rewards._inputs import completion_text, find_column, per_row, token_length
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import THINK_CLOSE, THINK_OPEN
@@ -72,7 +72,7 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
     n = len(completions)
     try:
         _, values = find_column(columns, [answer_column] if answer_column else ANSWER_COLUMNS)
-        golds = [_math_gold(g) for g in per_row(values, n)]
+        golds = per_row(values, n)
         results = verdicts("math", completions, golds, columns, Limits(per_answer_s, batch_deadline_s),
                            verifier_options)
     except Exception:  # noqa: BLE001 - never raise into the trainer

@@ -19,25 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import InputError
-from evalkit.taskspec import TaskSpec, load_problems, load_task, render
+from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import Problem
+from evalkit.verifiers.base import verifier_factory
 
 FORMATS = ("trl", "verl")
 
 
-def prompt_messages(spec: TaskSpec, problem: Problem) -> list[dict[str, str]]:
-    """The chat messages evalkit asks this problem with: the task's system prompt (if any) and its
-    prompt template rendered over the dataset row, with `problem` the resolved problem text."""
-    extra = {"problem": problem.problem}
-    messages = []
-    if spec.system:
-        messages.append({"role": "system", "content": render(spec.system, problem.row, **extra)})
-    messages.append({"role": "user", "content": render(spec.prompt, problem.row, **extra)})
-    return messages
-
-
 def export_rows(spec: TaskSpec, problems: list[Problem], fmt: str) -> list[dict[str, Any]]:
-    """The training rows for `problems` in format `trl` or `verl`."""
+    """The training rows for `problems` in format `trl` or `verl`; each row's prompt is the one
+    `evalkit run` asks (`evalkit.taskspec.prompt_messages`)."""
     return [training_row(spec, problem, prompt_messages(spec, problem), fmt, index)
             for index, problem in enumerate(problems)]
 
@@ -105,8 +96,10 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     """
     out = check_out_path(fmt, out)
     spec = load_task(task)
-    if spec.verifier not in ("math", "choice", "code"):
-        raise InputError(f"task {spec.name!r} uses verifier {spec.verifier!r}; export knows math, choice and code")
+    try:
+        verifier_factory(spec.verifier)  # the rows are scored by it: a name that cannot load stops here
+    except KeyError as e:
+        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
     problems = load_problems(spec, limit=limit, source=source).problems
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")

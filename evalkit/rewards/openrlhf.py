@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import _math_gold, verdicts
-from evalkit.rewards._inputs import gold_text, is_code_tests
+from evalkit.rewards._correctness import verdicts
+from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import Limits
 from evalkit.thinking import THINK_OPEN
 
@@ -81,7 +81,7 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons"}`,
     every value a list aligned with `queries`; an unjudged answer has reward 0.0 and unjudged 1.
     verifier: for labels that are not code-test JSON (those always go to `code`).
-    partial: code answers score the fraction of tests passed.
+    partial: an answer scores its verdict's `score` (for code, the fraction of tests passed).
     """
     n = len(queries)
     prompts = list(prompts) if prompts is not None else [None] * n
@@ -95,14 +95,13 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
         routes.setdefault("code" if is_code_tests(label) else verifier, []).append(i)
     results: list[Any] = [None] * n
     for name, idx in routes.items():
-        golds = [_gold(name, labels[i] if i < len(labels) else None) for i in idx]
+        golds = [labels[i] if i < len(labels) else None for i in idx]
         judged = verdicts(name, [responses[i] for i in idx], golds, {"think_open": [think_open[i] for i in idx]},
                           limits)
         for i, v in zip(idx, judged):
             results[i] = v
-    code = {i for i in routes.get("code", [])}
-    rewards = [0.0 if v.correct is None else (float(v.score) if partial and i in code else float(bool(v.correct)))
-               for i, v in enumerate(results)]
+    rewards = [0.0 if v.correct is None else (float(v.score) if partial else float(bool(v.correct)))
+               for v in results]
     return {
         "rewards": rewards,
         "scores": list(rewards),
@@ -111,14 +110,6 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
         "answers": [v.answer for v in results],
         "reasons": [v.reason for v in results],
     }
-
-
-def _gold(verifier: str, label: Any) -> Any:
-    if label is None or label == "":
-        return None
-    if verifier == "code":
-        return label
-    return _math_gold(label) if verifier == "math" else gold_text(label)
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> dict[str, Any]:

@@ -38,9 +38,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-import os
-
-from evalkit.rewards._correctness import _math_gold, judge_reward_options, verdicts
+from evalkit.rewards._correctness import judge_reward_options, verdicts
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.types import Verdict
@@ -134,13 +132,14 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
             finally:
                 CONCURRENCY.leave()
     except asyncio.TimeoutError:
-        return _result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
-                               detail="the check did not come back in time"), False, partial)
+        return _judge_keys(_result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
+                                           detail="the check did not come back in time"), partial), judge)
     except asyncio.CancelledError:
         raise  # the loop is shutting down: not ours to swallow
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         log.exception("evalkit: veRL compute_score_async failed")
-        return _result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), False, partial)
+        return _judge_keys(_result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), partial),
+                           judge)
 
 
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
@@ -150,7 +149,8 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
                         judge_concurrency: int = 8, **kwargs: Any) -> list[dict[str, Any]]:
     """Score a batch, the way veRL's batch reward manager calls it; one dict per response, in order.
 
-    partial: code answers score the fraction of tests passed rather than all-or-nothing.
+    partial: a response scores its verdict's `score` (for code, the fraction of tests passed) rather
+        than all-or-nothing.
     per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them).
     judge_model / judge_base_url / judge_concurrency: a judge (see the module).
     Never raises: a failure scores the affected responses 0.0 with `unjudged` 1.
@@ -161,14 +161,12 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     results: list[Verdict | None] = [None] * n
     judge_model = judge_model or os.environ.get("EVALKIT_JUDGE_MODEL")
     routes: dict[str, list[int]] = {}
-    route_of: list[str] = []
     golds: list[Any] = []
     try:
         for i in range(n):
             verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", ground_truths[i], extras[i])
             routes.setdefault(verifier, []).append(i)
-            route_of.append(verifier)
-            golds.append(_gold(verifier, ground_truths[i]))
+            golds.append(ground_truths[i])
         limits = Limits(per_answer_s, batch_deadline_s)
         for verifier, idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
@@ -187,17 +185,24 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     out = []
     for i, v in enumerate(results):
         v = v or Verdict.infra_error("not judged")
-        code = i < len(route_of) and route_of[i] == "code"
-        row = _result(v, code, partial)
+        row = _result(v, partial)
         if judge_model:  # every row of a batch has the same keys: veRL logs them as columns
             row["judge_flipped"] = 1.0 if v.judge is not None and v.judge.flipped else 0.0
         out.append(row)
     return out
 
 
-def _result(v: Verdict, code: bool, partial: bool) -> dict[str, Any]:
-    """veRL's dict for one verdict: None cannot travel, so unjudged is 0.0 and flagged."""
-    score = 0.0 if v.correct is None else (float(v.score) if code and partial else (1.0 if v.correct else 0.0))
+def _judge_keys(row: dict[str, Any], judge: dict[str, Any]) -> dict[str, Any]:
+    # a row the judge never saw still has the judge's key when one is configured: veRL logs columns
+    if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL"):
+        row["judge_flipped"] = 0.0
+    return row
+
+
+def _result(v: Verdict, partial: bool) -> dict[str, Any]:
+    """veRL's dict for one verdict: None cannot travel, so unjudged is 0.0 and flagged. partial: the
+    verdict's own score (the fraction of tests passed for code; 1/0 for an answer)."""
+    score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
     return {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
             "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
 
@@ -213,14 +218,3 @@ def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
             return verifier
     return "math"
 
-
-def _gold(verifier: str, ground_truth: Any) -> Any:
-    if ground_truth is None:
-        return None
-    if verifier == "code":
-        return ground_truth
-    if hasattr(ground_truth, "tolist"):  # numpy scalars and arrays from parquet
-        ground_truth = ground_truth.tolist()
-    if isinstance(ground_truth, list):  # several accepted answers: veRL datasets sometimes list them
-        ground_truth = ground_truth[0] if len(ground_truth) == 1 else ",".join(map(str, ground_truth))
-    return _math_gold(ground_truth) if verifier == "math" else str(ground_truth)

@@ -253,11 +253,22 @@ def set_cgroup_limits(plan: Plan, memory_bytes: int, pids: int) -> None:
 
 
 def enter_server_netns(plan: Plan) -> None:
-    """As root, move the server into a new, empty network namespace once: its children inherit it, so
-    no run pays for creating and tearing down its own (the kernel's netns teardown is costly). The
-    server needs no network: it talks to its parent over an already connected unix socket."""
-    if plan.is_root and "netns" in plan.layers and _libc.unshare(CLONE_NEWNET) == 0:
-        plan.server_netns = True
+    """Move the server into a new, empty network namespace once: its children inherit it, so no run
+    pays for creating and tearing down its own (the kernel's netns teardown is costly). The server
+    needs no network: it talks to its parent over an already connected unix socket. A normal user's
+    server takes a user namespace of its own for it; each run still gets a user namespace below it."""
+    if "netns" not in plan.layers:
+        return
+    if plan.is_root:
+        plan.server_netns = _libc.unshare(CLONE_NEWNET) == 0
+        return
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        return  # each run tries its own (and the probe reports why not)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    plan.server_netns = True
 
 
 def join_cgroups(plan: Plan) -> None:

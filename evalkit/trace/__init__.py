@@ -10,13 +10,20 @@
 - `length`, `think_length`, `answer_length`: the whole completion, the think block's text, the text
   after the last `</think>` (0 when the block never closes).
 - `has_think`, `truncated` (DESIGN.md: finish reason `length`, or an open think block that never closes).
-- `markers`: reflection-family episodes, each `{kind, rule, start, end, text}`; `kind` is one of
-  verification, hesitation, backtracking, switch, aha; `rule` the row of the rules table that fired
-  (`learned` for a run the learned detector marked where no row fired);
-  `start`/`end` CHARACTER offsets into the completion spanning the whole episode (announcement,
-  recomputation, verdict); `text` the words that fired. Markers never overlap.
-- `marker_counts`: {kind: count} for every kind (0 included); `markers_per_1k`: markers per 1000
-  units of `length`; `reflection_share`: share of the think text's characters inside markers.
+- `markers`: acts of reflection, one per sentence that judges earlier work (traces/REFLECTION_RUBRIC.md),
+  in order, never overlapping: `{kind, rule, start, end, text, confidence, aha}`; `kind` is doubt
+  (flags a doubt or an error), check (announces a verification) or verdict (states its outcome);
+  `rule` the row of the rule table that fired on the sentence (`model` when the model detector marked
+  a sentence no row fired on); `start`/`end` CHARACTER offsets of the sentence in the completion;
+  `text` the words that fired (else the sentence's opening words); `confidence` the model's
+  probability that the sentence is reflection (1.0 under `detector="rules"`); `aha` whether a
+  realisation cue ("oh!", "now I see", "I realize") fired on it too.
+- `episodes`: spans built from the acts, `{kind, start, end, acts, settled}`: a check from its
+  announcement over the recomputation to its verdict, a doubt to what settles it (`kind` check or
+  doubt; `acts` indexes `markers`; `settled`: it reached a verdict). Character offsets.
+- `marker_counts`: {doubt, check, verdict, aha: count} (0 included; aha counts flagged acts);
+  `markers_per_1k`: acts per 1000 units of `length`; `reflection_share`: share of the think text's
+  characters inside episodes.
 - `trajectory`: candidate answers stated in the trace, in order, restatements merged:
   `{position, answer, correct, rule}`; position = where the answer ends (in `unit`); correct is
   True / False, or None when not verified; rule is boxed, answer_is, conclusion_eq or final_zh.
@@ -27,25 +34,26 @@
 - `overthinking_share`: share of `length` after the first correct candidate (None without one).
 - `outcome_efficiency`: Chen et al. 2024 — first-correct position / length when the final answer is
   correct (1.0 when no earlier candidate was recognised), 0.0 when wrong, None when unverified.
-- `thought_switches`: switch-of-approach markers (Wang et al. 2025's thoughts, minus one).
+- `thought_switches`: switches of approach (`switch` and `thought` rows; Wang et al. 2025's thoughts, minus one).
 - `ut_score`: Wang et al. 2025's underthinking score, 1 - first-correct position / length, for a wrong
   final answer that passed a correct candidate on the way; None otherwise.
-- `superficial_reflection`: oat-zero's sense — the trace verifies, doubts or backtracks, and the final
+- `superficial_reflection`: oat-zero's sense — the trace has an act of reflection, and the final
   answer is still wrong; None when unverified.
 
-`summarize(stats_list, correct_list)` gives the run-level figures (see its docstring). Rules are a
-table (`RULES`); add rows from YAML with `load_rules(path)` and pass `rules=` to analyze.
-`detector="learned"` marks the runs of sentences a fitted model scores as reflection instead of the
-rule episodes (see `analyze_many` and bench/trace/results/reflection_f1.md).
+`summarize(stats_list, correct_list)` gives the run-level figures (see its docstring). Acts come from
+the `model` detector by default (a sentence classifier over the rule hits, the words, the neighbours
+and the numbers computed before; see `_model.py`), or from `detector="rules"`, the rule table read
+literally. Rules are a table (`RULES`); add rows from YAML with `load_rules(path)` and pass `rules=`.
+Figures: bench/trace/results/reflection_f1.md.
 """
 
 from evalkit.trace._analyze import analyze, analyze_many
 from evalkit.trace._file import analyze_file
-from evalkit.trace._markers import Marker
+from evalkit.trace._acts import Act, Episode, Marker
 from evalkit.trace._rules import KINDS, RULES, Rule, load_rules
 from evalkit.trace._stats import TraceStats, format_summary, summarize
 
 __all__ = [
-    "KINDS", "RULES", "Marker", "Rule", "TraceStats",
+    "KINDS", "RULES", "Act", "Episode", "Marker", "Rule", "TraceStats",
     "analyze", "analyze_file", "analyze_many", "format_summary", "load_rules", "summarize",
 ]  # fmt: skip

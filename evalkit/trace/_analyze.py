@@ -1,4 +1,5 @@
-"""analyze / analyze_many: markers, the answer trajectory, and the over/underthinking figures."""
+"""analyze / analyze_many: acts and episodes of reflection, the answer trajectory, and the
+over/underthinking figures."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.trace._answers import Candidate, find_candidates, normalize
-from evalkit.trace._markers import Marker, find_markers, scan_sentences
-from evalkit.trace._rules import KINDS, Rule, compiled
-from evalkit.trace._stats import REFLECTIVE, TraceStats
+from evalkit.trace._acts import Act, Episode, episodes, model_acts, rule_acts
+from evalkit.trace._markers import rule_hits, scan_sentences
+from evalkit.trace._rules import KINDS, RULES, Rule, compiled
+from evalkit.trace._stats import TraceStats
 
-# Marker detectors: `rules` (the rule episodes, the default) or `learned` (runs of sentences the fitted
-# sentence model scores as reflection; see _learned.py).
-DETECTORS = ("rules", "learned")
+# Act detectors (see _acts.py): `model` (the sentence classifier, the default) or `rules` (the rule
+# table read literally). `learned`, the name of an earlier version's model detector, means `model`.
+DETECTORS = ("model", "rules")
+DETECTOR_ALIASES = {"learned": "model"}
+_BUILTIN = frozenset(RULES)
 
 # A batch verifier: [(candidate answer text, gold), ...] -> [True / False / None, ...] in order.
 BatchVerifier = Callable[[list[tuple[str, Any]]], list["bool | None"]]
@@ -31,8 +35,9 @@ class _Parsed:
     think_start: int  # where the think block's text starts (after `<think>`, or 0)
     think_end: int  # where the think block's text ends (the `</think>` offset, or len when unclosed)
     answer_start: int
-    markers: tuple[Marker, ...]
-    thoughts: int  # new lines of thought (switch markers and `thought` rows)
+    markers: tuple[Act, ...]
+    episodes: tuple[Episode, ...]
+    thoughts: int  # new lines of thought (switch and `thought` rows)
     candidates: tuple[Candidate, ...]
     final: str | None  # the final answer text for a batch-callable verifier (None: no answer)
 
@@ -50,13 +55,16 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     think_end = _think_end(text, split)
     candidates = tuple(find_candidates(text))
     # No think block: the whole text is the answer, and any reflection in it is still reflection.
-    scan, markers, thoughts, X = _sentences(text, think_end if split.has_think else len(text), rules, candidates,
-                                            detector == "learned")
-    if X is not None:
-        from evalkit.trace._learned import learned_markers, load_model
+    stop = think_end if split.has_think else len(text)
+    sents, hits = _sentences(text, stop, rules)
+    acts, at, thoughts = rule_acts(text, sents, hits)
+    if detector == "model":
+        from evalkit.trace._model import LABELS, load_model, sentence_features
 
         model = load_model()
-        markers = learned_markers(text, scan.sents, model.scores(X), model.threshold, markers)
+        feats = sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
+        acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
+                              _BUILTIN)
     final = None
     if not truncated:
         # The final answer: the last one stated after the think block (the whole text when there is none),
@@ -68,7 +76,8 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
             final = split.answer.strip()
     tag = text.find("<think>", 0, think_end) if split.has_think else -1
     think_start = tag + len("<think>") if tag >= 0 else 0
-    return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(markers), thoughts, candidates, final)
+    return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(acts),
+                   tuple(episodes(acts, at)), thoughts, candidates, final)
 
 
 def _think_end(text: str, split) -> int:
@@ -78,27 +87,23 @@ def _think_end(text: str, split) -> int:
     return text.rfind("</think>") if split.closed else len(text)
 
 
-def _sentences(text: str, stop: int, rules, candidates, features: bool):
-    """The sentences before `stop` scanned with the rules, their rule episodes, the count of new lines
-    of thought, and (features=True) the learned detector's feature rows."""
+def _sentences(text: str, stop: int, rules) -> tuple[list, list[dict]]:
+    """The sentences before `stop` and, per sentence, the rule rows that fired on it by role."""
     scan = scan_sentences(text, rules, 0, stop)
-    markers, thoughts = find_markers(text, rules, scan=scan)
-    X = None
-    if features:
-        from evalkit.trace._learned import sentence_features
-
-        X = sentence_features(text, scan.sents, scan, markers, stop, candidates[0].end if candidates else None)
-    return scan, markers, thoughts, X
+    return scan.sents, rule_hits(scan)
 
 
 def reflection_features(completion: str, think_open: bool = False, rules: Iterable[Rule] | None = None):
-    """(sentences, feature rows, rule episodes) of one completion exactly as the learned detector sees
-    them; `bench/trace/train_reflection.py` fits the model on these."""
+    """(sentences, (own, ctx) feature names) of one completion exactly as the `model` detector sees
+    them (`_model.sentence_features`); `bench/trace/train_reflection.py` fits the model on these."""
+    from evalkit.trace._model import sentence_features
+
     text = completion or ""
     split = split_think(text, think_open)
-    scan, markers, _, X = _sentences(text, _think_end(text, split) if split.has_think else len(text),
-                                     compiled(rules), find_candidates(text), True)
-    return scan.sents, X, markers
+    stop = _think_end(text, split) if split.has_think else len(text)
+    sents, hits = _sentences(text, stop, compiled(rules))
+    candidates = find_candidates(text)
+    return sents, sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
 
 
 def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:
@@ -153,7 +158,7 @@ def analyze_many(
     correct: Sequence[bool | None] | None = None,
     tokenizer: Any = None,
     rules: Iterable[Rule] | None = None,
-    detector: str = "rules",
+    detector: str = "model",
     workers: int = 1,
 ) -> list[TraceStats]:
     """Analyze many completions; every candidate answer of all of them is verified in one batch,
@@ -170,13 +175,10 @@ def analyze_many(
     tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
         None measures in characters. Every length and position says its unit in `unit`.
     rules: the marker rules (default the built-in table; see `load_rules`).
-    detector: `rules` (default): the rule episodes, one for every row of the table that fires
-        ("let me check", "wait", "actually", ...). `learned`: runs of sentences that a logistic model
-        over the rule hits and cue words scores as reflection, fitted on labelled R1-distill traces
-        (`_learned.py`); it agrees better with those sentence labels (held-out F1 in
-        bench/trace/results/reflection_f1.md) and also marks uncued recomputation inside a re-check,
-        but drops cue words its training labels did not call reflection. A user's own rows feed its
-        features; the model was not fitted with them.
+    detector: `model` (default): the sentence classifier fitted on sentences labelled under
+        traces/REFLECTION_RUBRIC.md (leave-one-trace-out F1 in bench/trace/results/reflection_f1.md);
+        `rules`: the rule table read literally (every row that fires is an act). A user's own rows
+        feed the model as features by their role and kind; the model was not fitted with them.
     workers: processes to find markers and candidates in (verification is the verifier's business).
     """
     n = len(completions)
@@ -185,6 +187,7 @@ def analyze_many(
     opens = [think_open] * n if isinstance(think_open, bool) else list(think_open)
     if not (len(golds) == len(finish_reasons) == len(opens) == n) or (correct is not None and len(correct) != n):
         raise ValueError("analyze_many: completions, golds, finish_reasons, think_open and correct must have one entry each")
+    detector = DETECTOR_ALIASES.get(detector, detector)
     if detector not in DETECTORS:
         raise ValueError(f"analyze_many: detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
     rules = tuple(rules) if rules is not None else None
@@ -238,7 +241,7 @@ def analyze(
     correct: bool | None = None,
     tokenizer: Any = None,
     rules: Iterable[Rule] | None = None,
-    detector: str = "rules",
+    detector: str = "model",
 ) -> TraceStats:
     """Analyze one completion (see `analyze_many` for the arguments; batches verify faster)."""
     return analyze_many(
@@ -273,7 +276,8 @@ def _stats(text: str, p: _Parsed, verdicts: dict, final_correct: bool | None, to
     counts = {k: 0 for k in KINDS}
     for m in p.markers:
         counts[m.kind] = counts.get(m.kind, 0) + 1
-    covered = sum(m.end - m.start for m in p.markers)
+    counts["aha"] = sum(m.aha for m in p.markers)
+    covered = sum(e.end - e.start for e in p.episodes)
     think_chars = p.think_end - p.think_start if p.has_think else len(text)
 
     overthinking = outcome_eff = ut = None
@@ -288,7 +292,7 @@ def _stats(text: str, p: _Parsed, verdicts: dict, final_correct: bool | None, to
         if first_correct is not None and length:
             # Wang et al. 2025: a right thought was reached, then abandoned.
             ut = round(1 - first_correct / length, 4)
-    reflective = any(counts[k] for k in REFLECTIVE)
+    reflective = bool(p.markers)
     return TraceStats(
         unit=unit,
         length=length,
@@ -297,6 +301,7 @@ def _stats(text: str, p: _Parsed, verdicts: dict, final_correct: bool | None, to
         has_think=p.has_think,
         truncated=p.truncated,
         markers=p.markers,
+        episodes=p.episodes,
         marker_counts=counts,
         markers_per_1k=round(1000 * len(p.markers) / length, 3) if length else 0.0,
         reflection_share=round(covered / think_chars, 4) if think_chars else 0.0,

@@ -35,7 +35,7 @@ def analyze_file(
     think_open: bool = False,
     tokenizer: Any = None,
     rules: Any = None,
-    detector: str = "rules",
+    detector: str = "model",
     workers: int = 1,
 ) -> dict[str, Any]:
     """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to

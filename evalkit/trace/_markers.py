@@ -1,52 +1,15 @@
-"""Sentences, and reflection-family markers spanning whole episodes (DESIGN.md "Trace markers")."""
+"""Sentences of a trace and the rows of the rule table that fire on each."""
 
 from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
 
 from evalkit.trace._rules import CompiledRules
 
 # A sentence ends at . ! ? followed by white space (so 48.4 stays whole), at CJK end punctuation,
 # at a line break, or at a think tag.
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|</?think>")
-
-# How many sentences after its trigger an episode may run before it is closed anyway.
-# A re-check runs over its recomputation to a verdict; a doubt until it is settled; a switch of
-# approach and an aha are the announcing sentence (what follows is the new work, not reflection).
-EPISODE_SENTENCES = {"verification": 12, "hesitation": 8, "backtracking": 4, "switch": 0, "aha": 0}
-# An episode does not cross a blank line after this many sentences of it. (Running re-checks on over
-# blank lines to a distant verdict was tried: on the tuning traces it marks more plain work than
-# re-checks.)
-PARAGRAPH_SENTENCES = 1
-# After its verdict, an episode runs on to a further verdict at most this many sentences later:
-# a re-check of several items ("Tens place: ... Correct. Hundreds place: ... Correct.") is one episode.
-CHAIN = 4
-# While looking for its verdict, an episode runs over other markers' sentences (a re-check that
-# doubts on the way is still one re-check); without a verdict they stay markers of their own.
-ABSORB = True
-# Kinds whose episode also runs over hedged sentences (role `doubt`) until something settles it.
-DOUBTS = ("hesitation", "backtracking")
-
-
-@dataclass(frozen=True)
-class Marker:
-    """One reflection-family episode.
-
-    kind: one of KINDS; rule: the name of the row that opened it; start, end: character offsets into
-    the completion, from the trigger sentence to the end of the episode; text: the words that fired.
-    """
-
-    kind: str
-    rule: str
-    start: int
-    end: int
-    text: str
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "rule": self.rule, "start": self.start, "end": self.end, "text": self.text}
-
 
 def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, bool]]:
     """Sentences of `text[start:end]` as (start, end, after_blank_line), offsets into `text`,
@@ -156,72 +119,20 @@ def scan_sentences(text: str, rules: CompiledRules, start: int = 0, end: int | N
     return _Scan(text, sentences(text, start, end), rules)
 
 
-def find_markers(text: str, rules: CompiledRules, start: int = 0, end: int | None = None,
-                 scan: _Scan | None = None) -> tuple[list[Marker], int]:
-    """Markers in `text[start:end]`, in order, never overlapping, and the count of new lines of thought.
-
-    A marker opens at a sentence a `marker` row fires on. It runs over the following sentences to the
-    verdict that settles it (a `settle` or `close` row on a sentence no `query` row fires on, within
-    EPISODE_SENTENCES of its kind, before any `step` or `thought` row or blank line after
-    PARAGRAPH_SENTENCES), then on over further verdicts each within CHAIN sentences of the last; a
-    doubt also runs over hedged sentences (`doubt` rows) right after it. An episode that reaches no
-    verdict is its announcing sentence alone (plus its hedges). A `settle` verdict outside any
-    episode opens a verification of its own (a `close` one does not).
-    scan: the sentences already scanned (`scan_sentences`); `start` and `end` are then not used.
-    """
-    scan = scan if scan is not None else scan_sentences(text, rules, start, end)
-    sents = scan.sents
-    out: list[Marker] = []
-    thoughts = 0
-    i, n = 0, len(sents)
-    while i < n:
-        a = sents[i][0]
-        hit = scan.first("marker", i)
-        if hit is None:
-            hit = scan.first("settle", i) if scan.first("query", i) is None else None
-            if hit is None:
-                thoughts += scan.first("thought", i) is not None
-                i += 1
-                continue
-            rule, ms, me = hit
-            last = _chain(scan, i, n)
-            out.append(Marker("verification", rule.name, a, sents[last][1], text[ms:me].strip()))
-            i = last + 1
-            continue
-        rule, ms, me = hit
-        thoughts += rule.kind == "switch"
-        last = i
-        settled = scan.closes(i)
-        if not settled:
-            limit = EPISODE_SENTENCES.get(rule.kind, 0)
-            j = i + 1
-            while j < n and j - i <= limit:
-                if sents[j][2] and j - i > PARAGRAPH_SENTENCES:
-                    break
-                # new work, or a new line of thought ("Alternatively, ..."), ends the episode before it
-                if scan.first("step", j) is not None or scan.first("thought", j) is not None or (not ABSORB and scan.first("marker", j) is not None):
-                    break
-                if scan.closes(j):
-                    last, settled = j, True
-                    break
-                if rule.kind in DOUBTS and last == j - 1 and scan.first("doubt", j) is not None:
-                    last = j  # the doubt is still open
-                j += 1
-        if settled:
-            last = _chain(scan, last, n)
-        out.append(Marker(rule.kind, rule.name, a, sents[last][1], text[ms:me].strip()))
-        i = last + 1
-    return out, thoughts
-
-
-def _chain(scan: _Scan, last: int, n: int) -> int:
-    """The last of the verdicts that follow the verdict at sentence `last` within CHAIN sentences each
-    (a re-check of several items: "Correct. Tens place: ... Correct."), before any step or new marker."""
-    j = last + 1
-    while j < n and j - last <= CHAIN:
-        if scan.first("step", j) is not None or scan.first("marker", j) is not None:
-            break
-        if scan.closes(j):
-            last = j
-        j += 1
-    return last
+def rule_hits(scan: _Scan) -> list[dict[str, tuple]]:
+    """Per sentence of `scan`, {role: (rule, match start, match end)} for each role a row fired for
+    (the first row of that role in table order)."""
+    n = len(scan.sents)
+    hits: list[dict[str, tuple]] = [{} for _ in range(n)]
+    for role in scan.rules.cues:
+        cued = scan.cued[role]
+        if role in scan.quiet:  # only `any` rows with cues: only the sentences holding a cue
+            candidates = sorted(cued) if cued is not None else range(n)
+        else:
+            candidates = range(n)
+        first = scan.first
+        for i in candidates:
+            hit = first(role, i)
+            if hit is not None:
+                hits[i][role] = hit
+    return hits

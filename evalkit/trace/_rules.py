@@ -11,17 +11,27 @@ from typing import Literal
 
 from evalkit.errors import InputError
 
-# Reflection-family kinds (DESIGN.md "Trace markers").
-KINDS = ("verification", "hesitation", "backtracking", "switch", "aha")
-# marker: opens an episode of `kind`; settle: a verdict that closes the open episode (kept inside it);
-# close: closes an open episode like a verdict, but outside one is no marker (results agreeing);
-# query: a question or an intention to check; a sentence a `query` row fires on is never a verdict;
-# step: a sentence that starts new work, so the open episode ends before it.
-# thought: opens a new line of thought without doubting the last one ("Alternatively, I can ...");
-# counted in `thought_switches`, not a marker (the labelled traces call these plans, not reflection).
-# doubt: a hedged sentence that keeps an open doubt (hesitation / backtracking) going.
-ROLES = ("marker", "settle", "close", "query", "step", "thought", "doubt")
-Role = Literal["marker", "settle", "close", "query", "step", "thought", "doubt"]
+# The kinds of reflective acts (DESIGN.md "Trace markers"; traces/REFLECTION_RUBRIC.md): a doubt about
+# earlier work, the announcement of a check, the verdict of one. `aha` is a flag on an act (see _acts.py).
+KINDS = ("doubt", "check", "verdict")
+# What a row of the table may name: an act's kind, `aha` (a realisation: flags the act it fires on) or
+# `switch` (a change of approach: counted in thought_switches, never an act by itself).
+RULE_KINDS = KINDS + ("aha", "switch")
+# Kind names of earlier evalkit versions, still accepted in a user's YAML rows.
+LEGACY_KINDS = {"verification": "check", "hesitation": "doubt", "backtracking": "doubt"}
+# What a row says about the sentence it fires on (the `rules` detector reads them so; the `model`
+# detector takes every role's hit as a feature):
+# marker: an act of the row's kind (doubt, check); a `switch` row marks no act, it counts a thought.
+# settle: a verdict ("Yes, that's right.").
+# close: a verdict only right after a check or doubt (results agreeing: "which matches").
+# query: a question or an intention to check; a sentence a `query` row fires on is never a verdict.
+# step: a sentence that starts new work.
+# thought: a new line of thought that doubts nothing ("Alternatively, I can ..."): counted in
+#   `thought_switches`, not an act (the rubric calls it other).
+# doubt: a hedged sentence ("maybe", "I think").
+# aha: a realisation ("oh!", "now I see"): flags the act of its sentence.
+ROLES = ("marker", "settle", "close", "query", "step", "thought", "doubt", "aha")
+Role = Literal["marker", "settle", "close", "query", "step", "thought", "doubt", "aha"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +39,15 @@ class Rule:
     """One row of the table.
 
     name: shown in each marker's `rule`, so a report can say which row fired.
-    kind: one of KINDS (`settle`, `close`, `query` and `step` rows apply to episodes of every kind).
+    kind: one of RULE_KINDS: the kind of act a `marker` row marks (doubt, check), `verdict` for the
+        verdict rows, `aha` (flags the act), `switch` (a change of approach); `settle`, `close`, `query`,
+        `step` and `doubt` rows apply whatever their kind.
     pattern: a case-insensitive regular expression.
     at: `start` — must match at the start of a sentence (after quotes, bullets, `**`);
         `any` — anywhere in the sentence.
     cues: for an `any` row, lowercase substrings one of which must be in a sentence for the row to
         fire (a fast pre-filter); None runs the pattern on every sentence.
-    role: one of ROLES. A `settle` row outside any episode opens a verification marker (a verdict
-        is the end of a check, even when the check was not announced); a `close` row only ends one.
+    role: one of ROLES (see there); a row of kind `aha` always has role `aha`.
     """
 
     name: str
@@ -59,69 +70,69 @@ _CONNECTS = r"(?![,.]? (?:in|the|looking|let's|because|so|if|when|for|since|firs
 # Order names the marker: of the rows that fire on a sentence, the first in this table names it.
 RULES: tuple[Rule, ...] = (
     # --- backtracking and correction ---
-    _r("made_mistake", "backtracking", r"\b(?:i|we) (?:made|make|have made) (?:a |an )?(?:mistake|error)|\bthere (?:must|might|may|could) (?:be|have been) (?:a |an |some )?(?:mistake|error)|\beasy to make (?:a |an )?(?:mistake|error)", "any"),
-    _r("not_right", "backtracking", r"\bthat(?:'s| is| was) (?:not|n't) (?:right|correct|possible)|\b(?:that|this|it) can(?:'t|not) be\b", "any"),
-    _r("that_wrong", "backtracking", r"\b(?:that|this)(?:'s| is| was| seems| must be) (?:wrong|incorrect|a mistake)", "any"),
-    _r("wait_no", "backtracking", r"(?:but )?wait,? no\b|no,? wait\b"),
-    _r("actually", "backtracking", r"(?:but |wait,? |hmm,? |oh,? )?actually\b"),
-    _r("correction", "backtracking", r"\b(?:i|we) (?:must|might|may) have (?:made|mis|been|done|gotten|counted|missed|overcounted|double)|\bmiscalculat|\bmiscount|\bmistakenly|\bmessed up\b|\blet me correct\b|\b(?:do|redo|compute|calculate) (?:it|this|that) (?:properly|correctly)\b", "any"),
+    _r("made_mistake", "doubt", r"\b(?:i|we) (?:made|make|have made) (?:a |an )?(?:mistake|error)|\bthere (?:must|might|may|could) (?:be|have been) (?:a |an |some )?(?:mistake|error)|\beasy to make (?:a |an )?(?:mistake|error)", "any"),
+    _r("not_right", "doubt", r"\bthat(?:'s| is| was) (?:not|n't) (?:right|correct|possible)|\b(?:that|this|it) can(?:'t|not) be\b", "any"),
+    _r("that_wrong", "doubt", r"\b(?:that|this)(?:'s| is| was| seems| must be) (?:wrong|incorrect|a mistake)", "any"),
+    _r("wait_no", "doubt", r"(?:but )?wait,? no\b|no,? wait\b"),
+    _r("actually", "doubt", r"(?:but |wait,? |hmm,? |oh,? )?actually\b"),
+    _r("correction", "doubt", r"\b(?:i|we) (?:must|might|may) have (?:made|mis|been|done|gotten|counted|missed|overcounted|double)|\bmiscalculat|\bmiscount|\bmistakenly|\bmessed up\b|\blet me correct\b|\b(?:do|redo|compute|calculate) (?:it|this|that) (?:properly|correctly)\b", "any"),
     # --- verification / reflection ---
-    _r("let_me_check", "verification", r"(?:(?:but|so|wait|hmm|okay|ok|now|alternatively),? )*(?:let me|let's|let us|i(?:'ll| will| should| need to| can)) (?:just )?(?:double[- ]check|check|verify|confirm|re-?(?:check|examine|evaluate|calculate|compute|count|do|verify|think|consider)|make sure|test|cross[- ]verify|see if (?:that|this) (?:makes sense|works|is (?:right|correct)))"),
-    _r("double_check", "verification", r"\b(?:double[- ]check|re-?check|re-?verif|cross[- ]check|sanity check|re-?examin|re-?evaluat)", "any"),
-    _r("to_verify", "verification", r"(?:just )?to (?:verify|confirm|check|be (?:sure|safe|thorough))\b"),
-    _r("verify_any", "verification", r"\b(?:verify|verifying|verification)\b", "any"),
-    _r("is_that_right", "verification", r"\b(?:is that|is this|does that|does this|did i) (?:right|correct|make sense|work|hold|check out|get (?:it|that) right)\b", "any"),
-    _r("whether_right", "verification", r"\b(?:whether|if) (?:this|that|it|these|those|the \w+|everything|all|each|my \w+)\b[^.?!]{0,60}\b(?:makes? sense|(?:is|are) (?:correct|right|valid|accurate)|works?|holds?|checks? out)\b", "any"),
-    _r("make_sure", "verification", r"\bmake sure\b", "any"),
+    _r("let_me_check", "check", r"(?:(?:but|so|wait|hmm|okay|ok|now|alternatively),? )*(?:let me|let's|let us|i(?:'ll| will| should| need to| can)) (?:just )?(?:double[- ]check|check|verify|confirm|re-?(?:check|examine|evaluate|calculate|compute|count|do|verify|think|consider)|make sure|test|cross[- ]verify|see if (?:that|this) (?:makes sense|works|is (?:right|correct)))"),
+    _r("double_check", "check", r"\b(?:double[- ]check|re-?check|re-?verif|cross[- ]check|sanity check|re-?examin|re-?evaluat)", "any"),
+    _r("to_verify", "check", r"(?:just )?to (?:verify|confirm|check|be (?:sure|safe|thorough))\b"),
+    _r("verify_any", "check", r"\b(?:verify|verifying|verification)\b", "any"),
+    _r("is_that_right", "check", r"\b(?:is that|is this|does that|does this|did i) (?:right|correct|make sense|work|hold|check out|get (?:it|that) right)\b", "any"),
+    _r("whether_right", "check", r"\b(?:whether|if) (?:this|that|it|these|those|the \w+|everything|all|each|my \w+)\b[^.?!]{0,60}\b(?:makes? sense|(?:is|are) (?:correct|right|valid|accurate)|works?|holds?|checks? out)\b", "any"),
+    _r("make_sure", "check", r"\bmake sure\b", "any"),
     # "Substituting back into our expression" is algebra; plugging an answer back in to test it is a check.
-    _r("plug_back", "verification", r"\b(?:let me|let's|let us|i(?:'ll| will| can| could| should)|if i|we can) (?:\w+ )?(?:plug(?:ging)?|substitut(?:e|ing)|put(?:ting)?) (?:[^.?!]{0,40} )?back\b", "any"),
+    _r("plug_back", "check", r"\b(?:let me|let's|let us|i(?:'ll| will| can| could| should)|if i|we can) (?:\w+ )?(?:plug(?:ging)?|substitut(?:e|ing)|put(?:ting)?) (?:[^.?!]{0,40} )?back\b", "any"),
     # "Again, I can use ..." means "likewise", not a re-check.
-    _r("again", "verification", r"\b(?:again|once more|one more time)\b(?!,)", "any"),
-    _r("revisit", "verification", r"\b(?:earlier|before|previously|above)\b[^.?!]{0,60}\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed|counted|considered)\b|(?<!\bas )\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed) (?:earlier|before|previously)\b", "any"),
+    _r("again", "check", r"\b(?:again|once more|one more time)\b(?!,)", "any"),
+    _r("revisit", "check", r"\b(?:earlier|before|previously|above)\b[^.?!]{0,60}\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed|counted|considered)\b|(?<!\bas )\b(?:i|we) (?:thought|got|had|found|calculated|computed|said|assumed) (?:earlier|before|previously)\b", "any"),
     # --- hesitation / doubt ---
-    _r("but_wait", "hesitation", r"(?:but|and|so|oh|hmm|okay),? wait\b" + _CONNECTS),
-    _r("wait", "hesitation", r"wait\b" + _CONNECTS),
-    _r("let_me_think", "hesitation", r"(?:hmm,? |so,? |okay,? )?let me think(?: about (?:it|this|that))?[.:]?$"),
-    _r("hold_on", "hesitation", r"\bhold on\b|\bwait a (?:minute|second|moment)\b", "any"),
-    _r("hmm", "hesitation", r"(?:hmm+|hm+|uh+|um+)\b(?![,.]? (?:so,? )?(?:let me|let's|okay|ok|alright)\b)"),
-    _r("not_sure", "hesitation", r"\b(?:i'm not|i am not|not) (?:entirely |quite |completely |so |exactly |really |totally |100% )?(?:sure|certain|convinced)\b|\bi(?:'m| am) (?:a bit |a little |getting |still )?(?:confused|stuck)\b|\bconfusi(?:on|ng)\b|\bi (?:don't|do not) know\b|\bi wonder\b", "any"),
-    _r("which_is_it", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|okay),? )+(?:which|what)\b[^?]*\?$"),
-    _r("but_question", "hesitation", r"(?:but|however),? [^?]{0,200}\?$"),
-    _r("self_question", "hesitation", r"\b(?:right|correct)\?$|\b\w+ or \w+\?$", "any"),
+    _r("but_wait", "doubt", r"(?:but|and|so|oh|hmm|okay),? wait\b" + _CONNECTS),
+    _r("wait", "doubt", r"wait\b" + _CONNECTS),
+    _r("let_me_think", "doubt", r"(?:hmm,? |so,? |okay,? )?let me think(?: about (?:it|this|that))?[.:]?$"),
+    _r("hold_on", "doubt", r"\bhold on\b|\bwait a (?:minute|second|moment)\b", "any"),
+    _r("hmm", "doubt", r"(?:hmm+|hm+|uh+|um+)\b(?![,.]? (?:so,? )?(?:let me|let's|okay|ok|alright)\b)"),
+    _r("not_sure", "doubt", r"\b(?:i'm not|i am not|not) (?:entirely |quite |completely |so |exactly |really |totally |100% )?(?:sure|certain|convinced)\b|\bi(?:'m| am) (?:a bit |a little |getting |still )?(?:confused|stuck)\b|\bconfusi(?:on|ng)\b|\bi (?:don't|do not) know\b|\bi wonder\b", "any"),
+    _r("which_is_it", "doubt", r"(?:(?:so|but|and|then|hmm|wait|now|okay),? )+(?:which|what)\b[^?]*\?$"),
+    _r("but_question", "doubt", r"(?:but|however),? [^?]{0,200}\?$"),
+    _r("self_question", "doubt", r"\b(?:right|correct)\?$|\b\w+ or \w+\?$", "any"),
     # Questions to itself: "Is that always the case?", "Why does ... give 20 bits?"
-    _r("doubt_question", "hesitation", r"(?:(?:so|but|and|then|hmm|wait|now|therefore),? )*(?:is|does|did|are|was|were|can|could|should|would|do|am|why)\b[^?]*\?$"),
+    _r("doubt_question", "doubt", r"(?:(?:so|but|and|then|hmm|wait|now|therefore),? )*(?:is|does|did|are|was|were|can|could|should|would|do|am|why)\b[^?]*\?$"),
     # A doubt about the way ahead: "But that might be too tedious", "But I don't know p(5) yet".
-    _r("but_hedge", "hesitation", r"(?:but|however),? [^.?!]*?\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b"),
-    _r("too_hard", "hesitation", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
-    _r("seems_off", "hesitation", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
-    _r("contradiction", "hesitation", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
-    _r("overcomplicating", "hesitation", r"\b(?:overcomplicat|overthink|overcount|undercount|double[- ]count)", "any"),
+    _r("but_hedge", "doubt", r"(?:but|however),? [^.?!]*?\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b"),
+    _r("too_hard", "doubt", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
+    _r("seems_off", "doubt", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
+    _r("contradiction", "doubt", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
+    _r("overcomplicating", "doubt", r"\b(?:overcomplicat|overthink|overcount|undercount|double[- ]count)", "any"),
     # --- switch of approach: abandoning a line, not merely adding one ---
     _r("another_way", "switch", r"\b(?:another|a different|an alternative|some other) (?:way|approach|method|strategy|idea)\b", "any"),
     _r("try_different", "switch", r"\b(?:let me|let's|i'll|maybe i should|i should) (?:try|use|think of|consider) (?:a different|another|something else)", "any"),
     _r("alternatively", "switch", r"(?:but |or,? |wait,? |so,? )?alternatively\b", role="thought"),
     # --- aha ---
-    _r("aha", "aha", r"\b(?:aha|ah+a?|oh+)[!,.]|\bnow i (?:see|get it|understand)\b|\bthat'?s the key\b|\bi see now\b|\bthat explains\b|\bi (?:realize|realise)d?\b", "any"),
+    _r("aha", "aha", r"\b(?:aha|ah+a?|oh+)[!,.]|\bnow i (?:see|get it|understand)\b|\bthat'?s the key\b|\bi see now\b|\bthat explains\b|\bi (?:realize|realise)d?\b", "any", role="aha"),
     # --- Chinese (R1-style models switch language mid-trace) ---
-    _r("zh_wait", "hesitation", r"(?:等等|等一下|等一等|稍等|嗯+)"),
-    _r("zh_check", "verification", r"(?:让我|我来|再)(?:检查|验证|核对|确认|算)(?:一下|一遍)?|检查一下|验证一下|验算", "any"),
-    _r("zh_wrong", "backtracking", r"不对|错了|算错|有问题|不正确|搞错|其实", "any"),
+    _r("zh_wait", "doubt", r"(?:等等|等一下|等一等|稍等|嗯+)"),
+    _r("zh_check", "check", r"(?:让我|我来|再)(?:检查|验证|核对|确认|算)(?:一下|一遍)?|检查一下|验证一下|验算", "any"),
+    _r("zh_wrong", "doubt", r"不对|错了|算错|有问题|不正确|搞错|其实", "any"),
     _r("zh_switch", "switch", r"(?:另一种(?:方法|思路)|换一种|换个(?:方法|思路))", "any"),
     _r("zh_or", "switch", r"或者", role="thought"),
-    _r("zh_aha", "aha", r"原来如此|我明白了|啊哈|恍然大悟", "any"),
+    _r("zh_aha", "aha", r"原来如此|我明白了|啊哈|恍然大悟", "any", role="aha"),
     # --- verdicts that settle an episode (kept inside it) ---
-    _r("verdict_word", "verification", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
-    _r("verdict", "verification", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
+    _r("verdict_word", "verdict", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
+    _r("verdict", "verdict", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
     # Two results agreeing closes a re-check; alone it restates a result ("which matches the earlier one").
-    _r("agreement", "verification", r"\b(?:matches|confirms|(?:is|are|that's|it's|this is) (?:also |all )?consistent)\b|\bsame (?:result|answer|value|as before)\b|\bindeed\b|\bexactly what\b", "any", role="close"),
-    _r("zh_settle", "verification", r"(?:没错|对的|正确|是对的)", "any", role="settle"),
+    _r("agreement", "verdict", r"\b(?:matches|confirms|(?:is|are|that's|it's|this is) (?:also |all )?consistent)\b|\bsame (?:result|answer|value|as before)\b|\bindeed\b|\bexactly what\b", "any", role="close"),
+    _r("zh_settle", "verdict", r"(?:没错|对的|正确|是对的)", "any", role="settle"),
     # --- questions and intentions to check: never a verdict, whatever verdict words they hold ---
-    _r("question", "hesitation", r"[?？][\"')\]*]*$", "any", role="query"),
-    _r("whether", "hesitation", r"\b(?:whether|make sure|not sure if|(?:check|see|verify|confirm|think) if)\b|是否|对不对", "any", role="query"),
+    _r("question", "doubt", r"[?？][\"')\]*]*$", "any", role="query"),
+    _r("whether", "doubt", r"\b(?:whether|make sure|not sure if|(?:check|see|verify|confirm|think) if)\b|是否|对不对", "any", role="query"),
     # --- hedges that keep a doubt open until it is settled ---
     # "Maybe I can use ..." proposes a plan; "maybe that's off" keeps the doubt.
-    _r("hedge", "hesitation", r"\b(?:maybe|perhaps|possibly)\b(?! (?:i|we) (?:can|could|should|need|will|'ll|might)\b)|\b(?:unless|i think|i guess|not sure)\b|\?$", "any", role="doubt"),
-    _r("hedge_start", "hesitation", r"(?:but|however)\b", role="doubt"),
+    _r("hedge", "doubt", r"\b(?:maybe|perhaps|possibly)\b(?! (?:i|we) (?:can|could|should|need|will|'ll|might)\b)|\b(?:unless|i think|i guess|not sure)\b|\?$", "any", role="doubt"),
+    _r("hedge_start", "doubt", r"(?:but|however)\b", role="doubt"),
     # --- sentences that start new work, ending an open episode before them ---
     _r("now_next", "switch", r"(?:now|next|first|second|third|finally|then),? (?:let's|let me|i (?:need|will|'ll|should|can)|we (?:need|have|can))\b", role="step"),
     _r("move_on", "switch", r"(?:okay|ok|alright|so),? (?:now|next|moving on|let's move)\b", role="step"),
@@ -241,8 +252,9 @@ def compiled(rules: Iterable[Rule] | None = None) -> CompiledRules:
 
 def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     """Rules from a YAML file: a list (or a mapping with key `rules`) of rows
-    `{name, kind, pattern, at: start|any, role: marker|settle|close|query|step|thought|doubt, cues: [...]}`
-    (`at` defaults to any, `role` to marker; `cues` is optional, see Rule).
+    `{name, kind, pattern, at: start|any, role: marker|settle|close|query|step|thought|doubt|aha, cues: [...]}`
+    (`kind` one of doubt, check, verdict, aha, switch, or the older names verification, hesitation,
+    backtracking; `at` defaults to any, `role` to marker; `cues` is optional, see Rule).
 
     extend: put the file's rows before the built-in table (True, the default; earlier rows name the
     marker when several fire), or use the file's rows alone (False).
@@ -267,13 +279,16 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
         for key in ("name", "kind", "pattern"):
             if not isinstance(row.get(key), str) or not row[key]:
                 raise InputError(f"{where}: field '{key}' is required (a non-empty string)")
-        if row["kind"] not in KINDS:
-            raise InputError(f"{where}: field 'kind' must be one of {', '.join(KINDS)}, got {row['kind']!r}")
+        kind = LEGACY_KINDS.get(row["kind"], row["kind"])
+        if kind not in RULE_KINDS:
+            raise InputError(f"{where}: field 'kind' must be one of {', '.join(RULE_KINDS)}, got {row['kind']!r}")
         at, role = row.get("at", "any"), row.get("role", "marker")
         if at not in ("start", "any"):
             raise InputError(f"{where}: field 'at' must be start or any, got {at!r}")
         if role not in ROLES:
             raise InputError(f"{where}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
+        if kind == "aha":
+            role = "aha"  # a realisation flags the act of its sentence, whatever role the row names
         try:
             re.compile(row["pattern"])
         except re.error as e:
@@ -281,6 +296,6 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
         cues = row.get("cues")
         if cues is not None and (not isinstance(cues, list) or not all(isinstance(c, str) and c for c in cues)):
             raise InputError(f"{where}: field 'cues' must be a list of non-empty strings")
-        rows.append(Rule(row["name"], row["kind"], row["pattern"], at, role,
+        rows.append(Rule(row["name"], kind, row["pattern"], at, role,
                          None if cues is None else tuple(c.lower() for c in cues)))
     return tuple(rows) + (RULES if extend else ())

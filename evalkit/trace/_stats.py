@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.trace._markers import Marker
+from evalkit.trace._acts import Act, Episode
 from evalkit.trace._rules import KINDS
 
-# The reflection-family kinds that count as "reflecting" for superficial reflection (oat-zero):
-# checking, doubting or correcting; a switch of approach or an aha alone is not a re-check.
-REFLECTIVE = ("verification", "hesitation", "backtracking")
+# What `marker_counts` counts: the acts of each kind, and the acts flagged aha.
+COUNTED = KINDS + ("aha",)
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,8 @@ class TraceStats:
     answer_length: int
     has_think: bool
     truncated: bool
-    markers: tuple[Marker, ...]
+    markers: tuple[Act, ...]
+    episodes: tuple[Episode, ...]
     marker_counts: dict[str, int]
     markers_per_1k: float
     reflection_share: float
@@ -48,6 +48,7 @@ class TraceStats:
             "has_think": self.has_think,
             "truncated": self.truncated,
             "markers": [m.to_dict() for m in self.markers],
+            "episodes": [e.to_dict() for e in self.episodes],
             "marker_counts": dict(self.marker_counts),
             "markers_per_1k": self.markers_per_1k,
             "reflection_share": self.reflection_share,
@@ -77,7 +78,8 @@ def _group(stats: Sequence[dict]) -> dict[str, Any]:
         "mean_think_length": _mean(s["think_length"] for s in stats),
         "mean_answer_length": _mean(s["answer_length"] for s in stats),
         "markers_per_1k": round(1000 * total_markers / total_len, 3) if total_len else None,
-        "mean_markers": {k: _mean(s["marker_counts"].get(k, 0) for s in stats) for k in KINDS},
+        "mean_markers": {k: _mean(s["marker_counts"].get(k, 0) for s in stats) for k in COUNTED},
+        "mean_episodes": _mean(len(s.get("episodes") or ()) for s in stats),
         "reflection_rate": _mean(_reflects(s) for s in stats),
         "mean_reflection_share": _mean(s["reflection_share"] for s in stats),
         "truncated_rate": _mean(s["truncated"] for s in stats),
@@ -92,13 +94,13 @@ def _group(stats: Sequence[dict]) -> dict[str, Any]:
 
 
 def _reflects(s: dict) -> bool:
-    return any(s["marker_counts"].get(k, 0) for k in REFLECTIVE)
+    return any(s["marker_counts"].get(k, 0) for k in KINDS)
 
 
 # Behaviours related to accuracy in the summary: name -> predicate over one stats dict.
 BEHAVIOURS = {
     "reflection": _reflects,
-    **{f"{k}": (lambda s, k=k: s["marker_counts"].get(k, 0) > 0) for k in KINDS},
+    **{f"{k}": (lambda s, k=k: s["marker_counts"].get(k, 0) > 0) for k in COUNTED},
     "self_correction_wrong_to_right": lambda s: s["self_corrections"]["wrong_to_right"] > 0,
     "self_correction_right_to_wrong": lambda s: s["self_corrections"]["right_to_wrong"] > 0,
     "truncated": lambda s: bool(s["truncated"]),
@@ -158,7 +160,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [
         f"{summary['n']} completions: {summary['n_correct']} correct, {summary['n_wrong']} wrong, "
         f"{summary['n_unjudged']} unjudged" + (f" (accuracy {acc:.3f})" if acc is not None else ""),
-        f"markers per 1k {unit}: {summary['markers_per_1k']}",
+        f"markers per 1k {unit}: {summary['markers_per_1k']} (acts of reflection)",
         f"{'':28}{'all':>10}{'correct':>10}{'wrong':>10}",
     ]
     groups = summary["by_outcome"]
@@ -172,9 +174,10 @@ def format_summary(summary: dict[str, Any]) -> str:
 
     row("n", lambda g: g["n"])
     row(f"mean length ({unit})", lambda g: g["mean_length"])
-    row("markers per 1k", lambda g: g["markers_per_1k"])
-    for k in KINDS:
+    row("acts per 1k", lambda g: g["markers_per_1k"])
+    for k in COUNTED:
         row(f"  mean {k}", lambda g, k=k: g["mean_markers"][k])
+    row("mean episodes", lambda g: g["mean_episodes"])
     row("reflection rate", lambda g: g["reflection_rate"])
     row("self-corr. wrong->right", lambda g: g["mean_self_corrections"]["wrong_to_right"])
     row("self-corr. right->wrong", lambda g: g["mean_self_corrections"]["right_to_wrong"])

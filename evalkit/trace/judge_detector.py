@@ -170,7 +170,7 @@ def judge_detect_file(path: str | Path, model: str, base_url: str, completion_fi
             opened = bool(row.get("think_open", think_open))
             spans = think_sentences(text, opened)
             labels = detector.label([text[a:b] for a, b in spans])
-            markers = analyze(text, None, None, think_open=opened).markers
+            markers = analyze(text, None, None, think_open=opened, detector="rules").markers
             n_sentences += len(spans)
             for (a, b), label in zip(spans, labels):
                 if label is None:

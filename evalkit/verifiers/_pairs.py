@@ -1,7 +1,7 @@
 """`evalkit verify --pairs FILE.jsonl`: verify a file of (completion, gold) lines, in input order.
 
 Each line is a JSON object with `completion` (or `answer`), `gold`, and optional `verifier`
-(`math` by default), `finish_reason`, `think_open` and `id`. Each output line is the input's `id`
+(default: the `--verifier` given, else `math`), `finish_reason`, `think_open` and `id`. Each output line is the input's `id`
 plus the Verdict's fields.
 """
 
@@ -14,11 +14,15 @@ from typing import Any, Iterator
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, get_verifier
+from evalkit.verifiers.base import VerifyItem, get_verifier, verifier_factory
 
 
-def read_pairs(path: str | Path) -> list[dict[str, Any]]:
-    """Every line of a pairs file, checked; InputError names the file, line and field at fault."""
+def read_pairs(path: str | Path, verifier: str = "math") -> list[dict[str, Any]]:
+    """Every line of a pairs file, checked; InputError names the file, line and field at fault.
+
+    verifier: the verifier of lines that do not name their own.
+    """
+    default = verifier
     rows = []
     for n, row in read_jsonl_numbered(path):
         if "completion" not in row and "answer" not in row:
@@ -28,21 +32,25 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
         text = row.get("completion", row.get("answer"))
         if text is not None and not isinstance(text, str):
             raise InputError(f"{path}:{n}: field 'completion' must be a string, got {type(text).__name__}")
-        verifier = row.get("verifier", "math")
+        verifier = row.get("verifier", default)
         if not isinstance(verifier, str):
             raise InputError(f"{path}:{n}: field 'verifier' must be a verifier name (math, choice)")
+        think_open = row.get("think_open") or False
+        if not isinstance(think_open, bool):
+            raise InputError(f"{path}:{n}: field 'think_open': expected true or false, got {think_open!r}")
         rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
-            text, row["gold"], row.get("finish_reason"), bool(row.get("think_open", False)))})
+            text, row["gold"], row.get("finish_reason"), think_open)})
     return rows
 
 
-def verify_pairs(path: str | Path, **options: Any) -> Iterator[dict[str, Any]]:
+def verify_pairs(path: str | Path, verifier: str = "math", **options: Any) -> Iterator[dict[str, Any]]:
     """Verify every line of `path`; yields `{"id": …, **verdict}` per line, in input order.
 
+    verifier: the verifier of lines without a `verifier` field (`--verifier`).
     options: verifier options, applied to every line's verifier.
     """
-    _warm_up_if_math(path)
-    rows = read_pairs(path)
+    _warm_up_first(path, verifier)
+    rows = read_pairs(path, verifier)
     verdicts: list[Verdict | None] = [None] * len(rows)
     by_verifier: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
@@ -58,14 +66,13 @@ def verify_pairs(path: str | Path, **options: Any) -> Iterator[dict[str, Any]]:
         yield {"id": row["id"], **v.to_dict()}  # type: ignore[union-attr]
 
 
-def _warm_up_if_math(path: str | Path) -> None:
-    """Start the math workers while the file is read, when its first line asks for math."""
+def _warm_up_first(path: str | Path, default: str) -> None:
+    """Start the first line's verifier's workers (when it has any) while the file is read."""
     try:
         with open(path, encoding="utf-8") as f:
             first = next((line for line in f if line.strip()), "")
-        if json.loads(first).get("verifier", "math") == "math":
-            from evalkit.verifiers.math import warm_up
-
-            warm_up()
-    except (OSError, ValueError, AttributeError):
-        pass  # read_pairs reports what is wrong with the file
+        start = getattr(verifier_factory(json.loads(first).get("verifier", default)), "warm_up", None)
+        if start is not None:
+            start()
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass  # read_pairs and verify_pairs report what is wrong with the file

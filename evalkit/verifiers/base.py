@@ -1,12 +1,22 @@
-"""The Verifier protocol and the registry that task specs and plugins share."""
+"""The Verifier protocol, what a verifier declares about itself, and the registry of verifiers.
+
+A verifier is text in, Verdict out. What the rest of evalkit needs to know about one (does its
+answer vote in maj@k? which limits does it take? how does a dataset value become its gold?) is
+declared by the verifier itself as `Capabilities`, so no module outside a verifier tests its name,
+and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a built-in.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, Callable, Protocol, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from evalkit.types import Verdict
+
+ENTRY_POINT_GROUP = "evalkit.verifiers"
+LIMIT_OPTIONS = ("per_answer_s", "batch_deadline_s")  # the one spelling of the limits every caller uses
 
 
 @dataclass(frozen=True)
@@ -27,54 +37,204 @@ class VerifyItem:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a verifier tells the rest of evalkit about itself (a class attribute `capabilities`).
+
+    votes: its answers are values that can agree with each other (a number, a letter), so they vote
+        in maj@k and the trace analyzer checks the candidate answers along a trace with it. False
+        for answers that are programs: no maj@k, and the trace is analyzed without answers.
+    limits: which of LIMIT_OPTIONS (`per_answer_s`: seconds one answer may take; `batch_deadline_s`:
+        seconds a whole `verify_many` may take) the factory accepts as options. A caller that has a
+        batch deadline the verifier does not take enforces it itself, in small chunks.
+    gold: how a dataset value (a column, a veRL ground truth, an OpenRLHF label) becomes this
+        verifier's gold: `text` (scalars as text), `last_boxed` (text; a worked solution's last
+        `\\boxed{}`), or `as_is` (handed over untouched, e.g. code-test JSON).
+    """
+
+    votes: bool = True
+    limits: frozenset[str] = frozenset()
+    gold: str = "text"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.limits) - set(LIMIT_OPTIONS)
+        if unknown:
+            raise ValueError(f"Capabilities.limits: unknown option(s) {sorted(unknown)} (known: {LIMIT_OPTIONS})")
+        if self.gold not in GOLD_READERS:
+            raise ValueError(f"Capabilities.gold: {self.gold!r} is not one of {', '.join(GOLD_READERS)}")
+
+
+def _gold_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "tolist"):  # numpy scalars and arrays from parquet
+        value = value.tolist()
+    if isinstance(value, list):  # several accepted answers: veRL datasets sometimes list them
+        value = value[0] if len(value) == 1 else ",".join(map(str, value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _gold_last_boxed(value: Any) -> str | None:
+    from evalkit.latex import last_boxed
+
+    text = _gold_text(value)
+    if text and "\\boxed" in text:  # a worked solution: the gold is its last box
+        return last_boxed(text) or text
+    return text
+
+
+# Capabilities.gold -> how a dataset value becomes the verifier's gold (None stays None: unjudged).
+GOLD_READERS: dict[str, Callable[[Any], Any]] = {
+    "text": _gold_text,
+    "last_boxed": _gold_last_boxed,
+    "as_is": lambda value: value,
+}
+
+
+@runtime_checkable
 class Verifier(Protocol):
-    """Text in, Verdict out; never raises. `verify_many` keeps input order."""
+    """Text in, Verdict out; never raises. `verify_many` keeps input order.
+
+    Besides `name` and `verify_many`, a verifier may define (evalkit uses defaults otherwise):
+    `capabilities` (a Capabilities; default `Capabilities()`), `equivalent(a, b) -> bool` (whether
+    two extracted answers are the same for maj@k; default: equal text after whitespace is
+    normalised), `check(require_layers) -> dict` (see `check_verifier`) and `warm_up()` (start its
+    workers without waiting).
+    """
 
     name: str
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]: ...
 
 
-# name -> factory(**options) -> Verifier. Built-ins register where they are defined;
-# plugins register through the `evalkit.verifiers` entry-point group.
+def capabilities(verifier: Any) -> Capabilities:
+    """What `verifier` (an instance, or its registered factory) declares; the defaults if nothing."""
+    found = getattr(verifier, "capabilities", None)
+    return found if isinstance(found, Capabilities) else Capabilities()
+
+
+def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[str, Any]:
+    """Check the environment `verifier` needs before anything is generated (`evalkit run` calls it).
+
+    require_layers: sandbox layers the user requires (`--require-layers`); a verifier that runs no
+        sandbox has none to offer and ignores them.
+    Returns what config.json records about the environment (e.g. the sandbox layers in force; {} if
+    the verifier says nothing). Raises InputError, one line, when a requirement is not met.
+    """
+    check = getattr(verifier, "check", None)
+    if check is None:
+        return {}
+    return dict(check(require_layers=tuple(require_layers)) or {})
+
+
+def gold_for(verifier: Any, value: Any) -> Any:
+    """A dataset value as `verifier`'s gold, the way the verifier declares (Capabilities.gold).
+    None or "" (no gold in the row) stays None: the answer is unjudged."""
+    if value is None or (isinstance(value, str) and not value):
+        return None
+    return GOLD_READERS[capabilities(verifier).gold](value)
+
+
+def limit_options(verifier: Any, per_answer_s: float | None = None,
+                  batch_deadline_s: float | None = None) -> dict[str, float]:
+    """The limit options to build `verifier` (a factory) with: those it accepts, of those given."""
+    given = {"per_answer_s": per_answer_s, "batch_deadline_s": batch_deadline_s}
+    accepted = capabilities(verifier).limits
+    return {k: v for k, v in given.items() if v is not None and k in accepted}
+
+
+# name -> factory(**options) -> Verifier. Built-ins register where they are defined (their modules
+# are imported on first use, so `import evalkit` stays light); plugins come from the entry points.
 VERIFIERS: dict[str, Callable[..., Verifier]] = {}
+BUILTIN_VERIFIERS = {
+    "math": "evalkit.verifiers.math:MathVerifier",
+    "choice": "evalkit.verifiers.choice:ChoiceVerifier",
+    "code": "evalkit.verifiers.code:CodeVerifier",
+    "judge": "evalkit.verifiers.judge:make_judge",
+}
 
 
 def register_verifier(name: str, factory: Callable[..., Verifier]) -> None:
+    """Make `factory(**options)` the verifier called `name` (a plugin may call this at import)."""
     VERIFIERS[name] = factory
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    """Built-ins first, then installed plugins (a plugin cannot replace a built-in by accident)."""
+    found = {name: EntryPoint(name, value, ENTRY_POINT_GROUP) for name, value in BUILTIN_VERIFIERS.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def verifier_factory(name: str) -> Callable[..., Verifier]:
+    """The factory registered as `name`, loading a built-in or a plugin on first use.
+
+    Raises KeyError naming the known verifiers when there is none, and saying what failed when its
+    module cannot be imported (a missing dependency is not an unknown name).
+    """
+    if "+" in name:
+        inner, _, outer = name.rpartition("+")
+        return Cascade(inner, outer)
+    if name not in VERIFIERS:
+        ep = _entry_points().get(name)
+        if ep is None:
+            known = ", ".join(sorted(set(VERIFIERS) | set(_entry_points())))
+            raise KeyError(f"unknown verifier {name!r} (known: {known})")
+        kind = "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})"
+        try:
+            factory = ep.load()
+        except Exception as e:  # noqa: BLE001 - any import failure is reported as what it is
+            raise KeyError(f"{kind} verifier {name!r} could not be loaded: {type(e).__name__}: {e}") from None
+        VERIFIERS.setdefault(name, factory)
+    return VERIFIERS[name]
 
 
 def get_verifier(name: str, **options: Any) -> Verifier:
     """The verifier registered as `name`, built with `options` (a task spec's verifier options).
 
-    `INNER+OUTER` (e.g. `math+judge`) is a cascade: OUTER's factory gets the built INNER verifier as
-    `inner=`, and its own options from the option named after it (`judge: {...}`); the rest of
-    `options` build INNER. Any registered verifier whose factory takes `inner` can wrap another.
+    `INNER+OUTER` (e.g. `math+judge`) is a cascade: see `Cascade`.
     """
-    if "+" in name:
-        inner_name, _, outer_name = name.rpartition("+")
-        own = options.pop(outer_name, None) or {}
+    return verifier_factory(name)(**options)
+
+
+def verifier_names() -> list[str]:
+    """Every verifier name known here: built-ins, registered ones and installed plugins."""
+    return sorted(set(VERIFIERS) | set(_entry_points()))
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """The factory of `INNER+OUTER` (e.g. `math+judge`): OUTER's factory gets the built INNER verifier
+    as `inner=`, and its own options from the option named after it (`judge: {...}`); the rest of the
+    options build INNER. Any registered verifier whose factory takes `inner` can wrap another. INNER
+    reads the answers, so the cascade declares INNER's capabilities."""
+
+    inner: str
+    outer: str
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return capabilities(verifier_factory(self.inner))
+
+    def __call__(self, **options: Any) -> Verifier:
+        own = options.pop(self.outer, None) or {}
         if not isinstance(own, dict):
-            raise ValueError(f"verifier {name!r}: option {outer_name!r} must be a mapping of its options")
-        return get_verifier(outer_name, inner=get_verifier(inner_name, **options), **own)
-    if name not in VERIFIERS:
-        _load_builtin(name)
-    if name not in VERIFIERS:
-        for ep in entry_points(group="evalkit.verifiers"):
-            if ep.name == name:
-                register_verifier(name, ep.load())
-    if name not in VERIFIERS:
-        known = ", ".join(sorted(set(VERIFIERS) | {"math", "choice", "code", "judge"}))
-        raise KeyError(f"unknown verifier {name!r} (known: {known})")
-    return VERIFIERS[name](**options)
+            raise ValueError(f"verifier {self.inner}+{self.outer!r}: option {self.outer!r} must be a mapping "
+                             "of its options")
+        return get_verifier(self.outer, inner=get_verifier(self.inner, **options), **own)
 
 
-def _load_builtin(name: str) -> None:
-    # Importing the module registers it; imports stay lazy so `import evalkit` stays light.
-    module = {"math": "evalkit.verifiers.math", "choice": "evalkit.verifiers.choice",
-              "code": "evalkit.verifiers.code", "judge": "evalkit.verifiers.judge"}.get(name)
-    if module:
-        try:
-            __import__(module)
-        except ImportError:
-            pass
+def rules_verifier(name: str, **options: Any) -> Verifier:
+    """The verifier that reads the answers: `name` itself, or INNER of a cascade `INNER+OUTER` (built
+    with the options meant for it). maj@k's equivalence and the trace's candidate answers use it,
+    so a judge is never asked about them."""
+    while "+" in name:
+        name, _, outer = name.rpartition("+")
+        options.pop(outer, None)
+    return get_verifier(name, **options)
+

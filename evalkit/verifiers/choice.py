@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, register_verifier
+from evalkit.verifiers.base import Capabilities, VerifyItem, register_verifier
 
 _L = r"\(?\s*(?:\\text\s*\{\s*\(?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*\)?(?:\s*\})?\)?"
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
@@ -107,9 +107,10 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
 
 
 class ChoiceVerifier:
-    """The `choice` verifier for task specs."""
+    """The `choice` verifier for task specs (in-process regexes: it takes no limits)."""
 
     name = "choice"
+    capabilities = Capabilities(votes=True, limits=frozenset(), gold="text")
 
     def __init__(self, **options: Any):
         self.options = ChoiceOptions(**options).__dict__

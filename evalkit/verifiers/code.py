@@ -5,29 +5,22 @@
 
 The program is the last fenced python block of the final answer (after `</think>`); `score` is the
 fraction of tests passed and `correct` means all passed. Everything that runs the program is in
-evalkit.sandbox. This module also holds the jinja filters that turn HumanEval, MBPP and
-LiveCodeBench rows into DESIGN.md's code-test JSON (`{{ row | humaneval_tests }}`).
+evalkit.sandbox. The converters from HumanEval, MBPP and LiveCodeBench rows to code-test
+JSON are on the task side, in evalkit.codetests (re-exported here for old imports).
 """
 
 from __future__ import annotations
 
-import ast
-import base64
-import io
-import json
-import pickle
 import re
 import time
-import warnings
-import zlib
 from typing import Any, Sequence
 
+from evalkit.codetests import humaneval_tests, livecodebench_tests, mbpp_tests  # noqa: F401 - old imports
 from evalkit.errors import InputError
-from evalkit.taskspec import FILTERS
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import CodeTests, Verdict
-from evalkit.verifiers.base import VerifyItem, register_verifier
-from evalkit.sandbox import SandboxConfig, get_sandbox, parse_layers
+from evalkit.sandbox import SandboxConfig, get_sandbox, parse_layers, sandbox_layers
+from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
 PYTHON_TAGS = ("python", "python3", "py")
@@ -64,18 +57,22 @@ class CodeVerifier:
     layers: optional sandbox layers to use; require_layers: layers that must be in force
     (a list or a comma-separated string).
     deadline_s: a batch deadline; a program not yet run when it passes scores 0 with reason
-    `timeout`. `timeout` / `deadline` are accepted as other spellings of timeout_s / deadline_s.
+    `timeout`. `per_answer_s` / `batch_deadline_s` (evalkit's one spelling of the limits, what the
+    rewards pass) are taken as timeout_s (per test) / deadline_s.
     """
 
     name = "code"
+    # a program is not a value: programs do not vote in maj@k; the gold is the code-test JSON itself
+    capabilities = Capabilities(votes=False, limits=frozenset(LIMIT_OPTIONS), gold="as_is")
 
     def __init__(self, source: str = "answer", languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True,
                  workers: int = 2, timeout_s: float = 6.0, memory_mb: int = 1024, file_mb: int = 16,
                  tmpfs_mb: int = 64, rel_tol: float = 1e-6, abs_tol: float = 1e-6,
                  layers: Sequence[str] | None = None, require_layers: Sequence[str] | str = (),
-                 deadline_s: float | None = None, timeout: float | None = None, deadline: float | None = None):
-        timeout_s = float(timeout) if timeout is not None else timeout_s
-        self.deadline_s = deadline if deadline is not None else deadline_s
+                 deadline_s: float | None = None, per_answer_s: float | None = None,
+                 batch_deadline_s: float | None = None):
+        timeout_s = float(per_answer_s) if per_answer_s is not None else timeout_s
+        self.deadline_s = batch_deadline_s if batch_deadline_s is not None else deadline_s
         if source not in ("answer", "completion"):
             raise ValueError(f"code verifier: source must be 'answer' or 'completion', got {source!r}")
         self.source, self.languages, self.untagged = source, tuple(languages), untagged
@@ -89,6 +86,16 @@ class CodeVerifier:
     def layers(self) -> dict[str, Any]:
         """The sandbox layers in force (raises InputError when a required one is missing)."""
         return get_sandbox(self.config).layers()
+
+    def check(self, require_layers: Sequence[str] = ()) -> dict[str, Any]:
+        """Start the sandbox and check its layers before anything is generated.
+
+        require_layers: layers that must be in force besides the verifier's own `require_layers`.
+        Returns {"sandbox_layers": {"in_force": [...], "missing": {layer: why}, ...}}; raises
+        InputError (one line, naming the layer and why it is missing) when a required one is not.
+        """
+        wanted = tuple(dict.fromkeys(tuple(self.config.require_layers) + tuple(require_layers)))
+        return {"sandbox_layers": dict(sandbox_layers(require=wanted, config=self.config))}
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(items)
@@ -148,75 +155,3 @@ def verify_code(completion: str, tests: CodeTests | dict | str, **options: Any) 
 
 
 register_verifier("code", CodeVerifier)
-
-
-# ---------------------------------------------------------------- dataset rows -> code tests (jinja filters)
-
-
-def humaneval_tests(row: dict[str, Any]) -> str:
-    """HumanEval (openai_humaneval columns): `check(candidate)` with the prompt's helpers as setup."""
-    return CodeTests("assert", entry_point=row["entry_point"], setup=row["prompt"], code=row["test"]).to_json()
-
-
-def _parse(source: str) -> ast.Module:
-    with warnings.catch_warnings():  # old datasets hold invalid escapes ('\w'); not our business here
-        warnings.simplefilter("ignore")
-        return ast.parse(source)
-
-
-def _called_names(tests: Sequence[str]) -> list[str]:
-    names: list[str] = []
-    for t in tests:
-        for node in ast.walk(_parse(t)):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in names:
-                names.append(node.func.id)
-    return names
-
-
-def mbpp_tests(row: dict[str, Any]) -> str:
-    """MBPP (hub columns task_id, text, code, test_list, test_setup_code): each assert is a test; the
-    entry point is the function of the reference code that the asserts call."""
-    tests = list(row["test_list"])
-    defined = []
-    for node in _parse(row.get("code") or "").body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defined.append(node.name)
-    called = _called_names(tests)
-    entry = next((n for n in called if n in defined), called[0] if called else None)
-    return CodeTests("assert", entry_point=entry, setup=row.get("test_setup_code") or None,
-                     code="\n".join(tests)).to_json()
-
-
-class _NoGlobals(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # plain data only: no code can be named
-        raise pickle.UnpicklingError(f"refusing {module}.{name}")
-
-
-def _lcb_cases(text: str | list | None) -> list[dict]:
-    if not text:
-        return []
-    if isinstance(text, list):
-        return text
-    text = text.strip()
-    if not text.startswith("["):  # the hub's private tests: base64(zlib(pickle(json text)))
-        text = _NoGlobals(io.BytesIO(zlib.decompress(base64.b64decode(text)))).load()
-    return json.loads(text)
-
-
-def livecodebench_tests(row: dict[str, Any]) -> str:
-    """LiveCodeBench (code_generation_lite columns): functional tests become `call` tests (each input is
-    newline-separated JSON arguments), stdin tests become `stdio` tests."""
-    cases = _lcb_cases(row.get("public_test_cases")) + _lcb_cases(row.get("private_test_cases"))
-    meta = row.get("metadata") or "{}"
-    meta = json.loads(meta) if isinstance(meta, str) else meta
-    func = meta.get("func_name")
-    if func:
-        out = [{"input": [json.loads(line) for line in c["input"].split("\n") if line.strip()],
-                "output": json.loads(c["output"])} for c in cases]
-        return json.dumps({"style": "call", "entry_point": func, "setup": None, "code": None, "cases": out})
-    out = [{"input": c["input"], "output": c["output"]} for c in cases]
-    return json.dumps({"style": "stdio", "entry_point": None, "setup": None, "code": None, "cases": out})
-
-
-FILTERS.update({"humaneval_tests": humaneval_tests, "mbpp_tests": mbpp_tests,
-                "livecodebench_tests": livecodebench_tests})

@@ -98,6 +98,26 @@ class JudgeCascade:
         self._run_dir: Path | None = None
         self._doctor: Any = None  # the attack suite's result, written to the run directory once it exists
 
+    # What the cascade declares is what its rules declare: its answers vote (and are compared) as
+    # theirs do, and the trace analyzer checks candidate answers with the rules alone (`rules`), so
+    # a trace's intermediate answers never cost a question to the judge.
+    @property
+    def capabilities(self) -> Any:
+        return getattr(self.inner, "capabilities", None)
+
+    @property
+    def rules(self) -> Verifier:
+        return self.inner
+
+    def equivalent(self, a: str, b: str) -> bool:
+        same = getattr(self.inner, "equivalent", None)
+        return same(a, b) if same is not None else " ".join(a.split()) == " ".join(b.split())
+
+    def warm_up(self) -> None:
+        start = getattr(self.inner, "warm_up", None)
+        if start is not None:
+            start()
+
     # The run calls this once it knows its directory, before generating anything.
     def attach(self, run_dir: str | Path) -> None:
         """Keep replies in `run_dir` as well; check the judge answers (and, with max_flips, that it

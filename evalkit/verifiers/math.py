@@ -25,7 +25,7 @@ from typing import Any, Literal, Sequence
 from evalkit.thinking import THINK_CLOSE, is_truncated, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers import _mathtext as text
-from evalkit.verifiers.base import VerifyItem, register_verifier
+from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
 from evalkit.verifiers.pool import Job, JobResult, get_pool
 
 _CHECK = "evalkit.verifiers._mathcheck:check"
@@ -239,15 +239,42 @@ def warm_up() -> None:
 
 
 class MathVerifier:
-    """The `math` verifier for task specs: `get_verifier("math", **options).verify_many(items)`."""
+    """The `math` verifier for task specs: `get_verifier("math", **options).verify_many(items)`.
+
+    options: MathOptions fields; `per_answer_s` / `batch_deadline_s` (evalkit's one spelling of the
+    limits) are taken as `timeout` / `deadline`.
+    """
 
     name = "math"
+    capabilities = Capabilities(votes=True, limits=frozenset(LIMIT_OPTIONS), gold="last_boxed")
 
-    def __init__(self, **options: Any):
+    def __init__(self, per_answer_s: float | None = None, batch_deadline_s: float | None = None, **options: Any):
+        if per_answer_s is not None:
+            options["timeout"] = per_answer_s
+        if batch_deadline_s is not None:
+            options["deadline"] = batch_deadline_s
         self.options = MathOptions(**options).__dict__
+        self._same: dict[tuple[str, str], bool] = {}
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         return verify_many(items, **self.options)
+
+    def equivalent(self, a: str, b: str) -> bool:
+        """Whether answers `a` and `b` are the same value, so they vote together in maj@k
+        (`\\frac12`, `0.5` and `1/2`): `a` boxed, checked against `b` as gold."""
+        if (a, b) not in self._same:
+            verdict = self.verify_many([VerifyItem(completion=f"\\boxed{{{a}}}", gold=b)])[0]
+            self._same[(a, b)] = verdict.correct is True
+        return self._same[(a, b)]
+
+    def check(self, require_layers: Sequence[str] = ()) -> dict[str, Any]:
+        """Start the worker pool now, so it is ready when the first answers come (no sandbox here)."""
+        warm_up()
+        return {}
+
+    @staticmethod
+    def warm_up() -> None:
+        warm_up()
 
 
 register_verifier("math", MathVerifier)

@@ -189,6 +189,22 @@
 
   // ---- sample viewer ----
   const anchor = (s) => "sample=" + [ix.tasks[P[s.p].t], ix.models[P[s.p].m], P[s.p].id, s.s].map(encodeURIComponent).join("|");
+  // Episodes (a check over its recomputation to its verdict, a doubt to what settles it) underline
+  // their span; the acts inside are highlighted as marks.
+  function withEpisodes(text, from, to, markers, episodes) {
+    const out = [];
+    let at = from;
+    for (const [kind, start, end, settled] of episodes || []) {
+      const a = Math.max(start, at), b = Math.min(end, to);
+      if (b <= a) continue;
+      if (a > at) out.push(...highlighted(text, at, a, markers));
+      out.push(h("span", { class: "ep", "data-episode": kind, title: `${kind} episode` + (settled ? " (settled)" : "") },
+        highlighted(text, a, b, markers)));
+      at = b;
+    }
+    if (at < to) out.push(...highlighted(text, at, to, markers));
+    return out;
+  }
   function highlighted(text, from, to, markers) {
     const out = [];
     let at = from;
@@ -245,9 +261,9 @@
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
       const label = `Thinking: ${split.toLocaleString()} characters, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
-      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text" }, highlighted(text, 0, split, markers))));
+      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text" }, withEpisodes(text, 0, split, markers, x.ep))));
     }
-    if (split < text.length) parts.push(h("pre", { class: "text answer" }, highlighted(text, split, text.length, markers)));
+    if (split < text.length) parts.push(h("pre", { class: "text answer" }, withEpisodes(text, split, text.length, markers, x.ep)));
     const facts2 = traceFacts(x.tr);
     if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
     view.replaceChildren(...parts);

@@ -1,0 +1,96 @@
+"""What `evalkit run` checks before it generates anything, and task-spec options it must honour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ADD_TESTS = {"style": "call", "entry_point": "add", "setup": None, "code": None,
+             "cases": [{"input": [1, 2], "output": 3}, {"input": [2, 2], "output": 4}]}
+ADD = "<think>\nsum\n</think>\n```python\ndef add(a, b):\n    return a + b\n```"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+def _code_task(tmp_path: Path, options: dict) -> tuple[Path, Path]:
+    (tmp_path / "add.jsonl").write_text(json.dumps({"id": "add", "prompt": "Write add(a, b).",
+                                                    "tests": ADD_TESTS}) + "\n")
+    spec = tmp_path / "addtask.yaml"
+    spec.write_text("name: addtask\ndataset: {local: add.jsonl}\nfields: {id: id, problem: prompt, tests: tests}\n"
+                    "prompt: '{{ prompt }}'\nverifier: code\n"
+                    f"verifier_options: {json.dumps(options)}\n")
+    replay = tmp_path / "replayed.jsonl"
+    replay.write_text(json.dumps({"problem_id": "add", "sample": 0, "completion": ADD}) + "\n")
+    return spec, replay
+
+
+def test_a_missing_required_layer_stops_the_run_before_anything_is_generated(tmp_path):
+    # a sandbox that lacks seccomp: the verifier is told to use the network namespace only
+    spec, replay = _code_task(tmp_path, {"layers": ["netns"], "workers": 1})
+    r = cli("run", str(spec), "--completions", str(replay), "--require-layers", "seccomp", "--no-progress",
+            "--out", "run", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "seccomp" in r.stderr and r.stderr.startswith("evalkit: error:"), r.stderr
+    assert not (tmp_path / "run" / "samples.jsonl").exists()  # nothing written unjudged
+    # a rerun stops the same way (it does not keep unjudged samples as done)
+    again = cli("run", str(spec), "--completions", str(replay), "--require-layers", "seccomp", "--no-progress",
+                "--out", "run", cwd=tmp_path)
+    assert again.returncode == 2 and not (tmp_path / "run" / "samples.jsonl").exists()
+
+
+def test_layers_in_force_are_recorded_and_the_run_judges(tmp_path):
+    spec, replay = _code_task(tmp_path, {"workers": 1})
+    r = cli("run", str(spec), "--completions", str(replay), "--require-layers", "rlimits", "--no-progress",
+            "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [sample] = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sample["correct"] is True and sample["score"] == 1.0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "rlimits" in config["sandbox_layers"]["in_force"]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert not any(k.startswith("maj@") for k in results[0]["metrics"])  # programs do not vote
+
+
+def _math_task(tmp_path: Path, extra: str) -> Path:
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"qid": f"q{i}", "question": f"{i}+1?", "solution": str(i + 1)})
+                                              + "\n" for i in range(3)))
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("name: mine\ndataset: {local: p.jsonl}\nfields: {id: qid, problem: question, answer: solution}\n"
+                    + extra)
+    return spec
+
+
+def test_metrics_listed_in_the_spec_are_the_metrics_reported(tmp_path):
+    spec = _math_task(tmp_path, "metrics: [avg@n]\n")
+    replay = tmp_path / "c.jsonl"
+    replay.write_text("".join(json.dumps({"problem_id": f"q{i}", "sample": s, "completion": f"\\boxed{{{i + 1}}}"})
+                              + "\n" for i in range(3) for s in range(2)))
+    r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert list(result["metrics"]) == ["avg@n"] and result["maj_at_k_curve"] == []
+    assert "100.0" in r.stdout  # the table shows avg@n; pass@k and maj@k read "-"
+
+
+@pytest.mark.parametrize("extra, says", [
+    ("metrics: [avg@n, best@k]\n", "mine.yaml:4: field 'metrics': unknown metric 'best@k'"),
+    ("think_open: \"false\"\n", "mine.yaml:4: field 'think_open': expected true or false"),
+    ("verifier_options: [timeout, 5]\n", "mine.yaml:4: field 'verifier_options': expected a mapping"),
+    ("verifier_options: {no_such_option: 1}\n", "field 'verifier_options'"),
+])
+def test_bad_task_options_stop_with_one_line(tmp_path, extra, says):
+    spec = _math_task(tmp_path, extra)
+    replay = tmp_path / "c.jsonl"
+    replay.write_text(json.dumps({"problem_id": "q0", "sample": 0, "completion": "\\boxed{1}"}) + "\n")
+    r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "run").exists()
