@@ -71,18 +71,19 @@ class NgramIndex:
         self._words: dict[int, list[str]] = {}  # a source's words, made when a hit needs them
         texts = [text for _, _, text in self._sources]
         scans = [_scan(chunk) for chunk in _chunks(texts)]
-        self._vocab = np.unique(np.concatenate([hashes for hashes, _, _ in scans])) if scans else np.empty(0, np.uint64)
+        # the words the benchmarks use, as a table of hash prefixes: a word missing from it is in none
+        self._known = np.zeros(1 << _FILTER_BITS, dtype=bool)
         grams, where = [], []
         for offset, (hashes, text_of, first) in zip(range(0, len(texts), _CHUNK), scans):
-            ids = np.searchsorted(self._vocab, hashes).astype(np.uint64) + np.uint64(1)
-            h, at = self._grams(ids, text_of)
+            self._known[_prefix(hashes)] = True
+            h, at = self._grams(hashes, text_of)
             grams.append(h)
             where.append(np.stack([text_of[at] + offset, at - first[text_of[at]]], axis=1))
         gram = np.concatenate(grams) if grams else np.empty(0, np.uint64)
         order = np.argsort(gram, kind="stable")
         self._gram, self._where = gram[order], (np.concatenate(where)[order] if where else np.empty((0, 2), np.int64))
         self._filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        self._filter[(self._gram & np.uint64((1 << _FILTER_BITS) - 1)).astype(np.int64)] = True
+        self._filter[_prefix(self._gram)] = True
 
     @classmethod
     def from_tasks(cls, tasks: Sequence[str], n: int = NGRAM) -> "NgramIndex":
@@ -128,11 +129,8 @@ class NgramIndex:
             return out
         for offset, chunk in zip(range(0, len(texts), _CHUNK), _chunks(list(texts))):
             hashes, text_of, first = _scan(chunk)
-            known = np.searchsorted(self._vocab, hashes)
-            known[known == len(self._vocab)] = 0
-            ids = np.where(self._vocab[known] == hashes, known + 1, 0)  # 0: a word no benchmark uses
-            h, at = self._grams(ids.astype(np.uint64), text_of, ids == 0)
-            maybe = self._filter[(h & np.uint64((1 << _FILTER_BITS) - 1)).astype(np.int64)]
+            h, at = self._grams(hashes, text_of, ~self._known[_prefix(hashes)])
+            maybe = self._filter[_prefix(h)]
             h, at = h[maybe], at[maybe]
             pos = np.searchsorted(self._gram, h)
             pos[pos == len(self._gram)] = 0
@@ -155,11 +153,11 @@ class NgramIndex:
             bad = np.concatenate(([0], np.cumsum(unknown)))
             ok &= (bad[self.n:] - bad[:count]) == 0
         at = np.flatnonzero(ok)
-        h = np.zeros(len(at), np.uint64)
+        h = np.zeros(count, np.uint64)
         with np.errstate(over="ignore"):
-            for k in range(self.n):
-                h = h * _GRAM_BASE + values[at + k]
-        return h, at
+            for k in range(self.n):  # every window at once, over contiguous slices
+                h = h * _GRAM_BASE + values[k:k + count]
+        return h[at], at
 
     def _confirm(self, window: list[str], gram_hash: int) -> Overlap | None:
         lo = int(np.searchsorted(self._gram, np.uint64(gram_hash), side="left"))
@@ -214,3 +212,8 @@ def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
             _POWERS[:] = [np.concatenate((one, np.cumprod(np.full(size - 1, b, np.uint64))))
                           for b in (_BYTE_BASE, _BYTE_BASE_INV)]
     return _POWERS[0], _POWERS[1]
+
+
+def _prefix(hashes: np.ndarray) -> np.ndarray:
+    """The low _FILTER_BITS of each hash, as indices into a filter table."""
+    return (hashes & np.uint64((1 << _FILTER_BITS) - 1)).astype(np.int64)
