@@ -55,3 +55,25 @@ def test_registered_for_task_specs():
     assert v.name == "choice"
     got = v.verify_many([VerifyItem("Answer: E", "A"), VerifyItem("\\boxed{A}", "A")])
     assert [g.reason for g in got] == ["no_answer", "correct"]  # E is not an option here
+
+
+@pytest.mark.parametrize("completion,letter", [
+    ("The answer is for sure D, it can't be A or B", "D"),
+    ("It's definitely (C).", "C"),
+    ("It cannot be A, B or D; the answer is clearly C", "C"),
+    ("The answer is probably B", "B"),
+])
+def test_certainty_words_and_negated_lists(completion, letter):
+    assert verify_choice(completion, letter).answer == letter
+
+
+def test_negated_letters_in_a_list_never_count():
+    # Near miss: every letter named here is ruled out, so nothing is chosen.
+    assert verify_choice("It can't be A or B.", "A").reason == "no_answer"
+
+
+def test_a_bare_answer_is_read_whole():
+    assert verify_choice("(C)", "C", answer_only=True).correct is True
+    # A bare answer has no think block to close: "<think>" in it is never truncation.
+    v = verify_choice("<think> so the answer is B", "B", answer_only=True)
+    assert (v.correct, v.reason) == (True, "correct")

@@ -312,3 +312,167 @@ def test_cli_bad_pairs_file_is_one_line_exit_2(tmp_path, content, needle):
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2
     assert needle in r.output and "Traceback" not in r.output
+
+
+# ---- what counts as equal: one block per rule, each with its own near misses ----
+# (answer, gold, equal?) read with verify_answer: the answer is final answer text, read whole.
+RULES = {
+    "bare answer read whole": [
+        ("x^2 + 2*x + 1", "(x+1)^2", True),
+        ("(2x - 1)(2x + 1)(2x + 3)", "8x^3+12x^2-2x-3", True),
+        ("\\tfrac83", "\\frac{8}{3}", True),
+        ("\\sqrt2", "\\sqrt{2}", True),
+        ("\\left(x-2\\right)\\left(x+2\\right)", "x^2-4", True),
+        ("\\$10", "10", True),
+        ("x^2 + 2*x + 1", "1", False),  # the old fragment reading said 1
+        ("(2x - 1)(2x + 1)(2x + 3)", "3", False),
+        ("\\sqrt3", "\\sqrt{2}", False),
+    ],
+    "long decimal against an exact gold": [
+        ("0.0833333333333333", "\\frac{1}{12}", True),
+        ("0.6666667", "\\frac{2}{3}", True),
+        ("0.666666", "\\frac{2}{3}", True),  # cut at its last digit
+        ("3.141593", "\\pi", True),
+        ("1.414214", "\\sqrt{2}", True),
+        ("0.33", "\\frac13", False),  # too few digits to be nothing else
+        ("0.6667", "\\frac{2}{3}", False),
+        ("0.666665", "\\frac{2}{3}", False),  # neither rounded nor cut
+        ("3.14", "\\pi", False),
+        ("0.0833334", "\\frac{1}{12}", False),
+    ],
+    "rounded decimal gold": [
+        ("4.031882", "4.03188", True),
+        ("\\frac{1}{3}", "0.333333", True),
+        ("2.99\\times 10^{8}", "2.99e8", True),
+        ("1.49025 \\times 10^{4}", "1.4903e4", True),
+        ("4.0319", "4.03188", False),  # rounds to 4.03190
+        ("4.03178", "4.03188", False),
+        ("\\frac{1}{3}", "0.33", False),  # 1% off: values that clearly differ never match
+        ("2.501", "2.5", False),
+        ("1.4904e4", "1.4903e4", False),
+    ],
+    "whole-number golds stay exact": [
+        ("1000", "1000", True),
+        ("6630.0", "6630", True),
+        ("1400", "1000", False),
+        ("120", "12", False),
+        ("12", "120", False),
+        ("6630.65", "6630", False),  # Minerva's rounded 6630: evalkit reads whole numbers as exact
+        ("5.001", "5", False),
+    ],
+    "science notation": [
+        ("-1.5", "-3./2", True),
+        ("-\\frac{3}{2}", "-3./2", True),
+        ("0.00001", "1e-5", True),
+        ("10^{-5}", "1e-5", True),
+        ("0.0001", "1e-5", False),
+        ("1.5", "-3./2", False),
+        ("2e-5", "2 \\times 10^{-5}", True),
+        ("2e-5", "2e-6", False),
+    ],
+    "clutter around gold and answer": [
+        ("4", "4.", True),
+        ("185", "185\\", True),
+        ("+7", "7", True),
+        ("10 weeks", "10", True),
+        ("10 cm^2", "10", True),
+        ("12^{\\mathrm{th}}\\text{ grade}", "12", True),
+        ("10\\%", "10", True),
+        ("5", "The answer is \\boxed{5}.", True),
+        ("15,000 \\text{ kcal m}^{-2}\\text{ yr}^{-1}", "15000", True),
+        ("-7", "7", False),
+        ("4", "4.5", False),
+        ("11 weeks", "10", False),
+        ("10 x", "10", False),  # one letter is a variable, not a unit
+        ("12^{\\mathrm{th}}\\text{ grade}", "11", False),
+        ("15,001 \\text{ kcal}", "15000", False),
+    ],
+    "imaginary unit": [
+        ("i(2-i)", "1+2i", True),
+        ("(1+i)^2", "2i", True),
+        ("\\frac{1}{i}", "-i", True),
+        ("2i", "2", False),
+        ("(1-i)^2", "2i", False),
+        ("i(2+i)", "1+2i", False),
+    ],
+    "degrees inside trig functions": [
+        ("\\cos x", "\\sin(90^\\circ - x)", True),
+        ("\\frac{\\sqrt3}{2}", "\\sin 60^\\circ", True),
+        ("\\sin x", "\\sin(90^\\circ - x)", False),
+        ("\\cos x", "\\sin(90 - x)", False),  # no degree sign: radians
+        ("90", "90^\\circ", True),  # outside a trig function a degree is its number
+    ],
+    "solution sets written two ways": [
+        ("p=5,q=2;p=7,q=2", "p = 5, q = 2 \\quad\\text{and}\\quad p = 7, q = 2", True),
+        ("q=2,p=7;p=5,q=2", "p = 5, q = 2 \\quad\\text{and}\\quad p = 7, q = 2", True),
+        ("x = 1 \\text{ or } x = 2", "x=2, x=1", True),
+        ("p=5,q=2", "p = 5, q = 2 \\quad\\text{and}\\quad p = 7, q = 2", False),
+        ("p=5,q=3;p=7,q=2", "p = 5, q = 2 \\quad\\text{and}\\quad p = 7, q = 2", False),
+        ("a=5,q=2;a=7,q=2", "p = 5, q = 2 \\quad\\text{and}\\quad p = 7, q = 2", False),
+    ],
+    "notation": [
+        ("E_{1}", "E_1", True),
+        ("\\frac{37}{4} m", "\\frac{37m}{4}", True),
+        ("SRMC=LRMC", "\\text{SRMC} = \\text{LRMC}", True),
+        ("b = m", "m", True),
+        ("\\frac{e^{at}-e^{-at}}{2a}", "\\frac{\\sinh(at)}{a}", True),
+        ("\\frac{e^{at}+e^{-at}}{2}", "\\cosh(at)", True),
+        ("E_{2}", "E_1", False),
+        ("\\frac{37}{4}", "\\frac{37m}{4}", False),
+        ("SRMC=LRAC", "\\text{SRMC} = \\text{LRMC}", False),
+        ("b = n", "m", False),
+        ("\\frac{e^{at}+e^{-at}}{2a}", "\\frac{\\sinh(at)}{a}", False),
+    ],
+    "intervals keep their ends": [
+        ("[2,\\infty)", "[2,\\infty)", True),
+        ("(2,\\infty)", "[2,\\infty)", False),
+        ("[2,\\infty)", "(2,\\infty)", False),
+    ],
+}
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_what_counts_as_equal(rule):
+    from evalkit.verifiers.math import verify_answer
+
+    got = [(a, g, verify_answer(a, g).correct) for a, g, _ in RULES[rule]]
+    assert got == [(a, g, want) for a, g, want in RULES[rule]]
+
+
+def test_rules_hold_inside_a_completion_too():
+    items = [(boxed(a), g) for rows in RULES.values() for a, g, _ in rows]
+    want = [w for rows in RULES.values() for _, _, w in rows]
+    assert [v.correct for v in verify_many(items)] == want
+
+
+def test_bare_answer_is_not_a_completion():
+    from evalkit.verifiers.math import verify_answer
+
+    # Read as a completion, the text's last number is taken; read as an answer, all of it.
+    assert verify_answer("x^2 + 2x + 1", "(x+1)^2").correct is True
+    assert verify_math("x^2 + 2x + 1", "(x+1)^2").correct is not True
+    # Dicts choose by key; a bare answer has no think block and is never truncated.
+    got = verify_many([{"answer": "\\tfrac83", "gold": "\\frac83"},
+                       {"completion": "<think>\\boxed{\\tfrac83}", "gold": "\\frac83"}])
+    assert [v.reason for v in got] == ["correct", "truncated"]
+    assert verify_answer(27.0, "27").correct is True
+    assert verify_answer("", "27").reason == "no_answer"
+
+
+def test_cli_bare_pred_is_an_answer_and_completion_flag_reads_a_model_output():
+    r = CliRunner().invoke(main, ["verify", "x^2 + 2*x + 1", "(x+1)^2", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["correct"] is True
+    r = CliRunner().invoke(main, ["verify", "<think>\\boxed{5}</think> I give up.", "5", "--completion", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["reason"] == "no_answer"
+
+
+def test_cli_pairs_answer_field_is_read_whole(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"id": 1, "answer": "(2x - 1)(2x + 1)(2x + 3)", "gold": "(2x+3)(2x+1)(2x-1)"}) + "\n"
+                   + json.dumps({"id": 2, "completion": "<think>\\boxed{3}</think>", "gold": "3"}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["reason"] for x in r.output.splitlines()] == ["correct", "no_answer"]
+    src.write_text(json.dumps({"answer": "1", "completion": "1", "gold": "1"}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:1: fields 'completion' and 'answer'" in r.output

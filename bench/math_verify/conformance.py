@@ -44,7 +44,9 @@ JUSTIFIED: dict[tuple[str, str, str], str] = {
 PARAM_JUSTIFIED = {
     ("match_types", ("expr",)): "the case restricts math-verify to plain-expression extraction; evalkit always reads LaTeX too",
     ("strict", False): "non-strict mode (variables matched by position, sets vs tuples) is not an evalkit option; evalkit is strict",
-    ("allow_set_relation_comp", True): "set-relation comparison is off in evalkit (math-verify's default)",
+    ("allow_set_relation_comp", False): "evalkit compares a relation chain with an interval (`1 < x \\le 4` = `(1,4]`, "
+                                        "math-verify's allow_set_relation_comp=True): graders that read answers whole "
+                                        "accept both ways of writing one set",
     ("precision", 2): "the case lowers math-verify's float rounding to 2 digits; evalkit keeps the default 6",
 }
 

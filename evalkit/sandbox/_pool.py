@@ -602,7 +602,8 @@ class Sandbox:
             slot.close()
 
     def layers(self) -> dict[str, Any]:
-        """{"in_force": [layer names], "missing": {layer: why}, "uid": effective uid of the servers}.
+        """{"in_force": [layer names], "missing": {layer: why}, "as_root": bool, "landlock_abi": the ABI
+        used, "writable_roots": the grader's import roots a run could write to (none where contained)}.
 
         Starts one server to find out, and raises InputError if a required layer is missing.
         """
@@ -709,7 +710,7 @@ def sandbox_layers(require: Sequence[str] = (), config: SandboxConfig | None = N
 
 
 def layers_report(config: SandboxConfig | None = None) -> dict[str, Any]:
-    """What a run records in config.json: {"in_force": [...], "missing": {layer: why}, "as_root": bool}."""
+    """What a run records in config.json: Sandbox.layers() (in force, missing and why, as root, ...)."""
     return dict(get_sandbox(config).layers())
 
 

@@ -13,13 +13,21 @@ from functools import lru_cache
 from typing import Any
 
 from math_verify import parse, verify
-from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig
+from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig, NormalizationConfig
+
+from evalkit.verifiers._mathtext import solution_set
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout disabled" warning is by design
 
 # Answer candidates and gold parts arrive as box contents; parsing them boxed reads them whole.
-_LATEX = (LatexExtractionConfig(boxed_match_priority=0),)
+# math-verify's own unit removal is off: its list holds single letters (`m`, `t`, `s`), which turns
+# `\\frac{37}{4} m` into 37/4 and `b = m` into `b =`; evalkit's REWRITES drop units instead.
+_NORMALIZE = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all",
+                                 equations=False)
+_LATEX = (LatexExtractionConfig(boxed_match_priority=0, normalization_config=_NORMALIZE),)
+# With no box, math-verify's own extraction reads the answer, and its own settings read the gold too.
 _TEXT = (LatexExtractionConfig(), ExprExtractionConfig())
+_TEXT_GOLD = (LatexExtractionConfig(boxed_match_priority=0),)
 # math-verify rounds numbers to 6 decimals before comparing, so 1/2^98 "equals" 1/2^99. Values that
 # differ by more than this relative amount are never equal, whatever the rounding said.
 _REL_TOL = 1e-3
@@ -93,13 +101,71 @@ def _differs_at_a_point(g: Any, p: Any) -> bool:
         return False
 
 
+# Rewrites of both parsed sides before math-verify compares them: (name, applies?, rewrite). Each
+# runs only where its test holds, in the worker, under the pool's time limit.
+def _has_unit_i(x: Any) -> bool:
+    import sympy
+
+    return isinstance(x, sympy.Basic) and any(s.name == "i" for s in x.free_symbols)
+
+
+def _to_unit_i(x: Any) -> Any:
+    import sympy
+
+    # By name: the parser may give the symbol assumptions, so Symbol("i") need not match it.
+    if not isinstance(x, sympy.Basic):
+        return x
+    return sympy.expand(x.xreplace({s: sympy.I for s in x.free_symbols if s.name == "i"}))
+
+
+def _has_hyperbolic(x: Any) -> bool:
+    import sympy
+
+    return isinstance(x, sympy.Basic) and x.has(sympy.sinh, sympy.cosh, sympy.tanh, sympy.coth)
+
+
+def _to_exp(x: Any) -> Any:
+    import sympy
+
+    return x.rewrite(sympy.exp) if isinstance(x, sympy.Basic) else x
+
+
+def _assigned_value(x: Any) -> Any:
+    """`b = m` read as m: an equation whose left side is a lone symbol is its right side."""
+    import sympy
+
+    return x.rhs if isinstance(x, sympy.Eq) and isinstance(x.lhs, sympy.Symbol) else x
+
+
+SIDE_REWRITES = (
+    # `i(2-i)` = `1+2i`: where either side has the symbol i, it is the imaginary unit.
+    ("imaginary_unit", lambda g, p: _has_unit_i(g) or _has_unit_i(p), _to_unit_i),
+    # `\\frac{\\sinh(at)}{a}` = `\\frac{e^{at}-e^{-at}}{2a}`: hyperbolic functions in exponential form.
+    ("hyperbolic", lambda g, p: _has_hyperbolic(g) != _has_hyperbolic(p), _to_exp),
+    # `b = m` = `m`: an assignment to a lone symbol against a gold that is no equation (and back).
+    ("assignment", lambda g, p: _is_eq(g) != _is_eq(p), _assigned_value),
+)
+
+
+def _is_eq(x: Any) -> bool:
+    import sympy
+
+    return isinstance(x, sympy.Eq)
+
+
+def _pair_equal(g: Any, p: Any) -> bool:
+    # Cheap refusals first; math-verify's simplification only for what they cannot settle.
+    if _same_value(g, p) and not _differs_at_a_point(g, p) and verify(g, p, timeout_seconds=None, allow_set_relation_comp=True):
+        return True
+    changed = False
+    for _, applies, rewrite in SIDE_REWRITES:
+        if applies(g, p):
+            g, p, changed = rewrite(g), rewrite(p), True
+    return changed and _same_value(g, p) and not _differs_at_a_point(g, p) and bool(verify(g, p, timeout_seconds=None, allow_set_relation_comp=True))
+
+
 def _equal(gold: list, pred: list) -> bool:
-    for g in gold:
-        for p in pred:
-            # Cheap refusals first; math-verify's simplification only for what they cannot settle.
-            if _same_value(g, p) and not _differs_at_a_point(g, p) and verify(g, p, timeout_seconds=None):
-                return True
-    return False
+    return any(_pair_equal(g, p) for g in gold for p in pred)
 
 
 def _text_equal(a: str, b: str) -> bool:
@@ -108,10 +174,29 @@ def _text_equal(a: str, b: str) -> bool:
 
 
 def _part_equal(gold: str, pred: str) -> bool:
+    g_sets, p_sets = solution_set(gold), solution_set(pred)
+    if g_sets is not None and p_sets is not None:
+        return _same_solutions(g_sets, p_sets)
     g, p = _parse_boxed(gold), _parse_boxed(pred)
     if not g or not p:  # one side is not math at all: compare the text
         return _text_equal(gold, pred)
     return _equal(g, p)
+
+
+def _same_solutions(gold: tuple, pred: tuple) -> bool:
+    """Two solution sets (each a tuple of solutions, each a sorted tuple of (name, value text)):
+    the same names, and every gold solution met by its own answer solution, in any order."""
+    if len(gold) != len(pred):
+        return False
+    unused = list(pred)
+    for solution in gold:
+        names = [name for name, _ in solution]
+        hit = next((p for p in unused if [name for name, _ in p] == names and
+                    all(_part_equal(gv, pv) for (_, gv), (_, pv) in zip(solution, p))), None)
+        if hit is None:
+            return False
+        unused.remove(hit)
+    return True
 
 
 def check(gold: tuple[str, ...], pred: tuple[str, ...] | None, text: str | None) -> dict:
@@ -127,7 +212,8 @@ def check(gold: tuple[str, ...], pred: tuple[str, ...] | None, text: str | None)
         if not found:
             return {"equal": False, "answer": None}
         answer = next((x for x in reversed(found) if isinstance(x, str)), None)
-        golds = _parse_boxed(", ".join(gold))  # several parts read as one list
+        golds = parse("$\\boxed{" + ", ".join(gold) + "}$", extraction_config=_TEXT_GOLD,
+                      parsing_timeout=None)  # several parts read as one list
         if not golds:
             return {"equal": answer is not None and _text_equal(gold[0], answer), "answer": answer}
         return {"equal": _equal(golds, found), "answer": answer}

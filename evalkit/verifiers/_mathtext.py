@@ -9,7 +9,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 from evalkit.latex import after_hashes
 
@@ -20,13 +20,12 @@ _DOLLAR_PARTS = re.compile(r"^\$[^$]+\$(?:\s*,\s*\$[^$]+\$)+$")
 _DOLLAR_PART = re.compile(r"\$([^$]+)\$")
 # Wrappers around a whole gold answer, stripped before parsing: $…$, \(…\), \[…\].
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-# `\sin 60^\circ`: math-verify reads degrees inside a trig function as radians; rewrite them.
-_TRIG_DEGREES = re.compile(
-    r"\\(sin|cos|tan|cot|sec|csc)\s*(?:\\left\s*)?\(?\s*\{?\s*(\d+(?:\.\d+)?)\s*\}?\s*"
-    r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)\s*(?:\\right\s*)?\)?"
-)
 # Plain numbers for the exact fast path: 25, 025, -3.5, 27.0, 1,234 (thousands groups only).
-_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^[+-]?\.\d+$")
+# Scientific notation: Minerva's `4.5e33`, and `4.5 \times 10^{33}` as models write it.
+_SCIENTIFIC = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:[eE]|\\times\s*10\s*\^|\\cdot\s*10\s*\^)"
+                         r"\s*\{?\s*([+-]?\d{1,4})\s*\}?$")
+_PERCENT = re.compile(r"\s*\\?%\s*$")
 _SPACE_THOUSANDS = re.compile(r"(?<=\d)(?:\s|\\,|\\ )(?=\d{3}(?!\d))")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 # Spacing and sizing commands that never change a value; the same text without them is the same answer.
@@ -37,8 +36,6 @@ _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 _FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
 # Currency signs and negative thin spaces inside an answer: `\$16,\!386.20` is 16386.20.
-_GROUPED = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")  # `11,\! 111`: a thousands separator
-_NOISE = re.compile(r"\\\$|\\!")
 # Text cut from the end of a box-less final answer handed to math-verify's own extraction.
 FALLBACK_CHARS = 20_000
 
@@ -109,13 +106,98 @@ def _unwrap(text: str) -> str:
     return text
 
 
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|(\d+(?:\.\d+)?)\s*°")
+_UNIT_EXP = r"(?:\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d)?"
+# Rewrites of gold and answer text alike, in order, before any comparison: (name, pattern, replacement).
+# Each row is clutter that never changes the value: a row that could change one is a bug.
+def _sub(pattern: str, repl: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern, re.S)
+    return lambda text: compiled.sub(repl, text)
+
+
+def _trig_degrees(text: str) -> str:
+    if ("circ" not in text and "°" not in text) or not _TRIG.search(text):
+        return text
+    return _DEGREES.sub(lambda m: f"\\frac{{{m.group(1) or m.group(2)}\\pi}}{{180}}", text)
+
+
+REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
+    (name, _sub(*how) if isinstance(how, tuple) else how) for name, how in (
+        # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator.
+        ("currency", (r"(?<=\d),\\!\s*(?=\d{3})", ",")),
+        ("currency", (r"\\\$|\\!", "")),
+        # `$125$ miles`: math-mode dollars inside an answer.
+        ("math_dollars", (r"^\$([^$]+)\$(?=[^$]*$)", r"\1")),
+        # `4.`, `185\`, `x = 2.`: a sentence's full stop or a stray line break after the answer.
+        ("trailing_clutter", (r"(?:\s*(?:(?<![\\.])\.|\\\\|\\(?![a-zA-Z{}\[\]()|%$]))\s*)+$", "")),
+        # `+7`: a leading plus sign on a number.
+        ("leading_plus", (r"^\+\s*(?=[\d.])", "")),
+        # Minerva's `-3./2`: a decimal point with no digits after it, before a slash.
+        ("bare_decimal_point", (r"(?<=\d)\.(?=\s*/)", "")),
+        # `12^{\mathrm{th}}`, `3^{rd}`, `2nd`: an ordinal is its number.
+        ("ordinal", (r"(?<=\d)(?:\s*\^\s*\{\s*(?:\\(?:text|mathrm)\s*\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}"
+                    r"|(?:st|nd|rd|th)(?![A-Za-z]))", "")),
+        # `10 \text{ cm}^2`, `15,000 \text{ kcal m}^{-2}\text{ yr}^{-1}`: text-mode units after a value.
+        ("unit_text", (r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$", "")),
+        # `10 weeks`, `10 cm^2`, `5 m/s`: unit words (two letters or more) after a number; a single
+        # letter stays a variable (`\frac{37}{4} m`).
+        ("unit_words", (r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:\s*(?:/|\\cdot|\s)\s*[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$", "")),
+        # Scientific notation as sympy reads it: `1e-5` is 1 x 10^-5, never e - 5 (Euler's e).
+        ("e_notation", (r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,4})$", r"\1\\times 10^{\2}")),
+        # `E_1` = `E_{1}`: a one-character subscript is the same subscript braced.
+        ("subscript_braces", (r"_\s*([A-Za-z0-9])", r"_{\1}")),
+        # `SRMC=LRMC` = `\text{SRMC} = \text{LRMC}`: a run of capitals is one name, not a product.
+        ("capital_names", (r"(?<![\\A-Za-z{])([A-Z]{2,})(?![A-Za-z}])", r"\\text{\1}")),
+        # `\sin(90^\circ - x)`: every degree value inside an expression with a trig function is in degrees.
+        ("trig_degrees", _trig_degrees),
+    )
+)
+
+
+
 def rewrite(text: str) -> str:
-    """Rewrites applied to both gold and answer before parsing (degrees inside trig functions)."""
-    if "\\$" in text or "\\!" in text:
-        text = _NOISE.sub("", _GROUPED.sub(",", text))
-    if "circ" in text:
-        text = _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}(\\frac{{{m.group(2)}\\pi}}{{180}})", text)
-    return text
+    """Gold and answer text after the REWRITES rows (clutter that never changes a value)."""
+    for _, row in REWRITES:
+        new = row(text)
+        if new.strip():  # a row never empties an answer (`\text{odd}` stays)
+            text = new
+    return text.strip()
+
+
+# A solution set written out: `p=5,q=2;p=7,q=2`, `x = 1 \\text{ or } x = 2`, `a=1, b=2 \\quad\\text{and}\\quad a=2, b=1`.
+_SOLUTION_SEPARATOR = re.compile(r"\s*(?:;|\\\\|(?:\\q?quad\s*|\\[,;: ]\s*)*(?:\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b)"
+                                 r"(?:\s*\\q?quad|\s*\\[,;: ])*|\\q?quad)\s*")
+_COMMA_SPACE = re.compile(r",\s*(?:\\q?quad\s*|\\[,;: ]\s*)+")
+_SPACING = re.compile(r"^(?:\s|\\q?quad|\\[,;: !])+|(?:\s|\\q?quad|\\[,;: !])+$")
+_ASSIGNMENT = re.compile(r"^\s*(\\?[A-Za-z]+(?:_\{[^{}]*\}|_[A-Za-z0-9])?)\s*=\s*([^=]+?)\s*$", re.S)
+
+
+def solution_set(text: str) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """A solution set written as assignments, as a tuple of solutions (each its (name, value) pairs,
+    sorted by name); None unless the text is two or more `name = value` pairs and nothing else.
+
+    Solutions are separated by `;`, `\\quad`, `and`, `or`; within one, pairs by commas.
+    """
+    if "=" not in text or text.count("=") < 2:
+        return None
+    solutions = []
+    text = _COMMA_SPACE.sub(", ", text)  # `a = 1, \\quad b = 2`: spacing after a comma separates nothing
+    for group in _SOLUTION_SEPARATOR.split(text):
+        if not group.strip():
+            continue
+        pairs = []
+        for part in split_top_level(group):
+            m = _ASSIGNMENT.match(_SPACING.sub("", part))
+            if not m:
+                return None
+            pairs.append((m.group(1), m.group(2)))
+        names = [name for name, _ in pairs]
+        if len(set(names)) < len(names):  # `x = 1, x = 2`: one solution per pair
+            solutions += [(pair,) for pair in pairs]
+        else:
+            solutions.append(tuple(sorted(pairs)))
+    return tuple(solutions) if solutions else None
 
 
 def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str, ...] | None:
@@ -185,14 +267,30 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
 
 def plain_number(text: str) -> Decimal | None:
     """The exact value of a plain decimal number (`025`, `27.0`, `1,234`, `$-3.5$`), else None."""
-    t = text.strip().strip("$").replace("{,}", ",").replace("\\!", "").rstrip(".").strip()
+    # `12.5\%` is 12.5: golds often give a percentage as the bare number.
+    t = _PERCENT.sub("", text.strip().strip("$").replace("{,}", ",").replace("\\!", "")).rstrip(".").strip()
     t = _SPACE_THOUSANDS.sub("", t)  # `1 000`; but `32, 349` is a list, not a number
-    if len(t) > 100 or not _PLAIN_NUMBER.match(t):
+    if len(t) > 100:
         return None
+    if not _PLAIN_NUMBER.match(t):
+        m = _SCIENTIFIC.match(t)
+        if not m:
+            return None
+        t = f"{m.group(1)}e{m.group(2)}"
     try:
         return Decimal(t.replace(",", ""))
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+    except InvalidOperation:  # pragma: no cover - the regexes admit only valid decimals
         return None
+
+
+def decimal_literal(text: str) -> Decimal | None:
+    """The value of a number written with a decimal point or in scientific notation (`0.5`,
+    `4.03188`, `1e-5`, `2.5 \\times 10^{3}`), keeping the digits it was written with; else None."""
+    number = plain_number(text)
+    if number is None:
+        return None
+    written = text.lower()
+    return number if any(mark in written for mark in (".", "e", "times", "cdot")) else None
 
 
 def same_text(a: str, b: str) -> bool:
@@ -232,7 +330,7 @@ _MATRIX = re.compile(r"^\\begin\{[pbvBV]?matrix\}.*(?:\\\\|&).*\\end\{[pbvBV]?ma
 def is_compound(text: str) -> bool:
     """Several distinct entries at top level (`(15,-29)`, `3, 5, 7`, `[1,2)`), or a matrix."""
     t = text.strip().strip("$")
-    if _THOUSANDS.match(t):
+    if _THOUSANDS.match(t) or "$" in t:  # `$` inside: prose around math spans, not one compound answer
         return False
     if _MATRIX.match(t):
         return True
@@ -264,36 +362,59 @@ def simple_value(text: str) -> Fraction | float | None:
     return None
 
 
+# A decimal answer equals an exact gold that is not itself a decimal (`\\frac{2}{3}`, `\\pi`) only with
+# at least this many significant digits: `0.666667` is 2/3, `0.67` and `0.6667` are not.
+DECIMAL_DIGITS = 6
+# An answer equals a decimal gold when it rounds to the gold at the gold's last digit and differs
+# from it by at most this relative amount (the tolerance of the Qwen / DeepSeek graders): `4.031882`
+# is `4.03188`, `2.501` is not `2.5`.
+DECIMAL_GOLD_TOL = Fraction(1, 10_000)
+
+
 def fast_compare(gold: tuple[str, ...], pred: tuple[str, ...]) -> tuple[bool, str] | None:
     """A verdict without sympy where one is certain: (equal?, how it was decided), or None (ask
     the worker).
 
-    The same text (up to spacing) is equal. Equal plain numbers or exact fractions are equal;
-    different integers are different; simple closed forms whose values clearly differ are
-    different. Close decimals go to the worker, so math-verify's rounding rules decide them.
+    The same text (up to spacing) is equal. Simple values (numbers, fractions, roots, pi) follow
+    the decimal rules (see _compare_simple); simple values that clearly differ, or one value
+    against several entries or a word, are different. The rest goes to the worker.
     """
     if len(gold) == len(pred) and all(same_text(g, p) for g, p in zip(gold, pred)):
         return True, "same text"
     if len(gold) != 1 or len(pred) != 1:
         return None
-    g, p = plain_number(gold[0]), plain_number(pred[0])
-    if g is None or p is None:
-        return _compare_simple(gold[0], pred[0])
-    if g == p:
-        return True, "exact number: equal"
-    if g == g.to_integral_value() and p == p.to_integral_value():
-        return False, "exact number: not equal"
-    if abs(g - p) > Decimal(_REL_TOL) * max(abs(g), abs(p)):
-        return False, "exact number: different values"
-    return None
+    return _compare_simple(gold[0], pred[0])
+
 
 # Values further apart than this (relative) are different answers; see _mathcheck._REL_TOL.
 _REL_TOL = 1e-3
 
 
+def _significant_digits(d: Decimal) -> int:
+    return len(d.as_tuple().digits) if d else 1
+
+
+def _rounds_to(value: Fraction | float, gold: Decimal) -> bool:
+    """value, rounded at the last digit gold was written with, is gold (and within DECIMAL_GOLD_TOL)."""
+    g, unit = Fraction(gold), Fraction(10) ** gold.as_tuple().exponent
+    diff = abs(Fraction(value) - g)
+    return diff <= unit / 2 and diff <= DECIMAL_GOLD_TOL * abs(g)
+
+
+def _decimal_of(value: Fraction | float, answer: Decimal) -> bool:
+    """answer is value rounded or cut at answer's own last digit, with DECIMAL_DIGITS digits or more."""
+    if _significant_digits(answer) < DECIMAL_DIGITS:
+        return False
+    a, unit, v = Fraction(answer), Fraction(10) ** answer.as_tuple().exponent, Fraction(value)
+    rounded = abs(v - a) <= unit / 2
+    cut = (a == 0 or (a > 0) == (v > 0)) and abs(a) <= abs(v) < abs(a) + unit
+    return rounded or cut
+
+
 def _compare_simple(gold: str, pred: str) -> tuple[bool, str] | None:
-    """Equal exact rationals are equal; clearly different values, or one value against several
-    entries, are different; anything else is None (ask the worker)."""
+    """The decimal rules for simple values, else: equal exact values are equal; clearly different
+    values, or one value against several entries or a word, are different; anything else is None
+    (ask the worker)."""
     g, p = simple_value(gold), simple_value(pred)
     if g is None and p is None:
         return None
@@ -304,8 +425,20 @@ def _compare_simple(gold: str, pred: str) -> tuple[bool, str] | None:
         if _WORD.match(other):
             return False, "one value against a word"
         return None
+    if isinstance(g, Fraction) and isinstance(p, Fraction) and g == p:
+        return True, "exact value: equal"
+    gold_decimal, pred_decimal = decimal_literal(gold), decimal_literal(pred)
+    if gold_decimal is not None:  # a decimal gold may be rounded: the answer must round to it
+        same = _rounds_to(p, gold_decimal)
+        return same, "decimal gold: " + ("the answer rounds to it" if same else "the answer does not round to it")
+    if isinstance(g, Fraction) and g.denominator == 1 and isinstance(p, Fraction):  # whole-number golds are exact
+        return False, "exact value: not equal"
+    if pred_decimal is not None:
+        same = _decimal_of(g, pred_decimal)
+        return same, "decimal answer: " + ("the gold rounded or cut at its last digit" if same else
+                                           f"not the gold's value to {DECIMAL_DIGITS} digits")
     if isinstance(g, Fraction) and isinstance(p, Fraction):
-        return g == p, "exact value: " + ("equal" if g == p else "not equal")
+        return False, "exact value: not equal"
     if abs(g - p) > _REL_TOL * max(abs(g), abs(p)):
         return False, "closed form: different values"
     return None

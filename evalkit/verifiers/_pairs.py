@@ -1,8 +1,9 @@
 """`evalkit verify --pairs FILE.jsonl`: verify a file of (completion, gold) lines, in input order.
 
-Each line is a JSON object with `completion` (or `answer`), `gold`, and optional `verifier`
-(default: the `--verifier` given, else `math`), `finish_reason`, `think_open` and `id`. Each output line is the input's `id`
-plus the Verdict's fields.
+Each line is a JSON object with `gold` and one of `completion` (a model's whole output: the answer
+is read after its think block) or `answer` (final answer text alone, read whole, as a gold is
+read), and optional `verifier` (default: the `--verifier` given, else `math`), `finish_reason`,
+`think_open` and `id`. Each output line is the input's `id` plus the Verdict's fields.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ def read_pairs(path: str | Path, verifier: str = "math") -> list[dict[str, Any]]
     for n, row in read_jsonl_numbered(path):
         if "completion" not in row and "answer" not in row:
             raise InputError(f"{path}:{n}: missing field 'completion' (or 'answer')")
+        if "completion" in row and "answer" in row:
+            raise InputError(f"{path}:{n}: fields 'completion' and 'answer': give one (a model's output, "
+                             "or final answer text)")
         if "gold" not in row:
             raise InputError(f"{path}:{n}: missing field 'gold'")
-        text = row.get("completion", row.get("answer"))
+        field = "completion" if "completion" in row else "answer"
+        text = row[field]
         if text is not None and not isinstance(text, str):
-            raise InputError(f"{path}:{n}: field 'completion' must be a string, got {type(text).__name__}")
+            raise InputError(f"{path}:{n}: field '{field}' must be a string, got {type(text).__name__}")
         verifier = row.get("verifier", default)
         if not isinstance(verifier, str):
             raise InputError(f"{path}:{n}: field 'verifier' must be a verifier name (math, choice)")
@@ -39,7 +44,7 @@ def read_pairs(path: str | Path, verifier: str = "math") -> list[dict[str, Any]]
         if not isinstance(think_open, bool):
             raise InputError(f"{path}:{n}: field 'think_open': expected true or false, got {think_open!r}")
         rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
-            text, row["gold"], row.get("finish_reason"), think_open)})
+            text, row["gold"], row.get("finish_reason"), think_open, answer_only=field == "answer")})
     return rows
 
 

@@ -28,6 +28,8 @@ class VerifyItem:
     finish_reason: the backend's finish reason, when known (`length` means truncated).
     think_open: the prompt opened the think block, so the completion starts inside it.
     problem: the problem statement, for verifiers that read it (a judge model); None when unknown.
+    answer_only: `completion` is final answer text alone (a pairs line's `answer`, a bare PRED), read
+        whole as a gold is read: no think block, no extraction.
     """
 
     completion: str | None
@@ -35,6 +37,7 @@ class VerifyItem:
     finish_reason: str | None = None
     think_open: bool = False
     problem: str | None = None
+    answer_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,23 @@ from evalkit.thinking import is_truncated, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers.base import Capabilities, VerifyItem, register_verifier
 
+# "the answer is for sure D", "it's definitely (B)": a word of certainty between the statement and the letter.
+_HEDGE = (r"(?:(?i:for sure|definitely|clearly|certainly|surely|most likely|likely|probably|obviously|indeed|"
+          r"undoubtedly)\s*,?\s*)?")
 _L = r"\(?\s*(?:\\text\s*\{\s*\(?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*\)?(?:\s*\})?\)?"
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?\s*\(?\s*([A-Z])\s*\)?\s*\}?\s*\}")),
-    ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:is|:)?\s*(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
+    ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:is|:)?\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
                              + r"(?![A-Za-z])")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
-    ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
+    ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE + r"(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
     ("bare", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
-_NEGATION = re.compile(r"(?i:\b(?:not|isn't|rather than|instead of|except|than))\s*(?:option\s*|choice\s*)?\(?\s*$")
+# A letter right after a negation, or in a list after one ("it can't be A or B"), never counts.
+_NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither))"
+                       r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,12 @@ def _gold_letter(gold: Any, letters: str) -> str | None:
 
 
 def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | None = None,
-                  think_open: bool = False, **options: Any) -> Verdict:
+                  think_open: bool = False, answer_only: bool = False, **options: Any) -> Verdict:
     """Verify one multiple-choice completion; never raises for bad input.
 
     completion: the model's whole text; gold: the right letter (`B`, `(B)`, `\\boxed{B}`);
-    finish_reason / think_open: as for verify_math. options: ChoiceOptions fields (`letters`).
+    finish_reason / think_open: as for verify_math. answer_only: `completion` is final answer text
+    alone (no think block, never truncated). options: ChoiceOptions fields (`letters`).
     """
     t0 = time.perf_counter()
     opts = ChoiceOptions(**options)
@@ -78,9 +84,9 @@ def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | Non
     try:
         text = completion if isinstance(completion, str) else \
             (completion.decode("utf-8", "replace") if isinstance(completion, bytes) else str(completion or ""))
-        if is_truncated(text, finish_reason, think_open):
+        if not answer_only and is_truncated(text, finish_reason, think_open):
             return Verdict(False, 0.0, None, "truncated", "generation stopped before the final answer", ms())
-        answer = split_think(text, think_open).answer[-20_000:]
+        answer = (text if answer_only else split_think(text, think_open).answer)[-20_000:]
         letter, row = extract_choice(answer, opts.letters)
     except Exception as e:
         return Verdict(False, 0.0, None, "no_answer", f"unreadable completion: {type(e).__name__}", ms())
@@ -102,7 +108,7 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
             out.append(Verdict(False, 0.0, None, "no_answer", f"unreadable item: {type(e).__name__}"))
             continue
         out.append(verify_choice(item.completion, item.gold, finish_reason=item.finish_reason,
-                                 think_open=item.think_open, **options))
+                                 think_open=item.think_open, answer_only=item.answer_only, **options))
     return out
 
 

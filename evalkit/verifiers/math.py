@@ -61,9 +61,10 @@ def _verdict(correct: bool | None, reason: str, answer: str | None, detail: str,
 def _as_item(x: Any) -> VerifyItem:
     if isinstance(x, VerifyItem):
         return x
-    if isinstance(x, dict):
-        return VerifyItem(x.get("completion", x.get("answer")), x.get("gold"), x.get("finish_reason"),
-                          bool(x.get("think_open", False)))
+    if isinstance(x, dict):  # `answer` is final answer text, read whole; `completion` a model's output
+        if "completion" in x:
+            return VerifyItem(x["completion"], x.get("gold"), x.get("finish_reason"), bool(x.get("think_open", False)))
+        return VerifyItem(x.get("answer"), x.get("gold"), answer_only=True)
     completion, gold = x  # a (completion, gold) pair
     return VerifyItem(completion, gold)
 
@@ -122,6 +123,8 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     gold = golds[key]
     if gold is None:
         return Verdict.infra_error("no gold answer to compare with")
+    if item.answer_only:
+        return _read_whole(item.completion, gold)
     completion = _as_text(item.completion)
     if "\x00" in completion:  # a search is far cheaper than a replace that copies the whole text
         completion = completion.replace("\x00", "")
@@ -141,6 +144,14 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
         where = "inside the think block only" if think.strip() else "empty completion"
         return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
     return (gold, None, answer[-text.FALLBACK_CHARS:])
+
+
+def _read_whole(answer: Any, gold: tuple[str, ...]) -> Verdict | tuple:
+    """A bare answer, read as a gold is read (`$…$`, a `\\boxed{}` around it, the clutter rows)."""
+    parts = text.normalize_gold(answer.replace("\x00", "") if isinstance(answer, str) else answer)
+    if not parts:
+        return _verdict(False, "no_answer", None, "empty answer", 0.0)
+    return _from_boxes(list(parts), gold)
 
 
 def _from_job(res: JobResult, pred: tuple[str, ...] | None, timeout: float) -> Verdict:
@@ -164,8 +175,9 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
     """Verify many (completion, gold) items; one Verdict per item, in input order. Never raises
     for bad input (a bad option is a TypeError).
 
-    items: VerifyItem objects, `(completion, gold)` pairs, or dicts with `completion` (or
-        `answer`), `gold`, and optional `finish_reason`, `think_open`.
+    items: VerifyItem objects, `(completion, gold)` pairs, or dicts with `gold` and either
+        `completion` (a model's output; optional `finish_reason`, `think_open`) or `answer` (final
+        answer text, read whole).
     options: MathOptions fields (`timeout`, `deadline`, `boxed`, `think_fallback`,
         `multiple_answer`).
 
@@ -233,6 +245,16 @@ def verify_math(completion: str | None, gold: Any, *, finish_reason: str | None 
     return verify_many([item], timeout=timeout, **options)[0]
 
 
+def verify_answer(answer: Any, gold: Any, *, timeout: float = 5.0, **options: Any) -> Verdict:
+    """Verify a final answer alone (not a model's whole output) against the gold; never raises.
+
+    answer: the answer text (`x^2 + 2x + 1`, `\\tfrac83`, `$10`), or a number; read whole, as a gold
+        is read: no think block, no extraction of a fragment.
+    gold, timeout, options: as for verify_math.
+    """
+    return verify_many([VerifyItem(answer, gold, answer_only=True)], timeout=timeout, **options)[0]
+
+
 def warm_up() -> None:
     """Start the math worker pool now rather than on the first check (e.g. before timing)."""
     get_pool(_POOL, preload=_PRELOAD).start()
@@ -261,9 +283,9 @@ class MathVerifier:
 
     def equivalent(self, a: str, b: str) -> bool:
         """Whether answers `a` and `b` are the same value, so they vote together in maj@k
-        (`\\frac12`, `0.5` and `1/2`): `a` boxed, checked against `b` as gold."""
+        (`\\frac12`, `0.5` and `1/2`): `a` read whole as an answer, checked against `b` as gold."""
         if (a, b) not in self._same:
-            verdict = self.verify_many([VerifyItem(completion=f"\\boxed{{{a}}}", gold=b)])[0]
+            verdict = self.verify_many([VerifyItem(completion=a, gold=b, answer_only=True)])[0]
             self._same[(a, b)] = verdict.correct is True
         return self._same[(a, b)]
 
