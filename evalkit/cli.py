@@ -35,6 +35,20 @@ def main() -> None:
 # ---- run, tasks (the pipeline) ----
 
 
+class _BackendChoice(click.Choice):
+    """--backend's choices: the backend registry's names (plugins included), read when first needed,
+    so commands that never look pay nothing for scanning the installed entry points."""
+
+    def __init__(self) -> None:
+        self.case_sensitive = True
+
+    @property
+    def choices(self):  # type: ignore[override]
+        from evalkit.backends.base import backend_names
+
+        return tuple(backend_names())
+
+
 def _split_layers(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -42,8 +56,8 @@ def _split_layers(value: str | None) -> list[str] | None:
 @main.command("run")
 @click.argument("tasks", nargs=-1)
 @click.option("--model", "-m", default=None, help="Model id or local folder (vllm, transformers, openai).")
-@click.option("--backend", type=click.Choice(["vllm", "openai", "transformers", "replay"]), default=None,
-              help="Default: vllm, or replay when --completions is given.")
+@click.option("--backend", type=_BackendChoice(), default=None,
+              help="Default: vllm; replay with --completions; openai with --base-url.")
 @click.option("--completions", type=click.Path(dir_okay=False), default=None,
               help="Score completions made elsewhere (a replay file); implies --backend replay.")
 @click.option("-n", "n", type=int, default=None, help="Samples per problem (default: the task's).")
@@ -60,10 +74,9 @@ def _split_layers(value: str | None) -> list[str] | None:
 @click.option("--revision", default=None, help="Model revision on the hub.")
 @click.option("--trust-remote-code", is_flag=True, default=False)
 @click.option("--base-url", multiple=True, help="OpenAI-compatible server URL (repeat for a fleet).")
-@click.option("--endpoint", type=click.Choice(["chat", "completions"]), default="chat", show_default=True,
-              help="openai backend: chat (server-side template) or completions (local template + prefill).")
-@click.option("--concurrency", type=int, default=32, show_default=True,
-              help="openai backend: requests in flight per server.")
+@click.option("--endpoint", type=click.Choice(["chat", "completions"]), default=None,
+              help="openai backend: chat (server-side template; the default) or completions (local template + prefill).")
+@click.option("--concurrency", type=int, default=None, help="openai backend: requests in flight per server (32).")
 @click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel GPUs per engine.")
 @click.option("--dp", type=int, default=1, show_default=True, help="Engine replicas (data parallel).")
 @click.option("--ray-address", default=None,
@@ -101,10 +114,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
             raise InputError(f"--chat-template-kwargs: not JSON ({e.msg})") from None
         if not isinstance(template_options, dict):
             raise InputError("--chat-template-kwargs: expected a JSON object such as '{\"enable_thinking\": true}'")
-    backend_options = {}
-    if backend == "openai" or (backend is None and base_url):
-        backend = "openai"
-        backend_options.update(endpoint=endpoint, concurrency=concurrency)
+    # only the options given: a backend that does not take one says so (exit 2)
+    backend_options = {k: v for k, v in (("endpoint", endpoint), ("concurrency", concurrency)) if v is not None}
     if enforce_eager:
         backend_options["enforce_eager"] = True
     if ray_address:
@@ -119,6 +130,11 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         judge_max_flips=judge_max_flips, since=since, until=until, release=release,
     )
     click.echo(results_table(result.results))
+    for r in result.results:  # what a judge changed is never silent
+        if r.get("judge"):
+            j = r["judge"]
+            click.echo(f"judge on {r['task']} / {r['model']}: consulted {j['consulted']}, flipped {j['flipped']} "
+                       f"to correct, {j['unparsed']} unparsed, {j['faults']} faults")
     click.echo(f"\n{result.generated} samples new, {result.reused} reused; run directory: {result.run_dir}")
     if result.report:
         click.echo(f"report: {result.report}")

@@ -1,5 +1,10 @@
-"""The one error type bad input raises; the CLI turns it into one line on stderr and exit code 2."""
+"""The errors that reach a user: the CLI turns each into one line on stderr and exit code 2."""
 
 
 class InputError(Exception):
     """Bad input from the user: the message names the file, line and field, and what was expected."""
+
+
+class ServerError(RuntimeError):
+    """The engines failed for good: a request refused, no server answering, no replica left.
+    The run stops; what was made is saved, and a rerun resumes."""

@@ -29,11 +29,11 @@ from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl
 from evalkit.latex import after_hashes, last_boxed
-from evalkit.types import CodeTests, Problem
+from evalkit.types import CodeTests, GenerationSettings, Problem
 from evalkit.windows import DateWindow, parse_day
 
 DEFAULT_PROMPT = "{{ problem }}\nPlease reason step by step, and put your final answer within \\boxed{}."
-DEFAULT_GENERATION = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768, "seed": 0}
+DEFAULT_GENERATION = GenerationSettings()
 DEFAULT_METRICS = ("avg@n", "pass@k", "maj@k")
 
 # Jinja filters field expressions and prompts may use (a user's code may add rows before loading).
@@ -46,7 +46,7 @@ _SPEC_KEYS = {"name", "description", "dataset", "fields", "prompt", "system", "v
               "generation", "metrics", "completions", "think_open", "chat_template_kwargs", "replay_fields"}
 _DATASET_KEYS = {"hub", "config", "split", "revision", "local", "format", "config_files"}
 _FIELD_KEYS = {"id", "problem", "answer", "tests", "meta", "date"}
-_GEN_KEYS = set(DEFAULT_GENERATION)
+_GEN_KEYS = set(DEFAULT_GENERATION.to_dict())
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class TaskSpec:
     system: str | None = None
     verifier: str = "math"
     verifier_options: dict[str, Any] = field(default_factory=dict)
-    generation: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_GENERATION))
+    generation: GenerationSettings = DEFAULT_GENERATION
     metrics: tuple[str, ...] = DEFAULT_METRICS
     completions: Path | None = None  # a bundled replay file: makes this a replay task
     think_open: bool = False
@@ -100,7 +100,7 @@ class TaskSpec:
             "fields": {"id": self.fields.id, "problem": self.fields.problem, "answer": self.fields.answer,
                        "tests": self.fields.tests, "meta": dict(self.fields.meta)},
             "prompt": self.prompt, "system": self.system, "verifier": self.verifier,
-            "verifier_options": dict(self.verifier_options), "generation": dict(self.generation),
+            "verifier_options": dict(self.verifier_options), "generation": self.generation.to_dict(),
             "metrics": list(self.metrics), "think_open": self.think_open,
             "chat_template_kwargs": dict(self.chat_template_kwargs),
             "completions": str(self.completions) if self.completions else None,
@@ -216,7 +216,8 @@ def _parse_spec(path: Path) -> TaskSpec:
         kind = float if key in ("temperature", "top_p") else int
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
             raise err(f"generation.{key}", f"expected {'a number' if kind is float else 'an integer'}, got {value!r}")
-    generation = {**DEFAULT_GENERATION, **gen}
+    generation = DEFAULT_GENERATION.given(**{k: (float(v) if k in ("temperature", "top_p") else int(v))
+                                             for k, v in gen.items()})
 
     prompt = data.get("prompt", DEFAULT_PROMPT)
     for key in ("prompt", "system"):

@@ -206,3 +206,26 @@ SAMPLE_KEYS = (
     "correct", "score", "answer", "reason", "detail", "ms", "tests", "judge",
     "trace",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How a task's samples are generated (a task spec's `generation`, with the run's overrides).
+
+    n: samples per problem. temperature, top_p: sampling. max_tokens: new tokens per sample (the
+    context window may cap it). seed: the run seed; each sample derives its own from it.
+    """
+
+    n: int = 1
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    seed: int = 0
+
+    def given(self, **values: Any) -> "GenerationSettings":
+        """These settings with the `values` that are not None put in (command-line overrides)."""
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+                "seed": self.seed}

@@ -240,6 +240,7 @@ def test_run_with_a_judge_records_counts_and_resumes_without_asking_again(tmp_pa
         r = cli(*args, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert judge.asked == 2  # the two answers in words; not the boxed 4, not the truncated one
+        assert "judge on words / replay: consulted 2, flipped 1 to correct, 0 unparsed, 0 faults" in r.stdout
         samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
         by = {(s["problem_id"], s["sample"]): s for s in samples}
         assert by[("speed", 0)]["correct"] is True and by[("speed", 0)]["judge"]["flipped"] is True

@@ -539,3 +539,25 @@ def test_doctor_says_not_contained_when_an_attack_gets_through():
     assert not sandbox_doctor(config=SandboxConfig(workers=1, timeout_s=1, layers=()), echo=lines.append)
     assert lines[-1].startswith("NOT CONTAINED: ")
     assert "read_outside" in lines[-1] or "read_shadow" in lines[-1]
+
+
+def test_runs_that_cannot_import_are_unjudged_never_run_with_fewer_layers(grader_venv):
+    # the grader's site-packages readable by root alone: no layer is dropped to make imports work; the
+    # sandbox says it cannot run here, and a run is an infrastructure fault (correct None), not a 0
+    site = subprocess.run([grader_venv, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    script = ("import json\nfrom evalkit.sandbox import Sandbox, SandboxConfig\nfrom evalkit.errors import InputError\n"
+              "with Sandbox(SandboxConfig(workers=1)) as b:\n"
+              "    r = b.run('def f():\\n    return 1\\n', {'style': 'call', 'entry_point': 'f', "
+              "'cases': [{'input': [], 'output': 1}]})\n"
+              "    try:\n        b.layers()\n        why = None\n    except InputError as e:\n        why = str(e)\n"
+              "print(json.dumps({'error': r.error, 'tests': r.tests, 'why': why}))\n")
+    os.chmod(site, 0o700)
+    try:
+        proc = subprocess.run([grader_venv, "-c", script], capture_output=True, text=True, cwd="/tmp", timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    finally:
+        os.chmod(site, 0o755)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tests"] == [] and "cannot import from the grader's Python environment" in out["error"]
+    assert "the code sandbox cannot start" in out["why"]

@@ -48,7 +48,7 @@ def test_a_users_yaml_and_jsonl_make_a_task(tmp_path):
         "fields: {id: qid, problem: q, answer: '{{ sol | last_boxed }}'}\n"
         "prompt: 'Q: {{ q }}'\ngeneration: {n: 3, temperature: 0.0}\n")
     spec = load_task(str(tmp_path / "mine.yaml"))
-    assert spec.generation["n"] == 3 and spec.generation["top_p"] == 0.95
+    assert spec.generation.n == 3 and spec.generation.top_p == 0.95
     problems = load_problems(spec).problems
     assert [(p.id, p.problem, p.answer) for p in problems] == [("a", "1+1?", "2"), ("b", "2+2?", "4")]
 

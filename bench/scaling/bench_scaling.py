@@ -85,7 +85,7 @@ def main() -> None:
     import evalkit
     from evalkit.backends.replicas import ReplicaBackend
     from evalkit.backends.transformers import TransformersBackend
-    from evalkit.run import _plan, _requests, _wanted
+    from evalkit.run.planning import build_requests, plan_task, wanted_keys
     from evalkit.taskspec import load_task
     from evalkit.testing import build_tiny_model
 
@@ -105,9 +105,9 @@ def main() -> None:
             t = time.perf_counter()
             engine = make()
             start_s = time.perf_counter() - t
-            plan = _plan(load_task("math500"), args.n, None, None, args.max_tokens, None,
-                         args.limit, "auto")
-            requests = _requests(_wanted([plan], None, engine.model), [plan], engine, None, True)
+            plan = plan_task(load_task("math500"), args.n, None, None, args.max_tokens, None,
+                             args.limit, "auto")
+            requests = build_requests(wanted_keys([plan], None, engine.model), [plan], engine, None, True)
             n = len(requests)
             # warm-up: one problem, so first-call costs (lazy imports, allocator) are not counted
             list(engine.generate(requests[: args.n]))

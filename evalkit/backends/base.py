@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+from evalkit.errors import InputError
 
 from evalkit.thinking import THINK_OPEN
 from evalkit.types import Completion, Request
@@ -20,8 +25,9 @@ def sample_seed(run_seed: int, task: str, problem_id: str, sample: int) -> int:
 class Backend(Protocol):
     """Turns Requests into Completions.
 
-    name: the backend's name (vllm, openai, transformers, replay).
+    name: the backend's name (vllm, openai, transformers, replay, or a plugin's).
     model: the model id recorded in every sample.
+    capabilities: optional BackendCapabilities (default: an engine that generates in-process).
     """
 
     name: str
@@ -71,30 +77,111 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-# name -> factory(**options) -> Backend; filled by each backend module and by plugins.
+@dataclass(frozen=True)
+class BackendCapabilities:
+    """What a backend tells the rest of evalkit about itself (a class attribute `capabilities`).
+
+    replays: it scores completions made elsewhere: it is given the replay `records` instead of a
+        model, and the think prefill is not its concern (the completions are what they are).
+    remote: it sends requests to servers (`base_url`); more throughput comes from more servers, not
+        from Ray replicas of it (`--dp` refuses it).
+    """
+
+    replays: bool = False
+    remote: bool = False
+
+
+def backend_capabilities(backend: Any) -> BackendCapabilities:
+    """What `backend` (an instance or its factory) declares; the defaults if nothing."""
+    found = getattr(backend, "capabilities", None)
+    return found if isinstance(found, BackendCapabilities) else BackendCapabilities()
+
+
+ENTRY_POINT_GROUP = "evalkit.backends"
+# name -> factory(**options) -> Backend. Built-ins are imported on first use (vLLM is slow to import);
+# plugins come from the `evalkit.backends` entry points; `register_backend` adds one in-process.
 BACKENDS: dict[str, Callable[..., Backend]] = {}
+BUILTIN_BACKENDS = {
+    "vllm": "evalkit.backends.vllm:VLLMBackend",
+    "openai": "evalkit.backends.openai:OpenAIBackend",
+    "transformers": "evalkit.backends.transformers:TransformersBackend",
+    "replay": "evalkit.backends.replay:ReplayBackend",
+}
+# which backend a run uses when none is named: the first row whose condition holds
+DEFAULT_BACKENDS = (("completions", "replay"), ("base_url", "openai"), ("", "vllm"))
+DEPLOYMENT_OPTIONS = ("dp", "ray_address", "replica_options", "start_timeout", "stop_timeout")  # Ray replicas
+
+
+def register_backend(name: str, factory: Callable[..., Backend]) -> None:
+    """Make `factory(**options)` the backend called `name`."""
+    BACKENDS[name] = factory
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    found = {name: EntryPoint(name, value, ENTRY_POINT_GROUP) for name, value in BUILTIN_BACKENDS.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def backend_names() -> list[str]:
+    """Every backend name known here: built-ins, registered ones and installed plugins."""
+    return sorted(set(BACKENDS) | set(_entry_points()))
+
+
+def default_backend(completions: bool = False, base_url: bool = False) -> str:
+    """The backend a run uses when none is named (DEFAULT_BACKENDS)."""
+    given = {"completions": completions, "base_url": base_url, "": True}
+    return next(name for condition, name in DEFAULT_BACKENDS if given[condition])
+
+
+def backend_factory(name: str) -> Callable[..., Backend]:
+    """The factory registered as `name`; KeyError naming the known ones, or what failed to import."""
+    if name not in BACKENDS:
+        ep = _entry_points().get(name)
+        if ep is None:
+            raise KeyError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
+        try:
+            factory = ep.load()
+        except ModuleNotFoundError as e:
+            if name in BUILTIN_BACKENDS and e.name and not e.name.startswith("evalkit"):
+                raise  # the backend's own dependency is missing: the backend says how to install it
+            raise KeyError(f"backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
+        except ImportError as e:
+            raise KeyError(f"backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
+        BACKENDS.setdefault(name, factory)
+    return BACKENDS[name]
+
+
+def check_backend_options(name: str, factory: Callable[..., Backend], options: dict[str, Any]) -> None:
+    """InputError naming an option the backend does not take (e.g. `endpoint` for vllm)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # it takes anything: its own business
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        takes = ", ".join(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+        raise InputError(f"the {name} backend has no option {', '.join(map(repr, unknown))} (its options: {takes})")
 
 
 def get_backend(name: str, **options: Any) -> Backend:
-    """The backend `name` built with `options` (model, dtype, tp, dp, base_url, ...).
+    """The backend `name` built with `options` (model, dtype, tp, base_url, ...; None means unset).
 
-    An engine backend with `dp` > 1 or a `ray_address` runs as that many Ray actor replicas
-    (evalkit.backends.replicas); with dp 1 and no address it runs in this process.
+    Deployment is apart from the backend: with `dp` > 1 or a `ray_address`, any backend that is not
+    remote runs as that many Ray actor replicas (evalkit.backends.replicas); otherwise in this process.
+    Raises KeyError for an unknown backend and InputError for an option it does not take.
     """
-    import importlib
-
-    if name not in BACKENDS:
-        try:
-            importlib.import_module(f"evalkit.backends.{name}")
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("evalkit"):
-                raise KeyError(f"unknown backend {name!r} (known: vllm, openai, transformers, replay)") from None
-            raise
-    if name not in BACKENDS:
-        raise KeyError(f"unknown backend {name!r} (known: vllm, openai, transformers, replay)")
+    options = {k: v for k, v in options.items() if v is not None}
+    factory = backend_factory(name)
     if int(options.get("dp") or 1) > 1 or options.get("ray_address"):
         from evalkit.backends.replicas import ReplicaBackend
 
+        check_backend_options(name, factory, {k: v for k, v in options.items() if k not in DEPLOYMENT_OPTIONS})
         return ReplicaBackend(name, **options)
-    options.pop("ray_address", None)
-    return BACKENDS[name](**options)
+    for k in DEPLOYMENT_OPTIONS:
+        options.pop(k, None)
+    check_backend_options(name, factory, options)
+    return factory(**options)

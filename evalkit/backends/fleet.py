@@ -21,11 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
 from evalkit.types import Completion, Request
+from evalkit.errors import ServerError  # noqa: F401 - where the backends raise it from
 
-
-class ServerError(RuntimeError):
-    """The engines failed for good: a request refused, no server answering, no replica left.
-    The run stops; what was made is saved, and a rerun resumes."""
 
 
 class Unreachable(Exception):

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 import httpx
 
-from evalkit.backends.base import BACKENDS, THINK_PREFILL, render_with_tokenizer
+from evalkit.backends.base import THINK_PREFILL, BackendCapabilities, render_with_tokenizer
 from evalkit.backends.fleet import Busy, Fleet, ServerError, Unreachable
 from evalkit.errors import InputError
 from evalkit.thinking import THINK_CLOSE
@@ -31,10 +31,11 @@ RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 class OpenAIBackend:
     name = "openai"
+    capabilities = BackendCapabilities(remote=True)
 
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float = 600.0,
-                 tokenizer: str | None = None, down_timeout: float = 60.0, **_: Any) -> None:
+                 tokenizer: str | None = None, down_timeout: float = 60.0) -> None:
         """model: the served model name. base_url: one server's URL, or several (a fleet).
         concurrency: requests in flight per server. max_retries: failed tries per request.
         timeout: seconds per request. down_timeout: seconds with no server answering before the run
@@ -185,5 +186,3 @@ def stitch_reasoning(reasoning: str | None, content: str | None) -> str:
         return content
     return f"{THINK_PREFILL}{reasoning}{THINK_CLOSE}{content}"
 
-
-BACKENDS["openai"] = OpenAIBackend

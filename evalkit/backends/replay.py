@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from evalkit.backends.base import BACKENDS
+from evalkit.backends.base import BackendCapabilities
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.types import Completion, Request
@@ -76,9 +76,15 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
 
 
 class ReplayBackend:
-    name = "replay"
+    """Serves each request the completion its replay record holds.
 
-    def __init__(self, records: Sequence[ReplayRecord], model: str, **_: Any) -> None:
+    records: the replay file's records (`load_replay`). model: the model id of records without one.
+    """
+
+    name = "replay"
+    capabilities = BackendCapabilities(replays=True)
+
+    def __init__(self, records: Sequence[ReplayRecord], model: str) -> None:
         self.model = model
         # a record naming its task serves only that task (a suite's tasks share ids such as "1")
         self._by_key = {(r.task, r.model, r.problem_id, r.sample): r.completion for r in records}
@@ -94,5 +100,3 @@ class ReplayBackend:
     def close(self) -> None:
         pass
 
-
-BACKENDS["replay"] = ReplayBackend

@@ -26,8 +26,7 @@ from collections import deque
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
-from evalkit.backends.fleet import ServerError
-from evalkit.errors import InputError
+from evalkit.errors import InputError, ServerError
 from evalkit.types import Completion, Request
 
 CHUNK = 256  # most requests sent to a replica at once
@@ -159,8 +158,12 @@ class ReplicaBackend:
     def __init__(self, backend: str, dp: int = 1, tp: int = 1, ray_address: str | None = None,
                  replica_options: dict[str, Any] | None = None, start_timeout: float = 1800.0,
                  stop_timeout: float = 30.0, **options: Any) -> None:
-        if backend in ("openai", "replay"):
-            hint = "; give one --base-url per server instead" if backend == "openai" else ""
+        from evalkit.backends.base import backend_capabilities, backend_factory
+
+        factory = backend_factory(backend)
+        caps = backend_capabilities(factory)
+        if caps.replays or caps.remote:
+            hint = "; give one --base-url per server instead" if caps.remote else ""
             raise InputError(f"--dp and --ray-address are for engine backends (vllm, transformers), "
                              f"not {backend}{hint}")
         if dp < 1 or tp < 1:
@@ -189,11 +192,10 @@ class ReplicaBackend:
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise InputError(f"cannot join the Ray cluster at {ray_address or 'a new local one'}: {e}") from None
             self._own_ray = True
-        if backend == "vllm" and tp > 1:  # the replica's own GPUs, in the replica's own processes
-            engine = dict(options.get("engine_kwargs") or {})
-            engine.setdefault("distributed_executor_backend", "mp")
-            options["engine_kwargs"] = engine
-        inner = {**options, "tp": tp, "dp": 1, "ray_address": None}
+        adapt = getattr(factory, "inside_replica", None)  # what the engine needs inside an actor
+        if adapt is not None:
+            options = adapt(options, tp)
+        inner = {**options, **({"tp": tp} if tp > 1 else {})}
         try:
             actor_options = self._actor_options(tp, replica_options or {}, forward_env=bool(ray_address))
             self._check_fits(actor_options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import check_model
-from evalkit.backends.base import BACKENDS, render_with_tokenizer
+from evalkit.backends.base import render_with_tokenizer
 from evalkit.types import Completion, Request
 
 
@@ -17,7 +17,7 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model: str, dtype: str = "auto", revision: str | None = None,
-                 trust_remote_code: bool = False, device: str | None = None, **_: Any) -> None:
+                 trust_remote_code: bool = False, device: str | None = None) -> None:
         self.model = model
         path = check_model(model, revision)
         import torch
@@ -64,5 +64,3 @@ class TransformersBackend:
     def close(self) -> None:
         self.lm = None
 
-
-BACKENDS["transformers"] = TransformersBackend

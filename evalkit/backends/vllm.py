@@ -11,7 +11,7 @@ import os
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import check_model
-from evalkit.backends.base import BACKENDS, batched, render_with_tokenizer
+from evalkit.backends.base import batched, render_with_tokenizer
 from evalkit.errors import InputError
 from evalkit.types import Completion, Request
 
@@ -24,7 +24,7 @@ class VLLMBackend:
     def __init__(self, model: str, dtype: str = "auto", max_model_len: int | None = None,
                  revision: str | None = None, trust_remote_code: bool = False, tp: int = 1,
                  enforce_eager: bool | None = None, gpu_memory_utilization: float | None = None,
-                 engine_kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+                 engine_kwargs: dict[str, Any] | None = None) -> None:
         self.model = model
         path = check_model(model, revision)  # before importing vLLM, which is slow and chatty
         try:
@@ -56,6 +56,16 @@ class VLLMBackend:
         self.max_model_len = llm.llm_engine.model_config.max_model_len
         return self
 
+    @staticmethod
+    def inside_replica(options: dict[str, Any], tp: int) -> dict[str, Any]:
+        """The options of a replica inside a Ray actor: with tp > 1 its GPUs are driven by vLLM's own
+        worker processes (not Ray's), so replicas stay independent."""
+        if tp <= 1:
+            return options
+        engine = dict(options.get("engine_kwargs") or {})
+        engine.setdefault("distributed_executor_backend", "mp")
+        return {**options, "engine_kwargs": engine}
+
     def render(self, messages, think_prefill, chat_template_kwargs):
         return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
 
@@ -86,5 +96,3 @@ class VLLMBackend:
                 pass
             del llm
 
-
-BACKENDS["vllm"] = VLLMBackend

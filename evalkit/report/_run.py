@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import InputError
+from evalkit.run.rundir import read_samples
 
 
 @dataclass(frozen=True)
@@ -49,26 +50,6 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object at the top level")
     return data
-
-
-def read_samples(path: Path) -> list[dict]:
-    """samples.jsonl as a list of dicts. A last line cut short (a run still writing) is skipped."""
-    samples = []
-    with path.open("rb") as f:
-        lines = f.read().split(b"\n")
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            if i == len(lines):  # no newline after it: the writer was interrupted mid-line
-                continue
-            raise InputError(f"{path}: line {i}: not valid JSON ({e})") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}: line {i}: expected a JSON object")
-        samples.append(rec)
-    return samples
 
 
 def load(run_dir: str | Path) -> RunData:

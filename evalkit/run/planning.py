@@ -1,0 +1,153 @@
+"""Planning a run: task specs → problems, what identifies the run, which samples are still to make,
+and the requests for them (each with its own seed and its prompt from the one renderer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalkit.backends.base import Backend, sample_seed
+from evalkit.errors import InputError
+from evalkit.run.rundir import Key, RunDir
+from evalkit.taskspec import TaskSpec, load_problems, prompt_messages
+from evalkit.types import GenerationSettings, Problem, Request
+
+
+@dataclass
+class TaskPlan:
+    """One task of a run: its spec, its problems, where they came from, and how to sample them.
+
+    source: `hub` or `local`. revision: the dataset revision (or the local file's digest).
+    generation: the spec's generation settings with the run's overrides.
+    """
+
+    spec: TaskSpec
+    problems: list[Problem]
+    source: str
+    revision: str
+    generation: GenerationSettings
+    by_id: dict[str, Problem] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.generation.n
+
+
+def run_dir_name(tasks: Sequence[str], model: str | None, completions: str | None) -> str:
+    """`<tasks joined by +>--<model with / as _>`, or the completions file's name for a replay run."""
+    names = "+".join(Path(t).stem if t.endswith((".yaml", ".yml")) else t for t in tasks)
+    who = Path(completions).name.split(".")[0] if completions else (model or "model").rstrip("/").replace("/", "_")
+    return f"{names}--{who}"
+
+
+def plan_task(spec: TaskSpec, n: int | None = None, temperature: float | None = None, top_p: float | None = None,
+              max_tokens: int | None = None, seed: int | None = None, limit: int | None = None,
+              data_source: str = "auto") -> TaskPlan:
+    """Load a task's problems and settle its generation settings (None keeps the spec's value).
+
+    limit: only the first `limit` problems. data_source: `auto`, `hub` or `local` (see load_problems).
+    """
+    generation = spec.generation.given(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    if generation.n < 1:
+        raise InputError(f"-n must be at least 1, got {generation.n}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
+    loaded = load_problems(spec, limit=limit, source=data_source)
+    return TaskPlan(spec, loaded.problems, loaded.source, loaded.revision, generation,
+                    {p.id: p for p in loaded.problems})
+
+
+def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: str | None, think_prefill: bool,
+             replay_file: Path | None, replays: bool) -> dict[str, Any]:
+    """What identifies a run: a rerun that changes any of it is refused without --overwrite.
+
+    replays: the backend scores recorded completions, so the think prefill does not apply.
+    """
+    return {
+        "model": model_id, "backend": backend, "system_prompt": system_prompt,
+        "think_prefill": None if replays else think_prefill,
+        "completions": str(replay_file.resolve()) if replay_file else None,
+        "tasks": {p.spec.name: {
+            "prompt": p.spec.prompt, "system": p.spec.system, "dataset_revision": p.revision,
+            "chat_template_kwargs": p.spec.chat_template_kwargs or None,
+            "temperature": p.generation.temperature, "top_p": p.generation.top_p,
+            "max_tokens": p.generation.max_tokens, "seed": p.generation.seed,
+            # only where set, so runs made before windows existed still resume (a release is in the revision)
+            **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
+        } for p in plans},
+    }
+
+
+def check_identity(run_dir: RunDir, wanted: dict[str, Any]) -> None:
+    """InputError when `run_dir` holds another run (or something that is not a run)."""
+    try:
+        config = run_dir.config()
+    except InputError as e:
+        raise InputError(f"{e}; use --overwrite to start over") from None
+    if config is None:
+        if run_dir.path.exists() and any(run_dir.path.iterdir()):
+            raise InputError(f"{run_dir.path}: exists and is not an evalkit run; choose another --out or --overwrite")
+        return
+    old = config.get("identity")
+    if old == wanted:
+        return
+    diffs = _diff(old or {}, wanted)
+    raise InputError(f"{run_dir.path} holds a run with other settings ({'; '.join(diffs[:4])}); "
+                     "use --overwrite to start over or --out for a new run directory")
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += _diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def wanted_keys(plans: list[TaskPlan], records, model_id: str) -> list[Key]:
+    """Every sample the run should hold: each problem x sample, or for a replay each record that
+    matches a problem of the run (InputError when none does)."""
+    keys: list[Key] = []
+    if records is None:
+        for p in plans:
+            keys += [(p.spec.name, model_id, prob.id, s) for prob in p.problems for s in range(p.n)]
+        return keys
+    by_task = {p.spec.name: p for p in plans}
+    matched = 0
+    for r in records:
+        targets = [by_task[r.task]] if r.task in by_task else ([] if r.task else plans)
+        for p in targets:
+            if r.problem_id in p.by_id and r.sample < p.n:
+                keys.append((p.spec.name, r.model, r.problem_id, r.sample))
+                matched += 1
+    if not matched and records:
+        some = ", ".join(sorted({r.problem_id for r in records})[:3])
+        raise InputError(f"no replayed record matches a problem of {', '.join(by_task)} "
+                         f"(record problem ids look like: {some}; task ids like: "
+                         f"{', '.join(list(plans[0].by_id)[:3])})")
+    order = {(p.spec.name, pid): i for p in plans for i, pid in enumerate(p.by_id)}
+    keys.sort(key=lambda k: (k[0], k[1], order[(k[0], k[2])], k[3]))
+    return keys
+
+
+def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, system_prompt: str | None,
+                   think_prefill: bool) -> list[Request]:
+    """One Request per key: the prompt rendered once per problem (`prompt_messages`, then the
+    backend's chat template), and the sample's own seed."""
+    by_task = {p.spec.name: p for p in plans}
+    rendered: dict[tuple[str, str], tuple] = {}
+    out: list[Request] = []
+    for task, model, pid, sample in keys:
+        plan = by_task[task]
+        if (task, pid) not in rendered:
+            messages = prompt_messages(plan.spec, plan.by_id[pid], system_prompt)
+            prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs)
+            rendered[(task, pid)] = (messages, prompt, prefill)
+        messages, prompt, prefill = rendered[(task, pid)]
+        g = plan.generation
+        out.append(Request(task=task, problem_id=pid, sample=sample, seed=sample_seed(g.seed, task, pid, sample),
+                           prompt=prompt, messages=tuple(messages), prefill=prefill, temperature=float(g.temperature),
+                           top_p=float(g.top_p), max_tokens=int(g.max_tokens), model=model))
+    return out

@@ -1,0 +1,51 @@
+"""A run's results: metrics per task and model, from everything its samples.jsonl holds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from evalkit.run.loop import rules_for
+from evalkit.run.planning import TaskPlan
+from evalkit.run.rundir import RunDir
+from evalkit.verifiers.base import Verifier, capabilities
+
+
+def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
+                    verifiers: dict[str, Verifier] | None = None) -> list[dict[str, Any]]:
+    """Metrics per task and model from the run's samples.jsonl (all of it, resumed parts included).
+
+    plans: the tasks (their problems' meta for breakdowns, their `metrics:` lists, their verifiers).
+    verifiers: each task's rules verifier, already built (else built from its plan); maj@k groups
+    answers with its own `equivalent`, and only a verifier whose answers vote gets maj@k.
+    """
+    from evalkit.metrics import summarize
+
+    samples = RunDir(run_dir).samples()
+    plan_of = {p.spec.name: p for p in plans or []}
+    verifiers = dict(verifiers or {})
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        groups[(s["task"], s["model"])].append(s)
+    results = []
+    for (task, model), ss in sorted(groups.items()):
+        plan = plan_of.get(task)
+        if task not in verifiers and plan is not None:
+            verifiers[task] = rules_for(plan.spec)
+        verifier = verifiers.get(task)
+        votes = capabilities(verifier).votes
+        equivalent = getattr(verifier, "equivalent", None) if votes else None
+        meta = {prob.id: prob.meta for prob in plan.problems} if plan else None
+        chosen = {} if plan is None else {"metrics": [m for m in plan.spec.metrics if votes or m.lower() != "maj@k"]}
+        summary = summarize(ss, meta, equivalent=equivalent, **chosen)
+        if not votes:  # a majority over programs means nothing
+            summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
+            summary["maj_at_k_curve"] = []
+        judged = [s["judge"] for s in ss if s.get("judge")]
+        if judged:  # how often the judge was asked, and what it changed
+            summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
+                                "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
+                                "faults": sum(bool(j.get("error")) for j in judged)}
+        results.append({"task": task, "model": model, "verifier": plan.spec.verifier if plan else "math", **summary})
+    return results

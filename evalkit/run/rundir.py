@@ -1,0 +1,204 @@
+"""The run directory: the one reader and writer of a run's files.
+
+    reports/<tasks>--<model>/
+      config.json        what the run is (its identity, resolved specs, sampling, backend, versions)
+      samples.jsonl      one line per problem x sample, appended and flushed as each is verified
+      results.json       metrics per task and model
+      invocations.jsonl  one line per start and finish of `evalkit run` on this directory
+      index.html         the report
+
+`evalkit run`, `evalkit report`, `evalkit.load_run`, `evalkit curate` and the TRL callback all read
+through `RunDir`, so every reader agrees on what a half-written line or a corrupt one means.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from evalkit.errors import InputError
+from evalkit.types import SAMPLE_KEYS
+
+Key = tuple[str, str, str, int]  # (task, model, problem_id, sample): the resume key
+
+
+def sample_key(record: dict[str, Any]) -> Key:
+    """A sample line's resume key."""
+    return (record["task"], record["model"], str(record["problem_id"]), int(record["sample"]))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """config.json: what a run is.
+
+    identity: what a rerun must match (planning.identity). model, backend: who generated.
+    completions: the replay file, for a replay run. tasks: each resolved task spec with its dataset
+    source, revision, problem count and generation settings. sampling: each task's generation
+    settings. engine: tp, dp, dtype, max_model_len. require_layers: the sandbox layers required.
+    sandbox_layers: the layers in force (where a task runs code). verifier_environment: what each
+    task's verifier check() reported. versions: package versions. host: the machine's name.
+    """
+
+    identity: dict[str, Any]
+    model: str
+    backend: str
+    completions: str | None
+    tasks: tuple[dict[str, Any], ...]
+    sampling: dict[str, Any]
+    engine: dict[str, Any]
+    require_layers: tuple[str, ...]
+    sandbox_layers: dict[str, Any] | None
+    verifier_environment: dict[str, dict[str, Any]]
+    versions: dict[str, str]
+    host: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"identity": self.identity, "model": self.model, "backend": self.backend,
+                "completions": self.completions, "tasks": list(self.tasks),
+                "sampling": {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in self.sampling.items()},
+                "engine": self.engine, "require_layers": list(self.require_layers),
+                "sandbox_layers": self.sandbox_layers, "verifier_environment": self.verifier_environment,
+                "versions": self.versions, "host": self.host}
+
+
+class RunDir:
+    """One run directory. path: the directory (it need not exist yet)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    samples_path = property(lambda self: self.path / "samples.jsonl")
+    config_path = property(lambda self: self.path / "config.json")
+    results_path = property(lambda self: self.path / "results.json")
+    invocations_path = property(lambda self: self.path / "invocations.jsonl")
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # ------------------------------------------------------------------------------ reading
+
+    def samples(self) -> list[dict[str, Any]]:
+        """The complete sample lines, in file order. A last line without its newline (a run killed
+        mid-write, or still writing) is left out; a corrupt line elsewhere is an InputError naming
+        the file and line."""
+        return read_samples(self.samples_path)
+
+    def done(self) -> set[Key]:
+        """The resume keys of the samples already written."""
+        return {sample_key(s) for s in self.samples()}
+
+    def config(self) -> dict[str, Any] | None:
+        """config.json, or None when the directory has none (InputError when it is unreadable)."""
+        return self._read_json(self.config_path)
+
+    def results(self) -> list[dict[str, Any]] | None:
+        """The `results` list of results.json, or None when there is none."""
+        data = self._read_json(self.results_path)
+        results = None if data is None else data.get("results")
+        return results if isinstance(results, list) else None
+
+    def is_run(self) -> bool:
+        return self.samples_path.is_file() or self.results_path.is_file()
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any] | None:
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: unreadable ({e})") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object at the top level")
+        return data
+
+    # ------------------------------------------------------------------------------ writing
+
+    def start(self, overwrite: bool = False) -> None:
+        """Make the directory; with `overwrite`, remove what an earlier run left first."""
+        if overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: RunConfig | dict[str, Any]) -> None:
+        _write_json(self.config_path, config.to_dict() if isinstance(config, RunConfig) else config)
+
+    def write_results(self, results: list[dict[str, Any]]) -> None:
+        _write_json(self.results_path, {"results": results})
+
+    def log_invocation(self, **fields: Any) -> None:
+        """Append one line to invocations.jsonl (when a run started or finished, and what it did)."""
+        with open(self.invocations_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(fields) + "\n")
+
+    @contextmanager
+    def appender(self) -> Iterator["SampleWriter"]:
+        """A writer that appends sample lines; a partial last line a killed run left is cut first,
+        so appends start on a fresh line."""
+        path = self.samples_path
+        if path.is_file() and path.stat().st_size:
+            with open(path, "rb+") as f:
+                data = f.read()
+                if not data.endswith(b"\n"):
+                    f.truncate(data.rfind(b"\n") + 1)
+        with open(path, "a", encoding="utf-8") as sink:
+            yield SampleWriter(sink)
+
+    def frame(self):
+        """The samples as a pandas DataFrame, one row per problem x sample, columns SAMPLE_KEYS."""
+        import pandas as pd
+
+        if not self.samples_path.is_file():
+            raise InputError(f"{self.path}: no samples.jsonl (not an evalkit run directory)")
+        return pd.DataFrame(self.samples(), columns=list(SAMPLE_KEYS))
+
+
+class SampleWriter:
+    """Appends sample records to samples.jsonl; each `write` is on disk (fsync) when it returns."""
+
+    def __init__(self, sink: TextIO) -> None:
+        self._sink = sink
+
+    def write(self, records: list[dict[str, Any]]) -> int:
+        """Append `records` (sample dicts; keys in SAMPLE_KEYS order, others dropped); returns how many."""
+        self._sink.write("".join(json.dumps({k: r.get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
+                                 for r in records))
+        self._sink.flush()
+        os.fsync(self._sink.fileno())
+        return len(records)
+
+
+def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The complete lines of a samples.jsonl (see `RunDir.samples`); [] when there is no file."""
+    path = Path(path)
+    out: list[dict[str, Any]] = []
+    if not path.is_file():
+        return out
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                break
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}: line {lineno}: not valid JSON ({e.msg}); fix or remove it to resume") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}: line {lineno}: expected a JSON object")
+            out.append(record)
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write JSON whole or not at all (a temporary file renamed over the old one)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,90 @@
+"""A backend from outside the package, registered through the `evalkit.backends` entry point, runs
+like a built-in (`evalkit run --backend NAME`, listed in --backend's choices), and an option a backend
+does not take is an error naming it. The plugin is a real distribution on the path of the process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PLUGIN = textwrap.dedent('''
+    """A backend that always answers 2 (a stand-in for a user's inference service)."""
+    from evalkit.types import Completion
+
+
+    class AlwaysTwo:
+        name = "always2"
+
+        def __init__(self, model, temperature_floor=0.0):
+            self.model = model
+
+        def render(self, messages, think_prefill, chat_template_kwargs):
+            return "\\\\n\\\\n".join(m["content"] for m in messages), "", False
+
+        def generate(self, requests):
+            for req in requests:
+                yield req, Completion(text=f"<think>seed {req.seed}</think> \\\\boxed{{2}}", finish_reason="stop",
+                                      model=self.model)
+
+        def close(self):
+            pass
+''')
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("site")
+    (site / "always_two.py").write_text(PLUGIN)
+    info = site / "always_two-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: always-two\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[evalkit.backends]\nalways2 = always_two:AlwaysTwo\n")
+    return site
+
+
+def cli(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture()
+def task(tmp_path) -> Path:
+    (tmp_path / "p.jsonl").write_text(json.dumps({"qid": "a", "q": "1+1?", "a": "2"}) + "\n"
+                                      + json.dumps({"qid": "b", "q": "1+2?", "a": "3"}) + "\n")
+    spec = tmp_path / "sums.yaml"
+    spec.write_text("name: sums\ndataset: {local: p.jsonl}\nfields: {id: qid, problem: q, answer: a}\n")
+    return spec
+
+
+def test_a_plugin_backend_runs_like_a_built_in(site, task, tmp_path):
+    listed = cli(["run", "--help"], site, tmp_path)
+    assert "always2" in listed.stdout
+    r = cli(["run", str(task), "--backend", "always2", "--model", "two", "-n", "2", "--no-progress"], site, tmp_path)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "reports" / "sums--two"
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [(s["problem_id"], s["correct"]) for s in samples] == [("a", True), ("a", True), ("b", False), ("b", False)]
+    assert samples[0]["completion"] != samples[1]["completion"]  # each sample its own seed
+    [result] = json.loads((run_dir / "results.json").read_text())["results"]
+    assert result["metrics"]["avg@n"]["value"] == 0.5
+    assert json.loads((run_dir / "config.json").read_text())["backend"] == "always2"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--backend", "always2", "--model", "two", "--endpoint", "completions"], "the always2 backend has no option 'endpoint'"),
+    (["--backend", "always2", "--model", "two", "--max-model-len", "4096"], "no option 'max_model_len'"),
+    (["--backend", "replay", "--completions", "c.jsonl", "--tp", "2"], "the replay backend has no option 'tp'"),
+])
+def test_an_option_the_backend_does_not_take_is_an_error_naming_it(site, task, tmp_path, args, says):
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "a", "sample": 0, "completion": "2"}) + "\n")
+    r = cli(["run", str(task), *args, "--no-progress", "--out", "run"], site, tmp_path)
+    assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "run" / "samples.jsonl").exists()
