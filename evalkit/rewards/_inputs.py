@@ -87,7 +87,7 @@ def token_length(ids: Any, text: str) -> int:
 
 
 def is_code_tests(value: Any) -> bool:
-    """True for DESIGN.md's code-test JSON (a dict, or its JSON text, with a `style` key)."""
+    """True for docs/contracts.md's code-test JSON (a dict, or its JSON text, with a `style` key)."""
     if isinstance(value, dict):
         return "style" in value
     if isinstance(value, str) and value.lstrip().startswith("{"):
