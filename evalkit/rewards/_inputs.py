@@ -63,19 +63,6 @@ def find_column(columns: dict[str, Any], names: Sequence[str]) -> tuple[str | No
     return None, None
 
 
-def gold_text(value: Any) -> str | None:
-    """A gold answer as text: numbers and other scalars are formatted, None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
 def token_length(ids: Any, text: str) -> int:
     """A completion's length in tokens: len(completion_ids) when given, else its whitespace words."""
     if ids is not None:
