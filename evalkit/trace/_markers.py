@@ -122,16 +122,11 @@ def scan_sentences(text: str, rules: CompiledRules, start: int = 0, end: int | N
 def rule_hits(scan: _Scan) -> list[dict[str, tuple]]:
     """Per sentence of `scan`, {role: (rule, match start, match end)} for each role a row fired for
     (the first row of that role in table order)."""
-    n = len(scan.sents)
-    hits: list[dict[str, tuple]] = [{} for _ in range(n)]
+    hits: list[dict[str, tuple]] = [{} for _ in scan.sents]
+    first = scan.first
     for role in scan.rules.cues:
-        cued = scan.cued[role]
-        if role in scan.quiet:  # only `any` rows with cues: only the sentences holding a cue
-            candidates = sorted(cued) if cued is not None else range(n)
-        else:
-            candidates = range(n)
-        first = scan.first
-        for i in candidates:
+        # only the sentences a row of the role may fire on (its start patterns match, or a cue is there)
+        for i in scan.candidates(role):
             hit = first(role, i)
             if hit is not None:
                 hits[i][role] = hit
