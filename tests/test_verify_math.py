@@ -476,3 +476,13 @@ def test_cli_pairs_answer_field_is_read_whole(tmp_path):
     src.write_text(json.dumps({"answer": "1", "completion": "1", "gold": "1"}) + "\n")
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:1: fields 'completion' and 'answer'" in r.output
+
+
+@pytest.mark.parametrize("answer", BAD + [". " * 100_000 + "x", "5 " + "ab  " * 50_000 + "7", "\\" * 100_000],
+                         ids=[f"bad{i}" for i in range(len(BAD) + 3)])
+def test_bad_bare_answer_gets_a_verdict(answer):
+    from evalkit.verifiers.math import verify_answer
+
+    v = verify_answer(answer, "1")
+    assert v.correct is False and v.score == 0.0
+    assert v.reason in ("no_answer", "wrong", "timeout")

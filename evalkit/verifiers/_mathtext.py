@@ -14,6 +14,7 @@ from typing import Any, Callable
 from evalkit.latex import after_hashes
 
 # A box opener, an escaped character, or a brace: one pass over these finds every balanced box.
+_BRACES = re.compile(r"\\.|[{}]", re.S)
 _BOX_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\.|[{}]", re.S)
 # `$69$,$84$`: OlympiadBench's multi-part gold, one math span per part.
 _DOLLAR_PARTS = re.compile(r"^\$[^$]+\$(?:\s*,\s*\$[^$]+\$)+$")
@@ -61,6 +62,20 @@ def find_boxes_at(text: str) -> list[tuple[int, int, str]]:
             stack.append((True, m.start(), m.end()))
     found.sort()
     return found
+
+
+def balanced(text: str) -> bool:
+    """Every unescaped `{` closed by its own `}` (`\\{` and `\\}` are set braces, not groups)."""
+    depth = 0
+    for m in _BRACES.finditer(text):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def find_boxes(text: str) -> list[str]:
@@ -122,6 +137,21 @@ def _trig_degrees(text: str) -> str:
     return _DEGREES.sub(lambda m: f"\\frac{{{m.group(1) or m.group(2)}\\pi}}{{180}}", text)
 
 
+def _strip_trailing_clutter(text: str) -> str:
+    """Drop full stops and stray backslashes at the end (not an ellipsis, not `\\.`), right to left."""
+    while True:
+        t = text.rstrip()
+        if t.endswith("\\\\"):
+            t = t[:-2]
+        elif t.endswith("\\"):
+            t = t[:-1]
+        elif t.endswith(".") and not t.endswith("..") and not t.endswith("\\."):
+            t = t[:-1]
+        if t == text.rstrip():
+            return t
+        text = t
+
+
 REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
     (name, _sub(*how) if isinstance(how, tuple) else how) for name, how in (
         # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator.
@@ -130,7 +160,7 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # `$125$ miles`: math-mode dollars inside an answer.
         ("math_dollars", (r"^\$([^$]+)\$(?=[^$]*$)", r"\1")),
         # `4.`, `185\`, `x = 2.`: a sentence's full stop or a stray line break after the answer.
-        ("trailing_clutter", (r"(?:\s*(?:(?<![\\.])\.|\\\\|\\(?![a-zA-Z{}\[\]()|%$]))\s*)+$", "")),
+        ("trailing_clutter", _strip_trailing_clutter),
         # `+7`: a leading plus sign on a number.
         ("leading_plus", (r"^\+\s*(?=[\d.])", "")),
         # Minerva's `-3./2`: a decimal point with no digits after it, before a slash.
@@ -142,7 +172,7 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("unit_text", (r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$", "")),
         # `10 weeks`, `10 cm^2`, `5 m/s`: unit words (two letters or more) after a number; a single
         # letter stays a variable (`\frac{37}{4} m`).
-        ("unit_words", (r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:\s*(?:/|\\cdot|\s)\s*[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$", "")),
+        ("unit_words", (r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:(?:\s*(?:/|\\cdot)\s*|\s+)[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$", "")),
         # Scientific notation as sympy reads it: `1e-5` is 1 x 10^-5, never e - 5 (Euler's e).
         ("e_notation", (r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,4})$", r"\1\\times 10^{\2}")),
         # `E_1` = `E_{1}`: a one-character subscript is the same subscript braced.
@@ -156,8 +186,15 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
 
 
 
+# Longer texts are prose (a worked solution, a rambling answer): no row applies to them, and the
+# regexes' cost stays bounded on any input.
+REWRITE_CHARS = 4_000
+
+
 def rewrite(text: str) -> str:
     """Gold and answer text after the REWRITES rows (clutter that never changes a value)."""
+    if len(text) > REWRITE_CHARS:
+        return text.strip()
     for _, row in REWRITES:
         new = row(text)
         if new.strip():  # a row never empties an answer (`\text{odd}` stays)

@@ -148,6 +148,8 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
 
 def _read_whole(answer: Any, gold: tuple[str, ...]) -> Verdict | tuple:
     """A bare answer, read as a gold is read (`$…$`, a `\\boxed{}` around it, the clutter rows)."""
+    if isinstance(answer, str) and not text.balanced(answer):  # malformed: no part of it is the answer
+        return _verdict(False, "no_answer", None, "the answer's braces do not balance", 0.0)
     parts = text.normalize_gold(answer.replace("\x00", "") if isinstance(answer, str) else answer)
     if not parts:
         return _verdict(False, "no_answer", None, "empty answer", 0.0)
