@@ -211,9 +211,9 @@ def summary_table(result: CurateResult) -> str:
 
 
 def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    run = RunDir(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a directory (give an evalkit run directory)")
+    run = RunDir(run_dir)
     if not run.samples_path.is_file():
         raise InputError(f"{run_dir}: no samples.jsonl (not an evalkit run directory, or the run wrote nothing yet)")
     config = run.config()

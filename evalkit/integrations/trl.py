@@ -144,7 +144,8 @@ def eval_metrics(run_dir: str | Path) -> dict[str, float]:
     from evalkit.trace import summarize
 
     run = RunDir(run_dir)
-    results, samples = run.results() or [], run.samples()
+    results = run.results() or []
+    samples = run.samples()
     out: dict[str, float] = {}
     for r in results:
         task = r["task"]
