@@ -349,8 +349,15 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
                 think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
                 judge_base_url: str | None, detector: str, workers: int, as_json: bool) -> None:
-    """Analyze the reasoning traces in FILE.jsonl: reflection, self-correction, over- and underthinking."""
+    """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples): reflection,
+    self-correction, over- and underthinking."""
     import json as _json
+    from pathlib import Path
+
+    if Path(file).is_dir():  # a run directory: its samples, found the way every reader finds them
+        from evalkit.run.rundir import RunDir
+
+        file = str(RunDir(file).samples_path)
 
     if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
         from evalkit.trace.judge_detector import judge_detect_file

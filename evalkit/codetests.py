@@ -1,4 +1,4 @@
-"""Dataset rows to DESIGN.md's code-test JSON: the converters code task specs use as jinja filters.
+"""Dataset rows to docs/contracts.md's code-test JSON: the converters code task specs use as jinja filters.
 
     fields: {tests: "{{ row | humaneval_tests }}"}
 

@@ -12,7 +12,6 @@ with its reason.
 
 from __future__ import annotations
 
-import json
 import os
 import unicodedata
 from collections import Counter, defaultdict
@@ -23,7 +22,7 @@ from typing import Any, Sequence
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
 from evalkit.rewards.export import check_out_path, training_row, write_rows
-from evalkit.run import read_samples  # the run directory
+from evalkit.run.rundir import RunDir  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
 from evalkit.types import Problem
@@ -214,18 +213,15 @@ def summary_table(result: CurateResult) -> str:
 def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a directory (give an evalkit run directory)")
-    samples_path, config_path = run_dir / "samples.jsonl", run_dir / "config.json"
-    if not samples_path.is_file():
+    run = RunDir(run_dir)
+    if not run.samples_path.is_file():
         raise InputError(f"{run_dir}: no samples.jsonl (not an evalkit run directory, or the run wrote nothing yet)")
-    if not config_path.is_file():
-        raise InputError(f"{config_path}: missing (curate needs the run's config to render its prompts)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{config_path}: unreadable ({e})") from None
-    samples = read_samples(samples_path)
+    config = run.config()
+    if config is None:
+        raise InputError(f"{run.config_path}: missing (curate needs the run's config to render its prompts)")
+    samples = run.samples()
     if not samples:
-        raise InputError(f"{samples_path}: holds no samples")
+        raise InputError(f"{run.samples_path}: holds no samples")
     return config, samples
 
 

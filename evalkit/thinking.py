@@ -1,4 +1,4 @@
-"""Think blocks and truncation, as DESIGN.md defines them; shared by verifiers, trace and rewards."""
+"""Think blocks and truncation, as docs/contracts.md defines them; shared by verifiers, trace and rewards."""
 
 from __future__ import annotations
 

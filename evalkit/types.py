@@ -1,4 +1,4 @@
-"""The contracts between evalkit's parts (DESIGN.md), as frozen dataclasses.
+"""The contracts between evalkit's parts (docs/contracts.md), as frozen dataclasses.
 
 Dicts appear only at the edges (JSON lines, YAML, HTTP); inside, data crosses module boundaries as
 these types. Every type here converts to and from plain JSON with `to_dict` / `from_dict`.
@@ -18,7 +18,7 @@ Reason = Literal["correct", "wrong", "no_answer", "truncated", "timeout", "error
 
 @dataclass(frozen=True)
 class JudgeRecord:
-    """What a judge model said about one answer the rules did not accept (DESIGN.md "Sample record").
+    """What a judge model said about one answer the rules did not accept (docs/contracts.md "Sample record").
 
     model: the judge model. rubric: the rubric's version. reply: its raw reply (None when it gave none).
     says: `correct` / `incorrect` as parsed, None when the reply did not parse or never came.
@@ -45,6 +45,25 @@ class JudgeRecord:
 
 
 @dataclass(frozen=True)
+class TestResult:
+    """One code test's outcome. passed: it passed. reason: `passed`, `timeout`, or what went wrong
+    (`wrong value: ...`, `raised ZeroDivisionError: ...`)."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    passed: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "reason": self.reason}
+
+    @classmethod
+    def from_any(cls, value: "TestResult | dict[str, Any]") -> "TestResult":
+        """A TestResult, or its dict (the JSON form, and what the sandbox reports)."""
+        return value if isinstance(value, TestResult) else cls(bool(value["passed"]), str(value["reason"]))
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What every verifier returns; verifiers never raise.
 
@@ -54,7 +73,7 @@ class Verdict:
     reason: one of REASONS.
     detail: a human-readable line on how the verdict was reached.
     ms: wall-clock milliseconds spent verifying.
-    tests: for code, one `{"passed": bool, "reason": str}` per test; None otherwise.
+    tests: for code, one TestResult per test (`{"passed": bool, "reason": str}` in JSON); None otherwise.
     judge: what a judge model said, when one was consulted (a rule-then-judge cascade); else None.
     """
 
@@ -64,14 +83,14 @@ class Verdict:
     reason: Reason
     detail: str = ""
     ms: float = 0.0
-    tests: list[dict[str, Any]] | None = None
+    tests: tuple[TestResult, ...] | None = None
     judge: JudgeRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # not dataclasses.asdict: its deep copy is a tenth of `evalkit verify --pairs`'s time
         out = {"correct": self.correct, "score": self.score, "answer": self.answer, "reason": self.reason,
                "detail": self.detail, "ms": self.ms,
-               "tests": None if self.tests is None else [dict(t) for t in self.tests]}
+               "tests": None if self.tests is None else [t.to_dict() for t in self.tests]}
         if self.judge is not None:  # only when a judge was consulted
             out["judge"] = self.judge.to_dict()
         return out
@@ -81,6 +100,8 @@ class Verdict:
         values = {f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)}
         if isinstance(values["judge"], dict):
             values["judge"] = JudgeRecord.from_dict(values["judge"])
+        if values["tests"] is not None:
+            values["tests"] = tuple(TestResult.from_any(t) for t in values["tests"])
         return cls(**values)
 
     @classmethod
@@ -97,7 +118,7 @@ class TestCase:
 
 @dataclass(frozen=True)
 class CodeTests:
-    """Tests for one code problem (DESIGN.md "Code tests").
+    """Tests for one code problem (docs/contracts.md "Code tests").
 
     style: `assert` (test code run against `entry_point`), `call` (call `entry_point` with each
     case's positional-argument list and compare with `output`), or `stdio` (feed `input` on stdin,
@@ -199,7 +220,7 @@ class Completion:
     think_open: bool = False
 
 
-# The keys of one samples.jsonl line, in order (DESIGN.md "Sample record").
+# The keys of one samples.jsonl line, in order (docs/contracts.md "Sample record").
 SAMPLE_KEYS = (
     "task", "problem_id", "sample", "seed", "model", "prompt", "completion", "finish_reason",
     "prompt_tokens", "completion_tokens", "gold",

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from evalkit.taskspec import load_problems, load_task
+from evalkit.types import TestResult
 from evalkit.verifiers import VerifyItem, get_verifier
 from evalkit.sandbox._attacks import REWARD_HACKS, hack_program
 from evalkit.verifiers.code import extract_code, verify_code
@@ -42,7 +43,7 @@ def test_verdicts_score_the_fraction_of_tests(verifier):
              VerifyItem(fenced("def add(a, b):\n    return a + b\n"), ADD_TESTS, finish_reason="length")]
     right, half, none, open_think, cut = verifier.verify_many(items)
     assert (right.correct, right.score, right.reason) == (True, 1.0, "correct")
-    assert right.tests == [{"passed": True, "reason": "passed"}] * 3
+    assert right.tests == (TestResult(True, "passed"),) * 3
     assert right.answer == "def add(a, b):\n    return a + b\n"
     assert (half.correct, round(half.score, 3), half.reason) == (False, 0.333, "wrong")
     assert half.detail.startswith("1/3 tests passed")

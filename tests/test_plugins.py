@@ -112,7 +112,7 @@ def test_a_plugin_verifier_exports_and_rewards(plugin_path, units_task, tmp_path
     r = run(["-m", "evalkit", "export", str(units_task), "--format", "verl", "--out", "train.parquet"],
             plugin_path, tmp_path)
     assert r.returncode == 0, r.stderr
-    script = textwrap.dedent(f'''
+    script = textwrap.dedent('''
         import json, pandas
         from evalkit.rewards import verdicts
         from evalkit.rewards.verl import compute_score
@@ -122,7 +122,7 @@ def test_a_plugin_verifier_exports_and_rewards(plugin_path, units_task, tmp_path
         scores = [compute_score(row["data_source"], text, row["reward_model"]["ground_truth"], extra)["score"]
                   for text in ("3000 m", "2 km")]
         [v] = verdicts("units", ["3 km"], ["3000 m"])
-        print(json.dumps({{"scores": scores, "detail": v.detail}}))
+        print(json.dumps({"scores": scores, "detail": v.detail}))
     ''')
     rewards = run(["-c", script], plugin_path, tmp_path)
     assert rewards.returncode == 0, rewards.stderr

@@ -177,3 +177,11 @@ def test_chat_template_options_are_part_of_what_identifies_a_run(tmp_path):
     other = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--chat-template-kwargs",
                 '{"enable_thinking": false}')
     assert other.returncode == 2 and "chat_template_kwargs" in other.stderr
+
+
+def test_analyze_reads_a_run_directory(tmp_path):
+    r = cli("run", "demo", "--no-progress", "--no-trace", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    analyzed = cli("analyze", "run", "--verifier", "none", "--think-open", cwd=tmp_path)
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "110 completions" in analyzed.stdout

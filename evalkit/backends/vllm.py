@@ -1,6 +1,6 @@
 """The `vllm` backend: an in-process `vllm.LLM` engine.
 
-Every sample is its own request with its own seed (DESIGN.md), so prefix caching (on) shares the
+Every sample is its own request with its own seed (docs/contracts.md), so prefix caching (on) shares the
 prompt across a problem's samples. Requests go to the engine in chunks, so finished samples are
 verified and written while the next chunk generates.
 """

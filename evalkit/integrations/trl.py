@@ -140,14 +140,12 @@ class EvalCallback(TrainerCallback):
 
 def eval_metrics(run_dir: str | Path) -> dict[str, float]:
     """The figures the callback logs, from a run directory's results.json and samples.jsonl."""
-    import json
-
-    from evalkit.run import read_samples
+    from evalkit.run.rundir import RunDir
     from evalkit.trace import summarize
 
-    run_dir = Path(run_dir)
-    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["results"]
-    samples = read_samples(run_dir / "samples.jsonl")
+    run = RunDir(run_dir)
+    results = run.results() or []
+    samples = run.samples()
     out: dict[str, float] = {}
     for r in results:
         task = r["task"]

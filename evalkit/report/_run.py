@@ -7,13 +7,12 @@ Only a malformed line in the middle of samples.jsonl is an error (it means the f
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import InputError
-from evalkit.run.rundir import read_samples
+from evalkit.run.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -42,31 +41,16 @@ class RunData:
         return False
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object at the top level")
-    return data
-
-
 def load(run_dir: str | Path) -> RunData:
     """Read a run directory. InputError when it is not one (no samples.jsonl and no results.json)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise InputError(f"{path}: not a run directory (it does not exist or is not a directory)")
-    samples_path, results_path, config_path = (
-        path / "samples.jsonl", path / "results.json", path / "config.json")
-    if not samples_path.exists() and not results_path.exists():
+    run = RunDir(path)
+    if not run.is_run():
         raise InputError(f"{path}: not a run directory (no samples.jsonl or results.json in it)")
-    samples = read_samples(samples_path) if samples_path.exists() else []
-    config = _read_json(config_path) if config_path.exists() else {}
-    results = _read_json(results_path).get("results") if results_path.exists() else None
-    if not isinstance(results, list):
-        results = []
-    return RunData(path, config, _complete_results(results, samples), samples)
+    samples = run.samples()
+    return RunData(path, run.config() or {}, _complete_results(run.results() or [], samples), samples)
 
 
 def is_truncated(rec: dict) -> bool:

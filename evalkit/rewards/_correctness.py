@@ -75,7 +75,7 @@ def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_colu
     """1.0 when the program passes all its tests in the sandbox, else 0.0 (the `code` verifier).
 
     partial: give the fraction of tests passed instead (partial credit).
-    tests_column: the column holding the tests (default `tests`), each DESIGN.md's code-test JSON
+    tests_column: the column holding the tests (default `tests`), each docs/contracts.md's code-test JSON
         (a JSON string or a dict): `{"style": "assert" | "call" | "stdio", "entry_point": ...}`.
     per_answer_s: for code, the sandbox's wall-clock limit per test (a test that runs out fails).
     The other arguments are those of `math_reward`; logs go under `code_reward/...`. A reward hack

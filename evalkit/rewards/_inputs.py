@@ -63,19 +63,6 @@ def find_column(columns: dict[str, Any], names: Sequence[str]) -> tuple[str | No
     return None, None
 
 
-def gold_text(value: Any) -> str | None:
-    """A gold answer as text: numbers and other scalars are formatted, None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
 def token_length(ids: Any, text: str) -> int:
     """A completion's length in tokens: len(completion_ids) when given, else its whitespace words."""
     if ids is not None:
@@ -87,7 +74,7 @@ def token_length(ids: Any, text: str) -> int:
 
 
 def is_code_tests(value: Any) -> bool:
-    """True for DESIGN.md's code-test JSON (a dict, or its JSON text, with a `style` key)."""
+    """True for docs/contracts.md's code-test JSON (a dict, or its JSON text, with a `style` key)."""
     if isinstance(value, dict):
         return "style" in value
     if isinstance(value, str) and value.lstrip().startswith("{"):

@@ -12,7 +12,7 @@ Names are imported on first use, so reading a run directory (`evalkit.run.rundir
 _WHERE = {
     "RunResult": "pipeline", "evaluate": "pipeline", "load_run": "pipeline",
     "TaskPlan": "planning", "run_dir_name": "planning",
-    "compute_results": "results",
+    "compute_results": "results", "TaskResults": "results",
     "RunConfig": "rundir", "RunDir": "rundir", "read_samples": "rundir",
 }
 __all__ = sorted(_WHERE)

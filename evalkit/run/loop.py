@@ -25,6 +25,7 @@ from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, get_verif
 
 BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
+JUDGE = "judge"  # the registered verifier `--judge` wraps every task's verifier in (`math+judge`)
 
 
 def rules_for(spec: TaskSpec) -> Verifier:
@@ -112,7 +113,8 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
     for p in plans:
         name, options = p.spec.verifier, dict(p.spec.verifier_options)
         if judge_options:
-            name = name if name.endswith("+judge") else f"{name}+judge"
+            # --judge wraps the task's verifier in the judge cascade, unless the spec already does
+            name = name if name.rpartition("+")[2] == JUDGE else f"{name}+{JUDGE}"
             options["judge"] = {**(options.get("judge") or {}), **judge_options}
         try:
             verifier = get_verifier(name, **options)

@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +23,7 @@ from evalkit.errors import InputError
 from evalkit.run.loop import generate_and_verify, judge_options as make_judge_options, rules_for, task_verifiers
 from evalkit.run.planning import TaskPlan, build_requests, check_identity, identity as run_identity, plan_task
 from evalkit.run.planning import run_dir_name, wanted_keys
-from evalkit.run.results import compute_results
+from evalkit.run.results import TaskResults, compute_results
 from evalkit.run.rundir import RunConfig, RunDir
 from evalkit.taskspec import load_task
 from evalkit.types import Request
@@ -32,13 +32,19 @@ from evalkit.verifiers.base import check_verifier
 
 @dataclass
 class RunResult:
-    """What `evaluate` produced: the run directory and its results (one entry per task and model)."""
+    """What `evaluate` produced.
+
+    run_dir: the run directory. results: results.json's entries (one dict per task and model, the
+    JSON form). task_results: the same as TaskResults. generated / reused: samples made by this
+    call / found on disk. report: the HTML report, when it could be written.
+    """
 
     run_dir: Path
     results: list[dict[str, Any]]
     generated: int
     reused: int
     report: Path | None = None
+    task_results: list[TaskResults] = field(default_factory=list)
 
     @property
     def samples_path(self) -> Path:
@@ -198,7 +204,8 @@ def evaluate(
                 getattr(v, "close", lambda: None)()
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    results = compute_results(run_dir.path, plans, rules)
+    task_results = compute_results(run_dir.path, plans, rules)
+    results = [r.to_dict() for r in task_results]
     run_dir.write_results(results)
     timings["metrics_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -211,7 +218,8 @@ def evaluate(
         print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
     timings["report_s"] = time.perf_counter() - t0
     run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
-    return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=len(done), report=report)
+    return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=len(done), report=report,
+                     task_results=task_results)
 
 
 # options every engine backend is given only when the user changed them from these

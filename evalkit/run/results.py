@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,43 @@ from evalkit.run.rundir import RunDir
 from evalkit.verifiers.base import Verifier, capabilities
 
 
+@dataclass(frozen=True)
+class TaskResults:
+    """One task and model's results (an entry of results.json).
+
+    task, model, verifier: whose results. metrics: name (`avg@n`, `pass@4`, `maj@4`, ...) ->
+    {"value", "ci_low", "ci_high", "n_problems"}. n_problems, n_samples, samples_per_problem: what
+    was scored. n_unjudged, n_truncated, n_timeout, n_no_answer: counts by reason (unjudged samples
+    are left out of their problem's n). extra: the rest of the entry (curves, breakdowns, judge
+    counts, and whatever a metric adds), kept as it is.
+    """
+
+    task: str
+    model: str
+    verifier: str
+    metrics: dict[str, dict[str, Any]]
+    n_problems: int = 0
+    n_samples: int = 0
+    samples_per_problem: int = 0
+    n_unjudged: int = 0
+    n_truncated: int = 0
+    n_timeout: int = 0
+    n_no_answer: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _FIELDS = ("task", "model", "verifier", "metrics", "n_problems", "n_samples", "samples_per_problem",
+               "n_unjudged", "n_truncated", "n_timeout", "n_no_answer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in self._FIELDS}, **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TaskResults":
+        return cls(**{k: d[k] for k in cls._FIELDS if k in d}, extra={k: v for k, v in d.items() if k not in cls._FIELDS})
+
+
 def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
-                    verifiers: dict[str, Verifier] | None = None) -> list[dict[str, Any]]:
+                    verifiers: dict[str, Verifier] | None = None) -> list[TaskResults]:
     """Metrics per task and model from the run's samples.jsonl (all of it, resumed parts included).
 
     plans: the tasks (their problems' meta for breakdowns, their `metrics:` lists, their verifiers).
@@ -47,5 +83,6 @@ def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
             summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
                                 "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
                                 "faults": sum(bool(j.get("error")) for j in judged)}
-        results.append({"task": task, "model": model, "verifier": plan.spec.verifier if plan else "math", **summary})
+        results.append(TaskResults.from_dict({"task": task, "model": model,
+                                              "verifier": plan.spec.verifier if plan else "math", **summary}))
     return results

@@ -5,7 +5,7 @@
         result = box.run(program, CodeTests.from_any(tests))   # RunResult: one flag per test
         box.layers()                                            # which isolation layers are in force
 
-How a run goes (DESIGN.md "A code run"): a small pre-started server per worker forks one fresh child
+How a run goes (docs/sandbox.md "A code run"): a small pre-started server per worker forks one fresh child
 per program (never a fork of this, possibly huge, process). The child enters every isolation layer
 (`_layers.LAYERS`) before it reads its job. The candidate's child only answers calls: it gets
 arguments and sends back plain values (exact built-in types) over a pipe this process reads. For

@@ -9,7 +9,7 @@
 - `unit`: "tokens" (a tokenizer was given) or "chars"; every length and position below is in it.
 - `length`, `think_length`, `answer_length`: the whole completion, the think block's text, the text
   after the last `</think>` (0 when the block never closes).
-- `has_think`, `truncated` (DESIGN.md: finish reason `length`, or an open think block that never closes).
+- `has_think`, `truncated` (docs/trace.md: finish reason `length`, or an open think block that never closes).
 - `markers`: acts of reflection, one per sentence that judges earlier work (traces/REFLECTION_RUBRIC.md),
   in order, never overlapping: `{kind, rule, start, end, text, confidence, aha}`; `kind` is doubt
   (flags a doubt or an error), check (announces a verification) or verdict (states its outcome);

@@ -1,4 +1,4 @@
-"""Acts of reflection (sentence-precise markers) and the episodes built from them (DESIGN.md "Trace
+"""Acts of reflection (sentence-precise markers) and the episodes built from them (docs/trace.md "Trace
 markers"; the kinds are traces/REFLECTION_RUBRIC.md's).
 
 Two detectors find the acts; both read the same sentences and rule hits:
@@ -58,7 +58,7 @@ class Act:
                 "confidence": self.confidence, "aha": self.aha}
 
 
-# The name DESIGN.md's contract uses for an act in `markers`.
+# The name docs/trace.md's contract uses for an act in `markers`.
 Marker = Act
 
 

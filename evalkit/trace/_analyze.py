@@ -225,7 +225,7 @@ def analyze_many(
         elif batch is None or p.gold is None:
             finals[i] = None
         elif p.truncated or p.final is None:
-            finals[i] = False  # the model's fault: no answer (DESIGN.md: never None)
+            finals[i] = False  # the model's fault: no answer (docs/trace.md: never None)
         else:
             finals[i] = verdicts.get((normalize(p.final), _gold_key(p.gold)))
     return [_stats(completions[i] or "", p, verdicts, finals[i], tokenizer, batch is not None) for i, p in enumerate(parsed)]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from evalkit.errors import InputError
 
-# The kinds of reflective acts (DESIGN.md "Trace markers"; traces/REFLECTION_RUBRIC.md): a doubt about
+# The kinds of reflective acts (docs/trace.md "Trace markers"; traces/REFLECTION_RUBRIC.md): a doubt about
 # earlier work, the announcement of a check, the verdict of one. `aha` is a flag on an act (see _acts.py).
 KINDS = ("doubt", "check", "verdict")
 # What a row of the table may name: an act's kind, `aha` (a realisation: flags the act it fires on) or

@@ -8,7 +8,7 @@ reply must be exactly one `N: label` line per sentence, in order; a chunk whose 
 leaves its sentences unlabelled and is counted. Replies are cached (user cache, keyed by judge model,
 taxonomy version and the chunk's text). The summary reports how far the judge agrees with the rules
 detector sentence by sentence (a sentence is reflection for the rules when one of their markers
-overlaps it, as DESIGN.md measures detectors): agreement and Cohen's kappa.
+overlaps it, as docs/trace.md measures detectors): agreement and Cohen's kappa.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from evalkit.codetests import humaneval_tests, livecodebench_tests, mbpp_tests  # noqa: F401 - old imports
 from evalkit.errors import InputError
 from evalkit.thinking import is_truncated, split_think
-from evalkit.types import CodeTests, Verdict
+from evalkit.types import CodeTests, TestResult, Verdict
 from evalkit.sandbox import SandboxConfig, get_sandbox, parse_layers, sandbox_layers
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
 
@@ -31,7 +31,7 @@ def extract_code(completion: str | None, think_open: bool = False, source: str =
                  languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True) -> str | None:
     """The last fenced code block of the completion's final answer, or None.
 
-    source: `answer` (after the last `</think>`, DESIGN.md's final answer) or `completion` (all text).
+    source: `answer` (after the last `</think>`, docs/contracts.md's final answer) or `completion` (all text).
     languages: fence tags that count as python; the last such block wins.
     untagged: when no tagged block exists, take the last block without a tag.
     """
@@ -146,7 +146,7 @@ def _verdict(code: str, result) -> Verdict:
     reason = "correct" if correct else "timeout" if result.timed_out else "wrong"
     return Verdict(correct, passed / total if total else 0.0, code, reason,
                    f"{passed}/{total} tests passed" + ("" if correct else f"; {result.detail}"), result.ms,
-                   list(result.tests))
+                   tuple(TestResult.from_any(t) for t in result.tests))
 
 
 def verify_code(completion: str, tests: CodeTests | dict | str, **options: Any) -> Verdict:
