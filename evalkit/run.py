@@ -26,6 +26,7 @@ import jinja2
 from evalkit.backends.base import Backend, get_backend, sample_seed
 from evalkit.errors import InputError
 from evalkit.taskspec import TaskSpec, load_problems, load_task, render
+from evalkit.thinking import R1, FormatDecision, ThinkFormat, decide_for_run
 from evalkit.types import SAMPLE_KEYS, Completion, Problem, Request, Verdict
 from evalkit.verifiers.base import VerifyItem, get_verifier
 
@@ -102,6 +103,7 @@ def evaluate(
     since: str | None = None,
     until: str | None = None,
     release: str | None = None,
+    think_format: str | ThinkFormat | None = "auto",
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -120,6 +122,9 @@ def evaluate(
     judge, judge_base_url: a judge model and its OpenAI-compatible URL; every task's verifier becomes
         a rule-then-judge cascade (evalkit.verifiers.judge). judge_max_flips: refuse the judge when
         more of the doctor's attacks than this flip it.
+    think_format: how the model thinks (evalkit.thinking: r1, sky, magistral, harmony, seed, none, a
+        user's FILE.yaml[:NAME]) or `auto`: from the chat template and tokenizer, or for a replay from
+        the completions' markers. config.json records the decision and why.
     """
     if engine is not None:
         backend, model = engine.name, engine.model
@@ -188,9 +193,10 @@ def evaluate(
             engine = get_backend(backend, **options)
         except KeyError as e:
             raise InputError(str(e.args[0])) from None
+    decision = _think_format(think_format, engine, records, plans, None if overwrite else run_dir)
     if pending_keys:
         try:
-            requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill)
+            requests = _requests(pending_keys, plans, engine, system_prompt, think_prefill, decision.format)
         except BaseException:
             if own_engine:
                 engine.close()
@@ -200,6 +206,7 @@ def evaluate(
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, tp, dp, dtype, max_model_len)
+    config["think_format"] = decision.to_dict()
     _write_json(run_dir / "config.json", config)
     with open(run_dir / "invocations.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"started": time.time(), "pending": len(pending_keys), "reused": len(done)}) + "\n")
@@ -209,7 +216,8 @@ def evaluate(
     generated = 0
     if requests:
         try:
-            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, verifiers, trace)
+            generated = _generate_and_verify(engine, requests, plans, run_dir, progress, verifiers, trace,
+                                             decision.format)
         finally:
             if own_engine:
                 engine.close()
@@ -268,6 +276,24 @@ def _identity(plans, model_id, backend, system_prompt, think_prefill, replay_fil
             **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
         } for p in plans},
     }
+
+
+def _think_format(choice, engine, records, plans, run_dir: Path | None) -> FormatDecision:
+    """The run's think format (evalkit.thinking.decide_for_run), handed to a backend that stitches or
+    prefills with it (one that declares a `think_format` attribute)."""
+    previous = None
+    if run_dir is not None and (run_dir / "config.json").is_file():
+        try:
+            previous = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("think_format")
+        except (OSError, json.JSONDecodeError):
+            previous = None
+    decision = decide_for_run(choice, tokenizer=getattr(engine, "tokenizer", None),
+                              completions=[r.completion.text for r in records] if records else None,
+                              think_open=any(p.spec.think_open for p in plans) or
+                              any(r.completion.think_open for r in records or ()), previous=previous)
+    if engine is not None and hasattr(engine, "think_format"):
+        engine.think_format = decision.format
+    return decision
 
 
 def _check_identity(run_dir: Path, identity: dict[str, Any]) -> None:
@@ -336,7 +362,7 @@ def _messages(spec: TaskSpec, problem: Problem, system_prompt: str | None) -> li
 
 
 def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_prompt: str | None,
-              think_prefill: bool) -> list[Request]:
+              think_prefill: bool, think_format: ThinkFormat = R1) -> list[Request]:
     by_task = {p.spec.name: p for p in plans}
     rendered: dict[tuple[str, str], tuple] = {}
     out: list[Request] = []
@@ -344,7 +370,7 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
         plan = by_task[task]
         if (task, pid) not in rendered:
             messages = _messages(plan.spec, plan.by_id[pid], system_prompt)
-            prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs)
+            prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs, think_format)
             rendered[(task, pid)] = (messages, prompt, prefill)
         messages, prompt, prefill = rendered[(task, pid)]
         g = plan.generation
@@ -358,7 +384,8 @@ def _requests(keys: list[Key], plans: list[_TaskPlan], engine: Backend, system_p
 
 
 def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_TaskPlan], run_dir: Path,
-                         progress: bool, verifiers: dict[str, Any], trace: bool = True) -> int:
+                         progress: bool, verifiers: dict[str, Any], trace: bool = True,
+                         think_format: ThinkFormat = R1) -> int:
     by_task = {p.spec.name: p for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
@@ -397,11 +424,11 @@ def _generate_and_verify(engine: Backend, requests: list[Request], plans: list[_
             if item is not None:
                 batch.append(item)
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
+                written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace, think_format)
                 bar.update(len(batch))
                 batch, last = [], time.monotonic()
         if batch:
-            written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace)
+            written += _flush(batch, by_task, verifiers, think_open_by_task, sink, trace, think_format)
             bar.update(len(batch))
     bar.close()
     if failure is not None:
@@ -451,14 +478,14 @@ def _verifier_options(spec: TaskSpec, require_layers) -> dict[str, Any]:
     return options
 
 
-def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = True) -> int:
+def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = True, think_format: ThinkFormat = R1) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
         by_verifier[req.task].append(i)
     verdicts: list[Verdict | None] = [None] * len(batch)
-    think_open = [think_open_by_task[req.task] or comp.think_open or (req.prefill == "" and _opened(req.prompt))
-                  for req, comp in batch]
+    think_open = [think_open_by_task[req.task] or comp.think_open
+                  or (req.prefill == "" and _opened(req.prompt, think_format)) for req, comp in batch]
     for task, idx in by_verifier.items():
         plan = by_task[task]
         items = []
@@ -467,14 +494,14 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = Tr
             problem = plan.by_id[req.problem_id]
             gold = problem.tests if problem.tests is not None else problem.answer
             items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                    think_open=think_open[i], problem=problem.problem))
+                                    think_open=think_open[i], problem=problem.problem, think_format=think_format))
         try:
             out = verifiers[task].verify_many(items)
         except Exception as e:  # the verifier must not raise; if it does, the samples stay unjudged
             out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
         for i, v in zip(idx, out):
             verdicts[i] = v
-    traces = _traces(batch, by_task, think_open, verdicts) if trace else [None] * len(batch)
+    traces = _traces(batch, by_task, think_open, verdicts, think_format) if trace else [None] * len(batch)
     lines = []
     for (req, comp), verdict, trace in zip(batch, verdicts, traces):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -493,14 +520,14 @@ def _flush(batch, by_task, verifiers, think_open_by_task, sink, trace: bool = Tr
     return len(lines)
 
 
-def _opened(prompt: str) -> bool:
-    return prompt.rstrip().endswith("<think>")
+def _opened(prompt: str, think_format: ThinkFormat = R1) -> bool:
+    return think_format.thinks and prompt.rstrip().endswith(think_format.open)
 
 
 _TRACE_WARNED: list[str] = []
 
 
-def _traces(batch, by_task, think_open, verdicts) -> list[dict[str, Any] | None]:
+def _traces(batch, by_task, think_open, verdicts, think_format: ThinkFormat = R1) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample (math tasks; code traces are analyzed without answers)."""
     try:
         from evalkit.trace import analyze_many
@@ -518,7 +545,7 @@ def _traces(batch, by_task, think_open, verdicts) -> list[dict[str, Any] | None]
                                  verifier=verifier if verifier in ("math", "choice") else "math",
                                  think_open=[think_open[i] for i in idx],
                                  finish_reasons=[batch[i][1].finish_reason for i in idx],
-                                 correct=[verdicts[i].correct for i in idx])
+                                 correct=[verdicts[i].correct for i in idx], think_format=think_format)
             for i, s in zip(idx, stats):
                 out[i] = s.to_dict()
         except Exception as e:  # the verdicts stand; the trace is left null and the user told once

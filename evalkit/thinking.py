@@ -1,11 +1,184 @@
-"""Think blocks and truncation, as DESIGN.md defines them; shared by verifiers, trace and rewards."""
+"""Think formats: how a model thinks out loud, as a table of named rows (DESIGN.md, "Think formats").
+
+A row says the text that opens thinking and the text that closes it, where the answer is (after the
+close, or inside its own markers), what the think prefill writes, and what ends thinking when it has
+to be cut short. Every reader of thinking takes a row: the verifiers (the answer is what follows the
+thinking; a think block that never closes is truncated), the trace analyzer (it reads only the
+thinking), the report (it folds the thinking), the rewards' format check, the backends' prefill and
+the stitching of reasoning a server returns apart.
+
+    r1         <think>…</think> answer                                 DeepSeek-R1, QwQ, Qwen3, R1 distills
+    sky        <|begin_of_thought|>…<|end_of_thought|>
+               <|begin_of_solution|> answer <|end_of_solution|>        Sky-T1, OpenThinker, Bespoke-Stratos
+    magistral  [THINK]…[/THINK] answer                                 Magistral
+    harmony    <|channel|>analysis<|message|>…<|end|>
+               <|start|>assistant<|channel|>final<|message|> answer    gpt-oss
+    seed       <seed:think>…</seed:think> answer                       Seed-OSS
+    none       answer                                                  models that do not think
+
+A user adds rows in YAML (a list of mappings with the ThinkFormat fields) and names one with
+`--think-format FILE.yaml:NAME` (or `FILE.yaml` when it holds one row). `auto` decides from the chat
+template and the tokenizer's special tokens, or for a replay from the markers in the completions
+(`detect_from_tokenizer`, `detect_from_completions`); the run's config.json records the row and why.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
+from evalkit.errors import InputError
+
+
+@dataclass(frozen=True)
+class ThinkFormat:
+    """One way of thinking out loud.
+
+    name: what users pass to --think-format.
+    open / close: the text that opens and closes thinking ("" for `none`: no thinking).
+    answer_open / answer_close: the answer's own markers when it has them (sky's solution block,
+        harmony's final channel); "" when the answer is simply everything after `close`.
+    answer_close_required: a finished answer always ends with answer_close (sky), so an answer block
+        left open is a reply cut off, as a think block left open is.
+    prefill: what the think prefill writes at the start of the reply to make the model think.
+    stop_thinking: what ends thinking and starts the answer when thinking is cut short (a thinking
+        budget) or stitched back from a server's separate reasoning.
+    signals: texts whose presence in a chat template or a tokenizer's vocabulary betrays the format.
+    description: one line for `--help` and the report.
+    """
+
+    name: str
+    open: str
+    close: str
+    answer_open: str = ""
+    answer_close: str = ""
+    answer_close_required: bool = False
+    prefill: str = ""
+    stop_thinking: str = ""
+    signals: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def thinks(self) -> bool:
+        return bool(self.open or self.close)
+
+    def markers(self) -> tuple[str, ...]:
+        """Every marker text of the format, for detection in completions."""
+        return tuple(m for m in (self.open, self.close, self.answer_open) if m)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "signals": list(self.signals)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "think format") -> "ThinkFormat":
+        """A row from YAML / JSON; InputError names the bad field."""
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise InputError(f"{where}: field {key!r}: unknown (expected some of: {', '.join(sorted(known))})")
+        if not isinstance(data.get("name"), str) or not data["name"]:
+            raise InputError(f"{where}: field 'name': expected a non-empty string")
+        for key in ("open", "close"):
+            if not isinstance(data.get(key), str):
+                raise InputError(f"{where}: field {key!r}: expected a string (\"\" for no thinking)")
+        for key in ("answer_open", "answer_close", "prefill", "stop_thinking", "description"):
+            if key in data and not isinstance(data[key], str):
+                raise InputError(f"{where}: field {key!r}: expected a string")
+        if bool(data["open"]) != bool(data["close"]):
+            raise InputError(f"{where}: fields 'open' and 'close': give both, or neither for no thinking")
+        signals = data.get("signals", [])
+        if not isinstance(signals, (list, tuple)) or not all(isinstance(s, str) and s for s in signals):
+            raise InputError(f"{where}: field 'signals': expected a list of strings")
+        row = {**data, "signals": tuple(signals)}
+        row.setdefault("prefill", data["open"] + ("\n" if data["open"] else ""))
+        row.setdefault("stop_thinking", data["close"] + (data.get("answer_open") or ""))
+        return cls(**row)
+
+
+# The built-in rows, in the order auto-detection tries them (the most specific markers first).
+FORMATS: dict[str, ThinkFormat] = {f.name: f for f in (
+    ThinkFormat("harmony", open="<|channel|>analysis<|message|>", close="<|end|>",
+                answer_open="<|channel|>final<|message|>", answer_close="<|return|>",
+                prefill="<|channel|>analysis<|message|>",
+                stop_thinking="<|end|><|start|>assistant<|channel|>final<|message|>",
+                signals=("<|channel|>",), description="gpt-oss: the analysis channel, then the final one"),
+    ThinkFormat("seed", open="<seed:think>", close="</seed:think>", prefill="<seed:think>",
+                stop_thinking="</seed:think>", signals=("<seed:think>",), description="Seed-OSS"),
+    ThinkFormat("magistral", open="[THINK]", close="[/THINK]", prefill="[THINK]", stop_thinking="[/THINK]",
+                signals=("[THINK]",), description="Magistral"),
+    ThinkFormat("sky", open="<|begin_of_thought|>", close="<|end_of_thought|>",
+                answer_open="<|begin_of_solution|>", answer_close="<|end_of_solution|>", answer_close_required=True,
+                prefill="<|begin_of_thought|>\n\n",
+                stop_thinking="\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n",
+                signals=("<|begin_of_thought|>",), description="Sky-T1, OpenThinker, Bespoke-Stratos"),
+    ThinkFormat("r1", open="<think>", close="</think>", prefill="<think>\n", stop_thinking="</think>",
+                signals=("<think>",), description="DeepSeek-R1, QwQ, Qwen3 and the R1 distills"),
+    ThinkFormat("none", open="", close="", description="no thinking: the whole reply is the answer"),
+)}
+R1 = FORMATS["r1"]
+NONE = FORMATS["none"]
+THINK_OPEN = R1.open  # kept for readers that predate think formats
+THINK_CLOSE = R1.close
+
+
+def get_format(spec: "str | ThinkFormat | None") -> ThinkFormat:
+    """The row a name (`sky`), a user's YAML (`FILE.yaml:NAME`, or `FILE.yaml` with one row) or a row
+    itself stands for; None is r1. InputError for an unknown name. (`auto` is decided by the caller.)"""
+    if spec is None:
+        return R1
+    if isinstance(spec, ThinkFormat):
+        return spec
+    if isinstance(spec, dict):
+        return ThinkFormat.from_dict(spec)
+    name = str(spec).strip()
+    if name in FORMATS:
+        return FORMATS[name]
+    path, _, row = name.partition(".yaml:") if ".yaml:" in name else (name, "", "")
+    if ".yaml:" in name:
+        path += ".yaml"
+    if path.endswith((".yaml", ".yml")):
+        rows = load_formats(path)
+        if row:
+            if row not in rows:
+                raise InputError(f"{path}: no think format named {row!r} (it has: {', '.join(rows)})")
+            return rows[row]
+        if len(rows) != 1:
+            raise InputError(f"{path}: holds {len(rows)} think formats; name one as {path}:NAME")
+        return next(iter(rows.values()))
+    raise InputError(f"unknown think format {name!r} (known: {', '.join(FORMATS)}, auto, or FILE.yaml[:NAME])")
+
+
+def load_formats(path: str | Path) -> dict[str, ThinkFormat]:
+    """A user's rows from YAML: a list of mappings (or {formats: [...]}) with ThinkFormat's fields."""
+    import yaml
+
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(source)
+        node = yaml.compose(source)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise InputError(f"{path}: cannot read think formats ({str(e).splitlines()[0]})") from None
+    if isinstance(data, dict) and "formats" in data:
+        data = data["formats"]
+        node = next((v for k, v in node.value if k.value == "formats"), node)
+    if isinstance(data, dict):
+        data, node = [data], None
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{path}:1: expected a list of think formats (mappings with name, open, close, ...)")
+    out: dict[str, ThinkFormat] = {}
+    for i, row in enumerate(data):
+        line = node.value[i].start_mark.line + 1 if node is not None and hasattr(node, "value") and \
+            isinstance(node.value, list) and i < len(node.value) else 1
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{line}: a think format must be a mapping")
+        fmt = ThinkFormat.from_dict(row, f"{path}:{line}")
+        out[fmt.name] = fmt
+    return out
+
+
+# ------------------------------------------------------------------------------ reading completions
 
 
 @dataclass(frozen=True)
@@ -13,10 +186,13 @@ class ThinkSplit:
     """A completion cut into its reasoning and its final answer.
 
     think: the text inside the think block(s) (empty when there is none).
-    answer: the text after the last `</think>`; the whole text when there are no think tags.
-    has_think: a think block was present (by tag, or opened by the prompt).
+    answer: the final answer: after the thinking, inside the answer markers where the format has them;
+        the whole text when there is no thinking.
+    has_think: a think block was present (by its marker, or opened by the prompt).
     closed: the think block was closed (True when there is no think block at all).
     answer_start: character offset of `answer` within the completion.
+    think_start / think_end: where the thinking's text lies in the completion (0, 0 without one).
+    answer_unfinished: the answer block opened but never closed, in a format whose answers must close.
     """
 
     think: str
@@ -24,36 +200,187 @@ class ThinkSplit:
     has_think: bool
     closed: bool
     answer_start: int
+    think_start: int = 0
+    think_end: int = 0
+    answer_unfinished: bool = False
 
 
-def split_think(completion: str, think_open: bool = False) -> ThinkSplit:
-    """Split `completion` at its last `</think>`.
+def split_think(completion: str, think_open: bool = False, think_format: "str | ThinkFormat | None" = None) -> ThinkSplit:
+    """Split `completion` into thinking and answer by the format's markers (r1 when not given).
 
-    think_open: the prompt opened the think block, so the completion starts inside it.
-    A completion with no think tags at all (and not `think_open`) is all answer. An opened block that
-    never closes leaves the answer empty.
+    think_open: the prompt opened thinking, so the completion starts inside it.
+    The answer follows the last close marker (or the format's last answer marker); an opened block
+    that never closes leaves the answer empty; a completion without any marker is all answer.
     """
+    fmt = get_format(think_format)
     text = completion or ""
-    close = text.rfind(THINK_CLOSE)
+    if not fmt.thinks:
+        return ThinkSplit("", text, False, True, 0)
+    if fmt.answer_open:
+        at = text.rfind(fmt.answer_open)
+        if at >= 0:
+            start = at + len(fmt.answer_open)
+            end = text.find(fmt.answer_close, start) if fmt.answer_close else -1
+            answer = text[start:end] if end >= 0 else text[start:]
+            t0, t1 = _think_span(text, at, fmt, think_open)
+            unfinished = fmt.answer_close_required and end < 0
+            return ThinkSplit(text[t0:t1], answer, t1 > 0 or think_open or fmt.open in text[:at], True, start,
+                              t0, t1, unfinished)
+    close = text.rfind(fmt.close)
     if close >= 0:
-        start = close + len(THINK_CLOSE)
-        think = text[:close]
-        open_at = think.find(THINK_OPEN)
-        if open_at >= 0:
-            think = think[open_at + len(THINK_OPEN):]
-        return ThinkSplit(think, text[start:], True, True, start)
-    open_at = text.find(THINK_OPEN)
+        start = close + len(fmt.close)
+        t0, t1 = _think_span(text, start, fmt, think_open)
+        return ThinkSplit(text[t0:t1], text[start:], True, True, start, t0, t1)
+    open_at = text.find(fmt.open)
     if open_at >= 0:
-        return ThinkSplit(text[open_at + len(THINK_OPEN):], "", True, False, len(text))
+        t0 = open_at + len(fmt.open)
+        return ThinkSplit(text[t0:], "", True, False, len(text), t0, len(text))
     if think_open:
-        return ThinkSplit(text, "", True, False, len(text))
+        return ThinkSplit(text, "", True, False, len(text), 0, len(text))
     return ThinkSplit("", text, False, True, 0)
 
 
-def is_truncated(completion: str, finish_reason: str | None = None, think_open: bool = False) -> bool:
+def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool) -> tuple[int, int]:
+    """(start, end) of the thinking before offset `limit`: from after the first open marker (or the
+    start, when the prompt opened it) to the last close marker."""
+    end = text.rfind(fmt.close, 0, limit)
+    if end < 0:
+        return (0, 0)
+    open_at = text.find(fmt.open, 0, end)
+    return (open_at + len(fmt.open) if open_at >= 0 else 0, end)
+
+
+def is_truncated(completion: str, finish_reason: str | None = None, think_open: bool = False,
+                 think_format: "str | ThinkFormat | None" = None) -> bool:
     """A completion is truncated when generation stopped at the token limit; when the finish reason is
-    unknown, when a think block is open (by tag or `think_open`) and never closes."""
+    unknown, when thinking opened (by its marker or `think_open`) and never closed, or (formats whose
+    answers must close, such as sky) when the answer block opened and never closed."""
     if finish_reason is not None:
         return finish_reason == "length"
-    split = split_think(completion, think_open)
-    return split.has_think and not split.closed
+    split = split_think(completion, think_open, think_format)
+    return (split.has_think and not split.closed) or split.answer_unfinished
+
+
+def well_formed(completion: str, think_format: "str | ThinkFormat | None" = None, think_open: bool = False) -> bool:
+    """What the format reward checks: exactly one thinking block that opens at the start (or was opened
+    by the prompt, then the completion holds no open marker), closes once, and is followed by a
+    non-empty answer, inside exactly one answer block where the format has one (closed where it must)."""
+    fmt = get_format(think_format)
+    text = completion or ""
+    if not fmt.thinks:
+        return bool(text.strip())
+    if text.count(fmt.close) != 1:
+        return False
+    opens = text.count(fmt.open)
+    if think_open:
+        if opens:
+            return False
+    elif opens != 1 or not text.lstrip().startswith(fmt.open) or text.find(fmt.open) > text.find(fmt.close):
+        return False
+    if fmt.answer_open and text.count(fmt.answer_open) != 1:
+        return False
+    split = split_think(text, think_open, fmt)
+    if fmt.answer_open and split.answer_start < text.find(fmt.close):
+        return False
+    if fmt.answer_close_required and text.count(fmt.answer_close) != 1:
+        return False
+    return bool(split.answer.strip()) and not split.answer_unfinished
+
+
+def stitch(reasoning: str | None, content: str | None, think_format: "str | ThinkFormat | None" = None) -> str:
+    """One completion from thinking a server returned apart (`reasoning_content`) and the answer, in the
+    format's own markers. `content` None means the server saw no end of thinking: the block stays
+    open, so a reply cut off mid-thought still reads as truncated."""
+    fmt = get_format(think_format)
+    if not reasoning or not fmt.thinks:  # a format without thinking keeps only the answer
+        return content or ""
+    if content is None:
+        return f"{fmt.prefill}{reasoning}"
+    if fmt.close in content:
+        return content
+    end = fmt.answer_close if fmt.answer_close_required and not content.rstrip().endswith(fmt.answer_close) else ""
+    return f"{fmt.prefill}{reasoning}{fmt.stop_thinking}{content}{end}"
+
+
+# ------------------------------------------------------------------------------ deciding `auto`
+
+
+@dataclass(frozen=True)
+class FormatDecision:
+    """What `--think-format` resolved to and why (config.json records both)."""
+
+    format: ThinkFormat
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.format.name, "decided_by": self.reason, "row": self.format.to_dict()}
+
+
+def detect_from_tokenizer(tokenizer: Any) -> FormatDecision:
+    """The row a model's chat template or its tokenizer's special tokens betray; `none` when neither
+    knows a think marker. Rows are tried most specific first (harmony before r1)."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, dict):
+        template = "\n".join(str(v) for v in template.values())
+    try:
+        vocab = tokenizer.get_vocab()
+    except Exception:
+        vocab = {}
+    for fmt in FORMATS.values():
+        for signal in fmt.signals:
+            if signal in template:
+                return FormatDecision(fmt, f"the chat template writes {signal!r}")
+            if signal in vocab:
+                return FormatDecision(fmt, f"the tokenizer has the token {signal!r}")
+    return FormatDecision(NONE, "neither the chat template nor the tokenizer knows a think marker")
+
+
+def detect_from_completions(completions: Iterable[str], think_open: bool = False,
+                            limit: int = 2000) -> FormatDecision:
+    """The row whose markers appear in the most completions (the first `limit` are read).
+
+    think_open: the prompts opened thinking; with no marker anywhere that still means r1-style
+    thinking (cut off before it closed), not `none`.
+    """
+    texts = [c or "" for _, c in zip(range(limit), completions)]
+    best, best_count = None, 0
+    for fmt in FORMATS.values():
+        count = sum(any(m in t for m in fmt.markers()) for t in texts)
+        if count > best_count:
+            best, best_count = fmt, count
+    if best is not None:
+        return FormatDecision(best, f"{best_count} of {len(texts)} completions hold its markers "
+                                    f"({', '.join(repr(m) for m in best.markers())})")
+    if think_open:
+        return FormatDecision(R1, f"no think marker in {len(texts)} completions, but the prompt opens thinking")
+    return FormatDecision(NONE, f"no think marker in {len(texts)} completions")
+
+
+def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
+           completions: Sequence[str] | None = None, think_open: bool = False) -> FormatDecision:
+    """Resolve `--think-format`: a named row as given, or `auto` (None) from the completions when there
+    are any (a replay), else from the tokenizer, else r1 (a server's chat endpoint shows neither)."""
+    if choice is not None and choice != "auto":
+        fmt = get_format(choice)
+        return FormatDecision(fmt, "given" if isinstance(choice, ThinkFormat) else f"--think-format {choice}")
+    if completions:
+        return detect_from_completions(completions, think_open)
+    if tokenizer is not None:
+        return detect_from_tokenizer(tokenizer)
+    return FormatDecision(R1, "auto with no tokenizer or completions to read: the default r1")
+
+
+def decide_for_run(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
+                   completions: Sequence[str] | None = None, think_open: bool = False,
+                   previous: dict[str, Any] | None = None) -> FormatDecision:
+    """The think format of a run: `decide`, except that a resumed run keeps the format its samples
+    were scored with (config.json's `think_format`, given as `previous`) and refuses another one."""
+    if previous and previous.get("row"):
+        before = ThinkFormat.from_dict(previous["row"], "config.json think_format")
+        if choice in (None, "auto"):
+            return FormatDecision(before, f"resumed: {previous.get('decided_by', 'recorded in config.json')}")
+        wanted = get_format(choice)
+        if wanted != before:
+            raise InputError(f"this run's samples were scored with think format {before.name!r}; "
+                             f"--think-format {wanted.name} needs --overwrite or another --out")
+    return decide(choice, tokenizer=tokenizer, completions=completions, think_open=think_open)

@@ -46,8 +46,8 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
-        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from vllm import SamplingParams

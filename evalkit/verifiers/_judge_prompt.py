@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -61,9 +61,9 @@ def load_rubric(path: str | None = None) -> Rubric:
     return Rubric(str(data["version"]), data["system"].strip(), data["user"].rstrip() + "\n")
 
 
-def final_answer(completion: str | None, think_open: bool = False) -> str:
+def final_answer(completion: str | None, think_open: bool = False, think_format: Any = None) -> str:
     """What follows the thinking (the whole text when there is none); empty when thinking never closed."""
-    return split_think(completion or "", think_open).answer.strip()
+    return split_think(completion or "", think_open, think_format).answer.strip()
 
 
 def bounded(text: str, limit: int, keep: Literal["head", "tail"]) -> str:

@@ -18,6 +18,8 @@ class VerifyItem:
     finish_reason: the backend's finish reason, when known (`length` means truncated).
     think_open: the prompt opened the think block, so the completion starts inside it.
     problem: the problem statement, for verifiers that read it (a judge model); None when unknown.
+    think_format: how the completion thinks (a evalkit.thinking row or its name; None is r1): where its
+        thinking ends and its answer is.
     """
 
     completion: str | None
@@ -25,6 +27,7 @@ class VerifyItem:
     finish_reason: str | None = None
     think_open: bool = False
     problem: str | None = None
+    think_format: Any = None
 
 
 class Verifier(Protocol):
