@@ -199,7 +199,7 @@ def test_a_users_row_in_yaml(tmp_path):
     assert verify_math(text, "4", think_format=fmt).reason == "correct"
     assert get_format(f"{tmp_path / 'formats.yaml'}:reasoning_tags") == fmt
     (tmp_path / "bad.yaml").write_text("- name: x\n  open: '<a>'\n- name: y\n  open: '<b>'\n  close: '</b>'\n  colour: red\n")
-    with pytest.raises(InputError, match=r"bad.yaml:1: fields 'open' and 'close'"):
+    with pytest.raises(InputError, match=r"bad.yaml:1: field 'close': expected a string"):
         load_formats(tmp_path / "bad.yaml")
     with pytest.raises(InputError, match="unknown think format 'qwen9'"):
         get_format("qwen9")
