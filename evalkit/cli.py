@@ -123,11 +123,14 @@ def _budget_options(f):
 @click.option("--release", default=None, help="The dataset release to load (e.g. LiveCodeBench's release_v5).")
 @_budget_options
 @click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
+@click.option("--reasoning-effort", type=click.Choice(["low", "medium", "high"]), default=None,
+              help="How hard a model that takes it (gpt-oss) reasons: a chat-template kwarg and an OpenAI-compatible "
+                   "server's reasoning_effort; part of the run's identity.")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
             chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
-            release, think_format, **budget) -> None:
+            release, think_format, reasoning_effort, **budget) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -154,6 +157,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
         chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
         judge_max_flips=judge_max_flips, since=since, until=until, release=release, think_format=think_format,
+        reasoning_effort=reasoning_effort,
         **budget,
     )
     click.echo(results_table(result.results))
@@ -228,7 +232,8 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         from evalkit.thinking import decide
 
         fmt = decide(think_format, completions=[pred] if is_completion else None).format
-        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)])[0]
+        item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
+        v = get_verifier(verifier).verify_many([item])[0]
     except KeyError as e:
         raise InputError(f"--verifier: {e.args[0]}") from None
     if as_json:

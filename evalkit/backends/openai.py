@@ -36,14 +36,17 @@ class OpenAIBackend:
 
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float = 600.0,
-                 tokenizer: str | None = None, down_timeout: float = 60.0, think_format: ThinkFormat = R1) -> None:
+                 tokenizer: str | None = None, down_timeout: float = 60.0, think_format: ThinkFormat = R1,
+                 reasoning_effort: str | None = None) -> None:
         """model: the served model name. base_url: one server's URL, or several (a fleet).
         concurrency: requests in flight per server. max_retries: failed tries per request.
         timeout: seconds per request. down_timeout: seconds with no server answering before the run
         stops (it resumes where it stopped). endpoint, tokenizer: see the module docstring.
         think_format: the markers separately returned reasoning is stitched back in (the run sets it
-        once it has decided the format)."""
+        once it has decided the format). reasoning_effort: low, medium or high, sent as the chat request's
+        `reasoning_effort` (the completions endpoint renders it into the prompt, as a template kwarg)."""
         self.think_format = think_format
+        self.reasoning_effort = reasoning_effort
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         if not urls:
             urls = [os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]
@@ -146,6 +149,8 @@ class OpenAIBackend:
             body["skip_special_tokens"] = False
         else:
             path, body["messages"] = "chat/completions", list(req.messages or ())
+            if self.reasoning_effort:
+                body["reasoning_effort"] = self.reasoning_effort
         try:
             r = await client.post(f"{url}/{path}", json=body)
         except httpx.HTTPError as e:
@@ -171,6 +176,7 @@ class OpenAIBackend:
         usage = data.get("usage") or {}
         return Completion(text=text, finish_reason=choice.get("finish_reason"),
                           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                          reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"),
                           model=self.model)
 
     def continue_tokens(self, prefixes):

@@ -178,7 +178,8 @@ def _opened(prompt: str, think_format: ThinkFormat = R1) -> bool:
 _TRACE_WARNED: list[str] = []
 
 
-def _traces(batch, by_task, verifiers, think_open, verdicts, think_format: ThinkFormat = R1) -> list[dict[str, Any] | None]:
+def _traces(batch, by_task, verifiers, think_open, verdicts,
+            think_format: ThinkFormat = R1) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
     task's verifier when its answers are values (Capabilities.votes); programs are not."""
     try:

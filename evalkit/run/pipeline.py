@@ -95,6 +95,7 @@ def evaluate(
     wait_text: str | None = None,
     answer_cue: str | None = None,
     think_format: str | ThinkFormat | None = "auto",
+    reasoning_effort: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -118,6 +119,9 @@ def evaluate(
     think_format: how the model thinks (evalkit.thinking: r1, sky, magistral, harmony, seed, none, a
         user's FILE.yaml[:NAME]) or `auto`: from the chat template and tokenizer, or for a replay from
         the completions' markers. config.json records the decision and why.
+    reasoning_effort: low, medium or high (gpt-oss and other models that take it): a chat-template
+        kwarg of every task (so part of the run's identity) and an OpenAI-compatible server's
+        `reasoning_effort`; each sample records the server's `reasoning_tokens` where it reports them.
     """
     from evalkit.budgets import budget_settings, close_text
 
@@ -132,6 +136,11 @@ def evaluate(
     specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
     window = make_window(since, until)
     specs = [apply_dataset_choices(s, window, release) for s in specs]
+    if reasoning_effort is not None:
+        if reasoning_effort not in REASONING_EFFORTS:
+            raise InputError(f"--reasoning-effort: expected one of {', '.join(REASONING_EFFORTS)}, "
+                             f"got {reasoning_effort!r}")
+        chat_template_kwargs = {**(chat_template_kwargs or {}), "reasoning_effort": reasoning_effort}
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
@@ -200,6 +209,8 @@ def evaluate(
         except KeyError as e:
             raise InputError(str(e.args[0])) from None
     decision = _think_format(think_format, engine, records, plans, previous)
+    if reasoning_effort is not None and engine is not None and hasattr(engine, "reasoning_effort"):
+        engine.reasoning_effort = reasoning_effort  # a server that renders the template itself is told
     if budgets is not None and budgets.close != close_text(decision.format):  # auto decided another format
         budgets = replace(budgets, close=close_text(decision.format))
         identity["thinking"] = budgets.identity()
@@ -257,6 +268,8 @@ def evaluate(
     return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=len(done), report=report,
                      task_results=task_results)
 
+
+REASONING_EFFORTS = ("low", "medium", "high")
 
 # options every engine backend is given only when the user changed them from these
 _ENGINE_DEFAULTS = {"dtype": "auto", "max_model_len": None, "revision": None, "trust_remote_code": False, "tp": 1,
