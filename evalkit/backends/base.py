@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from evalkit.errors import InputError
+from evalkit.plugins import find_entry_point, plugin_entry_points
 from evalkit.thinking import R1, ThinkFormat, get_format
 from evalkit.types import Completion, Request
 
@@ -123,10 +124,7 @@ def register_backend(name: str, factory: Callable[..., Backend]) -> None:
 
 
 def _entry_points() -> dict[str, EntryPoint]:
-    found = {name: EntryPoint(name, value, ENTRY_POINT_GROUP) for name, value in BUILTIN_BACKENDS.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep)
-    return found
+    return plugin_entry_points(ENTRY_POINT_GROUP, BUILTIN_BACKENDS)
 
 
 def backend_names() -> list[str]:
@@ -143,9 +141,7 @@ def default_backend(completions: bool = False, base_url: bool = False) -> str:
 def backend_factory(name: str) -> Callable[..., Backend]:
     """The factory registered as `name`; KeyError naming the known ones, or what failed to import."""
     if name not in BACKENDS:
-        # a built-in is found without scanning the installed distributions (tens of ms at start)
-        ep = EntryPoint(name, BUILTIN_BACKENDS[name], ENTRY_POINT_GROUP) if name in BUILTIN_BACKENDS \
-            else _entry_points().get(name)
+        ep = find_entry_point(ENTRY_POINT_GROUP, BUILTIN_BACKENDS, name)
         if ep is None:
             raise KeyError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
         try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
+from evalkit.plugins import find_entry_point, plugin_entry_points
 from evalkit.types import Verdict
 
 ENTRY_POINT_GROUP = "evalkit.verifiers"
@@ -170,11 +171,7 @@ def register_verifier(name: str, factory: Callable[..., Verifier]) -> None:
 
 
 def _entry_points() -> dict[str, EntryPoint]:
-    """Built-ins first, then installed plugins (a plugin cannot replace a built-in by accident)."""
-    found = {name: EntryPoint(name, value, ENTRY_POINT_GROUP) for name, value in BUILTIN_VERIFIERS.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep)
-    return found
+    return plugin_entry_points(ENTRY_POINT_GROUP, BUILTIN_VERIFIERS)
 
 
 def verifier_factory(name: str) -> Callable[..., Verifier]:
@@ -187,9 +184,7 @@ def verifier_factory(name: str) -> Callable[..., Verifier]:
         inner, _, outer = name.rpartition("+")
         return Cascade(inner, outer)
     if name not in VERIFIERS:
-        # a built-in is found without scanning the installed distributions (tens of ms at start)
-        ep = EntryPoint(name, BUILTIN_VERIFIERS[name], ENTRY_POINT_GROUP) if name in BUILTIN_VERIFIERS \
-            else _entry_points().get(name)
+        ep = find_entry_point(ENTRY_POINT_GROUP, BUILTIN_VERIFIERS, name)
         if ep is None:
             known = ", ".join(sorted(set(VERIFIERS) | set(_entry_points())))
             raise KeyError(f"unknown verifier {name!r} (known: {known})")
