@@ -259,7 +259,8 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     from evalkit.verifiers.base import VerifyItem, get_verifier
 
     tok = engine.tokenizer
-    close = close_text()
+    # the run's think format (r1 for a run made before formats were recorded)
+    close = close_text((config.get("think_format") or {}).get("row"))
     sampling = {t.get("name"): t.get("resolved_generation") or t.get("generation") or {} for t in config.get("tasks", [])}
     verifier_name = {t.get("name"): (t.get("verifier", "math"), t.get("verifier_options") or {})
                      for t in config.get("tasks", [])}

@@ -42,12 +42,14 @@ CHUNK = int(os.environ.get("EVALKIT_BUDGET_CHUNK", "64"))
 
 
 def close_text(think_format: Any = None) -> str:
-    """The text that closes the think block in `think_format` (a think-format row, or None for r1).
-
-    One place to read it, so the think-format rows (evalkit.thinking) take over without touching
-    the budget logic.
+    """The text that ends thinking and starts the answer in `think_format` (a row of evalkit.thinking,
+    its name, or None for r1): the row's `stop_thinking` (r1: `</think>`; harmony: the end of the
+    analysis channel and the start of the final one). A row that does not think keeps r1's close.
     """
-    return getattr(think_format, "close", None) or THINK_CLOSE
+    from evalkit.thinking import get_format
+
+    row = get_format(think_format)
+    return row.stop_thinking or row.close or THINK_CLOSE
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ import click
 from evalkit.errors import InputError
 
 
+THINK_FORMAT_HELP = ("How the model thinks: r1, sky, magistral, harmony, seed, none, FILE.yaml[:NAME], or auto "
+                     "(from the chat template and tokenizer, or from the completions' markers).")
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
@@ -87,7 +91,8 @@ def _budget_options(f):
 @click.option("--limit", type=int, default=None, help="Only the first L problems of each task.")
 @click.option("--system-prompt", default=None)
 @click.option("--think-prefill/--no-think-prefill", default=True, show_default=True,
-              help="Force the reply to start with '<think>\\n' when the chat template does not.")
+              help="Force the reply to open thinking (the think format's prefill, '<think>\\n' for r1) "
+                   "when the chat template does not.")
 @click.option("--dtype", default="auto", show_default=True)
 @click.option("--max-model-len", type=int, default=None)
 @click.option("--revision", default=None, help="Model revision on the hub.")
@@ -117,11 +122,15 @@ def _budget_options(f):
 @click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
 @click.option("--release", default=None, help="The dataset release to load (e.g. LiveCodeBench's release_v5).")
 @_budget_options
+@click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
+@click.option("--reasoning-effort", type=click.Choice(["low", "medium", "high"]), default=None,
+              help="How hard a model that takes it (gpt-oss) reasons: a chat-template kwarg and an OpenAI-compatible "
+                   "server's reasoning_effort; part of the run's identity.")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
             chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
-            release, **budget) -> None:
+            release, think_format, reasoning_effort, **budget) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -147,7 +156,9 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
         chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
-        judge_max_flips=judge_max_flips, since=since, until=until, release=release, **budget,
+        judge_max_flips=judge_max_flips, since=since, until=until, release=release, think_format=think_format,
+        reasoning_effort=reasoning_effort,
+        **budget,
     )
     click.echo(results_table(result.results))
     for r in result.results:  # what a judge changed is never silent
@@ -192,8 +203,9 @@ def tasks_cmd() -> None:
 @click.option("--pairs", type=click.Path(dir_okay=False), help="JSON lines: completion (a model's output) or "
               "answer (final answer text), gold, optional verifier, finish_reason, id")
 @click.option("--out", type=click.Path(dir_okay=False), help="with --pairs: write the verdict lines here")
+@click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
 def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_completion: bool,
-           pairs: str | None, out: str | None) -> None:
+           pairs: str | None, out: str | None, think_format: str) -> None:
     """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
     every line of --pairs FILE."""
     import json
@@ -205,7 +217,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
             raise InputError("give either PRED GOLD or --pairs FILE, not both")
         from evalkit.verifiers._pairs import verify_pairs
 
-        lines = verify_pairs(pairs, verifier)
+        lines = verify_pairs(pairs, verifier, think_format)
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
@@ -217,7 +229,11 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     if pred is None or gold is None:
         raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
     try:
-        v = get_verifier(verifier).verify_many([VerifyItem(pred, gold, answer_only=not is_completion)])[0]
+        from evalkit.thinking import decide
+
+        fmt = decide(think_format, completions=[pred] if is_completion else None).format
+        item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
+        v = get_verifier(verifier).verify_many([item])[0]
     except KeyError as e:
         raise InputError(f"--verifier: {e.args[0]}") from None
     if as_json:
@@ -236,11 +252,13 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
               help="trl: prompt messages + answer/tests columns (jsonl, or parquet by suffix); verl: veRL's parquet.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
 @click.option("--limit", type=int, default=None, help="Only the first N problems.")
-def export_cmd(task: str, fmt: str, out: str, limit: int | None) -> None:
+@click.option("--think-format", default="auto", show_default=True,
+              help=THINK_FORMAT_HELP + " Written to every row, for the rewards.")
+def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: str) -> None:
     """Write TASK (a built-in name or a YAML path) as a GRPO training set."""
     from evalkit.rewards.export import export_task
 
-    path = export_task(task, fmt, out, limit=limit)
+    path = export_task(task, fmt, out, limit=limit, think_format=think_format)
     click.echo(f"wrote {path} ({fmt})")
 
 
@@ -255,8 +273,10 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None) -> None:
 @click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
 @click.option("--per-answer-timeout", type=float, default=1.0, show_default=True, help="Seconds per answer.")
 @click.option("--batch-deadline", type=float, default=10.0, show_default=True, help="Seconds per request.")
+@click.option("--think-format", default="r1", show_default=True,
+              help=THINK_FORMAT_HELP + " (auto: per response, from its markers); a request's own field wins.")
 def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None, max_concurrency: int,
-                      partial: bool, per_answer_timeout: float, batch_deadline: float) -> None:
+                      partial: bool, per_answer_timeout: float, batch_deadline: float, think_format: str) -> None:
     """Serve rewards over HTTP in OpenRLHF's remote reward protocol (POST /get_reward, GET /health)."""
     from evalkit.rewards.server import RewardServer
     from evalkit.verifiers import get_verifier
@@ -267,7 +287,8 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
         raise InputError(f"--verifier: {e.args[0]}") from None
     try:
         server = RewardServer(host, port, verifier=verifier, separator=separator, max_concurrency=max_concurrency,
-                              partial=partial, per_answer_s=per_answer_timeout, batch_deadline_s=batch_deadline)
+                              partial=partial, per_answer_s=per_answer_timeout, batch_deadline_s=batch_deadline,
+                              think_format=think_format)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"evalkit reward server on {server.url} (POST /get_reward, GET /health; verifier {verifier})",
@@ -370,9 +391,11 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
                    "learned: the older name of model; judge: a judge model labels the sentences.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
                 think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
-                judge_base_url: str | None, detector: str, workers: int, as_json: bool) -> None:
+                judge_base_url: str | None, detector: str, workers: int, as_json: bool,
+                think_format: str) -> None:
     """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples): reflection,
     self-correction, over- and underthinking."""
     import json as _json
@@ -405,8 +428,10 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     rules = load_rules(rules_path) if rules_path else None
     summary = analyze_file(file, out, completion_field=completion_field, gold_field=gold_field or None,
                            verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
-                           tokenizer=tok, rules=rules, detector=detector, workers=workers)
+                           tokenizer=tok, rules=rules, detector=detector, workers=workers, think_format=think_format)
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    if not as_json:
+        click.echo(f"think format: {summary['think_format']['name']} ({summary['think_format']['decided_by']})")
 
 
 # ---- anytime curves (issue 15): `evalkit anytime` ----

@@ -1,6 +1,7 @@
-"""Think formats (evalkit.thinking): every built-in row with a finished and a cut-off trace each:
-split, truncation, the format check, stitching of separate reasoning; `auto` for the tiny model's
-template, other templates and tokenizers, and replays; a user's row in YAML.
+"""Think formats: every built-in row, with a finished and a cut-off trace each, through the verifier,
+the trace analyzer, the rewards (functions and HTTP server), `evalkit verify`/`analyze` and a replay
+run; `auto` for the tiny model's template, for other templates and tokenizers, and for replays; a
+gpt-oss (harmony) reply from an OpenAI-compatible server that returns `reasoning_content`.
 
 The traces are faithful synthetic ones: each format's real markers around the same short thinking,
 with a `\\boxed{4}` inside the cut-off thinking, so a reader that takes the wrong row (or none) would
@@ -9,8 +10,16 @@ score the cut-off trace as a finished right answer.
 
 from __future__ import annotations
 
-import pytest
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+import evalkit
+from evalkit.cli import main
 from evalkit.errors import InputError
 from evalkit.thinking import (FORMATS, decide, detect_from_completions, detect_from_tokenizer, get_format,
                               is_truncated, load_formats, split_think, stitch, well_formed)
@@ -54,6 +63,85 @@ def test_each_format_splits_and_judges_truncation_by_its_own_markers(name):
     assert well_formed(finished, name)
 
 
+def test_a_sky_trace_cut_mid_thought_read_as_r1_would_pass_as_a_finished_right_answer():
+    _, cut, _ = TRACES["sky"]
+    from evalkit.verifiers.math import verify_math
+
+    assert verify_math(cut, "4").reason == "correct"  # the old reading: no </think>, all answer
+    assert verify_math(cut, "4", think_format="sky").reason == "truncated"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_verify_analyze_and_rewards_read_each_format(name):
+    from evalkit.rewards import math_reward, think_format_reward
+    from evalkit.trace import analyze
+    from evalkit.verifiers.math import verify_math
+
+    finished, cut, cut_reason = TRACES[name]
+    assert verify_math(finished, "4", think_format=name).reason == "correct"
+    assert verify_math(cut, "4", finish_reason=cut_reason, think_format=name).reason == "truncated"
+
+    stats = analyze(finished, "4", think_format=name)
+    assert not stats.truncated and stats.final_correct is True
+    assert stats.has_think == (name != "none")
+    split = split_think(finished, think_format=name)
+    if name != "none":
+        assert finished[split.think_start:split.think_end].strip() == THINKING
+        assert stats.unit == "chars" and stats.think_length == split.think_end - split.think_start
+        # the analyzer reads only the thinking: the sky solution's own "Wait" is not a marker
+        assert stats.markers and all(m.end <= split.think_end for m in stats.markers)
+    assert analyze(cut, "4", finish_reason=cut_reason, think_format=name).truncated
+
+    rewards = math_reward([finished, cut], answer=["4", "4"], finish_reason=[None, cut_reason], think_format=name)
+    assert rewards == [1.0, 0.0]
+    shaped = think_format_reward([finished, cut], think_format=name)
+    assert shaped == ([1.0, 1.0] if name == "none" else [1.0, 0.0])  # `none`: any non-empty reply is well formed
+    # the dataset column `auto` reads each completion's own markers
+    assert math_reward([finished, cut], answer=["4", "4"], finish_reason=[None, cut_reason],
+                       think_format=["auto", "auto"]) == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cli_verify_pairs_and_analyze_decide_auto_from_the_file(name, tmp_path):
+    finished, cut, cut_reason = TRACES[name]
+    rows = [{"id": "done", "completion": finished, "gold": "4"},
+            {"id": "cut", "completion": cut, "gold": "4", "finish_reason": cut_reason}]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runner = CliRunner()
+    out = runner.invoke(main, ["verify", "--pairs", str(pairs)])
+    assert out.exit_code == 0, out.output
+    got = {json.loads(line)["id"]: json.loads(line)["reason"] for line in out.output.splitlines()}
+    assert got == {"done": "correct", "cut": "truncated"}
+    analyzed = runner.invoke(main, ["analyze", str(pairs)])
+    assert analyzed.exit_code == 0, analyzed.output
+    assert f"think format: {name} (" in analyzed.output and "2 completions" in analyzed.output
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_replay_run_decides_the_format_from_the_completions_and_records_why(name, tmp_path):
+    finished, cut, cut_reason = TRACES[name]
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: twoplustwo\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    rows = [{"problem_id": "p1", "sample": 0, "completion": finished},
+            {"problem_id": "p1", "sample": 1, "completion": cut, "finish_reason": cut_reason}]
+    replay = tmp_path / f"{name}.jsonl"
+    replay.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=replay, out=tmp_path / "run", progress=False)
+    config = json.loads((run.run_dir / "config.json").read_text())
+    assert config["think_format"]["name"] == name
+    assert ("completions hold its markers" if name != "none" else "no think marker") in config["think_format"]["decided_by"]
+    samples = {s["sample"]: s for s in map(json.loads, (run.run_dir / "samples.jsonl").read_text().splitlines())}
+    assert (samples[0]["reason"], samples[1]["reason"]) == ("correct", "truncated")
+    assert samples[0]["trace"]["has_think"] == (name != "none")
+    html = (run.run_dir / "index.html").read_text()
+    assert "Think format" in html and f"{name} (" in html
+    # a resumed run keeps its format; another one is refused
+    with pytest.raises(InputError, match="scored with think format"):
+        evalkit.evaluate([str(tmp_path / "t.yaml")], completions=replay, out=tmp_path / "run", progress=False,
+                         think_format="magistral" if name != "magistral" else "seed")
+
+
 def test_auto_reads_the_tiny_models_template_and_other_tokenizers(tiny_model):
     from transformers import AutoTokenizer
 
@@ -77,11 +165,44 @@ def test_auto_reads_the_tiny_models_template_and_other_tokenizers(tiny_model):
     assert detect_from_tokenizer(none).format.name == "none"
 
 
+def test_the_prefill_writes_the_formats_open_text(tiny_model):
+    from transformers import AutoTokenizer
+
+    from evalkit.backends.base import render_with_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    messages = [{"role": "user", "content": "What is 2+2?"}]
+    prompt, prefill, opened = render_with_tokenizer(tok, messages, True, {}, "r1")
+    assert prefill == "<think>\n" and prompt.endswith("<|im_start|>assistant\n<think>\n") and not opened
+    tok.add_tokens(["<|begin_of_thought|>", "<|end_of_thought|>"], special_tokens=True)
+    prompt, prefill, _ = render_with_tokenizer(tok, messages, True, {}, "sky")
+    assert prefill == "<|begin_of_thought|>\n\n" and prompt.endswith("assistant\n<|begin_of_thought|>\n\n")
+    assert render_with_tokenizer(tok, messages, True, {}, "none")[1] == ""
+    assert render_with_tokenizer(tok, messages, True, {}, "magistral")[1] == ""  # the tokenizer cannot think so
+
+
 def test_auto_for_replays_of_each_format_and_its_fallbacks():
     for name, (finished, cut, _) in TRACES.items():
         assert detect_from_completions([finished, cut]).format.name == name
     assert decide("auto", completions=["no markers here"], think_open=True).format.name == "r1"
     assert decide("sky").reason == "--think-format sky"
+
+
+def test_a_users_row_in_yaml(tmp_path):
+    (tmp_path / "formats.yaml").write_text(
+        "- name: reasoning_tags\n  open: '<reasoning>'\n  close: '</reasoning>'\n  signals: ['<reasoning>']\n")
+    fmt = get_format(str(tmp_path / "formats.yaml"))
+    assert (fmt.prefill, fmt.stop_thinking) == ("<reasoning>\n", "</reasoning>")
+    text = "<reasoning>hmm \\boxed{5}</reasoning>The answer is \\boxed{4}."
+    from evalkit.verifiers.math import verify_math
+
+    assert verify_math(text, "4", think_format=fmt).reason == "correct"
+    assert get_format(f"{tmp_path / 'formats.yaml'}:reasoning_tags") == fmt
+    (tmp_path / "bad.yaml").write_text("- name: x\n  open: '<a>'\n- name: y\n  open: '<b>'\n  close: '</b>'\n  colour: red\n")
+    with pytest.raises(InputError, match=r"bad.yaml:1: field 'close': expected a string"):
+        load_formats(tmp_path / "bad.yaml")
+    with pytest.raises(InputError, match="unknown think format 'qwen9'"):
+        get_format("qwen9")
 
 
 def test_stitching_puts_separate_reasoning_back_in_each_formats_markers():
@@ -93,16 +214,90 @@ def test_stitching_puts_separate_reasoning_back_in_each_formats_markers():
             assert is_truncated(stitch(THINKING, None, name), think_format=name)
 
 
-def test_a_users_row_in_yaml(tmp_path):
-    (tmp_path / "formats.yaml").write_text(
-        "- name: reasoning_tags\n  open: '<reasoning>'\n  close: '</reasoning>'\n  signals: ['<reasoning>']\n")
-    fmt = get_format(str(tmp_path / "formats.yaml"))
-    assert (fmt.prefill, fmt.stop_thinking) == ("<reasoning>\n", "</reasoning>")
-    split = split_think("<reasoning>hmm \\boxed{5}</reasoning>The answer is \\boxed{4}.", think_format=fmt)
-    assert split.think == "hmm \\boxed{5}" and split.answer == "The answer is \\boxed{4}."
-    assert get_format(f"{tmp_path / 'formats.yaml'}:reasoning_tags") == fmt
-    (tmp_path / "bad.yaml").write_text("- name: x\n  open: '<a>'\n")
-    with pytest.raises(InputError, match=r"bad.yaml:1: field 'close': expected a string"):
-        load_formats(tmp_path / "bad.yaml")
-    with pytest.raises(InputError, match="unknown think format 'qwen9'"):
-        get_format("qwen9")
+def test_the_reward_server_reads_its_think_format():
+    from evalkit.rewards.server import RewardServer
+
+    finished, cut, _ = TRACES["sky"]
+    prompt = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+    server = RewardServer("127.0.0.1", 0, think_format="sky")
+    try:
+        status, reply = server.handle(json.dumps({"query": [prompt + finished, prompt + cut],
+                                                  "prompts": [prompt, prompt], "labels": ["4", "4"]}).encode())
+        assert status == 200 and reply["rewards"] == [1.0, 0.0]
+        # the same cut-off trace read as r1 (the request says so) passes as an answer
+        status, reply = server.handle(json.dumps({"query": [prompt + cut], "prompts": [prompt], "labels": ["4"],
+                                                  "think_format": "r1"}).encode())
+        assert reply["rewards"] == [1.0]
+    finally:
+        server.close()
+
+
+class _HarmonyServer(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat endpoint answering as vLLM serves gpt-oss with its harmony reasoning
+    parser: the analysis channel in `reasoning_content`, the final channel in `content` (None when the
+    reply was cut off mid-thought). gpt-oss itself cannot run on this machine, so the replies are the
+    parser's documented shape for this prompt; the backend, stitching, verification are real."""
+
+    def do_GET(self):  # noqa: N802 - /v1/models
+        self._send({"data": [{"id": "openai/gpt-oss-20b"}]})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        question = body["messages"][-1]["content"]
+        type(self).seen.append(body)
+        if "2+2" in question:
+            message, finish = {"role": "assistant", "reasoning_content": THINKING, "content": ANSWER}, "stop"
+        else:
+            message, finish = {"role": "assistant", "reasoning_content": CUT_THINKING, "content": None}, "length"
+        self._send({"choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": {"prompt_tokens": 20, "completion_tokens": 30,
+                              "completion_tokens_details": {"reasoning_tokens": 24}}})
+
+    def _send(self, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def harmony_server():
+    handler = type("Handler", (_HarmonyServer,), {"seen": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", handler.seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_harmony_reply_with_reasoning_content_is_stitched_in_harmony_markers(harmony_server, tmp_path):
+    url, _ = harmony_server
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "What is 2+2?", "answer": "4"}) + "\n" +
+                                      json.dumps({"id": "b", "problem": "What is 3+1?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: small\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], model="openai/gpt-oss-20b", backend="openai", base_url=url,
+                           think_format="harmony", out=tmp_path / "run", progress=False)
+    samples = {s["problem_id"]: s for s in map(json.loads, (run.run_dir / "samples.jsonl").read_text().splitlines())}
+    assert samples["a"]["completion"] == (f"<|channel|>analysis<|message|>{THINKING}<|end|><|start|>assistant"
+                                          f"<|channel|>final<|message|>{ANSWER}")
+    assert samples["a"]["reason"] == "correct"
+    assert samples["b"]["completion"] == f"<|channel|>analysis<|message|>{CUT_THINKING}"
+    assert samples["b"]["reason"] == "truncated"
+    config = json.loads((run.run_dir / "config.json").read_text())
+    assert config["think_format"] == {**config["think_format"], "name": "harmony", "decided_by": "--think-format harmony"}
+
+
+def test_budget_forcing_closes_thinking_with_the_formats_own_text():
+    from evalkit.budgets import budget_settings, close_text
+
+    assert close_text(None) == close_text("r1") == "</think>"
+    assert close_text("harmony") == "<|end|><|start|>assistant<|channel|>final<|message|>"
+    assert close_text("sky").strip().endswith("<|begin_of_solution|>")
+    settings = budget_settings("64", think_format="magistral")
+    assert settings.close == "[/THINK]" and settings.identity()["close"] == "[/THINK]"

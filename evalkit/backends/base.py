@@ -10,11 +10,10 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from evalkit.errors import InputError
 from evalkit.plugins import find_entry_point, plugin_entry_points
-
-from evalkit.thinking import THINK_OPEN
+from evalkit.thinking import R1, ThinkFormat, get_format
 from evalkit.types import Completion, Request
 
-THINK_PREFILL = THINK_OPEN + "\n"
+THINK_PREFILL = R1.prefill  # kept for readers that predate think formats
 
 
 def sample_seed(run_seed: int, task: str, problem_id: str, sample: int) -> int:
@@ -35,7 +34,7 @@ class Backend(Protocol):
     model: str
 
     def render(self, messages: list[dict[str, str]], think_prefill: bool,
-               chat_template_kwargs: dict[str, Any]) -> tuple[str, str, bool]:
+               chat_template_kwargs: dict[str, Any], think_format: ThinkFormat | None = None) -> tuple[str, str, bool]:
         """(prompt text, prefill, think_open) for chat `messages`; see `render_with_tokenizer`."""
         ...
 
@@ -47,23 +46,29 @@ class Backend(Protocol):
 
 
 def render_with_tokenizer(tokenizer: Any, messages: list[dict[str, str]], think_prefill: bool,
-                          chat_template_kwargs: dict[str, Any]) -> tuple[str, str, bool]:
-    """Apply the model's chat template; force the reply to start with `<think>\\n` when asked.
+                          chat_template_kwargs: dict[str, Any],
+                          think_format: ThinkFormat | str | None = None) -> tuple[str, str, bool]:
+    """Apply the model's chat template; force the reply to open thinking (the think format's prefill,
+    `<think>\\n` for r1) when asked.
 
-    Returns (prompt, prefill, think_open). When the template itself ends the prompt inside an open
-    think block (R1-distill templates), the completion starts inside it: think_open, no prefill.
-    The prefill is used only when the tokenizer knows `<think>` (a model that never thinks is not
-    forced to).
+    Returns (prompt, prefill, think_open). When the template itself ends the prompt inside open
+    thinking (R1-distill templates), the completion starts inside it: think_open, no prefill.
+    The prefill is used only when the tokenizer or the template knows the format's open marker (a
+    model that never thinks is not forced to).
     """
+    fmt = get_format(think_format)
     if getattr(tokenizer, "chat_template", None):
         prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
                                                **chat_template_kwargs)
     else:
         prompt = "\n\n".join(m["content"] for m in messages) + "\n"
-    if prompt.rstrip().endswith(THINK_OPEN):
+    if not fmt.thinks:
+        return prompt, "", False
+    if prompt.rstrip().endswith(fmt.open):
         return prompt, "", True
-    if think_prefill and THINK_OPEN in tokenizer.get_vocab():
-        return prompt + THINK_PREFILL, THINK_PREFILL, False
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if think_prefill and fmt.prefill and (fmt.open in tokenizer.get_vocab() or fmt.open in str(template)):
+        return prompt + fmt.prefill, fmt.prefill, False
     return prompt, "", False
 
 

@@ -6,7 +6,8 @@ concurrency per server; retries with backoff on 429, 5xx and connection errors; 
 other 4xx. Several base URLs make a fleet (evalkit.backends.fleet): requests are spread across the
 servers, and the in-flight requests of a server that dies go to the others.
 Servers that return the thinking separately (`reasoning_content` or `reasoning`) get it stitched
-back as `<think>…</think>`, so everything downstream sees one self-contained completion.
+back in the run's think format's own markers (`think_format`, r1's `<think>…</think>` unless the run
+says otherwise), so everything downstream sees one self-contained completion.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any, Iterator, Sequence
 
 import httpx
 
-from evalkit.backends.base import THINK_PREFILL, BackendCapabilities, render_with_tokenizer
+from evalkit.backends.base import BackendCapabilities, render_with_tokenizer
 from evalkit.backends.fleet import Busy, Fleet, ServerError, Unreachable
 from evalkit.errors import InputError
-from evalkit.thinking import THINK_CLOSE
+from evalkit.thinking import R1, ThinkFormat, stitch
 from evalkit.types import Completion, Request
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -35,11 +36,17 @@ class OpenAIBackend:
 
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float = 600.0,
-                 tokenizer: str | None = None, down_timeout: float = 60.0) -> None:
+                 tokenizer: str | None = None, down_timeout: float = 60.0, think_format: ThinkFormat = R1,
+                 reasoning_effort: str | None = None) -> None:
         """model: the served model name. base_url: one server's URL, or several (a fleet).
         concurrency: requests in flight per server. max_retries: failed tries per request.
         timeout: seconds per request. down_timeout: seconds with no server answering before the run
-        stops (it resumes where it stopped). endpoint, tokenizer: see the module docstring."""
+        stops (it resumes where it stopped). endpoint, tokenizer: see the module docstring.
+        think_format: the markers separately returned reasoning is stitched back in (the run sets it
+        once it has decided the format). reasoning_effort: low, medium or high, sent as the chat request's
+        `reasoning_effort` (the completions endpoint renders it into the prompt, as a template kwarg)."""
+        self.think_format = think_format
+        self.reasoning_effort = reasoning_effort
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         if not urls:
             urls = [os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]
@@ -88,9 +95,9 @@ class OpenAIBackend:
             raise InputError(f"model {self.model!r} is not served at {url} (it serves: {', '.join(served)})")
         return None
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         if self.tokenizer is not None:
-            return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
+            return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
         # the chat endpoint applies the server's template; shown in records as the plain messages
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages), "", False
 
@@ -142,6 +149,8 @@ class OpenAIBackend:
             body["skip_special_tokens"] = False
         else:
             path, body["messages"] = "chat/completions", list(req.messages or ())
+            if self.reasoning_effort:
+                body["reasoning_effort"] = self.reasoning_effort
         try:
             r = await client.post(f"{url}/{path}", json=body)
         except httpx.HTTPError as e:
@@ -162,10 +171,12 @@ class OpenAIBackend:
             text = req.prefill + (choice.get("text") or "")
         else:
             msg = choice.get("message") or {}
-            text = stitch_reasoning(msg.get("reasoning_content") or msg.get("reasoning"), msg.get("content"))
+            text = stitch_reasoning(msg.get("reasoning_content") or msg.get("reasoning"), msg.get("content"),
+                                    self.think_format)
         usage = data.get("usage") or {}
         return Completion(text=text, finish_reason=choice.get("finish_reason"),
                           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+                          reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"),
                           model=self.model)
 
     def continue_tokens(self, prefixes):
@@ -201,17 +212,11 @@ class OpenAIBackend:
         pass
 
 
-def stitch_reasoning(reasoning: str | None, content: str | None) -> str:
-    """Put separately returned thinking back in front of the answer as a think block.
+def stitch_reasoning(reasoning: str | None, content: str | None, think_format: ThinkFormat = R1) -> str:
+    """Put separately returned thinking back in front of the answer, in the format's markers.
 
     `content` None means the server saw no end of thinking (reasoning parsers return no content
-    then): the think block is left open, so a reply cut off mid-thought still reads as truncated.
+    then): the thinking is left open, so a reply cut off mid-thought still reads as truncated.
     """
-    if not reasoning:
-        return content or ""
-    if content is None:
-        return f"{THINK_PREFILL}{reasoning}"
-    if THINK_CLOSE in content:
-        return content
-    return f"{THINK_PREFILL}{reasoning}{THINK_CLOSE}{content}"
+    return stitch(reasoning, content, think_format)
 

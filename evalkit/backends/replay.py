@@ -89,7 +89,7 @@ class ReplayBackend:
         # a record naming its task serves only that task (a suite's tasks share ids such as "1")
         self._by_key = {(r.task, r.model, r.problem_id, r.sample): r.completion for r in records}
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         return "\n\n".join(m["content"] for m in messages), "", False
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:

@@ -64,8 +64,8 @@ class _Replica:
         return {"host": socket.gethostname(), "pid": os.getpid(),
                 "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
-        return self.backend.render(messages, think_prefill, chat_template_kwargs)
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        return self.backend.render(messages, think_prefill, chat_template_kwargs, think_format)
 
     def generate(self, requests: list[Request]):
         """Yield lists of (request, completion), each sent at most STREAM_SECONDS after it was made:
@@ -125,8 +125,8 @@ def _actor_class():
             return super().ready()
 
         @ray.method(concurrency_group="control")
-        def render(self, messages, think_prefill, chat_template_kwargs):
-            return super().render(messages, think_prefill, chat_template_kwargs)
+        def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+            return super().render(messages, think_prefill, chat_template_kwargs, think_format)
 
         @ray.method(concurrency_group="control")
         def stop(self) -> None:
@@ -245,12 +245,12 @@ class ReplicaBackend:
 
     # ---------------------------------------------------------------------------- the protocol
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         ray = self._ray
         for i, actor in enumerate(self.actors):
             if self.alive[i]:
                 try:
-                    return ray.get(actor.render.remote(messages, think_prefill, chat_template_kwargs))
+                    return ray.get(actor.render.remote(messages, think_prefill, chat_template_kwargs, think_format))
                 except _lost_errors():
                     self._lose(i, "it died while rendering a prompt")
                 except ray.exceptions.RayTaskError as e:

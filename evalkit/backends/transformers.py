@@ -41,8 +41,8 @@ class TransformersBackend:
         self.device = next(lm.parameters()).device
         return self
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
-        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         torch, tok = self._torch, self.tokenizer

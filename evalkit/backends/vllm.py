@@ -66,8 +66,8 @@ class VLLMBackend:
         engine.setdefault("distributed_executor_backend", "mp")
         return {**options, "engine_kwargs": engine}
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
-        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs)
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from vllm import SamplingParams

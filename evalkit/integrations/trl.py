@@ -172,8 +172,8 @@ class _AtStep:
     def __init__(self, inner: Any, model: str) -> None:
         self.inner, self.name, self.model = inner, inner.name, model
 
-    def render(self, messages, think_prefill, chat_template_kwargs):
-        return self.inner.render(messages, think_prefill, chat_template_kwargs)
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        return self.inner.render(messages, think_prefill, chat_template_kwargs, think_format)
 
     def generate(self, requests):
         return self.inner.generate(requests)

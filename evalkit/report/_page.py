@@ -126,6 +126,9 @@ def settings(config: dict) -> list[tuple[str, str]]:
             rows.append((label, flat(config[key])))
     if config.get("sampling"):
         rows.append(("Sampling", flat(config["sampling"])))
+    think = config.get("think_format")
+    if isinstance(think, dict) and think.get("name"):
+        rows.append(("Think format", f"{think['name']} ({think.get('decided_by') or 'recorded'})"))
     for spec in config.get("tasks") or []:
         if isinstance(spec, dict):
             ds = spec.get("dataset") or {}
@@ -144,7 +147,7 @@ def settings(config: dict) -> list[tuple[str, str]]:
     layers = config.get("sandbox_layers")
     if layers is not None or "sandbox_layers" in config:
         rows.append(("Sandbox layers", flat(layers) if layers else "none (no code tasks, or not recorded)"))
-    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers", "engine"}
+    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers", "engine", "think_format"}
     for k, v in config.items():
         if k not in known and isinstance(v, (str, int, float, bool)):
             rows.append((k, str(v)))
@@ -161,11 +164,12 @@ def _utf16(text: str):
     return lambda i: prefix[max(0, min(int(i), len(text)))]
 
 
-def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int]) -> dict:
-    """The per-sample part that is shown only when the sample is opened."""
+def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int], think_format=None) -> dict:
+    """The per-sample part that is shown only when the sample is opened; the thinking (folded) is what
+    precedes the answer in the run's think format."""
     completion = rec.get("completion") or ""
     to16 = _utf16(completion)
-    split = split_think(completion, think_open)
+    split = split_think(completion, think_open, think_format)
     trace = rec.get("trace") if isinstance(rec.get("trace"), dict) else {}
     markers = []
     for m in trace.get("markers") or []:
@@ -302,9 +306,10 @@ def build(run: RunData) -> dict:
             chunks.append(Blob(text, n))
         chunk, prompts, prompt_at, size = [], [], {}, 0
 
+    fmt = run.think_format
     for i, s in enumerate(run.samples):
         trace = s.get("trace") if isinstance(s.get("trace"), dict) else {}
-        item = _sample_text(s, run.think_open(str(s.get("task"))), kinds)
+        item = _sample_text(s, run.think_open(str(s.get("task"))), kinds, fmt)
         prompt = s.get("prompt")
         if isinstance(prompt, list):  # chat messages
             prompt = "\n\n".join(f"[{m.get('role')}] {m.get('content')}" for m in prompt if isinstance(m, dict))

@@ -33,6 +33,18 @@ class RunData:
     def title(self) -> str:
         return self.path.resolve().name
 
+    @property
+    def think_format(self):
+        """The run's think format as config.json records it (r1 for runs made before formats)."""
+        from evalkit.errors import InputError
+        from evalkit.thinking import R1, ThinkFormat
+
+        row = (self.config.get("think_format") or {}).get("row")
+        try:
+            return ThinkFormat.from_dict(row) if isinstance(row, dict) else R1
+        except InputError:
+            return R1
+
     def think_open(self, task: str) -> bool:
         """Whether the task's prompt opens the think block (its completions start inside it)."""
         for spec in self.config.get("tasks") or []:

@@ -9,7 +9,9 @@ arguments; bind them with `functools.partial(math_reward, answer_column="gold")`
 logs under the function's own name.
 
 Columns a reward reads besides its answer column, when the dataset has them: `finish_reason`
-(`length` marks a truncated completion) and `think_open` (the prompt opened the think block).
+(`length` marks a truncated completion), `think_open` (the prompt opened the think block) and
+`think_format` (how the model thinks: `r1` when absent, `sky`, `harmony`, ..., or `auto` to decide
+from each completion's markers; also a keyword, `functools.partial(math_reward, think_format="sky")`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import completion_text, find_column, per_row
+from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict
 from evalkit.verifiers.base import VerifyItem, gold_for, verifier_factory
@@ -94,7 +96,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
 
     golds: the dataset's values; each becomes the verifier's gold the way it declares
     (Capabilities.gold: a worked solution's last box for math, code-test JSON as is for code).
-    columns: optional `finish_reason`, `think_open` and `problem` (the problem text, which a judge
+    columns: optional `finish_reason`, `think_open`, `think_format` and `problem` (the problem text, which a judge
     reads), each a list aligned with the completions or one value for all.
     """
     columns = columns or {}
@@ -108,13 +110,16 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     finish = per_row(columns.get("finish_reason"), n)
     think_open = per_row(columns.get("think_open"), n, False)
     problems = per_row(columns.get("problem"), n)
+    texts = [completion_text(c) for c in completions]
+    formats = think_formats(columns.get("think_format"), texts)
     items: list[VerifyItem] = []
     missing: set[int] = set()
-    for i, (completion, gold) in enumerate(zip(completions, golds)):
+    for i, (text, gold) in enumerate(zip(texts, golds)):
         if gold is None:
             missing.add(i)
-        items.append(VerifyItem(completion_text(completion), gold, finish[i], bool(think_open[i]),
-                                problem=problems[i] if isinstance(problems[i], str) else None))
+        items.append(VerifyItem(text, gold, finish[i], bool(think_open[i]),
+                                problem=problems[i] if isinstance(problems[i], str) else None,
+                                think_format=formats[i]))
     judged = iter(judge(verifier, [it for i, it in enumerate(items) if i not in missing], limits, options))
     return [Verdict.infra_error("no gold answer for this row") if i in missing else next(judged)
             for i in range(n)]

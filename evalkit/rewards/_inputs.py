@@ -40,6 +40,25 @@ def _content(content: Any) -> str:
     return str(content)
 
 
+def think_formats(value: Any, completions: Sequence[str], default: Any = None) -> list[Any]:
+    """One think format per completion from a `think_format` keyword or dataset column: a row name
+    (`sky`), `auto` (decided from that completion's own markers), or None (r1)."""
+    from evalkit.thinking import decide, get_format
+
+    names = per_row(value, len(completions), default)
+    resolved: dict[Any, Any] = {}
+    out = []
+    for name, text in zip(names, completions):
+        if name == "auto":
+            out.append(decide("auto", completions=[text]).format)
+            continue
+        key = name if isinstance(name, (str, type(None))) else id(name)
+        if key not in resolved:
+            resolved[key] = get_format(name)
+        out.append(resolved[key])
+    return out
+
+
 def per_row(value: Any, n: int, default: Any = None) -> list[Any]:
     """`value` as a list of length `n`: a list is padded or cut, a scalar is repeated."""
     if value is None:

@@ -153,8 +153,9 @@ def _digest(value: Any) -> tuple[int, int]:
 
 
 def _key(verifier: str, options_key: str, item: VerifyItem) -> tuple:
+    # the think format decides where the answer is, so the same text may get another verdict under another
     return (verifier, options_key, _digest(item.completion or ""), _digest(item.gold), item.finish_reason,
-            bool(item.think_open), _digest(item.problem or ""))
+            bool(item.think_open), _digest(item.problem or ""), item.think_format)
 
 
 def clear_cache() -> None:

@@ -13,39 +13,30 @@ import re
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, report, verdicts
-from evalkit.rewards._inputs import completion_text, find_column, per_row, token_length
+from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, token_length
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
-from evalkit.thinking import THINK_CLOSE, THINK_OPEN
+from evalkit.thinking import well_formed
 
 log = logging.getLogger("evalkit.rewards")
 
 
-def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, **columns: Any) -> list[float]:
-    """1.0 when the completion is exactly one `<think>…</think>` block followed by a non-empty answer.
+def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, think_format: Any = None,
+                        **columns: Any) -> list[float]:
+    """1.0 when the completion is exactly one thinking block followed by a non-empty answer, in the
+    think format's markers (`<think>…</think>` for r1; sky's solution block must open and close).
 
-    think_open: the prompt opened the think block (R1-style chat templates end the prompt with
-        `<think>\\n`), so the completion must hold no `<think>` and exactly one `</think>`. A bool for
-        every row, or a dataset column of that name.
+    think_open: the prompt opened thinking (R1-style chat templates end the prompt with
+        `<think>\\n`), so the completion must hold no open marker and exactly one close marker. A bool
+        for every row, or a dataset column of that name.
+    think_format: a format name for every row or a dataset column (`auto`: from each completion's
+        markers); r1 when absent (evalkit.thinking.well_formed says what each format checks).
     Leading whitespace is allowed; a second block, a block that never closes, text before the
     block, or nothing after it scores 0.0.
     """
     flags = per_row(think_open, len(completions), False)
-    return [1.0 if _well_formed(completion_text(c), bool(f)) else 0.0 for c, f in zip(completions, flags)]
-
-
-def _well_formed(text: str, think_open: bool) -> bool:
-    if text.count(THINK_CLOSE) != 1:
-        return False
-    opens = text.count(THINK_OPEN)
-    if think_open:
-        if opens:
-            return False
-        body = text
-    else:
-        if opens != 1 or not text.lstrip().startswith(THINK_OPEN):
-            return False
-        body = text.lstrip()[len(THINK_OPEN):]
-    return bool(body.split(THINK_CLOSE, 1)[1].strip())
+    texts = [completion_text(c) for c in completions]
+    formats = think_formats(think_format, texts)
+    return [1.0 if well_formed(t, fmt, bool(f)) else 0.0 for t, f, fmt in zip(texts, flags, formats)]
 
 
 def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[Any] | None = None, *,

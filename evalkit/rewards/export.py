@@ -87,11 +87,14 @@ def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
 
 
 def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,
-                source: str = "auto") -> Path:
+                source: str = "auto", think_format: str | None = None) -> Path:
     """Write task `task` (a built-in name or a YAML path) as a training set at `out`; returns the path.
 
     fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
     limit: only the first `limit` problems. source: `auto`, `hub` or `local`, as for `evalkit run`.
+    think_format: how the policy will think (a format name or `auto`), written to every row (TRL: a
+        `think_format` column; veRL: `extra_info.think_format`) so the rewards read the thinking the
+        same way; None writes nothing (the rewards then assume r1).
     Raises InputError for bad input; the file appears whole or not at all.
     """
     out = check_out_path(fmt, out)
@@ -103,7 +106,13 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     problems = load_problems(spec, limit=limit, source=source).problems
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")
-    return write_rows(export_rows(spec, problems, fmt), out)
+    if think_format is not None and think_format != "auto":
+        from evalkit.thinking import get_format
+
+        think_format = get_format(think_format).name if ".yaml" not in think_format else think_format
+    extra = {"think_format": think_format} if think_format is not None else None
+    return write_rows([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
+                       for i, p in enumerate(problems)], out)
 
 
 def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from evalkit.rewards._correctness import verdicts
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import Limits
-from evalkit.thinking import THINK_OPEN
+from evalkit.thinking import get_format
 
 # Text that opens the assistant's turn, per chat-template family; the last one in a query wins.
 ASSISTANT_MARKERS = (
@@ -41,8 +41,10 @@ END_MARKERS = ("<|im_end|>", "<｜end▁of▁sentence｜>", "<|eot_id|>", "<|end
                "<|end|>", "</s>", "<pad>", "<|end_of_text|>")
 
 
-def split_response(query: str, prompt: str | None = None, separator: str | None = None) -> tuple[str, bool]:
-    """The response inside `query`, and whether the prompt opened a think block.
+def split_response(query: str, prompt: str | None = None, separator: str | None = None,
+                   think_format: Any = None) -> tuple[str, bool]:
+    """The response inside `query`, and whether the prompt opened thinking (in `think_format`'s
+    markers; r1 when None).
 
     separator: when given and present, the response is what follows its last occurrence.
     Otherwise the response follows `prompt` (found anywhere, so left padding does not matter),
@@ -62,7 +64,8 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
                 start = at + len(marker)
     start = max(start, 0)
     before, response = query[:start], query[start:]
-    think_open = before.rstrip().endswith(THINK_OPEN)
+    fmt = get_format(None if think_format == "auto" else think_format)
+    think_open = fmt.thinks and before.rstrip().endswith(fmt.open)
     trimmed = True
     while trimmed:
         trimmed = False
@@ -75,20 +78,23 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
 
 def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None,
                   *, verifier: str = "math", separator: str | None = None, partial: bool = False,
-                  limits: Limits = Limits()) -> dict[str, Any]:
+                  limits: Limits = Limits(), think_format: Any = None) -> dict[str, Any]:
     """Judge OpenRLHF's request; a JSON-ready dict in its remote reward protocol.
 
     Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons"}`,
     every value a list aligned with `queries`; an unjudged answer has reward 0.0 and unjudged 1.
     verifier: for labels that are not code-test JSON (those always go to `code`).
     partial: an answer scores its verdict's `score` (for code, the fraction of tests passed).
+    partial: code answers score the fraction of tests passed.
+    think_format: how the policy thinks (a name, `auto` per response, or None for r1).
     """
     n = len(queries)
     prompts = list(prompts) if prompts is not None else [None] * n
     labels = list(labels) if labels is not None else [None] * n
     responses, think_open, routes = [], [], {}
     for i in range(n):
-        response, opened = split_response(queries[i], prompts[i] if i < len(prompts) else None, separator)
+        response, opened = split_response(queries[i], prompts[i] if i < len(prompts) else None, separator,
+                                          think_format)
         responses.append(response)
         think_open.append(opened)
         label = labels[i] if i < len(labels) else None
@@ -96,8 +102,8 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     results: list[Any] = [None] * n
     for name, idx in routes.items():
         golds = [labels[i] if i < len(labels) else None for i in idx]
-        judged = verdicts(name, [responses[i] for i in idx], golds, {"think_open": [think_open[i] for i in idx]},
-                          limits)
+        judged = verdicts(name, [responses[i] for i in idx], golds, {"think_open": [think_open[i] for i in idx],
+                                                                     "think_format": think_format}, limits)
         for i, v in zip(idx, judged):
             results[i] = v
     rewards = [0.0 if v.correct is None else (float(v.score) if partial else float(bool(v.correct)))

@@ -35,13 +35,16 @@ class RewardServer:
     verifier: the verifier for labels that are not code-test JSON (`math`, `choice`, a plugin).
     separator: a configured prompt/response separator (else the prompt, then chat markers).
     max_concurrency: requests judged at once. partial: code answers get partial credit.
+    think_format: how the policy thinks (a name, `auto`, or None for r1); a request's own
+    `think_format` field wins.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
                  separator: str | None = None, max_concurrency: int = 4, queue_timeout_s: float = 600.0,
                  partial: bool = False, per_answer_s: float = PER_ANSWER_S,
-                 batch_deadline_s: float = BATCH_DEADLINE_S):
+                 batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None):
         self.verifier = verifier
+        self.think_format = think_format
         self.separator = separator
         self.partial = partial
         self.limits = Limits(per_answer_s, batch_deadline_s)
@@ -122,7 +125,8 @@ class RewardServer:
             with self._count_lock:
                 self.in_flight += 1
             reply = score_queries(queries, fields["prompts"], fields["labels"], verifier=self.verifier,
-                                  separator=self.separator, partial=self.partial, limits=self.limits)
+                                  separator=self.separator, partial=self.partial, limits=self.limits,
+                                  think_format=data.get("think_format", self.think_format))
         except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
             log.exception("evalkit: reward request failed")
             return 500, {"error": f"{type(e).__name__}: {e}"}

@@ -60,7 +60,7 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     data_source: the row's `data_source` (a task name such as `math500`; routes the verifier).
     solution_str: the decoded response.
     ground_truth: `reward_model.ground_truth`: the gold answer, or code-test JSON for code.
-    extra_info: the row's `extra_info`; `verifier`, `think_open` and `finish_reason` are read.
+    extra_info: the row's `extra_info`; `verifier`, `think_open`, `think_format` and `finish_reason` are read.
     Returns `{"score", "acc", "pred", "reason", "unjudged"}`: score is the reward (0.0 when
     unjudged), acc 1.0/0.0, pred the extracted answer ("" when none).
     """
@@ -171,6 +171,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         for verifier, idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
                        "think_open": [bool(extras[i].get("think_open", False)) for i in idx],
+                       "think_format": [extras[i].get("think_format") for i in idx],
                        "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
             options = None
             if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules

@@ -20,6 +20,7 @@ from evalkit.errors import InputError, ServerError
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
 from evalkit.taskspec import TaskSpec
+from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Request, Verdict
 from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, get_verifier, rules_verifier
 
@@ -41,9 +42,10 @@ def rules_for(spec: TaskSpec) -> Verifier:
 
 def generate_and_verify(engine: Backend, requests: list[Request], plans: list[TaskPlan],
                         verifiers: dict[str, Verifier], rules: dict[str, Verifier], run_dir: RunDir, progress: bool,
-                        trace: bool = True) -> int:
+                        trace: bool = True, think_format: ThinkFormat = R1) -> int:
     """Generate `requests`, verify each with its task's verifier (the trace's candidate answers with
-    its rules verifier), and append the sample lines; returns how many were written."""
+    its rules verifier), and append the sample lines; returns how many were written.
+    think_format: the run's think format: where each completion's thinking ends and its answer is."""
     by_task = {p.spec.name: p for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
@@ -82,11 +84,11 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
             if item is not None:
                 batch.append(item)
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
+                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format)
                 bar.update(len(batch))
                 batch, last = [], time.monotonic()
         if batch:
-            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace)
+            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format)
             bar.update(len(batch))
     bar.close()
     if failure is not None:
@@ -127,14 +129,15 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
     return out
 
 
-def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWriter, trace: bool = True) -> int:
+def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWriter, trace: bool = True,
+           think_format: ThinkFormat = R1) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
         by_verifier[req.task].append(i)
     verdicts: list[Verdict | None] = [None] * len(batch)
-    think_open = [think_open_by_task[req.task] or comp.think_open or (req.prefill == "" and _opened(req.prompt))
-                  for req, comp in batch]
+    think_open = [think_open_by_task[req.task] or comp.think_open
+                  or (req.prefill == "" and _opened(req.prompt, think_format)) for req, comp in batch]
     for task, idx in by_verifier.items():
         plan = by_task[task]
         items = []
@@ -143,14 +146,15 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             problem = plan.by_id[req.problem_id]
             gold = problem.tests if problem.tests is not None else problem.answer
             items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                    think_open=think_open[i], problem=problem.problem))
+                                    think_open=think_open[i], problem=problem.problem,
+                                    think_format=think_format))
         try:
             out = verifiers[task].verify_many(items)
         except Exception as e:  # the verifier must not raise; if it does, the samples stay unjudged
             out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
         for i, v in zip(idx, out):
             verdicts[i] = v
-    traces = _traces(batch, by_task, rules, think_open, verdicts) if trace else [None] * len(batch)
+    traces = _traces(batch, by_task, rules, think_open, verdicts, think_format) if trace else [None] * len(batch)
     records = []
     for (req, comp), verdict, trace in zip(batch, verdicts, traces):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -167,14 +171,15 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
     return sink.write(records)
 
 
-def _opened(prompt: str) -> bool:
-    return prompt.rstrip().endswith("<think>")
+def _opened(prompt: str, think_format: ThinkFormat = R1) -> bool:
+    return think_format.thinks and prompt.rstrip().endswith(think_format.open)
 
 
 _TRACE_WARNED: list[str] = []
 
 
-def _traces(batch, by_task, verifiers, think_open, verdicts) -> list[dict[str, Any] | None]:
+def _traces(batch, by_task, verifiers, think_open, verdicts,
+            think_format: ThinkFormat = R1) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
     task's verifier when its answers are values (Capabilities.votes); programs are not."""
     try:
@@ -194,7 +199,7 @@ def _traces(batch, by_task, verifiers, think_open, verdicts) -> list[dict[str, A
             stats = analyze_many(completions, golds, verifier=_candidate_checker(verifiers[task]) if votes else None,
                                  think_open=[think_open[i] for i in idx],
                                  finish_reasons=[batch[i][1].finish_reason for i in idx],
-                                 correct=[verdicts[i].correct for i in idx])
+                                 correct=[verdicts[i].correct for i in idx], think_format=think_format)
             for i, s in zip(idx, stats):
                 out[i] = s.to_dict()
         except Exception as e:  # the verdicts stand; the trace is left null and the user told once

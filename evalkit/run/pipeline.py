@@ -26,6 +26,7 @@ from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
 from evalkit.run.rundir import RunConfig, RunDir
 from evalkit.taskspec import load_task
+from evalkit.thinking import FormatDecision, ThinkFormat, decide_for_run, get_format
 from evalkit.types import Request
 from evalkit.verifiers.base import check_verifier
 
@@ -93,6 +94,8 @@ def evaluate(
     max_waits: int | None = None,
     wait_text: str | None = None,
     answer_cue: str | None = None,
+    think_format: str | ThinkFormat | None = "auto",
+    reasoning_effort: str | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -113,8 +116,14 @@ def evaluate(
         more of the doctor's attacks than this flip it.
     think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue: thinking budgets and
         budget forcing (evalkit.budgets.budget_settings); each sample is then made once per budget.
+    think_format: how the model thinks (evalkit.thinking: r1, sky, magistral, harmony, seed, none, a
+        user's FILE.yaml[:NAME]) or `auto`: from the chat template and tokenizer, or for a replay from
+        the completions' markers. config.json records the decision and why.
+    reasoning_effort: low, medium or high (gpt-oss and other models that take it): a chat-template
+        kwarg of every task (so part of the run's identity) and an OpenAI-compatible server's
+        `reasoning_effort`; each sample records the server's `reasoning_tokens` where it reports them.
     """
-    from evalkit.budgets import budget_settings
+    from evalkit.budgets import budget_settings, close_text
 
     budgets = budget_settings(think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue)
     if engine is not None:
@@ -127,6 +136,11 @@ def evaluate(
     specs = [load_task(t) for t in expand_suites(tasks)]  # a suite (`aime`) runs as its tasks
     window = make_window(since, until)
     specs = [apply_dataset_choices(s, window, release) for s in specs]
+    if reasoning_effort is not None:
+        if reasoning_effort not in REASONING_EFFORTS:
+            raise InputError(f"--reasoning-effort: expected one of {', '.join(REASONING_EFFORTS)}, "
+                             f"got {reasoning_effort!r}")
+        chat_template_kwargs = {**(chat_template_kwargs or {}), "reasoning_effort": reasoning_effort}
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
     if len({s.name for s in specs}) != len(specs):
@@ -163,7 +177,10 @@ def evaluate(
         from evalkit.verifiers._judge_prompt import load_rubric
 
         identity["judge"] = {"model": judge, "rubric": load_rubric().version}
+    previous = {} if overwrite else (run_dir.config() or {})
     if budgets is not None:  # absent for an ordinary run, so older runs keep their identity
+        # the close is the think format's; known before the engine when named or recorded by a resumed run
+        budgets = replace(budgets, close=close_text(_format_before_engine(think_format, previous)))
         identity["thinking"] = budgets.identity()
     if not overwrite:
         check_identity(run_dir, identity)
@@ -191,22 +208,28 @@ def evaluate(
             engine = get_backend(backend, **options)
         except KeyError as e:
             raise InputError(str(e.args[0])) from None
+    decision = _think_format(think_format, engine, records, plans, previous)
+    if reasoning_effort is not None and engine is not None and hasattr(engine, "reasoning_effort"):
+        engine.reasoning_effort = reasoning_effort  # a server that renders the template itself is told
+    if budgets is not None and budgets.close != close_text(decision.format):  # auto decided another format
+        budgets = replace(budgets, close=close_text(decision.format))
+        identity["thinking"] = budgets.identity()
     if pending_keys:
         try:
             if budgets is not None:
                 from evalkit.budgets import wrap
 
                 engine = wrap(engine, budgets)
-            requests = build_requests(pending_keys, plans, engine, system_prompt, think_prefill)
+            requests = build_requests(pending_keys, plans, engine, system_prompt, think_prefill, decision.format)
         except BaseException:
             if own_engine:
                 engine.close()
             raise
 
-    previous = {} if overwrite else (run_dir.config() or {})
     run_dir.start(overwrite)
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
                      max_model_len).to_dict()
+    config["think_format"] = decision.to_dict()
     if budgets is not None:  # every budget the run has had (a sweep may gain budgets)
         from evalkit.budgets import config_entry
 
@@ -219,7 +242,8 @@ def evaluate(
     generated = 0
     if requests:
         try:
-            generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace)
+            generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
+                                            decision.format)
         finally:
             if own_engine:
                 engine.close()
@@ -245,9 +269,33 @@ def evaluate(
                      task_results=task_results)
 
 
+REASONING_EFFORTS = ("low", "medium", "high")
+
 # options every engine backend is given only when the user changed them from these
 _ENGINE_DEFAULTS = {"dtype": "auto", "max_model_len": None, "revision": None, "trust_remote_code": False, "tp": 1,
                     "dp": 1, "base_url": None}
+
+
+def _format_before_engine(choice: str | ThinkFormat | None, previous: dict[str, Any]) -> ThinkFormat:
+    """The think format known before the engine starts: the one named, else the one a resumed run
+    recorded, else r1 (auto is decided once the engine's tokenizer is there)."""
+    if choice not in (None, "auto"):
+        return get_format(choice)
+    row = (previous.get("think_format") or {}).get("row")
+    return ThinkFormat.from_dict(row, "config.json think_format") if row else get_format(None)
+
+
+def _think_format(choice, engine, records, plans, previous: dict[str, Any]) -> FormatDecision:
+    """The run's think format (evalkit.thinking.decide_for_run), handed to a backend that stitches or
+    prefills with it (one that declares a `think_format` attribute)."""
+    decision = decide_for_run(choice, tokenizer=getattr(engine, "tokenizer", None),
+                              completions=[r.completion.text for r in records] if records else None,
+                              think_open=any(p.spec.think_open for p in plans) or
+                              any(r.completion.think_open for r in records or ()),
+                              previous=previous.get("think_format"))
+    if engine is not None and hasattr(engine, "think_format"):
+        engine.think_format = decision.format
+    return decision
 
 
 def _replays(backend: str | None, engine: Backend | None) -> bool:

@@ -3,6 +3,7 @@ and the requests for them (each with its own seed and its prompt from the one re
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -11,6 +12,7 @@ from evalkit.backends.base import Backend, sample_seed
 from evalkit.errors import InputError
 from evalkit.run.rundir import Key, RunDir
 from evalkit.taskspec import TaskSpec, load_problems, prompt_messages
+from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import GenerationSettings, Problem, Request
 
 
@@ -134,9 +136,9 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str, budgets: Sequence
 
 
 def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, system_prompt: str | None,
-                   think_prefill: bool) -> list[Request]:
+                   think_prefill: bool, think_format: ThinkFormat = R1) -> list[Request]:
     """One Request per key: the prompt rendered once per problem (`prompt_messages`, then the
-    backend's chat template), and the sample's own seed."""
+    backend's chat template, its prefill the run's think format's), and the sample's own seed."""
     by_task = {p.spec.name: p for p in plans}
     rendered: dict[tuple[str, str], tuple] = {}
     out: list[Request] = []
@@ -144,7 +146,8 @@ def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, syst
         plan = by_task[task]
         if (task, pid) not in rendered:
             messages = prompt_messages(plan.spec, plan.by_id[pid], system_prompt)
-            prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs)
+            prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs,
+                                               *_format_arg(engine, think_format))
             rendered[(task, pid)] = (messages, prompt, prefill)
         messages, prompt, prefill = rendered[(task, pid)]
         g = plan.generation
@@ -152,3 +155,14 @@ def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, syst
                            prompt=prompt, messages=tuple(messages), prefill=prefill, temperature=float(g.temperature),
                            top_p=float(g.top_p), max_tokens=int(g.max_tokens), model=model, budget=budget))
     return out
+
+
+def _format_arg(engine: Backend, think_format: ThinkFormat) -> tuple[ThinkFormat, ...]:
+    """The think format as render()'s fourth argument, for a backend whose render takes it; a plugin
+    backend written before think formats takes three (and renders r1's prefill)."""
+    try:
+        params = list(inspect.signature(engine.render).parameters.values())
+    except (TypeError, ValueError):
+        return (think_format,)
+    takes = len(params) >= 4 or any(p.kind is p.VAR_POSITIONAL for p in params)
+    return (think_format,) if takes else ()

@@ -43,15 +43,16 @@ class _Parsed:
 
 
 def _parse_chunk(args: tuple) -> list[_Parsed]:
-    rules, detector, items = args
+    rules, detector, items, think_format = args
     table = compiled(rules)
-    return [_parse(c, g, o, f, table, detector) for c, g, o, f in items]
+    return [_parse(c, g, o, f, table, detector, think_format) for c, g, o, f in items]
 
 
-def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules, detector: str) -> _Parsed:
+def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules, detector: str,
+           think_format: Any = None) -> _Parsed:
     text = completion or ""
-    split = split_think(text, think_open)
-    truncated = is_truncated(text, finish_reason, think_open)
+    split = split_think(text, think_open, think_format)
+    truncated = is_truncated(text, finish_reason, think_open, think_format)
     think_end = _think_end(text, split)
     candidates = tuple(find_candidates(text))
     # No think block: the whole text is the answer, and any reflection in it is still reflection.
@@ -74,17 +75,16 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
             final = in_answer[-1].answer
         elif split.answer.strip() and len(split.answer.strip()) <= 200:
             final = split.answer.strip()
-    tag = text.find("<think>", 0, think_end) if split.has_think else -1
-    think_start = tag + len("<think>") if tag >= 0 else 0
+    think_start = split.think_start if split.has_think else 0
     return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(acts),
                    tuple(episodes(acts, at)), thoughts, candidates, final)
 
 
 def _think_end(text: str, split) -> int:
-    """Where the think block's text ends: its last `</think>`, the end when it never closes, 0 without one."""
+    """Where the thinking's text ends: its last close marker, the end when it never closes, 0 without one."""
     if not split.has_think:
         return 0
-    return text.rfind("</think>") if split.closed else len(text)
+    return split.think_end if split.closed else len(text)
 
 
 def _sentences(text: str, stop: int, rules) -> tuple[list, list[dict]]:
@@ -93,13 +93,14 @@ def _sentences(text: str, stop: int, rules) -> tuple[list, list[dict]]:
     return scan.sents, rule_hits(scan)
 
 
-def reflection_features(completion: str, think_open: bool = False, rules: Iterable[Rule] | None = None):
+def reflection_features(completion: str, think_open: bool = False, rules: Iterable[Rule] | None = None,
+                        think_format: Any = None):
     """(sentences, (own, ctx) feature names) of one completion exactly as the `model` detector sees
     them (`_model.sentence_features`); `bench/trace/train_reflection.py` fits the model on these."""
     from evalkit.trace._model import sentence_features
 
     text = completion or ""
-    split = split_think(text, think_open)
+    split = split_think(text, think_open, think_format)
     stop = _think_end(text, split) if split.has_think else len(text)
     sents, hits = _sentences(text, stop, compiled(rules))
     candidates = find_candidates(text)
@@ -160,6 +161,7 @@ def analyze_many(
     rules: Iterable[Rule] | None = None,
     detector: str = "model",
     workers: int = 1,
+    think_format: Any = None,
 ) -> list[TraceStats]:
     """Analyze many completions; every candidate answer of all of them is verified in one batch,
     each distinct (answer, gold) pair once.
@@ -180,6 +182,8 @@ def analyze_many(
         `rules`: the rule table read literally (every row that fires is an act). A user's own rows
         feed the model as features by their role and kind; the model was not fitted with them.
     workers: processes to find markers and candidates in (verification is the verifier's business).
+    think_format: how the completions think (an evalkit.thinking row or its name; None is r1): markers
+        are read in the thinking only; the answer is what follows it.
     """
     n = len(completions)
     golds = list(golds) if golds is not None else [None] * n
@@ -196,11 +200,11 @@ def analyze_many(
         import multiprocessing as mp
 
         size = max(1, min(256, n // (workers * 4) or 1))
-        chunks = [(rules, detector, items[k:k + size]) for k in range(0, n, size)]
+        chunks = [(rules, detector, items[k:k + size], think_format) for k in range(0, n, size)]
         with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
             parsed = [p for part in pool.imap(_parse_chunk, chunks) for p in part]
     else:
-        parsed = _parse_chunk((rules, detector, items))
+        parsed = _parse_chunk((rules, detector, items, think_format))
 
     batch = _resolve(verifier)
     verdicts: dict[tuple[str, Any], bool | None] = {}
@@ -242,12 +246,13 @@ def analyze(
     tokenizer: Any = None,
     rules: Iterable[Rule] | None = None,
     detector: str = "model",
+    think_format: Any = None,
 ) -> TraceStats:
     """Analyze one completion (see `analyze_many` for the arguments; batches verify faster)."""
     return analyze_many(
         [completion], [gold], verifier, think_open=think_open, finish_reasons=[finish_reason],
         correct=None if correct is None else [correct], tokenizer=tokenizer, rules=rules,
-        detector=detector,
+        detector=detector, think_format=think_format,
     )[0]
 
 

@@ -37,6 +37,7 @@ def analyze_file(
     rules: Any = None,
     detector: str = "model",
     workers: int = 1,
+    think_format: Any = "auto",
 ) -> dict[str, Any]:
     """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to
     `out` when given, and return the run-level summary (`summarize`).
@@ -44,6 +45,8 @@ def analyze_file(
     Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
     for lines without one), and a `correct` field is taken as the line's verdict (so the final answer
     is not re-verified). Lines without a gold answer are not verified. `detector`: see `analyze_many`.
+    think_format: how the completions think (a name, a row, or `auto`: from their markers); the
+    summary's `think_format` says what was used and why.
     """
     path = Path(path)
     rows = _read(path, completion_field, gold_field)
@@ -51,10 +54,13 @@ def analyze_file(
     opens = [bool(r.get("think_open", think_open)) for r in rows]
     finish = [r.get("finish_reason") if isinstance(r.get("finish_reason"), str) else None for r in rows]
     known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]
+    from evalkit.thinking import decide
+
+    decision = decide(think_format, completions=[r[completion_field] for r in rows], think_open=any(opens))
     try:
         stats = analyze_many([r[completion_field] for r in rows], golds, verifier if any(golds) else None,
                              think_open=opens, finish_reasons=finish, correct=known, tokenizer=tokenizer,
-                             rules=rules, detector=detector, workers=workers)
+                             rules=rules, detector=detector, workers=workers, think_format=decision.format)
     except KeyError as e:  # an unknown verifier name
         raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
     if out is not None:
@@ -64,4 +70,4 @@ def analyze_file(
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(json.dumps({**row, "trace": s.to_dict()}, ensure_ascii=False) + "\n" for row, s in zip(rows, stats))
         tmp.replace(out)  # never a half-written output
-    return summarize(stats)
+    return {**summarize(stats), "think_format": {"name": decision.format.name, "decided_by": decision.reason}}

@@ -3,7 +3,8 @@
 Each line is a JSON object with `gold` and one of `completion` (a model's whole output: the answer
 is read after its think block) or `answer` (final answer text alone, read whole, as a gold is
 read), and optional `verifier` (default: the `--verifier` given, else `math`), `finish_reason`,
-`think_open` and `id`. Each output line is the input's `id` plus the Verdict's fields.
+`think_open`, `think_format` (a think format's name; default: the file's, see read_pairs) and `id`.
+Each output line is the input's `id` plus the Verdict's fields.
 """
 
 from __future__ import annotations
@@ -14,18 +15,24 @@ from typing import Any, Iterator
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
+from evalkit.thinking import ThinkFormat, decide, get_format
 from evalkit.types import Verdict
 from evalkit.verifiers.base import VerifyItem, get_verifier, verifier_factory
 
 
-def read_pairs(path: str | Path, verifier: str = "math") -> list[dict[str, Any]]:
+def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto") -> list[dict[str, Any]]:
     """Every line of a pairs file, checked; InputError names the file, line and field at fault.
 
     verifier: the verifier of lines that do not name their own.
+    think_format: how the completions think (a name, a row, or `auto`: from the markers in the
+    file's completions); a line's own `think_format` field wins.
     """
     default = verifier
+    raw = list(read_jsonl_numbered(path))
+    decided = decide(think_format, completions=[r.get("completion") or "" for _, r in raw if "completion" in r]
+                     or None).format
     rows = []
-    for n, row in read_jsonl_numbered(path):
+    for n, row in raw:
         if "completion" not in row and "answer" not in row:
             raise InputError(f"{path}:{n}: missing field 'completion' (or 'answer')")
         if "completion" in row and "answer" in row:
@@ -44,18 +51,30 @@ def read_pairs(path: str | Path, verifier: str = "math") -> list[dict[str, Any]]
         if not isinstance(think_open, bool):
             raise InputError(f"{path}:{n}: field 'think_open': expected true or false, got {think_open!r}")
         rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
-            text, row["gold"], row.get("finish_reason"), think_open, answer_only=field == "answer")})
+            text, row["gold"], row.get("finish_reason"), think_open, answer_only=field == "answer",
+            think_format=_line_format(path, n, row, decided))})
     return rows
 
 
-def verify_pairs(path: str | Path, verifier: str = "math", **options: Any) -> Iterator[dict[str, Any]]:
+def _line_format(path: str | Path, n: int, row: dict[str, Any], default: ThinkFormat) -> ThinkFormat:
+    if row.get("think_format") in (None, "auto"):
+        return default
+    try:
+        return get_format(row["think_format"])
+    except InputError as e:
+        raise InputError(f"{path}:{n}: field 'think_format': {e}") from None
+
+
+def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto",
+                 **options: Any) -> Iterator[dict[str, Any]]:
     """Verify every line of `path`; yields `{"id": …, **verdict}` per line, in input order.
 
     verifier: the verifier of lines without a `verifier` field (`--verifier`).
+    think_format: as for read_pairs.
     options: verifier options, applied to every line's verifier.
     """
     _warm_up_first(path, verifier)
-    rows = read_pairs(path, verifier)
+    rows = read_pairs(path, verifier, think_format)
     verdicts: list[Verdict | None] = [None] * len(rows)
     by_verifier: dict[str, list[int]] = {}
     for i, row in enumerate(rows):

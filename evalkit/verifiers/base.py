@@ -31,6 +31,8 @@ class VerifyItem:
     problem: the problem statement, for verifiers that read it (a judge model); None when unknown.
     answer_only: `completion` is final answer text alone (a pairs line's `answer`, a bare PRED), read
         whole as a gold is read: no think block, no extraction.
+    think_format: how the completion thinks (a evalkit.thinking row or its name; None is r1): where its
+        thinking ends and its answer is.
     """
 
     completion: str | None
@@ -39,6 +41,7 @@ class VerifyItem:
     think_open: bool = False
     problem: str | None = None
     answer_only: bool = False
+    think_format: Any = None
 
 
 @dataclass(frozen=True)

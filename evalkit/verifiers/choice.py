@@ -68,11 +68,12 @@ def _gold_letter(gold: Any, letters: str) -> str | None:
 
 
 def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | None = None,
-                  think_open: bool = False, answer_only: bool = False, **options: Any) -> Verdict:
+                  think_open: bool = False, answer_only: bool = False, think_format: Any = None,
+                  **options: Any) -> Verdict:
     """Verify one multiple-choice completion; never raises for bad input.
 
     completion: the model's whole text; gold: the right letter (`B`, `(B)`, `\\boxed{B}`);
-    finish_reason / think_open: as for verify_math. answer_only: `completion` is final answer text
+    finish_reason / think_open / think_format: as for verify_math. answer_only: `completion` is final answer text
     alone (no think block, never truncated). options: ChoiceOptions fields (`letters`).
     """
     t0 = time.perf_counter()
@@ -84,9 +85,9 @@ def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | Non
     try:
         text = completion if isinstance(completion, str) else \
             (completion.decode("utf-8", "replace") if isinstance(completion, bytes) else str(completion or ""))
-        if not answer_only and is_truncated(text, finish_reason, think_open):
+        if not answer_only and is_truncated(text, finish_reason, think_open, think_format):
             return Verdict(False, 0.0, None, "truncated", "generation stopped before the final answer", ms())
-        answer = (text if answer_only else split_think(text, think_open).answer)[-20_000:]
+        answer = (text if answer_only else split_think(text, think_open, think_format).answer)[-20_000:]
         letter, row = extract_choice(answer, opts.letters)
     except Exception as e:
         return Verdict(False, 0.0, None, "no_answer", f"unreadable completion: {type(e).__name__}", ms())
@@ -108,7 +109,8 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
             out.append(Verdict(False, 0.0, None, "no_answer", f"unreadable item: {type(e).__name__}"))
             continue
         out.append(verify_choice(item.completion, item.gold, finish_reason=item.finish_reason,
-                                 think_open=item.think_open, answer_only=item.answer_only, **options))
+                                 think_open=item.think_open, answer_only=item.answer_only,
+                                 think_format=item.think_format, **options))
     return out
 
 

@@ -28,16 +28,17 @@ _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.MU
 
 
 def extract_code(completion: str | None, think_open: bool = False, source: str = "answer",
-                 languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True) -> str | None:
+                 languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True, think_format: Any = None) -> str | None:
     """The last fenced code block of the completion's final answer, or None.
 
     source: `answer` (after the last `</think>`, docs/contracts.md's final answer) or `completion` (all text).
     languages: fence tags that count as python; the last such block wins.
     untagged: when no tagged block exists, take the last block without a tag.
+    think_format: how the completion thinks (evalkit.thinking row or name; None is r1).
     """
     text = completion or ""
     if source == "answer":
-        text = split_think(text, think_open).answer
+        text = split_think(text, think_open, think_format).answer
     blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
     tagged = [body for tag, body in blocks if tag in languages]
     if tagged:
@@ -107,8 +108,9 @@ class CodeVerifier:
             except (ValueError, KeyError, TypeError) as e:
                 verdicts[i] = Verdict.infra_error(f"bad code tests: {e}")
                 continue
-            code = extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged)
-            if is_truncated(item.completion or "", item.finish_reason, item.think_open):
+            code = extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged,
+                                item.think_format)
+            if is_truncated(item.completion or "", item.finish_reason, item.think_open, item.think_format):
                 verdicts[i] = Verdict(False, 0.0, code, "truncated", "generation stopped at the token limit",
                                       (time.monotonic() - start) * 1000)
             elif code is None or not code.strip():

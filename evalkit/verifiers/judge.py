@@ -149,8 +149,7 @@ class JudgeCascade:
         asked = [i for i, (item, v) in enumerate(zip(items, rule)) if _judgeable(item, v)]
         if not asked:
             return rule
-        finals = {i: final_answer(items[i].completion, items[i].think_open, getattr(items[i], "think_format", None))
-                  for i in asked}
+        finals = {i: final_answer(items[i].completion, items[i].think_open, items[i].think_format) for i in asked}
         asked = [i for i in asked if finals[i]]  # nothing after the thinking: nothing to judge
         rulings = self.judge_answers([(items[i].problem or "", str(items[i].gold), finals[i]) for i in asked], deadline)
         for i, (reply, cached) in zip(asked, rulings):

@@ -63,8 +63,10 @@ def _as_item(x: Any) -> VerifyItem:
         return x
     if isinstance(x, dict):  # `answer` is final answer text, read whole; `completion` a model's output
         if "completion" in x:
-            return VerifyItem(x["completion"], x.get("gold"), x.get("finish_reason"), bool(x.get("think_open", False)))
-        return VerifyItem(x.get("answer"), x.get("gold"), answer_only=True)
+            return VerifyItem(x["completion"], x.get("gold"), x.get("finish_reason"), bool(x.get("think_open", False)),
+                              think_format=x.get("think_format"))
+        return VerifyItem(x.get("answer"), x.get("gold"), answer_only=True,
+                          think_format=x.get("think_format"))
     completion, gold = x  # a (completion, gold) pair
     return VerifyItem(completion, gold)
 
@@ -80,11 +82,12 @@ def _as_text(value: Any) -> str:
 def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
     """(truncated?, final answer), as is_truncated and split_think decide them, without copying the
     think block when it is closed (the common case: the answer follows the last `</think>`)."""
-    close = completion.rfind(THINK_CLOSE)
-    if close >= 0:  # a closed think block: truncated only if the finish reason says so
-        return item.finish_reason == "length", completion[close + len(THINK_CLOSE):]
-    return (is_truncated(completion, item.finish_reason, item.think_open),
-            split_think(completion, item.think_open).answer)
+    if item.think_format is None:
+        close = completion.rfind(THINK_CLOSE)
+        if close >= 0:  # a closed think block: truncated only if the finish reason says so
+            return item.finish_reason == "length", completion[close + len(THINK_CLOSE):]
+    return (is_truncated(completion, item.finish_reason, item.think_open, item.think_format),
+            split_think(completion, item.think_open, item.think_format).answer)
 
 
 _NOTHING_BOXED = object()  # the final answer has neither a box nor a "final answer is $X$"
@@ -136,7 +139,7 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
         read = answers[(gold, answer)] = _read_answer(answer, gold, opts)
     if read is not _NOTHING_BOXED:
         return read
-    think = split_think(completion, item.think_open).think
+    think = split_think(completion, item.think_open, item.think_format).think
     boxes = text.find_boxes(think) if opts.think_fallback else []
     if boxes:
         return _from_boxes(boxes, gold)
@@ -233,7 +236,8 @@ def _with_ms(v: Verdict, t: float) -> Verdict:
 
 
 def verify_math(completion: str | None, gold: Any, *, finish_reason: str | None = None,
-                think_open: bool = False, timeout: float = 5.0, **options: Any) -> Verdict:
+                think_open: bool = False, timeout: float = 5.0, think_format: Any = None,
+                **options: Any) -> Verdict:
     """Verify one completion against its gold answer; never raises for bad input.
 
     completion: the model's whole text, think block included (None counts as empty).
@@ -241,9 +245,10 @@ def verify_math(completion: str | None, gold: Any, *, finish_reason: str | None 
     finish_reason: the backend's finish reason (`length` means truncated); None when unknown.
     think_open: the prompt opened the think block, so the completion starts inside it.
     timeout: wall-clock seconds the check may take before its worker is killed (`timeout`).
+    think_format: how the completion thinks (evalkit.thinking row or name; None is r1).
     options: the other MathOptions fields (`boxed`, `think_fallback`, `multiple_answer`).
     """
-    item = VerifyItem(completion, gold, finish_reason, think_open)
+    item = VerifyItem(completion, gold, finish_reason, think_open, think_format=think_format)
     return verify_many([item], timeout=timeout, **options)[0]
 
 

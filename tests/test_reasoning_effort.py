@@ -1,0 +1,117 @@
+"""`--reasoning-effort low|medium|high`: rendered into a chat template that takes it, sent to an
+OpenAI-compatible server as `reasoning_effort`, part of the run's identity, and the server's
+`reasoning_tokens` recorded per sample.
+
+The server is a small local OpenAI-compatible endpoint (no model that reasons by effort runs on this
+machine); the backend, the template rendering with a real tokenizer, the run and its files are real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+import evalkit
+from evalkit.cli import main
+from evalkit.errors import InputError
+
+REPLY = "<think>\n2+2=4.\n</think>\n\nThe answer is $\\boxed{4}$."
+# a gpt-oss-like template line: the effort is a template variable (default medium)
+EFFORT_TEMPLATE = ("{{ 'Reasoning: ' + (reasoning_effort | default('medium')) + '\\n' }}"
+                   "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                   "<|im_start|>assistant\n")
+
+
+class _Server(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - /v1/models
+        self._send({"data": [{"id": "m"}]})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append(body)
+        usage = {"prompt_tokens": 20, "completion_tokens": 30, "completion_tokens_details": {"reasoning_tokens": 24}}
+        if self.path.endswith("/chat/completions"):
+            choice = {"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}
+        else:  # the prompt ends with the <think> prefill
+            choice = {"index": 0, "text": REPLY[len("<think>\n"):], "finish_reason": "stop"}
+        self._send({"choices": [choice], "usage": usage})
+
+    def _send(self, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    handler = type("Handler", (_Server,), {"seen": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", handler.seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def task(tmp_path):
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: small\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    return str(tmp_path / "t.yaml")
+
+
+def _samples(run):
+    return [json.loads(line) for line in (run.run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def test_the_server_is_sent_the_effort_and_its_reasoning_tokens_are_recorded(server, task, tmp_path):
+    url, seen = server
+    run = evalkit.evaluate([task], model="m", backend="openai", base_url=url, reasoning_effort="high",
+                           out=tmp_path / "run", progress=False)
+    assert [b.get("reasoning_effort") for b in seen] == ["high"]
+    [sample] = _samples(run)
+    assert sample["reasoning_tokens"] == 24 and sample["reason"] == "correct"
+    config = json.loads((run.run_dir / "config.json").read_text())
+    assert config["identity"]["tasks"]["small"]["chat_template_kwargs"] == {"reasoning_effort": "high"}
+    with pytest.raises(InputError, match="reasoning_effort"):  # another effort is another run
+        evalkit.evaluate([task], model="m", backend="openai", base_url=url, reasoning_effort="low",
+                         out=tmp_path / "run", progress=False)
+    evalkit.evaluate([task], model="m", backend="openai", base_url=url, out=tmp_path / "plain", progress=False)
+    assert "reasoning_effort" not in seen[-1]  # not set: not sent
+
+
+def test_a_template_that_takes_the_effort_renders_it_both_ways(server, task, tmp_path, tiny_model):
+    from transformers import AutoTokenizer
+
+    url, seen = server
+    tok_dir = tmp_path / "tok"
+    shutil.copytree(tiny_model, tok_dir)
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    tok.chat_template = EFFORT_TEMPLATE
+    tok.save_pretrained(tok_dir)
+    prompts = {}
+    for effort in ("low", "high"):
+        run = evalkit.evaluate([task], model="m", backend="openai", base_url=url, reasoning_effort=effort,
+                               backend_options={"endpoint": "completions", "tokenizer": str(tok_dir)},
+                               out=tmp_path / effort, progress=False)
+        [sample] = _samples(run)
+        prompts[effort] = sample["prompt"]
+        assert sample["reason"] == "correct" and sample["reasoning_tokens"] == 24
+    assert prompts["low"].startswith("Reasoning: low\n") and prompts["high"].startswith("Reasoning: high\n")
+    assert prompts["low"].replace("low", "high", 1) == prompts["high"]
+    assert [b["prompt"] for b in seen] == [prompts["low"], prompts["high"]]  # what the server was given
+
+
+def test_the_cli_takes_the_three_efforts_only(task):
+    result = CliRunner().invoke(main, ["run", task, "--model", "m", "--reasoning-effort", "extreme"])
+    assert result.exit_code == 2 and "'extreme' is not one of 'low', 'medium', 'high'" in result.output
