@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
+
+from _http import JSONHandler, serve
 
 import evalkit
 from evalkit.cli import main
@@ -27,13 +27,9 @@ EFFORT_TEMPLATE = ("{{ 'Reasoning: ' + (reasoning_effort | default('medium')) + 
                    "<|im_start|>assistant\n")
 
 
-class _Server(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - /v1/models
-        self._send({"data": [{"id": "m"}]})
-
+class _Server(JSONHandler):
     def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(body)
+        self.read_body()
         usage = {"prompt_tokens": 20, "completion_tokens": 30, "completion_tokens_details": {"reasoning_tokens": 24}}
         if self.path.endswith("/chat/completions"):
             choice = {"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}
@@ -41,26 +37,11 @@ class _Server(BaseHTTPRequestHandler):
             choice = {"index": 0, "text": REPLY[len("<think>\n"):], "finish_reason": "stop"}
         self._send({"choices": [choice], "usage": usage})
 
-    def _send(self, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def server():
-    handler = type("Handler", (_Server,), {"seen": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", handler.seen
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(_Server) as running:
+        yield running
 
 
 @pytest.fixture

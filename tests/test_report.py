@@ -21,9 +21,6 @@ from evalkit.report import write_compare, write_report
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data" / "report" / "traces.jsonl"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 MODEL_A, MODEL_B = "deepseek-reasoner", "DeepSeek-R1-Distill-Qwen-7B"
 
 # A stand-in for the trace analyzer's output (its own module is tested elsewhere): rows of
@@ -136,17 +133,6 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     write_report(a)
     write_report(b)
     return {"a": a, "b": b, "root": root}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

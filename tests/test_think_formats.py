@@ -11,12 +11,12 @@ score the cut-off trace as a finished right answer.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from _http import JSONHandler, serve
 
 import evalkit
 from evalkit.cli import main
@@ -232,7 +232,7 @@ def test_the_reward_server_reads_its_think_format():
         server.close()
 
 
-class _HarmonyServer(BaseHTTPRequestHandler):
+class _HarmonyServer(JSONHandler):
     """An OpenAI-compatible chat endpoint answering as vLLM serves gpt-oss with its harmony reasoning
     parser: the analysis channel in `reasoning_content`, the final channel in `content` (None when the
     reply was cut off mid-thought). gpt-oss itself cannot run on this machine, so the replies are the
@@ -242,9 +242,7 @@ class _HarmonyServer(BaseHTTPRequestHandler):
         self._send({"data": [{"id": "openai/gpt-oss-20b"}]})
 
     def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        question = body["messages"][-1]["content"]
-        type(self).seen.append(body)
+        question = self.read_body()["messages"][-1]["content"]
         if "2+2" in question:
             message, finish = {"role": "assistant", "reasoning_content": THINKING, "content": ANSWER}, "stop"
         else:
@@ -253,27 +251,11 @@ class _HarmonyServer(BaseHTTPRequestHandler):
                     "usage": {"prompt_tokens": 20, "completion_tokens": 30,
                               "completion_tokens_details": {"reasoning_tokens": 24}}})
 
-    def _send(self, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def harmony_server():
-    handler = type("Handler", (_HarmonyServer,), {"seen": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", handler.seen
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(_HarmonyServer) as server:
+        yield server
 
 
 def test_a_harmony_reply_with_reasoning_content_is_stitched_in_harmony_markers(harmony_server, tmp_path):
