@@ -19,6 +19,7 @@ import yaml
 
 from evalkit.errors import InputError
 from evalkit.taskspec import builtin_tasks_dir
+from evalkit.yamlfile import key_lines, read_yaml
 
 _SUITE_KEYS = {"name", "description", "tasks"}
 
@@ -70,13 +71,8 @@ def expand_suites(names: Sequence[str]) -> list[str]:
 
 
 def _parse_suite(path: Path) -> Suite:
-    try:
-        source = path.read_text(encoding="utf-8")
-        node = yaml.compose(source)
-        data = yaml.safe_load(source)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise InputError(f"{path}: cannot read suite ({str(e).splitlines()[0]})") from None
-    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value} if isinstance(node, yaml.MappingNode) else {}
+    data, node = read_yaml(path, "suite")
+    lines = key_lines(node)
 
     def err(key: str, msg: str) -> InputError:
         return InputError(f"{path}:{lines.get(key, 1)}: field '{key}': {msg}")

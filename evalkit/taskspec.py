@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jinja2
-import yaml
 
 from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.codetests import CONVERTERS
@@ -31,6 +30,7 @@ from evalkit.jsonl import read_jsonl
 from evalkit.latex import after_hashes, last_boxed
 from evalkit.types import CodeTests, GenerationSettings, Problem
 from evalkit.windows import DateWindow, parse_day
+from evalkit.yamlfile import key_lines, read_yaml
 
 DEFAULT_PROMPT = "{{ problem }}\nPlease reason step by step, and put your final answer within \\boxed{}."
 DEFAULT_GENERATION = GenerationSettings()
@@ -141,23 +141,8 @@ def load_task(name_or_path: str | os.PathLike) -> TaskSpec:
 
 
 def _parse_spec(path: Path) -> TaskSpec:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read task spec ({e})") from None
-    try:
-        node = yaml.compose(source)
-        data = yaml.safe_load(source)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        if mark is not None and mark.line >= source.count("\n") and getattr(e, "context_mark", None):
-            mark = e.context_mark  # "unexpected end of file": point at what was left open
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        if getattr(e, "context", None):
-            problem = f"{problem} ({e.context})"
-        raise InputError(f"{path}{where}: malformed YAML: {problem}") from None
-    lines = _key_lines(node)
+    data, node = read_yaml(path, "task spec")
+    lines = key_lines(node)
 
     def err(key: str, msg: str) -> InputError:
         line = lines.get(key) or lines.get(key.split(".")[0])
@@ -260,17 +245,6 @@ def _parse_spec(path: Path) -> TaskSpec:
         chat_template_kwargs=mappings["chat_template_kwargs"], replay_fields=mappings["replay_fields"],
         description=str(data.get("description") or ""), path=path.resolve(),
     )
-
-
-def _key_lines(node: Any, prefix: str = "") -> dict[str, int]:
-    """Map 'a.b' key paths to 1-based line numbers, for error messages."""
-    out: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = f"{prefix}{k.value}"
-            out[key] = k.start_mark.line + 1
-            out.update(_key_lines(v, key + "."))
-    return out
 
 
 # ---------------------------------------------------------------- templates and fields

@@ -151,15 +151,10 @@ def get_format(spec: "str | ThinkFormat | None") -> ThinkFormat:
 
 def load_formats(path: str | Path) -> dict[str, ThinkFormat]:
     """A user's rows from YAML: a list of mappings (or {formats: [...]}) with ThinkFormat's fields."""
-    import yaml
+    from evalkit.yamlfile import read_yaml  # yaml is imported only when a user's rows are read
 
     path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(source)
-        node = yaml.compose(source)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise InputError(f"{path}: cannot read think formats ({str(e).splitlines()[0]})") from None
+    data, node = read_yaml(path, "think formats")
     if isinstance(data, dict) and "formats" in data:
         data = data["formats"]
         node = next((v for k, v in node.value if k.value == "formats"), node)

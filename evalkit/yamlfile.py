@@ -1,0 +1,44 @@
+"""Reading a user's YAML file with errors that name the file and line, and the line of every key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evalkit.errors import InputError
+
+
+def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
+    """(data, node) of the YAML file at `path`; `node` is its composed tree, for the lines of keys.
+
+    what: what the file is ("task spec", "suite", …), for the error when it cannot be read.
+    Raises InputError naming the file (and the line, for malformed YAML).
+    """
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read {what} ({e})") from None
+    try:
+        return yaml.safe_load(source), yaml.compose(source)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None and mark.line >= source.count("\n") and getattr(e, "context_mark", None):
+            mark = e.context_mark  # "unexpected end of file": point at what was left open
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if getattr(e, "context", None):
+            problem = f"{problem} ({e.context})"
+        raise InputError(f"{path}{where}: malformed YAML: {problem}") from None
+
+
+def key_lines(node: Any, prefix: str = "") -> dict[str, int]:
+    """Map 'a.b' key paths to 1-based line numbers, for error messages."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}{k.value}"
+            out[key] = k.start_mark.line + 1
+            out.update(key_lines(v, key + "."))
+    return out
