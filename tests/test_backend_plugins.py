@@ -5,13 +5,12 @@ does not take is an error naming it. The plugin is a real distribution on the pa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from _plugin_dist import python_with, write_distribution
 
 PLUGIN = textwrap.dedent('''
     """A backend that always answers 2 (a stand-in for a user's inference service)."""
@@ -39,20 +38,12 @@ PLUGIN = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    site = tmp_path_factory.mktemp("site")
-    (site / "always_two.py").write_text(PLUGIN)
-    info = site / "always_two-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: always-two\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[evalkit.backends]\nalways2 = always_two:AlwaysTwo\n")
-    return site
+    return write_distribution(tmp_path_factory.mktemp("site"), "always_two", PLUGIN, "always-two",
+                              "[evalkit.backends]\nalways2 = always_two:AlwaysTwo\n")
 
 
 def cli(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+    return python_with(site, ["-m", "evalkit", *args], cwd)
 
 
 @pytest.fixture()

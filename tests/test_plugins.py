@@ -6,13 +6,13 @@ dist-info on the path of the processes that use it, as `pip install` leaves them
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from _plugin_dist import python_with, write_distribution
 
 PLUGIN = textwrap.dedent('''
     """Distances with units: '1 km' and '1000 m' are the same answer."""
@@ -57,19 +57,12 @@ PLUGIN = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> Path:
-    site = tmp_path_factory.mktemp("site")
-    (site / "evalkit_units.py").write_text(PLUGIN)
-    info = site / "evalkit_units-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evalkit-units\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[evalkit.verifiers]\nunits = evalkit_units:UnitsVerifier\n")
-    return site
+    return write_distribution(tmp_path_factory.mktemp("site"), "evalkit_units", PLUGIN, "evalkit-units",
+                              "[evalkit.verifiers]\nunits = evalkit_units:UnitsVerifier\n")
 
 
 def run(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return python_with(site, args, cwd)
 
 
 @pytest.fixture()
