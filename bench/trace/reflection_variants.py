@@ -374,7 +374,8 @@ def _fitted_on_sample(job: tuple[int, int, int]) -> np.ndarray:
 
 def learning_curve(items: list[dict], sizes: tuple[int, ...] = (5, 10, 20, 30), draws: int = 3) -> dict[int, list[float]]:
     """{N: leave-one-trace-out F1 at the shipped threshold per draw}, each held-out trace scored by a
-    model fitted on a random N of the other 39 (N = 39: the plain leave one trace out)."""
+    model fitted on a random N of the other 39 (N = 39 is the plain leave one trace out, which `measure`
+    already gives; `main` adds that row)."""
     global _JOB
     _JOB = (items, items, _logistic)
     out: dict[int, list[float]] = {}
