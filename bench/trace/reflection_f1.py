@@ -150,7 +150,10 @@ def main() -> None:
              "(after `python bench/trace/train_reflection.py`, which writes the leave-one-trace-out figures).", "",
              "Data: the 40 bundled R1-distill traces (tests/data/traces), every chunk labelled under "
              "traces/REFLECTION_RUBRIC.md (doubt 437, check 218, verdict 293, other 4866). A chunk counts detected "
-             "when a marker overlaps it. The keyword lists and `rules` never saw these labels; the `model` "
+             "when a marker overlaps it. The keyword lists never saw these labels. Rows of `rules` were written "
+             "reading these traces (the latest, such as check marks, \"(correct)\", \"I can be confident\" and "
+             "\"3182, not 3183\", after reading the `model`'s leave-one-trace-out misses), so as cues they are "
+             "in-sample, for `rules` and `model` alike; the `model`'s weights are not. The `model` "
              "detector's honest figure is leave one trace out (each trace scored by a model fitted on the other 39); "
              f"its shipped-weights figure is in-sample. Two annotators agree at F1 {AGREEMENT['f1']} "
              f"(kappa {AGREEMENT['kappa']}) on {AGREEMENT['sentences']:,} sentences of ten other traces.", "",

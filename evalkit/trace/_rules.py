@@ -78,7 +78,10 @@ RULES: tuple[Rule, ...] = (
     _r("correction", "doubt", r"\b(?:i|we) (?:must|might|may) have (?:made|mis|been|done|gotten|counted|missed|overcounted|double)|\bmiscalculat|\bmiscount|\bmistakenly|\bmessed up\b|\blet me correct\b|\b(?:do|redo|compute|calculate) (?:it|this|that) (?:properly|correctly)\b", "any"),
     # --- verification / reflection ---
     _r("let_me_check", "check", r"(?:(?:but|so|wait|hmm|okay|ok|now|alternatively),? )*(?:let me|let's|let us|i(?:'ll| will| should| need to| can)) (?:just )?(?:double[- ]check|check|verify|confirm|re-?(?:check|examine|evaluate|calculate|compute|count|do|verify|think|consider)|make sure|test|cross[- ]verify|see if (?:that|this) (?:makes sense|works|is (?:right|correct)))"),
-    _r("double_check", "check", r"\b(?:double[- ]check|re-?check|re-?verif|cross[- ]check|sanity check|re-?examin|re-?evaluat)", "any"),
+    _r("double_check", "check", r"\b(?:double[- ]check|re-?check|re-?verif|cross[- ]check|cross[- ]verif|sanity check|re-?examin|re-?evaluat)|\b(?:another|a different|an alternative|other) (?:way|method|approach) to (?:check|verify|confirm)|\b(?:check|verify|confirm) (?:it |this |that )?(?:using|with|by|via) (?:another|a different|an alternative|a second)", "any"),
+    # A second, more careful or independent pass announced ("to be absolutely sure", "compute it more
+    # accurately", "check using another method").
+    _r("be_sure", "check", r"\bto be (?:absolutely |completely |totally |extra |100% )?(?:sure|certain|safe|thorough)\b|\b(?:compute|calculate|do|count|redo) (?:it |this |that |them )?(?:[^.?!]{0,30} )?more (?:accurately|precisely|carefully)\b|\blet me go back\b", "any"),
     _r("to_verify", "check", r"(?:just )?to (?:verify|confirm|check|be (?:sure|safe|thorough))\b"),
     _r("verify_any", "check", r"\b(?:verify|verifying|verification)\b", "any"),
     _r("is_that_right", "check", r"\b(?:is that|is this|does that|does this|did i) (?:right|correct|make sense|work|hold|check out|get (?:it|that) right)\b", "any"),
@@ -95,7 +98,7 @@ RULES: tuple[Rule, ...] = (
     _r("let_me_think", "doubt", r"(?:hmm,? |so,? |okay,? )?let me think(?: about (?:it|this|that))?[.:]?$"),
     _r("hold_on", "doubt", r"\bhold on\b|\bwait a (?:minute|second|moment)\b", "any"),
     _r("hmm", "doubt", r"(?:hmm+|hm+|uh+|um+)\b(?![,.]? (?:so,? )?(?:let me|let's|okay|ok|alright)\b)"),
-    _r("not_sure", "doubt", r"\b(?:i'm not|i am not|not) (?:entirely |quite |completely |so |exactly |really |totally |100% )?(?:sure|certain|convinced)\b|\bi(?:'m| am) (?:a bit |a little |getting |still )?(?:confused|stuck)\b|\bconfusi(?:on|ng)\b|\bi (?:don't|do not) know\b|\bi wonder\b", "any"),
+    _r("not_sure", "doubt", r"\b(?:i'm not|i am not|not) (?:entirely |quite |completely |so |exactly |really |totally |100% )?(?:sure|certain|convinced)\b|\bi(?:'m| am) (?:a bit |a little |getting |still |really |so |very |now |totally |completely )?(?:confused|stuck)\b|\bconfusi(?:on|ng)\b|\bi (?:don't|do not) know\b|\bi wonder\b", "any"),
     _r("which_is_it", "doubt", r"(?:(?:so|but|and|then|hmm|wait|now|okay),? )+(?:which|what)\b[^?]*\?$"),
     _r("but_question", "doubt", r"(?:but|however),? [^?]{0,200}\?$"),
     _r("self_question", "doubt", r"\b(?:right|correct)\?$|\b\w+ or \w+\?$", "any"),
@@ -106,6 +109,11 @@ RULES: tuple[Rule, ...] = (
     _r("too_hard", "doubt", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
     _r("seems_off", "doubt", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
     _r("contradiction", "doubt", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
+    # An outcome that rules out earlier work ("which is impossible", "that doesn't work"), a corrected
+    # number ("3182, not 3183"), a flaw found ("I see the mistake", "I need to reconsider").
+    _r("impossible", "doubt", r"\b(?:which|that|this|it)(?:'s| is| was| would be) (?:impossible|absurd|nonsense)\b(?! (?:to|for|unless)\b)|\b(?:doesn't|does not|didn't|did not|won't|wouldn't) work\b|\b(?:is|was|are|were) (?:invalid|not valid)\b", "any"),
+    _r("not_that_number", "doubt", r"\d[\d,.]*, not \d[\d,.]*[.!]?$", "any"),
+    _r("found_issue", "doubt", r"\b(?:i|we) (?:think i |now )?(?:see|found|spot|spotted|figured out) (?:the|my|where|what) (?:issue|problem|mistake|error|confusion|flaw|went wrong)|\b(?:went|go|going|gone) wrong\b|\b(?:need to|should|have to|must) (?:reconsider|rethink|be (?:more )?careful\b|adjust[.!]?$)", "any"),
     _r("overcomplicating", "doubt", r"\b(?:overcomplicat|overthink|overcount|undercount|double[- ]count)", "any"),
     # --- switch of approach: abandoning a line, not merely adding one ---
     _r("another_way", "switch", r"\b(?:another|a different|an alternative|some other) (?:way|approach|method|strategy|idea)\b", "any"),
@@ -123,8 +131,13 @@ RULES: tuple[Rule, ...] = (
     # --- verdicts that settle an episode (kept inside it) ---
     _r("verdict_word", "verdict", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
     _r("verdict", "verdict", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
+    # A verdict written as a mark after a re-done step ("= 13 ✓", "= -3/4 (correct)"), a stated confidence,
+    # a rule or result that holds, and the corrected value after a doubt ("So the correct count is 2864").
+    _r("verdict_mark", "verdict", r"[✓✔✅☑]|\((?:correct|checks? out|verified|confirmed|matches|ok|okay|yes|true|valid|right)[.!]?\)", "any", role="settle"),
+    _r("confident", "verdict", r"\b(?:i'm|i am|i can be|i feel) (?:now |quite |fairly |pretty |very |reasonably )?(?:confident|sure|certain)\b|\bconfidently (?:say|conclude)\b|\bconvinced (?:myself|that)\b", "any", role="settle"),
+    _r("holds", "verdict", r"\b(?:that|this|it|which) (?:also |still |indeed )?(?:works|holds)\b(?! (?:for all|for every|for any|whenever|if)\b)|\b(?:seems|appears) to (?:hold|work)\b|\b(?:that|this|it|which)(?:'s| is| seems| looks| sounds) (?:precise|solid|acceptable|reasonable|plausible|fine)\b|(?<!find )(?<!get )(?<!determine )(?<!compute )\bthe correct (?:answer|count|number|value|total|result|rate)\b[^.?!,]{0,40}? (?:is|was|should be|would be|must be)\b", "any", role="settle"),
     # Two results agreeing closes a re-check; alone it restates a result ("which matches the earlier one").
-    _r("agreement", "verdict", r"\b(?:matches|confirms|(?:is|are|that's|it's|this is) (?:also |all )?consistent)\b|\bsame (?:result|answer|value|as before)\b|\bindeed\b|\bexactly what\b", "any", role="close"),
+    _r("agreement", "verdict", r"\b(?:matches|confirms|(?:is|are|that's|it's|this is) (?:also |all )?consistent)\b|\bsame (?:result|answer|value|as before)\b|\bindeed\b|\bexactly what\b|\b(?:agree|agrees|coincide)\b|\b(?:all|both) (?:lead|point|give|gave|led) (?:to )?the same\b", "any", role="close"),
     _r("zh_settle", "verdict", r"(?:没错|对的|正确|是对的)", "any", role="settle"),
     # --- questions and intentions to check: never a verdict, whatever verdict words they hold ---
     _r("question", "doubt", r"[?？][\"')\]*]*$", "any", role="query"),
@@ -148,16 +161,21 @@ CUES: dict[str, tuple[str, ...]] = {
     "not_right": ("not right", "not correct", "not possible", "n't right", "n't correct", "n't possible", "n't be", "not be"),
     "that_wrong": ("wrong", "incorrect", "mistake"),
     "correction": ("must have", "might have", "may have", "miscalculat", "miscount", "mistaken", "messed up", "let me correct", "properly", "correctly"),
-    "double_check": ("check", "verif", "examin", "evaluat"),
+    "double_check": ("check", "verif", "examin", "evaluat", "confirm"),
     "verify_any": ("verif",),
     "is_that_right": ("is that", "is this", "does that", "does this", "did i"),
     "make_sure": ("make sure",),
+    "be_sure": ("to be ", "more accurately", "more precisely", "more carefully", "go back"),
     "whether_right": ("whether", "if th", "if it", "if ev", "if all", "if each", "if my"),
     "plug_back": (" back",),
     "again": ("again", "once more", "one more time"),
     "revisit": ("earlier", "before", "previous", "above"),
     "hold_on": ("hold on", "wait a"),
     "not_sure": ("sure", "certain", "convinced", "confus", "stuck", "know", "wonder"),
+    "impossible": ("impossible", "absurd", "nonsense", "n't work", "not work", "invalid", "not valid"),
+    "not_that_number": (", not ",),
+    "found_issue": ("i see", "we see", "now see", "found", "spot", "figured out", "wrong", "reconsider", "rethink", "adjust",
+                    "careful"),
     "too_hard": ("tedious", "complicated", "messy", "time-consuming", "cumbersome", "involved"),
     "self_question": ("?",),
     "seems_off": ("seems", "looks", "feels", "sounds", "doesn't", "does not", "didn't", "did not"),
@@ -172,9 +190,14 @@ CUES: dict[str, tuple[str, ...]] = {
     "zh_aha": ("原来如此", "我明白了", "啊哈", "恍然大悟"),
     "verdict": ("correct", "right", "confirm", "accurate", "reassuring", "checks out", "adds up",
                 "works", "seems", "looks", "sounds", "makes sense", "confident", "sure", "valid", " any "),
+    "verdict_mark": ("✓", "✔", "✅", "☑", "(correct", "(check", "(verified", "(confirm", "(match", "(ok", "(yes", "(true",
+                     "(valid", "(right"),
+    "confident": ("confident", "sure", "certain", "convinced"),
+    "holds": ("works", "holds", "to hold", "to work", "precise", "solid", "acceptable", "reasonable", "plausible", " fine",
+              "the correct"),
     "question": ("?", "？"),
     "whether": ("whether", "make sure", "sure if", "check if", "see if", "verify if", "confirm if", "think if", "是否", "对不对"),
-    "agreement": ("matches", "confirms", "consistent", "same", "indeed", "exactly what"),
+    "agreement": ("matches", "confirms", "consistent", "same", "indeed", "exactly what", "agree", "coincide"),
     "zh_settle": ("没错", "对的", "正确"),
     "hedge": ("maybe", "perhaps", "possibly", "unless", "i think", "i guess", "not sure", "?"),
 }
