@@ -112,7 +112,7 @@ RULES: tuple[Rule, ...] = (
     # An outcome that rules out earlier work ("which is impossible", "that doesn't work"), a corrected
     # number ("3182, not 3183"), a flaw found ("I see the mistake", "I need to reconsider").
     _r("impossible", "doubt", r"\b(?:which|that|this|it)(?:'s| is| was| would be) (?:impossible|absurd|nonsense)\b(?! (?:to|for|unless)\b)|\b(?:doesn't|does not|didn't|did not|won't|wouldn't) work\b|\b(?:is|was|are|were) (?:invalid|not valid)\b", "any"),
-    _r("not_that_number", "doubt", r"\d[\d,.]*, not \d[\d,.]*[.!]?$", "any"),
+    _r("not_that_number", "doubt", r"\d[\d,.]{0,20}, not \d[\d,.]{0,20}[.!]?$", "any"),
     _r("found_issue", "doubt", r"\b(?:i|we) (?:think i |now )?(?:see|found|spot|spotted|figured out) (?:the|my|where|what) (?:issue|problem|mistake|error|confusion|flaw|went wrong)|\b(?:went|go|going|gone) wrong\b|\b(?:need to|should|have to|must) (?:reconsider|rethink|be (?:more )?careful\b|adjust[.!]?$)", "any"),
     _r("overcomplicating", "doubt", r"\b(?:overcomplicat|overthink|overcount|undercount|double[- ]count)", "any"),
     # --- switch of approach: abandoning a line, not merely adding one ---
