@@ -82,7 +82,7 @@ RULES: tuple[Rule, ...] = (
     # A second, more careful or independent pass announced ("to be absolutely sure", "compute it more
     # accurately", "check using another method").
     _r("be_sure", "check", r"\bto be (?:absolutely |completely |totally |extra |100% )?(?:sure|certain|safe|thorough)\b|\b(?:compute|calculate|do|count|redo) (?:it |this |that |them )?(?:[^.?!]{0,30} )?more (?:accurately|precisely|carefully)\b|\blet me go back\b", "any"),
-    _r("to_verify", "check", r"(?:just )?to (?:verify|confirm|check|be (?:sure|safe|thorough))\b"),
+    _r("to_verify", "check", r"(?:just )?to (?:verify|confirm|check)\b"),
     _r("verify_any", "check", r"\b(?:verify|verifying|verification)\b", "any"),
     _r("is_that_right", "check", r"\b(?:is that|is this|does that|does this|did i) (?:right|correct|make sense|work|hold|check out|get (?:it|that) right)\b", "any"),
     _r("whether_right", "check", r"\b(?:whether|if) (?:this|that|it|these|those|the \w+|everything|all|each|my \w+)\b[^.?!]{0,60}\b(?:makes? sense|(?:is|are) (?:correct|right|valid|accurate)|works?|holds?|checks? out)\b", "any"),
@@ -130,7 +130,7 @@ RULES: tuple[Rule, ...] = (
     _r("zh_aha", "aha", r"原来如此|我明白了|啊哈|恍然大悟", "any", role="aha"),
     # --- verdicts that settle an episode (kept inside it) ---
     _r("verdict_word", "verdict", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
-    _r("verdict", "verdict", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:i'm|i am) (?:confident|sure)\b|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
+    _r("verdict", "verdict", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
     # A verdict written as a mark after a re-done step ("= 13 ✓", "= -3/4 (correct)"), a stated confidence,
     # a rule or result that holds, and the corrected value after a doubt ("So the correct count is 2864").
     _r("verdict_mark", "verdict", r"[✓✔✅☑]|\((?:correct|checks? out|verified|confirmed|matches|ok|okay|yes|true|valid|right)[.!]?\)", "any", role="settle"),
@@ -189,7 +189,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "zh_switch": ("另一种", "换一种", "换个"),
     "zh_aha": ("原来如此", "我明白了", "啊哈", "恍然大悟"),
     "verdict": ("correct", "right", "confirm", "accurate", "reassuring", "checks out", "adds up",
-                "works", "seems", "looks", "sounds", "makes sense", "confident", "sure", "valid", " any "),
+                "works", "seems", "looks", "sounds", "makes sense", "valid", " any "),
     "verdict_mark": ("✓", "✔", "✅", "☑", "(correct", "(check", "(verified", "(confirm", "(match", "(ok", "(yes", "(true",
                      "(valid", "(right"),
     "confident": ("confident", "sure", "certain", "convinced"),
