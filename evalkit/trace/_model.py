@@ -8,7 +8,8 @@ restates old numbers), its shape (question, colon, length, equations), and the o
 hits of the sentences either side. A multinomial logistic model over these gives each sentence its
 probability of each label. (A second stage over the neighbours' probabilities was tried: it scored
 lower leave-one-trace-out.) The weights ship in `reflection_model.json`;
-`bench/trace/train_reflection.py` fits them on the 40 labelled traces and reports leave-one-trace-out F1.
+`bench/trace/train_reflection.py` fits them on the labelled traces (40 gold, 58 agent-labelled) and
+reports their held-out F1.
 """
 
 from __future__ import annotations

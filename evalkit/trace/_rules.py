@@ -78,6 +78,8 @@ RULES: tuple[Rule, ...] = (
     _r("correction", "doubt", r"\b(?:i|we) (?:must|might|may) have (?:made|mis|been|done|gotten|counted|missed|overcounted|double)|\bmiscalculat|\bmiscount|\bmistakenly|\bmessed up\b|\blet me correct\b|\b(?:do|redo|compute|calculate) (?:it|this|that) (?:properly|correctly)\b", "any"),
     # --- verification / reflection ---
     _r("let_me_check", "check", r"(?:(?:but|so|wait|hmm|okay|ok|now|alternatively),? )*(?:let me|let's|let us|i(?:'ll| will| should| need to| can)) (?:just )?(?:double[- ]check|check|verify|confirm|re-?(?:check|examine|evaluate|calculate|compute|count|do|verify|think|consider)|make sure|test|cross[- ]verify|see if (?:that|this) (?:makes sense|works|is (?:right|correct)))"),
+    # a check written as a heading ("Check: 2220/30 = 74.", "But check: ..."), DeepSeek-R1's habit
+    _r("check_colon", "check", r"(?:(?:actually|but|so|now|wait|quick|final),? )*(?:check|confirm(?:ation)?) ?:"),
     _r("double_check", "check", r"\b(?:double[- ]check|re-?check|re-?verif|cross[- ]check|cross[- ]verif|sanity check|re-?examin|re-?evaluat)|\b(?:another|a different|an alternative|other) (?:way|method|approach) to (?:check|verify|confirm)|\b(?:check|verify|confirm) (?:it |this |that )?(?:using|with|by|via) (?:another|a different|an alternative|a second)", "any"),
     # A second, more careful or independent pass announced ("to be absolutely sure", "compute it more
     # accurately", "check using another method").
@@ -107,7 +109,7 @@ RULES: tuple[Rule, ...] = (
     # A doubt about the way ahead: "But that might be too tedious", "But I don't know p(5) yet".
     _r("but_hedge", "doubt", r"(?:but|however),? [^.?!]*?\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b"),
     _r("too_hard", "doubt", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
-    _r("seems_off", "doubt", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)", "any"),
+    _r("seems_off", "doubt", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)|\bnot (?:matching|a match)\b|\bno match\b", "any"),
     _r("contradiction", "doubt", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
     # An outcome that rules out earlier work ("which is impossible", "that doesn't work"), a corrected
     # number ("3182, not 3183"), a flaw found ("I see the mistake", "I need to reconsider").
@@ -129,7 +131,7 @@ RULES: tuple[Rule, ...] = (
     _r("zh_or", "switch", r"或者", role="thought"),
     _r("zh_aha", "aha", r"原来如此|我明白了|啊哈|恍然大悟", "any", role="aha"),
     # --- verdicts that settle an episode (kept inside it) ---
-    _r("verdict_word", "verdict", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect)\b(?! (?:triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
+    _r("verdict_word", "verdict", r"(?:so,? |okay,? |ok,? |and )?(?:yes|yep|yup|yeah|correct|right|perfect|good|great|exactly|excellent)\b(?! (?:question|idea|triangle|angle|side|now|here|away|after|before|of|to|at|hand))", role="settle"),
     _r("verdict", "verdict", r"\b(?:that|this|it|which|so)(?:'s| is| was| seems| looks| sounds)? (?:all |also |indeed |definitely |exactly )?(?:correct|right|confirmed|accurate|reassuring)\b|\b(?:checks out|adds up|works out|that works|it works)\b|\b(?:seems|looks|sounds) (?:right|correct|fine|ok|okay|good|reasonable|plausible|solid)\b|\bmakes sense\b(?! because)|\b(?:is|are|was|were) (?:indeed |also |still |definitely )?(?:correct|right|accurate|valid|confirmed)\b|\b(?:don't|do not|can't|cannot) (?:see|find) any (?:errors?|mistakes?|problems?|issues?)\b", "any", role="settle"),
     # A verdict written as a mark after a re-done step ("= 13 ✓", "= -3/4 (correct)"), a stated confidence,
     # a rule or result that holds, and the corrected value after a doubt ("So the correct count is 2864").
@@ -178,7 +180,8 @@ CUES: dict[str, tuple[str, ...]] = {
                     "wrong", "reconsider", "rethink", "adjust", "careful"),
     "too_hard": ("tedious", "complicated", "messy", "time-consuming", "cumbersome", "involved"),
     "self_question": ("?",),
-    "seems_off": ("seems", "looks", "feels", "sounds", "doesn't", "does not", "didn't", "did not"),
+    "seems_off": ("seems", "looks", "feels", "sounds", "doesn't", "does not", "didn't", "did not", "not match", "not a match",
+                  "no match"),
     "contradiction": ("contradict", "inconsisten", "discrepan", "conflict"),
     "overcomplicating": ("overcomplicat", "overthink", "overcount", "undercount", "double"),
     "another_way": ("way", "approach", "method", "strategy", "idea"),
