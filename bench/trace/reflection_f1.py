@@ -223,9 +223,10 @@ def agent_table(loto: dict, threshold: str) -> list[str]:
              f"R {agree['reflection']['recall']:.3f}; {agree['reflection']['sentences']} chunks). These bound "
              "what a detector can score against them. Neither the keyword lists nor `rules` saw these traces; the "
              "first `model` row never saw them or their problems; the second scores each problem's traces with a "
-             "model fitted on the 40 and the other 19 problems' agent traces. Three rule rows (a check written as a "
-             "heading, \"Check: ...\"; \"Good.\", \"Exactly.\" as verdicts; \"Not matching.\") were added after "
-             "reading the model's misses on these traces, so as cues they are in-sample here.", "",
+             "model fitted on the 40 and the other 19 problems' agent traces. Five rule rows (a check written as a "
+             "heading, \"Check: ...\"; \"Good.\", \"Exactly.\" as verdicts; \"Not matching.\"; \"I must be "
+             "misunderstanding the problem\"; a bare \"Not quite.\") were added after reading the model's misses on "
+             "these traces, so as cues they are in-sample here (and out of sample on the 40).", "",
              "| method | traces | F1 | precision | recall | doubt F1 | check F1 | verdict F1 |",
              "|---|---|---|---|---|---|---|---|"]
 

@@ -109,6 +109,9 @@ RULES: tuple[Rule, ...] = (
     # A doubt about the way ahead: "But that might be too tedious", "But I don't know p(5) yet".
     _r("but_hedge", "doubt", r"(?:but|however),? [^.?!]*?\b(?:might|may|maybe|perhaps|not sure|(?:don't|do not) know|wonder|tedious|complicated|messy|time-consuming|unclear|not clear)\b"),
     _r("too_hard", "doubt", r"\b(?:tedious|complicated|messy|time-consuming|cumbersome|(?:too|more|quite) involved)\b", "any"),
+    # a reading of the problem put in doubt ("I must be misunderstanding the problem"), a bare "Not quite."
+    _r("misread", "doubt", r"\b(?:misunderst|misinterpret|misread|mislabel)\w*|\bwrong understanding\b|\b(?:missed|missing|overlooked|overlooking) something\b", "any"),
+    _r("not_quite", "doubt", r"not (?:exactly|quite)\b(?! (?:sure|certain|clear|the same as))"),
     _r("seems_off", "doubt", r"\b(?:that|this|it) (?:seems|looks|feels|sounds) (?:off|odd|strange|weird|too|a bit|high|low|wrong|suspicious|inconsistent|contradict|counterintuitive|different)|\b(?:doesn't|does not|didn't|did not) (?:seem|make sense|add up|match|fit)|\bnot (?:matching|a match)\b|\bno match\b", "any"),
     _r("contradiction", "doubt", r"\b(?:contradict|inconsistent|inconsistency|discrepancy|conflict)", "any"),
     # An outcome that rules out earlier work ("which is impossible", "that doesn't work"), a corrected
@@ -180,6 +183,7 @@ CUES: dict[str, tuple[str, ...]] = {
                     "wrong", "reconsider", "rethink", "adjust", "careful"),
     "too_hard": ("tedious", "complicated", "messy", "time-consuming", "cumbersome", "involved"),
     "self_question": ("?",),
+    "misread": ("misunderst", "misinterpret", "misread", "mislabel", "wrong understanding", " something"),
     "seems_off": ("seems", "looks", "feels", "sounds", "doesn't", "does not", "didn't", "did not", "not match", "not a match",
                   "no match"),
     "contradiction": ("contradict", "inconsisten", "discrepan", "conflict"),
