@@ -1,5 +1,5 @@
 """Fit the `model` reflection detector (evalkit/trace/_model.py) on the traces labelled under
-traces/REFLECTION_RUBRIC.md, and measure it two ways.
+traces/REFLECTION_RUBRIC.md, and measure it held out.
 
 Data (bundled, see tests/data/traces/README.md):
 - gold: `r1distill_math_labeled.jsonl` (40 R1-Distill Qwen-14B / Llama-8B traces on 10 hard MATH
@@ -31,7 +31,7 @@ results list every threshold). The shipped model is then fitted on all 98 traces
         [--results bench/trace/results/reflection_loto.json] [--no-loto]
 
 `--no-loto` refits the shipped model only, at the threshold it records (what tests/test_trace.py runs).
-About five minutes on 2 cores otherwise.
+About two minutes on 2 cores otherwise.
 """
 
 from __future__ import annotations
@@ -142,18 +142,13 @@ def _held_gold(k: int) -> np.ndarray:
     return fit(_GOLD[:k] + _GOLD[k + 1:] + _AGENT).probabilities(_GOLD[k]["pair"])
 
 
-def _held_gold_problem(problem: str) -> list[tuple[int, np.ndarray]]:
-    """The gold traces of `problem` (two models, right and wrong) scored by a model fitted on the other
-    problems' gold traces and every agent trace."""
-    model = fit([it for it in _GOLD if it["problem_id"] != problem] + _AGENT)
-    return [(i, model.probabilities(it["pair"])) for i, it in enumerate(_GOLD) if it["problem_id"] == problem]
-
-
-def _held_problem(problem: str) -> list[tuple[int, np.ndarray]]:
-    """The agent traces of `problem` scored by a model fitted on the gold traces and the agent traces
-    of the other problems."""
-    model = fit(_GOLD + [it for it in _AGENT if it["problem_id"] != problem])
-    return [(i, model.probabilities(it["pair"])) for i, it in enumerate(_AGENT) if it["problem_id"] == problem]
+def _held_problem(job: tuple[str, str]) -> tuple[str, list[tuple[int, np.ndarray]]]:
+    """The traces of one problem in one set ("gold" or "agent") scored by a model fitted on every
+    other problem's traces of both sets (the two sets share no problem)."""
+    which, problem = job
+    model = fit([it for it in _GOLD + _AGENT if it["problem_id"] != problem])
+    held = _GOLD if which == "gold" else _AGENT
+    return which, [(i, model.probabilities(it["pair"])) for i, it in enumerate(held) if it["problem_id"] == problem]
 
 
 def _by_family(items: list[dict], acts: list[list]) -> dict:
@@ -177,17 +172,15 @@ def main() -> None:
         best = json.loads(MODEL_PATH.read_text(encoding="utf-8"))["threshold"]
         results = None
     else:
-        problems = sorted({it["problem_id"] for it in _AGENT})
+        jobs = [(which, problem) for which, items_ in (("gold", _GOLD), ("agent", _AGENT))
+                for problem in sorted({it["problem_id"] for it in items_})]
+        held_problem: list = [None] * len(_GOLD)
+        held_agent: list = [None] * len(_AGENT)
         with Pool(2) as pool:
             held = pool.map(_held_gold, range(len(_GOLD)))
-            held_problem: list = [None] * len(_GOLD)
-            for part in pool.map(_held_gold_problem, sorted({it["problem_id"] for it in _GOLD})):
+            for which, part in pool.map(_held_problem, jobs):
                 for i, probs in part:
-                    held_problem[i] = probs
-            held_agent: list = [None] * len(_AGENT)
-            for part in pool.map(_held_problem, problems):
-                for i, probs in part:
-                    held_agent[i] = probs
+                    (held_problem if which == "gold" else held_agent)[i] = probs
         loto, gold_lopo, lopo = {}, {}, {}
         groups = (("all 40", ""), ("Qwen-14B", "Qwen-14B"), ("Llama-8B", "Llama-8B"))
         for t in THRESHOLDS:
