@@ -108,7 +108,10 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing(tiny_model, vllm_engine, tm
             "--answer-tokens", "8", "--no-progress", "--no-trace"]
     env = {**os.environ, "EVALKIT_BUDGET_CHUNK": "4"}  # small chunks, so the sweep is written as it goes
     out = tmp_path / "killed"
-    proc = subprocess.Popen(args + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # its own process group, so the kill below takes vLLM's engine processes too (a SIGKILL of the
+    # parent alone leaves them running, holding memory and cores, long after the test)
+    proc = subprocess.Popen(args + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
     samples = out / "samples.jsonl"
     deadline = time.time() + 400
     while time.time() < deadline and proc.poll() is None:
@@ -116,7 +119,7 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing(tiny_model, vllm_engine, tm
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the sweep finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = samples.read_text().count("\n")
     assert 3 <= kept < 200
