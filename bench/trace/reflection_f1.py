@@ -163,6 +163,10 @@ def method_acts(row: dict, spans: list) -> dict[str, list]:
     return out
 
 
+def _cell(s: dict | None) -> str:
+    return "-" if s is None else f"{s['f1']:.3f}"
+
+
 def agreement() -> dict:
     """The agent annotators' labels of four gold traces scored against the gold labels."""
     from evalkit.trace._analyze import reflection_features
@@ -210,14 +214,16 @@ def agent_table(loto: dict, threshold: str) -> list[str]:
             sel = [i for i, it in enumerate(items) if it["model"] == fam]
             table[m][fam] = score_acts([items[i] for i in sel], [found[i][m] for i in sel])
     agree = agreement()
-    passes = between_passes(rows, [it["gold"] for it in items])["reflection"]
+    passes = {key: between_passes([rows[i] for i, it in enumerate(items) if key in ("all", it["model"])],
+                                  [it["gold"] for it in items if key in ("all", it["model"])])["reflection"]
+              for key in ["all"] + families}
     n_sent = sum(len(it["gold"]) for it in items)
     n_pos = sum(1 for it in items for _, lab in it["gold"] if lab != "other")
     lines = ["", "## New problems and models: the agent-labelled traces", "",
              f"Data: {len(items)} traces of the demo (DeepSeek-R1 `deepseek-reasoner`, R1-Distill-Llama-8B and "
              f"-Qwen-7B on 20 MATH-500 problems; up to the first 700 sentences of each): {n_sent:,} sentences, "
              f"{n_pos:,} of them reflection, labelled under the same rubric by agent annotators in two blind "
-             f"passes, which agree at F1 **{passes['f1']:.3f}**, and an adjudication of the sentences they differ on "
+             f"passes, which agree at F1 **{passes['all']['f1']:.3f}**, and an adjudication of the sentences they differ on "
              "(tests/data/traces/README.md). On four of the 40 gold traces a single first-pass annotator agrees with "
              f"the gold labels at F1 **{agree['reflection']['f1']:.3f}** (P {agree['reflection']['precision']:.3f}, "
              f"R {agree['reflection']['recall']:.3f}; {agree['reflection']['sentences']} chunks). These bound "
@@ -230,12 +236,7 @@ def agent_table(loto: dict, threshold: str) -> list[str]:
              "| method | traces | F1 | precision | recall | doubt F1 | check F1 | verdict F1 |",
              "|---|---|---|---|---|---|---|---|"]
 
-    def cell(s: dict | None) -> str:
-        return "-" if s is None else f"{s['f1']:.3f}"
-
-    for key in ["all"] + families:
-        sel = [i for i, it in enumerate(items) if key in ("all", it["model"])]
-        r = between_passes([rows[i] for i in sel], [items[i]["gold"] for i in sel])["reflection"]
+    for key, r in passes.items():
         lines.append(f"| agent annotators: second blind pass against the first | "
                      f"{'all' if key == 'all' else key.split('/')[-1]} | {r['f1']:.3f} | | | | | |")
     for m, by in table.items():
@@ -243,8 +244,8 @@ def agent_table(loto: dict, threshold: str) -> list[str]:
             s = by[key]
             r = s["reflection"]
             lines.append(f"| {m} | {'all' if key == 'all' else key.split('/')[-1]} | {r['f1']:.3f} | "
-                         f"{r['precision']:.3f} | {r['recall']:.3f} | {cell(s.get('doubt'))} | "
-                         f"{cell(s.get('check'))} | {cell(s.get('verdict'))} |")
+                         f"{r['precision']:.3f} | {r['recall']:.3f} | {_cell(s.get('doubt'))} | "
+                         f"{_cell(s.get('check'))} | {_cell(s.get('verdict'))} |")
     return lines
 
 
@@ -272,9 +273,6 @@ def main() -> None:
     order = ["R1 ten words", "oat-zero list", "evalkit `rules`", "evalkit `model` (leave one trace out)",
              "evalkit `model` (leave one problem out)", "evalkit `model` (shipped, in-sample)"]
 
-    def cell(s: dict | None) -> str:
-        return "-" if s is None else f"{s['f1']:.3f}"
-
     lines = ["# Reflection detection under the rubric (sentence level)", "",
              "Command: `python bench/trace/reflection_f1.py --out bench/trace/results/reflection_f1.md` "
              "(after `python bench/trace/train_reflection.py`, which writes the leave-one-trace-out figures).", "",
@@ -296,7 +294,7 @@ def main() -> None:
             s = results[group][m]
             r = s["reflection"]
             lines.append(f"| {group} | {m} | {r['f1']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | "
-                         f"{cell(s.get('doubt'))} | {cell(s.get('check'))} | {cell(s.get('verdict'))} |")
+                         f"{_cell(s.get('doubt'))} | {_cell(s.get('check'))} | {_cell(s.get('verdict'))} |")
         lines.append(f"| {group} | annotators' agreement (other traces) | {AGREEMENT['f1']:.2f} | | | | | |")
     lines += ["", f"The `model` threshold ({threshold}) is the best of the leave-one-trace-out thresholds "
               "(results/reflection_loto.json lists every one). Target (issue 19): F1 >= 0.90 on held-out traces; "
