@@ -406,3 +406,44 @@ def test_worker_processes_give_the_same_stats():
     one = analyze_many(texts, golds, exact, think_open=True)
     two = analyze_many(texts, golds, exact, think_open=True, workers=2)
     assert [s.to_dict() for s in one] == [s.to_dict() for s in two]
+
+
+def test_one_pass_for_all_cues_finds_what_a_search_for_each_cue_finds():
+    # The scan finds every rule cue in one Aho-Corasick pass (pyahocorasick); without it, it looks for
+    # each cue in turn. Both must tell each row the same sentences, on real traces and on Chinese cues.
+    import copy
+
+    from evalkit.trace._markers import cue_sentences, sentences
+    from evalkit.trace._rules import compiled
+
+    rules = compiled(None)
+    assert rules.cue_finder is not None, "pyahocorasick is a dependency of evalkit"
+    one_by_one = copy.copy(rules)
+    one_by_one.cue_finder = None
+    texts = [r["response"] for r in LABELLED] + [r["full_response"] for r in QWEN7B] + [
+        "等等，我算错了。让我检查一下：2+3=5。没错！ Wait, is that right? ✓ Yes.",
+        "Let me verify if x = 2 works. Hmm, not sure\nmake sure. (correct)"]
+    found = 0
+    for text in texts:
+        low, sents = text.lower(), sentences(text)
+        assert cue_sentences(low, sents, rules) == cue_sentences(low, sents, one_by_one)
+        found += sum(map(len, cue_sentences(low, sents, rules).values()))
+    assert found > 1000
+    zh = texts[-2]
+    assert set(cue_sentences(zh.lower(), sentences(zh), rules)) >= {"算错", "检查", "没错", "✓"}
+
+
+def test_the_model_adds_the_weights_its_feature_names_say():
+    # Words and word pairs are scored as numbers, not names: the scores must be the weights of every
+    # name `feature_names` lists (what the model was fitted on).
+    from evalkit.trace._analyze import reflection_features
+    from evalkit.trace._model import LABELS, feature_names, load_model, softmax
+
+    model = load_model()
+    for text in [r["response"] for r in LABELLED[:8]] + [r["full_response"] for r in QWEN7B[:2]]:
+        _, feats = reflection_features(text, think_open=True)
+        names = feature_names(feats)
+        assert any(n.startswith("b:") and n in model.index for n in names[3])
+        z = np.array([sum((model.weights[model.index[n]] for n in fs if n in model.index), np.zeros(len(LABELS)))
+                      for fs in names]) + model.bias
+        assert np.allclose(model.probabilities(feats), softmax(z), atol=1e-12)

@@ -37,7 +37,7 @@ import random
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -180,7 +180,7 @@ def earlier_words(t: Trace) -> list[list[str]]:
 
 def wider_context(t: Trace) -> list[list[str]]:
     """The opening word and rule hits of the sentences two before and two after."""
-    ctx = t.item["pair"][1]
+    ctx = t.item["pair"].ctx
     n = len(ctx)
 
     def seen(names: list[str]) -> list[str]:
@@ -230,12 +230,13 @@ def with_features(traces: list[Trace], groups: tuple) -> list[dict]:
     """The fit's items with the extra feature groups added to each sentence's own features."""
     items = []
     for t in traces:
-        own, ctx = t.item["pair"]
-        own = [list(f) for f in own]
+        pair = t.item["pair"]
+        own = [list(f) for f in pair.own]
         for group in groups:
             for f, extra in zip(own, group(t)):
                 f.extend(extra)
-        items.append(dict(t.item, pair=(own, ctx), feats=feature_names(own, ctx)))
+        pair = replace(pair, own=own)
+        items.append(dict(t.item, pair=pair, feats=feature_names(pair)))
     return items
 
 

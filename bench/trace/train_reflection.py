@@ -77,7 +77,7 @@ def trace_item(row: dict) -> dict:
                 y[i] = LABELS.index(lab)
                 break
     return {"model": row["model"], "problem_id": row["problem_id"], "text": text, "sents": sents,
-            "pair": pair, "feats": feature_names(*pair), "y": y, "gold": gold}
+            "pair": pair, "feats": feature_names(pair), "y": y, "gold": gold}
 
 
 def agent_item(row: dict) -> dict:
@@ -88,7 +88,7 @@ def agent_item(row: dict) -> dict:
     n = len(gold)
     y = np.array([LABELS.index(lab) for _, lab in gold], dtype=int)
     return {"model": row["model"], "problem_id": row["problem_id"], "text": row["text"], "sents": sents[:n],
-            "pair": pair, "feats": feature_names(*pair)[:n], "y": y, "gold": gold}
+            "pair": pair, "feats": feature_names(pair)[:n], "y": y, "gold": gold}
 
 
 def fit(items: list[dict], threshold: float = 0.5) -> ReflectionModel:

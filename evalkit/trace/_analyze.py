@@ -4,7 +4,9 @@ over/underthinking figures."""
 from __future__ import annotations
 
 import bisect
+import gc
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +44,35 @@ class _Parsed:
     final: str | None  # the final answer text for a batch-callable verifier (None: no answer)
 
 
+@contextmanager
+def _collector_paused():
+    """Pause the cyclic garbage collector while the acts of many traces are built and kept: each of its
+    full passes walks every object built so far, which made unpickling a worker's results four times
+    slower. Nothing built here forms a cycle, so reference counting frees it as before."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+_held: list = []  # in a forked worker: the completions of its analyze_many call (see `_hold`)
+
+
+def _hold(items: list) -> None:
+    """A forked worker's initializer: keep the completions it inherited (passed without pickling)."""
+    _held[:] = items
+
+
 def _parse_chunk(args: tuple) -> list[_Parsed]:
     rules, detector, items, think_format = args
+    if isinstance(items, tuple):  # (start, end) of the completions a forked worker holds
+        items = _held[items[0]:items[1]]
     table = compiled(rules)
-    return [_parse(c, g, o, f, table, detector, think_format) for c, g, o, f in items]
+    with _collector_paused():
+        return [_parse(c, g, o, f, table, detector, think_format) for c, g, o, f in items]
 
 
 def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules, detector: str,
@@ -200,8 +227,14 @@ def analyze_many(
         import multiprocessing as mp
 
         size = max(1, min(256, n // (workers * 4) or 1))
-        chunks = [(rules, detector, items[k:k + size], think_format) for k in range(0, n, size)]
-        with mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(workers) as pool:
+        if "fork" in mp.get_all_start_methods():
+            # Forked workers already hold the completions: a chunk names its range, not its texts.
+            pool = mp.get_context("fork").Pool(workers, initializer=_hold, initargs=(items,))
+            chunks = [(rules, detector, (k, k + size), think_format) for k in range(0, n, size)]
+        else:
+            pool = mp.get_context("spawn").Pool(workers)
+            chunks = [(rules, detector, items[k:k + size], think_format) for k in range(0, n, size)]
+        with pool, _collector_paused():
             parsed = [p for part in pool.imap(_parse_chunk, chunks) for p in part]
     else:
         parsed = _parse_chunk((rules, detector, items, think_format))
@@ -232,7 +265,9 @@ def analyze_many(
             finals[i] = False  # the model's fault: no answer (docs/trace.md: never None)
         else:
             finals[i] = verdicts.get((normalize(p.final), _gold_key(p.gold)))
-    return [_stats(completions[i] or "", p, verdicts, finals[i], tokenizer, batch is not None) for i, p in enumerate(parsed)]
+    with _collector_paused():
+        return [_stats(completions[i] or "", p, verdicts, finals[i], tokenizer, batch is not None)
+                for i, p in enumerate(parsed)]
 
 
 def analyze(

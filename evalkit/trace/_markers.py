@@ -45,6 +45,33 @@ def _add(text: str, a: int, b: int, blank: bool, out: list) -> None:
         out.append((a, b, blank))
 
 
+def cue_sentences(low: str, sents: list[tuple[int, int, bool]], rules: CompiledRules) -> dict[str, list[int]]:
+    """Per cue of `rules` found in `low` (the text in lower case), the sentences it starts in, in order,
+    each once (a cue may run on past its sentence's end)."""
+    where: dict[str, list[int]] = {}
+    if not sents:
+        return where
+    starts = [a for a, _, _ in sents]
+    lo, hi = sents[0][0], sents[-1][1]
+    if rules.cue_finder is not None:
+        for end, cue in rules.cue_finder.iter(low, lo, hi):
+            k = bisect.bisect_right(starts, end - len(cue) + 1) - 1
+            found = where.setdefault(cue, [])
+            if not found or found[-1] != k:
+                found.append(k)
+        return where
+    for cue in {cue for by_cue in rules.cues.values() for cue in by_cue}:
+        found, at = [], low.find(cue, lo, hi)
+        while at >= 0:
+            k = bisect.bisect_right(starts, at) - 1
+            found.append(k)
+            # one hit per sentence is enough: go on from the next sentence
+            at = low.find(cue, max(at + 1, sents[k + 1][0] if k + 1 < len(sents) else hi), hi)
+        if found:
+            where[cue] = found
+    return where
+
+
 class _Scan:
     """Rule hits on the sentences of one text, each looked up once; `any` rows are tried only on
     sentences holding one of their cues."""
@@ -56,25 +83,14 @@ class _Scan:
         low = text.lower()
         if len(low) != len(text):  # a rare case-mapping that changes length: no pre-filter
             low = None
-        starts = [a for a, _, _ in sents]
-        lo, hi = (sents[0][0], sents[-1][1]) if sents else (0, 0)
-        where: dict[str, list[int]] = {}  # cue -> the sentences holding it (found once for all roles)
+        where = None if low is None else cue_sentences(low, sents, rules)  # cue -> the sentences holding it
         for role, by_cue in rules.cues.items():
-            if low is None:
+            if where is None:
                 self.cued[role] = None
                 continue
             hit: dict[int, set[int]] = {}
             for cue, rows in by_cue.items():
-                if cue not in where:
-                    found, at = [], low.find(cue, lo, hi)
-                    while at >= 0:
-                        k = bisect.bisect_right(starts, at) - 1
-                        found.append(k)
-                        # one hit per sentence is enough: go on from the next sentence
-                        nxt = sents[k + 1][0] if k + 1 < len(sents) else hi
-                        at = low.find(cue, max(at + 1, nxt), hi)
-                    where[cue] = found
-                for k in where[cue]:
+                for k in where.get(cue, ()):
                     hit.setdefault(k, set()).update(rows)
             self.cued[role] = hit
         # roles with only cued `any` rows: a sentence without their cues is skipped at once

@@ -17,7 +17,9 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from itertools import repeat
 from pathlib import Path
 
@@ -42,58 +44,71 @@ _LEN_NAMES = tuple(f"len:{k}" for k in range(len(_LEN_EDGES) + 1))
 _POS_NAMES = tuple(f"pos:{k}" for k in range(len(_POS_EDGES) + 1))
 
 
+@dataclass(frozen=True)
+class SentenceFeatures:
+    """What the model reads of each sentence of one trace (as `_markers.sentences` gives them).
+
+    words: its words (lower case, digits as 0): each word and each pair of neighbouring words is a
+    feature (`w:` and `b:` in `feature_names`; the model scores them without building the names);
+    ctx: the names of its features a neighbour sees too (its opening words, rule hits, `?`, `:`);
+    own: the names of its other features."""
+
+    words: list[list[str]]
+    own: list[list[str]]
+    ctx: list[list[str]]
+
+
 def sentence_features(text: str, sents: list, hits: list[dict], first_candidate: int | None,
-                      think_end: int) -> tuple[list[list[str]], list[list[str]]]:
-    """(own, ctx): per sentence of `sents` (as `_markers.sentences` gives them), the names of its own
-    features, and those of what a neighbour sees of it (its opening words, rule hits, `?`, `:`);
-    `feature_names` joins them as the model reads them.
+                      think_end: int) -> SentenceFeatures:
+    """The features of each sentence of `sents` (`feature_names` spells them out as the fit reads them).
 
     hits: per sentence, {role: (rule, start, end)} for each role a row fired for (`_markers.rule_hits`).
     first_candidate: where the first candidate answer ends (None: no candidate);
     think_end: where the think text ends.
     """
-    n = len(sents)
     low = text.lower()
     if len(low) != len(text):  # a rare case mapping that changes length: offsets must stay valid
         low = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
     # A number's words are its shape (0, 00, 0.00). bytes.translate is a plain C loop, and no UTF-8
     # byte of a non-ASCII character is an ASCII digit, so offsets stay where they were.
     low = low.encode("utf-8").translate(_DIGITS_TO_ZERO).decode("utf-8")
+    all_words: list[list[str]] = []
     own: list[list[str]] = []
-    ctx: list[list[str]] = []  # what a neighbour sees of this sentence
+    ctx: list[list[str]] = []
     seen: dict[str, int] = {}
     span = max(think_end, 1)
+    # (plain statements, no comprehensions: this loop runs for every sentence of every trace)
     for i, (a, b, blank) in enumerate(sents):
         words = _WORD.findall(low, a, b)
-        head = words[:_OPENER_WORDS]
-        c = ["o:" + " ".join(head[:k]) for k in range(1, len(head) + 1)]
-        f = c[:]
-        # (map over C-level string methods: this loop runs for every sentence of every trace)
-        f.extend(set(map("w:".__add__, words)))
-        f.extend(set(map("b:%s %s".__mod__, zip(words, words[1:]))))
+        all_words.append(words)
+        c: list[str] = []
         if words:
-            f.append("e:" + " ".join(words[-2:]))
+            opener = "o:" + words[0]
+            c.append(opener)
+            for w in words[1:_OPENER_WORDS]:
+                opener = opener + " " + w
+                c.append(opener)
+            f = ["e:" + " ".join(words[-2:])]
+        else:
+            f = []
         for role, (rule, _, _) in hits[i].items():
-            kind = rule.kind
             f.append("r:" + role)
-            f.append("r:" + role + ":" + kind)
-            c.append("r:" + role + ":" + kind)
+            c.append("r:" + role + ":" + rule.kind)
         # numbers met more than one sentence before: a recomputation or a verdict restates them
         nums = _NUMBER.findall(text, a, b)
         if nums:
-            old = sum(1 for x in nums if seen.get(x, i) < i - 1)
+            old = 0
+            for x in nums:
+                if seen.setdefault(x, i) < i - 1:
+                    old += 1
             share = _bucket(_OLD_EDGES, old / len(nums))
             f.append(f"num:{_bucket(_COUNT_EDGES, len(nums))}:{share}")
-            f.append(f"{head[0] if head else ''}|old:{share}")
-            for x in nums:
-                seen.setdefault(x, i)
+            f.append(f"{words[0] if words else ''}|old:{share}")
         else:
             f.append("num:none")
         if b > a and text[b - 1] in "?？":
-            f.append("q")
             c.append("q")
         if b > a and text[b - 1] == ":":
-            f.append("colon")
             c.append("colon")
         f.append(_LEN_NAMES[_bucket(_LEN_EDGES, b - a)])
         if blank:
@@ -103,17 +118,20 @@ def sentence_features(text: str, sents: list, hits: list[dict], first_candidate:
             f.append("after_candidate")
         own.append(f)
         ctx.append(c)
-    return own, ctx
+    return SentenceFeatures(all_words, own, ctx)
 
 
-def feature_names(own: list[list[str]], ctx: list[list[str]]) -> list[list[str]]:
-    """Every feature name of each sentence: its own, and its neighbours' as `p:` (the sentence before)
-    and `n:` (the one after); what the model is fitted on (the model itself adds the neighbours' weights
-    without building these names)."""
+def feature_names(feats: SentenceFeatures) -> list[list[str]]:
+    """Every feature name of each sentence, as the model is fitted on them: what a neighbour sees of
+    it and its own, its words (`w:`) and pairs of neighbouring words (`b:`), each once, and its
+    neighbours' as `p:` (the sentence before) and `n:` (the one after)."""
+    own, ctx = feats.own, feats.ctx
     n = len(own)
     out = []
-    for i in range(n):
-        f = list(own[i])
+    for i, words in enumerate(feats.words):
+        f = ctx[i] + own[i]
+        f.extend(set("w:" + w for w in words))
+        f.extend(set(f"b:{x} {y}" for x, y in zip(words, words[1:])))
         f.extend(["p:" + x for x in ctx[i - 1]] if i > 0 else ["p:none"])
         f.extend(["n:" + x for x in ctx[i + 1]] if i + 1 < n else ["n:none"])
         out.append(f)
@@ -138,41 +156,88 @@ class ReflectionModel:
         self.index = {name: k for k, name in enumerate(data["features"])}
         self.weights = np.asarray(data["weights"], dtype=np.float64).reshape(len(self.index), len(LABELS))
         self.bias = np.asarray(data["bias"], dtype=np.float64)
-        self.padded = np.vstack([self.weights, np.zeros((1, len(LABELS)))])
-        self.prev = {name[2:]: k for name, k in self.index.items() if name.startswith("p:")}
-        self.next = {name[2:]: k for name, k in self.index.items() if name.startswith("n:")}
         self.threshold = float(data["threshold"])
+        L = len(LABELS)
+        # Names are looked up once each: a name's row holds its weights as the sentence's own feature,
+        # as the sentence before's (`p:`) and as the one after's (`n:`); the last row, zeros, is a name
+        # the model never saw.
+        names = sorted({name[2:] if name.startswith(("p:", "n:")) else name for name in self.index
+                        if not name.startswith(("w:", "b:"))})
+        self.names = {name: k for k, name in enumerate(names)}
+        self.rows = np.zeros((len(names) + 1, 3 * L))
+        for k, name in enumerate(names):
+            for j, prefix in enumerate(("", "p:", "n:")):
+                at = self.index.get(prefix + name)
+                if at is not None:
+                    self.rows[k, j * L:(j + 1) * L] = self.weights[at]
+        # Words and word pairs are looked up as numbers: a word's id in `vocab`, a pair's key
+        # id * len(vocab) + id, sorted in `pair_keys`.
+        pairs = {name[2:]: k for name, k in self.index.items() if name.startswith("b:")}
+        singles = {name[2:]: k for name, k in self.index.items() if name.startswith("w:")}
+        vocab = sorted(set(singles).union(*(p.split(" ") for p in pairs)))
+        self.vocab = {w: i for i, w in enumerate(vocab)}
+        # per word id (and -1, a word the model never saw, last): its `w:` feature, -1 for none
+        self.word_feature = np.array([singles.get(w, -1) for w in vocab] + [-1], dtype=np.int64)
+        keys = np.array([self.vocab[x] * len(vocab) + self.vocab[y] for x, y in (p.split(" ") for p in pairs)],
+                        dtype=np.int64)
+        order = np.argsort(keys)
+        self.pair_keys = keys[order]
+        self.pair_feature = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))[order]
 
-    def _scores(self, lists: list[list[str]], index: dict[str, int]) -> np.ndarray:
-        """Per list of names, the sum of their weights (one column per label)."""
-        n = len(lists)
-        get, unknown = index.get, len(self.index)  # the row after the last is all zeros
-        cols: list[int] = []
-        lens = []
-        for f in lists:
-            cols.extend(map(get, f, repeat(unknown, len(f))))
-            lens.append(len(f))
-        rows = np.repeat(np.arange(n), lens)
-        picked = self.padded[np.asarray(cols, dtype=np.intp)]
-        z = np.empty((n, len(LABELS)))
-        for j in range(len(LABELS)):
-            z[:, j] = np.bincount(rows, weights=picked[:, j], minlength=n)
-        return z
+    def _name_rows(self, lists: list[list[str]]) -> np.ndarray:
+        """Per list of names, the sums of their rows (own, `p:` and `n:` weights side by side)."""
+        ids = np.array(list(map(self.names.get, chain.from_iterable(lists), repeat(len(self.names)))), dtype=np.intp)
+        return _sums(np.repeat(np.arange(len(lists)), list(map(len, lists))), self.rows[ids], len(lists))
 
-    def probabilities(self, feats: tuple[list[list[str]], list[list[str]]]) -> np.ndarray:
-        """Each sentence's probabilities of LABELS (rows sum to 1). feats: (own, ctx) as
+    def _word_scores(self, words: list[list[str]]) -> np.ndarray:
+        """Per sentence, the sum of the weights of its words and pairs of neighbouring words, each
+        counted once (as `feature_names` lists them)."""
+        n = len(words)
+        flat = list(chain.from_iterable(words))
+        ids = np.array(list(map(self.vocab.get, flat, repeat(-1, len(flat)))), dtype=np.int64)
+        at = np.repeat(np.arange(n, dtype=np.int64), list(map(len, words)))
+        feats = self.word_feature[ids]
+        known = feats >= 0
+        sent, feat = at[known], feats[known]
+        if len(self.pair_keys) and len(ids) > 1:
+            left, right = ids[:-1], ids[1:]
+            ok = (left >= 0) & (right >= 0) & (at[:-1] == at[1:])
+            # sorted (pair, sentence) codes: the search below runs in order (three times faster)
+            code = np.sort((left[ok] * len(self.vocab) + right[ok]) * n + at[:-1][ok])
+            keys = code // n
+            where = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
+            found = self.pair_keys[where] == keys
+            sent = np.concatenate([sent, code[found] % n])
+            feat = np.concatenate([feat, self.pair_feature[where[found]]])
+        # a feature counts once per sentence
+        code = np.sort(sent * len(self.index) + feat)
+        if len(code) > 1:
+            code = code[np.concatenate(([True], code[1:] != code[:-1]))]
+        return _sums(code // len(self.index), self.weights[code % len(self.index)], n)
+
+    def probabilities(self, feats: SentenceFeatures) -> np.ndarray:
+        """Each sentence's probabilities of LABELS (rows sum to 1), from its features as
         `sentence_features` gives them; names the model never saw count for nothing."""
-        own, ctx = feats
-        n = len(own)
+        n = len(feats.own)
         if not n:
             return np.zeros((0, len(LABELS)))
-        z = self._scores(own, self.index) + self.bias
-        # a neighbour's `p:` / `n:` features, added without building their names
-        z[1:] += self._scores(ctx[:-1], self.prev)
-        z[:-1] += self._scores(ctx[1:], self.next)
-        z[0] += self.padded[self.index.get("p:none", len(self.index))]
-        z[-1] += self.padded[self.index.get("n:none", len(self.index))]
+        L = len(LABELS)
+        seen = self._name_rows(feats.ctx)  # each sentence's own weights, and what its neighbours read of it
+        z = self._name_rows(feats.own)[:, :L] + seen[:, :L] + self._word_scores(feats.words) + self.bias
+        z[1:] += seen[:-1, L:2 * L]
+        z[:-1] += seen[1:, 2 * L:]
+        none = self.rows[self.names.get("none", len(self.names))]
+        z[0] += none[L:2 * L]
+        z[-1] += none[2 * L:]
         return softmax(z)
+
+
+def _sums(rows: np.ndarray, picked: np.ndarray, n: int) -> np.ndarray:
+    """Per row index 0..n-1, the sum of the `picked` weight rows given it."""
+    z = np.empty((n, picked.shape[1]))
+    for j in range(picked.shape[1]):
+        z[:, j] = np.bincount(rows, weights=picked[:, j], minlength=n)
+    return z
 
 
 @lru_cache(maxsize=4)

@@ -118,7 +118,8 @@ def summarize(stats_list: Sequence[TraceStats | dict], correct_list: Sequence[bo
     wrong: group figures}, behaviours: {name: {n_with, n_without, accuracy_with, accuracy_without, lift}},
     superficial_reflection_rate} where lift = accuracy_with - accuracy_without ("does reflecting help?").
     """
-    dicts = [s.to_dict() if isinstance(s, TraceStats) else s for s in stats_list]
+    # A TraceStats is read through its fields (vars): its acts need not become dicts to be counted.
+    dicts = [vars(s) if isinstance(s, TraceStats) else s for s in stats_list]
     if correct_list is None:
         correct_list = [d.get("final_correct") for d in dicts]
     if len(correct_list) != len(dicts):
