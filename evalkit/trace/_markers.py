@@ -60,7 +60,7 @@ def cue_sentences(low: str, sents: list[tuple[int, int, bool]], rules: CompiledR
             if not found or found[-1] != k:
                 found.append(k)
         return where
-    for cue in {cue for by_cue in rules.cues.values() for cue in by_cue}:
+    for cue in rules.all_cues:
         found, at = [], low.find(cue, lo, hi)
         while at >= 0:
             k = bisect.bisect_right(starts, at) - 1

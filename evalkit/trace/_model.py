@@ -19,8 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np

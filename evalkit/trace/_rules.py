@@ -252,7 +252,8 @@ class CompiledRules:
             # (No `^`: patterns run on the whole text from the sentence's offset.)
             prefix = r"[\s\"'*_>#\-–—(\[]*(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?"
             self.start[role] = re.compile(prefix + "(?:" + "|".join(parts) + ")", re.IGNORECASE) if parts else None
-        self.cue_finder = _cue_finder({cue for by_cue in self.cues.values() for cue in by_cue})
+        self.all_cues = frozenset(cue for by_cue in self.cues.values() for cue in by_cue)
+        self.cue_finder = _cue_finder(self.all_cues)
 
     def first(self, role: str, text: str, a: int, b: int, candidates: Iterable[int] | None = None) -> tuple[Rule, int, int] | None:
         """The first row of `role` in table order firing on the sentence `text[a:b]`:
@@ -278,7 +279,7 @@ class CompiledRules:
         return found
 
 
-def _cue_finder(cues: set[str]):
+def _cue_finder(cues: frozenset[str]):
     """An Aho-Corasick automaton finding every cue in one pass over a text (each a value of its own),
     or None without cues or without pyahocorasick (the scan then looks for each cue in turn)."""
     try:
