@@ -392,10 +392,12 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
+@click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="--detector model: a model file `evalkit fit-detector` wrote, instead of the shipped weights.")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
                 think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
                 judge_base_url: str | None, detector: str, workers: int, as_json: bool,
-                think_format: str) -> None:
+                think_format: str, reflection_model: str | None) -> None:
     """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples): reflection,
     self-correction, over- and underthinking."""
     import json as _json
@@ -428,10 +430,85 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     rules = load_rules(rules_path) if rules_path else None
     summary = analyze_file(file, out, completion_field=completion_field, gold_field=gold_field or None,
                            verifier=None if verifier.lower() == "none" else verifier, think_open=think_open,
-                           tokenizer=tok, rules=rules, detector=detector, workers=workers, think_format=think_format)
+                           tokenizer=tok, rules=rules, detector=detector, workers=workers, think_format=think_format,
+                           reflection_model=reflection_model)
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))
     if not as_json:
         click.echo(f"think format: {summary['think_format']['name']} ({summary['think_format']['decided_by']})")
+
+
+# ---- the detector fitted to a model's own traces: `evalkit label-sheet`, `evalkit fit-detector` ----
+
+
+@main.command("label-sheet")
+@click.argument("file", type=click.Path(path_type=str))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="The sheet to write: one line per trace, every sentence of its thinking with a label.")
+@click.option("--completion-field", default="completion", show_default=True, help="The field holding the model's text.")
+@click.option("--think-open/--no-think-open", default=False, show_default=True,
+              help="The prompts opened the think block; a line's own `think_open` field wins.")
+@click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
+@click.option("--blank", is_flag=True, default=False,
+              help="Label every sentence `other` instead of with the detector's guess (nothing to anchor on).")
+@click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Guess with this model file instead of the shipped weights.")
+def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool, think_format: str, blank: bool,
+                    reflection_model: str | None) -> None:
+    """Write a labelling sheet for the traces in FILE.jsonl (or a run directory's samples): correct its
+    labels (doubt, check, verdict, other; traces/REFLECTION_RUBRIC.md), then `evalkit fit-detector`."""
+    from pathlib import Path
+
+    from evalkit.trace._file import _read
+    from evalkit.trace._fit import label_sheet
+
+    if Path(file).is_dir():
+        from evalkit.run.rundir import RunDir
+
+        file = str(RunDir(file).samples_path)
+    rows = _read(Path(file), completion_field, None)
+    lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
+                        blank=blank, reflection_model=reflection_model)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    n = sum(len(line["sentences"]) for line in lines)
+    marked = sum(s["label"] != "other" for line in lines for s in line["sentences"])
+    click.echo(f"wrote {out}: {len(lines)} traces, {n} sentences, {marked} labelled doubt, check or verdict "
+               f"{'(all other: --blank)' if blank else 'by the detector'}; correct the labels, then "
+               f"evalkit fit-detector {out} --out my_detector.json")
+
+
+@main.command("fit-detector")
+@click.argument("sheets", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=str), help="The model file to write.")
+@click.option("--base", default="shipped", show_default=True,
+              help="The weights to adapt: shipped, or a model file fit-detector wrote.")
+@click.option("--from-scratch", is_flag=True, default=False,
+              help="Fit new weights on these traces alone instead of adapting (needs hundreds of traces).")
+@click.option("--c", "c", type=float, default=None,
+              help="Inverse penalty: how far the weights may move (default 1.0 adapting, 0.5 from scratch).")
+def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch: bool, c: float | None) -> None:
+    """Fit the `model` reflection detector to labelled sheets (`evalkit label-sheet`, corrected): by
+    default the shipped weights, adapted. Use the result with `evalkit analyze --reflection-model`."""
+    from evalkit.trace._fit import agreement, fit_detector, read_labelled, save_model
+    from evalkit.trace._model import load_model
+
+    if c is not None and not c > 0:
+        raise InputError(f"--c must be positive, got {c}")
+    traces = [t for path in sheets for t in read_labelled(path)]
+    start = None if from_scratch else load_model(None if base == "shipped" else base)
+    model = fit_detector(traces, base=start, c=c)
+    save_model(model, out)
+    info = model.data["trained_on"]
+    counts = ", ".join(f"{k} {v}" for k, v in info["labels"].items())
+    click.echo(f"fitted on {info['sentences']} labelled sentences of {info['traces']} traces ({counts}), "
+               f"{'from scratch' if start is None else 'adapted from ' + ('the shipped weights' if base == 'shipped' else base)} "
+               f"(C={info['C']}); wrote {out}")
+    now = agreement(model, traces)
+    line = f"agreement with these labels (in-sample): F1 {now['f1']:.3f}"
+    if start is not None:
+        line += f", the {base} weights {agreement(start, traces)['f1']:.3f}"
+    click.echo(line)
+    click.echo(f"use it: evalkit analyze FILE --reflection-model {out}")
 
 
 # ---- anytime curves (issue 15): `evalkit anytime` ----

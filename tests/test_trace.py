@@ -273,7 +273,6 @@ def test_summary_splits_by_outcome_and_relates_behaviour_to_accuracy():
 def test_a_model_fitted_on_one_model_s_traces_beats_the_rules_on_the_other_s():
     # A held-out check that runs in a test: fitted on the 20 Qwen-14B traces only, scored on the 20
     # Llama-8B ones (the full leave-one-trace-out figure is bench/trace/results/reflection_f1.md).
-    pytest.importorskip("scipy")
     sys.path.insert(0, str(REPO / "bench/trace"))
     from reflection_f1 import load_labelled, method_acts, score_acts
     from train_reflection import fit, predicted_acts, trace_item
@@ -299,7 +298,6 @@ def test_a_model_fitted_on_the_gold_traces_beats_the_rules_on_problems_and_a_mod
     # The agent-labelled demo traces are other problems (MATH-500) and, for a third of them, another
     # model (DeepSeek-R1 itself): a held-out check of the 40 gold traces' fit, against labels made
     # apart from it (bench/trace/results/reflection_f1.md has the full table).
-    pytest.importorskip("scipy")
     sys.path.insert(0, str(REPO / "bench/trace"))
     from reflection_f1 import load_agent_labelled, load_labelled, score_acts
     from train_reflection import agent_item, fit, predicted_acts, trace_item
@@ -350,7 +348,6 @@ def test_model_acts_are_sentences_named_by_the_rule_that_fired_or_model():
 
 def test_the_shipped_reflection_model_is_what_the_training_script_fits(tmp_path):
     # Guards the weights against hand edits and against feature or rule changes that were not retrained.
-    pytest.importorskip("scipy")
     out = tmp_path / "model.json"
     subprocess.run([sys.executable, str(REPO / "bench/trace/train_reflection.py"), "--no-loto", "--out", str(out)],
                    check=True, capture_output=True, timeout=600)

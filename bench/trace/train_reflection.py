@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -55,7 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reflection_f1 import agent_gold, align, load_agent_labelled, load_labelled, score_acts
 
 from evalkit.trace._analyze import reflection_features
-from evalkit.trace._model import LABELS, MODEL_PATH, ReflectionModel, feature_names, softmax
+from evalkit.trace._fit import fit_weights
+from evalkit.trace._model import LABELS, MODEL_PATH, ReflectionModel, feature_names
 
 C = 0.5
 MIN_COUNT = 2
@@ -92,36 +92,9 @@ def agent_item(row: dict) -> dict:
 
 
 def fit(items: list[dict], threshold: float = 0.5) -> ReflectionModel:
-    """The model fitted on `items` (multinomial logistic, L2 1/C, L-BFGS)."""
-    import scipy.sparse as sp
-    from scipy.optimize import minimize
-
-    counts = Counter(f for it in items for fs in it["feats"] for f in set(fs))
-    vocab = sorted(k for k, v in counts.items() if v >= MIN_COUNT)
-    index = {k: i for i, k in enumerate(vocab)}
-    rows, cols, r0 = [], [], 0
-    for it in items:
-        for i, fs in enumerate(it["feats"]):
-            for k in {index[f] for f in fs if f in index}:
-                rows.append(r0 + i)
-                cols.append(k)
-        r0 += len(it["feats"])
-    X = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(r0, len(vocab)))
-    Y = np.eye(len(LABELS))[np.concatenate([it["y"] for it in items])]
-    V, L = len(vocab), len(LABELS)
-
-    def loss(w):
-        W, b = w[:V * L].reshape(V, L), w[V * L:]
-        P = softmax(X @ W + b)
-        G = P - Y
-        value = -np.sum(Y * np.log(P + 1e-12)) + 0.5 / C * np.sum(W * W)
-        return value, np.concatenate([(X.T @ G + W / C).ravel(), G.sum(axis=0)])
-
-    res = minimize(loss, np.zeros(V * L + L), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
-    W, b = res.x[:V * L].reshape(V, L), res.x[V * L:]
-    return ReflectionModel({"labels": list(LABELS), "features": vocab,
-                            "weights": [[float(f"{x:.6g}") for x in row] for row in W],
-                            "bias": [float(f"{x:.6g}") for x in b], "threshold": threshold})
+    """The model fitted on `items` from scratch (multinomial logistic, L2 1/C, L-BFGS: evalkit's fit_weights)."""
+    return fit_weights([f for it in items for f in it["feats"]], np.concatenate([it["y"] for it in items]),
+                       c=C, min_count=MIN_COUNT, threshold=threshold)
 
 
 def predicted_acts(it: dict, probs: np.ndarray, threshold: float) -> list[tuple[int, int, str]]:

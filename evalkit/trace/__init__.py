@@ -45,15 +45,22 @@ the `model` detector by default (a sentence classifier over the rule hits, the w
 and the numbers computed before; see `_model.py`), or from `detector="rules"`, the rule table read
 literally. Rules are a table (`RULES`); add rows from YAML with `load_rules(path)` and pass `rules=`.
 Figures: bench/trace/results/reflection_f1.md.
+
+Your own model's traces: `label_sheet` lists every sentence of the thinking with the detector's label;
+corrected by a person, `read_labelled` + `fit_detector` adapt the shipped weights to them, `save_model`
+writes the result, and `analyze(..., reflection_model=path)` uses it (bench/trace/results/adapt_reflection.md
+measures what a few labelled traces gain).
 """
 
 from evalkit.trace._analyze import analyze, analyze_many
 from evalkit.trace._file import analyze_file
 from evalkit.trace._acts import Act, Episode, Marker
+from evalkit.trace._fit import LabelledTrace, fit_detector, label_sheet, read_labelled, save_model
 from evalkit.trace._rules import KINDS, RULES, Rule, load_rules
 from evalkit.trace._stats import TraceStats, format_summary, summarize
 
 __all__ = [
-    "KINDS", "RULES", "Act", "Episode", "Marker", "Rule", "TraceStats",
-    "analyze", "analyze_file", "analyze_many", "format_summary", "load_rules", "summarize",
+    "KINDS", "RULES", "Act", "Episode", "LabelledTrace", "Marker", "Rule", "TraceStats",
+    "analyze", "analyze_file", "analyze_many", "fit_detector", "format_summary", "label_sheet", "load_rules",
+    "read_labelled", "save_model", "summarize",
 ]  # fmt: skip

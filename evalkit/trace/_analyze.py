@@ -8,6 +8,7 @@ import gc
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from evalkit.thinking import is_truncated, split_think
@@ -67,16 +68,16 @@ def _hold(items: list) -> None:
 
 
 def _parse_chunk(args: tuple) -> list[_Parsed]:
-    rules, detector, items, think_format = args
+    rules, detector, items, think_format, model_path = args
     if isinstance(items, tuple):  # (start, end) of the completions a forked worker holds
         items = _held[items[0]:items[1]]
     table = compiled(rules)
     with _collector_paused():
-        return [_parse(c, g, o, f, table, detector, think_format) for c, g, o, f in items]
+        return [_parse(c, g, o, f, table, detector, think_format, model_path) for c, g, o, f in items]
 
 
 def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules, detector: str,
-           think_format: Any = None) -> _Parsed:
+           think_format: Any = None, model_path: str | None = None) -> _Parsed:
     text = completion or ""
     split = split_think(text, think_open, think_format)
     truncated = is_truncated(text, finish_reason, think_open, think_format)
@@ -89,7 +90,7 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     if detector == "model":
         from evalkit.trace._model import LABELS, load_model, sentence_features
 
-        model = load_model()
+        model = load_model(model_path)
         feats = sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
         acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
                               _BUILTIN)
@@ -189,6 +190,7 @@ def analyze_many(
     detector: str = "model",
     workers: int = 1,
     think_format: Any = None,
+    reflection_model: str | Path | None = None,
 ) -> list[TraceStats]:
     """Analyze many completions; every candidate answer of all of them is verified in one batch,
     each distinct (answer, gold) pair once.
@@ -211,6 +213,8 @@ def analyze_many(
     workers: processes to find markers and candidates in (verification is the verifier's business).
     think_format: how the completions think (an evalkit.thinking row or its name; None is r1): markers
         are read in the thinking only; the answer is what follows it.
+    reflection_model: with detector `model`, a model file to use instead of the shipped weights (one
+        `fit_detector` wrote, adapted to a model's own labelled traces); InputError if it is none.
     """
     n = len(completions)
     golds = list(golds) if golds is not None else [None] * n
@@ -222,6 +226,11 @@ def analyze_many(
     if detector not in DETECTORS:
         raise ValueError(f"analyze_many: detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
     rules = tuple(rules) if rules is not None else None
+    model_path = str(reflection_model) if reflection_model is not None else None
+    if detector == "model":
+        from evalkit.trace._model import load_model
+
+        load_model(model_path)  # a bad file fails here, once; forked workers inherit the loaded model
     items = list(zip(completions, golds, opens, finish_reasons))
     if workers > 1 and n > 1:
         import multiprocessing as mp
@@ -230,14 +239,14 @@ def analyze_many(
         if "fork" in mp.get_all_start_methods():
             # Forked workers already hold the completions: a chunk names its range, not its texts.
             pool = mp.get_context("fork").Pool(workers, initializer=_hold, initargs=(items,))
-            chunks = [(rules, detector, (k, k + size), think_format) for k in range(0, n, size)]
+            chunks = [(rules, detector, (k, k + size), think_format, model_path) for k in range(0, n, size)]
         else:
             pool = mp.get_context("spawn").Pool(workers)
-            chunks = [(rules, detector, items[k:k + size], think_format) for k in range(0, n, size)]
+            chunks = [(rules, detector, items[k:k + size], think_format, model_path) for k in range(0, n, size)]
         with pool, _collector_paused():
             parsed = [p for part in pool.imap(_parse_chunk, chunks) for p in part]
     else:
-        parsed = _parse_chunk((rules, detector, items, think_format))
+        parsed = _parse_chunk((rules, detector, items, think_format, model_path))
 
     batch = _resolve(verifier)
     verdicts: dict[tuple[str, Any], bool | None] = {}
@@ -282,12 +291,13 @@ def analyze(
     rules: Iterable[Rule] | None = None,
     detector: str = "model",
     think_format: Any = None,
+    reflection_model: str | Path | None = None,
 ) -> TraceStats:
     """Analyze one completion (see `analyze_many` for the arguments; batches verify faster)."""
     return analyze_many(
         [completion], [gold], verifier, think_open=think_open, finish_reasons=[finish_reason],
         correct=None if correct is None else [correct], tokenizer=tokenizer, rules=rules,
-        detector=detector, think_format=think_format,
+        detector=detector, think_format=think_format, reflection_model=reflection_model,
     )[0]
 
 

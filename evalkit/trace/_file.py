@@ -38,13 +38,15 @@ def analyze_file(
     detector: str = "model",
     workers: int = 1,
     think_format: Any = "auto",
+    reflection_model: str | Path | None = None,
 ) -> dict[str, Any]:
     """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to
     `out` when given, and return the run-level summary (`summarize`).
 
     Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
     for lines without one), and a `correct` field is taken as the line's verdict (so the final answer
-    is not re-verified). Lines without a gold answer are not verified. `detector`: see `analyze_many`.
+    is not re-verified). Lines without a gold answer are not verified. `detector`, `reflection_model`:
+    see `analyze_many`.
     think_format: how the completions think (a name, a row, or `auto`: from their markers); the
     summary's `think_format` says what was used and why.
     """
@@ -60,7 +62,8 @@ def analyze_file(
     try:
         stats = analyze_many([r[completion_field] for r in rows], golds, verifier if any(golds) else None,
                              think_open=opens, finish_reasons=finish, correct=known, tokenizer=tokenizer,
-                             rules=rules, detector=detector, workers=workers, think_format=decision.format)
+                             rules=rules, detector=detector, workers=workers, think_format=decision.format,
+                             reflection_model=reflection_model)
     except KeyError as e:  # an unknown verifier name
         raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
     if out is not None:

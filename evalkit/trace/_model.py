@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit.errors import InputError
+
 MODEL_PATH = Path(__file__).with_name("reflection_model.json")
 
 # The rubric's labels, in the model's column order; `other` is column 0.
@@ -150,7 +152,7 @@ class ReflectionModel:
     def __init__(self, data: dict):
         if tuple(data.get("labels", ())) != LABELS:
             raise ValueError("reflection model: its labels do not match this evalkit's; retrain it with "
-                             "bench/trace/train_reflection.py")
+                             "bench/trace/train_reflection.py (the shipped weights) or evalkit fit-detector (yours)")
         self.data = data
         self.index = {name: k for k, name in enumerate(data["features"])}
         self.weights = np.asarray(data["weights"], dtype=np.float64).reshape(len(self.index), len(LABELS))
@@ -241,4 +243,11 @@ def _sums(rows: np.ndarray, picked: np.ndarray, n: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def load_model(path: str | None = None) -> ReflectionModel:
-    return ReflectionModel(json.loads(Path(path or MODEL_PATH).read_text(encoding="utf-8")))
+    """The shipped model, or the model file at `path` (`fit_detector` writes them); InputError naming
+    the file when it is not one."""
+    if path is None:
+        return ReflectionModel(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+    try:
+        return ReflectionModel(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as e:  # missing, not JSON, not a model's fields
+        raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None

@@ -1,0 +1,241 @@
+"""Fitting the `model` reflection detector: from scratch on labelled traces (what
+`bench/trace/train_reflection.py` does for the shipped weights), or adapted to one model's traces
+starting from the shipped weights.
+
+A labelled file is JSON lines, one trace a line (what `label_sheet` writes, corrected by a person):
+
+    {"completion": "<think>...</think>...", "think_open": false, "think_format": "r1",
+     "sentences": [{"start": 7, "end": 29, "text": "Wait, is that right?", "label": "doubt"}, ...]}
+
+`label` is doubt, check, verdict or other (traces/REFLECTION_RUBRIC.md); `start`/`end` are character
+offsets into `completion`, and `text`, when given, must be `completion[start:end]` (a guard against
+offsets that no longer point where they did). A sentence of the detector takes the label of the listed
+sentence it overlaps (a reflective one first); sentences that overlap none are not fitted on, so a
+sheet can be labelled in part.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from evalkit.errors import InputError
+from evalkit.jsonl import read_jsonl_numbered
+from evalkit.trace._model import LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, softmax
+
+# The penalty 1 / C on the weights: around zero for a fit from scratch (the shipped fit's), around the
+# base model's weights for an adaptation. C = 1 was best leave one problem out when the agent traces of
+# one model (DeepSeek-R1, R1-Distill Qwen-7B or Llama-8B) adapted a model that never saw that model
+# (bench/trace/results/adapt_reflection.md).
+SCRATCH_C = 0.5
+ADAPT_C = 1.0
+MIN_COUNT = 2  # a new feature must occur in this many labelled sentences
+
+
+@dataclass(frozen=True)
+class LabelledTrace:
+    """One trace with labels: the completion, how it thinks, and labelled sentences
+    (start, end, label) in character offsets; `source` names it in errors ("file:line")."""
+
+    completion: str
+    spans: tuple[tuple[int, int, str], ...]
+    think_open: bool = False
+    think_format: str | None = None
+    source: str = ""
+
+
+def read_labelled(path: str | Path) -> list[LabelledTrace]:
+    """The traces of a labelled JSONL file (format in this module's docstring); InputError names the
+    file, line and field of anything malformed."""
+    out = []
+    for n, row in read_jsonl_numbered(path):
+        where = f"{path}:{n}"
+        text = row.get("completion")
+        if not isinstance(text, str):
+            raise InputError(f"{where}: field 'completion' must be the trace's text")
+        sentences = row.get("sentences")
+        if not isinstance(sentences, list):
+            raise InputError(f"{where}: field 'sentences' must be a list of {{start, end, label}}")
+        spans = []
+        for k, s in enumerate(sentences):
+            field = f"{where}: sentences[{k}]"
+            if not isinstance(s, dict):
+                raise InputError(f"{field}: expected an object {{start, end, label}}")
+            a, b, label = s.get("start"), s.get("end"), s.get("label")
+            if not (type(a) is int and type(b) is int and 0 <= a < b <= len(text)):
+                raise InputError(f"{field}: start and end must be offsets into completion with "
+                                 f"0 <= start < end <= {len(text)}, got {a!r}, {b!r}")
+            if label not in LABELS:
+                raise InputError(f"{field}.label: expected one of {', '.join(LABELS[1:])}, other; got {label!r}")
+            if "text" in s and s["text"] != text[a:b]:
+                raise InputError(f"{field}.text: is not completion[{a}:{b}] ({text[a:b][:60]!r}); "
+                                 "the completion or the offsets changed since the sheet was written")
+            spans.append((a, b, label))
+        think_open = row.get("think_open", False)
+        if not isinstance(think_open, bool):
+            raise InputError(f"{where}: field 'think_open' must be true or false")
+        think_format = row.get("think_format")
+        if think_format is not None and not isinstance(think_format, str):
+            raise InputError(f"{where}: field 'think_format' must be a think format's name")
+        out.append(LabelledTrace(text, tuple(spans), think_open, think_format, where))
+    return out
+
+
+def sentence_labels(sents: Sequence[tuple[int, int, bool]], spans: Iterable[tuple[int, int, str]]) -> list[int | None]:
+    """Per detector sentence, the index in LABELS of the labelled span it overlaps (a reflective one
+    before `other`), or None when it overlaps none."""
+    spans = sorted(spans)
+    out: list[int | None] = []
+    for a, b, _ in sents:
+        hit = [LABELS.index(lab) for s, e, lab in spans if s < b and a < e]
+        out.append(next((k for k in hit if k), 0) if hit else None)
+    return out
+
+
+def _labelled(trace: LabelledTrace) -> tuple[SentenceFeatures, list[int], np.ndarray]:
+    """The detector's view of one trace: its sentences' features, which sentences are labelled, and
+    their labels (indices into LABELS)."""
+    from evalkit.thinking import get_format
+    from evalkit.trace._analyze import reflection_features
+
+    try:
+        fmt = get_format(trace.think_format)
+    except InputError as e:
+        raise InputError(f"{trace.source}: field 'think_format': {e}") from None
+    sents, feats = reflection_features(trace.completion, trace.think_open, think_format=fmt)
+    labels = sentence_labels(sents, trace.spans)
+    keep = [i for i, y in enumerate(labels) if y is not None]
+    return feats, keep, np.array([labels[i] for i in keep], dtype=int)
+
+
+def fit_weights(feats: Sequence[list[str]], y: np.ndarray, *, base: ReflectionModel | None = None,
+                c: float | None = None, min_count: int = MIN_COUNT, threshold: float | None = None) -> ReflectionModel:
+    """A multinomial logistic model over the sentences' feature names `feats` and labels `y` (indices
+    into LABELS), fitted with L-BFGS. Without `base`: L2 penalty 1/c around zero, features seen in at
+    least `min_count` sentences. With `base`: its features and weights are the start and the penalty's
+    centre, so a few labelled traces move only what they show (new features join as above);
+    `threshold` defaults to the base's."""
+    import scipy.sparse as sp
+    from scipy.optimize import minimize
+
+    c = c if c is not None else (SCRATCH_C if base is None else ADAPT_C)
+    counts = Counter(f for fs in feats for f in set(fs))
+    vocab = {k for k, v in counts.items() if v >= min_count}
+    if base is not None:
+        vocab.update(base.index)
+    vocab = sorted(vocab)
+    index = {k: i for i, k in enumerate(vocab)}
+    rows, cols = [], []
+    for i, fs in enumerate(feats):
+        for k in {index[f] for f in fs if f in index}:
+            rows.append(i)
+            cols.append(k)
+    X = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(feats), len(vocab)))
+    Y = np.eye(len(LABELS))[y]
+    V, L = len(vocab), len(LABELS)
+    W0, b0 = np.zeros((V, L)), np.zeros(L)
+    if base is not None:
+        known = [(i, base.index[k]) for k, i in index.items() if k in base.index]
+        W0[[i for i, _ in known]] = base.weights[[j for _, j in known]]
+        b0 = base.bias.copy()
+
+    def loss(w):
+        W, b = w[:V * L].reshape(V, L), w[V * L:]
+        P = softmax(X @ W + b)
+        G = P - Y
+        D = W - W0
+        value = -np.sum(Y * np.log(P + 1e-12)) + 0.5 / c * np.sum(D * D)
+        return value, np.concatenate([(X.T @ G + D / c).ravel(), G.sum(axis=0)])
+
+    res = minimize(loss, np.concatenate([W0.ravel(), b0]), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    W, b = res.x[:V * L].reshape(V, L), res.x[V * L:]
+    if threshold is None:
+        threshold = base.threshold if base is not None else 0.5
+    return ReflectionModel({"labels": list(LABELS), "features": vocab,
+                            "weights": [[float(f"{x:.6g}") for x in row] for row in W],
+                            "bias": [float(f"{x:.6g}") for x in b], "threshold": threshold})
+
+
+def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str | Path | None = "shipped",
+                 c: float | None = None) -> ReflectionModel:
+    """The `model` detector fitted on labelled traces: adapted from `base` ("shipped": the weights
+    evalkit ships; a path: a model file; None: from scratch, which needs far more traces), with its
+    threshold (the shipped one from scratch). `c`: the penalty's inverse (default ADAPT_C adapting, SCRATCH_C from scratch).
+    InputError when no sentence is labelled."""
+    if isinstance(base, (str, Path)):
+        base = load_model(None if base == "shipped" else str(base))
+    c = c if c is not None else (SCRATCH_C if base is None else ADAPT_C)
+    feats: list[list[str]] = []
+    ys = []
+    for trace in traces:
+        sentence_feats, keep, y = _labelled(trace)
+        names = feature_names(sentence_feats)
+        feats.extend(names[i] for i in keep)
+        ys.append(y)
+    y = np.concatenate(ys) if ys else np.zeros(0, dtype=int)
+    if not len(y):
+        raise InputError("fit-detector: no labelled sentence (each line needs 'sentences' that overlap the thinking)")
+    # from scratch too, the shipped threshold: a handful of traces cannot choose a better one
+    model = fit_weights(feats, y, base=base, c=c, threshold=(base or load_model()).threshold)
+    counts = np.bincount(y, minlength=len(LABELS))
+    model.data["trained_on"] = {"traces": len(traces), "sentences": int(len(y)), "C": c,
+                                "labels": dict(zip(LABELS, map(int, counts))),
+                                "adapted_from": None if base is None else base.data.get("trained_on", {})}
+    return model
+
+
+def save_model(model: ReflectionModel, path: str | Path) -> None:
+    """Write `model` where `analyze(..., reflection_model=path)` and `--reflection-model` read it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model.data, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "completion", think_open: bool = False,
+                think_format: Any = "auto", blank: bool = False, reflection_model: str | Path | None = None) -> list[dict]:
+    """Lines of a labelling sheet for `rows` (dicts holding the completion): every sentence of each
+    thinking with the detector's label (`blank`: all `other`), for a person to correct and
+    `fit_detector` to read. A row's own `think_open` wins over `think_open`."""
+    from evalkit.thinking import decide
+    from evalkit.trace._analyze import analyze_many, reflection_features
+
+    texts = [r[completion_field] for r in rows]
+    opens = [bool(r.get("think_open", think_open)) for r in rows]
+    fmt = decide(think_format, completions=texts, think_open=any(opens)).format
+    stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=reflection_model)
+    out = []
+    for text, is_open, st in zip(texts, opens, stats):
+        sents, _ = reflection_features(text, is_open, think_format=fmt)
+        kinds = ["other"] * len(sents)
+        if not blank:  # an act is one sentence (or a rule's span over several): each sentence it covers
+            for m in st.markers:
+                for i, (a, b, _) in enumerate(sents):
+                    if a < m.end and m.start < b:
+                        kinds[i] = m.kind
+        out.append({"completion": text, "think_open": is_open, "think_format": fmt.name,
+                    "sentences": [{"start": a, "end": b, "text": text[a:b], "label": k}
+                                  for (a, b, _), k in zip(sents, kinds)]})
+    return out
+
+
+def agreement(model: ReflectionModel, traces: Sequence[LabelledTrace]) -> dict[str, float | int]:
+    """How `model` agrees with the traces' labels, sentence by sentence (reflection or not, at its
+    threshold): {f1, precision, recall, sentences}. On the traces it was fitted on this is in-sample."""
+    tp = fp = fn = n = 0
+    for trace in traces:
+        feats, keep, y = _labelled(trace)
+        said = 1.0 - model.probabilities(feats)[keep, 0] > model.threshold
+        gold = y > 0
+        tp += int(np.sum(said & gold))
+        fp += int(np.sum(said & ~gold))
+        fn += int(np.sum(~said & gold))
+        n += len(y)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall, "sentences": n}

@@ -1,0 +1,121 @@
+"""The detector fitted to a model's own traces: `evalkit label-sheet`, a person's corrections,
+`evalkit fit-detector`, `evalkit analyze --reflection-model`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from evalkit.trace import LabelledTrace, analyze, fit_detector
+from evalkit.trace._fit import sentence_labels
+
+
+# A habit the shipped detector never saw: this model announces a re-check as "Running the ledger
+# again." and states its outcome as "Ledger balances."
+HABIT = {"Running the ledger again.": "check", "Ledger balances.": "verdict"}
+
+
+def _trace(a: int, b: int, lead: str) -> str:
+    s, p = a + b, a * b
+    return (f"<think>{lead} First, {a} + {b} = {s}. Running the ledger again. {b} + {a} = {s}. Ledger balances. "
+            f"Wait, no, the problem asks for the product. {a} * {b} = {p}. So the answer is {p}.</think> "
+            f"The answer is \\boxed{{{p}}}.")
+
+
+def _evalkit(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def _write(path, rows) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _acts(path) -> list[tuple[str, str]]:
+    row = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    return [(m["kind"], row["completion"][m["start"]:m["end"]]) for m in row["trace"]["markers"]]
+
+
+def test_a_corrected_sheet_teaches_the_detector_a_model_s_own_habit_and_keeps_what_it_knew(tmp_path):
+    leads = ["We need the sum of {a} and {b}.", "Add {a} and {b}, then think about the product.",
+             "The question gives {a} and {b}."]
+    pairs = [(3, 4), (5, 9), (12, 7), (8, 8), (21, 4), (6, 13), (2, 19), (14, 15)]
+    _write(tmp_path / "mine.jsonl", [{"completion": _trace(a, b, leads[k % 3].format(a=a, b=b))}
+                                     for k, (a, b) in enumerate(pairs)])
+    _write(tmp_path / "new.jsonl", [{"completion": _trace(17, 3, "Multiply 17 and 3, but check the sum first.")}])
+
+    r = _evalkit("label-sheet", "mine.jsonl", "--out", "sheet.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "8 traces" in r.stdout and "evalkit fit-detector sheet.jsonl" in r.stdout
+    sheet = [json.loads(line) for line in (tmp_path / "sheet.jsonl").read_text().splitlines()]
+    # The sheet lists every sentence of the thinking, with the shipped detector's guess: it knows the
+    # doubt, not the habit.
+    labels = {s["text"]: s["label"] for s in sheet[0]["sentences"]}
+    assert labels["Wait, no, the problem asks for the product."] == "doubt"
+    assert labels["Running the ledger again."] == labels["Ledger balances."] == "other"
+    assert all(s["text"] == row["completion"][s["start"]:s["end"]] for row in sheet for s in row["sentences"])
+    # The person corrects the habit's sentences.
+    for row in sheet:
+        for s in row["sentences"]:
+            s["label"] = HABIT.get(s["text"], s["label"])
+    _write(tmp_path / "sheet.jsonl", sheet)
+
+    r = _evalkit("fit-detector", "sheet.jsonl", "--out", "ledger.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "check 8, verdict 8" in r.stdout and "adapted from the shipped weights" in r.stdout
+    fitted = json.loads((tmp_path / "ledger.json").read_text())
+    assert fitted["trained_on"]["traces"] == 8 and fitted["trained_on"]["adapted_from"]["traces"] == 98
+
+    before = _evalkit("analyze", "new.jsonl", "--verifier", "none", "--out", "before.jsonl", cwd=tmp_path)
+    after = _evalkit("analyze", "new.jsonl", "--verifier", "none", "--out", "after.jsonl",
+                     "--reflection-model", "ledger.json", cwd=tmp_path)
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    doubt = ("doubt", "Wait, no, the problem asks for the product.")
+    assert _acts(tmp_path / "before.jsonl") == [doubt]
+    # On a trace it was not fitted on: the habit is found, the doubt kept, the computations left alone.
+    assert _acts(tmp_path / "after.jsonl") == [("check", "Running the ledger again."), ("verdict", "Ledger balances."), doubt]
+
+
+def test_partly_labelled_traces_fit_only_their_labelled_sentences():
+    sents = [(0, 10, False), (11, 20, False), (21, 30, False), (31, 40, False)]
+    spans = [(0, 10, "other"), (11, 15, "other"), (14, 20, "check"), (21, 30, "verdict")]
+    assert sentence_labels(sents, spans) == [0, 2, 3, None]
+    # Nothing labelled is a clear error, not an empty model.
+    with pytest.raises(Exception, match="no labelled sentence"):
+        fit_detector([LabelledTrace("<think>Wait, 2 + 2 = 4.</think> 4", ())])
+
+
+@pytest.mark.parametrize("line, message", [
+    ({"completion": 3, "sentences": []}, "field 'completion' must be the trace's text"),
+    ({"completion": "Wait.", "sentences": {}}, "field 'sentences' must be a list"),
+    ({"completion": "Wait.", "sentences": [{"start": 0, "end": 9, "label": "doubt"}]},
+     "sentences[0]: start and end must be offsets into completion with 0 <= start < end <= 5, got 0, 9"),
+    ({"completion": "Wait.", "sentences": [{"start": 0, "end": 5, "label": "dobut"}]},
+     "sentences[0].label: expected one of doubt, check, verdict, other; got 'dobut'"),
+    ({"completion": "Wait.", "sentences": [{"start": 0, "end": 4, "text": "Wait.", "label": "doubt"}]},
+     "sentences[0].text: is not completion[0:4]"),
+    ({"completion": "Wait.", "think_format": "qwq9", "sentences": [{"start": 0, "end": 5, "label": "doubt"}]},
+     "field 'think_format'"),
+])
+def test_a_malformed_sheet_is_refused_naming_file_line_and_field(tmp_path, line, message):
+    good = {"completion": "<think>Hmm, is 2 + 2 = 4?</think> 4", "sentences": [{"start": 7, "end": 25, "label": "doubt"}]}
+    _write(tmp_path / "sheet.jsonl", [good, line])
+    r = _evalkit("fit-detector", "sheet.jsonl", "--out", "m.json", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "sheet.jsonl:2" in r.stderr and message in r.stderr, r.stderr
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_a_file_that_is_not_a_model_is_refused_before_any_work(tmp_path):
+    _write(tmp_path / "in.jsonl", [{"completion": "<think>Wait, no. 2 + 2 = 4.</think> 4"}])
+    (tmp_path / "notes.json").write_text('{"weights": []}')
+    for bad in ("notes.json", "missing.json"):
+        r = _evalkit("analyze", "in.jsonl", "--reflection-model", bad, "--out", "out.jsonl", cwd=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert f"{bad}: not a reflection model evalkit can read" in r.stderr
+        assert not (tmp_path / "out.jsonl").exists()
+    # The Python API says the same.
+    with pytest.raises(Exception, match="not a reflection model"):
+        analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "notes.json")
