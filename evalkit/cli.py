@@ -458,6 +458,7 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
     labels (doubt, check, verdict, other; traces/REFLECTION_RUBRIC.md), then `evalkit fit-detector`."""
     from pathlib import Path
 
+    from evalkit.jsonl import write_jsonl
     from evalkit.trace._file import _read
     from evalkit.trace._fit import label_sheet
 
@@ -468,8 +469,7 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
     rows = _read(Path(file), completion_field, None)
     lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
                         blank=blank, reflection_model=reflection_model)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    write_jsonl(out, lines)
     n = sum(len(line["sentences"]) for line in lines)
     marked = sum(s["label"] != "other" for line in lines for s in line["sentences"])
     click.echo(f"wrote {out}: {len(lines)} traces, {n} sentences, {marked} labelled doubt, check or verdict "

@@ -1,11 +1,12 @@
-"""Reading JSON-lines files (optionally gzipped) with errors that name the file and line."""
+"""Reading JSON-lines files (optionally gzipped) with errors that name the file and line; writing them whole."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from evalkit.errors import InputError
 
@@ -38,3 +39,13 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a JSON-lines file."""
     for _, obj in read_jsonl_numbered(path):
         yield obj
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write `rows` as JSON lines whole or not at all: into a temporary file renamed over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    os.replace(tmp, path)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import InputError
-from evalkit.jsonl import read_jsonl_numbered
+from evalkit.jsonl import read_jsonl_numbered, write_jsonl
 from evalkit.trace._analyze import analyze_many
 from evalkit.trace._stats import summarize
 
@@ -67,10 +66,5 @@ def analyze_file(
     except KeyError as e:  # an unknown verifier name
         raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps({**row, "trace": s.to_dict()}, ensure_ascii=False) + "\n" for row, s in zip(rows, stats))
-        tmp.replace(out)  # never a half-written output
+        write_jsonl(out, ({**row, "trace": s.to_dict()} for row, s in zip(rows, stats)))
     return {**summarize(stats), "think_format": {"name": decision.format.name, "decided_by": decision.reason}}

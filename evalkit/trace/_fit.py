@@ -89,7 +89,7 @@ def read_labelled(path: str | Path) -> list[LabelledTrace]:
 def sentence_labels(sents: Sequence[tuple[int, int, bool]], spans: Iterable[tuple[int, int, str]]) -> list[int | None]:
     """Per detector sentence, the index in LABELS of the labelled span it overlaps (a reflective one
     before `other`), or None when it overlaps none."""
-    spans = sorted(spans)
+    spans = list(spans)
     out: list[int | None] = []
     for a, b, _ in sents:
         hit = [LABELS.index(lab) for s, e, lab in spans if s < b and a < e]
@@ -193,7 +193,9 @@ def save_model(model: ReflectionModel, path: str | Path) -> None:
     """Write `model` where `analyze(..., reflection_model=path)` and `--reflection-model` read it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model.data, separators=(",", ":")) + "\n", encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(model.data, separators=(",", ":")) + "\n", encoding="utf-8")
+    tmp.replace(path)  # whole or not at all
 
 
 def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "completion", think_open: bool = False,
