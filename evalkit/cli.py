@@ -369,6 +369,17 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 # ---- trace analyzer (issue 5): `evalkit analyze` ----
 
 
+def _samples_file(file: str) -> str:
+    """FILE as given, or a run directory's samples, found the way every reader finds them."""
+    from pathlib import Path
+
+    if not Path(file).is_dir():
+        return file
+    from evalkit.run.rundir import RunDir
+
+    return str(RunDir(file).samples_path)
+
+
 @main.command("analyze")
 @click.argument("file", type=click.Path(path_type=str))
 @click.option("--completion-field", default="completion", show_default=True, help="The field holding the model's text.")
@@ -401,13 +412,8 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples): reflection,
     self-correction, over- and underthinking."""
     import json as _json
-    from pathlib import Path
 
-    if Path(file).is_dir():  # a run directory: its samples, found the way every reader finds them
-        from evalkit.run.rundir import RunDir
-
-        file = str(RunDir(file).samples_path)
-
+    file = _samples_file(file)
     if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
         from evalkit.trace.judge_detector import judge_detect_file
 
@@ -462,11 +468,7 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
     from evalkit.trace._file import _read
     from evalkit.trace._fit import label_sheet
 
-    if Path(file).is_dir():
-        from evalkit.run.rundir import RunDir
-
-        file = str(RunDir(file).samples_path)
-    rows = _read(Path(file), completion_field, None)
+    rows = _read(Path(_samples_file(file)), completion_field, None)
     lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
                         blank=blank, reflection_model=reflection_model)
     write_jsonl(out, lines)
