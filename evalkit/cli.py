@@ -505,10 +505,10 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     click.echo(f"fitted on {info['sentences']} labelled sentences of {info['traces']} traces ({counts}), "
                f"{'from scratch' if start is None else 'adapted from ' + ('the shipped weights' if base == 'shipped' else base)} "
                f"(C={info['C']}); wrote {out}")
-    now = agreement(model, traces)
-    line = f"agreement with these labels (in-sample): F1 {now['f1']:.3f}"
+    scores = agreement(traces, model, *([start] if start is not None else []))
+    line = f"agreement with these labels (in-sample): F1 {scores[0]['f1']:.3f}"
     if start is not None:
-        line += f", the {base} weights {agreement(start, traces)['f1']:.3f}"
+        line += f", the {base} weights {scores[1]['f1']:.3f}"
     click.echo(line)
     click.echo(f"use it: evalkit analyze FILE --reflection-model {out}")
 
