@@ -111,6 +111,9 @@ def _budget_options(f):
 @click.option("--overwrite", is_flag=True, default=False, help="Start the run over.")
 @click.option("--no-progress", is_flag=True, default=False)
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
+@click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="The trace analyzer's reflection model: a file `evalkit fit-detector` wrote, instead of the "
+                   "shipped weights (part of the run's identity).")
 @click.option("--chat-template-kwargs", default=None,
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
 @click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
@@ -130,7 +133,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
             chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
-            release, think_format, reasoning_effort, **budget) -> None:
+            release, think_format, reasoning_effort, reflection_model, **budget) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
     from evalkit.table import results_table
@@ -157,7 +160,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
         chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
         judge_max_flips=judge_max_flips, since=since, until=until, release=release, think_format=think_format,
-        reasoning_effort=reasoning_effort,
+        reasoning_effort=reasoning_effort, reflection_model=reflection_model,
         **budget,
     )
     click.echo(results_table(result.results))
@@ -380,6 +383,24 @@ def _samples_file(file: str) -> str:
     return str(RunDir(file).samples_path)
 
 
+def _reflection_model_for(file: str, given: str | None) -> str | None:
+    """The reflection model to analyze FILE with: the one given (`shipped`: the shipped weights), else
+    the one a run directory was traced with, so its analysis reads the acts its samples hold."""
+    from pathlib import Path
+
+    if given is not None:
+        return None if given == "shipped" else given
+    if not Path(file).is_dir():
+        return None
+    from evalkit.run.rundir import RunDir
+
+    recorded = ((RunDir(file).config() or {}).get("reflection_model") or {}).get("file")
+    if recorded:
+        click.echo(f"evalkit: the run's reflection model: {recorded} (--reflection-model shipped for the shipped "
+                   "weights)", err=True)
+    return recorded
+
+
 @main.command("analyze")
 @click.argument("file", type=click.Path(path_type=str))
 @click.option("--completion-field", default="completion", show_default=True, help="The field holding the model's text.")
@@ -404,7 +425,8 @@ def _samples_file(file: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
 @click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="--detector model: a model file `evalkit fit-detector` wrote, instead of the shipped weights.")
+              help="--detector model: a model file `evalkit fit-detector` wrote, instead of the shipped weights "
+                   "(`shipped`: those; default for a run directory: the model its run was made with).")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
                 think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
                 judge_base_url: str | None, detector: str, workers: int, as_json: bool,
@@ -413,6 +435,7 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     self-correction, over- and underthinking."""
     import json as _json
 
+    reflection_model = _reflection_model_for(file, reflection_model)
     file = _samples_file(file)
     if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
         from evalkit.trace.judge_detector import judge_detect_file
@@ -457,20 +480,26 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
 @click.option("--blank", is_flag=True, default=False,
               help="Label every sentence `other` instead of with the detector's guess (nothing to anchor on).")
 @click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Guess with this model file instead of the shipped weights.")
+              help="Guess with this model file instead of the shipped weights (`shipped`: those; default for a "
+                   "run directory: the model its run was made with).")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="A YAML file of your own rule rows, before the built-in table.")
 def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool, think_format: str, blank: bool,
-                    reflection_model: str | None) -> None:
+                    reflection_model: str | None, rules_path: str | None) -> None:
     """Write a labelling sheet for the traces in FILE.jsonl (or a run directory's samples): correct its
     labels (doubt, check, verdict, other; traces/REFLECTION_RUBRIC.md), then `evalkit fit-detector`."""
     from pathlib import Path
 
     from evalkit.jsonl import write_jsonl
+    from evalkit.trace import load_rules
     from evalkit.trace._file import _read
     from evalkit.trace._fit import label_sheet
 
+    reflection_model = _reflection_model_for(file, reflection_model)
     rows = _read(Path(_samples_file(file)), completion_field, None)
     lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
-                        blank=blank, reflection_model=reflection_model)
+                        blank=blank, reflection_model=reflection_model,
+                        rules=load_rules(rules_path) if rules_path else None)
     write_jsonl(out, lines)
     n = sum(len(line["sentences"]) for line in lines)
     marked = sum(s["label"] != "other" for line in lines for s in line["sentences"])
@@ -488,29 +517,39 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
               help="Fit new weights on these traces alone instead of adapting (needs hundreds of traces).")
 @click.option("--c", "c", type=float, default=None,
               help="Inverse penalty: how far the weights may move (default 1.0 adapting, 0.5 from scratch).")
-def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch: bool, c: float | None) -> None:
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="A YAML file of your own rule rows (before the built-in table): the fit reads them as features, "
+                   "and the model carries them, so analysis with it reads them too.")
+def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch: bool, c: float | None,
+                     rules_path: str | None) -> None:
     """Fit the `model` reflection detector to labelled sheets (`evalkit label-sheet`, corrected): by
     default the shipped weights, adapted. Use the result with `evalkit analyze --reflection-model`."""
+    from evalkit.trace import load_rules
     from evalkit.trace._fit import agreement, fit_detector, read_labelled, save_model
     from evalkit.trace._model import load_model
 
     if c is not None and not c > 0:
         raise InputError(f"--c must be positive, got {c}")
+    rules = load_rules(rules_path) if rules_path else None
     traces = [t for path in sheets for t in read_labelled(path)]
     start = None if from_scratch else load_model(None if base == "shipped" else base)
-    model = fit_detector(traces, base=start, c=c)
+    model = fit_detector(traces, base=start, c=c, rules=rules)
     save_model(model, out)
     info = model.data["trained_on"]
     counts = ", ".join(f"{k} {v}" for k, v in info["labels"].items())
     click.echo(f"fitted on {info['sentences']} labelled sentences of {info['traces']} traces ({counts}), "
                f"{'from scratch' if start is None else 'adapted from ' + ('the shipped weights' if base == 'shipped' else base)} "
                f"(C={info['C']}); wrote {out}")
+    if model.rules:
+        n = len(model.rules)
+        click.echo(f"it carries {n} rule row{'s' if n != 1 else ''} of your own ({', '.join(r.name for r in model.rules)}): "
+                   "analysis with it reads them as features")
     scores = agreement(traces, model, *([start] if start is not None else []))
     line = f"agreement with these labels (in-sample): F1 {scores[0]['f1']:.3f}"
     if start is not None:
         line += f", the {base} weights {scores[1]['f1']:.3f}"
     click.echo(line)
-    click.echo(f"use it: evalkit analyze FILE --reflection-model {out}")
+    click.echo(f"use it: evalkit analyze FILE --reflection-model {out} (or evalkit run ... --reflection-model {out})")
 
 
 # ---- anytime curves (issue 15): `evalkit anytime` ----

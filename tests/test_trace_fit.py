@@ -119,3 +119,113 @@ def test_a_file_that_is_not_a_model_is_refused_before_any_work(tmp_path):
     # The Python API says the same.
     with pytest.raises(Exception, match="not a reflection model"):
         analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "notes.json")
+
+
+@pytest.fixture(scope="module")
+def ledger_model(tmp_path_factory):
+    """A model file adapted to the ledger habit (through the API this time)."""
+    from evalkit.trace import label_sheet, save_model
+
+    root = tmp_path_factory.mktemp("ledger")
+    rows = [{"completion": _trace(a, b, f"We need {a} and {b}.")} for a, b in [(3, 4), (5, 9), (12, 7), (8, 8), (21, 4)]]
+    sheet = label_sheet(rows)
+    traces = [LabelledTrace(row["completion"], tuple((s["start"], s["end"], HABIT.get(s["text"], s["label"]))
+                                                     for s in row["sentences"])) for row in sheet]
+    save_model(fit_detector(traces), root / "ledger.json")
+    return root / "ledger.json"
+
+
+def test_a_run_traces_its_samples_with_the_fitted_model_and_resumes_only_with_it(tmp_path, ledger_model):
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"q{k}", "problem": f"{a} times {b}?", "answer": a * b})
+                                              + "\n" for k, (a, b) in enumerate([(17, 3), (6, 11)])))
+    (tmp_path / "t.yaml").write_text("name: products\ndataset: {local: p.jsonl}\nfields: {id: id}\nverifier: math\n")
+    _write(tmp_path / "theirs.jsonl", [{"problem_id": f"q{k}", "sample": 0, "completion": _trace(a, b, "Multiply.")}
+                                       for k, (a, b) in enumerate([(17, 3), (6, 11)])])
+    base = ("run", "t.yaml", "--completions", "theirs.jsonl", "--no-progress")
+
+    r = _evalkit(*base, "--out", "mine", "--reflection-model", str(ledger_model), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _acts(tmp_path / "mine" / "samples.jsonl") == [
+        ("check", "Running the ledger again."), ("verdict", "Ledger balances."),
+        ("doubt", "Wait, no, the problem asks for the product.")]
+    config = json.loads((tmp_path / "mine" / "config.json").read_text())
+    assert config["reflection_model"]["file"] == str(ledger_model) and config["reflection_model"]["trained_on"]["traces"] == 5
+    page = next((tmp_path / "mine").glob("*.html")).read_text(encoding="utf-8")
+    assert f"{ledger_model} (sha256 {config['reflection_model']['sha256'][:12]}; fitted on 5 traces" in page
+    # Analysing the run directory again reads it with the model it was made with, unless told otherwise.
+    r = _evalkit("analyze", "mine", "--verifier", "none", "--out", "again.jsonl", cwd=tmp_path)
+    assert r.returncode == 0 and f"the run's reflection model: {ledger_model}" in r.stderr, r.stderr
+    assert _acts(tmp_path / "again.jsonl") == _acts(tmp_path / "mine" / "samples.jsonl")
+    r = _evalkit("analyze", "mine", "--verifier", "none", "--out", "shipped.jsonl", "--reflection-model", "shipped",
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _acts(tmp_path / "shipped.jsonl") == [("doubt", "Wait, no, the problem asks for the product.")]
+
+    # The same run without the model is another run: the shipped weights miss the habit.
+    r = _evalkit(*base, "--out", "plain", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _acts(tmp_path / "plain" / "samples.jsonl") == [("doubt", "Wait, no, the problem asks for the product.")]
+
+    # A resume keeps one detector for all its samples: without the model it is refused, with it it resumes.
+    r = _evalkit(*base, "--out", "mine", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"this run was made with --reflection-model {ledger_model}" in r.stderr, r.stderr
+    r = _evalkit(*base, "--out", "mine", "--reflection-model", str(ledger_model), cwd=tmp_path)
+    assert r.returncode == 0 and "0 samples new, 2 reused" in r.stdout, r.stderr
+
+    # A file that is not a model stops the run before anything is written.
+    (tmp_path / "notes.json").write_text('{"weights": []}')
+    r = _evalkit(*base, "--out", "bad", "--reflection-model", "notes.json", cwd=tmp_path)
+    assert r.returncode == 2 and "notes.json: not a reflection model evalkit can read" in r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_model_fitted_with_a_user_s_rows_weighs_them_and_carries_them(tmp_path):
+    from evalkit.trace import load_rules
+
+    # The user's row is broad: "ledger" fires on the re-check and its verdict, and on a plain statement.
+    (tmp_path / "rows.yaml").write_text('- {name: ledger, kind: check, pattern: "ledger", at: any}\n')
+    table = load_rules(tmp_path / "rows.yaml")
+
+    def trace(a: int, b: int) -> str:
+        return _trace(a, b, f"The ledger holds {a} and {b}.")
+
+    _write(tmp_path / "mine.jsonl", [{"completion": trace(a, b)} for a, b in [(3, 4), (5, 9), (12, 7), (8, 8), (21, 4)]])
+    r = _evalkit("label-sheet", "mine.jsonl", "--out", "sheet.jsonl", "--rules", "rows.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    sheet = [json.loads(line) for line in (tmp_path / "sheet.jsonl").read_text().splitlines()]
+    # Read literally, the row makes every ledger sentence a check, the statement too.
+    labels = {s["text"]: s["label"] for s in sheet[0]["sentences"]}
+    assert labels["The ledger holds 3 and 4."] == labels["Running the ledger again."] == "check"
+    for row in sheet:
+        for s in row["sentences"]:
+            s["label"] = HABIT.get(s["text"], "other" if s["text"].startswith("The ledger") else s["label"])
+    _write(tmp_path / "sheet.jsonl", sheet)
+
+    r = _evalkit("fit-detector", "sheet.jsonl", "--out", "ledger.json", "--rules", "rows.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "it carries 1 rule row of your own (ledger)" in r.stdout
+    assert [row["name"] for row in json.loads((tmp_path / "ledger.json").read_text())["rules"]] == ["ledger"]
+
+    new = trace(17, 3)
+    doubt = ("doubt", "Wait, no, the problem asks for the product.")
+
+    def acts(**kw) -> list[tuple[str, str]]:
+        return [(m.kind, new[m.start:m.end]) for m in analyze(new, verifier=None, **kw).markers]
+
+    # The shipped weights leave the user's row to the table: every sentence it fires on is a check.
+    assert acts(rules=table) == [("check", "The ledger holds 17 and 3."), ("check", "Running the ledger again."),
+                                 ("check", "Ledger balances."), doubt]
+    # The fitted model reads the row as one feature among others, and brings it along unasked.
+    assert acts(reflection_model=tmp_path / "ledger.json") == [
+        ("check", "Running the ledger again."), ("verdict", "Ledger balances."), doubt]
+
+
+def test_a_model_file_with_a_malformed_row_is_refused(tmp_path):
+    from evalkit.trace._model import MODEL_PATH
+
+    data = json.loads(MODEL_PATH.read_text())
+    data["rules"] = [{"name": "x", "kind": "check", "pattern": "(unclosed"}]
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(Exception, match=r"m.json: not a reflection model .*field 'rules', row 1: field 'pattern'"):
+        analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "m.json")

@@ -129,6 +129,14 @@ def settings(config: dict) -> list[tuple[str, str]]:
     think = config.get("think_format")
     if isinstance(think, dict) and think.get("name"):
         rows.append(("Think format", f"{think['name']} ({think.get('decided_by') or 'recorded'})"))
+    detector = config.get("reflection_model")
+    if isinstance(detector, dict) and detector.get("file"):
+        fitted = detector.get("trained_on") or {}
+        bits = [f"sha256 {str(detector.get('sha256'))[:12]}"]
+        if fitted.get("traces"):
+            bits.append(f"fitted on {fitted['traces']} traces, {fitted.get('sentences', '?')} sentences"
+                        + (", adapted from a base model" if fitted.get("adapted_from") else ", from scratch"))
+        rows.append(("Reflection model", f"{detector['file']} ({'; '.join(bits)})"))
     for spec in config.get("tasks") or []:
         if isinstance(spec, dict):
             ds = spec.get("dataset") or {}
@@ -147,7 +155,8 @@ def settings(config: dict) -> list[tuple[str, str]]:
     layers = config.get("sandbox_layers")
     if layers is not None or "sandbox_layers" in config:
         rows.append(("Sandbox layers", flat(layers) if layers else "none (no code tasks, or not recorded)"))
-    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers", "engine", "think_format"}
+    known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers", "engine", "think_format",
+             "reflection_model"}
     for k, v in config.items():
         if k not in known and isinstance(v, (str, int, float, bool)):
             rows.append((k, str(v)))

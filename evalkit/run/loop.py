@@ -42,10 +42,11 @@ def rules_for(spec: TaskSpec) -> Verifier:
 
 def generate_and_verify(engine: Backend, requests: list[Request], plans: list[TaskPlan],
                         verifiers: dict[str, Verifier], rules: dict[str, Verifier], run_dir: RunDir, progress: bool,
-                        trace: bool = True, think_format: ThinkFormat = R1) -> int:
+                        trace: bool = True, think_format: ThinkFormat = R1, reflection_model: str | None = None) -> int:
     """Generate `requests`, verify each with its task's verifier (the trace's candidate answers with
     its rules verifier), and append the sample lines; returns how many were written.
-    think_format: the run's think format: where each completion's thinking ends and its answer is."""
+    think_format: the run's think format: where each completion's thinking ends and its answer is.
+    reflection_model: the trace's reflection model file (None: the shipped weights)."""
     by_task = {p.spec.name: p for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
@@ -84,11 +85,13 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
             if item is not None:
                 batch.append(item)
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format)
+                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
+                                  reflection_model)
                 bar.update(len(batch))
                 batch, last = [], time.monotonic()
         if batch:
-            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format)
+            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
+                              reflection_model)
             bar.update(len(batch))
     bar.close()
     if failure is not None:
@@ -130,7 +133,7 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
 
 
 def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWriter, trace: bool = True,
-           think_format: ThinkFormat = R1) -> int:
+           think_format: ThinkFormat = R1, reflection_model: str | None = None) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
@@ -154,7 +157,8 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
         for i, v in zip(idx, out):
             verdicts[i] = v
-    traces = _traces(batch, by_task, rules, think_open, verdicts, think_format) if trace else [None] * len(batch)
+    traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
+              else [None] * len(batch))
     records = []
     for (req, comp), verdict, trace in zip(batch, verdicts, traces):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -178,8 +182,8 @@ def _opened(prompt: str, think_format: ThinkFormat = R1) -> bool:
 _TRACE_WARNED: list[str] = []
 
 
-def _traces(batch, by_task, verifiers, think_open, verdicts,
-            think_format: ThinkFormat = R1) -> list[dict[str, Any] | None]:
+def _traces(batch, by_task, verifiers, think_open, verdicts, think_format: ThinkFormat = R1,
+            reflection_model: str | None = None) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
     task's verifier when its answers are values (Capabilities.votes); programs are not."""
     try:
@@ -199,7 +203,8 @@ def _traces(batch, by_task, verifiers, think_open, verdicts,
             stats = analyze_many(completions, golds, verifier=_candidate_checker(verifiers[task]) if votes else None,
                                  think_open=[think_open[i] for i in idx],
                                  finish_reasons=[batch[i][1].finish_reason for i in idx],
-                                 correct=[verdicts[i].correct for i in idx], think_format=think_format)
+                                 correct=[verdicts[i].correct for i in idx], think_format=think_format,
+                                 reflection_model=reflection_model)
             for i, s in zip(idx, stats):
                 out[i] = s.to_dict()
         except Exception as e:  # the verdicts stand; the trace is left null and the user told once

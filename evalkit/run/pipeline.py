@@ -96,6 +96,7 @@ def evaluate(
     answer_cue: str | None = None,
     think_format: str | ThinkFormat | None = "auto",
     reasoning_effort: str | None = None,
+    reflection_model: str | os.PathLike | None = None,
 ) -> RunResult:
     """Run what `evalkit run` runs, from Python. Arguments mirror the CLI options of the same names.
 
@@ -122,6 +123,9 @@ def evaluate(
     reasoning_effort: low, medium or high (gpt-oss and other models that take it): a chat-template
         kwarg of every task (so part of the run's identity) and an OpenAI-compatible server's
         `reasoning_effort`; each sample records the server's `reasoning_tokens` where it reports them.
+    reflection_model: a reflection model file (`evalkit fit-detector` writes them) the trace analyzer
+        uses instead of the shipped weights; its digest is part of the run's identity, so every
+        sample's acts come from one detector.
     """
     from evalkit.budgets import budget_settings, close_text
 
@@ -172,6 +176,9 @@ def evaluate(
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
+    detector = _reflection_model(reflection_model, trace)
+    if detector is not None:  # acts by another detector are other traces: part of what identifies the run
+        identity["reflection_model"] = detector["sha256"]
     judge_options = make_judge_options(judge, judge_base_url, judge_max_flips)
     if judge_options:  # verdicts by another judge are other verdicts: part of what identifies the run
         from evalkit.verifiers._judge_prompt import load_rubric
@@ -183,6 +190,7 @@ def evaluate(
         budgets = replace(budgets, close=close_text(_format_before_engine(think_format, previous)))
         identity["thinking"] = budgets.identity()
     if not overwrite:
+        _same_reflection_model(run_dir, previous, detector)
         check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
     done = set() if overwrite else run_dir.done()
@@ -230,6 +238,8 @@ def evaluate(
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
                      max_model_len).to_dict()
     config["think_format"] = decision.to_dict()
+    if detector is not None:
+        config["reflection_model"] = detector
     if budgets is not None:  # every budget the run has had (a sweep may gain budgets)
         from evalkit.budgets import config_entry
 
@@ -243,7 +253,7 @@ def evaluate(
     if requests:
         try:
             generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
-                                            decision.format)
+                                            decision.format, detector["file"] if detector else None)
         finally:
             if own_engine:
                 engine.close()
@@ -296,6 +306,35 @@ def _think_format(choice, engine, records, plans, previous: dict[str, Any]) -> F
     if engine is not None and hasattr(engine, "think_format"):
         engine.think_format = decision.format
     return decision
+
+
+def _reflection_model(path: str | os.PathLike | None, trace: bool) -> dict[str, Any] | None:
+    """The run's record of a reflection model file: where it is, its sha256, what it was fitted on.
+    InputError (before anything starts) when it is not a model, or when the run makes no traces."""
+    if path is None:
+        return None
+    if not trace:
+        raise InputError("--reflection-model is the trace analyzer's: it cannot be combined with --no-trace")
+    import hashlib
+
+    from evalkit.trace._model import load_model
+
+    model = load_model(str(path))  # InputError naming the file when it is not one
+    return {"file": str(Path(path).resolve()), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            "trained_on": model.data.get("trained_on")}
+
+
+def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], detector: dict[str, Any] | None) -> None:
+    """InputError when a resumed run was made with another reflection model than the one given (its
+    samples' acts would come from two detectors), saying how to resume it."""
+    old = previous.get("reflection_model")
+    if not previous or (old or {}).get("sha256") == (detector or {}).get("sha256"):
+        return
+    was = f"with --reflection-model {old['file']} (sha256 {old['sha256'][:12]})" if old else "without --reflection-model"
+    now = f" (the one given has sha256 {detector['sha256'][:12]})" if detector else ""
+    raise InputError(f"{run_dir.path}: this run was made {was}{now}, and a resumed run keeps one detector for all its "
+                     "samples; resume it as it was made, re-trace it with `evalkit analyze RUN_DIR --reflection-model "
+                     "FILE --out FILE`, or use --out for a new run directory")
 
 
 def _replays(backend: str | None, engine: Backend | None) -> bool:

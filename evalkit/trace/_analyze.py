@@ -92,8 +92,9 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
 
         model = load_model(model_path)
         feats = sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
+        # rows the model was fitted with are its features; only rows it never saw are left to the table
         acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
-                              _BUILTIN)
+                              _BUILTIN.union(model.rules) if model.rules else _BUILTIN)
     final = None
     if not truncated:
         # The final answer: the last one stated after the think block (the whole text when there is none),
@@ -205,11 +206,13 @@ def analyze_many(
         given (not None) the final answer is not re-verified, elsewhere it is verified with the candidates.
     tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
         None measures in characters. Every length and position says its unit in `unit`.
-    rules: the marker rules (default the built-in table; see `load_rules`).
+    rules: the marker rules (default the built-in table, after the rows a `reflection_model` was fitted
+        with; see `load_rules`).
     detector: `model` (default): the sentence classifier fitted on sentences labelled under
         traces/REFLECTION_RUBRIC.md (leave-one-trace-out F1 in bench/trace/results/reflection_f1.md);
         `rules`: the rule table read literally (every row that fires is an act). A user's own rows
-        feed the model as features by their role and kind; the model was not fitted with them.
+        feed the model as features by their role and kind; unless the model was fitted with them
+        (`fit_detector(rules=...)`), a sentence they fire on is left to the rows.
     workers: processes to find markers and candidates in (verification is the verifier's business).
     think_format: how the completions think (an evalkit.thinking row or its name; None is r1): markers
         are read in the thinking only; the answer is what follows it.
@@ -228,9 +231,11 @@ def analyze_many(
     rules = tuple(rules) if rules is not None else None
     model_path = str(reflection_model) if reflection_model is not None else None
     if detector == "model":
-        from evalkit.trace._model import load_model
+        from evalkit.trace._model import load_model, table_of
 
-        load_model(model_path)  # a bad file fails here, once; forked workers inherit the loaded model
+        # a bad file fails here, once; forked workers inherit the loaded model. A model fitted with a
+        # user's rows reads them wherever it is used.
+        rules = table_of(load_model(model_path), rules)
     items = list(zip(completions, golds, opens, finish_reasons))
     if workers > 1 and n > 1:
         import multiprocessing as mp

@@ -26,7 +26,11 @@ import numpy as np
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
-from evalkit.trace._model import LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, softmax
+from evalkit.trace._model import (LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, softmax,
+                                  table_of)
+from evalkit.trace._rules import RULES, Rule, rule_to_dict
+
+_BUILTIN = frozenset(RULES)
 
 # The penalty 1 / C on the weights: around zero for a fit from scratch (the shipped fit's), around the
 # base model's weights for an adaptation. C = 1 was best leave one problem out when the agent traces of
@@ -97,9 +101,10 @@ def sentence_labels(sents: Sequence[tuple[int, int, bool]], spans: Iterable[tupl
     return out
 
 
-def _labelled(trace: LabelledTrace) -> tuple[SentenceFeatures, list[int], np.ndarray]:
-    """The detector's view of one trace: its sentences' features, which sentences are labelled, and
-    their labels (indices into LABELS)."""
+def _labelled(trace: LabelledTrace, rules: tuple[Rule, ...] | None = None
+              ) -> tuple[SentenceFeatures, list[int], np.ndarray]:
+    """The detector's view of one trace: its sentences' features (with the rule table `rules`, None the
+    built-in one), which sentences are labelled, and their labels (indices into LABELS)."""
     from evalkit.thinking import get_format
     from evalkit.trace._analyze import reflection_features
 
@@ -107,7 +112,7 @@ def _labelled(trace: LabelledTrace) -> tuple[SentenceFeatures, list[int], np.nda
         fmt = get_format(trace.think_format)
     except InputError as e:
         raise InputError(f"{trace.source}: field 'think_format': {e}") from None
-    sents, feats = reflection_features(trace.completion, trace.think_open, think_format=fmt)
+    sents, feats = reflection_features(trace.completion, trace.think_open, rules, think_format=fmt)
     labels = sentence_labels(sents, trace.spans)
     keep = [i for i, y in enumerate(labels) if y is not None]
     return feats, keep, np.array([labels[i] for i in keep], dtype=int)
@@ -162,18 +167,21 @@ def fit_weights(feats: Sequence[list[str]], y: np.ndarray, *, base: ReflectionMo
 
 
 def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str | Path | None = "shipped",
-                 c: float | None = None) -> ReflectionModel:
+                 c: float | None = None, rules: Sequence[Rule] | None = None) -> ReflectionModel:
     """The `model` detector fitted on labelled traces: adapted from `base` ("shipped": the weights
     evalkit ships; a path: a model file; None: from scratch, which needs far more traces), with its
     threshold (the shipped one from scratch). `c`: the penalty's inverse (default ADAPT_C adapting, SCRATCH_C from scratch).
-    InputError when no sentence is labelled."""
+    rules: the rule table to read the traces with (`load_rules` of a user's YAML; None: the base's
+    table). The model carries the rows not built in, and analysis with it reads them as its features,
+    not as acts of their own. InputError when no sentence is labelled."""
     if isinstance(base, (str, Path)):
         base = load_model(None if base == "shipped" else str(base))
     c = c if c is not None else (SCRATCH_C if base is None else ADAPT_C)
+    table = table_of(base, rules)
     feats: list[list[str]] = []
     ys = []
     for trace in traces:
-        sentence_feats, keep, y = _labelled(trace)
+        sentence_feats, keep, y = _labelled(trace, table)
         names = feature_names(sentence_feats)
         feats.extend(names[i] for i in keep)
         ys.append(y)
@@ -181,12 +189,16 @@ def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str
     if not len(y):
         raise InputError("fit-detector: no labelled sentence (each line needs 'sentences' that overlap the thinking)")
     # from scratch too, the shipped threshold: a handful of traces cannot choose a better one
-    model = fit_weights(feats, y, base=base, c=c, threshold=(base or load_model()).threshold)
+    data = fit_weights(feats, y, base=base, c=c, threshold=(base or load_model()).threshold).data
     counts = np.bincount(y, minlength=len(LABELS))
-    model.data["trained_on"] = {"traces": len(traces), "sentences": int(len(y)), "C": c,
-                                "labels": dict(zip(LABELS, map(int, counts))),
-                                "adapted_from": None if base is None else base.data.get("trained_on", {})}
-    return model
+    data["trained_on"] = {"traces": len(traces), "sentences": int(len(y)), "C": c,
+                          "labels": dict(zip(LABELS, map(int, counts))),
+                          "adapted_from": None if base is None else base.data.get("trained_on", {})}
+    own = [rule_to_dict(r) for r in table or () if r not in _BUILTIN]
+    if own:
+        data["rules"] = own
+    return ReflectionModel(data)
+
 
 
 def save_model(model: ReflectionModel, path: str | Path) -> None:
@@ -199,20 +211,24 @@ def save_model(model: ReflectionModel, path: str | Path) -> None:
 
 
 def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "completion", think_open: bool = False,
-                think_format: Any = "auto", blank: bool = False, reflection_model: str | Path | None = None) -> list[dict]:
+                think_format: Any = "auto", blank: bool = False, reflection_model: str | Path | None = None,
+                rules: Sequence[Rule] | None = None) -> list[dict]:
     """Lines of a labelling sheet for `rows` (dicts holding the completion): every sentence of each
     thinking with the detector's label (`blank`: all `other`), for a person to correct and
-    `fit_detector` to read. A row's own `think_open` wins over `think_open`."""
+    `fit_detector` to read. A row's own `think_open` wins over `think_open`. reflection_model, rules:
+    the detector that guesses (a model file; a rule table, as for `analyze_many`)."""
     from evalkit.thinking import decide
     from evalkit.trace._analyze import analyze_many, reflection_features
 
     texts = [r[completion_field] for r in rows]
     opens = [bool(r.get("think_open", think_open)) for r in rows]
     fmt = decide(think_format, completions=texts, think_open=any(opens)).format
-    stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=reflection_model)
+    stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=reflection_model,
+                         rules=rules)
+    table = table_of(load_model(None if reflection_model is None else str(reflection_model)), rules)
     out = []
     for text, is_open, st in zip(texts, opens, stats):
-        sents, _ = reflection_features(text, is_open, think_format=fmt)
+        sents, _ = reflection_features(text, is_open, table, think_format=fmt)
         kinds = ["other"] * len(sents)
         if not blank:  # an act is one sentence (or a rule's span over several): each sentence it covers
             for m in st.markers:
@@ -225,14 +241,17 @@ def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "comp
     return out
 
 
-def agreement(traces: Sequence[LabelledTrace], *models: ReflectionModel) -> list[dict[str, float | int]]:
+def agreement(traces: Sequence[LabelledTrace], *models: ReflectionModel,
+              rules: Sequence[Rule] | None = None) -> list[dict[str, float | int]]:
     """How each of `models` agrees with the traces' labels, sentence by sentence (reflection or not, at
-    its threshold): {f1, precision, recall, sentences} per model, the traces read once. On the traces a
-    model was fitted on this is in-sample."""
+    its threshold): {f1, precision, recall, sentences} per model, the traces read once with the rule
+    table `rules` (None: the first model's, `table_of`). On the traces a model was fitted on this is
+    in-sample."""
+    table = table_of(models[0] if models else None, rules)
     counts = np.zeros((len(models), 3), dtype=int)  # per model: tp, fp, fn
     n = 0
     for trace in traces:
-        feats, keep, y = _labelled(trace)
+        feats, keep, y = _labelled(trace, table)
         gold = y > 0
         n += len(y)
         for k, model in enumerate(models):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, repeat
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.errors import InputError
+from evalkit.trace._rules import RULES, Rule, rule_from_dict
 
 MODEL_PATH = Path(__file__).with_name("reflection_model.json")
 
@@ -158,6 +160,9 @@ class ReflectionModel:
         self.weights = np.asarray(data["weights"], dtype=np.float64).reshape(len(self.index), len(LABELS))
         self.bias = np.asarray(data["bias"], dtype=np.float64)
         self.threshold = float(data["threshold"])
+        # a user's rule rows the model was fitted with: analysis reads them as features, not as acts
+        self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}")
+                           for k, row in enumerate(data.get("rules") or (), 1))
         L = len(LABELS)
         # Names are looked up once each: a name's row holds its weights as the sentence's own feature,
         # as the sentence before's (`p:`) and as the one after's (`n:`); the last row, zeros, is a name
@@ -251,3 +256,13 @@ def load_model(path: str | None = None) -> ReflectionModel:
         return ReflectionModel(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as e:  # missing, not JSON, not a model's fields
         raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None
+    except InputError as e:  # a rule row it carries is malformed
+        raise InputError(f"{path}: not a reflection model evalkit can read ({e})") from None
+
+
+def table_of(model: ReflectionModel | None, rules: Sequence[Rule] | None = None) -> tuple[Rule, ...] | None:
+    """The rule table a model reads traces with: `rules` when given, else the rows it was fitted with
+    before the built-in table (None: the built-in table alone)."""
+    if rules is not None:
+        return tuple(rules)
+    return model.rules + RULES if model is not None and model.rules else None

@@ -320,31 +320,39 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
         data = data.get("rules")
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a list of rules (or a mapping with key 'rules')")
-    rows = []
-    for i, row in enumerate(data, 1):
-        where = f"{path}: rule {i}"
-        if not isinstance(row, dict):
-            raise InputError(f"{where}: expected a mapping with name, kind, pattern")
-        for key in ("name", "kind", "pattern"):
-            if not isinstance(row.get(key), str) or not row[key]:
-                raise InputError(f"{where}: field '{key}' is required (a non-empty string)")
-        kind = LEGACY_KINDS.get(row["kind"], row["kind"])
-        if kind not in RULE_KINDS:
-            raise InputError(f"{where}: field 'kind' must be one of {', '.join(RULE_KINDS)}, got {row['kind']!r}")
-        at, role = row.get("at", "any"), row.get("role", "marker")
-        if at not in ("start", "any"):
-            raise InputError(f"{where}: field 'at' must be start or any, got {at!r}")
-        if role not in ROLES:
-            raise InputError(f"{where}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
-        if kind == "aha":
-            role = "aha"  # a realisation flags the act of its sentence, whatever role the row names
-        try:
-            re.compile(row["pattern"])
-        except re.error as e:
-            raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
-        cues = row.get("cues")
-        if cues is not None and (not isinstance(cues, list) or not all(isinstance(c, str) and c for c in cues)):
-            raise InputError(f"{where}: field 'cues' must be a list of non-empty strings")
-        rows.append(Rule(row["name"], kind, row["pattern"], at, role,
-                         None if cues is None else tuple(c.lower() for c in cues)))
-    return tuple(rows) + (RULES if extend else ())
+    rows = tuple(rule_from_dict(row, f"{path}: rule {i}") for i, row in enumerate(data, 1))
+    return rows + (RULES if extend else ())
+
+
+def rule_from_dict(row: object, where: str) -> Rule:
+    """The row a mapping `{name, kind, pattern, at, role, cues}` spells (as `load_rules` reads it);
+    InputError prefixed with `where` naming the bad field."""
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a mapping with name, kind, pattern")
+    for key in ("name", "kind", "pattern"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            raise InputError(f"{where}: field '{key}' is required (a non-empty string)")
+    kind = LEGACY_KINDS.get(row["kind"], row["kind"])
+    if kind not in RULE_KINDS:
+        raise InputError(f"{where}: field 'kind' must be one of {', '.join(RULE_KINDS)}, got {row['kind']!r}")
+    at, role = row.get("at", "any"), row.get("role", "marker")
+    if at not in ("start", "any"):
+        raise InputError(f"{where}: field 'at' must be start or any, got {at!r}")
+    if role not in ROLES:
+        raise InputError(f"{where}: field 'role' must be one of {', '.join(ROLES)}, got {role!r}")
+    if kind == "aha":
+        role = "aha"  # a realisation flags the act of its sentence, whatever role the row names
+    try:
+        re.compile(row["pattern"])
+    except re.error as e:
+        raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
+    cues = row.get("cues")
+    if cues is not None and (not isinstance(cues, list) or not all(isinstance(c, str) and c for c in cues)):
+        raise InputError(f"{where}: field 'cues' must be a list of non-empty strings")
+    return Rule(row["name"], kind, row["pattern"], at, role, None if cues is None else tuple(c.lower() for c in cues))
+
+
+def rule_to_dict(rule: Rule) -> dict:
+    """The mapping `rule_from_dict` reads back into `rule`."""
+    return {"name": rule.name, "kind": rule.kind, "pattern": rule.pattern, "at": rule.at, "role": rule.role,
+            "cues": None if rule.cues is None else list(rule.cues)}
