@@ -520,18 +520,23 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="A YAML file of your own rule rows (before the built-in table): the fit reads them as features, "
                    "and the model carries them, so analysis with it reads them too.")
+@click.option("--cv", is_flag=True, default=False,
+              help="Also fit once per trace, holding it out, and print how the fit and the base read the traces "
+                   "they did not see (leave one trace out): whether the fit is worth using.")
 def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch: bool, c: float | None,
-                     rules_path: str | None) -> None:
+                     rules_path: str | None, cv: bool) -> None:
     """Fit the `model` reflection detector to labelled sheets (`evalkit label-sheet`, corrected): by
     default the shipped weights, adapted. Use the result with `evalkit analyze --reflection-model`."""
     from evalkit.trace import load_rules
-    from evalkit.trace._fit import agreement, fit_detector, read_labelled, save_model
+    from evalkit.trace._fit import agreement, cross_validate, fit_detector, read_labelled, save_model
     from evalkit.trace._model import load_model
 
     if c is not None and not c > 0:
         raise InputError(f"--c must be positive, got {c}")
     rules = load_rules(rules_path) if rules_path else None
     traces = [t for path in sheets for t in read_labelled(path)]
+    if cv and len(traces) < 2:
+        raise InputError(f"--cv holds out one trace at a time: it needs two traces at least, the sheets have {len(traces)}")
     start = None if from_scratch else load_model(None if base == "shipped" else base)
     model = fit_detector(traces, base=start, c=c, rules=rules)
     save_model(model, out)
@@ -549,6 +554,14 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     if start is not None:
         line += f", the {base} weights {scores[1]['f1']:.3f}"
     click.echo(line)
+    if cv:
+        held = cross_validate(traces, base=start, c=c, rules=rules)
+        line = f"leave one trace out ({held['traces']} traces): F1 {held['fitted']['f1']:.3f}"
+        if held["base"] is not None:
+            line += f", the {base} weights {held['base']['f1']:.3f}"
+            if held["fitted"]["f1"] <= held["base"]["f1"]:
+                line += f" (the fit reads unseen traces no better: keep the {base} weights, or label more traces)"
+        click.echo(line)
     click.echo(f"use it: evalkit analyze FILE --reflection-model {out} (or evalkit run ... --reflection-model {out})")
 
 

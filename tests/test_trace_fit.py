@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -62,9 +63,12 @@ def test_a_corrected_sheet_teaches_the_detector_a_model_s_own_habit_and_keeps_wh
             s["label"] = HABIT.get(s["text"], s["label"])
     _write(tmp_path / "sheet.jsonl", sheet)
 
-    r = _evalkit("fit-detector", "sheet.jsonl", "--out", "ledger.json", cwd=tmp_path)
+    r = _evalkit("fit-detector", "sheet.jsonl", "--out", "ledger.json", "--cv", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "check 8, verdict 8" in r.stdout and "adapted from the shipped weights" in r.stdout
+    # Held out one at a time, the traces are read better by the fit than by the shipped weights.
+    held = re.search(r"leave one trace out \(8 traces\): F1 ([\d.]+), the shipped weights ([\d.]+)\n", r.stdout)
+    assert held and float(held[1]) > float(held[2]) + 0.2, r.stdout
     fitted = json.loads((tmp_path / "ledger.json").read_text())
     assert fitted["trained_on"]["traces"] == 8 and fitted["trained_on"]["adapted_from"]["traces"] == 98
 
@@ -229,3 +233,20 @@ def test_a_model_file_with_a_malformed_row_is_refused(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(data))
     with pytest.raises(Exception, match=r"m.json: not a reflection model .*field 'rules', row 1: field 'pattern'"):
         analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "m.json")
+
+
+def test_cross_validation_says_when_a_fit_is_not_worth_using(tmp_path):
+    # Sheets that only repeat the shipped detector's guesses teach it nothing it can use on unseen traces.
+    from evalkit.trace import label_sheet
+
+    rows = [{"completion": _trace(a, b, f"We need {a} and {b}.")} for a, b in [(3, 4), (5, 9), (12, 7), (8, 8)]]
+    _write(tmp_path / "sheet.jsonl", label_sheet(rows))
+    r = _evalkit("fit-detector", "sheet.jsonl", "--out", "same.json", "--cv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "leave one trace out (4 traces)" in r.stdout
+    assert "the fit reads unseen traces no better: keep the shipped weights, or label more traces" in r.stdout
+    # One trace cannot be held out.
+    _write(tmp_path / "one.jsonl", label_sheet(rows[:1]))
+    r = _evalkit("fit-detector", "one.jsonl", "--out", "one.json", "--cv", cwd=tmp_path)
+    assert r.returncode == 2 and "--cv holds out one trace at a time: it needs two traces at least" in r.stderr
+    assert not (tmp_path / "one.json").exists()

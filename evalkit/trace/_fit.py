@@ -174,31 +174,61 @@ def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str
     rules: the rule table to read the traces with (`load_rules` of a user's YAML; None: the base's
     table). The model carries the rows not built in, and analysis with it reads them as its features,
     not as acts of their own. InputError when no sentence is labelled."""
-    if isinstance(base, (str, Path)):
-        base = load_model(None if base == "shipped" else str(base))
-    c = c if c is not None else (SCRATCH_C if base is None else ADAPT_C)
+    base = _base(base)
     table = table_of(base, rules)
+    return _fit([_labelled(t, table) for t in traces], base, c, table)
+
+
+def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str | Path | None = "shipped",
+                   c: float | None = None, rules: Sequence[Rule] | None = None) -> dict[str, Any]:
+    """Leave one trace out on the user's own labelled traces: each trace scored by the detector
+    `fit_detector` fits on the others (same `base`, `c`, `rules`), and by `base` itself, pooled over
+    the traces: {"traces": n, "fitted": {f1, precision, recall, sentences}, "base": {...} (None from
+    scratch)}. The figure that says whether the fit reads traces it never saw better than the base
+    (the in-sample `agreement` always says so). InputError below two labelled traces."""
+    base = _base(base)
+    table = table_of(base, rules)
+    views = [_labelled(t, table) for t in traces]
+    views = [v for v in views if len(v[2])]
+    if len(views) < 2:
+        raise InputError("fit-detector --cv: needs two traces with labelled sentences at least, one to hold out")
+    counts = np.zeros((2, 3), dtype=int)
+    for k, (feats, keep, y) in enumerate(views):
+        fitted = _fit(views[:k] + views[k + 1:], base, c, table)
+        counts[0] += _confusion(fitted, feats, keep, y)
+        if base is not None:
+            counts[1] += _confusion(base, feats, keep, y)
+    fitted_score, base_score = (_scores(row, int(sum(len(v[2]) for v in views))) for row in counts)
+    return {"traces": len(views), "fitted": fitted_score, "base": base_score if base is not None else None}
+
+
+def _base(base: ReflectionModel | str | Path | None) -> ReflectionModel | None:
+    if isinstance(base, (str, Path)):
+        return load_model(None if base == "shipped" else str(base))
+    return base
+
+
+def _fit(views: Sequence[tuple[SentenceFeatures, list[int], np.ndarray]], base: ReflectionModel | None,
+         c: float | None, table: tuple[Rule, ...] | None) -> ReflectionModel:
+    """The model fitted on the labelled views (`_labelled`) of some traces; see `fit_detector`."""
+    c = c if c is not None else (SCRATCH_C if base is None else ADAPT_C)
     feats: list[list[str]] = []
-    ys = []
-    for trace in traces:
-        sentence_feats, keep, y = _labelled(trace, table)
+    for sentence_feats, keep, _ in views:
         names = feature_names(sentence_feats)
         feats.extend(names[i] for i in keep)
-        ys.append(y)
-    y = np.concatenate(ys) if ys else np.zeros(0, dtype=int)
+    y = np.concatenate([v[2] for v in views]) if views else np.zeros(0, dtype=int)
     if not len(y):
         raise InputError("fit-detector: no labelled sentence (each line needs 'sentences' that overlap the thinking)")
     # from scratch too, the shipped threshold: a handful of traces cannot choose a better one
     data = fit_weights(feats, y, base=base, c=c, threshold=(base or load_model()).threshold).data
     counts = np.bincount(y, minlength=len(LABELS))
-    data["trained_on"] = {"traces": len(traces), "sentences": int(len(y)), "C": c,
+    data["trained_on"] = {"traces": len(views), "sentences": int(len(y)), "C": c,
                           "labels": dict(zip(LABELS, map(int, counts))),
                           "adapted_from": None if base is None else base.data.get("trained_on", {})}
     own = [rule_to_dict(r) for r in table or () if r not in _BUILTIN]
     if own:
         data["rules"] = own
     return ReflectionModel(data)
-
 
 
 def save_model(model: ReflectionModel, path: str | Path) -> None:
@@ -252,15 +282,23 @@ def agreement(traces: Sequence[LabelledTrace], *models: ReflectionModel,
     n = 0
     for trace in traces:
         feats, keep, y = _labelled(trace, table)
-        gold = y > 0
         n += len(y)
         for k, model in enumerate(models):
-            said = 1.0 - model.probabilities(feats)[keep, 0] > model.threshold
-            counts[k] += (int(np.sum(said & gold)), int(np.sum(said & ~gold)), int(np.sum(~said & gold)))
-    out = []
-    for tp, fp, fn in counts.tolist():
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out.append({"f1": f1, "precision": precision, "recall": recall, "sentences": n})
-    return out
+            counts[k] += _confusion(model, feats, keep, y)
+    return [_scores(row, n) for row in counts]
+
+
+def _confusion(model: ReflectionModel, feats: SentenceFeatures, keep: list[int], y: np.ndarray) -> np.ndarray:
+    """(true positives, false positives, false negatives) of `model` on one trace's labelled sentences,
+    reflection or not at its threshold."""
+    gold = y > 0
+    said = 1.0 - model.probabilities(feats)[keep, 0] > model.threshold
+    return np.array([np.sum(said & gold), np.sum(said & ~gold), np.sum(~said & gold)], dtype=int)
+
+
+def _scores(counts: np.ndarray, sentences: int) -> dict[str, float | int]:
+    tp, fp, fn = (int(x) for x in counts)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall, "sentences": sentences}
