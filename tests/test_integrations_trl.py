@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,11 @@ def train(tiny_model, out: Path, callback: EvalCallback | None):
 
 
 def test_callback_logs_its_run_directories_and_leaves_training_alone(tiny_model, toy_task, tmp_path):
-    callback = EvalCallback(tasks=[str(toy_task)], n=2, every_steps=2, limit=2)
+    from evalkit.trace._model import MODEL_PATH
+
+    mine = tmp_path / "my_detector.json"  # a user's reflection model (here a copy of the shipped weights)
+    shutil.copy(MODEL_PATH, mine)
+    callback = EvalCallback(tasks=[str(toy_task)], n=2, every_steps=2, limit=2, reflection_model=str(mine))
     with_eval = train(tiny_model, tmp_path / "a", callback)
     without = train(tiny_model, tmp_path / "b", None)
 
@@ -64,6 +69,7 @@ def test_callback_logs_its_run_directories_and_leaves_training_alone(tiny_model,
         [result] = json.loads((run_dir / "results.json").read_text())["results"]
         samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
         assert result["model"] == f"{tiny_model}@step-{h['step']}" and len(samples) == 4
+        assert json.loads((run_dir / "config.json").read_text())["reflection_model"]["file"] == str(mine)
         assert h["eval/sums/avg@n"] == result["metrics"]["avg@n"]["value"]
         assert h["eval/sums/pass@1"] == result["metrics"]["pass@1"]["value"]
         assert h["eval/sums/pass@2"] == result["metrics"]["pass@2"]["value"]
@@ -91,3 +97,5 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
         EvalCallback(tasks=["nosuch"])
     with pytest.raises(InputError, match="every_steps must be at least 1"):
         EvalCallback(tasks=[str(toy_task)], every_steps=0)
+    with pytest.raises(InputError, match="missing.json: not a reflection model evalkit can read"):
+        EvalCallback(tasks=[str(toy_task)], reflection_model="missing.json")

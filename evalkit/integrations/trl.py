@@ -66,12 +66,15 @@ class EvalCallback(TrainerCallback):
     temperature, top_p, seed, system_prompt, think_prefill: as for `evalkit run` (None: the task's).
     out_dir: where the run directories go (default `<args.output_dir>/evalkit`).
     trainer: the trainer to evaluate and log through; or call `attach(trainer)`.
+    reflection_model: the trace analyzer's reflection model file (`evalkit fit-detector`), as for
+        `evalkit run --reflection-model` (None: the shipped weights).
     """
 
     def __init__(self, tasks: Sequence[str], n: int = 1, every_steps: int = 100, limit: int | None = None, *,
                  max_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
                  seed: int | None = None, system_prompt: str | None = None, think_prefill: bool = True,
-                 out_dir: str | None = None, trainer: Trainer | None = None) -> None:
+                 out_dir: str | None = None, trainer: Trainer | None = None,
+                 reflection_model: str | None = None) -> None:
         if isinstance(tasks, str):
             tasks = [tasks]
         if not tasks:
@@ -82,6 +85,11 @@ class EvalCallback(TrainerCallback):
 
         for task in tasks:
             load_task(task)  # a bad task name fails now, not after the first training steps
+        if reflection_model is not None:
+            from evalkit.trace._model import load_model
+
+            load_model(str(reflection_model))  # so does a file that is not a reflection model
+        self.reflection_model = reflection_model
         self.tasks = list(tasks)
         self.n, self.every_steps, self.limit = n, every_steps, limit
         self.generation = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
@@ -126,7 +134,7 @@ class EvalCallback(TrainerCallback):
         with _training_state_kept(trainer), _policy_engine(trainer, step) as engine:
             result = evaluate(self.tasks, engine=engine, n=self.n, limit=self.limit, out=root / f"step-{step}",
                               overwrite=True, progress=False, system_prompt=self.system_prompt,
-                              think_prefill=self.think_prefill, **generation)
+                              think_prefill=self.think_prefill, reflection_model=self.reflection_model, **generation)
         metrics = eval_metrics(result.run_dir)
         # Trainer.log, not the subclass's: GRPOTrainer.log would also flush its training metrics here.
         # Logging clears the trainer's should_log flag; keep it, or this step's training log is skipped.
