@@ -176,6 +176,9 @@ def test_a_run_traces_its_samples_with_the_fitted_model_and_resumes_only_with_it
     assert f"this run was made with --reflection-model {ledger_model}" in r.stderr, r.stderr
     r = _evalkit(*base, "--out", "mine", "--reflection-model", str(ledger_model), cwd=tmp_path)
     assert r.returncode == 0 and "0 samples new, 2 reused" in r.stdout, r.stderr
+    # A resume that changes more than the model is told about all of it, as any other run.
+    r = _evalkit(*base, "--out", "mine", "--temperature", "0.3", cwd=tmp_path)
+    assert r.returncode == 2 and "holds a run with other settings" in r.stderr and "reflection_model" in r.stderr
 
     # A file that is not a model stops the run before anything is written.
     (tmp_path / "notes.json").write_text('{"weights": []}')

@@ -190,7 +190,7 @@ def evaluate(
         budgets = replace(budgets, close=close_text(_format_before_engine(think_format, previous)))
         identity["thinking"] = budgets.identity()
     if not overwrite:
-        _same_reflection_model(run_dir, previous, detector)
+        _same_reflection_model(run_dir, previous, identity, detector)
         check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
     done = set() if overwrite else run_dir.done()
@@ -324,11 +324,16 @@ def _reflection_model(path: str | os.PathLike | None, trace: bool) -> dict[str, 
             "trained_on": model.data.get("trained_on")}
 
 
-def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], detector: dict[str, Any] | None) -> None:
+def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], identity: dict[str, Any],
+                           detector: dict[str, Any] | None) -> None:
     """InputError when a resumed run was made with another reflection model than the one given (its
-    samples' acts would come from two detectors), saying how to resume it."""
+    samples' acts would come from two detectors), saying how to resume it. A run that differs in more
+    than that is left to `check_identity`."""
     old = previous.get("reflection_model")
     if not previous or (old or {}).get("sha256") == (detector or {}).get("sha256"):
+        return
+    before = {k: v for k, v in (previous.get("identity") or {}).items() if k != "reflection_model"}
+    if before != {k: v for k, v in identity.items() if k != "reflection_model"}:
         return
     was = f"with --reflection-model {old['file']} (sha256 {old['sha256'][:12]})" if old else "without --reflection-model"
     now = f" (the one given has sha256 {detector['sha256'][:12]})" if detector else ""
