@@ -421,7 +421,9 @@ def _reflection_model_for(file: str, given: str | None) -> str | None:
               help="model: the sentence classifier fitted on rubric-labelled traces (see "
                    "bench/trace/results/reflection_f1.md); rules: the rule table read literally; "
                    "learned: the older name of model; judge: a judge model labels the sentences.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes for the marker search.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for the marker search (default: the CPUs this process may use, up to 8, for 256 "
+                   "lines or more; else 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
 @click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
@@ -429,7 +431,7 @@ def _reflection_model_for(file: str, given: str | None) -> str | None:
                    "(`shipped`: those; default for a run directory: the model its run was made with).")
 def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str, out: str | None,
                 think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
-                judge_base_url: str | None, detector: str, workers: int, as_json: bool,
+                judge_base_url: str | None, detector: str, workers: int | None, as_json: bool,
                 think_format: str, reflection_model: str | None) -> None:
     """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples): reflection,
     self-correction, over- and underthinking."""

@@ -444,3 +444,21 @@ def test_the_model_adds_the_weights_its_feature_names_say():
         z = np.array([sum((model.weights[model.index[n]] for n in fs if n in model.index), np.zeros(len(LABELS)))
                       for fs in names]) + model.bias
         assert np.allclose(model.probabilities(feats), softmax(z), atol=1e-12)
+
+
+def test_analyze_uses_the_cpus_for_a_large_file_and_writes_what_one_process_writes(tmp_path):
+    from evalkit.trace._file import AUTO_MIN_LINES, _auto_workers
+
+    assert _auto_workers(AUTO_MIN_LINES - 1) == 1  # a small file is not worth the processes
+    texts = [r["response"][:3000] for r in LABELLED]
+    lines = [{"completion": f"<think>{texts[k % len(texts)]}</think> The answer is \\boxed{{{k}}}.", "gold": str(k)}
+             for k in range(AUTO_MIN_LINES + 44)]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    auto = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "auto.jsonl")])
+    one = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "one.jsonl"),
+                                    "--workers", "1"])
+    assert auto.exit_code == one.exit_code == 0, auto.output + one.output
+    assert auto.output == one.output
+    assert (tmp_path / "auto.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+    bad = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--workers", "0"])
+    assert bad.exit_code == 2 and "--workers" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def analyze_file(
     tokenizer: Any = None,
     rules: Any = None,
     detector: str = "model",
-    workers: int = 1,
+    workers: int | None = 1,
     think_format: Any = "auto",
     reflection_model: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -45,7 +46,8 @@ def analyze_file(
     Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
     for lines without one), and a `correct` field is taken as the line's verdict (so the final answer
     is not re-verified). Lines without a gold answer are not verified. `detector`, `reflection_model`:
-    see `analyze_many`.
+    see `analyze_many`. workers: processes for the marker search; None: the CPUs this process may use
+    (up to AUTO_WORKERS) when the file has AUTO_MIN_LINES lines or more, else one.
     think_format: how the completions think (a name, a row, or `auto`: from their markers); the
     summary's `think_format` says what was used and why.
     """
@@ -58,6 +60,8 @@ def analyze_file(
     from evalkit.thinking import decide
 
     decision = decide(think_format, completions=[r[completion_field] for r in rows], think_open=any(opens))
+    if workers is None:
+        workers = _auto_workers(len(rows))
     try:
         stats = analyze_many([r[completion_field] for r in rows], golds, verifier if any(golds) else None,
                              think_open=opens, finish_reasons=finish, correct=known, tokenizer=tokenizer,
@@ -68,3 +72,18 @@ def analyze_file(
     if out is not None:
         write_jsonl(out, ({**row, "trace": s.to_dict()} for row, s in zip(rows, stats)))
     return {**summarize(stats), "think_format": {"name": decision.format.name, "decided_by": decision.reason}}
+
+
+AUTO_WORKERS = 8
+AUTO_MIN_LINES = 256  # below this, starting the processes costs more than they save
+
+
+def _auto_workers(lines: int) -> int:
+    """The marker search's processes for a file of `lines` lines (see `analyze_file`)."""
+    if lines < AUTO_MIN_LINES:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))  # the CPUs this process may run on, not the machine's
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(AUTO_WORKERS, cpus))
