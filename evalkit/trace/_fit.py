@@ -28,9 +28,7 @@ from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.trace._model import (LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, softmax,
                                   table_of)
-from evalkit.trace._rules import RULES, Rule, rule_to_dict
-
-_BUILTIN = frozenset(RULES)
+from evalkit.trace._rules import BUILTIN, Rule, rule_to_dict
 
 # The penalty 1 / C on the weights: around zero for a fit from scratch (the shipped fit's), around the
 # base model's weights for an adaptation. C = 1 was best leave one problem out when the agent traces of
@@ -225,7 +223,7 @@ def _fit(views: Sequence[tuple[SentenceFeatures, list[int], np.ndarray]], base: 
     data["trained_on"] = {"traces": len(views), "sentences": int(len(y)), "C": c,
                           "labels": dict(zip(LABELS, map(int, counts))),
                           "adapted_from": None if base is None else base.data.get("trained_on", {})}
-    own = [rule_to_dict(r) for r in table or () if r not in _BUILTIN]
+    own = [rule_to_dict(r) for r in table or () if r not in BUILTIN]
     if own:
         data["rules"] = own
     return ReflectionModel(data)

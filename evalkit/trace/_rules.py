@@ -211,6 +211,7 @@ CUES: dict[str, tuple[str, ...]] = {
 }
 
 RULES = tuple(replace(r, cues=CUES.get(r.name)) if r.at == "any" else r for r in RULES)
+BUILTIN = frozenset(RULES)  # the built-in rows, to tell a user's rows from them
 
 
 @lru_cache(maxsize=64)
