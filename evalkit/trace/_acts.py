@@ -119,11 +119,11 @@ def rule_acts(text: str, sents: list, hits: list[dict]) -> tuple[list[Act], list
     return acts, at, thoughts
 
 
-def _deferred(text: str, sents: list, hits: list[dict], builtin: frozenset) -> set[int]:
-    """The sentences the model leaves to the rules: mostly CJK script, or a user's row fired on them."""
+def _deferred(text: str, sents: list, hits: list[dict], known: frozenset) -> set[int]:
+    """The sentences the model leaves to the rules: mostly CJK script, or a row not in `known` fired on them."""
     out = set()
     for i, h in enumerate(hits):
-        if any(hit[0] not in builtin for hit in h.values()):
+        if any(hit[0] not in known for hit in h.values()):
             out.add(i)
     if _CJK.search(text) is not None:
         for i, (a, b, _) in enumerate(sents):
@@ -137,15 +137,16 @@ _LATIN = re.compile(r"[A-Za-z]")
 
 
 def model_acts(text: str, sents: list, hits: list[dict], probs: np.ndarray, threshold: float,
-               labels: tuple[str, ...], by_rules: tuple[list[Act], list[int]], builtin: frozenset
+               labels: tuple[str, ...], by_rules: tuple[list[Act], list[int]], known: frozenset
                ) -> tuple[list[Act], list[int]]:
     """The `model` detector: (acts, the sentence index of each).
 
     probs: per sentence, the model's probability of each of `labels` (`other` first); a sentence is an
     act when 1 - P(other) passes `threshold`, of the likeliest other label.
     by_rules: the `rules` detector's (acts, sentence indices), taken on the sentences the model defers
-    (mostly CJK script, or a row not in `builtin`, the built-in table, fired on them)."""
-    deferred = _deferred(text, sents, hits, builtin)
+    (mostly CJK script, or a row not in `known` fired on them: `known` holds the rows the model weighs,
+    the built-in table and any it was fitted with)."""
+    deferred = _deferred(text, sents, hits, known)
     reflective = 1.0 - probs[:, 0] if len(probs) else probs
     found: dict[int, Act] = {i: act for act, i in zip(*by_rules) if i in deferred}
     for i in np.flatnonzero(reflective > threshold):

@@ -15,7 +15,7 @@ from evalkit.thinking import is_truncated, split_think
 from evalkit.trace._answers import Candidate, find_candidates, normalize
 from evalkit.trace._acts import Act, Episode, episodes, model_acts, rule_acts
 from evalkit.trace._markers import rule_hits, scan_sentences
-from evalkit.trace._rules import BUILTIN, KINDS, Rule, compiled
+from evalkit.trace._rules import KINDS, Rule, compiled
 from evalkit.trace._stats import TraceStats
 
 # Act detectors (see _acts.py): `model` (the sentence classifier, the default) or `rules` (the rule
@@ -93,7 +93,7 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
         feats = sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
         # rows the model was fitted with are its features; only rows it never saw are left to the table
         acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
-                              BUILTIN.union(model.rules) if model.rules else BUILTIN)
+                              model.known_rows)
     final = None
     if not truncated:
         # The final answer: the last one stated after the think block (the whole text when there is none),

@@ -196,8 +196,9 @@ def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | s
         counts[0] += _confusion(fitted, feats, keep, y)
         if base is not None:
             counts[1] += _confusion(base, feats, keep, y)
-    fitted_score, base_score = (_scores(row, int(sum(len(v[2]) for v in views))) for row in counts)
-    return {"traces": len(views), "fitted": fitted_score, "base": base_score if base is not None else None}
+    sentences = sum(len(v[2]) for v in views)
+    return {"traces": len(views), "fitted": _scores(counts[0], sentences),
+            "base": _scores(counts[1], sentences) if base is not None else None}
 
 
 def _base(base: ReflectionModel | str | Path | None) -> ReflectionModel | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from evalkit.errors import InputError
-from evalkit.trace._rules import RULES, Rule, rule_from_dict
+from evalkit.trace._rules import BUILTIN, RULES, Rule, rule_from_dict
 
 MODEL_PATH = Path(__file__).with_name("reflection_model.json")
 
@@ -163,6 +163,7 @@ class ReflectionModel:
         # a user's rule rows the model was fitted with: analysis reads them as features, not as acts
         self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}")
                            for k, row in enumerate(data.get("rules") or (), 1))
+        self.known_rows = BUILTIN.union(self.rules)  # rows it weighs; a sentence others fire on is left to them
         L = len(LABELS)
         # Names are looked up once each: a name's row holds its weights as the sentence's own feature,
         # as the sentence before's (`p:`) and as the one after's (`n:`); the last row, zeros, is a name
