@@ -228,6 +228,35 @@ def test_a_model_fitted_with_a_user_s_rows_weighs_them_and_carries_them(tmp_path
         ("check", "Running the ledger again."), ("verdict", "Ledger balances."), doubt]
 
 
+def test_a_model_fitted_with_a_user_s_rows_alone_reads_traces_without_the_built_in_table(tmp_path):
+    from evalkit.trace import label_sheet, load_rules, read_labelled, save_model
+
+    (tmp_path / "rows.yaml").write_text('- {name: ledger, kind: check, pattern: "ledger", at: any}\n')
+    alone = load_rules(tmp_path / "rows.yaml", extend=False)
+    sheet = label_sheet([{"completion": _trace(a, b, f"We need {a} and {b}.")} for a, b in [(3, 4), (5, 9), (12, 7)]],
+                        rules=alone)
+    for row in sheet:
+        for s in row["sentences"]:
+            s["label"] = HABIT.get(s["text"], s["label"])
+    _write(tmp_path / "sheet.jsonl", sheet)
+    save_model(fit_detector(read_labelled(tmp_path / "sheet.jsonl"), rules=alone), tmp_path / "alone.json")
+    assert json.loads((tmp_path / "alone.json").read_text())["builtin_rules"] is False
+
+    new = _trace(17, 3, "Multiply 17 and 3.")
+
+    def acts(**kw) -> list[tuple[str, str, str]]:
+        return [(m.kind, m.rule, new[m.start:m.end]) for m in analyze(new, verifier=None, **kw).markers]
+
+    # The file alone reads the trace with the table it was fitted with: the ledger row and no built-in
+    # row, so the doubt is the model's own find, not the built-in `wait_no` row's.
+    read = acts(reflection_model=tmp_path / "alone.json")
+    assert read == acts(reflection_model=tmp_path / "alone.json", rules=alone)
+    assert ("check", "ledger", "Running the ledger again.") in read
+    assert ("doubt", "model", "Wait, no, the problem asks for the product.") in read
+    assert ("doubt", "wait_no", "Wait, no, the problem asks for the product.") in acts(
+        reflection_model=tmp_path / "alone.json", rules=load_rules(tmp_path / "rows.yaml"))
+
+
 def test_a_model_file_with_a_malformed_row_is_refused(tmp_path):
     from evalkit.trace._model import MODEL_PATH
 

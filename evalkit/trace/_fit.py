@@ -28,7 +28,7 @@ from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.trace._model import (LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, softmax,
                                   table_of)
-from evalkit.trace._rules import BUILTIN, Rule, rule_to_dict
+from evalkit.trace._rules import BUILTIN, RULES, Rule, rule_to_dict
 
 # The penalty 1 / C on the weights: around zero for a fit from scratch (the shipped fit's), around the
 # base model's weights for an adaptation. C = 1 was best leave one problem out when the agent traces of
@@ -224,10 +224,24 @@ def _fit(views: Sequence[tuple[SentenceFeatures, list[int], np.ndarray]], base: 
     data["trained_on"] = {"traces": len(views), "sentences": int(len(y)), "C": c,
                           "labels": dict(zip(LABELS, map(int, counts))),
                           "adapted_from": None if base is None else base.data.get("trained_on", {})}
-    own = [rule_to_dict(r) for r in table or () if r not in BUILTIN]
+    own, builtin = _carried(table)
     if own:
-        data["rules"] = own
+        data["rules"] = [rule_to_dict(r) for r in own]
+    if not builtin:
+        data["builtin_rules"] = False
     return ReflectionModel(data)
+
+
+def _carried(table: Sequence[Rule] | None) -> tuple[tuple[Rule, ...], bool]:
+    """What a model fitted with the rule table `table` carries so that analysis reads traces with the
+    same table (`table_of`): the rows before the built-in table, and True, when the table ends with
+    it (as `load_rules` extends it); else every row, and False (the built-in table is not appended)."""
+    if table is None:
+        return (), True
+    table, n = tuple(table), len(RULES)
+    if len(table) >= n and table[len(table) - n:] == RULES:
+        return tuple(r for r in table[:len(table) - n] if r not in BUILTIN), True
+    return table, False
 
 
 def save_model(model: ReflectionModel, path: str | Path) -> None:

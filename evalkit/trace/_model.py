@@ -163,6 +163,10 @@ class ReflectionModel:
         # a user's rule rows the model was fitted with: analysis reads them as features, not as acts
         self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}")
                            for k, row in enumerate(data.get("rules") or (), 1))
+        # False: it was fitted with its rows alone (`load_rules(..., extend=False)`), not before the built-in table
+        self.builtin_rules = data.get("builtin_rules", True)
+        if not isinstance(self.builtin_rules, bool):
+            raise ValueError("field 'builtin_rules' must be true or false")
         self.known_rows = BUILTIN.union(self.rules)  # rows it weighs; a sentence others fire on is left to them
         L = len(LABELS)
         # Names are looked up once each: a name's row holds its weights as the sentence's own feature,
@@ -262,8 +266,11 @@ def load_model(path: str | None = None) -> ReflectionModel:
 
 
 def table_of(model: ReflectionModel | None, rules: Sequence[Rule] | None = None) -> tuple[Rule, ...] | None:
-    """The rule table a model reads traces with: `rules` when given, else the rows it was fitted with
-    before the built-in table (None: the built-in table alone)."""
+    """The rule table a model reads traces with: `rules` when given, else the table it was fitted with:
+    the rows it carries, before the built-in table unless it was fitted without it (None: the built-in
+    table alone)."""
     if rules is not None:
         return tuple(rules)
-    return model.rules + RULES if model is not None and model.rules else None
+    if model is None or (not model.rules and model.builtin_rules):
+        return None
+    return model.rules + (RULES if model.builtin_rules else ())
