@@ -170,8 +170,9 @@ def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str
     evalkit ships; a path: a model file; None: from scratch, which needs far more traces), with its
     threshold (the shipped one from scratch). `c`: the penalty's inverse (default ADAPT_C adapting, SCRATCH_C from scratch).
     rules: the rule table to read the traces with (`load_rules` of a user's YAML; None: the base's
-    table). The model carries the rows not built in, and analysis with it reads them as its features,
-    not as acts of their own. InputError when no sentence is labelled."""
+    table). The model carries the rows not built in (every row, when the table does not end with the
+    built-in one), and analysis with it reads traces with the same table, the rows as its features, not
+    as acts of their own. InputError when no sentence is labelled."""
     base = _base(base)
     table = table_of(base, rules)
     return _fit([_labelled(t, table) for t in traces], base, c, table)
