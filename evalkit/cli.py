@@ -113,7 +113,7 @@ def _budget_options(f):
 @click.option("--no-trace", is_flag=True, default=False, help="Skip the trace analyzer (`trace` stays null).")
 @click.option("--reflection-model", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="The trace analyzer's reflection model: a file `evalkit fit-detector` wrote, instead of the "
-                   "shipped weights (part of the run's identity).")
+                   "shipped weights (`shipped`: those; part of the run's identity).")
 @click.option("--chat-template-kwargs", default=None,
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
 @click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
@@ -383,22 +383,43 @@ def _samples_file(file: str) -> str:
     return str(RunDir(file).samples_path)
 
 
-def _reflection_model_for(file: str, given: str | None) -> str | None:
-    """The reflection model to analyze FILE with: the one given (`shipped`: the shipped weights), else
-    the one a run directory was traced with, so its analysis reads the acts its samples hold."""
+def _reflection_model_for(file: str, given: str | None, detector: str = "model") -> Any:
+    """The reflection model to analyze FILE with: the one given (`shipped`: the shipped weights), else,
+    for a run directory (or its samples.jsonl) and the `model` detector, the one its run was traced
+    with, so its analysis reads the acts its samples hold. That file must still be the one the run
+    recorded (its sha256): InputError naming the run and the file when it is gone or has changed."""
     from pathlib import Path
 
     if given is not None:
         return None if given == "shipped" else given
-    if not Path(file).is_dir():
+    if detector not in ("model", "learned"):
         return None
     from evalkit.run.rundir import RunDir
 
-    recorded = ((RunDir(file).config() or {}).get("reflection_model") or {}).get("file")
-    if recorded:
-        click.echo(f"evalkit: the run's reflection model: {recorded} (--reflection-model shipped for the shipped "
-                   "weights)", err=True)
-    return recorded
+    path = Path(file)
+    if path.is_dir():
+        run = RunDir(path)
+    elif path.name == "samples.jsonl" and RunDir(path.parent).config_path.is_file():
+        run = RunDir(path.parent)
+    else:
+        return None
+    recorded = (run.config() or {}).get("reflection_model") or {}
+    if not recorded.get("file"):
+        return None
+    from evalkit.trace._model import load_model
+
+    sha = str(recorded.get("sha256"))
+    was = f"{run.path}: the run was traced with reflection model {recorded['file']} (sha256 {sha[:12]})"
+    how = "pass --reflection-model FILE (that model) or --reflection-model shipped"
+    try:
+        model = load_model(recorded["file"])
+    except InputError as e:
+        raise InputError(f"{was}, which cannot be read now ({e}); {how}") from None
+    if model.sha256 != sha:
+        raise InputError(f"{was}, and that file has changed since (sha256 {model.sha256[:12]}); {how}")
+    click.echo(f"evalkit: the run's reflection model: {recorded['file']} (--reflection-model shipped for the shipped "
+               "weights)", err=True)
+    return model
 
 
 @main.command("analyze")
@@ -437,7 +458,7 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     self-correction, over- and underthinking."""
     import json as _json
 
-    reflection_model = _reflection_model_for(file, reflection_model)
+    reflection_model = _reflection_model_for(file, reflection_model, detector)
     file = _samples_file(file)
     if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
         from evalkit.trace.judge_detector import judge_detect_file
@@ -540,6 +561,8 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     if cv and len(traces) < 2:
         raise InputError(f"--cv holds out one trace at a time: it needs two traces at least, the sheets have {len(traces)}")
     start = None if from_scratch else load_model(None if base == "shipped" else base)
+    # before the model is written: sheets it cannot hold out are refused with nothing on disk
+    held = cross_validate(traces, base=start, c=c, rules=rules) if cv else None
     model = fit_detector(traces, base=start, c=c, rules=rules)
     save_model(model, out)
     info = model.data["trained_on"]
@@ -556,8 +579,7 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     if start is not None:
         line += f", the {base} weights {scores[1]['f1']:.3f}"
     click.echo(line)
-    if cv:
-        held = cross_validate(traces, base=start, c=c, rules=rules)
+    if held is not None:
         line = f"leave one trace out ({held['traces']} traces): F1 {held['fitted']['f1']:.3f}"
         if held["base"] is not None:
             line += f", the {base} weights {held['base']['f1']:.3f}"

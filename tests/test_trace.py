@@ -4,6 +4,7 @@ exact expectation is needed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -446,10 +447,16 @@ def test_the_model_adds_the_weights_its_feature_names_say():
         assert np.allclose(model.probabilities(feats), softmax(z), atol=1e-12)
 
 
-def test_analyze_uses_the_cpus_for_a_large_file_and_writes_what_one_process_writes(tmp_path):
+def test_analyze_uses_the_cpus_for_a_large_file_and_writes_what_one_process_writes(tmp_path, monkeypatch):
+    import evalkit.trace._file as file_mod
     from evalkit.trace._file import AUTO_MIN_LINES, _auto_workers
 
     assert _auto_workers(AUTO_MIN_LINES - 1) == 1  # a small file is not worth the processes
+    # Three CPUs this process may run on, whatever the machine has: the default must use them.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    used = []
+    real = file_mod.analyze_many
+    monkeypatch.setattr(file_mod, "analyze_many", lambda *a, **kw: used.append(kw["workers"]) or real(*a, **kw))
     texts = [r["response"][:3000] for r in LABELLED]
     lines = [{"completion": f"<think>{texts[k % len(texts)]}</think> The answer is \\boxed{{{k}}}.", "gold": str(k)}
              for k in range(AUTO_MIN_LINES + 44)]
@@ -458,6 +465,7 @@ def test_analyze_uses_the_cpus_for_a_large_file_and_writes_what_one_process_writ
     one = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "one.jsonl"),
                                     "--workers", "1"])
     assert auto.exit_code == one.exit_code == 0, auto.output + one.output
+    assert used == [3, 1]
     assert auto.output == one.output
     assert (tmp_path / "auto.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
     bad = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--workers", "0"])

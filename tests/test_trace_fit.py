@@ -140,6 +140,9 @@ def ledger_model(tmp_path_factory):
 
 
 def test_a_run_traces_its_samples_with_the_fitted_model_and_resumes_only_with_it(tmp_path, ledger_model):
+    import shutil
+
+    ledger_model = shutil.copy(ledger_model, tmp_path / "ledger.json")  # this test rewrites it at the end
     (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"q{k}", "problem": f"{a} times {b}?", "answer": a * b})
                                               + "\n" for k, (a, b) in enumerate([(17, 3), (6, 11)])))
     (tmp_path / "t.yaml").write_text("name: products\ndataset: {local: p.jsonl}\nfields: {id: id}\nverifier: math\n")
@@ -160,6 +163,11 @@ def test_a_run_traces_its_samples_with_the_fitted_model_and_resumes_only_with_it
     r = _evalkit("analyze", "mine", "--verifier", "none", "--out", "again.jsonl", cwd=tmp_path)
     assert r.returncode == 0 and f"the run's reflection model: {ledger_model}" in r.stderr, r.stderr
     assert _acts(tmp_path / "again.jsonl") == _acts(tmp_path / "mine" / "samples.jsonl")
+    r = _evalkit("analyze", "mine/samples.jsonl", "--verifier", "none", "--out", "again2.jsonl", cwd=tmp_path)
+    assert r.returncode == 0 and f"the run's reflection model: {ledger_model}" in r.stderr, r.stderr
+    assert _acts(tmp_path / "again2.jsonl") == _acts(tmp_path / "mine" / "samples.jsonl")
+    r = _evalkit("analyze", "mine", "--verifier", "none", "--detector", "rules", cwd=tmp_path)
+    assert r.returncode == 0 and "reflection model" not in r.stderr, r.stderr  # the rules read no model
     r = _evalkit("analyze", "mine", "--verifier", "none", "--out", "shipped.jsonl", "--reflection-model", "shipped",
                  cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -169,6 +177,8 @@ def test_a_run_traces_its_samples_with_the_fitted_model_and_resumes_only_with_it
     r = _evalkit(*base, "--out", "plain", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert _acts(tmp_path / "plain" / "samples.jsonl") == [("doubt", "Wait, no, the problem asks for the product.")]
+    r = _evalkit(*base, "--out", "plain", "--reflection-model", "shipped", cwd=tmp_path)  # the same detector
+    assert r.returncode == 0 and "0 samples new, 2 reused" in r.stdout, r.stderr
 
     # A resume keeps one detector for all its samples: without the model it is refused, with it it resumes.
     r = _evalkit(*base, "--out", "mine", cwd=tmp_path)
@@ -185,6 +195,53 @@ def test_a_run_traces_its_samples_with_the_fitted_model_and_resumes_only_with_it
     r = _evalkit(*base, "--out", "bad", "--reflection-model", "notes.json", cwd=tmp_path)
     assert r.returncode == 2 and "notes.json: not a reflection model evalkit can read" in r.stderr
     assert not (tmp_path / "bad").exists()
+    (tmp_path / "list.json").write_text("[]")
+    r = _evalkit(*base, "--out", "bad", "--reflection-model", "list.json", cwd=tmp_path)
+    assert r.returncode == 2 and "list.json: not a reflection model" in r.stderr and "Traceback" not in r.stderr
+
+    # The run's model file rewritten (a new fit) or gone: re-analysing the run would read other acts
+    # than its samples hold, so it is refused, naming the run and the file.
+    from evalkit.trace._model import MODEL_PATH
+
+    recorded = json.loads((tmp_path / "mine" / "config.json").read_text())["reflection_model"]["sha256"]
+    shutil.copy(MODEL_PATH, ledger_model)
+    r = _evalkit("analyze", "mine", "--verifier", "none", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"mine: the run was traced with reflection model {ledger_model} (sha256 {recorded[:12]})" in r.stderr
+    assert "that file has changed since" in r.stderr and "--reflection-model shipped" in r.stderr
+    (tmp_path / "ledger.json").unlink()
+    r = _evalkit("label-sheet", "mine", "--out", "sheet.jsonl", cwd=tmp_path)
+    assert r.returncode == 2 and "which cannot be read now" in r.stderr and not (tmp_path / "sheet.jsonl").exists()
+    r = _evalkit("analyze", "mine", "--verifier", "none", "--reflection-model", "shipped", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_model_file_rewritten_by_a_new_fit_is_read_anew_and_a_run_records_the_one_it_used(tmp_path, ledger_model):
+    import shutil
+
+    from evalkit import evaluate
+    from evalkit.trace._model import MODEL_PATH
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "q0", "problem": "17 times 3?", "answer": 51}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: products\ndataset: {local: p.jsonl}\nfields: {id: id}\nverifier: math\n")
+    _write(tmp_path / "theirs.jsonl", [{"problem_id": "q0", "sample": 0, "completion": _trace(17, 3, "Multiply.")}])
+    path = tmp_path / "m.json"
+
+    def run(out: str) -> tuple[str, list[tuple[str, str]]]:
+        evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "theirs.jsonl", out=tmp_path / out,
+                 progress=False, reflection_model=path)
+        return json.loads((tmp_path / out / "config.json").read_text())["reflection_model"]["sha256"], \
+            _acts(tmp_path / out / "samples.jsonl")
+
+    # In one process (a notebook refitting between evaluations): each run reads the file as it is then.
+    shutil.copy(ledger_model, path)
+    first = run("first")
+    assert first[1] == [("check", "Running the ledger again."), ("verdict", "Ledger balances."),
+                        ("doubt", "Wait, no, the problem asks for the product.")]
+    shutil.copy(MODEL_PATH, path)
+    second = run("second")
+    assert second[0] != first[0]
+    assert second[1] == [("doubt", "Wait, no, the problem asks for the product.")]
 
 
 def test_a_model_fitted_with_a_user_s_rows_weighs_them_and_carries_them(tmp_path):
@@ -282,3 +339,10 @@ def test_cross_validation_says_when_a_fit_is_not_worth_using(tmp_path):
     r = _evalkit("fit-detector", "one.jsonl", "--out", "one.json", "--cv", cwd=tmp_path)
     assert r.returncode == 2 and "--cv holds out one trace at a time: it needs two traces at least" in r.stderr
     assert not (tmp_path / "one.json").exists()
+    # Nor can two, when one of them has no labelled sentence: refused before the model is written.
+    two = label_sheet(rows[:2])
+    two[1]["sentences"] = []
+    _write(tmp_path / "two.jsonl", two)
+    r = _evalkit("fit-detector", "two.jsonl", "--out", "two.json", "--cv", cwd=tmp_path)
+    assert r.returncode == 2 and "needs two traces with labelled sentences" in r.stderr, r.stderr
+    assert not (tmp_path / "two.json").exists() and "wrote" not in r.stdout

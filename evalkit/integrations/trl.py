@@ -67,7 +67,8 @@ class EvalCallback(TrainerCallback):
     out_dir: where the run directories go (default `<args.output_dir>/evalkit`).
     trainer: the trainer to evaluate and log through; or call `attach(trainer)`.
     reflection_model: the trace analyzer's reflection model file (`evalkit fit-detector`), as for
-        `evalkit run --reflection-model` (None: the shipped weights).
+        `evalkit run --reflection-model` (None or `shipped`: the shipped weights), read again for
+        each checkpoint's evaluation (a refitted file is used, and recorded, from then on).
     """
 
     def __init__(self, tasks: Sequence[str], n: int = 1, every_steps: int = 100, limit: int | None = None, *,
@@ -85,7 +86,7 @@ class EvalCallback(TrainerCallback):
 
         for task in tasks:
             load_task(task)  # a bad task name fails now, not after the first training steps
-        if reflection_model is not None:
+        if reflection_model is not None and str(reflection_model) != "shipped":
             from evalkit.trace._model import load_model
 
             load_model(str(reflection_model))  # so does a file that is not a reflection model

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.backends.base import Backend
 from evalkit.errors import InputError, ServerError
@@ -23,6 +23,9 @@ from evalkit.taskspec import TaskSpec
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Request, Verdict
 from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, get_verifier, rules_verifier
+
+if TYPE_CHECKING:
+    from evalkit.trace import ReflectionModel
 
 BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
@@ -42,11 +45,13 @@ def rules_for(spec: TaskSpec) -> Verifier:
 
 def generate_and_verify(engine: Backend, requests: list[Request], plans: list[TaskPlan],
                         verifiers: dict[str, Verifier], rules: dict[str, Verifier], run_dir: RunDir, progress: bool,
-                        trace: bool = True, think_format: ThinkFormat = R1, reflection_model: str | None = None) -> int:
+                        trace: bool = True, think_format: ThinkFormat = R1,
+                        reflection_model: ReflectionModel | str | None = None) -> int:
     """Generate `requests`, verify each with its task's verifier (the trace's candidate answers with
     its rules verifier), and append the sample lines; returns how many were written.
     think_format: the run's think format: where each completion's thinking ends and its answer is.
-    reflection_model: the trace's reflection model file (None: the shipped weights)."""
+    reflection_model: the trace's reflection model (`evalkit.trace.load_model`'s, or its file; None:
+    the shipped weights)."""
     by_task = {p.spec.name: p for p in plans}
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     from tqdm import tqdm
@@ -133,7 +138,7 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
 
 
 def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWriter, trace: bool = True,
-           think_format: ThinkFormat = R1, reflection_model: str | None = None) -> int:
+           think_format: ThinkFormat = R1, reflection_model: ReflectionModel | str | None = None) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
@@ -183,7 +188,7 @@ _TRACE_WARNED: list[str] = []
 
 
 def _traces(batch, by_task, verifiers, think_open, verdicts, think_format: ThinkFormat = R1,
-            reflection_model: str | None = None) -> list[dict[str, Any] | None]:
+            reflection_model: ReflectionModel | str | None = None) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
     task's verifier when its answers are values (Capabilities.votes); programs are not."""
     try:

@@ -124,7 +124,7 @@ def evaluate(
         kwarg of every task (so part of the run's identity) and an OpenAI-compatible server's
         `reasoning_effort`; each sample records the server's `reasoning_tokens` where it reports them.
     reflection_model: a reflection model file (`evalkit fit-detector` writes them) the trace analyzer
-        uses instead of the shipped weights; its digest is part of the run's identity, so every
+        uses instead of the shipped weights (`shipped`: those); its digest is part of the run's identity, so every
         sample's acts come from one detector.
     """
     from evalkit.budgets import budget_settings, close_text
@@ -176,7 +176,7 @@ def evaluate(
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
-    detector = _reflection_model(reflection_model, trace)
+    detector, pinned = _reflection_model(reflection_model, trace)
     if detector is not None:  # acts by another detector are other traces: part of what identifies the run
         identity["reflection_model"] = detector["sha256"]
     judge_options = make_judge_options(judge, judge_base_url, judge_max_flips)
@@ -253,7 +253,7 @@ def evaluate(
     if requests:
         try:
             generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
-                                            decision.format, detector["file"] if detector else None)
+                                            decision.format, pinned)
         finally:
             if own_engine:
                 engine.close()
@@ -308,20 +308,20 @@ def _think_format(choice, engine, records, plans, previous: dict[str, Any]) -> F
     return decision
 
 
-def _reflection_model(path: str | os.PathLike | None, trace: bool) -> dict[str, Any] | None:
-    """The run's record of a reflection model file: where it is, its sha256, what it was fitted on.
-    InputError (before anything starts) when it is not a model, or when the run makes no traces."""
-    if path is None:
-        return None
+def _reflection_model(path: str | os.PathLike | None, trace: bool) -> tuple[dict[str, Any] | None, Any]:
+    """The run's record of a reflection model file (where it is, its sha256, what it was fitted on), and
+    the model read from the very bytes that digest names, which traces every sample of the run (a file
+    rewritten meanwhile changes neither). (None, None) for none or `shipped`. InputError (before
+    anything starts) when it is not a model, or when the run makes no traces."""
+    if path is None or str(path) == "shipped":
+        return None, None
     if not trace:
         raise InputError("--reflection-model is the trace analyzer's: it cannot be combined with --no-trace")
-    import hashlib
-
     from evalkit.trace._model import load_model
 
     model = load_model(str(path))  # InputError naming the file when it is not one
-    return {"file": str(Path(path).resolve()), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-            "trained_on": model.data.get("trained_on")}
+    return {"file": str(Path(path).resolve()), "sha256": model.sha256,
+            "trained_on": model.data.get("trained_on")}, model
 
 
 def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], identity: dict[str, Any],

@@ -49,18 +49,20 @@ Figures: bench/trace/results/reflection_f1.md.
 Your own model's traces: `label_sheet` lists every sentence of the thinking with the detector's label;
 corrected by a person, `read_labelled` + `fit_detector` adapt the shipped weights to them, `save_model`
 writes the result, and `analyze(..., reflection_model=path)` uses it (bench/trace/results/adapt_reflection.md
-measures what a few labelled traces gain).
+measures what a few labelled traces gain). `load_model(path)` reads a model file once, for many calls
+(`reflection_model=` takes the model too); its `sha256` names the bytes it was read from.
 """
 
 from evalkit.trace._analyze import analyze, analyze_many
 from evalkit.trace._file import analyze_file
 from evalkit.trace._acts import Act, Episode, Marker
 from evalkit.trace._fit import LabelledTrace, fit_detector, label_sheet, read_labelled, save_model
+from evalkit.trace._model import ReflectionModel, load_model
 from evalkit.trace._rules import KINDS, RULES, Rule, load_rules
 from evalkit.trace._stats import TraceStats, format_summary, summarize
 
 __all__ = [
-    "KINDS", "RULES", "Act", "Episode", "LabelledTrace", "Marker", "Rule", "TraceStats",
-    "analyze", "analyze_file", "analyze_many", "fit_detector", "format_summary", "label_sheet", "load_rules",
-    "read_labelled", "save_model", "summarize",
+    "KINDS", "RULES", "Act", "Episode", "LabelledTrace", "Marker", "ReflectionModel", "Rule", "TraceStats",
+    "analyze", "analyze_file", "analyze_many", "fit_detector", "format_summary", "label_sheet", "load_model",
+    "load_rules", "read_labelled", "save_model", "summarize",
 ]  # fmt: skip

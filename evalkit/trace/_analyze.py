@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.trace._answers import Candidate, find_candidates, normalize
@@ -17,6 +17,9 @@ from evalkit.trace._acts import Act, Episode, episodes, model_acts, rule_acts
 from evalkit.trace._markers import rule_hits, scan_sentences
 from evalkit.trace._rules import KINDS, Rule, compiled
 from evalkit.trace._stats import TraceStats
+
+if TYPE_CHECKING:
+    from evalkit.trace._model import ReflectionModel
 
 # Act detectors (see _acts.py): `model` (the sentence classifier, the default) or `rules` (the rule
 # table read literally). `learned`, the name of an earlier version's model detector, means `model`.
@@ -59,24 +62,28 @@ def _collector_paused():
 
 
 _held: list = []  # in a forked worker: the completions of its analyze_many call (see `_hold`)
+_held_model: list = [None]  # in a worker: the reflection model of its analyze_many call
 
 
-def _hold(items: list) -> None:
-    """A forked worker's initializer: keep the completions it inherited (passed without pickling)."""
+def _hold(items: list, model: Any) -> None:
+    """A worker's initializer: keep the completions it inherited (forked: passed without pickling)
+    and the reflection model the call resolved (so every worker reads with the same weights)."""
     _held[:] = items
+    _held_model[0] = model
 
 
 def _parse_chunk(args: tuple) -> list[_Parsed]:
-    rules, detector, items, think_format, model_path = args
+    rules, detector, items, think_format, model = args
     if isinstance(items, tuple):  # (start, end) of the completions a forked worker holds
         items = _held[items[0]:items[1]]
+    model = model if model is not None else _held_model[0]
     table = compiled(rules)
     with _collector_paused():
-        return [_parse(c, g, o, f, table, detector, think_format, model_path) for c, g, o, f in items]
+        return [_parse(c, g, o, f, table, detector, think_format, model) for c, g, o, f in items]
 
 
 def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | None, rules, detector: str,
-           think_format: Any = None, model_path: str | None = None) -> _Parsed:
+           think_format: Any = None, model: Any = None) -> _Parsed:
     text = completion or ""
     split = split_think(text, think_open, think_format)
     truncated = is_truncated(text, finish_reason, think_open, think_format)
@@ -87,9 +94,8 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     sents, hits = _sentences(text, stop, rules)
     acts, at, thoughts = rule_acts(text, sents, hits)
     if detector == "model":
-        from evalkit.trace._model import LABELS, load_model, sentence_features
+        from evalkit.trace._model import LABELS, sentence_features
 
-        model = load_model(model_path)
         feats = sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
         # rows the model was fitted with are its features; only rows it never saw are left to the table
         acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
@@ -190,7 +196,7 @@ def analyze_many(
     detector: str = "model",
     workers: int = 1,
     think_format: Any = None,
-    reflection_model: str | Path | None = None,
+    reflection_model: str | Path | ReflectionModel | None = None,
 ) -> list[TraceStats]:
     """Analyze many completions; every candidate answer of all of them is verified in one batch,
     each distinct (answer, gold) pair once.
@@ -216,7 +222,8 @@ def analyze_many(
     think_format: how the completions think (an evalkit.thinking row or its name; None is r1): markers
         are read in the thinking only; the answer is what follows it.
     reflection_model: with detector `model`, a model file to use instead of the shipped weights (one
-        `fit_detector` wrote, adapted to a model's own labelled traces); InputError if it is none.
+        `fit_detector` wrote, adapted to a model's own labelled traces; InputError if it is none), or
+        the model itself (`load_model`), as a run pins the one whose sha256 it records.
     """
     n = len(completions)
     golds = list(golds) if golds is not None else [None] * n
@@ -228,13 +235,14 @@ def analyze_many(
     if detector not in DETECTORS:
         raise ValueError(f"analyze_many: detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
     rules = tuple(rules) if rules is not None else None
-    model_path = str(reflection_model) if reflection_model is not None else None
+    model = None
     if detector == "model":
-        from evalkit.trace._model import load_model, table_of
+        from evalkit.trace._model import model_of, table_of
 
-        # a bad file fails here, once; forked workers inherit the loaded model. A model fitted with a
+        # read once here (a bad file fails now); every worker reads with this one. A model fitted with a
         # user's rows reads them wherever it is used.
-        rules = table_of(load_model(model_path), rules)
+        model = model_of(reflection_model)
+        rules = table_of(model, rules)
     items = list(zip(completions, golds, opens, finish_reasons))
     if workers > 1 and n > 1:
         import multiprocessing as mp
@@ -242,15 +250,15 @@ def analyze_many(
         size = max(1, min(256, n // (workers * 4) or 1))
         if "fork" in mp.get_all_start_methods():
             # Forked workers already hold the completions: a chunk names its range, not its texts.
-            pool = mp.get_context("fork").Pool(workers, initializer=_hold, initargs=(items,))
-            chunks = [(rules, detector, (k, k + size), think_format, model_path) for k in range(0, n, size)]
-        else:
-            pool = mp.get_context("spawn").Pool(workers)
-            chunks = [(rules, detector, items[k:k + size], think_format, model_path) for k in range(0, n, size)]
+            pool = mp.get_context("fork").Pool(workers, initializer=_hold, initargs=(items, model))
+            chunks = [(rules, detector, (k, k + size), think_format, None) for k in range(0, n, size)]
+        else:  # the model is pickled once per worker, the completions once per chunk
+            pool = mp.get_context("spawn").Pool(workers, initializer=_hold, initargs=([], model))
+            chunks = [(rules, detector, items[k:k + size], think_format, None) for k in range(0, n, size)]
         with pool, _collector_paused():
             parsed = [p for part in pool.imap(_parse_chunk, chunks) for p in part]
     else:
-        parsed = _parse_chunk((rules, detector, items, think_format, model_path))
+        parsed = _parse_chunk((rules, detector, items, think_format, model))
 
     batch = _resolve(verifier)
     verdicts: dict[tuple[str, Any], bool | None] = {}
@@ -295,7 +303,7 @@ def analyze(
     rules: Iterable[Rule] | None = None,
     detector: str = "model",
     think_format: Any = None,
-    reflection_model: str | Path | None = None,
+    reflection_model: str | Path | ReflectionModel | None = None,
 ) -> TraceStats:
     """Analyze one completion (see `analyze_many` for the arguments; batches verify faster)."""
     return analyze_many(

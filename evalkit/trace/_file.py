@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered, write_jsonl
 from evalkit.trace._analyze import analyze_many
 from evalkit.trace._stats import summarize
+
+if TYPE_CHECKING:
+    from evalkit.trace._model import ReflectionModel
 
 
 def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dict[str, Any]]:
@@ -38,7 +41,7 @@ def analyze_file(
     detector: str = "model",
     workers: int | None = 1,
     think_format: Any = "auto",
-    reflection_model: str | Path | None = None,
+    reflection_model: ReflectionModel | str | Path | None = None,
 ) -> dict[str, Any]:
     """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to
     `out` when given, and return the run-level summary (`summarize`).

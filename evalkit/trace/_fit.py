@@ -26,8 +26,8 @@ import numpy as np
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
-from evalkit.trace._model import (LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, softmax,
-                                  table_of)
+from evalkit.trace._model import (LABELS, ReflectionModel, SentenceFeatures, feature_names, load_model, model_of,
+                                  softmax, table_of)
 from evalkit.trace._rules import BUILTIN, RULES, Rule, rule_to_dict
 
 # The penalty 1 / C on the weights: around zero for a fit from scratch (the shipped fit's), around the
@@ -255,7 +255,8 @@ def save_model(model: ReflectionModel, path: str | Path) -> None:
 
 
 def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "completion", think_open: bool = False,
-                think_format: Any = "auto", blank: bool = False, reflection_model: str | Path | None = None,
+                think_format: Any = "auto", blank: bool = False,
+                reflection_model: ReflectionModel | str | Path | None = None,
                 rules: Sequence[Rule] | None = None) -> list[dict]:
     """Lines of a labelling sheet for `rows` (dicts holding the completion): every sentence of each
     thinking with the detector's label (`blank`: all `other`), for a person to correct and
@@ -267,9 +268,9 @@ def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "comp
     texts = [r[completion_field] for r in rows]
     opens = [bool(r.get("think_open", think_open)) for r in rows]
     fmt = decide(think_format, completions=texts, think_open=any(opens)).format
-    stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=reflection_model,
-                         rules=rules)
-    table = table_of(load_model(None if reflection_model is None else str(reflection_model)), rules)
+    model = model_of(reflection_model)
+    stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=model, rules=rules)
+    table = table_of(model, rules)
     out = []
     for text, is_open, st in zip(texts, opens, stats):
         sents, _ = reflection_features(text, is_open, table, think_format=fmt)

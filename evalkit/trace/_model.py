@@ -15,7 +15,9 @@ reports their held-out F1.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,6 +154,11 @@ class ReflectionModel:
     1 - P(other) must pass for a sentence to be an act."""
 
     def __init__(self, data: dict):
+        if not isinstance(data, dict):
+            raise ValueError(f"reflection model: expected a JSON object with labels, features, weights, got "
+                             f"{type(data).__name__}")
+        # the sha256 of the file it was read from (`load_model`); None for weights made in memory
+        self.sha256: str | None = None
         if tuple(data.get("labels", ())) != LABELS:
             raise ValueError("reflection model: its labels do not match this evalkit's; retrain it with "
                              "bench/trace/train_reflection.py (the shipped weights) or evalkit fit-detector (yours)")
@@ -251,18 +258,49 @@ def _sums(rows: np.ndarray, picked: np.ndarray, n: int) -> np.ndarray:
     return z
 
 
-@lru_cache(maxsize=4)
-def load_model(path: str | None = None) -> ReflectionModel:
-    """The shipped model, or the model file at `path` (`fit_detector` writes them); InputError naming
-    the file when it is not one."""
+def load_model(path: str | os.PathLike | None = None) -> ReflectionModel:
+    """The shipped model, or the model file at `path` as it is now (InputError naming the file when it
+    is not one). The file is read at every call and its weights parsed once per content (by sha256,
+    which the model keeps as `sha256`), so a file rewritten by a new fit is never read stale."""
     if path is None:
-        return ReflectionModel(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+        return _shipped()
     try:
-        return ReflectionModel(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as e:  # missing, not JSON, not a model's fields
+        raw = Path(path).read_bytes()
+    except OSError as e:
         raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None
-    except InputError as e:  # a rule row it carries is malformed
-        raise InputError(f"{path}: not a reflection model evalkit can read ({e})") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    model = _PARSED.get(digest)
+    if model is None:
+        try:
+            model = ReflectionModel(json.loads(raw))
+        except (ValueError, KeyError, TypeError) as e:  # not JSON, not a model's fields
+            raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None
+        except InputError as e:  # a rule row it carries is malformed
+            raise InputError(f"{path}: not a reflection model evalkit can read ({e})") from None
+        model.sha256 = digest
+        if len(_PARSED) >= 4:  # a few files at once (a run's, a base, a new fit) at most
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[digest] = model
+    return model
+
+
+def model_of(model: ReflectionModel | str | os.PathLike | None) -> ReflectionModel:
+    """`model` itself, or the model file at it as `load_model` reads it (None or `shipped`: the shipped
+    weights)."""
+    if isinstance(model, ReflectionModel):
+        return model
+    return load_model(None if model is None or str(model) == "shipped" else str(model))
+
+
+_PARSED: dict[str, ReflectionModel] = {}  # sha256 of a model file -> its parsed weights, oldest first
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> ReflectionModel:
+    raw = MODEL_PATH.read_bytes()
+    model = ReflectionModel(json.loads(raw))
+    model.sha256 = hashlib.sha256(raw).hexdigest()
+    return model
 
 
 def table_of(model: ReflectionModel | None, rules: Sequence[Rule] | None = None) -> tuple[Rule, ...] | None:
