@@ -200,6 +200,44 @@ def char_ngrams(t: Trace) -> list[list[str]]:
     return out
 
 
+def word_triples(t: Trace) -> list[list[str]]:
+    """Each three neighbouring words ("that's not right", "let me verify"), beyond the pairs."""
+    return [sorted({f"t:{x} {y} {z}" for x, y, z in zip(w, w[1:], w[2:])}) for w in t.item["pair"].words]
+
+
+def neighbour_words(t: Trace) -> list[list[str]]:
+    """Every word of the sentence before and of the one after (the shipped features see only their
+    opening words and rule hits)."""
+    words = t.item["pair"].words
+    n = len(words)
+    before = [set(words[i - 1]) if i else set() for i in range(n)]
+    after = [set(words[i + 1]) if i + 1 < n else set() for i in range(n)]
+    return [sorted({"pw:" + x for x in b} | {"nw:" + x for x in a}) for b, a in zip(before, after)]
+
+
+def opener_pairs(t: Trace) -> list[list[str]]:
+    """The opening word joined with each of the sentence's other features (a question, a rule hit, the
+    share of old numbers, its length, ...): "But ..." that asks, or that restates old numbers."""
+    pair = t.item["pair"]
+    out = []
+    for words, own, ctx in zip(pair.words, pair.own, pair.ctx):
+        first = words[0] if words else ""
+        out.append([f"x:{first}|{f}" for f in own + ctx if not f.startswith(("o:", "e:")) and "|" not in f])
+    return out
+
+
+def longer_openers(t: Trace) -> list[list[str]]:
+    """The opening four and five words (the shipped features stop at three)."""
+    return [["o5:" + " ".join(w[:k]) for k in (4, 5) if len(w) >= k] for w in t.item["pair"].words]
+
+
+def previous_ending(t: Trace) -> list[list[str]]:
+    """The last two and three words of the sentence before ("... is that correct?" before "Yes.")."""
+    words = t.item["pair"].words
+    return [["pl:" + " ".join(words[i - 1][-3:]), "pl2:" + " ".join(words[i - 1][-2:])] if i and words[i - 1] else []
+            for i in range(len(words))]
+
+
 FEATURE_VARIANTS: dict[str, tuple[str, tuple[Callable[[Trace], list[list[str]]], ...]]] = {
     "shipped": ("the shipped features", ()),
     "negation_cues": ("+ negative/positive judgement words, and with the opening word", (negation_cues,)),
@@ -211,6 +249,11 @@ FEATURE_VARIANTS: dict[str, tuple[str, tuple[Callable[[Trace], list[list[str]]],
     "all_features": ("all six feature groups above together",
                      (negation_cues, since_last_act, candidate_answer, value_conflict, earlier_words, wider_context)),
     "char_ngrams": ("+ character 4-grams of the first 40 characters", (char_ngrams,)),
+    "word_triples": ("+ each three neighbouring words", (word_triples,)),
+    "neighbour_words": ("+ every word of the sentences either side", (neighbour_words,)),
+    "opener_pairs": ("+ the opening word joined with each other feature of the sentence", (opener_pairs,)),
+    "longer_openers": ("+ the opening four and five words", (longer_openers,)),
+    "previous_ending": ("+ the last two and three words of the sentence before", (previous_ending,)),
 }
 
 

@@ -124,8 +124,8 @@ def evaluate(
         kwarg of every task (so part of the run's identity) and an OpenAI-compatible server's
         `reasoning_effort`; each sample records the server's `reasoning_tokens` where it reports them.
     reflection_model: a reflection model file (`evalkit fit-detector` writes them) the trace analyzer
-        uses instead of the shipped weights (`shipped`: those); its digest is part of the run's identity, so every
-        sample's acts come from one detector.
+        uses instead of the shipped weights (`shipped`: those); read once when the run starts, its
+        digest is part of the run's identity, so every sample's acts come from one detector.
     """
     from evalkit.budgets import budget_settings, close_text
 
