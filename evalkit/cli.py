@@ -398,13 +398,17 @@ def _reflection_model_for(file: str, given: str | None, detector: str = "model")
 
     path = Path(file)
     if path.is_dir():
-        run = RunDir(path)
+        run, config = RunDir(path), RunDir(path).config()
     elif path.name == "samples.jsonl" and RunDir(path.parent).config_path.is_file():
         run = RunDir(path.parent)
+        try:  # a samples.jsonl beside another tool's config.json is a plain file of completions
+            config = run.config()
+        except InputError:
+            return None
     else:
         return None
-    recorded = (run.config() or {}).get("reflection_model") or {}
-    if not recorded.get("file"):
+    recorded = (config or {}).get("reflection_model") if isinstance(config, dict) else None
+    if not isinstance(recorded, dict) or not recorded.get("file"):
         return None
     from evalkit.trace._model import load_model
 

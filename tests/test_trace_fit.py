@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from evalkit.errors import InputError
 from evalkit.trace import LabelledTrace, analyze, fit_detector
 from evalkit.trace._fit import sentence_labels
 
@@ -242,6 +243,44 @@ def test_a_model_file_rewritten_by_a_new_fit_is_read_anew_and_a_run_records_the_
     second = run("second")
     assert second[0] != first[0]
     assert second[1] == [("doubt", "Wait, no, the problem asks for the product.")]
+    # A run records a file and its sha256: a model read in Python is refused, saying so.
+    from evalkit.trace import load_model
+
+    with pytest.raises(InputError, match="reflection_model: give the model's file"):
+        evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "theirs.jsonl", out=tmp_path / "third",
+                 progress=False, reflection_model=load_model(path))
+    assert not (tmp_path / "third").exists()
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_worker_processes_read_with_the_model_the_call_was_given(ledger_model, monkeypatch, start):
+    import multiprocessing
+
+    from evalkit.trace import analyze_many, load_model
+
+    if start not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"this platform cannot start processes by {start}")
+    # analyze_many uses fork where it can; left only `spawn`, it takes the other branch (macOS, Windows)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: [start])
+    texts = [_trace(a, b, "Multiply.") for a, b in [(17, 3), (6, 11), (4, 9), (12, 12)]]
+
+    def acts(**kw) -> list[list[str]]:
+        return [[m.kind for m in s.markers] for s in analyze_many(texts, verifier=None, **kw)]
+
+    mine = acts(reflection_model=ledger_model)
+    assert mine == [["check", "verdict", "doubt"]] * 4
+    assert acts(reflection_model=ledger_model, workers=2) == mine
+    assert acts(reflection_model=load_model(ledger_model), workers=2) == mine
+    assert acts(workers=2) == [["doubt"]] * 4  # the shipped weights, in the workers too
+
+
+def test_a_samples_file_beside_another_tool_s_config_is_a_plain_file(tmp_path):
+    (tmp_path / "theirs").mkdir()
+    _write(tmp_path / "theirs" / "samples.jsonl", [{"completion": _trace(17, 3, "Multiply.")}])
+    (tmp_path / "theirs" / "config.json").write_text('// harness settings\n{"model": "x"}\n')
+    r = _evalkit("analyze", "theirs/samples.jsonl", "--verifier", "none", "--out", "out.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _acts(tmp_path / "out.jsonl") == [("doubt", "Wait, no, the problem asks for the product.")]
 
 
 def test_a_model_fitted_with_a_user_s_rows_weighs_them_and_carries_them(tmp_path):
@@ -322,6 +361,11 @@ def test_a_model_file_with_a_malformed_row_is_refused(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(data))
     with pytest.raises(Exception, match=r"m.json: not a reflection model .*field 'rules', row 1: field 'pattern'"):
         analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "m.json")
+    data = json.loads(MODEL_PATH.read_text())
+    data["features"][0] = 1  # a feature name that is no string
+    (tmp_path / "n.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"n.json: not a reflection model evalkit can read"):
+        analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "n.json")
 
 
 def test_cross_validation_says_when_a_fit_is_not_worth_using(tmp_path):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,9 @@ class EvalCallback(TrainerCallback):
 
         for task in tasks:
             load_task(task)  # a bad task name fails now, not after the first training steps
+        if reflection_model is not None and not isinstance(reflection_model, (str, os.PathLike)):
+            raise InputError(f"EvalCallback: reflection_model: give the model's file (or 'shipped'), not a "
+                             f"{type(reflection_model).__name__}: each run records the file and its sha256")
         if reflection_model is not None and str(reflection_model) != "shipped":
             from evalkit.trace._model import load_model
 

@@ -315,6 +315,9 @@ def _reflection_model(path: str | os.PathLike | None, trace: bool) -> tuple[dict
     anything starts) when it is not a model, or when the run makes no traces."""
     if path is None or str(path) == "shipped":
         return None, None
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"reflection_model: give the model's file (or 'shipped'), not a {type(path).__name__}: "
+                         "a run records the file and its sha256")
     if not trace:
         raise InputError("--reflection-model is the trace analyzer's: it cannot be combined with --no-trace")
     from evalkit.trace._model import load_model

@@ -273,7 +273,7 @@ def load_model(path: str | os.PathLike | None = None) -> ReflectionModel:
     if model is None:
         try:
             model = ReflectionModel(json.loads(raw))
-        except (ValueError, KeyError, TypeError) as e:  # not JSON, not a model's fields
+        except (ValueError, KeyError, TypeError, AttributeError) as e:  # not JSON, not a model's fields
             raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None
         except InputError as e:  # a rule row it carries is malformed
             raise InputError(f"{path}: not a reflection model evalkit can read ({e})") from None
