@@ -260,28 +260,40 @@ def _sums(rows: np.ndarray, picked: np.ndarray, n: int) -> np.ndarray:
 
 def load_model(path: str | os.PathLike | None = None) -> ReflectionModel:
     """The shipped model, or the model file at `path` as it is now (InputError naming the file when it
-    is not one). The file is read at every call and its weights parsed once per content (by sha256,
-    which the model keeps as `sha256`), so a file rewritten by a new fit is never read stale."""
+    is not one). The parsed weights are kept per content (sha256, which the model keeps as `sha256`),
+    and the file is read again whenever its inode, size or times differ from the last read, so a file
+    rewritten by a new fit is never read stale while an unchanged one costs a stat per call."""
     if path is None:
         return _shipped()
+    where = f"{path}: not a reflection model evalkit can read"
     try:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        model = _PARSED.get(_READ.get(key, ""))
+        if model is not None:
+            return model
         raw = Path(path).read_bytes()
     except OSError as e:
-        raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None
+        raise InputError(f"{where} ({type(e).__name__}: {e})") from None
     digest = hashlib.sha256(raw).hexdigest()
     model = _PARSED.get(digest)
     if model is None:
         try:
             model = ReflectionModel(json.loads(raw))
         except (ValueError, KeyError, TypeError, AttributeError) as e:  # not JSON, not a model's fields
-            raise InputError(f"{path}: not a reflection model evalkit can read ({type(e).__name__}: {e})") from None
+            raise InputError(f"{where} ({type(e).__name__}: {e})") from None
         except InputError as e:  # a rule row it carries is malformed
-            raise InputError(f"{path}: not a reflection model evalkit can read ({e})") from None
+            raise InputError(f"{where} ({e})") from None
         model.sha256 = digest
-        if len(_PARSED) >= 4:  # a few files at once (a run's, a base, a new fit) at most
-            del _PARSED[next(iter(_PARSED))]
-        _PARSED[digest] = model
+        _keep(_PARSED, digest, model)
+    _keep(_READ, key, digest)
     return model
+
+
+def _keep(cache: dict, key, value) -> None:
+    if len(cache) >= 8:  # a few files at once (a run's, a base, a new fit) at most: drop the oldest
+        del cache[next(iter(cache))]
+    cache[key] = value
 
 
 def model_of(model: ReflectionModel | str | os.PathLike | None) -> ReflectionModel:
@@ -293,6 +305,7 @@ def model_of(model: ReflectionModel | str | os.PathLike | None) -> ReflectionMod
 
 
 _PARSED: dict[str, ReflectionModel] = {}  # sha256 of a model file -> its parsed weights, oldest first
+_READ: dict[tuple, str] = {}  # (path, inode, size, mtime, ctime) of a file read -> the sha256 of what it held
 
 
 @lru_cache(maxsize=1)
