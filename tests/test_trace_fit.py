@@ -378,6 +378,16 @@ def test_cross_validation_says_when_a_fit_is_not_worth_using(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "leave one trace out (4 traces)" in r.stdout
     assert "the fit reads unseen traces no better: keep the shipped weights, or label more traces" in r.stdout
+    # The same figures at other thresholds: at the shipped one they are the figures above.
+    from evalkit.trace import read_labelled
+    from evalkit.trace._fit import cross_validate
+    from evalkit.trace._model import load_model
+
+    held = cross_validate(read_labelled(tmp_path / "sheet.jsonl"), thresholds=[0.05, load_model().threshold, 0.95])
+    at = {row["threshold"]: row for row in held["by_threshold"]}
+    assert at[load_model().threshold] == {"threshold": load_model().threshold, "fitted": held["fitted"]["f1"],
+                                          "base": held["base"]["f1"]}
+    assert set(at) == {0.05, load_model().threshold, 0.95}
     # One trace cannot be held out.
     _write(tmp_path / "one.jsonl", label_sheet(rows[:1]))
     r = _evalkit("fit-detector", "one.jsonl", "--out", "one.json", "--cv", cwd=tmp_path)

@@ -179,27 +179,35 @@ def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str
 
 
 def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str | Path | None = "shipped",
-                   c: float | None = None, rules: Sequence[Rule] | None = None) -> dict[str, Any]:
+                   c: float | None = None, rules: Sequence[Rule] | None = None,
+                   thresholds: Sequence[float] = ()) -> dict[str, Any]:
     """Leave one trace out on the user's own labelled traces: each trace scored by the detector
     `fit_detector` fits on the others (same `base`, `c`, `rules`), and by `base` itself, pooled over
     the traces: {"traces": n, "fitted": {f1, precision, recall, sentences}, "base": {...} (None from
     scratch)}. The figure that says whether the fit reads traces it never saw better than the base
-    (the in-sample `agreement` always says so). InputError below two labelled traces."""
+    (the in-sample `agreement` always says so). thresholds: also score both at each of these instead
+    of their own (`by_threshold`: [{threshold, fitted, base}], F1s). InputError below two labelled
+    traces."""
     base = _base(base)
     table = table_of(base, rules)
     views = [_labelled(t, table) for t in traces]
     views = [v for v in views if len(v[2])]
     if len(views) < 2:
         raise InputError("fit-detector --cv: needs two traces with labelled sentences at least, one to hold out")
-    counts = np.zeros((2, 3), dtype=int)
+    counts = np.zeros((2, 1 + len(thresholds), 3), dtype=int)  # fitted, base; own threshold, then each
     for k, (feats, keep, y) in enumerate(views):
         fitted = _fit(views[:k] + views[k + 1:], base, c, table)
-        counts[0] += _confusion(fitted, feats, keep, y)
+        counts[0] += _confusion(fitted, feats, keep, y, [fitted.threshold, *thresholds])
         if base is not None:
-            counts[1] += _confusion(base, feats, keep, y)
+            counts[1] += _confusion(base, feats, keep, y, [base.threshold, *thresholds])
     sentences = sum(len(v[2]) for v in views)
-    return {"traces": len(views), "fitted": _scores(counts[0], sentences),
-            "base": _scores(counts[1], sentences) if base is not None else None}
+    out = {"traces": len(views), "fitted": _scores(counts[0, 0], sentences),
+           "base": _scores(counts[1, 0], sentences) if base is not None else None}
+    if thresholds:
+        out["by_threshold"] = [{"threshold": t, "fitted": _scores(counts[0, j], sentences)["f1"],
+                                "base": _scores(counts[1, j], sentences)["f1"] if base is not None else None}
+                               for j, t in enumerate(thresholds, 1)]
+    return out
 
 
 def _base(base: ReflectionModel | str | Path | None) -> ReflectionModel | None:
@@ -303,12 +311,15 @@ def agreement(traces: Sequence[LabelledTrace], *models: ReflectionModel,
     return [_scores(row, n) for row in counts]
 
 
-def _confusion(model: ReflectionModel, feats: SentenceFeatures, keep: list[int], y: np.ndarray) -> np.ndarray:
+def _confusion(model: ReflectionModel, feats: SentenceFeatures, keep: list[int], y: np.ndarray,
+               thresholds: Sequence[float] | None = None) -> np.ndarray:
     """(true positives, false positives, false negatives) of `model` on one trace's labelled sentences,
-    reflection or not at its threshold."""
+    reflection or not at its threshold; one row per threshold of `thresholds` when given."""
     gold = y > 0
-    said = 1.0 - model.probabilities(feats)[keep, 0] > model.threshold
-    return np.array([np.sum(said & gold), np.sum(said & ~gold), np.sum(~said & gold)], dtype=int)
+    reflective = 1.0 - model.probabilities(feats)[keep, 0]
+    said = reflective[None, :] > np.asarray([model.threshold] if thresholds is None else thresholds)[:, None]
+    counts = np.stack([np.sum(said & gold, axis=1), np.sum(said & ~gold, axis=1), np.sum(~said & gold, axis=1)], axis=1)
+    return counts[0] if thresholds is None else counts
 
 
 def _scores(counts: np.ndarray, sentences: int) -> dict[str, float | int]:
