@@ -398,7 +398,8 @@ def _reflection_model_for(file: str, given: str | None, detector: str = "model")
 
     path = Path(file)
     if path.is_dir():
-        run, config = RunDir(path), RunDir(path).config()
+        run = RunDir(path)
+        config = run.config()
     elif path.name == "samples.jsonl" and RunDir(path.parent).config_path.is_file():
         run = RunDir(path.parent)
         try:  # a samples.jsonl beside another tool's config.json is a plain file of completions
@@ -407,7 +408,7 @@ def _reflection_model_for(file: str, given: str | None, detector: str = "model")
             return None
     else:
         return None
-    recorded = (config or {}).get("reflection_model") if isinstance(config, dict) else None
+    recorded = config.get("reflection_model") if isinstance(config, dict) else None
     if not isinstance(recorded, dict) or not recorded.get("file"):
         return None
     from evalkit.trace._model import load_model
@@ -556,7 +557,7 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     default the shipped weights, adapted. Use the result with `evalkit analyze --reflection-model`."""
     from evalkit.trace import load_rules
     from evalkit.trace._fit import agreement, cross_validate, fit_detector, read_labelled, save_model
-    from evalkit.trace._model import load_model
+    from evalkit.trace._model import model_of
 
     if c is not None and not c > 0:
         raise InputError(f"--c must be positive, got {c}")
@@ -564,7 +565,7 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     traces = [t for path in sheets for t in read_labelled(path)]
     if cv and len(traces) < 2:
         raise InputError(f"--cv holds out one trace at a time: it needs two traces at least, the sheets have {len(traces)}")
-    start = None if from_scratch else load_model(None if base == "shipped" else base)
+    start = None if from_scratch else model_of(base)
     # before the model is written: sheets it cannot hold out are refused with nothing on disk
     held = cross_validate(traces, base=start, c=c, rules=rules) if cv else None
     model = fit_detector(traces, base=start, c=c, rules=rules)

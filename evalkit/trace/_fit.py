@@ -211,9 +211,7 @@ def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | s
 
 
 def _base(base: ReflectionModel | str | Path | None) -> ReflectionModel | None:
-    if isinstance(base, (str, Path)):
-        return load_model(None if base == "shipped" else str(base))
-    return base
+    return None if base is None else model_of(base)
 
 
 def _fit(views: Sequence[tuple[SentenceFeatures, list[int], np.ndarray]], base: ReflectionModel | None,
