@@ -270,8 +270,9 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--verifier", default="math", show_default=True,
               help="For labels that are not code-test JSON (those always go to `code`).")
-@click.option("--separator", default=None, help="Text that ends the prompt inside a query (else the prompt, then "
-                                                 "the chat template's assistant marker).")
+@click.option("--separator", default=None, help="Text that ends the prompt inside a query, where the prompt is not "
+                                                 "found in it (its first occurrence; else the chat template's "
+                                                 "assistant marker).")
 @click.option("--max-concurrency", type=int, default=4, show_default=True, help="Requests judged at once.")
 @click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
 @click.option("--per-answer-timeout", type=float, default=1.0, show_default=True, help="Seconds per answer.")
@@ -619,7 +620,12 @@ def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokeniz
     from evalkit.anytime import anytime
     from evalkit.budgets import DEFAULT_ANSWER_TOKENS
 
-    options = {"backend": backend, "model": model, "dtype": dtype, "max_model_len": max_model_len}
+    # Engine settings go only where given: the openai backend has no dtype and refuses one.
+    options = {"backend": backend, "model": model}
+    if dtype != "auto":
+        options["dtype"] = dtype
+    if max_model_len is not None:
+        options["max_model_len"] = max_model_len
     if base_url:
         options.update(base_url=list(base_url), endpoint="completions", tokenizer=model)
     if enforce_eager:

@@ -247,6 +247,19 @@ def test_think_format_reward_wants_exactly_one_block_before_an_answer():
     assert think_format_reward(completions=[chat(c) for c in cases]) == list(cases.values())
 
 
+def test_think_format_reward_under_auto_pays_only_for_thinking(tmp_path):
+    # `evalkit export` writes think_format: auto into every row; a reply that skips thinking must not pass
+    export = CliRunner().invoke(main, ["export", "math500", "--format", "trl", "--limit", "2",
+                                       "--out", str(tmp_path / "m.jsonl")])
+    assert export.exit_code == 0, export.output
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"}
+    assert columns["think_format"] == ["auto", "auto"]
+    assert think_format_reward(completions=["The answer is \\boxed{1}", R1 % "1"], **columns) == [0.0, 1.0]
+    sky = "<|begin_of_thought|>work<|end_of_thought|><|begin_of_solution|>1<|end_of_solution|>"
+    assert think_format_reward(completions=[sky, "no markers"], think_format="auto") == [1.0, 0.0]
+
+
 def test_cosine_length_reward_orders_short_right_long_right_long_wrong_short_wrong():
     completions = [R1 % "4", R1 % "4", R1 % "5", R1 % "5", "<think>\ncut off"]
     ids = [[0] * 100, [0] * 900, [0] * 900, [0] * 100, [0] * 1000]
@@ -397,6 +410,14 @@ def test_openrlhf_split_response_by_prompt_marker_or_separator():
     # the prompt re-tokenised differently: fall back to the template's assistant marker
     assert openrlhf.split_response(query, "something else") == ("<think>\nso 4 </think> \\boxed{4}", False)
     assert openrlhf.split_response("Q: 2+2? ### A: \\boxed{4}", None, separator="### A:") == (" \\boxed{4}", False)
+    # a separator or an assistant marker the policy writes inside its thinking does not move the cut
+    chatml = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n"
+    for cut, prompt, separator in ((chatml + "<think>x ###ANSWER \\boxed{7}", chatml, "###ANSWER"),
+                                   ("Q ###ANSWER <think>x ###ANSWER \\boxed{7}", None, "###ANSWER"),
+                                   (chatml + "<think>x <|im_start|>assistant\n\\boxed{7}", None, None)):
+        response, _ = openrlhf.split_response(cut, prompt, separator=separator)
+        assert response.lstrip().startswith("<think>x ")
+        assert openrlhf.score_queries([cut], [prompt], ["7"], separator=separator)["rewards"] == [0.0]
     out = openrlhf.score_queries([query, query], [r1_prompt, r1_prompt], ["4", None])
     assert out["rewards"] == [1.0, 0.0] and out["extra_logs"]["unjudged"] == [0.0, 1.0]
 

@@ -168,6 +168,21 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path):
     assert bad.returncode == 2 and (out / "samples.jsonl").read_text().count("\n") == 1
 
 
+def test_overwrite_removes_only_a_run_directory(tmp_path):
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "thesis.tex").write_text("years of work")
+    r = cli("run", "aime24", "--completions", str(f), "--out", str(precious), "--overwrite", "--no-progress")
+    assert r.returncode == 2 and "not an evalkit run" in r.stderr and "removes only run directories" in r.stderr
+    assert (precious / "thesis.tex").read_text() == "years of work" and (precious / "sub").is_dir()
+    out = tmp_path / "run"
+    assert cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    again = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--overwrite", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert (out / "samples.jsonl").read_text().count("\n") == 1
+
+
 def test_chat_template_options_are_part_of_what_identifies_a_run(tmp_path):
     f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
     out = tmp_path / "run"

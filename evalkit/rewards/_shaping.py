@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, report, verdicts
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, token_length
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
-from evalkit.thinking import well_formed
+from evalkit.thinking import NONE, R1, well_formed
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -29,13 +29,16 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, 
         `<think>\\n`), so the completion must hold no open marker and exactly one close marker. A bool
         for every row, or a dataset column of that name.
     think_format: a format name for every row or a dataset column (`auto`: from each completion's
-        markers); r1 when absent (evalkit.thinking.well_formed says what each format checks).
+        markers, r1 when it has none, so a completion that does not think scores 0.0); r1 when absent (evalkit.thinking.well_formed says what each format checks).
     Leading whitespace is allowed; a second block, a block that never closes, text before the
     block, or nothing after it scores 0.0.
     """
     flags = per_row(think_open, len(completions), False)
     texts = [completion_text(c) for c in completions]
-    formats = think_formats(think_format, texts)
+    # `auto` reads a completion without markers as format none; this reward pays for thinking, so
+    # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
+    auto = [name == "auto" for name in per_row(think_format, len(texts))]
+    formats = [R1 if a and f is NONE else f for a, f in zip(auto, think_formats(think_format, texts))]
     return [1.0 if well_formed(t, fmt, bool(f)) else 0.0 for t, f, fmt in zip(texts, flags, formats)]
 
 

@@ -9,8 +9,8 @@ Over HTTP, `evalkit serve-rewards --port 5000` and `--remote_rm_url http://HOST:
 OpenRLHF sends `queries` (prompt + response, decoded with the chat template's special tokens),
 `prompts` (the templated prompts) and `labels` (the `--label_key` column: the gold answer, or
 code-test JSON). The response is what follows the prompt in the query; where the prompt cannot be
-found there, what follows the last assistant marker of the known chat templates, or a configured
-separator. OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
+found there, what follows the first occurrence of a configured separator, else of a known chat
+template's assistant marker (the first, so a marker the policy writes cannot move the cut). OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
 `extra_logs["unjudged"]`.
 
 Environment (for the file form, which takes no options): EVALKIT_REWARD_VERIFIER (default `math`;
@@ -46,23 +46,22 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
     """The response inside `query`, and whether the prompt opened thinking (in `think_format`'s
     markers; r1 when None).
 
-    separator: when given and present, the response is what follows its last occurrence.
-    Otherwise the response follows `prompt` (found anywhere, so left padding does not matter),
-    else the last assistant marker of a known chat template, else it is the whole query.
-    Trailing end-of-turn and padding tokens are removed.
+    The response follows `prompt` when it is given and found (anywhere, so left padding does not
+    matter); else the first occurrence of `separator`; else the first assistant marker of a known
+    chat template; else it is the whole query. Text the policy writes never moves the cut: a
+    separator or marker inside the response is part of it (so a multi-turn prompt, with assistant
+    turns of its own, should be passed as `prompt`). Trailing end-of-turn and padding tokens are
+    removed.
     """
     query = query or ""
     start = -1
-    if separator and separator in query:
-        start = query.rindex(separator) + len(separator)
-    elif prompt and prompt in query:
+    if prompt and prompt in query:
         start = query.index(prompt) + len(prompt)
+    elif separator and separator in query:
+        start = query.index(separator) + len(separator)
     else:
-        for _, marker in ASSISTANT_MARKERS:
-            at = query.rfind(marker)
-            if at >= 0 and at + len(marker) > start:
-                start = at + len(marker)
-    start = max(start, 0)
+        found = [(at, at + len(marker)) for _, marker in ASSISTANT_MARKERS if (at := query.find(marker)) >= 0]
+        start = min(found)[1] if found else 0
     before, response = query[:start], query[start:]
     fmt = get_format(None if think_format == "auto" else think_format)
     think_open = fmt.thinks and before.rstrip().endswith(fmt.open)

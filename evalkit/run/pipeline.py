@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from evalkit.backends.base import Backend, backend_capabilities, backend_factory, default_backend, get_backend
 from evalkit.errors import InputError
 from evalkit.run.loop import generate_and_verify, judge_options as make_judge_options, rules_for, task_verifiers
-from evalkit.run.planning import TaskPlan, build_requests, check_identity, identity as run_identity, plan_task
+from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable, identity as run_identity,
+                                  plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
 from evalkit.run.rundir import RunConfig, RunDir
@@ -189,7 +190,9 @@ def evaluate(
         # the close is the think format's; known before the engine when named or recorded by a resumed run
         budgets = replace(budgets, close=close_text(_format_before_engine(think_format, previous)))
         identity["thinking"] = budgets.identity()
-    if not overwrite:
+    if overwrite:
+        check_overwritable(run_dir)
+    else:
         _same_reflection_model(run_dir, previous, identity, detector)
         check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
