@@ -34,7 +34,7 @@ from typing import Any, Sequence
 from evalkit.budgets import (DEFAULT_ANSWER_CUE, DEFAULT_ANSWER_TOKENS, Prefix, budget_results, can_continue,
                              close_text, derived_seed, parse_budgets)
 from evalkit.errors import InputError
-from evalkit.thinking import THINK_OPEN, split_think
+from evalkit.thinking import ThinkFormat, get_format, split_think
 
 DEFAULT_BUDGETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 
@@ -120,12 +120,14 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         tok = _tokenizer(tokenizer, engine, config)
         counter = _Counter(tok)
         spans = []
+        fmt = get_format((config.get("think_format") or {}).get("row"))  # the run's (r1 before it was recorded)
         for s in samples:
-            split = split_think(s["completion"], _think_open(s))
-            opened = s["completion"].find(THINK_OPEN)
-            start = opened + len(THINK_OPEN) if split.has_think and opened >= 0 else 0
-            end = start + len(split.think)
-            tokens, at = counter.think(s, start, end) if split.has_think else (0, lambda b: 0)
+            if not isinstance(s.get("completion"), str):
+                raise InputError(f"{rd.samples_path}: sample {s.get('problem_id')!r}/{s.get('sample')!r}: "
+                                 "field 'completion': expected a string")
+            split = split_think(s["completion"], _think_open(s, fmt), fmt)
+            start = split.think_start if split.has_think else 0
+            tokens, at = counter.think(s, start, split.think_end) if split.has_think else (0, lambda b: 0)
             spans.append((split, start, tokens, at))
         if budgets:
             budget_list = parse_budgets(budgets, "--budgets")
@@ -195,8 +197,9 @@ def _equivalence(spec: dict[str, Any]) -> Any:
     return getattr(verifier, "equivalent", None) if capabilities(verifier).votes else None
 
 
-def _think_open(s: dict[str, Any]) -> bool:
-    return bool(s.get("think_open")) or (s.get("prompt") or "").rstrip().endswith("<think>")
+def _think_open(s: dict[str, Any], fmt: ThinkFormat) -> bool:
+    """The prompt opened thinking: recorded with the sample (runs since it is), else read off the prompt."""
+    return bool(s.get("think_open")) or (fmt.thinks and (s.get("prompt") or "").rstrip().endswith(fmt.open))
 
 
 def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | None]:
@@ -260,7 +263,8 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
 
     tok = engine.tokenizer
     # the run's think format (r1 for a run made before formats were recorded)
-    close = close_text((config.get("think_format") or {}).get("row"))
+    fmt = get_format((config.get("think_format") or {}).get("row"))
+    close = close_text(fmt)
     sampling = {t.get("name"): t.get("resolved_generation") or t.get("generation") or {} for t in config.get("tasks", [])}
     verifier_name = {t.get("name"): (t.get("verifier", "math"), t.get("verifier_options") or {})
                      for t in config.get("tasks", [])}
@@ -287,7 +291,7 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
             completion = texts[j] + close + answer_cue + tok.decode(list(outs[j].token_ids), skip_special_tokens=False)
             completions.append(completion)
             items.append(VerifyItem(completion=completion, gold=s.get("gold"), finish_reason=outs[j].finish_reason,
-                                    think_open=_think_open(s)))
+                                    think_open=_think_open(s, fmt), think_format=fmt))
         for j, v, completion in zip(idx, verifier.verify_many(items), completions):
             s, b, cut, i = pending[j]
             yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut, b,

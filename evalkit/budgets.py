@@ -195,11 +195,20 @@ def continue_with_stops(tokenizer: Any, prefixes: Sequence[Prefix], run: Any, ma
         kwargs_list.append(dict(temperature=p.temperature, top_p=p.top_p, seed=p.seed, max_tokens=max(1, room),
                                 stop_token_ids=list(by_id) or None, stop=texts or None))
         stop_ids.append(by_id)
+    # a prefix that fills the context cannot be continued: the engine would refuse the whole batch
+    fits = [i for i, p in enumerate(prefixes) if not max_model_len or len(p.token_ids) < max_model_len]
+    ran = dict(zip(fits, run([prefixes[i].token_ids for i in fits], [kwargs_list[i] for i in fits]) if fits else []))
+    eos = getattr(tokenizer, "eos_token_id", None)
     out = []
-    for p, by_id, (ids, finish, reason, cached) in zip(prefixes, stop_ids, run([p.token_ids for p in prefixes],
-                                                                                 kwargs_list)):
+    for i, (p, by_id) in enumerate(zip(prefixes, stop_ids)):
+        if i not in ran:
+            out.append(Continued((), "length", None, None))
+            continue
+        ids, finish, reason, cached = ran[i]
         ids = list(ids)
         stopped_on = None
+        if finish == "stop" and reason is None and ids and eos is not None and ids[-1] == eos:
+            ids.pop()  # the end of sequence is a fact (finish_reason), not text
         if isinstance(reason, int) and reason in by_id:
             stopped_on = by_id[reason]
             if ids and ids[-1] == reason:
@@ -381,6 +390,11 @@ class BudgetEngine:
                     plans.append((req, i, t, None, False))  # ran out of max tokens while thinking: truncated
                     continue
                 kept = len(t.ids) if finished else self._cut(t, req.budget, full_text)
+                window = getattr(self.backend, "max_model_len", None)
+                fit = (window - len(t.prompt_ids) - len(self._close_ids) - len(self._cue_ids) - s.answer_tokens
+                       if window and req.budget is not None else None)
+                if fit is not None and kept > fit:  # thinking up to the context leaves no room to answer
+                    kept, finished = self._cut(t, max(0, fit), full_text), False
                 key = (i, kept, finished)
                 plans.append((req, i, t, kept, finished))
                 if key not in prefixes:

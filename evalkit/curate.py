@@ -131,7 +131,9 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     if min_samples < 1:
         raise InputError(f"--min-samples must be at least 1, got {min_samples}")
     out = check_out_path(fmt, out)
-    dropped_path = Path(dropped_out) if dropped_out else out.with_name(out.name.split(".")[0] + ".dropped.jsonl")
+    dropped_path = Path(dropped_out) if dropped_out else out.with_name(_stem(out) + ".dropped.jsonl")
+    if dropped_path.resolve() == out.resolve():
+        raise InputError(f"--dropped {dropped_path}: is the training file --out; choose another path")
     run_dir = Path(run_dir)
     config, samples = _read_run(run_dir)
     model = _one_model(run_dir, samples, model)
@@ -295,3 +297,11 @@ def _check_prompt(run_dir: Path, spec: TaskSpec, problem: Problem, messages: lis
         if m["content"] not in stored:
             raise InputError(f"{run_dir / 'samples.jsonl'}: the prompt of {spec.name} {problem.id!r} differs from "
                              f"what its task renders now ({m['role']} message); the task or its data changed")
+
+
+def _stem(out: Path) -> str:
+    """OUT's name without its format's suffixes: train.v1.jsonl.gz -> train.v1."""
+    name = out.name
+    for suffix in (".gz", ".jsonl", ".json", ".parquet"):
+        name = name[: -len(suffix)] if name.endswith(suffix) and len(name) > len(suffix) else name
+    return name

@@ -225,7 +225,7 @@ class Completion:
 
 # The keys of one samples.jsonl line, in order (docs/contracts.md "Sample record").
 SAMPLE_KEYS = (
-    "task", "problem_id", "sample", "seed", "model", "prompt", "completion", "finish_reason",
+    "task", "problem_id", "sample", "seed", "model", "prompt", "completion", "think_open", "finish_reason",
     "prompt_tokens", "completion_tokens", "reasoning_tokens", "gold", "budget", "forced_waits",
     "correct", "score", "answer", "reason", "detail", "ms", "tests", "judge",
     "trace",

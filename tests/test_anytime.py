@@ -73,3 +73,46 @@ def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(tmp_path), "--no-generate"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "not an evalkit run directory" in r.stderr
+
+
+def test_a_trace_the_prompt_opened_is_cut_not_finished(demo_run):
+    # R1-Distill-Qwen-7B on prealgebra/1139 is replayed with think_open: it thinks from its first
+    # character and ran out at 32,768 tokens without closing; the run records that it was opened
+    key = ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "test/prealgebra/1139.json", 0)
+    sample = next(s for s in map(json.loads, (demo_run / "samples.jsonl").read_text().splitlines())
+                  if (s["model"], s["problem_id"], s["sample"]) == key)
+    assert sample["think_open"] is True and sample["reason"] == "truncated"
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate",
+                        "--budgets", "512,4096", "--tokenizer", "recorded"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = probes(demo_run)
+    for budget in (512, 4096):
+        probe = got[key + (budget,)]
+        assert probe["source"] != "finished" and probe["cut_char"] is not None
+        assert probe["think_tokens"] == budget and probe["answer_tokens"] == 0
+
+
+def test_anytime_reads_the_runs_think_format(tmp_path):
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "What is 6*7?", "answer": "42"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    thought = "Let me think. So the answer is 41. " + "Hmm, checking again carefully. " * 12 + "So it is 42."
+    completion = (f"<|begin_of_thought|>\n\n{thought}\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
+                  "The answer is \\boxed{42}.<|end_of_solution|>")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "m", "sample": 0, "completion": completion,
+                                                  "completion_tokens": len(completion)}) + "\n")
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", str(tmp_path / "t.yaml"), "--completions",
+                        str(tmp_path / "c.jsonl"), "--think-format", "sky", "--out", str(run), "--no-progress"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets",
+                        "40,100000", "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = probes(run)
+    start = len("<|begin_of_thought|>")  # the thinking is what the markers hold
+    early = next(p for k, p in got.items() if k[-1] == 40)
+    late = next(p for k, p in got.items() if k[-1] == 100000)
+    # at 40 characters (one token each) the cut falls inside the thinking, after the guess of 41
+    assert early["cut_char"] == start + 40 and early["answer"] == "41" and early["correct"] is False
+    assert late["source"] == "finished" and late["think_tokens"] == len(thought) + 3 and late["correct"] is True

@@ -170,3 +170,38 @@ def test_anytime_probes_recorded_traces_with_the_engine(vllm_engine, tmp_path):
         assert p["completion"].startswith(THINK_CLOSE + DEFAULT_ANSWER_CUE)
     rows = json.loads((run.run_dir / "results.json").read_text())["results"][0]["anytime"]["budgets"]
     assert [r["budget"] for r in rows] == [16, 48]
+
+
+def test_a_budget_past_the_context_window_is_cut_to_leave_room_for_the_answer(vllm_engine, tmp_path):
+    window = vllm_engine.max_model_len
+    sweep = evalkit.evaluate(["math500"], engine=vllm_engine, n=1, limit=2, think_budget=f"8,{window}",
+                             answer_tokens=8, out=tmp_path / "sweep", progress=False)
+    samples = lines(sweep.samples_path)
+    assert len(samples) == 4 and {s["budget"] for s in samples} == {8, window}
+    for s in samples:
+        assert s["prompt_tokens"] + s["completion_tokens"] <= window
+        if s["budget"] == window and s["reasoning_tokens"] > 8:
+            # the thinking that filled the context was cut where the close, the cue and 8 answer tokens fit
+            assert THINK_CLOSE + DEFAULT_ANSWER_CUE in s["completion"] or s["finish_reason"] == "stop"
+
+
+def test_continued_text_leaves_out_the_end_of_sequence_and_skips_a_full_prefix():
+    from evalkit.budgets import Prefix, continue_with_stops
+
+    class Tok:
+        eos_token_id = 2
+
+        def encode(self, text, add_special_tokens=False):
+            return [7]
+
+    sent = []
+
+    def run(token_ids, kwargs_list):
+        sent.extend(token_ids)
+        return [((5, 6, 2), "stop", None, 0) for _ in token_ids]
+
+    fits, full = Prefix((1,) * 10, 8, 0.6, 0.95, 0), Prefix((1,) * 16, 8, 0.6, 0.95, 0)
+    out = continue_with_stops(Tok(), [fits, full], run, max_model_len=16)
+    assert sent == [fits.token_ids]  # the engine never sees a prefix with no room left
+    assert out[0].token_ids == (5, 6) and out[0].finish_reason == "stop" and out[0].stopped_on is None
+    assert out[1].token_ids == () and out[1].finish_reason == "length"

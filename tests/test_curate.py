@@ -130,6 +130,19 @@ def test_curate_bad_input_is_one_line_and_writes_nothing(replay_run, tmp_path):
         assert r.stderr.startswith("evalkit: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert message in r.stderr
     assert not (tmp_path / "t.jsonl").exists() and not (tmp_path / "t.dropped.jsonl").exists()
+    same = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl",
+               "--dropped", "t.jsonl", cwd=tmp_path)
+    assert same.returncode == 2 and "is the training file --out" in same.stderr
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_curate_side_file_is_named_after_the_whole_stem(replay_run, tmp_path):
+    for out in ("train.v1.jsonl", "train.v2.jsonl", "x.dropped.jsonl"):
+        r = cli("curate", str(replay_run), "--pass-rate", "0.25:0.75", "--format", "trl", "--out", out, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "train.v1.dropped.jsonl").is_file() and (tmp_path / "train.v2.dropped.jsonl").is_file()
+    kept, dropped = read_lines(tmp_path / "x.dropped.jsonl"), read_lines(tmp_path / "x.dropped.dropped.jsonl")
+    assert kept == read_lines(tmp_path / "train.v1.jsonl") and all("reason" in d for d in dropped)
 
 
 def test_decontamination_catches_a_long_span_not_a_short_one():

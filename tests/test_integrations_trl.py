@@ -97,5 +97,9 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
         EvalCallback(tasks=["nosuch"])
     with pytest.raises(InputError, match="every_steps must be at least 1"):
         EvalCallback(tasks=[str(toy_task)], every_steps=0)
+    with pytest.raises(InputError, match="n must be at least 1, got 0"):
+        EvalCallback(tasks=[str(toy_task)], n=0)
+    with pytest.raises(InputError, match="limit must be at least 1"):
+        EvalCallback(tasks=[str(toy_task)], limit=-5)
     with pytest.raises(InputError, match="missing.json: not a reflection model evalkit can read"):
         EvalCallback(tasks=[str(toy_task)], reflection_model="missing.json")

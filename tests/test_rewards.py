@@ -319,6 +319,13 @@ def test_group_advantages_leave_unjudged_out():
     assert adv == [0.5, 0.0, -0.5, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="must divide"):
         group_advantages([1.0, 0.0, 1.0], 2)
+    # TRL keeps rewards as a float32 tensor, NaN where unjudged: the same numbers as from a list
+    torch = pytest.importorskip("torch")
+    rewards = [float("nan"), 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    for scale in ("group", "batch", "none"):
+        want = group_advantages(rewards, 4, scale=scale)
+        assert want[0] == 0.0 and all(math.isfinite(a) for a in want) and any(want[1:4])
+        assert group_advantages(torch.tensor(rewards), 4, scale=scale) == pytest.approx(want, abs=1e-6)
 
 
 # ---------------------------------------------------------------- veRL

@@ -83,6 +83,10 @@ class EvalCallback(TrainerCallback):
             raise InputError("EvalCallback: no task given")
         if every_steps < 1:
             raise InputError(f"EvalCallback: every_steps must be at least 1, got {every_steps}")
+        if n < 1:
+            raise InputError(f"EvalCallback: n must be at least 1, got {n}")
+        if limit is not None and limit < 1:
+            raise InputError(f"EvalCallback: limit must be at least 1 (or None for every problem), got {limit}")
         from evalkit.taskspec import load_task
 
         for task in tasks:

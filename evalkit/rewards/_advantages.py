@@ -26,7 +26,8 @@ def group_advantages(rewards: Sequence[float | None], group_size: int,
         raise ValueError(f"group_size {group_size} must divide the {len(rewards)} rewards")
     if scale not in ("group", "batch", "none"):
         raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
-    values = [None if r is None or (isinstance(r, float) and math.isnan(r)) else float(r) for r in rewards]
+    # a tensor or a float32 array holds its NaN as a 0-d value, not a Python float (TRL's unjudged)
+    values = [None if r is None or math.isnan(v := float(r)) else v for r in rewards]
     batch_std = _std([v for v in values if v is not None])
     out: list[float] = []
     for start in range(0, len(values), group_size):

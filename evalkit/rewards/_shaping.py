@@ -29,7 +29,8 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, 
         `<think>\\n`), so the completion must hold no open marker and exactly one close marker. A bool
         for every row, or a dataset column of that name.
     think_format: a format name for every row or a dataset column (`auto`: from each completion's
-        markers, r1 when it has none, so a completion that does not think scores 0.0); r1 when absent (evalkit.thinking.well_formed says what each format checks).
+        markers, r1 when it has none, so a completion that does not think scores 0.0); r1 when
+        absent (evalkit.thinking.well_formed says what each format checks).
     Leading whitespace is allowed; a second block, a block that never closes, text before the
     block, or nothing after it scores 0.0.
     """

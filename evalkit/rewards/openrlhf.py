@@ -10,7 +10,8 @@ OpenRLHF sends `queries` (prompt + response, decoded with the chat template's sp
 `prompts` (the templated prompts) and `labels` (the `--label_key` column: the gold answer, or
 code-test JSON). The response is what follows the prompt in the query; where the prompt cannot be
 found there, what follows the first occurrence of a configured separator, else of a known chat
-template's assistant marker (the first, so a marker the policy writes cannot move the cut). OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
+template's assistant marker (the first, so a marker the policy writes cannot move the cut).
+OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
 `extra_logs["unjudged"]`.
 
 Environment (for the file form, which takes no options): EVALKIT_REWARD_VERIFIER (default `math`;

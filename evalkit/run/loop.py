@@ -165,11 +165,12 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
     traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
               else [None] * len(batch))
     records = []
-    for (req, comp), verdict, trace in zip(batch, verdicts, traces):
+    for (req, comp), verdict, trace, opened in zip(batch, verdicts, traces, think_open):
         problem = by_task[req.task].by_id[req.problem_id]
         record = {
             "task": req.task, "problem_id": req.problem_id, "sample": req.sample, "seed": req.seed,
             "model": req.model or comp.model, "prompt": req.prompt, "completion": comp.text,
+            "think_open": opened,
             "finish_reason": comp.finish_reason, "prompt_tokens": comp.prompt_tokens,
             "completion_tokens": comp.completion_tokens, "reasoning_tokens": comp.reasoning_tokens,
             "gold": problem.answer if problem.tests is None else None,

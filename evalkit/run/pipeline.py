@@ -21,8 +21,8 @@ from typing import Any, Sequence
 from evalkit.backends.base import Backend, backend_capabilities, backend_factory, default_backend, get_backend
 from evalkit.errors import InputError
 from evalkit.run.loop import generate_and_verify, judge_options as make_judge_options, rules_for, task_verifiers
-from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable, identity as run_identity,
-                                  plan_task)
+from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable,
+                                  identity as run_identity, plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
 from evalkit.run.rundir import RunConfig, RunDir
