@@ -120,7 +120,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         tok = _tokenizer(tokenizer, engine, config)
         counter = _Counter(tok)
         spans = []
-        fmt = get_format((config.get("think_format") or {}).get("row"))  # the run's (r1 before it was recorded)
+        fmt = _run_format(config)
         for s in samples:
             if not isinstance(s.get("completion"), str):
                 raise InputError(f"{rd.samples_path}: sample {s.get('problem_id')!r}/{s.get('sample')!r}: "
@@ -197,6 +197,11 @@ def _equivalence(spec: dict[str, Any]) -> Any:
     return getattr(verifier, "equivalent", None) if capabilities(verifier).votes else None
 
 
+def _run_format(config: dict[str, Any]) -> ThinkFormat:
+    """The run's think format, as its config.json records it (r1 for a run made before it was)."""
+    return get_format((config.get("think_format") or {}).get("row"))
+
+
 def _think_open(s: dict[str, Any], fmt: ThinkFormat) -> bool:
     """The prompt opened thinking: recorded with the sample (runs since it is), else read off the prompt."""
     return bool(s.get("think_open")) or (fmt.thinks and (s.get("prompt") or "").rstrip().endswith(fmt.open))
@@ -262,8 +267,7 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     from evalkit.verifiers.base import VerifyItem, get_verifier
 
     tok = engine.tokenizer
-    # the run's think format (r1 for a run made before formats were recorded)
-    fmt = get_format((config.get("think_format") or {}).get("row"))
+    fmt = _run_format(config)
     close = close_text(fmt)
     sampling = {t.get("name"): t.get("resolved_generation") or t.get("generation") or {} for t in config.get("tasks", [])}
     verifier_name = {t.get("name"): (t.get("verifier", "math"), t.get("verifier_options") or {})

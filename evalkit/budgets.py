@@ -378,6 +378,7 @@ class BudgetEngine:
         # (sample index, kept thinking tokens, natural?) -> the answer's prefix; identical prefixes generate once
         plans: list[tuple[Request, int, Thought, int | None, bool]] = []
         prefixes: dict[tuple[int, int, bool], Prefix] = {}
+        window = getattr(self.backend, "max_model_len", None)  # the context, where the engine says it
         for i, (reqs, t) in enumerate(zip(chunk, thoughts)):
             full_text = self._decode(t.ids)
             for req in reqs:
@@ -390,7 +391,6 @@ class BudgetEngine:
                     plans.append((req, i, t, None, False))  # ran out of max tokens while thinking: truncated
                     continue
                 kept = len(t.ids) if finished else self._cut(t, req.budget, full_text)
-                window = getattr(self.backend, "max_model_len", None)
                 fit = (window - len(t.prompt_ids) - len(self._close_ids) - len(self._cue_ids) - s.answer_tokens
                        if window and req.budget is not None else None)
                 if fit is not None and kept > fit:  # thinking up to the context leaves no room to answer
