@@ -14,7 +14,9 @@ For every recorded sample (an ordinary run's, `budget` null) and every budget B:
 
 Token counts come from the run model's tokenizer; where it cannot be loaded (a replayed run of a hub
 model, offline) `tokenizer="recorded"` scales each sample's characters by its recorded
-`completion_tokens` — an estimate, and the output says so (`unit`).
+`completion_tokens` — an estimate, and the output says so (`unit`). A sample without a recorded count
+takes its model's mean characters per token; a model with no count at all is counted in characters,
+and its results' `unit` says `characters`.
 
 Writes `anytime.jsonl` (one probe per sample and budget: where the cut fell, what was answered) and
 `anytime.json` (metrics per budget, per task and model, as evalkit.budgets.budget_results gives them) in
@@ -74,17 +76,47 @@ class Probe:
                 "reason": None, "finished": self.cut_char is None}
 
 
-class _Counter:
-    """Thinking tokens of a sample and the character where token B ends."""
+TOKENS = "tokens"
+RECORDED = "recorded tokens (estimated from characters)"
+CHARACTERS = "characters: no completion_tokens recorded, so budgets count characters, not tokens"
 
-    def __init__(self, tokenizer: Any) -> None:
+
+class _Counter:
+    """Thinking tokens of a sample and the character where token B ends.
+
+    tokenizer: counts the text; None counts from the records: a sample's characters scaled by its own
+    `completion_tokens`, else by its model's other samples, else one per character.
+    samples: the run's samples (for each model's characters per token).
+    """
+
+    def __init__(self, tokenizer: Any, samples: Sequence[dict[str, Any]]) -> None:
         self.tokenizer = tokenizer
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for s in samples:
+            if s.get("completion_tokens") and s["completion"]:
+                totals[s["model"]][0] += s["completion_tokens"]
+                totals[s["model"]][1] += len(s["completion"])
+        self.per_model = {m: tokens / chars for m, (tokens, chars) in totals.items()}
+
+    def unit(self, samples: Sequence[dict[str, Any]]) -> str:
+        """What one model's counts are: tokens, recorded estimates (saying how many samples had no count
+        of their own), or characters."""
+        if self.tokenizer is not None:
+            return TOKENS
+        if samples[0]["model"] not in self.per_model:
+            return CHARACTERS
+        missing = sum(not s.get("completion_tokens") for s in samples)
+        if not missing:
+            return RECORDED
+        return (f"recorded tokens (estimated from characters; {missing} of {len(samples)} samples without "
+                "completion_tokens take their model's mean)")
 
     def think(self, sample: dict[str, Any], start: int, end: int) -> tuple[int, Any]:
         """(thinking tokens, a function token count -> character offset in the completion)."""
         text = sample["completion"][start:end]
-        if self.tokenizer is None:  # recorded: this sample's own characters per token
-            per = (sample.get("completion_tokens") or len(sample["completion"])) / max(1, len(sample["completion"]))
+        if self.tokenizer is None:
+            own = sample.get("completion_tokens")
+            per = own / max(1, len(sample["completion"])) if own else self.per_model.get(sample["model"], 1.0)
             return round(len(text) * per), lambda b: start + min(len(text), int(b / per))
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = enc["offset_mapping"]
@@ -100,8 +132,8 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     generate: False for the free estimate from the answer trajectory (no model needed).
     engine: a started backend that can continue a prefix; else one is built from the run's config
         (backend, model) with `backend_options`.
-    tokenizer: "auto" (the engine's, else the run model's, else recorded counts), "recorded", a
-        tokenizer name or path, or a tokenizer object.
+    tokenizer: "auto" (the engine's, else the run model's from a local folder, the hub cache or a
+        reachable hub, else recorded counts), "recorded", a tokenizer name or path, or a tokenizer object.
     answer_tokens, answer_cue: the probe's answer length and the text after the close.
     """
     from evalkit.metrics import summarize
@@ -117,16 +149,18 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     if generate and engine is None:
         engine, own = _engine(config, backend_options), True
     try:
-        tok = _tokenizer(tokenizer, engine, config)
-        counter = _Counter(tok)
-        spans = []
-        fmt = _run_format(config)
         for s in samples:
             if not isinstance(s.get("completion"), str):
                 raise InputError(f"{rd.samples_path}: sample {s.get('problem_id')!r}/{s.get('sample')!r}: "
                                  "field 'completion': expected a string")
+        tok, counted_with = _tokenizer(tokenizer, engine, config, samples)
+        counter = _Counter(tok, samples)
+        spans = []
+        fmt = _run_format(config)
+        for s in samples:
             split = split_think(s["completion"], _think_open(s, fmt), fmt)
-            start = split.think_start if split.has_think else 0
+            # the thinking the model wrote: after the open marker, and after what the prompt already held
+            start = max(split.think_start, len(_prefill(s, fmt))) if split.has_think else 0
             tokens, at = counter.think(s, start, split.think_end) if split.has_think else (0, lambda b: 0)
             spans.append((split, start, tokens, at))
         if budgets:
@@ -134,8 +168,10 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         else:
             longest = max(t for _, _, t, _ in spans) or 1
             budget_list = tuple(b for b in DEFAULT_BUDGETS if b < 2 * longest) or DEFAULT_BUDGETS[:1]
+        if not generate:
+            _check_traces(rd.samples_path, samples, spans, budget_list[0])
         probes: list[Probe] = []
-        pending: list[tuple[dict[str, Any], int, int, int]] = []  # (sample, budget, cut char, index in probes)
+        pending: list[tuple[dict[str, Any], int, int, int, int]] = []  # (sample, budget, start, cut, index in probes)
         for s, (split, start, tokens, at) in zip(samples, spans):
             answer_toks = max(0, (s.get("completion_tokens") or 0) - tokens)
             for b in budget_list:
@@ -145,7 +181,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     continue
                 cut = at(b)
                 if generate:
-                    pending.append((s, b, cut, len(probes)))
+                    pending.append((s, b, start, cut, len(probes)))
                     probes.append(None)  # type: ignore[arg-type]  # filled below
                     continue
                 answer, correct = _latest_candidate(s, cut)
@@ -162,17 +198,24 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     groups: dict[tuple[str, str], list[Probe]] = defaultdict(list)
     for p in probes:
         groups[(p.task, p.model)].append(p)
-    unit = "tokens" if tok is not None else "recorded tokens (estimated from characters)"
+    of_model: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for s in samples:
+        of_model[(s["task"], s["model"])].append(s)
     results = []
     for (task, model), ps in sorted(groups.items()):
         equivalent = _equivalence(specs.get(task, {}))
         out = budget_results([p.as_sample() for p in ps], lambda ss: summarize(ss, equivalent=equivalent))
-        results.append({"task": task, "model": model, "generated": generate, "unit": unit, **out})
+        results.append({"task": task, "model": model, "generated": generate,
+                        "unit": counter.unit(of_model[(task, model)]), **out})
+    units = list(dict.fromkeys(r["unit"] for r in results))
+    unit = units[0] if len(units) == 1 else "mixed: " + "; ".join(
+        f"{u} for {', '.join(r['model'] for r in results if r['unit'] == u)}" for u in units)
     with open(run_dir / "anytime.jsonl.tmp", "w", encoding="utf-8") as f:
         for p in probes:
             f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
     os.replace(run_dir / "anytime.jsonl.tmp", run_dir / "anytime.jsonl")
-    summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "results": results}
+    summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "counted_with": counted_with,
+               "results": results}
     tmp = run_dir / "anytime.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     os.replace(tmp, run_dir / "anytime.json")
@@ -225,22 +268,69 @@ def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | N
     return trajectory[i]["answer"], trajectory[i]["correct"] is True
 
 
-def _tokenizer(choice: Any, engine: Any, config: dict[str, Any]) -> Any:
+def _check_traces(path: Path, samples: Sequence[dict[str, Any]], spans: Sequence[tuple], smallest: int) -> None:
+    """--no-generate answers a cut from the trace analyzer's trajectory: a sample some budget cuts needs one."""
+    untraced = [s for s, (split, _, tokens, _) in zip(samples, spans)
+                if split.has_think and tokens >= smallest and not isinstance(s.get("trace"), dict)]
+    if untraced:
+        s = untraced[0]
+        raise InputError(f"{path}: --no-generate reads each cut trace's answer trajectory, and {len(untraced)} "
+                         f"samples a budget cuts have no trace (e.g. {s['problem_id']}#{s['sample']}; was the run "
+                         "made with --no-trace?): probe with generation instead, or make the run without --no-trace")
+
+
+def _tokenizer(choice: Any, engine: Any, config: dict[str, Any],
+               samples: Sequence[dict[str, Any]]) -> tuple[Any, str]:
+    """(the tokenizer that counts thinking, or None for recorded counts; what counted it, in words)."""
     if choice == "recorded":
-        return None
+        return None, "recorded counts (--tokenizer recorded)"
     if choice not in (None, "auto") and not isinstance(choice, str):
-        return choice
-    if engine is not None and getattr(engine, "tokenizer", None) is not None and choice in (None, "auto"):
-        return engine.tokenizer
-    name = config.get("model") if choice in (None, "auto") else choice
+        return choice, "the given tokenizer"
+    if choice not in (None, "auto"):
+        tok, why = _load_tokenizer(choice)
+        if tok is None:
+            raise InputError(f"--tokenizer {choice}: cannot load it ({why})")
+        return tok, f"the tokenizer of {choice}"
+    if engine is not None and getattr(engine, "tokenizer", None) is not None:
+        return engine.tokenizer, "the engine's tokenizer"
+    models = sorted({str(s.get("model")) for s in samples})
+    # a replayed run records its models per sample; config.json's model is then the replay's name
+    name = config.get("model") if config.get("backend") not in (None, "replay") else (
+        models[0] if len(models) == 1 else None)
+    if name is None:
+        return None, f"recorded counts ({len(models)} models: no one tokenizer counts them all)"
+    tok, why = _load_tokenizer(name)
+    return (tok, f"the tokenizer of {name}") if tok is not None else (None, f"recorded counts ({name}: {why})")
+
+
+def _load_tokenizer(name: str) -> tuple[Any, str]:
+    """(the tokenizer of `name`, "") from a local folder, the hub cache or the hub; (None, why not) at once
+    when it is in none of them that can be reached (no retrying an unreachable hub for a minute)."""
     try:
         from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(name)
+    except ImportError:
+        return None, "transformers is not installed"
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=True), ""
     except Exception as e:
-        if choice in (None, "auto"):
-            return None  # a replayed run of a model we cannot load: recorded counts
-        raise InputError(f"--tokenizer {choice}: cannot load it ({type(e).__name__}: {e})") from None
+        if Path(name).expanduser().exists():
+            return None, _first_line(e)
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return None, "not in the hub cache, and HF_HUB_OFFLINE is set"
+    try:
+        from huggingface_hub import model_info
+
+        model_info(name, timeout=10)  # one request: is the hub there, and does it have the model?
+    except Exception as e:
+        return None, f"not in the hub cache, and the hub cannot give it ({_first_line(e)})"
+    try:
+        return AutoTokenizer.from_pretrained(name), ""
+    except Exception as e:
+        return None, _first_line(e)
+
+
+def _first_line(e: Exception) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0]}" if str(e) else type(e).__name__
 
 
 def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
@@ -272,16 +362,23 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     sampling = {t.get("name"): t.get("resolved_generation") or t.get("generation") or {} for t in config.get("tasks", [])}
     verifier_name = {t.get("name"): (t.get("verifier", "math"), t.get("verifier_options") or {})
                      for t in config.get("tasks", [])}
-    prefixes, texts = [], []
-    for s, b, cut, _ in pending:
-        ids = tok.encode(s["prompt"], add_special_tokens=False)  # it ends with the prefill, if any
-        think_ids = tok.encode(s["completion"][len(_prefill(s)):cut], add_special_tokens=False)[:b]
-        tail = tok.encode(close + answer_cue, add_special_tokens=False)
+    tail = tuple(tok.encode(close + answer_cue, add_special_tokens=False))
+    prefixes, kept = [], []
+    for s, b, start, cut, _ in pending:
+        completion = s["completion"]
+        ids = list(tok.encode(s["prompt"], add_special_tokens=False))  # it ends with the prefill, if any
+        # an open marker the model wrote itself goes with the prompt: the budget counts thinking only
+        ids += tok.encode(completion[len(_prefill(s, fmt)):start], add_special_tokens=False)
+        think_ids = tok.encode(completion[start:cut], add_special_tokens=False)[:b]
+        thought = tok.decode(think_ids, skip_special_tokens=False)
+        while think_ids and not completion.startswith(thought, start):  # token B split a character: as a sweep does
+            think_ids.pop()
+            thought = tok.decode(think_ids, skip_special_tokens=False)
         g = sampling.get(s["task"], {})
-        prefixes.append(Prefix(tuple(ids) + tuple(think_ids) + tuple(tail), answer_tokens,
+        prefixes.append(Prefix(tuple(ids) + tuple(think_ids) + tail, answer_tokens,
                                float(g.get("temperature", 0.6)), float(g.get("top_p", 0.95)),
                                derived_seed(s.get("seed") or 0, "anytime", b)))
-        texts.append(s["completion"][:len(_prefill(s))] + tok.decode(think_ids, skip_special_tokens=False))
+        kept.append((len(think_ids), start + len(thought)))
     outs = engine.continue_tokens(prefixes)
     by_task: dict[str, list[int]] = defaultdict(list)
     for j, (s, *_rest) in enumerate(pending):
@@ -289,22 +386,21 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     for task, idx in by_task.items():
         name, options = verifier_name.get(task, ("math", {}))
         verifier = get_verifier(name, **options)
-        items, completions = [], []
+        items, after = [], []
         for j in idx:
-            s, b, cut, _ = pending[j]
-            completion = texts[j] + close + answer_cue + tok.decode(list(outs[j].token_ids), skip_special_tokens=False)
-            completions.append(completion)
-            items.append(VerifyItem(completion=completion, gold=s.get("gold"), finish_reason=outs[j].finish_reason,
-                                    think_open=_think_open(s, fmt), think_format=fmt))
-        for j, v, completion in zip(idx, verifier.verify_many(items), completions):
-            s, b, cut, i = pending[j]
-            yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut, b,
-                           len(outs[j].token_ids), v.answer, v.correct, "generated", completion[cut:])
+            s, cut_at = pending[j][0], kept[j][1]
+            after.append(close + answer_cue + tok.decode(list(outs[j].token_ids), skip_special_tokens=False))
+            items.append(VerifyItem(completion=s["completion"][:cut_at] + after[-1], gold=s.get("gold"),
+                                    finish_reason=outs[j].finish_reason, think_open=_think_open(s, fmt),
+                                    think_format=fmt))
+        for j, v, text in zip(idx, verifier.verify_many(items), after):
+            s, b, _, _, i = pending[j]
+            think_tokens, cut_at = kept[j]
+            yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut_at, think_tokens,
+                           len(outs[j].token_ids), v.answer, v.correct, "generated", text)
 
 
-def _prefill(s: dict[str, Any]) -> str:
-    """The part of the completion that the prompt already holds (the forced `<think>\\n`)."""
-    from evalkit.backends.base import THINK_PREFILL
-
-    prompt, completion = s.get("prompt") or "", s["completion"]
-    return THINK_PREFILL if completion.startswith(THINK_PREFILL) and prompt.endswith(THINK_PREFILL) else ""
+def _prefill(s: dict[str, Any], fmt: ThinkFormat) -> str:
+    """The part of the completion that the prompt already holds (the format's forced prefill)."""
+    prompt, completion, prefill = s.get("prompt") or "", s["completion"], fmt.prefill
+    return prefill if prefill and completion.startswith(prefill) and prompt.endswith(prefill) else ""

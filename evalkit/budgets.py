@@ -90,10 +90,12 @@ def budget_settings(think_budget: Sequence[int] | str | None = None, answer_toke
     """
     budgets = parse_budgets(think_budget, "--think-budget") if think_budget else ()
     if not budgets and not min_think:
+        # --min-think 0 forces nothing, so it does not make these options mean anything either
+        needs = "--think-budget or --min-think" if min_think is None else "--think-budget or a --min-think above 0"
         for name, value in (("--answer-tokens", answer_tokens), ("--max-waits", max_waits),
                             ("--wait-text", wait_text), ("--answer-cue", answer_cue)):
             if value is not None:
-                raise InputError(f"{name} needs --think-budget or --min-think")
+                raise InputError(f"{name} needs {needs}")
         return None
     if answer_tokens is not None and answer_tokens < 1:
         raise InputError(f"--answer-tokens must be at least 1, got {answer_tokens}")
@@ -440,6 +442,39 @@ def with_budgets(requests: Sequence[Request], budgets: Sequence[int]) -> list[Re
 # ------------------------------------------------------------------------------------ results
 
 REACH = 0.95  # "the smallest budget reaching 95% of the largest budget's avg@n"
+_TOLERANCE = 1e-9  # avg@n values are ratios of counts: 19/53 is 95% of 20/53 though the floats differ
+
+
+def was_cut(record: dict[str, Any], close: str | None = None, answer_cue: str | None = None) -> bool:
+    """Whether evalkit cut this budget sample's thinking (closed it and cued the answer), rather than the
+    model ending its thinking before the budget.
+
+    record: a sample record with `budget`, `reasoning_tokens` and `completion`. close, answer_cue: the
+    run's (config.json `think_budgets`); None reads any built-in format's close and the default cue.
+    A cut keeps B tokens, or fewer where token B would split a character or the context window is full,
+    so past the token count the test is the text: the kept thinking is followed by the close and the cue.
+    (A model whose own answer begins with exactly the cue reads as cut.)
+    """
+    budget, kept = record.get("budget"), record.get("reasoning_tokens")
+    if budget is None:
+        return False
+    if kept is not None and kept >= budget:
+        return True
+    cue = DEFAULT_ANSWER_CUE if answer_cue is None else answer_cue
+    if not cue:  # no cue: a cut looks like a close the model wrote; only the count tells
+        return False
+    text = record.get("completion") or ""
+    for c in [close] if close else _known_closes():
+        at = text.find(c)
+        if at >= 0 and text.startswith(cue, at + len(c)):
+            return True
+    return False
+
+
+def _known_closes() -> list[str]:
+    from evalkit.thinking import FORMATS
+
+    return list(dict.fromkeys(close_text(f) for f in FORMATS.values() if f.thinks))
 
 
 def config_entry(settings: BudgetSettings, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -448,11 +483,14 @@ def config_entry(settings: BudgetSettings, previous: dict[str, Any] | None = Non
     return {"budgets": budgets, **settings.identity()}
 
 
-def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any) -> dict[str, Any]:
+def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any, close: str | None = None,
+                   answer_cue: str | None = None) -> dict[str, Any]:
     """Metrics per budget for one task and model.
 
     samples: sample records with a `budget`. summary_of: records -> the run's summary dict (avg@n,
     pass@k, maj@k with CIs), so every budget is scored exactly as a run is.
+    close, answer_cue: the run's, to tell a cut from a finished thinking (see `was_cut`); a record's
+    own `finished` (anytime probes) wins.
     Returns {"largest", "smallest_reaching_95", "budgets": [per budget: budget, metrics,
     mean_thinking_tokens, mean_answer_tokens, tokens_per_correct, finished_share, mean_forced_waits,
     n_samples]}.
@@ -475,7 +513,8 @@ def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any) -> dict[s
             "mean_thinking_tokens": _mean(thinking), "mean_answer_tokens": _mean(answers),
             "tokens_per_correct": total / correct if correct else None,
             # thinking that ended (closed, or the model stopped) before the budget cut it
-            "finished_share": _mean([float((s.get("reasoning_tokens") or 0) < budget) for s in ss]),
+            "finished_share": _mean([float(s["finished"] if s.get("finished") is not None
+                                           else not was_cut(s, close, answer_cue)) for s in ss]),
             "mean_forced_waits": _mean([s["forced_waits"] for s in ss if s.get("forced_waits") is not None]),
         })
     largest = rows[-1] if rows else None
@@ -493,7 +532,7 @@ def smallest_reaching(rows: Sequence[dict[str, Any]], share: float = REACH) -> i
         return None
     for row in rows:
         value = row["metrics"].get("avg@n", {}).get("value")
-        if value is not None and value >= share * top:
+        if value is not None and value >= share * top - _TOLERANCE:
             return row["budget"]
     return None
 

@@ -94,7 +94,9 @@ def _budget_options(f):
               help="Force the reply to open thinking (the think format's prefill, '<think>\\n' for r1) "
                    "when the chat template does not.")
 @click.option("--dtype", default="auto", show_default=True)
-@click.option("--max-model-len", type=int, default=None)
+@click.option("--max-model-len", type=int, default=None,
+              help="The context window (vllm; openai: the server's, which thinking budgets leave room in; read from a "
+                   "vLLM server's /models when not given).")
 @click.option("--revision", default=None, help="Model revision on the hub.")
 @click.option("--trust-remote-code", is_flag=True, default=False)
 @click.option("--base-url", multiple=True, help="OpenAI-compatible server URL (repeat for a fleet).")
@@ -267,7 +269,8 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 
 @main.command("serve-rewards")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
+              help="0 picks a free port.")
 @click.option("--verifier", default="math", show_default=True,
               help="For labels that are not code-test JSON (those always go to `code`).")
 @click.option("--separator", default=None, help="Text that ends the prompt inside a query, where the prompt is not "
@@ -293,6 +296,8 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
         server = RewardServer(host, port, verifier=verifier, separator=separator, max_concurrency=max_concurrency,
                               partial=partial, per_answer_s=per_answer_timeout, batch_deadline_s=batch_deadline,
                               think_format=think_format)
+    except InputError as e:  # the only one it raises: an unknown think format
+        raise InputError(f"--think-format: {e}") from None
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"evalkit reward server on {server.url} (POST /get_reward, GET /health; verifier {verifier})",
@@ -318,16 +323,20 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
               help="Drop problems sharing a 13-word n-gram with this benchmark (a task name, a YAML path, or "
                    "all); repeat, or give several separated by commas.")
 @click.option("--model", default=None, help="For a run holding several models: whose pass rates to use.")
+@click.option("--budget", type=int, default=None,
+              help="For a run with thinking budgets (--think-budget): whose samples give the pass rates "
+                   "(default: the largest, as results.json's headline). Budgets are never mixed.")
 @click.option("--dropped", "dropped_out", type=click.Path(dir_okay=False), default=None,
               help="The side file of dropped rows (default: OUT's stem + .dropped.jsonl).")
 def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: int, dedup: bool,
-               decontaminate: tuple[str, ...], model: str | None, dropped_out: str | None) -> None:
+               decontaminate: tuple[str, ...], model: str | None, budget: int | None,
+               dropped_out: str | None) -> None:
     """Write the problems of RUN_DIR whose pass rate lies in LOW:HIGH as GRPO training data."""
     from evalkit.curate import curate, summary_table
 
     tasks = [t.strip() for value in decontaminate for t in value.split(",") if t.strip()]
     result = curate(run_dir, pass_rate, fmt, out, min_samples=min_samples, dedup=dedup, decontaminate=tasks,
-                    model=model, dropped_out=dropped_out)
+                    model=model, dropped_out=dropped_out, budget=budget)
     click.echo(summary_table(result))
     click.echo(f"\nwrote {result.out} ({fmt}, {result.kept} rows); dropped rows and why: {result.dropped_path}")
 
@@ -637,7 +646,27 @@ def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokeniz
     from evalkit.budgets import format_budget_table
 
     click.echo(format_budget_table(summary["results"]))
-    click.echo(f"\nthinking counted in {summary['unit']}; probes in {run_dir}/anytime.jsonl, metrics in anytime.json")
+    units: dict[str, list[str]] = {}
+    for r in summary["results"]:
+        units.setdefault(r["unit"], []).append(r["model"])
+    click.echo("")
+    if len(units) == 1:
+        click.echo(f"thinking counted in {summary['unit']}, with {summary['counted_with']}")
+    else:  # a model without recorded token counts is counted in characters: its rows say so apart
+        click.echo(f"thinking counted with {summary['counted_with']}:")
+        for unit, models in units.items():
+            click.echo(f"  {unit}: {', '.join(models)}")
+    click.echo(f"probes in {run_dir}/anytime.jsonl, metrics in anytime.json")
+    from pathlib import Path
+
+    from evalkit.report import write_report
+
+    if (Path(run_dir) / "index.html").is_file():  # the run's report gains the curves
+
+        try:
+            click.echo(f"report: {write_report(run_dir)}")
+        except Exception as e:  # the curves are safe on disk; say what failed
+            click.echo(f"evalkit: warning: could not rewrite the report ({type(e).__name__}: {e})", err=True)
 
 
 # ---- judge (rule-then-judge cascade): `evalkit judge doctor` ----

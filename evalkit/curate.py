@@ -3,7 +3,8 @@
 A GRPO group whose answers are all right or all wrong has zero advantage and teaches nothing (DAPO's
 dynamic sampling, open-r1's pass-rate filter), so the useful problems are those the current model
 solves sometimes. `curate` reads a run directory (a replay of another harness's outputs works the
-same), measures each problem's pass rate (avg@n over its judged samples), keeps the problems in
+same), measures each problem's pass rate (avg@n over its judged samples; in a run with thinking
+budgets, over those of one budget: the largest unless asked otherwise), keeps the problems in
 [LOW, HIGH], optionally drops duplicates and problems that share a long n-gram with a benchmark
 (evalkit.contamination), and writes the rest with `evalkit export`'s writers, each row asked with the
 very messages the run asked it, and carrying its pass rate. Every dropped problem goes to a side file
@@ -12,6 +13,7 @@ with its reason.
 
 from __future__ import annotations
 
+import json
 import os
 import unicodedata
 from collections import Counter, defaultdict
@@ -21,7 +23,7 @@ from typing import Any, Sequence
 
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
-from evalkit.rewards.export import check_out_path, training_row, write_rows
+from evalkit.rewards.export import check_out_path, training_row, write_files
 from evalkit.run.rundir import RunDir  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
@@ -35,6 +37,15 @@ DROP_REASONS: tuple[tuple[str, str], ...] = (
     ("pass_rate_high", "pass rate above HIGH"),
     ("contaminated", "shares an n-gram with a benchmark problem (--decontaminate)"),
     ("duplicate", "same problem text as a row kept before it (--dedup)"),
+)
+
+# The fields curate reads from a sample line: (name, required, what it must hold, test).
+SAMPLE_FIELDS: tuple[tuple[str, bool, str, Any], ...] = (
+    ("task", True, "a task name", lambda v: isinstance(v, str) and v != ""),
+    ("problem_id", True, "a string or an integer", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)),
+    ("model", True, "a string", lambda v: isinstance(v, str)),
+    ("correct", False, "true, false or null", lambda v: v is None or isinstance(v, bool)),
+    ("budget", False, "an integer or null", lambda v: v is None or isinstance(v, int) and not isinstance(v, bool)),
 )
 
 
@@ -80,6 +91,9 @@ class CurateResult:
     dropped: tuple[Dropped, ...]
     benchmarks: tuple[str, ...] = ()  # what --decontaminate checked against
     skipped_benchmarks: tuple[str, ...] = ()  # under `all`, those that could not be loaded
+    ngram: int = NGRAM  # the n-gram length decontamination used
+    budget: int | None = None  # the thinking budget whose samples were measured (None: an ordinary run)
+    budgets: tuple[int, ...] = ()  # every thinking budget the run has
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome: `kept`, then each drop reason (zeros included), in DROP_REASONS order."""
@@ -111,7 +125,8 @@ def normalise(text: str) -> str:
 def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt: str,
            out: str | os.PathLike, *, min_samples: int = 1, dedup: bool = False,
            decontaminate: Sequence[str] = (), model: str | None = None,
-           dropped_out: str | os.PathLike | None = None, ngram: int = NGRAM) -> CurateResult:
+           dropped_out: str | os.PathLike | None = None, ngram: int = NGRAM,
+           budget: int | None = None) -> CurateResult:
     """Write the problems of a run whose pass rate lies in `pass_rate` as a training set.
 
     run_dir: an `evalkit run` directory (samples.jsonl and config.json), replay runs included.
@@ -124,6 +139,10 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     decontaminate: benchmark tasks (built-in names, YAML paths, or `all`); a problem sharing
         `ngram` consecutive words with one of their problems is dropped.
     model: which model's samples to measure, for a run holding several (required then).
+    budget: for a run with thinking budgets (`--think-budget`), whose samples to measure: each budget
+        is its own experiment, so pass rates never mix them. Default: the largest, whose figures are
+        results.json's headline; it must be one of the run's budgets. A run without budgets takes
+        none.
     dropped_out: the side file of dropped rows (JSON lines); default OUT's stem + `.dropped.jsonl`.
     Raises InputError for bad input; nothing is written then.
     """
@@ -137,11 +156,14 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     run_dir = Path(run_dir)
     config, samples = _read_run(run_dir)
     model = _one_model(run_dir, samples, model)
-    rates = _pass_rates(samples, model)
+    budgets = sorted({s["budget"] for s in samples if s.get("model") == model and s.get("budget") is not None})
+    budget = _one_budget(run_dir, budgets, budget)
+    samples = [s for s in samples if s.get("model") == model and s.get("budget") == budget]
+    rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
     index = NgramIndex.from_tasks(list(decontaminate), ngram) if decontaminate else None
     system_prompt = (config.get("identity") or {}).get("system_prompt")
-    prompts = {(s["task"], str(s["problem_id"])): s.get("prompt") for s in samples if s.get("model") == model}
+    prompts = {(s["task"], str(s["problem_id"])): s.get("prompt") for s in samples}
 
     candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
     dropped: list[Dropped] = []
@@ -185,11 +207,11 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                                  {"pass_rate": pr.rate, "n_samples": pr.judged}))
     order = {name: i for i, (name, _) in enumerate(DROP_REASONS)}
     dropped.sort(key=lambda d: order[d.reason])
-    write_rows(rows, out)
-    write_rows([d.to_dict() for d in dropped], dropped_path)
+    write_files([(rows, out), ([d.to_dict() for d in dropped], dropped_path)])
     return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped),
                         benchmarks=tuple(index.tasks) if index else (),
-                        skipped_benchmarks=index.skipped if index else ())
+                        skipped_benchmarks=index.skipped if index else (), ngram=ngram, budget=budget,
+                        budgets=tuple(budgets))
 
 
 def summary_table(result: CurateResult) -> str:
@@ -201,8 +223,12 @@ def summary_table(result: CurateResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}".rstrip() for a, b, c in rows]
     lines.insert(1, "-" * len(lines[0]))
+    if result.budget is not None:
+        which = "the largest" if result.budget == max(result.budgets) else "chosen with --budget"
+        lines.append(f"\npass rates at thinking budget {result.budget} ({which} of the run's "
+                     f"{', '.join(map(str, result.budgets))})")
     if result.benchmarks:
-        lines.append(f"\ndecontaminated against {len(result.benchmarks)} benchmarks ({NGRAM}-word n-grams): "
+        lines.append(f"\ndecontaminated against {len(result.benchmarks)} benchmarks ({result.ngram}-word n-grams): "
                      + ", ".join(result.benchmarks))
     if result.skipped_benchmarks:
         lines.append("not checked (could not be loaded): " + ", ".join(result.skipped_benchmarks))
@@ -224,7 +250,23 @@ def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     samples = run.samples()
     if not samples:
         raise InputError(f"{run.samples_path}: holds no samples")
+    for i, sample in enumerate(samples):
+        for name, required, what, ok in SAMPLE_FIELDS:
+            if name not in sample:
+                problem = f"field {name!r} missing" if required else None
+            else:
+                problem = None if ok(sample[name]) else \
+                    f"field {name!r}: expected {what}, got {json.dumps(sample[name])[:60]}"
+            if problem:
+                raise InputError(f"{run.samples_path}: line {_line_number(run.samples_path, i)}: {problem}")
     return config, samples
+
+
+def _line_number(path: Path, index: int) -> int:
+    """The line of `path` that holds the `index`-th sample RunDir read (it skips blank lines)."""
+    with open(path, encoding="utf-8") as f:
+        lines = (n for n, line in enumerate(f, 1) if line.strip())
+        return next((n for i, n in enumerate(lines) if i == index), index + 1)
 
 
 def _one_model(run_dir: Path, samples: list[dict[str, Any]], model: str | None) -> str:
@@ -238,11 +280,22 @@ def _one_model(run_dir: Path, samples: list[dict[str, Any]], model: str | None) 
     return models[0]
 
 
-def _pass_rates(samples: list[dict[str, Any]], model: str) -> dict[tuple[str, str], PassRate]:
+def _one_budget(run_dir: Path, budgets: list[int], budget: int | None) -> int | None:
+    if not budgets:
+        if budget is not None:
+            raise InputError(f"--budget {budget}: {run_dir} has no thinking budgets "
+                             "(it was run without --think-budget)")
+        return None
+    if budget is None:
+        return budgets[-1]
+    if budget not in budgets:
+        raise InputError(f"--budget {budget}: {run_dir} has thinking budgets {', '.join(map(str, budgets))}")
+    return budget
+
+
+def _pass_rates(samples: list[dict[str, Any]]) -> dict[tuple[str, str], PassRate]:
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for s in samples:
-        if s.get("model") != model:
-            continue
         c = counts[(s["task"], str(s["problem_id"]))]
         if s.get("correct") is None:
             c[2] += 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -91,8 +92,7 @@ def maj_at_k(classes: Sequence[int | None], correct_class: int | None, k: int, s
         return 0.0
     wrong = list(sizes.values())
     abstain = n - s_c - sum(wrong)
-    cost = s_c * s_c * max(1, len(wrong)) ** 2 * k
-    if cost > _EXACT_MAJ_BUDGET:
+    if _maj_dp_steps(s_c, wrong, k) > _EXACT_MAJ_BUDGET:
         return _maj_sampled(classes, correct_class, k, seed)
     total = 0.0
     for j in range(1, min(s_c, k) + 1):
@@ -111,6 +111,14 @@ def maj_at_k(classes: Sequence[int | None], correct_class: int | None, k: int, s
             if rest <= abstain:
                 total += pick_c * w * comb(abstain, rest) / (1 + ties)
     return total / comb(n, k)
+
+
+def _maj_dp_steps(s_c: int, wrong: list[int], k: int) -> int:
+    """An upper bound on the exact computation's inner steps: per vote count j of the correct class, per
+    wrong class, its states (votes used, ties) times the votes the class can take."""
+    biggest = max(wrong, default=0)
+    return sum(len(wrong) * (k - j + 1) * (min(len(wrong), (k - j) // j) + 1) * (min(j, biggest) + 1)
+               for j in range(1, min(s_c, k) + 1))
 
 
 def _maj_sampled(classes: Sequence[int | None], correct_class: int, k: int, seed: int, draws: int = 4000) -> float:
@@ -312,4 +320,5 @@ def _breakdowns(scores: list[ProblemScores], max_values: int = 40) -> dict[str, 
 
 
 def _natural(value: str) -> tuple:
-    return (0, float(value), "") if value.replace(".", "", 1).isdigit() else (1, 0.0, value)
+    """Numbers first, by value; then text. Only ASCII digits are numbers ('²' is a digit to str.isdigit)."""
+    return (0, float(value), "") if re.fullmatch(r"[0-9]+(\.[0-9]*)?", value) else (1, 0.0, value)

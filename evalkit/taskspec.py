@@ -47,6 +47,7 @@ _SPEC_KEYS = {"name", "description", "dataset", "fields", "prompt", "system", "v
 _DATASET_KEYS = {"hub", "config", "split", "revision", "local", "format", "config_files"}
 _FIELD_KEYS = {"id", "problem", "answer", "tests", "meta", "date"}
 _GEN_KEYS = set(DEFAULT_GENERATION.to_dict())
+_FORMATS = ("json", "parquet", "csv")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class TaskSpec:
     description: str = ""
     path: Path | None = None
     window: DateWindow | None = None  # the run's --since/--until (evalkit.windows)
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # key path -> line in `path`
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec, for config.json."""
@@ -163,6 +165,10 @@ def _parse_spec(path: Path) -> TaskSpec:
     for key in ds:
         if key not in _DATASET_KEYS:
             raise err(f"dataset.{key}", f"unknown key (expected one of: {', '.join(sorted(_DATASET_KEYS))})")
+        if key != "config_files" and ds[key] is not None and not isinstance(ds[key], str):
+            raise err(f"dataset.{key}", f"expected a string, got {type(ds[key]).__name__} {ds[key]!r}")
+    if ds.get("format") not in (None, *_FORMATS):
+        raise err("dataset.format", f"expected one of {', '.join(_FORMATS)}, got {ds['format']!r}")
     if not ds.get("hub") and not ds.get("local"):
         raise err("dataset", "needs 'hub' (a hub dataset id) or 'local' (a file path)")
     local = Path(ds["local"]) if ds.get("local") else None
@@ -188,6 +194,10 @@ def _parse_spec(path: Path) -> TaskSpec:
         meta = {m: m for m in meta}
     if not isinstance(meta, dict):
         raise err("fields.meta", "expected a mapping of name to column, or a list of columns")
+    for key, value in [(k, v) for k, v in fm.items() if k != "meta"] + [(f"meta.{k}", v) for k, v in meta.items()]:
+        if value is not None and not isinstance(value, str):
+            raise err(f"fields.{key}", "expected a column name or a jinja expression (a string), "
+                                       f"got {type(value).__name__} {value!r}")
     fields = FieldMap(id=fm.get("id"), problem=fm.get("problem", "problem"),
                       answer=fm.get("answer", "answer" if "tests" not in fm else None),
                       tests=fm.get("tests"), meta={str(k): str(v) for k, v in meta.items()}, date=fm.get("date"))
@@ -203,6 +213,9 @@ def _parse_spec(path: Path) -> TaskSpec:
             raise err(f"generation.{key}", f"expected {'a number' if kind is float else 'an integer'}, got {value!r}")
     generation = DEFAULT_GENERATION.given(**{k: (float(v) if k in ("temperature", "top_p") else int(v))
                                              for k, v in gen.items()})
+    problem = generation_problem(**{k: gen[k] for k in gen if k != "seed"})
+    if problem:
+        raise err(f"generation.{problem[0]}", problem[1])
 
     prompt = data.get("prompt", DEFAULT_PROMPT)
     for key in ("prompt", "system"):
@@ -235,6 +248,13 @@ def _parse_spec(path: Path) -> TaskSpec:
         if value is not None and not isinstance(value, dict):
             raise err(key, f"expected a mapping of name to value, got {type(value).__name__} {value!r}")
         mappings[key] = dict(value or {})
+    from evalkit.backends.replay import OPTIONAL, REQUIRED
+
+    for key, value in mappings["replay_fields"].items():
+        if key not in REQUIRED + OPTIONAL:
+            raise err(f"replay_fields.{key}", f"unknown record field (expected some of: {', '.join(REQUIRED + OPTIONAL)})")
+        if not isinstance(value, str):
+            raise err(f"replay_fields.{key}", f"expected the name of a field in the replay file, got {value!r}")
     think_open = data.get("think_open", False)
     if not isinstance(think_open, bool):  # a quoted "false" is a non-empty string: true to Python
         raise err("think_open", f"expected true or false (unquoted), got {think_open!r}")
@@ -243,8 +263,26 @@ def _parse_spec(path: Path) -> TaskSpec:
         verifier=verifier, verifier_options=mappings["verifier_options"],
         generation=generation, metrics=tuple(metrics), completions=completions, think_open=think_open,
         chat_template_kwargs=mappings["chat_template_kwargs"], replay_fields=mappings["replay_fields"],
-        description=str(data.get("description") or ""), path=path.resolve(),
+        description=str(data.get("description") or ""), path=path.resolve(), lines=lines,
     )
+
+
+def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None,
+                       max_tokens: Any = None) -> tuple[str, str] | None:
+    """(setting, what is wrong) for a sampling setting out of range, else None (None settings are not given).
+
+    temperature >= 0, 0 < top_p <= 1, max_tokens >= 1, n >= 1: what every backend accepts, checked
+    before a model is loaded.
+    """
+    if n is not None and n < 1:
+        return "n", f"expected at least 1 sample per problem, got {n}"
+    if temperature is not None and not temperature >= 0:  # `not >=` also refuses NaN
+        return "temperature", f"expected a number >= 0, got {temperature}"
+    if top_p is not None and not 0 < top_p <= 1:
+        return "top_p", f"expected a number in (0, 1], got {top_p}"
+    if max_tokens is not None and max_tokens < 1:
+        return "max_tokens", f"expected at least 1 token, got {max_tokens}"
+    return None
 
 
 # ---------------------------------------------------------------- templates and fields
@@ -286,8 +324,11 @@ def prompt_messages(spec: TaskSpec, problem: Problem, system_prompt: str | None 
         system = system_prompt if system_prompt is not None else (
             render(spec.system, problem.row, **extra) if spec.system else None)
     except jinja2.TemplateError as e:
-        raise InputError(f"{_source(spec)}: field '{field_name}' on problem {problem.id!r}: {e}; "
+        raise InputError(f"{_source(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: {e}; "
                          f"available columns: {', '.join(problem.row)}") from None
+    except Exception as e:  # the template ran and failed on this row's data (`{{ level + 1 }}` on a string)
+        raise InputError(f"{_source(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: "
+                         f"{type(e).__name__}: {e}") from None
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
@@ -297,18 +338,24 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
         try:
             return render(expr, row)
         except jinja2.UndefinedError as e:
-            raise InputError(f"{_source(spec)}: field '{field_name}' ({expr!r}) on row {index}: {e.message}; "
-                             f"available columns: {', '.join(row)}") from None
+            raise InputError(f"{_source(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
+                             f"{index}: {e.message}; available columns: {', '.join(row)}") from None
         except Exception as e:  # a filter failed on this row's data
-            raise InputError(f"{_source(spec)}: field '{field_name}' ({expr!r}) on row {index}: {e}") from None
+            raise InputError(f"{_source(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
+                             f"{index}: {e}") from None
     if expr not in row:
-        raise InputError(f"{_source(spec)}: field '{field_name}' names column {expr!r}, which the dataset "
-                         f"does not have; available columns: {', '.join(row)}")
+        raise InputError(f"{_source(spec, 'fields.' + field_name)}: field '{field_name}' names column {expr!r}, "
+                         f"which the dataset does not have; available columns: {', '.join(row)}")
     return row[expr]
 
 
-def _source(spec: TaskSpec) -> str:
-    return str(spec.path) if spec.path else spec.name
+def _source(spec: TaskSpec, key: str | None = None) -> str:
+    """The spec's file (or name), with the line of `key` ('fields.answer', 'prompt') where it is known."""
+    where = str(spec.path) if spec.path else spec.name
+    while key and key not in spec.lines and "." in key:  # `fields.meta.level` of a meta list: its list
+        key = key.rsplit(".", 1)[0]
+    line = spec.lines.get(key) if key else None
+    return f"{where}:{line}" if line else where
 
 
 # ---------------------------------------------------------------- loading problems
@@ -337,12 +384,12 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
             continue
         problem = _problem(spec, row, index)
         if problem.id in seen:
-            raise InputError(f"{_source(spec)}: field 'id' gives {problem.id!r} to more than one row (row {index})")
+            raise InputError(f"{_source(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than one row (row {index})")
         seen.add(problem.id)
         problems.append(problem)
     if spec.window is not None and not problems:
         w = spec.window.to_dict()
-        raise InputError(f"{_source(spec)}: no problem's {spec.fields.date!r} falls between "
+        raise InputError(f"{_source(spec, 'fields.date')}: no problem's {spec.fields.date!r} falls between "
                          f"{w['since'] or 'the start'} and {w['until'] or 'today'}")
     return LoadedDataset(problems, used, revision)
 
@@ -364,7 +411,7 @@ def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
         try:
             tests = CodeTests.from_any(raw)
         except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{_source(spec)}: field 'tests' on row {index} (id {pid}): {e}") from None
+            raise InputError(f"{_source(spec, 'fields.tests')}: field 'tests' on row {index} (id {pid}): {e}") from None
     meta = {k: resolve_field(v, row, spec, f"meta.{k}", index) for k, v in f.meta.items()}
     return Problem(id=pid, problem=str(text), answer=None if answer is None else str(answer), tests=tests,
                    meta=meta, row=row)
@@ -403,13 +450,15 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
             raise
         except Exception as e:  # no network, no such dataset, ...
             if source == "hub" or ds.local is None:
-                raise InputError(f"{_source(spec)}: cannot load hub dataset {ds.hub!r}: "
+                raise InputError(f"{_source(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: "
                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
             print(f"evalkit: hub dataset {ds.hub} unavailable ({type(e).__name__}); using the bundled copy",
                   file=sys.stderr)
     if ds.local is None:
-        raise InputError(f"{_source(spec)}: field 'dataset': no local copy and the hub is offline "
+        raise InputError(f"{_source(spec, 'dataset')}: field 'dataset': no local copy and the hub is offline "
                          "(unset HF_HUB_OFFLINE or add 'local')")
+    if not ds.local.exists():
+        raise InputError(f"{_source(spec, 'dataset.local')}: field 'dataset.local': file not found: {ds.local}")
     if ds.local.is_dir() and ds.config_files:  # a downloaded copy of the hub repository: the release's files
         paths = [ds.local / name for name in ds.config_files[ds.config]]
         rows = [row for p in paths for row in load_local_rows(p, ds.format)]
@@ -456,6 +505,15 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     import datasets
 
     datasets.disable_progress_bars()
-    data = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its log of a bad file would repeat our error
+    try:
+        data = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    except Exception as e:  # not that format, or a corrupt file: arrow and datasets say why, in their words
+        cause = e.__cause__ or e.__context__ or e
+        detail = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else type(cause).__name__
+        raise InputError(f"{path}: cannot read as {fmt} ({type(cause).__name__}: {detail})") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
     return [dict(r) for r in data]
 

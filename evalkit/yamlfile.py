@@ -14,14 +14,15 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
     """(data, node) of the YAML file at `path`; `node` is its composed tree, for the lines of keys.
 
     what: what the file is ("task spec", "suite", …), for the error when it cannot be read.
-    Raises InputError naming the file (and the line, for malformed YAML).
+    Raises InputError naming the file (and the line, for malformed YAML or a key given twice: YAML
+    would silently keep the last one).
     """
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read {what} ({e})") from None
     try:
-        return yaml.safe_load(source), yaml.compose(source)
+        data, node = yaml.safe_load(source), yaml.compose(source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         if mark is not None and mark.line >= source.count("\n") and getattr(e, "context_mark", None):
@@ -31,6 +32,25 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
         if getattr(e, "context", None):
             problem = f"{problem} ({e.context})"
         raise InputError(f"{path}{where}: malformed YAML: {problem}") from None
+    _refuse_repeated_keys(path, node)
+    return data, node
+
+
+def _refuse_repeated_keys(path: Path, node: Any, prefix: str = "") -> None:
+    """InputError at the second occurrence of a key in any mapping of the tree."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_repeated_keys(path, item, prefix)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[str, int] = {}
+    for k, v in node.value:
+        name = f"{prefix}{k.value}"
+        if isinstance(k, yaml.ScalarNode) and k.value in first:
+            raise InputError(f"{path}:{k.start_mark.line + 1}: field '{name}' is given twice "
+                             f"(first on line {first[k.value]}); keep one")
+        first[k.value] = k.start_mark.line + 1
+        _refuse_repeated_keys(path, v, name + ".")
 
 
 def key_lines(node: Any, prefix: str = "") -> dict[str, int]:

@@ -8,13 +8,18 @@ The expected cuts and answers below were worked out by hand from the traces.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import evalkit
+from evalkit.anytime import anytime
+from evalkit.budgets import DEFAULT_ANSWER_CUE
+from evalkit.thinking import split_think
 
 REASONER = "deepseek-reasoner"
 
@@ -116,3 +121,78 @@ def test_anytime_reads_the_runs_think_format(tmp_path):
     # at 40 characters (one token each) the cut falls inside the thinking, after the guess of 41
     assert early["cut_char"] == start + 40 and early["answer"] == "41" and early["correct"] is False
     assert late["source"] == "finished" and late["think_tokens"] == len(thought) + 3 and late["correct"] is True
+
+
+def test_a_model_without_recorded_token_counts_is_counted_in_characters_and_says_so(demo_run):
+    # the demo's R1-Distill-Qwen-14B records no completion_tokens, and half of Llama-8B's lack them
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate", "--budgets",
+                        "256,100000", "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    qwen14, llama8 = "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
+    said = {line.split(": ")[-1]: line for line in r.stdout.splitlines() if line.startswith("  ")}
+    assert said[qwen14].strip().startswith("characters: no completion_tokens recorded")
+    assert "20 of 40 samples without completion_tokens" in said[llama8]
+    results = {e["model"]: e["anytime"] for e in json.loads((demo_run / "results.json").read_text())["results"]}
+    assert results[qwen14]["unit"].startswith("characters") and results[REASONER]["unit"] == (
+        "recorded tokens (estimated from characters)")
+    # at a budget past every thinking, a 14B sample's thinking is its length in characters
+    sample = next(s for s in map(json.loads, (demo_run / "samples.jsonl").read_text().splitlines())
+                  if s["model"] == qwen14 and split_think(s["completion"], s["think_open"]).closed)
+    probe = probes(demo_run)[(qwen14, sample["problem_id"], sample["sample"], 100000)]
+    assert probe["think_tokens"] == len(split_think(sample["completion"], sample["think_open"]).think)
+
+
+def test_no_generate_on_a_run_without_traces_is_a_clear_error(tmp_path):
+    run = evalkit.evaluate(["demo"], out=tmp_path / "untraced", progress=False, trace=False).run_dir
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "256",
+                        "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "have no trace" in r.stderr and "--no-trace" in r.stderr and "with generation" in r.stderr
+    assert not (run / "anytime.jsonl").exists()
+
+
+def test_the_tokenizer_is_found_or_given_up_at_once_offline(demo_run):
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    # a replay of four models: no one tokenizer counts them all, and the hub is not asked
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate", "--budgets",
+                        "256"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "with recorded counts (4 models: no one tokenizer counts them all)" in r.stdout
+    assert time.monotonic() - started < 30
+    # a tokenizer asked for by name that is neither a folder nor cached, offline: one line, at once
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate", "--budgets",
+                        "256", "--tokenizer", "evalkit-test/no-such-tokenizer"], capture_output=True, text=True,
+                       timeout=300, env={**env, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and r.stderr.strip() == ("evalkit: error: --tokenizer evalkit-test/no-such-tokenizer: "
+                                                      "cannot load it (not in the hub cache, and HF_HUB_OFFLINE is set)")
+
+
+@pytest.mark.slow
+def test_a_generated_probe_spends_its_budget_on_thinking_only(vllm_engine, tmp_path):
+    # a replayed run: its prompt holds no prefill, the model wrote `<think>` itself
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "What is 6*7?", "answer": "42"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    completion = "<think>\n" + "Let me think about it. " * 8 + "So it is 42.</think>\n\nThe answer is \\boxed{42}."
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "m", "sample": 0, "completion": completion}) + "\n")
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False).run_dir
+    sent = []
+
+    class Recording:  # the engine, keeping what it was asked to continue
+        tokenizer = vllm_engine.tokenizer
+
+        def continue_tokens(self, prefixes):
+            sent.extend(prefixes)
+            return vllm_engine.continue_tokens(prefixes)
+
+    anytime(run, "16", engine=Recording(), answer_tokens=4)
+    tok = vllm_engine.tokenizer
+    ids = list(sent[0].token_ids)
+    thought = ids[ids.index(tok.convert_tokens_to_ids("<think>")) + 1:ids.index(tok.convert_tokens_to_ids("</think>"))]
+    assert len(thought) == 16  # the open marker is not thinking: it does not spend the budget
+    (probe,) = probes(run).values()
+    assert probe["source"] == "generated" and probe["think_tokens"] == 16
+    # the thinking the model was sent ends at the probe's cut, and its stored text starts there, at the close
+    assert completion[:probe["cut_char"]] == "<think>" + tok.decode(thought)
+    assert probe["completion"].startswith("</think>" + DEFAULT_ANSWER_CUE)

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _http import JSONHandler, serve
 
 import evalkit
-from evalkit.budgets import DEFAULT_ANSWER_CUE
+from evalkit.budgets import DEFAULT_ANSWER_CUE, format_budget_table, smallest_reaching
 from evalkit.thinking import THINK_CLOSE
 
 pytestmark = pytest.mark.slow
@@ -146,6 +147,9 @@ def test_budget_options_without_a_continuing_backend_are_one_line_errors(tmp_pat
         "evalkit: error: --think-budget: '2k' is not a whole number of tokens (expected e.g. 1024,2048)")
     r = run("--answer-tokens", "64")
     assert r.returncode == 2 and "--answer-tokens needs --think-budget or --min-think" in r.stderr
+    r = run("--min-think", "0", "--max-waits", "3")  # --min-think was given, but 0 forces no wait
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "evalkit: error: --max-waits needs --think-budget or a --min-think above 0")
     r = run("--think-budget", "1024")
     assert r.returncode == 2 and "the replay backend cannot continue a text prefix" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
@@ -205,3 +209,164 @@ def test_continued_text_leaves_out_the_end_of_sequence_and_skips_a_full_prefix()
     assert sent == [fits.token_ids]  # the engine never sees a prefix with no room left
     assert out[0].token_ids == (5, 6) and out[0].finish_reason == "stop" and out[0].stopped_on is None
     assert out[1].token_ids == () and out[1].finish_reason == "length"
+
+
+# ------------------------------------------------------------- a scripted model, one byte a token
+
+EOS = 256
+
+
+class ByteTokenizer:
+    """One token per UTF-8 byte (what byte-level BPE falls back to for CJK, emoji and math symbols)."""
+
+    eos_token_id = EOS
+    chat_template = None
+
+    def encode(self, text, add_special_tokens=False):
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids, skip_special_tokens=False):
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def get_vocab(self):  # it knows the think markers, so the think prefill is used
+        return {"<think>": 300, "<|begin_of_thought|>": 301}
+
+
+class ScriptedModel:
+    """A backend that can continue a prefix (as vLLM does) whose model writes, for each problem, a fixed
+    reply in the run's think format: thinking, the close, and its answer. After a close evalkit made,
+    it answers `\\boxed{0}`."""
+
+    name = "scripted"
+
+    def __init__(self, thinking: dict[str, str], answers: dict[str, str], think_format: str = "r1") -> None:
+        from evalkit.thinking import get_format
+
+        self.model, self.tokenizer, self.max_model_len = "scripted", ByteTokenizer(), None
+        self.thinking, self.answers, self.format = thinking, answers, get_format(think_format)
+
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        from evalkit.backends.base import render_with_tokenizer
+
+        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
+
+    def close(self):
+        pass
+
+    def _reply(self, text: str) -> str:
+        from evalkit.budgets import close_text
+
+        key = next(k for k in self.thinking if k in text)
+        written = text[text.rindex(self.format.prefill) + len(self.format.prefill):]
+        script = self.thinking[key] + close_text(self.format) + self.answers[key]
+        return script[len(written):] if script.startswith(written) else "\\boxed{0}"
+
+    def continue_tokens(self, prefixes):
+        from evalkit.budgets import continue_with_stops
+
+        def run(token_ids, kwargs_list):
+            out = []
+            for ids, kw in zip(token_ids, kwargs_list):
+                reply, got = self.tokenizer.encode(self._reply(self.tokenizer.decode(ids))) + [EOS], []
+                for t in reply[:kw["max_tokens"]]:
+                    got.append(t)
+                    hit = next((s for s in kw["stop"] or () if self.tokenizer.decode(got).endswith(s)), None)
+                    if hit or t == EOS:
+                        out.append((got, "stop", hit, 0))
+                        break
+                else:
+                    out.append((got, "length", None, 0))
+            return out
+
+        return continue_with_stops(self.tokenizer, prefixes, run)
+
+
+def write_task(root: Path, problems: dict[str, str]) -> Path:
+    """A task of one problem per (id -> gold), asking 'What is <id>?'."""
+    (root / "p.jsonl").write_text("".join(json.dumps({"id": pid, "problem": f"What is {pid}?", "answer": gold}) + "\n"
+                                          for pid, gold in problems.items()))
+    (root / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n"
+                                 "generation: {n: 1, temperature: 0.6, top_p: 0.95, max_tokens: 400}\n")
+    return root / "t.yaml"
+
+
+def test_a_cut_moved_back_off_a_split_character_is_a_cut_not_a_finished_thinking(tmp_path):
+    # "π" is two bytes and "≈" three: budget 1 splits π (kept: 0 tokens), budget 4 splits ≈ (kept: 2)
+    model = ScriptedModel({"pi": "π≈3.14, so 3."}, {"pi": " \\boxed{3}"})
+    sweep = evalkit.evaluate([str(write_task(tmp_path, {"pi": "3"}))], engine=model, think_budget="1,4,1000",
+                             answer_tokens=16, out=tmp_path / "run", progress=False, think_format="r1")
+    by = {s["budget"]: s for s in lines(sweep.samples_path)}
+    assert (by[1]["reasoning_tokens"], by[4]["reasoning_tokens"]) == (0, 2)
+    assert by[4]["completion"] == PREFILL + "π" + THINK_CLOSE + DEFAULT_ANSWER_CUE + "\\boxed{0}"
+    rows = {r["budget"]: r for r in sweep.results[0]["think_budgets"]["budgets"]}
+    # evalkit cut, closed and cued both: neither had finished its thinking; at 1000 the model had
+    assert [rows[b]["finished_share"] for b in (1, 4, 1000)] == [0.0, 0.0, 1.0]
+    table = format_budget_table(sweep.results).splitlines()  # what `evalkit run` prints
+    at = table[0].index("finished")
+    assert {line.split()[2]: line[at:].split()[0] for line in table[2:-1]} == {"1": "0%", "4": "0%", "1000": "100%"}
+
+
+def test_results_tell_a_cut_with_the_runs_own_answer_cue(tmp_path):
+    model = ScriptedModel({"pi": "π≈3.14, so 3."}, {"pi": " \\boxed{3}"})
+    sweep = evalkit.evaluate([str(write_task(tmp_path, {"pi": "3"}))], engine=model, think_budget="4,1000",
+                             answer_tokens=16, answer_cue="\n\nFinal: ", out=tmp_path / "run", progress=False,
+                             think_format="r1")
+    rows = {r["budget"]: r for r in sweep.results[0]["think_budgets"]["budgets"]}
+    assert [rows[b]["finished_share"] for b in (4, 1000)] == [0.0, 1.0]
+
+
+def test_the_smallest_budget_reaching_95_percent_is_found_at_exactly_95_percent():
+    # 19/53 is exactly 95% of 20/53, though the two floats say otherwise
+    rows = [{"budget": 1024, "metrics": {"avg@n": {"value": 19 / 53}}},
+            {"budget": 2048, "metrics": {"avg@n": {"value": 20 / 53}}}]
+    assert 19 / 53 < 0.95 * (20 / 53)  # the float rounding the answer must not depend on
+    assert smallest_reaching(rows) == 1024
+
+
+WINDOW = 96  # the scripted server's context window
+
+
+def _window_server(model: str, letter: int):
+    """An OpenAI-compatible completions server with a WINDOW-token context that, as vLLM does, says its
+    window on /models and refuses a request whose prompt and max_tokens do not fit in it. Its model
+    never closes its thinking: it writes `letter` tokens until max_tokens."""
+
+    class Server(JSONHandler):
+        def do_GET(self):  # noqa: N802
+            self._send({"data": [{"id": model, "max_model_len": WINDOW}]})
+
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            if len(body["prompt"]) + body["max_tokens"] > WINDOW:
+                data = json.dumps({"error": {"message": f"maximum context length is {WINDOW} tokens"}}).encode()
+                self.send_response(400)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            ids = [letter] * body["max_tokens"]
+            self._send({"choices": [{"index": 0, "text": "", "token_ids": ids, "finish_reason": "length",
+                                     "stop_reason": None}], "usage": {"prompt_tokens": len(body["prompt"])}})
+
+    return serve(Server)
+
+
+def test_the_openai_backend_fits_budgets_in_the_servers_context_window(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    letter = AutoTokenizer.from_pretrained(tiny_model).encode("a", add_special_tokens=False)[0]
+    task = str(write_task(tmp_path, {"x": "1"}))
+    with _window_server(str(tiny_model), letter) as (url, seen):
+        common = dict(model=str(tiny_model), backend="openai", base_url=url, backend_options={"endpoint": "completions"},
+                      think_budget=f"16,{10 * WINDOW}", answer_tokens=8, progress=False, trace=False)
+        # the window read off the server's /models
+        run = evalkit.evaluate([task], out=tmp_path / "read", **common)
+        # and one given (--max-model-len), smaller than the server's
+        small = evalkit.evaluate([task], out=tmp_path / "given", max_model_len=80, **common)
+    assert all(len(body["prompt"]) + body["max_tokens"] <= WINDOW for body in seen)  # the server refused none
+    for result, window in ((run, WINDOW), (small, 80)):
+        by = {s["budget"]: s for s in lines(result.samples_path)}
+        assert by[16]["reasoning_tokens"] == 16
+        big = by[10 * WINDOW]  # thinking that would fill the window is cut where the close, cue and answer fit
+        assert big["prompt_tokens"] + big["completion_tokens"] <= window
+        assert big["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 8)

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 import evalkit
 from evalkit.contamination import NGRAM, NgramIndex, words
+from evalkit.curate import curate, summary_table
 
 # A MATH-500 problem (test/intermediate_algebra/1994.json), reworded around a long span of it.
 REWORDED = ("A friend sent me this one. Define\n\\[p = \\sum_{k = 1}^\\infty \\frac{1}{k^2} \\quad \\text{and} "
@@ -143,6 +145,74 @@ def test_curate_side_file_is_named_after_the_whole_stem(replay_run, tmp_path):
     assert (tmp_path / "train.v1.dropped.jsonl").is_file() and (tmp_path / "train.v2.dropped.jsonl").is_file()
     kept, dropped = read_lines(tmp_path / "x.dropped.jsonl"), read_lines(tmp_path / "x.dropped.dropped.jsonl")
     assert kept == read_lines(tmp_path / "train.v1.jsonl") and all("reason" in d for d in dropped)
+
+
+def copy_run(run: Path, to: Path, edit) -> Path:
+    """A copy of `run` whose samples.jsonl lines are `edit(list of records)`."""
+    shutil.copytree(run, to)
+    records = edit(read_lines(run / "samples.jsonl"))
+    (to / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return to
+
+
+def test_curate_measures_one_thinking_budget_never_a_mix(replay_run, tmp_path):
+    # a `--think-budget 512,4096` run: the samples above at 4096, the same all wrong at 512
+    def budgets(records):
+        full = [dict(r, budget=4096) for r in records]
+        return full + [dict(r, budget=512, correct=False, score=0.0, reason="wrong") for r in records]
+
+    run = copy_run(replay_run, tmp_path / "run", budgets)
+    r = cli("curate", str(run), "--pass-rate", "0.25:0.75", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = read_lines(tmp_path / "train.jsonl")
+    assert [(row["problem_id"], row["pass_rate"], row["n_samples"]) for row in rows] == [
+        ("p1", 0.25, 4), ("p2", 0.5, 4), ("p4", 0.75, 4), ("p5", 0.5, 4), ("p6", 0.5, 4)]
+    dropped = {d["problem_id"]: d["reason"] for d in read_lines(tmp_path / "train.dropped.jsonl")}
+    assert dropped == {"p0": "pass_rate_low", "p3": "pass_rate_high"}
+    assert "pass rates at thinking budget 4096 (the largest of the run's 512, 4096)" in r.stdout
+
+    small = cli("curate", str(run), "--pass-rate", "0:0", "--budget", "512", "--format", "trl", "--out", "b.jsonl",
+                cwd=tmp_path)
+    assert small.returncode == 0, small.stderr
+    assert {(row["pass_rate"], row["n_samples"]) for row in read_lines(tmp_path / "b.jsonl")} == {(0.0, 4)}
+    bad = cli("curate", str(run), "--pass-rate", "0:1", "--budget", "100", "--format", "trl", "--out", "c.jsonl",
+              cwd=tmp_path)
+    assert bad.returncode == 2 and "has thinking budgets 512, 4096" in bad.stderr
+    assert not (tmp_path / "c.jsonl").exists()
+    plain = cli("curate", str(replay_run), "--pass-rate", "0:1", "--budget", "512", "--format", "trl", "--out",
+                "c.jsonl", cwd=tmp_path)
+    assert plain.returncode == 2 and "has no thinking budgets" in plain.stderr
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda r: {k: v for k, v in r.items() if k != "task"}, "samples.jsonl: line 4: field 'task' missing"),
+    (lambda r: {k: v for k, v in r.items() if k != "problem_id"}, "samples.jsonl: line 4: field 'problem_id' missing"),
+    (lambda r: dict(r, correct="true"), "samples.jsonl: line 4: field 'correct': expected true, false or null"),
+    (lambda r: dict(r, budget="512"), "samples.jsonl: line 4: field 'budget': expected an integer or null"),
+])
+def test_curate_names_the_line_and_field_of_a_bad_sample(replay_run, tmp_path, edit, says):
+    run = copy_run(replay_run, tmp_path / "run", lambda rs: rs[:3] + [edit(rs[3])] + rs[4:])
+    r = cli("curate", str(run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("evalkit: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert says in r.stderr
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_curate_to_a_place_that_cannot_be_written_writes_nothing(replay_run, tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    for out, dropped in (("new/t.parquet", "blocker/x.jsonl"), ("blocker/t.parquet", "x.jsonl")):
+        r = cli("curate", str(replay_run), "--pass-rate", "0.25:0.75", "--format", "verl", "--out", out,
+                "--dropped", dropped, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith("evalkit: error: blocker/") and "cannot write it" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]  # neither file, nor the folder new/
+
+
+def test_summary_names_the_ngram_length_used(replay_run, tmp_path):
+    result = curate(replay_run, "0:1", "trl", tmp_path / "t.jsonl", decontaminate=["math500"], ngram=5)
+    assert "decontaminated against 1 benchmarks (5-word n-grams): math500" in summary_table(result)
 
 
 def test_decontamination_catches_a_long_span_not_a_short_one():

@@ -180,17 +180,17 @@ def test_a_run_whose_spec_chooses_g_pass_shows_it_in_results_and_the_report(tmp_
     assert "G-Pass" not in summary and "pass@4" in summary
 
 
-def test_maj_at_k_is_the_same_in_two_processes_at_aime_scale():
-    # n = 64 with many distinct wrong answers: past the exact budget, maj@k samples subsets with a
-    # per-problem seed, which must not come from Python's per-process salted hash()
+def test_maj_at_k_is_the_same_in_two_processes_past_the_exact_budget():
+    # n = 256 with 97 distinct wrong answers: past the exact budget from k = 64 on, maj@k samples subsets
+    # with a per-problem seed, which must not come from Python's per-process salted hash()
     import json
     import os
     import subprocess
     import sys
 
     script = ("import json\nfrom evalkit.metrics import summarize\n"
-              "samples = [{'problem_id': f'aime/{p}', 'sample': s, 'answer': str(s % 33) if s % 2 else '7',"
-              " 'correct': s % 2 == 0, 'reason': 'x'} for p in range(3) for s in range(64)]\n"
+              "samples = [{'problem_id': f'aime/{p}', 'sample': s, 'answer': str(s % 97) if s % 2 else '7',"
+              " 'correct': s % 2 == 0, 'reason': 'x'} for p in range(3) for s in range(256)]\n"
               "m = summarize(samples)['metrics']\n"
               "print(json.dumps({k: v['value'] for k, v in m.items() if k.startswith('maj@')}))\n")
     outs = []
@@ -199,4 +199,25 @@ def test_maj_at_k_is_the_same_in_two_processes_at_aime_scale():
         r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
         assert r.returncode == 0, r.stderr
         outs.append(json.loads(r.stdout))
-    assert outs[0] == outs[1] and set(outs[0]) >= {"maj@4", "maj@64"}
+    assert outs[0] == outs[1] and set(outs[0]) >= {"maj@4", "maj@128"}
+
+
+@pytest.mark.parametrize("n_correct, k", [(16, 16), (32, 8), (1, 32)])
+def test_maj_at_k_is_exact_at_n_64_with_every_wrong_answer_distinct(monkeypatch, n_correct, k):
+    import evalkit.metrics as metrics
+
+    classes = [0] * n_correct + list(range(1, 65 - n_correct))
+    shipped = maj_at_k(classes, 0, k)
+    monkeypatch.setattr(metrics, "_EXACT_MAJ_BUDGET", 10**15)  # no estimate, however long it takes
+    assert shipped == maj_at_k(classes, 0, k)
+
+
+def test_maj_at_k_exact_dp_agrees_with_brute_force_where_one_class_is_large():
+    classes = [0, 0, 0, 1, 1, 1, 1, 2, 3, None, 0, 2]
+    assert maj_at_k(classes, 0, 6) == pytest.approx(_maj_brute(classes, 0, 6), abs=1e-12)
+
+
+def test_breakdown_values_sort_numbers_first_and_accept_any_text():
+    samples = [_record(p, 0, "1", ok) for p, ok in (("a", True), ("b", False), ("c", True), ("d", True))]
+    meta = {"a": {"level": "10"}, "b": {"level": "²"}, "c": {"level": "2"}, "d": {"level": "Level 3"}}
+    assert list(summarize(samples, meta)["breakdowns"]["level"]) == ["2", "10", "Level 3", "²"]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_budgets import ScriptedModel, write_task
 
 import evalkit
 from evalkit.report import write_compare, write_report
@@ -112,3 +113,40 @@ def test_compare_page_overlays_the_curves_of_every_run(demo, page):
     assert "demo-again" in svg and "demo · deepseek-reasoner" in svg  # a line per run and model
     figure.scroll_into_view_if_needed()
     _shot(page, "budgets-compare.png")
+
+
+@pytest.fixture(scope="module")
+def sky_sweep(tmp_path_factory) -> Path:
+    """A budget sweep in sky's think format, one byte a token: budget 2 cuts just after "π" (two bytes);
+    budget 4 falls inside "≈" (three), so it is moved back there too; at 1000 the model finishes."""
+    root = tmp_path_factory.mktemp("sky-sweep")
+    model = ScriptedModel({"pi": "π≈3.14, so 3."}, {"pi": "The answer is \\boxed{3}.<|end_of_solution|>"}, "sky")
+    return evalkit.evaluate([str(write_task(root, {"pi": "3"}))], engine=model, think_budget="2,4,1000", n=2,
+                            answer_tokens=64, out=root / "run", progress=False, think_format="sky").run_dir
+
+
+def test_a_cut_is_marked_where_it_fell_in_the_runs_think_format(sky_sweep, page):
+    page.goto((sky_sweep / "index.html").resolve().as_uri() + "#sample=t|scripted|pi|0|1000")
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    view = page.locator("#sample-view")
+    view.locator("table.cuts").wait_for()
+    cuts = view.locator("table.cuts tbody tr").all_inner_texts()
+    # sky's thinking starts after its 22-character prefill; budgets 2 and 4 kept "π" and were closed there
+    at = len("<|begin_of_thought|>\n\n") + 1
+    assert [c.split("\t")[:2] for c in cuts] == [["2", f"at character {at}"], ["4", f"at character {at}"],
+                                                ["1000", "thinking had finished"]]
+    view.locator("details.think summary").click()
+    assert view.locator("details.think .cut[data-budget='2']").is_visible()
+    assert view.locator("details.think .cut[data-budget='4']").is_visible()
+
+
+def test_problem_rows_are_per_budget(sky_sweep, page):
+    page.goto((sky_sweep / "index.html").resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    rows = page.locator("#problems-table tbody tr")
+    assert rows.count() == 3 and page.locator("#problem-count").inner_text() == "3 of 3 problems × budgets"
+    head = page.locator("#problems-table thead th").all_inner_texts()
+    cells = {r.get_attribute("data-budget"): dict(zip(head, r.inner_text().split("\t"))) for r in rows.all()}
+    # the cut budget answered 0 both times, the finished one 3: not one pooled row, solved 50%, split vote
+    assert {b: (c["Budget"], c["Samples"], c["Solved"], c["Majority answer"]) for b, c in cells.items()} == {
+        "2": ("2", "2", "0.0%", "0"), "4": ("4", "2", "0.0%", "0"), "1000": ("1000", "2", "100.0%", "3")}

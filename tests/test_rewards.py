@@ -229,6 +229,30 @@ def test_code_batch_deadline_scores_unchecked_programs_zero_timeout():
     assert logs.extra["code_reward/reason"][:11] == ["timeout"] * 11
 
 
+def test_a_list_of_accepted_answers_accepts_any_of_them():
+    np = pytest.importorskip("numpy")
+    # veRL datasets sometimes list several accepted answers; each one is accepted, never the list joined
+    assert verl.compute_score("math500", R1 % "7", ["7", "7.0"])["reason"] == "correct"
+    assert verl.compute_score("math500", R1 % "0.5", np.array(["\\frac{1}{2}", "0.5"]))["reason"] == "correct"
+    assert verl.compute_score("math500", R1 % "3", ["x=3", "3"])["reason"] == "correct"
+    assert verl.compute_score("math500", R1 % "4", ["x=3", "3"])["reason"] == "wrong"
+    golds = [["7", "7.0"], ["7", "7.0"], [], [None, "2"]]
+    assert math_reward([R1 % "7.0", R1 % "8", R1 % "7", R1 % "2"], answer=golds) == [1.0, 0.0, None, 1.0]
+    out = openrlhf.score_queries(["Q: 7?\n" + R1 % "7"], ["Q: 7?\n"], [["7", "seven"]])
+    assert out["rewards"] == [1.0] and out["reasons"] == ["correct"]
+
+
+def test_a_nan_gold_is_no_gold_not_an_answer_to_game():
+    np = pytest.importorskip("numpy")
+    # a missing value in a numeric answer column is NaN: unjudged, never the answer "nan"
+    nan = float("nan")
+    assert math_reward([R1 % "nan", R1 % "7"], answer=[nan, nan]) == [None, None]
+    assert math_reward([R1 % "nan"], answer=[np.float32("nan")]) == [None]
+    out = verl.compute_score("math500", R1 % "nan", nan)
+    assert (out["score"], out["unjudged"]) == (0.0, 1.0)
+    assert math_reward([R1 % "7"], answer=[7.0]) == [1.0]
+
+
 # ---------------------------------------------------------------- shaping
 
 
@@ -260,6 +284,18 @@ def test_think_format_reward_under_auto_pays_only_for_thinking(tmp_path):
     assert think_format_reward(completions=[sky, "no markers"], think_format="auto") == [1.0, 0.0]
 
 
+def test_an_unknown_think_format_leaves_rows_unjudged_and_says_so_once(caplog):
+    # a misconfigured format is not the model's fault: None (TRL masks it), never an exception
+    name = "bogus-think-format"
+    with caplog.at_level("WARNING", logger="evalkit.rewards"):
+        assert think_format_reward(["<think>x</think>y", "y"], think_format=name) == [None, None]
+        assert think_format_reward(["<think>x</think>y", "<think>x</think>y"], think_format=["r1", name]) == [1.0, None]
+        assert math_reward([R1 % "7", R1 % "7"], answer=["7", "7"], think_format=["r1", name]) == [1.0, None]
+    warnings = [r for r in caplog.records if name in r.getMessage()]
+    assert len(warnings) == 1 and "unknown think format" in warnings[0].getMessage()
+    assert openrlhf.score_queries(["Q\n" + R1 % "7"], ["Q\n"], ["7"], think_format=name)["reasons"] == ["error"]
+
+
 def test_cosine_length_reward_orders_short_right_long_right_long_wrong_short_wrong():
     completions = [R1 % "4", R1 % "4", R1 % "5", R1 % "5", "<think>\ncut off"]
     ids = [[0] * 100, [0] * 900, [0] * 900, [0] * 100, [0] * 1000]
@@ -289,6 +325,13 @@ def test_overlong_penalty_is_dapo_soft_punishment():
     ids = [[0] * n for n in (10, 80, 90, 100, 101)]
     assert overlong_penalty(completion_ids=ids, max_len=100, cache=20) == [0.0, 0.0, -0.5, -1.0, -1.0]
     assert overlong_penalty(completions=["a b c"], max_len=2, cache=1) == [-1.0]  # words without ids
+
+
+def test_length_penalties_give_one_value_per_completion_whatever_the_ids():
+    # TRL checks that a reward returns one value per completion; missing ids fall back to words
+    assert overlong_penalty(["a"] * 3, completion_ids=[[1]], max_len=2, cache=1) == [0.0, 0.0, 0.0]
+    assert overlong_penalty(["a b c"] * 2, completion_ids=[[1]], max_len=2, cache=1) == [0.0, -1.0]
+    assert repetition_penalty(["a a a a"] * 3, completion_ids=[[1, 2, 3]], ngram_size=1) == [0.0, -0.75, -0.75]
 
 
 def test_repetition_penalty_counts_repeated_ngrams():
@@ -487,3 +530,13 @@ def test_export_cli_and_its_errors(toy_task, tmp_path):
     missing = runner.invoke(main, ["export", str(tmp_path / "nope.yaml"), "--format", "trl", "--out",
                                    str(tmp_path / "x.jsonl")])
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
+
+
+def test_export_to_a_place_that_cannot_be_written_is_one_line_exit_2(toy_task, tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    before = sorted(tmp_path.rglob("*"))
+    r = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out",
+                                  str(tmp_path / "blocker" / "t.jsonl")])
+    assert r.exit_code == 2, r.output
+    assert "blocker/t.jsonl: cannot write it" in r.output and "Traceback" not in r.output
+    assert sorted(tmp_path.rglob("*")) == before

@@ -47,6 +47,13 @@ def test_get_reward_in_openrlhf_protocol(server):
     (json.dumps({"prompts": ["p"]}).encode(), 400, "'query'"),
     (json.dumps({"query": ["a", "b"], "labels": ["1"]}).encode(), 400, "'labels' must be a list as long as"),
     (json.dumps({"query": [1, 2]}).encode(), 400, "list of strings"),
+    (json.dumps({"query": ["a"], "think_format": "bogus"}).encode(), 400, "names a built-in think format"),
+    # a request may not have the server read a file of the client's choosing
+    (json.dumps({"query": ["a"], "think_format": "/etc/formats.yaml"}).encode(), 400, "not '/etc/formats.yaml'"),
+    (json.dumps({"query": ["a"], "think_format": 5}).encode(), 400, "'think_format': expected a think format"),
+    (json.dumps({"query": ["a"], "think_format": ["sky"]}).encode(), 400, "'think_format': expected a think format"),
+    pytest.param(b'{"query": ["a"], "labels": [' + b"[" * 100000 + b"]" * 100000 + b"]}", 400, "nested too deeply",
+                 id="deeply-nested"),
 ])
 def test_malformed_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, body, status, says):
     r = httpx.post(f"{server.url}/get_reward", content=body, headers={"Content-Type": "application/json"}, timeout=30)
@@ -118,3 +125,18 @@ def test_serve_rewards_rejects_an_unknown_verifier():
                           timeout=60)
     assert proc.returncode == 2
     assert "nonesuch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--think-format", "bogus"], "--think-format: unknown think format 'bogus'"),
+    (["--port", "70000"], "70000 is not in the range"),
+])
+def test_serve_rewards_refuses_bad_options_before_serving(args, says):
+    proc = subprocess.run([*EVALKIT, "serve-rewards", "--port", "0", *args], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError, match="unknown think format"):
+        RewardServer("127.0.0.1", 0, think_format="bogus")

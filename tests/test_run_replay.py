@@ -121,6 +121,8 @@ BAD = [
     (["run", "aime24", "--backend", "transformers", "--model", "no-such-org/no-such-model"],
      "model 'no-such-org/no-such-model' does not exist locally"),
     (["run", "aime24", "--backend", "vllm", "--model", "{tmp}/not-a-model"], "not-a-model"),
+    (["run", "{broken_spec}", "--completions", "{c}"], "broken.json: cannot read as json (ArrowInvalid"),
+    (["run", "{type_error}", "--completions", "{c}"], "type.yaml:3: field 'prompt' on problem '0': TypeError"),
 ]
 
 
@@ -133,8 +135,13 @@ def test_bad_input_is_one_line_exit_2_and_no_run_directory(tmp_path, args, messa
     (tmp_path / "d.jsonl").write_text(json.dumps({"question": "q", "answer": "1"}) + "\n")
     (tmp_path / "missing.yaml").write_text("name: missing\ndataset: {local: d.jsonl}\n")
     (tmp_path / "not-a-model").write_text("just a file")
+    (tmp_path / "broken.json").write_text('{"a": [1, 2')
+    (tmp_path / "broken.yaml").write_text("name: broken\ndataset: {local: broken.json}\n")
+    (tmp_path / "type.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nprompt: '{{ answer + 1 }}'\n"
+                                        "fields: {problem: question}\n")
     subs = {"c": tmp_path / "c.jsonl", "corrupt": tmp_path / "corrupt.jsonl", "nofield": tmp_path / "nofield.jsonl",
-            "bad_yaml": tmp_path / "bad.yaml", "missing_col": tmp_path / "missing.yaml", "tmp": tmp_path}
+            "bad_yaml": tmp_path / "bad.yaml", "missing_col": tmp_path / "missing.yaml", "tmp": tmp_path,
+            "broken_spec": tmp_path / "broken.yaml", "type_error": tmp_path / "type.yaml"}
     argv = [a.format(**subs) for a in args] + ["--out", str(tmp_path / "run")]
     r = cli(*argv)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -200,3 +207,96 @@ def test_analyze_reads_a_run_directory(tmp_path):
     analyzed = cli("analyze", "run", "--verifier", "none", "--think-open", cwd=tmp_path)
     assert analyzed.returncode == 0, analyzed.stderr
     assert "110 completions" in analyzed.stdout
+
+
+def _toy_task(tmp_path: Path, answer_field: str = "answer", verifier: str = "math") -> Path:
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "a", "problem": "1+1?", "answer": "2", "level": "easy"},
+        {"id": "b", "problem": "2+2?", "answer": "4", "level": "hard"},
+        {"id": "c", "problem": "3+3?", "answer": "6", "level": "easy"}]))
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(f"name: toy\ndataset: {{local: rows.jsonl}}\nfields: {{id: id, answer: {answer_field}, "
+                    f"meta: {{level: level}}}}\nverifier: {verifier}\n")
+    return spec
+
+
+TOY_ROWS = [{"problem_id": pid, "sample": s, "completion": f"\\boxed{{{ans}}}"}
+            for pid, answers in (("a", (2, 3)), ("b", (4, 4)), ("c", (6, 1))) for s, ans in enumerate(answers)]
+
+
+def test_a_rerun_that_changes_what_judges_a_sample_is_refused(tmp_path):
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    out = str(tmp_path / "run")
+    spec = _toy_task(tmp_path, answer_field="level")  # the wrong gold column: every sample is wrong
+    assert cli("run", str(spec), "--completions", str(f), "--out", out, "--no-progress").returncode == 0
+    spec = _toy_task(tmp_path)  # the user fixes the gold: the stored verdicts are stale
+    r = cli("run", str(spec), "--completions", str(f), "--out", out)
+    assert r.returncode == 2 and "tasks.toy.fields.answer: 'level' -> 'answer'" in r.stderr
+    spec = _toy_task(tmp_path, answer_field="level", verifier="choice")
+    r = cli("run", str(spec), "--completions", str(f), "--out", out)
+    assert r.returncode == 2 and "tasks.toy.verifier: 'math' -> 'choice'" in r.stderr
+    spec = _toy_task(tmp_path)
+    r = cli("run", str(spec), "--completions", str(f), "--out", out, "--overwrite", "--no-progress")
+    assert r.returncode == 0 and json.loads((tmp_path / "run" / "results.json").read_text())[
+        "results"][0]["metrics"]["avg@n"]["value"] == pytest.approx(2 / 3)
+
+
+def test_a_replay_says_what_it_leaves_out(tmp_path):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS[:2] + [{"problem_id": "zzz", "sample": 0, "completion": "x"}])
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "1 replayed record(s) match no problem of the run and are not scored (problem ids such as zzz)" in r.stderr
+    assert "toy: 2 of 3 problems have no replayed record; the metrics cover the other 1" in r.stderr
+    # a record naming its task shadows one without: one sample, the named record's
+    f = _replay_file(tmp_path / "d.jsonl", [{"problem_id": "a", "sample": 0, "completion": "\\boxed{2}", "task": "toy"},
+                                            {"problem_id": "a", "sample": 0, "completion": "\\boxed{3}"}])
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run2"), "--no-progress")
+    assert r.returncode == 0 and "shadowed by a record for the same problem and sample that names its task" in r.stderr
+    assert [s["completion"] for s in lines(tmp_path / "run2" / "samples.jsonl")] == ["\\boxed{2}"]
+    f = _replay_file(tmp_path / "e.jsonl", [{"problem_id": "a", "sample": 0, "completion": "x", "task": ["toy"]}])
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run3"))
+    assert r.returncode == 2 and "e.jsonl:1: field 'task': expected a task name" in r.stderr
+
+
+def test_a_smaller_rerun_scores_what_it_asks_for_and_keeps_the_rest(tmp_path):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    out = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--limit", "1", "-n", "1", "--no-progress")
+    assert r.returncode == 0 and "0 samples new, 1 reused" in r.stdout
+    entry = json.loads((out / "results.json").read_text())["results"][0]
+    task = json.loads((out / "config.json").read_text())["tasks"][0]
+    assert (entry["n_problems"], entry["samples_per_problem"]) == (task["n_problems"], task["n"]) == (1, 1)
+    assert entry["metrics"]["avg@n"]["value"] == 1.0  # problem a, sample 0: \boxed{2}
+    assert len(lines(out / "samples.jsonl")) == 6  # nothing computed is lost
+    from evalkit.report._run import load
+
+    assert {(s["problem_id"], s["sample"]) for s in load(out).samples} == {("a", 0)}
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--temperature", "-1", "--temperature: expected a number >= 0, got -1.0"),
+    ("--top-p", "1.5", "--top-p: expected a number in (0, 1], got 1.5"),
+    ("--max-tokens", "0", "--max-tokens: expected at least 1 token, got 0"),
+    ("-n", "0", "-n: expected at least 1 sample per problem, got 0"),
+])
+def test_sampling_options_out_of_range_are_refused_before_anything_starts(tmp_path, option, value, message):
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    r = cli("run", str(_toy_task(tmp_path)), "--completions", str(f), option, value, "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and r.stderr.strip() == f"evalkit: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_keeps_the_anytime_curves(tmp_path):
+    run = evalkit.evaluate(["demo"], out=tmp_path / "run", progress=False).run_dir
+    r = cli("anytime", str(run), "--no-generate", "--budgets", "128,4096", "--tokenizer", "recorded")
+    assert r.returncode == 0, r.stderr
+    curves = {(e["task"], e["model"]): e["anytime"] for e in json.loads((run / "results.json").read_text())["results"]}
+    assert curves and all(c["budgets"] for c in curves.values())
+    assert f"report: {run / 'index.html'}" in r.stdout and "anytime probes" in (run / "index.html").read_text()
+    r = cli("run", "demo", "--out", str(run), "--no-progress")
+    assert r.returncode == 0 and "0 samples new" in r.stdout
+    kept = {(e["task"], e["model"]): e.get("anytime") for e in json.loads((run / "results.json").read_text())["results"]}
+    assert kept == curves

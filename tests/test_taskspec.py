@@ -75,6 +75,21 @@ def test_unknown_task_lists_the_known_ones():
     ("name: t\ndataset: {local: x.jsonl}\nfeilds: {}\n", r"t\.yaml:3: field 'feilds': unknown key"),
     ("name: t\ndataset: {local: x.jsonl}\nprompt: '{{ problem '\n", r"t\.yaml:3: field 'prompt': bad jinja"),
     ("name: t\nfields: {}\n", r"t\.yaml: field 'dataset'"),
+    # a key given twice would silently keep the last one
+    ("name: t\ndataset: {local: x.jsonl}\nverifier: math\nverifier: choice\n",
+     r"t\.yaml:4: field 'verifier' is given twice \(first on line 3\)"),
+    ("name: t\ndataset: {local: x.jsonl}\nfields: {id: 5}\n", r"t\.yaml:3: field 'fields\.id': expected a column"),
+    ("name: t\ndataset: {local: x.jsonl}\nfields:\n  problem: [question]\n",
+     r"t\.yaml:4: field 'fields\.problem': expected a column"),
+    ("name: t\ndataset: {local: 5}\n", r"t\.yaml:2: field 'dataset\.local': expected a string"),
+    ("name: t\ndataset: {local: x.jsonl, format: xml}\n", r"t\.yaml:2: field 'dataset\.format': expected one of json"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration:\n  temperature: -3\n",
+     r"t\.yaml:4: field 'generation\.temperature': expected a number >= 0"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {top_p: 7}\n", r"t\.yaml:3: field 'generation\.top_p'"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {max_tokens: 0}\n", r"t\.yaml:3: field 'generation\.max_tokens'"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {n: 0}\n", r"t\.yaml:3: field 'generation\.n'"),
+    ("name: t\ndataset: {local: x.jsonl}\nreplay_fields: {completion: 5}\n",
+     r"t\.yaml:3: field 'replay_fields\.completion': expected the name of a field"),
 ])
 def test_malformed_specs_name_file_line_and_key(tmp_path, text, where):
     (tmp_path / "t.yaml").write_text(text)
@@ -93,4 +108,35 @@ def test_corrupt_jsonl_line_is_reported_as_file_and_line(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"problem": "a", "answer": "1"}\n{"problem": "b", "ans\n')
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\n")
     with pytest.raises(InputError, match=r"d\.jsonl:2: corrupt JSON line"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_errors_found_while_loading_name_the_spec_line(tmp_path):
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "problem": "q", "answer": "1", "level": "x"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields:\n  id: id\n"
+                                     "  answer: '{{ nothere }}'\n")
+    with pytest.raises(InputError, match=r"t\.yaml:5: field 'answer'.*'nothere' is undefined"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+    (tmp_path / "t.yaml").write_text("name: t\ndataset:\n  local: nope.jsonl\n")
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'dataset\.local': file not found: .*nope\.jsonl"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_a_prompt_that_fails_on_a_rows_data_is_an_input_error(tmp_path):
+    from evalkit.taskspec import prompt_messages
+
+    (tmp_path / "d.jsonl").write_text(json.dumps({"problem": "q", "answer": "1", "level": "x"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nprompt: '{{ level + 1 }}'\n")
+    spec = load_task(str(tmp_path / "t.yaml"))
+    problem = load_problems(spec).problems[0]
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'prompt' on problem '0': TypeError"):
+        prompt_messages(spec, problem)
+
+
+@pytest.mark.parametrize("name, content", [("d.json", '{"a": [1, 2'), ("d.parquet", "not parquet"),
+                                           ("d.csv", 'a,b\n"unclosed,2\n')])
+def test_a_corrupt_local_file_is_an_input_error_naming_it(tmp_path, name, content):
+    (tmp_path / name).write_text(content)
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\n")
+    with pytest.raises(InputError, match=rf"{name}: cannot read as"):
         load_problems(load_task(str(tmp_path / "t.yaml")))

@@ -37,14 +37,16 @@ class OpenAIBackend:
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float = 600.0,
                  tokenizer: str | None = None, down_timeout: float = 60.0, think_format: ThinkFormat = R1,
-                 reasoning_effort: str | None = None) -> None:
+                 reasoning_effort: str | None = None, max_model_len: int | None = None) -> None:
         """model: the served model name. base_url: one server's URL, or several (a fleet).
         concurrency: requests in flight per server. max_retries: failed tries per request.
         timeout: seconds per request. down_timeout: seconds with no server answering before the run
         stops (it resumes where it stopped). endpoint, tokenizer: see the module docstring.
         think_format: the markers separately returned reasoning is stitched back in (the run sets it
         once it has decided the format). reasoning_effort: low, medium or high, sent as the chat request's
-        `reasoning_effort` (the completions endpoint renders it into the prompt, as a template kwarg)."""
+        `reasoning_effort` (the completions endpoint renders it into the prompt, as a template kwarg).
+        max_model_len: the server's context window, which thinking budgets must leave room for; None
+        reads it from the server's /models where it says (vLLM does)."""
         self.think_format = think_format
         self.reasoning_effort = reasoning_effort
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
@@ -60,6 +62,7 @@ class OpenAIBackend:
         self.timeout = timeout
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
         self.tokenizer = None
+        self.max_model_len = max_model_len
         self.fleet = Fleet(urls, concurrency=concurrency, max_retries=max_retries, down_timeout=down_timeout)
         unreachable = {url: why for url in urls if (why := self._check_server(url))}
         if len(unreachable) == len(urls):
@@ -88,11 +91,15 @@ class OpenAIBackend:
         if r.status_code >= 400:
             raise InputError(f"server at {url} answered {r.status_code} on /models: {r.text[:200]}")
         try:
-            served = [m["id"] for m in r.json().get("data", [])]
+            data = r.json().get("data", [])
+            served = [m["id"] for m in data]
         except Exception:
             return None
         if served and self.model not in served:
             raise InputError(f"model {self.model!r} is not served at {url} (it serves: {', '.join(served)})")
+        window = next((m.get("max_model_len") for m in data if m["id"] == self.model), None)
+        if self.max_model_len is None and isinstance(window, int):
+            self.max_model_len = window  # vLLM says its context window: a budget sweep fits its answers in it
         return None
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
@@ -206,7 +213,7 @@ class OpenAIBackend:
                     ThreadPoolExecutor(self.concurrency) as pool:
                 return list(pool.map(lambda a: one(client, *a), zip(token_ids, kwargs_list)))
 
-        return continue_with_stops(self.tokenizer, prefixes, run)
+        return continue_with_stops(self.tokenizer, prefixes, run, self.max_model_len)
 
     def close(self) -> None:
         pass

@@ -58,14 +58,17 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         think_open = obj.get(names["think_open"]) or False
         if not isinstance(think_open, bool):  # a quoted "false" would read as true
             raise InputError(f"{path}:{line}: field '{names['think_open']}': expected true or false, got {think_open!r}")
+        task = obj.get(names["task"])
+        if task is not None and not isinstance(task, str):
+            raise InputError(f"{path}:{line}: field '{names['task']}': expected a task name, got {task!r}")
         model = str(obj.get(names["model"]) or default_model)
-        key = (obj.get(names["task"]), model, str(obj[names["problem_id"]]), sample)
+        key = (task or None, model, str(obj[names["problem_id"]]), sample)
         if key in seen:
             raise InputError(f"{path}:{line}: duplicate record for model {model!r}, problem "
                              f"{key[2]!r}, sample {sample}")
         seen.add(key)
         records.append(ReplayRecord(
-            task=obj.get(names["task"]), model=model, problem_id=key[2], sample=sample,
+            task=key[0], model=model, problem_id=key[2], sample=sample,
             completion=Completion(text=text or "", finish_reason=obj.get(names["finish_reason"]),
                                   prompt_tokens=obj.get(names["prompt_tokens"]),
                                   completion_tokens=obj.get(names["completion_tokens"]),

@@ -213,15 +213,17 @@ def budget_cuts(run: RunData) -> dict[tuple, list[dict]]:
     """Where each thinking budget cut a sample's trace and what was answered there, per
     (task, model, problem id, sample): from a sweep's records (a record cut at B closes its thinking
     at B; the smaller budgets' thinking is a prefix of the largest's) and from anytime probes."""
-    from evalkit.budgets import close_text
+    from evalkit.budgets import close_text, was_cut
 
     cuts: dict[tuple, list[dict]] = defaultdict(list)
-    close = close_text()
+    settings = run.config.get("think_budgets") if isinstance(run.config.get("think_budgets"), dict) else {}
+    close = settings.get("close") or close_text(run.think_format)  # the run's own close, in its think format
+    cue = settings.get("answer_cue")
     for r in run.samples:
         b = r.get("budget")
         if b is None:
             continue
-        cut = _num(r.get("reasoning_tokens")) is not None and r["reasoning_tokens"] >= b
+        cut = _num(r.get("reasoning_tokens")) is not None and was_cut(r, close, cue)
         at = (r.get("completion") or "").find(close) if cut else -1
         cuts[_key(r)].append({"budget": b, "at": at if at >= 0 else None, "answer": r.get("answer"),
                               "correct": r.get("correct"), "source": "sweep"})
@@ -277,22 +279,23 @@ def build(run: RunData) -> dict:
     t_idx = {t: i for i, t in enumerate(tasks)}
     m_idx = {m: i for i, m in enumerate(models)}
 
-    # Problems: one row per (task, model, problem id), in first-seen order.
+    # Problems: one row per (task, model, problem id, budget), in first-seen order; a sweep's budgets
+    # are apart, as its summary is (pooled, a cut budget's answers would outvote the headline's).
     by_problem: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(run.samples):
-        by_problem[(str(s.get("task")), str(s.get("model")), str(s.get("problem_id")))].append(i)
-    problems = {k: [] for k in ("t", "m", "id", "gold", "n", "judged", "solved", "maj", "majs", "spread",
+        by_problem[(str(s.get("task")), str(s.get("model")), str(s.get("problem_id")), s.get("budget"))].append(i)
+    problems = {k: [] for k in ("t", "m", "id", "b", "gold", "n", "judged", "solved", "maj", "majs", "spread",
                                 "ntr")}
     p_of_sample = [0] * len(run.samples)
-    for p, ((task, model, pid), idxs) in enumerate(by_problem.items()):
+    for p, ((task, model, pid, budget), idxs) in enumerate(by_problem.items()):
         recs = [run.samples[i] for i in idxs]
         judged = [r for r in recs if r.get("correct") is not None]
         maj, share, spread = answer_spread(recs)
         for i in idxs:
             p_of_sample[i] = p
         gold = next((r.get("gold") for r in recs if r.get("gold") is not None), None)
-        row = {"t": t_idx[task], "m": m_idx[model], "id": pid, "gold": None if gold is None else str(gold),
-               "n": len(recs), "judged": len(judged),
+        row = {"t": t_idx[task], "m": m_idx[model], "id": pid, "b": budget,
+               "gold": None if gold is None else str(gold), "n": len(recs), "judged": len(judged),
                "solved": sum(bool(r["correct"]) for r in judged) / len(judged) if judged else None,
                "maj": maj, "majs": round(share, 3), "spread": spread,
                "ntr": sum(is_truncated(r) for r in recs)}

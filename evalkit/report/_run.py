@@ -61,8 +61,27 @@ def load(run_dir: str | Path) -> RunData:
     run = RunDir(path)
     if not run.is_run():
         raise InputError(f"{path}: not a run directory (no samples.jsonl or results.json in it)")
-    samples = run.samples()
-    return RunData(path, run.config() or {}, _complete_results(run.results() or [], samples), samples)
+    config = run.config() or {}
+    samples = _scored(run.samples(), config)
+    return RunData(path, config, _complete_results(run.results() or [], samples), samples)
+
+
+def _scored(samples: list[dict], config: dict) -> list[dict]:
+    """The samples the last invocation scored: a rerun with a smaller -n or --limit leaves more in the
+    file than its results.json covers (config.json has each task's `n`, and `problem_ids` under --limit)."""
+    plan = {t.get("name"): t for t in config.get("tasks") or [] if isinstance(t, dict)}
+    if not plan:
+        return samples
+
+    def scored(rec: dict) -> bool:
+        task = plan.get(rec.get("task"))
+        if task is None:
+            return True
+        ids = task.get("problem_ids")
+        n = task.get("n")
+        return (ids is None or str(rec.get("problem_id")) in ids) and (
+            not isinstance(n, int) or not isinstance(rec.get("sample"), int) or rec["sample"] < n)
+    return [rec for rec in samples if scored(rec)]
 
 
 def is_truncated(rec: dict) -> bool:

@@ -119,7 +119,10 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
                     pts.append((float(x), m["value"], m.get("ci_low", m["value"]), m.get("ci_high", m["value"]),
                                 row.get("budget")))
             if pts:
-                series.append((label if len(blocks) == 1 else f"{label} ({name})", sorted(pts)))
+                legend = label if len(blocks) == 1 else f"{label} ({name})"
+                if str(block.get("unit") or "").startswith("characters"):  # no token counts: not the same axis
+                    legend += " [characters, not tokens]"
+                series.append((legend, sorted(pts)))
     if not series:
         return None
     with matplotlib.rc_context(STYLE):

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, gold_for, verifier_factory
+from evalkit.verifiers.base import VerifyItem, golds_for, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -94,15 +94,18 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
              limits: Limits = Limits(), options: dict[str, Any] | None = None) -> list[Verdict]:
     """The verifier's Verdict for each completion against its gold (None gold: unjudged). Never raises.
 
-    golds: the dataset's values; each becomes the verifier's gold the way it declares
-    (Capabilities.gold: a worked solution's last box for math, code-test JSON as is for code).
+    golds: the dataset's values; each becomes the verifier's golds the way it declares
+    (Capabilities.gold: a worked solution's last box for math, code-test JSON as is for code). A list
+    of accepted answers (`["7", "7.0"]`) is checked answer by answer, and the best verdict stands:
+    correct if any accepts, else unjudged if one could not be judged, else the first's verdict.
     columns: optional `finish_reason`, `think_open`, `think_format` and `problem` (the problem text, which a judge
-    reads), each a list aligned with the completions or one value for all.
+    reads), each a list aligned with the completions or one value for all. A think format that is
+    not known leaves its rows unjudged (logged once).
     """
     columns = columns or {}
     try:
         factory = verifier_factory(verifier)
-        golds = [gold_for(factory, g) for g in golds]
+        accepted = [golds_for(factory, g) for g in golds]
     except Exception as e:  # noqa: BLE001 - an unknown or broken verifier: every answer unjudged
         log.error("evalkit: %s", e.args[0] if isinstance(e, KeyError) and e.args else e)
         return [Verdict.infra_error(f"verifier {verifier!r} unavailable") for _ in completions]
@@ -111,18 +114,37 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     think_open = per_row(columns.get("think_open"), n, False)
     problems = per_row(columns.get("problem"), n)
     texts = [completion_text(c) for c in completions]
-    formats = think_formats(columns.get("think_format"), texts)
+    format_names = per_row(columns.get("think_format"), n)
+    formats = think_formats(format_names, texts)
     items: list[VerifyItem] = []
-    missing: set[int] = set()
-    for i, (text, gold) in enumerate(zip(texts, golds)):
-        if gold is None:
-            missing.add(i)
-        items.append(VerifyItem(text, gold, finish[i], bool(think_open[i]),
-                                problem=problems[i] if isinstance(problems[i], str) else None,
-                                think_format=formats[i]))
-    judged = iter(judge(verifier, [it for i, it in enumerate(items) if i not in missing], limits, options))
-    return [Verdict.infra_error("no gold answer for this row") if i in missing else next(judged)
-            for i in range(n)]
+    owners: list[int] = []  # the row of each item: a row with several accepted answers has several
+    for i, (text, row_golds) in enumerate(zip(texts, accepted)):
+        if formats[i] is None:
+            continue
+        for gold in row_golds:
+            items.append(VerifyItem(text, gold, finish[i], bool(think_open[i]),
+                                    problem=problems[i] if isinstance(problems[i], str) else None,
+                                    think_format=formats[i]))
+            owners.append(i)
+    per_row_verdicts: list[list[Verdict]] = [[] for _ in range(n)]
+    for i, verdict in zip(owners, judge(verifier, items, limits, options)):
+        per_row_verdicts[i].append(verdict)
+    out = []
+    for i, found in enumerate(per_row_verdicts):
+        if formats[i] is None:
+            out.append(Verdict.infra_error(f"unknown think format {format_names[i]!r}"))
+        elif not found:
+            out.append(Verdict.infra_error("no gold answer for this row"))
+        else:
+            out.append(_best(found))
+    return out
+
+
+def _best(found: list[Verdict]) -> Verdict:
+    """Of one answer's verdicts against each accepted gold: a correct one, else an unjudged one (an
+    accepted answer could not be checked, so 0 would be a guess), else the first."""
+    return (next((v for v in found if v.correct), None) or next((v for v in found if v.correct is None), None)
+            or found[0])
 
 
 def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = None,

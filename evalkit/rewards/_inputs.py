@@ -8,7 +8,10 @@ a value of the wrong shape reads as empty, and the caller scores it like any oth
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Sequence
+
+log = logging.getLogger("evalkit.rewards")
 
 
 def completion_text(completion: Any) -> str:
@@ -42,8 +45,12 @@ def _content(content: Any) -> str:
 
 def think_formats(value: Any, completions: Sequence[str], default: Any = None) -> list[Any]:
     """One think format per completion from a `think_format` keyword or dataset column: a row name
-    (`sky`), `auto` (decided from that completion's own markers), or None (r1)."""
-    from evalkit.thinking import decide, get_format
+    (`sky`), `auto` (decided from that completion's own markers), or None (r1).
+
+    Never raises: a row whose format is not known (`bogus`, `5`) gets None, so its reward can mark it
+    unjudged; the first time a name is met, a warning names it and the known formats.
+    """
+    from evalkit.thinking import decide
 
     names = per_row(value, len(completions), default)
     resolved: dict[Any, Any] = {}
@@ -54,9 +61,27 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None) -
             continue
         key = name if isinstance(name, (str, type(None))) else id(name)
         if key not in resolved:
-            resolved[key] = get_format(name)
+            resolved[key] = known_format(name)
         out.append(resolved[key])
     return out
+
+
+_warned: set[str] = set()  # unknown think formats already named in the log
+
+
+def known_format(name: Any) -> Any:
+    """The think format `name` stands for (evalkit.thinking.get_format), or None when it is not one;
+    the first time an unknown name is met, a warning says why."""
+    from evalkit.errors import InputError
+    from evalkit.thinking import get_format
+
+    try:
+        return get_format(name)
+    except (InputError, ValueError, TypeError) as e:
+        if repr(name) not in _warned:
+            _warned.add(repr(name))
+            log.warning("evalkit: %s; rows with this think format are unjudged", e)
+        return None
 
 
 def per_row(value: Any, n: int, default: Any = None) -> list[Any]:

@@ -21,7 +21,7 @@ log = logging.getLogger("evalkit.rewards")
 
 
 def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, think_format: Any = None,
-                        **columns: Any) -> list[float]:
+                        **columns: Any) -> list[float | None]:
     """1.0 when the completion is exactly one thinking block followed by a non-empty answer, in the
     think format's markers (`<think>…</think>` for r1; sky's solution block must open and close).
 
@@ -32,7 +32,8 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, 
         markers, r1 when it has none, so a completion that does not think scores 0.0); r1 when
         absent (evalkit.thinking.well_formed says what each format checks).
     Leading whitespace is allowed; a second block, a block that never closes, text before the
-    block, or nothing after it scores 0.0.
+    block, or nothing after it scores 0.0. A think format that is not known (`bogus`) is not the
+    model's fault: its rows get None (unjudged; TRL leaves them out) and a warning names it once.
     """
     flags = per_row(think_open, len(completions), False)
     texts = [completion_text(c) for c in completions]
@@ -40,7 +41,8 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, 
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
     formats = [R1 if a and f is NONE else f for a, f in zip(auto, think_formats(think_format, texts))]
-    return [1.0 if well_formed(t, fmt, bool(f)) else 0.0 for t, f, fmt in zip(texts, flags, formats)]
+    return [None if fmt is None else 1.0 if well_formed(t, fmt, bool(f)) else 0.0
+            for t, f, fmt in zip(texts, flags, formats)]
 
 
 def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[Any] | None = None, *,
@@ -99,7 +101,7 @@ def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: S
     max_len: the maximum completion length (L_max); cache: the soft zone before it (L_cache).
     completion_ids: token ids per completion (TRL passes them); without them, length counts words.
     """
-    n = len(completion_ids) if completion_ids is not None else len(completions or [])
+    n = _count(completions, completion_ids)
     texts = per_row(completions, n)
     ids = per_row(completion_ids, n)
     soft_start = max_len - cache
@@ -123,7 +125,7 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
     Counted over `completion_ids` (TRL passes them), else over whitespace words of the text;
     a completion shorter than `ngram_size` gets 0.0.
     """
-    n = len(completion_ids) if completion_ids is not None else len(completions or [])
+    n = _count(completions, completion_ids)
     texts = per_row(completions, n)
     ids = per_row(completion_ids, n)
     out = []
@@ -139,6 +141,14 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
 
 
 _WORDS = re.compile(r"\S+")
+
+
+def _count(completions: Sequence[Any] | None, completion_ids: Sequence[Any] | None) -> int:
+    """How many values to return: one per completion, whatever `completion_ids` holds (a completion
+    without ids is measured in words), so the trainer always gets a full list."""
+    source = completions if completions is not None else completion_ids
+    return len(source) if source is not None else 0
+
 
 think_format_reward_async = async_twin(think_format_reward)
 cosine_length_reward_async = async_twin(cosine_length_reward)

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from evalkit.errors import InputError
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
@@ -69,21 +69,54 @@ def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
 
 def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
     """Write `rows` as parquet (a `.parquet` path) or JSON lines; the file appears whole or not at all."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    try:
-        if out.suffix == ".parquet":
-            _write_parquet(rows, Path(tmp))
-        else:
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_files([(rows, out)])
     return out
+
+
+def write_files(files: Sequence[tuple[list[dict[str, Any]], Path]]) -> None:
+    """Write each (rows, path) as `write_rows` does, all of them or none: every file is written beside
+    its path under a temporary name first, and renamed into place only once all were written.
+    A path that cannot be written (a read-only or missing place, a full disk) is an InputError naming
+    it; nothing is left behind then, not even the folders made for it."""
+    made: list[Path] = []  # folders made here, deepest last, removed again if the writing fails
+    temps: list[Path] = []
+    path = None
+    try:
+        for rows, path in files:
+            _make_folder(path.parent, made)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+            _write(rows, Path(tmp), parquet=path.suffix == ".parquet")
+        for tmp, (_, path) in zip(temps, files):
+            os.replace(tmp, path)
+        temps, made = [], []
+    except OSError as e:
+        raise InputError(f"{path}: cannot write it ({e.strerror or e})") from None
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def _make_folder(folder: Path, made: list[Path]) -> None:
+    """Make `folder` and its missing parents, appending each one made to `made`, outermost first."""
+    for missing in reversed([f for f in [folder, *folder.parents] if not f.exists()]):
+        missing.mkdir(exist_ok=True)
+        made.append(missing)
+
+
+def _write(rows: list[dict[str, Any]], path: Path, parquet: bool) -> None:
+    if parquet:
+        _write_parquet(rows, path)
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,

@@ -24,7 +24,7 @@ import os
 from typing import Any, Sequence
 
 from evalkit.rewards._correctness import verdicts
-from evalkit.rewards._inputs import is_code_tests
+from evalkit.rewards._inputs import is_code_tests, known_format
 from evalkit.rewards._judge import Limits
 from evalkit.thinking import get_format
 
@@ -85,16 +85,17 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     every value a list aligned with `queries`; an unjudged answer has reward 0.0 and unjudged 1.
     verifier: for labels that are not code-test JSON (those always go to `code`).
     partial: an answer scores its verdict's `score` (for code, the fraction of tests passed).
-    partial: code answers score the fraction of tests passed.
-    think_format: how the policy thinks (a name, `auto` per response, or None for r1).
+    think_format: how the policy thinks (a name, `auto` per response, or None for r1); an unknown
+        one leaves every answer unjudged (reward 0.0, `unjudged` 1) with a warning naming it.
     """
     n = len(queries)
     prompts = list(prompts) if prompts is not None else [None] * n
     labels = list(labels) if labels is not None else [None] * n
+    split_format = _cut_format(think_format)
     responses, think_open, routes = [], [], {}
     for i in range(n):
         response, opened = split_response(queries[i], prompts[i] if i < len(prompts) else None, separator,
-                                          think_format)
+                                          split_format)
         responses.append(response)
         think_open.append(opened)
         label = labels[i] if i < len(labels) else None
@@ -116,6 +117,14 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
         "answers": [v.answer for v in results],
         "reasons": [v.reason for v in results],
     }
+
+
+def _cut_format(think_format: Any) -> Any:
+    """The format `split_response` reads for every query: the one given; r1 for a list (one per
+    query) or an unknown name, whose answers `verdicts` then leaves unjudged (saying so once)."""
+    if think_format is None or isinstance(think_format, str) and think_format == "auto":
+        return think_format
+    return None if isinstance(think_format, (list, tuple)) else known_format(think_format)
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **kwargs: Any) -> dict[str, Any]:

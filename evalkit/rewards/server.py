@@ -20,6 +20,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from evalkit.errors import InputError
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.rewards.openrlhf import score_queries
 
@@ -36,7 +37,7 @@ class RewardServer:
     separator: a configured prompt/response separator (else the prompt, then chat markers).
     max_concurrency: requests judged at once. partial: code answers get partial credit.
     think_format: how the policy thinks (a name, `auto`, or None for r1); a request's own
-    `think_format` field wins.
+    `think_format` field wins. An unknown one is an InputError here, before the port is taken.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
@@ -44,7 +45,7 @@ class RewardServer:
                  partial: bool = False, per_answer_s: float = PER_ANSWER_S,
                  batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None):
         self.verifier = verifier
-        self.think_format = think_format
+        self.think_format = _check_think_format(think_format)
         self.separator = separator
         self.partial = partial
         self.limits = Limits(per_answer_s, batch_deadline_s)
@@ -106,6 +107,8 @@ class RewardServer:
             data = json.loads(body or b"")
         except (ValueError, UnicodeDecodeError) as e:
             return 400, {"error": f"request body is not JSON: {e}"}
+        except RecursionError:
+            return 400, {"error": "request body is nested too deeply to read"}
         if not isinstance(data, dict):
             return 400, {"error": f"request body must be a JSON object, got {type(data).__name__}"}
         queries = data.get("query", data.get("queries"))
@@ -119,6 +122,12 @@ class RewardServer:
             fields[name] = value
         if fields["prompts"] is not None and not all(p is None or isinstance(p, str) for p in fields["prompts"]):
             return 400, {"error": "'prompts' must hold strings"}
+        think_format = data.get("think_format")
+        try:
+            think_format = self.think_format if think_format in (None, self.think_format) else \
+                _check_think_format(think_format, files=False)
+        except InputError as e:
+            return 400, {"error": f"'think_format': {e}"}
         if not self._slots.acquire(timeout=self.queue_timeout_s):
             return 503, {"error": "reward server busy; retry"}
         try:
@@ -126,7 +135,7 @@ class RewardServer:
                 self.in_flight += 1
             reply = score_queries(queries, fields["prompts"], fields["labels"], verifier=self.verifier,
                                   separator=self.separator, partial=self.partial, limits=self.limits,
-                                  think_format=data.get("think_format", self.think_format))
+                                  think_format=think_format)
         except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
             log.exception("evalkit: reward request failed")
             return 500, {"error": f"{type(e).__name__}: {e}"}
@@ -140,6 +149,28 @@ class RewardServer:
     def health(self) -> dict[str, Any]:
         with self._count_lock:
             return {"status": "ok", "verifier": self.verifier, "served": self.served, "in_flight": self.in_flight}
+
+
+def _check_think_format(value: Any, files: bool = True) -> Any:
+    """`value` if it names a think format (a row name, `FILE.yaml[:NAME]`, `auto`) or is None (r1);
+    InputError saying which names are known otherwise.
+
+    files: whether a YAML file may be named. A request may not: it would have the server read a path
+    of the client's choosing from the server's disk (the server's own `--think-format FILE.yaml` it
+    may name, as the server was started with it).
+    """
+    from evalkit.thinking import FORMATS, ThinkFormat, get_format
+
+    if value is None or isinstance(value, ThinkFormat):
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"expected a think format name (r1, sky, ..., or auto), got {repr(value)[:80]}")
+    if not files and value not in (*FORMATS, "auto"):
+        raise InputError(f"a request names a built-in think format ({', '.join(FORMATS)}) or auto, "
+                         f"not {value[:80]!r}; start the server with --think-format FILE.yaml for a row of your own")
+    if value != "auto":
+        get_format(value)
+    return value
 
 
 def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:

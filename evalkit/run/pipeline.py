@@ -197,8 +197,9 @@ def evaluate(
         check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
     done = set() if overwrite else run_dir.done()
-    wanted = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
+    wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
     pending_keys = [k for k in wanted if k not in done]
+    reused = len(wanted) - len(pending_keys)
     # every task's verifier checks its environment (workers, required sandbox layers) before anything
     # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
     rules = {p.spec.name: rules_for(p.spec) for p in plans}
@@ -237,6 +238,8 @@ def evaluate(
                 engine.close()
             raise
 
+    for note in coverage_notes:  # the run starts: what the replay leaves out is worth saying now
+        print(f"evalkit: warning: {note}", file=sys.stderr)
     run_dir.start(overwrite)
     config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
                      max_model_len).to_dict()
@@ -248,7 +251,7 @@ def evaluate(
 
         config["think_budgets"] = config_entry(budgets, previous.get("think_budgets"))
     run_dir.write_config(config)
-    run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=len(done))
+    run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -264,8 +267,9 @@ def evaluate(
                 getattr(v, "close", lambda: None)()
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    task_results = compute_results(run_dir.path, plans, rules)
+    task_results = compute_results(run_dir.path, plans, rules, wanted)
     results = [r.to_dict() for r in task_results]
+    _keep_anytime(run_dir, results, generated)
     run_dir.write_results(results)
     timings["metrics_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -278,8 +282,31 @@ def evaluate(
         print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
     timings["report_s"] = time.perf_counter() - t0
     run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
-    return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=len(done), report=report,
+    return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
                      task_results=task_results)
+
+
+def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], generated: int) -> None:
+    """Carry `evalkit anytime`'s curves (anytime.json) into the rewritten results, when the run's samples
+    are still those it read; after new samples the curves are left out and the user is told why."""
+    import json
+
+    path = run_dir.path / "anytime.json"
+    if not path.is_file():
+        return
+    if generated:
+        print(f"evalkit: note: {path} was computed before this call's {generated} new samples; results.json "
+              f"leaves it out until `evalkit anytime {run_dir.path}` is run again", file=sys.stderr)
+        return
+    try:
+        curves = {(r["task"], r["model"]): r for r in json.loads(path.read_text(encoding="utf-8"))["results"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"evalkit: note: {path} cannot be read ({type(e).__name__}), so results.json leaves the anytime "
+              f"curves out; `evalkit anytime {run_dir.path}` writes it again", file=sys.stderr)
+        return
+    for entry in results:
+        if (entry["task"], entry["model"]) in curves:
+            entry["anytime"] = curves[(entry["task"], entry["model"])]
 
 
 REASONING_EFFORTS = ("low", "medium", "high")
@@ -373,7 +400,9 @@ def _config(plans: list[TaskPlan], identity: dict[str, Any], model_id: str, back
         identity=identity, model=model_id, backend=backend,
         completions=str(replay_file) if replay_file else None,
         tasks=tuple({**p.spec.to_dict(), "resolved_generation": p.generation.to_dict(), "n": p.n,
-                     "dataset_source": p.source, "dataset_revision": p.revision, "n_problems": len(p.problems)}
+                     "dataset_source": p.source, "dataset_revision": p.revision, "n_problems": len(p.problems),
+                     # which problems a --limit run scores (the report shows those, whatever else the file holds)
+                     **({"problem_ids": list(p.by_id)} if p.limited else {})}
                     for p in plans),
         sampling={p.spec.name: p.generation for p in plans},
         engine={"tp": tp, "dp": dp, "dtype": dtype, "max_model_len": max_model_len},

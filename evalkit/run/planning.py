@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from evalkit.backends.base import Backend, sample_seed
 from evalkit.errors import InputError
 from evalkit.run.rundir import Key, RunDir
-from evalkit.taskspec import TaskSpec, load_problems, prompt_messages
+from evalkit.taskspec import TaskSpec, generation_problem, load_problems, prompt_messages
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import GenerationSettings, Problem, Request
 
@@ -22,6 +22,7 @@ class TaskPlan:
 
     source: `hub` or `local`. revision: the dataset revision (or the local file's digest).
     generation: the spec's generation settings with the run's overrides.
+    limited: whether --limit left problems of the dataset out.
     """
 
     spec: TaskSpec
@@ -30,6 +31,7 @@ class TaskPlan:
     revision: str
     generation: GenerationSettings
     by_id: dict[str, Problem] = field(default_factory=dict)
+    limited: bool = False  # --limit left problems of the dataset out
 
     @property
     def n(self) -> int:
@@ -51,13 +53,15 @@ def plan_task(spec: TaskSpec, n: int | None = None, temperature: float | None = 
     limit: only the first `limit` problems. data_source: `auto`, `hub` or `local` (see load_problems).
     """
     generation = spec.generation.given(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    if generation.n < 1:
-        raise InputError(f"-n must be at least 1, got {generation.n}")
+    problem = generation_problem(n, temperature, top_p, max_tokens)  # the spec's own were checked as it was read
+    if problem:
+        option = {"n": "-n"}.get(problem[0], "--" + problem[0].replace("_", "-"))
+        raise InputError(f"{option}: {problem[1]}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
     loaded = load_problems(spec, limit=limit, source=data_source)
     return TaskPlan(spec, loaded.problems, loaded.source, loaded.revision, generation,
-                    {p.id: p for p in loaded.problems})
+                    {p.id: p for p in loaded.problems}, limited=limit is not None and len(loaded.problems) >= limit)
 
 
 def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: str | None, think_prefill: bool,
@@ -77,8 +81,17 @@ def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: 
             "max_tokens": p.generation.max_tokens, "seed": p.generation.seed,
             # only where set, so runs made before windows existed still resume (a release is in the revision)
             **({"window": p.spec.window.to_dict()} if p.spec.window else {}),
+            # what judges a sample: another gold column or verifier makes other verdicts
+            "fields": {k: getattr(p.spec.fields, k) for k in ("id", "problem", "answer", "tests")},
+            "verifier": p.spec.verifier,
+            "verifier_options": p.spec.verifier_options, "think_open": p.spec.think_open,
         } for p in plans},
     }
+
+
+# identity keys of a task that runs made before evalkit recorded them lack; such a run resumes as if
+# they had not changed
+_LATER_TASK_KEYS = ("fields", "verifier", "verifier_options", "think_open")
 
 
 def check_overwritable(run_dir: RunDir) -> None:
@@ -102,6 +115,10 @@ def check_identity(run_dir: RunDir, wanted: dict[str, Any]) -> None:
             raise InputError(f"{run_dir.path}: exists and is not an evalkit run; choose another --out")
         return
     old = config.get("identity")
+    if isinstance(old, dict) and isinstance(old.get("tasks"), dict):
+        wanted = {**wanted, "tasks": {name: {k: v for k, v in task.items()
+                                             if k not in _LATER_TASK_KEYS or k in old["tasks"].get(name, {})}
+                                      for name, task in wanted["tasks"].items()}}
     if old == wanted:
         return
     diffs = _diff(old or {}, wanted)
@@ -118,31 +135,54 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-def wanted_keys(plans: list[TaskPlan], records, model_id: str, budgets: Sequence[int] = ()) -> list[Key]:
-    """Every sample the run should hold: each problem x sample (x thinking budget, when `budgets`),
-    or for a replay each record that matches a problem of the run (InputError when none does)."""
-    keys: list[Key] = []
+def wanted_keys(plans: list[TaskPlan], records, model_id: str,
+                budgets: Sequence[int] = ()) -> tuple[list[Key], list[str]]:
+    """(keys, notes). keys: every sample the run should hold: each problem x sample (x thinking budget,
+    when `budgets`), or for a replay each record that matches a problem of the run (InputError when
+    none does).
+
+    notes: what a replay leaves out, for the user once the run starts: problems no record covers,
+    records that match no problem (unless -n or --limit left them out), and a record without `task`
+    that one naming its task shadows (the named one is served).
+    """
     if records is None:
-        for p in plans:
-            keys += [(p.spec.name, model_id, prob.id, s, b) for prob in p.problems for s in range(p.n)
-                     for b in (budgets or (None,))]
-        return keys
+        return [(p.spec.name, model_id, prob.id, s, b) for p in plans for prob in p.problems for s in range(p.n)
+                for b in (budgets or (None,))], []
     by_task = {p.spec.name: p for p in plans}
-    matched = 0
+    named: set[Key] = set()
+    unmatched: list[str] = []
+    shadowed = 0
     for r in records:
         targets = [by_task[r.task]] if r.task in by_task else ([] if r.task else plans)
-        for p in targets:
-            if r.problem_id in p.by_id and r.sample < p.n:
-                keys.append((p.spec.name, r.model, r.problem_id, r.sample, None))
-                matched += 1
-    if not matched and records:
+        hits = [p for p in targets if r.problem_id in p.by_id]
+        if not hits and not any(p.limited for p in plans):
+            unmatched.append(f"{r.task + ':' if r.task else ''}{r.problem_id}")
+        for p in hits:
+            if r.sample >= p.n:
+                continue
+            key = (p.spec.name, r.model, r.problem_id, r.sample, None)
+            shadowed += key in named  # load_replay refused true duplicates: one names its task, one does not
+            named.add(key)
+    if not named and records:
         some = ", ".join(sorted({r.problem_id for r in records})[:3])
         raise InputError(f"no replayed record matches a problem of {', '.join(by_task)} "
                          f"(record problem ids look like: {some}; task ids like: "
                          f"{', '.join(list(plans[0].by_id)[:3])})")
+    notes = []
+    if unmatched:
+        notes.append(f"{len(unmatched)} replayed record(s) match no problem of the run and are not scored "
+                     f"(problem ids such as {', '.join(sorted(set(unmatched))[:3])})")
+    if shadowed:
+        notes.append(f"{shadowed} replayed record(s) without 'task' are shadowed by a record for the same "
+                     "problem and sample that names its task; the named record is scored")
+    for p in plans:
+        covered = {k[2] for k in named if k[0] == p.spec.name}
+        if len(covered) < len(p.problems):
+            scored = f"the metrics cover the other {len(covered)}" if covered else "the task is left out of the results"
+            notes.append(f"{p.spec.name}: {len(p.problems) - len(covered)} of {len(p.problems)} problems have "
+                         f"no replayed record; {scored}")
     order = {(p.spec.name, pid): i for p in plans for i, pid in enumerate(p.by_id)}
-    keys.sort(key=lambda k: (k[0], k[1], order[(k[0], k[2])], k[3]))
-    return keys
+    return sorted(named, key=lambda k: (k[0], k[1], order[(k[0], k[2])], k[3])), notes
 
 
 def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, system_prompt: str | None,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from evalkit.run.loop import rules_for
 from evalkit.run.planning import TaskPlan
-from evalkit.run.rundir import RunDir
+from evalkit.run.rundir import Key, RunDir, sample_key
 from evalkit.verifiers.base import Verifier, capabilities
 
 
@@ -49,16 +49,23 @@ class TaskResults:
 
 
 def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
-                    verifiers: dict[str, Verifier] | None = None) -> list[TaskResults]:
+                    verifiers: dict[str, Verifier] | None = None,
+                    keys: Collection[Key] | None = None) -> list[TaskResults]:
     """Metrics per task and model from the run's samples.jsonl (all of it, resumed parts included).
 
     plans: the tasks (their problems' meta for breakdowns, their `metrics:` lists, their verifiers).
     verifiers: each task's rules verifier, already built (else built from its plan); maj@k groups
     answers with its own `equivalent`, and only a verifier whose answers vote gets maj@k.
+    keys: only these samples, at any budget (what the invocation asked for: a rerun with a smaller -n
+    or --limit scores that many; the file keeps the rest).
     """
     from evalkit.metrics import summarize
 
     samples = RunDir(run_dir).samples()
+    sweep = (RunDir(run_dir).config() or {}).get("think_budgets") or {}  # its close and cue tell a cut
+    if keys is not None:  # every budget a sweep has had counts (a rerun may add budgets)
+        wanted = {k[:4] for k in keys}
+        samples = [s for s in samples if sample_key(s)[:4] in wanted]
     plan_of = {p.spec.name: p for p in plans or []}
     verifiers = dict(verifiers or {})
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -92,7 +99,8 @@ def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
             from evalkit.budgets import budget_results
 
             # the headline figures are the largest budget's; every budget has its own under `think_budgets`
-            extra["think_budgets"] = budget_results(ss, summary_of)
+            extra["think_budgets"] = budget_results(ss, summary_of, close=sweep.get("close"),
+                                                    answer_cue=sweep.get("answer_cue"))
             ss = [s for s in ss if s.get("budget") == extra["think_budgets"]["largest"]]
         results.append(TaskResults.from_dict({"task": task, "model": model,
                                               "verifier": plan.spec.verifier if plan else "math",

@@ -56,7 +56,8 @@ class Capabilities:
         batch deadline the verifier does not take enforces it itself, in small chunks.
     gold: how a dataset value (a column, a veRL ground truth, an OpenRLHF label) becomes this
         verifier's gold: `text` (scalars as text), `last_boxed` (text; a worked solution's last
-        `\\boxed{}`), or `as_is` (handed over untouched, e.g. code-test JSON).
+        `\\boxed{}`), or `as_is` (handed over untouched, e.g. code-test JSON). Under `text` and
+        `last_boxed` a list is several accepted answers, each read alone (`golds_for`).
     """
 
     votes: bool = True
@@ -74,10 +75,8 @@ class Capabilities:
 def _gold_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    if hasattr(value, "tolist"):  # numpy scalars and arrays from parquet
+    if hasattr(value, "tolist"):  # numpy scalars from parquet
         value = value.tolist()
-    if isinstance(value, list):  # several accepted answers: veRL datasets sometimes list them
-        value = value[0] if len(value) == 1 else ",".join(map(str, value))
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dict):
@@ -138,12 +137,36 @@ def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[st
     return dict(check(require_layers=tuple(require_layers)) or {})
 
 
-def gold_for(verifier: Any, value: Any) -> Any:
-    """A dataset value as `verifier`'s gold, the way the verifier declares (Capabilities.gold).
-    None or "" (no gold in the row) stays None: the answer is unjudged."""
+def golds_for(verifier: Any, value: Any) -> tuple[Any, ...]:
+    """A dataset value as the golds `verifier` accepts, read the way it declares (Capabilities.gold).
+
+    A list or array (veRL datasets sometimes list several accepted answers, e.g. `["7", "7.0"]`) means
+    any of them is accepted: each element is one gold, never the list joined into one. Under `as_is`
+    the value is one gold, untouched. No gold in the row (None, "", NaN: a missing value in a numeric
+    column, an empty list) gives (): the answer is unjudged, never compared with the text "nan".
+    """
+    if _no_gold(value):
+        return ()
+    kind = capabilities(verifier).gold
+    if kind == "as_is":
+        return (value,)
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays and scalars from parquet
+        value = value.tolist()
+    values = _flatten(value) if isinstance(value, (list, tuple)) else [value]
+    return tuple(gold for v in values if not _no_gold(v) and (gold := GOLD_READERS[kind](v)) is not None)
+
+
+def _no_gold(value: Any) -> bool:
     if value is None or (isinstance(value, str) and not value):
-        return None
-    return GOLD_READERS[capabilities(verifier).gold](value)
+        return True
+    return isinstance(value, float) and value != value  # NaN
+
+
+def _flatten(values: list | tuple) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        out.extend(_flatten(v) if isinstance(v, (list, tuple)) else [v])
+    return out
 
 
 def limit_options(verifier: Any, per_answer_s: float | None = None,

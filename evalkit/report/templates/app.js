@@ -61,7 +61,7 @@
   // ---- state ----
   let ix = null;          // the index: tasks, models, problems (columns), samples (columns), kinds
   let P = [], S = [];     // rows as objects
-  const multi = { task: false, model: false };
+  const multi = { task: false, model: false, budget: false };
   const st = { pSort: "id", pDir: 1, pShown: 200, sShown: PAGE, problem: null, textHits: null, textQuery: "" };
 
   function kindColor(k) { return (meta.kind_colors || {})[k] || "#ffe082"; }
@@ -75,7 +75,7 @@
   // ---- problems table ----
   const pCols = [
     ["task", "Task", (p) => ix.tasks[p.t], "task"], ["model", "Model", (p) => ix.models[p.m], "model"],
-    ["id", "Problem", (p) => p.id], ["gold", "Gold", (p) => p.gold ?? ""],
+    ["id", "Problem", (p) => p.id], ["b", "Budget", (p) => p.b ?? "", "budget", true], ["gold", "Gold", (p) => p.gold ?? ""],
     ["n", "Samples", (p) => p.n, null, true], ["solved", "Solved", null, null, true],
     ["maj", "Majority answer", (p) => p.maj ?? ""], ["majs", "Majority share", (p) => pct(p.majs), null, true],
     ["spread", "Distinct answers", (p) => p.spread, null, true], ["ntr", "Truncated", (p) => p.ntr, null, true],
@@ -114,9 +114,9 @@
       onclick: () => { st.pDir = st.pSort === k ? -st.pDir : 1; st.pSort = k; renderProblems(); },
     }, label))));
     const rows = problemRows();
-    $("#problem-count").textContent = `${rows.length} of ${P.length} problems`;
+    $("#problem-count").textContent = `${rows.length} of ${P.length} ` + (multi.budget ? "problems × budgets" : "problems");
     const body = rows.slice(0, st.pShown).map((p) => h("tr", {
-      class: "row", "data-id": p.id, title: "Show this problem's samples",
+      class: "row", "data-id": p.id, "data-budget": p.b ?? null, title: "Show this problem's samples",
       onclick: () => { st.problem = p.i; st.sShown = PAGE; renderSamples(); $("#samples").scrollIntoView(); },
     }, cols.map(([k, , get, , num]) => k === "solved"
       ? h("td", { class: "num" }, p.solved === null ? "–" : [h("span", { class: "bar", style: `width:${Math.round(40 * p.solved)}px` }), pct(p.solved)])
@@ -158,7 +158,7 @@
     const rows = sampleRows();
     $("#sample-count").textContent = `${rows.length} of ${S.length} samples` + (st.textHits && st.textQuery ? " (completions searched)" : "");
     const chip = $("#f-problem");
-    chip.replaceChildren(st.problem === null ? "" : h("span", { class: "chip" }, "problem " + P[st.problem].id,
+    chip.replaceChildren(st.problem === null ? "" : h("span", { class: "chip" }, "problem " + P[st.problem].id + (P[st.problem].b == null ? "" : ` · budget ${P[st.problem].b}`),
       h("button", { title: "Clear", onclick: () => { st.problem = null; renderSamples(); } }, "×")));
     const body = rows.slice(0, st.sShown).map((s) => {
       const p = P[s.p], reason = s.r || (s.c === 1 ? "correct" : s.c === 0 ? "wrong" : "unjudged");
@@ -341,7 +341,7 @@
   async function start() {
     ix = await loadBlob($("#ek-index"));
     P = columns(ix.problems); S = columns(ix.samples);
-    multi.task = ix.tasks.length > 1; multi.model = ix.models.length > 1;
+    multi.task = ix.tasks.length > 1; multi.model = ix.models.length > 1; multi.budget = P.some((p) => p.b != null);
     const kindSel = $("#f-kind");
     for (const [k, name] of ix.kinds.entries()) kindSel.append(h("option", { value: String(k) }, name));
     kindSel.append(h("option", { value: "none" }, "none"));
