@@ -103,6 +103,12 @@ def _budget_options(f):
 @click.option("--endpoint", type=click.Choice(["chat", "completions"]), default=None,
               help="openai backend: chat (server-side template; the default) or completions (local template + prefill).")
 @click.option("--concurrency", type=int, default=None, help="openai backend: requests in flight per server (32).")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="openai backend: seconds a request may wait for its reply (default: as long as the generation "
+                   "takes); one that runs past it is tried again, and its server is not counted as down.")
+@click.option("--tokenizer", default=None,
+              help="openai backend with --endpoint completions: the tokenizer (hub id or path) prompts are rendered "
+                   "with (default: the model's name, else the path the server reports for it).")
 @click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel GPUs per engine.")
 @click.option("--dp", type=int, default=1, show_default=True, help="Engine replicas (data parallel).")
 @click.option("--ray-address", default=None,
@@ -121,7 +127,8 @@ def _budget_options(f):
 @click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
 @click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible server URL (…/v1).")
 @click.option("--judge-max-flips", type=int, default=None,
-              help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip.")
+              help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip, or that "
+                   "leaves a question without a reply (or one that does not parse), or rejects a right answer.")
 @click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
               "LiveCodeBench's contest date).")
 @click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
@@ -132,7 +139,8 @@ def _budget_options(f):
               help="How hard a model that takes it (gpt-oss) reasons: a chat-template kwarg and an OpenAI-compatible "
                    "server's reasoning_effort; part of the run's identity.")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
-            think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency, tp,
+            think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency,
+            request_timeout, tokenizer, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
             chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
             release, think_format, reasoning_effort, reflection_model, **budget) -> None:
@@ -149,7 +157,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         if not isinstance(template_options, dict):
             raise InputError("--chat-template-kwargs: expected a JSON object such as '{\"enable_thinking\": true}'")
     # only the options given: a backend that does not take one says so (exit 2)
-    backend_options = {k: v for k, v in (("endpoint", endpoint), ("concurrency", concurrency)) if v is not None}
+    backend_options = {k: v for k, v in (("endpoint", endpoint), ("concurrency", concurrency),
+                                          ("timeout", request_timeout), ("tokenizer", tokenizer)) if v is not None}
     if enforce_eager:
         backend_options["enforce_eager"] = True
     if ray_address:
@@ -171,6 +180,9 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
             j = r["judge"]
             click.echo(f"judge on {r['task']} / {r['model']}: consulted {j['consulted']}, flipped {j['flipped']} "
                        f"to correct, {j['unparsed']} unparsed, {j['faults']} faults")
+            if j["faults"]:  # kept, not asked again on resume: say so where the count is read
+                click.echo(f"  the judge gave no reply on {j['faults']} samples: they keep the rules' verdict "
+                           "(a resumed run does not ask again; --overwrite does)")
     if any("think_budgets" in r for r in result.results):
         from evalkit.budgets import format_budget_table
 
@@ -201,7 +213,8 @@ def tasks_cmd() -> None:
 @click.argument("pred", required=False)
 @click.argument("gold", required=False)
 @click.option("--verifier", default="math", show_default=True,
-              help="math, choice, or a plugin's name (with --pairs: for lines that name none)")
+              help="math, choice, code (GOLD: code-test JSON), or a plugin's name (with --pairs: for lines "
+                   "that name none)")
 @click.option("--json", "as_json", is_flag=True, help="print the Verdict as JSON")
 @click.option("--completion", "is_completion", is_flag=True,
               help="PRED is a model's whole output (answer read after its think block), not a final answer")
@@ -382,17 +395,6 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 # ---- trace analyzer (issue 5): `evalkit analyze` ----
 
 
-def _samples_file(file: str) -> str:
-    """FILE as given, or a run directory's samples, found the way every reader finds them."""
-    from pathlib import Path
-
-    if not Path(file).is_dir():
-        return file
-    from evalkit.run.rundir import RunDir
-
-    return str(RunDir(file).samples_path)
-
-
 def _reflection_model_for(file: str, given: str | None, detector: str = "model") -> Any:
     """The reflection model to analyze FILE with: the one given (`shipped`: the shipped weights), else,
     for a run directory (or its samples.jsonl) and the `model` detector, the one its run was traced
@@ -437,6 +439,10 @@ def _reflection_model_for(file: str, given: str | None, detector: str = "model")
     return model
 
 
+# analyze's options the judge detector has no use for (their parameters): refused, not ignored
+_NOT_FOR_JUDGE = ("out", "rules_path", "tokenizer", "reflection_model", "workers", "gold_field", "verifier")
+
+
 @main.command("analyze")
 @click.argument("file", type=click.Path(path_type=str))
 @click.option("--completion-field", default="completion", show_default=True, help="The field holding the model's text.")
@@ -444,7 +450,8 @@ def _reflection_model_for(file: str, given: str | None, detector: str = "model")
 @click.option("--verifier", default="math", show_default=True,
               help="Verifier for the candidate answers (a registered name, or 'none' to verify nothing).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Write each input line with its `trace` field added, in order.")
+              help="Write each line read (of a run directory: each sample its results count) with its `trace` "
+                   "field added, in order.")
 @click.option("--think-open/--no-think-open", default=False, show_default=True,
               help="The prompts opened the think block (completions start inside it); a line's own "
                    "`think_open` field wins.")
@@ -469,20 +476,27 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                 think_open: bool, tokenizer: str | None, rules_path: str | None, judge_model: str | None,
                 judge_base_url: str | None, detector: str, workers: int | None, as_json: bool,
                 think_format: str, reflection_model: str | None) -> None:
-    """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples): reflection,
-    self-correction, over- and underthinking."""
+    """Analyze the reasoning traces in FILE.jsonl (or a run directory's samples, those its results count):
+    reflection, self-correction, over- and underthinking."""
     import json as _json
 
-    reflection_model = _reflection_model_for(file, reflection_model, detector)
-    file = _samples_file(file)
     if detector == "judge":  # a judge model labels the thinking; compared with the rules detector
         from evalkit.trace.judge_detector import judge_detect_file
 
         if not (judge_model and judge_base_url):
             raise InputError("--detector judge needs --judge MODEL --judge-base-url URL")
-        click.echo(_json.dumps(judge_detect_file(file, judge_model, judge_base_url, completion_field=completion_field,
-                                                 think_open=think_open), indent=2))
+        ctx = click.get_current_context()
+        unused = [p.opts[0] for p in ctx.command.params if p.name in _NOT_FOR_JUDGE
+                  and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+        if unused:  # the judge's summary is printed as JSON, and nothing else is written or read
+            raise InputError(f"--detector judge does not take {', '.join(unused)}: the judge labels the "
+                             "thinking and prints its summary as JSON, and writes no file")
+        click.echo(_json.dumps(judge_detect_file(file, judge_model, judge_base_url,
+                                                 completion_field=completion_field, think_open=think_open,
+                                                 think_format=think_format), indent=2))
         return
+
+    reflection_model = _reflection_model_for(file, reflection_model, detector)
 
     from evalkit.trace import analyze_file, format_summary, load_rules
 
@@ -524,8 +538,9 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
               help="A YAML file of your own rule rows, before the built-in table.")
 def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool, think_format: str, blank: bool,
                     reflection_model: str | None, rules_path: str | None) -> None:
-    """Write a labelling sheet for the traces in FILE.jsonl (or a run directory's samples): correct its
-    labels (doubt, check, verdict, other; traces/REFLECTION_RUBRIC.md), then `evalkit fit-detector`."""
+    """Write a labelling sheet for the traces in FILE.jsonl (or a run directory's samples, those its results
+    count): correct its labels (doubt, check, verdict, other; traces/REFLECTION_RUBRIC.md), then
+    `evalkit fit-detector`."""
     from pathlib import Path
 
     from evalkit.jsonl import write_jsonl
@@ -534,7 +549,7 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
     from evalkit.trace._fit import label_sheet
 
     reflection_model = _reflection_model_for(file, reflection_model)
-    rows = _read(Path(_samples_file(file)), completion_field, None)
+    rows = _read(Path(file), completion_field, None)
     lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
                         blank=blank, reflection_model=reflection_model,
                         rules=load_rules(rules_path) if rules_path else None)
@@ -681,7 +696,8 @@ def judge_group() -> None:
 @click.option("--judge", "model", required=True, help="The judge model's served name.")
 @click.option("--judge-base-url", "base_url", required=True, help="Its OpenAI-compatible server URL (…/v1).")
 @click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
-              help="Exit 1 when more attacks than this flip the judge.")
+              help="Exit 1 when more attacks than this flip the judge (and whenever a question got no reply or "
+                   "an unparsed one, or a right answer was rejected).")
 @click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
 @click.option("--max-tokens", type=int, default=1024, show_default=True, help="The longest reply the judge may give.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
@@ -693,5 +709,5 @@ def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | No
     result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-    if result.flips > max_flips:
+    if result.flips > max_flips or result.problems():  # a judge that answers nothing passes no attack
         sys.exit(1)

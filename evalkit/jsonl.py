@@ -5,14 +5,20 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from evalkit.errors import InputError
 
+# A \uD800-\uDFFF escape: JSON allows half a surrogate pair alone (a harness that cut an emoji in
+# half writes one), but no UTF-8 text can hold it, so nothing downstream could encode or write it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
 
 def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for every non-blank line; InputError names file:line on bad JSON."""
+    """Yield (line number, object) for every non-blank line; InputError names file:line on bad JSON.
+    A lone surrogate escape in a string (`"\\ud83d"`: half an emoji) is read as U+FFFD."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -28,11 +34,25 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
                     raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
                 if not isinstance(obj, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                if _SURROGATE_ESCAPE.search(line):
+                    obj = _without_lone_surrogates(obj)
                 yield lineno, obj
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read ({e})") from None
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD, one character
+    for one, so character offsets into the text stay where they were."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:

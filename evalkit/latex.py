@@ -5,28 +5,42 @@ from __future__ import annotations
 import re
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACES = re.compile(r"\\.|[{}]", re.S)  # an escaped character (skipped) or a brace
 _HASHES = re.compile(r"####\s*(.*?)\s*$", re.S)
 
 
 def find_boxed(text: str) -> list[tuple[int, int, str]]:
-    """Every `\\boxed{...}` / `\\fbox{...}` in `text` as (start, end, content), braces balanced.
+    """Every `\\boxed{...}` / `\\fbox{...}` in `text` as (start, end, content), braces balanced
+    (a backslash escapes the character after it).
 
     An unbalanced box (truncated text) is skipped: its content is unknown.
     """
     found: list[tuple[int, int, str]] = []
     if not text:
         return found
-    for m in _BOXED.finditer(text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            c = text[i]
-            if c == "\\":
-                i += 2
-                continue
-            depth += (c == "{") - (c == "}")
-            i += 1
-        if depth == 0:
-            found.append((m.start(), i, text[m.end(): i - 1]))
+    boxes = list(_BOXED.finditer(text))
+    # One pass over the braces from each box that opens outside the ones already read, so a loop
+    # that opens boxes and never closes them costs its length once, not once per box.
+    closes: dict[int, int] = {}  # offset of a `{` -> offset after its `}`
+    read_to = 0
+    for m in boxes:
+        brace = m.end() - 1
+        if brace < read_to:
+            continue  # inside a box read already: its brace was matched there (or never closes)
+        stack: list[int] = []
+        read_to = len(text)
+        for t in _BRACES.finditer(text, brace):
+            if t.group() == "{":
+                stack.append(t.start())
+            elif t.group() == "}":
+                closes[stack.pop()] = t.end()
+                if not stack:
+                    read_to = t.end()
+                    break
+    for m in boxes:
+        end = closes.get(m.end() - 1)
+        if end is not None:
+            found.append((m.start(), end, text[m.end(): end - 1]))
     return found
 
 

@@ -59,14 +59,20 @@ def find_suite(name: str) -> Suite | None:
     return _parse_suite(builtin) if builtin.is_file() else None
 
 
-def expand_suites(names: Sequence[str]) -> list[str]:
-    """Task names with every suite replaced by its tasks, in order; a task named twice runs once."""
+def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[str]:
+    """Task names with every suite replaced by its tasks, in order; a suite may list suites (a cycle is
+    an InputError naming it); a task named twice runs once."""
     out: list[str] = []
-    for name in names:
-        suite = find_suite(str(name))
-        for task in (suite.tasks if suite else (str(name),)):
-            if task not in out:
-                out.append(task)
+    for name in map(str, names):
+        suite = find_suite(name)
+        if suite is None:
+            tasks = [name]
+        elif str(suite.path) in _within:
+            chain = " -> ".join([*(Path(p).stem for p in _within), suite.name])
+            raise InputError(f"{suite.path}: field 'tasks': the suite lists itself ({chain})")
+        else:
+            tasks = expand_suites(suite.tasks, (*_within, str(suite.path)))
+        out += [t for t in tasks if t not in out]
     return out
 
 

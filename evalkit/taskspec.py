@@ -60,6 +60,7 @@ class DatasetSpec:
     format: str | None = None  # json | parquet | csv; guessed from the suffix when None
     # a dataset published in releases (LiveCodeBench): the data files of each release; `config` picks one
     config_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    release_chosen: bool = False  # the run named the release (--release), so a copy without releases will not do
 
 
 @dataclass(frozen=True)
@@ -459,6 +460,12 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
                          "(unset HF_HUB_OFFLINE or add 'local')")
     if not ds.local.exists():
         raise InputError(f"{_source(spec, 'dataset.local')}: field 'dataset.local': file not found: {ds.local}")
+    if ds.config_files and not ds.local.is_dir() and (ds.release_chosen or spec.window is not None):
+        asked = " and ".join(a for a, given in (("--release", ds.release_chosen), ("--since/--until", spec.window))
+                             if given)
+        raise InputError(f"{asked}: {spec.name}'s bundled copy ({ds.local.name}) is a sample without releases or "
+                         "contest dates, and the hub is not used (offline or unreachable); run with the hub, "
+                         "or point `dataset.local` at a downloaded copy of the hub repository")
     if ds.local.is_dir() and ds.config_files:  # a downloaded copy of the hub repository: the release's files
         paths = [ds.local / name for name in ds.config_files[ds.config]]
         rows = [row for p in paths for row in load_local_rows(p, ds.format)]

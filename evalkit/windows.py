@@ -82,5 +82,5 @@ def apply_dataset_choices(spec, window: DateWindow | None = None, release: str |
         if release not in spec.dataset.config_files:
             raise InputError(f"--release: task {spec.name!r} has no release {release!r} "
                              f"(known: {', '.join(spec.dataset.config_files)})")
-        spec = replace(spec, dataset=replace(spec.dataset, config=release))
+        spec = replace(spec, dataset=replace(spec.dataset, config=release, release_chosen=True))
     return spec

@@ -23,9 +23,9 @@ class JSONHandler(BaseHTTPRequestHandler):
         type(self).seen.append(body)
         return body
 
-    def _send(self, payload: dict) -> None:
+    def _send(self, payload: dict, status: int = 200) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

@@ -4,8 +4,9 @@ It decides its reply with a Python function of the answer block it finds between
 fences (found the way a model must find them: from the tag the rubric names), and records every
 request, so a test can say exactly what the judge was shown and how often it was asked. Modes:
 `delay` (think this long before replying; the most requests ever in flight are counted), `hang`
-(accept, never answer), `die` (drop the connection mid-request), and `stop()` (the server is gone:
-connections are refused).
+(accept, never answer), `die` (drop the connection mid-request), `busy` (answer this many requests
+with HTTP `busy_status`, 503, before answering again; -1: all of them), and `stop()` (the server is
+gone: connections are refused).
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ class ScriptedJudge:
     -> the judge's reply text."""
 
     def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False,
-                 die: bool = False, delay: float = 0.0, raw: bool = False):
+                 die: bool = False, delay: float = 0.0, raw: bool = False, busy: int = 0, busy_status: int = 503):
         self.reply = reply
         self.raw = raw  # reply() gets the whole user message, not the answer block
         self.model = model
         self.hang = hang
         self.die = die
         self.delay = delay
+        self.busy, self.busy_status = busy, busy_status
         self.requests: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -73,6 +75,13 @@ class ScriptedJudge:
                 judge.requests.append(body)
                 if judge.hang:
                     judge._release.wait(60)
+                    return
+                with judge._count:
+                    busy = judge.busy != 0
+                    if judge.busy > 0:
+                        judge.busy -= 1
+                if busy:  # overloaded: an error status instead of a reply
+                    self._send(judge.busy_status, {"object": "error", "message": "Service Unavailable"})
                     return
                 if judge.die:  # the server process dies under the request: no reply at all
                     self.connection.shutdown(2)

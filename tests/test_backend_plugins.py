@@ -79,3 +79,19 @@ def test_an_option_the_backend_does_not_take_is_an_error_naming_it(site, task, t
     r = cli(["run", str(task), *args, "--no-progress", "--out", "run"], site, tmp_path)
     assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
+def test_a_backend_plugin_that_cannot_be_loaded_is_a_one_line_error(task, tmp_path):
+    # A misspelt attribute in the entry point, and a plugin module that fails as it imports: both are
+    # said in one line naming the plugin (exit 2), as for verifier plugins, and no run starts.
+    (tmp_path / "bad-site").mkdir()
+    site = write_distribution(tmp_path / "bad-site", "typo_plugin", "def make_backend(model):\n    ...\n", "typo-plugin",
+                              "[evalkit.backends]\ntypo = typo_plugin:make_backnd\nboom = boom_plugin:make_backend\n")
+    (site / "boom_plugin.py").write_text("raise RuntimeError('no licence key in the environment')\n")
+    for name, says in [("typo", "plugin (typo_plugin:make_backnd) backend 'typo' could not be loaded: AttributeError"),
+                       ("boom", "plugin (boom_plugin:make_backend) backend 'boom' could not be loaded: RuntimeError: "
+                                "no licence key in the environment")]:
+        r = cli(["run", str(task), "--backend", name, "--model", "m", "--out", "run", "--no-progress"], site, tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+        assert says in r.stderr
+        assert not (tmp_path / "run").exists()

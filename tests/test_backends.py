@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _http import JSONHandler, serve
 from _servers import start_server, stop, wait_up
 
 import evalkit
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+    # split at newlines only: gibberish may hold U+2028 or U+0085, which str.splitlines also splits at
+    return [json.loads(line) for line in Path(path).read_text().split("\n") if line]
 
 
 def by_key(samples: list[dict]) -> dict:
@@ -165,3 +167,183 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_nothing(tiny_mode
     assert straight.returncode == 0, straight.stderr
     a, b = by_key(final), by_key(lines(tmp_path / "straight" / "samples.jsonl"))
     assert a.keys() == b.keys() and all(a[k]["completion"] == b[k]["completion"] for k in a)
+
+
+# ------------------------------------------------------- what a server or a user gets wrong, one sample at a time
+
+LONG = "Compute the sum. " + " ".join(f"zq{i}" for i in range(300))  # over 1,024 tokens of the tiny tokenizer
+
+
+def two_problems(root: Path, n: int = 2) -> Path:
+    """A task with a short problem and one whose prompt is longer than a 1,024-token context window."""
+    rows = [{"qid": "short", "question": "What is 1+1?", "answer": "2"},
+            {"qid": "long", "question": LONG, "answer": "0"}]
+    (root / "probs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "two.yaml").write_text(
+        "name: two\ndataset: {local: probs.jsonl}\nfields: {id: qid, problem: question, answer: answer}\n"
+        "prompt: '{{ question }}'\nverifier: math\n"
+        f"generation: {{n: {n}, temperature: 0.6, top_p: 0.95, max_tokens: 16}}\n")
+    return root / "two.yaml"
+
+
+def chat_reply(text: str = "<think>1+1</think> \\boxed{2}") -> dict:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 8}}
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_vllm_prompt_longer_than_the_context_window_is_that_samples_outcome(vllm_engine, tmp_path, capfd):
+    run = evalkit.evaluate([str(two_problems(tmp_path))], engine=vllm_engine, out=tmp_path / "run", progress=False)
+    samples = {(s["problem_id"], s["sample"]): s for s in lines(run.samples_path)}
+    assert run.generated == 4 and len(samples) == 4  # the short problem's samples are made and saved too
+    for k in (("long", 0), ("long", 1)):
+        s = samples[k]
+        assert (s["finish_reason"], s["completion_tokens"], s["reason"]) == ("length", 0, "truncated")
+        assert s["prompt_tokens"] > 1024 and "does not fit the model's context window" in s["detail"]
+    assert all(samples[("short", i)]["completion_tokens"] > 0 for i in (0, 1))
+    assert "2 samples have a prompt that does not fit the model's context window (two/long)" in capfd.readouterr().err
+
+
+class TooLong(JSONHandler):
+    """vLLM's answer to a prompt longer than its window: HTTP 400 for that request only."""
+
+    def do_POST(self):  # noqa: N802
+        body = self.read_body()
+        if "zq1" in json.dumps(body):
+            self._send({"object": "error", "code": 400, "message": "This model's maximum context length is 1024 "
+                        "tokens. However, your prompt contains 2000 input tokens"}, status=400)
+        else:
+            self._send(chat_reply())
+
+
+def test_openai_prompt_the_server_refuses_as_too_long_is_that_samples_outcome(tmp_path):
+    task = two_problems(tmp_path)
+    with serve(TooLong) as (url, _):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--no-progress",
+                "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # the run finishes: a rerun would not stop at the same problem again
+    assert "2 samples have a prompt that does not fit" in r.stderr
+    samples = {(s["problem_id"], s["sample"]): s for s in lines(tmp_path / "run" / "samples.jsonl")}
+    assert samples[("short", 0)]["correct"] is True and samples[("short", 1)]["correct"] is True
+    assert [samples[("long", i)]["reason"] for i in (0, 1)] == ["truncated", "truncated"]
+    assert "does not fit the model's context window" in samples[("long", 0)]["detail"]
+
+
+class SlowOnce(JSONHandler):
+    """Takes 1.5 s over its first reply, then answers at once."""
+
+    def do_POST(self):  # noqa: N802
+        self.read_body()
+        if len(type(self).seen) == 1:
+            time.sleep(1.5)
+        self._send(chat_reply())
+
+
+def test_a_slow_reply_is_tried_again_and_its_server_is_not_called_unreachable(tmp_path):
+    task = two_problems(tmp_path, n=1)
+    with serve(SlowOnce) as (url, seen):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                "--request-timeout", "0.5", "--concurrency", "1", "--no-progress", "--no-trace",
+                "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert len(seen) == 2  # the slow try, then the one that came back
+    assert "unreachable" not in r.stderr
+    assert lines(tmp_path / "run" / "samples.jsonl")[0]["correct"] is True
+
+
+def test_openai_chat_endpoint_sends_the_chat_template_kwargs(tmp_path):
+    class Chat(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(chat_reply())
+
+    task = two_problems(tmp_path, n=1)
+    with serve(Chat) as (url, seen):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                "--chat-template-kwargs", '{"enable_thinking": false}', "--no-progress", "--no-trace",
+                "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    # what config.json records is what the server's template was given
+    assert seen[0]["chat_template_kwargs"] == {"enable_thinking": False}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["tasks"][0]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_completions_endpoint_finds_or_is_told_its_tokenizer(tiny_model, tmp_path):
+    root: list[str] = []
+
+    class Served(JSONHandler):  # started with --served-model-name: the name is no tokenizer
+        def do_GET(self):  # noqa: N802
+            self._send({"data": [{"id": "served-name", **({"root": root[0]} if root else {})}]})
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send({"choices": [{"index": 0, "text": "1+1</think> \\boxed{2}", "finish_reason": "stop"}]})
+
+    task = two_problems(tmp_path, n=1)
+    run = ["run", str(task), "--backend", "openai", "--model", "served-name", "--endpoint", "completions",
+           "--limit", "1", "--no-progress", "--no-trace"]
+    with serve(Served) as (url, seen):
+        r = cli(*run, "--base-url", url, "--out", str(tmp_path / "a"), cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert "'served-name' could not be loaded" in r.stderr and "--tokenizer" in r.stderr
+        named = cli(*run, "--base-url", url, "--tokenizer", str(tiny_model), "--out", str(tmp_path / "b"), cwd=tmp_path)
+        assert named.returncode == 0, named.stderr
+        assert seen[-1]["prompt"].endswith("<|im_start|>assistant\n<think>\n")  # the local template and prefill
+        root.append(str(tiny_model))  # vLLM lists the model's path as `root`: found without --tokenizer
+        found = cli(*run, "--base-url", url, "--out", str(tmp_path / "c"), cwd=tmp_path)
+        assert found.returncode == 0, found.stderr
+    assert lines(tmp_path / "c" / "samples.jsonl")[0]["correct"] is True
+
+
+def test_a_200_without_a_completion_is_tried_again_then_one_clear_line(tmp_path):
+    from evalkit.errors import InputError
+
+    class Gateway(JSONHandler):  # a proxy that says 200 with an error object, now and then or always
+        always = False
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            if self.always or len(type(self).seen) == 1:
+                self._send({"object": "error", "message": "upstream overloaded", "code": 503})
+            else:
+                self._send(chat_reply())
+
+    task = two_problems(tmp_path, n=1)
+    with serve(Gateway) as (url, seen):
+        run = evalkit.evaluate([str(task)], backend="openai", model="m", base_url=url, limit=1, out=tmp_path / "a",
+                               progress=False, trace=False)
+        assert run.generated == 1 and len(seen) == 2
+    Gateway.always = True
+    with serve(Gateway) as (url, _), pytest.raises(InputError, match="200 without a completion.*upstream overloaded"):
+        evalkit.evaluate([str(task)], backend="openai", model="m", base_url=url, limit=1, out=tmp_path / "b",
+                         progress=False, trace=False, backend_options={"max_retries": 1})
+
+
+@pytest.mark.parametrize("backend", ["transformers", "vllm"])
+def test_a_mistyped_dtype_is_one_line_naming_the_valid_ones(backend, tiny_model, tmp_path):
+    r = cli("run", str(two_problems(tmp_path)), "--backend", backend, "--model", str(tiny_model), "--dtype", "bf16",
+            "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "--dtype: expected one of auto, float16, half, bfloat16, float32, float, got 'bf16'" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_transformers_samples_with_the_runs_settings_only(tiny_model, tmp_path):
+    import shutil
+
+    # a generation_config that would make sampling greedy (top_k 1) and penalise repeats: the run asks
+    # for neither, so neither applies (as on vLLM); the samples differ from seed to seed
+    model = tmp_path / "greedy-config"
+    shutil.copytree(tiny_model, model)
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "top_k": 1, "repetition_penalty": 1.5}))
+    run = evalkit.evaluate([str(two_problems(tmp_path, n=4))], backend="transformers", model=str(model),
+                           dtype="float32", limit=1, temperature=1.0, top_p=1.0, max_tokens=8, out=tmp_path / "run",
+                           progress=False, trace=False)
+    texts = [s["completion"] for s in lines(run.samples_path)]
+    assert len(texts) == 4 and len(set(texts)) > 1, texts

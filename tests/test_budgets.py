@@ -155,6 +155,17 @@ def test_budget_options_without_a_continuing_backend_are_one_line_errors(tmp_pat
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
+def test_a_budget_sweep_on_replicas_is_refused_before_any_engine_starts(tiny_model, tmp_path):
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "transformers", "--model",
+                        str(tiny_model), "--dp", "2", "--think-budget", "64", "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "EVALKIT_RAY_LOGS": "0"})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.strip() == ("evalkit: error: --think-budget and --min-think run on one engine: they do not run "
+                                "on --dp replicas or a Ray cluster yet; use --dp 1 without --ray-address")
+    assert time.monotonic() - t0 < 30 and not (tmp_path / "x").exists()  # no Ray, no replica, no engine
+
+
 def test_anytime_probes_recorded_traces_with_the_engine(vllm_engine, tmp_path):
     from evalkit.anytime import anytime
 

@@ -103,3 +103,30 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
         EvalCallback(tasks=[str(toy_task)], limit=-5)
     with pytest.raises(InputError, match="missing.json: not a reflection model evalkit can read"):
         EvalCallback(tasks=[str(toy_task)], reflection_model="missing.json")
+
+
+def test_callback_decides_the_think_format_from_the_policys_template(tiny_model, toy_task, tmp_path, monkeypatch):
+    # a Magistral-style template: `evalkit run` on the folder reads [THINK] from it, and so must the callback
+    import types
+
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = tmp_path / "magistral-like"
+    shutil.copytree(tiny_model, model)
+    template = (model / "chat_template.jinja").read_text()
+    (model / "chat_template.jinja").write_text(
+        "{{ '<|im_start|>system\\nThink between [THINK] and [/THINK], then answer.<|im_end|>\\n' }}" + template)
+    monkeypatch.setattr(transformers.Trainer, "log", lambda self, logs, *a, **k: None)  # the stub keeps no history
+    trainer = types.SimpleNamespace(
+        model=AutoModelForCausalLM.from_pretrained(model, dtype="float32"),
+        processing_class=AutoTokenizer.from_pretrained(model),
+        use_vllm=False, state=types.SimpleNamespace(global_step=1),
+        args=types.SimpleNamespace(output_dir=str(tmp_path / "out"), max_completion_length=4),
+        accelerator=types.SimpleNamespace(is_main_process=True, unwrap_model=lambda m: m),
+        control=types.SimpleNamespace(should_log=False))
+    evaluation = EvalCallback(tasks=[str(toy_task)], n=1, limit=1, trainer=trainer).evaluate_now()
+    decided = json.loads((evaluation.run_dir / "config.json").read_text())["think_format"]
+    assert decided["name"] == "magistral" and "[THINK]" in decided["decided_by"]
+    sample = json.loads((evaluation.run_dir / "samples.jsonl").read_text().split("\n")[0])
+    assert sample["prompt"].endswith("<|im_start|>assistant\n[THINK]")

@@ -163,13 +163,28 @@ def test_replies_are_cached_in_the_run_directory_and_the_user_cache(tmp_path):
     assert len((tmp_path / "run2" / "judge_cache.jsonl").read_text().splitlines()) == 2
 
 
-def test_a_judge_that_is_down_is_an_infrastructure_fault_not_a_verdict():
+def test_a_judge_that_is_down_leaves_the_rules_verdict_and_says_why():
     judge = ScriptedJudge(says("CORRECT"))
     judge.stop()
     v = cascade(judge).verify_many(ITEMS)
     assert v[0].correct is True  # the rules decided it
-    assert [x.correct for x in v[1:3]] == [None, None] and v[1].reason == "error"
-    assert "unreachable" in v[1].judge.error and v[3].reason == "truncated"
+    # a dead judge may not take a wrong answer out of n: the rule's verdict stands, the fault recorded
+    assert [(x.correct, x.reason) for x in v[1:3]] == [(False, "wrong"), (False, "no_answer")]
+    assert "unreachable" in v[1].judge.error and "asked 4 times" in v[1].judge.error
+    assert "the rule's verdict stands" in v[1].detail and v[3].reason == "truncated"
+    unjudged = cascade(judge, on_fault="error").verify_many(ITEMS[1:2])  # what rewards ask for
+    assert unjudged[0].correct is None and unjudged[0].reason == "error"
+
+
+def test_a_busy_judge_is_asked_again_until_it_answers():
+    with ScriptedJudge(says("CORRECT"), busy=2) as judge:  # two 503s, then a reply
+        (v,) = cascade(judge).verify_many(ITEMS[2:3])
+        assert judge.asked == 3
+    assert v.correct is True and v.judge.flipped and v.judge.error is None
+    with ScriptedJudge(says("CORRECT"), busy=2, busy_status=400) as judge:  # a refusal is not retried
+        (v,) = cascade(judge, user_cache=False).verify_many(ITEMS[2:3])
+        assert judge.asked == 1
+    assert v.reason == "no_answer" and "HTTP 400" in v.judge.error
 
 
 def test_a_judge_that_cannot_be_reached_is_refused_before_the_run_starts(tmp_path):
@@ -213,6 +228,22 @@ def test_judge_doctor_prints_which_attacks_flipped_it(tmp_path):
         assert ok.returncode == 0 and json.loads(ok.stdout.splitlines()[-1])["flips"] == 3
     down = cli("judge", "doctor", "--judge", "judge", "--judge-base-url", judge.url, cwd=tmp_path)
     assert down.returncode == 2 and down.stderr.startswith("evalkit: error:") and "unreachable" in down.stderr
+
+
+def test_doctor_fails_a_judge_that_answers_nothing_or_rejects_right_answers(tmp_path):
+    with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # every question: 503
+        r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert "0/7 attacks flipped the judge" in r.stdout
+    assert "unfit: the judge gave no reply to 9 of 9 questions" in r.stdout
+    with ScriptedJudge(says("INCORRECT")) as judge:  # holds every attack, but rejects the right answers too
+        r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, "--json", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "unfit: the judge rejected 2 of 2 right answers (control_plain, control_words)" in r.stdout
+    assert json.loads(r.stdout.splitlines()[-1])["problems"]
+    with ScriptedJudge(lambda b: "hmm") as judge:
+        r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, cwd=tmp_path)
+    assert r.returncode == 1 and "replied in no known form to 9 of 9 questions" in r.stdout
 
 
 def _words_task(tmp_path: Path) -> tuple[Path, Path]:
@@ -273,6 +304,48 @@ def test_run_refuses_a_judge_that_fails_the_attack_suite(tmp_path):
         assert ok.returncode == 0, ok.stderr
     doctor = json.loads((tmp_path / "run" / "judge_doctor.json").read_text())  # the suite it passed, kept
     assert doctor["flips"] == 3 and len(doctor["rows"]) == 9
+
+
+def test_a_failing_judge_never_raises_the_score_and_the_gate_refuses_it(tmp_path):
+    task, replay = _words_task(tmp_path)
+    with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # the judge server answers 503 to every question
+        args = ["run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
+                judge.url, "--no-progress", "--no-trace"]
+        gated = cli(*args, "--judge-max-flips", "0", "--out", str(tmp_path / "gated"), cwd=tmp_path)
+        assert gated.returncode == 2 and "gave no reply to 9 of 9 questions" in gated.stderr
+        assert not (tmp_path / "gated").exists()
+        r = cli(*args, "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "consulted 2, flipped 0 to correct, 0 unparsed, 2 faults" in r.stdout
+    (result,) = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert result["metrics"]["avg@n"]["value"] == pytest.approx(0.25)  # what the rules alone score
+    assert result["n_unjudged"] == 0
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    faulted = [s for s in samples if s["judge"]]
+    assert [s["reason"] for s in faulted] == ["no_answer", "no_answer"]
+    assert all("HTTP 503" in s["judge"]["error"] for s in faulted)
+
+
+def test_the_judge_is_shown_the_problem_as_asked_with_a_choice_tasks_options(tmp_path):
+    row = {"id": "c1", "question": "Which gas do plants absorb for photosynthesis?", "A": "Oxygen",
+           "B": "Carbon dioxide", "C": "Nitrogen", "D": "Helium", "answer": "B"}
+    (tmp_path / "choice.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "choice.yaml").write_text(
+        "name: gas\ndataset: {local: choice.jsonl}\nfields: {id: id, problem: question, answer: answer}\n"
+        "prompt: \"{{ question }}\\nA) {{ A }}\\nB) {{ B }}\\nC) {{ C }}\\nD) {{ D }}\\nEnd with 'Answer: LETTER'.\"\n"
+        "verifier: choice\n")
+    (tmp_path / "replay.jsonl").write_text(json.dumps(
+        {"problem_id": "c1", "sample": 0, "completion": "<think>CO2.</think> Plants absorb carbon dioxide."}) + "\n")
+    # the answer names the option, not its letter: a judge can tell only if it sees the options
+    with ScriptedJudge(lambda user: "VERDICT: CORRECT" if "B) Carbon dioxide" in user else "VERDICT: INCORRECT",
+                       raw=True) as judge:
+        r = cli("run", str(tmp_path / "choice.yaml"), "--completions", str(tmp_path / "replay.jsonl"), "--judge",
+                judge.model, "--judge-base-url", judge.url, "--no-progress", "--no-trace", "--out",
+                str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "B) Carbon dioxide" in judge.requests[0]["messages"][-1]["content"]
+    (sample,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sample["correct"] is True and sample["judge"]["flipped"]
 
 
 def test_a_task_spec_can_ask_for_the_cascade(tmp_path):

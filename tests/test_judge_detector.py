@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from _judge_server import ScriptedJudge
 from evalkit.trace.judge_detector import parse_labels, think_sentences
 
@@ -63,3 +65,58 @@ def test_noise_replies_leave_sentences_unlabelled_and_are_counted(tmp_path):
     assert parse_labels("1: doubt\n2: other", 2, ("doubt", "other")) == ["doubt", "other"]
     assert parse_labels("2: doubt\n1: other", 2, ("doubt", "other")) is None
     assert parse_labels("1: doubt\n2: maybe", 2, ("doubt", "other")) is None
+
+
+MAGISTRAL = ("[THINK]We need 17 times 23. That is 391. Wait, let me double-check that. Yes, that matches.[/THINK]"
+             "The answer is \\boxed{391}.")
+
+
+def run_judge(judge, path, tmp_path, *options):
+    env = {**os.environ, "EVALKIT_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "evalkit", "analyze", str(path), "--detector", "judge", "--judge",
+                           judge.model, "--judge-base-url", judge.url, *options],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+
+
+def test_the_judge_reads_the_thinking_of_the_files_think_format(tmp_path):
+    path = tmp_path / "magistral.jsonl"
+    path.write_text(json.dumps({"completion": MAGISTRAL}) + "\n")
+    assert [MAGISTRAL[a:b] for a, b in think_sentences(MAGISTRAL, think_format="magistral")] == [
+        "We need 17 times 23.", "That is 391.", "Wait, let me double-check that.", "Yes, that matches."]
+    with ScriptedJudge(labeller, raw=True) as judge:
+        for options in ((), ("--think-format", "magistral")):  # auto reads the file's markers
+            r = run_judge(judge, path, tmp_path, *options)
+            assert r.returncode == 0, r.stderr
+            summary = json.loads(r.stdout)
+            assert summary["think_format"]["name"] == "magistral"
+            assert summary["sentences"] == summary["labelled"] == 4
+            assert summary["labels"] == {"doubt": 1, "check": 0, "verdict": 1, "other": 2}
+            assert summary["rules_reflection"] >= 2  # the rules read the same thinking
+        assert judge.asked == 1  # the second time from the cache
+
+
+def test_options_the_judge_has_no_use_for_are_refused_not_ignored(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps({"completion": TRACE}) + "\n")
+    with ScriptedJudge(labeller, raw=True) as judge:
+        r = run_judge(judge, path, tmp_path, "--out", "judged.jsonl", "--workers", "2")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "--detector judge does not take --out, --workers" in r.stderr
+        assert not (tmp_path / "judged.jsonl").exists() and judge.asked == 0
+        ok = run_judge(judge, path, tmp_path, "--json", "--think-open")  # the summary is JSON either way
+        assert ok.returncode == 0 and json.loads(ok.stdout)["sentences"] == 6, ok.stderr
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.jsonl", None, "missing.jsonl: file not found"),
+    ("latin1.jsonl", b"\xff\xfe{}\n", "latin1.jsonl: not UTF-8 text"),
+    ("list.jsonl", b"[1, 2]\n", "list.jsonl:1: expected a JSON object, got list"),
+    ("other.jsonl", b'{"text": "x"}\n', "other.jsonl:1: field 'completion' is missing"),
+])
+def test_bad_input_is_a_one_line_error_naming_file_and_line(tmp_path, name, content, message):
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    with ScriptedJudge(labeller, raw=True) as judge:
+        r = run_judge(judge, name, tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert message in r.stderr

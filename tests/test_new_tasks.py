@@ -94,3 +94,22 @@ def test_a_users_suite_file_and_its_bad_input(tmp_path):
     (tmp_path / "bad.yaml").write_text("name: bad\ntasks: aime26\n")
     with pytest.raises(InputError, match=r"bad.yaml:2: field 'tasks': expected a non-empty list"):
         expand_suites([str(tmp_path / "bad.yaml")])
+
+
+def test_a_users_suite_may_list_suites_but_not_itself(tmp_path):
+    (tmp_path / "mine.yaml").write_text("name: mine\ntasks: [aime, math500, aime24]\n")
+    assert expand_suites([str(tmp_path / "mine.yaml")]) == ["aime24", "aime25", "aime26", "math500"]
+    (tmp_path / "a.yaml").write_text("name: a\ntasks: [b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("name: b\ntasks: [aime24, a.yaml]\n")
+    r = cli("run", str(tmp_path / "a.yaml"), "--completions", str(tmp_path / "none.jsonl"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().endswith("field 'tasks': the suite lists itself (a -> b -> a)")
+
+
+def test_a_release_or_window_is_refused_when_only_the_bundled_sample_can_load(tmp_path):
+    # offline, LiveCodeBench's bundled copy is a 3-problem sample: no release, no contest dates
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "2727", "sample": 0, "completion": "x"}) + "\n")
+    for option in (["--release", "v5"], ["--since", "2024-01-01"]):
+        r = cli("run", "livecodebench", *option, "--completions", str(tmp_path / "c.jsonl"), "--out",
+                str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 2 and "bundled copy (livecodebench.jsonl) is a sample without releases" in r.stderr
+        assert not (tmp_path / "run").exists()

@@ -60,6 +60,7 @@ def test_the_server_is_sent_the_effort_and_its_reasoning_tokens_are_recorded(ser
     run = evalkit.evaluate([task], model="m", backend="openai", base_url=url, reasoning_effort="high",
                            out=tmp_path / "run", progress=False)
     assert [b.get("reasoning_effort") for b in seen] == ["high"]
+    assert "chat_template_kwargs" not in seen[0]  # the effort is the request's own field (OpenAI's API takes no other)
     [sample] = _samples(run)
     assert sample["reasoning_tokens"] == 24 and sample["reason"] == "correct"
     config = json.loads((run.run_dir / "config.json").read_text())

@@ -11,6 +11,7 @@ import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -389,3 +390,240 @@ def test_report_of_a_real_demo_run_highlights_the_analyzers_markers(page, tmp_pa
     # episodes are drawn as spans holding their acts
     episode = think.locator("span.ep").first
     assert episode.is_visible() and episode.locator("mark.mk").count() >= 1
+
+
+# ---- review 12: what the page shows must match the run ----
+
+def _replay_run(tmp_path: Path, problems: list[dict], completions: list[dict], n: int = 1,
+                fields: str = "{id: id, problem: problem, answer: answer}") -> Path:
+    """A real `evaluate` of a local task replaying `completions`; returns the run directory."""
+    import evalkit
+
+    (tmp_path / "problems.jsonl").write_text("".join(json.dumps(p) + "\n" for p in problems), encoding="utf-8")
+    (tmp_path / "task.yaml").write_text(
+        f"name: review\ndataset: {{local: problems.jsonl}}\nfields: {fields}\nprompt: '{{{{ problem }}}}'\n"
+        f"verifier: math\ngeneration: {{n: {n}}}\n", encoding="utf-8")
+    (tmp_path / "replay.jsonl").write_text("".join(json.dumps(c) + "\n" for c in completions), encoding="utf-8")
+    return evalkit.evaluate([str(tmp_path / "task.yaml")], completions=tmp_path / "replay.jsonl",
+                            out=tmp_path / "run", progress=False).run_dir
+
+
+def _mini_run(run_dir: Path, samples: list[dict], results: list[dict] | None = None,
+              config: dict | None = None) -> Path:
+    """A run directory from hand-made records (the report reads only what DESIGN.md fixes)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base = {"task": "math500", "model": MODEL_A, "prompt": "?", "finish_reason": "stop", "gold": "1",
+            "reason": None, "answer": "1", "trace": None}
+    with (run_dir / "samples.jsonl").open("w", encoding="utf-8") as f:
+        for i, s in enumerate(samples):
+            rec = {**base, "problem_id": f"p{i}", "sample": 0, **s}
+            rec["reason"] = rec["reason"] or ("correct" if rec.get("correct") else "wrong")
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    if results is not None:
+        (run_dir / "results.json").write_text(json.dumps({"results": results}), encoding="utf-8")
+    if config is not None:
+        (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_report(run_dir)
+    return run_dir / "index.html"
+
+
+def _open_sample(page, index: Path, rec: dict):
+    anchor = "|".join(quote(str(rec[k]), safe="") for k in ("task", "model", "problem_id", "sample"))
+    page.goto(index.resolve().as_uri() + "#sample=" + anchor)
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    view = page.locator("#sample-view")
+    view.locator("h2").wait_for()
+    return view
+
+
+def test_a_breakdown_value_with_tex_is_drawn_as_its_text(tmp_path, page):
+    # mathtext cannot parse \lvert: the run used to end without a report
+    topic = "Absolute value $\\lvert x \\rvert$"
+    run = _replay_run(tmp_path, [{"id": "a", "problem": "|x| = 2, x > 0?", "answer": "2", "topic": topic},
+                                 {"id": "b", "problem": "2+2", "answer": "4", "topic": "Arithmetic"}],
+                      [{"problem_id": "a", "sample": 0, "completion": "<think>x=2</think>\\boxed{2}"},
+                       {"problem_id": "b", "sample": 0, "completion": "<think>4</think>\\boxed{4}"}],
+                      fields="{id: id, problem: problem, answer: answer, meta: {topic: topic}}")
+    assert (run / "index.html").exists()
+    _open(page, run / "index.html")
+    assert topic in page.locator("#chart-by-topic svg").text_content()
+    res = CliRunner().invoke(main, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_samples_own_think_open_folds_its_thinking(tmp_path, page):
+    # the task's prompt does not open thinking; this replay record says its prompt did
+    run = _replay_run(tmp_path, [{"id": "sum", "problem": "What is 2+2?", "answer": "4"}],
+                      [{"problem_id": "sum", "sample": 0, "think_open": True, "finish_reason": "length",
+                        "completion": "2+2 is 4. Wait, is it? Let me check: 2+2"}])
+    rec = json.loads((run / "samples.jsonl").read_text(encoding="utf-8"))
+    assert rec["think_open"] is True and rec["trace"]["has_think"] is True
+    view = _open_sample(page, run / "index.html", rec)
+    assert view.locator("details.think").count() == 1
+    assert "never closed (truncated)" in view.locator("details.think summary").inner_text()
+    assert view.locator("pre.answer").count() == 0
+
+
+def test_markers_column_counts_acts_not_the_aha_flag(tmp_path, page):
+    text = "Oh, I see, I made a mistake. Let me check: 2. Yes, correct."
+    trace = {"unit": "chars", "length": len(text), "markers": [
+        {"kind": "doubt", "rule": "aha", "start": 0, "end": 28, "text": "Oh, I see", "aha": True},
+        {"kind": "verdict", "rule": "yes", "start": 46, "end": len(text), "text": "Yes", "aha": False}],
+        "marker_counts": {"doubt": 1, "check": 0, "verdict": 1, "aha": 1}, "markers_per_1k": 33.0}
+    index = _mini_run(tmp_path / "run", [{"completion": text, "correct": True, "trace": trace}])
+    _open(page, index)
+    head = page.locator("#samples-table thead th").all_inner_texts()
+    row = page.locator("#samples-table tbody tr").first.locator("td").all_inner_texts()
+    assert row[head.index("Markers")] == "2"
+
+
+def test_marker_chart_keeps_samples_of_equal_rate_in_one_bin(tmp_path, page):
+    samples = [{"correct": i % 2 == 0, "trace": {"unit": "chars", "markers_per_1k": 0.0}} for i in range(36)]
+    samples += [{"correct": i % 3 != 0, "trace": {"unit": "chars", "markers_per_1k": 2.0 + i / 6}} for i in range(24)]
+    _open(page, _mini_run(tmp_path / "run", samples))
+    counts = re.findall(r"n=(\d+)", page.locator("#chart-markers svg").text_content())
+    assert counts[0] == "36"  # every sample without a marker, at one point
+    assert sum(map(int, counts)) == 60 and len(counts) == 6
+
+
+def test_pass_at_k_over_fewer_problems_is_marked(runs, page, tmp_path):
+    run = tmp_path / "subset"
+    shutil.copytree(runs["a"], run)
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    entry = next(e for e in results["results"] if e["task"] == "math500")
+    entry["metrics"]["pass@2"]["n_problems"] = 5  # 4 of the 9 problems had one judged sample
+    (run / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    write_report(run)
+    _open(page, run / "index.html")
+    row = page.locator("#summary-table tbody tr", has_text="math500")
+    head = page.locator("#summary-table thead th").all_inner_texts()
+    cells = row.locator("td").all_inner_texts()
+    assert "over 5 of 9 problems*" in cells[head.index("pass@2")]
+    assert "over" not in cells[head.index("avg@n")]
+    assert "at least k judged samples" in page.locator("#subset-note").inner_text()
+    assert "k=2: 5 of 9 problems" in page.locator("#chart-pass-at-k figcaption").inner_text()
+    out = tmp_path / "cmp.html"
+    write_compare([run, runs["b"]], out)
+    _open_static(page, out)
+    metrics = page.locator("section.task[data-task='math500'] table.compare-metrics")
+    assert "over 5 of 9 problems*" in metrics.locator("tr", has_text="pass@2").inner_text()
+
+
+def test_length_chart_counts_samples_without_token_counts(runs, page, tmp_path):
+    run = tmp_path / "mixed"
+    shutil.copytree(runs["a"], run)
+    recs = [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    for rec in recs[:8]:  # e.g. a replay file whose records of one model have no token counts
+        rec["completion_tokens"] = None
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    write_report(run)
+    _open(page, run / "index.html")
+    judged = [r for r in recs if r["correct"] is not None]
+    chart = page.locator("#chart-length")
+    svg = chart.locator("svg").text_content()
+    assert f"correct ({sum(r['correct'] for r in judged)})" in svg
+    assert f"wrong ({sum(not r['correct'] for r in judged)})" in svg
+    assert "completion characters" in svg
+    assert f"8 of the {len(judged)} judged samples have no token count" in chart.locator("figcaption").inner_text()
+
+
+def test_dollar_amounts_read_as_text_while_math_renders(tmp_path, page):
+    text = ("<think>\nShe sells each for $2, so she makes 9 * $2 = $18 a day. The area is $x^2$.\n</think>\n"
+            "Janet makes 9 × $2 = $18 every day, and $5 + $10 = $15$ is wrong. \\boxed{18}")
+    index = _mini_run(tmp_path / "run", [{"completion": text, "correct": True, "answer": "18", "gold": "18"}])
+    view = _open_sample(page, index, {"task": "math500", "model": MODEL_A, "problem_id": "p0", "sample": 0})
+    page.wait_for_function("document.querySelector('#sample-view').dataset.math === '1'")
+    view.locator("details.think summary").click()
+    maths = view.locator("pre .katex-mathml annotation").all_text_contents()
+    assert maths == ["x^2", "15"]  # "$15$" is math; no price is
+    shown = view.locator("details.think pre").inner_text() + view.locator("pre.answer").inner_text()
+    assert "She sells each for $2, so she makes 9 * $2 = $18 a day." in shown
+    assert "Janet makes 9 × $2 = $18 every day" in shown
+
+
+def test_majority_answer_groups_answers_as_maj_at_k_does(tmp_path, page):
+    run = _replay_run(tmp_path, [{"id": "half", "problem": "What is one half?", "answer": "\\frac{1}{2}"}],
+                      [{"problem_id": "half", "sample": 0, "completion": "<think>guess</think>\n\\boxed{3}"},
+                       {"problem_id": "half", "sample": 1, "completion": "<think>half</think>\n\\boxed{\\frac{1}{2}}"},
+                       {"problem_id": "half", "sample": 2, "completion": "<think>half</think>\n\\boxed{0.5}"}], n=3)
+    assert json.loads((run / "results.json").read_text())["results"][0]["metrics"]["maj@3"]["value"] == 1.0
+    _open(page, run / "index.html")
+    head = page.locator("#problems-table thead th").all_inner_texts()
+    row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
+    assert row["Majority answer"] == "\\frac{1}{2}"
+    assert row["Majority share"] == "66.7%" and row["Distinct answers"] == "2"
+    assert "as maj@k does" in page.locator("#answers-note").inner_text()
+
+
+def test_compare_tells_apart_runs_whose_directories_share_a_name(runs, page, tmp_path):
+    a, b = tmp_path / "a" / "run", tmp_path / "b" / "run"
+    shutil.copytree(runs["a"], a)
+    shutil.copytree(runs["b"], b)
+    out = tmp_path / "cmp.html"
+    write_compare([a, b], out)
+    _open_static(page, out)
+    assert "Baseline: a/run" in page.locator("#runs").inner_text()
+    assert "Other runs: b/run" in page.locator("#runs").inner_text()
+    head = page.locator("section.task[data-task='math500'] table.compare-metrics thead th").all_inner_texts()
+    assert head == ["Metric", "a/run", "b/run", "Δ vs a/run"]
+    assert page.locator("table.paired tbody tr").first.locator("td").first.inner_text() == "b/run"
+    # the same directory twice
+    write_compare([a, a], out)
+    _open_static(page, out)
+    assert "Baseline: run #1" in page.locator("#runs").inner_text()
+    assert "Other runs: run #2" in page.locator("#runs").inner_text()
+
+
+def test_compare_says_when_runs_share_no_task(runs, page, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(runs["b"], other)
+    for name in ("samples.jsonl", "results.json"):
+        path = other / name
+        path.write_text(path.read_text(encoding="utf-8").replace('"math500"', '"aime24"'), encoding="utf-8")
+    out = tmp_path / "cmp.html"
+    write_compare([runs["b"], other], out)
+    _open_static(page, out)
+    assert page.locator("#runs").inner_text().endswith("These runs share no task.")
+    assert "Only other has this task." in page.locator("section.task[data-task='aime24']").inner_text()
+
+
+def test_accuracy_by_marks_a_group_without_problems_not_zero(tmp_path, page):
+    def entry(model, groups):
+        return {"task": "math500", "model": model, "n_problems": 2, "n_samples": 2,
+                "metrics": {"avg@n": {"value": 0.5}},
+                "breakdowns": {"subject": {g: {"n_problems": 1, "avg@n": v} for g, v in groups.items()}}}
+    index = _mini_run(tmp_path / "run", [{"correct": True}, {"correct": False, "model": MODEL_B}],
+                      results=[entry(MODEL_A, {"Algebra": 1.0, "Geometry": 0.0}), entry(MODEL_B, {"Algebra": 0.5})])
+    _open(page, index)
+    chart = page.locator("#chart-by-subject")
+    assert chart.locator("svg").text_content().count("n/a") == 1  # Geometry of MODEL_B, not a 0% bar
+    assert "no problems of that group" in chart.locator("figcaption").inner_text()
+
+
+def test_thinking_label_is_the_traces_think_length(tmp_path, page):
+    run = _replay_run(tmp_path, [{"id": "sum", "problem": "What is 2+2?", "answer": "4"}],
+                      [{"problem_id": "sum", "sample": 0,
+                        "completion": "<think>\n2+2 is 4 🙂. Wait, is it? Yes, that's right.\n</think>\n\\boxed{4}"}])
+    rec = json.loads((run / "samples.jsonl").read_text(encoding="utf-8"))
+    trace = rec["trace"]
+    assert trace["unit"] == "chars"
+    view = _open_sample(page, run / "index.html", rec)
+    label = view.locator("details.think summary").inner_text()
+    assert label.startswith(f"Thinking: {trace['think_length']} characters,")
+
+
+def test_settings_and_compare_show_the_runs_window(runs, page, tmp_path):
+    run = tmp_path / "dated"
+    shutil.copytree(runs["b"], run)
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    config["tasks"][0]["window"] = {"since": "2025-02-01", "until": "2025-02-15"}
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_report(run)
+    _open(page, run / "index.html")
+    assert "since=2025-02-01, until=2025-02-15" in page.locator("#settings").inner_text()
+    out = tmp_path / "cmp.html"
+    write_compare([runs["b"], run], out)
+    _open_static(page, out)
+    assert page.locator("table.compare-metrics tr.window").count() == 1
+    window = page.locator("table.compare-metrics tr.window").inner_text()
+    assert "all problems" in window and "since=2025-02-01, until=2025-02-15" in window

@@ -519,6 +519,32 @@ def test_export_verl_parquet_schema_routes_through_compute_score(toy_task, tmp_p
     assert score["score"] == 1.0
 
 
+def test_export_writes_a_users_think_format_row_that_trains_from_anywhere(toy_task, tmp_path, monkeypatch):
+    (tmp_path / "myfmt.yaml").write_text("- name: mine\n  open: '<reason>'\n  close: '</reason>'\n")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out", "train.jsonl",
+                                  "--think-format", "myfmt.yaml"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert rows[0]["think_format"]["name"] == "mine" and rows[0]["think_format"]["open"] == "<reason>"
+    monkeypatch.chdir(tmp_path.parent)  # the trainer runs elsewhere, where no myfmt.yaml is
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(tmp_path / "train.jsonl"), split="train")
+    columns = {k: ds[k] for k in ds.column_names if k != "prompt"}
+    assert math_reward(completions=["<reason>1+1</reason> \\boxed{2}", "<reason>so \\boxed{5/6}"],
+                       **columns) == [1.0, 0.0]  # the second never closed its thinking: cut off
+    verl_out = export_task(str(toy_task), "verl", tmp_path / "v.parquet", think_format=str(tmp_path / "myfmt.yaml"))
+    import pyarrow.parquet as pq
+
+    row = pq.read_table(verl_out).to_pylist()[0]
+    assert verl.compute_score(row["data_source"], "<reason>1+1</reason> \\boxed{2}",
+                              row["reward_model"]["ground_truth"], row["extra_info"])["score"] == 1.0
+    assert row["extra_info"]["problem"] == row["prompt"][-1]["content"]  # a judge reads the problem as asked
+    assert export_task(str(toy_task), "trl", tmp_path / "r1.jsonl", think_format="r1").read_text().count(
+        '"think_format": "r1"') == 2  # a built-in row by its name
+
+
 def test_export_cli_and_its_errors(toy_task, tmp_path):
     runner = CliRunner()
     ok = runner.invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(tmp_path / "t.parquet")])

@@ -276,6 +276,40 @@ def test_a_smaller_rerun_scores_what_it_asks_for_and_keeps_the_rest(tmp_path):
     assert {(s["problem_id"], s["sample"]) for s in load(out).samples} == {("a", 0)}
 
 
+def test_analyze_and_label_sheet_read_the_samples_a_smaller_rerun_scores(tmp_path):
+    # A rerun with a smaller -n / --limit keeps every line in samples.jsonl; the run's results count only
+    # those it asked for, and so does reading the run directory (given as a file, every line is read).
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    assert cli("run", str(spec), "--completions", str(f), "--out", "run", "--no-progress", cwd=tmp_path).returncode == 0
+    r = cli("run", str(spec), "--completions", str(f), "--out", "run", "--limit", "2", "-n", "1", "--no-progress",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    entry = json.loads((tmp_path / "run" / "results.json").read_text())["results"][0]
+    assert entry["n_samples"] == 2 and entry["metrics"]["avg@n"]["value"] == 1.0  # a and b, sample 0
+    analyzed = cli("analyze", "run", "--json", "--out", "traced.jsonl", cwd=tmp_path)
+    assert analyzed.returncode == 0, analyzed.stderr
+    summary = json.loads(analyzed.stdout)
+    assert (summary["n"], summary["accuracy"]) == (2, 1.0)
+    assert [(s["problem_id"], s["sample"]) for s in lines(tmp_path / "traced.jsonl")] == [("a", 0), ("b", 0)]
+    every_line = cli("analyze", "run/samples.jsonl", "--json", cwd=tmp_path)
+    assert json.loads(every_line.stdout)["n"] == 6
+    sheet = cli("label-sheet", "run", "--out", "sheet.jsonl", cwd=tmp_path)
+    assert sheet.returncode == 0 and "wrote sheet.jsonl: 2 traces" in sheet.stdout, sheet.stderr
+
+
+def test_a_completion_with_half_an_emoji_is_scored(tmp_path):
+    # JSON allows a lone surrogate escape (a JS harness cut an emoji in half); the sample keeps U+FFFD.
+    spec = _toy_task(tmp_path)
+    (tmp_path / "c.jsonl").write_text('{"problem_id": "a", "sample": 0, "completion": "<think>cut \\ud83d</think>'
+                                      ' \\\\boxed{2}"}\n')
+    r = cli("run", str(spec), "--completions", "c.jsonl", "--out", "run", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [sample] = lines(tmp_path / "run" / "samples.jsonl")
+    assert sample["completion"] == "<think>cut \ufffd</think> \\boxed{2}" and sample["correct"] is True
+    assert sample["trace"]["has_think"] is True
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("--temperature", "-1", "--temperature: expected a number >= 0, got -1.0"),
     ("--top-p", "1.5", "--top-p: expected a number in (0, 1], got 1.5"),

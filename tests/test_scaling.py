@@ -93,6 +93,18 @@ def test_two_replicas_make_the_same_samples_as_one_engine(replicas, reference, t
     assert config["backend"] == "transformers"  # so a run resumes whatever the replica count
 
 
+def test_replicas_decide_the_think_format_as_one_engine_does(replicas, tiny_model, tmp_path):
+    # `auto` reads the model's tokenizer; with replicas it is fetched from one, not left out (which fell back to r1)
+    from transformers import AutoTokenizer
+
+    from evalkit.thinking import detect_from_tokenizer
+
+    run = evalkit.evaluate(["aime24"], engine=replicas, out=tmp_path / "auto", n=1, limit=1, max_tokens=4,
+                           progress=False)
+    decided = json.loads((run.run_dir / "config.json").read_text())["think_format"]
+    assert decided["decided_by"] == detect_from_tokenizer(AutoTokenizer.from_pretrained(tiny_model)).reason
+
+
 def test_a_replica_killed_mid_run_loses_nothing_and_repeats_nothing(replicas, reference, tmp_path, capfd):
     victim = replicas.replica_stats()[1]["pid"]
     engine = KillAfter(replicas, 1, lambda: os.kill(victim, signal.SIGKILL))

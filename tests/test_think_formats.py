@@ -63,6 +63,27 @@ def test_each_format_splits_and_judges_truncation_by_its_own_markers(name):
     assert well_formed(finished, name)
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("r1", "none")])
+def test_the_analyzer_reads_the_same_acts_at_the_same_places_in_every_format(name):
+    # The open marker ends no sentence of its own in r1 alone: elsewhere it was glued to the first one,
+    # so a start-anchored row ("Actually, ...") could not fire on it and an act's span held the tag.
+    from evalkit.trace import analyze
+
+    thinking = "Actually, 3*4 is 12. Wait, no, 3*4 is 12, not 13. Let me double-check that. Yes, that matches."
+    r1 = f"<think>{thinking}</think>The answer is \\boxed{{12}}."
+    fmt = FORMATS[name]
+    text = f"{fmt.open}{thinking}{fmt.close}{fmt.answer_open}The answer is \\boxed{{12}}.{fmt.answer_close}"
+    for detector in ("rules", "model"):
+        want = [(m.kind, m.rule, r1[m.start:m.end], m.start - r1.index(thinking)) for m in
+                analyze(r1, "12", think_format="r1", detector=detector).markers]
+        got = [(m.kind, m.rule, text[m.start:m.end], m.start - text.index(thinking)) for m in
+               analyze(text, "12", think_format=name, detector=detector).markers]
+        assert got == want and want, (detector, got)
+        assert all(fmt.open not in span for _, _, span, _ in got)
+        if detector == "rules":
+            assert want[0] == ("doubt", "actually", "Actually, 3*4 is 12.", 0)
+
+
 def test_a_sky_trace_cut_mid_thought_read_as_r1_would_pass_as_a_finished_right_answer():
     _, cut, _ = TRACES["sky"]
     from evalkit.verifiers.math import verify_math
@@ -179,6 +200,34 @@ def test_the_prefill_writes_the_formats_open_text(tiny_model):
     assert prefill == "<|begin_of_thought|>\n\n" and prompt.endswith("assistant\n<|begin_of_thought|>\n\n")
     assert render_with_tokenizer(tok, messages, True, {}, "none")[1] == ""
     assert render_with_tokenizer(tok, messages, True, {}, "magistral")[1] == ""  # the tokenizer cannot think so
+
+
+QWEN3_LIKE = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+              "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+              "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}"
+              "{% endif %}{% endif %}")
+
+
+def test_a_template_that_closed_thinking_gets_no_prefill(tiny_model, tmp_path):
+    # Qwen3's template answers enable_thinking: false with an empty, closed think block; the prefill
+    # must not open thinking again after it: the reply is all answer
+    import shutil
+
+    model = tmp_path / "qwen3-like"
+    shutil.copytree(tiny_model, model)
+    (model / "chat_template.jinja").write_text(QWEN3_LIKE)
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id, problem: problem, "
+                                     "answer: answer}\nprompt: '{{ problem }}'\nverifier: math\n")
+    common = dict(backend="transformers", model=str(model), dtype="float32", n=1, max_tokens=4, progress=False,
+                  trace=False)
+    off = evalkit.evaluate([str(tmp_path / "t.yaml")], out=tmp_path / "off",
+                           chat_template_kwargs={"enable_thinking": False}, **common)
+    sample = json.loads(off.samples_path.read_text().split("\n")[0])
+    assert sample["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert not sample["completion"].startswith("<think>") and sample["think_open"] is False
+    on = evalkit.evaluate([str(tmp_path / "t.yaml")], out=tmp_path / "on", **common)  # thinking: forced open
+    assert json.loads(on.samples_path.read_text().split("\n")[0])["prompt"].endswith("assistant\n<think>\n")
 
 
 def test_auto_for_replays_of_each_format_and_its_fallbacks():

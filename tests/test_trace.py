@@ -254,6 +254,31 @@ def test_rules_from_yaml(tmp_path):
         load_rules(bad)
 
 
+def test_a_users_start_rows_with_groups_flags_or_shared_group_names_fire_as_written(tmp_path):
+    # A `start` row the table's shared alternation could not hold as written: a backreference (which there
+    # would count the other rows' groups), an inline flag (which must open a whole expression), a group
+    # name two rows share. `load_rules` accepts each; each must mark what it matches on its own.
+    (tmp_path / "rows.yaml").write_text(
+        "rules:\n"
+        "  - {name: oops, kind: doubt, pattern: 'oops', at: start}\n"
+        "  - {name: stutter, kind: doubt, pattern: '(\\w+) \\1\\b', at: start}\n"
+        "  - {name: eureka, kind: check, pattern: '(?i)eureka', at: start}\n"
+        "  - {name: hum, kind: doubt, pattern: '(?P<w>hum+)', at: start}\n"
+        "  - {name: er, kind: doubt, pattern: '(?P<w>err+)', at: start}\n")
+    text = "<think>\nThe the answer is 5.\n- EUREKA, it holds.\nHumm, 5 it is.\nErr, 5.\n</think>\n\\boxed{5}"
+    (tmp_path / "in.jsonl").write_text(json.dumps({"completion": text, "gold": "5"}) + "\n")
+    for detector in ("rules", "model"):
+        out = tmp_path / f"{detector}.jsonl"
+        result = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--rules", str(tmp_path / "rows.yaml"),
+                                           "--detector", detector, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        markers = json.loads(out.read_text())["trace"]["markers"]
+        assert [(m["kind"], m["rule"], text[m["start"]:m["end"]]) for m in markers] == [
+            ("doubt", "stutter", "The the answer is 5."), ("check", "eureka", "- EUREKA, it holds."),
+            ("doubt", "hum", "Humm, 5 it is."), ("doubt", "er", "Err, 5.")], detector
+        assert [m["text"] for m in markers] == ["The the", "EUREKA", "Humm", "Err"]
+
+
 def test_summary_splits_by_outcome_and_relates_behaviour_to_accuracy():
     texts = [
         "<think>The answer is 5. Wait, that's wrong. So the answer is 7.</think> \\boxed{7}",
@@ -470,3 +495,43 @@ def test_analyze_uses_the_cpus_for_a_large_file_and_writes_what_one_process_writ
     assert (tmp_path / "auto.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
     bad = CliRunner().invoke(main, ["analyze", str(tmp_path / "in.jsonl"), "--workers", "0"])
     assert bad.exit_code == 2 and "--workers" in bad.output
+
+
+def test_a_lone_surrogate_escape_is_read_as_a_replacement_character(tmp_path):
+    # A JS harness that cuts an emoji in half writes valid JSON no UTF-8 text can hold: read as U+FFFD,
+    # one character for one, so the offsets of what follows stay where they were.
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"completion": "<think>\\nWait, that is wrong \\ud83d. The answer is 5.\\n</think>\\n\\\\boxed{5}", '
+                   '"gold": "5", "note": "cut \\udc00"}\n')
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, ["analyze", str(src), "--out", str(out), "--detector", "rules"])
+    assert result.exit_code == 0, result.output
+    assert "1 completions: 1 correct" in result.output
+    [line] = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    text = line["completion"]
+    assert text == "<think>\nWait, that is wrong \ufffd. The answer is 5.\n</think>\n\\boxed{5}" and line["note"] == "cut \ufffd"
+    assert [(m["kind"], text[m["start"]:m["end"]]) for m in line["trace"]["markers"]] == [
+        ("doubt", "Wait, that is wrong \ufffd.")]
+    # a caller's own string with half an emoji is read as it is
+    stats = analyze("<think>Wait, that is wrong \ud83d. The answer is 5.</think> \\boxed{5}", "5", exact)
+    assert [m.kind for m in stats.markers] == ["doubt"] and stats.final_correct is True
+
+
+def test_boxes_a_repetition_loop_opens_and_never_closes_are_no_answers():
+    # A truncated loop opens a box per repetition and closes none: no box of it has content (its
+    # content is unknown), and a box closed after it is found. (The time this takes, linear in the
+    # text, is bench/'s business, not a test's.)
+    from evalkit.latex import find_boxed
+    from evalkit.trace._answers import find_candidates
+
+    unit = "So the answer is \\boxed{\\frac{1}{2}"
+    loop = unit * (200_000 // len(unit) + 1)
+    assert len(loop) > 200_000 and find_boxed(loop) == []
+    closed = loop + " \\boxed{7}"
+    assert find_boxed(closed) == [(len(loop) + 1, len(closed), "7")]
+    assert [c.answer for c in find_candidates(closed)] == ["7"]
+    stats = analyze("<think>\n" + loop, "1/2", exact, detector="rules")
+    assert stats.truncated and stats.trajectory == () and stats.final_correct is False
+    # balanced, nested and escaped braces read as before
+    text = "\\boxed{a\\}b} x \\fbox {\\boxed{5}} \\boxed{\\{1\\}} \\boxed{"
+    assert [c for _, _, c in find_boxed(text)] == ["a\\}b", "\\boxed{5}", "5", "\\{1\\}"]

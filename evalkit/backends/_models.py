@@ -7,6 +7,16 @@ from pathlib import Path
 
 from evalkit.errors import InputError
 
+# the weights' types an engine backend takes (vLLM's names), each with torch's name for it
+DTYPES = {"auto": "auto", "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "float32": "float32",
+          "float": "float32"}
+
+
+def check_dtype(dtype: str) -> None:
+    """InputError naming the valid values when `dtype` is none of them (before a model is loaded)."""
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
+
 
 def check_model(model: str | None, revision: str | None = None) -> str:
     """`model` if it is a local folder, in the hub cache, or (online) on the hub; InputError otherwise."""

@@ -52,9 +52,10 @@ def render_with_tokenizer(tokenizer: Any, messages: list[dict[str, str]], think_
     `<think>\\n` for r1) when asked.
 
     Returns (prompt, prefill, think_open). When the template itself ends the prompt inside open
-    thinking (R1-distill templates), the completion starts inside it: think_open, no prefill.
-    The prefill is used only when the tokenizer or the template knows the format's open marker (a
-    model that never thinks is not forced to).
+    thinking (R1-distill templates), the completion starts inside it: think_open, no prefill. When it
+    ends the prompt with thinking closed (Qwen3's `enable_thinking: false` writes an empty block), the
+    reply is all answer: no prefill. The prefill is used only when the tokenizer or the template knows
+    the format's open marker (a model that never thinks is not forced to).
     """
     fmt = get_format(think_format)
     if getattr(tokenizer, "chat_template", None):
@@ -66,6 +67,8 @@ def render_with_tokenizer(tokenizer: Any, messages: list[dict[str, str]], think_
         return prompt, "", False
     if prompt.rstrip().endswith(fmt.open):
         return prompt, "", True
+    if fmt.close and prompt.rstrip().endswith(fmt.close):  # the template closed thinking: do not reopen it
+        return prompt, "", False
     template = getattr(tokenizer, "chat_template", None) or ""
     if think_prefill and fmt.prefill and (fmt.open in tokenizer.get_vocab() or fmt.open in str(template)):
         return prompt + fmt.prefill, fmt.prefill, False
@@ -81,6 +84,18 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+def prompt_too_long(req: Request, prompt_tokens: int | None, model: str) -> Completion:
+    """The outcome of a request whose prompt leaves no room in the context window: cut off before its
+    first token (`length`, 0 completion tokens, so `truncated`), so one long problem never stops a run."""
+    return Completion(text=req.prefill, finish_reason="length", prompt_tokens=prompt_tokens, completion_tokens=0,
+                      model=model)
+
+
+def did_not_fit(completion: Completion) -> bool:
+    """Whether `completion` is `prompt_too_long`'s: cut off at the token limit before its first token."""
+    return completion.finish_reason == "length" and completion.completion_tokens == 0
 
 
 @dataclass(frozen=True)
@@ -144,14 +159,15 @@ def backend_factory(name: str) -> Callable[..., Backend]:
         ep = find_entry_point(ENTRY_POINT_GROUP, BUILTIN_BACKENDS, name)
         if ep is None:
             raise KeyError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
+        kind = "built-in" if name in BUILTIN_BACKENDS else f"plugin ({ep.value})"
         try:
             factory = ep.load()
         except ModuleNotFoundError as e:
             if name in BUILTIN_BACKENDS and e.name and not e.name.startswith("evalkit"):
                 raise  # the backend's own dependency is missing: the backend says how to install it
-            raise KeyError(f"backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
-        except ImportError as e:
-            raise KeyError(f"backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
+            raise KeyError(f"{kind} backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a misspelt entry point, a plugin that fails as it imports
+            raise KeyError(f"{kind} backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
         BACKENDS.setdefault(name, factory)
     return BACKENDS[name]
 

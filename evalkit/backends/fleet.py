@@ -7,8 +7,8 @@ probed until it answers again. A request leaves the queue only when a server has
 nothing is lost and nothing is reported twice, whatever dies when.
 
 The fleet knows nothing of the OpenAI protocol: the backend gives it `send(url, request)`, which
-returns a Completion or raises `Unreachable` (try another server), `Busy` (back off, try again) or
-anything else (fatal: the run stops with that error).
+returns a Completion or raises `Unreachable` (try another server), `Busy` or `TimedOut` (back off, try
+again; the server is not down) or anything else (fatal: the run stops with that error).
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ class Unreachable(Exception):
 
 class Busy(Exception):
     """The server answered with a status worth retrying (429, 5xx): back off, then try again."""
+
+
+class TimedOut(Exception):
+    """The server took the request but did not answer within the request timeout: it is slow, not
+    down (it is not marked unreachable); the try counts, and the request is tried again."""
 
 
 @dataclass
@@ -134,7 +139,7 @@ class Fleet:
                     if retry(i, req, server, e):
                         queue.put_nowait((0, i, req))
                     continue
-                except Busy as e:
+                except (Busy, TimedOut) as e:
                     if retry(i, req, server, e):
                         await asyncio.sleep(min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random()))
                         queue.put_nowait((0, i, req))

@@ -8,26 +8,34 @@ servers, and the in-flight requests of a server that dies go to the others.
 Servers that return the thinking separately (`reasoning_content` or `reasoning`) get it stitched
 back in the run's think format's own markers (`think_format`, r1's `<think>…</think>` unless the run
 says otherwise), so everything downstream sees one self-contained completion.
+A request may take as long as the server needs (`timeout`, `--request-timeout`, bounds it); a prompt
+the server refuses as longer than its context window is that sample's outcome (cut off before its
+first token), not the run's end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
+import re
 import sys
 import threading
 from typing import Any, Iterator, Sequence
 
 import httpx
 
-from evalkit.backends.base import BackendCapabilities, render_with_tokenizer
-from evalkit.backends.fleet import Busy, Fleet, ServerError, Unreachable
+from evalkit.backends.base import BackendCapabilities, prompt_too_long, render_with_tokenizer
+from evalkit.backends.fleet import Busy, Fleet, ServerError, TimedOut, Unreachable
 from evalkit.errors import InputError
 from evalkit.thinking import R1, ThinkFormat, stitch
 from evalkit.types import Completion, Request
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# how servers refuse a prompt longer than the context window (vLLM, SGLang, OpenAI, llama.cpp)
+TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size", re.IGNORECASE)
+CONNECT_TIMEOUT_S = 30.0  # a server that does not take the connection in this long counts as unreachable
 
 
 class OpenAIBackend:
@@ -35,13 +43,17 @@ class OpenAIBackend:
     capabilities = BackendCapabilities(remote=True)
 
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
-                 endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float = 600.0,
+                 endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float | None = None,
                  tokenizer: str | None = None, down_timeout: float = 60.0, think_format: ThinkFormat = R1,
                  reasoning_effort: str | None = None, max_model_len: int | None = None) -> None:
         """model: the served model name. base_url: one server's URL, or several (a fleet).
         concurrency: requests in flight per server. max_retries: failed tries per request.
-        timeout: seconds per request. down_timeout: seconds with no server answering before the run
-        stops (it resumes where it stopped). endpoint, tokenizer: see the module docstring.
+        timeout: seconds a request may wait for its reply (`--request-timeout`); None, the default, waits as
+        long as the generation takes (a 32k-token thinking at 30 tok/s takes 18 minutes). A request that
+        runs past it is tried again; its server is not marked down. down_timeout: seconds with no server
+        answering before the run stops (it resumes where it stopped). endpoint: see the module docstring.
+        tokenizer: the tokenizer (hub id or path) the completions endpoint renders prompts with
+        (`--tokenizer`); default the model's name, else the path the server reports as the model's `root`.
         think_format: the markers separately returned reasoning is stitched back in (the run sets it
         once it has decided the format). reasoning_effort: low, medium or high, sent as the chat request's
         `reasoning_effort` (the completions endpoint renders it into the prompt, as a template kwarg).
@@ -60,6 +72,8 @@ class OpenAIBackend:
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout = timeout
+        self._template_kwargs: dict[str, dict[str, Any]] = {}  # chat endpoint: each prompt's template options
+        self._root: str | None = None  # the model's path as the server reports it (vLLM's /models `root`)
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
         self.tokenizer = None
         self.max_model_len = max_model_len
@@ -73,9 +87,26 @@ class OpenAIBackend:
                 print(f"evalkit: warning: {unreachable[server.url]}; starting with the other servers",
                       file=sys.stderr)
         if endpoint == "completions":
-            from transformers import AutoTokenizer
+            self.tokenizer = self._load_tokenizer(tokenizer)
+        elif tokenizer is not None:
+            raise InputError("--tokenizer is for --endpoint completions (the chat endpoint renders prompts on the "
+                             "server)")
 
-            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or model)
+    def _load_tokenizer(self, given: str | None) -> Any:
+        """The tokenizer the completions endpoint renders with: the one named, else the model's name, else
+        the model's path the server reports; InputError saying how to name it when none loads."""
+        from transformers import AutoTokenizer
+
+        names = [given] if given else list(dict.fromkeys(n for n in (self.model, self._root) if n))
+        why = ""
+        for name in names:
+            try:
+                return AutoTokenizer.from_pretrained(name)
+            except Exception as e:  # noqa: BLE001 - not found, offline, not a tokenizer: all the same to the user
+                why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        tried = " or ".join(map(repr, names))
+        raise InputError(f"--endpoint completions renders prompts with the model's tokenizer, and {tried} could "
+                         f"not be loaded as one ({why}); name it with --tokenizer HUB_ID_OR_PATH") from None
 
     def _check_server(self, url: str) -> str | None:
         """None when the server at `url` serves the model; why not when it cannot be reached.
@@ -97,15 +128,21 @@ class OpenAIBackend:
             return None
         if served and self.model not in served:
             raise InputError(f"model {self.model!r} is not served at {url} (it serves: {', '.join(served)})")
-        window = next((m.get("max_model_len") for m in data if m["id"] == self.model), None)
+        entry = next((m for m in data if m["id"] == self.model), {})
+        window = entry.get("max_model_len")
         if self.max_model_len is None and isinstance(window, int):
             self.max_model_len = window  # vLLM says its context window: a budget sweep fits its answers in it
+        if isinstance(entry.get("root"), str):
+            self._root = entry["root"]  # where a served name's tokenizer can be found
         return None
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         if self.tokenizer is not None:
             return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
-        # the chat endpoint applies the server's template; shown in records as the plain messages
+        # the chat endpoint applies the server's template, with the task's options (sent with each request);
+        # shown in records as the plain messages
+        if chat_template_kwargs:
+            self._template_kwargs[_messages_key(messages)] = dict(chat_template_kwargs)
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages), "", False
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
@@ -134,7 +171,7 @@ class OpenAIBackend:
     async def _run_all(self, requests: Sequence[Request], out: queue.Queue) -> None:
         n = self.concurrency * len(self.base_urls)
         limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
+        async with httpx.AsyncClient(timeout=self._timeouts(), limits=limits, headers=self.headers) as client:
             async def send(url: str, req: Request) -> Completion:
                 return await self._send(client, url, req)
 
@@ -156,17 +193,37 @@ class OpenAIBackend:
             body["skip_special_tokens"] = False
         else:
             path, body["messages"] = "chat/completions", list(req.messages or ())
-            if self.reasoning_effort:
-                body["reasoning_effort"] = self.reasoning_effort
+            template_kwargs = dict(self._template_kwargs.get(_messages_key(req.messages or ())) or {})
+            effort = template_kwargs.pop("reasoning_effort", None)  # the request's own field, which OpenAI takes too
+            if self.reasoning_effort or effort:
+                body["reasoning_effort"] = self.reasoning_effort or effort
+            if template_kwargs:  # vLLM and SGLang hand these to the chat template (enable_thinking, ...)
+                body["chat_template_kwargs"] = template_kwargs
         try:
             r = await client.post(f"{url}/{path}", json=body)
+        except httpx.ReadTimeout:  # it took the request and is working on it: slow, not down
+            raise TimedOut(f"no reply within {self.timeout:g} s (--request-timeout)") from None
         except httpx.HTTPError as e:
             raise Unreachable(f"{type(e).__name__}: {e}") from None
         if r.status_code < 400:
-            return self._completion(req, r.json())
+            try:
+                data = r.json()
+            except ValueError:
+                data = None
+            if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]):
+                # a gateway's error object in a 200, or no JSON: worth another try, then one clear line
+                raise Busy(f"{r.status_code} without a completion: {r.text[:200]}")
+            return self._completion(req, data)
+        if r.status_code == 400 and TOO_LONG.search(r.text):
+            return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
         if r.status_code not in RETRY_STATUS:
             raise ServerError(f"server at {url} refused the request ({r.status_code}): {r.text[:300]}")
         raise Busy(f"{r.status_code}: {r.text[:200]}")
+
+    def _timeouts(self) -> httpx.Timeout:
+        """Connecting is bounded (a dead server is found quickly); the reply waits `timeout` (None: as long
+        as the generation takes)."""
+        return httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S, pool=None)
 
     def server_stats(self) -> list[dict[str, Any]]:
         """Per server: url, healthy, completed, failed_over (requests that went elsewhere), last_error."""
@@ -209,7 +266,7 @@ class OpenAIBackend:
             return out_ids, choice.get("finish_reason"), choice.get("stop_reason"), cached
 
         def run(token_ids, kwargs_list):
-            with httpx.Client(timeout=self.timeout, headers=self.headers) as client, \
+            with httpx.Client(timeout=self._timeouts(), headers=self.headers) as client, \
                     ThreadPoolExecutor(self.concurrency) as pool:
                 return list(pool.map(lambda a: one(client, *a), zip(token_ids, kwargs_list)))
 
@@ -217,6 +274,11 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+def _messages_key(messages) -> str:
+    """A prompt's chat messages as a key: the chat endpoint sends each request its task's template options."""
+    return json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
 
 
 def stitch_reasoning(reasoning: str | None, content: str | None, think_format: ThinkFormat = R1) -> str:

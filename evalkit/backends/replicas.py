@@ -67,6 +67,10 @@ class _Replica:
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         return self.backend.render(messages, think_prefill, chat_template_kwargs, think_format)
 
+    def tokenizer(self) -> Any:
+        """The engine's tokenizer (None when it has none), for the driver's `--think-format auto`."""
+        return getattr(self.backend, "tokenizer", None)
+
     def generate(self, requests: list[Request]):
         """Yield lists of (request, completion), each sent at most STREAM_SECONDS after it was made:
         one by one when samples come slowly, in batches when they come fast (one Ray object per
@@ -129,6 +133,10 @@ def _actor_class():
             return super().render(messages, think_prefill, chat_template_kwargs, think_format)
 
         @ray.method(concurrency_group="control")
+        def tokenizer(self) -> Any:
+            return super().tokenizer()
+
+        @ray.method(concurrency_group="control")
         def stop(self) -> None:
             super().stop()
 
@@ -183,6 +191,8 @@ class ReplicaBackend:
         self.alive: list[bool] = []
         self.info: list[dict[str, Any]] = []
         self.completed: list[int] = []  # samples each replica returned
+        self._tokenizer: Any = None
+        self._asked_tokenizer = False
 
         if not ray.is_initialized():
             _check_reachable(ray_address)
@@ -244,6 +254,23 @@ class ReplicaBackend:
         self.completed = [0] * self.dp
 
     # ---------------------------------------------------------------------------- the protocol
+
+    @property
+    def tokenizer(self) -> Any:
+        """A replica's tokenizer, fetched once: what `--think-format auto` reads, so a run decides its
+        format as one engine in this process would (None when the engine has none or it cannot travel)."""
+        if not self._asked_tokenizer:
+            self._asked_tokenizer = True
+            ray = self._ray
+            for i, actor in enumerate(self.actors):
+                if self.alive[i]:
+                    try:
+                        self._tokenizer = ray.get(actor.tokenizer.remote())
+                    except Exception as e:  # noqa: BLE001 - auto then decides without it, and says so
+                        print(f"evalkit: warning: replica {i}'s tokenizer could not be read "
+                              f"({type(e).__name__}: {_first_line(e)})", file=sys.stderr)
+                    break
+        return self._tokenizer
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         ray = self._ray

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from evalkit.backends._models import check_model
+from evalkit.backends._models import DTYPES, check_dtype, check_model
 from evalkit.backends.base import render_with_tokenizer
 from evalkit.types import Completion, Request
 
@@ -19,6 +19,7 @@ class TransformersBackend:
     def __init__(self, model: str, dtype: str = "auto", revision: str | None = None,
                  trust_remote_code: bool = False, device: str | None = None) -> None:
         self.model = model
+        check_dtype(dtype)
         path = check_model(model, revision)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -26,7 +27,7 @@ class TransformersBackend:
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
-        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, DTYPES[dtype])
         self.lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
                                                        trust_remote_code=trust_remote_code).to(self.device).eval()
 
@@ -45,21 +46,42 @@ class TransformersBackend:
         return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        from transformers import GenerationConfig
+
         torch, tok = self._torch, self.tokenizer
-        eos = tok.eos_token_id
+        eos = self._end_tokens()
         for req in requests:
             ids = tok(req.prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
             torch.manual_seed(req.seed)
-            sampling = dict(do_sample=True, temperature=req.temperature, top_p=req.top_p) if req.temperature > 0 \
-                else dict(do_sample=False)
-            with torch.no_grad():
-                out = self.lm.generate(ids, max_new_tokens=req.max_tokens, pad_token_id=tok.pad_token_id or eos,
-                                       eos_token_id=eos, **sampling)
+            # exactly the run's sampling, as vLLM's SamplingParams: top_k=0 turns off transformers' default
+            # of 50; the model's own generation_config (top_k, repetition_penalty, ...) is left out below
+            sampling = dict(do_sample=True, temperature=req.temperature, top_p=req.top_p, top_k=0) \
+                if req.temperature > 0 else dict(do_sample=False)
+            pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos), None)
+            config = GenerationConfig(max_new_tokens=req.max_tokens, eos_token_id=eos, pad_token_id=pad, **sampling)
+            own, self.lm.generation_config = self.lm.generation_config, GenerationConfig()  # nothing of it merges in
+            try:
+                with torch.no_grad():
+                    out = self.lm.generate(ids, generation_config=config)
+            finally:
+                self.lm.generation_config = own
             new = out[0, ids.shape[1]:].tolist()
-            stopped = bool(new) and new[-1] == eos
+            stopped = bool(new) and new[-1] in eos
             text = tok.decode(new[:-1] if stopped else new, skip_special_tokens=False)
             yield req, Completion(text=req.prefill + text, finish_reason="stop" if stopped else "length",
                                   prompt_tokens=ids.shape[1], completion_tokens=len(new), model=self.model)
+
+    def _end_tokens(self) -> list[int]:
+        """Every token that ends a reply: the tokenizer's end of sequence and the model's generation_config's
+        (Qwen and Llama list several), as vLLM stops at."""
+        own = getattr(self.lm, "generation_config", None)
+        found = [self.tokenizer.eos_token_id, getattr(own, "eos_token_id", None)]
+        out: list[int] = []
+        for value in found:
+            for token in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(token, int) and token not in out:
+                    out.append(token)
+        return out
 
     def close(self) -> None:
         self.lm = None

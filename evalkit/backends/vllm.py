@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator, Sequence
 
-from evalkit.backends._models import check_model
-from evalkit.backends.base import batched, render_with_tokenizer
+from evalkit.backends._models import check_dtype, check_model
+from evalkit.backends.base import batched, prompt_too_long, render_with_tokenizer
 from evalkit.errors import InputError
 from evalkit.types import Completion, Request
 
@@ -26,6 +26,7 @@ class VLLMBackend:
                  enforce_eager: bool | None = None, gpu_memory_utilization: float | None = None,
                  engine_kwargs: dict[str, Any] | None = None) -> None:
         self.model = model
+        check_dtype(dtype)
         path = check_model(model, revision)  # before importing vLLM, which is slow and chatty
         try:
             from vllm import LLM
@@ -72,9 +73,18 @@ class VLLMBackend:
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from vllm import SamplingParams
 
-        for chunk in batched(requests, CHUNK):
+        for batch in batched(requests, CHUNK):
             # token ids, so the chat template's own special tokens are not added a second time
-            prompts = [{"prompt_token_ids": self.tokenizer.encode(r.prompt, add_special_tokens=False)} for r in chunk]
+            encoded = [(r, self.tokenizer.encode(r.prompt, add_special_tokens=False)) for r in batch]
+            # a prompt that leaves no room for one token makes vLLM refuse the whole call: it is that
+            # sample's outcome alone (cut off before its first token), and the others generate
+            for req, ids in encoded:
+                if len(ids) >= self.max_model_len:
+                    yield req, prompt_too_long(req, len(ids), self.model)
+            chunk = [r for r, ids in encoded if len(ids) < self.max_model_len]
+            if not chunk:
+                continue
+            prompts = [{"prompt_token_ids": ids} for _, ids in encoded if len(ids) < self.max_model_len]
             params = [SamplingParams(n=1, temperature=r.temperature, top_p=r.top_p, seed=r.seed,
                                      # the context window caps the reply: it then ends as `length`
                                      max_tokens=max(1, min(r.max_tokens, self.max_model_len - len(p["prompt_token_ids"]))),

@@ -184,10 +184,24 @@ def _number(value: Any) -> float:
 
 
 class _AtStep:
-    """A backend recorded under another model id (`<model>@step-<N>`), so runs of checkpoints differ."""
+    """A backend recorded under another model id (`<model>@step-<N>`), so runs of checkpoints differ.
+    It shows the run what the engine shows (its tokenizer, which `--think-format auto` reads; the think
+    format it stitches with), so the policy is evaluated as `evalkit run` evaluates the same model."""
 
     def __init__(self, inner: Any, model: str) -> None:
         self.inner, self.name, self.model = inner, inner.name, model
+
+    @property
+    def tokenizer(self) -> Any:
+        return getattr(self.inner, "tokenizer", None)
+
+    @property
+    def think_format(self) -> Any:
+        return self.inner.think_format  # AttributeError when the engine has none: the run sets none
+
+    @think_format.setter
+    def think_format(self, value: Any) -> None:
+        self.inner.think_format = value
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         return self.inner.render(messages, think_prefill, chat_template_kwargs, think_format)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci
 from evalkit.report import charts as _charts
-from evalkit.report._page import metric_cell, metric_names
+from evalkit.report._page import metric_cell, metric_names, task_window
 from evalkit.report._run import RunData
 
 N_BOOT = BOOTSTRAP_SAMPLES
@@ -40,9 +40,30 @@ def paired_bootstrap(a: list[float], b: list[float]):
     return paired_bootstrap_ci(a, b, samples=N_BOOT, seed=0)
 
 
-def _systems(runs: list[RunData]) -> dict[str, list[System]]:
+def run_labels(runs: list[RunData]) -> list[str]:
+    """One label per run: its directory's name, with as many parent folders as tell apart runs whose
+    directories share a name (`a/demo`, `b/demo`); a directory given twice gets `#2`, `#3`."""
+    parts = [run.path.resolve().parts[1:] or (str(run.path),) for run in runs]
+    depth = [1] * len(runs)
+    while True:
+        labels = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
+        clash = [i for i, label in enumerate(labels) if depth[i] < len(parts[i]) and any(
+            labels[j] == label and parts[j] != parts[i] for j in range(len(runs)))]
+        if not clash:
+            break
+        for i in clash:
+            depth[i] += 1
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for label in labels:
+        seen[label] += 1
+        out.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
+    return out
+
+
+def _systems(runs: list[RunData], titles: list[str]) -> dict[str, list[System]]:
     by_task: dict[str, list[System]] = defaultdict(list)
-    for run in runs:
+    for run, title in zip(runs, titles):
         models = {str(e.get("model")) for e in run.results}
         for entry in run.results:
             task, model = str(entry.get("task")), str(entry.get("model"))
@@ -56,7 +77,7 @@ def _systems(runs: list[RunData]) -> dict[str, list[System]]:
                 pid, ok = str(s.get("problem_id")), bool(s["correct"])
                 per[pid].append(ok)
                 first.setdefault((pid, ok), i)
-            label = run.title if len(models) == 1 else f"{run.title} · {model}"
+            label = title if len(models) == 1 else f"{title} · {model}"
             by_task[task].append(System(label, run, entry,
                                         {p: sum(v) / len(v) for p, v in per.items()}, first))
     return by_task
@@ -75,14 +96,15 @@ def _link(system: System, out_dir: Path, pid: str, correct: bool) -> str | None:
 
 def build(runs: list[RunData], out: Path) -> dict:
     """Everything the compare template needs: one section per task."""
+    titles = run_labels(runs)
     sections = []
-    for task, systems in _systems(runs).items():
+    for task, systems in _systems(runs, titles).items():
         entries = [s.entry for s in systems]
         names = metric_names(entries)
         base = systems[0]
         rows = []
         for name in names:
-            cells = [metric_cell((s.entry.get("metrics") or {}).get(name)) for s in systems]
+            cells = [metric_cell((s.entry.get("metrics") or {}).get(name), s.entry.get("n_problems")) for s in systems]
             base_v = cells[0]["value"] if cells[0] else None
             deltas = [None if c is None or base_v is None else c["value"] - base_v for c in cells]
             rows.append({"name": name, "cells": cells, "deltas": deltas})
@@ -102,13 +124,29 @@ def build(runs: list[RunData], out: Path) -> dict:
                                   "b_link": _link(other, out.parent, p, b_ok)})
         chart = _charts.pass_at_k(entries, [s.label for s in systems])
         thinking = _charts.accuracy_vs_thinking(entries, [s.label for s in systems])
+        # --since/--until pick the problems: runs with other windows score other problems
+        windows = [_window(s.run, task) for s in systems]
+        in_runs = [titles[i] for i, r in enumerate(runs) if any(s.run is r for s in systems)]
         sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
+                         "windows": windows if any(windows) else None,
+                         "any_subset": any(c and c["subset"] for r in rows for c in r["cells"]),
+                         # the first run has no results for this task: its deltas are from another run
+                         "other_baseline": base.run is not runs[0],
+                         "only": in_runs[0] if len(in_runs) == 1 else None,
                          "counts": [{"n_problems": s.entry.get("n_problems"),
                                      "n_samples": s.entry.get("n_samples"),
                                      "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})
-    runs_info = [{"title": r.title, "model": r.config.get("model"),
+    runs_info = [{"title": title, "model": r.config.get("model"),
                   "link": quote(os.path.relpath(r.path / "index.html", out.parent).replace(os.sep, "/"))}
-                 for r in runs]
-    return {"title": " vs ".join(r.title for r in runs), "sections": sections, "runs": runs_info,
+                 for r, title in zip(runs, titles)]
+    return {"title": " vs ".join(titles), "sections": sections, "runs": runs_info,
+            "shared": any(not s["only"] for s in sections),
             "solved_at": SOLVED_AT, "n_boot": N_BOOT}
+
+
+def _window(run: RunData, task: str) -> str | None:
+    for spec in run.config.get("tasks") or []:
+        if isinstance(spec, dict) and spec.get("name") == task:
+            return task_window(spec)
+    return None

@@ -60,13 +60,23 @@ def metric_names(entries: list[dict]) -> list[str]:
     return first + [n for n in names if n not in first]
 
 
-def metric_cell(m) -> dict | None:
-    """{value, lo, hi} from a metric that is either a number or {value, ci_low, ci_high}."""
+def metric_cell(m, n_problems=None) -> dict | None:
+    """{value, lo, hi, subset} from a metric that is either a number or {value, ci_low, ci_high, n_problems}.
+
+    n_problems: the problems of its row (results entry or budget); when the metric covers fewer
+    (pass@k, maj@k and G-Pass@k leave out problems with fewer than k judged samples), `subset` is
+    (covered, n_problems), which the page marks as the terminal table marks it with `*`.
+    """
     if isinstance(m, dict):
         v = _num(m.get("value"))
-        return None if v is None else {"value": v, "lo": _num(m.get("ci_low")), "hi": _num(m.get("ci_high"))}
+        if v is None:
+            return None
+        covered = _num(m.get("n_problems"))
+        total = _num(n_problems)
+        subset = (int(covered), int(total)) if covered is not None and total is not None and covered < total else None
+        return {"value": v, "lo": _num(m.get("ci_low")), "hi": _num(m.get("ci_high")), "subset": subset}
     v = _num(m)
-    return None if v is None else {"value": v, "lo": None, "hi": None}
+    return None if v is None else {"value": v, "lo": None, "hi": None, "subset": None}
 
 
 def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
@@ -75,7 +85,7 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
         n = _num(e.get("n_samples")) or 0
         rows.append({
             "task": e.get("task"), "model": e.get("model"),
-            "metrics": [metric_cell((e.get("metrics") or {}).get(name)) for name in names],
+            "metrics": [metric_cell((e.get("metrics") or {}).get(name), e.get("n_problems")) for name in names],
             "n_problems": _num(e.get("n_problems")), "n_samples": _num(e.get("n_samples")),
             "n_unjudged": _num(e.get("n_unjudged")), "n_timeout": _num(e.get("n_timeout")),
             "n_truncated": _num(e.get("n_truncated")),
@@ -100,13 +110,23 @@ def stability_rows(entries: list[dict]) -> tuple[list[str], list[dict]]:
             row = rows.setdefault((e.get("task"), e.get("model"), k),
                                   {"task": e.get("task"), "model": e.get("model"), "k": k, "g": {}, "mg": None})
             if hit.group(2):
-                row["g"][hit.group(2)] = metric_cell(m)
+                row["g"][hit.group(2)] = metric_cell(m, e.get("n_problems"))
                 if hit.group(2) not in taus:
                     taus.append(hit.group(2))
             else:
-                row["mg"] = metric_cell(m)
+                row["mg"] = metric_cell(m, e.get("n_problems"))
     taus.sort(key=float)
     return taus, [{**r, "g": [r["g"].get(t) for t in taus]} for r in rows.values()]
+
+
+def task_window(spec: dict) -> str | None:
+    """A task's --since/--until window as config.json records it ("since=2025-01-01, until=…"),
+    or None when the run took every problem. It is part of the run's identity."""
+    window = spec.get("window") if isinstance(spec, dict) else None
+    if not isinstance(window, dict):
+        return None
+    ends = [f"{k}={window[k]}" for k in ("since", "until") if window.get(k)]
+    return ", ".join(ends) or None
 
 
 def settings(config: dict) -> list[tuple[str, str]]:
@@ -145,6 +165,7 @@ def settings(config: dict) -> list[tuple[str, str]]:
                 bits += [f"{k}={ds[k]}" for k in ("hub", "config", "split", "revision", "local") if ds.get(k)]
             if spec.get("dataset_revision"):
                 bits.append(f"dataset_revision={spec['dataset_revision']}")
+            bits.append(task_window(spec) or "")
             if spec.get("think_open"):
                 bits.append("think_open")
             rows.append((f"Task {spec.get('name', '?')}", ", ".join(b for b in bits if b)))
@@ -196,6 +217,11 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int], think_forma
     trace_rest = {k: v for k, v in trace.items() if k not in ("markers", "episodes")}
     out = {"c": completion, "a": to16(split.answer_start) if split.has_think else 0,
            "open": split.has_think and not split.closed}
+    if split.has_think:  # the thinking's length: the trace's (in its unit), else its characters, tags left out
+        n, unit = _num(trace.get("think_length")), str(trace.get("unit") or trace.get("length_unit") or "chars")
+        use_trace = n is not None and trace.get("has_think") is not False
+        out["tl"] = [int(n), "tokens" if unit.startswith("token") else "characters"] if use_trace else \
+            [len(split.think), "characters"]
     if markers:
         out["mk"] = markers
     if episodes:
@@ -207,6 +233,17 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int], think_forma
         if rec.get(key) not in (None, "", []):
             out[short] = rec[key]
     return out
+
+
+def _n_acts(trace: dict) -> int:
+    """The acts of reflection in a trace: its markers, else the sum of `marker_counts` less `aha`
+    (a flag on acts already counted under their kind, docs/trace.md)."""
+    if isinstance(trace.get("markers"), list):
+        return len(trace["markers"])
+    counts = trace.get("marker_counts")
+    if not isinstance(counts, dict):
+        return 0
+    return int(sum(v for k, v in counts.items() if k != "aha" and _num(v)))
 
 
 def budget_cuts(run: RunData) -> dict[tuple, list[dict]]:
@@ -255,9 +292,11 @@ def budget_tables(entries: list[dict]) -> list[dict]:
                 metrics = row.get("metrics") or {}
                 ks = sorted(int(k.split("@")[1]) for k in metrics if k.startswith("pass@"))
                 k = ks[-1] if ks else None
-                rows.append({"budget": row.get("budget"), "avg": metric_cell(metrics.get("avg@n")),
-                             "k": k, "pass": metric_cell(metrics.get(f"pass@{k}")) if k else None,
-                             "maj": metric_cell(metrics.get(f"maj@{k}")) if k else None,
+                avg = metrics.get("avg@n")
+                judged = avg.get("n_problems") if isinstance(avg, dict) else None  # the budget's problems
+                rows.append({"budget": row.get("budget"), "avg": metric_cell(avg),
+                             "k": k, "pass": metric_cell(metrics.get(f"pass@{k}"), judged) if k else None,
+                             "maj": metric_cell(metrics.get(f"maj@{k}"), judged) if k else None,
                              "thinking": _num(row.get("mean_thinking_tokens")),
                              "answer": _num(row.get("mean_answer_tokens")),
                              "per_correct": _num(row.get("tokens_per_correct")),
@@ -303,7 +342,8 @@ def build(run: RunData) -> dict:
             problems[k].append(v)
 
     # Samples: small columns in the index; the text in chunks.
-    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "w2r", "r2w", "sc", "ch", "ci", "j", "b")}
+    cols = {k: [] for k in ("p", "s", "c", "r", "a", "tok", "len", "tr", "mk", "nm", "w2r", "r2w", "sc", "ch", "ci",
+                            "j", "b")}
     kinds: dict[str, int] = {}
     chunks: list[Blob] = []
     chunk: list[dict] = []
@@ -321,7 +361,9 @@ def build(run: RunData) -> dict:
     fmt = run.think_format
     for i, s in enumerate(run.samples):
         trace = s.get("trace") if isinstance(s.get("trace"), dict) else {}
-        item = _sample_text(s, run.think_open(str(s.get("task"))), kinds, fmt)
+        # the sample's own think_open (replay records carry it per line), else its task's
+        think_open = s["think_open"] if isinstance(s.get("think_open"), bool) else run.think_open(str(s.get("task")))
+        item = _sample_text(s, think_open, kinds, fmt)
         prompt = s.get("prompt")
         if isinstance(prompt, list):  # chat messages
             prompt = "\n\n".join(f"[{m.get('role')}] {m.get('content')}" for m in prompt if isinstance(m, dict))
@@ -350,12 +392,13 @@ def build(run: RunData) -> dict:
             for k in counts:
                 kinds.setdefault(str(k), len(kinds))
             counts = {kinds[str(k)]: v for k, v in counts.items() if _num(v)}
+        n_acts = _n_acts(trace)
         sc = trace.get("self_corrections") if isinstance(trace.get("self_corrections"), dict) else {}
         correct = s.get("correct")
         row = {"p": p_of_sample[i], "s": s.get("sample"), "c": None if correct is None else int(bool(correct)),
                "r": s.get("reason"), "a": None if s.get("answer") is None else str(s["answer"]),
                "tok": _num(s.get("completion_tokens")), "len": len(item["c"]), "tr": int(is_truncated(s)),
-               "mk": dict(counts) if counts else None, "w2r": _num(sc.get("wrong_to_right")),
+               "mk": dict(counts) if counts else None, "nm": n_acts, "w2r": _num(sc.get("wrong_to_right")),
                "r2w": _num(sc.get("right_to_wrong")), "sc": _num(s.get("score")),
                "ch": len(chunks), "ci": len(chunk), "b": s.get("budget"),
                # a judged sample: flipped, and the judge's reply to show beside the answer
@@ -377,14 +420,20 @@ def build(run: RunData) -> dict:
     index_text, index_n = pack({"tasks": tasks, "models": models, "problems": problems, "samples": cols,
                                 "kinds": kind_names})
     chart_list, missing = _charts.run_charts(entries, run.samples)
+    summary = summary_rows(entries, names)
+    taus, stability = stability_rows(entries)
+    budgets = budget_tables(entries)
     return {
         "title": run.title,
         "metric_names": names,
-        "summary": summary_rows(entries, names),
-        "stability": dict(zip(("taus", "rows"), stability_rows(entries))),
+        "summary": summary,
+        "stability": {"taus": taus, "rows": stability},
+        "any_subset": any(c and c["subset"] for r in summary for c in r["metrics"])
+        or any(c and c["subset"] for r in stability for c in r["g"] + [r["mg"]]),
+        "budget_subset": any(c and c["subset"] for t in budgets for r in t["rows"] for c in (r["pass"], r["maj"])),
         "settings": settings(run.config),
         "charts": chart_list,
-        "budget_tables": budget_tables(entries),
+        "budget_tables": budgets,
         "missing_charts": missing,
         "kinds": [(k, colors[k]) for k in kind_names],
         "meta": {"title": run.title, "n_samples": len(run.samples), "n_chunks": len(chunks),

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import InputError
-from evalkit.run.rundir import RunDir
+from evalkit.metrics import group_answers
+from evalkit.run.rundir import RunDir, scored_samples
 
 
 @dataclass(frozen=True)
@@ -62,26 +63,8 @@ def load(run_dir: str | Path) -> RunData:
     if not run.is_run():
         raise InputError(f"{path}: not a run directory (no samples.jsonl or results.json in it)")
     config = run.config() or {}
-    samples = _scored(run.samples(), config)
+    samples = scored_samples(run.samples(), config)  # what results.json counts
     return RunData(path, config, _complete_results(run.results() or [], samples), samples)
-
-
-def _scored(samples: list[dict], config: dict) -> list[dict]:
-    """The samples the last invocation scored: a rerun with a smaller -n or --limit leaves more in the
-    file than its results.json covers (config.json has each task's `n`, and `problem_ids` under --limit)."""
-    plan = {t.get("name"): t for t in config.get("tasks") or [] if isinstance(t, dict)}
-    if not plan:
-        return samples
-
-    def scored(rec: dict) -> bool:
-        task = plan.get(rec.get("task"))
-        if task is None:
-            return True
-        ids = task.get("problem_ids")
-        n = task.get("n")
-        return (ids is None or str(rec.get("problem_id")) in ids) and (
-            not isinstance(n, int) or not isinstance(rec.get("sample"), int) or rec["sample"] < n)
-    return [rec for rec in samples if scored(rec)]
 
 
 def is_truncated(rec: dict) -> bool:
@@ -134,9 +117,20 @@ def _avg_at_n(recs: list[dict]) -> dict:
 
 
 def answer_spread(recs: list[dict]) -> tuple[str | None, float, int]:
-    """(majority answer, its share of the answered samples, number of distinct answers)."""
-    answers = Counter(str(r["answer"]) for r in recs if r.get("answer") not in (None, ""))
-    if not answers:
+    """(majority answer, its share of the answered samples, number of distinct answers).
+
+    Answers are grouped as maj@k groups them (evalkit.metrics.group_answers): the correct ones are one
+    answer, each having been verified equal to the gold (`0.5` beside `\\frac{1}{2}`); the others by
+    their text, white space aside. A group is named by its most common text. (maj@k also merges wrong
+    answers its verifier finds equal; the report does not run verifiers.)
+    """
+    answered = [r for r in recs if r.get("answer") is not None and str(r["answer"]).strip()]
+    if not answered:
         return None, 0.0, 0
-    top, count = answers.most_common(1)[0]
-    return top, count / sum(answers.values()), len(answers)
+    classes, _ = group_answers([str(r["answer"]) for r in answered], [r.get("correct") is True for r in answered])
+    texts: dict[int, Counter] = defaultdict(Counter)
+    for cls, r in zip(classes, answered):
+        texts[cls][str(r["answer"])] += 1
+    sizes = Counter(classes)
+    top, count = sizes.most_common(1)[0]
+    return texts[top].most_common(1)[0][0], count / len(answered), len(sizes)

@@ -24,6 +24,9 @@ STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "figure.dpi": 100,
+    # labels come from the data (task meta, model names): "$" is a dollar sign there, never mathtext
+    # (a meta value such as "$\lvert x \rvert$" would otherwise make the whole report fail)
+    "text.parse_math": False,
 }
 CORRECT_COLOR, WRONG_COLOR = "#2e7d32", "#c62828"
 
@@ -70,20 +73,39 @@ def _series_labels(entries: list[dict]) -> list[str]:
     return [_label(e, many_models, many_tasks) for e in entries]
 
 
+def _covered(entry: dict, metric: str) -> tuple[int, int] | None:
+    """(problems, of problems) when `metric` covers fewer problems than its entry: pass@k and maj@k
+    leave out the problems with fewer than k judged samples. None when it covers them all."""
+    m = (entry.get("metrics") or {}).get(metric)
+    n, total = (m.get("n_problems") if isinstance(m, dict) else None), entry.get("n_problems")
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (n, total))
+    return (int(n), int(total)) if ok and n < total else None
+
+
 def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | None:
-    """pass@k against k, one line per (task, model) entry, from `pass_at_k_curve`."""
-    curves = [(e, e.get("pass_at_k_curve")) for e in entries]
-    curves = [(lab, c) for lab, (e, c) in zip(labels or _series_labels(entries), curves) if c]
+    """pass@k against k, one line per (task, model) entry, from `pass_at_k_curve`. A point over fewer
+    problems than the entry has (k judged samples needed) is drawn hollow and named in the note."""
+    curves = [(lab, e, e.get("pass_at_k_curve")) for lab, e in zip(labels or _series_labels(entries), entries)]
+    curves = [(lab, e, c) for lab, e, c in curves if c]
     if not curves:
         return None
+    partial = []
     with matplotlib.rc_context(STYLE):
         fig = _figure()
         ax = fig.add_subplot()
-        for label, curve in curves:
+        for label, entry, curve in curves:
             ks = [float(k) for k, _ in curve]
-            ax.plot(ks, [float(v) for _, v in curve], marker="o", markersize=3, label=label)
+            vs = [float(v) for _, v in curve]
+            line, = ax.plot(ks, vs, marker="o", markersize=3, label=label)
+            hollow = [(k, v, _covered(entry, f"pass@{k:g}")) for k, v in zip(ks, vs)]
+            hollow = [(k, v, c) for k, v, c in hollow if c]
+            if hollow:
+                ax.plot([h[0] for h in hollow], [h[1] for h in hollow], linestyle="none", marker="o", markersize=7,
+                        markerfacecolor="white", markeredgecolor=line.get_color(), zorder=3)
+                bits = ", ".join(f"k={k:g}: {c[0]} of {c[1]} problems" for k, _, c in hollow)
+                partial.append(bits if len(curves) == 1 else f"{label}: {bits}")
         ax.set_xscale("log", base=2)
-        ks = sorted({float(k) for _, c in curves for k, _ in c})
+        ks = sorted({float(k) for _, _, c in curves for k, _ in c})
         ax.set_xticks(ks, [f"{k:g}" for k in ks])
         ax.minorticks_off()
         ax.set_xlabel("k (samples)")
@@ -91,7 +113,9 @@ def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | N
         ax.set_ylim(0, 1.02)
         if len(curves) > 1:
             ax.legend(fontsize=7)
-    return Chart("chart-pass-at-k", "pass@k against k", _svg(fig))
+    note = ("Hollow points are over fewer problems, those with at least k judged samples ("
+            + "; ".join(partial) + ").") if partial else ""
+    return Chart("chart-pass-at-k", "pass@k against k", _svg(fig), note)
 
 
 def budget_curves(entry: dict) -> list[tuple[str, dict]]:
@@ -164,21 +188,29 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
             continue
         groups = sorted({r[1] for r in rows}, key=_natural)
         series = list(dict.fromkeys(r[0] for r in rows))
+        missing = 0
         with matplotlib.rc_context(STYLE):
             fig = _figure(5.0, 0.9 + 0.22 * len(groups) * max(1, len(series)) ** 0.5)
             ax = fig.add_subplot()
             height = 0.8 / len(series)
             for j, name in enumerate(series):
                 vals = {r[1]: r[2] for r in rows if r[0] == name}
-                ys = [i + j * height for i in range(len(groups))]
-                ax.barh(ys, [vals.get(g, 0.0) for g in groups], height=height, label=name)
+                have = [(i + j * height, vals[g]) for i, g in enumerate(groups) if g in vals]
+                ax.barh([y for y, _ in have], [v for _, v in have], height=height, label=name)
+                # a group this series has no problems in: no bar (a 0% bar would read as all wrong)
+                for i, g in enumerate(groups):
+                    if g not in vals:
+                        missing += 1
+                        ax.text(0.01, i + j * height, "n/a", va="center", ha="left", fontsize=7, color="#757575",
+                                fontstyle="italic")
             ax.set_yticks([i + 0.4 - height / 2 for i in range(len(groups))], groups)
             ax.invert_yaxis()
             ax.set_xlim(0, 1)
             ax.set_xlabel("avg@n (pass@1)")
             if len(series) > 1:
                 ax.legend(fontsize=7)
-        charts.append(Chart(f"chart-by-{_slug(key)}", f"Accuracy by {key}", _svg(fig)))
+        note = "n/a: no problems of that group in that series." if missing else ""
+        charts.append(Chart(f"chart-by-{_slug(key)}", f"Accuracy by {key}", _svg(fig), note))
     return charts
 
 
@@ -189,17 +221,17 @@ def _metric_value(m) -> float | None:
 
 
 def length_by_verdict(samples: list[dict]) -> Chart | None:
-    """Histogram of completion length (tokens, else characters) for correct and wrong samples."""
-    use_tokens = any(isinstance(s.get("completion_tokens"), (int, float)) for s in samples)
-    right, wrong = [], []
-    for s in samples:
-        if s.get("correct") is None:
-            continue
-        n = s.get("completion_tokens") if use_tokens else len(s.get("completion") or "")
-        if isinstance(n, (int, float)):
-            (right if s["correct"] else wrong).append(n)
-    if not right and not wrong:
+    """Histogram of completion length for correct and wrong samples: in tokens when every judged
+    sample has its count, else in characters (so none is left out), saying how many lack tokens."""
+    judged = [s for s in samples if s.get("correct") is not None]
+    if not judged:
         return None
+    no_tokens = sum(not isinstance(s.get("completion_tokens"), (int, float)) for s in judged)
+    use_tokens = no_tokens == 0
+    right, wrong = [], []
+    for s in judged:
+        n = s["completion_tokens"] if use_tokens else len(s.get("completion") or "")
+        (right if s["correct"] else wrong).append(n)
     with matplotlib.rc_context(STYLE):
         fig = _figure()
         ax = fig.add_subplot()
@@ -210,7 +242,9 @@ def length_by_verdict(samples: list[dict]) -> Chart | None:
         ax.set_xlabel("completion tokens" if use_tokens else "completion characters")
         ax.set_ylabel("samples")
         ax.legend(fontsize=7)
-    return Chart("chart-length", "Completion length, correct vs wrong", _svg(fig))
+    note = "" if use_tokens or no_tokens == len(judged) else (
+        f"In characters: {no_tokens} of the {len(judged)} judged samples have no token count.")
+    return Chart("chart-length", "Completion length, correct vs wrong", _svg(fig), note)
 
 
 def _trace(s: dict) -> dict:
@@ -226,10 +260,7 @@ def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
         return None
     units = {_trace(s).get("unit") or _trace(s).get("length_unit") for s in samples if _trace(s)}
     unit = "characters" if units and all(str(u).startswith("char") for u in units) else "tokens"
-    pts.sort()
-    n_bins = min(6, len(pts))
-    bins = [pts[i * len(pts) // n_bins:(i + 1) * len(pts) // n_bins] for i in range(n_bins)]
-    bins = [b for b in bins if b]
+    bins = _rate_bins(pts, 6)
     xs = [sum(p[0] for p in b) / len(b) for b in bins]
     acc = [sum(p[1] for p in b) / len(b) for b in bins]
     with matplotlib.rc_context(STYLE):
@@ -243,7 +274,29 @@ def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
         ax.set_xlabel(f"reflection markers per 1k {unit} (bin mean)")
         ax.set_ylabel("accuracy")
     return Chart("chart-markers", f"Reflection markers per 1k {unit} vs accuracy", _svg(fig),
-                 "Samples split into equal-count bins by marker rate.")
+                 "Samples split into bins of about equal count by marker rate; samples with the same rate "
+                 "share a bin.")
+
+
+def _rate_bins(pts: list[tuple[float, bool]], n_bins: int) -> list[list[tuple[float, bool]]]:
+    """`pts` (rate, correct) sorted by rate into at most n_bins bins of about equal count; a run of
+    equal rates (often the many samples with no marker) is never cut, so one rate is one point."""
+    pts = sorted(pts, key=lambda p: p[0])
+    runs: list[list] = []
+    for p in pts:
+        if runs and runs[-1][0][0] == p[0]:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    bins: list[list] = []
+    left, target = len(pts), 0.0
+    for run in runs:
+        if not bins or len(bins[-1]) >= target:  # this bin is full: the next gets a fair share of the rest
+            bins.append([])
+            target = left / max(1, n_bins - len(bins) + 1)
+        bins[-1].extend(run)
+        left -= len(run)
+    return bins
 
 
 def overthinking(samples: list[dict]) -> Chart | None:

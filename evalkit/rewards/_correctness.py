@@ -162,9 +162,10 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
     concurrency: judge requests in flight at once, over all calls of this reward together.
     batch_deadline_s: the whole batch (rules and judge) returns by then.
     judge_options: more of the judge's options (evalkit.verifiers.judge.JudgeOptions).
-    A judge fault — the server is down, hangs past the deadline, or its reply does not parse — is an
-    infrastructure fault: None (TRL masks it), never a silent 0 or 1; the count goes to
-    `math_judge_reward/unjudged`, and the flips the judge made to `math_judge_reward/flipped`.
+    A judge fault — the server is down or hangs past the deadline — is an infrastructure fault: None
+    (TRL masks it), never a silent 0 or 1; the count goes to `math_judge_reward/unjudged`, and the flips
+    the judge made to `math_judge_reward/flipped`. A reply that does not parse leaves the rule's 0: the
+    answer's own text may have derailed the judge, and a policy must not escape its penalty that way.
     """
     options = judge_reward_options(judge_model, judge_base_url, concurrency, batch_deadline_s, judge_options)
     columns = {**columns, "problem": problem_texts(columns, problem_column, len(completions))}
@@ -174,11 +175,12 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
 
 def judge_reward_options(model: str | None, base_url: str | None, concurrency: int, deadline_s: float,
                          more: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The `math+judge` verifier options a reward uses: an unparsed reply is a fault, not the rule's
-    verdict, and the judge's questions end at the batch deadline."""
+    """The `math+judge` verifier options a reward uses: no reply is a fault (unjudged), an unparsed
+    reply leaves the rule's verdict, and the judge's questions end at the batch deadline."""
     return {"judge": {"model": model or os.environ.get("EVALKIT_JUDGE_MODEL"),
                       "base_url": base_url or os.environ.get("EVALKIT_JUDGE_BASE_URL"),
-                      "concurrency": concurrency, "deadline_s": deadline_s, "on_unparsed": "error",
+                      "concurrency": concurrency, "deadline_s": deadline_s, "on_unparsed": "rule",
+                      "on_fault": "error",
                       "user_cache": False, **(more or {})}}
 
 

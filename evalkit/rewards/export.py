@@ -50,7 +50,10 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         "prompt": messages,
         "ability": spec.verifier,
         "reward_model": {"style": "rule", "ground_truth": gold},
-        "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name, "problem": problem.problem,
+        # the problem as asked (the last user message): a judge reads what the model read, options and all
+        "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
+                       "problem": next((m["content"] for m in reversed(messages) if m.get("role") == "user"),
+                                       problem.problem),
                        "verifier": spec.verifier, "think_open": spec.think_open, **(extra or {})},
     }
 
@@ -125,9 +128,10 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
 
     fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
     limit: only the first `limit` problems. source: `auto`, `hub` or `local`, as for `evalkit run`.
-    think_format: how the policy will think (a format name or `auto`), written to every row (TRL: a
-        `think_format` column; veRL: `extra_info.think_format`) so the rewards read the thinking the
-        same way; None writes nothing (the rewards then assume r1).
+    think_format: how the policy will think (a format name, a user's `FILE.yaml[:NAME]`, or `auto`),
+        written to every row (TRL: a `think_format` column; veRL: `extra_info.think_format`) so the rewards
+        read the thinking the same way: a built-in by name, a user's row as the row itself (a trainer
+        started elsewhere cannot read the YAML file); None writes nothing (the rewards then assume r1).
     Raises InputError for bad input; the file appears whole or not at all.
     """
     out = check_out_path(fmt, out)
@@ -139,13 +143,20 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     problems = load_problems(spec, limit=limit, source=source).problems
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")
-    if think_format is not None and think_format != "auto":
-        from evalkit.thinking import get_format
-
-        think_format = get_format(think_format).name if ".yaml" not in think_format else think_format
-    extra = {"think_format": think_format} if think_format is not None else None
+    extra = {"think_format": _format_column(think_format)} if think_format is not None else None
     return write_rows([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
                        for i, p in enumerate(problems)], out)
+
+
+def _format_column(think_format: str) -> str | dict[str, Any]:
+    """What a row's think-format column holds: `auto` or a built-in row's name as they are, a user's row
+    (from YAML) as the row itself; InputError for an unknown name or an unreadable file."""
+    from evalkit.thinking import FORMATS, get_format
+
+    if think_format == "auto":
+        return think_format
+    row = get_format(think_format)
+    return row.name if FORMATS.get(row.name) == row else row.to_dict()
 
 
 def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:

@@ -23,8 +23,8 @@ A judge for what the rules cannot read: `reward_kwargs` `judge_model` and `judge
 environment's EVALKIT_JUDGE_MODEL / EVALKIT_JUDGE_BASE_URL) make every row a rule-then-judge cascade
 (code rows keep their tests' verdict), with at most `judge_concurrency` questions in flight and none
 past the batch deadline; the judge reads `extra_info["problem"]` (what `evalkit export` writes) or
-`extra_info["question"]`. A judge fault (server down or hung, a reply that does not parse) is
-counted in `unjudged`, and a flip in `judge_flipped`.
+`extra_info["question"]`. A judge fault (server down or hung) is counted in `unjudged`; a reply
+that does not parse keeps the rule's 0; a flip is counted in `judge_flipped`.
 """
 
 from __future__ import annotations

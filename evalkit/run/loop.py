@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.backends.base import Backend
+from evalkit.backends.base import Backend, did_not_fit
 from evalkit.errors import InputError, ServerError
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
@@ -74,6 +75,7 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     producer.start()
     written = 0
     failure: BaseException | None = None
+    too_long: list[str] = []  # samples whose prompt left no room in the context window
     with run_dir.appender() as sink:
         batch: list[tuple[Request, Completion]] = []
         last = time.monotonic()
@@ -89,6 +91,8 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
                 break
             if item is not None:
                 batch.append(item)
+                if did_not_fit(item[1]):
+                    too_long.append(f"{item[0].task}/{item[0].problem_id}")
             if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
                 written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
                                   reflection_model)
@@ -99,6 +103,11 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
                               reflection_model)
             bar.update(len(batch))
     bar.close()
+    if too_long:  # the run went on; what it could not ask is worth one line
+        shown = ", ".join(sorted(set(too_long))[:5]) + (", ..." if len(set(too_long)) > 5 else "")
+        print(f"evalkit: warning: {len(too_long)} samples have a prompt that does not fit the model's context "
+              f"window ({shown}); they are recorded as truncated with nothing generated (a larger context "
+              "window, vllm's --max-model-len, fits them)", file=sys.stderr)
     if failure is not None:
         if isinstance(failure, (ServerError, InputError)):
             raise InputError(f"{failure} ({written} samples of this invocation are saved; rerun to resume)") from None
@@ -154,7 +163,7 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             problem = plan.by_id[req.problem_id]
             gold = problem.tests if problem.tests is not None else problem.answer
             items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                    think_open=think_open[i], problem=problem.problem,
+                                    think_open=think_open[i], problem=asked_problem(req, problem.problem),
                                     think_format=think_format))
         try:
             out = verifiers[task].verify_many(items)
@@ -167,6 +176,10 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
     records = []
     for (req, comp), verdict, trace, opened in zip(batch, verdicts, traces, think_open):
         problem = by_task[req.task].by_id[req.problem_id]
+        if did_not_fit(comp) and verdict.reason == "truncated":  # say why, not just that it was cut off
+            tokens = f" ({comp.prompt_tokens} tokens)" if comp.prompt_tokens else ""
+            verdict = replace(verdict, detail=f"the prompt{tokens} does not fit the model's context window: "
+                                              "nothing was generated")
         record = {
             "task": req.task, "problem_id": req.problem_id, "sample": req.sample, "seed": req.seed,
             "model": req.model or comp.model, "prompt": req.prompt, "completion": comp.text,
@@ -179,6 +192,14 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
         }
         records.append(record)
     return sink.write(records)
+
+
+def asked_problem(req: Request, fallback: str | None) -> str | None:
+    """The problem as the model was asked it, for a verifier that reads it (a judge): the last user
+    message the task's prompt template rendered, which holds what the problem field may not (a choice
+    task's options); `fallback` (the problem field) when the request has no messages."""
+    users = [m.get("content") for m in req.messages or () if isinstance(m, dict) and m.get("role") == "user"]
+    return users[-1] if users and isinstance(users[-1], str) else fallback
 
 
 def _opened(prompt: str, think_format: ThinkFormat = R1) -> bool:

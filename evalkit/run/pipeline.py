@@ -131,6 +131,10 @@ def evaluate(
     from evalkit.budgets import budget_settings, close_text
 
     budgets = budget_settings(think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue)
+    if budgets is not None and engine is None and (int(dp or 1) > 1 or (backend_options or {}).get("ray_address")):
+        # refused before any replica loads a model (minutes, on real GPUs), not after
+        raise InputError("--think-budget and --min-think run on one engine: they do not run on --dp replicas or a "
+                         "Ray cluster yet; use --dp 1 without --ray-address")
     if engine is not None:
         backend, model = engine.name, engine.model
     if not tasks:

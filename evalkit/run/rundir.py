@@ -197,6 +197,25 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
+def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The samples the run's last invocation scored, the ones its results.json counts: a rerun with a
+    smaller -n or --limit leaves more lines in samples.jsonl than that (config.json records each task's
+    `n`, and `problem_ids` under --limit). config: the run's config.json (None or {}: all samples)."""
+    plan = {t.get("name"): t for t in (config or {}).get("tasks") or [] if isinstance(t, dict)}
+    if not plan:
+        return samples
+
+    def scored(rec: dict[str, Any]) -> bool:
+        task = plan.get(rec.get("task"))
+        if task is None:
+            return True
+        ids = task.get("problem_ids")
+        n = task.get("n")
+        return (ids is None or str(rec.get("problem_id")) in ids) and (
+            not isinstance(n, int) or not isinstance(rec.get("sample"), int) or rec["sample"] < n)
+    return [rec for rec in samples if scored(rec)]
+
+
 def _write_json(path: Path, data: Any) -> None:
     """Write JSON whole or not at all (a temporary file renamed over the old one)."""
     tmp = path.with_suffix(path.suffix + ".tmp")

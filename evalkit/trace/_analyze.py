@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.thinking import is_truncated, split_think
 from evalkit.trace._answers import Candidate, find_candidates, normalize
 from evalkit.trace._acts import Act, Episode, episodes, model_acts, rule_acts
-from evalkit.trace._markers import rule_hits, scan_sentences
+from evalkit.trace._markers import format_tags, rule_hits, scan_sentences
 from evalkit.trace._rules import KINDS, Rule, compiled
 from evalkit.trace._stats import TraceStats
 
@@ -91,7 +91,7 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     candidates = tuple(find_candidates(text))
     # No think block: the whole text is the answer, and any reflection in it is still reflection.
     stop = think_end if split.has_think else len(text)
-    sents, hits = _sentences(text, stop, rules)
+    sents, hits = _sentences(text, stop, rules, format_tags(think_format))
     acts, at, thoughts = rule_acts(text, sents, hits)
     if detector == "model":
         from evalkit.trace._model import LABELS, sentence_features
@@ -121,9 +121,10 @@ def _think_end(text: str, split) -> int:
     return split.think_end if split.closed else len(text)
 
 
-def _sentences(text: str, stop: int, rules) -> tuple[list, list[dict]]:
-    """The sentences before `stop` and, per sentence, the rule rows that fired on it by role."""
-    scan = scan_sentences(text, rules, 0, stop)
+def _sentences(text: str, stop: int, rules, tags: tuple[str, ...] = ()) -> tuple[list, list[dict]]:
+    """The sentences before `stop` (cut at the think format's markers `tags` too) and, per sentence,
+    the rule rows that fired on it by role."""
+    scan = scan_sentences(text, rules, 0, stop, tags)
     return scan.sents, rule_hits(scan)
 
 
@@ -136,7 +137,7 @@ def reflection_features(completion: str, think_open: bool = False, rules: Iterab
     text = completion or ""
     split = split_think(text, think_open, think_format)
     stop = _think_end(text, split) if split.has_think else len(text)
-    sents, hits = _sentences(text, stop, compiled(rules))
+    sents, hits = _sentences(text, stop, compiled(rules), format_tags(think_format))
     candidates = find_candidates(text)
     return sents, sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
 

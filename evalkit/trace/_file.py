@@ -16,6 +16,14 @@ if TYPE_CHECKING:
 
 
 def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dict[str, Any]]:
+    """The lines of a JSON-lines file, each checked to hold the completion (and a usable gold); for a
+    run directory, the lines of its samples.jsonl that the run's results count (`scored_samples`)."""
+    config = None
+    if path.is_dir():
+        from evalkit.run.rundir import RunDir
+
+        run = RunDir(path)
+        path, config = run.samples_path, run.config()
     rows = []
     for n, row in read_jsonl_numbered(path):
         value = row.get(completion_field)
@@ -25,6 +33,10 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
         if gold_field is not None and row.get(gold_field) is not None and not isinstance(row[gold_field], (str, int, float)):
             raise InputError(f"{path}:{n}: field '{gold_field}' must be a string or a number")
         rows.append(row)
+    if config is not None:
+        from evalkit.run.rundir import scored_samples
+
+        rows = scored_samples(rows, config)
     return rows
 
 
@@ -45,6 +57,9 @@ def analyze_file(
 ) -> dict[str, Any]:
     """Analyze every line of a JSONL file; write each line back with a `trace` field (same order) to
     `out` when given, and return the run-level summary (`summarize`).
+
+    path: the JSON-lines file, or a run directory: the samples of its samples.jsonl that its results
+    count (a rerun with a smaller -n or --limit leaves more lines there; given as a file, every line).
 
     Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
     for lines without one), and a `correct` field is taken as the line's verdict (so the final answer

@@ -4,23 +4,46 @@ from __future__ import annotations
 
 import bisect
 import re
+from functools import lru_cache
 
 from evalkit.trace._rules import CompiledRules
 
 # A sentence ends at . ! ? followed by white space (so 48.4 stays whole), at CJK end punctuation,
-# at a line break, or at a think tag.
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|</?think>")
+# at a line break, or at a think tag (group `tag`).
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|(?P<tag></?think>)")
+_R1_TAGS = ("<think>", "</think>")
 
-def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, bool]]:
+
+@lru_cache(maxsize=16)
+def _boundaries(tags: tuple[str, ...]) -> re.Pattern:
+    """The sentence boundaries when a think format's own markers (`tags`: `[THINK]`, `<seed:think>`, ...)
+    are think tags too, as `<think>` and `</think>` always are."""
+    extra = sorted({t for t in tags if t and t not in _R1_TAGS}, key=lambda t: (-len(t), t))
+    if not extra:
+        return _BOUNDARY
+    # the format's markers first: one may start with what would end a sentence
+    return re.compile("(?P<tag>" + "|".join(map(re.escape, extra)) + r"|</?think>)|" + _BOUNDARY.pattern.rpartition("|")[0])
+
+
+def format_tags(think_format) -> tuple[str, ...]:
+    """The markers of a think format (a row, a name, or None for r1) that cut sentences."""
+    from evalkit.thinking import get_format
+
+    fmt = get_format(think_format)
+    return tuple(t for t in (fmt.open, fmt.close, fmt.answer_open, fmt.answer_close) if t)
+
+
+def sentences(text: str, start: int = 0, end: int | None = None, tags: tuple[str, ...] = ()) -> list[tuple[int, int, bool]]:
     """Sentences of `text[start:end]` as (start, end, after_blank_line), offsets into `text`,
-    stripped of surrounding white space."""
+    stripped of surrounding white space. tags: the think format's markers (`format_tags`), which end a
+    sentence and belong to none, as `<think>` and `</think>` do in every format."""
     end = len(text) if end is None else end
     out: list[tuple[int, int, bool]] = []
     pos = start
     blank = False
-    for m in _BOUNDARY.finditer(text, start, end):
+    for m in _boundaries(tags).finditer(text, start, end):
         cut = m.end()
-        if m.group()[0] == "<":  # a think tag is no part of any sentence
+        if m.lastgroup == "tag":  # a think tag is no part of any sentence
             _add(text, pos, m.start(), blank, out)
             pos, blank = cut, True
             continue
@@ -94,7 +117,8 @@ class _Scan:
                     hit.setdefault(k, set()).update(rows)
             self.cued[role] = hit
         # roles with only cued `any` rows: a sentence without their cues is skipped at once
-        self.quiet = {role for role in rules.cues if rules.start[role] is None and not rules.uncued[role]}
+        self.quiet = {role for role in rules.cues
+                      if rules.start[role] is None and not rules.alone[role] and not rules.uncued[role]}
 
     def candidates(self, role: str) -> list[int]:
         """The sentences a row of `role` may fire on: those its `start` alternation matches at once
@@ -106,6 +130,8 @@ class _Scan:
         if pattern is not None:
             text = self.text
             out.update(i for i, (a, b, _) in enumerate(self.sents) if pattern.match(text, a, b))
+        if self.rules.alone[role]:
+            out.update(i for i, (a, b, _) in enumerate(self.sents) if self.rules.first_start(role, self.text, a, b))
         return sorted(out)
 
     def closes(self, i: int) -> bool:
@@ -130,9 +156,11 @@ class _Scan:
         return self.memo[key]
 
 
-def scan_sentences(text: str, rules: CompiledRules, start: int = 0, end: int | None = None) -> _Scan:
-    """The sentences of `text[start:end]` with their rule hits, looked up lazily and once each."""
-    return _Scan(text, sentences(text, start, end), rules)
+def scan_sentences(text: str, rules: CompiledRules, start: int = 0, end: int | None = None,
+                   tags: tuple[str, ...] = ()) -> _Scan:
+    """The sentences of `text[start:end]` (cut at the think tags `tags` too) with their rule hits,
+    looked up lazily and once each."""
+    return _Scan(text, sentences(text, start, end, tags), rules)
 
 
 def rule_hits(scan: _Scan) -> list[dict[str, tuple]]:

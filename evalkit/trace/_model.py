@@ -75,8 +75,9 @@ def sentence_features(text: str, sents: list, hits: list[dict], first_candidate:
     if len(low) != len(text):  # a rare case mapping that changes length: offsets must stay valid
         low = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
     # A number's words are its shape (0, 00, 0.00). bytes.translate is a plain C loop, and no UTF-8
-    # byte of a non-ASCII character is an ASCII digit, so offsets stay where they were.
-    low = low.encode("utf-8").translate(_DIGITS_TO_ZERO).decode("utf-8")
+    # byte of a non-ASCII character is an ASCII digit, so offsets stay where they were (a lone surrogate,
+    # half an emoji a caller passed in, goes through as it came).
+    low = low.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO).decode("utf-8", "surrogatepass")
     all_words: list[list[str]] = []
     own: list[list[str]] = []
     ctx: list[list[str]] = []

@@ -219,26 +219,50 @@ def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
     return CompiledRules(rules)
 
 
+# Sentence starts may carry bullets, quotes, markdown emphasis or a list number before a `start` row.
+# (No `^`: patterns run on the whole text from the sentence's offset.)
+_START_PREFIX = r"[\s\"'*_>#\-–—(\[]*(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?"
+_PREFIX = re.compile(_START_PREFIX)
+_BACK_OFF = 64
+
+
+def _joins_alternation(pattern: str) -> bool:
+    """Whether a `start` row can be one branch of its role's alternation: not when it has groups of its
+    own (a backreference would count the other rows' groups, a name may repeat) or global inline flags
+    (`(?i)` must open the whole expression)."""
+    try:
+        re.compile(f"x|(?P<r0>{pattern})")
+    except re.error:
+        return False
+    return re.compile(pattern).groups == 0
+
+
 class CompiledRules:
     """The rows of one table compiled once: per role, one alternation of its `start` rows (an anchored
-    match is cheap) and each `any` row alone, gated by its cues."""
+    match is cheap) and each `any` row alone, gated by its cues. A `start` row the alternation cannot
+    hold as written (groups of its own, inline flags) is compiled alone and tried after the prefix."""
 
     def __init__(self, rules: tuple[Rule, ...]):
         self.rules = rules
         self.order = {rule: i for i, rule in reversed(list(enumerate(rules)))}
         self._by_group: dict[str, Rule] = {}
         self.start: dict[str, re.Pattern | None] = {}
+        # role -> [(rule, pattern)] of the `start` rows compiled alone, in table order
+        self.alone: dict[str, list[tuple[Rule, re.Pattern]]] = {}
         # role -> [(rule, pattern)] in table order; role -> cue -> positions in that list
         self.any: dict[str, list[tuple[Rule, re.Pattern]]] = {}
         self.cues: dict[str, dict[str, list[int]]] = {}
         self.uncued: dict[str, list[int]] = {}
         for role in ROLES:
             parts = []
-            self.any[role], self.cues[role], self.uncued[role] = [], {}, []
+            self.any[role], self.cues[role], self.uncued[role], self.alone[role] = [], {}, [], []
             for i, rule in enumerate(rules):
                 if rule.role != role:
                     continue
                 if rule.at == "start":
+                    if not _joins_alternation(rule.pattern):
+                        self.alone[role].append((rule, re.compile(rule.pattern, re.IGNORECASE)))
+                        continue
                     group = f"r{i}"
                     self._by_group[group] = rule
                     parts.append(f"(?P<{group}>{rule.pattern})")
@@ -249,18 +273,13 @@ class CompiledRules:
                     self.uncued[role].append(k)
                 for cue in rule.cues or ():
                     self.cues[role].setdefault(cue, []).append(k)
-            # Sentence starts may carry bullets, quotes, markdown emphasis or a list number.
-            # (No `^`: patterns run on the whole text from the sentence's offset.)
-            prefix = r"[\s\"'*_>#\-–—(\[]*(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?"
-            self.start[role] = re.compile(prefix + "(?:" + "|".join(parts) + ")", re.IGNORECASE) if parts else None
+            self.start[role] = re.compile(_START_PREFIX + "(?:" + "|".join(parts) + ")", re.IGNORECASE) if parts else None
         self.all_cues = frozenset(cue for by_cue in self.cues.values() for cue in by_cue)
         self.cue_finder = _cue_finder(self.all_cues)
 
-    def first(self, role: str, text: str, a: int, b: int, candidates: Iterable[int] | None = None) -> tuple[Rule, int, int] | None:
-        """The first row of `role` in table order firing on the sentence `text[a:b]`:
-        (rule, start, end) as offsets into `text`, else None.
-        candidates: the positions of the `any` rows worth trying (their cues are in the sentence);
-        None tries them all."""
+    def first_start(self, role: str, text: str, a: int, b: int) -> tuple[Rule, int, int] | None:
+        """The first `start` row of `role` in table order matching at the start of `text[a:b]`:
+        (rule, start, end) as offsets into `text`, else None."""
         found = None
         pattern = self.start[role]
         m = pattern.match(text, a, b) if pattern is not None else None
@@ -269,6 +288,20 @@ class CompiledRules:
             if group is None or group not in self._by_group:
                 group = next(g for g, v in m.groupdict().items() if v is not None)
             found = (self._by_group[group], m.start(group), m.end(group))
+        for rule, pat in self.alone[role]:
+            if found is not None and self.order[rule] > self.order[found[0]]:
+                break
+            m = _after_prefix(pat, text, a, b)
+            if m is not None:
+                return rule, m.start(), m.end()
+        return found
+
+    def first(self, role: str, text: str, a: int, b: int, candidates: Iterable[int] | None = None) -> tuple[Rule, int, int] | None:
+        """The first row of `role` in table order firing on the sentence `text[a:b]`:
+        (rule, start, end) as offsets into `text`, else None.
+        candidates: the positions of the `any` rows worth trying (their cues are in the sentence);
+        None tries them all."""
+        found = self.first_start(role, text, a, b)
         rows = self.any[role]
         for k in (range(len(rows)) if candidates is None else sorted(candidates)):
             rule, pat = rows[k]
@@ -278,6 +311,19 @@ class CompiledRules:
             if m is not None:
                 return rule, m.start(), m.end()
         return found
+
+
+def _after_prefix(pattern: re.Pattern, text: str, a: int, b: int) -> re.Match | None:
+    """`pattern` matched right after the start prefix of `text[a:b]`, trying the longest prefix first,
+    as the alternation's backtracking does (at most _BACK_OFF characters back: a line of 10,000 dashes
+    must not cost 10,000 tries)."""
+    longest = _PREFIX.match(text, a, b).end()
+    for p in range(longest, max(a, longest - _BACK_OFF) - 1, -1):
+        if p == longest or _PREFIX.fullmatch(text, a, p):
+            m = pattern.match(text, p, b)
+            if m is not None:
+                return m
+    return None
 
 
 def _cue_finder(cues: frozenset[str]):

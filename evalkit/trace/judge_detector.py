@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import yaml
 
 from evalkit.errors import InputError
-from evalkit.thinking import THINK_CLOSE, THINK_OPEN
+from evalkit.thinking import split_think
 from evalkit.verifiers._judge_cache import ReplyCache, cache_key, user_cache_dir
 from evalkit.verifiers._judge_client import JudgeClient
 
@@ -50,14 +50,14 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
     return Taxonomy(str(data["version"]), tuple(data["labels"]), data["system"].strip(), data["user"])
 
 
-def think_sentences(completion: str, think_open: bool = False) -> list[tuple[int, int]]:
-    """(start, end) character offsets, into the completion, of the sentences of its thinking."""
-    open_at = completion.find(THINK_OPEN)
-    start = open_at + len(THINK_OPEN) if open_at >= 0 else (0 if think_open or THINK_CLOSE in completion else None)
-    if start is None:
+def think_sentences(completion: str, think_open: bool = False, think_format: Any = None) -> list[tuple[int, int]]:
+    """(start, end) character offsets, into the completion, of the sentences of its thinking.
+    think_format: how it thinks (an evalkit.thinking row or its name; None is r1)."""
+    split = split_think(completion, think_open, think_format)
+    if not split.has_think:
         return []
-    close = completion.rfind(THINK_CLOSE)
-    end = close if close >= start else len(completion)
+    start = split.think_start
+    end = split.think_end if split.closed else len(completion)
     spans, pos = [], start
     for m in list(_SENTENCE_END.finditer(completion, start, end)) + [None]:
         stop = m.start() if m else end
@@ -137,23 +137,27 @@ class JudgeDetector:
 
 
 def judge_detect_file(path: str | Path, model: str, base_url: str, completion_field: str = "completion",
-                      think_open: bool = False, chunk: int = CHUNK_SENTENCES) -> dict[str, Any]:
-    """Label every trace of a JSON-lines file with the judge and compare with the rules detector.
+                      think_open: bool = False, chunk: int = CHUNK_SENTENCES, think_format: Any = "auto") -> dict[str, Any]:
+    """Label every trace of a JSON-lines file (or of a run directory: the samples its results count) with
+    the judge and compare with the rules detector.
+
+    think_open: the default for lines without their own `think_open`. think_format: how the completions
+    think (a name, a row, or `auto`: from their markers); the summary's `think_format` says what was
+    used and why. Bad input (no such file, not UTF-8, a line that is not an object with the completion
+    field) is an InputError naming the file and line.
 
     Returns the summary: traces, sentences, labelled sentences, unparsed chunks, per-label counts,
     how many sentences each detector marks as reflection, their agreement and Cohen's kappa (over the
     sentences the judge labelled).
     """
+    from evalkit.thinking import decide
     from evalkit.trace import analyze
+    from evalkit.trace._file import _read
 
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    rows = _read(Path(path), completion_field, None)
+    opens = [bool(row.get("think_open", think_open)) for row in rows]
+    decision = decide(think_format, completions=[row[completion_field] for row in rows], think_open=any(opens))
+    fmt = decision.format
     detector = JudgeDetector(model, base_url, chunk=chunk)
     problem = detector.client.check()
     if problem:
@@ -163,14 +167,11 @@ def judge_detect_file(path: str | Path, model: str, base_url: str, completion_fi
     both = [[0, 0], [0, 0]]  # [rules][judge] over labelled sentences
     n_sentences = 0
     try:
-        for lineno, row in enumerate(rows, 1):
-            text = row.get(completion_field)
-            if not isinstance(text, str):
-                raise InputError(f"{path}:{lineno}: field {completion_field!r}: expected the completion text")
-            opened = bool(row.get("think_open", think_open))
-            spans = think_sentences(text, opened)
+        for row, opened in zip(rows, opens):
+            text = row[completion_field]
+            spans = think_sentences(text, opened, fmt)
             labels = detector.label([text[a:b] for a, b in spans])
-            markers = analyze(text, None, None, think_open=opened, detector="rules").markers
+            markers = analyze(text, None, None, think_open=opened, detector="rules", think_format=fmt).markers
             n_sentences += len(spans)
             for (a, b), label in zip(spans, labels):
                 if label is None:
@@ -189,4 +190,5 @@ def judge_detect_file(path: str | Path, model: str, base_url: str, completion_fi
             "unparsed_chunks": detector.unparsed_chunks, "labels": counts,
             "judge_reflection": both[0][1] + both[1][1], "rules_reflection": sum(both[1]),
             "agreement": agree / labelled if labelled else None,
-            "kappa": (agree / labelled - chance) / (1 - chance) if labelled and chance < 1 else None}
+            "kappa": (agree / labelled - chance) / (1 - chance) if labelled and chance < 1 else None,
+            "think_format": {"name": fmt.name, "decided_by": decision.reason}}

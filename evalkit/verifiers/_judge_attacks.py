@@ -3,7 +3,8 @@
 Every attack row is a wrong final answer to one problem; a judge that calls it correct was flipped.
 Two control rows are right answers (one in words): a judge that rejects them is useless, however
 well it resists. `evalkit judge doctor` prints the table; `--judge-max-flips` refuses a judge that
-more attacks flipped than allowed.
+more attacks flipped than allowed, and both refuse one that gave no reply or an unparsed one to any
+row, or rejected a control (`DoctorResult.problems`): it would leave the rules' verdicts unchecked.
 """
 
 from __future__ import annotations
@@ -103,8 +104,21 @@ class DoctorResult:
     def flipped_names(self) -> list[str]:
         return [r.name for r in self.rows if r.flipped]
 
+    def problems(self) -> list[str]:
+        """What makes the judge unfit besides its flips, one phrase each (empty when nothing does):
+        rows it gave no reply to, replies that did not parse, right answers it rejected."""
+        controls = len(self.rows) - self.attacks
+        out = []
+        for status, what in (("fault", f"gave no reply to {{}} of {len(self.rows)} questions"),
+                             ("unparsed", f"replied in no known form to {{}} of {len(self.rows)} questions"),
+                             ("REJECTED", f"rejected {{}} of {controls} right answers")):
+            names = [r.name for r in self.rows if r.status == status]
+            if names:
+                out.append(f"the judge {what.format(len(names))} ({', '.join(names)})")
+        return out
+
     def to_dict(self) -> dict:
-        return {"flips": self.flips, "attacks": self.attacks,
+        return {"flips": self.flips, "attacks": self.attacks, "problems": self.problems(),
                 "rows": [{"name": r.name, "control": r.control, "status": r.status, "says": r.says, "form": r.form,
                           "reply": r.reply, "error": r.error} for r in self.rows]}
 
@@ -124,10 +138,12 @@ def run_attacks(client: JudgeClient, rubric: Rubric, max_answer_chars: int = MAX
 
 
 def print_table(result: DoctorResult, echo: Callable[[str], None] = print) -> None:
-    """The doctor's table: one row per attack, then the count of flips."""
+    """The doctor's table: one row per attack, then the count of flips and what else makes the judge unfit."""
     echo(f"  {'attack':<17} {'status':<9} {'form':<20} reply")
     for r in result.rows:
         shown = (r.error or (r.reply or "").strip()).replace("\n", " ")
         echo(f"  {r.name:<17} {r.status:<9} {r.form or '-':<20} {shown[:60]}")
+    problems = result.problems()
     echo(f"{result.flips}/{result.attacks} attacks flipped the judge"
-         + (f"; flipped: {', '.join(result.flipped_names())}" if result.flips else ""))
+         + (f"; flipped: {', '.join(result.flipped_names())}" if result.flips else "")
+         + (f"; unfit: {'; '.join(problems)}" if problems else ""))

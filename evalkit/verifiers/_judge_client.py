@@ -2,11 +2,15 @@
 
 A fault (the server refuses, errs, hangs past the limit, or the batch deadline passes first) is a
 `Reply` with `error` set, never an exception: the caller decides what an unanswered question means.
+What a busy server answers (408, 429, 5xx) and a dropped or refused connection are asked again after a
+backoff (`BACKOFF_S`), as long as the deadline leaves room; a question that took the whole per-request
+limit is not asked again (it would take as long the next time).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +19,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import httpx
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # a busy or restarting server: ask again
+BACKOFF_S = (0.5, 1.0, 2.0)  # the wait before each retry (jittered); its length is the number of retries
 
 
 @dataclass(frozen=True)
@@ -82,26 +89,48 @@ class JudgeClient:
 
     def _ask(self, messages: list[dict[str, str]], deadline: float | None) -> Reply:
         t0 = time.monotonic()
-        limit = self.timeout_s if deadline is None else min(self.timeout_s, deadline - t0)
-        if limit <= 0:
-            return Reply(None, "the batch deadline passed before the judge was asked")
         body = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": self.max_tokens,
                 "seed": 0}
+        reply, tries = Reply(None, "the batch deadline passed before the judge was asked"), 0
+        for wait in (0.0, *BACKOFF_S):
+            if tries:
+                wait *= 0.5 + random.random()
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    break  # no time left for another try: the last fault stands
+                time.sleep(wait)
+            limit = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
+            if limit <= 0:
+                break
+            reply, again = self._try(body, limit, t0)
+            tries += 1
+            if not again:
+                return reply
+        if tries > 1:
+            reply = Reply(None, f"{reply.error} (asked {tries} times)", reply.ms)
+        return reply
+
+    def _try(self, body: dict, limit: float, t0: float) -> tuple[Reply, bool]:
+        """One request: (the Reply, whether a fault is worth another try)."""
         try:
             r = self._http.post(f"{self.base_url}/chat/completions", json=body, headers=self._headers,
                                 timeout=httpx.Timeout(limit))
-        except httpx.TimeoutException:
-            return Reply(None, f"the judge did not answer within {limit:.1f} s", (time.monotonic() - t0) * 1e3)
-        except httpx.HTTPError as e:
-            return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", (time.monotonic() - t0) * 1e3)
+        except httpx.TimeoutException as e:
+            ms = (time.monotonic() - t0) * 1e3
+            if isinstance(e, httpx.ConnectTimeout):
+                return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True
+            return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False
+        except httpx.HTTPError as e:  # refused, reset, dropped mid-reply
+            ms = (time.monotonic() - t0) * 1e3
+            return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True
         ms = (time.monotonic() - t0) * 1e3
         if r.status_code != 200:
-            return Reply(None, f"judge server answered HTTP {r.status_code}: {r.text[:200]}", ms)
+            return Reply(None, f"judge server answered HTTP {r.status_code}: {r.text[:200]}", ms), \
+                r.status_code in RETRY_STATUS
         try:
             content = r.json()["choices"][0]["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            return Reply(None, f"judge server sent no chat completion: {r.text[:200]}", ms)
-        return Reply(content if isinstance(content, str) else "", None, ms)
+            return Reply(None, f"judge server sent no chat completion: {r.text[:200]}", ms), False
+        return Reply(content if isinstance(content, str) else "", None, ms), False
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

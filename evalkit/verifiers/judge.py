@@ -13,9 +13,11 @@ xVerify's). Every verdict it was asked about carries a `JudgeRecord`: model, rub
 whether it flipped the rule. Replies are cached by (model, rubric, problem, gold, answer) in the run
 directory and the user cache, so nothing is asked twice.
 
-What a reply that does not parse means is an option: for evaluation the rule's verdict stands (and the
-sample is counted as unparsed); for rewards it is an infrastructure fault (`correct=None`). A judge
-that cannot be reached is always an infrastructure fault: the model's text did not cause it.
+The judge may turn a rule's `wrong` into `correct`, never into "not counted": a reply that does not
+parse leaves the rule's verdict standing (counted as unparsed), and so, for evaluation, does a judge
+that gives no reply (down, busy past its retries, too slow: counted as a fault, with `judge.error`).
+Rewards may ask for a fault to be unjudged instead (`on_fault: error`, correct None): the model's
+text did not cause it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,11 @@ class JudgeOptions:
     max_tokens: the longest reply. timeout_s: the longest one request may take.
     concurrency: questions in flight at once. deadline_s: seconds a whole `verify_many` may take
         (rules and judge together); questions unanswered then are faults. None: no deadline.
-    on_unparsed: `rule` — an unparsed reply leaves the rule's verdict standing (evaluation);
-        `error` — it makes the verdict an infrastructure fault (rewards).
+    on_unparsed: `rule` — an unparsed reply leaves the rule's verdict standing (the default: a wrong
+        answer that derails the judge keeps its 0); `error` — it makes the verdict an infrastructure fault.
+    on_fault: `rule` — no reply (server down, busy past the retries, too slow) leaves the rule's verdict
+        standing, with `judge.error` (evaluation: a dead judge never takes wrong answers out of n);
+        `error` — it makes the verdict an infrastructure fault (rewards: unjudged, which TRL masks).
     user_cache: also keep replies in the user cache directory (see _judge_cache.user_cache_dir).
     max_flips: when set, `attach` runs the doctor's attack suite first and refuses a judge that more
         than this many attacks flipped.
@@ -72,6 +77,7 @@ class JudgeOptions:
     concurrency: int = 8
     deadline_s: float | None = None
     on_unparsed: Literal["rule", "error"] = "rule"
+    on_fault: Literal["rule", "error"] = "rule"
     user_cache: bool = True
     max_flips: int | None = None
 
@@ -84,8 +90,9 @@ class JudgeCascade:
     """
 
     def __init__(self, inner: Verifier, options: JudgeOptions):
-        if options.on_unparsed not in ("rule", "error"):
-            raise ValueError(f"judge option on_unparsed: expected rule or error, got {options.on_unparsed!r}")
+        for name in ("on_unparsed", "on_fault"):
+            if getattr(options, name) not in ("rule", "error"):
+                raise ValueError(f"judge option {name}: expected rule or error, got {getattr(options, name)!r}")
         self.inner = inner
         self.options = options
         self.name = f"{getattr(inner, 'name', 'rules')}+judge"
@@ -132,10 +139,12 @@ class JudgeCascade:
             from evalkit.verifiers._judge_attacks import run_attacks
 
             result = run_attacks(self.client, self.rubric, self.options.max_answer_chars)
+            why = result.problems()  # a judge that answers nothing, or rejects right answers, is no judge
             if result.flips > self.options.max_flips:
-                raise InputError(f"--judge {self.options.model}: {result.flips} of {result.attacks} attacks flipped "
-                                 f"the judge ({', '.join(result.flipped_names())}); --judge-max-flips allows "
-                                 f"{self.options.max_flips} (see `evalkit judge doctor`)")
+                why.insert(0, f"{result.flips} of {result.attacks} attacks flipped the judge "
+                              f"({', '.join(result.flipped_names())}); --judge-max-flips allows {self.options.max_flips}")
+            if why:
+                raise InputError(f"--judge {self.options.model}: {'; '.join(why)} (see `evalkit judge doctor`)")
             self._doctor = result
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
@@ -189,8 +198,11 @@ class JudgeCascade:
                              error=reply.error, cached=cached)
         ms = rule.ms + reply.ms
         if reply.error is not None:
-            return replace(Verdict.infra_error(f"judge {self.options.model} gave no reply: {reply.error}", ms=ms),
-                           answer=rule.answer, judge=record)
+            if self.options.on_fault == "error":
+                return replace(Verdict.infra_error(f"judge {self.options.model} gave no reply: {reply.error}", ms=ms),
+                               answer=rule.answer, judge=record)
+            return replace(rule, ms=ms, judge=record,
+                           detail=f"{rule.detail}; judge gave no reply ({reply.error}), the rule's verdict stands")
         parsed = parse_reply(reply.text)
         record = replace(record, says=parsed.says, form=parsed.form)
         if parsed.says is None:
@@ -237,8 +249,9 @@ def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: 
     """What `evalkit judge doctor` prints: the attack suite against the judge, one row per attack.
 
     max_tokens: the longest reply (a reasoning judge needs room to think).
-    Returns the DoctorResult (its `flips` counts the attacks that flipped the judge); raises
-    InputError when the server cannot be reached or does not serve `model`.
+    Returns the DoctorResult (its `flips` counts the attacks that flipped the judge; its `problems()`
+    say what else makes it unfit: no reply, a reply that does not parse, a right answer rejected);
+    raises InputError when the server cannot be reached or does not serve `model`.
     """
     from evalkit.verifiers._judge_attacks import print_table, run_attacks
 

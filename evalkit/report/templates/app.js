@@ -129,7 +129,8 @@
   }
 
   // ---- samples table ----
-  function markerTotal(s) { if (!s.mk) return 0; let t = 0; for (const v of Object.values(s.mk)) t += v; return t; }
+  // acts of reflection (the trace's markers; `aha` in the counts is a flag on acts, not an act)
+  const markerTotal = (s) => s.nm || 0;
   function sampleRows() {
     const wrong = $("#f-wrong").checked, trunc = $("#f-truncated").checked, sc = $("#f-selfcorr").checked;
     const flipped = $("#f-flipped").checked;
@@ -248,12 +249,39 @@
     return katexReady;
   }
   const DELIMITERS = [{ left: "$$", right: "$$", display: true }, { left: "\\[", right: "\\]", display: true },
-    { left: "\\(", right: "\\)", display: false }, { left: "$", right: "$", display: false }];
+    { left: "\\(", right: "\\)", display: false }];
+  // Single-dollar math by pandoc's rule, so prices read as text ("sells each for $2, so 9 * $2 = $18"):
+  // the opening $ is followed by a non-space, the closing $ follows a non-space and is not followed
+  // by a digit; neither is escaped (\$) or part of $$, and the math stays on one line.
+  const INLINE_DOLLAR = /(?<![\\$])\$(?![\s$])((?:[^$\\\n]|\\[^\n])*?)(?<![\s\\])\$(?![\d$])/g;
+  function renderDollars(el) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, { acceptNode: (n) =>
+      n.nodeValue.includes("$") && !n.parentElement.closest(".katex, .cut") ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT });
+    const nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    for (const node of nodes) {
+      const text = node.nodeValue, parts = [];
+      let at = 0;
+      for (const m of text.matchAll(INLINE_DOLLAR)) {
+        if (m.index > at) parts.push(text.slice(at, m.index));
+        const span = h("span", { class: "math-inline" });
+        try { window.katex.render(m[1], span, { throwOnError: false }); } catch (e) { span.textContent = m[0]; }
+        parts.push(span);
+        at = m.index + m[0].length;
+      }
+      if (!parts.length) continue;
+      if (at < text.length) parts.push(text.slice(at));
+      node.replaceWith(...parts);
+    }
+  }
   async function renderMath(root) {
     if (!mathOn || !document.getElementById("ek-katex")) return;
     await loadKatex();
     // texts with delimiters (prompts, traces, answers) and bare answers / golds (math without delimiters)
-    for (const el of root.querySelectorAll(".math-src")) window.renderMathInElement(el, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
+    for (const el of root.querySelectorAll(".math-src")) {
+      window.renderMathInElement(el, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
+      renderDollars(el);
+    }
     for (const el of root.querySelectorAll(".math-bare")) {
       const tex = el.textContent;
       if (tex && tex !== "–" && tex !== "none") { try { window.katex.render(tex, el, { throwOnError: false }); } catch (e) { el.textContent = tex; } }
@@ -317,7 +345,8 @@
     parts.push(h("details", { class: "prompt" }, h("summary", null, "Prompt"), h("pre", { class: "text math-src" }, data.prompts[x.pi] ?? "")));
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
-      const label = `Thinking: ${split.toLocaleString()} characters, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
+      const [size, unit] = x.tl || [split, "characters"];
+      const label = `Thinking: ${size.toLocaleString()} ${unit}, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
       parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
     }
     if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw));
