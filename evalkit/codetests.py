@@ -19,9 +19,26 @@ from typing import Any, Sequence
 
 from evalkit.types import CodeTests
 
+# What LiveCodeBench's own grader (lcb_runner/evaluation/testing_util.py, `import_string`) runs before
+# every program, call-based and stdin alike: LeetCode-style answers use Counter, heappush, inf, gcd,
+# lru_cache, accumulate... without importing them, and recurse deeper than Python's default 1,000.
+LIVECODEBENCH_PRELUDE = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
+    "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
+    "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
+    "import string\nimport re\nimport datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\n"
+    "import math\nimport random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n"
+)
+
+
 def humaneval_tests(row: dict[str, Any]) -> str:
-    """HumanEval (openai_humaneval columns): `check(candidate)` with the prompt's helpers as setup."""
-    return CodeTests("assert", entry_point=row["entry_point"], setup=row["prompt"], code=row["test"]).to_json()
+    """HumanEval (openai_humaneval columns): `check(candidate)`. The prompt (its imports and helpers such
+    as `encode_cyclic`) is the checker's setup, and the program's prelude, as the prompt precedes the
+    completion in HumanEval's own harness."""
+    return CodeTests("assert", entry_point=row["entry_point"], setup=row["prompt"], code=row["test"],
+                     prelude=row["prompt"]).to_json()
 
 
 def _parse(source: str) -> ast.Module:
@@ -71,7 +88,8 @@ def _lcb_cases(text: str | list | None) -> list[dict]:
 
 def livecodebench_tests(row: dict[str, Any]) -> str:
     """LiveCodeBench (code_generation_lite columns): functional tests become `call` tests (each input is
-    newline-separated JSON arguments), stdin tests become `stdio` tests."""
+    newline-separated JSON arguments), stdin tests become `stdio` tests. Both carry LIVECODEBENCH_PRELUDE,
+    as LiveCodeBench's grader runs it before every program."""
     cases = _lcb_cases(row.get("public_test_cases")) + _lcb_cases(row.get("private_test_cases"))
     meta = row.get("metadata") or "{}"
     meta = json.loads(meta) if isinstance(meta, str) else meta
@@ -79,9 +97,11 @@ def livecodebench_tests(row: dict[str, Any]) -> str:
     if func:
         out = [{"input": [json.loads(line) for line in c["input"].split("\n") if line.strip()],
                 "output": json.loads(c["output"])} for c in cases]
-        return json.dumps({"style": "call", "entry_point": func, "setup": None, "code": None, "cases": out})
+        return json.dumps({"style": "call", "entry_point": func, "setup": None, "code": None, "cases": out,
+                           "prelude": LIVECODEBENCH_PRELUDE})
     out = [{"input": c["input"], "output": c["output"]} for c in cases]
-    return json.dumps({"style": "stdio", "entry_point": None, "setup": None, "code": None, "cases": out})
+    return json.dumps({"style": "stdio", "entry_point": None, "setup": None, "code": None, "cases": out,
+                       "prelude": LIVECODEBENCH_PRELUDE})
 
 
 # name -> converter, as task specs call them (`{{ row | mbpp_tests }}`)

@@ -124,6 +124,8 @@ class CodeTests:
     case's positional-argument list and compare with `output`), or `stdio` (feed `input` on stdin,
     compare stdout with `output`).
     setup: trusted helper code the tests need; runs only on the checker's side.
+    prelude: trusted code run in the program's own namespace before the program (the imports a
+        benchmark's harness gives every program, a prompt's helpers); never holds expected values.
     """
 
     style: Literal["assert", "call", "stdio"]
@@ -131,15 +133,19 @@ class CodeTests:
     setup: str | None = None
     code: str | None = None
     cases: tuple[TestCase, ...] | None = None
+    prelude: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "style": self.style,
             "entry_point": self.entry_point,
             "setup": self.setup,
             "code": self.code,
             "cases": None if self.cases is None else [{"input": c.input, "output": c.output} for c in self.cases],
         }
+        if self.prelude is not None:  # absent rather than null: tests without one read as before
+            out["prelude"] = self.prelude
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -163,6 +169,7 @@ class CodeTests:
             setup=value.get("setup"),
             code=value.get("code"),
             cases=None if cases is None else tuple(TestCase(c["input"], c["output"]) for c in cases),
+            prelude=value.get("prelude"),
         )
 
 

@@ -80,3 +80,32 @@ def test_livecodebench_sample_call_and_stdio_problems():
     prefix = f"```python\nprint({first.output.splitlines()[0]!r})\n```"
     v = verifier.verify_many([VerifyItem(prefix, lcb[0].tests)])[0]
     assert v.correct is False and v.score < 1.0
+
+
+def test_livecodebench_programs_get_its_graders_imports_and_recursion_limit():
+    # LiveCodeBench's own grader runs every program after `from collections import *`, ... and
+    # sys.setrecursionlimit(50000); answers that lean on that pass there, and so here
+    lcb = {p.id: p for p in problems("livecodebench")}
+    counter = ("class Solution:\n    def countSeniors(self, details: List[str]) -> int:\n"
+               "        return Counter(int(d[11:13]) > 60 for d in details)[True]\n")
+    accumulate_ = ("n = int(input())\ns = input().strip()\nt = list(accumulate(1 if c == 'T' else -1 for c in s))\n"
+                   "print('T' if t[-1] > 0 or (t[-1] == 0 and s[-1] == 'A') else 'A')\n")
+    deep = ("def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\nassert depth(20000) == 20000\n"
+            + LCB_SOLUTIONS["abc301_a"])  # past Python's default limit of 1,000
+    verifier = get_verifier("code", timeout_s=6)
+    got = verifier.verify_many([VerifyItem(f"```python\n{code}```", lcb[pid].tests)
+                                for pid, code in (("2727", counter), ("abc301_a", accumulate_), ("abc301_a", deep))])
+    n = {pid: len(p.tests.cases) for pid, p in lcb.items()}
+    assert [(v.correct, v.detail) for v in got] == [(True, f"{n[pid]}/{n[pid]} tests passed")
+                                                    for pid in ("2727", "abc301_a", "abc301_a")]
+    assert all("sys.setrecursionlimit(50000)" in p.tests.prelude for p in lcb.values())
+
+
+def test_humaneval_programs_see_the_prompt_not_the_checkers_setup():
+    # the prompt (its imports and helpers) is the program's prelude, as it precedes the completion in
+    # HumanEval's harness; what the checker's setup adds stays the checker's
+    p38 = next(p for p in problems("humaneval") if p.id == "HumanEval/38")
+    uses_helper = "def decode_cyclic(s: str):\n    return encode_cyclic(encode_cyclic(s))\n"
+    v = get_verifier("code", timeout_s=6).verify_many([VerifyItem(f"```python\n{uses_helper}```", p38.tests)])[0]
+    assert v.correct is True, v.detail
+    assert p38.tests.prelude == p38.tests.setup == p38.row["prompt"]

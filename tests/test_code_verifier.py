@@ -95,3 +95,61 @@ def test_layers_report_is_what_a_run_records():
     report = layers_report()
     assert {"in_force", "missing", "as_root"} <= set(report)
     assert "session" in report["in_force"]
+
+
+def test_bad_options_are_one_line_input_errors():
+    from evalkit.errors import InputError
+
+    for options, field in (({"timeout_s": "six"}, "timeout_s"), ({"timeout_s": -1}, "timeout_s"),
+                           ({"per_answer_s": 0}, "per_answer_s"), ({"workers": 0}, "workers"),
+                           ({"memory_mb": "lots"}, "memory_mb"), ({"layers": "netns,selinux"}, "layers"),
+                           ({"languages": 3}, "languages"), ({"source": "thinking"}, "source")):
+        with pytest.raises(InputError, match=f"^{field}: expected|^{field}: unknown") as e:
+            get_verifier("code", **options)
+        assert "\n" not in str(e.value)
+    v = get_verifier("code", layers="netns, seccomp", require_layers="netns")  # comma strings, as require_layers
+    assert v.config.layers == ("netns", "seccomp") and v.config.require_layers == ("netns",)
+
+
+def test_a_task_with_bad_verifier_options_fails_in_one_line_naming_the_file(tmp_path):
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    spec = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "tasks", "livecodebench.yaml")))
+    spec["dataset"] = {"local": os.path.join(os.path.dirname(__file__), "..", "tasks", "data", "livecodebench.jsonl")}
+    spec["name"], spec["verifier_options"] = "lcb_bad", {"timeout_s": "six"}
+    path = tmp_path / "lcb_bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    done = tmp_path / "done.jsonl"
+    done.write_text(json.dumps({"problem_id": "2727", "sample": 0, "completion": "```python\nx = 1\n```",
+                                "finish_reason": "stop"}) + "\n")
+    r = CliRunner().invoke(main, ["run", str(path), "--completions", str(done), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2, r.output
+    assert "lcb_bad.yaml: field 'verifier_options': timeout_s: expected a number above 0, got 'six'" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_final_answer_text_is_read_whole(verifier):
+    # evalkit verify's PRED and a pairs line's `answer`: no think block, no token limit, a bare program is the program
+    stdio = {"style": "stdio", "cases": [{"input": "", "output": "<think>"}]}
+    v = verifier.verify_many([VerifyItem(fenced('print("<think>")\n'), stdio, answer_only=True)])[0]
+    assert (v.correct, v.reason) == (True, "correct")
+    closing = {"style": "stdio", "cases": [{"input": "", "output": "</think>"}]}
+    v = verifier.verify_many([VerifyItem(fenced('print("</think>")\n'), closing, answer_only=True)])[0]
+    assert v.correct is True
+    v = verifier.verify_many([VerifyItem("def add(a, b):\n    return a + b\n", ADD_TESTS, answer_only=True)])[0]
+    assert (v.correct, v.answer) == (True, "def add(a, b):\n    return a + b\n")
+    # a completion (answer_only False) is still read after its think block
+    v = verifier.verify_many([VerifyItem(fenced('print("<think>")\n'), stdio)])[0]
+    assert v.reason == "truncated"
+
+
+def test_tests_without_cases_are_unjudged_not_wrong(verifier):
+    for tests in ({"style": "stdio", "cases": []}, {"style": "stdio", "cases": None},
+                  {"style": "call", "entry_point": "f", "cases": []}):
+        v = verifier.verify_many([VerifyItem(fenced("print(1)\n"), tests)])[0]
+        assert (v.correct, v.reason) == (None, "error") and "hold no cases" in v.detail, v

@@ -130,7 +130,25 @@ def test_setup_helpers_are_the_checkers_own(box):
                                 "code": "def check(candidate):\n    assert candidate(1) == helper(1)\n"})
     cheat = "def helper(x):\n    return 0\ndef g(x):\n    return 0\n"
     assert box.run(cheat, tests).passed == 0
-    assert box.run("def g(x):\n    return helper(x)\n", tests).passed == 1  # the candidate has its own copy
+    assert box.run("def g(x):\n    return helper(x)\n", tests).passed == 0  # setup is the checker's alone
+    with_prelude = CodeTests.from_any({**tests.to_dict(), "prelude": "def helper(x):\n    return x + 1\n"})
+    assert box.run("def g(x):\n    return helper(x)\n", with_prelude).passed == 1  # the prelude is the program's
+
+
+def test_setup_never_reaches_the_program(box):
+    # docs/contracts.md: setup runs only on the checker's side; a table of answers there stays there
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "next_prime",
+                                "setup": "_REFERENCE = {10: 11, 14: 17, 100: 101}\n",
+                                "code": "for n, want in _REFERENCE.items():\n    assert next_prime(n) == want\n"})
+    r = box.run("def next_prime(n):\n    return globals()['_REFERENCE'][n]\n", tests)
+    assert r.error is None and r.passed == 0 and "KeyError" in r.tests[0]["reason"]
+    honest = ("def next_prime(n):\n    n += 1\n    while any(n % d == 0 for d in range(2, n)):\n        n += 1\n"
+              "    return n\n")
+    assert box.run(honest, tests).passed == 1
+    call = call_tests("f", [([], "setup text")])
+    call = CodeTests.from_any({**call.to_dict(), "setup": "SECRET = 'setup text'\n"})
+    r = box.run("def f():\n    return SECRET\n", call)
+    assert r.passed == 0 and "NameError" in r.tests[0]["reason"]
 
 
 def test_broken_test_code_is_an_infrastructure_error(box):
@@ -411,7 +429,8 @@ def _others_can_enter(path: str) -> bool:
 
 @pytest.fixture(scope="module")
 def grader_venv():
-    """A virtualenv under /tmp that every user can read: evalkit and pyseccomp copied in."""
+    """A virtualenv under /tmp that every user can read: evalkit and pyseccomp copied in, in the wheel's
+    layout (the task specs and their bundled data as evalkit/tasks, as `pip install evalkit` puts them)."""
     import importlib.util
     import tempfile
 
@@ -428,6 +447,8 @@ def grader_venv():
                           capture_output=True, text=True, check=True).stdout.strip()
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     shutil.copytree(os.path.join(repo, "evalkit"), os.path.join(site, "evalkit"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(os.path.join(repo, "tasks"), os.path.join(site, "evalkit", "tasks"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     seccomp = importlib.util.find_spec("pyseccomp")
     if seccomp is None:
@@ -561,3 +582,253 @@ def test_runs_that_cannot_import_are_unjudged_never_run_with_fewer_layers(grader
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["tests"] == [] and "cannot import from the grader's Python environment" in out["error"]
     assert "the code sandbox cannot start" in out["why"]
+
+
+# ---------------------------------------------------------------- the answer key, clean-up, memory, layers
+
+
+_READ_KEY = """
+import glob, os, sys
+def f():
+    read = 0
+    for base in sys.path:
+        for path in glob.glob(os.path.join(base, "evalkit", "tasks", "data", "*")):
+            try:
+                with open(path, "rb") as fh:
+                    read += len(fh.read(1))
+            except OSError:
+                pass
+    import evalkit.types  # the same root still imports
+    return [read, evalkit.types.__name__]
+"""
+
+_KEY_SCRIPT = """
+import json, sys
+from evalkit.sandbox import OPTIONAL_LAYERS, Sandbox, SandboxConfig
+off = [x for x in sys.argv[1].split(",") if x]
+with Sandbox(SandboxConfig(workers=1, timeout_s=10, layers=tuple(x for x in OPTIONAL_LAYERS if x not in off))) as b:
+    info = b.layers()
+    r = b.run(sys.argv[2], {"style": "call", "entry_point": "f", "cases": [{"input": [], "output": [0, "evalkit.types"]}]})
+print(json.dumps({"in_force": info["in_force"], "error": r.error, "tests": r.tests}))
+"""
+
+
+@pytest.mark.parametrize("who,off", [("root", ""), ("root", "mountns"), ("user", ""), ("user", "mountns")])
+def test_bundled_answer_keys_are_unreadable_from_an_installed_wheel(grader_venv, unprivileged_user, who, off):
+    # installed from the wheel, evalkit/tasks/data (reference solutions, expected outputs) sits in
+    # site-packages, an import root runs read: covered by the mount namespace, else left out by Landlock
+    kw = {"user": unprivileged_user[0], "group": unprivileged_user[1], "extra_groups": []} if who == "user" else {}
+    proc = subprocess.run([grader_venv, "-c", _KEY_SCRIPT, off, _READ_KEY], capture_output=True, text=True, cwd="/tmp",
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}, **kw)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "landlock" in out["in_force"], out
+    assert out["error"] is None and out["tests"] == [{"passed": True, "reason": "passed"}], out
+
+
+_FILL_DIR = """
+import os, time
+def f():
+    n, end = 0, time.monotonic() + 2.0
+    while time.monotonic() < end:
+        for _ in range(200):
+            os.mkdir(f"d{n}")
+            n += 1
+    return os.getcwd()
+"""
+
+
+def test_the_verdict_never_waits_for_the_clean_up():
+    # without a mount namespace a run works in /tmp/evalkit-run-*: a program that fills it with
+    # directories gets its verdict as soon as it is done; the directory is removed afterwards
+    import time
+
+    with Sandbox(SandboxConfig(workers=1, timeout_s=6, layers=tuple(x for x in OPTIONAL_LAYERS if x != "mountns"))) as b:
+        r = b.run(_FILL_DIR, call_tests("f", [([], "")]))
+        assert r.error is None, r.error
+        assert r.tests[0]["reason"].startswith("wrong value: '/")
+        where = r.tests[0]["reason"].split("'")[1]
+        assert os.path.isdir(where)  # the verdict came first: the clean-up is still going on
+        assert b.run("def f():\n    return ''\n", call_tests("f", [([], "")])).passed == 1  # the slot is free
+        end = time.monotonic() + 300
+        while os.path.exists(where) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not os.path.exists(where)
+
+
+def test_removing_a_wide_tree_lists_each_directory_once(tmp_path, monkeypatch):
+    from evalkit.sandbox._server import remove_tree
+
+    top = tmp_path / "wide"
+    top.mkdir()
+    for i in range(300):
+        (top / f"d{i}").mkdir()
+        (top / f"f{i}").write_text("x")
+    (top / "d0" / "inner").mkdir()
+    listed = []
+    real = os.scandir
+
+    def counting(fd):
+        listed.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    remove_tree(str(top))
+    assert not top.exists()
+    assert len(listed) == 302  # the top, its 300 subdirectories and one below: never the top again
+
+
+def test_a_stale_run_directory_is_swept_when_a_server_starts():
+    # a server killed mid clean-up (the grader's close, a dropped slot) leaves its run directory; the
+    # next server removes it, and never one a live server holds
+    import tempfile
+    import time
+
+    stale = tempfile.mkdtemp(prefix="evalkit-run-", dir="/tmp")
+    for i in range(50):
+        os.mkdir(os.path.join(stale, f"d{i}"))
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    with Sandbox(SandboxConfig(workers=1, timeout_s=2)) as b:
+        assert b.run("def f():\n    return 1\n", call_tests("f", [([], 1)])).passed == 1
+        end = time.monotonic() + 60
+        while os.path.exists(stale) and time.monotonic() < end:
+            time.sleep(0.1)
+    assert not os.path.exists(stale)
+
+
+def test_a_run_is_the_oom_killers_first_choice():
+    # memory a run holds outside its address space must never get the server killed in its place
+    prog = "def f():\n    return open('/proc/self/oom_score_adj').read().strip()\n"
+    with Sandbox(SandboxConfig(workers=1, timeout_s=5, layers=tuple(x for x in OPTIONAL_LAYERS if x != "landlock"))) as b:
+        r = b.run(prog, call_tests("f", [([], "1000")]))
+    assert r.passed == 1, r
+
+
+_MEMFDS = """
+import os
+def f(n, mb):
+    fds = []
+    try:
+        for _ in range(n):
+            fd = os.memfd_create("m")
+            fds.append(fd)
+            for _ in range(mb):
+                os.write(fd, b"x" * (1 << 20))
+    except OSError:
+        pass
+    return len(fds)
+"""
+
+
+def test_memfds_are_refused_where_seccomp_holds(box):
+    # a memfd's pages count against no rlimit of the run (only against a cgroup it shares with the server)
+    if "seccomp" not in box.layers()["in_force"]:
+        pytest.skip(f"no seccomp here: {box.layers()['missing'].get('seccomp')}")
+    r = box.run(_MEMFDS, call_tests("f", [([4, 1], 0)]))
+    assert r.passed == 1, r
+
+
+@needs_root
+def test_memfds_past_the_cgroup_limit_cost_the_run_not_the_server():
+    # without seccomp's refusal, the cgroup's OOM killer must pick the run: judged, never unjudged
+    layers = tuple(x for x in OPTIONAL_LAYERS if x != "seccomp")
+    with Sandbox(SandboxConfig(workers=1, timeout_s=20, memory_mb=512, file_mb=16, layers=layers)) as b:
+        if "cgroup" not in b.layers()["in_force"]:
+            pytest.skip(f"no cgroup here: {b.layers()['missing'].get('cgroup')}")
+        r = b.run(_MEMFDS, call_tests("f", [([64, 16], 0)]))
+        assert r.error is None and r.tests[0]["passed"] is False, r
+        assert b.run("def f(n, mb):\n    return 0\n", call_tests("f", [([1, 1], 0)])).passed == 1
+
+
+def test_a_replacement_server_with_fewer_layers_is_refused(monkeypatch):
+    # a server started later (a replacement, the checker's) whose probe lost a layer runs nothing:
+    # its runs are unjudged, never run with less isolation than the sandbox reported
+    probe = ("def f():\n    try:\n        open('/etc/hostname').read()\n        return 'read'\n"
+             "    except OSError:\n        return 'blocked'\n")
+    tests = call_tests("f", [([], "blocked")])
+    with Sandbox(SandboxConfig(workers=1, timeout_s=5)) as b:
+        if "landlock" not in b.layers()["in_force"]:
+            pytest.skip(f"no Landlock here: {b.layers()['missing'].get('landlock')}")
+        assert b.run(probe, tests).passed == 1
+        monkeypatch.setenv("EVALKIT_SANDBOX_LANDLOCK_ABI", "0")  # the next server's probe finds no Landlock
+        dying = b._slots[0]._servers["candidate"].proc
+        dying.kill()
+        dying.wait()
+        r = b.run(probe, tests)
+        assert r.tests == [] and "lacks layer(s)" in r.error and "landlock" in r.error, r
+        assert "landlock" in b.layers()["in_force"]  # what was reported still holds for every run made
+        monkeypatch.delenv("EVALKIT_SANDBOX_LANDLOCK_ABI")
+        assert b.run(probe, tests).passed == 1  # a server with every layer is taken again
+
+
+# ---------------------------------------------------------------- programs run as under python
+
+
+def test_programs_with_dataclasses_and_annotations_run_as_under_python(box):
+    prog = ("from dataclasses import dataclass\n@dataclass\nclass Item:\n    w: int\n    v: int\n"
+            "def best(items):\n    return max(Item(w, v).v for w, v in items)\n"
+            "def hint(x: int) -> int:\n    return str(hint.__annotations__['x'])\n")
+    assert box.run(prog, call_tests("best", [([[[1, 2], [3, 4]]], 4)])).passed == 1
+    assert box.run(prog, call_tests("hint", [([1], "<class 'int'>")])).passed == 1  # not the string 'int'
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "best", "code": "assert best([[1, 2], [3, 4]]) == 4\n"})
+    assert box.run(prog, tests).passed == 1
+    stdio = prog + "print(best([[1, 2], [3, 4]]), hint(1))\n"
+    assert box.run(stdio, stdio_tests([("", "4 <class 'int'>\n")])).passed == 1
+    typed = "import typing\ndef f(x: 'int') -> int:\n    return str(typing.get_type_hints(f)['x'])\n"
+    assert box.run(typed, call_tests("f", [([1], "<class 'int'>")])).passed == 1
+
+
+def test_tests_under_a_main_guard_run(box):
+    guarded = CodeTests.from_any({"style": "assert", "entry_point": "square",
+                                  "code": "def check(candidate):\n    assert candidate(3) == 9\n\n"
+                                          "if __name__ == '__main__':\n    check(square)\n"})
+    unit = CodeTests.from_any({"style": "assert", "entry_point": "square",
+                               "code": "import unittest\nclass T(unittest.TestCase):\n    def test_sq(self):\n"
+                                       "        self.assertEqual(square(3), 9)\n\n"
+                                       "if __name__ == '__main__':\n    unittest.main()\n"})
+    for tests in (guarded, unit):
+        wrong = box.run("def square(x):\n    return 0\n", tests)
+        assert wrong.error is None and wrong.passed == 0 and len(wrong.tests) == 1, wrong
+        assert box.run("def square(x):\n    return x * x\n", tests).passed == 1
+    # test code that never calls the program tests nothing: unjudged, never a pass
+    idle = CodeTests.from_any({"style": "assert", "entry_point": "square",
+                               "code": "if __name__ == 'tests':\n    assert square(3) == 9\n"})
+    r = box.run("def square(x):\n    return 0\n", idle)
+    assert r.tests == [] and "without calling square" in r.error
+
+
+def test_a_programs_text_is_capped_in_its_verdict(box):
+    # the program owns its reply channel: what it writes there reaches a verdict at most a few hundred characters
+    bad = "import os\ndef f(x):\n    os.write(4, b'{\"bad\": \"' + b'A' * (4 << 20) + b'\"}\\n')\n    return x\n"
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "f", "code": "assert f(1) == 1\nassert f(2) == 2\n"})
+    r = box.run(bad, tests)
+    lengths = [len(t["reason"]) for t in r.tests]
+    assert r.error is None and r.passed == 0 and max(lengths) <= 300, lengths
+    load = "import os\nos.write(4, b'{\"load_error\": \"' + b'B' * (4 << 20) + b'\"}\\n')\nos._exit(0)\n"
+    r = box.run(load, call_tests("f", [([i], i) for i in range(5)]))
+    assert r.passed == 0 and all(len(t["reason"]) <= 300 for t in r.tests) and len(r.detail) <= 300
+    assert r.tests[0]["reason"].startswith("the program failed to load: BBB")
+
+
+def test_start_up_counts_toward_the_first_test_in_every_style():
+    # SandboxConfig: the candidate's start-up counts toward its first test, for `call` as for `assert`
+    prog = "import time\ntime.sleep(1.5)\ndef f(x):\n    time.sleep(1.0)\n    return x\n"
+    with Sandbox(SandboxConfig(workers=1, timeout_s=2)) as b:
+        as_call = b.run(prog, call_tests("f", [([1], 1)]))
+        as_assert = b.run(prog, CodeTests.from_any({"style": "assert", "entry_point": "f", "code": "assert f(1) == 1\n"}))
+    assert as_call.tests == as_assert.tests == [{"passed": False, "reason": "timeout"}], (as_call, as_assert)
+
+
+def test_tests_without_cases_are_unjudged(box):
+    for style in ("call", "stdio"):
+        r = box.run("def f():\n    return 1\n", {"style": style, "entry_point": "f", "cases": []})
+        assert r.tests == [] and r.error and "hold no cases" in r.error, r
+
+
+def test_sandbox_options_are_checked_in_one_line():
+    for bad, field in (({"timeout_s": "six"}, "timeout_s"), ({"timeout_s": -1}, "timeout_s"), ({"workers": 0}, "workers"),
+                       ({"memory_mb": 1.5}, "memory_mb"), ({"layers": ("netns", "selinux")}, "layers")):
+        with pytest.raises(InputError, match=f"^{field}: "):
+            SandboxConfig(**bad)
+    assert SandboxConfig(layers="netns, seccomp").layers == ("netns", "seccomp")  # a comma string, as require_layers

@@ -25,3 +25,28 @@ def test_pairs_think_open_must_be_a_boolean(tmp_path):
     src.write_text(json.dumps({"completion": "x</think>\\boxed{2}", "gold": "2", "think_open": "false"}) + "\n")
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:1: field 'think_open': expected true or false" in r.output
+
+
+def test_verify_reads_a_code_pred_whole():
+    # PRED is final answer text, read whole: `<think>` in a program is the program's, and a bare
+    # program (no fence) is the program
+    stdio = json.dumps({"style": "stdio", "cases": [{"input": "", "output": "<think>"}]})
+    r = CliRunner().invoke(main, ["verify", '```python\nprint("<think>")\n```', stdio, "--verifier", "code", "--json"])
+    assert r.exit_code == 0, r.output
+    assert (json.loads(r.output)["correct"], json.loads(r.output)["reason"]) == (True, "correct")
+    call = json.dumps({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]})
+    r = CliRunner().invoke(main, ["verify", "def add(a, b): return a + b", call, "--verifier", "code", "--json"])
+    assert json.loads(r.output)["correct"] is True, r.output
+
+
+def test_verify_code_tests_without_cases_are_unjudged():
+    for tests in ({"style": "stdio", "cases": []}, {"style": "stdio", "cases": None}):
+        r = CliRunner().invoke(main, ["verify", "```python\nprint(1)\n```", json.dumps(tests), "--verifier", "code",
+                                      "--json"])
+        out = json.loads(r.output)
+        assert (out["correct"], out["reason"]) == (None, "error") and "hold no cases" in out["detail"], out
+
+
+def test_verify_help_names_the_code_verifier():
+    r = CliRunner().invoke(main, ["verify", "--help"])
+    assert "code" in r.output.split("--verifier", 1)[1].split("--json", 1)[0]

@@ -150,6 +150,19 @@ def attack(ctx):
 def attack(ctx):
     return open(ctx["outside"]).read() == ctx["outside_text"]
 """),
+    Attack("read_bundled_data", "read the answer keys evalkit ships (its bundled task data) to copy an answer", """
+import glob, os, sys
+def attack(ctx):
+    places = [os.path.join(p, "evalkit", "tasks", "data") for p in sys.path] + [ctx["bundled"]]
+    for path in (f for d in places for f in glob.glob(os.path.join(d, "*"))):
+        try:
+            with open(path, "rb") as f:
+                if f.read(1):
+                    return True
+        except OSError:
+            pass
+    return False
+"""),
     Attack("kill_parent", "signal the grader process", """
 import os
 def attack(ctx):
@@ -382,6 +395,14 @@ def _grader_site() -> str:
     return sysconfig.get_paths()["purelib"]
 
 
+def _bundled_data() -> str:
+    """Where this grader's evalkit keeps its bundled task data: `evalkit/tasks/data` in a wheel (inside
+    site-packages), `tasks/data` in a checkout (taskspec's builtin_tasks_dir, without importing it)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # evalkit/
+    wheel = os.path.join(package, "tasks")
+    return os.path.join(wheel if os.path.isdir(wheel) else os.path.join(os.path.dirname(package), "tasks"), "data")
+
+
 def _grader_package() -> str:
     """A package installed in this interpreter's environment (site-packages), for grader_packages."""
     import importlib.util
@@ -401,9 +422,14 @@ def _tests_for(attack: Attack, ctx: dict) -> CodeTests:
     return CodeTests.from_any({"style": "call", "entry_point": "attack", "cases": [{"input": [ctx], "output": True}]})
 
 
-def _left_on_disk() -> list[str]:
-    """Trees a deep_tree run left behind (runs without a mount namespace work in /tmp/evalkit-run-*)."""
-    return glob.glob(os.path.join(tempfile.gettempdir(), "evalkit-run-*", "ek-deep"))
+def _left_on_disk(wait_s: float = 15.0) -> list[str]:
+    """Trees a deep_tree run left behind (runs without a mount namespace work in /tmp/evalkit-run-*),
+    once the server's removal, which runs after the exit is reported, had `wait_s` to finish."""
+    end = time.monotonic() + wait_s
+    pattern = os.path.join(tempfile.gettempdir(), "evalkit-run-*", "ek-deep")
+    while (left := glob.glob(pattern)) and time.monotonic() < end:
+        time.sleep(0.05)
+    return left
 
 
 def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[AttackResult], None] | None = None
@@ -416,12 +442,13 @@ def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[At
     os.write(fd, secret.encode())
     os.close(fd)
     os.chmod(outside, 0o644)
+    site = _grader_site()
+    package, bundled = _grader_package(), _bundled_data()
     listener = Listener()
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
-    site = _grader_site()
     planted = os.path.join(site, "evalkit_doctor_planted.py")
     ctx = {"port": listener.port, "secret": secret, "parent": os.getpid(), "outside": outside, "outside_text": secret,
-           "victim": victim.pid, "site": site, "package": _grader_package()}
+           "victim": victim.pid, "site": site, "package": package, "bundled": bundled}
     results = []
     try:
         for attack in ATTACKS:

@@ -20,16 +20,17 @@ from dataclasses import dataclass, field
 # name, always?, what it stops
 LAYERS: tuple[tuple[str, bool, str], ...] = (
     ("session", True, "own session and process group, SIGKILL on the wall-clock limit"),
-    ("rlimits", True, "address space, CPU time, file size, open files, no core dumps"),
+    ("rlimits", True, "address space, CPU time, file size, open files, no core dumps; first for the OOM killer"),
     ("env", True, "scrubbed environment (the parent's variables never reach the run)"),
     ("tmpdir", True, "private temporary working directory, removed after the run"),
     ("output_cap", True, "stdout/stderr captured up to a size cap"),
     ("netns", False, "network namespace: no interfaces, no loopback of the host"),
-    ("mountns", False, "mount namespace with a size-capped tmpfs over /tmp and /dev/shm"),
+    ("mountns", False, "mount namespace with a size-capped tmpfs over /tmp and /dev/shm; bundled task data covered"),
     ("uid_drop", False, "runs as an unprivileged uid of their own (one per server) when the server is root"),
     ("nproc", False, "processes and threads limited per run (its own uid, or its own user namespace)"),
-    ("landlock", False, "Landlock: read only the Python install and system libraries, write only the tmpfs"),
-    ("seccomp", False, "seccomp: no sockets, no fork/exec, signals only to itself (kill, F_SETOWN, O_ASYNC), no ptrace"),
+    ("landlock", False, "Landlock: read only the Python install (less evalkit's task data) and system libraries, "
+                        "write only the tmpfs"),
+    ("seccomp", False, "seccomp: no sockets, fork/exec, memfds or ptrace; signals only to itself (kill, F_SETOWN, O_ASYNC)"),
     ("cgroup", False, "cgroup memory and pids limits; every process of the run killed at its end"),
 )
 LAYER_NAMES = tuple(name for name, _, _ in LAYERS)
@@ -44,6 +45,11 @@ SYS_landlock_create_ruleset, SYS_landlock_add_rule, SYS_landlock_restrict_self =
 RUN_UIDS = (1 << 30, (1 << 31) - 2)  # root: each server's runs get a random uid from this range
 LANDLOCK_CAP_ENV = "EVALKIT_SANDBOX_LANDLOCK_ABI"  # testing switch: use at most this Landlock ABI
 COVERED = ("/tmp", "/dev/shm")  # a run's mount namespace puts its own tmpfs over these
+# Under an import root, what no run may read: evalkit's bundled task data (answer keys, expected
+# outputs) where evalkit is installed from its wheel. Covered by an empty tmpfs in a mount namespace,
+# left out of Landlock's read rules.
+HIDDEN = ("evalkit/tasks",)
+OOM_SCORE_ADJ = 1000  # a run is the OOM killer's first choice, never the server beside it
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -72,6 +78,8 @@ class Plan:
     missing: dict[str, str] = field(default_factory=dict)  # optional layer -> why it is not used
     is_root: bool = False
     read_paths: list[str] = field(default_factory=list)  # Landlock read allowlist
+    hidden: list[str] = field(default_factory=list)  # HIDDEN paths present under the roots (real paths)
+    read_rules: list[tuple[str, int]] = field(default_factory=list)  # read_paths less `hidden`: (path, rights)
     roots: list[str] = field(default_factory=list)  # the grader's import roots (runs import from them)
     root_fds: dict[str, int] = field(default_factory=dict)  # root -> fd runs reach it through (reach_roots)
     root_flags: dict[str, int] = field(default_factory=dict)  # root -> its mount's flags (kept on a read-only remount)
@@ -141,9 +149,12 @@ def reach_roots(plan: Plan) -> None:
 
 
 def run_path(plan: Plan, path: str) -> str:
-    """The path a run reaches `path` by (see reach_roots)."""
-    fd = plan.root_fds.get(path)
-    return f"/proc/self/fd/{fd}" if fd is not None else path
+    """The path a run reaches `path` (a root, or a path under one) by (see reach_roots)."""
+    roots = [root for root in plan.root_fds if _under(path, root)]
+    if not roots:
+        return path
+    root = max(roots, key=len)
+    return f"/proc/self/fd/{plan.root_fds[root]}" + path[len(root):]
 
 
 def landlock_abi() -> int:
@@ -183,6 +194,9 @@ def make_plan(want: list[str], slot: str, landlock_cap: int | None = None) -> Pl
     plan.root_flags = {root: _mount_flags(root) for root in plan.roots}
     plan.read_paths = plan.roots + [p for p in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo")
                                     if os.path.isdir(p)]
+    plan.hidden = sorted({os.path.realpath(os.path.join(root, rel)) for root in plan.roots for rel in HIDDEN
+                          if os.path.isdir(os.path.join(root, rel))})
+    plan.read_rules = read_rules(plan.read_paths, plan.hidden)
     for name in OPTIONAL_LAYERS:
         if name not in want:
             plan.missing[name] = "switched off by configuration"
@@ -220,6 +234,39 @@ def make_plan(want: list[str], slot: str, landlock_cap: int | None = None) -> Pl
     if not is_root:  # without a user namespace RLIMIT_NPROC counts every process of this uid
         plan.nproc_base = _tasks_of_uid(os.getuid())
     return plan
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def read_rules(paths: list[str], hidden: list[str]) -> list[tuple[str, int]]:
+    """Landlock read rules for `paths` that leave out every `hidden` path: a path above a hidden one
+    may only be listed, and each of its entries gets its own rule, down to the hidden path, which gets
+    none. An entry that resolves outside its directory (a symlink) gets no rule: it had none before."""
+    rules: list[tuple[str, int]] = []
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        if path in seen or any(_under(path, h) for h in hidden):
+            return
+        seen.add(path)
+        if not any(_under(h, path) for h in hidden):
+            rules.append((path, _LL_READ))
+            return
+        rules.append((path, _LL_READ_DIR))  # list it (imports need that), read beneath only rule by rule
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            return
+        for name in names:
+            real = os.path.realpath(os.path.join(path, name))
+            if _under(real, path) and real != path:
+                add(real)
+
+    for p in paths:
+        add(os.path.realpath(p))
+    return rules
 
 
 def _make_cgroups(slot: str) -> dict[str, str]:
@@ -332,6 +379,7 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
     """
     parent = os.getppid()
     os.setsid()
+    _oom_first()
     on = set(plan.layers)
     # cgroup: nothing to do here; the server joined its cgroup (join_cgroups) and children are born in it
     mem = limits.memory_mb << 20
@@ -384,6 +432,16 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
             _seccomp(plan.seccomp_bpf)
 
 
+def _oom_first() -> None:
+    """Make this run the OOM killer's first choice (any process may raise its own score): memory the
+    run holds outside its address space (shared memory, pipes) must never cost the server its life."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(OOM_SCORE_ADJ))
+    except OSError:
+        pass
+
+
 def _close_fds_but(keep: set[int]) -> None:
     low = 0
     for fd in sorted(keep) + [65536]:
@@ -408,7 +466,8 @@ class _blame:
 
 def _mounts(plan: Plan, limits: RunLimits) -> None:
     """The run's own /tmp and /dev/shm; the grader's import roots read-only when the run keeps the
-    grader's uid (root's runs have their own uid, which cannot write there anyway)."""
+    grader's uid (root's runs have their own uid, which cannot write there anyway); an empty tmpfs
+    over each HIDDEN path."""
     _check("mountns", _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     if "uid_drop" not in plan.layers:
         for root in plan.roots:
@@ -416,11 +475,13 @@ def _mounts(plan: Plan, limits: RunLimits) -> None:
             _check("mountns", _libc.mount(path, path, None, MS_BIND | MS_REC, None), f"bind {root}")
             flags = MS_REMOUNT | MS_BIND | MS_RDONLY | plan.root_flags.get(root, 0)
             _check("mountns", _libc.mount(None, path, None, flags, None), f"make {root} read-only")
-            fd = plan.root_fds.get(root)
-            if fd is not None:  # reach the read-only mount, not the one below it
-                new = os.open(root, os.O_PATH | os.O_DIRECTORY)
-                os.dup2(new, fd, inheritable=False)
-                os.close(new)
+    for hidden in plan.hidden:
+        _check("mountns", _libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                      b"size=4k,mode=555"), f"cover {hidden}")
+    for root, fd in plan.root_fds.items():  # reach this namespace's mounts (read-only, covered), not the ones below
+        new = os.open(root, os.O_PATH | os.O_DIRECTORY)
+        os.dup2(new, fd, inheritable=False)
+        os.close(new)
     opts = f"size={limits.tmpfs_mb}m,mode=1777,nr_inodes=4096".encode()
     _check("mountns", _libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount tmpfs on /tmp")
     if os.path.isdir("/dev/shm"):
@@ -433,6 +494,7 @@ def _mounts(plan: Plan, limits: RunLimits) -> None:
 # Landlock access rights (linux/landlock.h), by ABI version.
 _LL_FS = [(1, (1 << 13) - 1), (2, 1 << 13), (3, 1 << 14), (5, 1 << 15)]
 _LL_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read dir
+_LL_READ_DIR = 1 << 3
 
 
 def _landlock(plan: Plan) -> None:
@@ -452,7 +514,9 @@ def _landlock(plan: Plan) -> None:
     buf = ctypes.create_string_buffer(attr, len(attr))
     rs = _check("landlock", _libc.syscall(SYS_landlock_create_ruleset, buf, len(attr), 0), "create ruleset")
     try:
-        rules = [(run_path(plan, p), _LL_READ) for p in plan.read_paths] + [(os.getcwd(), handled), ("/dev/null", handled)]
+        # with a mount namespace the hidden paths are covered already: one rule per path will do
+        reads = [(p, _LL_READ) for p in plan.read_paths] if "mountns" in plan.layers else plan.read_rules
+        rules = [(run_path(plan, p), access) for p, access in reads] + [(os.getcwd(), handled), ("/dev/null", handled)]
         rules += [(p, _LL_READ) for p in ("/dev/urandom", "/dev/zero")]
         for path, access in rules:
             try:
@@ -474,6 +538,7 @@ def _landlock(plan: Plan) -> None:
 _SECCOMP_DENY = (
     "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_open", "pidfd_getfd", "pidfd_send_signal",
+    "memfd_create", "memfd_secret",  # memory outside the run's address space (and its RLIMIT_AS)
     "fork", "vfork", "execve", "execveat", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
     "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",

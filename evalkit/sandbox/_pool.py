@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from evalkit.errors import InputError
 from evalkit.types import CodeTests
@@ -43,14 +43,46 @@ LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
 _SERVER = Path(__file__).with_name("_server.py")
 _MAX_MESSAGE = 16 << 20  # a reply larger than this fails its test (it is read and parsed in linear time)
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
+_REASON_CHARS = 300  # a test's reason and a run's detail: all a program's text may add to a verdict
+
+
+class OptionError(InputError, ValueError):
+    """A bad sandbox or code-verifier option: one line naming the option. A ValueError as well, so a
+    task loader that builds verifiers from a spec's `verifier_options` names the file and field."""
+
+
+def check_number(name: str, value: Any, minimum: float = 0.0, strict: bool = True, whole: bool = False) -> Any:
+    """`value` when it is a finite number above `minimum` (or at it, unless strict), else OptionError."""
+    import math
+
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
+            or value < minimum or (strict and value == minimum):
+        what = "a whole number" if whole else "a number"
+        bound = f"above {minimum:g}" if strict else f"at least {minimum:g}"
+        raise OptionError(f"{name}: expected {what} {bound}, got {value!r}")
+    return value
+
+
+def layer_names(name: str, value: Any) -> tuple[str, ...]:
+    """Layer names as a tuple, from a list or a comma-separated string; OptionError for unknown ones."""
+    if isinstance(value, str):
+        value = [x.strip() for x in value.split(",") if x.strip()]
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(x, str) for x in value):
+        raise OptionError(f"{name}: expected layer names (a list, or a comma-separated string), got {value!r}")
+    unknown = sorted(set(value) - set(LAYER_NAMES))
+    if unknown:
+        raise OptionError(f"{name}: unknown sandbox layer(s) {', '.join(unknown)} (known: {', '.join(LAYER_NAMES)})")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """How runs are isolated and limited.
+    """How runs are isolated and limited. A bad value raises OptionError (an InputError) here.
 
-    workers: runs in parallel (each worker is one pre-started server per role).
-    layers: optional layers to use when the machine has them (default: all of OPTIONAL_LAYERS).
+    workers: runs in parallel (each worker is one pre-started server per role); at least 1.
+    layers: optional layers to use when the machine has them (default: all of OPTIONAL_LAYERS); a list,
+        or a comma-separated string.
     require_layers: layers that must be in force; a missing one raises InputError at start.
     timeout_s: wall-clock limit per test (the candidate's start-up counts toward its first test).
     memory_mb: address-space limit per process (and the cgroup memory limit of a worker).
@@ -72,6 +104,18 @@ class SandboxConfig:
     rel_tol: float = 1e-6
     abs_tol: float = 1e-6
     landlock_abi_max: int | None = None
+
+    def __post_init__(self) -> None:
+        check_number("workers", self.workers, 1, strict=False, whole=True)
+        check_number("timeout_s", self.timeout_s)
+        for name in ("memory_mb", "file_mb", "tmpfs_mb"):
+            check_number(name, getattr(self, name), 1, strict=False, whole=True)
+        for name in ("rel_tol", "abs_tol"):
+            check_number(name, getattr(self, name), strict=False)
+        if self.landlock_abi_max is not None:
+            check_number("landlock_abi_max", self.landlock_abi_max, strict=False, whole=True)
+        object.__setattr__(self, "layers", layer_names("layers", self.layers))  # hashable, one spelling
+        object.__setattr__(self, "require_layers", layer_names("require_layers", self.require_layers))
 
     def limits(self, n_tests: int = 1) -> dict[str, int]:
         """Per-process limits; CPU time is a backstop behind the wall-clock limit of each test."""
@@ -313,19 +357,25 @@ class _Server:
 
 
 class _Slot:
-    def __init__(self, config: SandboxConfig, index: int):
-        self.config, self.index = config, index
+    def __init__(self, config: SandboxConfig, index: int, admit: Callable[[_Server], None]):
+        """admit: checks each server this slot starts (raises InfraError for one with fewer layers)."""
+        self.config, self.index, self.admit = config, index, admit
         self.lock = threading.Lock()
         self._servers: dict[str, _Server] = {}
         self.batch_deadline: float | None = None
 
     def server(self, role: str) -> _Server:
-        srv = self._servers.get(role)
+        srv = self._servers.pop(role, None)
         if srv is None or not srv.alive():
             if srv is not None:
                 srv.close()
             srv = _Server(self.config, f"{secrets.token_hex(6)}-{role}")  # no pid of ours: runs can read it
-            self._servers[role] = srv
+            try:
+                self.admit(srv)
+            except InfraError:
+                srv.close()
+                raise
+        self._servers[role] = srv
         return srv
 
     def drop(self, role: str) -> None:
@@ -349,6 +399,8 @@ class _Slot:
     def run(self, program: str, tests: CodeTests, deadline: float | None = None) -> RunResult:
         self.batch_deadline = deadline
         start = time.monotonic()
+        if tests.style != "assert" and not tests.cases:  # a data fault, never a silent 0 (as for assert)
+            return RunResult(error=f"the {tests.style} tests hold no cases")
         try:
             if tests.style == "stdio":
                 out, detail = self._stdio(program, tests)
@@ -360,8 +412,9 @@ class _Slot:
             for role in ("candidate", "checker"):  # a server in an unknown state is replaced
                 self.drop(role)
             why = str(e) if isinstance(e, InfraError) else f"sandbox failure: {type(e).__name__}: {e}"
-            return RunResult(error=why, ms=(time.monotonic() - start) * 1000)
-        return RunResult(tests=out, detail=detail, ms=(time.monotonic() - start) * 1000)
+            return RunResult(error=why[:_REASON_CHARS], ms=(time.monotonic() - start) * 1000)
+        out = [{**t, "reason": _text(t["reason"], _REASON_CHARS)} for t in out]
+        return RunResult(tests=out, detail=_text(detail, _REASON_CHARS), ms=(time.monotonic() - start) * 1000)
 
     def _ready(self, child: _Child, what: str) -> None:
         msg = child.reader.message(time.monotonic() + _SETUP_S)
@@ -371,7 +424,8 @@ class _Slot:
             raise InfraError(f"the {what} process could not start in the sandbox: {err}")
 
     def _candidate(self, program: str, tests: CodeTests, max_s: float) -> _Child:
-        job = {"role": "candidate", "program": program, "setup": tests.setup, "entry_point": tests.entry_point}
+        # the tests' setup is the checker's alone; the prelude is what the program may see
+        job = {"role": "candidate", "program": program, "prelude": tests.prelude, "entry_point": tests.entry_point}
         n_tests = len(tests.cases) if tests.cases else (tests.code or "").count("assert") or 1
         child = self.server("candidate").spawn(job, b"", self.config.limits(n_tests), max_s)
         self._ready(child, "candidate")
@@ -383,7 +437,7 @@ class _Slot:
         if isinstance(msg, dict) and msg.get("loaded"):
             return None
         if isinstance(msg, dict) and "load_error" in msg:
-            return f"the program failed to load: {msg['load_error']}"
+            return f"the program failed to load: {_text(msg['load_error'], 200)}"
         return {"timeout": "timeout", "eof": "the program exited while loading"}.get(str(msg), "bad message")
 
     def _call(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
@@ -393,13 +447,15 @@ class _Slot:
         out: list[dict] = []
         detail = ""
         try:
-            gone = self._load(child, self._until(t))
-            for case in cases:
+            deadline = self._until(t)  # the program's start-up counts toward its first test, as in `assert`
+            gone = self._load(child, deadline)
+            for k, case in enumerate(cases):
                 if gone:
                     out.append({"passed": False, "reason": "timeout" if gone == "timeout" else gone})
                     continue
                 args = case.input if isinstance(case.input, list) else [case.input]
-                deadline = self._until(t)
+                if k:
+                    deadline = self._until(t)
                 try:
                     request = {"a": plain.dump_plain(args), "k": {"d": []}}
                 except plain.PlainError as e:
@@ -469,7 +525,7 @@ class _Slot:
         results: dict[int, dict] = {}
         n_tests, current, detail = None, None, ""
         gone: str | None = None
-        loaded = called = False
+        loaded = called = done = False
         forced: dict[int, str] = {}
         try:
             self._ready(chk, "checker")
@@ -491,8 +547,10 @@ class _Slot:
                     current = int(msg["start"])
                     deadline = self._until(t)
                 elif "result" in msg:
-                    results[int(msg["result"])] = {"passed": bool(msg["passed"]), "reason": str(msg["reason"])}
+                    reason = _text(str(msg["reason"]), _REASON_CHARS)
+                    results[int(msg["result"])] = {"passed": bool(msg["passed"]), "reason": reason}
                 elif "done" in msg:
+                    done = True
                     break
                 elif "call" in msg:
                     called = True
@@ -523,6 +581,9 @@ class _Slot:
                 detail = f"test {i}: {r['reason']}"
         if n_tests == 0:
             raise InfraError("the test code defines no tests (no top-level assert, no check function)")
+        if done and not called:  # nothing the program did decided these tests: they test nothing
+            raise InfraError(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
+                             "(its tests test nothing)")
         return out, detail or "all tests passed"
 
     def _stdio(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
@@ -531,7 +592,7 @@ class _Slot:
         out, detail = [], ""
         for case in tests.cases or ():
             stdin = case.input if isinstance(case.input, str) else json.dumps(case.input)
-            child = self.server("candidate").spawn({"role": "stdio", "program": program},
+            child = self.server("candidate").spawn({"role": "stdio", "program": program, "prelude": tests.prelude},
                                                    stdin.encode(), self.config.limits(), t + 5)
             try:
                 self._ready(child, "candidate")
@@ -580,16 +641,35 @@ class Sandbox:
     """A pool of worker slots; thread-safe. Start is lazy; `close()` (or the context manager) stops it."""
 
     def __init__(self, config: SandboxConfig | None = None):
-        self.config = config or SandboxConfig()
-        unknown = set(self.config.layers) | set(self.config.require_layers)
-        unknown -= set(LAYER_NAMES)
-        if unknown:
-            raise InputError(f"unknown sandbox layer(s): {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(LAYER_NAMES)})")
-        self._slots = [_Slot(self.config, i) for i in range(max(1, self.config.workers))]
+        self.config = config or SandboxConfig()  # its names and numbers are checked there
+        self._slots = [_Slot(self.config, i, self._admit) for i in range(max(1, self.config.workers))]
         self._free: list[_Slot] = list(self._slots)
         self._cv = threading.Condition()
         self._layers: dict[str, Any] | None = None
+        self._first: dict[str, Any] | None = None  # the first server's layers: what every later one must have
+        self._first_lock = threading.Lock()
+
+    def _admit(self, srv: _Server) -> None:
+        """The first server (of either role) sets the layers this sandbox reports; a later one, a
+        checker's or a replacement after a server died, with fewer (a layer failed at its probe) is
+        refused: its runs are unjudged, never run with less isolation than reported."""
+        with self._first_lock:
+            if self._first is None:
+                self._first = {"layers": list(srv.layers), "missing": dict(srv.missing),
+                               "writable_roots": list(srv.writable_roots), "landlock_abi": srv.landlock_abi}
+                return
+            first = self._first
+        lost = [n for n in first["layers"] if n not in srv.layers]
+        if lost:
+            why = "; ".join(f"{n}: {srv.missing.get(n, 'not available')}" for n in lost)
+            raise InfraError(f"a new sandbox server lacks layer(s) this sandbox reported in force ({why})")
+        if srv.landlock_abi < first["landlock_abi"]:
+            raise InfraError(f"a new sandbox server has Landlock ABI {srv.landlock_abi}, below the ABI "
+                             f"{first['landlock_abi']} this sandbox reported")
+        opened = [r for r in srv.writable_roots if r not in first["writable_roots"]]
+        if opened:
+            raise InfraError(f"a new sandbox server's runs could write to the grader's environment at "
+                             f"{', '.join(opened)}")
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -605,19 +685,24 @@ class Sandbox:
         """{"in_force": [layer names], "missing": {layer: why}, "as_root": bool, "landlock_abi": the ABI
         used, "writable_roots": the grader's import roots a run could write to (none where contained)}.
 
-        Starts one server to find out, and raises InputError if a required layer is missing.
+        What the first server had; every server, the checker's and any replacement included, has at
+        least these layers or is refused (its runs are unjudged). Starts a server to find out, if none
+        has started, and raises InputError if a required layer is missing.
         """
         if self._layers is None:
-            slot = self._acquire()
-            try:
-                srv = slot.server("candidate")
-            except InfraError as e:
-                raise InputError(f"the code sandbox cannot start: {e}") from None
-            finally:
-                self._release(slot)
-            in_force = [n for n in LAYER_NAMES if n in ALWAYS_LAYERS or n in srv.layers]
-            self._layers = {"in_force": in_force, "missing": dict(srv.missing), "as_root": os.geteuid() == 0,
-                            "writable_roots": list(srv.writable_roots), "landlock_abi": srv.landlock_abi}
+            if self._first is None:
+                slot = self._acquire()
+                try:
+                    slot.server("candidate")
+                except InfraError as e:
+                    if self._first is None:
+                        raise InputError(f"the code sandbox cannot start: {e}") from None
+                finally:
+                    self._release(slot)
+            first = self._first
+            in_force = [n for n in LAYER_NAMES if n in ALWAYS_LAYERS or n in first["layers"]]
+            self._layers = {"in_force": in_force, "missing": dict(first["missing"]), "as_root": os.geteuid() == 0,
+                            "writable_roots": list(first["writable_roots"]), "landlock_abi": first["landlock_abi"]}
         missing = [n for n in self.config.require_layers if n not in self._layers["in_force"]]
         if missing:
             why = "; ".join(f"{n}: {self._layers['missing'].get(n, 'not available')}" for n in missing)

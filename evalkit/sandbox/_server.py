@@ -103,6 +103,34 @@ def _fresh_stdio() -> None:
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
 
+def _module(name: str) -> dict:
+    """A fresh module registered in sys.modules as `name` (its namespace is returned): code that looks
+    its module up (dataclasses, typing.get_type_hints, pickle, unittest.main) finds it, as under python."""
+    import builtins
+    import types
+
+    module = types.ModuleType(name)
+    module.__builtins__ = builtins
+    sys.modules[name] = module
+    return module.__dict__
+
+
+def _compile(source: str, filename: str):
+    # dont_inherit: the run's code gets its own __future__ flags, never this file's `annotations`
+    return compile(source, filename, "exec", dont_inherit=True)
+
+
+def _run_prelude(job: dict, ns: dict) -> str | None:
+    """Run the tests' trusted prelude in the program's namespace; why it failed, or None."""
+    if not job.get("prelude"):
+        return None
+    try:
+        exec(_compile(job["prelude"], "<prelude>"), ns)
+    except BaseException as e:
+        return f"the tests' prelude failed: {_error_line(e)}"
+    return None
+
+
 def _run_job(job: dict) -> int:
     """The job's role: `stdio` (a whole program on stdin/stdout), `candidate` (answer calls over the
     channel) or `checker` (run the dataset's test code against a stub that forwards calls)."""
@@ -113,16 +141,18 @@ def _run_job(job: dict) -> int:
     sys.argv[:] = [""]  # the server's command line is not the run's
     sys.set_int_max_str_digits(0)  # an honest big result prints; its cost is the run's own time
     role = job["role"]
-    import builtins
 
     if role == "stdio":
-        os.write(4, plain.encode({"ready": True}))
+        ns = _module("__main__")  # the program's own, in place of the server's
+        failed = _run_prelude(job, ns)
+        os.write(4, plain.encode({"setup_error": failed} if failed else {"ready": True}))
+        if failed:
+            return 0
         os.close(4)
         os.close(3)
-        ns = {"__name__": "__main__", "__builtins__": builtins}
         code = 0
         try:
-            exec(compile(job["program"], "<candidate>", "exec"), ns)
+            exec(_compile(job["program"], "<candidate>"), ns)
         except SystemExit as e:
             code = _exit_code(e)
         except BaseException:
@@ -132,12 +162,17 @@ def _run_job(job: dict) -> int:
             code = 1
         return _exit_normally(code)
     out = os.fdopen(4, "wb", buffering=0)
+    if role == "candidate":
+        ns = _module("__candidate__")
+        failed = _run_prelude(job, ns)
+        out.write(plain.encode({"setup_error": failed} if failed else {"ready": True}))
+        return 0 if failed else _candidate(job, ns, out)
     out.write(plain.encode({"ready": True}))
-    return _candidate(job, out) if role == "candidate" else _checker(job, out)
+    return _checker(job, out)
 
 
 def _exit_code(e: SystemExit) -> int:
-    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 1)  # sys.exit(True) is 1
 
 
 def _exit_normally(code: int) -> int:
@@ -169,14 +204,11 @@ def _error_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e)[:300]}"
 
 
-def _candidate(job: dict, out) -> int:
-    import builtins
-
-    ns = {"__name__": "__candidate__", "__builtins__": builtins}
+def _candidate(job: dict, ns: dict, out) -> int:
+    """Load the program into `ns` (its module, the prelude already run there), then answer calls.
+    The tests' `setup` never runs here: it is the checker's alone."""
     try:
-        if job.get("setup"):  # the prompt's helpers, so the candidate can call them too (its own copy)
-            exec(compile(job["setup"], "<setup>", "exec"), ns)
-        exec(compile(job["program"], "<candidate>", "exec"), ns)
+        exec(_compile(job["program"], "<candidate>"), ns)
         fn = _resolve(ns, job.get("entry_point"))
     except BaseException as e:
         out.write(plain.encode({"load_error": _error_line(e)}))
@@ -190,7 +222,7 @@ def _candidate(job: dict, out) -> int:
             kwargs = plain.load_plain(req.get("k", {"d": []}))
             msg = {"ok": plain.dump_plain(fn(*args, **kwargs))}
         except plain.PlainError as e:
-            msg = {"bad": str(e)}
+            msg = {"bad": str(e)[:300]}
         except RecursionError as e:
             msg = {"exc": "RecursionError", "msg": str(e)[:300]}
         except Exception as e:
@@ -281,19 +313,19 @@ def _checker(job: dict, out) -> int:
             except Exception:  # a class whose constructor wants more (UnicodeDecodeError)
                 err = RuntimeError(f"{name}: {msg}")
             raise err
-        if "bad" in reply:
-            state["gone"] = f"returned a value that is not plain ({reply['bad']})"
+        if "bad" in reply:  # every text of a reply is the candidate's: capped before it is kept
+            state["gone"] = f"returned a value that is not plain ({str(reply['bad'])[:200]})"
         elif "fatal" in reply:
-            state["gone"] = f"raised {reply['fatal']}"
+            state["gone"] = f"raised {str(reply['fatal'])[:60]}"
         else:
-            state["gone"] = str(reply.get("gone", "the candidate failed"))
+            state["gone"] = str(reply.get("gone", "the candidate failed"))[:300]
         raise CandidateGone(state["gone"])
 
     entry = job.get("entry_point")
-    ns = {"__name__": "__checker__", "__builtins__": builtins}
+    ns = _module("__main__")  # test code runs as a script: its `if __name__ == "__main__":` block runs
     try:
         if job.get("setup"):
-            exec(compile(job["setup"], "<setup>", "exec"), ns)
+            exec(_compile(job["setup"], "<setup>"), ns)
         if entry:
             ns[entry] = call
         tree = ast.parse(job.get("code") or "", "<tests>")
@@ -314,10 +346,13 @@ def _checker(job: dict, out) -> int:
             if node == "check":
                 ns["check"](call if entry else None)
             else:
-                exec(compile(ast.Module([node], []), "<tests>", "exec"), ns)
+                exec(compile(ast.Module([node], []), "<tests>", "exec", dont_inherit=True), ns)
             passed, reason = True, "passed"
         except AssertionError:
             passed, reason = False, "assertion failed"
+        except SystemExit as e:  # the test code's own exit (unittest.main()): 0 passes, anything else fails
+            status = _exit_code(e)
+            passed, reason = status == 0, "passed" if status == 0 else f"the tests exited with status {status}"
         except CandidateGone as e:
             passed, reason = False, str(e)
         except BaseException as e:
@@ -376,7 +411,7 @@ def _probe(plan: layers.Plan, limits: layers.RunLimits) -> tuple[str | None, lis
     whose uid drop fails stops there."""
     for _ in range(len(layers.OPTIONAL_LAYERS) + 1):
         r, w = os.pipe()
-        workdir = _mkworkdir(plan)
+        workdir, lock = _mkworkdir(plan)
         pid = os.fork()
         if pid == 0:
             os.close(r)
@@ -393,7 +428,7 @@ def _probe(plan: layers.Plan, limits: layers.RunLimits) -> tuple[str | None, lis
         with os.fdopen(r, "rb") as f:
             got = f.read()
         os.waitpid(pid, 0)
-        _rmworkdir(workdir)
+        _rmworkdir(workdir, lock)
         result = json.loads(got) if got.startswith(b"{") else {"imports": "the probe process died"}
         if result.get("ok"):
             return None, result["writable"]
@@ -408,41 +443,156 @@ def _probe(plan: layers.Plan, limits: layers.RunLimits) -> tuple[str | None, lis
     return "the layers did not settle", []
 
 
-def _mkworkdir(plan: layers.Plan) -> str:
+WORKDIR_PREFIX = "evalkit-run-"  # without a mount namespace a run works in /tmp/evalkit-run-*
+SWEEP_AFTER_S = 60.0  # an unlocked run directory changed more recently may be a live run of an older evalkit
+
+
+def _mkworkdir(plan: layers.Plan) -> tuple[str, int]:
+    """A run's private directory (none with a mount namespace: its tmpfs is the run's own), and an fd
+    holding a lock on it for as long as this server uses or removes it, so a sweep (sweep_workdirs)
+    leaves it alone. Returns ("", -1) when no directory is needed."""
     if "mountns" in plan.layers:
-        return ""
+        return "", -1
+    import fcntl
     import tempfile
 
-    path = tempfile.mkdtemp(prefix="evalkit-run-")
+    while True:
+        path = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            st = os.stat(path, follow_symlinks=False)
+            if (st.st_dev, st.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+                break
+        except OSError:  # a sweep took it between mkdtemp and the lock: it removes it; make another
+            pass
+        os.close(fd)
     os.chmod(path, 0o777)
-    return path
+    return path, fd
 
 
-def _rmworkdir(path: str) -> None:
+class Remover:
+    """Removes finished runs' directories in a thread of the server, after their exit was reported:
+    a program that fills its directory with millions of entries delays nothing but its own removal
+    (never its verdict, never the next run). Each directory's lock is released once it is gone."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = None
+
+    def put(self, path: str, lock_fd: int) -> None:
+        if not path:
+            return
+        if self.thread is None:
+            import threading
+
+            self.thread = threading.Thread(target=self._loop, name="evalkit-remover", daemon=True)
+            self.thread.start()
+        self.queue.put((path, lock_fd))
+
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            path, lock_fd = item
+            try:
+                remove_tree(path)
+            finally:
+                os.close(lock_fd)
+
+    def close(self) -> None:
+        """Finish what is queued (the grader gives a closing server a few seconds, then kills it; a
+        directory left half removed is the next server's sweep's)."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+
+
+def sweep_workdirs(remover: Remover) -> None:
+    """Queue for removal every run directory of this user whose server is gone (killed mid-removal,
+    or by the grader): a live server holds a lock on each of its own."""
+    import fcntl
+    import tempfile
+    import time
+
+    top = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(top) if n.startswith(WORKDIR_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        try:
+            fd = os.open(os.path.join(top, name), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or time.time() - st.st_mtime < SWEEP_AFTER_S:
+                raise OSError("another user's, or maybe in use")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live server's, or not ours to remove
+            os.close(fd)
+            continue
+        remover.put(os.path.join(top, name), fd)
+
+
+def _rmworkdir(path: str, lock_fd: int) -> None:
     if path:
         remove_tree(path)
+        os.close(lock_fd)
+
+
+class _Names:
+    """A stack of directory names, packed in one buffer: a directory of a million subdirectories costs
+    a few megabytes here, not a list of a million str objects."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def push(self, name: str) -> None:
+        self.buf += os.fsencode(name) + b"\0"
+
+    def pop(self) -> str | None:
+        if not self.buf:
+            return None
+        start = self.buf.rfind(b"\0", 0, len(self.buf) - 1) + 1
+        name = os.fsdecode(bytes(self.buf[start:-1]))
+        del self.buf[start:]
+        return name
+
+
+def _clear(fd: int) -> _Names:
+    """Unlink everything in the open directory but its subdirectories; return their names. Each
+    directory is listed once, so a removal is linear in the entries, however wide or deep the tree."""
+    subdirs = _Names()
+    with os.scandir(fd) as it:
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.push(entry.name)
+            else:
+                try:
+                    os.unlink(entry.name, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+    return subdirs
 
 
 def remove_tree(path: str) -> None:
-    """Remove a directory tree of any depth: iterative, by directory fds (a path 3,000 levels deep is
-    longer than the kernel takes, and a recursive walk runs out of Python's stack), never following a
-    symlink. Runs after every process of the run is gone, so nothing changes the tree meanwhile."""
+    """Remove a directory tree of any depth and width: iterative, by directory fds (a path 3,000 levels
+    deep is longer than the kernel takes, and a recursive walk runs out of Python's stack), one fd
+    open at a time, never following a symlink, linear in the entries. Runs after every process of
+    the run is gone, so nothing changes the tree meanwhile."""
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     try:
         fd = os.open(path, flags)
     except OSError:
         return
-    names: list[str] = []
     _writable(fd)  # the directories from `path` down to the one open
+    stack: list[tuple[str, _Names]] = []  # (the open directory's name, its parent's subdirectories left)
     try:
+        todo = _clear(fd)
         while True:
-            sub = None
-            with os.scandir(fd) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        sub = entry.name
-                        break
-                    os.unlink(entry.name, dir_fd=fd)
+            sub = todo.pop()
             if sub is not None:
                 try:
                     child = os.open(sub, flags, dir_fd=fd)
@@ -452,14 +602,16 @@ def remove_tree(path: str) -> None:
                 _writable(child)
                 os.close(fd)
                 fd = child
-                names.append(sub)
+                stack.append((sub, todo))
+                todo = _clear(fd)
                 continue
-            if not names:
+            if not stack:
                 break
+            name, todo = stack.pop()
             parent = os.open("..", flags, dir_fd=fd)
             os.close(fd)
             fd = parent
-            os.rmdir(names.pop(), dir_fd=fd)
+            os.rmdir(name, dir_fd=fd)
         os.close(fd)
         fd = -1
         os.rmdir(path)
@@ -576,6 +728,8 @@ def main(argv: list[str]) -> int:
     if fatal:
         layers.remove_cgroups(plan)
         return 0
+    remover = Remover()
+    sweep_workdirs(remover)
     try:
         while True:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 8)
@@ -587,7 +741,7 @@ def main(argv: list[str]) -> int:
                     os.close(fd)
                 continue
             run_limits = layers.RunLimits(**{**limits.__dict__, **req.get("limits", {})})
-            workdir = _mkworkdir(plan)
+            workdir, lock = _mkworkdir(plan)
             pid = os.fork()
             if pid == 0:
                 sock.close()
@@ -597,13 +751,14 @@ def main(argv: list[str]) -> int:
             sock.send(plain.encode({"pid": pid}))
             status, alive = _wait(sock, pid, float(req.get("max_s", 600)))
             _reap_strays(plan)
-            _rmworkdir(workdir)
+            remover.put(workdir, lock)  # removed meanwhile: however long that takes, it is never the verdict
             if not alive:
                 return 0
             sock.send(plain.encode({"exit": pid, "code": os.waitstatus_to_exitcode(status)}))
     except (ConnectionError, OSError):
         return 0
     finally:
+        remover.close()
         layers.remove_cgroups(plan)
 
 

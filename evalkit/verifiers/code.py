@@ -3,8 +3,10 @@
     verifier = get_verifier("code", timeout_s=6)
     verdicts = verifier.verify_many([VerifyItem(completion, tests_json)])
 
-The program is the last fenced python block of the final answer (after `</think>`); `score` is the
-fraction of tests passed and `correct` means all passed. Everything that runs the program is in
+The program is the last fenced python block of the final answer (after `</think>`); an item that is
+final answer text alone (`answer_only`: `evalkit verify`'s PRED, a pairs line's `answer`) is read
+whole: its last python block, else the whole text. `score` is the fraction of tests passed and
+`correct` means all passed. Everything that runs the program is in
 evalkit.sandbox. The converters from HumanEval, MBPP and LiveCodeBench rows to code-test
 JSON are on the task side, in evalkit.codetests (re-exported here for old imports).
 """
@@ -19,7 +21,8 @@ from evalkit.codetests import humaneval_tests, livecodebench_tests, mbpp_tests  
 from evalkit.errors import InputError
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import CodeTests, TestResult, Verdict
-from evalkit.sandbox import SandboxConfig, get_sandbox, parse_layers, sandbox_layers
+from evalkit.sandbox import SandboxConfig, get_sandbox, sandbox_layers
+from evalkit.sandbox._pool import OptionError, check_number
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
@@ -56,7 +59,8 @@ class CodeVerifier:
     languages: fence tags taken as python. untagged: fall back to an untagged block.
     workers, timeout_s, memory_mb, file_mb, tmpfs_mb, rel_tol, abs_tol: see SandboxConfig.
     layers: optional sandbox layers to use; require_layers: layers that must be in force
-    (a list or a comma-separated string).
+    (each a list or a comma-separated string).
+    A bad option raises OptionError (an InputError; a ValueError, so a task spec's loader names its file).
     deadline_s: a batch deadline; a program not yet run when it passes scores 0 with reason
     `timeout`. `per_answer_s` / `batch_deadline_s` (evalkit's one spelling of the limits, what the
     rewards pass) are taken as timeout_s (per test) / deadline_s.
@@ -72,17 +76,28 @@ class CodeVerifier:
                  layers: Sequence[str] | None = None, require_layers: Sequence[str] | str = (),
                  deadline_s: float | None = None, per_answer_s: float | None = None,
                  batch_deadline_s: float | None = None):
-        timeout_s = float(per_answer_s) if per_answer_s is not None else timeout_s
-        self.deadline_s = batch_deadline_s if batch_deadline_s is not None else deadline_s
+        if per_answer_s is not None:
+            timeout_s = check_number("per_answer_s", per_answer_s)
+        deadline_s = batch_deadline_s if batch_deadline_s is not None else deadline_s
+        if deadline_s is not None:
+            check_number("batch_deadline_s" if batch_deadline_s is not None else "deadline_s", deadline_s, strict=False)
+        self.deadline_s = deadline_s
         if source not in ("answer", "completion"):
-            raise ValueError(f"code verifier: source must be 'answer' or 'completion', got {source!r}")
-        self.source, self.languages, self.untagged = source, tuple(languages), untagged
-        required = parse_layers(require_layers) if isinstance(require_layers, str) else tuple(require_layers)
+            raise OptionError(f"source: expected 'answer' or 'completion', got {source!r}")
+        if isinstance(languages, str):
+            languages = [x.strip() for x in languages.split(",") if x.strip()]
+        if not isinstance(languages, (list, tuple)) or not all(isinstance(x, str) for x in languages):
+            raise OptionError(f"languages: expected fence tags (a list, or a comma-separated string), "
+                              f"got {languages!r}")
+        if not isinstance(untagged, bool):
+            raise OptionError(f"untagged: expected true or false, got {untagged!r}")
+        self.source, self.languages, self.untagged = source, tuple(x.lower() for x in languages), untagged
         kwargs: dict[str, Any] = dict(workers=workers, timeout_s=timeout_s, memory_mb=memory_mb, file_mb=file_mb,
-                                      tmpfs_mb=tmpfs_mb, rel_tol=rel_tol, abs_tol=abs_tol, require_layers=required)
+                                      tmpfs_mb=tmpfs_mb, rel_tol=rel_tol, abs_tol=abs_tol,
+                                      require_layers=require_layers)
         if layers is not None:
-            kwargs["layers"] = tuple(layers)
-        self.config = SandboxConfig(**kwargs)
+            kwargs["layers"] = layers
+        self.config = SandboxConfig(**kwargs)  # checks the numbers and the layer names
 
     def layers(self) -> dict[str, Any]:
         """The sandbox layers in force (raises InputError when a required one is missing)."""
@@ -108,9 +123,15 @@ class CodeVerifier:
             except (ValueError, KeyError, TypeError) as e:
                 verdicts[i] = Verdict.infra_error(f"bad code tests: {e}")
                 continue
-            code = extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged,
-                                item.think_format)
-            if is_truncated(item.completion or "", item.finish_reason, item.think_open, item.think_format):
+            if item.answer_only:  # final answer text, read whole: no think block, no token limit
+                text = item.completion or ""
+                code = extract_code(text, source="completion", languages=self.languages, untagged=self.untagged)
+                code = text if code is None else code
+            else:
+                code = extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged,
+                                    item.think_format)
+            if not item.answer_only and is_truncated(item.completion or "", item.finish_reason, item.think_open,
+                                                     item.think_format):
                 verdicts[i] = Verdict(False, 0.0, code, "truncated", "generation stopped at the token limit",
                                       (time.monotonic() - start) * 1000)
             elif code is None or not code.strip():
@@ -143,10 +164,12 @@ def _verdict(code: str, result) -> Verdict:
     if result.error:
         return Verdict.infra_error(result.error, result.ms)
     total = len(result.tests)
+    if not total:  # tests that hold no test judge nothing (the sandbox says so first; this is a backstop)
+        return Verdict.infra_error("the tests hold no test", result.ms)
     passed = result.passed
-    correct = total > 0 and passed == total
+    correct = passed == total
     reason = "correct" if correct else "timeout" if result.timed_out else "wrong"
-    return Verdict(correct, passed / total if total else 0.0, code, reason,
+    return Verdict(correct, passed / total, code, reason,
                    f"{passed}/{total} tests passed" + ("" if correct else f"; {result.detail}"), result.ms,
                    tuple(TestResult.from_any(t) for t in result.tests))
 
