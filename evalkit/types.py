@@ -260,3 +260,10 @@ class GenerationSettings:
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
                 "seed": self.seed}
+
+
+def last_user_message(messages: Any) -> str | None:
+    """The last user message's text in chat `messages` (the problem as the model was asked it, options
+    and all), or None when there is none."""
+    users = [m.get("content") for m in messages or () if isinstance(m, dict) and m.get("role") == "user"]
+    return users[-1] if users and isinstance(users[-1], str) else None

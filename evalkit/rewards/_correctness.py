@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
-from evalkit.types import Verdict
+from evalkit.types import Verdict, last_user_message
 from evalkit.verifiers.base import VerifyItem, golds_for, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
@@ -197,8 +197,7 @@ def problem_texts(columns: dict[str, Any], column: str | None, n: int) -> list[s
         if isinstance(prompt, str):
             out.append(prompt)
         elif isinstance(prompt, (list, tuple)):
-            users = [m.get("content") for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
-            out.append(users[-1] if users and isinstance(users[-1], str) else None)
+            out.append(last_user_message(prompt))
         else:
             out.append(None)
     return out

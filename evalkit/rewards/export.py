@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from evalkit.errors import InputError
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
-from evalkit.types import Problem
+from evalkit.types import Problem, last_user_message
 from evalkit.verifiers.base import verifier_factory
 
 FORMATS = ("trl", "verl")
@@ -52,8 +52,7 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         "reward_model": {"style": "rule", "ground_truth": gold},
         # the problem as asked (the last user message): a judge reads what the model read, options and all
         "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
-                       "problem": next((m["content"] for m in reversed(messages) if m.get("role") == "user"),
-                                       problem.problem),
+                       "problem": last_user_message(messages) or problem.problem,
                        "verifier": spec.verifier, "think_open": spec.think_open, **(extra or {})},
     }
 

@@ -22,7 +22,7 @@ from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
 from evalkit.taskspec import TaskSpec
 from evalkit.thinking import R1, ThinkFormat
-from evalkit.types import Completion, Request, Verdict
+from evalkit.types import Completion, Request, Verdict, last_user_message
 from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, get_verifier, rules_verifier
 
 if TYPE_CHECKING:
@@ -198,8 +198,7 @@ def asked_problem(req: Request, fallback: str | None) -> str | None:
     """The problem as the model was asked it, for a verifier that reads it (a judge): the last user
     message the task's prompt template rendered, which holds what the problem field may not (a choice
     task's options); `fallback` (the problem field) when the request has no messages."""
-    users = [m.get("content") for m in req.messages or () if isinstance(m, dict) and m.get("role") == "user"]
-    return users[-1] if users and isinstance(users[-1], str) else fallback
+    return last_user_message(req.messages) or fallback
 
 
 def _opened(prompt: str, think_format: ThinkFormat = R1) -> bool:
