@@ -1,18 +1,23 @@
 """Benchmark contamination: does a text share a long run of words with a benchmark problem?
 
 A text is contaminated by a benchmark problem when both contain the same NGRAM consecutive words
-(13, the span GPT-3's and most later decontamination reports use). A word is a run of ASCII letters,
-digits and `_`, or of non-ASCII characters, in the casefolded text (WORD), so punctuation, LaTeX
-backslashes and spacing do not hide a copied span: `\\frac{1}{2}` reads as `frac 1 2`. A problem
-reworded around a 13-word span is caught; a paraphrase with no such span is not.
+(13, the span GPT-3's and most later decontamination reports use); a benchmark problem of fewer words
+(but at least two) is matched whole (the text contains all its words in order), so a short problem
+copied verbatim is caught too. A word is a run of ASCII letters, digits and `_`, or of other characters that are not
+Unicode punctuation, symbols or spaces, in the NFKC-normalised, casefolded text (`fold`, WORD), so
+punctuation, LaTeX backslashes and spacing do not hide a copied span: `\\frac{1}{2}` reads as
+`frac 1 2`, and `let’s` (a curly apostrophe) or words parted by no-break spaces read as the ASCII
+spelling does. A problem reworded around a 13-word span is caught; a paraphrase with no such span
+is not.
 
     index = NgramIndex.from_tasks(["math500", "aime24"])   # or every built-in task: ["all"]
     index.find(["Let $x$ be ...", ...])                    # one Overlap or None per text
 
 Checking many texts is vectorised with numpy: the texts of a chunk are scanned as one UTF-8 byte
 array, every word is hashed at once from prefix sums, a word the benchmarks never use marks its
-windows as impossible, every remaining window of NGRAM words is hashed, and a 16 MB table of hash
-prefixes rules out almost every window before a search. Only windows whose hash matches are
+windows as impossible, every remaining window of NGRAM words (and of each shorter benchmark
+problem's length) is hashed from prefix sums over the words, and a 16 MB table of hash prefixes
+rules out almost every window before a search. Only windows whose hash matches are
 compared word by word, so a hash collision can neither drop nor wrongly keep a row.
 """
 
@@ -20,14 +25,16 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 NGRAM = 13
-# A word: a run of ASCII letters, digits and `_`, or of any non-ASCII character, in casefolded text.
-# Defined on characters so it is also a definition on UTF-8 bytes, which `find` scans with numpy.
+# A word: a run of ASCII letters, digits and `_`, or of any non-ASCII character, in folded text (`fold`
+# turns non-ASCII punctuation, symbols and spaces into spaces). Defined on characters so it is also a
+# definition on UTF-8 bytes, which `find` scans with numpy.
 WORD = re.compile(r"[0-9a-z_\u0080-\U0010ffff]+")
 _WORD_BYTE = np.zeros(256, dtype=bool)
 _WORD_BYTE[list(b"0123456789abcdefghijklmnopqrstuvwxyz_")] = True
@@ -35,6 +42,7 @@ _WORD_BYTE[128:] = True
 _BYTE_BASE = np.uint64(0x100000001B3)  # odd, so it has an inverse modulo 2**64
 _BYTE_BASE_INV = np.uint64(pow(0x100000001B3, -1, 2**64))
 _GRAM_BASE = np.uint64(1_000_003)
+_GRAM_BASE_INV = np.uint64(pow(1_000_003, -1, 2**64))
 _CHUNK = 10_000  # texts per numpy pass: bounds the memory of `find`
 _FILTER_BITS = 24  # a 16 MB table of hash prefixes answers most lookups without a search
 
@@ -51,13 +59,36 @@ class Overlap:
     ngram: str
 
 
+class _Separators(dict):
+    """str.translate's table for folded text, filled as characters are met: a non-ASCII punctuation
+    mark, symbol, space or control character becomes a space (it parts words, as its ASCII
+    counterpart does); an invisible format character (zero-width space, soft hyphen) is dropped."""
+
+    def __missing__(self, code: int) -> int | str | None:
+        kind = unicodedata.category(chr(code))
+        self[code] = code if code < 128 else " " if kind[0] in "PSZ" or kind == "Cc" else \
+            None if kind == "Cf" else code
+        return self[code]
+
+
+_SEPARATORS = _Separators()
+
+
+def fold(text: str) -> str:
+    """`text` as decontamination reads it: NFKC-normalised, casefolded, non-ASCII punctuation, symbols
+    and spaces as spaces, invisible format characters dropped (ASCII text is only lowercased)."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKC", text).casefold().translate(_SEPARATORS)
+
+
 def words(text: str) -> list[str]:
-    """The words of `text` as decontamination compares them (see WORD; casefolded)."""
-    return WORD.findall(text.casefold())
+    """The words of `text` as decontamination compares them (WORD in `fold(text)`)."""
+    return WORD.findall(fold(text))
 
 
 class NgramIndex:
-    """Every NGRAM-word window of a set of benchmark problems.
+    """Every NGRAM-word window of a set of benchmark problems, and each problem of fewer words whole.
 
     sources: (task, problem id, text) per benchmark problem. n: the window length in words.
     """
@@ -70,18 +101,28 @@ class NgramIndex:
         self._sources = list(sources)
         self._words: dict[int, list[str]] = {}  # a source's words, made when a hit needs them
         texts = [text for _, _, text in self._sources]
-        scans = [_scan(chunk) for chunk in _chunks(texts)]
         # the words the benchmarks use, as a table of hash prefixes: a word missing from it is in none
         self._known = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        grams, where = [], []
-        for offset, (hashes, text_of, first) in zip(range(0, len(texts), _CHUNK), scans):
+        self._starts = np.zeros(1 << _FILTER_BITS, dtype=bool)  # the first words of the short problems
+        grams, where = [np.empty(0, np.uint64)], [np.empty((0, 3), np.int64)]
+        for offset, chunk in zip(range(0, len(texts), _CHUNK), _chunks(texts)):
+            hashes, text_of, first = _scan(chunk)
             self._known[_prefix(hashes)] = True
-            h, at = self._grams(hashes, text_of)
-            grams.append(h)
-            where.append(np.stack([text_of[at] + offset, at - first[text_of[at]]], axis=1))
-        gram = np.concatenate(grams) if grams else np.empty(0, np.uint64)
+            room = _room(text_of)
+            # every window of n words, and a problem of fewer words whole (from its first word); one
+            # word alone is no span: it would flag every text that uses it
+            long = np.flatnonzero(room >= n)
+            whole = (room < n) & (room >= min(2, n)) & (np.arange(len(room)) == first[text_of])
+            short = np.flatnonzero(whole)
+            self._starts[_prefix(hashes[short])] = True
+            at = np.concatenate((long, short))
+            length = np.concatenate((np.full(len(long), n), room[short]))
+            grams.append(_window_hashes(_word_prefix(hashes), at, length))
+            where.append(np.stack([text_of[at] + offset, at - first[text_of[at]], length], axis=1))
+        gram = np.concatenate(grams)
         order = np.argsort(gram, kind="stable")
-        self._gram, self._where = gram[order], (np.concatenate(where)[order] if where else np.empty((0, 2), np.int64))
+        self._gram, self._where = gram[order], np.concatenate(where)[order]  # where: (source, start, length)
+        self._lengths = sorted({int(k) for k in self._where[:, 2]}, reverse=True)
         self._filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
         self._filter[_prefix(self._gram)] = True
 
@@ -123,49 +164,37 @@ class NgramIndex:
         return len(self._sources)
 
     def find(self, texts: Sequence[str]) -> list[Overlap | None]:
-        """For each text, the first benchmark n-gram it contains, or None."""
+        """For each text, the first benchmark n-gram (or short benchmark problem) it contains, or None."""
         out: list[Overlap | None] = [None] * len(texts)
         if not len(self._gram):
             return out
         for offset, chunk in zip(range(0, len(texts), _CHUNK), _chunks(list(texts))):
             hashes, text_of, first = _scan(chunk)
-            h, at = self._grams(hashes, text_of, ~self._known[_prefix(hashes)])
-            maybe = self._filter[_prefix(h)]
-            h, at = h[maybe], at[maybe]
-            pos = np.searchsorted(self._gram, h)
-            pos[pos == len(self._gram)] = 0
-            hit = self._gram[pos] == h
-            for gram_hash, word in zip(h[hit].tolist(), at[hit].tolist()):
-                row = int(text_of[word])
-                if out[offset + row] is None:
-                    window = words(chunk[row])[word - int(first[row]):word - int(first[row]) + self.n]
-                    out[offset + row] = self._confirm(window, gram_hash)
+            room = _room(text_of, ~self._known[_prefix(hashes)])  # a window holds no word the benchmarks lack
+            prefix = _word_prefix(hashes)
+            starts = np.flatnonzero(self._starts[_prefix(hashes)] & (room > 0))  # where a short problem may begin
+            for length in self._lengths:
+                at = np.flatnonzero(room >= length) if length == self.n else starts[room[starts] >= length]
+                h = _window_hashes(prefix, at, length)
+                maybe = self._filter[_prefix(h)]
+                h, at = h[maybe], at[maybe]
+                pos = np.searchsorted(self._gram, h)
+                pos[pos == len(self._gram)] = 0
+                hit = self._gram[pos] == h
+                for gram_hash, word in zip(h[hit].tolist(), at[hit].tolist()):
+                    row = int(text_of[word])
+                    if out[offset + row] is None:
+                        start = word - int(first[row])
+                        out[offset + row] = self._confirm(words(chunk[row])[start:start + length], gram_hash)
         return out
-
-    def _grams(self, values: np.ndarray, text_of: np.ndarray, unknown: np.ndarray | None = None):
-        """(hash, first word index) of every window of n words inside one text (and, when `unknown`
-        is given, holding no unknown word)."""
-        count = len(values) - self.n + 1
-        if count <= 0:
-            return np.empty(0, np.uint64), np.empty(0, np.int64)
-        ok = text_of[self.n - 1:] == text_of[:count]
-        if unknown is not None:
-            bad = np.concatenate(([0], np.cumsum(unknown)))
-            ok &= (bad[self.n:] - bad[:count]) == 0
-        at = np.flatnonzero(ok)
-        h = np.zeros(count, np.uint64)
-        with np.errstate(over="ignore"):
-            for k in range(self.n):  # every window at once, over contiguous slices
-                h = h * _GRAM_BASE + values[k:k + count]
-        return h[at], at
 
     def _confirm(self, window: list[str], gram_hash: int) -> Overlap | None:
         lo = int(np.searchsorted(self._gram, np.uint64(gram_hash), side="left"))
         hi = int(np.searchsorted(self._gram, np.uint64(gram_hash), side="right"))
-        for source, start in self._where[lo:hi].tolist():
+        for source, start, length in self._where[lo:hi].tolist():
             if source not in self._words:
                 self._words[source] = words(self._sources[source][2])
-            if self._words[source][start:start + self.n] == window:
+            if length == len(window) and self._words[source][start:start + length] == window:
                 task, pid, _ = self._sources[source]
                 return Overlap(task, pid, " ".join(window))
         return None  # a hash collision, not a shared n-gram
@@ -179,9 +208,9 @@ def _chunks(texts: list[str]) -> Iterator[list[str]]:
 def _scan(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every word of `texts` at once: (its hash, which text it is in, index of each text's first word).
 
-    The texts are casefolded and UTF-8 encoded; a word is a run of word bytes (WORD on bytes), and its
+    The texts are folded (`fold`) and UTF-8 encoded; a word is a run of word bytes (WORD on bytes), and its
     hash a polynomial over its bytes modulo 2**64, computed for all words together from prefix sums."""
-    encoded = [t.casefold().encode("utf-8", "surrogatepass") for t in texts]
+    encoded = [fold(t).encode("utf-8", "surrogatepass") for t in texts]
     data = np.frombuffer(b"\x00".join(encoded), dtype=np.uint8)
     empty = np.empty(0, np.uint64), np.empty(0, np.int64), np.zeros(len(texts), np.int64)
     if not len(data):
@@ -191,7 +220,7 @@ def _scan(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not len(starts):
         return empty
     with np.errstate(over="ignore"):
-        power, inverse = _powers(len(data))
+        power, inverse = _powers(len(data), _BYTE_BASE, _BYTE_BASE_INV)
         prefix = np.concatenate(([np.uint64(0)], np.cumsum(data.astype(np.uint64) * power[:len(data)])))
         hashes = (prefix[ends] - prefix[starts]) * inverse[:len(data)][starts]
     text_starts = np.cumsum([0] + [len(e) + 1 for e in encoded[:-1]])
@@ -200,18 +229,44 @@ def _scan(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hashes, text_of, first
 
 
-_POWERS: list[np.ndarray] = []
+def _room(text_of: np.ndarray, unknown: np.ndarray | None = None) -> np.ndarray:
+    """For each word, how many words from it on lie in its own text (and, given `unknown`, before the
+    next unknown word): the longest window that may start there."""
+    index = np.arange(len(text_of))
+    end = np.searchsorted(text_of, text_of, side="right")  # past the last word of each word's text
+    if unknown is not None:
+        stops = np.append(np.flatnonzero(unknown), len(text_of))
+        end = np.minimum(end, stops[np.searchsorted(stops, index)])
+    return end - index
 
 
-def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
-    """BASE**j and BASE**-j modulo 2**64 for j < at least `length`, kept for the next chunk."""
-    if not _POWERS or len(_POWERS[0]) < length:
+def _word_prefix(hashes: np.ndarray) -> np.ndarray:
+    """Prefix sums of the words' hashes times GRAM_BASE**position, modulo 2**64 (`_window_hashes`)."""
+    with np.errstate(over="ignore"):
+        power, _ = _powers(len(hashes), _GRAM_BASE, _GRAM_BASE_INV)
+        return np.concatenate(([np.uint64(0)], np.cumsum(hashes * power[:len(hashes)])))
+
+
+def _window_hashes(prefix: np.ndarray, at: np.ndarray, length: np.ndarray | int) -> np.ndarray:
+    """The hash of the `length` words from each index in `at` (prefix: `_word_prefix` of the words):
+    a polynomial over the words' hashes modulo 2**64, so a window of any length costs the same."""
+    with np.errstate(over="ignore"):
+        _, inverse = _powers(len(prefix), _GRAM_BASE, _GRAM_BASE_INV)
+        return (prefix[at + length] - prefix[at]) * inverse[at]
+
+
+_POWERS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _powers(length: int, base: np.uint64, inverse: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """base**j and base**-j modulo 2**64 for j < at least `length`, kept for the next chunk."""
+    if int(base) not in _POWERS or len(_POWERS[int(base)][0]) < length:
         size = max(length, 1 << 20)
         one = np.ones(1, np.uint64)
         with np.errstate(over="ignore"):
-            _POWERS[:] = [np.concatenate((one, np.cumprod(np.full(size - 1, b, np.uint64))))
-                          for b in (_BYTE_BASE, _BYTE_BASE_INV)]
-    return _POWERS[0], _POWERS[1]
+            _POWERS[int(base)] = tuple(np.concatenate((one, np.cumprod(np.full(size - 1, b, np.uint64))))
+                                       for b in (base, inverse))
+    return _POWERS[int(base)]
 
 
 def _prefix(hashes: np.ndarray) -> np.ndarray:

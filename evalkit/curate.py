@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
 from evalkit.rewards.export import check_out_path, training_row, write_files
-from evalkit.run.rundir import RunDir  # the one reader of a run directory
+from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
 from evalkit.types import Problem
@@ -46,6 +46,12 @@ SAMPLE_FIELDS: tuple[tuple[str, bool, str, Any], ...] = (
     ("model", True, "a string", lambda v: isinstance(v, str)),
     ("correct", False, "true, false or null", lambda v: v is None or isinstance(v, bool)),
     ("budget", False, "an integer or null", lambda v: v is None or isinstance(v, int) and not isinstance(v, bool)),
+)
+
+# The fields curate reads from config.json: (name, what it must hold, test).
+CONFIG_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("tasks", "a list of the run's task specs", lambda v: isinstance(v, list) and all(isinstance(t, dict) for t in v)),
+    ("identity", "an object", lambda v: isinstance(v, dict)),
 )
 
 
@@ -155,12 +161,15 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         raise InputError(f"--dropped {dropped_path}: is the training file --out; choose another path")
     run_dir = Path(run_dir)
     config, samples = _read_run(run_dir)
+    # what results.json and the report count (a rerun with a smaller -n or --limit leaves more lines)
+    samples = scored_samples(samples, config)
     model = _one_model(run_dir, samples, model)
     budgets = sorted({s["budget"] for s in samples if s.get("model") == model and s.get("budget") is not None})
     budget = _one_budget(run_dir, budgets, budget)
     samples = [s for s in samples if s.get("model") == model and s.get("budget") == budget]
     rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
+    _check_not_an_input(run_dir, config, [spec for spec, _ in tasks], {"--out": out, "--dropped": dropped_path})
     index = NgramIndex.from_tasks(list(decontaminate), ngram) if decontaminate else None
     system_prompt = (config.get("identity") or {}).get("system_prompt")
     prompts = {(s["task"], str(s["problem_id"])): s.get("prompt") for s in samples}
@@ -247,6 +256,9 @@ def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     config = run.config()
     if config is None:
         raise InputError(f"{run.config_path}: missing (curate needs the run's config to render its prompts)")
+    for name, what, ok in CONFIG_FIELDS:
+        if config.get(name) is not None and not ok(config[name]):
+            raise InputError(f"{run.config_path}: field {name!r}: expected {what}, got {json.dumps(config[name])[:60]}")
     samples = run.samples()
     if not samples:
         raise InputError(f"{run.samples_path}: holds no samples")
@@ -326,6 +338,26 @@ def _tasks(run_dir: Path, config: dict[str, Any], wanted: set[str]) -> list[tupl
                              f"{entry['dataset_revision']}; curate needs the problems the run was asked")
         out.append((spec, loaded.problems))
     return out
+
+
+def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],
+                        outputs: dict[str, Path]) -> None:
+    """Refuse to write over the run's own files or its tasks' specs and data: that would lose them."""
+    run = RunDir(run_dir)
+    inputs = {run.samples_path: "the run's samples", run.config_path: "the run's config",
+              run.results_path: "the run's results", run.invocations_path: "the run's log",
+              run_dir / "index.html": "the run's report"}
+    for spec in specs:
+        inputs.update({p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"),
+                       (spec.dataset.local, "dataset")) if p is not None})
+    if isinstance(config.get("completions"), str):
+        inputs[Path(config["completions"])] = "the run's replay file"
+    resolved = {Path(p).resolve(): what for p, what in inputs.items()}
+    for option, path in outputs.items():
+        what = resolved.get(path.resolve())
+        if what is not None:
+            raise InputError(f"{option} {path}: is {what}; choose another path (curate never writes over "
+                             "a run or its tasks' files)")
 
 
 def _rate_reason(pr: PassRate, min_samples: int, low: float, high: float) -> str | None:

@@ -251,3 +251,106 @@ def test_curate_index_of_all_builtin_benchmarks():
     assert "demo" not in index.tasks
     [hit] = index.find([re.sub(r"\s+", " ", REWORDED)])
     assert hit is not None and hit.task == "math500"
+
+
+def test_curate_measures_what_the_report_counts_after_a_smaller_rerun(replay_run, tmp_path):
+    # the run again with -n 2 --limit 3: samples.jsonl keeps all 4 samples of all 7 problems, but
+    # results.json (and the report) count the first 2 samples of the first 3 problems; so must curate
+    run = tmp_path / "run"
+    shutil.copytree(replay_run, run)
+    config = json.loads((run / "config.json").read_text())
+    evalkit.evaluate([config["tasks"][0]["path"]], completions=config["completions"], out=run, n=2, limit=3,
+                     progress=False, trace=False)
+    assert len(read_lines(run / "samples.jsonl")) == 28
+    r = cli("curate", str(run), "--pass-rate", "0:1", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = read_lines(tmp_path / "train.jsonl")
+    assert [(row["problem_id"], row["pass_rate"], row["n_samples"]) for row in rows] == [
+        ("p0", 0.0, 2), ("p1", 0.5, 2), ("p2", 1.0, 2)]
+    [result] = json.loads((run / "results.json").read_text())["results"]
+    assert result["metrics"]["avg@n"]["value"] == pytest.approx(sum(row["pass_rate"] for row in rows) / 3)
+
+
+def test_decontamination_catches_a_short_benchmark_problem_copied_whole():
+    # 51 MATH-500 problems have fewer than 13 words: no 13-gram can ever match them
+    short = "How many positive whole-number divisors does 196 have?"
+    index = NgramIndex([("bench", "b1", short)])
+    found = index.find([short, "Problem 3. how many positive whole number divisors does 196 have? Explain.",
+                        "How many positive whole-number divisors does 169 have?", "How many divisors"])
+    assert [(hit.problem_id, hit.ngram) if hit else None for hit in found] == [
+        ("b1", "how many positive whole number divisors does 196 have")] * 2 + [None, None]
+    # one word is no span: a benchmark "problem" of one word flags nothing
+    assert NgramIndex([("bench", "b2", "Solve.")]).find(["Solve for x.", "solve"]) == [None, None]
+
+
+def test_decontamination_reads_unicode_spacing_and_punctuation_as_ascii():
+    source = "Let’s say the quick brown fox jumps over the lazy dog — while seven tired cats watch a window."
+    index = NgramIndex([("bench", "b1", source)])
+    copies = [
+        "Let's say the quick brown fox jumps over the lazy dog -- while seven tired cats",  # ASCII retyped
+        "\u00a0".join("let\u2019s say the quick brown fox jumps over the lazy dog while".split()),  # no-break spaces
+        "the quick brown fox jumps over the lazy dog。while seven tired cats watch",  # ideographic full stop
+        "the qu\u200bick brown fox jumps over the lazy dog while seven tired cats",  # zero-width space
+        "ＴＨＥ quick brown fox jumps over the lazy dog while seven tired cats",  # fullwidth letters
+    ]
+    assert all(hit is not None and hit.problem_id == "b1" for hit in index.find(copies)), index.find(copies)
+    assert words("x\u00a0≤\u00a0y—z’s café") == words("x <= y-z's cafe\u0301") == ["x", "y", "z", "s", "café"]
+
+
+def test_ngram_index_agrees_with_a_plain_loop_on_short_problems_and_unicode():
+    rng = random.Random(1)
+    vocab = [f"w{i}" for i in range(30)] + ["ß", "café", "x²"]
+    gaps = [" ", "\u00a0", " — ", ", ", "\u3000", "’"]
+
+    def text(ws):
+        return "".join(w + rng.choice(gaps) for w in ws)
+
+    bench = [[rng.choice(vocab) for _ in range(rng.randint(1, 30))] for _ in range(40)]
+    texts = []
+    for i in range(400):
+        t = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+        if i % 5 == 0:
+            b = rng.choice(bench)
+            at = rng.randint(0, max(0, len(b) - NGRAM))
+            t[len(t) // 2:len(t) // 2] = b[at:at + NGRAM]
+        texts.append(text(t))
+    bench_words = [words(text(b)) for b in bench]
+    grams = {tuple(ws[i:i + NGRAM]) for ws in bench_words for i in range(len(ws) - NGRAM + 1)}
+    whole = {tuple(ws) for ws in bench_words if 2 <= len(ws) < NGRAM}
+    every = grams | whole
+    plain = [any(tuple(ws[i:i + k]) in every for k in {len(g) for g in every} for i in range(len(ws) - k + 1))
+             for ws in map(words, texts)]
+    index = NgramIndex([("b", str(i), text(b)) for i, b in enumerate(bench)])
+    assert [hit is not None for hit in index.find(texts)] == plain
+    assert 0 < sum(plain) < len(texts)
+
+
+def test_curate_never_writes_over_the_run_or_its_task_data(replay_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(replay_run, run)
+    data = Path(json.loads((run / "config.json").read_text())["tasks"][0]["path"]).parent / "problems.jsonl"
+    before = {p: p.read_bytes() for p in (run / "samples.jsonl", run / "config.json", data)}
+    for option, path, says in (("--out", run / "samples.jsonl", "is the run's samples"),
+                                ("--dropped", run / "config.json", "is the run's config"),
+                                ("--out", data, "is task toy's dataset")):
+        args = ["--out", "t.jsonl", "--dropped", "d.jsonl"]
+        args[args.index(option) + 1] = str(path)
+        r = cli("curate", str(run), "--pass-rate", "0.25:0.75", "--format", "trl", *args, cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+        assert r.stderr.startswith("evalkit: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "t.jsonl").exists() and not (tmp_path / "d.jsonl").exists()
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("tasks", "toy", "config.json: field 'tasks': expected a list of the run's task specs"),
+    ("tasks", ["toy"], "config.json: field 'tasks': expected a list of the run's task specs"),
+    ("identity", ["x"], "config.json: field 'identity': expected an object"),
+])
+def test_curate_names_the_field_of_a_bad_config(replay_run, tmp_path, field, value, says):
+    run = copy_run(replay_run, tmp_path / "run", lambda rs: rs)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(dict(config, **{field: value})))
+    r = cli("curate", str(run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("evalkit: error: ") and says in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.jsonl").exists()

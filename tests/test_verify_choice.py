@@ -77,3 +77,42 @@ def test_a_bare_answer_is_read_whole():
     # A bare answer has no think block to close: "<think>" in it is never truncation.
     v = verify_choice("<think> so the answer is B", "B", answer_only=True)
     assert (v.correct, v.reason) == (True, "correct")
+
+
+@pytest.mark.parametrize("completion", [
+    "The answer is: B",
+    "So the answer is: **B**",
+    "Answer: $B$",
+    "Answer: \\(B\\)",
+    "The answer is $\\text{B}$.",
+    "The answer is [B]",
+    "Answer - B",
+    "The answer would be B.",
+    "A is wrong. Thus, B is the correct answer.",
+    "$\\boxed{\\mathrm{B}}$",
+])
+def test_letter_forms_models_also_write(completion):
+    v = verify_choice(completion, "B")
+    assert (v.correct, v.answer, v.reason) == (True, "B", "correct")
+
+
+@pytest.mark.parametrize("completion,chosen", [
+    ("Answer: A, C", "A, C"),
+    ("The answer is (A) or (B).", "A, B"),
+    ("The answer is A, B, C, or D", "A, B, C, D"),
+    ("Answer: A/B", "A, B"),
+    ("Answer: $A$ or $B$", "A, B"),
+])
+def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
+    v = verify_choice(completion, "A")
+    assert (v.correct, v.answer, v.reason) == (False, chosen, "wrong")
+    assert "several letters" in v.detail
+
+
+@pytest.mark.parametrize("completion", [
+    "The answer is A, not B.",
+    "The answer is A and I am sure of it.",  # "I" starts a sentence here, not a list
+    "The answer is A, and B is wrong.",
+])
+def test_one_letter_with_more_words_after_it_is_still_one_letter(completion):
+    assert verify_choice(completion, "A").answer == "A"

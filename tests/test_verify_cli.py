@@ -50,3 +50,36 @@ def test_verify_code_tests_without_cases_are_unjudged():
 def test_verify_help_names_the_code_verifier():
     r = CliRunner().invoke(main, ["verify", "--help"])
     assert "code" in r.output.split("--verifier", 1)[1].split("--json", 1)[0]
+
+
+def test_a_bad_pairs_file_leaves_out_untouched(tmp_path):
+    src, out = tmp_path / "pairs.jsonl", tmp_path / "verdicts.jsonl"
+    src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n" + '{"answer": "3", "gold": \n')
+    out.write_text('{"id": 1, "correct": true}\n')  # last run's verdicts
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(out)])
+    assert r.exit_code == 2 and "pairs.jsonl:2: corrupt JSON line" in r.output
+    assert out.read_text() == '{"id": 1, "correct": true}\n'
+
+
+def test_pairs_null_gold_and_odd_finish_reason_are_input_errors(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n" + json.dumps({"answer": "2", "gold": None}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:2: field 'gold' is null" in r.output
+    src.write_text(json.dumps({"completion": "\\boxed{2}", "gold": "2", "finish_reason": 1}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:1: field 'finish_reason' must be a string" in r.output
+
+
+def test_negative_pred_and_gold_are_answers_not_options():
+    r = CliRunner().invoke(main, ["verify", "-5", "-5", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["correct"] is True
+    r = CliRunner().invoke(main, ["verify", "-x^2", "-(x^2)", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["correct"] is True
+
+
+def test_out_without_pairs_is_refused_not_ignored(tmp_path):
+    r = CliRunner().invoke(main, ["verify", "5", "5", "--out", str(tmp_path / "v.jsonl")])
+    assert r.exit_code == 2 and "--out writes the verdicts of --pairs FILE" in r.output
+    assert not (tmp_path / "v.jsonl").exists()

@@ -428,6 +428,28 @@ RULES = {
         ("(2,\\infty)", "[2,\\infty)", False),
         ("[2,\\infty)", "(2,\\infty)", False),
     ],
+    "a percentage is its number, or that number over 100": [
+        ("50\\%", "0.5", True),
+        ("50\\%", "\\frac{1}{2}", True),
+        ("0.05", "5\\%", True),
+        ("33.3333\\%", "\\frac13", True),
+        ("5\\%", "0.5", False),
+        ("50", "0.5", False),  # no percent sign: a number is itself
+        ("33\\%", "\\frac13", False),
+    ],
+    "degree signs, numbers in text mode, \\mathrm units": [
+        ("90°", "90", True),
+        ("90^{\\circ}", "90°", True),
+        ("25 °C", "25", True),
+        ("\\text{5}", "5", True),
+        ("\\text{5 cm}", "5", True),
+        ("5\\,\\mathrm{cm}", "5", True),
+        ("12\\,\\mathrm{m}\\,\\mathrm{s}^{-1}", "12", True),
+        ("91°", "90", False),
+        ("\\text{5}", "6", False),
+        ("3+2\\mathrm{i}", "3", False),  # \mathrm{i} is the imaginary unit, not a unit
+        ("\\text{5 or 6}", "5", False),
+    ],
 }
 
 

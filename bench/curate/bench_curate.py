@@ -8,9 +8,10 @@ span (must not be). A replay run of them is built once (4 samples per problem, p
 then timed:
 
 - decontamination alone, both ways: building the index of all built-in benchmarks' 13-grams, and
-  checking the 100,000 problem texts. The plain loop: a set of word 13-gram tuples, and for each text
-  `any(tuple(words[i:i+13]) in grams ...)`, words split by the same definition (evalkit's `WORD`
-  regex on the casefolded text). Both must flag the same rows;
+  checking the 100,000 problem texts. The plain loop: a set of word 13-gram tuples (and the word tuple
+  of each benchmark problem shorter than 13 words, matched whole), and for each text
+  `any(tuple(words[i:i+k]) in grams ...)` over those lengths k, words split by the same definition
+  (evalkit's `words`). Both must flag the same rows;
 - the whole `evalkit curate RUN --pass-rate 0.25:0.75 --dedup --decontaminate all --format trl`
   (reading the run, pass rates, dedup, decontamination, rendering, writing), in process.
 
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from evalkit.contamination import NGRAM, WORD, NgramIndex, words  # noqa: E402
+from evalkit.contamination import NGRAM, NgramIndex, words  # noqa: E402
 from evalkit.taskspec import list_tasks, load_problems  # noqa: E402
 
 
@@ -65,6 +66,8 @@ def make_rows(sources, n: int, seed: int = 0) -> tuple[list[str], set[int], set[
             src = rng.choice(long_ones)
             span = NGRAM if kind == 7 else NGRAM - 1
             at = rng.randrange(0, len(src) - span + 1)
+            while at and src[at - 1] == "consider" or at + span < len(src) and src[at + span] == "thereafter":
+                at = rng.randrange(0, len(src) - span + 1)  # else the row would share span + 1 words
             # the span's neighbours in the benchmark are replaced, so the row shares exactly `span` words
             body = ["Consider"] + src[at:at + span] + ["thereafter"] + body[:20]
             (planted if kind == 7 else near).add(i)
@@ -75,16 +78,19 @@ def make_rows(sources, n: int, seed: int = 0) -> tuple[list[str], set[int], set[
 def plain_index(sources) -> set[tuple[str, ...]]:
     grams = set()
     for _, _, text in sources:
-        ws = WORD.findall(text.casefold())
+        ws = words(text)
         grams.update(tuple(ws[i:i + NGRAM]) for i in range(len(ws) - NGRAM + 1))
+        if 2 <= len(ws) < NGRAM:  # a short problem is matched whole
+            grams.add(tuple(ws))
     return grams
 
 
 def plain_find(grams, texts) -> list[bool]:
+    lengths = sorted({len(g) for g in grams}, reverse=True)
     out = []
     for text in texts:
-        ws = WORD.findall(text.casefold())
-        out.append(any(tuple(ws[i:i + NGRAM]) in grams for i in range(len(ws) - NGRAM + 1)))
+        ws = words(text)
+        out.append(any(tuple(ws[i:i + k]) in grams for k in lengths for i in range(len(ws) - k + 1)))
     return out
 
 
@@ -154,7 +160,8 @@ def main() -> None:
     whole = timed(lambda: curate(run, "0.25:0.75", "trl", out, dedup=True, decontaminate=["all"]), args.repeat)
     counts = whole[2].counts()
 
-    n_grams = len(pl_build[2])
+    n_grams = sum(len(g) == NGRAM for g in pl_build[2])
+    n_short = len(pl_build[2]) - n_grams
     rows = [
         ("build the index of all built-in benchmarks", ev_build, pl_build),
         (f"check {args.rows:,} rows", ev_find, pl_find),
@@ -166,7 +173,8 @@ def main() -> None:
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; a machine shared "
         "with other jobs). Times are the best of the repeats (median in brackets), in seconds.",
         "",
-        f"Benchmarks: {', '.join(index.tasks)} ({len(index):,} problems, {n_grams:,} distinct {NGRAM}-grams).",
+        f"Benchmarks: {', '.join(index.tasks)} ({len(index):,} problems, {n_grams:,} distinct {NGRAM}-grams, {n_short:,} problems of fewer words "
+        "matched whole).",
         f"Rows flagged: {len(flagged):,} by both, the same rows ({len(planted):,} planted 13-word spans, all "
         f"caught; {len(near):,} planted 12-word spans, none caught; {len(flagged - planted):,} others).",
         "",

@@ -159,6 +159,10 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("currency", (r"\\\$|\\!", "")),
         # `$125$ miles`: math-mode dollars inside an answer.
         ("math_dollars", (r"^\$([^$]+)\$(?=[^$]*$)", r"\1")),
+        # `\text{5}`, `\text{5 cm}`: a whole answer in text mode that is a number (and its unit).
+        ("text_number", (r"^\\(?:text|textrm|mbox|mathrm)\s*\{\s*([+-]?\.?\d[^{}]*?)\s*\}$", r"\1")),
+        # `90°`, `25 °C`: the degree sign is `^\circ` (a Celsius or Fahrenheit letter after it is its unit).
+        ("degree_sign", (r"(?<=\d)\s*°(?:\s*[CF](?![A-Za-z]))?", r"^\\circ")),
         # `4.`, `185\`, `x = 2.`: a sentence's full stop or a stray line break after the answer.
         ("trailing_clutter", _strip_trailing_clutter),
         # `+7`: a leading plus sign on a number.
@@ -168,8 +172,9 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # `12^{\mathrm{th}}`, `3^{rd}`, `2nd`: an ordinal is its number.
         ("ordinal", (r"(?<=\d)(?:\s*\^\s*\{\s*(?:\\(?:text|mathrm)\s*\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}"
                     r"|(?:st|nd|rd|th)(?![A-Za-z]))", "")),
-        # `10 \text{ cm}^2`, `15,000 \text{ kcal m}^{-2}\text{ yr}^{-1}`: text-mode units after a value.
-        ("unit_text", (r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$", "")),
+        # `10 \text{ cm}^2`, `15,000 \text{ kcal m}^{-2}\text{ yr}^{-1}`, `5\,\mathrm{cm}`: text-mode units after a
+        # value (`\mathrm{e}` and `\mathrm{i}` are the constants, not units).
+        ("unit_text", (r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\mathrm\s*\{(?!\s*[ei]\s*\})[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$", "")),
         # `10 weeks`, `10 cm^2`, `5 m/s`: unit words (two letters or more) after a number; a single
         # letter stays a variable (`\frac{37}{4} m`).
         ("unit_words", (r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:(?:\s*(?:/|\\cdot)\s*|\s+)[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$", "")),
@@ -448,7 +453,28 @@ def _decimal_of(value: Fraction | float, answer: Decimal) -> bool:
     return rounded or cut
 
 
+def _percent_as_decimal(text: str) -> str | None:
+    """`50\\%` as `0.50`: a plain number with a percent sign, as the decimal it stands for, else None."""
+    if not _PERCENT.search(text):
+        return None
+    number = plain_number(text)
+    return None if number is None else str(number.scaleb(-2))
+
+
 def _compare_simple(gold: str, pred: str) -> tuple[bool, str] | None:
+    """_compare_values, where a percentage equals both its number (`12.5\\%` = `12.5`) and that
+    number over 100 (`50\\%` = `0.5` = `\\frac12`, as math-verify reads it)."""
+    found = _compare_values(gold, pred)
+    if found is None or found[0]:
+        return found
+    scaled_gold, scaled_pred = _percent_as_decimal(gold), _percent_as_decimal(pred)
+    if scaled_gold is None and scaled_pred is None:
+        return found
+    again = _compare_values(scaled_gold or gold, scaled_pred or pred)
+    return (True, "percentage over 100: " + again[1]) if again and again[0] else found
+
+
+def _compare_values(gold: str, pred: str) -> tuple[bool, str] | None:
     """The decimal rules for simple values, else: equal exact values are equal; clearly different
     values, or one value against several entries or a word, are different; anything else is None
     (ask the worker)."""

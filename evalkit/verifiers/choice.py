@@ -2,7 +2,9 @@
 
 The answer is read after the last `</think>` (a truncated completion is `truncated`). Letters are
 found by a prioritised table of patterns; the strongest pattern present decides, and within it the
-last statement wins — "it's B, not A" chooses B, because a negated letter never counts.
+last statement wins — "it's B, not A" chooses B, because a negated letter never counts. A statement
+that names several letters ("the answer is A or C") chooses all of them (answer `A, C`), so it is
+never the gold's one letter.
 Pure text work: no worker process is needed.
 """
 
@@ -20,12 +22,18 @@ from evalkit.verifiers.base import Capabilities, VerifyItem, register_verifier
 # "the answer is for sure D", "it's definitely (B)": a word of certainty between the statement and the letter.
 _HEDGE = (r"(?:(?i:for sure|definitely|clearly|certainly|surely|most likely|likely|probably|obviously|indeed|"
           r"undoubtedly)\s*,?\s*)?")
-_L = r"\(?\s*(?:\\text\s*\{\s*\(?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*\)?(?:\s*\})?\)?"
+# A letter as models write it: `B`, `(B)`, `**B**`, `$B$`, `\\(B\\)`, `[B]`, `\\text{(B)}`, `$\\mathrm{B}$`.
+_L = (r"(?:\$|\\\()?\s*[(\[]?\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*[(\[]?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*[)\]]?"
+      r"(?:\s*\})?[)\]]?(?:\$|\\\))?")
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?\s*\(?\s*([A-Z])\s*\)?\s*\}?\s*\}")),
-    ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:is|:)?\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
+    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*\)?\s*\}?\s*\}")),
+    # "the answer is: B", "Answer - B", "the answer would be $B$".
+    ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
                              + r"(?![A-Za-z])")),
+    # "Thus, B is the correct answer."
+    ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:the\s+)?(?i:correct|right|best)\s+"
+                              r"(?i:answer|option|choice)")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
     ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE + r"(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
@@ -34,6 +42,13 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # A letter right after a negation, or in a list after one ("it can't be A or B"), never counts.
 _NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither))"
                        r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
+# Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
+_LISTING_ROWS = frozenset({"answer_is", "statement"})
+# One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"), and where the list must end
+# (a line's or sentence's end) for it to be one: in "the answer is B and I am sure" only B is chosen.
+_MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|&|;|\bor\b|\band\b)[ \t]*|[ \t]+)(?:\$|\\\()?(?:\*\*)?[(\[]?\s*"
+                   r"([A-Z])\s*[)\]]?(?:\*\*)?(?:\$|\\\))?(?![A-Za-z])")
+_LIST_END = re.compile(r"[ \t]*(?:$|[\n.,;:!?)*$])", re.M)
 
 
 @dataclass(frozen=True)
@@ -54,10 +69,23 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
                 continue
             if _NEGATION.search(text[max(0, m.start() - 30): m.start()]):
                 continue
-            found = letter
+            found = _listed(text, m.end(), letter, letters) if name in _LISTING_ROWS else letter
         if found:
             return found, name
     return None, ""
+
+
+def _listed(text: str, end: int, letter: str, letters: str) -> str:
+    """`letter`, or every option letter of the list it opens at `end` ("A, C"), sorted and joined."""
+    chosen = [letter]
+    m = _MORE.match(text, end)
+    while m:
+        chosen.append(m.group(1))
+        end = m.end()
+        m = _MORE.match(text, end)
+    if len(chosen) == 1 or not _LIST_END.match(text, end):
+        return letter
+    return ", ".join(sorted({c for c in chosen if c in letters}))
 
 
 def _gold_letter(gold: Any, letters: str) -> str | None:
@@ -94,7 +122,8 @@ def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | Non
     if letter is None:
         return Verdict(False, 0.0, None, "no_answer", "no option letter in the final answer", ms())
     ok = letter == gold_letter
-    return Verdict(ok, 1.0 if ok else 0.0, letter, "correct" if ok else "wrong", f"letter found by rule {row!r}", ms())
+    found = f"several letters chosen by rule {row!r}" if "," in letter else f"letter found by rule {row!r}"
+    return Verdict(ok, 1.0 if ok else 0.0, letter, "correct" if ok else "wrong", found, ms())
 
 
 def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options: Any) -> list[Verdict]:
