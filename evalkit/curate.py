@@ -23,10 +23,11 @@ from typing import Any, Sequence
 
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
-from evalkit.rewards.export import check_out_path, training_row, write_files
+from evalkit.rewards.export import check_out_path, format_column, training_row, write_files
 from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
+from evalkit.thinking import ThinkFormat
 from evalkit.types import Problem
 
 # Why a problem is dropped, in the order the checks run: a row reports the first that applies.
@@ -132,7 +133,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
            out: str | os.PathLike, *, min_samples: int = 1, dedup: bool = False,
            decontaminate: Sequence[str] = (), model: str | None = None,
            dropped_out: str | os.PathLike | None = None, ngram: int = NGRAM,
-           budget: int | None = None) -> CurateResult:
+           budget: int | None = None, think_format: str | None = None) -> CurateResult:
     """Write the problems of a run whose pass rate lies in `pass_rate` as a training set.
 
     run_dir: an `evalkit run` directory (samples.jsonl and config.json), replay runs included.
@@ -150,6 +151,10 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         results.json's headline; it must be one of the run's budgets. A run without budgets takes
         none.
     dropped_out: the side file of dropped rows (JSON lines); default OUT's stem + `.dropped.jsonl`.
+    think_format: how the policy will think, written to every row as `evalkit export --think-format`
+        writes it (TRL: a `think_format` column; veRL: `extra_info.think_format`); None: the run's own
+        format (config.json's `think_format`), since a run usually measures the policy to be trained. A
+        run that recorded none writes nothing (the rewards then assume r1).
     Raises InputError for bad input; nothing is written then.
     """
     low, high = parse_pass_rate(pass_rate) if isinstance(pass_rate, str) else parse_pass_rate(f"{pass_rate[0]}:{pass_rate[1]}")
@@ -172,6 +177,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     _check_not_an_input(run_dir, config, [spec for spec, _ in tasks], {"--out": out, "--dropped": dropped_path})
     index = NgramIndex.from_tasks(list(decontaminate), ngram) if decontaminate else None
     system_prompt = (config.get("identity") or {}).get("system_prompt")
+    form = _format_extra(run_dir, config, think_format)
     prompts = {(s["task"], str(s["problem_id"])): s.get("prompt") for s in samples}
 
     candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
@@ -213,7 +219,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         messages = run_messages(spec, problem, system_prompt)
         _check_prompt(run_dir, spec, problem, messages, prompts.get((spec.name, problem.id)))
         rows.append(training_row(spec, problem, messages, fmt, len(rows),
-                                 {"pass_rate": pr.rate, "n_samples": pr.judged}))
+                                 {"pass_rate": pr.rate, "n_samples": pr.judged, **form}))
     order = {name: i for i, (name, _) in enumerate(DROP_REASONS)}
     dropped.sort(key=lambda d: order[d.reason])
     write_files([(rows, out), ([d.to_dict() for d in dropped], dropped_path)])
@@ -338,6 +344,16 @@ def _tasks(run_dir: Path, config: dict[str, Any], wanted: set[str]) -> list[tupl
                              f"{entry['dataset_revision']}; curate needs the problems the run was asked")
         out.append((spec, loaded.problems))
     return out
+
+
+def _format_extra(run_dir: Path, config: dict[str, Any], think_format: str | None) -> dict[str, Any]:
+    """The think-format column of every row: the one asked for, else the run's recorded row, else none."""
+    if think_format is not None:
+        return {"think_format": format_column(think_format)}
+    row = (config.get("think_format") or {}).get("row") if isinstance(config.get("think_format"), dict) else None
+    if not row:
+        return {}
+    return {"think_format": format_column(ThinkFormat.from_dict(row, f"{RunDir(run_dir).config_path}: think_format"))}
 
 
 def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],

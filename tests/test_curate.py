@@ -354,3 +354,33 @@ def test_curate_names_the_field_of_a_bad_config(replay_run, tmp_path, field, val
     r = cli("curate", str(run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("evalkit: error: ") and says in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.jsonl").exists()
+
+
+def test_curate_rows_carry_the_runs_think_format_for_the_rewards(tmp_path):
+    # a run of a Sky-T1-style model: its rows must tell the rewards how that policy thinks
+    (tmp_path / "problems.jsonl").write_text(json.dumps({"qid": "p0", "question": "What is $2+3$?", "gold": "5"}) + "\n")
+    (tmp_path / "toy.yaml").write_text("name: toy\ndataset: {local: problems.jsonl}\n"
+                                       "fields: {id: qid, problem: question, answer: gold}\nverifier: math\n")
+    sky = ("<|begin_of_thought|>\nthe answer is \\boxed{{7}}\n<|end_of_thought|>\n\n"
+           "<|begin_of_solution|>\n\\boxed{{{}}}\n<|end_of_solution|>")
+    (tmp_path / "theirs.jsonl").write_text("".join(json.dumps(
+        {"problem_id": "p0", "sample": s, "model": "m", "completion": sky.format(5 if s else 9)}) + "\n" for s in range(2)))
+    evalkit.evaluate([str(tmp_path / "toy.yaml")], completions=str(tmp_path / "theirs.jsonl"), out=tmp_path / "run",
+                     progress=False, trace=False, think_format="sky")
+    r = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    columns = {k: [v] for k, v in read_lines(tmp_path / "train.jsonl")[0].items() if k != "prompt"}
+    assert columns["think_format"] == ["sky"] and columns["pass_rate"] == [0.5]
+    from evalkit.rewards import math_reward
+
+    # the answer is the solution block's, not the 7 inside the thoughts
+    assert math_reward(completions=[sky.format(5)], **columns) == [1.0]
+    assert math_reward(completions=[sky.format(7)], **columns) == [0.0]
+    # the policy to be trained may think otherwise: --think-format says so, as for `evalkit export`
+    r = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "r1.jsonl", "--think-format", "r1",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert read_lines(tmp_path / "r1.jsonl")[0]["think_format"] == "r1"
+    bad = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "x.jsonl", "--think-format", "nope",
+              cwd=tmp_path)
+    assert bad.returncode == 2 and "nope" in bad.stderr and not (tmp_path / "x.jsonl").exists()

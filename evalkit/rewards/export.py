@@ -142,14 +142,14 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     problems = load_problems(spec, limit=limit, source=source).problems
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")
-    extra = {"think_format": _format_column(think_format)} if think_format is not None else None
+    extra = {"think_format": format_column(think_format)} if think_format is not None else None
     return write_rows([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
                        for i, p in enumerate(problems)], out)
 
 
-def _format_column(think_format: str) -> str | dict[str, Any]:
+def format_column(think_format: Any) -> str | dict[str, Any]:
     """What a row's think-format column holds: `auto` or a built-in row's name as they are, a user's row
-    (from YAML) as the row itself; InputError for an unknown name or an unreadable file."""
+    (from YAML, or a ThinkFormat or its dict) as the row itself; InputError for an unknown name or an unreadable file."""
     from evalkit.thinking import FORMATS, get_format
 
     if think_format == "auto":
