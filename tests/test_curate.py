@@ -356,6 +356,19 @@ def test_curate_names_the_field_of_a_bad_config(replay_run, tmp_path, field, val
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.jsonl").exists()
 
 
+def test_a_corrupt_problem_ids_list_is_named_not_read_as_a_substring(replay_run, tmp_path):
+    # config.json's problem_ids (a --limit run's problems) hand-edited into one string: "p1p2" holds "p1"
+    run = copy_run(replay_run, tmp_path / "run", lambda rs: rs)
+    config = json.loads((run / "config.json").read_text())
+    config["tasks"][0]["problem_ids"] = "p1p2"
+    (run / "config.json").write_text(json.dumps(config))
+    for args in (("curate", str(run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl"),
+                 ("report", str(run))):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and "field 'problem_ids': expected a list of strings" in r.stderr, r.stderr
+    assert not (tmp_path / "t.jsonl").exists()
+
+
 def test_curate_rows_carry_the_runs_think_format_for_the_rewards(tmp_path):
     # a run of a Sky-T1-style model: its rows must tell the rewards how that policy thinks
     (tmp_path / "problems.jsonl").write_text(json.dumps({"qid": "p0", "question": "What is $2+3$?", "gold": "5"}) + "\n")

@@ -204,14 +204,21 @@ def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None)
     plan = {t.get("name"): t for t in (config or {}).get("tasks") or [] if isinstance(t, dict)}
     if not plan:
         return samples
+    ids: dict[str, set[str] | None] = {}  # a set, so a large limited run is read in linear time
+    for name, task in plan.items():
+        given = task.get("problem_ids")
+        if given is not None and not (isinstance(given, list) and all(isinstance(i, str) for i in given)):
+            raise InputError(f"config.json: task {name!r}: field 'problem_ids': expected a list of strings "
+                             f"(the problems a --limit run scored), got {json.dumps(given)[:60]}")
+        ids[name] = None if given is None else set(given)
 
     def scored(rec: dict[str, Any]) -> bool:
         task = plan.get(rec.get("task"))
         if task is None:
             return True
-        ids = task.get("problem_ids")
+        wanted = ids[rec["task"]]
         n = task.get("n")
-        return (ids is None or str(rec.get("problem_id")) in ids) and (
+        return (wanted is None or str(rec.get("problem_id")) in wanted) and (
             not isinstance(n, int) or not isinstance(rec.get("sample"), int) or rec["sample"] < n)
     return [rec for rec in samples if scored(rec)]
 
