@@ -566,3 +566,23 @@ def test_export_to_a_place_that_cannot_be_written_is_one_line_exit_2(toy_task, t
     assert r.exit_code == 2, r.output
     assert "blocker/t.jsonl: cannot write it" in r.output and "Traceback" not in r.output
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_repetition_penalty_reads_tensor_ids_like_lists():
+    """A hand-written loop passes its completion ids as tensors: a loop is punished all the same."""
+    torch = pytest.importorskip("torch")
+    looping = [5, 6, 7] * 10
+    expected = repetition_penalty(completions=["x"], completion_ids=[looping])
+    assert expected[0] < -0.8
+    assert repetition_penalty(completions=["x"], completion_ids=[torch.tensor(looping)]) == expected
+    assert repetition_penalty(completions=["x"], completion_ids=torch.tensor([looping])) == expected
+
+
+def test_no_reward_raises_on_missing_completions_or_one_junk_query():
+    assert think_format_reward(completions=None) == []
+    assert cosine_length_reward(completions=None, answer=["1"]) == []
+    assert overlong_penalty(completions=None) == [] and repetition_penalty(completions=None) == []
+    assert openrlhf.reward_func(None, None, None)["rewards"].tolist() == []
+    prompt = "<|im_start|>user\nWhat?<|im_end|>\n<|im_start|>assistant\n"
+    out = openrlhf.score_queries([prompt + R1 % "3", None, 5], [prompt, 7, None], ["3", "3", "3"])
+    assert out["rewards"] == [1.0, 0.0, 0.0]  # one junk query scores 0; the others are still judged

@@ -84,6 +84,50 @@ def test_concurrent_clients_each_get_their_own_answers(server):
     assert results == [[1.0, 0.0], [0.0, 1.0]] * 3
 
 
+def test_a_request_per_sample_all_at_once_is_never_refused():
+    """OpenRLHF posts one request per sample (openrlhf.utils.agent), every sample of a batch at once:
+    each connection must be taken, none reset because the listen queue was full."""
+    import threading
+
+    n = 160
+    barrier = threading.Barrier(n)
+
+    def ask(i: int) -> float:
+        body = json.dumps({"query": [query(str(i))], "prompts": [PROMPT], "labels": [str(i)]}).encode()
+        barrier.wait(30)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as conn:
+            conn.sendall(b"POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+        return json.loads(reply.split(b"\r\n\r\n", 1)[1])["rewards"][0]
+
+    with RewardServer("127.0.0.1", 0, max_concurrency=2) as server, ThreadPoolExecutor(n) as pool:
+        assert list(pool.map(ask, range(n))) == [1.0] * n
+
+
+def test_requests_made_at_once_are_checked_together_under_one_deadline():
+    """A request per sample, many answers too slow to check: the requests in flight are checked side
+    by side under one deadline, not 0.5 s each, one after another (or a few at a time)."""
+    slow = [PROMPT + "<think>\nhm\n</think>\n$\\boxed{9^{9^{9^{9^{%d}}}}}$<|im_end|>" % (i + 2) for i in range(32)]
+    with RewardServer("127.0.0.1", 0, per_answer_s=0.5, batch_deadline_s=1.5) as server:
+        assert httpx.post(f"{server.url}/get_reward", json={"query": [query("42")], "labels": ["42"]},
+                          timeout=30).json()["rewards"] == [1.0]  # the workers are up
+
+        def ask(q: str) -> str:
+            r = httpx.post(f"{server.url}/get_reward", json={"query": [q], "prompts": [PROMPT], "labels": ["1"]},
+                           timeout=60)
+            return r.json()["reasons"][0]
+
+        t = time.monotonic()
+        with ThreadPoolExecutor(len(slow)) as pool:
+            reasons = list(pool.map(ask, slow))
+        took = time.monotonic() - t
+    assert reasons == ["timeout"] * len(slow)
+    assert took < 10.0  # one after another: 16 s
+
+
 def test_close_finishes_and_releases_the_port():
     s = RewardServer("127.0.0.1", 0).start()
     port = s.port

@@ -92,3 +92,20 @@ def test_junk_never_raises(bound):
     out = asyncio.run(gather_all([(None, "1"), ("\\boxed{" * 500, "1"), (R1 % "1", None)]))
     assert [o["score"] for o in out] == [0.0, 0.0, 0.0]
     assert out[2]["unjudged"] == 1.0  # no gold: nothing to judge against, not the model's fault
+
+
+def test_slow_answers_cost_one_batch_deadline_not_one_each(monkeypatch):
+    """veRL's reward loop awaits a whole batch at once: answers too slow to check must share one
+    deadline (checked side by side, cheapest first), not queue one by one until the quick answers
+    behind them are given up on as `timeout`."""
+    monkeypatch.setattr(verl, "CONCURRENCY", verl.Concurrency(64))
+    slow = [("</think>$\\boxed{9^{9^{9^{9^{%d}}}}}$" % i, "1") for i in range(20)]
+    quick = [(R1 % ("\\sqrt{%d}" % (i * i)), str(i)) for i in range(2, 32)]
+    items = [x for pair in zip(slow, quick[:20]) for x in pair] + quick[20:]
+    t = time.monotonic()
+    out = asyncio.run(gather_all(items, per_answer_s=0.5, batch_deadline_s=2.0))
+    took = time.monotonic() - t
+    judged = {s: o for (s, _), o in zip(items, out)}
+    assert [judged[s]["reason"] for s, _ in quick] == ["correct"] * len(quick)
+    assert [judged[s]["score"] for s, _ in slow] == [0.0] * len(slow)
+    assert took < 2.0 + verl._GRACE_S  # one deadline for them all, not 20 x 0.5 s in a row

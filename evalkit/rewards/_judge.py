@@ -3,7 +3,8 @@
 Every correctness reward (and every adapter) judges its batch here. The verifier's worker pool
 enforces the per-answer limit and the batch deadline, cheapest answers first, outside the trainer's
 process. This module adds what a trainer needs around that: verdicts for identical inputs are reused
-within the process (so `math_reward` and `cosine_length_reward` in one step verify once), and any
+within the process (so `math_reward` and `cosine_length_reward` in one step verify once), calls
+made at the same time from several threads are checked together in one batch (see _Group), and any
 failure of the machinery itself becomes an unjudged verdict (`correct=None`), never an exception.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -42,6 +44,33 @@ class Limits:
 _verifiers: dict[tuple, Any] = {}
 _cache: OrderedDict[tuple, Verdict] = OrderedDict()
 _lock = threading.Lock()
+_turn = threading.Condition(_lock)  # wakes the calls waiting for a round (see _Group)
+
+
+class _Call:
+    """One `judge` call's items still to check (`todo`), and the verdicts it has so far."""
+
+    def __init__(self, todo: dict[tuple, VerifyItem]) -> None:
+        self.wanted = len(todo)
+        self.todo = todo
+        self.results: dict[tuple, Verdict] = {}
+        self.leads = False
+
+
+class _Group:
+    """The calls of one process that check with the same verifier, options and limits. Calls made at
+    once (OpenRLHF's one call per sample from many threads, TRL's async rewards of one step) are
+    checked together: one call at a time leads a round, which checks everything the waiting calls
+    want in one batch (one deadline, the verifier's workers side by side), and answers already in
+    the running round are not checked twice. A call waits for at most the round before its own."""
+
+    def __init__(self) -> None:
+        self.waiting: list[_Call] = []
+        self.round: dict[tuple, list[_Call]] | None = None  # the running round's keys -> calls riding on it
+        self.led = False
+
+
+_groups: dict[tuple, _Group] = {}
 
 
 def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
@@ -74,18 +103,87 @@ def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
         if out[i] is None and key not in todo:
             todo[key] = i
     if todo:
-        fresh = _run(verifier, options_key, options or {}, [items[i] for i in todo.values()], limits)
-        done = dict(zip(todo, fresh))
-        with _lock:
-            for key, verdict in done.items():
+        try:
+            done = _together(verifier, options_key, options or {}, limits, {k: items[i] for k, i in todo.items()})
+        except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer (limits that do not hash)
+            log.exception("evalkit: the %s verifier could not be run", verifier)
+            done = {k: Verdict.infra_error(f"{verifier} verifier failed: {type(e).__name__}: {e}") for k in todo}
+        for i, key in enumerate(keys):
+            if out[i] is None:
+                out[i] = done.get(key)
+    return [v if v is not None else Verdict.infra_error("not judged") for v in out]
+
+
+def _together(verifier: str, options_key: str, options: dict[str, Any], limits: Limits,
+              todo: dict[tuple, VerifyItem]) -> dict[tuple, Verdict]:
+    """The verdicts of `todo`, checked in a round with those of the calls made at the same time."""
+    call = _Call(todo)
+    with _turn:
+        group = _groups.setdefault((os.getpid(), verifier, options_key, limits), _Group())
+        if group.round is not None:  # ride on the running round for what it already checks
+            for key in [k for k in call.todo if k in group.round]:
+                group.round[key].append(call)
+                del call.todo[key]
+        if call.todo:
+            group.waiting.append(call)
+            if not group.led:
+                group.led = call.leads = True
+        try:
+            while len(call.results) < call.wanted and not call.leads:
+                _turn.wait()
+        except BaseException:  # interrupted while waiting: leave, and pass on the lead if it was ours
+            if call in group.waiting:
+                group.waiting.remove(call)
+            if call.leads:
+                _hand_over(group)
+            raise
+    if call.leads:
+        try:
+            _lead_round(group, verifier, options_key, options, limits)
+        finally:
+            with _turn:
+                _hand_over(group)
+    return call.results
+
+
+def _lead_round(group: _Group, verifier: str, options_key: str, options: dict[str, Any], limits: Limits) -> None:
+    """Check everything the waiting calls want in one batch, and hand each its verdicts."""
+    with _turn:
+        calls, group.waiting = group.waiting, []
+        wanted: dict[tuple, VerifyItem] = {}
+        for c in calls:
+            wanted.update(c.todo)
+        done = {k: _cache[k] for k in wanted if k in _cache}  # checked by an earlier round meanwhile
+        keys = [k for k in wanted if k not in done]
+        group.round = {k: [] for k in keys}
+    fresh: list[Verdict] = []
+    try:
+        fresh = _run(verifier, options_key, options, [wanted[k] for k in keys], limits) if keys else []
+    finally:
+        done.update(zip(keys, fresh))
+        with _turn:
+            for key, verdict in zip(keys, fresh):
                 if verdict.reason not in ("timeout", "error"):  # those depend on load, not on the text
                     _cache[key] = verdict
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
-        for i, key in enumerate(keys):
-            if out[i] is None:
-                out[i] = done[key]
-    return [v if v is not None else Verdict.infra_error("not judged") for v in out]
+            riders = group.round or {}
+            group.round = None
+            for c in calls:
+                c.results.update((k, done.get(k) or Verdict.infra_error("not judged")) for k in c.todo)
+                c.todo = {}
+            for key, cs in riders.items():
+                for c in cs:
+                    c.results[key] = done.get(key) or Verdict.infra_error("not judged")
+            _turn.notify_all()
+
+
+def _hand_over(group: _Group) -> None:
+    """The lead passes to the first waiting call, if any (called holding the lock)."""
+    group.led = bool(group.waiting)
+    if group.waiting:
+        group.waiting[0].leads = True
+    _turn.notify_all()
 
 
 def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[VerifyItem],

@@ -35,8 +35,9 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, 
     block, or nothing after it scores 0.0. A think format that is not known (`bogus`) is not the
     model's fault: its rows get None (unjudged; TRL leaves them out) and a warning names it once.
     """
-    flags = per_row(think_open, len(completions), False)
-    texts = [completion_text(c) for c in completions]
+    n = _count(completions, None)
+    flags = per_row(think_open, n, False)
+    texts = [completion_text(c) for c in per_row(completions, n)]
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
@@ -66,7 +67,8 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
     Correctness is the math verifier's verdict, with `math_reward`'s answer column and limits; an
     unjudged answer gives None.
     """
-    n = len(completions)
+    n = _count(completions, None)
+    completions = per_row(completions, n)
     try:
         _, values = find_column(columns, [answer_column] if answer_column else ANSWER_COLUMNS)
         golds = per_row(values, n)
@@ -130,7 +132,7 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
     ids = per_row(completion_ids, n)
     out = []
     for tokens, text in zip(ids, texts):
-        units = list(tokens) if tokens is not None else _WORDS.findall(completion_text(text))
+        units = _ids(tokens) if tokens is not None else _WORDS.findall(completion_text(text))
         if len(units) < ngram_size or ngram_size < 1:
             out.append(0.0)
             continue
@@ -143,11 +145,21 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
 _WORDS = re.compile(r"\S+")
 
 
+def _ids(tokens: Any) -> list[Any]:
+    # a tensor's or array's ids as plain ints: a torch tensor's elements hash by identity, so as
+    # they are every n-gram would look new and a looping completion would go unpunished
+    values = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+    return [tuple(v) if isinstance(v, list) else v for v in values]
+
+
 def _count(completions: Sequence[Any] | None, completion_ids: Sequence[Any] | None) -> int:
     """How many values to return: one per completion, whatever `completion_ids` holds (a completion
     without ids is measured in words), so the trainer always gets a full list."""
     source = completions if completions is not None else completion_ids
-    return len(source) if source is not None else 0
+    try:
+        return len(source) if source is not None else 0
+    except TypeError:  # not a list: nothing to score (what the correctness rewards do)
+        return 0
 
 
 think_format_reward_async = async_twin(think_format_reward)

@@ -54,7 +54,8 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
     turns of its own, should be passed as `prompt`). Trailing end-of-turn and padding tokens are
     removed.
     """
-    query = query or ""
+    query = query if isinstance(query, str) else ""  # junk in one query must not fail the batch
+    prompt = prompt if isinstance(prompt, str) else None
     start = -1
     if prompt and prompt in query:
         start = query.index(prompt) + len(prompt)
@@ -140,7 +141,7 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
         import logging
 
         logging.getLogger("evalkit.rewards").exception("evalkit: OpenRLHF reward_func failed")
-        n = len(queries)
+        n = len(queries) if hasattr(queries, "__len__") else 0
         out = {"rewards": [0.0] * n, "scores": [0.0] * n, "extra_logs": {"unjudged": [1.0] * n, "timeout": [0.0] * n}}
     return _as_tensors(out)
 

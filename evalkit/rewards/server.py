@@ -5,9 +5,10 @@
     GET  /health       -> {"status": "ok", "verifier": "math", "served": N, "in_flight": K}
 
 A malformed request gets a 4xx with `{"error": "..."}` naming what is wrong, and the server keeps
-serving. At most `max_concurrency` requests are judged at once; further ones wait (up to
-`queue_timeout_s`, then 503). `close()` (or SIGINT / SIGTERM under `serve`) stops accepting, lets
-requests in flight finish, and returns.
+serving. At most `max_concurrency` requests are judged at once, and those are checked together
+(evalkit.rewards._judge: one batch, one deadline, OpenRLHF's one request per sample included);
+further ones wait (up to `queue_timeout_s`, then 503). `close()` (or SIGINT / SIGTERM under
+`serve`) stops accepting, lets requests in flight finish, and returns.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class RewardServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
-                 separator: str | None = None, max_concurrency: int = 4, queue_timeout_s: float = 600.0,
+                 separator: str | None = None, max_concurrency: int = 64, queue_timeout_s: float = 600.0,
                  partial: bool = False, per_answer_s: float = PER_ANSWER_S,
                  batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None):
         self.verifier = verifier
@@ -55,9 +56,7 @@ class RewardServer:
         self.served = 0
         self.in_flight = 0
         self._thread: threading.Thread | None = None
-        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
-        self._httpd.daemon_threads = False  # close() waits for requests in flight
-        self._httpd.block_on_close = True
+        self._httpd = _HTTPServer((host, port), _handler(self))
         self.host, self.port = self._httpd.server_address[:2]
 
     @property
@@ -149,6 +148,14 @@ class RewardServer:
     def health(self) -> dict[str, Any]:
         with self._count_lock:
             return {"status": "ok", "verifier": self.verifier, "served": self.served, "in_flight": self.in_flight}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # OpenRLHF posts one request per sample, a whole batch at once: the listen queue must hold them
+    # all (http.server's default of 5 resets or stalls the rest); the kernel caps it at somaxconn.
+    request_queue_size = 4096
+    daemon_threads = False  # close() waits for requests in flight
+    block_on_close = True
 
 
 def _check_think_format(value: Any, files: bool = True) -> Any:

@@ -10,9 +10,10 @@ Point veRL at this file (two config lines):
 or, with `reward_model.reward_manager=batch`, `custom_reward_function.name=compute_score_batch`, which
 checks the whole batch at once (cheapest first, under one deadline) and is much faster; or, with veRL's
 reward loop (`reward_model.use_reward_loop=True`), `custom_reward_function.name=compute_score_async`:
-the loop awaits one call per response, all of a batch at once, and `compute_score_async` checks at
-most `CONCURRENCY.limit` of them at a time (`EVALKIT_VERL_CONCURRENCY`, default 64) in threads, so
-the loop's event loop never blocks.
+the loop awaits one call per response, all of a batch at once, and `compute_score_async` gathers
+the calls into batches of at most `CONCURRENCY.limit` (`EVALKIT_VERL_CONCURRENCY`, default 64), each
+checked like `compute_score_batch` (one deadline, cheapest first) in a thread, so the loop's event
+loop never blocks and slow answers do not queue one behind another.
 
 Routing: `extra_info["verifier"]` when the row carries it (what `evalkit export --format verl`
 writes), else a code-test JSON ground truth means `code`, else the data source's name
@@ -75,16 +76,16 @@ class Concurrency:
     def __init__(self, limit: int) -> None:
         self.limit, self.in_flight, self.peak = limit, 0, 0
         self._lock = threading.Lock()
-        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._executor: ThreadPoolExecutor | None = None
 
-    def semaphore(self) -> asyncio.Semaphore:
-        """This event loop's semaphore (veRL may run one loop per reward worker)."""
+    def batcher(self) -> "_Batcher":
+        """This event loop's batcher (veRL may run one loop per reward worker)."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            if loop not in self._semaphores:
-                self._semaphores[loop] = asyncio.Semaphore(self.limit)
-            return self._semaphores[loop]
+            if loop not in self._batchers:
+                self._batchers[loop] = _Batcher(self)
+            return self._batchers[loop]
 
     def executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -92,18 +93,80 @@ class Concurrency:
                 self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix="evalkit-verl")
             return self._executor
 
-    def enter(self) -> None:
+    def enter(self, n: int = 1) -> None:
         with self._lock:
-            self.in_flight += 1
+            self.in_flight += n
             self.peak = max(self.peak, self.in_flight)
 
-    def leave(self) -> None:
+    def leave(self, n: int = 1) -> None:
         with self._lock:
-            self.in_flight -= 1
+            self.in_flight -= n
 
 
 CONCURRENCY = Concurrency(max(1, int(os.environ.get("EVALKIT_VERL_CONCURRENCY", "64"))))
 _GRACE_S = 5.0  # past the batch deadline, the awaiting side stops waiting for a check that never returned
+_LINGER_S = 0.01  # how long the first response of a batch waits for the others the loop is about to send
+
+
+class _Batcher:
+    """Gathers the responses awaited at once on one event loop into batches of at most `limit`, each
+    checked by one `compute_score_batch` call in a worker thread, one batch at a time per set of
+    options. So a batch's answers share one deadline and the verifier's workers side by side,
+    cheapest first: one call per response would queue them at the worker pool one by one, and slow
+    answers would add up until the quick ones behind them were given up on."""
+
+    def __init__(self, bound: Concurrency) -> None:
+        self.bound = bound
+        self.pending: dict[tuple, list[tuple[tuple, asyncio.Future]]] = {}  # options -> (response, future)
+        self.runners: dict[tuple, asyncio.Task] = {}
+
+    def submit(self, options: tuple, response: tuple) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.pending.setdefault(options, []).append((response, future))
+        runner = self.runners.get(options)
+        if runner is None or runner.done():
+            self.runners[options] = loop.create_task(self._run(options))
+        return future
+
+    async def _run(self, options: tuple) -> None:
+        queue = self.pending[options]
+        batch: list[tuple[tuple, asyncio.Future]] = []
+        try:
+            while queue:
+                if len(queue) < self.bound.limit:  # let the rest of the loop's responses arrive
+                    await asyncio.sleep(_LINGER_S)
+                batch = [(r, f) for r, f in queue[:self.bound.limit] if not f.done()]  # done: its caller left
+                del queue[:self.bound.limit]
+                if batch:
+                    await self._check(options, batch)
+        finally:  # cancelled with the loop: no caller may wait for a batch that will never come back
+            for _, future in batch + queue:
+                if not future.done():
+                    future.cancel()
+
+    async def _check(self, options: tuple, batch: list) -> None:
+        kwargs = dict(options)
+        partial, deadline = kwargs["partial"], kwargs["batch_deadline_s"]
+        columns = [list(c) for c in zip(*(response for response, _ in batch))]
+        self.bound.enter(len(batch))
+        try:
+            check = asyncio.get_running_loop().run_in_executor(
+                self.bound.executor(), lambda: compute_score_batch(*columns, **kwargs))
+            rows = await asyncio.wait_for(check, deadline + _GRACE_S)
+        except asyncio.TimeoutError:
+            verdict = Verdict(correct=False, score=0.0, answer=None, reason="timeout",
+                              detail="the check did not come back in time")
+            rows = [_judge_keys(_result(verdict, partial), kwargs) for _ in batch]
+        except Exception as e:  # noqa: BLE001 - never raise into the trainer
+            log.exception("evalkit: veRL compute_score_async failed")
+            verdict = Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}")
+            rows = [_judge_keys(_result(verdict, partial), kwargs) for _ in batch]
+        finally:
+            self.bound.leave(len(batch))
+        for (_, future), row in zip(batch, rows):
+            if not future.done():
+                future.set_result(row)
 
 
 async def compute_score_async(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
@@ -113,27 +176,19 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
     at once). Arguments and result as for `compute_score_batch` (the judge options included); veRL's
     extra keyword arguments (`reward_router_address`, `reward_model_tokenizer`) are accepted and unused.
 
-    At most `CONCURRENCY.limit` responses are checked at once, each in a worker thread, so the event
-    loop stays free. Same rules as the synchronous adapters: never raises; an unjudged answer scores
-    0.0 with `unjudged` 1; an answer too slow to check scores 0.0 with reason `timeout`, and if a
-    check has not come back `batch_deadline_s` + 5 s after it started, the caller gets that too.
+    The responses awaited at once are checked together, in batches of at most `CONCURRENCY.limit`,
+    each batch by `compute_score_batch` in a worker thread, so the event loop stays free and a batch's
+    answers share one deadline. Same rules as the synchronous adapters: never raises; an unjudged
+    answer scores 0.0 with `unjudged` 1; an answer too slow to check scores 0.0 with reason
+    `timeout`, and if a batch has not come back `batch_deadline_s` + 5 s after it started, its
+    responses get that too.
     """
     judge = {k: kwargs[k] for k in ("judge_model", "judge_base_url", "judge_concurrency") if k in kwargs}
+    options = tuple(sorted({"per_answer_s": per_answer_s, "batch_deadline_s": batch_deadline_s,
+                            "partial": partial, **judge}.items()))
     try:
-        async with CONCURRENCY.semaphore():
-            CONCURRENCY.enter()
-            try:
-                check = asyncio.get_running_loop().run_in_executor(
-                    CONCURRENCY.executor(),
-                    lambda: compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info],
-                                                per_answer_s=per_answer_s, batch_deadline_s=batch_deadline_s,
-                                                partial=partial, **judge)[0])
-                return await asyncio.wait_for(check, batch_deadline_s + _GRACE_S)
-            finally:
-                CONCURRENCY.leave()
-    except asyncio.TimeoutError:
-        return _judge_keys(_result(Verdict(correct=False, score=0.0, answer=None, reason="timeout",
-                                           detail="the check did not come back in time"), partial), judge)
+        future = CONCURRENCY.batcher().submit(options, (data_source, solution_str, ground_truth, extra_info))
+        return await future
     except asyncio.CancelledError:
         raise  # the loop is shutting down: not ours to swallow
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
