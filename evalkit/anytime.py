@@ -231,13 +231,13 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
 
 def _equivalence(spec: dict[str, Any]) -> Any:
     """The task verifier's answer equivalence for maj@k (None: text equality, or no votes at all)."""
-    from evalkit.verifiers.base import capabilities, get_verifier
+    from evalkit.verifiers.base import equivalence, get_verifier
 
     try:
         verifier = get_verifier(spec.get("verifier", "math"), **(spec.get("verifier_options") or {}))
     except Exception:  # an unknown plugin: maj@k groups by text
         return None
-    return getattr(verifier, "equivalent", None) if capabilities(verifier).votes else None
+    return equivalence(verifier)
 
 
 def _run_format(config: dict[str, Any]) -> ThinkFormat:

@@ -6,6 +6,7 @@ and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 
@@ -18,12 +19,29 @@ THINK_FORMAT_HELP = ("How the model thinks: r1, sky, magistral, harmony, seed, n
                      "(from the chat template and tokenizer, or from the completions' markers).")
 
 
+# a path a command was given, or writes to, that the file system refuses: the user's to fix, so one line
+_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EROFS,
+                errno.ENOSPC, errno.EDQUOT}
+
+
+def _path_error(e: OSError) -> str:
+    """'PATH: why' for a file-system error, naming the user's path (not the temporary file beside it)."""
+    where = str(e.filename).removesuffix(".tmp")
+    why = "exists and is not a directory" if e.errno == errno.EEXIST else e.strerror
+    return f"{where}: {why}"
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except InputError as e:
             click.echo(f"evalkit: error: {e}", err=True)
+            sys.exit(2)
+        except OSError as e:
+            if e.filename is None or e.errno not in _PATH_ERRNOS:
+                raise
+            click.echo(f"evalkit: error: {_path_error(e)}", err=True)
             sys.exit(2)
 
 
@@ -199,17 +217,22 @@ def tasks_cmd() -> None:
 
     from evalkit.suites import list_suites
 
-    for spec in list_tasks():
-        source = spec.dataset.hub or "bundled"
-        click.echo(f"{spec.name:<16} {spec.verifier:<7} {source:<28} {spec.description[:70]}")
-    for suite in list_suites():
-        click.echo(f"{suite.name:<16} {'suite':<7} {' + '.join(suite.tasks):<28} {suite.description[:70]}")
+    tasks = [(spec.name, spec.verifier, spec.dataset.hub or "bundled", spec.description) for spec in list_tasks()]
+    suites = [(suite.name, "suite", " + ".join(suite.tasks), suite.description) for suite in list_suites()]
+    # columns as wide as their longest cell (a suite's long task list aligns among the suites alone);
+    # descriptions whole: a license note ends some of them
+    for block in (tasks, suites):
+        widths = [max(len(row[i]) for row in tasks + suites) for i in range(2)]
+        widths.append(max((len(row[2]) for row in block), default=0))
+        for row in block:
+            click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3])
 
 
 # ---- verify (issue 3): one pair, or a JSON-lines file of pairs ----
 
 
-@main.command()
+# `evalkit verify -5 -5`: a negative answer is an answer, not an unknown option.
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("pred", required=False)
 @click.argument("gold", required=False)
 @click.option("--verifier", default="math", show_default=True,
@@ -228,14 +251,14 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     every line of --pairs FILE."""
     import json
 
-    from evalkit.verifiers.base import VerifyItem, get_verifier
+    from evalkit.verifiers.base import VerifyItem, get_verifier, verify_checked
 
     if pairs:
         if pred is not None:
             raise InputError("give either PRED GOLD or --pairs FILE, not both")
         from evalkit.verifiers._pairs import verify_pairs
 
-        lines = verify_pairs(pairs, verifier, think_format)
+        lines = list(verify_pairs(pairs, verifier, think_format))  # a bad line stops it before --out is touched
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
@@ -246,12 +269,14 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         return
     if pred is None or gold is None:
         raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
+    if out:
+        raise InputError("--out writes the verdicts of --pairs FILE; PRED GOLD prints its verdict")
     try:
         from evalkit.thinking import decide
 
         fmt = decide(think_format, completions=[pred] if is_completion else None).format
         item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
-        v = get_verifier(verifier).verify_many([item])[0]
+        [v] = verify_checked(get_verifier(verifier), [item])  # a faulty plugin's verdict is `error`, not a traceback
     except KeyError as e:
         raise InputError(f"--verifier: {e.args[0]}") from None
     if as_json:
@@ -289,7 +314,7 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 @click.option("--separator", default=None, help="Text that ends the prompt inside a query, where the prompt is not "
                                                  "found in it (its first occurrence; else the chat template's "
                                                  "assistant marker).")
-@click.option("--max-concurrency", type=int, default=4, show_default=True, help="Requests judged at once.")
+@click.option("--max-concurrency", type=int, default=64, show_default=True, help="Requests judged at once.")
 @click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
 @click.option("--per-answer-timeout", type=float, default=1.0, show_default=True, help="Seconds per answer.")
 @click.option("--batch-deadline", type=float, default=10.0, show_default=True, help="Seconds per request.")
@@ -333,23 +358,27 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
               help="Drop problems with fewer judged samples.")
 @click.option("--dedup", is_flag=True, default=False, help="Drop exact and normalised-text duplicates.")
 @click.option("--decontaminate", multiple=True,
-              help="Drop problems sharing a 13-word n-gram with this benchmark (a task name, a YAML path, or "
-                   "all); repeat, or give several separated by commas.")
+              help="Drop problems sharing a 13-word n-gram with this benchmark, or holding one of its shorter "
+                   "problems whole (a task name, a YAML path, or all); repeat, or give several separated by "
+                   "commas.")
 @click.option("--model", default=None, help="For a run holding several models: whose pass rates to use.")
 @click.option("--budget", type=int, default=None,
               help="For a run with thinking budgets (--think-budget): whose samples give the pass rates "
                    "(default: the largest, as results.json's headline). Budgets are never mixed.")
 @click.option("--dropped", "dropped_out", type=click.Path(dir_okay=False), default=None,
               help="The side file of dropped rows (default: OUT's stem + .dropped.jsonl).")
+@click.option("--think-format", default=None,
+              help="How the policy will think, written to every row for the rewards (as for `evalkit export`; "
+                   "default: the run's own think format).")
 def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: int, dedup: bool,
                decontaminate: tuple[str, ...], model: str | None, budget: int | None,
-               dropped_out: str | None) -> None:
+               dropped_out: str | None, think_format: str | None) -> None:
     """Write the problems of RUN_DIR whose pass rate lies in LOW:HIGH as GRPO training data."""
     from evalkit.curate import curate, summary_table
 
     tasks = [t.strip() for value in decontaminate for t in value.split(",") if t.strip()]
     result = curate(run_dir, pass_rate, fmt, out, min_samples=min_samples, dedup=dedup, decontaminate=tasks,
-                    model=model, dropped_out=dropped_out, budget=budget)
+                    model=model, dropped_out=dropped_out, budget=budget, think_format=think_format)
     click.echo(summary_table(result))
     click.echo(f"\nwrote {result.out} ({fmt}, {result.kept} rows); dropped rows and why: {result.dropped_path}")
 

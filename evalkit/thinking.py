@@ -85,6 +85,9 @@ class ThinkFormat:
         for key in ("answer_open", "answer_close", "prefill", "stop_thinking", "description"):
             if key in data and not isinstance(data[key], str):
                 raise InputError(f"{where}: field {key!r}: expected a string")
+        if not isinstance(data.get("answer_close_required", False), bool):  # a quoted "false" is true to Python
+            raise InputError(f"{where}: field 'answer_close_required': expected true or false (unquoted), "
+                             f"got {data['answer_close_required']!r}")
         if bool(data["open"]) != bool(data["close"]):
             raise InputError(f"{where}: fields 'open' and 'close': give both, or neither for no thinking")
         signals = data.get("signals", [])
@@ -134,9 +137,9 @@ def get_format(spec: "str | ThinkFormat | None") -> ThinkFormat:
     name = str(spec).strip()
     if name in FORMATS:
         return FORMATS[name]
-    path, _, row = name.partition(".yaml:") if ".yaml:" in name else (name, "", "")
-    if ".yaml:" in name:
-        path += ".yaml"
+    suffix = next((ext for ext in (".yaml", ".yml") if ext + ":" in name), "")
+    path, _, row = name.partition(suffix + ":") if suffix else (name, "", "")
+    path += suffix
     if path.endswith((".yaml", ".yml")):
         rows = load_formats(path)
         if row:
@@ -151,7 +154,7 @@ def get_format(spec: "str | ThinkFormat | None") -> ThinkFormat:
 
 def load_formats(path: str | Path) -> dict[str, ThinkFormat]:
     """A user's rows from YAML: a list of mappings (or {formats: [...]}) with ThinkFormat's fields."""
-    from evalkit.yamlfile import read_yaml  # yaml is imported only when a user's rows are read
+    from evalkit.yamlfile import key_lines, read_yaml  # yaml is imported only when a user's rows are read
 
     path = Path(path)
     data, node = read_yaml(path, "think formats")
@@ -168,7 +171,15 @@ def load_formats(path: str | Path) -> dict[str, ThinkFormat]:
             isinstance(node.value, list) and i < len(node.value) else 1
         if not isinstance(row, dict):
             raise InputError(f"{path}:{line}: a think format must be a mapping")
-        fmt = ThinkFormat.from_dict(row, f"{path}:{line}")
+        try:
+            fmt = ThinkFormat.from_dict(row, f"{path}:{line}")
+        except InputError as e:  # point at the field's own line where the row's node tells it
+            lines = key_lines(node.value[i]) if node is not None and i < len(node.value) else {}
+            field = next((k for k in lines if f"field {k!r}" in str(e) or f"fields {k!r}" in str(e)), None)
+            raise InputError(str(e).replace(f"{path}:{line}:", f"{path}:{lines[field]}:", 1) if field else str(e)) \
+                from None
+        if fmt.name in out:
+            raise InputError(f"{path}:{line}: think format {fmt.name!r} is given twice; give each row its own name")
         out[fmt.name] = fmt
     return out
 

@@ -62,3 +62,21 @@ def test_the_extending_page_examples_work_from_outside(tmp_path):
     assert exported.returncode == 0, exported.stderr
     [row] = [json.loads(line) for line in (work / "train.jsonl").read_text().splitlines()]
     assert row["prompt"][-1]["content"] in samples[0]["prompt"]
+
+
+def test_the_extending_pages_verifier_reads_the_answer_not_the_thinking(tmp_path, monkeypatch):
+    # a user copies the page's verifier into a reward: a reply cut off mid-thought that mused about the
+    # right distance must not score, nor one whose thinking had it and whose answer does not
+    [code] = [text for lang, text in blocks() if lang == "python" and text.startswith("# units_verifier.py")]
+    (tmp_path / "units_verifier.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from units_verifier import UnitsVerifier
+
+    from evalkit.verifiers.base import VerifyItem
+
+    verdicts = UnitsVerifier().verify_many([
+        VerifyItem("<think>Is it 3 km? Let me keep going", "3 km", finish_reason="length"),
+        VerifyItem("<think>3 km?</think> I am not sure: 5 km", "3 km", finish_reason="stop"),
+        VerifyItem("<think>5 km?</think> 3000 m", "3 km", finish_reason="stop"),
+    ])
+    assert [(v.correct, v.reason) for v in verdicts] == [(False, "truncated"), (False, "wrong"), (True, "correct")]

@@ -254,6 +254,27 @@ def test_a_users_row_in_yaml(tmp_path):
         get_format("qwen9")
 
 
+def test_a_users_yaml_with_a_slip_is_refused_at_its_line(tmp_path):
+    # two rows with one name: the file is not a one-row file whose second row silently wins
+    (tmp_path / "dup.yaml").write_text("- name: mine\n  open: '<r>'\n  close: '</r>'\n"
+                                       "- name: mine\n  open: '<t>'\n  close: '</t>'\n")
+    with pytest.raises(InputError, match=r"dup.yaml:4: think format 'mine' is given twice"):
+        get_format(str(tmp_path / "dup.yaml"))
+    # a quoted "false" is a non-empty string: true to Python, so every unclosed answer would be truncated
+    (tmp_path / "quoted.yaml").write_text("- name: sol\n  open: '<t>'\n  close: '</t>'\n  answer_open: '<a>'\n"
+                                          "  answer_close: '</a>'\n  answer_close_required: 'false'\n")
+    with pytest.raises(InputError, match=r"quoted.yaml:6: field 'answer_close_required': expected true or false"):
+        get_format(str(tmp_path / "quoted.yaml"))
+    # a misspelt field is named at its own line, not the row's
+    (tmp_path / "typo.yaml").write_text("- name: t\n  open: '<t>'\n  close: '</t>'\n  stop_thinkng: '</t>'\n")
+    with pytest.raises(InputError, match=r"typo.yaml:4: field 'stop_thinkng': unknown"):
+        get_format(str(tmp_path / "typo.yaml"))
+    # FILE.yml:NAME as FILE.yaml:NAME
+    (tmp_path / "rows.yml").write_text("- name: a\n  open: '<a>'\n  close: '</a>'\n- name: b\n  open: '<b>'\n"
+                                       "  close: '</b>'\n")
+    assert get_format(f"{tmp_path / 'rows.yml'}:b").open == "<b>"
+
+
 def test_stitching_puts_separate_reasoning_back_in_each_formats_markers():
     for name in NAMES:
         text = stitch(THINKING, ANSWER, name)

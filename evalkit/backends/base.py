@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
-from evalkit.errors import InputError
-from evalkit.plugins import find_entry_point, plugin_entry_points
+from evalkit.errors import InputError, ServerError
+from evalkit.plugins import find_entry_point, load_entry_point, plugin_entry_points, refuse_builtin_name
 from evalkit.thinking import R1, ThinkFormat, get_format
 from evalkit.types import Completion, Request
 
@@ -134,7 +134,8 @@ DEPLOYMENT_OPTIONS = ("dp", "ray_address", "replica_options", "start_timeout", "
 
 
 def register_backend(name: str, factory: Callable[..., Backend]) -> None:
-    """Make `factory(**options)` the backend called `name`."""
+    """Make `factory(**options)` the backend called `name`; ValueError for a built-in's name."""
+    refuse_builtin_name("backend", name, factory, BUILTIN_BACKENDS)
     BACKENDS[name] = factory
 
 
@@ -161,7 +162,7 @@ def backend_factory(name: str) -> Callable[..., Backend]:
             raise KeyError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
         kind = "built-in" if name in BUILTIN_BACKENDS else f"plugin ({ep.value})"
         try:
-            factory = ep.load()
+            factory = load_entry_point(ep)
         except ModuleNotFoundError as e:
             if name in BUILTIN_BACKENDS and e.name and not e.name.startswith("evalkit"):
                 raise  # the backend's own dependency is missing: the backend says how to install it
@@ -203,4 +204,13 @@ def get_backend(name: str, **options: Any) -> Backend:
     for k in DEPLOYMENT_OPTIONS:
         options.pop(k, None)
     check_backend_options(name, factory, options)
-    return factory(**options)
+    if name in BUILTIN_BACKENDS:  # a built-in's own errors say what to do (install vllm, a bad dtype, ...)
+        return factory(**options)
+    try:
+        return factory(**options)
+    except (InputError, ServerError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a plugin that fails as it starts: named, not a traceback
+        ep = find_entry_point(ENTRY_POINT_GROUP, BUILTIN_BACKENDS, name)
+        raise InputError(f"{f'plugin ({ep.value})' if ep else 'registered'} backend {name!r} could not start: "
+                         f"{type(e).__name__}: {e}") from None

@@ -16,14 +16,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.backends.base import Backend, did_not_fit
+from evalkit.backends.base import BUILTIN_BACKENDS, Backend, did_not_fit
 from evalkit.errors import InputError, ServerError
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
 from evalkit.taskspec import TaskSpec
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Request, Verdict, last_user_message
-from evalkit.verifiers.base import Verifier, VerifyItem, capabilities, get_verifier, rules_verifier
+from evalkit.verifiers.base import (Verifier, VerifyItem, capabilities, get_verifier, rules_verifier,
+                                    verify_checked)
 
 if TYPE_CHECKING:
     from evalkit.trace import ReflectionModel
@@ -31,6 +32,15 @@ if TYPE_CHECKING:
 BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
 JUDGE = "judge"  # the registered verifier `--judge` wraps every task's verifier in (`math+judge`)
+VERIFY_S = (120.0, 10.0)  # a verifier that bounds no batch itself: (at least, per sample) seconds a batch may take
+
+
+def verify_deadline(verifier: Verifier, n: int) -> float | None:
+    """Seconds the run waits for `verifier` over `n` samples: None for one that bounds its own batch
+    (Capabilities.limits holds `batch_deadline_s`, as math and code do), else VERIFY_S."""
+    if "batch_deadline_s" in capabilities(verifier).limits:
+        return None
+    return max(VERIFY_S[0], VERIFY_S[1] * n)
 
 
 def rules_for(spec: TaskSpec) -> Verifier:
@@ -65,6 +75,11 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     def produce() -> None:
         try:
             for item in engine.generate(requests):
+                if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Completion)):
+                    got = (f"({', '.join(type(x).__name__ for x in item)})" if isinstance(item, tuple)
+                           else type(item).__name__)
+                    raise ServerError(f"the {engine.name} backend's generate yielded {got}; expected "
+                                      "(Request, Completion) pairs")
                 results.put(item)
         except BaseException as e:
             results.put(e)
@@ -109,8 +124,12 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
               f"window ({shown}); they are recorded as truncated with nothing generated (a larger context "
               "window, vllm's --max-model-len, fits them)", file=sys.stderr)
     if failure is not None:
+        saved = f"({written} samples of this invocation are saved; rerun to resume)"
         if isinstance(failure, (ServerError, InputError)):
-            raise InputError(f"{failure} ({written} samples of this invocation are saved; rerun to resume)") from None
+            raise InputError(f"{failure} {saved}") from None
+        if isinstance(failure, Exception) and getattr(engine, "name", None) not in BUILTIN_BACKENDS:
+            # a plugin backend that fails its own way: one line naming it (a built-in's bug keeps its traceback)
+            raise InputError(f"the {engine.name} backend failed: {type(failure).__name__}: {failure} {saved}") from None
         raise failure
     return written
 
@@ -165,10 +184,8 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
                                     think_open=think_open[i], problem=asked_problem(req, problem.problem),
                                     think_format=think_format))
-        try:
-            out = verifiers[task].verify_many(items)
-        except Exception as e:  # the verifier must not raise; if it does, the samples stay unjudged
-            out = [Verdict.infra_error(f"verifier failed: {type(e).__name__}: {e}") for _ in items]
+        # a verifier that raises, hangs or breaks its contract leaves its samples unjudged; the run goes on
+        out = verify_checked(verifiers[task], items, verify_deadline(verifiers[task], len(items)))
         for i, v in zip(idx, out):
             verdicts[i] = v
     traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
@@ -246,6 +263,6 @@ def _candidate_checker(verifier: Verifier):
 
     def check(pairs: list[tuple[str, Any]]) -> list[bool | None]:
         items = [VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g) for c, g in pairs]
-        return [v.correct for v in verifier.verify_many(items)]
+        return [v.correct for v in verify_checked(verifier, items, verify_deadline(verifier, len(items)))]
 
     return check

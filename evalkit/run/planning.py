@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evalkit.backends.base import Backend, sample_seed
-from evalkit.errors import InputError
+from evalkit.errors import InputError, ServerError
 from evalkit.run.rundir import Key, RunDir
 from evalkit.taskspec import TaskSpec, generation_problem, load_problems, prompt_messages
 from evalkit.thinking import R1, ThinkFormat
@@ -196,8 +196,8 @@ def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, syst
         plan = by_task[task]
         if (task, pid) not in rendered:
             messages = prompt_messages(plan.spec, plan.by_id[pid], system_prompt)
-            prompt, prefill, _ = engine.render(messages, think_prefill, plan.spec.chat_template_kwargs,
-                                               *_format_arg(engine, think_format))
+            prompt, prefill = _render(engine, messages, think_prefill, plan.spec.chat_template_kwargs,
+                                      think_format, f"{task} problem {pid!r}")
             rendered[(task, pid)] = (messages, prompt, prefill)
         messages, prompt, prefill = rendered[(task, pid)]
         g = plan.generation
@@ -205,6 +205,23 @@ def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, syst
                            prompt=prompt, messages=tuple(messages), prefill=prefill, temperature=float(g.temperature),
                            top_p=float(g.top_p), max_tokens=int(g.max_tokens), model=model, budget=budget))
     return out
+
+
+def _render(engine: Backend, messages: list[dict[str, str]], think_prefill: bool,
+            chat_template_kwargs: dict[str, Any], think_format: ThinkFormat, what: str) -> tuple[str, str]:
+    """(prompt, prefill) from the backend's render; InputError naming the backend and the problem when
+    it fails (a chat template that refuses a system message) or breaks the protocol (a plugin's)."""
+    name = getattr(engine, "name", None) or type(engine).__name__
+    try:
+        out = engine.render(messages, think_prefill, chat_template_kwargs, *_format_arg(engine, think_format))
+    except (InputError, ServerError):
+        raise
+    except Exception as e:  # noqa: BLE001 - one line naming the backend, not a traceback
+        raise InputError(f"the {name} backend could not render the prompt of {what}: {type(e).__name__}: {e}") from None
+    if not (isinstance(out, (tuple, list)) and len(out) == 3 and isinstance(out[0], str) and isinstance(out[1], str)):
+        raise InputError(f"the {name} backend's render returned {type(out).__name__} {str(out)[:80]!r} for {what}; "
+                         "expected (prompt text, prefill text, think_open)")
+    return out[0], out[1]
 
 
 def _format_arg(engine: Backend, think_format: ThinkFormat) -> tuple[ThinkFormat, ...]:

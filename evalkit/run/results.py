@@ -10,7 +10,7 @@ from typing import Any, Collection
 from evalkit.run.loop import rules_for
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import Key, RunDir, sample_key
-from evalkit.verifiers.base import Verifier, capabilities
+from evalkit.verifiers.base import Verifier, capabilities, equivalence
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
             verifiers[task] = rules_for(plan.spec)
         verifier = verifiers.get(task)
         votes = capabilities(verifier).votes
-        equivalent = getattr(verifier, "equivalent", None) if votes else None
+        equivalent = equivalence(verifier)  # a plugin's that raises counts as not equivalent
         meta = {prob.id: prob.meta for prob in plan.problems} if plan else None
         chosen = {} if plan is None else {"metrics": [m for m in plan.spec.metrics if votes or m.lower() != "maj@k"]}
 

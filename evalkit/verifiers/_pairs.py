@@ -17,7 +17,7 @@ from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.thinking import ThinkFormat, decide, get_format
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, get_verifier, verifier_factory
+from evalkit.verifiers.base import VerifyItem, get_verifier, verifier_factory, verify_checked
 
 
 def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto") -> list[dict[str, Any]]:
@@ -89,7 +89,7 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
             verifier = get_verifier(name, **options)
         except KeyError as e:
             raise InputError(f"{path}:{rows[idx[0]]['line']}: field 'verifier': {e.args[0]}") from None
-        for i, v in zip(idx, verifier.verify_many([rows[i]["item"] for i in idx])):
+        for i, v in zip(idx, verify_checked(verifier, [rows[i]["item"] for i in idx])):
             verdicts[i] = v
     for row, v in zip(rows, verdicts):
         yield {"id": row["id"], **v.to_dict()}  # type: ignore[union-attr]

@@ -9,12 +9,15 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
-from evalkit.plugins import find_entry_point, plugin_entry_points
-from evalkit.types import Verdict
+from evalkit.errors import InputError
+from evalkit.plugins import find_entry_point, load_entry_point, plugin_entry_points, refuse_builtin_name
+from evalkit.types import REASONS, Verdict
 
 ENTRY_POINT_GROUP = "evalkit.verifiers"
 LIMIT_OPTIONS = ("per_answer_s", "batch_deadline_s")  # the one spelling of the limits every caller uses
@@ -123,6 +126,29 @@ def capabilities(verifier: Any) -> Capabilities:
     return found if isinstance(found, Capabilities) else Capabilities()
 
 
+def equivalence(verifier: Any) -> Callable[[str, str], bool] | None:
+    """maj@k's answer equivalence of `verifier`: its `equivalent`, held to never raising (a failure
+    counts as not equivalent and is reported once on stderr); None when it has none or its answers
+    do not vote (Capabilities.votes)."""
+    same = getattr(verifier, "equivalent", None)
+    if same is None or not capabilities(verifier).votes:
+        return None
+    failed: list[str] = []
+
+    def equivalent(a: str, b: str) -> bool:
+        try:
+            return bool(same(a, b))
+        except Exception as e:  # noqa: BLE001 - maj@k then groups these answers by their text
+            if not failed:
+                failed.append(f"{type(e).__name__}: {e}")
+                name = getattr(verifier, "name", None) or type(verifier).__name__
+                print(f"evalkit: warning: the {name} verifier's equivalent() failed ({failed[0]}); maj@k "
+                      "groups the answers it could not compare by their text", file=sys.stderr)
+            return False
+
+    return equivalent
+
+
 def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[str, Any]:
     """Check the environment `verifier` needs before anything is generated (`evalkit run` calls it).
 
@@ -134,7 +160,92 @@ def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[st
     check = getattr(verifier, "check", None)
     if check is None:
         return {}
-    return dict(check(require_layers=tuple(require_layers)) or {})
+    try:
+        return dict(check(require_layers=tuple(require_layers)) or {})
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a verifier's check that fails is a run that cannot be judged
+        name = getattr(verifier, "name", None) or type(verifier).__name__
+        raise InputError(f"the {name} verifier's environment check failed: {type(e).__name__}: {e}") from None
+
+
+def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float | None = None) -> list[Verdict]:
+    """`verifier.verify_many(items)` held to the Verifier contract: one Verdict per item, in order, never
+    raising. A verifier that raises, returns the wrong number of results, or results that are not
+    Verdicts (or whose `correct` is not True, False or None) leaves every item unjudged (`correct`
+    None, reason `error`, the fault in `detail`): the verifier's fault, not the model's.
+
+    deadline_s: seconds to wait for it (None: no bound); a verifier still busy then leaves the items
+        unjudged, and one that has not returned from an earlier call is not called again. For
+        verifiers that do not bound themselves (Capabilities.limits without `batch_deadline_s`).
+    """
+    items = list(items)
+    name = getattr(verifier, "name", None) or type(verifier).__name__
+    if not items:
+        return []
+    try:
+        verdicts = _call_bounded(verifier, items, deadline_s)
+    except _StillBusy:
+        return [Verdict.infra_error(f"the {name} verifier is still running an earlier batch that took longer "
+                                    f"than {deadline_s:g} s")] * len(items)
+    except Exception as e:  # noqa: BLE001 - a verifier must not raise; if it does, its items stay unjudged
+        return [Verdict.infra_error(f"the {name} verifier failed: {type(e).__name__}: {e}")] * len(items)
+    if verdicts is None:
+        return [Verdict.infra_error(f"the {name} verifier did not return within {deadline_s:g} s")] * len(items)
+    fault = _contract_fault(verdicts, len(items))
+    if fault:
+        return [Verdict.infra_error(f"the {name} verifier {fault}")] * len(items)
+    return verdicts
+
+
+def _contract_fault(verdicts: list[Any], wanted: int) -> str | None:
+    """What is wrong with a verifier's results for `wanted` items, or None."""
+    if len(verdicts) != wanted:
+        return f"returned {len(verdicts)} results for {wanted} item{'s' * (wanted != 1)}"
+    for v in verdicts:
+        if not isinstance(v, Verdict):
+            return f"returned a {type(v).__name__} where a Verdict belongs"
+        if not (v.correct is None or isinstance(v.correct, bool)):
+            return f"returned a Verdict with correct={v.correct!r} (expected True, False or None)"
+        if v.reason not in REASONS:
+            return f"returned a Verdict with reason={v.reason!r} (expected one of {', '.join(REASONS)})"
+    return None
+
+
+_BUSY: dict[int, Any] = {}  # id(verifier) -> the thread of a call that overran its deadline and runs on
+
+
+class _StillBusy(Exception):
+    """The verifier has not returned from an earlier call that overran its deadline."""
+
+
+def _call_bounded(verifier: Any, items: list[VerifyItem], deadline_s: float | None) -> list[Any] | None:
+    """verify_many's results as a list, or None when it is still running after `deadline_s`."""
+    if deadline_s is None:
+        return list(verifier.verify_many(items))
+    stuck = _BUSY.get(id(verifier))
+    if stuck is not None:
+        if stuck.is_alive():
+            raise _StillBusy
+        del _BUSY[id(verifier)]
+    out: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            out["verdicts"] = list(verifier.verify_many(items))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            out["error"] = e
+
+    # a thread, not a process: a plugin need not pickle; one that hangs is left behind (daemon)
+    worker = threading.Thread(target=call, daemon=True, name="evalkit-verify")
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        _BUSY[id(verifier)] = worker
+        return None
+    if "error" in out:
+        raise out["error"]
+    return out["verdicts"]
 
 
 def golds_for(verifier: Any, value: Any) -> tuple[Any, ...]:
@@ -189,7 +300,9 @@ BUILTIN_VERIFIERS = {
 
 
 def register_verifier(name: str, factory: Callable[..., Verifier]) -> None:
-    """Make `factory(**options)` the verifier called `name` (a plugin may call this at import)."""
+    """Make `factory(**options)` the verifier called `name` (a plugin may call this at import).
+    ValueError for a built-in's name: `math_reward` scoring with a plugin's verifier would be silent."""
+    refuse_builtin_name("verifier", name, factory, BUILTIN_VERIFIERS)
     VERIFIERS[name] = factory
 
 
@@ -213,7 +326,7 @@ def verifier_factory(name: str) -> Callable[..., Verifier]:
             raise KeyError(f"unknown verifier {name!r} (known: {known})")
         kind = "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})"
         try:
-            factory = ep.load()
+            factory = load_entry_point(ep)
         except Exception as e:  # noqa: BLE001 - any import failure is reported as what it is
             raise KeyError(f"{kind} verifier {name!r} could not be loaded: {type(e).__name__}: {e}") from None
         VERIFIERS.setdefault(name, factory)
@@ -224,8 +337,18 @@ def get_verifier(name: str, **options: Any) -> Verifier:
     """The verifier registered as `name`, built with `options` (a task spec's verifier options).
 
     `INNER+OUTER` (e.g. `math+judge`) is a cascade: see `Cascade`.
+    Raises KeyError for a name that cannot be loaded or a verifier that fails as it is built (the
+    message names it and what failed), TypeError / ValueError for options it refuses.
     """
-    return verifier_factory(name)(**options)
+    factory = verifier_factory(name)
+    try:
+        return factory(**options)
+    except (KeyError, TypeError, ValueError, InputError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a plugin that fails as it starts: named, not a traceback
+        ep = None if "+" in name else find_entry_point(ENTRY_POINT_GROUP, BUILTIN_VERIFIERS, name)
+        kind = "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})" if ep else "registered"
+        raise KeyError(f"{kind} verifier {name!r} could not be built: {type(e).__name__}: {e}") from None
 
 
 def verifier_names() -> list[str]:

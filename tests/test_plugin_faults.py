@@ -1,0 +1,295 @@
+"""Plugins that misbehave: a verifier that raises, hangs, or returns what is not one Verdict per item
+leaves its samples unjudged and the run goes on (the Verdict contract: it never raises); a plugin
+that fails as it starts, checks its environment or generates is one line naming it (exit 2), never
+a traceback; a plugin that takes a built-in's name is ignored with a warning, not silently. Each
+plugin is a real distribution on the path of the `evalkit` process, as `pip install` leaves it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from _plugin_dist import python_with, write_distribution
+
+PLUGINS = textwrap.dedent('''
+    import time
+    from evalkit.types import Completion, Verdict
+
+    class Base:
+        name = "base"
+        def __init__(self, **options):
+            pass
+        def verify_many(self, items):
+            return [Verdict(False, 0.0, (item.completion or "")[-1:], "wrong") for item in items]
+
+    class Raises(Base):
+        name = "raises"
+        def verify_many(self, items):
+            raise RuntimeError("the units service is down")
+
+    class Short(Base):
+        name = "short"
+        def verify_many(self, items):
+            return []
+
+    class Dicts(Base):
+        name = "dicts"
+        def verify_many(self, items):
+            return [{"correct": True} for _ in items]
+
+    class Yes(Base):
+        name = "saysyes"
+        def verify_many(self, items):
+            return [Verdict("yes", 1.0, "x", "correct") for _ in items]
+
+    class Hangs(Base):
+        name = "hangs"
+        def verify_many(self, items):
+            time.sleep(3600)
+
+    class BadEquivalence(Base):
+        name = "badeq"
+        def equivalent(self, a, b):
+            raise ValueError("cannot compare")
+
+    class CannotStart(Base):
+        def __init__(self, **options):
+            raise RuntimeError("no licence key")
+
+    class CheckFails(Base):
+        name = "checkfails"
+        def check(self, require_layers=()):
+            raise RuntimeError("the units table is missing")
+
+    class Math(Base):
+        name = "math"
+        def verify_many(self, items):
+            return [Verdict(True, 1.0, "plugin", "correct") for _ in items]
+
+    class Echo:
+        name = "echo"
+        def __init__(self, model):
+            self.model = model
+        def render(self, messages, think_prefill, chat_template_kwargs):
+            return messages[-1]["content"], "", False
+        def generate(self, requests):
+            for req in requests:
+                yield req, Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
+        def close(self):
+            pass
+
+    class WontStart(Echo):
+        def __init__(self, model):
+            raise RuntimeError("cannot reach the inference service")
+
+    class RenderFails(Echo):
+        def render(self, messages, think_prefill, chat_template_kwargs):
+            raise RuntimeError("no chat template")
+
+    class GoesAway(Echo):
+        def generate(self, requests):
+            for i, req in enumerate(requests):
+                if i == 1:
+                    raise ConnectionError("the service went away")
+                yield req, Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
+
+    class YieldsText(Echo):
+        def generate(self, requests):
+            for req in requests:
+                yield req, "<think>x</think> 1"
+''')
+
+ENTRY_POINTS = """[evalkit.verifiers]
+raises = faulty:Raises
+short = faulty:Short
+dicts = faulty:Dicts
+saysyes = faulty:Yes
+hangs = faulty:Hangs
+badeq = faulty:BadEquivalence
+cannotstart = faulty:CannotStart
+checkfails = faulty:CheckFails
+math = faulty:Math
+[evalkit.backends]
+echo = faulty:Echo
+wontstart = faulty:WontStart
+renderfails = faulty:RenderFails
+goesaway = faulty:GoesAway
+yieldstext = faulty:YieldsText
+vllm = faulty:Echo
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    return write_distribution(tmp_path_factory.mktemp("site"), "faulty", PLUGINS, "faulty-plugins", ENTRY_POINTS)
+
+
+def spec(tmp_path: Path, verifier: str) -> Path:
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "q": "one?", "a": "1"}) + "\n"
+                                      + json.dumps({"id": "b", "q": "two?", "a": "2"}) + "\n")
+    path = tmp_path / f"{verifier}.yaml"
+    path.write_text(f"name: t\ndataset: {{local: d.jsonl}}\nfields: {{id: id, problem: q, answer: a}}\n"
+                    f"prompt: '{{{{ q }}}}'\nverifier: {verifier}\n")
+    return path
+
+
+def replay(tmp_path: Path, texts: dict[tuple[str, int], str]) -> Path:
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"problem_id": pid, "sample": i, "completion": t}) + "\n"
+                            for (pid, i), t in texts.items()))
+    return path
+
+
+def evalkit(site: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return python_with(site, ["-m", "evalkit", *args], cwd)
+
+
+def samples(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("verifier, says", [
+    ("raises", "the raises verifier failed: RuntimeError: the units service is down"),
+    ("short", "the short verifier returned 0 results for 2 items"),
+    ("dicts", "the dicts verifier returned a dict where a Verdict belongs"),
+    ("saysyes", "the saysyes verifier returned a Verdict with correct='yes' (expected True, False or None)"),
+])
+def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, tmp_path, verifier, says):
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
+    r = evalkit(site, ["run", str(spec(tmp_path, verifier)), "--completions", str(completions), "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert [(s["correct"], s["reason"], s["detail"]) for s in samples(tmp_path / "run")] == [(None, "error", says)] * 2
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert result["n_unjudged"] == 2
+
+    verified = evalkit(site, ["verify", "1", "1", "--verifier", verifier, "--json"], tmp_path)
+    assert verified.returncode == 0 and "Traceback" not in verified.stderr, verified.stderr
+    assert json.loads(verified.stdout)["correct"] is None
+
+
+def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path):
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
+    code = ("import sys, evalkit.run.loop as loop; loop.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
+            "from evalkit.cli import main; main()")
+    r = python_with(site, ["-c", code, "run", str(spec(tmp_path, "hangs")), "--completions", str(completions),
+                           "--no-progress", "--out", "run"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert {(s["correct"], s["detail"]) for s in samples(tmp_path / "run")} == {
+        (None, "the hangs verifier did not return within 2 s")}
+    assert (tmp_path / "run" / "results.json").is_file()
+
+
+def test_an_equivalence_that_raises_groups_by_text(site, tmp_path):
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 5", ("a", 1): "<think>x</think> 7",
+                                    ("b", 0): "<think>x</think> 5", ("b", 1): "<think>x</think> 5"})
+    r = evalkit(site, ["run", str(spec(tmp_path, "badeq")), "--completions", str(completions), "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "the badeq verifier's equivalent() failed (ValueError: cannot compare)" in r.stderr
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert result["metrics"]["maj@2"]["value"] == 0.0
+
+
+@pytest.mark.parametrize("verifier, says", [
+    ("cannotstart", "field 'verifier': plugin (faulty:CannotStart) verifier 'cannotstart' could not be built: "
+                    "RuntimeError: no licence key"),
+    ("checkfails", "the checkfails verifier's environment check failed: RuntimeError: the units table is missing"),
+])
+def test_a_verifier_that_cannot_start_is_one_line_naming_it(site, tmp_path, verifier, says):
+    completions = replay(tmp_path, {("a", 0): "1"})
+    r = evalkit(site, ["run", str(spec(tmp_path, verifier)), "--completions", str(completions), "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+    assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
+def test_a_plugin_cannot_take_a_built_ins_name_silently(site, tmp_path):
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
+    r = evalkit(site, ["run", str(spec(tmp_path, "math")), "--completions", str(completions), "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [s["correct"] for s in samples(tmp_path / "run")] == [True, False]  # the built-in math verifier
+    assert ("evalkit.verifiers entry point math = faulty:Math (distribution faulty-plugins) is ignored: the verifier "
+            "name 'math' is built in") in r.stderr
+    assert "evalkit.backends entry point vllm = faulty:Echo (distribution faulty-plugins) is ignored" in r.stderr
+
+
+def test_two_plugins_with_one_name_are_not_resolved_silently(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    for module in ("first", "second"):
+        write_distribution(site, module, "class V:\n    name = 'units'\n", f"{module}-units",
+                           f"[evalkit.verifiers]\nunits = {module}:V\n")
+    code = "from evalkit.verifiers.base import verifier_names; print(verifier_names())"
+    r = python_with(site, ["-c", code], tmp_path)
+    assert r.returncode == 0 and "'units'" in r.stdout, r.stderr
+    assert r.stderr.count("entry point units = ") == 1, r.stderr
+    assert "is ignored: the verifier name 'units' is taken by" in r.stderr
+
+
+@pytest.mark.parametrize("backend, says, saved", [
+    ("wontstart", "plugin (faulty:WontStart) backend 'wontstart' could not start: RuntimeError: cannot reach the "
+                  "inference service", 0),
+    ("renderfails", "the echo backend could not render the prompt of t problem 'a': RuntimeError: no chat template", 0),
+    ("goesaway", "the echo backend failed: ConnectionError: the service went away (1 samples of this invocation "
+                 "are saved; rerun to resume)", 1),
+    ("yieldstext", "the echo backend's generate yielded (Request, str); expected (Request, Completion) pairs", 0),
+])
+def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backend, says, saved):
+    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", backend, "--model", "m", "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines() if saved else []
+    assert len(lines) == saved
+
+
+def test_registering_in_process_under_a_built_ins_name_is_refused():
+    # a plugin module that registers itself as `math` at import would make math_reward score with it
+    from evalkit.backends import register_backend
+    from evalkit.rewards import math_reward
+    from evalkit.verifiers import register_verifier
+
+    class AlwaysRight:
+        name = "math"
+
+        def verify_many(self, items):
+            raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="'math' is a built-in verifier; register .*AlwaysRight under another name"):
+        register_verifier("math", AlwaysRight)
+    with pytest.raises(ValueError, match="'vllm' is a built-in backend"):
+        register_backend("vllm", AlwaysRight)
+    assert math_reward(["the answer is \\boxed{5}"], answer=["4"]) == [0.0]
+
+
+def test_a_verifier_past_its_deadline_is_not_called_again_until_it_returns():
+    import threading
+    import time
+
+    from evalkit.types import Verdict
+    from evalkit.verifiers.base import VerifyItem, verify_checked
+
+    release = threading.Event()
+
+    class Slow:
+        name = "slow"
+        calls = 0
+
+        def verify_many(self, items):
+            Slow.calls += 1
+            release.wait()
+            return [Verdict(True, 1.0, "1", "correct") for _ in items]
+
+    slow, items = Slow(), [VerifyItem("1", "1")]
+    assert verify_checked(slow, items, 0.2)[0].detail == "the slow verifier did not return within 0.2 s"
+    later = verify_checked(slow, items, 0.2)[0]
+    assert (later.correct, later.detail) == (None, "the slow verifier is still running an earlier batch that took "
+                                                   "longer than 0.2 s")
+    assert Slow.calls == 1
+    release.set()
+    time.sleep(0.2)
+    assert verify_checked(slow, items, 0.2)[0].correct is True and Slow.calls == 2
