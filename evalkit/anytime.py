@@ -354,7 +354,8 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
 
 def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, answer_cue: str):
     """Cut, close, cue and answer every pending probe in one batch; verify with each task's verifier."""
-    from evalkit.verifiers.base import VerifyItem, get_verifier
+    from evalkit.run.loop import verify_deadline
+    from evalkit.verifiers.base import VerifyItem, get_verifier, verify_checked
 
     tok = engine.tokenizer
     fmt = _run_format(config)
@@ -393,7 +394,8 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
             items.append(VerifyItem(completion=s["completion"][:cut_at] + after[-1], gold=s.get("gold"),
                                     finish_reason=outs[j].finish_reason, think_open=_think_open(s, fmt),
                                     think_format=fmt))
-        for j, v, text in zip(idx, verifier.verify_many(items), after):
+        found = verify_checked(verifier, items, verify_deadline(verifier, len(items)))  # a faulty plugin: unjudged
+        for j, v, text in zip(idx, found, after):
             s, b, _, _, i = pending[j]
             think_tokens, cut_at = kept[j]
             yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut_at, think_tokens,

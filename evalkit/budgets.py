@@ -543,7 +543,10 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
     """One line per task, model and budget: avg@n with its CI, thinking tokens, share finished."""
+    from evalkit.table import short_names
+
     rows = [["task", "model", "budget", "avg@n [95% CI]", "thinking", "answer", "finished", "tok/correct"]]
+    names = short_names([r["model"] for r in results])
     for r in results:
         block = r.get("think_budgets", r)
         for row in block.get("budgets", []):
@@ -551,7 +554,7 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
             value = stat.get("value")
             acc = "-" if value is None else f"{100 * value:.1f} [{100 * stat['ci_low']:.1f}, {100 * stat['ci_high']:.1f}]"
             mark = " *" if row["budget"] == block.get("smallest_reaching_95") else ""
-            rows.append([r["task"], r["model"][-32:], f"{row['budget']}{mark}", acc, _num(row["mean_thinking_tokens"]),
+            rows.append([r["task"], names[r["model"]], f"{row['budget']}{mark}", acc, _num(row["mean_thinking_tokens"]),
                          _num(row["mean_answer_tokens"]), _num(row["finished_share"], pct=True),
                          _num(row["tokens_per_correct"])])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -19,6 +19,7 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     header = ["task", "model", "problems", "n", "avg@n", "pass@k", "maj@k", "trunc", "unjudged"]
     rows = [header]
     partial = False
+    names = short_names([r["model"] for r in results])
     for r in results:
         metrics = r.get("metrics", {})
         ks = [int(k.split("@")[1]) for k in metrics if k.startswith("pass@")]
@@ -28,7 +29,7 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
         if k and metrics[f"pass@{k}"].get("n_problems", r["n_problems"]) < r["n_problems"]:
             star, partial = "*", True
         rows.append([
-            r["task"], _short(r["model"]), str(r["n_problems"]), str(r.get("samples_per_problem", "")),
+            r["task"], names[r["model"]], str(r["n_problems"]), str(r.get("samples_per_problem", "")),
             _fmt(metrics.get("avg@n")),
             f"@{k} {_fmt(metrics.get(f'pass@{k}'))}{star}" if k else "-",
             f"@{k} {_fmt(metrics.get(f'maj@{k}'))}{star}" if k and f"maj@{k}" in metrics else "-",
@@ -42,5 +43,11 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _short(model: str, width: int = 40) -> str:
-    return model if len(model) <= width else "…" + model[-(width - 1):]
+def short_names(models: Sequence[str], width: int = 40) -> dict[str, str]:
+    """Each model's name for a table: its last `width` characters (`…` marking the cut), or the whole
+    name where cutting would leave two models looking alike (checkpoints of one run)."""
+    cut = {m: m if len(m) <= width else "…" + m[-(width - 1):] for m in set(models)}
+    seen: dict[str, int] = {}
+    for shown in cut.values():
+        seen[shown] = seen.get(shown, 0) + 1
+    return {m: shown if seen[shown] == 1 else m for m, shown in cut.items()}

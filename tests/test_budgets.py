@@ -381,3 +381,21 @@ def test_the_openai_backend_fits_budgets_in_the_servers_context_window(tiny_mode
         big = by[10 * WINDOW]  # thinking that would fill the window is cut where the close, cue and answer fit
         assert big["prompt_tokens"] + big["completion_tokens"] <= window
         assert big["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 8)
+
+
+def test_tables_tell_apart_checkpoints_whose_names_end_alike():
+    # two checkpoints of one run: the last 40 characters of their paths are the same
+    tail = "/checkpoint-1000/merged-with-the-base-model"
+    models = ["/runs/grpo-a" + tail, "/runs/grpo-b" + tail, "Qwen/Qwen3-0.6B"]
+    row = {"budget": 512, "metrics": {"avg@n": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}},
+           "mean_thinking_tokens": 300.0, "mean_answer_tokens": 20.0, "finished_share": 0.5, "tokens_per_correct": 9.0}
+    results = [{"task": "t", "model": m, "n_problems": 1, "samples_per_problem": 1, "metrics": {},
+                "think_budgets": {"budgets": [row], "smallest_reaching_95": 512}} for m in models]
+    from evalkit.table import results_table
+
+    for table in (format_budget_table(results), results_table(results)):
+        shown = [line.split()[1] for line in table.splitlines()[2:5]]
+        assert shown == models, table
+    long_one = "/very/long/path/of/a/single/model/that/is/far/wider/than/the/column"
+    [shown] = [line.split()[1] for line in results_table([{**results[0], "model": long_one}]).splitlines()[2:]]
+    assert shown == "…" + long_one[-39:]

@@ -326,6 +326,31 @@ def test_a_failing_judge_never_raises_the_score_and_the_gate_refuses_it(tmp_path
     assert all("HTTP 503" in s["judge"]["error"] for s in faulted)
 
 
+def test_a_rerun_asks_the_judge_again_where_it_gave_no_reply(tmp_path):
+    task, replay = _words_task(tmp_path)
+    args = ["run", str(task), "--completions", str(replay), "--judge", "judge", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # down for the whole first run
+        first = cli(*args, "--judge-base-url", judge.url, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "consulted 2, flipped 0 to correct, 0 unparsed, 2 faults" in first.stdout
+    with ScriptedJudge(lambda b: "VERDICT: CORRECT" if b and "Evelyn" in b else "VERDICT: INCORRECT") as judge:
+        again = cli(*args, "--judge-base-url", judge.url, cwd=tmp_path)  # the same run, the judge back up
+        assert again.returncode == 0, again.stderr
+        shown = judge.answers_shown()  # besides its attack suite, the two answers it gave no reply to
+        assert {"Evelyn has the greatest average speed.", "Briana has the greatest average speed."} <= set(shown)
+    assert "checked again 2 samples whose verifier or judge had failed: 2 are judged now" in again.stderr
+    assert "consulted 2, flipped 1 to correct, 0 unparsed, 0 faults" in again.stdout
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4
+    by = {(s["problem_id"], s["sample"]): s for s in samples}
+    assert by[("speed", 0)]["correct"] is True and by[("speed", 0)]["judge"]["flipped"] is True
+    assert by[("speed", 1)]["judge"]["says"] == "incorrect" and by[("speed", 1)]["judge"]["error"] is None
+    (result,) = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert result["metrics"]["avg@n"]["value"] == pytest.approx(0.5)
+    assert result["judge"] == {"consulted": 2, "flipped": 1, "unparsed": 0, "faults": 0}
+
+
 def test_the_judge_is_shown_the_problem_as_asked_with_a_choice_tasks_options(tmp_path):
     row = {"id": "c1", "question": "Which gas do plants absorb for photosynthesis?", "A": "Oxygen",
            "B": "Carbon dioxide", "C": "Nitrogen", "D": "Helium", "answer": "B"}

@@ -7,6 +7,7 @@ plugin is a real distribution on the path of the `evalkit` process, as `pip inst
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -48,6 +49,20 @@ PLUGINS = textwrap.dedent('''
     class Hangs(Base):
         name = "hangs"
         def verify_many(self, items):
+            time.sleep(3600)
+
+    class Flaky(Base):
+        name = "flaky"
+        def verify_many(self, items):
+            import os
+            if os.path.exists("down"):
+                raise RuntimeError("the units service is down")
+            return [Verdict(item.completion[-1:] == item.gold, 1.0, item.completion[-1:], "correct"
+                            if item.completion[-1:] == item.gold else "wrong") for item in items]
+
+    class EqHangs(Base):
+        name = "eqhangs"
+        def equivalent(self, a, b):
             time.sleep(3600)
 
     class BadEquivalence(Base):
@@ -109,6 +124,8 @@ dicts = faulty:Dicts
 saysyes = faulty:Yes
 hangs = faulty:Hangs
 badeq = faulty:BadEquivalence
+eqhangs = faulty:EqHangs
+flaky = faulty:Flaky
 cannotstart = faulty:CannotStart
 checkfails = faulty:CheckFails
 math = faulty:Math
@@ -183,6 +200,34 @@ def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path):
     assert (tmp_path / "run" / "results.json").is_file()
 
 
+def test_a_rerun_checks_again_what_a_verifier_fault_left_unjudged(site, tmp_path):
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3",
+                                    ("b", 1): "<think>x</think> 2"})
+    args = ["run", str(spec(tmp_path, "flaky")), "--completions", str(completions), "--no-progress", "--out", "run"]
+    (tmp_path / "down").write_text("")
+    first = evalkit(site, args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert [s["correct"] for s in samples(tmp_path / "run")] == [None] * 3
+    before = (tmp_path / "run" / "samples.jsonl").read_bytes()
+
+    still = evalkit(site, args, tmp_path)  # the service is still down: nothing changes, and the user is told
+    assert "checked again 3 samples whose verifier or judge had failed: 0 are judged now, 3 failed again" in still.stderr
+    assert (tmp_path / "run" / "samples.jsonl").read_bytes() == before
+
+    (tmp_path / "down").unlink()
+    again = evalkit(site, args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "checked again 3 samples whose verifier or judge had failed: 3 are judged now" in again.stderr
+    after = samples(tmp_path / "run")
+    assert [(s["problem_id"], s["sample"], s["correct"], s["reason"]) for s in after] == [
+        ("a", 0, True, "correct"), ("b", 0, False, "wrong"), ("b", 1, True, "correct")]
+    assert all(s["trace"] is not None and s["trace"]["final_correct"] == s["correct"] for s in after)
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert (result["n_unjudged"], result["metrics"]["avg@n"]["value"]) == (0, 0.75)
+    quiet = evalkit(site, args, tmp_path)  # nothing left to check: nothing said
+    assert "checked again" not in quiet.stderr
+
+
 def test_an_equivalence_that_raises_groups_by_text(site, tmp_path):
     completions = replay(tmp_path, {("a", 0): "<think>x</think> 5", ("a", 1): "<think>x</think> 7",
                                     ("b", 0): "<think>x</think> 5", ("b", 1): "<think>x</think> 5"})
@@ -192,6 +237,45 @@ def test_an_equivalence_that_raises_groups_by_text(site, tmp_path):
     assert "the badeq verifier's equivalent() failed (ValueError: cannot compare)" in r.stderr
     [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
     assert result["metrics"]["maj@2"]["value"] == 0.0
+
+
+def test_an_equivalence_that_hangs_does_not_hang_the_results(site, tmp_path):
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 5", ("a", 1): "<think>x</think> 7",
+                                    ("a", 2): "<think>x</think> 7", ("b", 0): "<think>x</think> 5",
+                                    ("b", 1): "<think>x</think> 2"})
+    code = ("import sys, evalkit.verifiers.base as base; base.EQUIVALENT_S = 1.0; sys.argv[0] = 'evalkit'; "
+            "from evalkit.cli import main; main()")
+    r = python_with(site, ["-c", code, "run", str(spec(tmp_path, "eqhangs")), "--completions", str(completions),
+                           "--no-progress", "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("the eqhangs verifier's equivalent() did not return within 1 s; maj@k groups the answers "
+                          "it has not compared by their text") == 1, r.stderr
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert "maj@2" in result["metrics"]
+
+
+REWARDS = """
+import json, sys, time
+from evalkit.rewards import Limits, verdicts
+start = time.monotonic()
+found = verdicts(sys.argv[1], ["<think>x</think> 1", "<think>x</think> 2"], ["1", "1"], limits=Limits(1.0, 2.0))
+print(json.dumps({"verdicts": [[v.correct, v.reason, v.detail] for v in found], "s": time.monotonic() - start}))
+"""
+
+
+@pytest.mark.parametrize("verifier, says", [
+    ("hangs", r"the hangs verifier did not return within [23](\.\d)? s"),
+    ("saysyes", re.escape("the saysyes verifier returned a Verdict with correct='yes' (expected True, False or None)")),
+    ("raises", "the raises verifier failed: RuntimeError: the units service is down"),
+])
+def test_a_faulty_verifier_leaves_rewards_unjudged_and_returns(site, tmp_path, verifier, says):
+    # the rewards path (TRL, veRL, OpenRLHF, the reward server) holds plugins to the contract too
+    r = python_with(site, ["-c", REWARDS, verifier], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    assert [(c, reason) for c, reason, _ in out["verdicts"]] == [(None, "error")] * 2
+    assert all(re.fullmatch(says, detail) for _, _, detail in out["verdicts"]), out
+    assert out["s"] < 60  # the hanging one is left behind (it sleeps an hour)
 
 
 @pytest.mark.parametrize("verifier, says", [

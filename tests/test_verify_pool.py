@@ -85,3 +85,14 @@ def test_get_pool_is_shared_and_rebuilt_after_fork():
         os._exit(0 if get_pool("test-shared") is not a else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_worker_replaced_at_the_end_of_a_batch_serves_the_next_one_however_late(pool, monkeypatch):
+    # a GRPO step whose answer timed out replaces its worker; the next step comes minutes later
+    import evalkit.verifiers.pool as pool_module
+
+    monkeypatch.setattr(pool_module, "STARTUP_LIMIT", 2.0)
+    pool.size = 1
+    assert pool.run([Job("time:sleep", (60,))], timeout=0.3)[0].status == "timeout"
+    time.sleep(3.0)  # longer than the start-up limit: the new worker's `ready` waits unread
+    assert [(r.status, r.value) for r in pool.run([Job("math:sqrt", (16,))])] == [("ok", 4.0)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, limit_options, verifier_factory
+from evalkit.verifiers.base import VerifyItem, limit_options, verifier_busy, verifier_factory, verify_checked
 
 log = logging.getLogger("evalkit.rewards")
 
 PER_ANSWER_S = 1.0  # an answer that takes longer to check scores 0 (`timeout`)
 BATCH_DEADLINE_S = 10.0  # answers still unchecked when the batch has taken this long score 0 (`timeout`)
 _CACHE_SIZE = 16384
+BACKSTOP_S = 30.0  # beyond its own limits, how long a verifier that keeps its deadline itself is waited for
 
 
 @dataclass(frozen=True)
@@ -188,39 +190,48 @@ def _hand_over(group: _Group) -> None:
 
 def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[VerifyItem],
          limits: Limits) -> list[Verdict]:
+    """The verdicts of `items`, held to the Verifier contract (`verify_checked`): a verifier that
+    raises, hangs, or returns what is not one Verdict per item leaves its items unjudged."""
     t0 = time.perf_counter()
     try:
         impl, native_deadline = _verifier(verifier, options_key, options, limits)
-        if native_deadline:
-            verdicts = list(impl.verify_many(items))
-        else:
-            verdicts = _in_chunks(impl, items, t0 + limits.batch_deadline_s)
     except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
         log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
         ms = (time.perf_counter() - t0) * 1e3
         return [Verdict.infra_error(f"{verifier} verifier failed: {type(e).__name__}: {e}", ms=ms)] * len(items)
-    if len(verdicts) != len(items) or not all(isinstance(v, Verdict) for v in verdicts):
-        detail = f"{verifier} verifier returned {len(verdicts)} results for {len(items)} items"
-        log.error("evalkit: %s", detail)
-        return [Verdict.infra_error(detail)] * len(items)
+    if native_deadline:  # it keeps the batch deadline itself; the backstop catches one that does not
+        verdicts = verify_checked(impl, items, limits.batch_deadline_s + limits.per_answer_s + BACKSTOP_S)
+    else:
+        verdicts = _in_chunks(impl, items, t0 + limits.batch_deadline_s, limits.per_answer_s)
+    faults = {v.detail for v in verdicts if v.correct is None and v.reason == "error"}
+    if faults:
+        log.error("evalkit: the %s verifier left %d of %d answers unjudged: %s", verifier,
+                  sum(v.correct is None and v.reason == "error" for v in verdicts), len(items), sorted(faults)[0])
     return verdicts
 
 
-def _in_chunks(impl: Any, items: list[VerifyItem], end: float) -> list[Verdict]:
-    """The batch deadline for a verifier that has none of its own (the code sandbox): items go in
-    small chunks, shortest completion first, and those not started by `end` score 0 (`timeout`).
-    A chunk already running finishes, so the overrun is at most one chunk's own limits."""
+def _in_chunks(impl: Any, items: list[VerifyItem], end: float, per_answer_s: float) -> list[Verdict]:
+    """The batch deadline for a verifier that has none of its own (`choice`, most plugins): items go
+    in small chunks, shortest completion first, and those not started by `end` score 0 (`timeout`).
+    A chunk already running may take `per_answer_s` past `end`; one still running then leaves its
+    items unjudged (the verifier hangs: its fault, not the answers'), and so do the items after it."""
     size = max(4, 2 * int(getattr(getattr(impl, "config", None), "workers", 2) or 2))  # keeps its workers busy
     order = sorted(range(len(items)), key=lambda i: len(items[i].completion or ""))
     out: list[Verdict | None] = [None] * len(items)
+    stuck: Verdict | None = None
     for start in range(0, len(order), size):
         chunk = order[start:start + size]
-        if time.perf_counter() >= end:
+        now = time.perf_counter()
+        if stuck is None and now >= end:
             for i in chunk:
                 out[i] = Verdict(False, 0.0, None, "timeout", "batch deadline passed before it was checked")
             continue
-        for i, v in zip(chunk, impl.verify_many([items[i] for i in chunk])):
+        wait = math.ceil((max(0.0, end - now) + per_answer_s) * 10) / 10  # tenths: a readable detail
+        found = [stuck] * len(chunk) if stuck else verify_checked(impl, [items[i] for i in chunk], wait)
+        for i, v in zip(chunk, found):
             out[i] = v
+        if stuck is None and verifier_busy(impl):
+            stuck = found[0]
     return [v if v is not None else Verdict.infra_error("not judged") for v in out]
 
 

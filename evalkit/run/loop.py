@@ -211,6 +211,84 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
     return sink.write(records)
 
 
+def faulted(sample: dict[str, Any]) -> bool:
+    """Whether a fault of the machinery, not the model, decided the sample's verdict: it is unjudged
+    (`correct` null, reason `error`: a verifier that failed or hung, a sandbox that could not start), or
+    its judge gave no reply (the rule's verdict stood in)."""
+    if sample.get("correct") is None and sample.get("reason") == "error":
+        return True
+    judge = sample.get("judge")
+    return isinstance(judge, dict) and bool(judge.get("error"))
+
+
+def faulted_samples(samples: list[dict[str, Any]], wanted: set, plans: list[TaskPlan]) -> list[dict[str, Any]]:
+    """The samples on disk, of the keys the run wants, whose verdict a fault decided (`faulted`): what
+    a rerun checks again. A problem without a gold answer or tests is left out: nothing can judge it."""
+    from evalkit.run.rundir import sample_key
+
+    problems = {(p.spec.name, pid): problem for p in plans for pid, problem in p.by_id.items()}
+
+    def judgeable(s: dict[str, Any]) -> bool:
+        problem = problems.get((s["task"], str(s["problem_id"])))
+        return problem is not None and (problem.answer is not None or problem.tests is not None)
+
+    return [s for s in samples if faulted(s) and s.get("completion") is not None and sample_key(s) in wanted
+            and judgeable(s)]
+
+
+def rejudge(run_dir: RunDir, samples: list[dict[str, Any]], plans: list[TaskPlan], verifiers: dict[str, Verifier],
+            rules: dict[str, Verifier], system_prompt: str | None, trace: bool = True, think_format: ThinkFormat = R1,
+            reflection_model: ReflectionModel | str | None = None) -> int:
+    """Check `samples` (see `faulted_samples`) again from their recorded completions, as `_flush` checks
+    a fresh sample (the verdict, then the trace that reads it), and rewrite their lines in samples.jsonl
+    in place (atomically: the file is whole at every moment). Returns how many have a verdict without a
+    fault now."""
+    from evalkit.run.rundir import sample_key
+    from evalkit.taskspec import prompt_messages
+
+    by_task = {p.spec.name: p for p in plans}
+    batch = []
+    for s in samples:
+        plan = by_task[s["task"]]
+        g = plan.generation
+        messages = prompt_messages(plan.spec, plan.by_id[str(s["problem_id"])], system_prompt)
+        req = Request(task=s["task"], problem_id=s["problem_id"], sample=s["sample"], seed=s.get("seed") or 0,
+                      prompt=s.get("prompt") or "", messages=tuple(messages), prefill="",
+                      temperature=float(g.temperature), top_p=float(g.top_p), max_tokens=int(g.max_tokens),
+                      model=s.get("model"), budget=s.get("budget"))
+        comp = Completion(text=s["completion"], finish_reason=s.get("finish_reason"),
+                          prompt_tokens=s.get("prompt_tokens"), completion_tokens=s.get("completion_tokens"),
+                          model=s.get("model"), think_open=bool(s.get("think_open")),
+                          reasoning_tokens=s.get("reasoning_tokens"), forced_waits=s.get("forced_waits"))
+        batch.append((req, comp))
+    collected = _Collect()
+    think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
+    for start in range(0, len(batch), BATCH):
+        _flush(batch[start:start + BATCH], by_task, verifiers, rules, think_open_by_task, collected,
+               trace and any(s.get("trace") is not None for s in samples), think_format, reflection_model)
+    fresh = {}
+    for old, new in zip(samples, collected.records):
+        if not faulted(new) or new.get("detail") != old.get("detail"):
+            verdict = {k: new.get(k) for k in ("correct", "score", "answer", "reason", "detail", "ms", "tests",
+                                                "judge")}
+            fresh[sample_key(old)] = {**old, **verdict, "trace": new.get("trace") if old.get("trace") is not None
+                                      else old.get("trace")}
+    if fresh:
+        run_dir.replace_samples(fresh)
+    return sum(not faulted(r) for r in fresh.values())
+
+
+class _Collect:
+    """A SampleWriter that keeps the records instead of appending them."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, records: list[dict[str, Any]]) -> int:
+        self.records.extend(records)
+        return len(records)
+
+
 def asked_problem(req: Request, fallback: str | None) -> str | None:
     """The problem as the model was asked it, for a verifier that reads it (a judge): the last user
     message the task's prompt template rendered, which holds what the problem field may not (a choice

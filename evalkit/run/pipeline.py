@@ -3,7 +3,8 @@ environment, starts the backend, runs the loop (loop.py: generate → verify →
 computes the results (results.py) and writes the report, all through the run directory (rundir.py).
 
 Every verified sample is appended (and flushed to disk) before it is counted, so a run killed at any
-point resumes where it stopped: re-running the same command generates only the missing samples. A
+point resumes where it stopped: re-running the same command generates only the missing samples, and
+checks again the samples whose verdict a fault decided (loop.faulted_samples; their lines rewritten). A
 rerun that changes what identifies the run (model, backend, prompts, sampling, seed, dataset
 revision) is refused unless `overwrite`; `n` and `limit` may grow.
 """
@@ -20,7 +21,8 @@ from typing import Any, Sequence
 
 from evalkit.backends.base import Backend, backend_capabilities, backend_factory, default_backend, get_backend
 from evalkit.errors import InputError
-from evalkit.run.loop import generate_and_verify, judge_options as make_judge_options, rules_for, task_verifiers
+from evalkit.run.loop import (faulted_samples, generate_and_verify, judge_options as make_judge_options, rejudge,
+                              rules_for, task_verifiers)
 from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable,
                                   identity as run_identity, plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
@@ -214,6 +216,15 @@ def evaluate(
     # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
     # the run before a model is loaded or a file is written
     verifiers = task_verifiers(plans, judge_options, run_dir.path) if pending_keys else {}
+    # samples whose verdict a fault decided (a judge that was down, a verifier that hung) are checked again
+    faulted = [] if overwrite else faulted_samples(run_dir.samples(), set(wanted), plans)
+    if faulted and not verifiers:
+        try:
+            verifiers = task_verifiers(plans, judge_options, run_dir.path)
+        except InputError as e:  # nothing to generate: the results are still worth recomputing
+            print(f"evalkit: warning: {len(faulted)} samples whose verifier or judge had failed are not checked "
+                  f"again: {e}", file=sys.stderr)
+            faulted = []
     if pending_keys and engine is None:
         # only what the user set: a backend refuses an option it does not take, by name
         given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
@@ -242,6 +253,21 @@ def evaluate(
                 engine.close()
             raise
 
+    if faulted:
+        try:
+            judged = rejudge(run_dir, faulted, plans, verifiers, rules, system_prompt, trace, decision.format, pinned)
+        except BaseException:
+            if own_engine and engine is not None:
+                engine.close()
+            requests = []
+            raise
+        finally:
+            if not requests:
+                for v in verifiers.values():
+                    getattr(v, "close", lambda: None)()
+        print(f"evalkit: checked again {len(faulted)} samples whose verifier or judge had failed: {judged} are "
+              "judged now" + ("" if judged == len(faulted) else f", {len(faulted) - judged} failed again (their "
+                              "detail says why)"), file=sys.stderr)
     for note in coverage_notes:  # the run starts: what the replay leaves out is worth saying now
         print(f"evalkit: warning: {note}", file=sys.stderr)
     run_dir.start(overwrite)

@@ -151,6 +151,25 @@ class RunDir:
         with open(path, "a", encoding="utf-8") as sink:
             yield SampleWriter(sink)
 
+    def replace_samples(self, fresh: dict[Key, dict[str, Any]]) -> None:
+        """Rewrite samples.jsonl with the lines whose resume key is in `fresh` replaced by its record
+        (keys in SAMPLE_KEYS order), every other line byte for byte as it was. Atomic: a new file,
+        on disk, then renamed over the old, so a kill at any moment leaves one whole file."""
+        path = self.samples_path
+        tmp = path.with_name(path.name + ".tmp")
+        with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as out:
+            for line in src:
+                if not line.endswith("\n"):  # a killed run's partial last line: the appender cuts it too
+                    break
+                record = json.loads(line) if line.strip() else None
+                key = sample_key(record) if isinstance(record, dict) else None
+                if key in fresh:
+                    line = json.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
+                out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+
     def frame(self):
         """The samples as a pandas DataFrame, one row per problem x sample, columns SAMPLE_KEYS."""
         import pandas as pd

@@ -311,16 +311,16 @@ import importlib
 def attack(ctx):
     return importlib.import_module(ctx["package"]).__name__ == ctx["package"]
 """, honest=True),
+    # built from the bottom up (each level renamed into a fresh parent), so every call stays near the
+    # top: Landlock checks walk a path's ancestors, and 3,000 calls each 3,000 deep take seconds
     Attack("deep_tree", "honest: leave a 3,000-deep directory tree for the clean-up", """
 import os
 def attack(ctx):
     os.mkdir("ek-deep")
-    fd = os.open("ek-deep", os.O_RDONLY)
     for _ in range(3000):
-        os.mkdir("d", dir_fd=fd)
-        fd2 = os.open("d", os.O_RDONLY, dir_fd=fd)
-        os.close(fd)
-        fd = fd2
+        os.mkdir("ek-up")
+        os.rename("ek-deep", "ek-up/d")
+        os.rename("ek-up", "ek-deep")
     return True
 """, honest=True),
 )

@@ -9,6 +9,7 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import threading
 from dataclasses import dataclass
@@ -126,27 +127,71 @@ def capabilities(verifier: Any) -> Capabilities:
     return found if isinstance(found, Capabilities) else Capabilities()
 
 
+EQUIVALENT_S = 30.0  # seconds one `equivalent(a, b)` may take before maj@k stops asking the verifier
+
+
 def equivalence(verifier: Any) -> Callable[[str, str], bool] | None:
-    """maj@k's answer equivalence of `verifier`: its `equivalent`, held to never raising (a failure
-    counts as not equivalent and is reported once on stderr); None when it has none or its answers
-    do not vote (Capabilities.votes)."""
+    """maj@k's answer equivalence of `verifier`: its `equivalent`, held to never raising and never
+    hanging (a call that fails counts as not equivalent; one that takes over EQUIVALENT_S stops the
+    asking: the answers left are grouped by their text; either is reported once on stderr); None when
+    it has none or its answers do not vote (Capabilities.votes)."""
     same = getattr(verifier, "equivalent", None)
     if same is None or not capabilities(verifier).votes:
         return None
+    name = getattr(verifier, "name", None) or type(verifier).__name__
     failed: list[str] = []
+    hung: list[bool] = []
+    bounded = _Bounded(same)
 
     def equivalent(a: str, b: str) -> bool:
+        if hung:
+            return False
         try:
-            return bool(same(a, b))
+            return bool(bounded(EQUIVALENT_S, a, b))
+        except TimeoutError:
+            hung.append(True)
+            print(f"evalkit: warning: the {name} verifier's equivalent() did not return within {EQUIVALENT_S:g} s; "
+                  "maj@k groups the answers it has not compared by their text", file=sys.stderr)
         except Exception as e:  # noqa: BLE001 - maj@k then groups these answers by their text
             if not failed:
                 failed.append(f"{type(e).__name__}: {e}")
-                name = getattr(verifier, "name", None) or type(verifier).__name__
                 print(f"evalkit: warning: the {name} verifier's equivalent() failed ({failed[0]}); maj@k "
                       "groups the answers it could not compare by their text", file=sys.stderr)
-            return False
+        return False
 
     return equivalent
+
+
+class _Bounded:
+    """`fn(*args)` run on one daemon thread of its own, waited for at most `timeout` seconds
+    (TimeoutError then; a call that hangs is left behind, and so is the thread)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+    def __call__(self, timeout: float, *args: Any) -> Any:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._serve, daemon=True, name="evalkit-equivalent")
+            self.thread.start()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self.jobs.put((args, box, done))
+        if not done.wait(timeout):
+            raise TimeoutError
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def _serve(self) -> None:
+        while True:
+            args, box, done = self.jobs.get()
+            try:
+                box["value"] = self.fn(*args)
+            except Exception as e:  # noqa: BLE001 - handed to the caller's thread
+                box["error"] = e
+            done.set()
 
 
 def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[str, Any]:
@@ -213,6 +258,12 @@ def _contract_fault(verdicts: list[Any], wanted: int) -> str | None:
 
 
 _BUSY: dict[int, Any] = {}  # id(verifier) -> the thread of a call that overran its deadline and runs on
+
+
+def verifier_busy(verifier: Any) -> bool:
+    """Whether `verifier` has not yet returned from a call that overran its `verify_checked` deadline."""
+    stuck = _BUSY.get(id(verifier))
+    return stuck is not None and stuck.is_alive()
 
 
 class _StillBusy(Exception):

@@ -407,10 +407,12 @@ class WorkerPool:
                         continue
                     limit = job.timeout if job.timeout is not None else timeout
                     busy[w] = (i, now, now + limit)
-            # Fail fast if workers cannot start at all.
+            # Fail fast if workers cannot start at all. A worker started before this call (one that
+            # replaced a killed worker at the end of the last batch) has its `ready` still unread:
+            # its start-up is timed from this call, not from when it was started.
             starting = [w for w in self._workers if not w.ready]
             for w in starting:
-                if w.proc.poll() is not None or now - w.started > STARTUP_LIMIT:
+                if w.proc.poll() is not None or now - max(w.started, t0) > STARTUP_LIMIT:
                     detail = f"verifier worker failed to start (exit code {w.proc.poll()})"
                     w.kill()
                     self._workers.remove(w)
