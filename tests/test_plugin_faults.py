@@ -240,9 +240,12 @@ def test_an_equivalence_that_raises_groups_by_text(site, tmp_path):
 
 
 def test_an_equivalence_that_hangs_does_not_hang_the_results(site, tmp_path):
-    completions = replay(tmp_path, {("a", 0): "<think>x</think> 5", ("a", 1): "<think>x</think> 7",
-                                    ("a", 2): "<think>x</think> 7", ("b", 0): "<think>x</think> 5",
-                                    ("b", 1): "<think>x</think> 2"})
+    # two models' samples: the verifier that hung for the first is not waited for again for the second
+    texts = {("a", 0): "5", ("a", 1): "7", ("a", 2): "7", ("b", 0): "5", ("b", 1): "2"}
+    completions = tmp_path / "c.jsonl"
+    completions.write_text("".join(json.dumps({"problem_id": pid, "sample": i, "model": model,
+                                               "completion": f"<think>x</think> {t}"}) + "\n"
+                                   for model in ("m1", "m2") for (pid, i), t in texts.items()))
     code = ("import sys, evalkit.verifiers.base as base; base.EQUIVALENT_S = 1.0; sys.argv[0] = 'evalkit'; "
             "from evalkit.cli import main; main()")
     r = python_with(site, ["-c", code, "run", str(spec(tmp_path, "eqhangs")), "--completions", str(completions),
@@ -250,8 +253,8 @@ def test_an_equivalence_that_hangs_does_not_hang_the_results(site, tmp_path):
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.count("the eqhangs verifier's equivalent() did not return within 1 s; maj@k groups the answers "
                           "it has not compared by their text") == 1, r.stderr
-    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
-    assert "maj@2" in result["metrics"]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert [r["model"] for r in results] == ["m1", "m2"] and all("maj@2" in r["metrics"] for r in results)
 
 
 REWARDS = """

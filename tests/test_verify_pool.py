@@ -96,3 +96,19 @@ def test_a_worker_replaced_at_the_end_of_a_batch_serves_the_next_one_however_lat
     assert pool.run([Job("time:sleep", (60,))], timeout=0.3)[0].status == "timeout"
     time.sleep(3.0)  # longer than the start-up limit: the new worker's `ready` waits unread
     assert [(r.status, r.value) for r in pool.run([Job("math:sqrt", (16,))])] == [("ok", 4.0)]
+
+
+def test_a_worker_that_never_starts_is_dropped_even_with_short_batch_deadlines(tmp_path, monkeypatch):
+    # the rewards path asks with a 10 s deadline; a worker hung in its imports must end as `infra`
+    # (unjudged), not as `timeout` (scored 0) batch after batch
+    import evalkit.verifiers.pool as pool_module
+
+    (tmp_path / "hangs_on_import.py").write_text("import time\ntime.sleep(3600)\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setattr(pool_module, "STARTUP_LIMIT", 2.0)
+    p = WorkerPool(1, preload=("hangs_on_import",))
+    try:
+        statuses = [p.run([Job("math:sqrt", (4,))], timeout=1.0, deadline=1.0)[0].status for _ in range(4)]
+    finally:
+        p.close()
+    assert statuses[0] == "timeout" and "infra" in statuses

@@ -203,10 +203,10 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
         verdicts = verify_checked(impl, items, limits.batch_deadline_s + limits.per_answer_s + BACKSTOP_S)
     else:
         verdicts = _in_chunks(impl, items, t0 + limits.batch_deadline_s, limits.per_answer_s)
-    faults = {v.detail for v in verdicts if v.correct is None and v.reason == "error"}
+    faults = [v for v in verdicts if v.correct is None and v.reason == "error"]
     if faults:
-        log.error("evalkit: the %s verifier left %d of %d answers unjudged: %s", verifier,
-                  sum(v.correct is None and v.reason == "error" for v in verdicts), len(items), sorted(faults)[0])
+        log.error("evalkit: the %s verifier left %d of %d answers unjudged: %s", verifier, len(faults), len(items),
+                  faults[0].detail)
     return verdicts
 
 

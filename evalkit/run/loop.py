@@ -166,14 +166,17 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
 
 
 def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWriter, trace: bool = True,
-           think_format: ThinkFormat = R1, reflection_model: ReflectionModel | str | None = None) -> int:
-    """Verify a batch, analyze its traces, append its lines, and flush them to disk."""
+           think_format: ThinkFormat = R1, reflection_model: ReflectionModel | str | None = None,
+           recorded_open: list[bool] | None = None) -> int:
+    """Verify a batch, analyze its traces, append its lines, and flush them to disk.
+    recorded_open: each sample's `think_open` as its line records it (samples checked again)."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
         by_verifier[req.task].append(i)
     verdicts: list[Verdict | None] = [None] * len(batch)
-    think_open = [think_open_by_task[req.task] or comp.think_open
-                  or (req.prefill == "" and _opened(req.prompt, think_format)) for req, comp in batch]
+    think_open = recorded_open if recorded_open is not None else [
+        think_open_by_task[req.task] or comp.think_open or (req.prefill == "" and _opened(req.prompt, think_format))
+        for req, comp in batch]
     for task, idx in by_verifier.items():
         plan = by_task[task]
         items = []
@@ -232,27 +235,30 @@ def faulted_samples(samples: list[dict[str, Any]], wanted: set, plans: list[Task
         problem = problems.get((s["task"], str(s["problem_id"])))
         return problem is not None and (problem.answer is not None or problem.tests is not None)
 
-    return [s for s in samples if faulted(s) and s.get("completion") is not None and sample_key(s) in wanted
-            and judgeable(s)]
+    found: dict[Any, dict[str, Any]] = {}  # a key written twice (an old run's doubled line) is checked once
+    for s in samples:
+        if faulted(s) and s.get("completion") is not None and sample_key(s) in wanted and judgeable(s):
+            found.setdefault(sample_key(s), s)
+    return list(found.values())
 
 
 def rejudge(run_dir: RunDir, samples: list[dict[str, Any]], plans: list[TaskPlan], verifiers: dict[str, Verifier],
             rules: dict[str, Verifier], system_prompt: str | None, trace: bool = True, think_format: ThinkFormat = R1,
-            reflection_model: ReflectionModel | str | None = None) -> int:
+            reflection_model: ReflectionModel | str | None = None) -> tuple[int, int]:
     """Check `samples` (see `faulted_samples`) again from their recorded completions, as `_flush` checks
     a fresh sample (the verdict, then the trace that reads it), and rewrite their lines in samples.jsonl
-    in place (atomically: the file is whole at every moment). Returns how many have a verdict without a
-    fault now."""
+    in place (atomically: the file is whole at every moment). Returns (lines rewritten, of those how
+    many have a verdict without a fault now). With `trace` off a line keeps the trace it had."""
     from evalkit.run.rundir import sample_key
     from evalkit.taskspec import prompt_messages
 
     by_task = {p.spec.name: p for p in plans}
     batch = []
     for s in samples:
-        plan = by_task[s["task"]]
+        plan, pid = by_task[s["task"]], str(s["problem_id"])
         g = plan.generation
-        messages = prompt_messages(plan.spec, plan.by_id[str(s["problem_id"])], system_prompt)
-        req = Request(task=s["task"], problem_id=s["problem_id"], sample=s["sample"], seed=s.get("seed") or 0,
+        messages = prompt_messages(plan.spec, plan.by_id[pid], system_prompt)
+        req = Request(task=s["task"], problem_id=pid, sample=int(s["sample"]), seed=s.get("seed") or 0,
                       prompt=s.get("prompt") or "", messages=tuple(messages), prefill="",
                       temperature=float(g.temperature), top_p=float(g.top_p), max_tokens=int(g.max_tokens),
                       model=s.get("model"), budget=s.get("budget"))
@@ -264,18 +270,18 @@ def rejudge(run_dir: RunDir, samples: list[dict[str, Any]], plans: list[TaskPlan
     collected = _Collect()
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     for start in range(0, len(batch), BATCH):
-        _flush(batch[start:start + BATCH], by_task, verifiers, rules, think_open_by_task, collected,
-               trace and any(s.get("trace") is not None for s in samples), think_format, reflection_model)
+        part = slice(start, start + BATCH)
+        _flush(batch[part], by_task, verifiers, rules, think_open_by_task, collected, trace, think_format,
+               reflection_model, recorded_open=[bool(s.get("think_open")) for s in samples[part]])
     fresh = {}
     for old, new in zip(samples, collected.records):
         if not faulted(new) or new.get("detail") != old.get("detail"):
             verdict = {k: new.get(k) for k in ("correct", "score", "answer", "reason", "detail", "ms", "tests",
                                                 "judge")}
-            fresh[sample_key(old)] = {**old, **verdict, "trace": new.get("trace") if old.get("trace") is not None
-                                      else old.get("trace")}
+            fresh[sample_key(old)] = {**old, **verdict, "trace": new.get("trace") if trace else old.get("trace")}
     if fresh:
         run_dir.replace_samples(fresh)
-    return sum(not faulted(r) for r in fresh.values())
+    return len(fresh), sum(not faulted(r) for r in fresh.values())
 
 
 class _Collect:

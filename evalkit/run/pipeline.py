@@ -253,9 +253,11 @@ def evaluate(
                 engine.close()
             raise
 
+    rewritten = 0
     if faulted:
         try:
-            judged = rejudge(run_dir, faulted, plans, verifiers, rules, system_prompt, trace, decision.format, pinned)
+            rewritten, judged = rejudge(run_dir, faulted, plans, verifiers, rules, system_prompt, trace,
+                                        decision.format, pinned)
         except BaseException:
             if own_engine and engine is not None:
                 engine.close()
@@ -299,7 +301,7 @@ def evaluate(
     t0 = time.perf_counter()
     task_results = compute_results(run_dir.path, plans, rules, wanted)
     results = [r.to_dict() for r in task_results]
-    _keep_anytime(run_dir, results, generated)
+    _keep_anytime(run_dir, results, generated + rewritten)
     run_dir.write_results(results)
     timings["metrics_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -316,17 +318,18 @@ def evaluate(
                      task_results=task_results)
 
 
-def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], generated: int) -> None:
+def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int) -> None:
     """Carry `evalkit anytime`'s curves (anytime.json) into the rewritten results, when the run's samples
-    are still those it read; after new samples the curves are left out and the user is told why."""
+    are still those it read; after `changed` new or re-checked samples the curves are left out and the
+    user is told why."""
     import json
 
     path = run_dir.path / "anytime.json"
     if not path.is_file():
         return
-    if generated:
-        print(f"evalkit: note: {path} was computed before this call's {generated} new samples; results.json "
-              f"leaves it out until `evalkit anytime {run_dir.path}` is run again", file=sys.stderr)
+    if changed:
+        print(f"evalkit: note: {path} was computed before this call's {changed} new or re-checked samples; "
+              f"results.json leaves it out until `evalkit anytime {run_dir.path}` is run again", file=sys.stderr)
         return
     try:
         curves = {(r["task"], r["model"]): r for r in json.loads(path.read_text(encoding="utf-8"))["results"]}

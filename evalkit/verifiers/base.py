@@ -128,30 +128,42 @@ def capabilities(verifier: Any) -> Capabilities:
 
 
 EQUIVALENT_S = 30.0  # seconds one `equivalent(a, b)` may take before maj@k stops asking the verifier
+_EQ_HUNG: dict[int, threading.Thread] = {}  # id(verifier) -> the thread of an equivalent() call that overran
+_EQ_TOLD: set[int] = set()  # the verifiers whose hang the user has been told of
 
 
 def equivalence(verifier: Any) -> Callable[[str, str], bool] | None:
     """maj@k's answer equivalence of `verifier`: its `equivalent`, held to never raising and never
-    hanging (a call that fails counts as not equivalent; one that takes over EQUIVALENT_S stops the
-    asking: the answers left are grouped by their text; either is reported once on stderr); None when
-    it has none or its answers do not vote (Capabilities.votes)."""
+    hanging (a call that fails counts as not equivalent; once one takes over EQUIVALENT_S the verifier
+    is not asked again while that call runs: the answers left are grouped by their text; either is
+    reported once on stderr); None when it has none or its answers do not vote (Capabilities.votes)."""
     same = getattr(verifier, "equivalent", None)
     if same is None or not capabilities(verifier).votes:
         return None
     name = getattr(verifier, "name", None) or type(verifier).__name__
     failed: list[str] = []
-    hung: list[bool] = []
     bounded = _Bounded(same)
 
+    def hung() -> bool:
+        stuck = _EQ_HUNG.get(id(verifier))
+        if stuck is not None and not stuck.is_alive():
+            del _EQ_HUNG[id(verifier)]
+            _EQ_TOLD.discard(id(verifier))
+            stuck = None
+        if stuck is not None and id(verifier) not in _EQ_TOLD:  # once per verifier while its call hangs
+            _EQ_TOLD.add(id(verifier))
+            print(f"evalkit: warning: the {name} verifier's equivalent() did not return within {EQUIVALENT_S:g} s; "
+                  "maj@k groups the answers it has not compared by their text", file=sys.stderr)
+        return stuck is not None
+
     def equivalent(a: str, b: str) -> bool:
-        if hung:
+        if hung():
             return False
         try:
             return bool(bounded(EQUIVALENT_S, a, b))
         except TimeoutError:
-            hung.append(True)
-            print(f"evalkit: warning: the {name} verifier's equivalent() did not return within {EQUIVALENT_S:g} s; "
-                  "maj@k groups the answers it has not compared by their text", file=sys.stderr)
+            _EQ_HUNG[id(verifier)] = bounded.thread
+            hung()
         except Exception as e:  # noqa: BLE001 - maj@k then groups these answers by their text
             if not failed:
                 failed.append(f"{type(e).__name__}: {e}")
@@ -163,21 +175,26 @@ def equivalence(verifier: Any) -> Callable[[str, str], bool] | None:
 
 
 class _Bounded:
-    """`fn(*args)` run on one daemon thread of its own, waited for at most `timeout` seconds
-    (TimeoutError then; a call that hangs is left behind, and so is the thread)."""
+    """`fn(*args)` run on a daemon thread of its own, waited for at most `timeout` seconds (TimeoutError
+    then; a call that hangs is left behind, and so is its thread). The thread ends after IDLE_S without
+    work and starts again with the next call."""
+
+    IDLE_S = 5.0
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
 
     def __call__(self, timeout: float, *args: Any) -> Any:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._serve, daemon=True, name="evalkit-equivalent")
-            self.thread.start()
         box: dict[str, Any] = {}
         done = threading.Event()
-        self.jobs.put((args, box, done))
+        with self.lock:
+            self.jobs.put((args, box, done))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._serve, daemon=True, name="evalkit-equivalent")
+                self.thread.start()
         if not done.wait(timeout):
             raise TimeoutError
         if "error" in box:
@@ -186,7 +203,14 @@ class _Bounded:
 
     def _serve(self) -> None:
         while True:
-            args, box, done = self.jobs.get()
+            try:
+                args, box, done = self.jobs.get(timeout=self.IDLE_S)
+            except queue.Empty:
+                with self.lock:
+                    if self.jobs.empty():  # no call is waiting: end; the next call starts a thread
+                        self.thread = None
+                        return
+                continue
             try:
                 box["value"] = self.fn(*args)
             except Exception as e:  # noqa: BLE001 - handed to the caller's thread

@@ -346,6 +346,19 @@ class WorkerPool:
         with self._lock:
             return self._run(list(jobs), timeout, deadline)
 
+    def _read_ready(self) -> None:
+        """Mark ready the workers whose `ready` came while no call was reading (started by `start`, or
+        replacing a worker killed at the end of the last batch): the start-up check must not take a
+        worker that said ready minutes ago for one that never did."""
+        for w in self._workers:
+            try:
+                while not w.ready and w.recv_conn.poll(0):
+                    kind, value = w.recv_conn.recv()
+                    if kind == "ready":
+                        w.on_ready(value)
+            except (EOFError, OSError):  # died while starting: the start-up check reports it
+                continue
+
     def _pick(self, pending: deque, jobs: list[Job], w: _Worker) -> int:
         """The next queued job, unless one of the few after it has more keys this worker has served
         than keys another worker has served (each key counts +1 here, -1 elsewhere)."""
@@ -382,6 +395,7 @@ class WorkerPool:
             self._grow(min(self.size, len(jobs)))
         except OSError as e:
             return [JobResult("infra", detail=f"cannot start a verifier worker: {e}")] * len(jobs)
+        self._read_ready()
 
         while pending or busy:
             now = time.monotonic()
@@ -407,12 +421,10 @@ class WorkerPool:
                         continue
                     limit = job.timeout if job.timeout is not None else timeout
                     busy[w] = (i, now, now + limit)
-            # Fail fast if workers cannot start at all. A worker started before this call (one that
-            # replaced a killed worker at the end of the last batch) has its `ready` still unread:
-            # its start-up is timed from this call, not from when it was started.
+            # Fail fast if workers cannot start at all.
             starting = [w for w in self._workers if not w.ready]
             for w in starting:
-                if w.proc.poll() is not None or now - max(w.started, t0) > STARTUP_LIMIT:
+                if w.proc.poll() is not None or now - w.started > STARTUP_LIMIT:
                     detail = f"verifier worker failed to start (exit code {w.proc.poll()})"
                     w.kill()
                     self._workers.remove(w)
