@@ -586,3 +586,16 @@ def test_no_reward_raises_on_missing_completions_or_one_junk_query():
     prompt = "<|im_start|>user\nWhat?<|im_end|>\n<|im_start|>assistant\n"
     out = openrlhf.score_queries([prompt + R1 % "3", None, 5], [prompt, 7, None], ["3", "3", "3"])
     assert out["rewards"] == [1.0, 0.0, 0.0]  # one junk query scores 0; the others are still judged
+
+
+def test_a_text_prompt_that_opened_thinking_is_read_like_the_think_open_column():
+    # a standard (text) dataset with an R1-distill template applied: the prompt ends with <think>; a
+    # completion cut off mid-thought has no answer, whatever it boxed while thinking
+    prompt = "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    completions = ["Maybe \\boxed{5}, let me check that again", "2+3=5</think>\nThe answer is \\boxed{5}."]
+    assert math_reward(completions, prompts=[prompt] * 2, answer=["5", "5"]) == [0.0, 1.0]
+    assert think_format_reward(completions, prompts=[prompt] * 2) == [0.0, 1.0]
+    # the column, when given, decides; chat-message prompts are templated inside the trainer
+    assert math_reward(completions, prompts=[prompt] * 2, answer=["5", "5"], think_open=[False] * 2) == [1.0, 1.0]
+    chat = [[{"role": "user", "content": "What is 2+3?"}]] * 2
+    assert math_reward(completions, prompts=chat, answer=["5", "5"]) == [1.0, 1.0]

@@ -96,6 +96,11 @@ def test_a_worker_replaced_at_the_end_of_a_batch_serves_the_next_one_however_lat
     assert pool.run([Job("time:sleep", (60,))], timeout=0.3)[0].status == "timeout"
     time.sleep(3.0)  # longer than the start-up limit: the new worker's `ready` waits unread
     assert [(r.status, r.value) for r in pool.run([Job("math:sqrt", (16,))])] == [("ok", 4.0)]
+    # warm_up before loading the model: the workers said ready long before the first batch
+    pool.close()
+    pool.start()
+    time.sleep(3.0)
+    assert [(r.status, r.value) for r in pool.run([Job("math:sqrt", (9,))])] == [("ok", 3.0)]
 
 
 def test_a_worker_that_never_starts_is_dropped_even_with_short_batch_deadlines(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ import logging
 import os
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats
+from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict, last_user_message
 from evalkit.verifiers.base import VerifyItem, golds_for, verifier_factory
@@ -99,7 +99,8 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     of accepted answers (`["7", "7.0"]`) is checked answer by answer, and the best verdict stands:
     correct if any accepts, else unjudged if one could not be judged, else the first's verdict.
     columns: optional `finish_reason`, `think_open`, `think_format` and `problem` (the problem text, which a judge
-    reads), each a list aligned with the completions or one value for all. A think format that is
+    reads), each a list aligned with the completions or one value for all. Without `think_open`, text
+    `prompts` (TRL's) that end in the format's open marker say the prompt opened thinking. A think format that is
     not known leaves its rows unjudged (logged once).
     """
     columns = columns or {}
@@ -111,11 +112,11 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
         return [Verdict.infra_error(f"verifier {verifier!r} unavailable") for _ in completions]
     n = len(completions)
     finish = per_row(columns.get("finish_reason"), n)
-    think_open = per_row(columns.get("think_open"), n, False)
     problems = per_row(columns.get("problem"), n)
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
     formats = think_formats(format_names, texts)
+    think_open = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats)
     items: list[VerifyItem] = []
     owners: list[int] = []  # the row of each item: a row with several accepted answers has several
     for i, (text, row_golds) in enumerate(zip(texts, accepted)):

@@ -66,6 +66,18 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None) -
     return out
 
 
+def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any]) -> list[bool]:
+    """Whether each row's prompt opened thinking: the `think_open` keyword or column when given, else
+    read off TRL's `prompts` where they are text (a template applied by the user, such as an
+    R1-distill's, ends the prompt with `<think>\\n`), as a run reads its own prompts. Chat-message
+    prompts are templated inside the trainer: False unless the column says so."""
+    n = len(formats)
+    if value is not None:
+        return [bool(v) for v in per_row(value, n, False)]
+    return [isinstance(p, str) and fmt is not None and fmt.thinks and p.rstrip().endswith(fmt.open)
+            for p, fmt in zip(per_row(prompts, n), formats)]
+
+
 _warned: set[str] = set()  # unknown think formats already named in the log
 
 

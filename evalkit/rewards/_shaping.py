@@ -13,21 +13,22 @@ import re
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, report, verdicts
-from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, token_length
+from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows, token_length
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import NONE, R1, well_formed
 
 log = logging.getLogger("evalkit.rewards")
 
 
-def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, think_format: Any = None,
+def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, think_format: Any = None,
                         **columns: Any) -> list[float | None]:
     """1.0 when the completion is exactly one thinking block followed by a non-empty answer, in the
     think format's markers (`<think>…</think>` for r1; sky's solution block must open and close).
 
     think_open: the prompt opened thinking (R1-style chat templates end the prompt with
         `<think>\\n`), so the completion must hold no open marker and exactly one close marker. A bool
-        for every row, or a dataset column of that name.
+        for every row, or a dataset column of that name; when absent, read off TRL's `prompts` where
+        they are text (the prompt ends in the open marker).
     think_format: a format name for every row or a dataset column (`auto`: from each completion's
         markers, r1 when it has none, so a completion that does not think scores 0.0); r1 when
         absent (evalkit.thinking.well_formed says what each format checks).
@@ -36,12 +37,12 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = False, 
     model's fault: its rows get None (unjudged; TRL leaves them out) and a warning names it once.
     """
     n = _count(completions, None)
-    flags = per_row(think_open, n, False)
     texts = [completion_text(c) for c in per_row(completions, n)]
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
     formats = [R1 if a and f is NONE else f for a, f in zip(auto, think_formats(think_format, texts))]
+    flags = think_open_rows(think_open, columns.get("prompts"), formats)
     return [None if fmt is None else 1.0 if well_formed(t, fmt, bool(f)) else 0.0
             for t, f, fmt in zip(texts, flags, formats)]
 
