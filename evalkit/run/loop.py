@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -276,8 +276,7 @@ def rejudge(run_dir: RunDir, samples: list[dict[str, Any]], plans: list[TaskPlan
     fresh = {}
     for old, new in zip(samples, collected.records):
         if not faulted(new) or new.get("detail") != old.get("detail"):
-            verdict = {k: new.get(k) for k in ("correct", "score", "answer", "reason", "detail", "ms", "tests",
-                                                "judge")}
+            verdict = {f.name: new.get(f.name) for f in fields(Verdict)}
             fresh[sample_key(old)] = {**old, **verdict, "trace": new.get("trace") if trace else old.get("trace")}
     if fresh:
         run_dir.replace_samples(fresh)

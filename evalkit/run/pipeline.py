@@ -27,7 +27,7 @@ from evalkit.run.planning import (TaskPlan, build_requests, check_identity, chec
                                   identity as run_identity, plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
-from evalkit.run.rundir import RunConfig, RunDir
+from evalkit.run.rundir import RunConfig, RunDir, sample_key
 from evalkit.taskspec import load_task
 from evalkit.thinking import FormatDecision, ThinkFormat, decide_for_run, get_format
 from evalkit.types import Request
@@ -202,7 +202,8 @@ def evaluate(
         _same_reflection_model(run_dir, previous, identity, detector)
         check_identity(run_dir, identity)
     # with --overwrite the old run is removed only once the new one is sure to start
-    done = set() if overwrite else run_dir.done()
+    on_disk = [] if overwrite else run_dir.samples()
+    done = {sample_key(s) for s in on_disk}
     wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
     pending_keys = [k for k in wanted if k not in done]
     reused = len(wanted) - len(pending_keys)
@@ -217,7 +218,8 @@ def evaluate(
     # the run before a model is loaded or a file is written
     verifiers = task_verifiers(plans, judge_options, run_dir.path) if pending_keys else {}
     # samples whose verdict a fault decided (a judge that was down, a verifier that hung) are checked again
-    faulted = [] if overwrite else faulted_samples(run_dir.samples(), set(wanted), plans)
+    faulted = faulted_samples(on_disk, set(wanted), plans)
+    del on_disk
     if faulted and not verifiers:
         try:
             verifiers = task_verifiers(plans, judge_options, run_dir.path)
@@ -261,12 +263,10 @@ def evaluate(
         except BaseException:
             if own_engine and engine is not None:
                 engine.close()
-            requests = []
+            _close(verifiers)
             raise
-        finally:
-            if not requests:
-                for v in verifiers.values():
-                    getattr(v, "close", lambda: None)()
+        if not requests:
+            _close(verifiers)
         print(f"evalkit: checked again {len(faulted)} samples whose verifier or judge had failed: {judged} are "
               "judged now" + ("" if judged == len(faulted) else f", {len(faulted) - judged} failed again (their "
                               "detail says why)"), file=sys.stderr)
@@ -295,8 +295,7 @@ def evaluate(
         finally:
             if own_engine:
                 engine.close()
-            for v in verifiers.values():
-                getattr(v, "close", lambda: None)()
+            _close(verifiers)
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     task_results = compute_results(run_dir.path, plans, rules, wanted)
@@ -316,6 +315,11 @@ def evaluate(
     run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
     return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
                      task_results=task_results)
+
+
+def _close(verifiers: dict[str, Any]) -> None:
+    for v in verifiers.values():
+        getattr(v, "close", lambda: None)()
 
 
 def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int) -> None:

@@ -88,10 +88,6 @@ class RunDir:
         the file and line."""
         return read_samples(self.samples_path)
 
-    def done(self) -> set[Key]:
-        """The resume keys of the samples already written."""
-        return {sample_key(s) for s in self.samples()}
-
     def config(self) -> dict[str, Any] | None:
         """config.json, or None when the directory has none (InputError when it is unreadable)."""
         return self._read_json(self.config_path)
