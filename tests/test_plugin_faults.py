@@ -214,10 +214,18 @@ def test_a_rerun_checks_again_what_a_verifier_fault_left_unjudged(site, tmp_path
     assert "checked again 3 samples whose verifier or judge had failed: 0 are judged now, 3 failed again" in still.stderr
     assert (tmp_path / "run" / "samples.jsonl").read_bytes() == before
 
+    # samples.jsonl kept elsewhere behind a link, beside the temporary file of a rewrite that was killed
+    kept = tmp_path / "kept" / "samples.jsonl"
+    kept.parent.mkdir()
+    (tmp_path / "run" / "samples.jsonl").rename(kept)
+    (tmp_path / "run" / "samples.jsonl").symlink_to(kept)
+    (tmp_path / "kept" / "samples.jsonl.tmp").write_text('{"half a')
     (tmp_path / "down").unlink()
     again = evalkit(site, args, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "checked again 3 samples whose verifier or judge had failed: 3 are judged now" in again.stderr
+    assert (tmp_path / "run" / "samples.jsonl").is_symlink()
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["samples.jsonl"]
     after = samples(tmp_path / "run")
     assert [(s["problem_id"], s["sample"], s["correct"], s["reason"]) for s in after] == [
         ("a", 0, True, "correct"), ("b", 0, False, "wrong"), ("b", 1, True, "correct")]

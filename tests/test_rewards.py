@@ -595,7 +595,25 @@ def test_a_text_prompt_that_opened_thinking_is_read_like_the_think_open_column()
     completions = ["Maybe \\boxed{5}, let me check that again", "2+3=5</think>\nThe answer is \\boxed{5}."]
     assert math_reward(completions, prompts=[prompt] * 2, answer=["5", "5"]) == [0.0, 1.0]
     assert think_format_reward(completions, prompts=[prompt] * 2) == [0.0, 1.0]
-    # the column, when given, decides; chat-message prompts are templated inside the trainer
+    # the column, when given, decides
     assert math_reward(completions, prompts=[prompt] * 2, answer=["5", "5"], think_open=[False] * 2) == [1.0, 1.0]
-    chat = [[{"role": "user", "content": "What is 2+3?"}]] * 2
-    assert math_reward(completions, prompts=chat, answer=["5", "5"]) == [1.0, 1.0]
+
+
+def test_chat_prompts_read_the_template_off_the_batch():
+    # chat-message prompts are templated inside the trainer, one template for the whole batch: a
+    # completion that closes thinking without opening it shows an R1-distill template opened it
+    chat = [[{"role": "user", "content": "What is 2+3?"}]] * 3
+    opened = ["Maybe \\boxed{5}, let me check that again", "2+3=5</think>\nThe answer is \\boxed{5}.",
+              "2+3=5</think>\n\\boxed{5}"]
+    assert math_reward(opened, prompts=chat, answer=["5"] * 3) == [0.0, 1.0, 1.0]
+    assert think_format_reward(opened, prompts=chat) == [0.0, 1.0, 1.0]
+    # a model that opens its own block (Qwen3's template): the same truncated text is all answer
+    own = ["Maybe \\boxed{5}, let me check", "<think>\n2+3=5</think>\n\\boxed{5}", "<think>\nhm</think>\n\\boxed{5}"]
+    assert math_reward(own, prompts=chat, answer=["5"] * 3) == [1.0, 1.0, 1.0]
+    assert think_format_reward(own, prompts=chat) == [0.0, 1.0, 1.0]
+    # a batch that shows neither reads as not opened; the column still decides over the batch
+    assert math_reward(opened[:1], prompts=chat[:1], answer=["5"]) == [1.0]
+    assert math_reward(opened, prompts=chat, answer=["5"] * 3, think_open=False) == [1.0, 1.0, 1.0]
+    # text prompts are read one by one, beside chat prompts in the same batch
+    text = "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n"
+    assert math_reward(opened, prompts=[text, chat[0], chat[0]], answer=["5"] * 3) == [1.0, 1.0, 1.0]

@@ -100,8 +100,9 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     correct if any accepts, else unjudged if one could not be judged, else the first's verdict.
     columns: optional `finish_reason`, `think_open`, `think_format` and `problem` (the problem text, which a judge
     reads), each a list aligned with the completions or one value for all. Without `think_open`, text
-    `prompts` (TRL's) that end in the format's open marker say the prompt opened thinking. A think format that is
-    not known leaves its rows unjudged (logged once).
+    `prompts` (TRL's) that end in the format's open marker say the prompt opened thinking, and for chat
+    prompts the batch's completions say it (_inputs.think_open_rows). A think format that is not known
+    leaves its rows unjudged (logged once).
     """
     columns = columns or {}
     try:
@@ -116,7 +117,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
     formats = think_formats(format_names, texts)
-    think_open = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats)
+    think_open = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats, texts)
     items: list[VerifyItem] = []
     owners: list[int] = []  # the row of each item: a row with several accepted answers has several
     for i, (text, row_golds) in enumerate(zip(texts, accepted)):

@@ -66,16 +66,41 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None) -
     return out
 
 
-def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any]) -> list[bool]:
+def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Sequence[str] = ()) -> list[bool]:
     """Whether each row's prompt opened thinking: the `think_open` keyword or column when given, else
     read off TRL's `prompts` where they are text (a template applied by the user, such as an
-    R1-distill's, ends the prompt with `<think>\\n`), as a run reads its own prompts. Chat-message
-    prompts are templated inside the trainer: False unless the column says so."""
+    R1-distill's, ends the prompt with `<think>\\n`), as a run reads its own prompts.
+
+    Chat-message prompts (and rows without a prompt) are templated where the rewards cannot see it, in
+    the trainer, and one trainer applies one template to its whole batch; so the batch's completions
+    (`texts`) say it, per think format: one that closes thinking without opening it shows the template
+    opened it, one that starts with the open marker shows it did not; the majority decides, and a batch
+    that shows neither (every completion cut off before closing, or none thinking) reads as not opened.
+    """
     n = len(formats)
     if value is not None:
         return [bool(v) for v in per_row(value, n, False)]
-    return [isinstance(p, str) and fmt is not None and fmt.thinks and p.rstrip().endswith(fmt.open)
-            for p, fmt in zip(per_row(prompts, n), formats)]
+    rows = per_row(prompts, n)
+    texts = per_row(list(texts), n, "")
+    shown = _opened_by_template([(fmt, t) for p, fmt, t in zip(rows, formats, texts) if not isinstance(p, str)])
+    return [fmt is not None and fmt.thinks and (p.rstrip().endswith(fmt.open) if isinstance(p, str)
+                                                else shown.get(fmt.name, False))
+            for p, fmt in zip(rows, formats)]
+
+
+def _opened_by_template(rows: Sequence[tuple[Any, str]]) -> dict[str, bool]:
+    """Per think format name, whether these completions show a template that opened thinking."""
+    votes: dict[str, int] = {}
+    for fmt, text in rows:
+        if fmt is None or not fmt.thinks or not isinstance(text, str):
+            continue
+        close = text.find(fmt.close)
+        opens = text.find(fmt.open)
+        if close >= 0 and not 0 <= opens < close:
+            votes[fmt.name] = votes.get(fmt.name, 0) + 1
+        elif text.lstrip().startswith(fmt.open):
+            votes[fmt.name] = votes.get(fmt.name, 0) - 1
+    return {name: vote > 0 for name, vote in votes.items()}
 
 
 _warned: set[str] = set()  # unknown think formats already named in the log

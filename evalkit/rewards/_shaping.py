@@ -28,7 +28,8 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     think_open: the prompt opened thinking (R1-style chat templates end the prompt with
         `<think>\\n`), so the completion must hold no open marker and exactly one close marker. A bool
         for every row, or a dataset column of that name; when absent, read off TRL's `prompts` where
-        they are text (the prompt ends in the open marker).
+        they are text (the prompt ends in the open marker), else off the batch (a completion that
+        closes the block without opening it shows the template opened it).
     think_format: a format name for every row or a dataset column (`auto`: from each completion's
         markers, r1 when it has none, so a completion that does not think scores 0.0); r1 when
         absent (evalkit.thinking.well_formed says what each format checks).
@@ -42,7 +43,7 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
     formats = [R1 if a and f is NONE else f for a, f in zip(auto, think_formats(think_format, texts))]
-    flags = think_open_rows(think_open, columns.get("prompts"), formats)
+    flags = think_open_rows(think_open, columns.get("prompts"), formats, texts)
     return [None if fmt is None else 1.0 if well_formed(t, fmt, bool(f)) else 0.0
             for t, f, fmt in zip(texts, flags, formats)]
 

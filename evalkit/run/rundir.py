@@ -118,10 +118,13 @@ class RunDir:
     # ------------------------------------------------------------------------------ writing
 
     def start(self, overwrite: bool = False) -> None:
-        """Make the directory; with `overwrite`, remove what an earlier run left first."""
+        """Make the directory; with `overwrite`, remove what an earlier run left first. A temporary
+        samples file a rerun killed mid-rewrite left (the whole file is still beside it) is removed."""
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        stale = self.samples_path.resolve()
+        stale.with_name(stale.name + ".tmp").unlink(missing_ok=True)
 
     def write_config(self, config: RunConfig | dict[str, Any]) -> None:
         _write_json(self.config_path, config.to_dict() if isinstance(config, RunConfig) else config)
@@ -150,21 +153,27 @@ class RunDir:
     def replace_samples(self, fresh: dict[Key, dict[str, Any]]) -> None:
         """Rewrite samples.jsonl with the lines whose resume key is in `fresh` replaced by its record
         (keys in SAMPLE_KEYS order), every other line byte for byte as it was. Atomic: a new file,
-        on disk, then renamed over the old, so a kill at any moment leaves one whole file."""
-        path = self.samples_path
+        on disk, then renamed over the old, so a kill at any moment leaves one whole file. A symlinked
+        samples.jsonl stays a link: its target is the file rewritten. A failed rewrite leaves the old
+        file and no temporary beside it; one a killed rewrite left is removed by `start`."""
+        path = self.samples_path.resolve()
         tmp = path.with_name(path.name + ".tmp")
-        with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as out:
-            for line in src:
-                if not line.endswith("\n"):  # a killed run's partial last line: the appender cuts it too
-                    break
-                record = json.loads(line) if line.strip() else None
-                key = sample_key(record) if isinstance(record, dict) else None
-                if key in fresh:
-                    line = json.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
-                out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as out:
+                for line in src:
+                    if not line.endswith("\n"):  # a killed run's partial last line: the appender cuts it too
+                        break
+                    record = json.loads(line) if line.strip() else None
+                    key = sample_key(record) if isinstance(record, dict) else None
+                    if key in fresh:
+                        line = json.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
+                    out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def frame(self):
         """The samples as a pandas DataFrame, one row per problem x sample, columns SAMPLE_KEYS."""

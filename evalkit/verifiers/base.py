@@ -140,7 +140,7 @@ def equivalence(verifier: Any) -> Callable[[str, str], bool] | None:
     same = getattr(verifier, "equivalent", None)
     if same is None or not capabilities(verifier).votes:
         return None
-    name = getattr(verifier, "name", None) or type(verifier).__name__
+    name = _name(verifier)
     failed: list[str] = []
     bounded = _Bounded(same)
 
@@ -234,8 +234,13 @@ def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[st
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - a verifier's check that fails is a run that cannot be judged
-        name = getattr(verifier, "name", None) or type(verifier).__name__
+        name = _name(verifier)
         raise InputError(f"the {name} verifier's environment check failed: {type(e).__name__}: {e}") from None
+
+
+def _name(verifier: Any) -> str:
+    """What messages call a verifier: its `name`, else its class's."""
+    return getattr(verifier, "name", None) or type(verifier).__name__
 
 
 def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float | None = None) -> list[Verdict]:
@@ -249,7 +254,7 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
         verifiers that do not bound themselves (Capabilities.limits without `batch_deadline_s`).
     """
     items = list(items)
-    name = getattr(verifier, "name", None) or type(verifier).__name__
+    name = _name(verifier)
     if not items:
         return []
     try:
