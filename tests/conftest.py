@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,21 @@ def vllm_engine(tiny_model):
     engine = VLLMBackend(model=str(tiny_model), dtype="float32", max_model_len=1024, enforce_eager=True)
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def plain_vllm_server(tiny_model, tmp_path_factory):
+    """A real vLLM OpenAI server of the tiny model (`tiny`) on 127.0.0.1, without a reasoning parser and
+    with a 4,096-token window (a judge's prompt holds the problem and the answer): its base URL. One
+    per session, for every test module that only needs a plain server."""
+    pytest.importorskip("vllm")
+    from _servers import start_server, stop, wait_up
+
+    log = tmp_path_factory.mktemp("plain-server") / "vllm.log"
+    proc, url = start_server(tiny_model, log, extra=("--max-model-len", "4096"))
+    wait_up(proc, url, log, time.time() + 300)
+    yield url
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

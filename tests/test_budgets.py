@@ -124,14 +124,14 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing(tiny_model, vllm_engine, tm
     proc.wait()
     kept = samples.read_text().count("\n")
     assert 3 <= kept < 200
-    resumed = subprocess.run(args + ["--out", str(out)], capture_output=True, text=True, timeout=600, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{200 - kept} samples new, {kept} reused" in resumed.stdout
+    # resumed on the session's engine (the same model and settings; one engine start fewer)
+    same = dict(n=4, limit=25, think_budget="8,64", answer_tokens=8, progress=False, trace=False)
+    resumed = evalkit.evaluate(["gsm8k"], engine=vllm_engine, out=out, **same)
+    assert (resumed.generated, resumed.reused) == (200 - kept, kept)
     final = lines(samples)
     keys = [(s["problem_id"], s["sample"], s["budget"]) for s in final]
     assert len(keys) == len(set(keys)) == 200
-    straight = evalkit.evaluate(["gsm8k"], engine=vllm_engine, n=4, limit=25, think_budget="8,64", answer_tokens=8,
-                                out=tmp_path / "straight", progress=False, trace=False)
+    straight = evalkit.evaluate(["gsm8k"], engine=vllm_engine, out=tmp_path / "straight", **same)
     a = {(s["problem_id"], s["sample"], s["budget"]): s["completion"] for s in final}
     b = {(s["problem_id"], s["sample"], s["budget"]): s["completion"] for s in lines(straight.samples_path)}
     assert a == b

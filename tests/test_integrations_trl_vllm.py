@@ -10,11 +10,9 @@ GPU-only paths (NCCL for a server, the engine's in-process worker for colocate).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
-from _servers import start_server, stop, wait_up
 
 pytest.importorskip("trl")
 pytest.importorskip("vllm")
@@ -50,15 +48,6 @@ def trainer(tiny_model, tmp_path_factory):
     return GRPOTrainer(model=str(tiny_model), reward_funcs=[math_reward], args=args, train_dataset=data)
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    from evalkit.backends.vllm import VLLMBackend
-
-    engine = VLLMBackend(model=str(tiny_model), dtype="float32", max_model_len=1024, enforce_eager=True)
-    yield engine
-    engine.close()
-
-
 def samples(run_dir: Path) -> dict:
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     return {(s["problem_id"], s["sample"]): s for s in rows}
@@ -79,11 +68,11 @@ def evaluate_on(trainer, generation, tmp_path: Path, name: str):
     return samples(first.run_dir), samples(again.run_dir)
 
 
-def test_colocated_engine_generates_the_evaluation(trainer, engine, tiny_model, tmp_path):
+def test_colocated_engine_generates_the_evaluation(trainer, vllm_engine, tiny_model, tmp_path):
     import evalkit
 
-    got, again = evaluate_on(trainer, StandInVLLMGeneration("colocate", llm=engine.llm), tmp_path, "colocate")
-    direct = samples(evalkit.evaluate(["aime24"], engine=engine, n=2, limit=2, max_tokens=16, progress=False,
+    got, again = evaluate_on(trainer, StandInVLLMGeneration("colocate", llm=vllm_engine.llm), tmp_path, "colocate")
+    direct = samples(evalkit.evaluate(["aime24"], engine=vllm_engine, n=2, limit=2, max_tokens=16, progress=False,
                                       out=tmp_path / "direct").run_dir)
     assert len(got) == 4 and got.keys() == direct.keys()
     for key, s in got.items():
@@ -92,18 +81,12 @@ def test_colocated_engine_generates_the_evaluation(trainer, engine, tiny_model, 
         assert s["model"] == f"{tiny_model}@step-0" and s["completion_tokens"] <= 16
 
 
-def test_trl_vllm_server_generates_the_evaluation(trainer, engine, tiny_model, tmp_path):
+def test_trl_vllm_server_generates_the_evaluation(trainer, vllm_engine, plain_vllm_server, tmp_path):
     from trl.generation.vllm_client import VLLMClient
 
-    log = tmp_path / "server.log"
-    proc, url = start_server(tiny_model, log)
-    try:
-        wait_up(proc, url, log, time.time() + 300)
-        client = VLLMClient(base_url=url.removesuffix("/v1"), connection_timeout=60)  # TRL's own client
-        got, _ = evaluate_on(trainer, StandInVLLMGeneration("server", vllm_client=client), tmp_path, "server")
-    finally:
-        stop(proc)
-    local, _ = evaluate_on(trainer, StandInVLLMGeneration("colocate", llm=engine.llm), tmp_path, "local")
+    client = VLLMClient(base_url=plain_vllm_server.removesuffix("/v1"), connection_timeout=60)  # TRL's own client
+    got, _ = evaluate_on(trainer, StandInVLLMGeneration("server", vllm_client=client), tmp_path, "server")
+    local, _ = evaluate_on(trainer, StandInVLLMGeneration("colocate", llm=vllm_engine.llm), tmp_path, "local")
     assert len(got) == 4 and got.keys() == local.keys()
     for key, s in got.items():  # same prompts, same per-sample seeds, same model: the same samples
         assert s["prompt"] == local[key]["prompt"] and s["completion"] == local[key]["completion"]

@@ -5,25 +5,17 @@ measured here: no GPU and no weights on this machine.)"""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from _servers import start_server, stop, wait_up
 from evalkit.verifiers import VerifyItem, get_verifier
 from evalkit.verifiers.judge import judge_doctor
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tiny_judge(tiny_model, tmp_path_factory):
-    pytest.importorskip("vllm")
-    log = tmp_path_factory.mktemp("judge-server") / "vllm.log"
-    proc, url = start_server(tiny_model, log, extra=("--max-model-len", "4096"))
-    wait_up(proc, url, log, time.time() + 300)
-    yield url
-    stop(proc)
+@pytest.fixture
+def tiny_judge(plain_vllm_server):
+    return plain_vllm_server
 
 
 def test_noise_from_a_real_judge_is_counted_unparsed_and_never_flips(tiny_judge, tmp_path, monkeypatch):
