@@ -124,6 +124,9 @@ def _budget_options(f):
 @click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="openai backend: seconds a request may wait for its reply (default: as long as the generation "
                    "takes); one that runs past it is tried again, and its server is not counted as down.")
+@click.option("--stream", is_flag=True, default=None,
+              help="openai backend: stream each reply, token by token (through a gateway that cuts idle connections); "
+                   "--request-timeout then bounds the wait for the next token, not the whole reply.")
 @click.option("--tokenizer", default=None,
               help="openai backend with --endpoint completions: the tokenizer (hub id or path) prompts are rendered "
                    "with (default: the model's name, else the path the server reports for it).")
@@ -158,7 +161,7 @@ def _budget_options(f):
                    "server's reasoning_effort; part of the run's identity.")
 def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_tokens, seed, limit, system_prompt,
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency,
-            request_timeout, tokenizer, tp,
+            request_timeout, stream, tokenizer, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
             chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
             release, think_format, reasoning_effort, reflection_model, **budget) -> None:
@@ -176,7 +179,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
             raise InputError("--chat-template-kwargs: expected a JSON object such as '{\"enable_thinking\": true}'")
     # only the options given: a backend that does not take one says so (exit 2)
     backend_options = {k: v for k, v in (("endpoint", endpoint), ("concurrency", concurrency),
-                                          ("timeout", request_timeout), ("tokenizer", tokenizer)) if v is not None}
+                                          ("timeout", request_timeout), ("tokenizer", tokenizer),
+                                          ("stream", stream)) if v is not None}
     if enforce_eager:
         backend_options["enforce_eager"] = True
     if ray_address:

@@ -119,6 +119,85 @@ def test_openai_chat_endpoint_stitches_reasoning_content_back(vllm_server, tmp_p
             assert s["reason"] == "truncated"
 
 
+def test_a_streamed_run_makes_the_samples_a_plain_one_makes(plain_vllm_server, tiny_model, tmp_path):
+    # a real server, both endpoints: a reply read as server-sent events is the same sample, token counts too.
+    # (One without a reasoning parser: the tiny tokenizer's </think> is a special token, which vLLM's chat
+    # endpoint drops from a plain reply's text, so its parser splits only the streamed one; the split of
+    # a streamed reply is checked on a scripted server below.)
+    for endpoint, extra in (("chat", {}), ("completions", {"tokenizer": str(tiny_model)})):
+        runs = [evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=plain_vllm_server, n=3, limit=2,
+                                 max_tokens=48, out=tmp_path / f"{endpoint}-{stream}", progress=False,
+                                 backend_options={"endpoint": endpoint, "stream": stream, **extra})
+                 for stream in (False, True)]
+        plain, streamed = (by_key(lines(r.samples_path)) for r in runs)
+        assert plain.keys() == streamed.keys() and len(plain) == 6
+        for k, s in plain.items():
+            fields = ("completion", "finish_reason", "prompt_tokens", "completion_tokens", "correct", "reason")
+            assert [s[f] for f in fields] == [streamed[k][f] for f in fields]
+
+
+def test_a_streamed_reply_is_timed_by_its_silences_and_retried_when_cut_off(tmp_path):
+    class Streaming(JSONHandler):  # thinks for 1.5 s, a token every 0.25 s; the first reply is cut off
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            deltas = [{"role": "assistant", "content": ""}] + [{"reasoning_content": w} for w in ("1", "+1", "=2")]
+            deltas += [{"content": " \\boxed{2}"}]
+            cut = len(type(self).seen) == 1
+            for i, delta in enumerate(deltas):
+                if cut and i == 2:
+                    return  # the connection closes mid-reply
+                finish = "stop" if i == len(deltas) - 1 else None
+                self.event({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                time.sleep(0.3)
+            self.event({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 5}})
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def event(self, payload):
+            self.wfile.write(b": keep-alive\n\ndata: " + json.dumps(payload).encode() + b"\n\n")
+            self.wfile.flush()
+
+    with serve(Streaming) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url, limit=1,
+                               out=tmp_path / "run", progress=False, trace=False,
+                               backend_options={"stream": True, "timeout": 1.0})
+    [s] = lines(run.samples_path)
+    # 1.5 s in all under a 1 s timeout: what is timed is the wait for the next token
+    assert (s["completion"], s["finish_reason"], s["completion_tokens"]) == ("<think>\n1+1=2</think> \\boxed{2}", "stop", 5)
+    assert s["correct"] is True and len(seen) == 2
+
+
+def test_a_stream_that_ends_in_an_error_or_a_server_that_does_not_stream(tmp_path):
+    from evalkit.errors import InputError
+
+    class Plain(JSONHandler):  # takes `stream` and answers one JSON body, as some servers do
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(chat_reply())
+
+    with serve(Plain) as (url, _):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url, limit=1,
+                               out=tmp_path / "plain", progress=False, trace=False, backend_options={"stream": True})
+    assert [s["correct"] for s in lines(run.samples_path)] == [True]
+
+    class Failing(JSONHandler):  # vLLM's way of failing mid-stream: an error event
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'data: {"error": {"message": "engine dead", "code": 500}}\n\n')
+
+    with serve(Failing) as (url, seen), pytest.raises(InputError, match="the stream ended in an error.*engine dead"):
+        evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url, limit=1,
+                         out=tmp_path / "failing", progress=False, trace=False,
+                         backend_options={"stream": True, "max_retries": 2})
+    assert len(seen) == 3  # tried again, twice, before giving up
+
+
 def test_openai_unknown_model_is_a_clear_error(vllm_server, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "openai", "--model", "nope",
                         "--base-url", vllm_server, "--out", str(tmp_path / "x")], capture_output=True, text=True)

@@ -10,7 +10,9 @@ back in the run's think format's own markers (`think_format`, r1's `<think>…</
 says otherwise), so everything downstream sees one self-contained completion.
 A request may take as long as the server needs (`timeout`, `--request-timeout`, bounds it); a prompt
 the server refuses as longer than its context window is that sample's outcome (cut off before its
-first token), not the run's end.
+first token), not the run's end. With `stream=True` (`--stream`) each reply comes as server-sent events,
+folded into the same completion a plain reply gives: tokens keep the connection busy through a gateway
+that cuts idle ones, and `timeout` bounds the silence between them instead of the whole reply.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class OpenAIBackend:
     def __init__(self, model: str, base_url: str | Sequence[str] | None = None, api_key: str | None = None,
                  endpoint: str = "chat", concurrency: int = 32, max_retries: int = 6, timeout: float | None = None,
                  tokenizer: str | None = None, down_timeout: float = 60.0, think_format: ThinkFormat = R1,
-                 reasoning_effort: str | None = None, max_model_len: int | None = None) -> None:
+                 reasoning_effort: str | None = None, max_model_len: int | None = None, stream: bool = False) -> None:
         """model: the served model name. base_url: one server's URL, or several (a fleet).
         concurrency: requests in flight per server. max_retries: failed tries per request.
         timeout: seconds a request may wait for its reply (`--request-timeout`); None, the default, waits as
@@ -58,7 +60,8 @@ class OpenAIBackend:
         once it has decided the format). reasoning_effort: low, medium or high, sent as the chat request's
         `reasoning_effort` (the completions endpoint renders it into the prompt, as a template kwarg).
         max_model_len: the server's context window, which thinking budgets must leave room for; None
-        reads it from the server's /models where it says (vLLM does)."""
+        reads it from the server's /models where it says (vLLM does). stream: ask for each reply as
+        server-sent events (`--stream`); `timeout` then bounds the wait for the next token."""
         self.think_format = think_format
         self.reasoning_effort = reasoning_effort
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
@@ -72,6 +75,7 @@ class OpenAIBackend:
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout = timeout
+        self.stream = bool(stream)
         self._template_kwargs: dict[str, dict[str, Any]] = {}  # chat endpoint: each prompt's template options
         self._root: str | None = None  # the model's path as the server reports it (vLLM's /models `root`)
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
@@ -199,12 +203,22 @@ class OpenAIBackend:
                 body["reasoning_effort"] = self.reasoning_effort or effort
             if template_kwargs:  # vLLM and SGLang hand these to the chat template (enable_thinking, ...)
                 body["chat_template_kwargs"] = template_kwargs
+        if self.stream:
+            body["stream"], body["stream_options"] = True, {"include_usage": True}
+        streamed = None
         try:
-            r = await client.post(f"{url}/{path}", json=body)
+            async with client.stream("POST", f"{url}/{path}", json=body) as r:
+                if r.status_code < 400 and r.headers.get("content-type", "").startswith("text/event-stream"):
+                    streamed = await _fold_events(r)
+                else:  # a plain reply (also from a server that does not stream), or an error
+                    await r.aread()
         except httpx.ReadTimeout:  # it took the request and is working on it: slow, not down
-            raise TimedOut(f"no reply within {self.timeout:g} s (--request-timeout)") from None
-        except httpx.HTTPError as e:
+            raise TimedOut(f"no token within {self.timeout:g} s (--request-timeout)" if self.stream else
+                           f"no reply within {self.timeout:g} s (--request-timeout)") from None
+        except httpx.HTTPError as e:  # also a stream cut off mid-reply: the server went away
             raise Unreachable(f"{type(e).__name__}: {e}") from None
+        if streamed is not None:
+            return self._completion(req, streamed)
         if r.status_code < 400:
             try:
                 data = r.json()
@@ -274,6 +288,45 @@ class OpenAIBackend:
 
     def close(self) -> None:
         pass
+
+
+async def _fold_events(response: httpx.Response) -> dict[str, Any]:
+    """A streamed reply's server-sent events folded into the body a plain reply has: one choice with
+    the text (completions) or the message's content and reasoning (chat), its finish_reason, and the
+    usage the last event carries. The content stays None until some arrives, as a reasoning parser
+    leaves it when thinking never ended. Busy (worth another try) for an error event, an event that
+    is not JSON, or a stream that ends before its finish_reason."""
+    text: list[str] = []
+    content: list[str] = []
+    reasoning: list[str] = []
+    finish = usage = None
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank separators, comments (": keep-alive"), `event:` lines
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            break
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise Busy(f"a streamed event that is not JSON: {payload[:200]}") from None
+        if not isinstance(event, dict) or (event.get("error") and not event.get("choices")):
+            raise Busy(f"the stream ended in an error: {payload[:200]}")
+        usage = event.get("usage") or usage
+        for choice in event.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            text.append(choice.get("text") or "")
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                content.append(delta["content"])
+            if delta.get("reasoning_content") or delta.get("reasoning"):
+                reasoning.append(delta.get("reasoning_content") or delta.get("reasoning"))
+            finish = choice.get("finish_reason") or finish
+    if finish is None:
+        raise Busy("the stream ended before the reply did (no finish_reason)")
+    message = {"content": "".join(content) if content else None, "reasoning_content": "".join(reasoning) or None}
+    return {"choices": [{"text": "".join(text), "message": message, "finish_reason": finish}], "usage": usage}
 
 
 def _messages_key(messages) -> str:
