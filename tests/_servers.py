@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -54,3 +56,14 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@contextmanager
+def served(model: Path, log: Path, extra: tuple[str, ...] = ()) -> Iterator[str]:
+    """One server (`start_server`) for the length of the block, up when it starts: its base URL."""
+    proc, url = start_server(model, log, extra=extra)
+    try:
+        wait_up(proc, url, log, time.time() + 300)
+        yield url
+    finally:
+        stop(proc)

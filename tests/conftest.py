@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -45,13 +44,10 @@ def plain_vllm_server(tiny_model, tmp_path_factory):
     with a 4,096-token window (a judge's prompt holds the problem and the answer): its base URL. One
     per session, for every test module that only needs a plain server."""
     pytest.importorskip("vllm")
-    from _servers import start_server, stop, wait_up
+    from _servers import served
 
-    log = tmp_path_factory.mktemp("plain-server") / "vllm.log"
-    proc, url = start_server(tiny_model, log, extra=("--max-model-len", "4096"))
-    wait_up(proc, url, log, time.time() + 300)
-    yield url
-    stop(proc)
+    with served(tiny_model, tmp_path_factory.mktemp("plain-server") / "vllm.log", ("--max-model-len", "4096")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _http import JSONHandler, serve
-from _servers import start_server, stop, wait_up
+from _servers import served
 
 import evalkit
 
@@ -69,11 +69,8 @@ def test_vllm_run_resumes_with_the_same_samples(vllm_engine, tmp_path):
 def vllm_server(tiny_model, tmp_path_factory):
     """A real vLLM OpenAI server on 127.0.0.1 with the DeepSeek-R1 reasoning parser."""
     pytest.importorskip("vllm")
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    proc, url = start_server(tiny_model, log, extra=("--reasoning-parser", "deepseek_r1"))
-    wait_up(proc, url, log, time.time() + 300)
-    yield url
-    stop(proc)
+    with served(tiny_model, tmp_path_factory.mktemp("server") / "server.log", ("--reasoning-parser", "deepseek_r1")) as url:
+        yield url
 
 
 def test_openai_completions_endpoint_matches_the_in_process_engine(vllm_server, vllm_engine, tiny_model, tmp_path):
