@@ -213,8 +213,8 @@ class OpenAIBackend:
                 else:  # a plain reply (also from a server that does not stream), or an error
                     await r.aread()
         except httpx.ReadTimeout:  # it took the request and is working on it: slow, not down
-            raise TimedOut(f"no token within {self.timeout:g} s (--request-timeout)" if self.stream else
-                           f"no reply within {self.timeout:g} s (--request-timeout)") from None
+            waited = "token" if self.stream else "reply"
+            raise TimedOut(f"no {waited} within {self.timeout:g} s (--request-timeout)") from None
         except httpx.HTTPError as e:  # also a stream cut off mid-reply: the server went away
             raise Unreachable(f"{type(e).__name__}: {e}") from None
         if streamed is not None:
@@ -320,8 +320,8 @@ async def _fold_events(response: httpx.Response) -> dict[str, Any]:
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 content.append(delta["content"])
-            if delta.get("reasoning_content") or delta.get("reasoning"):
-                reasoning.append(delta.get("reasoning_content") or delta.get("reasoning"))
+            if thought := delta.get("reasoning_content") or delta.get("reasoning"):
+                reasoning.append(thought)
             finish = choice.get("finish_reason") or finish
     if finish is None:
         raise Busy("the stream ended before the reply did (no finish_reason)")

@@ -123,8 +123,7 @@ class RunDir:
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
-        stale = self.samples_path.resolve()
-        stale.with_name(stale.name + ".tmp").unlink(missing_ok=True)
+        self._rewrite_paths()[1].unlink(missing_ok=True)
 
     def write_config(self, config: RunConfig | dict[str, Any]) -> None:
         _write_json(self.config_path, config.to_dict() if isinstance(config, RunConfig) else config)
@@ -156,8 +155,7 @@ class RunDir:
         on disk, then renamed over the old, so a kill at any moment leaves one whole file. A symlinked
         samples.jsonl stays a link: its target is the file rewritten. A failed rewrite leaves the old
         file and no temporary beside it; one a killed rewrite left is removed by `start`."""
-        path = self.samples_path.resolve()
-        tmp = path.with_name(path.name + ".tmp")
+        path, tmp = self._rewrite_paths()
         try:
             with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as out:
                 for line in src:
@@ -174,6 +172,11 @@ class RunDir:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def _rewrite_paths(self) -> tuple[Path, Path]:
+        """(the file samples.jsonl is, through a link; the temporary file a rewrite writes beside it)."""
+        path = self.samples_path.resolve()
+        return path, path.with_name(path.name + ".tmp")
 
     def frame(self):
         """The samples as a pandas DataFrame, one row per problem x sample, columns SAMPLE_KEYS."""
