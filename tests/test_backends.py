@@ -93,12 +93,16 @@ def test_budget_sweep_through_the_completions_endpoint_matches_the_engine(vllm_s
     common = dict(n=2, limit=2, think_budget="8,32", answer_tokens=8, progress=False)
     served = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=vllm_server, out=tmp_path / "served",
                               backend_options={"endpoint": "completions", "tokenizer": str(tiny_model)}, **common)
+    streamed = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=vllm_server,
+                                out=tmp_path / "streamed", backend_options={
+                                    "endpoint": "completions", "tokenizer": str(tiny_model), "stream": True}, **common)
     local = evalkit.evaluate(["math500"], engine=vllm_engine, out=tmp_path / "local", **common)
     key = lambda s: (s["problem_id"], s["sample"], s["budget"])  # noqa: E731
-    a, b = ({key(s): s for s in lines(r.samples_path)} for r in (served, local))
-    assert a.keys() == b.keys() and len(a) == 8
-    for k in a:  # token prefixes continued over HTTP: the same thinking, cuts and answers
+    a, b, c = ({key(s): s for s in lines(r.samples_path)} for r in (served, local, streamed))
+    assert a.keys() == b.keys() == c.keys() and len(a) == 8
+    for k in a:  # token prefixes continued over HTTP, streamed or not: the same thinking, cuts and answers
         assert (a[k]["completion"], a[k]["reasoning_tokens"]) == (b[k]["completion"], b[k]["reasoning_tokens"])
+        assert (c[k]["completion"], c[k]["reasoning_tokens"]) == (b[k]["completion"], b[k]["reasoning_tokens"])
 
 
 def test_openai_chat_endpoint_stitches_reasoning_content_back(vllm_server, tmp_path):

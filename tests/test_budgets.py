@@ -383,6 +383,50 @@ def test_the_openai_backend_fits_budgets_in_the_servers_context_window(tiny_mode
         assert big["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 8)
 
 
+def _flaky_server(model: str, letter: int, refuse_first: int):
+    """A completions server as _window_server's, that answers its first `refuse_first` requests 503, as a
+    gateway in front of a restarting server does."""
+
+    class Server(JSONHandler):
+        def do_GET(self):  # noqa: N802
+            self._send({"data": [{"id": model, "max_model_len": WINDOW}]})
+
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            if len(type(self).seen) <= refuse_first:
+                self._send({"error": {"message": "upstream restarting"}}, status=503)
+                return
+            ids = [letter] * body["max_tokens"]
+            self._send({"choices": [{"index": 0, "text": "", "token_ids": ids, "finish_reason": "length",
+                                     "stop_reason": None}], "usage": {"prompt_tokens": len(body["prompt"])}})
+
+    return serve(Server)
+
+
+def test_a_budget_sweep_over_a_fleet_retries_its_continuations_on_a_server_that_refuses(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    letter = AutoTokenizer.from_pretrained(tiny_model).encode("a", add_special_tokens=False)[0]
+    task = str(write_task(tmp_path, {"x": "1", "y": "2"}))
+    # one request in flight per server, so both servers get some of so few
+    common = dict(model=str(tiny_model), backend="openai", backend_options={"endpoint": "completions", "concurrency": 1},
+                  think_budget="8,16", answer_tokens=4, progress=False, trace=False)
+    with _flaky_server(str(tiny_model), letter, refuse_first=0) as (clean, _):
+        straight = evalkit.evaluate([task], out=tmp_path / "straight", base_url=clean, **common)
+    with _flaky_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_flaky), \
+            _flaky_server(str(tiny_model), letter, refuse_first=0) as (steady, seen_steady):
+        fleet = evalkit.evaluate([task], out=tmp_path / "fleet", base_url=[flaky, steady], **common)
+    # every continuation answered, though the first three sent to one server were refused; both servers
+    # took continuations (token-id prompts), not only the first URL
+    key = lambda s: (s["problem_id"], s["budget"])  # noqa: E731
+    a, b = ({key(s): s for s in lines(r.samples_path)} for r in (straight, fleet))
+    assert a.keys() == b.keys() and len(a) == 4
+    assert all(a[k]["completion"] == b[k]["completion"] for k in a)
+    assert all(b[k]["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 4) for k in b)
+    assert len(seen_flaky) > 3 and seen_steady
+    assert all(isinstance(body["prompt"], list) for body in seen_flaky + seen_steady)
+
+
 def test_tables_tell_apart_checkpoints_whose_names_end_alike():
     # two checkpoints of one run: the last 40 characters of their paths are the same
     tail = "/checkpoint-1000/merged-with-the-base-model"

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
-from evalkit.types import Completion, Request
+from evalkit.types import Request
 from evalkit.errors import ServerError  # noqa: F401 - where the backends raise it from
 
 
@@ -54,8 +54,12 @@ class ServerState:
     last_error: str = ""
 
 
-Send = Callable[[str, Request], Awaitable[Completion]]
+Send = Callable[[str, Any], Awaitable[Any]]
 Probe = Callable[[str], Awaitable[bool]]
+
+
+def request_label(req: Request) -> str:
+    return f"request {req.task}/{req.problem_id}#{req.sample}"
 
 
 class Fleet:
@@ -74,9 +78,11 @@ class Fleet:
         self.down_timeout = down_timeout
         self.probe_interval = probe_interval
 
-    async def run(self, requests: Sequence[Request], send: Send, probe: Probe,
-                  emit: Callable[[Request, Completion], Any]) -> None:
-        """Send every request to some server; `emit(request, completion)` each answer once."""
+    async def run(self, requests: Sequence[Any], send: Send, probe: Probe, emit: Callable[[Any, Any], Any],
+                  label: Callable[[Any], str] = request_label) -> None:
+        """Send every request to some server; `emit(request, answer)` each answer once. A request is a
+        Request and its answer a Completion, or whatever `send` takes and returns (`label` names one
+        in the error that stops the run)."""
         if not requests:
             return
         queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
@@ -115,10 +121,10 @@ class Fleet:
                     return
                 delay = min(delay * 2, 10.0)
 
-        def retry(i: int, req: Request, server: ServerState, error: Exception) -> bool:
+        def retry(i: int, req: Any, server: ServerState, error: Exception) -> bool:
             attempts[i] += 1
             if attempts[i] > self.max_retries:
-                fail(ServerError(f"request {req.task}/{req.problem_id}#{req.sample} failed {attempts[i]} times; "
+                fail(ServerError(f"{label(req)} failed {attempts[i]} times; "
                                  f"last at {server.url}: {error}"))
                 return False
             return True

@@ -172,21 +172,26 @@ class OpenAIBackend:
             yield item
         thread.join()
 
-    async def _run_all(self, requests: Sequence[Request], out: queue.Queue) -> None:
+    def _client(self) -> httpx.AsyncClient:
         n = self.concurrency * len(self.base_urls)
         limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        async with httpx.AsyncClient(timeout=self._timeouts(), limits=limits, headers=self.headers) as client:
+        return httpx.AsyncClient(timeout=self._timeouts(), limits=limits, headers=self.headers)
+
+    @staticmethod
+    async def _probe(client: httpx.AsyncClient, url: str) -> bool:
+        try:
+            r = await client.get(f"{url}/models", timeout=5)
+        except httpx.HTTPError:
+            return False
+        return r.status_code < 500
+
+    async def _run_all(self, requests: Sequence[Request], out: queue.Queue) -> None:
+        async with self._client() as client:
             async def send(url: str, req: Request) -> Completion:
                 return await self._send(client, url, req)
 
-            async def probe(url: str) -> bool:
-                try:
-                    r = await client.get(f"{url}/models", timeout=5)
-                except httpx.HTTPError:
-                    return False
-                return r.status_code < 500
-
-            await self.fleet.run(requests, send, probe, lambda req, comp: out.put((req, comp)))
+            await self.fleet.run(requests, send, lambda url: self._probe(client, url),
+                                 lambda req, comp: out.put((req, comp)))
 
     async def _send(self, client: httpx.AsyncClient, url: str, req: Request) -> Completion:
         """One try at one server; the fleet retries (elsewhere) on Unreachable and Busy."""
@@ -203,8 +208,18 @@ class OpenAIBackend:
                 body["reasoning_effort"] = self.reasoning_effort or effort
             if template_kwargs:  # vLLM and SGLang hand these to the chat template (enable_thinking, ...)
                 body["chat_template_kwargs"] = template_kwargs
+        try:
+            data = await self._post(client, url, path, body)
+        except _TooLong:
+            return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
+        return self._completion(req, data)
+
+    async def _post(self, client: httpx.AsyncClient, url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one request (streamed with `stream`) and return the reply's body, a streamed one folded
+        into the plain shape. Raises what the fleet reads: Unreachable, Busy, TimedOut, ServerError; and
+        _TooLong for a prompt the server refuses as longer than its context window."""
         if self.stream:
-            body["stream"], body["stream_options"] = True, {"include_usage": True}
+            body = {**body, "stream": True, "stream_options": {"include_usage": True}}
         streamed = None
         try:
             async with client.stream("POST", f"{url}/{path}", json=body) as r:
@@ -218,7 +233,7 @@ class OpenAIBackend:
         except httpx.HTTPError as e:  # also a stream cut off mid-reply: the server went away
             raise Unreachable(f"{type(e).__name__}: {e}") from None
         if streamed is not None:
-            return self._completion(req, streamed)
+            return streamed
         if r.status_code < 400:
             try:
                 data = r.json()
@@ -227,9 +242,9 @@ class OpenAIBackend:
             if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]):
                 # a gateway's error object in a 200, or no JSON: worth another try, then one clear line
                 raise Busy(f"{r.status_code} without a completion: {r.text[:200]}")
-            return self._completion(req, data)
+            return data
         if r.status_code == 400 and TOO_LONG.search(r.text):
-            return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
+            raise _TooLong(r.text[:300])
         if r.status_code not in RETRY_STATUS:
             raise ServerError(f"server at {url} refused the request ({r.status_code}): {r.text[:300]}")
         raise Busy(f"{r.status_code}: {r.text[:200]}")
@@ -259,32 +274,48 @@ class OpenAIBackend:
 
     def continue_tokens(self, prefixes):
         """Continue token prefixes (evalkit.budgets.Prefix) on the completions endpoint, whose prompt
-        may be token ids. Needs `endpoint="completions"` (the local tokenizer counts and cuts tokens)."""
+        may be token ids. Needs `endpoint="completions"` (the local tokenizer counts and cuts tokens).
+        Continuations go through the fleet as replies do: spread over the servers, retried on 429, 5xx
+        and timeouts, moved off a server that goes away, and streamed with `stream`."""
         if self.tokenizer is None:
             raise InputError("continuing a prefix needs the completions endpoint: --endpoint completions")
-        from concurrent.futures import ThreadPoolExecutor
-
         from evalkit.budgets import continue_with_stops
 
-        def one(client, ids, kw):
-            body = {"model": self.model, "prompt": list(ids), "n": 1, "skip_special_tokens": False,
-                    "return_token_ids": True, **{k: v for k, v in kw.items() if v is not None}}
-            r = client.post(f"{self.base_url}/completions", json=body)
-            if r.status_code >= 400:
-                raise ServerError(f"server at {self.base_url} refused a prefix ({r.status_code}): {r.text[:300]}")
-            choice = r.json()["choices"][0]
-            out_ids = choice.get("token_ids")
-            if out_ids is None:  # a server that does not return ids: count the text with our tokenizer
-                out_ids = self.tokenizer.encode(choice.get("text") or "", add_special_tokens=False)
-            cached = ((r.json().get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
-            return out_ids, choice.get("finish_reason"), choice.get("stop_reason"), cached
-
         def run(token_ids, kwargs_list):
-            with httpx.Client(timeout=self._timeouts(), headers=self.headers) as client, \
-                    ThreadPoolExecutor(self.concurrency) as pool:
-                return list(pool.map(lambda a: one(client, *a), zip(token_ids, kwargs_list)))
+            items = list(enumerate(zip(token_ids, kwargs_list)))
+            results: list[Any] = [None] * len(items)
+
+            async def go() -> None:
+                async with self._client() as client:
+                    async def send(url: str, item) -> tuple:
+                        _, (ids, kw) = item
+                        body = {"model": self.model, "prompt": list(ids), "n": 1, "skip_special_tokens": False,
+                                "return_token_ids": True, **{k: v for k, v in kw.items() if v is not None}}
+                        try:
+                            return self._continued(await self._post(client, url, "completions", body))
+                        except _TooLong as e:  # continue_with_stops fits prefixes to the window it was told
+                            raise ServerError(f"server at {url} refused a prefix of {len(ids)} tokens as too "
+                                              f"long (--max-model-len larger than the server's?): {e}") from None
+
+                    def emit(item, out) -> None:
+                        results[item[0]] = out
+
+                    await self.fleet.run(items, send, lambda url: self._probe(client, url), emit,
+                                         label=lambda item: f"a continued prefix ({len(item[1][0])} tokens)")
+
+            _run_on_a_loop(go())
+            return results
 
         return continue_with_stops(self.tokenizer, prefixes, run, self.max_model_len)
+
+    def _continued(self, data: dict[str, Any]) -> tuple:
+        """(token ids, finish_reason, stop_reason, cached tokens) of a continuation's reply."""
+        choice = data["choices"][0]
+        out_ids = choice.get("token_ids")
+        if out_ids is None:  # a server that does not return ids: count the text with our tokenizer
+            out_ids = self.tokenizer.encode(choice.get("text") or "", add_special_tokens=False)
+        cached = ((data.get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
+        return out_ids, choice.get("finish_reason"), choice.get("stop_reason"), cached
 
     def close(self) -> None:
         pass
@@ -299,7 +330,8 @@ async def _fold_events(response: httpx.Response) -> dict[str, Any]:
     text: list[str] = []
     content: list[str] = []
     reasoning: list[str] = []
-    finish = usage = None
+    ids: list[int] | None = None  # the completions endpoint's token ids, where asked (return_token_ids)
+    finish = stop_reason = usage = None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue  # blank separators, comments (": keep-alive"), `event:` lines
@@ -322,11 +354,37 @@ async def _fold_events(response: httpx.Response) -> dict[str, Any]:
                 content.append(delta["content"])
             if thought := delta.get("reasoning_content") or delta.get("reasoning"):
                 reasoning.append(thought)
+            if isinstance(choice.get("token_ids"), list):
+                ids = (ids or []) + choice["token_ids"]
             finish = choice.get("finish_reason") or finish
+            stop_reason = choice.get("stop_reason") if choice.get("stop_reason") is not None else stop_reason
     if finish is None:
         raise Busy("the stream ended before the reply did (no finish_reason)")
     message = {"content": "".join(content) if content else None, "reasoning_content": "".join(reasoning) or None}
-    return {"choices": [{"text": "".join(text), "message": message, "finish_reason": finish}], "usage": usage}
+    return {"choices": [{"text": "".join(text), "message": message, "finish_reason": finish, "token_ids": ids,
+                         "stop_reason": stop_reason}], "usage": usage}
+
+
+class _TooLong(Exception):
+    """The server refused a prompt as longer than its context window."""
+
+
+def _run_on_a_loop(coro) -> None:
+    """Run `coro` to its end on an event loop of its own, in a helper thread (the caller may be inside a
+    running loop, a notebook's or a trainer's); its error is raised here."""
+    failure: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as e:  # surfaced in the caller's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=worker, daemon=True, name="evalkit-openai-continue")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 def _messages_key(messages) -> str:
