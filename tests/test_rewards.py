@@ -284,6 +284,25 @@ def test_think_format_reward_under_auto_pays_only_for_thinking(tmp_path):
     assert think_format_reward(completions=[sky, "no markers"], think_format="auto") == [1.0, 0.0]
 
 
+def test_under_auto_an_answer_inside_thinking_the_prompt_opened_scores_0():
+    # thinking cut off before it closed holds no marker at all when the prompt opened it: under `auto` it
+    # is unfinished thinking (as under r1), not a reply that skipped thinking and answered
+    cut = "Let me think... maybe \\boxed{5}? Wait, let me re-check"
+    assert math_reward([cut], answer=["5"], think_open=[True], think_format="auto") == [0.0]
+    assert math_reward([cut], answer=["5"], prompts=["What is 2+3? <think>\n"], think_format="auto") == [0.0]
+    assert math_reward([cut], answer=["5"], prompts=["Q <|begin_of_thought|>"], think_format="auto") == [0.0]
+    assert choice_reward(["The answer is B. Hmm, wait"], answer=["B"], think_open=[True], think_format="auto") == [0.0]
+    assert verl.compute_score("math", cut, "5", extra_info={"think_format": "auto", "think_open": True})["score"] == 0.0
+    # chat prompts: the batch's other completions close thinking they never opened, so the template opened it
+    chat = [[{"role": "user", "content": "What is 2+3?"}]] * 3
+    closed = ["So 5.</think>The answer is \\boxed{5}", "5 it is</think>\\boxed{5}"]
+    assert math_reward([cut, *closed], answer=["5"] * 3, prompts=chat, think_format="auto") == [0.0, 1.0, 1.0]
+    # where nothing opened thinking, a reply without markers is the answer, as before
+    assert math_reward([cut], answer=["5"], think_open=[False], think_format="auto") == [1.0]
+    assert math_reward([cut], answer=["5"], prompts=["What is 2+3?"], think_format="auto") == [1.0]
+    assert math_reward([cut, "\\boxed{5}"], answer=["5"] * 2, prompts=chat[:2], think_format="auto") == [1.0, 1.0]
+
+
 def test_an_unknown_think_format_leaves_rows_unjudged_and_says_so_once(caplog):
     # a misconfigured format is not the model's fault: None (TRL masks it), never an exception
     name = "bogus-think-format"
@@ -332,6 +351,8 @@ def test_length_penalties_give_one_value_per_completion_whatever_the_ids():
     assert overlong_penalty(["a"] * 3, completion_ids=[[1]], max_len=2, cache=1) == [0.0, 0.0, 0.0]
     assert overlong_penalty(["a b c"] * 2, completion_ids=[[1]], max_len=2, cache=1) == [0.0, -1.0]
     assert repetition_penalty(["a a a a"] * 3, completion_ids=[[1, 2, 3]], ngram_size=1) == [0.0, -0.75, -0.75]
+    # ids of a shape that cannot be counted (a bare int, unhashable entries) are no ids: the words count
+    assert repetition_penalty(["a a a a"] * 2, completion_ids=[5, [{"id": 1}] * 4], ngram_size=1) == [-0.75, -0.75]
 
 
 def test_repetition_penalty_counts_repeated_ngrams():

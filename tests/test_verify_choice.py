@@ -102,6 +102,9 @@ def test_letter_forms_models_also_write(completion):
     ("The answer is A, B, C, or D", "A, B, C, D"),
     ("Answer: A/B", "A, B"),
     ("Answer: $A$ or $B$", "A, B"),
+    ("The answer is A, B, C, or D since each fits", "A, B, C, D"),  # words after the list keep it a list
+    ("The answer is A or C because both work.", "A, C"),
+    ("The answer is (A) or (C) since", "A, C"),
 ])
 def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
     v = verify_choice(completion, "A")
@@ -116,3 +119,16 @@ def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, ch
 ])
 def test_one_letter_with_more_words_after_it_is_still_one_letter(completion):
     assert verify_choice(completion, "A").answer == "A"
+
+
+@pytest.mark.parametrize("completion", [
+    "(A) 3 (B) 4 (C) 5 (D) 6",  # the options restated, none chosen
+    "None of (A), (B), (C) or (D) fits.",
+])
+def test_naming_every_option_chooses_none(completion):
+    v = verify_choice(completion, "D")
+    assert (v.correct, v.reason) == (False, "no_answer")
+
+
+def test_a_letter_ruled_out_after_it_is_not_chosen():
+    assert verify_choice("(A) is wrong and (B) too, so (C)", "C").answer == "C"

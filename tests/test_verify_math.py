@@ -450,6 +450,25 @@ RULES = {
         ("3+2\\mathrm{i}", "3", False),  # \mathrm{i} is the imaginary unit, not a unit
         ("\\text{5 or 6}", "5", False),
     ],
+    "words after a number that change or hedge it are no unit": [
+        ("36 square units", "36", True),
+        ("10 cm squared", "10", True),
+        ("5 or six", "5", False),
+        ("\\text{5 or six}", "5", False),
+        ("5 \\text{ (or 6)}", "5", False),
+        ("2\\text{ is not the answer}", "2", False),
+        ("5 thousand", "5", False),
+        ("10 squared", "10", False),
+        ("2 pi", "2", False),
+    ],
+    "signs and spaces between digits": [
+        ("12\\,345", "12345", True),
+        ("- 5", "-5", True),
+        ("--5", "-5", False),
+        ("+-5", "5", False),
+        ("2 3", "23", False),
+        ("1\\,2", "12", False),
+    ],
 }
 
 

@@ -116,7 +116,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     problems = per_row(columns.get("problem"), n)
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
-    formats = think_formats(format_names, texts)
+    formats = think_formats(format_names, texts, think_open=columns.get("think_open"), prompts=columns.get("prompts"))
     think_open = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats, texts)
     items: list[VerifyItem] = []
     owners: list[int] = []  # the row of each item: a row with several accepted answers has several

@@ -43,14 +43,21 @@ def _content(content: Any) -> str:
     return str(content)
 
 
-def think_formats(value: Any, completions: Sequence[str], default: Any = None) -> list[Any]:
+def think_formats(value: Any, completions: Sequence[str], default: Any = None, think_open: Any = None,
+                  prompts: Any = None) -> list[Any]:
     """One think format per completion from a `think_format` keyword or dataset column: a row name
     (`sky`), `auto` (decided from that completion's own markers), or None (r1).
+
+    An `auto` completion with no marker at all is thinking cut off before it closed, not an answer
+    given without thinking, where its prompt opened thinking: its `think_open` (keyword or column)
+    says so, or its text prompt ends in a format's open marker, or (chat prompts) the batch's other
+    completions show a template that opened it (see think_open_rows). It then takes that format (the
+    batch's, else r1), so its text is read as unfinished thinking, which holds no answer.
 
     Never raises: a row whose format is not known (`bogus`, `5`) gets None, so its reward can mark it
     unjudged; the first time a name is met, a warning names it and the known formats.
     """
-    from evalkit.thinking import decide
+    from evalkit.thinking import NONE, decide
 
     names = per_row(value, len(completions), default)
     resolved: dict[Any, Any] = {}
@@ -63,6 +70,34 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None) -
         if key not in resolved:
             resolved[key] = known_format(name)
         out.append(resolved[key])
+    unmarked = [i for i, (name, fmt) in enumerate(zip(names, out)) if name == "auto" and fmt is NONE]
+    if unmarked:
+        for i, fmt in zip(unmarked, _opened_formats(unmarked, out, completions, think_open, prompts)):
+            out[i] = fmt
+    return out
+
+
+def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Sequence[str], think_open: Any,
+                    prompts: Any) -> list[Any]:
+    """For `auto` rows without a marker: the format whose thinking their prompt opened, else none."""
+    from evalkit.thinking import FORMATS, NONE, R1
+
+    n = len(formats)
+    seen = [f for f in formats if f is not None and f.thinks]
+    batch = max(seen, key=lambda f: sum(g is f for g in seen)) if seen else R1  # the batch's own format
+    flags = None if think_open is None else per_row(think_open, n, False)
+    texts = per_row(prompts, n)
+    by_template = _opened_by_template([(f, t) for i, (f, t) in enumerate(zip(formats, completions))
+                                       if not isinstance(texts[i], str)])
+    out = []
+    for i in rows:
+        if flags is not None:
+            out.append(batch if flags[i] else NONE)
+        elif isinstance(texts[i], str):
+            prompt = texts[i].rstrip()
+            out.append(next((f for f in FORMATS.values() if f.thinks and f.open and prompt.endswith(f.open)), NONE))
+        else:
+            out.append(batch if by_template.get(batch.name) else NONE)
     return out
 
 

@@ -42,7 +42,9 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
-    formats = [R1 if a and f is NONE else f for a, f in zip(auto, think_formats(think_format, texts))]
+    formats = [R1 if a and f is NONE else f
+               for a, f in zip(auto, think_formats(think_format, texts, think_open=think_open,
+                                                   prompts=columns.get("prompts")))]
     flags = think_open_rows(think_open, columns.get("prompts"), formats, texts)
     return [None if fmt is None else 1.0 if well_formed(t, fmt, bool(f)) else 0.0
             for t, f, fmt in zip(texts, flags, formats)]
@@ -134,7 +136,9 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
     ids = per_row(completion_ids, n)
     out = []
     for tokens, text in zip(ids, texts):
-        units = _ids(tokens) if tokens is not None else _WORDS.findall(completion_text(text))
+        units = _ids(tokens)
+        if units is None:  # no ids, or ids of a shape that cannot be counted: the text's words
+            units = _WORDS.findall(completion_text(text))
         if len(units) < ngram_size or ngram_size < 1:
             out.append(0.0)
             continue
@@ -147,11 +151,20 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
 _WORDS = re.compile(r"\S+")
 
 
-def _ids(tokens: Any) -> list[Any]:
-    # a tensor's or array's ids as plain ints: a torch tensor's elements hash by identity, so as
-    # they are every n-gram would look new and a looping completion would go unpunished
-    values = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
-    return [tuple(v) if isinstance(v, list) else v for v in values]
+def _ids(tokens: Any) -> list[Any] | None:
+    """A completion's ids as plain hashable values, None when there are none or they are not a sequence.
+
+    A tensor's or array's ids become plain ints: a torch tensor's elements hash by identity, so as they
+    are every n-gram would look new and a looping completion would go unpunished."""
+    if tokens is None or isinstance(tokens, (str, bytes, dict)):
+        return None
+    try:
+        values = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+        units = [tuple(v) if isinstance(v, list) else v for v in values]
+        hash(tuple(units))
+    except TypeError:  # a bare int, or unhashable entries
+        return None
+    return units
 
 
 def _count(completions: Sequence[Any] | None, completion_ids: Sequence[Any] | None) -> int:

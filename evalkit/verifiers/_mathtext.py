@@ -31,6 +31,16 @@ _SPACE_THOUSANDS = re.compile(r"(?<=\d)(?:\s|\\,|\\ )(?=\d{3}(?!\d))")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 # Spacing and sizing commands that never change a value; the same text without them is the same answer.
 _COSMETIC = re.compile(r"\\(?:left|right|displaystyle)(?![a-zA-Z])|\\[,;:! ]|\s+")
+# Space between two digits separates numbers (`2 3` is not 23), except a thousands group (`12\,345`).
+_DIGIT_GAP = re.compile(r"(?<=\d)(?:\s|\\[,;:! ])+(?=\d)")
+_THOUSANDS_GAP = re.compile(r"(?<=\d)(?:\s|\\[,;:! ])+(?=\d{3}(?!\d))")
+
+
+def _squeeze(text: str) -> str:
+    """`text` without cosmetic spacing and `\\left`/`\\right`, the same LaTeX however it was spaced;
+    digits that a space kept apart stay apart."""
+    text = _DIGIT_GAP.sub("\u2423", _THOUSANDS_GAP.sub("", text))
+    return _COSMETIC.sub("", text)
 _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 # A set literal `{1,2,3}` / `\{1,2,3\}`: its entries count as parts when the answer boxes them one by one.
 _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
@@ -137,6 +147,40 @@ def _trig_degrees(text: str) -> str:
     return _DEGREES.sub(lambda m: f"\\frac{{{m.group(1) or m.group(2)}\\pi}}{{180}}", text)
 
 
+# Words that, after a number, say something of its value, so no units row may drop them: connectives
+# and hedges (`5 or six`, `2 is not it`), multipliers and operations (`5 thousand`, `5 over 6`, `2 pi`),
+# and, right after the number, a power (`10 squared`; `10 cm squared` is a unit).
+_NOT_UNITS = frozenset("""
+    or and nor not no but either neither than then if unless except maybe perhaps possibly probably likely
+    approximately about around roughly nearly almost under least most is are was were isn't aren't
+    be being been also plus minus times over divided by to of
+    hundred hundreds thousand thousands million millions billion billions trillion trillions dozen dozens
+    half halves third thirds quarter quarters root roots pi factorial
+    """.split())
+_NOT_FIRST_UNITS = frozenset({"squared", "cubed"})
+_UNIT_WORD = re.compile(r"[A-Za-z']+")
+_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
+_UNIT_POWER = re.compile(r"\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d")
+
+
+def _units(pattern: str) -> Callable[[str], str]:
+    """A row that drops trailing units matched by `pattern`, unless what it would drop holds a digit
+    (other than a unit's power) or says something of the value (_NOT_UNITS)."""
+    compiled = re.compile(pattern, re.S)
+
+    def drop(text: str) -> str:
+        match = compiled.search(text)
+        if match is None:
+            return text
+        tail = _COMMAND.sub(" ", _UNIT_POWER.sub("", match.group(0)))  # `\text`, `\,` are no words
+        words = [w.lower() for w in _UNIT_WORD.findall(tail)]
+        if re.search(r"\d", tail) or any(w in _NOT_UNITS for w in words) or words[:1] and words[0] in _NOT_FIRST_UNITS:
+            return text
+        return text[:match.start()]
+
+    return drop
+
+
 def _strip_trailing_clutter(text: str) -> str:
     """Drop full stops and stray backslashes at the end (not an ellipsis, not `\\.`), right to left."""
     while True:
@@ -174,10 +218,11 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
                     r"|(?:st|nd|rd|th)(?![A-Za-z]))", "")),
         # `10 \text{ cm}^2`, `15,000 \text{ kcal m}^{-2}\text{ yr}^{-1}`, `5\,\mathrm{cm}`: text-mode units after a
         # value (`\mathrm{e}` and `\mathrm{i}` are the constants, not units).
-        ("unit_text", (r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\mathrm\s*\{(?!\s*[ei]\s*\})[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$", "")),
+        ("unit_text", _units(r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\mathrm\s*\{(?!\s*[ei]\s*\})[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$")),
         # `10 weeks`, `10 cm^2`, `5 m/s`: unit words (two letters or more) after a number; a single
-        # letter stays a variable (`\frac{37}{4} m`).
-        ("unit_words", (r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:(?:\s*(?:/|\\cdot)\s*|\s+)[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$", "")),
+        # letter stays a variable (`\frac{37}{4} m`). Neither units row drops words that change the value
+        # or hedge it (`5 thousand`, `10 squared`, `5 or six`, `2 \text{ is not the answer}`; _NOT_UNITS).
+        ("unit_words", _units(r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:(?:\s*(?:/|\\cdot)\s*|\s+)[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$")),
         # Scientific notation as sympy reads it: `1e-5` is 1 x 10^-5, never e - 5 (Euler's e).
         ("e_notation", (r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,4})$", r"\1\\times 10^{\2}")),
         # `E_1` = `E_{1}`: a one-character subscript is the same subscript braced.
@@ -339,7 +384,7 @@ def same_text(a: str, b: str) -> bool:
     """The same LaTeX up to spacing, `\\left`/`\\right` and `\\dfrac`/`\\tfrac`: surely the same answer."""
     if a == b:
         return bool(a.strip())
-    norm = lambda s: _COSMETIC.sub("", _FRAC_VARIANTS.sub(r"\\frac", s))
+    norm = lambda s: _squeeze(_FRAC_VARIANTS.sub(r"\\frac", s))
     return bool(norm(a)) and norm(a) == norm(b)
 
 
@@ -389,11 +434,11 @@ def simple_value(text: str) -> Fraction | float | None:
     number = plain_number(text)
     if number is not None:
         return Fraction(number)
-    t = _COSMETIC.sub("", _FRAC_VARIANTS.sub(r"\\frac", text)).strip("$")
+    t = _squeeze(_FRAC_VARIANTS.sub(r"\\frac", text)).strip("$")
     if len(t) > 60:
         return None
     sign = -1 if t.startswith("-") else 1
-    t = t.lstrip("+-")
+    t = t[1:] if t[:1] in ("+", "-") else t  # one sign: `--5` is no simple form
     for _, pattern, value in SIMPLE_FORMS:
         m = pattern.match(t)
         if m:

@@ -40,15 +40,25 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("bare", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
 # A letter right after a negation, or in a list after one ("it can't be A or B"), never counts.
-_NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither))"
+_NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
                        r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
 _LISTING_ROWS = frozenset({"answer_is", "statement"})
-# One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"), and where the list must end
-# (a line's or sentence's end) for it to be one: in "the answer is B and I am sure" only B is chosen.
+# One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
+# ("the answer is A or C because ..." chooses both).
 _MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|&|;|\bor\b|\band\b)[ \t]*|[ \t]+)(?:\$|\\\()?(?:\*\*)?[(\[]?\s*"
                    r"([A-Z])\s*[)\]]?(?:\*\*)?(?:\$|\\\))?(?![A-Za-z])")
-_LIST_END = re.compile(r"[ \t]*(?:$|[\n.,;:!?)*$])", re.M)
+# A letter that starts a clause of its own ends the list before it: "A, and B is wrong", "A and I am sure".
+_OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|can't|cannot|does|doesn't|seems|looks|has|had|would|could"
+                         r"|might)\b")
+_PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
+# Three or more letters in parentheses, none negated and none in a statement: the options restated
+# ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
+_RESTATED = 3
+_START_ROWS = frozenset({"leading", "bare"})
+# A letter ruled out by what follows it ("(A) is wrong") never counts either.
+_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
+                            r"ruled out|eliminated|impossible)")
 
 
 @dataclass(frozen=True)
@@ -61,31 +71,40 @@ class ChoiceOptions:
 
 def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
     """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none)."""
+    restated = False
     for name, pattern in PATTERNS:
         found = None
+        named: set[str] = set()
         for m in pattern.finditer(text):
             letter = m.group(1)
             if letter not in letters:
                 continue
-            if _NEGATION.search(text[max(0, m.start() - 30): m.start()]):
+            if _NEGATION.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
                 continue
+            named.add(letter)
             found = _listed(text, m.end(), letter, letters) if name in _LISTING_ROWS else letter
+        if name == "paren" and len(named) >= _RESTATED:
+            restated = True  # and the rows that read the text's start read the same restatement
+            continue
+        if restated and name in _START_ROWS:
+            continue
         if found:
             return found, name
     return None, ""
 
 
 def _listed(text: str, end: int, letter: str, letters: str) -> str:
-    """`letter`, or every option letter of the list it opens at `end` ("A, C"), sorted and joined."""
+    """`letter`, or every option letter of the list it opens at `end` ("A, C"), sorted and joined. A
+    letter that starts a clause of its own ("and B is wrong", "and I am sure") ends the list before it."""
     chosen = [letter]
     m = _MORE.match(text, end)
     while m:
-        chosen.append(m.group(1))
-        end = m.end()
-        m = _MORE.match(text, end)
-    if len(chosen) == 1 or not _LIST_END.match(text, end):
-        return letter
-    return ", ".join(sorted({c for c in chosen if c in letters}))
+        more = m.group(1)
+        if _OWN_CLAUSE.match(text, m.end()) or more == "I" and _PRONOUN_I.match(text, m.end()):
+            break
+        chosen.append(more)
+        m = _MORE.match(text, m.end())
+    return ", ".join(sorted({c for c in chosen if c in letters})) or letter
 
 
 def _gold_letter(gold: Any, letters: str) -> str | None:
