@@ -461,6 +461,15 @@ RULES = {
         ("10 squared", "10", False),
         ("2 pi", "2", False),
     ],
+    "values that clearly differ differ inside tuples, intervals, equations and matrices too": [
+        ("(1, 0.5)", "(1, \\frac12)", True),
+        ("y = 0.5", "y=\\frac{1}{2}", True),
+        ("2, 1", "1, 2", True),  # a list of answers is a set: its order never mattered
+        ("(1, \\frac{1}{2^{98}})", "(1, \\frac{1}{2^{99}})", False),  # math-verify rounds both to 0
+        ("y=\\frac{1}{2^{98}}", "y=\\frac{1}{2^{99}}", False),
+        ("[0, \\frac{1}{2^{98}}]", "[0, \\frac{1}{2^{99}}]", False),
+        ("\\begin{pmatrix} 1 \\\\ 2^{-40} \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2^{-41} \\end{pmatrix}", False),
+    ],
     "signs and spaces between digits": [
         ("12\\,345", "12345", True),
         ("- 5", "-5", True),

@@ -47,12 +47,30 @@ def _number(x: Any):
 
 
 def _same_value(g: Any, p: Any) -> bool:
-    """False when g and p are both plain numbers whose values clearly differ (see _REL_TOL)."""
+    """False when g and p are plain numbers whose values clearly differ (see _REL_TOL), assignments of
+    such values to one symbol, or tuples, intervals or matrices of one size with such a pair in one place."""
+    gn, pn = _number(g), _number(p)
+    if gn is not None and pn is not None:
+        return _close(gn, pn)
+    if _assigned(g) is not None and _assigned(g) == _assigned(p):  # `y = 1/2^98` against `y = 1/2^99`
+        return _same_value(g.rhs, p.rhs)
+    gp, pp = _parts(g), _parts(p)
+    if gp is None or pp is None or len(gp) != len(pp):
+        return True
+    return all(_same_value(a, b) for a, b in zip(gp, pp))
+
+
+def _assigned(x: Any) -> Any:
+    """The symbol an assignment (`y = ...`) gives a value, else None (equations in general are compared
+    as wholes: `2x+2y=2` is `x+y=1`)."""
     import sympy
 
-    gn, pn = _number(g), _number(p)
-    if gn is None or pn is None:
-        return True
+    return x.lhs if isinstance(x, sympy.Eq) and isinstance(x.lhs, sympy.Symbol) else None
+
+
+def _close(gn: Any, pn: Any) -> bool:
+    import sympy
+
     try:
         diff = abs(sympy.N(gn - pn, 30))
         scale = max(abs(sympy.N(gn, 30)), abs(sympy.N(pn, 30)))
@@ -61,6 +79,19 @@ def _same_value(g: Any, p: Any) -> bool:
         return bool(diff <= _REL_TOL * scale)
     except Exception:
         return True
+
+
+def _parts(x: Any) -> list | None:
+    """The entries of a tuple, an interval's ends, a matrix's entries; else None."""
+    import sympy
+
+    if isinstance(x, (sympy.Tuple, tuple, list)):
+        return list(x)
+    if isinstance(x, sympy.Interval):
+        return [x.start, x.end]
+    if isinstance(x, sympy.MatrixBase):
+        return list(x)
+    return None
 
 
 # Points at which two expressions in free variables are compared before any simplification: an
