@@ -404,6 +404,31 @@ def test_a_200_without_a_completion_is_tried_again_then_one_clear_line(tmp_path)
                          progress=False, trace=False, backend_options={"max_retries": 1})
 
 
+def test_a_retry_goes_to_another_server_than_the_one_that_refused_it(tmp_path):
+    import time
+
+    class Broken(JSONHandler):  # a gateway in front of a dead node: every request 503, /models still fine
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send({"error": {"message": "no healthy upstream"}}, status=503)
+
+    class Slow(JSONHandler):  # a healthy server, busy long enough that the broken one's worker is free first
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            time.sleep(0.3)
+            self._send(chat_reply())
+
+    task = two_problems(tmp_path, n=6)
+    with serve(Broken) as (broken, refused), serve(Slow) as (slow, answered):
+        # one try after the first: a request refused by the broken server must not be tried there again
+        run = evalkit.evaluate([str(task)], backend="openai", model="m", base_url=[broken, slow], limit=1,
+                               out=tmp_path / "run", progress=False, trace=False,
+                               backend_options={"max_retries": 1, "concurrency": 1})
+    samples = lines(run.samples_path)
+    assert len(samples) == 6 and all(s["correct"] for s in samples)
+    assert refused and len(answered) == 6  # the broken server refused some; each was answered elsewhere
+
+
 @pytest.mark.parametrize("backend", ["transformers", "vllm"])
 def test_a_mistyped_dtype_is_one_line_naming_the_valid_ones(backend, tiny_model, tmp_path):
     r = cli("run", str(two_problems(tmp_path)), "--backend", backend, "--model", str(tiny_model), "--dtype", "bf16",

@@ -3,7 +3,8 @@
 Every server gets `concurrency` workers that pull from one shared queue, so a fast server takes
 more of the work and a dead one takes none. A request whose server went away (connection refused
 or reset, timed out) goes back to the front of the queue for the others, and that server is
-probed until it answers again. A request leaves the queue only when a server has answered it, so
+probed until it answers again. A request a server refused (429, 5xx) or timed out is tried again on
+another server while one is up. A request leaves the queue only when a server has answered it, so
 nothing is lost and nothing is reported twice, whatever dies when.
 
 The fleet knows nothing of the OpenAI protocol: the backend gives it `send(url, request)`, which
@@ -23,6 +24,9 @@ from typing import Any, Awaitable, Callable, Sequence
 from evalkit.types import Request
 from evalkit.errors import ServerError  # noqa: F401 - where the backends raise it from
 
+
+
+AVOID_WAIT_S = 0.2  # how long a server's worker waits after handing back a retry meant for another server
 
 
 class Unreachable(Exception):
@@ -89,6 +93,7 @@ class Fleet:
         for i, req in enumerate(requests):
             queue.put_nowait((1, i, req))  # retries (priority 0) go before fresh requests
         attempts = [0] * len(requests)
+        refused_at: list[str | None] = [None] * len(requests)  # the server whose Busy or TimedOut a retry avoids
         left = len(requests)
         done = asyncio.Event()
         failure: list[BaseException] = []
@@ -137,6 +142,12 @@ class Fleet:
                 if not up[server.url].is_set():  # went down while this worker waited for work
                     queue.put_nowait((prio, i, req))
                     continue
+                if refused_at[i] == server.url and any(up[s.url].is_set() for s in self.servers if s is not server):
+                    # a retry goes to another server while one answers: a server that refuses everything
+                    # (a gateway in front of a dead node) must not use up a request's tries on its own
+                    queue.put_nowait((prio, i, req))
+                    await asyncio.sleep(AVOID_WAIT_S)
+                    continue
                 try:
                     completion = await send(server.url, req)
                 except Unreachable as e:
@@ -146,6 +157,7 @@ class Fleet:
                         queue.put_nowait((0, i, req))
                     continue
                 except (Busy, TimedOut) as e:
+                    refused_at[i] = server.url
                     if retry(i, req, server, e):
                         await asyncio.sleep(min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random()))
                         queue.put_nowait((0, i, req))
