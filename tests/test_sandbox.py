@@ -258,6 +258,44 @@ def test_the_batch_deadline_holds_for_a_run_in_progress():
         assert time.monotonic() - start < 4.0  # not 2 x 5 s
 
 
+_HUGE_REPLY = """
+import os
+def f():
+    os.write(4, b'{"ok":[' + b'ITEM,' * COUNT + b'ITEM]}\\n')
+    os._exit(0)
+"""
+
+_HUGE_BATCH = """
+import json, resource, sys, time
+from evalkit.sandbox import Sandbox, SandboxConfig
+tests = {"style": "call", "entry_point": "f", "cases": [{"input": [], "output": 1}]}
+with Sandbox(SandboxConfig(workers=2, timeout_s=2)) as b:
+    b.run_many([("def f():\\n    return 1\\n", tests)] * 2)  # servers started
+    start = time.monotonic()
+    results = b.run_many([(sys.argv[1], tests)] * 4, deadline=start + 3)
+    took = time.monotonic() - start
+print(json.dumps({"took": took, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10,
+                  "tests": [r and r.tests for r in results]}))
+"""
+
+
+@pytest.mark.parametrize("item,count", [("0", 7999990), ("[]", 5000000)], ids=["8M-zeros", "5M-lists"])
+def test_huge_replies_cost_the_grader_neither_its_deadline_nor_its_memory(item, count):
+    # parsing a reply holds the GIL, and no deadline cuts it short: one of millions of values is refused
+    # unparsed (parsed, each such reply took seconds and up to ~460 MB of the grader's memory)
+    import sys
+
+    program = _HUGE_REPLY.replace("ITEM", item).replace("COUNT", str(count))
+    proc = subprocess.run([sys.executable, "-c", _HUGE_BATCH, program], capture_output=True, text=True,
+                          timeout=300, cwd="/tmp")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["took"] < 3 + 3, out["took"]  # by the deadline, give or take a loaded machine
+    assert out["rss_mb"] < 250, out["rss_mb"]
+    too_large = [{"passed": False, "reason": "reply too large (over 16 MB or 1,048,576 values)"}]
+    assert out["tests"] == [too_large] * 4, out["tests"]  # every run judged (None: never started)
+
+
 def test_output_written_at_exit_is_kept(box):
     atexit_prog = "import atexit, sys\natexit.register(lambda: sys.stdout.write('45\\n'))\n"
     thread_prog = "import threading, time\ndef main():\n    time.sleep(0.2)\n    print(45)\nthreading.Thread(target=main).start()\n"
@@ -390,6 +428,25 @@ def test_attacks_are_contained_in_this_process_configuration():
         _assert_all_contained(run_attacks(b))
 
 
+_SECCOMP_ROWS = ["kill_parent", "fsetown_signal", "unix_socket", "write_outside", "truncate_outside", "attrs_outside"]
+
+
+def test_seccomp_refuses_what_landlock_leaves_open():
+    # Landlock never covers a file's mode, times, flags or xattrs, nor truncation before ABI 3, nor signals
+    # before ABI 6, and the user's own files (home) stay writable in the mount namespace: seccomp refuses
+    # them. The runs here own the file outside, as a normal user's runs own the user's files (no uid drop),
+    # on Landlock ABI 2 (kernels 5.19 to 6.1): the file keeps its text, mode, times, flags and xattrs.
+    layers = tuple(x for x in OPTIONAL_LAYERS if x != "uid_drop")
+    with Sandbox(SandboxConfig(workers=1, timeout_s=3, layers=layers, landlock_abi_max=2)) as b:
+        info = b.layers()
+        lacking = {"landlock", "seccomp"} - set(info["in_force"])
+        if lacking:
+            pytest.skip(f"this machine lacks layers {sorted(lacking)}: {info['missing']}")
+        results = run_attacks(b, only=_SECCOMP_ROWS)
+    assert [r.name for r in results] == [a.name for a in ATTACKS if a.name in _SECCOMP_ROWS]
+    assert [(r.name, r.status, r.detail) for r in results if not r.contained] == []
+
+
 # ---------------------------------------------------------------- the configurations users have
 #
 # The grader runs from a virtualenv under /tmp made from a Python every user can read, holding a copy
@@ -498,9 +555,14 @@ CONFIGURATIONS = [
     ("root", "", None, {}),
     ("root", "mountns", None, {"files_5gb": "without the mount namespace's tmpfs nothing caps the disk a run fills"}),
     ("root", "", 4, {}),
+    ("root", "landlock", None, {"read_outside": "a file every user may read (the run's own uid writes only where "
+                                                "every user may: /var/tmp)"}),
     ("user", "", None, {}),
     ("user", "mountns", None, {"files_5gb": "as above"}),
     ("user", "", 4, {}),
+    ("user", "", 2, {}),  # Landlock cannot refuse truncation before ABI 3: seccomp does
+    ("user", "landlock", None, {"read_outside": "the run has the user's own rights on the user's files",
+                                "write_outside": "as above"}),
 ]
 
 
@@ -520,25 +582,26 @@ def test_configurations_users_have(grader_venv, unprivileged_user, who, off, abi
     assert not orphans_alive()
 
 
-def test_without_seccomp_the_doctor_says_what_is_open(grader_venv, unprivileged_user):
+@pytest.mark.parametrize("abi", [None, 4, 2])
+def test_without_seccomp_the_doctor_says_what_is_open(grader_venv, unprivileged_user, abi):
     # pyseccomp missing (the user skipped libseccomp2): the layer is reported missing with what to
-    # install, and on a kernel whose Landlock cannot scope signals the signal path is reported open
+    # install, and what only seccomp holds is reported open: unix sockets of the host by their path (no
+    # network namespace covers those, and Landlock does not), the mode, times and xattrs of the user's
+    # own files; signals where Landlock cannot scope them (ABI < 6), truncation where it cannot refuse it (ABI < 3)
     site = subprocess.run([grader_venv, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     hidden = os.path.join(site, "pyseccomp.py")
     os.rename(hidden, hidden + ".off")
     try:
-        report = _run_suite(grader_venv, unprivileged_user, "", 4)
+        report = _run_suite(grader_venv, unprivileged_user, "", abi)
     finally:
         os.rename(hidden + ".off", hidden)
     assert "seccomp" not in report["layers"]["in_force"]
     assert "pyseccomp" in report["layers"]["missing"]["seccomp"]
-    bad = _not_contained(report)
-    assert "fsetown_signal" in bad and "kill_parent" in bad
-    # what the other layers still hold: no wrong program passes, no honest one fails, nothing unjudged
-    for name in ("stop_iteration", "int_as_float", "uncalled_check", "overflow_compare", "hash_flood", "thread_bomb",
-                 "big_int", "atexit_output", "thread_main", "grader_packages", "deep_tree", "read_shadow"):
-        assert name not in bad, (name, bad.get(name))
+    used = report["layers"]["landlock_abi"]
+    expected = {"unix_socket", "attrs_outside"} | ({"kill_parent", "fsetown_signal"} if used < 6 else set())
+    expected |= {"truncate_outside"} if used < 3 else set()
+    assert set(_not_contained(report)) == expected, _not_contained(report)
 
 
 @needs_root

@@ -108,6 +108,15 @@ def attack(ctx):
     s.sendall(b"escaped")
     return True
 """),
+    Attack("unix_socket", "connect to a unix socket on the host by its path (no network namespace covers those)", """
+import socket
+def attack(ctx):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    s.connect(ctx["unix"])
+    s.sendall(b"escaped")
+    return True
+"""),
     Attack("read_shadow", "read /etc/shadow", """
 def attack(ctx):
     return len(open("/etc/shadow").read()) > 0
@@ -149,6 +158,45 @@ def attack(ctx):
     Attack("read_outside", "read a file outside the sandbox", """
 def attack(ctx):
     return open(ctx["outside"]).read() == ctx["outside_text"]
+"""),
+    Attack("write_outside", "write into a file outside the sandbox (the user's own files)", """
+def attack(ctx):
+    with open(ctx["outside"], "a") as f:
+        f.write("planted")
+    return True
+"""),
+    Attack("truncate_outside", "truncate a file outside the sandbox (Landlock refuses it from ABI 3 only)", """
+import os
+def attack(ctx):
+    path, done = ctx["outside"], 0
+    for how in (lambda: os.truncate(path, 0), lambda: os.open(path, os.O_RDONLY | os.O_TRUNC),
+                lambda: os.open(path, os.O_ACCMODE | os.O_TRUNC)):  # O_ACCMODE: opened for ioctls only
+        try:
+            how()
+            done += 1
+        except OSError:
+            pass
+    return done > 0
+"""),
+    Attack("attrs_outside", "change the mode, times, flags or extended attributes of a file outside the sandbox", """
+import ctypes, fcntl, os, struct
+def attack(ctx):
+    path, done = ctx["outside"], 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    def fchmodat2():  # by an O_PATH fd, which no read or write right guards
+        fd = os.open(path, os.O_PATH)
+        if libc.syscall(452, fd, b"", 0o777, 0x1000) != 0:  # AT_EMPTY_PATH
+            raise OSError(ctypes.get_errno(), "fchmodat2")
+    def nodump():  # FS_IOC_SETFLAGS on a file opened for ioctls only (O_ACCMODE), which asks Landlock no right
+        fcntl.ioctl(os.open(path, os.O_ACCMODE), 0x40086602, struct.pack("l", 0x40))
+    for how in (lambda: os.chmod(path, 0o777), lambda: os.utime(path, (0, 0)),
+                lambda: os.setxattr(path, "user.evalkit", b"planted"), fchmodat2, nodump):
+        try:
+            how()
+            done += 1
+        except OSError:
+            pass
+    return done > 0
 """),
     Attack("read_bundled_data", "read the answer keys evalkit ships (its bundled task data) to copy an answer", """
 import glob, os, sys
@@ -236,20 +284,29 @@ def attack(ctx):
     return n >= 1000
 """),
     Attack("fsetown_signal", "SIGKILL a process of the host through F_SETOWN/F_SETSIG and O_ASYNC", """
-import fcntl, os, signal
+import ctypes, fcntl, os, signal
 def attack(ctx):
     r, w = os.pipe()
     done = 0
-    for how in ("fcntl", "ioctl"):
+    for how in ("fcntl", "ioctl", "high_bits"):
         try:
             if how == "fcntl":
                 fcntl.fcntl(r, fcntl.F_SETOWN, ctx["victim"])
                 fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
                 fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
-            else:
+            elif how == "ioctl":
                 import struct, termios
                 fcntl.ioctl(r, 0x8901, struct.pack("i", ctx["victim"]))  # FIOSETOWN
                 fcntl.ioctl(r, termios.FIOASYNC, struct.pack("i", 1))
+            else:  # the same fcntl commands with bits above 32 set: the kernel reads only the low 32
+                nr = {"x86_64": 72, "aarch64": 25}.get(os.uname().machine)
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.syscall.restype = ctypes.c_long
+                flags = fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC
+                for cmd, arg in ((fcntl.F_SETOWN, ctx["victim"]), (10, signal.SIGKILL), (fcntl.F_SETFL, flags)):
+                    if nr is None or libc.syscall(ctypes.c_long(nr), ctypes.c_long(r), ctypes.c_ulong(cmd | 1 << 32),
+                                                  ctypes.c_ulong(arg)) != 0:
+                        raise OSError(ctypes.get_errno(), "fcntl")
             os.write(w, b"x")
             done += 1
         except OSError:
@@ -343,14 +400,18 @@ def orphans_alive() -> list[int]:
 
 
 class Listener:
-    """A TCP listener on 127.0.0.1 that counts connections (the socket attack's target)."""
+    """A listener that counts connections (the socket attacks' target): TCP on 127.0.0.1, or a unix
+    socket at `path` that any user may connect to."""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, path: str | None = None):
+        self.sock = socket.socket(socket.AF_UNIX if path else socket.AF_INET)
+        self.sock.bind(path or ("127.0.0.1", 0))
+        if path:
+            os.chmod(path, 0o777)
+        self.path = path
         self.sock.listen(8)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.port = 0 if path else self.sock.getsockname()[1]
         self.connections = 0
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -369,6 +430,8 @@ class Listener:
         self._stop = True
         self._thread.join()
         self.sock.close()
+        if self.path:
+            os.unlink(self.path)
 
 
 @dataclass(frozen=True)
@@ -432,6 +495,36 @@ def _left_on_disk(wait_s: float = 15.0) -> list[str]:
     return left
 
 
+def _write_outside(path: str, text: str) -> tuple:
+    """(Re)make the file outside the sandbox the attacks aim at; returns its state (`_state`)."""
+    if os.path.exists(path):
+        os.unlink(path)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, text.encode())
+    os.close(fd)
+    os.chmod(path, 0o644)
+    return _state(path)
+
+
+def _state(path: str) -> tuple:
+    """What a run might change of a file: its text, mode, owner, modification time, extended attributes
+    and inode flags (chattr's)."""
+    import fcntl
+    import struct
+
+    st = os.stat(path)
+    try:
+        xattrs = sorted((name, os.getxattr(path, name)) for name in os.listxattr(path))
+    except OSError:  # a filesystem without them
+        xattrs = []
+    with open(path, "rb") as f:
+        try:
+            flags = fcntl.ioctl(f.fileno(), 0x80086601, struct.pack("l", 0))  # FS_IOC_GETFLAGS
+        except OSError:
+            flags = b""
+        return f.read(), st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, xattrs, flags
+
+
 def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[AttackResult], None] | None = None
                 ) -> list[AttackResult]:
     """Run the attack table against a Sandbox; the grader (this process) must survive every row."""
@@ -439,28 +532,32 @@ def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[At
     os.environ["EVALKIT_DOCTOR_SECRET"] = secret
     where = next((d for d in ("/var/tmp", "/dev/shm") if os.access(d, os.W_OK)), None)  # not /tmp: a tmpfs covers it
     fd, outside = tempfile.mkstemp(prefix="evalkit-outside-", dir=where)
-    os.write(fd, secret.encode())
     os.close(fd)
-    os.chmod(outside, 0o644)
+    outside_state = _write_outside(outside, secret)
     site = _grader_site()
     package, bundled = _grader_package(), _bundled_data()
     listener = Listener()
+    unix_listener = Listener(outside + ".sock")
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
     planted = os.path.join(site, "evalkit_doctor_planted.py")
-    ctx = {"port": listener.port, "secret": secret, "parent": os.getpid(), "outside": outside, "outside_text": secret,
-           "victim": victim.pid, "site": site, "package": package, "bundled": bundled}
+    ctx = {"port": listener.port, "unix": unix_listener.path, "secret": secret, "parent": os.getpid(),
+           "outside": outside, "outside_text": secret, "victim": victim.pid, "site": site, "package": package,
+           "bundled": bundled}
     results = []
     try:
         for attack in ATTACKS:
             if only and attack.name not in only:
                 continue
             tests = _tests_for(attack, ctx)
-            before = listener.connections
+            before = listener.connections + unix_listener.connections
             r = box.run(attack.program, tests)
             time.sleep(0.05)
             escaped = []
-            if listener.connections != before:
+            if listener.connections + unix_listener.connections != before:
                 escaped.append("a connection reached the listener")
+            if _state(outside) != outside_state:
+                escaped.append("a file outside the sandbox was changed")
+                outside_state = _write_outside(outside, secret)  # the next rows need it as it was
             if orphans_alive():
                 escaped.append("a process outlived the run")
             if victim.poll() is not None:
@@ -496,6 +593,7 @@ def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[At
                 on_result(res)
     finally:
         listener.close()
+        unix_listener.close()
         victim.kill()
         victim.wait()
         os.unlink(outside)

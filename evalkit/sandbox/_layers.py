@@ -30,7 +30,8 @@ LAYERS: tuple[tuple[str, bool, str], ...] = (
     ("nproc", False, "processes and threads limited per run (its own uid, or its own user namespace)"),
     ("landlock", False, "Landlock: read only the Python install (less evalkit's task data) and system libraries, "
                         "write only the tmpfs"),
-    ("seccomp", False, "seccomp: no sockets, fork/exec, memfds or ptrace; signals only to itself (kill, F_SETOWN, O_ASYNC)"),
+    ("seccomp", False, "seccomp: no sockets, fork/exec, memfds or ptrace; signals only to itself (kill, F_SETOWN, "
+                       "O_ASYNC); no file's mode, owner, times or xattrs changed"),
     ("cgroup", False, "cgroup memory and pids limits; every process of the run killed at its end"),
 )
 LAYER_NAMES = tuple(name for name, _, _ in LAYERS)
@@ -216,7 +217,7 @@ def make_plan(want: list[str], slot: str, landlock_cap: int | None = None) -> Pl
                 continue
         if name == "seccomp":
             try:
-                plan.seccomp_bpf = compile_seccomp()
+                plan.seccomp_bpf = compile_seccomp(plan.landlock_abi if "landlock" in plan.layers else 0)
             except Exception as e:  # no pyseccomp / libseccomp
                 plan.missing[name] = f"cannot compile the filter: pyseccomp/libseccomp unavailable ({type(e).__name__}: {e})"
                 continue
@@ -545,18 +546,35 @@ _SECCOMP_DENY = (
     "init_module", "finit_module", "delete_module", "kexec_load", "reboot", "swapon", "swapoff",
     "acct", "settimeofday", "clock_settime", "iopl", "ioperm", "personality", "open_by_handle_at",
     "name_to_handle_at", "setpriority", "sched_setaffinity", "ioprio_set",
+    # a file's mode, owner, times and extended attributes: Landlock does not cover them, and the user's
+    # own files (home) stay writable in the mount namespace
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "chown32", "fchown32", "lchown32", "utime", "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr",
+    "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat", "file_setattr",
 )  # fmt: skip
+# Syscalls newer than some libseccomp releases know, by number (from 424, Linux 5.1, on, every architecture
+# but alpha numbers syscalls alike)
+_NEW_SYSCALLS = {"fchmodat2": 452, "setxattrat": 463, "removexattrat": 466, "file_setattr": 469}
 
 
 F_SETFL, O_ASYNC = 4, 0o20000
+O_ACCMODE, O_TRUNC = 3, 0o1000
 _FCNTL_SIGNAL_CMDS = (8, 10, 15)  # F_SETOWN, F_SETSIG, F_SETOWN_EX
 _IOCTL_SIGNAL_REQS = (0x5452, 0x8901, 0x8902)  # FIOASYNC, FIOSETOWN, SIOCSPGRP
+_IOCTL_ATTR_REQS = (0x40086602, 0x40046602, 0x401C5820)  # FS_IOC_SETFLAGS (and 32-bit), FS_IOC_FSSETXATTR
+_LOW32 = 0xFFFFFFFF  # the kernel reads fcntl's and ioctl's command as 32 bits; seccomp sees all 64
 _PID_PLACEHOLDER = 0x5EC0DE42  # stands for the child's pid in the compiled filter
 
 
-def compile_seccomp() -> bytes:
+def compile_seccomp(landlock_abi: int = 0) -> bytes:
     """The seccomp filter as classic BPF, compiled once in the server with a placeholder pid that each
-    child patches (building it per child with libseccomp costs ~6 ms)."""
+    child patches (building it per child with libseccomp costs ~6 ms).
+
+    landlock_abi: the Landlock ABI runs get; below 3 Landlock cannot refuse truncation, so this filter
+    refuses truncate(2) and an open with O_TRUNC but no write access (ftruncate needs a file opened for
+    writing, which Landlock checks). On every ABI it refuses an open for ioctls only (O_ACCMODE), for
+    which Landlock asks no right at all, and openat2 (whose flags no filter can read).
+    """
     import tempfile
 
     import pyseccomp as sc
@@ -564,9 +582,21 @@ def compile_seccomp() -> bytes:
     f = sc.SyscallFilter(sc.ALLOW)
     for name in _SECCOMP_DENY:
         try:
-            f.add_rule(sc.ERRNO(errno.EPERM), name)
+            nr = sc.resolve_syscall(sc.Arch.NATIVE, name)
+            f.add_rule(sc.ERRNO(errno.EPERM), _NEW_SYSCALLS.get(name, nr) if nr == -1 else nr)
         except Exception:  # a syscall this architecture does not have
             pass
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "openat2")  # what a kernel before 5.6 says; glibc and Python never need it
+    refused_opens = [(O_ACCMODE, O_ACCMODE)]  # (mask, value) of the flags
+    if landlock_abi < 3:
+        f.add_rule(sc.ERRNO(errno.EPERM), "truncate")
+        refused_opens.append((O_ACCMODE | O_TRUNC, os.O_RDONLY | O_TRUNC))
+    for name, arg in (("open", 1), ("openat", 2)):
+        for mask, value in refused_opens:
+            try:
+                f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(arg, sc.MASKED_EQ, mask, value))
+            except Exception:  # no `open` on this architecture
+                pass
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone, whose flags we can inspect
     f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
     f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))  # signals only to itself
@@ -574,11 +604,13 @@ def compile_seccomp() -> bytes:
     # signal-driven I/O sends a chosen signal to a chosen pid: the owner (F_SETOWN, F_SETOWN_EX,
     # FIOSETOWN, SIOCSPGRP), the signal (F_SETSIG), switched on by O_ASYNC (F_SETFL, FIOASYNC). Landlock
     # scopes signals only from ABI 6, so this path is closed here, on every kernel.
+    # The commands are compared on their low 32 bits: a command with high bits set is the same to the kernel.
     for cmd in _FCNTL_SIGNAL_CMDS:
-        f.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.EQ, cmd))
-    f.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.EQ, F_SETFL), sc.Arg(2, sc.MASKED_EQ, O_ASYNC, O_ASYNC))
-    for req in _IOCTL_SIGNAL_REQS:
-        f.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.EQ, req))
+        f.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.MASKED_EQ, _LOW32, cmd))
+    f.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.MASKED_EQ, _LOW32, F_SETFL),
+               sc.Arg(2, sc.MASKED_EQ, O_ASYNC, O_ASYNC))
+    for req in _IOCTL_SIGNAL_REQS + _IOCTL_ATTR_REQS:  # the latter: a file's flags (append-only, nodump, ...)
+        f.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.MASKED_EQ, _LOW32, req))
     with tempfile.TemporaryFile() as tmp:
         f.export_bpf(tmp)
         tmp.seek(0)

@@ -25,6 +25,7 @@ from typing import Any
 MAX_DEPTH = 200
 SMALL_INT = 1 << 62  # ints at least this large travel as hex
 MAX_NUMBER_CHARS = 40  # a JSON number in a reply longer than this is malformed (ints that long come as hex)
+MAX_VALUES = 1 << 20  # a reply holding more values than this is refused unparsed (each costs the grader time and memory)
 # Standard-library containers sent as their base type. Captured now, before any candidate code runs,
 # and read through the base type's own methods, so only the stored data crosses (never an __eq__).
 _AS_DICT = (collections.Counter, collections.OrderedDict, collections.defaultdict)
@@ -129,6 +130,12 @@ def _bounded_number(kind):
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def values_in(line: bytes) -> int:
+    """An upper bound on the JSON values `line` holds, counted in C without parsing it: every value but
+    the outermost follows a comma, a colon or an opening bracket (those inside strings count too)."""
+    return 1 + sum(line.count(c) for c in (b",", b":", b"[", b"{"))
 
 
 def parse_reply(line: bytes | str) -> Any:

@@ -42,6 +42,7 @@ OPTIONAL_LAYERS = _layers.OPTIONAL_LAYERS
 LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
 _SERVER = Path(__file__).with_name("_server.py")
 _MAX_MESSAGE = 16 << 20  # a reply larger than this fails its test (it is read and parsed in linear time)
+_TOO_LARGE = f"reply too large (over {_MAX_MESSAGE >> 20} MB or {plain.MAX_VALUES:,} values)"
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 _REASON_CHARS = 300  # a test's reason and a run's detail: all a program's text may add to a verdict
 
@@ -156,13 +157,15 @@ class InfraError(RuntimeError):
 
 class _Reader:
     """Buffered JSON lines from a pipe, each read bounded by a deadline; linear in what arrives (each
-    byte is appended and searched for a newline once, and parsed once by plain.parse_reply)."""
+    byte is appended and searched for a newline once, and parsed once by plain.parse_reply). A line
+    over `_MAX_MESSAGE` bytes or `plain.MAX_VALUES` values is never parsed: parsing costs the grader
+    time (under the GIL every worker waits, and no deadline can cut it short) and memory per value."""
 
     def __init__(self, fd: int):
         self.fd, self.buf, self.eof, self.scanned = fd, bytearray(), False, 0
 
     def message(self, deadline: float) -> dict | str:
-        """The next JSON object, or "timeout" / "eof" / "garbage"."""
+        """The next JSON object, or "timeout" / "eof" / "garbage" / "too large"."""
         while (end := self.buf.find(b"\n", self.scanned)) < 0:
             self.scanned = len(self.buf)
             if self.eof:
@@ -178,10 +181,12 @@ class _Reader:
                 self.eof = True
             self.buf += chunk
             if len(self.buf) > _MAX_MESSAGE:
-                return "garbage"
+                return "too large"
         line = bytes(self.buf[:end])
         del self.buf[: end + 1]
         self.scanned = 0
+        if plain.values_in(line) > plain.MAX_VALUES:
+            return "too large"
         try:
             msg = plain.parse_reply(line)
         except (ValueError, RecursionError):
@@ -480,7 +485,7 @@ class _Slot:
         if reply == "timeout":
             return False, "timeout", "timeout"
         if not isinstance(reply, dict):
-            why = "the program exited before answering" if reply == "eof" else "malformed reply"
+            why = {"eof": "the program exited before answering", "too large": _TOO_LARGE}.get(reply, "malformed reply")
             return False, why, why
         if "ok" in reply:  # read in place, never built into objects here (see _plain)
             try:
