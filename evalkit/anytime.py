@@ -2,7 +2,7 @@
 
     evalkit anytime RUN_DIR [--budgets 1024,2048,...] [--no-generate]
 
-For every recorded sample (an ordinary run's, `budget` null) and every budget B:
+For every recorded sample its results count (an ordinary run's, `budget` null) and every budget B:
 
 - the thinking ended before B tokens: the sample's own verdict stands (it finished);
 - else, with generation (the default), its thinking is cut at B tokens, closed with the think
@@ -126,7 +126,8 @@ class _Counter:
 def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = None, generate: bool = True,
             engine: Any = None, tokenizer: Any = "auto", answer_tokens: int = DEFAULT_ANSWER_TOKENS,
             answer_cue: str = DEFAULT_ANSWER_CUE, backend_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Probe every recorded trace of `run_dir` at each budget; returns what anytime.json holds.
+    """Probe every recorded trace of `run_dir` at each budget; returns what anytime.json holds. The
+    traces are the samples its results count (`scored_samples`), as for `evalkit report` and `curate`.
 
     budgets: token budgets (ints or "1024,2048"); default powers of two from 512 up to the longest thinking.
     generate: False for the free estimate from the answer trajectory (no model needed).
@@ -137,14 +138,15 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     answer_tokens, answer_cue: the probe's answer length and the text after the close.
     """
     from evalkit.metrics import summarize
-    from evalkit.run.rundir import RunDir
+    from evalkit.run.rundir import RunDir, scored_samples
 
     run_dir = Path(run_dir)
     rd = RunDir(run_dir)
-    samples = [s for s in rd.samples() if s.get("budget") is None]
+    config = rd.config() or {}
+    # what results.json counts (a rerun with a smaller -n or --limit leaves more lines)
+    samples = [s for s in scored_samples(rd.samples(), config) if s.get("budget") is None]
     if not samples:
         raise InputError(f"{run_dir}: no samples.jsonl with ordinary samples (not an evalkit run directory?)")
-    config = rd.config() or {}
     own = False
     if generate and engine is None:
         engine, own = _engine(config, backend_options), True
@@ -354,7 +356,8 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
 
 def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, answer_cue: str):
     """Cut, close, cue and answer every pending probe in one batch; verify with each task's verifier."""
-    from evalkit.run.loop import verify_deadline
+    from evalkit.run.loop import best_verdict, golds_of, verify_deadline
+    from evalkit.taskspec import gold_answer
     from evalkit.verifiers.base import VerifyItem, get_verifier, verify_checked
 
     tok = engine.tokenizer
@@ -387,14 +390,19 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     for task, idx in by_task.items():
         name, options = verifier_name.get(task, ("math", {}))
         verifier = get_verifier(name, **options)
-        items, after = [], []
+        items, owners, after = [], [], []
         for j in idx:
             s, cut_at = pending[j][0], kept[j][1]
             after.append(close + answer_cue + tok.decode(list(outs[j].token_ids), skip_special_tokens=False))
-            items.append(VerifyItem(completion=s["completion"][:cut_at] + after[-1], gold=s.get("gold"),
-                                    finish_reason=outs[j].finish_reason, think_open=_think_open(s, fmt),
-                                    think_format=fmt))
-        found = verify_checked(verifier, items, verify_deadline(verifier, len(items)))  # a faulty plugin: unjudged
+            for gold in golds_of(verifier, gold_answer(s.get("gold"))):  # a list: several accepted answers
+                items.append(VerifyItem(completion=s["completion"][:cut_at] + after[-1], gold=gold,
+                                        finish_reason=outs[j].finish_reason, think_open=_think_open(s, fmt),
+                                        think_format=fmt))
+                owners.append(j)
+        by_probe: dict[int, list] = defaultdict(list)
+        for j, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
+            by_probe[j].append(v)  # a faulty plugin: unjudged
+        found = [best_verdict(by_probe[j]) for j in idx]
         for j, v, text in zip(idx, found, after):
             s, b, _, _, i = pending[j]
             think_tokens, cut_at = kept[j]

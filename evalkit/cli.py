@@ -428,6 +428,20 @@ def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> N
 # ---- trace analyzer (issue 5): `evalkit analyze` ----
 
 
+def _check_out(command: str, out: str | None, reads: tuple[str, ...] = (), **options: str | None) -> None:
+    """Refuse an --out that is what `command` reads: one of `reads` (JSON-lines files or run directories,
+    with the run's files) or a file given to one of `options` (its name, `_` for `-`, -> the path given;
+    None or `shipped`: no file)."""
+    from pathlib import Path
+
+    from evalkit.outputs import check_outputs, read_files
+
+    inputs = {path: what for file in reads for path, what in read_files(file).items()}
+    inputs.update({Path(path): f"the --{option.replace('_', '-')} file" for option, path in options.items()
+                   if path is not None and path != "shipped"})
+    check_outputs({"--out": out}, inputs, command)
+
+
 def _reflection_model_for(file: str, given: str | None, detector: str = "model") -> Any:
     """The reflection model to analyze FILE with: the one given (`shipped`: the shipped weights), else,
     for a run directory (or its samples.jsonl) and the `model` detector, the one its run was traced
@@ -529,6 +543,7 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                                                  think_format=think_format), indent=2))
         return
 
+    _check_out("analyze", out, (file,), rules=rules_path, reflection_model=reflection_model)
     reflection_model = _reflection_model_for(file, reflection_model, detector)
 
     from evalkit.trace import analyze_file, format_summary, load_rules
@@ -581,6 +596,7 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
     from evalkit.trace._file import _read
     from evalkit.trace._fit import label_sheet
 
+    _check_out("label-sheet", out, (file,), rules=rules_path, reflection_model=reflection_model)
     reflection_model = _reflection_model_for(file, reflection_model)
     rows = _read(Path(file), completion_field, None)
     lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
@@ -619,6 +635,7 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
 
     if c is not None and not c > 0:
         raise InputError(f"--c must be positive, got {c}")
+    _check_out("fit-detector", out, sheets, rules=rules_path, base=None if from_scratch else base)
     rules = load_rules(rules_path) if rules_path else None
     traces = [t for path in sheets for t in read_labelled(path)]
     if cv and len(traces) < 2:

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
+from evalkit.outputs import check_outputs, run_files
 from evalkit.rewards.export import check_out_path, format_column, training_row, write_files
 from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
@@ -359,21 +360,11 @@ def _format_extra(run_dir: Path, config: dict[str, Any], think_format: str | Non
 def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],
                         outputs: dict[str, Path]) -> None:
     """Refuse to write over the run's own files or its tasks' specs and data: that would lose them."""
-    run = RunDir(run_dir)
-    inputs = {run.samples_path: "the run's samples", run.config_path: "the run's config",
-              run.results_path: "the run's results", run.invocations_path: "the run's log",
-              run_dir / "index.html": "the run's report"}
+    inputs = run_files(run_dir, config, report=True)
     for spec in specs:
         inputs.update({p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"),
                        (spec.dataset.local, "dataset")) if p is not None})
-    if isinstance(config.get("completions"), str):
-        inputs[Path(config["completions"])] = "the run's replay file"
-    resolved = {Path(p).resolve(): what for p, what in inputs.items()}
-    for option, path in outputs.items():
-        what = resolved.get(path.resolve())
-        if what is not None:
-            raise InputError(f"{option} {path}: is {what}; choose another path (curate never writes over "
-                             "a run or its tasks' files)")
+    check_outputs(outputs, inputs, "curate")
 
 
 def _rate_reason(pr: PassRate, min_samples: int, low: float, high: float) -> str | None:

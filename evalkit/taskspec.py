@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -210,7 +211,9 @@ def _parse_spec(path: Path) -> TaskSpec:
         if key not in _GEN_KEYS:
             raise err(f"generation.{key}", f"unknown key (expected one of: {', '.join(sorted(_GEN_KEYS))})")
         kind = float if key in ("temperature", "top_p") else int
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        # YAML's .inf and .nan are floats: refused before int() would raise on them
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or (kind is int and value != int(value))):
             raise err(f"generation.{key}", f"expected {'a number' if kind is float else 'an integer'}, got {value!r}")
     generation = DEFAULT_GENERATION.given(**{k: (float(v) if k in ("temperature", "top_p") else int(v))
                                              for k, v in gen.items()})
@@ -219,6 +222,8 @@ def _parse_spec(path: Path) -> TaskSpec:
         raise err(f"generation.{problem[0]}", problem[1])
 
     prompt = data.get("prompt", DEFAULT_PROMPT)
+    if prompt is None:  # `system: null` means no system message; a task always asks something
+        raise err("prompt", "expected a jinja2 template string, got null (leave `prompt` out for the default)")
     for key in ("prompt", "system"):
         if data.get(key) is not None:
             if not isinstance(data[key], str):
@@ -229,6 +234,9 @@ def _parse_spec(path: Path) -> TaskSpec:
                 raise err(key, f"bad jinja template: {e.message}") from None
     completions = data.get("completions")
     if completions is not None:
+        if not isinstance(completions, str) or not completions:
+            raise err("completions", f"expected the path of a replay file, got {type(completions).__name__} "
+                                     f"{completions!r}")
         completions = Path(completions)
         if not completions.is_absolute():
             completions = (path.parent / completions).resolve()
@@ -289,16 +297,19 @@ def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None
 # ---------------------------------------------------------------- templates and fields
 
 
-@lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+@lru_cache(maxsize=2)
+def _env(fields: bool = False) -> jinja2.Environment:
+    """The jinja environment of prompts, or with `fields` of field expressions, where a null value
+    prints as nothing (not the text "None", which would become a gold answer)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False,
+                             **({"finalize": lambda v: "" if v is None else v} if fields else {}))
     env.filters.update(FILTERS)
     return env
 
 
 @lru_cache(maxsize=512)
-def _template(source: str) -> jinja2.Template:
-    env = _env()
+def _template(source: str, fields: bool = False) -> jinja2.Template:
+    env = _env(fields)
     env.filters.update(FILTERS)  # filters registered after the first call still count
     return env.from_string(source)
 
@@ -325,10 +336,10 @@ def prompt_messages(spec: TaskSpec, problem: Problem, system_prompt: str | None 
         system = system_prompt if system_prompt is not None else (
             render(spec.system, problem.row, **extra) if spec.system else None)
     except jinja2.TemplateError as e:
-        raise InputError(f"{_source(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: {e}; "
+        raise InputError(f"{spec_location(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: {e}; "
                          f"available columns: {', '.join(problem.row)}") from None
     except Exception as e:  # the template ran and failed on this row's data (`{{ level + 1 }}` on a string)
-        raise InputError(f"{_source(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: "
+        raise InputError(f"{spec_location(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: "
                          f"{type(e).__name__}: {e}") from None
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
@@ -337,20 +348,20 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
     """A column name or a jinja expression, evaluated on `row`; InputError names the missing column."""
     if "{{" in expr or "{%" in expr:
         try:
-            return render(expr, row)
+            return _template(expr, fields=True).render({**row, "row": row})
         except jinja2.UndefinedError as e:
-            raise InputError(f"{_source(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
+            raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
                              f"{index}: {e.message}; available columns: {', '.join(row)}") from None
         except Exception as e:  # a filter failed on this row's data
-            raise InputError(f"{_source(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
+            raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
                              f"{index}: {e}") from None
     if expr not in row:
-        raise InputError(f"{_source(spec, 'fields.' + field_name)}: field '{field_name}' names column {expr!r}, "
+        raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' names column {expr!r}, "
                          f"which the dataset does not have; available columns: {', '.join(row)}")
     return row[expr]
 
 
-def _source(spec: TaskSpec, key: str | None = None) -> str:
+def spec_location(spec: TaskSpec, key: str | None = None) -> str:
     """The spec's file (or name), with the line of `key` ('fields.answer', 'prompt') where it is known."""
     where = str(spec.path) if spec.path else spec.name
     while key and key not in spec.lines and "." in key:  # `fields.meta.level` of a meta list: its list
@@ -385,12 +396,15 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
             continue
         problem = _problem(spec, row, index)
         if problem.id in seen:
-            raise InputError(f"{_source(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than one row (row {index})")
+            raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than one row (row {index})")
         seen.add(problem.id)
         problems.append(problem)
+    if not rows:
+        where = spec.dataset.hub if used == "hub" else spec.dataset.local
+        raise InputError(f"{spec_location(spec, 'dataset')}: field 'dataset': no problems in {where}")
     if spec.window is not None and not problems:
         w = spec.window.to_dict()
-        raise InputError(f"{_source(spec, 'fields.date')}: no problem's {spec.fields.date!r} falls between "
+        raise InputError(f"{spec_location(spec, 'fields.date')}: no problem's {spec.fields.date!r} falls between "
                          f"{w['since'] or 'the start'} and {w['until'] or 'today'}")
     return LoadedDataset(problems, used, revision)
 
@@ -412,10 +426,27 @@ def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
         try:
             tests = CodeTests.from_any(raw)
         except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{_source(spec, 'fields.tests')}: field 'tests' on row {index} (id {pid}): {e}") from None
+            raise InputError(f"{spec_location(spec, 'fields.tests')}: field 'tests' on row {index} (id {pid}): {e}") from None
     meta = {k: resolve_field(v, row, spec, f"meta.{k}", index) for k, v in f.meta.items()}
-    return Problem(id=pid, problem=str(text), answer=None if answer is None else str(answer), tests=tests,
-                   meta=meta, row=row)
+    return Problem(id=pid, problem=str(text), answer=gold_answer(answer), tests=tests, meta=meta, row=row)
+
+
+def gold_answer(value: Any) -> str | tuple[str, ...] | None:
+    """A dataset's answer value as a run's gold: text, or for a list (or array) of accepted answers
+    a tuple of their texts, any of which is right (as `evalkit.rewards` reads a list:
+    verifiers.base.golds_for). No answer (null, "", NaN, an empty list) is None: the sample is unjudged.
+    A mapping is its JSON text."""
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays and scalars from parquet
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        golds = tuple(g for v in value if (g := gold_answer(v)) is not None)
+        flat = tuple(g for gold in golds for g in (gold if isinstance(gold, tuple) else (gold,)))
+        return flat or None  # one accepted answer stays a list: a column of lists exports as lists
+    if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def _offline() -> bool:
@@ -451,15 +482,18 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
             raise
         except Exception as e:  # no network, no such dataset, ...
             if source == "hub" or ds.local is None:
-                raise InputError(f"{_source(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: "
+                raise InputError(f"{spec_location(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: "
                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
             print(f"evalkit: hub dataset {ds.hub} unavailable ({type(e).__name__}); using the bundled copy",
                   file=sys.stderr)
     if ds.local is None:
-        raise InputError(f"{_source(spec, 'dataset')}: field 'dataset': no local copy and the hub is offline "
+        raise InputError(f"{spec_location(spec, 'dataset')}: field 'dataset': no local copy and the hub is offline "
                          "(unset HF_HUB_OFFLINE or add 'local')")
     if not ds.local.exists():
-        raise InputError(f"{_source(spec, 'dataset.local')}: field 'dataset.local': file not found: {ds.local}")
+        raise InputError(f"{spec_location(spec, 'dataset.local')}: field 'dataset.local': file not found: {ds.local}")
+    if ds.local.is_dir() and not ds.config_files:  # a folder is a downloaded hub repository of releases only
+        raise InputError(f"{spec_location(spec, 'dataset.local')}: field 'dataset.local': {ds.local} is a directory; "
+                         "expected a data file (jsonl, json, parquet or csv)")
     if ds.config_files and not ds.local.is_dir() and (ds.release_chosen or spec.window is not None):
         asked = " and ".join(a for a, given in (("--release", ds.release_chosen), ("--since/--until", spec.window))
                              if given)

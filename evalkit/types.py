@@ -179,7 +179,8 @@ class Problem:
 
     id: the problem id (a string: the dataset's id column, else the row index).
     problem: the problem statement.
-    answer: the gold answer (None for code tasks).
+    answer: the gold answer (None for code tasks and where the dataset has none), or a tuple of
+        accepted answers, any of which is right (a dataset's list: taskspec.gold_answer).
     tests: the code tests (None for math tasks).
     meta: breakdown fields such as level and subject.
     row: the original dataset row, for prompt templates.
@@ -187,7 +188,7 @@ class Problem:
 
     id: str
     problem: str
-    answer: str | None = None
+    answer: str | tuple[str, ...] | None = None
     tests: CodeTests | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     row: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -196,3 +196,49 @@ def test_a_generated_probe_spends_its_budget_on_thinking_only(vllm_engine, tmp_p
     # the thinking the model was sent ends at the probe's cut, and its stored text starts there, at the close
     assert completion[:probe["cut_char"]] == "<think>" + tok.decode(thought)
     assert probe["completion"].startswith("</think>" + DEFAULT_ANSWER_CUE)
+
+
+def test_anytime_probes_the_samples_the_runs_results_count(demo_run, tmp_path):
+    # the run again with -n 1 --limit 2: samples.jsonl keeps every line, results.json counts 2 problems x 1
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    evalkit.evaluate(["demo"], out=run, n=1, limit=2, progress=False)
+    results = json.loads((run / "results.json").read_text())["results"]
+    assert {r["n_samples"] for r in results} == {2} and len((run / "samples.jsonl").read_text().splitlines()) > 6
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate",
+                        "--budgets", "128,1000000", "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(probes(run)) == 3 * 2 * 2  # 3 models x 2 samples x 2 budgets
+    curves = json.loads((run / "anytime.json").read_text())["results"]
+    assert {b["n_samples"] for c in curves for b in c["budgets"]} == {2}
+    # at a budget past every trace's thinking, each sample's own verdict stands: the run's avg@n
+    for curve, result in zip(curves, sorted(results, key=lambda x: (x["task"], x["model"]))):
+        assert curve["model"] == result["model"]
+        assert curve["budgets"][-1]["metrics"]["avg@n"]["value"] == result["metrics"]["avg@n"]["value"]
+
+
+def test_a_probe_is_right_when_any_accepted_answer_takes_it(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    # the dataset lists two accepted answers; the probe's answer is the second
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": ["5", "five"]}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    completion = "<think>\n" + "Adding two and three. " * 4 + "So five.</think>\n\nThe answer is \\boxed{five}."
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "m", "sample": 0, "completion": completion}) + "\n")
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False).run_dir
+
+    class Answers:  # an engine whose model answers "five" after the cue
+        tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+
+        def continue_tokens(self, prefixes):
+            from evalkit.budgets import Continued
+
+            ids = self.tokenizer.encode("\\boxed{five}", add_special_tokens=False)
+            return [Continued(tuple(ids), "stop") for _ in prefixes]
+
+    anytime(run, "8", engine=Answers(), answer_tokens=16)
+    (probe,) = probes(run).values()
+    assert probe["source"] == "generated" and probe["correct"] is True

@@ -129,7 +129,8 @@ def test_a_task_with_bad_verifier_options_fails_in_one_line_naming_the_file(tmp_
                                 "finish_reason": "stop"}) + "\n")
     r = CliRunner().invoke(main, ["run", str(path), "--completions", str(done), "--out", str(tmp_path / "run")])
     assert r.exit_code == 2, r.output
-    assert "lcb_bad.yaml: field 'verifier_options': timeout_s: expected a number above 0, got 'six'" in r.output
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("verifier_options:"))
+    assert f"lcb_bad.yaml:{line}: field 'verifier_options': timeout_s: expected a number above 0, got 'six'" in r.output
     assert "Traceback" not in r.output
 
 

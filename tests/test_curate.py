@@ -185,10 +185,10 @@ def test_curate_measures_one_thinking_budget_never_a_mix(replay_run, tmp_path):
 
 
 @pytest.mark.parametrize("edit, says", [
-    (lambda r: {k: v for k, v in r.items() if k != "task"}, "samples.jsonl: line 4: field 'task' missing"),
-    (lambda r: {k: v for k, v in r.items() if k != "problem_id"}, "samples.jsonl: line 4: field 'problem_id' missing"),
+    (lambda r: {k: v for k, v in r.items() if k != "task"}, "samples.jsonl: line 4: not a sample line (field 'task' is missing)"),
+    (lambda r: {k: v for k, v in r.items() if k != "problem_id"}, "samples.jsonl: line 4: not a sample line (field 'problem_id' is missing)"),
     (lambda r: dict(r, correct="true"), "samples.jsonl: line 4: field 'correct': expected true, false or null"),
-    (lambda r: dict(r, budget="512"), "samples.jsonl: line 4: field 'budget': expected an integer or null"),
+    (lambda r: dict(r, budget="512"), "samples.jsonl: line 4: not a sample line (field 'budget': expected an integer or null"),
 ])
 def test_curate_names_the_line_and_field_of_a_bad_sample(replay_run, tmp_path, edit, says):
     run = copy_run(replay_run, tmp_path / "run", lambda rs: rs[:3] + [edit(rs[3])] + rs[4:])
@@ -397,3 +397,35 @@ def test_curate_rows_carry_the_runs_think_format_for_the_rewards(tmp_path):
     bad = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "x.jsonl", "--think-format", "nope",
               cwd=tmp_path)
     assert bad.returncode == 2 and "nope" in bad.stderr and not (tmp_path / "x.jsonl").exists()
+
+
+def test_curate_never_writes_over_a_replay_file_typed_relative_from_elsewhere(replay_run, tmp_path):
+    # the run was made with `--completions theirs.jsonl` in its folder; curate runs from the folder above
+    root = tmp_path / "work"
+    root.mkdir()
+    for name in ("problems.jsonl", "toy.yaml", "theirs.jsonl"):
+        shutil.copy(replay_run.parent / name, root / name)
+    r = cli("run", "toy.yaml", "--completions", "theirs.jsonl", "--out", "run", "--no-trace", cwd=root)
+    assert r.returncode == 0, r.stderr
+    before = (root / "theirs.jsonl").read_bytes()
+    for cwd, out in ((root, "theirs.jsonl"), (tmp_path, "work/theirs.jsonl")):
+        run = os.path.relpath(root / "run", cwd)
+        r = cli("curate", run, "--pass-rate", "0:1", "--format", "trl", "--out", out, cwd=cwd)
+        assert r.returncode == 2 and "is the run's replay file" in r.stderr, r.stderr
+        assert r.stderr.startswith("evalkit: error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (root / "theirs.jsonl").read_bytes() == before
+
+
+def test_curate_writes_files_with_the_modes_the_umask_gives(replay_run, tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        r = cli("curate", str(replay_run), "--pass-rate", "0.25:0.75", "--format", "trl", "--out", "train.jsonl",
+                cwd=tmp_path)
+    finally:
+        os.umask(old)
+    assert r.returncode == 0, r.stderr
+    # as the run's own files are under that umask, not 0600
+    modes = {stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("train.jsonl", "train.dropped.jsonl")}
+    assert modes == {0o644}

@@ -627,3 +627,34 @@ def test_settings_and_compare_show_the_runs_window(runs, page, tmp_path):
     assert page.locator("table.compare-metrics tr.window").count() == 1
     window = page.locator("table.compare-metrics tr.window").inner_text()
     assert "all problems" in window and "since=2025-02-01, until=2025-02-15" in window
+
+
+def test_report_never_writes_over_a_runs_own_files(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["b"], run)
+    # samples.jsonl may be a link to where the samples are kept: writing over the link loses them too
+    (tmp_path / "kept.jsonl").write_bytes((run / "samples.jsonl").read_bytes())
+    (run / "samples.jsonl").unlink()
+    (run / "samples.jsonl").symlink_to(tmp_path / "kept.jsonl")
+    before = {p: p.read_bytes() for p in (tmp_path / "kept.jsonl", run / "results.json", run / "config.json")}
+    for args, says in ((["report", str(run), "--out", str(run / "samples.jsonl")], "is the run's samples"),
+                       (["report", str(run), "--out", str(tmp_path / "kept.jsonl")], "is the run's samples"),
+                       (["report", str(run), "--out", str(run / "results.json")], "is the run's results"),
+                       (["report", str(runs["a"]), str(run), "--out", str(run / "config.json")], "is the run's config"),
+                       (["report", str(run), str(runs["a"]), "--out", str(run / "samples.jsonl")],
+                        "is the run's samples")):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and says in res.output, res.output
+        assert res.output.startswith("evalkit: error: --out ") and "Traceback" not in res.output, res.output
+    assert {p: p.read_bytes() for p in before} == before and (run / "samples.jsonl").is_symlink()
+
+
+def test_a_gold_of_several_accepted_answers_shows_each(tmp_path, page):
+    run = _replay_run(tmp_path, [{"id": "p", "problem": "2+3?", "answer": ["5", "five"]}],
+                      [{"problem_id": "p", "sample": 0, "completion": "<think>2+3</think> \\boxed{five}"}])
+    _open(page, run / "index.html")
+    row = page.locator("#problems-table tbody tr").first.inner_text()
+    assert "5 or five" in row and "['5'" not in row
+    view = _open_sample(page, run / "index.html", {"task": "review", "model": "replay", "problem_id": "p", "sample": 0})
+    assert "5 or five" in view.text_content()  # drawn as math: the TeX it was drawn from
+

@@ -638,3 +638,18 @@ def test_chat_prompts_read_the_template_off_the_batch():
     # text prompts are read one by one, beside chat prompts in the same batch
     text = "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n"
     assert math_reward(opened, prompts=[text, chat[0], chat[0]], answer=["5"] * 3) == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_export_writes_files_with_the_modes_the_umask_gives(toy_task, tmp_path, umask, mode):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        for name in ("train.jsonl", "train.parquet"):
+            res = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(tmp_path / name)])
+            assert res.exit_code == 0, res.output
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    finally:
+        os.umask(old)

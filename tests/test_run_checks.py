@@ -86,6 +86,10 @@ def test_metrics_listed_in_the_spec_are_the_metrics_reported(tmp_path):
     ("think_open: \"false\"\n", "mine.yaml:4: field 'think_open': expected true or false"),
     ("verifier_options: [timeout, 5]\n", "mine.yaml:4: field 'verifier_options': expected a mapping"),
     ("verifier_options: {no_such_option: 1}\n", "field 'verifier_options'"),
+    ("verifier: maths\n", "mine.yaml:4: field 'verifier': unknown verifier 'maths' (known: "),
+    # the option's name, and the ones the verifier takes, rather than a dataclass's TypeError
+    ("verifier_options: {timeout_s: many}\n", "mine.yaml:4: field 'verifier_options': the math verifier takes no "
+                                             "option 'timeout_s' (it takes: batch_deadline_s, boxed,"),
 ])
 def test_bad_task_options_stop_with_one_line(tmp_path, extra, says):
     spec = _math_task(tmp_path, extra)
@@ -93,4 +97,15 @@ def test_bad_task_options_stop_with_one_line(tmp_path, extra, says):
     replay.write_text(json.dumps({"problem_id": "q0", "sample": 0, "completion": "\\boxed{1}"}) + "\n")
     r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run", cwd=tmp_path)
     assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_empty_dataset_stops_the_run_naming_the_spec_and_the_file(tmp_path):
+    spec = _math_task(tmp_path, "")
+    (tmp_path / "p.jsonl").write_text("")
+    replay = tmp_path / "c.jsonl"
+    replay.write_text(json.dumps({"problem_id": "q0", "sample": 0, "completion": "\\boxed{1}"}) + "\n")
+    r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "mine.yaml:2: field 'dataset': no problems in " in r.stderr and "p.jsonl" in r.stderr
     assert not (tmp_path / "run").exists()

@@ -334,3 +334,85 @@ def test_a_resumed_run_keeps_the_anytime_curves(tmp_path):
     assert r.returncode == 0 and "0 samples new" in r.stdout
     kept = {(e["task"], e["model"]): e.get("anytime") for e in json.loads((run / "results.json").read_text())["results"]}
     assert kept == curves
+
+
+def test_records_without_task_are_scored_only_against_the_one_task_that_has_their_ids(tmp_path):
+    # aime25's answers under aime25's ids "0".."2"; aime26 has ids "1".."30" too
+    rows = [{"problem_id": str(i), "sample": 0, "completion": f"\\boxed{{{a}}}"} for i, a in enumerate((70, 588, 16))]
+    f = _replay_file(tmp_path / "aime25_model.jsonl", rows)
+    r = cli("run", "aime", "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "without a 'task' field match problems of several tasks of the run (aime25, aime26" in r.stderr
+    assert "add a 'task' field" in r.stderr and not (tmp_path / "run").exists()
+    tagged = _replay_file(tmp_path / "tagged.jsonl", [{**row, "task": "aime25"} for row in rows])
+    r = cli("run", "aime", "--completions", str(tagged), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert result["task"] == "aime25" and result["metrics"]["avg@n"]["value"] == 1.0
+    # one task of the run: its records need no `task`
+    r = cli("run", "aime25", "--completions", str(f), "--out", str(tmp_path / "one"), "--no-progress")
+    assert r.returncode == 0 and {s["task"] for s in lines(tmp_path / "one" / "samples.jsonl")} == {"aime25"}
+    # two years in one file without `task`: the duplicate says what tells them apart
+    both = _replay_file(tmp_path / "both.jsonl", rows + [{"problem_id": "1", "sample": 0, "completion": "\\boxed{277}"}])
+    r = cli("run", "aime", "--completions", str(both), "--out", str(tmp_path / "run2"))
+    assert r.returncode == 2 and "both.jsonl:4: duplicate record for model 'both', problem '1', sample 0" in r.stderr
+    assert "records of several tasks need a 'task' field" in r.stderr
+
+
+def _gold_task(tmp_path: Path, answers: list, answer_field: str = "answer") -> Path:
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({"id": pid, "problem": "?", "answer": a}) + "\n"
+                                                 for pid, a in zip("abc", answers)))
+    spec = tmp_path / "golds.yaml"
+    spec.write_text(f"name: golds\ndataset: {{local: rows.jsonl}}\nfields: {{id: id, answer: '{answer_field}'}}\n")
+    return spec
+
+
+def _verdicts(tmp_path: Path, spec: Path, completions: dict[str, list[str]]) -> dict[tuple[str, int], tuple]:
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": pid, "sample": s, "completion": text}
+                                            for pid, texts in completions.items() for s, text in enumerate(texts)])
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return {(s["problem_id"], s["sample"]): (s["gold"], s["correct"]) for s in lines(tmp_path / "run" / "samples.jsonl")}
+
+
+def test_a_jinja_field_over_a_null_answer_leaves_the_sample_unjudged(tmp_path):
+    spec = _gold_task(tmp_path, ["2", None, "6"], answer_field="{{ answer }}")
+    got = _verdicts(tmp_path, spec, {"a": ["\\boxed{2}"], "b": ["\\boxed{None}"]})
+    assert got == {("a", 0): ("2", True), ("b", 0): (None, None)}  # never the gold 'None'
+
+
+def test_a_list_answer_accepts_any_of_its_answers_as_the_rewards_do(tmp_path):
+    from evalkit.rewards import math_reward
+
+    spec = _gold_task(tmp_path, [["5", "five"], [], {"x": 1}])
+    got = _verdicts(tmp_path, spec, {"a": ["\\boxed{5}", "\\boxed{five}", "\\boxed{6}"], "b": ["\\boxed{[]}"]})
+    assert got == {("a", 0): (["5", "five"], True), ("a", 1): (["5", "five"], True),
+                   ("a", 2): (["5", "five"], False), ("b", 0): (None, None)}  # an empty list is no gold
+    assert math_reward(completions=["\\boxed{five}", "\\boxed{6}"], answer=[["5", "five"]] * 2) == [1.0, 0.0]
+    # analyze reads the run's list golds alike: a candidate is right if any accepted answer takes it
+    analyzed = cli("analyze", str(tmp_path / "run"))
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "4 completions: 2 correct, 1 wrong, 1 unjudged" in analyzed.stdout, analyzed.stdout
+
+
+@pytest.mark.parametrize("line", ['{"foo": 1}', '{"task": "toy", "model": "c", "problem_id": "a", "sample": "x"}'])
+def test_a_samples_line_that_is_not_a_sample_stops_the_resume_with_its_line(tmp_path, line):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    out = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    samples = out / "samples.jsonl"
+    samples.write_text(samples.read_text() + line + "\n")
+    before = samples.read_text()
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert f"samples.jsonl: line 7: not a sample line (field '{'task' if 'foo' in line else 'sample'}'" in r.stderr
+    assert samples.read_text() == before  # nothing computed is lost
+
+
+def test_a_specs_own_missing_completions_file_is_named_with_its_line(tmp_path):
+    spec = _toy_task(tmp_path)
+    spec.write_text(spec.read_text() + "completions: missing.jsonl\n")
+    r = cli("run", str(spec), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "toy.yaml:5: field 'completions': file not found: " in r.stderr, r.stderr
+    assert "missing.jsonl" in r.stderr and not (tmp_path / "run").exists()

@@ -90,6 +90,15 @@ def test_unknown_task_lists_the_known_ones():
     ("name: t\ndataset: {local: x.jsonl}\ngeneration: {n: 0}\n", r"t\.yaml:3: field 'generation\.n'"),
     ("name: t\ndataset: {local: x.jsonl}\nreplay_fields: {completion: 5}\n",
      r"t\.yaml:3: field 'replay_fields\.completion': expected the name of a field"),
+    # YAML's infinities and NaN are numbers, but no count of samples or tokens and no seed
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {n: .inf}\n", r"t\.yaml:3: field 'generation\.n': expected an integer, got inf"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {max_tokens: .inf}\n",
+     r"t\.yaml:3: field 'generation\.max_tokens': expected an integer, got inf"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {n: .nan}\n", r"t\.yaml:3: field 'generation\.n': expected an integer, got nan"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {seed: .nan}\n", r"t\.yaml:3: field 'generation\.seed': expected an integer"),
+    ("name: t\ndataset: {local: x.jsonl}\ncompletions: 5\n", r"t\.yaml:3: field 'completions': expected the path of a replay file"),
+    ("name: t\ndataset: {local: x.jsonl}\ncompletions: [a]\n", r"t\.yaml:3: field 'completions': expected the path"),
+    ("name: t\ndataset: {local: x.jsonl}\nprompt: null\n", r"t\.yaml:3: field 'prompt': expected a jinja2 template string, got null"),
 ])
 def test_malformed_specs_name_file_line_and_key(tmp_path, text, where):
     (tmp_path / "t.yaml").write_text(text)
@@ -139,4 +148,35 @@ def test_a_corrupt_local_file_is_an_input_error_naming_it(tmp_path, name, conten
     (tmp_path / name).write_text(content)
     (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\n")
     with pytest.raises(InputError, match=rf"{name}: cannot read as"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def _answers(tmp_path, answers: list, field: str = "answer") -> list:
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"id": str(i), "problem": "q", "answer": a}) + "\n"
+                                              for i, a in enumerate(answers)))
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: d.jsonl}}\nfields: {{id: id, answer: '{field}'}}\n")
+    return [p.answer for p in load_problems(load_task(str(tmp_path / "t.yaml"))).problems]
+
+
+def test_a_null_answer_is_no_gold_through_a_jinja_field_as_through_its_column(tmp_path):
+    assert _answers(tmp_path, ["2", None, ""]) == ["2", None, None]
+    assert _answers(tmp_path, ["2", None, ""], "{{ answer }}") == ["2", None, None]  # not the text 'None'
+    assert _answers(tmp_path, ["2", None], "{{ answer }}!") == ["2!", "!"]
+
+
+def test_a_list_answer_is_several_accepted_answers_and_an_empty_one_is_no_gold(tmp_path):
+    golds = _answers(tmp_path, [["5", "five"], [], ["7"], [3, [4.5]], {"x": 1}, 27.0])
+    assert golds == [("5", "five"), None, ("7",), ("3", "4.5"), '{"x": 1}', "27.0"]
+
+
+def test_an_empty_dataset_is_an_error_naming_the_spec_and_the_file(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: empty.jsonl}\n")
+    with pytest.raises(InputError, match=r"t\.yaml:2: field 'dataset': no problems in .*empty\.jsonl"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_a_directory_as_the_dataset_is_an_error_naming_the_spec_line(tmp_path):
+    (tmp_path / "t.yaml").write_text("name: t\ndataset:\n  local: .\n")
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'dataset\.local': .* is a directory; expected a data file"):
         load_problems(load_task(str(tmp_path / "t.yaml")))

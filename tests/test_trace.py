@@ -537,3 +537,75 @@ def test_boxes_a_repetition_loop_opens_and_never_closes_are_no_answers():
     # balanced, nested and escaped braces read as before
     text = "\\boxed{a\\}b} x \\fbox {\\boxed{5}} \\boxed{\\{1\\}} \\boxed{"
     assert [c for _, _, c in find_boxed(text)] == ["a\\}b", "\\boxed{5}", "5", "\\{1\\}"]
+
+
+@pytest.fixture
+def small_run(tmp_path) -> Path:
+    """A replay run of three problems, each answered right, traced: `tmp_path/run`."""
+    import evalkit
+
+    problems = [("q0", "2 times 3?", "6"), ("q1", "4 times 5?", "20"), ("q2", "7 times 8?", "56")]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": i, "problem": p, "answer": a}) + "\n"
+                                              for i, p, a in problems))
+    (tmp_path / "t.yaml").write_text("name: products\ndataset: {local: p.jsonl}\nfields: {id: id}\nverifier: math\n")
+    (tmp_path / "theirs.jsonl").write_text("".join(json.dumps(
+        {"problem_id": i, "sample": 0, "completion": f"<think>Multiply. Wait, check it: {a}.</think> \\boxed{{{a}}}"})
+        + "\n" for i, _, a in problems))
+    evalkit.evaluate([str(tmp_path / "t.yaml")], completions=str(tmp_path / "theirs.jsonl"), out=tmp_path / "run",
+                     progress=False)
+    return tmp_path / "run"
+
+
+def _rewrite(path: Path, edit) -> None:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in edit(records)), encoding="utf-8")
+
+
+def test_analyze_keeps_a_runs_unjudged_samples_unjudged(small_run, tmp_path):
+    # a verifier fault left q1 unjudged (correct null): analyze must not judge it with its own --verifier
+    def fault(records):
+        records[1].update(correct=None, score=None, reason="error", detail="verifier crashed")
+        return records
+    _rewrite(small_run / "samples.jsonl", fault)
+    res = CliRunner().invoke(main, ["analyze", str(small_run), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{"):])
+    assert (summary["n"], summary["n_correct"], summary["n_unjudged"]) == (3, 2, 1)
+    # a plain file of completions without verdicts is verified here
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("".join(json.dumps({"completion": r["completion"], "gold": r["gold"]}) + "\n"
+                             for r in map(json.loads, (small_run / "samples.jsonl").read_text().splitlines())))
+    res = CliRunner().invoke(main, ["analyze", str(plain), "--json"])
+    summary = json.loads(res.output[res.output.index("{"):])
+    assert (summary["n"], summary["n_correct"], summary["n_unjudged"]) == (3, 3, 0)
+
+
+@pytest.mark.parametrize("value", ['"false"', "1", "null"])
+def test_analyze_and_label_sheet_refuse_a_think_open_that_is_not_true_or_false(tmp_path, value):
+    lines = ['{"completion": "<think>Hmm.</think> 4", "think_open": false}',
+             '{"completion": "Hmm.</think> 4", "think_open": %s}' % value]
+    (tmp_path / "x.jsonl").write_text("\n".join(lines) + "\n")
+    for args in (["analyze", str(tmp_path / "x.jsonl")],
+                 ["label-sheet", str(tmp_path / "x.jsonl"), "--out", str(tmp_path / "sheet.jsonl")]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, res.output
+        assert f"{tmp_path / 'x.jsonl'}:2: field 'think_open' must be true or false" in res.output, res.output
+    assert not (tmp_path / "sheet.jsonl").exists()
+
+
+def test_analyze_and_label_sheet_read_a_killed_runs_samples_as_the_report_does(small_run, tmp_path):
+    samples = small_run / "samples.jsonl"
+    whole = samples.read_text(encoding="utf-8")
+    samples.write_text(whole + whole.splitlines()[0][:60], encoding="utf-8")  # a kill mid-write: no newline
+    res = CliRunner().invoke(main, ["analyze", str(small_run), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output[res.output.index("{"):])["n"] == 3
+    res = CliRunner().invoke(main, ["label-sheet", str(small_run), "--out", str(tmp_path / "sheet.jsonl")])
+    assert res.exit_code == 0 and "3 traces" in res.output, res.output
+    assert CliRunner().invoke(main, ["report", str(small_run)]).exit_code == 0
+    # a corrupt line elsewhere is still an error naming the file and line
+    lines = whole.splitlines(keepends=True)
+    samples.write_text(lines[0] + lines[1][:60] + "\n" + lines[2], encoding="utf-8")
+    for args in (["analyze", str(small_run)], ["label-sheet", str(small_run), "--out", str(tmp_path / "s2.jsonl")]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and f"{samples}: line 2: not valid JSON" in res.output, res.output

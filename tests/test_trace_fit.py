@@ -400,3 +400,35 @@ def test_cross_validation_says_when_a_fit_is_not_worth_using(tmp_path):
     r = _evalkit("fit-detector", "two.jsonl", "--out", "two.json", "--cv", cwd=tmp_path)
     assert r.returncode == 2 and "needs two traces with labelled sentences" in r.stderr, r.stderr
     assert not (tmp_path / "two.json").exists() and "wrote" not in r.stdout
+
+
+def _small_run(tmp_path) -> None:
+    """`tmp_path/run`: a replay run of two products, made in tmp_path."""
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"q{k}", "problem": f"{a} times {b}?", "answer": a * b})
+                                              + "\n" for k, (a, b) in enumerate([(17, 3), (6, 11)])))
+    (tmp_path / "t.yaml").write_text("name: products\ndataset: {local: p.jsonl}\nfields: {id: id}\nverifier: math\n")
+    _write(tmp_path / "theirs.jsonl", [{"problem_id": f"q{k}", "sample": 0, "completion": _trace(a, b, "Multiply.")}
+                                       for k, (a, b) in enumerate([(17, 3), (6, 11)])])
+    r = _evalkit("run", "t.yaml", "--completions", "theirs.jsonl", "--no-progress", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_label_sheet_and_fit_detector_never_write_over_what_they_read(tmp_path):
+    _small_run(tmp_path)
+    r = _evalkit("label-sheet", "run", "--out", "sheet.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "rows.yaml").write_text("- {name: ledger, kind: check, pattern: 'Running the ledger again'}\n")
+    files = ["run/samples.jsonl", "run/results.json", "run/config.json", "theirs.jsonl", "sheet.jsonl", "rows.yaml"]
+    before = {name: (tmp_path / name).read_bytes() for name in files}
+    for args, says in ((("label-sheet", "run", "--out", "run/samples.jsonl"), "is the run's samples"),
+                       (("label-sheet", "run/samples.jsonl", "--out", "run/results.json"), "is the run's results"),
+                       (("label-sheet", "run", "--out", "theirs.jsonl"), "is the run's replay file"),
+                       (("label-sheet", "run", "--out", "rows.yaml", "--rules", "rows.yaml"), "is the --rules file"),
+                       (("analyze", "run", "--out", "run/config.json"), "is the run's config"),
+                       (("fit-detector", "sheet.jsonl", "--out", "sheet.jsonl"), "is the input file"),
+                       (("fit-detector", "sheet.jsonl", "--out", "rows.yaml", "--rules", "rows.yaml"),
+                        "is the --rules file")):
+        r = _evalkit(*args, cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+        assert r.stderr.startswith("evalkit: error: --out ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert {name: (tmp_path / name).read_bytes() for name in files} == before

@@ -64,8 +64,12 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         model = str(obj.get(names["model"]) or default_model)
         key = (task or None, model, str(obj[names["problem_id"]]), sample)
         if key in seen:
-            raise InputError(f"{path}:{line}: duplicate record for model {model!r}, problem "
-                             f"{key[2]!r}, sample {sample}")
+            # records of several tasks (a suite's years share ids such as "1") are told apart by `task`
+            hint = "" if task else (f"; records of several tasks need a '{names['task']}' field naming "
+                                    "each record's task")
+            raise InputError(f"{path}:{line}: duplicate record for "
+                             f"{'task ' + repr(task) + ', ' if task else ''}model {model!r}, problem "
+                             f"{key[2]!r}, sample {sample}{hint}")
         seen.add(key)
         records.append(ReplayRecord(
             task=key[0], model=model, problem_id=key[2], sample=sample,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jinja2
 
+from evalkit.outputs import check_outputs, run_files
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
 
@@ -65,10 +66,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
     run_dir: a directory holding samples.jsonl and/or results.json (config.json optional).
     out: the HTML file to write; default `run_dir/index.html`.
-    Returns the path written. Raises evalkit.errors.InputError when run_dir is not a run.
+    Returns the path written. Raises evalkit.errors.InputError when run_dir is not a run, or when
+    `out` is one of its data files (samples.jsonl, results.json, config.json, its replay file).
     """
     run = load(run_dir)
     out = Path(out) if out is not None else run.path / "index.html"
+    check_outputs({"--out": out}, run_files(run.path, run.config), "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     view = _page.build(run)
     html = _env().get_template("run.html.j2").render(**view, chunks_here=_CHUNKS_HERE, style_css=_asset("style.css"),
@@ -83,10 +86,13 @@ def write_compare(run_dirs, out: str | Path) -> Path:
 
     run_dirs: run directories; the first is the baseline every delta is measured from.
     out: the HTML file to write. Each run's own index.html is rendered when missing, since the
-    compare page links to traces in it.
+    compare page links to traces in it. InputError when `out` is one of the runs' files (their
+    data, as for `write_report`, or their index.html).
     """
     runs = [load(d) for d in run_dirs]
     out = Path(out)
+    check_outputs({"--out": out}, {p: what for run in runs
+                                   for p, what in run_files(run.path, run.config, report=True).items()}, "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     for run in runs:
         if not (run.path / "index.html").exists():

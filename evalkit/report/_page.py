@@ -231,8 +231,13 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int], think_forma
     for key, short in (("tests", "tests"), ("detail", "d"), ("gold", "g"), ("finish_reason", "fr"),
                        ("seed", "seed"), ("ms", "ms"), ("prompt_tokens", "pt")):
         if rec.get(key) not in (None, "", []):
-            out[short] = rec[key]
+            out[short] = gold_text(rec[key]) if key == "gold" else rec[key]
     return out
+
+
+def gold_text(gold: object) -> str:
+    """A sample's gold as shown: its text, or for several accepted answers each of them (`5 or five`)."""
+    return " or ".join(str(g) for g in gold) if isinstance(gold, (list, tuple)) else str(gold)
 
 
 def _n_acts(trace: dict) -> int:
@@ -334,7 +339,7 @@ def build(run: RunData) -> dict:
             p_of_sample[i] = p
         gold = next((r.get("gold") for r in recs if r.get("gold") is not None), None)
         row = {"t": t_idx[task], "m": m_idx[model], "id": pid, "b": budget,
-               "gold": None if gold is None else str(gold), "n": len(recs), "judged": len(judged),
+               "gold": None if gold is None else gold_text(gold), "n": len(recs), "judged": len(judged),
                "solved": sum(bool(r["correct"]) for r in judged) / len(judged) if judged else None,
                "maj": maj, "majs": round(share, 3), "spread": spread,
                "ntr": sum(is_truncated(r) for r in recs)}

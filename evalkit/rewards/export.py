@@ -89,6 +89,7 @@ def write_files(files: Sequence[tuple[list[dict[str, Any]], Path]]) -> None:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             os.close(fd)
             temps.append(Path(tmp))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the user's umask decides, as for any file
             _write(rows, Path(tmp), parquet=path.suffix == ".parquet")
         for tmp, (_, path) in zip(temps, files):
             os.replace(tmp, path)
@@ -103,6 +104,21 @@ def write_files(files: Sequence[tuple[list[dict[str, Any]], Path]]) -> None:
                 folder.rmdir()
             except OSError:
                 pass
+
+
+def _umask() -> int:
+    """This process's umask: from /proc where Linux shows it, else by setting it and straight back
+    (which another thread creating a file at that instant could see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _make_folder(folder: Path, made: list[Path]) -> None:

@@ -7,12 +7,14 @@ counted, so a run killed at any point loses only what was in flight.
 
 from __future__ import annotations
 
+import inspect
 import queue
+import re
 import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import fields, replace
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +22,11 @@ from evalkit.backends.base import BUILTIN_BACKENDS, Backend, did_not_fit
 from evalkit.errors import InputError, ServerError
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
-from evalkit.taskspec import TaskSpec
+from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Request, Verdict, last_user_message
-from evalkit.verifiers.base import (Verifier, VerifyItem, capabilities, get_verifier, rules_verifier,
-                                    verify_checked)
+from evalkit.verifiers.base import (Verifier, VerifyItem, capabilities, get_verifier, golds_for, rules_verifier,
+                                    verifier_factory, verify_checked)
 
 if TYPE_CHECKING:
     from evalkit.trace import ReflectionModel
@@ -49,9 +51,41 @@ def rules_for(spec: TaskSpec) -> Verifier:
     try:
         return rules_verifier(spec.verifier, **spec.verifier_options)
     except KeyError as e:
-        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
+        raise InputError(f"{spec_location(spec, 'verifier')}: field 'verifier': {e.args[0]}") from None
     except (TypeError, ValueError) as e:
-        raise InputError(f"{spec.path or spec.name}: field 'verifier_options': {e}") from None
+        raise InputError(f"{spec_location(spec, 'verifier_options')}: field 'verifier_options': "
+                         f"{_option_problem(spec.verifier, e)}") from None
+
+
+def _option_problem(verifier: str, error: Exception) -> str:
+    """What is wrong with a verifier's options, in the user's words: for an option it does not take
+    (a TypeError from a dataclass or a keyword signature), which option and the ones it takes."""
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    if not unknown:
+        return str(error)
+    taken = _options_taken(verifier.rpartition("+")[0] or verifier, str(error))
+    known = f" (it takes: {', '.join(taken)})" if taken else ""
+    return f"the {verifier} verifier takes no option {unknown.group(1)!r}{known}"
+
+
+def _options_taken(verifier: str, error: str) -> list[str]:
+    """The option names of `verifier`'s factory: its keyword parameters, and the fields of the options
+    dataclass its **options go to (the `Options.__init__()` the error names), where they can be found."""
+    try:
+        factory = verifier_factory(verifier)
+    except KeyError:
+        return []
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    holder = re.search(r"(\w+)\.__init__\(\)", error)
+    module = sys.modules.get(getattr(factory, "__module__", None) or "")
+    options = getattr(module, holder.group(1), None) if holder and module else None
+    if is_dataclass(options):
+        names += [f.name for f in fields(options) if f.init]
+    return sorted(set(names))
 
 
 def generate_and_verify(engine: Backend, requests: list[Request], plans: list[TaskPlan],
@@ -156,9 +190,12 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
             options["judge"] = {**(options.get("judge") or {}), **judge_options}
         try:
             verifier = get_verifier(name, **options)
-        except (KeyError, ValueError, TypeError) as e:
-            where = p.spec.path or p.spec.name
-            raise InputError(f"{where}: field 'verifier': {e.args[0] if e.args else e}") from None
+        except KeyError as e:
+            raise InputError(f"{spec_location(p.spec, 'verifier')}: field 'verifier': "
+                             f"{e.args[0] if e.args else e}") from None
+        except (ValueError, TypeError) as e:
+            raise InputError(f"{spec_location(p.spec, 'verifier_options')}: field 'verifier_options': "
+                             f"{_option_problem(name, e)}") from None
         if hasattr(verifier, "attach"):
             verifier.attach(run_dir)
         out[p.spec.name] = verifier
@@ -179,18 +216,23 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
         for req, comp in batch]
     for task, idx in by_verifier.items():
         plan = by_task[task]
-        items = []
+        items, owners = [], []  # a problem with several accepted answers has one item per answer
         for i in idx:
             req, comp = batch[i]
             problem = plan.by_id[req.problem_id]
-            gold = problem.tests if problem.tests is not None else problem.answer
-            items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                    think_open=think_open[i], problem=asked_problem(req, problem.problem),
-                                    think_format=think_format))
+            golds = (problem.tests,) if problem.tests is not None else golds_of(verifiers[task], problem.answer)
+            for gold in golds:
+                items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
+                                        think_open=think_open[i], problem=asked_problem(req, problem.problem),
+                                        think_format=think_format))
+                owners.append(i)
         # a verifier that raises, hangs or breaks its contract leaves its samples unjudged; the run goes on
         out = verify_checked(verifiers[task], items, verify_deadline(verifiers[task], len(items)))
-        for i, v in zip(idx, out):
-            verdicts[i] = v
+        found: dict[int, list[Verdict]] = defaultdict(list)
+        for i, v in zip(owners, out):
+            found[i].append(v)
+        for i in idx:
+            verdicts[i] = best_verdict(found[i])
     traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
               else [None] * len(batch))
     records = []
@@ -212,6 +254,22 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
         }
         records.append(record)
     return sink.write(records)
+
+
+def golds_of(verifier: Verifier, answer: Any) -> tuple[Any, ...]:
+    """The golds a problem's answer (taskspec.gold_answer: text, None, or a tuple of accepted answers)
+    is checked against: a tuple is read as `evalkit.rewards` reads a list (golds_for: each answer
+    alone, or the whole for a verifier that takes its gold as it is); None is checked as no gold."""
+    if isinstance(answer, tuple):
+        return golds_for(verifier, list(answer)) or (None,)
+    return (answer,)
+
+
+def best_verdict(found: list[Verdict]) -> Verdict:
+    """Of one completion's verdicts against each accepted answer: a correct one, else an unjudged one
+    (an accepted answer could not be checked, so wrong would be a guess), else the first (as the rewards)."""
+    return (next((v for v in found if v.correct), None) or next((v for v in found if v.correct is None), None)
+            or found[0])
 
 
 def faulted(sample: dict[str, Any]) -> bool:
@@ -345,7 +403,14 @@ def _candidate_checker(verifier: Verifier):
     is boxed, so the verifier reads exactly it."""
 
     def check(pairs: list[tuple[str, Any]]) -> list[bool | None]:
-        items = [VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g) for c, g in pairs]
-        return [v.correct for v in verify_checked(verifier, items, verify_deadline(verifier, len(items)))]
+        items, owners = [], []
+        for i, (c, gold) in enumerate(pairs):
+            for g in golds_of(verifier, gold):  # several accepted answers: right if any accepts it
+                items.append(VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g))
+                owners.append(i)
+        found: dict[int, list[Verdict]] = defaultdict(list)
+        for i, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
+            found[i].append(v)
+        return [best_verdict(found[i]).correct for i in range(len(pairs))]
 
     return check

@@ -28,7 +28,7 @@ from evalkit.run.planning import (TaskPlan, build_requests, check_identity, chec
 from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
 from evalkit.run.rundir import RunConfig, RunDir, sample_key
-from evalkit.taskspec import load_task
+from evalkit.taskspec import load_task, spec_location
 from evalkit.thinking import FormatDecision, ThinkFormat, decide_for_run, get_format
 from evalkit.types import Request
 from evalkit.verifiers.base import check_verifier
@@ -161,6 +161,9 @@ def evaluate(
         bundled = [s.completions for s in specs if s.completions]
         if len(bundled) == len(specs) and len(set(bundled)) == 1:
             replay_file = bundled[0]  # a replay task (the demo) brings its own completions
+            if not replay_file.is_file():
+                raise InputError(f"{spec_location(specs[0], 'completions')}: field 'completions': file not found: "
+                                 f"{replay_file}")
     backend = backend or default_backend(completions=replay_file is not None, base_url=bool(base_url))
     replays = _replays(backend, engine)
     if replay_file and not replays:

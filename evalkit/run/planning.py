@@ -143,7 +143,8 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
 
     notes: what a replay leaves out, for the user once the run starts: problems no record covers,
     records that match no problem (unless -n or --limit left them out), and a record without `task`
-    that one naming its task shadows (the named one is served).
+    that one naming its task shadows (the named one is served). A record without `task` whose problem
+    id several tasks of the run have is an InputError: only `task` says whose it is.
     """
     if records is None:
         return [(p.spec.name, model_id, prob.id, s, b) for p in plans for prob in p.problems for s in range(p.n)
@@ -151,10 +152,14 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
     by_task = {p.spec.name: p for p in plans}
     named: set[Key] = set()
     unmatched: list[str] = []
+    ambiguous: dict[str, list[str]] = {}  # problem id of a record without `task` -> the tasks that have it
     shadowed = 0
     for r in records:
         targets = [by_task[r.task]] if r.task in by_task else ([] if r.task else plans)
         hits = [p for p in targets if r.problem_id in p.by_id]
+        if len(hits) > 1:  # a record without `task` is one task's: scoring it against each would be a guess
+            ambiguous.setdefault(r.problem_id, [p.spec.name for p in hits])
+            continue
         if not hits and not any(p.limited for p in plans):
             unmatched.append(f"{r.task + ':' if r.task else ''}{r.problem_id}")
         for p in hits:
@@ -163,6 +168,12 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
             key = (p.spec.name, r.model, r.problem_id, r.sample, None)
             shadowed += key in named  # load_replay refused true duplicates: one names its task, one does not
             named.add(key)
+    if ambiguous:
+        tasks = sorted({t for names in ambiguous.values() for t in names})
+        ids = ", ".join(repr(i) for i in sorted(ambiguous)[:3]) + (", ..." if len(ambiguous) > 3 else "")
+        raise InputError(f"replayed records without a 'task' field match problems of several tasks of the run "
+                         f"({', '.join(tasks)}: problem ids {ids}), so which task's gold judges them is unknown; "
+                         f"add a 'task' field naming its task to each record, or run one task")
     if not named and records:
         some = ", ".join(sorted({r.problem_id for r in records})[:3])
         raise InputError(f"no replayed record matches a problem of {', '.join(by_task)} "

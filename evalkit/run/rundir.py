@@ -220,8 +220,29 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
                 raise InputError(f"{path}: line {lineno}: not valid JSON ({e.msg}); fix or remove it to resume") from None
             if not isinstance(record, dict):
                 raise InputError(f"{path}: line {lineno}: expected a JSON object")
+            problem = _not_a_sample(record)
+            if problem:
+                raise InputError(f"{path}: line {lineno}: not a sample line ({problem}); fix or remove it to resume")
             out.append(record)
     return out
+
+
+def _not_a_sample(record: dict[str, Any]) -> str | None:
+    """What keeps a JSON object from being a sample line (its resume key, `sample_key`), or None."""
+    for key in ("task", "model", "problem_id", "sample"):
+        if key not in record:
+            return f"field '{key}' is missing"
+    if not isinstance(record["task"], str):
+        return f"field 'task': expected a task name, got {json.dumps(record['task'])[:40]}"
+    if not isinstance(record["model"], (str, type(None))):
+        return f"field 'model': expected a model name, got {json.dumps(record['model'])[:40]}"
+    if not isinstance(record["problem_id"], (str, int)) or isinstance(record["problem_id"], bool):
+        return f"field 'problem_id': expected a string, got {json.dumps(record['problem_id'])[:40]}"
+    for key in ("sample", "budget"):
+        value = record.get(key)
+        if (value is not None or key == "sample") and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"field '{key}': expected an integer{' or null' if key == 'budget' else ''}, got {json.dumps(value)[:40]}"
+    return None
 
 
 def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None) -> list[dict[str, Any]]:

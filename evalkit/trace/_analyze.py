@@ -164,18 +164,11 @@ def _resolve(verifier: Any) -> BatchVerifier | None:
         return None
     if callable(verifier) and not isinstance(verifier, str):
         return verifier
-    from evalkit.run.loop import verify_deadline
-    from evalkit.verifiers import VerifyItem, get_verifier
-    from evalkit.verifiers.base import verify_checked
+    from evalkit.run.loop import _candidate_checker
+    from evalkit.verifiers import get_verifier
 
-    v = get_verifier(verifier)
-
-    def batch(pairs: list[tuple[str, Any]]) -> list[bool | None]:
-        # Wrap a bare candidate in \boxed{} so the verifier extracts exactly it.
-        items = [VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g) for c, g in pairs]
-        return [verdict.correct for verdict in verify_checked(v, items, verify_deadline(v, len(items)))]
-
-    return batch
+    # a bare candidate is boxed so the verifier reads exactly it; a tuple gold is several accepted answers
+    return _candidate_checker(get_verifier(verifier))
 
 
 def _gold_key(gold: Any) -> Any:

@@ -2,42 +2,72 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered, write_jsonl
+from evalkit.outputs import check_outputs, read_files
+from evalkit.taskspec import gold_answer
 from evalkit.trace._analyze import analyze_many
 from evalkit.trace._stats import summarize
 
 if TYPE_CHECKING:
+    from evalkit.run.rundir import RunDir
     from evalkit.trace._model import ReflectionModel
 
 
 def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dict[str, Any]]:
-    """The lines of a JSON-lines file, each checked to hold the completion (and a usable gold); for a
-    run directory, the lines of its samples.jsonl that the run's results count (`scored_samples`)."""
+    """The lines of a JSON-lines file, each checked to hold the completion (and a usable gold, and a
+    boolean `think_open` where it has one); for a run directory, the lines of its samples.jsonl that the
+    run's results count (`scored_samples`), read as every reader of a run reads them (`RunDir.samples`:
+    a last line a killed run cut off is left out)."""
     config = None
     if path.is_dir():
         from evalkit.run.rundir import RunDir
 
         run = RunDir(path)
         path, config = run.samples_path, run.config()
+        numbered = _run_lines(run)
+    else:
+        numbered = read_jsonl_numbered(path)
     rows = []
-    for n, row in read_jsonl_numbered(path):
+    for n, row in numbered:
         value = row.get(completion_field)
         if not isinstance(value, str):
             what = "missing" if completion_field not in row else f"a {type(value).__name__}, not text"
             raise InputError(f"{path}:{n}: field '{completion_field}' is {what} (choose it with --completion-field)")
-        if gold_field is not None and row.get(gold_field) is not None and not isinstance(row[gold_field], (str, int, float)):
-            raise InputError(f"{path}:{n}: field '{gold_field}' must be a string or a number")
+        if gold_field is not None and row.get(gold_field) is not None and not _usable_gold(row[gold_field]):
+            raise InputError(f"{path}:{n}: field '{gold_field}' must be a string, a number, or a list of them "
+                             "(accepted answers)")
+        if "think_open" in row and not isinstance(row["think_open"], bool):
+            raise InputError(f"{path}:{n}: field 'think_open' must be true or false, "
+                             f"got {json.dumps(row['think_open'])[:40]}")
         rows.append(row)
     if config is not None:
         from evalkit.run.rundir import scored_samples
 
         rows = scored_samples(rows, config)
     return rows
+
+
+def _usable_gold(gold: Any) -> bool:
+    """Text, a number, or a list of them (several accepted answers, as a run records them)."""
+    scalar = (str, int, float)
+    return (isinstance(gold, scalar) and not isinstance(gold, bool)) or (
+        isinstance(gold, list) and all(isinstance(g, scalar) and not isinstance(g, bool) for g in gold))
+
+
+def _run_lines(run: RunDir) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, sample) for the samples `RunDir.samples` reads: the non-blank lines that end in a newline."""
+    if not run.samples_path.is_file():
+        raise InputError(f"{run.samples_path}: file not found")
+    samples = run.samples()
+    with open(run.samples_path, encoding="utf-8") as f:
+        numbers = [n for n, line in enumerate(f, 1) if line.endswith("\n") and line.strip()]
+    return zip(numbers, samples)
 
 
 def analyze_file(
@@ -62,16 +92,23 @@ def analyze_file(
     count (a rerun with a smaller -n or --limit leaves more lines there; given as a file, every line).
 
     Per line, `finish_reason` and `think_open` are read when present (`think_open` here is the default
-    for lines without one), and a `correct` field is taken as the line's verdict (so the final answer
-    is not re-verified). Lines without a gold answer are not verified. `detector`, `reflection_model`:
+    for lines without one; it must be true or false), and a `correct` field is taken as the line's
+    verdict (so the final answer is not re-verified): null is unjudged (what a verifier fault records
+    in a run), and such a line's answers are not verified at all. Lines without a `correct` field are
+    verified; lines without a gold answer are not. Writing `out` over what is read (the file, or a run's
+    files) is refused. `detector`, `reflection_model`:
     see `analyze_many`. workers: processes for the marker search; None: the CPUs this process may use
     (up to AUTO_WORKERS) when the file has AUTO_MIN_LINES lines or more, else one.
     think_format: how the completions think (a name, a row, or `auto`: from their markers); the
     summary's `think_format` says what was used and why.
     """
     path = Path(path)
+    check_outputs({"--out": out}, read_files(path), "analyze")
     rows = _read(path, completion_field, gold_field)
-    golds = [None if gold_field is None or r.get(gold_field) is None else str(r[gold_field]) for r in rows]
+    # a line whose `correct` is null holds a verdict: not judged (a verifier fault in a run), so it stays
+    # unjudged, its answers not checked by another verifier; a line without `correct` is verified here
+    golds = [None if gold_field is None or r.get(gold_field) is None or ("correct" in r and r["correct"] is None)
+             else gold_answer(r[gold_field]) for r in rows]
     opens = [bool(r.get("think_open", think_open)) for r in rows]
     finish = [r.get("finish_reason") if isinstance(r.get("finish_reason"), str) else None for r in rows]
     known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]

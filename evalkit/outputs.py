@@ -1,0 +1,102 @@
+"""Where a command may write: never over a file it reads, nor over a run directory's own data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from evalkit.errors import InputError
+
+# The files of a run directory that hold what the run made (docs/contracts.md, "The run directory").
+RUN_FILES: tuple[tuple[str, str], ...] = (
+    ("samples.jsonl", "the run's samples"),
+    ("config.json", "the run's config"),
+    ("results.json", "the run's results"),
+    ("invocations.jsonl", "the run's log"),
+    ("anytime.jsonl", "the run's anytime probes"),
+    ("anytime.json", "the run's anytime curves"),
+)
+
+
+def run_files(run_dir: str | os.PathLike, config: dict[str, Any] | None = None, *,
+              report: bool = False) -> dict[Path, str]:
+    """The files of run directory `run_dir` a command must not write over, each with what it is: its
+    data (RUN_FILES), the replay file it scored, the reflection model it was traced with, and with
+    `report` its index.html. config: its config.json (read here when None; unreadable counts as none)."""
+    run_dir = Path(run_dir)
+    if config is None:
+        from evalkit.run.rundir import RunDir
+
+        try:
+            config = RunDir(run_dir).config() or {}
+        except InputError:
+            config = {}
+    files = {run_dir / name: what for name, what in RUN_FILES}
+    if report:
+        files[run_dir / "index.html"] = "the run's report"
+    for path in replay_files(run_dir, config):
+        files[path] = "the run's replay file"
+    recorded = config.get("reflection_model")
+    if isinstance(recorded, dict) and isinstance(recorded.get("file"), str):
+        files[Path(recorded["file"])] = "the run's reflection model"
+    return files
+
+
+def replay_files(run_dir: str | os.PathLike, config: dict[str, Any]) -> list[Path]:
+    """Where the replay file a run scored is: the absolute path its identity records; for a run made
+    before that, the path as it was typed, which is relative to where the run was started (here, or
+    above a default `reports/NAME` directory): both are taken, since either may be it."""
+    identity = config.get("identity")
+    recorded = identity.get("completions") if isinstance(identity, dict) else None
+    if isinstance(recorded, str) and Path(recorded).is_absolute():
+        return [Path(recorded)]
+    typed = config.get("completions")
+    if not isinstance(typed, str):
+        return []
+    if Path(typed).is_absolute():
+        return [Path(typed)]
+    return [Path(typed), Path(run_dir).resolve().parent.parent / typed]
+
+
+def read_files(path: str | os.PathLike) -> dict[Path, str]:
+    """What reading `path` reads, for a command given a JSON-lines file or a run directory: the run's
+    files (a directory, or a run's samples.jsonl), else the file itself."""
+    path = Path(path)
+    if path.is_dir():
+        return run_files(path)
+    files = {path: "the input file"}
+    if path.name == "samples.jsonl" and (path.parent / "config.json").is_file():
+        files.update(run_files(path.parent))
+    return files
+
+
+def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Mapping[Path, str], command: str) -> None:
+    """Refuse to write over what a command reads: InputError when an output (option -> path; None: not
+    written) is one of `inputs` (path -> what it is). Paths compare resolved (links followed: a run's
+    samples.jsonl may be one), and an existing file also as the same file (a hard link)."""
+    known: dict[Any, str] = {}
+    for path, what in inputs.items():
+        for key in _same_file_keys(Path(path)):
+            known.setdefault(key, what)
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        for key in _same_file_keys(Path(path)):
+            if key in known:
+                raise InputError(f"{option} {path}: is {known[key]}; choose another path ({command} never writes "
+                                 "over what it reads or a run's files)")
+
+
+def _same_file_keys(path: Path) -> list[Any]:
+    """The resolved path, and (device, inode) for a file that exists."""
+    try:
+        keys: list[Any] = [path.resolve()]
+    except (OSError, RuntimeError):  # a link loop: compare the path as given
+        keys = [path.absolute()]
+    try:
+        st = path.stat()
+        keys.append((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    return keys
