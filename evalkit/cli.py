@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import sys
 
 import click
@@ -71,6 +72,24 @@ class _BackendChoice(click.Choice):
         return tuple(backend_names())
 
 
+class _Seconds(click.ParamType):
+    """A duration in seconds: a finite number above 0 (click's FloatRange lets NaN and inf through)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number of seconds, got {value!r}", param, ctx)
+        if not 0 < seconds < math.inf:
+            self.fail(f"expected a finite number of seconds above 0, got {value!r}", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
+
+
 def _split_layers(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -121,7 +140,7 @@ def _budget_options(f):
 @click.option("--endpoint", type=click.Choice(["chat", "completions"]), default=None,
               help="openai backend: chat (server-side template; the default) or completions (local template + prefill).")
 @click.option("--concurrency", type=int, default=None, help="openai backend: requests in flight per server (32).")
-@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--request-timeout", type=SECONDS, default=None,
               help="openai backend: seconds a request may wait for its reply (default: as long as the generation "
                    "takes); one that runs past it is tried again, and its server is not counted as down.")
 @click.option("--stream", is_flag=True, default=None,
@@ -320,8 +339,8 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
                                                  "assistant marker).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True, help="Requests judged at once.")
 @click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
-@click.option("--per-answer-timeout", type=float, default=1.0, show_default=True, help="Seconds per answer.")
-@click.option("--batch-deadline", type=float, default=10.0, show_default=True, help="Seconds per request.")
+@click.option("--per-answer-timeout", type=SECONDS, default=1.0, show_default=True, help="Seconds per answer.")
+@click.option("--batch-deadline", type=SECONDS, default=10.0, show_default=True, help="Seconds per request.")
 @click.option("--think-format", default="r1", show_default=True,
               help=THINK_FORMAT_HELP + " (auto: per response, from its markers); a request's own field wins.")
 def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None, max_concurrency: int,
@@ -332,8 +351,8 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
 
     try:
         get_verifier(verifier)
-    except KeyError as e:
-        raise InputError(f"--verifier: {e.args[0]}") from None
+    except (KeyError, ValueError, TypeError) as e:  # unknown, or one that needs options (`math+judge`)
+        raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
     try:
         server = RewardServer(host, port, verifier=verifier, separator=separator, max_concurrency=max_concurrency,
                               partial=partial, per_answer_s=per_answer_timeout, batch_deadline_s=batch_deadline,
@@ -415,7 +434,8 @@ def sandbox_group() -> None:
 @sandbox_group.command("doctor")
 @click.option("--require-layers", default="", help="Comma-separated layers that must be in force (exit 2 if not).")
 @click.option("--no-attacks", is_flag=True, help="Only list the layers; do not run the attack suite.")
-@click.option("--timeout", "timeout_s", default=2.0, show_default=True, help="Per-test time limit for the attacks.")
+@click.option("--timeout", "timeout_s", type=SECONDS, default=2.0, show_default=True,
+              help="Per-test time limit for the attacks.")
 def sandbox_doctor(require_layers: str, no_attacks: bool, timeout_s: float) -> None:
     """List the sandbox layers in force and run the built-in attack suite against them."""
     from evalkit.sandbox import sandbox_doctor as doctor

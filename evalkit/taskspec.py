@@ -285,8 +285,8 @@ def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None
     """
     if n is not None and n < 1:
         return "n", f"expected at least 1 sample per problem, got {n}"
-    if temperature is not None and not temperature >= 0:  # `not >=` also refuses NaN
-        return "temperature", f"expected a number >= 0, got {temperature}"
+    if temperature is not None and not 0 <= temperature < math.inf:  # `not <=` also refuses NaN
+        return "temperature", f"expected a finite number >= 0, got {temperature}"
     if top_p is not None and not 0 < top_p <= 1:
         return "top_p", f"expected a number in (0, 1], got {top_p}"
     if max_tokens is not None and max_tokens < 1:

@@ -653,3 +653,19 @@ def test_export_writes_files_with_the_modes_the_umask_gives(toy_task, tmp_path, 
             assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
     finally:
         os.umask(old)
+
+
+def test_a_row_of_odd_shape_never_costs_the_other_rows_their_verdicts():
+    # a finish_reason that is not text (a list column read from parquet) says nothing: the row is judged
+    good = "<think>x</think> The answer is \\boxed{7}"
+    assert math_reward([good, good], answer=["7", "7"], finish_reason=[["length"], None]) == [1.0, 1.0]
+    out = verl.compute_score_batch(["math"] * 3, [good] * 3, ["7"] * 3, [None, {"finish_reason": ["x"]}, None])
+    assert [(o["score"], o["unjudged"]) for o in out] == [(1.0, 0.0)] * 3
+
+
+def test_one_text_instead_of_a_list_of_completions_is_nothing_to_score():
+    # not one value per character: every reward reads a bare string alike, as no completions
+    text = "<think>x</think> The answer is \\boxed{7}"
+    assert math_reward(text, answer="7") == [] and cosine_length_reward(text, answer="7") == []
+    assert think_format_reward(text) == [] and overlong_penalty(text) == [] and repetition_penalty(text) == []
+

@@ -137,6 +137,21 @@ def test_close_finishes_and_releases_the_port():
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+def test_close_does_not_wait_for_a_client_still_sending_its_request():
+    s = RewardServer("127.0.0.1", 0).start()
+    idle = socket.create_connection(("127.0.0.1", s.port), timeout=10)  # connected, sends nothing
+    slow = socket.create_connection(("127.0.0.1", s.port), timeout=10)  # sends a byte now and then
+    slow.sendall(b"POST /get_reward HTTP/1.0\r\nContent-Length: 100\r\n\r\n{")
+    time.sleep(0.5)  # both handlers wait on their reads
+    start = time.monotonic()
+    s.close()  # nothing of theirs is in flight: their connections are cut, not waited for (60 s each read)
+    took = time.monotonic() - start
+    assert took < 10, took
+    assert idle.recv(1) == b"" and slow.recv(1) == b""
+    idle.close()
+    slow.close()
+
+
 def test_serve_rewards_command_shuts_down_cleanly_on_sigterm():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -174,6 +189,10 @@ def test_serve_rewards_rejects_an_unknown_verifier():
 @pytest.mark.parametrize("args, says", [
     (["--think-format", "bogus"], "--think-format: unknown think format 'bogus'"),
     (["--port", "70000"], "70000 is not in the range"),
+    (["--batch-deadline", "inf"], "expected a finite number of seconds above 0, got 'inf'"),  # every answer timed out
+    (["--per-answer-timeout", "nan"], "expected a finite number of seconds above 0, got 'nan'"),
+    (["--verifier", "judge"], "--verifier: the judge wraps a rule verifier"),
+    (["--verifier", "math+judge"], "--verifier: the judge needs model and base_url"),
 ])
 def test_serve_rewards_refuses_bad_options_before_serving(args, says):
     proc = subprocess.run([*EVALKIT, "serve-rewards", "--port", "0", *args], capture_output=True, text=True,

@@ -112,7 +112,8 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
         log.error("evalkit: %s", e.args[0] if isinstance(e, KeyError) and e.args else e)
         return [Verdict.infra_error(f"verifier {verifier!r} unavailable") for _ in completions]
     n = len(completions)
-    finish = per_row(columns.get("finish_reason"), n)
+    # a finish reason is text (`length`); anything else in the column says nothing, and is read as none
+    finish = [f if isinstance(f, str) else None for f in per_row(columns.get("finish_reason"), n)]
     problems = per_row(columns.get("problem"), n)
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
@@ -212,6 +213,8 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
             column: str | None, default_columns: Sequence[str], limits: Limits,
             options: dict[str, Any] | None, log_extra: Callable | None, log_metric: Callable | None,
             score: Callable[[Verdict], float] = lambda v: 1.0 if v.correct else 0.0) -> list[float | None]:
+    if isinstance(completions, (str, bytes, dict)):  # one text is not a list of completions (as _shaping._count)
+        return []
     try:
         n = len(completions)
     except TypeError:

@@ -171,6 +171,8 @@ def _count(completions: Sequence[Any] | None, completion_ids: Sequence[Any] | No
     """How many values to return: one per completion, whatever `completion_ids` holds (a completion
     without ids is measured in words), so the trainer always gets a full list."""
     source = completions if completions is not None else completion_ids
+    if isinstance(source, (str, bytes, dict)):  # one text is not a list of completions: nothing to score
+        return 0
     try:
         return len(source) if source is not None else 0
     except TypeError:  # not a list: nothing to score (what the correctness rewards do)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,11 +87,14 @@ class RewardServer:
                 signal.signal(sig, handler)
 
     def close(self) -> None:
-        """Stop accepting requests, finish those in flight, release the port."""
+        """Stop accepting requests, finish those in flight, release the port. A client still sending its
+        request has nothing in flight: its connection is cut, so a stalled or trickling client cannot
+        hold up the shutdown."""
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
             self._thread = None
+        self._httpd.stop_reading()
         self._httpd.server_close()  # joins the request threads (block_on_close)
 
     def __enter__(self) -> "RewardServer":
@@ -157,6 +162,44 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # close() waits for requests in flight
     block_on_close = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading: set[socket.socket] = set()  # connections whose request has not all arrived
+        self._reading_lock = threading.Lock()
+        self._closing = False
+
+    def reading(self, sock: socket.socket, still: bool) -> None:
+        """Mark a connection as still sending its request (or done with it)."""
+        with self._reading_lock:
+            if still and not self._closing:
+                self._reading.add(sock)
+                return
+            self._reading.discard(sock)
+        if still:  # arrived as the server closes: nothing of it is in flight
+            _cut(sock)
+
+    def stop_reading(self) -> None:
+        """Cut every connection still sending its request, and any that comes after."""
+        with self._reading_lock:
+            self._closing = True
+            socks = list(self._reading)
+        for sock in socks:
+            _cut(sock)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that went away (or was cut at shutdown) is no server error worth a traceback
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("evalkit: client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
+
+
+def _cut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # a read blocked on it returns at once
+    except OSError:
+        pass
+
 
 def _check_think_format(value: Any, files: bool = True) -> Any:
     """`value` if it names a think format (a row name, `FILE.yaml[:NAME]`, `auto`) or is None (r1);
@@ -188,6 +231,14 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
         server_version = "evalkit-rewards"
         timeout = 60  # seconds a client may stall while sending its request
 
+        def setup(self) -> None:
+            super().setup()
+            self.server.reading(self.connection, True)
+
+        def finish(self) -> None:
+            self.server.reading(self.connection, False)
+            super().finish()
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.split("?")[0] in ("/health", "/healthz"):
                 self._reply(200, server.health())
@@ -209,7 +260,11 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
             if length > MAX_BODY_BYTES:
                 self._reply(413, {"error": f"request body over {MAX_BODY_BYTES} bytes"})
                 return
-            status, reply = server.handle(self.rfile.read(length))
+            body = self.rfile.read(length)
+            self.server.reading(self.connection, False)  # from here the request is in flight: close() waits
+            if len(body) < length:  # the client went away (or was cut at shutdown) before sending it all
+                return
+            status, reply = server.handle(body)
             self._reply(status, reply)
 
         def _drain(self) -> None:
