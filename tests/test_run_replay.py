@@ -311,7 +311,8 @@ def test_a_completion_with_half_an_emoji_is_scored(tmp_path):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--temperature", "-1", "--temperature: expected a number >= 0, got -1.0"),
+    ("--temperature", "-1", "--temperature: expected a finite number >= 0, got -1.0"),
+    ("--temperature", "inf", "--temperature: expected a finite number >= 0, got inf"),
     ("--top-p", "1.5", "--top-p: expected a number in (0, 1], got 1.5"),
     ("--max-tokens", "0", "--max-tokens: expected at least 1 token, got 0"),
     ("-n", "0", "-n: expected at least 1 sample per problem, got 0"),

@@ -84,7 +84,7 @@ def test_unknown_task_lists_the_known_ones():
     ("name: t\ndataset: {local: 5}\n", r"t\.yaml:2: field 'dataset\.local': expected a string"),
     ("name: t\ndataset: {local: x.jsonl, format: xml}\n", r"t\.yaml:2: field 'dataset\.format': expected one of json"),
     ("name: t\ndataset: {local: x.jsonl}\ngeneration:\n  temperature: -3\n",
-     r"t\.yaml:4: field 'generation\.temperature': expected a number >= 0"),
+     r"t\.yaml:4: field 'generation\.temperature': expected a finite number >= 0"),
     ("name: t\ndataset: {local: x.jsonl}\ngeneration: {top_p: 7}\n", r"t\.yaml:3: field 'generation\.top_p'"),
     ("name: t\ndataset: {local: x.jsonl}\ngeneration: {max_tokens: 0}\n", r"t\.yaml:3: field 'generation\.max_tokens'"),
     ("name: t\ndataset: {local: x.jsonl}\ngeneration: {n: 0}\n", r"t\.yaml:3: field 'generation\.n'"),
