@@ -90,6 +90,12 @@ class ThinkFormat:
                              f"got {data['answer_close_required']!r}")
         if bool(data["open"]) != bool(data["close"]):
             raise InputError(f"{where}: fields 'open' and 'close': give both, or neither for no thinking")
+        if data.get("answer_close_required") and not data.get("answer_close"):
+            raise InputError(f"{where}: field 'answer_close_required': true needs 'answer_close' (the text that "
+                             "ends every finished answer)")
+        if not data["open"] and any(data.get(k) for k in ("answer_open", "answer_close")):
+            raise InputError(f"{where}: fields 'answer_open' and 'answer_close' mark the answer after thinking; "
+                             "a row without 'open' and 'close' does not think, so its whole reply is the answer")
         signals = data.get("signals", [])
         if not isinstance(signals, (list, tuple)) or not all(isinstance(s, str) and s for s in signals):
             raise InputError(f"{where}: field 'signals': expected a list of strings")
@@ -350,8 +356,7 @@ def detect_from_completions(completions: Iterable[str], think_open: bool = False
     """
     texts = [c or "" for _, c in zip(range(limit), completions)]
     best, best_count = None, 0
-    for fmt in FORMATS.values():
-        count = sum(any(m in t for m in fmt.markers()) for t in texts)
+    for fmt, count in marker_counts(texts).items():
         if count > best_count:
             best, best_count = fmt, count
     if best is not None:
@@ -360,6 +365,30 @@ def detect_from_completions(completions: Iterable[str], think_open: bool = False
     if think_open:
         return FormatDecision(R1, f"no think marker in {len(texts)} completions, but the prompt opens thinking")
     return FormatDecision(NONE, f"no think marker in {len(texts)} completions")
+
+
+def marker_counts(texts: Sequence[str]) -> dict[ThinkFormat, int]:
+    """Per built-in row (in the table's order), how many of `texts` hold one of its markers."""
+    return {fmt: sum(any(m in t for m in fmt.markers()) for t in texts) for fmt in FORMATS.values()}
+
+
+# A replay whose completions show a second format this often is not one format's: reading it with one
+# would score the other's thinking as its answer (or its answers as unfinished thinking).
+MIXED_SHARE = 0.1
+
+
+def _mixed_formats(completions: Sequence[str], limit: int = 2000) -> None:
+    """InputError when `completions` hold the markers of two or more formats, each in at least
+    MIXED_SHARE of those that hold any (and in two completions at least)."""
+    texts = [c or "" for _, c in zip(range(limit), completions)]
+    counts = {fmt: n for fmt, n in marker_counts(texts).items() if n}
+    marked = sum(any(m in t for fmt in counts for m in fmt.markers()) for t in texts)
+    seen = sorted(((n, fmt.name) for fmt, n in counts.items() if n >= max(2, MIXED_SHARE * marked)), reverse=True)
+    if len(seen) > 1:
+        shown = ", ".join(f"{name}: {n}" for n, name in seen)
+        raise InputError(f"the completions hold the markers of several think formats ({shown}, of {len(texts)}); "
+                         "a run reads one: pass --think-format, or score each model's completions in a run of "
+                         "its own")
 
 
 def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
@@ -386,7 +415,13 @@ def decide_for_run(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
         if choice in (None, "auto"):
             return FormatDecision(before, f"resumed: {previous.get('decided_by', 'recorded in config.json')}")
         wanted = get_format(choice)
-        if wanted != before:
-            raise InputError(f"this run's samples were scored with think format {before.name!r}; "
-                             f"--think-format {wanted.name} needs --overwrite or another --out")
+        differ = [f.name for f in fields(ThinkFormat) if f.name != "description"  # words, not scoring
+                  and getattr(wanted, f.name) != getattr(before, f.name)]
+        if differ:
+            what = f"think format {before.name!r}" + (f" as it was then (another {', '.join(differ)})"
+                                                       if wanted.name == before.name else "")
+            raise InputError(f"this run's samples were scored with {what}; --think-format {choice} needs "
+                             "--overwrite or another --out")
+    if choice in (None, "auto") and completions:
+        _mixed_formats(completions)
     return decide(choice, tokenizer=tokenizer, completions=completions, think_open=think_open)

@@ -413,18 +413,20 @@ def test_a_budget_sweep_over_a_fleet_retries_its_continuations_on_a_server_that_
                   think_budget="8,16", answer_tokens=4, progress=False, trace=False)
     with _flaky_server(str(tiny_model), letter, refuse_first=0) as (clean, _):
         straight = evalkit.evaluate([task], out=tmp_path / "straight", base_url=clean, **common)
+    with _flaky_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_alone):
+        alone = evalkit.evaluate([task], out=tmp_path / "alone", base_url=flaky, **common)
     with _flaky_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_flaky), \
             _flaky_server(str(tiny_model), letter, refuse_first=0) as (steady, seen_steady):
         fleet = evalkit.evaluate([task], out=tmp_path / "fleet", base_url=[flaky, steady], **common)
-    # every continuation answered, though the first three sent to one server were refused; both servers
-    # took continuations (token-id prompts), not only the first URL
+    # every continuation answered: on one server, by trying the refused ones again; over a fleet, each refused
+    # one elsewhere; and continuations (token-id prompts) went to both servers, not only the first URL
     key = lambda s: (s["problem_id"], s["budget"])  # noqa: E731
-    a, b = ({key(s): s for s in lines(r.samples_path)} for r in (straight, fleet))
-    assert a.keys() == b.keys() and len(a) == 4
-    assert all(a[k]["completion"] == b[k]["completion"] for k in a)
-    assert all(b[k]["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 4) for k in b)
-    assert len(seen_flaky) > 3 and seen_steady
-    assert all(isinstance(body["prompt"], list) for body in seen_flaky + seen_steady)
+    a, b, c = ({key(s): s for s in lines(r.samples_path)} for r in (straight, alone, fleet))
+    assert a.keys() == b.keys() == c.keys() and len(a) == 4
+    assert all(a[k]["completion"] == b[k]["completion"] == c[k]["completion"] for k in a)
+    assert all(a[k]["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 4) for k in a)
+    assert len(seen_alone) > 3 and seen_flaky and seen_steady
+    assert all(isinstance(body["prompt"], list) for body in seen_alone + seen_flaky + seen_steady)
 
 
 def test_tables_tell_apart_checkpoints_whose_names_end_alike():

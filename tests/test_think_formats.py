@@ -163,6 +163,45 @@ def test_a_replay_run_decides_the_format_from_the_completions_and_records_why(na
                          think_format="magistral" if name != "magistral" else "seed")
 
 
+def test_a_replay_of_two_formats_is_refused_under_auto_and_read_as_told(tmp_path):
+    # one model cut off mid-thought in r1, another finished in harmony: read as harmony (the tie's first row),
+    # the cut r1 thinking would be scored as an answer
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: twoplustwo\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    cut = "<think>I guess \\boxed{4} but wait"
+    harmony = TRACES["harmony"][0]
+    rows = [{"model": m, "problem_id": "p1", "sample": i, "completion": text, "finish_reason": "length" if m == "r"
+             else "stop"} for m, text in (("r", cut), ("h", harmony)) for i in range(3)]
+    replay = tmp_path / "mixed.jsonl"
+    replay.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "t.yaml"), "--completions", str(replay),
+                                  "--out", str(tmp_path / "run"), "--no-progress"])
+    assert r.exit_code == 2, r.output
+    assert "several think formats (r1: 3, harmony: 3, of 6)" in r.output and "--think-format" in r.output
+    assert not (tmp_path / "run" / "samples.jsonl").exists()
+    # named, the run reads that one format: the cut r1 thinking is no answer under r1
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=replay, out=tmp_path / "r1", progress=False,
+                           think_format="r1")
+    samples = [json.loads(line) for line in (run.run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [s["reason"] for s in samples if s["model"] == "r"] == ["truncated"] * 3
+
+
+def test_a_resume_under_a_row_changed_only_in_its_description_goes_on(tmp_path):
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: twoplustwo\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    replay = tmp_path / "c.jsonl"
+    replay.write_text(json.dumps({"problem_id": "p1", "sample": 0, "completion": "<r>2+2</r>\\boxed{4}"}) + "\n")
+    row = "- name: my\n  open: '<r>'\n  close: '</r>'\n  description: {}\n"
+    (tmp_path / "f.yaml").write_text(row.format("mine"))
+    common = dict(completions=replay, out=tmp_path / "run", progress=False, think_format=str(tmp_path / "f.yaml"))
+    evalkit.evaluate([str(tmp_path / "t.yaml")], **common)
+    (tmp_path / "f.yaml").write_text(row.format("mine, described better"))  # words only: the samples stand
+    assert evalkit.evaluate([str(tmp_path / "t.yaml")], **common).generated == 0
+    (tmp_path / "f.yaml").write_text(row.format("mine").replace("</r>", "</R>"))  # what scores them: refused
+    with pytest.raises(InputError, match=r"scored with think format 'my' as it was then \(another close"):
+        evalkit.evaluate([str(tmp_path / "t.yaml")], **common)
+
+
 def test_auto_reads_the_tiny_models_template_and_other_tokenizers(tiny_model):
     from transformers import AutoTokenizer
 
@@ -269,6 +308,15 @@ def test_a_users_yaml_with_a_slip_is_refused_at_its_line(tmp_path):
     (tmp_path / "typo.yaml").write_text("- name: t\n  open: '<t>'\n  close: '</t>'\n  stop_thinkng: '</t>'\n")
     with pytest.raises(InputError, match=r"typo.yaml:4: field 'stop_thinkng': unknown"):
         get_format(str(tmp_path / "typo.yaml"))
+    # rows whose fields disagree: an answer close required but never named (every answer would be truncated);
+    # answer markers on a row that does not think (its whole reply is the answer)
+    (tmp_path / "req.yaml").write_text("- name: my\n  open: '<r>'\n  close: '</r>'\n  answer_open: '<a>'\n"
+                                       "  answer_close_required: true\n")
+    with pytest.raises(InputError, match=r"req.yaml:5: field 'answer_close_required': true needs 'answer_close'"):
+        get_format(str(tmp_path / "req.yaml"))
+    (tmp_path / "flat.yaml").write_text("- name: flat\n  open: ''\n  close: ''\n  answer_open: '<a>'\n")
+    with pytest.raises(InputError, match=r"flat.yaml:\d+: fields 'answer_open' and 'answer_close' mark the answer"):
+        get_format(str(tmp_path / "flat.yaml"))
     # FILE.yml:NAME as FILE.yaml:NAME
     (tmp_path / "rows.yml").write_text("- name: a\n  open: '<a>'\n  close: '</a>'\n- name: b\n  open: '<b>'\n"
                                        "  close: '</b>'\n")
