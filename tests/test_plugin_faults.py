@@ -60,6 +60,22 @@ PLUGINS = textwrap.dedent('''
             return [Verdict(item.completion[-1:] == item.gold, 1.0, item.completion[-1:], "correct"
                             if item.completion[-1:] == item.gold else "wrong") for item in items]
 
+    class FractionAnswer(Base):
+        name = "fraction"
+        def verify_many(self, items):
+            from fractions import Fraction
+            return [Verdict(True, 1.0, Fraction(1, 2), "correct") for _ in items]
+
+    class ScoreNan(Base):
+        name = "scorenan"
+        def verify_many(self, items):
+            return [Verdict(True, float("nan"), "1", "correct") for _ in items]
+
+    class Exits(Base):
+        name = "exits"
+        def verify_many(self, items):
+            raise SystemExit(3)
+
     class EqHangs(Base):
         name = "eqhangs"
         def equivalent(self, a, b):
@@ -115,6 +131,37 @@ PLUGINS = textwrap.dedent('''
         def generate(self, requests):
             for req in requests:
                 yield req, "<think>x</think> 1"
+
+    class Repeats(Echo):
+        name = "repeats"
+        def generate(self, requests):
+            for req in requests:
+                yield requests[0], Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
+
+    class Strays(Echo):
+        name = "strays"
+        def generate(self, requests):
+            from dataclasses import replace
+            yield requests[0], Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
+            yield replace(requests[1], problem_id="z"), Completion(text="1", finish_reason="stop", model=self.model)
+
+    class Fewer(Echo):
+        name = "fewer"
+        def generate(self, requests):
+            yield requests[0], Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
+
+    class CloseFails(Echo):
+        name = "closefails"
+        def close(self):
+            raise RuntimeError("the session did not end")
+
+    class OddTokens(Echo):
+        name = "oddtokens"
+        def generate(self, requests):
+            from decimal import Decimal
+            for req in requests:
+                yield req, Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model,
+                                      prompt_tokens=Decimal(5))
 ''')
 
 ENTRY_POINTS = """[evalkit.verifiers]
@@ -126,6 +173,9 @@ hangs = faulty:Hangs
 badeq = faulty:BadEquivalence
 eqhangs = faulty:EqHangs
 flaky = faulty:Flaky
+fraction = faulty:FractionAnswer
+scorenan = faulty:ScoreNan
+exits = faulty:Exits
 cannotstart = faulty:CannotStart
 checkfails = faulty:CheckFails
 math = faulty:Math
@@ -135,6 +185,11 @@ wontstart = faulty:WontStart
 renderfails = faulty:RenderFails
 goesaway = faulty:GoesAway
 yieldstext = faulty:YieldsText
+repeats = faulty:Repeats
+strays = faulty:Strays
+fewer = faulty:Fewer
+closefails = faulty:CloseFails
+oddtokens = faulty:OddTokens
 vllm = faulty:Echo
 """
 
@@ -173,6 +228,9 @@ def samples(run_dir: Path) -> list[dict]:
     ("short", "the short verifier returned 0 results for 2 items"),
     ("dicts", "the dicts verifier returned a dict where a Verdict belongs"),
     ("saysyes", "the saysyes verifier returned a Verdict with correct='yes' (expected True, False or None)"),
+    ("fraction", "the fraction verifier returned a Verdict with answer=Fraction(1, 2) (expected a string or None)"),
+    ("scorenan", "the scorenan verifier returned a Verdict with score=nan (expected a finite number)"),
+    ("exits", "the exits verifier failed: SystemExit: 3"),
 ])
 def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, tmp_path, verifier, says):
     completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
@@ -186,6 +244,29 @@ def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, t
     verified = evalkit(site, ["verify", "1", "1", "--verifier", verifier, "--json"], tmp_path)
     assert verified.returncode == 0 and "Traceback" not in verified.stderr, verified.stderr
     assert json.loads(verified.stdout)["correct"] is None
+
+
+@pytest.mark.parametrize("field, verdict, says", [
+    ("score", dict(score="1"), "score='1' (expected a finite number)"),
+    ("detail", dict(detail=None), "detail=None (expected a string)"),
+    ("ms", dict(ms=float("inf")), "ms=inf (expected a finite number)"),
+    ("tests", dict(tests=({"passed": True, "reason": "passed"},)), "(expected None or TestResults)"),
+    ("judge", dict(judge={"model": "m"}), "judge={'model': 'm'} (expected None or a JudgeRecord of JSON values)"),
+])
+def test_every_field_of_a_verdict_is_held_to_the_contract(field, verdict, says):
+    from evalkit.types import Verdict
+    from evalkit.verifiers.base import VerifyItem, verify_checked
+
+    class Odd:
+        name = "odd"
+
+        def verify_many(self, items):
+            return [Verdict(**{"correct": True, "score": 1.0, "answer": "1", "reason": "correct", **verdict})
+                    for _ in items]
+
+    [v] = verify_checked(Odd(), [VerifyItem("1", "1")])
+    assert (v.correct, v.reason) == (None, "error")
+    assert v.detail.startswith(f"the odd verifier returned a Verdict with {field}=") and v.detail.endswith(says), v
 
 
 def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path):
@@ -333,6 +414,12 @@ def test_two_plugins_with_one_name_are_not_resolved_silently(tmp_path):
     ("goesaway", "the echo backend failed: ConnectionError: the service went away (1 samples of this invocation "
                  "are saved; rerun to resume)", 1),
     ("yieldstext", "the echo backend's generate yielded (Request, str); expected (Request, Completion) pairs", 0),
+    ("repeats", "the repeats backend's generate yielded a completion for t problem 'a' sample 0, which it had "
+                "answered already (1 samples of this invocation are saved; rerun to resume)", 1),
+    ("strays", "the strays backend's generate yielded a completion for t problem 'z' sample 0, which was not asked "
+               "(1 samples of this invocation are saved; rerun to resume)", 1),
+    ("fewer", "the fewer backend's generate ended with 1 of 2 requests unanswered (1 samples of this invocation "
+              "are saved; rerun to resume)", 1),
 ])
 def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backend, says, saved):
     r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", backend, "--model", "m", "--no-progress",
@@ -340,6 +427,29 @@ def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backe
     assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
     lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines() if saved else []
     assert len(lines) == saved
+    assert not (tmp_path / "run" / "results.json").exists()  # no results read as the whole run's
+
+
+def test_a_backend_whose_close_fails_still_gets_its_results_and_report(site, tmp_path):
+    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", "closefails", "--model", "m",
+                       "--no-progress", "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert ("evalkit: warning: the closefails backend's close() failed (RuntimeError: the session did not end)"
+            in r.stderr)
+    assert len(samples(tmp_path / "run")) == 2
+    assert (tmp_path / "run" / "results.json").is_file() and (tmp_path / "run" / "index.html").is_file()
+
+
+def test_a_sample_that_is_not_json_is_written_unjudged_not_lost(site, tmp_path):
+    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", "oddtokens", "--model", "m",
+                       "--no-progress", "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    written = samples(tmp_path / "run")
+    assert [(s["problem_id"], s["completion"], s["prompt_tokens"], s["correct"], s["reason"]) for s in written] == [
+        ("a", "<think>x</think> 1", "Decimal('5')", None, "error"), ("b", "<think>x</think> 1", "Decimal('5')", None,
+                                                                     "error")]
+    assert written[0]["detail"].startswith("the sample could not be written as JSON (TypeError: Object of type "
+                                           "Decimal is not JSON serializable)")
 
 
 def test_registering_in_process_under_a_built_ins_name_is_refused():

@@ -8,6 +8,7 @@ counted, so a run killed at any point loses only what was in flight.
 from __future__ import annotations
 
 import inspect
+import json
 import queue
 import re
 import sys
@@ -107,14 +108,27 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     end = object()
 
     def produce() -> None:
+        asked = {_asked_key(r) for r in requests}
+        left = set(asked)  # asked and not yet answered
         try:
             for item in engine.generate(requests):
-                if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Completion)):
+                if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Request)
+                        and isinstance(item[1], Completion)):
                     got = (f"({', '.join(type(x).__name__ for x in item)})" if isinstance(item, tuple)
                            else type(item).__name__)
                     raise ServerError(f"the {engine.name} backend's generate yielded {got}; expected "
                                       "(Request, Completion) pairs")
+                key = _asked_key(item[0])
+                if key not in left:  # a second line for one sample, or a sample of no task, would skew the metrics
+                    req = item[0]
+                    raise ServerError(f"the {engine.name} backend's generate yielded a completion for {req.task} "
+                                      f"problem {req.problem_id!r} sample {req.sample}, "
+                                      f"{'which it had answered already' if key in asked else 'which was not asked'}")
+                left.discard(key)
                 results.put(item)
+            if left:  # results over fewer samples than planned would read as the run's
+                raise ServerError(f"the {engine.name} backend's generate ended with {len(left)} of {len(asked)} "
+                                  "requests unanswered")
         except BaseException as e:
             results.put(e)
         results.put(end)
@@ -252,8 +266,27 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             "budget": req.budget, "forced_waits": comp.forced_waits,
             **verdict.to_dict(), "trace": trace,
         }
-        records.append(record)
+        records.append(_writable(record))
     return sink.write(records)
+
+
+def _asked_key(req: Request) -> tuple:
+    """What tells one asked sample from another (the resume key, the model as the request names it)."""
+    return (req.task, req.model, req.problem_id, req.sample, req.budget)
+
+
+def _writable(record: dict[str, Any]) -> dict[str, Any]:
+    """`record`, or, when a value in it is not JSON (a plugin's, past the contract checks), the record with
+    such values written as their text and the sample unjudged, so the batch is still written and a rerun
+    checks the sample again."""
+    try:
+        json.dumps(record, ensure_ascii=False)
+        return record
+    except (TypeError, ValueError) as e:
+        shown = json.loads(json.dumps(record, ensure_ascii=False, default=repr))
+        fault = Verdict.infra_error(f"the sample could not be written as JSON ({type(e).__name__}: {e}); its values "
+                                    "that are not JSON are written as their text")
+        return {**shown, **fault.to_dict()}
 
 
 def golds_of(verifier: Verifier, answer: Any) -> tuple[Any, ...]:

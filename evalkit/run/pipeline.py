@@ -297,7 +297,7 @@ def evaluate(
                                             decision.format, pinned)
         finally:
             if own_engine:
-                engine.close()
+                _close_engine(engine)
             _close(verifiers)
     timings["generate_verify_write_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -318,6 +318,15 @@ def evaluate(
     run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
     return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
                      task_results=task_results)
+
+
+def _close_engine(engine: Backend) -> None:
+    """Close the engine once its samples are on disk: a close that fails is a warning, not a lost run."""
+    try:
+        engine.close()
+    except Exception as e:  # noqa: BLE001 - the samples are written; the results and report still are
+        name = getattr(engine, "name", None) or type(engine).__name__
+        print(f"evalkit: warning: the {name} backend's close() failed ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 def _close(verifiers: dict[str, Any]) -> None:

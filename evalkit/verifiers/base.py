@@ -9,7 +9,9 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 from __future__ import annotations
 
 import json
+import math
 import queue
+import reprlib
 import sys
 import threading
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from evalkit.errors import InputError
 from evalkit.plugins import find_entry_point, load_entry_point, plugin_entry_points, refuse_builtin_name
-from evalkit.types import REASONS, Verdict
+from evalkit.types import REASONS, JudgeRecord, TestResult, Verdict
 
 ENTRY_POINT_GROUP = "evalkit.verifiers"
 LIMIT_OPTIONS = ("per_answer_s", "batch_deadline_s")  # the one spelling of the limits every caller uses
@@ -245,9 +247,9 @@ def _name(verifier: Any) -> str:
 
 def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float | None = None) -> list[Verdict]:
     """`verifier.verify_many(items)` held to the Verifier contract: one Verdict per item, in order, never
-    raising. A verifier that raises, returns the wrong number of results, or results that are not
-    Verdicts (or whose `correct` is not True, False or None) leaves every item unjudged (`correct`
-    None, reason `error`, the fault in `detail`): the verifier's fault, not the model's.
+    raising. A verifier that raises (SystemExit too), returns the wrong number of results, or results
+    that are not Verdicts (or a field of which breaks VERDICT_FIELDS) leaves every item unjudged
+    (`correct` None, reason `error`, the fault in `detail`): the verifier's fault, not the model's.
 
     deadline_s: seconds to wait for it (None: no bound); a verifier still busy then leaves the items
         unjudged, and one that has not returned from an earlier call is not called again. For
@@ -262,7 +264,7 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
     except _StillBusy:
         return [Verdict.infra_error(f"the {name} verifier is still running an earlier batch that took longer "
                                     f"than {deadline_s:g} s")] * len(items)
-    except Exception as e:  # noqa: BLE001 - a verifier must not raise; if it does, its items stay unjudged
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a verifier must not raise (nor exit): its items stay unjudged
         return [Verdict.infra_error(f"the {name} verifier failed: {type(e).__name__}: {e}")] * len(items)
     if verdicts is None:
         return [Verdict.infra_error(f"the {name} verifier did not return within {deadline_s:g} s")] * len(items)
@@ -272,6 +274,38 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
     return verdicts
 
 
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _tests_ok(tests: Any) -> bool:
+    return tests is None or isinstance(tests, (tuple, list)) and all(
+        isinstance(t, TestResult) and isinstance(t.passed, bool) and isinstance(t.reason, str) for t in tests)
+
+
+def _judge_ok(judge: Any) -> bool:
+    if judge is None:
+        return True
+    try:
+        return isinstance(judge, JudgeRecord) and bool(json.dumps(judge.to_dict(), allow_nan=False))
+    except (TypeError, ValueError):
+        return False
+
+
+# What each field of a Verdict must hold, so that its sample line can be written and read back:
+# (field, test, what is expected).
+VERDICT_FIELDS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("correct", lambda x: x is None or isinstance(x, bool), "True, False or None"),
+    ("reason", lambda x: isinstance(x, str) and x in REASONS, f"one of {', '.join(REASONS)}"),
+    ("score", _finite, "a finite number"),
+    ("answer", lambda x: x is None or isinstance(x, str), "a string or None"),
+    ("detail", lambda x: isinstance(x, str), "a string"),
+    ("ms", _finite, "a finite number"),
+    ("tests", _tests_ok, "None or TestResults"),
+    ("judge", _judge_ok, "None or a JudgeRecord of JSON values"),
+)
+
+
 def _contract_fault(verdicts: list[Any], wanted: int) -> str | None:
     """What is wrong with a verifier's results for `wanted` items, or None."""
     if len(verdicts) != wanted:
@@ -279,10 +313,10 @@ def _contract_fault(verdicts: list[Any], wanted: int) -> str | None:
     for v in verdicts:
         if not isinstance(v, Verdict):
             return f"returned a {type(v).__name__} where a Verdict belongs"
-        if not (v.correct is None or isinstance(v.correct, bool)):
-            return f"returned a Verdict with correct={v.correct!r} (expected True, False or None)"
-        if v.reason not in REASONS:
-            return f"returned a Verdict with reason={v.reason!r} (expected one of {', '.join(REASONS)})"
+        for name, ok, expected in VERDICT_FIELDS:
+            value = getattr(v, name)
+            if not ok(value):
+                return f"returned a Verdict with {name}={reprlib.repr(value)} (expected {expected})"
     return None
 
 
