@@ -221,9 +221,9 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
             j = r["judge"]
             click.echo(f"judge on {r['task']} / {r['model']}: consulted {j['consulted']}, flipped {j['flipped']} "
                        f"to correct, {j['unparsed']} unparsed, {j['faults']} faults")
-            if j["faults"]:  # kept, not asked again on resume: say so where the count is read
+            if j["faults"]:  # asked again by a rerun: say so where the count is read
                 click.echo(f"  the judge gave no reply on {j['faults']} samples: they keep the rules' verdict "
-                           "(a resumed run does not ask again; --overwrite does)")
+                           "(rerunning the same command asks the judge again about those samples only)")
     if any("think_budgets" in r for r in result.results):
         from evalkit.budgets import format_budget_table
 
@@ -294,14 +294,17 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
     if out:
         raise InputError("--out writes the verdicts of --pairs FILE; PRED GOLD prints its verdict")
-    try:
-        from evalkit.thinking import decide
+    from evalkit.thinking import decide
 
-        fmt = decide(think_format, completions=[pred] if is_completion else None).format
-        item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
-        [v] = verify_checked(get_verifier(verifier), [item])  # a faulty plugin's verdict is `error`, not a traceback
-    except KeyError as e:
+    fmt = decide(think_format, completions=[pred] if is_completion else None).format
+    item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
+    try:
+        built = get_verifier(verifier)
+    except KeyError as e:  # unknown, or a plugin that cannot be loaded
         raise InputError(f"--verifier: {e.args[0]}") from None
+    except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
+        raise InputError(f"--verifier {verifier}: {str(e) or type(e).__name__}") from None
+    [v] = verify_checked(built, [item])  # a faulty plugin's verdict is `error`, not a traceback
     if as_json:
         click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
     else:

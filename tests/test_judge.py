@@ -197,6 +197,32 @@ def test_a_judge_that_cannot_be_reached_is_refused_before_the_run_starts(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("option, value, says", [
+    ("timeout_s", "abc", "judge option timeout_s: expected seconds (a finite number above 0), got 'abc'"),
+    ("timeout_s", -1, "judge option timeout_s: expected seconds (a finite number above 0), got -1"),
+    ("timeout_s", 0, "judge option timeout_s: expected seconds (a finite number above 0), got 0"),
+    ("timeout_s", float("nan"), "judge option timeout_s: expected seconds (a finite number above 0), got nan"),
+    ("deadline_s", float("inf"), "judge option deadline_s: expected seconds (a finite number above 0) or null, "
+                                 "got inf"),
+    ("max_flips", "0", "judge option max_flips (--judge-max-flips): expected a whole number of at least 0 or null, "
+                       "got '0'"),
+    ("max_flips", -1, "judge option max_flips (--judge-max-flips): expected a whole number of at least 0"),
+    ("max_tokens", "abc", "judge option max_tokens: expected a whole number of at least 1, got 'abc'"),
+    ("max_tokens", -1, "judge option max_tokens: expected a whole number of at least 1, got -1"),
+    ("max_tokens", True, "judge option max_tokens: expected a whole number of at least 1, got True"),
+    ("max_answer_chars", -5, "judge option max_answer_chars: expected a whole number of at least 1, got -5"),
+    ("concurrency", 0, "judge option concurrency: expected a whole number of at least 1, got 0"),
+    ("user_cache", "false", "judge option user_cache: expected true or false, got 'false'"),  # a true string
+])
+def test_a_judge_option_of_the_wrong_type_or_range_is_refused_as_the_judge_is_built(option, value, says):
+    with pytest.raises(ValueError) as e:
+        get_verifier("math+judge", judge={"model": "j", "base_url": "http://127.0.0.1:9/v1", option: value})
+    assert str(e.value).startswith(says)
+    # in range and of the right type, the same options build a judge (whole seconds are seconds)
+    get_verifier("math+judge", judge={"model": "j", "base_url": "http://127.0.0.1:9/v1", "timeout_s": 30,
+                                      "deadline_s": None, "max_flips": 0, "user_cache": False, "max_tokens": 8})
+
+
 # ------------------------------------------------------------------------------------ command line
 
 
@@ -334,6 +360,9 @@ def test_a_rerun_asks_the_judge_again_where_it_gave_no_reply(tmp_path):
         first = cli(*args, "--judge-base-url", judge.url, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "consulted 2, flipped 0 to correct, 0 unparsed, 2 faults" in first.stdout
+    # what the run says about its faults is what a rerun then does
+    assert ("the judge gave no reply on 2 samples: they keep the rules' verdict (rerunning the same command asks "
+            "the judge again about those samples only)") in first.stdout
     with ScriptedJudge(lambda b: "VERDICT: CORRECT" if b and "Evelyn" in b else "VERDICT: INCORRECT") as judge:
         again = cli(*args, "--judge-base-url", judge.url, cwd=tmp_path)  # the same run, the judge back up
         assert again.returncode == 0, again.stderr
@@ -385,6 +414,25 @@ def test_a_task_spec_can_ask_for_the_cascade(tmp_path):
     samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert sum(bool(s["judge"] and s["judge"]["flipped"]) for s in samples) == 1
     assert {s["judge"]["form"] for s in samples if s["judge"]} == {"compassverifier"}
+
+
+def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_path):
+    task, replay = _words_task(tmp_path)
+    with ScriptedJudge(says("CORRECT")) as judge:
+        task.write_text(task.read_text().replace("verifier: math\n", f"verifier: math+judge\nverifier_options:\n"
+                        f"  judge: {{model: {judge.model}, base_url: '{judge.url}', timeout_s: abc}}\n"))
+        r = cli("run", str(task), "--completions", str(replay), "--no-progress", "--out", str(tmp_path / "run"),
+                cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert ("words.yaml:6: field 'verifier_options': judge option timeout_s: expected seconds (a finite number "
+                "above 0), got 'abc'") in r.stderr
+        assert not (tmp_path / "run").exists() and judge.asked == 0
+        task, replay = _words_task(tmp_path)  # the spec asks for no judge: the command line does
+        r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url", judge.url,
+                "--judge-max-flips", "-1", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "judge option max_flips (--judge-max-flips): expected a whole number of at least 0" in r.stderr
+        assert not (tmp_path / "run").exists() and judge.asked == 0
 
 
 def test_half_a_judge_is_a_one_line_input_error(tmp_path):

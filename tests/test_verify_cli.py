@@ -1,12 +1,14 @@
-"""`evalkit verify --pairs` honours `--verifier` for lines that name none."""
+"""`evalkit verify`: one pair or a file of pairs; what it says when the input or the verifier is bad."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
+from evalkit.verifiers.base import VERIFIERS
 
 
 def test_pairs_lines_without_a_verifier_use_the_one_given(tmp_path):
@@ -83,3 +85,38 @@ def test_out_without_pairs_is_refused_not_ignored(tmp_path):
     r = CliRunner().invoke(main, ["verify", "5", "5", "--out", str(tmp_path / "v.jsonl")])
     assert r.exit_code == 2 and "--out writes the verdicts of --pairs FILE" in r.output
     assert not (tmp_path / "v.jsonl").exists()
+
+
+def _refuses(**options):
+    raise ValueError("threshold must be a number")
+
+
+@pytest.mark.parametrize("verifier, says", [
+    ("judge", "--verifier judge: the judge wraps a rule verifier: name it as e.g. math+judge"),
+    ("math+judge", "--verifier math+judge: the judge needs model and base_url"),
+    ("refuses", "--verifier refuses: threshold must be a number"),
+    ("needs", "--verifier needs: "),  # its factory's TypeError, whatever Python words it as
+    ("fortytwo", "--verifier fortytwo: 'int' object is not callable"),
+])
+def test_a_verifier_that_cannot_be_built_is_one_line_not_a_traceback(monkeypatch, tmp_path, verifier, says):
+    # plugins as an entry point would register them: a factory that refuses, one that needs an
+    # argument, and an entry point that names something that is not callable
+    monkeypatch.setitem(VERIFIERS, "refuses", _refuses)
+    monkeypatch.setitem(VERIFIERS, "needs", lambda threshold: None)
+    monkeypatch.setitem(VERIFIERS, "fortytwo", 42)
+    r = CliRunner().invoke(main, ["verify", "a", "b", "--verifier", verifier])
+    assert r.exit_code == 2 and r.output.startswith(f"evalkit: error: {says}"), r.output
+    assert r.output.count("\n") == 1 and "Traceback" not in r.output
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n"
+                   + json.dumps({"answer": "2", "gold": "2", "verifier": verifier}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    line = says.replace(f"--verifier {verifier}: ", f"pairs.jsonl:2: field 'verifier': {verifier}: ")
+    assert r.exit_code == 2 and line in r.output and r.output.count("\n") == 1, r.output
+
+
+def test_a_pairs_verifier_that_is_not_a_name_is_one_line(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"answer": "2", "gold": "2", "verifier": ["math"]}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:1: field 'verifier' must be a verifier name" in r.output, r.output

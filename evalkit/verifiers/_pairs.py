@@ -85,10 +85,13 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
     for i, row in enumerate(rows):
         by_verifier.setdefault(row["verifier"], []).append(i)
     for name, idx in by_verifier.items():
+        where = f"{path}:{rows[idx[0]]['line']}: field 'verifier'"  # the first line that names it
         try:
             verifier = get_verifier(name, **options)
-        except KeyError as e:
-            raise InputError(f"{path}:{rows[idx[0]]['line']}: field 'verifier': {e.args[0]}") from None
+        except KeyError as e:  # unknown, or a plugin that cannot be loaded
+            raise InputError(f"{where}: {e.args[0]}") from None
+        except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
+            raise InputError(f"{where}: {name}: {str(e) or type(e).__name__}") from None
         for i, v in zip(idx, verify_checked(verifier, [rows[i]["item"] for i in idx])):
             verdicts[i] = v
     for row, v in zip(rows, verdicts):
@@ -103,5 +106,5 @@ def _warm_up_first(path: str | Path, default: str) -> None:
         start = getattr(verifier_factory(json.loads(first).get("verifier", default)), "warm_up", None)
         if start is not None:
             start()
-    except (OSError, ValueError, AttributeError, KeyError):
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):  # TypeError: a verifier that is not a name
         pass  # read_pairs and verify_pairs report what is wrong with the file

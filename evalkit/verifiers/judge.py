@@ -23,10 +23,12 @@ text did not cause it.
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from evalkit.errors import InputError
 from evalkit.types import JudgeRecord, Verdict
@@ -45,6 +47,45 @@ from evalkit.verifiers.base import Verifier, VerifyItem, register_verifier
 # The rule reasons the judge may be asked about. Not `truncated` (the model never finished) nor
 # `timeout` (its answer was too costly to check); `correct` is final.
 CONSULTED_ON = ("wrong", "no_answer")
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _whole(least: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _seconds(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and value > 0)
+
+
+def _or_none(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or ok(value)
+
+
+# What each option must be, checked as the judge is built: a bad value is refused by name there, not
+# found at every question (a timeout of "abc" faults them all) or silently read as another
+# (`user_cache: 'false'` is a true string).
+OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "model": ("the judge model's served name", _text),
+    "base_url": ("its OpenAI-compatible URL", _text),
+    "api_key": ("a string or null", _or_none(lambda v: isinstance(v, str))),
+    "rubric": ("a rubric YAML path or null", _or_none(lambda v: _text(v) or isinstance(v, os.PathLike))),
+    "max_answer_chars": ("a whole number of at least 1", _whole(1)),
+    "max_tokens": ("a whole number of at least 1", _whole(1)),
+    "timeout_s": ("seconds (a finite number above 0)", _seconds),
+    "concurrency": ("a whole number of at least 1", _whole(1)),
+    "deadline_s": ("seconds (a finite number above 0) or null", _or_none(_seconds)),
+    "on_unparsed": ("rule or error", lambda v: isinstance(v, str) and v in ("rule", "error")),
+    "on_fault": ("rule or error", lambda v: isinstance(v, str) and v in ("rule", "error")),
+    "user_cache": ("true or false", lambda v: isinstance(v, bool)),
+    "max_flips": ("a whole number of at least 0 or null", _or_none(_whole(0))),
+}
+# `evalkit run`'s flags for the options it sets: a bad value may have come from either place
+OPTION_FLAGS = {"model": "--judge", "base_url": "--judge-base-url", "max_flips": "--judge-max-flips"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +121,13 @@ class JudgeOptions:
     on_fault: Literal["rule", "error"] = "rule"
     user_cache: bool = True
     max_flips: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, (expected, ok) in OPTION_RULES.items():
+            value = getattr(self, name)
+            if not ok(value):
+                flag = f" ({OPTION_FLAGS[name]})" if name in OPTION_FLAGS else ""
+                raise ValueError(f"judge option {name}{flag}: expected {expected}, got {value!r}")
 
 
 class JudgeCascade:
