@@ -337,10 +337,11 @@ def test_the_smallest_budget_reaching_95_percent_is_found_at_exactly_95_percent(
 WINDOW = 96  # the scripted server's context window
 
 
-def _window_server(model: str, letter: int):
+def _window_server(model: str, letter: int, refuse_first: int = 0):
     """An OpenAI-compatible completions server with a WINDOW-token context that, as vLLM does, says its
     window on /models and refuses a request whose prompt and max_tokens do not fit in it. Its model
-    never closes its thinking: it writes `letter` tokens until max_tokens."""
+    never closes its thinking: it writes `letter` tokens until max_tokens. Its first `refuse_first`
+    requests are answered 503, as a gateway in front of a restarting server does."""
 
     class Server(JSONHandler):
         def do_GET(self):  # noqa: N802
@@ -348,6 +349,9 @@ def _window_server(model: str, letter: int):
 
         def do_POST(self):  # noqa: N802
             body = self.read_body()
+            if len(type(self).seen) <= refuse_first:
+                self._send({"error": {"message": "upstream restarting"}}, status=503)
+                return
             if len(body["prompt"]) + body["max_tokens"] > WINDOW:
                 data = json.dumps({"error": {"message": f"maximum context length is {WINDOW} tokens"}}).encode()
                 self.send_response(400)
@@ -383,26 +387,6 @@ def test_the_openai_backend_fits_budgets_in_the_servers_context_window(tiny_mode
         assert big["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 8)
 
 
-def _flaky_server(model: str, letter: int, refuse_first: int):
-    """A completions server as _window_server's, that answers its first `refuse_first` requests 503, as a
-    gateway in front of a restarting server does."""
-
-    class Server(JSONHandler):
-        def do_GET(self):  # noqa: N802
-            self._send({"data": [{"id": model, "max_model_len": WINDOW}]})
-
-        def do_POST(self):  # noqa: N802
-            body = self.read_body()
-            if len(type(self).seen) <= refuse_first:
-                self._send({"error": {"message": "upstream restarting"}}, status=503)
-                return
-            ids = [letter] * body["max_tokens"]
-            self._send({"choices": [{"index": 0, "text": "", "token_ids": ids, "finish_reason": "length",
-                                     "stop_reason": None}], "usage": {"prompt_tokens": len(body["prompt"])}})
-
-    return serve(Server)
-
-
 def test_a_budget_sweep_over_a_fleet_retries_its_continuations_on_a_server_that_refuses(tiny_model, tmp_path):
     from transformers import AutoTokenizer
 
@@ -411,12 +395,12 @@ def test_a_budget_sweep_over_a_fleet_retries_its_continuations_on_a_server_that_
     # one request in flight per server, so both servers get some of so few
     common = dict(model=str(tiny_model), backend="openai", backend_options={"endpoint": "completions", "concurrency": 1},
                   think_budget="8,16", answer_tokens=4, progress=False, trace=False)
-    with _flaky_server(str(tiny_model), letter, refuse_first=0) as (clean, _):
+    with _window_server(str(tiny_model), letter, refuse_first=0) as (clean, _):
         straight = evalkit.evaluate([task], out=tmp_path / "straight", base_url=clean, **common)
-    with _flaky_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_alone):
+    with _window_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_alone):
         alone = evalkit.evaluate([task], out=tmp_path / "alone", base_url=flaky, **common)
-    with _flaky_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_flaky), \
-            _flaky_server(str(tiny_model), letter, refuse_first=0) as (steady, seen_steady):
+    with _window_server(str(tiny_model), letter, refuse_first=3) as (flaky, seen_flaky), \
+            _window_server(str(tiny_model), letter, refuse_first=0) as (steady, seen_steady):
         fleet = evalkit.evaluate([task], out=tmp_path / "fleet", base_url=[flaky, steady], **common)
     # every continuation answered: on one server, by trying the refused ones again; over a fleet, each refused
     # one elsewhere; and continuations (token-id prompts) went to both servers, not only the first URL
