@@ -356,9 +356,9 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
 
 def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, answer_cue: str):
     """Cut, close, cue and answer every pending probe in one batch; verify with each task's verifier."""
-    from evalkit.run.loop import best_verdict, golds_of, verify_deadline
+    from evalkit.run.loop import verify_any
     from evalkit.taskspec import gold_answer
-    from evalkit.verifiers.base import VerifyItem, get_verifier, verify_checked
+    from evalkit.verifiers.base import VerifyItem, get_verifier
 
     tok = engine.tokenizer
     fmt = _run_format(config)
@@ -390,19 +390,14 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     for task, idx in by_task.items():
         name, options = verifier_name.get(task, ("math", {}))
         verifier = get_verifier(name, **options)
-        items, owners, after = [], [], []
+        rows, after = [], []
         for j in idx:
             s, cut_at = pending[j][0], kept[j][1]
             after.append(close + answer_cue + tok.decode(list(outs[j].token_ids), skip_special_tokens=False))
-            for gold in golds_of(verifier, gold_answer(s.get("gold"))):  # a list: several accepted answers
-                items.append(VerifyItem(completion=s["completion"][:cut_at] + after[-1], gold=gold,
-                                        finish_reason=outs[j].finish_reason, think_open=_think_open(s, fmt),
-                                        think_format=fmt))
-                owners.append(j)
-        by_probe: dict[int, list] = defaultdict(list)
-        for j, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
-            by_probe[j].append(v)  # a faulty plugin: unjudged
-        found = [best_verdict(by_probe[j]) for j in idx]
+            rows.append((VerifyItem(completion=s["completion"][:cut_at] + after[-1], gold=None,
+                                    finish_reason=outs[j].finish_reason, think_open=_think_open(s, fmt),
+                                    think_format=fmt), gold_answer(s.get("gold"))))  # a list: several accepted
+        found = verify_any(verifier, rows)  # a faulty plugin: unjudged
         for j, v, text in zip(idx, found, after):
             s, b, _, _, i = pending[j]
             think_tokens, cut_at = kept[j]

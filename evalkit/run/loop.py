@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from evalkit.backends.base import BUILTIN_BACKENDS, Backend, did_not_fit
 from evalkit.errors import InputError, ServerError
@@ -230,23 +230,17 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
         for req, comp in batch]
     for task, idx in by_verifier.items():
         plan = by_task[task]
-        items, owners = [], []  # a problem with several accepted answers has one item per answer
+        rows = []
         for i in idx:
             req, comp = batch[i]
             problem = plan.by_id[req.problem_id]
-            golds = (problem.tests,) if problem.tests is not None else golds_of(verifiers[task], problem.answer)
-            for gold in golds:
-                items.append(VerifyItem(completion=comp.text, gold=gold, finish_reason=comp.finish_reason,
-                                        think_open=think_open[i], problem=asked_problem(req, problem.problem),
-                                        think_format=think_format))
-                owners.append(i)
+            rows.append((VerifyItem(completion=comp.text, gold=None, finish_reason=comp.finish_reason,
+                                    think_open=think_open[i], problem=asked_problem(req, problem.problem),
+                                    think_format=think_format),
+                         problem.tests if problem.tests is not None else problem.answer))
         # a verifier that raises, hangs or breaks its contract leaves its samples unjudged; the run goes on
-        out = verify_checked(verifiers[task], items, verify_deadline(verifiers[task], len(items)))
-        found: dict[int, list[Verdict]] = defaultdict(list)
-        for i, v in zip(owners, out):
-            found[i].append(v)
-        for i in idx:
-            verdicts[i] = best_verdict(found[i])
+        for i, v in zip(idx, verify_any(verifiers[task], rows)):
+            verdicts[i] = v
     traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
               else [None] * len(batch))
     records = []
@@ -296,6 +290,20 @@ def golds_of(verifier: Verifier, answer: Any) -> tuple[Any, ...]:
     if isinstance(answer, tuple):
         return golds_for(verifier, list(answer)) or (None,)
     return (answer,)
+
+
+def verify_any(verifier: Verifier, rows: Sequence[tuple[VerifyItem, Any]]) -> list[Verdict]:
+    """One verdict per (item, answer) row, its item checked against each gold of the answer (golds_of)
+    in one verify_checked call under the run's deadline; a row's verdict is best_verdict of its own."""
+    items, owners = [], []  # an answer with several accepted golds has one item per gold
+    for i, (item, answer) in enumerate(rows):
+        for gold in golds_of(verifier, answer):
+            items.append(replace(item, gold=gold))
+            owners.append(i)
+    found: dict[int, list[Verdict]] = defaultdict(list)
+    for i, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
+        found[i].append(v)
+    return [best_verdict(found[i]) for i in range(len(rows))]
 
 
 def best_verdict(found: list[Verdict]) -> Verdict:
@@ -436,14 +444,8 @@ def _candidate_checker(verifier: Verifier):
     is boxed, so the verifier reads exactly it."""
 
     def check(pairs: list[tuple[str, Any]]) -> list[bool | None]:
-        items, owners = [], []
-        for i, (c, gold) in enumerate(pairs):
-            for g in golds_of(verifier, gold):  # several accepted answers: right if any accepts it
-                items.append(VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=g))
-                owners.append(i)
-        found: dict[int, list[Verdict]] = defaultdict(list)
-        for i, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
-            found[i].append(v)
-        return [best_verdict(found[i]).correct for i in range(len(pairs))]
+        rows = [(VerifyItem(completion=c if "\\boxed" in c else f"\\boxed{{{c}}}", gold=None), gold)
+                for c, gold in pairs]
+        return [v.correct for v in verify_any(verifier, rows)]
 
     return check
