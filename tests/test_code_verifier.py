@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from evalkit.codetests import livecodebench_tests
 from evalkit.taskspec import load_problems, load_task
 from evalkit.types import TestResult
 from evalkit.verifiers import VerifyItem, get_verifier
@@ -33,6 +34,49 @@ def test_extracts_last_python_block_of_the_final_answer():
     assert extract_code("```\nprint(1)\n```") == "print(1)\n"  # untagged fallback
     assert extract_code("```\nprint(1)\n```", untagged=False) is None
     assert extract_code("<think>\n```python\nx=1\n```\n</think>no code", source="completion") == "x=1\n"
+
+
+def test_a_fence_indented_in_a_list_item_loses_its_indentation(verifier):
+    # as CommonMark reads it: up to the opening fence's indentation is removed from each line
+    answer = ("<think>easy</think>\n1. **Final solution**:\n"
+              "   ```python\n   def add(a, b):\n       return a + b\n   ```\n")
+    assert extract_code(answer) == "def add(a, b):\n    return a + b\n"
+    v = verifier.verify_many([VerifyItem(answer, ADD_TESTS)])[0]
+    assert (v.correct, v.reason) == (True, "correct"), v
+
+
+def test_longer_and_tilde_fences_are_read_by_their_tag(verifier):
+    # a ````python fence is tagged python: the final answer in it is graded, not the sketch before it
+    answer = ("<think>x</think>Sketch:\n```python\ndef add(a, b):\n    return a - b\n```\n"
+              "Final answer:\n````python\ndef add(a, b):\n    return a + b\n````\n")
+    v = verifier.verify_many([VerifyItem(answer, ADD_TESTS)])[0]
+    assert (v.correct, v.reason) == (True, "correct"), v
+    # a shorter fence inside a longer one is content, not its end
+    assert extract_code('````python\nx = """\n```\n"""\n````\n') == 'x = """\n```\n"""\n'
+    assert extract_code("~~~python\nx = 1\n~~~\n") == "x = 1\n"
+
+
+def test_an_empty_python_block_after_the_solution_is_not_the_answer(verifier):
+    answer = "<think>x</think>```python\ndef add(a, b):\n    return a + b\n```\n```python\n```\n"
+    v = verifier.verify_many([VerifyItem(answer, ADD_TESTS)])[0]
+    assert (v.correct, v.reason) == (True, "correct"), v
+    v = verifier.verify_many([VerifyItem("<think>x</think>```python\n\n```\n", ADD_TESTS)])[0]
+    assert (v.correct, v.reason) == (False, "no_answer"), v  # only empty blocks: still no answer
+
+
+def test_leetcode_solution_method_wins_over_a_name_of_the_same_spelling(verifier):
+    # LiveCodeBench 2719 (func_name `count`): its prelude's `from itertools import *` binds `count`, and
+    # LiveCodeBench's grader calls Solution().count; so does a program's helper of the method's name
+    row = {"metadata": {"func_name": "count"}, "public_test_cases": [
+        {"input": '"1"\n"12"\n1\n8', "output": "11", "testtype": "functional"},
+        {"input": '"1"\n"5"\n1\n5', "output": "5", "testtype": "functional"}]}
+    program = ("class Solution:\n    def count(self, num1: str, num2: str, min_sum: int, max_sum: int) -> int:\n"
+               "        lo, hi = int(num1), int(num2)\n"
+               "        return sum(1 for x in range(lo, hi + 1) if min_sum <= sum(map(int, str(x))) <= max_sum)\n")
+    helper = "def count(digits):\n    return len(digits)\n\n\n"
+    for code in (program, helper + program):
+        v = verifier.verify_many([VerifyItem(fenced(code), livecodebench_tests(row))])[0]
+        assert (v.correct, v.reason, v.detail) == (True, "correct", "2/2 tests passed"), v
 
 
 def test_verdicts_score_the_fraction_of_tests(verifier):

@@ -235,16 +235,21 @@ def _candidate(job: dict, ns: dict, out) -> int:
 
 
 def _resolve(ns: dict, entry: str | None):
-    """`name`, `Class.method`, or a method of LeetCode's `Solution` class."""
+    """`name`, `Class.method`, or a method of LeetCode's `Solution` class.
+
+    A `Solution` method comes before a name of the same spelling (LiveCodeBench's prelude binds
+    `count` from itertools; a program may define a helper of the method's name), as in
+    LiveCodeBench's own grader."""
     if not entry:
         raise NameError("no entry point given")
     if "." in entry:
         cls, meth = entry.split(".", 1)
         return getattr(ns[cls](), meth)
+    solution = ns.get("Solution")
+    if isinstance(solution, type) and hasattr(solution, entry):
+        return getattr(solution(), entry)
     if entry in ns and callable(ns[entry]):
         return ns[entry]
-    if "Solution" in ns and hasattr(ns["Solution"], entry):
-        return getattr(ns["Solution"](), entry)
     raise NameError(f"entry point {entry!r} is not defined")
 
 

@@ -3,9 +3,10 @@
     verifier = get_verifier("code", timeout_s=6)
     verdicts = verifier.verify_many([VerifyItem(completion, tests_json)])
 
-The program is the last fenced python block of the final answer (after `</think>`); an item that is
-final answer text alone (`answer_only`: `evalkit verify`'s PRED, a pairs line's `answer`) is read
-whole: its last python block, else the whole text. `score` is the fraction of tests passed and
+The program is the last fenced python block of the final answer (after `</think>`) that holds code
+(fences as CommonMark reads them: 3 or more backticks or tildes, a list item's indentation removed); an
+item that is final answer text alone (`answer_only`: `evalkit verify`'s PRED, a pairs line's `answer`) is
+read whole: its last python block, else the whole text. `score` is the fraction of tests passed and
 `correct` means all passed. Everything that runs the program is in
 evalkit.sandbox. The converters from HumanEval, MBPP and LiveCodeBench rows to code-test
 JSON are on the task side, in evalkit.codetests (re-exported here for old imports).
@@ -27,7 +28,28 @@ from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, regi
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
 PYTHON_TAGS = ("python", "python3", "py")
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
+# CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts with at least as many of the
+# same character (so a ```python line inside a ````python block is content). Unlike CommonMark, text after a
+# closing fence is allowed: "```</answer>" ends a block.
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>(?P<char>[`~])(?P=char){2,})(?!(?P=char))[ \t]*"
+                    r"(?P<tag>[\w+#.-]*)[^\n]*\n(?P<body>.*?)^[ \t]*(?P=fence)", re.MULTILINE | re.DOTALL)
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(tag, content) of each fenced block; as in CommonMark, up to the opening fence's indentation (a
+    fence inside a list item) is removed from each content line."""
+    blocks = []
+    for m in _FENCE.finditer(text):
+        body = m.group("body")
+        if m.group("indent"):
+            body = re.sub(rf"^[ \t]{{0,{len(m.group('indent'))}}}", "", body, flags=re.MULTILINE)
+        blocks.append((m.group("tag").lower(), body))
+    return blocks
+
+
+def _last_with_code(bodies: list[str]) -> str:
+    """The last block that holds code (an empty block after the solution does not replace it)."""
+    return ([body for body in bodies if body.strip()] or bodies)[-1]
 
 
 def extract_code(completion: str | None, think_open: bool = False, source: str = "answer",
@@ -35,20 +57,21 @@ def extract_code(completion: str | None, think_open: bool = False, source: str =
     """The last fenced code block of the completion's final answer, or None.
 
     source: `answer` (after the last `</think>`, docs/contracts.md's final answer) or `completion` (all text).
-    languages: fence tags that count as python; the last such block wins.
-    untagged: when no tagged block exists, take the last block without a tag.
+    languages: fence tags that count as python; the last such block that holds code wins (an empty
+    block after the solution does not replace it).
+    untagged: when no tagged block exists, take the last block without a tag (the same way).
     think_format: how the completion thinks (evalkit.thinking row or name; None is r1).
     """
     text = completion or ""
     if source == "answer":
         text = split_think(text, think_open, think_format).answer
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    blocks = _fenced_blocks(text)
     tagged = [body for tag, body in blocks if tag in languages]
     if tagged:
-        return tagged[-1]
+        return _last_with_code(tagged)
     plain_blocks = [body for tag, body in blocks if not tag]
     if untagged and plain_blocks:
-        return plain_blocks[-1]
+        return _last_with_code(plain_blocks)
     return None
 
 
