@@ -23,6 +23,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 from math import comb
 from typing import Any, Callable, Iterable, Sequence
 
@@ -94,7 +95,7 @@ def maj_at_k(classes: Sequence[int | None], correct_class: int | None, k: int, s
     abstain = n - s_c - sum(wrong)
     if _maj_dp_steps(s_c, wrong, k) > _EXACT_MAJ_BUDGET:
         return _maj_sampled(classes, correct_class, k, seed)
-    total = 0.0
+    by_ties: dict[int, int] = defaultdict(int)  # exact integer weights: their float could overflow (n ~ 1,000)
     for j in range(1, min(s_c, k) + 1):
         # ways[(used, ties)]: ways to pick `used` samples from the wrong classes so far, each class
         # getting at most j votes, `ties` of them getting exactly j
@@ -109,8 +110,8 @@ def maj_at_k(classes: Sequence[int | None], correct_class: int | None, k: int, s
         for (used, ties), w in ways.items():
             rest = k - j - used
             if rest <= abstain:
-                total += pick_c * w * comb(abstain, rest) / (1 + ties)
-    return total / comb(n, k)
+                by_ties[ties] += pick_c * w * comb(abstain, rest)
+    return float(sum(Fraction(ways, 1 + ties) for ties, ways in by_ties.items()) / comb(n, k))
 
 
 def _maj_dp_steps(s_c: int, wrong: list[int], k: int) -> int:
@@ -140,31 +141,40 @@ def group_answers(answers: Sequence[str | None], correct: Sequence[bool],
     """Equivalence classes of a problem's answers: (class per sample, the correct class).
 
     Every correct answer equals the gold, so correct samples share one class. Wrong answers are
-    grouped by normalised text, then merged when `equivalent(a, b)` (the verifier) says so.
+    grouped by normalised text; two texts vote together when `equivalent` (the verifier) says so, and
+    so does everything linked to them through such pairs. A verifier's check need not be symmetric
+    (math-verify reads the gold's precision: `\\pi` matches `3.1416`, not the other way) or transitive
+    (`50\\%` matches both `0.5` and `50`): each pair is asked in one order, that of the texts, and
+    classes are the connected groups, so they never depend on the order of the samples.
     """
     classes: list[int | None] = [None] * len(answers)
     correct_class = 0 if any(correct) else None
-    reps: list[str] = []
-    by_text: dict[str, int] = {}
+    seen: dict[str, None] = {}  # distinct wrong answers, in order of first appearance
+    for ans, ok in zip(answers, correct):
+        key = None if ok or ans is None else " ".join(str(ans).split())
+        if key:
+            seen.setdefault(key)
+    texts = list(seen)
+    group = list(range(len(texts)))  # union-find over the texts
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    if equivalent is not None:
+        for i, a in enumerate(texts):
+            for j in range(i):
+                if root(i) != root(j) and equivalent(*sorted((a, texts[j]))):
+                    group[root(j)] = root(i)
+    numbers: dict[int, int] = {}  # root -> class number, 1, 2, ... in order of first appearance
+    class_of = {text: numbers.setdefault(root(i), len(numbers) + 1) for i, text in enumerate(texts)}
     for i, (ans, ok) in enumerate(zip(answers, correct)):
         if ok:
             classes[i] = 0
-            continue
-        if ans is None or not str(ans).strip():
-            continue
-        key = " ".join(str(ans).split())
-        if key not in by_text:
-            cls = None
-            if equivalent is not None:
-                for j, rep in enumerate(reps):
-                    if equivalent(key, rep):
-                        cls = j + 1
-                        break
-            if cls is None:
-                reps.append(key)
-                cls = len(reps)
-            by_text[key] = cls
-        classes[i] = by_text[key]
+        elif ans is not None and str(ans).strip():
+            classes[i] = class_of[" ".join(str(ans).split())]
     return classes, correct_class
 
 

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+# Why a figure can cover fewer problems than its task has; the table and the report mark such a
+# figure with `*` and give, under it, the reasons that hold (`coverage_note`).
+NO_JUDGED_SAMPLE = ("a problem with no judged sample (no gold answer or tests, or an infrastructure fault) "
+                    "is left out of every figure")
+FEWER_THAN_K = "pass@k, maj@k and G-Pass@k count only the problems with at least k judged samples"
+_ALL_JUDGED = ("avg@n", "pass@1", "maj@1")  # figures over every problem with a judged sample
+
 
 def _fmt(stat: dict[str, Any] | None) -> str:
     if not stat or stat.get("value") is None:
@@ -14,32 +21,75 @@ def _fmt(stat: dict[str, Any] | None) -> str:
     return f"{100 * v:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
+def covered(stat: Any) -> float | None:
+    """How many problems a metric of results.json covers (its `n_problems`), None when it does not say."""
+    n = stat.get("n_problems") if isinstance(stat, dict) else None
+    return n if isinstance(n, (int, float)) and not isinstance(n, bool) else None
+
+
+def _short(stat: Any, n_problems: Any) -> bool:
+    n = covered(stat)
+    return n is not None and isinstance(n_problems, (int, float)) and n < n_problems
+
+
+def coverage_reasons(entry: dict[str, Any]) -> list[str]:
+    """Why some of a results entry's figures cover fewer problems than its `n_problems` (the
+    NO_JUDGED_SAMPLE and FEWER_THAN_K that hold; both when the entry cannot tell which); [] when
+    every figure covers every problem."""
+    metrics = entry.get("metrics") or {}
+    total = entry.get("n_problems")
+    short = [covered(m) for m in metrics.values() if _short(m, total)]
+    if not short:
+        return []
+    judged = max((n for name in _ALL_JUDGED if (n := covered(metrics.get(name))) is not None), default=None)
+    reasons = []
+    if judged is None or judged < total:
+        reasons.append(NO_JUDGED_SAMPLE)
+    if judged is None or any(n < judged for n in short):
+        reasons.append(FEWER_THAN_K)
+    return reasons
+
+
+def coverage_note(entries: Sequence[dict[str, Any]]) -> str | None:
+    """The footnote under figures marked `*` (over fewer problems than their task has), the same in the
+    table and the report; None when no figure is marked."""
+    reasons = list(dict.fromkeys(r for e in entries for r in coverage_reasons(e)))
+    return f"* Over fewer problems than the task has: {'; '.join(reasons)}." if reasons else None
+
+
+def _at_largest_k(metrics: dict[str, Any], family: str) -> tuple[int | None, Any]:
+    """(k, figure) of a family (`pass`, `maj`) at its largest k in results.json; (None, None) when absent."""
+    ks = [int(name.split("@")[1]) for name in metrics if name.startswith(f"{family}@")]
+    k = max(ks) if ks else None
+    return k, metrics.get(f"{family}@{k}")
+
+
 def results_table(results: Sequence[dict[str, Any]]) -> str:
-    """One row per task and model: avg@n, pass@k and maj@k at the largest k (in %, 95% CI)."""
+    """One row per task and model: avg@n, pass@k and maj@k at the largest k (in %, 95% CI); a figure
+    over fewer problems than the task has is marked `*`, and the footnote says why."""
     header = ["task", "model", "problems", "n", "avg@n", "pass@k", "maj@k", "trunc", "unjudged"]
     rows = [header]
-    partial = False
     names = short_names([r["model"] for r in results])
     for r in results:
         metrics = r.get("metrics", {})
-        ks = [int(k.split("@")[1]) for k in metrics if k.startswith("pass@")]
-        k = max(ks) if ks else None
-        # pass@k needs k judged samples: with fewer on some problems it covers only the rest
-        star = ""
-        if k and metrics[f"pass@{k}"].get("n_problems", r["n_problems"]) < r["n_problems"]:
-            star, partial = "*", True
+
+        def cell(stat: Any) -> str:
+            return _fmt(stat) + ("*" if _short(stat, r["n_problems"]) else "")
+
+        figures = [cell(metrics.get("avg@n"))]
+        for family in ("pass", "maj"):
+            k, stat = _at_largest_k(metrics, family)
+            figures.append(f"@{k} {cell(stat)}" if k else "-")
         rows.append([
             r["task"], names[r["model"]], str(r["n_problems"]), str(r.get("samples_per_problem", "")),
-            _fmt(metrics.get("avg@n")),
-            f"@{k} {_fmt(metrics.get(f'pass@{k}'))}{star}" if k else "-",
-            f"@{k} {_fmt(metrics.get(f'maj@{k}'))}{star}" if k and f"maj@{k}" in metrics else "-",
-            str(r.get("n_truncated", 0)), str(r.get("n_unjudged", 0)),
+            *figures, str(r.get("n_truncated", 0)), str(r.get("n_unjudged", 0)),
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    if partial:
-        lines.append("* over the problems with at least k judged samples")
+    note = coverage_note(results)
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 

@@ -74,6 +74,43 @@ def test_maj_groups_equivalent_but_different_strings_with_the_verifier():
     assert by_verifier["metrics"]["maj@5"]["value"] == 0.0  # as math, one half wins 3 to 2
 
 
+def test_maj_groups_do_not_depend_on_the_order_of_the_samples():
+    from evalkit.verifiers import get_verifier
+
+    # gold is 7. math-verify's check is neither transitive (50\\% is 0.5 and 50, 0.5 is not 50) nor
+    # symmetric: the groups are the linked answers, whichever sample came first
+    same = get_verifier("math").equivalent
+    wrong = ["0.5", "50\\%", "50"]
+    values = set()
+    for order in itertools.permutations(wrong):
+        samples = [_record("p", 0, "7", True), _record("p", 1, "7", True)]
+        samples += [_record("p", 2 + i, a, False) for i, a in enumerate(order)]
+        values.add(summarize(samples, equivalent=same)["metrics"]["maj@5"]["value"])
+    assert values == {0.0}  # one group of three outvotes the two sevens, in every order
+
+
+def test_maj_groups_ask_each_pair_in_one_order_and_link_through_pairs():
+    asked = []
+
+    def one_way(a, b):  # a check that only reads its arguments one way round, and only these pairs
+        asked.append((a, b))
+        return (a, b) in {("a", "b"), ("b", "c")}
+
+    for order in itertools.permutations(["c", "a", "b", "a"]):
+        classes, _ = group_answers(list(order), [False] * 4, one_way)
+        assert len(set(classes)) == 1, (order, classes)  # a-b and b-c: one group, though a and c differ
+    assert all(a < b for a, b in asked)
+
+
+def test_maj_at_k_past_a_thousand_samples_is_a_number_not_an_overflow():
+    # the exact weights grow past the largest float (C(1040, 520) ~ 1e311) before they are divided
+    assert maj_at_k([0] * 1040, 0, 512) == 1.0
+    assert maj_at_k([0] * 1039 + [1], 0, 1040) == 1.0
+    assert maj_at_k([0] * 520 + [1] * 520, 0, 1040) == 0.5  # a tie splits the credit
+    small = [0] * 3 + [1] * 2 + [None]
+    assert maj_at_k(small * 200, 0, 3) == pytest.approx(maj_at_k(small * 20, 0, 3), abs=5e-3)
+
+
 def test_unjudged_samples_leave_their_problems_n_and_are_counted():
     samples = [_record("a", 0, "1", True), _record("a", 1, None, None, "error"), _record("b", 0, "2", False),
                _record("b", 1, "5", True)]

@@ -658,3 +658,67 @@ def test_a_gold_of_several_accepted_answers_shows_each(tmp_path, page):
     view = _open_sample(page, run / "index.html", {"task": "review", "model": "replay", "problem_id": "p", "sample": 0})
     assert "5 or five" in view.text_content()  # drawn as math: the TeX it was drawn from
 
+
+
+# ---- QA: the figures beside each other must be counted alike ----
+
+def _page_index(index: Path) -> dict:
+    """The columns the page's problem and sample tables are drawn from (its packed index)."""
+    from evalkit.report._pack import unpack
+
+    n_bytes, text = re.search(r'id="ek-index" data-n="(\d+)">(.*?)</script>',
+                              index.read_text(encoding="utf-8"), re.S).groups()
+    return unpack(text, int(n_bytes))
+
+
+def _text(html: str, start: str, end: str = "</table>") -> str:
+    """The text from `start` to `end` in html, without tags and runs of white space."""
+    i = html.index(start)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[i:html.index(end, i)])).strip()
+
+
+def test_compare_pairs_a_budget_sweep_on_its_headline_budget(tmp_path):
+    from evalkit.run.results import compute_results
+    from evalkit.run.rundir import RunDir
+
+    (tmp_path / "a").mkdir()
+    a = _replay_run(tmp_path / "a", [{"id": pid, "problem": "1+2?", "answer": "3"} for pid in ("p1", "p2", "p3")],
+                    [{"problem_id": pid, "sample": s, "completion": f"<think>x</think>\\boxed{{{ans}}}"}
+                     for pid, answers in (("p1", (3, 3)), ("p2", (3, 4)), ("p3", (4, 4)))
+                     for s, ans in enumerate(answers)], n=2)
+    # b: the same samples at budget 200, and a wrong one per sample at budget 100; its headline figures
+    # are the largest budget's, so they and everything compared with them equal a's
+    b = tmp_path / "b"
+    b.mkdir()
+    config = json.loads((a / "config.json").read_text(encoding="utf-8"))
+    (b / "config.json").write_text(json.dumps({**config, "think_budgets": {"budgets": [100, 200]}}), encoding="utf-8")
+    samples = [json.loads(line) for line in (a / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    (b / "samples.jsonl").write_text("".join(
+        json.dumps(rec) + "\n" for s in samples
+        for rec in ({**s, "budget": 100, "correct": False, "answer": "0", "reason": "wrong", "score": 0.0},
+                    {**s, "budget": 200})), encoding="utf-8")
+    RunDir(b).write_results([r.to_dict() for r in compute_results(b)])
+    out = tmp_path / "cmp.html"
+    write_compare([a, b], out)
+    html = out.read_text(encoding="utf-8")
+    assert "avg@n 50.0% 0.0% – 100.0% 50.0% 0.0% – 100.0% +0.0 pts" in _text(html, '<table class="compare-metrics">')
+    paired = _text(html, '<table class="paired">')
+    assert "b 3 +0.0 pts +0.0 to +0.0 pts not significant" in paired, paired
+    assert "Problems that flip (0)" in html
+
+
+def test_truncated_counts_on_the_page_are_results_jsons(tmp_path):
+    # cut off at the token limit: `truncated` where there is a gold; where there is none, unjudged, as
+    # results.json, the terminal table and the summary count it, so the problem table must too
+    cut = {"completion": "<think>and so on", "finish_reason": "length"}
+    run = _replay_run(tmp_path, [{"id": "p1", "problem": "q1", "answer": None}, {"id": "p2", "problem": "q2", "answer": "3"}],
+                      [{"problem_id": "p1", "sample": 0, **cut},
+                       {"problem_id": "p1", "sample": 1, "completion": "<think>x</think>\\boxed{3}"},
+                       {"problem_id": "p2", "sample": 0, **cut},
+                       {"problem_id": "p2", "sample": 1, "completion": "<think>x</think>\\boxed{3}"}], n=2)
+    [entry] = json.loads((run / "results.json").read_text(encoding="utf-8"))["results"]
+    assert entry["n_truncated"] == 1 and entry["n_unjudged"] == 2
+    index = _page_index(run / "index.html")
+    truncated = dict(zip(index["problems"]["id"], index["problems"]["ntr"]))
+    assert truncated == {"p1": 0, "p2": 1}
+    assert sum(index["samples"]["tr"]) == 1  # what the samples table's `truncated` filter keeps

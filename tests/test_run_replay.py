@@ -335,6 +335,13 @@ def test_a_resumed_run_keeps_the_anytime_curves(tmp_path):
     assert r.returncode == 0 and "0 samples new" in r.stdout
     kept = {(e["task"], e["model"]): e.get("anytime") for e in json.loads((run / "results.json").read_text())["results"]}
     assert kept == curves
+    # a smaller --limit scores fewer samples than the curves probed: they are left out, and come back with them
+    r = cli("run", "demo", "--out", str(run), "--no-progress", "--limit", "1")
+    assert r.returncode == 0 and "probed other samples of demo" in r.stderr, r.stderr
+    assert not any("anytime" in e for e in json.loads((run / "results.json").read_text())["results"])
+    r = cli("run", "demo", "--out", str(run), "--no-progress")
+    kept = {(e["task"], e["model"]): e.get("anytime") for e in json.loads((run / "results.json").read_text())["results"]}
+    assert r.returncode == 0 and kept == curves
 
 
 def test_records_without_task_are_scored_only_against_the_one_task_that_has_their_ids(tmp_path):
@@ -417,3 +424,45 @@ def test_a_specs_own_missing_completions_file_is_named_with_its_line(tmp_path):
     r = cli("run", str(spec), "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "toy.yaml:5: field 'completions': file not found: " in r.stderr, r.stderr
     assert "missing.jsonl" in r.stderr and not (tmp_path / "run").exists()
+
+
+def _table(stdout: str) -> list[dict[str, str]]:
+    """The rows of the results table `evalkit run` prints, by column name."""
+    text = stdout.splitlines()
+    at = next(i for i, line in enumerate(text) if line.startswith("task "))
+    header = text[at].split()
+    rows = []
+    for line in text[at + 2:]:
+        cells = line.split("  ")
+        if not line.strip() or line.startswith("*"):
+            break
+        rows.append(dict(zip(header, [c.strip() for c in cells if c.strip()])))
+    return rows
+
+
+def test_the_table_shows_maj_at_k_when_the_task_leaves_out_pass_at_k(tmp_path):
+    spec = _toy_task(tmp_path)
+    spec.write_text(spec.read_text() + "metrics: [avg@n, maj@k]\n")
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [row] = _table(r.stdout)
+    # a: 2 or 3 (a tie: half), b: 4 and 4, c: 6 or 1 (a tie)
+    assert row["pass@k"] == "-" and row["maj@k"].startswith("@2 66.7 ["), r.stdout
+
+
+def test_the_table_and_the_report_mark_figures_over_fewer_problems_alike(tmp_path):
+    spec = _gold_task(tmp_path, ["2", None, "6"])  # b has no gold: none of its samples is judged
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": pid, "sample": s, "completion": f"\\boxed{{{ans}}}"}
+                                            for pid, answers in (("a", (2, 3)), ("b", (4, 4)), ("c", (6, 6)))
+                                            for s, ans in enumerate(answers)])
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [row] = _table(r.stdout)
+    assert [row[c][-1] for c in ("avg@n", "pass@k", "maj@k")] == ["*", "*", "*"], r.stdout
+    note = next(line for line in r.stdout.splitlines() if line.startswith("* "))
+    assert note == ("* Over fewer problems than the task has: a problem with no judged sample (no gold answer or "
+                    "tests, or an infrastructure fault) is left out of every figure."), r.stdout
+    html = (tmp_path / "run" / "index.html").read_text()
+    assert html.count("over 2 of 3 problems*") == 5  # avg@n, pass@1, maj@1, pass@2, maj@2
+    assert f'<p class="note" id="subset-note">{note}</p>' in html

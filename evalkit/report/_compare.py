@@ -11,7 +11,8 @@ from urllib.parse import quote
 from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci
 from evalkit.report import charts as _charts
 from evalkit.report._page import metric_cell, metric_names, task_window
-from evalkit.report._run import RunData
+from evalkit.report._run import RunData, headline_samples
+from evalkit.table import coverage_note
 
 N_BOOT = BOOTSTRAP_SAMPLES
 SOLVED_AT = 0.5  # a problem counts as solved when at least half its judged samples are correct
@@ -67,8 +68,9 @@ def _systems(runs: list[RunData], titles: list[str]) -> dict[str, list[System]]:
         models = {str(e.get("model")) for e in run.results}
         for entry in run.results:
             task, model = str(entry.get("task")), str(entry.get("model"))
-            recs = [(i, s) for i, s in enumerate(run.samples)
-                    if str(s.get("task")) == task and str(s.get("model")) == model]
+            # the samples its figures count: a budget sweep's other budgets would pull the comparison
+            # away from the headline it sits beside
+            recs = headline_samples(entry, run.samples)
             per: dict[str, list[bool]] = defaultdict(list)
             first: dict[tuple[str, bool], int] = {}
             for i, s in recs:
@@ -130,7 +132,7 @@ def build(runs: list[RunData], out: Path) -> dict:
         sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
-                         "any_subset": any(c and c["subset"] for r in rows for c in r["cells"]),
+                         "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
                          # the first run has no results for this task: its deltas are from another run
                          "other_baseline": base.run is not runs[0],
                          "only": in_runs[0] if len(in_runs) == 1 else None,

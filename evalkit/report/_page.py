@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from evalkit.report import charts as _charts
 from evalkit.report._pack import pack
 from evalkit.report._run import RunData, answer_spread, is_truncated
+from evalkit.table import coverage_note
 from evalkit.thinking import split_think
 
 CHUNK_BYTES = 512 * 1024  # raw JSON per chunk: opening a sample inflates at most this much
@@ -64,8 +65,9 @@ def metric_cell(m, n_problems=None) -> dict | None:
     """{value, lo, hi, subset} from a metric that is either a number or {value, ci_low, ci_high, n_problems}.
 
     n_problems: the problems of its row (results entry or budget); when the metric covers fewer
-    (pass@k, maj@k and G-Pass@k leave out problems with fewer than k judged samples), `subset` is
-    (covered, n_problems), which the page marks as the terminal table marks it with `*`.
+    (every figure leaves out problems with no judged sample; pass@k, maj@k and G-Pass@k also those
+    with fewer than k), `subset` is (covered, n_problems), which the page marks with `*` as the
+    terminal table does (evalkit.table.coverage_note says why).
     """
     if isinstance(m, dict):
         v = _num(m.get("value"))
@@ -433,8 +435,7 @@ def build(run: RunData) -> dict:
         "metric_names": names,
         "summary": summary,
         "stability": {"taus": taus, "rows": stability},
-        "any_subset": any(c and c["subset"] for r in summary for c in r["metrics"])
-        or any(c and c["subset"] for r in stability for c in r["g"] + [r["mg"]]),
+        "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
         "budget_subset": any(c and c["subset"] for t in budgets for r in t["rows"] for c in (r["pass"], r["maj"])),
         "settings": settings(run.config),
         "charts": chart_list,

@@ -67,8 +67,22 @@ def load(run_dir: str | Path) -> RunData:
     return RunData(path, config, _complete_results(run.results() or [], samples), samples)
 
 
+def headline_samples(entry: dict, samples: list[dict]) -> list[tuple[int, dict]]:
+    """(index in `samples`, record) of the samples a results entry's headline figures count: its task
+    and model's, and in a budget sweep only those of the budget the figures are of
+    (`think_budgets.largest`, as evalkit.run.results chose it)."""
+    task, model = str(entry.get("task")), str(entry.get("model"))
+    sweep = entry.get("think_budgets")
+    budget = sweep.get("largest") if isinstance(sweep, dict) else None
+    return [(i, s) for i, s in enumerate(samples)
+            if str(s.get("task")) == task and str(s.get("model")) == model
+            and (budget is None or s.get("budget") == budget)]
+
+
 def is_truncated(rec: dict) -> bool:
-    return rec.get("reason") == "truncated" or rec.get("finish_reason") == "length"
+    """Whether a sample counts as truncated: its verdict's reason, as results.json's n_truncated
+    counts it (a cut-off completion the verifier could not judge, e.g. without a gold, is unjudged)."""
+    return rec.get("reason") == "truncated"
 
 
 def _complete_results(results: list[dict], samples: list[dict]) -> list[dict]:

@@ -27,7 +27,7 @@ from evalkit.run.planning import (TaskPlan, build_requests, check_identity, chec
                                   identity as run_identity, plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
-from evalkit.run.rundir import RunConfig, RunDir, sample_key
+from evalkit.run.rundir import Key, RunConfig, RunDir, sample_key
 from evalkit.taskspec import load_task, spec_location
 from evalkit.thinking import FormatDecision, ThinkFormat, decide_for_run, get_format
 from evalkit.types import Request
@@ -303,7 +303,7 @@ def evaluate(
     t0 = time.perf_counter()
     task_results = compute_results(run_dir.path, plans, rules, wanted)
     results = [r.to_dict() for r in task_results]
-    _keep_anytime(run_dir, results, generated + rewritten)
+    _keep_anytime(run_dir, results, generated + rewritten, wanted)
     run_dir.write_results(results)
     timings["metrics_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -334,28 +334,44 @@ def _close(verifiers: dict[str, Any]) -> None:
         getattr(v, "close", lambda: None)()
 
 
-def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int) -> None:
-    """Carry `evalkit anytime`'s curves (anytime.json) into the rewritten results, when the run's samples
-    are still those it read; after `changed` new or re-checked samples the curves are left out and the
-    user is told why."""
+def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int, wanted: list[Key]) -> None:
+    """Carry `evalkit anytime`'s curves (anytime.json) into the rewritten results, for each task and model
+    whose scored samples are still those it probed (anytime.jsonl); after `changed` new or re-checked
+    samples, or under a smaller -n or --limit, the curves are left out and the user is told why."""
     import json
 
     path = run_dir.path / "anytime.json"
     if not path.is_file():
         return
+    again = f"results.json leaves it out until `evalkit anytime {run_dir.path}` is run again"
     if changed:
-        print(f"evalkit: note: {path} was computed before this call's {changed} new or re-checked samples; "
-              f"results.json leaves it out until `evalkit anytime {run_dir.path}` is run again", file=sys.stderr)
+        print(f"evalkit: note: {path} was computed before this call's {changed} new or re-checked samples; {again}",
+              file=sys.stderr)
         return
     try:
         curves = {(r["task"], r["model"]): r for r in json.loads(path.read_text(encoding="utf-8"))["results"]}
+        probed: dict[tuple[str, str], set[tuple[str, int]]] = {}
+        with open(run_dir.path / "anytime.jsonl", encoding="utf-8") as f:
+            for line in f:
+                p = json.loads(line)
+                probed.setdefault((p["task"], p["model"]), set()).add((str(p["problem_id"]), p["sample"]))
     except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"evalkit: note: {path} cannot be read ({type(e).__name__}), so results.json leaves the anytime "
               f"curves out; `evalkit anytime {run_dir.path}` writes it again", file=sys.stderr)
         return
+    scored: dict[tuple[str, str], set[tuple[str, int]]] = {}
+    for task, model, problem_id, sample, budget in wanted:
+        if budget is None:
+            scored.setdefault((task, model), set()).add((problem_id, sample))
     for entry in results:
-        if (entry["task"], entry["model"]) in curves:
-            entry["anytime"] = curves[(entry["task"], entry["model"])]
+        group = (entry["task"], entry["model"])
+        if group not in curves:
+            continue
+        if probed.get(group) != scored.get(group):
+            print(f"evalkit: note: {path} probed other samples of {group[0]} ({group[1]}) than this call scores "
+                  f"(-n or --limit changed); {again}", file=sys.stderr)
+            continue
+        entry["anytime"] = curves[group]
 
 
 REASONING_EFFORTS = ("low", "medium", "high")
