@@ -254,10 +254,15 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
 
 def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool) -> tuple[int, int]:
     """(start, end) of the thinking before offset `limit`: from after the first open marker (or the
-    start, when the prompt opened it) to the last close marker."""
+    start, when the prompt opened it: then only a marker the reply repeats at its very start is
+    skipped, and one the thinking mentions later is part of it) to the last close marker."""
     end = text.rfind(fmt.close, 0, limit)
     if end < 0:
         return (0, 0)
+    if think_open:
+        lead = len(text) - len(text.lstrip())
+        return (lead + len(fmt.open) if fmt.open and text.startswith(fmt.open, lead) and lead + len(fmt.open) <= end
+                else 0, end)
     open_at = text.find(fmt.open, 0, end)
     return (open_at + len(fmt.open) if open_at >= 0 else 0, end)
 

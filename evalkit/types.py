@@ -215,6 +215,9 @@ class Request:
     max_tokens: int
     model: str | None = None  # set for replayed records, which may hold several models
     budget: int | None = None  # thinking tokens allowed (evalkit.budgets); None: an ordinary sample
+    # the task's chat template options, for a backend whose server applies the template (OpenAI chat);
+    # already applied to `prompt` by backends that render it themselves
+    chat_template_kwargs: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

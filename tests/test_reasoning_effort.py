@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from _http import JSONHandler, serve
 
 import evalkit
+from evalkit.backends.base import get_backend
 from evalkit.cli import main
 from evalkit.errors import InputError
 
@@ -97,3 +98,43 @@ def test_a_template_that_takes_the_effort_renders_it_both_ways(server, task, tmp
 def test_the_cli_takes_the_three_efforts_only(task):
     result = CliRunner().invoke(main, ["run", task, "--model", "m", "--reasoning-effort", "extreme"])
     assert result.exit_code == 2 and "'extreme' is not one of 'low', 'medium', 'high'" in result.output
+
+
+def test_each_task_sends_its_own_template_options_and_a_reused_engine_forgets_them(server, tmp_path):
+    # Qwen3 with and without thinking on the same problems, in one run: the same messages, two tasks
+    url, seen = server
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    for name, options in (("think", "{enable_thinking: true}"), ("nothink", "{enable_thinking: false}"),
+                          ("plain", "{}")):
+        (tmp_path / f"{name}.yaml").write_text(f"name: {name}\ndataset: {{local: p.jsonl}}\nfields: {{id: id}}\n"
+                                               f"chat_template_kwargs: {options}\n")
+    tasks = [str(tmp_path / f"{name}.yaml") for name in ("think", "nothink", "plain")]
+    evalkit.evaluate(tasks, model="m", backend="openai", base_url=url, out=tmp_path / "run", progress=False)
+    sent = sorted(str(b.get("chat_template_kwargs")) for b in seen)
+    assert sent == ["None", "{'enable_thinking': False}", "{'enable_thinking': True}"]
+
+    engine = get_backend("openai", model="m", base_url=url)
+    evalkit.evaluate([tasks[1]], engine=engine, reasoning_effort="high", out=tmp_path / "a", progress=False)
+    assert (seen[-1].get("chat_template_kwargs"), seen[-1].get("reasoning_effort")) == ({"enable_thinking": False},
+                                                                                        "high")
+    evalkit.evaluate([tasks[2]], engine=engine, out=tmp_path / "b", progress=False)  # the next evaluation's own
+    assert "chat_template_kwargs" not in seen[-1] and "reasoning_effort" not in seen[-1]
+
+
+def test_the_completions_endpoint_renders_the_backends_effort_and_adds_no_second_bos(server, task, tmp_path,
+                                                                                   tiny_model):
+    from transformers import AutoTokenizer
+
+    url, seen = server
+    tok_dir = tmp_path / "tok"
+    shutil.copytree(tiny_model, tok_dir)
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    tok.chat_template = EFFORT_TEMPLATE
+    tok.save_pretrained(tok_dir)
+    engine = get_backend("openai", model="m", base_url=url, endpoint="completions", tokenizer=str(tok_dir),
+                                 reasoning_effort="high")
+    evalkit.evaluate([task], engine=engine, out=tmp_path / "run", progress=False)
+    assert seen[-1]["prompt"].startswith("Reasoning: high\n")
+    # the template wrote the prompt's special tokens, as the in-process engines encode it (vLLM adds a BOS
+    # by default: an R1-distill template's own BOS would be doubled)
+    assert seen[-1]["add_special_tokens"] is False

@@ -401,3 +401,14 @@ def test_budget_forcing_closes_thinking_with_the_formats_own_text():
     assert close_text("sky").strip().endswith("<|begin_of_solution|>")
     settings = budget_settings("64", think_format="magistral")
     assert settings.close == "[/THINK]" and settings.identity()["close"] == "[/THINK]"
+
+
+@pytest.mark.parametrize("name", ["r1", "magistral", "seed"])
+def test_thinking_the_prompt_opened_keeps_a_later_mention_of_the_open_marker(name):
+    fmt = get_format(name)
+    thinking = f"First, recall that the format uses a {fmt.open} tag. Then 2+2=4."
+    split = split_think(f"{thinking}{fmt.close}\\boxed{{4}}", think_open=True, think_format=name)
+    assert (split.think, split.answer) == (thinking, "\\boxed{4}")
+    # a reply that repeats the open marker at its start: the marker is not thinking
+    split = split_think(f"{fmt.open}\n{thinking}{fmt.close}\\boxed{{4}}", think_open=True, think_format=name)
+    assert split.think == f"\n{thinking}"

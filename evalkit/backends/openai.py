@@ -76,7 +76,6 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.timeout = timeout
         self.stream = bool(stream)
-        self._template_kwargs: dict[str, dict[str, Any]] = {}  # chat endpoint: each prompt's template options
         self._root: str | None = None  # the model's path as the server reports it (vLLM's /models `root`)
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
         self.tokenizer = None
@@ -141,12 +140,12 @@ class OpenAIBackend:
         return None
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
-        if self.tokenizer is not None:
+        if self.tokenizer is not None:  # the completions endpoint: the effort it was given is a template option
+            if self.reasoning_effort:
+                chat_template_kwargs = {"reasoning_effort": self.reasoning_effort, **(chat_template_kwargs or {})}
             return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
-        # the chat endpoint applies the server's template, with the task's options (sent with each request);
-        # shown in records as the plain messages
-        if chat_template_kwargs:
-            self._template_kwargs[_messages_key(messages)] = dict(chat_template_kwargs)
+        # the chat endpoint applies the server's template, with the task's options (each request carries
+        # them); shown in records as the plain messages
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages), "", False
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
@@ -199,13 +198,15 @@ class OpenAIBackend:
                                 "max_tokens": req.max_tokens, "seed": req.seed, "n": 1}
         if self.endpoint == "completions":
             path, body["prompt"] = "completions", req.prompt
-            body["skip_special_tokens"] = False
+            # the chat template wrote the prompt's special tokens (BOS) already, as the in-process engines
+            # encode it; vLLM would add a second BOS by default
+            body["skip_special_tokens"], body["add_special_tokens"] = False, False
         else:
             path, body["messages"] = "chat/completions", list(req.messages or ())
-            template_kwargs = dict(self._template_kwargs.get(_messages_key(req.messages or ())) or {})
-            effort = template_kwargs.pop("reasoning_effort", None)  # the request's own field, which OpenAI takes too
-            if self.reasoning_effort or effort:
-                body["reasoning_effort"] = self.reasoning_effort or effort
+            template_kwargs = dict(req.chat_template_kwargs or {})
+            effort = template_kwargs.pop("reasoning_effort", None) or self.reasoning_effort
+            if effort:  # the request's own field, which OpenAI takes too
+                body["reasoning_effort"] = effort
             if template_kwargs:  # vLLM and SGLang hand these to the chat template (enable_thinking, ...)
                 body["chat_template_kwargs"] = template_kwargs
         try:
@@ -385,11 +386,6 @@ def _run_on_a_loop(coro) -> None:
     thread.join()
     if failure:
         raise failure[0]
-
-
-def _messages_key(messages) -> str:
-    """A prompt's chat messages as a key: the chat endpoint sends each request its task's template options."""
-    return json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
 
 
 def stitch_reasoning(reasoning: str | None, content: str | None, think_format: ThinkFormat = R1) -> str:

@@ -241,8 +241,6 @@ def evaluate(
         except KeyError as e:
             raise InputError(str(e.args[0])) from None
     decision = _think_format(think_format, engine, records, plans, previous)
-    if reasoning_effort is not None and engine is not None and hasattr(engine, "reasoning_effort"):
-        engine.reasoning_effort = reasoning_effort  # a server that renders the template itself is told
     if budgets is not None and budgets.close != close_text(decision.format):  # auto decided another format
         budgets = replace(budgets, close=close_text(decision.format))
         identity["thinking"] = budgets.identity()

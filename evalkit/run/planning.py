@@ -214,7 +214,8 @@ def build_requests(keys: list[Key], plans: list[TaskPlan], engine: Backend, syst
         g = plan.generation
         out.append(Request(task=task, problem_id=pid, sample=sample, seed=sample_seed(g.seed, task, pid, sample),
                            prompt=prompt, messages=tuple(messages), prefill=prefill, temperature=float(g.temperature),
-                           top_p=float(g.top_p), max_tokens=int(g.max_tokens), model=model, budget=budget))
+                           top_p=float(g.top_p), max_tokens=int(g.max_tokens), model=model, budget=budget,
+                           chat_template_kwargs=dict(plan.spec.chat_template_kwargs) or None))
     return out
 
 
