@@ -616,13 +616,15 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
 
     from evalkit.jsonl import write_jsonl
     from evalkit.trace import load_rules
-    from evalkit.trace._file import _read
+    from evalkit.trace._file import _read, file_format
     from evalkit.trace._fit import label_sheet
 
     _check_out("label-sheet", out, (file,), rules=rules_path, reflection_model=reflection_model)
     reflection_model = _reflection_model_for(file, reflection_model)
     rows = _read(Path(file), completion_field, None)
-    lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=think_format,
+    fmt = file_format(file, think_format, [r[completion_field] for r in rows],  # a run's: the one it recorded
+                      any(r.get("think_open", think_open) for r in rows)).format
+    lines = label_sheet(rows, completion_field=completion_field, think_open=think_open, think_format=fmt,
                         blank=blank, reflection_model=reflection_model,
                         rules=load_rules(rules_path) if rules_path else None)
     write_jsonl(out, lines)

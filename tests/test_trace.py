@@ -609,3 +609,114 @@ def test_analyze_and_label_sheet_read_a_killed_runs_samples_as_the_report_does(s
     for args in (["analyze", str(small_run)], ["label-sheet", str(small_run), "--out", str(tmp_path / "s2.jsonl")]):
         res = CliRunner().invoke(main, args)
         assert res.exit_code == 2 and f"{samples}: line 2: not valid JSON" in res.output, res.output
+
+
+def test_analyze_and_label_sheet_read_a_run_in_the_think_format_it_recorded(tmp_path):
+    # a run in a user's format: its completions show no built-in marker, so `auto` from them would say
+    # `none` and read the whole text as thinking; every reader of the run reads the row it recorded
+    import evalkit
+
+    text = ("<reasoning>Let me compute 2+2 = 4.\nWait, that can't be right.\nLet me double-check.\nYes, that matches.\n"
+            "</reasoning>Hmm, that's not right in general, but here the answer is \\boxed{4}.")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: sums\ndataset: {local: p.jsonl}\nfields: {id: id}\nverifier: math\n")
+    (tmp_path / "theirs.jsonl").write_text(json.dumps({"problem_id": "p1", "sample": 0, "completion": text}) + "\n")
+    (tmp_path / "formats.yaml").write_text('- {name: reasoning, open: "<reasoning>", close: "</reasoning>"}\n')
+    run = tmp_path / "run"
+    evalkit.evaluate([str(tmp_path / "t.yaml")], completions=str(tmp_path / "theirs.jsonl"), out=run,
+                     think_format=str(tmp_path / "formats.yaml"), progress=False)
+    recorded = json.loads((run / "samples.jsonl").read_text().splitlines()[0])["trace"]
+    assert recorded["has_think"] and [text[m["start"]:m["end"]] for m in recorded["markers"]] == [
+        "Wait, that can't be right.", "Let me double-check.", "Yes, that matches."]
+
+    for given in (run, run / "samples.jsonl"):
+        res = CliRunner().invoke(main, ["analyze", str(given), "--out", str(tmp_path / "a.jsonl")])
+        assert res.exit_code == 0, res.output
+        assert "think format: reasoning (the run's config.json: --think-format" in res.output
+        assert json.loads((tmp_path / "a.jsonl").read_text())["trace"] == recorded
+    # a format named on the command line still wins
+    res = CliRunner().invoke(main, ["analyze", str(run), "--think-format", "none", "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0 and "think format: none (--think-format none)" in res.output, res.output
+    assert json.loads((tmp_path / "a.jsonl").read_text())["trace"]["has_think"] is False
+
+    sheet = tmp_path / "sheet.jsonl"
+    res = CliRunner().invoke(main, ["label-sheet", str(run), "--out", str(sheet)])
+    assert res.exit_code == 0, res.output
+    line = json.loads(sheet.read_text())
+    assert [(s["text"], s["label"]) for s in line["sentences"]] == [
+        ("Let me compute 2+2 = 4.", "other"), ("Wait, that can't be right.", "doubt"),
+        ("Let me double-check.", "check"), ("Yes, that matches.", "verdict")]
+    assert line["think_format"]["name"] == "reasoning"  # a user's row is written whole: fit-detector reads it
+    res = CliRunner().invoke(main, ["fit-detector", str(sheet), "--out", str(tmp_path / "mine.json")])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_line_without_a_verdict_is_judged_by_the_verifier_as_evalkit_verify_judges_it(tmp_path):
+    # short final answers the analyzer's own pick of the last candidate misread ("9**", a bare "\(...\)")
+    lines = [("<think>\n196 = 2^2 * 7^2, so (2+1)(2+1) divisors.\n</think>\n"
+              "Thus, 196 has **9** positive whole-number divisors.", "9"),
+             ("<think>\nr = 3, theta = pi/2.\n</think>\nThus, the point in polar coordinates is \\((3, \\frac{\\pi}{2})\\).",
+              "\\left( 3, \\frac{\\pi}{2} \\right)")]
+    for completion, gold in lines:
+        res = CliRunner().invoke(main, ["verify", "--completion", completion, gold, "--json"])
+        assert json.loads(res.output)["correct"] is True, res.output
+        assert analyze(completion, gold).final_correct is True  # verifier="math", as `evalkit analyze` uses
+    src = tmp_path / "lines.jsonl"
+    src.write_text("".join(json.dumps({"completion": c, "gold": g}) + "\n" for c, g in lines))
+    res = CliRunner().invoke(main, ["analyze", str(src)])
+    assert res.exit_code == 0 and "2 completions: 2 correct, 0 wrong, 0 unjudged" in res.output, res.output
+
+
+def test_text_before_the_think_block_is_not_thinking():
+    text = ("Wait, that can't be right. Let me double-check. Yes, that matches.\n<think>\nOK. Wait, is 2 + 2 = 4? "
+            "Yes, that's right.\n</think>\nThe answer is 4.")
+    for detector in ("rules", "model"):
+        stats = analyze(text, verifier=None, detector=detector)
+        assert all(m.start > text.index("<think>") for m in stats.markers) and stats.markers, detector
+        assert [text[m.start:m.end] for m in stats.markers] == ["Wait, is 2 + 2 = 4?", "Yes, that's right."], detector
+        assert 0 < stats.reflection_share <= 1, detector
+
+
+def test_superficial_reflection_rate_is_one_figure_in_every_group():
+    # oat-zero's rate: of the samples that reflect, the share still wrong; the same in every group
+    texts = ["<think>\nWait, that can't be right.\n</think>\nThe answer is \\boxed{5}.",  # reflects, wrong
+             "<think>\nWait, that can't be right.\n</think>\nThe answer is \\boxed{4}.",  # reflects, right
+             "<think>\n2+2 = 4\n</think>\nThe answer is \\boxed{4}.",
+             "<think>\n2+2 = 4\n</think>\nThe answer is \\boxed{4}."]
+    s = summarize(analyze_many(texts, ["4"] * 4, exact, detector="rules"))
+    assert s["superficial_reflection_rate"] == 0.5
+    by = s["by_outcome"]
+    assert (by["all"]["superficial_reflection_rate"], by["correct"]["superficial_reflection_rate"],
+            by["wrong"]["superficial_reflection_rate"]) == (0.5, 0.0, 1.0)
+    assert summarize(analyze_many(texts[2:], ["4"] * 2, exact))["by_outcome"]["all"]["superficial_reflection_rate"] is None
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("r1", "<think>Let me compute 2+2 = 4.\n</think>The answer is \\boxed{4}."),
+    ("harmony", "<|channel|>analysis<|message|>Let me compute 2+2 = 4.\n<|end|><|start|>assistant<|channel|>final"
+                "<|message|>The answer is \\boxed{4}.<|return|>"),
+    ("sky", "<|begin_of_thought|>Let me compute 2+2 = 4.\n<|end_of_thought|><|begin_of_solution|>The answer is "
+            "\\boxed{4}.<|end_of_solution|>"),
+])
+def test_answer_length_is_the_answer_s_text_without_its_close_marker(fmt, text):
+    stats = analyze(text, verifier=None, think_format=fmt, detector="rules")
+    assert (stats.think_length, stats.answer_length) == (len("Let me compute 2+2 = 4.\n"), len("The answer is \\boxed{4}."))
+
+
+def test_crlf_line_ends_read_as_lf_line_ends():
+    from evalkit.trace._markers import sentences
+
+    assert sentences("First line.\r\n\r\nWait, no.") == [(0, 11, False), (15, 24, True)]  # after a blank line
+    row = [json.loads(line) for line in (REPO / "tasks/data/demo/completions.jsonl").read_text("utf-8").splitlines()][11]
+    text, crlf = row["completion"], row["completion"].replace("\n", "\r\n")
+    lf_acts = analyze(text, verifier=None, think_open=bool(row.get("think_open"))).markers
+    crlf_acts = analyze(crlf, verifier=None, think_open=bool(row.get("think_open"))).markers
+    assert [(m.kind, text[m.start:m.end]) for m in lf_acts] == [(m.kind, crlf[m.start:m.end]) for m in crlf_acts]
+
+
+def test_the_printed_summary_writes_every_figure_as_a_number():
+    from evalkit.trace import format_summary
+
+    printed = format_summary(summarize(analyze_many(["x" * 999, "x" * 1000], None, None)))
+    assert re.search(r"mean length \(chars\) +1,000 +- +-", printed), printed
+    assert "e+" not in printed

@@ -7,8 +7,9 @@
 `TraceStats.to_dict()` keys (stable; the report and the pipeline read them):
 
 - `unit`: "tokens" (a tokenizer was given) or "chars"; every length and position below is in it.
-- `length`, `think_length`, `answer_length`: the whole completion, the think block's text, the text
-  after the last `</think>` (0 when the block never closes).
+- `length`, `think_length`, `answer_length`: the whole completion, the think block's text, the final
+  answer's text (`split_think`'s `answer`: after the thinking, without the format's answer markers;
+  0 when the block never closes).
 - `has_think`, `truncated` (docs/trace.md: finish reason `length`, or an open think block that never closes).
 - `markers`: acts of reflection, one per sentence that judges earlier work (traces/REFLECTION_RUBRIC.md),
   in order, never overlapping: `{kind, rule, start, end, text, confidence, aha}`; `kind` is doubt
@@ -28,7 +29,8 @@
   `{position, answer, correct, rule}`; position = where the answer ends (in `unit`); correct is
   True / False, or None when not verified; rule is boxed, answer_is, conclusion_eq or final_zh.
 - `first_correct_position`: position of the first correct candidate, or None.
-- `final_correct`: the final answer's correctness (the sample's verdict when given); None unverified.
+- `final_correct`: the final answer's correctness: the sample's verdict when given, else the
+  verifier's verdict on the whole completion (as `evalkit verify --completion` gives it); None unverified.
 - `self_corrections`: {wrong_to_right, right_to_wrong, wrong_to_wrong}, counted over consecutive
   judged candidates of the trajectory.
 - `overthinking_share`: share of `length` after the first correct candidate (None without one).
@@ -38,7 +40,8 @@
 - `ut_score`: Wang et al. 2025's underthinking score, 1 - first-correct position / length, for a wrong
   final answer that passed a correct candidate on the way; None otherwise.
 - `superficial_reflection`: oat-zero's sense — the trace has an act of reflection, and the final
-  answer is still wrong; None when unverified.
+  answer is still wrong; None when unverified. The summary's `superficial_reflection_rate` (top level
+  and in each `by_outcome` group) is the share of the reflecting judged samples that are still wrong.
 
 `summarize(stats_list, correct_list)` gives the run-level figures (see its docstring). Acts come from
 the `model` detector by default (a sentence classifier over the rule hits, the words, the neighbours

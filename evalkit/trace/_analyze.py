@@ -40,6 +40,7 @@ class _Parsed:
     think_start: int  # where the think block's text starts (after `<think>`, or 0)
     think_end: int  # where the think block's text ends (the `</think>` offset, or len when unclosed)
     answer_start: int
+    answer_end: int  # where the answer text ends (before an answer-close marker such as `<|return|>`)
     markers: tuple[Act, ...]
     episodes: tuple[Episode, ...]
     thoughts: int  # new lines of thought (switch and `thought` rows)
@@ -90,8 +91,9 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     think_end = _think_end(text, split)
     candidates = tuple(find_candidates(text))
     # No think block: the whole text is the answer, and any reflection in it is still reflection.
+    think_start = split.think_start if split.has_think else 0
     stop = think_end if split.has_think else len(text)
-    sents, hits = _sentences(text, stop, rules, format_tags(think_format))
+    sents, hits = _sentences(text, think_start, stop, rules, format_tags(think_format))
     acts, at, thoughts = rule_acts(text, sents, hits)
     if detector == "model":
         from evalkit.trace._model import LABELS, sentence_features
@@ -109,9 +111,9 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
             final = in_answer[-1].answer
         elif split.answer.strip() and len(split.answer.strip()) <= 200:
             final = split.answer.strip()
-    think_start = split.think_start if split.has_think else 0
-    return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start, tuple(acts),
-                   tuple(episodes(acts, at)), thoughts, candidates, final)
+    return _Parsed(gold, truncated, split.has_think, think_start, think_end, split.answer_start,
+                   split.answer_start + len(split.answer), tuple(acts), tuple(episodes(acts, at)), thoughts,
+                   candidates, final)
 
 
 def _think_end(text: str, split) -> int:
@@ -121,10 +123,10 @@ def _think_end(text: str, split) -> int:
     return split.think_end if split.closed else len(text)
 
 
-def _sentences(text: str, stop: int, rules, tags: tuple[str, ...] = ()) -> tuple[list, list[dict]]:
-    """The sentences before `stop` (cut at the think format's markers `tags` too) and, per sentence,
-    the rule rows that fired on it by role."""
-    scan = scan_sentences(text, rules, 0, stop, tags)
+def _sentences(text: str, start: int, stop: int, rules, tags: tuple[str, ...] = ()) -> tuple[list, list[dict]]:
+    """The sentences of `text[start:stop]` (the thinking; cut at the think format's markers `tags` too)
+    and, per sentence, the rule rows that fired on it by role."""
+    scan = scan_sentences(text, rules, start, stop, tags)
     return scan.sents, rule_hits(scan)
 
 
@@ -136,8 +138,8 @@ def reflection_features(completion: str, think_open: bool = False, rules: Iterab
 
     text = completion or ""
     split = split_think(text, think_open, think_format)
-    stop = _think_end(text, split) if split.has_think else len(text)
-    sents, hits = _sentences(text, stop, compiled(rules), format_tags(think_format))
+    start, stop = (split.think_start, _think_end(text, split)) if split.has_think else (0, len(text))
+    sents, hits = _sentences(text, start, stop, compiled(rules), format_tags(think_format))
     candidates = find_candidates(text)
     return sents, sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
 
@@ -159,16 +161,31 @@ def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:
     return "tokens", lambda i: n if i >= len(text) else int(round(i * scale))
 
 
-def _resolve(verifier: Any) -> BatchVerifier | None:
+def _resolve(verifier: Any) -> tuple[BatchVerifier | None, Any]:
+    """(the batch callable that checks candidate answers, the registered verifier that judges whole
+    completions: None for a batch callable, which is given the final answer's text instead)."""
     if verifier is None:
-        return None
+        return None, None
     if callable(verifier) and not isinstance(verifier, str):
-        return verifier
+        return verifier, None
     from evalkit.run.loop import _candidate_checker
     from evalkit.verifiers import get_verifier
 
     # a bare candidate is boxed so the verifier reads exactly it; a tuple gold is several accepted answers
-    return _candidate_checker(get_verifier(verifier))
+    built = get_verifier(verifier)
+    return _candidate_checker(built), built
+
+
+def _judge_completions(verifier: Any, items: list[tuple[str, Any, bool, str | None]], think_format: Any
+                       ) -> list[bool | None]:
+    """The verifier's verdict on each whole completion (completion, gold, think_open, finish_reason),
+    read as a run reads it (and `evalkit verify --completion`): its answer after the thinking."""
+    from evalkit.run.loop import verify_any
+    from evalkit.verifiers.base import VerifyItem
+
+    rows = [(VerifyItem(text, None, finish, opened, think_format=think_format), gold)
+            for text, gold, opened, finish in items]
+    return [v.correct for v in verify_any(verifier, rows)]
 
 
 def _gold_key(gold: Any) -> Any:
@@ -200,11 +217,13 @@ def analyze_many(
     completions: the model's texts (think block included, as stored in samples.jsonl).
     golds: the gold answers, one per completion (None: nothing is verified; correctness fields are None).
     verifier: a registered verifier name (`math`), a batch callable
-        `[(candidate, gold), ...] -> [bool | None, ...]`, or None for no verification.
+        `[(candidate, gold), ...] -> [bool | None, ...]`, or None for no verification. A named
+        verifier checks the candidates and judges each whole completion without a known verdict (as a
+        run and `evalkit verify --completion` do); a batch callable is given the final answer's text.
     think_open: the prompt opened the think block (one value, or one per completion).
     finish_reasons: the backends' finish reasons (`length` = truncated), one per completion.
     correct: the samples' verdicts when already known (the pipeline's), one per completion; where
-        given (not None) the final answer is not re-verified, elsewhere it is verified with the candidates.
+        given (not None) the final answer is not re-verified, elsewhere it is verified (see `verifier`).
     tokenizer: a Hugging Face tokenizer (or a callable text -> tokens) to measure lengths in tokens;
         None measures in characters. Every length and position says its unit in `unit`.
     rules: the marker rules (default the built-in table, after the rows a `reflection_model` was fitted
@@ -256,28 +275,38 @@ def analyze_many(
     else:
         parsed = _parse_chunk((rules, detector, items, think_format, model))
 
-    batch = _resolve(verifier)
+    batch, judge = _resolve(verifier)
     verdicts: dict[tuple[str, Any], bool | None] = {}
     finals: list[bool | None] = [None] * n
+    unknown = [i for i, p in enumerate(parsed) if batch is not None and p.gold is not None
+               and (correct is None or correct[i] is None)]  # the completions whose verdict is to be found
     if batch is not None:
         pairs: dict[tuple[str, Any], tuple[str, Any]] = {}
-        for i, p in enumerate(parsed):
+        for p in parsed:
             if p.gold is None:
                 continue
             for c in p.candidates:
                 pairs.setdefault((normalize(c.answer), _gold_key(p.gold)), (c.answer, p.gold))
-            if (correct is None or correct[i] is None) and p.final is not None:
-                pairs.setdefault((normalize(p.final), _gold_key(p.gold)), (p.final, p.gold))
+        if judge is None:
+            for i in unknown:
+                final = parsed[i].final
+                if final is not None:
+                    pairs.setdefault((normalize(final), _gold_key(parsed[i].gold)), (final, parsed[i].gold))
         keys = list(pairs)
         results = batch([pairs[k] for k in keys]) if keys else []
         if len(results) != len(keys):
             raise ValueError(f"verifier returned {len(results)} results for {len(keys)} answers")
         verdicts = dict(zip(keys, results))
+    if judge is not None:
+        found = _judge_completions(judge, [(completions[i] or "", parsed[i].gold, opens[i], finish_reasons[i])
+                                           for i in unknown], think_format)
+        for i, ok in zip(unknown, found):
+            finals[i] = ok
     for i, p in enumerate(parsed):
         if correct is not None and correct[i] is not None:
             finals[i] = correct[i]
-        elif batch is None or p.gold is None:
-            finals[i] = None
+        elif judge is not None or batch is None or p.gold is None:
+            continue  # judged above, or not judged
         elif p.truncated or p.final is None:
             finals[i] = False  # the model's fault: no answer (docs/trace.md: never None)
         else:
@@ -313,7 +342,7 @@ def _stats(text: str, p: _Parsed, verdicts: dict, final_correct: bool | None, to
     unit, pos = _positions(text, tokenizer)
     length = pos(len(text))
     think_length = pos(p.think_end) - pos(p.think_start) if p.has_think else 0
-    answer_length = length - pos(p.answer_start) if p.answer_start < len(text) else 0
+    answer_length = pos(p.answer_end) - pos(p.answer_start) if p.answer_end > p.answer_start else 0
 
     trajectory = []
     for c in p.candidates:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered, write_jsonl
@@ -16,6 +16,7 @@ from evalkit.trace._stats import summarize
 
 if TYPE_CHECKING:
     from evalkit.run.rundir import RunDir
+    from evalkit.thinking import FormatDecision
     from evalkit.trace._model import ReflectionModel
 
 
@@ -51,6 +52,38 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
 
         rows = scored_samples(rows, config)
     return rows
+
+
+def file_format(path: str | Path, think_format: Any, completions: Sequence[str], think_open: bool = False
+                ) -> FormatDecision:
+    """How the completions read from `path` think: the row `think_format` names; for `auto` (or None),
+    the row a run recorded in its config.json when `path` is a run directory or its samples.jsonl (every
+    reader of a run reads that one row), else the row whose markers `completions` hold (`thinking.decide`)."""
+    from evalkit.thinking import FormatDecision, decide
+
+    config = _run_config(Path(path)) if think_format in (None, "auto") else None
+    if config is None:
+        return decide(think_format, completions=completions, think_open=think_open)
+    from evalkit.anytime import _run_format
+
+    how = (config.get("think_format") or {}).get("decided_by") or "a run made before runs recorded one: r1"
+    return FormatDecision(_run_format(config), f"the run's config.json: {how}")
+
+
+def _run_config(path: Path) -> dict[str, Any] | None:
+    """The config.json of the run `path` is (a run directory: {} when it has none) or holds the samples
+    of (its samples.jsonl, when that config records a think format); None for any other file."""
+    from evalkit.run.rundir import RunDir
+
+    if path.is_dir():
+        return RunDir(path).config() or {}
+    if path.name != "samples.jsonl":
+        return None
+    try:  # a samples.jsonl beside another tool's config.json is a plain file of completions
+        config = RunDir(path.parent).config()
+    except InputError:
+        return None
+    return config if isinstance((config or {}).get("think_format"), dict) else None
 
 
 def _usable_gold(gold: Any) -> bool:
@@ -99,8 +132,9 @@ def analyze_file(
     files) is refused. `detector`, `reflection_model`:
     see `analyze_many`. workers: processes for the marker search; None: the CPUs this process may use
     (up to AUTO_WORKERS) when the file has AUTO_MIN_LINES lines or more, else one.
-    think_format: how the completions think (a name, a row, or `auto`: from their markers); the
-    summary's `think_format` says what was used and why.
+    think_format: how the completions think (a name, a row, or `auto`: for a run, the row its config.json
+    records, else from the completions' markers; `file_format`); the summary's `think_format` says
+    what was used and why.
     """
     path = Path(path)
     check_outputs({"--out": out}, read_files(path), "analyze")
@@ -112,9 +146,7 @@ def analyze_file(
     opens = [bool(r.get("think_open", think_open)) for r in rows]
     finish = [r.get("finish_reason") if isinstance(r.get("finish_reason"), str) else None for r in rows]
     known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]
-    from evalkit.thinking import decide
-
-    decision = decide(think_format, completions=[r[completion_field] for r in rows], think_open=any(opens))
+    decision = file_format(path, think_format, [r[completion_field] for r in rows], any(opens))
     if workers is None:
         workers = _auto_workers(len(rows))
     try:

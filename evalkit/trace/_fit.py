@@ -7,7 +7,8 @@ A labelled file is JSON lines, one trace a line (what `label_sheet` writes, corr
     {"completion": "<think>...</think>...", "think_open": false, "think_format": "r1",
      "sentences": [{"start": 7, "end": 29, "text": "Wait, is that right?", "label": "doubt"}, ...]}
 
-`label` is doubt, check, verdict or other (traces/REFLECTION_RUBRIC.md); `start`/`end` are character
+`think_format` is a built-in format's name, or a user's row itself (its fields, as config.json records
+it). `label` is doubt, check, verdict or other (traces/REFLECTION_RUBRIC.md); `start`/`end` are character
 offsets into `completion`, and `text`, when given, must be `completion[start:end]` (a guard against
 offsets that no longer point where they did). A sentence of the detector takes the label of the listed
 sentence it overlaps (a reflective one first); sentences that overlap none are not fitted on, so a
@@ -47,7 +48,7 @@ class LabelledTrace:
     completion: str
     spans: tuple[tuple[int, int, str], ...]
     think_open: bool = False
-    think_format: str | None = None
+    think_format: str | dict[str, Any] | None = None
     source: str = ""
 
 
@@ -82,8 +83,8 @@ def read_labelled(path: str | Path) -> list[LabelledTrace]:
         if not isinstance(think_open, bool):
             raise InputError(f"{where}: field 'think_open' must be true or false")
         think_format = row.get("think_format")
-        if think_format is not None and not isinstance(think_format, str):
-            raise InputError(f"{where}: field 'think_format' must be a think format's name")
+        if think_format is not None and not isinstance(think_format, (str, dict)):
+            raise InputError(f"{where}: field 'think_format' must be a think format's name or its row")
         out.append(LabelledTrace(text, tuple(spans), think_open, think_format, where))
     return out
 
@@ -268,12 +269,13 @@ def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "comp
     thinking with the detector's label (`blank`: all `other`), for a person to correct and
     `fit_detector` to read. A row's own `think_open` wins over `think_open`. reflection_model, rules:
     the detector that guesses (a model file; a rule table, as for `analyze_many`)."""
-    from evalkit.thinking import decide
+    from evalkit.thinking import FORMATS, decide
     from evalkit.trace._analyze import analyze_many, reflection_features
 
     texts = [r[completion_field] for r in rows]
     opens = [bool(r.get("think_open", think_open)) for r in rows]
     fmt = decide(think_format, completions=texts, think_open=any(opens)).format
+    named = fmt.name if FORMATS.get(fmt.name) == fmt else fmt.to_dict()  # a user's row is written whole
     model = model_of(reflection_model)
     stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=model, rules=rules)
     table = table_of(model, rules)
@@ -286,7 +288,7 @@ def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "comp
                 for i, (a, b, _) in enumerate(sents):
                     if a < m.end and m.start < b:
                         kinds[i] = m.kind
-        out.append({"completion": text, "think_open": is_open, "think_format": fmt.name,
+        out.append({"completion": text, "think_open": is_open, "think_format": named,
                     "sentences": [{"start": a, "end": b, "text": text[a:b], "label": k}
                                   for (a, b, _), k in zip(sents, kinds)]})
     return out

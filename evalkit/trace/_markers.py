@@ -9,8 +9,8 @@ from functools import lru_cache
 from evalkit.trace._rules import CompiledRules
 
 # A sentence ends at . ! ? followed by white space (so 48.4 stays whole), at CJK end punctuation,
-# at a line break, or at a think tag (group `tag`).
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n+|(?P<tag></?think>)")
+# at a line break (\r\n as \n), or at a think tag (group `tag`).
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n[\r\n]*|(?P<tag></?think>)")
 _R1_TAGS = ("<think>", "</think>")
 
 
@@ -59,7 +59,7 @@ def sentences(text: str, start: int = 0, end: int | None = None, tags: tuple[str
 
 def _add(text: str, a: int, b: int, blank: bool, out: list) -> None:
     while a < b and text[a].isspace():
-        if text[a] == "\n" and a + 1 < b and text[a + 1] == "\n":
+        if text[a] == "\n" and text.startswith(("\n", "\r\n"), a + 1, b):  # a blank line, LF or CRLF
             blank = True
         a += 1
     while b > a and text[b - 1].isspace():

@@ -69,7 +69,8 @@ def _mean(values) -> float | None:
     return round(sum(vals) / len(vals), 4) if vals else None
 
 
-def _group(stats: Sequence[dict]) -> dict[str, Any]:
+def _group(stats: Sequence[dict], correct: Sequence[bool | None]) -> dict[str, Any]:
+    """The figures of one group of samples (`stats`, as dicts) with their verdicts (`correct`)."""
     total_len = sum(s["length"] for s in stats)
     total_markers = sum(len(s["markers"]) for s in stats)
     return {
@@ -89,8 +90,14 @@ def _group(stats: Sequence[dict]) -> dict[str, Any]:
         "mean_outcome_efficiency": _mean(s["outcome_efficiency"] for s in stats),
         "mean_thought_switches": _mean(s["thought_switches"] for s in stats),
         "mean_ut_score": _mean(s["ut_score"] for s in stats),
-        "superficial_reflection_rate": _mean(s["superficial_reflection"] for s in stats),
+        "superficial_reflection_rate": _superficial(stats, correct),
     }
+
+
+def _superficial(stats: Sequence[dict], correct: Sequence[bool | None]) -> float | None:
+    """Among the judged samples that reflect, the share whose final answer is still wrong (oat-zero's
+    superficial self-reflection rate); None when none reflects."""
+    return _mean(not c for s, c in zip(stats, correct) if c is not None and _reflects(s))
 
 
 def _reflects(s: dict) -> bool:
@@ -126,6 +133,7 @@ def summarize(stats_list: Sequence[TraceStats | dict], correct_list: Sequence[bo
         raise ValueError(f"summarize: {len(dicts)} stats but {len(correct_list)} correct values")
     right = [d for d, c in zip(dicts, correct_list) if c is True]
     wrong = [d for d, c in zip(dicts, correct_list) if c is False]
+    everything = _group(dicts, correct_list)
     judged = [(d, c) for d, c in zip(dicts, correct_list) if c is not None]
     behaviours = {}
     for name, pred in BEHAVIOURS.items():
@@ -137,7 +145,6 @@ def summarize(stats_list: Sequence[TraceStats | dict], correct_list: Sequence[bo
             "accuracy_with": acc_w, "accuracy_without": acc_wo,
             "lift": None if acc_w is None or acc_wo is None else round(acc_w - acc_wo, 4),
         }
-    reflecting = [c for d, c in judged if _reflects(d)]
     units = sorted({d["unit"] for d in dicts})
     return {
         "n": len(dicts),
@@ -146,11 +153,13 @@ def summarize(stats_list: Sequence[TraceStats | dict], correct_list: Sequence[bo
         "n_unjudged": len(dicts) - len(judged),
         "unit": units[0] if len(units) == 1 else ("mixed" if units else None),
         "accuracy": _mean(c for _, c in judged),
-        "markers_per_1k": _group(dicts)["markers_per_1k"] if dicts else None,
-        "by_outcome": {"all": _group(dicts), "correct": _group(right), "wrong": _group(wrong)},
+        "markers_per_1k": everything["markers_per_1k"] if dicts else None,
+        "by_outcome": {"all": everything, "correct": _group(right, [True] * len(right)),
+                       "wrong": _group(wrong, [False] * len(wrong))},
         "behaviours": behaviours,
-        # Among reflecting samples, the share whose final answer is still wrong (oat-zero's SSR).
-        "superficial_reflection_rate": _mean(not c for c in reflecting),
+        # Among reflecting samples, the share whose final answer is still wrong (oat-zero's SSR); each
+        # group of by_outcome says the same of its own samples.
+        "superficial_reflection_rate": everything["superficial_reflection_rate"],
     }
 
 
@@ -170,7 +179,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         cells = []
         for g in ("all", "correct", "wrong"):
             v = get(groups[g]) if groups[g]["n"] else None
-            cells.append("-" if v is None else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if isinstance(v, float) else str(v))
+            # from 999.5 on, three significant digits would be written 1e+03
+            cells.append("-" if v is None else f"{v:,.0f}" if abs(v) >= 999.5 else f"{v:.3g}" if isinstance(v, float) else str(v))
         lines.append(f"{label:28}" + "".join(f"{c:>10}" for c in cells))
 
     row("n", lambda g: g["n"])

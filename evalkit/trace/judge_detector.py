@@ -142,21 +142,21 @@ def judge_detect_file(path: str | Path, model: str, base_url: str, completion_fi
     the judge and compare with the rules detector.
 
     think_open: the default for lines without their own `think_open`. think_format: how the completions
-    think (a name, a row, or `auto`: from their markers); the summary's `think_format` says what was
-    used and why. Bad input (no such file, not UTF-8, a line that is not an object with the completion
-    field) is an InputError naming the file and line.
+    think (a name, a row, or `auto`: for a run, the row its config.json records, else from their
+    markers); the summary's `think_format` says what was used and why. Bad input (no such file, not
+    UTF-8, a line that is not an object with the completion field) is an InputError naming the file
+    and line.
 
     Returns the summary: traces, sentences, labelled sentences, unparsed chunks, per-label counts,
     how many sentences each detector marks as reflection, their agreement and Cohen's kappa (over the
     sentences the judge labelled).
     """
-    from evalkit.thinking import decide
     from evalkit.trace import analyze
-    from evalkit.trace._file import _read
+    from evalkit.trace._file import _read, file_format
 
     rows = _read(Path(path), completion_field, None)
     opens = [bool(row.get("think_open", think_open)) for row in rows]
-    decision = decide(think_format, completions=[row[completion_field] for row in rows], think_open=any(opens))
+    decision = file_format(path, think_format, [row[completion_field] for row in rows], any(opens))
     fmt = decision.format
     detector = JudgeDetector(model, base_url, chunk=chunk)
     problem = detector.client.check()
