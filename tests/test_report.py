@@ -703,7 +703,7 @@ def test_compare_pairs_a_budget_sweep_on_its_headline_budget(tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "avg@n 50.0% 0.0% – 100.0% 50.0% 0.0% – 100.0% +0.0 pts" in _text(html, '<table class="compare-metrics">')
     paired = _text(html, '<table class="paired">')
-    assert "b 3 +0.0 pts +0.0 to +0.0 pts not significant" in paired, paired
+    assert "b 3 +0.0 pts +0.0 to +0.0 pts" in paired, paired
     assert "Problems that flip (0)" in html
 
 
@@ -722,3 +722,18 @@ def test_truncated_counts_on_the_page_are_results_jsons(tmp_path):
     truncated = dict(zip(index["problems"]["id"], index["problems"]["ntr"]))
     assert truncated == {"p1": 0, "p2": 1}
     assert sum(index["samples"]["tr"]) == 1  # what the samples table's `truncated` filter keeps
+
+
+def test_compare_does_not_call_a_difference_real_over_too_few_shared_problems(tmp_path):
+    # b solves both problems, a neither: every resample gives +100 pts, a zero-width interval that
+    # says nothing about a difference between the models
+    runs = []
+    for name, answer in (("a", 4), ("b", 3)):
+        (tmp_path / name).mkdir()
+        runs.append(_replay_run(tmp_path / name, [{"id": pid, "problem": "1+2?", "answer": "3"} for pid in ("p1", "p2")],
+                                [{"problem_id": pid, "sample": 0, "completion": f"<think>x</think>\\boxed{{{answer}}}"}
+                                 for pid in ("p1", "p2")], n=1))
+    write_compare(runs, tmp_path / "cmp.html")
+    paired = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<table class="paired">')
+    assert "b/run 2 +100.0 pts +100.0 to +100.0 pts too few shared problems to tell (under 5)" in paired, paired
+    assert "real" not in paired

@@ -16,6 +16,9 @@ from evalkit.table import coverage_note
 
 N_BOOT = BOOTSTRAP_SAMPLES
 SOLVED_AT = 0.5  # a problem counts as solved when at least half its judged samples are correct
+# below this many shared problems the bootstrap's interval is too coarse to call a difference (one problem
+# gives a zero-width interval): the verdict says so instead
+MIN_SHARED = 5
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ def build(runs: list[RunData], out: Path) -> dict:
             shared = sorted(set(base.solved) & set(other.solved))
             mean, lo, hi = paired_bootstrap([base.solved[p] for p in shared], [other.solved[p] for p in shared])
             paired.append({"label": other.label, "n_shared": len(shared), "delta": mean, "lo": lo, "hi": hi,
-                           "real": lo is not None and (lo > 0 or hi < 0)})
+                           "few": 0 < len(shared) < MIN_SHARED,
+                           "real": lo is not None and len(shared) >= MIN_SHARED and (lo > 0 or hi < 0)})
             for p in shared:
                 a_ok, b_ok = base.solved[p] >= SOLVED_AT, other.solved[p] >= SOLVED_AT
                 if a_ok != b_ok:
@@ -142,7 +146,7 @@ def build(runs: list[RunData], out: Path) -> dict:
     runs_info = [{"title": title, "model": r.config.get("model"),
                   "link": quote(os.path.relpath(r.path / "index.html", out.parent).replace(os.sep, "/"))}
                  for r, title in zip(runs, titles)]
-    return {"title": " vs ".join(titles), "sections": sections, "runs": runs_info,
+    return {"title": " vs ".join(titles), "sections": sections, "runs": runs_info, "min_shared": MIN_SHARED,
             "shared": any(not s["only"] for s in sections),
             "solved_at": SOLVED_AT, "n_boot": N_BOOT}
 
