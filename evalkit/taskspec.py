@@ -12,6 +12,7 @@ Built-in specs live in `tasks/` (a checkout) or inside the installed package; an
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -27,7 +28,7 @@ import jinja2
 from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
-from evalkit.jsonl import read_jsonl
+from evalkit.jsonl import _SURROGATE_ESCAPE, _without_lone_surrogates, read_jsonl
 from evalkit.latex import after_hashes, last_boxed
 from evalkit.types import CodeTests, GenerationSettings, Problem
 from evalkit.windows import DateWindow, parse_day
@@ -149,7 +150,9 @@ def _parse_spec(path: Path) -> TaskSpec:
     lines = key_lines(node)
 
     def err(key: str, msg: str) -> InputError:
-        line = lines.get(key) or lines.get(key.split(".")[0])
+        while key not in lines and "." in key:  # an item of a list (`fields.meta.5`): the list's line
+            key = key.rsplit(".", 1)[0]
+        line = lines.get(key)
         return InputError(f"{path}{':' + str(line) if line else ''}: field '{key}': {msg}")
 
     if not isinstance(data, dict):
@@ -193,10 +196,19 @@ def _parse_spec(path: Path) -> TaskSpec:
             raise err(f"fields.{key}", f"unknown field (expected one of: {', '.join(sorted(_FIELD_KEYS))})")
     meta = fm.get("meta") or {}
     if isinstance(meta, list):
+        for column in meta:
+            if not isinstance(column, str):
+                raise err("fields.meta", f"expected a list of column names, got {type(column).__name__} {column!r} "
+                                         "in it (a mapping of name to column goes in place of the list)")
         meta = {m: m for m in meta}
     if not isinstance(meta, dict):
         raise err("fields.meta", "expected a mapping of name to column, or a list of columns")
     for key, value in [(k, v) for k, v in fm.items() if k != "meta"] + [(f"meta.{k}", v) for k, v in meta.items()]:
+        # null leaves out an optional field (no id: the row index; no answer: no gold); a problem and a
+        # breakdown always read something
+        if value is None and (key == "problem" or key.startswith("meta.")):
+            hint = " (leave `problem` out for the column 'problem')" if key == "problem" else ""
+            raise err(f"fields.{key}", f"expected a column name or a jinja expression (a string), got null{hint}")
         if value is not None and not isinstance(value, str):
             raise err(f"fields.{key}", "expected a column name or a jinja expression (a string), "
                                        f"got {type(value).__name__} {value!r}")
@@ -297,21 +309,38 @@ def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None
 # ---------------------------------------------------------------- templates and fields
 
 
-@lru_cache(maxsize=2)
-def _env(fields: bool = False) -> jinja2.Environment:
-    """The jinja environment of prompts, or with `fields` of field expressions, where a null value
-    prints as nothing (not the text "None", which would become a gold answer)."""
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    """The jinja environment of prompts and field expressions, where a null value (None, NaN) prints
+    as nothing: not the text "None" or "nan", which would become a gold answer or a prompt's words."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False,
-                             **({"finalize": lambda v: "" if v is None else v} if fields else {}))
+                             finalize=lambda v: "" if _is_null(v) else v)
     env.filters.update(FILTERS)
     return env
 
 
 @lru_cache(maxsize=512)
-def _template(source: str, fields: bool = False) -> jinja2.Template:
-    env = _env(fields)
+def _template(source: str) -> jinja2.Template:
+    env = _env()
     env.filters.update(FILTERS)  # filters registered after the first call still count
     return env.from_string(source)
+
+
+@lru_cache(maxsize=512)
+def _bare_name(expr: str) -> str | None:
+    """The variable a field expression is, when it is one bare reference (`{{ answer }}`), else None."""
+    try:
+        body = _env().parse(expr).body
+    except jinja2.TemplateSyntaxError:
+        return None  # rendering reports it
+    if len(body) == 1 and isinstance(body[0], jinja2.nodes.Output) and len(body[0].nodes) == 1:
+        node = body[0].nodes[0]
+        return node.name if isinstance(node, jinja2.nodes.Name) else None
+    return None
 
 
 def render(template: str, row: dict[str, Any], **extra: Any) -> str:
@@ -345,10 +374,18 @@ def prompt_messages(spec: TaskSpec, problem: Problem, system_prompt: str | None 
 
 
 def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: str, index: int) -> Any:
-    """A column name or a jinja expression, evaluated on `row`; InputError names the missing column."""
+    """A column name or a jinja expression, evaluated on `row`; InputError names the missing column.
+
+    An expression that is one bare reference (`{{ answer }}`) is that column's value, as naming the
+    column is: a list stays several answers, null and NaN stay no value (rendered, they would be the
+    texts "[...]", "" and "nan")."""
     if "{{" in expr or "{%" in expr:
+        context = {**row, "row": row}
+        name = _bare_name(expr)
+        if name is not None and name in context:
+            return context[name]
         try:
-            return _template(expr, fields=True).render({**row, "row": row})
+            return _template(expr).render(context)
         except jinja2.UndefinedError as e:
             raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
                              f"{index}: {e.message}; available columns: {', '.join(row)}") from None
@@ -417,8 +454,19 @@ def _in_window(spec: TaskSpec, row: dict[str, Any], index: int) -> bool:
 
 def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
     f = spec.fields
-    pid = str(resolve_field(f.id, row, spec, "id", index)) if f.id else str(index)
+    pid = str(index)
+    if f.id:
+        value = resolve_field(f.id, row, spec, "id", index)
+        if _is_null(value):  # str() would make it the id "None" (or "nan")
+            raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' on row {index}: the id is null; "
+                             "every problem needs one")
+        pid = str(value)
     text = resolve_field(f.problem, row, spec, "problem", index)
+    if not isinstance(text, str) or not text.strip():  # str() would send "None" or a list's repr as the problem
+        got = "null" if _is_null(text) else "empty text" if isinstance(text, str) else \
+            f"{type(text).__name__} {str(text)[:60]}"
+        raise InputError(f"{spec_location(spec, 'fields.problem')}: field 'problem' on row {index} (id {pid}): "
+                         f"expected the problem's text, got {got}")
     answer = resolve_field(f.answer, row, spec, "answer", index) if f.answer else None
     tests = None
     if f.tests:
@@ -428,7 +476,7 @@ def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{spec_location(spec, 'fields.tests')}: field 'tests' on row {index} (id {pid}): {e}") from None
     meta = {k: resolve_field(v, row, spec, f"meta.{k}", index) for k, v in f.meta.items()}
-    return Problem(id=pid, problem=str(text), answer=gold_answer(answer), tests=tests, meta=meta, row=row)
+    return Problem(id=pid, problem=text, answer=gold_answer(answer), tests=tests, meta=meta, row=row)
 
 
 def gold_answer(value: Any) -> str | tuple[str, ...] | None:
@@ -531,18 +579,24 @@ def _file_digest(path: Path) -> str:
 
 
 def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a local jsonl / json / parquet / csv file (gzip jsonl too), through `datasets`.
+    """Rows of a local jsonl / json / parquet / csv file (gzip jsonl too), with values as the file
+    writes them: no column is widened or guessed, so an id `0012` or a gold `5` stays what it is.
 
-    JSON lines are checked first, so a corrupt line is reported as file:line rather than as an
-    arrow error.
+    JSON (Python's json): JSON lines (a corrupt line is reported as file:line), a list of objects, or
+    columns, an object of equal-length lists (what `json.dump(ds.to_dict())` writes). CSV: every
+    cell is its text (`NA` is not null; an empty cell is empty: no gold). Parquet: through `datasets`.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: dataset file not found")
     name = path.name.lower()
     fmt = fmt or ("parquet" if name.endswith(".parquet") else "csv" if name.endswith(".csv") else "json")
-    if fmt == "json" and (".jsonl" in name or name.endswith(".gz")):
+    if fmt == "json" and (".jsonl" in name or ".ndjson" in name or name.endswith(".gz")):
         return list(read_jsonl(path))
+    if fmt == "json":
+        return _json_rows(path)
+    if fmt == "csv":
+        return _csv_rows(path)
     import datasets
 
     datasets.disable_progress_bars()
@@ -558,3 +612,63 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
         datasets.logging.set_verbosity(verbosity)
     return [dict(r) for r in data]
 
+
+def _json_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON file: a list of objects, an object of equal-length lists (columns), one
+    object (one row), or JSON lines under a .json name."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # one object per line
+            return list(read_jsonl(path))
+        raise InputError(f"{path}: cannot read as json ({e.msg}: line {e.lineno} column {e.colno})") from None
+    if _SURROGATE_ESCAPE.search(text):
+        data = _without_lone_surrogates(data)
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+        lengths = {column: len(values) for column, values in data.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{column!r} {n}" for column, n in lengths.items())
+            raise InputError(f"{path}: cannot read as json: columns of different lengths ({shown}); expected a "
+                             "list of rows or columns of equal length")
+        return [dict(zip(data, values)) for values in zip(*data.values())]
+    rows = [data] if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise InputError(f"{path}: cannot read as json: expected a list of rows (objects) or columns (an object "
+                         f"of lists), got {type(data).__name__}")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InputError(f"{path}: cannot read as json: row {index} is {type(row).__name__} {str(row)[:60]}, "
+                             "not an object")
+    return rows
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header line, every cell its text as written (a short row's
+    missing cells are empty)."""
+    reader = None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader, [])
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:
+                raise InputError(f"{path}:1: cannot read as csv: column {repeated[0]!r} is named twice in the header")
+            rows = []
+            for cells in reader:
+                if not cells:  # a blank line
+                    continue
+                if len(cells) > len(header):
+                    raise InputError(f"{path}:{reader.line_num}: cannot read as csv: {len(cells)} cells, but the "
+                                     f"header names {len(header)} columns")
+                rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
+    except csv.Error as e:
+        raise InputError(f"{path}: cannot read as csv ({e} at line {reader.line_num if reader else 1})") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    return rows

@@ -90,6 +90,14 @@ def test_metrics_listed_in_the_spec_are_the_metrics_reported(tmp_path):
     # the option's name, and the ones the verifier takes, rather than a dataclass's TypeError
     ("verifier_options: {timeout_s: many}\n", "mine.yaml:4: field 'verifier_options': the math verifier takes no "
                                              "option 'timeout_s' (it takes: batch_deadline_s, boxed,"),
+    # an option's value too: a quoted "false" is true to Python, a typo would read as the default
+    ("verifier_options: {think_fallback: 'false'}\n",
+     "mine.yaml:4: field 'verifier_options': option 'think_fallback': expected true or false (unquoted), got 'false'"),
+    ("verifier_options: {boxed: first}\n", "mine.yaml:4: field 'verifier_options': option 'boxed': expected last or all"),
+    ("verifier_options: {multiple_answer: 'false'}\n", "mine.yaml:4: field 'verifier_options': option 'multiple_answer'"),
+    ("verifier: choice\nverifier_options: {letters: abcd}\n",
+     "mine.yaml:5: field 'verifier_options': option 'letters': expected the option letters in capitals"),
+    ("verifier: choice\nverifier_options: {letters: 4}\n", "mine.yaml:5: field 'verifier_options': option 'letters'"),
 ])
 def test_bad_task_options_stop_with_one_line(tmp_path, extra, says):
     spec = _math_task(tmp_path, extra)

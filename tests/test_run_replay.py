@@ -121,7 +121,7 @@ BAD = [
     (["run", "aime24", "--backend", "transformers", "--model", "no-such-org/no-such-model"],
      "model 'no-such-org/no-such-model' does not exist locally"),
     (["run", "aime24", "--backend", "vllm", "--model", "{tmp}/not-a-model"], "not-a-model"),
-    (["run", "{broken_spec}", "--completions", "{c}"], "broken.json: cannot read as json (ArrowInvalid"),
+    (["run", "{broken_spec}", "--completions", "{c}"], "broken.json: cannot read as json (Expecting ',' delimiter: line 1 column 12)"),
     (["run", "{type_error}", "--completions", "{c}"], "type.yaml:3: field 'prompt' on problem '0': TypeError"),
 ]
 

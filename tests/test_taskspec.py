@@ -99,6 +99,13 @@ def test_unknown_task_lists_the_known_ones():
     ("name: t\ndataset: {local: x.jsonl}\ncompletions: 5\n", r"t\.yaml:3: field 'completions': expected the path of a replay file"),
     ("name: t\ndataset: {local: x.jsonl}\ncompletions: [a]\n", r"t\.yaml:3: field 'completions': expected the path"),
     ("name: t\ndataset: {local: x.jsonl}\nprompt: null\n", r"t\.yaml:3: field 'prompt': expected a jinja2 template string, got null"),
+    # a problem and a breakdown always read a column; null is not "leave it out"
+    ("name: t\ndataset: {local: x.jsonl}\nfields: {problem: null}\n",
+     r"t\.yaml:3: field 'fields\.problem': expected a column name or a jinja expression \(a string\), got null"),
+    ("name: t\ndataset: {local: x.jsonl}\nfields: {meta: {level: null}}\n",
+     r"t\.yaml:3: field 'fields\.meta\.level': expected a column name .*got null"),
+    ("name: t\ndataset: {local: x.jsonl}\nfields:\n  id: id\n  meta: [level, {subject: subj}]\n",
+     r"t\.yaml:5: field 'fields\.meta': expected a list of column names, got dict"),
 ])
 def test_malformed_specs_name_file_line_and_key(tmp_path, text, where):
     (tmp_path / "t.yaml").write_text(text)
@@ -167,6 +174,64 @@ def test_a_null_answer_is_no_gold_through_a_jinja_field_as_through_its_column(tm
 def test_a_list_answer_is_several_accepted_answers_and_an_empty_one_is_no_gold(tmp_path):
     golds = _answers(tmp_path, [["5", "five"], [], ["7"], [3, [4.5]], {"x": 1}, 27.0])
     assert golds == [("5", "five"), None, ("7",), ("3", "4.5"), '{"x": 1}', "27.0"]
+
+
+def _load(tmp_path, data: str, name: str = "d.jsonl", extra: str = "fields: {id: id}\n") -> list:
+    (tmp_path / name).write_text(data)
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\n{extra}")
+    return load_problems(load_task(str(tmp_path / "t.yaml"))).problems
+
+
+def test_a_bare_jinja_reference_reads_as_its_column_and_null_prints_nothing(tmp_path):
+    # `{{ answer }}` is the column: an empty list and NaN are no gold, a list is several golds
+    assert _answers(tmp_path, [[], ["7", "7.0"], float("nan")], "{{ answer }}") == [None, ("7", "7.0"), None]
+    assert _answers(tmp_path, [float("nan"), None], "x{{ answer }}") == ["x", "x"]  # never 'xnan' or 'xNone'
+
+
+@pytest.mark.parametrize("columns", [lambda d: json.dumps(d), lambda d: json.dumps(d, indent=2)])
+def test_a_json_file_of_columns_is_one_problem_per_row(tmp_path, columns):
+    # what `json.dump(ds.to_dict())` writes: an object of equal-length lists
+    data = {"id": ["q1", "q2", "q3"], "problem": ["1+1?", "2+2?", "3+3?"], "answer": ["2", "4", "6"]}
+    problems = _load(tmp_path, columns(data), "d.json")
+    assert [(p.id, p.problem, p.answer) for p in problems] == [("q1", "1+1?", "2"), ("q2", "2+2?", "4"),
+                                                               ("q3", "3+3?", "6")]
+
+
+def test_values_load_as_the_file_writes_them(tmp_path):
+    # CSV cells are text: no 0012 -> 12, 007 -> 7.0, 5 -> 5.0 beside an empty cell, NA -> null, 1.23e+17
+    csv_text = ("id,problem,answer\n0012,What is 3+4?,007\n13,What is 2+3?,5\n14,Empty?,\n"
+                "15,Symbol of sodium?,NA\n16,Solve,N/A\n17,Big,123456789012345678\n")
+    problems = _load(tmp_path, csv_text, "d.csv")
+    assert [(p.id, p.answer) for p in problems] == [("0012", "007"), ("13", "5"), ("14", None), ("15", "NA"),
+                                                    ("16", "N/A"), ("17", "123456789012345678")]
+    # JSON keeps 5 an integer beside 2.5 (arrow would widen the column to 5.0)
+    rows = [{"id": 1, "problem": "p1", "answer": 5}, {"id": 2, "problem": "p2", "answer": 2.5}]
+    assert [p.answer for p in _load(tmp_path, json.dumps(rows), "d.json")] == ["5", "2.5"]
+    ndjson = "".join(json.dumps(r) + "\n" for r in rows)
+    assert [p.answer for p in _load(tmp_path, ndjson, "d.ndjson")] == ["5", "2.5"]
+
+
+@pytest.mark.parametrize("row, says", [
+    ({"id": "w", "problem": None}, r"t\.yaml:3: field 'problem' on row 0 \(id w\): expected the problem's text, got null"),
+    ({"id": "x", "problem": ["a", "b"]}, r"field 'problem' on row 0 \(id x\): expected the problem's text, got list"),
+    ({"id": "y", "problem": " "}, r"field 'problem' on row 0 \(id y\): expected the problem's text, got empty text"),
+    ({"id": None, "problem": "p"}, r"t\.yaml:3: field 'id' on row 0: the id is null"),
+])
+def test_a_problem_must_be_text_and_have_an_id(tmp_path, row, says):
+    with pytest.raises(InputError, match=says):
+        _load(tmp_path, json.dumps({**row, "answer": "1"}) + "\n")
+    with pytest.raises(InputError, match=says):  # the same from a JSON file of columns
+        _load(tmp_path, json.dumps({k: [v] for k, v in {**row, "answer": "1"}.items()}), "d.json")
+
+
+def test_a_null_value_in_a_prompt_prints_nothing(tmp_path):
+    from evalkit.taskspec import prompt_messages
+
+    problems = _load(tmp_path, json.dumps({"id": "a", "problem": "Find x.", "context": None, "answer": "1"}) + "\n",
+                     extra="fields: {id: id}\nprompt: \"{{ context }}|{{ problem }}\"\nsystem: 'Topic: {{ context }}.'\n")
+    spec = load_task(str(tmp_path / "t.yaml"))
+    assert prompt_messages(spec, problems[0]) == [{"role": "system", "content": "Topic: ."},
+                                                  {"role": "user", "content": "|Find x."}]
 
 
 def test_an_empty_dataset_is_an_error_naming_the_spec_and_the_file(tmp_path):

@@ -68,6 +68,14 @@ class ChoiceOptions:
 
     letters: str = "ABCDEFGHIJ"
 
+    def __post_init__(self) -> None:
+        """ValueError for letters no answer could match (`abcd`, `4`): every sample would be unjudged."""
+        letters = self.letters
+        if not isinstance(letters, str) or not letters or not all("A" <= c <= "Z" for c in letters) \
+                or len(set(letters)) < len(letters):
+            raise ValueError(f"option 'letters': expected the option letters in capitals, each once (such as ABCD), "
+                             f"got {letters!r}")
+
 
 def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
     """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none)."""

@@ -52,6 +52,21 @@ class MathOptions:
     think_fallback: bool = False
     multiple_answer: bool | None = None
 
+    def __post_init__(self) -> None:
+        """ValueError naming the option whose value is not one it takes (a quoted "false" is a
+        non-empty string, true to Python; `boxed: first` would read as `last`)."""
+        for name, value, may_be_none in (("timeout", self.timeout, False), ("deadline", self.deadline, True)):
+            if not (value is None and may_be_none) and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                        or not 0 < value < float("inf")):
+                raise ValueError(f"option {name!r}: expected a number of seconds > 0, got {value!r}")
+        if self.boxed not in ("last", "all"):
+            raise ValueError(f"option 'boxed': expected last or all, got {self.boxed!r}")
+        if not isinstance(self.think_fallback, bool):
+            raise ValueError(f"option 'think_fallback': expected true or false (unquoted), got {self.think_fallback!r}")
+        if self.multiple_answer is not None and not isinstance(self.multiple_answer, bool):
+            raise ValueError(f"option 'multiple_answer': expected true, false or null (unquoted), "
+                             f"got {self.multiple_answer!r}")
+
 
 def _verdict(correct: bool | None, reason: str, answer: str | None, detail: str, ms: float) -> Verdict:
     return Verdict(correct=correct, score=1.0 if correct else 0.0, answer=answer, reason=reason,  # type: ignore[arg-type]
@@ -178,7 +193,7 @@ def _from_job(res: JobResult, pred: tuple[str, ...] | None, timeout: float) -> V
 
 def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options: Any) -> list[Verdict]:
     """Verify many (completion, gold) items; one Verdict per item, in input order. Never raises
-    for bad input (a bad option is a TypeError).
+    for bad input (an unknown option is a TypeError, a bad option value a ValueError).
 
     items: VerifyItem objects, `(completion, gold)` pairs, or dicts with `gold` and either
         `completion` (a model's output; optional `finish_reason`, `think_open`) or `answer` (final
