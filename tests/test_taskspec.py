@@ -53,7 +53,7 @@ def test_a_users_yaml_and_jsonl_make_a_task(tmp_path):
     assert [(p.id, p.problem, p.answer) for p in problems] == [("a", "1+1?", "2"), ("b", "2+2?", "4")]
 
 
-def test_csv_and_parquet_load_through_datasets(tmp_path):
+def test_csv_and_parquet_files_load_as_problems(tmp_path):
     import pandas as pd
 
     pd.DataFrame({"problem": ["x?"], "answer": ["3"]}).to_parquet(tmp_path / "d.parquet")
