@@ -52,6 +52,19 @@ def task(tmp_path):
     return str(tmp_path / "t.yaml")
 
 
+@pytest.fixture
+def effort_tokenizer(tmp_path, tiny_model):
+    """The tiny model's tokenizer with a template that takes the effort (EFFORT_TEMPLATE): its folder."""
+    from transformers import AutoTokenizer
+
+    tok_dir = tmp_path / "tok"
+    shutil.copytree(tiny_model, tok_dir)
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    tok.chat_template = EFFORT_TEMPLATE
+    tok.save_pretrained(tok_dir)
+    return tok_dir
+
+
 def _samples(run):
     return [json.loads(line) for line in (run.run_dir / "samples.jsonl").read_text().splitlines()]
 
@@ -73,15 +86,9 @@ def test_the_server_is_sent_the_effort_and_its_reasoning_tokens_are_recorded(ser
     assert "reasoning_effort" not in seen[-1]  # not set: not sent
 
 
-def test_a_template_that_takes_the_effort_renders_it_both_ways(server, task, tmp_path, tiny_model):
-    from transformers import AutoTokenizer
-
+def test_a_template_that_takes_the_effort_renders_it_both_ways(server, task, tmp_path, effort_tokenizer):
     url, seen = server
-    tok_dir = tmp_path / "tok"
-    shutil.copytree(tiny_model, tok_dir)
-    tok = AutoTokenizer.from_pretrained(tok_dir)
-    tok.chat_template = EFFORT_TEMPLATE
-    tok.save_pretrained(tok_dir)
+    tok_dir = effort_tokenizer
     prompts = {}
     for effort in ("low", "high"):
         run = evalkit.evaluate([task], model="m", backend="openai", base_url=url, reasoning_effort=effort,
@@ -122,17 +129,10 @@ def test_each_task_sends_its_own_template_options_and_a_reused_engine_forgets_th
 
 
 def test_the_completions_endpoint_renders_the_backends_effort_and_adds_no_second_bos(server, task, tmp_path,
-                                                                                   tiny_model):
-    from transformers import AutoTokenizer
-
+                                                                                   effort_tokenizer):
     url, seen = server
-    tok_dir = tmp_path / "tok"
-    shutil.copytree(tiny_model, tok_dir)
-    tok = AutoTokenizer.from_pretrained(tok_dir)
-    tok.chat_template = EFFORT_TEMPLATE
-    tok.save_pretrained(tok_dir)
-    engine = get_backend("openai", model="m", base_url=url, endpoint="completions", tokenizer=str(tok_dir),
-                                 reasoning_effort="high")
+    engine = get_backend("openai", model="m", base_url=url, endpoint="completions", tokenizer=str(effort_tokenizer),
+                         reasoning_effort="high")
     evalkit.evaluate([task], engine=engine, out=tmp_path / "run", progress=False)
     assert seen[-1]["prompt"].startswith("Reasoning: high\n")
     # the template wrote the prompt's special tokens, as the in-process engines encode it (vLLM adds a BOS
