@@ -24,7 +24,7 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
         raise InputError(f"{path}: file not found")
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        with opener(path, "rt", encoding="utf-8-sig") as f:  # a byte-order mark at the start is no data
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue

@@ -64,6 +64,16 @@ def test_csv_and_parquet_files_load_as_problems(tmp_path):
         assert len(problems) == 1 and problems[0].id == "0"
 
 
+def test_a_byte_order_mark_starts_no_field_name_in_any_text_format(tmp_path):
+    # Windows tools write one at the start of a file; it is no part of the first column's name
+    (tmp_path / "d.jsonl").write_text('{"id": "a", "problem": "x?", "answer": "3"}\n', encoding="utf-8-sig")
+    (tmp_path / "d.csv").write_text("id,problem,answer\na,x?,3\n", encoding="utf-8-sig")
+    for name in ("d.jsonl", "d.csv"):
+        (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\nfields: {{id: id}}\n")
+        [problem] = load_problems(load_task(str(tmp_path / "t.yaml"))).problems
+        assert (problem.id, problem.answer) == ("a", "3"), name
+
+
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(InputError, match=r"unknown task 'math5000'.*math500"):
         load_task("math5000")
