@@ -29,18 +29,22 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
+                    obj = loads(line)
                 except json.JSONDecodeError as e:
                     raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
                 if not isinstance(obj, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-                if _SURROGATE_ESCAPE.search(line):
-                    obj = _without_lone_surrogates(obj)
                 yield lineno, obj
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read ({e})") from None
+
+
+def loads(text: str) -> Any:
+    """`json.loads`, with a lone surrogate escape in a string (`"\\ud83d"`: half an emoji) read as U+FFFD."""
+    value = json.loads(text)
+    return _without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 
 
 def _without_lone_surrogates(value: Any) -> Any:

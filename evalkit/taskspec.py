@@ -28,7 +28,7 @@ import jinja2
 from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
-from evalkit.jsonl import _SURROGATE_ESCAPE, _without_lone_surrogates, read_jsonl
+from evalkit.jsonl import loads as json_loads, read_jsonl
 from evalkit.latex import after_hashes, last_boxed
 from evalkit.types import CodeTests, GenerationSettings, Problem
 from evalkit.windows import DateWindow, parse_day
@@ -623,13 +623,11 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
     if not text.strip():
         return []
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # one object per line
             return list(read_jsonl(path))
         raise InputError(f"{path}: cannot read as json ({e.msg}: line {e.lineno} column {e.colno})") from None
-    if _SURROGATE_ESCAPE.search(text):
-        data = _without_lone_surrogates(data)
     if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
         lengths = {column: len(values) for column, values in data.items()}
         if len(set(lengths.values())) > 1:
