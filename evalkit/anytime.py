@@ -36,7 +36,7 @@ from typing import Any, Sequence
 from evalkit.budgets import (DEFAULT_ANSWER_CUE, DEFAULT_ANSWER_TOKENS, Prefix, budget_results, can_continue,
                              close_text, derived_seed, parse_budgets)
 from evalkit.errors import InputError
-from evalkit.thinking import ThinkFormat, get_format, split_think
+from evalkit.thinking import ThinkFormat, recorded_format, split_think
 
 DEFAULT_BUDGETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 
@@ -158,7 +158,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         tok, counted_with = _tokenizer(tokenizer, engine, config, samples)
         counter = _Counter(tok, samples)
         spans = []
-        fmt = _run_format(config)
+        fmt = recorded_format(config)
         for s in samples:
             split = split_think(s["completion"], _think_open(s, fmt), fmt)
             # the thinking the model wrote: after the open marker, and after what the prompt already held
@@ -240,11 +240,6 @@ def _equivalence(spec: dict[str, Any]) -> Any:
     except Exception:  # an unknown plugin: maj@k groups by text
         return None
     return equivalence(verifier)
-
-
-def _run_format(config: dict[str, Any]) -> ThinkFormat:
-    """The run's think format, as its config.json records it (r1 for a run made before it was)."""
-    return get_format((config.get("think_format") or {}).get("row"))
 
 
 def _think_open(s: dict[str, Any], fmt: ThinkFormat) -> bool:
@@ -361,7 +356,7 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     from evalkit.verifiers.base import VerifyItem, get_verifier
 
     tok = engine.tokenizer
-    fmt = _run_format(config)
+    fmt = recorded_format(config)
     close = close_text(fmt)
     sampling = {t.get("name"): t.get("resolved_generation") or t.get("generation") or {} for t in config.get("tasks", [])}
     verifier_name = {t.get("name"): (t.get("verifier", "math"), t.get("verifier_options") or {})

@@ -252,6 +252,11 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
     return ThinkSplit("", text, False, True, 0)
 
 
+def recorded_format(config: dict[str, Any]) -> ThinkFormat:
+    """The think format a run's config.json records (r1 for a run made before runs recorded one)."""
+    return get_format((config.get("think_format") or {}).get("row"))
+
+
 def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool) -> tuple[int, int]:
     """(start, end) of the thinking before offset `limit`: from after the first open marker (or the
     start, when the prompt opened it: then only a marker the reply repeats at its very start is

@@ -59,15 +59,13 @@ def file_format(path: str | Path, think_format: Any, completions: Sequence[str],
     """How the completions read from `path` think: the row `think_format` names; for `auto` (or None),
     the row a run recorded in its config.json when `path` is a run directory or its samples.jsonl (every
     reader of a run reads that one row), else the row whose markers `completions` hold (`thinking.decide`)."""
-    from evalkit.thinking import FormatDecision, decide
+    from evalkit.thinking import FormatDecision, decide, recorded_format
 
     config = _run_config(Path(path)) if think_format in (None, "auto") else None
     if config is None:
         return decide(think_format, completions=completions, think_open=think_open)
-    from evalkit.anytime import _run_format
-
     how = (config.get("think_format") or {}).get("decided_by") or "a run made before runs recorded one: r1"
-    return FormatDecision(_run_format(config), f"the run's config.json: {how}")
+    return FormatDecision(recorded_format(config), f"the run's config.json: {how}")
 
 
 def _run_config(path: Path) -> dict[str, Any] | None:
