@@ -8,9 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -58,12 +56,43 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@contextmanager
-def served(model: Path, log: Path, extra: tuple[str, ...] = ()) -> Iterator[str]:
-    """One server (`start_server`) for the length of the block, up when it starts: its base URL."""
-    proc, url = start_server(model, log, extra=extra)
-    try:
+class SessionServers:
+    """The session's vLLM servers of the tiny model, one per kind, started in the background as soon as the
+    session knows it needs them (`start`), so their start-up overlaps the tests before them. A test that
+    kills one (`take`) leaves the kind to be started again by the next test that asks for it."""
+
+    KINDS = {
+        # no reasoning parser, a 4,096-token window (a judge's prompt holds the problem and the answer)
+        "plain": ("--max-model-len", "4096"),
+        # the DeepSeek-R1 reasoning parser, for the chat endpoint's reasoning_content
+        "reasoning": ("--reasoning-parser", "deepseek_r1"),
+    }
+
+    def __init__(self, model: Path, logs: Path) -> None:
+        self.model, self.logs = model, logs
+        self.running: dict[str, tuple[subprocess.Popen, str, Path]] = {}
+        self.starts = 0
+
+    def start(self, kind: str) -> None:
+        """Start the kind's server unless one is running; returns at once."""
+        if kind not in self.running or self.running[kind][0].poll() is not None:
+            self.starts += 1
+            log = self.logs / f"{kind}-{self.starts}.log"
+            self.running[kind] = (*start_server(self.model, log, extra=self.KINDS[kind]), log)
+
+    def url(self, kind: str) -> str:
+        """The base URL of the kind's server, once it answers."""
+        return self.take(kind)[1]
+
+    def take(self, kind: str) -> tuple[subprocess.Popen, str]:
+        """The kind's server process and base URL, once it answers, for a test that may kill it: the next
+        `url(kind)` then starts another."""
+        self.start(kind)
+        proc, url, log = self.running[kind]
         wait_up(proc, url, log, time.time() + 300)
-        yield url
-    finally:
-        stop(proc)
+        return proc, url
+
+    def close(self) -> None:
+        for proc, _, _ in self.running.values():
+            stop(proc)
+        self.running.clear()

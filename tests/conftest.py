@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -11,6 +12,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# vLLM's engine core in the process that starts it and its CPU worker in the engine core, not one process
+# each: every engine and server of the tests starts in about half the time (each spawned process imports
+# torch and vLLM again), and makes the same samples. Users keep vLLM's default.
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,16 +43,45 @@ def vllm_engine(tiny_model):
     engine.close()
 
 
-@pytest.fixture(scope="session")
-def plain_vllm_server(tiny_model, tmp_path_factory):
-    """A real vLLM OpenAI server of the tiny model (`tiny`) on 127.0.0.1, without a reasoning parser and
-    with a 4,096-token window (a judge's prompt holds the problem and the answer): its base URL. One
-    per session, for every test module that only needs a plain server."""
-    pytest.importorskip("vllm")
-    from _servers import served
+# the session's vLLM servers each fixture uses (tests/_servers.py)
+SERVERS_OF = {"plain_vllm_server": ("plain",), "reasoning_vllm_server": ("reasoning",),
+              "fleet": ("plain", "reasoning")}
 
-    with served(tiny_model, tmp_path_factory.mktemp("plain-server") / "vllm.log", ("--max-model-len", "4096")) as url:
-        yield url
+
+@pytest.fixture(scope="session")
+def vllm_servers(tiny_model, tmp_path_factory):
+    pytest.importorskip("vllm")
+    from _servers import SessionServers
+
+    servers = SessionServers(tiny_model, tmp_path_factory.mktemp("vllm-servers"))
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_the_sessions_servers(request):
+    """Start, at the session's first test, the vLLM servers its tests will use: each takes a minute to start,
+    which then overlaps the tests before the first one that needs it."""
+    names = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    kinds = sorted({kind for name, of in SERVERS_OF.items() if name in names for kind in of})
+    if kinds and importlib.util.find_spec("vllm") is not None:
+        servers = request.getfixturevalue("vllm_servers")
+        for kind in kinds:
+            servers.start(kind)
+
+
+@pytest.fixture
+def plain_vllm_server(vllm_servers):
+    """A real vLLM OpenAI server of the tiny model (`tiny`) on 127.0.0.1, without a reasoning parser and
+    with a 4,096-token window: its base URL."""
+    return vllm_servers.url("plain")
+
+
+@pytest.fixture
+def reasoning_vllm_server(vllm_servers):
+    """A real vLLM OpenAI server of the tiny model (`tiny`) on 127.0.0.1 with the DeepSeek-R1 reasoning
+    parser: its base URL."""
+    return vllm_servers.url("reasoning")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from _http import JSONHandler, serve
-from _servers import served
 
 import evalkit
 
@@ -65,17 +64,10 @@ def test_vllm_run_resumes_with_the_same_samples(vllm_engine, tmp_path):
     assert a.keys() == b.keys() and all(a[k]["completion"] == b[k]["completion"] for k in a)
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tiny_model, tmp_path_factory):
-    """A real vLLM OpenAI server on 127.0.0.1 with the DeepSeek-R1 reasoning parser."""
-    pytest.importorskip("vllm")
-    with served(tiny_model, tmp_path_factory.mktemp("server") / "server.log", ("--reasoning-parser", "deepseek_r1")) as url:
-        yield url
-
-
-def test_openai_completions_endpoint_matches_the_in_process_engine(vllm_server, vllm_engine, tiny_model, tmp_path):
-    served = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=vllm_server, n=2, limit=2,
-                              max_tokens=16, out=tmp_path / "served", progress=False,
+def test_openai_completions_endpoint_matches_the_in_process_engine(reasoning_vllm_server, vllm_engine, tiny_model,
+                                                                   tmp_path):
+    served = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=reasoning_vllm_server, n=2,
+                              limit=2, max_tokens=16, out=tmp_path / "served", progress=False,
                               backend_options={"endpoint": "completions", "tokenizer": str(tiny_model)})
     local = evalkit.evaluate(["aime24"], engine=vllm_engine, n=2, limit=2, max_tokens=16, out=tmp_path / "local",
                              progress=False)
@@ -88,12 +80,13 @@ def test_openai_completions_endpoint_matches_the_in_process_engine(vllm_server, 
         assert a[k]["completion_tokens"] == b[k]["completion_tokens"]
 
 
-def test_budget_sweep_through_the_completions_endpoint_matches_the_engine(vllm_server, vllm_engine, tiny_model,
-                                                                         tmp_path):
+def test_budget_sweep_through_the_completions_endpoint_matches_the_engine(reasoning_vllm_server, vllm_engine,
+                                                                           tiny_model, tmp_path):
     common = dict(n=2, limit=2, think_budget="8,32", answer_tokens=8, progress=False)
-    served = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=vllm_server, out=tmp_path / "served",
+    served = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=reasoning_vllm_server,
+                              out=tmp_path / "served",
                               backend_options={"endpoint": "completions", "tokenizer": str(tiny_model)}, **common)
-    streamed = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=vllm_server,
+    streamed = evalkit.evaluate(["math500"], backend="openai", model="tiny", base_url=reasoning_vllm_server,
                                 out=tmp_path / "streamed", backend_options={
                                     "endpoint": "completions", "tokenizer": str(tiny_model), "stream": True}, **common)
     local = evalkit.evaluate(["math500"], engine=vllm_engine, out=tmp_path / "local", **common)
@@ -105,12 +98,12 @@ def test_budget_sweep_through_the_completions_endpoint_matches_the_engine(vllm_s
         assert (c[k]["completion"], c[k]["reasoning_tokens"]) == (b[k]["completion"], b[k]["reasoning_tokens"])
 
 
-def test_openai_chat_endpoint_stitches_reasoning_content_back(vllm_server, tmp_path):
-    run = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=vllm_server, n=2, limit=2,
+def test_openai_chat_endpoint_stitches_reasoning_content_back(reasoning_vllm_server, tmp_path):
+    run = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=reasoning_vllm_server, n=2, limit=2,
                            max_tokens=16, out=tmp_path / "chat", progress=False)
     samples = lines(run.samples_path)
     assert len(samples) == 4
-    raw = httpx.post(f"{vllm_server}/chat/completions", timeout=60, json={
+    raw = httpx.post(f"{reasoning_vllm_server}/chat/completions", timeout=60, json={
         "model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16, "seed": 1}).json()
     # the parser moved the thinking out of `content`; evalkit puts it back as a think block
     assert raw["choices"][0]["message"].get("reasoning_content") or raw["choices"][0]["message"].get("reasoning")
@@ -199,9 +192,10 @@ def test_a_stream_that_ends_in_an_error_or_a_server_that_does_not_stream(tmp_pat
     assert len(seen) == 3  # tried again, twice, before giving up
 
 
-def test_openai_unknown_model_is_a_clear_error(vllm_server, tmp_path):
+def test_openai_unknown_model_is_a_clear_error(reasoning_vllm_server, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "openai", "--model", "nope",
-                        "--base-url", vllm_server, "--out", str(tmp_path / "x")], capture_output=True, text=True)
+                        "--base-url", reasoning_vllm_server, "--out", str(tmp_path / "x")], capture_output=True,
+                       text=True)
     assert r.returncode == 2 and "model 'nope' is not served" in r.stderr and "tiny" in r.stderr
     assert not (tmp_path / "x").exists()
 

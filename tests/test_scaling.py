@@ -10,11 +10,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from _servers import start_server, stop, wait_up
 
 import evalkit
 
@@ -150,20 +148,11 @@ def test_ray_address_with_no_cluster_is_one_clear_line(tiny_model, tmp_path):
 # -------------------------------------------------------------------------------- server fleet
 
 
-@pytest.fixture(scope="module")
-def fleet(tiny_model, tmp_path_factory):
-    """Two real vLLM OpenAI servers of the tiny model on 127.0.0.1, started side by side."""
-    pytest.importorskip("vllm")
-    logs = tmp_path_factory.mktemp("fleet")
-    servers = [start_server(tiny_model, logs / f"server{i}.log", core=i) for i in range(2)]
-    try:
-        deadline = time.time() + 300
-        for i, (proc, url) in enumerate(servers):
-            wait_up(proc, url, logs / f"server{i}.log", deadline)
-        yield servers
-    finally:
-        for proc, _ in servers:
-            stop(proc)
+@pytest.fixture
+def fleet(vllm_servers):
+    """Two real vLLM OpenAI servers of the tiny model on 127.0.0.1: the session's two (conftest.py), which
+    this module's test kills; a later test that asks for one gets another."""
+    return [vllm_servers.take("plain"), vllm_servers.take("reasoning")]
 
 
 def test_fleet_with_a_server_killed_mid_run_loses_nothing_and_repeats_nothing(fleet, tiny_model, tmp_path, capfd):
