@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -305,6 +306,176 @@ def test_openai_prompt_the_server_refuses_as_too_long_is_that_samples_outcome(tm
     assert samples[("short", 0)]["correct"] is True and samples[("short", 1)]["correct"] is True
     assert [samples[("long", i)]["reason"] for i in (0, 1)] == ["truncated", "truncated"]
     assert "does not fit the model's context window" in samples[("long", 0)]["detail"]
+
+
+# how servers refuse a request that does not fit a 2,048-token window, by the prompt's tokens and max_tokens
+REFUSALS = {
+    "vllm-0.10": lambda prompt, most: (400, f"'max_tokens' or 'max_completion_tokens' is too large: {most}. This "
+                                            f"model's maximum context length is 2048 tokens and your request has "
+                                            f"{prompt} input tokens ({most} > 2048 - {prompt})."),
+    "openai": lambda prompt, most: (400, f"This model's maximum context length is 2048 tokens. However, you requested "
+                                         f"{prompt + most} tokens ({prompt} in the messages, {most} in the completion)."
+                                         f" Please reduce the length of the messages or completion."),
+    "sglang": lambda prompt, most: (400, f"Requested token count exceeds the model's maximum context length of 2048 "
+                                         f"tokens. You requested a total of {prompt + most} tokens: {prompt} tokens "
+                                         f"from the input messages and {most} tokens for the completion."),
+    "tgi": lambda prompt, most: (422, f"Input validation error: `inputs` must have less than 2048 tokens. Given: "
+                                      f"{prompt}" if prompt >= 2048 else
+                                      f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048. "
+                                      f"Given: {prompt} `inputs` tokens and {most} `max_new_tokens`"),
+}
+
+
+@pytest.mark.parametrize("server", sorted(REFUSALS))
+def test_a_max_tokens_the_window_cannot_hold_is_lowered_to_what_it_leaves(server, tmp_path):
+    class Window(JSONHandler):  # the short prompt is 20 tokens, the long one 3,000
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            prompt = 3000 if "zq1" in json.dumps(body) else 20
+            if prompt + body["max_tokens"] > 2048:
+                status, message = REFUSALS[server](prompt, body["max_tokens"])
+                self._send({"object": "error", "message": message, "code": status}, status=status)
+            else:
+                self._send(chat_reply())
+
+    with serve(Window) as (url, seen):
+        r = cli("run", str(two_problems(tmp_path)), "--backend", "openai", "--model", "m", "--base-url", url,
+                "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    samples = {(s["problem_id"], s["sample"]): s for s in lines(tmp_path / "run" / "samples.jsonl")}
+    # the short prompt's samples are asked again with what the window leaves, as the in-process engines cap them
+    assert [samples[("short", i)]["correct"] for i in (0, 1)] == [True, True]
+    short = [b["max_tokens"] for b in seen if "zq1" not in json.dumps(b)]
+    assert short[-1] == 2028 and set(short) <= {4096, 2028}
+    # the long prompt does not fit at all: that sample's outcome, and the run goes on
+    assert [samples[("long", i)]["reason"] for i in (0, 1)] == ["truncated", "truncated"]
+    assert "2 samples have a prompt that does not fit" in r.stderr
+
+
+def test_a_refusal_that_does_not_say_what_fits_stops_the_run_with_what_to_change(tmp_path):
+    class Terse(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send({"error": {"message": "max_tokens exceeds the context length"}}, status=400)
+
+    with serve(Terse) as (url, _):
+        r = cli("run", str(two_problems(tmp_path)), "--backend", "openai", "--model", "m", "--base-url", url,
+                "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "refused max_tokens 4096" in r.stderr and "--max-tokens" in r.stderr
+
+
+def test_a_reply_the_server_gave_up_on_is_tried_again(tmp_path):
+    class GivesUp(JSONHandler):  # its first reply ends as vLLM ends an aborted request, or OpenRouter a failed one
+        finish = "abort"
+
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            if len(type(self).seen) > 1:
+                self._send(chat_reply())
+            elif not body.get("stream"):
+                reply = chat_reply("<think>1+1 is</think> \\boxed{1")  # cut where the server gave up
+                reply["choices"][0]["finish_reason"] = self.finish
+                self._send(reply)
+            else:  # OpenRouter mid-stream: an error, and the choice ends as `error`
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for event in ({"choices": [{"index": 0, "delta": {"content": "1+"}, "finish_reason": None}]},
+                              {"error": {"code": 502, "message": "provider disconnected"},
+                               "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}):
+                    self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                self.wfile.write(b"data: [DONE]\n\n")
+
+    for finish, stream in (("abort", False), ("error", False), ("error", True)):
+        GivesUp.finish = finish
+        with serve(GivesUp) as (url, seen):
+            run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                                   limit=1, out=tmp_path / f"{finish}-{stream}", progress=False, trace=False,
+                                   backend_options={"stream": stream})
+        [s] = lines(run.samples_path)
+        assert len(seen) == 2 and (s["correct"], s["finish_reason"]) == (True, "stop"), (finish, stream, s)
+
+
+def test_a_rate_limited_request_waits_as_long_as_the_server_asks(tmp_path):
+    from email.utils import format_datetime
+
+    class Limited(JSONHandler):  # 429 twice: Retry-After in seconds, then as an HTTP date
+        at: list = []
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            type(self).at.append(time.time())
+            if len(type(self).seen) == 1:
+                self._send_429("2")
+            elif len(type(self).seen) == 2:
+                self._send_429(format_datetime(datetime.fromtimestamp(time.time() + 3, timezone.utc), usegmt=True))
+            else:
+                self._send(chat_reply())
+
+        def _send_429(self, after: str) -> None:
+            data = b'{"error": {"message": "Rate limit exceeded"}}'
+            self.send_response(429)
+            self.send_header("Retry-After", after)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    with serve(Limited) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url, limit=1,
+                               out=tmp_path / "run", progress=False, trace=False, backend_options={"max_retries": 2})
+    [s] = lines(run.samples_path)
+    assert s["correct"] is True and len(seen) == 3
+    at = Limited.at
+    # no sooner than asked (the backoff alone would have tried again after 0.5 to 1.5 s, then 1 to 3 s);
+    # the date has whole seconds, so it asks for at least 2
+    assert at[1] - at[0] >= 2.0 and at[2] - at[1] >= 2.0
+
+
+def test_a_server_s_errors_are_one_line_and_say_what_may_be_wrong(tmp_path):
+    class Nginx(JSONHandler):  # a proxy in front of the server, reached without /v1
+        def do_GET(self):  # noqa: N802
+            self._html(404)
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._html(404)
+
+        def _html(self, status):
+            data = b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1>" \
+                   b"</center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    with serve(Nginx) as (url, _):
+        r = cli("run", str(two_problems(tmp_path)), "--backend", "openai", "--model", "m", "--base-url",
+                url.removesuffix("/v1"), "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "<" not in r.stderr, r.stderr
+    assert "(404): 404 Not Found" in r.stderr and f"--base-url {url}?" in r.stderr
+
+
+def test_openrouter_routing_variants_are_served_and_a_long_model_list_is_cut(tmp_path):
+    class Router(JSONHandler):  # lists its models, not the routing shortcuts of each (`:nitro`, `:floor`)
+        def do_GET(self):  # noqa: N802
+            self._send({"data": [{"id": "deepseek/deepseek-r1"}] + [{"id": f"vendor/model-{i}"} for i in range(300)]})
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(chat_reply())
+
+    task = two_problems(tmp_path, n=1)
+    with serve(Router) as (url, seen):
+        run = evalkit.evaluate([str(task)], backend="openai", model="deepseek/deepseek-r1:nitro", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False)
+        assert run.generated == 1 and seen[0]["model"] == "deepseek/deepseek-r1:nitro"
+        r = cli("run", str(task), "--backend", "openai", "--model", "deepseek/deepseek-r2", "--base-url", url,
+                "--no-progress", "--out", str(tmp_path / "typo"), cwd=tmp_path)
+    assert r.returncode == 2 and "model 'deepseek/deepseek-r2' is not served" in r.stderr
+    assert "vendor/model-18 and 281 more" in r.stderr and len(r.stderr) < 1000
 
 
 class SlowOnce(JSONHandler):

@@ -21,12 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
-from evalkit.types import Request
 from evalkit.errors import ServerError  # noqa: F401 - where the backends raise it from
-
-
+from evalkit.types import Request
 
 AVOID_WAIT_S = 0.2  # how long a server's worker waits after handing back a retry meant for another server
+MAX_RETRY_AFTER_S = 120.0  # the longest a server's Retry-After makes a request wait before its next try
 
 
 class Unreachable(Exception):
@@ -34,7 +33,12 @@ class Unreachable(Exception):
 
 
 class Busy(Exception):
-    """The server answered with a status worth retrying (429, 5xx): back off, then try again."""
+    """The server answered with a status worth retrying (429, 5xx): back off, then try again; no sooner
+    than `retry_after` seconds where the server said so (its Retry-After header)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TimedOut(Exception):
@@ -159,7 +163,9 @@ class Fleet:
                 except (Busy, TimedOut) as e:
                     refused_at[i] = server.url
                     if retry(i, req, server, e):
-                        await asyncio.sleep(min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random()))
+                        wait = min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random())
+                        told = getattr(e, "retry_after", None)
+                        await asyncio.sleep(max(wait, min(told, MAX_RETRY_AFTER_S)) if told else wait)
                         queue.put_nowait((0, i, req))
                     continue
                 except Exception as e:

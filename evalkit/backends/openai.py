@@ -2,28 +2,32 @@
 
 Chat endpoint by default (the server applies the chat template); `endpoint="completions"` sends a
 prompt rendered with the model's own tokenizer instead, so the think prefill can be forced. Bounded
-concurrency per server; retries with backoff on 429, 5xx and connection errors; a clear error on
-other 4xx. Several base URLs make a fleet (evalkit.backends.fleet): requests are spread across the
-servers, and the in-flight requests of a server that dies go to the others.
-Servers that return the thinking separately (`reasoning_content` or `reasoning`) get it stitched
-back in the run's think format's own markers (`think_format`, r1's `<think>…</think>` unless the run
-says otherwise), so everything downstream sees one self-contained completion.
-A request may take as long as the server needs (`timeout`, `--request-timeout`, bounds it); a prompt
-the server refuses as longer than its context window is that sample's outcome (cut off before its
-first token), not the run's end. With `stream=True` (`--stream`) each reply comes as server-sent events,
-folded into the same completion a plain reply gives: tokens keep the connection busy through a gateway
-that cuts idle ones, and `timeout` bounds the silence between them instead of the whole reply.
+concurrency per server; retries with backoff on 429 (no sooner than its Retry-After), 5xx, connection
+errors and replies the server gave up on (finish_reason `error`, `abort`); a clear error on other 4xx.
+Several base URLs make a fleet (evalkit.backends.fleet): requests are spread across the servers, and
+the in-flight requests of a server that dies go to the others. Servers that return the thinking
+separately (`reasoning_content` or `reasoning`) get it stitched back in the run's think format's own
+markers (`think_format`, r1's `<think>…</think>` unless the run says otherwise), so everything
+downstream sees one self-contained completion. A request may take as long as the server needs
+(`timeout`, `--request-timeout`, bounds it); a prompt the server refuses as longer than its context
+window is that sample's outcome (cut off before its first token), not the run's end; a max_tokens
+longer than the window leaves after the prompt is lowered to what it leaves, where the refusal says how
+much. With `stream=True` (`--stream`) each reply comes as server-sent events, folded into the same
+completion a plain reply gives: tokens keep the connection busy through a gateway that cuts idle ones,
+and `timeout` bounds the silence between them instead of the whole reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import os
 import queue
 import re
 import sys
 import threading
+from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 import httpx
@@ -35,8 +39,23 @@ from evalkit.thinking import R1, ThinkFormat, stitch
 from evalkit.types import Completion, Request
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-# how servers refuse a prompt longer than the context window (vLLM, SGLang, OpenAI, llama.cpp)
-TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size", re.IGNORECASE)
+# how servers refuse a request that does not fit the context window, the prompt alone or with its
+# max_tokens (vLLM, SGLang, OpenAI, llama.cpp; TGI answers 422 "must have less than N tokens")
+TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size|"
+                      r"must have less than \d+ tokens|must be <= ?\d+", re.IGNORECASE)
+TOO_LONG_STATUS = {400, 413, 422}
+# the window and the prompt's tokens, where a refusal says them: "maximum context length is 2048 tokens and
+# your request has 20 input tokens" (vLLM), "(20 in the messages, 4096 in the completion)" (OpenAI, older
+# vLLM), "of 2048 tokens ... 20 tokens from the input messages" (SGLang), "must be <= 4096. Given: 20 `inputs`
+# tokens" (TGI)
+WINDOW = re.compile(r"context length (?:is|of) (\d+)|must be <= ?(\d+)", re.IGNORECASE)
+PROMPT_TOKENS = re.compile(r"(\d+) (?:input tokens|in the messages|tokens from the input|`?inputs`? tokens)",
+                           re.IGNORECASE)
+ASKS_OUTPUT = re.compile(r"max_tokens|max_new_tokens|max_completion_tokens|in the completion|for the completion",
+                         re.IGNORECASE)
+GAVE_UP = {"error", "abort"}  # the finish_reason of a reply the server gave up on (vLLM, OpenRouter)
+# OpenRouter's routing shortcuts, which its /models does not list: `deepseek/deepseek-r1:nitro`
+ROUTING_VARIANTS = {"nitro", "floor", "online", "exacto"}
 CONNECT_TIMEOUT_S = 30.0  # a server that does not take the connection in this long counts as unreachable
 
 
@@ -77,6 +96,7 @@ class OpenAIBackend:
         self.timeout = timeout
         self.stream = bool(stream)
         self._root: str | None = None  # the model's path as the server reports it (vLLM's /models `root`)
+        self._fitted: dict[str, int] = {}  # a prompt's max_tokens, lowered to what the server's window leaves
         self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
         self.tokenizer = None
         self.max_model_len = max_model_len
@@ -129,8 +149,10 @@ class OpenAIBackend:
             served = [m["id"] for m in data]
         except Exception:
             return None
-        if served and self.model not in served:
-            raise InputError(f"model {self.model!r} is not served at {url} (it serves: {', '.join(served)})")
+        base, _, variant = self.model.rpartition(":")
+        if served and self.model not in served and not (variant in ROUTING_VARIANTS and base in served):
+            listed = ", ".join(served[:20]) + (f" and {len(served) - 20} more" if len(served) > 20 else "")
+            raise InputError(f"model {self.model!r} is not served at {url} (it serves: {listed})")
         entry = next((m for m in data if m["id"] == self.model), {})
         window = entry.get("max_model_len")
         if self.max_model_len is None and isinstance(window, int):
@@ -209,11 +231,20 @@ class OpenAIBackend:
                 body["reasoning_effort"] = effort
             if template_kwargs:  # vLLM and SGLang hand these to the chat template (enable_thinking, ...)
                 body["chat_template_kwargs"] = template_kwargs
-        try:
-            data = await self._post(client, url, path, body)
-        except _TooLong:
-            return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
-        return self._completion(req, data)
+        # a max_tokens the server's window cannot hold after this prompt is lowered to what it leaves, as the
+        # in-process engines do (the reply then ends as `length`); remembered for the prompt's other samples
+        key = json.dumps({k: v for k, v in body.items() if k not in ("seed", "temperature", "top_p", "max_tokens")},
+                         sort_keys=True)
+        if key in self._fitted and isinstance(req.max_tokens, int):
+            body["max_tokens"] = min(req.max_tokens, self._fitted[key])
+        for _ in range(2):
+            try:
+                return self._completion(req, await self._post(client, url, path, body))
+            except _Fit as e:
+                self._fitted[key] = body["max_tokens"] = e.max_tokens
+            except _TooLong:
+                break
+        return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
 
     async def _post(self, client: httpx.AsyncClient, url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST one request (streamed with `stream`) and return the reply's body, a streamed one folded
@@ -234,21 +265,25 @@ class OpenAIBackend:
         except httpx.HTTPError as e:  # also a stream cut off mid-reply: the server went away
             raise Unreachable(f"{type(e).__name__}: {e}") from None
         if streamed is not None:
-            return streamed
+            return _finished(streamed)
         if r.status_code < 400:
             try:
                 data = r.json()
             except ValueError:
                 data = None
-            if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]):
+            if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]
+                    and isinstance(data["choices"][0], dict)):
                 # a gateway's error object in a 200, or no JSON: worth another try, then one clear line
-                raise Busy(f"{r.status_code} without a completion: {r.text[:200]}")
-            return data
-        if r.status_code == 400 and TOO_LONG.search(r.text):
-            raise _TooLong(r.text[:300])
+                raise Busy(f"{r.status_code} without a completion: {_one_line(r.text, 200)}")
+            return _finished(data)
+        if r.status_code in TOO_LONG_STATUS and TOO_LONG.search(r.text):
+            raise _refused_as_too_long(r.text, body.get("max_tokens"), url)
         if r.status_code not in RETRY_STATUS:
-            raise ServerError(f"server at {url} refused the request ({r.status_code}): {r.text[:300]}")
-        raise Busy(f"{r.status_code}: {r.text[:200]}")
+            hint = ""
+            if r.status_code == 404 and not url.endswith("/v1"):
+                hint = f"; OpenAI-compatible servers answer under /v1 (--base-url {url}/v1?)"
+            raise ServerError(f"server at {url} refused the request ({r.status_code}): {_one_line(r.text, 300)}{hint}")
+        raise Busy(f"{r.status_code}: {_one_line(r.text, 200)}", retry_after=_retry_after(r.headers))
 
     def _timeouts(self) -> httpx.Timeout:
         """Connecting is bounded (a dead server is found quickly); the reply waits `timeout` (None: as long
@@ -343,7 +378,7 @@ async def _fold_events(response: httpx.Response) -> dict[str, Any]:
             event = json.loads(payload)
         except ValueError:
             raise Busy(f"a streamed event that is not JSON: {payload[:200]}") from None
-        if not isinstance(event, dict) or (event.get("error") and not event.get("choices")):
+        if not isinstance(event, dict) or event.get("error"):  # OpenRouter's comes with a choice, too
             raise Busy(f"the stream ended in an error: {payload[:200]}")
         usage = event.get("usage") or usage
         for choice in event.get("choices") or ():
@@ -368,6 +403,69 @@ async def _fold_events(response: httpx.Response) -> dict[str, Any]:
 
 class _TooLong(Exception):
     """The server refused a prompt as longer than its context window."""
+
+
+class _Fit(_TooLong):
+    """The server refused a request whose prompt fits its context window but whose max_tokens does not:
+    `max_tokens` is what the window leaves."""
+
+    def __init__(self, max_tokens: int, message: str) -> None:
+        super().__init__(message)
+        self.max_tokens = max_tokens
+
+
+def _refused_as_too_long(text: str, max_tokens: Any, url: str) -> Exception:
+    """What a server's refusal for its context window means: _Fit where the prompt fits and the refusal says
+    by how much the reply must shrink; _TooLong where the prompt alone does not fit; a ServerError (the run
+    stops, resumable) where the reply does not fit and the server does not say what would."""
+    message = _one_line(text, 300)
+    window = next((int(g) for m in WINDOW.finditer(text) for g in m.groups() if g), None)
+    prompt = next((int(m.group(1)) for m in PROMPT_TOKENS.finditer(text)), None)
+    if window is not None and prompt is not None:
+        if prompt < window and isinstance(max_tokens, int) and max_tokens > window - prompt:
+            return _Fit(window - prompt, message)
+        return _TooLong(message)
+    if ASKS_OUTPUT.search(text):
+        return ServerError(f"server at {url} refused max_tokens {max_tokens} as more than its context window leaves "
+                           f"for the reply, without saying how much it leaves ({message}); lower the task's "
+                           f"max_tokens (--max-tokens)")
+    return _TooLong(message)
+
+
+def _finished(data: dict[str, Any]) -> dict[str, Any]:
+    """The reply, unless the server gave up on it (finish_reason `error` or `abort`): Busy, tried again."""
+    choice = data["choices"][0]
+    if choice.get("finish_reason") in GAVE_UP:
+        raise Busy(f"the server gave up on the reply (finish_reason {choice['finish_reason']!r})")
+    return data
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the server asks a retry to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+    except ValueError:
+        pass
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _one_line(text: str, limit: int) -> str:
+    """A server's error body as one line (an HTML error page's lines and tags folded) of at most `limit`."""
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())[:limit]
 
 
 def _run_on_a_loop(coro) -> None:
