@@ -14,20 +14,18 @@ import httpx
 import pytest
 
 
-def start_server(model: Path, log: Path, core: int | None = None, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, log: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     """Start `vllm.entrypoints.openai.api_server` serving the model as `tiny`; returns (process, base URL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    # the worker in the engine's process (`uni`): one process fewer to start, half the start-up time
+    # the worker in the engine core's process (`uni`: vLLM's CPU platform keeps it only with
+    # VLLM_ENABLE_V1_MULTIPROCESSING=0, which conftest.py sets): one process fewer to start
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
            "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
            "--max-model-len", "1024", "--enforce-eager", "--distributed-executor-backend", "uni", *extra]
-    env = dict(os.environ)
-    if core is not None and (os.cpu_count() or 1) > 1:  # vLLM pins every CPU server to core 0 unless told
-        env["VLLM_CPU_OMP_THREADS_BIND"] = str(core % os.cpu_count())
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
