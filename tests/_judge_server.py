@@ -5,8 +5,9 @@ fences (found the way a model must find them: from the tag the rubric names), an
 request, so a test can say exactly what the judge was shown and how often it was asked. Modes:
 `delay` (think this long before replying; the most requests ever in flight are counted), `hang`
 (accept, never answer), `die` (drop the connection mid-request), `busy` (answer this many requests
-with HTTP `busy_status`, 503, before answering again; -1: all of them), and `stop()` (the server is
-gone: connections are refused).
+with HTTP `busy_status`, 503, before answering again; -1: all of them; with a `Retry-After` header
+where `retry_after` is given), and `stop()` (the server is gone: connections are refused). Each
+request's arrival time (time.monotonic) is kept in `times`.
 """
 
 from __future__ import annotations
@@ -40,15 +41,17 @@ class ScriptedJudge:
     -> the judge's reply text."""
 
     def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False,
-                 die: bool = False, delay: float = 0.0, raw: bool = False, busy: int = 0, busy_status: int = 503):
+                 die: bool = False, delay: float = 0.0, raw: bool = False, busy: int = 0, busy_status: int = 503,
+                 retry_after: str | None = None):
         self.reply = reply
         self.raw = raw  # reply() gets the whole user message, not the answer block
         self.model = model
         self.hang = hang
         self.die = die
         self.delay = delay
-        self.busy, self.busy_status = busy, busy_status
+        self.busy, self.busy_status, self.retry_after = busy, busy_status, retry_after
         self.requests: list[dict] = []
+        self.times: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._count = threading.Lock()
@@ -59,9 +62,11 @@ class ScriptedJudge:
             def log_message(self, *args):  # quiet
                 pass
 
-            def _send(self, code: int, body: dict) -> None:
+            def _send(self, code: int, body: dict, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(code)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -73,6 +78,7 @@ class ScriptedJudge:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 judge.requests.append(body)
+                judge.times.append(time.monotonic())
                 if judge.hang:
                     judge._release.wait(60)
                     return
@@ -81,7 +87,8 @@ class ScriptedJudge:
                     if judge.busy > 0:
                         judge.busy -= 1
                 if busy:  # overloaded: an error status instead of a reply
-                    self._send(judge.busy_status, {"object": "error", "message": "Service Unavailable"})
+                    told = {"Retry-After": judge.retry_after} if judge.retry_after is not None else None
+                    self._send(judge.busy_status, {"object": "error", "message": "Service Unavailable"}, told)
                     return
                 if judge.die:  # the server process dies under the request: no reply at all
                     self.connection.shutdown(2)

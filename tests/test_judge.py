@@ -187,6 +187,14 @@ def test_a_busy_judge_is_asked_again_until_it_answers():
     assert v.reason == "no_answer" and "HTTP 400" in v.judge.error
 
 
+def test_a_rate_limited_judge_is_asked_again_no_sooner_than_its_retry_after():
+    # without the header the one retry comes 0.25 to 0.75 s later; the server asks for 2 s
+    with ScriptedJudge(says("CORRECT"), busy=1, busy_status=429, retry_after="2") as judge:
+        (v,) = cascade(judge).verify_many(ITEMS[2:3])
+        assert judge.asked == 2 and judge.times[1] - judge.times[0] >= 1.9
+    assert v.correct is True and v.judge.error is None
+
+
 def test_a_judge_that_cannot_be_reached_is_refused_before_the_run_starts(tmp_path):
     judge = ScriptedJudge(says("CORRECT"))
     judge.stop()

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
 from evalkit.errors import ServerError  # noqa: F401 - where the backends raise it from
+from evalkit.retryafter import MAX_RETRY_AFTER_S
 from evalkit.types import Request
 
 AVOID_WAIT_S = 0.2  # how long a server's worker waits after handing back a retry meant for another server
-MAX_RETRY_AFTER_S = 120.0  # the longest a server's Retry-After makes a request wait before its next try
 
 
 class Unreachable(Exception):

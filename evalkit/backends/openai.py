@@ -20,14 +20,12 @@ and `timeout` bounds the silence between them instead of the whole reply.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import os
 import queue
 import re
 import sys
 import threading
-from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 import httpx
@@ -35,6 +33,7 @@ import httpx
 from evalkit.backends.base import BackendCapabilities, prompt_too_long, render_with_tokenizer
 from evalkit.backends.fleet import Busy, Fleet, ServerError, TimedOut, Unreachable
 from evalkit.errors import InputError
+from evalkit.retryafter import retry_after
 from evalkit.thinking import R1, ThinkFormat, stitch
 from evalkit.types import Completion, Request
 
@@ -283,7 +282,7 @@ class OpenAIBackend:
             if r.status_code == 404 and not url.endswith("/v1"):
                 hint = f"; OpenAI-compatible servers answer under /v1 (--base-url {url}/v1?)"
             raise ServerError(f"server at {url} refused the request ({r.status_code}): {_one_line(r.text, 300)}{hint}")
-        raise Busy(f"{r.status_code}: {_one_line(r.text, 200)}", retry_after=_retry_after(r.headers))
+        raise Busy(f"{r.status_code}: {_one_line(r.text, 200)}", retry_after=retry_after(r.headers))
 
     def _timeouts(self) -> httpx.Timeout:
         """Connecting is bounded (a dead server is found quickly); the reply waits `timeout` (None: as long
@@ -438,29 +437,6 @@ def _finished(data: dict[str, Any]) -> dict[str, Any]:
     if choice.get("finish_reason") in GAVE_UP:
         raise Busy(f"the server gave up on the reply (finish_reason {choice['finish_reason']!r})")
     return data
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the server asks a retry to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
-    try:
-        if headers.get("retry-after-ms"):
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-    except ValueError:
-        pass
-    value = (headers.get("retry-after") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -3,7 +3,8 @@
 A fault (the server refuses, errs, hangs past the limit, or the batch deadline passes first) is a
 `Reply` with `error` set, never an exception: the caller decides what an unanswered question means.
 What a busy server answers (408, 429, 5xx) and a dropped or refused connection are asked again after a
-backoff (`BACKOFF_S`), as long as the deadline leaves room; a question that took the whole per-request
+backoff (`BACKOFF_S`), or after as long as the server's Retry-After asks where that is longer (up to
+`MAX_RETRY_AFTER_S`), as long as the deadline leaves room; a question that took the whole per-request
 limit is not asked again (it would take as long the next time).
 """
 
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import httpx
+
+from evalkit.retryafter import MAX_RETRY_AFTER_S, retry_after
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # a busy or restarting server: ask again
 BACKOFF_S = (0.5, 1.0, 2.0)  # the wait before each retry (jittered); its length is the number of retries
@@ -91,17 +94,19 @@ class JudgeClient:
         t0 = time.monotonic()
         body = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": self.max_tokens,
                 "seed": 0}
-        reply, tries = Reply(None, "the batch deadline passed before the judge was asked"), 0
+        reply, tries, told = Reply(None, "the batch deadline passed before the judge was asked"), 0, None
         for wait in (0.0, *BACKOFF_S):
             if tries:
                 wait *= 0.5 + random.random()
+                if told:
+                    wait = max(wait, min(told, MAX_RETRY_AFTER_S))
                 if deadline is not None and time.monotonic() + wait >= deadline:
                     break  # no time left for another try: the last fault stands
                 time.sleep(wait)
             limit = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
             if limit <= 0:
                 break
-            reply, again = self._try(body, limit, t0)
+            reply, again, told = self._try(body, limit, t0)
             tries += 1
             if not again:
                 return reply
@@ -109,28 +114,30 @@ class JudgeClient:
             reply = Reply(None, f"{reply.error} (asked {tries} times)", reply.ms)
         return reply
 
-    def _try(self, body: dict, limit: float, t0: float) -> tuple[Reply, bool]:
-        """One request: (the Reply, whether a fault is worth another try)."""
+    def _try(self, body: dict, limit: float, t0: float) -> tuple[Reply, bool, float | None]:
+        """One request: (the Reply, whether a fault is worth another try, the seconds the server asked that
+        try to wait or None)."""
         try:
             r = self._http.post(f"{self.base_url}/chat/completions", json=body, headers=self._headers,
                                 timeout=httpx.Timeout(limit))
         except httpx.TimeoutException as e:
             ms = (time.monotonic() - t0) * 1e3
             if isinstance(e, httpx.ConnectTimeout):
-                return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True
-            return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False
+                return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
+            return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False, None
         except httpx.HTTPError as e:  # refused, reset, dropped mid-reply
             ms = (time.monotonic() - t0) * 1e3
-            return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True
+            return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
         ms = (time.monotonic() - t0) * 1e3
         if r.status_code != 200:
-            return Reply(None, f"judge server answered HTTP {r.status_code}: {r.text[:200]}", ms), \
-                r.status_code in RETRY_STATUS
+            again = r.status_code in RETRY_STATUS
+            return (Reply(None, f"judge server answered HTTP {r.status_code}: {r.text[:200]}", ms), again,
+                    retry_after(r.headers) if again else None)
         try:
             content = r.json()["choices"][0]["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            return Reply(None, f"judge server sent no chat completion: {r.text[:200]}", ms), False
-        return Reply(content if isinstance(content, str) else "", None, ms), False
+            return Reply(None, f"judge server sent no chat completion: {r.text[:200]}", ms), False, None
+        return Reply(content if isinstance(content, str) else "", None, ms), False, None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
