@@ -234,7 +234,7 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
             start = at + len(fmt.answer_open)
             end = text.find(fmt.answer_close, start) if fmt.answer_close else -1
             answer = text[start:end] if end >= 0 else text[start:]
-            t0, t1 = _think_span(text, at, fmt, think_open)
+            t0, t1 = _think_span(text, at, fmt, think_open, ends_at_limit=True)
             unfinished = fmt.answer_close_required and end < 0
             return ThinkSplit(text[t0:t1], answer, t1 > 0 or think_open or fmt.open in text[:at], True, start,
                               t0, t1, unfinished)
@@ -257,13 +257,18 @@ def recorded_format(config: dict[str, Any]) -> ThinkFormat:
     return get_format((config.get("think_format") or {}).get("row"))
 
 
-def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool) -> tuple[int, int]:
+def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool,
+                ends_at_limit: bool = False) -> tuple[int, int]:
     """(start, end) of the thinking before offset `limit`: from after the first open marker (or the
     start, when the prompt opened it: then only a marker the reply repeats at its very start is
-    skipped, and one the thinking mentions later is part of it) to the last close marker."""
+    skipped, and one the thinking mentions later is part of it) to the last close marker.
+    ends_at_limit: `limit` is where the answer's own marker opens, so thinking that opened and never
+    closed before it ends there (a harmony final channel after an analysis without `<|end|>`)."""
     end = text.rfind(fmt.close, 0, limit)
     if end < 0:
-        return (0, 0)
+        if not (ends_at_limit and (think_open or fmt.open in text[:limit])):
+            return (0, 0)
+        end = limit
     if think_open:
         lead = len(text) - len(text.lstrip())
         return (lead + len(fmt.open) if fmt.open and text.startswith(fmt.open, lead) and lead + len(fmt.open) <= end

@@ -412,3 +412,18 @@ def test_thinking_the_prompt_opened_keeps_a_later_mention_of_the_open_marker(nam
     # a reply that repeats the open marker at its start: the marker is not thinking
     split = split_think(f"{fmt.open}\n{thinking}{fmt.close}\\boxed{{4}}", think_open=True, think_format=name)
     assert split.think == f"\n{thinking}"
+
+
+@pytest.mark.parametrize("name", ["harmony", "sky"])
+def test_thinking_left_open_before_the_answers_own_marker_ends_at_that_marker(name):
+    # gpt-oss can go from its analysis to its final channel without <|end|>; the thinking is still
+    # thinking (it read as none: trace statistics, lengths and budgets saw a reply without thought)
+    fmt = get_format(name)
+    thinking = "Wait, 6*7 is 42. Let me check: 7*6 = 42. Yes."
+    for text, opened in ((f"{fmt.open}{thinking}{fmt.answer_open}\\boxed{{42}}{fmt.answer_close}", False),
+                         (f"{thinking}{fmt.answer_open}\\boxed{{42}}{fmt.answer_close}", True)):
+        split = split_think(text, think_open=opened, think_format=name)
+        assert (split.think, split.answer, split.has_think) == (thinking, "\\boxed{42}", True)
+    # no thinking opened before the answer marker: nothing is thinking
+    split = split_think(f"Sure.{fmt.answer_open}\\boxed{{42}}{fmt.answer_close}", think_format=name)
+    assert (split.think, split.has_think) == ("", False)
