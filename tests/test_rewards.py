@@ -418,6 +418,14 @@ def test_verl_batch_form_as_the_batch_reward_manager_calls_it():
     assert all(set(s) == {"score", "acc", "pred", "reason", "unjudged"} for s in scores)
 
 
+def test_verl_routes_a_hub_datasets_id_by_its_words():
+    # veRL's data_source is often the hub id: ARC's is allenai/ai2_arc (the answer is a letter)
+    for source in ("allenai/ai2_arc", "arc_challenge", "ARC-Easy", "Idavidrein/gpqa"):
+        assert verl.compute_score(source, "<think>x</think> The answer is (B).", "B")["reason"] == "correct", source
+    # a name that only holds the letters is math: 'arc' inside another word is not ARC
+    assert verl.compute_score("research_math", R1 % "7", "7")["reason"] == "correct"
+
+
 def load_by_path(path, name):
     """What veRL's get_custom_reward_fn and OpenRLHF's remote_rm_url=*.py do with the file."""
     import importlib.util
@@ -474,6 +482,18 @@ def test_openrlhf_loads_the_file_given_as_remote_rm_url(monkeypatch):
     assert out["rewards"].tolist() == [1.0]
 
 
+def test_openrlhf_file_form_reads_its_think_format_from_the_environment(monkeypatch):
+    # a Sky-T1 reply cut off mid-thought: read as r1 it has no thinking, so its guess scored 1.0
+    prompt = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n"
+    cut = prompt + "<|begin_of_thought|>3+4 is \\boxed{7}? let me verify by"
+    done = prompt + "<|begin_of_thought|>3+4=7<|end_of_thought|><|begin_of_solution|>\\boxed{7}<|end_of_solution|>"
+    module = load_by_path(openrlhf.__file__, "reward_func")
+    monkeypatch.setenv("EVALKIT_REWARD_THINK_FORMAT", "sky")
+    assert module.reward_func([cut, done], [prompt] * 2, ["7", "7"])["rewards"].tolist() == [0.0, 1.0]
+    monkeypatch.delenv("EVALKIT_REWARD_THINK_FORMAT")
+    assert module.reward_func([cut], [prompt], ["7"], think_format="sky")["rewards"].tolist() == [0.0]
+
+
 def test_openrlhf_split_response_by_prompt_marker_or_separator():
     r1_prompt = "<｜begin▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜><think>\n"
     query = r1_prompt + "so 4 </think> \\boxed{4}<｜end▁of▁sentence｜>"
@@ -491,6 +511,19 @@ def test_openrlhf_split_response_by_prompt_marker_or_separator():
         assert openrlhf.score_queries([cut], [prompt], ["7"], separator=separator)["rewards"] == [0.0]
     out = openrlhf.score_queries([query, query], [r1_prompt, r1_prompt], ["4", None])
     assert out["rewards"] == [1.0, 0.0] and out["extra_logs"]["unjudged"] == [0.0, 1.0]
+
+
+
+@pytest.mark.timeout(30)  # a guard, not a measure: the old cut took 51 s here, this one about 1.5 s
+def test_openrlhf_trailing_pads_are_cut_in_one_pass_over_them():
+    # OpenRLHF <= 0.6 decodes padded sequences with their special tokens, and a degenerate policy may
+    # emit ends until max length: 300,000 of them (3.9 MB) must not stall the reward's request thread
+    chatml = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n"
+    reply = "<think>x</think> \\boxed{7}  "
+    assert openrlhf.split_response(chatml + reply + "<|im_end|>\n" + "<|endoftext|>" * 300_000) == (reply, False)
+    # white space between the ends goes with them; before the first end, and without one, it stays
+    assert openrlhf.split_response(chatml + reply + "<|im_end|>\n <pad> </s>\n") == (reply, False)
+    assert openrlhf.split_response(chatml + reply) == (reply, False)
 
 
 # ---------------------------------------------------------------- export
@@ -538,6 +571,26 @@ def test_export_verl_parquet_schema_routes_through_compute_score(toy_task, tmp_p
     score = verl.compute_score(rows[1]["data_source"], R1 % "\\frac{5}{6}", rows[1]["reward_model"]["ground_truth"],
                                rows[1]["extra_info"])
     assert score["score"] == 1.0
+
+
+def test_export_leaves_think_open_to_the_trainers_template_so_a_cut_reply_is_truncated(toy_task, tmp_path):
+    # An R1-distill template ends the prompt in <think>: veRL's responses start inside thinking and
+    # veRL passes no finish_reason. Seven closed replies show the template opened it; the one cut off
+    # mid-thought with a guess in it is truncated, as TRL's math_reward reads the same batch.
+    import pyarrow.parquet as pq
+
+    row = pq.read_table(export_task(str(toy_task), "verl", tmp_path / "train.parquet")).to_pylist()[0]
+    assert row["extra_info"]["think_open"] is None  # the toy spec does not open thinking itself
+    closed = "Let me add. 1+1=2.\n</think>\n\nSo \\boxed{2}."
+    cut = "Let me add. Maybe \\boxed{2}? Wait, let me"
+    solutions = [closed] * 7 + [cut]
+    for extra in (row["extra_info"], {}):
+        scores = verl.compute_score_batch([row["data_source"]] * 8, solutions, ["2"] * 8, [extra] * 8)
+        assert [s["reason"] for s in scores] == ["correct"] * 7 + ["truncated"], extra
+    assert math_reward(completions=solutions, answer=["2"] * 8) == [1.0] * 7 + [0.0]
+    # a row that says its prompt did not open thinking is taken at its word, as before
+    said = verl.compute_score_batch(["toy"] * 8, solutions, ["2"] * 8, [{"think_open": False}] * 8)
+    assert said[-1]["reason"] == "correct"
 
 
 def test_export_writes_a_users_think_format_row_that_trains_from_anywhere(toy_task, tmp_path, monkeypatch):

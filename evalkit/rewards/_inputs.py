@@ -85,13 +85,13 @@ def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Se
     n = len(formats)
     seen = [f for f in formats if f is not None and f.thinks]
     batch = max(seen, key=lambda f: sum(g is f for g in seen)) if seen else R1  # the batch's own format
-    flags = None if think_open is None else per_row(think_open, n, False)
+    flags = None if think_open is None else per_row(think_open, n)  # a row's None: not given
     texts = per_row(prompts, n)
     by_template = _opened_by_template([(f, t) for i, (f, t) in enumerate(zip(formats, completions))
                                        if not isinstance(texts[i], str)])
     out = []
     for i in rows:
-        if flags is not None:
+        if flags is not None and flags[i] is not None:
             out.append(batch if flags[i] else NONE)
         elif isinstance(texts[i], str):
             prompt = texts[i].rstrip()
@@ -102,7 +102,8 @@ def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Se
 
 
 def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Sequence[str] = ()) -> list[bool]:
-    """Whether each row's prompt opened thinking: the `think_open` keyword or column when given, else
+    """Whether each row's prompt opened thinking: the `think_open` keyword or column where given (a
+    row's None is not given: veRL's extra_info without the key, a nullable parquet column), else
     read off TRL's `prompts` where they are text (a template applied by the user, such as an
     R1-distill's, ends the prompt with `<think>\\n`), as a run reads its own prompts.
 
@@ -113,14 +114,16 @@ def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Seq
     that shows neither (every completion cut off before closing, or none thinking) reads as not opened.
     """
     n = len(formats)
-    if value is not None:
-        return [bool(v) for v in per_row(value, n, False)]
+    given = None if value is None else per_row(value, n)
+    if given is not None and all(v is not None for v in given):
+        return [bool(v) for v in given]
     rows = per_row(prompts, n)
     texts = per_row(list(texts), n, "")
     shown = _opened_by_template([(fmt, t) for p, fmt, t in zip(rows, formats, texts) if not isinstance(p, str)])
-    return [fmt is not None and fmt.thinks and (p.rstrip().endswith(fmt.open) if isinstance(p, str)
+    read = [fmt is not None and fmt.thinks and (p.rstrip().endswith(fmt.open) if isinstance(p, str)
                                                 else shown.get(fmt.name, False))
             for p, fmt in zip(rows, formats)]
+    return read if given is None else [r if g is None else bool(g) for g, r in zip(given, read)]
 
 
 def _opened_by_template(rows: Sequence[tuple[Any, str]]) -> dict[str, bool]:

@@ -7,7 +7,9 @@ tasks (`math_reward`, `choice_reward`), `tests` (code-test JSON) for code tasks 
 
 veRL (`--format verl`): veRL's parquet schema: `data_source` (the task name), `prompt` (chat
 messages), `ability`, `reward_model` (`{"style": "rule", "ground_truth": ...}`) and `extra_info`
-(`index`, `problem_id`, `task`, `verifier`, `think_open`), which `evalkit.rewards.verl` routes on.
+(`index`, `problem_id`, `task`, `verifier`, `think_open`), which `evalkit.rewards.verl` routes on;
+`think_open` is true where the spec's prompt opens thinking, else null (the rewards read the trainer's
+template off the batch).
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         # the problem as asked (the last user message): a judge reads what the model read, options and all
         "extra_info": {"index": index, "problem_id": problem.id, "task": spec.name,
                        "problem": last_user_message(messages) or problem.problem,
-                       "verifier": spec.verifier, "think_open": spec.think_open, **(extra or {})},
+                       # true where the spec says its prompt opens thinking; else left to the rewards, which
+                       # read the trainer's template off the batch's completions (False would overrule them)
+                       "verifier": spec.verifier, "think_open": True if spec.think_open else None,
+                       **(extra or {})},
     }
 
 

@@ -15,7 +15,9 @@ OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
 `extra_logs["unjudged"]`.
 
 Environment (for the file form, which takes no options): EVALKIT_REWARD_VERIFIER (default `math`;
-a label holding code-test JSON always goes to `code`), EVALKIT_REWARD_SEPARATOR.
+a label holding code-test JSON always goes to `code`), EVALKIT_REWARD_SEPARATOR,
+EVALKIT_REWARD_THINK_FORMAT (a think format's name or `auto`; default r1). A `think_format` keyword
+given to `reward_func` wins over the variable.
 """
 
 from __future__ import annotations
@@ -67,14 +69,16 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
     before, response = query[:start], query[start:]
     fmt = get_format(None if think_format == "auto" else think_format)
     think_open = fmt.thinks and before.rstrip().endswith(fmt.open)
-    trimmed = True
-    while trimmed:
-        trimmed = False
-        stripped = response.rstrip()
-        for marker in END_MARKERS:
-            if stripped.endswith(marker):
-                response, trimmed = stripped[: -len(marker)], True
-    return response, think_open
+    end = len(response)  # trailing markers are counted off an index: cutting the text each time took
+    while True:          # quadratic time on a run of pads (OpenRLHF <= 0.6 decodes them)
+        stop = end
+        while stop and response[stop - 1].isspace():
+            stop -= 1
+        marker = next((m for m in END_MARKERS if response.endswith(m, 0, stop)), None)
+        if marker is None:
+            break
+        end = stop - len(marker)
+    return response[:end], think_open
 
 
 def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None,
@@ -132,11 +136,13 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     """OpenRLHF's custom reward function: `{"rewards", "scores", "extra_logs"}` as torch tensors.
 
     queries: prompt + response texts; prompts: the prompts; labels: gold answers or code-test JSON.
+    think_format (keyword, else $EVALKIT_REWARD_THINK_FORMAT): how the policy thinks (default r1).
     Never raises: a failure scores the batch 0.0 with every answer counted as unjudged.
     """
     try:
+        think_format = kwargs.get("think_format") or os.environ.get("EVALKIT_REWARD_THINK_FORMAT") or None
         out = score_queries(queries, prompts, labels, verifier=os.environ.get("EVALKIT_REWARD_VERIFIER", "math"),
-                            separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None)
+                            separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None, think_format=think_format)
     except Exception:  # noqa: BLE001 - never raise into the trainer
         import logging
 

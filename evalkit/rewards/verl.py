@@ -49,7 +49,8 @@ log = logging.getLogger("evalkit.rewards")
 # data_source pattern -> verifier; first match wins.
 DATA_SOURCE_ROUTES: list[tuple[str, re.Pattern]] = [
     ("code", re.compile(r"humaneval|mbpp|livecodebench|codecontests|apps|taco|code", re.I)),
-    ("choice", re.compile(r"gpqa|mmlu|arc[_-]|choice|multiple", re.I)),
+    # arc as a word of its own: allenai/ai2_arc, arc_challenge, ARC-Easy (not research, search)
+    ("choice", re.compile(r"gpqa|mmlu|(?<![a-z])arc(?![a-z])|choice|multiple", re.I)),
     ("math", re.compile(r".")),
 ]
 
@@ -225,7 +226,8 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         limits = Limits(per_answer_s, batch_deadline_s)
         for verifier, idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
-                       "think_open": [bool(extras[i].get("think_open", False)) for i in idx],
+                       # a row without think_open: the batch's completions say whether the template opened it
+                       "think_open": [_flag(extras[i].get("think_open")) for i in idx],
                        "think_format": [extras[i].get("think_format") for i in idx],
                        "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
             options = None
@@ -261,6 +263,13 @@ def _result(v: Verdict, partial: bool) -> dict[str, Any]:
     score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
     return {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
             "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
+
+
+def _flag(value: Any) -> bool | None:
+    """A row's think_open: None where it is not given (absent, null, NaN), else its truth."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return bool(value)
 
 
 def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
