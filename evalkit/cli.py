@@ -327,8 +327,13 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
     """Write TASK (a built-in name or a YAML path) as a GRPO training set."""
     from evalkit.rewards.export import export_task
 
+    from evalkit.rewards.export import trainer_notes
+    from evalkit.taskspec import load_task
+
     path = export_task(task, fmt, out, limit=limit, think_format=think_format)
     click.echo(f"wrote {path} ({fmt})")
+    for note in trainer_notes([load_task(task)]):
+        click.echo(note, err=True)
 
 
 @main.command("serve-rewards")
@@ -407,6 +412,8 @@ def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: in
                     model=model, dropped_out=dropped_out, budget=budget, think_format=think_format)
     click.echo(summary_table(result))
     click.echo(f"\nwrote {result.out} ({fmt}, {result.kept} rows); dropped rows and why: {result.dropped_path}")
+    for note in result.notes:
+        click.echo(note, err=True)
 
 
 # ---- report (issue 7) ----

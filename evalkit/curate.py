@@ -24,7 +24,8 @@ from typing import Any, Sequence
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, run_files
-from evalkit.rewards.export import check_out_path, format_column, training_row, write_files
+from evalkit.rewards.export import (check_out_path, format_column, trainer_notes, training_row, uniform_golds,
+                                    write_files)
 from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
@@ -102,6 +103,7 @@ class CurateResult:
     ngram: int = NGRAM  # the n-gram length decontamination used
     budget: int | None = None  # the thinking budget whose samples were measured (None: an ordinary run)
     budgets: tuple[int, ...] = ()  # every thinking budget the run has
+    notes: tuple[str, ...] = ()  # what the kept rows' tasks ask with that the rows cannot carry (trainer_notes)
 
     def counts(self) -> dict[str, int]:
         """Rows per outcome: `kept`, then each drop reason (zeros included), in DROP_REASONS order."""
@@ -180,6 +182,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     system_prompt = (config.get("identity") or {}).get("system_prompt")
     form = _format_extra(run_dir, config, think_format)
     prompts = {(s["task"], str(s["problem_id"])): s.get("prompt") for s in samples}
+    opened = _think_open(samples)
 
     candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
     dropped: list[Dropped] = []
@@ -220,14 +223,22 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         messages = run_messages(spec, problem, system_prompt)
         _check_prompt(run_dir, spec, problem, messages, prompts.get((spec.name, problem.id)))
         rows.append(training_row(spec, problem, messages, fmt, len(rows),
-                                 {"pass_rate": pr.rate, "n_samples": pr.judged, **form}))
+                                 {"pass_rate": pr.rate, "n_samples": pr.judged, **form,
+                                  **opened.get((spec.name, problem.id), {})}))
     order = {name: i for i, (name, _) in enumerate(DROP_REASONS)}
     dropped.sort(key=lambda d: order[d.reason])
-    write_files([(rows, out), ([d.to_dict() for d in dropped], dropped_path)])
+    if not rows:  # an empty file is no training set (veRL's and datasets' loaders refuse it)
+        counts = Counter(d.reason for d in dropped)
+        why = ", ".join(f"{counts[name]} {name}" for name, _ in DROP_REASONS if counts[name]) or "no problem sampled"
+        raise InputError(f"{run_dir}: no problem is left to train on ({why}); nothing written. Widen --pass-rate "
+                         "or lower --min-samples")
+    write_files([(uniform_golds(rows), out), ([d.to_dict() for d in dropped], dropped_path)])
+    kept_tasks = {spec.name for spec, _, _ in candidates}
     return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped),
                         benchmarks=tuple(index.tasks) if index else (),
                         skipped_benchmarks=index.skipped if index else (), ngram=ngram, budget=budget,
-                        budgets=tuple(budgets))
+                        budgets=tuple(budgets), notes=tuple(trainer_notes([spec for spec, _ in tasks
+                                                                            if spec.name in kept_tasks])))
 
 
 def summary_table(result: CurateResult) -> str:
@@ -355,6 +366,17 @@ def _format_extra(run_dir: Path, config: dict[str, Any], think_format: str | Non
     if not row:
         return {}
     return {"think_format": format_column(ThinkFormat.from_dict(row, f"{RunDir(run_dir).config_path}: think_format"))}
+
+
+def _think_open(samples: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, bool]]:
+    """(task, problem id) -> {"think_open": what its samples recorded}, where they all agree: whether
+    the model's template opened thinking in the prompt. The rewards read it per row (veRL's naive
+    manager scores one response at a time, with no batch to read the template off)."""
+    seen: dict[tuple[str, str], set] = defaultdict(set)
+    for s in samples:
+        if isinstance(s.get("think_open"), bool):
+            seen[(s["task"], str(s["problem_id"]))].add(s["think_open"])
+    return {key: {"think_open": next(iter(values))} for key, values in seen.items() if len(values) == 1}
 
 
 def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],

@@ -100,9 +100,10 @@ def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_pa
     out = tmp_path / "train.parquet"
     r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--min-samples", "5", "--format", "verl",
             "--out", str(out), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert not out.exists() or len(pd.read_parquet(out)) == 0  # 4 samples each: all too few
-    assert {d["reason"] for d in read_lines(tmp_path / "train.dropped.jsonl")} == {"too_few_samples"}
+    # 4 samples each: all too few. An empty parquet is no training set (veRL's loader refuses it):
+    # refused, saying why, with nothing written
+    assert r.returncode == 2 and "no problem is left to train on (7 too_few_samples); nothing written" in r.stderr
+    assert not out.exists() and not (tmp_path / "train.dropped.jsonl").exists()
 
     r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "verl", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -113,6 +114,36 @@ def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_pa
     right = compute_score(row["data_source"], "<think>x</think> \\boxed{30}", row["reward_model"]["ground_truth"],
                           row["extra_info"])
     assert right["score"] == 1.0
+
+
+def test_curate_writes_where_the_runs_prompts_opened_thinking(tmp_path):
+    # An R1-distill template opens thinking in the prompt; veRL's naive manager scores one response at
+    # a time, with no batch to read the template off, so the row must say what the run recorded
+    from evalkit.rewards import math_reward
+    from evalkit.rewards.verl import compute_score
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"qid": "a", "question": "What is 3+4?", "gold": "7"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: qid, problem: question, "
+                                     "answer: gold}\nverifier: math\n")
+    lines = [{"problem_id": "a", "sample": s, "model": "m", "think_open": True,
+              "completion": f"3+4 is 7.\n</think>\n\\boxed{{{7 if s else 8}}}"} for s in range(2)]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    evalkit.evaluate([str(tmp_path / "t.yaml")], completions=str(tmp_path / "r.jsonl"), out=tmp_path / "run",
+                     progress=False, trace=False)
+    cut = "3+4 is \\boxed{7}? Wait, let me"
+    for fmt, out in (("verl", "v.parquet"), ("trl", "t.jsonl")):
+        r = cli("curate", str(tmp_path / "run"), "--pass-rate", "0:1", "--format", fmt, "--out", out, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        if fmt == "verl":
+            import pandas as pd
+
+            extra = pd.read_parquet(tmp_path / out).iloc[0]["extra_info"]
+            assert extra["think_open"] is True or extra["think_open"] == True  # noqa: E712 - numpy's bool
+            assert compute_score("t", cut, "7", extra)["reason"] == "truncated"
+        else:
+            [row] = read_lines(tmp_path / out)
+            assert row["think_open"] is True
+            assert math_reward(completions=[cut], answer=[row["answer"]], think_open=[row["think_open"]]) == [0.0]
 
 
 def test_curate_bad_input_is_one_line_and_writes_nothing(replay_run, tmp_path):

@@ -35,6 +35,14 @@ def toy_task(tmp_path_factory) -> Path:
 
 
 def train(tiny_model, out: Path, callback: EvalCallback | None):
+    trainer = build_trainer(tiny_model, out)
+    if callback is not None:
+        callback.attach(trainer)
+    trainer.train()
+    return trainer
+
+
+def build_trainer(tiny_model, out: Path, callbacks=None):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -44,12 +52,8 @@ def train(tiny_model, out: Path, callback: EvalCallback | None):
         seed=0, dataloader_num_workers=0, log_completions=False,
     )
     data = Dataset.from_list([{"prompt": q, "answer": a} for q, a in QUESTIONS])
-    trainer = GRPOTrainer(model=str(tiny_model), reward_funcs=[math_reward, length_reward], args=args,
-                          train_dataset=data)
-    if callback is not None:
-        callback.attach(trainer)
-    trainer.train()
-    return trainer
+    return GRPOTrainer(model=str(tiny_model), reward_funcs=[math_reward, length_reward], args=args,
+                       train_dataset=data, callbacks=callbacks)
 
 
 def test_callback_logs_its_run_directories_and_leaves_training_alone(tiny_model, toy_task, tmp_path):
@@ -103,6 +107,17 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
         EvalCallback(tasks=[str(toy_task)], limit=-5)
     with pytest.raises(InputError, match="missing.json: not a reflection model evalkit can read"):
         EvalCallback(tasks=[str(toy_task)], reflection_model="missing.json")
+
+
+def test_a_callback_given_in_callbacks_is_refused_before_the_first_step(tiny_model, toy_task, tmp_path):
+    # Trainer(callbacks=[...]) never shows a callback its trainer: it used to fail at its first
+    # evaluation, after every_steps steps of training were spent
+    from evalkit.errors import InputError
+
+    trainer = build_trainer(tiny_model, tmp_path, callbacks=[EvalCallback(tasks=[str(toy_task)], every_steps=3)])
+    with pytest.raises(InputError, match=r"needs its trainer.*attach\(trainer\)"):
+        trainer.train()
+    assert trainer.state.global_step == 0
 
 
 def test_callback_decides_the_think_format_from_the_policys_template(tiny_model, toy_task, tmp_path, monkeypatch):

@@ -593,6 +593,67 @@ def test_export_leaves_think_open_to_the_trainers_template_so_a_cut_reply_is_tru
     assert said[-1]["reason"] == "correct"
 
 
+def test_export_of_golds_some_lists_some_not_writes_one_column_type(tmp_path):
+    import gzip
+
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+
+    rows = [{"id": "p1", "q": "Write the pair (1, 2) as a list.", "a": "[1, 2]"},
+            {"id": "p2", "q": "Name a square root of 4.", "a": ["2", "-2"]}]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "t.yaml").write_text("name: mixed\ndataset: {local: data.jsonl}\nfields: {problem: q, answer: a}\n")
+    # parquet cannot hold texts and lists in one column: this was a pyarrow traceback, exit 1
+    golds = [r["reward_model"]["ground_truth"] for r in
+             pq.read_table(export_task(str(tmp_path / "t.yaml"), "verl", tmp_path / "v.parquet")).to_pylist()]
+    assert golds == [["[1, 2]"], ["2", "-2"]]
+    # datasets read a JSON-lines column of texts and lists as JSON: the text "[1, 2]" became two answers
+    for out in ("t.jsonl", "t.jsonl.gz"):
+        path = export_task(str(tmp_path / "t.yaml"), "trl", tmp_path / out)
+        if out.endswith(".gz"):  # compressed, as the name says (it was plain text under a .gz name)
+            assert json.loads(gzip.decompress(path.read_bytes()).splitlines()[0])["answer"] == ["[1, 2]"]
+        columns = load_dataset("json", data_files=str(path), split="train").to_dict()
+        assert math_reward(completions=[R1 % "1", R1 % "-2"], answer=columns["answer"]) == [0.0, 1.0]
+
+
+def test_a_parquet_of_math_and_code_rows_keeps_both_gold_columns(tmp_path):
+    # a multi-task run curated as TRL parquet: pyarrow took its columns from the first row alone, so
+    # the code rows' `tests` (or the math rows' `answer`) vanished and their rewards were None
+    import pyarrow.parquet as pq
+
+    from evalkit.rewards.export import write_rows
+
+    tests = json.dumps({"kind": "assert", "tests": ["assert add(1, 2) == 3"]})
+    rows = [{"prompt": [{"role": "user", "content": "1+1?"}], "answer": "2", "task": "sums"},
+            {"prompt": [{"role": "user", "content": "Write add."}], "tests": tests, "task": "code"}]
+    for order in (rows, rows[::-1]):
+        back = pq.read_table(write_rows(order, tmp_path / "mixed.parquet")).to_pylist()
+        by_task = {r["task"]: r for r in back}
+        assert (by_task["sums"]["answer"], by_task["code"]["tests"]) == ("2", tests)
+        assert by_task["sums"]["tests"] is None and by_task["code"]["answer"] is None
+
+
+def test_export_names_what_the_trainer_must_be_given_itself(toy_task, tmp_path):
+    # GRPOTrainer applies one set of chat template options to every prompt: a row cannot carry them
+    spec = tmp_path / "q3.yaml"
+    spec.write_text(toy_task.read_text().replace("dataset: {local: toy.jsonl}", f"dataset: {{local: {toy_task.parent}/toy.jsonl}}")
+                    + "chat_template_kwargs: {enable_thinking: false}\nverifier_options: {think_fallback: true}\n")
+    r = CliRunner().invoke(main, ["export", str(spec), "--format", "trl", "--out", str(tmp_path / "t.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert 'chat template options {"enable_thinking": false}; give the trainer the same' in r.stderr
+    assert 'verified with options {"think_fallback": true}' in r.stderr
+    r = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(tmp_path / "u.jsonl")])
+    assert r.exit_code == 0 and "note:" not in r.stderr
+
+
+def test_export_never_writes_over_its_own_spec_or_data(toy_task):
+    before = {p: p.read_bytes() for p in (toy_task, toy_task.parent / "toy.jsonl")}
+    for target in before:
+        r = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(target)])
+        assert r.exit_code == 2 and f"is task toy's {'spec' if target == toy_task else 'dataset'}" in r.output
+    assert {p: p.read_bytes() for p in before} == before
+
+
 def test_export_writes_a_users_think_format_row_that_trains_from_anywhere(toy_task, tmp_path, monkeypatch):
     (tmp_path / "myfmt.yaml").write_text("- name: mine\n  open: '<reason>'\n  close: '</reason>'\n")
     monkeypatch.chdir(tmp_path)

@@ -115,6 +115,12 @@ class EvalCallback(TrainerCallback):
 
     # ---- the trainer's events
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # a callback given as Trainer(callbacks=[...]) is never shown its trainer: say so before the
+        # first step, not after `every_steps` steps of training thrown away
+        if self.trainer is None:
+            raise InputError(NEEDS_TRAINER)
+
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.every_steps == 0:
             self.evaluate_now()
@@ -129,8 +135,7 @@ class EvalCallback(TrainerCallback):
         """Evaluate the trainer's current policy and log the figures; None on a non-main process."""
         trainer = self.trainer
         if trainer is None:
-            raise InputError("EvalCallback needs its trainer: EvalCallback(...).attach(trainer), "
-                             "or EvalCallback(..., trainer=trainer)")
+            raise InputError(NEEDS_TRAINER)
         if not trainer.accelerator.is_main_process:
             return None
         from evalkit.run import evaluate  # the same pipeline as `evalkit run`
@@ -153,6 +158,10 @@ class EvalCallback(TrainerCallback):
         evaluation = Evaluation(step, result.run_dir, metrics)
         self.evaluations.append(evaluation)
         return evaluation
+
+
+NEEDS_TRAINER = ("EvalCallback needs its trainer (a callback given in Trainer(callbacks=[...]) is not shown it): "
+                 "EvalCallback(...).attach(trainer), or EvalCallback(..., trainer=trainer)")
 
 
 def eval_metrics(run_dir: str | Path) -> dict[str, float]:

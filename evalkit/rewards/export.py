@@ -14,6 +14,7 @@ template off the batch).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evalkit.errors import InputError
+from evalkit.outputs import check_outputs
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import Problem, last_user_message
 from evalkit.verifiers.base import verifier_factory
@@ -62,6 +64,21 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
     }
 
 
+def trainer_notes(specs: Sequence[TaskSpec]) -> list[str]:
+    """What a task asks with that its rows cannot carry, since the trainers read it from their own
+    settings and not from a row: its chat template options and its verifier options."""
+    notes = []
+    for spec in specs:
+        if spec.chat_template_kwargs:
+            notes.append(f"note: task {spec.name} asks with chat template options {json.dumps(spec.chat_template_kwargs)}"
+                         "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
+                         "data.apply_chat_template_kwargs)")
+        if spec.verifier_options:
+            notes.append(f"note: task {spec.name} is verified with options {json.dumps(spec.verifier_options)}; give "
+                         "the reward the same (TRL: partial(math_reward, verifier_options=...))")
+    return notes
+
+
 def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
     """`out` as a Path, or InputError when `fmt` cannot be written there (veRL reads only parquet)."""
     if fmt not in FORMATS:
@@ -75,7 +92,8 @@ def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
 
 
 def write_rows(rows: list[dict[str, Any]], out: Path) -> Path:
-    """Write `rows` as parquet (a `.parquet` path) or JSON lines; the file appears whole or not at all."""
+    """Write `rows` as parquet (a `.parquet` path) or JSON lines (gzipped for a `.gz` path); the file
+    appears whole or not at all."""
     write_files([(rows, out)])
     return out
 
@@ -95,7 +113,7 @@ def write_files(files: Sequence[tuple[list[dict[str, Any]], Path]]) -> None:
             os.close(fd)
             temps.append(Path(tmp))
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the user's umask decides, as for any file
-            _write(rows, Path(tmp), parquet=path.suffix == ".parquet")
+            _write(rows, Path(tmp), parquet=path.suffix == ".parquet", gz=path.suffix == ".gz")
         for tmp, (_, path) in zip(temps, files):
             os.replace(tmp, path)
         temps, made = [], []
@@ -133,11 +151,11 @@ def _make_folder(folder: Path, made: list[Path]) -> None:
         made.append(missing)
 
 
-def _write(rows: list[dict[str, Any]], path: Path, parquet: bool) -> None:
+def _write(rows: list[dict[str, Any]], path: Path, parquet: bool, gz: bool = False) -> None:
     if parquet:
         _write_parquet(rows, path)
         return
-    with open(path, "w", encoding="utf-8") as f:
+    with (gzip.open(path, "wt", encoding="utf-8") if gz else open(path, "w", encoding="utf-8")) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
@@ -156,6 +174,8 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     """
     out = check_out_path(fmt, out)
     spec = load_task(task)
+    check_outputs({"--out": out}, {p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"),
+                  (spec.dataset.local, "dataset")) if p is not None}, "export")
     try:
         verifier_factory(spec.verifier)  # the rows are scored by it: a name that cannot load stops here
     except KeyError as e:
@@ -164,8 +184,33 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")
     extra = {"think_format": format_column(think_format)} if think_format is not None else None
-    return write_rows([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
-                       for i, p in enumerate(problems)], out)
+    return write_rows(uniform_golds([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
+                                     for i, p in enumerate(problems)]), out)
+
+
+def uniform_golds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` with one type of gold: where any row's gold is a list (several accepted answers), every
+    row's is (a single one as a list of one, which the rewards read the same). Parquet cannot hold a
+    column of lists and texts, and `datasets` reads such a JSON-lines column as JSON, so a text gold
+    "[1, 2]" became two answers."""
+    def gold(row):
+        return row["reward_model"]["ground_truth"] if "reward_model" in row else row.get("answer")
+
+    if not any(isinstance(gold(r), (list, tuple)) for r in rows):
+        return rows
+    out = []
+    for row in rows:
+        value = gold(row)
+        if value is not None and not isinstance(value, (list, tuple)):
+            value = [value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        if "reward_model" in row:
+            row = {**row, "reward_model": {**row["reward_model"], "ground_truth": value}}
+        elif "answer" in row:
+            row = {**row, "answer": value}
+        out.append(row)
+    return out
 
 
 def format_column(think_format: Any) -> str | dict[str, Any]:
@@ -183,4 +228,11 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist(rows), path)
+    # every row's columns (pyarrow takes the first row's alone: a code task's `tests` after a math
+    # task's `answer` was dropped), each row holding null where it has none
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    try:
+        table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise InputError(f"{path}: these rows cannot be one parquet table ({e}); write JSON lines instead") from None
+    pq.write_table(table, path)
