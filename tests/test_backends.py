@@ -283,6 +283,22 @@ def test_vllm_prompt_longer_than_the_context_window_is_that_samples_outcome(vllm
     assert "2 samples have a prompt that does not fit the model's context window (two/long)" in capfd.readouterr().err
 
 
+def test_transformers_keeps_to_the_context_window(tiny_model, tmp_path, capfd):
+    # the window from --max-model-len (else the model config's positions): a prompt past it is that
+    # sample's outcome, and a reply stops where the window ends, as on vLLM. It used to generate past
+    # the window (a model with learned positions then crashed the run, and every rerun).
+    run = evalkit.evaluate([str(two_problems(tmp_path))], backend="transformers", model=str(tiny_model),
+                           dtype="float32", max_model_len=30, out=tmp_path / "run", progress=False, trace=False)
+    samples = {(s["problem_id"], s["sample"]): s for s in lines(run.samples_path)}
+    assert len(samples) == 4
+    for i in (0, 1):
+        long, short = samples[("long", i)], samples[("short", i)]
+        assert (long["finish_reason"], long["completion_tokens"], long["reason"]) == ("length", 0, "truncated")
+        assert "does not fit the model's context window" in long["detail"]
+        assert 0 < short["completion_tokens"] <= 30 - short["prompt_tokens"] < 16  # 16: the task's max_tokens
+    assert "2 samples have a prompt that does not fit the model's context window (two/long)" in capfd.readouterr().err
+
+
 class TooLong(JSONHandler):
     """vLLM's answer to a prompt longer than its window: HTTP 400 for that request only."""
 

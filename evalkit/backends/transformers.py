@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import DTYPES, check_dtype, check_model
-from evalkit.backends.base import render_with_tokenizer
+from evalkit.backends.base import prompt_too_long, render_with_tokenizer
 from evalkit.types import Completion, Request
 
 
@@ -17,7 +17,7 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model: str, dtype: str = "auto", revision: str | None = None,
-                 trust_remote_code: bool = False, device: str | None = None) -> None:
+                 trust_remote_code: bool = False, device: str | None = None, max_model_len: int | None = None) -> None:
         self.model = model
         check_dtype(dtype)
         path = check_model(model, revision)
@@ -30,6 +30,7 @@ class TransformersBackend:
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, DTYPES[dtype])
         self.lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
                                                        trust_remote_code=trust_remote_code).to(self.device).eval()
+        self.max_model_len = max_model_len or _window(self.lm)
 
     @classmethod
     def from_loaded(cls, lm: Any, tokenizer: Any, model: str) -> "TransformersBackend":
@@ -40,6 +41,7 @@ class TransformersBackend:
         self = cls.__new__(cls)
         self.model, self.lm, self.tokenizer, self._torch = model, lm, tokenizer, torch
         self.device = next(lm.parameters()).device
+        self.max_model_len = _window(lm)
         return self
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
@@ -50,15 +52,21 @@ class TransformersBackend:
 
         torch, tok = self._torch, self.tokenizer
         eos = self._end_tokens()
+        window = self.max_model_len
         for req in requests:
             ids = tok(req.prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
+            if window and ids.shape[1] >= window:  # no room for one token: that sample's outcome, as vLLM's
+                yield req, prompt_too_long(req, ids.shape[1], self.model)
+                continue
+            # the context window caps the reply, as vLLM's engine does: it then ends as `length`
+            max_new = min(req.max_tokens, window - ids.shape[1]) if window else req.max_tokens
             torch.manual_seed(req.seed)
             # exactly the run's sampling, as vLLM's SamplingParams: top_k=0 turns off transformers' default
             # of 50; the model's own generation_config (top_k, repetition_penalty, ...) is left out below
             sampling = dict(do_sample=True, temperature=req.temperature, top_p=req.top_p, top_k=0) \
                 if req.temperature > 0 else dict(do_sample=False)
             pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos), None)
-            config = GenerationConfig(max_new_tokens=req.max_tokens, eos_token_id=eos, pad_token_id=pad, **sampling)
+            config = GenerationConfig(max_new_tokens=max_new, eos_token_id=eos, pad_token_id=pad, **sampling)
             own, self.lm.generation_config = self.lm.generation_config, GenerationConfig()  # nothing of it merges in
             try:
                 with torch.no_grad():
@@ -86,3 +94,13 @@ class TransformersBackend:
     def close(self) -> None:
         self.lm = None
 
+
+def _window(lm: Any) -> int | None:
+    """The model's context window from its config (positions it was built for), as vLLM reads it;
+    None where the config names none (then only max_tokens bounds a reply)."""
+    config = getattr(lm, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
