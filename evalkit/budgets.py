@@ -215,13 +215,30 @@ def continue_with_stops(tokenizer: Any, prefixes: Sequence[Prefix], run: Any, ma
             stopped_on = by_id[reason]
             if ids and ids[-1] == reason:
                 ids.pop()
+        elif isinstance(reason, int):  # another end of sequence (vLLM stops on generation_config's too,
+            if ids and ids[-1] == reason:  # Qwen3's <|endoftext|>) is a fact as the tokenizer's is, not text
+                ids.pop()
         elif isinstance(reason, str) and reason in p.stop:
             stopped_on = reason
-            tail = tokenizer.encode(reason, add_special_tokens=False)
-            if tail and ids[-len(tail):] == tail:
-                del ids[-len(tail):]
+            ids = _without_stop_text(tokenizer, ids, reason)
         out.append(Continued(tuple(ids), finish, stopped_on, cached))
     return out
+
+
+def _without_stop_text(tokenizer: Any, ids: list[int], stop: str) -> list[int]:
+    """`ids` without the stop text the engine stopped on. vLLM returns the tokens up to the one that
+    completed the stop text: those of `encode(stop)`, or others spelling it (other token boundaries, a
+    first token that holds text before it, a last one that runs past it). Then the fewest last tokens
+    whose text holds the stop are dropped, and the text before the stop among them is encoded again."""
+    tail = tokenizer.encode(stop, add_special_tokens=False)
+    if tail and ids[-len(tail):] == tail:
+        return ids[:-len(tail)]
+    for k in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[-k:], skip_special_tokens=False)
+        at = text.find(stop)
+        if at >= 0 and "\ufffd" not in text[:at]:  # the text before it starts on a whole character
+            return ids[:-k] + (list(tokenizer.encode(text[:at], add_special_tokens=False)) if at else [])
+    return ids
 
 
 def can_continue(backend: Any) -> bool:
@@ -372,6 +389,11 @@ class BudgetEngine:
         would split a character (so every budget's thinking text is a prefix of the largest's)."""
         b = min(budget, len(t.ids))
         while b > 0 and not full_text.startswith(self._decode(t.ids[:b])):
+            b -= 1
+        # at the end of what was generated the next token is unknown, so the test above cannot see a
+        # split there (a resumed sweep generates only to its new smaller budget): a text that ends in
+        # an unfinished character (decoded as U+FFFD) is moved back too
+        while b > 0 and self._decode(t.ids[:b]).endswith("\ufffd"):
             b -= 1
         return b
 

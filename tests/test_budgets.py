@@ -222,6 +222,29 @@ def test_continued_text_leaves_out_the_end_of_sequence_and_skips_a_full_prefix()
     assert out[1].token_ids == () and out[1].finish_reason == "length"
 
 
+def test_a_stop_the_engine_spelled_otherwise_and_another_end_of_sequence_leave_no_tokens_behind():
+    # vLLM returns the tokens up to the one that completed a stop text, which need not be encode(stop):
+    # a first token holding text before it, a last one running past it. They were kept as thinking
+    # (the close written twice, its tokens counted). A generation_config end of sequence that is not
+    # the tokenizer's (Qwen3's <|endoftext|>) comes back as an int stop_reason: it is no text either.
+    from evalkit.budgets import Prefix, continue_with_stops
+
+    class Pieces:
+        eos_token_id = 0
+        vocab = {1: "abc ", 2: "x", 3: "</think>", 4: "x</th", 5: "ink>\n", 9: "<|endoftext|>", 10: " 42"}
+
+        def encode(self, text, add_special_tokens=False):
+            return {"</think>": [3], "x": [2], "<|other|>": [11, 12]}[text]
+
+        def decode(self, ids, skip_special_tokens=False):
+            return "".join(self.vocab[i] for i in ids)
+
+    replies = iter([((1, 4, 5), "stop", "</think>", 0), ((10, 9), "stop", 9, 0), ((1, 3), "stop", "</think>", 0)])
+    out = continue_with_stops(Pieces(), [Prefix((7,), 50, 0.6, 0.95, 0, ("</think>", "<|other|>"))] * 3,
+                              lambda ids, kwargs: [next(replies) for _ in ids])
+    assert [(c.token_ids, c.stopped_on) for c in out] == [((1, 2), "</think>"), ((10,), None), ((1,), "</think>")]
+
+
 # ------------------------------------------------------------- a scripted model, one byte a token
 
 EOS = 256
@@ -315,6 +338,21 @@ def test_a_cut_moved_back_off_a_split_character_is_a_cut_not_a_finished_thinking
     table = format_budget_table(sweep.results).splitlines()  # what `evalkit run` prints
     at = table[0].index("finished")
     assert {line.split()[2]: line[at:].split()[0] for line in table[2:-1]} == {"1": "0%", "4": "0%", "1000": "100%"}
+
+
+def test_a_budget_a_resumed_sweep_gains_is_cut_as_a_fresh_sweep_cuts_it(tmp_path):
+    # the resumed sweep thinks only up to its new budget, 4, which ends inside "≈": it kept "π" plus
+    # half a character (4 tokens), where a fresh sweep moves the cut back to "π" (2 tokens)
+    task = str(write_task(tmp_path, {"pi": "3"}))
+    model = ScriptedModel({"pi": "π≈3.14, so 3."}, {"pi": " \\boxed{3}"})
+    options = dict(engine=model, answer_tokens=16, progress=False, think_format="r1")
+    fresh = evalkit.evaluate([task], think_budget="4,1000", out=tmp_path / "fresh", **options)
+    evalkit.evaluate([task], think_budget="1000", out=tmp_path / "grown", **options)
+    grown = evalkit.evaluate([task], think_budget="4,1000", out=tmp_path / "grown", **options)
+    assert grown.generated == 1  # budget 4 alone
+    want = {s["budget"]: (s["completion"], s["reasoning_tokens"]) for s in lines(fresh.samples_path)}
+    assert {s["budget"]: (s["completion"], s["reasoning_tokens"]) for s in lines(grown.samples_path)} == want
+    assert want[4][1] == 2 and "\ufffd" not in want[4][0]
 
 
 def test_results_tell_a_cut_with_the_runs_own_answer_cue(tmp_path):
