@@ -238,7 +238,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         benchmarks=tuple(index.tasks) if index else (),
                         skipped_benchmarks=index.skipped if index else (), ngram=ngram, budget=budget,
                         budgets=tuple(budgets), notes=tuple(trainer_notes([spec for spec, _ in tasks
-                                                                            if spec.name in kept_tasks])))
+                                                                            if spec.name in kept_tasks], fmt)))
 
 
 def summary_table(result: CurateResult) -> str:

@@ -646,6 +646,26 @@ def test_export_names_what_the_trainer_must_be_given_itself(toy_task, tmp_path):
     assert r.exit_code == 0 and "note:" not in r.stderr
 
 
+def test_a_verl_row_carries_its_tasks_verifier_options(toy_task, tmp_path):
+    # evaluated with think_fallback (a box left inside the thinking counts), the row is rewarded so too;
+    # it was rewarded with the verifier's defaults (no_answer)
+    import pyarrow.parquet as pq
+
+    spec = tmp_path / "fallback.yaml"
+    spec.write_text(toy_task.read_text().replace("{local: toy.jsonl}", f"{{local: {toy_task.parent}/toy.jsonl}}")
+                    + "verifier_options: {think_fallback: true}\n")
+    plain, given = (pq.read_table(export_task(str(path), "verl", tmp_path / f"{i}.parquet")).to_pylist()[0]
+                    for i, path in enumerate((toy_task, spec)))
+    assert given["extra_info"]["verifier_options"] == {"think_fallback": True}
+    boxed_in_thought = "<think>1+1 is \\boxed{2}.</think> I am done."
+    scores = verl.compute_score_batch(["toy"] * 2, [boxed_in_thought] * 2, ["2"] * 2,
+                                      [plain["extra_info"], given["extra_info"]])
+    assert [s["reason"] for s in scores] == ["no_answer", "correct"]
+    # the trainer's reward_kwargs set them for rows without their own
+    assert verl.compute_score("toy", boxed_in_thought, "2", plain["extra_info"],
+                              verifier_options={"think_fallback": True})["reason"] == "correct"
+
+
 def test_export_never_writes_over_its_own_spec_or_data(toy_task):
     before = {p: p.read_bytes() for p in (toy_task, toy_task.parent / "toy.jsonl")}
     for target in before:

@@ -60,20 +60,23 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
                        # true where the spec says its prompt opens thinking; else left to the rewards, which
                        # read the trainer's template off the batch's completions (False would overrule them)
                        "verifier": spec.verifier, "think_open": True if spec.think_open else None,
+                       # the options the task is verified with (gpqa's letters), which evalkit.rewards.verl applies
+                       **({"verifier_options": dict(spec.verifier_options)} if spec.verifier_options else {}),
                        **(extra or {})},
     }
 
 
-def trainer_notes(specs: Sequence[TaskSpec]) -> list[str]:
-    """What a task asks with that its rows cannot carry, since the trainers read it from their own
-    settings and not from a row: its chat template options and its verifier options."""
+def trainer_notes(specs: Sequence[TaskSpec], fmt: str) -> list[str]:
+    """What a task asks with that its rows in format `fmt` cannot carry, since the trainer reads it
+    from its own settings and not from a row: its chat template options, and (TRL; a veRL row carries
+    them) its verifier options."""
     notes = []
     for spec in specs:
         if spec.chat_template_kwargs:
             notes.append(f"note: task {spec.name} asks with chat template options {json.dumps(spec.chat_template_kwargs)}"
                          "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
                          "data.apply_chat_template_kwargs)")
-        if spec.verifier_options:
+        if spec.verifier_options and fmt == "trl":
             notes.append(f"note: task {spec.name} is verified with options {json.dumps(spec.verifier_options)}; give "
                          "the reward the same (TRL: partial(math_reward, verifier_options=...))")
     return notes

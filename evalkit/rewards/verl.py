@@ -31,6 +31,7 @@ that does not parse keeps the rule's 0; a flip is counted in `judge_flipped`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -202,13 +203,16 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
                         extra_infos: Sequence[dict | None] | None = None, *, per_answer_s: float = PER_ANSWER_S,
                         batch_deadline_s: float = BATCH_DEADLINE_S, partial: bool = False,
                         judge_model: str | None = None, judge_base_url: str | None = None,
-                        judge_concurrency: int = 8, **kwargs: Any) -> list[dict[str, Any]]:
+                        judge_concurrency: int = 8, verifier_options: dict[str, Any] | None = None,
+                        **kwargs: Any) -> list[dict[str, Any]]:
     """Score a batch, the way veRL's batch reward manager calls it; one dict per response, in order.
 
     partial: a response scores its verdict's `score` (for code, the fraction of tests passed) rather
         than all-or-nothing.
     per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them).
     judge_model / judge_base_url / judge_concurrency: a judge (see the module).
+    verifier_options: the verifier's options for rows whose `extra_info` has no `verifier_options` of
+        its own (`evalkit export` writes the task's there, as its spec gives them).
     Never raises: a failure scores the affected responses 0.0 with `unjudged` 1.
     """
     n = len(solution_strs)
@@ -219,18 +223,20 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     routes: dict[str, list[int]] = {}
     golds: list[Any] = []
     try:
+        row_options: list[dict[str, Any] | None] = []
         for i in range(n):
             verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", ground_truths[i], extras[i])
-            routes.setdefault(verifier, []).append(i)
+            row_options.append(_options(extras[i].get("verifier_options"), verifier_options))
+            routes.setdefault((verifier, json.dumps(row_options[-1], sort_keys=True, default=str)), []).append(i)
             golds.append(ground_truths[i])
         limits = Limits(per_answer_s, batch_deadline_s)
-        for verifier, idx in routes.items():
+        for (verifier, _), idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
                        # a row without think_open: the batch's completions say whether the template opened it
                        "think_open": [_flag(extras[i].get("think_open")) for i in idx],
                        "think_format": [extras[i].get("think_format") for i in idx],
                        "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
-            options = None
+            options = row_options[idx[0]]
             if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
                 verifier, options = f"{verifier}+judge", judge_reward_options(judge_model, judge_base_url,
                                                                               judge_concurrency, batch_deadline_s)
@@ -263,6 +269,14 @@ def _result(v: Verdict, partial: bool) -> dict[str, Any]:
     score = 0.0 if v.correct is None else (float(v.score) if partial else (1.0 if v.correct else 0.0))
     return {"score": score, "acc": 1.0 if v.correct else 0.0, "pred": v.answer or "",
             "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
+
+
+def _options(row: Any, default: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A row's verifier options: its own (a parquet struct column gives every row every file's keys,
+    null where its task has none: those are left out), else `default`."""
+    if isinstance(row, dict):
+        return {k: v for k, v in row.items() if v is not None} or None
+    return default
 
 
 def _flag(value: Any) -> bool | None:
