@@ -9,7 +9,7 @@ veRL (`--format verl`): veRL's parquet schema: `data_source` (the task name), `p
 messages), `ability`, `reward_model` (`{"style": "rule", "ground_truth": ...}`) and `extra_info`
 (`index`, `problem_id`, `task`, `verifier`, `think_open`), which `evalkit.rewards.verl` routes on;
 `think_open` is true where the spec's prompt opens thinking, else null (the rewards read the trainer's
-template off the batch).
+template off the batch); `verifier_options` where the spec gives them.
 """
 
 from __future__ import annotations
