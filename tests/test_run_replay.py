@@ -190,6 +190,30 @@ def test_overwrite_removes_only_a_run_directory(tmp_path):
     assert (out / "samples.jsonl").read_text().count("\n") == 1
 
 
+def test_a_second_run_on_a_directory_another_run_is_writing_is_refused(tmp_path):
+    # the same job submitted twice: both appended every sample, results counted each twice (16 samples
+    # a problem of 8), and a resume kept the duplicates
+    from evalkit.run.rundir import RunDir
+
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": s, "completion": "\\boxed{204}"}
+                                            for s in range(2)])
+    out = tmp_path / "run"
+    with RunDir(out).locked():  # a run of this process holds it
+        busy = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress")
+        assert busy.returncode == 2 and "Traceback" not in busy.stderr
+        assert f"another evalkit run (pid {os.getpid()}) is writing this run directory" in busy.stderr
+        assert not (out / "samples.jsonl").exists()
+    # a killed run's lock is the kernel's to drop: the directory (holding only the lock file) is free
+    done = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["sample"] for line in (out / "samples.jsonl").read_text().splitlines()] == [0, 1]
+    again = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress", "--overwrite")
+    assert again.returncode == 0 and len((out / "samples.jsonl").read_text().splitlines()) == 2
+    # a run that cannot start leaves no directory it made
+    bad = cli("run", "aime24", "--backend", "transformers", "--model", "no-such/model", "--out", str(tmp_path / "new"))
+    assert bad.returncode == 2 and not (tmp_path / "new").exists()
+
+
 def test_chat_template_options_are_part_of_what_identifies_a_run(tmp_path):
     f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
     out = tmp_path / "run"

@@ -204,118 +204,120 @@ def evaluate(
     else:
         _same_reflection_model(run_dir, previous, identity, detector)
         check_identity(run_dir, identity)
-    # with --overwrite the old run is removed only once the new one is sure to start
-    on_disk = [] if overwrite else run_dir.samples()
-    done = {sample_key(s) for s in on_disk}
-    wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
-    pending_keys = [k for k in wanted if k not in done]
-    reused = len(wanted) - len(pending_keys)
-    # every task's verifier checks its environment (workers, required sandbox layers) before anything
-    # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
-    rules = {p.spec.name: rules_for(p.spec) for p in plans}
-    environment = {name: check_verifier(v, require_layers or ()) for name, v in rules.items()}
+    # one run writes a directory at a time: the lock is held from before the samples on disk are read
+    with run_dir.locked():
+        # with --overwrite the old run is removed only once the new one is sure to start
+        on_disk = [] if overwrite else run_dir.samples()
+        done = {sample_key(s) for s in on_disk}
+        wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
+        pending_keys = [k for k in wanted if k not in done]
+        reused = len(wanted) - len(pending_keys)
+        # every task's verifier checks its environment (workers, required sandbox layers) before anything
+        # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
+        rules = {p.spec.name: rules_for(p.spec) for p in plans}
+        environment = {name: check_verifier(v, require_layers or ()) for name, v in rules.items()}
 
-    own_engine = engine is None
-    requests: list[Request] = []
-    # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
-    # the run before a model is loaded or a file is written
-    verifiers = task_verifiers(plans, judge_options, run_dir.path) if pending_keys else {}
-    # samples whose verdict a fault decided (a judge that was down, a verifier that hung) are checked again
-    faulted = faulted_samples(on_disk, set(wanted), plans)
-    del on_disk
-    if faulted and not verifiers:
-        try:
-            verifiers = task_verifiers(plans, judge_options, run_dir.path)
-        except InputError as e:  # nothing to generate: the results are still worth recomputing
-            print(f"evalkit: warning: {len(faulted)} samples whose verifier or judge had failed are not checked "
-                  f"again: {e}", file=sys.stderr)
-            faulted = []
-    if pending_keys and engine is None:
-        # only what the user set: a backend refuses an option it does not take, by name
-        given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
-                     trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
-        options = {**{k: v for k, v in given.items() if v != _ENGINE_DEFAULTS[k]}, **(backend_options or {})}
-        options.update(dict(records=records, model=model_id) if replays else dict(model=model))
-        try:
-            engine = get_backend(backend, **options)
-        except KeyError as e:
-            raise InputError(str(e.args[0])) from None
-    decision = _think_format(think_format, engine, records, plans, previous)
-    if budgets is not None and budgets.close != close_text(decision.format):  # auto decided another format
-        budgets = replace(budgets, close=close_text(decision.format))
-        identity["thinking"] = budgets.identity()
-    if pending_keys:
-        try:
-            if budgets is not None:
-                from evalkit.budgets import wrap
+        own_engine = engine is None
+        requests: list[Request] = []
+        # verifiers first: one that cannot work (a judge that is down or fails its attack suite) stops
+        # the run before a model is loaded or a file is written
+        verifiers = task_verifiers(plans, judge_options, run_dir.path) if pending_keys else {}
+        # samples whose verdict a fault decided (a judge that was down, a verifier that hung) are checked again
+        faulted = faulted_samples(on_disk, set(wanted), plans)
+        del on_disk
+        if faulted and not verifiers:
+            try:
+                verifiers = task_verifiers(plans, judge_options, run_dir.path)
+            except InputError as e:  # nothing to generate: the results are still worth recomputing
+                print(f"evalkit: warning: {len(faulted)} samples whose verifier or judge had failed are not checked "
+                      f"again: {e}", file=sys.stderr)
+                faulted = []
+        if pending_keys and engine is None:
+            # only what the user set: a backend refuses an option it does not take, by name
+            given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
+                         trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
+            options = {**{k: v for k, v in given.items() if v != _ENGINE_DEFAULTS[k]}, **(backend_options or {})}
+            options.update(dict(records=records, model=model_id) if replays else dict(model=model))
+            try:
+                engine = get_backend(backend, **options)
+            except KeyError as e:
+                raise InputError(str(e.args[0])) from None
+        decision = _think_format(think_format, engine, records, plans, previous)
+        if budgets is not None and budgets.close != close_text(decision.format):  # auto decided another format
+            budgets = replace(budgets, close=close_text(decision.format))
+            identity["thinking"] = budgets.identity()
+        if pending_keys:
+            try:
+                if budgets is not None:
+                    from evalkit.budgets import wrap
 
-                engine = wrap(engine, budgets)
-            requests = build_requests(pending_keys, plans, engine, system_prompt, think_prefill, decision.format)
-        except BaseException:
-            if own_engine:
-                engine.close()
-            raise
+                    engine = wrap(engine, budgets)
+                requests = build_requests(pending_keys, plans, engine, system_prompt, think_prefill, decision.format)
+            except BaseException:
+                if own_engine:
+                    engine.close()
+                raise
 
-    rewritten = 0
-    if faulted:
-        try:
-            rewritten, judged = rejudge(run_dir, faulted, plans, verifiers, rules, system_prompt, trace,
-                                        decision.format, pinned)
-        except BaseException:
-            if own_engine and engine is not None:
-                engine.close()
-            _close(verifiers)
-            raise
-        if not requests:
-            _close(verifiers)
-        print(f"evalkit: checked again {len(faulted)} samples whose verifier or judge had failed: {judged} are "
-              "judged now" + ("" if judged == len(faulted) else f", {len(faulted) - judged} failed again (their "
-                              "detail says why)"), file=sys.stderr)
-    for note in coverage_notes:  # the run starts: what the replay leaves out is worth saying now
-        print(f"evalkit: warning: {note}", file=sys.stderr)
-    run_dir.start(overwrite)
-    config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
-                     max_model_len).to_dict()
-    config["think_format"] = decision.to_dict()
-    if detector is not None:
-        config["reflection_model"] = detector
-    if budgets is not None:  # every budget the run has had (a sweep may gain budgets)
-        from evalkit.budgets import config_entry
-
-        config["think_budgets"] = config_entry(budgets, previous.get("think_budgets"))
-    run_dir.write_config(config)
-    run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused)
-
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    generated = 0
-    if requests:
-        try:
-            generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
+        rewritten = 0
+        if faulted:
+            try:
+                rewritten, judged = rejudge(run_dir, faulted, plans, verifiers, rules, system_prompt, trace,
                                             decision.format, pinned)
-        finally:
-            if own_engine:
-                _close_engine(engine)
-            _close(verifiers)
-    timings["generate_verify_write_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    task_results = compute_results(run_dir.path, plans, rules, wanted)
-    results = [r.to_dict() for r in task_results]
-    _keep_anytime(run_dir, results, generated + rewritten, wanted)
-    run_dir.write_results(results)
-    timings["metrics_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    report = None
-    try:
-        from evalkit.report import write_report
+            except BaseException:
+                if own_engine and engine is not None:
+                    engine.close()
+                _close(verifiers)
+                raise
+            if not requests:
+                _close(verifiers)
+            print(f"evalkit: checked again {len(faulted)} samples whose verifier or judge had failed: {judged} are "
+                  "judged now" + ("" if judged == len(faulted) else f", {len(faulted) - judged} failed again (their "
+                                  "detail says why)"), file=sys.stderr)
+        for note in coverage_notes:  # the run starts: what the replay leaves out is worth saying now
+            print(f"evalkit: warning: {note}", file=sys.stderr)
+        run_dir.start(overwrite)
+        config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
+                         max_model_len).to_dict()
+        config["think_format"] = decision.to_dict()
+        if detector is not None:
+            config["reflection_model"] = detector
+        if budgets is not None:  # every budget the run has had (a sweep may gain budgets)
+            from evalkit.budgets import config_entry
 
-        report = write_report(run_dir.path)
-    except Exception as e:  # the samples and results are safe on disk; say what failed
-        print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
-    timings["report_s"] = time.perf_counter() - t0
-    run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
-    return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
-                     task_results=task_results)
+            config["think_budgets"] = config_entry(budgets, previous.get("think_budgets"))
+        run_dir.write_config(config)
+        run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused)
+
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        generated = 0
+        if requests:
+            try:
+                generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
+                                                decision.format, pinned)
+            finally:
+                if own_engine:
+                    _close_engine(engine)
+                _close(verifiers)
+        timings["generate_verify_write_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        task_results = compute_results(run_dir.path, plans, rules, wanted)
+        results = [r.to_dict() for r in task_results]
+        _keep_anytime(run_dir, results, generated + rewritten, wanted)
+        run_dir.write_results(results)
+        timings["metrics_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report = None
+        try:
+            from evalkit.report import write_report
+
+            report = write_report(run_dir.path)
+        except Exception as e:  # the samples and results are safe on disk; say what failed
+            print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
+        timings["report_s"] = time.perf_counter() - t0
+        run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
+        return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
+                         task_results=task_results)
 
 
 def _close_engine(engine: Backend) -> None:

@@ -99,7 +99,7 @@ def check_overwritable(run_dir: RunDir) -> None:
     path = run_dir.path
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: exists and is not a directory; choose another --out")
-    if path.is_dir() and any(path.iterdir()) and not (run_dir.config_path.is_file() or run_dir.is_run()):
+    if run_dir.holds_anything() and not (run_dir.config_path.is_file() or run_dir.is_run()):
         raise InputError(f"{path}: exists and is not an evalkit run (no config.json, samples.jsonl or "
                          "results.json); --overwrite removes only run directories, so choose another --out")
 
@@ -111,7 +111,7 @@ def check_identity(run_dir: RunDir, wanted: dict[str, Any]) -> None:
     except InputError as e:
         raise InputError(f"{e}; use --overwrite to start over") from None
     if config is None:
-        if run_dir.path.exists() and any(run_dir.path.iterdir()):
+        if run_dir.holds_anything():
             raise InputError(f"{run_dir.path}: exists and is not an evalkit run; choose another --out")
         return
     old = config.get("identity")

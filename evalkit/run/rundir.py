@@ -6,6 +6,7 @@
       results.json       metrics per task and model
       invocations.jsonl  one line per start and finish of `evalkit run` on this directory
       index.html         the report
+      .lock              held (flock) by the one `evalkit run` writing the directory
 
 `evalkit run`, `evalkit report`, `evalkit.load_run`, `evalkit curate` and the TRL callback all read
 through `RunDir`, so every reader agrees on what a half-written line or a corrupt one means.
@@ -25,6 +26,10 @@ from evalkit.errors import InputError
 from evalkit.types import SAMPLE_KEYS
 
 Key = tuple[str, str, str, int, "int | None"]  # (task, model, problem_id, sample, budget): the resume key
+LOCK = ".lock"
+# what a directory may hold and still be empty to a new run: the lock, and the temporary config a run
+# killed between making the directory and writing its config leaves
+LEFTOVERS = frozenset({LOCK, "config.json.tmp"})
 
 
 def sample_key(record: dict[str, Any]) -> Key:
@@ -117,11 +122,54 @@ class RunDir:
 
     # ------------------------------------------------------------------------------ writing
 
+    def holds_anything(self) -> bool:
+        """Whether the directory holds more than a new run may find there (LEFTOVERS)."""
+        return self.path.is_dir() and any(p.name not in LEFTOVERS for p in self.path.iterdir())
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the directory's lock while a run reads and writes it: a second `evalkit run` on it at
+        once (the same job submitted twice) is an InputError naming the holder, not samples written
+        twice. The directory is made here; one made here that holds nothing when the block fails is
+        removed again. The lock is the kernel's (flock): a killed run holds it no longer."""
+        import fcntl
+
+        made = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise InputError(f"{self.path}: cannot make or lock the run directory ({e.strerror or e})") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                raise InputError(f"{self.path}: another evalkit run (pid {holder}) is writing this run directory; "
+                                 "wait for it to finish, or give another --out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            try:
+                yield
+            except BaseException:
+                if made and not self.holds_anything():
+                    shutil.rmtree(self.path, ignore_errors=True)
+                raise
+        finally:
+            os.close(fd)
+
     def start(self, overwrite: bool = False) -> None:
-        """Make the directory; with `overwrite`, remove what an earlier run left first. A temporary
-        samples file a rerun killed mid-rewrite left (the whole file is still beside it) is removed."""
-        if overwrite and self.path.exists():
-            shutil.rmtree(self.path)
+        """Make the directory; with `overwrite`, remove what an earlier run left first (not the lock,
+        which this run holds). A temporary samples file a rerun killed mid-rewrite left (the whole file
+        is still beside it) is removed."""
+        if overwrite and self.path.is_dir():
+            for child in self.path.iterdir():
+                if child.name == LOCK:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         self._rewrite_paths()[1].unlink(missing_ok=True)
 
