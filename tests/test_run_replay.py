@@ -442,6 +442,26 @@ def test_a_samples_line_that_is_not_a_sample_stops_the_resume_with_its_line(tmp_
     assert samples.read_text() == before  # nothing computed is lost
 
 
+def test_a_samples_line_that_is_not_utf8_stops_every_reader_with_its_line(tmp_path):
+    # one Latin-1 byte in a line: run, report, analyze and curate each ended in a UnicodeDecodeError
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    out = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    samples = out / "samples.jsonl"
+    data = samples.read_bytes().splitlines(keepends=True)
+    data[2] = data[2].replace(b'"sample"', b'"sample\xe9"', 1)
+    samples.write_bytes(b"".join(data))
+    before = samples.read_bytes()
+    for args in (("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress"),
+                 ("report", str(out)), ("analyze", str(out)),
+                 ("curate", str(out), "--pass-rate", "0:1", "--format", "trl", "--out", str(tmp_path / "t.jsonl"))):
+        r = cli(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "samples.jsonl: line 3: not UTF-8 text" in r.stderr, (args, r.stderr)
+    assert samples.read_bytes() == before
+
+
 def test_a_specs_own_missing_completions_file_is_named_with_its_line(tmp_path):
     spec = _toy_task(tmp_path)
     spec.write_text(spec.read_text() + "completions: missing.jsonl\n")

@@ -256,10 +256,15 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not path.is_file():
         return out
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n"):
                 break
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}: line {lineno}: not UTF-8 text (byte {e.start + 1} of the line: "
+                                 f"{e.reason}); fix or remove it to resume") from None
             if not line.strip():
                 continue
             try:
