@@ -442,6 +442,28 @@ def test_a_samples_line_that_is_not_a_sample_stops_the_resume_with_its_line(tmp_
     assert samples.read_text() == before  # nothing computed is lost
 
 
+def test_a_replay_file_rewritten_under_its_name_is_refused_not_scored_with_old_verdicts(tmp_path):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS[:4])
+    out = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    # the file grows (more problems, as for a larger run): what was scored stays, the rest is added
+    _replay_file(f, TOY_ROWS)
+    grown = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress")
+    assert grown.returncode == 0 and "2 samples new, 4 reused" in grown.stdout, grown.stdout + grown.stderr
+    # every answer made wrong under the same name: the resume used to report the old 4/6 correct
+    _replay_file(f, [{**r, "completion": "\\boxed{0}"} for r in TOY_ROWS])
+    before = (out / "samples.jsonl").read_bytes()
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "c.jsonl: 6 completions differ from what this run scored (the first: task toy, problem 'a', sample 0)" \
+        in r.stderr
+    assert (out / "samples.jsonl").read_bytes() == before
+    over = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress", "--overwrite")
+    assert over.returncode == 0 and not any(json.loads(line)["correct"] for line in
+                                            (out / "samples.jsonl").read_text().splitlines())
+
+
 def test_a_samples_line_that_is_not_utf8_stops_every_reader_with_its_line(tmp_path):
     # one Latin-1 byte in a line: run, report, analyze and curate each ended in a UnicodeDecodeError
     spec = _toy_task(tmp_path)

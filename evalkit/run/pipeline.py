@@ -209,6 +209,8 @@ def evaluate(
         # with --overwrite the old run is removed only once the new one is sure to start
         on_disk = [] if overwrite else run_dir.samples()
         done = {sample_key(s) for s in on_disk}
+        if records is not None and on_disk:
+            _same_replay(replay_file, records, on_disk)
         wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
         pending_keys = [k for k in wanted if k not in done]
         reused = len(wanted) - len(pending_keys)
@@ -318,6 +320,26 @@ def evaluate(
         run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
         return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
                          task_results=task_results)
+
+
+def _same_replay(replay_file: Path, records: list, on_disk: list[dict[str, Any]]) -> None:
+    """InputError when a completion the run scored differs from the replay file's record of it now: the
+    file was rewritten under the same name, and a resume would keep the old verdicts. A file that grew
+    (a larger -n) changes nothing already scored, so it goes on."""
+    texts = {(r.task, r.model, r.problem_id, r.sample): r.completion.text for r in records}
+    changed = []
+    for s in on_disk:
+        if s.get("budget") is not None:
+            continue
+        key = (str(s["model"]), str(s["problem_id"]), int(s["sample"]))
+        text = texts.get((s["task"], *key), texts.get((None, *key)))
+        if text is not None and text != s.get("completion"):
+            changed.append(s)
+    if changed:
+        first = changed[0]
+        raise InputError(f"{replay_file}: {len(changed)} completions differ from what this run scored (the first: "
+                         f"task {first['task']}, problem {first['problem_id']!r}, sample {first['sample']}); the file "
+                         "changed since. Give another --out, or --overwrite to score it again")
 
 
 def _close_engine(engine: Backend) -> None:
