@@ -281,6 +281,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
             raise InputError("give either PRED GOLD or --pairs FILE, not both")
         from evalkit.verifiers._pairs import verify_pairs
 
+        _check_out("verify", out, pairs=pairs)  # the verdicts would replace the pairs they were made from
         lines = list(verify_pairs(pairs, verifier, think_format))  # a bad line stops it before --out is touched
         if out:
             with open(out, "w", encoding="utf-8") as f:

@@ -340,6 +340,11 @@ def test_a_completion_with_half_an_emoji_is_scored(tmp_path):
     ("--top-p", "1.5", "--top-p: expected a number in (0, 1], got 1.5"),
     ("--max-tokens", "0", "--max-tokens: expected at least 1 token, got 0"),
     ("-n", "0", "-n: expected at least 1 sample per problem, got 0"),
+    # each was accepted: -1 recorded every sample as a prompt too long, and a rerun without it kept them
+    ("--max-model-len", "-1", "--max-model-len must be a whole number of at least 1, got -1"),
+    ("--dp", "0", "--dp must be a whole number of at least 1, got 0"),
+    ("--require-layers", "seccomp,bogus", "--require-layers: unknown layer(s) bogus (known: session, rlimits, env, "
+     "tmpdir, output_cap, netns, mountns, uid_drop, nproc, landlock, seccomp, cgroup)"),
 ])
 def test_sampling_options_out_of_range_are_refused_before_anything_starts(tmp_path, option, value, message):
     f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)

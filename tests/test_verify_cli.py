@@ -63,6 +63,16 @@ def test_a_bad_pairs_file_leaves_out_untouched(tmp_path):
     assert out.read_text() == '{"id": 1, "correct": true}\n'
 
 
+def test_pairs_out_never_replaces_the_pairs_it_reads(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n")
+    before = src.read_text()
+    for out in (src, tmp_path / "." / "pairs.jsonl"):
+        r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(out)])
+        assert r.exit_code == 2 and "is the --pairs file; choose another path" in r.output, r.output
+    assert src.read_text() == before  # the golds were replaced by the verdicts, exit 0
+
+
 def test_pairs_null_gold_and_odd_finish_reason_are_input_errors(tmp_path):
     src = tmp_path / "pairs.jsonl"
     src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n" + json.dumps({"answer": "2", "gold": None}) + "\n")

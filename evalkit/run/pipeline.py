@@ -132,6 +132,15 @@ def evaluate(
     """
     from evalkit.budgets import budget_settings, close_text
 
+    for option, value in (("--max-model-len", max_model_len), ("--tp", tp), ("--dp", dp)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"{option} must be a whole number of at least 1, got {value!r}")
+    if require_layers:  # named before anything starts, for tasks that run no code too
+        from evalkit.sandbox._layers import LAYER_NAMES
+
+        unknown = [name for name in require_layers if name not in LAYER_NAMES]
+        if unknown:
+            raise InputError(f"--require-layers: unknown layer(s) {', '.join(unknown)} (known: {', '.join(LAYER_NAMES)})")
     budgets = budget_settings(think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue)
     if budgets is not None and engine is None and (int(dp or 1) > 1 or (backend_options or {}).get("ray_address")):
         # refused before any replica loads a model (minutes, on real GPUs), not after
