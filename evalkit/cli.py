@@ -22,7 +22,7 @@ THINK_FORMAT_HELP = ("How the model thinks: r1, sky, magistral, harmony, seed, n
 
 # a path a command was given, or writes to, that the file system refuses: the user's to fix, so one line
 _PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EROFS,
-                errno.ENOSPC, errno.EDQUOT}
+                errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP}
 
 
 def _path_error(e: OSError) -> str:

@@ -24,8 +24,13 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
         raise InputError(f"{path}: file not found")
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig") as f:  # a byte-order mark at the start is no data
-            for lineno, line in enumerate(f, 1):
+        with opener(path, "rb") as f:  # bytes, so a line that is not UTF-8 is named by its number
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is no data
+                except UnicodeDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: not UTF-8 text (byte {e.start + 1} of the line: "
+                                     f"{e.reason})") from None
                 if not line.strip():
                     continue
                 try:
@@ -35,8 +40,6 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
                 if not isinstance(obj, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read ({e})") from None
 

@@ -109,7 +109,7 @@ def test_options_the_judge_has_no_use_for_are_refused_not_ignored(tmp_path):
 
 @pytest.mark.parametrize("name, content, message", [
     ("missing.jsonl", None, "missing.jsonl: file not found"),
-    ("latin1.jsonl", b"\xff\xfe{}\n", "latin1.jsonl: not UTF-8 text"),
+    ("latin1.jsonl", b"\xff\xfe{}\n", "latin1.jsonl:1: not UTF-8 text"),
     ("list.jsonl", b"[1, 2]\n", "list.jsonl:1: expected a JSON object, got list"),
     ("other.jsonl", b'{"text": "x"}\n', "other.jsonl:1: field 'completion' is missing"),
 ])

@@ -489,6 +489,21 @@ def test_a_samples_line_that_is_not_utf8_stops_every_reader_with_its_line(tmp_pa
     assert samples.read_bytes() == before
 
 
+def test_a_hand_edited_config_and_an_overlong_path_are_one_line_errors(tmp_path):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    out = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "tasks": 5}))
+    for args in (("report", str(out)), ("analyze", str(out))):  # each was a TypeError traceback
+        r = cli(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "config.json: field 'tasks': expected a list of task specs, got 5" in r.stderr
+    long = cli("export", str(spec), "--format", "trl", "--out", str(tmp_path / ("x" * 300 + ".jsonl")))
+    assert long.returncode == 2 and "Traceback" not in long.stderr and "File name too long" in long.stderr
+
+
 def test_a_specs_own_missing_completions_file_is_named_with_its_line(tmp_path):
     spec = _toy_task(tmp_path)
     spec.write_text(spec.read_text() + "completions: missing.jsonl\n")

@@ -73,6 +73,13 @@ def test_pairs_out_never_replaces_the_pairs_it_reads(tmp_path):
     assert src.read_text() == before  # the golds were replaced by the verdicts, exit 0
 
 
+def test_a_pairs_line_that_is_not_utf8_is_named_by_its_number(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_bytes(json.dumps({"answer": "2", "gold": "2"}).encode() + b"\n" + b'{"answer": "caf\xe9", "gold": "x"}\n')
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:2: not UTF-8 text (byte 16 of the line" in r.output, r.output
+
+
 def test_pairs_null_gold_and_odd_finish_reason_are_input_errors(tmp_path):
     src = tmp_path / "pairs.jsonl"
     src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n" + json.dumps({"answer": "2", "gold": None}) + "\n")

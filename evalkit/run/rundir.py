@@ -302,7 +302,10 @@ def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None)
     """The samples the run's last invocation scored, the ones its results.json counts: a rerun with a
     smaller -n or --limit leaves more lines in samples.jsonl than that (config.json records each task's
     `n`, and `problem_ids` under --limit). config: the run's config.json (None or {}: all samples)."""
-    plan = {t.get("name"): t for t in (config or {}).get("tasks") or [] if isinstance(t, dict)}
+    tasks = (config or {}).get("tasks") or []
+    if not isinstance(tasks, list):
+        raise InputError(f"config.json: field 'tasks': expected a list of task specs, got {json.dumps(tasks)[:60]}")
+    plan = {t.get("name"): t for t in tasks if isinstance(t, dict)}
     if not plan:
         return samples
     ids: dict[str, set[str] | None] = {}  # a set, so a large limited run is read in linear time
