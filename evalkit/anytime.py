@@ -39,6 +39,8 @@ from evalkit.errors import InputError
 from evalkit.thinking import ThinkFormat, recorded_format, split_think
 
 DEFAULT_BUDGETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
+PARTIAL = "anytime.partial.jsonl"  # the probes generated so far, while `anytime` runs
+PROBE_CHUNK = 256  # probes generated (and then written) at a time
 
 
 @dataclass(frozen=True)
@@ -190,8 +192,36 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                 probes.append(Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut, b, 0,
                                     answer, correct, "trajectory"))
         if pending:
-            for i, probe in _generate(engine, config, pending, answer_tokens, answer_cue):
-                probes[i] = probe
+            header = {"answer_tokens": answer_tokens, "answer_cue": answer_cue, "model": config.get("model"),
+                      "counted_with": counted_with, "think_format": fmt.to_dict()}
+            kept = _kept_probes(run_dir / PARTIAL, header)
+            todo = []
+            for entry in pending:
+                s, b, _, cut, i = entry
+                found = kept.get(_probe_key(s, b, cut))
+                if found is not None:
+                    probes[i] = found
+                else:
+                    todo.append(entry)
+            # each chunk's probes are on disk once generated: a kill loses at most the chunk in flight
+            if kept:  # a kill mid-line left part of one: appends start on a fresh line
+                with open(run_dir / PARTIAL, "rb+") as f:
+                    data = f.read()
+                    f.truncate(data.rfind(b"\n") + 1)
+            with open(run_dir / PARTIAL, "a" if kept else "w", encoding="utf-8") as sink:
+                if not kept:
+                    sink.write(json.dumps({"header": header}, ensure_ascii=False, default=str) + "\n")
+                for at in range(0, len(todo), PROBE_CHUNK):
+                    chunk = todo[at:at + PROBE_CHUNK]
+                    cuts = {i: (s, b, cut) for s, b, _, cut, i in chunk}
+                    lines = []
+                    for i, probe in _generate(engine, config, chunk, answer_tokens, answer_cue):
+                        probes[i] = probe
+                        lines.append(json.dumps({"key": _probe_key(*cuts[i]), "probe": probe.to_dict()},
+                                                ensure_ascii=False) + "\n")
+                    sink.write("".join(lines))
+                    sink.flush()
+                    os.fsync(sink.fileno())
     finally:
         if own and engine is not None:
             engine.close()
@@ -216,6 +246,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         for p in probes:
             f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
     os.replace(run_dir / "anytime.jsonl.tmp", run_dir / "anytime.jsonl")
+    (run_dir / PARTIAL).unlink(missing_ok=True)  # every probe is in anytime.jsonl now
     summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "counted_with": counted_with,
                "results": results}
     tmp = run_dir / "anytime.json.tmp"
@@ -398,6 +429,33 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
             think_tokens, cut_at = kept[j]
             yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut_at, think_tokens,
                            len(outs[j].token_ids), v.answer, v.correct, "generated", text)
+
+
+def _probe_key(s: dict[str, Any], budget: int, cut: int) -> tuple[Any, ...]:
+    """What a generated probe answers for: its sample, budget and where the budget cut its thinking."""
+    return (s["task"], s["model"], str(s["problem_id"]), s["sample"], budget, cut)
+
+
+def _kept_probes(path: Path, header: dict[str, Any]) -> dict[tuple, Probe]:
+    """The generated probes an interrupted `anytime` left in `path` with the same settings (answer
+    length and cue, model, token counts, think format), by key; {} when there are none to keep."""
+    if not path.is_file():
+        return {}
+    kept: dict[tuple, Probe] = {}
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f):
+            if not raw.endswith(b"\n"):
+                break  # a kill mid-line: the rest was not written
+            try:
+                line = json.loads(raw)
+                if lineno == 0:
+                    if line.get("header") != json.loads(json.dumps(header, default=str)):
+                        return {}
+                    continue
+                kept[tuple(line["key"])] = Probe(**line["probe"])
+            except (ValueError, TypeError, KeyError, AttributeError):
+                return {} if lineno == 0 else kept
+    return kept
 
 
 def _prefill(s: dict[str, Any], fmt: ThinkFormat) -> str:

@@ -242,3 +242,53 @@ def test_a_probe_is_right_when_any_accepted_answer_takes_it(tiny_model, tmp_path
     anytime(run, "8", engine=Answers(), answer_tokens=16)
     (probe,) = probes(run).values()
     assert probe["source"] == "generated" and probe["correct"] is True
+
+
+def test_an_interrupted_anytime_keeps_the_probes_it_generated(tiny_model, tmp_path, monkeypatch):
+    # the probes were kept in memory and written at the end: a kill (or a server that went away) after
+    # hours of probes kept none, and the rerun asked for every one again
+    import evalkit.anytime as module
+    from transformers import AutoTokenizer
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": "5"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    rows = [{"problem_id": "m", "sample": s, "completion": "<think>\n" + "Adding two and three. " * 6
+             + "So five.</think>\n\nThe answer is \\boxed{5}."} for s in range(3)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False).run_dir
+    asked = []
+
+    class Answers:  # answers "5"; gives out after `left` calls
+        tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+        left = 2
+
+        def continue_tokens(self, prefixes):
+            from evalkit.budgets import Continued
+
+            if self.left == 0:
+                raise ConnectionError("the server went away")
+            self.left -= 1
+            asked.extend(prefixes)
+            return [Continued(tuple(self.tokenizer.encode("\\boxed{5}", add_special_tokens=False)), "stop")
+                    for _ in prefixes]
+
+    monkeypatch.setattr(module, "PROBE_CHUNK", 2)  # 6 probes (3 samples x 2 budgets): 3 calls
+    with pytest.raises(ConnectionError):
+        anytime(run, "4,8", engine=Answers(), answer_tokens=8)
+    assert len(asked) == 4 and not (run / "anytime.jsonl").exists()
+    engine = Answers()
+    engine.left = 5
+    anytime(run, "4,8", engine=engine, answer_tokens=8)
+    assert len(asked) == 6  # the two the interrupted run had not generated
+    got = probes(run)
+    assert len(got) == 6 and all(p["source"] == "generated" and p["correct"] for p in got.values())
+    assert not (run / "anytime.partial.jsonl").exists()
+    # a probe left from other settings (another answer length) is not taken for one of these
+    with pytest.raises(ConnectionError):
+        anytime(run, "4,8", engine=Answers(), answer_tokens=8)
+    asked.clear()
+    engine = Answers()
+    engine.left = 5
+    anytime(run, "4,8", engine=engine, answer_tokens=6)
+    assert len(asked) == 6
