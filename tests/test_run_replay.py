@@ -353,6 +353,16 @@ def test_sampling_options_out_of_range_are_refused_before_anything_starts(tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+def test_a_run_too_large_to_plan_is_refused_before_anything_starts(tmp_path):
+    # every sample's key is planned in memory first: -n 10**12 ran out of memory (a MemoryError traceback)
+    r = cli("run", str(_toy_task(tmp_path)), "--backend", "transformers", "--model", str(tmp_path / "no-model"),
+            "-n", "1000000000000", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "evalkit: error: this run would make 3,000,000,000,000 samples (problems x -n x budgets), more than one "
+        "run holds (10,000,000); lower -n or --limit")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_resumed_run_keeps_the_anytime_curves(tmp_path):
     run = evalkit.evaluate(["demo"], out=tmp_path / "run", progress=False).run_dir
     r = cli("anytime", str(run), "--no-generate", "--budgets", "128,4096", "--tokenizer", "recorded")

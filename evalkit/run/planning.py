@@ -135,6 +135,9 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
+MAX_SAMPLES = 10_000_000  # the most samples one run plans: about a gigabyte of resume keys
+
+
 def wanted_keys(plans: list[TaskPlan], records, model_id: str,
                 budgets: Sequence[int] = ()) -> tuple[list[Key], list[str]]:
     """(keys, notes). keys: every sample the run should hold: each problem x sample (x thinking budget,
@@ -147,6 +150,10 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
     id several tasks of the run have is an InputError: only `task` says whose it is.
     """
     if records is None:
+        total = sum(len(p.problems) * p.n for p in plans) * max(1, len(budgets))
+        if total > MAX_SAMPLES:  # each is planned in memory before the first is made (10**12 ran out of it)
+            raise InputError(f"this run would make {total:,} samples (problems x -n x budgets), more than one run "
+                             f"holds ({MAX_SAMPLES:,}); lower -n or --limit")
         return [(p.spec.name, model_id, prob.id, s, b) for p in plans for prob in p.problems for s in range(p.n)
                 for b in (budgets or (None,))], []
     by_task = {p.spec.name: p for p in plans}
