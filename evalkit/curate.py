@@ -369,14 +369,16 @@ def _format_extra(run_dir: Path, config: dict[str, Any], think_format: str | Non
 
 
 def _think_open(samples: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, bool]]:
-    """(task, problem id) -> {"think_open": what its samples recorded}, where they all agree: whether
-    the model's template opened thinking in the prompt. The rewards read it per row (veRL's naive
-    manager scores one response at a time, with no batch to read the template off)."""
+    """(task, problem id) -> {"think_open": True} where its samples all recorded that the model's
+    template opened thinking in the prompt. The rewards read it per row (veRL's naive manager scores one
+    response at a time, with no batch to read the template off)."""
     seen: dict[tuple[str, str], set] = defaultdict(set)
     for s in samples:
         if isinstance(s.get("think_open"), bool):
             seen[(s["task"], str(s["problem_id"]))].add(s["think_open"])
-    return {key: {"think_open": next(iter(values))} for key, values in seen.items() if len(values) == 1}
+    # only where it opened: a false (a replay line that did not say, say) would overrule what the rewards
+    # read off a batch's completions, which a row without it leaves them to
+    return {key: {"think_open": True} for key, values in seen.items() if values == {True}}
 
 
 def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],
