@@ -36,6 +36,7 @@ from typing import Any, Sequence
 from evalkit.budgets import (DEFAULT_ANSWER_CUE, DEFAULT_ANSWER_TOKENS, Prefix, budget_results, can_continue,
                              close_text, derived_seed, parse_budgets)
 from evalkit.errors import InputError
+from evalkit.jsonl import cut_partial_line
 from evalkit.thinking import ThinkFormat, recorded_format, split_think
 
 DEFAULT_BUDGETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -205,9 +206,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     todo.append(entry)
             # each chunk's probes are on disk once generated: a kill loses at most the chunk in flight
             if kept:  # a kill mid-line left part of one: appends start on a fresh line
-                with open(run_dir / PARTIAL, "rb+") as f:
-                    data = f.read()
-                    f.truncate(data.rfind(b"\n") + 1)
+                cut_partial_line(run_dir / PARTIAL)
             with open(run_dir / PARTIAL, "a" if kept else "w", encoding="utf-8") as sink:
                 if not kept:
                     sink.write(json.dumps({"header": header}, ensure_ascii=False, default=str) + "\n")

@@ -62,6 +62,17 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def cut_partial_line(path: str | Path) -> None:
+    """Cut a partial last line (what a process killed mid-write leaves) off the file at `path`, so that
+    appends start on a fresh line; a file that ends in a newline, or is empty or missing, is left as is."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            data = f.read()
+            if not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+
+
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a JSON-lines file."""
     for _, obj in read_jsonl_numbered(path):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from evalkit.errors import InputError
+from evalkit.jsonl import cut_partial_line
 from evalkit.types import SAMPLE_KEYS
 
 Key = tuple[str, str, str, int, "int | None"]  # (task, model, problem_id, sample, budget): the resume key
@@ -189,11 +190,7 @@ class RunDir:
         """A writer that appends sample lines; a partial last line a killed run left is cut first,
         so appends start on a fresh line."""
         path = self.samples_path
-        if path.is_file() and path.stat().st_size:
-            with open(path, "rb+") as f:
-                data = f.read()
-                if not data.endswith(b"\n"):
-                    f.truncate(data.rfind(b"\n") + 1)
+        cut_partial_line(path)
         with open(path, "a", encoding="utf-8") as sink:
             yield SampleWriter(sink)
 
