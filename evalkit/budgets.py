@@ -233,7 +233,10 @@ def _without_stop_text(tokenizer: Any, ids: list[int], stop: str) -> list[int]:
     tail = tokenizer.encode(stop, add_special_tokens=False)
     if tail and ids[-len(tail):] == tail:
         return ids[:-len(tail)]
-    for k in range(1, len(ids) + 1):
+    # the stop's characters lie in its last few tokens (a character is at most 4 byte tokens, and one
+    # token each side may hold other text): looking further back would decode the whole thinking again
+    # and again where the text does not hold the stop as written
+    for k in range(1, min(len(ids), 4 * len(stop) + 2) + 1):
         text = tokenizer.decode(ids[-k:], skip_special_tokens=False)
         at = text.find(stop)
         if at >= 0 and "\ufffd" not in text[:at]:  # the text before it starts on a whole character
