@@ -50,6 +50,18 @@ def loads(text: str) -> Any:
     return _without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 
 
+def dumps(value: Any, **kwargs: Any) -> str:
+    """`json.dumps` keeping non-ASCII text as it is, unless a string holds a lone surrogate (a file name that
+    is not UTF-8 reads as one): then every non-ASCII character is escaped, so the text encodes as UTF-8 and
+    reads back the same."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, **kwargs)
+    return text
+
+
 def _without_lone_surrogates(value: Any) -> Any:
     """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD, one character
     for one, so character offsets into the text stay where they were."""

@@ -499,6 +499,22 @@ def test_a_samples_line_that_is_not_utf8_stops_every_reader_with_its_line(tmp_pa
     assert samples.read_bytes() == before
 
 
+def test_a_replay_file_whose_name_is_not_utf8_is_run_resumed_and_reported(tmp_path):
+    # its name (a lone surrogate in Python) named the model and went into config.json: a UnicodeEncodeError
+    # traceback after config.json.tmp was made, and no run
+    spec = _toy_task(tmp_path)
+    f = _replay_file(Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jsonl")), TOY_ROWS)
+    out = tmp_path / "run"
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress")
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "warning" not in r.stderr, r.stderr
+    assert "caf\\xe9" in r.stdout  # the model, named by the file's bytes
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jsonl") in json.dumps(config, ensure_ascii=False)
+    assert len(lines(out / "samples.jsonl")) == len(TOY_ROWS) and (out / "index.html").stat().st_size > 1000
+    again = cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress")
+    assert again.returncode == 0 and f"0 samples new, {len(TOY_ROWS)} reused" in again.stdout, again.stderr
+
+
 def test_a_hand_edited_config_and_an_overlong_path_are_one_line_errors(tmp_path):
     spec = _toy_task(tmp_path)
     f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)

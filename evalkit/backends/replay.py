@@ -8,6 +8,7 @@ reports each model separately.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -35,7 +36,8 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
     """Read and check a replay file; InputError names file:line and field."""
     path = Path(path)
     names = {k: (fields or {}).get(k, k) for k in REQUIRED + OPTIONAL}
-    default_model = default_model or path.name.split(".")[0]
+    # a file name that is not UTF-8 names the model by its bytes written out ("rep\xff"), so it can be written down
+    default_model = default_model or os.fsencode(path.name.split(".")[0]).decode("utf-8", "backslashreplace")
     records: list[ReplayRecord] = []
     seen: set[tuple] = set()
     if not path.is_file():

@@ -41,7 +41,8 @@ def _asset(name: str) -> str:
 def _write_atomic(out: Path, head: str, blobs, tail: str) -> None:
     """Stream the page (the chunks can be tens of MB) to a temp file, then move it into place."""
     tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
+    # errors: a file name that is not UTF-8, shown on the page, is written with its odd bytes as escapes
+    with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:
         f.write(head)
         for i, blob in enumerate(blobs):
             f.write(f'<script type="application/x-evalkit" id="ek-c{i}" data-n="{blob.n_bytes}">')

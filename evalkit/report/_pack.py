@@ -18,6 +18,8 @@ import zlib
 
 import numpy as np
 
+from evalkit import jsonl
+
 UNSAFE = (0x00, 0x0D, 0x3C)  # NUL, CR, "<"
 WIDE_BASE = 0x100  # first code point of the 2-byte escapes
 
@@ -79,7 +81,7 @@ def decode7(text: str, n_bytes: int) -> bytes:
 
 def pack(obj) -> tuple[str, int]:
     """JSON -> UTF-8 -> raw deflate -> 7-bit text. Returns (text, compressed byte count)."""
-    raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw = jsonl.dumps(obj, separators=(",", ":")).encode("utf-8")
     z = deflate(raw)
     return encode7(z), len(z)
 

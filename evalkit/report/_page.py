@@ -9,6 +9,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from evalkit import jsonl
 from evalkit.report import charts as _charts
 from evalkit.report._pack import pack
 from evalkit.report._run import RunData, answer_spread, is_truncated
@@ -38,7 +39,7 @@ class Blob:
 
 def json_for_script(obj) -> str:
     """JSON safe inside <script type="application/json"> ("<" escaped, so no "</script" or "<!--")."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return jsonl.dumps(obj, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _num(x):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from evalkit import jsonl
 from evalkit.errors import InputError
 from evalkit.jsonl import cut_partial_line
 from evalkit.types import SAMPLE_KEYS
@@ -327,5 +328,5 @@ def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None)
 def _write_json(path: Path, data: Any) -> None:
     """Write JSON whole or not at all (a temporary file renamed over the old one)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(jsonl.dumps(data, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, path)
