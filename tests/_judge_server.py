@@ -6,8 +6,11 @@ request, so a test can say exactly what the judge was shown and how often it was
 `delay` (think this long before replying; the most requests ever in flight are counted), `hang`
 (accept, never answer), `die` (drop the connection mid-request), `busy` (answer this many requests
 with HTTP `busy_status`, 503, before answering again; -1: all of them; with a `Retry-After` header
-where `retry_after` is given), and `stop()` (the server is gone: connections are refused). Each
-request's arrival time (time.monotonic) is kept in `times`.
+where `retry_after` is given), `drip` (send the headers at once, then the body a byte at a time, this
+many seconds apart, as a proxy keeping a connection alive does), `finish_reason` (what the reply says
+ended it: `length` for one cut at max_tokens; a reply function may return None for a null content),
+and `stop()` (the server is gone: connections are refused). Each request's arrival time
+(time.monotonic) is kept in `times`.
 """
 
 from __future__ import annotations
@@ -40,15 +43,16 @@ class ScriptedJudge:
     """reply: answer block (None when the fences were not found; the whole user message with `raw`)
     -> the judge's reply text."""
 
-    def __init__(self, reply: Callable[[str | None], str], model: str = "judge", hang: bool = False,
+    def __init__(self, reply: Callable[[str | None], str | None], model: str = "judge", hang: bool = False,
                  die: bool = False, delay: float = 0.0, raw: bool = False, busy: int = 0, busy_status: int = 503,
-                 retry_after: str | None = None):
+                 retry_after: str | None = None, drip: float = 0.0, finish_reason: str = "stop"):
         self.reply = reply
         self.raw = raw  # reply() gets the whole user message, not the answer block
         self.model = model
         self.hang = hang
         self.die = die
         self.delay = delay
+        self.drip, self.finish_reason = drip, finish_reason
         self.busy, self.busy_status, self.retry_after = busy, busy_status, retry_after
         self.requests: list[dict] = []
         self.times: list[float] = []
@@ -70,7 +74,14 @@ class ScriptedJudge:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not judge.drip:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    if judge._release.wait(judge.drip):
+                        return
 
             def do_GET(self):
                 self._send(200, {"object": "list", "data": [{"id": judge.model, "object": "model"}]})
@@ -103,7 +114,7 @@ class ScriptedJudge:
                 user = body["messages"][-1]["content"]
                 text = judge.reply(user if judge.raw else answer_block(user))
                 self._send(200, {"id": "x", "object": "chat.completion", "model": judge.model,
-                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                 "choices": [{"index": 0, "finish_reason": judge.finish_reason,
                                               "message": {"role": "assistant", "content": text}}]})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

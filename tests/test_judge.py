@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,53 @@ def test_a_rate_limited_judge_is_asked_again_no_sooner_than_its_retry_after():
         (v,) = cascade(judge).verify_many(ITEMS[2:3])
         assert judge.asked == 2 and judge.times[1] - judge.times[0] >= 1.9
     assert v.correct is True and v.judge.error is None
+
+
+def test_a_judge_sending_its_reply_a_byte_at_a_time_is_cut_at_timeout_s():
+    # each byte came within the read timeout, so the request ran the whole 60-odd seconds of the drip
+    with ScriptedJudge(says("CORRECT"), drip=0.3) as judge:
+        t0 = time.monotonic()
+        (v,) = cascade(judge, timeout_s=1, user_cache=False).verify_many(ITEMS[2:3])
+        took = time.monotonic() - t0
+    assert v.reason == "no_answer" and v.judge.error == "the judge did not answer within 1.0 s"
+    assert took < 15 and judge.asked == 1  # not asked again: it would take as long the next time
+
+
+def test_a_reply_cut_at_max_tokens_or_without_text_is_a_fault_asked_again_not_a_cached_answer(tmp_path):
+    # a reasoning judge that spent max_tokens thinking: its reply was cached as "" (unparsed) and a rerun
+    # with more max_tokens was answered from the cache, never asking again
+    for script, finish in ((says("CORRECT"), "length"), (lambda block: None, "stop")):
+        with ScriptedJudge(script, finish_reason=finish) as judge:
+            first = cascade(judge, user_cache=False)
+            first.attach(tmp_path / finish)
+            (v,) = first.verify_many(ITEMS[2:3])
+        assert v.reason == "no_answer" and v.judge.reply is None, (finish, v.judge)
+        assert ("cut at max_tokens (1024)" if finish == "length" else "no reply text") in v.judge.error
+        with ScriptedJudge(says("CORRECT")) as judge:
+            again = cascade(judge, user_cache=False)
+            again.attach(tmp_path / finish)
+            (w,) = again.verify_many(ITEMS[2:3])
+            assert judge.asked == 1
+        assert w.correct is True and w.judge.flipped and not w.judge.cached
+
+
+def test_a_cache_line_cut_inside_a_character_is_skipped_and_the_next_reply_starts_its_own_line(tmp_path):
+    # the cut line raised UnicodeDecodeError on reading: every judged sample of every later run was unjudged
+    with ScriptedJudge(says("CORRECT")) as judge:
+        first = cascade(judge)
+        first.attach(tmp_path / "run")
+        first.verify_many(ITEMS[2:3])
+    cache = tmp_path / "run" / "judge_cache.jsonl"
+    whole = cache.read_bytes()
+    cache.write_bytes(whole + '{"key": "k", "reply": "正'.encode()[:-1])  # a kill mid-write
+    with ScriptedJudge(says("CORRECT")) as judge:
+        again = cascade(judge)
+        again.attach(tmp_path / "run")
+        v = again.verify_many(ITEMS)
+        assert judge.asked == 1  # the wrong \boxed{5}; the Evelyn reply still read from the cache
+    assert [x.correct for x in v] == [True, True, True, False] and all(x.reason != "error" for x in v)
+    lines = cache.read_bytes().split(b"\n")
+    assert lines[0] + b"\n" == whole and json.loads(lines[2])["reply"] == "VERDICT: CORRECT"
 
 
 def test_a_judge_that_cannot_be_reached_is_refused_before_the_run_starts(tmp_path):

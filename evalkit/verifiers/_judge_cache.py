@@ -45,13 +45,13 @@ class ReplyCache:
         if path not in self._loaded:
             table: dict[str, str] = {}
             try:
-                with open(path, encoding="utf-8") as f:
+                with open(path, "rb") as f:
                     for line in f:
                         try:
-                            rec = json.loads(line)
+                            rec = json.loads(line.decode("utf-8"))
                             table[rec["key"]] = rec["reply"]
-                        except (ValueError, KeyError, TypeError):
-                            continue  # a line cut short by a kill
+                        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+                            continue  # a line cut short by a kill (maybe inside a character)
             except OSError:
                 pass
             self._loaded[path] = table
@@ -76,11 +76,15 @@ class ReplyCache:
                     self._append(path, key, reply, about)
 
     def _append(self, path: Path, key: str, reply: str, about: dict | None = None) -> None:
-        line = json.dumps({"key": key, **(about or {}), "reply": reply}, ensure_ascii=False) + "\n"
+        line = (json.dumps({"key": key, **(about or {}), "reply": reply}, ensure_ascii=False) + "\n").encode(
+            "utf-8", "surrogatepass")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
+            with open(path, "ab+") as f:
                 fcntl.flock(f, fcntl.LOCK_EX)  # whole lines, even with other processes appending
+                end = f.seek(0, os.SEEK_END)
+                if end and os.pread(f.fileno(), 1, end - 1) != b"\n":
+                    line = b"\n" + line  # after a line cut short by a kill: this one starts afresh
                 f.write(line)
                 f.flush()
         except OSError:

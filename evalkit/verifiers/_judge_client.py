@@ -10,8 +10,10 @@ limit is not asked again (it would take as long the next time).
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -116,29 +118,79 @@ class JudgeClient:
 
     def _try(self, body: dict, limit: float, t0: float) -> tuple[Reply, bool, float | None]:
         """One request: (the Reply, whether a fault is worth another try, the seconds the server asked that
-        try to wait or None)."""
+        try to wait or None). The request takes at most `limit` seconds in all, a server that sends its reply
+        a byte at a time included (the body is read in pieces, and its connection shut at the limit)."""
+        end = time.monotonic() + limit
         try:
-            r = self._http.post(f"{self.base_url}/chat/completions", json=body, headers=self._headers,
-                                timeout=httpx.Timeout(limit))
-        except httpx.TimeoutException as e:
+            with self._http.stream("POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers,
+                                   timeout=httpx.Timeout(limit)) as r:
+                status, headers, data = r.status_code, r.headers, _read_until(r, end)
+        except (httpx.TimeoutException, _PastLimit) as e:
             ms = (time.monotonic() - t0) * 1e3
             if isinstance(e, httpx.ConnectTimeout):
                 return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
             return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False, None
         except httpx.HTTPError as e:  # refused, reset, dropped mid-reply
             ms = (time.monotonic() - t0) * 1e3
+            if time.monotonic() >= end:  # the connection this client shut at the limit
+                return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False, None
             return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
         ms = (time.monotonic() - t0) * 1e3
-        if r.status_code != 200:
-            again = r.status_code in RETRY_STATUS
-            return (Reply(None, f"judge server answered HTTP {r.status_code}: {r.text[:200]}", ms), again,
-                    retry_after(r.headers) if again else None)
+        text = data.decode("utf-8", "replace")
+        if status != 200:
+            again = status in RETRY_STATUS
+            return (Reply(None, f"judge server answered HTTP {status}: {text[:200]}", ms), again,
+                    retry_after(headers) if again else None)
         try:
-            content = r.json()["choices"][0]["message"].get("content")
+            choice = json.loads(text)["choices"][0]
+            content, finish = choice["message"].get("content"), choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            return Reply(None, f"judge server sent no chat completion: {r.text[:200]}", ms), False, None
-        return Reply(content if isinstance(content, str) else "", None, ms), False, None
+            return Reply(None, f"judge server sent no chat completion: {text[:200]}", ms), False, None
+        if finish == "length":  # cut before it ended (a reasoning judge still thinking): not its answer
+            return Reply(None, f"the judge's reply was cut at max_tokens ({self.max_tokens}) before it ended; "
+                               "raise max_tokens", ms), False, None
+        if not isinstance(content, str) or finish in ("abort", "error"):
+            return Reply(None, f"the judge sent no reply text (finish_reason {finish!r})", ms), False, None
+        return Reply(content, None, ms), False, None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
+
+
+class _PastLimit(Exception):
+    """The reply was still coming at the request's limit."""
+
+
+def _read_until(response: httpx.Response, end: float) -> bytes:
+    """The response body, read by the monotonic instant `end` or `_PastLimit`: a server that stalls
+    mid-body is cut by shutting its socket at `end` (a blocked read returns), one that sends a byte at a
+    time by the check between pieces."""
+    sock = None
+    stream = response.extensions.get("network_stream")
+    if stream is not None:
+        sock = stream.get_extra_info("socket")
+    timer = None
+    if sock is not None:
+        timer = threading.Timer(max(0.0, end - time.monotonic()), _shut, (sock,))
+        timer.daemon = True
+        timer.start()
+    try:
+        pieces = []
+        for piece in response.iter_bytes():
+            pieces.append(piece)
+            if time.monotonic() >= end:
+                raise _PastLimit
+        if time.monotonic() >= end:
+            raise _PastLimit
+        return b"".join(pieces)
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
