@@ -250,8 +250,27 @@ def test_rules_from_yaml(tmp_path):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("- {name: x, kind: joy, pattern: 'x'}\n")
-    with pytest.raises(InputError, match=r"bad\.yaml: rule 1: field 'kind'"):
+    with pytest.raises(InputError, match=r"bad\.yaml:1: rule 1: field 'kind'"):
         load_rules(bad)
+
+
+@pytest.mark.parametrize("text, says", [
+    # a misspelt key made an `any` row of a start row (it fired inside "We add them, so 2+3 = 5."), silently
+    ("rules:\n  - {name: a, kind: check, pattern: x}\n  - {name: so, kind: verdict, pattern: so, att: start}\n",
+     r"rules\.yaml:3: rule 2: field 'att' is unknown \(a rule has name, kind, pattern, at, role, cues\)"),
+    ("- {name: sanity, kind: check, pattern: sanity, cues: []}\n",  # a row that could never fire
+     r"rules\.yaml:1: rule 1: field 'cues' must be a non-empty list"),
+    (b"- {name: v, kind: check, pattern: 'v\xe9rifions'}\n",  # Latin-1: a UnicodeDecodeError traceback
+     r"rules\.yaml: cannot read rules \('utf-8' codec can't decode byte 0xe9"),
+    ("- {name: x, kind: check, pattern: 'foo'\n",  # a seven-line PyYAML dump without the line
+     r"rules\.yaml:1: malformed YAML: expected ',' or '}'"),
+])
+def test_a_bad_rules_file_is_one_line_naming_file_line_and_field(tmp_path, text, says):
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError, match=says) as e:
+        load_rules(path)
+    assert "\n" not in str(e.value)
 
 
 def test_a_users_start_rows_with_groups_flags_or_shared_group_names_fire_as_written(tmp_path):

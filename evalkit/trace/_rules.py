@@ -358,17 +358,22 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     """
     import yaml
 
+    from evalkit.yamlfile import read_yaml  # yaml is imported only when a user's rows are read
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise InputError(f"{path}: cannot read rules: {e}") from None
+    data, node = read_yaml(path, "rules")
     if isinstance(data, dict):
         data = data.get("rules")
+        node = next((v for k, v in node.value if k.value == "rules"), None)
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a list of rules (or a mapping with key 'rules')")
-    rows = tuple(rule_from_dict(row, f"{path}: rule {i}") for i, row in enumerate(data, 1))
+    lines = [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml.SequenceNode) else []
+    rows = tuple(rule_from_dict(row, f"{path}:{lines[i - 1]}: rule {i}" if len(lines) == len(data)
+                                else f"{path}: rule {i}") for i, row in enumerate(data, 1))
     return rows + (RULES if extend else ())
+
+
+RULE_FIELDS = ("name", "kind", "pattern", "at", "role", "cues")
 
 
 def rule_from_dict(row: object, where: str) -> Rule:
@@ -376,6 +381,9 @@ def rule_from_dict(row: object, where: str) -> Rule:
     InputError prefixed with `where` naming the bad field."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: expected a mapping with name, kind, pattern")
+    unknown = [str(k) for k in row if k not in RULE_FIELDS]
+    if unknown:  # a misspelt `at` or `role` would change what the row fires on without a word
+        raise InputError(f"{where}: field '{unknown[0]}' is unknown (a rule has {', '.join(RULE_FIELDS)})")
     for key in ("name", "kind", "pattern"):
         if not isinstance(row.get(key), str) or not row[key]:
             raise InputError(f"{where}: field '{key}' is required (a non-empty string)")
@@ -394,8 +402,8 @@ def rule_from_dict(row: object, where: str) -> Rule:
     except re.error as e:
         raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
     cues = row.get("cues")
-    if cues is not None and (not isinstance(cues, list) or not all(isinstance(c, str) and c for c in cues)):
-        raise InputError(f"{where}: field 'cues' must be a list of non-empty strings")
+    if cues is not None and (not isinstance(cues, list) or not cues or not all(isinstance(c, str) and c for c in cues)):
+        raise InputError(f"{where}: field 'cues' must be a non-empty list of non-empty strings (or left out)")
     return Rule(row["name"], kind, row["pattern"], at, role, None if cues is None else tuple(c.lower() for c in cues))
 
 
