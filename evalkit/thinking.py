@@ -402,18 +402,21 @@ def _mixed_formats(completions: Sequence[str], limit: int = 2000) -> None:
     if len(seen) > 1:
         shown = ", ".join(f"{name}: {n}" for n, name in seen)
         raise InputError(f"the completions hold the markers of several think formats ({shown}, of {len(texts)}); "
-                         "a run reads one: pass --think-format, or score each model's completions in a run of "
-                         "its own")
+                         "they are read with one: pass --think-format, or give each model's completions on their "
+                         "own (a run, a file)")
 
 
 def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
            completions: Sequence[str] | None = None, think_open: bool = False) -> FormatDecision:
     """Resolve `--think-format`: a named row as given, or `auto` (None) from the completions when there
-    are any (a replay), else from the tokenizer, else r1 (a server's chat endpoint shows neither)."""
+    are any (a replay), else from the tokenizer, else r1 (a server's chat endpoint shows neither).
+    Completions that hold two formats' markers (two models' outputs in one file) are an InputError: read
+    with one, the other's thinking would count as its answer."""
     if choice is not None and choice != "auto":
         fmt = get_format(choice)
         return FormatDecision(fmt, "given" if isinstance(choice, ThinkFormat) else f"--think-format {choice}")
     if completions:
+        _mixed_formats(completions)
         return detect_from_completions(completions, think_open)
     if tokenizer is not None:
         return detect_from_tokenizer(tokenizer)
@@ -437,6 +440,4 @@ def decide_for_run(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
                                                        if wanted.name == before.name else "")
             raise InputError(f"this run's samples were scored with {what}; --think-format {choice} needs "
                              "--overwrite or another --out")
-    if choice in (None, "auto") and completions:
-        _mixed_formats(completions)
     return decide(choice, tokenizer=tokenizer, completions=completions, think_open=think_open)

@@ -186,6 +186,29 @@ def test_a_replay_of_two_formats_is_refused_under_auto_and_read_as_told(tmp_path
     assert [s["reason"] for s in samples if s["model"] == "r"] == ["truncated"] * 3
 
 
+def test_analyze_and_verify_refuse_a_file_of_two_formats_under_auto_as_run_does(tmp_path):
+    # analyze read the harmony lines under r1 (the first row of the tie) as all answer, no thinking, exit 0
+    cut, harmony = "<think>I guess \\boxed{4} but wait", TRACES["harmony"][0]
+    rows = [{"model": m, "completion": text, "gold": "4"} for m, text in (("r", cut), ("h", harmony)) for _ in range(3)]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for args in (["analyze", str(mixed), "--out", str(tmp_path / "a.jsonl")],
+                 ["verify", "--pairs", str(mixed), "--out", str(tmp_path / "v.jsonl")]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, r.output
+        assert "mixed.jsonl: the completions hold the markers of several think formats (r1: 3, harmony: 3, of 6)" \
+            in r.output and "--think-format" in r.output
+        assert not (tmp_path / "a.jsonl").exists() and not (tmp_path / "v.jsonl").exists()
+    # a pairs line that names its own format is read with it, and leaves the others to decide theirs
+    named = tmp_path / "named.jsonl"
+    named.write_text("".join(json.dumps({**r, "think_format": "harmony" if r["model"] == "h" else "r1"}) + "\n"
+                             for r in rows))
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(named), "--out", str(tmp_path / "v.jsonl")])
+    assert r.exit_code == 0, r.output
+    verdicts = [json.loads(line) for line in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [v["reason"] for v in verdicts][:3] == ["truncated"] * 3 and all(v["correct"] for v in verdicts[3:])
+
+
 def test_a_resume_under_a_row_changed_only_in_its_description_goes_on(tmp_path):
     (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
     (tmp_path / "t.yaml").write_text("name: twoplustwo\ndataset: {local: p.jsonl}\nfields: {id: id}\n")

@@ -63,7 +63,10 @@ def file_format(path: str | Path, think_format: Any, completions: Sequence[str],
 
     config = _run_config(Path(path)) if think_format in (None, "auto") else None
     if config is None:
-        return decide(think_format, completions=completions, think_open=think_open)
+        try:
+            return decide(think_format, completions=completions, think_open=think_open)
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
     how = (config.get("think_format") or {}).get("decided_by") or "a run made before runs recorded one: r1"
     return FormatDecision(recorded_format(config), f"the run's config.json: {how}")
 

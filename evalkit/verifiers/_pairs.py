@@ -29,8 +29,11 @@ def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "au
     """
     default = verifier
     raw = list(read_jsonl_numbered(path))
-    decided = decide(think_format, completions=[r.get("completion") or "" for _, r in raw if "completion" in r]
-                     or None).format
+    try:  # from the lines that do not name their own format
+        decided = decide(think_format, completions=[r.get("completion") or "" for _, r in raw if "completion" in r
+                                                    and r.get("think_format") in (None, "auto")] or None).format
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
     rows = []
     for n, row in raw:
         if "completion" not in row and "answer" not in row:
