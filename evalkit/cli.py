@@ -569,9 +569,15 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
         if unused:  # the judge's summary is printed as JSON, and nothing else is written or read
             raise InputError(f"--detector judge does not take {', '.join(unused)}: the judge labels the "
                              "thinking and prints its summary as JSON, and writes no file")
-        click.echo(_json.dumps(judge_detect_file(file, judge_model, judge_base_url,
-                                                 completion_field=completion_field, think_open=think_open,
-                                                 think_format=think_format), indent=2))
+        summary = judge_detect_file(file, judge_model, judge_base_url, completion_field=completion_field,
+                                    think_open=think_open, think_format=think_format)
+        click.echo(_json.dumps(summary, indent=2))
+        if summary["failed_chunks"]:  # no reply is the judge's fault, not a reply of the wrong form
+            click.echo(f"evalkit: {'error' if summary['failed_chunks'] == summary['chunks'] else 'warning'}: "
+                       f"the judge gave no reply for {summary['failed_chunks']} of {summary['chunks']} chunks "
+                       f"(the first: {summary['judge_error']})", err=True)
+            if summary["failed_chunks"] == summary["chunks"]:
+                sys.exit(1)
         return
 
     _check_out("analyze", out, (file,), rules=rules_path, reflection_model=reflection_model)

@@ -120,3 +120,32 @@ def test_bad_input_is_a_one_line_error_naming_file_and_line(tmp_path, name, cont
         r = run_judge(judge, name, tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert message in r.stderr
+
+
+def test_a_judge_that_errs_is_a_fault_not_unparsed_and_its_thinking_is_dropped(tmp_path):
+    # HTTP 404 on every question came out as unparsed_chunks, exit 0, nothing on stderr; a reasoning judge's
+    # `<think>…</think>` before its labels made each reply unparsed
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps({"completion": TRACE}) + "\n")
+    with ScriptedJudge(labeller, raw=True, busy=-1, busy_status=404) as judge:
+        r = run_judge(judge, path, tmp_path)
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout)
+    assert (summary["failed_chunks"], summary["unparsed_chunks"], summary["labelled"]) == (1, 0, 0)
+    assert "HTTP 404" in summary["judge_error"]
+    assert "the judge gave no reply for 1 of 1 chunks (the first: judge server answered HTTP 404" in r.stderr
+    with ScriptedJudge(lambda user: "<think>\nSentence 3 doubts.\n</think>\n" + labeller(user), raw=True) as judge:
+        summary = analyze(judge, path, tmp_path)
+    assert (summary["failed_chunks"], summary["unparsed_chunks"], summary["labelled"]) == (0, 0, 6)
+    assert summary["judge_error"] is None
+
+
+def test_the_judge_and_the_rules_read_the_same_sentences_in_chinese_thinking():
+    # one line of Chinese thinking was one sentence for the judge and five for the rules detector
+    text = "<think>我们需要计算17乘23。结果是391。等等，让我再检查一下。17乘20是340，17乘3是51。对，没错。</think>答案是391。"
+    from evalkit.trace._markers import sentences
+
+    spans = think_sentences(text)
+    assert [(a, b) for a, b, _ in sentences(text, 7, text.index("</think>"))] == spans
+    assert [text[a:b] for a, b in spans] == ["我们需要计算17乘23。", "结果是391。", "等等，让我再检查一下。",
+                                             "17乘20是340，17乘3是51。", "对，没错。"]

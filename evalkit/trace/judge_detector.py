@@ -4,8 +4,11 @@
 
 The thinking is cut into sentences, and the sentences into chunks; each chunk is one question to the
 judge under the shipped taxonomy prompt (`judge_taxonomy.yaml`: doubt, check, verdict, other). The
-reply must be exactly one `N: label` line per sentence, in order; a chunk whose reply does not parse
-leaves its sentences unlabelled and is counted. Replies are cached (user cache, keyed by judge model,
+reply (after the judge's own `<think>…</think>`, which is dropped) must be exactly one `N: label` line
+per sentence, in order; a chunk whose reply does not parse leaves its sentences unlabelled and is
+counted (`unparsed_chunks`), apart from a chunk that got no reply at all (the server erred, refused or
+did not answer: `failed_chunks`, with the first `judge_error`). The sentences are the ones the rules
+detector reads (`_markers.sentences`: Chinese and other full stops, the think format's tags). Replies are cached (user cache, keyed by judge model,
 taxonomy version and the chunk's text). The summary reports how far the judge agrees with the rules
 detector sentence by sentence (a sentence is reflection for the rules when one of their markers
 overlaps it, as docs/trace.md measures detectors): agreement and Cohen's kappa.
@@ -25,12 +28,12 @@ import yaml
 
 from evalkit.errors import InputError
 from evalkit.thinking import split_think
+from evalkit.trace._markers import format_tags, sentences
 from evalkit.verifiers._judge_cache import ReplyCache, cache_key, user_cache_dir
 from evalkit.verifiers._judge_client import JudgeClient
 
 TAXONOMY_FILE = Path(__file__).with_name("judge_taxonomy.yaml")
 CHUNK_SENTENCES = 24  # sentences per question: enough context, a reply short enough to parse
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -51,21 +54,13 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
 
 
 def think_sentences(completion: str, think_open: bool = False, think_format: Any = None) -> list[tuple[int, int]]:
-    """(start, end) character offsets, into the completion, of the sentences of its thinking.
-    think_format: how it thinks (an evalkit.thinking row or its name; None is r1)."""
+    """(start, end) character offsets, into the completion, of the sentences of its thinking, as the
+    rules detector cuts them. think_format: how it thinks (an evalkit.thinking row or its name; None is r1)."""
     split = split_think(completion, think_open, think_format)
     if not split.has_think:
         return []
-    start = split.think_start
     end = split.think_end if split.closed else len(completion)
-    spans, pos = [], start
-    for m in list(_SENTENCE_END.finditer(completion, start, end)) + [None]:
-        stop = m.start() if m else end
-        if completion[pos:stop].strip():
-            spans.append((pos, stop))
-        if m:
-            pos = m.end()
-    return spans
+    return [(a, b) for a, b, _ in sentences(completion, split.think_start, end, format_tags(think_format))]
 
 
 def _messages(tax: Taxonomy, sentences: Sequence[str]) -> list[dict[str, str]]:
@@ -76,10 +71,14 @@ def _messages(tax: Taxonomy, sentences: Sequence[str]) -> list[dict[str, str]]:
 
 
 def parse_labels(reply: str | None, n: int, labels: Sequence[str]) -> list[str] | None:
-    """The n labels of a reply `1: label` … `n: label` (exactly those lines, in order), else None."""
+    """The n labels of a reply `1: label` … `n: label` (exactly those lines, in order, after the judge's
+    own thinking, which is dropped; a judge that never closes its thinking did not reply), else None."""
     if reply is None:
         return None
-    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    split = split_think(reply)
+    if split.has_think and not split.closed:
+        return None
+    lines = [line.strip() for line in split.answer.strip().splitlines() if line.strip()]
     if len(lines) != n:
         return None
     out = []
@@ -106,6 +105,8 @@ class JudgeDetector:
         self.client = JudgeClient(base_url, model, timeout_s=timeout_s, max_tokens=max_tokens, concurrency=concurrency)
         self.cache = ReplyCache([user_cache_dir() / "trace-judge" / f"{cache_key(model, self.tax.version, '', '', '')[:16]}.jsonl"])
         self.unparsed_chunks = 0
+        self.failed_chunks = 0  # no reply at all: the judge's fault, not its reply's form
+        self.first_error: str | None = None
         self.chunks = 0
 
     def label(self, sentences: Sequence[str]) -> list[str | None]:
@@ -113,6 +114,7 @@ class JudgeDetector:
         groups = [list(sentences[i:i + self.chunk]) for i in range(0, len(sentences), self.chunk)]
         keys = [cache_key(self.model, self.tax.version, "", "", json.dumps(g)) for g in groups]
         replies: dict[int, str | None] = {}
+        failed: set[int] = set()
         ask = []
         for i, key in enumerate(keys):
             hit = self.cache.get(key)
@@ -122,13 +124,17 @@ class JudgeDetector:
                 ask.append(i)
         for i, reply in zip(ask, self.client.ask_many([_messages(self.tax, groups[i]) for i in ask])):
             replies[i] = reply.text if reply.error is None else None
-            if reply.error is None and reply.text is not None:
+            if reply.error is not None:
+                failed.add(i)
+                self.first_error = self.first_error or reply.error
+            elif reply.text is not None:
                 self.cache.put(keys[i], reply.text, model=self.model, rubric=self.tax.version)
         out: list[str | None] = []
         for i, group in enumerate(groups):
             labels = parse_labels(replies[i], len(group), self.tax.labels)
             self.chunks += 1
-            self.unparsed_chunks += labels is None
+            self.failed_chunks += i in failed
+            self.unparsed_chunks += labels is None and i not in failed
             out += labels if labels is not None else [None] * len(group)
         return out
 
@@ -147,7 +153,8 @@ def judge_detect_file(path: str | Path, model: str, base_url: str, completion_fi
     UTF-8, a line that is not an object with the completion field) is an InputError naming the file
     and line.
 
-    Returns the summary: traces, sentences, labelled sentences, unparsed chunks, per-label counts,
+    Returns the summary: traces, sentences, labelled sentences, unparsed chunks, chunks the judge gave
+    no reply for (failed_chunks, and the first such error: judge_error), per-label counts,
     how many sentences each detector marks as reflection, their agreement and Cohen's kappa (over the
     sentences the judge labelled).
     """
@@ -187,7 +194,8 @@ def judge_detect_file(path: str | Path, model: str, base_url: str, completion_fi
     chance = p_rule * p_judge + (1 - p_rule) * (1 - p_judge)
     return {"detector": "judge", "model": model, "taxonomy": detector.tax.version, "traces": len(rows),
             "sentences": n_sentences, "labelled": labelled, "chunks": detector.chunks,
-            "unparsed_chunks": detector.unparsed_chunks, "labels": counts,
+            "unparsed_chunks": detector.unparsed_chunks, "failed_chunks": detector.failed_chunks,
+            "judge_error": detector.first_error, "labels": counts,
             "judge_reflection": both[0][1] + both[1][1], "rules_reflection": sum(both[1]),
             "agreement": agree / labelled if labelled else None,
             "kappa": (agree / labelled - chance) / (1 - chance) if labelled and chance < 1 else None,
