@@ -258,6 +258,44 @@ def test_the_batch_deadline_holds_for_a_run_in_progress():
         assert time.monotonic() - start < 4.0  # not 2 x 5 s
 
 
+def test_a_stdio_case_not_started_by_the_batch_deadline_is_not_run():
+    import time
+
+    with Sandbox(SandboxConfig(workers=1, timeout_s=5)) as b:
+        b.run("print(1)", stdio_tests([("", "1")]))  # server started
+        start = time.monotonic()
+        # every remaining case was still forked, set up and waited for once the deadline had passed
+        r = b.run("print(int(input()) * 2)", stdio_tests([(f"{i}\n", f"{2 * i}\n") for i in range(2000)]),
+                  deadline=start + 1.0)
+        took = time.monotonic() - start
+    assert len(r.tests) == 2000 and r.tests[-1]["reason"] == "timeout" and r.passed < 2000
+    assert took < 15  # 2,000 processes are not started once the deadline has passed
+
+
+def test_one_assert_in_a_helper_does_not_cap_the_cpu_time_of_every_test():
+    # the CPU limit counted the word "assert": a helper with one, called for seven cases, had timeout_s + 2 s
+    # of CPU for all seven, and the program was killed at the fifth though each test took a third of its time
+    program = ("import time\ndef spin(x):\n    t0 = time.process_time()\n"
+               "    while time.process_time() - t0 < 1.0:\n        pass\n    return 2 * x\n")
+    code = "def t(x, y):\n    assert spin(x) == y\n" + "".join(f"t({i}, {2 * i})\n" for i in range(7))
+    with Sandbox(SandboxConfig(workers=1, timeout_s=3)) as b:
+        r = b.run(program, CodeTests.from_any({"style": "assert", "entry_point": "spin", "code": code}))
+    assert [t["reason"] for t in r.tests] == ["passed"] * 7, r.tests
+
+
+def test_programs_may_use_temporary_files_and_assert_code_may_pass_large_inputs(box):
+    # tempfile's directory, looked up in the server before the fork, was /tmp: closed to the run
+    prog = ("import os, tempfile\nwith tempfile.TemporaryFile('w+') as f:\n    f.write('42'); f.seek(0); a = f.read()\n"
+            "d = tempfile.mkdtemp()\nopen(os.path.join(d, 'x'), 'w').write(a)\nprint(open(os.path.join(d, 'x')).read())")
+    assert box.run(prog, stdio_tests([("", "42")])).tests == [{"passed": True, "reason": "passed"}]
+    # the test code's own input of 1.1 million values was refused as a "reply too large" (not run)
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "count", "code":
+                                "assert count([1]) == 1\nassert count([1] * 1_100_000) == 1_100_000\n"})
+    with Sandbox(SandboxConfig(workers=1, timeout_s=20)) as b:  # about 1.5 s here to carry it across
+        r = b.run("def count(xs):\n    return sum(xs)\n", tests)
+    assert [t["reason"] for t in r.tests] == ["passed", "passed"], r.tests
+
+
 _HUGE_REPLY = """
 import os
 def f():

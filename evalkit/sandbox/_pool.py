@@ -16,6 +16,7 @@ server, where the entry point is a stub forwarding each call through this proces
 
 from __future__ import annotations
 
+import ast
 import atexit
 import json
 import os
@@ -28,6 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -42,6 +44,7 @@ OPTIONAL_LAYERS = _layers.OPTIONAL_LAYERS
 LAYER_DESCRIPTIONS = {name: what for name, _, what in _layers.LAYERS}
 _SERVER = Path(__file__).with_name("_server.py")
 _MAX_MESSAGE = 16 << 20  # a reply larger than this fails its test (it is read and parsed in linear time)
+_CHECKER_SCALE = 16  # the trusted checker's messages: up to 256 MB and 16 Mi values (a test's own big input)
 _TOO_LARGE = f"reply too large (over {_MAX_MESSAGE >> 20} MB or {plain.MAX_VALUES:,} values)"
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 _REASON_CHARS = 300  # a test's reason and a run's detail: all a program's text may add to a verdict
@@ -161,8 +164,10 @@ class _Reader:
     over `_MAX_MESSAGE` bytes or `plain.MAX_VALUES` values is never parsed: parsing costs the grader
     time (under the GIL every worker waits, and no deadline can cut it short) and memory per value."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, scale: int = 1):
+        """scale: the limits times this (the trusted checker's calls carry the test code's inputs)."""
         self.fd, self.buf, self.eof, self.scanned = fd, bytearray(), False, 0
+        self.max_bytes, self.max_values = _MAX_MESSAGE * scale, plain.MAX_VALUES * scale
 
     def message(self, deadline: float) -> dict | str:
         """The next JSON object, or "timeout" / "eof" / "garbage" / "too large"."""
@@ -180,12 +185,12 @@ class _Reader:
             if not chunk:
                 self.eof = True
             self.buf += chunk
-            if len(self.buf) > _MAX_MESSAGE:
+            if len(self.buf) > self.max_bytes:
                 return "too large"
         line = bytes(self.buf[:end])
         del self.buf[: end + 1]
         self.scanned = 0
-        if plain.values_in(line) > plain.MAX_VALUES:
+        if plain.values_in(line) > self.max_values:
             return "too large"
         try:
             msg = plain.parse_reply(line)
@@ -233,9 +238,10 @@ def _read_memfd(fd: int, cap: int) -> bytes:
 class _Child:
     """A forked child of a server, and this process's ends of its pipes."""
 
-    def __init__(self, server: "_Server", pid: int, chan_w: int, chan_r: int, out_fd: int, err_fd: int):
+    def __init__(self, server: "_Server", pid: int, chan_w: int, chan_r: int, out_fd: int, err_fd: int,
+                 scale: int = 1):
         self.server, self.pid = server, pid
-        self.chan_w, self.reader = chan_w, _Reader(chan_r)
+        self.chan_w, self.reader = chan_w, _Reader(chan_r, scale)
         self.out_fd, self.err_fd = out_fd, err_fd
         self.exit_code: int | None = None
         self.closed = False
@@ -320,7 +326,8 @@ class _Server:
         return int(msg["code"])
 
     def spawn(self, job: dict, stdin: bytes, limits: dict, max_s: float) -> _Child:
-        """Fork a fresh child running `job` (role candidate / checker / stdio)."""
+        """Fork a fresh child running `job` (role candidate / checker / stdio). The checker's messages may
+        be _CHECKER_SCALE times a reply's limits: its calls carry what the test code passes."""
         job_fd = _memfd("job", json.dumps(job).encode())
         in_fd = _memfd("stdin", stdin)
         out_fd, err_fd = _memfd("stdout"), _memfd("stderr")
@@ -341,7 +348,8 @@ class _Server:
                 os.close(fd)
             raise InfraError("the sandbox server did not fork")
         os.set_blocking(p2c_w, False)
-        return _Child(self, int(msg["pid"]), p2c_w, c2p_r, out_fd, err_fd)
+        return _Child(self, int(msg["pid"]), p2c_w, c2p_r, out_fd, err_fd,
+                      _CHECKER_SCALE if job.get("role") == "checker" else 1)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -431,7 +439,7 @@ class _Slot:
     def _candidate(self, program: str, tests: CodeTests, max_s: float) -> _Child:
         # the tests' setup is the checker's alone; the prelude is what the program may see
         job = {"role": "candidate", "program": program, "prelude": tests.prelude, "entry_point": tests.entry_point}
-        n_tests = len(tests.cases) if tests.cases else (tests.code or "").count("assert") or 1
+        n_tests = len(tests.cases) if tests.cases else _assert_tests(tests.code)
         child = self.server("candidate").spawn(job, b"", self.config.limits(n_tests), max_s)
         self._ready(child, "candidate")
         return child
@@ -465,8 +473,8 @@ class _Slot:
                     request = {"a": plain.dump_plain(args), "k": {"d": []}}
                 except plain.PlainError as e:
                     raise InfraError(f"a test input is not plain JSON data ({e})") from None
-                if not child.send(request, deadline):
-                    gone = "the program stopped reading its calls"
+                if not child.send(request, deadline):  # past the deadline, it was cut, not deaf
+                    gone = "timeout" if time.monotonic() >= deadline else "the program stopped reading its calls"
                     out.append({"passed": False, "reason": gone})
                     continue
                 reply = child.reader.message(deadline)
@@ -511,19 +519,21 @@ class _Slot:
     def _forward(self, cand: _Child, call: Any, deadline: float) -> tuple[dict | None, str | None]:
         """Send one of the checker's calls to the candidate: (its checked reply, None), or
         (None, why the candidate can no longer answer)."""
-        if not cand.send(call, deadline):
-            return None, "the program stopped reading its calls"
+        if not cand.send(call, deadline):  # past the deadline, it was cut, not deaf
+            return None, "timeout" if time.monotonic() >= deadline else "the program stopped reading its calls"
         reply = cand.reader.message(deadline)
         _, _, gone = self._judge_reply(reply, _FORWARD)  # checks that a value is plain; the checker judges it
         return (reply, None) if gone is None else (None, gone)
 
     def _assert(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
         t = self.config.timeout_s
-        cand = self._candidate(program, tests, 600)
+        n_tests = _assert_tests(tests.code)
+        # each statement has t (a `check` the code only defines runs as one more), the checker's start-up its own
+        max_s = t * (n_tests + 2) + _SETUP_S
+        cand = self._candidate(program, tests, max_s)
         try:
             job = {"role": "checker", "setup": tests.setup, "code": tests.code, "entry_point": tests.entry_point}
-            n_asserts = (tests.code or "").count("assert") or 1
-            chk = self.server("checker").spawn(job, b"", self.config.limits(n_asserts), 600)
+            chk = self.server("checker").spawn(job, b"", self.config.limits(n_tests), max_s)
         except InfraError:
             cand.finish()
             raise
@@ -596,6 +606,10 @@ class _Slot:
         cap = self.config.file_mb << 20
         out, detail = [], ""
         for case in tests.cases or ():
+            if self.batch_deadline is not None and time.monotonic() >= self.batch_deadline:
+                out.append({"passed": False, "reason": "timeout"})  # cut at the batch deadline: not run
+                detail = detail or f"test {len(out) - 1}: timeout"
+                continue
             stdin = case.input if isinstance(case.input, str) else json.dumps(case.input)
             child = self.server("candidate").spawn({"role": "stdio", "program": program, "prelude": tests.prelude},
                                                    stdin.encode(), self.config.limits(), t + 5)
@@ -849,3 +863,17 @@ def sandbox_doctor(require_layers: str | Sequence[str] = "", run_attack_suite: b
     if bad:
         echo(f"NOT CONTAINED: {', '.join(r.name for r in bad)}")
     return not bad
+
+
+@lru_cache(maxsize=256)
+def _assert_tests(code: str | None) -> int:
+    """How many tests assert-style test code may run, for the limits of its processes: each top-level
+    statement may be one (the checker runs them one by one, each within timeout_s), and so may each
+    `assert` (a `check` function's); the larger count, at least 1. A helper with one `assert` called
+    for ten cases is ten tests."""
+    code = code or ""
+    try:
+        statements = len(ast.parse(code).body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the checker reports it
+        statements = 0
+    return max(1, statements, code.count("assert"))

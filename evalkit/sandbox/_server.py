@@ -79,6 +79,12 @@ def _child(plan: layers.Plan, limits: layers.RunLimits, fds: list[int], workdir:
             os._exit(EXIT_SETUP)
         os.environ.clear()
         os.environ.update(layers.scrubbed_env())
+        # a temporary file goes where a run may write: its working directory (the server looked up
+        # tempfile's directory before the fork, and that answer, /tmp, is closed to the run)
+        os.environ["TMPDIR"] = os.getcwd()
+        import tempfile
+
+        tempfile.tempdir = None
         with os.fdopen(5, "rb") as f:
             job = json.loads(f.read())
         code = _run_job(job)
