@@ -1,12 +1,15 @@
-"""Small LaTeX text helpers shared by task specs, verifiers and the trace analyzer."""
+"""Small LaTeX and answer-text helpers shared by task specs, verifiers and the trace analyzer."""
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACES = re.compile(r"\\.|[{}]", re.S)  # an escaped character (skipped) or a brace
 _HASHES = re.compile(r"####\s*(.*?)\s*$", re.S)
+_SIGNIFICANT = re.compile(r"^[-+]?0*\.?0*|\.")  # what is not a significant digit of a repr's mantissa
 
 
 def find_boxed(text: str) -> list[tuple[int, int, str]]:
@@ -55,3 +58,29 @@ def after_hashes(text: str | None) -> str:
     m = _HASHES.search(text or "")
     value = m.group(1) if m else (text or "").strip()
     return value.replace(",", "").strip()
+
+
+def float_text(value: float) -> str:
+    """A float gold as the number it was written as: a whole number of at most 2^53 as an integer
+    (AMC's `27.0` is 27), a larger one as its shortest repr when that is short (`6.02e+23`, not the 24
+    digits of the nearest double) and as the integer otherwise (2.0**60); a value a float32 column
+    holds, as its shortest float32 decimal (a dataset's `Value("float32")` 0.1 comes back as
+    0.10000000149011612)."""
+    if not math.isfinite(value):
+        return repr(value)
+    text = repr(value)
+    digits = len(_SIGNIFICANT.sub("", text.split("e")[0]))
+    if value.is_integer():  # past 2^53 a short repr was written so (6.02e23); a long one is the integer (2^60)
+        return str(int(value)) if abs(value) <= 2 ** 53 or digits > 15 else text
+    if digits > 9:
+        try:
+            single = struct.unpack("f", struct.pack("f", value))[0]
+        except OverflowError:
+            single = None
+        if single == value:  # a float32's value: the fewest digits that read back as it
+            for digits in range(1, 10):
+                short = f"{value:.{digits}g}"
+                if struct.unpack("f", struct.pack("f", float(short)))[0] == value:
+                    return short
+    return text
+

@@ -29,7 +29,7 @@ from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
 from evalkit.jsonl import loads as json_loads, read_jsonl
-from evalkit.latex import after_hashes, last_boxed
+from evalkit.latex import after_hashes, float_text, last_boxed
 from evalkit.types import CodeTests, GenerationSettings, Problem
 from evalkit.windows import DateWindow, parse_day
 from evalkit.yamlfile import key_lines, read_yaml
@@ -494,6 +494,8 @@ def gold_answer(value: Any) -> str | tuple[str, ...] | None:
         return None
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):  # a float32 column's 0.1, 27.0, 6.02e23: as they were written
+        return float_text(value)
     return str(value)
 
 

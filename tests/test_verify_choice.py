@@ -105,6 +105,8 @@ def test_letter_forms_models_also_write(completion):
     ("The answer is A, B, C, or D since each fits", "A, B, C, D"),  # words after the list keep it a list
     ("The answer is A or C because both work.", "A, C"),
     ("The answer is (A) or (C) since", "A, C"),
+    ("The answer is (A) or maybe (C).", "A, C"),  # read as A: the hedge ended the list
+    ("\\boxed{A} or \\boxed{C}", "A, C"),  # read as C, the last box
 ])
 def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
     v = verify_choice(completion, "A")
@@ -132,3 +134,19 @@ def test_naming_every_option_chooses_none(completion):
 
 def test_a_letter_ruled_out_after_it_is_not_chosen():
     assert verify_choice("(A) is wrong and (B) too, so (C)", "C").answer == "C"
+
+
+@pytest.mark.parametrize("completion, letters", [
+    ("Answer: I believe it's C", "ABCDEFGHIJ"),  # read as option I under the default letters
+    ("The answer is I think (C).", "ABCDEFGHIJ"),
+    ("\\boxed{C. 42}", "ABCD"),  # the option restated in the box: no answer
+    ("\\boxed{C) 42}", "ABCD"),
+    ("\\boxed{\\text{C. } 42}", "ABCD"),
+    ("C is correct.", "ABCD"),
+    ("C is the answer.", "ABCD"),
+])
+def test_a_pronoun_is_no_option_and_a_restated_option_or_a_short_verdict_is_read(completion, letters):
+    v = verify_choice(completion, "C", letters=letters)
+    assert (v.correct, v.answer) == (True, "C"), v.detail
+    assert verify_choice("The answer is I.", "I").correct is True  # option I itself still reads
+    assert verify_choice("C is not correct. D is.", "C", letters="ABCD").correct is not True

@@ -460,6 +460,28 @@ RULES = {
         ("5 thousand", "5", False),
         ("10 squared", "10", False),
         ("2 pi", "2", False),
+        ("6 \\text{ (approx)}", "6", False),  # each of these read as 6 plus a unit
+        ("6 \\text{ incorrect}", "6", False),
+        ("6 \\text{ max}", "6", False),
+        ("6 \\text{ hundredths}", "6", False),
+        ("6 \\text{ below zero}", "6", False),
+        ("2.5 percent", "0.025", True),
+        ("2.5 \\text{ percent}", "2.5", True),
+    ],
+    "letters after a number may be variables, not units": [
+        ("x^2 + 2 xy", "x^2+2xy", True),  # read as x^2 + 2
+        ("2 ab", "2ab", True),
+        ("k^2 + 3 km", "k^2+3km", True),
+        ("x = 5 meters", "5", True),
+        ("3 hrs", "3", True),
+        ("x^2 + 2 xy", "x^2+2", False),
+        ("6 xy", "6", False),
+    ],
+    "a number in a font, an invisible delimiter": [
+        ("\\textbf{7}", "7", True),  # a one-digit one was read as a symbol and refused
+        ("\\mathit{7}", "7", True),
+        ("\\left. 5 \\right.", "5", True),
+        ("\\textbf{8}", "7", False),
     ],
     "values that clearly differ differ inside tuples, intervals, equations and matrices too": [
         ("(1, 0.5)", "(1, \\frac12)", True),
@@ -493,6 +515,30 @@ def test_rules_hold_inside_a_completion_too():
     items = [(boxed(a), g) for rows in RULES.values() for a, g, _ in rows]
     want = [w for rows in RULES.values() for _, _, w in rows]
     assert [v.correct for v in verify_many(items)] == want
+
+
+def test_float_golds_are_the_numbers_they_were_written_as():
+    import numpy as np
+
+    # a float32 column's 0.1 is 0.10000000149011612; 6.02e23 became the 24 digits of the nearest double
+    assert [verify_math(f"\\boxed{{{a}}}", g).correct for a, g in (
+        ("0.1", float(np.float32(0.1))), ("3.14", float(np.float32(3.14))), ("6.02 \\times 10^{23}", 6.02e23),
+        ("10^{23}", 1e23), ("1152921504606846976", 2.0 ** 60), ("27", 27.0), ("0.2", float(np.float32(0.1))),
+        ("6.03 \\times 10^{23}", 6.02e23))] == [True] * 6 + [False] * 2
+    from evalkit.rewards import math_reward
+
+    assert math_reward(["\\boxed{0.1}", "\\boxed{0.2}"], answer=[np.float32(0.1)] * 2) == [1.0, 0.0]
+
+
+def test_nested_boxes_and_thousands_in_parts():
+    from evalkit.verifiers.math import verify_answer
+
+    # 300 nested boxes took 20 s in the caller's own process (no timeout reaches it); 800, minutes
+    deep = "\\boxed{" * 800 + "5" + "}" * 800
+    assert verify_answer(deep, "5", timeout=5).correct is True and verify_math("x", deep, timeout=5).reason != "error"
+    assert verify_math("\\boxed{1,000} and \\boxed{2,000}", "$1000$,$2000$").correct is True  # read as 2, 000
+    assert verify_math("\\boxed{1000, 2000}", "1,000, 2,000", multiple_answer=True).correct is True
+    assert verify_math("\\boxed{1,000} and \\boxed{3,000}", "$1000$,$2000$").correct is False
 
 
 def test_bare_answer_is_not_a_completion():

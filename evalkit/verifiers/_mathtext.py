@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Callable
 
-from evalkit.latex import after_hashes
+from evalkit.latex import after_hashes, float_text
 
 # A box opener, an escaped character, or a brace: one pass over these finds every balanced box.
 _BRACES = re.compile(r"\\.|[{}]", re.S)
@@ -114,6 +114,53 @@ def split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def split_parts(text: str) -> list[str]:
+    """`split_top_level`, except that where the parts are set apart by a comma and a space, a comma
+    between digits with three digits after it is a thousands separator (`1,000, 2,000` is two parts)."""
+    parts = split_top_level(text)
+    if not _SPACED_COMMA.search(text):
+        return parts
+    out: list[str] = []
+    for part in parts:
+        if out and _THOUSANDS_HEAD.match(out[-1]) and _THOUSANDS_TAIL.match(part) and \
+                text.find(f"{out[-1]},{part}") >= 0:
+            out[-1] = f"{out[-1]},{part}"
+        else:
+            out.append(part)
+    return out
+
+
+_SPACED_COMMA = re.compile(r",\s")
+_THOUSANDS_HEAD = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})*$")
+_THOUSANDS_TAIL = re.compile(r"^\d{3}(?:\.\d+)?$")
+
+
+def _closes_at_end(text: str, opening: int) -> bool:
+    """Whether the brace group opened at `text[opening]` is closed by the last character (one linear
+    scan: boxes nested hundreds deep unwrap in quadratic time, not cubic)."""
+    depth = 0
+    for m in _BRACES.finditer(text, opening):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                return m.end() == len(text)
+    return False
+
+
+def outer_boxes(text: str) -> list[str]:
+    """The contents of the boxes of `text` that no other box holds, in order (`\\boxed{\\boxed{5}}` is
+    one box, not two)."""
+    out, end = [], -1
+    for start, stop, content in find_boxes_at(text):
+        if start >= end:
+            out.append(content)
+            end = stop
+    return out
+
+
 def _unwrap(text: str) -> str:
     text = text.strip()
     changed = True
@@ -124,8 +171,7 @@ def _unwrap(text: str) -> str:
                 text = text[len(left): -len(right)].strip()
                 changed = True
                 break
-        if text.startswith("\\boxed{") and text.endswith("}") and find_boxes(text) and \
-                find_boxes(text)[0] == text[len("\\boxed{"): -1]:
+        if text.startswith("\\boxed{") and text.endswith("}") and _closes_at_end(text, len("\\boxed")):
             text = text[len("\\boxed{"): -1].strip()
             changed = True
     return text
@@ -156,16 +202,33 @@ _NOT_UNITS = frozenset("""
     be being been also plus minus times over divided by to of
     hundred hundreds thousand thousands million millions billion billions trillion trillions dozen dozens
     half halves third thirds quarter quarters root roots pi factorial
+    correct incorrect wrong right true false estimate estimated est approx approximate approximated
+    guess max maximum minimum at below above beneath zero negative positive tens tenths hundredths
+    thousandths millionths billionths recurring repeating inverse reciprocal sqrt percent percentage
     """.split())
+# Unit words of fewer than three letters, or without a vowel: any other such run after a number is a
+# product of variables (`2 xy`, `3 ab`), never a unit.
+_SHORT_UNITS = frozenset("""
+    cm mm km nm um dm kg mg ml dl cl ft in yd yds mi lb lbs oz hr hrs min mins sec secs ms ns us mph kph kmh
+    rpm cc hz khz mhz ghz kw mw gw kwh wh db pa kpa mpa hpa atm psi mol mmol ev kev mev gev cal kcal kj mj
+    pt qt gal amu yr yrs wk wks mo mos sq deg rad ly au pc kpc mpc
+    """.split())
+_VOWEL = re.compile(r"[aeiou]")
+# What may come before a number and its unit words: a number expression, after an optional `x =`.
+_NAME_EQUALS = re.compile(r"^\s*[A-Za-z]\w*\s*=")
 _NOT_FIRST_UNITS = frozenset({"squared", "cubed"})
 _UNIT_WORD = re.compile(r"[A-Za-z']+")
 _COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
 _UNIT_POWER = re.compile(r"\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d")
 
 
-def _units(pattern: str) -> Callable[[str], str]:
+def _units(pattern: str, bare: bool = False) -> Callable[[str], str]:
     """A row that drops trailing units matched by `pattern`, unless what it would drop holds a digit
-    (other than a unit's power) or says something of the value (_NOT_UNITS)."""
+    (other than a unit's power) or says something of the value (_NOT_UNITS).
+
+    bare: the units are bare letters (not text mode), so they may be variables: each word must look
+    like a unit (a short one of _SHORT_UNITS, else three letters or more with a vowel), and what comes
+    before the number may hold no letter (`x^2 + 2 xy` is a polynomial, `2 ab` a product)."""
     compiled = re.compile(pattern, re.S)
 
     def drop(text: str) -> str:
@@ -176,6 +239,11 @@ def _units(pattern: str) -> Callable[[str], str]:
         words = [w.lower() for w in _UNIT_WORD.findall(tail)]
         if re.search(r"\d", tail) or any(w in _NOT_UNITS for w in words) or words[:1] and words[0] in _NOT_FIRST_UNITS:
             return text
+        if bare:
+            if not all(w in _SHORT_UNITS or len(w) >= 3 and _VOWEL.search(w) for w in words):
+                return text
+            if re.search(r"[A-Za-z]", _COMMAND.sub(" ", _NAME_EQUALS.sub("", text[:match.start()], 1))):
+                return text
         return text[:match.start()]
 
     return drop
@@ -198,13 +266,19 @@ def _strip_trailing_clutter(text: str) -> str:
 
 REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
     (name, _sub(*how) if isinstance(how, tuple) else how) for name, how in (
+        # `\left. 5 \right.`: an invisible delimiter (a full stop no sentence ends with).
+        ("invisible_delimiters", (r"\\(?:left|right)\s*\.", "")),
         # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator.
         ("currency", (r"(?<=\d),\\!\s*(?=\d{3})", ",")),
         ("currency", (r"\\\$|\\!", "")),
         # `$125$ miles`: math-mode dollars inside an answer.
         ("math_dollars", (r"^\$([^$]+)\$(?=[^$]*$)", r"\1")),
+        # `\textbf{7}`, `\mathit{7}`: a number in a font is the number (a one-digit one read as a symbol).
+        ("font_number", (r"\\(?:textbf|mathbf|textit|mathit|boldsymbol|bm|emph|textsf|mathsf)\s*\{\s*([+-]?(?:\d+(?:[.,]\d+)*|\.\d+))\s*\}", r"\1")),
         # `\text{5}`, `\text{5 cm}`: a whole answer in text mode that is a number (and its unit).
         ("text_number", (r"^\\(?:text|textrm|mbox|mathrm)\s*\{\s*([+-]?\.?\d[^{}]*?)\s*\}$", r"\1")),
+        # `2.5 percent`, `2.5 \text{ percent}`: the word is the sign (a percentage is its number or that over 100).
+        ("percent_word", (r"(?<=\d)\s*(?:\\text\s*\{\s*(?:percent|per\s*cent)\s*\}|(?:percent|per\s*cent)(?![A-Za-z]))", r"\\%")),
         # `90°`, `25 °C`: the degree sign is `^\circ` (a Celsius or Fahrenheit letter after it is its unit).
         ("degree_sign", (r"(?<=\d)\s*°(?:\s*[CF](?![A-Za-z]))?", r"^\\circ")),
         # `4.`, `185\`, `x = 2.`: a sentence's full stop or a stray line break after the answer.
@@ -222,7 +296,8 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # `10 weeks`, `10 cm^2`, `5 m/s`: unit words (two letters or more) after a number; a single
         # letter stays a variable (`\frac{37}{4} m`). Neither units row drops words that change the value
         # or hedge it (`5 thousand`, `10 squared`, `5 or six`, `2 \text{ is not the answer}`; _NOT_UNITS).
-        ("unit_words", _units(r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:(?:\s*(?:/|\\cdot)\s*|\s+)[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$")),
+        ("unit_words", _units(r"(?<=\d)\s+[A-Za-z]{2,}" + _UNIT_EXP + r"(?:(?:\s*(?:/|\\cdot)\s*|\s+)[A-Za-z]{2,}" + _UNIT_EXP + r")*\s*$",
+                              bare=True)),
         # Scientific notation as sympy reads it: `1e-5` is 1 x 10^-5, never e - 5 (Euler's e).
         ("e_notation", (r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]([+-]?\d{1,4})$", r"\1\\times 10^{\2}")),
         # `E_1` = `E_{1}`: a one-character subscript is the same subscript braced.
@@ -303,7 +378,7 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     if isinstance(gold, bool):
         gold = str(gold)
     if isinstance(gold, float):
-        gold = str(int(gold)) if gold.is_integer() else repr(gold)
+        gold = float_text(gold)
     elif not isinstance(gold, str):
         gold = str(gold)
     text = gold.strip()
@@ -312,7 +387,7 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     if "####" in text:
         text = after_hashes(text)
     elif "\\boxed" in text or "\\fbox" in text:
-        boxes = find_boxes(text)
+        boxes = outer_boxes(text)
         if len(boxes) > 1:  # `\boxed{1} and \boxed{-2}`: a gold with several boxes has several parts
             return tuple(rewrite(_unwrap(b)) for b in boxes)
         if boxes:
@@ -321,7 +396,7 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
         return tuple(_unwrap(p) for p in _DOLLAR_PART.findall(text))
     text = rewrite(_unwrap(text))
     if multiple_answer and not _THOUSANDS.match(text):
-        return tuple(split_top_level(text)) or None
+        return tuple(split_parts(text)) or None
     return (text,) if text else None
 
 
@@ -342,7 +417,11 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
     """
     last = boxes[-1].strip()
     if len(gold) > 1:
+        if len(boxes) >= len(gold) and _THOUSANDS.match(last):  # `\boxed{1,000} and \boxed{2,000}`
+            return tuple(b.strip() for b in boxes[-len(gold):])
         inside = split_top_level(last)
+        if len(inside) != len(gold) and len(grouped := split_parts(last)) == len(gold):
+            inside = grouped  # `\boxed{1,000, 2,000}`
         if len(inside) >= len(gold) or len(boxes) < len(gold):
             return tuple(inside)
         return tuple(b.strip() for b in boxes[-len(gold):])

@@ -19,6 +19,7 @@ from importlib.metadata import EntryPoint
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from evalkit.errors import InputError
+from evalkit.latex import float_text
 from evalkit.plugins import find_entry_point, load_entry_point, plugin_entry_points, refuse_builtin_name
 from evalkit.types import REASONS, JudgeRecord, TestResult, Verdict
 
@@ -83,8 +84,8 @@ def _gold_text(value: Any) -> str | None:
         return value
     if hasattr(value, "tolist"):  # numpy scalars from parquet
         value = value.tolist()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        return float_text(value)
     if isinstance(value, dict):
         return json.dumps(value)
     return str(value)

@@ -27,13 +27,16 @@ _L = (r"(?:\$|\\\()?\s*[(\[]?\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*[(\[]?
       r"(?:\s*\})?[)\]]?(?:\$|\\\))?")
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*\)?\s*\}?\s*\}")),
+    # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
+    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*"
+                         r"(?:\)?\s*\}?\s*\}|[.):][^{}]*\})")),
     # "the answer is: B", "Answer - B", "the answer would be $B$".
     ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
                              + r"(?![A-Za-z])")),
     # "Thus, B is the correct answer."
-    ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:the\s+)?(?i:correct|right|best)\s+"
-                              r"(?i:answer|option|choice)")),
+    # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
+    ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:(?:the\s+)?(?i:correct|right|best)"
+                              r"(?:\s+(?i:answer|option|choice))?|the\s+(?i:answer|correct\s+one|right\s+one))(?![A-Za-z])")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
     ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE + r"(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
@@ -43,11 +46,13 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
                        r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
-_LISTING_ROWS = frozenset({"answer_is", "statement"})
+_LISTING_ROWS = frozenset({"boxed", "answer_is", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
-_MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|&|;|\bor\b|\band\b)[ \t]*|[ \t]+)(?:\$|\\\()?(?:\*\*)?[(\[]?\s*"
-                   r"([A-Z])\s*[)\]]?(?:\*\*)?(?:\$|\\\))?(?![A-Za-z])")
+# A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
+_MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|&|;|\bor\b|\band\b)[ \t]*"
+                   r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?|[ \t]+)(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*"
+                   r"([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?(?![A-Za-z])")
 # A letter that starts a clause of its own ends the list before it: "A, and B is wrong", "A and I am sure".
 _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|can't|cannot|does|doesn't|seems|looks|has|had|would|could"
                          r"|might)\b")
@@ -81,16 +86,18 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
     """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none)."""
     restated = False
     for name, pattern in PATTERNS:
-        found = None
+        found, covered = None, 0
         named: set[str] = set()
         for m in pattern.finditer(text):
-            letter = m.group(1)
-            if letter not in letters:
+            if m.start() < covered:  # a letter of the list found before ("\boxed{A} or \boxed{B}")
                 continue
+            letter = m.group(1)
+            if letter not in letters or letter == "I" and _PRONOUN_I.match(text, m.end()):
+                continue  # "Answer: I believe it's C": the pronoun, not option I
             if _NEGATION.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
                 continue
             named.add(letter)
-            found = _listed(text, m.end(), letter, letters) if name in _LISTING_ROWS else letter
+            found, covered = _listed(text, m.end(), letter, letters) if name in _LISTING_ROWS else (letter, 0)
         if name == "paren" and len(named) >= _RESTATED:
             restated = True  # and the rows that read the text's start read the same restatement
             continue
@@ -101,9 +108,10 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
     return None, ""
 
 
-def _listed(text: str, end: int, letter: str, letters: str) -> str:
-    """`letter`, or every option letter of the list it opens at `end` ("A, C"), sorted and joined. A
-    letter that starts a clause of its own ("and B is wrong", "and I am sure") ends the list before it."""
+def _listed(text: str, end: int, letter: str, letters: str) -> tuple[str, int]:
+    """`letter`, or every option letter of the list it opens at `end` ("A, C"), sorted and joined; and
+    where the list ends. A letter that starts a clause of its own ("and B is wrong", "and I am sure")
+    ends the list before it."""
     chosen = [letter]
     m = _MORE.match(text, end)
     while m:
@@ -111,8 +119,9 @@ def _listed(text: str, end: int, letter: str, letters: str) -> str:
         if _OWN_CLAUSE.match(text, m.end()) or more == "I" and _PRONOUN_I.match(text, m.end()):
             break
         chosen.append(more)
-        m = _MORE.match(text, m.end())
-    return ", ".join(sorted({c for c in chosen if c in letters})) or letter
+        end = m.end()
+        m = _MORE.match(text, end)
+    return ", ".join(sorted({c for c in chosen if c in letters})) or letter, end
 
 
 def _gold_letter(gold: Any, letters: str) -> str | None:
