@@ -61,8 +61,10 @@ def find_suite(name: str) -> Suite | None:
 
 def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[str]:
     """Task names with every suite replaced by its tasks, in order; a suite may list suites (a cycle is
-    an InputError naming it); a task named twice runs once."""
+    an InputError naming it); a task named twice runs once, a spec file too however its path is spelt
+    (`t.yaml`, `./t.yaml`, a suite's absolute path)."""
     out: list[str] = []
+    seen: set[str] = set()
     for name in map(str, names):
         suite = find_suite(name)
         if suite is None:
@@ -72,8 +74,21 @@ def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[s
             raise InputError(f"{suite.path}: field 'tasks': the suite lists itself ({chain})")
         else:
             tasks = expand_suites(suite.tasks, (*_within, str(suite.path)))
-        out += [t for t in tasks if t not in out]
+        for t in tasks:
+            if _task_key(t) not in seen:
+                seen.add(_task_key(t))
+                out.append(t)
     return out
+
+
+def _task_key(task: str) -> str:
+    """What names one task: a spec file's resolved path, else the name."""
+    if task.endswith((".yaml", ".yml")):
+        try:
+            return str(Path(task).resolve())
+        except (OSError, RuntimeError):
+            return task
+    return task
 
 
 def _parse_suite(path: Path) -> Suite:

@@ -96,6 +96,23 @@ def test_a_users_suite_file_and_its_bad_input(tmp_path):
         expand_suites([str(tmp_path / "bad.yaml")])
 
 
+def test_one_spec_file_however_spelt_runs_once_and_two_specs_of_one_name_are_named(tmp_path):
+    # `t.yaml ./t.yaml`, or `t.yaml` and a suite listing it, was refused as "the same task is given twice"
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "1+1?", "answer": "2"}) + "\n")
+    spec = "name: {}\ndataset: {{local: p.jsonl}}\nfields: {{id: id}}\n"
+    (tmp_path / "t.yaml").write_text(spec.format("t"))
+    (tmp_path / "suite.yaml").write_text("name: s\ntasks: [t.yaml]\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "p1", "sample": 0, "completion": "\\boxed{2}"}) + "\n")
+    assert expand_suites([str(tmp_path / "t.yaml"), str(tmp_path / "." / "t.yaml"), str(tmp_path / "suite.yaml")]) \
+        == [str(tmp_path / "t.yaml")]
+    for i, tasks in enumerate((["t.yaml", "./t.yaml"], ["t.yaml", "suite.yaml"])):
+        r = cli("run", *tasks, "--completions", "c.jsonl", "--out", f"r{i}", "--no-progress", cwd=tmp_path)
+        assert r.returncode == 0 and "1 samples new" in r.stdout, r.stderr
+    (tmp_path / "other.yaml").write_text(spec.format("t"))  # another spec, the same name: one line naming both
+    r = cli("run", "t.yaml", "other.yaml", "--completions", "c.jsonl", "--out", "r9", cwd=tmp_path)
+    assert r.returncode == 2 and "two task specs are both named 't'" in r.stderr and "other.yaml" in r.stderr, r.stderr
+
+
 def test_a_users_suite_may_list_suites_but_not_itself(tmp_path):
     (tmp_path / "mine.yaml").write_text("name: mine\ntasks: [aime, math500, aime24]\n")
     assert expand_suites([str(tmp_path / "mine.yaml")]) == ["aime24", "aime25", "aime26", "math500"]

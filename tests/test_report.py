@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zlib
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
@@ -737,3 +738,51 @@ def test_compare_does_not_call_a_difference_real_over_too_few_shared_problems(tm
     paired = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<table class="paired">')
     assert "b/run 2 +100.0 pts +100.0 to +100.0 pts too few shared problems to tell (under 5)" in paired, paired
     assert "real" not in paired
+
+
+def test_a_flips_link_opens_the_headline_budgets_sample(tmp_path):
+    # the link named no budget, so the run's page opened the sweep's first (smallest) budget's sample,
+    # with another verdict than the one the flip table reports
+    from evalkit.run.results import compute_results
+    from evalkit.run.rundir import RunDir
+
+    (tmp_path / "a").mkdir()
+    a = _replay_run(tmp_path / "a", [{"id": "p1", "problem": "1+2?", "answer": "3"}],
+                    [{"problem_id": "p1", "sample": 0, "completion": "<think>x</think>\\boxed{4}"}])
+    b = tmp_path / "b"
+    b.mkdir()
+    config = json.loads((a / "config.json").read_text(encoding="utf-8"))
+    (b / "config.json").write_text(json.dumps({**config, "think_budgets": {"budgets": [100, 200]}}), encoding="utf-8")
+    [s] = [json.loads(line) for line in (a / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    (b / "samples.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in (
+        {**s, "budget": 100}, {**s, "budget": 200, "correct": True, "answer": "3", "reason": "correct", "score": 1.0})),
+        encoding="utf-8")
+    RunDir(b).write_results([r.to_dict() for r in compute_results(b)])
+    write_compare([a, b], tmp_path / "cmp.html")
+    html = (tmp_path / "cmp.html").read_text(encoding="utf-8")
+    assert "Problems that flip (1)" in html
+    assert 'href="b/index.html#sample=review|' in html and "|p1|0|200\"" in html, re.findall(r'href="[^"]*"', html)
+
+
+def test_a_breakdown_value_of_unicode_digits_and_a_nan_field_still_make_a_readable_page(tmp_path):
+    # "²" is a digit to str.isdigit, not to int: the run ended without a page, `evalkit report` with a
+    # traceback; a NaN in a sample line (a hand-edited or another tool's file) made the page's JSON.parse
+    # fail for every sample packed beside it
+    run = _replay_run(tmp_path, [{"id": "a", "problem": "q", "answer": "1", "lvl": "1"},
+                                 {"id": "b", "problem": "q", "answer": "1", "lvl": "10²"}],
+                      [{"problem_id": p, "sample": 0, "completion": "\\boxed{1}"} for p in ("a", "b")],
+                      fields="{id: id, problem: problem, answer: answer, meta: {level: lvl}}")
+    assert (run / "index.html").exists()
+    lines = [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines[0]["ms"] = float("nan")
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    res = CliRunner().invoke(main, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    from evalkit.report._pack import decode7
+
+    html = (run / "index.html").read_text(encoding="utf-8")
+    blobs = re.findall(r'<script type="application/x-evalkit" id="ek-c\d+" data-n="(\d+)">(.*?)</script>', html, re.S)
+    assert blobs
+    for n, text in blobs:  # as strict as the browser's JSON.parse
+        raw = zlib.decompress(decode7(text, int(n)), -15).decode("utf-8")
+        json.loads(raw, parse_constant=lambda c: pytest.fail(f"{c} in the page's JSON"))

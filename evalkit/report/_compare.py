@@ -32,9 +32,11 @@ class System:
     first: dict[tuple[str, bool], int]  # (problem id, correct) -> first such sample index
 
 
-def sample_anchor(task, model, problem_id, sample) -> str:
-    """The URL fragment that opens one sample in a run's page (app.js reads it)."""
-    return "sample=" + "|".join(quote(str(x), safe="") for x in (task, model, problem_id, sample))
+def sample_anchor(task, model, problem_id, sample, budget=None) -> str:
+    """The URL fragment that opens one sample in a run's page (app.js reads it, and writes the same);
+    a budget sweep's sample names its budget, else the page opens the first budget's."""
+    keys = (task, model, problem_id, sample) + (() if budget is None else (budget,))
+    return "sample=" + "|".join(quote(str(x), safe="") for x in keys)
 
 
 def paired_bootstrap(a: list[float], b: list[float]):
@@ -96,7 +98,8 @@ def _link(system: System, out_dir: Path, pid: str, correct: bool) -> str | None:
         return None
     s = system.run.samples[i]
     page = os.path.relpath(system.run.path / "index.html", out_dir).replace(os.sep, "/")
-    return f"{quote(page)}#{sample_anchor(s.get('task'), s.get('model'), s.get('problem_id'), s.get('sample'))}"
+    anchor = sample_anchor(s.get("task"), s.get("model"), s.get("problem_id"), s.get("sample"), s.get("budget"))
+    return f"{quote(page)}#{anchor}"
 
 
 def build(runs: list[RunData], out: Path) -> dict:

@@ -14,6 +14,7 @@ DecompressionStream("deflate-raw"), so no script comes from outside the file.
 from __future__ import annotations
 
 import json
+import math
 import zlib
 
 import numpy as np
@@ -79,9 +80,28 @@ def decode7(text: str, n_bytes: int) -> bytes:
     return np.packbits(bits[: n_bytes * 8]).tobytes()
 
 
+def page_json(obj) -> str:
+    """Compact JSON that the page's JSON.parse reads: NaN and infinities (a hand-edited or another
+    tool's samples.jsonl may hold them; JSON has none) are null."""
+    try:
+        return jsonl.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return jsonl.dumps(_finite(obj), separators=(",", ":"))
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def pack(obj) -> tuple[str, int]:
     """JSON -> UTF-8 -> raw deflate -> 7-bit text. Returns (text, compressed byte count)."""
-    raw = jsonl.dumps(obj, separators=(",", ":")).encode("utf-8")
+    raw = page_json(obj).encode("utf-8")
     z = deflate(raw)
     return encode7(z), len(z)
 

@@ -9,9 +9,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from evalkit import jsonl
 from evalkit.report import charts as _charts
-from evalkit.report._pack import pack
+from evalkit.report._pack import pack, page_json
 from evalkit.report._run import RunData, answer_spread, is_truncated
 from evalkit.table import coverage_note
 from evalkit.thinking import split_think
@@ -39,7 +38,7 @@ class Blob:
 
 def json_for_script(obj) -> str:
     """JSON safe inside <script type="application/json"> ("<" escaped, so no "</script" or "<!--")."""
-    return jsonl.dumps(obj, separators=(",", ":")).replace("<", "\\u003c")
+    return page_json(obj).replace("<", "\\u003c")
 
 
 def _num(x):

@@ -368,4 +368,6 @@ def _slug(text: str) -> str:
 
 
 def _natural(text: str):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+    """Text, then numbers by value, alternately; only ASCII digits are numbers (`²` is a digit to
+    str.isdigit, and not to int)."""
+    return [int(p) if i % 2 else p for i, p in enumerate(re.split(r"([0-9]+)", text))]

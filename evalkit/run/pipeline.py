@@ -163,8 +163,12 @@ def evaluate(
         chat_template_kwargs = {**(chat_template_kwargs or {}), "reasoning_effort": reasoning_effort}
     if chat_template_kwargs:
         specs = [replace(s, chat_template_kwargs={**s.chat_template_kwargs, **chat_template_kwargs}) for s in specs]
-    if len({s.name for s in specs}) != len(specs):
-        raise InputError("the same task is given twice")
+    names = [s.name for s in specs]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        where = [str(s.path or s.name) for s in specs if s.name == twice]
+        raise InputError(f"two task specs are both named {twice!r} ({' and '.join(where)}): a run's samples are "
+                         "keyed by task name; rename one (its `name:` field)")
     replay_file = Path(completions) if completions else None
     if replay_file is None and model is None and (backend is None or _replays(backend, engine)):
         bundled = [s.completions for s in specs if s.completions]
