@@ -206,19 +206,21 @@ def test_a_judge_sending_its_reply_a_byte_at_a_time_is_cut_at_timeout_s():
     assert took < 15 and judge.asked == 1  # not asked again: it would take as long the next time
 
 
-def test_a_reply_cut_at_max_tokens_or_without_text_is_a_fault_asked_again_not_a_cached_answer(tmp_path):
-    # a reasoning judge that spent max_tokens thinking: its reply was cached as "" (unparsed) and a rerun
-    # with more max_tokens was answered from the cache, never asking again
-    for script, finish in ((says("CORRECT"), "length"), (lambda block: None, "stop")):
-        with ScriptedJudge(script, finish_reason=finish) as judge:
-            first = cascade(judge, user_cache=False)
-            first.attach(tmp_path / finish)
-            (v,) = first.verify_many(ITEMS[2:3])
-        assert v.reason == "no_answer" and v.judge.reply is None, (finish, v.judge)
-        assert ("cut at max_tokens (1024)" if finish == "length" else "no reply text") in v.judge.error
+def test_a_reply_cut_at_max_tokens_or_without_text_is_not_cached_and_a_rerun_asks_again(tmp_path):
+    # a reasoning judge that spent max_tokens thinking: its cut reply was cached (unparsed), and a rerun with
+    # more max_tokens was answered from the cache, never asking again. It still counts as unparsed (the
+    # rule's 0 stands, in the rewards too): the answer's text may have led the judge to ramble.
+    for script, finish in ((lambda block: "<think>The candidate says", "length"), (lambda block: None, "stop")):
+        for on_fault in ("rule", "error"):
+            with ScriptedJudge(script, finish_reason=finish) as judge:
+                first = cascade(judge, user_cache=False, on_fault=on_fault)
+                first.attach(tmp_path / f"{finish}-{on_fault}")
+                (v,) = first.verify_many(ITEMS[2:3])
+            assert (v.correct, v.reason, v.judge.says, v.judge.error) == (False, "no_answer", None, None), v
+            assert ("cut at max_tokens (1024)" if finish == "length" else "no reply text") in v.detail
         with ScriptedJudge(says("CORRECT")) as judge:
             again = cascade(judge, user_cache=False)
-            again.attach(tmp_path / finish)
+            again.attach(tmp_path / f"{finish}-rule")
             (w,) = again.verify_many(ITEMS[2:3])
             assert judge.asked == 1
         assert w.correct is True and w.judge.flipped and not w.judge.cached

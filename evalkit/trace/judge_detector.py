@@ -127,7 +127,7 @@ class JudgeDetector:
             if reply.error is not None:
                 failed.add(i)
                 self.first_error = self.first_error or reply.error
-            elif reply.text is not None:
+            elif reply.text is not None and reply.cut is None:
                 self.cache.put(keys[i], reply.text, model=self.model, rubric=self.tax.version)
         out: list[str | None] = []
         for i, group in enumerate(groups):

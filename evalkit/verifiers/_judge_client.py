@@ -36,6 +36,9 @@ class Reply:
     text: str | None
     error: str | None = None
     ms: float = 0.0
+    # why a reply is not whole (cut at max_tokens, no text): still the judge's reply, which the answer's
+    # text may have led it to (it counts as what it says, unparsed as a rule), but never cached
+    cut: str | None = None
 
 
 class JudgeClient:
@@ -146,12 +149,12 @@ class JudgeClient:
             content, finish = choice["message"].get("content"), choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return Reply(None, f"judge server sent no chat completion: {text[:200]}", ms), False, None
-        if finish == "length":  # cut before it ended (a reasoning judge still thinking): not its answer
-            return Reply(None, f"the judge's reply was cut at max_tokens ({self.max_tokens}) before it ended; "
-                               "raise max_tokens", ms), False, None
-        if not isinstance(content, str) or finish in ("abort", "error"):
-            return Reply(None, f"the judge sent no reply text (finish_reason {finish!r})", ms), False, None
-        return Reply(content, None, ms), False, None
+        text = content if isinstance(content, str) else None
+        if finish == "length":  # a reasoning judge still thinking at max_tokens: a rerun with more may answer
+            return Reply(text, None, ms, f"cut at max_tokens ({self.max_tokens}); raise max_tokens"), False, None
+        if text is None or finish in ("abort", "error"):
+            return Reply(text, None, ms, f"no reply text (finish_reason {finish!r})"), False, None
+        return Reply(text, None, ms), False, None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

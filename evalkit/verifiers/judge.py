@@ -232,7 +232,7 @@ class JudgeCascade:
             conversations = [build_messages(self.rubric, p, g, a, self.options.max_answer_chars) for p, g, a in todo.values()]
             for key, reply in zip(todo, self.client.ask_many(conversations, deadline)):
                 out[key] = (reply, False)
-                if reply.error is None and reply.text is not None:
+                if reply.error is None and reply.text is not None and reply.cut is None:
                     self.cache.put(key, reply.text, model=self.options.model, rubric=self.rubric.version)
         return [out[k] for k in keys]
 
@@ -257,8 +257,9 @@ class JudgeCascade:
             if self.options.on_unparsed == "error":
                 return replace(Verdict.infra_error(f"judge {self.options.model}: reply did not parse", ms=ms),
                                answer=rule.answer, judge=record)
+            why = f" ({reply.cut})" if reply.cut else ""
             return replace(rule, ms=ms, judge=record,
-                           detail=f"{rule.detail}; judge reply did not parse, the rule's verdict stands")
+                           detail=f"{rule.detail}; judge reply did not parse{why}, the rule's verdict stands")
         if parsed.says == "incorrect":
             return replace(rule, ms=ms, judge=record, detail=f"{rule.detail}; judge agrees ({parsed.form})")
         answer = rule.answer if rule.answer is not None else final[-200:]
