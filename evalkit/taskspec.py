@@ -494,8 +494,8 @@ def gold_answer(value: Any) -> str | tuple[str, ...] | None:
         return None
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, float):  # a float32 column's 0.1, 27.0, 6.02e23: as they were written
-        return float_text(value)
+    if isinstance(value, float) and not (value.is_integer() and abs(value) <= 2 ** 53):
+        return float_text(value)  # a float32 column's 0.1, or 6.02e23, as written (27.0 stays 27.0)
     return str(value)
 
 
