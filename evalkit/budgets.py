@@ -568,7 +568,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
     """One line per task, model and budget: avg@n with its CI, thinking tokens, share finished."""
-    from evalkit.table import short_names
+    from evalkit.table import figure_text, short_names
 
     rows = [["task", "model", "budget", "avg@n [95% CI]", "thinking", "answer", "finished", "tok/correct"]]
     names = short_names([r["model"] for r in results])
@@ -577,7 +577,7 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
         for row in block.get("budgets", []):
             stat = row["metrics"].get("avg@n") or {}
             value = stat.get("value")
-            acc = "-" if value is None else f"{100 * value:.1f} [{100 * stat['ci_low']:.1f}, {100 * stat['ci_high']:.1f}]"
+            acc = "-" if value is None else figure_text(stat)
             mark = " *" if row["budget"] == block.get("smallest_reaching_95") else ""
             rows.append([r["task"], names[r["model"]], f"{row['budget']}{mark}", acc, _num(row["mean_thinking_tokens"]),
                          _num(row["mean_answer_tokens"]), _num(row["finished_share"], pct=True),

@@ -221,8 +221,16 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], samples: int = B
     return (float(diff.mean()) if len(diff) else math.nan, lo, hi)
 
 
-def _stat(values: list[float], seed: int) -> dict[str, float]:
-    lo, hi = bootstrap_ci(values, seed=seed)
+def interval(values: Sequence[float], seed: int = 0) -> tuple[float | None, float | None]:
+    """The 95% bootstrap CI of a figure over these problems; (None, None) under two problems, where
+    resampling the problems cannot vary and would give a zero-width interval that looks certain."""
+    if len(values) < 2:
+        return (None, None)
+    return bootstrap_ci(values, seed=seed)
+
+
+def _stat(values: list[float], seed: int) -> dict[str, float | None]:
+    lo, hi = interval(values, seed=seed)
     return {"value": float(np.mean(values)) if values else math.nan, "ci_low": lo, "ci_high": hi,
             "n_problems": len(values)}
 
@@ -324,7 +332,7 @@ def _breakdowns(scores: list[ProblemScores], max_values: int = 40) -> dict[str, 
                 groups[str(p.meta[key])].append(p.c / p.n)
         if 1 < len(groups) <= max_values:
             out[key] = {v: {"avg@n": float(np.mean(vals)), "n_problems": len(vals),
-                            **dict(zip(("ci_low", "ci_high"), bootstrap_ci(vals)))}
+                            **dict(zip(("ci_low", "ci_high"), interval(vals)))}
                         for v, vals in sorted(groups.items(), key=lambda kv: _natural(kv[0]))}
     return out
 

@@ -12,7 +12,8 @@ FEWER_THAN_K = "pass@k, maj@k and G-Pass@k count only the problems with at least
 _ALL_JUDGED = ("avg@n", "pass@1", "maj@1")  # figures over every problem with a judged sample
 
 
-def _fmt(stat: dict[str, Any] | None) -> str:
+def figure_text(stat: dict[str, Any] | None) -> str:
+    """A figure in % with its 95% CI (`50.0 [35.2, 64.8]`); the value alone where it has no interval."""
     if not stat or stat.get("value") is None:
         return "-"
     v, lo, hi = stat["value"], stat.get("ci_low"), stat.get("ci_high")
@@ -74,7 +75,7 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
         metrics = r.get("metrics", {})
 
         def cell(stat: Any) -> str:
-            return _fmt(stat) + ("*" if _short(stat, r["n_problems"]) else "")
+            return figure_text(stat) + ("*" if _short(stat, r["n_problems"]) else "")
 
         figures = [cell(metrics.get("avg@n"))]
         for family in ("pass", "maj"):

@@ -258,3 +258,39 @@ def test_breakdown_values_sort_numbers_first_and_accept_any_text():
     samples = [_record(p, 0, "1", ok) for p, ok in (("a", True), ("b", False), ("c", True), ("d", True))]
     meta = {"a": {"level": "10"}, "b": {"level": "²"}, "c": {"level": "2"}, "d": {"level": "Level 3"}}
     assert list(summarize(samples, meta)["breakdowns"]["level"]) == ["2", "10", "Level 3", "²"]
+
+
+def test_a_one_problem_figure_has_no_interval_rather_than_a_zero_width_one(tmp_path):
+    # resampling one problem cannot vary: its bootstrap interval was [50.0, 50.0], which reads as certain
+    import json
+    import re
+
+    import evalkit
+    from evalkit.table import results_table
+
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "problem": "1+2?", "answer": "3", "level": 1}\n'
+                                      '{"id": "b", "problem": "2+2?", "answer": "4", "level": 2}\n'
+                                      '{"id": "c", "problem": "2+3?", "answer": "5", "level": 2}\n')
+    (tmp_path / "one.jsonl").write_text('{"id": "a", "problem": "1+2?", "answer": "3", "level": 1}\n')
+    for name, data in (("one", "one.jsonl"), ("three", "p.jsonl")):
+        (tmp_path / f"{name}.yaml").write_text(f"name: {name}\ndataset: {{local: {data}}}\n"
+                                               "fields: {id: id, meta: [level]}\n")
+    rows = [{"task": task, "problem_id": pid, "sample": i, "completion": f"\\boxed{{{gold if i % 2 else 0}}}"}
+            for task, pid, gold in (("one", "a", 3), ("three", "a", 3), ("three", "b", 4), ("three", "c", 5))
+            for i in range(4)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "one.yaml"), str(tmp_path / "three.yaml")], n=4,
+                           completions=tmp_path / "c.jsonl", out=tmp_path / "run", progress=False, trace=False)
+    saved = {r["task"]: r for r in json.loads((tmp_path / "run" / "results.json").read_text())["results"]}
+    one = saved["one"]["metrics"]["avg@n"]
+    assert one["value"] == 0.5 and one["ci_low"] is None and one["ci_high"] is None
+    assert saved["three"]["metrics"]["avg@n"]["ci_low"] is not None  # three problems keep theirs
+    level = saved["three"]["breakdowns"]["level"]
+    assert level["1"]["ci_low"] is None and level["2"]["ci_low"] is not None
+    table = results_table(list(saved.values()))
+    one_row = next(line for line in table.splitlines() if line.startswith("one "))
+    assert "50.0" in one_row and "[" not in one_row
+    page = (run.run_dir / "index.html").read_text()
+    summary = re.search(r'<table id="summary-table">(.*?)</table>', page, re.S).group(1)
+    one_cells = re.search(r"<tr>\s*<td[^>]*>one</td>(.*?)</tr>", summary, re.S).group(1)
+    assert "50.0%" in one_cells and "CI" not in one_cells

@@ -140,7 +140,8 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
                 m = (row.get("metrics") or {}).get("avg@n") or {}
                 x = row.get("mean_thinking_tokens") or row.get("budget")
                 if isinstance(m.get("value"), (int, float)) and x:
-                    pts.append((float(x), m["value"], m.get("ci_low", m["value"]), m.get("ci_high", m["value"]),
+                    lo, hi = m.get("ci_low"), m.get("ci_high")  # None under two problems: no band there
+                    pts.append((float(x), m["value"], m["value"] if lo is None else lo, m["value"] if hi is None else hi,
                                 row.get("budget")))
             if pts:
                 legend = label if len(blocks) == 1 else f"{label} ({name})"
