@@ -128,16 +128,18 @@ class NgramIndex:
 
     @classmethod
     def from_tasks(cls, tasks: Sequence[str], n: int = NGRAM) -> "NgramIndex":
-        """The index of the problems of `tasks`: built-in names, YAML paths, or `all` (every built-in
+        """The index of the problems of `tasks`: built-in names, YAML paths, suites, or `all` (every built-in
         benchmark; replay-only tasks such as the demo excluded). A task named outright must load
         (InputError otherwise); under `all`, one that cannot (a hub-only task offline, e.g. gated
         GPQA) is skipped with a warning and listed in `skipped`."""
         from evalkit.errors import InputError
+        from evalkit.suites import expand_suites
         from evalkit.taskspec import list_tasks, load_problems, load_task
 
         wanted = []
-        for t in tasks:
-            wanted += [(s, True) for s in list_tasks() if s.completions is None] if t == "all" else [(load_task(t), False)]
+        for t in tasks:  # a suite (`aime`) stands for its tasks
+            wanted += ([(s, True) for s in list_tasks() if s.completions is None] if t == "all"
+                       else [(load_task(x), False) for x in expand_suites([t])])
         seen: set[str] = set()
         sources = []
         skipped = []

@@ -108,5 +108,15 @@ def _parse_suite(path: Path) -> Suite:
         raise err("tasks", "expected a non-empty list of task names or YAML paths")
     # a path in a user's suite is relative to the suite file, as a task spec's data paths are
     resolved = tuple(str((path.parent / t).resolve()) if t.endswith((".yaml", ".yml")) else t for t in tasks)
+    for listed, task in zip(tasks, resolved):  # checked here, where the suite's file and line can be named
+        if task.endswith((".yaml", ".yml")):
+            if not Path(task).is_file():
+                raise err("tasks", f"lists {listed!r}, which is no file ({task})")
+        elif not ((builtin_tasks_dir() / f"{task}.yaml").is_file() or (suites_dir() / f"{task}.yaml").is_file()
+                  or (path.parent / task).is_file()):
+            known = ", ".join(p.stem for p in sorted(builtin_tasks_dir().glob("*.yaml")))
+            suites = ", ".join(p.stem for p in sorted(suites_dir().glob("*.yaml")))
+            raise err("tasks", f"lists {listed!r}, which is not a built-in task (known: {known}), a built-in "
+                               f"suite ({suites}) or a YAML file")
     return Suite(name=str(data.get("name") or path.stem), tasks=resolved,
                  description=str(data.get("description") or ""), path=path.resolve())

@@ -138,6 +138,13 @@ def load_task(name_or_path: str | os.PathLike) -> TaskSpec:
     if not (text.endswith((".yaml", ".yml")) or path.is_file()):
         path = builtin_tasks_dir() / f"{text}.yaml"
         if not path.is_file():
+            suite = builtin_tasks_dir() / "suites" / f"{text}.yaml"
+            if suite.is_file():  # a command that takes one task was given a suite (`export aime`)
+                from evalkit.suites import find_suite
+
+                members = ", ".join(find_suite(text).tasks)
+                raise InputError(f"{text!r} is a suite of several tasks ({members}), and this takes one task: "
+                                 "name one of them")
             known = ", ".join(p.stem for p in sorted(builtin_tasks_dir().glob("*.yaml")))
             raise InputError(f"unknown task {text!r}: not a built-in task (known: {known}) and not a YAML file")
     if not path.is_file():
@@ -447,8 +454,12 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
 
 
 def _in_window(spec: TaskSpec, row: dict[str, Any], index: int) -> bool:
-    """Whether the row's date is inside the run's window; an undated row is in no window."""
-    day = parse_day(resolve_field(spec.fields.date, row, spec, "date", index))
+    """Whether the row's date is inside the run's window; an undated row is in no window, and a date
+    that cannot be read is an InputError naming the row (left out unseen, it would shrink the run)."""
+    try:
+        day = parse_day(resolve_field(spec.fields.date, row, spec, "date", index))
+    except ValueError as e:
+        raise InputError(f"{spec_location(spec, 'fields.date')}: field 'date' on row {index}: {e}") from None
     return day is not None and spec.window.contains(day)
 
 

@@ -32,22 +32,44 @@ class DateWindow:
 
 
 def parse_day(value: Any) -> dt.date | None:
-    """The calendar day of a date cell: an ISO string (`2024-08-03`, `2024-08-03T00:00:00`), a date or
-    datetime; None for an empty or unreadable cell."""
+    """The calendar day of a date cell: an ISO string (`2024-08-03`, `2024-08-03T00:00:00`,
+    `2024-08-03 12:00:00+00:00`), a date or datetime (a timezone-aware one dated by its own offset);
+    None for an empty cell. ValueError for anything else (`2025/03/01`, `March 1`, an epoch number,
+    `2025-03-01 to 2025-06-30`), so an unreadable date is an error, not a problem left out unseen."""
+    if getattr(getattr(value, "dtype", None), "kind", None) == "M":  # numpy's datetime64, NaT included
+        value = value.astype("datetime64[D]").tolist()
+    if value is None or _unequal_to_itself(value):  # null, or pandas' NaN and NaT
+        return None
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    text = str(value or "").strip()
+    if not isinstance(value, str):
+        raise ValueError(f"expected a date such as 2025-01-31, got {type(value).__name__} {value!r}"
+                         + (" (an epoch number is ambiguous: write dates in ISO form)"
+                            if isinstance(value, (int, float)) and not isinstance(value, bool) else ""))
+    text = value.strip()
     if not text:
         return None
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
     except ValueError:
+        pass
+    # Python 3.10's fromisoformat reads fewer forms: a day followed by a time part is read by its day
+    if len(text) == 10 or (len(text) > 10 and text[10] in "T "
+                           and all(c.isdigit() or c in ":.+-Z " for c in text[11:]) and text[11:12].isdigit()):
         try:
             return dt.date.fromisoformat(text[:10])
         except ValueError:
-            return None
+            pass
+    raise ValueError(f"expected a date such as 2025-01-31, got {value!r}")
+
+
+def _unequal_to_itself(value: Any) -> bool:
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # an array's comparison has no single truth value
+        return False
 
 
 def make_window(since: str | None, until: str | None) -> DateWindow | None:
@@ -56,7 +78,10 @@ def make_window(since: str | None, until: str | None) -> DateWindow | None:
     for option, value in (("--since", since), ("--until", until)):
         if value is None:
             continue
-        day = parse_day(value)
+        try:
+            day = parse_day(value)
+        except ValueError:
+            day = None
         if day is None:
             raise InputError(f"{option}: expected a date such as 2025-01-31, got {value!r}")
         days[option] = day

@@ -93,3 +93,32 @@ def test_the_window_and_release_are_in_the_runs_identity(tmp_path):
     assert other_window.returncode == 2 and "window" in other_window.stderr
     other_release = run("--since", "2024-01-01", "--release", "release_v1")
     assert other_release.returncode == 2 and "release_v1" in other_release.stderr
+
+
+@pytest.mark.parametrize("cell, says", [
+    (1740787200000, "got int 1740787200000 (an epoch number is ambiguous: write dates in ISO form)"),
+    ("2025/03/01", "got '2025/03/01'"),
+    ("March 1, 2025", "got 'March 1, 2025'"),
+    ("2025-03-01 to 2025-06-30", "got '2025-03-01 to 2025-06-30'"),
+])
+def test_a_date_that_cannot_be_read_is_an_error_naming_the_row_not_a_problem_left_out(tmp_path, cell, says):
+    # such a row used to fall outside every window without a word, shrinking the run
+    rows = [{"id": "a", "problem": "1+1?", "answer": "2", "when": "2025-03-01"},
+            {"id": "b", "problem": "2+2?", "answer": "4", "when": cell},
+            {"id": "c", "problem": "3+3?", "answer": "6", "when": None}]  # undated: in no window, as documented
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "t.yaml").write_text("name: dated\ndataset: {local: p.jsonl}\nfields: {id: id, date: when}\n")
+    spec = apply_dataset_choices(load_task(str(tmp_path / "t.yaml")), make_window("2025-02-01", "2025-04-30"))
+    with pytest.raises(InputError) as e:
+        load_problems(spec)
+    assert str(e.value) == f"{tmp_path / 't.yaml'}:3: field 'date' on row 1: expected a date such as 2025-01-31, {says}"
+    rows[1]["when"] = "2025-03-02T10:00:00Z"
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [p.id for p in load_problems(spec).problems] == ["a", "b"]
+
+
+@pytest.mark.parametrize("value", ["2025-03-01 to 2025-06-30", "2025-03-01oops", "2025/03/01"])
+def test_a_window_option_with_text_after_its_date_is_refused(value):
+    # `2025-03-01oops` was read as 2025-03-01 from its first ten characters
+    with pytest.raises(InputError, match=f"--until: expected a date such as 2025-01-31, got '{value}'"):
+        make_window(None, value)

@@ -94,6 +94,25 @@ def test_a_users_suite_file_and_its_bad_input(tmp_path):
     (tmp_path / "bad.yaml").write_text("name: bad\ntasks: aime26\n")
     with pytest.raises(InputError, match=r"bad.yaml:2: field 'tasks': expected a non-empty list"):
         expand_suites([str(tmp_path / "bad.yaml")])
+    # a misspelt member was an "unknown task" error that named neither the suite nor its line
+    (tmp_path / "typo.yaml").write_text("name: typo\ndescription: mine\ntasks:\n  - aime24\n  - aime2025\n")
+    with pytest.raises(InputError, match=r"typo.yaml:3: field 'tasks': lists 'aime2025', which is not a built-in "
+                                         r"task \(known: aime24, .*\), a built-in suite \(aime, matharena\) or a YAML file"):
+        expand_suites([str(tmp_path / "typo.yaml")])
+    (tmp_path / "gone.yaml").write_text("name: gone\ntasks: [missing.yaml]\n")
+    with pytest.raises(InputError, match=r"gone.yaml:2: field 'tasks': lists 'missing.yaml', which is no file"):
+        expand_suites([str(tmp_path / "gone.yaml")])
+
+
+def test_a_suite_where_one_task_is_wanted_says_so_and_decontamination_takes_its_tasks():
+    from evalkit.contamination import NgramIndex
+
+    # `evalkit export aime` and `curate --decontaminate aime` said "unknown task 'aime'", though `tasks` lists it
+    with pytest.raises(InputError, match=r"'aime' is a suite of several tasks \(aime24, aime25, aime26\), and this "
+                                         r"takes one task: name one of them"):
+        load_task("aime")
+    index = NgramIndex.from_tasks(["aime"])
+    assert index.tasks == ["aime24", "aime25", "aime26"] and len(index) == 90
 
 
 def test_one_spec_file_however_spelt_runs_once_and_two_specs_of_one_name_are_named(tmp_path):

@@ -90,6 +90,13 @@ PLUGINS = textwrap.dedent('''
         def __init__(self, **options):
             raise RuntimeError("no licence key")
 
+    class BuggyInit(Base):
+        name = "buggyinit"
+        def __init__(self):
+            self.table = dict.fromkeys(None)  # the plugin's own bug, not an option the spec gave
+
+    NOT_A_FACTORY = "units"
+
     class CheckFails(Base):
         name = "checkfails"
         def check(self, require_layers=()):
@@ -155,6 +162,29 @@ PLUGINS = textwrap.dedent('''
         def close(self):
             raise RuntimeError("the session did not end")
 
+    class NoneText(Echo):
+        name = "nonetext"
+        def generate(self, requests):
+            for req in requests:
+                yield req, Completion(text=None, finish_reason="stop", model=self.model)
+
+    class OddFinish(Echo):
+        name = "oddfinish"
+        def generate(self, requests):
+            for req in requests:
+                yield req, Completion(text="<think>x</think> 1", finish_reason=7, model=self.model)
+
+    class NoName:
+        def __init__(self, model):
+            self.model = model
+        def render(self, messages, think_prefill, chat_template_kwargs):
+            return messages[-1]["content"], "", False
+        def generate(self, requests):
+            raise ConnectionError("the inference service refused the API key")
+            yield
+        def close(self):
+            pass
+
     class OddTokens(Echo):
         name = "oddtokens"
         def generate(self, requests):
@@ -178,6 +208,8 @@ scorenan = faulty:ScoreNan
 exits = faulty:Exits
 cannotstart = faulty:CannotStart
 checkfails = faulty:CheckFails
+buggyinit = faulty:BuggyInit
+notafactory = faulty:NOT_A_FACTORY
 math = faulty:Math
 [evalkit.backends]
 echo = faulty:Echo
@@ -190,6 +222,9 @@ strays = faulty:Strays
 fewer = faulty:Fewer
 closefails = faulty:CloseFails
 oddtokens = faulty:OddTokens
+nonetext = faulty:NoneText
+oddfinish = faulty:OddFinish
+noname = faulty:NoName
 vllm = faulty:Echo
 """
 
@@ -374,6 +409,11 @@ def test_a_faulty_verifier_leaves_rewards_unjudged_and_returns(site, tmp_path, v
     ("cannotstart", "field 'verifier': plugin (faulty:CannotStart) verifier 'cannotstart' could not be built: "
                     "RuntimeError: no licence key"),
     ("checkfails", "the checkfails verifier's environment check failed: RuntimeError: the units table is missing"),
+    # a TypeError of its own, with no options given, was blamed on the spec's (absent) verifier_options
+    ("buggyinit", "field 'verifier': plugin (faulty:BuggyInit) verifier 'buggyinit' could not be built: "
+                  "TypeError: 'NoneType' object is not iterable"),
+    ("notafactory", "field 'verifier': plugin (faulty:NOT_A_FACTORY) verifier 'notafactory' is not a class or "
+                    "function that builds a verifier (it is a str)"),
 ])
 def test_a_verifier_that_cannot_start_is_one_line_naming_it(site, tmp_path, verifier, says):
     completions = replay(tmp_path, {("a", 0): "1"})
@@ -420,6 +460,12 @@ def test_two_plugins_with_one_name_are_not_resolved_silently(tmp_path):
                "(1 samples of this invocation are saved; rerun to resume)", 1),
     ("fewer", "the fewer backend's generate ended with 1 of 2 requests unanswered (1 samples of this invocation "
               "are saved; rerun to resume)", 1),
+    # text None was saved as the model's empty answer, scored no_answer against the model
+    ("nonetext", "the nonetext backend's generate yielded, for t problem 'a' sample 0, a Completion with text=None "
+                 "(expected a string)", 0),
+    ("oddfinish", "a Completion with finish_reason=7 (expected a string or None)", 0),
+    # a backend without a `name` hid its own error behind an AttributeError traceback
+    ("noname", "the NoName backend failed: ConnectionError: the inference service refused the API key", 0),
 ])
 def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backend, says, saved):
     r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", backend, "--model", "m", "--no-progress",
@@ -498,3 +544,18 @@ def test_a_verifier_past_its_deadline_is_not_called_again_until_it_returns():
     release.set()
     time.sleep(0.2)
     assert verify_checked(slow, items, 0.2)[0].correct is True and Slow.calls == 2
+
+
+@pytest.mark.parametrize("fields, says", [
+    (dict(text=b"1"), "text=b'1' (expected a string)"),
+    (dict(completion_tokens=-5), "completion_tokens=-5 (expected a count or None)"),
+    (dict(prompt_tokens=True), "prompt_tokens=True (expected a count or None)"),
+    (dict(reasoning_tokens="12"), "reasoning_tokens='12' (expected a count or None)"),
+    (dict(), None),
+    (dict(text="", finish_reason=None, prompt_tokens=0, completion_tokens=3, reasoning_tokens=None), None),
+])
+def test_a_completions_fields_are_held_to_the_contract(fields, says):
+    from evalkit.backends.base import completion_problem
+    from evalkit.types import Completion
+
+    assert completion_problem(Completion(**{"text": "<think>x</think> 1", **fields})) == says

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import numbers
+import reprlib
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
@@ -96,6 +98,38 @@ def prompt_too_long(req: Request, prompt_tokens: int | None, model: str) -> Comp
 def did_not_fit(completion: Completion) -> bool:
     """Whether `completion` is `prompt_too_long`'s: cut off at the token limit before its first token."""
     return completion.finish_reason == "length" and completion.completion_tokens == 0
+
+
+def backend_name(backend: Any) -> str:
+    """What messages call a backend: its `name`, or its class's name for a plugin that gives none."""
+    name = getattr(backend, "name", None)
+    return name if isinstance(name, str) and name else type(backend).__name__
+
+
+_TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "forced_waits")
+
+
+def completion_problem(completion: Completion) -> str | None:
+    """What in a backend's Completion breaks its contract (text a string; finish_reason a string or
+    None; token counts counts or None), in words; None when nothing does. A Completion with text
+    None would be scored as the model's empty answer, which is the backend's fault, not the model's."""
+    if not isinstance(completion.text, str):
+        return f"text={reprlib.repr(completion.text)} (expected a string)"
+    if completion.finish_reason is not None and not isinstance(completion.finish_reason, str):
+        return f"finish_reason={reprlib.repr(completion.finish_reason)} (expected a string or None)"
+    for name in _TOKEN_FIELDS:
+        value = getattr(completion, name, None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Number):
+            return f"{name}={reprlib.repr(value)} (expected a count or None)"
+        try:
+            negative = value < 0
+        except TypeError:
+            negative = True  # a complex number: not a count
+        if negative:
+            return f"{name}={reprlib.repr(value)} (expected a count or None)"
+    return None
 
 
 @dataclass(frozen=True)

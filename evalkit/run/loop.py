@@ -19,7 +19,7 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from evalkit.backends.base import BUILTIN_BACKENDS, Backend, did_not_fit
+from evalkit.backends.base import BUILTIN_BACKENDS, Backend, backend_name, completion_problem, did_not_fit
 from evalkit.errors import InputError, ServerError
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
@@ -107,6 +107,8 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     results: queue.Queue = queue.Queue(maxsize=4 * BATCH)
     end = object()
 
+    name = backend_name(engine)
+
     def produce() -> None:
         asked = {_asked_key(r) for r in requests}
         left = set(asked)  # asked and not yet answered
@@ -116,18 +118,23 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
                         and isinstance(item[1], Completion)):
                     got = (f"({', '.join(type(x).__name__ for x in item)})" if isinstance(item, tuple)
                            else type(item).__name__)
-                    raise ServerError(f"the {engine.name} backend's generate yielded {got}; expected "
+                    raise ServerError(f"the {name} backend's generate yielded {got}; expected "
                                       "(Request, Completion) pairs")
+                problem = completion_problem(item[1])
+                if problem:
+                    req = item[0]
+                    raise ServerError(f"the {name} backend's generate yielded, for {req.task} problem "
+                                      f"{req.problem_id!r} sample {req.sample}, a Completion with {problem}")
                 key = _asked_key(item[0])
                 if key not in left:  # a second line for one sample, or a sample of no task, would skew the metrics
                     req = item[0]
-                    raise ServerError(f"the {engine.name} backend's generate yielded a completion for {req.task} "
+                    raise ServerError(f"the {name} backend's generate yielded a completion for {req.task} "
                                       f"problem {req.problem_id!r} sample {req.sample}, "
                                       f"{'which it had answered already' if key in asked else 'which was not asked'}")
                 left.discard(key)
                 results.put(item)
             if left:  # results over fewer samples than planned would read as the run's
-                raise ServerError(f"the {engine.name} backend's generate ended with {len(left)} of {len(asked)} "
+                raise ServerError(f"the {name} backend's generate ended with {len(left)} of {len(asked)} "
                                   "requests unanswered")
         except BaseException as e:
             results.put(e)
@@ -177,7 +184,7 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
             raise InputError(f"{failure} {saved}") from None
         if isinstance(failure, Exception) and getattr(engine, "name", None) not in BUILTIN_BACKENDS:
             # a plugin backend that fails its own way: one line naming it (a built-in's bug keeps its traceback)
-            raise InputError(f"the {engine.name} backend failed: {type(failure).__name__}: {failure} {saved}") from None
+            raise InputError(f"the {name} backend failed: {type(failure).__name__}: {failure} {saved}") from None
         raise failure
     return written
 

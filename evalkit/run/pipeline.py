@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalkit.backends.base import Backend, backend_capabilities, backend_factory, default_backend, get_backend
+from evalkit.backends.base import (Backend, backend_capabilities, backend_factory, backend_name, default_backend,
+                                   get_backend)
 from evalkit.errors import InputError
 from evalkit.run.loop import (faulted_samples, generate_and_verify, judge_options as make_judge_options, rejudge,
                               rules_for, task_verifiers)
@@ -147,7 +148,7 @@ def evaluate(
         raise InputError("--think-budget and --min-think run on one engine: they do not run on --dp replicas or a "
                          "Ray cluster yet; use --dp 1 without --ray-address")
     if engine is not None:
-        backend, model = engine.name, engine.model
+        backend, model = backend_name(engine), engine.model
     if not tasks:
         raise InputError("no task given (see `evalkit tasks`)")
     from evalkit.suites import expand_suites
@@ -360,7 +361,7 @@ def _close_engine(engine: Backend) -> None:
     try:
         engine.close()
     except Exception as e:  # noqa: BLE001 - the samples are written; the results and report still are
-        name = getattr(engine, "name", None) or type(engine).__name__
+        name = backend_name(engine)
         print(f"evalkit: warning: the {name} backend's close() failed ({type(e).__name__}: {e})", file=sys.stderr)
 
 

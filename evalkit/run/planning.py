@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalkit.backends.base import Backend, sample_seed
+from evalkit.backends.base import Backend, backend_name, sample_seed
 from evalkit.errors import InputError, ServerError
 from evalkit.run.rundir import Key, RunDir
 from evalkit.taskspec import TaskSpec, generation_problem, load_problems, prompt_messages
@@ -230,7 +230,7 @@ def _render(engine: Backend, messages: list[dict[str, str]], think_prefill: bool
             chat_template_kwargs: dict[str, Any], think_format: ThinkFormat, what: str) -> tuple[str, str]:
     """(prompt, prefill) from the backend's render; InputError naming the backend and the problem when
     it fails (a chat template that refuses a system message) or breaks the protocol (a plugin's)."""
-    name = getattr(engine, "name", None) or type(engine).__name__
+    name = backend_name(engine)
     try:
         out = engine.render(messages, think_prefill, chat_template_kwargs, *_format_arg(engine, think_format))
     except (InputError, ServerError):
