@@ -168,7 +168,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             start = max(split.think_start, len(_prefill(s, fmt))) if split.has_think else 0
             tokens, at = counter.think(s, start, split.think_end) if split.has_think else (0, lambda b: 0)
             spans.append((split, start, tokens, at))
-        if budgets:
+        if budgets is not None:  # an empty --budgets "" is refused, not taken for the default budgets
             budget_list = parse_budgets(budgets, "--budgets")
         else:
             longest = max(t for _, _, t, _ in spans) or 1
@@ -178,9 +178,17 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         probes: list[Probe] = []
         pending: list[tuple[dict[str, Any], int, int, int, int]] = []  # (sample, budget, start, cut, index in probes)
         for s, (split, start, tokens, at) in zip(samples, spans):
-            answer_toks = max(0, (s.get("completion_tokens") or 0) - tokens)
+            # what followed the thinking (its close and the answer), counted as its thinking was: a
+            # sample without completion_tokens has its answer estimated too, not counted as 0
+            answer_toks = (max(0, s["completion_tokens"] - tokens) if s.get("completion_tokens")
+                           else counter.think(s, split.think_end, len(s["completion"]))[0] if split.has_think
+                           else counter.think(s, 0, len(s["completion"]))[0])
+            # thinking that never closed because the reply hit its token limit did not finish: past its
+            # end a budget cuts it where the recording ends (its own truncated verdict would drop the
+            # curve to 0 at every budget longer than the recording)
+            cut_short = split.has_think and not split.closed and s.get("finish_reason") == "length"
             for b in budget_list:
-                if tokens < b or not split.has_think:
+                if not split.has_think or (tokens < b and not cut_short):
                     probes.append(Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, None, tokens,
                                         answer_toks, s.get("answer"), s.get("correct"), "finished"))
                     continue
@@ -190,7 +198,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     probes.append(None)  # type: ignore[arg-type]  # filled below
                     continue
                 answer, correct = _latest_candidate(s, cut)
-                probes.append(Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut, b, 0,
+                probes.append(Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut, min(b, tokens), 0,
                                     answer, correct, "trajectory"))
         if pending:
             header = {"answer_tokens": answer_tokens, "answer_cue": answer_cue, "model": config.get("model"),
@@ -426,8 +434,9 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
         for j, v, text in zip(idx, found, after):
             s, b, _, _, i = pending[j]
             think_tokens, cut_at = kept[j]
+            # the answer counts the close and cue evalkit wrote before it, as a budget sweep's does
             yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut_at, think_tokens,
-                           len(outs[j].token_ids), v.answer, v.correct, "generated", text)
+                           len(tail) + len(outs[j].token_ids), v.answer, v.correct, "generated", text)
 
 
 def _probe_key(s: dict[str, Any], budget: int, cut: int) -> tuple[Any, ...]:

@@ -63,7 +63,9 @@ class BudgetSettings:
     min_think: thinking closed before this many tokens is forced on (0: never).
     max_waits: most waits forced per sample.
     wait_text: what replaces a premature close.
-    close: the think format's close text.
+    close: the text evalkit writes to end thinking and start the answer (the format's `stop_thinking`).
+    think_close: the format's own close marker, where the model's own thinking ends: sky's model may
+        write `<|end_of_thought|>` with other white space around it than `close` holds.
     """
 
     budgets: tuple[int, ...] = ()
@@ -73,6 +75,20 @@ class BudgetSettings:
     max_waits: int = DEFAULT_MAX_WAITS
     wait_text: str = DEFAULT_WAIT_TEXT
     close: str = THINK_CLOSE
+    think_close: str = THINK_CLOSE
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """What ends the model's own thinking: the format's close marker (and `close` where it holds none)."""
+        return (self.think_close,) if self.think_close in self.close else (self.think_close, self.close)
+
+    @property
+    def finish_text(self) -> str:
+        """What follows thinking the model closed itself: its marker (the stop, left out of the text it
+        returns), then the rest of `close` (sky's `\n\n<|begin_of_solution|>\n\n`), so the white space
+        it wrote before its marker is not doubled by the `\n` that `close` starts with."""
+        at = self.close.find(self.think_close)
+        return self.close if at < 0 else self.close[at:]
 
     def identity(self) -> dict[str, Any]:
         """What makes a budget's samples what they are; the budget list itself may grow."""
@@ -88,7 +104,8 @@ def budget_settings(think_budget: Sequence[int] | str | None = None, answer_toke
 
     think_budget: budgets as ints or as the CLI's comma-separated text ("1024,2048").
     """
-    budgets = parse_budgets(think_budget, "--think-budget") if think_budget else ()
+    # an empty --think-budget "" is refused (by parse_budgets), not taken for an ordinary run
+    budgets = parse_budgets(think_budget, "--think-budget") if think_budget is not None else ()
     if not budgets and not min_think:
         # --min-think 0 forces nothing, so it does not make these options mean anything either
         needs = "--think-budget or --min-think" if min_think is None else "--think-budget or a --min-think above 0"
@@ -109,7 +126,18 @@ def budget_settings(think_budget: Sequence[int] | str | None = None, answer_toke
         budgets=budgets, answer_tokens=answer_tokens or DEFAULT_ANSWER_TOKENS,
         answer_cue=DEFAULT_ANSWER_CUE if answer_cue is None else answer_cue, min_think=min_think or 0,
         max_waits=DEFAULT_MAX_WAITS if max_waits is None else max_waits, wait_text=wait_text or DEFAULT_WAIT_TEXT,
-        close=close_text(think_format))
+        close=close_text(think_format), think_close=_close_marker(think_format))
+
+
+def _close_marker(think_format: Any = None) -> str:
+    from evalkit.thinking import get_format
+
+    return get_format(think_format).close or THINK_CLOSE
+
+
+def for_format(settings: BudgetSettings, think_format: Any) -> BudgetSettings:
+    """The settings with the close text evalkit writes and the close marker it stops on of `think_format`."""
+    return replace(settings, close=close_text(think_format), think_close=_close_marker(think_format))
 
 
 def parse_budgets(value: Sequence[int] | str, option: str) -> tuple[int, ...]:
@@ -120,10 +148,10 @@ def parse_budgets(value: Sequence[int] | str, option: str) -> tuple[int, ...]:
         text = str(item).strip()
         if not text:
             continue
-        try:
-            b = int(text)
-        except ValueError:
-            raise InputError(f"{option}: {text!r} is not a whole number of tokens (expected e.g. 1024,2048)") from None
+        # ASCII digits only: int() would also take `1_000` and other scripts' digits
+        if not (text.isascii() and text.lstrip("+-").isdigit()):
+            raise InputError(f"{option}: {text!r} is not a whole number of tokens (expected e.g. 1024,2048)")
+        b = int(text)
         if b < 1:
             raise InputError(f"{option}: budgets must be at least 1 token, got {b}")
         out.append(b)
@@ -305,6 +333,7 @@ class BudgetEngine:
         self.tokenizer = backend.tokenizer
         self.counts = TokenCounts()
         self._close_ids = tuple(self._encode(settings.close))
+        self._finish_ids = tuple(self._encode(settings.finish_text))
         self._cue_ids = tuple(self._encode(settings.answer_cue))
         self._wait_ids = tuple(self._encode(settings.wait_text))
         self._eos = getattr(self.tokenizer, "eos_token_id", None)
@@ -360,7 +389,7 @@ class BudgetEngine:
                 # round 0 draws with the sample's own seed: the same tokens an ordinary run would start with
                 seed = req.seed if rounds == 0 else derived_seed(req.seed, "wait", len(t.waits))
                 prefixes.append(Prefix(t.prompt_ids + tuple(t.ids), self._cap(chunk[i]) - len(t.ids),
-                                       req.temperature, req.top_p, seed, (s.close,)))
+                                       req.temperature, req.top_p, seed, s.stops))
             still = []
             for i, c in zip(active, self._continue(prefixes)):
                 t, cap = thoughts[i], self._cap(chunk[i])
@@ -425,8 +454,8 @@ class BudgetEngine:
                 key = (i, kept, finished)
                 plans.append((req, i, t, kept, finished))
                 if key not in prefixes:
-                    tail = self._close_ids if finished else self._close_ids + self._cue_ids
-                    room = s.answer_tokens if req.budget is not None else req.max_tokens - kept - len(self._close_ids)
+                    tail = self._finish_ids if finished else self._close_ids + self._cue_ids
+                    room = s.answer_tokens if req.budget is not None else req.max_tokens - kept - len(tail)
                     prefixes[key] = Prefix(t.prompt_ids + tuple(t.ids[:kept]) + tail, max(1, room), req.temperature,
                                            req.top_p, derived_seed(req.seed, "answer"))
         keys = list(prefixes)
@@ -444,8 +473,8 @@ class BudgetEngine:
                               completion_tokens=len(t.ids) + (t.end == "eos"), model=self.model,
                               reasoning_tokens=len(t.ids), forced_waits=len(t.waits))
         assert answer is not None
-        tail = s.close if finished else s.close + s.answer_cue
-        tail_ids = self._close_ids if finished else self._close_ids + self._cue_ids
+        tail = s.finish_text if finished else s.close + s.answer_cue
+        tail_ids = self._finish_ids if finished else self._close_ids + self._cue_ids
         answer_ids = list(answer.token_ids)
         eos = answer.stopped_on is None and answer.finish_reason == "stop"
         text = req.prefill + self._decode(t.ids[:kept]) + tail + self._decode(answer_ids)

@@ -292,3 +292,45 @@ def test_an_interrupted_anytime_keeps_the_probes_it_generated(tiny_model, tmp_pa
     engine.left = 5
     anytime(run, "4,8", engine=engine, answer_tokens=6)
     assert len(asked) == 6
+
+
+def test_thinking_cut_by_the_token_limit_is_not_finished_past_its_end_and_answers_are_counted(tiny_model, tmp_path):
+    # a trace that hit max_tokens while thinking was the sample's own `truncated` verdict at every budget
+    # past its length, counted "finished": the curve fell from right to 0 as the budget grew. And a
+    # sample without completion_tokens had 0 answer tokens, though its thinking was counted
+    from transformers import AutoTokenizer
+
+    from evalkit.budgets import Continued
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": "5"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    thinking = "<think>\n" + "Adding two and three gives five. " * 6
+    rows = [{"problem_id": "m", "sample": 0, "completion": thinking, "finish_reason": "length"},
+            {"problem_id": "m", "sample": 1, "completion": thinking + "</think>\n\nThe answer is \\boxed{5}.",
+             "finish_reason": "stop"}]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           n=2, progress=False).run_dir
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    said = tuple(tok.encode("\\boxed{5}", add_special_tokens=False))
+
+    class Answers:
+        tokenizer = tok
+
+        def continue_tokens(self, prefixes):
+            return [Continued(said, "stop") for _ in prefixes]
+
+    anytime(run, "4,100000", engine=Answers(), answer_tokens=8)
+    got = probes(run)
+    think_tokens = len(tok(thinking[len("<think>"):], add_special_tokens=False)["input_ids"])
+    past = next(p for k, p in got.items() if k[2:] == (0, 100000))
+    assert past["source"] == "generated" and past["correct"] is True
+    assert past["cut_char"] == len(thinking) and past["think_tokens"] == think_tokens
+    tail = len(tok.encode("</think>" + DEFAULT_ANSWER_CUE, add_special_tokens=False))
+    assert past["answer_tokens"] == tail + len(said)  # the close and cue count, as in a budget sweep
+    done = next(p for k, p in got.items() if k[2:] == (1, 100000))
+    answer = len(tok("</think>\n\nThe answer is \\boxed{5}.", add_special_tokens=False)["input_ids"])
+    assert done["source"] == "finished" and done["answer_tokens"] == answer
+    (curve,) = json.loads((run / "anytime.json").read_text())["results"]
+    last = curve["budgets"][-1]
+    assert last["finished_share"] == 0.5 and last["metrics"]["avg@n"]["value"] == 1.0

@@ -178,10 +178,13 @@ def test_anytime_probes_recorded_traces_with_the_engine(vllm_engine, tmp_path):
     assert len(probes) == 12
     generated = [p for p in probes if p["source"] == "generated"]
     assert generated
+    tail = len(vllm_engine.tokenizer.encode(THINK_CLOSE + DEFAULT_ANSWER_CUE, add_special_tokens=False))
     for p in generated:
         original = samples[(p["problem_id"], p["sample"])]["completion"]
-        # cut inside the recorded thinking, closed, cued, answered in at most 8 tokens
-        assert original[:p["cut_char"]] and p["think_tokens"] == p["budget"] and p["answer_tokens"] <= 8
+        # cut inside the recorded thinking (or where a recording cut by max_tokens ends), closed, cued,
+        # answered in at most 8 tokens; the answer counts the close and cue, as a sweep's does
+        assert original[:p["cut_char"]] and p["think_tokens"] <= p["budget"] and p["answer_tokens"] <= tail + 8
+        assert p["think_tokens"] == p["budget"] or p["cut_char"] == len(original)
         assert p["completion"].startswith(THINK_CLOSE + DEFAULT_ANSWER_CUE)
     rows = json.loads((run.run_dir / "results.json").read_text())["results"][0]["anytime"]["budgets"]
     assert [r["budget"] for r in rows] == [16, 48]
@@ -355,6 +358,36 @@ def test_a_budget_a_resumed_sweep_gains_is_cut_as_a_fresh_sweep_cuts_it(tmp_path
     assert want[4][1] == 2 and "\ufffd" not in want[4][0]
 
 
+def test_a_sweep_ends_thinking_at_the_models_own_close_however_it_spaces_it(tmp_path):
+    # sky's close as evalkit writes it ends in two newlines; this model writes one. The sweep stopped only
+    # on evalkit's whole text, so it read the model's answer as thinking and cut into it, closing twice
+    own_close = "\n<|end_of_thought|>\n\n<|begin_of_solution|>\n"
+
+    class OwnClose(ScriptedModel):
+        def _reply(self, text):
+            from evalkit.budgets import close_text
+
+            key = next(k for k in self.thinking if k in text)
+            written = text[text.rindex(self.format.prefill) + len(self.format.prefill):]
+            script = self.thinking[key] + own_close + self.answers[key]
+            if script.startswith(written):
+                return script[len(written):]
+            finished = written.startswith(self.thinking[key]) and written.endswith(close_text(self.format))
+            return self.answers[key] if finished else "\\boxed{0}<|end_of_solution|>"
+
+    thought = "So it is 3."
+    model = OwnClose({"pi": thought}, {"pi": "The answer is \\boxed{3}.<|end_of_solution|>"}, think_format="sky")
+    sweep = evalkit.evaluate([str(write_task(tmp_path, {"pi": "3"}))], engine=model, think_budget="40,1000",
+                             answer_tokens=64, out=tmp_path / "run", progress=False, think_format="sky")
+    by = {s["budget"]: s for s in lines(sweep.samples_path)}
+    for budget in (40, 1000):  # both budgets outlast its thinking and close: it finished on its own
+        assert by[budget]["completion"].count("<|end_of_thought|>") == 1, by[budget]
+        assert by[budget]["reasoning_tokens"] == len(thought) + 1  # and the newline before its close
+        assert by[budget]["correct"] is True
+    rows = {r["budget"]: r for r in sweep.results[0]["think_budgets"]["budgets"]}
+    assert [rows[b]["finished_share"] for b in (40, 1000)] == [1.0, 1.0]
+
+
 def test_results_tell_a_cut_with_the_runs_own_answer_cue(tmp_path):
     model = ScriptedModel({"pi": "π≈3.14, so 3."}, {"pi": " \\boxed{3}"})
     sweep = evalkit.evaluate([str(write_task(tmp_path, {"pi": "3"}))], engine=model, think_budget="4,1000",
@@ -467,3 +500,13 @@ def test_tables_tell_apart_checkpoints_whose_names_end_alike():
     long_one = "/very/long/path/of/a/single/model/that/is/far/wider/than/the/column"
     [shown] = [line.split()[1] for line in results_table([{**results[0], "model": long_one}]).splitlines()[2:]]
     assert shown == "…" + long_one[-39:]
+
+
+@pytest.mark.parametrize("value", ["", " , ", "1_000", "٥١٢", "0x200"])
+def test_an_empty_or_loosely_written_budget_list_is_refused(value):
+    # `--think-budget ""` ran an ordinary run without a word, and int() took `1_000` and Arabic-Indic digits
+    from evalkit.budgets import budget_settings
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError, match="--think-budget: (no budget given|.* is not a whole number of tokens)"):
+        budget_settings(value)

@@ -131,7 +131,7 @@ def evaluate(
         uses instead of the shipped weights (`shipped`: those); read once when the run starts, its
         digest is part of the run's identity, so every sample's acts come from one detector.
     """
-    from evalkit.budgets import budget_settings, close_text
+    from evalkit.budgets import budget_settings, for_format
 
     for option, value in (("--max-model-len", max_model_len), ("--tp", tp), ("--dp", dp)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -211,7 +211,7 @@ def evaluate(
     previous = {} if overwrite else (run_dir.config() or {})
     if budgets is not None:  # absent for an ordinary run, so older runs keep their identity
         # the close is the think format's; known before the engine when named or recorded by a resumed run
-        budgets = replace(budgets, close=close_text(_format_before_engine(think_format, previous)))
+        budgets = for_format(budgets, _format_before_engine(think_format, previous))
         identity["thinking"] = budgets.identity()
     if overwrite:
         check_overwritable(run_dir)
@@ -259,8 +259,8 @@ def evaluate(
             except KeyError as e:
                 raise InputError(str(e.args[0])) from None
         decision = _think_format(think_format, engine, records, plans, previous)
-        if budgets is not None and budgets.close != close_text(decision.format):  # auto decided another format
-            budgets = replace(budgets, close=close_text(decision.format))
+        if budgets is not None and budgets != for_format(budgets, decision.format):  # auto decided another format
+            budgets = for_format(budgets, decision.format)
             identity["thinking"] = budgets.identity()
         if pending_keys:
             try:
