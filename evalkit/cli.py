@@ -662,8 +662,8 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
               help="A YAML file of your own rule rows (before the built-in table): the fit reads them as features, "
                    "and the model carries them, so analysis with it reads them too.")
 @click.option("--cv", is_flag=True, default=False,
-              help="Also fit once per trace, holding it out, and print how the fit and the base read the traces "
-                   "they did not see (leave one trace out): whether the fit is worth using.")
+              help="Also fit with traces held out, and print how the fit and the base read the traces they did "
+                   "not see: whether the fit is worth using. One trace at a time up to 20 traces, else 10 folds.")
 def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch: bool, c: float | None,
                      rules_path: str | None, cv: bool) -> None:
     """Fit the `model` reflection detector to labelled sheets (`evalkit label-sheet`, corrected): by
@@ -681,7 +681,11 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
         raise InputError(f"--cv holds out one trace at a time: it needs two traces at least, the sheets have {len(traces)}")
     start = None if from_scratch else model_of(base)
     # before the model is written: sheets it cannot hold out are refused with nothing on disk
-    held = cross_validate(traces, base=start, c=c, rules=rules) if cv else None
+    def fitted(done: int, total: int) -> None:
+        print(f"\revalkit: --cv: {done} of {total} held-out fits done", end="\n" if done == total else "",
+              file=sys.stderr, flush=True)
+
+    held = cross_validate(traces, base=start, c=c, rules=rules, progress=fitted) if cv else None
     model = fit_detector(traces, base=start, c=c, rules=rules)
     save_model(model, out)
     info = model.data["trained_on"]
@@ -699,7 +703,8 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
         line += f", the {base} weights {scores[1]['f1']:.3f}"
     click.echo(line)
     if held is not None:
-        line = f"leave one trace out ({held['traces']} traces): F1 {held['fitted']['f1']:.3f}"
+        how = "leave one trace out" if held["folds"] == held["traces"] else f"{held['folds']} folds of whole traces"
+        line = f"{how} ({held['traces']} traces): F1 {held['fitted']['f1']:.3f}"
         if held["base"] is not None:
             line += f", the {base} weights {held['base']['f1']:.3f}"
             if held["fitted"]["f1"] <= held["base"]["f1"]:

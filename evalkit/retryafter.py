@@ -1,4 +1,5 @@
-"""How long a server asks its clients to wait before they try again (HTTP Retry-After)."""
+"""Which HTTP answers are worth another try, and how long a server asks its clients to wait before
+they try again (HTTP Retry-After)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 MAX_RETRY_AFTER_S = 120.0  # the longest a server's Retry-After makes a request wait before its next try
+# tried again: a timeout, a conflict, rate limits, and every 5xx but those that say the request itself
+# cannot be served (501 Not Implemented, 505 HTTP Version): 529 (overloaded) and a CDN's 52x are transient
+RETRY_STATUS = frozenset({408, 409, 429} | set(range(500, 600)) - {501, 505})
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

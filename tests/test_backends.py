@@ -6,6 +6,7 @@ prefill, seeds, truncation, stitching, resume."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -633,3 +634,98 @@ def test_transformers_samples_with_the_runs_settings_only(tiny_model, tmp_path):
                            progress=False, trace=False)
     texts = [s["completion"] for s in lines(run.samples_path)]
     assert len(texts) == 4 and len(set(texts)) > 1, texts
+
+
+def test_one_request_refused_for_good_stops_the_run_but_keeps_the_replies_in_flight(tmp_path):
+    # the refusal ended the run at once and threw away the replies the server was still generating, so
+    # every rerun of `--concurrency 8` lost them again and never got past the refused problem
+    class Filters(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            if "What is 1+1?" in json.dumps(body):
+                self._send({"error": {"message": "Content blocked by the safety filter"}}, status=400)
+            else:
+                time.sleep(1.5)
+                self._send(chat_reply("<think>x</think> \\boxed{0}"))
+
+    with serve(Filters) as (url, seen):
+        r = cli("run", str(two_problems(tmp_path, n=3)), "--backend", "openai", "--model", "m", "--base-url", url,
+                "--concurrency", "8", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "evalkit: error: request two/short#" in r.stderr and "refused the request (400)" in r.stderr
+    assert "(3 samples of this invocation are saved; rerun to resume)" in r.stderr, r.stderr
+    saved = lines(tmp_path / "run" / "samples.jsonl")
+    assert sorted((s["problem_id"], s["sample"]) for s in saved) == [("long", 0), ("long", 1), ("long", 2)]
+
+
+@pytest.mark.parametrize("status", [503, 520, 524, 529])
+def test_every_transient_5xx_is_tried_again(tmp_path, status):
+    # 529 (overloaded) and Cloudflare's 52x stopped the run at once; only 500, 502, 503 and 504 were retried
+    class Overloaded(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            if len(type(self).seen) == 1:
+                self._send({"error": {"message": "overloaded"}}, status=status)
+            else:
+                self._send(chat_reply())
+
+    with serve(Overloaded) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False)
+    [s] = lines(run.samples_path)
+    assert s["correct"] is True and len(seen) == 2
+
+
+@pytest.mark.parametrize("key, says", [
+    ("", None),  # set but empty: as unset, `EMPTY` (a local vLLM needs no key)
+    ("  sk-abc  \n", None),  # white space around it is stripped
+    ("sk-a\tbc", "OPENAI_API_KEY holds characters an HTTP header cannot carry"),
+])
+def test_the_api_key_is_read_as_users_set_it_and_never_echoed(tmp_path, monkeypatch, key, says):
+    class Keyed(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            type(self).seen.append(self.headers["Authorization"])
+            self._send(chat_reply())
+
+    with serve(Keyed) as (url, seen):
+        r = subprocess.run([sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=1)), "--backend",
+                            "openai", "--model", "m", "--base-url", url, "--limit", "1", "--no-progress", "--no-trace",
+                            "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path,
+                           timeout=300, env={**os.environ, "OPENAI_API_KEY": key})
+    if says is None:
+        assert r.returncode == 0, r.stderr
+        assert seen[-1] == f"Bearer {key.strip() or 'EMPTY'}"
+    else:
+        assert r.returncode == 2 and says in r.stderr and "sk-a" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_a_concurrency_below_one_is_refused_not_a_run_that_waits_forever(tmp_path, value):
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=1)), "--backend",
+                        "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--concurrency", value,
+                        "--no-progress"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "--concurrency" in r.stderr and "at least 1" in r.stderr, r.stderr
+
+
+def test_a_run_may_not_resume_on_the_other_endpoint(tiny_model, tmp_path):
+    # the chat endpoint renders prompts on the server, the completions endpoint with a local template:
+    # a rerun that switched pooled both kinds of prompt in one avg@n, without a word
+    class Both(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            if "prompt" in body:
+                self._send({"choices": [{"index": 0, "text": "1+1</think> \\boxed{2}", "finish_reason": "stop"}]})
+            else:
+                self._send(chat_reply())
+
+    task = two_problems(tmp_path, n=2)
+    with serve(Both) as (url, seen):
+        base = ["run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                "--no-progress", "--no-trace", "--out", str(tmp_path / "run")]
+        assert cli(*base, "-n", "1", cwd=tmp_path).returncode == 0
+        r = cli(*base, "--endpoint", "completions", "--tokenizer", str(tiny_model), cwd=tmp_path)
+        assert r.returncode == 2 and "rendering: None -> {'endpoint': 'completions'" in r.stderr, r.stderr
+        assert len(seen) == 1
+        grown = cli(*base, cwd=tmp_path)  # the same endpoint grows the run as before
+        assert grown.returncode == 0 and "1 samples new, 1 reused" in grown.stdout, grown.stderr

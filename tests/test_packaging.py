@@ -48,7 +48,8 @@ def test_installed_wheel_in_a_fresh_venv_runs_the_demo(tmp_path):
     assert "matharena" in tasks.stdout and "aime26" in tasks.stdout
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"evalkit/tasks/data/matharena/LICENSE.md", "evalkit/tasks/data/matharena/hmmt_feb26.jsonl",
-            "evalkit/tasks/suites/aime.yaml", "evalkit/tasks/data/README.md"} <= names
+            "evalkit/tasks/suites/aime.yaml", "evalkit/tasks/data/README.md",
+            "evalkit/tasks/data/build_bundled.py"} <= names  # the script that README says rebuilds the data
     # the project's own license text, and the bundled data's sources and licenses (tasks/data/README.md)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)[-12:]
     demo = subprocess.run([str(venv / "bin" / "evalkit"), "run", "demo", "--no-progress"], cwd=work,

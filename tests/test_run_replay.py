@@ -578,3 +578,30 @@ def test_the_table_and_the_report_mark_figures_over_fewer_problems_alike(tmp_pat
     html = (tmp_path / "run" / "index.html").read_text()
     assert html.count("over 2 of 3 problems*") == 5  # avg@n, pass@1, maj@1, pass@2, maj@2
     assert f'<p class="note" id="subset-note">{note}</p>' in html
+
+
+def test_a_replay_run_moved_with_its_file_resumes_and_a_changed_file_is_still_refused(tmp_path):
+    # the run was tied to the replay file's absolute path: a moved folder (or the demo of another install)
+    # was "a run with other settings"
+    import shutil
+
+    first = tmp_path / "first"
+    first.mkdir()
+    spec = _toy_task(first)
+    f = _replay_file(first / "c.jsonl", TOY_ROWS)
+    assert cli("run", str(spec), "--completions", str(f), "--out", "run", "--no-progress", cwd=first).returncode == 0
+    moved = tmp_path / "moved"
+    shutil.move(first, moved)
+    r = cli("run", "toy.yaml", "--completions", "c.jsonl", "--out", "run", "--no-progress", cwd=moved)
+    assert r.returncode == 0 and "0 samples new, 6 reused" in r.stdout, r.stderr
+    # a run that recorded the file's path, as runs made before did, resumes the same way
+    config = json.loads((moved / "run" / "config.json").read_text())
+    config["identity"]["completions"] = str(first / "c.jsonl")
+    (moved / "run" / "config.json").write_text(json.dumps(config))
+    r = cli("run", "toy.yaml", "--completions", "c.jsonl", "--out", "run", "--no-progress", cwd=moved)
+    assert r.returncode == 0 and "0 samples new, 6 reused" in r.stdout, r.stderr
+    # what guards a resume is the file's content: a completion it scored that reads otherwise now
+    _replay_file(moved / "c.jsonl", [dict(row, completion="\\boxed{9}") if row["problem_id"] == "a" else row
+                                     for row in TOY_ROWS])
+    r = cli("run", "toy.yaml", "--completions", "c.jsonl", "--out", "run", cwd=moved)
+    assert r.returncode == 2 and "completions differ from what this run scored" in r.stderr, r.stderr

@@ -432,3 +432,23 @@ def test_label_sheet_and_fit_detector_never_write_over_what_they_read(tmp_path):
         assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
         assert r.stderr.startswith("evalkit: error: --out ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert {name: (tmp_path / name).read_bytes() for name in files} == before
+
+
+def test_cross_validation_over_many_traces_holds_out_folds_and_says_how_far_it_is(tmp_path, monkeypatch):
+    # a hundred traces were a hundred fits: the README's command ran for over ten minutes, silent. Past
+    # LEAVE_ONE_OUT_UP_TO traces (20; 3 here, to keep the test short) they are held out in FOLDS groups
+    from click.testing import CliRunner
+
+    import evalkit.trace._fit as fit
+    from evalkit.cli import main
+    from evalkit.trace import label_sheet
+
+    monkeypatch.setattr(fit, "LEAVE_ONE_OUT_UP_TO", 3)
+    monkeypatch.setattr(fit, "FOLDS", 2)
+    rows = [{"completion": _trace(a, a + 1, f"We need {a} and {a + 1}.")} for a in range(5)]
+    _write(tmp_path / "sheet.jsonl", label_sheet(rows))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "--out", "m.json", "--cv"])
+    assert r.exit_code == 0, r.stderr
+    assert "2 folds of whole traces (5 traces)" in r.stdout
+    assert "evalkit: --cv: 2 of 2 held-out fits done" in r.stderr

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
-from evalkit.errors import ServerError  # noqa: F401 - where the backends raise it from
+from evalkit.errors import InputError, ServerError  # noqa: F401 - ServerError: where the backends raise it from
 from evalkit.retryafter import MAX_RETRY_AFTER_S
 from evalkit.types import Request
 
@@ -66,6 +66,9 @@ Send = Callable[[str, Any], Awaitable[Any]]
 Probe = Callable[[str], Awaitable[bool]]
 
 
+DRAIN_NOTE_S = 5.0  # a stopping run waiting this long for its requests in flight says so
+
+
 def request_label(req: Request) -> str:
     return f"request {req.task}/{req.problem_id}#{req.sample}"
 
@@ -103,11 +106,25 @@ class Fleet:
         failure: list[BaseException] = []
         up = {s.url: asyncio.Event() for s in self.servers}
         background: list[asyncio.Task] = []
+        in_flight = 0  # requests sent and not yet answered or refused
 
-        def fail(error: BaseException) -> None:
+        def fail(error: BaseException, drain: bool = True) -> None:
+            """Stop the run with `error`. With `drain`, no request is sent any more, but the ones in
+            flight are awaited and emitted first: replies a server is generating are saved, not thrown
+            away, so a rerun resumes past them (one request a server refuses does not cost the others)."""
             if not failure:
                 failure.append(error)
-            done.set()
+                if drain and in_flight:
+                    background.append(asyncio.create_task(say_why_it_waits(error)))
+            if not drain or in_flight == 0:
+                done.set()
+
+        async def say_why_it_waits(error: BaseException) -> None:
+            """A stop that waits long for the replies in flight says why (a quick one says nothing more)."""
+            await asyncio.sleep(DRAIN_NOTE_S)
+            if not done.is_set():
+                n = f"{in_flight} requests" if in_flight > 1 else "request"
+                print(f"evalkit: {error}; waiting for the {n} in flight, to save the replies", file=sys.stderr)
 
         def mark_down(server: ServerState, why: str) -> None:
             server.last_error = why
@@ -139,10 +156,12 @@ class Fleet:
             return True
 
         async def worker(server: ServerState) -> None:
-            nonlocal left
+            nonlocal left, in_flight
             while True:
                 await up[server.url].wait()
                 prio, i, req = await queue.get()
+                if failure:  # the run is stopping: nothing new is sent
+                    return
                 if not up[server.url].is_set():  # went down while this worker waited for work
                     queue.put_nowait((prio, i, req))
                     continue
@@ -152,24 +171,37 @@ class Fleet:
                     queue.put_nowait((prio, i, req))
                     await asyncio.sleep(AVOID_WAIT_S)
                     continue
+                in_flight += 1
                 try:
                     completion = await send(server.url, req)
-                except Unreachable as e:
+                    error = None
+                except Exception as e:  # noqa: BLE001 - sorted below: tried again, or the run's end
+                    completion, error = None, e
+                finally:
+                    in_flight -= 1
+                if failure:  # stopping: a reply still counts, a refusal no longer matters
+                    if error is None:
+                        server.completed += 1
+                        emit(req, completion)
+                    if not in_flight:
+                        done.set()  # the last request in flight of a stopping run
+                    return
+                if isinstance(error, Unreachable):
                     server.failed_over += 1
-                    mark_down(server, str(e) or type(e).__name__)
-                    if retry(i, req, server, e):
+                    mark_down(server, str(error) or type(error).__name__)
+                    if retry(i, req, server, error):
                         queue.put_nowait((0, i, req))
                     continue
-                except (Busy, TimedOut) as e:
+                if isinstance(error, (Busy, TimedOut)):
                     refused_at[i] = server.url
-                    if retry(i, req, server, e):
+                    if retry(i, req, server, error):
                         wait = min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random())
-                        told = getattr(e, "retry_after", None)
+                        told = getattr(error, "retry_after", None)
                         await asyncio.sleep(max(wait, min(told, MAX_RETRY_AFTER_S)) if told else wait)
                         queue.put_nowait((0, i, req))
                     continue
-                except Exception as e:
-                    fail(e)
+                if error is not None:  # refused for good: the run stops, naming the request
+                    fail(type(error)(f"{label(req)}: {error}") if type(error) in (ServerError, InputError) else error)
                     return
                 server.completed += 1
                 emit(req, completion)
@@ -186,7 +218,8 @@ class Fleet:
                     since = time.monotonic()
                 elif time.monotonic() - since > self.down_timeout:
                     fail(ServerError(f"no server answered for {self.down_timeout:.0f} s ("
-                                     + "; ".join(f"{s.url}: {s.last_error}" for s in self.servers) + ")"))
+                                     + "; ".join(f"{s.url}: {s.last_error}" for s in self.servers) + ")"),
+                         drain=False)
                 await asyncio.sleep(0.2)
 
         for server in self.servers:

@@ -33,11 +33,10 @@ import httpx
 from evalkit.backends.base import BackendCapabilities, prompt_too_long, render_with_tokenizer
 from evalkit.backends.fleet import Busy, Fleet, ServerError, TimedOut, Unreachable
 from evalkit.errors import InputError
-from evalkit.retryafter import retry_after
+from evalkit.retryafter import RETRY_STATUS, retry_after
 from evalkit.thinking import R1, ThinkFormat, stitch
 from evalkit.types import Completion, Request
 
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # how servers refuse a request that does not fit the context window, the prompt alone or with its
 # max_tokens (vLLM, SGLang, OpenAI, llama.cpp; TGI answers 422 "must have less than N tokens")
 TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size|"
@@ -56,6 +55,18 @@ GAVE_UP = {"error", "abort"}  # the finish_reason of a reply the server gave up 
 # OpenRouter's routing shortcuts, which its /models does not list: `deepseek/deepseek-r1:nitro`
 ROUTING_VARIANTS = {"nitro", "floor", "online", "exacto"}
 CONNECT_TIMEOUT_S = 30.0  # a server that does not take the connection in this long counts as unreachable
+
+
+def _api_key(given: str | None) -> str:
+    """The key sent as the Bearer token: `given`, else OPENAI_API_KEY, stripped; `EMPTY` when neither
+    holds one (a local vLLM needs none). InputError, without the key, for one a header cannot carry
+    (httpx's own error would print it)."""
+    where = "api_key" if given else "OPENAI_API_KEY"
+    key = (given if given is not None else os.environ.get("OPENAI_API_KEY") or "").strip() or "EMPTY"
+    if not all(33 <= ord(c) <= 126 for c in key):
+        raise InputError(f"{where} holds characters an HTTP header cannot carry (white space, control or "
+                         "non-ASCII characters inside the key); check how it was set")
+    return key
 
 
 class OpenAIBackend:
@@ -80,6 +91,9 @@ class OpenAIBackend:
         max_model_len: the server's context window, which thinking budgets must leave room for; None
         reads it from the server's /models where it says (vLLM does). stream: ask for each reply as
         server-sent events (`--stream`); `timeout` then bounds the wait for the next token."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            # 0 built a client with no connection to wait for: the run waited forever, silent
+            raise InputError(f"--concurrency must be at least 1, got {concurrency!r}")
         self.think_format = think_format
         self.reasoning_effort = reasoning_effort
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
@@ -96,7 +110,7 @@ class OpenAIBackend:
         self.stream = bool(stream)
         self._root: str | None = None  # the model's path as the server reports it (vLLM's /models `root`)
         self._fitted: dict[str, int] = {}  # a prompt's max_tokens, lowered to what the server's window leaves
-        self.headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
+        self.headers = {"Authorization": f"Bearer {_api_key(api_key)}"}
         self.tokenizer = None
         self.max_model_len = max_model_len
         self.fleet = Fleet(urls, concurrency=concurrency, max_retries=max_retries, down_timeout=down_timeout)

@@ -200,6 +200,10 @@ def evaluate(
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
+    if (backend_options or {}).get("endpoint") == "completions":
+        # prompts rendered here by a tokenizer's template, not by the server's chat endpoint: other prompts,
+        # so a rerun may not mix the two (absent for the chat endpoint, so runs made before keep theirs)
+        identity["rendering"] = {"endpoint": "completions", "tokenizer": backend_options.get("tokenizer")}
     detector, pinned = _reflection_model(reflection_model, trace)
     if detector is not None:  # acts by another detector are other traces: part of what identifies the run
         identity["reflection_model"] = detector["sha256"]

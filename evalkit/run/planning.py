@@ -73,7 +73,9 @@ def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: 
     return {
         "model": model_id, "backend": backend, "system_prompt": system_prompt,
         "think_prefill": None if replays else think_prefill,
-        "completions": str(replay_file.resolve()) if replay_file else None,
+        # the file's name: its content is checked against the samples (a moved folder or another
+        # install of the bundled demo is the same replay)
+        "completions": replay_file.name if replay_file else None,
         "tasks": {p.spec.name: {
             "prompt": p.spec.prompt, "system": p.spec.system, "dataset_revision": p.revision,
             "chat_template_kwargs": p.spec.chat_template_kwargs or None,
@@ -115,6 +117,8 @@ def check_identity(run_dir: RunDir, wanted: dict[str, Any]) -> None:
             raise InputError(f"{run_dir.path}: exists and is not an evalkit run; choose another --out")
         return
     old = config.get("identity")
+    if isinstance(old, dict) and isinstance(old.get("completions"), str):  # runs that recorded the file's path
+        old = {**old, "completions": Path(old["completions"]).name}
     if isinstance(old, dict) and isinstance(old.get("tasks"), dict):
         wanted = {**wanted, "tasks": {name: {k: v for k, v in task.items()
                                              if k not in _LATER_TASK_KEYS or k in old["tasks"].get(name, {})}

@@ -23,9 +23,8 @@ from typing import Sequence
 
 import httpx
 
-from evalkit.retryafter import MAX_RETRY_AFTER_S, retry_after
+from evalkit.retryafter import MAX_RETRY_AFTER_S, RETRY_STATUS, retry_after
 
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})  # a busy or restarting server: ask again
 BACKOFF_S = (0.5, 1.0, 2.0)  # the wait before each retry (jittered); its length is the number of retries
 
 
