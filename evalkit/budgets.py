@@ -79,16 +79,17 @@ class BudgetSettings:
 
     @property
     def stops(self) -> tuple[str, ...]:
-        """What ends the model's own thinking: the format's close marker (and `close` where it holds none)."""
-        return (self.think_close,) if self.think_close in self.close else (self.think_close, self.close)
+        """What ends the model's own thinking: the format's close marker (`close` holds it: a think
+        format's stop_thinking must)."""
+        return (self.think_close,)
 
     @property
     def finish_text(self) -> str:
-        """What follows thinking the model closed itself: its marker (the stop, left out of the text it
-        returns), then the rest of `close` (sky's `\n\n<|begin_of_solution|>\n\n`), so the white space
-        it wrote before its marker is not doubled by the `\n` that `close` starts with."""
+        """What follows thinking the model closed itself (its marker, the stop, is left out of the text
+        it returns): `close` from the marker on (sky's marker, then `\n\n<|begin_of_solution|>\n\n`),
+        so the white space the model wrote before its marker is not doubled by the `\n` `close` starts with."""
         at = self.close.find(self.think_close)
-        return self.close if at < 0 else self.close[at:]
+        return self.close[at:] if at >= 0 else self.close
 
     def identity(self) -> dict[str, Any]:
         """What makes a budget's samples what they are; the budget list itself may grow."""

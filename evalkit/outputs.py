@@ -44,9 +44,10 @@ def run_files(run_dir: str | os.PathLike, config: dict[str, Any] | None = None, 
 
 
 def replay_files(run_dir: str | os.PathLike, config: dict[str, Any]) -> list[Path]:
-    """Where the replay file a run scored is: the absolute path its identity records; for a run made
-    before that, the path as it was typed, which is relative to where the run was started (here, or
-    above a default `reports/NAME` directory): both are taken, since either may be it."""
+    """Where the replay file a run scored is: the absolute path its config records (in `completions`;
+    runs made before recorded it in the identity); for a run made before either, the path as it was
+    typed, which is relative to where the run was started (here, or above a default `reports/NAME`
+    directory): both are taken, since either may be it."""
     identity = config.get("identity")
     recorded = identity.get("completions") if isinstance(identity, dict) else None
     if isinstance(recorded, str) and Path(recorded).is_absolute():

@@ -96,6 +96,11 @@ class ThinkFormat:
         if not data["open"] and any(data.get(k) for k in ("answer_open", "answer_close")):
             raise InputError(f"{where}: fields 'answer_open' and 'answer_close' mark the answer after thinking; "
                              "a row without 'open' and 'close' does not think, so its whole reply is the answer")
+        if data.get("stop_thinking") and data["close"] and data["close"] not in data["stop_thinking"]:
+            # what evalkit writes to end thinking must end it as the model's own close does, or a cut
+            # thinking would read as never closed
+            raise InputError(f"{where}: field 'stop_thinking': must hold the close marker {data['close']!r} "
+                             f"(it is what ends thinking), got {data['stop_thinking']!r}")
         signals = data.get("signals", [])
         if not isinstance(signals, (list, tuple)) or not all(isinstance(s, str) and s for s in signals):
             raise InputError(f"{where}: field 'signals': expected a list of strings")

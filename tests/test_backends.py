@@ -729,3 +729,32 @@ def test_a_run_may_not_resume_on_the_other_endpoint(tiny_model, tmp_path):
         assert len(seen) == 1
         grown = cli(*base, cwd=tmp_path)  # the same endpoint grows the run as before
         assert grown.returncode == 0 and "1 samples new, 1 reused" in grown.stdout, grown.stderr
+
+
+def test_a_stopping_run_waits_for_its_requests_in_flight_only_so_long(monkeypatch, capsys):
+    # one request that never gets its reply held a run that had already failed, forever
+    import asyncio
+
+    from evalkit.backends import fleet
+    from evalkit.errors import ServerError
+
+    monkeypatch.setattr(fleet, "DRAIN_NOTE_S", 0.2)
+    monkeypatch.setattr(fleet, "DRAIN_MAX_S", 1.5)
+
+    async def send(url, req):
+        if req == "refused":  # refused once the others are in flight
+            await asyncio.sleep(0.1)
+            raise ServerError("refused for good")
+        await asyncio.sleep(3600 if req == "hangs" else 0.5)
+        return req.upper()
+
+    async def probe(url):
+        return True
+
+    emitted = []
+    start = time.monotonic()
+    with pytest.raises(ServerError, match="^refused: refused for good$"):
+        asyncio.run(fleet.Fleet(["http://127.0.0.1:9/v1"], concurrency=4).run(
+            ["refused", "hangs", "answers"], send, probe, lambda req, reply: emitted.append(reply), label=str))
+    assert emitted == ["ANSWERS"] and 1.4 < time.monotonic() - start < 5
+    assert "waiting up to 0 min for the 2 requests in flight" in capsys.readouterr().err

@@ -510,3 +510,26 @@ def test_an_empty_or_loosely_written_budget_list_is_refused(value):
 
     with pytest.raises(InputError, match="--think-budget: (no budget given|.* is not a whole number of tokens)"):
         budget_settings(value)
+
+
+def test_what_follows_a_close_the_model_wrote_itself_reads_as_closed_in_every_format(tmp_path):
+    # the model stops on its format's close marker (the server leaves a stop out of its text), and what
+    # evalkit writes back must close its thinking; a user format whose stop_thinking omits the marker
+    # would have its cuts read as never closed, so it is refused as it is read
+    from evalkit.budgets import budget_settings
+    from evalkit.errors import InputError
+    from evalkit.thinking import get_format, split_think
+
+    (tmp_path / "mine.yaml").write_text("- name: mine\n  open: '<reasoning>'\n  close: '</reasoning>'\n"
+                                        "  stop_thinking: '</reasoning>\\nFinal answer:'\n")
+    for fmt in ("r1", "sky", "harmony", "seed", "magistral", str(tmp_path / "mine.yaml")):
+        settings = budget_settings("64", think_format=fmt)
+        for tail in (settings.finish_text, settings.close + settings.answer_cue):  # closed by it, cut by evalkit
+            text = get_format(fmt).prefill + "It is 2." + tail + "The answer is \\boxed{2}."
+            split = split_think(text, think_format=fmt)
+            assert split.closed and split.think.strip() == "It is 2." and "\\boxed{2}" in split.answer, (fmt, tail)
+    assert budget_settings("64", think_format="sky").finish_text == "<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
+    (tmp_path / "bad.yaml").write_text("- name: bad\n  open: '<reasoning>'\n  close: '</reasoning>'\n"
+                                       "  stop_thinking: 'Final answer:'\n")
+    with pytest.raises(InputError, match="field 'stop_thinking': must hold the close marker '</reasoning>'"):
+        get_format(str(tmp_path / "bad.yaml"))

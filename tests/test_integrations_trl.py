@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -107,6 +108,39 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
         EvalCallback(tasks=[str(toy_task)], limit=-5)
     with pytest.raises(InputError, match="missing.json: not a reflection model evalkit can read"):
         EvalCallback(tasks=[str(toy_task)], reflection_model="missing.json")
+    # these were taken, and stopped training at its first evaluation, under the CLI's option names
+    for settings, says in ((dict(temperature=-1.0), "EvalCallback: temperature: expected a finite number >= 0"),
+                           (dict(top_p=2.0), "EvalCallback: top_p: expected a number in (0, 1]"),
+                           (dict(max_tokens=0), "EvalCallback: max_tokens: expected at least 1 token"),
+                           (dict(n=2.5), "EvalCallback: n must be a whole number, got 2.5"),
+                           (dict(on_error="ignore"), "on_error must be 'warn' or 'raise'"),
+                           (dict(out_dir="/proc/evalkit-cannot-write-here"), "out_dir '/proc/evalkit-cannot-write-here' "
+                                                                            "cannot hold the run directories")):
+        with pytest.raises(InputError, match=re.escape(says)):
+            EvalCallback(tasks=[str(toy_task)], **settings)
+    copy = toy_task.parent / "copy.yaml"
+    copy.write_text(toy_task.read_text())  # another file whose task has the same name
+    with pytest.raises(InputError, match="are both named 'sums'"):
+        EvalCallback(tasks=[str(toy_task), str(copy)])
+
+
+def test_a_baseline_is_logged_and_a_failed_evaluation_does_not_stop_training(tiny_model, toy_task, tmp_path, capfd):
+    # an evaluation made before train() was missing from log_history (train() replaces the state), and
+    # one that failed mid-training (here: its data file gone) threw the training run away
+    task = tmp_path / "sums.yaml"
+    shutil.copy(toy_task, task)
+    shutil.copy(toy_task.parent / "sums.jsonl", tmp_path / "sums.jsonl")
+    trainer = build_trainer(tiny_model, tmp_path / "out")
+    callback = EvalCallback(tasks=[str(task)], every_steps=2, limit=1).attach(trainer)
+    baseline = callback.evaluate_now()
+    (tmp_path / "sums.jsonl").unlink()
+    trainer.train()
+    assert trainer.state.global_step == 4
+    evals = [h for h in trainer.state.log_history if "eval/sums/avg@n" in h]
+    assert [h["step"] for h in evals] == [0] and evals[0]["eval/sums/avg@n"] == baseline.metrics["eval/sums/avg@n"]
+    assert [step for step, _ in callback.failures] == [2, 4]
+    err = capfd.readouterr().err
+    assert "evalkit: warning: the evaluation at step 2 failed (InputError: " in err and "training goes on" in err
 
 
 def test_a_callback_given_in_callbacks_is_refused_before_the_first_step(tiny_model, toy_task, tmp_path):

@@ -410,10 +410,10 @@ def test_a_faulty_verifier_leaves_rewards_unjudged_and_returns(site, tmp_path, v
                     "RuntimeError: no licence key"),
     ("checkfails", "the checkfails verifier's environment check failed: RuntimeError: the units table is missing"),
     # a TypeError of its own, with no options given, was blamed on the spec's (absent) verifier_options
-    ("buggyinit", "field 'verifier': plugin (faulty:BuggyInit) verifier 'buggyinit' could not be built: "
-                  "TypeError: 'NoneType' object is not iterable"),
-    ("notafactory", "field 'verifier': plugin (faulty:NOT_A_FACTORY) verifier 'notafactory' is not a class or "
-                    "function that builds a verifier (it is a str)"),
+    ("buggyinit", "field 'verifier': the buggyinit verifier could not be built: TypeError: 'NoneType' object is "
+                  "not iterable"),
+    ("notafactory", "field 'verifier': the notafactory verifier could not be built: TypeError: 'str' object is not "
+                    "callable"),
 ])
 def test_a_verifier_that_cannot_start_is_one_line_naming_it(site, tmp_path, verifier, says):
     completions = replay(tmp_path, {("a", 0): "1"})

@@ -200,6 +200,20 @@ def _code_verifier_or_skip():
         pytest.skip("the code verifier (issue 4) is not registered in this tree")
 
 
+def test_code_reward_takes_the_tasks_timeout_from_its_verifier_options():
+    # `export` says give the reward the task's options ({"timeout_s": 6} for MBPP, HumanEval, LiveCodeBench);
+    # the reward's own 1 s per test then won, and a program evaluation passes scored 0 in training
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "slow", "setup": None, "code": None,
+                        "cases": [{"input": [2], "output": 2}]})
+    # 3.5 s of CPU: past what 1 s per test allows (1 s a test, plus 2 s), within what 6 s allows
+    slow = ("<think>wait</think>\n```python\nimport time\ndef slow(x):\n    start = time.process_time()\n"
+            "    while time.process_time() - start < 3.5:\n        pass\n    return x\n```")
+    assert code_reward(completions=[slow], tests=[tests], verifier_options={"timeout_s": 6}) == [1.0]
+    again = slow.replace("wait", "wait again")  # another text: the rewards keep verdicts by text
+    assert code_reward(completions=[again], tests=[tests], verifier_options={"timeout_s": 6}, per_answer_s=1.0) == [0.0]
+
+
 def test_code_reward_all_or_nothing_and_partial_credit():
     _code_verifier_or_skip()
     tests = json.dumps({"style": "call", "entry_point": "add", "setup": None, "code": None,
@@ -641,7 +655,12 @@ def test_export_names_what_the_trainer_must_be_given_itself(toy_task, tmp_path):
     r = CliRunner().invoke(main, ["export", str(spec), "--format", "trl", "--out", str(tmp_path / "t.jsonl")])
     assert r.exit_code == 0, r.output
     assert 'chat template options {"enable_thinking": false}; give the trainer the same' in r.stderr
-    assert 'verified with options {"think_fallback": true}' in r.stderr
+    assert 'verified with options {"think_fallback": true}; give the reward the same (TRL: partial(math_reward, ' \
+        in r.stderr
+    # a code task's note names the code reward, which now takes the task's timeout_s from those options
+    r = CliRunner().invoke(main, ["export", "mbpp", "--format", "trl", "--out", str(tmp_path / "m.jsonl")])
+    assert r.exit_code == 0 and 'verified with options {"timeout_s": 6}' in r.stderr and "partial(code_reward, " \
+        in r.stderr, r.stderr
     r = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(tmp_path / "u.jsonl")])
     assert r.exit_code == 0 and "note:" not in r.stderr
 

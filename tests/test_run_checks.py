@@ -98,6 +98,8 @@ def test_metrics_listed_in_the_spec_are_the_metrics_reported(tmp_path):
     ("verifier: choice\nverifier_options: {letters: abcd}\n",
      "mine.yaml:5: field 'verifier_options': option 'letters': expected the option letters in capitals"),
     ("verifier: choice\nverifier_options: {letters: 4}\n", "mine.yaml:5: field 'verifier_options': option 'letters'"),
+    ("verifier: choice\nverifier_options: {nosuch: 1}\n",
+     "mine.yaml:5: field 'verifier_options': the choice verifier takes no option 'nosuch' (it takes: letters)"),
 ])
 def test_bad_task_options_stop_with_one_line(tmp_path, extra, says):
     spec = _math_task(tmp_path, extra)

@@ -605,3 +605,16 @@ def test_a_replay_run_moved_with_its_file_resumes_and_a_changed_file_is_still_re
                                      for row in TOY_ROWS])
     r = cli("run", "toy.yaml", "--completions", "c.jsonl", "--out", "run", cwd=moved)
     assert r.returncode == 2 and "completions differ from what this run scored" in r.stderr, r.stderr
+
+
+def test_another_replay_file_of_the_same_name_is_not_pooled_into_the_run(tmp_path):
+    # both default to reports/toy--c: tied to the name alone, B's samples were added to A's run
+    spec = _toy_task(tmp_path)
+    for folder, rows in (("A", TOY_ROWS[:4]), ("B", TOY_ROWS[4:])):
+        (tmp_path / folder).mkdir()
+        _replay_file(tmp_path / folder / "c.jsonl", rows)
+    assert cli("run", str(spec), "--completions", "A/c.jsonl", "--no-progress", cwd=tmp_path).returncode == 0
+    r = cli("run", str(spec), "--completions", "B/c.jsonl", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 2 and "this run was made from " in r.stderr and "4 of the completions it scored are " \
+        "not in this file" in r.stderr and "another file of the same name?" in r.stderr, r.stderr
+    assert len(lines(tmp_path / "reports" / "toy--c" / "samples.jsonl")) == 4

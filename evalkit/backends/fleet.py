@@ -67,6 +67,7 @@ Probe = Callable[[str], Awaitable[bool]]
 
 
 DRAIN_NOTE_S = 5.0  # a stopping run waiting this long for its requests in flight says so
+DRAIN_MAX_S = 600.0  # and waits this long at most, then stops without the replies still missing
 
 
 def request_label(req: Request) -> str:
@@ -120,11 +121,15 @@ class Fleet:
                 done.set()
 
         async def say_why_it_waits(error: BaseException) -> None:
-            """A stop that waits long for the replies in flight says why (a quick one says nothing more)."""
+            """A stop that waits long for the replies in flight says why (a quick one says nothing more),
+            and waits DRAIN_MAX_S at most: a request that never gets its reply must not hold the run."""
             await asyncio.sleep(DRAIN_NOTE_S)
             if not done.is_set():
                 n = f"{in_flight} requests" if in_flight > 1 else "request"
-                print(f"evalkit: {error}; waiting for the {n} in flight, to save the replies", file=sys.stderr)
+                print(f"evalkit: {error}; waiting up to {DRAIN_MAX_S / 60:.0f} min for the {n} in flight, to save "
+                      "the replies (Ctrl-C stops now; what is saved stays)", file=sys.stderr)
+            await asyncio.sleep(max(0.0, DRAIN_MAX_S - DRAIN_NOTE_S))
+            done.set()
 
         def mark_down(server: ServerState, why: str) -> None:
             server.last_error = why

@@ -38,6 +38,7 @@ import contextlib
 import math
 import os
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -70,27 +71,58 @@ class EvalCallback(TrainerCallback):
     reflection_model: the trace analyzer's reflection model file (`evalkit fit-detector`), as for
         `evalkit run --reflection-model` (None or `shipped`: the shipped weights), read again for
         each checkpoint's evaluation (a refitted file is used, and recorded, from then on).
+    on_error: what an evaluation that fails during training does (its data file gone, a sandbox that
+        cannot start): `warn` (default) says so on stderr, keeps it in `failures` and lets training go
+        on; `raise` stops training with it. Bad settings are refused as the callback is made, either way.
     """
 
     def __init__(self, tasks: Sequence[str], n: int = 1, every_steps: int = 100, limit: int | None = None, *,
                  max_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
                  seed: int | None = None, system_prompt: str | None = None, think_prefill: bool = True,
                  out_dir: str | None = None, trainer: Trainer | None = None,
-                 reflection_model: str | None = None) -> None:
+                 reflection_model: str | None = None, on_error: str = "warn") -> None:
         if isinstance(tasks, str):
             tasks = [tasks]
         if not tasks:
             raise InputError("EvalCallback: no task given")
+        # every setting is checked here, named as the callback names it: a bad one found at the first
+        # evaluation would stop training after `every_steps` steps
+        for name, value, optional in (("every_steps", every_steps, False), ("n", n, False), ("limit", limit, True),
+                                      ("max_tokens", max_tokens, True), ("seed", seed, True)):
+            if (value is None and not optional) or (value is not None and (isinstance(value, bool)
+                                                                            or not isinstance(value, int))):
+                raise InputError(f"EvalCallback: {name} must be a whole number{' or None' if optional else ''}, "
+                                 f"got {value!r}")
+        for name, value in (("temperature", temperature), ("top_p", top_p)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise InputError(f"EvalCallback: {name} must be a number or None, got {value!r}")
         if every_steps < 1:
             raise InputError(f"EvalCallback: every_steps must be at least 1, got {every_steps}")
         if n < 1:
             raise InputError(f"EvalCallback: n must be at least 1, got {n}")
         if limit is not None and limit < 1:
             raise InputError(f"EvalCallback: limit must be at least 1 (or None for every problem), got {limit}")
-        from evalkit.taskspec import load_task
+        from evalkit.suites import expand_suites
+        from evalkit.taskspec import generation_problem, load_task
 
-        for task in tasks:
-            load_task(task)  # a bad task name fails now, not after the first training steps
+        problem = generation_problem(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+        if problem:
+            raise InputError(f"EvalCallback: {problem[0]}: {problem[1]}")
+        if on_error not in ("warn", "raise"):
+            raise InputError(f"EvalCallback: on_error must be 'warn' or 'raise', got {on_error!r}")
+        names: dict[str, str] = {}
+        for task in expand_suites(tasks):
+            spec = load_task(task)  # a bad task name fails now, not after the first training steps
+            if spec.name in names:  # as `evalkit run` refuses them, but before training
+                raise InputError(f"EvalCallback: tasks {names[spec.name]!r} and {task!r} are both named "
+                                 f"{spec.name!r}; a run reports each task under its name, so rename one")
+            names[spec.name] = task
+        if out_dir is not None:
+            try:
+                Path(out_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise InputError(f"EvalCallback: out_dir {str(out_dir)!r} cannot hold the run directories "
+                                 f"({e.strerror or e})") from None
         if reflection_model is not None and not isinstance(reflection_model, (str, os.PathLike)):
             raise InputError(f"EvalCallback: reflection_model: give the model's file (or 'shipped'), not a "
                              f"{type(reflection_model).__name__}: each run records the file and its sha256")
@@ -105,7 +137,12 @@ class EvalCallback(TrainerCallback):
         self.system_prompt, self.think_prefill = system_prompt, think_prefill
         self.out_dir = out_dir
         self.trainer = trainer
+        self.on_error = on_error
         self.evaluations: list[Evaluation] = []
+        self.failures: list[tuple[int, str]] = []  # (step, error) of evaluations that failed under "warn"
+        self._training = False
+        self._tried_at: int | None = None  # the step of the latest evaluation during training
+        self._pending_logs: list[dict[str, float]] = []  # logged before train(), which replaces the state
 
     def attach(self, trainer: Trainer) -> "EvalCallback":
         """Bind to `trainer` and add this callback to it; returns self."""
@@ -120,14 +157,33 @@ class EvalCallback(TrainerCallback):
         # first step, not after `every_steps` steps of training thrown away
         if self.trainer is None:
             raise InputError(NEEDS_TRAINER)
+        self._training = True
+        # an evaluation made before train() (a baseline) was logged to a state train() replaced
+        for logs in self._pending_logs:
+            if logs not in state.log_history:
+                state.log_history.append(dict(logs))
+        self._pending_logs.clear()
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.every_steps == 0:
-            self.evaluate_now()
+            self._evaluate_in_training()
 
     def on_train_end(self, args, state, control, **kwargs):
-        if not self.evaluations or self.evaluations[-1].step != state.global_step:
+        if self._tried_at != state.global_step:  # the last step's evaluation, made or failed, is not made twice
+            self._evaluate_in_training()
+        self._training = False
+
+    def _evaluate_in_training(self) -> None:
+        self._tried_at = self.trainer.state.global_step
+        try:
             self.evaluate_now()
+        except Exception as e:  # noqa: BLE001 - under "warn", hours of training are not lost to one evaluation
+            if self.on_error == "raise":
+                raise
+            step = self.trainer.state.global_step
+            self.failures.append((step, f"{type(e).__name__}: {e}"))
+            print(f"evalkit: warning: the evaluation at step {step} failed ({type(e).__name__}: {e}); training "
+                  "goes on (EvalCallback(on_error='raise') stops it instead)", file=sys.stderr)
 
     # ---- the work
 
@@ -155,6 +211,9 @@ class EvalCallback(TrainerCallback):
         should_log = trainer.control.should_log
         Trainer.log(trainer, dict(metrics))
         trainer.control.should_log = should_log
+        history = getattr(trainer.state, "log_history", None)
+        if not self._training and history:
+            self._pending_logs.append(dict(history[-1]))
         evaluation = Evaluation(step, result.run_dir, metrics)
         self.evaluations.append(evaluation)
         return evaluation

@@ -71,7 +71,7 @@ def choice_reward(completions: Sequence[Any], *, answer_column: str | None = Non
 
 
 def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_column: str | None = None,
-                per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
+                per_answer_s: float | None = None, batch_deadline_s: float = BATCH_DEADLINE_S,
                 verifier_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
                 log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
     """1.0 when the program passes all its tests in the sandbox, else 0.0 (the `code` verifier).
@@ -79,12 +79,17 @@ def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_colu
     partial: give the fraction of tests passed instead (partial credit).
     tests_column: the column holding the tests (default `tests`), each docs/contracts.md's code-test JSON
         (a JSON string or a dict): `{"style": "assert" | "call" | "stdio", "entry_point": ...}`.
-    per_answer_s: for code, the sandbox's wall-clock limit per test (a test that runs out fails).
+    per_answer_s: for code, the sandbox's wall-clock limit per test (a test that runs out fails);
+        default the task's `timeout_s` where `verifier_options` gives one (what `evalkit export` says
+        its task is verified with, and `evalkit run` uses), else 1 s.
     The other arguments are those of `math_reward`; logs go under `code_reward/...`. A reward hack
     (exiting before the tests, an always-equal object, ...) scores 0: the verdict is made outside
     the program.
     """
     score = (lambda v: float(v.score)) if partial else (lambda v: 1.0 if v.correct else 0.0)
+    if per_answer_s is None:  # the task's own limit, else the rewards' default: never a silent 1 s over a 6 s task
+        given = (verifier_options or {}).get("timeout_s") if isinstance(verifier_options, dict) else None
+        per_answer_s = given if isinstance(given, (int, float)) and not isinstance(given, bool) else PER_ANSWER_S
     return _reward("code_reward", "code", completions, columns, tests_column, TESTS_COLUMNS,
                    Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric,
                    score=score)

@@ -54,8 +54,18 @@ def rules_for(spec: TaskSpec) -> Verifier:
     except KeyError as e:
         raise InputError(f"{spec_location(spec, 'verifier')}: field 'verifier': {e.args[0]}") from None
     except (TypeError, ValueError) as e:
-        raise InputError(f"{spec_location(spec, 'verifier_options')}: field 'verifier_options': "
-                         f"{_option_problem(spec.verifier, e)}") from None
+        raise _build_error(spec, spec.verifier, spec.verifier_options, e) from None
+
+
+def _build_error(spec: TaskSpec, name: str, options: dict[str, Any], error: Exception) -> InputError:
+    """A verifier that raised TypeError or ValueError as it was built: its options' fault where the spec
+    gives some (the option it does not take, or a value it refuses); without options, the verifier's
+    own (a plugin's bug, or an entry point that names no class or function), not a field the spec lacks."""
+    if options:
+        return InputError(f"{spec_location(spec, 'verifier_options')}: field 'verifier_options': "
+                          f"{_option_problem(name, error)}")
+    return InputError(f"{spec_location(spec, 'verifier')}: field 'verifier': the {name} verifier could not be "
+                      f"built: {type(error).__name__}: {error}")
 
 
 def _option_problem(verifier: str, error: Exception) -> str:
@@ -215,8 +225,7 @@ def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, 
             raise InputError(f"{spec_location(p.spec, 'verifier')}: field 'verifier': "
                              f"{e.args[0] if e.args else e}") from None
         except (ValueError, TypeError) as e:
-            raise InputError(f"{spec_location(p.spec, 'verifier_options')}: field 'verifier_options': "
-                             f"{_option_problem(name, e)}") from None
+            raise _build_error(p.spec, name, options, e) from None
         if hasattr(verifier, "attach"):
             verifier.attach(run_dir)
         out[p.spec.name] = verifier

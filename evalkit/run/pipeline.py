@@ -228,7 +228,7 @@ def evaluate(
         on_disk = [] if overwrite else run_dir.samples()
         done = {sample_key(s) for s in on_disk}
         if records is not None and on_disk:
-            _same_replay(replay_file, records, on_disk)
+            _same_replay(replay_file, records, on_disk, _recorded_replay(previous))
         wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
         pending_keys = [k for k in wanted if k not in done]
         reused = len(wanted) - len(pending_keys)
@@ -340,12 +340,25 @@ def evaluate(
                          task_results=task_results)
 
 
-def _same_replay(replay_file: Path, records: list, on_disk: list[dict[str, Any]]) -> None:
+def _recorded_replay(config: dict[str, Any]) -> Path | None:
+    """The replay file a run was made from, where its config.json records it whole (an absolute path)."""
+    identity = config.get("identity") if isinstance(config.get("identity"), dict) else {}
+    for path in (identity.get("completions"), config.get("completions")):
+        if isinstance(path, str) and Path(path).is_absolute():
+            return Path(path)
+    return None
+
+
+def _same_replay(replay_file: Path, records: list, on_disk: list[dict[str, Any]], recorded: Path | None = None) -> None:
     """InputError when a completion the run scored differs from the replay file's record of it now: the
     file was rewritten under the same name, and a resume would keep the old verdicts. A file that grew
-    (a larger -n) changes nothing already scored, so it goes on."""
+    (a larger -n) changes nothing already scored, so it goes on. A file read from elsewhere than
+    `recorded` (the run's own, moved with its folder, or another file of the same name) must also hold
+    every completion the run scored: one that does not is another file, whose samples would be pooled
+    with the first's."""
     texts = {(r.task, r.model, r.problem_id, r.sample): r.completion.text for r in records}
-    changed = []
+    moved = recorded is not None and recorded != replay_file.resolve()
+    changed, missing = [], []
     for s in on_disk:
         if s.get("budget") is not None:
             continue
@@ -353,6 +366,14 @@ def _same_replay(replay_file: Path, records: list, on_disk: list[dict[str, Any]]
         text = texts.get((s["task"], *key), texts.get((None, *key)))
         if text is not None and text != s.get("completion"):
             changed.append(s)
+        elif text is None and moved:
+            missing.append(s)
+    if missing:
+        first = missing[0]
+        raise InputError(f"{replay_file}: this run was made from {recorded}, and {len(missing)} of the completions "
+                         f"it scored are not in this file (the first: task {first['task']}, problem "
+                         f"{first['problem_id']!r}, sample {first['sample']}): another file of the same name? "
+                         "Give another --out, or --overwrite to score this one")
     if changed:
         first = changed[0]
         raise InputError(f"{replay_file}: {len(changed)} completions differ from what this run scored (the first: "
@@ -503,7 +524,7 @@ def _config(plans: list[TaskPlan], identity: dict[str, Any], model_id: str, back
             pass
     return RunConfig(
         identity=identity, model=model_id, backend=backend,
-        completions=str(replay_file) if replay_file else None,
+        completions=str(replay_file.resolve()) if replay_file else None,
         tasks=tuple({**p.spec.to_dict(), "resolved_generation": p.generation.to_dict(), "n": p.n,
                      "dataset_source": p.source, "dataset_revision": p.revision, "n_problems": len(p.problems),
                      # which problems a --limit run scores (the report shows those, whatever else the file holds)

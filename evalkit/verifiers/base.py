@@ -8,7 +8,6 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import queue
@@ -457,37 +456,14 @@ def get_verifier(name: str, **options: Any) -> Verifier:
     message names it and what failed), TypeError / ValueError for options it refuses.
     """
     factory = verifier_factory(name)
-
-    def kind() -> str:
-        ep = None if "+" in name else find_entry_point(ENTRY_POINT_GROUP, BUILTIN_VERIFIERS, name)
-        return "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})" if ep else "registered"
-
-    if not callable(factory):  # an entry point naming a constant, not a class or function
-        raise KeyError(f"{kind()} verifier {name!r} is not a class or function that builds a verifier "
-                       f"(it is a {type(factory).__name__})")
     try:
         return factory(**options)
-    except (KeyError, InputError):
+    except (KeyError, TypeError, ValueError, InputError):
         raise
-    except (TypeError, ValueError) as e:
-        # the options' fault only where there are options and they do not fit the signature (TypeError),
-        # or a value among them is refused (ValueError); else the verifier failed as it was built
-        if options and (isinstance(e, ValueError) or not _binds(factory, options)):
-            raise
-        raise KeyError(f"{kind()} verifier {name!r} could not be built: {type(e).__name__}: {e}") from None
     except Exception as e:  # noqa: BLE001 - a plugin that fails as it starts: named, not a traceback
-        raise KeyError(f"{kind()} verifier {name!r} could not be built: {type(e).__name__}: {e}") from None
-
-
-def _binds(factory: Callable[..., Any], options: dict[str, Any]) -> bool:
-    """Whether `factory` takes these keyword options (True where its signature cannot be read)."""
-    try:
-        inspect.signature(factory).bind(**options)
-    except TypeError:
-        return False
-    except ValueError:
-        return True
-    return True
+        ep = None if "+" in name else find_entry_point(ENTRY_POINT_GROUP, BUILTIN_VERIFIERS, name)
+        kind = "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})" if ep else "registered"
+        raise KeyError(f"{kind} verifier {name!r} could not be built: {type(e).__name__}: {e}") from None
 
 
 def verifier_names() -> list[str]:
