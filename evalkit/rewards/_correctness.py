@@ -272,3 +272,7 @@ math_reward_async = async_twin(math_reward)
 choice_reward_async = async_twin(choice_reward)
 code_reward_async = async_twin(code_reward)
 math_judge_reward_async = async_twin(math_judge_reward)
+
+# the reward function of evalkit.rewards that judges with each built-in verifier (what each passes to
+# `_reward` above), for messages that tell a trainer which reward to give a task's options
+REWARD_FOR_VERIFIER = {"math": math_reward.__name__, "choice": choice_reward.__name__, "code": code_reward.__name__}

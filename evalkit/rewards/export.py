@@ -77,7 +77,9 @@ def trainer_notes(specs: Sequence[TaskSpec], fmt: str) -> list[str]:
                          "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
                          "data.apply_chat_template_kwargs)")
         if spec.verifier_options and fmt == "trl":
-            reward = {"code": "code_reward", "choice": "choice_reward"}.get(spec.verifier, "math_reward")
+            from evalkit.rewards._correctness import REWARD_FOR_VERIFIER
+
+            reward = REWARD_FOR_VERIFIER.get(spec.verifier.rpartition("+")[0] or spec.verifier, "its reward")
             notes.append(f"note: task {spec.name} is verified with options {json.dumps(spec.verifier_options)}; give "
                          f"the reward the same (TRL: partial({reward}, verifier_options=...))")
     return notes
