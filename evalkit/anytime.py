@@ -181,8 +181,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             # what followed the thinking (its close and the answer), counted as its thinking was: a
             # sample without completion_tokens has its answer estimated too, not counted as 0
             answer_toks = (max(0, s["completion_tokens"] - tokens) if s.get("completion_tokens")
-                           else counter.think(s, split.think_end, len(s["completion"]))[0] if split.has_think
-                           else counter.think(s, 0, len(s["completion"]))[0])
+                           else counter.think(s, split.think_end, len(s["completion"]))[0])  # think_end 0: none
             # thinking that never closed because the reply hit its token limit did not finish: past its
             # end a budget cuts it where the recording ends (its own truncated verdict would drop the
             # curve to 0 at every budget longer than the recording)

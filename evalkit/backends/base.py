@@ -121,13 +121,7 @@ def completion_problem(completion: Completion) -> str | None:
         value = getattr(completion, name, None)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Number):
-            return f"{name}={reprlib.repr(value)} (expected a count or None)"
-        try:
-            negative = value < 0
-        except TypeError:
-            negative = True  # a complex number: not a count
-        if negative:
+        if isinstance(value, (bool, complex)) or not isinstance(value, numbers.Number) or value < 0:
             return f"{name}={reprlib.repr(value)} (expected a count or None)"
     return None
 
