@@ -8,6 +8,8 @@ import functools
 import json
 import math
 import pickle
+import subprocess
+import sys
 import threading
 import time
 
@@ -212,6 +214,25 @@ def test_code_reward_takes_the_tasks_timeout_from_its_verifier_options():
     assert code_reward(completions=[slow], tests=[tests], verifier_options={"timeout_s": 6}) == [1.0]
     again = slow.replace("wait", "wait again")  # another text: the rewards keep verdicts by text
     assert code_reward(completions=[again], tests=[tests], verifier_options={"timeout_s": 6}, per_answer_s=1.0) == [0.0]
+
+
+def test_verl_rows_take_the_tasks_timeout_from_their_verifier_options():
+    # `export --format verl` writes {"timeout_s": 6} into a code row's extra_info; the veRL adapter held
+    # every test to its own 1 s anyway, so a program `evalkit run` passes scored 0 in veRL training
+    from evalkit.rewards.verl import compute_score, compute_score_batch
+
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "slow", "setup": None, "code": None,
+                        "cases": [{"input": [3], "output": 3}]})
+    # 2 s a test: past the rewards' 1 s, well within the task's 6 s
+    slow = "<think>ok</think>\n```python\nimport time\ndef slow(x):\n    time.sleep(2)\n    return x\n```"
+    row = compute_score("humaneval", slow, tests, {"verifier": "code", "verifier_options": {"timeout_s": 6}})
+    assert (row["score"], row["reason"]) == (1.0, "correct")
+    # reward_kwargs' per_answer_s still wins over the row's limit
+    again = slow.replace("ok", "ok again")
+    [row] = compute_score_batch(["humaneval"], [again], [tests], [{"verifier_options": {"timeout_s": 6}}],
+                                per_answer_s=1.0)
+    assert row["score"] == 0.0 and row["reason"] in ("wrong", "timeout")
 
 
 def test_code_reward_all_or_nothing_and_partial_credit():
@@ -822,3 +843,27 @@ def test_one_text_instead_of_a_list_of_completions_is_nothing_to_score():
     assert math_reward(text, answer="7") == [] and cosine_length_reward(text, answer="7") == []
     assert think_format_reward(text) == [] and overlong_penalty(text) == [] and repetition_penalty(text) == []
 
+
+
+_TRAINER = """
+import os, signal, sys
+{setup}
+from evalkit.rewards import code_reward
+tests = [{{"style": "call", "entry_point": "f", "cases": [{{"input": [1], "output": 1}}]}}]
+os.write(report, repr(code_reward(["```python\\ndef f(x): return x\\n```"], tests=tests)).encode())
+"""
+
+
+@pytest.mark.parametrize("setup", [
+    # a trainer that ignores SIGCHLD: the sandbox server inherited it and its children were reaped unseen
+    "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\nreport = 1",
+    # a detached trainer with stdin, stdout and stderr closed: the server's socket landed on fd 0 or 1,
+    # where its own stdout then went
+    "report = os.dup(1)\nos.closerange(0, 3)",
+], ids=["sigchld-ignored", "std-fds-closed"])
+def test_code_rewards_are_judged_whatever_the_trainers_process_state(setup):
+    # both made every code reward None (unjudged: masked, so code training silently stopped); math was fine
+    _code_verifier_or_skip()
+    out = subprocess.run([sys.executable, "-c", _TRAINER.format(setup=setup)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout == "[1.0]", out.stderr[-2000:]

@@ -109,3 +109,16 @@ def test_slow_answers_cost_one_batch_deadline_not_one_each(monkeypatch):
     assert [judged[s]["reason"] for s, _ in quick] == ["correct"] * len(quick)
     assert [judged[s]["score"] for s, _ in slow] == [0.0] * len(slow)
     assert took < 2.0 + verl._GRACE_S  # one deadline for them all, not 20 x 0.5 s in a row
+
+
+def test_reward_kwargs_verifier_options_reach_the_async_check(bound):
+    # veRL's reward_kwargs `verifier_options` serve rows without their own; compute_score applied them and
+    # compute_score_async dropped them, so the reward loop scored the same response otherwise
+    boxed_in_thinking = "<think>so it is \\boxed{7}</think>I am done."
+    options = {"think_fallback": True}
+    assert compute_score("math500", boxed_in_thinking, "7", {}, verifier_options=options)["score"] == 1.0
+    row = asyncio.run(compute_score_async("math500", boxed_in_thinking, "7", {}, verifier_options=options))
+    assert (row["score"], row["reason"]) == (1.0, "correct")
+    # without them the answer is not read from the thinking: the options, not the batch, decide
+    rows = asyncio.run(gather_all([(boxed_in_thinking, "7")]))
+    assert rows[0]["score"] == 0.0

@@ -87,12 +87,19 @@ def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_colu
     the program.
     """
     score = (lambda v: float(v.score)) if partial else (lambda v: 1.0 if v.correct else 0.0)
-    if per_answer_s is None:  # the task's own limit, else the rewards' default: never a silent 1 s over a 6 s task
-        given = (verifier_options or {}).get("timeout_s") if isinstance(verifier_options, dict) else None
-        per_answer_s = given if isinstance(given, (int, float)) and not isinstance(given, bool) else PER_ANSWER_S
     return _reward("code_reward", "code", completions, columns, tests_column, TESTS_COLUMNS,
-                   Limits(per_answer_s, batch_deadline_s), verifier_options, log_extra, log_metric,
-                   score=score)
+                   Limits(answer_limit(per_answer_s, verifier_options), batch_deadline_s), verifier_options,
+                   log_extra, log_metric, score=score)
+
+
+def answer_limit(per_answer_s: float | None, verifier_options: Any) -> float:
+    """The seconds one answer may take: `per_answer_s` where given, else the task's own `timeout_s`
+    where its verifier options give one (a code task's limit per test), else the rewards' default.
+    Never a silent 1 s over a task that `evalkit run` checks with 6 s."""
+    if per_answer_s is not None:
+        return per_answer_s
+    given = verifier_options.get("timeout_s") if isinstance(verifier_options, dict) else None
+    return given if isinstance(given, (int, float)) and not isinstance(given, bool) else PER_ANSWER_S
 
 
 def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any] | None = None,

@@ -40,9 +40,9 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import judge_reward_options, verdicts
+from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts
 from evalkit.rewards._inputs import is_code_tests
-from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
+from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits
 from evalkit.types import Verdict
 
 log = logging.getLogger("evalkit.rewards")
@@ -119,20 +119,22 @@ class _Batcher:
 
     def __init__(self, bound: Concurrency) -> None:
         self.bound = bound
-        self.pending: dict[tuple, list[tuple[tuple, asyncio.Future]]] = {}  # options -> (response, future)
+        self.pending: dict[tuple, list[tuple[tuple, asyncio.Future]]] = {}  # options' key -> (response, future)
+        self.options: dict[tuple, dict[str, Any]] = {}  # options' key -> compute_score_batch's keyword arguments
         self.runners: dict[tuple, asyncio.Task] = {}
 
-    def submit(self, options: tuple, response: tuple) -> asyncio.Future:
+    def submit(self, key: tuple, options: dict[str, Any], response: tuple) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.pending.setdefault(options, []).append((response, future))
-        runner = self.runners.get(options)
+        self.pending.setdefault(key, []).append((response, future))
+        self.options[key] = options
+        runner = self.runners.get(key)
         if runner is None or runner.done():
-            self.runners[options] = loop.create_task(self._run(options))
+            self.runners[key] = loop.create_task(self._run(key))
         return future
 
-    async def _run(self, options: tuple) -> None:
-        queue = self.pending[options]
+    async def _run(self, key: tuple) -> None:
+        queue = self.pending[key]
         batch: list[tuple[tuple, asyncio.Future]] = []
         try:
             while queue:
@@ -141,14 +143,13 @@ class _Batcher:
                 batch = [(r, f) for r, f in queue[:self.bound.limit] if not f.done()]  # done: its caller left
                 del queue[:self.bound.limit]
                 if batch:
-                    await self._check(options, batch)
+                    await self._check(self.options[key], batch)
         finally:  # cancelled with the loop: no caller may wait for a batch that will never come back
             for _, future in batch + queue:
                 if not future.done():
                     future.cancel()
 
-    async def _check(self, options: tuple, batch: list) -> None:
-        kwargs = dict(options)
+    async def _check(self, kwargs: dict[str, Any], batch: list) -> None:
         partial, deadline = kwargs["partial"], kwargs["batch_deadline_s"]
         columns = [list(c) for c in zip(*(response for response, _ in batch))]
         self.bound.enter(len(batch))
@@ -172,8 +173,9 @@ class _Batcher:
 
 
 async def compute_score_async(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None,
-                              *, per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
-                              partial: bool = False, **kwargs: Any) -> dict[str, Any]:
+                              *, per_answer_s: float | None = None, batch_deadline_s: float = BATCH_DEADLINE_S,
+                              partial: bool = False, verifier_options: dict[str, Any] | None = None,
+                              **kwargs: Any) -> dict[str, Any]:
     """`compute_score` as a coroutine, for veRL's reward loop (which awaits every response of a batch
     at once). Arguments and result as for `compute_score_batch` (the judge options included); veRL's
     extra keyword arguments (`reward_router_address`, `reward_model_tokenizer`) are accepted and unused.
@@ -186,10 +188,12 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
     responses get that too.
     """
     judge = {k: kwargs[k] for k in ("judge_model", "judge_base_url", "judge_concurrency") if k in kwargs}
-    options = tuple(sorted({"per_answer_s": per_answer_s, "batch_deadline_s": batch_deadline_s,
-                            "partial": partial, **judge}.items()))
+    options = {"per_answer_s": per_answer_s, "batch_deadline_s": batch_deadline_s, "partial": partial, **judge,
+               "verifier_options": verifier_options}
+    # responses are batched by their options; a dict of options is keyed by its JSON
+    key = tuple(sorted((k, json.dumps(v, sort_keys=True, default=repr)) for k, v in options.items()))
     try:
-        future = CONCURRENCY.batcher().submit(options, (data_source, solution_str, ground_truth, extra_info))
+        future = CONCURRENCY.batcher().submit(key, options, (data_source, solution_str, ground_truth, extra_info))
         return await future
     except asyncio.CancelledError:
         raise  # the loop is shutting down: not ours to swallow
@@ -200,7 +204,7 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
 
 
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
-                        extra_infos: Sequence[dict | None] | None = None, *, per_answer_s: float = PER_ANSWER_S,
+                        extra_infos: Sequence[dict | None] | None = None, *, per_answer_s: float | None = None,
                         batch_deadline_s: float = BATCH_DEADLINE_S, partial: bool = False,
                         judge_model: str | None = None, judge_base_url: str | None = None,
                         judge_concurrency: int = 8, verifier_options: dict[str, Any] | None = None,
@@ -209,7 +213,9 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
 
     partial: a response scores its verdict's `score` (for code, the fraction of tests passed) rather
         than all-or-nothing.
-    per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them).
+    per_answer_s / batch_deadline_s: as for `math_reward` (veRL's `reward_kwargs` may set them); without
+        `per_answer_s`, a row whose verifier options give `timeout_s` (a code task) is held to that, as
+        `evalkit run` holds it, else 1 s.
     judge_model / judge_base_url / judge_concurrency: a judge (see the module).
     verifier_options: the verifier's options for rows whose `extra_info` has no `verifier_options` of
         its own (`evalkit export` writes the task's there, as its spec gives them).
@@ -229,7 +235,6 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             row_options.append(_options(extras[i].get("verifier_options"), verifier_options))
             routes.setdefault((verifier, json.dumps(row_options[-1], sort_keys=True, default=str)), []).append(i)
             golds.append(ground_truths[i])
-        limits = Limits(per_answer_s, batch_deadline_s)
         for (verifier, _), idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
                        # a row without think_open: the batch's completions say whether the template opened it
@@ -237,6 +242,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
                        "think_format": [extras[i].get("think_format") for i in idx],
                        "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
             options = row_options[idx[0]]
+            limits = Limits(answer_limit(per_answer_s, options), batch_deadline_s)
             if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
                 verifier, options = f"{verifier}+judge", judge_reward_options(judge_model, judge_base_url,
                                                                               judge_concurrency, batch_deadline_s)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import fcntl
 import json
 import os
 import secrets
@@ -279,6 +280,10 @@ class _Server:
 
     def __init__(self, config: SandboxConfig, slot: str):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if theirs.fileno() <= 2:  # a caller with stdin/out/err closed: the child's own would land on it
+            above = socket.socket(fileno=fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 3))
+            theirs.close()
+            theirs = above
         cap = config.landlock_abi_max
         if cap is None and os.environ.get(_layers.LANDLOCK_CAP_ENV, "").strip():
             cap = int(os.environ[_layers.LANDLOCK_CAP_ENV])

@@ -711,6 +711,8 @@ def _wait(sock: socket.socket, pid: int, max_s: float) -> tuple[int, bool]:
 
 
 def main(argv: list[str]) -> int:
+    # an ignored SIGCHLD survives exec (a trainer may set it): our children would be reaped before we wait
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     cfg = json.loads(argv[1])
     sock = socket.socket(fileno=int(cfg["sock_fd"]))
     _preload()
