@@ -581,6 +581,9 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                 sys.exit(1)
         return
 
+    if detector == "rules" and reflection_model is not None:  # refused, not ignored: the user meant to use it
+        raise InputError(f"--reflection-model {reflection_model}: the rules detector reads the rule table alone; "
+                         "a reflection model is for --detector model")
     _check_out("analyze", out, (file,), rules=rules_path, reflection_model=reflection_model)
     reflection_model = _reflection_model_for(file, reflection_model, detector)
 

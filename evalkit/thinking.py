@@ -274,6 +274,13 @@ def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool,
         if not (ends_at_limit and (think_open or fmt.open in text[:limit])):
             return (0, 0)
         end = limit
+        # what the format writes between its close and the answer's marker (harmony's `<|start|>assistant`)
+        # heads the answer's channel: not thinking, also where the close before it is missing
+        answer_open = fmt.answer_open or ""
+        header = fmt.stop_thinking[len(fmt.close):len(fmt.stop_thinking) - len(answer_open)]
+        if (header.strip() and fmt.stop_thinking.startswith(fmt.close) and fmt.stop_thinking.endswith(answer_open)
+                and text.endswith(header, 0, end)):
+            end -= len(header)
     if think_open:
         lead = len(text) - len(text.lstrip())
         return (lead + len(fmt.open) if fmt.open and text.startswith(fmt.open, lead) and lead + len(fmt.open) <= end

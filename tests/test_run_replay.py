@@ -618,3 +618,24 @@ def test_another_replay_file_of_the_same_name_is_not_pooled_into_the_run(tmp_pat
     assert r.returncode == 2 and "this run was made from " in r.stderr and "4 of the completions it scored are " \
         "not in this file" in r.stderr and "another file of the same name?" in r.stderr, r.stderr
     assert len(lines(tmp_path / "reports" / "toy--c" / "samples.jsonl")) == 4
+
+
+def test_each_task_of_a_replay_records_the_samples_the_file_holds_for_it(tmp_path):
+    # the file's largest sample index, over every task, was each task's n: config.json and the report's
+    # settings said n=4 for a task whose records hold 2 samples a problem (its results said 2)
+    spec = _toy_task(tmp_path)
+    other = tmp_path / "toy4.yaml"
+    other.write_text(spec.read_text().replace("name: toy", "name: toy4"))
+    rows = [{**row, "task": "toy"} for row in TOY_ROWS]
+    rows += [{"task": "toy4", "problem_id": pid, "sample": s, "completion": "\\boxed{4}"} for pid in "abc" for s in range(4)]
+    f = _replay_file(tmp_path / "c.jsonl", rows)
+    out = tmp_path / "run"
+    r = cli("run", str(spec), str(other), "--completions", str(f), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert {t["name"]: t["n"] for t in config["tasks"]} == {"toy": 2, "toy4": 4}
+    assert {k: v["n"] for k, v in config["sampling"].items()} == {"toy": 2, "toy4": 4}
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert {e["task"]: e["samples_per_problem"] for e in results} == {"toy": 2, "toy4": 4}
+    page = (out / "index.html").read_text()
+    assert "toy: n=2" in page and "toy: n=4" not in page

@@ -11,7 +11,6 @@ score the cut-off trace as a finished right answer.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -450,3 +449,13 @@ def test_thinking_left_open_before_the_answers_own_marker_ends_at_that_marker(na
     # no thinking opened before the answer marker: nothing is thinking
     split = split_think(f"Sure.{fmt.answer_open}\\boxed{{42}}{fmt.answer_close}", think_format=name)
     assert (split.think, split.has_think) == ("", False)
+    if name == "harmony":  # the header that opens the final channel is not thinking: it was read as such,
+        # and the last act's span ran on into it ("Yes.<|start|>assistant")
+        text = f"{fmt.open}{thinking}<|start|>assistant{fmt.answer_open}\\boxed{{42}}{fmt.answer_close}"
+        assert split_think(text, think_format=name).think == thinking
+        from evalkit.trace import analyze
+
+        stats = analyze(text, verifier=None, think_format=name)
+        assert stats.think_length == len(thinking)
+        assert text[stats.markers[-1].start:stats.markers[-1].end] == "Yes."
+

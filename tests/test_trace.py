@@ -254,6 +254,23 @@ def test_rules_from_yaml(tmp_path):
         load_rules(bad)
 
 
+def test_a_users_switch_row_counts_switches_and_hides_no_act(tmp_path):
+    # user rows come first, and a switch row (a marker by default) took the sentence from the built-in
+    # doubt: adding a cue for a change of approach removed reflection acts
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text("rules:\n  - {name: new_approach, kind: switch, pattern: 'another approach|different tack', at: any}\n")
+    rules = load_rules(rules_file)
+    text = ("<think>\nSo x = 5. Wait, that's wrong, let me try another approach. Then x = 6.\n"
+            "Let me take a different tack. x = 6.\n</think>\n6")
+    for detector in ("model", "rules"):
+        plain = analyze(text, verifier=None, detector=detector)
+        stats = analyze(text, verifier=None, rules=rules, detector=detector)
+        doubt = [(m.kind, m.rule) for m in plain.markers if m.kind == "doubt"][:1]
+        assert doubt == [("doubt", "that_wrong")]
+        assert [(m.kind, m.rule) for m in stats.markers][:1] == doubt, detector
+        assert stats.thought_switches == plain.thought_switches + 1  # the sentence without an act
+
+
 @pytest.mark.parametrize("text, says", [
     # a misspelt key made an `any` row of a start row (it fired inside "We add them, so 2+3 = 5."), silently
     ("rules:\n  - {name: a, kind: check, pattern: x}\n  - {name: so, kind: verdict, pattern: so, att: start}\n",
@@ -739,3 +756,18 @@ def test_the_printed_summary_writes_every_figure_as_a_number():
     printed = format_summary(summarize(analyze_many(["x" * 999, "x" * 1000], None, None)))
     assert re.search(r"mean length \(chars\) +1,000 +- +-", printed), printed
     assert "e+" not in printed
+
+
+def test_a_trace_saved_with_crlf_line_ends_gets_the_acts_and_confidences_of_its_lf_twin():
+    # docs/trace.md reads \r\n as \n; the model's position and length features counted each \r, so a
+    # trace saved on Windows lost acts (two doubts of one demo trace) and changed confidences
+    demo = Path(__file__).resolve().parents[1] / "tasks" / "data" / "demo" / "completions.jsonl"
+    lf = [json.loads(line)["completion"] for line in demo.read_text(encoding="utf-8").splitlines()]
+    crlf = [text.replace("\n", "\r\n") for text in lf]
+    for detector in ("model", "rules"):
+        read = []
+        for texts in (lf, crlf):
+            read.append([[(m.kind, text[m.start:m.end].replace("\r\n", "\n"), m.confidence) for m in stats.markers]
+                         for text, stats in zip(texts, analyze_many(texts, None, None, detector=detector))])
+        assert sum(map(len, read[0])) > 1000
+        assert read[1] == read[0], detector

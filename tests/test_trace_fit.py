@@ -7,6 +7,8 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +92,33 @@ def test_partly_labelled_traces_fit_only_their_labelled_sentences():
     # Nothing labelled is a clear error, not an empty model.
     with pytest.raises(Exception, match="no labelled sentence"):
         fit_detector([LabelledTrace("<think>Wait, 2 + 2 = 4.</think> 4", ())])
+
+
+DEMO = Path(__file__).resolve().parents[1] / "tasks" / "data" / "demo" / "completions.jsonl"
+
+
+@pytest.mark.parametrize("keep", [None, 12], ids=["one-whole-trace", "twelve-sentences"])
+def test_a_small_sheet_moves_what_it_shows_and_leaves_the_other_kinds_as_shipped(tmp_path, keep):
+    # one trace's sheet, its labels the shipped detector's own guesses (a whole trace; or, as docs/trace.md
+    # allows, its first twelve sentences). Its biases were free: the adapted model found no doubt and no
+    # check anywhere (one trace), or 4 acts where the shipped one finds 2,671 (twelve sentences)
+    from evalkit.trace import analyze_many
+
+    (tmp_path / "one.jsonl").write_text(DEMO.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    assert _evalkit("label-sheet", "one.jsonl", "--out", "sheet.jsonl", cwd=tmp_path).returncode == 0
+    if keep:
+        row = json.loads((tmp_path / "sheet.jsonl").read_text(encoding="utf-8"))
+        row["sentences"] = row["sentences"][:keep]
+        _write(tmp_path / "sheet.jsonl", [row])
+    fit = _evalkit("fit-detector", "sheet.jsonl", "--out", "model.json", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    texts = [json.loads(line)["completion"] for line in DEMO.read_text(encoding="utf-8").splitlines()]
+    counts = {}
+    for name, model in (("shipped", None), ("adapted", str(tmp_path / "model.json"))):
+        found = Counter(m.kind for t in analyze_many(texts, None, None, reflection_model=model) for m in t.markers)
+        counts[name] = {kind: found[kind] for kind in ("doubt", "check", "verdict")}
+    for kind, shipped in counts["shipped"].items():
+        assert shipped > 100 and abs(counts["adapted"][kind] - shipped) <= 0.1 * shipped, counts
 
 
 @pytest.mark.parametrize("line, message", [
@@ -452,3 +481,27 @@ def test_cross_validation_over_many_traces_holds_out_folds_and_says_how_far_it_i
     assert r.exit_code == 0, r.stderr
     assert "2 folds of whole traces (5 traces)" in r.stdout
     assert "evalkit: --cv: 2 of 2 held-out fits done" in r.stderr
+
+
+def test_the_rules_detector_refuses_a_reflection_model_rather_than_ignore_it(tmp_path):
+    # it printed the rules' output, exit 0: a user believed they had analysed with their fitted model
+    (tmp_path / "one.jsonl").write_text(DEMO.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    proc = _evalkit("analyze", "one.jsonl", "--verifier", "none", "--detector", "rules",
+                    "--reflection-model", "my_detector.json", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--reflection-model my_detector.json: the rules detector reads the rule table alone" in proc.stderr
+
+
+def test_a_model_says_how_many_traces_it_learned_from_not_how_many_lines_the_sheet_had(tmp_path):
+    # four lines, two of them with no labelled sentence: the model file (and every run's config.json
+    # through it) said 4 traces where --cv, on the same sheet, said 2
+    lines = DEMO.read_text(encoding="utf-8").splitlines()[:4]
+    (tmp_path / "four.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _evalkit("label-sheet", "four.jsonl", "--out", "sheet.jsonl", cwd=tmp_path).returncode == 0
+    rows = [json.loads(line) for line in (tmp_path / "sheet.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows[1]["sentences"] = rows[3]["sentences"] = []
+    _write(tmp_path / "sheet.jsonl", rows)
+    fit = _evalkit("fit-detector", "sheet.jsonl", "--out", "model.json", "--cv", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert " of 2 traces (" in fit.stdout
+    assert json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))["trained_on"]["traces"] == 2

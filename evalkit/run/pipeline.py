@@ -187,14 +187,14 @@ def evaluate(
     if not replays and not model:
         raise InputError(f"the {backend} backend needs --model")
 
-    records = None
+    records, own_n = None, False
     if replay_file is not None:
         from evalkit.backends.replay import load_replay
 
         fields = next((s.replay_fields for s in specs if s.replay_fields), None)
         records = load_replay(replay_file, fields)
-        if n is None:  # a replay scores every sample the file holds unless -n says fewer
-            n = max(r.sample for r in records) + 1
+        if n is None:  # a replay scores every sample the file holds unless -n says fewer (each task's, below)
+            n, own_n = max(r.sample for r in records) + 1, True
     plans = [plan_task(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
     model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
@@ -230,6 +230,10 @@ def evaluate(
         if records is not None and on_disk:
             _same_replay(replay_file, records, on_disk, _recorded_replay(previous))
         wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
+        if own_n:  # the file's largest sample index is over every task: each task records the n it holds
+            for p in plans:
+                held = [k[3] for k in wanted if k[0] == p.spec.name]
+                p.generation = replace(p.generation, n=max(held) + 1 if held else p.n)
         pending_keys = [k for k in wanted if k not in done]
         reused = len(wanted) - len(pending_keys)
         # every task's verifier checks its environment (workers, required sandbox layers) before anything

@@ -63,6 +63,9 @@ class SentenceFeatures:
     ctx: list[list[str]]
 
 
+_CRLF = re.compile(r"\r(?=\n)")
+
+
 def sentence_features(text: str, sents: list, hits: list[dict], first_candidate: int | None,
                       think_end: int) -> SentenceFeatures:
     """The features of each sentence of `sents` (`feature_names` spells them out as the fit reads them).
@@ -82,7 +85,9 @@ def sentence_features(text: str, sents: list, hits: list[dict], first_candidate:
     own: list[list[str]] = []
     ctx: list[list[str]] = []
     seen: dict[str, int] = {}
-    span = max(think_end, 1)
+    # where each CRLF's \r is: positions and lengths count as though the text had LF line ends
+    crs = [m.start() for m in _CRLF.finditer(text, 0, think_end)] if "\r" in text else []
+    span = max(think_end - len(crs), 1)
     # (plain statements, no comprehensions: this loop runs for every sentence of every trace)
     for i, (a, b, blank) in enumerate(sents):
         words = _WORD.findall(low, a, b)
@@ -116,10 +121,12 @@ def sentence_features(text: str, sents: list, hits: list[dict], first_candidate:
             c.append("q")
         if b > a and text[b - 1] == ":":
             c.append("colon")
-        f.append(_LEN_NAMES[_bucket(_LEN_EDGES, b - a)])
+        before = bisect.bisect_left(crs, a) if crs else 0
+        inside = bisect.bisect_left(crs, b) - before if crs else 0
+        f.append(_LEN_NAMES[_bucket(_LEN_EDGES, b - a - inside)])
         if blank:
             f.append("blank")
-        f.append(_POS_NAMES[_bucket(_POS_EDGES, a / span)])
+        f.append(_POS_NAMES[_bucket(_POS_EDGES, (a - before) / span)])
         if first_candidate is not None and a > first_candidate:
             f.append("after_candidate")
         own.append(f)

@@ -350,7 +350,8 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     """Rules from a YAML file: a list (or a mapping with key `rules`) of rows
     `{name, kind, pattern, at: start|any, role: marker|settle|close|query|step|thought|doubt|aha, cues: [...]}`
     (`kind` one of doubt, check, verdict, aha, switch, or the older names verification, hesitation,
-    backtracking; `at` defaults to any, `role` to marker; `cues` is optional, see Rule).
+    backtracking; `at` defaults to any, `role` to marker, and for a `switch` row to thought, so that it
+    counts a switch where no act fires rather than hiding one; `cues` is optional, see Rule).
 
     extend: put the file's rows before the built-in table (True, the default; earlier rows name the
     marker when several fire), or use the file's rows alone (False).
@@ -390,7 +391,9 @@ def rule_from_dict(row: object, where: str) -> Rule:
     kind = LEGACY_KINDS.get(row["kind"], row["kind"])
     if kind not in RULE_KINDS:
         raise InputError(f"{where}: field 'kind' must be one of {', '.join(RULE_KINDS)}, got {row['kind']!r}")
-    at, role = row.get("at", "any"), row.get("role", "marker")
+    # a switch row counts a change of approach where no act fires: first in the table as a marker, it
+    # would hide the built-in doubt or check of its sentence ("Wait, that's wrong, let me try another approach.")
+    at, role = row.get("at", "any"), row.get("role", "thought" if kind == "switch" else "marker")
     if at not in ("start", "any"):
         raise InputError(f"{where}: field 'at' must be start or any, got {at!r}")
     if role not in ROLES:
