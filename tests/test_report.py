@@ -590,7 +590,7 @@ def test_compare_says_when_runs_share_no_task(runs, page, tmp_path):
 
 def test_accuracy_by_marks_a_group_without_problems_not_zero(tmp_path, page):
     def entry(model, groups):
-        return {"task": "math500", "model": model, "n_problems": 2, "n_samples": 2,
+        return {"task": "math500", "model": model, "n_problems": 1, "n_samples": 1,
                 "metrics": {"avg@n": {"value": 0.5}},
                 "breakdowns": {"subject": {g: {"n_problems": 1, "avg@n": v} for g, v in groups.items()}}}
     index = _mini_run(tmp_path / "run", [{"correct": True}, {"correct": False, "model": MODEL_B}],
@@ -786,3 +786,98 @@ def test_a_breakdown_value_of_unicode_digits_and_a_nan_field_still_make_a_readab
     for n, text in blobs:  # as strict as the browser's JSON.parse
         raw = zlib.decompress(decode7(text, int(n)), -15).decode("utf-8")
         json.loads(raw, parse_constant=lambda c: pytest.fail(f"{c} in the page's JSON"))
+
+
+# ---- QA: each figure is measured from what it claims to be measured from ----
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """The bundled demo run (four models), as `evalkit run demo` writes it."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    res = CliRunner().invoke(main, ["run", "demo", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _drop_model(run: Path, model: str) -> None:
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    (run / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples if s["model"] != model),
+                                       encoding="utf-8")
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    results["results"] = [e for e in results["results"] if e["model"] != model]
+    (run / "results.json").write_text(json.dumps(results), encoding="utf-8")
+
+
+def test_compare_of_multi_model_runs_measures_each_model_from_the_same_model(demo_run, tmp_path):
+    # b is a copy of a, plus a model a lacks: every delta is 0, nothing flips, and the extra model is
+    # measured from nothing (it was measured from a's first model, as were a's other models)
+    llama = "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
+    a, b = tmp_path / "a" / "demo", tmp_path / "b" / "demo"
+    shutil.copytree(demo_run, a)
+    shutil.copytree(demo_run, b)
+    _drop_model(a, llama)
+    write_compare([a, b], tmp_path / "cmp.html")
+    html = (tmp_path / "cmp.html").read_text(encoding="utf-8")
+    metrics = _text(html, '<table class="compare-metrics">')
+    assert set(re.findall(r"[+-]\d+\.\d pts", metrics)) == {"+0.0 pts"}, metrics
+    assert f"b/demo · {llama} Δ (no baseline)" in metrics
+    assert "Δ vs a/demo · deepseek-reasoner" in metrics
+    assert "Problems that flip (0)" in html
+    paired = _text(html, '<table class="paired">')
+    assert paired.startswith("Against the same model in a/demo Shared problems")
+    assert paired.count("+0.0 pts +0.0 to +0.0 pts") == 3 and llama not in paired, paired
+    note = _text(html, '<p class="note no-baseline">', "</p>")
+    assert f"a/demo has no results for {llama} on this task, so b/demo · {llama} has no delta" in note
+
+
+def test_a_results_json_behind_the_samples_is_not_the_summary(tmp_path):
+    # a run resumed with a larger -n and killed before it rewrote results.json: the summary was the
+    # old one (n=1: 100%, 2 samples) beside problems drawn from the new samples (50% each, 4 samples)
+    import evalkit
+
+    run = _replay_run(tmp_path, [{"id": pid, "problem": "1+2?", "answer": "3"} for pid in ("p1", "p2")],
+                      [{"problem_id": pid, "sample": s, "completion": f"<think>x</think>\\boxed{{{3 + s}}}"}
+                       for pid in ("p1", "p2") for s in (0, 1)], n=2)
+    # the results.json the run had at -n 1, before it was resumed
+    first = evalkit.evaluate([str(tmp_path / "task.yaml")], completions=tmp_path / "replay.jsonl",
+                             out=tmp_path / "first", n=1, progress=False).run_dir
+    shutil.copy(first / "results.json", run / "results.json")
+    write_report(run)
+    html = (run / "index.html").read_text(encoding="utf-8")
+    summary = _text(html, '<table id="summary-table">')
+    assert "review replay 50.0% 2 4" in summary and "CI" not in summary, summary
+    note = _text(html, '<p class="note" id="stale-note">', "</p>")
+    assert "computed from samples.jsonl because results.json counts other samples" in note
+    assert note.endswith("review · replay.")
+
+
+def test_a_breakdown_of_one_model_names_it_and_the_models_without_one(demo_run, page):
+    # only the Llama-8B replay records carry a `source`: its bars, alone and unnamed, read as the run's
+    _open(page, demo_run / "index.html")
+    chart = page.locator("#chart-by-source")
+    assert "deepseek-ai/DeepSeek-R1-Distill-Llama-8B" in chart.locator("svg").text_content()
+    assert chart.locator("figcaption").inner_text() == (
+        "No source breakdown for deepseek-ai/DeepSeek-R1-Distill-Qwen-14B, deepseek-ai/DeepSeek-R1-Distill-Qwen-7B, "
+        "deepseek-reasoner.")
+
+
+def test_unclosed_thinking_of_a_reply_that_stopped_is_not_called_truncated(tmp_path, page):
+    # the prompt opened thinking and the model stopped without closing it: judged no_answer, not
+    # truncated (the finish reason is known), so the page must not call it truncated either
+    run = _replay_run(tmp_path, [{"id": "q3", "problem": "3+3?", "answer": "6"}],
+                      [{"problem_id": "q3", "sample": 0, "think_open": True, "finish_reason": "stop",
+                        "completion": "Wait, let me double-check that. \\boxed{6}"}])
+    rec = json.loads((run / "samples.jsonl").read_text(encoding="utf-8"))
+    assert rec["reason"] == "no_answer"
+    view = _open_sample(page, run / "index.html", rec)
+    label = view.locator("details.think summary").inner_text()
+    assert "never closed" in label and "truncated" not in label and "finish reason stop" in label, label
+
+
+def test_a_bad_field_in_one_runs_config_names_that_runs_file(runs, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["b"], bad)
+    (bad / "config.json").write_text(json.dumps({"tasks": "abc"}), encoding="utf-8")
+    res = CliRunner().invoke(main, ["report", str(runs["a"]), str(bad), "--out", str(tmp_path / "cmp.html")])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert f"evalkit: error: {bad / 'config.json'}: field 'tasks': expected a list" in res.output, res.output

@@ -115,6 +115,15 @@ def test_compare_page_overlays_the_curves_of_every_run(demo, page):
     _shot(page, "budgets-compare.png")
 
 
+def test_thinking_axis_reads_as_token_counts(demo, page):
+    # the log axis's default labels are mathtext source, shown raw as "$\\mathdefault{2^{8}}$"
+    for index in (demo["run"] / "index.html", demo["compare"]):
+        page.goto(index.resolve().as_uri())
+        texts = page.locator("#chart-thinking svg text").all_text_contents()
+        assert not [t for t in texts if "$" in t or "mathdefault" in t], texts
+        assert {"256", "512", "1k"} <= set(texts), texts
+
+
 @pytest.fixture(scope="module")
 def sky_sweep(tmp_path_factory) -> Path:
     """A budget sweep in sky's think format, one byte a token: budget 2 cuts just after "π" (two bytes);
@@ -150,3 +159,12 @@ def test_problem_rows_are_per_budget(sky_sweep, page):
     # the cut budget answered 0 both times, the finished one 3: not one pooled row, solved 50%, split vote
     assert {b: (c["Budget"], c["Samples"], c["Solved"], c["Majority answer"]) for b, c in cells.items()} == {
         "2": ("2", "2", "0.0%", "0"), "4": ("4", "2", "0.0%", "0"), "1000": ("1000", "2", "100.0%", "3")}
+
+
+def test_sample_charts_count_the_headline_budgets_samples(sky_sweep, page):
+    # pooled, the two cut budgets' wrong answers (4 samples) were counted beside the headline's 2 right ones
+    page.goto((sky_sweep / "index.html").resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    legend = page.locator("#chart-length svg").text_content()
+    assert "correct (2)" in legend and "wrong (0)" in legend, legend
+    assert "headline budget's samples" in page.locator("#sweep-charts-note").inner_text()

@@ -27,6 +27,7 @@ class System:
 
     label: str
     run: RunData
+    model: str
     entry: dict
     solved: dict[str, float]  # problem id -> fraction of judged samples correct
     first: dict[tuple[str, bool], int]  # (problem id, correct) -> first such sample index
@@ -85,7 +86,7 @@ def _systems(runs: list[RunData], titles: list[str]) -> dict[str, list[System]]:
                 per[pid].append(ok)
                 first.setdefault((pid, ok), i)
             label = title if len(models) == 1 else f"{title} · {model}"
-            by_task[task].append(System(label, run, entry,
+            by_task[task].append(System(label, run, model, entry,
                                         {p: sum(v) / len(v) for p, v in per.items()}, first))
     return by_task
 
@@ -102,6 +103,21 @@ def _link(system: System, out_dir: Path, pid: str, correct: bool) -> str | None:
     return f"{quote(page)}#{anchor}"
 
 
+def baselines(systems: list[System]) -> list[int | None]:
+    """Each system's baseline, as an index into `systems`: the same model in the first run that has the
+    task (a system of that run is its own), or, where that run and the system's each hold one model, the
+    one of that run (a run of one model against a run of another). None when the baseline run lacks the
+    model: a delta from another model of that run would be a difference of models, not of runs."""
+    base_run = systems[0].run
+    in_base = [i for i, s in enumerate(systems) if s.run is base_run]
+    out = []
+    for i, s in enumerate(systems):
+        same = [j for j in in_base if systems[j].model == s.model]
+        alone = len(in_base) == 1 and sum(o.run is s.run for o in systems) == 1
+        out.append(i if s.run is base_run else same[0] if same else in_base[0] if alone else None)
+    return out
+
+
 def build(runs: list[RunData], out: Path) -> dict:
     """Everything the compare template needs: one section per task."""
     titles = run_labels(runs)
@@ -109,15 +125,20 @@ def build(runs: list[RunData], out: Path) -> dict:
     for task, systems in _systems(runs, titles).items():
         entries = [s.entry for s in systems]
         names = metric_names(entries)
-        base = systems[0]
+        bases = baselines(systems)
+        # the systems measured from a baseline: those of the other runs
+        others = [i for i, s in enumerate(systems) if s.run is not systems[0].run]
         rows = []
         for name in names:
             cells = [metric_cell((s.entry.get("metrics") or {}).get(name), s.entry.get("n_problems")) for s in systems]
-            base_v = cells[0]["value"] if cells[0] else None
-            deltas = [None if c is None or base_v is None else c["value"] - base_v for c in cells]
+            deltas = [None if i not in others or bases[i] is None or cells[i] is None or cells[bases[i]] is None
+                      else cells[i]["value"] - cells[bases[i]]["value"] for i in range(len(systems))]
             rows.append({"name": name, "cells": cells, "deltas": deltas})
         paired, flips = [], []
-        for other in systems[1:]:
+        for i in others:
+            if bases[i] is None:
+                continue
+            other, base = systems[i], systems[bases[i]]
             shared = sorted(set(base.solved) & set(other.solved))
             mean, lo, hi = paired_bootstrap([base.solved[p] for p in shared], [other.solved[p] for p in shared])
             paired.append({"label": other.label, "n_shared": len(shared), "delta": mean, "lo": lo, "hi": hi,
@@ -131,18 +152,28 @@ def build(runs: list[RunData], out: Path) -> dict:
                                   "winner": base.label if a_ok else other.label,
                                   "a_link": _link(base, out.parent, p, a_ok),
                                   "b_link": _link(other, out.parent, p, b_ok)})
+        base_labels = {systems[bases[i]].label for i in others if bases[i] is not None}
         chart = _charts.pass_at_k(entries, [s.label for s in systems])
         thinking = _charts.accuracy_vs_thinking(entries, [s.label for s in systems])
         # --since/--until pick the problems: runs with other windows score other problems
         windows = [_window(s.run, task) for s in systems]
         in_runs = [titles[i] for i, r in enumerate(runs) if any(s.run is r for s in systems)]
+        base_title = in_runs[0]  # the first run that has the task
         sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
+                         # per system: whether it gets a delta column, and the label of what it is measured from
+                         "measured": [i in others for i in range(len(systems))],
+                         "bases": [None if b is None else systems[b].label for b in bases],
+                         # the one baseline every delta is from, else None (each model against its own)
+                         "base_label": base_labels.pop() if len(base_labels) == 1 else None,
+                         "base_run": base_title,
+                         "no_base": [{"label": systems[i].label, "model": systems[i].model}
+                                     for i in others if bases[i] is None],
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
                          "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
                          # the first run has no results for this task: its deltas are from another run
-                         "other_baseline": base.run is not runs[0],
-                         "only": in_runs[0] if len(in_runs) == 1 else None,
+                         "other_baseline": systems[0].run is not runs[0],
+                         "only": base_title if len(in_runs) == 1 else None,
                          "counts": [{"n_problems": s.entry.get("n_problems"),
                                      "n_samples": s.entry.get("n_samples"),
                                      "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})

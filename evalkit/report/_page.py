@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from evalkit.report import charts as _charts
 from evalkit.report._pack import pack, page_json
-from evalkit.report._run import RunData, answer_spread, is_truncated
+from evalkit.report._run import RunData, answer_spread, headline_samples, is_truncated
 from evalkit.table import coverage_note
+from evalkit.thinking import is_truncated as completion_truncated
 from evalkit.thinking import split_think
 
 CHUNK_BYTES = 512 * 1024  # raw JSON per chunk: opening a sample inflates at most this much
@@ -93,7 +94,7 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
             "n_truncated": _num(e.get("n_truncated")),
             "truncation_rate": (_num(e.get("n_truncated")) or 0) / n if n else None,
             "mean_completion_tokens": _num(e.get("mean_completion_tokens")),
-            "from_samples": bool(e.get("from_samples")),
+            "from_samples": e.get("from_samples") or None,  # why: "missing" or "stale"
             "judge": e.get("judge") if isinstance(e.get("judge"), dict) else None,
         })
     return rows
@@ -219,6 +220,9 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int], think_forma
     trace_rest = {k: v for k, v in trace.items() if k not in ("markers", "episodes")}
     out = {"c": completion, "a": to16(split.answer_start) if split.has_think else 0,
            "open": split.has_think and not split.closed}
+    if out["open"]:  # truncated only where the generation was cut, or its finish reason is unknown (DESIGN.md)
+        out["cut"] = is_truncated(rec) or completion_truncated(completion, rec.get("finish_reason"), think_open,
+                                                               think_format)
     if split.has_think:  # the thinking's length: the trace's (in its unit), else its characters, tags left out
         n, unit = _num(trace.get("think_length")), str(trace.get("unit") or trace.get("length_unit") or "chars")
         use_trace = n is not None and trace.get("has_think") is not False
@@ -426,7 +430,10 @@ def build(run: RunData) -> dict:
         colors[k] = KIND_COLORS.get(k) or next(spare)
     index_text, index_n = pack({"tasks": tasks, "models": models, "problems": problems, "samples": cols,
                                 "kinds": kind_names})
-    chart_list, missing = _charts.run_charts(entries, run.samples)
+    # the per-sample charts count what the summary counts: in a budget sweep, the headline budget's samples
+    # (pooled, a cut budget's answers would outvote it)
+    headline = sorted({i for e in entries for i, _ in headline_samples(e, run.samples)})
+    chart_list, missing = _charts.run_charts(entries, [run.samples[i] for i in headline])
     summary = summary_rows(entries, names)
     taus, stability = stability_rows(entries)
     budgets = budget_tables(entries)
@@ -441,6 +448,7 @@ def build(run: RunData) -> dict:
         "charts": chart_list,
         "budget_tables": budgets,
         "missing_charts": missing,
+        "sweep_charts": any(isinstance(e.get("think_budgets"), dict) for e in entries),
         "kinds": [(k, colors[k]) for k in kind_names],
         "meta": {"title": run.title, "n_samples": len(run.samples), "n_chunks": len(chunks),
                  "kind_colors": colors},

@@ -63,7 +63,13 @@ def load(run_dir: str | Path) -> RunData:
     if not run.is_run():
         raise InputError(f"{path}: not a run directory (no samples.jsonl or results.json in it)")
     config = run.config() or {}
-    samples = scored_samples(run.samples(), config)  # what results.json counts
+    try:
+        samples = scored_samples(run.samples(), config)  # what results.json counts
+    except InputError as e:  # it names config.json alone; a compare reads several
+        message = str(e)
+        if message.startswith("config.json: "):
+            message = f"{run.config_path}: {message.removeprefix('config.json: ')}"
+        raise InputError(message) from None
     return RunData(path, config, _complete_results(run.results() or [], samples), samples)
 
 
@@ -86,7 +92,10 @@ def is_truncated(rec: dict) -> bool:
 
 
 def _complete_results(results: list[dict], samples: list[dict]) -> list[dict]:
-    """Fill counts missing from results.json from the samples; add entries results.json lacks."""
+    """Fill counts missing from results.json from the samples. An entry results.json lacks, or one
+    that counts other samples than samples.jsonl holds (written before the run's last samples: a run
+    still going, or stopped before it rewrote results.json), is made from the samples instead: plain
+    avg@n, no CI, with `from_samples` saying why ("missing" or "stale")."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for rec in samples:
         groups[(rec.get("task"), rec.get("model"))].append(rec)
@@ -97,12 +106,27 @@ def _complete_results(results: list[dict], samples: list[dict]) -> list[dict]:
             continue
         key = (entry.get("task"), entry.get("model"))
         seen.add(key)
-        out.append({**_counts(groups.get(key, [])), **{k: v for k, v in entry.items() if v is not None}})
+        n = entry.get("n_samples")
+        if key in groups and isinstance(n, int) and n != len(headline_samples(entry, samples)):
+            out.append(_from_samples(key, groups[key], "stale"))
+        else:
+            out.append({**_counts(groups.get(key, [])), **{k: v for k, v in entry.items() if v is not None}})
     for key, recs in groups.items():
-        if key not in seen:  # results.json missing or behind the samples: plain avg@n, no CI
-            out.append({"task": key[0], "model": key[1], **_counts(recs), "metrics": _avg_at_n(recs),
-                        "from_samples": True})
+        if key not in seen:
+            out.append(_from_samples(key, recs, "missing"))
     return out
+
+
+def _from_samples(key: tuple, recs: list[dict], why: str) -> dict:
+    """A results entry made from a (task, model)'s samples: in a budget sweep, its largest budget's
+    (the headline's, as evalkit.run.results chooses it; pooled, cut answers would outvote it)."""
+    budgets = [r.get("budget") for r in recs if r.get("budget") is not None]
+    sweep = {}
+    if budgets:
+        sweep = {"think_budgets": {"largest": max(budgets)}}
+        recs = [r for r in recs if r.get("budget") == max(budgets)]
+    return {"task": key[0], "model": key[1], **_counts(recs), "metrics": _avg_at_n(recs), **sweep,
+            "from_samples": why}
 
 
 def _counts(recs: list[dict]) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 STYLE = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, searchable
@@ -118,6 +119,11 @@ def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | N
     return Chart("chart-pass-at-k", "pass@k against k", _svg(fig), note)
 
 
+def _tokens(x: float) -> str:
+    """A token count as a tick label: 256, 512, 1k, 2k, … (k = 1024, as budgets are powers of two)."""
+    return f"{x / 1024:g}k" if x >= 1024 else f"{x:g}"
+
+
 def budget_curves(entry: dict) -> list[tuple[str, dict]]:
     """(source, block) for each thinking-budget block a results entry holds: the sweep's
     (`think_budgets`) and the anytime probes' (`anytime`)."""
@@ -159,6 +165,9 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
             ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15,
                             linewidth=0)
         ax.set_xscale("log", base=2)
+        # plain tick text: the log axis's own labels are mathtext source, which STYLE leaves unparsed
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _tokens(x)))
+        ax.minorticks_off()
         ax.set_xlabel("mean thinking tokens (log scale)")
         ax.set_ylabel("avg@n")
         ax.set_ylim(0, 1.02)
@@ -169,7 +178,9 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
 
 
 def accuracy_by(entries: list[dict]) -> list[Chart]:
-    """Bar charts of avg@n per breakdown key (level, subject, ...), from results `breakdowns`."""
+    """Bar charts of avg@n per breakdown key (level, subject, ...), from results `breakdowns`: a series
+    per entry that has the key, named in a legend when there are several entries, and the caption
+    names the entries without it."""
     keys: list[str] = []
     for e in entries:
         for k in (e.get("breakdowns") or {}):
@@ -208,9 +219,13 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
             ax.invert_yaxis()
             ax.set_xlim(0, 1)
             ax.set_xlabel("avg@n (pass@1)")
-            if len(series) > 1:
+            if len(entries) > 1:  # one series of several would read as the whole run's
                 ax.legend(fontsize=7)
-        note = "n/a: no problems of that group in that series." if missing else ""
+        notes = ["n/a: no problems of that group in that series."] if missing else []
+        without = [label for label in dict.fromkeys(labels) if label not in series]
+        if without:
+            notes.append(f"No {key} breakdown for {', '.join(without)}.")
+        note = " ".join(notes)
         charts.append(Chart(f"chart-by-{_slug(key)}", f"Accuracy by {key}", _svg(fig), note))
     return charts
 

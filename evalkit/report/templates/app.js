@@ -346,7 +346,7 @@
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
       const [size, unit] = x.tl || [split, "characters"];
-      const label = `Thinking: ${size.toLocaleString()} ${unit}, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? " — never closed (truncated)" : "");
+      const label = `Thinking: ${size.toLocaleString()} ${unit}, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? (x.cut ? " — never closed (truncated)" : ` — never closed, though the reply ended (finish reason ${x.fr ?? "unknown"})`) : "");
       parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
     }
     if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw));
