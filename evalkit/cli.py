@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import json
 import math
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
@@ -33,10 +35,26 @@ def _path_error(e: OSError) -> str:
     return f"{where}: {why}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`, a scheduler), raised where the program is, as Ctrl-C is:
+    every cleanup Ctrl-C runs runs (a vLLM engine's processes are shut down, not left holding the GPU)."""
+
+
+def _terminate(signum, frame) -> None:  # noqa: ANN001 - a signal handler's signature
+    raise Terminated()
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):  # an embedding program's handler stays
+            signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
+        except Terminated:
+            click.echo("evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)",
+                       err=True)
+            sys.exit(128 + signal.SIGTERM)
         except InputError as e:
             click.echo(f"evalkit: error: {e}", err=True)
             sys.exit(2)

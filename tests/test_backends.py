@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -243,6 +244,33 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_nothing(tiny_mode
                                 max_tokens=48, dtype="float32", out=tmp_path / "straight", progress=False)
     a, b = by_key(final), by_key(lines(straight.samples_path))
     assert a.keys() == b.keys() and all(a[k]["completion"] == b[k]["completion"] for k in a)
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path):
+    # SIGTERM (kill, timeout, docker stop, a scheduler) killed the driver outright: no cleanup ran, and a
+    # vLLM engine's processes were left running, holding their memory (the rerun could not start its own)
+    class Slow(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            time.sleep(0.2)
+            self._send(chat_reply())
+
+    with serve(Slow) as (url, _):
+        args = [sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=20)), "--backend", "openai",
+                "--model", "m", "--base-url", url, "--concurrency", "1", "--no-progress", "--out", str(tmp_path / "run")]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        samples = tmp_path / "run" / "samples.jsonl"
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if samples.is_file() and samples.read_text().count("\n") >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert "evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)" in err
+    assert 2 <= len(lines(samples)) < 40
 
 
 # ------------------------------------------------------- what a server or a user gets wrong, one sample at a time
@@ -758,3 +786,51 @@ def test_a_stopping_run_waits_for_its_requests_in_flight_only_so_long(monkeypatc
             ["refused", "hangs", "answers"], send, probe, lambda req, reply: emitted.append(reply), label=str))
     assert emitted == ["ANSWERS"] and 1.4 < time.monotonic() - start < 5
     assert "waiting up to 0 min for the 2 requests in flight" in capsys.readouterr().err
+
+
+def test_vllm_on_cpu_generates_prompts_whose_prefill_fills_more_than_one_step(vllm_engine, tmp_path):
+    # vLLM's CPU sampler fails when a seeded prompt's prefill is split across steps ("CPU Generator does
+    # not use offset"); a run whose prompts added up to more than one step's tokens (any full benchmark,
+    # or -n 64) killed the engine, exit 1, no sample saved
+    room = vllm_engine.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+    rng = random.Random(0)
+    words = ["alpha", "beta", "gamma", "delta", "sum", "value", "find", "prime", "angle", "area", "root"]
+    rows = [{"qid": f"p{i}", "question": f"Problem {i}: " + " ".join(rng.choice(words) for _ in range(110)),
+             "answer": str(i)} for i in range(12)]
+    (tmp_path / "probs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "long.yaml").write_text(
+        "name: long\ndataset: {local: probs.jsonl}\nfields: {id: qid, problem: question, answer: answer}\n"
+        "prompt: '{{ question }}'\nverifier: math\ngeneration: {n: 1, temperature: 0.6, max_tokens: 4}\n")
+    prompt_tokens = sum(len(vllm_engine.tokenizer.encode(r["question"])) for r in rows)
+    assert room < prompt_tokens < 1024 * len(rows)  # more than a step holds; each prompt fits the window
+    run = evalkit.evaluate([str(tmp_path / "long.yaml")], engine=vllm_engine, out=tmp_path / "run", progress=False,
+                           trace=False)
+    samples = lines(run.samples_path)
+    assert len(samples) == 12 and all(s["completion_tokens"] > 0 for s in samples)
+
+
+def test_another_revision_of_the_model_is_another_run(tiny_model, tmp_path):
+    # checkpoints pushed as revisions of one repo went to one run directory and were pooled: the second
+    # revision's samples were scored with the first's as one model ("4 samples new, 4 reused")
+    common = ["math500", "--backend", "transformers", "--model", str(tiny_model), "--dtype", "float32",
+              "--limit", "1", "-n", "1", "--max-tokens", "4", "--out", "run", "--no-progress"]
+    first = cli("run", *common, "--revision", "main", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = cli("run", *common, "--revision", "main", cwd=tmp_path)
+    assert again.returncode == 0 and "0 samples new, 1 reused" in again.stdout
+    other = cli("run", *common, "-n", "2", "--revision", "step2", cwd=tmp_path)
+    assert other.returncode == 2 and "model_revision: 'main' -> 'step2'" in other.stderr
+    assert len(lines(tmp_path / "run" / "samples.jsonl")) == 1
+
+
+def test_an_engine_vllm_will_not_start_is_one_line_naming_the_option(tiny_model):
+    # a 56-line traceback ending in pydantic's dump of every engine argument, exit 1
+    pytest.importorskip("vllm")
+    from evalkit.backends.vllm import VLLMBackend
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        VLLMBackend(model=str(tiny_model), dtype="float32", max_model_len=100000, enforce_eager=True)
+    message = str(e.value)
+    assert message.startswith(f"the vllm engine could not start for {tiny_model} (--max-model-len 100000, --dtype float32)")
+    assert "max_model_len (100000) is greater than the derived max_model_len" in message and "\n" not in message

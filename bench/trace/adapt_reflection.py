@@ -7,8 +7,8 @@ and each of the 20 problems, that model's trace of the problem is scored by
 - base: a model fitted from scratch on the 40 gold traces and the agent traces of the two other
   models on the other problems: the shipped detector as it would be had it never seen this model;
 - refit with N: the same fit with N traces of this model (other problems) added;
-- adapted with N: base adapted to those N traces alone (its weights the start and the centre of the
-  penalty, 1/C), as `fit-detector` adapts the shipped weights.
+- adapted with N: base adapted to those N traces alone (its weights and biases the start and the centre
+  of the penalty, 1/C), as `fit-detector` adapts the shipped weights.
 N = 5, 10 and all (19; 17 for Llama-8B, which has 18 traces); the N traces are a seeded random draw
 per problem. Every row uses the shipped threshold. No trace here is one of issue 19's held-out ten.
 
@@ -104,7 +104,7 @@ def main() -> None:
         "two models' agent traces of the other problems (the shipped detector as it would be had it never seen this "
         "model); **refit with N**, the same fit with N of this model's traces on other problems added (what "
         "`bench/trace/train_reflection.py` does); **adapted with N**, base adapted to those N traces alone, as "
-        "`evalkit fit-detector` adapts the shipped weights (the base weights are the start and the centre of the "
+        "`evalkit fit-detector` adapts the shipped weights (the base weights and biases are the start and the centre of the "
         "penalty 1/C). N traces are a seeded random draw per problem; `all` is 19 (17 for Llama-8B). Threshold "
         f"{threshold} (the shipped one) throughout. Sentence-level F1 (precision / recall), a sentence detected "
         "when an act overlaps it. None of these traces is one of issue 19's held-out ten.",

@@ -43,7 +43,14 @@ class VLLMBackend:
         if gpu_memory_utilization:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(engine_kwargs or {})
-        self.llm = LLM(**kwargs)
+        try:
+            self.llm = LLM(**kwargs)
+        except Exception as e:  # noqa: BLE001 - options vLLM refuses, a model folder it cannot load: one line
+            given = {"--max-model-len": max_model_len, "--tp": tp if tp != 1 else None, "--revision": revision,
+                     "--dtype": dtype if dtype != "auto" else None}
+            named = ", ".join(f"{k} {v}" for k, v in given.items() if v is not None)
+            raise InputError(f"the vllm engine could not start for {model}{f' ({named})' if named else ''}: "
+                             f"{_reason(e)}") from None
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
@@ -90,12 +97,13 @@ class VLLMBackend:
                                      max_tokens=max(1, min(r.max_tokens, self.max_model_len - len(p["prompt_token_ids"]))),
                                      skip_special_tokens=False)
                       for r, p in zip(chunk, prompts)]
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
-            for req, out in zip(chunk, outputs):
-                o = out.outputs[0]
-                yield req, Completion(text=req.prefill + o.text, finish_reason=o.finish_reason,
-                                      prompt_tokens=len(out.prompt_token_ids or ()),
-                                      completion_tokens=len(o.token_ids), model=self.model)
+            for part in self._prefill_batches([p["prompt_token_ids"] for p in prompts]):
+                outputs = self.llm.generate([prompts[i] for i in part], [params[i] for i in part], use_tqdm=False)
+                for i, out in zip(part, outputs):
+                    req, o = chunk[i], out.outputs[0]
+                    yield req, Completion(text=req.prefill + o.text, finish_reason=o.finish_reason,
+                                          prompt_tokens=len(out.prompt_token_ids or ()),
+                                          completion_tokens=len(o.token_ids), model=self.model)
 
     def continue_tokens(self, prefixes):
         """Continue token prefixes (evalkit.budgets.Prefix); prefix caching makes a shared prefix cheap."""
@@ -141,3 +149,18 @@ class VLLMBackend:
                 pass
             del llm
 
+
+def _reason(e: Exception) -> str:
+    """What an engine that did not start says, on one line: a config check's own messages (pydantic's
+    ValidationError holds them apart from its input dump), else the exception's first line (vLLM logs
+    the root cause of an engine core that failed above it)."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        try:
+            text = "; ".join(str(err.get("msg", "")) for err in errors())
+        except Exception:  # noqa: BLE001 - not pydantic's after all
+            text = ""
+        if text:
+            return text[:600]
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first}"[:600]

@@ -200,6 +200,9 @@ def evaluate(
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
+    if revision:  # another revision of the model is another model (a checkpoint pushed as a branch); absent
+        # when not given, so runs made before resume
+        identity["model_revision"] = revision
     if (backend_options or {}).get("endpoint") == "completions":
         # prompts rendered here by a tokenizer's template, not by the server's chat endpoint: other prompts,
         # so a rerun may not mix the two (absent for the chat endpoint, so runs made before keep theirs)
