@@ -623,6 +623,10 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     click.echo(_json.dumps(summary, indent=2) if as_json else format_summary(summary))
     if not as_json:
         click.echo(f"think format: {summary['think_format']['name']} ({summary['think_format']['decided_by']})")
+    given = click.get_current_context().get_parameter_source("gold_field") is not click.core.ParameterSource.DEFAULT
+    if given and gold_field and verifier.lower() != "none" and not summary["lines_with_gold"]:  # a misspelt field
+        click.echo(f"evalkit: warning: no line has a field '{gold_field}' (--gold-field): nothing was verified",
+                   err=True)
 
 
 # ---- the detector fitted to a model's own traces: `evalkit label-sheet`, `evalkit fit-detector` ----

@@ -461,6 +461,25 @@ def test_cli_analyze_writes_one_line_per_input_and_prints_a_summary(tmp_path):
     assert result.exit_code == 2 and "unknown verifier 'nope'" in result.output
 
 
+def test_cli_analyze_reads_chat_message_completions_as_the_rewards_do(tmp_path):
+    # TRL's conversational completions, saved as they come: refused as "a list, not text (choose it with
+    # --completion-field)", though no other field would do and the rewards read them
+    text = "<think>2 + 2 = 4. Wait, let me check: 4 - 2 = 2. Yes, that matches.</think> \\boxed{4}"
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"completion": [{"role": "assistant", "content": text}], "answer": "4"}) + "\n"
+                   + json.dumps({"completion": text, "answer": "4"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, ["analyze", str(src), "--gold-field", "answer", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 completions: 2 correct" in result.output
+    first, second = [json.loads(line) for line in out.read_text().splitlines()]
+    assert first["completion"] == text and first["trace"] == second["trace"]
+    # a misspelt --gold-field left every line unjudged without a word
+    result = CliRunner().invoke(main, ["analyze", str(src), "--gold-field", "answr"])
+    assert result.exit_code == 0 and "2 unjudged" in result.output
+    assert "warning: no line has a field 'answr' (--gold-field): nothing was verified" in result.output
+
+
 def test_worker_processes_give_the_same_stats():
     texts = [r["response"] for r in LABELLED[:6]]
     golds = [r["gt_answer"] for r in LABELLED[:6]]

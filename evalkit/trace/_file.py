@@ -37,6 +37,10 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
     rows = []
     for n, row in numbered:
         value = row.get(completion_field)
+        if _messages(value):  # chat messages (TRL's conversational completions): their assistant text
+            from evalkit.rewards._inputs import completion_text
+
+            value = row[completion_field] = completion_text(value)
         if not isinstance(value, str):
             what = "missing" if completion_field not in row else f"a {type(value).__name__}, not text"
             raise InputError(f"{path}:{n}: field '{completion_field}' is {what} (choose it with --completion-field)")
@@ -52,6 +56,12 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
 
         rows = scored_samples(rows, config)
     return rows
+
+
+def _messages(value: Any) -> bool:
+    """Whether a completion is given as chat messages: a non-empty list of dicts with a `content`."""
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(m, dict) and "content" in m for m in value))
 
 
 def file_format(path: str | Path, think_format: Any, completions: Sequence[str], think_open: bool = False
@@ -159,7 +169,8 @@ def analyze_file(
         raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
     if out is not None:
         write_jsonl(out, ({**row, "trace": s.to_dict()} for row, s in zip(rows, stats)))
-    return {**summarize(stats), "think_format": {"name": decision.format.name, "decided_by": decision.reason}}
+    return {**summarize(stats), "think_format": {"name": decision.format.name, "decided_by": decision.reason},
+            "lines_with_gold": sum(gold_field is not None and r.get(gold_field) is not None for r in rows)}
 
 
 AUTO_WORKERS = 8
