@@ -489,6 +489,13 @@ def _check_out(command: str, out: str | None, reads: tuple[str, ...] = (), **opt
     inputs = {path: what for file in reads for path, what in read_files(file).items()}
     inputs.update({Path(path): f"the --{option.replace('_', '-')} file" for option, path in options.items()
                    if path is not None and path != "shipped"})
+    if out is not None:  # an --out inside a run directory it does not read: that run's files are not ours either
+        from evalkit.outputs import run_files
+        from evalkit.run.rundir import RunDir
+
+        folder = Path(out).parent
+        if RunDir(folder).is_run():
+            inputs.update(run_files(folder, report=True))
     check_outputs({"--out": out}, inputs, command)
 
 

@@ -107,6 +107,8 @@ def test_letter_forms_models_also_write(completion):
     ("The answer is (A) or (C) since", "A, C"),
     ("The answer is (A) or maybe (C).", "A, C"),  # read as A: the hedge ended the list
     ("\\boxed{A} or \\boxed{C}", "A, C"),  # read as C, the last box
+    ("(C) or maybe (A)", "A, C"),  # the README's own example without "the answer is": read as A, the last letter
+    ("I think (C) or (A).", "A, C"),
 ])
 def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
     v = verify_choice(completion, "A")

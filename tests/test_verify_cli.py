@@ -137,3 +137,32 @@ def test_a_pairs_verifier_that_is_not_a_name_is_one_line(tmp_path):
     src.write_text(json.dumps({"answer": "2", "gold": "2", "verifier": ["math"]}) + "\n")
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:1: field 'verifier' must be a verifier name" in r.output, r.output
+
+
+def test_pairs_out_never_writes_over_a_run_it_lands_in(tmp_path):
+    # `--out RUN/samples.jsonl` replaced a run's 110 samples with one verdict line, exit 0
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "samples.jsonl").write_text('{"task": "t"}\n')
+    (run / "config.json").write_text("{}\n")
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"answer": "2", "gold": "2"}) + "\n")
+    for name, what in (("samples.jsonl", "the run's samples"), ("index.html", "the run's report")):
+        r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(run / name)])
+        assert r.exit_code == 2 and f"is {what}; choose another path" in r.output, r.output
+    assert (run / "samples.jsonl").read_text() == '{"task": "t"}\n' and not (run / "index.html").exists()
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(run / "verdicts.jsonl")])
+    assert r.exit_code == 0, r.output  # a file of its own in the run's folder is fine
+
+
+def test_a_nan_gold_is_no_gold_not_the_answer_nan(tmp_path):
+    # json.dumps writes pandas' missing value as NaN; it was read as the answer "nan", and \boxed{nan} scored correct
+    from evalkit.verifiers.math import verify_answer, verify_math
+
+    assert verify_answer("nan", float("nan")).correct is None
+    v = verify_math("<think>.</think> \\boxed{nan}", float("nan"))
+    assert (v.correct, v.reason) == (None, "error")
+    src = tmp_path / "pairs.jsonl"
+    src.write_text('{"answer": "nan", "gold": NaN}\n')
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold' is NaN, a missing value" in r.output, r.output

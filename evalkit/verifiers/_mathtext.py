@@ -370,7 +370,7 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     the hashes; a solution text keeps its last `\\boxed{}`; `$…$` wrappers go. `$69$,$84$` is two
     parts; with `multiple_answer=True` any top-level comma separates parts.
     """
-    if gold is None:
+    if gold is None or (isinstance(gold, float) and gold != gold):  # NaN: a missing value, never the answer `nan`
         return None
     if isinstance(gold, (list, tuple)):
         parts = [p for g in gold for p in (normalize_gold(g, multiple_answer) or ())]

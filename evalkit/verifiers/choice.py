@@ -46,7 +46,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
                        r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
-_LISTING_ROWS = frozenset({"boxed", "answer_is", "statement"})
+_LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
