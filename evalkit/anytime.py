@@ -370,13 +370,17 @@ def _first_line(e: Exception) -> str:
 def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
     from evalkit.backends.base import get_backend
 
-    backend = (options or {}).pop("backend", None) or config.get("backend")
-    model = (options or {}).pop("model", None) or config.get("model")
+    options = dict(options or {})
+    backend = options.pop("backend", None) or config.get("backend")
+    model = options.pop("model", None) or config.get("model")
+    revision = (config.get("identity") or {}).get("model_revision")
+    if revision and model == config.get("model"):  # the run's checkpoint, not the repo's default branch
+        options.setdefault("revision", revision)
     if backend in (None, "replay"):
         raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "
                          "--model M (or openai --endpoint completions), or use --no-generate")
     try:
-        engine = get_backend(backend, model=model, **(options or {}))
+        engine = get_backend(backend, model=model, **options)
     except KeyError as e:
         raise InputError(str(e.args[0])) from None
     if not can_continue(engine):

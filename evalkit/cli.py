@@ -41,13 +41,15 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame) -> None:  # noqa: ANN001 - a signal handler's signature
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
     raise Terminated()
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):  # an embedding program's handler stays
+        ours = (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)  # an embedding program's handler stays
+        if ours:
             signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
@@ -63,6 +65,9 @@ class _Group(click.Group):
                 raise
             click.echo(f"evalkit: error: {_path_error(e)}", err=True)
             sys.exit(2)
+        finally:  # a program that called main() gets SIGTERM's default back
+            if ours:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

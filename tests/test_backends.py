@@ -273,6 +273,16 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path
     assert 2 <= len(lines(samples)) < 40
 
 
+def test_a_program_that_calls_the_cli_keeps_its_own_sigterm():
+    # main() installed its SIGTERM handler and left it: the calling program, killed later, got a
+    # KeyboardInterrupt its own `except KeyboardInterrupt` swallowed, and lived on
+    from evalkit.cli import main
+
+    before = signal.getsignal(signal.SIGTERM)
+    main(["tasks"], standalone_mode=False)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 # ------------------------------------------------------- what a server or a user gets wrong, one sample at a time
 
 LONG = "Compute the sum. " + " ".join(f"zq{i}" for i in range(300))  # over 1,024 tokens of the tiny tokenizer
@@ -821,6 +831,30 @@ def test_another_revision_of_the_model_is_another_run(tiny_model, tmp_path):
     other = cli("run", *common, "-n", "2", "--revision", "step2", cwd=tmp_path)
     assert other.returncode == 2 and "model_revision: 'main' -> 'step2'" in other.stderr
     assert len(lines(tmp_path / "run" / "samples.jsonl")) == 1
+
+
+
+def test_anytime_continues_a_run_with_the_revision_it_was_made_with(tiny_model, tmp_path, monkeypatch):
+    # anytime built its engine from the model's name alone: the default branch's weights would have
+    # continued another checkpoint's traces. Which weights it asks for is what is checked (no hub here
+    # holds two revisions of a model), so the engine's construction is intercepted.
+    import evalkit.backends.base as backends
+    from evalkit.anytime import anytime
+
+    made = cli("run", "math500", "--backend", "transformers", "--model", str(tiny_model), "--dtype", "float32",
+               "--limit", "1", "-n", "1", "--max-tokens", "4", "--revision", "step2", "--out", "run", "--no-progress",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    asked = {}
+
+    def intercept(name, **options):
+        asked.update(options, backend=name)
+        raise KeyError("intercepted")
+
+    monkeypatch.setattr(backends, "get_backend", intercept)
+    with pytest.raises(Exception, match="intercepted"):
+        anytime(tmp_path / "run", budgets="8")
+    assert (asked["backend"], asked["model"], asked["revision"]) == ("transformers", str(tiny_model), "step2")
 
 
 def test_an_engine_vllm_will_not_start_is_one_line_naming_the_option(tiny_model):

@@ -124,6 +124,22 @@ def test_thinking_axis_reads_as_token_counts(demo, page):
         assert {"256", "512", "1k"} <= set(texts), texts
 
 
+def test_a_thinking_axis_within_a_factor_of_four_still_has_labels():
+    # every point between two powers of two (300 to 450 tokens): the log axis had no tick, and no label
+    import re
+
+    from evalkit.report import charts
+
+    def entry(xs):
+        return {"think_budgets": {"budgets": [{"budget": int(x), "mean_thinking_tokens": x,
+                                               "metrics": {"avg@n": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}}
+                                              for x in xs]}}
+
+    for xs, some in (([300, 450], {"300", "450"}), ([5000, 7000], {"6000"})):
+        texts = set(re.findall(r">([^<>]{1,8})</text>", charts.accuracy_vs_thinking([entry(xs)], ["m"]).svg))
+        assert some <= texts, texts
+
+
 @pytest.fixture(scope="module")
 def sky_sweep(tmp_path_factory) -> Path:
     """A budget sweep in sky's think format, one byte a token: budget 2 cuts just after "π" (two bytes);

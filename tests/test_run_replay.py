@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import evalkit
+from evalkit.errors import InputError
 from evalkit.types import SAMPLE_KEYS
 
 
@@ -46,6 +48,13 @@ def test_demo_runs_offline_and_reports_each_model(tmp_path):
 
     frame = evalkit.load_run(run_dir)
     assert len(frame) == 110 and set(frame["model"]) == {s["model"] for s in samples}
+    assert len(evalkit.load_run(run_dir / "samples.jsonl")) == 110
+    # another file of the folder, or one that is not there, was read as the run's 110 samples
+    (run_dir / "traced.jsonl").write_text(json.dumps(samples[0]) + "\n")
+    for other, says in (("traced.jsonl", "expected a run directory or its samples.jsonl"),
+                        ("gone.jsonl", "no such run directory or file")):
+        with pytest.raises(InputError, match=re.escape(f"{run_dir / other}: {says}")):
+            evalkit.load_run(run_dir / other)
 
 
 def _replay_file(path: Path, rows: list[dict]) -> Path:
@@ -639,3 +648,23 @@ def test_each_task_of_a_replay_records_the_samples_the_file_holds_for_it(tmp_pat
     assert {e["task"]: e["samples_per_problem"] for e in results} == {"toy": 2, "toy4": 4}
     page = (out / "index.html").read_text()
     assert "toy: n=2" in page and "toy: n=4" not in page
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("n", "4", "-n must be a whole number, got '4'"),  # a TypeError deep in planning
+    ("n", True, "-n must be a whole number, got True"),  # ran n=1
+    ("limit", 2.5, "--limit must be a whole number, got 2.5"),  # ran 3 problems
+    ("seed", "x", "--seed must be a whole number, got 'x'"),  # derived every sample's seed from "x"
+    ("temperature", "hot", "--temperature must be a number, got 'hot'"),
+    ("chat_template_kwargs", [1, 2], "chat_template_kwargs must be a dict, got list"),
+])
+def test_evaluate_refuses_arguments_of_the_wrong_type_by_their_option(tmp_path, option, value, says):
+    with pytest.raises(InputError, match=re.escape(says)):
+        evalkit.evaluate(["demo"], out=tmp_path / "run", progress=False, **{option: value})
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_reads_one_task_name_and_comma_separated_layers_as_the_command_line_does(tmp_path):
+    # "demo" was iterated letter by letter ("unknown task 'd'"); "seccomp" as layers s, e, c, c, o, m, p
+    run = evalkit.evaluate("demo", out=tmp_path / "run", progress=False, limit=1, n=1, require_layers="seccomp")
+    assert {s["task"] for s in lines(run.samples_path)} == {"demo"}

@@ -166,3 +166,12 @@ def test_a_nan_gold_is_no_gold_not_the_answer_nan(tmp_path):
     src.write_text('{"answer": "nan", "gold": NaN}\n')
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold' is NaN, a missing value" in r.output, r.output
+
+
+def test_an_empty_pairs_file_is_an_error_not_an_empty_verdict_file(tmp_path):
+    src, out = tmp_path / "pairs.jsonl", tmp_path / "verdicts.jsonl"
+    for text in ("", "\n\n"):
+        src.write_text(text)
+        r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(out)])
+        assert r.exit_code == 2 and "pairs.jsonl: no lines to verify" in r.output, r.output
+        assert not out.exists()

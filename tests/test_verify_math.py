@@ -541,6 +541,19 @@ def test_nested_boxes_and_thousands_in_parts():
     assert verify_math("\\boxed{1,000} and \\boxed{3,000}", "$1000$,$2000$").correct is False
 
 
+def test_an_answer_of_several_boxes_is_several_parts_as_a_gold_is():
+    # read as its last box: "\boxed{5}, \boxed{6}" was right against the gold 6, though the same text
+    # as a gold is two parts (and 6 against that gold is wrong)
+    from evalkit.verifiers.math import verify_answer
+
+    two = "\\boxed{5}, \\boxed{6}"
+    assert (verify_answer(two, "6").correct, verify_answer(two, "6").answer) == (False, "5, 6")
+    assert verify_answer(two, "5,6").correct is True
+    assert verify_answer(two, two).correct is True and verify_answer("6", two).correct is False
+    # a model's whole output still answers with its last box
+    assert verify_math("<think>5 or 6?</think> First \\boxed{5}, then \\boxed{6}", "6").correct is True
+
+
 def test_bare_answer_is_not_a_completion():
     from evalkit.verifiers.math import verify_answer
 

@@ -36,6 +36,8 @@ class VLLMBackend:
                                       tensor_parallel_size=tp, enable_prefix_caching=True)
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
+            if _on_cpu():  # a prompt's prefill must fit one step on CPU (see _prefill_batches): any prompt the window holds
+                kwargs["max_num_batched_tokens"] = max(max_model_len, 4096)
         if enforce_eager is None:
             enforce_eager = os.environ.get("EVALKIT_VLLM_EAGER", "") == "1"
         if enforce_eager:
@@ -53,6 +55,14 @@ class VLLMBackend:
                              f"{_reason(e)}") from None
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+
+    def _fits(self, n_tokens: int) -> bool:
+        """Whether a prompt of `n_tokens` can be generated from: it leaves room for a token in the context
+        window, and on CPU its prefill fits one step (past it vLLM 0.32's seeded sampling fails; a larger
+        --max-model-len raises the step to the window)."""
+        config = self.llm.llm_engine.vllm_config
+        step = config.scheduler_config.max_num_batched_tokens if config.device_config.device_type == "cpu" else None
+        return n_tokens < self.max_model_len and (step is None or n_tokens <= step)
 
     @classmethod
     def from_engine(cls, llm: Any, model: str) -> "VLLMBackend":
@@ -86,12 +96,12 @@ class VLLMBackend:
             # a prompt that leaves no room for one token makes vLLM refuse the whole call: it is that
             # sample's outcome alone (cut off before its first token), and the others generate
             for req, ids in encoded:
-                if len(ids) >= self.max_model_len:
+                if not self._fits(len(ids)):
                     yield req, prompt_too_long(req, len(ids), self.model)
-            chunk = [r for r, ids in encoded if len(ids) < self.max_model_len]
+            chunk = [r for r, ids in encoded if self._fits(len(ids))]
             if not chunk:
                 continue
-            prompts = [{"prompt_token_ids": ids} for _, ids in encoded if len(ids) < self.max_model_len]
+            prompts = [{"prompt_token_ids": ids} for _, ids in encoded if self._fits(len(ids))]
             params = [SamplingParams(n=1, temperature=r.temperature, top_p=r.top_p, seed=r.seed,
                                      # the context window caps the reply: it then ends as `length`
                                      max_tokens=max(1, min(r.max_tokens, self.max_model_len - len(p["prompt_token_ids"]))),
@@ -148,6 +158,15 @@ class VLLMBackend:
             except Exception:
                 pass
             del llm
+
+
+def _on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return current_platform.device_type == "cpu"
+    except Exception:  # noqa: BLE001 - an older vLLM: its own defaults
+        return False
 
 
 def _reason(e: Exception) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 STYLE = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, searchable
@@ -165,8 +165,14 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
             ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15,
                             linewidth=0)
         ax.set_xscale("log", base=2)
+        # within a factor of four, powers of two alone may leave the axis without a label (300 to 450
+        # tokens): round numbers instead
+        xs_all = [p[0] for _, pts in series for p in pts]
+        narrow = max(xs_all) < 4 * min(xs_all)
+        if narrow:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
         # plain tick text: the log axis's own labels are mathtext source, which STYLE leaves unparsed
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _tokens(x)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}" if narrow else _tokens(x)))
         ax.minorticks_off()
         ax.set_xlabel("mean thinking tokens (log scale)")
         ax.set_ylabel("avg@n")

@@ -11,6 +11,7 @@ revision) is refused unless `overwrite`; `n` and `limit` may grow.
 
 from __future__ import annotations
 
+import numbers
 import os
 import platform
 import sys
@@ -133,6 +134,19 @@ def evaluate(
     """
     from evalkit.budgets import budget_settings, for_format
 
+    if isinstance(tasks, str):  # one task's name, not its letters
+        tasks = [tasks]
+    if isinstance(require_layers, str):  # as the command line spells it: seccomp,landlock
+        require_layers = [name for name in require_layers.split(",") if name]
+    # from Python, what the command line's types would have refused: named by their options, before anything starts
+    for option, value in (("-n", n), ("--max-tokens", max_tokens), ("--limit", limit), ("--seed", seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise InputError(f"{option} must be a whole number, got {value!r}")
+    for option, value in (("--temperature", temperature), ("--top-p", top_p)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise InputError(f"{option} must be a number, got {value!r}")
+    if chat_template_kwargs is not None and not isinstance(chat_template_kwargs, dict):
+        raise InputError(f"chat_template_kwargs must be a dict, got {type(chat_template_kwargs).__name__}")
     for option, value in (("--max-model-len", max_model_len), ("--tp", tp), ("--dp", dp)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise InputError(f"{option} must be a whole number of at least 1, got {value!r}")
@@ -552,4 +566,10 @@ def load_run(path: str | os.PathLike):
     path: a run directory, or a samples.jsonl file.
     """
     path = Path(path)
-    return RunDir(path if path.is_dir() or not path.name.endswith(".jsonl") else path.parent).frame()
+    if path.is_dir():
+        return RunDir(path).frame()
+    if not path.exists():
+        raise InputError(f"{path}: no such run directory or file")
+    if path.name != "samples.jsonl":  # another file beside a run's samples was read as them
+        raise InputError(f"{path}: expected a run directory or its samples.jsonl")
+    return RunDir(path.parent).frame()

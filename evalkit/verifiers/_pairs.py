@@ -29,6 +29,9 @@ def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "au
     """
     default = verifier
     raw = list(read_jsonl_numbered(path))
+    if not raw:  # an empty --out and exit 0 read as "all verified"
+        raise InputError(f"{path}: no lines to verify (expected one JSON object per line with 'gold' and "
+                         "'completion' or 'answer')")
     try:  # from the lines that do not name their own format
         decided = decide(think_format, completions=[r.get("completion") or "" for _, r in raw if "completion" in r
                                                     and r.get("think_format") in (None, "auto")] or None).format

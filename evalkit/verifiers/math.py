@@ -171,6 +171,9 @@ def _read_whole(answer: Any, gold: tuple[str, ...]) -> Verdict | tuple:
     parts = text.normalize_gold(answer.replace("\x00", "") if isinstance(answer, str) else answer)
     if not parts:
         return _verdict(False, "no_answer", None, "empty answer", 0.0)
+    if len(parts) > 1:  # several boxes are several parts, as in a gold: the last one alone is not the answer
+        pred = parts if len(parts) == len(gold) else (", ".join(parts),)
+        return (gold, tuple(text.rewrite(p) for p in pred), None)
     return _from_boxes(list(parts), gold)
 
 
