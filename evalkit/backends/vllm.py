@@ -95,13 +95,14 @@ class VLLMBackend:
             encoded = [(r, self.tokenizer.encode(r.prompt, add_special_tokens=False)) for r in batch]
             # a prompt that leaves no room for one token makes vLLM refuse the whole call: it is that
             # sample's outcome alone (cut off before its first token), and the others generate
-            for req, ids in encoded:
-                if not self._fits(len(ids)):
+            fits = [self._fits(len(ids)) for _, ids in encoded]
+            for (req, ids), ok in zip(encoded, fits):
+                if not ok:
                     yield req, prompt_too_long(req, len(ids), self.model)
-            chunk = [r for r, ids in encoded if self._fits(len(ids))]
+            chunk = [r for (r, _), ok in zip(encoded, fits) if ok]
             if not chunk:
                 continue
-            prompts = [{"prompt_token_ids": ids} for _, ids in encoded if self._fits(len(ids))]
+            prompts = [{"prompt_token_ids": ids} for (_, ids), ok in zip(encoded, fits) if ok]
             params = [SamplingParams(n=1, temperature=r.temperature, top_p=r.top_p, seed=r.seed,
                                      # the context window caps the reply: it then ends as `length`
                                      max_tokens=max(1, min(r.max_tokens, self.max_model_len - len(p["prompt_token_ids"]))),
