@@ -374,7 +374,8 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
     backend = options.pop("backend", None) or config.get("backend")
     model = options.pop("model", None) or config.get("model")
     revision = (config.get("identity") or {}).get("model_revision")
-    if revision and model == config.get("model"):  # the run's checkpoint, not the repo's default branch
+    if revision and model == config.get("model") and backend == config.get("backend"):
+        # the run's checkpoint, not the repo's default branch (on the backend that took it)
         options.setdefault("revision", revision)
     if backend in (None, "replay"):
         raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "

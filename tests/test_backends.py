@@ -855,6 +855,11 @@ def test_anytime_continues_a_run_with_the_revision_it_was_made_with(tiny_model, 
     with pytest.raises(Exception, match="intercepted"):
         anytime(tmp_path / "run", budgets="8")
     assert (asked["backend"], asked["model"], asked["revision"]) == ("transformers", str(tiny_model), "step2")
+    # another backend continuing the traces (a server of the same model) takes no revision of its own
+    asked.clear()
+    with pytest.raises(Exception, match="intercepted"):
+        anytime(tmp_path / "run", budgets="8", backend_options={"backend": "openai", "base_url": "http://127.0.0.1:9/v1"})
+    assert asked["backend"] == "openai" and "revision" not in asked
 
 
 def test_an_engine_vllm_will_not_start_is_one_line_naming_the_option(tiny_model):

@@ -666,5 +666,11 @@ def test_evaluate_refuses_arguments_of_the_wrong_type_by_their_option(tmp_path, 
 
 def test_evaluate_reads_one_task_name_and_comma_separated_layers_as_the_command_line_does(tmp_path):
     # "demo" was iterated letter by letter ("unknown task 'd'"); "seccomp" as layers s, e, c, c, o, m, p
-    run = evalkit.evaluate("demo", out=tmp_path / "run", progress=False, limit=1, n=1, require_layers="seccomp")
+    import numpy as np
+
+    run = evalkit.evaluate("demo", out=tmp_path / "run", progress=False, limit=1, n=1, require_layers="seccomp",
+                           seed=np.int32(3))
     assert {s["task"] for s in lines(run.samples_path)} == {"demo"}
+    # numpy's numbers are recorded as plain ones: the command line's --seed 3 resumes the run ('3' -> 3 refused it)
+    again = cli("run", "demo", "--limit", "1", "-n", "1", "--seed", "3", "--out", str(tmp_path / "run"), "--no-progress")
+    assert again.returncode == 0 and "0 samples new" in again.stdout, again.stderr

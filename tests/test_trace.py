@@ -467,16 +467,17 @@ def test_cli_analyze_reads_chat_message_completions_as_the_rewards_do(tmp_path):
     text = "<think>2 + 2 = 4. Wait, let me check: 4 - 2 = 2. Yes, that matches.</think> \\boxed{4}"
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"completion": [{"role": "assistant", "content": text}], "answer": "4"}) + "\n"
-                   + json.dumps({"completion": text, "answer": "4"}) + "\n")
+                   + json.dumps({"completion": text, "answer": "4"}) + "\n"
+                   + json.dumps({"completion": {"role": "assistant", "content": text}, "answer": "4"}) + "\n")
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(main, ["analyze", str(src), "--gold-field", "answer", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "2 completions: 2 correct" in result.output
-    first, second = [json.loads(line) for line in out.read_text().splitlines()]
-    assert first["completion"] == text and first["trace"] == second["trace"]
+    assert "3 completions: 3 correct" in result.output
+    first, second, third = [json.loads(line) for line in out.read_text().splitlines()]
+    assert first["completion"] == third["completion"] == text and first["trace"] == second["trace"] == third["trace"]
     # a misspelt --gold-field left every line unjudged without a word
     result = CliRunner().invoke(main, ["analyze", str(src), "--gold-field", "answr"])
-    assert result.exit_code == 0 and "2 unjudged" in result.output
+    assert result.exit_code == 0 and "3 unjudged" in result.output
     assert "warning: no line has a field 'answr' (--gold-field): nothing was verified" in result.output
 
 

@@ -109,11 +109,24 @@ def test_letter_forms_models_also_write(completion):
     ("\\boxed{A} or \\boxed{C}", "A, C"),  # read as C, the last box
     ("(C) or maybe (A)", "A, C"),  # the README's own example without "the answer is": read as A, the last letter
     ("I think (C) or (A).", "A, C"),
+    ("\\text{(C)} or \\text{(A)}", "A, C"),
 ])
 def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
     v = verify_choice(completion, "A")
     assert (v.correct, v.answer, v.reason) == (False, chosen, "wrong")
     assert "several letters" in v.detail
+
+
+@pytest.mark.parametrize("completion", [
+    "So we conclude (C) A quick check confirms this.",  # the option's own text starts with a capital
+    "Thus (C) H2O is the molecule.",
+    "Therefore: (C) G protein coupled receptor.",
+    "(C) H",
+    "(A) and (B) are wrong, so (C).",
+])
+def test_a_letter_in_parentheses_followed_by_the_options_text_is_one_letter(completion):
+    v = verify_choice(completion, "C")
+    assert (v.correct, v.answer) == (True, "C"), v.detail
 
 
 @pytest.mark.parametrize("completion", [

@@ -163,9 +163,13 @@ def test_a_nan_gold_is_no_gold_not_the_answer_nan(tmp_path):
     v = verify_math("<think>.</think> \\boxed{nan}", float("nan"))
     assert (v.correct, v.reason) == (None, "error")
     src = tmp_path / "pairs.jsonl"
-    src.write_text('{"answer": "nan", "gold": NaN}\n')
-    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
-    assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold' is NaN, a missing value" in r.output, r.output
+    for gold in ("NaN", "[NaN]"):
+        src.write_text('{"answer": "nan", "gold": %s}\n' % gold)
+        r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+        assert r.exit_code == 2 and f"pairs.jsonl:1: field 'gold' holds no answer ({gold}), a missing value" in r.output, r.output
+    import numpy as np
+
+    assert verify_answer("nan", np.float32("nan")).correct is None
 
 
 def test_an_empty_pairs_file_is_an_error_not_an_empty_verdict_file(tmp_path):

@@ -123,13 +123,17 @@ class VLLMBackend:
         from evalkit.budgets import continue_with_stops
 
         def run(token_ids, kwargs_list):
-            out = []
-            for batch in self._prefill_batches(token_ids):
+            # a prefix vLLM cannot prefill in one step on CPU gets nothing, cut at the limit (see _fits)
+            out: list = [((), "length", None, None)] * len(token_ids)
+            fit = [i for i, ids in enumerate(token_ids) if self._fits(len(ids))]
+            for batch in self._prefill_batches([token_ids[i] for i in fit]):
+                batch = [fit[j] for j in batch]
                 params = [SamplingParams(n=1, skip_special_tokens=False, **kwargs_list[i]) for i in batch]
                 outputs = self.llm.generate([{"prompt_token_ids": list(token_ids[i])} for i in batch], params,
                                             use_tqdm=False)
-                out += [(o.outputs[0].token_ids, o.outputs[0].finish_reason, o.outputs[0].stop_reason,
-                         o.num_cached_tokens) for o in outputs]
+                for i, o in zip(batch, outputs):
+                    out[i] = (o.outputs[0].token_ids, o.outputs[0].finish_reason, o.outputs[0].stop_reason,
+                              o.num_cached_tokens)
             return out
 
         return continue_with_stops(self.tokenizer, prefixes, run, self.max_model_len)

@@ -170,9 +170,9 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
         xs_all = [p[0] for _, pts in series for p in pts]
         narrow = max(xs_all) < 4 * min(xs_all)
         if narrow:
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         # plain tick text: the log axis's own labels are mathtext source, which STYLE leaves unparsed
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}" if narrow else _tokens(x)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if narrow else _tokens(x)))
         ax.minorticks_off()
         ax.set_xlabel("mean thinking tokens (log scale)")
         ax.set_ylabel("avg@n")

@@ -134,17 +134,18 @@ def evaluate(
     """
     from evalkit.budgets import budget_settings, for_format
 
-    if isinstance(tasks, str):  # one task's name, not its letters
+    if isinstance(tasks, (str, os.PathLike)):  # one task's name or path, not its letters
         tasks = [tasks]
+    tasks = [os.fspath(t) if isinstance(t, os.PathLike) else t for t in tasks]
     if isinstance(require_layers, str):  # as the command line spells it: seccomp,landlock
         require_layers = [name for name in require_layers.split(",") if name]
-    # from Python, what the command line's types would have refused: named by their options, before anything starts
-    for option, value in (("-n", n), ("--max-tokens", max_tokens), ("--limit", limit), ("--seed", seed)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-            raise InputError(f"{option} must be a whole number, got {value!r}")
-    for option, value in (("--temperature", temperature), ("--top-p", top_p)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-            raise InputError(f"{option} must be a number, got {value!r}")
+    # from Python, what the command line's types would have refused, named by their options, before anything
+    # starts; numpy's numbers are taken as the plain ones (config.json and the run's identity hold those)
+    n, max_tokens, limit, seed = (_whole(option, value) for option, value in
+                                  (("-n", n), ("--max-tokens", max_tokens), ("--limit", limit), ("--seed", seed)))
+    max_model_len, tp, dp = (_whole(option, value) for option, value in
+                             (("--max-model-len", max_model_len), ("--tp", tp), ("--dp", dp)))
+    temperature, top_p = (_real(option, value) for option, value in (("--temperature", temperature), ("--top-p", top_p)))
     if chat_template_kwargs is not None and not isinstance(chat_template_kwargs, dict):
         raise InputError(f"chat_template_kwargs must be a dict, got {type(chat_template_kwargs).__name__}")
     for option, value in (("--max-model-len", max_model_len), ("--tp", tp), ("--dp", dp)):
@@ -558,6 +559,24 @@ def _config(plans: list[TaskPlan], identity: dict[str, Any], model_id: str, back
         sandbox_layers=next((env["sandbox_layers"] for env in environment.values() if "sandbox_layers" in env), None),
         verifier_environment=environment, versions=versions, host=platform.node(),
     )
+
+
+def _whole(option: str, value: Any) -> int | None:
+    """An option's whole number as a plain int (None stays None); InputError naming the option otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{option} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _real(option: str, value: Any) -> float | None:
+    """An option's number as a plain float (None stays None); InputError naming the option otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{option} must be a number, got {value!r}")
+    return float(value)
 
 
 def load_run(path: str | os.PathLike):

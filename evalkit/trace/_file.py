@@ -59,7 +59,10 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
 
 
 def _messages(value: Any) -> bool:
-    """Whether a completion is given as chat messages: a non-empty list of dicts with a `content`."""
+    """Whether a completion is given as chat messages: a message (a dict with a `content`), or a
+    non-empty list of them."""
+    if isinstance(value, dict):
+        return "content" in value
     return (isinstance(value, list) and bool(value)
             and all(isinstance(m, dict) and "content" in m for m in value))
 

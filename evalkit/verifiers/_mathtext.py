@@ -370,6 +370,8 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     the hashes; a solution text keeps its last `\\boxed{}`; `$…$` wrappers go. `$69$,$84$` is two
     parts; with `multiple_answer=True` any top-level comma separates parts.
     """
+    if hasattr(gold, "tolist") and not isinstance(gold, str):  # numpy arrays and scalars (a float32 NaN too)
+        gold = gold.tolist()
     if gold is None or (isinstance(gold, float) and gold != gold):  # NaN: a missing value, never the answer `nan`
         return None
     if isinstance(gold, (list, tuple)):

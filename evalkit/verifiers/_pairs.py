@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
+from evalkit.taskspec import gold_answer
 from evalkit.thinking import ThinkFormat, decide, get_format
 from evalkit.types import Verdict
 from evalkit.verifiers.base import VerifyItem, get_verifier, verifier_factory, verify_checked
@@ -48,8 +49,9 @@ def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "au
             raise InputError(f"{path}:{n}: missing field 'gold'")
         if row["gold"] is None:  # nothing to compare with: the file's fault, not an unjudged verdict
             raise InputError(f"{path}:{n}: field 'gold' is null (expected the gold answer)")
-        if isinstance(row["gold"], float) and row["gold"] != row["gold"]:  # what json.dumps writes for pandas' NA
-            raise InputError(f"{path}:{n}: field 'gold' is NaN, a missing value (expected the gold answer)")
+        if gold_answer(row["gold"]) is None:  # NaN (what json.dumps writes for pandas' NA), "", [], [NaN]
+            raise InputError(f"{path}:{n}: field 'gold' holds no answer ({json.dumps(row['gold'])[:40]}), "
+                             "a missing value (expected the gold answer)")
         if row.get("finish_reason") is not None and not isinstance(row["finish_reason"], str):
             raise InputError(f"{path}:{n}: field 'finish_reason' must be a string (\"stop\", \"length\") or null, "
                              f"got {type(row['finish_reason']).__name__}")

@@ -53,6 +53,10 @@ _LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 _MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|&|;|\bor\b|\band\b)[ \t]*"
                    r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?|[ \t]+)(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*"
                    r"([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?(?![A-Za-z])")
+# After a letter in parentheses, only another in parentheses, joined by a word or a comma, lists it:
+# "(A) or maybe (C)", "(A), (C)"; "(C) A quick check" restates option C's text, which may start with a capital.
+_MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
+                         r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?(?:\\text\s*\{\s*)?\(([A-Z])\)\}?")
 # A letter that starts a clause of its own ends the list before it: "A, and B is wrong", "A and I am sure".
 _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|can't|cannot|does|doesn't|seems|looks|has|had|would|could"
                          r"|might)\b")
@@ -97,7 +101,8 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
             if _NEGATION.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
                 continue
             named.add(letter)
-            found, covered = _listed(text, m.end(), letter, letters) if name in _LISTING_ROWS else (letter, 0)
+            found, covered = (_listed(text, m.end(), letter, letters, _MORE_PAREN if name == "paren" else _MORE)
+                              if name in _LISTING_ROWS else (letter, 0))
         if name == "paren" and len(named) >= _RESTATED:
             restated = True  # and the rows that read the text's start read the same restatement
             continue
@@ -108,19 +113,19 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
     return None, ""
 
 
-def _listed(text: str, end: int, letter: str, letters: str) -> tuple[str, int]:
+def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str] = _MORE) -> tuple[str, int]:
     """`letter`, or every option letter of the list it opens at `end` ("A, C"), sorted and joined; and
     where the list ends. A letter that starts a clause of its own ("and B is wrong", "and I am sure")
-    ends the list before it."""
+    ends the list before it. more: what one more letter of the list looks like."""
     chosen = [letter]
-    m = _MORE.match(text, end)
+    m = more.match(text, end)
     while m:
-        more = m.group(1)
-        if _OWN_CLAUSE.match(text, m.end()) or more == "I" and _PRONOUN_I.match(text, m.end()):
+        next_letter = m.group(1)
+        if _OWN_CLAUSE.match(text, m.end()) or next_letter == "I" and _PRONOUN_I.match(text, m.end()):
             break
-        chosen.append(more)
+        chosen.append(next_letter)
         end = m.end()
-        m = _MORE.match(text, end)
+        m = more.match(text, end)
     return ", ".join(sorted({c for c in chosen if c in letters})) or letter, end
 
 
