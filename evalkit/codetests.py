@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import pickle
+import threading
 import warnings
 import zlib
 from typing import Any, Sequence
@@ -41,16 +42,24 @@ def humaneval_tests(row: dict[str, Any]) -> str:
                      prelude=row["prompt"]).to_json()
 
 
-def _parse(source: str) -> ast.Module:
-    with warnings.catch_warnings():  # old datasets hold invalid escapes ('\w'); not our business here
+# CPython 3.11's ast keeps one recursion count per interpreter: two threads parsing at once can fail with
+# "SystemError: AST constructor recursion depth mismatch" (gh-106905). evalkit parses in threads (the code
+# verifier's workers), so every parse it makes takes this lock.
+AST_LOCK = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module:
+    """`ast.parse(source)`, one thread at a time (see AST_LOCK), quiet about invalid escapes."""
+    with AST_LOCK, warnings.catch_warnings():  # old datasets hold invalid escapes ('\w'); not our business here
         warnings.simplefilter("ignore")
         return ast.parse(source)
+
 
 
 def _called_names(tests: Sequence[str]) -> list[str]:
     names: list[str] = []
     for t in tests:
-        for node in ast.walk(_parse(t)):
+        for node in ast.walk(parse_python(t)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in names:
                 names.append(node.func.id)
     return names
@@ -61,7 +70,7 @@ def mbpp_tests(row: dict[str, Any]) -> str:
     entry point is the function of the reference code that the asserts call."""
     tests = list(row["test_list"])
     defined = []
-    for node in _parse(row.get("code") or "").body:
+    for node in parse_python(row.get("code") or "").body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             defined.append(node.name)
     called = _called_names(tests)
