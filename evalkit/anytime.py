@@ -379,15 +379,17 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
         options.setdefault("revision", revision)
     if backend in (None, "replay"):
         raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "
-                         "--model M (or openai --endpoint completions), or use --no-generate")
+                         "--model M, or --backend openai --base-url URL (a server's completions endpoint), or use "
+                         "--no-generate")
     try:
         engine = get_backend(backend, model=model, **options)
     except KeyError as e:
         raise InputError(str(e.args[0])) from None
     if not can_continue(engine):
         engine.close()
-        raise InputError(f"the {backend} backend cannot continue a text prefix; use vllm, openai with "
-                         "--endpoint completions, or --no-generate")
+        raise InputError(f"the {backend} backend{' over the chat endpoint' if backend == 'openai' else ''} cannot "
+                         "continue a text prefix; give --backend vllm --model M, or --backend openai --base-url URL "
+                         "(a server's completions endpoint), or use --no-generate")
     return engine
 
 

@@ -602,6 +602,7 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
 
     rows = [["task", "model", "budget", "avg@n [95% CI]", "thinking", "answer", "finished", "tok/correct"]]
     names = short_names([r["model"] for r in results])
+    marked = False
     for r in results:
         block = r.get("think_budgets", r)
         for row in block.get("budgets", []):
@@ -609,13 +610,15 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
             value = stat.get("value")
             acc = "-" if value is None else figure_text(stat)
             mark = " *" if row["budget"] == block.get("smallest_reaching_95") else ""
+            marked = marked or bool(mark)
             rows.append([r["task"], names[r["model"]], f"{row['budget']}{mark}", acc, _num(row["mean_thinking_tokens"]),
                          _num(row["mean_answer_tokens"]), _num(row["finished_share"], pct=True),
                          _num(row["tokens_per_correct"])])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"* the smallest budget reaching {REACH:.0%} of the largest budget's avg@n")
+    if marked:  # a footnote to no mark (every budget at 0%) reads as a row left out
+        lines.append(f"* the smallest budget reaching {REACH:.0%} of the largest budget's avg@n")
     return "\n".join(lines)
 
 

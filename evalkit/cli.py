@@ -126,7 +126,7 @@ def _budget_options(f):
                           "and answered; the largest is generated once and the others reuse it."),
         click.option("--answer-tokens", type=int, default=None,
                      help="Most answer tokens after a budget's cut (default 256)."),
-        click.option("--answer-cue", default=None, help="Text appended after a cut close (default '\n\n**Final Answer**\n')."),
+        click.option("--answer-cue", default=None, help="Text appended after a cut close (default: a blank line, **Final Answer**, a line break)."),
         click.option("--min-think", type=int, default=None,
                      help="Budget forcing (s1): a think close before this many tokens becomes the wait text."),
         click.option("--max-waits", type=int, default=None, help="Most waits forced per sample (default 2)."),
@@ -298,7 +298,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     every line of --pairs FILE."""
     import json
 
-    from evalkit.verifiers.base import VerifyItem, get_verifier, verify_checked
+    from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked
 
     if pairs:
         if pred is not None:
@@ -329,6 +329,9 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         raise InputError(f"--verifier: {e.args[0]}") from None
     except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
         raise InputError(f"--verifier {verifier}: {str(e) or type(e).__name__}") from None
+    why = gold_problem(built, gold)
+    if why:  # the verdict would be `error`, and exit 0 would read as checked
+        raise InputError(f"GOLD {gold[:60]!r}: {why}")
     [v] = verify_checked(built, [item])  # a faulty plugin's verdict is `error`, not a traceback
     if as_json:
         click.echo(json.dumps(v.to_dict(), ensure_ascii=False))

@@ -34,7 +34,7 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
                 if not line.strip():
                     continue
                 try:
-                    obj = loads(line)
+                    obj = loads(line.rstrip("\r\n"))  # an error at the line's end is named in it, not on the next
                 except json.JSONDecodeError as e:
                     raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
                 if not isinstance(obj, dict):

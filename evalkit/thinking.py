@@ -210,6 +210,8 @@ class ThinkSplit:
     answer_start: character offset of `answer` within the completion.
     think_start / think_end: where the thinking's text lies in the completion (0, 0 without one).
     answer_unfinished: the answer block opened but never closed, in a format whose answers must close.
+    reopened: thinking opened again after the last close marker (outside a code fence) and never
+        closed: `answer` stops where it reopened, and the completion did not finish.
     """
 
     think: str
@@ -220,6 +222,7 @@ class ThinkSplit:
     think_start: int = 0
     think_end: int = 0
     answer_unfinished: bool = False
+    reopened: bool = False
 
 
 def split_think(completion: str, think_open: bool = False, think_format: "str | ThinkFormat | None" = None) -> ThinkSplit:
@@ -247,7 +250,9 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
     if close >= 0:
         start = close + len(fmt.close)
         t0, t1 = _think_span(text, start, fmt, think_open)
-        return ThinkSplit(text[t0:t1], text[start:], True, True, start, t0, t1)
+        again = _reopened_at(text, start, fmt)
+        return ThinkSplit(text[t0:t1], text[start:again if again >= 0 else len(text)], True, True, start, t0, t1,
+                          reopened=again >= 0)
     open_at = text.find(fmt.open)
     if open_at >= 0:
         t0 = open_at + len(fmt.open)
@@ -255,6 +260,18 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
     if think_open:
         return ThinkSplit(text, "", True, False, len(text), 0, len(text))
     return ThinkSplit("", text, False, True, 0)
+
+
+def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:
+    """Where thinking opens again after `start` (the end of the last close marker), or -1: a model that
+    writes `</think><think>\\boxed{4}` and stops has its answer inside thinking, not after it. A marker
+    inside a code fence is the program's text (`print("<think>")`)."""
+    at = text.find(fmt.open, start) if fmt.open else -1  # a format the template alone opens has no marker
+    while at >= 0:
+        if text.count("```", start, at) % 2 == 0:
+            return at
+        at = text.find(fmt.open, at + len(fmt.open))
+    return -1
 
 
 def recorded_format(config: dict[str, Any]) -> ThinkFormat:
@@ -292,12 +309,13 @@ def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool,
 def is_truncated(completion: str, finish_reason: str | None = None, think_open: bool = False,
                  think_format: "str | ThinkFormat | None" = None) -> bool:
     """A completion is truncated when generation stopped at the token limit; when the finish reason is
-    unknown, when thinking opened (by its marker or `think_open`) and never closed, or (formats whose
-    answers must close, such as sky) when the answer block opened and never closed."""
+    unknown, when thinking opened (by its marker or `think_open`) and never closed (also when it opened
+    again after its close), or (formats whose answers must close, such as sky) when the answer block
+    opened and never closed."""
     if finish_reason is not None:
         return finish_reason == "length"
     split = split_think(completion, think_open, think_format)
-    return (split.has_think and not split.closed) or split.answer_unfinished
+    return (split.has_think and not split.closed) or split.answer_unfinished or split.reopened
 
 
 def well_formed(completion: str, think_format: "str | ThinkFormat | None" = None, think_open: bool = False) -> bool:

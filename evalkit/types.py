@@ -163,6 +163,9 @@ class CodeTests:
         if style not in ("assert", "call", "stdio"):
             raise ValueError(f"code tests: 'style' must be assert, call or stdio, got {style!r}")
         cases = value.get("cases")
+        if cases is not None and not (isinstance(cases, (list, tuple)) and all(
+                isinstance(c, dict) and "input" in c and "output" in c for c in cases)):
+            raise ValueError("code tests: 'cases' must be a list of {\"input\": ..., \"output\": ...} objects")
         return cls(
             style=style,
             entry_point=value.get("entry_point"),

@@ -75,6 +75,13 @@ def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--budgets", "1024"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "use --no-generate" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # every option it suggests is one `evalkit anytime` takes (it named `--endpoint`, which it has not)
+    import re
+
+    usage = subprocess.run([sys.executable, "-m", "evalkit", "anytime", "--help"], capture_output=True, text=True)
+    suggested = set(re.findall(r"--[a-z][a-z-]+", r.stderr))
+    assert suggested >= {"--backend", "--base-url", "--no-generate"}
+    assert all(option in usage.stdout for option in suggested), (suggested, usage.stdout)
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(tmp_path), "--no-generate"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "not an evalkit run directory" in r.stderr

@@ -273,6 +273,29 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path
     assert 2 <= len(lines(samples)) < 40
 
 
+def test_a_transformers_run_stopped_mid_sample_exits_as_stopped(tiny_model, tmp_path):
+    # the generation thread was inside torch when Python exited: "terminate called without an active
+    # exception", the process aborted (exit 134) after saying what was saved
+    args = [sys.executable, "-m", "evalkit", "run", "gsm8k", "--backend", "transformers", "--model", str(tiny_model),
+            "--dtype", "float32", "-n", "4", "--limit", "20", "--max-tokens", "300", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    samples = tmp_path / "run" / "samples.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if samples.is_file() and samples.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminate called" not in err, err
+    assert "evalkit: stopped by SIGTERM; what was finished is saved" in err
+    kept = lines(samples)
+    assert 2 <= len(kept) < 80 and all(s["completion_tokens"] for s in kept)
+
+
 def test_a_program_that_calls_the_cli_keeps_its_own_sigterm():
     # main() installed its SIGTERM handler and left it: the calling program, killed later, got a
     # KeyboardInterrupt its own `except KeyboardInterrupt` swallowed, and lived on

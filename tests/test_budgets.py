@@ -533,3 +533,20 @@ def test_what_follows_a_close_the_model_wrote_itself_reads_as_closed_in_every_fo
                                        "  stop_thinking: 'Final answer:'\n")
     with pytest.raises(InputError, match="field 'stop_thinking': must hold the close marker '</reasoning>'"):
         get_format(str(tmp_path / "bad.yaml"))
+
+
+def test_the_budget_table_explains_its_mark_only_where_a_row_has_it():
+    # every budget at 0%: no row marked, and the footnote to the mark read as a row left out
+    def row(budget, value):
+        return {"budget": budget, "metrics": {"avg@n": {"value": value, "ci_low": 0.0, "ci_high": value}},
+                "mean_thinking_tokens": 10.0, "mean_answer_tokens": 5.0, "finished_share": 1.0,
+                "tokens_per_correct": None}
+
+    none = {"task": "t", "model": "m", "think_budgets": {"budgets": [row(8, 0.0), row(16, 0.0)],
+                                                         "smallest_reaching_95": None}}
+    table = format_budget_table([none])
+    assert "*" not in table and len(table.splitlines()) == 4
+    some = {"task": "t", "model": "m", "think_budgets": {"budgets": [row(8, 0.5), row(16, 0.5)],
+                                                         "smallest_reaching_95": 8}}
+    lines = format_budget_table([some]).splitlines()
+    assert "8 *" in lines[2] and lines[-1].startswith("* the smallest budget reaching 95%")

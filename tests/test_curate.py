@@ -363,6 +363,8 @@ def test_curate_never_writes_over_the_run_or_its_task_data(replay_run, tmp_path)
     before = {p: p.read_bytes() for p in (run / "samples.jsonl", run / "config.json", data)}
     for option, path, says in (("--out", run / "samples.jsonl", "is the run's samples"),
                                 ("--dropped", run / "config.json", "is the run's config"),
+                                # its lock, replaced, let a second run write the directory beside the first
+                                ("--out", run / ".lock", "is the run's lock"),
                                 ("--out", data, "is task toy's dataset")):
         args = ["--out", "t.jsonl", "--dropped", "d.jsonl"]
         args[args.index(option) + 1] = str(path)
@@ -460,3 +462,34 @@ def test_curate_writes_files_with_the_modes_the_umask_gives(replay_run, tmp_path
     # as the run's own files are under that umask, not 0600
     modes = {stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("train.jsonl", "train.dropped.jsonl")}
     assert modes == {0o644}
+
+
+def test_verl_code_rows_beside_list_golds_still_score(tmp_path):
+    # a run of a code task and a math task with a list gold: curate made every gold a list (parquet holds
+    # one type per column), so a code row's tests became ['{...}'] and every code answer scored 0, unjudged
+    import pandas as pd
+
+    from evalkit.rewards.verl import compute_score
+
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "a", "q": "Half of 14?", "a": ["7", "7.0"]}) + "\n")
+    (tmp_path / "m.yaml").write_text("name: m\ndataset: {local: m.jsonl}\nfields: {id: id, problem: q, answer: a}\n")
+    solution = ("<think>\nok\n</think>\n```python\ndef has_close_elements(numbers, threshold):\n"
+                "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n```")
+    rows = [{"task": "humaneval", "problem_id": "HumanEval/0", "sample": s, "completion": solution if s else "no"}
+            for s in range(2)]
+    rows += [{"task": "m", "problem_id": "a", "sample": s, "completion": "\\boxed{7}" if s else "\\boxed{6}"}
+             for s in range(2)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = cli("run", "humaneval", str(tmp_path / "m.yaml"), "--limit", "1", "--completions", "c.jsonl",
+            "--no-progress", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli("curate", "run", "--pass-rate", "0:1", "--format", "verl", "--out", "v.parquet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    by_source = {row["extra_info"]["task"] if "task" in row["extra_info"] else row["data_source"]: row
+                 for row in pd.read_parquet(tmp_path / "v.parquet").to_dict("records")}
+    code = next(row for row in by_source.values() if "style" in str(row["reward_model"]["ground_truth"]))
+    got = compute_score(code["data_source"], solution, code["reward_model"]["ground_truth"], code["extra_info"])
+    assert (got["score"], got["unjudged"]) == (1.0, 0.0), got
+    maths = next(row for row in by_source.values() if row is not code)
+    assert compute_score(maths["data_source"], "\\boxed{7.0}", maths["reward_model"]["ground_truth"],
+                         maths["extra_info"])["score"] == 1.0

@@ -179,3 +179,26 @@ def test_callback_decides_the_think_format_from_the_policys_template(tiny_model,
     assert decided["name"] == "magistral" and "[THINK]" in decided["decided_by"]
     sample = json.loads((evaluation.run_dir / "samples.jsonl").read_text().split("\n")[0])
     assert sample["prompt"].endswith("<|im_start|>assistant\n[THINK]")
+
+
+def test_a_step_where_nothing_could_be_judged_logs_nan_not_a_gap(tmp_path):
+    # results.json holds no metrics when no sample was judged (no gold, a sandbox down): the callback
+    # logged truncated and tokens but left avg@n and pass@k out, so the dashboard showed a gap
+    import evalkit
+    from evalkit.integrations.trl import eval_metrics
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": None}) + "\n")
+    (tmp_path / "nogold.yaml").write_text("name: nogold\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    rows = [{"problem_id": "m", "sample": s, "completion": "\\boxed{5}"} for s in range(2)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = evalkit.evaluate([str(tmp_path / "nogold.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False)
+    got = eval_metrics(run.run_dir)
+    assert {"eval/nogold/avg@n", "eval/nogold/pass@1", "eval/nogold/pass@2"} <= set(got), got
+    assert math.isnan(got["eval/nogold/avg@n"]) and math.isnan(got["eval/nogold/pass@2"])
+    # a task that chose its metrics logs only those
+    (tmp_path / "nogold.yaml").write_text("name: nogold\ndataset: {local: p.jsonl}\nfields: {id: id}\n"
+                                          "metrics: [avg@n]\n")
+    run = evalkit.evaluate([str(tmp_path / "nogold.yaml")], completions=tmp_path / "c.jsonl",
+                           out=tmp_path / "run2", progress=False)
+    assert not any("pass@" in k for k in eval_metrics(run.run_dir)) and "eval/nogold/avg@n" in eval_metrics(run.run_dir)

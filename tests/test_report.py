@@ -281,6 +281,9 @@ def test_code_sample_shows_each_test_and_text_survives_exactly(runs, page):
     view = page.locator("#sample-view")
     view.locator("ul.tests").wait_for()
     assert "Tests (1/2 passed)" in view.inner_text()
+    # the extracted program is text: it was typeset as math (spaces and newlines lost, `_` a subscript)
+    assert view.locator("pre.program").first.text_content() == "def reverse_words(s): ..."
+    assert view.locator("pre.program .katex").count() == 0 and page.locator("#math-toggle").is_checked()
     assert view.locator("ul.tests li.fail").inner_text() == "test 2: AssertionError"
     # Every completion comes back from the compressed chunks character for character.
     got = page.evaluate("""async () => {

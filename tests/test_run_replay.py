@@ -57,6 +57,22 @@ def test_demo_runs_offline_and_reports_each_model(tmp_path):
             evalkit.load_run(run_dir / other)
 
 
+def test_load_run_keeps_token_counts_whole_where_some_samples_lack_them(tmp_path):
+    # a run whose recorded completions gave token counts for some samples only: load_run's column was
+    # float64 (7.0, NaN), so `df.completion_tokens` printed and exported as fractions
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": "5"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    rows = [{"problem_id": "m", "sample": 0, "completion": "\\boxed{5}", "completion_tokens": 7},
+            {"problem_id": "m", "sample": 1, "completion": "\\boxed{4}"}]
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=_replay_file(tmp_path / "c.jsonl", rows),
+                           out=tmp_path / "run", progress=False)
+    frame = evalkit.load_run(run.run_dir)
+    tokens = frame.set_index("sample")["completion_tokens"]
+    assert str(tokens.dtype) == "Int64" and tokens[0] == 7 and tokens.isna()[1]
+    assert frame["completion_tokens"].to_string(index=False).split() == ["7", "<NA>"]
+    assert tokens.sum() == 7 and frame["sample"].dtype == "int64"
+
+
 def _replay_file(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

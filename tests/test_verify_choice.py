@@ -165,3 +165,37 @@ def test_a_pronoun_is_no_option_and_a_restated_option_or_a_short_verdict_is_read
     assert (v.correct, v.answer) == (True, "C"), v.detail
     assert verify_choice("The answer is I.", "I").correct is True  # option I itself still reads
     assert verify_choice("C is not correct. D is.", "C", letters="ABCD").correct is not True
+
+
+@pytest.mark.parametrize("completion", [
+    "The answer is A (or possibly C).",
+    "The answer is A \\text{ or } C",
+    "The answer is A and/or C",
+    "The answer is A vs C",
+    "The answer is A versus C",
+    "The answer is A|C",
+    "The answer is A+C",
+    "The answer is A∨C",
+    "The answer is A \\lor C",
+    "The answer is A \\vee C",
+])
+def test_letters_joined_by_any_or_are_several_letters(completion):
+    # each of these scored A, the first letter, for gold A: a hedge the README says is wrong
+    v = verify_choice(completion, "A")
+    assert (v.correct, v.answer) == (False, "A, C"), v
+
+
+@pytest.mark.parametrize("completion", [
+    "The answer is not A, it's C",  # was no answer: "not A, " was read as negating the C of "it's C"
+    "Rather than A, choose C",
+    "The answer is C; A and B are wrong.",  # was A, C: the letters of a clause of their own were listed
+    "The answer is C, B fails.",
+])
+def test_letters_ruled_out_beside_the_chosen_one_do_not_count(completion):
+    v = verify_choice(completion, "C")
+    assert (v.correct, v.answer) == (True, "C"), v
+
+
+def test_a_negation_before_a_statement_still_rules_its_letter_out():
+    assert verify_choice("I would not choose B", "B").reason == "no_answer"
+    assert verify_choice("It can't be A or B, so the answer is C", "C").correct is True

@@ -42,11 +42,35 @@ def test_verify_reads_a_code_pred_whole():
 
 
 def test_verify_code_tests_without_cases_are_unjudged():
+    from evalkit.verifiers.base import VerifyItem, get_verifier
+
     for tests in ({"style": "stdio", "cases": []}, {"style": "stdio", "cases": None}):
+        # in a run or a reward, that row's verdict is `error`; typed at the command line, bad input
+        [v] = get_verifier("code").verify_many([VerifyItem("```python\nprint(1)\n```", json.dumps(tests))])
+        assert (v.correct, v.reason) == (None, "error") and "hold no cases" in v.detail, v
         r = CliRunner().invoke(main, ["verify", "```python\nprint(1)\n```", json.dumps(tests), "--verifier", "code",
                                       "--json"])
-        out = json.loads(r.output)
-        assert (out["correct"], out["reason"]) == (None, "error") and "hold no cases" in out["detail"], out
+        assert r.exit_code == 2 and "the stdio tests hold no cases" in r.output, r.output
+
+
+def test_a_gold_that_is_not_code_tests_is_bad_input_not_an_error_verdict(tmp_path):
+    # `evalkit verify 4 4 --verifier code` printed an `error` verdict and exited 0, as if it had checked
+    for gold, says in (("4", "code tests must be a JSON object, got int"),
+                       ('{"style": "stdio", "cases": [{"input": ""}]}', "'cases' must be a list of"),
+                       ('{"style": "stdio"', "code tests: Expecting")):
+        r = CliRunner().invoke(main, ["verify", "print(4)", gold, "--verifier", "code"])
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+    src = tmp_path / "pairs.jsonl"
+    tests = json.dumps({"style": "stdio", "cases": [{"input": "", "output": "4"}]})
+    src.write_text(json.dumps({"answer": "print(4)", "gold": tests, "verifier": "code"}) + "\n"
+                   + json.dumps({"answer": "print(4)", "gold": "4", "verifier": "code"}) + "\n"
+                   + json.dumps({"answer": "4", "gold": "4"}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(tmp_path / "v.jsonl")])
+    assert r.exit_code == 2 and "pairs.jsonl:2: field 'gold': code tests must be a JSON object" in r.output
+    assert not (tmp_path / "v.jsonl").exists()
+    src.write_text(json.dumps({"answer": "print(4)", "gold": tests, "verifier": "code"}) + "\n")
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 0 and json.loads(r.output)["correct"] is True, r.output
 
 
 def test_verify_help_names_the_code_verifier():
@@ -179,3 +203,11 @@ def test_an_empty_pairs_file_is_an_error_not_an_empty_verdict_file(tmp_path):
         r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(out)])
         assert r.exit_code == 2 and "pairs.jsonl: no lines to verify" in r.output, r.output
         assert not out.exists()
+
+
+def test_a_json_line_cut_at_its_end_names_its_own_column(tmp_path):
+    # the line was parsed with its newline: an error at its end was "at column 1" (of the next line)
+    src = tmp_path / "pairs.jsonl"
+    src.write_text('{"id": 1, "gold": "2", "answer": "2"}\n{"id": 2, "gold": "2", "answer": \n')
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:2: corrupt JSON line (Expecting value at column 34)" in r.output, r.output

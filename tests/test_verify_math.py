@@ -595,3 +595,92 @@ def test_bad_bare_answer_gets_a_verdict(answer):
     v = verify_answer(answer, "1")
     assert v.correct is False and v.score == 0.0
     assert v.reason in ("no_answer", "wrong", "timeout")
+
+
+@pytest.mark.parametrize("answer, gold, equal", [
+    ("\\{i^2, 2\\}", "\\{-1, 2\\}", True),
+    ("(i(2-i), 3)", "(1+2i, 3)", True),
+    ("\\pm(1+i)^2", "\\pm 2i", True),
+    ("\\{(1+i)^2,-2i\\}", "\\{2i,-2i\\}", True),
+    ("(2i, 3)", "(1+2i, 3)", False),
+    ("\\{i^2, 3\\}", "\\{-1, 2\\}", False),
+])
+def test_sets_and_pairs_holding_the_imaginary_unit_are_compared(answer, gold, equal):
+    # the imaginary-unit rewrite expanded a set or a pair whole: the worker raised, and a right answer
+    # scored `timeout` ("'FiniteSet' object has no attribute 'expand'", "Non-real intervals")
+    v = verify_math(boxed(answer), gold)
+    assert (v.correct, v.reason) == (equal, "correct" if equal else "wrong"), v
+
+
+def test_thinking_opened_again_after_its_close_holds_no_answer():
+    # the answer was read from after the last `</think>`, though thinking opened again there and never
+    # closed: `<think>x</think><think>\boxed{4}` scored correct (the README: never-closed thinking is truncated)
+    reopened = "<think>\nwork\n</think>\n<think>\nso \\boxed{4}"
+    assert verify_math(reopened, "4").reason == "truncated"
+    assert verify_math(reopened, "4", finish_reason="stop").reason == "no_answer"
+    # what came before it was the answer shown
+    shown = "<think>\nwork\n</think>\nThe answer is \\boxed{4}.\n<think>\nhmm"
+    assert verify_math(shown, "4", finish_reason="stop").correct is True
+    assert verify_math(shown, "4").reason == "truncated"
+    choice = get_verifier("choice").verify_many([VerifyItem("<think>x</think><think>\\boxed{C}", "C", "stop")])
+    assert choice[0].correct is False
+    from evalkit.verifiers.code import extract_code
+
+    assert extract_code("<think>x</think><think>\n```python\nprint(1)\n```") is None
+    # a marker inside a program is the program's
+    assert extract_code('<think>x</think>\n```python\nprint("<think>")\n```') == 'print("<think>")\n'
+
+
+@pytest.mark.parametrize("answer, gold, equal", [
+    ("5 = 4", "4", False),  # a false statement was read by its right side
+    ("2+2 = 5", "5", False),
+    ("\\sqrt{3} = 4", "4", False),
+    ("4 \\equiv 5", "5", False),
+    ("\\frac{10}{2} = 5", "5", True),  # a true one still is its value
+    ("a+b = 5", "5", True),
+    ("x=4 \\lor x=5", "5", False),  # two answers for one: math-verify read the last alternative
+    ("x=4 \\vee x=5", "4", False),
+    ("x=4 \\lor x=5", "\\{4,5\\}", True),
+    ("3 \\text{ fourths}", "3", False),  # words that change or hedge the value are no units
+    ("3 \\text{ else five}", "3", False),
+    ("3 halved", "3", False),
+    ("3 tenth", "3", False),
+    ("12 \\text{ inches}", "12", True),
+    ("10 cm squared", "10", True),
+    ("\\color{red}{4}", "4", True),  # a colour or a phantom is no part of the value
+    ("\\textcolor{red}{4}", "4", True),
+    ("4\\phantom{5}", "4", True),
+    ("5\\phantom{4}", "4", False),
+    ("\\color{white}{5}4", "4", False),
+    ("½", "\\frac12", True),
+    ("3¾", "\\frac{15}{4}", True),
+])
+def test_statements_alternatives_words_and_styling_in_an_answer(answer, gold, equal):
+    from evalkit.verifiers.math import verify_answer
+
+    assert verify_answer(answer, gold).correct is equal
+    assert verify_math(boxed(answer), gold).correct is equal
+
+
+@pytest.mark.parametrize("final, gold, equal", [
+    ("The answer is 4, 5, 6.", "4", False),  # read as 4 (math-verify's first element)
+    ("5 or 4", "4", False),  # read as 4 (the last)
+    ("x = 4, 5, 6", "6", False),
+    ("Candidates: 4; 5; 6", "6", False),
+    ("The answer is 4, 5, 6.", "4, 5, 6", True),
+    ("The answers are 2 and 3.", "2, 3", True),
+    ("The answer is 1,234.", "1234", True),
+    ("The answer is 4, since 2 + 2 = 4.", "4", True),
+    ("We get 3 apples and 4 pears.\nThe answer is 7.", "7", True),
+])
+def test_an_unboxed_answer_that_lists_numbers_is_all_of_them(final, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
+    assert v.correct is equal, v
+
+
+def test_a_denied_final_answer_statement_does_not_replace_the_box():
+    # "The final answer is $X$" after the last box wins; a negated one won too
+    assert verify_math("<think>x</think> \\boxed{5} I cannot say the final answer is $4$", "4").correct is False
+    assert verify_math("<think>x</think> \\boxed{5} I cannot say the final answer is $4$", "5").correct is True
+    assert verify_math("<think>x</think> \\boxed{5} So the final answer is $4$.", "4").correct is True
+    assert verify_math("<think>x</think> I don't think it's 5, the final answer is $4$.", "4").correct is True

@@ -30,6 +30,8 @@ class Backend(Protocol):
     name: the backend's name (vllm, openai, transformers, replay, or a plugin's).
     model: the model id recorded in every sample.
     capabilities: optional BackendCapabilities (default: an engine that generates in-process).
+    interrupt(): optional; called from another thread when the run stops early, it makes `generate`
+    end soon, without yielding the sample it cut short (the run then waits for it).
     """
 
     name: str

@@ -114,6 +114,9 @@ class _Replica:
     def stop(self) -> None:
         self.stopping = True
         if self.backend is not None:
+            interrupt = getattr(self.backend, "interrupt", None)
+            if callable(interrupt):  # the sample being made ends now, not at its max_tokens
+                interrupt()
             self.backend.close()
 
 

@@ -6,6 +6,7 @@ on what else was generated with it (resume and replicas give the same text on CP
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import DTYPES, check_dtype, check_model
@@ -31,6 +32,7 @@ class TransformersBackend:
         self.lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
                                                        trust_remote_code=trust_remote_code).to(self.device).eval()
         self.max_model_len = max_model_len or _window(self.lm)
+        self._stop = threading.Event()
 
     @classmethod
     def from_loaded(cls, lm: Any, tokenizer: Any, model: str) -> "TransformersBackend":
@@ -42,18 +44,31 @@ class TransformersBackend:
         self.model, self.lm, self.tokenizer, self._torch = model, lm, tokenizer, torch
         self.device = next(lm.parameters()).device
         self.max_model_len = _window(lm)
+        self._stop = threading.Event()
         return self
 
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
 
+    def interrupt(self) -> None:
+        """Stop generating, from another thread: the sample being generated ends at its next token and
+        is not yielded, and generate() returns (the run is ending: Ctrl-C, SIGTERM)."""
+        self._stop.set()
+
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
-        from transformers import GenerationConfig
+        self._stop.clear()
+        return self._generate(requests)
+
+    def _generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        from transformers import GenerationConfig, StoppingCriteriaList
 
         torch, tok = self._torch, self.tokenizer
+        halt = StoppingCriteriaList([_Halt(self._stop)])
         eos = self._end_tokens()
         window = self.max_model_len
         for req in requests:
+            if self._stop.is_set():
+                return
             ids = tok(req.prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
             if window and ids.shape[1] >= window:  # no room for one token: that sample's outcome, as vLLM's
                 yield req, prompt_too_long(req, ids.shape[1], self.model)
@@ -70,9 +85,11 @@ class TransformersBackend:
             own, self.lm.generation_config = self.lm.generation_config, GenerationConfig()  # nothing of it merges in
             try:
                 with torch.no_grad():
-                    out = self.lm.generate(ids, generation_config=config)
+                    out = self.lm.generate(ids, generation_config=config, stopping_criteria=halt)
             finally:
                 self.lm.generation_config = own
+            if self._stop.is_set():  # cut short: not the sample the run asked for
+                return
             new = out[0, ids.shape[1]:].tolist()
             stopped = bool(new) and new[-1] in eos
             text = tok.decode(new[:-1] if stopped else new, skip_special_tokens=False)
@@ -93,6 +110,19 @@ class TransformersBackend:
 
     def close(self) -> None:
         self.lm = None
+
+
+class _Halt:
+    """A stopping criterion that ends every sequence once `event` is set (transformers' generate
+    checks it after each token)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 def _window(lm: Any) -> int | None:

@@ -225,15 +225,24 @@ NEEDS_TRAINER = ("EvalCallback needs its trainer (a callback given in Trainer(ca
 
 def eval_metrics(run_dir: str | Path) -> dict[str, float]:
     """The figures the callback logs, from a run directory's results.json and samples.jsonl."""
+    from evalkit.metrics import ks_for
     from evalkit.run.rundir import RunDir
     from evalkit.trace import summarize
 
     run = RunDir(run_dir)
     results = run.results() or []
     samples = run.samples()
+    families = {t.get("name"): {m.lower() for m in t.get("metrics") or ()}
+                for t in (run.config() or {}).get("tasks") or []}
     out: dict[str, float] = {}
     for r in results:
         task = r["task"]
+        # a step where no sample could be judged (a sandbox down) logs NaN, not a gap in the curve
+        chosen = families.get(task, {"avg@n", "pass@k"})
+        if "avg@n" in chosen:
+            out[f"eval/{task}/avg@n"] = math.nan
+        if "pass@k" in chosen:
+            out.update({f"eval/{task}/pass@{k}": math.nan for k in ks_for(r.get("samples_per_problem") or 0)})
         for name, stat in r["metrics"].items():
             if name == "avg@n" or name.startswith("pass@"):
                 out[f"eval/{task}/{name}"] = _number(stat.get("value"))
@@ -258,6 +267,8 @@ class _AtStep:
 
     def __init__(self, inner: Any, model: str) -> None:
         self.inner, self.name, self.model = inner, inner.name, model
+        if callable(getattr(inner, "interrupt", None)):  # a run stopped mid-sample stops the engine too
+            self.interrupt = inner.interrupt
 
     @property
     def tokenizer(self) -> Any:

@@ -428,8 +428,13 @@ def build(run: RunData) -> dict:
     spare = iter(SPARE_COLORS * 10)
     for k in kind_names:
         colors[k] = KIND_COLORS.get(k) or next(spare)
+    verifier_of = {str(e.get("task")): e.get("verifier") for e in entries if e.get("verifier")}
+    for spec in run.config.get("tasks") or []:  # the run's own record of its task specs, where results lack it
+        if isinstance(spec, dict) and spec.get("name") is not None:
+            verifier_of.setdefault(str(spec["name"]), spec.get("verifier"))
+    programs = [i for i, t in enumerate(tasks) if _answers_are_programs(verifier_of.get(t))]
     index_text, index_n = pack({"tasks": tasks, "models": models, "problems": problems, "samples": cols,
-                                "kinds": kind_names})
+                                "kinds": kind_names, "programs": programs})
     # the per-sample charts count what the summary counts: in a budget sweep, the headline budget's samples
     # (pooled, a cut budget's answers would outvote it)
     headline = sorted({i for e in entries for i, _ in headline_samples(e, run.samples)})
@@ -455,6 +460,17 @@ def build(run: RunData) -> dict:
         "index": Blob(index_text, index_n),
         "chunks": chunks,
     }
+
+
+def _answers_are_programs(verifier: object) -> bool:
+    """Whether a task's answers (and golds) are programs and tests, shown as text, not typeset as math:
+    a verifier whose answers do not vote (code's); False where the verifier cannot be loaded."""
+    from evalkit.verifiers.base import capabilities, verifier_factory
+
+    try:
+        return isinstance(verifier, str) and not capabilities(verifier_factory(verifier)).votes
+    except Exception:  # noqa: BLE001 - a plugin that is gone: its answers shown as the others are
+        return False
 
 
 def slug(text: str) -> str:

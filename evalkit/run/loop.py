@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
+HALT_S = 30.0  # how long an interrupted run waits for an engine that was told to stop
 JUDGE = "judge"  # the registered verifier `--judge` wraps every task's verifier in (`math+judge`)
 VERIFY_S = (120.0, 10.0)  # a verifier that bounds no batch itself: (at least, per sample) seconds a batch may take
 
@@ -118,12 +119,23 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     end = object()
 
     name = backend_name(engine)
+    stopping = threading.Event()  # the run is unwinding (Ctrl-C, SIGTERM): nobody reads `results` any more
+
+    def hand_over(item: Any) -> None:
+        while not stopping.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def produce() -> None:
         asked = {_asked_key(r) for r in requests}
         left = set(asked)  # asked and not yet answered
         try:
             for item in engine.generate(requests):
+                if stopping.is_set():
+                    return
                 if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Request)
                         and isinstance(item[1], Completion)):
                     got = (f"({', '.join(type(x).__name__ for x in item)})" if isinstance(item, tuple)
@@ -142,13 +154,15 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
                                       f"problem {req.problem_id!r} sample {req.sample}, "
                                       f"{'which it had answered already' if key in asked else 'which was not asked'}")
                 left.discard(key)
-                results.put(item)
+                hand_over(item)
+            if stopping.is_set():
+                return
             if left:  # results over fewer samples than planned would read as the run's
                 raise ServerError(f"the {name} backend's generate ended with {len(left)} of {len(asked)} "
                                   "requests unanswered")
         except BaseException as e:
-            results.put(e)
-        results.put(end)
+            hand_over(e)
+        hand_over(end)
 
     # generation runs in its own thread, so verifying and writing overlap with it
     producer = threading.Thread(target=produce, daemon=True, name="evalkit-generate")
@@ -156,32 +170,37 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     written = 0
     failure: BaseException | None = None
     too_long: list[str] = []  # samples whose prompt left no room in the context window
-    with run_dir.appender() as sink:
-        batch: list[tuple[Request, Completion]] = []
-        last = time.monotonic()
-        while True:
-            try:
-                item = results.get(timeout=FLUSH_SECONDS)
-            except queue.Empty:
-                item = None
-            if item is end:
-                break
-            if isinstance(item, BaseException):
-                failure = item
-                break
-            if item is not None:
-                batch.append(item)
-                if did_not_fit(item[1]):
-                    too_long.append(f"{item[0].task}/{item[0].problem_id}")
-            if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
+    try:
+        with run_dir.appender() as sink:
+            batch: list[tuple[Request, Completion]] = []
+            last = time.monotonic()
+            while True:
+                try:
+                    item = results.get(timeout=FLUSH_SECONDS)
+                except queue.Empty:
+                    item = None
+                if item is end:
+                    break
+                if isinstance(item, BaseException):
+                    failure = item
+                    break
+                if item is not None:
+                    batch.append(item)
+                    if did_not_fit(item[1]):
+                        too_long.append(f"{item[0].task}/{item[0].problem_id}")
+                if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
+                    written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
+                                      reflection_model)
+                    bar.update(len(batch))
+                    batch, last = [], time.monotonic()
+            if batch:
                 written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
                                   reflection_model)
                 bar.update(len(batch))
-                batch, last = [], time.monotonic()
-        if batch:
-            written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
-                              reflection_model)
-            bar.update(len(batch))
+    except BaseException:  # Ctrl-C, SIGTERM, a disk that fails: generation stops before the run unwinds
+        stopping.set()
+        _halt(engine, producer)
+        raise
     bar.close()
     if too_long:  # the run went on; what it could not ask is worth one line
         shown = ", ".join(sorted(set(too_long))[:5]) + (", ..." if len(set(too_long)) > 5 else "")
@@ -197,6 +216,20 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
             raise InputError(f"the {name} backend failed: {type(failure).__name__}: {failure} {saved}") from None
         raise failure
     return written
+
+
+def _halt(engine: Backend, producer: threading.Thread) -> None:
+    """Stop an engine that can be stopped (`interrupt()`, as the transformers backend's) and wait for its
+    generation thread: a daemon thread still inside torch when Python exits aborts the process
+    ("terminate called without an active exception"). Other engines are left to their own cleanup."""
+    interrupt = getattr(engine, "interrupt", None)
+    if not callable(interrupt):
+        return
+    try:
+        interrupt()
+    except Exception:  # the run is unwinding with its own error; this one would hide it
+        return
+    producer.join(HALT_S)
 
 
 def judge_options(judge: str | None, base_url: str | None, max_flips: int | None) -> dict[str, Any] | None:

@@ -230,7 +230,15 @@ class RunDir:
 
         if not self.samples_path.is_file():
             raise InputError(f"{self.path}: no samples.jsonl (not an evalkit run directory)")
-        return pd.DataFrame(self.samples(), columns=list(SAMPLE_KEYS))
+        frame = pd.DataFrame(self.samples(), columns=list(SAMPLE_KEYS))
+        for column in COUNT_KEYS:  # a count some lines lack stays a count (Int64 with <NA>), not float64 with NaN
+            col = frame[column]
+            if col.isna().any() and (col.isna().all() or (col.dtype.kind == "f" and (col.dropna() % 1 == 0).all())):
+                frame[column] = col.astype("Int64")
+        return frame
+
+
+COUNT_KEYS = ("sample", "seed", "prompt_tokens", "completion_tokens", "reasoning_tokens", "budget", "forced_waits")
 
 
 class SampleWriter:

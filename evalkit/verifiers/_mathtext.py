@@ -46,6 +46,8 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 _FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
+# ... unless a negation a few words before denies it: "I cannot say the final answer is $4$".
+_STATEMENT_DENIED = re.compile(r"(?i:\b(?:not|cannot|never)|n't)\s+(?:[\w']+\s+){0,3}$")
 # Currency signs and negative thin spaces inside an answer: `\$16,\!386.20` is 16386.20.
 # Text cut from the end of a box-less final answer handed to math-verify's own extraction.
 FALLBACK_CHARS = 20_000
@@ -205,6 +207,10 @@ _NOT_UNITS = frozenset("""
     correct incorrect wrong right true false estimate estimated est approx approximate approximated
     guess max maximum minimum at below above beneath zero negative positive tens tenths hundredths
     thousandths millionths billionths recurring repeating inverse reciprocal sqrt percent percentage
+    fourth fourths fifth fifths sixth sixths seventh sevenths eighth eighths ninth ninths tenth hundredth
+    thousandth millionth billionth halved doubled tripled quadrupled negated reciprocated
+    less more fewer lakh lakhs crore crores score scores gross googol myriad log ln sin cos tan exp
+    else instead otherwise alternatively unsure tentatively nope wait actually hmm
     """.split())
 # Unit words of fewer than three letters, or without a vowel: any other such run after a number is a
 # product of variables (`2 xy`, `3 ab`), never a unit.
@@ -249,6 +255,16 @@ def _units(pattern: str, bare: bool = False) -> Callable[[str], str]:
     return drop
 
 
+_VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅖": (2, 5), "⅗": (3, 5),
+           "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅐": (1, 7), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
+           "⅑": (1, 9), "⅒": (1, 10)}
+_VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
+
+
+def _vulgar_fractions(text: str) -> str:
+    return _VULGAR_CHAR.sub(lambda m: "\\frac{%d}{%d}" % _VULGAR[m.group(0)], text) if _VULGAR_CHAR.search(text) else text
+
+
 def _strip_trailing_clutter(text: str) -> str:
     """Drop full stops and stray backslashes at the end (not an ellipsis, not `\\.`), right to left."""
     while True:
@@ -266,6 +282,14 @@ def _strip_trailing_clutter(text: str) -> str:
 
 REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
     (name, _sub(*how) if isinstance(how, tuple) else how) for name, how in (
+        # `\color{red}{4}`, `\textcolor{red}{4}`: a colour is no part of the value (what it colours is:
+        # `\color{white}{5}4` is 54); `4\phantom{5}`: what a phantom holds is not shown, so it is not there.
+        ("color", (r"\\(?:color|textcolor)\s*\{[^{}]*\}", "")),
+        ("phantom", (r"\\[hv]?phantom\s*\{[^{}]*\}", "")),
+        # `½`, `3¾`: a vulgar fraction character is the fraction.
+        ("vulgar_fraction", _vulgar_fractions),
+        # `x = 4 \lor x = 5`: a logical or is the word (math-verify would read the last alternative alone).
+        ("logical_or", (r"\\(?:lor|vee)(?![A-Za-z])", r" \\text{ or } ")),
         # `\left. 5 \right.`: an invisible delimiter (a full stop no sentence ends with).
         ("invisible_delimiters", (r"\\(?:left|right)\s*\.", "")),
         # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator.
@@ -327,8 +351,10 @@ def rewrite(text: str) -> str:
     return text.strip()
 
 
-# A solution set written out: `p=5,q=2;p=7,q=2`, `x = 1 \\text{ or } x = 2`, `a=1, b=2 \\quad\\text{and}\\quad a=2, b=1`.
-_SOLUTION_SEPARATOR = re.compile(r"\s*(?:;|\\\\|(?:\\q?quad\s*|\\[,;: ]\s*)*(?:\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b)"
+# A solution set written out: `p=5,q=2;p=7,q=2`, `x = 1 \\text{ or } x = 2`, `x = 4 \\lor x = 5`,
+# `a=1, b=2 \\quad\\text{and}\\quad a=2, b=1`.
+_SOLUTION_SEPARATOR = re.compile(r"\s*(?:;|\\\\|(?:\\q?quad\s*|\\[,;: ]\s*)*(?:\\text\s*\{\s*(?:and|or)\s*\}|\b(?:and|or)\b"
+                                 r"|\\(?:lor|vee)(?![A-Za-z]))"
                                  r"(?:\s*\\q?quad|\s*\\[,;: ])*|\\q?quad)\s*")
 _COMMA_SPACE = re.compile(r",\s*(?:\\q?quad\s*|\\[,;: ]\s*)+")
 _SPACING = re.compile(r"^(?:\s|\\q?quad|\\[,;: !])+|(?:\s|\\q?quad|\\[,;: !])+$")
@@ -339,7 +365,7 @@ def solution_set(text: str) -> tuple[tuple[tuple[str, str], ...], ...] | None:
     """A solution set written as assignments, as a tuple of solutions (each its (name, value) pairs,
     sorted by name); None unless the text is two or more `name = value` pairs and nothing else.
 
-    Solutions are separated by `;`, `\\quad`, `and`, `or`; within one, pairs by commas.
+    Solutions are separated by `;`, `\\quad`, `and`, `or`, `\\lor`, `\\vee`; within one, pairs by commas.
     """
     if "=" not in text or text.count("=") < 2:
         return None
@@ -406,8 +432,25 @@ def final_statement(text: str, after: int) -> str | None:
     """The X of the last "final answer is $X$" that starts at or after offset `after`, else None."""
     found = None
     for m in _FINAL_STATEMENT.finditer(text, after):
+        if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
+            continue
         found = m.group(1) or m.group(2)
     return found.strip() if found and found.strip() else None
+
+
+# An unboxed last line that lists several numbers as its answer: `The answer is 4, 5, 6.`, `x = 4 or 5`,
+# `Candidates: 4; 5; 6`. math-verify would read one of them (the first, or the last) as the answer.
+_LISTED_VALUE = r"[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
+_LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
+_LISTED = re.compile(r"^(?:.*?\banswers?\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=|\s*[A-Za-z][A-Za-z ]{0,29}:)?"
+                     rf"\s*\$?\s*({_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?\s*\.?\s*$", re.I)
+
+
+def listed_parts(answer: str) -> tuple[str, ...] | None:
+    """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
+    lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
+    match = _LISTED.match(lines[-1]) if lines else None
+    return tuple(re.split(_LIST_SEPARATOR, match.group(1))) if match else None
 
 
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from evalkit.jsonl import read_jsonl_numbered
 from evalkit.taskspec import gold_answer
 from evalkit.thinking import ThinkFormat, decide, get_format
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, get_verifier, verifier_factory, verify_checked
+from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verifier_factory, verify_checked
 
 
 def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto") -> list[dict[str, Any]]:
@@ -102,6 +102,10 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
             raise InputError(f"{where}: {e.args[0]}") from None
         except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
             raise InputError(f"{where}: {name}: {str(e) or type(e).__name__}") from None
+        for i in idx:  # a gold the verifier cannot read is the file's fault, as a null one is
+            why = gold_problem(verifier, rows[i]["item"].gold)
+            if why:
+                raise InputError(f"{path}:{rows[i]['line']}: field 'gold': {why}")
         for i, v in zip(idx, verify_checked(verifier, [rows[i]["item"] for i in idx])):
             verdicts[i] = v
     for row, v in zip(rows, verdicts):

@@ -115,13 +115,27 @@ class Verifier(Protocol):
     Besides `name` and `verify_many`, a verifier may define (evalkit uses defaults otherwise):
     `capabilities` (a Capabilities; default `Capabilities()`), `equivalent(a, b) -> bool` (whether
     two extracted answers are the same for maj@k; default: equal text after whitespace is
-    normalised), `check(require_layers) -> dict` (see `check_verifier`) and `warm_up()` (start its
-    workers without waiting).
+    normalised), `check(require_layers) -> dict` (see `check_verifier`), `check_gold(gold)` (raises
+    ValueError saying why a gold it was given cannot be one of its golds; see `gold_problem`) and
+    `warm_up()` (start its workers without waiting).
     """
 
     name: str
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]: ...
+
+
+def gold_problem(verifier: Any, gold: Any) -> str | None:
+    """Why `gold` cannot be a gold of `verifier` (its `check_gold`), or None: what `evalkit verify`
+    refuses as bad input where a run or a reward records an `error` verdict for that row."""
+    check = getattr(verifier, "check_gold", None)
+    if check is None:
+        return None
+    try:
+        check(gold)
+    except Exception as e:  # noqa: BLE001 - a plugin's check: whatever it raises says why
+        return str(e) or type(e).__name__
+    return None
 
 
 def capabilities(verifier: Any) -> Capabilities:
@@ -368,13 +382,19 @@ def golds_for(verifier: Any, value: Any) -> tuple[Any, ...]:
 
     A list or array (veRL datasets sometimes list several accepted answers, e.g. `["7", "7.0"]`) means
     any of them is accepted: each element is one gold, never the list joined into one. Under `as_is`
-    the value is one gold, untouched. No gold in the row (None, "", NaN: a missing value in a numeric
+    the value is one gold, untouched (a list of one is that one). No gold in the row (None, "", NaN: a missing value in a numeric
     column, an empty list) gives (): the answer is unjudged, never compared with the text "nan".
     """
     if _no_gold(value):
         return ()
     kind = capabilities(verifier).gold
     if kind == "as_is":
+        if hasattr(value, "tolist") and not isinstance(value, str):
+            value = value.tolist()
+        if isinstance(value, (list, tuple)) and len(value) == 1 and not _no_gold(value[0]):
+            # a file whose other rows list several accepted answers lists this row's one gold too (a
+            # parquet column holds one type: `evalkit curate` of a run with code and such math tasks)
+            return (value[0],)
         return (value,)
     if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays and scalars from parquet
         value = value.tolist()

@@ -43,23 +43,30 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("bare", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
 # A letter right after a negation, or in a list after one ("it can't be A or B"), never counts.
-_NEGATION = re.compile(r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
-                       r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
+_NEGATING = r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
+_NEGATION = re.compile(_NEGATING + r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
+# Before a statement's own words ("it's C", "the answer is C"), only the negation itself: "I would not choose
+# B" rules B out, "not A, it's C" rules out A alone.
+_NEGATION_WORD = re.compile(_NEGATING + r"\s*$")
+_WORDED_ROWS = frozenset({"answer_is", "statement"})
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
 _LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
-_MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|&|;|\bor\b|\band\b)[ \t]*"
-                   r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?|[ \t]+)(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*"
+_MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
+                   r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
+                   r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?|[ \t]+)(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*"
                    r"([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?(?![A-Za-z])")
 # After a letter in parentheses, only another in parentheses, joined by a word or a comma, lists it:
 # "(A) or maybe (C)", "(A), (C)"; "(C) A quick check" restates option C's text, which may start with a capital.
 _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
                          r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?(?:\\text\s*\{\s*)?\(([A-Z])\)\}?")
 # A letter that starts a clause of its own ends the list before it: "A, and B is wrong", "A and I am sure".
-_OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|can't|cannot|does|doesn't|seems|looks|has|had|would|could"
-                         r"|might)\b")
+# So does a list of its own that such a verb follows: "C; A and B are wrong".
+_OWN_CLAUSE = re.compile(r"(?:[ \t]*(?:,|\band\b|\bor\b)[ \t]*\(?[A-Z]\)?)*"
+                         r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|does|doesn't|do|don't|seems|seem|looks|look"
+                         r"|has|have|had|would|could|might|fails?)\b")
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
@@ -98,7 +105,8 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
             letter = m.group(1)
             if letter not in letters or letter == "I" and _PRONOUN_I.match(text, m.end()):
                 continue  # "Answer: I believe it's C": the pronoun, not option I
-            if _NEGATION.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
+            negation = _NEGATION_WORD if name in _WORDED_ROWS else _NEGATION
+            if negation.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
                 continue
             named.add(letter)
             found, covered = (_listed(text, m.end(), letter, letters, _MORE_PAREN if name == "paren" else _MORE)

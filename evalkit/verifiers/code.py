@@ -136,6 +136,17 @@ class CodeVerifier:
         wanted = tuple(dict.fromkeys(tuple(self.config.require_layers) + tuple(require_layers)))
         return {"sandbox_layers": dict(sandbox_layers(require=wanted, config=self.config))}
 
+    @staticmethod
+    def check_gold(gold: Any) -> None:
+        """Raise ValueError saying why `gold` is not code tests (a run's verdict is `error` then)."""
+        try:
+            tests = CodeTests.from_any(gold)
+        except (ValueError, KeyError, TypeError) as e:
+            why = str(e)
+            raise ValueError(why if why.startswith("code tests") else f"code tests: {why}") from None
+        if tests.style != "assert" and not tests.cases:  # what the sandbox refuses to run
+            raise ValueError(f"code tests: the {tests.style} tests hold no cases")
+
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(items)
         jobs: list[tuple[int, str, CodeTests, str]] = []

@@ -168,6 +168,11 @@ class JudgeCascade:
         same = getattr(self.inner, "equivalent", None)
         return same(a, b) if same is not None else " ".join(a.split()) == " ".join(b.split())
 
+    def check_gold(self, gold: Any) -> None:
+        check = getattr(self.inner, "check_gold", None)
+        if check is not None:
+            check(gold)
+
     def warm_up(self) -> None:
         start = getattr(self.inner, "warm_up", None)
         if start is not None:
@@ -284,8 +289,9 @@ def make_judge(inner: Verifier | None = None, **options: Any) -> JudgeCascade:
         raise ValueError("the judge wraps a rule verifier: name it as e.g. math+judge")
     missing = [k for k in ("model", "base_url") if not options.get(k)]
     if missing:
-        raise ValueError(f"the judge needs {' and '.join(missing)} (--judge MODEL --judge-base-url URL, "
-                         "or verifier_options: {judge: {model: ..., base_url: ...}})")
+        raise ValueError(f"the judge needs {' and '.join(missing)} (evalkit run's --judge MODEL --judge-base-url URL, "
+                         "a task spec's verifier_options: {judge: {model: ..., base_url: ...}}, or in Python "
+                         "judge={'model': ..., 'base_url': ...})")
     known = set(JudgeOptions.__dataclass_fields__)
     unknown = sorted(set(options) - known)
     if unknown:

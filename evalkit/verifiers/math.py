@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-from evalkit.thinking import THINK_CLOSE, is_truncated, split_think
+from evalkit.thinking import THINK_CLOSE, THINK_OPEN, is_truncated, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers import _mathtext as text
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
@@ -99,7 +99,8 @@ def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
     think block when it is closed (the common case: the answer follows the last `</think>`)."""
     if item.think_format is None:
         close = completion.rfind(THINK_CLOSE)
-        if close >= 0:  # a closed think block: truncated only if the finish reason says so
+        # a closed think block not opened again after: truncated only if the finish reason says so
+        if close >= 0 and completion.find(THINK_OPEN, close) < 0:
             return item.finish_reason == "length", completion[close + len(THINK_CLOSE):]
     return (is_truncated(completion, item.finish_reason, item.think_open, item.think_format),
             split_think(completion, item.think_open, item.think_format).answer)
@@ -161,6 +162,9 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     if not answer.strip():
         where = "inside the think block only" if think.strip() else "empty completion"
         return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
+    listed = text.listed_parts(answer)
+    if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
+        return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
     return (gold, None, answer[-text.FALLBACK_CHARS:])
 
 

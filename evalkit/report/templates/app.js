@@ -328,8 +328,10 @@
     const reason = s.r || (s.c === 1 ? "correct" : s.c === 0 ? "wrong" : "unjudged");
     const text = x.c, split = x.a || 0;
     const inThink = markers.filter((m) => m[1] < split).length;
-    const facts = [["Verdict", h("span", { class: "badge " + reason }, reason)], ["Extracted answer", h("span", { class: "math-bare" }, s.a ?? "none")],
-      ["Gold", h("span", { class: "math-bare" }, String(x.g ?? p.gold ?? "–"))], ["Score", s.sc ?? "–"], ["Detail", x.d || "–"],
+    // a program and its tests are text; any other answer and gold are typeset as math
+    const bare = (ix.programs || []).includes(p.t) ? (t) => h("pre", { class: "text program" }, t) : (t) => h("span", { class: "math-bare" }, t);
+    const facts = [["Verdict", h("span", { class: "badge " + reason }, reason)], ["Extracted answer", bare(s.a ?? "none")],
+      ["Gold", bare(String(x.g ?? p.gold ?? "–"))], ["Score", s.sc ?? "–"], ["Detail", x.d || "–"],
       ["Tokens", s.tok ?? "–"], ["Finish reason", x.fr ?? "–"], ["Seed", x.seed ?? "–"]];
     if (x.j) facts.splice(2, 0, ["Judge", `${x.j.model} (${x.j.rubric})` + (x.j.flipped ? ", flipped the rule to correct" : "")],
       ["Judge reply", h("pre", { class: "text judge-reply" }, x.j.reply ?? x.j.error ?? "–")]);
