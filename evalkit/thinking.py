@@ -264,11 +264,13 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
 
 def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:
     """Where thinking opens again after `start` (the end of the last close marker), or -1: a model that
-    writes `</think><think>\\boxed{4}` and stops has its answer inside thinking, not after it. A marker
-    inside a code fence is the program's text (`print("<think>")`)."""
+    writes `</think><think>\\boxed{4}` and stops has its answer inside thinking, not after it. Only a
+    marker that starts a line (or follows the close at once) opens thinking; one inside a sentence
+    ("models write `<think>` first") or a code fence (`print("<think>")`) is the text's."""
     at = text.find(fmt.open, start) if fmt.open else -1  # a format the template alone opens has no marker
     while at >= 0:
-        if text.count("```", start, at) % 2 == 0:
+        line_start = max(text.rfind("\n", start, at) + 1, start)
+        if not text[line_start:at].strip() and text.count("```", start, at) % 2 == 0:
             return at
         at = text.find(fmt.open, at + len(fmt.open))
     return -1

@@ -152,9 +152,15 @@ class CodeTests:
 
     @classmethod
     def from_any(cls, value: "CodeTests | dict | str") -> "CodeTests":
-        """Accept a CodeTests, its dict, or its JSON text (the form dataset columns carry)."""
+        """Accept a CodeTests, its dict, or its JSON text (the form dataset columns carry), or a list of one
+        of those (a veRL file whose other rows list several accepted answers lists these tests too: a
+        parquet column holds one type; `evalkit curate` of a run with code and such math tasks)."""
         if isinstance(value, CodeTests):
             return value
+        if hasattr(value, "tolist") and not isinstance(value, str):  # numpy's array from parquet
+            value = value.tolist()
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = value[0]
         if isinstance(value, str):
             value = json.loads(value)
         if not isinstance(value, dict):

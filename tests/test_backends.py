@@ -246,6 +246,21 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_nothing(tiny_mode
     assert a.keys() == b.keys() and all(a[k]["completion"] == b[k]["completion"] for k in a)
 
 
+def test_a_resume_with_other_engine_settings_says_so_and_records_each(tiny_model, tmp_path, capfd):
+    # --dtype and --max-model-len are not the run's identity, and config.json kept only the last
+    # invocation's: samples made in float32 and bfloat16 were scored together without a word
+    out = tmp_path / "run"
+    evalkit.evaluate(["aime24"], backend="transformers", model=str(tiny_model), n=1, limit=2, max_tokens=8,
+                     dtype="float32", out=out, progress=False)
+    capfd.readouterr()
+    evalkit.evaluate(["aime24"], backend="transformers", model=str(tiny_model), n=2, limit=2, max_tokens=8,
+                     dtype="bfloat16", out=out, progress=False)
+    err = capfd.readouterr().err
+    assert "engine settings differ from the last one's (dtype float32 -> bfloat16)" in err, err
+    starts = [json.loads(x) for x in (out / "invocations.jsonl").read_text().splitlines()]
+    assert [i["engine"]["dtype"] for i in starts if "started" in i] == ["float32", "bfloat16"]
+
+
 def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path):
     # SIGTERM (kill, timeout, docker stop, a scheduler) killed the driver outright: no cleanup ran, and a
     # vLLM engine's processes were left running, holding their memory (the rerun could not start its own)
@@ -896,3 +911,44 @@ def test_an_engine_vllm_will_not_start_is_one_line_naming_the_option(tiny_model)
     message = str(e.value)
     assert message.startswith(f"the vllm engine could not start for {tiny_model} (--max-model-len 100000, --dtype float32)")
     assert "max_model_len (100000) is greater than the derived max_model_len" in message and "\n" not in message
+
+
+def test_an_interrupt_ends_one_generate_even_before_it_started(tiny_model):
+    # generate() cleared the flag as it started: an interrupt that came first (Ctrl-C right at the start)
+    # was undone, and the run waited for a generation that then ran to its end
+    from evalkit.backends.transformers import TransformersBackend
+    from evalkit.types import Request
+
+    engine = TransformersBackend(str(tiny_model), dtype="float32")
+    req = Request(task="t", problem_id="p", sample=0, seed=1, prompt="Hi", messages=None, prefill="",
+                  temperature=0.0, top_p=1.0, max_tokens=4)
+    engine.interrupt()
+    assert list(engine.generate([req])) == []
+    assert [r.problem_id for r, _ in engine.generate([req])] == ["p"]  # the next one runs
+
+
+def test_vllm_yields_each_sample_the_step_it_finishes_and_an_interrupt_aborts_the_rest(vllm_engine):
+    # a chunk of requests went to `LLM.generate` and came back together: a sample finished early waited
+    # for the slowest (an interrupted run lost them all), and nothing could stop the engine mid-chunk
+    from evalkit.types import Request
+
+    def request(pid, max_tokens, seed):
+        return Request(task="t", problem_id=pid, sample=0, seed=seed, prompt="Count: one two", messages=None,
+                       prefill="", temperature=1.0, top_p=1.0, max_tokens=max_tokens)
+
+    asked = [request("long-a", 600, 1), request("short", 1, 2), request("long-b", 600, 3), request("long-c", 600, 4)]
+    stream = vllm_engine.generate(asked)
+    first, completion = next(stream)
+    assert first.problem_id == "short" and completion.completion_tokens == 1
+    vllm_engine.interrupt()
+    assert len(list(stream)) < 3  # the long ones were not waited for
+    assert not vllm_engine.llm.llm_engine.has_unfinished_requests()  # ... nor left running in the engine
+    # the next generate runs whole, with the samples `LLM.generate` gives for the same seeds
+    again = {r.problem_id: c for r, c in vllm_engine.generate(asked[:2])}
+    assert set(again) == {"long-a", "short"}
+    from vllm import SamplingParams
+
+    ids = vllm_engine.tokenizer.encode("Count: one two", add_special_tokens=False)
+    plain = vllm_engine.llm.generate([{"prompt_token_ids": ids}], [SamplingParams(
+        n=1, temperature=1.0, top_p=1.0, seed=1, max_tokens=600, skip_special_tokens=False)], use_tqdm=False)
+    assert again["long-a"].text == plain[0].outputs[0].text

@@ -196,6 +196,17 @@ def test_letters_ruled_out_beside_the_chosen_one_do_not_count(completion):
     assert (v.correct, v.answer) == (True, "C"), v
 
 
+@pytest.mark.parametrize("completion, chosen", [
+    ("\\boxed{B} or \\boxed{C}, I can't decide.", "B, C"),  # "I" is no letter of a clause of their own
+    ("The answer is A or C, I have to guess.", "A, C"),
+    ("The answer is A or C, B does not work.", "A, C"),
+    ("The answer is A or C and D is wrong.", "A, C"),  # D alone is the subject of "is"
+])
+def test_a_clause_after_a_list_does_not_shorten_it(completion, chosen):
+    v = verify_choice(completion, "C", finish_reason="stop")
+    assert (v.correct, v.answer) == (False, chosen), v
+
+
 def test_a_negation_before_a_statement_still_rules_its_letter_out():
     assert verify_choice("I would not choose B", "B").reason == "no_answer"
     assert verify_choice("It can't be A or B, so the answer is C", "C").correct is True

@@ -629,15 +629,20 @@ def test_thinking_opened_again_after_its_close_holds_no_answer():
     assert extract_code("<think>x</think><think>\n```python\nprint(1)\n```") is None
     # a marker inside a program is the program's
     assert extract_code('<think>x</think>\n```python\nprint("<think>")\n```') == 'print("<think>")\n'
+    # and one inside a sentence is the sentence's
+    mention = "<think>x</think>Models write `<think>` before reasoning, so the count is \\boxed{5}."
+    assert verify_math(mention, "5", finish_reason="stop").correct is True
 
 
 @pytest.mark.parametrize("answer, gold, equal", [
     ("5 = 4", "4", False),  # a false statement was read by its right side
     ("2+2 = 5", "5", False),
     ("\\sqrt{3} = 4", "4", False),
-    ("4 \\equiv 5", "5", False),
     ("\\frac{10}{2} = 5", "5", True),  # a true one still is its value
     ("a+b = 5", "5", True),
+    ("30^\\circ = \\frac{\\pi}{6}", "\\frac{\\pi}{6}", True),  # degrees, a rounding, a congruence: not false
+    ("\\frac{1}{3} = 0.33", "0.33", True),
+    ("17 \\equiv 2", "2", True),
     ("x=4 \\lor x=5", "5", False),  # two answers for one: math-verify read the last alternative
     ("x=4 \\vee x=5", "4", False),
     ("x=4 \\lor x=5", "\\{4,5\\}", True),
@@ -646,6 +651,8 @@ def test_thinking_opened_again_after_its_close_holds_no_answer():
     ("3 halved", "3", False),
     ("3 tenth", "3", False),
     ("12 \\text{ inches}", "12", True),
+    ("20 \\text{ more}", "20", True),  # "how many more": the answer's unit
+    ("3 \\text{ fewer}", "3", True),
     ("10 cm squared", "10", True),
     ("\\color{red}{4}", "4", True),  # a colour or a phantom is no part of the value
     ("\\textcolor{red}{4}", "4", True),
@@ -672,6 +679,9 @@ def test_statements_alternatives_words_and_styling_in_an_answer(answer, gold, eq
     ("The answer is 1,234.", "1234", True),
     ("The answer is 4, since 2 + 2 = 4.", "4", True),
     ("We get 3 apples and 4 pears.\nThe answer is 7.", "7", True),
+    ("The answer is 18.\nCheck: 10 and 8", "18", True),  # a line of numbers that is no answer
+    ("The answer is 0.5 or 1/2.", "\\frac12", True),  # one value written two ways
+    ("Answer: 5 or 5.0", "5", True),
 ])
 def test_an_unboxed_answer_that_lists_numbers_is_all_of_them(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
@@ -684,3 +694,19 @@ def test_a_denied_final_answer_statement_does_not_replace_the_box():
     assert verify_math("<think>x</think> \\boxed{5} I cannot say the final answer is $4$", "5").correct is True
     assert verify_math("<think>x</think> \\boxed{5} So the final answer is $4$.", "4").correct is True
     assert verify_math("<think>x</think> I don't think it's 5, the final answer is $4$.", "4").correct is True
+    assert verify_math("<think>x</think> \\boxed{5} It is not true that the final answer is $4$", "4").correct is False
+    # a negation that is not about the statement: a self-correction
+    assert verify_math("<think>x</think> \\boxed{3} is not correct so the final answer is $4$.", "4").correct is True
+
+
+@pytest.mark.parametrize("answer, gold, equal", [
+    ("12_{7}", "12_5", False),  # math-verify dropped the subscripts: another base was the same numeral
+    ("5_{4}", "5", False),  # 5 is no digit of base 4
+    ("13_{7}", "10_{10}", True),  # two bases, one value
+    ("12", "12_5", True),  # the answer without its base is read by its digits
+    ("1011_{2}", "1011_2", True),
+])
+def test_numerals_in_a_base(answer, gold, equal):
+    from evalkit.verifiers.math import verify_answer
+
+    assert verify_answer(answer, gold).correct is equal

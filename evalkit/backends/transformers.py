@@ -56,8 +56,10 @@ class TransformersBackend:
         self._stop.set()
 
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
-        self._stop.clear()
-        return self._generate(requests)
+        try:
+            yield from self._generate(requests)
+        finally:  # an interrupt ends this generate only (one before it started included)
+            self._stop.clear()
 
     def _generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from transformers import GenerationConfig, StoppingCriteriaList

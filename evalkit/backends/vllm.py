@@ -1,13 +1,15 @@
 """The `vllm` backend: an in-process `vllm.LLM` engine.
 
 Every sample is its own request with its own seed (docs/contracts.md), so prefix caching (on) shares the
-prompt across a problem's samples. Requests go to the engine in chunks, so finished samples are
-verified and written while the next chunk generates.
+prompt across a problem's samples. The engine is stepped here, and each sample is yielded the step it
+finishes, so it is verified and written while the others generate (and an interrupted run keeps it).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import uuid
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import check_dtype, check_model
@@ -15,7 +17,7 @@ from evalkit.backends.base import batched, prompt_too_long, render_with_tokenize
 from evalkit.errors import InputError
 from evalkit.types import Completion, Request
 
-CHUNK = int(os.environ.get("EVALKIT_VLLM_CHUNK", "512"))
+CHUNK = int(os.environ.get("EVALKIT_VLLM_CHUNK", "4096"))  # requests tokenized and handed to the engine at once
 
 
 class VLLMBackend:
@@ -55,6 +57,7 @@ class VLLMBackend:
                              f"{_reason(e)}") from None
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+        self._stop = threading.Event()
 
     def _fits(self, n_tokens: int) -> bool:
         """Whether a prompt of `n_tokens` can be generated from: it leaves room for a token in the context
@@ -72,6 +75,7 @@ class VLLMBackend:
         self.model, self.llm = model, llm
         self.tokenizer = llm.get_tokenizer()
         self.max_model_len = llm.llm_engine.model_config.max_model_len
+        self._stop = threading.Event()
         return self
 
     @staticmethod
@@ -87,10 +91,23 @@ class VLLMBackend:
     def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
         return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
 
+    def interrupt(self) -> None:
+        """Stop generating, from another thread: the engine's unfinished requests are aborted at its next
+        step and generate() returns (the run is ending: Ctrl-C, SIGTERM)."""
+        self._stop.set()
+
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        try:
+            yield from self._generate(requests)
+        finally:  # an interrupt ends this generate only (one before it started included)
+            self._stop.clear()
+
+    def _generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from vllm import SamplingParams
 
         for batch in batched(requests, CHUNK):
+            if self._stop.is_set():
+                return
             # token ids, so the chat template's own special tokens are not added a second time
             encoded = [(r, self.tokenizer.encode(r.prompt, add_special_tokens=False)) for r in batch]
             # a prompt that leaves no room for one token makes vLLM refuse the whole call: it is that
@@ -109,12 +126,41 @@ class VLLMBackend:
                                      skip_special_tokens=False)
                       for r, p in zip(chunk, prompts)]
             for part in self._prefill_batches([p["prompt_token_ids"] for p in prompts]):
-                outputs = self.llm.generate([prompts[i] for i in part], [params[i] for i in part], use_tqdm=False)
-                for i, out in zip(part, outputs):
-                    req, o = chunk[i], out.outputs[0]
+                for k, out in self._stream([prompts[i] for i in part], [params[i] for i in part]):
+                    req, o = chunk[part[k]], out.outputs[0]
                     yield req, Completion(text=req.prefill + o.text, finish_reason=o.finish_reason,
                                           prompt_tokens=len(out.prompt_token_ids or ()),
                                           completion_tokens=len(o.token_ids), model=self.model)
+                if self._stop.is_set():
+                    return
+
+    def _stream(self, prompts: list[dict[str, Any]], params: list[Any]) -> Iterator[tuple[int, Any]]:
+        """(index, RequestOutput) of each prompt the engine step it finishes. What is unfinished when this
+        ends early (an interrupt; the caller stopped reading) is aborted, so the engine holds nothing of it.
+        An engine without the step API (another vLLM) answers all at once, as `LLM.generate` does."""
+        engine = self.llm.llm_engine
+        try:
+            from vllm.sampling_params import RequestOutputKind
+        except ImportError:
+            RequestOutputKind = None
+        if RequestOutputKind is None or not (hasattr(engine, "add_request") and hasattr(engine, "step")):
+            yield from enumerate(self.llm.generate(prompts, params, use_tqdm=False))
+            return
+        tag = f"evalkit-{uuid.uuid4().hex[:12]}-"  # apart from `LLM.generate`'s own ids (0, 1, ...)
+        left: dict[str, int] = {}
+        try:
+            for i, (prompt, param) in enumerate(zip(prompts, params)):
+                param.output_kind = RequestOutputKind.FINAL_ONLY  # one output per request, when it ends
+                engine.add_request(tag + str(i), prompt, param)
+                left[tag + str(i)] = i
+            while left and not self._stop.is_set():
+                for out in engine.step():
+                    i = left.pop(out.request_id, None) if out.finished else None
+                    if i is not None:
+                        yield i, out
+        finally:
+            if left:
+                engine.abort_request(list(left))
 
     def continue_tokens(self, prefixes):
         """Continue token prefixes (evalkit.budgets.Prefix); prefix caching makes a shared prefix cheap."""

@@ -223,7 +223,7 @@ def _halt(engine: Backend, producer: threading.Thread) -> None:
     generation thread: a daemon thread still inside torch when Python exits aborts the process
     ("terminate called without an active exception"). Other engines are left to their own cleanup."""
     interrupt = getattr(engine, "interrupt", None)
-    if not callable(interrupt):
+    if not callable(interrupt) or not producer.is_alive():  # (told with nothing to stop, it would stop the next)
         return
     try:
         interrupt()

@@ -328,7 +328,16 @@ def evaluate(
 
             config["think_budgets"] = config_entry(budgets, previous.get("think_budgets"))
         run_dir.write_config(config)
-        run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused)
+        # the engine's settings are not the run's identity (a resume may change them): each start records its own
+        before = previous.get("engine") if isinstance(previous.get("engine"), dict) else None
+        changed = {k: (before.get(k), v) for k, v in config["engine"].items() if before and k in before
+                   and before.get(k) != v}
+        if changed and reused and pending_keys:
+            print("evalkit: warning: this invocation's engine settings differ from the last one's ("
+                  + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) + f"); the run's {reused} samples "
+                  "made before and those made now are scored together (invocations.jsonl records each start's)",
+                  file=sys.stderr)
+        run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused, engine=config["engine"])
 
         timings: dict[str, float] = {}
         t0 = time.perf_counter()

@@ -9,6 +9,7 @@ Everything returned is plain text or bools; no parsed expression ever leaves the
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -213,24 +214,62 @@ def _text_equal(a: str, b: str) -> bool:
 
 
 def _false_statement(x: Any) -> bool:
-    """`5 = 4`, `2+2 = 5`: an equation between numbers that clearly differ (math-verify would read it as
-    its right side; `\\frac{10}{2} = 5` is true and stays)."""
+    """`5 = 4`, `2+2 = 5`, `\\sqrt{3} = 4`: an equation between exact numbers that clearly differ
+    (math-verify would read it as its right side; `\\frac{10}{2} = 5` is true and stays). A side with a
+    decimal is a rounding (`\\frac13 = 0.33`), never a false statement."""
     import sympy
 
     if not isinstance(x, sympy.Eq):
         return False
     left, right = _number(x.lhs), _number(x.rhs)
-    return left is not None and right is not None and not _close(left, right)
+    return (left is not None and right is not None and not left.has(sympy.Float) and not right.has(sympy.Float)
+            and not _close(left, right))
+
+
+# What an equation's text may hold that its parse leaves out, so that sides that differ are no false
+# statement: degrees (`30^\\circ = \\frac{\\pi}{6}`), a modulus (`17 \\equiv 2`), currency, percent.
+_NOT_PLAIN_STATEMENT = ("circ", "°", "mod", "equiv", "\\$", "%", "text")
+
+
+# A numeral with its base, `12_5`, `12_{5}`, `1011_{2}`: math-verify drops the subscript.
+_BASED = re.compile(r"^\s*([0-9A-Z]+)_\{?\s*(\d{1,2})\s*\}?\s*$")
+
+
+def _based(text: str) -> tuple[str, int] | None:
+    m = _BASED.match(text)
+    return (m.group(1), int(m.group(2))) if m and 2 <= int(m.group(2)) <= 36 else None
+
+
+def _base_verdict(gold: str, pred: str) -> bool | None:
+    """Equal or not where the answer writes a base: a digit its base has not (`5_{4}`) is no numeral, and
+    numerals in two bases are equal when their values are (`13_{7}` = `10_{10}`, not `12_{7}` = `12_5`).
+    None: the rest of the comparison decides (an answer without its base is read by its digits)."""
+    p, g = _based(pred), _based(gold)
+    if p is None:
+        return None
+    try:
+        value = int(p[0], p[1])
+    except ValueError:
+        return False
+    if g is None or g[1] == p[1]:
+        return None
+    try:
+        return value == int(g[0], g[1])
+    except ValueError:
+        return None
 
 
 def _part_equal(gold: str, pred: str) -> bool:
+    by_base = _base_verdict(gold, pred)
+    if by_base is not None:
+        return by_base
     g_sets, p_sets = solution_set(gold), solution_set(pred)
     if g_sets is not None and p_sets is not None:
         return _same_solutions(g_sets, p_sets)
     g, p = _parse_boxed(gold), _parse_boxed(pred)
     if p_sets is not None and len(p_sets) > 1 and any(_number(x) is not None for x in g):
         return False  # `x = 4 \\lor x = 5` (math-verify reads 5) against one number: two answers for one
-    if "mod" not in pred:  # (`17 \\equiv 2 \\pmod 5` is read without its modulus: not a false statement)
+    if not any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
         p = [x for x in p if not _false_statement(x)]
     if not g or not p:  # one side is not math at all: compare the text
         return _text_equal(gold, pred)

@@ -46,8 +46,9 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 _FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
-# ... unless a negation a few words before denies it: "I cannot say the final answer is $4$".
-_STATEMENT_DENIED = re.compile(r"(?i:\b(?:not|cannot|never)|n't)\s+(?:[\w']+\s+){0,3}$")
+# ... unless it is denied: "I cannot say the final answer is $4$", "it is not true that the final answer is".
+_STATEMENT_DENIED = re.compile(r"(?i:\b(?:not|cannot|never)|n't)\s+(?:say|claim|sure|certain|believe|think|conclude|"
+                               r"state|true|the\s+case)\s+(?:that\s+)?(?:the\s+)?$", re.I)
 # Currency signs and negative thin spaces inside an answer: `\$16,\!386.20` is 16386.20.
 # Text cut from the end of a box-less final answer handed to math-verify's own extraction.
 FALLBACK_CHARS = 20_000
@@ -209,7 +210,7 @@ _NOT_UNITS = frozenset("""
     thousandths millionths billionths recurring repeating inverse reciprocal sqrt percent percentage
     fourth fourths fifth fifths sixth sixths seventh sevenths eighth eighths ninth ninths tenth hundredth
     thousandth millionth billionth halved doubled tripled quadrupled negated reciprocated
-    less more fewer lakh lakhs crore crores score scores gross googol myriad log ln sin cos tan exp
+    lakh lakhs crore crores score scores gross googol myriad log ln sin cos tan exp
     else instead otherwise alternatively unsure tentatively nope wait actually hmm
     """.split())
 # Unit words of fewer than three letters, or without a vowel: any other such run after a number is a
@@ -439,10 +440,12 @@ def final_statement(text: str, after: int) -> str | None:
 
 
 # An unboxed last line that lists several numbers as its answer: `The answer is 4, 5, 6.`, `x = 4 or 5`,
-# `Candidates: 4; 5; 6`. math-verify would read one of them (the first, or the last) as the answer.
+# `Candidates: 4; 5; 6`, `4; 5; 6` (not `Check: 10 and 8`). math-verify would read one of them (the first, or the last) as the answer. One value written
+# two ways (`0.5 or 1/2`) is one answer.
 _LISTED_VALUE = r"[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
-_LISTED = re.compile(r"^(?:.*?\banswers?\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=|\s*[A-Za-z][A-Za-z ]{0,29}:)?"
+_LISTED = re.compile(r"^(?:.*?\b(?:answers?|candidates?|options?|possibilities|solutions?|values?|roots?)\s*"
+                     r"(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
                      rf"\s*\$?\s*({_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?\s*\.?\s*$", re.I)
 
 
@@ -450,7 +453,15 @@ def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
     match = _LISTED.match(lines[-1]) if lines else None
-    return tuple(re.split(_LIST_SEPARATOR, match.group(1))) if match else None
+    if match is None:
+        return None
+    parts = tuple(re.split(_LIST_SEPARATOR, match.group(1)))
+    try:
+        if len({Fraction(p.lstrip("+")) for p in parts}) == 1:
+            return None
+    except (ValueError, ZeroDivisionError):  # `1/0`: compared as written
+        pass
+    return parts
 
 
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:

@@ -382,19 +382,13 @@ def golds_for(verifier: Any, value: Any) -> tuple[Any, ...]:
 
     A list or array (veRL datasets sometimes list several accepted answers, e.g. `["7", "7.0"]`) means
     any of them is accepted: each element is one gold, never the list joined into one. Under `as_is`
-    the value is one gold, untouched (a list of one is that one). No gold in the row (None, "", NaN: a missing value in a numeric
+    the value is one gold, untouched. No gold in the row (None, "", NaN: a missing value in a numeric
     column, an empty list) gives (): the answer is unjudged, never compared with the text "nan".
     """
     if _no_gold(value):
         return ()
     kind = capabilities(verifier).gold
     if kind == "as_is":
-        if hasattr(value, "tolist") and not isinstance(value, str):
-            value = value.tolist()
-        if isinstance(value, (list, tuple)) and len(value) == 1 and not _no_gold(value[0]):
-            # a file whose other rows list several accepted answers lists this row's one gold too (a
-            # parquet column holds one type: `evalkit curate` of a run with code and such math tasks)
-            return (value[0],)
         return (value,)
     if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays and scalars from parquet
         value = value.tolist()

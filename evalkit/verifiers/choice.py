@@ -63,10 +63,12 @@ _MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|\band/or\b|/|&|;|\||\+|â
 _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
                          r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?(?:\\text\s*\{\s*)?\(([A-Z])\)\}?")
 # A letter that starts a clause of its own ends the list before it: "A, and B is wrong", "A and I am sure".
-# So does a list of its own that such a verb follows: "C; A and B are wrong".
-_OWN_CLAUSE = re.compile(r"(?:[ \t]*(?:,|\band\b|\bor\b)[ \t]*\(?[A-Z]\)?)*"
-                         r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|does|doesn't|do|don't|seems|seem|looks|look"
-                         r"|has|have|had|would|could|might|fails?)\b")
+_OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|can't|cannot|does|doesn't|seems|looks|has|had|would|could"
+                         r"|might|fails)\b")
+# So does a list of its own that a plural verb follows: "C; A and B are wrong" (in "A or C and D is wrong",
+# D alone is the subject, and C is listed).
+_OWN_CLAUSE_LIST = re.compile(r"(?:[ \t]+(?:and|or|nor)[ \t]+\(?(?!I\b)[A-Z]\)?)+[ \t]+(?:are|were|aren't|weren't|do|don't"
+                              r"|have|fail|look|seem)\b")
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
@@ -129,7 +131,8 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
     m = more.match(text, end)
     while m:
         next_letter = m.group(1)
-        if _OWN_CLAUSE.match(text, m.end()) or next_letter == "I" and _PRONOUN_I.match(text, m.end()):
+        if (_OWN_CLAUSE.match(text, m.end()) or _OWN_CLAUSE_LIST.match(text, m.end())
+                or next_letter == "I" and _PRONOUN_I.match(text, m.end())):
             break
         chosen.append(next_letter)
         end = m.end()
