@@ -952,3 +952,65 @@ def test_vllm_yields_each_sample_the_step_it_finishes_and_an_interrupt_aborts_th
     plain = vllm_engine.llm.generate([{"prompt_token_ids": ids}], [SamplingParams(
         n=1, temperature=1.0, top_p=1.0, seed=1, max_tokens=600, skip_special_tokens=False)], use_tqdm=False)
     assert again["long-a"].text == plain[0].outputs[0].text
+
+
+def test_an_interrupt_after_generation_ended_does_not_stop_the_next_run(tmp_path, monkeypatch):
+    # the run stopped (here: its disk) after the engine's generate had returned; the interrupt it sent then
+    # stayed set, and the next run on the same engine got nothing ("generate ended with 2 of 2 unanswered")
+    import evalkit.run.loop as loop
+
+    class Engine:
+        name, model = "stoppable", "m"
+        stopped = False
+
+        def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+            return messages[-1]["content"], "", False
+
+        def interrupt(self):
+            self.stopped = True
+
+        def generate(self, requests):
+            for r in requests:
+                if self.stopped:
+                    return
+                yield r, Completion(text="\\boxed{5}", finish_reason="stop", model="m")
+
+        def close(self):
+            pass
+
+    from evalkit.types import Completion
+
+    engine = Engine()
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "2+3?", "answer": "5"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    real = loop._flush
+
+    def full_disk(batch, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop, "_flush", full_disk)
+    with pytest.raises(OSError):
+        evalkit.evaluate([str(tmp_path / "t.yaml")], engine=engine, n=2, out=tmp_path / "a", progress=False)
+    monkeypatch.setattr(loop, "_flush", real)
+    assert not engine.stopped  # its generate had ended: nothing to stop
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], engine=engine, n=2, out=tmp_path / "b", progress=False)
+    assert len(lines(run.samples_path)) == 2
+
+
+def test_a_vllm_stream_whose_outputs_another_caller_took_fails_instead_of_spinning(vllm_engine):
+    # a generate left open while something else stepped the same engine (a trainer's own `LLM.generate`):
+    # the stream's outputs went to that caller, and resuming it stepped an empty engine forever
+    from evalkit.errors import ServerError
+    from evalkit.types import Request
+
+    asked = [Request(task="t", problem_id=str(i), sample=0, seed=i, prompt="Count: one two", messages=None,
+                     prefill="", temperature=1.0, top_p=1.0, max_tokens=1 if i == 0 else 40) for i in range(3)]
+    stream = vllm_engine.generate(asked)
+    next(stream)
+    try:  # (vLLM 0.32's own collector takes the stream's outputs, then cannot sort the ids it did not make)
+        vllm_engine.llm.generate(["Hi"], use_tqdm=False)
+    except ValueError:
+        pass
+    with pytest.raises(ServerError, match="no longer holds 2 of this run's requests"):
+        list(stream)
+    assert not vllm_engine.llm.llm_engine.has_unfinished_requests()

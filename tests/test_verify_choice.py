@@ -190,6 +190,10 @@ def test_letters_joined_by_any_or_are_several_letters(completion):
     "Rather than A, choose C",
     "The answer is C; A and B are wrong.",  # was A, C: the letters of a clause of their own were listed
     "The answer is C, B fails.",
+    "The answer is C; A, B and D are wrong.",  # a comma list with a plural verb is a clause of its own
+    "The answer is C, A, B, D fail.",
+    "The answer is C; B, D have errors.",
+    "The answer is C, D aren't valid.",
 ])
 def test_letters_ruled_out_beside_the_chosen_one_do_not_count(completion):
     v = verify_choice(completion, "C")

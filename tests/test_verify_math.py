@@ -643,6 +643,9 @@ def test_thinking_opened_again_after_its_close_holds_no_answer():
     ("30^\\circ = \\frac{\\pi}{6}", "\\frac{\\pi}{6}", True),  # degrees, a rounding, a congruence: not false
     ("\\frac{1}{3} = 0.33", "0.33", True),
     ("17 \\equiv 2", "2", True),
+    ("5.0 = 4", "4", False),  # a decimal is a rounding only when near
+    ("0.5 = 1", "1", False),
+    ("10^\\circ = 5", "5", False),  # in degrees or not, 10 is not 5
     ("x=4 \\lor x=5", "5", False),  # two answers for one: math-verify read the last alternative
     ("x=4 \\vee x=5", "4", False),
     ("x=4 \\lor x=5", "\\{4,5\\}", True),
@@ -682,6 +685,8 @@ def test_statements_alternatives_words_and_styling_in_an_answer(answer, gold, eq
     ("The answer is 18.\nCheck: 10 and 8", "18", True),  # a line of numbers that is no answer
     ("The answer is 0.5 or 1/2.", "\\frac12", True),  # one value written two ways
     ("Answer: 5 or 5.0", "5", True),
+    ("The answer is 5.\nThe roots are 2 and 3.", "5", True),  # a remark after the stated answer
+    ("Answer: 7\nThe possible values are 3 and 4", "7", True),
 ])
 def test_an_unboxed_answer_that_lists_numbers_is_all_of_them(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
@@ -705,6 +710,7 @@ def test_a_denied_final_answer_statement_does_not_replace_the_box():
     ("13_{7}", "10_{10}", True),  # two bases, one value
     ("12", "12_5", True),  # the answer without its base is read by its digits
     ("1011_{2}", "1011_2", True),
+    ("C_{3}", "\\mathrm{C}_3", True),  # a name with an index, no numeral
 ])
 def test_numerals_in_a_base(answer, gold, equal):
     from evalkit.verifiers.math import verify_answer

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import check_dtype, check_model
 from evalkit.backends.base import batched, prompt_too_long, render_with_tokenizer
-from evalkit.errors import InputError
+from evalkit.errors import InputError, ServerError
 from evalkit.types import Completion, Request
 
 CHUNK = int(os.environ.get("EVALKIT_VLLM_CHUNK", "4096"))  # requests tokenized and handed to the engine at once
@@ -158,6 +158,9 @@ class VLLMBackend:
                     i = left.pop(out.request_id, None) if out.finished else None
                     if i is not None:
                         yield i, out
+                if left and not engine.has_unfinished_requests():  # never to come: stepping on would spin
+                    raise ServerError(f"the vllm engine no longer holds {len(left)} of this run's requests (another "
+                                      "caller of the same engine stepped it and took their outputs)")
         finally:
             if left:
                 engine.abort_request(list(left))

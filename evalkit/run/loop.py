@@ -120,6 +120,7 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
 
     name = backend_name(engine)
     stopping = threading.Event()  # the run is unwinding (Ctrl-C, SIGTERM): nobody reads `results` any more
+    generated = threading.Event()  # the engine's generate has returned
 
     def hand_over(item: Any) -> None:
         while not stopping.is_set():
@@ -133,28 +134,14 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
         asked = {_asked_key(r) for r in requests}
         left = set(asked)  # asked and not yet answered
         try:
-            for item in engine.generate(requests):
-                if stopping.is_set():
-                    return
-                if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Request)
-                        and isinstance(item[1], Completion)):
-                    got = (f"({', '.join(type(x).__name__ for x in item)})" if isinstance(item, tuple)
-                           else type(item).__name__)
-                    raise ServerError(f"the {name} backend's generate yielded {got}; expected "
-                                      "(Request, Completion) pairs")
-                problem = completion_problem(item[1])
-                if problem:
-                    req = item[0]
-                    raise ServerError(f"the {name} backend's generate yielded, for {req.task} problem "
-                                      f"{req.problem_id!r} sample {req.sample}, a Completion with {problem}")
-                key = _asked_key(item[0])
-                if key not in left:  # a second line for one sample, or a sample of no task, would skew the metrics
-                    req = item[0]
-                    raise ServerError(f"the {name} backend's generate yielded a completion for {req.task} "
-                                      f"problem {req.problem_id!r} sample {req.sample}, "
-                                      f"{'which it had answered already' if key in asked else 'which was not asked'}")
-                left.discard(key)
-                hand_over(item)
+            try:
+                for item in engine.generate(requests):
+                    if stopping.is_set():
+                        return
+                    _answered(item, left, asked, name)
+                    hand_over(item)
+            finally:
+                generated.set()  # an interrupt from now on would stop the next generate, not this one
             if stopping.is_set():
                 return
             if left:  # results over fewer samples than planned would read as the run's
@@ -199,7 +186,8 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
                 bar.update(len(batch))
     except BaseException:  # Ctrl-C, SIGTERM, a disk that fails: generation stops before the run unwinds
         stopping.set()
-        _halt(engine, producer)
+        if not generated.is_set():
+            _halt(engine, producer)
         raise
     bar.close()
     if too_long:  # the run went on; what it could not ask is worth one line
@@ -218,12 +206,33 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     return written
 
 
+def _answered(item: Any, left: set, asked: set, name: str) -> None:
+    """Check one thing a backend's generate yielded and take its sample off `left`; ServerError when it is
+    not a (Request, Completion) pair, breaks the Completion contract, or answers a sample not asked or
+    answered already (a doubled or foreign line would skew the metrics)."""
+    if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Request)
+            and isinstance(item[1], Completion)):
+        got = f"({', '.join(type(x).__name__ for x in item)})" if isinstance(item, tuple) else type(item).__name__
+        raise ServerError(f"the {name} backend's generate yielded {got}; expected (Request, Completion) pairs")
+    req = item[0]
+    problem = completion_problem(item[1])
+    if problem:
+        raise ServerError(f"the {name} backend's generate yielded, for {req.task} problem {req.problem_id!r} "
+                          f"sample {req.sample}, a Completion with {problem}")
+    key = _asked_key(req)
+    if key not in left:
+        raise ServerError(f"the {name} backend's generate yielded a completion for {req.task} problem "
+                          f"{req.problem_id!r} sample {req.sample}, "
+                          f"{'which it had answered already' if key in asked else 'which was not asked'}")
+    left.discard(key)
+
+
 def _halt(engine: Backend, producer: threading.Thread) -> None:
     """Stop an engine that can be stopped (`interrupt()`, as the transformers backend's) and wait for its
     generation thread: a daemon thread still inside torch when Python exits aborts the process
     ("terminate called without an active exception"). Other engines are left to their own cleanup."""
     interrupt = getattr(engine, "interrupt", None)
-    if not callable(interrupt) or not producer.is_alive():  # (told with nothing to stop, it would stop the next)
+    if not callable(interrupt):
         return
     try:
         interrupt()

@@ -150,7 +150,7 @@ def _to_unit_i(x: Any) -> Any:
     unit = {s: sympy.I for s in x.free_symbols if s.name == "i"}
     if isinstance(x, sympy.Interval):  # `(i(2-i), 3)` read as an interval: a pair, as its ends can be complex
         x = sympy.Tuple(x.start, x.end)
-    if isinstance(x, (sympy.Tuple, sympy.FiniteSet)):  # `\\{i^2, 2\\}`, `(1+2i, 3)`: each element (no `expand` on a set)
+    if isinstance(x, (sympy.Tuple, sympy.FiniteSet)):  # `\\{i^2, 2\\}`, `(1+2i, 3)`: element by element
         return x.func(*(_to_unit_i(a) for a in x.args))
     return sympy.expand(x.xreplace(unit)) if isinstance(x, sympy.Expr) else x.xreplace(unit)
 
@@ -213,22 +213,37 @@ def _text_equal(a: str, b: str) -> bool:
     return bool(norm(a)) and norm(a) == norm(b)
 
 
-def _false_statement(x: Any) -> bool:
-    """`5 = 4`, `2+2 = 5`, `\\sqrt{3} = 4`: an equation between exact numbers that clearly differ
-    (math-verify would read it as its right side; `\\frac{10}{2} = 5` is true and stays). A side with a
-    decimal is a rounding (`\\frac13 = 0.33`), never a false statement."""
+def _false_statement(x: Any, degrees: bool = False) -> bool:
+    """`5 = 4`, `2+2 = 5`, `5.0 = 4`: an equation between numbers that clearly differ (math-verify would read
+    it as its right side; `\\frac{10}{2} = 5` is true and stays). A side with a decimal may be rounded
+    (`\\frac13 = 0.33`: within 5%, or 0.01); with `degrees`, either side may be in degrees
+    (`30^\\circ = \\frac{\\pi}{6}`)."""
     import sympy
 
     if not isinstance(x, sympy.Eq):
         return False
     left, right = _number(x.lhs), _number(x.rhs)
-    return (left is not None and right is not None and not left.has(sympy.Float) and not right.has(sympy.Float)
-            and not _close(left, right))
+    if left is None or right is None:
+        return False
+    pairs = [(left, right)] + ([(left * sympy.pi / 180, right), (left, right * sympy.pi / 180)] if degrees else [])
+    rounded = left.has(sympy.Float) or right.has(sympy.Float)
+    return not any(_close(a, b) or rounded and _near(a, b) for a, b in pairs)
+
+
+def _near(a: Any, b: Any) -> bool:
+    """Within what a rounded decimal may be off: 5%, or 0.01."""
+    import sympy
+
+    try:
+        diff, scale = abs(sympy.N(a - b, 30)), max(abs(sympy.N(a, 30)), abs(sympy.N(b, 30)))
+        return bool(diff <= max(0.05 * scale, 0.01))
+    except Exception:  # noqa: BLE001 - unsure: not a false statement
+        return True
 
 
 # What an equation's text may hold that its parse leaves out, so that sides that differ are no false
-# statement: degrees (`30^\\circ = \\frac{\\pi}{6}`), a modulus (`17 \\equiv 2`), currency, percent.
-_NOT_PLAIN_STATEMENT = ("circ", "°", "mod", "equiv", "\\$", "%", "text")
+# statement: a modulus (`17 \\equiv 2`), currency, percent, words.
+_NOT_PLAIN_STATEMENT = ("mod", "equiv", "\\$", "%", "text")
 
 
 # A numeral with its base, `12_5`, `12_{5}`, `1011_{2}`: math-verify drops the subscript.
@@ -249,8 +264,8 @@ def _base_verdict(gold: str, pred: str) -> bool | None:
         return None
     try:
         value = int(p[0], p[1])
-    except ValueError:
-        return False
+    except ValueError:  # `5_{4}` is no numeral; `C_{3}` is a name with an index, compared as such
+        return False if p[0].isdigit() else None
     if g is None or g[1] == p[1]:
         return None
     try:
@@ -270,7 +285,8 @@ def _part_equal(gold: str, pred: str) -> bool:
     if p_sets is not None and len(p_sets) > 1 and any(_number(x) is not None for x in g):
         return False  # `x = 4 \\lor x = 5` (math-verify reads 5) against one number: two answers for one
     if not any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
-        p = [x for x in p if not _false_statement(x)]
+        degrees = "circ" in pred or "°" in pred
+        p = [x for x in p if not _false_statement(x, degrees)]
     if not g or not p:  # one side is not math at all: compare the text
         return _text_equal(gold, pred)
     return _equal(g, p)

@@ -263,7 +263,9 @@ _VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
 
 
 def _vulgar_fractions(text: str) -> str:
-    return _VULGAR_CHAR.sub(lambda m: "\\frac{%d}{%d}" % _VULGAR[m.group(0)], text) if _VULGAR_CHAR.search(text) else text
+    if not _VULGAR_CHAR.search(text):
+        return text
+    return _VULGAR_CHAR.sub(lambda m: "\\frac{%d}{%d}" % _VULGAR[m.group(0)], text)
 
 
 def _strip_trailing_clutter(text: str) -> str:
@@ -440,22 +442,24 @@ def final_statement(text: str, after: int) -> str | None:
 
 
 # An unboxed last line that lists several numbers as its answer: `The answer is 4, 5, 6.`, `x = 4 or 5`,
-# `Candidates: 4; 5; 6`, `4; 5; 6` (not `Check: 10 and 8`). math-verify would read one of them (the first, or the last) as the answer. One value written
-# two ways (`0.5 or 1/2`) is one answer.
+# `Candidates: 4; 5; 6`, `4; 5; 6` (not `Check: 10 and 8`). math-verify would read one of them (the first,
+# or the last) as the answer. One value written two ways (`0.5 or 1/2`) is one answer.
 _LISTED_VALUE = r"[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
-_LISTED = re.compile(r"^(?:.*?\b(?:answers?|candidates?|options?|possibilities|solutions?|values?|roots?)\s*"
-                     r"(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
-                     rf"\s*\$?\s*({_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?\s*\.?\s*$", re.I)
+_LISTED = re.compile(r"^(?:(?P<answer>.*?\banswers?\s*(?:is|are|:|=)\s*:?)|.*?\b(?:candidates?|options?|possibilities"
+                     r"|solutions?|values?|roots?)\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
+                     rf"\s*\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?\s*\.?\s*$", re.I)
+# An answer stated before that line: the line is a remark after it ("The answer is 5.\nThe roots are 2 and 3.").
+_STATED = re.compile(r"\banswers?\s*(?:is|are|:|=)", re.I)
 
 
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
     match = _LISTED.match(lines[-1]) if lines else None
-    if match is None:
+    if match is None or not match.group("answer") and any(_STATED.search(line) for line in lines[:-1]):
         return None
-    parts = tuple(re.split(_LIST_SEPARATOR, match.group(1)))
+    parts = tuple(re.split(_LIST_SEPARATOR, match.group("list")))
     try:
         if len({Fraction(p.lstrip("+")) for p in parts}) == 1:
             return None

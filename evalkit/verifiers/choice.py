@@ -63,12 +63,13 @@ _MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|\band/or\b|/|&|;|\||\+|â
 _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
                          r"(?:(?i:maybe|perhaps|possibly|probably)[ \t]+)?(?:\\text\s*\{\s*)?\(([A-Z])\)\}?")
 # A letter that starts a clause of its own ends the list before it: "A, and B is wrong", "A and I am sure".
-_OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|can't|cannot|does|doesn't|seems|looks|has|had|would|could"
-                         r"|might|fails)\b")
-# So does a list of its own that a plural verb follows: "C; A and B are wrong" (in "A or C and D is wrong",
-# D alone is the subject, and C is listed).
-_OWN_CLAUSE_LIST = re.compile(r"(?:[ \t]+(?:and|or|nor)[ \t]+\(?(?!I\b)[A-Z]\)?)+[ \t]+(?:are|were|aren't|weren't|do|don't"
-                              r"|have|fail|look|seem)\b")
+_OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|does|doesn't|do|don't|seems|seem|looks"
+                         r"|look|has|have|had|would|could|might|fails|fail)\b")
+# So does a list of its own that a plural verb follows: "C; A, B and D are wrong" (in "A or C and D is wrong"
+# or "A or C, B does not work", B or D alone is the subject, and C is listed).
+_PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
+_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)+[ \t]+"
+                              + _PLURAL)
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
