@@ -387,9 +387,9 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
         raise InputError(str(e.args[0])) from None
     if not can_continue(engine):
         engine.close()
-        raise InputError(f"the {backend} backend{' over the chat endpoint' if backend == 'openai' else ''} cannot "
-                         "continue a text prefix; give --backend vllm --model M, or --backend openai --base-url URL "
-                         "(a server's completions endpoint), or use --no-generate")
+        raise InputError(f"the {backend} backend, as the run used it, cannot continue a text prefix; give --backend "
+                         "vllm --model M, or --backend openai --base-url URL (a server's completions endpoint), or "
+                         "use --no-generate")
     return engine
 
 

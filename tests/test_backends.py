@@ -261,6 +261,18 @@ def test_a_resume_with_other_engine_settings_says_so_and_records_each(tiny_model
     assert [i["engine"]["dtype"] for i in starts if "started" in i] == ["float32", "bfloat16"]
 
 
+def _sigterm_after(proc: subprocess.Popen, samples: Path, n: int, wait_s: float) -> str:
+    """Send SIGTERM to the run `proc` once `samples` holds `n` lines; its stderr once it has ended."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline and proc.poll() is None:
+        if samples.is_file() and samples.read_text().count("\n") >= n:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=120)[1]
+
+
 def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path):
     # SIGTERM (kill, timeout, docker stop, a scheduler) killed the driver outright: no cleanup ran, and a
     # vLLM engine's processes were left running, holding their memory (the rerun could not start its own)
@@ -275,14 +287,7 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path
                 "--model", "m", "--base-url", url, "--concurrency", "1", "--no-progress", "--out", str(tmp_path / "run")]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples = tmp_path / "run" / "samples.jsonl"
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if samples.is_file() and samples.read_text().count("\n") >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be stopped"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        err = _sigterm_after(proc, samples, 2, wait_s=120)
     assert proc.returncode == 143 and "Traceback" not in err, err
     assert "evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)" in err
     assert 2 <= len(lines(samples)) < 40
@@ -297,14 +302,7 @@ def test_a_transformers_run_stopped_mid_sample_exits_as_stopped(tiny_model, tmp_
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     samples = tmp_path / "run" / "samples.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if samples.is_file() and samples.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be stopped"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    err = _sigterm_after(proc, samples, 2, wait_s=300)
     assert proc.returncode == 143 and "terminate called" not in err, err
     assert "evalkit: stopped by SIGTERM; what was finished is saved" in err
     kept = lines(samples)
