@@ -214,3 +214,30 @@ def test_a_clause_after_a_list_does_not_shorten_it(completion, chosen):
 def test_a_negation_before_a_statement_still_rules_its_letter_out():
     assert verify_choice("I would not choose B", "B").reason == "no_answer"
     assert verify_choice("It can't be A or B, so the answer is C", "C").correct is True
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    ("The answer is B or C, A and D are wrong.", "B, C"),  # scored B: C was read as the start of "C, A and D are"
+    ("The answer is B or C, A and D don't fit.", "B, C"),
+    ("(B) or (C), (A) and (D) are wrong.", "B, C"),
+    ("The answer is (A) or C", "A, C"),
+    ("The answer is B vs. A's 10.", "B"),  # a possessive is no letter
+])
+def test_a_list_joined_by_or_keeps_its_letters_before_a_clause_of_its_own(completion, chosen):
+    assert verify_choice(completion, "B").answer == chosen
+
+
+@pytest.mark.parametrize("completion, gold", [
+    ("The answer is (B) A circle", "B"),  # scored A, B: the option's text starts with a capital
+    ("**Answer: (C) B-DNA**", "C"),
+    ("The answer is (B) H2O", "B"),
+    ("The answer is (C) E. coli", "C"),
+    ("The answer is (D) I, III", "D"),
+    ("Answer: D) A, B and C", "D"),
+    ("**B) A decrease of 10%**", "B"),
+    ("(A) and (B) are wrong, so (C).", "C"),
+    ("The answer is C, A and B are wrong.", "C"),
+])
+def test_an_option_restated_after_its_letter_in_parentheses_is_that_letter(completion, gold):
+    v = verify_choice(completion, gold)
+    assert (v.correct, v.answer) == (True, gold), v

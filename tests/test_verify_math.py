@@ -716,3 +716,59 @@ def test_numerals_in_a_base(answer, gold, equal):
     from evalkit.verifiers.math import verify_answer
 
     assert verify_answer(answer, gold).correct is equal
+
+
+@pytest.mark.parametrize("answer, gold, equal", [
+    # right answers the false-statement rule failed
+    ("11_{10} = 1011_2", "1011_2", True),  # a base conversion: math-verify read 11 = 1011
+    ("1011_2 = 11_{10}", "11", True),
+    ("\\frac{250}{3} = 83", "83", True),  # rounded at its last digit, with no decimal written
+    ("\\sqrt{2}\\cdot 100 = 141", "141", True),
+    ("\\frac{\\pi}{6} = 30", "30", True),  # degrees without the sign
+    ("\\$1.50 = 150", "150", True),  # dollars and cents: currency keeps an equation out of the rule
+    ("\\frac13 = 0.33", "\\frac13", True),  # a true statement is any of its sides
+    ("\\sqrt2 = 1.414", "\\sqrt2", True),
+    ("\\frac{\\pi}{3} = 60^\\circ", "\\frac{\\pi}{3}", True),
+    # wrong answers it let through
+    ("1000.0 = 960", "960", False),  # within 5%, but no rounding of 1000
+    ("\\frac13 = 0.34", "0.34", False),
+    ("5 = 4 = 4", "4", False),  # a chain is false where two neighbours differ
+    ("x = 5 = 4", "4", False),
+    ("2+2 = 5 = 4", "4", False),
+    ("0.5 = 1", "1", False),  # one significant digit is no rounding
+    ("A_{12}", "A_{11}", False),  # a letter with an index is a name, not the numeral 10 in two bases
+    ("B_{13}", "B_{12}", False),
+    # units
+    ("5 \\text{ perfect scores}", "5", True),
+    ("12 \\text{ pieces of candy}", "12", True),  # "of" inside a unit
+    ("6 \\text{ times}", "6", True),  # "times" as the unit of a count
+    ("3 \\text{ of them}", "3", False),
+    ("2 \\text{ times } x", "2", False),
+    ("3 \\text{ dozen}", "3", False),
+])
+def test_equations_bases_and_units_read_as_a_careful_grader_reads_them(answer, gold, equal):
+    from evalkit.verifiers.math import verify_answer
+
+    v = verify_answer(answer, gold)
+    assert v.correct is equal, v
+    assert verify_math(boxed(answer), gold).correct is equal
+
+
+@pytest.mark.parametrize("final, gold, equal", [
+    ("The answer is 2/3 or 0.67.", "\\frac23", True),  # one value, exact and rounded
+    ("The answer is 1/3 or 0.333.", "\\frac13", True),
+    ("The answer is 0.5 or 1.", "1", False),  # no rounding of each other: two answers
+    ("The answer is 4 or 4.1.", "4", False),
+    ("The answer is **5** or **4**.", "4", False),  # bold was read as no list (math-verify read 4)
+    ("The answer is 3 or 4 hours.", "3", False),  # nor a list with its unit
+    ("The answer is 1,000 or 2,000.", "1000", False),  # nor one with thousands separators
+    ("The answer is 12 hours.", "12", True),
+    ("The final answer is $5$ or $4$.", "5", False),  # the statement's first $…$ alone was read
+    ("\\boxed{5} The final answer is $4$ or $5$", "4", False),
+    ("The final answer is $x = 2$ or $x = -3$.", "2, -3", True),
+    ("\\boxed{5} Suppose the final answer is $4$; then no.", "5", True),  # a supposition is no statement
+    ("\\boxed{5} If the final answer is $4$, the sum is odd.", "5", True),
+])
+def test_an_unboxed_or_stated_answer_with_two_values_is_both(final, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
+    assert v.correct is equal, v

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -213,32 +214,85 @@ def _text_equal(a: str, b: str) -> bool:
     return bool(norm(a)) and norm(a) == norm(b)
 
 
-def _false_statement(x: Any, degrees: bool = False) -> bool:
-    """`5 = 4`, `2+2 = 5`, `5.0 = 4`: an equation between numbers that clearly differ (math-verify would read
-    it as its right side; `\\frac{10}{2} = 5` is true and stays). A side with a decimal may be rounded
-    (`\\frac13 = 0.33`: within 5%, or 0.01); with `degrees`, either side may be in degrees
-    (`30^\\circ = \\frac{\\pi}{6}`)."""
+# A chain of equations between numbers, `5 = 4`, `2+2 = 5 = 4`, `\\frac{250}{3} = 83`, `x = 5 = 4` (a name first
+# is an assignment's): split at each `=` that is no part of `<=`, `>=`, `!=`, `:=` or `==`.
+_EQUALS = re.compile(r"(?<![<>!:=\\])=(?!=)")
+_NAME_SIDE = re.compile(r"^\s*\\?[A-Za-z]\w*(?:_\{[^{}]*\}|_\w)?\s*$")
+_WRITTEN_NUMBER = re.compile(r"^\s*[+-]?\d+(?:\.\d+)?\s*$")
+# The fewest significant digits a side may be rounded to (`\\frac13 = 0.33`, `\\frac{250}{3} = 83`; `0.5 = 1`
+# is no rounding).
+_ROUNDED_DIGITS = 2
+
+
+def _side_value(side: str) -> Any:
+    """The value of one side of an equation, when it is a number (a numeral with its base, `1011_2`, too)."""
     import sympy
 
-    if not isinstance(x, sympy.Eq):
-        return False
-    left, right = _number(x.lhs), _number(x.rhs)
-    if left is None or right is None:
-        return False
-    pairs = [(left, right)] + ([(left * sympy.pi / 180, right), (left, right * sympy.pi / 180)] if degrees else [])
-    rounded = left.has(sympy.Float) or right.has(sympy.Float)
-    return not any(_close(a, b) or rounded and _near(a, b) for a, b in pairs)
+    based = _based(side)
+    if based is not None:
+        try:
+            return sympy.Integer(int(based[0], based[1]))
+        except ValueError:
+            return None
+    parsed = _parse_boxed(side)
+    return _number(parsed[0]) if parsed else None
 
 
-def _near(a: Any, b: Any) -> bool:
-    """Within what a rounded decimal may be off: 5%, or 0.01."""
+def _statement(pred: str) -> list[tuple[str, Any]] | None:
+    """The sides (text, value) of an answer that is a chain of equations between numbers, else None.
+
+    What the parse would leave out makes it no plain statement: a modulus (`17 \\equiv 2`), currency,
+    percent, words (_NOT_PLAIN_STATEMENT)."""
+    if "=" not in pred or any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
+        return None
+    sides = _EQUALS.split(pred)
+    if len(sides) > 2 and _NAME_SIDE.match(sides[0]):
+        sides = sides[1:]  # `x = 5 = 4`: the name's value is the chain after it
+    if len(sides) < 2 or not all(side.strip() for side in sides):
+        return None
+    values = [_side_value(side) for side in sides]
+    return None if any(v is None for v in values) else list(zip(sides, values))
+
+
+def _false_statement(sides: list[tuple[str, Any]]) -> bool:
+    """`5 = 4`, `2+2 = 5`, `5.0 = 4`, `5 = 4 = 4`: a chain with two neighbouring sides that clearly differ
+    (math-verify would read it as its last side; `\\frac{10}{2} = 5` is true and stays). A side written as
+    a plain number may be the other rounded or cut at its last digit, with two significant digits or more
+    (`\\frac13 = 0.33`, `\\frac{250}{3} = 83`); either side may be in degrees (`30^\\circ = \\frac{\\pi}{6}`,
+    `\\frac{\\pi}{6} = 30`)."""
     import sympy
 
+    def holds(a: tuple[str, Any], b: tuple[str, Any]) -> bool:
+        (a_text, left), (b_text, right) = a, b
+        for x, y in ((left, right), (left * sympy.pi / 180, right), (left, right * sympy.pi / 180)):
+            if _close(x, y) or _rounded(x, b_text) or _rounded(y, a_text):
+                return True
+        return False
+
+    return not all(holds(a, b) for a, b in zip(sides, sides[1:]))
+
+
+def _rounded(value: Any, text: str) -> bool:
+    """`text` is a plain number, value rounded or cut at its last written digit, with _ROUNDED_DIGITS
+    significant digits or more."""
+    import sympy
+
+    if not _WRITTEN_NUMBER.match(text):
+        return False
+    written = Decimal(text.strip())
+    digits = written.as_tuple().digits
+    if written == 0 or len(digits) - next((i for i, d in enumerate(digits) if d), 0) < _ROUNDED_DIGITS:
+        return False
     try:
-        diff, scale = abs(sympy.N(a - b, 30)), max(abs(sympy.N(a, 30)), abs(sympy.N(b, 30)))
-        return bool(diff <= max(0.05 * scale, 0.01))
-    except Exception:  # noqa: BLE001 - unsure: not a false statement
-        return True
+        v, d = sympy.N(value, 30), sympy.Rational(str(written))
+        unit = sympy.Rational(10) ** written.as_tuple().exponent
+        if not v.is_real:
+            return False
+        rounded = abs(v - d) <= unit / 2
+        cut = (v > 0) == (d > 0) and abs(d) <= abs(v) < abs(d) + unit
+        return bool(rounded or cut)
+    except Exception:  # noqa: BLE001 - unsure: no rounding
+        return False
 
 
 # What an equation's text may hold that its parse leaves out, so that sides that differ are no false
@@ -251,8 +305,11 @@ _BASED = re.compile(r"^\s*([0-9A-Z]+)_\{?\s*(\d{1,2})\s*\}?\s*$")
 
 
 def _based(text: str) -> tuple[str, int] | None:
+    """(digits, base) of a numeral written with its base; a lone letter with an index (`A_{12}`) is a name."""
     m = _BASED.match(text)
-    return (m.group(1), int(m.group(2))) if m and 2 <= int(m.group(2)) <= 36 else None
+    if m is None or not 2 <= int(m.group(2)) <= 36 or len(m.group(1)) == 1 and m.group(1).isalpha():
+        return None
+    return m.group(1), int(m.group(2))
 
 
 def _base_verdict(gold: str, pred: str) -> bool | None:
@@ -264,8 +321,8 @@ def _base_verdict(gold: str, pred: str) -> bool | None:
         return None
     try:
         value = int(p[0], p[1])
-    except ValueError:  # `5_{4}` is no numeral; `C_{3}` is a name with an index, compared as such
-        return False if p[0].isdigit() else None
+    except ValueError:  # `5_{4}` is no numeral
+        return False
     if g is None or g[1] == p[1]:
         return None
     try:
@@ -284,9 +341,10 @@ def _part_equal(gold: str, pred: str) -> bool:
     g, p = _parse_boxed(gold), _parse_boxed(pred)
     if p_sets is not None and len(p_sets) > 1 and any(_number(x) is not None for x in g):
         return False  # `x = 4 \\lor x = 5` (math-verify reads 5) against one number: two answers for one
-    if not any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
-        degrees = "circ" in pred or "°" in pred
-        p = [x for x in p if not _false_statement(x, degrees)]
+    sides = _statement(pred)
+    if sides is not None:
+        # a false statement is no answer; a true one (or a rounding) is any of its sides' value
+        p = [] if _false_statement(sides) else p + [value for _, value in sides]
     if not g or not p:  # one side is not math at all: compare the text
         return _text_equal(gold, pred)
     return _equal(g, p)

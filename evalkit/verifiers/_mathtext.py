@@ -46,9 +46,12 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 _FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
+# ... and more of them joined to it: "The final answer is $5$ or $4$" states two answers.
+_MORE_STATED = re.compile(r"\s*(?:,\s*(?:or|and)?|\bor\b|\band\b|;)\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
 # ... unless it is denied: "I cannot say the final answer is $4$", "it is not true that the final answer is".
-_STATEMENT_DENIED = re.compile(r"(?i:\b(?:not|cannot|never)|n't)\s+(?:say|claim|sure|certain|believe|think|conclude|"
-                               r"state|true|the\s+case)\s+(?:that\s+)?(?:the\s+)?$", re.I)
+_STATEMENT_DENIED = re.compile(r"(?:(?i:\b(?:not|cannot|never)|n't)\s+(?:say|claim|sure|certain|believe|think|conclude|"
+                               r"state|true|the\s+case)|\b(?:false|doubt|if|suppose|assume|assuming|whether|unless))\s+"
+                               r"(?:that\s+)?(?:the\s+)?$", re.I)
 # Currency signs and negative thin spaces inside an answer: `\$16,\!386.20` is 16386.20.
 # Text cut from the end of a box-less final answer handed to math-verify's own extraction.
 FALLBACK_CHARS = 20_000
@@ -202,7 +205,7 @@ def _trig_degrees(text: str) -> str:
 _NOT_UNITS = frozenset("""
     or and nor not no but either neither than then if unless except maybe perhaps possibly probably likely
     approximately about around roughly nearly almost under least most is are was were isn't aren't
-    be being been also plus minus times over divided by to of
+    be being been also plus minus over divided by to
     hundred hundreds thousand thousands million millions billion billions trillion trillions dozen dozens
     half halves third thirds quarter quarters root roots pi factorial
     correct incorrect wrong right true false estimate estimated est approx approximate approximated
@@ -210,7 +213,7 @@ _NOT_UNITS = frozenset("""
     thousandths millionths billionths recurring repeating inverse reciprocal sqrt percent percentage
     fourth fourths fifth fifths sixth sixths seventh sevenths eighth eighths ninth ninths tenth hundredth
     thousandth millionth billionth halved doubled tripled quadrupled negated reciprocated
-    lakh lakhs crore crores score scores gross googol myriad log ln sin cos tan exp
+    lakh lakhs crore crores score gross googol myriad log ln sin cos tan exp
     else instead otherwise alternatively unsure tentatively nope wait actually hmm
     """.split())
 # Unit words of fewer than three letters, or without a vowel: any other such run after a number is a
@@ -223,7 +226,9 @@ _SHORT_UNITS = frozenset("""
 _VOWEL = re.compile(r"[aeiou]")
 # What may come before a number and its unit words: a number expression, after an optional `x =`.
 _NAME_EQUALS = re.compile(r"^\s*[A-Za-z]\w*\s*=")
-_NOT_FIRST_UNITS = frozenset({"squared", "cubed"})
+# Words that change the value right after the number (`10 squared`, `3 of 4`; `5 cups of flour` is a unit),
+# and `times` before more words (`2 times x`; `6 times` counts).
+_NOT_FIRST_UNITS = frozenset({"squared", "cubed", "of"})
 _UNIT_WORD = re.compile(r"[A-Za-z']+")
 _COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)")
 _UNIT_POWER = re.compile(r"\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d")
@@ -244,7 +249,8 @@ def _units(pattern: str, bare: bool = False) -> Callable[[str], str]:
             return text
         tail = _COMMAND.sub(" ", _UNIT_POWER.sub("", match.group(0)))  # `\text`, `\,` are no words
         words = [w.lower() for w in _UNIT_WORD.findall(tail)]
-        if re.search(r"\d", tail) or any(w in _NOT_UNITS for w in words) or words[:1] and words[0] in _NOT_FIRST_UNITS:
+        if (re.search(r"\d", tail) or any(w in _NOT_UNITS for w in words) or words[:1] and words[0] in _NOT_FIRST_UNITS
+                or "times" in words[:-1]):
             return text
         if bare:
             if not all(w in _SHORT_UNITS or len(w) >= 3 and _VOWEL.search(w) for w in words):
@@ -260,6 +266,9 @@ _VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4
            "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅐": (1, 7), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
            "⅑": (1, 9), "⅒": (1, 10)}
 _VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
+
+
+_CURRENCY = re.compile(r"\\\$|\\!")
 
 
 def _vulgar_fractions(text: str) -> str:
@@ -295,9 +304,10 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("logical_or", (r"\\(?:lor|vee)(?![A-Za-z])", r" \\text{ or } ")),
         # `\left. 5 \right.`: an invisible delimiter (a full stop no sentence ends with).
         ("invisible_delimiters", (r"\\(?:left|right)\s*\.", "")),
-        # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator.
+        # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator. An
+        # equation keeps its signs (`\$1.50 = 150` is no false statement: dollars and cents).
         ("currency", (r"(?<=\d),\\!\s*(?=\d{3})", ",")),
-        ("currency", (r"\\\$|\\!", "")),
+        ("currency", lambda text: text if "=" in text else _CURRENCY.sub("", text)),
         # `$125$ miles`: math-mode dollars inside an answer.
         ("math_dollars", (r"^\$([^$]+)\$(?=[^$]*$)", r"\1")),
         # `\textbf{7}`, `\mathit{7}`: a number in a font is the number (a one-digit one read as a symbol).
@@ -432,23 +442,31 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
 
 
 def final_statement(text: str, after: int) -> str | None:
-    """The X of the last "final answer is $X$" that starts at or after offset `after`, else None."""
+    """The X of the last "final answer is $X$" that starts at or after offset `after` (not denied: "I cannot
+    say", "if", "suppose"), else None; "$X$ or $Y$" is both, `X, Y`."""
     found = None
     for m in _FINAL_STATEMENT.finditer(text, after):
         if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
             continue
-        found = m.group(1) or m.group(2)
-    return found.strip() if found and found.strip() else None
+        stated, end = [m.group(1) or m.group(2)], m.end()
+        while more := _MORE_STATED.match(text, end):
+            stated.append(more.group(1) or more.group(2))
+            end = more.end()
+        found = ", ".join(x.strip() for x in stated if x.strip())
+    return found or None
 
 
 # An unboxed last line that lists several numbers as its answer: `The answer is 4, 5, 6.`, `x = 4 or 5`,
 # `Candidates: 4; 5; 6`, `4; 5; 6` (not `Check: 10 and 8`). math-verify would read one of them (the first,
 # or the last) as the answer. One value written two ways (`0.5 or 1/2`) is one answer.
-_LISTED_VALUE = r"[-+]?(?:\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
+_LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
 _LISTED = re.compile(r"^(?:(?P<answer>.*?\banswers?\s*(?:is|are|:|=)\s*:?)|.*?\b(?:candidates?|options?|possibilities"
                      r"|solutions?|values?|roots?)\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
-                     rf"\s*\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?\s*\.?\s*$", re.I)
+                     rf"\s*\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?"
+                     r"(?:\s+[A-Za-z]{2,}){0,2}\s*\.?\s*$", re.I)  # `3 or 4 hours.`
+# Bold around a number is no part of it: `The answer is **5** or **4**.`
+_BOLD = re.compile(r"\*\*|__")
 # An answer stated before that line: the line is a remark after it ("The answer is 5.\nThe roots are 2 and 3.").
 _STATED = re.compile(r"\banswers?\s*(?:is|are|:|=)", re.I)
 
@@ -456,16 +474,29 @@ _STATED = re.compile(r"\banswers?\s*(?:is|are|:|=)", re.I)
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
-    match = _LISTED.match(lines[-1]) if lines else None
+    match = _LISTED.match(_BOLD.sub("", lines[-1])) if lines else None
     if match is None or not match.group("answer") and any(_STATED.search(line) for line in lines[:-1]):
         return None
     parts = tuple(re.split(_LIST_SEPARATOR, match.group("list")))
     try:
-        if len({Fraction(p.lstrip("+")) for p in parts}) == 1:
+        if _one_value([(Fraction(p.lstrip("+").replace(",", "")), p) for p in parts]):
             return None
     except (ValueError, ZeroDivisionError):  # `1/0`: compared as written
         pass
     return parts
+
+
+def _one_value(values: list[tuple[Fraction, str]]) -> bool:
+    """(value, as written) pairs that are one value: equal, or a decimal that is the others' exact value
+    rounded or cut at its last digit (`2/3 or 0.67`; not `0.5 or 1`, not `4 or 4.1`)."""
+    exact = {v for v, written in values if "." not in written}
+    if len(exact) > 1:
+        return False
+    if not exact:
+        return len({v for v, _ in values}) == 1
+    value = exact.pop()
+    return all(v == value or _decimal_of(value, Decimal(written.replace(",", "")), digits=2)
+               for v, written in values)
 
 
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
@@ -627,9 +658,10 @@ def _rounds_to(value: Fraction | float, gold: Decimal) -> bool:
     return diff <= unit / 2 and diff <= DECIMAL_GOLD_TOL * abs(g)
 
 
-def _decimal_of(value: Fraction | float, answer: Decimal) -> bool:
-    """answer is value rounded or cut at answer's own last digit, with DECIMAL_DIGITS digits or more."""
-    if _significant_digits(answer) < DECIMAL_DIGITS:
+def _decimal_of(value: Fraction | float, answer: Decimal, digits: int = 0) -> bool:
+    """answer is value rounded or cut at answer's own last digit, with DECIMAL_DIGITS digits or more
+    (or `digits`)."""
+    if _significant_digits(answer) < (digits or DECIMAL_DIGITS):
         return False
     a, unit, v = Fraction(answer), Fraction(10) ** answer.as_tuple().exponent, Fraction(value)
     rounded = abs(v - a) <= unit / 2

@@ -54,10 +54,15 @@ _LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
-_MORE = re.compile(r"(?:[ \t]*(?:,[ \t]*(?:or\b|and\b)?|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
-                   r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
-                   r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?|[ \t]+)(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*"
-                   r"([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?(?![A-Za-z])")
+_JOINED = (r"[ \t]*(?:,[ \t]*(?:or\b|and\b)?|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
+           r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
+           r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?")
+_NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?"
+                r"(?![A-Za-z]|['’][A-Za-z])")  # not "B vs A's 10"
+_MORE = re.compile(rf"(?:{_JOINED}|[ \t]+){_NEXT_LETTER}")
+# After a letter written with its parenthesis ("The answer is (B) A circle", "Answer: D) I, III"), a letter
+# joined by mere white space starts the option's text; only a joining word or sign lists one more.
+_MORE_JOINED = re.compile(_JOINED + _NEXT_LETTER)
 # After a letter in parentheses, only another in parentheses, joined by a word or a comma, lists it:
 # "(A) or maybe (C)", "(A), (C)"; "(C) A quick check" restates option C's text, which may start with a capital.
 _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
@@ -70,13 +75,15 @@ _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|do
 _PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
 _OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)+[ \t]+"
                               + _PLURAL)
+_COMMA_ONLY = re.compile(r"[^A-Za-z]*$")  # what joins a letter to the one before: signs only, no word
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
 _RESTATED = 3
 _START_ROWS = frozenset({"leading", "bare"})
-# A letter ruled out by what follows it ("(A) is wrong") never counts either.
-_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
+# A letter ruled out by what follows it ("(A) is wrong", "(A) and (D) are wrong") never counts either.
+_NEGATED_AFTER = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z]))*"  # "(A) and (D) are wrong"
+                            r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|were|seems|seem|looks|look)[ \t]+(?:not\b|wrong|incorrect|false|"
                             r"ruled out|eliminated|impossible)")
 
 
@@ -112,8 +119,8 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
             if negation.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
                 continue
             named.add(letter)
-            found, covered = (_listed(text, m.end(), letter, letters, _MORE_PAREN if name == "paren" else _MORE)
-                              if name in _LISTING_ROWS else (letter, 0))
+            more = _MORE_PAREN if name == "paren" else _MORE_JOINED if text[m.end() - 1] in ")]" else _MORE
+            found, covered = _listed(text, m.end(), letter, letters, more) if name in _LISTING_ROWS else (letter, 0)
         if name == "paren" and len(named) >= _RESTATED:
             restated = True  # and the rows that read the text's start read the same restatement
             continue
@@ -132,7 +139,9 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
     m = more.match(text, end)
     while m:
         next_letter = m.group(1)
-        if (_OWN_CLAUSE.match(text, m.end()) or _OWN_CLAUSE_LIST.match(text, m.end())
+        # A letter after "or"/"and" is listed; a clause of its own may start after it ("B or C, A and D are wrong").
+        after_comma = _COMMA_ONLY.match(text, end, m.start(1)) is not None
+        if (_OWN_CLAUSE.match(text, m.end()) or after_comma and _OWN_CLAUSE_LIST.match(text, m.end())
                 or next_letter == "I" and _PRONOUN_I.match(text, m.end())):
             break
         chosen.append(next_letter)
