@@ -241,12 +241,16 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
         if at >= 0:
             start = at + len(fmt.answer_open)
             end = text.find(fmt.answer_close, start) if fmt.answer_close else -1
-            answer = text[start:end] if end >= 0 else text[start:]
+            # thinking opened again after the answer, which never closed: the answer stops there
+            again = text.find(fmt.open, start, end if end >= 0 else len(text)) if fmt.open else -1
+            answer = text[start:again if again >= 0 else end if end >= 0 else len(text)]
+            if again >= 0 and fmt.close and fmt.close in answer:  # harmony's `<|end|><|start|>assistant` before it
+                answer = answer[:answer.find(fmt.close)]
             t0, t1 = _think_span(text, at, fmt, think_open, ends_at_limit=True)
             unfinished = fmt.answer_close_required and end < 0
             return ThinkSplit(text[t0:t1], answer, t1 > 0 or think_open or fmt.open in text[:at], True, start,
-                              t0, t1, unfinished)
-    close = text.rfind(fmt.close)
+                              t0, t1, unfinished, reopened=again >= 0)
+    close = last_close(text, fmt)
     if close >= 0:
         start = close + len(fmt.close)
         t0, t1 = _think_span(text, start, fmt, think_open)
@@ -260,6 +264,33 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
     if think_open:
         return ThinkSplit(text, "", True, False, len(text), 0, len(text))
     return ThinkSplit("", text, False, True, 0)
+
+
+def last_close(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
+    """Where the close marker that ends the thinking starts, or -1: the last one, unless the answer after an
+    earlier close only mentions it (in a code fence or inline code, in quotes, or inside a line:
+    `print('</think>')`, "models end thinking with `</think>`") and thinking did not open again before it."""
+    fmt = get_format(think_format)
+    close = text.rfind(fmt.close)
+    while close > 0:
+        earlier = text.rfind(fmt.close, 0, close)
+        if earlier < 0:
+            return close
+        after = earlier + len(fmt.close)
+        reopened = _reopened_at(text, after, fmt)
+        if 0 <= reopened < close or not _mentioned(text, close, after, fmt.close):
+            return close
+        close = earlier
+    return close
+
+
+def _mentioned(text: str, at: int, start: int, marker: str) -> bool:
+    """The marker at `at` is the answer's text (which began at `start`), not the end of thinking."""
+    line_start = max(text.rfind("\n", start, at) + 1, start)
+    line_end = text.find("\n", at)
+    before, after = text[line_start:at], text[at + len(marker):line_end if line_end >= 0 else len(text)]
+    return (text.count("```", start, at) % 2 == 1 or before.count("`") % 2 == 1
+            or before[-1:] in ("'", '"', "“", "‘") or bool(before.strip() and after.strip()))
 
 
 def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:

@@ -459,3 +459,36 @@ def test_thinking_left_open_before_the_answers_own_marker_ends_at_that_marker(na
         assert stats.think_length == len(thinking)
         assert text[stats.markers[-1].start:stats.markers[-1].end] == "Yes."
 
+
+
+@pytest.mark.parametrize("completion, gold", [
+    ("<think>\nw\n</think>\nThe answer is \\boxed{4}.\n```python\nprint('</think>')\n```", "4"),  # was no_answer
+    ("<think>\nw\n</think>\n\\boxed{15}. Note: models end thinking with `</think>` tags.", "15"),
+    ("<think>\nw\n</think>\n\\boxed{7}. (the tag </think> ends thinking; 8 is irrelevant)", "7"),  # was 8
+    ("<think>\nw \\boxed{3}\n</think>\n<think>\nmore\n</think>\n\\boxed{8}", "8"),  # thinking opened again: its close
+    ("<think>\nw\n</think>\n\\boxed{3}\n</think>\n\\boxed{8}", "8"),  # a close of its own: the last wins
+])
+def test_a_close_marker_the_answer_only_mentions_does_not_end_thinking(completion, gold):
+    from evalkit.verifiers.math import verify_math
+
+    v = verify_math(completion, gold, finish_reason="stop")
+    assert (v.correct, v.answer) == (True, gold), v
+
+
+def test_a_program_that_mentions_the_close_marker_is_still_graded():
+    from evalkit.verifiers.code import extract_code
+
+    program = "def f():\n    # models end thinking with </think>\n    return 1\n"
+    assert extract_code(f"<think>\nw\n</think>\n```python\n{program}```") == program
+
+
+def test_harmony_thinking_opened_again_after_the_final_channel_ends_the_answer():
+    # the reopened analysis channel's guess was read as the answer
+    from evalkit.verifiers.math import verify_math
+
+    reopened = ("<|channel|>analysis<|message|>think<|end|><|start|>assistant<|channel|>final<|message|>\\boxed{5}"
+                "<|end|><|start|>assistant<|channel|>analysis<|message|>hmm, maybe \\boxed{4}")
+    split = split_think(reopened, think_format="harmony")
+    assert (split.answer, split.reopened) == ("\\boxed{5}", True)
+    assert verify_math(reopened, "4", think_format="harmony", finish_reason="stop").answer == "5"
+    assert verify_math(reopened, "5", think_format="harmony").reason == "truncated"

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-from evalkit.thinking import THINK_CLOSE, THINK_OPEN, is_truncated, split_think
+from evalkit.thinking import THINK_CLOSE, THINK_OPEN, is_truncated, last_close, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers import _mathtext as text
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
@@ -98,7 +98,7 @@ def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
     """(truncated?, final answer), as is_truncated and split_think decide them, without copying the
     think block when it is closed (the common case: the answer follows the last `</think>`)."""
     if item.think_format is None:
-        close = completion.rfind(THINK_CLOSE)
+        close = last_close(completion)
         # a closed think block not opened again after: truncated only if the finish reason says so
         if close >= 0 and completion.find(THINK_OPEN, close) < 0:
             return item.finish_reason == "length", completion[close + len(THINK_CLOSE):]
