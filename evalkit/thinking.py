@@ -293,6 +293,19 @@ def _mentioned(text: str, at: int, start: int, marker: str) -> bool:
             or before[-1:] in ("'", '"', "“", "‘") or bool(before.strip() and after.strip()))
 
 
+def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
+    """What one completion says of whether its prompt opened thinking: 1 when it closes thinking it never
+    opened (an R1 distill's template opens it), -1 when it starts with the open marker, 0 when it shows
+    neither (cut off before closing, or no thinking). A batch's sum decides for the batch."""
+    fmt = get_format(think_format)
+    if not (fmt.thinks and fmt.open and fmt.close and isinstance(text, str)):
+        return 0
+    close, opens = text.find(fmt.close), text.find(fmt.open)
+    if close >= 0 and not 0 <= opens < close:
+        return 1
+    return -1 if text.lstrip().startswith(fmt.open) else 0
+
+
 def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:
     """Where thinking opens again after `start` (the end of the last close marker), or -1: a model that
     writes `</think><think>\\boxed{4}` and stops has its answer inside thinking, not after it. Only a

@@ -690,3 +690,37 @@ def test_evaluate_reads_one_task_name_and_comma_separated_layers_as_the_command_
     # numpy's numbers are recorded as plain ones: the command line's --seed 3 resumes the run ('3' -> 3 refused it)
     again = cli("run", "demo", "--limit", "1", "-n", "1", "--seed", "3", "--out", str(tmp_path / "run"), "--no-progress")
     assert again.returncode == 0 and "0 samples new" in again.stdout, again.stderr
+
+
+def test_a_distills_replay_without_think_open_reads_a_cut_thought_as_truncated(tmp_path):
+    # the completions close thinking they never open (the template opened it), and one never closes: its
+    # guess mid-thought scored correct, and the run showed no truncation
+    spec = _toy_task(tmp_path)
+    rows = [{"problem_id": "a", "sample": 0, "completion": "1+1 is 2.\n</think>\n\\boxed{2}"},
+            {"problem_id": "b", "sample": 0, "completion": "2+2 is 4.\n</think>\n\\boxed{4}"},
+            {"problem_id": "c", "sample": 0, "completion": "3+3, maybe \\boxed{6}? Let me keep checking",
+             "completion_tokens": 32768}]
+    f = _replay_file(tmp_path / "distill.jsonl", rows)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "close thinking they never open: read as opened by the prompt (think_open)" in r.stderr
+    got = {s["problem_id"]: s for s in lines(tmp_path / "run" / "samples.jsonl")}
+    assert (got["c"]["reason"], got["c"]["think_open"], got["a"]["correct"]) == ("truncated", True, True)
+    a = cli("analyze", str(f), "--gold-field", "none")
+    assert a.returncode == 0 and "read as opened by the prompt" in a.stderr, a.stderr
+    # a file that says think_open is read as it says
+    stated = _replay_file(tmp_path / "stated.jsonl", [{**row, "think_open": False} for row in rows])
+    r = cli("run", str(spec), "--completions", str(stated), "--out", str(tmp_path / "run2"), "--no-progress")
+    assert r.returncode == 0 and "never open" not in r.stderr
+    assert {s["problem_id"]: s["correct"] for s in lines(tmp_path / "run2" / "samples.jsonl")}["c"] is True
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"completion": "\\\\boxed{4}", "gold": "4", "correct": "false"}\n',
+     "x.jsonl:1: field 'correct' must be true, false or null (the line's verdict), got \"false\""),
+    ("", "x.jsonl: no lines to analyze"),  # printed "0 completions" and "markers per 1k chars: None", exit 0
+])
+def test_analyze_refuses_a_quoted_verdict_and_an_empty_file(tmp_path, content, message):
+    (tmp_path / "x.jsonl").write_text(content)
+    r = cli("analyze", "x.jsonl", cwd=tmp_path)
+    assert (r.returncode, r.stderr.strip()) == (2, "evalkit: error: " + message)

@@ -8,6 +8,7 @@ reports each model separately.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from evalkit.backends.base import BackendCapabilities
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.types import Completion, Request
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("problem_id", "sample", "completion")
 OPTIONAL = ("finish_reason", "prompt_tokens", "completion_tokens", "model", "think_open", "task")
@@ -40,6 +43,9 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
     default_model = default_model or os.fsencode(path.name.split(".")[0]).decode("utf-8", "backslashreplace")
     records: list[ReplayRecord] = []
     seen: set[tuple] = set()
+    stated: set[str] = set()  # models whose records say whether the prompt opened thinking (think_open)
+    unstated: set[str] = set()
+    model_of = lambda obj: str(obj.get(names["model"]) or default_model)
     if not path.is_file():
         raise InputError(f"{path}: completions file not found")
     for line, obj in read_jsonl_numbered(path):
@@ -57,13 +63,14 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             v = obj.get(names[key])
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise InputError(f"{path}:{line}: field '{names[key]}': expected an integer, got {v!r}")
+        (stated if names["think_open"] in obj else unstated).add(model_of(obj))
         think_open = obj.get(names["think_open"]) or False
         if not isinstance(think_open, bool):  # a quoted "false" would read as true
             raise InputError(f"{path}:{line}: field '{names['think_open']}': expected true or false, got {think_open!r}")
         task = obj.get(names["task"])
         if task is not None and not isinstance(task, str):
             raise InputError(f"{path}:{line}: field '{names['task']}': expected a task name, got {task!r}")
-        model = str(obj.get(names["model"]) or default_model)
+        model = model_of(obj)
         key = (task or None, model, str(obj[names["problem_id"]]), sample)
         if key in seen:
             # records of several tasks (a suite's years share ids such as "1") are told apart by `task`
@@ -81,7 +88,26 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
                                   model=model, think_open=think_open)))
     if not records:
         raise InputError(f"{path}: no replay records")
-    return records
+    return _think_open_shown(records, unstated - stated, path, names["think_open"])
+
+
+def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path, field: str) -> list[ReplayRecord]:
+    """Records of `models` (those whose records never say `think_open`) read as opened by the prompt
+    where most of that model's completions close thinking they never opened (an R1 distill's template
+    opens it): a completion cut off before closing is then unfinished thinking, not an answer."""
+    from dataclasses import replace
+
+    from evalkit.thinking import FORMATS, opened_vote
+
+    opened = {model for model in models for fmt in FORMATS.values()
+              if sum(opened_vote(r.completion.text, fmt) for r in records if r.model == model) > 0}
+    if not opened:
+        return records
+    log.warning("evalkit: %s: the completions of %s close thinking they never open: read as opened by the prompt "
+                "(think_open), so one that never closes is truncated; give '%s' in the file to say otherwise",
+                path, ", ".join(sorted(opened)), field)
+    return [replace(r, completion=replace(r.completion, think_open=True))
+            if r.model in opened else r for r in records]
 
 
 class ReplayBackend:

@@ -128,16 +128,12 @@ def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Seq
 
 def _opened_by_template(rows: Sequence[tuple[Any, str]]) -> dict[str, bool]:
     """Per think format name, whether these completions show a template that opened thinking."""
+    from evalkit.thinking import opened_vote
+
     votes: dict[str, int] = {}
     for fmt, text in rows:
-        if fmt is None or not fmt.thinks or not isinstance(text, str):
-            continue
-        close = text.find(fmt.close)
-        opens = text.find(fmt.open)
-        if close >= 0 and not 0 <= opens < close:
-            votes[fmt.name] = votes.get(fmt.name, 0) + 1
-        elif text.lstrip().startswith(fmt.open):
-            votes[fmt.name] = votes.get(fmt.name, 0) - 1
+        if fmt is not None:
+            votes[fmt.name] = votes.get(fmt.name, 0) + opened_vote(text, fmt)
     return {name: vote > 0 for name, vote in votes.items()}
 
 

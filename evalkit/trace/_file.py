@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -11,8 +12,11 @@ from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered, write_jsonl
 from evalkit.outputs import check_outputs, read_files
 from evalkit.taskspec import gold_answer
+from evalkit.thinking import opened_vote
 from evalkit.trace._analyze import analyze_many
 from evalkit.trace._stats import summarize
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from evalkit.run.rundir import RunDir
@@ -50,7 +54,12 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
         if "think_open" in row and not isinstance(row["think_open"], bool):
             raise InputError(f"{path}:{n}: field 'think_open' must be true or false, "
                              f"got {json.dumps(row['think_open'])[:40]}")
+        if row.get("correct") is not None and not isinstance(row["correct"], bool):  # a quoted "false" was re-verified
+            raise InputError(f"{path}:{n}: field 'correct' must be true, false or null (the line's verdict), "
+                             f"got {json.dumps(row['correct'])[:40]}")
         rows.append(row)
+    if not rows and config is None:
+        raise InputError(f"{path}: no lines to analyze")
     if config is not None:
         from evalkit.run.rundir import scored_samples
 
@@ -161,6 +170,12 @@ def analyze_file(
     finish = [r.get("finish_reason") if isinstance(r.get("finish_reason"), str) else None for r in rows]
     known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]
     decision = file_format(path, think_format, [r[completion_field] for r in rows], any(opens))
+    if (not think_open and rows and not any("think_open" in r for r in rows)
+            and sum(opened_vote(r[completion_field], decision.format) for r in rows) > 0):
+        log.warning("evalkit: %s: the completions close thinking they never open: read as opened by the prompt "
+                    "(--think-open), so one that never closes is truncated; give 'think_open' in the lines to say "
+                    "otherwise", path)
+        opens = [True] * len(rows)
     if workers is None:
         workers = _auto_workers(len(rows))
     try:

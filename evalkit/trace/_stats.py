@@ -170,7 +170,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [
         f"{summary['n']} completions: {summary['n_correct']} correct, {summary['n_wrong']} wrong, "
         f"{summary['n_unjudged']} unjudged" + (f" (accuracy {acc:.3f})" if acc is not None else ""),
-        f"markers per 1k {unit}: {summary['markers_per_1k']} (acts of reflection)",
+        f"markers per 1k {unit}: " + ("- (no text)" if summary["markers_per_1k"] is None else
+                                      f"{summary['markers_per_1k']} (acts of reflection)"),
         f"{'':28}{'all':>10}{'correct':>10}{'wrong':>10}",
     ]
     groups = summary["by_outcome"]
