@@ -315,6 +315,7 @@ def summarize(samples: Sequence[dict[str, Any]], meta_by_problem: dict[str, dict
         "n_timeout": sum(s.get("reason") == "timeout" for s in samples),
         "n_no_answer": sum(s.get("reason") == "no_answer" for s in samples),
         "mean_completion_tokens": float(np.mean(tokens)) if tokens else None,
+        "n_with_tokens": len(tokens),  # the samples that mean is over (a replay may lack some counts)
         **score_problems(scores, seed, metrics),
     }
     result["breakdowns"] = _breakdowns(scores)

@@ -724,3 +724,19 @@ def test_analyze_refuses_a_quoted_verdict_and_an_empty_file(tmp_path, content, m
     (tmp_path / "x.jsonl").write_text(content)
     r = cli("analyze", "x.jsonl", cwd=tmp_path)
     assert (r.returncode, r.stderr.strip()) == (2, "evalkit: error: " + message)
+
+
+def test_a_mean_token_count_over_some_samples_says_how_many(tmp_path):
+    # two samples without a count and one of 5 tokens: the summary showed "Mean tokens 5" unmarked
+    spec = _toy_task(tmp_path)
+    rows = [{**row, "completion_tokens": 5} if row["problem_id"] == "a" and row["sample"] == 0 else row
+            for row in TOY_ROWS]
+    f = _replay_file(tmp_path / "some.jsonl", rows)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    entry = json.loads((tmp_path / "run" / "results.json").read_text())["results"][0]
+    assert (entry["mean_completion_tokens"], entry["n_with_tokens"], entry["n_samples"]) == (5.0, 1, 6)
+    assert "of 1 sample</span>" in (tmp_path / "run" / "index.html").read_text()
+    every = _replay_file(tmp_path / "all.jsonl", [{**row, "completion_tokens": 5} for row in TOY_ROWS])
+    cli("run", str(spec), "--completions", str(every), "--out", str(tmp_path / "run2"), "--no-progress")
+    assert "of 6 samples" not in (tmp_path / "run2" / "index.html").read_text()

@@ -94,6 +94,8 @@ def summary_rows(entries: list[dict], names: list[str]) -> list[dict]:
             "n_truncated": _num(e.get("n_truncated")),
             "truncation_rate": (_num(e.get("n_truncated")) or 0) / n if n else None,
             "mean_completion_tokens": _num(e.get("mean_completion_tokens")),
+            # a mean over some samples only says so ("of 1 sample"); a run before this count says nothing
+            "tokens_of": _num(e.get("n_with_tokens")) if _num(e.get("n_with_tokens")) not in (None, n) else None,
             "from_samples": e.get("from_samples") or None,  # why: "missing" or "stale"
             "judge": e.get("judge") if isinstance(e.get("judge"), dict) else None,
         })

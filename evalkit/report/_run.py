@@ -140,6 +140,7 @@ def _counts(recs: list[dict]) -> dict:
         "n_truncated": sum(is_truncated(r) for r in recs),
         "n_timeout": sum(r.get("reason") == "timeout" for r in recs),
         "mean_completion_tokens": sum(tokens) / len(tokens) if tokens else None,
+        "n_with_tokens": len(tokens),
     }
 
 
