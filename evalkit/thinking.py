@@ -24,11 +24,14 @@ template and the tokenizer's special tokens, or for a replay from the markers in
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from evalkit.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -482,6 +485,21 @@ def _mixed_formats(completions: Sequence[str], limit: int = 2000) -> None:
                          "own (a run, a file)")
 
 
+def _warn_unlike(fmt: ThinkFormat, completions: Sequence[str], limit: int = 2000) -> None:
+    """A warning when no completion holds the named format's markers and most hold another's: `--think-format
+    harmony` on R1 completions reads their thinking as the answer."""
+    texts = [c or "" for _, c in zip(range(limit), completions)]
+    counts = marker_counts(texts)
+    if any(m in t for m in fmt.markers() for t in texts):
+        return
+    other, n = max(((f, k) for f, k in counts.items() if f.name != fmt.name), key=lambda x: x[1], default=(None, 0))
+    if other is not None and n >= 2 and n * 2 > len(texts):
+        log.warning("evalkit: warning: --think-format %s: %s, and %d of %d hold %s's (%s): their thinking may be "
+                    "read as the answer; is --think-format %s (or auto) meant?", fmt.name,
+                    "no completion holds its markers" if fmt.markers() else "it reads no thinking",
+                    n, len(texts), other.name, ", ".join(repr(m) for m in other.markers()), other.name)
+
+
 def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
            completions: Sequence[str] | None = None, think_open: bool = False) -> FormatDecision:
     """Resolve `--think-format`: a named row as given, or `auto` (None) from the completions when there
@@ -490,6 +508,8 @@ def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
     with one, the other's thinking would count as its answer."""
     if choice is not None and choice != "auto":
         fmt = get_format(choice)
+        if completions:
+            _warn_unlike(fmt, completions)
         return FormatDecision(fmt, "given" if isinstance(choice, ThinkFormat) else f"--think-format {choice}")
     if completions:
         _mixed_formats(completions)

@@ -11,6 +11,8 @@ score the cut-off trace as a finished right answer.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -492,3 +494,28 @@ def test_harmony_thinking_opened_again_after_the_final_channel_ends_the_answer()
     assert (split.answer, split.reopened) == ("\\boxed{5}", True)
     assert verify_math(reopened, "4", think_format="harmony", finish_reason="stop").answer == "5"
     assert verify_math(reopened, "5", think_format="harmony").reason == "truncated"
+
+
+@pytest.mark.parametrize("named, says", [
+    ("harmony", "--think-format harmony: no completion holds its markers, and 3 of 3 hold r1's"),
+    ("none", "--think-format none: it reads no thinking, and 3 of 3 hold r1's"),
+])
+def test_a_named_think_format_the_completions_do_not_use_is_warned(tmp_path, named, says):
+    # an R1 completion whose thinking ends without an answer scored correct under harmony or none, silently
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": i, "problem": "?", "answer": "7"}) + "\n"
+                                              for i in ("p1", "p2", "p3")))
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id, answer: answer}\n"
+                                     "verifier: math\n")
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"problem_id": p, "sample": 0, "completion": c,
+                                                          "finish_reason": "stop"}) + "\n" for p, c in (
+        ("p1", "<think>x</think>\\boxed{7}"), ("p2", "<think>y</think>\\boxed{7}"),
+        ("p3", "<think>maybe \\boxed{7}? Let me keep thinking"))))
+    def run(name: str, out: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evalkit", "run", str(tmp_path / "t.yaml"), "--completions",
+                               str(tmp_path / "c.jsonl"), "--think-format", name, "--out", str(tmp_path / out),
+                               "--no-progress"], capture_output=True, text=True, timeout=300)
+
+    r = run(named, "run")
+    assert r.returncode == 0 and says in r.stderr, r.stderr
+    r = run("r1", "run2")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
