@@ -24,7 +24,9 @@ template and the tokenizer's special tokens, or for a replay from the markers in
 
 from __future__ import annotations
 
+import bisect
 import logging
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -245,7 +247,7 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
             start = at + len(fmt.answer_open)
             end = text.find(fmt.answer_close, start) if fmt.answer_close else -1
             # thinking opened again after the answer, which never closed: the answer stops there
-            again = text.find(fmt.open, start, end if end >= 0 else len(text)) if fmt.open else -1
+            again = _opened_again(text, fmt.open, start, end if end >= 0 else len(text))
             answer = text[start:again if again >= 0 else end if end >= 0 else len(text)]
             if again >= 0 and fmt.close and fmt.close in answer:  # harmony's `<|end|><|start|>assistant` before it
                 answer = answer[:answer.find(fmt.close)]
@@ -270,30 +272,51 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
 
 
 def last_close(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
-    """Where the close marker that ends the thinking starts, or -1: the last one, unless the answer after an
-    earlier close only mentions it (in a code fence or inline code, in quotes, or inside a line:
-    `print('</think>')`, "models end thinking with `</think>`") and thinking did not open again before it."""
+    """Where the close marker that ends the thinking starts, or -1: the last one outside code (a fenced block
+    or inline code: `print('</think>')` in the answer's program is the program's), else the last one."""
     fmt = get_format(think_format)
     close = text.rfind(fmt.close)
-    while close > 0:
-        earlier = text.rfind(fmt.close, 0, close)
-        if earlier < 0:
-            return close
-        after = earlier + len(fmt.close)
-        reopened = _reopened_at(text, after, fmt)
-        if 0 <= reopened < close or not _mentioned(text, close, after, fmt.close):
-            return close
-        close = earlier
+    if close < 0 or "`" not in text:
+        return close
+    code = _Code(text)
+    at = close
+    while at >= 0:
+        if not code.holds(at):
+            return at
+        at = text.rfind(fmt.close, 0, at)
     return close
 
 
-def _mentioned(text: str, at: int, start: int, marker: str) -> bool:
-    """The marker at `at` is the answer's text (which began at `start`), not the end of thinking."""
-    line_start = max(text.rfind("\n", start, at) + 1, start)
-    line_end = text.find("\n", at)
-    before, after = text[line_start:at], text[at + len(marker):line_end if line_end >= 0 else len(text)]
-    return (text.count("```", start, at) % 2 == 1 or before.count("`") % 2 == 1
-            or before[-1:] in ("'", '"', "“", "‘") or bool(before.strip() and after.strip()))
+class _Code:
+    """Where a text's code is: inside a fenced block (an odd number of ``` before, counted from the text's
+    start) or inline code (an odd number of other backticks before, on its line). Positions are found once,
+    so asking about many markers stays linear."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.fences = [m.start() for m in re.finditer("```", text)]
+        self.ticks = [m.start() for m in re.finditer("`", text)]
+
+    def holds(self, at: int) -> bool:
+        fences = bisect.bisect_left(self.fences, at)
+        if fences % 2:
+            return True
+        line_start = self.text.rfind("\n", 0, at) + 1
+        ticks = bisect.bisect_left(self.ticks, at) - bisect.bisect_left(self.ticks, line_start)
+        fenced = fences - bisect.bisect_left(self.fences, line_start)
+        return (ticks - 3 * fenced) % 2 == 1
+
+
+def _opened_again(text: str, marker: str, start: int, end: int) -> int:
+    """The first `marker` (thinking opening) in text[start:end] outside code, or -1 (a final channel that
+    quotes the analysis channel's marker has not opened it)."""
+    at = text.find(marker, start, end) if marker else -1
+    if at < 0 or "`" not in text:
+        return at
+    code = _Code(text)
+    while at >= 0 and code.holds(at):
+        at = text.find(marker, at + len(marker), end)
+    return at
 
 
 def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
@@ -315,10 +338,14 @@ def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:
     marker that starts a line (or follows the close at once) opens thinking; one inside a sentence
     ("models write `<think>` first") or a code fence (`print("<think>")`) is the text's."""
     at = text.find(fmt.open, start) if fmt.open else -1  # a format the template alone opens has no marker
+    fences = None  # where the answer's fences are, found once
     while at >= 0:
         line_start = max(text.rfind("\n", start, at) + 1, start)
-        if not text[line_start:at].strip() and text.count("```", start, at) % 2 == 0:
-            return at
+        if not text[line_start:at].strip():
+            if fences is None:
+                fences = [m.start() for m in re.compile("```").finditer(text, start)]
+            if bisect.bisect_left(fences, at) % 2 == 0:
+                return at
         at = text.find(fmt.open, at + len(fmt.open))
     return -1
 

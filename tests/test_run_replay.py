@@ -740,3 +740,15 @@ def test_a_mean_token_count_over_some_samples_says_how_many(tmp_path):
     every = _replay_file(tmp_path / "all.jsonl", [{**row, "completion_tokens": 5} for row in TOY_ROWS])
     cli("run", str(spec), "--completions", str(every), "--out", str(tmp_path / "run2"), "--no-progress")
     assert "of 6 samples" not in (tmp_path / "run2" / "index.html").read_text()
+
+
+def test_one_completion_that_mentions_the_close_marker_does_not_mark_a_file_as_thinking(tmp_path):
+    # a model that does not think: one program splits at '</think>'; all its records became think_open and
+    # every answer `no_answer`
+    spec = _toy_task(tmp_path)
+    rows = [{**row, "finish_reason": "stop"} for row in TOY_ROWS]
+    rows[0] = {**rows[0], "completion": "```python\nprint(s.split('</think>')[-1])\n```\n\\boxed{2}"}
+    f = _replay_file(tmp_path / "plain.jsonl", rows)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0 and "never open" not in r.stderr, r.stderr
+    assert [s["correct"] for s in lines(tmp_path / "run" / "samples.jsonl")].count(True) == 4  # as without the program

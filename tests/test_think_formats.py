@@ -466,9 +466,13 @@ def test_thinking_left_open_before_the_answers_own_marker_ends_at_that_marker(na
 @pytest.mark.parametrize("completion, gold", [
     ("<think>\nw\n</think>\nThe answer is \\boxed{4}.\n```python\nprint('</think>')\n```", "4"),  # was no_answer
     ("<think>\nw\n</think>\n\\boxed{15}. Note: models end thinking with `</think>` tags.", "15"),
-    ("<think>\nw\n</think>\n\\boxed{7}. (the tag </think> ends thinking; 8 is irrelevant)", "7"),  # was 8
     ("<think>\nw \\boxed{3}\n</think>\n<think>\nmore\n</think>\n\\boxed{8}", "8"),  # thinking opened again: its close
     ("<think>\nw\n</think>\n\\boxed{3}\n</think>\n\\boxed{8}", "8"),  # a close of its own: the last wins
+    # the last close outside code ends thinking, mid-line or after a quote, whatever the thinking mentioned
+    ("<think>\nThe grader splits at </think>. Maybe \\boxed{4}? No. It's 5.</think>The answer is \\boxed{5}.", "5"),
+    ("<think>\nLooks like 4.\n</think>\n\nSo \\boxed{4}.\n\nWait, I made an error: 2+3 = 5.</think>Final answer: \\boxed{5}", "5"),
+    ("<think>\nIn the tag '</think>' ... first guess \\boxed{4}. Hmm, final: 'five'</think>\n\nThe answer is \\boxed{5}.", "5"),
+    ("<think>\n```\ns.split('</think>')\n```\nso \\boxed{3}</think>\n\\boxed{8}", "8"),
 ])
 def test_a_close_marker_the_answer_only_mentions_does_not_end_thinking(completion, gold):
     from evalkit.verifiers.math import verify_math
@@ -494,6 +498,18 @@ def test_harmony_thinking_opened_again_after_the_final_channel_ends_the_answer()
     assert (split.answer, split.reopened) == ("\\boxed{5}", True)
     assert verify_math(reopened, "4", think_format="harmony", finish_reason="stop").answer == "5"
     assert verify_math(reopened, "5", think_format="harmony").reason == "truncated"
+    # a final channel that quotes the analysis marker has not opened it again
+    quoted = ("<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>final<|message|>The analysis "
+              "channel starts with `<|channel|>analysis<|message|>`. The answer is \\boxed{5}.")
+    assert verify_math(quoted, "5", think_format="harmony").correct is True
+
+
+def test_a_completion_with_thousands_of_mentioned_markers_is_split():
+    # each marker looked back over the whole text: 2 MB with 10,000 mentions took 35 s (the suite's timeout
+    # catches a return of that; the time itself is measured in the closing note, not asserted here)
+    text = "<think>w</think>\n" + "tags `<think>` and `</think>` here\n```\n<think>\n```\n" * 20_000
+    split = split_think(text)
+    assert split.answer.startswith("\ntags") and not split.reopened
 
 
 @pytest.mark.parametrize("named, says", [

@@ -241,3 +241,15 @@ def test_a_list_joined_by_or_keeps_its_letters_before_a_clause_of_its_own(comple
 def test_an_option_restated_after_its_letter_in_parentheses_is_that_letter(completion, gold):
     v = verify_choice(completion, gold)
     assert (v.correct, v.answer) == (True, gold), v
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    ("The correct answer is B and D is wrong.", "B"),  # "is" rules out D alone
+    ("**Answer: C** and D is wrong", "C"),
+    ("Thus the answer is C and A and B are incorrect.", "C"),
+    ("The answer is C, and A and B are incorrect.", "C"),
+    ("The answer is C or D, and A and B are incorrect.", "C, D"),
+    ("The answer is (B) (C)", "B, C"),
+])
+def test_what_a_statement_chooses_beside_letters_a_clause_rules_out(completion, chosen):
+    assert verify_choice(completion, "C").answer == chosen

@@ -772,3 +772,27 @@ def test_equations_bases_and_units_read_as_a_careful_grader_reads_them(answer, g
 def test_an_unboxed_or_stated_answer_with_two_values_is_both(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
     assert v.correct is equal, v
+
+
+@pytest.mark.parametrize("answer, gold, equal", [
+    ("\\frac{5}{6} = 0.8", "0.8", True),  # a decimal rounded to one digit is still a rounding
+    ("\\frac{1}{12} = 0.08", "0.08", True),
+    ("\\frac{2}{3} = 0.6", "0.6", False),  # cut at one digit is not
+    ("12 = 12.9", "12", False),  # a whole number is rounded, never cut
+    ("1.5 = 90", "90", False),  # degrees hold exactly, not rounded
+    ("180 = \\pi", "180", True),
+])
+def test_roundings_in_an_equation_as_a_grader_reads_them(answer, gold, equal):
+    from evalkit.verifiers.math import verify_answer
+
+    assert verify_answer(answer, gold).correct is equal
+
+
+@pytest.mark.parametrize("final, gold, equal", [
+    ("The final answer is $12$, and $x = 12$ satisfies the equation.", "12", True),  # a remark, not a second answer
+    ("Therefore, the final answer is $6$, and $6 > 5$ as required.", "6", True),
+    ("The final answer is $\\frac{1}{2}$ or $0.5$.", "\\frac12", True),  # one value
+    ("The final answer is $5$ or $4$, I think.", "5", False),  # alternatives are two answers, whatever follows
+])
+def test_math_after_a_stated_final_answer(final, gold, equal):
+    assert verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop").correct is equal

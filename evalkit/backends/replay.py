@@ -99,8 +99,10 @@ def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path,
 
     from evalkit.thinking import FORMATS, opened_vote
 
-    opened = {model for model in models for fmt in FORMATS.values()
-              if sum(opened_vote(r.completion.text, fmt) for r in records if r.model == model) > 0}
+    def most_opened(texts: list[str]) -> bool:
+        return any(2 * sum(opened_vote(t, fmt) == 1 for t in texts) > len(texts) for fmt in FORMATS.values())
+
+    opened = {model for model in models if most_opened([r.completion.text for r in records if r.model == model])}
     if not opened:
         return records
     log.warning("evalkit: %s: the completions of %s close thinking they never open: read as opened by the prompt "

@@ -257,31 +257,33 @@ def _statement(pred: str) -> list[tuple[str, Any]] | None:
 def _false_statement(sides: list[tuple[str, Any]]) -> bool:
     """`5 = 4`, `2+2 = 5`, `5.0 = 4`, `5 = 4 = 4`: a chain with two neighbouring sides that clearly differ
     (math-verify would read it as its last side; `\\frac{10}{2} = 5` is true and stays). A side written as
-    a plain number may be the other rounded or cut at its last digit, with two significant digits or more
-    (`\\frac13 = 0.33`, `\\frac{250}{3} = 83`); either side may be in degrees (`30^\\circ = \\frac{\\pi}{6}`,
+    a plain number may be the other rounded or cut at its last digit (_rounded: `\\frac13 = 0.33`,
+    `\\frac{250}{3} = 83`); either side may be in degrees, exactly (`30^\\circ = \\frac{\\pi}{6}`,
     `\\frac{\\pi}{6} = 30`)."""
     import sympy
 
     def holds(a: tuple[str, Any], b: tuple[str, Any]) -> bool:
         (a_text, left), (b_text, right) = a, b
-        for x, y in ((left, right), (left * sympy.pi / 180, right), (left, right * sympy.pi / 180)):
-            if _close(x, y) or _rounded(x, b_text) or _rounded(y, a_text):
-                return True
-        return False
+        if _rounded(left, b_text) or _rounded(right, a_text):
+            return True
+        return any(_close(x, y) for x, y in ((left, right), (left * sympy.pi / 180, right), (left, right * sympy.pi / 180)))
 
     return not all(holds(a, b) for a, b in zip(sides, sides[1:]))
 
 
 def _rounded(value: Any, text: str) -> bool:
-    """`text` is a plain number, value rounded or cut at its last written digit, with _ROUNDED_DIGITS
-    significant digits or more."""
+    """`text` is a plain number that is value rounded at its last written digit (a decimal: `\\frac56 = 0.8`;
+    a whole number with _ROUNDED_DIGITS significant digits or more: `\\frac{250}{3} = 83`, not `0.5 = 1`),
+    or cut there (a decimal with _ROUNDED_DIGITS digits or more: `\\frac23 = 0.66`)."""
     import sympy
 
     if not _WRITTEN_NUMBER.match(text):
         return False
     written = Decimal(text.strip())
     digits = written.as_tuple().digits
-    if written == 0 or len(digits) - next((i for i, d in enumerate(digits) if d), 0) < _ROUNDED_DIGITS:
+    significant = len(digits) - next((i for i, d in enumerate(digits) if d), 0)
+    decimal = "." in text
+    if written == 0 or not decimal and significant < _ROUNDED_DIGITS:
         return False
     try:
         v, d = sympy.N(value, 30), sympy.Rational(str(written))
@@ -289,7 +291,7 @@ def _rounded(value: Any, text: str) -> bool:
         if not v.is_real:
             return False
         rounded = abs(v - d) <= unit / 2
-        cut = (v > 0) == (d > 0) and abs(d) <= abs(v) < abs(d) + unit
+        cut = decimal and significant >= _ROUNDED_DIGITS and (v > 0) == (d > 0) and abs(d) <= abs(v) < abs(d) + unit
         return bool(rounded or cut)
     except Exception:  # noqa: BLE001 - unsure: no rounding
         return False

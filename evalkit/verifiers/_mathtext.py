@@ -448,12 +448,30 @@ def final_statement(text: str, after: int) -> str | None:
     for m in _FINAL_STATEMENT.finditer(text, after):
         if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
             continue
-        stated, end = [m.group(1) or m.group(2)], m.end()
+        stated, end, alternatives = [(m.group(1) or m.group(2)).strip()], m.end(), False
         while more := _MORE_STATED.match(text, end):
-            stated.append(more.group(1) or more.group(2))
+            stated.append((more.group(1) or more.group(2)).strip())
+            alternatives = alternatives or bool(_OR.search(text, end, more.start(1) if more.group(1) else more.start(2)))
             end = more.end()
-        found = ", ".join(x.strip() for x in stated if x.strip())
+        # "$5$ or $4$, I think" is two answers; "$12$, and $x = 12$ satisfies it" a remark; "$\\frac12$ or $0.5$" one value
+        if len(stated) > 1 and (not alternatives and not _SENTENCE_END.match(text, end) or _one_stated_value(stated)):
+            stated = stated[:1]
+        found = ", ".join(x for x in stated if x)
     return found or None
+
+
+_SENTENCE_END = re.compile(r"[ \t]*[.!]?[ \t]*(?:\n|$)")
+_OR = re.compile(r"\bor\b", re.I)
+
+
+def _one_stated_value(stated: list[str]) -> bool:
+    values = [simple_value(x) for x in stated]
+    if any(v is None for v in values):
+        return False
+    try:
+        return _one_value([(Fraction(v), x) for v, x in zip(values, stated)])
+    except (ValueError, ArithmeticError):
+        return False
 
 
 # An unboxed last line that lists several numbers as its answer: `The answer is 4, 5, 6.`, `x = 4 or 5`,

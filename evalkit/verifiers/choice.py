@@ -62,7 +62,7 @@ _NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)
 _MORE = re.compile(rf"(?:{_JOINED}|[ \t]+){_NEXT_LETTER}")
 # After a letter written with its parenthesis ("The answer is (B) A circle", "Answer: D) I, III"), a letter
 # joined by mere white space starts the option's text; only a joining word or sign lists one more.
-_MORE_JOINED = re.compile(_JOINED + _NEXT_LETTER)
+_MORE_JOINED = re.compile(rf"(?:{_JOINED}|[ \t]+(?=\(\s*[A-Z]\s*\)))" + _NEXT_LETTER)  # "(B) (C)" lists both
 # After a letter in parentheses, only another in parentheses, joined by a word or a comma, lists it:
 # "(A) or maybe (C)", "(A), (C)"; "(C) A quick check" restates option C's text, which may start with a capital.
 _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
@@ -75,16 +75,20 @@ _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|do
 _PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
 _OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)+[ \t]+"
                               + _PLURAL)
-_COMMA_ONLY = re.compile(r"[^A-Za-z]*$")  # what joins a letter to the one before: signs only, no word
+_ALTERNATIVE = re.compile(r"\bor\b|\bvs\b|\bversus\b|[/|∨]|\\(?:lor|vee)")  # "B or C": both are chosen
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
 _RESTATED = 3
 _START_ROWS = frozenset({"leading", "bare"})
 # A letter ruled out by what follows it ("(A) is wrong", "(A) and (D) are wrong") never counts either.
-_NEGATED_AFTER = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z]))*"  # "(A) and (D) are wrong"
-                            r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|were|seems|seem|looks|look)[ \t]+(?:not\b|wrong|incorrect|false|"
+_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
                             r"ruled out|eliminated|impossible)")
+# Outside a worded statement, so is one of a list a plural verb rules out: "(A) and (D) are wrong" ("the answer
+# is C and A and B are incorrect" chooses C; "B and D is wrong" rules out D alone).
+_NEGATED_AFTER_LIST = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z]))+"
+                                 r"[ \t]*(?:\*\*)?[ \t]*(?:are|were|seem|look)[ \t]+(?:not\b|wrong|incorrect|false|"
+                                 r"ruled out|eliminated|impossible)")
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
             if letter not in letters or letter == "I" and _PRONOUN_I.match(text, m.end()):
                 continue  # "Answer: I believe it's C": the pronoun, not option I
             negation = _NEGATION_WORD if name in _WORDED_ROWS else _NEGATION
-            if negation.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end()):
+            if (negation.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end())
+                    or name not in _WORDED_ROWS and _NEGATED_AFTER_LIST.match(text, m.end())):
                 continue
             named.add(letter)
             more = _MORE_PAREN if name == "paren" else _MORE_JOINED if text[m.end() - 1] in ")]" else _MORE
@@ -139,9 +144,9 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
     m = more.match(text, end)
     while m:
         next_letter = m.group(1)
-        # A letter after "or"/"and" is listed; a clause of its own may start after it ("B or C, A and D are wrong").
-        after_comma = _COMMA_ONLY.match(text, end, m.start(1)) is not None
-        if (_OWN_CLAUSE.match(text, m.end()) or after_comma and _OWN_CLAUSE_LIST.match(text, m.end())
+        # A letter after "or" is listed; a clause of its own may start after it ("B or C, A and D are wrong").
+        alternative = _ALTERNATIVE.search(text, end, m.start(1)) is not None
+        if (_OWN_CLAUSE.match(text, m.end()) or not alternative and _OWN_CLAUSE_LIST.match(text, m.end())
                 or next_letter == "I" and _PRONOUN_I.match(text, m.end())):
             break
         chosen.append(next_letter)
