@@ -57,6 +57,10 @@ class _Group(click.Group):
             click.echo("evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)",
                        err=True)
             sys.exit(128 + signal.SIGTERM)
+        except KeyboardInterrupt:  # Ctrl-C: click would say "Aborted!" and exit 1, as for a crash
+            click.echo("\nevalkit: stopped by Ctrl-C; what was finished is saved (rerun the same command to resume)",
+                       err=True)
+            sys.exit(128 + signal.SIGINT)
         except InputError as e:
             click.echo(f"evalkit: error: {e}", err=True)
             sys.exit(2)

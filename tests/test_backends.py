@@ -261,15 +261,15 @@ def test_a_resume_with_other_engine_settings_says_so_and_records_each(tiny_model
     assert [i["engine"]["dtype"] for i in starts if "started" in i] == ["float32", "bfloat16"]
 
 
-def _sigterm_after(proc: subprocess.Popen, samples: Path, n: int, wait_s: float) -> str:
-    """Send SIGTERM to the run `proc` once `samples` holds `n` lines; its stderr once it has ended."""
+def _sigterm_after(proc: subprocess.Popen, samples: Path, n: int, wait_s: float, sig: int = signal.SIGTERM) -> str:
+    """Send SIGTERM (or `sig`) to the run `proc` once `samples` holds `n` lines; its stderr once it has ended."""
     deadline = time.time() + wait_s
     while time.time() < deadline and proc.poll() is None:
         if samples.is_file() and samples.read_text().count("\n") >= n:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be stopped"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     return proc.communicate(timeout=120)[1]
 
 
@@ -290,6 +290,25 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path
         err = _sigterm_after(proc, samples, 2, wait_s=120)
     assert proc.returncode == 143 and "Traceback" not in err, err
     assert "evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)" in err
+    assert 2 <= len(lines(samples)) < 40
+
+
+def test_ctrl_c_stops_a_run_saying_what_was_kept_and_exits_130(tmp_path):
+    # click printed "Aborted!" and exited 1, as for a crash, without saying the run can be resumed
+    class Slow(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            time.sleep(0.2)
+            self._send(chat_reply())
+
+    with serve(Slow) as (url, _):
+        args = [sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=20)), "--backend", "openai",
+                "--model", "m", "--base-url", url, "--concurrency", "1", "--no-progress", "--out", str(tmp_path / "run")]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        samples = tmp_path / "run" / "samples.jsonl"
+        err = _sigterm_after(proc, samples, 2, wait_s=120, sig=signal.SIGINT)
+    assert proc.returncode == 130 and "Aborted!" not in err and "Traceback" not in err, err
+    assert "evalkit: stopped by Ctrl-C; what was finished is saved (rerun the same command to resume)" in err
     assert 2 <= len(lines(samples)) < 40
 
 

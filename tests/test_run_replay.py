@@ -752,3 +752,45 @@ def test_one_completion_that_mentions_the_close_marker_does_not_mark_a_file_as_t
     r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
     assert r.returncode == 0 and "never open" not in r.stderr, r.stderr
     assert [s["correct"] for s in lines(tmp_path / "run" / "samples.jsonl")].count(True) == 4  # as without the program
+
+
+def test_a_sample_written_twice_or_without_its_completion_stops_the_resume(tmp_path):
+    # a second line for one sample was counted twice (n_samples 7 of 6); a line without its completion was
+    # reused as it was
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    run = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(run), "--no-progress").returncode == 0
+    good = (run / "samples.jsonl").read_text()
+    first = good.splitlines()[0]
+    for bad, says in ((good + first + "\n", "line 7: a second line for the sample of line 1 (task 'toy', problem 'a', "
+                                            "sample 0); remove one to resume"),
+                      (json.dumps({k: v for k, v in json.loads(first).items() if k != "completion"}) + "\n"
+                       + "\n".join(good.splitlines()[1:]) + "\n", "line 1: not a sample line (field 'completion' is "
+                                                                  "missing); fix or remove it to resume")):
+        (run / "samples.jsonl").write_text(bad)
+        r = cli("run", str(spec), "--completions", str(f), "--out", str(run), "--no-progress")
+        assert (r.returncode, r.stderr.strip()) == (2, f"evalkit: error: {run / 'samples.jsonl'}: {says}"), r.stderr
+        assert (run / "samples.jsonl").read_text() == bad  # nothing rewritten
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small file system that fills up")
+def test_a_full_disk_is_one_line_naming_the_samples_file_and_the_rest_is_kept(tmp_path):
+    # a traceback ending in "OSError: [Errno 28] No space left on device", exit 1
+    spec = _toy_task(tmp_path)
+    rows = [{**row, "completion": row["completion"] + " " + "x" * 30_000} for row in TOY_ROWS]
+    f = _replay_file(tmp_path / "long.jsonl", rows)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        r = cli("run", str(spec), "--completions", str(f), "--out", str(disk / "run"), "--no-progress")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert (f"evalkit: error: {disk / 'run' / 'samples.jsonl'}: No space left on device (the samples written "
+                "before are kept: rerun the same command to resume)") in r.stderr
+        from evalkit.run.rundir import read_samples
+
+        assert len(read_samples(disk / "run" / "samples.jsonl")) < 6  # whole lines only
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])

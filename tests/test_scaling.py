@@ -136,6 +136,55 @@ def test_replicas_that_cannot_start_are_a_clear_error(ray_cluster, tiny_model, t
         get_backend("openai", model="tiny", dp=2)
 
 
+def _tagged(tag: str) -> list[int]:
+    """The pids of processes whose environment holds EVALKIT_TEST_TAG=tag (a run's Ray processes inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"EVALKIT_TEST_TAG={tag}".encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_sigterm_stops_a_replicated_run_and_every_ray_process(tiny_model, tmp_path):
+    # ray.init replaced evalkit's SIGTERM handler: the driver aborted (exit 134, Ray's stack dump), evalkit
+    # never stopped its replicas, and Ray's processes outlived the run
+    pytest.importorskip("ray")
+    import time
+
+    tag = f"dp-sigterm-{os.getpid()}"
+    args = [sys.executable, "-m", "evalkit", "run", "gsm8k", "--backend", "transformers", "--model", str(tiny_model),
+            "--dtype", "float32", "--dp", "2", "-n", "4", "--limit", "20", "--max-tokens", "300", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "EVALKIT_TEST_TAG": tag,
+           "EVALKIT_RAY_LOGS": "0"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    samples = tmp_path / "run" / "samples.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (samples.is_file() and samples.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=180)[1]
+    assert proc.returncode == 143 and "SIGTERM received" not in err, err
+    assert "evalkit: stopped by SIGTERM; what was finished is saved" in err
+    deadline = time.time() + 60
+    while _tagged(tag) and time.time() < deadline:
+        time.sleep(0.5)
+    left = _tagged(tag)
+    for pid in left:  # leave nothing behind for the next test, whatever this one says
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not left, f"{len(left)} of the run's processes outlived it"
+    from evalkit.run.rundir import read_samples
+
+    assert len(read_samples(samples)) >= 2  # whole lines (a line cut by the stop is dropped on resume)
+
+
 def test_ray_address_with_no_cluster_is_one_clear_line(tiny_model, tmp_path):
     pytest.importorskip("ray")
     r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "transformers", "--model",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -199,11 +200,14 @@ class ReplicaBackend:
 
         if not ray.is_initialized():
             _check_reachable(ray_address)
+            handlers = _signal_handlers()
             try:
                 ray.init(address=ray_address, include_dashboard=False if ray_address is None else None,
                          log_to_driver=os.environ.get("EVALKIT_RAY_LOGS", "1") != "0")
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise InputError(f"cannot join the Ray cluster at {ray_address or 'a new local one'}: {e}") from None
+            finally:
+                _restore(handlers)
             self._own_ray = True
         adapt = getattr(factory, "inside_replica", None)  # what the engine needs inside an actor
         if adapt is not None:
@@ -404,6 +408,21 @@ def _chunks(requests: Sequence[Request], dp: int) -> list[list[Request]]:
     if chunk:
         chunks.append(chunk)
     return chunks
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """SIGTERM's and SIGINT's handlers now (main thread only: elsewhere none can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    """Put back the handlers `ray.init` replaced: its own SIGTERM handler aborts the process (exit 134, a stack
+    dump) before evalkit stops its replicas, which then outlive the run."""
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 def _check_reachable(address: str | None) -> None:

@@ -249,10 +249,14 @@ class SampleWriter:
 
     def write(self, records: list[dict[str, Any]]) -> int:
         """Append `records` (sample dicts; keys in SAMPLE_KEYS order, others dropped); returns how many."""
-        self._sink.write("".join(json.dumps({k: r.get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
-                                 for r in records))
-        self._sink.flush()
-        os.fsync(self._sink.fileno())
+        try:
+            self._sink.write("".join(json.dumps({k: r.get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
+                                     for r in records))
+            self._sink.flush()
+            os.fsync(self._sink.fileno())
+        except OSError as e:  # a full disk: name the file (what was written before stays; a cut line is dropped)
+            raise OSError(e.errno, f"{e.strerror} (the samples written before are kept: rerun the same command to "
+                                   "resume)", getattr(self._sink, "name", "samples.jsonl")) from None
         return len(records)
 
 
@@ -262,6 +266,7 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not path.is_file():
         return out
+    lines: dict[Key, int] = {}  # each sample's line: a second line for one sample would count it twice
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.endswith(b"\n"):
@@ -282,13 +287,18 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
             problem = _not_a_sample(record)
             if problem:
                 raise InputError(f"{path}: line {lineno}: not a sample line ({problem}); fix or remove it to resume")
+            first = lines.setdefault(sample_key(record), lineno)
+            if first != lineno:
+                raise InputError(f"{path}: line {lineno}: a second line for the sample of line {first} (task "
+                                 f"{record['task']!r}, problem {record['problem_id']!r}, sample {record['sample']}); "
+                                 "remove one to resume")
             out.append(record)
     return out
 
 
 def _not_a_sample(record: dict[str, Any]) -> str | None:
     """What keeps a JSON object from being a sample line (its resume key, `sample_key`), or None."""
-    for key in ("task", "model", "problem_id", "sample"):
+    for key in ("task", "model", "problem_id", "sample", "completion"):
         if key not in record:
             return f"field '{key}' is missing"
     if not isinstance(record["task"], str):
