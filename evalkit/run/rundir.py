@@ -298,7 +298,7 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def _not_a_sample(record: dict[str, Any]) -> str | None:
     """What keeps a JSON object from being a sample line (its resume key, `sample_key`), or None."""
-    for key in ("task", "model", "problem_id", "sample", "completion"):
+    for key in ("task", "model", "problem_id", "sample"):
         if key not in record:
             return f"field '{key}' is missing"
     if not isinstance(record["task"], str):
@@ -311,7 +311,7 @@ def _not_a_sample(record: dict[str, Any]) -> str | None:
         value = record.get(key)
         if (value is not None or key == "sample") and (isinstance(value, bool) or not isinstance(value, int)):
             return f"field '{key}': expected an integer{' or null' if key == 'budget' else ''}, got {json.dumps(value)[:40]}"
-    return None
+    return None if "completion" in record else "field 'completion' is missing"
 
 
 def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None) -> list[dict[str, Any]]:
