@@ -45,6 +45,9 @@ def _terminate(signum, frame) -> None:  # noqa: ANN001 - a signal handler's sign
     raise Terminated()
 
 
+_RESUMABLE = frozenset({"run", "anytime"})  # commands a rerun resumes
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         ours = (threading.current_thread() is threading.main_thread()
@@ -53,14 +56,12 @@ class _Group(click.Group):
             signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
-        except Terminated:
-            click.echo("evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)",
-                       err=True)
-            sys.exit(128 + signal.SIGTERM)
-        except KeyboardInterrupt:  # Ctrl-C: click would say "Aborted!" and exit 1, as for a crash
-            click.echo("\nevalkit: stopped by Ctrl-C; what was finished is saved (rerun the same command to resume)",
-                       err=True)
-            sys.exit(128 + signal.SIGINT)
+        except KeyboardInterrupt as e:  # Ctrl-C (click would say "Aborted!" and exit 1, as for a crash), or SIGTERM
+            term = isinstance(e, Terminated)
+            saved = ("; what was finished is saved (rerun the same command to resume)"
+                     if ctx.invoked_subcommand in _RESUMABLE else "")
+            click.echo(f"{'' if term else chr(10)}evalkit: stopped by {'SIGTERM' if term else 'Ctrl-C'}{saved}", err=True)
+            sys.exit(128 + (signal.SIGTERM if term else signal.SIGINT))
         except InputError as e:
             click.echo(f"evalkit: error: {e}", err=True)
             sys.exit(2)

@@ -273,63 +273,79 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
 
 def last_close(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
     """Where the close marker that ends the thinking starts, or -1: the last one outside code (a fenced block
-    or inline code: `print('</think>')` in the answer's program is the program's), else the last one."""
+    or inline code: `print('</think>')` in the answer's program is the program's), else the last one.
+
+    A close alone on its line is never code. Fences are counted from the last such close before (or the
+    text's start), so a fence the thinking left open does not make the answer's code look like prose."""
     fmt = get_format(think_format)
     close = text.rfind(fmt.close)
-    if close < 0 or "`" not in text:
+    if close < 0 or "`" not in text and "~~~" not in text:
         return close
     code = _Code(text)
-    at = close
-    while at >= 0:
-        if not code.holds(at):
+    closes = [m.start() for m in re.finditer(re.escape(fmt.close), text)]
+    since, alone = [], 0  # per close: where its fences are counted from
+    for at in closes:
+        since.append(alone)
+        if code.alone(at, fmt.close):
+            alone = at + len(fmt.close)
+    for at, start in zip(reversed(closes), reversed(since)):
+        if code.alone(at, fmt.close) or not code.holds(at, start):
             return at
-        at = text.rfind(fmt.close, 0, at)
     return close
 
 
 class _Code:
-    """Where a text's code is: inside a fenced block (an odd number of ``` before, counted from the text's
-    start) or inline code (an odd number of other backticks before, on its line). Positions are found once,
-    so asking about many markers stays linear."""
+    """Where a text's code is: inside a fenced block (an odd number of ``` or ~~~ fences between a start and
+    the place) or inline code (an odd number of other backticks before it on its line). Positions are found
+    once, so asking about many markers stays linear."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.fences = [m.start() for m in re.finditer("```", text)]
+        self.fences = {f: [m.start() for m in re.finditer(f, text)] for f in ("```", "~~~")}
         self.ticks = [m.start() for m in re.finditer("`", text)]
 
-    def holds(self, at: int) -> bool:
-        fences = bisect.bisect_left(self.fences, at)
-        if fences % 2:
+    def alone(self, at: int, marker: str) -> bool:
+        """The marker at `at` is all its line holds (white space aside)."""
+        line_start = self.text.rfind("\n", 0, at) + 1
+        line_end = self.text.find("\n", at)
+        return not (self.text[line_start:at].strip() or self.text[at + len(marker):line_end if line_end >= 0 else None].strip())
+
+    def holds(self, at: int, start: int = 0) -> bool:
+        counts = {f: bisect.bisect_left(p, at) - bisect.bisect_left(p, start) for f, p in self.fences.items()}
+        if any(n % 2 for n in counts.values()):
             return True
         line_start = self.text.rfind("\n", 0, at) + 1
         ticks = bisect.bisect_left(self.ticks, at) - bisect.bisect_left(self.ticks, line_start)
-        fenced = fences - bisect.bisect_left(self.fences, line_start)
+        fenced = bisect.bisect_left(self.fences["```"], at) - bisect.bisect_left(self.fences["```"], line_start)
         return (ticks - 3 * fenced) % 2 == 1
 
 
 def _opened_again(text: str, marker: str, start: int, end: int) -> int:
-    """The first `marker` (thinking opening) in text[start:end] outside code, or -1 (a final channel that
-    quotes the analysis channel's marker has not opened it)."""
+    """The first `marker` (thinking opening) in text[start:end] outside the answer's code (fences counted from
+    `start`), or -1: a final channel that quotes the analysis channel's marker has not opened it."""
     at = text.find(marker, start, end) if marker else -1
-    if at < 0 or "`" not in text:
+    if at < 0 or "`" not in text and "~~~" not in text:
         return at
     code = _Code(text)
-    while at >= 0 and code.holds(at):
+    while at >= 0 and code.holds(at, start):
         at = text.find(marker, at + len(marker), end)
     return at
 
 
-def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
+def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, finish_reason: str | None = None) -> int:
     """What one completion says of whether its prompt opened thinking: 1 when it closes thinking it never
-    opened (an R1 distill's template opens it), -1 when it starts with the open marker, 0 when it shows
-    neither (cut off before closing, or no thinking). A batch's sum decides for the batch."""
+    opened (an R1 distill's template opens it; a close in code, `print('</think>')`, is no close), -1 when it
+    starts with the open marker, or shows no marker at all though it finished (`finish_reason` "stop": a model
+    that does not think), 0 otherwise (cut off before closing, or nothing known). A batch's sum decides."""
     fmt = get_format(think_format)
     if not (fmt.thinks and fmt.open and fmt.close and isinstance(text, str)):
         return 0
     close, opens = text.find(fmt.close), text.find(fmt.open)
-    if close >= 0 and not 0 <= opens < close:
+    if close >= 0 and not 0 <= opens < close and ("`" not in text or not _Code(text).holds(close)):
         return 1
-    return -1 if text.lstrip().startswith(fmt.open) else 0
+    if text.lstrip().startswith(fmt.open) or close < 0 and opens < 0 and finish_reason == "stop":
+        return -1
+    return 0
 
 
 def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:

@@ -692,6 +692,18 @@ def test_evaluate_reads_one_task_name_and_comma_separated_layers_as_the_command_
     assert again.returncode == 0 and "0 samples new" in again.stdout, again.stderr
 
 
+def test_most_completions_cut_off_still_show_a_template_that_opened_thinking(tmp_path):
+    # four close thinking they never opened, six are cut off mid-thought (no finish reason): requiring most
+    # completions to close scored the six thoughts as answers
+    spec = _toy_task(tmp_path)
+    rows = [{"problem_id": pid, "sample": s, "completion": f"{pid} is easy.\n</think>\n\\boxed{{2}}" if s == 0 and pid != "c"
+             else "Let me count up: that gives \\boxed{2}"} for pid in "abc" for s in range(3)]
+    r = cli("run", str(spec), "--completions", str(_replay_file(tmp_path / "c.jsonl", rows)), "--out",
+            str(tmp_path / "run"), "--no-progress", "-n", "3")
+    assert r.returncode == 0 and "read as opened by the prompt" in r.stderr, r.stderr
+    assert [s["reason"] for s in lines(tmp_path / "run" / "samples.jsonl")].count("truncated") == 7
+
+
 def test_a_distills_replay_without_think_open_reads_a_cut_thought_as_truncated(tmp_path):
     # the completions close thinking they never open (the template opened it), and one never closes: its
     # guess mid-thought scored correct, and the run showed no truncation
@@ -754,24 +766,20 @@ def test_one_completion_that_mentions_the_close_marker_does_not_mark_a_file_as_t
     assert [s["correct"] for s in lines(tmp_path / "run" / "samples.jsonl")].count(True) == 4  # as without the program
 
 
-def test_a_sample_written_twice_or_without_its_completion_stops_the_resume(tmp_path):
-    # a second line for one sample was counted twice (n_samples 7 of 6); a line without its completion was
-    # reused as it was
+def test_a_sample_written_twice_stops_the_resume(tmp_path):
+    # a second line for one sample (two runs' files merged) was counted twice: n_samples 7 of 6
     spec = _toy_task(tmp_path)
     f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
     run = tmp_path / "run"
     assert cli("run", str(spec), "--completions", str(f), "--out", str(run), "--no-progress").returncode == 0
     good = (run / "samples.jsonl").read_text()
-    first = good.splitlines()[0]
-    for bad, says in ((good + first + "\n", "line 7: a second line for the sample of line 1 (task 'toy', problem 'a', "
-                                            "sample 0); remove one to resume"),
-                      (json.dumps({k: v for k, v in json.loads(first).items() if k != "completion"}) + "\n"
-                       + "\n".join(good.splitlines()[1:]) + "\n", "line 1: not a sample line (field 'completion' is "
-                                                                  "missing); fix or remove it to resume")):
-        (run / "samples.jsonl").write_text(bad)
-        r = cli("run", str(spec), "--completions", str(f), "--out", str(run), "--no-progress")
-        assert (r.returncode, r.stderr.strip()) == (2, f"evalkit: error: {run / 'samples.jsonl'}: {says}"), r.stderr
-        assert (run / "samples.jsonl").read_text() == bad  # nothing rewritten
+    bad = good + good.splitlines()[0] + "\n"
+    (run / "samples.jsonl").write_text(bad)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(run), "--no-progress")
+    says = "line 7: a second line for the sample of line 1 (task 'toy', problem 'a', sample 0); remove one"
+    assert (r.returncode, r.stderr.strip()) == (2, f"evalkit: error: {run / 'samples.jsonl'}: {says}"), r.stderr
+    assert (run / "samples.jsonl").read_text() == bad  # nothing rewritten
+    assert cli("report", str(run)).returncode == 2  # nor reported with the sample counted twice
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small file system that fills up")

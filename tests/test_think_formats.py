@@ -473,6 +473,10 @@ def test_thinking_left_open_before_the_answers_own_marker_ends_at_that_marker(na
     ("<think>\nLooks like 4.\n</think>\n\nSo \\boxed{4}.\n\nWait, I made an error: 2+3 = 5.</think>Final answer: \\boxed{5}", "5"),
     ("<think>\nIn the tag '</think>' ... first guess \\boxed{4}. Hmm, final: 'five'</think>\n\nThe answer is \\boxed{5}.", "5"),
     ("<think>\n```\ns.split('</think>')\n```\nso \\boxed{3}</think>\n\\boxed{8}", "8"),
+    # a fence the thinking left open does not turn the answer's code into prose
+    ("<think>Let me code it:\n```python\ndef f(x):\n    return x*2\n</think>\nHere:\n```python\nprint('</think>')\n```\n"
+     "The answer is \\boxed{5}.", "5"),
+    ("<think>\nw\n</think>\nThe answer is \\boxed{6}.\n~~~python\nprint('</think>')\n~~~", "6"),
 ])
 def test_a_close_marker_the_answer_only_mentions_does_not_end_thinking(completion, gold):
     from evalkit.verifiers.math import verify_math
@@ -502,6 +506,10 @@ def test_harmony_thinking_opened_again_after_the_final_channel_ends_the_answer()
     quoted = ("<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>final<|message|>The analysis "
               "channel starts with `<|channel|>analysis<|message|>`. The answer is \\boxed{5}.")
     assert verify_math(quoted, "5", think_format="harmony").correct is True
+    # and one whose analysis left a fence open still opens it again
+    fence = ("<|channel|>analysis<|message|>Check with code: ```python\nprint(0+1)<|end|><|start|>assistant<|channel|>"
+             "final<|message|>The answer is \\boxed{1}.<|start|>assistant<|channel|>analysis<|message|>maybe \\boxed{2}")
+    assert verify_math(fence, "1", think_format="harmony", finish_reason="stop").correct is True
 
 
 def test_a_completion_with_thousands_of_mentioned_markers_is_split():

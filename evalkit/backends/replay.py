@@ -92,17 +92,18 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
 
 
 def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path, field: str) -> list[ReplayRecord]:
-    """Records of `models` (those whose records never say `think_open`) read as opened by the prompt
-    where most of that model's completions close thinking they never opened (an R1 distill's template
-    opens it): a completion cut off before closing is then unfinished thinking, not an answer."""
+    """Records of `models` (those whose records never say `think_open`) read as opened by the prompt where
+    that model's completions show it (`opened_vote`, as the rewards read a batch: closing thinking they never
+    opened outweighs finishing without any marker): one cut off before closing is unfinished thinking."""
     from dataclasses import replace
 
     from evalkit.thinking import FORMATS, opened_vote
 
-    def most_opened(texts: list[str]) -> bool:
-        return any(2 * sum(opened_vote(t, fmt) == 1 for t in texts) > len(texts) for fmt in FORMATS.values())
+    def shown(mine: list[ReplayRecord]) -> bool:
+        return any(sum(opened_vote(r.completion.text, fmt, r.completion.finish_reason) for r in mine) > 0
+                   for fmt in FORMATS.values())
 
-    opened = {model for model in models if most_opened([r.completion.text for r in records if r.model == model])}
+    opened = {model for model in models if shown([r for r in records if r.model == model])}
     if not opened:
         return records
     log.warning("evalkit: %s: the completions of %s close thinking they never open: read as opened by the prompt "

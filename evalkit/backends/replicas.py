@@ -420,8 +420,8 @@ def _signal_handlers() -> dict[int, Any]:
 def _restore(handlers: dict[int, Any]) -> None:
     """Put back the handlers `ray.init` replaced: its own SIGTERM handler aborts the process (exit 134, a stack
     dump) before evalkit stops its replicas, which then outlive the run."""
-    for sig, handler in handlers.items():
-        if handler is not None and signal.getsignal(sig) is not handler:
+    for sig, handler in handlers.items():  # a program with no handler of its own keeps Ray's (it exits cleanly)
+        if callable(handler) and handler is not signal.default_int_handler and signal.getsignal(sig) is not handler:
             signal.signal(sig, handler)
 
 

@@ -291,7 +291,7 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
             if first != lineno:
                 raise InputError(f"{path}: line {lineno}: a second line for the sample of line {first} (task "
                                  f"{record['task']!r}, problem {record['problem_id']!r}, sample {record['sample']}); "
-                                 "remove one to resume")
+                                 "remove one")
             out.append(record)
     return out
 
@@ -311,7 +311,7 @@ def _not_a_sample(record: dict[str, Any]) -> str | None:
         value = record.get(key)
         if (value is not None or key == "sample") and (isinstance(value, bool) or not isinstance(value, int)):
             return f"field '{key}': expected an integer{' or null' if key == 'budget' else ''}, got {json.dumps(value)[:40]}"
-    return None if "completion" in record else "field 'completion' is missing"
+    return None
 
 
 def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -448,20 +448,20 @@ def final_statement(text: str, after: int) -> str | None:
     for m in _FINAL_STATEMENT.finditer(text, after):
         if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
             continue
-        stated, end, alternatives = [(m.group(1) or m.group(2)).strip()], m.end(), False
-        while more := _MORE_STATED.match(text, end):
+        stated, end = [(m.group(1) or m.group(2)).strip()], m.end()
+        relation = bool(_RELATION.search(stated[0]))
+        while (more := _MORE_STATED.match(text, end)) and (relation or not _RELATION.search(more.group(1) or more.group(2))):
             stated.append((more.group(1) or more.group(2)).strip())
-            alternatives = alternatives or bool(_OR.search(text, end, more.start(1) if more.group(1) else more.start(2)))
             end = more.end()
-        # "$5$ or $4$, I think" is two answers; "$12$, and $x = 12$ satisfies it" a remark; "$\\frac12$ or $0.5$" one value
-        if len(stated) > 1 and (not alternatives and not _SENTENCE_END.match(text, end) or _one_stated_value(stated)):
+        # "$5$ and $4$ also works" is two answers, "$x=-2$ and $x=3$" two solutions; "$12$, and $x = 12$ satisfies
+        # it" a remark (a relation after a value); "$\\frac12$ or $0.5$" one value
+        if len(stated) > 1 and _one_stated_value(stated):
             stated = stated[:1]
         found = ", ".join(x for x in stated if x)
     return found or None
 
 
-_SENTENCE_END = re.compile(r"[ \t]*[.!]?[ \t]*(?:\n|$)")
-_OR = re.compile(r"\bor\b", re.I)
+_RELATION = re.compile(r"[=<>]|\\(?:le|ge|leq|geq|neq|ne|approx|lt|gt|equiv)(?![A-Za-z])")
 
 
 def _one_stated_value(stated: list[str]) -> bool:
