@@ -147,17 +147,29 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     rd = RunDir(run_dir)
     config = rd.config() or {}
     # what results.json counts (a rerun with a smaller -n or --limit leaves more lines)
-    samples = [s for s in scored_samples(rd.samples(), config) if s.get("budget") is None]
+    every = scored_samples(rd.samples(), config)
+    samples = [s for s in every if s.get("budget") is None]
     if not samples:
+        if every:  # a --think-budget sweep: its samples were cut already
+            raise InputError(f"{run_dir}: a --think-budget sweep; anytime reads an ordinary run's samples (one "
+                             "`evalkit run` without --think-budget)")
         raise InputError(f"{run_dir}: no samples.jsonl with ordinary samples (not an evalkit run directory?)")
     own = False
     if generate and engine is None:
         engine, own = _engine(config, backend_options), True
     try:
         for s in samples:
+            where = f"{rd.samples_path}: sample {s.get('problem_id')!r}/{s.get('sample')!r}"
             if not isinstance(s.get("completion"), str):
-                raise InputError(f"{rd.samples_path}: sample {s.get('problem_id')!r}/{s.get('sample')!r}: "
-                                 "field 'completion': expected a string")
+                raise InputError(f"{where}: field 'completion': expected a string")
+            count = s.get("completion_tokens")
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+                raise InputError(f"{where}: field 'completion_tokens': expected a whole number >= 0, got {count!r}")
+            for step in ((s.get("trace") or {}).get("trajectory") or []) if isinstance(s.get("trace"), dict) else []:
+                position = step.get("position") if isinstance(step, dict) else None
+                if isinstance(position, bool) or not isinstance(position, int):
+                    raise InputError(f"{where}: field 'trace.trajectory': each entry needs a whole-number "
+                                     f"'position', got {step!r:.60}")
         tok, counted_with = _tokenizer(tokenizer, engine, config, samples)
         counter = _Counter(tok, samples)
         spans = []

@@ -447,6 +447,9 @@ class BudgetEngine:
                 if not finished and req.budget is None:
                     plans.append((req, i, t, None, False))  # ran out of max tokens while thinking: truncated
                     continue
+                if not t.ids and t.end == "cap":  # the prompt fills the window: nothing was generated, no answer
+                    plans.append((req, i, t, None, False))
+                    continue
                 kept = len(t.ids) if finished else self._cut(t, req.budget, full_text)
                 fit = (window - len(t.prompt_ids) - len(self._close_ids) - len(self._cue_ids) - s.answer_tokens
                        if window and req.budget is not None else None)

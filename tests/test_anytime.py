@@ -341,3 +341,24 @@ def test_thinking_cut_by_the_token_limit_is_not_finished_past_its_end_and_answer
     (curve,) = json.loads((run / "anytime.json").read_text())["results"]
     last = curve["budgets"][-1]
     assert last["finished_share"] == 0.5 and last["metrics"]["avg@n"]["value"] == 1.0
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda s: {**s, "completion_tokens": "12"}, "field 'completion_tokens': expected a whole number >= 0, got '12'"),
+    (lambda s: {**s, "completion_tokens": -5}, "field 'completion_tokens': expected a whole number >= 0, got -5"),
+    (lambda s: {**s, "trace": {**s["trace"], "trajectory": [{"answer": "1"}]}},
+     "field 'trace.trajectory': each entry needs a whole-number 'position'"),
+    (lambda s: {**s, "budget": 64}, "a --think-budget sweep; anytime reads an ordinary run's samples"),
+])
+def test_anytime_refuses_samples_it_cannot_count_in_one_line(demo_run, tmp_path, edit, says):
+    # a count as text or a trajectory without positions was a traceback (exit 1); a negative count was used
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    edited = [edit(s) for s in samples] if "budget" in says else [edit(samples[0])] + samples[1:]
+    (run / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in edited))
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "64,256"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr

@@ -20,6 +20,7 @@ from _http import JSONHandler, serve
 
 import evalkit
 from evalkit.budgets import DEFAULT_ANSWER_CUE, format_budget_table, smallest_reaching
+from evalkit.errors import InputError
 from evalkit.thinking import THINK_CLOSE
 
 pytestmark = pytest.mark.slow
@@ -315,7 +316,7 @@ class ScriptedModel:
                     out.append((got, "length", None, 0))
             return out
 
-        return continue_with_stops(self.tokenizer, prefixes, run)
+        return continue_with_stops(self.tokenizer, prefixes, run, self.max_model_len)
 
 
 def write_task(root: Path, problems: dict[str, str]) -> Path:
@@ -341,6 +342,30 @@ def test_a_cut_moved_back_off_a_split_character_is_a_cut_not_a_finished_thinking
     table = format_budget_table(sweep.results).splitlines()  # what `evalkit run` prints
     at = table[0].index("finished")
     assert {line.split()[2]: line[at:].split()[0] for line in table[2:-1]} == {"1": "0%", "4": "0%", "1000": "100%"}
+
+
+def test_a_prompt_too_long_for_the_window_gets_nothing_at_every_budget(tmp_path):
+    # the sweep wrote a close and a cue after no thinking and counted them (15 tokens no model saw), with
+    # no word that the prompt did not fit
+    long = "x" * 300
+    model = ScriptedModel({"pi": "3.14, so 3.", long: "hm"}, {"pi": " \\boxed{3}", long: " \\boxed{1}"})
+    model.max_model_len = 200  # bytes: "What is pi?" fits, the long problem does not
+    sweep = evalkit.evaluate([str(write_task(tmp_path, {"pi": "3", long: "1"}))], engine=model, think_budget="4,1000",
+                             answer_tokens=16, out=tmp_path / "run", progress=False, think_format="r1")
+    by = {(s["problem_id"], s["budget"]): s for s in lines(sweep.samples_path)}
+    for budget in (4, 1000):
+        cut = by[(long, budget)]
+        assert (cut["completion_tokens"], cut["reasoning_tokens"], cut["reason"]) == (0, 0, "truncated"), cut
+        assert "does not fit the model's context window: nothing was generated" in cut["detail"]
+    assert by[("pi", 1000)]["correct"] is True
+
+
+def test_budgets_with_a_think_format_that_does_not_think_are_refused(tmp_path):
+    # the answer was cut at each budget and r1's close written into it, as if it were thinking
+    model = ScriptedModel({"pi": "3.14"}, {"pi": " \\boxed{3}"})
+    with pytest.raises(InputError, match="the think format 'none' does not think"):
+        evalkit.evaluate([str(write_task(tmp_path, {"pi": "3"}))], engine=model, think_budget="4,1000",
+                         out=tmp_path / "run", progress=False, think_format="none")
 
 
 def test_a_budget_a_resumed_sweep_gains_is_cut_as_a_fresh_sweep_cuts_it(tmp_path):

@@ -233,7 +233,7 @@ def evaluate(
     previous = {} if overwrite else (run_dir.config() or {})
     if budgets is not None:  # absent for an ordinary run, so older runs keep their identity
         # the close is the think format's; known before the engine when named or recorded by a resumed run
-        budgets = for_format(budgets, _format_before_engine(think_format, previous))
+        budgets = for_format(budgets, _thinks(_format_before_engine(think_format, previous)))
         identity["thinking"] = budgets.identity()
     if overwrite:
         check_overwritable(run_dir)
@@ -285,7 +285,7 @@ def evaluate(
             except KeyError as e:
                 raise InputError(str(e.args[0])) from None
         decision = _think_format(think_format, engine, records, plans, previous)
-        if budgets is not None and budgets != for_format(budgets, decision.format):  # auto decided another format
+        if budgets is not None and budgets != for_format(budgets, _thinks(decision.format)):  # auto decided another
             budgets = for_format(budgets, decision.format)
             identity["thinking"] = budgets.identity()
         if pending_keys:
@@ -471,6 +471,15 @@ REASONING_EFFORTS = ("low", "medium", "high")
 # options every engine backend is given only when the user changed them from these
 _ENGINE_DEFAULTS = {"dtype": "auto", "max_model_len": None, "revision": None, "trust_remote_code": False, "tp": 1,
                     "dp": 1, "base_url": None}
+
+
+def _thinks(fmt: ThinkFormat) -> ThinkFormat:
+    """`fmt`, when thinking budgets can cut it: a format that does not think has no thinking to cut (its
+    answer would be cut, and another format's close written into it)."""
+    if not fmt.thinks:
+        raise InputError(f"--think-budget: the think format {fmt.name!r} does not think, so there is no thinking to "
+                         "budget; name one that does with --think-format (r1, harmony, ...)")
+    return fmt
 
 
 def _format_before_engine(choice: str | ThinkFormat | None, previous: dict[str, Any]) -> ThinkFormat:
