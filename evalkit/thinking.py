@@ -272,26 +272,26 @@ def split_think(completion: str, think_open: bool = False, think_format: "str | 
 
 
 def last_close(text: str, think_format: "str | ThinkFormat | None" = None) -> int:
-    """Where the close marker that ends the thinking starts, or -1: the last one outside code (a fenced block
-    or inline code: `print('</think>')` in the answer's program is the program's), else the last one.
-
-    A close alone on its line is never code. Fences are counted from the last such close before (or the
-    text's start), so a fence the thinking left open does not make the answer's code look like prose."""
+    """Where the close marker that ends the thinking starts, or -1: read from the start, each close outside
+    code (a fenced block, inline code) ends the thinking so far, and the fences count again from there; so
+    `print('</think>')` or a transcript in the answer's code block is the answer's. Before any close has
+    counted, one alone on its line counts even inside a fence (thinking that left a code block open). With
+    every close in code, the last one."""
     fmt = get_format(think_format)
     close = text.rfind(fmt.close)
     if close < 0 or "`" not in text and "~~~" not in text:
         return close
     code = _Code(text)
-    closes = [m.start() for m in re.finditer(re.escape(fmt.close), text)]
-    since, alone = [], 0  # per close: where its fences are counted from
-    for at in closes:
-        since.append(alone)
-        if code.alone(at, fmt.close):
-            alone = at + len(fmt.close)
-    for at, start in zip(reversed(closes), reversed(since)):
-        if code.alone(at, fmt.close) or not code.holds(at, start):
-            return at
-    return close
+    events = sorted([(at, fence) for fence, places in code.fences.items() for at in places]
+                    + [(m.start(), "") for m in re.finditer(re.escape(fmt.close), text)])
+    opened = {fence: False for fence in code.fences}
+    found = -1
+    for at, fence in events:
+        if fence:
+            opened[fence] = not opened[fence]
+        elif not code.inline(at) and (not any(opened.values()) or found < 0 and code.alone(at, fmt.close)):
+            found, opened = at, {fence: False for fence in code.fences}
+    return found if found >= 0 else close
 
 
 class _Code:
@@ -303,21 +303,29 @@ class _Code:
         self.text = text
         self.fences = {f: [m.start() for m in re.finditer(f, text)] for f in ("```", "~~~")}
         self.ticks = [m.start() for m in re.finditer("`", text)]
+        self.lines = [m.start() for m in re.finditer("\n", text)]
+
+    def _line_start(self, at: int) -> int:
+        i = bisect.bisect_left(self.lines, at)
+        return self.lines[i - 1] + 1 if i else 0
 
     def alone(self, at: int, marker: str) -> bool:
         """The marker at `at` is all its line holds (white space aside)."""
-        line_start = self.text.rfind("\n", 0, at) + 1
-        line_end = self.text.find("\n", at)
-        return not (self.text[line_start:at].strip() or self.text[at + len(marker):line_end if line_end >= 0 else None].strip())
+        before = self.text[self._line_start(at):at]
+        i = bisect.bisect_left(self.lines, at + len(marker))
+        after = self.text[at + len(marker):self.lines[i] if i < len(self.lines) else len(self.text)]
+        return len(before) < 80 and len(after) < 80 and not before.strip() and not after.strip()
 
-    def holds(self, at: int, start: int = 0) -> bool:
-        counts = {f: bisect.bisect_left(p, at) - bisect.bisect_left(p, start) for f, p in self.fences.items()}
-        if any(n % 2 for n in counts.values()):
-            return True
-        line_start = self.text.rfind("\n", 0, at) + 1
+    def inline(self, at: int) -> bool:
+        """Inside inline code: an odd number of backticks (fences aside) before `at` on its line."""
+        line_start = self._line_start(at)
         ticks = bisect.bisect_left(self.ticks, at) - bisect.bisect_left(self.ticks, line_start)
         fenced = bisect.bisect_left(self.fences["```"], at) - bisect.bisect_left(self.fences["```"], line_start)
         return (ticks - 3 * fenced) % 2 == 1
+
+    def holds(self, at: int, start: int = 0) -> bool:
+        counts = [bisect.bisect_left(p, at) - bisect.bisect_left(p, start) for p in self.fences.values()]
+        return any(n % 2 for n in counts) or self.inline(at)
 
 
 def _opened_again(text: str, marker: str, start: int, end: int) -> int:
@@ -334,14 +342,18 @@ def _opened_again(text: str, marker: str, start: int, end: int) -> int:
 
 def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, finish_reason: str | None = None) -> int:
     """What one completion says of whether its prompt opened thinking: 1 when it closes thinking it never
-    opened (an R1 distill's template opens it; a close in code, `print('</think>')`, is no close), -1 when it
+    opened (an R1 distill's template opens it) with a close that starts or ends its line (not one a sentence
+    mentions, nor one in code, `print('</think>')`), -1 when it
     starts with the open marker, or shows no marker at all though it finished (`finish_reason` "stop": a model
     that does not think), 0 otherwise (cut off before closing, or nothing known). A batch's sum decides."""
     fmt = get_format(think_format)
     if not (fmt.thinks and fmt.open and fmt.close and isinstance(text, str)):
         return 0
     close, opens = text.find(fmt.close), text.find(fmt.open)
-    if close >= 0 and not 0 <= opens < close and ("`" not in text or not _Code(text).holds(close)):
+    # a close that starts or ends its line (R1's "\n</think>\n\n"), not one a sentence or code mentions
+    if (close >= 0 and not 0 <= opens < close and ("`" not in text or not _Code(text).holds(close))
+            and (text[:close].rstrip(" \t").endswith("\n") or close == 0
+                 or text[close + len(fmt.close):].lstrip(" \t")[:1] in ("\n", ""))):
         return 1
     if text.lstrip().startswith(fmt.open) or close < 0 and opens < 0 and finish_reason == "stop":
         return -1

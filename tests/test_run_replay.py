@@ -760,6 +760,8 @@ def test_one_completion_that_mentions_the_close_marker_does_not_mark_a_file_as_t
     spec = _toy_task(tmp_path)
     rows = [{**row, "finish_reason": "stop"} for row in TOY_ROWS]
     rows[0] = {**rows[0], "completion": "```python\nprint(s.split('</think>')[-1])\n```\n\\boxed{2}"}
+    rows[2] = {**rows[2], "completion": "Models end their scratch work with a </think> tag; I answer: \\boxed{4}",
+               "finish_reason": None}  # and a sentence that mentions it, with no finish reason
     f = _replay_file(tmp_path / "plain.jsonl", rows)
     r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
     assert r.returncode == 0 and "never open" not in r.stderr, r.stderr

@@ -477,6 +477,9 @@ def test_thinking_left_open_before_the_answers_own_marker_ends_at_that_marker(na
     ("<think>Let me code it:\n```python\ndef f(x):\n    return x*2\n</think>\nHere:\n```python\nprint('</think>')\n```\n"
      "The answer is \\boxed{5}.", "5"),
     ("<think>\nw\n</think>\nThe answer is \\boxed{6}.\n~~~python\nprint('</think>')\n~~~", "6"),
+    # a transcript in the answer's code block, its close alone on its line
+    ("<think>\nCompute 2+3.\n</think>\nThe answer is $\\boxed{5}$.\nA raw output looks like\n```\n<think>\n...\n"
+     "</think>\nfinal answer\n```\n", "5"),
 ])
 def test_a_close_marker_the_answer_only_mentions_does_not_end_thinking(completion, gold):
     from evalkit.verifiers.math import verify_math

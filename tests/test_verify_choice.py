@@ -251,6 +251,8 @@ def test_an_option_restated_after_its_letter_in_parentheses_is_that_letter(compl
     ("The answer is C or D, and A and B are incorrect.", "C, D"),
     ("The answer is (B) (C)", "B, C"),
     ("The answer is (C) (B) contradicts the given data.", "C"),  # B's own clause
+    ("The answer is **(A) (C)**.", "A, C"),
+    ("The answer is (A) (C)$.", "A, C"),
 ])
 def test_what_a_statement_chooses_beside_letters_a_clause_rules_out(completion, chosen):
     assert verify_choice(completion, "C").answer == chosen

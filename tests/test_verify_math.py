@@ -793,10 +793,11 @@ def test_roundings_in_an_equation_as_a_grader_reads_them(answer, gold, equal):
     ("Therefore, the final answer is $6$, and $6 > 5$ as required.", "6", True),
     ("The final answer is $\\frac{1}{2}$ or $0.5$.", "\\frac12", True),  # one value
     ("The final answer is $5$ or $4$, I think.", "5", False),  # alternatives are two answers, whatever follows
-    ("The final answer is $5$ and $4$ is also possible.", "5", False),
-    ("The final answer is $5$; $4$ would be the answer if n were odd.", "5", False),
-    ("The final answer is $2$ and $3$, respectively.", "2, 3", True),
-    ("The final answer is $x=-2$ and $x=3$ since both satisfy it.", "-2, 3", True),
+    ("The final answer is $x=-2$ or $x=3$ since both satisfy it.", "-2, 3", True),
+    ("The final answer is $5$, and $n$ is the number of ways.", "5", True),  # "and" joins a remark
+    ("The final answer is $k = 4$; $k$ is the smallest such integer.", "4", True),
+    ("The final answer is $(1,2)$ and $(3,4)$ are not solutions.", "(1,2)", True),
+    ("The final answer is $2$, or $x=2$.", "2", True),  # a relation after a value restates it
 ])
 def test_math_after_a_stated_final_answer(final, gold, equal):
     assert verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop").correct is equal

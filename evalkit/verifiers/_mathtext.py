@@ -46,8 +46,9 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 _FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
-# ... and more of them joined to it: "The final answer is $5$ or $4$" states two answers.
-_MORE_STATED = re.compile(r"\s*(?:,\s*(?:or|and)?|\bor\b|\band\b|;)\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
+# ... and more of them joined to it by "or": "The final answer is $5$ or $4$" states two answers ("and" may
+# join a remark: "$5$, and $n$ is the number of ways").
+_MORE_STATED = re.compile(r"\s*,?\s*\bor\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
 # ... unless it is denied: "I cannot say the final answer is $4$", "it is not true that the final answer is".
 _STATEMENT_DENIED = re.compile(r"(?:(?i:\b(?:not|cannot|never)|n't)\s+(?:say|claim|sure|certain|believe|think|conclude|"
                                r"state|true|the\s+case)|\b(?:false|doubt|if|suppose|assume|assuming|whether|unless))\s+"
@@ -453,8 +454,8 @@ def final_statement(text: str, after: int) -> str | None:
         while (more := _MORE_STATED.match(text, end)) and (relation or not _RELATION.search(more.group(1) or more.group(2))):
             stated.append((more.group(1) or more.group(2)).strip())
             end = more.end()
-        # "$5$ and $4$ also works" is two answers, "$x=-2$ and $x=3$" two solutions; "$12$, and $x = 12$ satisfies
-        # it" a remark (a relation after a value); "$\\frac12$ or $0.5$" one value
+        # "$5$ or $4$" is two answers, "$x=-2$ or $x=3$" two solutions; "$2$, or $x = 2$" one (a relation after a
+        # value restates it); "$\\frac12$ or $0.5$" one value
         if len(stated) > 1 and _one_stated_value(stated):
             stated = stated[:1]
         found = ", ".join(x for x in stated if x)

@@ -63,7 +63,7 @@ _MORE = re.compile(rf"(?:{_JOINED}|[ \t]+){_NEXT_LETTER}")
 # After a letter written with its parenthesis ("The answer is (B) A circle", "Answer: D) I, III"), a letter
 # joined by mere white space starts the option's text; only a joining word or sign lists one more.
 # "(B) (C)." lists both; "(B) (C) contradicts the data" is C's own clause.
-_MORE_JOINED = re.compile(rf"(?:{_JOINED}|[ \t]+(?=\(\s*[A-Z]\s*\)[ \t]*(?:[.,;:!?\n]|$)))" + _NEXT_LETTER)
+_MORE_JOINED = re.compile(rf"(?:{_JOINED}|[ \t]+(?=\(\s*[A-Z]\s*\)[ \t]*(?:[.,;:!?\n*$}})\]]|$)))" + _NEXT_LETTER)
 # After a letter in parentheses, only another in parentheses, joined by a word or a comma, lists it:
 # "(A) or maybe (C)", "(A), (C)"; "(C) A quick check" restates option C's text, which may start with a capital.
 _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[ \t]*"
