@@ -340,10 +340,11 @@ def _opened_again(text: str, marker: str, start: int, end: int) -> int:
     return at
 
 
-def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, finish_reason: str | None = None) -> int:
+def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, finish_reason: str | None = None,
+                own_line: bool = False) -> int:
     """What one completion says of whether its prompt opened thinking: 1 when it closes thinking it never
-    opened (an R1 distill's template opens it) with a close that starts or ends its line (not one a sentence
-    mentions, nor one in code, `print('</think>')`), -1 when it
+    opened (an R1 distill's template opens it) with a close outside code (`print('</think>')` is none; with
+    `own_line`, only one that starts or ends its line, not one a sentence mentions), -1 when it
     starts with the open marker, or shows no marker at all though it finished (`finish_reason` "stop": a model
     that does not think), 0 otherwise (cut off before closing, or nothing known). A batch's sum decides."""
     fmt = get_format(think_format)
@@ -352,7 +353,7 @@ def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, fini
     close, opens = text.find(fmt.close), text.find(fmt.open)
     # a close that starts or ends its line (R1's "\n</think>\n\n"), not one a sentence or code mentions
     if (close >= 0 and not 0 <= opens < close and ("`" not in text or not _Code(text).holds(close))
-            and (text[:close].rstrip(" \t").endswith("\n") or close == 0
+            and (not own_line or text[:close].rstrip(" \t").endswith("\n") or close == 0
                  or text[close + len(fmt.close):].lstrip(" \t")[:1] in ("\n", ""))):
         return 1
     if text.lstrip().startswith(fmt.open) or close < 0 and opens < 0 and finish_reason == "stop":

@@ -100,7 +100,7 @@ def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path,
     from evalkit.thinking import FORMATS, opened_vote
 
     def shown(mine: list[ReplayRecord]) -> bool:
-        return any(sum(opened_vote(r.completion.text, fmt, r.completion.finish_reason) for r in mine) > 0
+        return any(sum(opened_vote(r.completion.text, fmt, r.completion.finish_reason, own_line=True) for r in mine) > 0
                    for fmt in FORMATS.values())
 
     opened = {model for model in models if shown([r for r in records if r.model == model])}

@@ -171,7 +171,7 @@ def analyze_file(
     known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]
     decision = file_format(path, think_format, [r[completion_field] for r in rows], any(opens))
     if (not think_open and rows and not any("think_open" in r for r in rows)
-            and sum(opened_vote(r[completion_field], decision.format, f) for r, f in zip(rows, finish)) > 0):
+            and sum(opened_vote(r[completion_field], decision.format, f, own_line=True) for r, f in zip(rows, finish)) > 0):
         log.warning("evalkit: %s: the completions close thinking they never open: read as opened by the prompt "
                     "(--think-open), so one that never closes is truncated; give 'think_open' in the lines to say "
                     "otherwise", path)
