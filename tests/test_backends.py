@@ -273,9 +273,14 @@ def _sigterm_after(proc: subprocess.Popen, samples: Path, n: int, wait_s: float,
     return proc.communicate(timeout=120)[1]
 
 
-def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path):
+@pytest.mark.parametrize("sig, code, says", [
     # SIGTERM (kill, timeout, docker stop, a scheduler) killed the driver outright: no cleanup ran, and a
     # vLLM engine's processes were left running, holding their memory (the rerun could not start its own)
+    (signal.SIGTERM, 143, "evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)"),
+    # Ctrl-C: click printed "Aborted!" and exited 1, as for a crash, without saying the run can be resumed
+    (signal.SIGINT, 130, "evalkit: stopped by Ctrl-C; what was finished is saved (rerun the same command to resume)"),
+])
+def test_sigterm_or_ctrl_c_stops_a_run_and_keeps_what_was_finished(tmp_path, sig, code, says):
     class Slow(JSONHandler):
         def do_POST(self):  # noqa: N802
             self.read_body()
@@ -287,28 +292,9 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_keeps_what_was_finished(tmp_path
                 "--model", "m", "--base-url", url, "--concurrency", "1", "--no-progress", "--out", str(tmp_path / "run")]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples = tmp_path / "run" / "samples.jsonl"
-        err = _sigterm_after(proc, samples, 2, wait_s=120)
-    assert proc.returncode == 143 and "Traceback" not in err, err
-    assert "evalkit: stopped by SIGTERM; what was finished is saved (rerun the same command to resume)" in err
-    assert 2 <= len(lines(samples)) < 40
-
-
-def test_ctrl_c_stops_a_run_saying_what_was_kept_and_exits_130(tmp_path):
-    # click printed "Aborted!" and exited 1, as for a crash, without saying the run can be resumed
-    class Slow(JSONHandler):
-        def do_POST(self):  # noqa: N802
-            self.read_body()
-            time.sleep(0.2)
-            self._send(chat_reply())
-
-    with serve(Slow) as (url, _):
-        args = [sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=20)), "--backend", "openai",
-                "--model", "m", "--base-url", url, "--concurrency", "1", "--no-progress", "--out", str(tmp_path / "run")]
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        samples = tmp_path / "run" / "samples.jsonl"
-        err = _sigterm_after(proc, samples, 2, wait_s=120, sig=signal.SIGINT)
-    assert proc.returncode == 130 and "Aborted!" not in err and "Traceback" not in err, err
-    assert "evalkit: stopped by Ctrl-C; what was finished is saved (rerun the same command to resume)" in err
+        err = _sigterm_after(proc, samples, 2, wait_s=120, sig=sig)
+    assert proc.returncode == code and "Aborted!" not in err and "Traceback" not in err, err
+    assert says in err
     assert 2 <= len(lines(samples)) < 40
 
 
