@@ -367,13 +367,12 @@ def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:
     marker that starts a line (or follows the close at once) opens thinking; one inside a sentence
     ("models write `<think>` first") or a code fence (`print("<think>")`) is the text's."""
     at = text.find(fmt.open, start) if fmt.open else -1  # a format the template alone opens has no marker
-    fences = None  # where the answer's fences are, found once
+    code = None  # where the answer's code is, found once
     while at >= 0:
         line_start = max(text.rfind("\n", start, at) + 1, start)
         if not text[line_start:at].strip():
-            if fences is None:
-                fences = [m.start() for m in re.compile("```").finditer(text, start)]
-            if bisect.bisect_left(fences, at) % 2 == 0:
+            code = code or _Code(text)
+            if not code.holds(at, start):
                 return at
         at = text.find(fmt.open, at + len(fmt.open))
     return -1
