@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 from evalkit.budgets import (DEFAULT_ANSWER_CUE, DEFAULT_ANSWER_TOKENS, Prefix, budget_results, can_continue,
                              close_text, derived_seed, parse_budgets)
+from evalkit import jsonl
 from evalkit.errors import InputError
 from evalkit.jsonl import cut_partial_line
 from evalkit.thinking import ThinkFormat, recorded_format, split_think
@@ -228,15 +229,14 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                 cut_partial_line(run_dir / PARTIAL)
             with open(run_dir / PARTIAL, "a" if kept else "w", encoding="utf-8") as sink:
                 if not kept:
-                    sink.write(json.dumps({"header": header}, ensure_ascii=False, default=str) + "\n")
+                    sink.write(jsonl.dumps({"header": header}, default=str) + "\n")
                 for at in range(0, len(todo), PROBE_CHUNK):
                     chunk = todo[at:at + PROBE_CHUNK]
                     cuts = {i: (s, b, cut) for s, b, _, cut, i in chunk}
                     lines = []
                     for i, probe in _generate(engine, config, chunk, answer_tokens, answer_cue):
                         probes[i] = probe
-                        lines.append(json.dumps({"key": _probe_key(*cuts[i]), "probe": probe.to_dict()},
-                                                ensure_ascii=False) + "\n")
+                        lines.append(jsonl.dumps({"key": _probe_key(*cuts[i]), "probe": probe.to_dict()}) + "\n")
                     sink.write("".join(lines))
                     sink.flush()
                     os.fsync(sink.fileno())
@@ -262,13 +262,13 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         f"{u} for {', '.join(r['model'] for r in results if r['unit'] == u)}" for u in units)
     with open(run_dir / "anytime.jsonl.tmp", "w", encoding="utf-8") as f:
         for p in probes:
-            f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+            f.write(jsonl.dumps(p.to_dict()) + "\n")
     os.replace(run_dir / "anytime.jsonl.tmp", run_dir / "anytime.jsonl")
     (run_dir / PARTIAL).unlink(missing_ok=True)  # every probe is in anytime.jsonl now
     summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "counted_with": counted_with,
                "results": results}
     tmp = run_dir / "anytime.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(jsonl.dumps(summary, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, run_dir / "anytime.json")
     existing = rd.results()
     if existing is not None:

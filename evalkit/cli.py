@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from evalkit import jsonl
 from evalkit.errors import InputError
 
 
@@ -302,8 +303,6 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
            pairs: str | None, out: str | None, think_format: str) -> None:
     """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
     every line of --pairs FILE."""
-    import json
-
     from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked
 
     if pairs:
@@ -316,10 +315,10 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.write(jsonl.dumps(row) + "\n")
         else:
             for row in lines:
-                click.echo(json.dumps(row, ensure_ascii=False))
+                click.echo(jsonl.dumps(row))
         return
     if pred is None or gold is None:
         raise InputError("verify needs PRED and GOLD (or --pairs FILE)")
@@ -340,7 +339,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         raise InputError(f"GOLD {gold[:60]!r}: {why}")
     [v] = verify_checked(built, [item])  # a faulty plugin's verdict is `error`, not a traceback
     if as_json:
-        click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
+        click.echo(jsonl.dumps(v.to_dict()))
     else:
         click.echo(f"{v.reason}: answer {v.answer if v.answer is not None else '(none)'} vs gold {gold} "
                    f"({v.detail}, {v.ms:.0f} ms)")
@@ -849,6 +848,6 @@ def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | No
 
     result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        click.echo(jsonl.dumps(result.to_dict()))
     if result.flips > max_flips or result.problems():  # a judge that answers nothing passes no attack
         sys.exit(1)

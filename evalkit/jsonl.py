@@ -47,7 +47,7 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
 def loads(text: str) -> Any:
     """`json.loads`, with a lone surrogate escape in a string (`"\\ud83d"`: half an emoji) read as U+FFFD."""
     value = json.loads(text)
-    return _without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
+    return without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 
 
 def dumps(value: Any, **kwargs: Any) -> str:
@@ -62,15 +62,15 @@ def dumps(value: Any, **kwargs: Any) -> str:
     return text
 
 
-def _without_lone_surrogates(value: Any) -> Any:
+def without_lone_surrogates(value: Any) -> Any:
     """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD, one character
     for one, so character offsets into the text stay where they were."""
     if isinstance(value, str):
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
+        return [without_lone_surrogates(v) for v in value]
     if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
     return value
 
 
@@ -97,5 +97,5 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        f.writelines(dumps(row) + "\n" for row in rows)
     os.replace(tmp, path)

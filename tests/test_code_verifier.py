@@ -198,3 +198,21 @@ def test_tests_without_cases_are_unjudged_not_wrong(verifier):
                   {"style": "call", "entry_point": "f", "cases": []}):
         v = verifier.verify_many([VerifyItem(fenced("print(1)\n"), tests)])[0]
         assert (v.correct, v.reason) == (None, "error") and "hold no cases" in v.detail, v
+
+
+def test_a_lone_surrogate_the_program_raises_is_written_not_a_crash(tmp_path):
+    # `raise ValueError('\ud800')`: the verdict's reason holds what the program wrote; a lone surrogate
+    # crashed the writer of samples.jsonl, and every rerun crashed again on the same sample
+    import json
+    import subprocess
+    import sys
+
+    program = "def remove_Occ(s, ch):\n    raise ValueError('\\ud800')\n"
+    completions = tmp_path / "c.jsonl"
+    completions.write_text(json.dumps({"problem_id": "11", "sample": 0, "finish_reason": "stop",
+                                       "completion": "<think>ok</think>\n" + fenced(program)}) + "\n")
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "mbpp", "--completions", str(completions), "--limit",
+                        "1", "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (sample,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text("utf-8").splitlines()]
+    assert sample["correct"] is False and "ValueError: \ufffd" in sample["detail"], sample

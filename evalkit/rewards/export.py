@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalkit import jsonl
 from evalkit.errors import InputError
 from evalkit.outputs import check_outputs
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
@@ -163,7 +164,7 @@ def _write(rows: list[dict[str, Any]], path: Path, parquet: bool, gz: bool = Fal
         return
     with (gzip.open(path, "wt", encoding="utf-8") if gz else open(path, "w", encoding="utf-8")) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(jsonl.dumps(row) + "\n")
 
 
 def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,

@@ -210,7 +210,7 @@ class RunDir:
                     record = json.loads(line) if line.strip() else None
                     key = sample_key(record) if isinstance(record, dict) else None
                     if key in fresh:
-                        line = json.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
+                        line = jsonl.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}) + "\n"
                     out.write(line)
                 out.flush()
                 os.fsync(out.fileno())
@@ -250,7 +250,7 @@ class SampleWriter:
     def write(self, records: list[dict[str, Any]]) -> int:
         """Append `records` (sample dicts; keys in SAMPLE_KEYS order, others dropped); returns how many."""
         try:
-            self._sink.write("".join(json.dumps({k: r.get(k) for k in SAMPLE_KEYS}, ensure_ascii=False) + "\n"
+            self._sink.write("".join(jsonl.dumps({k: r.get(k) for k in SAMPLE_KEYS}) + "\n"
                                      for r in records))
             self._sink.flush()
             os.fsync(self._sink.fileno())

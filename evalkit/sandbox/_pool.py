@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from evalkit.codetests import parse_python
 from evalkit.errors import InputError
+from evalkit.jsonl import without_lone_surrogates
 from evalkit.types import CodeTests
 from evalkit.sandbox import _layers
 from evalkit.sandbox import _plain as plain
@@ -654,8 +655,9 @@ _FORWARD = object()  # _judge_reply's `want` for a reply the checker judges: che
 
 
 def _text(value: Any, n: int) -> str:
-    """At most n characters of a field of a reply (anything the candidate wrote)."""
-    return value[:n] if isinstance(value, str) else "?"
+    """At most n characters of a field of a reply (anything the candidate wrote), as text UTF-8 can hold:
+    a lone surrogate (`raise ValueError('\\ud800')`) is read as U+FFFD, so the verdict can be written."""
+    return without_lone_surrogates(value[:n]) if isinstance(value, str) else "?"
 
 
 # ---------------------------------------------------------------- the public face

@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+from evalkit import jsonl
+
 RUN_FILE = "judge_cache.jsonl"
 
 
@@ -76,7 +78,7 @@ class ReplyCache:
                     self._append(path, key, reply, about)
 
     def _append(self, path: Path, key: str, reply: str, about: dict | None = None) -> None:
-        line = (json.dumps({"key": key, **(about or {}), "reply": reply}, ensure_ascii=False) + "\n").encode(
+        line = (jsonl.dumps({"key": key, **(about or {}), "reply": reply}) + "\n").encode(
             "utf-8", "surrogatepass")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
