@@ -67,6 +67,10 @@ def test_stdio_comparison_is_whole_output_token_by_token():
     assert not plain.stdio_equal("YES\n", "YES\nNO\n")  # a prefix is not the output
     assert not plain.stdio_equal("YES NO\n", "YES\n")
     assert not plain.stdio_equal("3.1\n", "3\n")
+    # blank lines: where they are when the line counts agree, else ignored; a flood of them is counted, not split
+    assert not plain.stdio_equal("1\n\n2\n", "1\n2\n\n3\n") and plain.stdio_equal("1\n\n2\n", "1\n\n2")
+    assert plain.stdio_equal("1" + " \n" * 100_000 + "2\r\n\u2028", "1\n2\n")
+    assert not plain.stdio_equal("1 \n" * 100_000, "1\n1\n")  # more tokens than expected
 
 
 def test_call_comparison_tolerates_floats_not_types():

@@ -270,6 +270,10 @@ def attack(ctx):
     os.write(4, ('{"ok":{"s":[' + body + ']}}\\n').encode())
     os._exit(0)
 """, max_ms=5000),
+    Attack("line_flood", "print 8 million short lines, under the output cap, for the grader to split", """
+import sys
+sys.stdout.write("a\\n" * 8_000_000)
+""", style="stdio", tests={"style": "stdio", "cases": [{"input": "", "output": "b\n"}]}, max_ms=5000),
     Attack("thread_bomb", "start 3,000 threads", """
 import threading
 def attack(ctx):

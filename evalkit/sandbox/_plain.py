@@ -18,8 +18,10 @@ and import nothing heavy.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 200
@@ -372,14 +374,47 @@ def stdio_equal(got: str, want: str, rel_tol: float = 1e-6, abs_tol: float = 1e-
 
     Whitespace inside and around lines and trailing blank lines are ignored; a token matches within
     tolerance only where the expected token is a float (a point or an exponent); others are exact.
+    The work is bounded by the expected output: an output with more tokens is refused at the first one
+    too many, and a flood of blank lines is counted, never split into a string per line.
     """
-    g_lines = [line.split() for line in got.strip().splitlines()]
     w_lines = [line.split() for line in want.strip().splitlines()]
-    g_lines = [t for t in g_lines if t] if len(g_lines) != len(w_lines) else g_lines
-    w_lines = [t for t in w_lines if t] if len(g_lines) != len(w_lines) else w_lines
-    if len(g_lines) != len(w_lines):
-        return False
-    for g, w in zip(g_lines, w_lines):
-        if len(g) != len(w) or not all(_token_equal(a, b, rel_tol, abs_tol) for a, b in zip(g, w)):
+    if next(itertools.islice(_TOKEN.finditer(got), sum(map(len, w_lines)), None), None) is not None:
+        return False  # more tokens than expected
+    got = got.strip()
+    if _line_breaks(got) <= 2 * len(w_lines) + 16:  # as many lines as expected, give or take blank ones
+        g_lines: dict[int, list[str]] = dict(enumerate(line.split() for line in got.splitlines()))
+        count = len(g_lines)
+        g_lines = {i: g for i, g in g_lines.items() if g}
+    else:  # a flood of blank lines: only the lines with tokens are made
+        count, g_lines = _token_lines(got)
+    if count == len(w_lines):  # blank lines count where they are
+        pairs = ((g_lines.get(i, []), w) for i, w in enumerate(w_lines))
+    else:  # else blank lines are ignored on both sides
+        w_lines = [w for w in w_lines if w]
+        if len(g_lines) != len(w_lines):
             return False
-    return True
+        pairs = zip(g_lines.values(), w_lines)
+    return all(len(g) == len(w) and all(_token_equal(a, b, rel_tol, abs_tol) for a, b in zip(g, w)) for g, w in pairs)
+
+
+_TOKEN = re.compile(r"\S+")
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # str.splitlines'
+
+
+def _line_breaks(text: str) -> int:
+    """How many line breaks `str.splitlines` sees in `text` (\\r\\n is one), without splitting it."""
+    return sum(text.count(c) for c in _LINE_BREAKS) - text.count("\r\n")
+
+
+def _token_lines(text: str) -> tuple[int, dict[int, list[str]]]:
+    """`[line.split() for line in text.strip().splitlines()]` as (its number of lines, {index: tokens} of
+    the lines that hold any, in order), without a string per line. Every line break is white space, so
+    the tokens are the same and only the breaks between them are counted."""
+    lines: dict[int, list[str]] = {}
+    line, end = 0, -1
+    for m in _TOKEN.finditer(text):
+        if end >= 0:
+            line += _line_breaks(text[end:m.start()])
+        lines.setdefault(line, []).append(m.group())
+        end = m.end()
+    return (line + 1 if end >= 0 else 0), lines
