@@ -127,3 +127,16 @@ def test_verl_async_adapter_passes_the_judge_and_keeps_its_key():
 
         rows = asyncio.run(main())
     assert [r["score"] for r in rows] == [1.0, 0.0] and [r["judge_flipped"] for r in rows] == [1.0, 0.0]
+
+
+def test_the_rules_read_an_answer_the_same_with_a_judge_as_without():
+    # a row's verifier options (here: read an answer boxed in unclosed-at-the-end thinking) hold with the
+    # judge: adding one only adds correct verdicts
+    thought = "<think>so the answer is \\boxed{5}</think>"
+    options = {"think_fallback": True}
+    with ScriptedJudge(lambda b: "VERDICT: INCORRECT") as judge:
+        out, _ = reward(judge, [thought], ["5"], verifier_options=options)
+        rows = compute_score_batch(["math500"], [thought], ["5"], [{"problem": "2+3?", "verifier_options": options}],
+                                   judge_model=judge.model, judge_base_url=judge.url)
+    assert out == [1.0]
+    assert (rows[0]["score"], rows[0]["reason"]) == (1.0, "correct"), rows

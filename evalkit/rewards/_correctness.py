@@ -166,8 +166,9 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
                       judge_base_url: str | None = None, answer_column: str | None = None,
                       problem_column: str | None = None, concurrency: int = 8,
                       per_answer_s: float = PER_ANSWER_S, batch_deadline_s: float = BATCH_DEADLINE_S,
-                      judge_options: dict[str, Any] | None = None, log_extra: Callable | None = None,
-                      log_metric: Callable | None = None, **columns: Any) -> list[float | None]:
+                      judge_options: dict[str, Any] | None = None, verifier_options: dict[str, Any] | None = None,
+                      log_extra: Callable | None = None, log_metric: Callable | None = None,
+                      **columns: Any) -> list[float | None]:
     """`math_reward`, with a judge model asked where the rules say wrong or no_answer.
 
     judge_model / judge_base_url: the judge and its OpenAI-compatible URL (default: the environment's
@@ -177,26 +178,32 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
     concurrency: judge requests in flight at once, over all calls of this reward together.
     batch_deadline_s: the whole batch (rules and judge) returns by then.
     judge_options: more of the judge's options (evalkit.verifiers.judge.JudgeOptions).
+    verifier_options: the math verifier's options, as for `math_reward`: the rules read the answer the
+        same way with the judge as without it.
     A judge fault — the server is down or hangs past the deadline — is an infrastructure fault: None
-    (TRL masks it), never a silent 0 or 1; the count goes to `math_judge_reward/unjudged`, and the flips
-    the judge made to `math_judge_reward/flipped`. A reply that does not parse leaves the rule's 0: the
+    (TRL leaves the completion out where every reward function gave None), never a silent 0 or 1; the
+    count goes to `math_judge_reward/unjudged`, and the flips the judge made to `math_judge_reward/flipped`. A reply that does not parse leaves the rule's 0: the
     answer's own text may have derailed the judge, and a policy must not escape its penalty that way.
     """
-    options = judge_reward_options(judge_model, judge_base_url, concurrency, batch_deadline_s, judge_options)
+    options = judge_reward_options(judge_model, judge_base_url, concurrency, batch_deadline_s, judge_options,
+                                   verifier_options)
     columns = {**columns, "problem": problem_texts(columns, problem_column, len(completions))}
     return _reward("math_judge_reward", "math+judge", completions, columns, answer_column, ANSWER_COLUMNS,
                    Limits(per_answer_s, batch_deadline_s), options, log_extra, log_metric)
 
 
 def judge_reward_options(model: str | None, base_url: str | None, concurrency: int, deadline_s: float,
-                         more: dict[str, Any] | None = None) -> dict[str, Any]:
+                         more: dict[str, Any] | None = None, rules: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `math+judge` verifier options a reward uses: no reply is a fault (unjudged), an unparsed
-    reply leaves the rule's verdict, and the judge's questions end at the batch deadline."""
-    return {"judge": {"model": model or os.environ.get("EVALKIT_JUDGE_MODEL"),
+    reply leaves the rule's verdict, and the judge's questions end at the batch deadline. rules: the
+    rule verifier's own options (a `judge` mapping among them adds to the judge's)."""
+    rules = dict(rules or {})
+    more = {**(rules.pop("judge", None) or {}), **(more or {})}
+    return {**rules, "judge": {"model": model or os.environ.get("EVALKIT_JUDGE_MODEL"),
                       "base_url": base_url or os.environ.get("EVALKIT_JUDGE_BASE_URL"),
                       "concurrency": concurrency, "deadline_s": deadline_s, "on_unparsed": "rule",
                       "on_fault": "error",
-                      "user_cache": False, **(more or {})}}
+                      "user_cache": False, **more}}
 
 
 PROBLEM_COLUMNS = ("problem", "question")
