@@ -628,6 +628,20 @@ def test_export_leaves_think_open_to_the_trainers_template_so_a_cut_reply_is_tru
     assert said[-1]["reason"] == "correct"
 
 
+def test_a_spec_that_opens_thinking_exports_it_to_trl_rows_as_to_verl(toy_task, tmp_path):
+    # think_open: true in the spec: a reply cut mid-thought with a guess in it is truncated for TRL's rewards
+    # too, as for veRL's and in `evalkit run` (the TRL row dropped the flag, and the guess scored 1)
+    import pyarrow.parquet as pq
+
+    toy_task.write_text(toy_task.read_text() + "think_open: true\n")
+    trl_row = [json.loads(line) for line in export_task(str(toy_task), "trl", tmp_path / "t.jsonl").read_text().splitlines()][0]
+    verl_row = pq.read_table(export_task(str(toy_task), "verl", tmp_path / "t.parquet")).to_pylist()[0]
+    assert trl_row["think_open"] is True and verl_row["extra_info"]["think_open"] is True
+    cut = "Let me add. Maybe \\boxed{2}? Wait, let me"
+    columns = {k: [v] * 4 for k, v in trl_row.items() if k != "prompt"}
+    assert math_reward(completions=[cut] * 4, **columns) == [0.0] * 4
+
+
 def test_export_of_golds_some_lists_some_not_writes_one_column_type(tmp_path):
     import gzip
 

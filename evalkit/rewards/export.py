@@ -49,7 +49,10 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
     gold = problem.tests.to_json() if problem.tests is not None else problem.answer
     if fmt == "trl":
         key = "tests" if problem.tests is not None else "answer"
-        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, **(extra or {})}
+        # true where the spec says its prompt opens thinking (the rewards then read a reply cut mid-thought as
+        # truncated, as `evalkit run` does); else the rewards read the trainer's template off the completions
+        opened = {"think_open": True} if spec.think_open else {}
+        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, **opened, **(extra or {})}
     return {
         "data_source": spec.name,
         "prompt": messages,
