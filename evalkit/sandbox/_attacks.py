@@ -211,6 +211,28 @@ def attack(ctx):
             pass
     return False
 """),
+    Attack("sysv_ipc", "leave System V shared memory, a queue or semaphores on the host (memory no limit counts, "
+                       "a channel to later runs)", """
+import ctypes
+def attack(ctx):
+    libc = ctypes.CDLL(None, use_errno=True)
+    key, mode = ctx["ipc_key"], 0o1666  # IPC_CREAT, read and write for all
+    made = [libc.shmget(key, ctypes.c_size_t(1 << 20), mode), libc.msgget(key, mode), libc.semget(key, 1, mode)]
+    return max(made) >= 0
+""", outside_only=True),
+    Attack("remount_tmpfs", "grow the run's own /tmp past its cap through the new mount API (fspick, fsconfig)", """
+import ctypes, os
+def attack(ctx):
+    libc = ctypes.CDLL(None, use_errno=True)
+    size = lambda: os.statvfs("/tmp").f_blocks * os.statvfs("/tmp").f_frsize
+    before = size()
+    fd = libc.syscall(433, -100, b"/tmp", 0)  # fspick(AT_FDCWD, "/tmp", 0)
+    if fd < 0:
+        return False
+    libc.syscall(431, fd, 1, b"size", b"8g", 0)  # fsconfig(FSCONFIG_SET_STRING)
+    libc.syscall(431, fd, 7, None, None, 0)  # fsconfig(FSCONFIG_CMD_RECONFIGURE)
+    return size() > before
+"""),
     Attack("kill_parent", "signal the grader process", """
 import os
 def attack(ctx):
@@ -327,9 +349,12 @@ def attack(ctx):
         pass
     return re.search(rf"(?<![0-9a-f]){ctx['parent']}(?![0-9a-f])", seen) is not None
 """),
-    Attack("write_grader_env", "write into the grader's own Python environment (site-packages)", """
-import os
+    Attack("write_grader_env", "write into the grader's own Python environment (site-packages), after clearing its "
+                               "read-only mount (mount_setattr)", """
+import ctypes, os
 def attack(ctx):
+    attr = (ctypes.c_uint64 * 4)(0, 1, 0, 0)  # struct mount_attr: attr_clr = MOUNT_ATTR_RDONLY
+    ctypes.CDLL(None).syscall(442, -100, ctx["site"].encode(), 0x8000, attr, 32)  # AT_RECURSIVE
     path = os.path.join(ctx["site"], "evalkit_doctor_planted.py")
     with open(path, "w") as f:
         f.write("planted = True\\n")
@@ -529,6 +554,21 @@ def _state(path: str) -> tuple:
         return f.read(), st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, xattrs, flags
 
 
+def _remove_ipc(key: int) -> list[str]:
+    """The System V IPC objects with `key` in this IPC namespace (what sysv_ipc leaves when it escapes),
+    removed; their kinds."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    found = []
+    for kind, ident in (("shm", libc.shmget(key, ctypes.c_size_t(0), 0)), ("msg", libc.msgget(key, 0)),
+                        ("sem", libc.semget(key, 0, 0))):
+        if ident >= 0:
+            found.append(kind)
+            libc.semctl(ident, 0, 0) if kind == "sem" else getattr(libc, f"{kind}ctl")(ident, 0, None)  # IPC_RMID
+    return found
+
+
 def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[AttackResult], None] | None = None
                 ) -> list[AttackResult]:
     """Run the attack table against a Sandbox; the grader (this process) must survive every row."""
@@ -544,9 +584,10 @@ def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[At
     unix_listener = Listener(outside + ".sock")
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
     planted = os.path.join(site, "evalkit_doctor_planted.py")
+    ipc_key = 0x45560000 | (os.getpid() & 0xFFFF)  # what sysv_ipc makes: found on the host after the run?
     ctx = {"port": listener.port, "unix": unix_listener.path, "secret": secret, "parent": os.getpid(),
            "outside": outside, "outside_text": secret, "victim": victim.pid, "site": site, "package": package,
-           "bundled": bundled}
+           "bundled": bundled, "ipc_key": ipc_key}
     results = []
     try:
         for attack in ATTACKS:
@@ -571,6 +612,8 @@ def run_attacks(box: Any, only: list[str] | None = None, on_result: Callable[[At
                 os.unlink(planted)
             if _left_on_disk():
                 escaped.append("a directory tree was left on disk")
+            if _remove_ipc(ipc_key):
+                escaped.append("System V IPC objects were left on the host")
             if r.error:
                 contained, detail = False, f"infrastructure error: {r.error}"
             else:

@@ -25,7 +25,8 @@ LAYERS: tuple[tuple[str, bool, str], ...] = (
     ("tmpdir", True, "private temporary working directory, removed after the run"),
     ("output_cap", True, "stdout/stderr captured up to a size cap"),
     ("netns", False, "network namespace: no interfaces, no loopback of the host"),
-    ("mountns", False, "mount namespace with a size-capped tmpfs over /tmp and /dev/shm; bundled task data covered"),
+    ("mountns", False, "mount and System V IPC namespaces with a size-capped tmpfs over /tmp and /dev/shm; bundled "
+                       "task data covered"),
     ("uid_drop", False, "runs as an unprivileged uid of their own (one per server) when the server is root"),
     ("nproc", False, "processes and threads limited per run (its own uid, or its own user namespace)"),
     ("landlock", False, "Landlock: read only the Python install (less evalkit's task data) and system libraries, "
@@ -37,7 +38,7 @@ LAYERS: tuple[tuple[str, bool, str], ...] = (
 LAYER_NAMES = tuple(name for name, _, _ in LAYERS)
 OPTIONAL_LAYERS = tuple(name for name, always, _ in LAYERS if not always)
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
 CLONE_THREAD = 0x00010000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, ST_RELATIME = 1024, 2048, 1 << 21, 4096
@@ -388,7 +389,10 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
                        (resource.RLIMIT_FSIZE, limits.file_mb << 20), (resource.RLIMIT_CORE, 0),
                        (resource.RLIMIT_NOFILE, limits.nofile)):
         resource.setrlimit(res, (value, value))
-    flags = (CLONE_NEWNET if "netns" in on and not plan.server_netns else 0) | (CLONE_NEWNS if "mountns" in on else 0)
+    # the IPC namespace goes with the mount namespace: shared memory, queues and semaphores a run makes die
+    # with it, where the host's would outlive the run, uncounted by its limits, and reach the next run
+    flags = ((CLONE_NEWNET if "netns" in on and not plan.server_netns else 0)
+             | (CLONE_NEWNS | CLONE_NEWIPC if "mountns" in on else 0))
     ns_layer = "netns" if flags & CLONE_NEWNET or "mountns" not in on else "mountns"
     if not plan.is_root and "nproc" in on:  # a user namespace of its own: RLIMIT_NPROC then counts this run only
         ns_layer = "nproc" if not flags else ns_layer
@@ -542,6 +546,11 @@ _SECCOMP_DENY = (
     "memfd_create", "memfd_secret",  # memory outside the run's address space (and its RLIMIT_AS)
     "fork", "vfork", "execve", "execveat", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
+    "fspick", "fsconfig", "fsmount", "mount_setattr", "open_tree_attr",  # the new mount API: in its user namespace
+    # a normal user's run may remount its own tmpfs past its size cap, or a read-only bind mount writable
+    # System V IPC and POSIX message queues: memory no rlimit counts, outliving the run, and a channel between runs
+    "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl", "semget", "semop", "semtimedop",
+    "semctl", "ipc", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
     "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
     "init_module", "finit_module", "delete_module", "kexec_load", "reboot", "swapon", "swapoff",
     "acct", "settimeofday", "clock_settime", "iopl", "ioperm", "personality", "open_by_handle_at",
@@ -554,7 +563,9 @@ _SECCOMP_DENY = (
 )  # fmt: skip
 # Syscalls newer than some libseccomp releases know, by number (from 424, Linux 5.1, on, every architecture
 # but alpha numbers syscalls alike)
-_NEW_SYSCALLS = {"fchmodat2": 452, "setxattrat": 463, "removexattrat": 466, "file_setattr": 469}
+_NEW_SYSCALLS = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+                 "mount_setattr": 442, "fchmodat2": 452, "setxattrat": 463, "removexattrat": 466, "open_tree_attr": 467,
+                 "file_setattr": 469}
 
 
 F_SETFL, O_ASYNC = 4, 0o20000
