@@ -45,8 +45,10 @@ class ScriptedJudge:
 
     def __init__(self, reply: Callable[[str | None], str | None], model: str = "judge", hang: bool = False,
                  die: bool = False, delay: float = 0.0, raw: bool = False, busy: int = 0, busy_status: int = 503,
-                 retry_after: str | None = None, drip: float = 0.0, finish_reason: str = "stop"):
+                 retry_after: str | None = None, drip: float = 0.0, finish_reason: str = "stop",
+                 context_chars: int | None = None):
         self.reply = reply
+        self.context_chars = context_chars  # a longer user message is refused as vLLM refuses a long prompt
         self.raw = raw  # reply() gets the whole user message, not the answer block
         self.model = model
         self.hang = hang
@@ -104,6 +106,11 @@ class ScriptedJudge:
                 if judge.die:  # the server process dies under the request: no reply at all
                     self.connection.shutdown(2)
                     self.close_connection = True
+                    return
+                if judge.context_chars is not None and len(body["messages"][-1]["content"]) > judge.context_chars:
+                    self._send(400, {"object": "error", "type": "BadRequestError", "code": 400,
+                                     "message": "This model's maximum context length is 4096 tokens. However, you "
+                                                "requested 5000 tokens (4000 in the messages, 1000 in the completion)."})
                     return
                 with judge._count:
                     judge.in_flight += 1

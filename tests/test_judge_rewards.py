@@ -140,3 +140,23 @@ def test_the_rules_read_an_answer_the_same_with_a_judge_as_without():
                                    judge_model=judge.model, judge_base_url=judge.url)
     assert out == [1.0]
     assert (rows[0]["score"], rows[0]["reason"]) == (1.0, "correct"), rows
+
+
+def test_an_answer_too_long_for_the_judges_context_keeps_the_rules_zero():
+    # the answer's characters are capped, not its tokens: a wrong answer padded past the judge's context got
+    # HTTP 400 and was unjudged (None, masked), escaping its 0. A 400 that is not about length stays a fault.
+    short, padded = R1 % "The answer is \\boxed{6}.", R1 % ("\u86c7" * 1900 + " The answer is \\boxed{6}.")
+    with ScriptedJudge(lambda b: "VERDICT: INCORRECT", context_chars=3000) as judge:
+        out, metrics = reward(judge, [short, padded], ["5", "5"])
+    assert out == [0.0, 0.0] and metrics["math_judge_reward/unjudged"] == 0.0
+    with ScriptedJudge(lambda b: "VERDICT: INCORRECT", busy=-1, busy_status=400) as judge:
+        out, _ = reward(judge, [short], ["5"])
+    assert out == [None]
+
+
+def test_a_lone_surrogate_in_one_answer_leaves_the_batch_judged():
+    # half an emoji in one replayed answer made the whole batch unjudged, rule-correct answers included
+    with ScriptedJudge(lambda b: "VERDICT: CORRECT" if b and "seven" in b else "VERDICT: INCORRECT") as judge:
+        out, _ = reward(judge, [R1 % "\\boxed{5}", R1 % "\ud800 seven", R1 % "\\boxed{6}"], ["5", "7", "5"])
+        assert "\ufffd seven" in judge.requests[0]["messages"][-1]["content"]
+    assert out == [1.0, 1.0, 0.0]

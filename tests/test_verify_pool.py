@@ -116,4 +116,20 @@ def test_a_worker_that_never_starts_is_dropped_even_with_short_batch_deadlines(t
         statuses = [p.run([Job("math:sqrt", (4,))], timeout=1.0, deadline=1.0)[0].status for _ in range(4)]
     finally:
         p.close()
-    assert statuses[0] == "timeout" and "infra" in statuses
+    assert statuses == ["infra"] * 4  # no worker ever ready: each batch's deadline passed while it was starting
+
+
+def test_a_deadline_that_passes_while_the_workers_start_leaves_the_answers_unjudged(tmp_path, monkeypatch):
+    # a trainer's first reward call starts the pool (5 s with torch imported): answers no worker could take
+    # are an infrastructure fault (unjudged), never `timeout` (scored 0 as if the answer were at fault)
+    (tmp_path / "slow_import.py").write_text("import time\ntime.sleep(2)\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    p = WorkerPool(1, preload=("slow_import",))
+    try:
+        first = p.run([Job("math:sqrt", (4,))], timeout=5.0, deadline=0.5)[0]
+        time.sleep(3.0)
+        later = p.run([Job("math:sqrt", (4,)), Job("time:sleep", (30,), cost=9)], timeout=60, deadline=1.5)
+    finally:
+        p.close()
+    assert first.status == "infra" and "still starting" in first.detail, first
+    assert [r.status for r in later] == ["ok", "timeout"]  # a ready pool's slow answer is still the answer's

@@ -45,7 +45,8 @@ def math_reward(completions: Sequence[Any], *, answer_column: str | None = None,
     answer_column: the column holding the gold answer (default: `answer`, else `solution`). A full
         worked solution is fine: its last `\\boxed{}` is the gold.
     per_answer_s / batch_deadline_s: an answer slower to check than its limit, or still unchecked
-        at the batch deadline, scores 0 with reason `timeout` (never None).
+        at the batch deadline, scores 0 with reason `timeout` (None only where no worker had started by
+        then: call `evalkit.rewards.warm_up()` first).
     verifier_options: options of the math verifier (as in a task spec's `verifier_options`).
     log_extra / log_metric: given by TRL; the extracted answer and the verdict reason go to the
         completions table as `math_reward/answer` and `math_reward/reason`, and the counts of

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -139,6 +140,10 @@ class JudgeClient:
             return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
         ms = (time.monotonic() - t0) * 1e3
         text = data.decode("utf-8", "replace")
+        if status in (400, 413, 422) and _TOO_LONG.search(text):
+            # the question cannot fit the judge's context: the answer's own length did that (its characters are
+            # capped, not its tokens), so it is a reply the answer led to, read as unparsed: the rule's 0 stands
+            return Reply(None, None, ms, f"too long for the judge's context (HTTP {status}: {text[:200]})"), False, None
         if status != 200:
             again = status in RETRY_STATUS
             return (Reply(None, f"judge server answered HTTP {status}: {text[:200]}", ms), again,
@@ -158,6 +163,11 @@ class JudgeClient:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
+
+
+# how OpenAI-compatible servers refuse a prompt longer than the model's context (vLLM, SGLang, OpenAI, llama.cpp)
+_TOO_LONG = re.compile(r"context[ _]length|context window|maximum context|too long|exceeds? the (?:maximum|model)",
+                       re.IGNORECASE)
 
 
 class _PastLimit(Exception):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from evalkit.errors import InputError
+from evalkit.jsonl import without_lone_surrogates
 from evalkit.thinking import split_think
 
 RUBRIC_FILE = Path(__file__).with_name("judge_rubric.yaml")
@@ -94,7 +95,9 @@ def build_messages(rubric: Rubric, problem: str, gold: str, answer: str,
 
     problem, gold: the problem statement and the gold answer (trusted).
     answer: the candidate's final answer (untrusted); its tail is kept, at most max_answer_chars.
+    A lone surrogate (half an emoji, in replayed text) is sent as U+FFFD: UTF-8 cannot carry it.
     """
+    problem, gold, answer = (without_lone_surrogates(t) for t in (problem, gold, answer))
     shown = _defuse(bounded(answer, max_answer_chars, "tail"))
     problem = _defuse(bounded(problem, max_problem_chars, "head"))
     gold = _defuse(gold)

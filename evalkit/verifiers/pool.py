@@ -391,6 +391,7 @@ class WorkerPool:
         pending = deque(sorted(range(len(jobs)), key=lambda i: jobs[i].cost, reverse=deadline is None))
         # worker -> (job index, dispatch time, kill time)
         busy: dict[_Worker, tuple[int, float, float]] = {}
+        served = False  # a worker took a job in this batch
         try:
             self._grow(min(self.size, len(jobs)))
         except OSError as e:
@@ -403,8 +404,13 @@ class WorkerPool:
                 for w, (i, sent, _) in list(busy.items()):
                     results[i] = JobResult("timeout", detail="batch deadline passed", ms=(now - sent) * 1e3)
                     self._replace(w)
+                # no worker was ready to take a job before the deadline: the pool was still starting (an
+                # infrastructure fault), which no answer caused; else the batch was more than the deadline held
+                late = JobResult("timeout", detail="batch deadline passed before it started") if served else \
+                    JobResult("infra", detail=f"batch deadline ({deadline:g} s) passed while the verifier's workers "
+                                              "were still starting (warm_up() starts them ahead)")
                 for i in pending:
-                    results[i] = JobResult("timeout", detail="batch deadline passed before it started")
+                    results[i] = late
                 break
             # Dispatch to ready, idle workers.
             for w in list(self._workers):
@@ -421,6 +427,7 @@ class WorkerPool:
                         continue
                     limit = job.timeout if job.timeout is not None else timeout
                     busy[w] = (i, now, now + limit)
+                    served = True
             # Fail fast if workers cannot start at all.
             starting = [w for w in self._workers if not w.ready]
             for w in starting:
