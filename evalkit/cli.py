@@ -497,18 +497,12 @@ def _check_out(command: str, out: str | None, reads: tuple[str, ...] = (), **opt
     None or `shipped`: no file)."""
     from pathlib import Path
 
-    from evalkit.outputs import check_outputs, read_files
+    from evalkit.outputs import check_outputs, read_files, runs_around
 
     inputs = {path: what for file in reads for path, what in read_files(file).items()}
     inputs.update({Path(path): f"the --{option.replace('_', '-')} file" for option, path in options.items()
                    if path is not None and path != "shipped"})
-    if out is not None:  # an --out inside a run directory it does not read: that run's files are not ours either
-        from evalkit.outputs import run_files
-        from evalkit.run.rundir import RunDir
-
-        folder = Path(out).parent
-        if RunDir(folder).is_run():
-            inputs.update(run_files(folder, report=True))
+    inputs.update(runs_around({"--out": out}))  # a run it does not read: that run's files are not ours either
     check_outputs({"--out": out}, inputs, command)
 
 

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
-from evalkit.outputs import check_outputs, run_files
+from evalkit.outputs import check_outputs, run_files, runs_around
 from evalkit.rewards.export import (check_out_path, format_column, trainer_notes, training_row, uniform_golds,
                                     write_files)
 from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
@@ -383,8 +383,9 @@ def _think_open(samples: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str
 
 def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],
                         outputs: dict[str, Path]) -> None:
-    """Refuse to write over the run's own files or its tasks' specs and data: that would lose them."""
-    inputs = run_files(run_dir, config, report=True)
+    """Refuse to write over the run's own files, another run's, or its tasks' specs and data: that would
+    lose them."""
+    inputs = {**runs_around(outputs), **run_files(run_dir, config, report=True)}
     for spec in specs:
         inputs.update({p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"),
                        (spec.dataset.local, "dataset")) if p is not None})

@@ -45,6 +45,18 @@ def run_files(run_dir: str | os.PathLike, config: dict[str, Any] | None = None, 
     return files
 
 
+def runs_around(outputs: Mapping[str, str | os.PathLike | None], report: bool = True) -> dict[Path, str]:
+    """The files of each run directory an output would land in (as `run_files`): an --out inside a run
+    a command does not read is still no place to write over that run's data."""
+    from evalkit.run.rundir import RunDir
+
+    files: dict[Path, str] = {}
+    for path in outputs.values():
+        if path is not None and RunDir(Path(path).parent).is_run():
+            files.update(run_files(Path(path).parent, report=report))
+    return files
+
+
 def replay_files(run_dir: str | os.PathLike, config: dict[str, Any]) -> list[Path]:
     """Where the replay file a run scored is: the absolute path its config records (in `completions`;
     runs made before recorded it in the identity); for a run made before either, the path as it was

@@ -375,6 +375,25 @@ def test_curate_never_writes_over_the_run_or_its_task_data(replay_run, tmp_path)
     assert not (tmp_path / "t.jsonl").exists() and not (tmp_path / "d.jsonl").exists()
 
 
+def test_export_curate_and_report_never_write_over_another_runs_files(replay_run, tmp_path):
+    # each protected only what it read: `--out OTHER_RUN/samples.jsonl` replaced another run's samples, exit 0
+    other = tmp_path / "other"
+    shutil.copytree(replay_run, other)
+    spec = json.loads((other / "config.json").read_text())["tasks"][0]["path"]
+    before = {p: p.read_bytes() for p in other.iterdir() if p.is_file()}
+    for args, says in ((["export", spec, "--format", "trl", "--out", str(other / "samples.jsonl")], "the run's samples"),
+                       (["curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl",
+                         "--dropped", str(other / "results.json")], "the run's results"),
+                       (["report", str(replay_run), "--out", str(other / "config.json")], "the run's config"),
+                       (["report", str(replay_run), str(replay_run), "--out", str(other / "samples.jsonl")],
+                        "the run's samples")):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and f"is {says}; choose another path" in r.stderr, (args, r.stderr)
+    assert {p: p.read_bytes() for p in other.iterdir() if p.is_file()} == before
+    r = cli("report", str(replay_run), "--out", str(other / "theirs.html"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # a file of its own beside another run's is fine
+
+
 @pytest.mark.parametrize("field, value, says", [
     ("tasks", "toy", "config.json: field 'tasks': expected a list of the run's task specs"),
     ("tasks", ["toy"], "config.json: field 'tasks': expected a list of the run's task specs"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from evalkit.outputs import check_outputs, run_files
+from evalkit.outputs import check_outputs, run_files, runs_around
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
 
@@ -72,7 +72,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """
     run = load(run_dir)
     out = Path(out) if out is not None else run.path / "index.html"
-    check_outputs({"--out": out}, run_files(run.path, run.config), "report")
+    check_outputs({"--out": out}, {**runs_around({"--out": out}, report=False), **run_files(run.path, run.config)},
+                  "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     view = _page.build(run)
     html = _env().get_template("run.html.j2").render(**view, chunks_here=_CHUNKS_HERE, style_css=_asset("style.css"),
@@ -92,8 +93,8 @@ def write_compare(run_dirs, out: str | Path) -> Path:
     """
     runs = [load(d) for d in run_dirs]
     out = Path(out)
-    check_outputs({"--out": out}, {p: what for run in runs
-                                   for p, what in run_files(run.path, run.config, report=True).items()}, "report")
+    check_outputs({"--out": out}, {**runs_around({"--out": out}, report=False), **{
+        p: what for run in runs for p, what in run_files(run.path, run.config, report=True).items()}}, "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     for run in runs:
         if not (run.path / "index.html").exists():

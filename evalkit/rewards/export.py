@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from evalkit import jsonl
 from evalkit.errors import InputError
-from evalkit.outputs import check_outputs
+from evalkit.outputs import check_outputs, runs_around
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import Problem, last_user_message
 from evalkit.verifiers.base import verifier_factory
@@ -184,8 +184,9 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     """
     out = check_out_path(fmt, out)
     spec = load_task(task)
-    check_outputs({"--out": out}, {p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"),
-                  (spec.dataset.local, "dataset")) if p is not None}, "export")
+    check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
+        p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"), (spec.dataset.local, "dataset"))
+        if p is not None}}, "export")
     try:
         verifier_factory(spec.verifier)  # the rows are scored by it: a name that cannot load stops here
     except KeyError as e:
