@@ -556,7 +556,8 @@ def test_majority_answer_groups_answers_as_maj_at_k_does(tmp_path, page):
     row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
     assert row["Majority answer"] == "\\frac{1}{2}"
     assert row["Majority share"] == "66.7%" and row["Distinct answers"] == "2"
-    assert "as maj@k does" in page.locator("#answers-note").inner_text()
+    # wrong answers are told apart by their text here, and the note says maj@k's vote can differ
+    assert "so its vote can differ from the majority shown here" in page.locator("#answers-note").inner_text()
 
 
 def test_compare_tells_apart_runs_whose_directories_share_a_name(runs, page, tmp_path):
@@ -884,3 +885,22 @@ def test_a_bad_field_in_one_runs_config_names_that_runs_file(runs, tmp_path):
     res = CliRunner().invoke(main, ["report", str(runs["a"]), str(bad), "--out", str(tmp_path / "cmp.html")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert f"evalkit: error: {bad / 'config.json'}: field 'tasks': expected a list" in res.output, res.output
+
+
+def test_compare_marks_deltas_over_other_problems_as_no_difference(tmp_path):
+    # the same completions scored on 1 problem (--limit 1) and on 3: avg@n showed a red "-33.3 pts", while the
+    # paired bootstrap said +0.0 on the one shared problem
+    problems = [{"id": pid, "problem": "1+2?", "answer": "3"} for pid in ("p1", "p2", "p3")]
+    replies = [{"problem_id": pid, "sample": 0, "completion": f"<think>x</think>\\boxed{{{a}}}"}
+               for pid, a in (("p1", 3), ("p2", 4), ("p3", 4))]
+    runs = []
+    for name, limit in (("one", 1), ("all", 3)):
+        (tmp_path / name).mkdir()
+        runs.append(_replay_run(tmp_path / name, problems[:limit], replies[:limit]))
+    write_compare(runs, tmp_path / "cmp.html")
+    html = (tmp_path / "cmp.html").read_text(encoding="utf-8")
+    assert "scored other problems than" in html and "(3 against 1 with a judged sample, 1 shared)" in html
+    metrics = _text(html, '<table class="compare-metrics">')
+    assert "-66.7 pts†" in metrics, metrics
+    assert 'class="delta down"' not in html and 'class="delta apart"' in html
+    assert "+0.0 pts" in _text(html, '<table class="paired">')

@@ -128,12 +128,18 @@ def build(runs: list[RunData], out: Path) -> dict:
         bases = baselines(systems)
         # the systems measured from a baseline: those of the other runs
         others = [i for i, s in enumerate(systems) if s.run is not systems[0].run]
+        # a figure over other problems than its baseline's (another --limit, problems unjudged in one run, a
+        # metric covering fewer): its delta is shown apart, uncoloured and marked, beside a note; the paired
+        # bootstrap below compares the problems both share
+        different = [i for i in others if bases[i] is not None and set(systems[i].solved) != set(systems[bases[i]].solved)]
         rows = []
         for name in names:
             cells = [metric_cell((s.entry.get("metrics") or {}).get(name), s.entry.get("n_problems")) for s in systems]
             deltas = [None if i not in others or bases[i] is None or cells[i] is None or cells[bases[i]] is None
                       else cells[i]["value"] - cells[bases[i]]["value"] for i in range(len(systems))]
-            rows.append({"name": name, "cells": cells, "deltas": deltas})
+            apart = [d is not None and (i in different or cells[i]["subset"] != cells[bases[i]]["subset"])
+                     for i, d in enumerate(deltas)]
+            rows.append({"name": name, "cells": cells, "deltas": deltas, "apart": apart})
         paired, flips = [], []
         for i in others:
             if bases[i] is None:
@@ -168,6 +174,10 @@ def build(runs: list[RunData], out: Path) -> dict:
                          "base_run": base_title,
                          "no_base": [{"label": systems[i].label, "model": systems[i].model}
                                      for i in others if bases[i] is None],
+                         "different": [{"label": systems[i].label, "base": systems[bases[i]].label,
+                                        "n": len(systems[i].solved), "n_base": len(systems[bases[i]].solved),
+                                        "shared": len(set(systems[i].solved) & set(systems[bases[i]].solved))}
+                                       for i in different],
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
                          "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems

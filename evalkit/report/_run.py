@@ -158,10 +158,10 @@ def _avg_at_n(recs: list[dict]) -> dict:
 def answer_spread(recs: list[dict]) -> tuple[str | None, float, int]:
     """(majority answer, its share of the answered samples, number of distinct answers).
 
-    Answers are grouped as maj@k groups them (evalkit.metrics.group_answers): the correct ones are one
+    Answers are grouped by evalkit.metrics.group_answers without a verifier: the correct ones are one
     answer, each having been verified equal to the gold (`0.5` beside `\\frac{1}{2}`); the others by
-    their text, white space aside. A group is named by its most common text. (maj@k also merges wrong
-    answers its verifier finds equal; the report does not run verifiers.)
+    their text, white space aside. A group is named by its most common text. maj@k also merges wrong
+    answers its verifier finds equal, so its vote may differ; the page says so (the report runs no verifier).
     """
     answered = [r for r in recs if r.get("answer") is not None and str(r["answer"]).strip()]
     if not answered:
