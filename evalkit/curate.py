@@ -230,8 +230,15 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     if not rows:  # an empty file is no training set (veRL's and datasets' loaders refuse it)
         counts = Counter(d.reason for d in dropped)
         why = ", ".join(f"{counts[name]} {name}" for name, _ in DROP_REASONS if counts[name]) or "no problem sampled"
-        raise InputError(f"{run_dir}: no problem is left to train on ({why}); nothing written. Widen --pass-rate "
-                         "or lower --min-samples")
+        # what would keep some: only the options behind the reasons that dropped them
+        advice = [text for reasons, text in (
+            (("pass_rate_low", "pass_rate_high"), "widen --pass-rate"), (("too_few_samples",), "lower --min-samples"),
+            (("unjudged",), "rerun the unjudged samples (`evalkit run` resumes them)"),
+            (("contaminated",), "check --decontaminate ({})".format(
+                next((f"problem {d.problem_id} matches {d.detail}" for d in dropped if d.reason == "contaminated"), ""))))
+            if any(counts[r] for r in reasons)]
+        raise InputError(f"{run_dir}: no problem is left to train on ({why}); nothing written"
+                         + (f". To keep some: {'; '.join(advice)}" if advice else ""))
     write_files([(uniform_golds(rows), out), ([d.to_dict() for d in dropped], dropped_path)])
     kept_tasks = {spec.name for spec, _, _ in candidates}
     return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped),

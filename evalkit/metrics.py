@@ -323,7 +323,8 @@ def summarize(samples: Sequence[dict[str, Any]], meta_by_problem: dict[str, dict
 
 
 def _breakdowns(scores: list[ProblemScores], max_values: int = 40) -> dict[str, dict[str, Any]]:
-    """avg@n per value of each meta field (level, subject, ...) with few enough distinct values."""
+    """avg@n per value of each meta field (level, subject, ...) with few enough distinct values; one value
+    too (a model run on one level has a bar beside the others' in a report of several)."""
     keys = sorted({k for p in scores for k in p.meta})
     out: dict[str, dict[str, Any]] = {}
     for key in keys:
@@ -331,7 +332,7 @@ def _breakdowns(scores: list[ProblemScores], max_values: int = 40) -> dict[str, 
         for p in scores:
             if p.n and key in p.meta and p.meta[key] is not None:
                 groups[str(p.meta[key])].append(p.c / p.n)
-        if 1 < len(groups) <= max_values:
+        if 0 < len(groups) <= max_values:
             out[key] = {v: {"avg@n": float(np.mean(vals)), "n_problems": len(vals),
                             **dict(zip(("ci_low", "ci_high"), interval(vals)))}
                         for v, vals in sorted(groups.items(), key=lambda kv: _natural(kv[0]))}

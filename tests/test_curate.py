@@ -103,7 +103,18 @@ def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_pa
     # 4 samples each: all too few. An empty parquet is no training set (veRL's loader refuses it):
     # refused, saying why, with nothing written
     assert r.returncode == 2 and "no problem is left to train on (7 too_few_samples); nothing written" in r.stderr
+    assert "To keep some: lower --min-samples" in r.stderr and "--pass-rate" not in r.stderr  # only what would help
     assert not out.exists() and not (tmp_path / "train.dropped.jsonl").exists()
+    # all contaminated: the advice names the first match, not --pass-rate (already 0:1)
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"qid": pid, "question": text, "gold": answer}) + "\n"
+                             for pid, (text, answer, _) in PROBLEMS.items()))
+    (tmp_path / "bench.yaml").write_text("name: bench\ndataset: {local: bench.jsonl}\n"
+                                         "fields: {id: qid, problem: question, answer: gold}\nverifier: math\n")
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "verl", "--out", str(out),
+            "--decontaminate", str(tmp_path / "bench.yaml"), cwd=tmp_path)
+    assert r.returncode == 2 and "(7 contaminated)" in r.stderr and "To keep some: check --decontaminate (problem " in r.stderr
+    assert "--pass-rate" not in r.stderr, r.stderr
 
     r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "verl", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -294,3 +294,20 @@ def test_a_one_problem_figure_has_no_interval_rather_than_a_zero_width_one(tmp_p
     summary = re.search(r'<table id="summary-table">(.*?)</table>', page, re.S).group(1)
     one_cells = re.search(r"<tr>\s*<td[^>]*>one</td>(.*?)</tr>", summary, re.S).group(1)
     assert "50.0%" in one_cells and "CI" not in one_cells
+
+
+def test_a_model_run_on_one_level_keeps_its_level_beside_the_others():
+    # the demo's Qwen-14B ran only Level 5: its results had no level breakdown, and the report's chart said
+    # "No level breakdown for" it, while the others had a Level 5 bar
+    from evalkit.report.charts import accuracy_by
+
+    samples = [_record("a", 0, "1", True), _record("b", 0, "1", False)]
+    one = summarize(samples, {"a": {"level": 5}, "b": {"level": 5}})
+    assert one["breakdowns"]["level"] == {"5": {**one["breakdowns"]["level"]["5"], "avg@n": 0.5, "n_problems": 2}}
+    two = summarize(samples, {"a": {"level": 4}, "b": {"level": 5}})
+    entries = [{"model": "m1", "task": "t", **two}, {"model": "m2", "task": "t", **one}]
+    [chart] = accuracy_by(entries)
+    assert "No level breakdown" not in chart.note, chart.note
+    [chart] = accuracy_by(entries + [{"model": "m3", "task": "t", **summarize(samples, {})}])
+    assert chart.note.endswith("No level breakdown for m3."), chart.note  # a model whose problems have no level
+    assert accuracy_by([{"model": "m2", "task": "t", **one}]) == []  # one model, one group: no chart of one bar

@@ -855,14 +855,16 @@ def test_a_results_json_behind_the_samples_is_not_the_summary(tmp_path):
     assert note.endswith("review · replay.")
 
 
-def test_a_breakdown_of_one_model_names_it_and_the_models_without_one(demo_run, page):
-    # only the Llama-8B replay records carry a `source`: its bars, alone and unnamed, read as the run's
+def test_a_breakdown_names_every_model_with_a_bar_even_on_one_source(demo_run, page):
+    # Llama-8B's problems come from two sources, each other model's from one: those had no breakdown, and the
+    # caption said "No source breakdown for" them beside Llama-8B's bars
     _open(page, demo_run / "index.html")
     chart = page.locator("#chart-by-source")
-    assert "deepseek-ai/DeepSeek-R1-Distill-Llama-8B" in chart.locator("svg").text_content()
-    assert chart.locator("figcaption").inner_text() == (
-        "No source breakdown for deepseek-ai/DeepSeek-R1-Distill-Qwen-14B, deepseek-ai/DeepSeek-R1-Distill-Qwen-7B, "
-        "deepseek-reasoner.")
+    svg = chart.locator("svg").text_content()
+    for model in ("Llama-8B", "Qwen-14B", "Qwen-7B"):
+        assert f"deepseek-ai/DeepSeek-R1-Distill-{model}" in svg
+    assert "deepseek-reasoner" in svg
+    assert chart.locator("figcaption").inner_text() == "n/a: no problems of that group in that series."
 
 
 def test_unclosed_thinking_of_a_reply_that_stopped_is_not_called_truncated(tmp_path, page):

@@ -202,10 +202,10 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
                 value = _metric_value((stats or {}).get("avg@n"))
                 if value is not None:
                     rows.append((label, str(group), value, (stats or {}).get("n_problems")))
-        if not rows:
-            continue
         groups = sorted({r[1] for r in rows}, key=_natural)
         series = list(dict.fromkeys(r[0] for r in rows))
+        if len(groups) < 2 and len(series) < 2:
+            continue  # one bar: nothing to compare
         missing = 0
         with matplotlib.rc_context(STYLE):
             fig = _figure(5.0, 0.9 + 0.22 * len(groups) * max(1, len(series)) ** 0.5)
