@@ -98,6 +98,7 @@ class NgramIndex:
             raise ValueError(f"n must be at least 1, got {n}")
         self.n = n
         self.skipped: tuple[str, ...] = ()  # benchmarks `from_tasks` could not load
+        self.sampled: tuple[str, ...] = ()  # benchmarks read from a bundled sample (LiveCodeBench offline)
         self._sources = list(sources)
         self._words: dict[int, list[str]] = {}  # a source's words, made when a hit needs them
         texts = [text for _, _, text in self._sources]
@@ -142,13 +143,19 @@ class NgramIndex:
                        else [(load_task(x), False) for x in expand_suites([t])])
         seen: set[str] = set()
         sources = []
-        skipped = []
+        skipped, sampled = [], []
         for spec, optional in wanted:
             if spec.name in seen:
                 continue
             seen.add(spec.name)
             try:
-                sources += [(spec.name, p.id, p.problem) for p in load_problems(spec).problems]
+                loaded = load_problems(spec)
+                sources += [(spec.name, p.id, p.problem) for p in loaded.problems]
+                if loaded.source == "local" and spec.dataset.config_files:  # published by release: the copy is a sample
+                    sampled.append(spec.name)
+                    print(f"evalkit: warning: decontamination against {spec.name} reads its bundled sample of "
+                          f"{len(loaded.problems)} problems (the hub is unreachable or offline); the full benchmark "
+                          "is not checked", file=sys.stderr)
             except InputError as e:
                 if not optional:
                     raise
@@ -156,6 +163,7 @@ class NgramIndex:
                 print(f"evalkit: warning: decontamination skips {spec.name}: {e}", file=sys.stderr)
         index = cls(sources, n)
         index.skipped = tuple(skipped)
+        index.sampled = tuple(sampled)
         return index
 
     @property

@@ -100,6 +100,7 @@ class CurateResult:
     dropped: tuple[Dropped, ...]
     benchmarks: tuple[str, ...] = ()  # what --decontaminate checked against
     skipped_benchmarks: tuple[str, ...] = ()  # under `all`, those that could not be loaded
+    sampled_benchmarks: tuple[str, ...] = ()  # read from a bundled sample, not the whole benchmark
     ngram: int = NGRAM  # the n-gram length decontamination used
     budget: int | None = None  # the thinking budget whose samples were measured (None: an ordinary run)
     budgets: tuple[int, ...] = ()  # every thinking budget the run has
@@ -243,7 +244,8 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     kept_tasks = {spec.name for spec, _, _ in candidates}
     return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped),
                         benchmarks=tuple(index.tasks) if index else (),
-                        skipped_benchmarks=index.skipped if index else (), ngram=ngram, budget=budget,
+                        skipped_benchmarks=index.skipped if index else (),
+                        sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
                         budgets=tuple(budgets), notes=tuple(trainer_notes([spec for spec, _ in tasks
                                                                             if spec.name in kept_tasks], fmt)))
 
@@ -266,6 +268,9 @@ def summary_table(result: CurateResult) -> str:
                      + ", ".join(result.benchmarks))
     if result.skipped_benchmarks:
         lines.append("not checked (could not be loaded): " + ", ".join(result.skipped_benchmarks))
+    if result.sampled_benchmarks:
+        lines.append("checked against a bundled sample only, not the whole benchmark (the hub was not reached): "
+                     + ", ".join(result.sampled_benchmarks))
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
         data, node = yaml.safe_load(source), yaml.compose(source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        if mark is not None and mark.line >= source.count("\n") and getattr(e, "context_mark", None):
+        if mark is not None and mark.index >= len(source) and getattr(e, "context_mark", None):
             mark = e.context_mark  # "unexpected end of file": point at what was left open
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]

@@ -523,3 +523,14 @@ def test_verl_code_rows_beside_list_golds_still_score(tmp_path):
     maths = next(row for row in by_source.values() if row is not code)
     assert compute_score(maths["data_source"], "\\boxed{7.0}", maths["reward_model"]["ground_truth"],
                          maths["extra_info"])["score"] == 1.0
+
+
+def test_decontamination_against_a_bundled_sample_says_so(replay_run, tmp_path):
+    # offline, LiveCodeBench is its bundled 3-problem sample: the summary said "decontaminated against
+    # livecodebench" as if the whole benchmark had been checked
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl",
+            "--decontaminate", "livecodebench,math500", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "checked against a bundled sample only, not the whole benchmark (the hub was not reached): livecodebench" \
+        in r.stdout and "math500" not in r.stdout.split("bundled sample only")[1], r.stdout
+    assert "decontamination against livecodebench reads its bundled sample of 3 problems" in r.stderr

@@ -447,6 +447,22 @@ def test_two_plugins_with_one_name_are_not_resolved_silently(tmp_path):
     assert "is ignored: the verifier name 'units' is taken by" in r.stderr
 
 
+def test_a_plugin_that_exits_as_it_imports_is_one_line_naming_it(tmp_path):
+    # sys.exit(0) at import ended `evalkit run` and `verify` with exit 0, nothing printed and nothing run
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(site, "quitter", "import sys\nsys.exit(0)\n", "quitter-plugins",
+                       "[evalkit.verifiers]\nquits = quitter:V\n[evalkit.backends]\nquits = quitter:B\n")
+    completions = replay(tmp_path, {("a", 0): "1"})
+    says = "plugin (quitter:{}) {} 'quits' could not be loaded: SystemExit: 0"
+    for args, what in [(["run", str(spec(tmp_path, "quits")), "--completions", str(completions)], ("V", "verifier")),
+                       (["verify", "1", "1", "--verifier", "quits"], ("V", "verifier")),
+                       (["run", str(spec(tmp_path, "choice")), "--backend", "quits", "--model", "m"], ("B", "backend"))]:
+        r = evalkit(site, [*args, "--no-progress", "--out", "run"] if args[0] == "run" else args, tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and says.format(*what) in r.stderr, (args, r.stderr)
+        assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
 @pytest.mark.parametrize("backend, says, saved", [
     ("wontstart", "plugin (faulty:WontStart) backend 'wontstart' could not start: RuntimeError: cannot reach the "
                   "inference service", 0),

@@ -459,6 +459,9 @@ def test_verl_routes_a_hub_datasets_id_by_its_words():
         assert verl.compute_score(source, "<think>x</think> The answer is (B).", "B")["reason"] == "correct", source
     # a name that only holds the letters is math: 'arc' inside another word is not ARC
     assert verl.compute_score("research_math", R1 % "7", "7")["reason"] == "correct"
+    # nor 'code' inside unicode (every row went to the code verifier, unjudged), nor 'apps' in perhaps
+    for source in ("unicode_math", "perhaps_olympiad"):
+        assert verl.compute_score(source, R1 % "7", "7")["reason"] == "correct", source
 
 
 def load_by_path(path, name):

@@ -119,3 +119,20 @@ def test_an_empty_dataset_stops_the_run_naming_the_spec_and_the_file(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "mine.yaml:2: field 'dataset': no problems in " in r.stderr and "p.jsonl" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_task_whose_verifier_reads_none_of_its_golds_stops_before_generating(tmp_path):
+    # a choice task over numeric answers: every sample was generated, then left unjudged, and the run exited 0
+    spec = _math_task(tmp_path, "verifier: choice\n")
+    replay = tmp_path / "c.jsonl"
+    replay.write_text(json.dumps({"problem_id": "q0", "sample": 0, "completion": "\\boxed{A}"}) + "\n")
+    r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert ("mine.yaml:3: task mine, verifier choice: no problem has a gold answer the verifier can read "
+            "(problem q0: gold '1' is not an option letter (ABCDEFGHIJ)); nothing generated") in r.stderr, r.stderr
+    assert not (tmp_path / "run" / "samples.jsonl").exists()
+    # one problem of three: a warning naming it, and the run goes on
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"qid": f"q{i}", "question": "?", "solution": g}) + "\n"
+                                              for i, g in enumerate(("A", "7", "C"))))
+    r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run2", cwd=tmp_path)
+    assert r.returncode == 0 and "1 of 3 problems have no gold answer the verifier can read (first: problem q1: gold '7'" in r.stderr, r.stderr

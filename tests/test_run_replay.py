@@ -804,3 +804,41 @@ def test_a_full_disk_is_one_line_naming_the_samples_file_and_the_rest_is_kept(tm
         assert len(read_samples(disk / "run" / "samples.jsonl")) < 6  # whole lines only
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_model_names_the_replayed_records_that_do_not_name_theirs(tmp_path):
+    # --model was written in config.json only: samples, results and the table said the file's name ("c"),
+    # so `evalkit curate --model my-model` found no such model
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    out = tmp_path / "run"
+    r = cli("run", str(spec), "--completions", str(f), "--model", "my-model", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert [row["model"] for row in _table(r.stdout)] == ["my-model"]
+    assert {s["model"] for s in lines(out / "samples.jsonl")} == {"my-model"}
+    curated = cli("curate", str(out), "--pass-rate", "0:1", "--format", "trl", "--out", str(tmp_path / "t.jsonl"),
+                  "--model", "my-model")
+    assert curated.returncode == 0 and len(lines(tmp_path / "t.jsonl")) == 3, curated.stderr
+    # a record's own `model` still names it
+    f = _replay_file(tmp_path / "d.jsonl", [{**TOY_ROWS[0], "model": "theirs"}, TOY_ROWS[1]])
+    r = cli("run", str(spec), "--completions", str(f), "--model", "my-model", "--out", str(tmp_path / "run2"),
+            "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert sorted(row["model"] for row in _table(r.stdout)) == ["my-model", "theirs"]
+
+
+@pytest.mark.parametrize("field, value, says", [
+    # null was read as "" and scored as the model's empty answer (no_answer)
+    ("completion", None, "c.jsonl:2: field 'completion' is null: a failed request recorded as null is not an answer "
+                         "to score; drop the line or generate that completion again"),
+    # these failed later, in generation, without file:line, saying "rerun to resume" (a rerun failed the same way)
+    ("finish_reason", 5, "c.jsonl:2: field 'finish_reason': expected a string (\"stop\", \"length\") or null, got 5"),
+    ("completion_tokens", -5, "c.jsonl:2: field 'completion_tokens': expected a whole number >= 0 or null, got -5"),
+    ("prompt_tokens", -1, "c.jsonl:2: field 'prompt_tokens': expected a whole number >= 0 or null, got -1"),
+])
+def test_a_replay_record_that_is_no_completion_is_refused_at_its_line(tmp_path, field, value, says):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", [TOY_ROWS[0], {**TOY_ROWS[1], field: value}])
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "resume" not in r.stderr and not (tmp_path / "run").exists()

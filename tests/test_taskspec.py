@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -121,6 +123,31 @@ def test_malformed_specs_name_file_line_and_key(tmp_path, text, where):
     (tmp_path / "t.yaml").write_text(text)
     with pytest.raises(InputError, match=where):
         load_task(str(tmp_path / "t.yaml"))
+
+
+@pytest.mark.parametrize("text, where", [
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {n: 2} junk", "t.yaml:3: malformed YAML"),
+    ("name: t\ndataset: {local: x.jsonl}\nmetrics: [avg@n", "t.yaml:3: malformed YAML"),  # left open: its line
+])
+def test_a_yaml_error_on_the_last_line_is_at_that_line_without_a_final_newline(tmp_path, text, where):
+    (tmp_path / "t.yaml").write_text(text)
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "t.yaml", "--completions", "c.jsonl", "--no-progress"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith(f"evalkit: error: {where}"), r.stderr
+
+
+@pytest.mark.parametrize("option", ["per_answer_s", "batch_deadline_s"])
+def test_a_bad_limit_in_verifier_options_is_named_as_the_spec_writes_it(tmp_path, option):
+    # the math verifier takes them as `timeout` / `deadline`, the names its error gave
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "problem": "1+1?", "answer": "2"}) + "\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "a", "sample": 0, "completion": "\\boxed{2}"}) + "\n")
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: d.jsonl}}\nfields: {{id: id}}\n"
+                                     f"verifier_options: {{{option}: '5'}}\n")
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "t.yaml", "--completions", "c.jsonl", "--no-progress"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert (f"t.yaml:4: field 'verifier_options': option '{option}': expected a number of seconds > 0, got '5'"
+            in r.stderr), r.stderr
 
 
 def test_missing_column_is_named_with_the_available_ones(tmp_path):

@@ -22,6 +22,21 @@ def test_pairs_lines_without_a_verifier_use_the_one_given(tmp_path):
     assert (b["id"], b["correct"]) == ("b", True)
 
 
+def test_a_list_gold_in_pairs_is_several_accepted_answers_as_in_a_run(tmp_path):
+    # ["7", "7.0"] was read as one value, so \boxed{7} was wrong where `evalkit run` and the rewards say correct
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "a", "completion": "<think>x</think> \\boxed{7}", "gold": ["7", "7.0"]},
+        {"id": "b", "answer": "7.0", "gold": ["8", "7"]},
+        {"id": "c", "answer": "9", "gold": ["7", "8"]},
+        {"id": "d", "completion": "I pick (C).", "gold": ["B", "C"], "verifier": "choice"}]))
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 0, r.output
+    got = [json.loads(line) for line in r.output.splitlines()]  # one line per input line, in order
+    assert [(v["id"], v["correct"], v["reason"]) for v in got] == [
+        ("a", True, "correct"), ("b", True, "correct"), ("c", False, "wrong"), ("d", True, "correct")]
+
+
 def test_pairs_think_open_must_be_a_boolean(tmp_path):
     src = tmp_path / "pairs.jsonl"
     src.write_text(json.dumps({"completion": "x</think>\\boxed{2}", "gold": "2", "think_open": "false"}) + "\n")

@@ -197,7 +197,7 @@ def backend_factory(name: str) -> Callable[..., Backend]:
             if name in BUILTIN_BACKENDS and e.name and not e.name.startswith("evalkit"):
                 raise  # the backend's own dependency is missing: the backend says how to install it
             raise KeyError(f"{kind} backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - a misspelt entry point, a plugin that fails as it imports
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a misspelt entry point, a plugin failing/exiting at import
             raise KeyError(f"{kind} backend {name!r} could not be loaded: {type(e).__name__}: {e}") from None
         BACKENDS.setdefault(name, factory)
     return BACKENDS[name]

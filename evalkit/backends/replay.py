@@ -57,12 +57,20 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
             raise InputError(f"{path}:{line}: field '{names['sample']}': expected an integer >= 0, got {sample!r}")
         text = obj[names["completion"]]
-        if text is not None and not isinstance(text, str):
+        if text is None:  # read as "" it would be scored as the model's empty answer
+            raise InputError(f"{path}:{line}: field '{names['completion']}' is null: a failed request recorded as "
+                             "null is not an answer to score; drop the line or generate that completion again")
+        if not isinstance(text, str):
             raise InputError(f"{path}:{line}: field '{names['completion']}': expected a string, got {type(text).__name__}")
+        finish_reason = obj.get(names["finish_reason"])
+        if finish_reason is not None and not isinstance(finish_reason, str):
+            raise InputError(f"{path}:{line}: field '{names['finish_reason']}': expected a string "
+                             f"(\"stop\", \"length\") or null, got {finish_reason!r}")
         for key in ("prompt_tokens", "completion_tokens"):
             v = obj.get(names[key])
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-                raise InputError(f"{path}:{line}: field '{names[key]}': expected an integer, got {v!r}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise InputError(f"{path}:{line}: field '{names[key]}': expected a whole number >= 0 or null, "
+                                 f"got {v!r}")
         (stated if names["think_open"] in obj else unstated).add(model_of(obj))
         think_open = obj.get(names["think_open"]) or False
         if not isinstance(think_open, bool):  # a quoted "false" would read as true
@@ -82,7 +90,7 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         seen.add(key)
         records.append(ReplayRecord(
             task=key[0], model=model, problem_id=key[2], sample=sample,
-            completion=Completion(text=text or "", finish_reason=obj.get(names["finish_reason"]),
+            completion=Completion(text=text, finish_reason=finish_reason,
                                   prompt_tokens=obj.get(names["prompt_tokens"]),
                                   completion_tokens=obj.get(names["completion_tokens"]),
                                   model=model, think_open=think_open)))

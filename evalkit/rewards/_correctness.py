@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict, last_user_message
-from evalkit.verifiers.base import VerifyItem, golds_for, verifier_factory
+from evalkit.verifiers.base import VerifyItem, best_verdict, golds_for, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -152,15 +152,8 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
         elif not found:
             out.append(Verdict.infra_error("no gold answer for this row"))
         else:
-            out.append(_best(found))
+            out.append(best_verdict(found))
     return out
-
-
-def _best(found: list[Verdict]) -> Verdict:
-    """Of one answer's verdicts against each accepted gold: a correct one, else an unjudged one (an
-    accepted answer could not be checked, so 0 would be a guess), else the first."""
-    return (next((v for v in found if v.correct), None) or next((v for v in found if v.correct is None), None)
-            or found[0])
 
 
 def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = None,

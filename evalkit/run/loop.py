@@ -26,8 +26,8 @@ from evalkit.run.rundir import RunDir, SampleWriter
 from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Request, Verdict, last_user_message
-from evalkit.verifiers.base import (Verifier, VerifyItem, capabilities, get_verifier, golds_for, rules_verifier,
-                                    verifier_factory, verify_checked)
+from evalkit.verifiers.base import (Verifier, VerifyItem, best_verdict, capabilities, get_verifier, gold_problem,
+                                    golds_for, rules_verifier, verifier_factory, verify_checked)
 
 if TYPE_CHECKING:
     from evalkit.trace import ReflectionModel
@@ -341,6 +341,18 @@ def _writable(record: dict[str, Any]) -> dict[str, Any]:
         return {**shown, **fault.to_dict()}
 
 
+def unreadable_golds(plan: TaskPlan, verifier: Verifier) -> list[tuple[str, str]]:
+    """(problem id, why) of each problem of `plan` none of whose golds `verifier` can check (no gold, or
+    one its check_gold refuses): its samples would all be unjudged."""
+    out = []
+    for problem in plan.problems:
+        answer = problem.tests if problem.tests is not None else problem.answer
+        whys = [gold_problem(verifier, g) if g is not None else "no gold answer" for g in golds_of(verifier, answer)]
+        if all(whys):
+            out.append((problem.id, whys[0]))
+    return out
+
+
 def golds_of(verifier: Verifier, answer: Any) -> tuple[Any, ...]:
     """The golds a problem's answer (taskspec.gold_answer: text, None, or a tuple of accepted answers)
     is checked against: a tuple is read as `evalkit.rewards` reads a list (golds_for: each answer
@@ -362,13 +374,6 @@ def verify_any(verifier: Verifier, rows: Sequence[tuple[VerifyItem, Any]]) -> li
     for i, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
         found[i].append(v)
     return [best_verdict(found[i]) for i in range(len(rows))]
-
-
-def best_verdict(found: list[Verdict]) -> Verdict:
-    """Of one completion's verdicts against each accepted answer: a correct one, else an unjudged one
-    (an accepted answer could not be checked, so wrong would be a guess), else the first (as the rewards)."""
-    return (next((v for v in found if v.correct), None) or next((v for v in found if v.correct is None), None)
-            or found[0])
 
 
 def faulted(sample: dict[str, Any]) -> bool:

@@ -24,7 +24,7 @@ from evalkit.backends.base import (Backend, backend_capabilities, backend_factor
                                    get_backend)
 from evalkit.errors import InputError
 from evalkit.run.loop import (faulted_samples, generate_and_verify, judge_options as make_judge_options, rejudge,
-                              rules_for, task_verifiers)
+                              rules_for, task_verifiers, unreadable_golds)
 from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable,
                                   identity as run_identity, plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
@@ -207,7 +207,7 @@ def evaluate(
         from evalkit.backends.replay import load_replay
 
         fields = next((s.replay_fields for s in specs if s.replay_fields), None)
-        records = load_replay(replay_file, fields)
+        records = load_replay(replay_file, fields, default_model=model)  # --model names records without `model`
         if n is None:  # a replay scores every sample the file holds unless -n says fewer (each task's, below)
             n, own_n = max(r.sample for r in records) + 1, True
     plans = [plan_task(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
@@ -258,6 +258,8 @@ def evaluate(
         # is generated: a run that cannot be judged stops here, not after its samples are written unjudged
         rules = {p.spec.name: rules_for(p.spec) for p in plans}
         environment = {name: check_verifier(v, require_layers or ()) for name, v in rules.items()}
+        if pending_keys:  # golds its verifier cannot read: a task with none it can is stopped before generating
+            _check_golds(plans, rules)
 
         own_engine = engine is None
         requests: list[Request] = []
@@ -539,6 +541,23 @@ def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], identity: 
     raise InputError(f"{run_dir.path}: this run was made {was}{now}, and a resumed run keeps one detector for all its "
                      "samples; resume it as it was made, re-trace it with `evalkit analyze RUN_DIR --reflection-model "
                      "FILE --out FILE`, or use --out for a new run directory")
+
+
+def _check_golds(plans: list[TaskPlan], rules: dict[str, Any]) -> None:
+    """InputError for a task none of whose problems has a gold its verifier can read (a `choice` task over
+    numbers: every sample would be generated and then left unjudged); a warning naming how many problems
+    of a task have none (their samples are unjudged)."""
+    for plan in plans:
+        bad = unreadable_golds(plan, rules[plan.spec.name])
+        if not bad:
+            continue
+        pid, why = bad[0]
+        where = f"{spec_location(plan.spec, 'fields.answer')}: task {plan.spec.name}, verifier {plan.spec.verifier}"
+        if len(bad) == len(plan.problems):
+            raise InputError(f"{where}: no problem has a gold answer the verifier can read (problem {pid}: {why}); "
+                             "nothing generated: check the spec's `answer` field and its `verifier`")
+        print(f"evalkit: warning: {where}: {len(bad)} of {len(plan.problems)} problems have no gold answer the "
+              f"verifier can read (first: problem {pid}: {why}); their samples are left unjudged", file=sys.stderr)
 
 
 def _replays(backend: str | None, engine: Backend | None) -> bool:

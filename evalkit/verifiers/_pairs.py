@@ -4,12 +4,14 @@ Each line is a JSON object with `gold` and one of `completion` (a model's whole 
 is read after its think block) or `answer` (final answer text alone, read whole, as a gold is
 read), and optional `verifier` (default: the `--verifier` given, else `math`), `finish_reason`,
 `think_open`, `think_format` (a think format's name; default: the file's, see read_pairs) and `id`.
-Each output line is the input's `id` plus the Verdict's fields.
+Each output line is the input's `id` plus the Verdict's fields. A list `gold` is several accepted
+answers, as a run reads it: the line's verdict is the best against any of them (`best_verdict`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +20,8 @@ from evalkit.jsonl import read_jsonl_numbered
 from evalkit.taskspec import gold_answer
 from evalkit.thinking import ThinkFormat, decide, get_format
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verifier_factory, verify_checked
+from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for,
+                                    verifier_factory, verify_checked)
 
 
 def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto") -> list[dict[str, Any]]:
@@ -102,14 +105,29 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
             raise InputError(f"{where}: {e.args[0]}") from None
         except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
             raise InputError(f"{where}: {name}: {str(e) or type(e).__name__}") from None
-        for i in idx:  # a gold the verifier cannot read is the file's fault, as a null one is
-            why = gold_problem(verifier, rows[i]["item"].gold)
-            if why:
-                raise InputError(f"{path}:{rows[i]['line']}: field 'gold': {why}")
-        for i, v in zip(idx, verify_checked(verifier, [rows[i]["item"] for i in idx])):
-            verdicts[i] = v
+        items, owners = [], []  # a line with several accepted golds has one item per gold
+        for i in idx:
+            for gold in _accepted_golds(verifier, rows[i]["item"].gold):
+                why = gold_problem(verifier, gold)  # one the verifier cannot read is the file's fault, as null is
+                if why:
+                    raise InputError(f"{path}:{rows[i]['line']}: field 'gold': {why}")
+                items.append(replace(rows[i]["item"], gold=gold))
+                owners.append(i)
+        found: dict[int, list[Verdict]] = {}
+        for i, v in zip(owners, verify_checked(verifier, items)):
+            found.setdefault(i, []).append(v)
+        for i in idx:
+            verdicts[i] = best_verdict(found[i])
     for row, v in zip(rows, verdicts):
         yield {"id": row["id"], **v.to_dict()}  # type: ignore[union-attr]
+
+
+def _accepted_golds(verifier: Any, gold: Any) -> tuple[Any, ...]:
+    """The golds a line's `gold` is checked against: a list is several accepted answers, each read alone,
+    as a run and the rewards read it (golds_for); any other value is one gold, as given."""
+    if isinstance(gold, list):
+        return golds_for(verifier, gold) or (gold,)
+    return (gold,)
 
 
 def _warm_up_first(path: str | Path, default: str) -> None:

@@ -396,6 +396,13 @@ def golds_for(verifier: Any, value: Any) -> tuple[Any, ...]:
     return tuple(gold for v in values if not _no_gold(v) and (gold := GOLD_READERS[kind](v)) is not None)
 
 
+def best_verdict(found: Sequence[Verdict]) -> Verdict:
+    """Of one answer's verdicts against each of its accepted golds (golds_for): a correct one, else an
+    unjudged one (an accepted answer could not be checked, so wrong would be a guess), else the first."""
+    return (next((v for v in found if v.correct), None) or next((v for v in found if v.correct is None), None)
+            or found[0])
+
+
 def _no_gold(value: Any) -> bool:
     if value is None or (isinstance(value, str) and not value):
         return True
@@ -456,7 +463,7 @@ def verifier_factory(name: str) -> Callable[..., Verifier]:
         kind = "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})"
         try:
             factory = load_entry_point(ep)
-        except Exception as e:  # noqa: BLE001 - any import failure is reported as what it is
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - any import failure, a sys.exit too, is reported as it is
             raise KeyError(f"{kind} verifier {name!r} could not be loaded: {type(e).__name__}: {e}") from None
         VERIFIERS.setdefault(name, factory)
     return VERIFIERS[name]

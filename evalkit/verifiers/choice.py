@@ -223,5 +223,10 @@ class ChoiceVerifier:
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         return verify_many(items, **self.options)
 
+    def check_gold(self, gold: Any) -> None:
+        """Raise ValueError when `gold` names none of the option letters (a run's verdict is `error` then)."""
+        if _gold_letter(gold, self.options["letters"]) is None:
+            raise ValueError(f"gold {str(gold)[:40]!r} is not an option letter ({self.options['letters']})")
+
 
 register_verifier("choice", ChoiceVerifier)

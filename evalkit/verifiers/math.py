@@ -55,10 +55,8 @@ class MathOptions:
     def __post_init__(self) -> None:
         """ValueError naming the option whose value is not one it takes (a quoted "false" is a
         non-empty string, true to Python; `boxed: first` would read as `last`)."""
-        for name, value, may_be_none in (("timeout", self.timeout, False), ("deadline", self.deadline, True)):
-            if not (value is None and may_be_none) and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                                        or not 0 < value < float("inf")):
-                raise ValueError(f"option {name!r}: expected a number of seconds > 0, got {value!r}")
+        _refuse_bad_seconds("timeout", self.timeout, may_be_none=False)
+        _refuse_bad_seconds("deadline", self.deadline, may_be_none=True)
         if self.boxed not in ("last", "all"):
             raise ValueError(f"option 'boxed': expected last or all, got {self.boxed!r}")
         if not isinstance(self.think_fallback, bool):
@@ -66,6 +64,13 @@ class MathOptions:
         if self.multiple_answer is not None and not isinstance(self.multiple_answer, bool):
             raise ValueError(f"option 'multiple_answer': expected true, false or null (unquoted), "
                              f"got {self.multiple_answer!r}")
+
+
+def _refuse_bad_seconds(option: str, value: Any, may_be_none: bool) -> None:
+    """ValueError naming `option` (as the user spelt it) unless `value` is a number of seconds > 0."""
+    if not (value is None and may_be_none) and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                or not 0 < value < float("inf")):
+        raise ValueError(f"option {option!r}: expected a number of seconds > 0, got {value!r}")
 
 
 def _verdict(correct: bool | None, reason: str, answer: str | None, detail: str, ms: float) -> Verdict:
@@ -300,6 +305,8 @@ class MathVerifier:
     capabilities = Capabilities(votes=True, limits=frozenset(LIMIT_OPTIONS), gold="last_boxed")
 
     def __init__(self, per_answer_s: float | None = None, batch_deadline_s: float | None = None, **options: Any):
+        _refuse_bad_seconds("per_answer_s", per_answer_s, may_be_none=True)  # its error names it as written
+        _refuse_bad_seconds("batch_deadline_s", batch_deadline_s, may_be_none=True)
         if per_answer_s is not None:
             options["timeout"] = per_answer_s
         if batch_deadline_s is not None:
@@ -317,6 +324,13 @@ class MathVerifier:
             verdict = self.verify_many([VerifyItem(completion=a, gold=b, answer_only=True)])[0]
             self._same[(a, b)] = verdict.correct is True
         return self._same[(a, b)]
+
+    @staticmethod
+    def check_gold(gold: Any) -> None:
+        """Raise ValueError when `gold` holds no answer at all (empty or white space: every answer would be
+        judged against nothing)."""
+        if gold is None or not str(gold).strip():
+            raise ValueError("the gold answer is empty")
 
     def check(self, require_layers: Sequence[str] = ()) -> dict[str, Any]:
         """Start the worker pool now, so it is ready when the first answers come (no sandbox here)."""
