@@ -235,8 +235,9 @@ def site(tmp_path_factory) -> Path:
 
 
 def spec(tmp_path: Path, verifier: str) -> Path:
-    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "q": "one?", "a": "1"}) + "\n"
-                                      + json.dumps({"id": "b", "q": "two?", "a": "2"}) + "\n")
+    golds = ("A", "B") if verifier == "choice" else ("1", "2")  # golds the verifier reads: a run checks them first
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "q": "one?", "a": golds[0]}) + "\n"
+                                      + json.dumps({"id": "b", "q": "two?", "a": golds[1]}) + "\n")
     path = tmp_path / f"{verifier}.yaml"
     path.write_text(f"name: t\ndataset: {{local: d.jsonl}}\nfields: {{id: id, problem: q, answer: a}}\n"
                     f"prompt: '{{{{ q }}}}'\nverifier: {verifier}\n")
