@@ -396,6 +396,7 @@ def test_export_curate_and_report_never_write_over_another_runs_files(replay_run
                        (["curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl",
                          "--dropped", str(other / "results.json")], "the run's results"),
                        (["report", str(replay_run), "--out", str(other / "config.json")], "the run's config"),
+                       (["report", str(replay_run), "--out", str(other / "index.html")], "the run's report"),
                        (["report", str(replay_run), str(replay_run), "--out", str(other / "samples.jsonl")],
                         "the run's samples")):
         r = cli(*args, cwd=tmp_path)

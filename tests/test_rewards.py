@@ -462,6 +462,10 @@ def test_verl_routes_a_hub_datasets_id_by_its_words():
     # nor 'code' inside unicode (every row went to the code verifier, unjudged), nor 'apps' in perhaps
     for source in ("unicode_math", "perhaps_olympiad"):
         assert verl.compute_score(source, R1 % "7", "7")["reason"] == "correct", source
+    # code datasets whose names join `code` to a word still go to the code verifier (unjudged: no tests here)
+    for source in ("bigcode/bigcodebench", "agentica-org/DeepCoder-Preview-Dataset", "KodCode/KodCode-V1",
+                   "codeparrot/apps", "BAAI/TACO", "deepmind/code_contests"):
+        assert verl.compute_score(source, R1 % "7", "7")["reason"] == "error", source
 
 
 def load_by_path(path, name):

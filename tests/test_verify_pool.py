@@ -133,3 +133,10 @@ def test_a_deadline_that_passes_while_the_workers_start_leaves_the_answers_unjud
         p.close()
     assert first.status == "infra" and "still starting" in first.detail, first
     assert [r.status for r in later] == ["ok", "timeout"]  # a ready pool's slow answer is still the answer's
+
+
+def test_a_batch_whose_deadline_has_passed_on_a_warm_pool_times_out(pool):
+    # the math verifier passes what is left of its deadline, which may be 0: the jobs were never sent, but
+    # ready workers were there to take them, so they are `timeout`, not a pool still starting
+    assert pool.run([Job("math:sqrt", (4,))])[0].status == "ok"
+    assert [r.status for r in pool.run([Job("math:sqrt", (4,))] * 2, timeout=5, deadline=0.0)] == ["timeout"] * 2

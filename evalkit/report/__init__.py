@@ -72,8 +72,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """
     run = load(run_dir)
     out = Path(out) if out is not None else run.path / "index.html"
-    check_outputs({"--out": out}, {**runs_around({"--out": out}, report=False), **run_files(run.path, run.config)},
-                  "report")
+    # another run's index.html is that run's report; this run's own is what a rerun of its report replaces
+    theirs = runs_around({"--out": out}, report=out.parent.resolve() != run.path.resolve())
+    check_outputs({"--out": out}, {**theirs, **run_files(run.path, run.config)}, "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     view = _page.build(run)
     html = _env().get_template("run.html.j2").render(**view, chunks_here=_CHUNKS_HERE, style_css=_asset("style.css"),
@@ -93,7 +94,7 @@ def write_compare(run_dirs, out: str | Path) -> Path:
     """
     runs = [load(d) for d in run_dirs]
     out = Path(out)
-    check_outputs({"--out": out}, {**runs_around({"--out": out}, report=False), **{
+    check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
         p: what for run in runs for p, what in run_files(run.path, run.config, report=True).items()}}, "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     for run in runs:

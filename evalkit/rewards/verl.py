@@ -49,9 +49,9 @@ log = logging.getLogger("evalkit.rewards")
 
 # data_source pattern -> verifier; first match wins.
 DATA_SOURCE_ROUTES: list[tuple[str, re.Pattern]] = [
-    # code, apps, taco as words of their own (not unicode_math, perhaps); the code sets that join them to a word
-    ("code", re.compile(r"humaneval|mbpp|livecodebench|code_?contests|codeforces|leetcode|kodcode"
-                        r"|(?<![a-z])(?:code|coding|apps|taco)(?![a-z])", re.I)),
+    # `code` inside a name too (bigcodebench, deepcoder, KodCode) but not unicode, encode or decode; apps and
+    # taco as words of their own (not perhaps)
+    ("code", re.compile(r"humaneval|mbpp|(?<!uni)(?<!en)(?<!de)cod(?:e|ing)|(?<![a-z])(?:apps|taco)(?![a-z])", re.I)),
     # arc as a word of its own: allenai/ai2_arc, arc_challenge, ARC-Easy (not research, search)
     ("choice", re.compile(r"gpqa|mmlu|(?<![a-z])arc(?![a-z])|choice|multiple", re.I)),
     ("math", re.compile(r".")),

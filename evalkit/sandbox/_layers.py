@@ -398,14 +398,17 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
         ns_layer = "nproc" if not flags else ns_layer
         flags |= CLONE_NEWUSER
     with _blame(ns_layer):
-        if flags and not plan.is_root:
-            uid, gid = os.getuid(), os.getgid()
-            _check(ns_layer, _libc.unshare(flags | CLONE_NEWUSER), "unshare(user namespace)")
-            for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-                with open(f"/proc/self/{name}", "w") as f:
-                    f.write(text)
-        elif flags:
-            _check(ns_layer, _libc.unshare(flags), "unshare")
+        if flags:
+            user = 0 if plan.is_root else CLONE_NEWUSER
+            uid, gid = os.getuid(), os.getgid()  # read outside: inside the new user namespace they are unmapped
+            rc = _libc.unshare(flags | user)
+            if rc != 0 and flags & CLONE_NEWIPC:  # no IPC namespaces here (a kernel or container without them):
+                rc = _libc.unshare((flags & ~CLONE_NEWIPC) | user)  # seccomp still refuses System V IPC
+            _check(ns_layer, rc, "unshare(user namespace)" if user else "unshare")
+            if user:
+                for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+                    with open(f"/proc/self/{name}", "w") as f:
+                        f.write(text)
     if "mountns" in on:
         with _blame("mountns"):
             _mounts(plan, limits)

@@ -39,6 +39,9 @@ class Reply:
     # why a reply is not whole (cut at max_tokens, no text): still the judge's reply, which the answer's
     # text may have led it to (it counts as what it says, unparsed as a rule), but never cached
     cut: str | None = None
+    # the server refused the question as longer than the judge's context (an error, which the cascade reads
+    # as the answer's doing when the answer is long: see JudgeCascade._combine)
+    too_long: bool = False
 
 
 class JudgeClient:
@@ -140,10 +143,10 @@ class JudgeClient:
             return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
         ms = (time.monotonic() - t0) * 1e3
         text = data.decode("utf-8", "replace")
-        if status in (400, 413, 422) and _TOO_LONG.search(text):
-            # the question cannot fit the judge's context: the answer's own length did that (its characters are
-            # capped, not its tokens), so it is a reply the answer led to, read as unparsed: the rule's 0 stands
-            return Reply(None, None, ms, f"too long for the judge's context (HTTP {status}: {text[:200]})"), False, None
+        if status in (400, 413, 422) and _TOO_LONG.search(text) and not _SETTING.search(text):
+            # the question cannot fit the judge's context; the cascade decides whether the answer's length did it
+            return Reply(None, f"judge server answered HTTP {status}: {text[:200]}", ms,
+                         too_long=True), False, None
         if status != 200:
             again = status in RETRY_STATUS
             return (Reply(None, f"judge server answered HTTP {status}: {text[:200]}", ms), again,
@@ -166,8 +169,10 @@ class JudgeClient:
 
 
 # how OpenAI-compatible servers refuse a prompt longer than the model's context (vLLM, SGLang, OpenAI, llama.cpp)
-_TOO_LONG = re.compile(r"context[ _]length|context window|maximum context|too long|exceeds? the (?:maximum|model)",
-                       re.IGNORECASE)
+_TOO_LONG = re.compile(r"context[ _]length|context window|maximum context|prompt is too long|input is too long"
+                       r"|too many (?:input )?tokens", re.IGNORECASE)
+# a refusal that names a setting (max_tokens above the context) is the configuration's fault, whatever the answer
+_SETTING = re.compile(r"max_(?:completion_)?tokens|max_new_tokens", re.IGNORECASE)
 
 
 class _PastLimit(Exception):

@@ -250,6 +250,11 @@ class JudgeCascade:
         record = JudgeRecord(model=self.options.model, rubric=self.rubric.version, reply=reply.text,
                              error=reply.error, cached=cached)
         ms = rule.ms + reply.ms
+        if reply.too_long and len(final) >= self.options.max_answer_chars // 2:
+            # the answer's own length pushed the question past the judge's context (its characters are capped,
+            # not its tokens): a reply the answer led to, read as unparsed, so a wrong answer keeps its 0. A
+            # short answer refused so is the configuration's fault: an error, as any other
+            reply = Reply(None, None, reply.ms, f"too long for the judge's context ({reply.error})")
         if reply.error is not None:
             if self.options.on_fault == "error":
                 return replace(Verdict.infra_error(f"judge {self.options.model} gave no reply: {reply.error}", ms=ms),
