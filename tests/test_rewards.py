@@ -460,11 +460,11 @@ def test_verl_routes_a_hub_datasets_id_by_its_words():
     # a name that only holds the letters is math: 'arc' inside another word is not ARC
     assert verl.compute_score("research_math", R1 % "7", "7")["reason"] == "correct"
     # nor 'code' inside unicode (every row went to the code verifier, unjudged), nor 'apps' in perhaps
-    for source in ("unicode_math", "perhaps_olympiad"):
+    for source in ("unicode_math", "perhaps_olympiad", "gsm8k_encoded", "decoded_math"):
         assert verl.compute_score(source, R1 % "7", "7")["reason"] == "correct", source
     # code datasets whose names join `code` to a word still go to the code verifier (unjudged: no tests here)
     for source in ("bigcode/bigcodebench", "agentica-org/DeepCoder-Preview-Dataset", "KodCode/KodCode-V1",
-                   "codeparrot/apps", "BAAI/TACO", "deepmind/code_contests"):
+                   "nvidia/OpenCodeReasoning", "codeparrot/apps", "BAAI/TACO", "deepmind/code_contests", "lcbv5"):
         assert verl.compute_score(source, R1 % "7", "7")["reason"] == "error", source
 
 

@@ -133,6 +133,11 @@ def test_a_task_whose_verifier_reads_none_of_its_golds_stops_before_generating(t
     assert not (tmp_path / "run" / "samples.jsonl").exists()
     # one problem of three: a warning naming it, and the run goes on
     (tmp_path / "p.jsonl").write_text("".join(json.dumps({"qid": f"q{i}", "question": "?", "solution": g}) + "\n"
-                                              for i, g in enumerate(("A", "7", "C"))))
+                                              for i, g in enumerate(("A", "7", "C", ["B", "7"]))))
+    replay.write_text("".join(json.dumps({"problem_id": pid, "sample": 0, "completion": "\\boxed{A}"}) + "\n"
+                              for pid in ("q0", "q3")))
     r = cli("run", str(spec), "--completions", str(replay), "--no-progress", "--out", "run2", cwd=tmp_path)
-    assert r.returncode == 0 and "1 of 3 problems have no gold answer the verifier can read (first: problem q1: gold '7'" in r.stderr, r.stderr
+    assert r.returncode == 0 and "1 of 4 problems have no gold answer the verifier can read (first: problem q1: gold '7'" in r.stderr, r.stderr
+    # an accepted answer the verifier cannot read ("7" beside "B") is left out: (A) is wrong, not unjudged
+    got = {s["problem_id"]: s["reason"] for s in map(json.loads, (tmp_path / "run2" / "samples.jsonl").open())}
+    assert got == {"q0": "correct", "q3": "wrong"}, got

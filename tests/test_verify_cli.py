@@ -29,12 +29,15 @@ def test_a_list_gold_in_pairs_is_several_accepted_answers_as_in_a_run(tmp_path):
         {"id": "a", "completion": "<think>x</think> \\boxed{7}", "gold": ["7", "7.0"]},
         {"id": "b", "answer": "7.0", "gold": ["8", "7"]},
         {"id": "c", "answer": "9", "gold": ["7", "8"]},
-        {"id": "d", "completion": "I pick (C).", "gold": ["B", "C"], "verifier": "choice"}]))
+        {"id": "d", "completion": "I pick (C).", "gold": ["B", "C"], "verifier": "choice"},
+        # a member the verifier cannot read is left out while another remains: wrong, not unjudged
+        {"id": "e", "completion": "I pick (A).", "gold": ["B", "7"], "verifier": "choice"}]))
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 0, r.output
     got = [json.loads(line) for line in r.output.splitlines()]  # one line per input line, in order
     assert [(v["id"], v["correct"], v["reason"]) for v in got] == [
-        ("a", True, "correct"), ("b", True, "correct"), ("c", False, "wrong"), ("d", True, "correct")]
+        ("a", True, "correct"), ("b", True, "correct"), ("c", False, "wrong"), ("d", True, "correct"),
+        ("e", False, "wrong")]
 
 
 def test_pairs_think_open_must_be_a_boolean(tmp_path):

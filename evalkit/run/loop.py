@@ -27,7 +27,7 @@ from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Request, Verdict, last_user_message
 from evalkit.verifiers.base import (Verifier, VerifyItem, best_verdict, capabilities, get_verifier, gold_problem,
-                                    golds_for, rules_verifier, verifier_factory, verify_checked)
+                                    golds_for, readable_golds, rules_verifier, verifier_factory, verify_checked)
 
 if TYPE_CHECKING:
     from evalkit.trace import ReflectionModel
@@ -347,7 +347,7 @@ def unreadable_golds(plan: TaskPlan, verifier: Verifier) -> list[tuple[str, str]
     out = []
     for problem in plan.problems:
         answer = problem.tests if problem.tests is not None else problem.answer
-        whys = [gold_problem(verifier, g) if g is not None else "no gold answer" for g in golds_of(verifier, answer)]
+        whys = [gold_problem(verifier, g) for g in golds_of(verifier, answer)]  # None: as check_gold says
         if all(whys):
             out.append((problem.id, whys[0]))
     return out
@@ -356,9 +356,10 @@ def unreadable_golds(plan: TaskPlan, verifier: Verifier) -> list[tuple[str, str]
 def golds_of(verifier: Verifier, answer: Any) -> tuple[Any, ...]:
     """The golds a problem's answer (taskspec.gold_answer: text, None, or a tuple of accepted answers)
     is checked against: a tuple is read as `evalkit.rewards` reads a list (golds_for: each answer
-    alone, or the whole for a verifier that takes its gold as it is); None is checked as no gold."""
+    alone, or the whole for a verifier that takes its gold as it is), less those the verifier cannot read
+    while one it can remains (readable_golds); None is checked as no gold."""
     if isinstance(answer, tuple):
-        return golds_for(verifier, list(answer)) or (None,)
+        return readable_golds(verifier, golds_for(verifier, list(answer))) or (None,)
     return (answer,)
 
 

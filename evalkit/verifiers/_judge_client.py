@@ -39,8 +39,8 @@ class Reply:
     # why a reply is not whole (cut at max_tokens, no text): still the judge's reply, which the answer's
     # text may have led it to (it counts as what it says, unparsed as a rule), but never cached
     cut: str | None = None
-    # the server refused the question as longer than the judge's context (an error, which the cascade reads
-    # as the answer's doing when the answer is long: see JudgeCascade._combine)
+    # the server refused the question as longer than the judge's context: an error, which the cascade asks
+    # again with less of the answer (JudgeCascade._ask_shorter)
     too_long: bool = False
 
 
@@ -143,8 +143,8 @@ class JudgeClient:
             return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
         ms = (time.monotonic() - t0) * 1e3
         text = data.decode("utf-8", "replace")
-        if status in (400, 413, 422) and _TOO_LONG.search(text) and not _SETTING.search(text):
-            # the question cannot fit the judge's context; the cascade decides whether the answer's length did it
+        if status in (400, 413, 422) and _TOO_LONG.search(text):
+            # the question cannot fit the judge's context: the cascade asks again with less of the answer
             return Reply(None, f"judge server answered HTTP {status}: {text[:200]}", ms,
                          too_long=True), False, None
         if status != 200:
@@ -171,8 +171,6 @@ class JudgeClient:
 # how OpenAI-compatible servers refuse a prompt longer than the model's context (vLLM, SGLang, OpenAI, llama.cpp)
 _TOO_LONG = re.compile(r"context[ _]length|context window|maximum context|prompt is too long|input is too long"
                        r"|too many (?:input )?tokens", re.IGNORECASE)
-# a refusal that names a setting (max_tokens above the context) is the configuration's fault, whatever the answer
-_SETTING = re.compile(r"max_(?:completion_)?tokens|max_new_tokens", re.IGNORECASE)
 
 
 class _PastLimit(Exception):

@@ -20,7 +20,7 @@ from evalkit.jsonl import read_jsonl_numbered
 from evalkit.taskspec import gold_answer
 from evalkit.thinking import ThinkFormat, decide, get_format
 from evalkit.types import Verdict
-from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for,
+from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for, readable_golds,
                                     verifier_factory, verify_checked)
 
 
@@ -126,7 +126,7 @@ def _accepted_golds(verifier: Any, gold: Any) -> tuple[Any, ...]:
     """The golds a line's `gold` is checked against: a list is several accepted answers, each read alone,
     as a run and the rewards read it (golds_for); any other value is one gold, as given."""
     if isinstance(gold, list):
-        return golds_for(verifier, gold) or (gold,)
+        return readable_golds(verifier, golds_for(verifier, gold)) or (gold,)
     return (gold,)
 
 

@@ -396,6 +396,16 @@ def golds_for(verifier: Any, value: Any) -> tuple[Any, ...]:
     return tuple(gold for v in values if not _no_gold(v) and (gold := GOLD_READERS[kind](v)) is not None)
 
 
+def readable_golds(verifier: Any, golds: Sequence[Any]) -> tuple[Any, ...]:
+    """`golds` (several accepted answers) less those `verifier` cannot read (gold_problem), while one it can
+    remains: `("B", "7")` for a choice task is "B" (an unreadable member would make every wrong answer
+    unjudged); with none readable, all of them, so the fault shows."""
+    if len(golds) < 2:
+        return tuple(golds)
+    kept = tuple(g for g in golds if gold_problem(verifier, g) is None)
+    return kept or tuple(golds)
+
+
 def best_verdict(found: Sequence[Verdict]) -> Verdict:
     """Of one answer's verdicts against each of its accepted golds (golds_for): a correct one, else an
     unjudged one (an accepted answer could not be checked, so wrong would be a guess), else the first."""

@@ -239,7 +239,24 @@ class JudgeCascade:
                 out[key] = (reply, False)
                 if reply.error is None and reply.text is not None and reply.cut is None:
                     self.cache.put(key, reply.text, model=self.options.model, rubric=self.rubric.version)
+            self._ask_shorter(todo, out, deadline)
         return [out[k] for k in keys]
+
+    def _ask_shorter(self, todo: dict[str, tuple[str, str, str]], out: dict[str, tuple[Reply, bool]],
+                     deadline: float | None) -> None:
+        """Ask again, with the answer's tail cut to a quarter, the questions the server refused as too long
+        for the judge's context. The answer is capped in characters, not tokens: when the shorter one
+        fits, its length was the answer's doing, and the judge's reply to its tail stands (never cached);
+        when it is refused again, the judge's setup (its context, its max_tokens) is at fault."""
+        again = [k for k in todo if out[k][0].too_long]
+        if not again:
+            return
+        shorter = self.options.max_answer_chars // 4
+        conversations = [build_messages(self.rubric, *todo[k][:2], todo[k][2], shorter) for k in again]
+        for key, reply in zip(again, self.client.ask_many(conversations, deadline)):
+            if not reply.too_long:
+                note = f"the answer cut to its last {shorter} characters to fit the judge's context"
+                out[key] = (replace(reply, cut="; ".join(filter(None, (reply.cut, note)))), False)
 
     def _key(self, problem: str, gold: str, answer: str) -> str:
         # the answer as the judge is shown it: a longer answer with the same tail asks nothing new
@@ -250,11 +267,6 @@ class JudgeCascade:
         record = JudgeRecord(model=self.options.model, rubric=self.rubric.version, reply=reply.text,
                              error=reply.error, cached=cached)
         ms = rule.ms + reply.ms
-        if reply.too_long and len(final) >= self.options.max_answer_chars // 2:
-            # the answer's own length pushed the question past the judge's context (its characters are capped,
-            # not its tokens): a reply the answer led to, read as unparsed, so a wrong answer keeps its 0. A
-            # short answer refused so is the configuration's fault: an error, as any other
-            reply = Reply(None, None, reply.ms, f"too long for the judge's context ({reply.error})")
         if reply.error is not None:
             if self.options.on_fault == "error":
                 return replace(Verdict.infra_error(f"judge {self.options.model} gave no reply: {reply.error}", ms=ms),

@@ -391,12 +391,13 @@ class WorkerPool:
         pending = deque(sorted(range(len(jobs)), key=lambda i: jobs[i].cost, reverse=deadline is None))
         # worker -> (job index, dispatch time, kill time)
         busy: dict[_Worker, tuple[int, float, float]] = {}
-        served = False  # a worker took a job in this batch (or one was ready to, at the deadline)
+        served = False  # a worker was ready at the start, or took a job, in this batch
         try:
             self._grow(min(self.size, len(jobs)))
         except OSError as e:
             return [JobResult("infra", detail=f"cannot start a verifier worker: {e}")] * len(jobs)
         self._read_ready()
+        served = any(w.ready for w in self._workers)  # a warm pool: a deadline already past is a timeout
 
         while pending or busy:
             now = time.monotonic()
@@ -406,7 +407,6 @@ class WorkerPool:
                     self._replace(w)
                 # no worker was ready to take a job before the deadline: the pool was still starting (an
                 # infrastructure fault), which no answer caused; else the batch was more than the deadline held
-                served = served or any(w.ready for w in self._workers)
                 late = JobResult("timeout", detail="batch deadline passed before it started") if served else \
                     JobResult("infra", detail=f"batch deadline ({deadline:g} s) passed while the verifier's workers "
                                               "were still starting (warm_up() starts them ahead)")
