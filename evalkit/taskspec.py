@@ -263,8 +263,8 @@ def _parse_spec(path: Path) -> TaskSpec:
     if not isinstance(verifier, str):
         raise err("verifier", "expected a verifier name (math, choice, code or a plugin)")
     metrics = data.get("metrics", list(DEFAULT_METRICS))
-    if not isinstance(metrics, list):
-        raise err("metrics", "expected a list such as [avg@n, pass@k, maj@k]")
+    if not isinstance(metrics, list) or not metrics:  # an empty list would report nothing
+        raise err("metrics", "expected a list of at least one metric, such as [avg@n, pass@k, maj@k]")
     from evalkit.metrics import METRIC_FAMILIES
 
     for m in metrics:

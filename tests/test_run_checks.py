@@ -83,6 +83,7 @@ def test_metrics_listed_in_the_spec_are_the_metrics_reported(tmp_path):
 
 @pytest.mark.parametrize("extra, says", [
     ("metrics: [avg@n, best@k]\n", "mine.yaml:4: field 'metrics': unknown metric 'best@k'"),
+    ("metrics: []\n", "mine.yaml:4: field 'metrics': expected a list of at least one metric"),
     ("think_open: \"false\"\n", "mine.yaml:4: field 'think_open': expected true or false"),
     ("verifier_options: [timeout, 5]\n", "mine.yaml:4: field 'verifier_options': expected a mapping"),
     ("verifier_options: {no_such_option: 1}\n", "field 'verifier_options'"),
