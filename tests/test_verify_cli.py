@@ -229,3 +229,15 @@ def test_a_json_line_cut_at_its_end_names_its_own_column(tmp_path):
     src.write_text('{"id": 1, "gold": "2", "answer": "2"}\n{"id": 2, "gold": "2", "answer": \n')
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:2: corrupt JSON line (Expecting value at column 34)" in r.output, r.output
+
+
+@pytest.mark.parametrize("args, option", [
+    (["export", "math500", "--format", "trl", "--out", "x.jsonl", "--limit", "-1"], "--limit"),
+    (["judge", "doctor", "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--max-tokens", "0"],
+     "--max-tokens"),
+    (["judge", "doctor", "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-max-flips", "-1"],
+     "--judge-max-flips")])
+def test_counts_out_of_range_are_refused_naming_the_option(tmp_path, args, option):
+    # `export --limit -1` said "no problems to export"; `judge doctor --max-tokens 0` asked the judge anyway
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and f"Invalid value for '{option}'" in r.output, r.output
