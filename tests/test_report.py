@@ -545,7 +545,7 @@ def test_dollar_amounts_read_as_text_while_math_renders(tmp_path, page):
     assert "Janet makes 9 × $2 = $18 every day" in shown
 
 
-def test_majority_answer_groups_answers_as_maj_at_k_does(tmp_path, page):
+def test_majority_answer_groups_correct_answers_and_says_maj_at_k_may_differ(tmp_path, page):
     run = _replay_run(tmp_path, [{"id": "half", "problem": "What is one half?", "answer": "\\frac{1}{2}"}],
                       [{"problem_id": "half", "sample": 0, "completion": "<think>guess</think>\n\\boxed{3}"},
                        {"problem_id": "half", "sample": 1, "completion": "<think>half</think>\n\\boxed{\\frac{1}{2}}"},
@@ -906,3 +906,13 @@ def test_compare_marks_deltas_over_other_problems_as_no_difference(tmp_path):
     assert "-66.7 pts†" in metrics, metrics
     assert 'class="delta down"' not in html and 'class="delta apart"' in html
     assert "+0.0 pts" in _text(html, '<table class="paired">')
+
+
+def test_a_problem_without_answers_shows_no_majority_share(tmp_path, page):
+    # every sample unanswered: the share read "0.0%", as if a majority of none had been counted
+    run = _replay_run(tmp_path, [{"id": "q", "problem": "1+2?", "answer": "3"}],
+                      [{"problem_id": "q", "sample": 0, "completion": "<think>x</think>no idea"}])
+    _open(page, run / "index.html")
+    head = page.locator("#problems-table thead th").all_inner_texts()
+    row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
+    assert row["Majority share"] == "–" and row["Distinct answers"] == "0", row
