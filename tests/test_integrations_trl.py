@@ -187,7 +187,9 @@ def test_a_step_where_nothing_could_be_judged_logs_nan_not_a_gap(tmp_path):
     import evalkit
     from evalkit.integrations.trl import eval_metrics
 
-    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": None}) + "\n")
+    # (a task with no gold at all is refused before it generates: one problem here has a gold, unsampled)
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": None}) + "\n"
+                                      + json.dumps({"id": "g", "problem": "2+2?", "answer": "4"}) + "\n")
     (tmp_path / "nogold.yaml").write_text("name: nogold\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
     rows = [{"problem_id": "m", "sample": s, "completion": "\\boxed{5}"} for s in range(2)]
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
