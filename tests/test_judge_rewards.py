@@ -154,9 +154,10 @@ def test_an_answer_too_long_for_the_judges_context_keeps_the_rules_zero():
     assert out == [None]
     # every question refused as too long, a short answer's too: the judge's setup (a context smaller than its
     # prompt, max_tokens above it) is at fault, not the answer; a fault, never the rule's 0 in silence
+    # ... while a long answer refused even at its last quarter is still the answer's doing: its 0 stands
     with ScriptedJudge(lambda b: "VERDICT: INCORRECT", context_chars=10) as judge:
-        out, metrics = reward(judge, [short], ["5"])
-    assert out == [None] and metrics["math_judge_reward/unjudged"] == 1.0
+        out, metrics = reward(judge, [short, padded], ["5", "5"])
+    assert out == [None, 0.0] and metrics["math_judge_reward/unjudged"] == 1.0
 
 
 def test_a_lone_surrogate_in_one_answer_leaves_the_batch_judged():

@@ -453,6 +453,14 @@ def test_verl_batch_form_as_the_batch_reward_manager_calls_it():
     assert all(set(s) == {"score", "acc", "pred", "reason", "unjudged"} for s in scores)
 
 
+def test_an_accepted_answer_the_verifier_cannot_read_is_left_out_while_another_remains():
+    # ["B", "7"] for a choice task: "7" is no letter, and every wrong answer was unjudged (None, masked)
+    from evalkit.rewards import choice_reward
+
+    answers = ["<think>x</think>I pick (A).", "<think>x</think>I pick (B).", "<think>x</think>I pick (A)."]
+    assert choice_reward(completions=answers, answer=[["B", "7"], ["B", "7"], ["7", "8"]]) == [0.0, 1.0, None]
+
+
 def test_verl_routes_a_hub_datasets_id_by_its_words():
     # veRL's data_source is often the hub id: ARC's is allenai/ai2_arc (the answer is a letter)
     for source in ("allenai/ai2_arc", "arc_challenge", "ARC-Easy", "Idavidrein/gpqa"):
@@ -460,7 +468,8 @@ def test_verl_routes_a_hub_datasets_id_by_its_words():
     # a name that only holds the letters is math: 'arc' inside another word is not ARC
     assert verl.compute_score("research_math", R1 % "7", "7")["reason"] == "correct"
     # nor 'code' inside unicode (every row went to the code verifier, unjudged), nor 'apps' in perhaps
-    for source in ("unicode_math", "perhaps_olympiad", "gsm8k_encoded", "decoded_math"):
+    for source in ("unicode_math", "perhaps_olympiad", "gsm8k_encoded", "decoded_math",
+                   "PrimeIntellect/verifiable-math-problems"):
         assert verl.compute_score(source, R1 % "7", "7")["reason"] == "correct", source
     # code datasets whose names join `code` to a word still go to the code verifier (unjudged: no tests here)
     for source in ("bigcode/bigcodebench", "agentica-org/DeepCoder-Preview-Dataset", "KodCode/KodCode-V1",

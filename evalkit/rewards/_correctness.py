@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict, last_user_message
-from evalkit.verifiers.base import VerifyItem, best_verdict, golds_for, verifier_factory
+from evalkit.verifiers.base import VerifyItem, best_verdict, golds_for, readable_golds, rules_verifier, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -109,8 +109,9 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
 
     golds: the dataset's values; each becomes the verifier's golds the way it declares
     (Capabilities.gold: a worked solution's last box for math, code-test JSON as is for code). A list
-    of accepted answers (`["7", "7.0"]`) is checked answer by answer, and the best verdict stands:
-    correct if any accepts, else unjudged if one could not be judged, else the first's verdict.
+    of accepted answers (`["7", "7.0"]`) is checked answer by answer (less those the verifier cannot read,
+    while one it can remains), and the best verdict stands: correct if any accepts, else unjudged if one
+    could not be judged, else the first's verdict.
     columns: optional `finish_reason`, `think_open`, `think_format` and `problem` (the problem text, which a judge
     reads), each a list aligned with the completions or one value for all. Without `think_open`, text
     `prompts` (TRL's) that end in the format's open marker say the prompt opened thinking, and for chat
@@ -121,6 +122,9 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     try:
         factory = verifier_factory(verifier)
         accepted = [golds_for(factory, g) for g in golds]
+        if any(len(a) > 1 for a in accepted):  # a member the rules cannot read is left out while another remains
+            rules = rules_verifier(verifier, **(options or {}))
+            accepted = [readable_golds(rules, a) for a in accepted]
     except Exception as e:  # noqa: BLE001 - an unknown or broken verifier: every answer unjudged
         log.error("evalkit: %s", e.args[0] if isinstance(e, KeyError) and e.args else e)
         return [Verdict.infra_error(f"verifier {verifier!r} unavailable") for _ in completions]

@@ -182,6 +182,8 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
         started elsewhere cannot read the YAML file); None writes nothing (the rewards then assume r1).
     Raises InputError for bad input; the file appears whole or not at all.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"--limit: expected a whole number of at least 1, got {limit!r}")
     out = check_out_path(fmt, out)
     spec = load_task(task)
     check_outputs({"--out": out}, {**runs_around({"--out": out}), **{

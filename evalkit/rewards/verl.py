@@ -50,9 +50,9 @@ log = logging.getLogger("evalkit.rewards")
 # data_source pattern -> verifier; first match wins.
 DATA_SOURCE_ROUTES: list[tuple[str, re.Pattern]] = [
     # `code` ending a word's start too (bigcodebench, DeepCoder, OpenCodeReasoning, KodCode), not in unicode,
-    # encoded, decode; apps, taco and lcb as words of their own (not perhaps)
-    ("code", re.compile(r"humaneval|mbpp|primeintellect|(?<![a-z])(?!unicode|encod|decod)[a-z]*cod(?:e|ing)"
-                        r"|(?<![a-z])(?:apps|taco|lcb)", re.I)),
+    # encoded, decode; apps, taco and lcb (lcbv5) as words of their own (not perhaps)
+    ("code", re.compile(r"humaneval|mbpp|(?<![a-z])(?!unicode|encod|decod)[a-z]*cod(?:e|ing)"
+                        r"|(?<![a-z])(?:apps|taco|lcb(?:v[0-9]+)?)(?![a-z])", re.I)),
     # arc as a word of its own: allenai/ai2_arc, arc_challenge, ARC-Easy (not research, search)
     ("choice", re.compile(r"gpqa|mmlu|(?<![a-z])arc(?![a-z])|choice|multiple", re.I)),
     ("math", re.compile(r".")),

@@ -347,9 +347,10 @@ def unreadable_golds(plan: TaskPlan, verifier: Verifier) -> list[tuple[str, str]
     out = []
     for problem in plan.problems:
         answer = problem.tests if problem.tests is not None else problem.answer
-        whys = [gold_problem(verifier, g) for g in golds_of(verifier, answer)]  # None: as check_gold says
+        golds = golds_of(verifier, answer)
+        whys = [gold_problem(verifier, g) for g in golds]  # None as a gold: as the verifier's check_gold says
         if all(whys):
-            out.append((problem.id, whys[0]))
+            out.append((problem.id, "no gold answer" if golds[0] is None else whys[0]))
     return out
 
 

@@ -245,18 +245,26 @@ class JudgeCascade:
     def _ask_shorter(self, todo: dict[str, tuple[str, str, str]], out: dict[str, tuple[Reply, bool]],
                      deadline: float | None) -> None:
         """Ask again, with the answer's tail cut to a quarter, the questions the server refused as too long
-        for the judge's context. The answer is capped in characters, not tokens: when the shorter one
-        fits, its length was the answer's doing, and the judge's reply to its tail stands (never cached);
-        when it is refused again, the judge's setup (its context, its max_tokens) is at fault."""
+        for the judge's context. The answer is capped in characters, not tokens, so its length may be what
+        did not fit: the judge's reply to the shorter one stands (never cached). Refused again, an answer
+        that was cut is still the answer's doing (unparsed: the rule's verdict stands); one that was not is
+        the judge's setup (its context, its max_tokens): no reply."""
         again = [k for k in todo if out[k][0].too_long]
         if not again:
             return
-        shorter = self.options.max_answer_chars // 4
+        shorter = max(1, self.options.max_answer_chars // 4)
         conversations = [build_messages(self.rubric, *todo[k][:2], todo[k][2], shorter) for k in again]
         for key, reply in zip(again, self.client.ask_many(conversations, deadline)):
-            if not reply.too_long:
-                note = f"the answer cut to its last {shorter} characters to fit the judge's context"
-                out[key] = (replace(reply, cut="; ".join(filter(None, (reply.cut, note)))), False)
+            first = out[key][0]
+            tail = f"the answer's last {shorter} characters"
+            if reply.too_long and len(todo[key][2]) > shorter:
+                reply = Reply(None, None, reply.ms, f"too long for the judge's context even with {tail}")
+            elif reply.error is not None:
+                reply = replace(reply, error=f"{first.error}; asked again with {tail}: {reply.error}")
+            else:
+                note = f"judged on {tail}, to fit the judge's context"
+                reply = replace(reply, cut="; ".join(filter(None, (reply.cut, note))))
+            out[key] = (replace(reply, ms=first.ms + reply.ms), False)
 
     def _key(self, problem: str, gold: str, answer: str) -> str:
         # the answer as the judge is shown it: a longer answer with the same tail asks nothing new
@@ -275,18 +283,18 @@ class JudgeCascade:
                            detail=f"{rule.detail}; judge gave no reply ({reply.error}), the rule's verdict stands")
         parsed = parse_reply(reply.text)
         record = replace(record, says=parsed.says, form=parsed.form)
+        why = f" ({reply.cut})" if reply.cut else ""  # a reply cut at max_tokens, or to the answer's tail
         if parsed.says is None:
             if self.options.on_unparsed == "error":
                 return replace(Verdict.infra_error(f"judge {self.options.model}: reply did not parse", ms=ms),
                                answer=rule.answer, judge=record)
-            why = f" ({reply.cut})" if reply.cut else ""
             return replace(rule, ms=ms, judge=record,
                            detail=f"{rule.detail}; judge reply did not parse{why}, the rule's verdict stands")
         if parsed.says == "incorrect":
-            return replace(rule, ms=ms, judge=record, detail=f"{rule.detail}; judge agrees ({parsed.form})")
+            return replace(rule, ms=ms, judge=record, detail=f"{rule.detail}; judge agrees ({parsed.form}){why}")
         answer = rule.answer if rule.answer is not None else final[-200:]
         return Verdict(correct=True, score=1.0, answer=answer, reason="correct",
-                       detail=f"judge {self.options.model} ({parsed.form}) ruled correct; rules said "
+                       detail=f"judge {self.options.model} ({parsed.form}) ruled correct{why}; rules said "
                               f"{rule.reason}: {rule.detail}",
                        ms=ms, judge=replace(record, flipped=True))
 
@@ -327,6 +335,8 @@ def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: 
     """
     from evalkit.verifiers._judge_attacks import print_table, run_attacks
 
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InputError(f"--max-tokens: expected a whole number of at least 1, got {max_tokens!r}")
     client = JudgeClient(base_url, model, api_key, max_tokens=max_tokens)
     try:
         problem = client.check()
