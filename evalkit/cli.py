@@ -197,7 +197,7 @@ def _budget_options(f):
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
 @click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
 @click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible server URL (…/v1).")
-@click.option("--judge-max-flips", type=click.IntRange(min=0), default=None,
+@click.option("--judge-max-flips", type=int, default=None,
               help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip, or that "
                    "leaves a question without a reply (or one that does not parse), or rejects a right answer.")
 @click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
