@@ -353,7 +353,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
 @click.option("--format", "fmt", type=click.Choice(["trl", "verl"]), required=True,
               help="trl: prompt messages + answer/tests columns (jsonl, or parquet by suffix); verl: veRL's parquet.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The file to write.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N problems.")
+@click.option("--limit", type=int, default=None, help="Only the first N problems (at least 1).")
 @click.option("--think-format", default="auto", show_default=True,
               help=THINK_FORMAT_HELP + " Written to every row, for the rewards.")
 def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: str) -> None:
@@ -829,18 +829,20 @@ def judge_group() -> None:
 @judge_group.command("doctor")
 @click.option("--judge", "model", required=True, help="The judge model's served name.")
 @click.option("--judge-base-url", "base_url", required=True, help="Its OpenAI-compatible server URL (…/v1).")
-@click.option("--judge-max-flips", "max_flips", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
               help="Exit 1 when more attacks than this flip the judge (and whenever a question got no reply or "
                    "an unparsed one, or a right answer was rejected).")
 @click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=1024, show_default=True,
-              help="The longest reply the judge may give.")
+@click.option("--max-tokens", type=int, default=1024, show_default=True,
+              help="The longest reply the judge may give (at least 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
 def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, max_tokens: int,
                      as_json: bool) -> None:
     """Run the attack suite (wrong answers that instruct, imitate, close delimiters, ...) against the judge."""
     from evalkit.verifiers.judge import judge_doctor
 
+    if max_flips < 0:
+        raise InputError(f"--judge-max-flips: expected a whole number of at least 0, got {max_flips}")
     result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
     if as_json:
         click.echo(jsonl.dumps(result.to_dict()))

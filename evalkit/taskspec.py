@@ -436,11 +436,16 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
     for index, row in enumerate(rows):
         if limit is not None and len(problems) >= limit:
             break
-        if spec.window is not None and not _in_window(spec, row, index):
-            continue
-        problem = _problem(spec, row, index)
-        if problem.id in seen:
-            raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than one row (row {index})")
+        try:
+            if spec.window is not None and not _in_window(spec, row, index):
+                continue
+            problem = _problem(spec, row, index)
+            if problem.id in seen:
+                raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than "
+                                 f"one row (row {index})")
+        except InputError as e:  # the spec's line names the field; the row is found in the data by its count
+            where = spec.dataset.hub if used == "hub" else spec.dataset.local
+            raise InputError(f"{e} [row {index} counts from 0: record {index + 1} of {where}]") from None
         seen.add(problem.id)
         problems.append(problem)
     if not rows:

@@ -60,5 +60,11 @@ def key_lines(node: Any, prefix: str = "") -> dict[str, int]:
         for k, v in node.value:
             key = f"{prefix}{k.value}"
             out[key] = k.start_mark.line + 1
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:str":  # `~:`, `yes:`, `1.0:` are
+                # read as None, True, 1.0: an error names the key as the loaded mapping holds it
+                try:
+                    out.setdefault(f"{prefix}{yaml.SafeLoader('').construct_object(k)}", k.start_mark.line + 1)
+                except yaml.YAMLError:
+                    pass
             out.update(key_lines(v, key + "."))
     return out

@@ -111,7 +111,8 @@ def test_a_date_that_cannot_be_read_is_an_error_naming_the_row_not_a_problem_lef
     spec = apply_dataset_choices(load_task(str(tmp_path / "t.yaml")), make_window("2025-02-01", "2025-04-30"))
     with pytest.raises(InputError) as e:
         load_problems(spec)
-    assert str(e.value) == f"{tmp_path / 't.yaml'}:3: field 'date' on row 1: expected a date such as 2025-01-31, {says}"
+    assert str(e.value) == (f"{tmp_path / 't.yaml'}:3: field 'date' on row 1: expected a date such as 2025-01-31, {says} "
+                            f"[row 1 counts from 0: record 2 of {tmp_path / 'p.jsonl'}]")
     rows[1]["when"] = "2025-03-02T10:00:00Z"
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert [p.id for p in load_problems(spec).problems] == ["a", "b"]

@@ -464,6 +464,25 @@ def test_a_plugin_that_exits_as_it_imports_is_one_line_naming_it(tmp_path):
         assert not (tmp_path / "run" / "samples.jsonl").exists()
 
 
+def test_a_plugin_that_exits_as_it_is_built_is_one_line_naming_it(tmp_path):
+    # sys.exit in a plugin's constructor ended `evalkit run` with that code, nothing said and nothing run
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(site, "builder", "import sys\nclass V:\n    def __init__(self, **o):\n        sys.exit(0)\n"
+                       "class B:\n    def __init__(self, **o):\n        sys.exit(0)\n", "builder-plugins",
+                       "[evalkit.verifiers]\nquits = builder:V\n[evalkit.backends]\nquits = builder:B\n")
+    completions = replay(tmp_path, {("a", 0): "1"})
+    for args, says in [(["run", str(spec(tmp_path, "quits")), "--completions", str(completions)],
+                        "plugin (builder:V) verifier 'quits' could not be built: SystemExit: 0"),
+                       (["verify", "1", "1", "--verifier", "quits"],
+                        "plugin (builder:V) verifier 'quits' could not be built: SystemExit: 0"),
+                       (["run", str(spec(tmp_path, "choice")), "--backend", "quits", "--model", "m"],
+                        "plugin (builder:B) backend 'quits' could not start: SystemExit: 0")]:
+        r = evalkit(site, [*args, "--no-progress", "--out", "run"] if args[0] == "run" else args, tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, (args, r.stderr)
+        assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
 @pytest.mark.parametrize("backend, says, saved", [
     ("wontstart", "plugin (faulty:WontStart) backend 'wontstart' could not start: RuntimeError: cannot reach the "
                   "inference service", 0),

@@ -897,3 +897,20 @@ def test_code_rewards_are_judged_whatever_the_trainers_process_state(setup):
     out = subprocess.run([sys.executable, "-c", _TRAINER.format(setup=setup)], capture_output=True, text=True,
                          timeout=300)
     assert out.stdout == "[1.0]", out.stderr[-2000:]
+
+
+def test_a_plugin_verifier_that_exits_as_it_is_built_leaves_the_batch_unjudged_not_the_trainer_ended():
+    # sys.exit in a plugin verifier's constructor ended the training process, silently, with its code
+    from evalkit.rewards._correctness import verdicts
+    from evalkit.verifiers.base import VERIFIERS, register_verifier
+
+    class Quits:
+        def __init__(self, **options):
+            sys.exit(3)
+
+    register_verifier("quits_as_built", Quits)
+    try:
+        [v] = verdicts("quits_as_built", ["\\boxed{1}"], ["1"])
+    finally:
+        VERIFIERS.pop("quits_as_built", None)
+    assert (v.correct, v.reason, v.detail) == (None, "error", "quits_as_built verifier failed: SystemExit: 3")

@@ -85,6 +85,9 @@ def test_unknown_task_lists_the_known_ones():
     ("name: t\ndataset: {local: x.jsonl\nfields: {}\n", r"t\.yaml:\d+: malformed YAML"),
     ("name: t\ndataset: {local: x.jsonl}\ngeneration:\n  n: many\n", r"t\.yaml:4: field 'generation\.n': expected an integer"),
     ("name: t\ndataset: {local: x.jsonl}\nfeilds: {}\n", r"t\.yaml:3: field 'feilds': unknown key"),
+    # a key YAML reads as null, a boolean or a number (`~:`, `yes:`) was named without its line
+    ("name: t\ndataset: {local: x.jsonl}\n~: 2\n", r"t\.yaml:3: field 'None': unknown key"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration:\n  yes: 2\n", r"t\.yaml:4: field 'generation\.True': unknown key"),
     ("name: t\ndataset: {local: x.jsonl}\nprompt: '{{ problem '\n", r"t\.yaml:3: field 'prompt': bad jinja"),
     ("name: t\nfields: {}\n", r"t\.yaml: field 'dataset'"),
     # a key given twice would silently keep the last one
@@ -283,3 +286,12 @@ def test_a_directory_as_the_dataset_is_an_error_naming_the_spec_line(tmp_path):
     (tmp_path / "t.yaml").write_text("name: t\ndataset:\n  local: .\n")
     with pytest.raises(InputError, match=r"t\.yaml:3: field 'dataset\.local': .* is a directory; expected a data file"):
         load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_a_bad_row_is_found_in_the_data_file_by_its_record(tmp_path):
+    # the error named the spec's line and a row counted from 0 (the id's default), not where the row is
+    rows = [{"problem": "1+1", "answer": "2"}, {"problem": "2+2", "answer": "4"}, {"problem": None, "answer": "6"}]
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows), extra="")
+    assert str(e.value).endswith(f"field 'problem' on row 2 (id 2): expected the problem's text, got null "
+                                 f"[row 2 counts from 0: record 3 of {tmp_path / 'd.jsonl'}]"), str(e.value)

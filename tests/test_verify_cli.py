@@ -231,13 +231,18 @@ def test_a_json_line_cut_at_its_end_names_its_own_column(tmp_path):
     assert r.exit_code == 2 and "pairs.jsonl:2: corrupt JSON line (Expecting value at column 34)" in r.output, r.output
 
 
-@pytest.mark.parametrize("args, option", [
-    (["export", "math500", "--format", "trl", "--out", "x.jsonl", "--limit", "-1"], "--limit"),
+@pytest.mark.parametrize("args, expected", [
+    (["export", "math500", "--format", "trl", "--out", "x.jsonl", "--limit", "-1"],
+     "evalkit: error: --limit: expected a whole number of at least 1, got -1"),
     (["judge", "doctor", "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--max-tokens", "0"],
-     "--max-tokens"),
+     "evalkit: error: --max-tokens: expected a whole number of at least 1, got 0"),
     (["judge", "doctor", "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-max-flips", "-1"],
-     "--judge-max-flips")])
-def test_counts_out_of_range_are_refused_naming_the_option(tmp_path, args, option):
-    # `export --limit -1` said "no problems to export"; `judge doctor --max-tokens 0` asked the judge anyway
+     "evalkit: error: --judge-max-flips: expected a whole number of at least 0, got -1")])
+def test_counts_out_of_range_are_refused_naming_the_option(tmp_path, monkeypatch, args, expected):
+    # `export --limit -1` said "no problems to export"; `judge doctor --max-tokens 0` asked the judge anyway;
+    # the counts the commands check themselves get the project's one line, not click's usage form
+    monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, args)
-    assert r.exit_code == 2 and f"Invalid value for '{option}'" in r.output, r.output
+    assert r.exit_code == 2 and expected in r.output, r.output
+    assert "Usage:" not in r.output
+    assert not (tmp_path / "x.jsonl").exists()

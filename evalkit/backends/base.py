@@ -240,7 +240,7 @@ def get_backend(name: str, **options: Any) -> Backend:
         return factory(**options)
     except (InputError, ServerError):
         raise
-    except Exception as e:  # noqa: BLE001 - a plugin that fails as it starts: named, not a traceback
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin failing (or exiting) as it starts: named
         ep = find_entry_point(ENTRY_POINT_GROUP, BUILTIN_BACKENDS, name)
         raise InputError(f"{f'plugin ({ep.value})' if ep else 'registered'} backend {name!r} could not start: "
                          f"{type(e).__name__}: {e}") from None

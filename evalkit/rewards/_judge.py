@@ -195,7 +195,7 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
     t0 = time.perf_counter()
     try:
         impl, native_deadline = _verifier(verifier, options_key, options, limits)
-    except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a reward must never raise into (or end) the trainer
         log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
         ms = (time.perf_counter() - t0) * 1e3
         return [Verdict.infra_error(f"{verifier} verifier failed: {type(e).__name__}: {e}", ms=ms)] * len(items)

@@ -491,7 +491,7 @@ def get_verifier(name: str, **options: Any) -> Verifier:
         return factory(**options)
     except (KeyError, TypeError, ValueError, InputError):
         raise
-    except Exception as e:  # noqa: BLE001 - a plugin that fails as it starts: named, not a traceback
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin failing (or exiting) as it starts: named
         ep = None if "+" in name else find_entry_point(ENTRY_POINT_GROUP, BUILTIN_VERIFIERS, name)
         kind = "built-in" if name in BUILTIN_VERIFIERS else f"plugin ({ep.value})" if ep else "registered"
         raise KeyError(f"{kind} verifier {name!r} could not be built: {type(e).__name__}: {e}") from None
