@@ -255,6 +255,8 @@ def test_truncated_selfcorrected_marker_kind_and_text_search(runs, page):
     page.wait_for_function("document.querySelector('#sample-count').textContent.includes('completions searched')")
     hits = page.locator("#samples-table tbody tr td:nth-child(1)").all_inner_texts()
     assert "math500_0000" in hits and 0 < len(hits) < 10
+    box.fill("")  # cleared: every sample again, and no claim that completions were searched
+    assert count.inner_text() == "10 of 10 samples"
 
 
 def test_problems_table_sorts_and_filters(runs, page):
@@ -742,6 +744,20 @@ def test_compare_does_not_call_a_difference_real_over_too_few_shared_problems(tm
     paired = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<table class="paired">')
     assert "b/run 2 +100.0 pts +100.0 to +100.0 pts too few shared problems to tell (under 5)" in paired, paired
     assert "real" not in paired
+
+
+def test_compare_of_runs_sharing_only_unjudged_problems_says_so(tmp_path):
+    # both runs hold p2, which has no gold: the page said "no shared problems"
+    runs = []
+    for name, pids in (("a", ("p1", "p2")), ("b", ("p2", "p3"))):
+        (tmp_path / name).mkdir()
+        problems = [{"id": pid, "problem": "1+2?", "answer": None if pid == "p2" else "3"} for pid in pids]
+        runs.append(_replay_run(tmp_path / name, problems,
+                                [{"problem_id": pid, "sample": 0, "completion": "<think>x</think>\\boxed{3}"}
+                                 for pid in pids], n=1))
+    write_compare(runs, tmp_path / "cmp.html")
+    paired = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<table class="paired">')
+    assert "b/run 0 – – no problem judged in both runs" in paired, paired
 
 
 def test_a_flips_link_opens_the_headline_budgets_sample(tmp_path):

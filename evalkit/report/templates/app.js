@@ -157,7 +157,8 @@
     const cols = [multi.task && "Task", multi.model && "Model", "Problem", "#", budgets && "Budget", "Verdict", "Answer", "Tokens", "Markers", "Self-corr."].filter(Boolean);
     $("#samples-table thead").replaceChildren(h("tr", null, cols.map((c) => h("th", { class: ["#", "Tokens", "Markers", "Self-corr."].includes(c) ? "num" : null }, c))));
     const rows = sampleRows();
-    $("#sample-count").textContent = `${rows.length} of ${S.length} samples` + (st.textHits && st.textQuery ? " (completions searched)" : "");
+    const searched = st.textHits && st.textQuery && st.textQuery === $("#f-text").value.trim().toLowerCase();
+    $("#sample-count").textContent = `${rows.length} of ${S.length} samples` + (searched ? " (completions searched)" : "");
     const chip = $("#f-problem");
     chip.replaceChildren(st.problem === null ? "" : h("span", { class: "chip" }, "problem " + P[st.problem].id + (P[st.problem].b == null ? "" : ` · budget ${P[st.problem].b}`),
       h("button", { title: "Clear", onclick: () => { st.problem = null; renderSamples(); } }, "×")));
