@@ -914,3 +914,14 @@ def test_a_plugin_verifier_that_exits_as_it_is_built_leaves_the_batch_unjudged_n
     finally:
         VERIFIERS.pop("quits_as_built", None)
     assert (v.correct, v.reason, v.detail) == (None, "error", "quits_as_built verifier failed: SystemExit: 3")
+
+
+@pytest.mark.parametrize("limit", [float("inf"), 1e12])
+def test_a_limit_of_infinity_means_no_limit_not_every_reward_none(limit):
+    # `batch_deadline_s=float("inf")` was refused inside every batch (every reward None, logged), and
+    # 1e12 overflowed the clock the same way
+    completions = ["\\boxed{2}", "\\boxed{3}"]
+    assert math_reward(completions, answer=["2", "2"], batch_deadline_s=limit) == [1.0, 0.0]
+    assert math_reward(completions, answer=["2", "2"], per_answer_s=limit, batch_deadline_s=limit) == [1.0, 0.0]
+    assert choice_reward(["\\boxed{B}", "\\boxed{C}"], answer=["B", "B"], per_answer_s=limit,
+                         batch_deadline_s=limit) == [1.0, 0.0]

@@ -42,6 +42,16 @@ class Limits:
     per_answer_s: float = PER_ANSWER_S
     batch_deadline_s: float = BATCH_DEADLINE_S
 
+    def __post_init__(self) -> None:
+        # `float("inf")` (or 1e12) asks for no limit: held to LONGEST_S, which no clock or wait overflows
+        for name in ("per_answer_s", "batch_deadline_s"):
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > LONGEST_S:
+                object.__setattr__(self, name, LONGEST_S)
+
+
+LONGEST_S = 7 * 24 * 3600.0  # the longest limit kept: a week, as good as none for one batch
+
 
 _verifiers: dict[tuple, Any] = {}
 _cache: OrderedDict[tuple, Verdict] = OrderedDict()
