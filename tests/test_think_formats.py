@@ -546,3 +546,42 @@ def test_a_named_think_format_the_completions_do_not_use_is_warned(tmp_path, nam
     assert r.returncode == 0 and says in r.stderr, r.stderr
     r = run("r1", "run2")
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
+def test_another_think_format_on_resume_is_refused_before_the_backend_starts(tmp_path):
+    # the refusal came only once the engine had loaded (minutes for a large model on vLLM)
+    from evalkit.backends import register_backend
+    from evalkit.backends.base import BACKENDS
+    from evalkit.types import Completion
+
+    started = []
+
+    class Counting:
+        name = "counting"
+
+        def __init__(self, model):
+            started.append(model)
+
+        def render(self, messages, think_prefill, chat_template_kwargs):
+            return messages[-1]["content"], "", False
+
+        def generate(self, requests):
+            for req in requests:
+                yield req, Completion(text="<think>2+2</think> \\boxed{4}", finish_reason="stop", model="m")
+
+        def close(self):
+            pass
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: twoplustwo\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    register_backend("counting", Counting)
+    try:
+        evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="counting", n=1, think_format="r1",
+                         out=tmp_path / "run", progress=False)
+        assert started == ["m"]
+        with pytest.raises(InputError, match="scored with think format 'r1'; --think-format harmony needs"):
+            evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="counting", n=2, think_format="harmony",
+                             out=tmp_path / "run", progress=False)
+        assert started == ["m"]  # refused before a second start
+    finally:
+        BACKENDS.pop("counting", None)

@@ -231,6 +231,8 @@ def evaluate(
 
         identity["judge"] = {"model": judge, "rubric": load_rubric().version}
     previous = {} if overwrite else (run_dir.config() or {})
+    if think_format not in (None, "auto") and (previous.get("think_format") or {}).get("row"):
+        decide_for_run(think_format, previous=previous["think_format"])  # another one is refused before the engine
     if budgets is not None:  # absent for an ordinary run, so older runs keep their identity
         # the close is the think format's; known before the engine when named or recorded by a resumed run
         budgets = for_format(budgets, _thinks(_format_before_engine(think_format, previous)))
