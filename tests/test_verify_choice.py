@@ -104,6 +104,9 @@ def test_letter_forms_models_also_write(completion):
     ("Answer: $A$ or $B$", "A, B"),
     ("The answer is A, B, C, or D since each fits", "A, B, C, D"),  # words after the list keep it a list
     ("The answer is A or C because both work.", "A, C"),
+    ("The answer is C, A because both work.", "A, C"),  # a letter, not the article, before "because"
+    ("The answer is C or A cyclic ether.", "A, C"),  # joined by "or": listed
+    ("Answer: C, A", "A, C"),
     ("The answer is (A) or (C) since", "A, C"),
     ("The answer is (A) or maybe (C).", "A, C"),  # read as A: the hedge ended the list
     ("\\boxed{A} or \\boxed{C}", "A, C"),  # read as C, the last box
@@ -123,6 +126,9 @@ def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, ch
     "Therefore: (C) G protein coupled receptor.",
     "(C) H",
     "(A) and (B) are wrong, so (C).",
+    # after a comma, "A" and a word in small letters starts the option's text (read as "A, C" before)
+    "So the answer is (C), A cyclic ether.",
+    "The answer is option C, A decrease in pressure.",
 ])
 def test_a_letter_in_parentheses_followed_by_the_options_text_is_one_letter(completion):
     v = verify_choice(completion, "C")

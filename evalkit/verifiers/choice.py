@@ -76,6 +76,9 @@ _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|do
 _PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
 _OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)+[ \t]+"
                               + _PLURAL)
+# After a bare comma, "A" and a word in small letters is the article starting an option's text: "the answer is
+# (C), A cyclic ether" chooses C; "C, A because ..." and "C or A cyclic" still list A.
+_ARTICLE_A = re.compile(r"[ \t]+(?!(?:because|since|as|both|respectively|too|also|then|or|and|nor|in|on)\b)[a-z]{2,}")
 _ALTERNATIVE = re.compile(r"\bor\b|\bvs\b|\bversus\b|[/|∨]|\\(?:lor|vee)")  # "B or C": both are chosen
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
@@ -148,7 +151,9 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
         # A letter after "or" is listed; a clause of its own may start after it ("B or C, A and D are wrong").
         alternative = _ALTERNATIVE.search(text, end, m.start(1)) is not None
         if (_OWN_CLAUSE.match(text, m.end()) or not alternative and _OWN_CLAUSE_LIST.match(text, m.end())
-                or next_letter == "I" and _PRONOUN_I.match(text, m.end())):
+                or next_letter == "I" and _PRONOUN_I.match(text, m.end())
+                or next_letter == "A" and re.fullmatch(r"[ \t]*,[ \t]*", text[end:m.start(1)])
+                and _ARTICLE_A.match(text, m.end())):
             break
         chosen.append(next_letter)
         end = m.end()
