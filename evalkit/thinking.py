@@ -509,7 +509,7 @@ def detect_from_completions(completions: Iterable[str], think_open: bool = False
         if count > best_count:
             best, best_count = fmt, count
     if best is not None:
-        return FormatDecision(best, f"{best_count} of {len(texts)} completions hold its markers "
+        return FormatDecision(best, f"{best_count} of {len(texts)} completions hold one of its markers "
                                     f"({', '.join(repr(m) for m in best.markers())})")
     if think_open:
         return FormatDecision(R1, f"no think marker in {len(texts)} completions, but the prompt opens thinking")

@@ -932,3 +932,17 @@ def test_a_problem_without_answers_shows_no_majority_share(tmp_path, page):
     head = page.locator("#problems-table thead th").all_inner_texts()
     row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
     assert row["Majority share"] == "–" and row["Distinct answers"] == "0", row
+
+
+def test_a_harmony_answer_is_shown_without_the_end_marker_after_it(tmp_path, page):
+    # the answer pane showed `The answer is \boxed{9}.<|return|>`, though the marker is no part of the answer
+    completion = ("<|channel|>analysis<|message|>So x = 9.<|end|><|start|>assistant<|channel|>final<|message|>"
+                  "The answer is \\boxed{9}.<|return|>")
+    run = _replay_run(tmp_path, [{"id": "p1", "problem": "x?", "answer": "9"}],
+                      [{"problem_id": "p1", "sample": 0, "completion": completion}])
+    [rec] = [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rec["correct"] is True
+    view = _open_sample(page, run / "index.html", rec)
+    answer = view.locator("pre.answer").inner_text()
+    assert "The answer is" in answer and "<|return|>" not in answer, answer
+    assert view.locator("pre.after-answer").inner_text() == "<|return|>"

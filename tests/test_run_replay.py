@@ -842,3 +842,15 @@ def test_a_replay_record_that_is_no_completion_is_refused_at_its_line(tmp_path, 
     r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
     assert r.returncode == 2 and says in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert "resume" not in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_analyze_reads_each_models_lines_as_opened_by_its_prompt_or_not(tmp_path):
+    # one line of model A closing thinking it never opened made every line of the file read as opened by the
+    # prompt: model B's three finished answers were truncated and wrong (a run of the same file: 100%)
+    rows = [{"completion": "Compute.\n</think>\n\n\\boxed{4}", "gold": "4", "model": "A"},
+            *[{"completion": "The sum is \\boxed{4}.", "gold": "4", "model": "B"}] * 3]
+    f = tmp_path / "mixed.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    a = cli("analyze", str(f))
+    assert a.returncode == 0 and "4 completions: 4 correct, 0 wrong" in a.stdout, a.stdout + a.stderr
+    assert "the completions of 'A' close thinking they never open" in a.stderr, a.stderr

@@ -152,7 +152,7 @@ def test_a_replay_run_decides_the_format_from_the_completions_and_records_why(na
     run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=replay, out=tmp_path / "run", progress=False)
     config = json.loads((run.run_dir / "config.json").read_text())
     assert config["think_format"]["name"] == name
-    assert ("completions hold its markers" if name != "none" else "no think marker") in config["think_format"]["decided_by"]
+    assert ("completions hold one of its markers" if name != "none" else "no think marker") in config["think_format"]["decided_by"]
     samples = {s["sample"]: s for s in map(json.loads, (run.run_dir / "samples.jsonl").read_text().splitlines())}
     assert (samples[0]["reason"], samples[1]["reason"]) == ("correct", "truncated")
     assert samples[0]["trace"]["has_think"] == (name != "none")

@@ -442,6 +442,7 @@ def test_cli_analyze_writes_one_line_per_input_and_prints_a_summary(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2 completions: 0 correct, 0 wrong, 2 unjudged" in result.output
     assert "markers per 1k chars" in result.output and "mean episodes" in result.output
+    assert "accuracy with / without" not in result.output  # nothing judged: no heading over no rows
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["id"] for line in lines] == ["problem_4682"] * 2 and all(set(line["trace"]) == TRACE_KEYS for line in lines)
 
@@ -593,6 +594,31 @@ def test_boxes_a_repetition_loop_opens_and_never_closes_are_no_answers():
     # balanced, nested and escaped braces read as before
     text = "\\boxed{a\\}b} x \\fbox {\\boxed{5}} \\boxed{\\{1\\}} \\boxed{"
     assert [c for _, _, c in find_boxed(text)] == ["a\\}b", "\\boxed{5}", "5", "\\{1\\}"]
+
+
+@pytest.mark.parametrize("stated, candidate", [
+    ("So the answer is 3\\sqrt{2}.", None),  # its `3` was a wrong candidate: a false wrong-to-right correction
+    ("So the answer is 2^{10}.", None),
+    ("The answer is 1 + 1 + 1 = 3.", None),
+    ("The answer is 3.5x here.", None),
+    ("答案是3\\sqrt{2}。", None),
+    ("So the answer is 42.", "42"),
+    ("So the answer is 42 cm, I think.", "42"),
+    ("The answer is 12 (in cm).", "12"),
+    ("The answer is $3\\sqrt{2}$.", "$3\\sqrt{2}$"),
+    ("答案是3。", "3"),
+])
+def test_a_stated_answer_is_its_whole_value_or_none(stated, candidate):
+    from evalkit.trace._answers import find_candidates
+
+    assert [c.answer for c in find_candidates(stated)] == ([candidate] if candidate else [])
+
+
+def test_a_root_stated_before_its_box_is_no_self_correction():
+    stats = analyze("<think>The diagonal is 3 times sqrt 2. So the answer is 3\\sqrt{2}. Let me double-check. Yes."
+                    "</think>The diagonal is \\boxed{3\\sqrt{2}}.", "3\\sqrt{2}", exact, detector="rules")
+    assert stats.final_correct is True and stats.self_corrections["wrong_to_right"] == 0
+    assert [c["answer"] for c in stats.trajectory] == ["3\\sqrt{2}"]
 
 
 @pytest.fixture

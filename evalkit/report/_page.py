@@ -222,6 +222,9 @@ def _sample_text(rec: dict, think_open: bool, kinds: dict[str, int], think_forma
     trace_rest = {k: v for k, v in trace.items() if k not in ("markers", "episodes")}
     out = {"c": completion, "a": to16(split.answer_start) if split.has_think else 0,
            "open": split.has_think and not split.closed}
+    answer_end = split.answer_start + len(split.answer)
+    if answer_end < len(completion) and completion[split.answer_start:answer_end] == split.answer:
+        out["ae"] = to16(answer_end)  # what follows the answer (harmony's `<|return|>`) is shown apart from it
     if out["open"]:  # truncated only where the generation was cut, or its finish reason is unknown (DESIGN.md)
         out["cut"] = is_truncated(rec) or completion_truncated(completion, rec.get("finish_reason"), think_open,
                                                                think_format)

@@ -14,11 +14,13 @@ _VALUE = (
     r"|\$[^$\n]{1,40}\$|\\\([^\n]{1,40}?\\\)|-?\\sqrt\{[^{}]{1,20}\})"
 )
 
+# The value stated is the whole value: not the `3` of "3\sqrt{2}", "3^{2}", "3x", "3 + 4 = 7" or "3 \cdot 4".
+_VALUE_END = r"(?![\\^_{(\[A-Za-z\d]|[.,]\d)(?!\s*(?:[\\^_{+\-*/×·=<>]|\d))"
 # name -> pattern; the value is group `v`.
 ANSWER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("answer_is", re.compile(r"answer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE,
-                             re.IGNORECASE)),
-    ("final_zh", re.compile(r"(?:答案|结果)(?:是|为|应该是)\s*" + _VALUE)),
+    ("answer_is", re.compile(r"answer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE
+                             + _VALUE_END, re.IGNORECASE)),
+    ("final_zh", re.compile(r"(?:答案|结果)(?:是|为|应该是)\s*" + _VALUE + _VALUE_END)),
 )
 # "= N" counts only where it closes a concluding step: "So, 188 - 98 = 90." The pattern starts with
 # a literal "=" (fast to scan for); the sentence's opening words are checked after.

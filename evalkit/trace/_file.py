@@ -170,12 +170,24 @@ def analyze_file(
     finish = [r.get("finish_reason") if isinstance(r.get("finish_reason"), str) else None for r in rows]
     known = [r.get("correct") if isinstance(r.get("correct"), bool) else None for r in rows]
     decision = file_format(path, think_format, [r[completion_field] for r in rows], any(opens))
-    if (not think_open and rows and not any("think_open" in r for r in rows)
-            and sum(opened_vote(r[completion_field], decision.format, f, own_line=True) for r, f in zip(rows, finish)) > 0):
-        log.warning("evalkit: %s: the completions close thinking they never open: read as opened by the prompt "
-                    "(--think-open), so one that never closes is truncated; give 'think_open' in the lines to say "
-                    "otherwise", path)
-        opens = [True] * len(rows)
+    if not think_open:  # each model's lines vote apart (as a replay reads them): one model's template opening
+        # thinking says nothing of another's
+        by_model: dict[Any, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_model.setdefault(r.get("model") if isinstance(r.get("model"), str) else None, []).append(i)
+        shown = [model for model, lines in by_model.items()
+                 if not any("think_open" in rows[i] for i in lines)
+                 and sum(opened_vote(rows[i][completion_field], decision.format, finish[i], own_line=True)
+                         for i in lines) > 0]
+        for model in shown:
+            for i in by_model[model]:
+                opens[i] = True
+        if shown:
+            whose = "" if shown == [None] else " of " + ", ".join(repr(m) if m else "lines without a model"
+                                                                   for m in shown)
+            log.warning("evalkit: %s: the completions%s close thinking they never open: read as opened by the "
+                        "prompt (--think-open), so one that never closes is truncated; give 'think_open' in the "
+                        "lines to say otherwise", path, whose)
     if workers is None:
         workers = _auto_workers(len(rows))
     try:

@@ -198,11 +198,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     row("thought switches", lambda g: g["mean_thought_switches"])
     row("UT score", lambda g: g["mean_ut_score"])
     row("truncated rate", lambda g: g["truncated_rate"])
-    lines.append("accuracy with / without each behaviour:")
-    for name, b in summary["behaviours"].items():
-        if b["n_with"] and b["n_without"]:
-            lines.append(f"  {name:32} {b['accuracy_with']:.3f} (n={b['n_with']}) / {b['accuracy_without']:.3f} "
-                         f"(n={b['n_without']})  lift {b['lift']:+.3f}")
+    compared = [(name, b) for name, b in summary["behaviours"].items() if b["n_with"] and b["n_without"]]
+    if compared:  # no heading over nothing (nothing judged, or every completion alike)
+        lines.append("accuracy with / without each behaviour:")
+    for name, b in compared:
+        lines.append(f"  {name:32} {b['accuracy_with']:.3f} (n={b['n_with']}) / {b['accuracy_without']:.3f} "
+                     f"(n={b['n_without']})  lift {b['lift']:+.3f}")
     ssr = summary.get("superficial_reflection_rate")
     if ssr is not None:
         lines.append(f"superficial reflection (reflecting, still wrong): {ssr:.3f} of reflecting completions")

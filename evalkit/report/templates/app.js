@@ -353,7 +353,9 @@
       parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
     }
     if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw));
-    if (split < text.length) parts.push(h("pre", { class: "text answer math-src" }, withEpisodes(text, split, text.length, markers, x.ep)));
+    const answerEnd = x.ae ?? text.length;
+    if (split < answerEnd) parts.push(h("pre", { class: "text answer math-src" }, withEpisodes(text, split, answerEnd, markers, x.ep)));
+    if (answerEnd < text.length) parts.push(h("pre", { class: "text after-answer muted", title: "after the final answer, not part of it" }, text.slice(answerEnd)));
     const facts2 = traceFacts(x.tr);
     if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
     view.replaceChildren(...parts);
