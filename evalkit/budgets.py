@@ -433,7 +433,7 @@ class BudgetEngine:
     def _answer(self, chunk: list[list[Request]], thoughts: list[Thought]) -> Iterator[tuple[Request, Completion]]:
         s = self.settings
         # (sample index, kept thinking tokens, natural?) -> the answer's prefix; identical prefixes generate once
-        plans: list[tuple[Request, int, Thought, int | None, bool]] = []
+        plans: list[tuple[Request, int, Thought, int | None, bool, int]] = []
         prefixes: dict[tuple[int, int, bool], Prefix] = {}
         window = getattr(self.backend, "max_model_len", None)  # the context, where the engine says it
         for i, (reqs, t) in enumerate(zip(chunk, thoughts)):
@@ -442,13 +442,13 @@ class BudgetEngine:
                 limit = req.budget if req.budget is not None else req.max_tokens
                 finished = t.end in ("close", "eos") and len(t.ids) < limit
                 if finished and t.end == "eos":
-                    plans.append((req, i, t, None, False))  # the model stopped without an answer
+                    plans.append((req, i, t, None, False, 0))  # the model stopped without an answer
                     continue
                 if not finished and req.budget is None:
-                    plans.append((req, i, t, None, False))  # ran out of max tokens while thinking: truncated
+                    plans.append((req, i, t, None, False, 0))  # ran out of max tokens while thinking: truncated
                     continue
                 if not t.ids and t.end == "cap":  # the prompt fills the window: nothing was generated, no answer
-                    plans.append((req, i, t, None, False))
+                    plans.append((req, i, t, None, False, 0))
                     continue
                 kept = len(t.ids) if finished else self._cut(t, req.budget, full_text)
                 fit = (window - len(t.prompt_ids) - len(self._close_ids) - len(self._cue_ids) - s.answer_tokens
@@ -456,16 +456,34 @@ class BudgetEngine:
                 if fit is not None and kept > fit:  # thinking up to the context leaves no room to answer
                     kept, finished = self._cut(t, max(0, fit), full_text), False
                 key = (i, kept, finished)
-                plans.append((req, i, t, kept, finished))
-                if key not in prefixes:
-                    tail = self._finish_ids if finished else self._close_ids + self._cue_ids
-                    room = s.answer_tokens if req.budget is not None else req.max_tokens - kept - len(tail)
-                    prefixes[key] = Prefix(t.prompt_ids + tuple(t.ids[:kept]) + tail, max(1, room), req.temperature,
+                tail = self._finish_ids if finished else self._close_ids + self._cue_ids
+                room = max(1, self._room(req, kept, len(tail), finished))
+                if window:
+                    room = max(1, min(room, window - len(t.prompt_ids) - kept - len(tail)))
+                plans.append((req, i, t, kept, finished, room))
+                # budgets that share a prefix share its answer, drawn once with the most room of them (the
+                # seed makes a shorter one its first tokens)
+                if key not in prefixes or prefixes[key].max_tokens < room:
+                    prefixes[key] = Prefix(t.prompt_ids + tuple(t.ids[:kept]) + tail, room, req.temperature,
                                            req.top_p, derived_seed(req.seed, "answer"))
         keys = list(prefixes)
         answers = dict(zip(keys, self._continue([prefixes[k] for k in keys])))
-        for req, i, t, kept, finished in plans:
-            yield req, self._completion(req, t, kept, finished, answers.get((i, kept, finished)))
+        for req, i, t, kept, finished, room in plans:
+            answer = answers.get((i, kept, finished))
+            if answer is not None and len(answer.token_ids) > room:  # drawn with another budget's room
+                answer = replace(answer, token_ids=tuple(answer.token_ids[:room]), finish_reason="length",
+                                 stopped_on=None)
+            yield req, self._completion(req, t, kept, finished, answer)
+
+    def _room(self, req: Request, kept: int, tail: int, finished: bool) -> int:
+        """The answer's most tokens: after a cut, `answer_tokens`; after thinking the model ended itself
+        before its budget B, what a cut would have had in all (B + `answer_tokens`), so an R1 model's
+        long answer after its own close is not cut short; in an ordinary run, what `max_tokens` leaves."""
+        if req.budget is None:
+            return req.max_tokens - kept - tail
+        if not finished:
+            return self.settings.answer_tokens
+        return max(self.settings.answer_tokens, req.budget + self.settings.answer_tokens - kept - tail)
 
     def _completion(self, req: Request, t: Thought, kept: int | None, finished: bool,
                     answer: Continued | None) -> Completion:

@@ -344,6 +344,23 @@ def test_a_cut_moved_back_off_a_split_character_is_a_cut_not_a_finished_thinking
     assert {line.split()[2]: line[at:].split()[0] for line in table[2:-1]} == {"1": "0%", "4": "0%", "1000": "100%"}
 
 
+def test_an_answer_after_the_models_own_close_may_be_longer_than_answer_tokens(tmp_path):
+    # a model that ended its thinking itself and then wrote a long solution had that answer cut at
+    # --answer-tokens: every budget, the largest included, scored it truncated (an ordinary run: correct)
+    solution = " We add the parts carefully." * 4 + " So the answer is \\boxed{3}."  # about 140 tokens (bytes)
+    model = ScriptedModel({"pi": "quick: it is 3."}, {"pi": solution})
+    sweep = evalkit.evaluate([str(write_task(tmp_path, {"pi": "3"}))], engine=model, think_budget="8,100,1000",
+                             answer_tokens=16, out=tmp_path / "run", progress=False, think_format="r1")
+    by = {s["budget"]: s for s in lines(sweep.samples_path)}
+    # cut at 8: evalkit's close and cue, then at most 16 answer tokens
+    assert by[8]["reasoning_tokens"] == 8 and by[8]["completion"].endswith(DEFAULT_ANSWER_CUE + "\\boxed{0}")
+    # finished at 1000: the whole solution, as an ordinary run writes it
+    assert (by[1000]["reason"], by[1000]["completion"].endswith(solution)) == ("correct", True)
+    # finished at 100: at most 100 + 16 tokens in all, so its answer is cut where a cut sample's would end
+    assert by[100]["reason"] == "truncated" and by[100]["completion_tokens"] <= 100 + 16 + 1
+    assert by[1000]["completion"].startswith(by[100]["completion"])
+
+
 def test_a_prompt_too_long_for_the_window_gets_nothing_at_every_budget(tmp_path):
     # the sweep wrote a close and a cue after no thinking and counted them (15 tokens no model saw), with
     # no word that the prompt did not fit
