@@ -166,11 +166,18 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             count = s.get("completion_tokens")
             if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
                 raise InputError(f"{where}: field 'completion_tokens': expected a whole number >= 0, got {count!r}")
-            for step in ((s.get("trace") or {}).get("trajectory") or []) if isinstance(s.get("trace"), dict) else []:
+            trajectory = (s.get("trace") or {}).get("trajectory") if isinstance(s.get("trace"), dict) else None
+            if trajectory is not None and not isinstance(trajectory, list):
+                raise InputError(f"{where}: field 'trace.trajectory': expected a list, got {trajectory!r:.60}")
+            for step in trajectory or []:
                 position = step.get("position") if isinstance(step, dict) else None
                 if isinstance(position, bool) or not isinstance(position, int):
                     raise InputError(f"{where}: field 'trace.trajectory': each entry needs a whole-number "
                                      f"'position', got {step!r:.60}")
+                if not isinstance(step.get("answer"), (str, type(None))) or \
+                        not isinstance(step.get("correct"), (bool, type(None))):
+                    raise InputError(f"{where}: field 'trace.trajectory': each entry's 'answer' is text or null and "
+                                     f"its 'correct' true, false or null, got {step!r:.60}")
         tok, counted_with = _tokenizer(tokenizer, engine, config, samples)
         counter = _Counter(tok, samples)
         spans = []
@@ -198,7 +205,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             # thinking that never closed because the reply hit its token limit did not finish: past its
             # end a budget cuts it where the recording ends (its own truncated verdict would drop the
             # curve to 0 at every budget longer than the recording)
-            cut_short = split.has_think and not split.closed and s.get("finish_reason") == "length"
+            cut_short = _cut_short(s, split)
             for b in budget_list:
                 if not split.has_think or (tokens < b and not cut_short):
                     probes.append(Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, None, tokens,
@@ -311,13 +318,20 @@ def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | N
     i = bisect.bisect_right(positions, cut) - 1
     if i < 0:
         return None, False
-    return trajectory[i]["answer"], trajectory[i]["correct"] is True
+    return trajectory[i].get("answer"), trajectory[i].get("correct") is True
+
+
+def _cut_short(s: dict[str, Any], split: Any) -> bool:
+    """Thinking that never closed because the reply hit its token limit (or whose finish is not recorded,
+    as replays often leave it: the run read it as truncated too): every budget cuts it."""
+    return split.has_think and not split.closed and s.get("finish_reason") in ("length", None)
 
 
 def _check_traces(path: Path, samples: Sequence[dict[str, Any]], spans: Sequence[tuple], smallest: int) -> None:
     """--no-generate answers a cut from the trace analyzer's trajectory: a sample some budget cuts needs one."""
     untraced = [s for s, (split, _, tokens, _) in zip(samples, spans)
-                if split.has_think and tokens >= smallest and not isinstance(s.get("trace"), dict)]
+                if split.has_think and (tokens >= smallest or _cut_short(s, split))
+                and not isinstance(s.get("trace"), dict)]
     if untraced:
         s = untraced[0]
         raise InputError(f"{path}: --no-generate reads each cut trace's answer trajectory, and {len(untraced)} "
@@ -393,6 +407,15 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
         raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "
                          "--model M, or --backend openai --base-url URL (a server's completions endpoint), or use "
                          "--no-generate")
+    made_by = config.get("backend")
+    if made_by == "replay" or made_by == "openai" and \
+            ((config.get("identity") or {}).get("rendering") or {}).get("endpoint") != "completions":
+        # a probe continues the recorded prompt's tokens: a replay records the problem's text, a chat endpoint
+        # a display of its messages, neither what the model read through its chat template
+        raise InputError(f"this run's prompts are not the text its model read ({made_by}"
+                         f"{' chat endpoint' if made_by == 'openai' else ''}: the record keeps the messages' text, "
+                         "not the chat template's), so a probe would ask another question: use --no-generate, or "
+                         "probe a run made with --backend vllm or --backend openai --endpoint completions")
     try:
         engine = get_backend(backend, model=model, **options)
     except KeyError as e:

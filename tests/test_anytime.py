@@ -82,9 +82,34 @@ def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
     suggested = set(re.findall(r"--[a-z][a-z-]+", r.stderr))
     assert suggested >= {"--backend", "--base-url", "--no-generate"}
     assert all(option in usage.stdout for option in suggested), (suggested, usage.stdout)
+    # following that advice, a model would have continued the replay's recorded prompt, the problem's bare
+    # text, with no chat template: probes of another question, scored as the run's
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--budgets", "1024", "--backend",
+                        "vllm", "--model", str(tmp_path / "no-such-model")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "this run's prompts are not the text its model read (replay" in r.stderr, r.stderr
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(tmp_path), "--no-generate"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "not an evalkit run directory" in r.stderr
+
+
+def test_a_replayed_trace_cut_off_without_a_finish_reason_is_cut_not_finished(demo_run, tmp_path):
+    # a replay records no finish_reason: thinking that ran out of tokens counted as finished (100% at every
+    # budget past it), with the sample's own truncated verdict
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    cut = [s for s in samples if s["reason"] == "truncated" and not split_think(s["completion"], s["think_open"]).closed]
+    assert cut
+    (run / "samples.jsonl").write_text("".join(json.dumps({**s, "finish_reason": None}) + "\n" for s in samples))
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets",
+                        "1000000", "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = probes(run)
+    for s in cut:
+        probe = got[(s["model"], s["problem_id"], s["sample"], 1000000)]
+        assert probe["source"] == "trajectory" and probe["cut_char"] is not None, probe
 
 
 def test_a_trace_the_prompt_opened_is_cut_not_finished(demo_run):
@@ -155,6 +180,11 @@ def test_no_generate_on_a_run_without_traces_is_a_clear_error(tmp_path):
                         "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "have no trace" in r.stderr and "--no-trace" in r.stderr and "with generation" in r.stderr
+    # a budget past every trace's length still cuts the traces that ran out of tokens: refused too (it scored
+    # them as no answer, exit 0)
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "1000000",
+                        "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "have no trace" in r.stderr, r.stderr
     assert not (run / "anytime.jsonl").exists()
 
 
@@ -349,6 +379,10 @@ def test_thinking_cut_by_the_token_limit_is_not_finished_past_its_end_and_answer
     (lambda s: {**s, "trace": {**s["trace"], "trajectory": [{"answer": "1"}]}},
      "field 'trace.trajectory': each entry needs a whole-number 'position'"),
     (lambda s: {**s, "budget": 64}, "a --think-budget sweep; anytime reads an ordinary run's samples"),
+    # an entry without its answer was a KeyError traceback
+    (lambda s: {**s, "trace": {**s["trace"], "trajectory": [{"position": 5, "answer": 7}]}},
+     "field 'trace.trajectory': each entry's 'answer' is text or null"),
+    (lambda s: {**s, "trace": {**s["trace"], "trajectory": "abc"}}, "field 'trace.trajectory': expected a list"),
 ])
 def test_anytime_refuses_samples_it_cannot_count_in_one_line(demo_run, tmp_path, edit, says):
     # a count as text or a trajectory without positions was a traceback (exit 1); a negative count was used
