@@ -593,9 +593,17 @@ def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any, close: st
                                            else not was_cut(s, close, answer_cue)) for s in ss]),
             "mean_forced_waits": _mean([s["forced_waits"] for s in ss if s.get("forced_waits") is not None]),
         })
-    largest = rows[-1] if rows else None
+    # the headline is the largest budget over every sample the sweep holds: one an earlier invocation left
+    # on fewer problems (a sweep extended with --limit, a crash before a budget was resumed) is listed, not
+    # taken for the run's figures
+    full = max((row["n_samples"] for row in rows), default=0)
+    complete = [row for row in rows if row["n_samples"] == full]
+    for row in rows:
+        if row["n_samples"] < full:
+            row["partial"] = True
+    largest = complete[-1] if complete else None
     return {"largest": largest["budget"] if largest else None,
-            "smallest_reaching_95": smallest_reaching(rows, REACH), "budgets": rows}
+            "smallest_reaching_95": smallest_reaching(complete, REACH), "budgets": rows}
 
 
 def smallest_reaching(rows: Sequence[dict[str, Any]], share: float = REACH) -> int | None:
@@ -623,7 +631,7 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
 
     rows = [["task", "model", "budget", "avg@n [95% CI]", "thinking", "answer", "finished", "tok/correct"]]
     names = short_names([r["model"] for r in results])
-    marked = False
+    marked = partial = False
     for r in results:
         block = r.get("think_budgets", r)
         for row in block.get("budgets", []):
@@ -632,6 +640,9 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
             acc = "-" if value is None else figure_text(stat)
             mark = " *" if row["budget"] == block.get("smallest_reaching_95") else ""
             marked = marked or bool(mark)
+            if row.get("partial"):
+                mark += f" ({row['n_samples']} samples)"
+                partial = True
             rows.append([r["task"], names[r["model"]], f"{row['budget']}{mark}", acc, _num(row["mean_thinking_tokens"]),
                          _num(row["mean_answer_tokens"]), _num(row["finished_share"], pct=True),
                          _num(row["tokens_per_correct"])])
@@ -640,6 +651,9 @@ def format_budget_table(results: Sequence[dict[str, Any]]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     if marked:  # a footnote to no mark (every budget at 0%) reads as a row left out
         lines.append(f"* the smallest budget reaching {REACH:.0%} of the largest budget's avg@n")
+    if partial:
+        lines.append("(N samples): a budget made on fewer samples than the others (rerun the sweep to complete it); "
+                     "the headline is the largest budget made on all")
     return "\n".join(lines)
 
 

@@ -104,6 +104,7 @@ class CurateResult:
     ngram: int = NGRAM  # the n-gram length decontamination used
     budget: int | None = None  # the thinking budget whose samples were measured (None: an ordinary run)
     budgets: tuple[int, ...] = ()  # every thinking budget the run has
+    headline_budget: int | None = None  # the largest made on every sample: results.json's headline, the default
     notes: tuple[str, ...] = ()  # what the kept rows' tasks ask with that the rows cannot carry (trainer_notes)
 
     def counts(self) -> dict[str, int]:
@@ -174,7 +175,9 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     samples = scored_samples(samples, config)
     model = _one_model(run_dir, samples, model)
     budgets = sorted({s["budget"] for s in samples if s.get("model") == model and s.get("budget") is not None})
-    budget = _one_budget(run_dir, budgets, budget)
+    counts = Counter(s["budget"] for s in samples if s.get("model") == model and s.get("budget") is not None)
+    headline = max((b for b in budgets if counts[b] == max(counts.values())), default=None)
+    budget = _one_budget(run_dir, budgets, budget, headline)
     samples = [s for s in samples if s.get("model") == model and s.get("budget") == budget]
     rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
@@ -246,7 +249,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         benchmarks=tuple(index.tasks) if index else (),
                         skipped_benchmarks=index.skipped if index else (),
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
-                        budgets=tuple(budgets), notes=tuple(trainer_notes([spec for spec, _ in tasks
+                        budgets=tuple(budgets), headline_budget=headline, notes=tuple(trainer_notes([spec for spec, _ in tasks
                                                                             if spec.name in kept_tasks], fmt)))
 
 
@@ -260,7 +263,9 @@ def summary_table(result: CurateResult) -> str:
     lines = [f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}".rstrip() for a, b, c in rows]
     lines.insert(1, "-" * len(lines[0]))
     if result.budget is not None:
-        which = "the largest" if result.budget == max(result.budgets) else "chosen with --budget"
+        which = ("the largest" if result.budget == max(result.budgets) else
+                 "the largest made on every sample; a larger one holds fewer" if result.budget == result.headline_budget
+                 else "chosen with --budget")
         lines.append(f"\npass rates at thinking budget {result.budget} ({which} of the run's "
                      f"{', '.join(map(str, result.budgets))})")
     if result.benchmarks:
@@ -322,14 +327,15 @@ def _one_model(run_dir: Path, samples: list[dict[str, Any]], model: str | None) 
     return models[0]
 
 
-def _one_budget(run_dir: Path, budgets: list[int], budget: int | None) -> int | None:
+def _one_budget(run_dir: Path, budgets: list[int], budget: int | None, headline: int | None) -> int | None:
+    """The budget to measure: the one asked for, else the headline's (the largest made on every sample)."""
     if not budgets:
         if budget is not None:
             raise InputError(f"--budget {budget}: {run_dir} has no thinking budgets "
                              "(it was run without --think-budget)")
         return None
     if budget is None:
-        return budgets[-1]
+        return headline
     if budget not in budgets:
         raise InputError(f"--budget {budget}: {run_dir} has thinking budgets {', '.join(map(str, budgets))}")
     return budget

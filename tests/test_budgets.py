@@ -592,3 +592,28 @@ def test_the_budget_table_explains_its_mark_only_where_a_row_has_it():
                                                          "smallest_reaching_95": 8}}
     lines = format_budget_table([some]).splitlines()
     assert "8 *" in lines[2] and lines[-1].startswith("* the smallest budget reaching 95%")
+
+
+def test_a_budget_made_on_fewer_samples_is_listed_but_not_the_headline(tmp_path):
+    # a sweep at 10,1000 on 1 problem, extended to 3 problems at 10 alone: budget 1000 (one problem, solved)
+    # became the headline, the 95% mark and curate's default, while the run covered three
+    problems = {"pa": "1", "pb": "2", "pc": "3"}
+    model = ScriptedModel({p: f"thinking about {p}, so it is {g}." for p, g in problems.items()},
+                          {"pa": " \\boxed{1}", "pb": " \\boxed{9}", "pc": " \\boxed{9}"})
+    task = write_task(tmp_path, problems)
+    options = dict(engine=model, answer_tokens=16, out=tmp_path / "run", progress=False, think_format="r1")
+    evalkit.evaluate([str(task)], think_budget="10,1000", limit=1, **options)
+    run = evalkit.evaluate([str(task)], think_budget="10", limit=3, **options)
+    [entry] = run.results
+    assert entry["think_budgets"]["largest"] == 10 and entry["n_problems"] == 3
+    rows = {r["budget"]: r for r in entry["think_budgets"]["budgets"]}
+    assert (rows[10]["n_samples"], rows[1000]["n_samples"], rows[1000].get("partial")) == (3, 1, True)
+    table = format_budget_table(run.results)
+    assert "1000 (1 samples)" in table and "the headline is the largest budget made on all" in table, table
+
+    from evalkit.curate import curate
+
+    result = curate(tmp_path / "run", "0:1", "trl", tmp_path / "train.jsonl")
+    assert result.budget == 10 and result.headline_budget == 10
+    page = (tmp_path / "run" / "index.html").read_text(encoding="utf-8")
+    assert "not the headline\">1 samples</span>" in page

@@ -64,7 +64,7 @@ def test_budget_table_and_accuracy_against_thinking_curve(demo, page):
     tables = page.locator("#budgets table.budget-table")
     assert tables.count() == 4  # one per model of the demo
     reasoner = page.locator("#budgets h3", has_text="deepseek-reasoner")
-    assert reasoner.is_visible() and "anytime probes" in reasoner.inner_text()
+    assert reasoner.is_visible() and "anytime probes, read from the trace (--no-generate)" in reasoner.inner_text()
     rows = page.locator("#budgets table.budget-table").nth(
         [t for t in page.locator("#budgets h3").all_inner_texts()].index(reasoner.inner_text())).locator("tbody tr")
     assert [r.split("\t")[0].split()[0] for r in rows.all_inner_texts()] == ["128", "192", "224", "256", "1,024",

@@ -318,9 +318,11 @@ def budget_tables(entries: list[dict]) -> list[dict]:
                              "per_correct": _num(row.get("tokens_per_correct")),
                              "finished": _num(row.get("finished_share")),
                              "waits": _num(row.get("mean_forced_waits")),
-                             "reaches": row.get("budget") == block.get("smallest_reaching_95")})
+                             "reaches": row.get("budget") == block.get("smallest_reaching_95"),
+                             "partial": _num(row.get("n_samples")) if row.get("partial") else None})
             tables.append({"task": e.get("task"), "model": e.get("model"), "source": name,
-                           "unit": block.get("unit"), "rows": rows})
+                           "unit": block.get("unit"), "rows": rows,
+                           "from_trajectory": name == "anytime" and block.get("generated") is False})
     return tables
 
 
