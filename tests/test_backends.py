@@ -419,7 +419,16 @@ REFUSALS = {
                                       f"{prompt}" if prompt >= 2048 else
                                       f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048. "
                                       f"Given: {prompt} `inputs` tokens and {most} `max_new_tokens`"),
+    # the window and the sum, not the split: the prompt is the sum less the max_tokens asked
+    "openai-terse": lambda prompt, most: (400, f"This model's maximum context length is 2048 tokens. However, you "
+                                               f"requested {prompt + most} tokens. Please reduce the length of the "
+                                               "messages or completion."),
+    "sglang-terse": lambda prompt, most: (400, "Requested token count exceeds the model's maximum context length of "
+                                               f"2048 tokens. You requested a total of {prompt + most} tokens."),
 }
+# SGLang refuses a prompt and max_tokens that fill the window exactly (`>=`, _validate_token_len); the others
+# refuse one past it
+FILLS_WINDOW_REFUSED = {"sglang", "sglang-terse"}
 
 
 @pytest.mark.parametrize("server", sorted(REFUSALS))
@@ -428,7 +437,7 @@ def test_a_max_tokens_the_window_cannot_hold_is_lowered_to_what_it_leaves(server
         def do_POST(self):  # noqa: N802
             body = self.read_body()
             prompt = 3000 if "zq1" in json.dumps(body) else 20
-            if prompt + body["max_tokens"] > 2048:
+            if prompt + body["max_tokens"] > 2048 - (server in FILLS_WINDOW_REFUSED):
                 status, message = REFUSALS[server](prompt, body["max_tokens"])
                 self._send({"object": "error", "message": message, "code": status}, status=status)
             else:
@@ -439,10 +448,11 @@ def test_a_max_tokens_the_window_cannot_hold_is_lowered_to_what_it_leaves(server
                 "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     samples = {(s["problem_id"], s["sample"]): s for s in lines(tmp_path / "run" / "samples.jsonl")}
-    # the short prompt's samples are asked again with what the window leaves, as the in-process engines cap them
+    # the short prompt's samples are asked again with what the window leaves (one token short of filling it,
+    # which SGLang refuses), as the in-process engines cap them
     assert [samples[("short", i)]["correct"] for i in (0, 1)] == [True, True]
     short = [b["max_tokens"] for b in seen if "zq1" not in json.dumps(b)]
-    assert short[-1] == 2028 and set(short) <= {4096, 2028}
+    assert short[-1] == 2027 and set(short) <= {4096, 2027}
     # the long prompt does not fit at all: that sample's outcome, and the run goes on
     assert [samples[("long", i)]["reason"] for i in (0, 1)] == ["truncated", "truncated"]
     assert "2 samples have a prompt that does not fit" in r.stderr
@@ -459,6 +469,134 @@ def test_a_refusal_that_does_not_say_what_fits_stops_the_run_with_what_to_change
                 "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert "refused max_tokens 4096" in r.stderr and "--max-tokens" in r.stderr
+
+
+def test_a_refusal_after_max_tokens_was_lowered_stops_the_run_instead_of_blaming_the_prompt(tmp_path):
+    class Stingy(JSONHandler):  # says a 20-token prompt in a 2,048-token window, and refuses whatever it is asked
+        def do_POST(self):  # noqa: N802
+            most = self.read_body()["max_tokens"]
+            self._send({"object": "error", "code": 400, "message": "Requested token count exceeds the model's "
+                        f"maximum context length of 2048 tokens. You requested a total of {20 + most} tokens: 20 "
+                        f"tokens from the input messages and {most} tokens for the completion."}, status=400)
+
+    with serve(Stingy) as (url, seen):
+        r = cli("run", str(two_problems(tmp_path)), "--backend", "openai", "--model", "m", "--base-url", url,
+                "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    # it used to record every sample as a prompt that does not fit the window (0%, exit 0, kept on resume)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "refused max_tokens 2027 (lowered from 4096)" in r.stderr and "--max-tokens" in r.stderr
+    samples = tmp_path / "run" / "samples.jsonl"
+    assert not samples.is_file() or not lines(samples)
+    assert {b["max_tokens"] for b in seen} == {4096, 2027}
+
+
+def test_vllm_0_32_refusing_max_tokens_over_its_window_is_asked_again_with_the_window(tmp_path):
+    class Vllm032(JSONHandler):  # refuses max_tokens > max_model_len outright, lowers a smaller one itself
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            prompt, most = (3000 if "zq1" in json.dumps(body) else 20), body["max_tokens"]
+            if most > 2048:
+                self._send({"object": "error", "code": 400, "message": f"max_tokens={most} cannot be greater than "
+                            "max_model_len=2048. Please request fewer output tokens."}, status=400)
+            elif prompt > 2048:
+                self._send({"object": "error", "code": 400, "message": "This model's maximum context length is 2048 "
+                            f"tokens. However, your prompt contains {prompt} input tokens, which exceeds this limit "
+                            "even without any output tokens. Please reduce the length of the input prompt."},
+                           status=400)
+            else:
+                self._send(chat_reply())
+
+    with serve(Vllm032) as (url, seen):
+        r = cli("run", str(two_problems(tmp_path)), "--backend", "openai", "--model", "m", "--base-url", url,
+                "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # it used to stop the run at the first request
+    samples = {(s["problem_id"], s["sample"]): s for s in lines(tmp_path / "run" / "samples.jsonl")}
+    assert [samples[("short", i)]["correct"] for i in (0, 1)] == [True, True]
+    assert [samples[("long", i)]["reason"] for i in (0, 1)] == ["truncated", "truncated"]
+    assert {b["max_tokens"] for b in seen} == {4096, 2048}
+
+
+@pytest.mark.parametrize("refuses", ["prompt", "sum"])
+def test_a_refusal_that_blames_neither_the_prompt_nor_max_tokens_is_told_apart_by_a_one_token_try(refuses, tmp_path):
+    class LlamaCpp(JSONHandler):  # llama.cpp's refusal says neither the window nor the prompt's tokens
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            prompt = 3000 if "zq1" in json.dumps(body) else 20
+            if prompt + (body["max_tokens"] if refuses == "sum" else 0) > 2048:
+                self._send({"error": {"code": 400, "message": "the request exceeds the available context size, try "
+                                      "increasing it", "type": "exceed_context_size_error"}}, status=400)
+            else:
+                self._send(chat_reply())
+
+    with serve(LlamaCpp) as (url, seen):
+        r = cli("run", str(two_problems(tmp_path)), "--backend", "openai", "--model", "m", "--base-url", url,
+                "--max-tokens", "4096", "--no-progress", "--no-trace", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    if refuses == "prompt":  # a one-token reply is refused too: the prompt's outcome, and the run goes on
+        assert r.returncode == 0, r.stderr
+        samples = {(s["problem_id"], s["sample"]): s for s in lines(tmp_path / "run" / "samples.jsonl")}
+        assert [samples[("short", i)]["correct"] for i in (0, 1)] == [True, True]
+        assert [samples[("long", i)]["reason"] for i in (0, 1)] == ["truncated", "truncated"]
+    else:  # a one-token reply is taken: max_tokens is at fault, and nothing says by how much
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "refused max_tokens 4096" in r.stderr and "--max-tokens" in r.stderr
+        assert 1 in {b["max_tokens"] for b in seen}
+
+
+def test_a_malformed_server_url_is_one_line(tmp_path):
+    task = two_problems(tmp_path)
+    for url in ("http://host:abc/v1", "http://[::1"):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--no-progress",
+                "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
+        assert f"--base-url {url!r} is not a URL" in r.stderr
+    with serve(JSONHandler) as (url, _):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--judge", "j",
+                "--judge-base-url", "http://host:abc/v1", "--no-progress", "--out", str(tmp_path / "run2"),
+                cwd=tmp_path)
+    assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
+    assert "--judge-base-url 'http://host:abc/v1' is not a URL" in r.stderr
+
+
+def test_an_empty_reply_the_server_never_finished_is_tried_again(tmp_path):
+    class Unfinished(JSONHandler):  # OpenRouter's reply when a provider fails: nothing, and no finish_reason
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            reply = chat_reply("" if len(type(self).seen) == 1 else "<think>1+1</think> \\boxed{2}")
+            if len(type(self).seen) == 1:
+                reply["choices"][0]["finish_reason"] = None
+            self._send(reply)
+
+    with serve(Unfinished) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False)
+    [s] = lines(run.samples_path)
+    assert len(seen) == 2 and (s["correct"], s["finish_reason"]) == (True, "stop"), s
+
+
+def test_an_interrupt_stops_the_openai_backend_sending(tmp_path):
+    # evaluate() from Python stopped by Ctrl-C: the backend's thread went on sending every request left
+    from evalkit.backends.openai import OpenAIBackend
+    from evalkit.types import Request
+
+    class Slow(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            time.sleep(0.2)
+            self._send(chat_reply())
+
+    with serve(Slow) as (url, seen):
+        engine = OpenAIBackend("m", url, concurrency=2)
+        asked = [Request(task="t", problem_id=str(i), sample=0, seed=i, prompt="Hi", prefill="", temperature=0.0,
+                         top_p=1.0, max_tokens=4, messages=({"role": "user", "content": "Hi"},)) for i in range(40)]
+        stream = engine.generate(asked)
+        next(stream)
+        engine.interrupt()
+        left = list(stream)  # generate returns: the requests in flight are cancelled, none is sent any more
+        sent = len(seen)
+        time.sleep(1.0)
+        assert len(seen) == sent < 10 and len(left) <= 2
+        # the next generate runs whole
+        assert sorted(r.problem_id for r, _ in engine.generate(asked[:2])) == ["0", "1"]
 
 
 def test_a_reply_the_server_gave_up_on_is_tried_again(tmp_path):
@@ -593,6 +731,38 @@ def test_a_slow_reply_is_tried_again_and_its_server_is_not_called_unreachable(tm
         assert r.returncode == 0, r.stderr
         assert len(seen) == 2  # the slow try, then the one that came back
     assert "unreachable" not in r.stderr
+    assert lines(tmp_path / "run" / "samples.jsonl")[0]["correct"] is True
+
+
+class TrickleOnce(JSONHandler):
+    """Over its first reply, sends its headers at once and then a space every 0.2 s for 1.6 s before the JSON
+    (a gateway padding a slow reply); then answers at once."""
+
+    def do_POST(self):  # noqa: N802
+        self.read_body()
+        data = json.dumps(chat_reply()).encode()
+        slow = len(type(self).seen) == 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data) + (8 if slow else 0)))
+        self.end_headers()
+        if slow:
+            for _ in range(8):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        self.wfile.write(data)
+
+
+def test_request_timeout_bounds_a_reply_padded_byte_by_byte(tmp_path):
+    # the read timeout restarted at every byte: a reply padded with spaces was waited for however long it took
+    task = two_problems(tmp_path, n=1)
+    with serve(TrickleOnce) as (url, seen):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                "--request-timeout", "0.5", "--concurrency", "1", "--no-progress", "--no-trace",
+                "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert len(seen) == 2  # the padded try, given up at 0.5 s, then the one that came back
     assert lines(tmp_path / "run" / "samples.jsonl")[0]["correct"] is True
 
 

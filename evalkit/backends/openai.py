@@ -3,7 +3,8 @@
 Chat endpoint by default (the server applies the chat template); `endpoint="completions"` sends a
 prompt rendered with the model's own tokenizer instead, so the think prefill can be forced. Bounded
 concurrency per server; retries with backoff on 429 (no sooner than its Retry-After), 5xx, connection
-errors and replies the server gave up on (finish_reason `error`, `abort`); a clear error on other 4xx.
+errors and replies the server gave up on (finish_reason `error`, `abort`) or never finished (empty, no
+finish_reason); a clear error on other 4xx.
 Several base URLs make a fleet (evalkit.backends.fleet): requests are spread across the servers, and
 the in-flight requests of a server that dies go to the others. Servers that return the thinking
 separately (`reasoning_content` or `reasoning`) get it stitched back in the run's think format's own
@@ -11,8 +12,11 @@ markers (`think_format`, r1's `<think>…</think>` unless the run says otherwise
 downstream sees one self-contained completion. A request may take as long as the server needs
 (`timeout`, `--request-timeout`, bounds it); a prompt the server refuses as longer than its context
 window is that sample's outcome (cut off before its first token), not the run's end; a max_tokens
-longer than the window leaves after the prompt is lowered to what it leaves, where the refusal says how
-much. With `stream=True` (`--stream`) each reply comes as server-sent events, folded into the same
+longer than the window leaves after the prompt is lowered to one token less than it leaves, where the
+refusal says how much (`_refused_as_too_long`); a refusal that blames neither is told apart by a
+one-token try; one that blames max_tokens without saying what fits stops the run naming --max-tokens
+(never recorded as a prompt too long). `interrupt()` cancels the requests in flight.
+With `stream=True` (`--stream`) each reply comes as server-sent events, folded into the same
 completion a plain reply gives: tokens keep the connection busy through a gateway that cuts idle ones,
 and `timeout` bounds the silence between them instead of the whole reply.
 """
@@ -40,17 +44,28 @@ from evalkit.types import Completion, Request
 # how servers refuse a request that does not fit the context window, the prompt alone or with its
 # max_tokens (vLLM, SGLang, OpenAI, llama.cpp; TGI answers 422 "must have less than N tokens")
 TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size|"
-                      r"must have less than \d+ tokens|must be <= ?\d+", re.IGNORECASE)
+                      r"max_model_len|must have less than \d+ tokens|must be <= ?\d+", re.IGNORECASE)
 TOO_LONG_STATUS = {400, 413, 422}
-# the window and the prompt's tokens, where a refusal says them: "maximum context length is 2048 tokens and
-# your request has 20 input tokens" (vLLM), "(20 in the messages, 4096 in the completion)" (OpenAI, older
-# vLLM), "of 2048 tokens ... 20 tokens from the input messages" (SGLang), "must be <= 4096. Given: 20 `inputs`
-# tokens" (TGI)
-WINDOW = re.compile(r"context length (?:is|of) (\d+)|must be <= ?(\d+)", re.IGNORECASE)
-PROMPT_TOKENS = re.compile(r"(\d+) (?:input tokens|in the messages|tokens from the input|`?inputs`? tokens)",
-                           re.IGNORECASE)
+# the window, where a refusal says it: "maximum context length is 2048 tokens" (vLLM, OpenAI), "of 2048 tokens"
+# (SGLang), "must be <= 2048" (TGI), "cannot be greater than max_model_len=2048" (vLLM 0.32)
+WINDOW = re.compile(r"context length (?:is|of) (\d+)|must be <= ?(\d+)|max_model_len ?= ?(\d+)", re.IGNORECASE)
+# the prompt's tokens, where a refusal says them: "your request has 20 input tokens" (vLLM), "(20 in the messages,
+# 4096 in the completion)" (OpenAI, older vLLM), "20 tokens from the input messages" (SGLang), "Given: 20 `inputs`
+# tokens" (TGI), "you requested 3000 tokens in the messages" (vLLM before 0.6)
+PROMPT_TOKENS = re.compile(r"(\d+) (?:input tokens|(?:tokens )?in the messages|tokens from the input|"
+                           r"`?inputs`? tokens)", re.IGNORECASE)
+# the prompt and max_tokens together, where a refusal says only their sum: "However, you requested 4116 tokens."
+# (OpenAI's older wording), "You requested a total of 4116 tokens." (SGLang, cut short)
+TOTAL_TOKENS = re.compile(r"requested (?:a total of )?(\d+) tokens", re.IGNORECASE)
+# refusals that blame the prompt alone (vLLM 0.32, SGLang, TGI)
+PROMPT_ALONE = re.compile(r"even without any output tokens|reduce the length of the input prompt|"
+                          r"the input \(\d+ tokens\) is longer than|`inputs` must have less than", re.IGNORECASE)
+# refusals that blame max_tokens, the reply's share
 ASKS_OUTPUT = re.compile(r"max_tokens|max_new_tokens|max_completion_tokens|in the completion|for the completion",
                          re.IGNORECASE)
+# vLLM 0.32's "max_tokens=4096 cannot be greater than max_model_len=2048", whatever the prompt: it lowers a
+# max_tokens within its window itself
+OUTPUT_OVER_WINDOW = re.compile(r"cannot be greater than max_model_len", re.IGNORECASE)
 GAVE_UP = {"error", "abort"}  # the finish_reason of a reply the server gave up on (vLLM, OpenRouter)
 # OpenRouter's routing shortcuts, which its /models does not list: `deepseek/deepseek-r1:nitro`
 ROUTING_VARIANTS = {"nitro", "floor", "online", "exacto"}
@@ -100,6 +115,11 @@ class OpenAIBackend:
         if not urls:
             urls = [os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]
         urls = list(dict.fromkeys(u.rstrip("/") for u in urls))
+        for url in urls:
+            try:
+                httpx.URL(url)
+            except httpx.InvalidURL as e:  # a mistyped port: one line, not httpx's traceback
+                raise InputError(f"--base-url {url!r} is not a URL ({e})") from None
         self.base_urls = urls
         self.base_url = urls[0]
         self.model = model
@@ -109,10 +129,14 @@ class OpenAIBackend:
         self.timeout = timeout
         self.stream = bool(stream)
         self._root: str | None = None  # the model's path as the server reports it (vLLM's /models `root`)
-        self._fitted: dict[str, int] = {}  # a prompt's max_tokens, lowered to what the server's window leaves
+        # a prompt's max_tokens, lowered to what the server's window leaves, and whether a refusal said the prompt fits
+        self._fitted: dict[str, tuple[int, bool]] = {}
         self.headers = {"Authorization": f"Bearer {_api_key(api_key)}"}
         self.tokenizer = None
         self.max_model_len = max_model_len
+        self._stop = threading.Event()  # interrupt(): the run is ending
+        self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None  # the generate to cancel
+        self._lock = threading.Lock()
         self.fleet = Fleet(urls, concurrency=concurrency, max_retries=max_retries, down_timeout=down_timeout)
         unreachable = {url: why for url in urls if (why := self._check_server(url))}
         if len(unreachable) == len(urls):
@@ -183,28 +207,52 @@ class OpenAIBackend:
         # them); shown in records as the plain messages
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages), "", False
 
+    def interrupt(self) -> None:
+        """Stop generating, from another thread: no request is sent any more, those in flight are cancelled,
+        and generate() returns (the run is ending: Ctrl-C, SIGTERM)."""
+        with self._lock:
+            self._stop.set()
+            if self._running is not None:
+                loop, task = self._running
+                loop.call_soon_threadsafe(task.cancel)
+
     def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         """Run the requests on an event loop in a helper thread; yield completions as they arrive."""
         out: queue.Queue = queue.Queue()
         done = object()
 
+        async def run() -> None:
+            with self._lock:
+                if self._stop.is_set():  # interrupted before it started
+                    return
+                self._running = (asyncio.get_running_loop(), asyncio.current_task())
+            try:
+                await self._run_all(requests, out)
+            finally:
+                with self._lock:
+                    self._running = None
+
         def worker() -> None:
             try:
-                asyncio.run(self._run_all(requests, out))
-            except BaseException as e:  # surfaced in the caller's thread
-                out.put(e)
+                asyncio.run(run())
+            except BaseException as e:  # surfaced in the caller's thread, unless it is the interrupt's
+                if not (isinstance(e, asyncio.CancelledError) and self._stop.is_set()):
+                    out.put(e)
             out.put(done)
 
         thread = threading.Thread(target=worker, daemon=True, name="evalkit-openai")
         thread.start()
-        while True:
-            item = out.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-        thread.join()
+        try:
+            while True:
+                item = out.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+            thread.join()
+        finally:  # an interrupt ends this generate only (one before it started included)
+            self._stop.clear()
 
     def _client(self) -> httpx.AsyncClient:
         n = self.concurrency * len(self.base_urls)
@@ -248,31 +296,68 @@ class OpenAIBackend:
         # in-process engines do (the reply then ends as `length`); remembered for the prompt's other samples
         key = json.dumps({k: v for k, v in body.items() if k not in ("seed", "temperature", "top_p", "max_tokens")},
                          sort_keys=True)
+        fits = False  # a refusal said this prompt fits the window: refused again, it is max_tokens' fault
         if key in self._fitted and isinstance(req.max_tokens, int):
-            body["max_tokens"] = min(req.max_tokens, self._fitted[key])
-        for _ in range(2):
+            most, fits = self._fitted[key]
+            body["max_tokens"] = min(req.max_tokens, most)
+        refusal: _TooLong | None = None
+        for _ in range(3):  # vLLM 0.32 lowers to its window first, then a server may say what the prompt leaves
             try:
                 return self._completion(req, await self._post(client, url, path, body))
             except _Fit as e:
-                self._fitted[key] = body["max_tokens"] = e.max_tokens
-            except _TooLong:
-                break
-        return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
+                refusal = e
+                if isinstance(body["max_tokens"], int) and e.max_tokens >= body["max_tokens"]:
+                    break  # refused what its own refusal says the window holds
+                fits = fits or e.prompt_fits
+                self._fitted[key] = (e.max_tokens, fits)
+                body["max_tokens"] = e.max_tokens
+            except _Unsaid as e:  # whose fault: a refusal naming max_tokens says so, else a one-token reply tells
+                refusal = e
+                if fits or e.blames_output or await self._fits_alone(client, url, path, body):
+                    break
+                return prompt_too_long(req, None, self.model)
+            except _TooLong as e:
+                refusal = e
+                if fits:
+                    break
+                return prompt_too_long(req, None, self.model)  # this sample's outcome; the others go on
+        # never recorded as a prompt too long when the prompt fits: the run stops, resumable, naming what to change
+        lowered = f" (lowered from {req.max_tokens})" if body["max_tokens"] != req.max_tokens else ""
+        unsaid = ", without saying what it leaves" if isinstance(refusal, _Unsaid) and not fits else ""
+        raise ServerError(f"server at {url} refused max_tokens {body['max_tokens']}{lowered} as more than its context "
+                          f"window leaves for the reply{unsaid} ({refusal}); lower the task's max_tokens (--max-tokens)")
+
+    async def _fits_alone(self, client: httpx.AsyncClient, url: str, path: str, body: dict[str, Any]) -> bool:
+        """Whether the server takes this prompt with a one-token reply: asked when a refusal for the window
+        does not say whether the prompt or max_tokens is at fault (llama.cpp's "the request exceeds the
+        available context size"). The prompt fits: max_tokens' fault; refused again: the prompt's."""
+        try:
+            await self._post(client, url, path, {**body, "max_tokens": 1})
+        except _Fit:
+            return True  # it says the prompt leaves room
+        except _TooLong:
+            return False
+        return True
 
     async def _post(self, client: httpx.AsyncClient, url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST one request (streamed with `stream`) and return the reply's body, a streamed one folded
         into the plain shape. Raises what the fleet reads: Unreachable, Busy, TimedOut, ServerError; and
-        _TooLong for a prompt the server refuses as longer than its context window."""
+        _TooLong for a request the server refuses as too long for its context window (_refused_as_too_long)."""
         if self.stream:
             body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        streamed = None
-        try:
+        async def exchange() -> tuple[httpx.Response, dict[str, Any] | None]:
             async with client.stream("POST", f"{url}/{path}", json=body) as r:
                 if r.status_code < 400 and r.headers.get("content-type", "").startswith("text/event-stream"):
-                    streamed = await _fold_events(r)
-                else:  # a plain reply (also from a server that does not stream), or an error
-                    await r.aread()
-        except httpx.ReadTimeout:  # it took the request and is working on it: slow, not down
+                    return r, await _fold_events(r)
+                await r.aread()  # a plain reply (also from a server that does not stream), or an error
+                return r, None
+
+        try:
+            if self.timeout and not self.stream:  # the whole reply, also one a gateway pads byte by byte
+                r, streamed = await asyncio.wait_for(exchange(), self.timeout)
+            else:
+                r, streamed = await exchange()
+        except (httpx.ReadTimeout, asyncio.TimeoutError):  # it took the request and is working on it: slow, not down
             waited = "token" if self.stream else "reply"
             raise TimedOut(f"no {waited} within {self.timeout:g} s (--request-timeout)") from None
         except httpx.HTTPError as e:  # also a stream cut off mid-reply: the server went away
@@ -290,7 +375,7 @@ class OpenAIBackend:
                 raise Busy(f"{r.status_code} without a completion: {_one_line(r.text, 200)}")
             return _finished(data)
         if r.status_code in TOO_LONG_STATUS and TOO_LONG.search(r.text):
-            raise _refused_as_too_long(r.text, body.get("max_tokens"), url)
+            raise _refused_as_too_long(r.text, body.get("max_tokens"), self.max_model_len)
         if r.status_code not in RETRY_STATUS:
             hint = ""
             if r.status_code == 404 and not url.endswith("/v1"):
@@ -419,37 +504,59 @@ class _TooLong(Exception):
 
 
 class _Fit(_TooLong):
-    """The server refused a request whose prompt fits its context window but whose max_tokens does not:
-    `max_tokens` is what the window leaves."""
+    """The server refused a request as too long for its context window, and said what max_tokens it
+    holds: `max_tokens`. prompt_fits: the refusal said the prompt's tokens, and they leave room (vLLM
+    0.32 says only that max_tokens is above its window)."""
 
-    def __init__(self, max_tokens: int, message: str) -> None:
+    def __init__(self, max_tokens: int, message: str, prompt_fits: bool = True) -> None:
         super().__init__(message)
         self.max_tokens = max_tokens
+        self.prompt_fits = prompt_fits
 
 
-def _refused_as_too_long(text: str, max_tokens: Any, url: str) -> Exception:
+class _Unsaid(_TooLong):
+    """The server refused a request as too long for its context window without saying whether the
+    prompt or max_tokens is at fault. blames_output: it names max_tokens (or the completion)."""
+
+    def __init__(self, message: str, blames_output: bool) -> None:
+        super().__init__(message)
+        self.blames_output = blames_output
+
+
+def _refused_as_too_long(text: str, max_tokens: Any, known_window: int | None = None) -> _TooLong:
     """What a server's refusal for its context window means: _Fit where the prompt fits and the refusal says
-    by how much the reply must shrink; _TooLong where the prompt alone does not fit; a ServerError (the run
-    stops, resumable) where the reply does not fit and the server does not say what would."""
+    what max_tokens the window holds after it; _TooLong where the prompt alone does not fit; _Unsaid where it
+    does not tell. known_window: the window the server reported on /models, for a refusal that does not say it.
+
+    The prompt's tokens are what the refusal says, else the total it says less the max_tokens asked. A reply
+    fits one token short of what the window leaves: SGLang refuses a prompt and max_tokens that fill it."""
     message = _one_line(text, 300)
-    window = next((int(g) for m in WINDOW.finditer(text) for g in m.groups() if g), None)
-    prompt = next((int(m.group(1)) for m in PROMPT_TOKENS.finditer(text)), None)
-    if window is not None and prompt is not None:
-        if prompt < window and isinstance(max_tokens, int) and max_tokens > window - prompt:
-            return _Fit(window - prompt, message)
+    if PROMPT_ALONE.search(text):
         return _TooLong(message)
-    if ASKS_OUTPUT.search(text):
-        return ServerError(f"server at {url} refused max_tokens {max_tokens} as more than its context window leaves "
-                           f"for the reply, without saying how much it leaves ({message}); lower the task's "
-                           f"max_tokens (--max-tokens)")
-    return _TooLong(message)
+    window = next((int(g) for m in WINDOW.finditer(text) for g in m.groups() if g), known_window)
+    prompt = next((int(m.group(1)) for m in PROMPT_TOKENS.finditer(text)), None)
+    total = next((int(m.group(1)) for m in TOTAL_TOKENS.finditer(text)), None)
+    if prompt is None and total is not None and isinstance(max_tokens, int):
+        prompt = total - max_tokens
+    if window is not None and prompt is not None:
+        room = window - prompt - 1
+        return _Fit(room, message) if room >= 1 else _TooLong(message)
+    if window is not None and OUTPUT_OVER_WINDOW.search(text) and isinstance(max_tokens, int) and max_tokens > window:
+        return _Fit(window, message, prompt_fits=False)  # vLLM 0.32 lowers it further for the prompt itself
+    return _Unsaid(message, blames_output=bool(ASKS_OUTPUT.search(text)))
 
 
 def _finished(data: dict[str, Any]) -> dict[str, Any]:
-    """The reply, unless the server gave up on it (finish_reason `error` or `abort`): Busy, tried again."""
+    """The reply, unless the server gave up on it (finish_reason `error` or `abort`) or never finished it (no
+    finish_reason and nothing in it, OpenRouter's reply when a provider fails): Busy, tried again, as the same
+    reply streamed is."""
     choice = data["choices"][0]
     if choice.get("finish_reason") in GAVE_UP:
         raise Busy(f"the server gave up on the reply (finish_reason {choice['finish_reason']!r})")
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    said = choice.get("text") or message.get("content") or message.get("reasoning_content") or message.get("reasoning")
+    if choice.get("finish_reason") is None and not said:
+        raise Busy("the server sent an empty reply it never finished (no finish_reason)")
     return data
 
 
