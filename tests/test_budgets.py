@@ -617,3 +617,5 @@ def test_a_budget_made_on_fewer_samples_is_listed_but_not_the_headline(tmp_path)
     assert result.budget == 10 and result.headline_budget == 10
     page = (tmp_path / "run" / "index.html").read_text(encoding="utf-8")
     assert "not the headline\">1 samples</span>" in page
+    # the page's settings say what the sweep did (they replace max_tokens)
+    assert "budgets 10, 1000 (answer_tokens=16, answer_cue=" in page

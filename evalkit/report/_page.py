@@ -162,6 +162,17 @@ def settings(config: dict) -> list[tuple[str, str]]:
             bits.append(f"fitted on {fitted['traces']} traces, {fitted.get('sentences', '?')} sentences"
                         + (", adapted from a base model" if fitted.get("adapted_from") else ", from scratch"))
         rows.append(("Reflection model", f"{detector['file']} ({'; '.join(bits)})"))
+    sweep = config.get("think_budgets")
+    if isinstance(sweep, dict):  # they replace max_tokens, and forcing changes every sample: shown with sampling
+        bits = []
+        if sweep.get("budgets"):
+            bits.append("budgets " + ", ".join(str(b) for b in sweep["budgets"] if isinstance(b, int))
+                        + f" (answer_tokens={sweep.get('answer_tokens')}, answer_cue={sweep.get('answer_cue')!r})")
+        if sweep.get("min_think"):
+            bits.append(f"budget forcing: min_think={sweep['min_think']}, max_waits={sweep.get('max_waits')}, "
+                        f"wait_text={sweep.get('wait_text')!r}")
+        if bits:
+            rows.append(("Thinking", "; ".join(bits)))
     for spec in config.get("tasks") or []:
         if isinstance(spec, dict):
             ds = spec.get("dataset") or {}
@@ -182,7 +193,7 @@ def settings(config: dict) -> list[tuple[str, str]]:
     if layers is not None or "sandbox_layers" in config:
         rows.append(("Sandbox layers", flat(layers) if layers else "none (no code tasks, or not recorded)"))
     known = {"tasks", "model", "backend", "sampling", "versions", "sandbox_layers", "engine", "think_format",
-             "reflection_model"}
+             "reflection_model", "think_budgets"}
     for k, v in config.items():
         if k not in known and isinstance(v, (str, int, float, bool)):
             rows.append((k, str(v)))
