@@ -470,7 +470,9 @@ class BudgetEngine:
         answers = dict(zip(keys, self._continue([prefixes[k] for k in keys])))
         for req, i, t, kept, finished, room in plans:
             answer = answers.get((i, kept, finished))
-            if answer is not None and len(answer.token_ids) > room:  # drawn with another budget's room
+            # drawn with another budget's room (its end of sequence counts, as the engine counts it)
+            if answer is not None and len(answer.token_ids) + (answer.finish_reason == "stop"
+                                                               and answer.stopped_on is None) > room:
                 answer = replace(answer, token_ids=tuple(answer.token_ids[:room]), finish_reason="length",
                                  stopped_on=None)
             yield req, self._completion(req, t, kept, finished, answer)

@@ -1187,3 +1187,16 @@ def test_a_vllm_stream_whose_outputs_another_caller_took_fails_instead_of_spinni
     with pytest.raises(ServerError, match="no longer holds 2 of this run's requests"):
         list(stream)
     assert not vllm_engine.llm.llm_engine.has_unfinished_requests()
+
+
+@pytest.mark.parametrize("prompt, asked, read", [
+    (20, 4096, ("_Fit", 2027)),  # one token short of what the window leaves: SGLang refuses a full window
+    (2047, 10, ("_Fit", 1)),  # a prompt one token short of the window still gets its one token (vLLM takes it)
+    (2048, 10, ("_TooLong", None)),  # the prompt fills the window: that sample's outcome
+])
+def test_a_refusal_stating_the_window_and_the_prompt_is_read_as_what_fits(prompt, asked, read):
+    from evalkit.backends.openai import _refused_as_too_long
+
+    got = _refused_as_too_long(f"This model's maximum context length is 2048 tokens. However, your request has "
+                               f"{prompt} input tokens. Please reduce the length of the input messages.", asked)
+    assert (type(got).__name__, getattr(got, "max_tokens", None)) == read

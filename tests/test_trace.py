@@ -603,6 +603,10 @@ def test_boxes_a_repetition_loop_opens_and_never_closes_are_no_answers():
     ("The answer is 3.5x here.", None),
     ("答案是3\\sqrt{2}。", None),
     ("So the answer is 42.", "42"),
+    ("So the answer is **3**.", "3"),  # bold, a dash and a numbered list after it end the value
+    ("Thus the answer is 12 - let me double-check.", "12"),
+    ("So the answer is 2\n3. Check the other case.", "2"),
+    ("The answer is 7 -> done.", "7"),
     ("So the answer is 42 cm, I think.", "42"),
     ("The answer is 12 (in cm).", "12"),
     ("The answer is $3\\sqrt{2}$.", "$3\\sqrt{2}$"),

@@ -107,6 +107,8 @@ def test_letter_forms_models_also_write(completion):
     ("The answer is C, A because both work.", "A, C"),  # a letter, not the article, before "because"
     ("The answer is C or A cyclic ether.", "A, C"),  # joined by "or": listed
     ("Answer: C, A", "A, C"),
+    ("The answer is C, A only.", "A, C"),  # words that follow a letter are no option's text
+    ("The answer is C, A likely.", "A, C"),
     ("The answer is (A) or (C) since", "A, C"),
     ("The answer is (A) or maybe (C).", "A, C"),  # read as A: the hedge ended the list
     ("\\boxed{A} or \\boxed{C}", "A, C"),  # read as C, the last box

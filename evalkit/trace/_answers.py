@@ -15,7 +15,8 @@ _VALUE = (
 )
 
 # The value stated is the whole value: not the `3` of "3\sqrt{2}", "3^{2}", "3x", "3 + 4 = 7" or "3 \cdot 4".
-_VALUE_END = r"(?![\\^_{(\[A-Za-z\d]|[.,]\d)(?!\s*(?:[\\^_{+\-*/×·=<>]|\d))"
+# ("**3**", "12 - let me check", "7 -> done" and a numbered list on the next line end their value)
+_VALUE_END = r"(?![\\^_{(\[A-Za-z\d]|[.,]\d)(?![ \t]*(?:[\\^_{+×·=<>/]|-[ \t]*\d|\d))"
 # name -> pattern; the value is group `v`.
 ANSWER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("answer_is", re.compile(r"answer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE
