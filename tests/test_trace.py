@@ -601,6 +601,9 @@ def test_boxes_a_repetition_loop_opens_and_never_closes_are_no_answers():
     ("So the answer is 2^{10}.", None),
     ("The answer is 1 + 1 + 1 = 3.", None),
     ("The answer is 3.5x here.", None),
+    ("The answer is 3 - \\sqrt{2}.", None),  # the first term of an expression is not the answer
+    ("The answer is 2 * \\pi.", None),
+    ("The answer is 2**10 = 1024.", None),
     ("答案是3\\sqrt{2}。", None),
     ("So the answer is 42.", "42"),
     ("So the answer is **3**.", "3"),  # bold, a dash and a numbered list after it end the value

@@ -131,6 +131,7 @@ def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, ch
     # after a comma, "A" and a word in small letters starts the option's text (read as "A, C" before)
     "So the answer is (C), A cyclic ether.",
     "The answer is option C, A decrease in pressure.",
+    "So the answer is (C), A likely candidate for the reaction.",  # a listing word inside the option's text
 ])
 def test_a_letter_in_parentheses_followed_by_the_options_text_is_one_letter(completion):
     v = verify_choice(completion, "C")

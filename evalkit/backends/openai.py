@@ -307,8 +307,8 @@ class OpenAIBackend:
             except _Fit as e:
                 refusal = e
                 if isinstance(body["max_tokens"], int) and e.max_tokens >= body["max_tokens"]:
-                    if body["max_tokens"] == 1:  # not even one token after it (SGLang): the prompt fills the window
-                        return prompt_too_long(req, None, self.model)
+                    if body["max_tokens"] == 1 and not (fits or e.prompt_fits):  # not even one token after it
+                        return prompt_too_long(req, None, self.model)  # (SGLang): the prompt fills the window
                     break  # refused what its own refusal says the window holds
                 fits = fits or e.prompt_fits
                 self._fitted[key] = (e.max_tokens, fits)
@@ -541,8 +541,12 @@ def _refused_as_too_long(text: str, max_tokens: Any, known_window: int | None = 
     if prompt is None and total is not None and isinstance(max_tokens, int):
         prompt = total - max_tokens
     if window is not None and prompt is not None:
-        room = window - prompt - 1  # a prompt one token short of the window still gets its one token (vLLM)
-        return _Fit(max(room, 1), message) if window - prompt >= 1 else _TooLong(message)
+        room = window - prompt - 1
+        if room >= 1:
+            return _Fit(room, message)
+        # a prompt one token short of the window still gets its one token where the server takes it (vLLM); one
+        # refused again (SGLang) is the prompt's: that sample's outcome
+        return _Fit(1, message, prompt_fits=False) if window - prompt == 1 else _TooLong(message)
     if window is not None and OUTPUT_OVER_WINDOW.search(text) and isinstance(max_tokens, int) and max_tokens > window:
         return _Fit(window, message, prompt_fits=False)  # vLLM 0.32 lowers it further for the prompt itself
     return _Unsaid(message, blames_output=bool(ASKS_OUTPUT.search(text)))

@@ -14,9 +14,11 @@ _VALUE = (
     r"|\$[^$\n]{1,40}\$|\\\([^\n]{1,40}?\\\)|-?\\sqrt\{[^{}]{1,20}\})"
 )
 
-# The value stated is the whole value: not the `3` of "3\sqrt{2}", "3^{2}", "3x", "3 + 4 = 7" or "3 \cdot 4".
-# ("**3**", "12 - let me check", "7 -> done" and a numbered list on the next line end their value)
-_VALUE_END = r"(?![\\^_{(\[A-Za-z\d]|[.,]\d)(?![ \t]*(?:[\\^_{+×·=<>/]|-[ \t]*\d|\d))"
+# The value stated is the whole value: not the `3` of "3\sqrt{2}", "3^{2}", "3x", "3 + 4 = 7", "3 - \sqrt{2}",
+# "2 * \pi", "2**10" or "3 \cdot 4"; "**3**", "12 - let me check", "7 -> done" and a numbered list on the next
+# line end their value.
+_VALUE_END = (r"(?![\\^_{(\[A-Za-z\d]|[.,]\d)"
+              r"(?!\s*(?:[\\^_{+×·=<>/]|\*(?!\*)|\*\*(?=\d|\\|\()|[-−–]\s*(?:\d|\\|\(|[A-Za-z](?![A-Za-z])))|[ \t]*\d)")
 # name -> pattern; the value is group `v`.
 ANSWER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("answer_is", re.compile(r"answer\s+(?:is|should be|would be|must be|will be|=|:)\s*:?\s*(?:\*\*)?" + _VALUE

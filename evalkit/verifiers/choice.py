@@ -78,8 +78,9 @@ _OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|
                               + _PLURAL)
 # After a bare comma, "A" and a word in small letters is the article starting an option's text: "the answer is
 # (C), A cyclic ether" chooses C; "C, A because ..." and "C or A cyclic" still list A.
-_ARTICLE_A = re.compile(r"[ \t]+(?!(?:because|since|as|both|respectively|too|also|then|or|and|nor|in|on|only|alone|"
-                        r"likely|probably|possibly|perhaps|maybe|either|each|together|is|are|was|were)\b)[a-z]{2,}")
+_ARTICLE_A = re.compile(r"[ \t]+(?!(?:because|since|as|both|respectively|too|also|then|or|and|nor|in|on|is|are|was|"
+                        r"were)\b)(?!(?:(?:most|very)[ \t]+)?(?:only|alone|likely|probably|possibly|perhaps|maybe|"
+                        r"either|each|together|definitely|certainly|clearly|surely)\b[ \t]*(?:[.,;:!?)]|$))[a-z]{2,}")
 _ALTERNATIVE = re.compile(r"\bor\b|\bvs\b|\bversus\b|[/|∨]|\\(?:lor|vee)")  # "B or C": both are chosen
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
