@@ -443,7 +443,9 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
             if problem.id in seen:
                 raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than "
                                  f"one row (row {index})")
-        except InputError as e:  # the spec's line names the field; the row is found in the data by its count
+        except InputError as e:  # the spec's line names the field; a row named is found in the data by its count
+            if f"row {index}" not in str(e):  # a column the dataset lacks: no row's fault
+                raise
             where = spec.dataset.hub if used == "hub" else spec.dataset.local
             raise InputError(f"{e} [row {index} counts from 0: record {index + 1} of {where}]") from None
         seen.add(problem.id)
