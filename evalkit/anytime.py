@@ -394,7 +394,7 @@ def _first_line(e: Exception) -> str:
 
 
 def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
-    from evalkit.backends.base import get_backend
+    from evalkit.backends.base import backend_capabilities, backend_factory, get_backend
 
     options = dict(options or {})
     backend = options.pop("backend", None) or config.get("backend")
@@ -408,14 +408,18 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
                          "--model M, or --backend openai --base-url URL (a server's completions endpoint), or use "
                          "--no-generate")
     made_by = config.get("backend")
-    if made_by == "replay" or made_by == "openai" and \
-            ((config.get("identity") or {}).get("rendering") or {}).get("endpoint") != "completions":
-        # a probe continues the recorded prompt's tokens: a replay records the problem's text, a chat endpoint
-        # a display of its messages, neither what the model read through its chat template
-        raise InputError(f"this run's prompts are not the text its model read ({made_by}"
-                         f"{' chat endpoint' if made_by == 'openai' else ''}: the record keeps the messages' text, "
-                         "not the chat template's), so a probe would ask another question: use --no-generate, or "
-                         "probe a run made with --backend vllm or --backend openai --endpoint completions")
+    try:
+        declared = backend_capabilities(backend_factory(made_by)) if made_by else None
+    except KeyError:  # a plugin no longer installed: what it recorded is not known
+        declared = None
+    rendered_here = ((config.get("identity") or {}).get("rendering") or {}).get("endpoint") == "completions"
+    if declared is not None and (declared.replays or declared.remote and not rendered_here):
+        # a probe continues the recorded prompt's tokens: a replay records the problem's text, a server's chat
+        # endpoint a display of its messages, neither what the model read through its chat template
+        raise InputError(f"this run's prompts are not the text its model read ({made_by}: the record keeps the "
+                         "messages' text, not the chat template's), so a probe would ask another question: use "
+                         "--no-generate, or probe a run made with --backend vllm or --backend openai --endpoint "
+                         "completions")
     try:
         engine = get_backend(backend, model=model, **options)
     except KeyError as e:
