@@ -21,4 +21,5 @@ python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 
 $PIP -e ".[test]"
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 TOKENIZERS_PARALLELISM=false
-exec python -m pytest -q -p no:cacheprovider --timeout=900 "$@"
+# the 20 slowest tests close the output, so a suite drifting toward the 30-minute CI limit shows where
+exec python -m pytest -q -p no:cacheprovider --timeout=900 --durations=20 "$@"

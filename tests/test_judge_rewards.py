@@ -164,5 +164,6 @@ def test_a_lone_surrogate_in_one_answer_leaves_the_batch_judged():
     # half an emoji in one replayed answer made the whole batch unjudged, rule-correct answers included
     with ScriptedJudge(lambda b: "VERDICT: CORRECT" if b and "seven" in b else "VERDICT: INCORRECT") as judge:
         out, _ = reward(judge, [R1 % "\\boxed{5}", R1 % "\ud800 seven", R1 % "\\boxed{6}"], ["5", "7", "5"])
-        assert "\ufffd seven" in judge.requests[0]["messages"][-1]["content"]
+        # the judge's questions go out concurrently: which one arrives first is not fixed
+        assert any("\ufffd seven" in r["messages"][-1]["content"] for r in judge.requests), judge.requests
     assert out == [1.0, 1.0, 0.0]
