@@ -181,7 +181,7 @@ def test_summary_shows_metrics_counts_and_settings(runs, page):
     _shot(page, "report-summary.png")
 
 
-def test_charts_are_inline_svg_from_matplotlib(runs, page):
+def test_charts_are_inline_svg(runs, page):
     _open(page, runs["a"] / "index.html")
     for chart in ("#chart-pass-at-k", "#chart-by-level", "#chart-length", "#chart-markers",
                   "#chart-self-corrections", "#chart-overthinking"):
@@ -455,6 +455,28 @@ def test_a_breakdown_value_with_tex_is_drawn_as_its_text(tmp_path, page):
     assert topic in page.locator("#chart-by-topic svg").text_content()
     res = CliRunner().invoke(main, ["report", str(run)])
     assert res.exit_code == 0, res.output
+
+
+def test_chart_names_from_the_data_are_escaped_and_bars_are_drawn_to_scale():
+    import xml.etree.ElementTree as ET
+
+    from evalkit.report.charts import accuracy_by
+
+    long = "Counting & Probability <hard>, a group whose name is far longer than its axis has room for"
+    entries = [{"model": "m<1>", "task": "t", "breakdowns": {"topic": {long: {"avg@n": {"value": 0.5}},
+                                                                        "b&c": {"avg@n": {"value": 1.0}}}}},
+               {"model": "m2", "task": "t", "breakdowns": {"topic": {"b&c": {"avg@n": {"value": 0.25}}}}}]
+    [chart] = accuracy_by(entries)
+    svg = ET.fromstring(chart.svg)  # "<" and "&" in a name would otherwise break the page's markup
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = {"".join(t.itertext()) for t in svg.iter(f"{ns}text")}
+    assert {"m<1>", "m2", "b&c", "n/a"} <= texts, texts
+    [cut] = [t for t in svg.iter(f"{ns}text") if t.find(f"{ns}title") is not None]
+    assert cut.find(f"{ns}title").text == long and "".join(cut.itertext()).endswith("…")  # hover shows it whole
+    # the bars, not the legend's keys (those are drawn translucent)
+    widths = sorted(float(r.get("width")) for r in svg.iter(f"{ns}rect") if r.get("fill-opacity") is None)
+    assert len(widths) == 3 and widths[1] == pytest.approx(2 * widths[0], abs=0.02)
+    assert widths[2] == pytest.approx(4 * widths[0], abs=0.02)
 
 
 def test_a_samples_own_think_open_folds_its_thinking(tmp_path, page):

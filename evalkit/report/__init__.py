@@ -3,7 +3,7 @@
     write_report(run_dir)            -> run_dir/index.html
     write_compare([run_a, run_b], out) -> out (and each run's index.html, which its links open)
 
-The page needs no network: styles, script and charts (matplotlib, inline SVG) are in the file, and
+The page needs no network: styles, script and charts (inline SVG, drawn by `_svg`) are in the file, and
 per-sample text is embedded compressed and inflated in the browser only when a sample is opened.
 """
 

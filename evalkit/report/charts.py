@@ -1,35 +1,21 @@
-"""The report's charts: matplotlib figures rendered to inline SVG (no pyplot, no display needed).
+"""The report's charts, drawn as inline SVG by `_svg.Plot` (no matplotlib, no display needed).
 
 Each function takes plain data (results entries, sample records) and returns a `Chart`, or None
 when the run has nothing to show for it (e.g. no trace analysis yet), so the page can say so.
+Labels come from the data (task meta, model names) and stay text: "$" is a dollar sign there.
 """
 
 from __future__ import annotations
 
-import io
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-import matplotlib
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from evalkit.report._svg import MUTED_COLOR, PALETTE, Plot, nice_ticks
 
-STYLE = {
-    "svg.fonttype": "none",  # text stays text: smaller, selectable, searchable
-    "svg.hashsalt": "evalkit",  # stable ids, so re-rendering a run gives the same file
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "figure.dpi": 100,
-    # labels come from the data (task meta, model names): "$" is a dollar sign there, never mathtext
-    # (a meta value such as "$\lvert x \rvert$" would otherwise make the whole report fail)
-    "text.parse_math": False,
-}
 CORRECT_COLOR, WRONG_COLOR = "#2e7d32", "#c62828"
+ACCURACY_TICKS = [i / 5 for i in range(6)]
 
 
 @dataclass(frozen=True)
@@ -42,21 +28,24 @@ class Chart:
     note: str = ""
 
 
-def _figure(width: float = 5.0, height: float = 3.0) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasSVG(fig)
-    return fig
+def _log2_room(lo: float, hi: float) -> tuple[float, float]:
+    """lo and hi moved apart by 6% of their span on a log2 axis, so end points are not on the frame."""
+    span = math.log2(hi / lo) if hi > lo else 2.0
+    return lo * 2 ** (-0.06 * span), hi * 2 ** (0.06 * span)
 
 
-def _svg(fig: Figure) -> str:
-    buf = io.StringIO()
-    with matplotlib.rc_context(STYLE):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    text = buf.getvalue()
-    text = text[text.index("<svg"):]
-    # Scale with the page instead of a fixed size in points.
-    text = re.sub(r'<svg([^>]*?) width="[^"]+" height="[^"]+"', r'<svg\1 class="chart"', text, count=1)
-    return text
+def _room(lo: float, hi: float) -> tuple[float, float]:
+    span = (hi - lo) or 1.0
+    return lo - 0.06 * span, hi + 0.06 * span
+
+
+def _histogram(values: list[float], edges: list[float]) -> list[int]:
+    counts = [0] * (len(edges) - 1)
+    lo, hi = edges[0], edges[-1]
+    for v in values:
+        i = int((v - lo) / (hi - lo) * len(counts)) if hi > lo else 0
+        counts[min(len(counts) - 1, max(0, i))] += 1
+    return counts
 
 
 def _label(entry: dict, many_models: bool, many_tasks: bool) -> str:
@@ -90,33 +79,27 @@ def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | N
     curves = [(lab, e, c) for lab, e, c in curves if c]
     if not curves:
         return None
+    ks = sorted({float(k) for _, _, c in curves for k, _ in c if float(k) > 0})
+    if not ks:
+        return None
+    plot = Plot()
+    plot.x_axis(*_log2_room(ks[0], ks[-1]), log2=True, ticks=ks, tick_labels=[f"{k:g}" for k in ks],
+                label="k (samples)")
+    plot.y_axis(0, 1.02, ticks=ACCURACY_TICKS, label="pass@k")
     partial = []
-    with matplotlib.rc_context(STYLE):
-        fig = _figure()
-        ax = fig.add_subplot()
-        for label, entry, curve in curves:
-            ks = [float(k) for k, _ in curve]
-            vs = [float(v) for _, v in curve]
-            line, = ax.plot(ks, vs, marker="o", markersize=3, label=label)
-            hollow = [(k, v, _covered(entry, f"pass@{k:g}")) for k, v in zip(ks, vs)]
-            hollow = [(k, v, c) for k, v, c in hollow if c]
-            if hollow:
-                ax.plot([h[0] for h in hollow], [h[1] for h in hollow], linestyle="none", marker="o", markersize=7,
-                        markerfacecolor="white", markeredgecolor=line.get_color(), zorder=3)
-                bits = ", ".join(f"k={k:g}: {c[0]} of {c[1]} problems" for k, _, c in hollow)
-                partial.append(bits if len(curves) == 1 else f"{label}: {bits}")
-        ax.set_xscale("log", base=2)
-        ks = sorted({float(k) for _, _, c in curves for k, _ in c})
-        ax.set_xticks(ks, [f"{k:g}" for k in ks])
-        ax.minorticks_off()
-        ax.set_xlabel("k (samples)")
-        ax.set_ylabel("pass@k")
-        ax.set_ylim(0, 1.02)
-        if len(curves) > 1:
-            ax.legend(fontsize=7)
+    for label, entry, curve in curves:
+        pts = [(float(k), float(v)) for k, v in curve if float(k) > 0]
+        color = plot.line([k for k, _ in pts], [v for _, v in pts],
+                          label=label if len(curves) > 1 else None)
+        hollow = [(k, v, _covered(entry, f"pass@{k:g}")) for k, v in pts]
+        hollow = [(k, v, c) for k, v, c in hollow if c]
+        if hollow:
+            plot.hollow_points([h[0] for h in hollow], [h[1] for h in hollow], color=color)
+            bits = ", ".join(f"k={k:g}: {c[0]} of {c[1]} problems" for k, _, c in hollow)
+            partial.append(bits if len(curves) == 1 else f"{label}: {bits}")
     note = ("Hollow points are over fewer problems, those with at least k judged samples ("
             + "; ".join(partial) + ").") if partial else ""
-    return Chart("chart-pass-at-k", "pass@k against k", _svg(fig), note)
+    return Chart("chart-pass-at-k", "pass@k against k", plot.svg("pass@k against k"), note)
 
 
 def _tokens(x: float) -> str:
@@ -145,10 +128,10 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
             for row in block["budgets"]:
                 m = (row.get("metrics") or {}).get("avg@n") or {}
                 x = row.get("mean_thinking_tokens") or row.get("budget")
-                if isinstance(m.get("value"), (int, float)) and x:
+                if isinstance(m.get("value"), (int, float)) and isinstance(x, (int, float)) and x > 0:
                     lo, hi = m.get("ci_low"), m.get("ci_high")  # None under two problems: no band there
-                    pts.append((float(x), m["value"], m["value"] if lo is None else lo, m["value"] if hi is None else hi,
-                                row.get("budget")))
+                    value = m["value"]
+                    pts.append((float(x), value, value if lo is None else lo, value if hi is None else hi))
             if pts:
                 legend = label if len(blocks) == 1 else f"{label} ({name})"
                 if str(block.get("unit") or "").startswith("characters"):  # no token counts: not the same axis
@@ -156,29 +139,27 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
                 series.append((legend, sorted(pts)))
     if not series:
         return None
-    with matplotlib.rc_context(STYLE):
-        fig = _figure()
-        ax = fig.add_subplot()
-        for label, pts in series:
-            xs = [p[0] for p in pts]
-            line, = ax.plot(xs, [p[1] for p in pts], marker="o", markersize=3, label=label)
-            ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15,
-                            linewidth=0)
-        ax.set_xscale("log", base=2)
+    xs_all = [p[0] for _, pts in series for p in pts]
+    lo, hi = min(xs_all), max(xs_all)
+    plot = Plot()
+    if hi < 4 * lo:
         # within a factor of four, powers of two alone may leave the axis without a label (300 to 450
         # tokens): round numbers instead
-        xs_all = [p[0] for _, pts in series for p in pts]
-        narrow = max(xs_all) < 4 * min(xs_all)
-        if narrow:
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-        # plain tick text: the log axis's own labels are mathtext source, which STYLE leaves unparsed
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if narrow else _tokens(x)))
-        ax.minorticks_off()
-        ax.set_xlabel("mean thinking tokens (log scale)")
-        ax.set_ylabel("avg@n")
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7)
-    return Chart("chart-thinking", "Accuracy against thinking tokens", _svg(fig),
+        ticks = [t for t in nice_ticks(*_log2_room(lo, hi), most=5, integer=True) if t > 0]
+        tick_labels = [f"{t:,.0f}" for t in ticks]
+    else:
+        ticks = [2.0 ** p for p in range(math.ceil(math.log2(lo)), math.floor(math.log2(hi)) + 1)]
+        ticks = ticks[::(len(ticks) + 7) // 8]  # at most eight
+        tick_labels = [_tokens(t) for t in ticks]
+    plot.x_axis(*_log2_room(lo, hi), log2=True, ticks=ticks, tick_labels=tick_labels,
+                label="mean thinking tokens (log scale)")
+    plot.y_axis(0, 1.02, ticks=ACCURACY_TICKS, label="avg@n")
+    for label, pts in series:
+        color = plot.color()
+        xs = [p[0] for p in pts]
+        plot.band(xs, [p[2] for p in pts], [p[3] for p in pts], color=color)
+        plot.line(xs, [p[1] for p in pts], label=label, color=color)
+    return Chart("chart-thinking", "Accuracy against thinking tokens", plot.svg("Accuracy against thinking tokens"),
                  "One point per thinking budget, at the mean thinking tokens the samples used; bands are 95% "
                  "bootstrap CIs over problems.")
 
@@ -206,33 +187,29 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
         series = list(dict.fromkeys(r[0] for r in rows))
         if len(groups) < 2 and len(series) < 2:
             continue  # one bar: nothing to compare
+        plot = Plot(height=max(40.0, 22 * len(groups) * max(1, len(series)) ** 0.5))
+        plot.y_categories(groups)
+        plot.x_axis(0, 1, ticks=ACCURACY_TICKS, label="avg@n (pass@1)")
+        height = 0.8 / len(series)
         missing = 0
-        with matplotlib.rc_context(STYLE):
-            fig = _figure(5.0, 0.9 + 0.22 * len(groups) * max(1, len(series)) ** 0.5)
-            ax = fig.add_subplot()
-            height = 0.8 / len(series)
-            for j, name in enumerate(series):
-                vals = {r[1]: r[2] for r in rows if r[0] == name}
-                have = [(i + j * height, vals[g]) for i, g in enumerate(groups) if g in vals]
-                ax.barh([y for y, _ in have], [v for _, v in have], height=height, label=name)
-                # a group this series has no problems in: no bar (a 0% bar would read as all wrong)
-                for i, g in enumerate(groups):
-                    if g not in vals:
-                        missing += 1
-                        ax.text(0.01, i + j * height, "n/a", va="center", ha="left", fontsize=7, color="#757575",
-                                fontstyle="italic")
-            ax.set_yticks([i + 0.4 - height / 2 for i in range(len(groups))], groups)
-            ax.invert_yaxis()
-            ax.set_xlim(0, 1)
-            ax.set_xlabel("avg@n (pass@1)")
+        for j, name in enumerate(series):
+            color = PALETTE[j % len(PALETTE)]
+            vals = {r[1]: r[2] for r in rows if r[0] == name}
+            for i, g in enumerate(groups):
+                y = i + 0.1 + j * height
+                if g in vals:
+                    plot.hbar(y, min(1.0, max(0.0, vals[g])), height, color=color)
+                else:  # a group this series has no problems in: no bar (a 0% bar would read as all wrong)
+                    missing += 1
+                    plot.text(0.01, y + height / 2, "n/a", anchor="start", italic=True, color=MUTED_COLOR)
             if len(entries) > 1:  # one series of several would read as the whole run's
-                ax.legend(fontsize=7)
+                plot.legend(name, color)
         notes = ["n/a: no problems of that group in that series."] if missing else []
         without = [label for label in dict.fromkeys(labels) if label not in series]
         if without:
             notes.append(f"No {key} breakdown for {', '.join(without)}.")
-        note = " ".join(notes)
-        charts.append(Chart(f"chart-by-{_slug(key)}", f"Accuracy by {key}", _svg(fig), note))
+        title = f"Accuracy by {key}"
+        charts.append(Chart(f"chart-by-{_slug(key)}", title, plot.svg(title), " ".join(notes)))
     return charts
 
 
@@ -253,20 +230,21 @@ def length_by_verdict(samples: list[dict]) -> Chart | None:
     right, wrong = [], []
     for s in judged:
         n = s["completion_tokens"] if use_tokens else len(s.get("completion") or "")
-        (right if s["correct"] else wrong).append(n)
-    with matplotlib.rc_context(STYLE):
-        fig = _figure()
-        ax = fig.add_subplot()
-        top = max(right + wrong) or 1
-        bins = [top * i / 30 for i in range(31)]
-        ax.hist([right, wrong], bins=bins, label=[f"correct ({len(right)})", f"wrong ({len(wrong)})"],
-                color=[CORRECT_COLOR, WRONG_COLOR], alpha=0.75, histtype="stepfilled", stacked=False)
-        ax.set_xlabel("completion tokens" if use_tokens else "completion characters")
-        ax.set_ylabel("samples")
-        ax.legend(fontsize=7)
+        (right if s["correct"] else wrong).append(float(n))
+    top = max(right + wrong) or 1.0
+    edges = [top * i / 30 for i in range(31)]
+    counts = [(_histogram(right, edges), CORRECT_COLOR, f"correct ({len(right)})"),
+              (_histogram(wrong, edges), WRONG_COLOR, f"wrong ({len(wrong)})")]
+    plot = Plot()
+    plot.x_axis(0, top, integer=True, label="completion tokens" if use_tokens else "completion characters")
+    plot.y_axis(0, max(max(c) for c, _, _ in counts) * 1.05 or 1, integer=True, label="samples")
+    for hist, color, label in counts:
+        plot.step_histogram(edges, hist, color=color, opacity=0.6)
+        plot.legend(label, color, opacity=0.6)
     note = "" if use_tokens or no_tokens == len(judged) else (
         f"In characters: {no_tokens} of the {len(judged)} judged samples have no token count.")
-    return Chart("chart-length", "Completion length, correct vs wrong", _svg(fig), note)
+    title = "Completion length, correct vs wrong"
+    return Chart("chart-length", title, plot.svg(title), note)
 
 
 def _trace(s: dict) -> dict:
@@ -285,17 +263,14 @@ def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
     bins = _rate_bins(pts, 6)
     xs = [sum(p[0] for p in b) / len(b) for b in bins]
     acc = [sum(p[1] for p in b) / len(b) for b in bins]
-    with matplotlib.rc_context(STYLE):
-        fig = _figure()
-        ax = fig.add_subplot()
-        ax.plot(xs, acc, marker="o", color="#1565c0")
-        for x, a, b in zip(xs, acc, bins):
-            ax.annotate(f"n={len(b)}", (x, a), textcoords="offset points", xytext=(0, 6),
-                        ha="center", fontsize=7)
-        ax.set_ylim(0, 1.08)
-        ax.set_xlabel(f"reflection markers per 1k {unit} (bin mean)")
-        ax.set_ylabel("accuracy")
-    return Chart("chart-markers", f"Reflection markers per 1k {unit} vs accuracy", _svg(fig),
+    plot = Plot()
+    plot.x_axis(*_room(min(xs), max(xs)), label=f"reflection markers per 1k {unit} (bin mean)")
+    plot.y_axis(0, 1.1, ticks=ACCURACY_TICKS, label="accuracy")
+    plot.line(xs, acc, color="#1565c0", points=3.5)
+    for x, a, b in zip(xs, acc, bins):
+        plot.text(x, a, f"n={len(b)}", dy=-11)
+    title = f"Reflection markers per 1k {unit} vs accuracy"
+    return Chart("chart-markers", title, plot.svg(title),
                  "Samples split into bins of about equal count by marker rate; samples with the same rate "
                  "share a bin.")
 
@@ -327,15 +302,14 @@ def overthinking(samples: list[dict]) -> Chart | None:
             if isinstance(_trace(s).get("overthinking_share"), (int, float))]
     if not vals:
         return None
-    with matplotlib.rc_context(STYLE):
-        fig = _figure()
-        ax = fig.add_subplot()
-        ax.hist(vals, bins=[i / 20 for i in range(21)], color="#6a1b9a", alpha=0.8)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("share of the completion after the first correct answer")
-        ax.set_ylabel("samples")
+    edges = [i / 20 for i in range(21)]
+    hist = _histogram(vals, edges)
+    plot = Plot()
+    plot.x_axis(0, 1, ticks=ACCURACY_TICKS, label="share of the completion after the first correct answer")
+    plot.y_axis(0, max(hist) * 1.05, integer=True, label="samples")
+    plot.step_histogram(edges, hist, color="#6a1b9a", opacity=0.8)
     mean = sum(vals) / len(vals)
-    return Chart("chart-overthinking", "Overthinking share", _svg(fig),
+    return Chart("chart-overthinking", "Overthinking share", plot.svg("Overthinking share"),
                  f"{len(vals)} samples with a correct intermediate answer; mean share {mean:.2f}.")
 
 
@@ -352,16 +326,15 @@ def self_corrections(samples: list[dict]) -> Chart | None:
                     totals[k] += int(sc[k])
     if not seen:
         return None
-    names = ["wrong_to_right", "right_to_wrong", "wrong_to_wrong"]
-    with matplotlib.rc_context(STYLE):
-        fig = _figure(5.0, 2.4)
-        ax = fig.add_subplot()
-        bars = ax.barh(["wrong → right", "right → wrong", "wrong → wrong"], [totals[k] for k in names],
-                       color=[CORRECT_COLOR, WRONG_COLOR, "#9e9e9e"])
-        ax.bar_label(bars, fontsize=7, padding=2)
-        ax.invert_yaxis()
-        ax.set_xlabel("answer changes inside traces")
-    return Chart("chart-self-corrections", "Self-correction outcomes", _svg(fig))
+    rows = [("wrong → right", "wrong_to_right", CORRECT_COLOR), ("right → wrong", "right_to_wrong", WRONG_COLOR),
+            ("wrong → wrong", "wrong_to_wrong", "#9e9e9e")]
+    top = max(totals.values(), default=0)
+    plot = Plot(height=110)
+    plot.y_categories([name for name, _, _ in rows])
+    plot.x_axis(0, top * 1.12 or 1, integer=True, label="answer changes inside traces")
+    for i, (_, key, color) in enumerate(rows):
+        plot.hbar(i + 0.15, totals[key], 0.7, color=color, value_label=str(totals[key]))
+    return Chart("chart-self-corrections", "Self-correction outcomes", plot.svg("Self-correction outcomes"))
 
 
 def run_charts(entries: list[dict], samples: list[dict]) -> tuple[list[Chart], list[str]]:
