@@ -184,3 +184,33 @@ def test_sample_charts_count_the_headline_budgets_samples(sky_sweep, page):
     legend = page.locator("#chart-length svg").text_content()
     assert "correct (2)" in legend and "wrong (0)" in legend, legend
     assert "headline budget's samples" in page.locator("#sweep-charts-note").inner_text()
+
+
+def test_a_results_file_with_malformed_budget_rows_still_gets_its_report(demo, tmp_path, page):
+    # results.json edited by hand or written by another tool: the report drew nothing and raised
+    # (AttributeError on a row that is not a row, ValueError on "pass@x", OverflowError on an infinite mean)
+    import json
+
+    run = tmp_path / "edited"
+    shutil.copytree(demo["run"], run)
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    entry = next(e for e in results["results"] if isinstance(e.get("anytime"), dict))
+    rows = entry["anytime"]["budgets"]
+    good = [r["budget"] for r in rows]
+    rows[0]["metrics"]["pass@x"] = {"value": 0.5}
+    rows[1]["mean_thinking_tokens"] = float("inf")
+    rows[2]["metrics"]["avg@n"] = "0.5"
+    entry["anytime"]["budgets"] = ["a row as text", None] + rows
+    entry["pass_at_k_curve"] = [["one", 1.0], None] + entry["pass_at_k_curve"]
+    entry["breakdowns"] = {"level": "not a table", **{k: v for k, v in entry["breakdowns"].items() if k != "level"}}
+    (run / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    write_report(run)
+    page.goto((run / "index.html").resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    title = f"{entry['task']} · {entry['model']} · anytime probes"
+    table = page.locator("#budgets table.budget-table").nth(
+        [t.startswith(title) for t in page.locator("#budgets h3").all_inner_texts()].index(True))
+    budgets = [int(r.split("\t")[0].split()[0].replace(",", "")) for r in table.locator("tbody tr").all_inner_texts()]
+    assert budgets == good  # every real row, none for the junk
+    assert table.locator("tbody tr").nth(2).locator("td").nth(1).inner_text() == "–"  # its avg@n was text
+    assert page.locator("#chart-thinking svg").count() == 1 and page.locator("#chart-pass-at-k svg").count() == 1

@@ -48,6 +48,7 @@ def _num(x):
     return x if ok else None
 
 
+_PASS_AT = re.compile(r"^pass@(\d+)$")
 # G-Pass@k_τ and mG-Pass@k get their own table (one row per k), not a column each in the summary
 _STABILITY = re.compile(r"^(?:G-Pass@(\d+)_([\d.]+)|mG-Pass@(\d+))$")
 
@@ -316,12 +317,12 @@ def budget_tables(entries: list[dict]) -> list[dict]:
         for name, block in _charts.budget_curves(e):
             rows = []
             for row in block["budgets"]:
-                metrics = row.get("metrics") or {}
-                ks = sorted(int(k.split("@")[1]) for k in metrics if k.startswith("pass@"))
+                metrics = row.get("metrics") if isinstance(row.get("metrics"), dict) else {}
+                ks = sorted(int(m.group(1)) for m in map(_PASS_AT.match, metrics) if m)
                 k = ks[-1] if ks else None
                 avg = metrics.get("avg@n")
                 judged = avg.get("n_problems") if isinstance(avg, dict) else None  # the budget's problems
-                rows.append({"budget": row.get("budget"), "avg": metric_cell(avg),
+                rows.append({"budget": _num(row.get("budget")), "avg": metric_cell(avg),
                              "k": k, "pass": metric_cell(metrics.get(f"pass@{k}"), judged) if k else None,
                              "maj": metric_cell(metrics.get(f"maj@{k}"), judged) if k else None,
                              "thinking": _num(row.get("mean_thinking_tokens")),

@@ -28,6 +28,18 @@ class Chart:
     note: str = ""
 
 
+def number(v) -> float | None:
+    """v as a finite float, else None (text, booleans, NaN): results.json may be old or edited by hand,
+    and the report draws what it can of it."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _dict(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
 def _log2_room(lo: float, hi: float) -> tuple[float, float]:
     """lo and hi moved apart by 6% of their span on a log2 axis, so end points are not on the frame."""
     span = math.log2(hi / lo) if hi > lo else 2.0
@@ -75,23 +87,21 @@ def _covered(entry: dict, metric: str) -> tuple[int, int] | None:
 def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | None:
     """pass@k against k, one line per (task, model) entry, from `pass_at_k_curve`. A point over fewer
     problems than the entry has (k judged samples needed) is drawn hollow and named in the note."""
-    curves = [(lab, e, e.get("pass_at_k_curve")) for lab, e in zip(labels or _series_labels(entries), entries)]
+    curves = [(lab, e, _curve(e.get("pass_at_k_curve")))
+              for lab, e in zip(labels or _series_labels(entries), entries)]
     curves = [(lab, e, c) for lab, e, c in curves if c]
     if not curves:
         return None
-    ks = sorted({float(k) for _, _, c in curves for k, _ in c if float(k) > 0})
-    if not ks:
-        return None
+    ks = sorted({k for _, _, c in curves for k, _ in c})
     plot = Plot()
     plot.x_axis(*_log2_room(ks[0], ks[-1]), log2=True, ticks=ks, tick_labels=[f"{k:g}" for k in ks],
                 label="k (samples)")
     plot.y_axis(0, 1.02, ticks=ACCURACY_TICKS, label="pass@k")
     partial = []
     for label, entry, curve in curves:
-        pts = [(float(k), float(v)) for k, v in curve if float(k) > 0]
-        color = plot.line([k for k, _ in pts], [v for _, v in pts],
+        color = plot.line([k for k, _ in curve], [v for _, v in curve],
                           label=label if len(curves) > 1 else None)
-        hollow = [(k, v, _covered(entry, f"pass@{k:g}")) for k, v in pts]
+        hollow = [(k, v, _covered(entry, f"pass@{k:g}")) for k, v in curve]
         hollow = [(k, v, c) for k, v, c in hollow if c]
         if hollow:
             plot.hollow_points([h[0] for h in hollow], [h[1] for h in hollow], color=color)
@@ -100,6 +110,16 @@ def pass_at_k(entries: list[dict], labels: list[str] | None = None) -> Chart | N
     note = ("Hollow points are over fewer problems, those with at least k judged samples ("
             + "; ".join(partial) + ").") if partial else ""
     return Chart("chart-pass-at-k", "pass@k against k", plot.svg("pass@k against k"), note)
+
+
+def _curve(curve) -> list[tuple[float, float]]:
+    """The (k, value) points of a results curve that are numbers, k > 0."""
+    pts = []
+    for pair in curve if isinstance(curve, list) else []:
+        k, v = (number(pair[0]), number(pair[1])) if isinstance(pair, (list, tuple)) and len(pair) == 2 else (None, None)
+        if k is not None and k > 0 and v is not None:
+            pts.append((k, v))
+    return pts
 
 
 def _tokens(x: float) -> str:
@@ -113,8 +133,10 @@ def budget_curves(entry: dict) -> list[tuple[str, dict]]:
     out = []
     for key, name in (("think_budgets", "budgets"), ("anytime", "anytime")):
         block = entry.get(key)
-        if isinstance(block, dict) and block.get("budgets"):
-            out.append((name, block))
+        rows = block.get("budgets") if isinstance(block, dict) else None
+        rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+        if rows:  # the rows that are rows: a block written by hand or by an older evalkit may hold others
+            out.append((name, {**block, "budgets": rows}))
     return out
 
 
@@ -126,12 +148,12 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
         for name, block in blocks:
             pts = []
             for row in block["budgets"]:
-                m = (row.get("metrics") or {}).get("avg@n") or {}
-                x = row.get("mean_thinking_tokens") or row.get("budget")
-                if isinstance(m.get("value"), (int, float)) and isinstance(x, (int, float)) and x > 0:
-                    lo, hi = m.get("ci_low"), m.get("ci_high")  # None under two problems: no band there
-                    value = m["value"]
-                    pts.append((float(x), value, value if lo is None else lo, value if hi is None else hi))
+                m = _dict(_dict(row.get("metrics")).get("avg@n"))
+                x = number(row.get("mean_thinking_tokens")) or number(row.get("budget"))
+                value = number(m.get("value"))
+                if value is not None and x is not None and x > 0:
+                    lo, hi = number(m.get("ci_low")), number(m.get("ci_high"))  # None under two problems: no band
+                    pts.append((x, value, value if lo is None else lo, value if hi is None else hi))
             if pts:
                 legend = label if len(blocks) == 1 else f"{label} ({name})"
                 if str(block.get("unit") or "").startswith("characters"):  # no token counts: not the same axis
@@ -170,7 +192,7 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
     names the entries without it."""
     keys: list[str] = []
     for e in entries:
-        for k in (e.get("breakdowns") or {}):
+        for k in _dict(e.get("breakdowns")):
             if k not in keys:
                 keys.append(k)
     charts = []
@@ -178,11 +200,10 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
     for key in keys:
         rows = []
         for label, e in zip(labels, entries):
-            groups = (e.get("breakdowns") or {}).get(key) or {}
-            for group, stats in groups.items():
-                value = _metric_value((stats or {}).get("avg@n"))
+            for group, stats in _dict(_dict(e.get("breakdowns")).get(key)).items():
+                value = _metric_value(_dict(stats).get("avg@n"))
                 if value is not None:
-                    rows.append((label, str(group), value, (stats or {}).get("n_problems")))
+                    rows.append((label, str(group), value))
         groups = sorted({r[1] for r in rows}, key=_natural)
         series = list(dict.fromkeys(r[0] for r in rows))
         if len(groups) < 2 and len(series) < 2:
@@ -214,9 +235,7 @@ def accuracy_by(entries: list[dict]) -> list[Chart]:
 
 
 def _metric_value(m) -> float | None:
-    if isinstance(m, dict):
-        m = m.get("value")
-    return float(m) if isinstance(m, (int, float)) else None
+    return number(m.get("value") if isinstance(m, dict) else m)
 
 
 def length_by_verdict(samples: list[dict]) -> Chart | None:
