@@ -107,13 +107,18 @@ def budget_settings(think_budget: Sequence[int] | str | None = None, answer_toke
     """
     # an empty --think-budget "" is refused (by parse_budgets), not taken for an ordinary run
     budgets = parse_budgets(think_budget, "--think-budget") if think_budget is not None else ()
-    if not budgets and not min_think:
-        # --min-think 0 forces nothing, so it does not make these options mean anything either
-        needs = "--think-budget or --min-think" if min_think is None else "--think-budget or a --min-think above 0"
-        for name, value in (("--answer-tokens", answer_tokens), ("--max-waits", max_waits),
-                            ("--wait-text", wait_text), ("--answer-cue", answer_cue)):
+    # an option that would change nothing is refused, not ignored: only a budget cuts thinking (and so
+    # shapes an answer after a cut), and only a --min-think above 0 forces waits
+    if not budgets:
+        for name, value in (("--answer-tokens", answer_tokens), ("--answer-cue", answer_cue)):
             if value is not None:
-                raise InputError(f"{name} needs {needs}")
+                raise InputError(f"{name} needs --think-budget: it shapes the answer after a budget's cut, and "
+                                 "without a budget no thinking is cut")
+    if not min_think:
+        for name, value in (("--max-waits", max_waits), ("--wait-text", wait_text)):
+            if value is not None:
+                raise InputError(f"{name} needs a --min-think above 0: only that forces waits")
+    if not budgets and not min_think:
         return None
     if answer_tokens is not None and answer_tokens < 1:
         raise InputError(f"--answer-tokens must be at least 1, got {answer_tokens}")

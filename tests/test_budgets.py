@@ -147,10 +147,17 @@ def test_budget_options_without_a_continuing_backend_are_one_line_errors(tmp_pat
     assert r.returncode == 2 and r.stderr.strip() == (
         "evalkit: error: --think-budget: '2k' is not a whole number of tokens (expected e.g. 1024,2048)")
     r = run("--answer-tokens", "64")
-    assert r.returncode == 2 and "--answer-tokens needs --think-budget or --min-think" in r.stderr
+    assert r.returncode == 2 and "--answer-tokens needs --think-budget" in r.stderr
+    # forcing waits cuts nothing: an answer cue or an answer length would change nothing, so they are refused
+    r = run("--min-think", "512", "--answer-cue", "Answer:")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "evalkit: error: --answer-cue needs --think-budget: it shapes the answer after a budget's cut, and without "
+        "a budget no thinking is cut")
     r = run("--min-think", "0", "--max-waits", "3")  # --min-think was given, but 0 forces no wait
     assert r.returncode == 2 and r.stderr.strip() == (
-        "evalkit: error: --max-waits needs --think-budget or a --min-think above 0")
+        "evalkit: error: --max-waits needs a --min-think above 0: only that forces waits")
+    r = run("--think-budget", "1024", "--wait-text", "Hmm")  # a budget alone forces no wait either
+    assert r.returncode == 2 and "--wait-text needs a --min-think above 0" in r.stderr
     r = run("--think-budget", "1024")
     assert r.returncode == 2 and "the replay backend cannot continue a text prefix" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
