@@ -769,14 +769,21 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
 @click.option("--tokenizer", default="auto", show_default=True,
               help="How thinking is counted: auto (the model's tokenizer, else recorded counts), recorded, or a name.")
 @click.option("--answer-tokens", type=int, default=None, help="Tokens of each probe's answer (default 256).")
+@click.option("--answer-cue", default=None,
+              help="Text after each probe's close (default: a blank line, **Final Answer**, a line break).")
 @click.option("--dtype", default="auto", show_default=True)
 @click.option("--max-model-len", type=int, default=None)
 @click.option("--enforce-eager", is_flag=True, default=False)
-def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokenizer, answer_tokens, dtype,
+def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokenizer, answer_tokens, answer_cue, dtype,
                 max_model_len, enforce_eager) -> None:
     """Accuracy against thinking for a finished run: probe every recorded trace at each budget."""
     from evalkit.anytime import anytime
-    from evalkit.budgets import DEFAULT_ANSWER_TOKENS
+    from evalkit.budgets import DEFAULT_ANSWER_CUE, DEFAULT_ANSWER_TOKENS
+
+    if no_generate:  # the free estimate asks the model nothing: these would change nothing
+        for name, value in (("--answer-tokens", answer_tokens), ("--answer-cue", answer_cue)):
+            if value is not None:
+                raise InputError(f"{name} shapes the probes' generated answers: it does nothing with --no-generate")
 
     # Engine settings go only where given: the openai backend has no dtype and refuses one.
     options = {"backend": backend, "model": model}
@@ -791,7 +798,8 @@ def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokeniz
     if answer_tokens is not None and answer_tokens < 1:
         raise InputError(f"--answer-tokens must be at least 1, got {answer_tokens}")
     summary = anytime(run_dir, budgets, generate=not no_generate, tokenizer=tokenizer,
-                      answer_tokens=answer_tokens or DEFAULT_ANSWER_TOKENS, backend_options=options)
+                      answer_tokens=answer_tokens or DEFAULT_ANSWER_TOKENS,
+                      answer_cue=DEFAULT_ANSWER_CUE if answer_cue is None else answer_cue, backend_options=options)
     from evalkit.budgets import format_budget_table
 
     click.echo(format_budget_table(summary["results"]))

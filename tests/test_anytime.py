@@ -90,6 +90,12 @@ def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(tmp_path), "--no-generate"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "not an evalkit run directory" in r.stderr
+    # the free estimate generates no answer: an answer's length or cue would change nothing
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate", "--answer-cue",
+                        "Answer:"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "evalkit: error: --answer-cue shapes the probes' generated answers: it does nothing with --no-generate")
+    assert "--answer-cue" in usage.stdout
 
 
 def test_a_replayed_trace_cut_off_without_a_finish_reason_is_cut_not_finished(demo_run, tmp_path):
