@@ -274,6 +274,8 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     (run_dir / PARTIAL).unlink(missing_ok=True)  # every probe is in anytime.jsonl now
     summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "counted_with": counted_with,
                "results": results}
+    if generate:  # what each probe's answer was given: the curve depends on it
+        summary.update(answer_tokens=answer_tokens, answer_cue=answer_cue)
     tmp = run_dir / "anytime.json.tmp"
     tmp.write_text(jsonl.dumps(summary, indent=1, default=str), encoding="utf-8")
     os.replace(tmp, run_dir / "anytime.json")

@@ -239,6 +239,9 @@ def test_a_generated_probe_spends_its_budget_on_thinking_only(vllm_engine, tmp_p
     # the thinking the model was sent ends at the probe's cut, and its stored text starts there, at the close
     assert completion[:probe["cut_char"]] == "<think>" + tok.decode(thought)
     assert probe["completion"].startswith("</think>" + DEFAULT_ANSWER_CUE)
+    # what the answers were given is on record beside the curve (it was only in the partial file's header)
+    summary = json.loads((run / "anytime.json").read_text())
+    assert (summary["answer_tokens"], summary["answer_cue"]) == (4, DEFAULT_ANSWER_CUE)
 
 
 def test_anytime_probes_the_samples_the_runs_results_count(demo_run, tmp_path):

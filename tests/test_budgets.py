@@ -104,6 +104,21 @@ def test_budget_forcing_replaces_an_early_close_with_the_wait_text(vllm_engine, 
     assert json.loads((tmp_path / "forced" / "config.json").read_text())["identity"]["thinking"]["min_think"] == 400
 
 
+def test_a_forcing_run_that_recorded_an_answer_length_still_resumes(vllm_engine, tmp_path):
+    # --answer-tokens beside --min-think alone shaped nothing and is refused now; a run made when it was taken
+    # recorded it, and must still resume, not be told its settings differ (nor need the option it may not pass)
+    common = dict(engine=vllm_engine, limit=2, max_tokens=48, min_think=16, max_waits=1, progress=False, trace=False)
+    first = evalkit.evaluate(["math500"], n=1, out=tmp_path / "run", **common)
+    config_path = first.run_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    assert config["identity"]["thinking"]["answer_tokens"] == 256
+    config["identity"]["thinking"]["answer_tokens"] = 64  # as `--min-think 16 --answer-tokens 64` recorded it
+    config_path.write_text(json.dumps(config))
+    again = evalkit.evaluate(["math500"], n=2, out=tmp_path / "run", **common)
+    assert (again.generated, again.reused) == (2, 2)
+    assert json.loads(config_path.read_text())["identity"]["thinking"]["answer_tokens"] == 64
+
+
 def test_sigkill_mid_sweep_then_resume_loses_nothing(tiny_model, vllm_engine, tmp_path):
     args = [sys.executable, "-m", "evalkit", "run", "gsm8k", "--model", str(tiny_model), "--dtype", "float32",
             "--max-model-len", "1024", "--enforce-eager", "-n", "4", "--limit", "10", "--think-budget", "8,64",

@@ -514,6 +514,27 @@ def test_marker_chart_keeps_samples_of_equal_rate_in_one_bin(tmp_path, page):
     assert sum(map(int, counts)) == 60 and len(counts) == 6
 
 
+def test_samples_with_nan_or_infinite_numbers_still_get_their_charts(tmp_path, page):
+    # samples.jsonl written by another tool or edited by hand: json reads NaN and Infinity, and the
+    # histograms raised on them (no report) or drew every point at "nan" (an empty chart)
+    nan, inf = float("nan"), float("inf")
+    samples = [{"correct": i % 2 == 0, "completion_tokens": 100 + 10 * i,
+                "trace": {"unit": "tokens", "markers_per_1k": float(i % 4), "overthinking_share": i / 20,
+                          "self_corrections": {"wrong_to_right": 1, "right_to_wrong": 0, "wrong_to_wrong": 0}}}
+               for i in range(12)]
+    samples[0]["completion_tokens"] = nan
+    samples[1]["trace"] = {**samples[1]["trace"], "markers_per_1k": inf, "overthinking_share": nan,
+                           "self_corrections": {"wrong_to_right": nan, "right_to_wrong": inf, "wrong_to_wrong": 2}}
+    _open(page, _mini_run(tmp_path / "run", samples))
+    for chart, texts in (("#chart-length", ["correct (6)", "wrong (6)", "completion characters"]),
+                         ("#chart-markers", ["n="]), ("#chart-overthinking", []), ("#chart-self-corrections", ["11"])):
+        svg = page.locator(f"{chart} svg")
+        assert svg.count() == 1 and "nan" not in svg.inner_html().replace("dominant", ""), chart
+        assert all(t in svg.text_content() for t in texts), (chart, svg.text_content())
+    assert "11 samples with a correct intermediate answer" in page.locator("#chart-overthinking").inner_text()
+    assert "1 of the 12 judged samples have no token count" in page.locator("#chart-length").inner_text()
+
+
 def test_pass_at_k_over_fewer_problems_is_marked(runs, page, tmp_path):
     run = tmp_path / "subset"
     shutil.copytree(runs["a"], run)

@@ -44,7 +44,10 @@ def json_for_script(obj) -> str:
 
 def _num(x):
     """x when it is a finite number (results.json may hold NaN for an empty group), else None."""
-    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    try:
+        ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:  # a JSON integer of 400 digits
+        return None
     return x if ok else None
 
 

@@ -50,7 +50,7 @@ def _num(v: float) -> str:
 def nice_ticks(lo: float, hi: float, most: int = 6, integer: bool = False) -> list[float]:
     """Round values from lo to hi, at most about `most` of them: steps of 1, 2, 2.5 or 5 times a power
     of ten (no 2.5 and nothing under 1 for `integer` axes, such as counts)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(hi - lo)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
     raw = (hi - lo) / max(1, most)
     mag = 10 ** math.floor(math.log10(raw))
@@ -58,9 +58,10 @@ def nice_ticks(lo: float, hi: float, most: int = 6, integer: bool = False) -> li
     step = next(m * mag for m in steps if m * mag >= raw * (1 - 1e-9))
     if integer:
         step = max(1.0, round(step))
-    first = math.ceil(lo / step - 1e-9) * step
-    count = int(math.floor((hi - first) / step + 1e-9)) + 1
-    return [round(first + i * step, 12) for i in range(max(0, count))]
+    first = math.ceil(lo / step - 1e-9)
+    count = int(math.floor(hi / step + 1e-9)) - first + 1
+    digits = max(0, 3 - math.floor(math.log10(step)))  # rounding relative to the step: 0.30000000000000004 is 0.3
+    return [round((first + i) * step, digits) for i in range(max(0, count))]
 
 
 def tick_text(values: list[float]) -> list[str]:
@@ -68,6 +69,8 @@ def tick_text(values: list[float]) -> list[str]:
     if len(values) < 2:
         return [f"{v:,.{0 if float(v).is_integer() else 2}f}" for v in values]
     step = abs(values[1] - values[0])
+    if not 1e-6 <= step < 1e15:
+        return [f"{v:g}" for v in values]
     decimals = 0
     while decimals < 6 and abs(step * 10 ** decimals - round(step * 10 ** decimals)) > 1e-6:
         decimals += 1
@@ -129,8 +132,11 @@ class Plot:
 
     @staticmethod
     def _axis(lo, hi, label, log2, ticks, tick_labels, integer, most, invert) -> _Axis:
-        if hi <= lo:  # one value: give it room on both sides
-            lo, hi = (lo / 2, hi * 2) if log2 and lo > 0 else (lo - 1, hi + 1)
+        lo, hi = sorted((lo, hi))
+        if log2 and lo <= 0:  # a log axis shows positive values only
+            lo, hi = (hi / 4, hi) if hi > 0 else (1.0, 2.0)
+        if hi == lo:  # one value: give it room on both sides
+            lo, hi = (lo / 2, hi * 2) if log2 else (lo - 1, hi + 1)
         if ticks is None:
             ticks = [t for t in nice_ticks(lo, hi, most, integer) if lo - 1e-9 <= t <= hi + 1e-9]
         if tick_labels is None:

@@ -33,7 +33,11 @@ def number(v) -> float | None:
     and the report draws what it can of it."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
-    return float(v) if math.isfinite(v) else None
+    try:
+        v = float(v)
+    except OverflowError:  # a JSON integer of 400 digits
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _dict(v) -> dict:
@@ -54,7 +58,7 @@ def _room(lo: float, hi: float) -> tuple[float, float]:
 def _histogram(values: list[float], edges: list[float]) -> list[int]:
     counts = [0] * (len(edges) - 1)
     lo, hi = edges[0], edges[-1]
-    for v in values:
+    for v in filter(math.isfinite, values):
         i = int((v - lo) / (hi - lo) * len(counts)) if hi > lo else 0
         counts[min(len(counts) - 1, max(0, i))] += 1
     return counts
@@ -244,12 +248,12 @@ def length_by_verdict(samples: list[dict]) -> Chart | None:
     judged = [s for s in samples if s.get("correct") is not None]
     if not judged:
         return None
-    no_tokens = sum(not isinstance(s.get("completion_tokens"), (int, float)) for s in judged)
+    no_tokens = sum(number(s.get("completion_tokens")) is None for s in judged)
     use_tokens = no_tokens == 0
     right, wrong = [], []
     for s in judged:
-        n = s["completion_tokens"] if use_tokens else len(s.get("completion") or "")
-        (right if s["correct"] else wrong).append(float(n))
+        n = number(s["completion_tokens"]) if use_tokens else len(str(s.get("completion") or ""))
+        (right if s["correct"] else wrong).append(max(0.0, n))
     top = max(right + wrong) or 1.0
     edges = [top * i / 30 for i in range(31)]
     counts = [(_histogram(right, edges), CORRECT_COLOR, f"correct ({len(right)})"),
@@ -273,8 +277,9 @@ def _trace(s: dict) -> dict:
 
 def markers_vs_accuracy(samples: list[dict]) -> Chart | None:
     """Accuracy of samples binned by acts of reflection (markers) per 1k tokens (quintiles), with counts."""
-    pts = [(float(_trace(s)["markers_per_1k"]), bool(s["correct"])) for s in samples
-           if s.get("correct") is not None and isinstance(_trace(s).get("markers_per_1k"), (int, float))]
+    pts = [(number(_trace(s).get("markers_per_1k")), bool(s["correct"])) for s in samples
+           if s.get("correct") is not None]
+    pts = [(rate, ok) for rate, ok in pts if rate is not None]
     if len(pts) < 2:
         return None
     units = {_trace(s).get("unit") or _trace(s).get("length_unit") for s in samples if _trace(s)}
@@ -317,8 +322,8 @@ def _rate_bins(pts: list[tuple[float, bool]], n_bins: int) -> list[list[tuple[fl
 
 def overthinking(samples: list[dict]) -> Chart | None:
     """Histogram of the overthinking share: the part of the completion after the first correct answer."""
-    vals = [float(_trace(s)["overthinking_share"]) for s in samples
-            if isinstance(_trace(s).get("overthinking_share"), (int, float))]
+    vals = [number(_trace(s).get("overthinking_share")) for s in samples]
+    vals = [v for v in vals if v is not None]
     if not vals:
         return None
     edges = [i / 20 for i in range(21)]
@@ -341,8 +346,8 @@ def self_corrections(samples: list[dict]) -> Chart | None:
         if isinstance(sc, dict):
             seen = True
             for k in ("wrong_to_right", "right_to_wrong", "wrong_to_wrong"):
-                if isinstance(sc.get(k), (int, float)):
-                    totals[k] += int(sc[k])
+                if number(sc.get(k)) is not None:
+                    totals[k] += max(0, int(sc[k]))
     if not seen:
         return None
     rows = [("wrong → right", "wrong_to_right", CORRECT_COLOR), ("right → wrong", "right_to_wrong", WRONG_COLOR),

@@ -236,7 +236,7 @@ def evaluate(
     if budgets is not None:  # absent for an ordinary run, so older runs keep their identity
         # the close is the think format's; known before the engine when named or recorded by a resumed run
         budgets = for_format(budgets, _thinks(_format_before_engine(think_format, previous)))
-        identity["thinking"] = budgets.identity()
+        identity["thinking"] = _thinking_identity(budgets, previous)
     if overwrite:
         check_overwritable(run_dir)
     else:
@@ -291,7 +291,7 @@ def evaluate(
         decision = _think_format(think_format, engine, records, plans, previous)
         if budgets is not None and budgets != for_format(budgets, _thinks(decision.format)):  # auto decided another
             budgets = for_format(budgets, decision.format)
-            identity["thinking"] = budgets.identity()
+            identity["thinking"] = _thinking_identity(budgets, previous)
         if pending_keys:
             try:
                 if budgets is not None:
@@ -570,6 +570,17 @@ def _replays(backend: str | None, engine: Backend | None) -> bool:
         return backend_capabilities(backend_factory(backend)).replays if backend else False
     except KeyError as e:
         raise InputError(f"--backend: {e.args[0]}") from None
+
+
+def _thinking_identity(budgets, previous: dict) -> dict:
+    """`budgets.identity()`. Without budgets nothing is cut, so the answer's length and cue shape no sample
+    (they are refused now): a forcing-only run made when they were taken keeps what it recorded, and resumes."""
+    identity = budgets.identity()
+    old = previous.get("identity") if isinstance(previous.get("identity"), dict) else {}
+    old = old.get("thinking") if isinstance(old.get("thinking"), dict) else {}
+    if not budgets.budgets:
+        identity.update({key: old[key] for key in ("answer_tokens", "answer_cue") if key in old})
+    return identity
 
 
 def _config(plans: list[TaskPlan], identity: dict[str, Any], model_id: str, backend: str, replay_file: Path | None,
