@@ -200,6 +200,9 @@ def _budget_options(f):
 @click.option("--judge-max-flips", type=int, default=None,
               help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip, or that "
                    "leaves a question without a reply (or one that does not parse), or rejects a right answer.")
+@click.option("--judge-retries", type=int, default=None,
+              help="How many times a question the judge's server refused as busy (408, 429, 5xx) or unreachable is "
+                   "asked again, after 0.5, 1, 2 s... (default 3; 0: once only).")
 @click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
               "LiveCodeBench's contest date).")
 @click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
@@ -213,7 +216,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
             think_prefill, dtype, max_model_len, revision, trust_remote_code, base_url, endpoint, concurrency,
             request_timeout, stream, tokenizer, tp,
             dp, ray_address, enforce_eager, require_layers, out, overwrite, no_progress, no_trace,
-            chat_template_kwargs, judge, judge_base_url, judge_max_flips, since, until,
+            chat_template_kwargs, judge, judge_base_url, judge_max_flips, judge_retries, since, until,
             release, think_format, reasoning_effort, reflection_model, **budget) -> None:
     """Benchmark a model on TASKS (built-in names or YAML files); resumes an interrupted run."""
     from evalkit.run import evaluate
@@ -242,7 +245,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
         chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
-        judge_max_flips=judge_max_flips, since=since, until=until, release=release, think_format=think_format,
+        judge_max_flips=judge_max_flips, judge_retries=judge_retries, since=since, until=until, release=release, think_format=think_format,
         reasoning_effort=reasoning_effort, reflection_model=reflection_model,
         **budget,
     )

@@ -173,7 +173,7 @@ def test_a_judge_that_is_down_leaves_the_rules_verdict_and_says_why():
     assert [(x.correct, x.reason) for x in v[1:3]] == [(False, "wrong"), (False, "no_answer")]
     assert "unreachable" in v[1].judge.error and "asked 4 times" in v[1].judge.error
     assert "the rule's verdict stands" in v[1].detail and v[3].reason == "truncated"
-    unjudged = cascade(judge, on_fault="error").verify_many(ITEMS[1:2])  # what rewards ask for
+    unjudged = cascade(judge, on_fault="error", retries=0).verify_many(ITEMS[1:2])  # what rewards ask for
     assert unjudged[0].correct is None and unjudged[0].reason == "error"
 
 
@@ -194,6 +194,22 @@ def test_a_rate_limited_judge_is_asked_again_no_sooner_than_its_retry_after():
         (v,) = cascade(judge).verify_many(ITEMS[2:3])
         assert judge.asked == 2 and judge.times[1] - judge.times[0] >= 1.9
     assert v.correct is True and v.judge.error is None
+
+
+def test_retries_set_how_often_a_busy_judge_is_asked_again():
+    with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # every question: 503
+        (once,) = cascade(judge, retries=0, user_cache=False).verify_many(ITEMS[2:3])
+        assert judge.asked == 1
+        (twice,) = cascade(judge, retries=1, user_cache=False).verify_many(ITEMS[2:3])
+        assert judge.asked == 3
+    assert "HTTP 503" in once.judge.error and "asked" not in once.judge.error
+    assert "HTTP 503" in twice.judge.error and "(asked 2 times)" in twice.judge.error
+    with ScriptedJudge(says("CORRECT"), busy=2) as judge:  # two 503s, then replies: one retry is not enough
+        (short,) = cascade(judge, retries=1, user_cache=False).verify_many(ITEMS[2:3])
+    with ScriptedJudge(says("CORRECT"), busy=2) as judge:  # two are
+        (enough,) = cascade(judge, retries=2, user_cache=False).verify_many(ITEMS[2:3])
+    assert short.judge.error and short.reason == "no_answer"
+    assert enough.correct is True and enough.judge.error is None
 
 
 def test_a_judge_sending_its_reply_a_byte_at_a_time_is_cut_at_timeout_s():
@@ -266,6 +282,8 @@ def test_a_judge_that_cannot_be_reached_is_refused_before_the_run_starts(tmp_pat
                        "got '0'"),
     ("max_flips", -1, "judge option max_flips (--judge-max-flips): expected a whole number of at least 0"),
     ("max_tokens", "abc", "judge option max_tokens: expected a whole number of at least 1, got 'abc'"),
+    ("retries", -1, "judge option retries (--judge-retries): expected a whole number of at least 0, got -1"),
+    ("retries", 1.5, "judge option retries (--judge-retries): expected a whole number of at least 0, got 1.5"),
     ("max_tokens", -1, "judge option max_tokens: expected a whole number of at least 1, got -1"),
     ("max_tokens", True, "judge option max_tokens: expected a whole number of at least 1, got True"),
     ("max_answer_chars", -5, "judge option max_answer_chars: expected a whole number of at least 1, got -5"),
@@ -394,7 +412,7 @@ def test_a_failing_judge_never_raises_the_score_and_the_gate_refuses_it(tmp_path
     task, replay = _words_task(tmp_path)
     with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # the judge server answers 503 to every question
         args = ["run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
-                judge.url, "--no-progress", "--no-trace"]
+                judge.url, "--judge-retries", "1", "--no-progress", "--no-trace"]
         gated = cli(*args, "--judge-max-flips", "0", "--out", str(tmp_path / "gated"), cwd=tmp_path)
         assert gated.returncode == 2 and "gave no reply to 9 of 9 questions" in gated.stderr
         assert not (tmp_path / "gated").exists()
@@ -407,15 +425,15 @@ def test_a_failing_judge_never_raises_the_score_and_the_gate_refuses_it(tmp_path
     samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     faulted = [s for s in samples if s["judge"]]
     assert [s["reason"] for s in faulted] == ["no_answer", "no_answer"]
-    assert all("HTTP 503" in s["judge"]["error"] for s in faulted)
+    assert all("HTTP 503" in s["judge"]["error"] and "(asked 2 times)" in s["judge"]["error"] for s in faulted)
 
 
 def test_a_rerun_asks_the_judge_again_where_it_gave_no_reply(tmp_path):
     task, replay = _words_task(tmp_path)
     args = ["run", str(task), "--completions", str(replay), "--judge", "judge", "--no-progress",
             "--out", str(tmp_path / "run")]
-    with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # down for the whole first run
-        first = cli(*args, "--judge-base-url", judge.url, cwd=tmp_path)
+    with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # down for the whole first run, which asks once
+        first = cli(*args, "--judge-base-url", judge.url, "--judge-retries", "0", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "consulted 2, flipped 0 to correct, 0 unparsed, 2 faults" in first.stdout
     # what the run says about its faults is what a rerun then does
@@ -491,6 +509,11 @@ def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_p
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "judge option max_flips (--judge-max-flips): expected a whole number of at least 0" in r.stderr
         assert not (tmp_path / "run").exists() and judge.asked == 0
+        r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url", judge.url,
+                "--judge-retries", "-2", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "judge option retries (--judge-retries): expected a whole number of at least 0, got -2" in r.stderr
+        assert not (tmp_path / "run").exists() and judge.asked == 0
 
 
 def test_half_a_judge_is_a_one_line_input_error(tmp_path):
@@ -498,6 +521,9 @@ def test_half_a_judge_is_a_one_line_input_error(tmp_path):
     r = cli("run", str(task), "--completions", str(replay), "--judge", "j", "--no-progress", "--out",
             str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--judge-base-url" in r.stderr
+    r = cli("run", str(task), "--completions", str(replay), "--judge-retries", "1", "--no-progress", "--out",
+            str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and "--judge-retries needs --judge MODEL --judge-base-url URL" in r.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -241,14 +241,17 @@ def _halt(engine: Backend, producer: threading.Thread) -> None:
     producer.join(HALT_S)
 
 
-def judge_options(judge: str | None, base_url: str | None, max_flips: int | None) -> dict[str, Any] | None:
+def judge_options(judge: str | None, base_url: str | None, max_flips: int | None,
+                  retries: int | None = None) -> dict[str, Any] | None:
     if not judge and not base_url:
-        if max_flips is not None:
-            raise InputError("--judge-max-flips needs --judge MODEL --judge-base-url URL")
+        for flag, value in (("--judge-max-flips", max_flips), ("--judge-retries", retries)):
+            if value is not None:
+                raise InputError(f"{flag} needs --judge MODEL --judge-base-url URL")
         return None
     if not (judge and base_url):
         raise InputError("--judge and --judge-base-url go together (the judge model and its OpenAI-compatible URL)")
-    return {"model": judge, "base_url": base_url, **({} if max_flips is None else {"max_flips": max_flips})}
+    return {"model": judge, "base_url": base_url, **({} if max_flips is None else {"max_flips": max_flips}),
+            **({} if retries is None else {"retries": retries})}
 
 
 def task_verifiers(plans: list[TaskPlan], judge_options: dict[str, Any] | None, run_dir: Path) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def evaluate(
     judge: str | None = None,
     judge_base_url: str | None = None,
     judge_max_flips: int | None = None,
+    judge_retries: int | None = None,
     since: str | None = None,
     until: str | None = None,
     release: str | None = None,
@@ -119,7 +120,8 @@ def evaluate(
         its `name` and `model` are used, and it is left open.
     judge, judge_base_url: a judge model and its OpenAI-compatible URL; every task's verifier becomes
         a rule-then-judge cascade (evalkit.verifiers.judge). judge_max_flips: refuse the judge when
-        more of the doctor's attacks than this flip it.
+        more of the doctor's attacks than this flip it. judge_retries: how many times a question the judge's
+        server refused as busy or unreachable is asked again (default 3; 0: once only).
     think_budget, answer_tokens, min_think, max_waits, wait_text, answer_cue: thinking budgets and
         budget forcing (evalkit.budgets.budget_settings); each sample is then made once per budget.
     think_format: how the model thinks (evalkit.thinking: r1, sky, magistral, harmony, seed, none, a
@@ -225,7 +227,7 @@ def evaluate(
     detector, pinned = _reflection_model(reflection_model, trace)
     if detector is not None:  # acts by another detector are other traces: part of what identifies the run
         identity["reflection_model"] = detector["sha256"]
-    judge_options = make_judge_options(judge, judge_base_url, judge_max_flips)
+    judge_options = make_judge_options(judge, judge_base_url, judge_max_flips, judge_retries)
     if judge_options:  # verdicts by another judge are other verdicts: part of what identifies the run
         from evalkit.verifiers._judge_prompt import load_rubric
 

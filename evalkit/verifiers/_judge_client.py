@@ -3,7 +3,7 @@
 A fault (the server refuses, errs, hangs past the limit, or the batch deadline passes first) is a
 `Reply` with `error` set, never an exception: the caller decides what an unanswered question means.
 What a busy server answers (408, 429, 5xx) and a dropped or refused connection are asked again after a
-backoff (`BACKOFF_S`), or after as long as the server's Retry-After asks where that is longer (up to
+backoff (`backoff(retries)`, 0.5, 1, 2 s... for the default three retries), or after as long as the server's Retry-After asks where that is longer (up to
 `MAX_RETRY_AFTER_S`), as long as the deadline leaves room; a question that took the whole per-request
 limit is not asked again (it would take as long the next time).
 """
@@ -26,7 +26,12 @@ import httpx
 
 from evalkit.retryafter import MAX_RETRY_AFTER_S, RETRY_STATUS, retry_after
 
-BACKOFF_S = (0.5, 1.0, 2.0)  # the wait before each retry (jittered); its length is the number of retries
+RETRIES = 3  # the default number of times a question a busy or unreachable server refused is asked again
+
+
+def backoff(retries: int) -> tuple[float, ...]:
+    """The wait before each retry, before jitter: 0.5 s, then twice the last each time."""
+    return tuple(0.5 * 2 ** i for i in range(retries))
 
 
 @dataclass(frozen=True)
@@ -51,15 +56,18 @@ class JudgeClient:
     model: the served model name. api_key: sent as a bearer token (default $OPENAI_API_KEY or EMPTY).
     timeout_s: the longest one request may take. max_tokens: the longest reply (a reasoning judge needs
     room to think). concurrency: requests in flight at once, over every caller of this client together.
+    retries: how many times a question the server refused as busy (408, 429, 5xx) or could not take (a
+    connection refused or dropped) is asked again; 0 asks each question once.
     """
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
-                 max_tokens: int = 1024, concurrency: int = 8):
+                 max_tokens: int = 1024, concurrency: int = 8, retries: int = RETRIES):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens
         self.concurrency = max(1, int(concurrency))
+        self.backoff = backoff(max(0, int(retries)))
         self._headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
         self._http = httpx.Client(limits=httpx.Limits(max_connections=self.concurrency))
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="evalkit-judge")
@@ -105,7 +113,7 @@ class JudgeClient:
         body = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": self.max_tokens,
                 "seed": 0}
         reply, tries, told = Reply(None, "the batch deadline passed before the judge was asked"), 0, None
-        for wait in (0.0, *BACKOFF_S):
+        for wait in (0.0, *self.backoff):
             if tries:
                 wait *= 0.5 + random.random()
                 if told:

@@ -33,7 +33,7 @@ from typing import Any, Callable, Literal, Sequence
 from evalkit.errors import InputError
 from evalkit.types import JudgeRecord, Verdict
 from evalkit.verifiers._judge_cache import RUN_FILE, ReplyCache, cache_key, user_cache_dir
-from evalkit.verifiers._judge_client import JudgeClient, Reply
+from evalkit.verifiers._judge_client import RETRIES, JudgeClient, Reply
 from evalkit.verifiers._judge_prompt import (
     MAX_ANSWER_CHARS,
     bounded,
@@ -78,6 +78,7 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "max_tokens": ("a whole number of at least 1", _whole(1)),
     "timeout_s": ("seconds (a finite number above 0)", _seconds),
     "concurrency": ("a whole number of at least 1", _whole(1)),
+    "retries": ("a whole number of at least 0", _whole(0)),
     "deadline_s": ("seconds (a finite number above 0) or null", _or_none(_seconds)),
     "on_unparsed": ("rule or error", lambda v: isinstance(v, str) and v in ("rule", "error")),
     "on_fault": ("rule or error", lambda v: isinstance(v, str) and v in ("rule", "error")),
@@ -85,7 +86,8 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "max_flips": ("a whole number of at least 0 or null", _or_none(_whole(0))),
 }
 # `evalkit run`'s flags for the options it sets: a bad value may have come from either place
-OPTION_FLAGS = {"model": "--judge", "base_url": "--judge-base-url", "max_flips": "--judge-max-flips"}
+OPTION_FLAGS = {"model": "--judge", "base_url": "--judge-base-url", "max_flips": "--judge-max-flips",
+                "retries": "--judge-retries"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ class JudgeOptions:
     api_key: bearer token (default $OPENAI_API_KEY). rubric: a rubric YAML path (default: shipped).
     max_answer_chars: how much of the final answer's tail the judge sees.
     max_tokens: the longest reply. timeout_s: the longest one request may take.
-    concurrency: questions in flight at once. deadline_s: seconds a whole `verify_many` may take
+    concurrency: questions in flight at once. retries: how many times a question a busy or unreachable
+        server refused is asked again (after 0.5, 1, 2 s..., jittered). deadline_s: seconds a whole `verify_many` may take
         (rules and judge together); questions unanswered then are faults. None: no deadline.
     on_unparsed: `rule` — an unparsed reply leaves the rule's verdict standing (the default: a wrong
         answer that derails the judge keeps its 0); `error` — it makes the verdict an infrastructure fault.
@@ -116,6 +119,7 @@ class JudgeOptions:
     max_tokens: int = 1024
     timeout_s: float = 60.0
     concurrency: int = 8
+    retries: int = RETRIES
     deadline_s: float | None = None
     on_unparsed: Literal["rule", "error"] = "rule"
     on_fault: Literal["rule", "error"] = "rule"
@@ -146,7 +150,7 @@ class JudgeCascade:
         self.name = f"{getattr(inner, 'name', 'rules')}+judge"
         self.rubric = load_rubric(options.rubric)
         self.client = JudgeClient(options.base_url, options.model, options.api_key, options.timeout_s,
-                                  options.max_tokens, options.concurrency)
+                                  options.max_tokens, options.concurrency, options.retries)
         own = cache_key(options.model, self.rubric.version, "", "", "")[:16]  # one file per judge and rubric
         self._user_file = user_cache_dir() / "judge" / f"{own}.jsonl" if options.user_cache else None
         self.cache = ReplyCache([p for p in (self._user_file,) if p])
