@@ -67,7 +67,9 @@ class RewardServer:
 
     def start(self) -> "RewardServer":
         """Serve from a background thread; returns at once."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="evalkit-reward-server", daemon=True)
+        # close() waits for the serving loop's next look at its stop flag: a tenth of a second, not the default half
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="evalkit-reward-server", daemon=True)
         self._thread.start()
         return self
 
