@@ -451,14 +451,17 @@ def well_formed(completion: str, think_format: "str | ThinkFormat | None" = None
 def stitch(reasoning: str | None, content: str | None, think_format: "str | ThinkFormat | None" = None) -> str:
     """One completion from thinking a server returned apart (`reasoning_content`) and the answer, in the
     format's own markers. `content` None means the server saw no end of thinking: the block stays
-    open, so a reply cut off mid-thought still reads as truncated."""
+    open, so a reply cut off mid-thought still reads as truncated. `content` that already holds the
+    thinking, before a close marker of its own, is the whole completion; a close marker in `content`
+    alone (the model closed its thinking twice: the parser split at the first) keeps the thinking in
+    front of it, and the answer is still what follows the last close."""
     fmt = get_format(think_format)
     if not reasoning or not fmt.thinks:  # a format without thinking keeps only the answer
         return content or ""
     if content is None:
         return f"{fmt.prefill}{reasoning}"
-    if fmt.close in content:
-        return content
+    if fmt.close in content and reasoning.strip() in content.rsplit(fmt.close, 1)[0]:
+        return content  # the server sent the thinking in the answer too
     end = fmt.answer_close if fmt.answer_close_required and not content.rstrip().endswith(fmt.answer_close) else ""
     return f"{fmt.prefill}{reasoning}{fmt.stop_thinking}{content}{end}"
 

@@ -356,6 +356,16 @@ def test_stitching_puts_separate_reasoning_back_in_each_formats_markers():
             assert is_truncated(stitch(THINKING, None, name), think_format=name)
 
 
+def test_stitching_keeps_the_thinking_when_the_answer_closes_thinking_again():
+    # the model wrote `</think>` twice; vLLM's parser splits at the first, so the content holds the second
+    text = stitch("Let me add 2 and 2.", "Wait, 2+2 is 4.</think>\nThe answer is \\boxed{4}.", "r1")
+    assert text.startswith("<think>\nLet me add 2 and 2.</think>")
+    assert split_think(text, think_format="r1").answer.strip() == "The answer is \\boxed{4}."
+    # a server that sends the thinking in the content as well: the content is the completion, thinking once
+    whole = "<think>\nLet me add 2 and 2.</think>\n\\boxed{4}"
+    assert stitch("Let me add 2 and 2.", whole, "r1") == whole
+
+
 def test_the_reward_server_reads_its_think_format():
     from evalkit.rewards.server import RewardServer
 
