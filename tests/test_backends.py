@@ -1156,15 +1156,15 @@ def test_an_interrupt_after_generation_ended_does_not_stop_the_next_run(tmp_path
     engine = Engine()
     (tmp_path / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "2+3?", "answer": "5"}) + "\n")
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
-    real = loop._flush
+    real = loop._judged
 
     def full_disk(batch, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(loop, "_flush", full_disk)
+    monkeypatch.setattr(loop, "_judged", full_disk)
     with pytest.raises(OSError):
         evalkit.evaluate([str(tmp_path / "t.yaml")], engine=engine, n=2, out=tmp_path / "a", progress=False)
-    monkeypatch.setattr(loop, "_flush", real)
+    monkeypatch.setattr(loop, "_judged", real)
     assert not engine.stopped  # its generate had ended: nothing to stop
     run = evalkit.evaluate([str(tmp_path / "t.yaml")], engine=engine, n=2, out=tmp_path / "b", progress=False)
     assert len(lines(run.samples_path)) == 2

@@ -7,9 +7,13 @@ plugin is a real distribution on the path of the `evalkit` process, as `pip inst
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +63,15 @@ PLUGINS = textwrap.dedent('''
                 raise RuntimeError("the units service is down")
             return [Verdict(item.completion[-1:] == item.gold, 1.0, item.completion[-1:], "correct"
                             if item.completion[-1:] == item.gold else "wrong") for item in items]
+
+    class Stalls(Flaky):
+        name = "stalls"
+        def verify_many(self, items):
+            import os
+            if os.path.exists("stall"):  # says it has the batch, then never returns
+                open("verifying", "w").close()
+                time.sleep(3600)
+            return super().verify_many(items)
 
     class FractionAnswer(Base):
         name = "fraction"
@@ -203,6 +216,7 @@ hangs = faulty:Hangs
 badeq = faulty:BadEquivalence
 eqhangs = faulty:EqHangs
 flaky = faulty:Flaky
+stalls = faulty:Stalls
 fraction = faulty:FractionAnswer
 scorenan = faulty:ScoreNan
 exits = faulty:Exits
@@ -351,6 +365,44 @@ def test_a_rerun_checks_again_what_a_verifier_fault_left_unjudged(site, tmp_path
     assert (result["n_unjudged"], result["metrics"]["avg@n"]["value"]) == (0, 0.75)
     quiet = evalkit(site, args, tmp_path)  # nothing left to check: nothing said
     assert "checked again" not in quiet.stderr
+
+
+def test_a_run_stopped_before_it_verified_what_came_back_keeps_it_for_the_rerun(site, tmp_path):
+    # SIGTERM while the verifier holds the batch: the completions are written unjudged, not dropped, and the
+    # rerun verifies them without asking for them again
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3",
+                                    ("b", 1): "<think>x</think> 2"})
+    args = ["run", str(spec(tmp_path, "stalls")), "--completions", str(completions), "--no-progress", "--out", "run"]
+    (tmp_path / "stall").write_text("")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "verifying").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "verifying").exists(), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert "evalkit: stopped by SIGTERM; what was finished is saved" in err
+    stopped = samples(tmp_path / "run")
+    assert sorted((s["problem_id"], s["sample"], s["completion"]) for s in stopped) == [
+        ("a", 0, "<think>x</think> 1"), ("b", 0, "<think>x</think> 3"), ("b", 1, "<think>x</think> 2")]
+    assert {(s["correct"], s["reason"]) for s in stopped} == {(None, "error")}
+    assert all("stopped before this sample was verified" in s["detail"] for s in stopped)
+
+    (tmp_path / "stall").unlink()
+    again = evalkit(site, args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "checked again 3 samples whose verifier or judge had failed: 3 are judged now" in again.stderr
+    assert sorted((s["problem_id"], s["sample"], s["correct"]) for s in samples(tmp_path / "run")) == [
+        ("a", 0, True), ("b", 0, False), ("b", 1, True)]
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert (result["n_unjudged"], result["metrics"]["avg@n"]["value"]) == (0, 0.75)
 
 
 def test_an_equivalence_that_raises_groups_by_text(site, tmp_path):

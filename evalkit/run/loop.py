@@ -159,31 +159,46 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
     too_long: list[str] = []  # samples whose prompt left no room in the context window
     try:
         with run_dir.appender() as sink:
-            batch: list[tuple[Request, Completion]] = []
-            last = time.monotonic()
-            while True:
-                try:
-                    item = results.get(timeout=FLUSH_SECONDS)
-                except queue.Empty:
-                    item = None
-                if item is end:
-                    break
-                if isinstance(item, BaseException):
-                    failure = item
-                    break
-                if item is not None:
-                    batch.append(item)
-                    if did_not_fit(item[1]):
-                        too_long.append(f"{item[0].task}/{item[0].problem_id}")
-                if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
-                    written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
-                                      reflection_model)
-                    bar.update(len(batch))
-                    batch, last = [], time.monotonic()
-            if batch:
-                written += _flush(batch, by_task, verifiers, rules, think_open_by_task, sink, trace, think_format,
+            batch: list[tuple[Request, Completion]] = []  # received, not yet written
+
+            def write_batch() -> int:
+                records = _judged(batch, by_task, verifiers, rules, think_open_by_task, trace, think_format,
                                   reflection_model)
-                bar.update(len(batch))
+                done = batch[:]
+                batch.clear()  # an interrupt from here on loses these lines, never writes them twice
+                wrote = sink.write(records)
+                bar.update(len(done))
+                return wrote
+
+            try:
+                last = time.monotonic()
+                while True:
+                    try:
+                        item = results.get(timeout=FLUSH_SECONDS)
+                    except queue.Empty:
+                        item = None
+                    if item is end:
+                        break
+                    if isinstance(item, BaseException):
+                        failure = item
+                        break
+                    if item is not None:
+                        batch.append(item)
+                        if did_not_fit(item[1]):
+                            too_long.append(f"{item[0].task}/{item[0].problem_id}")
+                    if batch and (len(batch) >= BATCH or time.monotonic() - last >= FLUSH_SECONDS):
+                        written += write_batch()
+                        last = time.monotonic()
+                if batch:
+                    written += write_batch()
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what came back is kept unverified; a rerun verifies it
+                stopping.set()
+                if not generated.is_set():
+                    _halt(engine, producer)
+                batch += _waiting(results)
+                if batch:
+                    sink.write(_unverified(batch, by_task, think_open_by_task, think_format))
+                raise
     except BaseException:  # Ctrl-C, SIGTERM, a disk that fails: generation stops before the run unwinds
         stopping.set()
         if not generated.is_set():
@@ -204,6 +219,19 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
             raise InputError(f"the {name} backend failed: {type(failure).__name__}: {failure} {saved}") from None
         raise failure
     return written
+
+
+def _waiting(results: queue.Queue) -> list[tuple[Request, Completion]]:
+    """The completions generation handed over that the run had not taken yet (a stopped run keeps them)."""
+    found = []
+    while True:
+        try:
+            item = results.get_nowait()
+        except queue.Empty:
+            return found
+        if (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Request)
+                and isinstance(item[1], Completion)):
+            found.append(item)
 
 
 def _answered(item: Any, left: set, asked: set, name: str) -> None:
@@ -282,13 +310,36 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
            recorded_open: list[bool] | None = None) -> int:
     """Verify a batch, analyze its traces, append its lines, and flush them to disk.
     recorded_open: each sample's `think_open` as its line records it (samples checked again)."""
+    return sink.write(_judged(batch, by_task, verifiers, rules, think_open_by_task, trace, think_format,
+                              reflection_model, recorded_open))
+
+
+def _opened_of(batch, think_open_by_task, think_format: ThinkFormat) -> list[bool]:
+    """Whether each sample's thinking was open before its completion (the task's prefill, the backend's, or
+    a prompt that ends inside a think block)."""
+    return [think_open_by_task[req.task] or comp.think_open or (req.prefill == "" and _opened(req.prompt, think_format))
+            for req, comp in batch]
+
+
+def _unverified(batch, by_task, think_open_by_task, think_format: ThinkFormat = R1) -> list[dict[str, Any]]:
+    """The sample lines of a batch the run was stopped before verifying: unjudged (`faulted`), which a
+    rerun verifies, so a completion already made is never made again."""
+    stopped = Verdict.infra_error("the run was stopped before this sample was verified (a rerun of the same "
+                                  "command verifies it)")
+    return _records(batch, by_task, [stopped] * len(batch), [None] * len(batch),
+                    _opened_of(batch, think_open_by_task, think_format))
+
+
+def _judged(batch, by_task, verifiers, rules, think_open_by_task, trace: bool = True,
+            think_format: ThinkFormat = R1, reflection_model: ReflectionModel | str | None = None,
+            recorded_open: list[bool] | None = None) -> list[dict[str, Any]]:
+    """A batch verified and its traces analyzed: its sample lines."""
     by_verifier: dict[str, list[int]] = defaultdict(list)
     for i, (req, _) in enumerate(batch):
         by_verifier[req.task].append(i)
     verdicts: list[Verdict | None] = [None] * len(batch)
-    think_open = recorded_open if recorded_open is not None else [
-        think_open_by_task[req.task] or comp.think_open or (req.prefill == "" and _opened(req.prompt, think_format))
-        for req, comp in batch]
+    think_open = (recorded_open if recorded_open is not None
+                  else _opened_of(batch, think_open_by_task, think_format))
     for task, idx in by_verifier.items():
         plan = by_task[task]
         rows = []
@@ -304,6 +355,10 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             verdicts[i] = v
     traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
               else [None] * len(batch))
+    return _records(batch, by_task, verdicts, traces, think_open)
+
+
+def _records(batch, by_task, verdicts, traces, think_open) -> list[dict[str, Any]]:
     records = []
     for (req, comp), verdict, trace, opened in zip(batch, verdicts, traces, think_open):
         problem = by_task[req.task].by_id[req.problem_id]
@@ -322,7 +377,7 @@ def _flush(batch, by_task, verifiers, rules, think_open_by_task, sink: SampleWri
             **verdict.to_dict(), "trace": trace,
         }
         records.append(_writable(record))
-    return sink.write(records)
+    return records
 
 
 def _asked_key(req: Request) -> tuple:
