@@ -245,8 +245,8 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         base_url=list(base_url) or None, tp=tp, dp=dp, require_layers=_split_layers(require_layers), out=out,
         overwrite=overwrite, progress=not no_progress, backend_options=backend_options, trace=not no_trace,
         chat_template_kwargs=template_options, judge=judge, judge_base_url=judge_base_url,
-        judge_max_flips=judge_max_flips, judge_retries=judge_retries, since=since, until=until, release=release, think_format=think_format,
-        reasoning_effort=reasoning_effort, reflection_model=reflection_model,
+        judge_max_flips=judge_max_flips, judge_retries=judge_retries, since=since, until=until, release=release,
+        think_format=think_format, reasoning_effort=reasoning_effort, reflection_model=reflection_model,
         **budget,
     )
     click.echo(results_table(result.results))

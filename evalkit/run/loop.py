@@ -192,9 +192,7 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
                 if batch:
                     written += write_batch()
             except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what came back is kept unverified; a rerun verifies it
-                stopping.set()
-                if not generated.is_set():
-                    _halt(engine, producer)
+                stopping.set()  # nothing is handed over from now on (the engine is halted below)
                 batch += _waiting(results)
                 if batch:
                     sink.write(_unverified(batch, by_task, think_open_by_task, think_format))

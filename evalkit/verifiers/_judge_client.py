@@ -3,9 +3,10 @@
 A fault (the server refuses, errs, hangs past the limit, or the batch deadline passes first) is a
 `Reply` with `error` set, never an exception: the caller decides what an unanswered question means.
 What a busy server answers (408, 429, 5xx) and a dropped or refused connection are asked again after a
-backoff (`backoff(retries)`, 0.5, 1, 2 s... for the default three retries), or after as long as the server's Retry-After asks where that is longer (up to
-`MAX_RETRY_AFTER_S`), as long as the deadline leaves room; a question that took the whole per-request
-limit is not asked again (it would take as long the next time).
+backoff (`backoff(retries)`: 0.5, 1 and 2 s for the default three retries), or after as long as the
+server's Retry-After asks where that is longer (up to `MAX_RETRY_AFTER_S`), as long as the deadline
+leaves room; a question that took the whole per-request limit is not asked again (it would take as long
+the next time).
 """
 
 from __future__ import annotations

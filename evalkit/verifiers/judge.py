@@ -99,8 +99,9 @@ class JudgeOptions:
     max_answer_chars: how much of the final answer's tail the judge sees.
     max_tokens: the longest reply. timeout_s: the longest one request may take.
     concurrency: questions in flight at once. retries: how many times a question a busy or unreachable
-        server refused is asked again (after 0.5, 1, 2 s..., jittered). deadline_s: seconds a whole `verify_many` may take
-        (rules and judge together); questions unanswered then are faults. None: no deadline.
+        server refused is asked again (after 0.5, 1, 2 s..., jittered).
+    deadline_s: seconds a whole `verify_many` may take (rules and judge together); questions unanswered
+        then are faults. None: no deadline.
     on_unparsed: `rule` — an unparsed reply leaves the rule's verdict standing (the default: a wrong
         answer that derails the judge keeps its 0); `error` — it makes the verdict an infrastructure fault.
     on_fault: `rule` — no reply (server down, busy past the retries, too slow) leaves the rule's verdict
