@@ -924,7 +924,12 @@ def test_start_up_counts_toward_the_first_test_in_every_style():
     with Sandbox(SandboxConfig(workers=1, timeout_s=2)) as b:
         as_call = b.run(prog, call_tests("f", [([1], 1)]))
         as_assert = b.run(prog, CodeTests.from_any({"style": "assert", "entry_point": "f", "code": "assert f(1) == 1\n"}))
+        # a checker slow to start (its tests' setup) gives the program no head start
+        slow_checker = b.run(prog, CodeTests.from_any({"style": "assert", "entry_point": "f",
+                                                       "code": "assert f(1) == 1\n",
+                                                       "setup": "import time\ntime.sleep(1.5)\n"}))
     assert as_call.tests == as_assert.tests == [{"passed": False, "reason": "timeout"}], (as_call, as_assert)
+    assert slow_checker.tests == [{"passed": False, "reason": "timeout"}], slow_checker
 
 
 def test_tests_without_cases_are_unjudged(box):

@@ -536,13 +536,11 @@ class _Slot:
         n_tests = _assert_tests(tests.code)
         # each statement has t (a `check` the code only defines runs as one more), the checker's start-up its own
         max_s = t * (n_tests + 2) + _SETUP_S
-        cand = self._candidate(program, tests, max_s)
-        try:
-            job = {"role": "checker", "setup": tests.setup, "code": tests.code, "entry_point": tests.entry_point}
-            chk = self.server("checker").spawn(job, b"", self.config.limits(n_tests), max_s)
-        except InfraError:
-            cand.finish()
-            raise
+        job = {"role": "checker", "setup": tests.setup, "code": tests.code, "entry_point": tests.entry_point}
+        chk = self.server("checker").spawn(job, b"", self.config.limits(n_tests), max_s)
+        # the program starts with the first test, after the checker's own start-up: its start-up counts toward
+        # that test (as in `call`), never hidden behind the checker's
+        cand: _Child | None = None
         results: dict[int, dict] = {}
         n_tests, current, detail = None, None, ""
         gone: str | None = None
@@ -566,6 +564,8 @@ class _Slot:
                     n_tests = int(msg["tests"])
                 elif "start" in msg:
                     current = int(msg["start"])
+                    if cand is None:
+                        cand = self._candidate(program, tests, max_s)
                     deadline = self._until(t)
                 elif "result" in msg:
                     reason = _text(str(msg["reason"]), _REASON_CHARS)
@@ -575,6 +575,8 @@ class _Slot:
                     break
                 elif "call" in msg:
                     called = True
+                    if cand is None:
+                        cand = self._candidate(program, tests, max_s)
                     if gone is None and not loaded:
                         gone = self._load(cand, deadline)
                         loaded = gone is None
@@ -589,7 +591,8 @@ class _Slot:
                         break
         finally:
             chk.finish()
-            cand.finish()
+            if cand is not None:
+                cand.finish()
         if n_tests is None:
             n_tests = max([*results.keys(), *forced.keys(), -1]) + 1 or 1
         out = []
