@@ -164,10 +164,10 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
             def write_batch() -> int:
                 records = _judged(batch, by_task, verifiers, rules, think_open_by_task, trace, think_format,
                                   reflection_model)
-                done = batch[:]
+                n = len(batch)
                 batch.clear()  # an interrupt from here on loses these lines, never writes them twice
                 wrote = sink.write(records)
-                bar.update(len(done))
+                bar.update(n)
                 return wrote
 
             try:
