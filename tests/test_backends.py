@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,6 +166,41 @@ def test_a_streamed_reply_is_timed_by_its_silences_and_retried_when_cut_off(tmp_
     # 1.5 s in all under a 1 s timeout: what is timed is the wait for the next token
     assert (s["completion"], s["finish_reason"], s["completion_tokens"]) == ("<think>\n1+1=2</think> \\boxed{2}", "stop", 5)
     assert s["correct"] is True and len(seen) == 2
+
+
+def test_a_stream_kept_alive_by_comments_alone_is_given_up_at_the_timeout(tmp_path):
+    hung_up: list[int] = []  # the comments the stuck reply had sent when the client closed the connection
+    ended = threading.Event()
+
+    class StuckOnce(JSONHandler):  # the first reply: a keep-alive comment every 0.2 s for 4 s, and no token
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            if len(type(self).seen) == 1:
+                for sent in range(20):
+                    try:
+                        self.wfile.write(b": OPENROUTER PROCESSING\n\n")
+                        self.wfile.flush()
+                    except OSError:
+                        hung_up.append(sent)
+                        break
+                    time.sleep(0.2)
+                ended.set()
+                return
+            event = {"choices": [{"index": 0, "delta": {"content": "\\boxed{2}"}, "finish_reason": "stop"}]}
+            self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\ndata: [DONE]\n\n")
+
+    with serve(StuckOnce) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url, limit=1,
+                               out=tmp_path / "run", progress=False, trace=False,
+                               backend_options={"stream": True, "timeout": 0.6})
+        assert ended.wait(10)
+    [s] = lines(run.samples_path)
+    assert s["correct"] is True and len(seen) == 2
+    # each comment restarted httpx's read timeout: the stuck reply was waited for until the server ended it
+    assert len(hung_up) == 1
 
 
 def test_a_stream_that_ends_in_an_error_or_a_server_that_does_not_stream(tmp_path):

@@ -18,7 +18,8 @@ one-token try; one that blames max_tokens without saying what fits stops the run
 (never recorded as a prompt too long). `interrupt()` cancels the requests in flight.
 With `stream=True` (`--stream`) each reply comes as server-sent events, folded into the same
 completion a plain reply gives: tokens keep the connection busy through a gateway that cuts idle ones,
-and `timeout` bounds the silence between them instead of the whole reply.
+and `timeout` bounds the wait from one event to the next (a keep-alive comment is no event) instead
+of the whole reply.
 """
 
 from __future__ import annotations
@@ -350,7 +351,7 @@ class OpenAIBackend:
         async def exchange() -> tuple[httpx.Response, dict[str, Any] | None]:
             async with client.stream("POST", f"{url}/{path}", json=body) as r:
                 if r.status_code < 400 and r.headers.get("content-type", "").startswith("text/event-stream"):
-                    return r, await _fold_events(r)
+                    return r, await _fold_events(r, self.timeout)
                 await r.aread()  # a plain reply (also from a server that does not stream), or an error
                 return r, None
 
@@ -457,18 +458,20 @@ class OpenAIBackend:
         pass
 
 
-async def _fold_events(response: httpx.Response) -> dict[str, Any]:
+async def _fold_events(response: httpx.Response, wait: float | None = None) -> dict[str, Any]:
     """A streamed reply's server-sent events folded into the body a plain reply has: one choice with
     the text (completions) or the message's content and reasoning (chat), its finish_reason, and the
     usage the last event carries. The content stays None until some arrives, as a reasoning parser
     leaves it when thinking never ended. Busy (worth another try) for an error event, an event that
-    is not JSON, or a stream that ends before its finish_reason."""
+    is not JSON, or a stream that ends before its finish_reason. wait: seconds the next event may take
+    (asyncio.TimeoutError past it); comments do not count as events, so a server that keeps the
+    connection alive with them while its generation is stuck is still given up."""
     text: list[str] = []
     content: list[str] = []
     reasoning: list[str] = []
     ids: list[int] | None = None  # the completions endpoint's token ids, where asked (return_token_ids)
     finish = stop_reason = usage = None
-    async for line in response.aiter_lines():
+    async for line in _lines_timed_by_events(response, wait):
         if not line.startswith("data:"):
             continue  # blank separators, comments (": keep-alive"), `event:` lines
         payload = line[5:].strip()
@@ -499,6 +502,26 @@ async def _fold_events(response: httpx.Response) -> dict[str, Any]:
     message = {"content": "".join(content) if content else None, "reasoning_content": "".join(reasoning) or None}
     return {"choices": [{"text": "".join(text), "message": message, "finish_reason": finish, "token_ids": ids,
                          "stop_reason": stop_reason}], "usage": usage}
+
+
+async def _lines_timed_by_events(response: httpx.Response, wait: float | None):
+    """The response's lines, with at most `wait` seconds from one `data:` line (or the start) to the next:
+    httpx's read timeout restarts at every byte, a comment's too."""
+    lines = response.aiter_lines()
+    if not wait:
+        async for line in lines:
+            yield line
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            line = await asyncio.wait_for(anext(lines), max(deadline - loop.time(), 0.0))
+        except StopAsyncIteration:
+            return
+        if line.startswith("data:"):
+            deadline = loop.time() + wait
+        yield line
 
 
 class _TooLong(Exception):
