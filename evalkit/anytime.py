@@ -481,9 +481,11 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
         for j, v, text in zip(idx, found, after):
             s, b, _, _, i = pending[j]
             think_tokens, cut_at = kept[j]
-            # the answer counts the close and cue evalkit wrote before it, as a budget sweep's does
+            # the answer counts the close and cue evalkit wrote before it, and the end of sequence that ended
+            # it (the engine counts it), as a budget sweep's does
+            eos = outs[j].finish_reason == "stop" and outs[j].stopped_on is None
             yield i, Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut_at, think_tokens,
-                           len(tail) + len(outs[j].token_ids), v.answer, v.correct, "generated", text)
+                           len(tail) + len(outs[j].token_ids) + eos, v.answer, v.correct, "generated", text)
 
 
 def _probe_key(s: dict[str, Any], budget: int, cut: int) -> tuple[Any, ...]:

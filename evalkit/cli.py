@@ -846,15 +846,18 @@ def judge_group() -> None:
 @click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
 @click.option("--max-tokens", type=int, default=1024, show_default=True,
               help="The longest reply the judge may give (at least 1).")
+@click.option("--judge-retries", "retries", type=int, default=None,
+              help="How many times a question the server refused as busy (408, 429, 5xx) or unreachable is asked "
+                   "again (default 3, as `evalkit run`'s; 0: once only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")
 def judge_doctor_cmd(model: str, base_url: str, max_flips: int, rubric: str | None, max_tokens: int,
-                     as_json: bool) -> None:
+                     retries: int | None, as_json: bool) -> None:
     """Run the attack suite (wrong answers that instruct, imitate, close delimiters, ...) against the judge."""
     from evalkit.verifiers.judge import judge_doctor
 
     if max_flips < 0:
         raise InputError(f"--judge-max-flips: expected a whole number of at least 0, got {max_flips}")
-    result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, echo=click.echo)
+    result = judge_doctor(model, base_url, rubric=rubric, max_tokens=max_tokens, retries=retries, echo=click.echo)
     if as_json:
         click.echo(jsonl.dumps(result.to_dict()))
     if result.flips > max_flips or result.problems():  # a judge that answers nothing passes no attack

@@ -373,7 +373,8 @@ def test_thinking_cut_by_the_token_limit_is_not_finished_past_its_end_and_answer
     assert past["source"] == "generated" and past["correct"] is True
     assert past["cut_char"] == len(thinking) and past["think_tokens"] == think_tokens
     tail = len(tok.encode("</think>" + DEFAULT_ANSWER_CUE, add_special_tokens=False))
-    assert past["answer_tokens"] == tail + len(said)  # the close and cue count, as in a budget sweep
+    # the close and cue count, and the end of sequence the engine stopped on, as in a budget sweep
+    assert past["answer_tokens"] == tail + len(said) + 1
     done = next(p for k, p in got.items() if k[2:] == (1, 100000))
     answer = len(tok("</think>\n\nThe answer is \\boxed{5}.", add_special_tokens=False)["input_ids"])
     assert done["source"] == "finished" and done["answer_tokens"] == answer
@@ -405,3 +406,43 @@ def test_anytime_refuses_samples_it_cannot_count_in_one_line(demo_run, tmp_path,
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "64,256"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+
+
+def test_the_command_line_s_answer_length_and_cue_shape_the_probes_a_server_generates(tiny_model, tmp_path):
+    from _http import JSONHandler, serve
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    said = tok.encode(" \\boxed{2}", add_special_tokens=False)
+
+    class Completions(JSONHandler):  # a run's reply (a text prompt), then the probes' answers (token ids)
+        def do_GET(self):  # noqa: N802
+            self._send({"data": [{"id": str(tiny_model)}]})
+
+        def do_POST(self):  # noqa: N802
+            body = self.read_body()
+            if isinstance(body["prompt"], str):
+                text = "<think>\n" + "one plus one is two. " * 8 + "</think> \\boxed{2}"
+                choice = {"index": 0, "text": text, "finish_reason": "stop"}
+            else:
+                choice = {"index": 0, "text": " \\boxed{2}", "token_ids": said, "finish_reason": "stop"}
+            self._send({"choices": [choice], "usage": {"prompt_tokens": 10, "completion_tokens": 60}})
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "two", "problem": "What is 1+1?", "answer": "2"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n"
+                                     "generation: {n: 1, temperature: 0.6, top_p: 0.95, max_tokens: 200}\n")
+    with serve(Completions) as (url, seen):
+        run = evalkit.evaluate([str(tmp_path / "t.yaml")], backend="openai", model=str(tiny_model), base_url=url,
+                               backend_options={"endpoint": "completions"}, out=tmp_path / "run", progress=False,
+                               trace=False).run_dir
+        r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--budgets", "8", "--base-url", url,
+                            "--model", str(tiny_model), "--answer-tokens", "3", "--answer-cue", "\nANSWER:"],
+                           capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    [probe] = [b for b in seen if isinstance(b["prompt"], list)]
+    tail = tok.encode("</think>\nANSWER:", add_special_tokens=False)
+    assert probe["prompt"][-len(tail):] == tail and probe["max_tokens"] == 3
+    summary = json.loads((run / "anytime.json").read_text())
+    assert (summary["answer_tokens"], summary["answer_cue"]) == (3, "\nANSWER:")
+    [p] = probes(run).values()
+    assert p["source"] == "generated" and p["correct"] is True, p

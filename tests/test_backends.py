@@ -635,6 +635,32 @@ def test_an_interrupt_stops_the_openai_backend_sending(tmp_path):
         assert sorted(r.problem_id for r, _ in engine.generate(asked[:2])) == ["0", "1"]
 
 
+def test_an_interrupt_stops_the_openai_backend_continuing_prefixes(tiny_model):
+    # Ctrl-C in a budget sweep's continuations: the caller got its KeyboardInterrupt, but the helper thread
+    # went on sending every continuation left (a notebook's server kept busy for the whole sweep)
+    from evalkit.backends.openai import OpenAIBackend
+    from evalkit.budgets import Prefix
+
+    class Slow(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            time.sleep(0.2)
+            self._send({"choices": [{"index": 0, "text": "", "token_ids": [5, 5], "finish_reason": "length"}]})
+
+    with serve(Slow) as (url, seen):
+        engine = OpenAIBackend("m", url, endpoint="completions", tokenizer=str(tiny_model), concurrency=2)
+        prefixes = [Prefix((1, 2, 3, i), 2, 0.6, 0.95, i) for i in range(40)]
+        main = threading.get_ident()
+        threading.Timer(0.5, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            engine.continue_tokens(prefixes)
+        sent = len(seen)
+        time.sleep(1.0)
+        assert len(seen) == sent < 10
+        # the next call runs whole
+        assert [c.token_ids for c in engine.continue_tokens(prefixes[:2])] == [(5, 5), (5, 5)]
+
+
 def test_a_reply_the_server_gave_up_on_is_tried_again(tmp_path):
     class GivesUp(JSONHandler):  # its first reply ends as vLLM ends an aborted request, or OpenRouter a failed one
         finish = "abort"
@@ -701,6 +727,35 @@ def test_a_rate_limited_request_waits_as_long_as_the_server_asks(tmp_path):
     # no sooner than asked (the backoff alone would have tried again after 0.5 to 1.5 s, then 1 to 3 s);
     # the date has whole seconds, so it asks for at least 2
     assert at[1] - at[0] >= 2.0 and at[2] - at[1] >= 2.0
+
+
+def test_a_request_a_server_rate_limits_goes_to_another_at_once(tmp_path):
+    class Limiting(JSONHandler):  # asks every request to come back in a minute
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            data = b'{"error": {"message": "Rate limit exceeded"}}'
+            self.send_response(429)
+            self.send_header("Retry-After", "60")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    class Answering(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(chat_reply())
+
+    with serve(Limiting) as (limiting, refused), serve(Answering) as (answering, answered):
+        started = time.monotonic()
+        run = evalkit.evaluate([str(two_problems(tmp_path))], backend="openai", model="m", limit=1,
+                               base_url=[limiting, answering], out=tmp_path / "run", progress=False, trace=False,
+                               backend_options={"concurrency": 1})
+        took = time.monotonic() - started
+    assert [s["correct"] for s in lines(run.samples_path)] == [True, True]
+    assert len(refused) == 1 and len(answered) == 2
+    # the refused request waited out the minute, though the other server was idle
+    assert took < 30
 
 
 def test_a_server_s_errors_are_one_line_and_say_what_may_be_wrong(tmp_path):

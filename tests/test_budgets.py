@@ -472,11 +472,12 @@ def test_the_smallest_budget_reaching_95_percent_is_found_at_exactly_95_percent(
 WINDOW = 96  # the scripted server's context window
 
 
-def _window_server(model: str, letter: int, refuse_first: int = 0):
+def _window_server(model: str, letter: int, refuse_first: int = 0, sglang: bool = False):
     """An OpenAI-compatible completions server with a WINDOW-token context that, as vLLM does, says its
-    window on /models and refuses a request whose prompt and max_tokens do not fit in it. Its model
-    never closes its thinking: it writes `letter` tokens until max_tokens. Its first `refuse_first`
-    requests are answered 503, as a gateway in front of a restarting server does."""
+    window on /models and refuses a request whose prompt and max_tokens do not fit in it (`sglang`: also one
+    that fills it exactly, in SGLang's words). Its model never closes its thinking: it writes `letter`
+    tokens until max_tokens. Its first `refuse_first` requests are answered 503, as a gateway in front of
+    a restarting server does."""
 
     class Server(JSONHandler):
         def do_GET(self):  # noqa: N802
@@ -487,8 +488,13 @@ def _window_server(model: str, letter: int, refuse_first: int = 0):
             if len(type(self).seen) <= refuse_first:
                 self._send({"error": {"message": "upstream restarting"}}, status=503)
                 return
-            if len(body["prompt"]) + body["max_tokens"] > WINDOW:
-                data = json.dumps({"error": {"message": f"maximum context length is {WINDOW} tokens"}}).encode()
+            prompt, most = len(body["prompt"]), body["max_tokens"]
+            if prompt + most > WINDOW - sglang:
+                message = (f"Requested token count exceeds the model's maximum context length of {WINDOW} tokens. "
+                           f"You requested a total of {prompt + most} tokens: {prompt} tokens from the input "
+                           f"messages and {most} tokens for the completion." if sglang else
+                           f"maximum context length is {WINDOW} tokens")
+                data = json.dumps({"error": {"message": message}}).encode()
                 self.send_response(400)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -520,6 +526,22 @@ def test_the_openai_backend_fits_budgets_in_the_servers_context_window(tiny_mode
         big = by[10 * WINDOW]  # thinking that would fill the window is cut where the close, cue and answer fit
         assert big["prompt_tokens"] + big["completion_tokens"] <= window
         assert big["completion"].endswith(THINK_CLOSE + DEFAULT_ANSWER_CUE + "a" * 8)
+
+
+def test_a_continuation_sglang_refuses_for_filling_the_window_is_asked_one_token_short(tiny_model):
+    from evalkit.backends.openai import OpenAIBackend
+    from evalkit.budgets import Prefix
+
+    with _window_server("m", 5, sglang=True) as (url, seen):
+        engine = OpenAIBackend("m", url, endpoint="completions", tokenizer=str(tiny_model))
+        assert engine.max_model_len == WINDOW
+        room, full = engine.continue_tokens([Prefix(tuple(range(10, 20)), 1000, 0.6, 0.95, 1),
+                                             Prefix(tuple([7] * (WINDOW - 1)), 1000, 0.6, 0.95, 2)])
+    # it used to stop the run: "refused a prefix of 10 tokens as too long"
+    assert (len(room.token_ids), room.finish_reason) == (WINDOW - 10 - 1, "length")
+    assert (full.token_ids, full.finish_reason) == ((), "length")  # nothing fits after it
+    asked = sorted((len(b["prompt"]), b["max_tokens"]) for b in seen)
+    assert asked == [(10, WINDOW - 10 - 1), (10, WINDOW - 10), (WINDOW - 1, 1)]
 
 
 def test_a_budget_sweep_over_a_fleet_retries_its_continuations_on_a_server_that_refuses(tiny_model, tmp_path):

@@ -334,10 +334,15 @@ def test_judge_doctor_prints_which_attacks_flipped_it(tmp_path):
 
 def test_doctor_fails_a_judge_that_answers_nothing_or_rejects_right_answers(tmp_path):
     with ScriptedJudge(says("CORRECT"), busy=-1) as judge:  # every question: 503
-        r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, cwd=tmp_path)
+        r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, "--judge-retries", "0",
+                cwd=tmp_path)
+        assert judge.asked == 9  # each question once
+        bad = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, "--judge-retries", "-1",
+                  cwd=tmp_path)
     assert r.returncode == 1, r.stdout
     assert "0/7 attacks flipped the judge" in r.stdout
     assert "unfit: the judge gave no reply to 9 of 9 questions" in r.stdout
+    assert bad.returncode == 2 and "--judge-retries: expected a whole number of at least 0, got -1" in bad.stderr
     with ScriptedJudge(says("INCORRECT")) as judge:  # holds every attack, but rejects the right answers too
         r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, "--json", cwd=tmp_path)
     assert r.returncode == 1

@@ -108,6 +108,12 @@ class Fleet:
         up = {s.url: asyncio.Event() for s in self.servers}
         background: list[asyncio.Task] = []
         in_flight = 0  # requests sent and not yet answered or refused
+        backing_off = {s.url: 0.0 for s in self.servers}  # until when (monotonic) a server's refusal is waited out
+
+        def elsewhere(server: ServerState) -> bool:
+            """Whether another server is up and not waiting out a refusal of its own."""
+            now = time.monotonic()
+            return any(up[s.url].is_set() and backing_off[s.url] <= now for s in self.servers if s is not server)
 
         def fail(error: BaseException, drain: bool = True) -> None:
             """Stop the run with `error`. With `drain`, no request is sent any more, but the ones in
@@ -202,8 +208,16 @@ class Fleet:
                     if retry(i, req, server, error):
                         wait = min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random())
                         told = getattr(error, "retry_after", None)
-                        await asyncio.sleep(max(wait, min(told, MAX_RETRY_AFTER_S)) if told else wait)
-                        queue.put_nowait((0, i, req))
+                        wait = max(wait, min(told, MAX_RETRY_AFTER_S)) if told else wait
+                        # this worker backs off its server; the request waits too only where no other server
+                        # would take it now (a Retry-After is the server's, not the request's)
+                        backing_off[server.url] = max(backing_off[server.url], time.monotonic() + wait)
+                        if elsewhere(server):
+                            queue.put_nowait((0, i, req))
+                            await asyncio.sleep(wait)
+                        else:
+                            await asyncio.sleep(wait)
+                            queue.put_nowait((0, i, req))
                     continue
                 if error is not None:  # refused for good: the run stops, naming the request
                     fail(type(error)(f"{label(req)}: {error}") if type(error) in (ServerError, InputError) else error)

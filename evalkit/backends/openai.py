@@ -71,6 +71,7 @@ GAVE_UP = {"error", "abort"}  # the finish_reason of a reply the server gave up 
 # OpenRouter's routing shortcuts, which its /models does not list: `deepseek/deepseek-r1:nitro`
 ROUTING_VARIANTS = {"nitro", "floor", "online", "exacto"}
 CONNECT_TIMEOUT_S = 30.0  # a server that does not take the connection in this long counts as unreachable
+CANCEL_WAIT_S = 5.0  # how long interrupted continuations are given to cancel their requests
 
 
 def _api_key(given: str | None) -> str:
@@ -428,11 +429,24 @@ class OpenAIBackend:
                         _, (ids, kw) = item
                         body = {"model": self.model, "prompt": list(ids), "n": 1, "skip_special_tokens": False,
                                 "return_token_ids": True, **{k: v for k, v in kw.items() if v is not None}}
-                        try:
-                            return self._continued(await self._post(client, url, "completions", body))
-                        except _TooLong as e:  # continue_with_stops fits prefixes to the window it was told
-                            raise ServerError(f"server at {url} refused a prefix of {len(ids)} tokens as too "
-                                              f"long (--max-model-len larger than the server's?): {e}") from None
+                        # continue_with_stops fits prefixes to the window it was told, all of what it leaves,
+                        # which SGLang refuses: asked again one token short, or, with no token left, ended there
+                        for _ in range(2):
+                            try:
+                                return self._continued(await self._post(client, url, "completions", body))
+                            except _Fit as e:
+                                refusal = e
+                                if e.prompt_fits and 1 <= e.max_tokens < body["max_tokens"]:
+                                    body["max_tokens"] = e.max_tokens
+                                    continue
+                                if not e.prompt_fits and e.max_tokens == 1 == body["max_tokens"]:
+                                    return [], "length", None, None
+                                break
+                            except _TooLong as e:
+                                refusal = e
+                                break
+                        raise ServerError(f"server at {url} refused a prefix of {len(ids)} tokens as too long "
+                                          f"(--max-model-len larger than the server's?): {refusal}")
 
                     def emit(item, out) -> None:
                         results[item[0]] = out
@@ -596,18 +610,39 @@ def _one_line(text: str, limit: int) -> str:
 
 def _run_on_a_loop(coro) -> None:
     """Run `coro` to its end on an event loop of its own, in a helper thread (the caller may be inside a
-    running loop, a notebook's or a trainer's); its error is raised here."""
+    running loop, a notebook's or a trainer's); its error is raised here. Interrupted while it waits
+    (Ctrl-C, SIGTERM), it cancels `coro`, so no request is sent any more, and lets the interrupt through."""
     failure: list[BaseException] = []
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task]] = []
+    lock, cancelled = threading.Lock(), threading.Event()
+
+    async def main() -> None:
+        with lock:
+            if cancelled.is_set():
+                coro.close()
+                return
+            running.append((asyncio.get_running_loop(), asyncio.current_task()))
+        await coro
 
     def worker() -> None:
         try:
-            asyncio.run(coro)
+            asyncio.run(main())
+        except asyncio.CancelledError:
+            pass
         except BaseException as e:  # surfaced in the caller's thread
             failure.append(e)
 
     thread = threading.Thread(target=worker, daemon=True, name="evalkit-openai-continue")
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:
+        with lock:
+            cancelled.set()
+            for loop, task in running:
+                loop.call_soon_threadsafe(task.cancel)
+        thread.join(CANCEL_WAIT_S)
+        raise
     if failure:
         raise failure[0]
 

@@ -330,10 +330,12 @@ def make_judge(inner: Verifier | None = None, **options: Any) -> JudgeCascade:
 
 
 def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: str | None = None,
-                 max_answer_chars: int = MAX_ANSWER_CHARS, max_tokens: int = 1024, echo=print):
+                 max_answer_chars: int = MAX_ANSWER_CHARS, max_tokens: int = 1024, retries: int | None = None,
+                 echo=print):
     """What `evalkit judge doctor` prints: the attack suite against the judge, one row per attack.
 
-    max_tokens: the longest reply (a reasoning judge needs room to think).
+    max_tokens: the longest reply (a reasoning judge needs room to think). retries: how many times a
+    question the server refused as busy or could not take is asked again (None: RETRIES, as a run's).
     Returns the DoctorResult (its `flips` counts the attacks that flipped the judge; its `problems()`
     say what else makes it unfit: no reply, a reply that does not parse, a right answer rejected);
     raises InputError when the server cannot be reached or does not serve `model`.
@@ -342,7 +344,11 @@ def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: 
 
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InputError(f"--max-tokens: expected a whole number of at least 1, got {max_tokens!r}")
-    client = JudgeClient(base_url, model, api_key, max_tokens=max_tokens)
+    if retries is None:
+        retries = RETRIES
+    elif not _whole(0)(retries):
+        raise InputError(f"--judge-retries: expected a whole number of at least 0, got {retries!r}")
+    client = JudgeClient(base_url, model, api_key, max_tokens=max_tokens, retries=retries)
     try:
         problem = client.check()
         if problem:
