@@ -131,6 +131,53 @@ def test_answers_unchecked_at_the_batch_deadline_score_zero_timeout():
     assert logs.extra["math_reward/reason"] == ["timeout", "timeout", "timeout", "correct"]
 
 
+def test_reading_answers_keeps_to_bounded_memory_and_to_the_batch_deadline():
+    import random
+    import tracemalloc
+
+    from evalkit.verifiers._mathtext import find_boxes_at
+    from evalkit.verifiers.math import verify_many
+
+    # n nested boxes: each one's content was copied, n^2 characters in the trainer's own process (800 KB of
+    # them took 24 GB and the OOM killer took the trainer)
+    nested = "\\boxed{" * 20_000 + "7" + "}" * 20_000
+    tracemalloc.start()
+    find_boxes_at(nested)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * len(nested)
+    clear_cache()
+    logs = Logs()
+    rnd = random.Random(1)
+    huge = ["</think>\\boxed{" + "+".join(str(rnd.randint(1, 9)) for _ in range(200_000)) + "}" for _ in range(8)]
+    out = math_reward(completions=["</think>" + nested, "</think>" + "\\boxed{" * 6 + "7" + "}" * 6] + huge,
+                      answer=["7"] * 10, batch_deadline_s=2.0, log_extra=logs.log_extra)
+    # megabytes of a box are wrong unread (they were read in the caller's process, past the deadline, then timed out)
+    assert out == [0.0, 1.0] + [0.0] * 8
+    assert logs.extra["math_reward/reason"] == ["wrong", "correct"] + ["wrong"] * 8
+    # answers still unread when the deadline passes are not read at all
+    long = [(f"</think>\\boxed{{{'+'.join(str(rnd.randint(1, 9)) for _ in range(4_000))}}}", "7") for _ in range(300)]
+    verdicts = verify_many(long, deadline=0.05)
+    late = [v for v in verdicts if v.detail == "not read: the batch deadline passed first"]
+    assert late and all(v.reason == "timeout" and v.score == 0.0 for v in late)
+    assert verdicts[0].detail != late[0].detail
+
+
+def test_a_gold_python_cannot_print_does_not_unjudge_the_batch():
+    big = 10 ** 5000  # str() refuses an int of more than 4,300 digits: the cache key raised, and every row was None
+
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text")
+
+    assert math_reward(completions=[R1 % "7", R1 % "1", R1 % "7"], answer=[7, big, Unprintable()]) == [1.0, 0.0, None]
+    tests = {"style": "call", "entry_point": "f", "cases": [{"input": [1], "output": big}]}
+    program = "```python\ndef f(x):\n    return 10 ** 5000 if x == 1 else 0\n```"
+    assert code_reward(completions=[program, "```python\ndef f(x):\n    return 1\n```"], tests=[tests, tests]) == [1.0, 0.0]
+    assert [r["reason"] for r in verl.compute_score_batch(["m", "m"], [R1 % "7", R1 % "1"], [7, big])] == [
+        "correct", "wrong"]
+
+
 def test_deterministic_for_the_same_input():
     completions = [R1 % a for a in ("\\frac{1}{2}", "0.5", "1/3", "\\pi")] * 4
     gold = ["\\frac12"] * 16

@@ -121,7 +121,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     columns = columns or {}
     try:
         factory = verifier_factory(verifier)
-        accepted = [golds_for(factory, g) for g in golds]
+        accepted = [_row_golds(factory, g) for g in golds]
         if any(len(a) > 1 for a in accepted):  # a member the rules cannot read is left out while another remains
             rules = rules_verifier(verifier, **(options or {}))
             accepted = [readable_golds(rules, a) for a in accepted]
@@ -158,6 +158,16 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
         else:
             out.append(best_verdict(found))
     return out
+
+
+def _row_golds(factory: Any, gold: Any) -> tuple[Any, ...]:
+    """The row's golds (golds_for); () where its value cannot be read: that row is unjudged, not the batch."""
+    try:
+        return golds_for(factory, gold)
+    except Exception as e:  # noqa: BLE001 - a value no reader expected (an object whose str() raises)
+        log.warning("evalkit: a gold answer could not be read (%s: %s); its row is unjudged",
+                    type(e).__name__, str(e)[:200])
+        return ()
 
 
 def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = None,

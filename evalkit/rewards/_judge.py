@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import threading
 import time
 from collections import OrderedDict
@@ -266,8 +267,14 @@ def _digest(value: Any) -> tuple[int, int]:
     if not isinstance(value, str):
         try:
             value = json.dumps(value, sort_keys=True, default=str)
-        except (TypeError, ValueError):
-            value = repr(value)
+        except (TypeError, ValueError):  # a key that is no string, a float NaN... or an int past Python's digit limit
+            try:
+                value = repr(value)
+            except Exception:  # noqa: BLE001 - that int's repr raises too: its pickle, else this object alone
+                try:
+                    value = pickle.dumps(value)
+                except Exception:  # noqa: BLE001
+                    value = f"{type(value).__qualname__}@{id(value)}"
     return hash(value), len(value)
 
 

@@ -58,25 +58,37 @@ _STATEMENT_DENIED = re.compile(r"(?:(?i:\b(?:not|cannot|never)|n't)\s+(?:say|cla
 FALLBACK_CHARS = 20_000
 
 
+# Boxes nested deeper than this inside other boxes are left to their outer box's content (read there as one
+# answer): reporting each of n nested boxes would copy n contents, n^2 characters in all.
+MAX_BOX_DEPTH = 4
+
+
 def find_boxes_at(text: str) -> list[tuple[int, int, str]]:
     """Every balanced `\\boxed{}` / `\\fbox{}` in `text` as (start, end, content), by start.
 
     One linear pass (a stack of open braces), so megabytes of unbalanced boxes cost no more than
-    reading them; nested boxes are all reported, outer first.
+    reading them; nested boxes are reported, outer first, down to MAX_BOX_DEPTH (so the contents
+    copied stay within a few times the text's length).
     """
     found: list[tuple[int, int, str]] = []
     stack: list[tuple[bool, int, int]] = []  # (is a box, where the box starts, where its content starts)
+    depth = 0  # boxes open on the stack
     for m in _BOX_TOKENS.finditer(text):
         tok = m.group()
         if tok == "}":
             if stack:
                 is_box, start, content = stack.pop()
                 if is_box:
+                    depth -= 1
                     found.append((start, m.end(), text[content: m.start()]))
         elif tok == "{":
             stack.append((False, 0, 0))
         elif tok.endswith("{") and not tok.startswith("\\{"):
-            stack.append((True, m.start(), m.end()))
+            if depth < MAX_BOX_DEPTH:
+                depth += 1
+                stack.append((True, m.start(), m.end()))
+            else:  # too deep to report on its own: its outer box's content holds it
+                stack.append((False, 0, 0))
     found.sort()
     return found
 

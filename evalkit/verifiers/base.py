@@ -8,6 +8,7 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import queue
@@ -88,6 +89,8 @@ def _gold_text(value: Any) -> str | None:
         return float_text(value)
     if isinstance(value, dict):
         return json.dumps(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(decimal.Decimal(value))  # str() refuses an int of more than 4,300 digits; Decimal's does not
     return str(value)
 
 

@@ -113,6 +113,17 @@ def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
 
 _NOTHING_BOXED = object()  # the final answer has neither a box nor a "final answer is $X$"
 _UNREAD = object()
+# An answer longer than this (or than twice its gold) is wrong unread: no gold is that long, and reading
+# megabytes of a box (splitting at commas, rewriting LaTeX) would take seconds of the caller's own time.
+MAX_ANSWER_CHARS = 10_000
+
+
+def _too_long(answer: str, gold: tuple[str, ...]) -> Verdict | None:
+    most = max(MAX_ANSWER_CHARS, 2 * sum(map(len, gold)))
+    if len(answer) <= most:
+        return None
+    return _verdict(False, "wrong", None, f"the answer is {len(answer):,} characters long; past {most:,} it is "
+                    "not read (no gold answer is that long)", 0.0)
 
 
 def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
@@ -130,7 +141,14 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
 
 
 def _from_boxes(boxes: list[str], gold: tuple[str, ...]) -> Verdict | tuple:
-    pred = tuple(text.rewrite(p) for p in text.candidate_parts(boxes, gold))
+    long = _too_long(boxes[-1], gold)
+    if long:
+        return long
+    parts = text.candidate_parts(boxes, gold)
+    long = _too_long(", ".join(parts), gold)
+    if long:  # the last k boxes, joined
+        return long
+    pred = tuple(text.rewrite(p) for p in parts)
     if not any(pred):
         return _verdict(False, "no_answer", None, "the last \\boxed{} is empty", 0.0)
     return (gold, pred, None)
@@ -175,6 +193,8 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
 
 def _read_whole(answer: Any, gold: tuple[str, ...]) -> Verdict | tuple:
     """A bare answer, read as a gold is read (`$…$`, a `\\boxed{}` around it, the clutter rows)."""
+    if isinstance(answer, str) and (long := _too_long(answer, gold)):
+        return long
     if isinstance(answer, str) and not text.balanced(answer):  # malformed: no part of it is the answer
         return _verdict(False, "no_answer", None, "the answer's braces do not balance", 0.0)
     parts = text.normalize_gold(answer.replace("\x00", "") if isinstance(answer, str) else answer)
@@ -225,6 +245,9 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
     fast_seen: dict = {}  # (gold, answer parts) -> fast_compare's result
     for i, raw in enumerate(items):
         t = time.perf_counter()
+        if opts.deadline is not None and t - t0 > opts.deadline:  # reading the answers took it all
+            verdicts[i] = _verdict(False, "timeout", None, "not read: the batch deadline passed first", 0.0)
+            continue
         try:
             prepared = _prepare(_as_item(raw), opts, golds, answers)
         except Exception as e:
