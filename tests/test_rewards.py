@@ -397,6 +397,16 @@ def test_an_unknown_think_format_leaves_rows_unjudged_and_says_so_once(caplog):
     assert openrlhf.score_queries(["Q\n" + R1 % "7"], ["Q\n"], ["7"], think_format=name)["reasons"] == ["error"]
 
 
+def test_a_bad_verifier_option_leaves_rows_unjudged_and_says_so_once_in_one_line(caplog):
+    # it logged a whole traceback at every training step
+    with caplog.at_level("WARNING", logger="evalkit.rewards"):
+        for _ in range(3):
+            assert math_reward([R1 % "7"], answer=["7"], verifier_options={"boxed": "first"}) == [None]
+    said = [r for r in caplog.records if "boxed" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is None
+    assert "option 'boxed': expected last or all, got 'first'" in said[0].getMessage()
+
+
 def test_cosine_length_reward_orders_short_right_long_right_long_wrong_short_wrong():
     completions = [R1 % "4", R1 % "4", R1 % "5", R1 % "5", "<think>\ncut off"]
     ids = [[0] * 100, [0] * 900, [0] * 900, [0] * 100, [0] * 1000]

@@ -84,6 +84,7 @@ class _Group:
 
 
 _groups: dict[tuple, _Group] = {}
+_said: set[str] = set()  # the bad options already logged
 
 
 def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
@@ -207,7 +208,14 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
     try:
         impl, native_deadline = _verifier(verifier, options_key, options, limits)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a reward must never raise into (or end) the trainer
-        log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
+        if isinstance(e, (ValueError, TypeError)):  # a bad option: one line, once (not a traceback every step)
+            said = f"{verifier}: {e}"
+            if said not in _said:
+                _said.add(said)
+                log.error("evalkit: the %s verifier cannot be built (%s); every answer it is given is unjudged",
+                          verifier, e)
+        else:
+            log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
         ms = (time.perf_counter() - t0) * 1e3
         return [Verdict.infra_error(f"{verifier} verifier failed: {type(e).__name__}: {e}", ms=ms)] * len(items)
     if native_deadline:  # it keeps the batch deadline itself; the backstop catches one that does not
