@@ -585,7 +585,8 @@ def decide_for_run(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
     if previous and previous.get("row"):
         before = ThinkFormat.from_dict(previous["row"], "config.json think_format")
         if choice in (None, "auto"):
-            return FormatDecision(before, f"resumed: {previous.get('decided_by', 'recorded in config.json')}")
+            said = str(previous.get("decided_by") or "recorded in config.json")
+            return FormatDecision(before, said if said.startswith("resumed: ") else f"resumed: {said}")
         wanted = get_format(choice)
         differ = [f.name for f in fields(ThinkFormat) if f.name != "description"  # words, not scoring
                   and getattr(wanted, f.name) != getattr(before, f.name)]

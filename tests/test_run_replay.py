@@ -482,6 +482,61 @@ def test_a_samples_line_that_is_not_a_sample_stops_the_resume_with_its_line(tmp_
     assert samples.read_text() == before  # nothing computed is lost
 
 
+def test_a_run_edited_by_hand_is_refused_with_its_file_and_field_by_every_command(tmp_path):
+    import shutil
+
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    made = tmp_path / "made"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(made), "--no-progress").returncode == 0
+
+    def samples_edit(change):
+        def edit(path):
+            path.write_text("".join(json.dumps(change(r)) + "\n" for r in lines(path)))
+        return edit
+
+    def json_edit(change):
+        def edit(path):
+            data = json.loads(path.read_text())
+            change(data)
+            path.write_text(json.dumps(data))
+        return edit
+
+    cases = [  # (file, edit, command, what it says); each used to give a traceback, or wrong numbers
+        # a quoted "false": the resume reused it and counted it as correct (exit 0)
+        ("samples.jsonl", samples_edit(lambda r: dict(r, correct="false") if r["correct"] is False else r),
+         ["run", str(spec), "--completions", str(f), "--no-progress", "--out"],
+         "field 'correct': expected true, false or null, got \"false\"; fix or remove it to resume"),
+        ("samples.jsonl", samples_edit(lambda r: dict(r, model=None)), ["anytime", "--no-generate"],
+         "samples.jsonl: line 1: not a sample line (field 'model': expected a model name, got null)"),
+        ("config.json", json_edit(lambda d: d.update(think_format="r1")), ["report"],
+         "config.json: field 'think_format': expected an object or null, got \"r1\""),
+        ("results.json", json_edit(lambda d: d["results"][0].update(n_problems="3")), ["report"],
+         "results.json: field 'results': entry 1: field 'n_problems': expected a whole number or null, got \"3\""),
+    ]
+    for i, (name, edit, command, says) in enumerate(cases):
+        run = tmp_path / f"edited{i}"
+        shutil.copytree(made, run)
+        edit(run / name)
+        before = (run / "samples.jsonl").read_text()
+        r = cli(*command, str(run))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, (name, r.stderr)
+        assert says in r.stderr, (name, r.stderr)
+        assert (run / "samples.jsonl").read_text() == before  # nothing computed is lost
+
+
+def test_a_run_resumed_again_and_again_says_once_how_its_think_format_was_decided(tmp_path):
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    said = []
+    for _ in range(3):
+        assert cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"),
+                   "--no-progress").returncode == 0
+        said.append(json.loads((tmp_path / "run" / "config.json").read_text())["think_format"]["decided_by"])
+    # each resume put another "resumed: " in front
+    assert not said[0].startswith("resumed") and said[1] == said[2] == f"resumed: {said[0]}"
+
+
 def test_a_replay_file_rewritten_under_its_name_is_refused_not_scored_with_old_verdicts(tmp_path):
     spec = _toy_task(tmp_path)
     f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS[:4])

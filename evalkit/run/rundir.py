@@ -96,14 +96,34 @@ class RunDir:
         return read_samples(self.samples_path)
 
     def config(self) -> dict[str, Any] | None:
-        """config.json, or None when the directory has none (InputError when it is unreadable)."""
-        return self._read_json(self.config_path)
+        """config.json, or None when the directory has none (InputError when it is unreadable, or when a
+        field every reader relies on has another type: a hand edit)."""
+        data = self._read_json(self.config_path)
+        if data is not None:
+            _check_fields(self.config_path, data, CONFIG_FIELDS)
+            for i, task in enumerate(data.get("tasks") or []):
+                if not isinstance(task, dict):
+                    raise InputError(f"{self.config_path}: field 'tasks': entry {i + 1}: expected a task spec "
+                                     f"(an object), got {json.dumps(task)[:60]}")
+        return data
 
     def results(self) -> list[dict[str, Any]] | None:
-        """The `results` list of results.json, or None when there is none."""
+        """The `results` list of results.json, or None when there is none (InputError for an entry whose
+        fields have another type than a run writes: a hand edit)."""
         data = self._read_json(self.results_path)
         results = None if data is None else data.get("results")
-        return results if isinstance(results, list) else None
+        if not isinstance(results, list):
+            return None
+        for i, entry in enumerate(results):
+            if not isinstance(entry, dict):
+                raise InputError(f"{self.results_path}: field 'results': entry {i + 1}: expected an object (one "
+                                 f"task and model), got {json.dumps(entry)[:60]}")
+            _check_fields(self.results_path, entry, RESULT_FIELDS, f"field 'results': entry {i + 1}: ")
+            for name, metric in (entry.get("metrics") or {}).items():
+                if not isinstance(metric, dict):
+                    raise InputError(f"{self.results_path}: field 'results': entry {i + 1}: field 'metrics': "
+                                     f"{name!r}: expected an object (value, ci...), got {json.dumps(metric)[:60]}")
+        return results
 
     def is_run(self) -> bool:
         return self.samples_path.is_file() or self.results_path.is_file()
@@ -287,6 +307,9 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
             problem = _not_a_sample(record)
             if problem:
                 raise InputError(f"{path}: line {lineno}: not a sample line ({problem}); fix or remove it to resume")
+            problem = _bad_verdict(record)
+            if problem:
+                raise InputError(f"{path}: line {lineno}: {problem}; fix or remove it to resume")
             first = lines.setdefault(sample_key(record), lineno)
             if first != lineno:
                 raise InputError(f"{path}: line {lineno}: a second line for the sample of line {first} (task "
@@ -296,6 +319,25 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
+_TEXT, _OBJECT, _LIST, _COUNT = ("a string", (str,)), ("an object", (dict,)), ("a list", (list,)), ("a whole number", (int,))
+# config.json's and results.json's fields that readers rely on, with their types (null is allowed)
+CONFIG_FIELDS = {"model": _TEXT, "backend": _TEXT, "completions": _TEXT, "tasks": _LIST, "identity": _OBJECT,
+                 "think_format": _OBJECT, "think_budgets": _OBJECT}
+RESULT_FIELDS = {"task": _TEXT, "model": _TEXT, "verifier": _TEXT, "metrics": _OBJECT,
+                 **{k: _COUNT for k in ("n_problems", "n_samples", "samples_per_problem", "n_unjudged",
+                                        "n_truncated", "n_timeout", "n_no_answer")}}
+
+
+def _check_fields(path: Path, data: dict[str, Any], expected: dict[str, tuple[str, tuple[type, ...]]],
+                  where: str = "") -> None:
+    """InputError naming the first of `expected`'s fields whose value in `data` has another type."""
+    for name, (what, types) in expected.items():
+        value = data.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise InputError(f"{path}: {where}field '{name}': expected {what} or null, got {json.dumps(value)[:60]} "
+                             "(edited by hand?)")
+
+
 def _not_a_sample(record: dict[str, Any]) -> str | None:
     """What keeps a JSON object from being a sample line (its resume key, `sample_key`), or None."""
     for key in ("task", "model", "problem_id", "sample"):
@@ -303,7 +345,7 @@ def _not_a_sample(record: dict[str, Any]) -> str | None:
             return f"field '{key}' is missing"
     if not isinstance(record["task"], str):
         return f"field 'task': expected a task name, got {json.dumps(record['task'])[:40]}"
-    if not isinstance(record["model"], (str, type(None))):
+    if not isinstance(record["model"], str):
         return f"field 'model': expected a model name, got {json.dumps(record['model'])[:40]}"
     if not isinstance(record["problem_id"], (str, int)) or isinstance(record["problem_id"], bool):
         return f"field 'problem_id': expected a string, got {json.dumps(record['problem_id'])[:40]}"
@@ -311,6 +353,19 @@ def _not_a_sample(record: dict[str, Any]) -> str | None:
         value = record.get(key)
         if (value is not None or key == "sample") and (isinstance(value, bool) or not isinstance(value, int)):
             return f"field '{key}': expected an integer{' or null' if key == 'budget' else ''}, got {json.dumps(value)[:40]}"
+    return None
+
+
+def _bad_verdict(record: dict[str, Any]) -> str | None:
+    """What is wrong with a sample line's verdict, which a resume reuses and every metric counts (a quoted
+    "false" would count as correct), or None."""
+    if record.get("correct") is not None and not isinstance(record["correct"], bool):
+        return f"field 'correct': expected true, false or null, got {json.dumps(record['correct'])[:40]}"
+    score = record.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        return f"field 'score': expected a number or null, got {json.dumps(score)[:40]}"
+    if record.get("completion") is not None and not isinstance(record["completion"], str):
+        return f"field 'completion': expected a string, got {json.dumps(record['completion'])[:40]}"
     return None
 
 
