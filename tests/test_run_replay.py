@@ -605,7 +605,7 @@ def test_a_hand_edited_config_and_an_overlong_path_are_one_line_errors(tmp_path)
     for args in (("report", str(out)), ("analyze", str(out))):  # each was a TypeError traceback
         r = cli(*args)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-        assert "config.json: field 'tasks': expected a list of task specs, got 5" in r.stderr
+        assert "config.json: field 'tasks': expected a list of the run's task specs, got 5" in r.stderr
     long = cli("export", str(spec), "--format", "trl", "--out", str(tmp_path / ("x" * 300 + ".jsonl")))
     assert long.returncode == 2 and "Traceback" not in long.stderr and "File name too long" in long.stderr
 

@@ -101,10 +101,9 @@ class RunDir:
         data = self._read_json(self.config_path)
         if data is not None:
             _check_fields(self.config_path, data, CONFIG_FIELDS)
-            for i, task in enumerate(data.get("tasks") or []):
-                if not isinstance(task, dict):
-                    raise InputError(f"{self.config_path}: field 'tasks': entry {i + 1}: expected a task spec "
-                                     f"(an object), got {json.dumps(task)[:60]}")
+            tasks = data.get("tasks")
+            if tasks is not None and not (isinstance(tasks, list) and all(isinstance(t, dict) for t in tasks)):
+                raise InputError(f"{self.config_path}: {TASKS_EXPECTED}, got {json.dumps(tasks)[:60]}")
         return data
 
     def results(self) -> list[dict[str, Any]] | None:
@@ -319,10 +318,11 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
-_TEXT, _OBJECT, _LIST, _COUNT = ("a string", (str,)), ("an object", (dict,)), ("a list", (list,)), ("a whole number", (int,))
+_TEXT, _OBJECT, _COUNT = ("a string", (str,)), ("an object", (dict,)), ("a whole number", (int,))
 # config.json's and results.json's fields that readers rely on, with their types (null is allowed)
-CONFIG_FIELDS = {"model": _TEXT, "backend": _TEXT, "completions": _TEXT, "tasks": _LIST, "identity": _OBJECT,
+CONFIG_FIELDS = {"model": _TEXT, "backend": _TEXT, "completions": _TEXT, "identity": _OBJECT,
                  "think_format": _OBJECT, "think_budgets": _OBJECT}
+TASKS_EXPECTED = "field 'tasks': expected a list of the run's task specs"
 RESULT_FIELDS = {"task": _TEXT, "model": _TEXT, "verifier": _TEXT, "metrics": _OBJECT,
                  **{k: _COUNT for k in ("n_problems", "n_samples", "samples_per_problem", "n_unjudged",
                                         "n_truncated", "n_timeout", "n_no_answer")}}
@@ -375,7 +375,7 @@ def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None)
     `n`, and `problem_ids` under --limit). config: the run's config.json (None or {}: all samples)."""
     tasks = (config or {}).get("tasks") or []
     if not isinstance(tasks, list):
-        raise InputError(f"config.json: field 'tasks': expected a list of task specs, got {json.dumps(tasks)[:60]}")
+        raise InputError(f"config.json: {TASKS_EXPECTED}, got {json.dumps(tasks)[:60]}")
     plan = {t.get("name"): t for t in tasks if isinstance(t, dict)}
     if not plan:
         return samples
