@@ -13,7 +13,6 @@ with its reason.
 
 from __future__ import annotations
 
-import json
 import os
 import unicodedata
 from collections import Counter, defaultdict
@@ -41,22 +40,6 @@ DROP_REASONS: tuple[tuple[str, str], ...] = (
     ("contaminated", "shares an n-gram with a benchmark problem (--decontaminate)"),
     ("duplicate", "same problem text as a row kept before it (--dedup)"),
 )
-
-# The fields curate reads from a sample line: (name, required, what it must hold, test).
-SAMPLE_FIELDS: tuple[tuple[str, bool, str, Any], ...] = (
-    ("task", True, "a task name", lambda v: isinstance(v, str) and v != ""),
-    ("problem_id", True, "a string or an integer", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)),
-    ("model", True, "a string", lambda v: isinstance(v, str)),
-    ("correct", False, "true, false or null", lambda v: v is None or isinstance(v, bool)),
-    ("budget", False, "an integer or null", lambda v: v is None or isinstance(v, int) and not isinstance(v, bool)),
-)
-
-# The fields curate reads from config.json: (name, what it must hold, test).
-CONFIG_FIELDS: tuple[tuple[str, str, Any], ...] = (
-    ("tasks", "a list of the run's task specs", lambda v: isinstance(v, list) and all(isinstance(t, dict) for t in v)),
-    ("identity", "an object", lambda v: isinstance(v, dict)),
-)
-
 
 @dataclass(frozen=True)
 class PassRate:
@@ -291,29 +274,10 @@ def _read_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     config = run.config()
     if config is None:
         raise InputError(f"{run.config_path}: missing (curate needs the run's config to render its prompts)")
-    for name, what, ok in CONFIG_FIELDS:
-        if config.get(name) is not None and not ok(config[name]):
-            raise InputError(f"{run.config_path}: field {name!r}: expected {what}, got {json.dumps(config[name])[:60]}")
-    samples = run.samples()
+    samples = run.samples()  # RunDir checks the fields curate reads, in config.json and in each line
     if not samples:
         raise InputError(f"{run.samples_path}: holds no samples")
-    for i, sample in enumerate(samples):
-        for name, required, what, ok in SAMPLE_FIELDS:
-            if name not in sample:
-                problem = f"field {name!r} missing" if required else None
-            else:
-                problem = None if ok(sample[name]) else \
-                    f"field {name!r}: expected {what}, got {json.dumps(sample[name])[:60]}"
-            if problem:
-                raise InputError(f"{run.samples_path}: line {_line_number(run.samples_path, i)}: {problem}")
     return config, samples
-
-
-def _line_number(path: Path, index: int) -> int:
-    """The line of `path` that holds the `index`-th sample RunDir read (it skips blank lines)."""
-    with open(path, encoding="utf-8") as f:
-        lines = (n for n, line in enumerate(f, 1) if line.strip())
-        return next((n for i, n in enumerate(lines) if i == index), index + 1)
 
 
 def _one_model(run_dir: Path, samples: list[dict[str, Any]], model: str | None) -> str:

@@ -343,7 +343,7 @@ def _not_a_sample(record: dict[str, Any]) -> str | None:
     for key in ("task", "model", "problem_id", "sample"):
         if key not in record:
             return f"field '{key}' is missing"
-    if not isinstance(record["task"], str):
+    if not isinstance(record["task"], str) or not record["task"]:
         return f"field 'task': expected a task name, got {json.dumps(record['task'])[:40]}"
     if not isinstance(record["model"], str):
         return f"field 'model': expected a model name, got {json.dumps(record['model'])[:40]}"
