@@ -668,7 +668,7 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV file with a header line, every cell its text as written (a short row's
-    missing cells are empty)."""
+    missing cells are empty, with a warning naming the first such line)."""
     reader = None
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
@@ -677,16 +677,23 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
             repeated = sorted({c for c in header if header.count(c) > 1})
             if repeated:
                 raise InputError(f"{path}:1: cannot read as csv: column {repeated[0]!r} is named twice in the header")
-            rows = []
+            rows, short = [], []
             for cells in reader:
                 if not cells:  # a blank line
                     continue
                 if len(cells) > len(header):
                     raise InputError(f"{path}:{reader.line_num}: cannot read as csv: {len(cells)} cells, but the "
                                      f"header names {len(header)} columns")
+                if len(cells) < len(header):
+                    short.append((reader.line_num, header[len(cells):]))
                 rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
     except csv.Error as e:
         raise InputError(f"{path}: cannot read as csv ({e} at line {reader.line_num if reader else 1})") from None
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    if short:  # as pandas reads them, but a forgotten comma should not pass unseen
+        line, missing = short[0]
+        more = f" (and {len(short) - 1} more rows)" if len(short) > 1 else ""
+        print(f"evalkit: warning: {path}:{line}: fewer cells than the header names{more}; "
+              f"{', '.join(map(repr, missing))} read as empty", file=sys.stderr)
     return rows

@@ -252,6 +252,17 @@ def test_values_load_as_the_file_writes_them(tmp_path):
     assert [p.answer for p in _load(tmp_path, ndjson, "d.ndjson")] == ["5", "2.5"]
 
 
+def test_a_csv_row_short_of_cells_is_read_with_empty_cells_and_a_warning_naming_its_line(tmp_path, capsys):
+    # a forgotten comma leaves the answer out: pandas reads it as empty without a word; the user sees where
+    csv_text = "id,problem,answer\na,What is 3+4?,7\nb,What is 2+3?\nc,What is 1+1?\nd,What is 2+2?,4\n"
+    problems = _load(tmp_path, csv_text, "d.csv")
+    assert [(p.id, p.answer) for p in problems] == [("a", "7"), ("b", None), ("c", None), ("d", "4")]
+    err = capsys.readouterr().err
+    assert "d.csv:3: fewer cells than the header names (and 1 more rows); 'answer' read as empty" in err
+    _load(tmp_path, "id,problem,answer\na,x?,3\n", "d.csv")  # every row whole: nothing said
+    assert "warning" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("row, says", [
     ({"id": "w", "problem": None}, r"t\.yaml:3: field 'problem' on row 0 \(id w\): expected the problem's text, got null"),
     ({"id": "x", "problem": ["a", "b"]}, r"field 'problem' on row 0 \(id x\): expected the problem's text, got list"),
