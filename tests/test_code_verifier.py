@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from evalkit.codetests import livecodebench_tests
+from evalkit.sandbox._pool import OptionError
 from evalkit.taskspec import load_problems, load_task
 from evalkit.types import TestResult
 from evalkit.verifiers import VerifyItem, get_verifier
@@ -128,9 +130,21 @@ def test_reward_hack_scores_zero_on_every_humaneval_problem(verifier, humaneval,
 
 
 def test_batch_deadline_scores_unrun_programs_as_timeouts():
-    v = get_verifier("code", per_answer_s=3, batch_deadline_s=0.0, workers=1)  # the rewards' spelling of the limits
+    v = get_verifier("code", per_answer_s=3, batch_deadline_s=1e-6, workers=1)  # the rewards' spelling of the limits
     [verdict] = v.verify_many([VerifyItem(fenced("def add(a, b):\n    return a + b\n"), ADD_TESTS)])
     assert (verdict.correct, verdict.score, verdict.reason) == (False, 0.0, "timeout")
+
+
+def test_a_batch_deadline_of_zero_is_refused_by_code_as_by_math():
+    # 0 s would time every answer out: a mistake, refused by both verifiers (the rewards then leave all unjudged)
+    from evalkit.rewards import code_reward, math_reward
+
+    tests = json.dumps({"style": "call", "fn_name": "f", "inputs": [[]], "outputs": [1]})
+    program = "<think>x</think>\n```python\ndef f():\n    return 1\n```"
+    assert code_reward(completions=[program], tests=[tests], batch_deadline_s=0) == [None]
+    assert math_reward(completions=["<think>x</think> \\boxed{2}"], answer=["2"], batch_deadline_s=0) == [None]
+    with pytest.raises(OptionError, match=r"batch_deadline_s: expected a number above 0, got 0"):
+        get_verifier("code", batch_deadline_s=0)
 
 
 def test_layers_report_is_what_a_run_records():

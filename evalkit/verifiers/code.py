@@ -103,7 +103,7 @@ class CodeVerifier:
             timeout_s = check_number("per_answer_s", per_answer_s)
         deadline_s = batch_deadline_s if batch_deadline_s is not None else deadline_s
         if deadline_s is not None:
-            check_number("batch_deadline_s" if batch_deadline_s is not None else "deadline_s", deadline_s, strict=False)
+            check_number("batch_deadline_s" if batch_deadline_s is not None else "deadline_s", deadline_s)
         self.deadline_s = deadline_s
         if source not in ("answer", "completion"):
             raise OptionError(f"source: expected 'answer' or 'completion', got {source!r}")
