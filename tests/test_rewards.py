@@ -407,6 +407,30 @@ def test_a_bad_verifier_option_leaves_rows_unjudged_and_says_so_once_in_one_line
     assert "option 'boxed': expected last or all, got 'first'" in said[0].getMessage()
 
 
+def test_a_verdict_reached_under_a_longer_limit_is_not_reused_under_a_shorter_one():
+    # the rewards keep verdicts by text: a program that passed in 1.5 s kept its 1.0 under a 0.5 s limit
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]})
+    slow = "<think>x</think>\n```python\nimport time\ndef add(a, b):\n    time.sleep(1.5)\n    return a + b\n```"
+    assert code_reward([slow], tests=[tests], per_answer_s=5.0) == [1.0]
+    assert code_reward([slow], tests=[tests], per_answer_s=0.5) == [0.0]
+    assert code_reward([slow], tests=[tests], per_answer_s=5.0) == [1.0]
+
+
+@pytest.mark.parametrize("limits", [{"per_answer_s": 0}, {"per_answer_s": float("nan")}, {"per_answer_s": "2"},
+                                    {"batch_deadline_s": -5}, {"batch_deadline_s": None}])
+def test_limits_that_are_no_number_of_seconds_leave_rows_unjudged_even_where_a_verdict_is_kept(caplog, limits):
+    # a verdict kept from an earlier call was returned under them; None logged a traceback
+    assert math_reward([R1 % "7"], answer=["7"]) == [1.0]
+    with caplog.at_level("WARNING", logger="evalkit.rewards"):
+        for _ in range(2):
+            assert math_reward([R1 % "7"], answer=["7"], **limits) == [None]
+    said = [r for r in caplog.records if "limits are not usable" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is None, [r.getMessage() for r in caplog.records]
+    name = next(iter(limits))
+    assert f"option '{name}': expected a number of seconds above 0, got {limits[name]!r}" in said[0].getMessage()
+
+
 def test_cosine_length_reward_orders_short_right_long_right_long_wrong_short_wrong():
     completions = [R1 % "4", R1 % "4", R1 % "5", R1 % "5", "<think>\ncut off"]
     ids = [[0] * 100, [0] * 900, [0] * 900, [0] * 100, [0] * 1000]

@@ -50,6 +50,14 @@ class Limits:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > LONGEST_S:
                 object.__setattr__(self, name, LONGEST_S)
 
+    def problem(self) -> str | None:
+        """What is wrong with these limits (a number of seconds above 0 each), or None."""
+        for name in ("per_answer_s", "batch_deadline_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= LONGEST_S:
+                return f"option {name!r}: expected a number of seconds above 0, got {value!r}"
+        return None
+
 
 LONGEST_S = 7 * 24 * 3600.0  # the longest limit kept: a week, as good as none for one batch
 
@@ -99,11 +107,17 @@ def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
     """
     if not items:
         return []
+    bad = limits.problem()
+    if bad:  # before the cache: a verdict reached under other limits is no answer to these
+        _say_once(f"evalkit: the {verifier} reward's limits are not usable ({bad}); every answer it is given is "
+                  "unjudged")
+        return [Verdict.infra_error(f"{verifier} verifier failed: {bad}")] * len(items)
     try:
         options_key = json.dumps(options or {}, sort_keys=True, default=str)
     except (TypeError, ValueError):
         options_key = repr(options)
-    keys = [_key(verifier, options_key, item) for item in items]
+    # the per-answer limit is part of the question (a program that passed in 5 s may fail in 0.5 s)
+    keys = [_key(verifier, options_key, limits.per_answer_s, item) for item in items]
     out: list[Verdict | None] = [None] * len(items)
     with _lock:
         for i, key in enumerate(keys):
@@ -209,11 +223,7 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
         impl, native_deadline = _verifier(verifier, options_key, options, limits)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a reward must never raise into (or end) the trainer
         if isinstance(e, (ValueError, TypeError)):  # a bad option: one line, once (not a traceback every step)
-            said = f"{verifier}: {e}"
-            if said not in _said:
-                _said.add(said)
-                log.error("evalkit: the %s verifier cannot be built (%s); every answer it is given is unjudged",
-                          verifier, e)
+            _say_once(f"evalkit: the {verifier} verifier cannot be built ({e}); every answer it is given is unjudged")
         else:
             log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
         ms = (time.perf_counter() - t0) * 1e3
@@ -286,10 +296,19 @@ def _digest(value: Any) -> tuple[int, int]:
     return hash(value), len(value)
 
 
-def _key(verifier: str, options_key: str, item: VerifyItem) -> tuple:
+def _say_once(line: str) -> None:
+    """Log `line` as an error the first time this process says it (a bad option, not a line every step)."""
+    with _lock:
+        if line in _said:
+            return
+        _said.add(line)
+    log.error("%s", line)
+
+
+def _key(verifier: str, options_key: str, per_answer_s: float, item: VerifyItem) -> tuple:
     # the think format decides where the answer is, so the same text may get another verdict under another
-    return (verifier, options_key, _digest(item.completion or ""), _digest(item.gold), item.finish_reason,
-            bool(item.think_open), _digest(item.problem or ""), item.think_format)
+    return (verifier, options_key, per_answer_s, _digest(item.completion or ""), _digest(item.gold),
+            item.finish_reason, bool(item.think_open), _digest(item.problem or ""), item.think_format)
 
 
 def clear_cache() -> None:
