@@ -172,6 +172,9 @@ class CodeTests:
         if cases is not None and not (isinstance(cases, (list, tuple)) and all(
                 isinstance(c, dict) and "input" in c and "output" in c for c in cases)):
             raise ValueError("code tests: 'cases' must be a list of {\"input\": ..., \"output\": ...} objects")
+        entry = value.get("entry_point")
+        if style == "call" and not (isinstance(entry, str) and entry.strip()):  # else every program failed to load
+            raise ValueError(f"code tests: call tests need an 'entry_point' (the function to call), got {entry!r}")
         return cls(
             style=style,
             entry_point=value.get("entry_point"),

@@ -139,8 +139,9 @@ def test_a_batch_deadline_of_zero_is_refused_by_code_as_by_math():
     # 0 s would time every answer out: a mistake, refused by both verifiers (the rewards then leave all unjudged)
     from evalkit.rewards import code_reward, math_reward
 
-    tests = json.dumps({"style": "call", "fn_name": "f", "inputs": [[]], "outputs": [1]})
+    tests = json.dumps({"style": "call", "entry_point": "f", "cases": [{"input": [], "output": 1}]})
     program = "<think>x</think>\n```python\ndef f():\n    return 1\n```"
+    assert code_reward(completions=[program], tests=[tests]) == [1.0]
     assert code_reward(completions=[program], tests=[tests], batch_deadline_s=0) == [None]
     assert math_reward(completions=["<think>x</think> \\boxed{2}"], answer=["2"], batch_deadline_s=0) == [None]
     with pytest.raises(OptionError, match=r"batch_deadline_s: expected a number above 0, got 0"):
@@ -212,6 +213,19 @@ def test_tests_without_cases_are_unjudged_not_wrong(verifier):
                   {"style": "call", "entry_point": "f", "cases": []}):
         v = verifier.verify_many([VerifyItem(fenced("print(1)\n"), tests)])[0]
         assert (v.correct, v.reason) == (None, "error") and "hold no cases" in v.detail, v
+
+
+@pytest.mark.parametrize("entry", [None, "", 5])
+def test_call_tests_without_a_function_name_are_unjudged_not_the_programs_fault(verifier, entry):
+    # every program scored 0, "the program failed to load: NameError: no entry point given"
+    tests = {"style": "call", "entry_point": entry, "cases": [{"input": [1, 2], "output": 3}]}
+    v = verifier.verify_many([VerifyItem(fenced("def add(a, b):\n    return a + b\n"), tests)])[0]
+    assert (v.correct, v.reason) == (None, "error") and "call tests need an 'entry_point'" in v.detail, v
+    with pytest.raises(ValueError, match="call tests need an 'entry_point'"):
+        get_verifier("code").check_gold(tests)
+    from evalkit.rewards import code_reward
+
+    assert code_reward([fenced("def add(a, b):\n    return a + b\n")], tests=[json.dumps(tests)]) == [None]
 
 
 def test_a_lone_surrogate_the_program_raises_is_written_not_a_crash(tmp_path):
