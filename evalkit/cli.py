@@ -359,14 +359,17 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
 @click.option("--limit", type=int, default=None, help="Only the first N problems (at least 1).")
 @click.option("--think-format", default="auto", show_default=True,
               help=THINK_FORMAT_HELP + " Written to every row, for the rewards.")
-def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: str) -> None:
+@click.option("--gold-lists", is_flag=True, default=False,
+              help="Write every gold as a list (one answer: a list of one), as a file with several accepted answers "
+                   "on some row does anyway: for files a trainer loads together (veRL's train_files).")
+def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: str, gold_lists: bool) -> None:
     """Write TASK (a built-in name or a YAML path) as a GRPO training set."""
     from evalkit.rewards.export import export_task
 
     from evalkit.rewards.export import trainer_notes
     from evalkit.taskspec import load_task
 
-    path = export_task(task, fmt, out, limit=limit, think_format=think_format)
+    path = export_task(task, fmt, out, limit=limit, think_format=think_format, gold_lists=gold_lists)
     click.echo(f"wrote {path} ({fmt})")
     for note in trainer_notes([load_task(task)], fmt):
         click.echo(note, err=True)
@@ -437,15 +440,19 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
 @click.option("--think-format", default=None,
               help="How the policy will think, written to every row for the rewards (as for `evalkit export`; "
                    "default: the run's own think format).")
+@click.option("--gold-lists", is_flag=True, default=False,
+              help="Write every gold as a list (one answer: a list of one), as a file with several accepted answers "
+                   "on some row does anyway: for files a trainer loads together (veRL's train_files).")
 def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: int, dedup: bool,
                decontaminate: tuple[str, ...], model: str | None, budget: int | None,
-               dropped_out: str | None, think_format: str | None) -> None:
+               dropped_out: str | None, think_format: str | None, gold_lists: bool) -> None:
     """Write the problems of RUN_DIR whose pass rate lies in LOW:HIGH as GRPO training data."""
     from evalkit.curate import curate, summary_table
 
     tasks = [t.strip() for value in decontaminate for t in value.split(",") if t.strip()]
     result = curate(run_dir, pass_rate, fmt, out, min_samples=min_samples, dedup=dedup, decontaminate=tasks,
-                    model=model, dropped_out=dropped_out, budget=budget, think_format=think_format)
+                    model=model, dropped_out=dropped_out, budget=budget, think_format=think_format,
+                    gold_lists=gold_lists)
     click.echo(summary_table(result))
     click.echo(f"\nwrote {result.out} ({fmt}, {result.kept} rows); dropped rows and why: {result.dropped_path}")
     for note in result.notes:

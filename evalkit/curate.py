@@ -121,7 +121,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
            out: str | os.PathLike, *, min_samples: int = 1, dedup: bool = False,
            decontaminate: Sequence[str] = (), model: str | None = None,
            dropped_out: str | os.PathLike | None = None, ngram: int = NGRAM,
-           budget: int | None = None, think_format: str | None = None) -> CurateResult:
+           budget: int | None = None, think_format: str | None = None, gold_lists: bool = False) -> CurateResult:
     """Write the problems of a run whose pass rate lies in `pass_rate` as a training set.
 
     run_dir: an `evalkit run` directory (samples.jsonl and config.json), replay runs included.
@@ -143,6 +143,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         writes it (TRL: a `think_format` column; veRL: `extra_info.think_format`); None: the run's own
         format (config.json's `think_format`), since a run usually measures the policy to be trained. A
         run that recorded none writes nothing (the rewards then assume r1).
+    gold_lists: every gold as a list, as for `evalkit export --gold-lists`.
     Raises InputError for bad input; nothing is written then.
     """
     low, high = parse_pass_rate(pass_rate) if isinstance(pass_rate, str) else parse_pass_rate(f"{pass_rate[0]}:{pass_rate[1]}")
@@ -226,7 +227,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
             if any(counts[r] for r in reasons)]
         raise InputError(f"{run_dir}: no problem is left to train on ({why}); nothing written"
                          + (f". To keep some: {'; '.join(advice)}" if advice else ""))
-    write_files([(uniform_golds(rows), out), ([d.to_dict() for d in dropped], dropped_path)])
+    write_files([(uniform_golds(rows, always=gold_lists), out), ([d.to_dict() for d in dropped], dropped_path)])
     kept_tasks = {spec.name for spec, _, _ in candidates}
     return CurateResult(out=out, dropped_path=dropped_path, kept=len(rows), dropped=tuple(dropped),
                         benchmarks=tuple(index.tasks) if index else (),

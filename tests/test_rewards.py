@@ -762,6 +762,45 @@ def test_export_of_golds_some_lists_some_not_writes_one_column_type(tmp_path):
         assert math_reward(completions=[R1 % "1", R1 % "-2"], answer=columns["answer"]) == [0.0, 1.0]
 
 
+def test_files_exported_with_gold_lists_load_together_beside_one_with_several_accepted_answers(tmp_path, capsys):
+    from datasets import concatenate_datasets, load_dataset
+
+    (tmp_path / "one.jsonl").write_text('{"q": "2+2?", "a": "4"}\n{"q": "3+3?", "a": null}\n')
+    (tmp_path / "many.jsonl").write_text('{"q": "Root of 4?", "a": ["2", "-2"]}\n')
+    for name in ("one", "many"):
+        (tmp_path / f"{name}.yaml").write_text(f"name: {name}\ndataset: {{local: {name}.jsonl}}\n"
+                                               "fields: {problem: q, answer: a}\n")
+    # the row without a gold is written, and the user is told that no reward can score it
+    export_task(str(tmp_path / "one.yaml"), "verl", tmp_path / "plain.parquet")
+    assert "1 of 2 problems have no gold answer the verifier can read (first: problem 1: no gold answer); " \
+           "their rows are written, but no reward can score them" in capsys.readouterr().err
+    export_task(str(tmp_path / "many.yaml"), "verl", tmp_path / "many.parquet")
+    parts = lambda *names: [load_dataset("parquet", data_files=str(tmp_path / n), split="train") for n in names]  # noqa: E731
+    # veRL's RLHFDataset loads each file, then concatenates: a text column beside a list column does not align
+    with pytest.raises(ValueError):
+        concatenate_datasets(parts("plain.parquet", "many.parquet"))
+    export_task(str(tmp_path / "one.yaml"), "verl", tmp_path / "lists.parquet", gold_lists=True)
+    both = concatenate_datasets(parts("lists.parquet", "many.parquet"))
+    golds = [row["reward_model"]["ground_truth"] for row in both]
+    assert golds == [["4"], None, ["2", "-2"]]
+    assert [s["score"] for s in verl.compute_score_batch(["one", "one", "many"], [R1 % "4", R1 % "6", R1 % "-2"],
+                                                          golds)] == [1.0, 0.0, 1.0]
+    # the same flag from the command line, for TRL's JSON lines loaded in one call
+    out = CliRunner().invoke(main, ["export", str(tmp_path / "one.yaml"), "--format", "trl", "--gold-lists",
+                                    "--out", str(tmp_path / "one.jsonl.out.jsonl")])
+    assert out.exit_code == 0, out.output
+    export_task(str(tmp_path / "many.yaml"), "trl", tmp_path / "many.out.jsonl")
+    rows = load_dataset("json", data_files=[str(tmp_path / "one.jsonl.out.jsonl"), str(tmp_path / "many.out.jsonl")],
+                        split="train")
+    assert rows["answer"] == [["4"], None, ["2", "-2"]]
+    # a task none of whose problems has a gold writes nothing: exit 2
+    (tmp_path / "one.jsonl").write_text('{"q": "3+3?", "a": null}\n')
+    out = CliRunner().invoke(main, ["export", str(tmp_path / "one.yaml"), "--format", "trl",
+                                    "--out", str(tmp_path / "none.jsonl")])
+    assert out.exit_code == 2 and "no problem has a gold answer the verifier can read" in out.output
+    assert not (tmp_path / "none.jsonl").exists()
+
+
 def test_a_parquet_of_math_and_code_rows_keeps_both_gold_columns(tmp_path):
     # a multi-task run curated as TRL parquet: pyarrow took its columns from the first row alone, so
     # the code rows' `tests` (or the math rows' `answer`) vanished and their rewards were None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,9 +25,8 @@ from typing import Any, Sequence
 from evalkit import jsonl
 from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, runs_around
-from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
+from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages, spec_location
 from evalkit.types import Problem, last_user_message
-from evalkit.verifiers.base import verifier_factory
 
 FORMATS = ("trl", "verl")
 
@@ -171,7 +171,7 @@ def _write(rows: list[dict[str, Any]], path: Path, parquet: bool, gz: bool = Fal
 
 
 def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,
-                source: str = "auto", think_format: str | None = None) -> Path:
+                source: str = "auto", think_format: str | None = None, gold_lists: bool = False) -> Path:
     """Write task `task` (a built-in name or a YAML path) as a training set at `out`; returns the path.
 
     fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
@@ -180,6 +180,8 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
         written to every row (TRL: a `think_format` column; veRL: `extra_info.think_format`) so the rewards
         read the thinking the same way: a built-in by name, a user's row as the row itself (a trainer
         started elsewhere cannot read the YAML file); None writes nothing (the rewards then assume r1).
+    gold_lists: write every gold as a list (a single one as a list of one), as a file with several
+        accepted answers on some row does anyway: files to be loaded together need one type of gold.
     Raises InputError for bad input; the file appears whole or not at all.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -189,27 +191,36 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
         p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"), (spec.dataset.local, "dataset"))
         if p is not None}}, "export")
-    try:
-        verifier_factory(spec.verifier)  # the rows are scored by it: a name that cannot load stops here
-    except KeyError as e:
-        raise InputError(f"{spec.path or spec.name}: field 'verifier': {e.args[0]}") from None
+    from evalkit.run.loop import rules_for, unreadable_golds
+
+    rules = rules_for(spec)  # the rows are scored by it: a name or option that cannot load stops here
     problems = load_problems(spec, limit=limit, source=source).problems
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")
+    bad = unreadable_golds(problems, rules)
+    if bad:  # as `evalkit run` says it: such rows can never be rewarded (TRL: None; veRL: 0, unjudged)
+        pid, why = bad[0]
+        where = f"{spec_location(spec, 'fields.answer')}: task {spec.name}, verifier {spec.verifier}"
+        if len(bad) == len(problems):
+            raise InputError(f"{where}: no problem has a gold answer the verifier can read (problem {pid}: {why}); "
+                             "nothing written: check the spec's `answer` field and its `verifier`")
+        print(f"evalkit: warning: {where}: {len(bad)} of {len(problems)} problems have no gold answer the verifier "
+              f"can read (first: problem {pid}: {why}); their rows are written, but no reward can score them",
+              file=sys.stderr)
     extra = {"think_format": format_column(think_format)} if think_format is not None else None
     return write_rows(uniform_golds([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
-                                     for i, p in enumerate(problems)]), out)
+                                     for i, p in enumerate(problems)], always=gold_lists), out)
 
 
-def uniform_golds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows` with one type of gold: where any row's gold is a list (several accepted answers), every
-    row's is (a single one as a list of one, which the rewards read the same). Parquet cannot hold a
-    column of lists and texts, and `datasets` reads such a JSON-lines column as JSON, so a text gold
-    "[1, 2]" became two answers."""
+def uniform_golds(rows: list[dict[str, Any]], always: bool = False) -> list[dict[str, Any]]:
+    """`rows` with one type of gold: where any row's gold is a list (several accepted answers), or where
+    `always`, every row's is (a single one as a list of one, which the rewards read the same). Parquet
+    cannot hold a column of lists and texts, and `datasets` reads such a JSON-lines column as JSON, so a
+    text gold "[1, 2]" became two answers; files loaded together (veRL's `train_files`) must agree too."""
     def gold(row):
         return row["reward_model"]["ground_truth"] if "reward_model" in row else row.get("answer")
 
-    if not any(isinstance(gold(r), (list, tuple)) for r in rows):
+    if not always and not any(isinstance(gold(r), (list, tuple)) for r in rows):
         return rows
     out = []
     for row in rows:

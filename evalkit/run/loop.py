@@ -25,7 +25,7 @@ from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import RunDir, SampleWriter
 from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
-from evalkit.types import Completion, Request, Verdict, last_user_message
+from evalkit.types import Completion, Problem, Request, Verdict, last_user_message
 from evalkit.verifiers.base import (Verifier, VerifyItem, best_verdict, capabilities, get_verifier, gold_problem,
                                     golds_for, readable_golds, rules_verifier, verifier_factory, verify_checked)
 
@@ -397,11 +397,11 @@ def _writable(record: dict[str, Any]) -> dict[str, Any]:
         return {**shown, **fault.to_dict()}
 
 
-def unreadable_golds(plan: TaskPlan, verifier: Verifier) -> list[tuple[str, str]]:
-    """(problem id, why) of each problem of `plan` none of whose golds `verifier` can check (no gold, or
+def unreadable_golds(problems: Sequence[Problem], verifier: Verifier) -> list[tuple[str, str]]:
+    """(problem id, why) of each of `problems` none of whose golds `verifier` can check (no gold, or
     one its check_gold refuses): its samples would all be unjudged."""
     out = []
-    for problem in plan.problems:
+    for problem in problems:
         answer = problem.tests if problem.tests is not None else problem.answer
         golds = golds_of(verifier, answer)
         whys = [gold_problem(verifier, g) for g in golds]  # None as a gold: as the verifier's check_gold says

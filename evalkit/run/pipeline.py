@@ -552,7 +552,7 @@ def _check_golds(plans: list[TaskPlan], rules: dict[str, Any]) -> None:
     numbers: every sample would be generated and then left unjudged); a warning naming how many problems
     of a task have none (their samples are unjudged)."""
     for plan in plans:
-        bad = unreadable_golds(plan, rules[plan.spec.name])
+        bad = unreadable_golds(plan.problems, rules[plan.spec.name])
         if not bad:
             continue
         pid, why = bad[0]
