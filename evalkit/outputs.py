@@ -24,8 +24,8 @@ RUN_FILES: tuple[tuple[str, str], ...] = (
 def run_files(run_dir: str | os.PathLike, config: dict[str, Any] | None = None, *,
               report: bool = False) -> dict[Path, str]:
     """The files of run directory `run_dir` a command must not write over, each with what it is: its
-    data (RUN_FILES), the replay file it scored, the reflection model it was traced with, and with
-    `report` its index.html. config: its config.json (read here when None; unreadable counts as none)."""
+    data (RUN_FILES), the replay file it scored, the reflection model it was traced with, its tasks'
+    spec and data files (config.json's `tasks`), and with `report` its index.html. config: its config.json (read here when None; unreadable counts as none)."""
     run_dir = Path(run_dir)
     if config is None:
         from evalkit.run.rundir import RunDir
@@ -42,6 +42,16 @@ def run_files(run_dir: str | os.PathLike, config: dict[str, Any] | None = None, 
     recorded = config.get("reflection_model")
     if isinstance(recorded, dict) and isinstance(recorded.get("file"), str):
         files[Path(recorded["file"])] = "the run's reflection model"
+    tasks = config.get("tasks")
+    for task in tasks if isinstance(tasks, list) else []:  # the spec and data a rerun reads again
+        if not isinstance(task, dict):
+            continue
+        name = task.get("name", "?")
+        dataset = task.get("dataset")
+        local = dataset.get("local") if isinstance(dataset, dict) else None
+        for path, what in ((task.get("path"), "spec"), (local, "dataset")):
+            if isinstance(path, str) and path:
+                files[Path(path)] = f"task {name}'s {what}"
     return files
 
 

@@ -406,6 +406,19 @@ def test_export_curate_and_report_never_write_over_another_runs_files(replay_run
     assert r.returncode == 0, r.stderr  # a file of its own beside another run's is fine
 
 
+def test_report_and_analyze_never_write_over_the_task_spec_or_data_a_rerun_reads(replay_run, tmp_path):
+    # `report RUN --out problems.jsonl` put the HTML page where the task's data was, exit 0
+    task = json.loads((replay_run / "config.json").read_text())["tasks"][0]
+    spec, data = Path(task["path"]), Path(task["dataset"]["local"])
+    before = {p: p.read_bytes() for p in (spec, data)}
+    for args, says in ((["report", str(replay_run), "--out", str(data)], "task toy's dataset"),
+                       (["report", str(replay_run), str(replay_run), "--out", str(data)], "task toy's dataset"),
+                       (["analyze", str(replay_run), "--out", str(spec)], "task toy's spec")):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and f"is {says}; choose another path" in r.stderr, (args, r.stderr)
+    assert {p: p.read_bytes() for p in (spec, data)} == before
+
+
 @pytest.mark.parametrize("field, value, says", [
     ("tasks", "toy", "config.json: field 'tasks': expected a list of the run's task specs"),
     ("tasks", ["toy"], "config.json: field 'tasks': expected a list of the run's task specs"),
