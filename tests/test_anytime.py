@@ -408,6 +408,25 @@ def test_anytime_refuses_samples_it_cannot_count_in_one_line(demo_run, tmp_path,
     assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("content, says", [
+    (b'[1, 2]\n', "anytime.jsonl:1: expected a probe record (an object with a whole-number budget), got a list"),
+    (b'{"budget": 64}\n{"budget": "128"}\n', "anytime.jsonl:2: expected a probe record (an object with a whole-number "
+                                             "budget), its budget is '128'"),
+    (b'{"budget": 64}\n{"budget": 12\n', "anytime.jsonl:2: not JSON"),
+    (b'\xff\xfe{}\n', "anytime.jsonl: not UTF-8 text"),
+])
+def test_the_report_names_a_damaged_probe_line_instead_of_a_traceback(demo_run, tmp_path, content, says):
+    # a hand-edited anytime.jsonl was an AttributeError / TypeError / UnicodeDecodeError traceback, exit 1
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    (run / "anytime.jsonl").write_bytes(content)
+    r = subprocess.run([sys.executable, "-m", "evalkit", "report", str(run)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+    assert "fix or remove it" in r.stderr
+
+
 def test_the_command_line_s_answer_length_and_cue_shape_the_probes_a_server_generates(tiny_model, tmp_path):
     from _http import JSONHandler, serve
     from transformers import AutoTokenizer

@@ -9,6 +9,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from evalkit.errors import InputError
 from evalkit.report import charts as _charts
 from evalkit.report._pack import pack, page_json
 from evalkit.report._run import RunData, answer_spread, headline_samples, is_truncated
@@ -297,12 +298,24 @@ def budget_cuts(run: RunData) -> dict[tuple, list[dict]]:
                               "correct": r.get("correct"), "source": "sweep"})
     probes = run.path / "anytime.jsonl"
     if probes.is_file():
-        for line in probes.read_text(encoding="utf-8").splitlines():
+        fix = "fix or remove it (`evalkit anytime` writes the file again)"
+        try:
+            text = probes.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{probes}: not UTF-8 text ({e.reason} at byte {e.start}); {fix}") from None
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
             try:
                 p = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            cuts[_key(p)].append({"budget": p.get("budget"), "at": p.get("cut_char"), "answer": p.get("answer"),
+            except json.JSONDecodeError as e:
+                raise InputError(f"{probes}:{n}: not JSON ({e.msg}); {fix}") from None
+            budget = p.get("budget") if isinstance(p, dict) else None
+            if isinstance(budget, bool) or not isinstance(budget, int):
+                got = f"got a {type(p).__name__}" if not isinstance(p, dict) else f"its budget is {budget!r}"
+                raise InputError(f"{probes}:{n}: expected a probe record (an object with a whole-number budget), "
+                                 f"{got}; {fix}")
+            cuts[_key(p)].append({"budget": budget, "at": p.get("cut_char"), "answer": p.get("answer"),
                                   "correct": p.get("correct"), "source": p.get("source")})
     for v in cuts.values():
         v.sort(key=lambda c: c["budget"] or 0)
