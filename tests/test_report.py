@@ -914,6 +914,23 @@ def test_a_results_json_behind_the_samples_is_not_the_summary(tmp_path):
     assert note.endswith("review · replay.")
 
 
+def test_a_model_whose_samples_are_all_gone_shows_no_figures_from_the_old_results(demo_run, tmp_path):
+    # every deepseek-reasoner line removed from samples.jsonl: its row still showed results.json's 90.0%
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    kept = [line for line in (run / "samples.jsonl").read_text().splitlines()
+            if json.loads(line)["model"] != "deepseek-reasoner"]
+    (run / "samples.jsonl").write_text("".join(line + "\n" for line in kept))
+    write_report(run)
+    html = (run / "index.html").read_text(encoding="utf-8")
+    summary = _text(html, '<table id="summary-table">')
+    row = re.search(r"demo deepseek-reasoner (.*?)(?: demo |$)", summary).group(1)
+    assert "%" not in row and "90.0" not in row, summary
+    note = _text(html, '<p class="note" id="stale-note">', "</p>")
+    assert "computed from samples.jsonl because results.json counts other samples" in note
+    assert "deepseek-reasoner" in note
+
+
 def test_a_breakdown_names_every_model_with_a_bar_even_on_one_source(demo_run, page):
     # Llama-8B's problems come from two sources, each other model's from one: those had no breakdown, and the
     # caption said "No source breakdown for" them beside Llama-8B's bars

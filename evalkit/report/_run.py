@@ -107,8 +107,8 @@ def _complete_results(results: list[dict], samples: list[dict]) -> list[dict]:
         key = (entry.get("task"), entry.get("model"))
         seen.add(key)
         n = entry.get("n_samples")
-        if key in groups and isinstance(n, int) and n != len(headline_samples(entry, samples)):
-            out.append(_from_samples(key, groups[key], "stale"))
+        if isinstance(n, int) and n != len(headline_samples(entry, samples)):  # none left counts as stale too
+            out.append(_from_samples(key, groups.get(key, []), "stale"))
         else:
             out.append({**_counts(groups.get(key, [])), **{k: v for k, v in entry.items() if v is not None}})
     for key, recs in groups.items():
