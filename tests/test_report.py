@@ -931,6 +931,25 @@ def test_a_model_whose_samples_are_all_gone_shows_no_figures_from_the_old_result
     assert "deepseek-reasoner" in note
 
 
+def test_a_compare_of_runs_that_read_other_data_for_a_task_says_so(tmp_path):
+    # two files under one task name, ids q1..q6 in both: the page called 4 flips between different questions
+    # "real: the CI excludes 0" and never said the data differed
+    runs = []
+    for tag, op in (("a", "+"), ("b", "*")):
+        (tmp_path / tag).mkdir()
+        problems = [{"id": f"q{i}", "problem": f"What is {i}{op}{i}?", "answer": str(eval(f"{i}{op}{i}"))}
+                    for i in range(1, 7)]
+        runs.append(_replay_run(tmp_path / tag, problems, [
+            {"problem_id": p["id"], "sample": 0, "completion": f"<think>x</think>\\boxed{{{p['answer']}}}"}
+            for p in problems]))
+    write_compare(runs, tmp_path / "cmp.html")
+    note = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<p class="note data-differs">', "</p>")
+    assert note.startswith("These runs of review differ in their dataset revisions a/run: local:"), note
+    assert "a shared id may be another question" in note
+    write_compare([runs[0], runs[0]], tmp_path / "same.html")  # the same data: no such note
+    assert "data-differs" not in (tmp_path / "same.html").read_text(encoding="utf-8")
+
+
 def test_a_breakdown_names_every_model_with_a_bar_even_on_one_source(demo_run, page):
     # Llama-8B's problems come from two sources, each other model's from one: those had no breakdown, and the
     # caption said "No source breakdown for" them beside Llama-8B's bars

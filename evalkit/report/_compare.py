@@ -163,6 +163,7 @@ def build(runs: list[RunData], out: Path) -> dict:
         thinking = _charts.accuracy_vs_thinking(entries, [s.label for s in systems])
         # --since/--until pick the problems: runs with other windows score other problems
         windows = [_window(s.run, task) for s in systems]
+        data_note = _data_note(task, [s.label for s in systems], [_spec(s.run, task) for s in systems])
         in_runs = [titles[i] for i, r in enumerate(runs) if any(s.run is r for s in systems)]
         base_title = in_runs[0]  # the first run that has the task
         sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
@@ -180,6 +181,7 @@ def build(runs: list[RunData], out: Path) -> dict:
                                        for i in different],
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
+                         "data_note": data_note,  # the runs read other data or checked otherwise
                          "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
                          # the first run has no results for this task: its deltas are from another run
                          "other_baseline": systems[0].run is not runs[0],
@@ -195,8 +197,30 @@ def build(runs: list[RunData], out: Path) -> dict:
             "solved_at": SOLVED_AT, "n_boot": N_BOOT}
 
 
-def _window(run: RunData, task: str) -> str | None:
-    for spec in run.config.get("tasks") or []:
+def _spec(run: RunData, task: str) -> dict:
+    """config.json's record of `task` in `run` ({} where it has none)."""
+    tasks = run.config.get("tasks")
+    for spec in tasks if isinstance(tasks, list) else []:
         if isinstance(spec, dict) and spec.get("name") == task:
-            return task_window(spec)
-    return None
+            return spec
+    return {}
+
+
+def _window(run: RunData, task: str) -> str | None:
+    spec = _spec(run, task)
+    return task_window(spec) if spec else None
+
+
+def _data_note(task: str, labels: list[str], specs: list[dict]) -> str | None:
+    """A warning where the runs of `task` read other data (dataset revision) or checked answers with
+    another verifier: problems are paired by id, so the same id may then be another question."""
+    parts = []
+    for field, what in (("dataset_revision", "dataset revisions"), ("verifier", "verifiers")):
+        values = [spec.get(field) for spec in specs]
+        if len({str(v) for v in values if v is not None}) > 1:
+            parts.append(f"{what} " + ", ".join(f"{label}: {v}" for label, v in zip(labels, values) if v is not None))
+    if not parts:
+        return None
+    return (f"These runs of {task} differ in their {'; and '.join(parts)}. Problems are paired by id, so a shared "
+            "id may be another question or be checked otherwise: the deltas, the paired test and the flips may "
+            "not compare like with like.")
