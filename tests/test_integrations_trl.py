@@ -204,3 +204,28 @@ def test_a_step_where_nothing_could_be_judged_logs_nan_not_a_gap(tmp_path):
     run = evalkit.evaluate([str(tmp_path / "nogold.yaml")], completions=tmp_path / "c.jsonl",
                            out=tmp_path / "run2", progress=False)
     assert not any("pass@" in k for k in eval_metrics(run.run_dir)) and "eval/nogold/avg@n" in eval_metrics(run.run_dir)
+
+
+def test_the_logged_figures_of_a_run_of_several_models_are_one_models_never_a_mix(tmp_path):
+    # the demo holds four models under one task: the last one's avg@n overwrote the others', and the
+    # markers rate was pooled over all four
+    import evalkit
+    from evalkit.errors import InputError
+    from evalkit.integrations.trl import eval_metrics
+
+    run = evalkit.evaluate(["demo"], out=tmp_path / "run", progress=False).run_dir
+    with pytest.raises(InputError, match=r"the run holds 4 models \(.*deepseek-reasoner\); name the one"):
+        eval_metrics(run)
+    results = {r["model"]: r for r in json.loads((run / "results.json").read_text())["results"]}
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    for model, entry in results.items():
+        got = eval_metrics(run, model=model)
+        assert got["eval/demo/avg@n"] == entry["metrics"]["avg@n"]["value"]
+        assert got["eval/demo/truncated"] == entry["n_truncated"] / entry["n_samples"]
+        own = [s["trace"] for s in samples if s["model"] == model]
+        from evalkit.trace import summarize
+
+        assert got["eval/demo/markers_per_1k"] == summarize(own)["markers_per_1k"]
+    assert len({eval_metrics(run, model=m)["eval/demo/markers_per_1k"] for m in results}) == 4
+    with pytest.raises(InputError, match="no results for model 'other'"):
+        eval_metrics(run, model="other")

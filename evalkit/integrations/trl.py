@@ -223,19 +223,33 @@ NEEDS_TRAINER = ("EvalCallback needs its trainer (a callback given in Trainer(ca
                  "EvalCallback(...).attach(trainer), or EvalCallback(..., trainer=trainer)")
 
 
-def eval_metrics(run_dir: str | Path) -> dict[str, float]:
-    """The figures the callback logs, from a run directory's results.json and samples.jsonl."""
+def eval_metrics(run_dir: str | Path, model: str | None = None) -> dict[str, float]:
+    """The figures the callback logs, from a run directory's results.json and samples.jsonl.
+
+    model: whose figures, for a run that holds several models (required then: the keys name tasks,
+    not models, so one model's figures would overwrite another's). Raises InputError for a model the
+    run does not hold.
+    """
+    from evalkit.errors import InputError
     from evalkit.metrics import ks_for
-    from evalkit.run.rundir import RunDir
+    from evalkit.run.rundir import RunDir, scored_samples
     from evalkit.trace import summarize
 
     run = RunDir(run_dir)
     results = run.results() or []
-    samples = run.samples()
-    families = {t.get("name"): {m.lower() for m in t.get("metrics") or ()}
-                for t in (run.config() or {}).get("tasks") or []}
+    config = run.config() or {}
+    models = sorted({str(r.get("model")) for r in results})
+    if model is None and len(models) > 1:
+        raise InputError(f"{run_dir}: the run holds {len(models)} models ({', '.join(models)}); "
+                         "name the one whose figures to log (model=)")
+    if model is not None and model not in models:
+        raise InputError(f"{run_dir}: no results for model {model!r} (it holds {', '.join(models) or 'none'})")
+    samples = scored_samples(run.samples(), config)  # the samples results.json counts
+    families = {t.get("name"): {m.lower() for m in t.get("metrics") or ()} for t in config.get("tasks") or []}
     out: dict[str, float] = {}
     for r in results:
+        if model is not None and r.get("model") != model:
+            continue
         task = r["task"]
         # a step where no sample could be judged (a sandbox down) logs NaN, not a gap in the curve
         chosen = families.get(task, {"avg@n", "pass@k"})
@@ -248,7 +262,10 @@ def eval_metrics(run_dir: str | Path) -> dict[str, float]:
                 out[f"eval/{task}/{name}"] = _number(stat.get("value"))
         out[f"eval/{task}/truncated"] = r["n_truncated"] / r["n_samples"] if r["n_samples"] else math.nan
         out[f"eval/{task}/completion_tokens"] = _number(r.get("mean_completion_tokens"))
-        traces = [s["trace"] for s in samples if s["task"] == task and s.get("trace")]
+        sweep = r.get("think_budgets")
+        budget = sweep.get("largest") if isinstance(sweep, dict) else None  # the budget the figures are of
+        traces = [s["trace"] for s in samples if s["task"] == task and s.get("model") == r.get("model")
+                  and (budget is None or s.get("budget") == budget) and s.get("trace")]
         out[f"eval/{task}/markers_per_1k"] = _number(summarize(traces)["markers_per_1k"]) if traces else math.nan
     return out
 
