@@ -200,18 +200,37 @@
     for (const [kind, start, end, settled] of episodes || []) {
       const a = Math.max(start, at), b = Math.min(end, to);
       if (b <= a) continue;
-      if (a > at) out.push(...highlighted(text, at, a, markers));
+      if (a > at) append(out, highlighted(text, at, a, markers));
       out.push(h("span", { class: "ep", "data-episode": kind, title: `${kind} episode` + (settled ? " (settled)" : "") },
         highlighted(text, a, b, markers)));
       at = b;
     }
-    if (at < to) out.push(...highlighted(text, at, to, markers));
+    if (at < to) append(out, highlighted(text, at, to, markers));
     return out;
+  }
+  function append(out, items) { for (const x of items) out.push(x); }  // no spread: a long trace has 100,000s
+  // markers (sorted by start) -> the largest end among each marker and those before it, so a span finds its
+  // first marker by bisection: a looping trace has tens of thousands of episodes and markers, and a scan of
+  // every marker per episode took minutes to open
+  const reach = new WeakMap();
+  function firstMarker(markers, from) {
+    let ends = reach.get(markers);
+    if (!ends) {
+      ends = [];
+      let most = -Infinity;
+      for (const m of markers) { most = Math.max(most, m[2]); ends.push(most); }
+      reach.set(markers, ends);
+    }
+    let lo = 0, hi = markers.length;  // the first whose reach passes `from`: every one before ends at or before it
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ends[mid] <= from) lo = mid + 1; else hi = mid; }
+    return lo;
   }
   function highlighted(text, from, to, markers) {
     const out = [];
     let at = from;
-    for (const [k, start, end, rule] of markers) {
+    for (let i = firstMarker(markers, from); i < markers.length; i++) {
+      const [k, start, end, rule] = markers[i];
+      if (start >= to) break;
       const a = Math.max(start, at), b = Math.min(end, to);
       if (b <= a) continue;
       if (a > at) out.push(text.slice(at, a));
@@ -303,12 +322,12 @@
     const out = [];
     let pos = from;
     for (const [budget, cut, answer, correct] of at) {
-      out.push(...withEpisodes(text, pos, cut, markers, episodes));
+      append(out, withEpisodes(text, pos, cut, markers, episodes));
       out.push(h("span", { class: "cut " + (correct === 1 ? "correct" : "wrong"), "data-budget": budget,
         title: `budget ${budget}: cut here; answered ${answer ?? "nothing"}` }, `✂ ${budget}`));
       pos = cut;
     }
-    out.push(...withEpisodes(text, pos, to, markers, episodes));
+    append(out, withEpisodes(text, pos, to, markers, episodes));
     return out;
   }
   function budgetList(cuts, waits) {
