@@ -476,6 +476,15 @@ def test_cli_analyze_reads_chat_message_completions_as_the_rewards_do(tmp_path):
     assert "3 completions: 3 correct" in result.output
     first, second, third = [json.loads(line) for line in out.read_text().splitlines()]
     assert first["completion"] == third["completion"] == text and first["trace"] == second["trace"] == third["trace"]
+    # a tool call's turn has no content: empty text, not "a list, not text"
+    src.write_text(json.dumps({"completion": [{"role": "assistant"}]}) + "\n")
+    assert CliRunner().invoke(main, ["analyze", str(src)]).exit_code == 0
+    # what is not text is named in JSON's words (it said "is a int", "is a NoneType")
+    for value, says in ((5, "is a number (5), not text"), (None, "is null, not text"), ([1], "is a list, not text")):
+        src.write_text(json.dumps({"completion": value}) + "\n")
+        result = CliRunner().invoke(main, ["analyze", str(src)])
+        assert result.exit_code == 2 and f"field 'completion' {says}" in result.output, result.output
+    src.write_text((json.dumps({"completion": text, "answer": "4"}) + "\n") * 3)
     # a misspelt --gold-field left every line unjudged without a word
     result = CliRunner().invoke(main, ["analyze", str(src), "--gold-field", "answr"])
     assert result.exit_code == 0 and "3 unjudged" in result.output

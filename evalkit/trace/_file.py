@@ -46,7 +46,7 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
 
             value = row[completion_field] = completion_text(value)
         if not isinstance(value, str):
-            what = "missing" if completion_field not in row else f"a {type(value).__name__}, not text"
+            what = "missing" if completion_field not in row else f"{_json_kind(value)}, not text"
             raise InputError(f"{path}:{n}: field '{completion_field}' is {what} (choose it with --completion-field)")
         if gold_field is not None and row.get(gold_field) is not None and not _usable_gold(row[gold_field]):
             raise InputError(f"{path}:{n}: field '{gold_field}' must be a string, a number, or a list of them "
@@ -68,12 +68,23 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
 
 
 def _messages(value: Any) -> bool:
-    """Whether a completion is given as chat messages: a message (a dict with a `content`), or a
-    non-empty list of them."""
-    if isinstance(value, dict):
-        return "content" in value
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(m, dict) and "content" in m for m in value))
+    """Whether a completion is given as chat messages: a message (a dict with a `content` or a `role`;
+    one without content, a tool call's, is empty text), or a non-empty list of them."""
+    def message(m: Any) -> bool:
+        return isinstance(m, dict) and ("content" in m or "role" in m)
+
+    return message(value) or (isinstance(value, list) and bool(value) and all(map(message, value)))
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (a user wrote JSON, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({json.dumps(value)})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    return "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
 
 
 def file_format(path: str | Path, think_format: Any, completions: Sequence[str], think_open: bool = False
