@@ -178,6 +178,15 @@ def test_a_model_without_recorded_token_counts_is_counted_in_characters_and_says
                   if s["model"] == qwen14 and split_think(s["completion"], s["think_open"]).closed)
     probe = probes(demo_run)[(qwen14, sample["problem_id"], sample["sample"], 100000)]
     assert probe["think_tokens"] == len(split_think(sample["completion"], sample["think_open"]).think)
+    # the report's budget table says characters where they were counted (its columns said tokens)
+    import re
+
+    page = (demo_run / "index.html").read_text(encoding="utf-8")
+    heads = re.findall(r'<h3>demo · ([^<]*?) · anytime probes[^<]*(?:<span[^>]*>[^<]*</span>)?</h3>\s*<div class="scroll">'
+                       r'\s*<table class="budget-table">\s*<thead><tr>(.*?)</tr>', page, re.S)
+    columns = {model: re.sub(r"<[^>]+>", "|", cells) for model, cells in heads}
+    assert "Thinking characters|" in columns[qwen14] and "Characters per correct" in columns[qwen14], columns
+    assert "Thinking tokens|" in columns[REASONER] and "Tokens per correct" in columns[REASONER], columns
 
 
 def test_no_generate_on_a_run_without_traces_is_a_clear_error(tmp_path):
