@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -88,6 +88,7 @@ class CurateResult:
     budget: int | None = None  # the thinking budget whose samples were measured (None: an ordinary run)
     budgets: tuple[int, ...] = ()  # every thinking budget the run has
     headline_budget: int | None = None  # the largest made on every sample: results.json's headline, the default
+    task_budgets: dict[str, int] = field(default_factory=dict)  # the budget each task was measured at
     notes: tuple[str, ...] = ()  # what the kept rows' tasks ask with that the rows cannot carry (trainer_notes)
 
     def counts(self) -> dict[str, int]:
@@ -135,9 +136,9 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         `ngram` consecutive words with one of their problems is dropped.
     model: which model's samples to measure, for a run holding several (required then).
     budget: for a run with thinking budgets (`--think-budget`), whose samples to measure: each budget
-        is its own experiment, so pass rates never mix them. Default: the largest, whose figures are
-        results.json's headline; it must be one of the run's budgets. A run without budgets takes
-        none.
+        is its own experiment, so pass rates never mix them. Default: each task's headline, as
+        results.json's (the largest budget made on every sample of the task); else it must be one of the
+        run's budgets. A run without budgets takes none.
     dropped_out: the side file of dropped rows (JSON lines); default OUT's stem + `.dropped.jsonl`.
     think_format: how the policy will think, written to every row as `evalkit export --think-format`
         writes it (TRL: a `think_format` column; veRL: `extra_info.think_format`); None: the run's own
@@ -158,11 +159,18 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     # what results.json and the report count (a rerun with a smaller -n or --limit leaves more lines)
     samples = scored_samples(samples, config)
     model = _one_model(run_dir, samples, model)
-    budgets = sorted({s["budget"] for s in samples if s.get("model") == model and s.get("budget") is not None})
-    counts = Counter(s["budget"] for s in samples if s.get("model") == model and s.get("budget") is not None)
-    headline = max((b for b in budgets if counts[b] == max(counts.values())), default=None)
+    swept = [s for s in samples if s.get("model") == model and s.get("budget") is not None]
+    budgets = sorted({s["budget"] for s in swept})
+    # each task's headline, as results.json chooses it: the largest budget made on every sample of the task
+    per_task: dict[Any, Counter] = defaultdict(Counter)
+    for s in swept:
+        per_task[s.get("task")][s["budget"]] += 1
+    headlines = {task: max(b for b in c if c[b] == max(c.values())) for task, c in per_task.items()}
+    headline = next(iter(set(headlines.values()))) if len(set(headlines.values())) == 1 else None
     budget = _one_budget(run_dir, budgets, budget, headline)
-    samples = [s for s in samples if s.get("model") == model and s.get("budget") == budget]
+    task_budgets = {task: budget for task in headlines} if budget is not None else headlines
+    samples = [s for s in samples if s.get("model") == model
+               and s.get("budget") == (task_budgets.get(s.get("task")) if budgets else None)]
     rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
     _check_not_an_input(run_dir, config, [spec for spec, _ in tasks], {"--out": out, "--dropped": dropped_path})
@@ -233,7 +241,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         benchmarks=tuple(index.tasks) if index else (),
                         skipped_benchmarks=index.skipped if index else (),
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
-                        budgets=tuple(budgets), headline_budget=headline, notes=tuple(trainer_notes([spec for spec, _ in tasks
+                        budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets, notes=tuple(trainer_notes([spec for spec, _ in tasks
                                                                             if spec.name in kept_tasks], fmt)))
 
 
@@ -246,6 +254,9 @@ def summary_table(result: CurateResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}".rstrip() for a, b, c in rows]
     lines.insert(1, "-" * len(lines[0]))
+    if result.budget is None and result.task_budgets:  # the tasks' headlines differ: each task at its own
+        lines.append("\npass rates at each task's headline budget (the largest made on every sample of the task): "
+                     + ", ".join(f"{task} {b}" for task, b in sorted(result.task_budgets.items())))
     if result.budget is not None:
         which = ("the largest" if result.budget == max(result.budgets) else
                  "the largest made on every sample; a larger one holds fewer" if result.budget == result.headline_budget

@@ -226,6 +226,35 @@ def test_curate_measures_one_thinking_budget_never_a_mix(replay_run, tmp_path):
     assert plain.returncode == 2 and "has no thinking budgets" in plain.stderr
 
 
+def test_curate_measures_each_task_at_its_own_headline_budget_as_results_json_does(replay_run, tmp_path):
+    # task toy2's 4096 samples are partial: results.json's toy2 headline is 512, toy's stays 4096; curate took 512
+    # for both, and wrote toy's pass rates of its (all wrong) 512 samples
+    root = replay_run.parent
+    (tmp_path / "toy2.yaml").write_text((root / "toy.yaml").read_text().replace("name: toy", "name: toy2")
+                                        .replace("local: problems.jsonl", f"local: {root / 'problems.jsonl'}"))
+    rows = read_lines(root / "theirs.jsonl")
+    (tmp_path / "both.jsonl").write_text("".join(json.dumps(dict(r, task=t)) + "\n" for t in ("toy", "toy2") for r in rows))
+    two = evalkit.evaluate([str(root / "toy.yaml"), str(tmp_path / "toy2.yaml")], completions=str(tmp_path / "both.jsonl"),
+                           out=tmp_path / "two", progress=False, trace=False).run_dir
+
+    def budgets(records):
+        full = [dict(r, budget=4096) for r in records if not (r["task"] == "toy2" and r["sample"] == 3)]
+        return full + [dict(r, budget=512, correct=False, score=0.0, reason="wrong") for r in records]
+
+    run = copy_run(two, tmp_path / "run", budgets)
+    from evalkit.run.results import compute_results
+
+    headlines = {e.task: e.to_dict()["think_budgets"]["largest"] for e in compute_results(run)}
+    assert headlines == {"toy": 4096, "toy2": 512}
+    r = cli("curate", str(run), "--pass-rate", "0:1", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "pass rates at each task's headline budget (the largest made on every sample of the task): toy 4096, " \
+           "toy2 512" in r.stdout
+    rates = {(row["task"], row["problem_id"]): row["pass_rate"] for row in read_lines(tmp_path / "train.jsonl")}
+    assert {pid: rates[("toy", pid)] for pid in PROBLEMS} == {pid: right / 4 for pid, (_, _, right) in PROBLEMS.items()}
+    assert {rates[("toy2", pid)] for pid in PROBLEMS} == {0.0}
+
+
 @pytest.mark.parametrize("edit, says", [
     (lambda r: {k: v for k, v in r.items() if k != "task"}, "samples.jsonl: line 4: not a sample line (field 'task' is missing)"),
     (lambda r: {k: v for k, v in r.items() if k != "problem_id"}, "samples.jsonl: line 4: not a sample line (field 'problem_id' is missing)"),
