@@ -42,6 +42,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         raise ValueError(f"pass@k needs 0 < k <= n, got n={n}, k={k}")
     if n - c < k:
         return 1.0
+    if k == 1:  # c/n to the last bit, as avg@n counts it (the product below is off by a rounding error)
+        return c / n
     # 1 - prod_{i=n-c+1}^{n} (1 - k/i): stable for large n
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 

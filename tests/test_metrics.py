@@ -20,6 +20,17 @@ def test_pass_at_k_matches_the_closed_form(n, c, k):
     assert pass_at_k(n, c, k) == pytest.approx(float(expected), abs=1e-12)
 
 
+def test_pass_at_1_is_avg_at_n_to_the_last_bit():
+    # 3 of 6: the product form gave 0.49999999999999994, so a run's pass@1 printed 18.7 beside avg@n's 18.8
+    for n in range(1, 17):
+        for c in range(n + 1):
+            assert pass_at_k(n, c, 1) == c / n, (n, c)
+    samples = [{"problem_id": f"p{j}", "sample": i, "correct": i < c, "answer": str(i)}
+               for j, c in enumerate((0,) * 5 + (3,) * 3) for i in range(6)]
+    metrics = summarize(samples, metrics=("avg@n", "pass@k"))["metrics"]
+    assert metrics["pass@1"]["value"] == metrics["avg@n"]["value"] == 0.1875
+
+
 def test_pass_at_k_rejects_k_above_n():
     with pytest.raises(ValueError):
         pass_at_k(3, 1, 4)
