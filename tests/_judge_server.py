@@ -57,6 +57,7 @@ class ScriptedJudge:
         self.drip, self.finish_reason = drip, finish_reason
         self.busy, self.busy_status, self.retry_after = busy, busy_status, retry_after
         self.requests: list[dict] = []
+        self.listing: dict | None = None  # what GET /models answers, where a test sets it
         self.times: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -86,7 +87,7 @@ class ScriptedJudge:
                         return
 
             def do_GET(self):
-                self._send(200, {"object": "list", "data": [{"id": judge.model, "object": "model"}]})
+                self._send(200, judge.listing or {"object": "list", "data": [{"id": judge.model, "object": "model"}]})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

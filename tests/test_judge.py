@@ -226,20 +226,36 @@ def test_a_reply_cut_at_max_tokens_or_without_text_is_not_cached_and_a_rerun_ask
     # a reasoning judge that spent max_tokens thinking: its cut reply was cached (unparsed), and a rerun with
     # more max_tokens was answered from the cache, never asking again. It still counts as unparsed (the
     # rule's 0 stands, in the rewards too): the answer's text may have led the judge to ramble.
-    for script, finish in ((lambda block: "<think>The candidate says", "length"), (lambda block: None, "stop")):
+    # an empty reply ("", or white space) is no reply either: it was cached, and a fresh run asked nothing
+    for case, (script, finish) in enumerate(((lambda block: "<think>The candidate says", "length"),
+                                             (lambda block: None, "stop"), (lambda block: "", "stop"),
+                                             (lambda block: " \n", "stop"))):
         for on_fault in ("rule", "error"):
             with ScriptedJudge(script, finish_reason=finish) as judge:
                 first = cascade(judge, user_cache=False, on_fault=on_fault)
-                first.attach(tmp_path / f"{finish}-{on_fault}")
+                first.attach(tmp_path / f"{case}-{on_fault}")
                 (v,) = first.verify_many(ITEMS[2:3])
             assert (v.correct, v.reason, v.judge.says, v.judge.error) == (False, "no_answer", None, None), v
             assert ("cut at max_tokens (1024)" if finish == "length" else "no reply text") in v.detail
         with ScriptedJudge(says("CORRECT")) as judge:
             again = cascade(judge, user_cache=False)
-            again.attach(tmp_path / f"{finish}-rule")
+            again.attach(tmp_path / f"{case}-rule")
             (w,) = again.verify_many(ITEMS[2:3])
             assert judge.asked == 1
         assert w.correct is True and w.judge.flipped and not w.judge.cached
+
+
+def test_a_reply_in_content_parts_is_read_and_a_model_list_without_data_is_no_traceback():
+    # OpenAI's content parts were read as no text; GET /models answering {"data": null} was a TypeError traceback
+    with ScriptedJudge(lambda block: [{"type": "text", "text": "VERDICT: "}, {"type": "text", "text": "CORRECT"}]) as judge:
+        (v,) = cascade(judge, user_cache=False).verify_many(ITEMS[2:3])
+    assert v.correct is True and v.judge.flipped, v
+    from evalkit.verifiers._judge_client import JudgeClient
+
+    for listed in (None, 5, [{"object": "model"}, "x"]):
+        with ScriptedJudge(says("CORRECT")) as judge:
+            judge.listing = {"object": "list", "data": listed}
+            assert JudgeClient(judge.url, "judge").check() is None  # nothing readable listed: it may serve it
 
 
 def test_a_cache_line_cut_inside_a_character_is_skipped_and_the_next_reply_starts_its_own_line(tmp_path):

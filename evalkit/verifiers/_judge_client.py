@@ -85,9 +85,11 @@ class JudgeClient:
         if r.status_code != 200:
             return f"judge server {self.base_url}: GET /models answered HTTP {r.status_code}"
         try:
-            served = [m.get("id") for m in r.json().get("data", [])]
+            listed = r.json().get("data")
         except (ValueError, AttributeError):
             return None  # a server that lists nothing readable may still serve the model
+        served = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)] \
+            if isinstance(listed, list) else []
         if served and self.model not in served:
             return f"judge server {self.base_url} does not serve {self.model!r} (it serves {', '.join(map(str, served[:5]))})"
         return None
@@ -167,10 +169,13 @@ class JudgeClient:
             content, finish = choice["message"].get("content"), choice.get("finish_reason")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return Reply(None, f"judge server sent no chat completion: {text[:200]}", ms), False, None
+        if isinstance(content, list):  # content parts (OpenAI's newer shape): their text, joined
+            content = "".join(part["text"] for part in content
+                              if isinstance(part, dict) and isinstance(part.get("text"), str))
         text = content if isinstance(content, str) else None
         if finish == "length":  # a reasoning judge still thinking at max_tokens: a rerun with more may answer
             return Reply(text, None, ms, f"cut at max_tokens ({self.max_tokens}); raise max_tokens"), False, None
-        if text is None or finish in ("abort", "error"):
+        if text is None or not text.strip() or finish in ("abort", "error"):  # "" is no reply either: never cached
             return Reply(text, None, ms, f"no reply text (finish_reason {finish!r})"), False, None
         return Reply(text, None, ms), False, None
 
