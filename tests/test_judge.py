@@ -164,6 +164,31 @@ def test_replies_are_cached_in_the_run_directory_and_the_user_cache(tmp_path):
     assert len((tmp_path / "run2" / "judge_cache.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_rubric_whose_text_changed_under_the_same_version_is_asked_again(tmp_path):
+    # a stricter rubric kept `version: evalkit-judge-v1`: every verdict came from the shipped rubric's cache
+    import yaml
+
+    from evalkit.verifiers._judge_prompt import RUBRIC_FILE
+
+    shipped = yaml.safe_load(RUBRIC_FILE.read_text(encoding="utf-8"))
+    stricter = tmp_path / "strict.yaml"
+    stricter.write_text(yaml.safe_dump(dict(shipped, system=shipped["system"] + "\nBe strict.")), encoding="utf-8")
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(yaml.safe_dump(shipped), encoding="utf-8")
+    with ScriptedJudge(says("CORRECT")) as judge:
+        first = cascade(judge, user_cache=False)
+        first.attach(tmp_path / "run")
+        first.verify_many(ITEMS[2:3])
+        same = cascade(judge, user_cache=False, rubric=str(copy))  # the shipped text, from another file
+        same.attach(tmp_path / "run")
+        assert same.verify_many(ITEMS[2:3])[0].judge.cached and judge.asked == 1
+        strict = cascade(judge, user_cache=False, rubric=str(stricter))
+        strict.attach(tmp_path / "run")
+        (v,) = strict.verify_many(ITEMS[2:3])
+        assert judge.asked == 2 and not v.judge.cached
+        assert "Be strict." in judge.requests[-1]["messages"][0]["content"]
+
+
 def test_a_judge_that_is_down_leaves_the_rules_verdict_and_says_why():
     judge = ScriptedJudge(says("CORRECT"))
     judge.stop()

@@ -10,6 +10,7 @@ a digest of everything the prompt shows, so an answer would have to contain its 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,6 +42,17 @@ class Rubric:
     version: str
     system: str
     user: str
+
+    @property
+    def key(self) -> str:
+        """What the cache keys replies by: the version, and for a rubric other than the shipped one of that
+        version, a digest of its text too (a user who edits the text and keeps the version gets new replies,
+        not the old text's)."""
+        shipped = load_rubric(None)
+        if (self.version, self.system, self.user) == (shipped.version, shipped.system, shipped.user):
+            return self.version
+        digest = hashlib.sha256(json.dumps([self.system, self.user]).encode()).hexdigest()[:12]
+        return f"{self.version}+{digest}"
 
 
 @lru_cache(maxsize=8)

@@ -152,7 +152,7 @@ class JudgeCascade:
         self.rubric = load_rubric(options.rubric)
         self.client = JudgeClient(options.base_url, options.model, options.api_key, options.timeout_s,
                                   options.max_tokens, options.concurrency, options.retries)
-        own = cache_key(options.model, self.rubric.version, "", "", "")[:16]  # one file per judge and rubric
+        own = cache_key(options.model, self.rubric.key, "", "", "")[:16]  # one file per judge and rubric
         self._user_file = user_cache_dir() / "judge" / f"{own}.jsonl" if options.user_cache else None
         self.cache = ReplyCache([p for p in (self._user_file,) if p])
         self._run_dir: Path | None = None
@@ -274,7 +274,7 @@ class JudgeCascade:
     def _key(self, problem: str, gold: str, answer: str) -> str:
         # the answer as the judge is shown it: a longer answer with the same tail asks nothing new
         shown = bounded(answer, self.options.max_answer_chars, "tail")
-        return cache_key(self.options.model, self.rubric.version, problem, gold, shown)
+        return cache_key(self.options.model, self.rubric.key, problem, gold, shown)
 
     def _combine(self, rule: Verdict, reply: Reply, cached: bool, final: str) -> Verdict:
         record = JudgeRecord(model=self.options.model, rubric=self.rubric.version, reply=reply.text,
