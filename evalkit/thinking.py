@@ -95,6 +95,9 @@ class ThinkFormat:
                              f"got {data['answer_close_required']!r}")
         if bool(data["open"]) != bool(data["close"]):
             raise InputError(f"{where}: fields 'open' and 'close': give both, or neither for no thinking")
+        if data["open"] and data["open"] == data["close"]:  # every open would read as a close: answers inside thinking
+            raise InputError(f"{where}: field 'close': must differ from 'open' (both {data['open']!r}): thinking "
+                             "could not be told from the answer")
         if data.get("answer_close_required") and not data.get("answer_close"):
             raise InputError(f"{where}: field 'answer_close_required': true needs 'answer_close' (the text that "
                              "ends every finished answer)")

@@ -338,6 +338,10 @@ def test_a_users_yaml_with_a_slip_is_refused_at_its_line(tmp_path):
                                        "  answer_close_required: true\n")
     with pytest.raises(InputError, match=r"req.yaml:5: field 'answer_close_required': true needs 'answer_close'"):
         get_format(str(tmp_path / "req.yaml"))
+    # one marker for both: an unfinished `<r>I guess \\boxed{5}` was read as closed thinking and scored correct
+    (tmp_path / "same.yaml").write_text("- name: same\n  open: '<r>'\n  close: '<r>'\n")
+    with pytest.raises(InputError, match=r"same.yaml:3: field 'close': must differ from 'open' \(both '<r>'\)"):
+        get_format(str(tmp_path / "same.yaml"))
     (tmp_path / "flat.yaml").write_text("- name: flat\n  open: ''\n  close: ''\n  answer_open: '<a>'\n")
     with pytest.raises(InputError, match=r"flat.yaml:\d+: fields 'answer_open' and 'answer_close' mark the answer"):
         get_format(str(tmp_path / "flat.yaml"))
