@@ -173,7 +173,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                and s.get("budget") == (task_budgets.get(s.get("task")) if budgets else None)]
     rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
-    _check_not_an_input(run_dir, config, [spec for spec, _ in tasks], {"--out": out, "--dropped": dropped_path})
+    _check_not_an_input(run_dir, config, {"--out": out, "--dropped": dropped_path})
     index = NgramIndex.from_tasks(list(decontaminate), ngram) if decontaminate else None
     system_prompt = (config.get("identity") or {}).get("system_prompt")
     form = _format_extra(run_dir, config, think_format)
@@ -375,15 +375,10 @@ def _think_open(samples: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str
     return {key: {"think_open": True} for key, values in seen.items() if values == {True}}
 
 
-def _check_not_an_input(run_dir: Path, config: dict[str, Any], specs: list[TaskSpec],
-                        outputs: dict[str, Path]) -> None:
-    """Refuse to write over the run's own files, another run's, or its tasks' specs and data: that would
-    lose them."""
-    inputs = {**runs_around(outputs), **run_files(run_dir, config, report=True)}
-    for spec in specs:
-        inputs.update({p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"),
-                       (spec.dataset.local, "dataset")) if p is not None})
-    check_outputs(outputs, inputs, "curate")
+def _check_not_an_input(run_dir: Path, config: dict[str, Any], outputs: dict[str, Path]) -> None:
+    """Refuse to write over the run's own files, another run's, or its tasks' specs and data (run_files
+    names those config.json records): that would lose them."""
+    check_outputs(outputs, {**runs_around(outputs), **run_files(run_dir, config, report=True)}, "curate")
 
 
 def _rate_reason(pr: PassRate, min_samples: int, low: float, high: float) -> str | None:
