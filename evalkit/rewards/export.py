@@ -17,7 +17,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +24,7 @@ from typing import Any, Sequence
 from evalkit import jsonl
 from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, runs_around
-from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages, spec_location
+from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import Problem, last_user_message
 
 FORMATS = ("trl", "verl")
@@ -191,22 +190,14 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
     check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
         p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"), (spec.dataset.local, "dataset"))
         if p is not None}}, "export")
-    from evalkit.run.loop import rules_for, unreadable_golds
+    from evalkit.run.loop import check_golds, rules_for
 
     rules = rules_for(spec)  # the rows are scored by it: a name or option that cannot load stops here
     problems = load_problems(spec, limit=limit, source=source).problems
     if not problems:
         raise InputError(f"task {spec.name!r} has no problems to export")
-    bad = unreadable_golds(problems, rules)
-    if bad:  # as `evalkit run` says it: such rows can never be rewarded (TRL: None; veRL: 0, unjudged)
-        pid, why = bad[0]
-        where = f"{spec_location(spec, 'fields.answer')}: task {spec.name}, verifier {spec.verifier}"
-        if len(bad) == len(problems):
-            raise InputError(f"{where}: no problem has a gold answer the verifier can read (problem {pid}: {why}); "
-                             "nothing written: check the spec's `answer` field and its `verifier`")
-        print(f"evalkit: warning: {where}: {len(bad)} of {len(problems)} problems have no gold answer the verifier "
-              f"can read (first: problem {pid}: {why}); their rows are written, but no reward can score them",
-              file=sys.stderr)
+    # as `evalkit run` says it: such rows can never be rewarded (TRL: None; veRL: 0, unjudged)
+    check_golds(spec, problems, rules, "their rows are written, but no reward can score them", "nothing written")
     extra = {"think_format": format_column(think_format)} if think_format is not None else None
     return write_rows(uniform_golds([training_row(spec, p, prompt_messages(spec, p), fmt, i, extra)
                                      for i, p in enumerate(problems)], always=gold_lists), out)

@@ -410,6 +410,22 @@ def unreadable_golds(problems: Sequence[Problem], verifier: Verifier) -> list[tu
     return out
 
 
+def check_golds(spec: TaskSpec, problems: Sequence[Problem], verifier: Verifier, left: str, nothing: str) -> None:
+    """InputError where none of `problems` has a gold `verifier` can read (a `choice` task over numbers:
+    every sample would be left unjudged), saying `nothing` ("nothing generated"); else a warning counting
+    those that have none, saying what becomes of them (`left`: "their samples are left unjudged")."""
+    bad = unreadable_golds(problems, verifier)
+    if not bad:
+        return
+    pid, why = bad[0]
+    where = f"{spec_location(spec, 'fields.answer')}: task {spec.name}, verifier {spec.verifier}"
+    if len(bad) == len(problems):
+        raise InputError(f"{where}: no problem has a gold answer the verifier can read (problem {pid}: {why}); "
+                         f"{nothing}: check the spec's `answer` field and its `verifier`")
+    print(f"evalkit: warning: {where}: {len(bad)} of {len(problems)} problems have no gold answer the "
+          f"verifier can read (first: problem {pid}: {why}); {left}", file=sys.stderr)
+
+
 def golds_of(verifier: Verifier, answer: Any) -> tuple[Any, ...]:
     """The golds a problem's answer (taskspec.gold_answer: text, None, or a tuple of accepted answers)
     is checked against: a tuple is read as `evalkit.rewards` reads a list (golds_for: each answer

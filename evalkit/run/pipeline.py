@@ -23,8 +23,8 @@ from typing import Any, Sequence
 from evalkit.backends.base import (Backend, backend_capabilities, backend_factory, backend_name, default_backend,
                                    get_backend)
 from evalkit.errors import InputError
-from evalkit.run.loop import (faulted_samples, generate_and_verify, judge_options as make_judge_options, rejudge,
-                              rules_for, task_verifiers, unreadable_golds)
+from evalkit.run.loop import (check_golds, faulted_samples, generate_and_verify, judge_options as make_judge_options,
+                              rejudge, rules_for, task_verifiers)
 from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable,
                                   identity as run_identity, plan_task)
 from evalkit.run.planning import run_dir_name, wanted_keys
@@ -548,20 +548,10 @@ def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], identity: 
 
 
 def _check_golds(plans: list[TaskPlan], rules: dict[str, Any]) -> None:
-    """InputError for a task none of whose problems has a gold its verifier can read (a `choice` task over
-    numbers: every sample would be generated and then left unjudged); a warning naming how many problems
-    of a task have none (their samples are unjudged)."""
+    """Each task's golds, as check_golds reads them: none readable stops the run before it generates."""
     for plan in plans:
-        bad = unreadable_golds(plan.problems, rules[plan.spec.name])
-        if not bad:
-            continue
-        pid, why = bad[0]
-        where = f"{spec_location(plan.spec, 'fields.answer')}: task {plan.spec.name}, verifier {plan.spec.verifier}"
-        if len(bad) == len(plan.problems):
-            raise InputError(f"{where}: no problem has a gold answer the verifier can read (problem {pid}: {why}); "
-                             "nothing generated: check the spec's `answer` field and its `verifier`")
-        print(f"evalkit: warning: {where}: {len(bad)} of {len(plan.problems)} problems have no gold answer the "
-              f"verifier can read (first: problem {pid}: {why}); their samples are left unjudged", file=sys.stderr)
+        check_golds(plan.spec, plan.problems, rules[plan.spec.name], "their samples are left unjudged",
+                    "nothing generated")
 
 
 def _replays(backend: str | None, engine: Backend | None) -> bool:
