@@ -25,7 +25,8 @@ def run_files(run_dir: str | os.PathLike, config: dict[str, Any] | None = None, 
               report: bool = False) -> dict[Path, str]:
     """The files of run directory `run_dir` a command must not write over, each with what it is: its
     data (RUN_FILES), the replay file it scored, the reflection model it was traced with, its tasks'
-    spec and data files (config.json's `tasks`), and with `report` its index.html. config: its config.json (read here when None; unreadable counts as none)."""
+    spec and data files (config.json's `tasks`), and with `report` its index.html. config: its
+    config.json (read here when None; unreadable counts as none)."""
     run_dir = Path(run_dir)
     if config is None:
         from evalkit.run.rundir import RunDir

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,13 +43,12 @@ class Rubric:
     system: str
     user: str
 
-    @property
+    @cached_property
     def key(self) -> str:
         """What the cache keys replies by: the version, and for a rubric other than the shipped one of that
         version, a digest of its text too (a user who edits the text and keeps the version gets new replies,
-        not the old text's)."""
-        shipped = load_rubric(None)
-        if (self.version, self.system, self.user) == (shipped.version, shipped.system, shipped.user):
+        not the old text's). Worked out once per rubric, not once per question."""
+        if self == load_rubric(None):
             return self.version
         digest = hashlib.sha256(json.dumps([self.system, self.user]).encode()).hexdigest()[:12]
         return f"{self.version}+{digest}"
