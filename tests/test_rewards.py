@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import math
 import pickle
 import subprocess
@@ -556,6 +557,16 @@ def test_verl_routes_a_hub_datasets_id_by_its_words():
     for source in ("bigcode/bigcodebench", "agentica-org/DeepCoder-Preview-Dataset", "KodCode/KodCode-V1",
                    "nvidia/OpenCodeReasoning", "codeparrot/apps", "BAAI/TACO", "deepmind/code_contests", "lcbv5"):
         assert verl.compute_score(source, R1 % "7", "7")["reason"] == "error", source
+
+
+def test_verl_judges_a_choice_named_row_with_a_non_letter_gold_as_math(caplog):
+    # 'arc' as a word makes arc_math read as ARC; its gold 42 names no option, which choice could only leave unjudged
+    with caplog.at_level(logging.WARNING, logger="evalkit.rewards"):
+        assert verl.compute_score("arc_math", R1 % "42", "42")["reason"] == "correct"
+        assert verl.compute_score("gpqa_numeric", R1 % "41", "42")["reason"] == "wrong"
+    assert "judged as math" in caplog.text and caplog.text.count("judged as math") == 1
+    # a letter gold keeps the choice verifier: (B) is a letter there, not the math expression B
+    assert verl.compute_score("arc_math", "<think>x</think> The answer is (B).", "B")["reason"] == "correct"
 
 
 def load_by_path(path, name):

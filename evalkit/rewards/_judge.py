@@ -296,13 +296,14 @@ def _digest(value: Any) -> tuple[int, int]:
     return hash(value), len(value)
 
 
-def _say_once(line: str) -> None:
-    """Log `line` as an error the first time this process says it (a bad option, not a line every step)."""
+def _say_once(line: str, level: int = logging.ERROR) -> None:
+    """Log `line` (an error unless `level` says otherwise) the first time this process says it: a bad option
+    or a data note, not a line every step."""
     with _lock:
         if line in _said:
             return
         _said.add(line)
-    log.error("%s", line)
+    log.log(level, "%s", line)
 
 
 def _key(verifier: str, options_key: str, per_answer_s: float, item: VerifyItem) -> tuple:

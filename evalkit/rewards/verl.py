@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts
 from evalkit.rewards._inputs import is_code_tests
-from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits
+from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, _say_once
 from evalkit.types import Verdict
 
 log = logging.getLogger("evalkit.rewards")
@@ -302,7 +302,28 @@ def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
     if is_code_tests(ground_truth):
         return "code"
     for verifier, pattern in DATA_SOURCE_ROUTES:
-        if pattern.search(data_source):
+        if pattern.search(data_source) and _gold_fits(verifier, ground_truth):
             return verifier
     return "math"
+
+
+def _gold_fits(verifier: str, ground_truth: Any) -> bool:
+    """Whether a name's route suits the row's gold: a name is a guess (arc_math), the gold is not.
+
+    A name that reads as choice with a gold naming no option letter is judged as math (the choice verifier
+    could only leave it unjudged), and the log says so once. A name that reads as code keeps its route
+    whatever the gold: a code row's gold may be a reference program, which math would score wrong, not unjudged.
+    """
+    if verifier != "choice":
+        return True
+    from evalkit.verifiers.choice import ChoiceVerifier
+
+    try:
+        ChoiceVerifier().check_gold(ground_truth)
+        return True
+    except ValueError:
+        _say_once(f"evalkit: a data_source that reads as multiple choice has a ground truth that names no option "
+                  f"letter ({str(ground_truth)[:40]!r}); those rows are judged as math (name the verifier in "
+                  f"extra_info['verifier'] to choose)", logging.WARNING)
+        return False
 
