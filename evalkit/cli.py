@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -724,6 +725,15 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
 
     if c is not None and not c > 0:
         raise InputError(f"--c must be positive, got {c}")
+    if from_scratch and click.get_current_context().get_parameter_source("base") is not click.core.ParameterSource.DEFAULT:
+        raise InputError(f"--base {base} and --from-scratch exclude each other: adapt those weights, or fit new ones")
+    seen: dict[str, str] = {}
+    for path in sheets:
+        first = seen.get(os.path.realpath(path))
+        if first is not None:
+            raise InputError(f"the sheet {path} is given twice{f' (first as {first})' if first != path else ''}: "
+                             "its traces would count twice in the fit")
+        seen[os.path.realpath(path)] = path
     _check_out("fit-detector", out, sheets, rules=rules_path, base=None if from_scratch else base)
     rules = load_rules(rules_path) if rules_path else None
     traces = [t for path in sheets for t in read_labelled(path)]
@@ -753,8 +763,11 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
         line += f", the {base} weights {scores[1]['f1']:.3f}"
     click.echo(line)
     if held is not None:
-        how = "leave one trace out" if held["folds"] == held["traces"] else f"{held['folds']} folds of whole traces"
-        line = f"{how} ({held['traces']} traces): F1 {held['fitted']['f1']:.3f}"
+        how = "leave one trace out" if held["folds"] == held["distinct"] else f"{held['folds']} folds of whole traces"
+        copies = held["traces"] - held["distinct"]
+        line = (f"{how} ({held['traces']} traces"
+                f"{f'; {copies} repeating another one, held out with it' if copies else ''}): "
+                f"F1 {held['fitted']['f1']:.3f}")
         if held["base"] is not None:
             line += f", the {base} weights {held['base']['f1']:.3f}"
             if held["fitted"]["f1"] <= held["base"]["f1"]:

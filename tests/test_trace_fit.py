@@ -483,6 +483,32 @@ def test_cross_validation_over_many_traces_holds_out_folds_and_says_how_far_it_i
     assert "evalkit: --cv: 2 of 2 held-out fits done" in r.stderr
 
 
+def test_cross_validation_holds_out_copies_of_a_trace_together_and_refuses_a_sheet_given_twice(tmp_path, monkeypatch):
+    # a repeated trace was held out alone, its copy left in the fit: --cv scored it as if unseen
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+    from evalkit.trace import label_sheet, read_labelled
+    from evalkit.trace._fit import cross_validate
+
+    rows = [{"completion": _trace(a, a + 2, f"We need {a} and {a + 2}.")} for a in (3, 5, 8)]
+    sheet = label_sheet(rows)
+    _write(tmp_path / "sheet.jsonl", [*sheet, sheet[0]])
+    held = cross_validate(read_labelled(tmp_path / "sheet.jsonl"))
+    assert (held["traces"], held["distinct"], held["folds"]) == (4, 3, 3)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "--out", "m.json", "--cv"])
+    assert r.exit_code == 0, r.stderr
+    assert "leave one trace out (4 traces; 1 repeating another one, held out with it): F1" in r.stdout
+    # the same sheet twice (by another name) is refused before any fit, as is --base with --from-scratch
+    r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "./sheet.jsonl", "--out", "twice.json", "--cv"])
+    assert r.exit_code == 2 and "the sheet ./sheet.jsonl is given twice (first as sheet.jsonl)" in r.stderr
+    r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "--out", "new.json", "--from-scratch",
+                                  "--base", "m.json"])
+    assert r.exit_code == 2 and "--base m.json and --from-scratch exclude each other" in r.stderr
+    assert not (tmp_path / "twice.json").exists() and not (tmp_path / "new.json").exists()
+
+
 def test_the_rules_detector_refuses_a_reflection_model_rather_than_ignore_it(tmp_path):
     # it printed the rules' output, exit 0: a user believed they had analysed with their fitted model
     (tmp_path / "one.jsonl").write_text(DEMO.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")

@@ -192,24 +192,30 @@ def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | s
                    thresholds: Sequence[float] = (), progress: Any = None) -> dict[str, Any]:
     """Held-out F1 on the user's own labelled traces: each trace scored by the detector `fit_detector`
     fits on the traces not held out with it (same `base`, `c`, `rules`), and by `base` itself, pooled
-    over the traces: {"traces": n, "folds": k, "fitted": {f1, precision, recall, sentences}, "base":
-    {...} (None from scratch)}. Up to LEAVE_ONE_OUT_UP_TO traces, one trace is held out at a time;
-    more are held out in FOLDS groups of whole traces (every FOLDS-th trace together), so a hundred
-    traces take ten fits, not a hundred. The figure that says whether the fit reads traces it never saw
+    over the traces: {"traces": n, "distinct": completions, "folds": k, "fitted": {f1, precision, recall,
+    sentences}, "base": {...} (None from scratch)}. Up to LEAVE_ONE_OUT_UP_TO traces, one trace is held out at
+    a time; more are held out in FOLDS groups of whole traces (every FOLDS-th trace together), so a hundred
+    traces take ten fits, not a hundred. Traces with the same completion count as one: held out together. The figure that says whether the fit reads traces it never saw
     better than the base (the in-sample `agreement` always says so). thresholds: also score both at
     each of these instead of their own (`by_threshold`: [{threshold, fitted, base}], F1s).
     progress: called with (fits done, fits) after each fit. InputError below two labelled traces."""
     base = _base(base)
     table = table_of(base, rules)
-    views = [_labelled(t, table) for t in traces]
-    views = [v for v in views if len(v[2])]
-    if len(views) < 2:
-        raise InputError("fit-detector --cv: needs two traces with labelled sentences at least, one to hold out")
-    k = len(views) if len(views) <= LEAVE_ONE_OUT_UP_TO else FOLDS
+    labelled = [(t, _labelled(t, table)) for t in traces]
+    labelled = [(t, v) for t, v in labelled if len(v[2])]
+    # copies of one completion (a sheet given twice, a sample repeated) are held out together: one left in
+    # the fit would score its twin as if unseen
+    group_of: dict[str, int] = {}
+    groups = [group_of.setdefault(t.completion, len(group_of)) for t, _ in labelled]
+    views = [v for _, v in labelled]
+    if len(group_of) < 2:
+        raise InputError("fit-detector --cv: needs two traces with labelled sentences at least (two different "
+                         "completions), one to hold out")
+    k = len(group_of) if len(group_of) <= LEAVE_ONE_OUT_UP_TO else FOLDS
     counts = np.zeros((2, 1 + len(thresholds), 3), dtype=int)  # fitted, base; own threshold, then each
     for fold in range(k):
-        held = [v for i, v in enumerate(views) if i % k == fold]
-        fitted = _fit([v for i, v in enumerate(views) if i % k != fold], base, c, table)
+        held = [v for v, g in zip(views, groups) if g % k == fold]
+        fitted = _fit([v for v, g in zip(views, groups) if g % k != fold], base, c, table)
         for feats, keep, y in held:
             counts[0] += _confusion(fitted, feats, keep, y, [fitted.threshold, *thresholds])
             if base is not None:
@@ -217,7 +223,7 @@ def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | s
         if progress is not None:
             progress(fold + 1, k)
     sentences = sum(len(v[2]) for v in views)
-    out = {"traces": len(views), "folds": k, "fitted": _scores(counts[0, 0], sentences),
+    out = {"traces": len(views), "distinct": len(group_of), "folds": k, "fitted": _scores(counts[0, 0], sentences),
            "base": _scores(counts[1, 0], sentences) if base is not None else None}
     if thresholds:
         out["by_threshold"] = [{"threshold": t, "fitted": _scores(counts[0, j], sentences)["f1"],
