@@ -118,7 +118,9 @@ def test_reply_forms_of_common_verifier_models_parse_strictly():
         assert (parse_reply(reply).says, parse_reply(reply).form) == expected, reply
     for noise in ["", "VERDICT: CORRECT\nVERDICT: INCORRECT", "The answer is correct.", "A B", "[Correct",
                   "Final Judgment: \\boxed{A} - INCORRECT", "<think>VERDICT: CORRECT",
-                  "Final Judgment: \\boxed{B}\nFinal Judgment: \\boxed{A}", "correct!"]:
+                  "Final Judgment: \\boxed{B}\nFinal Judgment: \\boxed{A}", "correct!",
+                  # thinking closed twice: the last verdict was read, though the first may be the reply
+                  "<think>x</think>VERDICT: INCORRECT</think>VERDICT: CORRECT"]:
         assert parse_reply(noise).says is None, noise
 
 

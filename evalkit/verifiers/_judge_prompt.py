@@ -170,12 +170,14 @@ class Parsed:
 def parse_reply(reply: str | None) -> Parsed:
     """Read a judge's reply strictly: the whole reply must be one of REPLY_FORMS (or CompassVerifier's
     chain-of-thought form, with exactly one final judgment). A judge that thinks in `<think>` tags has
-    its thinking dropped first; one that never closes its thinking did not reply."""
+    its thinking dropped first; one that never closes its thinking, or closes it twice, did not reply."""
     if reply is None:
         return Parsed(None, None)
     split = split_think(reply)
     if split.has_think and not split.closed:
         return Parsed(None, None)
+    if reply.count("</think>") > 1:
+        return Parsed(None, None)  # thinking closed twice: which of the verdicts is the reply cannot be told
     text = split.answer.strip()
     for form in REPLY_FORMS:
         m = form.pattern.fullmatch(text)
