@@ -69,8 +69,9 @@ class ThinkFormat:
         return bool(self.open or self.close)
 
     def markers(self) -> tuple[str, ...]:
-        """Every marker text of the format, for detection in completions."""
-        return tuple(m for m in (self.open, self.close, self.answer_open) if m)
+        """The marker texts that betray the format in completions: its own, not a close that other models
+        also end their turns with (harmony's `<|end|>` ends Phi's replies, whatever they think in)."""
+        return tuple(m for m in (self.open, self.close, self.answer_open) if m and m not in TURN_ENDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "signals": list(self.signals)}
@@ -117,6 +118,10 @@ class ThinkFormat:
         row.setdefault("stop_thinking", data["close"] + (data.get("answer_open") or ""))
         return cls(**row)
 
+
+# End-of-turn tokens that several model families write (Phi-3/4 end every reply with `<|end|>`): no
+# evidence of a think format on their own.
+TURN_ENDS = frozenset({"<|end|>"})
 
 # The built-in rows, in the order auto-detection tries them (the most specific markers first).
 FORMATS: dict[str, ThinkFormat] = {f.name: f for f in (

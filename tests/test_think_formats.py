@@ -187,6 +187,24 @@ def test_a_replay_of_two_formats_is_refused_under_auto_and_read_as_told(tmp_path
     assert [s["reason"] for s in samples if s["model"] == "r"] == ["truncated"] * 3
 
 
+def test_r1_replies_that_end_with_phi_s_end_of_turn_token_are_one_format_under_auto(tmp_path):
+    # Phi-4-reasoning thinks in <think> and ends its turn with <|end|>, harmony's close: a replay whose
+    # decoding kept that token was refused as a mix of r1 and harmony
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "What is 2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: twoplustwo\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    rows = [{"problem_id": "p1", "sample": i, "completion": "<think>2+2 is 4.</think>The answer is \\boxed{4}."
+             + ("<|end|>" if i % 2 else "")} for i in range(4)]
+    replay = tmp_path / "phi.jsonl"
+    replay.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "t.yaml"), "--completions", str(replay),
+                                  "--out", str(tmp_path / "run"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["think_format"]["name"] == "r1"
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert [s["correct"] for s in samples] == [True] * 4
+
+
 def test_analyze_and_verify_refuse_a_file_of_two_formats_under_auto_as_run_does(tmp_path):
     # analyze read the harmony lines under r1 (the first row of the tie) as all answer, no thinking, exit 0
     cut, harmony = "<think>I guess \\boxed{4} but wait", TRACES["harmony"][0]
