@@ -422,6 +422,7 @@ class LoadedDataset:
     problems: list[Problem]
     source: str  # "hub" or "local"
     revision: str  # the hub revision, or "local:<sha256 prefix>" of the file
+    outside: frozenset[str] = frozenset()  # ids of the problems the date window left out (or undated)
 
 
 def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto") -> LoadedDataset:
@@ -433,11 +434,13 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
     rows, used, revision = _load_rows(spec, source)
     problems: list[Problem] = []
     seen: set[str] = set()
+    outside: set[str] = set()
     for index, row in enumerate(rows):
         if limit is not None and len(problems) >= limit:
             break
         try:
             if spec.window is not None and not _in_window(spec, row, index):
+                outside.update(_id_or_none(spec, row, index))
                 continue
             problem = _problem(spec, row, index)
             if problem.id in seen:
@@ -455,9 +458,19 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
         raise InputError(f"{spec_location(spec, 'dataset')}: field 'dataset': no problems in {where}")
     if spec.window is not None and not problems:
         w = spec.window.to_dict()
-        raise InputError(f"{spec_location(spec, 'fields.date')}: no problem's {spec.fields.date!r} falls between "
-                         f"{w['since'] or 'the start'} and {w['until'] or 'today'}")
-    return LoadedDataset(problems, used, revision)
+        when = (f"between {w['since']} and {w['until']}" if w["since"] and w["until"] else
+                f"on or after {w['since']}" if w["since"] else f"on or before {w['until']}")
+        raise InputError(f"{spec_location(spec, 'fields.date')}: no problem's {spec.fields.date!r} falls {when} "
+                         f"({len(rows)} rows read)")
+    return LoadedDataset(problems, used, revision, frozenset(outside))
+
+
+def _id_or_none(spec: TaskSpec, row: dict[str, Any], index: int) -> tuple[str, ...]:
+    """The id of a row left out (a row that would not load yields none: it is not the run's to judge)."""
+    try:
+        return (_problem(spec, row, index).id,)
+    except InputError:
+        return ()
 
 
 def _in_window(spec: TaskSpec, row: dict[str, Any], index: int) -> bool:

@@ -59,7 +59,7 @@ def test_bad_windows_are_one_line_errors():
         make_window("2025-02-01", "2025-01-01")
     with pytest.raises(InputError, match="task 'aime24' names no date column"):
         apply_dataset_choices(load_task("aime24"), make_window("2025-01-01", None))
-    with pytest.raises(InputError, match="no problem's 'contest_date' falls between 2030-01-01 and today"):
+    with pytest.raises(InputError, match=r"no problem's 'contest_date' falls on or after 2030-01-01 \(2 rows read\)"):
         load_problems(apply_dataset_choices(_spec(), make_window("2030-01-01", None), "v1"), source="local")
 
 
@@ -80,6 +80,9 @@ def test_the_window_and_release_are_in_the_runs_identity(tmp_path):
 
     first = run("--since", "2024-01-01", "--release", "release_v2")
     assert first.returncode == 0, first.stderr
+    # the record of a problem the window left out is said to be so, not to match no problem of the run
+    assert "1 replayed problem(s) lie outside the run's date window (or have no date) and are not scored " \
+           "(problem ids such as 1873_A)" in first.stderr and "match no problem" not in first.stderr
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     task_config = config["tasks"][0]
     assert task_config["window"] == {"since": "2024-01-01", "until": None}

@@ -32,6 +32,7 @@ class TaskPlan:
     generation: GenerationSettings
     by_id: dict[str, Problem] = field(default_factory=dict)
     limited: bool = False  # --limit left problems of the dataset out
+    outside: frozenset[str] = frozenset()  # the problems --since/--until (or a release) left out
 
     @property
     def n(self) -> int:
@@ -61,7 +62,8 @@ def plan_task(spec: TaskSpec, n: int | None = None, temperature: float | None = 
         raise InputError(f"--limit must be at least 1, got {limit}")
     loaded = load_problems(spec, limit=limit, source=data_source)
     return TaskPlan(spec, loaded.problems, loaded.source, loaded.revision, generation,
-                    {p.id: p for p in loaded.problems}, limited=limit is not None and len(loaded.problems) >= limit)
+                    {p.id: p for p in loaded.problems}, limited=limit is not None and len(loaded.problems) >= limit,
+                    outside=loaded.outside)
 
 
 def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: str | None, think_prefill: bool,
@@ -149,7 +151,8 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
     none does).
 
     notes: what a replay leaves out, for the user once the run starts: problems no record covers,
-    records that match no problem (unless -n or --limit left them out), and a record without `task`
+    records of problems the date window left out, records that match no problem (unless -n or --limit
+    left them out), and a record without `task`
     that one naming its task shadows (the named one is served). A record without `task` whose problem
     id several tasks of the run have is an InputError: only `task` says whose it is.
     """
@@ -164,6 +167,7 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
     named: set[Key] = set()
     unmatched: list[str] = []
     ambiguous: dict[str, list[str]] = {}  # problem id of a record without `task` -> the tasks that have it
+    outside: set[str] = set()  # records of problems the date window left out
     shadowed = 0
     for r in records:
         targets = [by_task[r.task]] if r.task in by_task else ([] if r.task else plans)
@@ -171,7 +175,9 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
         if len(hits) > 1:  # a record without `task` is one task's: scoring it against each would be a guess
             ambiguous.setdefault(r.problem_id, [p.spec.name for p in hits])
             continue
-        if not hits and not any(p.limited for p in plans):
+        if not hits and any(r.problem_id in p.outside for p in targets):
+            outside.add(f"{r.task + ':' if r.task else ''}{r.problem_id}")
+        elif not hits and not any(p.limited for p in plans):
             unmatched.append(f"{r.task + ':' if r.task else ''}{r.problem_id}")
         for p in hits:
             if r.sample >= p.n:
@@ -191,6 +197,9 @@ def wanted_keys(plans: list[TaskPlan], records, model_id: str,
                          f"(record problem ids look like: {some}; task ids like: "
                          f"{', '.join(list(plans[0].by_id)[:3])})")
     notes = []
+    if outside:
+        notes.append(f"{len(outside)} replayed problem(s) lie outside the run's date window (or have no date) and are "
+                     f"not scored (problem ids such as {', '.join(sorted(outside)[:3])})")
     if unmatched:
         notes.append(f"{len(unmatched)} replayed record(s) match no problem of the run and are not scored "
                      f"(problem ids such as {', '.join(sorted(set(unmatched))[:3])})")
