@@ -152,7 +152,8 @@ def _budget_options(f):
               help="Default: vllm; replay with --completions; openai with --base-url.")
 @click.option("--completions", type=click.Path(dir_okay=False), default=None,
               help="Score completions made elsewhere (a replay file); implies --backend replay.")
-@click.option("-n", "n", type=int, default=None, help="Samples per problem (default: the task's).")
+@click.option("-n", "n", type=int, default=None,
+              help="Samples per problem (default: the task's; with --completions, what the file holds).")
 @click.option("--temperature", type=float, default=None)
 @click.option("--top-p", type=float, default=None)
 @click.option("--max-tokens", type=int, default=None)

@@ -721,6 +721,23 @@ def test_each_task_of_a_replay_records_the_samples_the_file_holds_for_it(tmp_pat
     assert "toy: n=2" in page and "toy: n=4" not in page
 
 
+def test_a_replay_says_when_n_asks_for_more_samples_than_it_holds_and_which_problems_hold_fewer(tmp_path):
+    # -n 5 over a file of two samples a problem was silent, and config.json said n=5 where the results said 2
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "-n", "5", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "toy: -n 5 asks for more samples than the file holds (at most 2 of a problem); the run scores those" \
+        in r.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["tasks"][0]["n"] == 2
+    # problems that hold fewer samples than the others are named
+    g = _replay_file(tmp_path / "d.jsonl", [row for row in TOY_ROWS if (row["problem_id"], row["sample"]) != ("b", 1)])
+    r = cli("run", str(spec), "--completions", str(g), "--out", str(tmp_path / "run2"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "toy: 1 of 3 problems hold fewer than 2 replayed samples (b: 1); each is scored on the samples it has" \
+        in r.stderr
+
+
 @pytest.mark.parametrize("option, value, says", [
     ("n", "4", "-n must be a whole number, got '4'"),  # a TypeError deep in planning
     ("n", True, "-n must be a whole number, got True"),  # ran n=1

@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -252,10 +253,15 @@ def evaluate(
         if records is not None and on_disk:
             _same_replay(replay_file, records, on_disk, _recorded_replay(previous))
         wanted, coverage_notes = wanted_keys(plans, records, model_id, budgets.budgets if budgets else ())
-        if own_n:  # the file's largest sample index is over every task: each task records the n it holds
+        if records is not None:  # each task records the n its records hold: the file's largest sample index
+            # is over every task, and -n may ask for more than the file has
             for p in plans:
                 held = [k[3] for k in wanted if k[0] == p.spec.name]
+                if held and max(held) + 1 < p.n and not own_n:
+                    coverage_notes.append(f"{p.spec.name}: -n {p.n} asks for more samples than the file holds "
+                                          f"(at most {max(held) + 1} of a problem); the run scores those")
                 p.generation = replace(p.generation, n=max(held) + 1 if held else p.n)
+                coverage_notes.extend(_uneven(p.spec.name, [k for k in wanted if k[0] == p.spec.name], p.n))
         pending_keys = [k for k in wanted if k not in done]
         reused = len(wanted) - len(pending_keys)
         # every task's verifier checks its environment (workers, required sandbox layers) before anything
@@ -384,6 +390,18 @@ def _recorded_replay(config: dict[str, Any]) -> Path | None:
         if isinstance(path, str) and Path(path).is_absolute():
             return Path(path)
     return None
+
+
+def _uneven(task: str, keys: list, n: int) -> list[str]:
+    """A note when some problems of a replayed task hold fewer samples than its n (their pass@k and maj@k
+    are then estimated from fewer samples than the others')."""
+    held = Counter(k[2] for k in keys)
+    short = sorted(((c, pid) for pid, c in held.items() if c < n), key=lambda x: (x[0], str(x[1])))
+    if not short:
+        return []
+    shown = ", ".join(f"{pid}: {c}" for c, pid in short[:3]) + (", ..." if len(short) > 3 else "")
+    return [f"{task}: {len(short)} of {len(held)} problems hold fewer than {n} replayed samples ({shown}); "
+            "each is scored on the samples it has"]
 
 
 def _same_replay(replay_file: Path, records: list, on_disk: list[dict[str, Any]], recorded: Path | None = None) -> None:
