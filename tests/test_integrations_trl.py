@@ -43,13 +43,14 @@ def train(tiny_model, out: Path, callback: EvalCallback | None):
     return trainer
 
 
-def build_trainer(tiny_model, out: Path, callbacks=None):
+def build_trainer(tiny_model, out: Path, callbacks=None, max_steps: int = 4, save_steps: int | None = None):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     args = GRPOConfig(
-        output_dir=str(out), use_cpu=True, max_steps=4, per_device_train_batch_size=4, num_generations=4,
-        max_completion_length=16, logging_steps=1, report_to=[], save_strategy="no", learning_rate=1e-3,
+        output_dir=str(out), use_cpu=True, max_steps=max_steps, per_device_train_batch_size=4, num_generations=4,
+        max_completion_length=16, logging_steps=1, report_to=[], learning_rate=1e-3,
+        save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
         seed=0, dataloader_num_workers=0, log_completions=False,
     )
     data = Dataset.from_list([{"prompt": q, "answer": a} for q, a in QUESTIONS])
@@ -114,6 +115,9 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
                            (dict(max_tokens=0), "EvalCallback: max_tokens: expected at least 1 token"),
                            (dict(n=2.5), "EvalCallback: n must be a whole number, got 2.5"),
                            (dict(on_error="ignore"), "on_error must be 'warn' or 'raise'"),
+                           # these two failed every evaluation, or read "no" as true
+                           (dict(system_prompt=5), "EvalCallback: system_prompt must be text or None, got 5"),
+                           (dict(think_prefill="no"), "EvalCallback: think_prefill must be True or False, got 'no'"),
                            (dict(out_dir="/proc/evalkit-cannot-write-here"), "out_dir '/proc/evalkit-cannot-write-here' "
                                                                             "cannot hold the run directories")):
         with pytest.raises(InputError, match=re.escape(says)):
@@ -154,6 +158,26 @@ def test_a_callback_given_in_callbacks_is_refused_before_the_first_step(tiny_mod
     assert trainer.state.global_step == 0
 
 
+def test_trainer_given_attaches_once_and_a_finished_run_resumed_is_not_evaluated_again(tiny_model, toy_task,
+                                                                                       tmp_path):
+    # EvalCallback(trainer=t) never evaluated; attached twice it evaluated twice a step; a finished run
+    # resumed evaluated its last step again, a second point at that step in log_history
+    def evals(trainer):
+        return [h["step"] for h in trainer.state.log_history if "eval/sums/avg@n" in h]
+
+    trainer = build_trainer(tiny_model, tmp_path / "out", max_steps=2, save_steps=2)
+    callback = EvalCallback(tasks=[str(toy_task)], every_steps=1, limit=1, trainer=trainer)
+    trainer.train()
+    assert [e.step for e in callback.evaluations] == [1, 2] and evals(trainer) == [1, 2]
+    again = build_trainer(tiny_model, tmp_path / "out", max_steps=2, save_steps=2)
+    resumed = EvalCallback(tasks=[str(toy_task)], every_steps=1, limit=1).attach(again)
+    assert resumed.attach(again) is resumed
+    assert sum(c is resumed for c in again.callback_handler.callbacks) == 1
+    again.train(resume_from_checkpoint=True)
+    assert again.state.global_step == 2
+    assert resumed.evaluations == [] and evals(again) == [1, 2]
+
+
 def test_callback_decides_the_think_format_from_the_policys_template(tiny_model, toy_task, tmp_path, monkeypatch):
     # a Magistral-style template: `evalkit run` on the folder reads [THINK] from it, and so must the callback
     import types
@@ -173,7 +197,8 @@ def test_callback_decides_the_think_format_from_the_policys_template(tiny_model,
         use_vllm=False, state=types.SimpleNamespace(global_step=1),
         args=types.SimpleNamespace(output_dir=str(tmp_path / "out"), max_completion_length=4),
         accelerator=types.SimpleNamespace(is_main_process=True, unwrap_model=lambda m: m),
-        control=types.SimpleNamespace(should_log=False))
+        control=types.SimpleNamespace(should_log=False), callback_handler=types.SimpleNamespace(callbacks=[]))
+    trainer.add_callback = trainer.callback_handler.callbacks.append
     evaluation = EvalCallback(tasks=[str(toy_task)], n=1, limit=1, trainer=trainer).evaluate_now()
     decided = json.loads((evaluation.run_dir / "config.json").read_text())["think_format"]
     assert decided["name"] == "magistral" and "[THINK]" in decided["decided_by"]

@@ -67,7 +67,8 @@ class EvalCallback(TrainerCallback):
         one (the length the policy is trained at), else each task's own.
     temperature, top_p, seed, system_prompt, think_prefill: as for `evalkit run` (None: the task's).
     out_dir: where the run directories go (default `<args.output_dir>/evalkit`).
-    trainer: the trainer to evaluate and log through; or call `attach(trainer)`.
+    trainer: the trainer to evaluate and log through, which the callback adds itself to; or call
+        `attach(trainer)`.
     reflection_model: the trace analyzer's reflection model file (`evalkit fit-detector`), as for
         `evalkit run --reflection-model` (None or `shipped`: the shipped weights), read again for
         each checkpoint's evaluation (a refitted file is used, and recorded, from then on).
@@ -110,6 +111,10 @@ class EvalCallback(TrainerCallback):
             raise InputError(f"EvalCallback: {problem[0]}: {problem[1]}")
         if on_error not in ("warn", "raise"):
             raise InputError(f"EvalCallback: on_error must be 'warn' or 'raise', got {on_error!r}")
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise InputError(f"EvalCallback: system_prompt must be text or None, got {system_prompt!r:.60}")
+        if not isinstance(think_prefill, bool):  # "no" would read as true
+            raise InputError(f"EvalCallback: think_prefill must be True or False, got {think_prefill!r:.60}")
         names: dict[str, str] = {}
         for task in expand_suites(tasks):
             spec = load_task(task)  # a bad task name fails now, not after the first training steps
@@ -132,6 +137,7 @@ class EvalCallback(TrainerCallback):
             load_model(str(reflection_model))  # so does a file that is not a reflection model
         self.reflection_model = reflection_model
         self.tasks = list(tasks)
+        self._names = tuple(names)  # the tasks' names, which the logged keys carry
         self.n, self.every_steps, self.limit = n, every_steps, limit
         self.generation = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
         self.system_prompt, self.think_prefill = system_prompt, think_prefill
@@ -143,11 +149,15 @@ class EvalCallback(TrainerCallback):
         self._training = False
         self._tried_at: int | None = None  # the step of the latest evaluation during training
         self._pending_logs: list[dict[str, float]] = []  # logged before train(), which replaces the state
+        if trainer is not None:
+            self.attach(trainer)
 
     def attach(self, trainer: Trainer) -> "EvalCallback":
-        """Bind to `trainer` and add this callback to it; returns self."""
+        """Bind to `trainer` and add this callback to it, once (attaching again, or a callback already
+        given in `Trainer(callbacks=[...])`, adds nothing); returns self."""
         self.trainer = trainer
-        trainer.add_callback(self)
+        if not any(c is self for c in trainer.callback_handler.callbacks):
+            trainer.add_callback(self)
         return self
 
     # ---- the trainer's events
@@ -169,9 +179,15 @@ class EvalCallback(TrainerCallback):
             self._evaluate_in_training()
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self._tried_at != state.global_step:  # the last step's evaluation, made or failed, is not made twice
+        # the last step's evaluation, made or failed, is not made twice; nor is one a checkpoint's log
+        # history holds (a finished run resumed trains no step, and ends at a step it evaluated)
+        if self._tried_at != state.global_step and not self._logged_at(state, state.global_step):
             self._evaluate_in_training()
         self._training = False
+
+    def _logged_at(self, state, step: int) -> bool:
+        keys = tuple(f"eval/{name}/" for name in self._names)
+        return any(h.get("step") == step and any(str(k).startswith(keys) for k in h) for h in state.log_history)
 
     def _evaluate_in_training(self) -> None:
         self._tried_at = self.trainer.state.global_step
