@@ -580,7 +580,7 @@ def test_a_refusal_that_blames_neither_the_prompt_nor_max_tokens_is_told_apart_b
 
 def test_a_malformed_server_url_is_one_line(tmp_path):
     task = two_problems(tmp_path)
-    for url in ("http://host:abc/v1", "http://[::1"):
+    for url in ("http://host:abc/v1", "http://[::1", "http://127.0.0.1:99999/v1"):  # the last was 'refused'
         r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--no-progress",
                 "--out", str(tmp_path / "run"), cwd=tmp_path)
         assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
@@ -589,8 +589,13 @@ def test_a_malformed_server_url_is_one_line(tmp_path):
         r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--judge", "j",
                 "--judge-base-url", "http://host:abc/v1", "--no-progress", "--out", str(tmp_path / "run2"),
                 cwd=tmp_path)
-    assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
-    assert "--judge-base-url 'http://host:abc/v1' is not a URL" in r.stderr
+        assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
+        assert "--judge-base-url 'http://host:abc/v1' is not a URL" in r.stderr
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--judge", "j",
+                "--judge-base-url", "http://127.0.0.1:70000/v1", "--no-progress", "--out", str(tmp_path / "run3"),
+                cwd=tmp_path)
+    assert r.returncode == 2 and "--judge-base-url 'http://127.0.0.1:70000/v1' is not a URL (port 70000 is out of " \
+                                 "range 1-65535)" in r.stderr, r.stderr
 
 
 def test_an_empty_reply_the_server_never_finished_is_tried_again(tmp_path):

@@ -907,6 +907,8 @@ def test_model_names_the_replayed_records_that_do_not_name_theirs(tmp_path):
     ("finish_reason", 5, "c.jsonl:2: field 'finish_reason': expected a string (\"stop\", \"length\") or null, got 5"),
     ("completion_tokens", -5, "c.jsonl:2: field 'completion_tokens': expected a whole number >= 0 or null, got -5"),
     ("prompt_tokens", -1, "c.jsonl:2: field 'prompt_tokens': expected a whole number >= 0 or null, got -1"),
+    # null was the id "None": a record that matched no problem, counted in a warning without its line
+    ("problem_id", None, "c.jsonl:2: field 'problem_id': expected a problem id (text or a number), got null"),
 ])
 def test_a_replay_record_that_is_no_completion_is_refused_at_its_line(tmp_path, field, value, says):
     spec = _toy_task(tmp_path)

@@ -86,6 +86,17 @@ def _api_key(given: str | None) -> str:
     return key
 
 
+
+def url_problem(url: str) -> str | None:
+    """What makes `url` no server's address (a mistyped port, one out of range), else None."""
+    try:
+        port = httpx.URL(url).port
+    except httpx.InvalidURL as e:  # one line, not httpx's traceback
+        return str(e)
+    if port is not None and not 0 < port < 65536:  # httpx takes 99999, and the connection is then refused
+        return f"port {port} is out of range 1-65535"
+    return None
+
 class OpenAIBackend:
     name = "openai"
     capabilities = BackendCapabilities(remote=True)
@@ -118,10 +129,9 @@ class OpenAIBackend:
             urls = [os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]
         urls = list(dict.fromkeys(u.rstrip("/") for u in urls))
         for url in urls:
-            try:
-                httpx.URL(url)
-            except httpx.InvalidURL as e:  # a mistyped port: one line, not httpx's traceback
-                raise InputError(f"--base-url {url!r} is not a URL ({e})") from None
+            problem = url_problem(url)
+            if problem:
+                raise InputError(f"--base-url {url!r} is not a URL ({problem})")
         self.base_urls = urls
         self.base_url = urls[0]
         self.model = model

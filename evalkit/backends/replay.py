@@ -8,6 +8,7 @@ reports each model separately.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -79,7 +80,12 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         if task is not None and not isinstance(task, str):
             raise InputError(f"{path}:{line}: field '{names['task']}': expected a task name, got {task!r}")
         model = model_of(obj)
-        key = (task or None, model, str(obj[names["problem_id"]]), sample)
+        pid = obj[names["problem_id"]]
+        if pid is None or isinstance(pid, (bool, list, dict)) or (isinstance(pid, float) and pid != pid):
+            # str() would make null the id "None", matching no problem, without its line
+            raise InputError(f"{path}:{line}: field '{names['problem_id']}': expected a problem id (text or a "
+                             f"number), got {json.dumps(pid)[:60]}")
+        key = (task or None, model, str(pid), sample)
         if key in seen:
             # records of several tasks (a suite's years share ids such as "1") are told apart by `task`
             hint = "" if task else (f"; records of several tasks need a '{names['task']}' field naming "

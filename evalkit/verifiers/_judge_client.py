@@ -76,12 +76,15 @@ class JudgeClient:
 
     def check(self, timeout_s: float = 10.0) -> str | None:
         """None when the server answers and serves the model; else one line saying what is wrong."""
+        from evalkit.backends.openai import url_problem
+
+        problem = url_problem(self.base_url)
+        if problem:
+            return f"--judge-base-url {self.base_url!r} is not a URL ({problem})"
         try:
             r = self._http.get(f"{self.base_url}/models", headers=self._headers, timeout=timeout_s)
         except httpx.HTTPError as e:
             return f"judge server {self.base_url} unreachable ({type(e).__name__}: {e})"
-        except httpx.InvalidURL as e:  # a mistyped port: one line, not httpx's traceback
-            return f"--judge-base-url {self.base_url!r} is not a URL ({e})"
         if r.status_code != 200:
             return f"judge server {self.base_url}: GET /models answered HTTP {r.status_code}"
         try:
