@@ -148,6 +148,9 @@ BAD = [
     (["run", "aime24", "--backend", "vllm", "--model", "{tmp}/not-a-model"], "not-a-model"),
     (["run", "{broken_spec}", "--completions", "{c}"], "broken.json: cannot read as json (Expecting ',' delimiter: line 1 column 12)"),
     (["run", "{type_error}", "--completions", "{c}"], "type.yaml:3: field 'prompt' on problem '0': TypeError"),
+    # named the backend's internal options (records, model)
+    (["run", "math500", "--completions", "{c}", "--max-model-len", "100", "--request-timeout", "5"],
+     "--max-model-len, --request-timeout: no options of a replay, which generates nothing"),
 ]
 
 
@@ -306,6 +309,15 @@ def test_a_replay_says_what_it_leaves_out(tmp_path):
     f = _replay_file(tmp_path / "e.jsonl", [{"problem_id": "a", "sample": 0, "completion": "x", "task": ["toy"]}])
     r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run3"))
     assert r.returncode == 2 and "e.jsonl:1: field 'task': expected a task name" in r.stderr
+
+
+def test_an_engine_option_on_a_resumed_replay_is_refused_as_on_a_new_one(tmp_path):
+    # taken without a word when the run had nothing left to make
+    spec = _toy_task(tmp_path)
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress").returncode == 0
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress", "--tp", "2")
+    assert r.returncode == 2 and "--tp: no option of a replay, which generates nothing" in r.stderr, r.stderr
 
 
 def test_a_smaller_rerun_scores_what_it_asks_for_and_keeps_the_rest(tmp_path):

@@ -200,6 +200,15 @@ def evaluate(
     replays = _replays(backend, engine)
     if replay_file and not replays:
         raise InputError(f"--completions replays a file; it cannot be combined with --backend {backend}")
+    if replays and engine is None:  # options for an engine a replay never starts: refused, resumed or not
+        given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
+                     trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
+        unused = [k for k, v in given.items() if v != _ENGINE_DEFAULTS[k]] + list(backend_options or {})
+        if unused:
+            flags = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in unused)
+            raise InputError(f"{flags}: {'no option' if len(unused) == 1 else 'no options'} of a replay, which "
+                             f"generates nothing (--completions scores the file's completions); drop "
+                             f"{'it' if len(unused) == 1 else 'them'}")
     if replays and replay_file is None:
         raise InputError(f"the {backend} backend replays completions: it needs --completions FILE")
     if not replays and not model:
@@ -493,6 +502,9 @@ def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int, 
 REASONING_EFFORTS = ("low", "medium", "high")
 
 # options every engine backend is given only when the user changed them from these
+# the command line's names of evaluate()'s engine options where they differ from the keyword's
+_FLAGS = {"timeout": "--request-timeout"}
+
 _ENGINE_DEFAULTS = {"dtype": "auto", "max_model_len": None, "revision": None, "trust_remote_code": False, "tp": 1,
                     "dp": 1, "base_url": None}
 
