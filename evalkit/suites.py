@@ -70,7 +70,7 @@ def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[s
         if suite is None:
             tasks = [name]
         elif str(suite.path) in _within:
-            chain = " -> ".join([*(Path(p).stem for p in _within), suite.name])
+            chain = " -> ".join(Path(p).stem for p in (*_within, suite.path))
             raise InputError(f"{suite.path}: field 'tasks': the suite lists itself ({chain})")
         else:
             tasks = expand_suites(suite.tasks, (*_within, str(suite.path)))

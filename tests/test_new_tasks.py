@@ -135,7 +135,7 @@ def test_one_spec_file_however_spelt_runs_once_and_two_specs_of_one_name_are_nam
 def test_a_users_suite_may_list_suites_but_not_itself(tmp_path):
     (tmp_path / "mine.yaml").write_text("name: mine\ntasks: [aime, math500, aime24]\n")
     assert expand_suites([str(tmp_path / "mine.yaml")]) == ["aime24", "aime25", "aime26", "math500"]
-    (tmp_path / "a.yaml").write_text("name: a\ntasks: [b.yaml]\n")
+    (tmp_path / "a.yaml").write_text("name: loop\ntasks: [b.yaml]\n")  # the chain names files (it said b -> loop)
     (tmp_path / "b.yaml").write_text("name: b\ntasks: [aime24, a.yaml]\n")
     r = cli("run", str(tmp_path / "a.yaml"), "--completions", str(tmp_path / "none.jsonl"), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().endswith("field 'tasks': the suite lists itself (a -> b -> a)")
