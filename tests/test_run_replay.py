@@ -311,6 +311,25 @@ def test_a_replay_says_what_it_leaves_out(tmp_path):
     assert r.returncode == 2 and "e.jsonl:1: field 'task': expected a task name" in r.stderr
 
 
+def test_a_replay_file_names_its_model_by_its_whole_name_and_an_older_run_resumes_as_it_was(tmp_path):
+    # the name before the first dot: Qwen2.5-7B.jsonl was the model Qwen2 (reports/toy--Qwen2), and
+    # model.v1 / model.v2 one model in one run directory
+    spec = _toy_task(tmp_path)
+    for name in ("Qwen2.5-7B.jsonl", "model.v1.jsonl", "model.v2.jsonl"):
+        _replay_file(tmp_path / name, TOY_ROWS)
+        r = cli("run", str(spec), "--completions", name, "--no-progress", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["toy--Qwen2.5-7B", "toy--model.v1",
+                                                                        "toy--model.v2"]
+    assert {s["model"] for s in lines(tmp_path / "reports" / "toy--Qwen2.5-7B" / "samples.jsonl")} == {"Qwen2.5-7B"}
+    # a run that recorded the name before the first dot (as runs made before did) resumes as that model
+    r = cli("run", str(spec), "--completions", "model.v1.jsonl", "--model", "model", "--out", "old", "--no-progress",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli("run", str(spec), "--completions", "model.v1.jsonl", "--out", "old", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0 and "0 samples new, 6 reused" in r.stdout, r.stdout + r.stderr
+
+
 def test_an_engine_option_on_a_resumed_replay_is_refused_as_on_a_new_one(tmp_path):
     # taken without a word when the run had nothing left to make
     spec = _toy_task(tmp_path)

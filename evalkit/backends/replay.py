@@ -35,13 +35,30 @@ class ReplayRecord:
     completion: Completion
 
 
+_DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jl")
+
+
+def replay_name(path: str | Path) -> str:
+    """The model a replay file names by default: its name without `.jsonl` (or `.json`; and `.gz`), so
+    `Qwen2.5-7B.jsonl` is Qwen2.5-7B and `model.v1.jsonl` model.v1. A name that is not UTF-8 names the
+    model by its bytes written out ("rep\\xff"), so it can be written down."""
+    name = Path(path).name
+    name = name[:-3] if name.endswith(".gz") and len(name) > 3 else name
+    name = next((name[:-len(x)] for x in _DATA_SUFFIXES if name.endswith(x) and len(name) > len(x)), name)
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def legacy_replay_name(path: str | Path) -> str:
+    """The name before the first dot, which runs made before replay_name recorded (Qwen2.5-7B.jsonl: Qwen2)."""
+    return os.fsencode(Path(path).name.split(".")[0]).decode("utf-8", "backslashreplace")
+
+
 def load_replay(path: str | Path, fields: dict[str, str] | None = None,
                 default_model: str | None = None) -> list[ReplayRecord]:
     """Read and check a replay file; InputError names file:line and field."""
     path = Path(path)
     names = {k: (fields or {}).get(k, k) for k in REQUIRED + OPTIONAL}
-    # a file name that is not UTF-8 names the model by its bytes written out ("rep\xff"), so it can be written down
-    default_model = default_model or os.fsencode(path.name.split(".")[0]).decode("utf-8", "backslashreplace")
+    default_model = default_model or replay_name(path)
     records: list[ReplayRecord] = []
     seen: set[tuple] = set()
     stated: set[str] = set()  # models whose records say whether the prompt opened thinking (think_open)

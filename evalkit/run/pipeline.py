@@ -219,11 +219,12 @@ def evaluate(
         from evalkit.backends.replay import load_replay
 
         fields = next((s.replay_fields for s in specs if s.replay_fields), None)
-        records = load_replay(replay_file, fields, default_model=model)  # --model names records without `model`
+        # --model names records without `model`; else the file's name does
+        records = load_replay(replay_file, fields, default_model=model or _replay_model(replay_file, out, overwrite))
         if n is None:  # a replay scores every sample the file holds unless -n says fewer (each task's, below)
             n, own_n = max(r.sample for r in records) + 1, True
     plans = [plan_task(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
-    model_id = model or (replay_file.name.split(".")[0] if replay_file else "model")
+    model_id = model or (_replay_model(replay_file, out, overwrite) if replay_file else "model")
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
@@ -399,6 +400,22 @@ def _recorded_replay(config: dict[str, Any]) -> Path | None:
         if isinstance(path, str) and Path(path).is_absolute():
             return Path(path)
     return None
+
+
+def _replay_model(replay_file: Path, out: str | Path | None, overwrite: bool) -> str:
+    """The model a replay file names: its name less `.jsonl`, or, resuming a run (--out) that recorded the
+    name before its first dot (as runs made before did), that one, so the run resumes as the same model."""
+    from evalkit.backends.replay import legacy_replay_name, replay_name
+
+    name, before = replay_name(replay_file), legacy_replay_name(replay_file)
+    if name != before and out is not None and not overwrite:
+        try:
+            recorded = ((RunDir(Path(out)).config() or {}).get("identity") or {}).get("model")
+        except InputError:  # a damaged config.json is said where the run reads it
+            recorded = None
+        if recorded == before:
+            return before
+    return name
 
 
 def _uneven(task: str, keys: list, n: int) -> list[str]:

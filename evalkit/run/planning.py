@@ -42,7 +42,12 @@ class TaskPlan:
 def run_dir_name(tasks: Sequence[str], model: str | None, completions: str | None) -> str:
     """`<tasks joined by +>--<model with / as _>`, or the completions file's name for a replay run."""
     names = "+".join(Path(t).stem if t.endswith((".yaml", ".yml")) else t for t in tasks)
-    who = Path(completions).name.split(".")[0] if completions else (model or "model").rstrip("/").replace("/", "_")
+    if completions:
+        from evalkit.backends.replay import replay_name
+
+        who = replay_name(completions)
+    else:
+        who = (model or "model").rstrip("/").replace("/", "_")
     return f"{names}--{who}"
 
 
