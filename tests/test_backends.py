@@ -931,7 +931,7 @@ def test_a_200_without_a_completion_is_tried_again_then_one_clear_line(tmp_path)
                          progress=False, trace=False, backend_options={"max_retries": 1})
 
 
-def test_a_retry_goes_to_another_server_than_the_one_that_refused_it(tmp_path):
+def test_a_retry_goes_to_another_server_than_the_one_that_refused_it(tmp_path, capfd):
     import time
 
     class Broken(JSONHandler):  # a gateway in front of a dead node: every request 503, /models still fine
@@ -954,6 +954,8 @@ def test_a_retry_goes_to_another_server_than_the_one_that_refused_it(tmp_path):
     samples = lines(run.samples_path)
     assert len(samples) == 6 and all(s["correct"] for s in samples)
     assert refused and len(answered) == 6  # the broken server refused some; each was answered elsewhere
+    # and the run says which server did what (nothing recorded it)
+    assert f"evalkit: servers: {broken} answered 0; {slow} answered 6" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("backend", ["transformers", "vllm"])

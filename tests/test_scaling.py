@@ -229,7 +229,9 @@ def test_fleet_with_a_server_killed_mid_run_loses_nothing_and_repeats_nothing(fl
     # a server down at the start is skipped (and probed); the others do the work
     late = evalkit.evaluate(["aime24"], backend="openai", model="tiny", base_url=[url1, url0], backend_options=options,
                             out=tmp_path / "late", n=1, limit=2, max_tokens=8, progress=False)
-    assert late.generated == 2 and f"cannot reach the server at {url1}" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert late.generated == 2 and f"cannot reach the server at {url1}" in err
+    assert f"evalkit: servers: {url1} answered 0" in err and f"; {url0} answered 2" in err, err
 
     # a fleet with no server up is one clear line, not a traceback or a hang
     r = subprocess.run([sys.executable, "-m", "evalkit", "run", "aime24", "--backend", "openai", "--model", "tiny",

@@ -369,6 +369,7 @@ def evaluate(
                 generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
                                                 decision.format, pinned)
             finally:
+                _say_servers(engine)
                 if own_engine:
                     _close_engine(engine)
                 _close(verifiers)
@@ -460,6 +461,26 @@ def _same_replay(replay_file: Path, records: list, on_disk: list[dict[str, Any]]
         raise InputError(f"{replay_file}: {len(changed)} completions differ from what this run scored (the first: "
                          f"task {first['task']}, problem {first['problem_id']!r}, sample {first['sample']}); the file "
                          "changed since. Give another --out, or --overwrite to score it again")
+
+
+def _say_servers(engine: Backend) -> None:
+    """One stderr line on what each server of a fleet (--base-url repeated) did in this invocation."""
+    stats = getattr(engine, "server_stats", None)
+    try:
+        servers = stats() if callable(stats) else []
+    except Exception:  # noqa: BLE001 - a plugin's stats are no reason to lose the run
+        return
+    if len(servers) < 2:
+        return
+    said = []
+    for s in servers:
+        line = f"{s['url']} answered {s['completed']}"
+        if s.get("failed_over"):
+            line += f", {s['failed_over']} sent to another server"
+        if not s.get("healthy", True):
+            line += f" (down: {s.get('last_error') or 'unreachable'})"
+        said.append(line)
+    print(f"evalkit: servers: {'; '.join(said)}", file=sys.stderr)
 
 
 def _close_engine(engine: Backend) -> None:
