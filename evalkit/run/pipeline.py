@@ -369,8 +369,8 @@ def evaluate(
                 generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
                                                 decision.format, pinned)
             finally:
-                _say_servers(engine)
-                if own_engine:
+                if own_engine:  # a caller's engine counts over all its runs
+                    _say_servers(engine)
                     _close_engine(engine)
                 _close(verifiers)
         timings["generate_verify_write_s"] = time.perf_counter() - t0
