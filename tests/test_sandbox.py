@@ -214,6 +214,10 @@ def test_integers_compare_exactly_tolerance_only_for_floats(box):
     assert box.run("print(500000500000)", stdio).passed == 0
     assert box.run("print(2.5000000001)", stdio_tests([("", "2.5\n")])).passed == 1
     assert box.run("print(3.0000000001)", stdio_tests([("", "3\n")])).passed == 0
+    # what float() alone reads as a number is no checker's number: digit separators, other scripts' digits
+    for printed in ("'1_0.0'", "'\u0661\u0660.\u0665'"):
+        assert box.run(f"print({printed})", stdio_tests([("", "10.5\n" if "u06" in printed else "10.0\n")])).passed == 0
+    assert box.run("print('1e1')", stdio_tests([("", "10.0\n")])).passed == 1
 
 
 def test_all_of_the_test_code_runs_and_check_is_called(box):

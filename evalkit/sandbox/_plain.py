@@ -347,6 +347,10 @@ def preview(data: Any, n: int = 80) -> str:
 # ---------------------------------------------------------------- stdio comparison (grader side only)
 
 
+# A number as a checker reads one: ASCII digits, a point, an exponent.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _is_float_token(token: str) -> bool:
     """An expected token that means a float: it has a point or an exponent, and parses."""
     if not any(c in token for c in ".eE"):
@@ -360,8 +364,8 @@ def _is_float_token(token: str) -> bool:
 def _token_equal(got: str, want: str, rel_tol: float, abs_tol: float) -> bool:
     if got == want:
         return True
-    if not _is_float_token(want) or len(got) > 1000:
-        return False  # integers and words compare exactly
+    if not _is_float_token(want) or len(got) > 1000 or not _DECIMAL.fullmatch(got):
+        return False  # integers and words compare exactly; so does what float() alone reads (1_0.0, ١٠.٥, inf)
     try:
         g = float(got)
     except ValueError:

@@ -28,11 +28,13 @@ from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, regi
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
 PYTHON_TAGS = ("python", "python3", "py")
-# CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts with at least as many of the
-# same character (so a ```python line inside a ````python block is content). Unlike CommonMark, text after a
-# closing fence is allowed: "```</answer>" ends a block.
+# CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts, indented at most three spaces
+# more than the opening fence, with at least as many of the same character (so a ```python line inside a ````python
+# block is content, and so is a docstring's indented ```); a fence never closed runs to the end of the text. Unlike
+# CommonMark, text after a closing fence is allowed: "```</answer>" ends a block.
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>(?P<char>[`~])(?P=char){2,})(?!(?P=char))[ \t]*"
-                    r"(?P<tag>[\w+#.-]*)[^\n]*\n(?P<body>.*?)^[ \t]*(?P=fence)", re.MULTILINE | re.DOTALL)
+                    r"(?P<tag>[\w+#.-]*)[^\n]*(?:\n|\Z)(?P<body>.*?)(?:^(?P=indent)?[ ]{0,3}(?P=fence)|\Z)",
+                    re.MULTILINE | re.DOTALL)
 
 
 def _fenced_blocks(text: str) -> list[tuple[str, str]]:
