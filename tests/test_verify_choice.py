@@ -265,3 +265,30 @@ def test_an_option_restated_after_its_letter_in_parentheses_is_that_letter(compl
 ])
 def test_what_a_statement_chooses_beside_letters_a_clause_rules_out(completion, chosen):
     assert verify_choice(completion, "C").answer == chosen
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    # a correction after the choice chooses again: the first letter was scored
+    ("The answer is B... no wait, it's C.", "C"),
+    ("The answer is B. Actually, C.", "C"),
+    ("Final answer: B.\nWait, that's wrong. Final: C", "C"),
+    ("The answer is \\boxed{B}\n\nHmm, actually it's C.", "C"),
+    ("The answer is B.\n\nCorrection: C.", "C"),
+    ("The answer is A? No — B.", "B"),
+    ("The answer is B. No, C or D.", "C, D"),
+    # what is no correction leaves the choice
+    ("The answer is B. Wait, C is wrong, so B.", "B"),
+    ("The answer is B (wait, let me double check: yes, B).", "B"),
+    ("The answer is B. Actually, C could also work.", "B"),
+    # an option named, not chosen: "Option C" alone was read as the answer
+    ("The answer is B. Option C is tempting, but it fails.", "B"),
+    # several letters inside one box, or joined by a dash and "or", are several
+    ("\\boxed{(B),(C)}", "B, C"),
+    ("\\boxed{\\text{(B) and (C)}}", "B, C"),
+    ("\\boxed{(B) \\& (C)}", "B, C"),
+    ("The answer is B — or maybe C.", "B, C"),
+    ("\\boxed{B) A circle}", "B"),
+])
+def test_a_correction_chooses_again_and_a_box_of_several_letters_is_several(completion, chosen):
+    v = verify_choice(completion, "B")
+    assert v.answer == chosen and v.correct is (chosen == "B"), v

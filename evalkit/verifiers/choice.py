@@ -3,8 +3,9 @@
 The answer is read after the last `</think>` (a truncated completion is `truncated`). Letters are
 found by a prioritised table of patterns; the strongest pattern present decides, and within it the
 last statement wins — "it's B, not A" chooses B, because a negated letter never counts. A statement
-that names several letters ("the answer is A or C") chooses all of them (answer `A, C`), so it is
-never the gold's one letter.
+that names several letters ("the answer is A or C", `\boxed{(A),(C)}`) chooses all of them (answer `A, C`), so
+it is never the gold's one letter. A correction after the choice ("the answer is B... no wait, it's C")
+chooses again.
 Pure text work: no worker process is needed.
 """
 
@@ -31,8 +32,11 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*"
                          r"(?:\)?\s*\}?\s*\}|[.):][^{}]*\})")),
     # "the answer is: B", "Answer - B", "the answer would be $B$".
-    ("answer_is", re.compile(r"(?i:answer|choice|option)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L
-                             + r"(?![A-Za-z])")),
+    # "option C" or "choice C" alone names an option ("Option C is tempting"), not the answer: those words need
+    # the statement's verb or colon ("the correct option is C", "Choice: C"); "Final: C" states it too.
+    ("answer_is", re.compile(r"(?:(?i:answer)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?"
+                             r"|(?i:choice|option|final)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-))\s*"
+                             + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L + r"(?![A-Za-z])")),
     # "Thus, B is the correct answer."
     # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
     ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:(?:the\s+)?(?i:correct|right|best)"
@@ -54,7 +58,7 @@ _LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
-_JOINED = (r"[ \t]*(?:,[ \t]*(?:or\b|and\b)?|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
+_JOINED = (r"[ \t]*(?:,[ \t]*(?:or\b|and\b)?|[—–][ \t]*or\b|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
            r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
            r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?")
 _NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?"
@@ -97,6 +101,11 @@ _NEGATED_AFTER_LIST = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)
                                  r"ruled out|eliminated|impossible)")
 
 
+# One more letter inside a box after its first, joined by a comma, a word or a sign: "(B),(C)", "(B) \& (C)".
+_IN_BOX = re.compile(r"\)?[ \t]*(?:,|/|\\?&|;|\bor\b|\band\b|\\text\s*\{\s*(?:or|and)\s*\})[ \t]*(?:\\text\s*\{\s*)?"
+                     r"\(([A-Z])\)")
+
+
 @dataclass(frozen=True)
 class ChoiceOptions:
     """letters: the option letters that count (others are ignored as words like "I" or "A" in prose
@@ -113,8 +122,44 @@ class ChoiceOptions:
                              f"got {letters!r}")
 
 
+# A correction after the choice: a cue ("wait", "actually", "correction", "no,"), then the letter, directly or
+# after a statement's words within the sentence ("Hmm, actually it's C", "No — B", "Wait, that's wrong. Final: C").
+_CUE = (r"(?:(?i:\b(?:wait|actually|correction|on second thought|scratch that|i mean|oops|sorry)\b)"
+        r"|(?i:\bno\b)(?=[ \t]*[,:;.!—–-]))")
+_CORRECTED = re.compile(_CUE + r"[\s,:;.!—–-]*(?:[^\n]{0,60}?(?i:\b(?:it'?s|it is|it must be|answer is|answer:|final:|"
+                        r"go with|choose|pick|make (?:that|it)|should be|must be))[ \t]*:?[ \t]*)?" + _HEDGE
+                        + r"(?:\*\*)?" + _L + r"(?![A-Za-z])")
+_STATED_CORRECT = re.compile(r"[ \t]+is[ \t]+(?:the[ \t]+)?(?i:correct|right|best|answer)")
+
+
 def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
-    """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none)."""
+    """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none).
+    A correction after the choice ("The answer is B... no wait, it's C") chooses again (row `corrected`)."""
+    found, name = _strongest(text, letters)
+    if found is None:
+        return None, ""
+    corrected = _corrected(text, letters, found[1])
+    return (corrected, "corrected") if corrected and corrected != found[0] else (found[0], name)
+
+
+def _corrected(text: str, letters: str, after: int) -> str | None:
+    """The letter(s) the last correction after `after` chooses, or None."""
+    chosen = None
+    for m in _CORRECTED.finditer(text, after):
+        letter = m.group(1)
+        if letter not in letters or letter == "I" and _PRONOUN_I.match(text, m.end()):
+            continue
+        if (_NEGATION_WORD.search(text[max(0, m.start(1) - 30): m.start(1)]) or _NEGATED_AFTER.match(text, m.end())
+                or _NEGATED_AFTER_LIST.match(text, m.end())
+                or _OWN_CLAUSE.match(text, m.end()) and not _STATED_CORRECT.match(text, m.end())):
+            continue  # "Wait, C is wrong", "Actually, C could work too": not a choice
+        more = _MORE_JOINED if text[m.end() - 1] in ")]" else _MORE
+        chosen = _listed(text, m.end(), letter, letters, more)[0]
+    return chosen
+
+
+def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
+    """((letter(s), where the choosing statement ends), row name) of the strongest row, or (None, '')."""
     restated = False
     for name, pattern in PATTERNS:
         found, covered = None, 0
@@ -132,13 +177,19 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
             named.add(letter)
             more = _MORE_PAREN if name == "paren" else _MORE_JOINED if text[m.end() - 1] in ")]" else _MORE
             found, covered = _listed(text, m.end(), letter, letters, more) if name in _LISTING_ROWS else (letter, 0)
+            ends = max(m.end(), covered)
+            if name == "boxed":  # letters listed inside the box: "\boxed{(B),(C)}", "\boxed{\text{(B) and (C)}}"
+                inside = _IN_BOX.findall(text, m.end(1), m.end())
+                if inside:
+                    listed = {*found.split(", "), *(c for c in inside if c in letters)}
+                    found = ", ".join(sorted(listed))
         if name == "paren" and len(named) >= _RESTATED:
             restated = True  # and the rows that read the text's start read the same restatement
             continue
         if restated and name in _START_ROWS:
             continue
         if found:
-            return found, name
+            return (found, ends), name
     return None, ""
 
 
