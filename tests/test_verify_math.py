@@ -141,6 +141,29 @@ def test_unboxed_final_answer_is_extracted():
     assert v.correct is True and v.reason == "correct"
 
 
+@pytest.mark.parametrize("answer, gold, correct", [
+    # two boxes joined by "or" are two answers: the last one alone was scored
+    ("$\\boxed{3}$ or $\\boxed{4}$", "4", False),
+    ("\\boxed{3}\\text{ or }\\boxed{4}", "4", False),
+    ("$x = \\boxed{3}$ or $x = \\boxed{4}$", "3, 4", True),  # two roots, as a two-part gold asks
+    ("$\\boxed{\\frac12}$ or $\\boxed{0.5}$", "0.5", True),  # one value written twice
+    # a box the text rules out is no answer: it was scored correct
+    ("The answer is not \\boxed{3}.", "3", False),
+    ("\\boxed{3} is incorrect.", "3", False),
+    ("\\boxed{4}. Not \\boxed{3}.", "3", False),
+    ("\\boxed{4}. Not \\boxed{3}.", "4", True),
+    ("\\boxed{3} is not divisible by 2.", "3", True),  # a remark, not a denial
+    # a correction after the box states the answer
+    ("\\boxed{3}\n\nWait, actually the answer is 4.", "4", True),
+    ("\\boxed{3}\n\nWait, actually the answer is 4.", "3", False),
+    ("\\boxed{3}\n\nHmm, actually it's $4$.", "4", True),
+    ("The answer is $\\boxed{3}$. Actually, let me double-check: yes, it's 3.", "3", True),
+])
+def test_boxes_hedged_ruled_out_or_corrected_are_read_as_the_text_says(answer, gold, correct):
+    v = verify_math("<think>compute</think> " + answer, gold)
+    assert v.correct is correct, v
+
+
 def test_truncation_follows_the_finish_reason_then_the_think_block():
     assert verify_math("<think>so \\boxed{7}", "7").reason == "truncated"
     assert verify_math("so \\boxed{7}", "7", think_open=True).reason == "truncated"

@@ -454,6 +454,50 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     return (text,) if text else None
 
 
+# Two boxes joined by "or" state two answers: "$\\boxed{3}$ or $\\boxed{4}$", "$x = \\boxed{3}$ or $x = \\boxed{4}$".
+_BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*,?\s*(?:\bor\b|\\text\s*\{\s*or\s*\}|\\(?:lor|vee)(?![A-Za-z]))\s*"
+                       r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z]\s*=\s*)?$")
+# A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect".
+_BOX_DENIED_BEFORE = re.compile(r"(?i:\b(?:not|isn't|rather than|instead of))\s*(?:\$|\\\()?\s*$")
+_BOX_DENIED_AFTER = re.compile(r"\s*(?:\$|\\\))?\s*(?i:is|was)\s+(?i:not\s+(?:the\s+)?(?:answer|correct|right)\b|wrong|"
+                               r"incorrect|false)")
+# A correction after the boxes: "Wait, actually the answer is 4.", "Hmm, actually it's $4$."
+_CORRECTED_STATEMENT = re.compile(
+    r"(?i:\b(?:wait|actually|correction|on second thought|oops)\b)[\s,:;.!—–-]*[^\n$]{0,40}?"
+    r"(?i:\b(?:the\s+(?:correct\s+|final\s+)?answer\s+(?:is|should be|must be)|it'?s|it is|it should be))\s*:?\s*"
+    r"(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)|(-?[0-9][0-9,]*(?:\.[0-9]+)?)(?![0-9]|[.,]?[A-Za-z0-9]))")
+
+
+def answer_boxes(text: str) -> tuple[list[str], int]:
+    """The contents of the boxes that state the answer, and where the last box ends (0 without one):
+    a box the text rules out ("not \\boxed{3}", "\\boxed{3} is wrong") is left out, and boxes joined by
+    "or" are one box of both answers ("3, 4"; one when they hold one value, `\\frac12` or `0.5`)."""
+    boxes: list[str] = []
+    last_end, joined_to = 0, None
+    for start, end, content in find_boxes_at(text):
+        if _BOX_DENIED_BEFORE.search(text, max(0, start - 20), start) or _BOX_DENIED_AFTER.match(text, end):
+            last_end = end
+            joined_to = None
+            continue
+        if boxes and joined_to == len(boxes) - 1 and _BOXES_OR.fullmatch(text, last_end, start):
+            both = [boxes[-1], content.strip()]
+            if not _one_stated_value(both):
+                boxes[-1] = ", ".join(both)
+                last_end = end
+                continue
+        boxes.append(content.strip())
+        joined_to, last_end = len(boxes) - 1, end
+    return boxes, last_end
+
+
+def corrected_statement(text: str, after: int) -> str | None:
+    """The answer the last correction after offset `after` states ("Wait, actually the answer is 4."), or None."""
+    found = None
+    for m in _CORRECTED_STATEMENT.finditer(text, after):
+        found = (m.group(1) or m.group(2) or m.group(3) or "").strip() or found
+    return found
+
+
 def final_statement(text: str, after: int) -> str | None:
     """The X of the last "final answer is $X$" that starts at or after offset `after` (not denied: "I cannot
     say", "if", "suppose"), else None; "$X$ or $Y$" is both, `X, Y`."""

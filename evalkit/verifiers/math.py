@@ -131,12 +131,14 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
     text) to check, None (`boxed="all"` and empty), or _NOTHING_BOXED."""
     if opts.boxed == "all":
         return (gold, None, answer[-text.FALLBACK_CHARS:]) if answer.strip() else None
-    found = text.find_boxes_at(answer)
-    boxes = [content for _, _, content in found]
-    # "The final answer is $X$" after the last box (or with no box at all) is the answer.
-    statement = text.final_statement(answer, found[-1][1] if found else 0)
+    boxes, end = text.answer_boxes(answer)
+    # "The final answer is $X$" after the last box (or with no box at all) is the answer; so is a correction
+    # after the last box ("Wait, actually the answer is 4").
+    statement = text.final_statement(answer, end) or (text.corrected_statement(answer, end) if boxes else None)
     if statement:
         boxes.append(statement)
+    if not boxes and end:  # every box ruled out ("the answer is not \\boxed{3}")
+        return _verdict(False, "no_answer", None, "every \\boxed{} of the answer is ruled out by its text", 0.0)
     return _from_boxes(boxes, gold) if boxes else _NOTHING_BOXED
 
 
