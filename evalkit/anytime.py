@@ -124,6 +124,14 @@ class _Counter:
             return round(len(text) * per), lambda b: start + min(len(text), int(b / per))
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = enc["offset_mapping"]
+        own = sample.get("completion_tokens")
+        if own and len(offsets) > own:
+            # the text re-encodes to more tokens than the model drew (bytes it wrote split, decoded as U+FFFD,
+            # re-encode to several): counts scale to its own, so no budget cuts thinking it never had
+            whole = len(self.tokenizer(sample["completion"], add_special_tokens=False)["input_ids"])
+            f = own / max(whole, len(offsets))
+            return round(len(offsets) * f), lambda b: start + (
+                offsets[min(len(offsets), int(b / f)) - 1][1] if b > 0 and int(b / f) > 0 else 0)
         return len(offsets), lambda b: start + (offsets[b - 1][1] if 0 < b <= len(offsets) else (0 if b <= 0 else len(text)))
 
 

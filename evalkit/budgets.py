@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Protocol, Sequence
@@ -155,7 +156,7 @@ def parse_budgets(value: Sequence[int] | str, option: str) -> tuple[int, ...]:
         if not text:
             continue
         # ASCII digits only: int() would also take `1_000` and other scripts' digits
-        if not (text.isascii() and text.lstrip("+-").isdigit()):
+        if not re.fullmatch(r"[+-]?[0-9]+", text):  # `+-5` passed a test of stripped signs, and int() failed
             raise InputError(f"{option}: {text!r} is not a whole number of tokens (expected e.g. 1024,2048)")
         b = int(text)
         if b < 1:

@@ -392,6 +392,29 @@ def test_thinking_cut_by_the_token_limit_is_not_finished_past_its_end_and_answer
     assert last["finished_share"] == 0.5 and last["metrics"]["avg@n"]["value"] == 1.0
 
 
+def test_thinking_that_re_encodes_to_more_tokens_than_the_model_drew_counts_as_the_model_did(tiny_model, tmp_path,
+                                                                                            capfd):
+    # the tokenizer's count of the thinking (here characters it splits into several tokens each) passed the
+    # sample's own completion_tokens: a finished sample had 0 answer tokens, and budgets cut thinking it never had
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": "5"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    row = {"problem_id": "m", "sample": 0, "completion": "<think>\n" + "ünïcödé ✓ " * 6 + "</think>\n\\boxed{5}",
+           "finish_reason": "stop", "completion_tokens": 20}
+    (tmp_path / "c.jsonl").write_text(json.dumps(row) + "\n")
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False).run_dir
+    anytime(run, "8,20,1000", generate=False, tokenizer=str(tiny_model))
+    got = {k[3]: p for k, p in probes(run).items()}
+    assert got[1000]["source"] == got[20]["source"] == "finished", got
+    assert got[1000]["think_tokens"] + got[1000]["answer_tokens"] == 20 and got[1000]["answer_tokens"] > 0
+    assert got[8]["source"] != "finished" and got[8]["think_tokens"] <= 8
+    # a damaged probe file is named as such when a rerun cannot carry the curves (it named anytime.json)
+    with open(run / "anytime.jsonl", "a") as f:
+        f.write('{"broken\n')
+    evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=run, progress=False)
+    assert f"{run / 'anytime.jsonl'}:4 cannot be read (JSONDecodeError)" in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("edit, says", [
     (lambda s: {**s, "completion_tokens": "12"}, "field 'completion_tokens': expected a whole number >= 0, got '12'"),
     (lambda s: {**s, "completion_tokens": -5}, "field 'completion_tokens': expected a whole number >= 0, got -5"),

@@ -588,7 +588,7 @@ def test_tables_tell_apart_checkpoints_whose_names_end_alike():
     assert shown == "…" + long_one[-39:]
 
 
-@pytest.mark.parametrize("value", ["", " , ", "1_000", "٥١٢", "0x200"])
+@pytest.mark.parametrize("value", ["", " , ", "1_000", "٥١٢", "0x200", "+-5", "--5"])  # the last two: a traceback
 def test_an_empty_or_loosely_written_budget_list_is_refused(value):
     # `--think-budget ""` ran an ordinary run without a word, and int() took `1_000` and Arabic-Indic digits
     from evalkit.budgets import budget_settings

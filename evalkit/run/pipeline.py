@@ -511,16 +511,20 @@ def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int, 
         print(f"evalkit: note: {path} was computed before this call's {changed} new or re-checked samples; {again}",
               file=sys.stderr)
         return
+    reading, reading_line = path, 0  # the file (and line) being read, for the note if it cannot be
     try:
         curves = {(r["task"], r["model"]): r for r in json.loads(path.read_text(encoding="utf-8"))["results"]}
         probed: dict[tuple[str, str], set[tuple[str, int]]] = {}
-        with open(run_dir.path / "anytime.jsonl", encoding="utf-8") as f:
-            for line in f:
+        reading = run_dir.path / "anytime.jsonl"
+        with open(reading, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                reading_line = n
                 p = json.loads(line)
                 probed.setdefault((p["task"], p["model"]), set()).add((str(p["problem_id"]), p["sample"]))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"evalkit: note: {path} cannot be read ({type(e).__name__}), so results.json leaves the anytime "
-              f"curves out; `evalkit anytime {run_dir.path}` writes it again", file=sys.stderr)
+        where = f"{reading}:{reading_line}" if reading_line else str(reading)
+        print(f"evalkit: note: {where} cannot be read ({type(e).__name__}), so results.json leaves the anytime "
+              f"curves out; `evalkit anytime {run_dir.path}` writes them again", file=sys.stderr)
         return
     scored: dict[tuple[str, str], set[tuple[str, int]]] = {}
     for task, model, problem_id, sample, budget in wanted:
