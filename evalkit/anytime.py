@@ -41,7 +41,10 @@ from evalkit.jsonl import cut_partial_line
 from evalkit.thinking import ThinkFormat, recorded_format, split_think
 
 DEFAULT_BUDGETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
-PARTIAL = "anytime.partial.jsonl"  # the probes generated so far, while `anytime` runs
+# Every probe `anytime` generated, with the settings it was made under: a rerun (interrupted, or with more
+# budgets) takes those it asks for again from here instead of asking the model.
+GENERATED = "anytime.generated.jsonl"
+PARTIAL = "anytime.partial.jsonl"  # its name before, when it only held an interrupted run's probes
 PROBE_CHUNK = 256  # probes generated (and then written) at a time
 
 
@@ -230,7 +233,9 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         if pending:
             header = {"answer_tokens": answer_tokens, "answer_cue": answer_cue, "model": config.get("model"),
                       "counted_with": counted_with, "think_format": fmt.to_dict()}
-            kept = _kept_probes(run_dir / PARTIAL, header)
+            if (run_dir / PARTIAL).is_file() and not (run_dir / GENERATED).exists():
+                os.replace(run_dir / PARTIAL, run_dir / GENERATED)  # an interrupted run of an older evalkit
+            kept = _kept_probes(run_dir / GENERATED, header)
             todo = []
             for entry in pending:
                 s, b, _, cut, i = entry
@@ -241,8 +246,8 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     todo.append(entry)
             # each chunk's probes are on disk once generated: a kill loses at most the chunk in flight
             if kept:  # a kill mid-line left part of one: appends start on a fresh line
-                cut_partial_line(run_dir / PARTIAL)
-            with open(run_dir / PARTIAL, "a" if kept else "w", encoding="utf-8") as sink:
+                cut_partial_line(run_dir / GENERATED)
+            with open(run_dir / GENERATED, "a" if kept else "w", encoding="utf-8") as sink:
                 if not kept:
                     sink.write(jsonl.dumps({"header": header}, default=str) + "\n")
                 for at in range(0, len(todo), PROBE_CHUNK):
@@ -279,7 +284,6 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         for p in probes:
             f.write(jsonl.dumps(p.to_dict()) + "\n")
     os.replace(run_dir / "anytime.jsonl.tmp", run_dir / "anytime.jsonl")
-    (run_dir / PARTIAL).unlink(missing_ok=True)  # every probe is in anytime.jsonl now
     summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "counted_with": counted_with,
                "results": results}
     if generate:  # what each probe's answer was given: the curve depends on it
@@ -502,8 +506,9 @@ def _probe_key(s: dict[str, Any], budget: int, cut: int) -> tuple[Any, ...]:
 
 
 def _kept_probes(path: Path, header: dict[str, Any]) -> dict[tuple, Probe]:
-    """The generated probes an interrupted `anytime` left in `path` with the same settings (answer
-    length and cue, model, token counts, think format), by key; {} when there are none to keep."""
+    """The probes earlier calls of `anytime` generated (finished or interrupted), kept in `path` under the
+    same settings (answer length and cue, model, token counts, think format), by key; {} when there are
+    none to keep."""
     if not path.is_file():
         return {}
     kept: dict[tuple, Probe] = {}

@@ -16,6 +16,7 @@ RUN_FILES: tuple[tuple[str, str], ...] = (
     ("invocations.jsonl", "the run's log"),
     ("anytime.jsonl", "the run's anytime probes"),
     ("anytime.json", "the run's anytime curves"),
+    ("anytime.generated.jsonl", "the run's generated anytime probes"),
     ("anytime.partial.jsonl", "the run's unfinished anytime probes"),
     (".lock", "the run's lock (replaced, it would let a second run write the directory at once)"),
 )

@@ -338,10 +338,13 @@ def test_an_interrupted_anytime_keeps_the_probes_it_generated(tiny_model, tmp_pa
     assert len(asked) == 6  # the two the interrupted run had not generated
     got = probes(run)
     assert len(got) == 6 and all(p["source"] == "generated" and p["correct"] for p in got.values())
-    assert not (run / "anytime.partial.jsonl").exists()
-    # a probe left from other settings (another answer length) is not taken for one of these
-    with pytest.raises(ConnectionError):
-        anytime(run, "4,8", engine=Answers(), answer_tokens=8)
+    # a rerun with one more budget asks only for that budget's probes (every probe was asked again)
+    asked.clear()
+    engine = Answers()
+    engine.left = 5
+    anytime(run, "4,8,16", engine=engine, answer_tokens=8)
+    assert len(asked) == 3 and len(probes(run)) == 9
+    # a probe made under other settings (another answer length) is not taken for one of these
     asked.clear()
     engine = Answers()
     engine.left = 5
