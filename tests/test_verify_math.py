@@ -158,6 +158,12 @@ def test_unboxed_final_answer_is_extracted():
     ("\\boxed{3}\n\nWait, actually the answer is 4.", "3", False),
     ("\\boxed{3}\n\nHmm, actually it's $4$.", "4", True),
     ("The answer is $\\boxed{3}$. Actually, let me double-check: yes, it's 3.", "3", True),
+    # a minus written before the box in math is its sign: $-\boxed{3}$ was 3
+    ("$-\\boxed{3}$", "-3", True),
+    ("$-\\boxed{3}$", "3", False),
+    ("$x = -\\boxed{\\frac{1}{2}}$", "-\\frac{1}{2}", True),
+    ("The roots:\n- \\boxed{3}", "3", True),  # a list's bullet
+    ("$5 - \\boxed{3}$", "3", True),  # a subtraction: the box is the answer
 ])
 def test_boxes_hedged_ruled_out_or_corrected_are_read_as_the_text_says(answer, gold, correct):
     v = verify_math("<think>compute</think> " + answer, gold)

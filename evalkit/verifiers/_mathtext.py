@@ -485,9 +485,21 @@ def answer_boxes(text: str) -> tuple[list[str], int]:
                 boxes[-1] = ", ".join(both)
                 last_end = end
                 continue
-        boxes.append(content.strip())
+        boxes.append(_signed(text, start, content.strip()))
         joined_to, last_end = len(boxes) - 1, end
     return boxes, last_end
+
+
+def _signed(text: str, start: int, content: str) -> str:
+    """A box's content with the minus written just before it in math ("$-\\boxed{3}$", "x = -\\boxed{3}",
+    "\\(-\\boxed{3}\\)"): a sign (a `$`, `(`, `=` or `\\(` before it), not a subtraction nor a list's bullet."""
+    before = text[max(0, start - 40):start].rstrip()
+    if not before.endswith(("-", "−")) or not before[:-1].rstrip().endswith(("$", "(", "=", "\\(", "\\[")):
+        return content
+    return f"-{content}" if _PLAIN_TOKEN.fullmatch(content) else f"-({content})"
+
+
+_PLAIN_TOKEN = re.compile(r"[0-9.]+|\\?[A-Za-z]+|\\frac\{[^{}]*\}\{[^{}]*\}")
 
 
 def corrected_statement(text: str, after: int) -> str | None:
