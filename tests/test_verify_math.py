@@ -164,8 +164,13 @@ def test_unboxed_final_answer_is_extracted():
     ("$x = -\\boxed{\\frac{1}{2}}$", "-\\frac{1}{2}", True),
     ("The roots:\n- \\boxed{3}", "3", True),  # a list's bullet
     ("$5 - \\boxed{3}$", "3", True),  # a subtraction: the box is the answer
+    # a repeating decimal is the fraction it is (it was "different values")
+    ("\\boxed{0.\\overline{3}}", "\\frac13", True),
+    ("\\boxed{0.1\\bar{6}}", "\\frac{1}{6}", True),
+    ("\\boxed{0.\\overline{12}}", "\\frac{4}{33}", True),
+    ("\\boxed{0.\\overline{3}}", "0.33", False),
 ])
-def test_boxes_hedged_ruled_out_or_corrected_are_read_as_the_text_says(answer, gold, correct):
+def test_boxes_hedged_ruled_out_corrected_signed_or_repeating_are_read_as_the_text_says(answer, gold, correct):
     v = verify_math("<think>compute</think> " + answer, gold)
     assert v.correct is correct, v
 

@@ -290,6 +290,23 @@ def _vulgar_fractions(text: str) -> str:
     return _VULGAR_CHAR.sub(lambda m: "\\frac{%d}{%d}" % _VULGAR[m.group(0)], text)
 
 
+# `0.\overline{3}`, `0.1\bar{6}`, `1.\dot{3}`: a repeating decimal (the digits under the bar repeat forever).
+_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\(?:overline|bar|dot)\s*(?:\{\s*(\d+)\s*\}|(\d))")
+
+
+def _repeating_decimals(text: str) -> str:
+    """A repeating decimal as the fraction it is (`0.\\overline{3}` is `\\frac{1}{3}`, `0.1\\bar{6}` is `\\frac{1}{6}`)."""
+    if "\\" not in text or not _REPEATING.search(text):
+        return text
+
+    def fraction(m: re.Match) -> str:
+        whole, fixed, repeat = m.group(1) or "0", m.group(2), m.group(3) or m.group(4)
+        value = Fraction(int(whole + fixed + repeat) - int(whole + fixed), 10 ** len(fixed) * (10 ** len(repeat) - 1))
+        return str(value.numerator) if value.denominator == 1 else f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+    return _REPEATING.sub(fraction, text)
+
+
 def _strip_trailing_clutter(text: str) -> str:
     """Drop full stops and stray backslashes at the end (not an ellipsis, not `\\.`), right to left."""
     while True:
@@ -313,6 +330,7 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("phantom", (r"\\[hv]?phantom\s*\{[^{}]*\}", "")),
         # `½`, `3¾`: a vulgar fraction character is the fraction.
         ("vulgar_fraction", _vulgar_fractions),
+        ("repeating_decimal", _repeating_decimals),
         # `x = 4 \lor x = 5`: a logical or is the word (math-verify would read the last alternative alone).
         ("logical_or", (r"\\(?:lor|vee)(?![A-Za-z])", r" \\text{ or } ")),
         # `\left. 5 \right.`: an invisible delimiter (a full stop no sentence ends with).
