@@ -71,6 +71,19 @@ def test_a_fence_never_closed_runs_to_the_end_and_an_indented_fence_in_the_code_
     assert extract_code("1. Code:\n    ```python\n    x = 1\n    ```\n2. Done\n") == "x = 1\n"
 
 
+def test_a_usage_block_after_the_solution_is_not_graded_in_its_place(verifier):
+    # the last python block was graded: a usage example after the solution failed with NameError
+    answer = ("<think>x</think>```python\ndef add(a, b):\n    return a + b\n```\nExample:\n"
+              "```python\nprint(add(1, 2))  # 3\n```\nAnd my checks:\n```python\nassert add(2, 2) == 4\n```\n")
+    v = verifier.verify_many([VerifyItem(answer, ADD_TESTS)])[0]
+    assert (v.correct, v.reason) == (True, "correct"), v
+    # a later block that defines it again is the final one
+    answer += "Better:\n```python\ndef add(a, b):\n    return a - b\n```\n"
+    assert verifier.verify_many([VerifyItem(answer, ADD_TESTS)])[0].reason == "wrong"
+    # stdio tests name no function: the last block is the program
+    assert extract_code(answer) == "def add(a, b):\n    return a - b\n"
+
+
 def test_an_empty_python_block_after_the_solution_is_not_the_answer(verifier):
     answer = "<think>x</think>```python\ndef add(a, b):\n    return a + b\n```\n```python\n```\n"
     v = verifier.verify_many([VerifyItem(answer, ADD_TESTS)])[0]

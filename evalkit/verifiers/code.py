@@ -3,8 +3,9 @@
     verifier = get_verifier("code", timeout_s=6)
     verdicts = verifier.verify_many([VerifyItem(completion, tests_json)])
 
-The program is the last fenced python block of the final answer (after `</think>`) that holds code
-(fences as CommonMark reads them: 3 or more backticks or tildes, a list item's indentation removed); an
+The program is the last fenced python block of the final answer (after `</think>`) that holds code (for
+tests that call a function, the last one that defines it, where one does; fences as CommonMark reads
+them: 3 or more backticks or tildes, a list item's indentation removed); an
 item that is final answer text alone (`answer_only`: `evalkit verify`'s PRED, a pairs line's `answer`) is
 read whole: its last python block, else the whole text. `score` is the fraction of tests passed and
 `correct` means all passed. Everything that runs the program is in
@@ -49,13 +50,23 @@ def _fenced_blocks(text: str) -> list[tuple[str, str]]:
     return blocks
 
 
-def _last_with_code(bodies: list[str]) -> str:
-    """The last block that holds code (an empty block after the solution does not replace it)."""
-    return ([body for body in bodies if body.strip()] or bodies)[-1]
+def _last_with_code(bodies: list[str], defines: str | None = None) -> str:
+    """The last block that holds code (an empty block after the solution does not replace it); with
+    `defines`, the last one that defines that name, where one does (a usage example or the model's own
+    asserts after the solution do not replace it)."""
+    with_code = [body for body in bodies if body.strip()] or bodies
+    if defines:
+        own = re.compile(rf"^[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+{re.escape(defines)}\b|^{re.escape(defines)}[ \t]*=",
+                         re.MULTILINE)
+        defining = [body for body in with_code if own.search(body)]
+        if defining:
+            return defining[-1]
+    return with_code[-1]
 
 
 def extract_code(completion: str | None, think_open: bool = False, source: str = "answer",
-                 languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True, think_format: Any = None) -> str | None:
+                 languages: Sequence[str] = PYTHON_TAGS, untagged: bool = True, think_format: Any = None,
+                 defines: str | None = None) -> str | None:
     """The last fenced code block of the completion's final answer, or None.
 
     source: `answer` (after the last `</think>`, docs/contracts.md's final answer) or `completion` (all text).
@@ -63,6 +74,8 @@ def extract_code(completion: str | None, think_open: bool = False, source: str =
     block after the solution does not replace it).
     untagged: when no tagged block exists, take the last block without a tag (the same way).
     think_format: how the completion thinks (evalkit.thinking row or name; None is r1).
+    defines: the function the tests call (their entry point): the last block that defines it wins over
+    blocks after it that do not (an example of its use, the model's own asserts).
     """
     text = completion or ""
     if source == "answer":
@@ -70,10 +83,10 @@ def extract_code(completion: str | None, think_open: bool = False, source: str =
     blocks = _fenced_blocks(text)
     tagged = [body for tag, body in blocks if tag in languages]
     if tagged:
-        return _last_with_code(tagged)
+        return _last_with_code(tagged, defines)
     plain_blocks = [body for tag, body in blocks if not tag]
     if untagged and plain_blocks:
-        return _last_with_code(plain_blocks)
+        return _last_with_code(plain_blocks, defines)
     return None
 
 
@@ -159,13 +172,15 @@ class CodeVerifier:
             except (ValueError, KeyError, TypeError) as e:
                 verdicts[i] = Verdict.infra_error(f"bad code tests: {e}")
                 continue
+            defines = tests.entry_point if tests.style in ("assert", "call") else None
             if item.answer_only:  # final answer text, read whole: no think block, no token limit
                 text = item.completion or ""
-                code = extract_code(text, source="completion", languages=self.languages, untagged=self.untagged)
+                code = extract_code(text, source="completion", languages=self.languages, untagged=self.untagged,
+                                    defines=defines)
                 code = text if code is None else code
             else:
                 code = extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged,
-                                    item.think_format)
+                                    item.think_format, defines)
             if not item.answer_only and is_truncated(item.completion or "", item.finish_reason, item.think_open,
                                                      item.think_format):
                 verdicts[i] = Verdict(False, 0.0, code, "truncated", "generation stopped at the token limit",
