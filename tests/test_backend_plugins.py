@@ -72,7 +72,7 @@ def test_a_plugin_backend_runs_like_a_built_in(site, task, tmp_path):
 @pytest.mark.parametrize("args, says", [
     (["--backend", "always2", "--model", "two", "--endpoint", "completions"], "the always2 backend has no option 'endpoint'"),
     (["--backend", "always2", "--model", "two", "--max-model-len", "4096"], "no option 'max_model_len'"),
-    (["--backend", "replay", "--completions", "c.jsonl", "--tp", "2"], "the replay backend has no option 'tp'"),
+    (["--backend", "replay", "--completions", "c.jsonl", "--tp", "2"], "--tp: no option of a replay"),
 ])
 def test_an_option_the_backend_does_not_take_is_an_error_naming_it(site, task, tmp_path, args, says):
     (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "a", "sample": 0, "completion": "2"}) + "\n")
