@@ -58,17 +58,16 @@ def test_longer_and_tilde_fences_are_read_by_their_tag(verifier):
     assert extract_code("~~~python\nx = 1\n~~~\n") == "x = 1\n"
 
 
-def test_a_fence_never_closed_runs_to_the_end_and_an_indented_fence_in_the_code_is_code(verifier):
-    # as CommonMark reads them: a model that stops right after its code was no_answer, and a docstring's
-    # indented ``` ended the block (a SyntaxError, wrong)
+def test_a_fence_never_closed_runs_to_the_end_unless_a_closed_block_holds_the_code(verifier):
+    # a model that stops right after its code was no_answer
     unclosed = "<think>x</think>Here is the code:\n```python\ndef add(a, b):\n    return a + b\n"
-    docstring = ('<think>x</think>```python\ndef add(a, b):\n    """Add.\n\n    ```\n    add(1, 2)\n    ```\n    """\n'
-                 '    return a + b\n```\nDone.')
-    for answer in (unclosed, docstring):
-        v = verifier.verify_many([VerifyItem(answer, ADD_TESTS, finish_reason="stop")])[0]
-        assert (v.correct, v.reason) == (True, "correct"), (answer, v)
-    # the closing fence of a list item's block may be indented as its opening one
-    assert extract_code("1. Code:\n    ```python\n    x = 1\n    ```\n2. Done\n") == "x = 1\n"
+    v = verifier.verify_many([VerifyItem(unclosed, ADD_TESTS, finish_reason="stop")])[0]
+    assert (v.correct, v.reason) == (True, "correct"), v
+    # a fragment left open after the solution does not replace it, and a closing fence indented carelessly
+    # still closes its block
+    assert extract_code("```python\nprint(1)\n```\n```python\n# TODO") == "print(1)\n"
+    assert extract_code("```python\nprint(1)\n    ```\n\nIt prints 1.\n\n```python\nprint(2)\n```") == "print(2)\n"
+    assert extract_code("1. Code:\n\t```python\n\tx = 1\n    ```\n2. Done\n") == "x = 1\n"
 
 
 def test_a_usage_block_after_the_solution_is_not_graded_in_its_place(verifier):

@@ -565,8 +565,11 @@ def test_verl_judges_a_choice_named_row_with_a_non_letter_gold_as_math(caplog):
         assert verl.compute_score("arc_math", R1 % "42", "42")["reason"] == "correct"
         assert verl.compute_score("gpqa_numeric", R1 % "41", "42")["reason"] == "wrong"
     assert "judged as math" in caplog.text and caplog.text.count("judged as math") == 1
-    # a letter gold keeps the choice verifier: (B) is a letter there, not the math expression B
+    # a letter gold keeps the choice verifier: (B) is a letter there, not the math expression B; so does a list
+    # of accepted letters, and an option's index stays choice's, said unjudged rather than scored as a number
     assert verl.compute_score("arc_math", "<think>x</think> The answer is (B).", "B")["reason"] == "correct"
+    assert verl.compute_score("mmlu", "<think>x</think> The answer is (B).", ["B"])["score"] == 1.0
+    assert verl.compute_score("mmlu", "<think>x</think> \\boxed{C}", 2)["unjudged"] == 1.0
 
 
 def load_by_path(path, name):

@@ -275,13 +275,23 @@ def test_what_a_statement_chooses_beside_letters_a_clause_rules_out(completion, 
     ("The answer is \\boxed{B}\n\nHmm, actually it's C.", "C"),
     ("The answer is B.\n\nCorrection: C.", "C"),
     ("The answer is A? No — B.", "B"),
-    ("The answer is B. No, C or D.", "C, D"),
-    # what is no correction leaves the choice
+    # what is no correction leaves the choice: a sentence that goes on from the letter, a question, a hedge
     ("The answer is B. Wait, C is wrong, so B.", "B"),
     ("The answer is B (wait, let me double check: yes, B).", "B"),
     ("The answer is B. Actually, C could also work.", "B"),
-    # an option named, not chosen: "Option C" alone was read as the answer
+    ("**Answer: B**\n\nWhy not A? No, A ignores the friction term.", "B"),
+    ("**Answer: B**\n\nActually, A careful reader might object.", "B"),
+    ("Answer: B\n\nActually, F = ma here, so B holds.", "B"),
+    ("Answer: B\n\nOops, typo above: in step 2 it should be C_p, not C_v.", "B"),
+    ("\\boxed{B}\n\nActually, C is the answer choice most students pick.", "B"),
+    ("The answer is B. Wait, maybe it's C?", "B"),
+    ("The answer is B. Wait, C? Hmm.", "B"),
+    # an option named, not chosen: "Option C" alone was read as the answer; chosen, it still is
     ("The answer is B. Option C is tempting, but it fails.", "B"),
+    ("So we choose option B.", "B"),
+    ("I'd go with option B.", "B"),
+    ("**Option B**", "B"),
+    ("Let's evaluate each option.\n\nOption A is wrong. Option C fails.\n\nTherefore, option B.", "B"),
     # several letters inside one box, or joined by a dash and "or", are several
     ("\\boxed{(B),(C)}", "B, C"),
     ("\\boxed{\\text{(B) and (C)}}", "B, C"),

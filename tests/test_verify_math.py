@@ -158,11 +158,20 @@ def test_unboxed_final_answer_is_extracted():
     ("\\boxed{3}\n\nWait, actually the answer is 4.", "3", False),
     ("\\boxed{3}\n\nHmm, actually it's $4$.", "4", True),
     ("The answer is $\\boxed{3}$. Actually, let me double-check: yes, it's 3.", "3", True),
+    # a correction must restate the answer and end its sentence: a hedge, a question, a remark correct nothing
+    ("$\\boxed{3}$\n\nWait, actually the answer is 4 or 5.", "4", False),
+    ("$\\boxed{3}$\n\nWait, actually it's $4$ or $5$.", "4", False),
+    ("$\\boxed{3}$\n\nHmm, actually it's 4? Not sure.", "4", False),
+    ("\\boxed{20}\n\nActually, it's 4 times 5, which I verified.", "20", True),
+    ("So $\\boxed{42}$.\n\nActually, it's $x$ that we solved for, not $y$.", "42", True),
+    ("\\boxed{4}\n\n\\boxed{5} is wrong?", "4", False),  # a question rules nothing out
+    ("Thus $\\boxed{5}$ is not the answer I first guessed, but it checks out.", "5", True),
     # a minus written before the box in math is its sign: $-\boxed{3}$ was 3
     ("$-\\boxed{3}$", "-3", True),
     ("$-\\boxed{3}$", "3", False),
     ("$x = -\\boxed{\\frac{1}{2}}$", "-\\frac{1}{2}", True),
     ("The roots:\n- \\boxed{3}", "3", True),  # a list's bullet
+    ("We get $x = 9$\n- \\boxed{3}", "3", True),  # a bullet after a line of math
     ("$5 - \\boxed{3}$", "3", True),  # a subtraction: the box is the answer
     # a repeating decimal is the fraction it is (it was "different values")
     ("\\boxed{0.\\overline{3}}", "\\frac13", True),

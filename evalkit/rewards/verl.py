@@ -310,20 +310,29 @@ def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
 def _gold_fits(verifier: str, ground_truth: Any) -> bool:
     """Whether a name's route suits the row's gold: a name is a guess (arc_math), the gold is not.
 
-    A name that reads as choice with a gold naming no option letter is judged as math (the choice verifier
-    could only leave it unjudged), and the log says so once. A name that reads as code keeps its route
-    whatever the gold: a code row's gold may be a reference program, which math would score wrong, not unjudged.
+    A name that reads as choice with a gold that names no option letter and is no option's index either (an
+    answer such as 42, or "1/2") is judged as math (the choice verifier could only leave it unjudged), and the
+    log says so once. A list of accepted letters fits; an index (MMLU's `answer: 2`) keeps the route, to be
+    said unjudged rather than scored as a number. A name that reads as code keeps its route whatever the
+    gold: a code row's gold may be a reference program, which math would score wrong, not unjudged.
     """
     if verifier != "choice":
         return True
     from evalkit.verifiers.choice import ChoiceVerifier
 
+    check = ChoiceVerifier().check_gold
+    golds = ground_truth.tolist() if hasattr(ground_truth, "tolist") else ground_truth
+    golds = list(golds) if isinstance(golds, (list, tuple)) else [golds]
     try:
-        ChoiceVerifier().check_gold(ground_truth)
+        for gold in golds:
+            check(gold)
         return True
     except ValueError:
-        _say_once(f"evalkit: a data_source that reads as multiple choice has a ground truth that names no option "
-                  f"letter ({str(ground_truth)[:40]!r}); those rows are judged as math (name the verifier in "
-                  f"extra_info['verifier'] to choose)", logging.WARNING)
-        return False
+        pass
+    if any(str(g).strip().isdigit() and int(str(g).strip()) < 10 for g in golds):
+        return True  # an option's index, not an answer
+    _say_once(f"evalkit: a data_source that reads as multiple choice has a ground truth that names no option "
+              f"letter ({str(ground_truth)[:40]!r}); those rows are judged as math (name the verifier in "
+              f"extra_info['verifier'] to choose)", logging.WARNING)
+    return False
 

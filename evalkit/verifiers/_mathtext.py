@@ -475,43 +475,49 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
 # Two boxes joined by "or" state two answers: "$\\boxed{3}$ or $\\boxed{4}$", "$x = \\boxed{3}$ or $x = \\boxed{4}$".
 _BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*,?\s*(?:\bor\b|\\text\s*\{\s*or\s*\}|\\(?:lor|vee)(?![A-Za-z]))\s*"
                        r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z]\s*=\s*)?$")
-# A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect".
-_BOX_DENIED_BEFORE = re.compile(r"(?i:\b(?:not|isn't|rather than|instead of))\s*(?:\$|\\\()?\s*$")
-_BOX_DENIED_AFTER = re.compile(r"\s*(?:\$|\\\))?\s*(?i:is|was)\s+(?i:not\s+(?:the\s+)?(?:answer|correct|right)\b|wrong|"
-                               r"incorrect|false)")
-# A correction after the boxes: "Wait, actually the answer is 4.", "Hmm, actually it's $4$."
+# A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
+# question, "\\boxed{5} is wrong?").
+_BOX_DENIED_BEFORE = re.compile(r"(?i:(?<!\bif )\b(?:not|isn't|rather than|instead of))\s*(?:\$|\\\()?\s*$")
+_BOX_DENIED_AFTER = re.compile(r"\s*(?:\$|\\\))?\s*(?i:is|was)\s+(?i:not\s+(?:the\s+)?(?:answer|correct|right)|wrong|"
+                               r"incorrect|false)(?=[ \t]*(?:[.!,;]|\n|$))")
+# A correction after the boxes that restates the answer and ends its sentence: "Wait, actually the answer is 4.",
+# "Hmm, actually it's $4$." ("it's 4 times 5", "it's $4$ or $5$", "it's 4?" correct nothing). No two repetitions
+# may take the same white space: linear on any text.
 _CORRECTED_STATEMENT = re.compile(
-    r"(?i:\b(?:wait|actually|correction|on second thought|oops)\b)[\s,:;.!—–-]*[^\n$]{0,40}?"
-    r"(?i:\b(?:the\s+(?:correct\s+|final\s+)?answer\s+(?:is|should be|must be)|it'?s|it is|it should be))\s*:?\s*"
-    r"(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)|(-?[0-9][0-9,]*(?:\.[0-9]+)?)(?![0-9]|[.,]?[A-Za-z0-9]))")
+    r"(?i:\b(?:wait|actually|correction|on second thought|oops)\b)[ \t]*(?:[,:;.!—–-][ \t]*)?"
+    r"(?i:the[ \t]+(?:correct[ \t]+|final[ \t]+)?answer[ \t]+(?:is|should be|must be)|it'?s|it[ \t]+is)[ \t]*(?::[ \t]*)?"
+    r"(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)|(-?[0-9][0-9,]*(?:\.[0-9]+)?))(?=[ \t]*(?:[.!]|\n|$))")
 
 
 def answer_boxes(text: str) -> tuple[list[str], int]:
     """The contents of the boxes that state the answer, and where the last box ends (0 without one):
     a box the text rules out ("not \\boxed{3}", "\\boxed{3} is wrong") is left out, and boxes joined by
     "or" are one box of both answers ("3, 4"; one when they hold one value, `\\frac12` or `0.5`)."""
-    boxes: list[str] = []
+    boxes: list[list[str]] = []  # each answer's parts: boxes joined by "or" are one answer
     last_end, joined_to = 0, None
     for start, end, content in find_boxes_at(text):
         if _BOX_DENIED_BEFORE.search(text, max(0, start - 20), start) or _BOX_DENIED_AFTER.match(text, end):
-            last_end = end
-            joined_to = None
+            last_end, joined_to = end, None
             continue
+        part = _signed(text, start, content.strip())
         if boxes and joined_to == len(boxes) - 1 and _BOXES_OR.fullmatch(text, last_end, start):
-            both = [boxes[-1], content.strip()]
-            if not _one_stated_value(both):
-                boxes[-1] = ", ".join(both)
-                last_end = end
-                continue
-        boxes.append(_signed(text, start, content.strip()))
+            # one value written twice (`\\frac12` or `0.5`) is one answer; checked for a pair only, so a long run
+            # of joined boxes costs no more than reading them
+            if not (len(boxes[-1]) == 1 and _one_stated_value([boxes[-1][0], part])):
+                boxes[-1].append(part)
+            last_end = end
+            continue
+        boxes.append([part])
         joined_to, last_end = len(boxes) - 1, end
-    return boxes, last_end
+    return [", ".join(parts) for parts in boxes], last_end
 
 
 def _signed(text: str, start: int, content: str) -> str:
     """A box's content with the minus written just before it in math ("$-\\boxed{3}$", "x = -\\boxed{3}",
-    "\\(-\\boxed{3}\\)"): a sign (a `$`, `(`, `=` or `\\(` before it), not a subtraction nor a list's bullet."""
-    before = text[max(0, start - 40):start].rstrip()
+    "\\(-\\boxed{3}\\)"): a sign (a `$`, `(`, `=` or `\\(` before it on its line), not a subtraction nor a
+    list's bullet."""
+    before = text[max(0, start - 40):start]
+    before = before[before.rfind("\n") + 1:].rstrip()
     if not before.endswith(("-", "−")) or not before[:-1].rstrip().endswith(("$", "(", "=", "\\(", "\\[")):
         return content
     return f"-{content}" if _PLAIN_TOKEN.fullmatch(content) else f"-({content})"

@@ -42,9 +42,12 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:(?:the\s+)?(?i:correct|right|best)"
                               r"(?:\s+(?i:answer|option|choice))?|the\s+(?i:answer|correct\s+one|right\s+one))(?![A-Za-z])")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
-    ("statement", re.compile(r"(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE + r"(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
+    # "it's B", "I'd go with option C", "Therefore, option B."
+    ("statement", re.compile(r"(?:(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE
+                             + r"|(?i:\b(?:therefore|thus|hence|so)\b),?[ \t]+(?=(?i:the[ \t]+)?(?i:option|choice)))"
+                             r"(?i:(?:the[ \t]+)?(?:option|choice)[ \t]*)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
-    ("bare", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
+    ("bare", re.compile(r"^\s*(?:\*\*)?(?i:(?:option|choice)[ \t]+)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
 # A letter right after a negation, or in a list after one ("it can't be A or B"), never counts.
 _NEGATING = r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
@@ -123,13 +126,14 @@ class ChoiceOptions:
 
 
 # A correction after the choice: a cue ("wait", "actually", "correction", "no,"), then the letter, directly or
-# after a statement's words within the sentence ("Hmm, actually it's C", "No — B", "Wait, that's wrong. Final: C").
-_CUE = (r"(?:(?i:\b(?:wait|actually|correction|on second thought|scratch that|i mean|oops|sorry)\b)"
+# after a statement's words, ending its sentence ("Hmm, actually it's C.", "No — B.", "Correction: C"). A letter
+# that a sentence goes on from ("No, A ignores friction", "Actually, F = ma", "maybe it's C?") corrects nothing.
+# Every repetition is unambiguous (no two may take the same white space): linear on any text.
+_CUE = (r"(?:(?i:\b(?:wait|actually|correction|on second thought|scratch that|oops)\b)"
         r"|(?i:\bno\b)(?=[ \t]*[,:;.!—–-]))")
-_CORRECTED = re.compile(_CUE + r"[\s,:;.!—–-]*(?:[^\n]{0,60}?(?i:\b(?:it'?s|it is|it must be|answer is|answer:|final:|"
-                        r"go with|choose|pick|make (?:that|it)|should be|must be))[ \t]*:?[ \t]*)?" + _HEDGE
-                        + r"(?:\*\*)?" + _L + r"(?![A-Za-z])")
-_STATED_CORRECT = re.compile(r"[ \t]+is[ \t]+(?:the[ \t]+)?(?i:correct|right|best|answer)")
+_CORRECTED = re.compile(_CUE + r"[ \t]*(?:[,:;.!—–-][ \t]*)?(?:(?i:it'?s|it is|the (?:correct )?answer is|answer:|"
+                        r"final(?: answer)?:|make (?:that|it))[ \t]*(?::[ \t]*)?)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?"
+                        r"(?=[ \t]*(?:[.!]|\n|$))")
 
 
 def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
@@ -143,18 +147,12 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
 
 
 def _corrected(text: str, letters: str, after: int) -> str | None:
-    """The letter(s) the last correction after `after` chooses, or None."""
+    """The letter the last correction after `after` chooses, or None."""
     chosen = None
     for m in _CORRECTED.finditer(text, after):
         letter = m.group(1)
-        if letter not in letters or letter == "I" and _PRONOUN_I.match(text, m.end()):
-            continue
-        if (_NEGATION_WORD.search(text[max(0, m.start(1) - 30): m.start(1)]) or _NEGATED_AFTER.match(text, m.end())
-                or _NEGATED_AFTER_LIST.match(text, m.end())
-                or _OWN_CLAUSE.match(text, m.end()) and not _STATED_CORRECT.match(text, m.end())):
-            continue  # "Wait, C is wrong", "Actually, C could work too": not a choice
-        more = _MORE_JOINED if text[m.end() - 1] in ")]" else _MORE
-        chosen = _listed(text, m.end(), letter, letters, more)[0]
+        if letter in letters and not _NEGATION_WORD.search(text[max(0, m.start(1) - 30): m.start(1)]):
+            chosen = letter
     return chosen
 
 

@@ -29,25 +29,26 @@ from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, regi
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
 PYTHON_TAGS = ("python", "python3", "py")
-# CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts, indented at most three spaces
-# more than the opening fence, with at least as many of the same character (so a ```python line inside a ````python
-# block is content, and so is a docstring's indented ```); a fence never closed runs to the end of the text. Unlike
-# CommonMark, text after a closing fence is allowed: "```</answer>" ends a block.
+# CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts with at least as many of the
+# same character (so a ```python line inside a ````python block is content); a fence never closed runs to the end
+# of the text. Unlike CommonMark, text after a closing fence is allowed ("```</answer>" ends a block), and so is any
+# indentation before it (models indent a closing fence carelessly; a docstring's own indented ``` ends the block).
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>(?P<char>[`~])(?P=char){2,})(?!(?P=char))[ \t]*"
-                    r"(?P<tag>[\w+#.-]*)[^\n]*(?:\n|\Z)(?P<body>.*?)(?:^(?P=indent)?[ ]{0,3}(?P=fence)|\Z)",
+                    r"(?P<tag>[\w+#.-]*)[^\n]*(?:\n|\Z)(?P<body>.*?)(?:(?P<close>^[ \t]*(?P=fence))|\Z)",
                     re.MULTILINE | re.DOTALL)
 
 
 def _fenced_blocks(text: str) -> list[tuple[str, str]]:
     """(tag, content) of each fenced block; as in CommonMark, up to the opening fence's indentation (a
-    fence inside a list item) is removed from each content line."""
-    blocks = []
+    fence inside a list item) is removed from each content line. A block never closed counts only where
+    no closed block holds code (a fragment after the solution, "```python\n# TODO", does not replace it)."""
+    blocks, unclosed = [], []
     for m in _FENCE.finditer(text):
         body = m.group("body")
         if m.group("indent"):
             body = re.sub(rf"^[ \t]{{0,{len(m.group('indent'))}}}", "", body, flags=re.MULTILINE)
-        blocks.append((m.group("tag").lower(), body))
-    return blocks
+        (blocks if m.group("close") is not None else unclosed).append((m.group("tag").lower(), body))
+    return blocks if any(body.strip() for _, body in blocks) else blocks + unclosed
 
 
 def _last_with_code(bodies: list[str], defines: str | None = None) -> str:
