@@ -214,17 +214,17 @@ def evaluate(
     if not replays and not model:
         raise InputError(f"the {backend} backend needs --model")
 
+    # --model names the run's model (and a replay's records without `model`); else a replay file's name does
+    model_id = model or (_replay_model(replay_file, out, overwrite) if replay_file else "model")
     records, own_n = None, False
     if replay_file is not None:
         from evalkit.backends.replay import load_replay
 
         fields = next((s.replay_fields for s in specs if s.replay_fields), None)
-        # --model names records without `model`; else the file's name does
-        records = load_replay(replay_file, fields, default_model=model or _replay_model(replay_file, out, overwrite))
+        records = load_replay(replay_file, fields, default_model=model_id)
         if n is None:  # a replay scores every sample the file holds unless -n says fewer (each task's, below)
             n, own_n = max(r.sample for r in records) + 1, True
     plans = [plan_task(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
-    model_id = model or (_replay_model(replay_file, out, overwrite) if replay_file else "model")
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
