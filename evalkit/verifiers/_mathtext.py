@@ -483,8 +483,10 @@ _BOX_DENIED_AFTER = re.compile(r"\s*(?:\$|\\\))?\s*(?i:is|was)\s+(?i:not\s+(?:th
 # A correction after the boxes that restates the answer and ends its sentence: "Wait, actually the answer is 4.",
 # "Hmm, actually it's $4$." ("it's 4 times 5", "it's $4$ or $5$", "it's 4?" correct nothing). No two repetitions
 # may take the same white space: linear on any text.
+# The words that start a correction of an answer just given; the choice verifier reads them too.
+CORRECTION_CUE = r"(?i:\b(?:wait|actually|correction|on second thought|scratch that|oops)\b)"
 _CORRECTED_STATEMENT = re.compile(
-    r"(?i:\b(?:wait|actually|correction|on second thought|oops)\b)[ \t]*(?:[,:;.!—–-][ \t]*)?"
+    CORRECTION_CUE + r"[ \t]*(?:[,:;.!—–-][ \t]*)?"
     r"(?i:the[ \t]+(?:correct[ \t]+|final[ \t]+)?answer[ \t]+(?:is|should be|must be)|it'?s|it[ \t]+is)[ \t]*(?::[ \t]*)?"
     r"(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)|(-?[0-9][0-9,]*(?:\.[0-9]+)?))(?=[ \t]*(?:[.!]|\n|$))")
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import Verdict
+from evalkit.verifiers._mathtext import CORRECTION_CUE
 from evalkit.verifiers.base import Capabilities, VerifyItem, register_verifier
 
 # "the answer is for sure D", "it's definitely (B)": a word of certainty between the statement and the letter.
@@ -129,8 +130,7 @@ class ChoiceOptions:
 # after a statement's words, ending its sentence ("Hmm, actually it's C.", "No — B.", "Correction: C"). A letter
 # that a sentence goes on from ("No, A ignores friction", "Actually, F = ma", "maybe it's C?") corrects nothing.
 # Every repetition is unambiguous (no two may take the same white space): linear on any text.
-_CUE = (r"(?:(?i:\b(?:wait|actually|correction|on second thought|scratch that|oops)\b)"
-        r"|(?i:\bno\b)(?=[ \t]*[,:;.!—–-]))")
+_CUE = rf"(?:{CORRECTION_CUE}|(?i:\bno\b)(?=[ \t]*[,:;.!—–-]))"  # "No — B": a letter's correction may start with no
 _CORRECTED = re.compile(_CUE + r"[ \t]*(?:[,:;.!—–-][ \t]*)?(?:(?i:it'?s|it is|the (?:correct )?answer is|answer:|"
                         r"final(?: answer)?:|make (?:that|it))[ \t]*(?::[ \t]*)?)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?"
                         r"(?=[ \t]*(?:[.!]|\n|$))")
