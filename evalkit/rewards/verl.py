@@ -31,8 +31,10 @@ that does not parse keeps the rule's 0; a flip is counted in `judge_flipped`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import numbers
 import os
 import re
 import threading
@@ -44,6 +46,7 @@ from evalkit.rewards._correctness import answer_limit, judge_reward_options, ver
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, _say_once
 from evalkit.types import Verdict
+from evalkit.verifiers.base import capabilities, get_verifier, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -301,38 +304,43 @@ def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
         return named
     if is_code_tests(ground_truth):
         return "code"
-    for verifier, pattern in DATA_SOURCE_ROUTES:
+    *named, (default, _) = DATA_SOURCE_ROUTES
+    for verifier, pattern in named:
         if pattern.search(data_source) and _gold_fits(verifier, ground_truth):
             return verifier
-    return "math"
+    return default
 
 
 def _gold_fits(verifier: str, ground_truth: Any) -> bool:
     """Whether a name's route suits the row's gold: a name is a guess (arc_math), the gold is not.
 
-    A name that reads as choice with a gold that names no option letter and is no option's index either (an
-    answer such as 42, or "1/2") is judged as math (the choice verifier could only leave it unjudged), and the
-    log says so once. A list of accepted letters fits; an index (MMLU's `answer: 2`) keeps the route, to be
-    said unjudged rather than scored as a number. A name that reads as code keeps its route whatever the
-    gold: a code row's gold may be a reference program, which math would score wrong, not unjudged.
+    A verifier that reads its gold as text and refuses this one (choice, for a gold that names no option
+    letter: 42, "1/2") could only leave the row unjudged: it is judged by the default route, and the log says
+    so once. A list fits when each member does; a whole number keeps the route (an option's index, MMLU's
+    `answer: 2`, is said unjudged rather than scored as a number). A verifier whose gold is a structure (code's
+    tests) keeps its route whatever the gold: a code row's gold may be a reference program, which math would
+    score wrong, not unjudged.
     """
-    if verifier != "choice":
+    if capabilities(verifier_factory(verifier)).gold != "text":
         return True
-    from evalkit.verifiers.choice import ChoiceVerifier
-
-    check = ChoiceVerifier().check_gold
     golds = ground_truth.tolist() if hasattr(ground_truth, "tolist") else ground_truth
     golds = list(golds) if isinstance(golds, (list, tuple)) else [golds]
     try:
+        check = _built(verifier).check_gold
         for gold in golds:
             check(gold)
         return True
-    except ValueError:
+    except (ValueError, TypeError):
         pass
-    if any(str(g).strip().isdigit() and int(str(g).strip()) < 10 for g in golds):
-        return True  # an option's index, not an answer
-    _say_once(f"evalkit: a data_source that reads as multiple choice has a ground truth that names no option "
-              f"letter ({str(ground_truth)[:40]!r}); those rows are judged as math (name the verifier in "
-              f"extra_info['verifier'] to choose)", logging.WARNING)
+    if any(isinstance(g, numbers.Integral) and not isinstance(g, bool) for g in golds):
+        return True
+    _say_once(f"evalkit: a data_source that reads as {verifier} has a ground truth its verifier cannot read "
+              f"({str(ground_truth)[:40]!r}); those rows are judged as {DATA_SOURCE_ROUTES[-1][0]} (name the "
+              f"verifier in extra_info['verifier'] to choose)", logging.WARNING)
     return False
+
+
+@functools.lru_cache(maxsize=None)
+def _built(verifier: str) -> Any:
+    return get_verifier(verifier)
 
