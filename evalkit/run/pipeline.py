@@ -200,10 +200,12 @@ def evaluate(
     replays = _replays(backend, engine)
     if replay_file and not replays:
         raise InputError(f"--completions replays a file; it cannot be combined with --backend {backend}")
+    # only what the user set: a backend refuses an option it does not take, by name
+    given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
+                 trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
+    engine_options = {**{k: v for k, v in given.items() if v != _ENGINE_DEFAULTS[k]}, **(backend_options or {})}
     if replays and engine is None:  # options for an engine a replay never starts: refused, resumed or not
-        given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
-                     trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
-        unused = [k for k, v in given.items() if v != _ENGINE_DEFAULTS[k]] + list(backend_options or {})
+        unused = list(engine_options)
         if unused:
             flags = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in unused)
             raise InputError(f"{flags}: {'no option' if len(unused) == 1 else 'no options'} of a replay, which "
@@ -297,11 +299,7 @@ def evaluate(
                       f"again: {e}", file=sys.stderr)
                 faulted = []
         if pending_keys and engine is None:
-            # only what the user set: a backend refuses an option it does not take, by name
-            given = dict(dtype=dtype, max_model_len=max_model_len, revision=revision,
-                         trust_remote_code=trust_remote_code, tp=tp, dp=dp, base_url=base_url)
-            options = {**{k: v for k, v in given.items() if v != _ENGINE_DEFAULTS[k]}, **(backend_options or {})}
-            options.update(dict(records=records, model=model_id) if replays else dict(model=model))
+            options = {**engine_options, **(dict(records=records, model=model_id) if replays else dict(model=model))}
             try:
                 engine = get_backend(backend, **options)
             except KeyError as e:
