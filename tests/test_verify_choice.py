@@ -302,3 +302,30 @@ def test_what_a_statement_chooses_beside_letters_a_clause_rules_out(completion, 
 def test_a_correction_chooses_again_and_a_box_of_several_letters_is_several(completion, chosen):
     v = verify_choice(completion, "B")
     assert v.answer == chosen and v.correct is (chosen == "B"), v
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    # a letter after "so" that ends its sentence is chosen; the options ruled out before it are not
+    ("Options A and B are wrong, so C.", "C"),
+    ("A fails the units check. Thus **C**.", "C"),
+    ("so I.", None),  # the pronoun, not option I
+    ("So C is 3 and D is 4", None),
+    # small letters stated as the answer, where no capital is chosen
+    ("Answer: c", "C"),
+    ("\\boxed{c}", "C"),
+    ("$\\boxed{(c)}$", "C"),
+    ("The answer is (c) 4 m.", "C"),
+    ("c", "C"),
+    ("Answer: not b", None),
+    ("The answer is a circle.", None),
+    # a capital still comes first: \boxed{e} is Euler's number beside the stated (B)
+    ("So $\\boxed{e}$, and the answer is (B).", "B"),
+])
+def test_so_a_letter_and_small_letters_stated_as_the_answer(completion, chosen):
+    v = verify_choice(completion, "C")
+    assert (v.answer, v.correct) == (chosen, chosen == "C"), v
+
+
+def test_a_gold_in_small_letters_is_its_option():
+    assert verify_choice("Answer: C", "c").correct is True
+    get_verifier("choice").check_gold("c")  # no ValueError

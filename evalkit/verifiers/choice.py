@@ -44,8 +44,10 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                               r"(?:\s+(?i:answer|option|choice))?|the\s+(?i:answer|correct\s+one|right\s+one))(?![A-Za-z])")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
     # "it's B", "I'd go with option C", "Therefore, option B."
+    # "Options A and B fail, so C.": after "so", a letter alone ends its sentence (not the pronoun: "so I.").
     ("statement", re.compile(r"(?:(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE
-                             + r"|(?i:\b(?:therefore|thus|hence|so)\b),?[ \t]+(?=(?i:the[ \t]+)?(?i:option|choice)))"
+                             + r"|(?i:\b(?:therefore|thus|hence|so)\b),?[ \t]+(?=(?i:the[ \t]+)?(?i:option|choice)"
+                             r"|\*{0,2}(?!I\b)[A-Z]\*{0,2}[ \t]*(?:[.!]|\n|$)))"
                              r"(?i:(?:the[ \t]+)?(?:option|choice)[ \t]*)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
     ("bare", re.compile(r"^\s*(?:\*\*)?(?i:(?:option|choice)[ \t]+)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
@@ -136,14 +138,40 @@ _CORRECTED = re.compile(_CUE + r"[ \t]*(?:[,:;.!—–-][ \t]*)?(?:(?i:it'?s|it 
                         r"(?=[ \t]*(?:[.!]|\n|$))")
 
 
+# A letter in small letters, read only where no capital is chosen: alone in a box (`\boxed{b}`, `\boxed{(b)}`),
+# after the answer's words in parentheses or ending its sentence ("Answer: b", "the answer is (c) 4 m"), or the
+# whole text ("b"). Elsewhere a small letter is a word ("the answer is a circle") or a value (`\boxed{e}` beside
+# "the answer is (B)" is e, so capitals come first).
+_SMALL = re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{\s*)?\(?\s*([a-z])\s*\)?\s*\}?\s*\}"
+                    r"|(?i:answer)[ \t]*(?:(?:is|would be|should be|must be)[ \t]*:?|:)[ \t]*(?:\*\*)?[ \t]*"
+                    r"(?:\(([a-z])\)|([a-z])(?=(?:\*\*)?[ \t]*(?:[.!]|\n|$)))"
+                    r"|^\s*\(?([a-z])\)?\s*[.)]?\s*$")
+
+
 def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
     """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none).
-    A correction after the choice ("The answer is B... no wait, it's C") chooses again (row `corrected`)."""
+    A correction after the choice ("The answer is B... no wait, it's C") chooses again (row `corrected`).
+    Where no row finds a capital, a small letter stated as the answer is read (row `small`: "Answer: b")."""
     found, name = _strongest(text, letters)
     if found is None:
-        return None, ""
+        small = _small_letter(text, letters)
+        return (small, "small") if small else (None, "")
     corrected = _corrected(text, letters, found[1])
     return (corrected, "corrected") if corrected and corrected != found[0] else (found[0], name)
+
+
+def _small_letter(text: str, letters: str) -> str | None:
+    """The capital of the last small letter `_SMALL` reads as an option of `letters` (a box before the rest)."""
+    boxed = stated = None
+    for m in _SMALL.finditer(text):
+        letter = next(g for g in m.groups() if g).upper()
+        if letter not in letters or _NEGATION_WORD.search(text[max(0, m.start() - 30): m.start()]):
+            continue
+        if m.group(1):
+            boxed = letter
+        else:
+            stated = letter
+    return boxed or stated
 
 
 def _corrected(text: str, letters: str, after: int) -> str | None:
