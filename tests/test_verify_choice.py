@@ -329,3 +329,18 @@ def test_so_a_letter_and_small_letters_stated_as_the_answer(completion, chosen):
 def test_a_gold_in_small_letters_is_its_option():
     assert verify_choice("Answer: C", "c").correct is True
     get_verifier("choice").check_gold("c")  # no ValueError
+
+
+@pytest.mark.timeout(30)  # a guard, not a measure: each took minutes or more before, and is instant now
+@pytest.mark.parametrize("completion, chosen", [
+    ("Answer is" + " " * 300 + "(B)", "B"),  # white space between the rows' parts backtracked as a power of its run
+    ("Answer is" + " " * 300 + "x", None),
+    ("(A)," * 5000 + " and (B) are wrong", "A"),  # each letter of a list read the rest of it (quadratic)
+    ("The answer is\n\n\n   B.", "B"),  # a run holding a line break is still white space between the words
+])
+def test_long_runs_of_white_space_or_of_listed_letters_are_read_at_once(completion, chosen):
+    assert verify_choice(completion, "B").answer == chosen
+
+
+def test_a_line_ending_in_cr_lf_ends_a_correction_as_lf_does():
+    assert verify_choice("The answer is B.\r\nWait, actually C\r\n", "C").answer == "C"

@@ -82,10 +82,11 @@ _MORE_PAREN = re.compile(r"\}?[ \t]*(?:,[ \t]*(?:or\b|and\b)?|/|\bor\b|\band\b)[
 _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|does|doesn't|do|don't|seems|seem|looks"
                          r"|look|has|have|had|would|could|might|fails|fail)\b")
 # So does a list of its own that a plural verb follows: "C; A, B and D are wrong" (in "A or C and D is wrong"
-# or "A or C, B does not work", B or D alone is the subject, and C is listed).
+# or "A or C, B does not work", B or D alone is the subject, and C is listed). Ten letters at most: this is read
+# at each letter of a list, and an unbounded list would read the rest of it each time (quadratic).
 _PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
-_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)+[ \t]+"
-                              + _PLURAL)
+_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)"
+                              r"{1,10}[ \t]+" + _PLURAL)
 # After a bare comma, "A" and a word in small letters is the article starting an option's text: "the answer is
 # (C), A cyclic ether" chooses C; "C, A because ..." and "C or A cyclic" still list A.
 _ARTICLE_A = re.compile(r"[ \t]+(?!(?:because|since|as|both|respectively|too|also|then|or|and|nor|in|on|is|are|was|"
@@ -102,7 +103,7 @@ _NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \
                             r"ruled out|eliminated|impossible)")
 # Outside a worded statement, so is one of a list a plural verb rules out: "(A) and (D) are wrong" ("the answer
 # is C and A and B are incorrect" chooses C; "B and D is wrong" rules out D alone).
-_NEGATED_AFTER_LIST = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z]))+"
+_NEGATED_AFTER_LIST = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z])){1,10}"
                                  r"[ \t]*(?:\*\*)?[ \t]*(?:are|were|seem|look)[ \t]+(?:not\b|wrong|incorrect|false|"
                                  r"ruled out|eliminated|impossible)")
 
@@ -148,10 +149,30 @@ _SMALL = re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{\s*)?\(?\s*([a-z])\s*\)?\s*\}
                     r"|^\s*\(?([a-z])\)?\s*[.)]?\s*$")
 
 
+_SPACES = re.compile(r"\s+")
+
+
+def _one_space(text: str) -> str:
+    """`text` with each run of white space cut short: a space; or, where the run breaks the line, a line break
+    with the run's leading and trailing space kept (a list reads a letter after " \n" as after " " and "\n",
+    as it did in the long run). The rows read many spaces as one; a long run ("Answer is" and 200 spaces) made
+    their backtracking take time growing as a power of its length. A no-break space reads as a space, and a
+    line ending in CR LF as one ending in LF ("Wait, C\r\n" corrects)."""
+    return _SPACES.sub(_short_run, text)
+
+
+def _short_run(m: re.Match[str]) -> str:
+    run = m.group()
+    if "\n" not in run:
+        return " "
+    return (" " if run[0] in " \t" else "") + "\n" + (" " if run[-1] in " \t" else "")
+
+
 def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, str]:
     """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none).
     A correction after the choice ("The answer is B... no wait, it's C") chooses again (row `corrected`).
     Where no row finds a capital, a small letter stated as the answer is read (row `small`: "Answer: b")."""
+    text = _one_space(text)
     found, name = _strongest(text, letters)
     if found is None:
         small = _small_letter(text, letters)
