@@ -25,6 +25,7 @@ from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, run_files, runs_around
 from evalkit.rewards.export import (check_out_path, format_column, trainer_notes, training_row, uniform_golds,
                                     write_files)
+from evalkit.run.loop import rules_for, unreadable_golds  # what `evalkit run` and export call no gold
 from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
 from evalkit.taskspec import TaskSpec, load_problems, load_task
@@ -33,6 +34,7 @@ from evalkit.types import Problem
 
 # Why a problem is dropped, in the order the checks run: a row reports the first that applies.
 DROP_REASONS: tuple[tuple[str, str], ...] = (
+    ("no_gold", "no gold answer its verifier can read (no reward can score it)"),
     ("unjudged", "no sample of it could be judged (infrastructure faults only)"),
     ("too_few_samples", "fewer judged samples than --min-samples"),
     ("pass_rate_low", "pass rate below LOW"),
@@ -183,10 +185,13 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
     dropped: list[Dropped] = []
     for spec, problems in tasks:
-        for problem in problems:
-            pr = rates.get((spec.name, problem.id))
-            if pr is None:
-                continue  # not sampled in this run (--limit)
+        sampled = [p for p in problems if (spec.name, p.id) in rates]  # not all of them: --limit
+        no_gold = dict(unreadable_golds(sampled, rules_for(spec))) if sampled else {}
+        for problem in sampled:
+            pr = rates[(spec.name, problem.id)]
+            if problem.id in no_gold:  # its samples are unjudged, and a rerun cannot judge them
+                dropped.append(Dropped(spec.name, problem.id, "no_gold", pr.rate, pr.judged, no_gold[problem.id]))
+                continue
             reason = _rate_reason(pr, min_samples, low, high)
             if reason:
                 dropped.append(Dropped(spec.name, problem.id, reason, pr.rate, pr.judged,
@@ -230,6 +235,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         advice = [text for reasons, text in (
             (("pass_rate_low", "pass_rate_high"), "widen --pass-rate"), (("too_few_samples",), "lower --min-samples"),
             (("unjudged",), "rerun the unjudged samples (`evalkit run` resumes them)"),
+            (("no_gold",), "give the problems without one a gold answer in the task's data"),
             (("contaminated",), "check --decontaminate ({})".format(
                 next((f"problem {d.problem_id} matches {d.detail}" for d in dropped if d.reason == "contaminated"), ""))))
             if any(counts[r] for r in reasons)]

@@ -88,7 +88,7 @@ def test_curate_keeps_exactly_the_problems_in_range(replay_run, tmp_path):
     assert "normalised duplicate of toy p2" in dropped["p5"]["detail"]
     table = dict(line.split()[:2] for line in r.stdout.split("\n\n")[0].splitlines()[2:])
     assert "decontaminated against 1 benchmarks (13-word n-grams): math500" in r.stdout
-    assert table == {"kept": "3", "unjudged": "0", "too_few_samples": "0", "pass_rate_low": "1",
+    assert table == {"kept": "3", "no_gold": "0", "unjudged": "0", "too_few_samples": "0", "pass_rate_low": "1",
                      "pass_rate_high": "1", "contaminated": "1", "duplicate": "1", "total": "7"}
 
 
@@ -155,6 +155,29 @@ def test_curate_writes_where_the_runs_prompts_opened_thinking(tmp_path):
             [row] = read_lines(tmp_path / out)
             assert row["think_open"] is True
             assert math_reward(completions=[cut], answer=[row["answer"]], think_open=[row["think_open"]]) == [0.0]
+
+
+def test_a_problem_without_a_gold_is_dropped_as_such_not_as_a_fault_a_rerun_mends(tmp_path):
+    # a problem whose gold is "" was dropped as `unjudged` ("infrastructure faults only"), and with nothing left
+    # the advice was to rerun the unjudged samples, which can never judge a missing gold
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"qid": q, "question": f"What is {q}?", "gold": g}) + "\n"
+                                              for q, g in (("a", "7"), ("b", ""))))
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: qid, problem: question, "
+                                     "answer: gold}\nverifier: math\n")
+    lines = [{"problem_id": q, "sample": s, "model": "m", "completion": f"<think>x</think>\\boxed{{{7 if s else 8}}}"}
+             for q in ("a", "b") for s in range(2)]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    evalkit.evaluate([str(tmp_path / "t.yaml")], completions=str(tmp_path / "r.jsonl"), out=tmp_path / "run",
+                     progress=False, trace=False)
+    r = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "t.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [dropped] = read_lines(tmp_path / "t.dropped.jsonl")
+    assert (dropped["problem_id"], dropped["reason"], dropped["detail"]) == ("b", "no_gold", "no gold answer")
+    assert re.search(r"no_gold\s+1\s+no gold answer its verifier can read", r.stdout), r.stdout
+    r = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "t2.jsonl", "--min-samples", "3",
+            cwd=tmp_path)
+    assert r.returncode == 2 and "(1 no_gold, 1 too_few_samples)" in r.stderr, r.stderr
+    assert "rerun" not in r.stderr and "give the problems without one a gold answer" in r.stderr
 
 
 def test_curate_bad_input_is_one_line_and_writes_nothing(replay_run, tmp_path):

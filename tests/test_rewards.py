@@ -336,6 +336,19 @@ def test_a_nan_gold_is_no_gold_not_an_answer_to_game():
     assert math_reward([R1 % "7"], answer=[7.0]) == [1.0]
 
 
+def test_a_gold_that_is_an_object_is_unjudged_not_every_answer_wrong():
+    # a veRL ground truth wrapped once too often ({"answer": "1"}) was compared as text and every answer scored
+    # a confident 0.0 with unjudged 0: a run of zero rewards and nothing in the logs
+    for gold in ({"answer": "1"}, '{"answer": "1"}', [{"answer": "1"}]):
+        out = verl.compute_score("math500", R1 % "1", gold)
+        assert (out["score"], out["reason"], out["unjudged"]) == (0.0, "error", 1.0), gold
+    assert math_reward([R1 % "1"], answer=[{"answer": "1"}]) == [None]
+    reply = openrlhf.score_queries(["Q\n" + R1 % "1"], ["Q\n"], [{"answer": "1"}])
+    assert reply["rewards"] == [0.0] and reply["reasons"] == ["error"]
+    # a set in LaTeX is still an answer
+    assert verl.compute_score("math500", R1 % "\\{1, 2\\}", "\\{1, 2\\}")["reason"] == "correct"
+
+
 # ---------------------------------------------------------------- shaping
 
 

@@ -162,6 +162,8 @@ class CodeVerifier:
             raise ValueError(why if why.startswith("code tests") else f"code tests: {why}") from None
         if tests.style != "assert" and not tests.cases:  # what the sandbox refuses to run
             raise ValueError(f"code tests: the {tests.style} tests hold no cases")
+        if tests.style == "assert" and not (isinstance(tests.code, str) and tests.code.strip()):
+            raise ValueError("code tests: the assert tests hold no test code ('code')")
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(items)

@@ -18,6 +18,7 @@ Built on math-verify and sympy, with what reasoning models need around them:
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
@@ -163,10 +164,13 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     """
     key = (repr(item.gold), opts.multiple_answer)
     if key not in golds:
-        golds[key] = text.normalize_gold(item.gold, opts.multiple_answer)
+        why = not_an_answer(item.gold)
+        golds[key] = why if why else text.normalize_gold(item.gold, opts.multiple_answer)
     gold = golds[key]
     if gold is None:
         return Verdict.infra_error("no gold answer to compare with")
+    if isinstance(gold, str):
+        return Verdict.infra_error(gold)
     if item.answer_only:
         return _read_whole(item.completion, gold)
     completion = _as_text(item.completion)
@@ -191,6 +195,21 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
         return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
     return (gold, None, answer[-text.FALLBACK_CHARS:])
+
+
+def not_an_answer(gold: Any) -> str | None:
+    """Why `gold` is no math answer, or None: an object (`{"answer": "1"}`, a veRL row's ground truth wrapped
+    once too often), as such or as its JSON text, alone or in a list. Read as text it was compared with every
+    answer and judged each one wrong: a reward of 0 for every sample, and nothing in the logs."""
+    for value in gold if isinstance(gold, (list, tuple)) else (gold,):
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                continue  # `{1, 2}`, a set in LaTeX
+        if isinstance(value, dict):
+            return f"gold {json.dumps(value, default=str)[:60]} is an object, not an answer (text, a number or a list)"
+    return None
 
 
 def _read_whole(answer: Any, gold: tuple[str, ...]) -> Verdict | tuple:
@@ -356,6 +375,9 @@ class MathVerifier:
         judged against nothing)."""
         if gold is None or not str(gold).strip():
             raise ValueError("the gold answer is empty")
+        why = not_an_answer(gold)
+        if why:
+            raise ValueError(why)
 
     def check(self, require_layers: Sequence[str] = ()) -> dict[str, Any]:
         """Start the worker pool now, so it is ready when the first answers come (no sandbox here)."""
