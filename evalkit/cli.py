@@ -229,7 +229,7 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
         try:
             template_options = json.loads(chat_template_kwargs)
         except json.JSONDecodeError as e:
-            raise InputError(f"--chat-template-kwargs: not JSON ({e.msg})") from None
+            raise InputError(f"--chat-template-kwargs: not JSON ({jsonl.json_error(e)})") from None
         if not isinstance(template_options, dict):
             raise InputError("--chat-template-kwargs: expected a JSON object such as '{\"enable_thinking\": true}'")
     # only the options given: a backend that does not take one says so (exit 2)

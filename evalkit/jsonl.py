@@ -36,12 +36,18 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
                 try:
                     obj = loads(line.rstrip("\r\n"))  # an error at the line's end is named in it, not on the next
                 except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: corrupt JSON line ({e.msg} at column {e.colno})") from None
+                    raise InputError(f"{path}:{lineno}: corrupt JSON line ({json_error(e)})") from None
                 if not isinstance(obj, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read ({e})") from None
+
+
+def json_error(e: json.JSONDecodeError) -> str:
+    """What is wrong and at which column: "Expecting value at column 34". Some of json's messages end in
+    "at" already ("Unterminated string starting at", "Invalid control character at")."""
+    return f"{e.msg}{'' if e.msg.endswith(' at') else ' at'} column {e.colno}"
 
 
 def loads(text: str) -> Any:

@@ -373,6 +373,9 @@ def test_cli_report_renders_one_run_or_compares_several(runs, tmp_path):
     res = CliRunner().invoke(main, ["report", str(broken)])
     assert res.exit_code == 2
     assert f"{broken / 'samples.jsonl'}: line 2: not valid JSON" in res.output
+    # json's message and its column, once ("Unterminated string starting at at column"), and no advice to resume
+    assert re.search(r"not valid JSON \([A-Za-z ]+[a-z] at column \d+\); fix or remove that line", res.output), res.output
+    assert " at at " not in res.output and "resume" not in res.output
 
 
 def test_report_of_a_real_demo_run_highlights_the_analyzers_markers(page, tmp_path):
@@ -1025,3 +1028,20 @@ def test_a_harmony_answer_is_shown_without_the_end_marker_after_it(tmp_path, pag
     answer = view.locator("pre.answer").inner_text()
     assert "The answer is" in answer and "<|return|>" not in answer, answer
     assert view.locator("pre.after-answer").inner_text() == "<|return|>"
+
+
+def test_a_run_with_no_judged_sample_draws_no_self_correction_chart():
+    # with no gold, every sample is unjudged and its trace has no right or wrong answers: three zero bars were
+    # drawn as if the model never changed its answer, while the other charts of samples said "not drawn"
+    from evalkit.report.charts import run_charts
+
+    trace = {"self_corrections": {"wrong_to_right": 0, "right_to_wrong": 0, "wrong_to_wrong": 0}}
+    unjudged = [{"correct": None, "trace": trace, "completion": "x"} for _ in range(3)]
+    charts, missing = run_charts([], unjudged)
+    assert "Self-correction outcomes" in missing and not any(c.title == "Self-correction outcomes" for c in charts)
+    judged = [{**s, "correct": i == 0, "trace": {"self_corrections": {"wrong_to_right": 1, "right_to_wrong": 0,
+                                                                       "wrong_to_wrong": 0}}}
+              for i, s in enumerate(unjudged)]
+    charts, missing = run_charts([], judged + unjudged)
+    [chart] = [c for c in charts if c.title == "Self-correction outcomes"]
+    assert ">3<" in chart.svg, chart.svg  # the judged samples' changes alone

@@ -537,7 +537,7 @@ def test_a_run_edited_by_hand_is_refused_with_its_file_and_field_by_every_comman
         # a quoted "false": the resume reused it and counted it as correct (exit 0)
         ("samples.jsonl", samples_edit(lambda r: dict(r, correct="false") if r["correct"] is False else r),
          ["run", str(spec), "--completions", str(f), "--no-progress", "--out"],
-         "field 'correct': expected true, false or null, got \"false\"; fix or remove it to resume"),
+         "field 'correct': expected true, false or null, got \"false\"; fix or remove that line"),
         ("samples.jsonl", samples_edit(lambda r: dict(r, model=None)), ["anytime", "--no-generate"],
          "samples.jsonl: line 1: not a sample line (field 'model': expected a model name, got null)"),
         ("config.json", json_edit(lambda d: d.update(think_format="r1")), ["report"],

@@ -263,3 +263,11 @@ def test_a_completion_that_is_not_text_is_named_at_its_line_and_golds_that_are_n
     r = CliRunner().invoke(main, ["verify", "def f(): return 1", '{"style": "assert", "entry_point": "f"}',
                                   "--verifier", "code"])
     assert r.exit_code == 2 and "the assert tests hold no test code ('code')" in r.output, r.output
+
+
+def test_json_messages_that_end_in_at_name_their_column_once(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    src.write_text('{"completion": "\\\\boxed{1}", "gold": "1}\n')
+    r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
+    assert r.exit_code == 2 and "pairs.jsonl:1: corrupt JSON line (Unterminated string starting at column 38)" \
+        in r.output, r.output

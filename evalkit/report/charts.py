@@ -338,10 +338,13 @@ def overthinking(samples: list[dict]) -> Chart | None:
 
 
 def self_corrections(samples: list[dict]) -> Chart | None:
-    """Totals of answer changes within traces: wrong→right, right→wrong, wrong→wrong."""
+    """Totals of answer changes within traces: wrong→right, right→wrong, wrong→wrong, over judged samples (an
+    unjudged one, with no gold or an infrastructure fault, has no right or wrong answers to change between)."""
     totals: dict[str, int] = defaultdict(int)
     seen = False
     for s in samples:
+        if s.get("correct") is None:
+            continue
         sc = _trace(s).get("self_corrections")
         if isinstance(sc, dict):
             seen = True

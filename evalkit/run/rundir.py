@@ -136,7 +136,7 @@ class RunDir:
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: unreadable ({e})") from None
         except json.JSONDecodeError as e:
-            raise InputError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+            raise InputError(f"{path}: line {e.lineno}: not valid JSON ({jsonl.json_error(e)})") from None
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object at the top level")
         return data
@@ -294,21 +294,22 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise InputError(f"{path}: line {lineno}: not UTF-8 text (byte {e.start + 1} of the line: "
-                                 f"{e.reason}); fix or remove it to resume") from None
+                                 f"{e.reason}); fix or remove that line") from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"{path}: line {lineno}: not valid JSON ({e.msg}); fix or remove it to resume") from None
+                why = jsonl.json_error(e)
+                raise InputError(f"{path}: line {lineno}: not valid JSON ({why}); fix or remove that line") from None
             if not isinstance(record, dict):
                 raise InputError(f"{path}: line {lineno}: expected a JSON object")
             problem = _not_a_sample(record)
             if problem:
-                raise InputError(f"{path}: line {lineno}: not a sample line ({problem}); fix or remove it to resume")
+                raise InputError(f"{path}: line {lineno}: not a sample line ({problem}); fix or remove that line")
             problem = _bad_verdict(record)
             if problem:
-                raise InputError(f"{path}: line {lineno}: {problem}; fix or remove it to resume")
+                raise InputError(f"{path}: line {lineno}: {problem}; fix or remove that line")
             first = lines.setdefault(sample_key(record), lineno)
             if first != lineno:
                 raise InputError(f"{path}: line {lineno}: a second line for the sample of line {first} (task "
