@@ -186,7 +186,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     dropped: list[Dropped] = []
     for spec, problems in tasks:
         sampled = [p for p in problems if (spec.name, p.id) in rates]  # not all of them: --limit
-        no_gold = dict(unreadable_golds(sampled, rules_for(spec))) if sampled else {}
+        no_gold = _without_gold(spec, [p for p in sampled if rates[(spec.name, p.id)].judged == 0])
         for problem in sampled:
             pr = rates[(spec.name, problem.id)]
             if problem.id in no_gold:  # its samples are unjudged, and a rerun cannot judge them
@@ -385,6 +385,18 @@ def _check_not_an_input(run_dir: Path, config: dict[str, Any], outputs: dict[str
     """Refuse to write over the run's own files, another run's, or its tasks' specs and data (run_files
     names those config.json records): that would lose them."""
     check_outputs(outputs, {**runs_around(outputs), **run_files(run_dir, config, report=True)}, "curate")
+
+
+def _without_gold(spec: TaskSpec, unjudged: list[Problem]) -> dict[str, str]:
+    """problem id -> why, for those of `unjudged` (no judged sample) that hold no gold the task's verifier can
+    read, as `evalkit run` and `export` say it; a problem the run judged keeps its pass rate whatever today's
+    verifier says. A verifier that cannot be built here (a plugin not installed) names none."""
+    if not unjudged:
+        return {}
+    try:
+        return dict(unreadable_golds(unjudged, rules_for(spec)))
+    except InputError:
+        return {}
 
 
 def _rate_reason(pr: PassRate, min_samples: int, low: float, high: float) -> str | None:

@@ -345,8 +345,10 @@ def test_a_gold_that_is_an_object_is_unjudged_not_every_answer_wrong():
     assert math_reward([R1 % "1"], answer=[{"answer": "1"}]) == [None]
     reply = openrlhf.score_queries(["Q\n" + R1 % "1"], ["Q\n"], [{"answer": "1"}])
     assert reply["rewards"] == [0.0] and reply["reasons"] == ["error"]
-    # a set in LaTeX is still an answer
+    # other braces are answers: a set in LaTeX, the empty set, a system's solution written as JSON
     assert verl.compute_score("math500", R1 % "\\{1, 2\\}", "\\{1, 2\\}")["reason"] == "correct"
+    assert verl.compute_score("math500", R1 % "\\emptyset", "{}")["reason"] == "correct"
+    assert verl.compute_score("math500", R1 % '{"x": 1}', '{"x": 1}')["reason"] == "correct"
 
 
 # ---------------------------------------------------------------- shaping

@@ -318,6 +318,11 @@ def test_a_correction_chooses_again_and_a_box_of_several_letters_is_several(comp
     ("c", "C"),
     ("Answer: not b", None),
     ("The answer is a circle.", None),
+    ("The answer is (b).\nWait, C.", "C"),  # a correction after a small letter chooses again
+    # e and i alone or boxed are Euler's number and the imaginary unit; in parentheses, options
+    ("$\\boxed{e}$", None),
+    ("The answer is i.", None),
+    ("The answer is (e).", "E"),
     # a capital still comes first: \boxed{e} is Euler's number beside the stated (B)
     ("So $\\boxed{e}$, and the answer is (B).", "B"),
 ])
@@ -336,6 +341,7 @@ def test_a_gold_in_small_letters_is_its_option():
     ("Answer is" + " " * 300 + "(B)", "B"),  # white space between the rows' parts backtracked as a power of its run
     ("Answer is" + " " * 300 + "x", None),
     ("(A)," * 5000 + " and (B) are wrong", "A"),  # each letter of a list read the rest of it (quadratic)
+    ("The answer is " + "A, " * 6000, "A"),  # and took twice the time for each letter of ten (2.7 s)
     ("The answer is\n\n\n   B.", "B"),  # a run holding a line break is still white space between the words
 ])
 def test_long_runs_of_white_space_or_of_listed_letters_are_read_at_once(completion, chosen):

@@ -255,10 +255,10 @@ def test_a_completion_that_is_not_text_is_named_at_its_line_and_golds_that_are_n
                    + json.dumps({"completion": 5, "gold": "1"}) + "\n")
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:2: field 'completion' must be a string, got int" in r.output, r.output
-    # an object is no math gold (it was compared as text: `wrong`, exit 0)
+    # an answer wrapped in an object is no math gold (it was compared as text: `wrong`, exit 0)
     src.write_text(json.dumps({"answer": "1", "gold": {"answer": "1"}}) + "\n")
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
-    assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold': gold {\"answer\": \"1\"} is an object" in r.output, r.output
+    assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold': gold {\"answer\": \"1\"} is an answer wrapped" in r.output, r.output
     # assert tests with no test code test nothing (an `error` verdict, exit 0, read as checked)
     r = CliRunner().invoke(main, ["verify", "def f(): return 1", '{"style": "assert", "entry_point": "f"}',
                                   "--verifier", "code"])

@@ -83,9 +83,10 @@ _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|do
                          r"|look|has|have|had|would|could|might|fails|fail)\b")
 # So does a list of its own that a plural verb follows: "C; A, B and D are wrong" (in "A or C and D is wrong"
 # or "A or C, B does not work", B or D alone is the subject, and C is listed). Ten letters at most: this is read
-# at each letter of a list, and an unbounded list would read the rest of it each time (quadratic).
+# at each letter of a list, and an unbounded list would read the rest of it each time (quadratic); no two of
+# its white-space runs may take the same space (the backtracking doubled with each letter).
 _PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
-_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,[ \t]*(?:and|or|nor)?|[ \t]+(?:and|or|nor))[ \t]*\(?(?!I\b)[A-Z]\)?)"
+_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,(?:[ \t]*(?:and|or|nor)\b)?|[ \t]+(?:and|or|nor)\b)[ \t]*\(?(?!I\b)[A-Z]\)?)"
                               r"{1,10}[ \t]+" + _PLURAL)
 # After a bare comma, "A" and a word in small letters is the article starting an option's text: "the answer is
 # (C), A cyclic ether" chooses C; "C, A because ..." and "C or A cyclic" still list A.
@@ -176,22 +177,28 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
     found, name = _strongest(text, letters)
     if found is None:
         small = _small_letter(text, letters)
-        return (small, "small") if small else (None, "")
+        if small is None:
+            return None, ""
+        found, name = small, "small"
     corrected = _corrected(text, letters, found[1])
     return (corrected, "corrected") if corrected and corrected != found[0] else (found[0], name)
 
 
-def _small_letter(text: str, letters: str) -> str | None:
-    """The capital of the last small letter `_SMALL` reads as an option of `letters` (a box before the rest)."""
+def _small_letter(text: str, letters: str) -> tuple[str, int] | None:
+    """(the capital of the last small letter `_SMALL` reads as an option of `letters`, where it ends), a box
+    before the rest; or None. `e` and `i` count only in parentheses after the answer's words ("the answer is
+    (e)"): alone or boxed they are Euler's number and the imaginary unit."""
     boxed = stated = None
     for m in _SMALL.finditer(text):
-        letter = next(g for g in m.groups() if g).upper()
-        if letter not in letters or _NEGATION_WORD.search(text[max(0, m.start() - 30): m.start()]):
+        small = next(g for g in m.groups() if g)
+        letter = small.upper()
+        if letter not in letters or _NEGATION_WORD.search(text[max(0, m.start() - 30): m.start()]) \
+                or small in "ei" and not m.group(2):
             continue
         if m.group(1):
-            boxed = letter
+            boxed = (letter, m.end())
         else:
-            stated = letter
+            stated = (letter, m.end())
     return boxed or stated
 
 

@@ -197,18 +197,25 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     return (gold, None, answer[-text.FALLBACK_CHARS:])
 
 
+# The keys of a row's answer wrapped once too often (`{"answer": "1"}`, veRL's `{"ground_truth": ...}`).
+_WRAPPING_KEYS = frozenset({"answer", "answers", "ground_truth", "gold", "label", "labels", "solution", "target",
+                            "final_answer", "style"})
+
+
 def not_an_answer(gold: Any) -> str | None:
-    """Why `gold` is no math answer, or None: an object (`{"answer": "1"}`, a veRL row's ground truth wrapped
-    once too often), as such or as its JSON text, alone or in a list. Read as text it was compared with every
-    answer and judged each one wrong: a reward of 0 for every sample, and nothing in the logs."""
+    """Why `gold` is no math answer, or None: an answer wrapped in an object (`{"answer": "1"}`, a veRL row's
+    ground truth wrapped once too often), as such or as its JSON text, alone or in a list. Read as text it was
+    compared with every answer and judged each one wrong: a reward of 0 for every sample, and nothing in the
+    logs. Other braces are answers: `{}` (the empty set), `{1, 2}`, `{"x": 1}` (a system's solution)."""
     for value in gold if isinstance(gold, (list, tuple)) else (gold,):
         if isinstance(value, str) and value.lstrip().startswith("{"):
             try:
                 value = json.loads(value)
             except (ValueError, RecursionError):
                 continue  # `{1, 2}`, a set in LaTeX
-        if isinstance(value, dict):
-            return f"gold {json.dumps(value, default=str)[:60]} is an object, not an answer (text, a number or a list)"
+        if isinstance(value, dict) and _WRAPPING_KEYS.intersection(str(k).lower() for k in value):
+            return (f"gold {json.dumps(value, default=str)[:60]} is an answer wrapped in an object, not an answer "
+                    "(text, a number or a list)")
     return None
 
 
