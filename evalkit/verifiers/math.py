@@ -160,17 +160,18 @@ def _from_boxes(boxes: list[str], gold: tuple[str, ...]) -> Verdict | tuple:
 def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) -> Verdict | tuple | None:
     """A finished Verdict, or the (gold parts, answer parts | None, fallback text) to check.
 
-    golds and answers memoise normalised golds and read answers across a batch (samples repeat them).
+    golds and answers memoise normalised golds (or the verdict on a gold that is no answer) and read answers across a
+    batch (samples repeat them).
     """
     key = (repr(item.gold), opts.multiple_answer)
     if key not in golds:
         why = not_an_answer(item.gold)
-        golds[key] = why if why else text.normalize_gold(item.gold, opts.multiple_answer)
+        golds[key] = Verdict.infra_error(why) if why else text.normalize_gold(item.gold, opts.multiple_answer)
     gold = golds[key]
     if gold is None:
         return Verdict.infra_error("no gold answer to compare with")
-    if isinstance(gold, str):
-        return Verdict.infra_error(gold)
+    if isinstance(gold, Verdict):  # a gold that is no answer
+        return gold
     if item.answer_only:
         return _read_whole(item.completion, gold)
     completion = _as_text(item.completion)
