@@ -36,10 +36,12 @@ def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "au
     if not raw:  # an empty --out and exit 0 read as "all verified"
         raise InputError(f"{path}: no lines to verify (expected one JSON object per line with 'gold' and "
                          "'completion' or 'answer')")
-    try:  # from the lines that do not name their own format
-        # (a completion that is not text is refused at its line below)
-        decided = decide(think_format, completions=[r["completion"] for _, r in raw if isinstance(r.get("completion"), str)
-                                                    and r.get("think_format") in (None, "auto")] or None).format
+    # the think format, from the lines that do not name their own (a completion that is not text is refused
+    # at its line below)
+    texts = [r["completion"] for _, r in raw
+             if isinstance(r.get("completion"), str) and r.get("think_format") in (None, "auto")]
+    try:
+        decided = decide(think_format, completions=texts or None).format
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
     rows = []

@@ -86,8 +86,8 @@ _OWN_CLAUSE = re.compile(r"[ \t]+(?:is|are|was|were|isn't|aren't|can't|cannot|do
 # at each letter of a list, and an unbounded list would read the rest of it each time (quadratic); no two of
 # its white-space runs may take the same space (the backtracking doubled with each letter).
 _PLURAL = r"(?:are|were|aren't|weren't|do|don't|have|fail|look|seem)\b"
-_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,(?:[ \t]*(?:and|or|nor)\b)?|[ \t]+(?:and|or|nor)\b)[ \t]*\(?(?!I\b)[A-Z]\)?)"
-                              r"{1,10}[ \t]+" + _PLURAL)
+_OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,(?:[ \t]*(?:and|or|nor)\b)?|[ \t]+(?:and|or|nor)\b)[ \t]*"
+                              r"\(?(?!I\b)[A-Z]\)?){1,10}[ \t]+" + _PLURAL)
 # After a bare comma, "A" and a word in small letters is the article starting an option's text: "the answer is
 # (C), A cyclic ether" chooses C; "C, A because ..." and "C or A cyclic" still list A.
 _ARTICLE_A = re.compile(r"[ \t]+(?!(?:because|since|as|both|respectively|too|also|then|or|and|nor|in|on|is|are|was|"
