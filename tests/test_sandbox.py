@@ -93,6 +93,20 @@ def test_call_style_runs_functions_and_leetcode_solutions(box):
     assert box.run(sol, tests).passed == 3
 
 
+def test_call_style_takes_numpy_scalars_as_their_values_not_arrays(box):
+    # np.int64(3) == 3 in LiveCodeBench's grader; a numpy scalar was "not a plain value", so a right answer failed
+    pytest.importorskip("numpy")
+    tests = call_tests("f", [([2], 3), ([1], 1.5), ([0], True)])
+    prog = ("import numpy as np\n"
+            "def f(x):\n"
+            "    return [np.bool_(True), np.float64(1.5), np.int64(3)][x]\n")
+    assert [t["passed"] for t in box.run(prog, tests).tests] == [True, True, True]
+    r = box.run(prog.replace("np.int64(3)", "np.int64(4)").replace("np.bool_(True)", "np.int8(1)"), tests)
+    assert [t["passed"] for t in r.tests] == [False, True, False]  # its value is compared, and 1 is not True
+    r = box.run("import numpy as np\ndef f(x):\n    return np.array([3])\n", call_tests("f", [([2], [3])]))
+    assert r.tests[0]["reason"] == "returned a value that is not plain (not a plain value: numpy.ndarray)"
+
+
 def test_call_style_reports_exceptions_and_load_errors(box):
     tests = call_tests("f", [([0], 1)])
     r = box.run("def f(x):\n    return 1 // x\n", tests)
