@@ -162,7 +162,10 @@ class CodeTests:
         if isinstance(value, (list, tuple)) and len(value) == 1:
             value = value[0]
         if isinstance(value, str):
-            value = json.loads(value)
+            try:
+                value = json.loads(value)
+            except RecursionError:  # a ValueError, as every other text that is no test JSON
+                raise ValueError("its JSON is nested too deeply to read") from None
         if not isinstance(value, dict):
             raise ValueError(f"code tests must be a JSON object, got {type(value).__name__}")
         style = value.get("style")

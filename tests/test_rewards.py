@@ -312,6 +312,33 @@ def test_code_batch_deadline_scores_unchecked_programs_zero_timeout():
     assert logs.extra["code_reward/reason"][:11] == ["timeout"] * 11
 
 
+def test_slow_programs_before_quick_ones_in_a_batch_do_not_cost_them_their_reward():
+    # the sandbox ran programs in the batch's order: twelve endless loops (longer, so the shortest-first order
+    # does not help) ahead of four right programs used up the deadline, and the right ones scored 0 (`timeout`)
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3},
+                                                                         {"input": [2, 2], "output": 4}]})
+    loops = [f"```python\n# attempt {i}: {'padding ' * 10}\ndef add(a, b):\n    while True:\n        pass\n```"
+             for i in range(12)]
+    right = [f"```python\ndef add(a, b):  # {i}\n    return a + b\n```" for i in range(4)]
+    logs = Logs()
+    out = code_reward(completions=loops + right, tests=[tests] * 16, per_answer_s=1.0, batch_deadline_s=6.0,
+                      log_extra=logs.log_extra)
+    assert out[12:] == [1.0] * 4, logs.extra["code_reward/reason"]
+    assert out[:12] == [0.0] * 12 and set(logs.extra["code_reward/reason"][:12]) == {"timeout"}
+
+
+def test_a_code_label_nested_too_deeply_leaves_its_row_unjudged_not_the_batch():
+    # json's RecursionError escaped the routing of a batch: every row of the veRL batch scored 0
+    _code_verifier_or_skip()
+    good = json.dumps({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]})
+    deep = '{"style": "call", "entry_point": "add", "cases": [{"input": ' + "[" * 50000 + "]" * 50000 + ', "output": 3}]}'
+    right = "<think>x</think>\n```python\ndef add(a, b):\n    return a + b\n```"
+    out = verl.compute_score_batch(["lcb"] * 3, [right] * 3, [good, deep, good], [None] * 3)
+    assert [(o["score"], o["unjudged"]) for o in out] == [(1.0, 0.0), (0.0, 1.0), (1.0, 0.0)]
+    assert code_reward([right] * 2, tests=[deep, good]) == [None, 1.0]
+
+
 def test_a_list_of_accepted_answers_accepts_any_of_them():
     np = pytest.importorskip("numpy")
     # veRL datasets sometimes list several accepted answers; each one is accepted, never the list joined

@@ -64,6 +64,25 @@ def test_malformed_requests_get_a_clear_4xx_and_the_server_keeps_serving(server,
     assert ok.status_code == 200 and ok.json()["rewards"] == [1.0]
 
 
+def test_other_methods_the_alias_and_bad_code_labels_get_json_answers(server):
+    # PUT was http.server's 501 with an HTML page; `"query": null` hid its alias `queries`
+    r = httpx.put(f"{server.url}/get_reward", json={}, timeout=10)
+    assert r.status_code == 405 and "method PUT not allowed" in r.json()["error"] and r.headers["Allow"] == "GET, POST"
+    r = httpx.post(f"{server.url}/get_reward", json={"query": None, "queries": [query("42")], "labels": ["42"]},
+                   timeout=30)
+    assert r.status_code == 200 and r.json()["rewards"] == [1.0]
+    # a code-test label nested too deeply to read was a 500 with a traceback, and failed every row of the request;
+    # a label that is no test says why in `details`, not only in the server's log
+    deep = '{"style": "call", "entry_point": "f", "cases": [{"input": ' + "[" * 50000 + "]" * 50000 + ', "output": 1}]}'
+    bogus = json.dumps({"style": "bogus", "cases": []})
+    r = httpx.post(f"{server.url}/get_reward", json={"query": [query("42")] * 3, "labels": ["42", deep, bogus]},
+                   timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rewards"] == [1.0, 0.0, 0.0] and body["extra_logs"]["unjudged"] == [0.0, 1.0, 1.0]
+    assert "nested too deeply" in body["details"][1] and "'style' must be assert, call or stdio" in body["details"][2]
+
+
 def test_unknown_endpoint_is_404_and_health_reports(server):
     assert httpx.post(f"{server.url}/nope", json={}, timeout=10).status_code == 404
     httpx.post(f"{server.url}/get_reward", json={"query": [query("42")], "labels": ["42"]}, timeout=30)

@@ -197,5 +197,7 @@ def is_code_tests(value: Any) -> bool:
             parsed = json.loads(value)
         except (ValueError, TypeError):
             return False
+        except RecursionError:  # an object nested too deeply to read: code's to refuse (unjudged), not math's
+            return '"style"' in value
         return isinstance(parsed, dict) and "style" in parsed
     return False

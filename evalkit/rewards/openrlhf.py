@@ -86,8 +86,8 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
                   limits: Limits = Limits(), think_format: Any = None) -> dict[str, Any]:
     """Judge OpenRLHF's request; a JSON-ready dict in its remote reward protocol.
 
-    Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons"}`,
-    every value a list aligned with `queries`; an unjudged answer has reward 0.0 and unjudged 1.
+    Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons", "details"}`,
+    every value a list aligned with `queries` (`details`: each verdict's line on how it was reached); an unjudged answer has reward 0.0 and unjudged 1.
     verifier: for labels that are not code-test JSON (those always go to `code`).
     partial: an answer scores its verdict's `score` (for code, the fraction of tests passed).
     think_format: how the policy thinks (a name, `auto` per response, or None for r1); an unknown
@@ -121,6 +121,7 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
                        "timeout": [float(v.reason == "timeout") for v in results]},
         "answers": [v.answer for v in results],
         "reasons": [v.reason for v in results],
+        "details": [v.detail for v in results],  # why: an unjudged row's fault (a label that is no test) too
     }
 
 

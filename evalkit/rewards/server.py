@@ -1,7 +1,7 @@
 """An HTTP reward server speaking OpenRLHF's remote reward protocol (`evalkit serve-rewards`).
 
     POST /get_reward   {"query": [...], "prompts": [...], "labels": [...]}
-                       -> {"rewards": [...], "scores": [...], "extra_logs": {...}, "answers", "reasons"}
+                       -> {"rewards": [...], "scores": [...], "extra_logs": {...}, "answers", "reasons", "details"}
     GET  /health       -> {"status": "ok", "verifier": "math", "served": N, "in_flight": K}
 
 A malformed request gets a 4xx with `{"error": "..."}` naming what is wrong, and the server keeps
@@ -117,7 +117,9 @@ class RewardServer:
             return 400, {"error": "request body is nested too deeply to read"}
         if not isinstance(data, dict):
             return 400, {"error": f"request body must be a JSON object, got {type(data).__name__}"}
-        queries = data.get("query", data.get("queries"))
+        queries = data.get("query")
+        if queries is None:  # the alias counts where `query` is absent or null
+            queries = data.get("queries")
         if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
             return 400, {"error": "'query' must be a list of strings (prompt + response)"}
         fields = {}
@@ -269,6 +271,13 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
             status, reply = server.handle(body)
             self._reply(status, reply)
 
+        def _other(self) -> None:  # PUT, DELETE, ...: http.server would answer 501 with an HTML page
+            self._drain()
+            self._reply(405, {"error": f"method {self.command} not allowed (try POST /get_reward, GET /health)"},
+                        allow="GET, POST")
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other  # noqa: N815
+
         def _drain(self) -> None:
             try:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -277,10 +286,12 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
             if 0 < length <= MAX_BODY_BYTES:
                 self.rfile.read(length)
 
-        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        def _reply(self, status: int, payload: dict[str, Any], allow: str | None = None) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status, HTTPStatus(status).phrase)
             self.send_header("Content-Type", "application/json")
+            if allow:
+                self.send_header("Allow", allow)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

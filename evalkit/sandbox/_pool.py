@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -50,6 +50,7 @@ _CHECKER_SCALE = 16  # the trusted checker's messages: up to 256 MB and 16 Mi va
 _TOO_LARGE = f"reply too large (over {_MAX_MESSAGE >> 20} MB or {plain.MAX_VALUES:,} values)"
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 _REASON_CHARS = 300  # a test's reason and a run's detail: all a program's text may add to a verdict
+_SLICE_MIN_S = 0.25  # run_many's first pass gives a test at least this long (a quick program's start-up fits)
 
 
 class OptionError(InputError, ValueError):
@@ -382,6 +383,7 @@ class _Slot:
         self.lock = threading.Lock()
         self._servers: dict[str, _Server] = {}
         self.batch_deadline: float | None = None
+        self.slice_s: float | None = None  # a first pass's limit per test (Sandbox.run_many), below timeout_s
 
     def server(self, role: str) -> _Server:
         srv = self._servers.pop(role, None)
@@ -411,12 +413,14 @@ class _Slot:
     # -- each style returns the per-test list, or raises InfraError
 
     def _until(self, seconds: float) -> float:
-        """A test's deadline: `seconds` from now, or the batch deadline when that comes first."""
-        end = time.monotonic() + seconds
+        """A test's deadline: `seconds` (a first pass's slice when shorter) from now, or the batch deadline
+        when that comes first."""
+        end = time.monotonic() + (seconds if self.slice_s is None else min(seconds, self.slice_s))
         return end if self.batch_deadline is None else min(end, self.batch_deadline)
 
-    def run(self, program: str, tests: CodeTests, deadline: float | None = None) -> RunResult:
-        self.batch_deadline = deadline
+    def run(self, program: str, tests: CodeTests, deadline: float | None = None, slice_s: float | None = None
+            ) -> RunResult:
+        self.batch_deadline, self.slice_s = deadline, slice_s
         start = time.monotonic()
         if tests.style != "assert" and not tests.cases:  # a data fault, never a silent 0 (as for assert)
             return RunResult(error=f"the {tests.style} tests hold no cases")
@@ -749,39 +753,69 @@ class Sandbox:
             self._free.append(slot)
             self._cv.notify()
 
-    def run(self, program: str, tests: CodeTests | dict | str, deadline: float | None = None) -> RunResult:
+    def run(self, program: str, tests: CodeTests | dict | str, deadline: float | None = None,
+            slice_s: float | None = None) -> RunResult:
         """Check one candidate program against all its tests. Never raises for the program's faults;
         an infrastructure fault comes back as RunResult.error.
 
         deadline: a time.monotonic() value; a test still running then fails with reason `timeout`.
+        slice_s: each test's limit when below `timeout_s` (run_many's first pass): a test that runs past
+            it fails with reason `timeout`, as at its own limit.
         """
         tests = CodeTests.from_any(tests)
         if self.config.require_layers:
             self.layers()
         slot = self._acquire()
         try:
-            return slot.run(program, tests, deadline)
+            return slot.run(program, tests, deadline, slice_s)
         finally:
             self._release(slot)
 
     def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]], deadline: float | None = None
                  ) -> list[RunResult | None]:
-        """Many runs, `workers` at a time, results in input order.
+        """Many runs, `workers` at a time, results in input order; cheapest first under a deadline.
 
         deadline: a time.monotonic() value; a run not started by then is not run (None in its place), and
             a test still running then fails with reason `timeout`.
+
+        Under a deadline, with more runs than workers, a first pass gives each test a short slice of
+        the time (`_slice_s`), so that slow programs (an endless loop, a sleep) early in the list cannot
+        use up the batch's time before quick ones later in it have run: a quick program's place in the
+        batch does not decide its verdict. A run that timed out in the first pass is run again with the
+        full `timeout_s` per test, in order, while the deadline allows; one that cannot be is
+        left with its first pass's result (its tests cut short: `timeout`).
         """
         jobs = list(jobs)
 
-        def one(job):
+        def one(job, slice_s=None):
             if deadline is not None and time.monotonic() >= deadline:
                 return None
-            return self.run(*job, deadline=deadline)
+            return self.run(*job, deadline=deadline, slice_s=slice_s)
 
+        slice_s = self._slice_s(len(jobs), deadline)
+        results = self._map(partial(one, slice_s=slice_s), jobs)
+        if slice_s is None:
+            return results
+        again = [i for i, r in enumerate(results) if r is not None and r.timed_out]
+        for i, r in zip(again, self._map(one, [jobs[i] for i in again])):
+            if r is not None:
+                results[i] = r
+        return results
+
+    def _map(self, fn: Callable, jobs: list) -> list:
         if len(jobs) <= 1 or len(self._slots) == 1:
-            return [one(job) for job in jobs]
+            return [fn(job) for job in jobs]
         with ThreadPoolExecutor(len(self._slots)) as pool:
-            return list(pool.map(one, jobs))
+            return list(pool.map(fn, jobs))
+
+    def _slice_s(self, n: int, deadline: float | None) -> float | None:
+        """The first pass's limit per test: half the time left shared among the runs each worker has
+        (at least _SLICE_MIN_S); None (one pass) without a deadline, with no more runs than workers, or
+        where the slice would be no shorter than `timeout_s`."""
+        if deadline is None or n <= len(self._slots):
+            return None
+        share = max(_SLICE_MIN_S, (deadline - time.monotonic()) * len(self._slots) / (2 * n))
+        return share if share < self.config.timeout_s else None
 
 
 _DEFAULT: dict[SandboxConfig, Sandbox] = {}
