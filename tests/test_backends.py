@@ -295,6 +295,13 @@ def test_a_resume_with_other_engine_settings_says_so_and_records_each(tiny_model
     assert "engine settings differ from the last one's (dtype float32 -> bfloat16)" in err, err
     starts = [json.loads(x) for x in (out / "invocations.jsonl").read_text().splitlines()]
     assert [i["engine"]["dtype"] for i in starts if "started" in i] == ["float32", "bfloat16"]
+    # the replica count is no sample's setting: a run made with --dp 2 resumes on one engine without a warning
+    config = json.loads((out / "config.json").read_text())
+    config["engine"]["dp"] = 2
+    (out / "config.json").write_text(json.dumps(config))
+    evalkit.evaluate(["aime24"], backend="transformers", model=str(tiny_model), n=3, limit=2, max_tokens=8,
+                     dtype="bfloat16", out=out, progress=False)
+    assert "engine settings differ" not in capfd.readouterr().err
 
 
 def _sigterm_after(proc: subprocess.Popen, samples: Path, n: int, wait_s: float, sig: int = signal.SIGTERM) -> str:
@@ -955,7 +962,9 @@ def test_a_retry_goes_to_another_server_than_the_one_that_refused_it(tmp_path, c
     assert len(samples) == 6 and all(s["correct"] for s in samples)
     assert refused and len(answered) == 6  # the broken server refused some; each was answered elsewhere
     # and the run says which server did what (nothing recorded it)
-    assert f"evalkit: servers: {broken} answered 0; {slow} answered 6" in capfd.readouterr().err
+    err = capfd.readouterr().err  # a server refusing every try does not look merely idle
+    assert f"evalkit: servers: {broken} answered 0, refused {len(refused)} tries (last: 503: " in err, err
+    assert f"no healthy upstream\"}}}}); {slow} answered 6" in err, err
 
 
 @pytest.mark.parametrize("backend", ["transformers", "vllm"])
@@ -1298,3 +1307,43 @@ def test_a_refusal_stating_the_window_and_the_prompt_is_read_as_what_fits(prompt
     got = _refused_as_too_long(f"This model's maximum context length is 2048 tokens. However, your request has "
                                f"{prompt} input tokens. Please reduce the length of the input messages.", asked)
     assert (type(got).__name__, getattr(got, "max_tokens", None)) == read
+
+
+def test_a_server_that_joins_mid_run_serving_another_model_is_kept_out_and_refusals_are_said(tmp_path):
+    # a server down at the start was let in by a probe that asked only whether /models answered: one that came
+    # back serving another checkpoint made a share of the run's samples, recorded as the model's, without a word
+    class Good(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            time.sleep(0.2)
+            self._send(chat_reply("<think>1+1</think> \\boxed{2}"))
+
+    class Other(JSONHandler):  # down at the start (503), then up, serving another model
+        calls = [0]
+
+        def do_GET(self):  # noqa: N802
+            type(self).calls[0] += 1
+            if type(self).calls[0] == 1:
+                self._send({"error": {"message": "loading"}}, status=503)
+            else:
+                self._send({"data": [{"id": "other"}]})
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(chat_reply("<think>other</think> \\boxed{999}"))
+
+    class Refuses(JSONHandler):  # serves the model, and answers every request 500
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send({"error": {"message": "CUDA error: an illegal memory access"}}, status=500)
+
+    with serve(Good) as (good, _), serve(Other) as (other, other_seen), serve(Refuses) as (refuses, _):
+        r = cli("run", str(two_problems(tmp_path, n=6)), "--backend", "openai", "--model", "m", "--base-url", good,
+                "--base-url", other, "--base-url", refuses, "--concurrency", "1", "--no-progress", "--no-trace",
+                "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not other_seen and "\\boxed{999}" not in (tmp_path / "run" / "samples.jsonl").read_text()
+    assert f"model 'm' is not served at {other} (it serves: other); it is kept out of the run" in r.stderr, r.stderr
+    assert "answers again" not in r.stderr
+    assert f"{refuses} answered 0, refused " in r.stderr and "(last: 500: " in r.stderr, r.stderr
+    assert len(lines(tmp_path / "run" / "samples.jsonl")) == 12

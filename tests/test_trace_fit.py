@@ -463,6 +463,19 @@ def test_label_sheet_and_fit_detector_never_write_over_what_they_read(tmp_path):
     assert {name: (tmp_path / name).read_bytes() for name in files} == before
 
 
+def test_a_sheet_with_no_reflective_label_is_refused_not_fitted(tmp_path):
+    # a --blank sheet fitted before anyone labelled it wrote a detector that found 95% less reflection, exit 0
+    _small_run(tmp_path)
+    r = _evalkit("label-sheet", "run", "--blank", "--out", "blank.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for extra in ((), ("--cv",)):
+        r = _evalkit("fit-detector", "blank.jsonl", "--out", "det.json", *extra, cwd=tmp_path)
+        assert r.returncode == 2 and "labelled sentences is other, none doubt, check or verdict" in r.stderr, r.stderr
+        assert not (tmp_path / "det.json").exists()
+    r = _evalkit("label-sheet", "run", "--out", "guessed.jsonl", cwd=tmp_path)  # the detector's guesses: some acts
+    assert _evalkit("fit-detector", "guessed.jsonl", "--out", "det.json", cwd=tmp_path).returncode == 0
+
+
 def test_cross_validation_over_many_traces_holds_out_folds_and_says_how_far_it_is(tmp_path, monkeypatch):
     # a hundred traces were a hundred fits: the README's command ran for over ten minutes, silent. Past
     # LEAVE_ONE_OUT_UP_TO traces (20; 3 here, to keep the test short) they are held out in FOLDS groups

@@ -52,7 +52,8 @@ class ServerState:
 
     healthy: whether requests go to it now. completed: requests it answered. failed_over: requests
     that failed there because it was unreachable and went back to the queue. last_error: why it was
-    last marked down.
+    last marked down. refused: tries it refused to be tried again (429, 5xx, timed out), the last one's
+    reason in last_refusal.
     """
 
     url: str
@@ -60,10 +61,13 @@ class ServerState:
     completed: int = 0
     failed_over: int = 0
     last_error: str = ""
+    refused: int = 0
+    last_refusal: str = ""
 
 
 Send = Callable[[str, Any], Awaitable[Any]]
-Probe = Callable[[str], Awaitable[bool]]
+# a down server's health probe: True when it may take requests again; False, or why not (kept as its last_error)
+Probe = Callable[[str], Awaitable["bool | str"]]
 
 
 DRAIN_NOTE_S = 5.0  # a stopping run waiting this long for its requests in flight says so
@@ -149,13 +153,21 @@ class Fleet:
 
         async def probe_until_up(server: ServerState) -> None:
             delay = self.probe_interval
+            said = ""
             while True:
                 await asyncio.sleep(delay)
-                if await probe(server.url):
-                    print(f"evalkit: server {server.url} answers again", file=sys.stderr)
-                    server.healthy = True
+                answer = await probe(server.url)
+                if answer is True:
+                    again = "answers again" if answered[server.url] else "answers now and joins the run"
+                    print(f"evalkit: server {server.url} {again}", file=sys.stderr)
+                    server.healthy, answered[server.url] = True, True
                     up[server.url].set()
                     return
+                if isinstance(answer, str) and answer:  # it answers, but must not take requests (another model)
+                    server.last_error = answer
+                    if answer != said:
+                        print(f"evalkit: warning: {answer}; it is kept out of the run", file=sys.stderr)
+                        said = answer
                 delay = min(delay * 2, 10.0)
 
         def retry(i: int, req: Any, server: ServerState, error: Exception) -> bool:
@@ -205,6 +217,8 @@ class Fleet:
                     continue
                 if isinstance(error, (Busy, TimedOut)):
                     refused_at[i] = server.url
+                    server.refused += 1
+                    server.last_refusal = str(error) or type(error).__name__
                     if retry(i, req, server, error):
                         wait = min(2.0 ** (attempts[i] - 1), 30.0) * (0.5 + random.random())
                         told = getattr(error, "retry_after", None)
@@ -241,6 +255,7 @@ class Fleet:
                          drain=False)
                 await asyncio.sleep(0.2)
 
+        answered = {s.url: s.healthy for s in self.servers}  # whether it was ever up: "answers again", or joins
         for server in self.servers:
             if server.healthy:
                 up[server.url].set()

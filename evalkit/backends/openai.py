@@ -198,10 +198,9 @@ class OpenAIBackend:
             served = [m["id"] for m in data]
         except Exception:
             return None
-        base, _, variant = self.model.rpartition(":")
-        if served and self.model not in served and not (variant in ROUTING_VARIANTS and base in served):
-            listed = ", ".join(served[:20]) + (f" and {len(served) - 20} more" if len(served) > 20 else "")
-            raise InputError(f"model {self.model!r} is not served at {url} (it serves: {listed})")
+        why = self._not_served(url, served)
+        if why:
+            raise InputError(why)
         entry = next((m for m in data if m["id"] == self.model), {})
         window = entry.get("max_model_len")
         if self.max_model_len is None and isinstance(window, int):
@@ -271,13 +270,29 @@ class OpenAIBackend:
         limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
         return httpx.AsyncClient(timeout=self._timeouts(), limits=limits, headers=self.headers)
 
-    @staticmethod
-    async def _probe(client: httpx.AsyncClient, url: str) -> bool:
+    async def _probe(self, client: httpx.AsyncClient, url: str) -> bool | str:
+        """Whether a down server may take requests again: it answers, and serves the model (a node that
+        comes back with another checkpoint, or joins late, is checked as a server up at the start is);
+        why not, where it answers but serves another model."""
         try:
             r = await client.get(f"{url}/models", timeout=5)
         except httpx.HTTPError:
             return False
-        return r.status_code < 500
+        if r.status_code >= 500:
+            return False
+        try:
+            served = [m["id"] for m in r.json().get("data", [])] if r.status_code < 400 else []
+        except Exception:  # noqa: BLE001 - a server that lists no models: its requests will tell
+            served = []
+        return self._not_served(url, served) or True
+
+    def _not_served(self, url: str, served: list) -> str | None:
+        """Why the server at `url`, listing `served`, does not serve the model; None where it does (or lists none)."""
+        base, _, variant = self.model.rpartition(":")
+        if served and self.model not in served and not (variant in ROUTING_VARIANTS and base in served):
+            listed = ", ".join(map(str, served[:20])) + (f" and {len(served) - 20} more" if len(served) > 20 else "")
+            return f"model {self.model!r} is not served at {url} (it serves: {listed})"
+        return None
 
     async def _run_all(self, requests: Sequence[Request], out: queue.Queue) -> None:
         async with self._client() as client:
@@ -403,7 +418,8 @@ class OpenAIBackend:
         return httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S, pool=None)
 
     def server_stats(self) -> list[dict[str, Any]]:
-        """Per server: url, healthy, completed, failed_over (requests that went elsewhere), last_error."""
+        """Per server: url, healthy, completed, failed_over (requests it could not be reached for, put back in
+        the queue), last_error, refused (tries it refused: 429, 5xx, timed out) and last_refusal."""
         return [dict(vars(s)) for s in self.fleet.servers]
 
     def _completion(self, req: Request, data: dict[str, Any]) -> Completion:

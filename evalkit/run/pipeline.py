@@ -350,8 +350,9 @@ def evaluate(
         run_dir.write_config(config)
         # the engine's settings are not the run's identity (a resume may change them): each start records its own
         before = previous.get("engine") if isinstance(previous.get("engine"), dict) else None
+        # dp aside: the replica count changes no sample's prompt, seed or engine (`--dp` may change on a resume)
         changed = {k: (before.get(k), v) for k, v in config["engine"].items() if before and k in before
-                   and before.get(k) != v}
+                   and before.get(k) != v and k != "dp"}
         if changed and reused and pending_keys:
             print("evalkit: warning: this invocation's engine settings differ from the last one's ("
                   + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()) + f"); the run's {reused} samples "
@@ -473,8 +474,10 @@ def _say_servers(engine: Backend) -> None:
     said = []
     for s in servers:
         line = f"{s['url']} answered {s['completed']}"
-        if s.get("failed_over"):
-            line += f", {s['failed_over']} sent to another server"
+        if s.get("refused"):  # a server that refuses every try must not look merely idle
+            line += f", refused {s['refused']} tries (last: {str(s.get('last_refusal') or '?')[:120]})"
+        if s.get("failed_over"):  # put back in the queue: another server took them, or the run stopped first
+            line += f", {s['failed_over']} requeued when it could not be reached"
         if not s.get("healthy", True):
             line += f" (down: {s.get('last_error') or 'unreachable'})"
         said.append(line)

@@ -180,7 +180,20 @@ def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str
     as acts of their own. InputError when no sentence is labelled."""
     base = _base(base)
     table = table_of(base, rules)
-    return _fit([_labelled(t, table) for t in traces], base, c, table)
+    views = [_labelled(t, table) for t in traces]
+    _some_reflection(views)
+    return _fit(views, base, c, table)
+
+
+def _some_reflection(views: Sequence[tuple[SentenceFeatures, list[int], np.ndarray]]) -> None:
+    """InputError where sentences are labelled and none of them doubt, check or verdict: such a fit (a
+    `--blank` sheet not yet labelled, say) finds almost no reflection anywhere, and nothing would say so."""
+    y = [v[2] for v in views if len(v[2])]
+    if y and not any(int(np.max(labels)) > 0 for labels in y):
+        n = sum(len(labels) for labels in y)
+        raise InputError(f"fit-detector: every one of the {n} labelled sentences is {LABELS[0]}, none "
+                         f"{', '.join(LABELS[1:-1])} or {LABELS[-1]}: a detector fitted on them would find almost no "
+                         "reflection (a --blank sheet starts all other: label its reflective sentences first)")
 
 
 LEAVE_ONE_OUT_UP_TO = 20  # traces; above, the traces are held out in FOLDS groups (one fit per group)
@@ -203,6 +216,7 @@ def cross_validate(traces: Sequence[LabelledTrace], *, base: ReflectionModel | s
     table = table_of(base, rules)
     labelled = [(t, _labelled(t, table)) for t in traces]
     labelled = [(t, v) for t, v in labelled if len(v[2])]
+    _some_reflection([v for _, v in labelled])
     # copies of one completion (a sheet given twice, a sample repeated) are held out together: one left in
     # the fit would score its twin as if unseen
     group_of: dict[str, int] = {}
