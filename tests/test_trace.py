@@ -281,6 +281,17 @@ def test_a_users_switch_row_counts_switches_and_hides_no_act(tmp_path):
      r"rules\.yaml: cannot read rules \('utf-8' codec can't decode byte 0xe9"),
     ("- {name: x, kind: check, pattern: 'foo'\n",  # a seven-line PyYAML dump without the line
      r"rules\.yaml:1: malformed YAML: expected ',' or '}'"),
+    # a nested repeat hung `evalkit analyze` (40 a's and a b ran for minutes); one matching the empty text made
+    # every sentence an act; two rows of one name could not be told apart in a marker's `rule`
+    ("- {name: x, kind: check, pattern: '(a+)+$'}\n", r"rules\.yaml:1: rule 1: field 'pattern' repeats a group "
+     r"that repeats itself, as \(a\+\)\+ does \('\(a\+\)\+\$'\): on some sentences that takes exponential time"),
+    ("- {name: x, kind: check, pattern: '(?:\\w+\\s?){0,3}done'}\n", r"field 'pattern' repeats a group"),
+    ("- {name: x, kind: check, pattern: '.*'}\n", r"rule 1: field 'pattern' matches the empty text \('\.\*'\): it "
+     r"would fire on every sentence"),
+    ("- {name: x, kind: check, pattern: a}\n- {name: x, kind: doubt, pattern: b}\n",
+     r"rules\.yaml:2: rule 2: field 'name' 'x' is rule 1's name already"),
+    ("- {name: let_me_check, kind: doubt, pattern: hmm}\n", r"field 'name' 'let_me_check' is a built-in row's name"),
+    ("- {name: x, kind: check, pattern: 123}\n", r"rule 1: field 'pattern' must be a non-empty string, got int 123"),
 ])
 def test_a_bad_rules_file_is_one_line_naming_file_line_and_field(tmp_path, text, says):
     path = tmp_path / "rules.yaml"

@@ -371,6 +371,15 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     lines = [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml.SequenceNode) else []
     rows = tuple(rule_from_dict(row, f"{path}:{lines[i - 1]}: rule {i}" if len(lines) == len(data)
                                 else f"{path}: rule {i}") for i, row in enumerate(data, 1))
+    # a marker's `rule` names the row that fired: two rows of one name (or a row named as a built-in one it
+    # is put before) could not be told apart
+    taken = {r.name: "a built-in row's" for r in RULES} if extend else {}
+    for i, row in enumerate(rows, 1):
+        if row.name in taken:
+            where = f"{path}:{lines[i - 1]}: rule {i}" if len(lines) == len(data) else f"{path}: rule {i}"
+            raise InputError(f"{where}: field 'name' {row.name!r} is {taken[row.name]} name already; a marker's "
+                             "`rule` names the row that fired, so each row needs a name of its own")
+        taken[row.name] = f"rule {i}'s"
     return rows + (RULES if extend else ())
 
 
@@ -386,6 +395,9 @@ def rule_from_dict(row: object, where: str) -> Rule:
     if unknown:  # a misspelt `at` or `role` would change what the row fires on without a word
         raise InputError(f"{where}: field '{unknown[0]}' is unknown (a rule has {', '.join(RULE_FIELDS)})")
     for key in ("name", "kind", "pattern"):
+        if key in row and row[key] is not None and not isinstance(row[key], str):
+            raise InputError(f"{where}: field '{key}' must be a non-empty string, got {type(row[key]).__name__} "
+                             f"{row[key]!r:.40}")
         if not isinstance(row.get(key), str) or not row[key]:
             raise InputError(f"{where}: field '{key}' is required (a non-empty string)")
     kind = LEGACY_KINDS.get(row["kind"], row["kind"])
@@ -401,13 +413,58 @@ def rule_from_dict(row: object, where: str) -> Rule:
     if kind == "aha":
         role = "aha"  # a realisation flags the act of its sentence, whatever role the row names
     try:
-        re.compile(row["pattern"])
+        compiled = re.compile(row["pattern"], re.IGNORECASE)
     except re.error as e:
         raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
+    if compiled.search("") is not None:
+        raise InputError(f"{where}: field 'pattern' matches the empty text ({row['pattern']!r:.60}): it would fire "
+                         "on every sentence")
+    if _nested_repeat(row["pattern"]):
+        raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does "
+                         f"({row['pattern']!r:.60}): on some sentences that takes exponential time, and the analysis "
+                         "would hang; write it without the nesting (a+ for (a+)+, \\w+(?: \\w+)? for (\\w+ ?){0,2})")
     cues = row.get("cues")
     if cues is not None and (not isinstance(cues, list) or not cues or not all(isinstance(c, str) and c for c in cues)):
         raise InputError(f"{where}: field 'cues' must be a non-empty list of non-empty strings (or left out)")
     return Rule(row["name"], kind, row["pattern"], at, role, None if cues is None else tuple(c.lower() for c in cues))
+
+
+def _nested_repeat(pattern: str) -> bool:
+    """Whether `pattern` repeats (more than once, a varying number of times) a group holding a repeat that
+    can take more than one copy: (a+)+, (x+x+)+y, (?:\\w+\\s+)*, (\\w+ ?){0,3}. Python's regex engine
+    backtracks through every split of a text among such repeats, exponentially (or polynomially, to the
+    outer bound's power) many, when the rest fails to match. A heuristic on the parsed pattern (the
+    classic star height), not a proof: (a|aa)*b passes; no built-in row nests so. False where the pattern
+    cannot be parsed here (another Python's parser)."""
+    try:
+        from re import _parser as parser  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_parse as parser
+    try:
+        repeats = {parser.MAX_REPEAT, parser.MIN_REPEAT}
+
+        def inner(av: object) -> Iterable:
+            if isinstance(av, parser.SubPattern):
+                yield av
+            elif isinstance(av, (list, tuple)):
+                for x in av:
+                    yield from inner(x)
+
+        def nested(items: object, outer: bool) -> bool:
+            for op, av in items:
+                if op in repeats:
+                    lo, hi, sub = av
+                    if outer and hi != lo and hi > 1:
+                        return True
+                    if nested(sub, outer or (hi != lo and hi > 1)):
+                        return True
+                elif any(nested(sub, outer) for sub in inner(av)):
+                    return True
+            return False
+
+        return nested(parser.parse(pattern), False)
+    except Exception:  # noqa: BLE001 - a parser that differs: no check, as before there was one
+        return False
 
 
 def rule_to_dict(rule: Rule) -> dict:
