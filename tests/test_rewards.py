@@ -326,6 +326,27 @@ def test_slow_programs_before_quick_ones_in_a_batch_do_not_cost_them_their_rewar
                       log_extra=logs.log_extra)
     assert out[12:] == [1.0] * 4, logs.extra["code_reward/reason"]
     assert out[:12] == [0.0] * 12 and set(logs.extra["code_reward/reason"][:12]) == {"timeout"}
+    # stdio: a sliced loop's other cases ran on, each costing another slice, and the right programs still scored 0
+    tests = json.dumps({"style": "stdio", "cases": [{"input": f"{k}\n", "output": f"{k + 1}\n"} for k in range(5)]})
+    loops = [f"```python\n# attempt {i}: {'padding ' * 10}\nwhile True:\n    pass\n```" for i in range(8)]
+    right = [f"```python\n# {i}\nprint(int(input()) + 1)\n```" for i in range(4)]
+    logs = Logs()
+    out = code_reward(completions=loops + right, tests=[tests] * 12, per_answer_s=1.0, batch_deadline_s=8.0,
+                      log_extra=logs.log_extra)
+    assert out == [0.0] * 8 + [1.0] * 4, logs.extra["code_reward/reason"]
+
+
+def test_a_batch_of_right_programs_that_fits_its_deadline_is_not_cut_into_slices():
+    # the first cut of checking cheapest first sliced every run of a long batch: right programs whose test
+    # takes 0.35 s (36 of them: 7 s on two workers, within 12 s) were cut, run again, and the last ones scored 0
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "f", "cases": [{"input": [1], "output": 2}]})
+    slow = [f"```python\nimport time\n# {i}\ndef f(x):\n    t = time.perf_counter()\n"
+            f"    while time.perf_counter() - t < 0.35:\n        pass\n    return x + 1\n```" for i in range(36)]
+    logs = Logs()
+    out = code_reward(completions=slow, tests=[tests] * 36, per_answer_s=1.0, batch_deadline_s=12.0,
+                      log_extra=logs.log_extra)
+    assert out == [1.0] * 36, logs.extra["code_reward/reason"]
 
 
 def test_a_code_label_nested_too_deeply_leaves_its_row_unjudged_not_the_batch():

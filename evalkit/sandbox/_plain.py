@@ -68,7 +68,9 @@ def dump_plain(value: Any, _depth: int = 0) -> Any:
     if t is complex:
         return {"c": [repr(value.real), repr(value.imag)]}
     if _numpy_scalar(t):  # np.int64(3) is 3, as `==` in LiveCodeBench's grader has it; its item() must be plain
-        return dump_plain(value.item(), _depth + 1)
+        item = value.item()
+        if type(item) is not t:  # np.longdouble's item() is itself
+            return dump_plain(item, _depth + 1)
     raise PlainError(f"not a plain value: {t.__module__}.{t.__qualname__}")
 
 

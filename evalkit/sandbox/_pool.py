@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -50,7 +50,8 @@ _CHECKER_SCALE = 16  # the trusted checker's messages: up to 256 MB and 16 Mi va
 _TOO_LARGE = f"reply too large (over {_MAX_MESSAGE >> 20} MB or {plain.MAX_VALUES:,} values)"
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 _REASON_CHARS = 300  # a test's reason and a run's detail: all a program's text may add to a verdict
-_SLICE_MIN_S = 0.25  # run_many's first pass gives a test at least this long (a quick program's start-up fits)
+_SLICE_MIN_S = 0.25  # a run given a slice (run_many) has at least this long a test (a quick program's start-up fits)
+_FITS_SHARE = 0.8  # run_many gives runs their full time while those waiting take at most this share of the time left
 
 
 class OptionError(InputError, ValueError):
@@ -619,8 +620,10 @@ class _Slot:
         cap = self.config.file_mb << 20
         out, detail = [], ""
         for case in tests.cases or ():
-            if self.batch_deadline is not None and time.monotonic() >= self.batch_deadline:
-                out.append({"passed": False, "reason": "timeout"})  # cut at the batch deadline: not run
+            if ((self.batch_deadline is not None and time.monotonic() >= self.batch_deadline)
+                    or (self.slice_s is not None and any(t["reason"] == "timeout" for t in out))):
+                # cut at the batch deadline: not run; or past a slice, where the run is run again whole
+                out.append({"passed": False, "reason": "timeout"})
                 detail = detail or f"test {len(out) - 1}: timeout"
                 continue
             stdin = case.input if isinstance(case.input, str) else json.dumps(case.input)
@@ -778,28 +781,58 @@ class Sandbox:
         deadline: a time.monotonic() value; a run not started by then is not run (None in its place), and
             a test still running then fails with reason `timeout`.
 
-        Under a deadline, with more runs than workers, a first pass gives each test a short slice of
-        the time (`_slice_s`), so that slow programs (an endless loop, a sleep) early in the list cannot
-        use up the batch's time before quick ones later in it have run: a quick program's place in the
-        batch does not decide its verdict. A run that timed out in the first pass is run again with the
-        full `timeout_s` per test, in order, while the deadline allows; one that cannot be is
-        left with its first pass's result (its tests cut short: `timeout`).
+        Under a deadline, with more runs than workers, each run as it starts is given the full `timeout_s`
+        per test while the runs not yet started fit in the time left at the pace the finished ones set
+        (`_slice_s`); where they would not, it gets a slice of it, so that slow programs (an endless loop, a
+        sleep) early in the list cannot use up the batch's time before quick ones later in it have run: a
+        quick program's place in the batch does not decide its verdict. A run that timed out within its
+        slice is run again with the full `timeout_s` per test, in order, while the deadline allows; of
+        its two results the one that passed more tests counts (the second on a tie).
         """
         jobs = list(jobs)
+        if deadline is None or len(jobs) <= len(self._slots):
+            def whole(job):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                return self.run(*job, deadline=deadline)
 
-        def one(job, slice_s=None):
-            if deadline is not None and time.monotonic() >= deadline:
+            return self._map(whole, jobs)
+        results: list[RunResult | None] = [None] * len(jobs)
+        sliced: list[int] = []
+        spent: list[float] = []  # seconds each finished run took
+        lock = threading.Lock()
+        order = iter(range(len(jobs)))
+
+        def first_pass() -> None:
+            while True:
+                with lock:
+                    i = next(order, None)
+                    if i is None or time.monotonic() >= deadline:
+                        return
+                    slice_s = self._slice_s(len(jobs) - i, deadline, spent)
+                start = time.monotonic()
+                result = self.run(*jobs[i], deadline=deadline, slice_s=slice_s)
+                with lock:
+                    spent.append(time.monotonic() - start)
+                    results[i] = result
+                    if slice_s is not None and result.timed_out:
+                        sliced.append(i)
+
+        threads = [threading.Thread(target=first_pass, daemon=True) for _ in self._slots]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+        def again(i: int) -> RunResult | None:
+            if time.monotonic() >= deadline:
                 return None
-            return self.run(*job, deadline=deadline, slice_s=slice_s)
+            return self.run(*jobs[i], deadline=deadline)
 
-        slice_s = self._slice_s(len(jobs), deadline)
-        results = self._map(partial(one, slice_s=slice_s), jobs)
-        if slice_s is None:
-            return results
-        again = [i for i, r in enumerate(results) if r is not None and r.timed_out]
-        for i, r in zip(again, self._map(one, [jobs[i] for i in again])):
-            if r is not None:
-                results[i] = r
+        sliced.sort()
+        for i, result in zip(sliced, self._map(again, sliced)):
+            if result is not None and result.passed >= results[i].passed:
+                results[i] = result
         return results
 
     def _map(self, fn: Callable, jobs: list) -> list:
@@ -808,13 +841,16 @@ class Sandbox:
         with ThreadPoolExecutor(len(self._slots)) as pool:
             return list(pool.map(fn, jobs))
 
-    def _slice_s(self, n: int, deadline: float | None) -> float | None:
-        """The first pass's limit per test: half the time left shared among the runs each worker has
-        (at least _SLICE_MIN_S); None (one pass) without a deadline, with no more runs than workers, or
-        where the slice would be no shorter than `timeout_s`."""
-        if deadline is None or n <= len(self._slots):
+    def _slice_s(self, waiting: int, deadline: float, spent: Sequence[float]) -> float | None:
+        """The limit per test of the next run, with `waiting` runs not started (it included): None (its full
+        `timeout_s`) while they fit in the time left at the mean pace of the runs finished (`spent`; none
+        finished: they fit), else half the time left shared among the runs each worker has, at least
+        _SLICE_MIN_S, and None where that is no shorter than `timeout_s`."""
+        left = deadline - time.monotonic()
+        workers = len(self._slots)
+        if not spent or waiting * (sum(spent) / len(spent)) / workers <= _FITS_SHARE * left:
             return None
-        share = max(_SLICE_MIN_S, (deadline - time.monotonic()) * len(self._slots) / (2 * n))
+        share = max(_SLICE_MIN_S, left * workers / (2 * waiting))
         return share if share < self.config.timeout_s else None
 
 
