@@ -473,6 +473,22 @@ def test_cli_analyze_writes_one_line_per_input_and_prints_a_summary(tmp_path):
     assert result.exit_code == 2 and "unknown verifier 'nope'" in result.output
 
 
+def test_analyze_in_python_reads_chat_messages_and_names_what_it_cannot_read():
+    # analyze() took "no" for a list of think_open values (an error about lengths), and chat messages or a number
+    # failed deep inside with AttributeError: 'list' object has no attribute 'rfind'
+    text = "<think>2 + 2 = 4. Wait, let me check: 4 - 2 = 2. Yes, that matches.</think> \\boxed{4}"
+    chat = analyze([{"role": "assistant", "content": text}], "4")
+    assert chat == analyze(text, "4") and chat.final_correct is True
+    with pytest.raises(TypeError, match=r"think_open must be true or false \(or one per completion\), got 'no'"):
+        analyze(text, think_open="no")
+    with pytest.raises(TypeError, match=r"completion 0: expected a string or chat messages, got int 123"):
+        analyze(123)
+    with pytest.raises(TypeError, match=r"completions must be a list of texts, got one text"):
+        analyze_many(text)
+    # a list holding only the prompt's user message is no answer (its text was read as the completion)
+    assert analyze([{"role": "user", "content": text}], "4").final_correct is False
+
+
 def test_cli_analyze_reads_chat_message_completions_as_the_rewards_do(tmp_path):
     # TRL's conversational completions, saved as they come: refused as "a list, not text (choose it with
     # --completion-field)", though no other field would do and the rewards read them

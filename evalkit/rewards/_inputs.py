@@ -18,7 +18,9 @@ def completion_text(completion: Any) -> str:
     """The text of one completion: a string, or the assistant messages' contents joined.
 
     Accepts `"text"`, `[{"role": "assistant", "content": "..."}]`, a single message dict, and
-    content given as a list of parts (`[{"type": "text", "text": "..."}]`). Anything else is "".
+    content given as a list of parts (`[{"type": "text", "text": "..."}]`). Anything else is "", and so
+    is a list without an assistant message (a message without a role counts as one): a prompt's user
+    message is no answer.
     """
     if completion is None:
         return ""
@@ -28,7 +30,7 @@ def completion_text(completion: Any) -> str:
         return _content(completion.get("content"))
     if isinstance(completion, (list, tuple)):
         messages = [m for m in completion if isinstance(m, dict)]
-        replies = [m for m in messages if m.get("role", "assistant") == "assistant"] or messages
+        replies = [m for m in messages if m.get("role", "assistant") == "assistant"]
         return "".join(_content(m.get("content")) for m in replies)
     return ""
 

@@ -240,10 +240,18 @@ def analyze_many(
         `fit_detector` wrote, adapted to a model's own labelled traces; InputError if it is none), or
         the model itself (`load_model`), as a run pins the one whose sha256 it records.
     """
+    if isinstance(completions, (str, bytes)):  # its characters would be n completions
+        raise TypeError("analyze_many: completions must be a list of texts, got one text (use analyze())")
+    completions = [_text_of(c, i) for i, c in enumerate(completions)]
     n = len(completions)
     golds = list(golds) if golds is not None else [None] * n
     finish_reasons = list(finish_reasons) if finish_reasons is not None else [None] * n
-    opens = [think_open] * n if isinstance(think_open, bool) else list(think_open)
+    if isinstance(think_open, bool) or type(think_open).__name__ == "bool_":  # numpy's too
+        opens = [bool(think_open)] * n
+    elif hasattr(think_open, "__len__") and not isinstance(think_open, (str, bytes)):
+        opens = list(think_open)
+    else:
+        raise TypeError(f"analyze_many: think_open must be true or false (or one per completion), got {think_open!r:.40}")
     if not (len(golds) == len(finish_reasons) == len(opens) == n) or (correct is not None and len(correct) != n):
         raise ValueError("analyze_many: completions, golds, finish_reasons, think_open and correct must have one entry each")
     detector = DETECTOR_ALIASES.get(detector, detector)
@@ -314,6 +322,19 @@ def analyze_many(
     with _collector_paused():
         return [_stats(completions[i] or "", p, verdicts, finals[i], tokenizer, batch is not None)
                 for i, p in enumerate(parsed)]
+
+
+def _text_of(completion: Any, i: int) -> str:
+    """A completion's text: a string, or chat messages (their assistant messages' text, as the rewards read
+    them); TypeError naming the completion for anything else (a number would fail deep inside)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, (list, tuple, dict)):
+        from evalkit.rewards._inputs import completion_text
+
+        return completion_text(completion)
+    raise TypeError(f"completion {i}: expected a string or chat messages, got {type(completion).__name__} "
+                    f"{completion!r:.40}")
 
 
 def analyze(
