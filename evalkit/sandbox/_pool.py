@@ -799,7 +799,7 @@ class Sandbox:
             return self._map(whole, jobs)
         results: list[RunResult | None] = [None] * len(jobs)
         sliced: list[int] = []
-        spent: list[float] = []  # seconds each finished run took
+        spent: list[tuple[float, int, bool]] = []  # each finished run's seconds, tests, and whether it timed out
         lock = threading.Lock()
         order = iter(range(len(jobs)))
 
@@ -813,7 +813,7 @@ class Sandbox:
                 start = time.monotonic()
                 result = self.run(*jobs[i], deadline=deadline, slice_s=slice_s)
                 with lock:
-                    spent.append(time.monotonic() - start)
+                    spent.append((time.monotonic() - start, len(result.tests), result.timed_out))
                     results[i] = result
                     if slice_s is not None and result.timed_out:
                         sliced.append(i)
@@ -841,16 +841,19 @@ class Sandbox:
         with ThreadPoolExecutor(len(self._slots)) as pool:
             return list(pool.map(fn, jobs))
 
-    def _slice_s(self, waiting: int, deadline: float, spent: Sequence[float]) -> float | None:
+    def _slice_s(self, waiting: int, deadline: float, spent: Sequence[tuple[float, int, bool]]) -> float | None:
         """The limit per test of the next run, with `waiting` runs not started (it included): None (its full
         `timeout_s`) while they fit in the time left at the mean pace of the runs finished (`spent`; none
-        finished: they fit), else half the time left shared among the runs each worker has, at least
-        _SLICE_MIN_S, and None where that is no shorter than `timeout_s`."""
+        finished: they fit). Else half the time left shared among the runs each worker has, but at least
+        _SLICE_MIN_S and a quarter more than the slowest test of a run finished in time took (a slice that
+        cuts programs as slow as those that pass wastes the time of both); None where that is no shorter
+        than `timeout_s`."""
         left = deadline - time.monotonic()
         workers = len(self._slots)
-        if not spent or waiting * (sum(spent) / len(spent)) / workers <= _FITS_SHARE * left:
+        if not spent or waiting * (sum(s for s, _, _ in spent) / len(spent)) / workers <= _FITS_SHARE * left:
             return None
-        share = max(_SLICE_MIN_S, left * workers / (2 * waiting))
+        slowest = max((s / n for s, n, timed_out in spent if n and not timed_out), default=0.0)
+        share = max(_SLICE_MIN_S, left * workers / (2 * waiting), 1.25 * slowest)
         return share if share < self.config.timeout_s else None
 
 
