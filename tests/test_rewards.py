@@ -312,9 +312,9 @@ def test_code_batch_deadline_scores_unchecked_programs_zero_timeout():
     assert logs.extra["code_reward/reason"][:11] == ["timeout"] * 11
 
 
-def test_slow_programs_before_quick_ones_in_a_batch_do_not_cost_them_their_reward():
-    # the sandbox ran programs in the batch's order: twelve endless loops (longer, so the shortest-first order
-    # does not help) ahead of four right programs used up the deadline, and the right ones scored 0 (`timeout`)
+def test_code_under_a_deadline_is_checked_shortest_program_first_not_in_the_batch_s_order():
+    # programs ran in the batch's order: twelve endless loops (longer programs) ahead of four right ones used up
+    # the deadline, and the right ones scored 0 (`timeout`) for their place in the batch
     _code_verifier_or_skip()
     tests = json.dumps({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3},
                                                                          {"input": [2, 2], "output": 4}]})
@@ -322,31 +322,10 @@ def test_slow_programs_before_quick_ones_in_a_batch_do_not_cost_them_their_rewar
              for i in range(12)]
     right = [f"```python\ndef add(a, b):  # {i}\n    return a + b\n```" for i in range(4)]
     logs = Logs()
-    out = code_reward(completions=loops + right, tests=[tests] * 16, per_answer_s=1.0, batch_deadline_s=6.0,
+    out = code_reward(completions=loops + right, tests=[tests] * 16, per_answer_s=1.0, batch_deadline_s=4.0,
                       log_extra=logs.log_extra)
     assert out[12:] == [1.0] * 4, logs.extra["code_reward/reason"]
     assert out[:12] == [0.0] * 12 and set(logs.extra["code_reward/reason"][:12]) == {"timeout"}
-    # stdio: a sliced loop's other cases ran on, each costing another slice, and the right programs still scored 0
-    tests = json.dumps({"style": "stdio", "cases": [{"input": f"{k}\n", "output": f"{k + 1}\n"} for k in range(5)]})
-    loops = [f"```python\n# attempt {i}: {'padding ' * 10}\nwhile True:\n    pass\n```" for i in range(8)]
-    right = [f"```python\n# {i}\nprint(int(input()) + 1)\n```" for i in range(4)]
-    logs = Logs()
-    out = code_reward(completions=loops + right, tests=[tests] * 12, per_answer_s=1.0, batch_deadline_s=8.0,
-                      log_extra=logs.log_extra)
-    assert out == [0.0] * 8 + [1.0] * 4, logs.extra["code_reward/reason"]
-
-
-def test_a_batch_of_right_programs_that_fits_its_deadline_is_not_cut_into_slices():
-    # the first cut of checking cheapest first sliced every run of a long batch: right programs whose test
-    # takes 0.35 s (36 of them: 7 s on two workers, within 12 s) were cut, run again, and the last ones scored 0
-    _code_verifier_or_skip()
-    tests = json.dumps({"style": "call", "entry_point": "f", "cases": [{"input": [1], "output": 2}]})
-    slow = [f"```python\nimport time\n# {i}\ndef f(x):\n    t = time.perf_counter()\n"
-            f"    while time.perf_counter() - t < 0.35:\n        pass\n    return x + 1\n```" for i in range(36)]
-    logs = Logs()
-    out = code_reward(completions=slow, tests=[tests] * 36, per_answer_s=1.0, batch_deadline_s=12.0,
-                      log_extra=logs.log_extra)
-    assert out == [1.0] * 36, logs.extra["code_reward/reason"]
 
 
 def test_a_code_label_nested_too_deeply_leaves_its_row_unjudged_not_the_batch():

@@ -50,8 +50,6 @@ _CHECKER_SCALE = 16  # the trusted checker's messages: up to 256 MB and 16 Mi va
 _TOO_LARGE = f"reply too large (over {_MAX_MESSAGE >> 20} MB or {plain.MAX_VALUES:,} values)"
 _SETUP_S = 20.0  # a child that has not entered its layers by then is an infrastructure fault
 _REASON_CHARS = 300  # a test's reason and a run's detail: all a program's text may add to a verdict
-_SLICE_MIN_S = 0.25  # a run given a slice (run_many) has at least this long a test (a quick program's start-up fits)
-_FITS_SHARE = 0.8  # run_many gives runs their full time while those waiting take at most this share of the time left
 
 
 class OptionError(InputError, ValueError):
@@ -384,7 +382,6 @@ class _Slot:
         self.lock = threading.Lock()
         self._servers: dict[str, _Server] = {}
         self.batch_deadline: float | None = None
-        self.slice_s: float | None = None  # a first pass's limit per test (Sandbox.run_many), below timeout_s
 
     def server(self, role: str) -> _Server:
         srv = self._servers.pop(role, None)
@@ -414,14 +411,12 @@ class _Slot:
     # -- each style returns the per-test list, or raises InfraError
 
     def _until(self, seconds: float) -> float:
-        """A test's deadline: `seconds` (a first pass's slice when shorter) from now, or the batch deadline
-        when that comes first."""
-        end = time.monotonic() + (seconds if self.slice_s is None else min(seconds, self.slice_s))
+        """A test's deadline: `seconds` from now, or the batch deadline when that comes first."""
+        end = time.monotonic() + seconds
         return end if self.batch_deadline is None else min(end, self.batch_deadline)
 
-    def run(self, program: str, tests: CodeTests, deadline: float | None = None, slice_s: float | None = None
-            ) -> RunResult:
-        self.batch_deadline, self.slice_s = deadline, slice_s
+    def run(self, program: str, tests: CodeTests, deadline: float | None = None) -> RunResult:
+        self.batch_deadline = deadline
         start = time.monotonic()
         if tests.style != "assert" and not tests.cases:  # a data fault, never a silent 0 (as for assert)
             return RunResult(error=f"the {tests.style} tests hold no cases")
@@ -620,10 +615,8 @@ class _Slot:
         cap = self.config.file_mb << 20
         out, detail = [], ""
         for case in tests.cases or ():
-            if ((self.batch_deadline is not None and time.monotonic() >= self.batch_deadline)
-                    or (self.slice_s is not None and any(t["reason"] == "timeout" for t in out))):
-                # cut at the batch deadline: not run; or past a slice, where the run is run again whole
-                out.append({"passed": False, "reason": "timeout"})
+            if self.batch_deadline is not None and time.monotonic() >= self.batch_deadline:
+                out.append({"passed": False, "reason": "timeout"})  # cut at the batch deadline: not run
                 detail = detail or f"test {len(out) - 1}: timeout"
                 continue
             stdin = case.input if isinstance(case.input, str) else json.dumps(case.input)
@@ -756,105 +749,39 @@ class Sandbox:
             self._free.append(slot)
             self._cv.notify()
 
-    def run(self, program: str, tests: CodeTests | dict | str, deadline: float | None = None,
-            slice_s: float | None = None) -> RunResult:
+    def run(self, program: str, tests: CodeTests | dict | str, deadline: float | None = None) -> RunResult:
         """Check one candidate program against all its tests. Never raises for the program's faults;
         an infrastructure fault comes back as RunResult.error.
 
         deadline: a time.monotonic() value; a test still running then fails with reason `timeout`.
-        slice_s: each test's limit when below `timeout_s` (run_many's first pass): a test that runs past
-            it fails with reason `timeout`, as at its own limit.
         """
         tests = CodeTests.from_any(tests)
         if self.config.require_layers:
             self.layers()
         slot = self._acquire()
         try:
-            return slot.run(program, tests, deadline, slice_s)
+            return slot.run(program, tests, deadline)
         finally:
             self._release(slot)
 
     def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]], deadline: float | None = None
                  ) -> list[RunResult | None]:
-        """Many runs, `workers` at a time, results in input order; cheapest first under a deadline.
+        """Many runs, `workers` at a time, results in input order.
 
         deadline: a time.monotonic() value; a run not started by then is not run (None in its place), and
             a test still running then fails with reason `timeout`.
-
-        Under a deadline, with more runs than workers, each run as it starts is given the full `timeout_s`
-        per test while the runs not yet started fit in the time left at the pace the finished ones set
-        (`_slice_s`); where they would not, it gets a slice of it, so that slow programs (an endless loop, a
-        sleep) early in the list cannot use up the batch's time before quick ones later in it have run: a
-        quick program's place in the batch does not decide its verdict. A run that timed out within its
-        slice is run again with the full `timeout_s` per test, in order, while the deadline allows; of
-        its two results the one that passed more tests counts (the second on a tie).
         """
         jobs = list(jobs)
-        if deadline is None or len(jobs) <= len(self._slots):
-            def whole(job):
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-                return self.run(*job, deadline=deadline)
 
-            return self._map(whole, jobs)
-        results: list[RunResult | None] = [None] * len(jobs)
-        sliced: list[int] = []
-        spent: list[tuple[float, int, bool]] = []  # each finished run's seconds, tests, and whether it timed out
-        lock = threading.Lock()
-        order = iter(range(len(jobs)))
-
-        def first_pass() -> None:
-            while True:
-                with lock:
-                    i = next(order, None)
-                    if i is None or time.monotonic() >= deadline:
-                        return
-                    slice_s = self._slice_s(len(jobs) - i, deadline, spent)
-                start = time.monotonic()
-                result = self.run(*jobs[i], deadline=deadline, slice_s=slice_s)
-                with lock:
-                    spent.append((time.monotonic() - start, len(result.tests), result.timed_out))
-                    results[i] = result
-                    if slice_s is not None and result.timed_out:
-                        sliced.append(i)
-
-        threads = [threading.Thread(target=first_pass, daemon=True) for _ in self._slots]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-        def again(i: int) -> RunResult | None:
-            if time.monotonic() >= deadline:
+        def one(job):
+            if deadline is not None and time.monotonic() >= deadline:
                 return None
-            return self.run(*jobs[i], deadline=deadline)
+            return self.run(*job, deadline=deadline)
 
-        sliced.sort()
-        for i, result in zip(sliced, self._map(again, sliced)):
-            if result is not None and result.passed >= results[i].passed:
-                results[i] = result
-        return results
-
-    def _map(self, fn: Callable, jobs: list) -> list:
         if len(jobs) <= 1 or len(self._slots) == 1:
-            return [fn(job) for job in jobs]
+            return [one(job) for job in jobs]
         with ThreadPoolExecutor(len(self._slots)) as pool:
-            return list(pool.map(fn, jobs))
-
-    def _slice_s(self, waiting: int, deadline: float, spent: Sequence[tuple[float, int, bool]]) -> float | None:
-        """The limit per test of the next run, with `waiting` runs not started (it included): None (its full
-        `timeout_s`) while they fit in the time left at the mean pace of the runs finished (`spent`; none
-        finished: they fit). Else half the time left shared among the runs each worker has, but at least
-        _SLICE_MIN_S and a quarter more than the slowest test of a run finished in time took (a slice that
-        cuts programs as slow as those that pass wastes the time of both); None where that is no shorter
-        than `timeout_s`."""
-        left = deadline - time.monotonic()
-        workers = len(self._slots)
-        if not spent or waiting * (sum(s for s, _, _ in spent) / len(spent)) / workers <= _FITS_SHARE * left:
-            return None
-        slowest = max((s / n for s, n, timed_out in spent if n and not timed_out), default=0.0)
-        share = max(_SLICE_MIN_S, left * workers / (2 * waiting), 1.25 * slowest)
-        return share if share < self.config.timeout_s else None
+            return list(pool.map(one, jobs))
 
 
 _DEFAULT: dict[SandboxConfig, Sandbox] = {}

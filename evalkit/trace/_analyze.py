@@ -248,7 +248,7 @@ def analyze_many(
     finish_reasons = list(finish_reasons) if finish_reasons is not None else [None] * n
     if isinstance(think_open, bool) or type(think_open).__name__ == "bool_":  # numpy's too
         opens = [bool(think_open)] * n
-    elif hasattr(think_open, "__len__") and not isinstance(think_open, (str, bytes)):
+    elif hasattr(think_open, "__iter__") and not isinstance(think_open, (str, bytes, dict)):
         opens = list(think_open)
     else:
         raise TypeError(f"analyze_many: think_open must be true or false (or one per completion), got {think_open!r:.40}")

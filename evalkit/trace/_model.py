@@ -176,7 +176,7 @@ class ReflectionModel:
         self.bias = np.asarray(data["bias"], dtype=np.float64)
         self.threshold = float(data["threshold"])
         # a user's rule rows the model was fitted with: analysis reads them as features, not as acts
-        self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}")
+        self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}", checked=False)  # as fitted
                            for k, row in enumerate(data.get("rules") or (), 1))
         # False: it was fitted with its rows alone (`load_rules(..., extend=False)`), not before the built-in table
         self.builtin_rules = data.get("builtin_rules", True)

@@ -386,7 +386,7 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
 RULE_FIELDS = ("name", "kind", "pattern", "at", "role", "cues")
 
 
-def rule_from_dict(row: object, where: str) -> Rule:
+def rule_from_dict(row: object, where: str, checked: bool = True) -> Rule:
     """The row a mapping `{name, kind, pattern, at, role, cues}` spells (as `load_rules` reads it);
     InputError prefixed with `where` naming the bad field."""
     if not isinstance(row, dict):
@@ -416,32 +416,43 @@ def rule_from_dict(row: object, where: str) -> Rule:
         compiled = re.compile(row["pattern"], re.IGNORECASE)
     except re.error as e:
         raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
-    if compiled.search("") is not None:
-        raise InputError(f"{where}: field 'pattern' matches the empty text ({row['pattern']!r:.60}): it would fire "
-                         "on every sentence")
-    if _nested_repeat(row["pattern"]):
-        raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does "
-                         f"({row['pattern']!r:.60}): on some sentences that takes exponential time, and the analysis "
-                         "would hang; write it without the nesting (a+ for (a+)+, \\w+(?: \\w+)? for (\\w+ ?){0,2})")
+    if checked:  # a model file's rows are read as they were fitted (a run pins the file by its sha256)
+        _check_cost(row["pattern"], compiled, where)
     cues = row.get("cues")
     if cues is not None and (not isinstance(cues, list) or not cues or not all(isinstance(c, str) and c for c in cues)):
         raise InputError(f"{where}: field 'cues' must be a non-empty list of non-empty strings (or left out)")
     return Rule(row["name"], kind, row["pattern"], at, role, None if cues is None else tuple(c.lower() for c in cues))
 
 
+def _check_cost(pattern: str, compiled: re.Pattern, where: str) -> None:
+    """InputError for a pattern that fires on every sentence or can take exponential time on one."""
+    if compiled.search("") is not None:
+        raise InputError(f"{where}: field 'pattern' matches the empty text ({pattern!r:.60}): it would fire on every "
+                         "sentence")
+    if _nested_repeat(pattern):
+        raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does ({pattern!r:.60}): "
+                         "on some sentences that takes exponential time, and the analysis would hang; write it without "
+                         "the nesting (a+ for (a+)+), or repeat the group 3 times at most ((?:\\w+\\W+){0,3})")
+
+
+_SMALL_REPEAT = 3  # an outer repeat of at most this many copies may hold repeats: "up to three words between"
+
+
 def _nested_repeat(pattern: str) -> bool:
-    """Whether `pattern` repeats (more than once, a varying number of times) a group holding a repeat that
-    can take more than one copy: (a+)+, (x+x+)+y, (?:\\w+\\s+)*, (\\w+ ?){0,3}. Python's regex engine
-    backtracks through every split of a text among such repeats, exponentially (or polynomially, to the
-    outer bound's power) many, when the rest fails to match. A heuristic on the parsed pattern (the
-    classic star height), not a proof: (a|aa)*b passes; no built-in row nests so. False where the pattern
-    cannot be parsed here (another Python's parser)."""
+    """Whether `pattern` repeats (more than _SMALL_REPEAT times, a varying number of times) a group holding
+    a repeat that can take more than one copy: (a+)+, (x+x+)+y, (?:\\w+\\s+)*, (\\w+ ?){0,5}. Python's regex
+    engine backtracks through every split of a text among such repeats, exponentially many, when the rest
+    fails to match. A word gap of a few words, (?:\\w+\\W+){0,3}, is allowed (to the bound's power, not
+    exponential), and so is an atomic group. A heuristic on the parsed pattern (the classic star height),
+    not a proof: (a|aa)*b passes; no built-in row nests so. False where the pattern cannot be parsed here
+    (another Python's parser)."""
     try:
         from re import _parser as parser  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
         import sre_parse as parser
     try:
         repeats = {parser.MAX_REPEAT, parser.MIN_REPEAT}
+        atomic = getattr(parser, "ATOMIC_GROUP", object())  # Python 3.11+
 
         def inner(av: object) -> Iterable:
             if isinstance(av, parser.SubPattern):
@@ -456,8 +467,10 @@ def _nested_repeat(pattern: str) -> bool:
                     lo, hi, sub = av
                     if outer and hi != lo and hi > 1:
                         return True
-                    if nested(sub, outer or (hi != lo and hi > 1)):
+                    if nested(sub, outer or (hi != lo and hi > _SMALL_REPEAT)):
                         return True
+                elif op is atomic:  # no backtracking into it: (?>a+)+b is linear
+                    continue
                 elif any(nested(sub, outer) for sub in inner(av)):
                     return True
             return False
