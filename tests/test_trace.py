@@ -285,7 +285,9 @@ def test_a_users_switch_row_counts_switches_and_hides_no_act(tmp_path):
     # every sentence an act; two rows of one name could not be told apart in a marker's `rule`
     ("- {name: x, kind: check, pattern: '(a+)+$'}\n", r"rules\.yaml:1: rule 1: field 'pattern' repeats a group "
      r"that repeats itself, as \(a\+\)\+ does \('\(a\+\)\+\$'\): on some sentences that takes exponential time"),
-    ("- {name: x, kind: check, pattern: '(?:\\w+\\s?){0,4}done'}\n", r"field 'pattern' repeats a group"),
+    ("- {name: x, kind: check, pattern: '(?:\\w+\\s?){0,3}done'}\n", r"field 'pattern' repeats a group"),
+    ("- {name: x, kind: check, pattern: '(?>(a+)+b)'}\n", r"field 'pattern' repeats a group"),
+    ("- {name: x, kind: check, pattern: '(?:(?:\\w+\\W*){0,3}){0,3}x'}\n", r"field 'pattern' repeats a group"),
     ("- {name: x, kind: check, pattern: '.*'}\n", r"rule 1: field 'pattern' matches the empty text \('\.\*'\): it "
      r"would fire on every sentence"),
     ("- {name: x, kind: check, pattern: a}\n- {name: x, kind: doubt, pattern: b}\n",
@@ -299,6 +301,17 @@ def test_a_bad_rules_file_is_one_line_naming_file_line_and_field(tmp_path, text,
     with pytest.raises(InputError, match=says) as e:
         load_rules(path)
     assert "\n" not in str(e.value)
+
+
+def test_a_users_word_gap_and_atomic_groups_load_and_fire(tmp_path):
+    # the nested-repeat check refused "up to three words between", the most common way to write a gap
+    path = tmp_path / "rules.yaml"
+    path.write_text("- {name: gap, kind: doubt, pattern: '\\bnot\\W+(?:\\w+\\W+){0,3}right\\b'}\n"
+                    "- {name: atom, kind: check, pattern: '(?>re)+-?check'}\n")
+    rules = load_rules(path)
+    stats = analyze("<think>So x = 4. Hmm, that is not quite right. Let me recheck the sum.</think> 4",
+                    detector="rules", rules=rules, verifier=None)
+    assert [m.rule for m in stats.markers][:2] == ["gap", "atom"], stats.markers
 
 
 def test_a_users_start_rows_with_groups_flags_or_shared_group_names_fire_as_written(tmp_path):

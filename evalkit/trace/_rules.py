@@ -432,20 +432,23 @@ def _check_cost(pattern: str, compiled: re.Pattern, where: str) -> None:
     if _nested_repeat(pattern):
         raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does ({pattern!r:.60}): "
                          "on some sentences that takes exponential time, and the analysis would hang; write it without "
-                         "the nesting (a+ for (a+)+), or repeat the group 3 times at most ((?:\\w+\\W+){0,3})")
+                         "the nesting (a+ for (a+)+); a gap of words may repeat, 3 times at most, a group each part of "
+                         "which takes a character ((?:\\w+\\W+){0,3})")
 
 
 _SMALL_REPEAT = 3  # an outer repeat of at most this many copies may hold repeats: "up to three words between"
 
 
 def _nested_repeat(pattern: str) -> bool:
-    """Whether `pattern` repeats (more than _SMALL_REPEAT times, a varying number of times) a group holding
-    a repeat that can take more than one copy: (a+)+, (x+x+)+y, (?:\\w+\\s+)*, (\\w+ ?){0,5}. Python's regex
-    engine backtracks through every split of a text among such repeats, exponentially many, when the rest
-    fails to match. A word gap of a few words, (?:\\w+\\W+){0,3}, is allowed (to the bound's power, not
-    exponential), and so is an atomic group. A heuristic on the parsed pattern (the classic star height),
-    not a proof: (a|aa)*b passes; no built-in row nests so. False where the pattern cannot be parsed here
-    (another Python's parser)."""
+    """Whether `pattern` repeats a group holding a repeat that can take a varying number (above one) of
+    copies, so that Python's regex engine, when the rest fails to match, backtracks through every split of
+    a text among them: exponentially many for (a+)+ and (?:\\w+\\s+)*, and, for a fixed or small outer
+    repeat, the outer count's power ((?:\\w+\\s?){10}). Allowed: an outer repeat of at most _SMALL_REPEAT copies,
+    not itself inside another repeat, whose body takes at least one character in each part (a word gap,
+    (?:\\w+\\W+){0,3}: the parts cannot swap characters), and a repeat of an atomic group ((?>a+)+b; inside
+    one, the same rules hold). A heuristic on the parsed pattern (the classic star height), not a proof:
+    (a|aa)*b passes; no built-in row is flagged. False where the pattern cannot be parsed here (another
+    Python's parser)."""
     try:
         from re import _parser as parser  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
@@ -454,28 +457,37 @@ def _nested_repeat(pattern: str) -> bool:
         repeats = {parser.MAX_REPEAT, parser.MIN_REPEAT}
         atomic = getattr(parser, "ATOMIC_GROUP", object())  # Python 3.11+
 
-        def inner(av: object) -> Iterable:
+        def parts(av: object) -> Iterable:
             if isinstance(av, parser.SubPattern):
                 yield av
             elif isinstance(av, (list, tuple)):
                 for x in av:
-                    yield from inner(x)
+                    yield from parts(x)
 
-        def nested(items: object, outer: bool) -> bool:
+        def loose(body: object) -> bool:
+            """Whether a part of a repeated body can take no character (copies of the rest may then touch)."""
+            return any(parser.SubPattern(body.state, [item]).getwidth()[0] == 0 for item in body)
+
+        def nested(items: object, copies: int, touching: bool) -> bool:
+            """copies: how many times the enclosing repeats may take what `items` match (1 outside any);
+            touching: whether copies of an enclosing repeat's parts may meet without a character between."""
             for op, av in items:
                 if op in repeats:
-                    lo, hi, sub = av
-                    if outer and hi != lo and hi > 1:
+                    lo, hi, body = av
+                    if hi > 1 and hi != lo and copies > 1 and (copies > _SMALL_REPEAT or touching):
                         return True
-                    if nested(sub, outer or (hi != lo and hi > _SMALL_REPEAT)):
+                    inside = (min(copies * hi, 1 << 30), touching or copies > 1 or loose(body)) if hi > 1 \
+                        else (copies, touching)
+                    if nested(body, *inside):
                         return True
-                elif op is atomic:  # no backtracking into it: (?>a+)+b is linear
-                    continue
-                elif any(nested(sub, outer) for sub in inner(av)):
+                elif op is atomic:  # no backtracking into it from outside: a scope of its own
+                    if nested(av, 1, False):
+                        return True
+                elif any(nested(part, copies, touching) for part in parts(av)):
                     return True
             return False
 
-        return nested(parser.parse(pattern), False)
+        return nested(parser.parse(pattern), 1, False)
     except Exception:  # noqa: BLE001 - a parser that differs: no check, as before there was one
         return False
 
