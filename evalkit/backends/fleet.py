@@ -110,6 +110,7 @@ class Fleet:
         done = asyncio.Event()
         failure: list[BaseException] = []
         up = {s.url: asyncio.Event() for s in self.servers}
+        answered = {s.url: s.healthy for s in self.servers}  # whether it was ever up: "answers again", or joins
         background: list[asyncio.Task] = []
         in_flight = 0  # requests sent and not yet answered or refused
         backing_off = {s.url: 0.0 for s in self.servers}  # until when (monotonic) a server's refusal is waited out
@@ -255,7 +256,6 @@ class Fleet:
                          drain=False)
                 await asyncio.sleep(0.2)
 
-        answered = {s.url: s.healthy for s in self.servers}  # whether it was ever up: "answers again", or joins
         for server in self.servers:
             if server.healthy:
                 up[server.url].set()

@@ -87,7 +87,8 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     """Judge OpenRLHF's request; a JSON-ready dict in its remote reward protocol.
 
     Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons", "details"}`,
-    every value a list aligned with `queries` (`details`: each verdict's line on how it was reached); an unjudged answer has reward 0.0 and unjudged 1.
+    every value a list aligned with `queries` (`details`: each verdict's line on how it was reached); an
+    unjudged answer has reward 0.0 and unjudged 1.
     verifier: for labels that are not code-test JSON (those always go to `code`).
     partial: an answer scores its verdict's `score` (for code, the fraction of tests passed).
     think_format: how the policy thinks (a name, `auto` per response, or None for r1); an unknown

@@ -2,8 +2,8 @@
 
 A plain value is built from exact built-in types only (no subclasses, no objects with their own
 `__eq__`): None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset. A numpy
-scalar (np.int64, np.float64, np.bool_) is sent as the built-in its `item()` gives; arrays are not. They travel
-as JSON; every JSON object is a tag, so decoding builds fresh built-in objects and nothing else. An
+scalar (np.int64, np.float64, np.bool_) is sent as the built-in its `item()` gives; arrays are not.
+They travel as JSON; every JSON object is a tag, so decoding builds fresh built-in objects and nothing else. An
 int too large for a JSON number travels as hex (`{"i": "-1f"}`): linear both ways, and free of
 Python's 4,300-digit limit on decimal conversion.
 

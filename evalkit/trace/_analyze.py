@@ -251,7 +251,8 @@ def analyze_many(
     elif hasattr(think_open, "__iter__") and not isinstance(think_open, (str, bytes, dict)):
         opens = list(think_open)
     else:
-        raise TypeError(f"analyze_many: think_open must be true or false (or one per completion), got {think_open!r:.40}")
+        raise TypeError(f"analyze_many: think_open must be true or false (or one per completion), got "
+                        f"{think_open!r:.40}")
     if not (len(golds) == len(finish_reasons) == len(opens) == n) or (correct is not None and len(correct) != n):
         raise ValueError("analyze_many: completions, golds, finish_reasons, think_open and correct must have one entry each")
     detector = DETECTOR_ALIASES.get(detector, detector)

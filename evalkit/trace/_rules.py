@@ -369,14 +369,14 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a list of rules (or a mapping with key 'rules')")
     lines = [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml.SequenceNode) else []
-    rows = tuple(rule_from_dict(row, f"{path}:{lines[i - 1]}: rule {i}" if len(lines) == len(data)
-                                else f"{path}: rule {i}") for i, row in enumerate(data, 1))
+    wheres = [f"{path}:{lines[i - 1]}: rule {i}" if len(lines) == len(data) else f"{path}: rule {i}"
+              for i in range(1, len(data) + 1)]
+    rows = tuple(rule_from_dict(row, where) for row, where in zip(data, wheres))
     # a marker's `rule` names the row that fired: two rows of one name (or a row named as a built-in one it
     # is put before) could not be told apart
     taken = {r.name: "a built-in row's" for r in RULES} if extend else {}
-    for i, row in enumerate(rows, 1):
+    for i, (row, where) in enumerate(zip(rows, wheres), 1):
         if row.name in taken:
-            where = f"{path}:{lines[i - 1]}: rule {i}" if len(lines) == len(data) else f"{path}: rule {i}"
             raise InputError(f"{where}: field 'name' {row.name!r} is {taken[row.name]} name already; a marker's "
                              "`rule` names the row that fired, so each row needs a name of its own")
         taken[row.name] = f"rule {i}'s"
@@ -430,8 +430,8 @@ def _check_cost(pattern: str, compiled: re.Pattern, where: str) -> None:
         raise InputError(f"{where}: field 'pattern' matches the empty text ({pattern!r:.60}): it would fire on every "
                          "sentence")
     if _nested_repeat(pattern):
-        raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does ({pattern!r:.60}): "
-                         "on some sentences that takes exponential time, and the analysis would hang; write it without "
+        raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does "
+                         f"({pattern!r:.60}): on some sentences that takes exponential time, and the analysis would hang; write it without "
                          "the nesting (a+ for (a+)+); a gap of words may repeat, 3 times at most, a group each part of "
                          "which takes a character ((?:\\w+\\W+){0,3})")
 
