@@ -67,7 +67,7 @@ def test_malformed_requests_get_a_clear_4xx_and_the_server_keeps_serving(server,
 def test_other_methods_the_alias_and_bad_code_labels_get_json_answers(server):
     # PUT was http.server's 501 with an HTML page; `"query": null` hid its alias `queries`
     r = httpx.put(f"{server.url}/get_reward", json={}, timeout=10)
-    assert r.status_code == 405 and "method PUT not allowed" in r.json()["error"] and r.headers["Allow"] == "GET, POST"
+    assert r.status_code == 405 and "method PUT not allowed" in r.json()["error"] and r.headers["Allow"] == "GET, HEAD, POST"
     r = httpx.post(f"{server.url}/get_reward", json={"query": None, "queries": [query("42")], "labels": ["42"]},
                    timeout=30)
     assert r.status_code == 200 and r.json()["rewards"] == [1.0]
@@ -89,6 +89,10 @@ def test_unknown_endpoint_is_404_and_health_reports(server):
     health = httpx.get(f"{server.url}/health", timeout=10)
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "verifier": "math", "served": 1, "in_flight": 0}
+    # a load balancer's HEAD check was http.server's 501: it gets GET's status and headers, and no body
+    head = httpx.head(f"{server.url}/health", timeout=10)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["Content-Length"]) > 0
+    assert httpx.head(f"{server.url}/nope", timeout=10).status_code == 404
 
 
 def test_concurrent_clients_each_get_their_own_answers(server):

@@ -249,6 +249,9 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(404, {"error": f"no such endpoint: GET {self.path} (try POST /get_reward, GET /health)"})
 
+        def do_HEAD(self) -> None:  # noqa: N802 - a load balancer's health check: GET's status and headers, no body
+            self.do_GET()
+
         def do_POST(self) -> None:  # noqa: N802
             if self.path.split("?")[0] != "/get_reward":
                 self._drain()
@@ -274,7 +277,7 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
         def _other(self) -> None:  # PUT, DELETE, ...: http.server would answer 501 with an HTML page
             self._drain()
             self._reply(405, {"error": f"method {self.command} not allowed (try POST /get_reward, GET /health)"},
-                        allow="GET, POST")
+                        allow="GET, HEAD, POST")
 
         do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other  # noqa: N815
 
@@ -294,7 +297,8 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Allow", allow)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("%s " + fmt, self.address_string(), *args)
