@@ -535,6 +535,23 @@ RULES = {
         ("[0, \\frac{1}{2^{98}}]", "[0, \\frac{1}{2^{99}}]", False),
         ("\\begin{pmatrix} 1 \\\\ 2^{-40} \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2^{-41} \\end{pmatrix}", False),
     ],
+    "Unicode symbols are the LaTeX they stand for": [
+        ("∞", "\\infty", True),
+        ("(−∞, 2]", "(-\\infty, 2]", True),
+        ("√2", "\\sqrt{2}", True),
+        ("2√3", "\\sqrt{12}", True),
+        ("√(√2+1)", "\\sqrt{\\sqrt{2}+1}", True),
+        ("√√16", "2", True),
+        ("∛8", "2", True),
+        ("x²+1", "x^2+1", True),
+        ("10⁻³", "0.001", True),
+        ("3·4", "12", True),
+        ("x ≥ 3", "x \\geq 3", True),
+        ("√2", "\\sqrt{3}", False),
+        ("x³", "x^2", False),
+        ("∞", "-\\infty", False),
+        ("√x+1", "\\sqrt{x+1}", False),  # a root sign takes the name after it, not the sum
+    ],
     "signs and spaces between digits": [
         ("12\\,345", "12345", True),
         ("- 5", "-5", True),

@@ -284,6 +284,32 @@ _VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
 _CURRENCY = re.compile(r"\\\$|\\!")
 
 
+# Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `3·4`, `≤`): the LaTeX it stands for.
+_SYMBOLS = {"∞": "\\infty ", "·": "\\cdot ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
+            "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
+_SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
+_ROOT_INDEX = {"√": "", "∛": "[3]", "∜": "[4]"}
+# a root sign's radicand: a brace or parenthesis group (one level of nesting), else a number, a name, or a command
+# with its arguments (`√\pi`, `√\frac{1}{2}`, `√√16` once the inner root is `\sqrt{16}`)
+_ROOT_SIGN = re.compile(r"([√∛∜])\s*(?:\{((?:[^{}]|\{[^{}]*\})*)\}|\(((?:[^()]|\([^()]*\))*)\)|(\d+(?:\.\d+)?|[A-Za-z]\w*|\\[A-Za-z]+(?:\[[^\]]*\])?(?:\{(?:[^{}]|\{[^{}]*\})*\})*))")
+_SUPERSCRIPTS = re.compile("[" + "".join(_SUPERSCRIPT) + "]+")
+_SYMBOL = re.compile("[" + "".join(_SYMBOLS) + "]")
+_UNICODE_MATH = re.compile("[" + "".join(_SYMBOLS) + "".join(_SUPERSCRIPT) + "".join(_ROOT_INDEX) + "]")
+
+
+def _unicode_math(text: str) -> str:
+    if not _UNICODE_MATH.search(text):
+        return text
+    for _ in range(4):  # `√(√2+1)`: a root inside a root's radicand, the outer one first
+        rooted = _ROOT_SIGN.sub(lambda m: "\\sqrt%s{%s}" % (_ROOT_INDEX[m.group(1)],
+                                                             next(g for g in m.groups()[1:] if g is not None)), text)
+        if rooted == text:
+            break
+        text = rooted
+    text = _SUPERSCRIPTS.sub(lambda m: "^{%s}" % "".join(_SUPERSCRIPT[c] for c in m.group(0)), text)
+    return _SYMBOL.sub(lambda m: _SYMBOLS[m.group(0)], text)
+
+
 def _vulgar_fractions(text: str) -> str:
     if not _VULGAR_CHAR.search(text):
         return text
@@ -328,6 +354,8 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # `\color{white}{5}4` is 54); `4\phantom{5}`: what a phantom holds is not shown, so it is not there.
         ("color", (r"\\(?:color|textcolor)\s*\{[^{}]*\}", "")),
         ("phantom", (r"\\[hv]?phantom\s*\{[^{}]*\}", "")),
+        # `∞`, `√2`, `∛(x+1)`, `x²`, `10⁻³`, `3·4`, `≤`, `±`: a Unicode symbol is the LaTeX it stands for.
+        ("unicode_math", _unicode_math),
         # `½`, `3¾`: a vulgar fraction character is the fraction.
         ("vulgar_fraction", _vulgar_fractions),
         ("repeating_decimal", _repeating_decimals),
