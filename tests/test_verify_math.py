@@ -551,6 +551,8 @@ RULES = {
         ("x³", "x^2", False),
         ("∞", "-\\infty", False),
         ("√x+1", "\\sqrt{x+1}", False),  # a root sign takes the name after it, not the sum
+        ("\\varnothing", "\\emptyset", True),
+        ("\\varnothing", "\\{0\\}", False),
     ],
     "signs and spaces between digits": [
         ("12\\,345", "12345", True),

@@ -356,6 +356,8 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("phantom", (r"\\[hv]?phantom\s*\{[^{}]*\}", "")),
         # `∞`, `√2`, `∛(x+1)`, `x²`, `10⁻³`, `3·4`, `≤`, `±`: a Unicode symbol is the LaTeX it stands for.
         ("unicode_math", _unicode_math),
+        # `\varnothing` is `\emptyset`, the empty set (math-verify reads that one, as it reads `∅` and `\{\}`).
+        ("empty_set", (r"\\varnothing(?![A-Za-z])", r"\\emptyset")),
         # `½`, `3¾`: a vulgar fraction character is the fraction.
         ("vulgar_fraction", _vulgar_fractions),
         ("repeating_decimal", _repeating_decimals),
