@@ -553,6 +553,10 @@ RULES = {
         ("√x+1", "\\sqrt{x+1}", False),  # a root sign takes the name after it, not the sum
         ("\\varnothing", "\\emptyset", True),
         ("\\varnothing", "\\{0\\}", False),
+        ("\\approx 3.14", "3.14", True),  # an answer opening with a relation is the value after it
+        ("≈ 3.14", "3.14", True),
+        ("= 5", "5", True),
+        ("\\approx 3.14", "3.15", False),
     ],
     "signs and spaces between digits": [
         ("12\\,345", "12345", True),

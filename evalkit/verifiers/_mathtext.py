@@ -286,7 +286,7 @@ _CURRENCY = re.compile(r"\\\$|\\!")
 
 # Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `3·4`, `≤`): the LaTeX it stands for.
 _SYMBOLS = {"∞": "\\infty ", "·": "\\cdot ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
-            "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
+            "≈": "\\approx ", "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
 _ROOT_INDEX = {"√": "", "∛": "[3]", "∜": "[4]"}
 # a root sign's radicand: a brace or parenthesis group (one level of nesting), else a number, a name, or a command
@@ -381,6 +381,9 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("degree_sign", (r"(?<=\d)\s*°(?:\s*[CF](?![A-Za-z]))?", r"^\\circ")),
         # `4.`, `185\`, `x = 2.`: a sentence's full stop or a stray line break after the answer.
         ("trailing_clutter", _strip_trailing_clutter),
+        # `= 5`, `\approx 3.14`, `≈ 3.14`: an answer that opens with an equals or approximation sign is the value
+        # after it (as `x = 5` and `x \approx 3.14` are).
+        ("leading_relation", (r"^\s*(?:=(?!=)|\\approx(?![A-Za-z])|\\simeq(?![A-Za-z])|\\sim(?![A-Za-z]))\s*(?=\S)", "")),
         # `+7`: a leading plus sign on a number.
         ("leading_plus", (r"^\+\s*(?=[\d.])", "")),
         # Minerva's `-3./2`: a decimal point with no digits after it, before a slash.
