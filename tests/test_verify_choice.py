@@ -90,6 +90,9 @@ def test_a_bare_answer_is_read_whole():
     "The answer would be B.",
     "A is wrong. Thus, B is the correct answer.",
     "$\\boxed{\\mathrm{B}}$",
+    "答案是 B",  # the answer in Chinese, as a C-Eval or CMMLU prompt has it written
+    "所以正确答案为：(B)。",
+    "答案：**B**，因为 A 不成立",
 ])
 def test_letter_forms_models_also_write(completion):
     v = verify_choice(completion, "B")
@@ -115,6 +118,9 @@ def test_letter_forms_models_also_write(completion):
     ("(C) or maybe (A)", "A, C"),  # the README's own example without "the answer is": read as A, the last letter
     ("I think (C) or (A).", "A, C"),
     ("\\text{(C)} or \\text{(A)}", "A, C"),
+    ("答案是 C 或 A", "A, C"),  # or, and, and the list comma in Chinese
+    ("答案是A和C。", "A, C"),
+    ("答案是 A、C", "A, C"),
 ])
 def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
     v = verify_choice(completion, "A")

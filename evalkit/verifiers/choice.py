@@ -32,11 +32,13 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
     ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*"
                          r"(?:\)?\s*\}?\s*\}|[.):][^{}]*\})")),
-    # "the answer is: B", "Answer - B", "the answer would be $B$".
+    # "the answer is: B", "Answer - B", "the answer would be $B$", "答案是 B".
     # "option C" or "choice C" alone names an option ("Option C is tempting"), not the answer: those words need
     # the statement's verb or colon ("the correct option is C", "Choice: C"); "Final: C" states it too.
     ("answer_is", re.compile(r"(?:(?i:answer)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?"
-                             r"|(?i:choice|option|final)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-))\s*"
+                             r"|(?i:choice|option|final)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)"
+                             # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), as Chinese prompts have it written
+                             r"|(?:正确)?答案\s*(?:应该是|应是|应为|就是|是|为|选)?\s*[:：]?)\s*"
                              + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L + r"(?![A-Za-z])")),
     # "Thus, B is the correct answer."
     # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
@@ -65,7 +67,8 @@ _LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
 _JOINED = (r"[ \t]*(?:,[ \t]*(?:or\b|and\b)?|[—–][ \t]*or\b|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
-           r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
+           r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b"
+           r"|或者|或|还是|和|与|及|[、，])[ \t]*"  # "B或C", "B和C", "B、C": or, and, and a list's comma
            r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?")
 _NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?"
                 r"(?![A-Za-z]|['’][A-Za-z])")  # not "B vs A's 10"
@@ -93,7 +96,7 @@ _OWN_CLAUSE_LIST = re.compile(r"(?:(?:[ \t]*,(?:[ \t]*(?:and|or|nor)\b)?|[ \t]+(
 _ARTICLE_A = re.compile(r"[ \t]+(?!(?:because|since|as|both|respectively|too|also|then|or|and|nor|in|on|is|are|was|"
                         r"were)\b)(?!(?:(?:most|very)[ \t]+)?(?:only|alone|likely|probably|possibly|perhaps|maybe|"
                         r"either|each|together|definitely|certainly|clearly|surely)\b[ \t]*(?:[.,;:!?)]|$))[a-z]{2,}")
-_ALTERNATIVE = re.compile(r"\bor\b|\bvs\b|\bversus\b|[/|∨]|\\(?:lor|vee)")  # "B or C": both are chosen
+_ALTERNATIVE = re.compile(r"\bor\b|\bvs\b|\bversus\b|[/|∨]|\\(?:lor|vee)|或|还是")  # "B or C": both are chosen
 _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # Three or more letters in parentheses, none negated and none in a statement: the options restated
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
