@@ -284,7 +284,7 @@ _VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
 _CURRENCY = re.compile(r"\\\$|\\!")
 
 
-# Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `3·4`, `≤`): the LaTeX it stands for.
+# Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `a₁`, `3·4`, `≤`): the LaTeX it stands for.
 _SYMBOLS = {"∞": "\\infty ", "·": "\\cdot ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
             "≈": "\\approx ", "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
@@ -293,8 +293,10 @@ _ROOT_INDEX = {"√": "", "∛": "[3]", "∜": "[4]"}
 # with its arguments (`√\pi`, `√\frac{1}{2}`, `√√16` once the inner root is `\sqrt{16}`)
 _ROOT_SIGN = re.compile(r"([√∛∜])\s*(?:\{((?:[^{}]|\{[^{}]*\})*)\}|\(((?:[^()]|\([^()]*\))*)\)|(\d+(?:\.\d+)?|[A-Za-z]\w*|\\[A-Za-z]+(?:\[[^\]]*\])?(?:\{(?:[^{}]|\{[^{}]*\})*\})*))")
 _SUPERSCRIPTS = re.compile("[" + "".join(_SUPERSCRIPT) + "]+")
+_SUBSCRIPT = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
+_SUBSCRIPTS = re.compile("[" + "".join(_SUBSCRIPT) + "]+")
 _SYMBOL = re.compile("[" + "".join(_SYMBOLS) + "]")
-_UNICODE_MATH = re.compile("[" + "".join(_SYMBOLS) + "".join(_SUPERSCRIPT) + "".join(_ROOT_INDEX) + "]")
+_UNICODE_MATH = re.compile("[" + "".join((*_SYMBOLS, *_SUPERSCRIPT, *_SUBSCRIPT, *_ROOT_INDEX)) + "]")
 
 
 def _unicode_math(text: str) -> str:
@@ -307,6 +309,7 @@ def _unicode_math(text: str) -> str:
             break
         text = rooted
     text = _SUPERSCRIPTS.sub(lambda m: "^{%s}" % "".join(_SUPERSCRIPT[c] for c in m.group(0)), text)
+    text = _SUBSCRIPTS.sub(lambda m: "_{%s}" % "".join(_SUBSCRIPT[c] for c in m.group(0)), text)
     return _SYMBOL.sub(lambda m: _SYMBOLS[m.group(0)], text)
 
 
