@@ -123,6 +123,19 @@ def test_verdicts_score_the_fraction_of_tests(verifier):
     assert (cut.correct, cut.reason) == (False, "truncated")
 
 
+def test_the_first_failed_test_is_named_as_the_report_counts_them(verifier):
+    # counted from 1, as the report's list of tests is: "test 0" beside a list whose "test 1" passed misled
+    stdio = {"style": "stdio", "cases": [{"input": "1", "output": "2"}, {"input": "2", "output": "5"},
+                                         {"input": "3", "output": "4"}]}
+    add_one = fenced("print(int(input()) + 1)\n")
+    product = fenced("def add(a, b):\n    return a * b\n")  # fails ADD_TESTS' first and third asserts
+    v_stdio, v_assert = verifier.verify_many([VerifyItem(add_one, stdio), VerifyItem(product, ADD_TESTS)])
+    assert [t.passed for t in v_stdio.tests] == [True, False, True]
+    assert v_stdio.detail.endswith("test 2: wrong output"), v_stdio.detail
+    assert [t.passed for t in v_assert.tests] == [False, True, False]
+    assert "test 1: " in v_assert.detail and "test 0" not in v_assert.detail, v_assert.detail
+
+
 def test_timeout_is_not_correct_and_not_unjudged(verifier):
     v = verifier.verify_many([VerifyItem(fenced("def add(a, b):\n    while True:\n        pass\n"), ADD_TESTS)])[0]
     assert (v.correct, v.score, v.reason) == (False, 0.0, "timeout")

@@ -602,7 +602,7 @@ class _Slot:
                 r = {"passed": False, "reason": forced[i]}
             out.append(r)
             if not r["passed"] and not detail:
-                detail = f"test {i}: {r['reason']}"
+                detail = f"test {i + 1}: {r['reason']}"  # counted from 1, as the report lists them
         if n_tests == 0:
             raise InfraError("the test code defines no tests (no top-level assert, no check function)")
         if done and not called:  # nothing the program did decided these tests: they test nothing
@@ -617,7 +617,7 @@ class _Slot:
         for case in tests.cases or ():
             if self.batch_deadline is not None and time.monotonic() >= self.batch_deadline:
                 out.append({"passed": False, "reason": "timeout"})  # cut at the batch deadline: not run
-                detail = detail or f"test {len(out) - 1}: timeout"
+                detail = detail or f"test {len(out)}: timeout"
                 continue
             stdin = case.input if isinstance(case.input, str) else json.dumps(case.input)
             child = self.server("candidate").spawn({"role": "stdio", "program": program, "prelude": tests.prelude},
@@ -650,7 +650,7 @@ class _Slot:
                 child.finish()
             out.append({"passed": passed, "reason": reason})
             if not passed and not detail:
-                detail = f"test {len(out) - 1}: {reason}"
+                detail = f"test {len(out)}: {reason}"
         return out, detail or "all tests passed"
 
 
