@@ -2,7 +2,8 @@
 
 Generation runs in its own thread; finished samples are verified and analyzed in batches (BATCH, or
 whatever came within FLUSH_SECONDS) and appended to samples.jsonl, on disk before the next batch is
-counted, so a run killed at any point loses only what was in flight.
+counted, so a run killed at any point loses only what was in flight (a batch being verified included:
+it waits for its slowest check, and an interrupt writes it unjudged for the rerun to verify).
 """
 
 from __future__ import annotations
