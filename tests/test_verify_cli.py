@@ -263,6 +263,21 @@ def test_a_completion_that_is_not_text_is_named_at_its_line_and_golds_that_are_n
     r = CliRunner().invoke(main, ["verify", "def f(): return 1", '{"style": "assert", "entry_point": "f"}',
                                   "--verifier", "code"])
     assert r.exit_code == 2 and "the assert tests hold no test code ('code')" in r.output, r.output
+    # tests found to test nothing only once run were an `error` verdict, exit 0: refused as the contract says,
+    # one pair or a pairs line
+    for code, says in (("x = 1", "the test code defines no tests"),
+                       ("assert 1 == 1", "the test code ran to its end without calling add"),
+                       ("import nosuchmodule\nassert add(1, 2) == 3", "No module named 'nosuchmodule'")):
+        tests = {"style": "assert", "entry_point": "add", "code": code}
+        r = CliRunner().invoke(main, ["verify", "def add(a, b): return a + b", json.dumps(tests), "--verifier", "code"])
+        assert r.exit_code == 2 and says in r.output and "bad code tests" not in r.output, r.output
+        src.write_text(json.dumps({"answer": "def add(a, b): return a + b", "gold": tests, "verifier": "code"}) + "\n")
+        r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(tmp_path / "out.jsonl")])
+        assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold': " in r.output and says in r.output, r.output
+        assert not (tmp_path / "out.jsonl").exists()
+    ok = {"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3"}
+    r = CliRunner().invoke(main, ["verify", "def add(a, b): return a + b", json.dumps(ok), "--verifier", "code"])
+    assert r.exit_code == 0 and r.output.startswith("correct"), r.output
 
 
 def test_json_messages_that_end_in_at_name_their_column_once(tmp_path):

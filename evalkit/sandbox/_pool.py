@@ -135,12 +135,15 @@ class RunResult:
 
     tests: one {"passed": bool, "reason": str} per test, in order.
     error: an infrastructure fault (the sandbox could not run it); then `tests` is empty.
+    tests_fault: the fault is the tests' own (they hold no test, never call the program, fail to set up),
+        not the sandbox's: `evalkit verify` refuses such tests as bad input.
     detail: a line on what happened (the candidate's error, the first failure).
     ms: wall-clock milliseconds for the whole run.
     """
 
     tests: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    tests_fault: bool = False
     detail: str = ""
     ms: float = 0.0
 
@@ -155,6 +158,10 @@ class RunResult:
 
 class InfraError(RuntimeError):
     """The sandbox itself failed (a server died, a child could not enter its layers)."""
+
+
+class TestsFault(InfraError):
+    """The tests themselves cannot judge a program (no test in them, none calling it, a failing setup)."""
 
 
 # ---------------------------------------------------------------- talking to one pre-started server
@@ -419,7 +426,7 @@ class _Slot:
         self.batch_deadline = deadline
         start = time.monotonic()
         if tests.style != "assert" and not tests.cases:  # a data fault, never a silent 0 (as for assert)
-            return RunResult(error=f"the {tests.style} tests hold no cases")
+            return RunResult(error=f"the {tests.style} tests hold no cases", tests_fault=True)
         try:
             if tests.style == "stdio":
                 out, detail = self._stdio(program, tests)
@@ -431,7 +438,8 @@ class _Slot:
             for role in ("candidate", "checker"):  # a server in an unknown state is replaced
                 self.drop(role)
             why = str(e) if isinstance(e, InfraError) else f"sandbox failure: {type(e).__name__}: {e}"
-            return RunResult(error=why[:_REASON_CHARS], ms=(time.monotonic() - start) * 1000)
+            return RunResult(error=why[:_REASON_CHARS], tests_fault=isinstance(e, TestsFault),
+                             ms=(time.monotonic() - start) * 1000)
         out = [{**t, "reason": _text(t["reason"], _REASON_CHARS)} for t in out]
         return RunResult(tests=out, detail=_text(detail, _REASON_CHARS), ms=(time.monotonic() - start) * 1000)
 
@@ -478,7 +486,7 @@ class _Slot:
                 try:
                     request = {"a": plain.dump_plain(args), "k": {"d": []}}
                 except plain.PlainError as e:
-                    raise InfraError(f"a test input is not plain JSON data ({e})") from None
+                    raise TestsFault(f"a test input is not plain JSON data ({e})") from None
                 if not child.send(request, deadline):  # past the deadline, it was cut, not deaf
                     gone = "timeout" if time.monotonic() >= deadline else "the program stopped reading its calls"
                     out.append({"passed": False, "reason": gone})
@@ -556,8 +564,9 @@ class _Slot:
                     break
                 if not isinstance(msg, dict) or "setup_error" in msg:
                     if not called:  # the program has had no say yet: the tests or the sandbox failed
-                        why = msg["setup_error"] if isinstance(msg, dict) else f"the checker stopped ({msg})"
-                        raise InfraError(f"the tests themselves failed: {why}")
+                        if isinstance(msg, dict):
+                            raise TestsFault(f"the tests themselves failed: {msg['setup_error']}")
+                        raise InfraError(f"the tests themselves failed: the checker stopped ({msg})")
                     break  # after the program answered, a checker that dies is the program's doing
 
                 if "tests" in msg:
@@ -604,9 +613,9 @@ class _Slot:
             if not r["passed"] and not detail:
                 detail = f"test {i + 1}: {r['reason']}"  # counted from 1, as the report lists them
         if n_tests == 0:
-            raise InfraError("the test code defines no tests (no top-level assert, no check function)")
+            raise TestsFault("the test code defines no tests (no top-level assert, no check function)")
         if done and not called:  # nothing the program did decided these tests: they test nothing
-            raise InfraError(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
+            raise TestsFault(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
                              "(its tests test nothing)")
         return out, detail or "all tests passed"
 

@@ -28,6 +28,9 @@ from evalkit.sandbox._pool import OptionError, check_number
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
 
 # Fenced blocks, in preference order: a block tagged with one of these languages, then an untagged one.
+# How an unjudged verdict's detail starts when the tests, not the program or the sandbox, are at fault (they cannot
+# be read, hold no test, never call the program): `evalkit verify` refuses such tests as bad input, exit 2.
+BAD_TESTS = "bad code tests: "
 PYTHON_TAGS = ("python", "python3", "py")
 # CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts with at least as many of the
 # same character (so a ```python line inside a ````python block is content); a fence never closed runs to the end
@@ -173,7 +176,7 @@ class CodeVerifier:
             try:
                 tests = CodeTests.from_any(item.gold)
             except (ValueError, KeyError, TypeError) as e:
-                verdicts[i] = Verdict.infra_error(f"bad code tests: {e}")
+                verdicts[i] = Verdict.infra_error(f"{BAD_TESTS}{e}")
                 continue
             defines = tests.entry_point if tests.style in ("assert", "call") else None
             if item.answer_only:  # final answer text, read whole: no think block, no token limit
@@ -218,10 +221,10 @@ def _verdict(code: str, result) -> Verdict:
     if result is None:
         return Verdict(False, 0.0, code, "timeout", "not run: the batch deadline passed first")
     if result.error:
-        return Verdict.infra_error(result.error, result.ms)
+        return Verdict.infra_error(f"{BAD_TESTS}{result.error}" if result.tests_fault else result.error, result.ms)
     total = len(result.tests)
     if not total:  # tests that hold no test judge nothing (the sandbox says so first; this is a backstop)
-        return Verdict.infra_error("the tests hold no test", result.ms)
+        return Verdict.infra_error(f"{BAD_TESTS}the tests hold no test", result.ms)
     passed = result.passed
     correct = passed == total
     reason = "correct" if correct else "timeout" if result.timed_out else "wrong"
