@@ -237,7 +237,12 @@ def test_a_json_line_cut_at_its_end_names_its_own_column(tmp_path):
     (["judge", "doctor", "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--max-tokens", "0"],
      "evalkit: error: --max-tokens: expected a whole number of at least 1, got 0"),
     (["judge", "doctor", "--judge", "m", "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-max-flips", "-1"],
-     "evalkit: error: --judge-max-flips: expected a whole number of at least 0, got -1")])
+     "evalkit: error: --judge-max-flips: expected a whole number of at least 0, got -1"),
+    # click's own checks of a value were its usage block, four lines: one line, as the project's are
+    (["export", "math500", "--format", "trl", "--out", "."],
+     "evalkit: error: Invalid value for '--out': File '.' is a directory."),
+    (["export", "math500", "--format", "csv", "--out", "x.jsonl"],
+     "evalkit: error: Invalid value for '--format': 'csv' is not one of 'trl', 'verl'.")])
 def test_counts_out_of_range_are_refused_naming_the_option(tmp_path, monkeypatch, args, expected):
     # `export --limit -1` said "no problems to export"; `judge doctor --max-tokens 0` asked the judge anyway;
     # the counts the commands check themselves get the project's one line, not click's usage form
