@@ -40,7 +40,16 @@ from evalkit.errors import InputError
 from evalkit.jsonl import cut_partial_line
 from evalkit.thinking import ThinkFormat, recorded_format, split_think
 
-DEFAULT_BUDGETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
+FIRST_BUDGET = 512  # the default budgets: powers of two from this one up to the longest thinking
+
+
+def default_budgets(longest: int) -> tuple[int, ...]:
+    """Powers of two from FIRST_BUDGET to the first that holds `longest` thinking units (at least one):
+    thinking of 40,000 tokens gets 65,536, its whole length, as its last budget."""
+    budgets = [FIRST_BUDGET]
+    while budgets[-1] < longest:
+        budgets.append(budgets[-1] * 2)
+    return tuple(budgets)
 # Every probe `anytime` generated, with the settings it was made under: a rerun (interrupted, or with more
 # budgets) takes those it asks for again from here instead of asking the model.
 GENERATED = "anytime.generated.jsonl"
@@ -203,7 +212,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             budget_list = parse_budgets(budgets, "--budgets")
         else:
             longest = max(t for _, _, t, _ in spans) or 1
-            budget_list = tuple(b for b in DEFAULT_BUDGETS if b < 2 * longest) or DEFAULT_BUDGETS[:1]
+            budget_list = default_budgets(longest)
         if not generate:
             _check_traces(rd.samples_path, samples, spans, budget_list[0])
         probes: list[Probe] = []

@@ -682,8 +682,8 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
 def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool, think_format: str, blank: bool,
                     reflection_model: str | None, rules_path: str | None) -> None:
     """Write a labelling sheet for the traces in FILE.jsonl (or a run directory's samples, those its results
-    count): correct its labels (doubt, check, verdict, other; traces/REFLECTION_RUBRIC.md), then
-    `evalkit fit-detector`."""
+    count): correct its labels (doubt, check, verdict, other; the rubric is the repository's
+    tests/data/traces/REFLECTION_RUBRIC.md), then `evalkit fit-detector`."""
     from pathlib import Path
 
     from evalkit.jsonl import write_jsonl

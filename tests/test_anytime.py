@@ -500,3 +500,13 @@ def test_the_command_line_s_answer_length_and_cue_shape_the_probes_a_server_gene
     assert (summary["answer_tokens"], summary["answer_cue"]) == (3, "\nANSWER:")
     [p] = probes(run).values()
     assert p["source"] == "generated" and p["correct"] is True, p
+
+
+def test_the_default_budgets_reach_the_longest_thinking():
+    # the defaults stopped at 32768: thinking of 40,000 tokens got no budget at its whole length
+    from evalkit.anytime import default_budgets
+
+    assert default_budgets(1) == (512,)
+    assert default_budgets(1000) == (512, 1024)
+    assert default_budgets(32768)[-1] == 32768
+    assert default_budgets(40000) == (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
