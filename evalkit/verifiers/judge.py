@@ -192,7 +192,7 @@ class JudgeCascade:
         self.cache = ReplyCache([self._run_dir / RUN_FILE] + ([self._user_file] if self._user_file else []))
         problem = self.client.check()
         if problem:
-            raise InputError(f"--judge {self.options.model}: {problem}")
+            raise InputError(f"the judge {self.options.model}: {problem}")  # named by --judge or a task spec
         if self.options.max_flips is not None:
             from evalkit.verifiers._judge_attacks import run_attacks
 
@@ -202,7 +202,7 @@ class JudgeCascade:
                 why.insert(0, f"{result.flips} of {result.attacks} attacks flipped the judge "
                               f"({', '.join(result.flipped_names())}); --judge-max-flips allows {self.options.max_flips}")
             if why:
-                raise InputError(f"--judge {self.options.model}: {'; '.join(why)} (see `evalkit judge doctor`)")
+                raise InputError(f"the judge {self.options.model}: {'; '.join(why)} (see `evalkit judge doctor`)")
             self._doctor = result
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
