@@ -121,11 +121,29 @@ def test_letter_forms_models_also_write(completion):
     ("答案是 C 或 A", "A, C"),  # or, and, and the list comma in Chinese
     ("答案是A和C。", "A, C"),
     ("答案是 A、C", "A, C"),
+    ("答案是A、C、D", "A, C, D"),
+    ("答案是B或C，因为都对", "B, C"),
 ])
 def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, chosen):
     v = verify_choice(completion, "A")
     assert (v.correct, v.answer, v.reason) == (False, chosen, "wrong")
     assert "several letters" in v.detail
+
+
+@pytest.mark.parametrize("completion, letter", [
+    # a Chinese explanation after the letter rules other options out or compares them: it lists none
+    ("\\boxed{C}，A、B、D均不正确", "C"),
+    ("所以答案是 \\boxed{B}，A 选项错误在于忽略了摩擦", "B"),
+    ("答案为\\boxed{D}和C类似", "D"),
+    ("答案是B，A、C、D均错误", "B"),
+    ("答案是 A，B 不对", "A"),
+    ("the answer is B 和 A 不同", "B"),
+    ("The answer is (B)、(A) wrong", "B"),
+    ("The answer is (C)，A cyclic ether", "C"),
+])
+def test_a_letter_joined_in_chinese_is_listed_only_where_the_list_ends_the_statement(completion, letter):
+    v = verify_choice(completion, letter)
+    assert (v.correct, v.answer) == (True, letter), v
 
 
 @pytest.mark.parametrize("completion", [

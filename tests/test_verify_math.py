@@ -546,7 +546,10 @@ RULES = {
         ("x²+1", "x^2+1", True),
         ("10⁻³", "0.001", True),
         ("a₁₂ + 1", "a_{12}+1", True),
-        ("3·4", "12", True),
+        ("3⋅4", "12", True),
+        ("2·x", "2x", True),
+        ("0", "0·5", False),  # between digits `·` may be a decimal point (0·5 is 0.5 in British texts): not a product
+        ("√π", "\\sqrt{\\pi}", True),
         ("x ≥ 3", "x \\geq 3", True),
         ("√2", "\\sqrt{3}", False),
         ("x³", "x^2", False),
@@ -558,6 +561,9 @@ RULES = {
         ("≈ 3.14", "3.14", True),
         ("= 5", "5", True),
         ("\\approx 3.14", "3.15", False),
+        ("p", "\\sim p", False),  # `\sim p` is not p: a leading \sim goes only before a number
+        ("\\sim p", "p", False),
+        ("\\sim 5", "5", True),
     ],
     "signs and spaces between digits": [
         ("12\\,345", "12345", True),

@@ -285,18 +285,19 @@ _CURRENCY = re.compile(r"\\\$|\\!")
 
 
 # Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `a₁`, `3·4`, `≤`): the LaTeX it stands for.
-_SYMBOLS = {"∞": "\\infty ", "·": "\\cdot ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
+_SYMBOLS = {"∞": "\\infty ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
             "≈": "\\approx ", "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
 _ROOT_INDEX = {"√": "", "∛": "[3]", "∜": "[4]"}
 # a root sign's radicand: a brace or parenthesis group (one level of nesting), else a number, a name, or a command
 # with its arguments (`√\pi`, `√\frac{1}{2}`, `√√16` once the inner root is `\sqrt{16}`)
-_ROOT_SIGN = re.compile(r"([√∛∜])\s*(?:\{((?:[^{}]|\{[^{}]*\})*)\}|\(((?:[^()]|\([^()]*\))*)\)|(\d+(?:\.\d+)?|[A-Za-z]\w*|\\[A-Za-z]+(?:\[[^\]]*\])?(?:\{(?:[^{}]|\{[^{}]*\})*\})*))")
+_ROOT_SIGN = re.compile(r"([√∛∜])\s*(?:\{((?:[^{}]|\{[^{}]*\})*)\}|\(((?:[^()]|\([^()]*\))*)\)|(\d+(?:\.\d+)?|[A-Za-zα-ωΑ-Ω][A-Za-z0-9]*|\\[A-Za-z]+(?:\[[^\]]*\])?(?:\{(?:[^{}]|\{[^{}]*\})*\})*))")
 _SUPERSCRIPTS = re.compile("[" + "".join(_SUPERSCRIPT) + "]+")
 _SUBSCRIPT = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
 _SUBSCRIPTS = re.compile("[" + "".join(_SUBSCRIPT) + "]+")
-_SYMBOL = re.compile("[" + "".join(_SYMBOLS) + "]")
-_UNICODE_MATH = re.compile("[" + "".join((*_SYMBOLS, *_SUPERSCRIPT, *_SUBSCRIPT, *_ROOT_INDEX)) + "]")
+# `·` between digits may be a decimal point (`0·5`, as British texts write it): only elsewhere is it a product
+_SYMBOL = re.compile("[" + "".join(_SYMBOLS) + "]|(?<!\\d)·|·(?!\\d)")
+_UNICODE_MATH = re.compile("[·" + "".join((*_SYMBOLS, *_SUPERSCRIPT, *_SUBSCRIPT, *_ROOT_INDEX)) + "]")
 
 
 def _unicode_math(text: str) -> str:
@@ -310,7 +311,7 @@ def _unicode_math(text: str) -> str:
         text = rooted
     text = _SUPERSCRIPTS.sub(lambda m: "^{%s}" % "".join(_SUPERSCRIPT[c] for c in m.group(0)), text)
     text = _SUBSCRIPTS.sub(lambda m: "_{%s}" % "".join(_SUBSCRIPT[c] for c in m.group(0)), text)
-    return _SYMBOL.sub(lambda m: _SYMBOLS[m.group(0)], text)
+    return _SYMBOL.sub(lambda m: _SYMBOLS.get(m.group(0), "\\cdot "), text)
 
 
 def _vulgar_fractions(text: str) -> str:
@@ -386,7 +387,8 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("trailing_clutter", _strip_trailing_clutter),
         # `= 5`, `\approx 3.14`, `≈ 3.14`: an answer that opens with an equals or approximation sign is the value
         # after it (as `x = 5` and `x \approx 3.14` are).
-        ("leading_relation", (r"^\s*(?:=(?!=)|\\approx(?![A-Za-z])|\\simeq(?![A-Za-z])|\\sim(?![A-Za-z]))\s*(?=\S)", "")),
+        # `\sim p` is a negation (not p), so `\sim` and `\simeq` go only before a number.
+        ("leading_relation", (r"^\s*(?:=(?!=)|\\approx(?![A-Za-z])|\\(?:simeq|sim)(?![A-Za-z])(?=\s*[+-]?\.?\d))\s*(?=\S)", "")),
         # `+7`: a leading plus sign on a number.
         ("leading_plus", (r"^\+\s*(?=[\d.])", "")),
         # Minerva's `-3./2`: a decimal point with no digits after it, before a slash.

@@ -67,12 +67,15 @@ _LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
 _JOINED = (r"[ \t]*(?:,[ \t]*(?:or\b|and\b)?|[—–][ \t]*or\b|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
-           r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b"
-           r"|或者|或|还是|和|与|及|[、，])[ \t]*"  # "B或C", "B和C", "B、C": or, and, and a list's comma
+           r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
            r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?")
 _NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?"
                 r"(?![A-Za-z]|['’][A-Za-z])")  # not "B vs A's 10"
 _MORE = re.compile(rf"(?:{_JOINED}|[ \t]+){_NEXT_LETTER}")
+# One more letter joined in Chinese ("B或C", "B和C", "B、C"): only where the letter ends the statement or the list
+# goes on; "\boxed{D}和C类似" (D, like C) and "答案是B，A项错误" (B; A is wrong) name one letter.
+_CJK_MORE = re.compile(r"[ \t]*(?:或者|或|还是|和|与|及|、)[ \t]*" + _NEXT_LETTER
+                       + r"(?=[ \t]*(?:[。．.，,；;！!？?、或和与及\n$}]|$))")
 # After a letter written with its parenthesis ("The answer is (B) A circle", "Answer: D) I, III"), a letter
 # joined by mere white space starts the option's text; only a joining word or sign lists one more.
 # "(B) (C)." lists both; "(B) (C) contradicts the data" is C's own clause.
@@ -255,7 +258,7 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
     where the list ends. A letter that starts a clause of its own ("and B is wrong", "and I am sure")
     ends the list before it. more: what one more letter of the list looks like."""
     chosen = [letter]
-    m = more.match(text, end)
+    m = more.match(text, end) or _CJK_MORE.match(text, end)
     while m:
         next_letter = m.group(1)
         # A letter after "or" is listed; a clause of its own may start after it ("B or C, A and D are wrong").
@@ -267,7 +270,7 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
             break
         chosen.append(next_letter)
         end = m.end()
-        m = more.match(text, end)
+        m = more.match(text, end) or _CJK_MORE.match(text, end)
     return ", ".join(sorted({c for c in chosen if c in letters})) or letter, end
 
 
