@@ -140,6 +140,8 @@ def test_several_letters_in_one_statement_are_not_the_gold_letter(completion, ch
     ("the answer is B 和 A 不同", "B"),
     ("The answer is (B)、(A) wrong", "B"),
     ("The answer is (C)，A cyclic ether", "C"),
+    ("答案是A吗？不对，应该选C", "C"),  # a question states nothing; "应该选" (should choose) does
+    ("故选B", "B"),
 ])
 def test_a_letter_joined_in_chinese_is_listed_only_where_the_list_ends_the_statement(completion, letter):
     v = verify_choice(completion, letter)

@@ -32,14 +32,16 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
     ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*"
                          r"(?:\)?\s*\}?\s*\}|[.):][^{}]*\})")),
-    # "the answer is: B", "Answer - B", "the answer would be $B$", "答案是 B".
+    # "the answer is: B", "Answer - B", "the answer would be $B$".
     # "option C" or "choice C" alone names an option ("Option C is tempting"), not the answer: those words need
     # the statement's verb or colon ("the correct option is C", "Choice: C"); "Final: C" states it too.
     ("answer_is", re.compile(r"(?:(?i:answer)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?"
-                             r"|(?i:choice|option|final)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)"
-                             # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), as Chinese prompts have it written
-                             r"|(?:正确)?答案\s*(?:应该是|应是|应为|就是|是|为|选)?\s*[:：]?)\s*"
+                             r"|(?i:choice|option|final)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-))\s*"
                              + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L + r"(?![A-Za-z])")),
+    # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), "应该选 C", "故选B" (so choose B), as Chinese prompts
+    # have it written; not a question ("答案是A吗？", is the answer A?).
+    ("answer_is_zh", re.compile(r"(?:(?:正确)?答案\s*(?:应该是|应是|应为|就是|是|为|选)?|(?:应该|应|故|所以|因此|我)选(?:择)?)"
+                                r"\s*[:：]?\s*(?:\*\*)?" + _L + r"(?![A-Za-z])(?![ \t]*(?:吗|呢|？|\?))")),
     # "Thus, B is the correct answer."
     # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
     ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:(?:the\s+)?(?i:correct|right|best)"
@@ -60,9 +62,9 @@ _NEGATION = re.compile(_NEGATING + r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s
 # Before a statement's own words ("it's C", "the answer is C"), only the negation itself: "I would not choose
 # B" rules B out, "not A, it's C" rules out A alone.
 _NEGATION_WORD = re.compile(_NEGATING + r"\s*$")
-_WORDED_ROWS = frozenset({"answer_is", "statement"})
+_WORDED_ROWS = frozenset({"answer_is", "answer_is_zh", "statement"})
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
-_LISTING_ROWS = frozenset({"boxed", "answer_is", "paren", "statement"})
+_LISTING_ROWS = frozenset({"boxed", "answer_is", "answer_is_zh", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
