@@ -68,7 +68,8 @@ class _Group(click.Group):
             click.echo(f"evalkit: error: {e}", err=True)
             sys.exit(2)
         except click.BadParameter as e:  # an option's value (a directory given for a file): one line, as ours are
-            click.echo(f"evalkit: error: {e.format_message()}", err=True)
+            see = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            click.echo(f"evalkit: error: {e.format_message()}{see}", err=True)
             sys.exit(2)
         except OSError as e:
             if e.filename is None or e.errno not in _PATH_ERRNOS:

@@ -280,6 +280,14 @@ def test_a_completion_that_is_not_text_is_named_at_its_line_and_golds_that_are_n
         r = CliRunner().invoke(main, ["verify", "--pairs", str(src), "--out", str(tmp_path / "out.jsonl")])
         assert r.exit_code == 2 and "pairs.jsonl:1: field 'gold': " in r.output and says in r.output, r.output
         assert not (tmp_path / "out.jsonl").exists()
+    # a prelude that fails is the tests' own setup failing (it blamed the sandbox, exit 0); a value no call can carry
+    # was said to be no call at all
+    for tests, says in (({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}],
+                          "prelude": "import nosuchmodule"}, "the tests' prelude failed: ModuleNotFoundError"),
+                        ({"style": "assert", "entry_point": "add", "code": "assert add(object(), 2) == 3"},
+                         "first call of the program failed: test passes a value that cannot cross")):
+        r = CliRunner().invoke(main, ["verify", "def add(a, b): return a + b", json.dumps(tests), "--verifier", "code"])
+        assert r.exit_code == 2 and says in r.output, r.output
     ok = {"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3"}
     r = CliRunner().invoke(main, ["verify", "def add(a, b): return a + b", json.dumps(ok), "--verifier", "code"])
     assert r.exit_code == 0 and r.output.startswith("correct"), r.output

@@ -448,6 +448,8 @@ class _Slot:
         if not isinstance(msg, dict) or not msg.get("ready"):
             err = msg.get("setup_error") if isinstance(msg, dict) else msg
             child.finish()
+            if isinstance(msg, dict) and msg.get("prelude") is True:  # sent before the program ran: the tests'
+                raise TestsFault(str(err))
             raise InfraError(f"the {what} process could not start in the sandbox: {err}")
 
     def _candidate(self, program: str, tests: CodeTests, max_s: float) -> _Child:
@@ -615,6 +617,9 @@ class _Slot:
         if n_tests == 0:
             raise TestsFault("the test code defines no tests (no top-level assert, no check function)")
         if done and not called:  # nothing the program did decided these tests: they test nothing
+            uncrossed = next((r["reason"] for r in out if "cannot cross to the candidate" in str(r["reason"])), None)
+            if uncrossed:  # they tried, with a value no call can carry (an object of their own): say that
+                raise TestsFault(f"the test code's first call of the program failed: {uncrossed}")
             raise TestsFault(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
                              "(its tests test nothing)")
         return out, detail or "all tests passed"

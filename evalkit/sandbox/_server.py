@@ -150,8 +150,8 @@ def _run_job(job: dict) -> int:
 
     if role == "stdio":
         ns = _module("__main__")  # the program's own, in place of the server's
-        failed = _run_prelude(job, ns)
-        os.write(4, plain.encode({"setup_error": failed} if failed else {"ready": True}))
+        failed = _run_prelude(job, ns)  # before the program runs: the message is the tests' own
+        os.write(4, plain.encode({"setup_error": failed, "prelude": True} if failed else {"ready": True}))
         if failed:
             return 0
         os.close(4)
@@ -171,7 +171,7 @@ def _run_job(job: dict) -> int:
     if role == "candidate":
         ns = _module("__candidate__")
         failed = _run_prelude(job, ns)
-        out.write(plain.encode({"setup_error": failed} if failed else {"ready": True}))
+        out.write(plain.encode({"setup_error": failed, "prelude": True} if failed else {"ready": True}))
         return 0 if failed else _candidate(job, ns, out)
     out.write(plain.encode({"ready": True}))
     return _checker(job, out)
