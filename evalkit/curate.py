@@ -175,7 +175,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                and s.get("budget") == (task_budgets.get(s.get("task")) if budgets else None)]
     rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
-    _check_not_an_input(run_dir, config, {"--out": out, "--dropped": dropped_path})
+    _check_not_an_input(run_dir, config, {"--out": out, "--dropped": dropped_path}, decontaminate)
     index = NgramIndex.from_tasks(list(decontaminate), ngram) if decontaminate else None
     system_prompt = (config.get("identity") or {}).get("system_prompt")
     form = _format_extra(run_dir, config, think_format)
@@ -381,10 +381,29 @@ def _think_open(samples: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str
     return {key: {"think_open": True} for key, values in seen.items() if values == {True}}
 
 
-def _check_not_an_input(run_dir: Path, config: dict[str, Any], outputs: dict[str, Path]) -> None:
-    """Refuse to write over the run's own files, another run's, or its tasks' specs and data (run_files
-    names those config.json records): that would lose them."""
-    check_outputs(outputs, {**runs_around(outputs), **run_files(run_dir, config, report=True)}, "curate")
+def _check_not_an_input(run_dir: Path, config: dict[str, Any], outputs: dict[str, Path],
+                        decontaminate: Sequence[str] = ()) -> None:
+    """Refuse to write over the run's own files, another run's, its tasks' specs and data (run_files
+    names those config.json records), or the specs and data of the benchmarks it decontaminates against:
+    that would lose them."""
+    check_outputs(outputs, {**runs_around(outputs), **run_files(run_dir, config, report=True),
+                            **_benchmark_files(decontaminate)}, "curate")
+
+
+def _benchmark_files(names: Sequence[str]) -> dict[Path, str]:
+    """The spec and bundled data of each --decontaminate benchmark (a suite: its tasks; `all`: every built-in)."""
+    from evalkit.suites import expand_suites
+    from evalkit.taskspec import list_tasks, load_task
+
+    specs = []
+    for name in names:
+        specs += list_tasks() if name == "all" else [load_task(x) for x in expand_suites([name])]
+    files: dict[Path, str] = {}
+    for spec in specs:
+        for path, what in ((spec.path, "spec"), (spec.dataset.local, "dataset")):
+            if path is not None:
+                files[Path(path)] = f"benchmark {spec.name}'s {what} (--decontaminate)"
+    return files
 
 
 def _without_gold(spec: TaskSpec, unjudged: list[Problem]) -> dict[str, str]:

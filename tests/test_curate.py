@@ -438,6 +438,23 @@ def test_curate_never_writes_over_the_run_or_its_task_data(replay_run, tmp_path)
     assert not (tmp_path / "t.jsonl").exists() and not (tmp_path / "d.jsonl").exists()
 
 
+def test_curate_never_writes_over_the_benchmarks_it_decontaminates_against(replay_run, tmp_path):
+    # `--dropped BENCH_DATA --decontaminate BENCH.yaml` emptied the benchmark's data, exit 0
+    spec = Path(json.loads((replay_run / "config.json").read_text())["tasks"][0]["path"])
+    bench = tmp_path / "bench"
+    shutil.copytree(spec.parent, bench)
+    before = {p: p.read_bytes() for p in bench.iterdir() if p.is_file()}
+    for option, path, says in (("--dropped", bench / "problems.jsonl", "is benchmark toy's dataset (--decontaminate)"),
+                                ("--out", bench / spec.name, "is benchmark toy's spec (--decontaminate)")):
+        args = ["--out", "t.jsonl", "--dropped", "d.jsonl"]
+        args[args.index(option) + 1] = str(path)
+        r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", *args,
+                "--decontaminate", str(bench / spec.name), cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert {p: p.read_bytes() for p in bench.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "t.jsonl").exists()
+
+
 def test_export_curate_and_report_never_write_over_another_runs_files(replay_run, tmp_path):
     # each protected only what it read: `--out OTHER_RUN/samples.jsonl` replaced another run's samples, exit 0
     other = tmp_path / "other"
