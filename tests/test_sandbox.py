@@ -956,6 +956,17 @@ def test_tests_without_cases_are_unjudged(box):
         assert r.tests == [] and r.error and "hold no cases" in r.error, r
 
 
+def test_a_failing_prelude_is_the_tests_fault_unless_memory_ran_out(box):
+    # the prelude runs before the program, so its failure is the tests' own (evalkit verify refuses such tests);
+    # memory running out is not: the program's text, already read by then, counts toward the child's limit
+    tests = {"style": "stdio", "cases": [{"input": "", "output": "1"}], "prelude": "import nosuchmodule"}
+    r = box.run("print(1)\n", tests)
+    assert r.tests == [] and r.tests_fault and "the tests' prelude failed: ModuleNotFoundError" in r.error, r
+    with Sandbox(SandboxConfig(workers=1, memory_mb=128)) as small:
+        r = small.run("print(1)\n", {**tests, "prelude": "x = bytearray(512 * 2 ** 20)"})
+    assert r.tests == [] and not r.tests_fault and "MemoryError" in r.error, r
+
+
 def test_sandbox_options_are_checked_in_one_line():
     for bad, field in (({"timeout_s": "six"}, "timeout_s"), ({"timeout_s": -1}, "timeout_s"), ({"workers": 0}, "workers"),
                        ({"memory_mb": 1.5}, "memory_mb"), ({"layers": ("netns", "selinux")}, "layers")):

@@ -448,7 +448,9 @@ class _Slot:
         if not isinstance(msg, dict) or not msg.get("ready"):
             err = msg.get("setup_error") if isinstance(msg, dict) else msg
             child.finish()
-            if isinstance(msg, dict) and msg.get("prelude") is True:  # sent before the program ran: the tests'
+            # sent before the program ran: the tests' own fault, unless memory ran out (the job's program text,
+            # already read, counts toward the child's limit: a huge program may be to blame)
+            if isinstance(msg, dict) and msg.get("prelude") is True and "MemoryError" not in str(err):
                 raise TestsFault(str(err))
             raise InfraError(f"the {what} process could not start in the sandbox: {err}")
 
