@@ -668,7 +668,9 @@ def test_an_interrupt_stops_the_openai_backend_continuing_prefixes(tiny_model):
             engine.continue_tokens(prefixes)
         sent = len(seen)
         time.sleep(1.0)
-        assert len(seen) == sent < 10
+        # requests already on their way when the interrupt came (at most `concurrency`) may reach a loaded server
+        # late; a helper that went on would have sent about ten more by now
+        assert len(seen) <= sent + 2 and len(seen) < 10, (sent, len(seen))
         # the next call runs whole
         assert [c.token_ids for c in engine.continue_tokens(prefixes[:2])] == [(5, 5), (5, 5)]
 
