@@ -313,7 +313,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
     every line of --pairs FILE."""
     from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked
-    from evalkit.verifiers.code import BAD_TESTS
+    from evalkit.verifiers.code import bad_tests
 
     if pairs:
         if pred is not None:
@@ -348,8 +348,8 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     if why:  # the verdict would be `error`, and exit 0 would read as checked
         raise InputError(f"GOLD {gold[:60]!r}: {why}")
     [v] = verify_checked(built, [item])  # a faulty plugin's verdict is `error`, not a traceback
-    if v.correct is None and v.detail.startswith(BAD_TESTS):  # tests that test nothing: found only once run
-        raise InputError(f"GOLD {gold[:60]!r}: {v.detail[len(BAD_TESTS):]}")
+    if bad_tests(v):  # tests that test nothing: found only once run
+        raise InputError(f"GOLD {gold[:60]!r}: {bad_tests(v)}")
     if as_json:
         click.echo(jsonl.dumps(v.to_dict()))
     else:

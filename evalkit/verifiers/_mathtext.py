@@ -284,7 +284,7 @@ _VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
 _CURRENCY = re.compile(r"\\\$|\\!")
 
 
-# Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `a₁`, `3·4`, `≤`): the LaTeX it stands for.
+# Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `a₁`, `3⋅4`, `≤`): the LaTeX it stands for.
 _SYMBOLS = {"∞": "\\infty ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
             "≈": "\\approx ", "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
@@ -358,7 +358,7 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # `\color{white}{5}4` is 54); `4\phantom{5}`: what a phantom holds is not shown, so it is not there.
         ("color", (r"\\(?:color|textcolor)\s*\{[^{}]*\}", "")),
         ("phantom", (r"\\[hv]?phantom\s*\{[^{}]*\}", "")),
-        # `∞`, `√2`, `∛(x+1)`, `x²`, `10⁻³`, `3·4`, `≤`, `±`: a Unicode symbol is the LaTeX it stands for.
+        # `∞`, `√2`, `∛(x+1)`, `x²`, `10⁻³`, `3⋅4`, `2·x`, `≤`, `±`: a Unicode symbol is the LaTeX it stands for.
         ("unicode_math", _unicode_math),
         # `\varnothing` is `\emptyset`, the empty set (math-verify reads that one, as it reads `∅` and `\{\}`).
         ("empty_set", (r"\\varnothing(?![A-Za-z])", r"\\emptyset")),

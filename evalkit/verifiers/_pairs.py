@@ -94,7 +94,7 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
     think_format: as for read_pairs.
     options: verifier options, applied to every line's verifier.
     """
-    from evalkit.verifiers.code import BAD_TESTS
+    from evalkit.verifiers.code import bad_tests
 
     _warm_up_first(path, verifier)
     rows = read_pairs(path, verifier, think_format)
@@ -123,8 +123,8 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
             found.setdefault(i, []).append(v)
         for i in idx:
             verdicts[i] = best_verdict(found[i])
-            if verdicts[i].correct is None and verdicts[i].detail.startswith(BAD_TESTS):  # found once run
-                raise InputError(f"{path}:{rows[i]['line']}: field 'gold': {verdicts[i].detail[len(BAD_TESTS):]}")
+            if bad_tests(verdicts[i]):  # tests found to test nothing only once run
+                raise InputError(f"{path}:{rows[i]['line']}: field 'gold': {bad_tests(verdicts[i])}")
     for row, v in zip(rows, verdicts):
         yield {"id": row["id"], **v.to_dict()}  # type: ignore[union-attr]
 

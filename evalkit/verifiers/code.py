@@ -31,6 +31,11 @@ from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, regi
 # How an unjudged verdict's detail starts when the tests, not the program or the sandbox, are at fault (they cannot
 # be read, hold no test, never call the program): `evalkit verify` refuses such tests as bad input, exit 2.
 BAD_TESTS = "bad code tests: "
+
+
+def bad_tests(verdict: Verdict) -> str | None:
+    """Why the tests themselves could not judge, where an unjudged verdict says so; else None."""
+    return verdict.detail[len(BAD_TESTS):] if verdict.correct is None and verdict.detail.startswith(BAD_TESTS) else None
 PYTHON_TAGS = ("python", "python3", "py")
 # CommonMark's fences: 3 or more backticks or tildes, closed by a line that starts with at least as many of the
 # same character (so a ```python line inside a ````python block is content); a fence never closed runs to the end
