@@ -284,14 +284,17 @@ _VULGAR_CHAR = re.compile("[" + "".join(_VULGAR) + "]")
 _CURRENCY = re.compile(r"\\\$|\\!")
 
 
-# Math written in Unicode symbols rather than LaTeX (`∞`, `√2`, `x²`, `a₁`, `3⋅4`, `≤`): the LaTeX it stands for.
+# Math in Unicode symbols, not LaTeX (`∞`, `√2`, `x²`, `a₁`, `3⋅4`, `≤`): the LaTeX each stands for.
 _SYMBOLS = {"∞": "\\infty ", "⋅": "\\cdot ", "÷": "\\div ", "±": "\\pm ", "∓": "\\mp ",
             "≈": "\\approx ", "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "⩽": "\\leq ", "⩾": "\\geq "}
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
 _ROOT_INDEX = {"√": "", "∛": "[3]", "∜": "[4]"}
 # a root sign's radicand: a brace or parenthesis group (one level of nesting), else a number, a name, or a command
 # with its arguments (`√\pi`, `√\frac{1}{2}`, `√√16` once the inner root is `\sqrt{16}`)
-_ROOT_SIGN = re.compile(r"([√∛∜])\s*(?:\{((?:[^{}]|\{[^{}]*\})*)\}|\(((?:[^()]|\([^()]*\))*)\)|(\d+(?:\.\d+)?|[A-Za-zα-ωΑ-Ω][A-Za-z0-9]*|\\[A-Za-z]+(?:\[[^\]]*\])?(?:\{(?:[^{}]|\{[^{}]*\})*\})*))")
+_ROOT_SIGN = re.compile(r"([√∛∜])\s*(?:\{((?:[^{}]|\{[^{}]*\})*)\}"  # {…}
+                        r"|\(((?:[^()]|\([^()]*\))*)\)"  # (…)
+                        r"|(\d+(?:\.\d+)?|[A-Za-zα-ωΑ-Ω][A-Za-z0-9]*"  # a number, a name
+                        r"|\\[A-Za-z]+(?:\[[^\]]*\])?(?:\{(?:[^{}]|\{[^{}]*\})*\})*))")  # a command and its arguments
 _SUPERSCRIPTS = re.compile("[" + "".join(_SUPERSCRIPT) + "]+")
 _SUBSCRIPT = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
 _SUBSCRIPTS = re.compile("[" + "".join(_SUBSCRIPT) + "]+")
