@@ -136,6 +136,23 @@ def test_the_first_failed_test_is_named_as_the_report_counts_them(verifier):
     assert "test 1: " in v_assert.detail and "test 0" not in v_assert.detail, v_assert.detail
 
 
+def test_a_value_no_call_can_carry_is_the_tests_fault_wherever_it_comes(verifier):
+    # an object of the test code's own after a call that went through failed every later test (the candidate was
+    # marked gone): a right program scored 1/3, wrong, where the tests cannot judge any program
+    right = fenced("def add(a, b):\n    return a + b\n")
+    late_object = {"style": "assert", "entry_point": "add",
+                   "code": "assert add(1, 2) == 3\nassert add(object(), 2) == 3\nassert add(2, 2) == 4\n"}
+    v = verifier.verify_many([VerifyItem(right, late_object)])[0]
+    assert v.correct is None and v.detail.startswith("bad code tests: test 2 of the test code cannot call"), v.detail
+    # a value only too deep to cross fails its own test, and the tests after it still judge the program
+    deep = "x = []\nfor _ in range(300):\n    x = [x]\n"
+    too_deep = {"style": "assert", "entry_point": "add", "setup": deep,
+                "code": "assert add(1, 2) == 3\nassert add(x, []) == 0\nassert add(2, 2) == 4\n"}
+    v = verifier.verify_many([VerifyItem(right, too_deep)])[0]
+    assert [t.passed for t in v.tests] == [True, False, True], v.tests
+    assert "test 2: test passes a value that cannot cross to the candidate (value nested too deeply)" in v.detail
+
+
 def test_timeout_is_not_correct_and_not_unjudged(verifier):
     v = verifier.verify_many([VerifyItem(fenced("def add(a, b):\n    while True:\n        pass\n"), ADD_TESTS)])[0]
     assert (v.correct, v.score, v.reason) == (False, 0.0, "timeout")

@@ -285,7 +285,7 @@ def test_a_completion_that_is_not_text_is_named_at_its_line_and_golds_that_are_n
     for tests, says in (({"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}],
                           "prelude": "import nosuchmodule"}, "the tests' prelude failed: ModuleNotFoundError"),
                         ({"style": "assert", "entry_point": "add", "code": "assert add(object(), 2) == 3"},
-                         "first call of the program failed: test passes a value that cannot cross")):
+                         "test 1 of the test code cannot call the program: test passes a value that cannot cross")):
         r = CliRunner().invoke(main, ["verify", "def add(a, b): return a + b", json.dumps(tests), "--verifier", "code"])
         assert r.exit_code == 2 and says in r.output, r.output
     ok = {"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3"}

@@ -618,10 +618,14 @@ class _Slot:
                 detail = f"test {i + 1}: {r['reason']}"  # counted from 1, as the report lists them
         if n_tests == 0:
             raise TestsFault("the test code defines no tests (no top-level assert, no check function)")
+        crossing = [(i, r["reason"]) for i, r in enumerate(out) if "cannot cross to the candidate" in str(r["reason"])]
+        objects = [(i, why) for i, why in crossing if "not a plain value" in why]
+        if objects:  # the test code passes an object of its own, which no program can be called with
+            i, why = objects[0]
+            raise TestsFault(f"test {i + 1} of the test code cannot call the program: {why}")
         if done and not called:  # nothing the program did decided these tests: they test nothing
-            uncrossed = next((r["reason"] for r in out if "cannot cross to the candidate" in str(r["reason"])), None)
-            if uncrossed:  # they tried, with a value no call can carry (an object of their own): say that
-                raise TestsFault(f"the test code's first call of the program failed: {uncrossed}")
+            if crossing:  # they tried, with a value no call can carry: say that
+                raise TestsFault(f"the test code's first call of the program failed: {crossing[0][1]}")
             raise TestsFault(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
                              "(its tests test nothing)")
         return out, detail or "all tests passed"

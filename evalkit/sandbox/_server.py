@@ -301,12 +301,11 @@ def _checker(job: dict, out) -> int:
     def call(*args, **kwargs):
         if state["gone"]:
             raise CandidateGone(state["gone"])
-        state["called"] = True
         try:
             request = {"a": plain.dump_plain(list(args)), "k": plain.dump_plain(dict(kwargs))}
-        except plain.PlainError as e:
-            state["gone"] = f"test passes a value that cannot cross to the candidate ({e})"
-            raise CandidateGone(state["gone"]) from None
+        except plain.PlainError as e:  # this test's own doing: the candidate is still there for the next one
+            raise CandidateGone(f"test passes a value that cannot cross to the candidate ({e})") from None
+        state["called"] = True
         out.write(plain.encode({"call": request}))
         line = chan.readline()
         reply = json.loads(line) if line else {"gone": "no reply"}
