@@ -141,6 +141,20 @@ def test_unboxed_final_answer_is_extracted():
     assert v.correct is True and v.reason == "correct"
 
 
+@pytest.mark.parametrize("final, gold, reason", [
+    # a number right after CJK text or full-width punctuation was no answer: to math-verify `是42` is one word
+    ("答案：42", "42", "correct"),
+    ("最终答案是42。", "42", "correct"),
+    ("所以答案为-3.5。", "-3.5", "correct"),
+    ("答案是42吗？不，答案是41。", "42", "wrong"),  # the last value stated is the answer, as in English
+    ("答案：42（米）", "42", "correct"),
+    ("答案：四十二", "42", "no_answer"),  # number words are not read, in any language
+])
+def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
+    v = verify_math(f"<think>hmm</think>{final}", gold)
+    assert v.reason == reason, v
+
+
 @pytest.mark.parametrize("answer, gold, correct", [
     # two boxes joined by "or" are two answers: the last one alone was scored
     ("$\\boxed{3}$ or $\\boxed{4}$", "4", False),

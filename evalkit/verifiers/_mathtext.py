@@ -625,6 +625,24 @@ _BOLD = re.compile(r"\*\*|__")
 _STATED = re.compile(r"\banswers?\s*(?:is|are|:|=)", re.I)
 
 
+# Full-width punctuation (Chinese and Japanese answers) as the ASCII it stands for, and ideographs, kana and hangul
+# set apart from what follows or precedes them: math-verify reads a number only at a word's edge, and to Python's
+# regexes `是42` is one word, so `答案是42。` and `答案：42` held no answer.
+_FULL_WIDTH = str.maketrans({"：": ": ", "，": ", ", "。": ". ", "；": "; ", "（": " (", "）": ") ", "！": "! ",
+                             "？": "? ", "　": " "})
+_CJK_EDGE = re.compile(r"(?<=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])(?=[^\s\u3040-\u30ff\u3400-\u4dbf"
+                       r"\u4e00-\u9fff\uac00-\ud7af])|(?<=[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])"
+                       r"(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])")
+
+
+def spaced_cjk(answer: str) -> str:
+    """An unboxed answer as math-verify can read it: full-width punctuation as ASCII, a space at each edge between
+    CJK script and anything else (`答案是42。` is `答案是 42. `). Text without them is returned as it is."""
+    if not any(c >= "\u3000" for c in answer):
+        return answer
+    return _CJK_EDGE.sub(" ", answer.translate(_FULL_WIDTH))
+
+
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = [line for line in answer[-2_000:].splitlines() if line.strip()]

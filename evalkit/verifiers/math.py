@@ -195,7 +195,7 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     listed = text.listed_parts(answer)
     if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
         return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
-    return (gold, None, answer[-text.FALLBACK_CHARS:])
+    return (gold, None, text.spaced_cjk(answer[-text.FALLBACK_CHARS:]))
 
 
 # The keys of a row's answer wrapped once too often (`{"answer": "1"}`, veRL's `{"ground_truth": ...}`).
