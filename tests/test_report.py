@@ -1045,3 +1045,22 @@ def test_a_run_with_no_judged_sample_draws_no_self_correction_chart():
     charts, missing = run_charts([], judged + unjudged)
     [chart] = [c for c in charts if c.title == "Self-correction outcomes"]
     assert ">3<" in chart.svg, chart.svg  # the judged samples' changes alone
+
+
+def test_a_long_answer_wraps_in_its_cell_and_a_bad_sample_link_says_so(tmp_path, page):
+    # a 3,000-character answer made the page 27,000 px wide (tables and the sample's rendered answer); a link
+    # with a stray `%` threw URIError and left the last sample on screen
+    long = "+".join(["x_{%d}" % i for i in range(400)])
+    index = _mini_run(tmp_path / "run", [{"completion": f"<think>sum</think>\\boxed{{{long}}}", "answer": long,
+                                          "correct": False, "gold": "1"},
+                                         {"completion": "<think>one</think>\\boxed{1}", "correct": True}])
+    width = page.viewport_size["width"]
+    view = _open_sample(page, index, {"task": "math500", "model": MODEL_A, "problem_id": "p0", "sample": 0})
+    page.wait_for_function("document.querySelector('#sample-view').dataset.math === '1'")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.evaluate("document.querySelector('#sample-view').scrollWidth") <= width
+    assert page.locator("#samples-table").evaluate("t => t.scrollWidth") <= width
+    assert page.locator("#problems-table").evaluate("t => t.scrollWidth") <= width
+    page.evaluate("location.hash = '#sample=math500|' + encodeURIComponent(%s) + '|100%%|0'" % json.dumps(MODEL_A))
+    page.wait_for_function("document.querySelector('#sample-view').textContent.includes('No such sample')")
+    assert view.locator("h2").count() == 0

@@ -385,8 +385,9 @@
   function route() {
     const m = /^#sample=(.*)$/.exec(location.hash);
     if (!m || !ix) return;
-    const [task, model, pid, n, b] = m[1].split("|").map(decodeURIComponent);
-    const s = S.find((s) => { const p = P[s.p]; return String(s.s) === n && p.id === pid && ix.tasks[p.t] === task && ix.models[p.m] === model && (b === undefined || String(s.b) === b); });
+    const decode = (x) => { try { return decodeURIComponent(x); } catch (e) { return null; } };  // `100%` is no escape
+    const [task, model, pid, n, b] = m[1].split("|").map(decode);
+    const s = [task, model, pid, n, b].includes(null) ? undefined : S.find((s) => { const p = P[s.p]; return String(s.s) === n && p.id === pid && ix.tasks[p.t] === task && ix.models[p.m] === model && (b === undefined || String(s.b) === b); });
     if (s) openSample(s);
     else { $("#sample-view").hidden = false; $("#sample-view").replaceChildren(h("p", null, "No such sample in this run: " + m[1])); }
   }
