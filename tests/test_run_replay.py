@@ -459,7 +459,7 @@ def test_records_without_task_are_scored_only_against_the_one_task_that_has_thei
     both = _replay_file(tmp_path / "both.jsonl", rows + [{"problem_id": "1", "sample": 0, "completion": "\\boxed{277}"}])
     r = cli("run", "aime", "--completions", str(both), "--out", str(tmp_path / "run2"))
     assert r.returncode == 2 and "both.jsonl:4: duplicate record for model 'both', problem '1', sample 0" in r.stderr
-    assert "records of several tasks need a 'task' field" in r.stderr
+    assert "if the file holds records of several tasks, each needs a 'task' field" in r.stderr
 
 
 def _gold_task(tmp_path: Path, answers: list, answer_field: str = "answer") -> Path:
@@ -940,6 +940,8 @@ def test_model_names_the_replayed_records_that_do_not_name_theirs(tmp_path):
     ("prompt_tokens", -1, "c.jsonl:2: field 'prompt_tokens': expected a whole number >= 0 or null, got -1"),
     # null was the id "None": a record that matched no problem, counted in a warning without its line
     ("problem_id", None, "c.jsonl:2: field 'problem_id': expected a problem id (text or a number), got null"),
+    # a list was the model "['m']", in samples and results alike
+    ("model", ["m"], "c.jsonl:2: field 'model': expected a model name, got [\"m\"]"),
 ])
 def test_a_replay_record_that_is_no_completion_is_refused_at_its_line(tmp_path, field, value, says):
     spec = _toy_task(tmp_path)
@@ -959,3 +961,22 @@ def test_analyze_reads_each_models_lines_as_opened_by_its_prompt_or_not(tmp_path
     a = cli("analyze", str(f))
     assert a.returncode == 0 and "4 completions: 4 correct, 0 wrong" in a.stdout, a.stdout + a.stderr
     assert "the completions of 'A' close thinking they never open" in a.stderr, a.stderr
+
+
+def test_tasks_that_read_a_replay_file_by_different_fields_are_refused(tmp_path):
+    # the first task's replay_fields read the file for every task: each task's score depended on the order given
+    spec = _toy_task(tmp_path)
+    text = spec.read_text()
+    (tmp_path / "a.yaml").write_text(text.replace("name: toy", "name: ta") + "replay_fields: {completion: text}\n")
+    (tmp_path / "b.yaml").write_text(text.replace("name: toy", "name: tb") + "replay_fields: {completion: output}\n")
+    rows = [{"problem_id": r["problem_id"], "sample": r["sample"], "text": r["completion"], "output": "\\boxed{0}"}
+            for r in TOY_ROWS]
+    f = _replay_file(tmp_path / "both.jsonl", rows)
+    for order in (("a.yaml", "b.yaml"), ("b.yaml", "a.yaml")):
+        r = cli("run", *[str(tmp_path / o) for o in order], "--completions", str(f), "--out", str(tmp_path / "run"),
+                "--no-progress")
+        assert r.returncode == 2 and "by different replay_fields" in r.stderr and "ta: " in r.stderr, r.stderr
+        assert "tb: " in r.stderr and r.stderr.count("\n") == 1 and not (tmp_path / "run").exists(), r.stderr
+    # one task alone reads by its own fields
+    r = cli("run", str(tmp_path / "a.yaml"), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 0 and [row["avg@n"].split()[0] for row in _table(r.stdout)] == ["66.7"], r.stdout + r.stderr

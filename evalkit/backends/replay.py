@@ -89,6 +89,10 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise InputError(f"{path}:{line}: field '{names[key]}': expected a whole number >= 0 or null, "
                                  f"got {v!r}")
+        named = obj.get(names["model"])
+        if named is not None and not isinstance(named, str):  # str() would make ["m"] the model "['m']"
+            raise InputError(f"{path}:{line}: field '{names['model']}': expected a model name, got "
+                             f"{json.dumps(named)[:60]}")
         (stated if names["think_open"] in obj else unstated).add(model_of(obj))
         think_open = obj.get(names["think_open"]) or False
         if not isinstance(think_open, bool):  # a quoted "false" would read as true
@@ -105,8 +109,8 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         key = (task or None, model, str(pid), sample)
         if key in seen:
             # records of several tasks (a suite's years share ids such as "1") are told apart by `task`
-            hint = "" if task else (f"; records of several tasks need a '{names['task']}' field naming "
-                                    "each record's task")
+            hint = "" if task else (f"; if the file holds records of several tasks, each needs a "
+                                    f"'{names['task']}' field naming its task")
             raise InputError(f"{path}:{line}: duplicate record for "
                              f"{'task ' + repr(task) + ', ' if task else ''}model {model!r}, problem "
                              f"{key[2]!r}, sample {sample}{hint}")

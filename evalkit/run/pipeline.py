@@ -11,6 +11,7 @@ revision) is refused unless `overwrite`; `n` and `limit` may grow.
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 import platform
@@ -222,7 +223,12 @@ def evaluate(
     if replay_file is not None:
         from evalkit.backends.replay import load_replay
 
-        fields = next((s.replay_fields for s in specs if s.replay_fields), None)
+        readings = {json.dumps(s.replay_fields, sort_keys=True): s.name for s in specs}
+        if len(readings) > 1:  # one file read one way: the first task's fields scored the others' wrong columns
+            named = "; ".join(f"{name}: {'none' if fields == '{}' else fields}" for fields, name in readings.items())
+            raise InputError(f"the tasks read the records of {replay_file} by different replay_fields ({named}); "
+                             "run them apart, or give them the same replay_fields")
+        fields = specs[0].replay_fields or None
         records = load_replay(replay_file, fields, default_model=model_id)
         if n is None:  # a replay scores every sample the file holds unless -n says fewer (each task's, below)
             n, own_n = max(r.sample for r in records) + 1, True
