@@ -980,3 +980,16 @@ def test_tasks_that_read_a_replay_file_by_different_fields_are_refused(tmp_path)
     # one task alone reads by its own fields
     r = cli("run", str(tmp_path / "a.yaml"), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
     assert r.returncode == 0 and [row["avg@n"].split()[0] for row in _table(r.stdout)] == ["66.7"], r.stdout + r.stderr
+
+
+def test_a_rerun_with_another_task_names_it_without_dumping_its_spec(tmp_path):
+    # the refusal dumped the whole spec of a task added or renamed: several hundred characters in one line
+    spec = _toy_task(tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(spec.read_text().replace("name: toy", "name: other"))
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run")).returncode == 0
+    r = cli("run", str(spec), str(other), "--completions", str(f), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "(tasks.other: not in the run there)" in r.stderr and len(r.stderr) < 200 + len(str(tmp_path)), r.stderr
+    r = cli("run", str(other), "--completions", str(f), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "tasks.other: not in the run there; tasks.toy: not in this run" in r.stderr, r.stderr

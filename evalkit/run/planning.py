@@ -143,7 +143,20 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
         for key in sorted(set(old) | set(new), key=str):
             out += _diff(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
-    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    if old == new:
+        return []
+    name = prefix.rstrip(".")
+    if name.count(".") == 1 and name.startswith("tasks."):  # a task added or renamed: its whole spec dumped
+        if old is None:                                       # made a refusal of several hundred characters
+            return [f"{name}: not in the run there"]
+        if new is None:
+            return [f"{name}: not in this run"]
+    return [f"{name}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any, most: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 MAX_SAMPLES = 10_000_000  # the most samples one run plans: about a gigabyte of resume keys
