@@ -216,7 +216,8 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         if not generate:
             _check_traces(rd.samples_path, samples, spans, budget_list[0])
         probes: list[Probe] = []
-        pending: list[tuple[dict[str, Any], int, int, int, int]] = []  # (sample, budget, start, cut, index in probes)
+        # (sample, budget, start, cut, index in probes, thinking tokens at the cut)
+        pending: list[tuple[dict[str, Any], int, int, int, int, int]] = []
         for s, (split, start, tokens, at) in zip(samples, spans):
             # what followed the thinking (its close and the answer), counted as its thinking was: a
             # sample without completion_tokens has its answer estimated too, not counted as 0
@@ -233,7 +234,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     continue
                 cut = at(b)
                 if generate:
-                    pending.append((s, b, start, cut, len(probes)))
+                    pending.append((s, b, start, cut, len(probes), min(b, tokens)))
                     probes.append(None)  # type: ignore[arg-type]  # filled below
                     continue
                 answer, correct = _latest_candidate(s, cut)
@@ -247,7 +248,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             kept = _kept_probes(run_dir / GENERATED, header)
             todo = []
             for entry in pending:
-                s, b, _, cut, i = entry
+                s, b, _, cut, i, _ = entry
                 found = kept.get(_probe_key(s, b, cut))
                 if found is not None:
                     probes[i] = found
@@ -261,7 +262,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     sink.write(jsonl.dumps({"header": header}, default=str) + "\n")
                 for at in range(0, len(todo), PROBE_CHUNK):
                     chunk = todo[at:at + PROBE_CHUNK]
-                    cuts = {i: (s, b, cut) for s, b, _, cut, i in chunk}
+                    cuts = {i: (s, b, cut) for s, b, _, cut, i, _ in chunk}
                     lines = []
                     for i, probe in _generate(engine, config, chunk, answer_tokens, answer_cue):
                         probes[i] = probe
@@ -426,10 +427,6 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
     if revision and model == config.get("model") and backend == config.get("backend"):
         # the run's checkpoint, not the repo's default branch (on the backend that took it)
         options.setdefault("revision", revision)
-    if backend in (None, "replay"):
-        raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "
-                         "--model M, or --backend openai --base-url URL (a server's completions endpoint), or use "
-                         "--no-generate")
     made_by = config.get("backend")
     try:
         declared = backend_capabilities(backend_factory(made_by)) if made_by else None
@@ -441,8 +438,12 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
         # endpoint a display of its messages, neither what the model read through its chat template
         raise InputError(f"this run's prompts are not the text its model read ({made_by}: the record keeps the "
                          "messages' text, not the chat template's), so a probe would ask another question: use "
-                         "--no-generate, or probe a run made with --backend vllm or --backend openai --endpoint "
-                         "completions")
+                         "--no-generate, or probe a run made by `evalkit run` with --backend vllm, or with --backend "
+                         "openai --endpoint completions")
+    if backend in (None, "replay"):  # after the run's own kind: a replay's probes cannot be generated at all
+        raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "
+                         "--model M, or --backend openai --base-url URL (a server's completions endpoint), or use "
+                         "--no-generate")
     try:
         engine = get_backend(backend, model=model, **options)
     except KeyError as e:
@@ -469,12 +470,14 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
                      for t in config.get("tasks", [])}
     tail = tuple(tok.encode(close + answer_cue, add_special_tokens=False))
     prefixes, kept = [], []
-    for s, b, start, cut, _ in pending:
+    for s, b, start, cut, _, counted in pending:
         completion = s["completion"]
         ids = list(tok.encode(s["prompt"], add_special_tokens=False))  # it ends with the prefill, if any
         # an open marker the model wrote itself goes with the prompt: the budget counts thinking only
         ids += tok.encode(completion[len(_prefill(s, fmt)):start], add_special_tokens=False)
-        think_ids = tok.encode(completion[start:cut], add_special_tokens=False)[:b]
+        # the text up to the counter's cut, not B tokens of its re-encoding: where the tokenizer counts more tokens
+        # than the model drew, B of them held less than the model's first B, and a probe said it thought more
+        think_ids = tok.encode(completion[start:cut], add_special_tokens=False)
         thought = tok.decode(think_ids, skip_special_tokens=False)
         while think_ids and not completion.startswith(thought, start):  # token B split a character: as a sweep does
             think_ids.pop()
@@ -483,7 +486,7 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
         prefixes.append(Prefix(tuple(ids) + tuple(think_ids) + tail, answer_tokens,
                                float(g.get("temperature", 0.6)), float(g.get("top_p", 0.95)),
                                derived_seed(s.get("seed") or 0, "anytime", b)))
-        kept.append((len(think_ids), start + len(thought)))
+        kept.append((counted if len(thought) == cut - start else min(counted, len(think_ids)), start + len(thought)))
     outs = engine.continue_tokens(prefixes)
     by_task: dict[str, list[int]] = defaultdict(list)
     for j, (s, *_rest) in enumerate(pending):
@@ -500,7 +503,7 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
                                     think_format=fmt), gold_answer(s.get("gold"))))  # a list: several accepted
         found = verify_any(verifier, rows)  # a faulty plugin: unjudged
         for j, v, text in zip(idx, found, after):
-            s, b, _, _, i = pending[j]
+            s, b, _, _, i, _ = pending[j]
             think_tokens, cut_at = kept[j]
             # the answer counts the close and cue evalkit wrote before it, and the end of sequence that ended
             # it (the engine counts it), as a budget sweep's does

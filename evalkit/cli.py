@@ -794,7 +794,7 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
 @click.option("--no-generate", is_flag=True, default=False,
               help="The free estimate: the latest candidate answer of each trace's trajectory before the cut.")
 @click.option("--backend", type=click.Choice(["vllm", "openai"]), default=None,
-              help="What generates the probes' answers (default: the run's backend).")
+              help="What generates the probes' answers (default: openai with --base-url, else the run's backend).")
 @click.option("--model", "-m", default=None, help="Model for the probes (default: the run's).")
 @click.option("--base-url", multiple=True, help="openai backend: the completions server.")
 @click.option("--tokenizer", default="auto", show_default=True,
@@ -822,8 +822,8 @@ def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokeniz
         options["dtype"] = dtype
     if max_model_len is not None:
         options["max_model_len"] = max_model_len
-    if base_url:
-        options.update(base_url=list(base_url), endpoint="completions", tokenizer=model)
+    if base_url:  # a server's URL means the openai backend, as for `evalkit run`
+        options.update(backend=backend or "openai", base_url=list(base_url), endpoint="completions", tokenizer=model)
     if enforce_eager:
         options["enforce_eager"] = True
     if answer_tokens is not None and answer_tokens < 1:

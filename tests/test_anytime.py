@@ -75,18 +75,16 @@ def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--budgets", "1024"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "use --no-generate" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    # every option it suggests is one `evalkit anytime` takes (it named `--endpoint`, which it has not)
-    import re
-
+    # it said to give --backend and --base-url, which were then refused: a model would have continued the replay's
+    # recorded prompt, the problem's bare text, with no chat template (probes of another question). It says so first
+    assert "this run's prompts are not the text its model read (replay" in r.stderr, r.stderr
     usage = subprocess.run([sys.executable, "-m", "evalkit", "anytime", "--help"], capture_output=True, text=True)
-    suggested = set(re.findall(r"--[a-z][a-z-]+", r.stderr))
-    assert suggested >= {"--backend", "--base-url", "--no-generate"}
-    assert all(option in usage.stdout for option in suggested), (suggested, usage.stdout)
-    # following that advice, a model would have continued the replay's recorded prompt, the problem's bare
-    # text, with no chat template: probes of another question, scored as the run's
-    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--budgets", "1024", "--backend",
-                        "vllm", "--model", str(tmp_path / "no-such-model")], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "this run's prompts are not the text its model read (replay" in r.stderr, r.stderr
+    assert "--no-generate" in usage.stdout and "made by `evalkit run` with --backend vllm" in r.stderr
+    for given in (["--backend", "vllm", "--model", str(tmp_path / "no-such-model")],
+                  ["--base-url", "http://127.0.0.1:9/v1"]):
+        r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--budgets", "1024", *given],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and "this run's prompts are not the text its model read (replay" in r.stderr, r.stderr
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(tmp_path), "--no-generate"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "not an evalkit run directory" in r.stderr
@@ -510,3 +508,66 @@ def test_the_default_budgets_reach_the_longest_thinking():
     assert default_budgets(1000) == (512, 1024)
     assert default_budgets(32768)[-1] == 32768
     assert default_budgets(40000) == (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+
+
+def test_a_generated_probe_cuts_where_the_counter_cuts_when_the_text_re_encodes_to_more(tiny_model, tmp_path):
+    # the counter scaled the re-encoding to the model's own count, but a generated probe kept B tokens of the
+    # re-encoding: less thinking than the model's first B, and at a budget past the end more thinking tokens
+    # (the re-encoding's) than the model's whole reply
+    from transformers import AutoTokenizer
+
+    from evalkit.budgets import Continued
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "2+3?", "answer": "5"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    row = {"problem_id": "m", "sample": 0, "completion": "<think>\n" + "ünïcödé ✓ " * 6, "finish_reason": "length",
+           "completion_tokens": 20}
+    (tmp_path / "c.jsonl").write_text(json.dumps(row) + "\n")
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    assert len(tok.encode(row["completion"], add_special_tokens=False)) > 2 * 20  # the premise: it re-encodes to more
+    seen = []
+
+    class Answers:
+        tokenizer = tok
+
+        def continue_tokens(self, prefixes):
+            seen.extend(prefixes)
+            return [Continued(tuple(tok.encode("\\boxed{5}", add_special_tokens=False)), "stop") for _ in prefixes]
+
+    runs = {}
+    for generate in (False, True):
+        runs[generate] = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl",
+                                          out=tmp_path / f"run{generate}", progress=False).run_dir
+        anytime(runs[generate], "8,1000", generate=generate, tokenizer=str(tiny_model),
+                **({"engine": Answers(), "answer_tokens": 8} if generate else {}))
+    counted, generated = ({k[3]: p for k, p in probes(runs[g]).items()} for g in (False, True))
+    for b in (8, 1000):
+        assert generated[b]["source"] == "generated" and generated[b]["cut_char"] == counted[b]["cut_char"], b
+        assert generated[b]["think_tokens"] == counted[b]["think_tokens"] <= min(b, 20), (generated, counted)
+    assert counted[1000]["cut_char"] == len(row["completion"])
+    # what the model was given to go on from is its thinking up to the cut
+    assert tok.decode(list(seen[0].token_ids)).endswith(row["completion"][:counted[8]["cut_char"]] + "</think>"
+                                                   + DEFAULT_ANSWER_CUE)
+
+
+def test_a_base_url_alone_means_the_openai_backend_as_for_run(monkeypatch, tmp_path):
+    # `anytime RUN --base-url URL` on a vLLM run was "the vllm backend has no option 'base_url'"; `evalkit run`
+    # takes a server's URL for the openai backend
+    import evalkit.anytime as module
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+    from evalkit.errors import InputError
+
+    given = {}
+
+    def taken(run_dir, budgets, **options):  # what the command hands on, then a stop
+        given.update(options)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(module, "anytime", taken)
+    r = CliRunner().invoke(main, ["anytime", str(tmp_path), "--base-url", "http://127.0.0.1:9/v1", "--model", "M"])
+    assert r.exit_code == 2 and "stop here" in r.output, r.output
+    assert given["backend_options"]["backend"] == "openai" and given["backend_options"]["endpoint"] == "completions"
+    r = CliRunner().invoke(main, ["anytime", str(tmp_path), "--base-url", "http://h/v1", "--backend", "vllm"])
+    assert given["backend_options"]["backend"] == "vllm"  # named, it is what was named (and refuses a URL)
