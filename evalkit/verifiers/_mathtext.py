@@ -630,9 +630,8 @@ _STATED = re.compile(r"\banswers?\s*(?:is|are|:|=)", re.I)
 # regexes `是42` is one word, so `答案是42。` and `答案：42` held no answer.
 _FULL_WIDTH = str.maketrans({"：": ": ", "，": ", ", "。": ". ", "；": "; ", "（": " (", "）": ") ", "！": "! ",
                              "？": "? ", "　": " "})
-_CJK_EDGE = re.compile(r"(?<=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])(?=[^\s\u3040-\u30ff\u3400-\u4dbf"
-                       r"\u4e00-\u9fff\uac00-\ud7af])|(?<=[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])"
-                       r"(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"  # kana, ideographs, hangul
+_CJK_EDGE = re.compile(f"(?<=[{_CJK}])(?=[^\\s{_CJK}])|(?<=[^\\s{_CJK}])(?=[{_CJK}])")
 
 
 def spaced_cjk(answer: str) -> str:
