@@ -299,3 +299,17 @@ def test_a_lone_surrogate_the_program_raises_is_written_not_a_crash(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (sample,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text("utf-8").splitlines()]
     assert sample["correct"] is False and "ValueError: \ufffd" in sample["detail"], sample
+
+
+def test_a_program_cannot_pass_its_failure_off_as_the_tests_fault_or_the_sandboxs(verifier):
+    # the tests' fault was read from a failed test's reason text, which the program writes: a program raising
+    # "cannot cross to the candidate; not a plain value" came back unjudged, not wrong (left out of avg@n, and no
+    # reward at all); a reply it forged with a hex int of "-" alone raised in the grader (a sandbox failure)
+    blames_tests = fenced("def add(a, b):\n    raise ValueError('cannot cross to the candidate; not a plain value')\n")
+    forges = fenced("import os\ndef add(a, b):\n    os.write(4, b'{\"ok\":{\"i\":\"-\"}}\\n')\n    return 0\n")
+    call = {"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]}
+    verdicts = verifier.verify_many([VerifyItem(blames_tests, ADD_TESTS), VerifyItem(forges, ADD_TESTS),
+                                     VerifyItem(forges, call)])
+    for v in verdicts:
+        assert v.correct is False and v.reason == "wrong", v
+    assert "cannot cross" in verdicts[0].detail

@@ -40,6 +40,10 @@ class PlainError(ValueError):
     """A value that is not plain (an object, a subclass of a built-in, too deep)."""
 
 
+class NotPlain(PlainError):
+    """A value of a type that is not plain data (an object, a subclass of a built-in), as against one too deep."""
+
+
 def dump_plain(value: Any, _depth: int = 0) -> Any:
     """`value` as JSON-ready data; raises PlainError for anything but exact built-in types."""
     if _depth > MAX_DEPTH:
@@ -71,7 +75,7 @@ def dump_plain(value: Any, _depth: int = 0) -> Any:
         item = value.item()
         if type(item) is not t:  # np.longdouble's item() is itself
             return dump_plain(item, _depth + 1)
-    raise PlainError(f"not a plain value: {t.__module__}.{t.__qualname__}")
+    raise NotPlain(f"not a plain value: {t.__module__}.{t.__qualname__}")
 
 
 def _numpy_scalar(t: type) -> bool:
@@ -83,7 +87,10 @@ def _numpy_scalar(t: type) -> bool:
 def _hex_int(body: Any) -> int:
     if type(body) is not str or not body or body.strip("-0123456789abcdef") or "-" in body[1:]:
         raise PlainError("malformed hex int")
-    return int(body, 16)
+    try:
+        return int(body, 16)
+    except ValueError:  # "-" alone: a reply the candidate forged
+        raise PlainError("malformed hex int") from None
 
 
 def load_plain(data: Any, _depth: int = 0) -> Any:

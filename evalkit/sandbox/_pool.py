@@ -516,7 +516,7 @@ class _Slot:
         if "ok" in reply:  # read in place, never built into objects here (see _plain)
             try:
                 plain.check_wire(reply["ok"])
-            except (plain.PlainError, RecursionError) as e:
+            except (ValueError, RecursionError) as e:  # PlainError, or a ValueError from a reply the candidate forged
                 return False, f"not a plain value ({str(e)[:100]})", "malformed reply"
             if want is _FORWARD:
                 return True, "", None
@@ -558,6 +558,7 @@ class _Slot:
         gone: str | None = None
         loaded = called = done = False
         forced: dict[int, str] = {}
+        uncrossable: dict[int, tuple[str, str]] = {}  # test -> (what could not cross: object or deep, its reason)
         try:
             self._ready(chk, "checker")
             deadline = self._until(t)
@@ -583,6 +584,8 @@ class _Slot:
                 elif "result" in msg:
                     reason = _text(str(msg["reason"]), _REASON_CHARS)
                     results[int(msg["result"])] = {"passed": bool(msg["passed"]), "reason": reason}
+                    if msg.get("uncrossable"):  # the checker's own flag: a reason's text is the program's to write
+                        uncrossable[int(msg["result"])] = (str(msg["uncrossable"]), reason)
                 elif "done" in msg:
                     done = True
                     break
@@ -618,14 +621,14 @@ class _Slot:
                 detail = f"test {i + 1}: {r['reason']}"  # counted from 1, as the report lists them
         if n_tests == 0:
             raise TestsFault("the test code defines no tests (no top-level assert, no check function)")
-        crossing = [(i, r["reason"]) for i, r in enumerate(out) if "cannot cross to the candidate" in str(r["reason"])]
-        objects = [(i, why) for i, why in crossing if "not a plain value" in why]
+        objects = sorted(i for i, (kind, _) in uncrossable.items() if kind == "object")
         if objects:  # the test code passes an object of its own, which no program can be called with
-            i, why = objects[0]
-            raise TestsFault(f"test {i + 1} of the test code cannot call the program: {why}")
+            raise TestsFault(f"test {objects[0] + 1} of the test code cannot call the program: "
+                             f"{uncrossable[objects[0]][1]}")
         if done and not called:  # nothing the program did decided these tests: they test nothing
-            if crossing:  # they tried, with a value no call can carry: say that
-                raise TestsFault(f"the test code's first call of the program failed: {crossing[0][1]}")
+            if uncrossable:  # they tried, with a value no call can carry: say that
+                raise TestsFault(f"the test code's first call of the program failed: "
+                                 f"{uncrossable[min(uncrossable)][1]}")
             raise TestsFault(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
                              "(its tests test nothing)")
         return out, detail or "all tests passed"

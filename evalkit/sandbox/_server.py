@@ -265,6 +265,15 @@ class CandidateGone(BaseException):
     A BaseException, so test code that catches Exception cannot swallow it."""
 
 
+class Uncrossable(CandidateGone):
+    """The test code passed the program a value no call can carry: `kind` is "object" (a type that is not plain
+    data: the tests cannot judge any program) or "deep" (nested too deeply: that test fails)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class CandidateStopped(RuntimeError):
     """The candidate raised StopIteration or StopAsyncIteration. Raised as itself in the test code,
     such an exception would end a `map`, `filter`, `all` or `any` early and pass the test; this is a
@@ -304,7 +313,8 @@ def _checker(job: dict, out) -> int:
         try:
             request = {"a": plain.dump_plain(list(args)), "k": plain.dump_plain(dict(kwargs))}
         except plain.PlainError as e:  # this test's own doing: the candidate is still there for the next one
-            raise CandidateGone(f"test passes a value that cannot cross to the candidate ({e})") from None
+            raise Uncrossable(f"test passes a value that cannot cross to the candidate ({e})",
+                              "object" if isinstance(e, plain.NotPlain) else "deep") from None
         state["called"] = True
         out.write(plain.encode({"call": request}))
         line = chan.readline()
@@ -348,10 +358,11 @@ def _checker(job: dict, out) -> int:
         steps.append("check")
     n_tests = sum(1 for node in steps if node == "check" or _is_test(node))
     out.write(plain.encode({"tests": n_tests}))
-    test_index, pending = 0, None
+    test_index, pending, pending_kind = 0, None, None
     for node in steps:
         is_test = node == "check" or _is_test(node)
         out.write(plain.encode({"start": min(test_index, max(n_tests - 1, 0))}))
+        uncrossed = None  # what kind of value this step could not pass to the program, if any
         try:
             if node == "check":
                 ns["check"](call if entry else None)
@@ -363,23 +374,27 @@ def _checker(job: dict, out) -> int:
         except SystemExit as e:  # the test code's own exit (unittest.main()): 0 passes, anything else fails
             status = _exit_code(e)
             passed, reason = status == 0, "passed" if status == 0 else f"the tests exited with status {status}"
+        except Uncrossable as e:
+            passed, reason, uncrossed = False, str(e), e.kind
         except CandidateGone as e:
             passed, reason = False, str(e)
         except BaseException as e:
             passed, reason = False, _error_line(e)
         if is_test:
             if pending:  # the definition that failed before it is the cause
-                passed, reason = False, pending
-            pending = None
-            out.write(plain.encode({"result": test_index, "passed": passed, "reason": reason}))
+                passed, reason, uncrossed = False, pending, pending_kind
+            pending = pending_kind = None
+            out.write(plain.encode({"result": test_index, "passed": passed, "reason": reason,
+                                    **({"uncrossable": uncrossed} if uncrossed else {})}))
             test_index += 1
         elif not passed:
             if not state["called"]:
                 out.write(plain.encode({"setup_error": f"test code failed at line {node.lineno}: {reason}"}))
                 return 0
-            pending = f"test code failed at line {node.lineno}: {reason}"
+            pending, pending_kind = f"test code failed at line {node.lineno}: {reason}", uncrossed
     if pending and n_tests:  # a definition after the last test failed: so does the last test
-        out.write(plain.encode({"result": n_tests - 1, "passed": False, "reason": pending}))
+        out.write(plain.encode({"result": n_tests - 1, "passed": False, "reason": pending,
+                                **({"uncrossable": pending_kind} if pending_kind else {})}))
     out.write(plain.encode({"done": True}))
     return 0
 
