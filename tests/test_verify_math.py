@@ -141,6 +141,21 @@ def test_unboxed_final_answer_is_extracted():
     assert v.correct is True and v.reason == "correct"
 
 
+@pytest.mark.parametrize("chain, gold, correct", [
+    # neighbours that were each a rounding of the next let a chain walk through them and be every number it passed:
+    # a GRPO policy could hedge across a range for the price of one box
+    ("42 = 42.5 = 43", "42", False), ("42 = 42.5 = 43", "43", False),
+    ("100 = 99.5 = 99", "99", False), ("0.45 = 0.5 = 0.46", "0.46", False),
+    ("42.55 = 42.5 = 42", "42", False),  # 42 is no rounding of the most exact side, 42.55
+    # one value written several ways is still each of them
+    ("42.4 = 42", "42", True), ("\\frac13 = 0.33 = 0.3", "0.3", True), ("\\frac{250}{3} = 83.33 = 83.3", "83.3", True),
+    ("\\frac{10}{2} = 5.0 = 5", "5", True), ("30^\\circ = \\frac{\\pi}{6}", "30", True), ("x = 42.5 = 43", "43", True),
+])
+def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gold, correct):
+    v = verify_math(f"<think>t</think>The answer is $\\boxed{{{chain}}}$.", gold)
+    assert v.correct is correct, v
+
+
 @pytest.mark.parametrize("final, gold, reason", [
     # a number right after CJK text or full-width punctuation was no answer: to math-verify `是42` is one word
     ("答案：42", "42", "correct"),
