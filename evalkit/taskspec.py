@@ -219,6 +219,9 @@ def _parse_spec(path: Path) -> TaskSpec:
         if value is not None and not isinstance(value, str):
             raise err(f"fields.{key}", "expected a column name or a jinja expression (a string), "
                                        f"got {type(value).__name__} {value!r}")
+        wrong = _template_problem(value) if value is not None and _is_expression(value) else None
+        if wrong:  # found now, before the data is read, not blamed on its first row
+            raise err(f"fields.{key}", wrong)
     fields = FieldMap(id=fm.get("id"), problem=fm.get("problem", "problem"),
                       answer=fm.get("answer", "answer" if "tests" not in fm else None),
                       tests=fm.get("tests"), meta={str(k): str(v) for k, v in meta.items()}, date=fm.get("date"))
@@ -226,31 +229,41 @@ def _parse_spec(path: Path) -> TaskSpec:
     gen = data.get("generation") or {}
     if not isinstance(gen, dict):
         raise err("generation", "expected a mapping")
+    numbers: dict[str, int | float] = {}
     for key, value in gen.items():
         if key not in _GEN_KEYS:
             raise err(f"generation.{key}", f"unknown key (expected one of: {', '.join(sorted(_GEN_KEYS))})")
-        kind = float if key in ("temperature", "top_p") else int
-        # YAML's .inf and .nan are floats: refused before int() would raise on them
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or (kind is int and value != int(value))):
-            raise err(f"generation.{key}", f"expected {'a number' if kind is float else 'an integer'}, got {value!r}")
+        number = _yaml_number(value)
+        if key in ("temperature", "top_p"):
+            # YAML's .inf and .nan are floats: refused here, as out of every range
+            if number is None or (isinstance(number, float) and not math.isfinite(number)):
+                raise err(f"generation.{key}", f"expected a number, got {value!r}")
+        # 2.0 and 1e4 are whole numbers; 1e30 is past what a float holds exactly, so no count of anything
+        elif not (isinstance(number, int) or (isinstance(number, float) and number.is_integer()
+                                              and abs(number) <= 2 ** 53)):
+            huge = isinstance(number, float) and number.is_integer()
+            raise err(f"generation.{key}", f"expected an integer, got {value!r}"
+                                           + (" (a whole number, but past 2**53: no exact count)" if huge else ""))
+        numbers[key] = number
     generation = DEFAULT_GENERATION.given(**{k: (float(v) if k in ("temperature", "top_p") else int(v))
-                                             for k, v in gen.items()})
-    problem = generation_problem(**{k: gen[k] for k in gen if k != "seed"})
+                                             for k, v in numbers.items()})
+    problem = generation_problem(**{k: v for k, v in numbers.items() if k != "seed"})
     if problem:
         raise err(f"generation.{problem[0]}", problem[1])
 
     prompt = data.get("prompt", DEFAULT_PROMPT)
     if prompt is None:  # `system: null` means no system message; a task always asks something
         raise err("prompt", "expected a jinja2 template string, got null (leave `prompt` out for the default)")
+    if isinstance(prompt, str) and not prompt.strip():  # the model would get an empty user message
+        raise err("prompt", f"expected a jinja2 template string, got empty text {prompt!r} "
+                            "(leave `prompt` out for the default)")
     for key in ("prompt", "system"):
         if data.get(key) is not None:
             if not isinstance(data[key], str):
                 raise err(key, "expected a jinja2 template string")
-            try:
-                _env().parse(data[key])
-            except jinja2.TemplateSyntaxError as e:
-                raise err(key, f"bad jinja template: {e.message}") from None
+            wrong = _template_problem(data[key])
+            if wrong:
+                raise err(key, wrong)
     completions = data.get("completions")
     if completions is not None:
         if not isinstance(completions, str) or not completions:
@@ -262,6 +275,9 @@ def _parse_spec(path: Path) -> TaskSpec:
     verifier = data.get("verifier", "math")
     if not isinstance(verifier, str):
         raise err("verifier", "expected a verifier name (math, choice, code or a plugin)")
+    wrong = _verifier_name_problem(verifier)
+    if wrong:
+        raise err("verifier", wrong)
     metrics = data.get("metrics", list(DEFAULT_METRICS))
     if not isinstance(metrics, list) or not metrics:  # an empty list would report nothing
         raise err("metrics", "expected a list of at least one metric, such as [avg@n, pass@k, maj@k]")
@@ -313,7 +329,57 @@ def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None
     return None
 
 
+# the built-in verifiers that read answers themselves: none wraps another, so none goes after a '+'
+_RULE_VERIFIERS = ("math", "choice", "code")
+
+
+def _verifier_name_problem(name: str) -> str | None:
+    """What is wrong with a spec's verifier name, else None: a name, or INNER+OUTER (`math+judge`)
+    with a name on each side of every '+' and an OUTER that wraps (checked without importing a verifier;
+    an unknown name is reported when the verifier is built)."""
+    parts = name.split("+")
+    expected = "expected a verifier name (math, choice, code or a plugin) or INNER+OUTER such as math+judge"
+    if any(not part.strip() for part in parts):
+        return f"{expected}, got {name!r}" + (": a '+' needs a verifier name on each side" if "+" in name else "")
+    for outer in parts[1:]:
+        if outer in _RULE_VERIFIERS:
+            return (f"{expected}, got {name!r}: {outer!r} checks answers itself and wraps no other verifier; "
+                    "after a '+' goes one that does, such as judge")
+    return None
+
+
+def _yaml_number(value: Any) -> int | float | None:
+    """A number a spec gives, or None: YAML's ints and floats, and the text PyYAML leaves unread as
+    a number (its YAML 1.1 wants a dot: `6e-1` and `1e4` are strings to it, numbers to the user)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 # ---------------------------------------------------------------- templates and fields
+
+
+def _is_expression(expr: str) -> bool:
+    """Whether a field is a jinja expression over the row, not a column name."""
+    return "{{" in expr or "{%" in expr
+
+
+def _template_problem(source: str) -> str | None:
+    """Why a prompt or field expression cannot be compiled (bad syntax, a filter or test no one
+    registered), else None."""
+    try:
+        _template(source)
+    except jinja2.TemplateSyntaxError as e:  # TemplateAssertionError, an unknown filter, is one too
+        known = f" (evalkit's filters: {', '.join(FILTERS)}; and jinja's own)" if "No filter named" in e.message else ""
+        return f"bad jinja template: {e.message}{known}"
+    return None
 
 
 def _is_null(value: Any) -> bool:
@@ -377,7 +443,19 @@ def prompt_messages(spec: TaskSpec, problem: Problem, system_prompt: str | None 
     except Exception as e:  # the template ran and failed on this row's data (`{{ level + 1 }}` on a string)
         raise InputError(f"{spec_location(spec, field_name)}: field '{field_name}' on problem {problem.id!r}: "
                          f"{type(e).__name__}: {e}") from None
+    if not user.strip():  # load_problems refuses these by row; a Problem built in Python arrives here
+        raise InputError(f"{spec_location(spec, 'prompt')}: field 'prompt' on problem {problem.id!r}: renders to "
+                         "empty text; the model would be asked nothing")
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+
+
+def _asks_nothing(spec: TaskSpec, problem: Problem) -> bool:
+    """Whether the task's prompt renders to blank text for this problem (`{{ hint }}` over a null
+    column). A prompt that fails to render is not judged here: prompt_messages reports it when asked."""
+    try:
+        return not render(spec.prompt, problem.row, problem=problem.problem, id=problem.id).strip()
+    except Exception:  # noqa: BLE001 - any failure is prompt_messages' to report, in its words
+        return False
 
 
 def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: str, index: int) -> Any:
@@ -386,7 +464,7 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
     An expression that is one bare reference (`{{ answer }}`) is that column's value, as naming the
     column is: a list stays several answers, null and NaN stay no value (rendered, they would be the
     texts "[...]", "" and "nan")."""
-    if "{{" in expr or "{%" in expr:
+    if _is_expression(expr):
         context = {**row, "row": row}
         name = _bare_name(expr)
         if name is not None and name in context:
@@ -400,9 +478,19 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
             raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
                              f"{index}: {e}") from None
     if expr not in row:
-        raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' names column {expr!r}, "
-                         f"which the dataset does not have; available columns: {', '.join(row)}")
+        raise _MissingColumn(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' names column "
+                             f"{expr!r}, which the dataset does not have; available columns: {', '.join(row)}",
+                             field_name=field_name, column=expr)
     return row[expr]
+
+
+class _MissingColumn(InputError):
+    """A field's column missing from a row: the dataset's fault when no row has it, else that row's."""
+
+    def __init__(self, message: str, field_name: str, column: str):
+        super().__init__(message)
+        self.field_name = field_name
+        self.column = column
 
 
 def spec_location(spec: TaskSpec, key: str | None = None) -> str:
@@ -446,11 +534,16 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
             if problem.id in seen:
                 raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' gives {problem.id!r} to more than "
                                  f"one row (row {index})")
-        except InputError as e:  # the spec's line names the field; a row named is found in the data by its count
-            if f"row {index}" not in str(e):  # a column the dataset lacks: no row's fault
+        except _MissingColumn as e:
+            if not any(e.column in other for other in rows):  # a column the dataset lacks: no row's fault
                 raise
-            where = spec.dataset.hub if used == "hub" else spec.dataset.local
-            raise InputError(f"{e} [row {index} counts from 0: record {index + 1} of {where}]") from None
+            raise InputError(f"{spec_location(spec, 'fields.' + e.field_name)}: field '{e.field_name}' names column "
+                             f"{e.column!r}, which row {index} lacks (other rows have it); its columns: "
+                             f"{', '.join(row)} {_record(spec, used, index)}") from None
+        except InputError as e:  # the spec's line names the field; a row named is found in the data by its count
+            if f"row {index}" not in str(e):
+                raise
+            raise InputError(f"{e} {_record(spec, used, index)}") from None
         seen.add(problem.id)
         problems.append(problem)
     if not rows:
@@ -463,6 +556,12 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
         raise InputError(f"{spec_location(spec, 'fields.date')}: no problem's {spec.fields.date!r} falls {when} "
                          f"({len(rows)} rows read)")
     return LoadedDataset(problems, used, revision, frozenset(outside))
+
+
+def _record(spec: TaskSpec, used: str, index: int) -> str:
+    """Where row `index` is in the data, for an error that names it."""
+    where = spec.dataset.hub if used == "hub" else spec.dataset.local
+    return f"[row {index} counts from 0: record {index + 1} of {where}]"
 
 
 def _id_or_none(spec: TaskSpec, row: dict[str, Any], index: int) -> tuple[str, ...]:
@@ -507,7 +606,13 @@ def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{spec_location(spec, 'fields.tests')}: field 'tests' on row {index} (id {pid}): {e}") from None
     meta = {k: resolve_field(v, row, spec, f"meta.{k}", index) for k, v in f.meta.items()}
-    return Problem(id=pid, problem=text, answer=gold_answer(answer), tests=tests, meta=meta, row=row)
+    if f.date:  # a date column the data lacks is found now, not only when a run asks for --since/--until
+        resolve_field(f.date, row, spec, "date", index)
+    problem = Problem(id=pid, problem=text, answer=gold_answer(answer), tests=tests, meta=meta, row=row)
+    if _asks_nothing(spec, problem):
+        raise InputError(f"{spec_location(spec, 'prompt')}: field 'prompt' on row {index} (id {pid}): renders to "
+                         "empty text; the model would be asked nothing")
+    return problem
 
 
 def gold_answer(value: Any) -> str | tuple[str, ...] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -306,3 +307,79 @@ def test_a_bad_row_is_found_in_the_data_file_by_its_record(tmp_path):
         _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows), extra="")
     assert str(e.value).endswith(f"field 'problem' on row 2 (id 2): expected the problem's text, got null "
                                  f"[row 2 counts from 0: record 3 of {tmp_path / 'd.jsonl'}]"), str(e.value)
+
+
+@pytest.mark.parametrize("prompt", ['""', "'   '", '"\\n"'])
+def test_an_empty_prompt_is_refused_at_load(tmp_path, prompt):
+    # the model would get an empty user message, and an export empty training rows
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: x.jsonl}}\nprompt: {prompt}\n")
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'prompt': expected a jinja2 template string, got empty"):
+        load_task(str(tmp_path / "t.yaml"))
+
+
+def test_a_prompt_that_renders_to_nothing_on_a_row_names_the_row(tmp_path):
+    rows = [{"id": "a", "problem": "p", "answer": "1", "hint": "h"}, {"id": "b", "problem": "q", "answer": "2", "hint": None}]
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows), extra="fields: {id: id}\nprompt: '{{ hint }}'\n")
+    assert str(e.value).endswith("t.yaml:4: field 'prompt' on row 1 (id b): renders to empty text; the model would "
+                                 f"be asked nothing [row 1 counts from 0: record 2 of {tmp_path / 'd.jsonl'}]"), e.value
+
+
+def test_a_date_column_the_data_lacks_is_found_when_the_problems_load(tmp_path):
+    # not only when a run gives --since/--until
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'date' names column 'when', which the dataset does not"):
+        _load(tmp_path, json.dumps({"id": "a", "problem": "p", "answer": "1"}) + "\n", extra="fields: {id: id, date: when}\n")
+
+
+def test_a_column_missing_from_some_rows_names_the_row_that_lacks_it(tmp_path):
+    rows = [{"id": "a", "question": "Q1", "answer": "2"}, {"id": "b", "answer": "5"}]
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows), extra="fields: {id: id, problem: question}\n")
+    assert str(e.value).endswith("t.yaml:3: field 'problem' names column 'question', which row 1 lacks (other rows "
+                                 f"have it); its columns: id, answer [row 1 counts from 0: record 2 of "
+                                 f"{tmp_path / 'd.jsonl'}]"), e.value
+
+
+@pytest.mark.parametrize("text, where", [
+    # found before the data is read (x.jsonl does not exist), not blamed on its row 0
+    ("fields:\n  answer: '{{ solution | last_boxed '\n", r"t\.yaml:4: field 'fields\.answer': bad jinja template: unexpected end"),
+    ("fields:\n  answer: '{{ solution | lastboxed }}'\n",
+     r"t\.yaml:4: field 'fields\.answer': bad jinja template: No filter named 'lastboxed'.*last_boxed"),
+    ("fields:\n  meta: {level: '{{ lvl | nope }}'}\n", r"t\.yaml:4: field 'fields\.meta\.level': bad jinja template: No filter"),
+    ("prompt: '{{ question | upper_case }}'\n", r"t\.yaml:3: field 'prompt': bad jinja template: No filter named 'upper_case'"),
+    ("system: '{{ x is nosuchtest }}'\n", r"t\.yaml:3: field 'system': bad jinja template: No test named 'nosuchtest'"),
+])
+def test_a_bad_jinja_expression_in_a_field_or_prompt_is_refused_at_load(tmp_path, text, where):
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: x.jsonl}}\n{text}")
+    with pytest.raises(InputError, match=where):
+        load_task(str(tmp_path / "t.yaml"))
+
+
+@pytest.mark.parametrize("verifier, says", [
+    ("math+math", r"got 'math\+math': 'math' checks answers itself and wraps no other verifier"),
+    ("math+", r"got 'math\+': a '\+' needs a verifier name on each side"),
+    ("+judge", r"got '\+judge': a '\+' needs a verifier name on each side"),
+    ("''", r"got ''"),
+])
+def test_a_verifier_name_that_cannot_be_one_is_an_input_error(tmp_path, verifier, says):
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: x.jsonl}}\nverifier: {verifier}\n")
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'verifier': expected a verifier name .*" + says):
+        load_task(str(tmp_path / "t.yaml"))
+
+
+def test_numbers_pyyaml_reads_as_text_are_numbers_and_counts_stay_whole(tmp_path):
+    # YAML 1.1 wants a dot in a float: to PyYAML 6e-1 is a string, to the user a number
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: x.jsonl}\n"
+                                     "generation: {temperature: 6e-1, top_p: 9.5e-1, max_tokens: 1e4, n: 2.0}\n")
+    generation = load_task(str(tmp_path / "t.yaml")).generation
+    assert (generation.temperature, generation.top_p, generation.max_tokens, generation.n) == (0.6, 0.95, 10000, 2)
+    assert isinstance(generation.max_tokens, int)
+    for value, says in [("1e30", "'1e30' (a whole number, but past 2**53"), ("1.0e+30", "1e+30 (a whole number"),
+                        ("2.5e0", "'2.5e0'"), ("many", "'many'")]:
+        (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: x.jsonl}}\ngeneration: {{max_tokens: {value}}}\n")
+        with pytest.raises(InputError, match=rf"t\.yaml:3: field 'generation\.max_tokens': expected an integer, "
+                                             rf"got {re.escape(says)}"):
+            load_task(str(tmp_path / "t.yaml"))
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: x.jsonl}\ngeneration: {temperature: -6e-1}\n")
+    with pytest.raises(InputError, match=r"t\.yaml:3: field 'generation\.temperature': expected a finite number >= 0"):
+        load_task(str(tmp_path / "t.yaml"))
