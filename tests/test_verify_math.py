@@ -789,6 +789,9 @@ def test_statements_alternatives_words_and_styling_in_an_answer(answer, gold, eq
     ("Answer: 5 or 5.0", "5", True),
     ("The answer is 5.\nThe roots are 2 and 3.", "5", True),  # a remark after the stated answer
     ("Answer: 7\nThe possible values are 3 and 4", "7", True),
+    ("The answer is either 42 or 43.", "42", False),  # read as 42 (the first), while "42 or 43" was both
+    ("Either 42 or 43", "43", False),
+    ("The answer is either 0.5 or 1/2.", "\\frac12", True),
 ])
 def test_an_unboxed_answer_that_lists_numbers_is_all_of_them(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")

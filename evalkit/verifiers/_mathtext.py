@@ -617,7 +617,7 @@ _LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
 _LISTED = re.compile(r"^(?:(?P<answer>.*?\banswers?\s*(?:is|are|:|=)\s*:?)|.*?\b(?:candidates?|options?|possibilities"
                      r"|solutions?|values?|roots?)\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
-                     rf"\s*\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?"
+                     rf"\s*(?:either\s+)?\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?"
                      r"(?:\s+[A-Za-z]{2,}){0,2}\s*\.?\s*$", re.I)  # `3 or 4 hours.`
 # Bold around a number is no part of it: `The answer is **5** or **4**.`
 _BOLD = re.compile(r"\*\*|__")
