@@ -12,6 +12,7 @@ Built-in specs live in `tasks/` (a checkout) or inside the installed package; an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -659,14 +660,22 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
     if want_hub and source == "auto" and ds.local is not None and not _hub_reachable():
         print(f"evalkit: the hub is unreachable; {spec.name} uses its bundled copy", file=sys.stderr)
         want_hub = False
+    # the hub unreachable and no bundled copy: its cache may still hold the dataset
+    cache_only = bool(want_hub and source == "auto" and ds.local is None and not _hub_reachable())
     if want_hub:
         try:
             # a release is part of what was loaded: `main:release_v5`
             release = f":{ds.config}" if ds.config_files else ""
-            return _load_hub(ds), "hub", (ds.revision or "main") + release
+            with _hub_cache_only(cache_only):
+                rows = _load_hub(ds)
+            return rows, "hub", (ds.revision or "main") + release
         except InputError:
             raise
         except Exception as e:  # no network, no such dataset, ...
+            if cache_only:
+                raise InputError(f"{spec_location(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: the hub "
+                                 "is unreachable and the local hub cache does not hold it (add 'local', a copy of "
+                                 "the data)") from None
             if source == "hub" or ds.local is None:
                 raise InputError(f"{spec_location(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: "
                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
@@ -692,6 +701,25 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
         digest = hashlib.sha256("".join(_file_digest(p) for p in paths).encode()).hexdigest()[:12]
         return rows, "local", f"local:{digest}:{ds.config}"
     return load_local_rows(ds.local, ds.format), "local", "local:" + _file_digest(ds.local)
+
+
+@contextlib.contextmanager
+def _hub_cache_only(cache_only: bool):
+    """When `cache_only`, the hub's libraries read their local cache and ask the network nothing: their
+    HF_HUB_OFFLINE mode, set for this load (it is read when they are imported, so the flags are set where
+    they look), instead of five retries over half a minute, a warning each."""
+    if not cache_only:
+        yield
+        return
+    import datasets
+    import huggingface_hub.constants as hub
+
+    saved = (datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, hub.HF_HUB_OFFLINE)
+    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, hub.HF_HUB_OFFLINE = saved
 
 
 def _load_hub(ds: DatasetSpec) -> list[dict[str, Any]]:

@@ -383,3 +383,22 @@ def test_numbers_pyyaml_reads_as_text_are_numbers_and_counts_stay_whole(tmp_path
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: x.jsonl}\ngeneration: {temperature: -6e-1}\n")
     with pytest.raises(InputError, match=r"t\.yaml:3: field 'generation\.temperature': expected a finite number >= 0"):
         load_task(str(tmp_path / "t.yaml"))
+
+
+def test_a_hub_only_dataset_with_the_hub_unreachable_is_read_from_its_cache_or_refused_at_once(tmp_path, monkeypatch):
+    # it waited through five retries (half a minute, a warning line each) before its one-line error
+    import evalkit.taskspec as taskspec
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(taskspec, "_hub_reachable", lambda: False)
+    (tmp_path / "h.yaml").write_text("name: h\ndataset: {hub: someorg/somedata}\n")
+    import datasets
+    import huggingface_hub.constants as hub
+
+    before = (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE)
+    with pytest.raises(InputError) as e:
+        load_problems(load_task(str(tmp_path / "h.yaml")))
+    assert str(e.value) == (f"{tmp_path / 'h.yaml'}:2: cannot load hub dataset 'someorg/somedata': the hub is "
+                            "unreachable and the local hub cache does not hold it (add 'local', a copy of the data)")
+    assert (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE) == before  # the hub's own mode, as it was
