@@ -313,3 +313,26 @@ def test_a_program_cannot_pass_its_failure_off_as_the_tests_fault_or_the_sandbox
     for v in verdicts:
         assert v.correct is False and v.reason == "wrong", v
     assert "cannot cross" in verdicts[0].detail
+
+
+def test_unittest_and_doctest_runs_that_report_failures_without_raising_fail_their_test(verifier):
+    # `unittest.main(exit=False)` and `doctest.testmod()` report failures in the value they return: the statement
+    # raised nothing, so it passed, and a program returning 0 scored 1/1
+    suite = ("import unittest\n"
+             "class T(unittest.TestCase):\n"
+             "    def test_add(self):\n"
+             "        self.assertEqual(add(1, 2), 3)\n"
+             "unittest.main(argv=[''], exit=False)\n")
+    doc = ("import doctest\n"
+           "def example():\n"
+           "    '''\n"
+           "    >>> add(1, 2)\n"
+           "    3\n"
+           "    '''\n"
+           "doctest.testmod()\n")
+    right, zero = fenced("def add(a, b):\n    return a + b\n"), fenced("def add(a, b):\n    return 0\n")
+    tests = [{"style": "assert", "entry_point": "add", "code": code} for code in (suite, doc)]
+    verdicts = verifier.verify_many([VerifyItem(program, t) for t in tests for program in (right, zero)])
+    assert [v.correct for v in verdicts] == [True, False, True, False], verdicts
+    assert "unittest reported 1 failing test(s)" in verdicts[1].detail
+    assert "doctest reported 1 failing example(s) of 1" in verdicts[3].detail

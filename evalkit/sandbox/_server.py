@@ -177,6 +177,21 @@ def _run_job(job: dict) -> int:
     return _checker(job, out)
 
 
+def _reported(value: object) -> tuple[bool, str]:
+    """(passed, reason) of a test statement by its value: a unittest run that does not exit
+    (`unittest.main(exit=False)`, a runner's `run(...)`) or a doctest run reports its failures instead
+    of raising them; any other value passes (the statement ran without raising)."""
+    result = getattr(value, "result", value) if type(value).__name__ == "TestProgram" else value
+    was_successful = getattr(type(result), "wasSuccessful", None)
+    if callable(was_successful) and hasattr(result, "failures"):  # a unittest.TestResult
+        failed = len(result.failures) + len(result.errors) + len(getattr(result, "unexpectedSuccesses", ()))
+        return (True, "passed") if failed == 0 else (False, f"unittest reported {failed} failing test(s)")
+    if type(value).__name__ == "TestResults" and hasattr(value, "failed") and hasattr(value, "attempted"):
+        if value.failed:  # doctest.testmod() and friends
+            return False, f"doctest reported {value.failed} failing example(s) of {value.attempted}"
+    return True, "passed"
+
+
 def _exit_code(e: SystemExit) -> int:
     return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 1)  # sys.exit(True) is 1
 
@@ -366,9 +381,13 @@ def _checker(job: dict, out) -> int:
         try:
             if node == "check":
                 ns["check"](call if entry else None)
+                passed, reason = True, "passed"
+            elif isinstance(node, ast.Expr):  # its value may be a report of tests that failed without raising
+                value = eval(compile(ast.Expression(node.value), "<tests>", "eval", dont_inherit=True), ns)
+                passed, reason = _reported(value)
             else:
                 exec(compile(ast.Module([node], []), "<tests>", "exec", dont_inherit=True), ns)
-            passed, reason = True, "passed"
+                passed, reason = True, "passed"
         except AssertionError:
             passed, reason = False, "assertion failed"
         except SystemExit as e:  # the test code's own exit (unittest.main()): 0 passes, anything else fails
