@@ -167,7 +167,8 @@ def _parse_spec(path: Path) -> TaskSpec:
         raise InputError(f"{path}:1: a task spec must be a YAML mapping")
     for key in data:
         if key not in _SPEC_KEYS:
-            raise err(str(key), f"unknown key (expected one of: {', '.join(sorted(_SPEC_KEYS))})")
+            raise err(str(key), f"unknown key{_did_you_mean(key, _SPEC_KEYS | {'tasks'})} "
+                                f"(expected one of: {', '.join(sorted(_SPEC_KEYS))})")
     if "name" in data and not isinstance(data["name"], str):
         raise err("name", "expected a string")
     name = data.get("name") or path.stem
@@ -177,7 +178,8 @@ def _parse_spec(path: Path) -> TaskSpec:
         raise err("dataset", "expected a mapping with 'hub' and/or 'local'")
     for key in ds:
         if key not in _DATASET_KEYS:
-            raise err(f"dataset.{key}", f"unknown key (expected one of: {', '.join(sorted(_DATASET_KEYS))})")
+            raise err(f"dataset.{key}", f"unknown key{_did_you_mean(key, _DATASET_KEYS)} "
+                                        f"(expected one of: {', '.join(sorted(_DATASET_KEYS))})")
         if key != "config_files" and ds[key] is not None and not isinstance(ds[key], str):
             raise err(f"dataset.{key}", f"expected a string, got {type(ds[key]).__name__} {ds[key]!r}")
     if ds.get("format") not in (None, *_FORMATS):
@@ -233,7 +235,8 @@ def _parse_spec(path: Path) -> TaskSpec:
     numbers: dict[str, int | float] = {}
     for key, value in gen.items():
         if key not in _GEN_KEYS:
-            raise err(f"generation.{key}", f"unknown key (expected one of: {', '.join(sorted(_GEN_KEYS))})")
+            raise err(f"generation.{key}", f"unknown key{_did_you_mean(key, _GEN_KEYS)} "
+                                           f"(expected one of: {', '.join(sorted(_GEN_KEYS))})")
         number = _yaml_number(value)
         if key in ("temperature", "top_p"):
             # YAML's .inf and .nan are floats: refused here, as out of every range
@@ -328,6 +331,17 @@ def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None
     if max_tokens is not None and max_tokens < 1:
         return "max_tokens", f"expected at least 1 token, got {max_tokens}"
     return None
+
+
+def _did_you_mean(key: Any, known: set[str]) -> str:
+    """`; did you mean 'prompt'?` for a key one slip away from a known one (`promt`), else ''. `tasks` is a
+    suite's key: a suite whose `tasks` is misspelt is read as a task spec, and says so."""
+    import difflib
+
+    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75)
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" + (" (a suite lists its `tasks`)" if close[0] == "tasks" else "")
 
 
 # the built-in verifiers that read answers themselves: none wraps another, so none goes after a '+'

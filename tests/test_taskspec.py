@@ -122,6 +122,12 @@ def test_unknown_task_lists_the_known_ones():
      r"t\.yaml:3: field 'fields\.meta\.level': expected a column name .*got null"),
     ("name: t\ndataset: {local: x.jsonl}\nfields:\n  id: id\n  meta: [level, {subject: subj}]\n",
      r"t\.yaml:5: field 'fields\.meta': expected a list of column names, got dict"),
+    # a key one slip from a known one says which; a suite whose `tasks` is misspelt is read as a task spec
+    ("name: t\ndataset: {local: x.jsonl}\npromt: hi\n", r"t\.yaml:3: field 'promt': unknown key; did you mean 'prompt'\?"),
+    ("name: t\ntaks: [math500]\n", r"t\.yaml:2: field 'taks': unknown key; did you mean 'tasks'\? \(a suite lists"),
+    ("name: t\ndataset: {locl: x.jsonl}\n", r"t\.yaml:2: field 'dataset\.locl': unknown key; did you mean 'local'\?"),
+    ("name: t\ndataset: {local: x.jsonl}\ngeneration: {tempurature: 0.6}\n",
+     r"t\.yaml:3: field 'generation\.tempurature': unknown key; did you mean 'temperature'\?"),
 ])
 def test_malformed_specs_name_file_line_and_key(tmp_path, text, where):
     (tmp_path / "t.yaml").write_text(text)
