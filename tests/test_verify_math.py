@@ -147,6 +147,8 @@ def test_unboxed_final_answer_is_extracted():
     ("42 = 42.5 = 43", "42", False), ("42 = 42.5 = 43", "43", False),
     ("100 = 99.5 = 99", "99", False), ("0.45 = 0.5 = 0.46", "0.46", False),
     ("42.55 = 42.5 = 42", "42", False),  # 42 is no rounding of the most exact side, 42.55
+    ("\\frac{85}{2} = 42 = \\frac{208}{5}", "41.6", False),  # exact sides too are the one value
+    ("\\frac{1}{3} = 0.3 = \\frac{3}{10}", "\\frac{3}{10}", False),
     # one value written several ways is still each of them
     ("42.4 = 42", "42", True), ("\\frac13 = 0.33 = 0.3", "0.3", True), ("\\frac{250}{3} = 83.33 = 83.3", "83.3", True),
     ("\\frac{10}{2} = 5.0 = 5", "5", True), ("30^\\circ = \\frac{\\pi}{6}", "30", True), ("x = 42.5 = 43", "43", True),
@@ -164,6 +166,11 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     ("答案是42吗？不，答案是41。", "42", "wrong"),  # the last value stated is the answer, as in English
     ("答案：42（米）", "42", "correct"),
     ("答案：四十二", "42", "no_answer"),  # number words are not read, in any language
+    ("答案是42个。", "42", "correct"),  # a counter word after it is no part of the number
+    # a Chinese sign, scale or joiner is part of what the number says: set apart, each read as a wrong "correct"
+    ("答案是负5。", "5", "no_answer"), ("答案是3万。", "3", "no_answer"), ("答案是3分之1。", "1", "no_answer"),
+    ("答案是42或43。", "43", "no_answer"), ("答案是42和43。", "43", "no_answer"), ("答案是42、43。", "42", "no_answer"),
+    ("答案是1，000。", "1000", "no_answer"),
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)

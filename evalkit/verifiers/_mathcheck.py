@@ -270,8 +270,8 @@ def _false_statement(sides: list[tuple[str, Any]]) -> bool:
 
     if not all(holds(a, b) for a, b in zip(sides, sides[1:])):
         return True
-    # One value written several ways: each plain number is the most exact side, rounded or cut at its own last
-    # digit, and two written to the same digit are the same number. Neighbours alone let a chain walk through
+    # One value written several ways: each side is the most exact side (or, a plain number, it rounded or cut at
+    # its own last digit), and two written to the same digit are the same number. Neighbours alone let a chain walk through
     # roundings, `42 = 42.5 = 43`, and be every integer it passed.
     written = [(text, Decimal(text.strip())) for text, _ in sides if _WRITTEN_NUMBER.match(text)]
     by_digit: dict[int, set[Decimal]] = {}
@@ -281,7 +281,7 @@ def _false_statement(sides: list[tuple[str, Any]]) -> bool:
         return True
     exact = [side for side in sides if not _WRITTEN_NUMBER.match(side[0])]
     anchor = exact[0] if exact else min(sides, key=lambda side: Decimal(side[0].strip()).as_tuple().exponent)
-    return not all(side is anchor or holds(anchor, side) for side in sides if _WRITTEN_NUMBER.match(side[0]))
+    return not all(side is anchor or holds(anchor, side) for side in sides)  # `\frac{85}{2} = 42 = \frac{208}{5}`
 
 
 def _rounded(value: Any, text: str) -> bool:

@@ -634,10 +634,18 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"  # kana, ideograph
 _CJK_EDGE = re.compile(f"(?<=[{_CJK}])(?=[^\\s{_CJK}])|(?<=[^\\s{_CJK}])(?=[{_CJK}])")
 
 
+# A sign, scale or joiner written in Chinese beside a digit is part of what the number says: set apart, `负5`
+# (minus 5) would read 5, `3万` (30,000) 3, `3分之1` (a third) 1, and `42或43` (42 or 43) 43. Such text is left
+# as it was (no answer), as is a full-width comma between digits (`1，000`).
+_CJK_NUMBER_WORDS = re.compile(r"(?:负|正负|或者?|和|与|及|、|至|到)\s*\d|\d\s*(?:万|亿|千|百|十|分之|或者?|和|与|及|、|至|到)"
+                               r"|\d，\d")
+
+
 def spaced_cjk(answer: str) -> str:
     """An unboxed answer as math-verify can read it: full-width punctuation as ASCII, a space at each edge between
-    CJK script and anything else (`答案是42。` is `答案是 42. `). Text without them is returned as it is."""
-    if not any(c >= "\u3000" for c in answer):
+    CJK script and anything else (`答案是42。` is `答案是 42. `). Text without CJK, or whose numbers carry a Chinese
+    sign, scale or joiner (_CJK_NUMBER_WORDS), is returned as it is."""
+    if not any(c >= "\u3000" for c in answer) or _CJK_NUMBER_WORDS.search(answer):
         return answer
     return _CJK_EDGE.sub(" ", answer.translate(_FULL_WIDTH))
 
