@@ -356,6 +356,8 @@ def _verifier_name_problem(name: str) -> str | None:
     expected = "expected a verifier name (math, choice, code or a plugin) or INNER+OUTER such as math+judge"
     if any(not part.strip() for part in parts):
         return f"{expected}, got {name!r}" + (": a '+' needs a verifier name on each side" if "+" in name else "")
+    if any(part != part.strip() for part in parts):
+        return f"{expected}, got {name!r}: write it without spaces"
     for outer in parts[1:]:
         if outer in _RULE_VERIFIERS:
             return (f"{expected}, got {name!r}: {outer!r} checks answers itself and wraps no other verifier; "
@@ -371,10 +373,11 @@ def _yaml_number(value: Any) -> int | float | None:
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+        for read in (int, float):  # int first: a quoted seed of 2**53 + 1 stays that number
+            try:
+                return read(value)
+            except ValueError:
+                pass
     return None
 
 
@@ -464,9 +467,23 @@ def prompt_messages(spec: TaskSpec, problem: Problem, system_prompt: str | None 
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
+@lru_cache(maxsize=64)
+def _always_asks(source: str) -> bool:
+    """Whether a prompt holds text of its own outside any block (`{{ problem }}\nPlease reason...`): it never
+    renders blank, so no row needs rendering to know."""
+    try:
+        body = _env().parse(source).body
+    except jinja2.TemplateSyntaxError:
+        return False
+    return any(isinstance(node, jinja2.nodes.Output) and any(
+        isinstance(part, jinja2.nodes.TemplateData) and part.data.strip() for part in node.nodes) for node in body)
+
+
 def _asks_nothing(spec: TaskSpec, problem: Problem) -> bool:
     """Whether the task's prompt renders to blank text for this problem (`{{ hint }}` over a null
     column). A prompt that fails to render is not judged here: prompt_messages reports it when asked."""
+    if _always_asks(spec.prompt):
+        return False
     try:
         return not render(spec.prompt, problem.row, problem=problem.problem, id=problem.id).strip()
     except Exception:  # noqa: BLE001 - any failure is prompt_messages' to report, in its words
@@ -535,6 +552,10 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
     HF_DATASETS_OFFLINE is set or the spec names no hub id; the bundled copy when the hub is unreachable.
     """
     rows, used, revision = _load_rows(spec, source)
+    date = spec.fields.date
+    if date and not _is_expression(date) and rows and not any(date in row for row in rows):
+        # a date column the data lacks, found whether or not the run asks for --since/--until
+        resolve_field(date, rows[0], spec, "date", 0)
     problems: list[Problem] = []
     seen: set[str] = set()
     outside: set[str] = set()
@@ -591,10 +612,17 @@ def _in_window(spec: TaskSpec, row: dict[str, Any], index: int) -> bool:
     """Whether the row's date is inside the run's window; an undated row is in no window, and a date
     that cannot be read is an InputError naming the row (left out unseen, it would shrink the run)."""
     try:
-        day = parse_day(resolve_field(spec.fields.date, row, spec, "date", index))
+        day = parse_day(_date_of(spec, row, index))
     except ValueError as e:
         raise InputError(f"{spec_location(spec, 'fields.date')}: field 'date' on row {index}: {e}") from None
     return day is not None and spec.window.contains(day)
+
+
+def _date_of(spec: TaskSpec, row: dict[str, Any], index: int) -> Any:
+    """The row's date field; a row that leaves out a date column other rows have is undated, as a null one is
+    (JSON lines written with nulls dropped). A column no row has is an error naming it (load_problems)."""
+    date = spec.fields.date
+    return None if not _is_expression(date) and date not in row else resolve_field(date, row, spec, "date", index)
 
 
 def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
@@ -621,8 +649,8 @@ def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{spec_location(spec, 'fields.tests')}: field 'tests' on row {index} (id {pid}): {e}") from None
     meta = {k: resolve_field(v, row, spec, f"meta.{k}", index) for k, v in f.meta.items()}
-    if f.date:  # a date column the data lacks is found now, not only when a run asks for --since/--until
-        resolve_field(f.date, row, spec, "date", index)
+    if f.date:  # a date expression that fails is found now, not only when a run asks for --since/--until
+        _date_of(spec, row, index)
     problem = Problem(id=pid, problem=text, answer=gold_answer(answer), tests=tests, meta=meta, row=row)
     if _asks_nothing(spec, problem):
         raise InputError(f"{spec_location(spec, 'prompt')}: field 'prompt' on row {index} (id {pid}): renders to "
@@ -674,8 +702,9 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
     if want_hub and source == "auto" and ds.local is not None and not _hub_reachable():
         print(f"evalkit: the hub is unreachable; {spec.name} uses its bundled copy", file=sys.stderr)
         want_hub = False
-    # the hub unreachable and no bundled copy: its cache may still hold the dataset
-    cache_only = bool(want_hub and source == "auto" and ds.local is None and not _hub_reachable())
+    # no bundled copy, and the hub offline (HF_HUB_OFFLINE) or unreachable: its cache may still hold the dataset
+    cache_only = bool(ds.hub and source == "auto" and ds.local is None and (_offline() or not _hub_reachable()))
+    want_hub = want_hub or cache_only
     if want_hub:
         try:
             # a release is part of what was loaded: `main:release_v5`
@@ -687,8 +716,9 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
             raise
         except Exception as e:  # no network, no such dataset, ...
             if cache_only:
+                why, fix = ("offline", "unset HF_HUB_OFFLINE, or ") if _offline() else ("unreachable", "")
                 raise InputError(f"{spec_location(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: the hub "
-                                 "is unreachable and the local hub cache does not hold it (add 'local', a copy of "
+                                 f"is {why} and the local hub cache does not hold it ({fix}add 'local', a copy of "
                                  "the data)") from None
             if source == "hub" or ds.local is None:
                 raise InputError(f"{spec_location(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: "

@@ -34,7 +34,7 @@ def test_gpqa_diamond_is_hub_only_and_says_so_offline(monkeypatch):
     assert spec.verifier == "choice"
     assert not list(builtin_tasks_dir().rglob("*gpqa*.jsonl"))  # no bundled copy anywhere
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(InputError, match="no local copy and the hub is offline"):
+    with pytest.raises(InputError, match="the hub is offline and the local hub cache does not hold it \\(unset HF_HUB_OFFLINE"):
         load_problems(spec)
 
 

@@ -335,6 +335,10 @@ def test_a_date_column_the_data_lacks_is_found_when_the_problems_load(tmp_path):
     # not only when a run gives --since/--until
     with pytest.raises(InputError, match=r"t\.yaml:3: field 'date' names column 'when', which the dataset does not"):
         _load(tmp_path, json.dumps({"id": "a", "problem": "p", "answer": "1"}) + "\n", extra="fields: {id: id, date: when}\n")
+    # a row that leaves the key out is undated, as a null one is (JSON lines written with nulls dropped)
+    rows = [{"id": "a", "problem": "p", "answer": "1", "when": "2025-01-02"}, {"id": "b", "problem": "q", "answer": "2"}]
+    assert [p.id for p in _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows),
+                                extra="fields: {id: id, date: when}\n")] == ["a", "b"]
 
 
 def test_a_column_missing_from_some_rows_names_the_row_that_lacks_it(tmp_path):
@@ -366,6 +370,7 @@ def test_a_bad_jinja_expression_in_a_field_or_prompt_is_refused_at_load(tmp_path
     ("math+", r"got 'math\+': a '\+' needs a verifier name on each side"),
     ("+judge", r"got '\+judge': a '\+' needs a verifier name on each side"),
     ("''", r"got ''"),
+    ("'math + judge'", r"got 'math \+ judge': write it without spaces"),  # it was "unknown verifier 'math '"
 ])
 def test_a_verifier_name_that_cannot_be_one_is_an_input_error(tmp_path, verifier, says):
     (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: x.jsonl}}\nverifier: {verifier}\n")
@@ -386,6 +391,9 @@ def test_numbers_pyyaml_reads_as_text_are_numbers_and_counts_stay_whole(tmp_path
         with pytest.raises(InputError, match=rf"t\.yaml:3: field 'generation\.max_tokens': expected an integer, "
                                              rf"got {re.escape(says)}"):
             load_task(str(tmp_path / "t.yaml"))
+    # a quoted whole number stays exact (through float it lost its last digit)
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: x.jsonl}\ngeneration: {seed: '9007199254740993'}\n")
+    assert load_task(str(tmp_path / "t.yaml")).generation.seed == 9007199254740993
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: x.jsonl}\ngeneration: {temperature: -6e-1}\n")
     with pytest.raises(InputError, match=r"t\.yaml:3: field 'generation\.temperature': expected a finite number >= 0"):
         load_task(str(tmp_path / "t.yaml"))
@@ -408,3 +416,7 @@ def test_a_hub_only_dataset_with_the_hub_unreachable_is_read_from_its_cache_or_r
     assert str(e.value) == (f"{tmp_path / 'h.yaml'}:2: cannot load hub dataset 'someorg/somedata': the hub is "
                             "unreachable and the local hub cache does not hold it (add 'local', a copy of the data)")
     assert (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE) == before  # the hub's own mode, as it was
+    # offline by the environment: the cache is read too (it was refused unread)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="the hub is offline and the local hub cache does not hold it"):
+        load_problems(load_task(str(tmp_path / "h.yaml")))
