@@ -241,8 +241,10 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                 probes.append(Probe(s["task"], s["model"], str(s["problem_id"]), s["sample"], b, cut, min(b, tokens), 0,
                                     answer, correct, "trajectory"))
         if pending:
+            # `cut`: probes keep the thinking up to the counter's cut; those of an evalkit that kept B tokens of a
+            # re-encoding (no `cut` in their header) are made again
             header = {"answer_tokens": answer_tokens, "answer_cue": answer_cue, "model": config.get("model"),
-                      "counted_with": counted_with, "think_format": fmt.to_dict()}
+                      "counted_with": counted_with, "think_format": fmt.to_dict(), "cut": "counted"}
             if (run_dir / PARTIAL).is_file() and not (run_dir / GENERATED).exists():
                 os.replace(run_dir / PARTIAL, run_dir / GENERATED)  # an interrupted run of an older evalkit
             kept = _kept_probes(run_dir / GENERATED, header)

@@ -548,6 +548,14 @@ def test_a_generated_probe_cuts_where_the_counter_cuts_when_the_text_re_encodes_
     # what the model was given to go on from is its thinking up to the cut
     assert tok.decode(list(seen[0].token_ids)).endswith(row["completion"][:counted[8]["cut_char"]] + "</think>"
                                                    + DEFAULT_ANSWER_CUE)
+    # probes an older evalkit kept (their header has no `cut`) are made again, not kept with its cut
+    kept = runs[True] / "anytime.generated.jsonl"
+    lines = [json.loads(line) for line in kept.read_text().splitlines()]
+    del lines[0]["header"]["cut"]
+    kept.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    asked = len(seen)
+    anytime(runs[True], "8,1000", tokenizer=str(tiny_model), engine=Answers(), answer_tokens=8)
+    assert len(seen) == asked + 2
 
 
 def test_a_base_url_alone_means_the_openai_backend_as_for_run(monkeypatch, tmp_path):
