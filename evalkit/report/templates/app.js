@@ -120,7 +120,7 @@
       onclick: () => { st.problem = p.i; st.sShown = PAGE; renderSamples(); $("#samples").scrollIntoView(); },
     }, cols.map(([k, , get, , num]) => k === "solved"
       ? h("td", { class: "num" }, p.solved === null ? "–" : [h("span", { class: "bar", style: `width:${Math.round(40 * p.solved)}px` }), pct(p.solved)])
-      : h("td", { class: num ? "num" : null }, get(p)))));
+      : h("td", { class: num ? "num" : k === "gold" || k === "maj" ? "wrap" : null }, get(p)))));
     $("#problems-table tbody").replaceChildren(...body);
     const pager = $("#problems-pager");
     pager.replaceChildren(rows.length > st.pShown
@@ -168,7 +168,7 @@
         multi.task && h("td", null, ix.tasks[p.t]), multi.model && h("td", null, ix.models[p.m]),
         h("td", null, p.id), h("td", { class: "num" }, s.s), budgets && h("td", { class: "num" }, s.b ?? ""),
         h("td", null, h("span", { class: "badge " + reason }, reason)),
-        h("td", null, s.a ?? h("span", { class: "muted" }, "none"),
+        h("td", { class: "wrap" }, s.a ?? h("span", { class: "muted" }, "none"),
           s.j ? h("span", { class: "judge-reply", title: "the judge's reply" }, (s.j.f ? " ⇐ judge: " : " · judge: ") + s.j.y) : null),
         h("td", { class: "num" }, s.tok ?? s.len + " ch"), h("td", { class: "num" }, markerTotal(s)),
         h("td", { class: "num" }, s.w2r ? `${s.w2r} w→r` : s.r2w ? `${s.r2w} r→w` : ""));
