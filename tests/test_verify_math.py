@@ -170,7 +170,11 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     # a Chinese sign, scale or joiner is part of what the number says: set apart, each read as a wrong "correct"
     ("答案是负5。", "5", "no_answer"), ("答案是3万。", "3", "no_answer"), ("答案是3分之1。", "1", "no_answer"),
     ("答案是42或43。", "43", "no_answer"), ("答案是42和43。", "43", "no_answer"), ("答案是42、43。", "42", "no_answer"),
-    ("答案是1，000。", "1000", "no_answer"),
+    ("答案是1，000。", "1000", "correct"),  # a full-width thousands comma
+    # only the clause the answer is read from counts: "from 1 to 100", "to two places" earlier were no answer
+    ("从1到100的和是5050。答案是5050。", "5050", "correct"), ("精确到0.01，答案是3.14。", "3.14", "correct"),
+    ("x=1和y=2时，答案是42。", "42", "correct"),
+    ("答案是42，43。", "43", "wrong"), ("答案是42；43。", "42, 43", "correct"),  # a list, as "The answer is 42, 43."
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)

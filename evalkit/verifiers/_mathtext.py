@@ -615,7 +615,7 @@ def _one_stated_value(stated: list[str]) -> bool:
 # or the last) as the answer. One value written two ways (`0.5 or 1/2`) is one answer.
 _LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
-_LISTED = re.compile(r"^(?:(?P<answer>.*?\banswers?\s*(?:is|are|:|=)\s*:?)|.*?\b(?:candidates?|options?|possibilities"
+_LISTED = re.compile(r"^(?:(?P<answer>.*?(?:\banswers?\s*(?:is|are|:|=)|答案\s*(?:是|为|:))\s*:?)|.*?\b(?:candidates?|options?|possibilities"
                      r"|solutions?|values?|roots?)\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
                      rf"\s*(?:either\s+)?\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?"
                      r"(?:\s+[A-Za-z]{2,}){0,2}\s*\.?\s*$", re.I)  # `3 or 4 hours.`
@@ -635,19 +635,24 @@ _CJK_EDGE = re.compile(f"(?<=[{_CJK}])(?=[^\\s{_CJK}])|(?<=[^\\s{_CJK}])(?=[{_CJ
 
 
 # A sign, scale or joiner written in Chinese beside a digit is part of what the number says: set apart, `负5`
-# (minus 5) would read 5, `3万` (30,000) 3, `3分之1` (a third) 1, and `42或43` (42 or 43) 43. Such text is left
-# as it was (no answer), as is a full-width comma between digits (`1，000`).
-_CJK_NUMBER_WORDS = re.compile(r"(?:负|正负|或者?|和|与|及|、|至|到)\s*\d|\d\s*(?:万|亿|千|百|十|分之|或者?|和|与|及|、|至|到)"
-                               r"|\d，\d")
+# (minus 5) would read 5, `3万` (30,000) 3, `3分之1` (a third) 1, and `42或43` (42 or 43) 42. A last clause with
+# numbers that holds one is left as it was (unread: no answer); one earlier (`从1到100的和`) is no matter.
+_CJK_NUMBER_WORDS = re.compile(r"(?:负|或者?|和|与|及|、|至|到)\s*\d|\d\s*(?:万|亿|千|百|十|分之|或者?|和|与|及|、|至|到)")
+_THOUSANDS_COMMA = re.compile(r"(?<=\d)，(?=\d{3}(?!\d))")
+_CLAUSE_END = re.compile(r"[。，；！？\n]")
 
 
 def spaced_cjk(answer: str) -> str:
     """An unboxed answer as math-verify can read it: full-width punctuation as ASCII, a space at each edge between
-    CJK script and anything else (`答案是42。` is `答案是 42. `). Text without CJK, or whose numbers carry a Chinese
-    sign, scale or joiner (_CJK_NUMBER_WORDS), is returned as it is."""
-    if not any(c >= "\u3000" for c in answer) or _CJK_NUMBER_WORDS.search(answer):
+    CJK script and anything else (`答案是42。` is `答案是 42. `). Text without CJK, or whose last clause with a digit
+    holds a Chinese sign, scale or joiner beside one (_CJK_NUMBER_WORDS), is returned as it is."""
+    if not any(c >= "\u3000" for c in answer):
         return answer
-    return _CJK_EDGE.sub(" ", answer.translate(_FULL_WIDTH))
+    text = _THOUSANDS_COMMA.sub(",", answer)  # `1，000`
+    last = next((clause for clause in reversed(_CLAUSE_END.split(text)) if any(c.isdigit() for c in clause)), "")
+    if _CJK_NUMBER_WORDS.search(last):
+        return answer
+    return _CJK_EDGE.sub(" ", text.translate(_FULL_WIDTH))
 
 
 def listed_parts(answer: str) -> tuple[str, ...] | None:
