@@ -331,8 +331,16 @@ def test_unittest_and_doctest_runs_that_report_failures_without_raising_fail_the
            "    '''\n"
            "doctest.testmod()\n")
     right, zero = fenced("def add(a, b):\n    return a + b\n"), fenced("def add(a, b):\n    return 0\n")
-    tests = [{"style": "assert", "entry_point": "add", "code": code} for code in (suite, doc)]
+    # in any statement: under `if __name__ == "__main__":`, assigned, or printing its failures (run_docstring_examples);
+    # and a module docstring's examples (the docstring is the module's, as a script's is)
+    guarded = suite.replace("unittest.main(argv=[''], exit=False)\n",
+                            "if __name__ == '__main__':\n    unittest.main(argv=[''], exit=False)\n")
+    assigned = doc.replace("doctest.testmod()", "r = doctest.testmod()\nassert r.attempted == 1")
+    printed = doc.replace("doctest.testmod()", "doctest.run_docstring_examples(example, globals())")
+    module_doc = '"""\n>>> add(1, 2)\n3\n"""\nimport doctest\ndoctest.testmod()\n'
+    codes = (suite, doc, guarded, assigned, printed, module_doc)
+    tests = [{"style": "assert", "entry_point": "add", "code": code} for code in codes]
     verdicts = verifier.verify_many([VerifyItem(program, t) for t in tests for program in (right, zero)])
-    assert [v.correct for v in verdicts] == [True, False, True, False], verdicts
+    assert [v.correct for v in verdicts] == [True, False] * len(codes), verdicts
     assert "unittest reported 1 failing test(s)" in verdicts[1].detail
-    assert "doctest reported 1 failing example(s) of 1" in verdicts[3].detail
+    assert "doctest reported 1 failing example(s)" in verdicts[3].detail

@@ -177,18 +177,36 @@ def _run_job(job: dict) -> int:
     return _checker(job, out)
 
 
-def _reported(value: object) -> tuple[bool, str]:
-    """(passed, reason) of a test statement by its value: a unittest run that does not exit
-    (`unittest.main(exit=False)`, a runner's `run(...)`) or a doctest run reports its failures instead
-    of raising them; any other value passes (the statement ran without raising)."""
-    result = getattr(value, "result", value) if type(value).__name__ == "TestProgram" else value
-    was_successful = getattr(type(result), "wasSuccessful", None)
-    if callable(was_successful) and hasattr(result, "failures"):  # a unittest.TestResult
-        failed = len(result.failures) + len(result.errors) + len(getattr(result, "unexpectedSuccesses", ()))
-        return (True, "passed") if failed == 0 else (False, f"unittest reported {failed} failing test(s)")
-    if type(value).__name__ == "TestResults" and hasattr(value, "failed") and hasattr(value, "attempted"):
-        if value.failed:  # doctest.testmod() and friends
-            return False, f"doctest reported {value.failed} failing example(s) of {value.attempted}"
+def _watch_runners(code: str, runs: list) -> None:
+    """Have every unittest result and doctest runner the test code makes append itself to `runs`: they report
+    failures they do not raise (`unittest.main(exit=False)`, a runner's `run(...)`, `doctest.testmod()`), in
+    whatever statement they run (under `if __name__ == "__main__":`, assigned, in a list). Test code that names
+    neither module imports neither here."""
+    classes = []
+    if "unittest" in code:
+        import unittest
+
+        classes.append(unittest.TestResult)
+    if "doctest" in code:
+        import doctest
+
+        classes.append(doctest.DocTestRunner)
+    for cls in classes:
+        def watched(self, *args, _init=cls.__init__, **kwargs):
+            _init(self, *args, **kwargs)
+            runs.append(self)
+        cls.__init__ = watched
+
+
+def _reported(runs: list) -> tuple[bool, str]:
+    """(passed, reason) of a statement that raised nothing, by the failures its test runs reported."""
+    failed = sum(len(r.failures) + len(r.errors) + len(getattr(r, "unexpectedSuccesses", ()))
+                 for r in runs if hasattr(r, "errors"))  # unittest
+    if failed:
+        return False, f"unittest reported {failed} failing test(s)"
+    failed = sum(r.failures for r in runs if isinstance(getattr(r, "failures", None), int))  # doctest
+    if failed:
+        return False, f"doctest reported {failed} failing example(s)"
     return True, "passed"
 
 
@@ -367,6 +385,8 @@ def _checker(job: dict, out) -> int:
     except BaseException as e:
         out.write(plain.encode({"setup_error": f"test setup failed: {_error_line(e)}"}))
         return 0
+    runs: list = []  # the unittest results and doctest runners of the statement running
+    _watch_runners(job.get("code") or "", runs)
     steps: list = list(tree.body)
     defines_check = any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in steps)
     if defines_check and not _calls_check(steps):
@@ -379,15 +399,12 @@ def _checker(job: dict, out) -> int:
         out.write(plain.encode({"start": min(test_index, max(n_tests - 1, 0))}))
         uncrossed = None  # what kind of value this step could not pass to the program, if any
         try:
+            runs.clear()
             if node == "check":
                 ns["check"](call if entry else None)
-                passed, reason = True, "passed"
-            elif isinstance(node, ast.Expr):  # its value may be a report of tests that failed without raising
-                value = eval(compile(ast.Expression(node.value), "<tests>", "eval", dont_inherit=True), ns)
-                passed, reason = _reported(value)
             else:
                 exec(compile(ast.Module([node], []), "<tests>", "exec", dont_inherit=True), ns)
-                passed, reason = True, "passed"
+            passed, reason = _reported(runs)
         except AssertionError:
             passed, reason = False, "assertion failed"
         except SystemExit as e:  # the test code's own exit (unittest.main()): 0 passes, anything else fails
