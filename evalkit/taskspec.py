@@ -552,10 +552,10 @@ def load_problems(spec: TaskSpec, limit: int | None = None, source: str = "auto"
     HF_DATASETS_OFFLINE is set or the spec names no hub id; the bundled copy when the hub is unreachable.
     """
     rows, used, revision = _load_rows(spec, source)
-    date = spec.fields.date
-    if date and not _is_expression(date) and rows and not any(date in row for row in rows):
+    column = _date_column(spec.fields.date) if spec.fields.date else None
+    if column is not None and rows and not any(column in row for row in rows):
         # a date column the data lacks, found whether or not the run asks for --since/--until
-        resolve_field(date, rows[0], spec, "date", 0)
+        resolve_field(spec.fields.date, rows[0], spec, "date", 0)
     problems: list[Problem] = []
     seen: set[str] = set()
     outside: set[str] = set()
@@ -621,8 +621,14 @@ def _in_window(spec: TaskSpec, row: dict[str, Any], index: int) -> bool:
 def _date_of(spec: TaskSpec, row: dict[str, Any], index: int) -> Any:
     """The row's date field; a row that leaves out a date column other rows have is undated, as a null one is
     (JSON lines written with nulls dropped). A column no row has is an error naming it (load_problems)."""
-    date = spec.fields.date
-    return None if not _is_expression(date) and date not in row else resolve_field(date, row, spec, "date", index)
+    column = _date_column(spec.fields.date)
+    return None if column is not None and column not in row else resolve_field(spec.fields.date, row, spec, "date",
+                                                                               index)
+
+
+def _date_column(date: str) -> str | None:
+    """The column a date field names: itself, or the one a bare `{{ col }}` is; None for another expression."""
+    return date if not _is_expression(date) else _bare_name(date)
 
 
 def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
@@ -678,8 +684,11 @@ def gold_answer(value: Any) -> str | tuple[str, ...] | None:
     return str(value)
 
 
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
 def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in _OFFLINE_VARIABLES)
 
 
 @lru_cache(maxsize=1)
@@ -716,7 +725,8 @@ def _load_rows(spec: TaskSpec, source: str) -> tuple[list[dict[str, Any]], str, 
             raise
         except Exception as e:  # no network, no such dataset, ...
             if cache_only:
-                why, fix = ("offline", "unset HF_HUB_OFFLINE, or ") if _offline() else ("unreachable", "")
+                offline = [v for v in _OFFLINE_VARIABLES if os.environ.get(v, "").lower() in ("1", "true", "yes")]
+                why, fix = ("offline", f"unset {' and '.join(offline)}, or ") if offline else ("unreachable", "")
                 raise InputError(f"{spec_location(spec, 'dataset.hub')}: cannot load hub dataset {ds.hub!r}: the hub "
                                  f"is {why} and the local hub cache does not hold it ({fix}add 'local', a copy of "
                                  "the data)") from None

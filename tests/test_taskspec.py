@@ -337,8 +337,9 @@ def test_a_date_column_the_data_lacks_is_found_when_the_problems_load(tmp_path):
         _load(tmp_path, json.dumps({"id": "a", "problem": "p", "answer": "1"}) + "\n", extra="fields: {id: id, date: when}\n")
     # a row that leaves the key out is undated, as a null one is (JSON lines written with nulls dropped)
     rows = [{"id": "a", "problem": "p", "answer": "1", "when": "2025-01-02"}, {"id": "b", "problem": "q", "answer": "2"}]
-    assert [p.id for p in _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows),
-                                extra="fields: {id: id, date: when}\n")] == ["a", "b"]
+    for date in ("when", "'{{ when }}'"):  # a bare reference reads as naming the column
+        assert [p.id for p in _load(tmp_path, "".join(json.dumps(r) + "\n" for r in rows),
+                                    extra=f"fields: {{id: id, date: {date}}}\n")] == ["a", "b"]
 
 
 def test_a_column_missing_from_some_rows_names_the_row_that_lacks_it(tmp_path):
@@ -417,6 +418,7 @@ def test_a_hub_only_dataset_with_the_hub_unreachable_is_read_from_its_cache_or_r
                             "unreachable and the local hub cache does not hold it (add 'local', a copy of the data)")
     assert (datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE) == before  # the hub's own mode, as it was
     # offline by the environment: the cache is read too (it was refused unread)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(InputError, match="the hub is offline and the local hub cache does not hold it"):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")  # the variable set is the one named
+    with pytest.raises(InputError, match=r"the hub is offline and the local hub cache does not hold it \(unset "
+                                         r"HF_DATASETS_OFFLINE, or add"):
         load_problems(load_task(str(tmp_path / "h.yaml")))
