@@ -344,24 +344,16 @@ def _did_you_mean(key: Any, known: set[str]) -> str:
     return f"; did you mean {close[0]!r}?" + (" (a suite lists its `tasks`)" if close[0] == "tasks" else "")
 
 
-# the built-in verifiers that read answers themselves: none wraps another, so none goes after a '+'
-_RULE_VERIFIERS = ("math", "choice", "code")
-
-
 def _verifier_name_problem(name: str) -> str | None:
-    """What is wrong with a spec's verifier name, else None: a name, or INNER+OUTER (`math+judge`)
-    with a name on each side of every '+' and an OUTER that wraps (checked without importing a verifier;
-    an unknown name is reported when the verifier is built)."""
+    """What is wrong with the spelling of a spec's verifier name, else None: a name, or INNER+OUTER
+    (`math+judge`) with a name on each side of every '+'. Loading a task imports no verifier: an unknown
+    name, or an OUTER that wraps nothing, is reported when the verifier is built."""
     parts = name.split("+")
     expected = "expected a verifier name (math, choice, code or a plugin) or INNER+OUTER such as math+judge"
     if any(not part.strip() for part in parts):
         return f"{expected}, got {name!r}" + (": a '+' needs a verifier name on each side" if "+" in name else "")
     if any(part != part.strip() for part in parts):
         return f"{expected}, got {name!r}: write it without spaces"
-    for outer in parts[1:]:
-        if outer in _RULE_VERIFIERS:
-            return (f"{expected}, got {name!r}: {outer!r} checks answers itself and wraps no other verifier; "
-                    "after a '+' goes one that does, such as judge")
     return None
 
 

@@ -993,3 +993,13 @@ def test_a_rerun_with_another_task_names_it_without_dumping_its_spec(tmp_path):
     assert r.returncode == 2 and "(tasks.other: not in the run there)" in r.stderr and len(r.stderr) < 200 + len(str(tmp_path)), r.stderr
     r = cli("run", str(other), "--completions", str(f), "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "tasks.other: not in the run there; tasks.toy: not in this run" in r.stderr, r.stderr
+
+
+def test_a_cascade_whose_outer_verifier_wraps_nothing_says_so_in_one_line(tmp_path):
+    # `math+math` ended in "TypeError: MathOptions.__init__() got an unexpected keyword argument 'inner'"
+    spec = _toy_task(tmp_path, verifier="math+math")
+    f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(tmp_path / "run"), "--no-progress")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "toy.yaml:4: field 'verifier'" in r.stderr, r.stderr
+    assert "'math' wraps no other verifier (it takes no `inner`); after a '+' goes one that does" in r.stderr
+    assert not (tmp_path / "run").exists()

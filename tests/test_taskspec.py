@@ -367,7 +367,6 @@ def test_a_bad_jinja_expression_in_a_field_or_prompt_is_refused_at_load(tmp_path
 
 
 @pytest.mark.parametrize("verifier, says", [
-    ("math+math", r"got 'math\+math': 'math' checks answers itself and wraps no other verifier"),
     ("math+", r"got 'math\+': a '\+' needs a verifier name on each side"),
     ("+judge", r"got '\+judge': a '\+' needs a verifier name on each side"),
     ("''", r"got ''"),

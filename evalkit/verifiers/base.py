@@ -524,7 +524,14 @@ class Cascade:
         if not isinstance(own, dict):
             raise ValueError(f"verifier {self.inner}+{self.outer!r}: option {self.outer!r} must be a mapping "
                              "of its options")
-        return get_verifier(self.outer, inner=get_verifier(self.inner, **options), **own)
+        inner = get_verifier(self.inner, **options)
+        try:
+            return get_verifier(self.outer, inner=inner, **own)
+        except TypeError as e:  # the outer verifier says so itself: it takes no `inner`
+            if "inner" not in str(e):
+                raise
+            raise ValueError(f"verifier {self.inner}+{self.outer}: {self.outer!r} wraps no other verifier (it takes no "
+                             "`inner`); after a '+' goes one that does, such as judge") from None
 
 
 def rules_verifier(name: str, **options: Any) -> Verifier:
