@@ -442,7 +442,7 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
                          "messages' text, not the chat template's), so a probe would ask another question: use "
                          "--no-generate, or probe a run made by `evalkit run` with --backend vllm, or with --backend "
                          "openai --endpoint completions")
-    if backend in (None, "replay"):  # after the run's own kind: a replay's probes cannot be generated at all
+    if backend is None:  # after the run's own kind (a replay's probes cannot be generated at all)
         raise InputError("probing with generation needs a model that can continue a prefix: give --backend vllm "
                          "--model M, or --backend openai --base-url URL (a server's completions endpoint), or use "
                          "--no-generate")
