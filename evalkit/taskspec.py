@@ -167,8 +167,7 @@ def _parse_spec(path: Path) -> TaskSpec:
         raise InputError(f"{path}:1: a task spec must be a YAML mapping")
     for key in data:
         if key not in _SPEC_KEYS:
-            raise err(str(key), f"unknown key{_did_you_mean(key, _SPEC_KEYS | {'tasks'})} "
-                                f"(expected one of: {', '.join(sorted(_SPEC_KEYS))})")
+            raise err(str(key), _unknown_key(key, _SPEC_KEYS, also={"tasks"}))
     if "name" in data and not isinstance(data["name"], str):
         raise err("name", "expected a string")
     name = data.get("name") or path.stem
@@ -178,8 +177,7 @@ def _parse_spec(path: Path) -> TaskSpec:
         raise err("dataset", "expected a mapping with 'hub' and/or 'local'")
     for key in ds:
         if key not in _DATASET_KEYS:
-            raise err(f"dataset.{key}", f"unknown key{_did_you_mean(key, _DATASET_KEYS)} "
-                                        f"(expected one of: {', '.join(sorted(_DATASET_KEYS))})")
+            raise err(f"dataset.{key}", _unknown_key(key, _DATASET_KEYS))
         if key != "config_files" and ds[key] is not None and not isinstance(ds[key], str):
             raise err(f"dataset.{key}", f"expected a string, got {type(ds[key]).__name__} {ds[key]!r}")
     if ds.get("format") not in (None, *_FORMATS):
@@ -235,8 +233,7 @@ def _parse_spec(path: Path) -> TaskSpec:
     numbers: dict[str, int | float] = {}
     for key, value in gen.items():
         if key not in _GEN_KEYS:
-            raise err(f"generation.{key}", f"unknown key{_did_you_mean(key, _GEN_KEYS)} "
-                                           f"(expected one of: {', '.join(sorted(_GEN_KEYS))})")
+            raise err(f"generation.{key}", _unknown_key(key, _GEN_KEYS))
         number = _yaml_number(value)
         if key in ("temperature", "top_p"):
             # YAML's .inf and .nan are floats: refused here, as out of every range
@@ -333,15 +330,17 @@ def generation_problem(n: Any = None, temperature: Any = None, top_p: Any = None
     return None
 
 
-def _did_you_mean(key: Any, known: set[str]) -> str:
-    """`; did you mean 'prompt'?` for a key one slip away from a known one (`promt`), else ''. `tasks` is a
-    suite's key: a suite whose `tasks` is misspelt is read as a task spec, and says so."""
+def _unknown_key(key: Any, known: set[str], also: frozenset[str] | set[str] = frozenset()) -> str:
+    """The error for a key that is not one of `known`: `did you mean 'prompt'?` where it is one slip away from
+    one (`promt`), or from one of `also`, keys a user may have meant for another file (a suite's `tasks`: a suite
+    whose `tasks` is misspelt is read as a task spec, and says so)."""
     import difflib
 
-    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75)
-    if not close:
-        return ""
-    return f"; did you mean {close[0]!r}?" + (" (a suite lists its `tasks`)" if close[0] == "tasks" else "")
+    close = difflib.get_close_matches(str(key), sorted(known | also), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if close and close[0] == "tasks":
+        hint += " (a suite lists its `tasks`)"
+    return f"unknown key{hint} (expected one of: {', '.join(sorted(known))})"
 
 
 def _verifier_name_problem(name: str) -> str | None:
