@@ -917,3 +917,44 @@ def test_roundings_in_an_equation_as_a_grader_reads_them(answer, gold, equal):
 ])
 def test_math_after_a_stated_final_answer(final, gold, equal):
     assert verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop").correct is equal
+
+
+@pytest.mark.parametrize("final, gold, equal", [
+    # LaTeX stated outside math mode: math-verify alone read the number before the markup, so each of these
+    # matched the gold on the right, which the answer never gave
+    ("The answer is 2^{10}.", "2", False),
+    ("The answer is 10^{-3}.", "10", False),
+    ("Therefore the answer is 5\\sqrt{2}.", "5", False),
+    ("The answer is 7\\frac{1}{2}.", "\\frac{1}{2}", False),
+    ("So the answer is 2\\pi", "2", False),
+    # and what it does give is read whole
+    ("The answer is 2^{10}.", "1024", True),
+    ("Answer: \\frac{1}{2}", "0.5", True),
+    ("**Answer:** 5\\sqrt{2}", "\\sqrt{50}", True),
+    ("The answer is 2^{10} or 2^{11}.", "2048", False),  # two answers are still two
+    ("I cannot say the answer is 2^{10}.", "1024", False),  # a denied statement states nothing
+])
+def test_an_unboxed_answer_in_latex_outside_math_mode_is_read_whole(final, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
+    assert v.correct is equal, v
+
+
+@pytest.mark.parametrize("box, gold, equal", [
+    # AMC-style: the option's label and its value
+    ("\\textbf{(C) }42", "42", True),
+    ("\\text{(C)}~42", "42", True),
+    ("(C)\\ 42", "42", True),
+    ("\\textbf{(C) }42", "\\text{(C)}", True),  # against a letter gold, the letter
+    ("\\textbf{(C) }42", "\\text{(B)}", False),
+    ("\\textbf{(C) }41", "42", False),
+    ("(A) 1 (B) 2 (C) 42", "42", False),  # several options are no answer
+    # siunitx
+    ("\\num{42}", "42", True),
+    ("\\num{1.5e3}", "1500", True),
+    ("\\SI{42}{\\metre}", "42", True),
+    ("\\qty{5}{\\percent}", "0.05", True),
+    ("\\num{41}", "42", False),
+])
+def test_option_labels_and_siunitx_in_a_box(box, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\nThe answer is $\\boxed{{{box}}}$.", gold, finish_reason="stop")
+    assert v.correct is equal, v

@@ -201,7 +201,7 @@ _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|(\d+(
 _UNIT_EXP = r"(?:\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d)?"
 # Rewrites of gold and answer text alike, in order, before any comparison: (name, pattern, replacement).
 # Each row is clutter that never changes the value: a row that could change one is a bug.
-def _sub(pattern: str, repl: str) -> Callable[[str], str]:
+def _sub(pattern: str, repl: str | Callable[[re.Match], str]) -> Callable[[str], str]:
     compiled = re.compile(pattern, re.S)
     return lambda text: compiled.sub(repl, text)
 
@@ -380,6 +380,10 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("math_dollars", (r"^\$([^$]+)\$(?=[^$]*$)", r"\1")),
         # `\textbf{7}`, `\mathit{7}`: a number in a font is the number (a one-digit one read as a symbol).
         ("font_number", (r"\\(?:textbf|mathbf|textit|mathit|boldsymbol|bm|emph|textsf|mathsf)\s*\{\s*([+-]?(?:\d+(?:[.,]\d+)*|\.\d+))\s*\}", r"\1")),
+        # siunitx: `\num{42}` is 42, `\num{1.5e3}` 1.5e3; `\SI{42}{\metre}` and `\qty{42}{m}` are 42 and a unit, dropped
+        # as the units rows below drop `42 \text{ m}` (`\SI{5}{\percent}` is `5\%`, a percentage).
+        ("siunitx", (r"\\(?:SI|qty)\s*\{([^{}]*)\}\s*\{\s*\\percent\s*\}", r"\1\\%")),
+        ("siunitx", (r"\\(?:SI|qty)\s*\{([^{}]*)\}\s*\{[^{}]*\}|\\num\s*\{([^{}]*)\}", lambda m: m.group(1) or m.group(2) or "")),
         # `\text{5}`, `\text{5 cm}`: a whole answer in text mode that is a number (and its unit).
         ("text_number", (r"^\\(?:text|textrm|mbox|mathrm)\s*\{\s*([+-]?\.?\d[^{}]*?)\s*\}$", r"\1")),
         # `2.5 percent`, `2.5 \text{ percent}`: the word is the sign (a percentage is its number or that over 100).
@@ -655,6 +659,30 @@ def spaced_cjk(answer: str) -> str:
     return _CJK_EDGE.sub(" ", text.translate(_FULL_WIDTH))
 
 
+# An unboxed last line that states its answer in LaTeX outside math mode: `The answer is 2^{10}.`, `Answer: 5\sqrt{2}`.
+# math-verify reads only the number before the markup (2, 5), which matched golds the answer never gave. Words of
+# prose outside a command leave the line to math-verify (`2^{10} ways, I think`).
+_BARE_STATED = re.compile(r"\banswer\s*(?:is|=|:)\s*:?\s*(?P<x>[^$\n]{1,80}?)\s*\.?\s*$", re.I)
+_LATEX_MARK = re.compile(r"[\\^_]")
+_MATH_OPENED = re.compile(r"\\[(\[]")
+_TEXT_MODE = re.compile(r"\\(?:text|mathrm|mbox)\s*\{[^{}]*\}")
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+
+
+def bare_latex_answer(answer: str) -> str | None:
+    """The LaTeX an unboxed answer's last line states outside math mode (`The answer is 2^{10}.`), else None."""
+    lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
+    last = _BOLD.sub("", lines[-1]) if lines else ""
+    m = _BARE_STATED.search(last)
+    if m is None or _STATEMENT_DENIED.search(last, 0, m.start()):
+        return None
+    stated = m.group("x").strip()
+    if not _LATEX_MARK.search(stated) or _MATH_OPENED.search(stated) or not balanced(stated) \
+            or _PROSE_WORD.search(_TEXT_MODE.sub("", stated)):
+        return None
+    return stated
+
+
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
@@ -681,6 +709,27 @@ def _one_value(values: list[tuple[Fraction, str]]) -> bool:
     value = exact.pop()
     return all(v == value or _decimal_of(value, Decimal(written.replace(",", "")), digits=2)
                for v, written in values)
+
+
+# `\textbf{(C) }42`, `(C)\ 42`: an AMC-style answer names its option and the option's value. Against a gold that is
+# a letter it is the letter; against any other, the value. A second label (`(A) 1 (B) 2`) is several options, left
+# as written.
+_FONTS = r"\\(?:text|textbf|textrm|mathrm|mathbf)\s*"
+_CHOICE_LABEL = re.compile(rf"^\s*(?:{_FONTS}\{{\s*\(\s*([A-E])\s*\)\s*\}}|\(\s*([A-E])\s*\))"
+                           r"(?:\s|~|\\[ ,;:!]|\\q?quad(?![A-Za-z]))*(?=\S)")
+_LETTER_GOLD = re.compile(rf"^\s*(?:{_FONTS}\{{\s*\(?\s*[A-E]\s*\)?\s*\}}|\(?\s*[A-E]\s*\)?)\s*$")
+_ANOTHER_LABEL = re.compile(r"\(\s*[A-E]\s*\)")
+
+
+def without_choice_label(part: str, gold: tuple[str, ...]) -> str:
+    """An answer part that opens with an option's label (`\textbf{(C) }42`) as the gold is written: the letter
+    against a letter gold, the value after the label against any other."""
+    m = _CHOICE_LABEL.match(part)
+    if m is None or _ANOTHER_LABEL.search(part, m.end()):
+        return part
+    if any(_LETTER_GOLD.match(g) for g in gold):
+        return m.group(1) or m.group(2)
+    return rewrite(part[m.end():])
 
 
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:

@@ -151,7 +151,7 @@ def _from_boxes(boxes: list[str], gold: tuple[str, ...]) -> Verdict | tuple:
     long = _too_long(", ".join(parts), gold)
     if long:  # the last k boxes, joined
         return long
-    pred = tuple(text.rewrite(p) for p in parts)
+    pred = tuple(text.without_choice_label(text.rewrite(p), gold) for p in parts)
     if not any(pred):
         return _verdict(False, "no_answer", None, "the last \\boxed{} is empty", 0.0)
     return (gold, pred, None)
@@ -196,6 +196,9 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     listed = text.listed_parts(tail)  # `答案是42，43。` lists as `The answer is 42, 43.` does
     if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
         return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
+    bare = text.bare_latex_answer(tail)
+    if bare:  # `The answer is 2^{10}.`: read whole, as a box is (math-verify alone reads 2)
+        return _from_boxes([bare], gold)
     return (gold, None, tail)
 
 
