@@ -322,3 +322,35 @@ def test_a_model_run_on_one_level_keeps_its_level_beside_the_others():
     [chart] = accuracy_by(entries + [{"model": "m3", "task": "t", **summarize(samples, {})}])
     assert chart.note.endswith("No level breakdown for m3."), chart.note  # a model whose problems have no level
     assert accuracy_by([{"model": "m2", "task": "t", **one}]) == []  # one model, one group: no chart of one bar
+
+
+def test_a_figure_at_zero_or_where_every_problem_scored_alike_is_not_certain(tmp_path):
+    # 0 of 30 AIME problems solved still allows a solve rate near 10%; the percentile bootstrap printed
+    # `avg@n 0.0 [0.0, 0.0]`, and every problem at one of two samples right gave `50.0 [50.0, 50.0]`
+    import json
+
+    import evalkit
+    from evalkit.table import results_table
+
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "problem": f"{i}+1?", "answer": str(i + 1)}) + "\n"
+                                              for i in range(30)))
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    for name, right in (("none", lambda i, s: False), ("half", lambda i, s: s == 1), ("all", lambda i, s: True)):
+        rows = [{"problem_id": f"p{i}", "sample": s, "completion": f"\\boxed{{{i + 1 if right(i, s) else 0}}}"}
+                for i in range(30) for s in range(2)]
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        evalkit.evaluate([str(tmp_path / "t.yaml")], n=2, completions=tmp_path / f"{name}.jsonl",
+                         out=tmp_path / name, progress=False, trace=False)
+        saved = json.loads((tmp_path / name / "results.json").read_text())["results"]
+        avg = saved[0]["metrics"]["avg@n"]
+        value = {"none": 0.0, "half": 0.5, "all": 1.0}[name]
+        assert avg["value"] == value
+        assert avg["ci_low"] <= value <= avg["ci_high"] and avg["ci_high"] - avg["ci_low"] >= 0.05, (name, avg)
+        if name == "none":
+            assert avg["ci_low"] == 0.0 and 0.05 < avg["ci_high"] < 0.2, avg
+            assert "0.0 [0.0, 0.0]" not in results_table(saved)
+    # on hundreds of problems the interval is the plain bootstrap's, to the point
+    from evalkit.metrics import bootstrap_ci, interval
+
+    values = [i % 3 / 2 for i in range(600)]
+    assert all(abs(a - b) < 0.01 for a, b in zip(interval(values), bootstrap_ci(values)))

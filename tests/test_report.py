@@ -754,7 +754,7 @@ def test_compare_pairs_a_budget_sweep_on_its_headline_budget(tmp_path):
     out = tmp_path / "cmp.html"
     write_compare([a, b], out)
     html = out.read_text(encoding="utf-8")
-    assert "avg@n 50.0% 0.0% – 100.0% 50.0% 0.0% – 100.0% +0.0 pts" in _text(html, '<table class="compare-metrics">')
+    assert "avg@n 50.0% 10.0% – 90.0% 50.0% 10.0% – 90.0% +0.0 pts" in _text(html, '<table class="compare-metrics">')
     paired = _text(html, '<table class="paired">')
     assert "b 3 +0.0 pts +0.0 to +0.0 pts" in paired, paired
     assert "Problems that flip (0)" in html
