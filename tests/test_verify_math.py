@@ -958,3 +958,46 @@ def test_an_unboxed_answer_in_latex_outside_math_mode_is_read_whole(final, gold,
 def test_option_labels_and_siunitx_in_a_box(box, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\nThe answer is $\\boxed{{{box}}}$.", gold, finish_reason="stop")
     assert v.correct is equal, v
+
+
+@pytest.mark.parametrize("final, gold, equal", [
+    # "the answer is $X$" with no box is read as a box is: math-verify's own extraction read a false chain by its
+    # last side, a hedge in text by its first number and `\lor` by its last alternative
+    ("The answer is $3 = 4$.", "4", False),
+    ("The answer is $6 = 6.5 = 7$.", "7", False),
+    ("The answer is $31 \\text{ (or 30)}$.", "31", False),
+    ("The answer is $6 \\text{ below zero}$.", "6", False),
+    ("**Answer:** $x = 109 \\lor x = 110$", "110", False),
+    ("The answer is $5$ or $4$.", "5", False),
+    # and the rules that read a box read it right
+    ("The answer is $\\phantom{5}4$.", "4", True),
+    ("So, the answer is $x = \\text{even}$.", "\\text{even}", True),
+    ("**Answer:** $\\frac{1}{2}$", "0.5", True),
+    ("The answer is $12$. Let me double-check my answer with $3$ cases.", "12", True),
+    ("The answer is $x = 1$ or $x = -2$.", "1, -2", True),
+    ("If the answer is $4$, $x$ is odd; it is even, so the answer is $5$.", "5", True),
+    # an escaped dollar inside the math is currency, not its end
+    ("The answer is $\\$36$.", "36", True),
+    ("The final answer is $\\$18.90$.", "18.90", True),
+])
+def test_an_unboxed_answer_stated_in_math_mode_is_read_as_a_box(final, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
+    assert v.correct is equal, v
+
+
+@pytest.mark.parametrize("box, gold", [
+    ("\\text{(C)}, 7", "\\text{(C)}"), ("(C) or 7", "\\text{(C)}"), ("(C)\\ 42 \\lor 43", "42"), ("(C) 42, 43", "42"),
+])
+def test_an_option_label_before_several_answers_is_no_one_answer(box, gold):
+    assert verify_math(f"\\boxed{{{box}}}", gold).correct is False
+
+
+@pytest.mark.parametrize("final, gold, equal", [
+    ("So the answer is \\$180.", "180", True),  # markdown escapes the dollar: no answer before
+    ("**Answer:** \\$40.00", "40", True),
+    ("She makes \\$1,250 every week.", "1250", True),
+    ("So the answer is \\$180.", "18", False),
+])
+def test_an_escaped_dollar_outside_math_is_currency(final, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
+    assert v.correct is equal, v

@@ -45,10 +45,16 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 # A set literal `{1,2,3}` / `\{1,2,3\}`: its entries count as parts when the answer boxes them one by one.
 _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
-_FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
+# `$...$` holds escaped dollars (`$\\$36$`, currency): an escape is two characters, never the closing sign.
+_MATH_SPAN = r"(?:\$((?:\\.|[^$\\]){1,200})\$|\\\((.{1,200}?)\\\))"
+_FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*" + _MATH_SPAN, re.I | re.S)
+# With no box at all, "the answer is $X$" and "**Answer:** $X$" state it too, so the answer is read as a box is (a
+# false chain `$3 = 4$`, a hedge `$31 \text{ (or 30)}$`, `$x = 1 \lor x = 2$`); math-verify's own extraction read
+# them by their last side or first number.
+_STATED_ANSWER = re.compile(r"\banswer\s*(?:is|:|=)\s*:?\s*(?:\*\*\s*)?" + _MATH_SPAN, re.I | re.S)
 # ... and more of them joined to it by "or": "The final answer is $5$ or $4$" states two answers ("and" may
 # join a remark: "$5$, and $n$ is the number of ways").
-_MORE_STATED = re.compile(r"\s*,?\s*\bor\s*(?:\$([^$]{1,200})\$|\\\((.{1,200}?)\\\))", re.I | re.S)
+_MORE_STATED = re.compile(r"\s*,?\s*\bor\s*" + _MATH_SPAN, re.I | re.S)
 # ... unless it is denied: "I cannot say the final answer is $4$", "it is not true that the final answer is".
 _STATEMENT_DENIED = re.compile(r"(?:(?i:\b(?:not|cannot|never)|n't)\s+(?:say|claim|sure|certain|believe|think|conclude|"
                                r"state|true|the\s+case)|\b(?:false|doubt|if|suppose|assume|assuming|whether|unless))\s+"
@@ -581,11 +587,12 @@ def corrected_statement(text: str, after: int) -> str | None:
     return found
 
 
-def final_statement(text: str, after: int) -> str | None:
+def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
     """The X of the last "final answer is $X$" that starts at or after offset `after` (not denied: "I cannot
-    say", "if", "suppose"), else None; "$X$ or $Y$" is both, `X, Y`."""
+    say", "if", "suppose"), else None; "$X$ or $Y$" is both, `X, Y`. unboxed: the text has no box, and "the
+    answer is $X$" states it too (_STATED_ANSWER)."""
     found = None
-    for m in _FINAL_STATEMENT.finditer(text, after):
+    for m in (_STATED_ANSWER if unboxed else _FINAL_STATEMENT).finditer(text, after):
         if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
             continue
         stated, end = [(m.group(1) or m.group(2)).strip()], m.end()
@@ -683,6 +690,16 @@ def bare_latex_answer(answer: str) -> str | None:
     return stated
 
 
+# `\$180` outside math mode (markdown escapes the dollar): currency. math-verify reads a number only after a space
+# or an `=`, so `So the answer is \$180.` and `Answer: \$40` held no answer.
+_ESCAPED_CURRENCY = re.compile(r"\\\$(?=\s*[\d.])")
+
+
+def without_currency(answer: str) -> str:
+    """An unboxed answer with each escaped dollar sign before a number dropped (`\\$180` is 180)."""
+    return _ESCAPED_CURRENCY.sub("", answer) if "\\$" in answer else answer
+
+
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
@@ -719,13 +736,15 @@ _CHOICE_LABEL = re.compile(rf"^\s*(?:{_FONTS}\{{\s*\(\s*([A-E])\s*\)\s*\}}|\(\s*
                            r"(?:\s|~|\\[ ,;:!]|\\q?quad(?![A-Za-z]))*(?=\S)")
 _LETTER_GOLD = re.compile(rf"^\s*(?:{_FONTS}\{{\s*\(?\s*[A-E]\s*\)?\s*\}}|\(?\s*[A-E]\s*\)?)\s*$")
 _ANOTHER_LABEL = re.compile(r"\(\s*[A-E]\s*\)")
+# ... nor a label and a list or alternatives (`(C), 7`, `(C) or 7`, `(C)\ 42 \lor 43`): those are several answers
+_MORE_THAN_ONE = re.compile(r"[,;]|\b(?:or|and)\b|\\(?:lor|vee)(?![A-Za-z])")
 
 
 def without_choice_label(part: str, gold: tuple[str, ...]) -> str:
     """An answer part that opens with an option's label (`\textbf{(C) }42`) as the gold is written: the letter
     against a letter gold, the value after the label against any other."""
     m = _CHOICE_LABEL.match(part)
-    if m is None or _ANOTHER_LABEL.search(part, m.end()):
+    if m is None or _ANOTHER_LABEL.search(part, m.end()) or _MORE_THAN_ONE.search(part, m.end()):
         return part
     if any(_LETTER_GOLD.match(g) for g in gold):
         return m.group(1) or m.group(2)

@@ -135,7 +135,8 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
     boxes, end = text.answer_boxes(answer)
     # "The final answer is $X$" after the last box (or with no box at all) is the answer; so is a correction
     # after the last box ("Wait, actually the answer is 4").
-    statement = text.final_statement(answer, end) or (text.corrected_statement(answer, end) if boxes else None)
+    statement = (text.final_statement(answer, end, unboxed=not end)
+                 or (text.corrected_statement(answer, end) if boxes else None))
     if statement:
         boxes.append(statement)
     if not boxes and end:  # every box ruled out ("the answer is not \\boxed{3}")
@@ -192,7 +193,7 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     if not answer.strip():
         where = "inside the think block only" if think.strip() else "empty completion"
         return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
-    tail = text.spaced_cjk(answer[-text.FALLBACK_CHARS:])
+    tail = text.without_currency(text.spaced_cjk(answer[-text.FALLBACK_CHARS:]))
     listed = text.listed_parts(tail)  # `答案是42，43。` lists as `The answer is 42, 43.` does
     if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
         return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
