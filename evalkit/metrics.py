@@ -204,8 +204,10 @@ def ks_for(n: int) -> list[int]:
 
 def bootstrap_ci(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
                  alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of per-problem values (problems resampled)."""
-    arr = np.asarray(values, dtype=float)
+    """Percentile bootstrap CI of the mean of per-problem values (problems resampled). The values are sorted first:
+    the interval depends on them, not on the order the problems' samples were written in (which follows how fast
+    replies came back: the same samples at another concurrency gave another interval)."""
+    arr = np.sort(np.asarray(values, dtype=float))
     if len(arr) == 0:
         return (math.nan, math.nan)
     if len(arr) == 1:

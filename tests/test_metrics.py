@@ -354,3 +354,19 @@ def test_a_figure_at_zero_or_where_every_problem_scored_alike_is_not_certain(tmp
 
     values = [i % 3 / 2 for i in range(600)]
     assert all(abs(a - b) < 0.01 for a, b in zip(interval(values), bootstrap_ci(values)))
+
+
+def test_an_interval_does_not_depend_on_the_order_samples_were_written_in():
+    # samples.jsonl is in the order replies came back (concurrency, a fleet, a resume): the same verdicts gave
+    # other intervals when written in another order
+    import random
+
+    from evalkit.metrics import ProblemScores, score_problems
+
+    problems = [ProblemScores(problem_id=f"p{i}", n=4, c=i % 5, classes=tuple(0 if s < i % 5 else 1 for s in range(4)),
+                              correct_class=0) for i in range(12)]
+    first = score_problems(problems)["metrics"]
+    for seed in range(5):
+        shuffled = problems[:]
+        random.Random(seed).shuffle(shuffled)
+        assert score_problems(shuffled)["metrics"] == first
