@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -453,7 +454,18 @@ def well_formed(completion: str, think_format: "str | ThinkFormat | None" = None
         return False
     if fmt.answer_close_required and text.count(fmt.answer_close) != 1:
         return False
-    return bool(split.answer.strip()) and not split.answer_unfinished
+    return _visible(split.answer) and not split.answer_unfinished
+
+
+# What shows nothing: a special token's text (`<|im_end|>`, `</s>`) and characters of no width (U+200B, U+2060,
+# U+FEFF, a soft hyphen: Unicode's format category), which str.strip() keeps. `<think>x</think>\u200b` was paid as
+# a well-formed reply with an answer.
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>|</s>|<s>|<eos>|<pad>")
+
+
+def _visible(answer: str) -> bool:
+    text = _SPECIAL_TOKEN.sub("", answer) if "<" in answer else answer
+    return any(not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc") for c in text)
 
 
 def stitch(reasoning: str | None, content: str | None, think_format: "str | ThinkFormat | None" = None) -> str:

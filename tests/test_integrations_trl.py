@@ -254,3 +254,77 @@ def test_the_logged_figures_of_a_run_of_several_models_are_one_models_never_a_mi
     assert len({eval_metrics(run, model=m)["eval/demo/markers_per_1k"] for m in results}) == 4
     with pytest.raises(InputError, match="no results for model 'other'"):
         eval_metrics(run, model="other")
+
+
+_TWO_RANKS = r'''
+import datetime, json, os, sys, types
+import torch, torch.distributed as dist, torch.multiprocessing as mp
+
+
+class Generating(Exception):
+    pass
+
+
+def rank_main(rank, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=20))
+    from evalkit.integrations.trl import EvalCallback
+    torch.manual_seed(rank)
+    model = torch.nn.Linear(2, 2)
+    gathered = []
+
+    class Engine:  # the main process's colocated engine: generating is as far as this test goes
+        def get_tokenizer(self):
+            raise Generating("generating")
+
+    class StandInVLLMGeneration:  # TRL's contract: sync_weights gathers every parameter from every process
+        mode, enable_sleep_mode, llm = "colocate", False, Engine()
+
+        def sync_weights(self):
+            for p in model.parameters():
+                parts = [torch.empty_like(p.data) for _ in range(2)]
+                dist.all_gather(parts, p.data)
+                gathered.append(len(parts))
+
+    trainer = types.SimpleNamespace(
+        accelerator=types.SimpleNamespace(is_main_process=rank == 0, unwrap_model=lambda m: m), model=model,
+        use_vllm=True, vllm_generation=StandInVLLMGeneration(), _last_loaded_step=49, processing_class=None,
+        state=types.SimpleNamespace(global_step=50, log_history=[]),
+        args=types.SimpleNamespace(output_dir=out, max_completion_length=16))
+    callback = EvalCallback(tasks=["aime24"], n=1, every_steps=50, limit=1)
+    callback.trainer = trainer
+    try:
+        result = repr(callback.evaluate_now())
+    except Exception as e:
+        result = f"{type(e).__name__}: {e}"[:200]
+    dist.barrier()  # the next step's first collective
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump({"result": result, "gathered": gathered, "marker": trainer._last_loaded_step}, f)
+
+
+if __name__ == "__main__":
+    mp.spawn(rank_main, args=(int(sys.argv[1]), sys.argv[2]), nprocs=2, join=True)
+'''
+
+
+def test_every_process_pushes_the_weights_before_the_main_one_evaluates(tmp_path):
+    # ZeRO-3 and FSDP: TRL's sync_weights gathers each parameter from every process. Two real torch.distributed
+    # processes (gloo); only sync_weights is a stand-in (TRL pushes into vLLM over GPUs), making the all-gather
+    # ZeRO-3 makes. The main process pushing alone waited for the other until the collective timed out.
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "ranks.py").write_text(_TWO_RANKS)
+    done = subprocess.run([sys.executable, str(tmp_path / "ranks.py"), str(port), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["result"] == "Generating: generating", ranks[0]  # pushed, then on to generation
+    assert ranks[1]["result"] == "None"  # the other process takes part in the push, and evaluates nothing
+    assert ranks[0]["gathered"] == ranks[1]["gathered"] == [2, 2]  # weight and bias, from both processes
+    assert ranks[0]["marker"] == ranks[1]["marker"] == 50  # TRL's marker alike on both: its next push is on both

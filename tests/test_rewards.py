@@ -391,6 +391,13 @@ def test_think_format_reward_wants_exactly_one_block_before_an_answer():
         "preamble <think>work</think>4": 0.0,
         "no tags, all answer": 0.0,
         "<think><think>nested</think></think>4": 0.0,
+        # an answer that shows nothing is none: a zero-width space, a word joiner, a special token's text
+        "<think>work</think>\u200b": 0.0,
+        "<think>work</think>\u2060\ufeff \n": 0.0,
+        "<think>work</think><|im_end|>": 0.0,
+        "<think>work</think></s>": 0.0,
+        "<think>work</think>\u200b4<|im_end|>": 1.0,
+        "<think>work</think>答案是 4": 1.0,
     }
     assert think_format_reward(completions=list(cases)) == list(cases.values())
     assert think_format_reward(completions=[chat(c) for c in cases]) == list(cases.values())

@@ -204,15 +204,19 @@ class EvalCallback(TrainerCallback):
     # ---- the work
 
     def evaluate_now(self) -> Evaluation | None:
-        """Evaluate the trainer's current policy and log the figures; None on a non-main process."""
+        """Evaluate the trainer's current policy and log the figures; None on a non-main process.
+
+        Every process calls it (the callback runs on each): pushing the step's weights into vLLM gathers them from
+        every process (ZeRO-3, FSDP), so each one takes part; then the main process alone generates and logs."""
         trainer = self.trainer
         if trainer is None:
             raise InputError(NEEDS_TRAINER)
+        step = trainer.state.global_step
+        _push_weights(trainer, step)
         if not trainer.accelerator.is_main_process:
             return None
         from evalkit.run import evaluate  # the same pipeline as `evalkit run`
 
-        step = trainer.state.global_step
         root = Path(self.out_dir or Path(trainer.args.output_dir) / "evalkit")
         generation = dict(self.generation)
         if generation["max_tokens"] is None:
@@ -325,22 +329,35 @@ class _AtStep:
         pass  # the trainer owns the engine
 
 
+def _trainers_vllm(trainer: Trainer) -> Any:
+    return getattr(trainer, "vllm_generation", None) if getattr(trainer, "use_vllm", False) else None
+
+
+def _push_weights(trainer: Trainer, step: int) -> None:
+    """Put this step's weights into the trainer's vLLM, on every process. TRL's sync_weights gathers each parameter
+    from every process (ZeRO-3, FSDP): a main process pushing alone waited for the others until the collective's
+    timeout. Every process also sets TRL's marker alike, so its next generation pushes on all of them or on none."""
+    vllm = _trainers_vllm(trainer)
+    if vllm is None:
+        return
+    if getattr(trainer, "_last_loaded_step", None) != step or getattr(vllm, "_llm_weights_sleeping", False):
+        vllm.sync_weights()  # vLLM holds the weights of the last generation, not of this step
+        trainer._last_loaded_step = step  # TRL's own marker: its next generation need not push them again
+
+
 @contextlib.contextmanager
 def _policy_engine(trainer: Trainer, step: int) -> Iterator[_AtStep]:
     """The trainer's current policy as an evalkit backend: its vLLM (colocate or server), else the
     model itself through transformers."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     name = f"{getattr(model, 'name_or_path', None) or 'policy'}@step-{step}"
-    vllm = getattr(trainer, "vllm_generation", None) if getattr(trainer, "use_vllm", False) else None
+    vllm = _trainers_vllm(trainer)
     if vllm is None:
         from evalkit.backends.transformers import TransformersBackend
 
         tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
         yield _AtStep(TransformersBackend.from_loaded(model, tokenizer, name), name)
         return
-    if getattr(trainer, "_last_loaded_step", None) != step or getattr(vllm, "_llm_weights_sleeping", False):
-        vllm.sync_weights()  # vLLM holds the weights of the last generation, not of this step
-        trainer._last_loaded_step = step  # TRL's own marker: its next generation need not push them again
     if vllm.mode == "colocate":
         from evalkit.backends.vllm import VLLMBackend
 
