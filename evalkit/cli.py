@@ -393,7 +393,8 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 @click.option("--separator", default=None, help="Text that ends the prompt inside a query, where the prompt is not "
                                                  "found in it (its first occurrence; else the chat template's "
                                                  "assistant marker).")
-@click.option("--max-concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="Requests judged at once.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Requests judged at once (together, in one round under one deadline).")
 @click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
 @click.option("--per-answer-timeout", type=SECONDS, default=1.0, show_default=True, help="Seconds per answer.")
 @click.option("--batch-deadline", type=SECONDS, default=10.0, show_default=True, help="Seconds per request.")

@@ -151,6 +151,29 @@ def test_requests_made_at_once_are_checked_together_under_one_deadline():
     assert took < 10.0  # one after another: 16 s
 
 
+def test_a_batch_of_one_request_per_sample_is_judged_in_one_round_not_64_at_a_time():
+    """OpenRLHF posts a request per sample, a whole batch at once. The server judged 64 at a time, so the 512th of a
+    batch waited eight rounds (30 s at a 2 s deadline) and OpenRLHF's client gave up on some; all of them in flight
+    are now judged together (what /health counts as in flight)."""
+    n = 100
+    slow = [PROMPT + "<think>\nhm\n</think>\n$\\boxed{9^{9^{9^{9^{%d}}}}}$<|im_end|>" % (i + 2) for i in range(n)]
+    with RewardServer("127.0.0.1", 0, per_answer_s=3.0, batch_deadline_s=4.0) as server:
+        def ask(q: str) -> str:
+            r = httpx.post(f"{server.url}/get_reward", json={"query": [q], "prompts": [PROMPT], "labels": ["1"]},
+                           timeout=120)
+            return r.json()["reasons"][0]
+
+        with ThreadPoolExecutor(n) as pool:
+            replies = [pool.submit(ask, q) for q in slow]
+            most = 0
+            while not all(r.done() for r in replies):
+                most = max(most, httpx.get(f"{server.url}/health", timeout=30).json()["in_flight"])
+                time.sleep(0.05)
+            reasons = [r.result() for r in replies]
+    assert reasons == ["timeout"] * n
+    assert most > 64, most
+
+
 def test_close_finishes_and_releases_the_port():
     s = RewardServer("127.0.0.1", 0).start()
     port = s.port

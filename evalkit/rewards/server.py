@@ -30,6 +30,11 @@ from evalkit.rewards.openrlhf import score_queries
 log = logging.getLogger("evalkit.rewards.server")
 
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a batch of long R1 completions is tens of MB
+# OpenRLHF posts a request per sample, a whole batch at once: all of them are judged together, in one round under
+# one deadline (64 at a time made the 512th wait eight rounds, 30 s at a 2 s deadline, past a client's patience).
+MAX_CONCURRENCY = 4096
+# A request still queued after this gets a 503 before OpenRLHF's own client gives up (180 s) and posts it again.
+QUEUE_TIMEOUT_S = 120.0
 
 
 class RewardServer:
@@ -44,7 +49,8 @@ class RewardServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
-                 separator: str | None = None, max_concurrency: int = 64, queue_timeout_s: float = 600.0,
+                 separator: str | None = None, max_concurrency: int = MAX_CONCURRENCY,
+                 queue_timeout_s: float = QUEUE_TIMEOUT_S,
                  partial: bool = False, per_answer_s: float = PER_ANSWER_S,
                  batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None):
         self.verifier = verifier
