@@ -562,6 +562,9 @@ def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backe
     lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines() if saved else []
     assert len(lines) == saved
     assert not (tmp_path / "run" / "results.json").exists()  # no results read as the whole run's
+    if saved:  # the invocation that started has its end in invocations.jsonl too, and why (it had its start alone)
+        started, stopped = [json.loads(x) for x in (tmp_path / "run" / "invocations.jsonl").read_text().splitlines()]
+        assert "started" in started and "stopped" in stopped and "saved; rerun to resume" in stopped["why"], stopped
 
 
 def test_a_backend_whose_close_fails_still_gets_its_results_and_report(site, tmp_path):

@@ -11,6 +11,7 @@ revision) is refused unless `overwrite`; `n` and `limit` may grow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -20,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from evalkit.backends.base import (Backend, backend_capabilities, backend_factory, backend_name, default_backend,
                                    get_backend)
@@ -365,38 +366,54 @@ def evaluate(
                   "made before and those made now are scored together (invocations.jsonl records each start's)",
                   file=sys.stderr)
         run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused, engine=config["engine"])
-
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        generated = 0
-        if requests:
+        with _stop_logged(run_dir):  # a run stopped by an error or an interrupt ends its line of invocations too
+            timings: dict[str, float] = {}
+            t0 = time.perf_counter()
+            generated = 0
+            if requests:
+                try:
+                    generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
+                                                    decision.format, pinned)
+                finally:
+                    if own_engine:  # a caller's engine counts over all its runs
+                        _say_servers(engine)
+                        _close_engine(engine)
+                    _close(verifiers)
+            timings["generate_verify_write_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            task_results = compute_results(run_dir.path, plans, rules, wanted)
+            results = [r.to_dict() for r in task_results]
+            _keep_anytime(run_dir, results, generated + rewritten, wanted)
+            run_dir.write_results(results)
+            timings["metrics_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            report = None
             try:
-                generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
-                                                decision.format, pinned)
-            finally:
-                if own_engine:  # a caller's engine counts over all its runs
-                    _say_servers(engine)
-                    _close_engine(engine)
-                _close(verifiers)
-        timings["generate_verify_write_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        task_results = compute_results(run_dir.path, plans, rules, wanted)
-        results = [r.to_dict() for r in task_results]
-        _keep_anytime(run_dir, results, generated + rewritten, wanted)
-        run_dir.write_results(results)
-        timings["metrics_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        report = None
-        try:
-            from evalkit.report import write_report
+                from evalkit.report import write_report
 
-            report = write_report(run_dir.path)
-        except Exception as e:  # the samples and results are safe on disk; say what failed
-            print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
-        timings["report_s"] = time.perf_counter() - t0
-        run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
+                report = write_report(run_dir.path)
+            except Exception as e:  # the samples and results are safe on disk; say what failed
+                print(f"evalkit: warning: could not write the report ({type(e).__name__}: {e})", file=sys.stderr)
+            timings["report_s"] = time.perf_counter() - t0
+            run_dir.log_invocation(finished=time.time(), generated=generated, **timings)
         return RunResult(run_dir=run_dir.path, results=results, generated=generated, reused=reused, report=report,
                          task_results=task_results)
+
+
+@contextlib.contextmanager
+def _stop_logged(run_dir: RunDir) -> Iterator[None]:
+    """Record in invocations.jsonl an invocation that stops on an error, Ctrl-C or SIGTERM (what it saved is in
+    samples.jsonl; its start has a line already)."""
+    try:
+        yield
+    except BaseException as e:
+        why = "interrupted" if isinstance(e, KeyboardInterrupt) else \
+            f"exit {e.code}" if isinstance(e, SystemExit) else f"{type(e).__name__}: {str(e)[:300]}"
+        try:
+            run_dir.log_invocation(stopped=time.time(), why=why)
+        except OSError:  # the run directory itself failed: the error says so
+            pass
+        raise
 
 
 def _recorded_replay(config: dict[str, Any]) -> Path | None:
