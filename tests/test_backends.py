@@ -605,6 +605,18 @@ def test_a_malformed_server_url_is_one_line(tmp_path):
                                  "range 1-65535)" in r.stderr, r.stderr
 
 
+def test_an_endpoints_url_as_the_base_url_is_one_line_naming_the_base(tmp_path):
+    # `.../v1/chat/completions` had every request sent to `.../v1/chat/completions/chat/completions`: a 404, and a hint
+    # to add /v1 to it
+    task = two_problems(tmp_path)
+    for url in ("http://127.0.0.1:8000/v1/chat/completions", "http://127.0.0.1:8000/v1/completions/"):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--no-progress",
+                "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
+        assert "is an endpoint's URL; give the server's base, --base-url http://127.0.0.1:8000/v1 " in r.stderr, r.stderr
+        assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
 def test_an_empty_reply_the_server_never_finished_is_tried_again(tmp_path):
     class Unfinished(JSONHandler):  # OpenRouter's reply when a provider fails: nothing, and no finish_reason
         def do_POST(self):  # noqa: N802

@@ -44,6 +44,8 @@ from evalkit.types import Completion, Request
 
 # how servers refuse a request that does not fit the context window, the prompt alone or with its
 # max_tokens (vLLM, SGLang, OpenAI, llama.cpp; TGI answers 422 "must have less than N tokens")
+# A URL that names an endpoint, not the server's base (`.../v1/chat/completions`): requests add their own.
+_ENDPOINT_PATH = re.compile(r"/(?:chat/completions|completions|responses|models)$")
 TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size|"
                       r"max_model_len|must have less than \d+ tokens|must be <= ?\d+", re.IGNORECASE)
 TOO_LONG_STATUS = {400, 413, 422}
@@ -132,6 +134,10 @@ class OpenAIBackend:
             problem = url_problem(url)
             if problem:
                 raise InputError(f"--base-url {url!r} is not a URL ({problem})")
+            endpoint_path = _ENDPOINT_PATH.search(url)
+            if endpoint_path:  # every request adds its own: `/v1/chat/completions/chat/completions` is a 404
+                raise InputError(f"--base-url {url!r} is an endpoint's URL; give the server's base, "
+                                 f"--base-url {url[:endpoint_path.start()]} (the endpoint is --endpoint chat|completions)")
         self.base_urls = urls
         self.base_url = urls[0]
         self.model = model
