@@ -175,6 +175,12 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     ("从1到100的和是5050。答案是5050。", "5050", "correct"), ("精确到0.01，答案是3.14。", "3.14", "correct"),
     ("x=1和y=2时，答案是42。", "42", "correct"),
     ("答案是42，43。", "43", "wrong"), ("答案是42；43。", "42, 43", "correct"),  # a list, as "The answer is 42, 43."
+    # set apart, a Chinese answer was read by its last number: a denied value, a hedge, a question, a remark after the
+    # answer and a note in brackets were each read as the answer
+    ("答案是7，不是5。", "5", "wrong"), ("答案是7，不是5。", "7", "correct"), ("答案是12，而不是13。", "13", "wrong"),
+    ("答案可能是7，也可能是5。", "5", "no_answer"), ("答案是5吗？", "5", "no_answer"),
+    ("答案是5。共用了3步。", "3", "wrong"), ("答案是5。共用了3步。", "5", "correct"),
+    ("答案：5（即3种情况之和）", "3", "wrong"), ("答案：5（即3种情况之和）", "5", "correct"),
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)

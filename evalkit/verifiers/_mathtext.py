@@ -650,20 +650,41 @@ _CJK_EDGE = re.compile(f"(?<=[{_CJK}])(?=[^\\s{_CJK}])|(?<=[^\\s{_CJK}])(?=[{_CJ
 # numbers that holds one is left as it was (unread: no answer); one earlier (`从1到100的和`) is no matter.
 _CJK_NUMBER_WORDS = re.compile(r"(?:负|或者?|和|与|及|、|至|到)\s*\d|\d\s*(?:万|亿|千|百|十|分之|或者?|和|与|及|、|至|到)")
 _THOUSANDS_COMMA = re.compile(r"(?<=\d)，(?=\d{3}(?!\d))")
-_CLAUSE_END = re.compile(r"[。，；！？\n]")
+
+
+# Set apart, a Chinese answer is read by its last number, so what the clauses say around it counts: the clause that
+# states the answer (`答案是42`) ends what is read (a remark after it, `共用了3步`, "it took 3 steps", and a note in
+# brackets in it, `（即3种情况之和）`, are no answer); a clause that denies a value (`不是5`, "not 5") is left out; a
+# last clause that hedges or asks (`可能`, "maybe"; `吗`, `？`) leaves the answer unread, as a joiner does.
+_CLAUSE = re.compile(r"[^。，；！？\n]*[。，；！？\n]?")
+_CJK_STATED = re.compile(r"答案|结果")
+_CJK_NOTE = re.compile(r"（[^（）]*）")
+_LIST_CLAUSE = re.compile(r"^\s*[-+]?\d[\d.,/]*\s*[。，；！？\n]?$")
+_CJK_DENIAL = re.compile(r"^\s*(?:而|但)?(?:不是|并非|不为|不等于)")
+_CJK_HEDGE = re.compile(r"可能|也许|或许|吗|[？?]\s*$")
 
 
 def spaced_cjk(answer: str) -> str:
     """An unboxed answer as math-verify can read it: full-width punctuation as ASCII, a space at each edge between
-    CJK script and anything else (`答案是42。` is `答案是 42. `). Text without CJK, or whose last clause with a digit
-    holds a Chinese sign, scale or joiner beside one (_CJK_NUMBER_WORDS), is returned as it is."""
+    CJK script and anything else (`答案是42。` is `答案是 42. `), read up to the clause that states the answer and
+    without clauses that deny a value. Text without CJK, or whose last clause with a digit holds a Chinese sign,
+    scale or joiner beside one (_CJK_NUMBER_WORDS) or hedges or asks (_CJK_HEDGE), is returned as it is."""
     if not any(c >= "\u3000" for c in answer):
         return answer
     text = _THOUSANDS_COMMA.sub(",", answer)  # `1，000`
-    last = next((clause for clause in reversed(_CLAUSE_END.split(text)) if any(c.isdigit() for c in clause)), "")
-    if _CJK_NUMBER_WORDS.search(last):
+    clauses = [c for c in _CLAUSE.findall(text) if c]
+    numbered = [i for i, c in enumerate(clauses) if any(ch.isdigit() for ch in c)]
+    stated = next((i for i in reversed(numbered) if _CJK_STATED.search(clauses[i])), None)
+    if stated is not None:  # clauses of a number alone after it go on its list (`答案是42，43。`)
+        listed = stated + 1
+        while listed < len(clauses) and _LIST_CLAUSE.match(clauses[listed]):
+            listed += 1
+        clauses = clauses[:stated] + [_CJK_NOTE.sub("", clauses[stated])] + clauses[stated + 1:listed]
+    clauses = [c for c in clauses if not (_CJK_DENIAL.match(c) and any(ch.isdigit() for ch in c))]
+    last = next((c for c in reversed(clauses) if any(ch.isdigit() for ch in c)), "")
+    if _CJK_NUMBER_WORDS.search(last) or _CJK_HEDGE.search(last):
         return answer
-    return _CJK_EDGE.sub(" ", text.translate(_FULL_WIDTH))
+    return _CJK_EDGE.sub(" ", "".join(clauses).translate(_FULL_WIDTH))
 
 
 # An unboxed last line that states its answer in LaTeX outside math mode: `The answer is 2^{10}.`, `Answer: 5\sqrt{2}`.
