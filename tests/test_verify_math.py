@@ -293,6 +293,17 @@ def test_hung_check_is_killed_in_time_and_scores_zero():
     assert verify_math("\\boxed{\\sqrt{4}}", "2").correct is True
 
 
+def test_runaway_white_space_after_the_answer_is_read_in_time():
+    # GRPO's degenerate replies: white space after "answer is" made the answer's regexes backtrack in the caller's
+    # own process, before any worker's limit (58 s for a batch with one such reply; 80 s for a 2,000-character line)
+    degenerate = ["The answer is" + "\n" * 60_000, "The answer is" + " " * 60_000 + "x", "answer is" + " " * 1_990 + "x",
+                  "The final answer is" + " \n" * 30_000, "The answer:" + " \n" * 15_000 + "42"]
+    t = time.monotonic()
+    verdicts = verify_many([(f"<think>w</think>{c}", "42") for c in degenerate] + [("\\boxed{42}", "42")], deadline=5.0)
+    assert time.monotonic() - t < 10.0
+    assert [v.correct for v in verdicts] == [False, False, False, False, True, True]
+
+
 def test_batch_deadline_times_out_what_is_left_and_keeps_order():
     items = [("\\boxed{9^{9^{9^{9}}}}", "1"), ("\\boxed{\\sqrt{9}}", "3"), ("\\boxed{7}", "7")]
     verify_many([("\\boxed{\\sqrt{4}}", "2")] * 2)  # warm workers: the deadline is about the hung check
@@ -979,8 +990,10 @@ def test_option_labels_and_siunitx_in_a_box(box, gold, equal):
     ("The answer is $\\phantom{5}4$.", "4", True),
     ("So, the answer is $x = \\text{even}$.", "\\text{even}", True),
     ("**Answer:** $\\frac{1}{2}$", "0.5", True),
-    ("The answer is $12$. Let me double-check my answer with $3$ cases.", "12", True),
     ("The answer is $x = 1$ or $x = -2$.", "1, -2", True),
+    # math after it is math-verify's to read: a correction, a remark
+    ("The answer is $\\pi$. Wait, that's wrong. Recomputing, we get $3$.", "3", True),
+    ("The answer is $x$, where $x = 7$.", "7", True),
     ("If the answer is $4$, $x$ is odd; it is even, so the answer is $5$.", "5", True),
     # an escaped dollar inside the math is currency, not its end
     ("The answer is $\\$36$.", "36", True),

@@ -47,11 +47,11 @@ _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 # `$...$` holds escaped dollars (`$\\$36$`, currency): an escape is two characters, never the closing sign.
 _MATH_SPAN = r"(?:\$((?:\\.|[^$\\]){1,200})\$|\\\((.{1,200}?)\\\))"
-_FINAL_STATEMENT = re.compile(r"final answer is\s*:?\s*" + _MATH_SPAN, re.I | re.S)
+_FINAL_STATEMENT = re.compile(r"final answer is\s*(?::\s*)?" + _MATH_SPAN, re.I | re.S)
 # With no box at all, "the answer is $X$" and "**Answer:** $X$" state it too, so the answer is read as a box is (a
 # false chain `$3 = 4$`, a hedge `$31 \text{ (or 30)}$`, `$x = 1 \lor x = 2$`); math-verify's own extraction read
 # them by their last side or first number.
-_STATED_ANSWER = re.compile(r"\banswer\s*(?:is|:|=)\s*:?\s*(?:\*\*\s*)?" + _MATH_SPAN, re.I | re.S)
+_STATED_ANSWER = re.compile(r"\banswer\s*(?:is|:|=)\s*(?::\s*)?(?:\*\*\s*)?" + _MATH_SPAN, re.I | re.S)
 # ... and more of them joined to it by "or": "The final answer is $5$ or $4$" states two answers ("and" may
 # join a remark: "$5$, and $n$ is the number of ways").
 _MORE_STATED = re.compile(r"\s*,?\s*\bor\s*" + _MATH_SPAN, re.I | re.S)
@@ -590,7 +590,9 @@ def corrected_statement(text: str, after: int) -> str | None:
 def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
     """The X of the last "final answer is $X$" that starts at or after offset `after` (not denied: "I cannot
     say", "if", "suppose"), else None; "$X$ or $Y$" is both, `X, Y`. unboxed: the text has no box, and "the
-    answer is $X$" states it too (_STATED_ANSWER)."""
+    answer is $X$" states it too (_STATED_ANSWER), where nothing after it holds math or a digit (a correction
+    after it, "Wait, that's wrong ... we get $3$", and a remark, "where $x = 7$", are math-verify's to read; a
+    "final answer" is final whatever follows it)."""
     found = None
     for m in (_STATED_ANSWER if unboxed else _FINAL_STATEMENT).finditer(text, after):
         if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
@@ -605,7 +607,14 @@ def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
         if len(stated) > 1 and _one_stated_value(stated):
             stated = stated[:1]
         found = ", ".join(x for x in stated if x)
+        if unboxed and _MATH_OR_DIGIT.search(text, end) \
+                and not _FINAL_BEFORE.search(text, max(0, m.start() - 20), m.start()):
+            found = None
     return found or None
+
+
+_MATH_OR_DIGIT = re.compile(r"[$\d]|\\[(\[]")
+_FINAL_BEFORE = re.compile(r"final\s+$", re.I)  # "the final answer is $X$" holds whatever follows it
 
 
 _RELATION = re.compile(r"[=<>]|\\(?:le|ge|leq|geq|neq|ne|approx|lt|gt|equiv)(?![A-Za-z])")
@@ -626,10 +635,12 @@ def _one_stated_value(stated: list[str]) -> bool:
 # or the last) as the answer. One value written two ways (`0.5 or 1/2`) is one answer.
 _LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
-_LISTED = re.compile(r"^(?:(?P<answer>.*?(?:\banswers?\s*(?:is|are|:|=)|答案\s*(?:是|为|:))\s*:?)|.*?\b(?:candidates?|options?|possibilities"
-                     r"|solutions?|values?|roots?)\s*(?:is|are|:|=)\s*:?|\s*\\?[A-Za-z]\w*\s*=)?"
-                     rf"\s*(?:either\s+)?\$?\s*(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)\s*\$?"
-                     r"(?:\s+[A-Za-z]{2,}){0,2}\s*\.?\s*$", re.I)  # `3 or 4 hours.`
+# No two repetitions here may take the same white space (`\s*:?\s*` backtracked cubically: 80 s on a line of 2,000
+# spaces after "answer is").
+_LISTED = re.compile(r"^(?:(?P<answer>.*?(?:\banswers?\s*(?:is|are|:|=)|答案\s*(?:是|为|:))(?:\s*:)?)|.*?\b(?:candidates?|options?"
+                     r"|possibilities|solutions?|values?|roots?)\s*(?:is|are|:|=)(?:\s*:)?|\s*\\?[A-Za-z]\w*\s*=)?"
+                     rf"\s*(?:either\s+)?(?:\$\s*)?(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)(?:\s*\$)?"
+                     r"(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\.)?\s*$", re.I)  # `3 or 4 hours.`
 # Bold around a number is no part of it: `The answer is **5** or **4**.`
 _BOLD = re.compile(r"\*\*|__")
 # An answer stated before that line: the line is a remark after it ("The answer is 5.\nThe roots are 2 and 3.").
@@ -690,7 +701,7 @@ def spaced_cjk(answer: str) -> str:
 # An unboxed last line that states its answer in LaTeX outside math mode: `The answer is 2^{10}.`, `Answer: 5\sqrt{2}`.
 # math-verify reads only the number before the markup (2, 5), which matched golds the answer never gave. Words of
 # prose outside a command leave the line to math-verify (`2^{10} ways, I think`).
-_BARE_STATED = re.compile(r"\banswer\s*(?:is|=|:)\s*:?\s*(?P<x>[^$\n]{1,80}?)\s*\.?\s*$", re.I)
+_BARE_STATED = re.compile(r"\banswer\s*(?:is|=|:)\s*(?::\s*)?(?P<x>[^$\n\s][^$\n]{0,79}?)(?:\s*\.)?\s*$", re.I)
 _LATEX_MARK = re.compile(r"[\\^_]")
 _MATH_OPENED = re.compile(r"\\[(\[]")
 _TEXT_MODE = re.compile(r"\\(?:text|mathrm|mbox)\s*\{[^{}]*\}")
