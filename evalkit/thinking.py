@@ -457,15 +457,18 @@ def well_formed(completion: str, think_format: "str | ThinkFormat | None" = None
     return _visible(split.answer) and not split.answer_unfinished
 
 
-# What shows nothing: a special token's text (`<|im_end|>`, `</s>`) and characters of no width (U+200B, U+2060,
-# U+FEFF, a soft hyphen: Unicode's format category), which str.strip() keeps. `<think>x</think>\u200b` was paid as
-# a well-formed reply with an answer.
-_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,40}\|>|</s>|<s>|<eos>|<pad>")
+# What shows nothing: a special token's text (`<|im_end|>`, DeepSeek's `<｜end▁of▁sentence｜>`, `</s>`, Gemma's
+# `<end_of_turn>`), characters of no width (U+200B, U+2060, U+FEFF, a soft hyphen: Unicode's format category),
+# marks that combine with nothing (a variation selector) and blank letters (Hangul fillers, the blank Braille cell),
+# which str.strip() keeps. `<think>x</think>\u200b` was paid as a well-formed reply with an answer.
+_SPECIAL_TOKEN = re.compile(r"<[|｜][^<>|｜\s]{1,40}[|｜]>|</?s>|<eos>|<pad>|<(?:start|end)_of_turn>")
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def _visible(answer: str) -> bool:
     text = _SPECIAL_TOKEN.sub("", answer) if "<" in answer else answer
-    return any(not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc") for c in text)
+    return any(not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Cf", "Cc", "Mn", "Me")
+               for c in text)
 
 
 def stitch(reasoning: str | None, content: str | None, think_format: "str | ThinkFormat | None" = None) -> str:

@@ -328,3 +328,28 @@ def test_every_process_pushes_the_weights_before_the_main_one_evaluates(tmp_path
     assert ranks[1]["result"] == "None"  # the other process takes part in the push, and evaluates nothing
     assert ranks[0]["gathered"] == ranks[1]["gathered"] == [2, 2]  # weight and bias, from both processes
     assert ranks[0]["marker"] == ranks[1]["marker"] == 50  # TRL's marker alike on both: its next push is on both
+
+
+def test_a_failed_weight_push_stops_training_even_under_warn(tmp_path):
+    # the other processes may be inside the gather the push left half done: "training goes on" would hang in the next
+    # collective until it timed out
+    import types
+
+    from evalkit.integrations.trl import WeightPushError
+
+    class FailingPush:
+        mode, enable_sleep_mode, llm = "colocate", False, None
+
+        def sync_weights(self):
+            raise ConnectionError("the vLLM server refused the update")
+
+    trainer = types.SimpleNamespace(
+        accelerator=types.SimpleNamespace(is_main_process=True, unwrap_model=lambda m: m), model=None,
+        use_vllm=True, vllm_generation=FailingPush(), _last_loaded_step=0, processing_class=None,
+        state=types.SimpleNamespace(global_step=5, log_history=[]),
+        args=types.SimpleNamespace(output_dir=str(tmp_path), max_completion_length=16))
+    callback = EvalCallback(tasks=["aime24"], n=1, every_steps=5, limit=1, on_error="warn")
+    callback.trainer = trainer
+    with pytest.raises(WeightPushError, match="the vLLM server refused the update"):
+        callback.on_step_end(None, trainer.state, None)
+    assert trainer._last_loaded_step == 0  # nothing was pushed

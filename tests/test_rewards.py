@@ -396,6 +396,8 @@ def test_think_format_reward_wants_exactly_one_block_before_an_answer():
         "<think>work</think>\u2060\ufeff \n": 0.0,
         "<think>work</think><|im_end|>": 0.0,
         "<think>work</think></s>": 0.0,
+        "<think>work</think><｜end▁of▁sentence｜>": 0.0, "<think>work</think><end_of_turn>": 0.0,
+        "<think>work</think>\u3164\u2800\ufe0f": 0.0,  # a Hangul filler, a blank Braille cell, a variation selector
         "<think>work</think>\u200b4<|im_end|>": 1.0,
         "<think>work</think>答案是 4": 1.0,
     }

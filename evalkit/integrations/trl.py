@@ -194,7 +194,7 @@ class EvalCallback(TrainerCallback):
         try:
             self.evaluate_now()
         except Exception as e:  # noqa: BLE001 - under "warn", hours of training are not lost to one evaluation
-            if self.on_error == "raise":
+            if self.on_error == "raise" or isinstance(e, WeightPushError):
                 raise
             step = self.trainer.state.global_step
             self.failures.append((step, f"{type(e).__name__}: {e}"))
@@ -329,6 +329,11 @@ class _AtStep:
         pass  # the trainer owns the engine
 
 
+class WeightPushError(RuntimeError):
+    """TRL's sync_weights failed: a gather every process takes part in was left half done, which no evaluation
+    skipped under on_error="warn" can mend (the next collective would wait until it times out)."""
+
+
 def _trainers_vllm(trainer: Trainer) -> Any:
     return getattr(trainer, "vllm_generation", None) if getattr(trainer, "use_vllm", False) else None
 
@@ -341,7 +346,12 @@ def _push_weights(trainer: Trainer, step: int) -> None:
     if vllm is None:
         return
     if getattr(trainer, "_last_loaded_step", None) != step or getattr(vllm, "_llm_weights_sleeping", False):
-        vllm.sync_weights()  # vLLM holds the weights of the last generation, not of this step
+        try:
+            vllm.sync_weights()  # vLLM holds the weights of the last generation, not of this step
+        except Exception as e:
+            raise WeightPushError(f"pushing the step's weights into vLLM failed on this process ({type(e).__name__}: "
+                                  f"{e}); the other processes may be inside the same gather, so training cannot go on, "
+                                  "whatever on_error says") from e
         trainer._last_loaded_step = step  # TRL's own marker: its next generation need not push them again
 
 
