@@ -227,7 +227,7 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], samples: int = B
 
 # A figure's interval resamples its problems with two more that stand for the problems not seen: one scoring 0, one
 # scoring 1 (Laplace's rule of succession, for a mean of values in [0, 1]). The plain percentile bootstrap covered
-# a 5% truth on 30 problems 78-90% of the time and gave [0, 0] for 0 of 30 solved, which still allows about 11%
+# a 5% truth on 30 problems 79-92% of the time and gave [0, 0] for 0 of 30 solved, which still allows about 11%
 # (bench/metrics/results/interval_coverage.md). On hundreds of problems the two change nothing that shows.
 _UNSEEN = (0.0, 1.0)
 
