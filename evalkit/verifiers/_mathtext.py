@@ -708,9 +708,14 @@ _TEXT_MODE = re.compile(r"\\(?:text|mathrm|mbox)\s*\{[^{}]*\}")
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 
 
+def _last_lines(answer: str) -> list[str]:
+    """The lines of an unboxed answer's last 2,000 characters that hold anything (its last line is the answer's)."""
+    return [line for line in answer[-2_000:].splitlines() if line.strip()]
+
+
 def bare_latex_answer(answer: str) -> str | None:
     """The LaTeX an unboxed answer's last line states outside math mode (`The answer is 2^{10}.`), else None."""
-    lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
+    lines = _last_lines(answer)
     last = _BOLD.sub("", lines[-1]) if lines else ""
     m = _BARE_STATED.search(last)
     if m is None or _STATEMENT_DENIED.search(last, 0, m.start()):
@@ -734,7 +739,7 @@ def without_currency(answer: str) -> str:
 
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
-    lines = [line for line in answer[-2_000:].splitlines() if line.strip()]
+    lines = _last_lines(answer)
     match = _LISTED.match(_BOLD.sub("", lines[-1])) if lines else None
     if match is None or not match.group("answer") and any(_STATED.search(line) for line in lines[:-1]):
         return None
