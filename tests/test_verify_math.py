@@ -1012,6 +1012,19 @@ def test_an_option_label_before_several_answers_is_no_one_answer(box, gold):
 
 
 @pytest.mark.parametrize("final, gold, equal", [
+    # math-verify reads the number after "answer" first: a denied or supposed value was the answer, the stated one wrong
+    ("The answer is not 5; it is 7.", "5", False), ("The answer is not 5; it is 7.", "7", True),
+    ("The answer isn't $5$, it's $7$.", "5", False), ("The answer isn't $5$, it's $7$.", "7", True),
+    ("If the answer were 5, x would be odd, so it must be 7.", "5", False),
+    ("The answer is not 5.", "5", False),
+    ("The answer is 5, not 7.", "5", True),
+])
+def test_a_value_an_unboxed_answer_denies_is_no_answer(final, gold, equal):
+    v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
+    assert v.correct is equal, v
+
+
+@pytest.mark.parametrize("final, gold, equal", [
     ("So the answer is \\$180.", "180", True),  # markdown escapes the dollar: no answer before
     ("**Answer:** \\$40.00", "40", True),
     ("She makes \\$1,250 every week.", "1250", True),

@@ -737,6 +737,17 @@ def without_currency(answer: str) -> str:
     return _ESCAPED_CURRENCY.sub("", answer) if "\\$" in answer else answer
 
 
+# "The answer is not 5; it is 7.", "If the answer were 5, ...": a value the text denies or supposes is no answer.
+# math-verify reads the number after "answer" first, so such a 5 was the answer (and 7 wrong).
+_DENIED_VALUE = re.compile(r"(\banswer\s+(?:is\s+not|isn[’']t|was\s+not|wasn[’']t|were)\s+)"
+                           r"(?:\$[^$\n]{1,200}\$|[-+]?\d[\d,]*(?:\.\d+)?)", re.I)
+
+
+def without_denied_values(answer: str) -> str:
+    """An unboxed answer without the values its text denies or supposes (`the answer is not 5`: `the answer is not`)."""
+    return _DENIED_VALUE.sub(r"\1", answer) if "answer" in answer.lower() else answer
+
+
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = _last_lines(answer)
