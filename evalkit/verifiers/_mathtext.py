@@ -748,6 +748,12 @@ def without_denied_values(answer: str) -> str:
     return _DENIED_VALUE.sub(r"\1", answer) if "answer" in answer.lower() else answer
 
 
+def fallback_text(answer: str) -> str:
+    """The end of a box-less answer as math-verify's own extraction is to read it: its last FALLBACK_CHARS, CJK
+    set apart (spaced_cjk), escaped dollars before numbers dropped, values the text denies or supposes dropped."""
+    return without_denied_values(without_currency(spaced_cjk(answer[-FALLBACK_CHARS:])))
+
+
 def listed_parts(answer: str) -> tuple[str, ...] | None:
     """The numbers an unboxed answer's last line lists as its answer (two or more), else None."""
     lines = _last_lines(answer)
@@ -789,7 +795,7 @@ _MORE_THAN_ONE = re.compile(r"[,;]|\b(?:or|and)\b|\\(?:lor|vee)(?![A-Za-z])")
 
 
 def without_choice_label(part: str, gold: tuple[str, ...]) -> str:
-    """An answer part that opens with an option's label (`\textbf{(C) }42`) as the gold is written: the letter
+    """An answer part that opens with an option's label (`\\textbf{(C) }42`) as the gold is written: the letter
     against a letter gold, the value after the label against any other."""
     m = _CHOICE_LABEL.match(part)
     if m is None or _ANOTHER_LABEL.search(part, m.end()) or _MORE_THAN_ONE.search(part, m.end()):

@@ -193,7 +193,7 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     if not answer.strip():
         where = "inside the think block only" if think.strip() else "empty completion"
         return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
-    tail = text.without_denied_values(text.without_currency(text.spaced_cjk(answer[-text.FALLBACK_CHARS:])))
+    tail = text.fallback_text(answer)
     listed = text.listed_parts(tail)  # `答案是42，43。` lists as `The answer is 42, 43.` does
     if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
         return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
