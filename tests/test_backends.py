@@ -615,6 +615,25 @@ def test_an_endpoints_url_as_the_base_url_is_one_line_naming_the_base(tmp_path):
         assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
         assert "is an endpoint's URL; give the server's base, --base-url http://127.0.0.1:8000/v1 " in r.stderr, r.stderr
         assert not (tmp_path / "run" / "samples.jsonl").exists()
+    # a query put every request's path inside it (`/v1?api-version=1/chat/completions`); an upper-case endpoint
+    # path and the judge's endpoint URL went through as the base
+    for url, flag, said in (
+            ("http://127.0.0.1:8000/v1?api-version=2024-06-01", "--base-url",
+             "holds a query or fragment, which every request's path would land inside; give the base alone, "
+             "--base-url http://127.0.0.1:8000/v1 "),
+            ("http://127.0.0.1:8000/v1/#x", "--base-url", "give the base alone, --base-url http://127.0.0.1:8000/v1 "),
+            ("http://127.0.0.1:8000/v1/Chat/Completions", "--base-url",
+             "is an endpoint's URL; give the server's base, --base-url http://127.0.0.1:8000/v1 "),
+            ("http://127.0.0.1:8000/v1/chat/completions", "--judge-base-url",
+             "is an endpoint's URL; give the server's base, --judge-base-url http://127.0.0.1:8000/v1")):
+        with serve(JSONHandler) as (server, _):
+            args = ("--base-url", url) if flag == "--base-url" else ("--base-url", server, "--judge", "j",
+                                                                     "--judge-base-url", url)
+            r = cli("run", str(task), "--backend", "openai", "--model", "m", *args, "--no-progress",
+                    "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert (r.returncode, r.stderr.count("\n")) == (2, 1) and "Traceback" not in r.stderr, r.stderr
+        assert f"{flag} {url!r} " in r.stderr and said in r.stderr, r.stderr
+        assert not (tmp_path / "run" / "samples.jsonl").exists()
 
 
 def test_an_empty_reply_the_server_never_finished_is_tried_again(tmp_path):

@@ -42,10 +42,10 @@ from evalkit.retryafter import RETRY_STATUS, retry_after
 from evalkit.thinking import R1, ThinkFormat, stitch
 from evalkit.types import Completion, Request
 
+# A URL that names an endpoint, not the server's base (`.../v1/chat/completions`): requests add their own.
+_ENDPOINT_PATH = re.compile(r"/(?:chat/completions|completions|responses|models)$", re.IGNORECASE)
 # how servers refuse a request that does not fit the context window, the prompt alone or with its
 # max_tokens (vLLM, SGLang, OpenAI, llama.cpp; TGI answers 422 "must have less than N tokens")
-# A URL that names an endpoint, not the server's base (`.../v1/chat/completions`): requests add their own.
-_ENDPOINT_PATH = re.compile(r"/(?:chat/completions|completions|responses|models)$")
 TOO_LONG = re.compile(r"context length|context_length|maximum model length|context window|context size|"
                       r"max_model_len|must have less than \d+ tokens|must be <= ?\d+", re.IGNORECASE)
 TOO_LONG_STATUS = {400, 413, 422}
@@ -99,6 +99,23 @@ def url_problem(url: str) -> str | None:
         return f"port {port} is out of range 1-65535"
     return None
 
+def base_url_problem(url: str, flag: str) -> str | None:
+    """One line saying why `url`, given as `flag`, is no server's API root that requests add their paths to;
+    None when it is one."""
+    problem = url_problem(url)
+    if problem:
+        return f"{flag} {url!r} is not a URL ({problem})"
+    base = re.split(r"[?#]", url, maxsplit=1)[0].rstrip("/")
+    if base != url.rstrip("/"):  # `{url}/chat/completions` put the path inside the query: `...v1?x=1/chat/completions`
+        return (f"{flag} {url!r} holds a query or fragment, which every request's path would land inside; give the "
+                f"base alone, {flag} {base} (servers that need an api-version take it in their /v1 path)")
+    endpoint_path = _ENDPOINT_PATH.search(url.rstrip("/"))
+    if endpoint_path:  # every request adds its own: `/v1/chat/completions/chat/completions` is a 404
+        return (f"{flag} {url!r} is an endpoint's URL; give the server's base, {flag} "
+                f"{url.rstrip('/')[:endpoint_path.start()]}" + (" (the endpoint is --endpoint chat|completions)"
+                                                                if flag == "--base-url" else ""))
+    return None
+
 class OpenAIBackend:
     name = "openai"
     capabilities = BackendCapabilities(remote=True)
@@ -131,13 +148,9 @@ class OpenAIBackend:
             urls = [os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")]
         urls = list(dict.fromkeys(u.rstrip("/") for u in urls))
         for url in urls:
-            problem = url_problem(url)
+            problem = base_url_problem(url, "--base-url")
             if problem:
-                raise InputError(f"--base-url {url!r} is not a URL ({problem})")
-            endpoint_path = _ENDPOINT_PATH.search(url)
-            if endpoint_path:  # every request adds its own: `/v1/chat/completions/chat/completions` is a 404
-                raise InputError(f"--base-url {url!r} is an endpoint's URL; give the server's base, "
-                                 f"--base-url {url[:endpoint_path.start()]} (the endpoint is --endpoint chat|completions)")
+                raise InputError(problem)
         self.base_urls = urls
         self.base_url = urls[0]
         self.model = model

@@ -76,11 +76,11 @@ class JudgeClient:
 
     def check(self, timeout_s: float = 10.0) -> str | None:
         """None when the server answers and serves the model; else one line saying what is wrong."""
-        from evalkit.backends.openai import url_problem
+        from evalkit.backends.openai import base_url_problem
 
-        problem = url_problem(self.base_url)
+        problem = base_url_problem(self.base_url, "--judge-base-url")
         if problem:
-            return f"--judge-base-url {self.base_url!r} is not a URL ({problem})"
+            return problem
         try:
             r = self._http.get(f"{self.base_url}/models", headers=self._headers, timeout=timeout_s)
         except httpx.HTTPError as e:
