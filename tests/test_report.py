@@ -792,6 +792,26 @@ def test_compare_does_not_call_a_difference_real_over_too_few_shared_problems(tm
     assert "real" not in paired
 
 
+def test_compare_calls_a_difference_real_only_where_the_sign_flip_test_agrees(tmp_path):
+    # b solves five of six problems a misses: every bootstrap resample is positive (a CI of about +50 to +100 pts,
+    # "real"), yet five problems that all flip one way happen 1 time in 16 when the runs are alike (p = 0.0625);
+    # with nine such problems of eleven, p = 2/512
+    for n_won, n_all, verdict in ((5, 6, "not significant: sign-flip p = 0.062, though the CI excludes 0"),
+                                  (9, 11, "real: the CI excludes 0, sign-flip p = 0.004")):
+        runs = []
+        for name in ("a", "b"):
+            (tmp_path / str(n_all) / name).mkdir(parents=True)
+            pids = [f"p{i}" for i in range(n_all)]
+            answers = {pid: 3 if name == "b" and i < n_won else 4 for i, pid in enumerate(pids)}
+            runs.append(_replay_run(tmp_path / str(n_all) / name,
+                                    [{"id": pid, "problem": "1+2?", "answer": "3"} for pid in pids],
+                                    [{"problem_id": pid, "sample": 0,
+                                      "completion": f"<think>x</think>\\boxed{{{answers[pid]}}}"} for pid in pids], n=1))
+        write_compare(runs, tmp_path / f"cmp{n_all}.html")
+        paired = _text((tmp_path / f"cmp{n_all}.html").read_text(encoding="utf-8"), '<table class="paired">')
+        assert f"b/run {n_all} +{100 * n_won / n_all:.1f} pts" in paired and verdict in paired, paired
+
+
 def test_compare_of_runs_sharing_only_unjudged_problems_says_so(tmp_path):
     # both runs hold p2, which has no gold: the page said "no shared problems"
     runs = []
