@@ -18,13 +18,10 @@ Simulated data only; never used by tests.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import platform
-from pathlib import Path
 
 import numpy as np
+from _simulated import main
 
 from evalkit.metrics import bootstrap_ci, interval
 
@@ -68,18 +65,9 @@ def run(repeats: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=1000)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    args = parser.parse_args()
-    rows = run(args.repeats)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "interval_coverage.json").write_text(json.dumps(
-        {"repeats": args.repeats, "python": platform.python_version(), "scenarios": rows}, indent=1) + "\n")
+def table(rows: list[dict], repeats: int) -> list[str]:
     lines = ["# 95% intervals of avg@n: coverage of the truth (nominal 0.95) and mean width", "",
-             f"`python bench/metrics/interval_coverage.py --repeats {args.repeats}`; solve rates drawn from "
+             f"`python bench/metrics/interval_coverage.py --repeats {repeats}`; solve rates drawn from "
              "Beta(a, b), the truth is its mean.", "",
              "| problems | n | Beta(a, b) | truth | " + " | ".join(METHODS) + " |",
              "|---|---|---|---|" + "---|" * len(METHODS)]
@@ -88,9 +76,8 @@ def main() -> None:
                  + (f", zero-width {row[m]['zero_width']:.1%})" if row[m]["zero_width"] else ")") for m in METHODS]
         lines.append(f"| {row['problems']} | {row['n']} | ({row['beta'][0]}, {row['beta'][1]}) | {row['truth']:.3f} | "
                      + " | ".join(cells) + " |")
-    (out / "interval_coverage.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, "interval_coverage", run, table)

@@ -18,13 +18,10 @@ Simulated data only; never used by tests.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import platform
-from pathlib import Path
 
 import numpy as np
+from _simulated import main
 
 from evalkit.metrics import paired_bootstrap_ci, paired_sign_flip_p
 
@@ -70,18 +67,9 @@ def run(repeats: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=1000)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    args = parser.parse_args()
-    rows = run(args.repeats)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "paired_difference.json").write_text(json.dumps(
-        {"repeats": args.repeats, "python": platform.python_version(), "scenarios": rows}, indent=1) + "\n")
+def table(rows: list[dict], repeats: int) -> list[str]:
     lines = ["# Is the difference real? Share of simulated run pairs called different", "",
-             f"`python bench/metrics/paired_difference.py --repeats {args.repeats}`; solve rates drawn from Beta(a, b); "
+             f"`python bench/metrics/paired_difference.py --repeats {repeats}`; solve rates drawn from Beta(a, b); "
              "under \"alike\" the share is the false-positive rate (nominal 0.05), under \"+d\" (run b's rates raised "
              "by d) it is the power.", "",
              "| problems | n | Beta(a, b) | runs | " + " | ".join(METHODS) + " |",
@@ -90,9 +78,8 @@ def main() -> None:
         runs = "alike" if row["shift"] == 0 else f"+{row['shift']:g}"
         lines.append(f"| {row['problems']} | {row['n']} | ({row['beta'][0]}, {row['beta'][1]}) | {runs} | "
                      + " | ".join(f"{row[m]:.3f}" for m in METHODS) + " |")
-    (out / "paired_difference.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, "paired_difference", run, table)
