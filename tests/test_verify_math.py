@@ -1018,6 +1018,13 @@ def test_an_option_label_before_several_answers_is_no_one_answer(box, gold):
     ("If the answer were 5, x would be odd, so it must be 7.", "5", False),
     ("The answer is not 5.", "5", False),
     ("The answer is 5, not 7.", "5", True),
+    # a value once believed, and an answer checked rather than stated
+    ("I first thought the answer was 5, but the total is 7.", "5", False),
+    ("I first thought the answer was 5, but the total is 7.", "7", True),
+    ("At first I assumed that the answer would be $12$; recounting gives 14.", "12", False),
+    ("The answer is 898. Let me double-check my answer with 3 cases.", "898", True),
+    ("The answer is 898. Let me double-check my answer with 3 cases.", "3", False),
+    ("I think the answer is 5.", "5", True),
 ])
 def test_a_value_an_unboxed_answer_denies_is_no_answer(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")

@@ -737,15 +737,24 @@ def without_currency(answer: str) -> str:
     return _ESCAPED_CURRENCY.sub("", answer) if "\\$" in answer else answer
 
 
-# "The answer is not 5; it is 7.", "If the answer were 5, ...": a value the text denies or supposes is no answer.
-# math-verify reads the number after "answer" first, so such a 5 was the answer (and 7 wrong).
-_DENIED_VALUE = re.compile(r"(\banswer\s+(?:is\s+not|isn[’']t|was\s+not|wasn[’']t|were)\s+)"
+# "The answer is not 5; it is 7.", "If the answer were 5, ...", "I first thought the answer was 5, but ...": a value
+# the text denies, supposes or once believed is no answer. math-verify reads the number after "answer" first, so such
+# a 5 was the answer (and 7 wrong).
+_DENIED_VALUE = re.compile(r"(\banswer\s+(?:is\s+not|isn[’']t|was\s+not|wasn[’']t|were)\s+"
+                           r"|\b(?:thought|guessed|assumed|believed|expected|suspected)\s+(?:that\s+)?(?:the|my)\s+"
+                           r"answer\s+(?:was|would\s+be|might\s+be|could\s+be)\s+)"
                            r"(?:\$[^$\n]{1,200}\$|[-+]?\d[\d,]*(?:\.\d+)?)", re.I)
+# "Let me double-check my answer with 3 cases.": an answer checked, not stated; math-verify read its 3
+_CHECKED_ANSWER = re.compile(r"(\b(?:re-?|double-?)?(?:check|verify|confirm|test)(?:ing|ed|s)?\s+(?:my|the|this|our|that)\s+)"
+                             r"answer\b", re.I)
 
 
 def without_denied_values(answer: str) -> str:
-    """An unboxed answer without the values its text denies or supposes (`the answer is not 5`: `the answer is not`)."""
-    return _DENIED_VALUE.sub(r"\1", answer) if "answer" in answer.lower() else answer
+    """An unboxed answer without the values its text denies, supposes or once believed (`the answer is not 5`:
+    `the answer is not`), and with an answer it checks no longer called one (`check my answer with 3 cases`)."""
+    if "answer" not in answer.lower():
+        return answer
+    return _CHECKED_ANSWER.sub(r"\1work", _DENIED_VALUE.sub(r"\1", answer))
 
 
 def fallback_text(answer: str) -> str:
