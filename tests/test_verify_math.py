@@ -950,6 +950,11 @@ def test_math_after_a_stated_final_answer(final, gold, equal):
     ("**Answer:** 5\\sqrt{2}", "\\sqrt{50}", True),
     ("The answer is 2^{10} or 2^{11}.", "2048", False),  # two answers are still two
     ("I cannot say the answer is 2^{10}.", "1024", False),  # a denied statement states nothing
+    # a noun or two after it names what it counts; read as 28 and 2 before
+    ("The answer is 28^{2} ways.", "784", True), ("The answer is 28^{2} ways.", "28", False),
+    ("The answer is 2^{10} handshakes.", "2", False), ("Answer: 5\\sqrt{2} square units", "\\sqrt{50}", True),
+    ("The answer is 2^{10} or so.", "1024", False),  # a hedge still leaves the line to math-verify
+    ("The answer is 2^{10} ways or 2^{11} ways.", "2048", False),
 ])
 def test_an_unboxed_answer_in_latex_outside_math_mode_is_read_whole(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")

@@ -706,6 +706,11 @@ _LATEX_MARK = re.compile(r"[\\^_]")
 _MATH_OPENED = re.compile(r"\\[(\[]")
 _TEXT_MODE = re.compile(r"\\(?:text|mathrm|mbox)\s*\{[^{}]*\}")
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+# ... or with a noun or two after it, naming what it counts (`28^{2} ways.`, `2^{10} square units`): the LaTeX is the
+# answer, where the words hedge, join or deny nothing
+_COUNTED = re.compile(r"(?P<x>.*?[^\sA-Za-z])\s+(?P<words>[A-Za-z]{2,}(?:\s+[A-Za-z]{2,})?)", re.S)
+_NOT_A_NOUN = frozenset("""or and nor but not maybe perhaps probably possibly likely think guess believe approx
+approximately about roughly around nearly almost than if unless is are was were be""".split())
 
 
 def _last_lines(answer: str) -> list[str]:
@@ -721,6 +726,9 @@ def bare_latex_answer(answer: str) -> str | None:
     if m is None or _STATEMENT_DENIED.search(last, 0, m.start()):
         return None
     stated = m.group("x").strip()
+    counted = _COUNTED.fullmatch(stated)
+    if counted and not _NOT_A_NOUN.intersection(counted.group("words").lower().split()):
+        stated = counted.group("x")
     if not _LATEX_MARK.search(stated) or _MATH_OPENED.search(stated) or not balanced(stated) \
             or _PROSE_WORD.search(_TEXT_MODE.sub("", stated)):
         return None
