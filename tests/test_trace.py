@@ -290,6 +290,9 @@ def test_a_users_switch_row_counts_switches_and_hides_no_act(tmp_path):
     ("- {name: x, kind: check, pattern: '(?:(?:\\w+\\W*){0,3}){0,3}x'}\n", r"field 'pattern' repeats a group"),
     ("- {name: x, kind: check, pattern: '.*'}\n", r"rule 1: field 'pattern' matches the empty text \('\.\*'\): it "
      r"would fire on every sentence"),
+    # `\b` loaded and marked every sentence a check with no text
+    ("- {name: x, kind: check, pattern: '\\b'}\n", r"rule 1: field 'pattern' can match no text at all \('\\\\b'\): as in "),
+    ("- {name: x, kind: check, pattern: '(?=x)'}\n", r"rule 1: field 'pattern' can match no text at all"),
     ("- {name: x, kind: check, pattern: a}\n- {name: x, kind: doubt, pattern: b}\n",
      r"rules\.yaml:2: rule 2: field 'name' 'x' is rule 1's name already"),
     ("- {name: let_me_check, kind: doubt, pattern: hmm}\n", r"field 'name' 'let_me_check' is a built-in row's name"),
@@ -873,3 +876,51 @@ def test_a_trace_saved_with_crlf_line_ends_gets_the_acts_and_confidences_of_its_
                          for text, stats in zip(texts, analyze_many(texts, None, None, detector=detector))])
         assert sum(map(len, read[0])) > 1000
         assert read[1] == read[0], detector
+
+
+@pytest.mark.parametrize("text", [
+    # `x = 5` and a run of spaces before a word: four touching runs of white space backtracked in every combination
+    # (34 s at 500 spaces, minutes at 1,000; `evalkit run` analyses every sample)
+    "<think>\nSo x = 5" + " " * 1000 + "(checked)\n</think>\n5",
+    "<think>\nSo x = 5" + "\t" * 1000 + "(checked)\n</think>\n5",
+    "<think>\nThe answer is" + " " * 20_000 + "y\n</think>\n5",
+    # a trace cut off while repeating one mark: each mark of the run was tried as a sentence end (8.5 s at 20,000)
+    "<think>\nSo the sum is 12. Hmm" + "?" * 20_000,
+    "<think>\n" + "!" * 20_000 + "</think>\n12",
+    "<think>\n" + "*" * 20_000 + "\n</think>\n12",
+])
+def test_a_degenerate_trace_is_analysed_without_stalling(text):
+    # in a process of its own: a regex stuck in backtracking holds the interpreter and cannot be stopped from a thread
+    script = ("import sys; from evalkit.trace import analyze; text = sys.stdin.read()\n"
+              "for detector in ('model', 'rules'):\n"
+              "    print(detector, analyze(text, verifier=None, detector=detector).length)")
+    try:
+        r = subprocess.run([sys.executable, "-c", script], input=text, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    except subprocess.TimeoutExpired:
+        pytest.fail("the analysis of one 20,000-character trace ran past 60 s")
+    assert r.stdout.split() == ["model", str(len(text)), "rules", str(len(text))], r.stderr[-2000:]
+
+
+def test_a_rare_case_mapping_leaves_the_acts_as_they_were():
+    # `İ` lowers to two characters: the cue pre-filter was dropped for the whole trace; the acts must not change
+    text = "<think>\nSo x = 5. Wait, that's wrong. Let me check: 2 + 3 = 5. Yes, that's right.\n</think>\n5"
+    plain = analyze(text, verifier=None, detector="rules")
+    dotted = analyze(text.replace("So x", "İ say x"), verifier=None, detector="rules")
+    assert [(m.kind, m.rule) for m in dotted.markers] == [(m.kind, m.rule) for m in plain.markers]
+    assert [m.kind for m in plain.markers] == ["doubt", "check", "verdict"]
+
+
+@pytest.mark.parametrize("sentence, kind", [
+    # 嗯 ("hmm") read as the English row reads it: QwQ opens its thinking with "嗯，用户问的是…" (the user asks…)
+    ("嗯，用户问的是一个积分问题。", None),
+    ("嗯，对的。", "verdict"),  # "hmm, right."
+    ("嗯，让我再想想。", None),  # "hmm, let me think again": a plan
+    ("嗯，这好像有问题。", "doubt"),  # "hmm, this seems to have a problem"
+    ("嗯……这个结果有点奇怪。", "doubt"),  # "hmm... this result is a bit odd"
+])
+def test_a_chinese_hmm_is_a_doubt_as_the_english_one_is(sentence, kind):
+    text = f"<think>\n首先计算。\n{sentence}\n所以答案是5。\n</think>\n5"
+    at = text.index(sentence)
+    stats = analyze(text, verifier=None, detector="rules")
+    assert [m.kind for m in stats.markers if at <= m.start < at + len(sentence)] == ([kind] if kind else []), stats.markers

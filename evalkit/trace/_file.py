@@ -211,7 +211,8 @@ def analyze_file(
     if out is not None:
         write_jsonl(out, ({**row, "trace": s.to_dict()} for row, s in zip(rows, stats)))
     return {**summarize(stats), "think_format": {"name": decision.format.name, "decided_by": decision.reason},
-            "lines_with_gold": sum(gold_field is not None and r.get(gold_field) is not None for r in rows)}
+            # an empty text or list, or NaN, is no gold (gold_answer), as in a task's data
+            "lines_with_gold": sum(gold_field is not None and gold_answer(r.get(gold_field)) is not None for r in rows)}
 
 
 AUTO_WORKERS = 8

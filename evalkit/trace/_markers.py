@@ -9,8 +9,9 @@ from functools import lru_cache
 from evalkit.trace._rules import CompiledRules
 
 # A sentence ends at . ! ? followed by white space (so 48.4 stays whole), at CJK end punctuation,
-# at a line break (\r\n as \n), or at a think tag (group `tag`).
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n[\r\n]*|(?P<tag></?think>)")
+# at a line break (\r\n as \n), or at a think tag (group `tag`). A run of marks is tried from its first one only:
+# from each, a trace cut off in 20,000 question marks took 8.5 s.
+_BOUNDARY = re.compile(r"(?<![.!?])[.!?]+[\"')\]*]*(?=\s)|[。！？]+|\n[\r\n]*|(?P<tag></?think>)")
 _R1_TAGS = ("<think>", "</think>")
 
 
@@ -104,8 +105,8 @@ class _Scan:
         self.memo: dict[tuple[str, int], tuple | None] = {}
         self.cued: dict[str, dict[int, set[int]] | None] = {}
         low = text.lower()
-        if len(low) != len(text):  # a rare case-mapping that changes length: no pre-filter
-            low = None
+        if len(low) != len(text):  # `İ` lowers to two characters: each character lowered alone, where it stays one
+            low = "".join(c if len(lc := c.lower()) != 1 else lc for c in text)
         where = None if low is None else cue_sentences(low, sents, rules)  # cue -> the sentences holding it
         for role, by_cue in rules.cues.items():
             if where is None:

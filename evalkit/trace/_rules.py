@@ -127,7 +127,9 @@ RULES: tuple[Rule, ...] = (
     # --- aha ---
     _r("aha", "aha", r"\b(?:aha|ah+a?|oh+)[!,.]|\bnow i (?:see|get it|understand)\b|\bthat'?s the key\b|\bi see now\b|\bthat explains\b|\bi (?:realize|realise)d?\b", "any", role="aha"),
     # --- Chinese (R1-style models switch language mid-trace) ---
-    _r("zh_wait", "doubt", r"(?:等等|等一下|等一等|稍等|嗯+)"),
+    # 嗯 ("hmm") as the English row reads it: not before "let me", "okay" or "right" (a verdict), nor before the
+    # user's question restated (QwQ opens its thinking so)
+    _r("zh_wait", "doubt", r"(?:等等|等一下|等一等|稍等|嗯+(?![，,、\s]*(?:让我|我们来|我来|好的|好|行|对|用户|题目)))"),
     _r("zh_check", "check", r"(?:让我|我来|再)(?:检查|验证|核对|确认|算)(?:一下|一遍)?|检查一下|验证一下|验算", "any"),
     _r("zh_wrong", "doubt", r"不对|错了|算错|有问题|不正确|搞错|其实", "any"),
     _r("zh_switch", "switch", r"(?:另一种(?:方法|思路)|换一种|换个(?:方法|思路))", "any"),
@@ -219,9 +221,10 @@ def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
     return CompiledRules(rules)
 
 
-# Sentence starts may carry bullets, quotes, markdown emphasis or a list number before a `start` row.
+# Sentence starts may carry bullets, quotes, markdown emphasis or a list number before a `start` row, up to
+# _BACK_OFF characters of them (each role's alternation backtracked through all of a line of 20,000 `*`).
 # (No `^`: patterns run on the whole text from the sentence's offset.)
-_START_PREFIX = r"[\s\"'*_>#\-–—(\[]*(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?"
+_START_PREFIX = r"[\s\"'*_>#\-–—(\[]{0,64}(?:\d+[.)]\s*)?(?:\*\*[^*]{0,40}\*\*:?\s*)?"
 _PREFIX = re.compile(_START_PREFIX)
 _BACK_OFF = 64
 
@@ -429,6 +432,11 @@ def _check_cost(pattern: str, compiled: re.Pattern, where: str) -> None:
     if compiled.search("") is not None:
         raise InputError(f"{where}: field 'pattern' matches the empty text ({pattern!r:.60}): it would fire on every "
                          "sentence")
+    for probe in _PROBES:  # `\b`, `(?=x)`: no text is matched, and a marker with no text fires on every sentence
+        m = compiled.search(probe)
+        if m is not None and m.end() == m.start():
+            raise InputError(f"{where}: field 'pattern' can match no text at all ({pattern!r:.60}): as in "
+                             f"{probe!r}, it would fire on sentences without marking a word of them")
     if _nested_repeat(pattern):
         raise InputError(f"{where}: field 'pattern' repeats a group that repeats itself, as (a+)+ does "
                          f"({pattern!r:.60}): on some sentences that takes exponential time, and the analysis would hang; write it without "
@@ -436,6 +444,7 @@ def _check_cost(pattern: str, compiled: re.Pattern, where: str) -> None:
                          "which takes a character ((?:\\w+\\W+){0,3})")
 
 
+_PROBES = ("Wait, let me check this again: is 3 + 4 = 7 right?", "x", "等等，这里不对。")
 _SMALL_REPEAT = 3  # an outer repeat of at most this many copies may hold repeats: "up to three words between"
 
 
