@@ -924,3 +924,14 @@ def test_a_chinese_hmm_is_a_doubt_as_the_english_one_is(sentence, kind):
     at = text.index(sentence)
     stats = analyze(text, verifier=None, detector="rules")
     assert [m.kind for m in stats.markers if at <= m.start < at + len(sentence)] == ([kind] if kind else []), stats.markers
+
+
+def test_an_empty_or_nan_gold_is_no_gold_in_analyzes_count(tmp_path):
+    # as in a task's data, "", [] and NaN are no gold: the lines came out unjudged yet counted in lines_with_gold
+    from evalkit.trace import analyze_file
+
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(f'{{"completion": "<think>x</think> \\\\boxed{{3}}", "gold": {g}}}\n'
+                            for g in ('""', "[]", "NaN", '"3"')), encoding="utf-8")
+    summary = analyze_file(path)
+    assert summary["lines_with_gold"] == 1
