@@ -316,12 +316,15 @@ def test_a_judge_that_cannot_be_reached_is_refused_before_the_run_starts(tmp_pat
 
 
 @pytest.mark.parametrize("option, value, says", [
-    ("timeout_s", "abc", "judge option timeout_s: expected seconds (a finite number above 0), got 'abc'"),
-    ("timeout_s", -1, "judge option timeout_s: expected seconds (a finite number above 0), got -1"),
-    ("timeout_s", 0, "judge option timeout_s: expected seconds (a finite number above 0), got 0"),
-    ("timeout_s", float("nan"), "judge option timeout_s: expected seconds (a finite number above 0), got nan"),
-    ("deadline_s", float("inf"), "judge option deadline_s: expected seconds (a finite number above 0) or null, "
-                                 "got inf"),
+    ("timeout_s", "abc", "judge option timeout_s: expected seconds (a number above 0, at most a week), got 'abc'"),
+    ("timeout_s", -1, "judge option timeout_s: expected seconds (a number above 0, at most a week), got -1"),
+    ("timeout_s", 0, "judge option timeout_s: expected seconds (a number above 0, at most a week), got 0"),
+    ("timeout_s", float("nan"), "judge option timeout_s: expected seconds (a number above 0, at most a week), got nan"),
+    ("deadline_s", float("inf"), "judge option deadline_s: expected seconds (a number above 0, at most a week) or "
+                                 "null, got inf"),
+    # 1e12 passed, and every question then overflowed its clock: all unjudged
+    ("timeout_s", 1e12, "judge option timeout_s: expected seconds (a number above 0, at most a week), got 1000000000000.0"),
+    ("deadline_s", 1e12, "judge option deadline_s: expected seconds (a number above 0, at most a week) or null"),
     ("max_flips", "0", "judge option max_flips (--judge-max-flips): expected a whole number of at least 0 or null, "
                        "got '0'"),
     ("max_flips", -1, "judge option max_flips (--judge-max-flips): expected a whole number of at least 0"),
@@ -386,7 +389,7 @@ def test_doctor_fails_a_judge_that_answers_nothing_or_rejects_right_answers(tmp_
     assert r.returncode == 1, r.stdout
     assert "0/7 attacks flipped the judge" in r.stdout
     assert "unfit: the judge gave no reply to 9 of 9 questions" in r.stdout
-    assert bad.returncode == 2 and "--judge-retries: expected a whole number of at least 0, got -1" in bad.stderr
+    assert bad.returncode == 2 and "Invalid value for '--judge-retries': -1 is not in the range x>=0" in bad.stderr
     with ScriptedJudge(says("INCORRECT")) as judge:  # holds every attack, but rejects the right answers too
         r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, "--json", cwd=tmp_path)
     assert r.returncode == 1
@@ -549,19 +552,22 @@ def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_p
         r = cli("run", str(task), "--completions", str(replay), "--no-progress", "--out", str(tmp_path / "run"),
                 cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-        assert ("words.yaml:6: field 'verifier_options': judge option timeout_s: expected seconds (a finite number "
-                "above 0), got 'abc'") in r.stderr
+        assert ("words.yaml:6: field 'verifier_options': judge option timeout_s: expected seconds (a number above 0, "
+                "at most a week), got 'abc'") in r.stderr
         assert not (tmp_path / "run").exists() and judge.asked == 0
         task, replay = _words_task(tmp_path)  # the spec asks for no judge: the command line does
         r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url", judge.url,
                 "--judge-max-flips", "-1", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-        assert "judge option max_flips (--judge-max-flips): expected a whole number of at least 0" in r.stderr
+        # the flag's fault, not the spec's: the spec (which has no verifier_options) was blamed
+        assert "Invalid value for '--judge-max-flips': -1 is not in the range x>=0" in r.stderr
+        assert "words.yaml" not in r.stderr
         assert not (tmp_path / "run").exists() and judge.asked == 0
         r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url", judge.url,
                 "--judge-retries", "-2", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-        assert "judge option retries (--judge-retries): expected a whole number of at least 0, got -2" in r.stderr
+        assert "Invalid value for '--judge-retries': -2 is not in the range x>=0" in r.stderr
+        assert "words.yaml" not in r.stderr
         assert not (tmp_path / "run").exists() and judge.asked == 0
 
 
@@ -582,3 +588,56 @@ def test_the_rubric_and_taxonomy_ship_in_the_wheel():
     data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     package_data = data["tool"]["setuptools"]["package-data"]
     assert "*.yaml" in package_data["evalkit.verifiers"] and "*.yaml" in package_data["evalkit.trace"]
+
+
+def test_a_slow_judge_leaves_rule_correct_choices_judged_in_a_run(tmp_path):
+    # choice bounds no batch itself, and the run's deadline for such a verifier (VERIFY_S, 120 s at least; 1 s here)
+    # covered the judge's questions too: a judge slower than it left every sample unjudged, a rule-correct `A` too
+    problems = [{"id": "q1", "problem": "Pick A.\nA) 1\nB) 2", "answer": "A"},
+                {"id": "q2", "problem": "Pick A.\nA) 1\nB) 2", "answer": "A"}]
+    (tmp_path / "problems.jsonl").write_text("".join(json.dumps(p) + "\n" for p in problems))
+    task = tmp_path / "letters.yaml"
+    task.write_text("name: letters\ndataset: {local: problems.jsonl}\nfields: {id: id, problem: problem, answer: answer}\n"
+                    "prompt: '{{ problem }}'\nverifier: choice\ngeneration: {n: 1, max_tokens: 64}\n")
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text(json.dumps({"problem_id": "q1", "sample": 0, "completion": "<think>x</think> \\boxed{A}"}) + "\n"
+                      + json.dumps({"problem_id": "q2", "sample": 0, "completion": "<think>x</think> \\boxed{B}"}) + "\n")
+    code = ("import sys, evalkit.verifiers.base as base; base.VERIFY_S = (1.0, 0.0); sys.argv[0] = 'evalkit'; "
+            "from evalkit.cli import main; main()")
+    with ScriptedJudge(says("INCORRECT"), delay=2.5) as judge:
+        r = subprocess.run([sys.executable, "-c", code, "run", str(task), "--completions", str(replay), "--judge",
+                            judge.model, "--judge-base-url", judge.url, "--no-progress", "--out", str(tmp_path / "run")],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert r.returncode == 0, r.stderr
+        assert judge.asked == 1  # the wrong B; never the rule-correct A
+    samples = {s["problem_id"]: s for s in map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines())}
+    assert (samples["q1"]["correct"], samples["q2"]["correct"]) == (True, False), samples
+    assert samples["q2"]["judge"]["says"] == "incorrect"
+
+
+def test_a_cache_line_whose_reply_is_not_text_is_skipped(tmp_path):
+    # an edited line's `"reply": ["VERDICT: INCORRECT"]` was read as the reply: every batch was unjudged
+    # ('list' object has no attribute 'rfind'), on every rerun
+    with ScriptedJudge(says("CORRECT")) as judge:
+        first = cascade(judge)
+        first.attach(tmp_path / "run")
+        first.verify_many(ITEMS[2:3])
+    cache = tmp_path / "run" / "judge_cache.jsonl"
+    rec = json.loads(cache.read_text().splitlines()[0])
+    cache.write_text(json.dumps({**rec, "reply": [rec["reply"]]}) + "\n")
+    with ScriptedJudge(says("CORRECT")) as judge:
+        again = cascade(judge)
+        again.attach(tmp_path / "run")
+        v = again.verify_many(ITEMS)
+        assert judge.asked == 1  # the line skipped (Evelyn's reply read from the user cache); the wrong \boxed{5}
+    assert [x.correct for x in v] == [True, True, True, False] and all(x.reason != "error" for x in v)
+
+
+@pytest.mark.parametrize("finish", ["abort", "error"])
+def test_a_generation_the_server_says_failed_is_no_reply(finish):
+    # a 200 whose finish_reason is abort or error, holding "VERDICT: CORRECT", flipped a wrong answer to correct
+    with ScriptedJudge(says("CORRECT"), finish_reason=finish) as judge:
+        v = cascade(judge).verify_many(ITEMS[1:2])[0]
+    assert (v.correct, v.reason) == (False, "wrong") and v.judge is not None and not v.judge.flipped
+    assert f"the judge's generation failed (finish_reason '{finish}')" in v.judge.error

@@ -167,3 +167,34 @@ def test_a_lone_surrogate_in_one_answer_leaves_the_batch_judged():
         # the judge's questions go out concurrently: which one arrives first is not fixed
         assert any("\ufffd seven" in r["messages"][-1]["content"] for r in judge.requests), judge.requests
     assert out == [1.0, 1.0, 0.0]
+
+
+def test_a_slow_judge_leaves_rule_correct_choices_their_reward_in_verl():
+    # choice bounds no batch itself: the reward cut its batch into chunks, each with a judge deadline of its own that
+    # ran past the reward's, and a judge taking 3 s against a 4 s deadline left 12 of 16 rows unjudged, the 8 the
+    # rules scored correct among them; the next call found the verifier still busy: 16 of 16
+    sources = ["gpqa_diamond"] * 16
+    # the wrong answers shorter: checked first, so the judge's questions come before the rule-correct rows
+    completions = [R1 % ("I weighed every option with care; it is \\boxed{A}" if i % 2 == 0 else f"{i}: \\boxed{{B}}")
+                   for i in range(16)]
+    extras = [{"problem": "Pick one.\nA) 1\nB) 2"}] * 16
+    with ScriptedJudge(says_incorrect, delay=3.0) as judge:
+        for _ in range(2):
+            rows = compute_score_batch(sources, completions, ["A"] * 16, extras, judge_model=judge.model,
+                                       judge_base_url=judge.url, batch_deadline_s=4.0)
+            assert [r["score"] for r in rows[::2]] == [1.0] * 8 and [r["unjudged"] for r in rows[::2]] == [0.0] * 8
+            assert all(r["score"] == 0.0 for r in rows[1::2])
+            clear_cache()
+
+
+def says_incorrect(block):
+    return "VERDICT: INCORRECT"
+
+
+def test_no_batch_deadline_asked_as_inf_still_judges():
+    # Limits reads float("inf") as no limit (held to a week), yet the judge was handed the raw inf, refused it, and
+    # every answer of the batch was unjudged
+    with ScriptedJudge(evelyn) as judge:
+        out, metrics = reward(judge, [R1 % "\\boxed{4}", R1 % "Evelyn"], ["4", "\\text{Evelyn}"],
+                              batch_deadline_s=float("inf"))
+    assert out == [1.0, 1.0] and metrics["math_judge_reward/unjudged"] == 0.0

@@ -321,7 +321,7 @@ def test_every_field_of_a_verdict_is_held_to_the_contract(field, verdict, says):
 
 def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path):
     completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
-    code = ("import sys, evalkit.run.loop as loop; loop.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
+    code = ("import sys, evalkit.verifiers.base as base; base.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
             "from evalkit.cli import main; main()")
     r = python_with(site, ["-c", code, "run", str(spec(tmp_path, "hangs")), "--completions", str(completions),
                            "--no-progress", "--out", "run"], tmp_path)

@@ -193,23 +193,23 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
     count goes to `math_judge_reward/unjudged`, and the flips the judge made to `math_judge_reward/flipped`. A reply that does not parse leaves the rule's 0: the
     answer's own text may have derailed the judge, and a policy must not escape its penalty that way.
     """
-    options = judge_reward_options(judge_model, judge_base_url, concurrency, batch_deadline_s, judge_options,
-                                   verifier_options)
+    options = judge_reward_options(judge_model, judge_base_url, concurrency, judge_options, verifier_options)
     columns = {**columns, "problem": problem_texts(columns, problem_column, len(completions))}
     return _reward("math_judge_reward", "math+judge", completions, columns, answer_column, ANSWER_COLUMNS,
                    Limits(per_answer_s, batch_deadline_s), options, log_extra, log_metric)
 
 
-def judge_reward_options(model: str | None, base_url: str | None, concurrency: int, deadline_s: float,
+def judge_reward_options(model: str | None, base_url: str | None, concurrency: int,
                          more: dict[str, Any] | None = None, rules: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `math+judge` verifier options a reward uses: no reply is a fault (unjudged), an unparsed
-    reply leaves the rule's verdict, and the judge's questions end at the batch deadline. rules: the
-    rule verifier's own options (a `judge` mapping among them adds to the judge's)."""
+    reply leaves the rule's verdict (the judge's questions end at the batch deadline, which the reward gives
+    the cascade as its `batch_deadline_s`, held to a week). rules: the rule verifier's own options (a `judge`
+    mapping among them adds to the judge's)."""
     rules = dict(rules or {})
     more = {**(rules.pop("judge", None) or {}), **(more or {})}
     return {**rules, "judge": {"model": model or os.environ.get("EVALKIT_JUDGE_MODEL"),
                       "base_url": base_url or os.environ.get("EVALKIT_JUDGE_BASE_URL"),
-                      "concurrency": concurrency, "deadline_s": deadline_s, "on_unparsed": "rule",
+                      "concurrency": concurrency, "on_unparsed": "rule",
                       "on_fault": "error",
                       "user_cache": False, **more}}
 

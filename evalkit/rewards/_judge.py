@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from evalkit.types import Verdict
-from evalkit.verifiers.base import VerifyItem, limit_options, verifier_busy, verifier_factory, verify_checked
+from evalkit.verifiers.base import (LONGEST_S, VerifyItem, limit_options, verifier_busy, verifier_factory,
+                                    verify_checked)
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -59,7 +60,6 @@ class Limits:
         return None
 
 
-LONGEST_S = 7 * 24 * 3600.0  # the longest limit kept: a week, as good as none for one batch
 
 
 _verifiers: dict[tuple, Any] = {}

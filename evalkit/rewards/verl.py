@@ -251,7 +251,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             limits = Limits(answer_limit(per_answer_s, options), batch_deadline_s)
             if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
                 verifier, options = f"{verifier}+judge", judge_reward_options(
-                    judge_model, judge_base_url, judge_concurrency, batch_deadline_s, rules=options)
+                    judge_model, judge_base_url, judge_concurrency, rules=options)
             for i, v in zip(idx, verdicts(verifier, [solution_strs[i] for i in idx], [golds[i] for i in idx],
                                           columns, limits, options)):
                 results[i] = v

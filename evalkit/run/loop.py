@@ -28,7 +28,8 @@ from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Problem, Request, Verdict, last_user_message
 from evalkit.verifiers.base import (Verifier, VerifyItem, best_verdict, capabilities, get_verifier, gold_problem,
-                                    golds_for, readable_golds, rules_verifier, verifier_factory, verify_checked)
+                                    golds_for, readable_golds, rules_verifier, verifier_factory, verify_checked,
+                                    verify_wait)
 
 if TYPE_CHECKING:
     from evalkit.trace import ReflectionModel
@@ -37,15 +38,6 @@ BATCH = 64  # samples verified and written together
 FLUSH_SECONDS = 1.0  # ... or after this long, whichever comes first
 HALT_S = 30.0  # how long an interrupted run waits for an engine that was told to stop
 JUDGE = "judge"  # the registered verifier `--judge` wraps every task's verifier in (`math+judge`)
-VERIFY_S = (120.0, 10.0)  # a verifier that bounds no batch itself: (at least, per sample) seconds a batch may take
-
-
-def verify_deadline(verifier: Verifier, n: int) -> float | None:
-    """Seconds the run waits for `verifier` over `n` samples: None for one that bounds its own batch
-    (Capabilities.limits holds `batch_deadline_s`, as math and code do), else VERIFY_S."""
-    if "batch_deadline_s" in capabilities(verifier).limits:
-        return None
-    return max(VERIFY_S[0], VERIFY_S[1] * n)
 
 
 def rules_for(spec: TaskSpec) -> Verifier:
@@ -446,7 +438,7 @@ def verify_any(verifier: Verifier, rows: Sequence[tuple[VerifyItem, Any]]) -> li
             items.append(replace(item, gold=gold))
             owners.append(i)
     found: dict[int, list[Verdict]] = defaultdict(list)
-    for i, v in zip(owners, verify_checked(verifier, items, verify_deadline(verifier, len(items)))):
+    for i, v in zip(owners, verify_checked(verifier, items, verify_wait(verifier, len(items)))):
         found[i].append(v)
     return [best_verdict(found[i]) for i in range(len(rows))]
 

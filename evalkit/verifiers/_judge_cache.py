@@ -51,9 +51,11 @@ class ReplyCache:
                     for line in f:
                         try:
                             rec = json.loads(line.decode("utf-8"))
-                            table[rec["key"]] = rec["reply"]
+                            key, reply = rec["key"], rec["reply"]
                         except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
                             continue  # a line cut short by a kill (maybe inside a character)
+                        if isinstance(key, str) and isinstance(reply, str):  # an edited line's list made every
+                            table[key] = reply  # batch unjudged, on every rerun
             except OSError:
                 pass
             self._loaded[path] = table

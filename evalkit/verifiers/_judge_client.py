@@ -108,7 +108,9 @@ class JudgeClient:
         out = []
         for f in futures:
             if f.done():
-                out.append(f.result())
+                fault = f.exception()  # the client's own bug: a fault of this question, never an exception
+                out.append(f.result() if fault is None else Reply(None, f"the judge client failed: "
+                                                                       f"{type(fault).__name__}: {fault}"))
             else:
                 f.cancel()
                 out.append(Reply(None, "the batch deadline passed before the judge answered"))
@@ -178,7 +180,9 @@ class JudgeClient:
         text = content if isinstance(content, str) else None
         if finish == "length":  # a reasoning judge still thinking at max_tokens: a rerun with more may answer
             return Reply(text, None, ms, f"cut at max_tokens ({self.max_tokens}); raise max_tokens"), False, None
-        if text is None or not text.strip() or finish in ("abort", "error"):  # "" is no reply either: never cached
+        if finish in ("abort", "error"):  # the server says the generation failed: what it holds is no verdict
+            return Reply(None, f"the judge's generation failed (finish_reason {finish!r})", ms), False, None
+        if text is None or not text.strip():  # "" is no reply either: never cached
             return Reply(text, None, ms, f"no reply text (finish_reason {finish!r})"), False, None
         return Reply(text, None, ms), False, None
 

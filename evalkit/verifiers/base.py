@@ -15,7 +15,7 @@ import queue
 import reprlib
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
@@ -26,6 +26,16 @@ from evalkit.types import REASONS, JudgeRecord, TestResult, Verdict
 
 ENTRY_POINT_GROUP = "evalkit.verifiers"
 LIMIT_OPTIONS = ("per_answer_s", "batch_deadline_s")  # the one spelling of the limits every caller uses
+LONGEST_S = 7 * 24 * 3600.0  # the longest limit kept: a week, as good as none for one batch, and no clock overflows
+VERIFY_S = (120.0, 10.0)  # a verifier that bounds no batch itself: (at least, per sample) seconds a batch may take
+
+
+def verify_wait(verifier: Any, n: int) -> float | None:
+    """Seconds to wait for `verifier` over `n` items: None for one that bounds its own batch (Capabilities.limits
+    holds `batch_deadline_s`, as math, code and a judge cascade do), else VERIFY_S."""
+    if "batch_deadline_s" in capabilities(verifier).limits:
+        return None
+    return max(VERIFY_S[0], VERIFY_S[1] * n)
 
 
 @dataclass(frozen=True)
@@ -510,20 +520,33 @@ class Cascade:
     """The factory of `INNER+OUTER` (e.g. `math+judge`): OUTER's factory gets the built INNER verifier
     as `inner=`, and its own options from the option named after it (`judge: {...}`); the rest of the
     options build INNER. Any registered verifier whose factory takes `inner` can wrap another. INNER
-    reads the answers, so the cascade declares INNER's capabilities."""
+    reads the answers, so the cascade declares INNER's capabilities, with the limits OUTER takes too: a limit
+    option goes to each of the two that takes it (a judge bounds its questions by the batch deadline)."""
 
     inner: str
     outer: str
 
     @property
     def capabilities(self) -> Capabilities:
-        return capabilities(verifier_factory(self.inner))
+        inner = capabilities(verifier_factory(self.inner))
+        return replace(inner, limits=inner.limits | self._outer_limits())
+
+    def _outer_limits(self) -> frozenset[str]:
+        found = getattr(verifier_factory(self.outer), "capabilities", None)
+        return found.limits if isinstance(found, Capabilities) else frozenset()
 
     def __call__(self, **options: Any) -> Verifier:
         own = options.pop(self.outer, None) or {}
         if not isinstance(own, dict):
             raise ValueError(f"verifier {self.inner}+{self.outer!r}: option {self.outer!r} must be a mapping "
                              "of its options")
+        takes = self._outer_limits()
+        inner_takes = capabilities(verifier_factory(self.inner)).limits
+        for name in LIMIT_OPTIONS:
+            if name in options and name in takes:
+                own = {name: options[name], **own}
+                if name not in inner_takes:
+                    del options[name]
         inner = get_verifier(self.inner, **options)
         try:
             return get_verifier(self.outer, inner=inner, **own)

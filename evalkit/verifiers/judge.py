@@ -23,7 +23,6 @@ text did not cause it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -42,7 +41,8 @@ from evalkit.verifiers._judge_prompt import (
     load_rubric,
     parse_reply,
 )
-from evalkit.verifiers.base import Verifier, VerifyItem, register_verifier
+from evalkit.verifiers.base import (LONGEST_S, Capabilities, Verifier, VerifyItem, capabilities, register_verifier,
+                                    verify_checked, verify_wait)
 
 # The rule reasons the judge may be asked about. Not `truncated` (the model never finished) nor
 # `timeout` (its answer was too costly to check); `correct` is final.
@@ -57,9 +57,8 @@ def _whole(least: int) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
-def _seconds(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and value > 0)
+def _seconds(value: Any) -> bool:  # at most a week: 1e12 passed, and every question then overflowed its clock
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= LONGEST_S
 
 
 def _or_none(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -76,10 +75,10 @@ OPTION_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "rubric": ("a rubric YAML path or null", _or_none(lambda v: _text(v) or isinstance(v, os.PathLike))),
     "max_answer_chars": ("a whole number of at least 1", _whole(1)),
     "max_tokens": ("a whole number of at least 1", _whole(1)),
-    "timeout_s": ("seconds (a finite number above 0)", _seconds),
+    "timeout_s": ("seconds (a number above 0, at most a week)", _seconds),
     "concurrency": ("a whole number of at least 1", _whole(1)),
     "retries": ("a whole number of at least 0", _whole(0)),
-    "deadline_s": ("seconds (a finite number above 0) or null", _or_none(_seconds)),
+    "deadline_s": ("seconds (a number above 0, at most a week) or null", _or_none(_seconds)),
     "on_unparsed": ("rule or error", lambda v: isinstance(v, str) and v in ("rule", "error")),
     "on_fault": ("rule or error", lambda v: isinstance(v, str) and v in ("rule", "error")),
     "user_cache": ("true or false", lambda v: isinstance(v, bool)),
@@ -160,10 +159,13 @@ class JudgeCascade:
 
     # What the cascade declares is what its rules declare: its answers vote (and are compared) as
     # theirs do, and the trace analyzer checks candidate answers with the rules alone (`rules`), so
-    # a trace's intermediate answers never cost a question to the judge.
+    # a trace's intermediate answers never cost a question to the judge. It bounds its own batch
+    # (`batch_deadline_s`): a caller's deadline over rules and judge together cut rule-correct answers
+    # with the judge's questions (choice+judge under a judge that asked to retry after 100 s).
     @property
-    def capabilities(self) -> Any:
-        return getattr(self.inner, "capabilities", None)
+    def capabilities(self) -> Capabilities:
+        inner = capabilities(self.inner)
+        return replace(inner, limits=inner.limits | {"batch_deadline_s"})
 
     @property
     def rules(self) -> Verifier:
@@ -212,7 +214,12 @@ class JudgeCascade:
             (self._run_dir / "judge_doctor.json").write_text(json.dumps(self._doctor.to_dict(), indent=1))
             self._doctor = None
         deadline = None if self.options.deadline_s is None else t0 + self.options.deadline_s
-        rule = list(self.inner.verify_many(items))
+        # rules that bound no batch themselves (choice, a plugin) are waited for as a run waits for them, or
+        # until the deadline: never past it, and never hung
+        wait = verify_wait(self.inner, len(items))
+        if wait is not None and deadline is not None:
+            wait = max(0.1, deadline - time.monotonic())
+        rule = verify_checked(self.inner, items, wait)
         asked = [i for i, (item, v) in enumerate(zip(items, rule)) if _judgeable(item, v)]
         if not asked:
             return rule
@@ -313,10 +320,18 @@ def _judgeable(item: VerifyItem, verdict: Verdict) -> bool:
             and isinstance(item.gold, (str, int, float)) and not isinstance(item.gold, bool))
 
 
-def make_judge(inner: Verifier | None = None, **options: Any) -> JudgeCascade:
-    """Factory for the registry: `judge` wraps `inner` (given by `math+judge` and the like)."""
+def make_judge(inner: Verifier | None = None, batch_deadline_s: float | None = None, **options: Any) -> JudgeCascade:
+    """Factory for the registry: `judge` wraps `inner` (given by `math+judge` and the like). batch_deadline_s: a
+    caller's deadline (a reward's) for the whole batch, rules and judge; the earlier of it and `deadline_s`."""
     if inner is None:
         raise ValueError("the judge wraps a rule verifier: name it as e.g. math+judge")
+    if batch_deadline_s is not None:
+        if not _seconds(batch_deadline_s):
+            raise ValueError(f"batch_deadline_s: expected seconds (a number above 0, at most a week), got "
+                             f"{batch_deadline_s!r}")
+        given = options.get("deadline_s")  # a bad one is refused by JudgeOptions, by name
+        options["deadline_s"] = batch_deadline_s if given is None else min(given, batch_deadline_s) \
+            if _seconds(given) else given
     missing = [k for k in ("model", "base_url") if not options.get(k)]
     if missing:
         raise ValueError(f"the judge needs {' and '.join(missing)} (evalkit run's --judge MODEL --judge-base-url URL, "
@@ -362,4 +377,5 @@ def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: 
     return result
 
 
+make_judge.capabilities = Capabilities(limits=frozenset({"batch_deadline_s"}))  # type: ignore[attr-defined]
 register_verifier("judge", make_judge)
