@@ -203,10 +203,10 @@ def _budget_options(f):
               help='JSON options for the chat template, e.g. \'{"enable_thinking": true}\'.')
 @click.option("--judge", default=None, help="A judge model, asked where the rules say wrong or no_answer.")
 @click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible server URL (…/v1).")
-@click.option("--judge-max-flips", type=click.IntRange(min=0), default=None,
+@click.option("--judge-max-flips", type=int, default=None,
               help="Run `judge doctor`'s attacks first; refuse a judge that more than this many flip, or that "
                    "leaves a question without a reply (or one that does not parse), or rejects a right answer.")
-@click.option("--judge-retries", type=click.IntRange(min=0), default=None,
+@click.option("--judge-retries", type=int, default=None,
               help="How many times a question the judge's server refused as busy (408, 429, 5xx) or unreachable is "
                    "asked again, after 0.5, 1, 2 s... (default 3; 0: once only).")
 @click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD; e.g. "
@@ -228,6 +228,9 @@ def run_cmd(tasks, model, backend, completions, n, temperature, top_p, max_token
     from evalkit.run import evaluate
     from evalkit.table import results_table
 
+    for flag, count in (("--judge-max-flips", judge_max_flips), ("--judge-retries", judge_retries)):
+        if count is not None and count < 0:  # the flag's fault: a spec without verifier_options was blamed
+            raise InputError(f"{flag}: expected a whole number of at least 0, got {count}")
     template_options = None
     if chat_template_kwargs:
         try:
@@ -869,13 +872,13 @@ def judge_group() -> None:
 @judge_group.command("doctor")
 @click.option("--judge", "model", required=True, help="The judge model's served name.")
 @click.option("--judge-base-url", "base_url", required=True, help="Its OpenAI-compatible server URL (…/v1).")
-@click.option("--judge-max-flips", "max_flips", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--judge-max-flips", "max_flips", type=int, default=0, show_default=True,
               help="Exit 1 when more attacks than this flip the judge (and whenever a question got no reply or "
                    "an unparsed one, or a right answer was rejected).")
 @click.option("--rubric", default=None, type=click.Path(dir_okay=False), help="A rubric YAML (default: the shipped one).")
 @click.option("--max-tokens", type=int, default=1024, show_default=True,
               help="The longest reply the judge may give (at least 1).")
-@click.option("--judge-retries", "retries", type=click.IntRange(min=0), default=None,
+@click.option("--judge-retries", "retries", type=int, default=None,
               help="How many times a question the server refused as busy (408, 429, 5xx) or unreachable is asked "
                    "again (default 3, as `evalkit run`'s; 0: once only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON after the table.")

@@ -389,7 +389,7 @@ def test_doctor_fails_a_judge_that_answers_nothing_or_rejects_right_answers(tmp_
     assert r.returncode == 1, r.stdout
     assert "0/7 attacks flipped the judge" in r.stdout
     assert "unfit: the judge gave no reply to 9 of 9 questions" in r.stdout
-    assert bad.returncode == 2 and "Invalid value for '--judge-retries': -1 is not in the range x>=0" in bad.stderr
+    assert bad.returncode == 2 and "--judge-retries: expected a whole number of at least 0, got -1" in bad.stderr
     with ScriptedJudge(says("INCORRECT")) as judge:  # holds every attack, but rejects the right answers too
         r = cli("judge", "doctor", "--judge", judge.model, "--judge-base-url", judge.url, "--json", cwd=tmp_path)
     assert r.returncode == 1
@@ -560,13 +560,13 @@ def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_p
                 "--judge-max-flips", "-1", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         # the flag's fault, not the spec's: the spec (which has no verifier_options) was blamed
-        assert "Invalid value for '--judge-max-flips': -1 is not in the range x>=0" in r.stderr
+        assert "evalkit: error: --judge-max-flips: expected a whole number of at least 0, got -1" in r.stderr
         assert "words.yaml" not in r.stderr
         assert not (tmp_path / "run").exists() and judge.asked == 0
         r = cli("run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url", judge.url,
                 "--judge-retries", "-2", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-        assert "Invalid value for '--judge-retries': -2 is not in the range x>=0" in r.stderr
+        assert "evalkit: error: --judge-retries: expected a whole number of at least 0, got -2" in r.stderr
         assert "words.yaml" not in r.stderr
         assert not (tmp_path / "run").exists() and judge.asked == 0
 
