@@ -142,6 +142,9 @@ class RewardServer:
                 _check_think_format(think_format, files=False)
         except InputError as e:
             return 400, {"error": f"'think_format': {e}"}
+        if fields["labels"] is None and queries:  # every row had been scored 0, unjudged, with a 200
+            return 400, {"error": "'labels' is missing: the gold answers, one per query (OpenRLHF sends them when "
+                                  "started with --label_key naming the answer column)"}
         if not self._slots.acquire(timeout=self.queue_timeout_s):
             return 503, {"error": "reward server busy; retry"}
         try:
