@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from evalkit import jsonl
-from evalkit.errors import InputError
+from evalkit.errors import InputError, Terminated
 
 
 THINK_FORMAT_HELP = ("How the model thinks: r1, sky, magistral, harmony, seed, none, FILE.yaml[:NAME], or auto "
@@ -35,11 +35,6 @@ def _path_error(e: OSError) -> str:
     where = str(e.filename).removesuffix(".tmp")
     why = "exists and is not a directory" if e.errno == errno.EEXIST else e.strerror
     return f"{where}: {why}"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, `timeout`, `docker stop`, a scheduler), raised where the program is, as Ctrl-C is:
-    every cleanup Ctrl-C runs runs (a vLLM engine's processes are shut down, not left holding the GPU)."""
 
 
 def _terminate(signum, frame) -> None:  # noqa: ANN001 - a signal handler's signature

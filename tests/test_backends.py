@@ -339,6 +339,10 @@ def test_sigterm_or_ctrl_c_stops_a_run_and_keeps_what_was_finished(tmp_path, sig
     assert proc.returncode == code and "Aborted!" not in err and "Traceback" not in err, err
     assert says in err
     assert 2 <= len(lines(samples)) < 40
+    # the invocation's line says how it stopped and what it saved (it said only "interrupted", for either)
+    stopped = json.loads((tmp_path / "run" / "invocations.jsonl").read_text().splitlines()[-1])
+    assert stopped["why"] == ("SIGTERM" if sig == signal.SIGTERM else "interrupted"), stopped
+    assert stopped["saved"] == len(lines(samples)) and stopped["ran_s"] > 0, stopped
 
 
 def test_a_transformers_run_stopped_mid_sample_exits_as_stopped(tiny_model, tmp_path):

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 
 from evalkit.backends.base import (Backend, backend_capabilities, backend_factory, backend_name, default_backend,
                                    get_backend)
-from evalkit.errors import InputError
+from evalkit.errors import InputError, Terminated
 from evalkit.run.loop import (check_golds, faulted_samples, generate_and_verify, judge_options as make_judge_options,
                               rejudge, rules_for, task_verifiers)
 from evalkit.run.planning import (TaskPlan, build_requests, check_identity, check_overwritable,
@@ -366,7 +366,7 @@ def evaluate(
                   "made before and those made now are scored together (invocations.jsonl records each start's)",
                   file=sys.stderr)
         run_dir.log_invocation(started=time.time(), pending=len(pending_keys), reused=reused, engine=config["engine"])
-        with _stop_logged(run_dir):  # a run stopped by an error or an interrupt ends its line of invocations too
+        with _stop_logged(run_dir, time.perf_counter()):  # a run stopped by an error or an interrupt ends its line too
             timings: dict[str, float] = {}
             t0 = time.perf_counter()
             generated = 0
@@ -401,19 +401,30 @@ def evaluate(
 
 
 @contextlib.contextmanager
-def _stop_logged(run_dir: RunDir) -> Iterator[None]:
-    """Record in invocations.jsonl an invocation that stops on an error, Ctrl-C or SIGTERM (what it saved is in
-    samples.jsonl; its start has a line already)."""
+def _stop_logged(run_dir: RunDir, t0: float) -> Iterator[None]:
+    """Record in invocations.jsonl an invocation that stops on an error, Ctrl-C or SIGTERM: why, how long it ran and
+    how many sample lines it saved (they are in samples.jsonl; its start has a line already)."""
+    lines = _sample_lines(run_dir)
     try:
         yield
     except BaseException as e:
-        why = "interrupted" if isinstance(e, KeyboardInterrupt) else \
+        why = "SIGTERM" if isinstance(e, Terminated) else "interrupted" if isinstance(e, KeyboardInterrupt) else \
             f"exit {e.code}" if isinstance(e, SystemExit) else f"{type(e).__name__}: {str(e)[:300]}"
         try:
-            run_dir.log_invocation(stopped=time.time(), why=why)
+            run_dir.log_invocation(stopped=time.time(), why=why, saved=max(0, _sample_lines(run_dir) - lines),
+                                   ran_s=round(time.perf_counter() - t0, 3))
         except OSError:  # the run directory itself failed: the error says so
             pass
         raise
+
+
+def _sample_lines(run_dir: RunDir) -> int:
+    """The whole lines of samples.jsonl (0 when it cannot be read)."""
+    try:
+        with open(run_dir.samples_path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
 
 
 def _recorded_replay(config: dict[str, Any]) -> Path | None:
