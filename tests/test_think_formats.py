@@ -617,3 +617,18 @@ def test_another_think_format_on_resume_is_refused_before_the_backend_starts(tmp
         assert started == ["m"]  # refused before a second start
     finally:
         BACKENDS.pop("counting", None)
+
+
+def test_the_documented_think_format_file_loads_and_reads_a_trace(tmp_path):
+    # docs/contracts.md's example of a user's row (the file's fields were documented nowhere but in a docstring)
+    from pathlib import Path
+
+    from evalkit.thinking import get_format, split_think
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "contracts.md").read_text(encoding="utf-8")
+    block = doc.split("A file of one's own rows", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mine.yaml").write_text(block, encoding="utf-8")
+    fmt = get_format(f"{tmp_path / 'mine.yaml'}:mythink")
+    assert (fmt.open, fmt.close, fmt.stop_thinking) == ("<reasoning>", "</reasoning>", "\n</reasoning>\n\n")
+    split = split_think("<reasoning>2+2</reasoning> 4", think_format=fmt)
+    assert (split.think, split.answer.strip()) == ("2+2", "4")
