@@ -641,3 +641,16 @@ def test_a_generation_the_server_says_failed_is_no_reply(finish):
         v = cascade(judge).verify_many(ITEMS[1:2])[0]
     assert (v.correct, v.reason) == (False, "wrong") and v.judge is not None and not v.judge.flipped
     assert f"the judge's generation failed (finish_reason '{finish}')" in v.judge.error
+
+
+def test_a_batch_deadline_for_choice_under_a_judge_is_the_cascades():
+    # choice takes no batch_deadline_s: with +judge it is the cascade's (and its judge's), and the rules are built
+    # without it; it raised TypeError, so a task spec giving one could not run
+    from evalkit.verifiers.base import rules_verifier
+
+    judge = {"model": "j", "base_url": "http://127.0.0.1:9/v1"}
+    cascade = get_verifier("choice+judge", batch_deadline_s=30.0, judge=judge)
+    assert cascade.options.deadline_s == 30.0 and cascade.inner.name == "choice"
+    assert rules_verifier("choice+judge", batch_deadline_s=30.0, judge=judge).name == "choice"
+    # above a week is a week, as no limit, where math alone takes it
+    assert get_verifier("math+judge", batch_deadline_s=1e9, judge=judge).options.deadline_s == 7 * 24 * 3600.0

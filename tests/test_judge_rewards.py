@@ -198,3 +198,31 @@ def test_no_batch_deadline_asked_as_inf_still_judges():
         out, metrics = reward(judge, [R1 % "\\boxed{4}", R1 % "Evelyn"], ["4", "\\text{Evelyn}"],
                               batch_deadline_s=float("inf"))
     assert out == [1.0, 1.0] and metrics["math_judge_reward/unjudged"] == 0.0
+
+
+def test_a_slow_plugin_wrapped_in_a_judge_keeps_the_rewards_deadline():
+    # rules that bound no batch themselves, under a judge: the cascade took the whole batch in one call, so a slow
+    # plugin past the deadline left all 100 answers unjudged (and the next batch 'still running'); the rules are
+    # checked in chunks, as the reward checks them alone: those not reached score 0 (`timeout`)
+    from collections import Counter
+
+    from evalkit.rewards._judge import Limits, judge
+    from evalkit.types import Verdict
+    from evalkit.verifiers import VerifyItem
+    from evalkit.verifiers.base import Capabilities, register_verifier
+
+    class Slow:
+        name = "slowrules"
+        capabilities = Capabilities()
+
+        def verify_many(self, items):
+            time.sleep(0.05 * len(items))
+            return [Verdict(True, 1.0, item.completion, "correct", "") for item in items]
+
+    register_verifier("slowrules", lambda **options: Slow())
+    items = [VerifyItem(f"answer {i}", "1") for i in range(100)]
+    options = {"judge": {"model": "m", "base_url": "http://127.0.0.1:9/v1", "on_fault": "error", "user_cache": False}}
+    for _ in range(2):
+        counts = Counter((v.correct, v.reason) for v in judge("slowrules+judge", items, Limits(1.0, 2.0), options))
+        assert set(counts) == {(True, "correct"), (False, "timeout")} and counts[(True, "correct")] >= 20, counts
+        time.sleep(1.0)  # the chunk that ran past the deadline has returned

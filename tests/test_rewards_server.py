@@ -48,7 +48,8 @@ def test_get_reward_in_openrlhf_protocol(server):
     (json.dumps({"query": ["a", "b"], "labels": ["1"]}).encode(), 400, "'labels' must be a list as long as"),
     (json.dumps({"query": [1, 2]}).encode(), 400, "list of strings"),
     # no labels (OpenRLHF started without --label_key): every row scored 0, unjudged, with a 200
-    (json.dumps({"query": ["a"], "prompts": [""]}).encode(), 400, "'labels' is missing: the gold answers"),
+    (json.dumps({"query": ["a"], "prompts": [""]}).encode(), 400, "'labels' is missing or empty: the gold answers"),
+    (json.dumps({"query": ["a", "b"], "labels": ["", None]}).encode(), 400, "'labels' is missing or empty"),
     (json.dumps({"query": ["a"], "think_format": "bogus"}).encode(), 400, "names a built-in think format"),
     # a request may not have the server read a file of the client's choosing
     (json.dumps({"query": ["a"], "think_format": "/etc/formats.yaml"}).encode(), 400, "not '/etc/formats.yaml'"),

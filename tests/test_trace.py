@@ -918,6 +918,8 @@ def test_a_rare_case_mapping_leaves_the_acts_as_they_were():
     ("嗯，让我再想想。", None),  # "hmm, let me think again": a plan
     ("嗯，这好像有问题。", "doubt"),  # "hmm, this seems to have a problem"
     ("嗯……这个结果有点奇怪。", "doubt"),  # "hmm... this result is a bit odd"
+    # 好像 ("seems"), 行不通 ("doesn't work"), 对于 ("regarding") are no "okay", "fine" or "right"
+    ("嗯，好像漏掉了一种情况。", "doubt"), ("嗯，行不通。", "doubt"), ("嗯，对于第二步，我不太确定。", "doubt"),
 ])
 def test_a_chinese_hmm_is_a_doubt_as_the_english_one_is(sentence, kind):
     text = f"<think>\n首先计算。\n{sentence}\n所以答案是5。\n</think>\n5"

@@ -955,6 +955,10 @@ def test_math_after_a_stated_final_answer(final, gold, equal):
     ("The answer is 2^{10} handshakes.", "2", False), ("Answer: 5\\sqrt{2} square units", "\\sqrt{50}", True),
     ("The answer is 2^{10} or so.", "1024", False),  # a hedge still leaves the line to math-verify
     ("The answer is 2^{10} ways or 2^{11} ways.", "2048", False),
+    # words that change the value are no noun: the LaTeX alone is not the answer
+    ("The answer is 2^{10} minus one.", "1024", False), ("The answer is 2^{10} plus one.", "1024", False),
+    ("The answer is 3^{2} squared.", "9", False), ("The answer is 10^{3} thousand.", "1000", False),
+    ("The answer is 10^{2} percent.", "100", False),
 ])
 def test_an_unboxed_answer_in_latex_outside_math_mode_is_read_whole(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
@@ -1030,6 +1034,9 @@ def test_an_option_label_before_several_answers_is_no_one_answer(box, gold):
     ("The answer is 898. Let me double-check my answer with 3 cases.", "898", True),
     ("The answer is 898. Let me double-check my answer with 3 cases.", "3", False),
     ("I think the answer is 5.", "5", True),
+    # a belief confirmed, or not given up, is still the answer
+    ("As I suspected the answer was 5.", "5", True), ("Exactly as I guessed the answer was 42.", "42", True),
+    ("So, just as we thought the answer would be 6.", "6", True), ("I thought the answer was 5, and it is.", "5", True),
 ])
 def test_a_value_an_unboxed_answer_denies_is_no_answer(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")

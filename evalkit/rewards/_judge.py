@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import pickle
 import threading
@@ -22,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from evalkit.types import Verdict
-from evalkit.verifiers.base import (LONGEST_S, VerifyItem, limit_options, verifier_busy, verifier_factory,
-                                    verify_checked)
+from evalkit.verifiers.base import (LONGEST_S, VerifyItem, limit_options, verifier_factory, verify_checked,
+                                    verify_in_chunks)
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -231,37 +230,13 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
     if native_deadline:  # it keeps the batch deadline itself; the backstop catches one that does not
         verdicts = verify_checked(impl, items, limits.batch_deadline_s + limits.per_answer_s + BACKSTOP_S)
     else:
-        verdicts = _in_chunks(impl, items, t0 + limits.batch_deadline_s, limits.per_answer_s)
+        left = limits.batch_deadline_s - (time.perf_counter() - t0)
+        verdicts = verify_in_chunks(impl, items, time.monotonic() + left, limits.per_answer_s)
     faults = [v for v in verdicts if v.correct is None and v.reason == "error"]
     if faults:
         log.error("evalkit: the %s verifier left %d of %d answers unjudged: %s", verifier, len(faults), len(items),
                   faults[0].detail)
     return verdicts
-
-
-def _in_chunks(impl: Any, items: list[VerifyItem], end: float, per_answer_s: float) -> list[Verdict]:
-    """The batch deadline for a verifier that has none of its own (`choice`, most plugins): items go
-    in small chunks, shortest completion first, and those not started by `end` score 0 (`timeout`).
-    A chunk already running may take `per_answer_s` past `end`; one still running then leaves its
-    items unjudged (the verifier hangs: its fault, not the answers'), and so do the items after it."""
-    size = max(4, 2 * int(getattr(getattr(impl, "config", None), "workers", 2) or 2))  # keeps its workers busy
-    order = sorted(range(len(items)), key=lambda i: len(items[i].completion or ""))
-    out: list[Verdict | None] = [None] * len(items)
-    stuck: Verdict | None = None
-    for start in range(0, len(order), size):
-        chunk = order[start:start + size]
-        now = time.perf_counter()
-        if stuck is None and now >= end:
-            for i in chunk:
-                out[i] = Verdict(False, 0.0, None, "timeout", "batch deadline passed before it was checked")
-            continue
-        wait = math.ceil((max(0.0, end - now) + per_answer_s) * 10) / 10  # tenths: a readable detail
-        found = [stuck] * len(chunk) if stuck else verify_checked(impl, [items[i] for i in chunk], wait)
-        for i, v in zip(chunk, found):
-            out[i] = v
-        if stuck is None and verifier_busy(impl):
-            stuck = found[0]
-    return [v if v is not None else Verdict.infra_error("not judged") for v in out]
 
 
 def _verifier(name: str, options_key: str, options: dict[str, Any], limits: Limits) -> tuple[Any, bool]:

@@ -37,6 +37,11 @@ MAX_CONCURRENCY = 4096
 QUEUE_TIMEOUT_S = 120.0
 
 
+
+def _no_label(label: Any) -> bool:
+    """A label that holds no gold: null, or blank text."""
+    return label is None or (isinstance(label, str) and not label.strip())
+
 class RewardServer:
     """The reward server; `start()` serves from a background thread, `serve()` from this one.
 
@@ -142,9 +147,10 @@ class RewardServer:
                 _check_think_format(think_format, files=False)
         except InputError as e:
             return 400, {"error": f"'think_format': {e}"}
-        if fields["labels"] is None and queries:  # every row had been scored 0, unjudged, with a 200
-            return 400, {"error": "'labels' is missing: the gold answers, one per query (OpenRLHF sends them when "
-                                  "started with --label_key naming the answer column)"}
+        # no label at all (OpenRLHF without --label_key sends "" for each): every row had been scored 0, with a 200
+        if queries and (fields["labels"] is None or all(_no_label(label) for label in fields["labels"])):
+            return 400, {"error": "'labels' is missing or empty: the gold answers, one per query (OpenRLHF sends "
+                                  "them when started with --label_key naming the answer column)"}
         if not self._slots.acquire(timeout=self.queue_timeout_s):
             return 503, {"error": "reward server busy; retry"}
         try:

@@ -129,7 +129,7 @@ RULES: tuple[Rule, ...] = (
     # --- Chinese (R1-style models switch language mid-trace) ---
     # 嗯 ("hmm") as the English row reads it: not before "let me", "okay" or "right" (a verdict), nor before the
     # user's question restated (QwQ opens its thinking so)
-    _r("zh_wait", "doubt", r"(?:等等|等一下|等一等|稍等|嗯+(?![，,、\s]*(?:让我|我们来|我来|好的|好|行|对|用户|题目)))"),
+    _r("zh_wait", "doubt", r"(?:等等|等一下|等一等|稍等|嗯+(?![，,、\s]*(?:让我|我们来|我来|好的|用户|题目|(?:好|行|对的?)(?=[，,。！!、\s]|$))))"),
     _r("zh_check", "check", r"(?:让我|我来|再)(?:检查|验证|核对|确认|算)(?:一下|一遍)?|检查一下|验证一下|验算", "any"),
     _r("zh_wrong", "doubt", r"不对|错了|算错|有问题|不正确|搞错|其实", "any"),
     _r("zh_switch", "switch", r"(?:另一种(?:方法|思路)|换一种|换个(?:方法|思路))", "any"),

@@ -709,8 +709,10 @@ _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 # ... or with a noun or two after it, naming what it counts (`28^{2} ways.`, `2^{10} square units`): the LaTeX is the
 # answer, where the words hedge, join or deny nothing
 _COUNTED = re.compile(r"(?P<x>.*?[^\sA-Za-z])\s+(?P<words>[A-Za-z]{2,}(?:\s+[A-Za-z]{2,})?)", re.S)
-_NOT_A_NOUN = frozenset("""or and nor but not maybe perhaps probably possibly likely think guess believe approx
-approximately about roughly around nearly almost than if unless is are was were be""".split())
+_NOT_A_NOUN = frozenset("""or and nor but not no maybe perhaps probably possibly likely think guess believe approx
+approximately about roughly around nearly almost than if unless is are was were be plus minus times over divided
+squared cubed thousand thousands million millions billion billions trillion percent dozen dozens half less more
+hundred hundreds""".split())
 
 
 def _last_lines(answer: str) -> list[str]:
@@ -747,11 +749,25 @@ def without_currency(answer: str) -> str:
 
 # "The answer is not 5; it is 7.", "If the answer were 5, ...", "I first thought the answer was 5, but ...": a value
 # the text denies, supposes or once believed is no answer. math-verify reads the number after "answer" first, so such
-# a 5 was the answer (and 7 wrong).
-_DENIED_VALUE = re.compile(r"(\banswer\s+(?:is\s+not|isn[’']t|was\s+not|wasn[’']t|were)\s+"
-                           r"|\b(?:thought|guessed|assumed|believed|expected|suspected)\s+(?:that\s+)?(?:the|my)\s+"
-                           r"answer\s+(?:was|would\s+be|might\s+be|could\s+be)\s+)"
-                           r"(?:\$[^$\n]{1,200}\$|[-+]?\d[\d,]*(?:\.\d+)?)", re.I)
+# a 5 was the answer (and 7 wrong). A belief counts as given up only where it says so: "at first", "initially" before
+# it, or a "but", "however", "actually" after it in its sentence or opening the next; "as I suspected" confirms it.
+_VALUE = r"(?:\$[^$\n]{1,200}\$|[-+]?\d[\d,]*(?:\.\d+)?)"
+_DENIED_VALUE = re.compile(r"(\banswer\s+(?:is\s+not|isn[’']t|was\s+not|wasn[’']t|were)\s+)" + _VALUE, re.I)
+_BELIEVED_VALUE = re.compile(r"(\b(?:thought|guessed|assumed|believed|expected|suspected)\s+(?:that\s+)?(?:the|my)\s+"
+                             r"answer\s+(?:was|would\s+be|might\s+be|could\s+be)\s+)" + _VALUE, re.I)
+_GIVEN_UP_BEFORE = re.compile(r"\b(?:at first|first|initially|originally|earlier)\b[^.\n]*$", re.I)
+_CONFIRMED_BEFORE = re.compile(r"\bas\s+(?:i\s+|we\s+)?$", re.I)
+_GIVEN_UP_AFTER = re.compile(r"[^.\n]{0,80}?(?:\bbut\b|\bhowever\b|\bactually\b|[.;]\s*(?:but|however|actually|wait|no)\b)",
+                             re.I)
+
+
+def _given_up(m: re.Match) -> str:
+    """The belief's words without its value where the text gives the belief up, else the match as written."""
+    before = m.string[max(0, m.start() - 60):m.start()]
+    if _CONFIRMED_BEFORE.search(before) or not (_GIVEN_UP_BEFORE.search(before) or _GIVEN_UP_AFTER.match(m.string,
+                                                                                                            m.end())):
+        return m.group(0)
+    return m.group(1)
 # "Let me double-check my answer with 3 cases.": an answer checked, not stated; math-verify read its 3
 _CHECKED_ANSWER = re.compile(r"(\b(?:re-?|double-?)?(?:check|verify|confirm|test)(?:ing|ed|s)?\s+(?:my|the|this|our|that)\s+)"
                              r"answer\b", re.I)
@@ -762,7 +778,7 @@ def without_denied_values(answer: str) -> str:
     `the answer is not`), and with an answer it checks no longer called one (`check my answer with 3 cases`)."""
     if "answer" not in answer.lower():
         return answer
-    return _CHECKED_ANSWER.sub(r"\1work", _DENIED_VALUE.sub(r"\1", answer))
+    return _CHECKED_ANSWER.sub(r"\1work", _BELIEVED_VALUE.sub(_given_up, _DENIED_VALUE.sub(r"\1", answer)))
 
 
 def fallback_text(answer: str) -> str:

@@ -15,6 +15,7 @@ import queue
 import reprlib
 import sys
 import threading
+import time
 from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
@@ -351,6 +352,31 @@ def _contract_fault(verdicts: list[Any], wanted: int) -> str | None:
 _BUSY: dict[int, Any] = {}  # id(verifier) -> the thread of a call that overran its deadline and runs on
 
 
+def verify_in_chunks(verifier: Any, items: Sequence[VerifyItem], end: float, per_answer_s: float) -> list[Verdict]:
+    """A batch deadline for a verifier that has none of its own (`choice`, most plugins): items go in small chunks,
+    shortest completion first, and those not started by `end` (a time.monotonic() instant) score 0 (`timeout`).
+    A chunk already running may take `per_answer_s` past `end`; one still running then leaves its items unjudged
+    (the verifier hangs: its fault, not the answers'), and so do the items after it."""
+    size = max(4, 2 * int(getattr(getattr(verifier, "config", None), "workers", 2) or 2))  # keeps its workers busy
+    order = sorted(range(len(items)), key=lambda i: len(items[i].completion or ""))
+    out: list[Verdict | None] = [None] * len(items)
+    stuck: Verdict | None = None
+    for start in range(0, len(order), size):
+        chunk = order[start:start + size]
+        now = time.monotonic()
+        if stuck is None and now >= end:
+            for i in chunk:
+                out[i] = Verdict(False, 0.0, None, "timeout", "batch deadline passed before it was checked")
+            continue
+        wait = math.ceil((max(0.0, end - now) + per_answer_s) * 10) / 10  # tenths: a readable detail
+        found = [stuck] * len(chunk) if stuck else verify_checked(verifier, [items[i] for i in chunk], wait)
+        for i, v in zip(chunk, found):
+            out[i] = v
+        if stuck is None and verifier_busy(verifier):
+            stuck = found[0]
+    return [v if v is not None else Verdict.infra_error("not judged") for v in out]
+
+
 def verifier_busy(verifier: Any) -> bool:
     """Whether `verifier` has not yet returned from a call that overran its `verify_checked` deadline."""
     stuck = _BUSY.get(id(verifier))
@@ -561,8 +587,12 @@ def rules_verifier(name: str, **options: Any) -> Verifier:
     """The verifier that reads the answers: `name` itself, or INNER of a cascade `INNER+OUTER` (built
     with the options meant for it). maj@k's equivalence and the trace's candidate answers use it,
     so a judge is never asked about them."""
+    wrapped = "+" in name
     while "+" in name:
         name, _, outer = name.rpartition("+")
         options.pop(outer, None)
+    if wrapped:  # a limit the cascade took for its judge (choice+judge's batch_deadline_s) is not the rules'
+        takes = capabilities(verifier_factory(name)).limits
+        options = {k: v for k, v in options.items() if k not in LIMIT_OPTIONS or k in takes}
     return get_verifier(name, **options)
 

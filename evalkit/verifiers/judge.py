@@ -41,9 +41,11 @@ from evalkit.verifiers._judge_prompt import (
     load_rubric,
     parse_reply,
 )
-from evalkit.verifiers.base import (LONGEST_S, Capabilities, Verifier, VerifyItem, capabilities, register_verifier,
-                                    verify_checked, verify_wait)
+from evalkit.verifiers.base import (LONGEST_S, VERIFY_S, Capabilities, Verifier, VerifyItem, capabilities,
+                                    register_verifier, verify_checked, verify_in_chunks, verify_wait)
 
+# The limits a cascade takes from its caller (Capabilities.limits): it bounds its own batch, rules and judge.
+JUDGE_LIMITS = frozenset({"batch_deadline_s", "per_answer_s"})
 # The rule reasons the judge may be asked about. Not `truncated` (the model never finished) nor
 # `timeout` (its answer was too costly to check); `correct` is final.
 CONSULTED_ON = ("wrong", "no_answer")
@@ -141,12 +143,14 @@ class JudgeCascade:
     options: JudgeOptions.
     """
 
-    def __init__(self, inner: Verifier, options: JudgeOptions):
+    def __init__(self, inner: Verifier, options: JudgeOptions, per_answer_s: float | None = None):
         for name in ("on_unparsed", "on_fault"):
             if getattr(options, name) not in ("rule", "error"):
                 raise ValueError(f"judge option {name}: expected rule or error, got {getattr(options, name)!r}")
         self.inner = inner
         self.options = options
+        # how long past the deadline a chunk of rules that bound no batch themselves may run (a reward's per_answer_s)
+        self.per_answer_s = VERIFY_S[1] if per_answer_s is None else per_answer_s
         self.name = f"{getattr(inner, 'name', 'rules')}+judge"
         self.rubric = load_rubric(options.rubric)
         self.client = JudgeClient(options.base_url, options.model, options.api_key, options.timeout_s,
@@ -165,7 +169,7 @@ class JudgeCascade:
     @property
     def capabilities(self) -> Capabilities:
         inner = capabilities(self.inner)
-        return replace(inner, limits=inner.limits | {"batch_deadline_s"})
+        return replace(inner, limits=inner.limits | JUDGE_LIMITS)
 
     @property
     def rules(self) -> Verifier:
@@ -214,12 +218,13 @@ class JudgeCascade:
             (self._run_dir / "judge_doctor.json").write_text(json.dumps(self._doctor.to_dict(), indent=1))
             self._doctor = None
         deadline = None if self.options.deadline_s is None else t0 + self.options.deadline_s
-        # rules that bound no batch themselves (choice, a plugin) are waited for as a run waits for them, or
-        # until the deadline: never past it, and never hung
+        # rules that bound no batch themselves (choice, a plugin) are waited for as a run waits for them, or under a
+        # deadline in chunks, as a reward checks them: those not started by then score 0 (`timeout`), never hung
         wait = verify_wait(self.inner, len(items))
         if wait is not None and deadline is not None:
-            wait = max(0.1, deadline - time.monotonic())
-        rule = verify_checked(self.inner, items, wait)
+            rule = verify_in_chunks(self.inner, items, deadline, self.per_answer_s)
+        else:
+            rule = verify_checked(self.inner, items, wait)
         asked = [i for i, (item, v) in enumerate(zip(items, rule)) if _judgeable(item, v)]
         if not asked:
             return rule
@@ -320,15 +325,19 @@ def _judgeable(item: VerifyItem, verdict: Verdict) -> bool:
             and isinstance(item.gold, (str, int, float)) and not isinstance(item.gold, bool))
 
 
-def make_judge(inner: Verifier | None = None, batch_deadline_s: float | None = None, **options: Any) -> JudgeCascade:
+def make_judge(inner: Verifier | None = None, batch_deadline_s: float | None = None, per_answer_s: float | None = None,
+               **options: Any) -> JudgeCascade:
     """Factory for the registry: `judge` wraps `inner` (given by `math+judge` and the like). batch_deadline_s: a
-    caller's deadline (a reward's) for the whole batch, rules and judge; the earlier of it and `deadline_s`."""
+    caller's deadline (a reward's, a task's) for the whole batch, rules and judge; the earlier of it and `deadline_s`
+    (held to a week, as no limit). per_answer_s: how long a chunk of rules that bound no batch themselves may run
+    past it."""
     if inner is None:
         raise ValueError("the judge wraps a rule verifier: name it as e.g. math+judge")
+    for name, value in (("batch_deadline_s", batch_deadline_s), ("per_answer_s", per_answer_s)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+            raise ValueError(f"{name}: expected seconds (a number above 0), got {value!r}")
     if batch_deadline_s is not None:
-        if not _seconds(batch_deadline_s):
-            raise ValueError(f"batch_deadline_s: expected seconds (a number above 0, at most a week), got "
-                             f"{batch_deadline_s!r}")
+        batch_deadline_s = min(batch_deadline_s, LONGEST_S)
         given = options.get("deadline_s")  # a bad one is refused by JudgeOptions, by name
         options["deadline_s"] = batch_deadline_s if given is None else min(given, batch_deadline_s) \
             if _seconds(given) else given
@@ -341,7 +350,7 @@ def make_judge(inner: Verifier | None = None, batch_deadline_s: float | None = N
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"unknown judge option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return JudgeCascade(inner, JudgeOptions(**options))
+    return JudgeCascade(inner, JudgeOptions(**options), None if per_answer_s is None else min(per_answer_s, LONGEST_S))
 
 
 def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: str | None = None,
@@ -377,5 +386,5 @@ def judge_doctor(model: str, base_url: str, api_key: str | None = None, rubric: 
     return result
 
 
-make_judge.capabilities = Capabilities(limits=frozenset({"batch_deadline_s"}))  # type: ignore[attr-defined]
+make_judge.capabilities = Capabilities(limits=JUDGE_LIMITS)  # type: ignore[attr-defined]
 register_verifier("judge", make_judge)
