@@ -285,19 +285,27 @@ def test_a_reply_in_content_parts_is_read_and_a_model_list_without_data_is_no_tr
             assert JudgeClient(judge.url, "judge").check() is None  # nothing readable listed: it may serve it
 
 
+def _attached(judge: ScriptedJudge, run: Path):
+    """A math+judge cascade keeping its replies in `run`, as a run attaches it."""
+    verifier = cascade(judge)
+    verifier.attach(run)
+    return verifier
+
+
+def _judged_once(run: Path) -> Path:
+    """The run's judge cache after one judged answer (the Evelyn one, CORRECT)."""
+    with ScriptedJudge(says("CORRECT")) as judge:
+        _attached(judge, run).verify_many(ITEMS[2:3])
+    return run / "judge_cache.jsonl"
+
+
 def test_a_cache_line_cut_inside_a_character_is_skipped_and_the_next_reply_starts_its_own_line(tmp_path):
     # the cut line raised UnicodeDecodeError on reading: every judged sample of every later run was unjudged
-    with ScriptedJudge(says("CORRECT")) as judge:
-        first = cascade(judge)
-        first.attach(tmp_path / "run")
-        first.verify_many(ITEMS[2:3])
-    cache = tmp_path / "run" / "judge_cache.jsonl"
+    cache = _judged_once(tmp_path / "run")
     whole = cache.read_bytes()
     cache.write_bytes(whole + '{"key": "k", "reply": "正'.encode()[:-1])  # a kill mid-write
     with ScriptedJudge(says("CORRECT")) as judge:
-        again = cascade(judge)
-        again.attach(tmp_path / "run")
-        v = again.verify_many(ITEMS)
+        v = _attached(judge, tmp_path / "run").verify_many(ITEMS)
         assert judge.asked == 1  # the wrong \boxed{5}; the Evelyn reply still read from the cache
     assert [x.correct for x in v] == [True, True, True, False] and all(x.reason != "error" for x in v)
     lines = cache.read_bytes().split(b"\n")
@@ -619,17 +627,11 @@ def test_a_slow_judge_leaves_rule_correct_choices_judged_in_a_run(tmp_path):
 def test_a_cache_line_whose_reply_is_not_text_is_skipped(tmp_path):
     # an edited line's `"reply": ["VERDICT: INCORRECT"]` was read as the reply: every batch was unjudged
     # ('list' object has no attribute 'rfind'), on every rerun
-    with ScriptedJudge(says("CORRECT")) as judge:
-        first = cascade(judge)
-        first.attach(tmp_path / "run")
-        first.verify_many(ITEMS[2:3])
-    cache = tmp_path / "run" / "judge_cache.jsonl"
+    cache = _judged_once(tmp_path / "run")
     rec = json.loads(cache.read_text().splitlines()[0])
     cache.write_text(json.dumps({**rec, "reply": [rec["reply"]]}) + "\n")
     with ScriptedJudge(says("CORRECT")) as judge:
-        again = cascade(judge)
-        again.attach(tmp_path / "run")
-        v = again.verify_many(ITEMS)
+        v = _attached(judge, tmp_path / "run").verify_many(ITEMS)
         assert judge.asked == 1  # the line skipped (Evelyn's reply read from the user cache); the wrong \boxed{5}
     assert [x.correct for x in v] == [True, True, True, False] and all(x.reason != "error" for x in v)
 
