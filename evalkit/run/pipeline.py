@@ -404,27 +404,18 @@ def evaluate(
 def _stop_logged(run_dir: RunDir, t0: float) -> Iterator[None]:
     """Record in invocations.jsonl an invocation that stops on an error, Ctrl-C or SIGTERM: why, how long it ran and
     how many sample lines it saved (they are in samples.jsonl; its start has a line already)."""
-    lines = _sample_lines(run_dir)
+    appended = run_dir.appended
     try:
         yield
     except BaseException as e:
         why = "SIGTERM" if isinstance(e, Terminated) else "interrupted" if isinstance(e, KeyboardInterrupt) else \
             f"exit {e.code}" if isinstance(e, SystemExit) else f"{type(e).__name__}: {str(e)[:300]}"
         try:
-            run_dir.log_invocation(stopped=time.time(), why=why, saved=max(0, _sample_lines(run_dir) - lines),
+            run_dir.log_invocation(stopped=time.time(), why=why, saved=run_dir.appended - appended,
                                    ran_s=round(time.perf_counter() - t0, 3))
         except OSError:  # the run directory itself failed: the error says so
             pass
         raise
-
-
-def _sample_lines(run_dir: RunDir) -> int:
-    """The whole lines of samples.jsonl (0 when it cannot be read)."""
-    try:
-        with open(run_dir.samples_path, "rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    except OSError:
-        return 0
 
 
 def _recorded_replay(config: dict[str, Any]) -> Path | None:

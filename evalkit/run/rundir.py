@@ -78,6 +78,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.appended = 0  # sample lines this process appended to samples.jsonl (an invocation's `saved`)
 
     samples_path = property(lambda self: self.path / "samples.jsonl")
     config_path = property(lambda self: self.path / "config.json")
@@ -212,7 +213,7 @@ class RunDir:
         path = self.samples_path
         cut_partial_line(path)
         with open(path, "a", encoding="utf-8") as sink:
-            yield SampleWriter(sink)
+            yield SampleWriter(sink, self)
 
     def replace_samples(self, fresh: dict[Key, dict[str, Any]]) -> None:
         """Rewrite samples.jsonl with the lines whose resume key is in `fresh` replaced by its record
@@ -263,8 +264,9 @@ COUNT_KEYS = ("sample", "seed", "prompt_tokens", "completion_tokens", "reasoning
 class SampleWriter:
     """Appends sample records to samples.jsonl; each `write` is on disk (fsync) when it returns."""
 
-    def __init__(self, sink: TextIO) -> None:
+    def __init__(self, sink: TextIO, run: "RunDir | None" = None) -> None:
         self._sink = sink
+        self._run = run  # counts what is appended (RunDir.appended)
 
     def write(self, records: list[dict[str, Any]]) -> int:
         """Append `records` (sample dicts; keys in SAMPLE_KEYS order, others dropped); returns how many."""
@@ -276,6 +278,8 @@ class SampleWriter:
         except OSError as e:  # a full disk: name the file (what was written before stays; a cut line is dropped)
             raise OSError(e.errno, f"{e.strerror} (the samples written before are kept: rerun the same command to "
                                    "resume)", getattr(self._sink, "name", "samples.jsonl")) from None
+        if self._run is not None:
+            self._run.appended += len(records)
         return len(records)
 
 
