@@ -79,6 +79,32 @@ def render_with_tokenizer(tokenizer: Any, messages: list[dict[str, str]], think_
     return prompt, "", False
 
 
+class LocalModel:
+    """What the in-process backends (`transformers`, `vllm`) share: the model's tokenizer renders the prompt,
+    and interrupt() ends the generate() in progress. A subclass sets `tokenizer` and `_stop` (a
+    threading.Event) and writes `_generate`, which checks `_stop`."""
+
+    tokenizer: Any
+    _stop: Any
+
+    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
+        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
+
+    def interrupt(self) -> None:
+        """Stop generating, from another thread: the samples not yet finished are not yielded, and generate()
+        returns (the run is ending: Ctrl-C, SIGTERM)."""
+        self._stop.set()
+
+    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        try:
+            yield from self._generate(requests)
+        finally:  # an interrupt ends this generate only (one before it started included)
+            self._stop.clear()
+
+    def _generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
+        raise NotImplementedError
+
+
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for item in items:

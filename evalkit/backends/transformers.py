@@ -10,11 +10,11 @@ import threading
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import DTYPES, check_dtype, check_model
-from evalkit.backends.base import prompt_too_long, render_with_tokenizer
+from evalkit.backends.base import LocalModel, prompt_too_long
 from evalkit.types import Completion, Request
 
 
-class TransformersBackend:
+class TransformersBackend(LocalModel):
     name = "transformers"
 
     def __init__(self, model: str, dtype: str = "auto", revision: str | None = None,
@@ -46,20 +46,6 @@ class TransformersBackend:
         self.max_model_len = _window(lm)
         self._stop = threading.Event()
         return self
-
-    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
-        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
-
-    def interrupt(self) -> None:
-        """Stop generating, from another thread: the sample being generated ends at its next token and
-        is not yielded, and generate() returns (the run is ending: Ctrl-C, SIGTERM)."""
-        self._stop.set()
-
-    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
-        try:
-            yield from self._generate(requests)
-        finally:  # an interrupt ends this generate only (one before it started included)
-            self._stop.clear()
 
     def _generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from transformers import GenerationConfig, StoppingCriteriaList

@@ -13,14 +13,14 @@ import uuid
 from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import check_dtype, check_model
-from evalkit.backends.base import batched, prompt_too_long, render_with_tokenizer
+from evalkit.backends.base import LocalModel, batched, prompt_too_long
 from evalkit.errors import InputError, ServerError
 from evalkit.types import Completion, Request
 
 CHUNK = int(os.environ.get("EVALKIT_VLLM_CHUNK", "4096"))  # requests tokenized and handed to the engine at once
 
 
-class VLLMBackend:
+class VLLMBackend(LocalModel):
     name = "vllm"
 
     def __init__(self, model: str, dtype: str = "auto", max_model_len: int | None = None,
@@ -87,20 +87,6 @@ class VLLMBackend:
         engine = dict(options.get("engine_kwargs") or {})
         engine.setdefault("distributed_executor_backend", "mp")
         return {**options, "engine_kwargs": engine}
-
-    def render(self, messages, think_prefill, chat_template_kwargs, think_format=None):
-        return render_with_tokenizer(self.tokenizer, messages, think_prefill, chat_template_kwargs, think_format)
-
-    def interrupt(self) -> None:
-        """Stop generating, from another thread: the engine's unfinished requests are aborted at its next
-        step and generate() returns (the run is ending: Ctrl-C, SIGTERM)."""
-        self._stop.set()
-
-    def generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
-        try:
-            yield from self._generate(requests)
-        finally:  # an interrupt ends this generate only (one before it started included)
-            self._stop.clear()
 
     def _generate(self, requests: Sequence[Request]) -> Iterator[tuple[Request, Completion]]:
         from vllm import SamplingParams
