@@ -203,6 +203,10 @@ def load_formats(path: str | Path) -> dict[str, ThinkFormat]:
             field = next((k for k in lines if f"field {k!r}" in str(e) or f"fields {k!r}" in str(e)), None)
             raise InputError(str(e).replace(f"{path}:{line}:", f"{path}:{lines[field]}:", 1) if field else str(e)) \
                 from None
+        if fmt.name in FORMATS:  # `--think-format r1` would name the built-in, and a resume would compare the two
+            lines = key_lines(node.value[i]) if node is not None and i < len(node.value) else {}
+            raise InputError(f"{path}:{lines.get('name', line)}: field 'name': {fmt.name!r} is a built-in think "
+                             "format's name; give your row a name of its own")
         if fmt.name in out:
             raise InputError(f"{path}:{line}: think format {fmt.name!r} is given twice; give each row its own name")
         out[fmt.name] = fmt
@@ -370,6 +374,14 @@ def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, fini
     return 0
 
 
+def shows_opened(completions: Sequence[tuple[str, str | None]], think_format: "str | ThinkFormat | None" = None) -> bool:
+    """Whether (text, finish reason) pairs of one model show that its prompt opened thinking (`opened_vote` summed,
+    closes that start or end their line only): closing thinking they never opened outweighs finishing without any
+    marker. With no format named, any built-in row's markers can show it."""
+    rows = [get_format(think_format)] if think_format is not None else list(FORMATS.values())
+    return any(sum(opened_vote(text, fmt, finish, own_line=True) for text, finish in completions) > 0 for fmt in rows)
+
+
 def _reopened_at(text: str, start: int, fmt: ThinkFormat) -> int:
     """Where thinking opens again after `start` (the end of the last close marker), or -1: a model that
     writes `</think><think>\\boxed{4}` and stops has its answer inside thinking, not after it. Only a
@@ -417,6 +429,19 @@ def _think_span(text: str, limit: int, fmt: ThinkFormat, think_open: bool,
                 else 0, end)
     open_at = text.find(fmt.open, 0, end)
     return (open_at + len(fmt.open) if open_at >= 0 else 0, end)
+
+
+# What other APIs call the two finish reasons a verdict reads (Anthropic's `max_tokens` and `end_turn`, Gemini's
+# `MAX_TOKENS` and `STOP`, the Responses API's `max_output_tokens`, TGI's `eos_token`): a recorded completion
+# cut off at its token limit is truncated whichever API it came from.
+_FINISH_NAMES = {**dict.fromkeys(("length", "max_tokens", "max_output_tokens", "max_length", "model_length"),
+                                 "length"),
+                 **dict.fromkeys(("stop", "end_turn", "stop_sequence", "eos_token", "eos"), "stop")}
+
+
+def finish_reason_of(value: str | None) -> str | None:
+    """A recorded finish reason in OpenAI's words (`length`, `stop`); one evalkit does not know is kept as given."""
+    return _FINISH_NAMES.get(value.lower(), value) if isinstance(value, str) else value
 
 
 def is_truncated(completion: str, finish_reason: str | None = None, think_open: bool = False,
@@ -530,16 +555,33 @@ def detect_from_completions(completions: Iterable[str], think_open: bool = False
     thinking (cut off before it closed), not `none`.
     """
     texts = [c or "" for _, c in zip(range(limit), completions)]
-    best, best_count = None, 0
-    for fmt, count in marker_counts(texts).items():
-        if count > best_count:
-            best, best_count = fmt, count
+    counts = {fmt: n for fmt, n in marker_counts(texts).items() if n}
+    best_count = max(counts.values(), default=0)
+    tied = [fmt for fmt, n in counts.items() if n == best_count]
+    # Between rows found in as many completions, the one whose markers stand where a model writes them (a line
+    # of their own, the reply's start) wins over one a sentence quotes ("gpt-oss writes <|channel|>final…"),
+    # then r1, the most common.
+    best = max(tied, key=lambda fmt: (sum(_marker_placed(t, fmt) for t in texts), fmt is R1), default=None)
     if best is not None:
         return FormatDecision(best, f"{best_count} of {len(texts)} completions hold one of its markers "
                                     f"({', '.join(repr(m) for m in best.markers())})")
     if think_open:
         return FormatDecision(R1, f"no think marker in {len(texts)} completions, but the prompt opens thinking")
     return FormatDecision(NONE, f"no think marker in {len(texts)} completions")
+
+
+def _marker_placed(text: str, fmt: ThinkFormat) -> bool:
+    """Whether one of the row's markers opens the reply or stands at the start or end of a line."""
+    if fmt.open and text.lstrip().startswith(fmt.open):
+        return True
+    for marker in fmt.markers():
+        at = text.find(marker)
+        while at >= 0:
+            end = at + len(marker)
+            if not text[text.rfind("\n", 0, at) + 1:at].strip() or not text[end:].split("\n", 1)[0].strip():
+                return True
+            at = text.find(marker, end)
+    return False
 
 
 def marker_counts(texts: Sequence[str]) -> dict[ThinkFormat, int]:
@@ -581,6 +623,9 @@ def _warn_unlike(fmt: ThinkFormat, completions: Sequence[str], limit: int = 2000
                     n, len(texts), other.name, ", ".join(repr(m) for m in other.markers()), other.name)
 
 
+DEFAULT_DECISION = "auto with no tokenizer or completions to read: the default r1"
+
+
 def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
            completions: Sequence[str] | None = None, think_open: bool = False) -> FormatDecision:
     """Resolve `--think-format`: a named row as given, or `auto` (None) from the completions when there
@@ -597,7 +642,7 @@ def decide(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,
         return detect_from_completions(completions, think_open)
     if tokenizer is not None:
         return detect_from_tokenizer(tokenizer)
-    return FormatDecision(R1, "auto with no tokenizer or completions to read: the default r1")
+    return FormatDecision(R1, DEFAULT_DECISION)
 
 
 def decide_for_run(choice: "str | ThinkFormat | None", *, tokenizer: Any = None,

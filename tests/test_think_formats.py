@@ -632,3 +632,111 @@ def test_the_documented_think_format_file_loads_and_reads_a_trace(tmp_path):
     assert (fmt.open, fmt.close, fmt.stop_thinking) == ("<reasoning>", "</reasoning>", "\n</reasoning>\n\n")
     split = split_think("<reasoning>2+2</reasoning> 4", think_format=fmt)
     assert (split.think, split.answer.strip()) == ("2+2", "4")
+
+
+class _PlainChatServer(JSONHandler):
+    """A chat endpoint with no reasoning parser, answering as vLLM serves the model's text as it is: an R1
+    distill's (its template opens thinking, so the replies close it and never open it) or a Magistral's
+    (`[THINK]…[/THINK]` in the content). No such model runs here; the replies are scripted per question."""
+
+    replies: dict = {}
+
+    def do_POST(self):  # noqa: N802
+        question = self.read_body()["messages"][-1]["content"].split("\n")[0]  # the problem, before the instruction
+        self._send({"choices": [{"index": 0, "message": {"role": "assistant", "content": self.replies[question]},
+                                 "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 9}})
+
+
+def _plain_chat_run(tmp_path, replies: dict, **options):
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": q, "problem": q, "answer": gold}) + "\n"
+                                              for q, (gold, _) in replies.items()))
+    (tmp_path / "t.yaml").write_text("name: small\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    handler = type("Server", (_PlainChatServer,), {"replies": {q: text for q, (_, text) in replies.items()}})
+    with serve(handler) as (url, _):
+        run = evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="openai", base_url=url, n=1,
+                               out=tmp_path / "run", progress=False, **options)
+    samples = {s["problem_id"]: s for s in map(json.loads, (run.run_dir / "samples.jsonl").read_text().splitlines())}
+    return run, samples, json.loads((run.run_dir / "config.json").read_text())
+
+
+def test_a_chat_reply_that_never_closes_thinking_the_template_opened_is_not_an_answer(tmp_path, capfd):
+    replies = {"q1": ("4", "2+2 is 4.\n</think>\n\n\\boxed{4}"), "q2": ("2", "1+1 is 2.\n</think>\n\n\\boxed{2}"),
+               "q3": ("7", "3+4: maybe \\boxed{7}? I am going around in circles")}
+    run, samples, _ = _plain_chat_run(tmp_path, replies)
+    assert [samples[q]["reason"] for q in ("q1", "q2", "q3")] == ["correct", "correct", "no_answer"]
+    assert samples["q3"]["think_open"] is True and samples["q3"]["trace"]["has_think"]
+    assert run.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(2 / 3)
+    assert "1 that never close are read as unfinished thinking" in capfd.readouterr().err
+    # a resume reads them the same, and has nothing to do
+    again = evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="openai", base_url="http://127.0.0.1:9/v1",
+                             n=1, out=tmp_path / "run", progress=False)
+    assert again.generated == 0 and again.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(2 / 3)
+
+
+def test_auto_reads_the_think_format_of_a_chat_endpoints_replies(tmp_path, capfd):
+    replies = {"q1": ("4", "[THINK]2+2 is \\boxed{4}.[/THINK]I believe it is 5."),
+               "q2": ("7", "[THINK]3+4 = 7, \\boxed{7}. Let me go on"),
+               "q3": ("2", "[THINK]1+1=2[/THINK]\\boxed{2}")}
+    run, samples, config = _plain_chat_run(tmp_path, replies)
+    assert [samples[q]["reason"] for q in ("q1", "q2", "q3")] == ["wrong", "no_answer", "correct"]
+    assert config["think_format"]["name"] == "magistral"
+    assert config["think_format"]["decided_by"].startswith("auto, from the replies")
+    assert "the replies hold the markers of the think format 'magistral'" in capfd.readouterr().err
+    # the run keeps the format it scored with: another one named is refused on a resume
+    with pytest.raises(InputError, match="scored with think format 'magistral'"):
+        evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="openai", base_url="http://127.0.0.1:9/v1",
+                         n=1, out=tmp_path / "run", progress=False, think_format="r1")
+    # named, the format is the user's: the replies are read with it as they are
+    (tmp_path / "named").mkdir()
+    _, named, config = _plain_chat_run(tmp_path / "named", replies, think_format="r1")
+    assert config["think_format"]["name"] == "r1" and named["q1"]["reason"] == "correct"
+
+
+@pytest.mark.parametrize("quoted", ["gpt-oss would write <|channel|>final<|message|> then \\boxed{4}.",
+                                    "Mistral models write [THINK] first, and \\boxed{4}.",
+                                    "Sky's answers open with <|begin_of_solution|>: \\boxed{4}."])
+def test_auto_is_not_swayed_by_another_formats_marker_quoted_in_the_thinking(quoted):
+    from evalkit.rewards import math_reward
+
+    text = f"<think>\n{quoted} I am unsure.\n</think>\n\nI could not solve this."
+    assert detect_from_completions([text]).format.name == "r1"
+    assert math_reward([text], answer=["4"], think_format="auto") == [0.0]
+    result = CliRunner().invoke(main, ["verify", "--completion", text, "4"])
+    assert result.output.startswith("no_answer: answer (none) vs gold 4"), result.output
+
+
+def test_verify_pairs_reads_completions_the_prompt_opened_as_a_replay_does(tmp_path):
+    lines = [{"id": 1, "completion": "2+2 is 4.\n</think>\n\n\\boxed{4}", "gold": "4"},
+             {"id": 2, "completion": "1+1 is 2.\n</think>\n\n\\boxed{2}", "gold": "2"},
+             {"id": 3, "completion": "3+4 so maybe \\boxed{7} but let me", "gold": "7", "finish_reason": "length"},
+             {"id": 4, "completion": "3+4 so maybe \\boxed{7} and I stop", "gold": "7"}]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = CliRunner().invoke(main, ["verify", "--pairs", str(path)])
+    reasons = [json.loads(line)["reason"] for line in result.output.splitlines() if line.startswith("{")]
+    assert reasons == ["correct", "correct", "truncated", "truncated"]
+    # a file that says how its prompts were rendered is read as it says
+    path.write_text("".join(json.dumps({**line, "think_open": False}) + "\n" for line in lines))
+    result = CliRunner().invoke(main, ["verify", "--pairs", str(path)])
+    reasons = [json.loads(line)["reason"] for line in result.output.splitlines() if line.startswith("{")]
+    assert reasons == ["correct", "correct", "truncated", "correct"]
+
+
+@pytest.mark.parametrize("finish", ["max_tokens", "MAX_TOKENS", "max_output_tokens"])
+def test_a_recorded_completion_cut_off_in_another_apis_words_is_truncated(tmp_path, finish):
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "What is 3+4?", "answer": "7"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: small\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text(json.dumps({"problem_id": "a", "sample": 0, "model": "m", "finish_reason": finish,
+                                  "completion": "<think>\n3+4=7\n</think>\n\nSo it is \\boxed{7"}) + "\n")
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=replay, out=tmp_path / "run", progress=False)
+    sample = json.loads((run.run_dir / "samples.jsonl").read_text())
+    assert sample["reason"] == "truncated" and sample["finish_reason"] == "length"
+    assert run.results[0]["n_truncated"] == 1
+
+
+def test_a_users_think_format_may_not_take_a_built_in_name(tmp_path):
+    path = tmp_path / "fmts.yaml"
+    path.write_text("- open: <r>\n  close: </r>\n  name: r1\n")
+    with pytest.raises(InputError, match=r"fmts\.yaml:3: field 'name': 'r1' is a built-in think format's name"):
+        load_formats(path)

@@ -18,6 +18,7 @@ from typing import Iterator, Sequence
 from evalkit.backends.base import BackendCapabilities
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
+from evalkit.thinking import finish_reason_of
 from evalkit.types import Completion, Request
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
         seen.add(key)
         records.append(ReplayRecord(
             task=key[0], model=model, problem_id=key[2], sample=sample,
-            completion=Completion(text=text, finish_reason=finish_reason,
+            completion=Completion(text=text, finish_reason=finish_reason_of(finish_reason),
                                   prompt_tokens=obj.get(names["prompt_tokens"]),
                                   completion_tokens=obj.get(names["completion_tokens"]),
                                   model=model, think_open=think_open)))
@@ -132,13 +133,10 @@ def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path,
     opened outweighs finishing without any marker): one cut off before closing is unfinished thinking."""
     from dataclasses import replace
 
-    from evalkit.thinking import FORMATS, opened_vote
+    from evalkit.thinking import shows_opened
 
-    def shown(mine: list[ReplayRecord]) -> bool:
-        return any(sum(opened_vote(r.completion.text, fmt, r.completion.finish_reason, own_line=True) for r in mine) > 0
-                   for fmt in FORMATS.values())
-
-    opened = {model for model in models if shown([r for r in records if r.model == model])}
+    opened = {model for model in models
+              if shows_opened([(r.completion.text, r.completion.finish_reason) for r in records if r.model == model])}
     if not opened:
         return records
     log.warning("evalkit: %s: the completions of %s close thinking they never open: read as opened by the prompt "

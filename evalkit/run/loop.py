@@ -473,11 +473,12 @@ def faulted_samples(samples: list[dict[str, Any]], wanted: set, plans: list[Task
 
 def rejudge(run_dir: RunDir, samples: list[dict[str, Any]], plans: list[TaskPlan], verifiers: dict[str, Verifier],
             rules: dict[str, Verifier], system_prompt: str | None, trace: bool = True, think_format: ThinkFormat = R1,
-            reflection_model: ReflectionModel | str | None = None) -> tuple[int, int]:
+            reflection_model: ReflectionModel | str | None = None, opened: list[bool] | None = None) -> tuple[int, int]:
     """Check `samples` (see `faulted_samples`) again from their recorded completions, as `_flush` checks
     a fresh sample (the verdict, then the trace that reads it), and rewrite their lines in samples.jsonl
     in place (atomically: the file is whole at every moment). Returns (lines rewritten, of those how
-    many have a verdict without a fault now). With `trace` off a line keeps the trace it had."""
+    many have a verdict without a fault now). With `trace` off a line keeps the trace it had.
+    opened: each sample's `think_open` as it is to be read now (`read_replies`); every line is then rewritten."""
     from evalkit.run.rundir import sample_key
     from evalkit.taskspec import prompt_messages
 
@@ -500,13 +501,16 @@ def rejudge(run_dir: RunDir, samples: list[dict[str, Any]], plans: list[TaskPlan
     think_open_by_task = {p.spec.name: p.spec.think_open for p in plans}
     for start in range(0, len(batch), BATCH):
         part = slice(start, start + BATCH)
+        recorded = opened[part] if opened is not None else [bool(s.get("think_open")) for s in samples[part]]
         _flush(batch[part], by_task, verifiers, rules, think_open_by_task, collected, trace, think_format,
-               reflection_model, recorded_open=[bool(s.get("think_open")) for s in samples[part]])
+               reflection_model, recorded_open=recorded)
     fresh = {}
-    for old, new in zip(samples, collected.records):
-        if not faulted(new) or new.get("detail") != old.get("detail"):
+    for i, (old, new) in enumerate(zip(samples, collected.records)):
+        if opened is not None or not faulted(new) or new.get("detail") != old.get("detail"):
             verdict = {f.name: new.get(f.name) for f in fields(Verdict)}
             fresh[sample_key(old)] = {**old, **verdict, "trace": new.get("trace") if trace else old.get("trace")}
+            if opened is not None:
+                fresh[sample_key(old)]["think_open"] = opened[i]
     if fresh:
         run_dir.replace_samples(fresh)
     return len(fresh), sum(not faulted(r) for r in fresh.values())

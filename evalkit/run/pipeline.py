@@ -34,7 +34,7 @@ from evalkit.run.planning import run_dir_name, wanted_keys
 from evalkit.run.results import TaskResults, compute_results
 from evalkit.run.rundir import Key, RunConfig, RunDir, sample_key
 from evalkit.taskspec import load_task, spec_location
-from evalkit.thinking import FormatDecision, ThinkFormat, decide_for_run, get_format
+from evalkit.thinking import DEFAULT_DECISION, FormatDecision, ThinkFormat, decide_for_run, get_format
 from evalkit.types import Request
 from evalkit.verifiers.base import check_verifier
 
@@ -374,6 +374,13 @@ def evaluate(
                 try:
                     generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
                                                     decision.format, pinned)
+                    if getattr(engine, "tokenizer", None) is None and not replays and budgets is None:
+                        # the server rendered the prompts: what its replies show is all there is to go by
+                        decision, reread = read_replies(run_dir, plans, verifiers, rules, set(wanted), system_prompt,
+                                                        trace, decision, think_format, pinned)
+                        rewritten += reread
+                        config["think_format"] = decision.to_dict()
+                        run_dir.write_config(config)
                 finally:
                     if own_engine:  # a caller's engine counts over all its runs
                         _say_servers(engine)
@@ -606,6 +613,53 @@ def _think_format(choice, engine, records, plans, previous: dict[str, Any]) -> F
     if engine is not None and hasattr(engine, "think_format"):
         engine.think_format = decision.format
     return decision
+
+
+def read_replies(run_dir: RunDir, plans: list[TaskPlan], verifiers, rules, wanted: set, system_prompt: str | None,
+                 trace: bool, decision: FormatDecision, choice: Any, reflection_model: Any) -> tuple[FormatDecision, int]:
+    """What a chat endpoint's replies show of how the model thinks, once they are in (its server rendered the
+    prompts, so evalkit saw neither the template nor the tokenizer): with `--think-format auto` and nothing else to
+    go by, the format whose markers the replies hold (a Magistral server without a reasoning parser sends
+    `[THINK]…[/THINK]`, not r1's markers); and whether the template opened thinking (an R1 distill's replies close
+    thinking they never open, so one that never closes is unfinished thinking, not an answer), as a replay file is
+    read. The run's samples that read otherwise are checked again and their lines rewritten. Returns the run's
+    format decision and how many lines were rewritten."""
+    from evalkit.thinking import decide, shows_opened, split_think
+
+    samples = [s for s in run_dir.samples() if sample_key(s) in wanted and isinstance(s.get("completion"), str)]
+    before = fmt = decision.format
+    changed = False
+    if choice in (None, "auto") and decision.reason == DEFAULT_DECISION:
+        try:
+            found = decide("auto", completions=[s["completion"] for s in samples])
+        except InputError as e:  # two formats' markers: the default stays, and the user is told
+            print(f"evalkit: warning: {e}", file=sys.stderr)
+            found = decision
+        if found.format.thinks and found.format != fmt:
+            decision = FormatDecision(found.format, f"auto, from the replies: {found.reason}")
+            fmt, changed = found.format, True
+            print(f"evalkit: the replies hold the markers of the think format {fmt.name!r} ({found.reason}): the run "
+                  "reads them so (--think-format names another)", file=sys.stderr)
+    stated = {p.spec.name for p in plans if p.spec.think_open}
+    unstated = [s for s in samples if s["task"] not in stated and not s.get("think_open")]
+    opened = [bool(s.get("think_open")) for s in samples]
+    if unstated and shows_opened([(s["completion"], s.get("finish_reason")) for s in unstated], fmt):
+        # a reply that closes its thinking reads the same either way: only one that never closes is read anew
+        moved = [i for i, s in enumerate(samples) if s["task"] not in stated and not s.get("think_open")
+                 and split_think(s["completion"], False, fmt) != split_think(s["completion"], True, fmt)]
+        for i in moved:
+            opened[i] = True
+        if moved:
+            print(f"evalkit: the replies close thinking they never open (the chat template opens it): {len(moved)} "
+                  "that never close are read as unfinished thinking, not as answers", file=sys.stderr)
+            changed = True
+    if not changed:
+        return decision, 0
+    # another format reads every reply anew; else only the replies now read as opened
+    redo = [i for i, s in enumerate(samples) if fmt is not before or opened[i] != bool(s.get("think_open"))]
+    rewritten, _ = rejudge(run_dir, [samples[i] for i in redo], plans, verifiers, rules, system_prompt, trace, fmt,
+                           reflection_model, opened=[opened[i] for i in redo])
+    return decision, rewritten
 
 
 def _reflection_model(path: str | os.PathLike | None, trace: bool) -> tuple[dict[str, Any] | None, Any]:

@@ -11,6 +11,7 @@ answers, as a run reads it: the line's verdict is the best against any of them (
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,10 +19,12 @@ from typing import Any, Iterator
 from evalkit.errors import InputError
 from evalkit.jsonl import read_jsonl_numbered
 from evalkit.taskspec import gold_answer
-from evalkit.thinking import ThinkFormat, decide, get_format
+from evalkit.thinking import ThinkFormat, decide, finish_reason_of, get_format, shows_opened
 from evalkit.types import Verdict
 from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for, readable_golds,
                                     verifier_factory, verify_checked)
+
+log = logging.getLogger(__name__)
 
 
 def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto") -> list[dict[str, Any]]:
@@ -72,9 +75,22 @@ def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "au
         if not isinstance(think_open, bool):
             raise InputError(f"{path}:{n}: field 'think_open': expected true or false, got {think_open!r}")
         rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
-            text, row["gold"], row.get("finish_reason"), think_open, answer_only=field == "answer",
+            text, row["gold"], finish_reason_of(row.get("finish_reason")), think_open, answer_only=field == "answer",
             think_format=_line_format(path, n, row, decided))})
-    return rows
+    return _think_open_shown(path, rows, stated=any("think_open" in r for _, r in raw))
+
+
+def _think_open_shown(path: str | Path, rows: list[dict[str, Any]], stated: bool) -> list[dict[str, Any]]:
+    """The rows read as opened by the prompt (think_open) where no line says and the completions show it
+    (`shows_opened`), as `run --completions` and `analyze` read the same file: a completion that never closes
+    its thinking is then unfinished thinking, not an answer."""
+    items = [r["item"] for r in rows if not r["item"].answer_only]
+    if stated or not shows_opened([(i.completion, i.finish_reason) for i in items]):
+        return rows
+    log.warning("evalkit: %s: the completions close thinking they never open: read as opened by the prompt "
+                "(think_open), so one that never closes is unfinished; give 'think_open' in the file to say "
+                "otherwise", path)
+    return [{**r, "item": r["item"] if r["item"].answer_only else replace(r["item"], think_open=True)} for r in rows]
 
 
 def _line_format(path: str | Path, n: int, row: dict[str, Any], default: ThinkFormat) -> ThinkFormat:
