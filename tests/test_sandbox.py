@@ -973,3 +973,78 @@ def test_sandbox_options_are_checked_in_one_line():
         with pytest.raises(InputError, match=f"^{field}: "):
             SandboxConfig(**bad)
     assert SandboxConfig(layers="netns, seccomp").layers == ("netns", "seccomp")  # a comma string, as require_layers
+
+
+# A user whose kernel or container allows no user namespaces (netns, mountns and nproc missing): run as the
+# unprivileged user, in a user namespace of its own that allows no more of them, so only this process tree is
+# affected. A program's thread must not fail because the grader (a trainer) started threads after the sandbox,
+# and the run's directory, which no mount namespace hides, must be the user's alone.
+_WITHOUT_USER_NAMESPACES = r'''
+import ctypes, json, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+uid, gid = os.getuid(), os.getgid()
+if libc.unshare(0x10000000) != 0:  # CLONE_NEWUSER
+    print(json.dumps({"skip": "no user namespace to switch them off in"})); sys.exit(0)
+for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+    with open(f"/proc/self/{name}", "w") as f:
+        f.write(text)
+with open("/proc/sys/user/max_user_namespaces", "w") as f:
+    f.write("0")
+from evalkit.sandbox import Sandbox, SandboxConfig
+THREAD = "import threading\ndef main(): print(42)\nt = threading.Thread(target=main); t.start(); t.join()"
+MODE = "import os\nprint(oct(os.stat('.').st_mode & 0o777))"
+out = {}
+with Sandbox(SandboxConfig(workers=1, timeout_s=5)) as box:
+    out["in_force"] = box.layers()["in_force"]
+    stdio = lambda want: {"style": "stdio", "cases": [{"input": "", "output": want}]}
+    out["before"] = box.run(THREAD, stdio("42")).tests
+    release = threading.Event()
+    idle = [threading.Thread(target=release.wait) for _ in range(60)]
+    for t in idle:
+        t.start()
+    out["grader_grew"] = box.run(THREAD, stdio("42")).tests
+    release.set()
+    for t in idle:
+        t.join()
+    out["mode"] = box.run(MODE, stdio("0o700")).tests
+print(json.dumps(out))
+'''
+
+
+def test_without_user_namespaces_honest_threads_and_the_run_directory_hold(grader_venv, unprivileged_user):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+    proc = subprocess.run([grader_venv, "-c", _WITHOUT_USER_NAMESPACES], capture_output=True, text=True, env=env,
+                          cwd="/tmp", timeout=300, user=unprivileged_user[0], group=unprivileged_user[1],
+                          extra_groups=[])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "skip" in out:
+        pytest.skip(out["skip"])
+    assert not {"netns", "mountns", "nproc"} & set(out["in_force"]), out["in_force"]
+    for key in ("before", "grader_grew", "mode"):
+        assert [t["passed"] for t in out[key]] == [True], (key, out[key])
+
+
+def test_a_checkout_under_the_environments_prefix_is_not_readable_to_runs(tmp_path, monkeypatch):
+    # an editable install's path entry ($VIRTUAL_ENV/src/app, /usr/src/app) holds the project's own files,
+    # earlier runs' reports among them: only the environment's library directories are the runs' to read
+    from evalkit.sandbox import _layers
+
+    site = tmp_path / "lib" / "python3" / "site-packages"
+    checkout = tmp_path / "src" / "app"
+    for d in (site, site / "pkg.egg", checkout):
+        d.mkdir(parents=True)
+    monkeypatch.setattr("sys.prefix", str(tmp_path))
+    monkeypatch.setattr("sys.path", [str(site), str(site / "pkg.egg"), str(checkout)])
+    roots = _layers._import_roots()
+    assert str(site) in roots and str(site / "pkg.egg") in roots
+    assert str(checkout) not in roots
+
+
+def test_an_expected_output_that_is_not_plain_data_is_the_tests_fault_not_the_programs():
+    from evalkit.rewards import code_reward
+
+    program = "```python\ndef f(x):\n    return x\n```"
+    bad = {"style": "call", "entry_point": "f", "cases": [{"input": [1], "output": object()}]}
+    good = {"style": "call", "entry_point": "f", "cases": [{"input": [1], "output": 1}]}
+    assert code_reward([program, program], tests=[bad, good]) == [None, 1.0]

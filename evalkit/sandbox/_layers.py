@@ -15,6 +15,7 @@ import resource
 import stat
 import struct
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 
 # name, always?, what it stops
@@ -86,7 +87,6 @@ class Plan:
     root_fds: dict[str, int] = field(default_factory=dict)  # root -> fd runs reach it through (reach_roots)
     root_flags: dict[str, int] = field(default_factory=dict)  # root -> its mount's flags (kept on a read-only remount)
     run_uid: int = 0  # uid_drop: the uid this server's runs get
-    nproc_base: int = 0  # no per-run accounting: tasks this uid already had at start (the limit adds to it)
     cgroups: dict[str, str] = field(default_factory=dict)  # controller -> this server's cgroup dir
     landlock_abi: int = 0
     seccomp_bpf: bytes = b""  # the compiled filter (compile_seccomp)
@@ -99,12 +99,13 @@ class Plan:
 def _import_roots() -> list[str]:
     """The grader's own import directories: stdlib, lib-dynload, and every site-packages or other
     sys.path directory of its environment (a virtualenv anywhere, /tmp included); not a checkout."""
-    prefixes = tuple(os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
-    roots = []
-    for p in sys.path:
-        real = os.path.realpath(p) if p else ""
-        if real and os.path.isdir(real) and (real.startswith(prefixes) or real.endswith(("-packages", "lib-dynload"))):
-            roots.append(real)
+    paths = sysconfig.get_paths()
+    stdlib = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if paths.get(k)}
+    real_paths = [os.path.realpath(p) for p in sys.path if p]
+    # a directory under the environment's prefix is not an import root for being there: a checkout in
+    # /usr/src/app or $VIRTUAL_ENV/src (an editable install's path) holds the project's own files
+    tops = stdlib | {r for r in real_paths if r.endswith(("-packages", "lib-dynload"))}
+    roots = [r for r in real_paths if os.path.isdir(r) and any(_under(r, top) for top in tops)]
     return sorted(set(roots))
 
 
@@ -233,8 +234,6 @@ def make_plan(want: list[str], slot: str, landlock_cap: int | None = None) -> Pl
         import random
 
         plan.run_uid = random.SystemRandom().randint(*RUN_UIDS)  # no other process has it: limits are per run
-    if not is_root:  # without a user namespace RLIMIT_NPROC counts every process of this uid
-        plan.nproc_base = _tasks_of_uid(os.getuid())
     return plan
 
 
@@ -383,6 +382,9 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
     os.setsid()
     _oom_first()
     on = set(plan.layers)
+    # Without a user namespace of its own, RLIMIT_NPROC counts every task of this uid: counted now, at each run,
+    # since a trainer gains threads after the server starts (counted once, an honest run's thread would fail)
+    nproc_base = _tasks_of_uid(os.getuid()) if not plan.is_root and "nproc" not in on else 0
     # cgroup: nothing to do here; the server joined its cgroup (join_cgroups) and children are born in it
     mem = limits.memory_mb << 20
     for res, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, limits.cpu_s),
@@ -425,7 +427,7 @@ def enter(plan: Plan, limits: RunLimits, keep_fds: tuple[int, ...], workdir: str
             if os.getuid() != plan.run_uid or os.geteuid() != plan.run_uid:
                 raise LayerError("uid_drop", "the uid did not change")
     if not plan.is_root:  # per run inside its user namespace (nproc), else on top of what this uid had
-        pids = limits.pids if "nproc" in on else plan.nproc_base + limits.pids
+        pids = limits.pids if "nproc" in on else nproc_base + limits.pids
         resource.setrlimit(resource.RLIMIT_NPROC, (pids, pids))
     elif "uid_drop" in on:  # the uid is this run's own
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))

@@ -522,7 +522,11 @@ class _Slot:
                 return True, "", None
             try:
                 ok = plain.wire_matches(reply["ok"], want, self.config.rel_tol, self.config.abs_tol)
-            except Exception as e:  # comparing the candidate's value failed: its fault, never unjudged
+            except Exception as e:  # comparing the candidate's value failed: its fault, unless the test's own is at fault
+                try:
+                    plain.dump_plain(want)
+                except plain.PlainError as bad:
+                    raise TestsFault(f"a test's expected output is not plain JSON data ({bad})") from None
                 return False, f"wrong value (comparison failed: {type(e).__name__})", None
             return ok, "passed" if ok else f"wrong value: {plain.preview(reply['ok'])}", None
         if "exc" in reply:

@@ -528,7 +528,8 @@ def _mkworkdir(plan: layers.Plan) -> tuple[str, int]:
         except OSError:  # a sweep took it between mkdtemp and the lock: it removes it; make another
             pass
         os.close(fd)
-    os.chmod(path, 0o777)
+    if "uid_drop" in plan.layers:  # the run's own uid works in it; else it stays this user's alone (mkdtemp's 0700)
+        os.chmod(path, 0o777)
     return path, fd
 
 
