@@ -310,7 +310,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
            pairs: str | None, out: str | None, think_format: str) -> None:
     """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
     every line of --pairs FILE."""
-    from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked
+    from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked, verify_wait
     from evalkit.verifiers.code import bad_tests
 
     if pairs:
@@ -345,7 +345,8 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     why = gold_problem(built, gold)
     if why:  # the verdict would be `error`, and exit 0 would read as checked
         raise InputError(f"GOLD {gold[:60]!r}: {why}")
-    [v] = verify_checked(built, [item])  # a faulty plugin's verdict is `error`, not a traceback
+    # a faulty plugin's verdict is `error`, not a traceback; one that hangs is unjudged at the run's deadline
+    [v] = verify_checked(built, [item], verify_wait(built, 1))
     if bad_tests(v):  # tests that test nothing: found only once run
         raise InputError(f"GOLD {gold[:60]!r}: {bad_tests(v)}")
     if as_json:
@@ -458,6 +459,9 @@ def curate_cmd(run_dir: str, pass_rate: str, fmt: str, out: str, min_samples: in
     from evalkit.curate import curate, summary_table
 
     tasks = [t.strip() for value in decontaminate for t in value.split(",") if t.strip()]
+    if decontaminate and not tasks:  # `--decontaminate "$BENCH"` with BENCH unset would let contaminated rows through
+        raise InputError(f"--decontaminate {' '.join(map(repr, decontaminate))}: names no benchmark (expected task "
+                         "names or spec files, comma-separated: aime24,math500)")
     result = curate(run_dir, pass_rate, fmt, out, min_samples=min_samples, dedup=dedup, decontaminate=tasks,
                     model=model, dropped_out=dropped_out, budget=budget, think_format=think_format,
                     gold_lists=gold_lists)

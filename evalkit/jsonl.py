@@ -16,6 +16,23 @@ from evalkit.errors import InputError
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def not_utf8(path: str | os.PathLike, error: UnicodeDecodeError, data: bytes) -> InputError:
+    """The error for a file that is not UTF-8 text, naming the line and byte where it stops being UTF-8."""
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return InputError(f"{path}:{line}: not UTF-8 text (byte {column} of the line: {error.reason})")
+
+
+def read_utf8(path: str | os.PathLike, bom: bool = True) -> str:
+    """A text file's content (a byte-order mark dropped with `bom`); InputError naming the line where it is not
+    UTF-8, and OSError as open raises it."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e, data) from None
+
+
 def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for every non-blank line; InputError names file:line on bad JSON.
     A lone surrogate escape in a string (`"\\ud83d"`: half an emoji) is read as U+FFFD."""

@@ -83,7 +83,7 @@ def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[s
 
 def _task_key(task: str) -> str:
     """What names one task: a spec file's resolved path, else the name."""
-    if task.endswith((".yaml", ".yml")):
+    if task.lower().endswith((".yaml", ".yml")) or "/" in task:
         try:
             return str(Path(task).resolve())
         except (OSError, RuntimeError):

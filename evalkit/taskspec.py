@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -29,7 +30,7 @@ import jinja2
 from evalkit.choices import shuffled_gold, shuffled_options
 from evalkit.codetests import CONVERTERS
 from evalkit.errors import InputError
-from evalkit.jsonl import loads as json_loads, read_jsonl
+from evalkit.jsonl import loads as json_loads, read_jsonl, read_utf8
 from evalkit.latex import after_hashes, float_text, last_boxed
 from evalkit.types import CodeTests, GenerationSettings, Problem
 from evalkit.windows import DateWindow, parse_day
@@ -166,6 +167,8 @@ def _parse_spec(path: Path) -> TaskSpec:
     if not isinstance(data, dict):
         raise InputError(f"{path}:1: a task spec must be a YAML mapping")
     for key in data:
+        if key == "tasks":  # a suite file given to a command that takes one task (`export my_suite.yaml`)
+            raise err("tasks", "this file is a suite of several tasks, and this takes one task: name one of them")
         if key not in _SPEC_KEYS:
             raise err(str(key), _unknown_key(key, _SPEC_KEYS, also={"tasks"}))
     if "name" in data and not isinstance(data["name"], str):
@@ -827,10 +830,7 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
 def _json_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a JSON file: a list of objects, an object of equal-length lists (columns), one
     object (one row), or JSON lines under a .json name."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
+    text = read_utf8(path)
     if not text.strip():
         return []
     try:
@@ -862,7 +862,7 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
     missing cells are empty, with a warning naming the first such line)."""
     reader = None
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with io.StringIO(read_utf8(path), newline="") as f:  # not UTF-8: the error names its line
             reader = csv.reader(f, strict=True)
             header = next(reader, [])
             repeated = sorted({c for c in header if header.count(c) > 1})
@@ -880,8 +880,6 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
                 rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
     except csv.Error as e:
         raise InputError(f"{path}: cannot read as csv ({e} at line {reader.line_num if reader else 1})") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason})") from None
     if short:  # as pandas reads them, but a forgotten comma should not pass unseen
         line, missing = short[0]
         more = f" (and {len(short) - 1} more rows)" if len(short) > 1 else ""

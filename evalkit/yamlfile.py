@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from evalkit.errors import InputError
+from evalkit.jsonl import read_utf8
 
 
 def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
@@ -18,8 +19,8 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
     would silently keep the last one).
     """
     try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        source = read_utf8(path, bom=False)  # not UTF-8: an InputError naming the line
+    except OSError as e:
         raise InputError(f"{path}: cannot read {what} ({e})") from None
     try:
         data, node = yaml.safe_load(source), yaml.compose(source)

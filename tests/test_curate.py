@@ -189,6 +189,9 @@ def test_curate_bad_input_is_one_line_and_writes_nothing(replay_run, tmp_path):
         ((str(replay_run), "--pass-rate", "half"), "expected LOW:HIGH"),
         ((str(replay_run), "--pass-rate", "0:1.5"), "must lie in [0, 1]"),
         ((str(replay_run), "--pass-rate", "0:1", "--decontaminate", "nosuchbench"), "unknown task 'nosuchbench'"),
+        # `--decontaminate "$BENCH"` with BENCH unset wrote every row, contaminated ones too
+        ((str(replay_run), "--pass-rate", "0:1", "--decontaminate", ""), "--decontaminate '': names no benchmark"),
+        ((str(replay_run), "--pass-rate", "0:1", "--decontaminate", " , "), "names no benchmark"),
         ((str(replay_run), "--pass-rate", "0:1", "--model", "other"), "--model 'other'"),
     ]
     for args, message in cases:

@@ -115,6 +115,29 @@ def test_a_suite_where_one_task_is_wanted_says_so_and_decontamination_takes_its_
     assert index.tasks == ["aime24", "aime25", "aime26"] and len(index) == 90
 
 
+def test_a_users_suite_file_where_one_task_is_wanted_says_so(tmp_path):
+    # it said "field 'tasks': unknown key; did you mean 'tasks'?"
+    (tmp_path / "mine.yaml").write_text("name: mine\ndescription: two\ntasks: [aime24, aime25]\n")
+    with pytest.raises(InputError, match=r"mine\.yaml:3: field 'tasks': this file is a suite of several tasks, and "
+                                         r"this takes one task: name one of them"):
+        load_task(str(tmp_path / "mine.yaml"))
+
+
+def test_a_spec_path_without_a_yaml_suffix_runs_into_the_out_folder(tmp_path):
+    # `evalkit run ../specs/t` (no suffix, or T.YAML) put the run at reports/../specs/t--c, beside the spec
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "specs" / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "1+1?", "answer": "2"}) + "\n")
+    for name in ("t", "U.YAML"):
+        (tmp_path / "specs" / name).write_text(f"name: {name.lower()}\ndataset: {{local: p.jsonl}}\nfields: {{id: id}}\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "p1", "sample": 0, "completion": "\\boxed{2}"}) + "\n")
+    for name, folder in (("t", "t--c"), ("U.YAML", "U--c")):
+        r = cli("run", f"../specs/{name}", "--completions", "../c.jsonl", "--no-progress", cwd=tmp_path / "work")
+        assert r.returncode == 0, r.stderr
+        assert f"run directory: reports/{folder}" in r.stdout
+        assert (tmp_path / "work" / "reports" / folder / "results.json").is_file()
+
+
 def test_one_spec_file_however_spelt_runs_once_and_two_specs_of_one_name_are_named(tmp_path):
     # `t.yaml ./t.yaml`, or `t.yaml` and a suite listing it, was refused as "the same task is given twice"
     (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "1+1?", "answer": "2"}) + "\n")

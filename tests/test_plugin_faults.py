@@ -53,6 +53,8 @@ PLUGINS = textwrap.dedent('''
     class Hangs(Base):
         name = "hangs"
         def verify_many(self, items):
+            with open("hangs.calls", "a") as f:  # in the test's folder: how often the run waited on it
+                f.write("called\\n")
             time.sleep(3600)
 
     class Flaky(Base):
@@ -329,6 +331,19 @@ def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path):
     assert {(s["correct"], s["detail"]) for s in samples(tmp_path / "run")} == {
         (None, "the hangs verifier did not return within 2 s")}
     assert (tmp_path / "run" / "results.json").is_file()
+    # waited on once: the trace's candidate answers are not checked with its other instance, to hang as long again
+    assert (tmp_path / "hangs.calls").read_text().count("called") == 1
+
+
+@pytest.mark.parametrize("how", ["pred", "pairs"])
+def test_evalkit_verify_holds_a_verifier_that_hangs_to_the_runs_deadline(site, tmp_path, how):
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"answer": "x", "gold": "1", "verifier": "hangs"}) + "\n")
+    args = ["x", "1", "--verifier", "hangs", "--json"] if how == "pred" else ["--pairs", str(tmp_path / "pairs.jsonl")]
+    code = ("import sys, evalkit.verifiers.base as base; base.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
+            "from evalkit.cli import main; main()")
+    r = python_with(site, ["-c", code, "verify", *args], tmp_path)  # the verifier sleeps an hour
+    verdict = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (verdict["correct"], verdict["detail"]) == (None, "the hangs verifier did not return within 2 s")
 
 
 def test_a_rerun_checks_again_what_a_verifier_fault_left_unjudged(site, tmp_path):

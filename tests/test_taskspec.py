@@ -421,3 +421,21 @@ def test_a_hub_only_dataset_with_the_hub_unreachable_is_read_from_its_cache_or_r
     with pytest.raises(InputError, match=r"the hub is offline and the local hub cache does not hold it \(unset "
                                          r"HF_DATASETS_OFFLINE, or add"):
         load_problems(load_task(str(tmp_path / "h.yaml")))
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("p.csv", "id,problem,answer\np1,caf\xe9 costs 3,3\n".encode("latin-1"), r"p\.csv:2: not UTF-8 text \(byte 7 of"),
+    ("p.json", '[{"id": "p1",\n "problem": "caf\xe9", "answer": "3"}]'.encode("latin-1"),
+     r"p\.json:2: not UTF-8 text \(byte 17 of"),
+])
+def test_a_data_file_that_is_not_utf8_is_named_with_its_line(tmp_path, name, data, says):
+    (tmp_path / name).write_bytes(data)
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\nfields: {{id: id}}\n")
+    with pytest.raises(InputError, match=says):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_a_task_spec_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    (tmp_path / "t.yaml").write_bytes("name: t\ndescription: caf\xe9\ndataset: {local: p.jsonl}\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"t\.yaml:2: not UTF-8 text \(byte 17 of the line: invalid"):
+        load_task(str(tmp_path / "t.yaml"))

@@ -28,8 +28,8 @@ from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Problem, Request, Verdict, last_user_message
 from evalkit.verifiers.base import (Verifier, VerifyItem, best_verdict, capabilities, get_verifier, gold_problem,
-                                    golds_for, readable_golds, rules_verifier, verifier_factory, verify_checked,
-                                    verify_wait)
+                                    golds_for, readable_golds, rules_verifier, verifier_busy, verifier_factory,
+                                    verify_checked, verify_wait)
 
 if TYPE_CHECKING:
     from evalkit.trace import ReflectionModel
@@ -344,7 +344,10 @@ def _judged(batch, by_task, verifiers, rules, think_open_by_task, trace: bool = 
         # a verifier that raises, hangs or breaks its contract leaves its samples unjudged; the run goes on
         for i, v in zip(idx, verify_any(verifiers[task], rows)):
             verdicts[i] = v
-    traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model) if trace
+    # a task whose verifier has not returned (it hangs) has its trace's candidate answers left unchecked: the trace's
+    # own instance of that verifier would be waited on as long again
+    hung = {task for task in by_verifier if verifier_busy(verifiers[task])}
+    traces = (_traces(batch, by_task, rules, think_open, verdicts, think_format, reflection_model, hung) if trace
               else [None] * len(batch))
     return _records(batch, by_task, verdicts, traces, think_open)
 
@@ -542,7 +545,8 @@ _TRACE_WARNED: list[str] = []
 
 
 def _traces(batch, by_task, verifiers, think_open, verdicts, think_format: ThinkFormat = R1,
-            reflection_model: ReflectionModel | str | None = None) -> list[dict[str, Any] | None]:
+            reflection_model: ReflectionModel | str | None = None,
+            hung: set[str] = frozenset()) -> list[dict[str, Any] | None]:
     """The trace analyzer's dict per sample. Candidate answers along the trace are checked with the
     task's verifier when its answers are values (Capabilities.votes); programs are not."""
     try:
@@ -555,7 +559,7 @@ def _traces(batch, by_task, verifiers, think_open, verdicts, think_format: Think
         groups[req.task].append(i)
     for task, idx in groups.items():
         plan = by_task[task]
-        votes = capabilities(verifiers[task]).votes
+        votes = capabilities(verifiers[task]).votes and task not in hung
         try:
             completions = [batch[i][1].text for i in idx]
             golds = [plan.by_id[batch[i][0].problem_id].answer for i in idx] if votes else None

@@ -41,7 +41,10 @@ class TaskPlan:
 
 def run_dir_name(tasks: Sequence[str], model: str | None, completions: str | None) -> str:
     """`<tasks joined by +>--<model with / as _>`, or the completions file's name for a replay run."""
-    names = "+".join(Path(t).stem if t.endswith((".yaml", ".yml")) else t for t in tasks)
+    # a spec file is named by its stem: `tasks/x.yaml`, `X.YML` and a path without a suffix alike (joined to
+    # --out's folder, a path would put the run outside it)
+    names = "+".join(Path(t).stem if t.lower().endswith((".yaml", ".yml")) else Path(t).name if "/" in t else t
+                     for t in tasks)
     if completions:
         from evalkit.backends.replay import replay_name
 

@@ -22,7 +22,7 @@ from evalkit.taskspec import gold_answer
 from evalkit.thinking import ThinkFormat, decide, finish_reason_of, get_format, shows_opened
 from evalkit.types import Verdict
 from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for, readable_golds,
-                                    verifier_factory, verify_checked)
+                                    verifier_factory, verify_checked, verify_wait)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
                 items.append(replace(rows[i]["item"], gold=gold))
                 owners.append(i)
         found: dict[int, list[Verdict]] = {}
-        for i, v in zip(owners, verify_checked(verifier, items)):
+        for i, v in zip(owners, verify_checked(verifier, items, verify_wait(verifier, len(items)))):
             found.setdefault(i, []).append(v)
         for i in idx:
             verdicts[i] = best_verdict(found[i])
