@@ -811,6 +811,8 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
         return _json_rows(path)
     if fmt == "csv":
         return _csv_rows(path)
+    if fmt == "parquet" and _parquet_rows(path) == 0:  # datasets refuses it in arrow's words ("BatchSize must be ...")
+        return []
     import datasets
 
     datasets.disable_progress_bars()
@@ -825,6 +827,16 @@ def load_local_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
     finally:
         datasets.logging.set_verbosity(verbosity)
     return [dict(r) for r in data]
+
+
+def _parquet_rows(path: Path) -> int | None:
+    """How many rows a parquet file's footer says it holds (None when it cannot be read: datasets says why)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # noqa: BLE001 - not parquet, or corrupt: the reader after this names the cause
+        return None
 
 
 def _json_rows(path: Path) -> list[dict[str, Any]]:

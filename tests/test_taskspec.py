@@ -298,6 +298,14 @@ def test_an_empty_dataset_is_an_error_naming_the_spec_and_the_file(tmp_path):
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: empty.jsonl}\n")
     with pytest.raises(InputError, match=r"t\.yaml:2: field 'dataset': no problems in .*empty\.jsonl"):
         load_problems(load_task(str(tmp_path / "t.yaml")))
+    # an empty parquet file (its columns, no rows) said "cannot read as parquet (ArrowInvalid: BatchSize ...)"
+    import pandas as pd
+
+    pd.DataFrame({"id": pd.Series([], dtype=str), "problem": pd.Series([], dtype=str)}).to_parquet(
+        tmp_path / "empty.parquet")
+    (tmp_path / "p.yaml").write_text("name: p\ndataset: {local: empty.parquet}\n")
+    with pytest.raises(InputError, match=r"p\.yaml:2: field 'dataset': no problems in .*empty\.parquet"):
+        load_problems(load_task(str(tmp_path / "p.yaml")))
 
 
 def test_a_directory_as_the_dataset_is_an_error_naming_the_spec_line(tmp_path):
