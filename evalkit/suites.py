@@ -49,7 +49,7 @@ def list_suites() -> list[Suite]:
 def find_suite(name: str) -> Suite | None:
     """The suite `name` stands for: a built-in suite's name, or a YAML file with a `tasks:` list."""
     path = Path(name)
-    if name.endswith((".yaml", ".yml")) and path.is_file():
+    if path.is_file():  # a file given by path, whatever its suffix (`S.YML`, `./mysuite`), as load_task reads one
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -107,9 +107,9 @@ def _parse_suite(path: Path) -> Suite:
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise err("tasks", "expected a non-empty list of task names or YAML paths")
     # a path in a user's suite is relative to the suite file, as a task spec's data paths are
-    resolved = tuple(str((path.parent / t).resolve()) if t.endswith((".yaml", ".yml")) else t for t in tasks)
+    resolved = tuple(str((path.parent / t).resolve()) if t.lower().endswith((".yaml", ".yml")) else t for t in tasks)
     for listed, task in zip(tasks, resolved):  # checked here, where the suite's file and line can be named
-        if task.endswith((".yaml", ".yml")):
+        if task.lower().endswith((".yaml", ".yml")):
             if not Path(task).is_file():
                 raise err("tasks", f"lists {listed!r}, which is no file ({task})")
         elif not ((builtin_tasks_dir() / f"{task}.yaml").is_file() or (suites_dir() / f"{task}.yaml").is_file()

@@ -558,9 +558,9 @@ def detect_from_completions(completions: Iterable[str], think_open: bool = False
     counts = {fmt: n for fmt, n in marker_counts(texts).items() if n}
     best_count = max(counts.values(), default=0)
     tied = [fmt for fmt, n in counts.items() if n == best_count]
-    # Between rows found in as many completions, the one whose markers stand where a model writes them (a line
-    # of their own, the reply's start) wins over one a sentence quotes ("gpt-oss writes <|channel|>final…"),
-    # then r1, the most common.
+    # Between rows found in as many completions, the one whose markers stand where a model writes them (the
+    # reply's start first, then a line of their own) wins over one a sentence quotes ("gpt-oss writes
+    # <|channel|>final…"), then r1, the most common.
     best = max(tied, key=lambda fmt: (sum(_marker_placed(t, fmt) for t in texts), fmt is R1), default=None)
     if best is not None:
         return FormatDecision(best, f"{best_count} of {len(texts)} completions hold one of its markers "
@@ -570,18 +570,19 @@ def detect_from_completions(completions: Iterable[str], think_open: bool = False
     return FormatDecision(NONE, f"no think marker in {len(texts)} completions")
 
 
-def _marker_placed(text: str, fmt: ThinkFormat) -> bool:
-    """Whether one of the row's markers opens the reply or stands at the start or end of a line."""
+def _marker_placed(text: str, fmt: ThinkFormat) -> int:
+    """2 when the row's open marker opens the reply, 1 when one of its markers stands at the start or end of a
+    line, else 0 (a sentence quotes it)."""
     if fmt.open and text.lstrip().startswith(fmt.open):
-        return True
+        return 2
     for marker in fmt.markers():
         at = text.find(marker)
         while at >= 0:
             end = at + len(marker)
             if not text[text.rfind("\n", 0, at) + 1:at].strip() or not text[end:].split("\n", 1)[0].strip():
-                return True
+                return 1
             at = text.find(marker, end)
-    return False
+    return 0
 
 
 def marker_counts(texts: Sequence[str]) -> dict[ThinkFormat, int]:

@@ -172,3 +172,10 @@ def test_a_release_or_window_is_refused_when_only_the_bundled_sample_can_load(tm
                 str(tmp_path / "run"), cwd=tmp_path)
         assert r.returncode == 2 and "bundled copy (livecodebench.jsonl) is a sample without releases" in r.stderr
         assert not (tmp_path / "run").exists()
+
+
+def test_a_suite_file_is_read_whatever_its_suffix(tmp_path):
+    # `evalkit run S.YML` or `run ./mysuite` said "this takes one task", though run takes suites
+    for name in ("S.YML", "mysuite"):
+        (tmp_path / name).write_text("name: s\ntasks: [aime24, aime25]\n")
+        assert expand_suites([str(tmp_path / name)]) == ["aime24", "aime25"]

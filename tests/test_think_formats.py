@@ -637,25 +637,32 @@ def test_the_documented_think_format_file_loads_and_reads_a_trace(tmp_path):
 class _PlainChatServer(JSONHandler):
     """A chat endpoint with no reasoning parser, answering as vLLM serves the model's text as it is: an R1
     distill's (its template opens thinking, so the replies close it and never open it) or a Magistral's
-    (`[THINK]…[/THINK]` in the content). No such model runs here; the replies are scripted per question."""
+    (`[THINK]…[/THINK]` in the content). No such model runs here; the replies are scripted per question (a
+    list: one per call, the last repeated)."""
 
     replies: dict = {}
+    calls: dict = {}
 
     def do_POST(self):  # noqa: N802
         question = self.read_body()["messages"][-1]["content"].split("\n")[0]  # the problem, before the instruction
-        self._send({"choices": [{"index": 0, "message": {"role": "assistant", "content": self.replies[question]},
+        scripted = self.replies[question] if isinstance(self.replies[question], list) else [self.replies[question]]
+        k = self.calls[question] = self.calls.get(question, -1) + 1
+        content = scripted[min(k, len(scripted) - 1)]
+        self._send({"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                  "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 9}})
 
 
-def _plain_chat_run(tmp_path, replies: dict, **options):
+def _plain_chat_run(tmp_path, replies: dict, out: str = "run", n: int = 1, **options):
     (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": q, "problem": q, "answer": gold}) + "\n"
                                               for q, (gold, _) in replies.items()))
     (tmp_path / "t.yaml").write_text("name: small\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
-    handler = type("Server", (_PlainChatServer,), {"replies": {q: text for q, (_, text) in replies.items()}})
+    handler = type("Server", (_PlainChatServer,), {"replies": {q: text for q, (_, text) in replies.items()},
+                                                   "calls": {}})
     with serve(handler) as (url, _):
-        run = evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="openai", base_url=url, n=1,
-                               out=tmp_path / "run", progress=False, **options)
-    samples = {s["problem_id"]: s for s in map(json.loads, (run.run_dir / "samples.jsonl").read_text().splitlines())}
+        run = evalkit.evaluate([str(tmp_path / "t.yaml")], model="m", backend="openai", base_url=url, n=n,
+                               out=tmp_path / out, progress=False, **options)
+    samples = {(s["problem_id"], s["sample"]) if n > 1 else s["problem_id"]: s
+               for s in map(json.loads, (run.run_dir / "samples.jsonl").read_text().splitlines())}
     return run, samples, json.loads((run.run_dir / "config.json").read_text())
 
 
@@ -664,7 +671,9 @@ def test_a_chat_reply_that_never_closes_thinking_the_template_opened_is_not_an_a
                "q3": ("7", "3+4: maybe \\boxed{7}? I am going around in circles")}
     run, samples, _ = _plain_chat_run(tmp_path, replies)
     assert [samples[q]["reason"] for q in ("q1", "q2", "q3")] == ["correct", "correct", "no_answer"]
-    assert samples["q3"]["think_open"] is True and samples["q3"]["trace"]["has_think"]
+    assert samples["q3"]["trace"]["has_think"]
+    # every reply is read as opened by the template, as a replay of the same file reads them (curate exports it)
+    assert [samples[q]["think_open"] for q in ("q1", "q2", "q3")] == [True] * 3
     assert run.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(2 / 3)
     assert "1 that never close are read as unfinished thinking" in capfd.readouterr().err
     # a resume reads them the same, and has nothing to do
@@ -740,3 +749,67 @@ def test_a_users_think_format_may_not_take_a_built_in_name(tmp_path):
     path.write_text("- open: <r>\n  close: </r>\n  name: r1\n")
     with pytest.raises(InputError, match=r"fmts\.yaml:3: field 'name': 'r1' is a built-in think format's name"):
         load_formats(path)
+
+
+_DISTILL = {"q1": ("4", "2+2 is 4.\n</think>\n\n\\boxed{4}"), "q2": ("2", "1+1 is 2.\n</think>\n\n\\boxed{2}"),
+            "q3": ("7", "3+4: maybe \\boxed{7}? I am going around in circles")}
+_MAGISTRAL = {"q1": ("4", "[THINK]2+2 is \\boxed{4}.[/THINK]I believe it is 5."),
+              "q2": ("7", "[THINK]3+4 = 7, \\boxed{7}. Let me go on"), "q3": ("2", "[THINK]1+1=2[/THINK]\\boxed{2}")}
+
+
+@pytest.mark.parametrize("replies, reasons", [(_DISTILL, ["correct", "correct", "no_answer"]),
+                                              (_MAGISTRAL, ["wrong", "no_answer", "correct"])], ids=["distill", "magistral"])
+def test_a_chat_run_stopped_before_its_replies_were_read_reads_them_on_the_resume(tmp_path, monkeypatch, replies,
+                                                                                  reasons):
+    # Ctrl-C after the samples were written, before the replies were read: the resume, with nothing left to
+    # generate, read them as r1 and unopened (0.75 for the Magistral run that a fresh run scores 0.25)
+    from evalkit.run import pipeline
+
+    real = pipeline.read_replies
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "read_replies", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _plain_chat_run(tmp_path, replies)
+    monkeypatch.setattr(pipeline, "read_replies", real)
+    run, samples, config = _plain_chat_run(tmp_path, replies)
+    assert run.generated == 0
+    assert [samples[q]["reason"] for q in ("q1", "q2", "q3")] == reasons
+    assert config["think_format"]["name"] == ("magistral" if replies is _MAGISTRAL else "r1")
+
+
+def test_a_chat_runs_reading_is_the_same_however_its_samples_were_made(tmp_path):
+    # the first call per question: three replies close thinking they never opened, two finish without a marker;
+    # every later call finishes without a marker. -n 1 then -n 2 scored two samples unlike the fresh -n 2 run.
+    replies = {f"q{i}": ("4", ["x\n</think>\n\n\\boxed{4}" if i < 3 else "\\boxed{4}", "\\boxed{4}"])
+               for i in range(5)}
+    (tmp_path / "fresh").mkdir()
+    _, fresh, _ = _plain_chat_run(tmp_path / "fresh", replies, n=2)
+    (tmp_path / "resumed").mkdir()
+    _plain_chat_run(tmp_path / "resumed", replies, n=1)
+    # the resume's server (a new one) answers each question as the first server's later calls did
+    _, resumed, _ = _plain_chat_run(tmp_path / "resumed", {q: (g, texts[1:]) for q, (g, texts) in replies.items()},
+                                    n=2)
+    assert {k: (s["reason"], s["think_open"]) for k, s in resumed.items()} == \
+        {k: (s["reason"], s["think_open"]) for k, s in fresh.items()}
+    assert all(s["reason"] == "correct" for s in fresh.values())
+
+
+def test_auto_prefers_the_format_that_opens_the_reply_to_a_marker_on_a_line():
+    text = ("<|channel|>analysis<|message|>R1 models end with\n</think>\nand I might say \\boxed{5}; no, 4.<|end|>"
+            "<|start|>assistant<|channel|>final<|message|>The answer is 4.")
+    assert detect_from_completions([text]).format.name == "harmony"
+    result = CliRunner().invoke(main, ["verify", "--completion", text, "4"])
+    assert result.output.startswith("correct: answer 4"), result.output
+
+
+def test_verify_pairs_reads_opened_completions_with_the_format_given(tmp_path):
+    lines = [{"completion": "The tag is\n</think>\nanswer \\boxed{4}", "gold": "4"},
+             {"completion": "x\n</think>\n\\boxed{2}", "gold": "2"}, {"completion": "So \\boxed{7}", "gold": "7"}]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = CliRunner().invoke(main, ["verify", "--pairs", str(path), "--think-format", "magistral"])
+    reasons = [json.loads(line)["reason"] for line in result.output.splitlines() if line.startswith("{")]
+    assert reasons == ["correct", "correct", "correct"]

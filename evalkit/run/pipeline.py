@@ -347,7 +347,11 @@ def evaluate(
         run_dir.start(overwrite)
         config = _config(plans, identity, model_id, backend, replay_file, require_layers, environment, tp, dp, dtype,
                          max_model_len).to_dict()
-        config["think_format"] = decision.to_dict()
+        # the server rendered the prompts (a chat endpoint: no tokenizer here), so its replies are all there is to
+        # go by (read_replies); a resume with nothing to generate goes by what the run recorded
+        from_replies = (getattr(engine, "tokenizer", None) is None and not replays and budgets is None
+                        if engine is not None else bool((previous.get("think_format") or {}).get("from_replies")))
+        config["think_format"] = {**decision.to_dict(), **({"from_replies": True} if from_replies else {})}
         if detector is not None:
             config["reflection_model"] = detector
         if budgets is not None:  # every budget the run has had (a sweep may gain budgets)
@@ -374,18 +378,18 @@ def evaluate(
                 try:
                     generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
                                                     decision.format, pinned)
-                    if getattr(engine, "tokenizer", None) is None and not replays and budgets is None:
-                        # the server rendered the prompts: what its replies show is all there is to go by
-                        decision, reread = read_replies(run_dir, plans, verifiers, rules, set(wanted), system_prompt,
-                                                        trace, decision, think_format, pinned)
-                        rewritten += reread
-                        config["think_format"] = decision.to_dict()
-                        run_dir.write_config(config)
                 finally:
                     if own_engine:  # a caller's engine counts over all its runs
                         _say_servers(engine)
                         _close_engine(engine)
                     _close(verifiers)
+            if from_replies:
+                decision, reread = read_replies(run_dir, plans, lambda: task_verifiers(plans, judge_options,
+                                                                                       run_dir.path),
+                                                rules, set(wanted), system_prompt, trace, decision, think_format, pinned)
+                rewritten += reread
+                config["think_format"] = {**decision.to_dict(), "from_replies": True}
+                run_dir.write_config(config)
             timings["generate_verify_write_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             task_results = compute_results(run_dir.path, plans, rules, wanted)
@@ -615,21 +619,28 @@ def _think_format(choice, engine, records, plans, previous: dict[str, Any]) -> F
     return decision
 
 
-def read_replies(run_dir: RunDir, plans: list[TaskPlan], verifiers, rules, wanted: set, system_prompt: str | None,
-                 trace: bool, decision: FormatDecision, choice: Any, reflection_model: Any) -> tuple[FormatDecision, int]:
-    """What a chat endpoint's replies show of how the model thinks, once they are in (its server rendered the
-    prompts, so evalkit saw neither the template nor the tokenizer): with `--think-format auto` and nothing else to
-    go by, the format whose markers the replies hold (a Magistral server without a reasoning parser sends
-    `[THINK]…[/THINK]`, not r1's markers); and whether the template opened thinking (an R1 distill's replies close
-    thinking they never open, so one that never closes is unfinished thinking, not an answer), as a replay file is
-    read. The run's samples that read otherwise are checked again and their lines rewritten. Returns the run's
-    format decision and how many lines were rewritten."""
+def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, rules, wanted: set,
+                 system_prompt: str | None, trace: bool, decision: FormatDecision, choice: Any,
+                 reflection_model: Any) -> tuple[FormatDecision, int]:
+    """How a chat endpoint's replies think, read from all the run's replies once they are in (its server rendered
+    the prompts, so evalkit saw neither the template nor the tokenizer), as a replay file's are read:
+
+    - with `--think-format auto` and nothing read yet (the default r1), the format whose markers the replies hold
+      (a Magistral server without a reasoning parser sends `[THINK]…[/THINK]`) becomes the run's;
+    - whether the template opened thinking (`thinking.shows_opened` over every reply of the tasks whose spec does
+      not say `think_open`: an R1 distill's replies close thinking they never open), so that a reply that never
+      closes is unfinished thinking, not an answer. Every such sample records the reading.
+
+    The reading depends on the replies alone, not on which invocation made them (a resume reads as a fresh run
+    does). Samples whose verdict it changes are checked again (`make_verifiers()` builds the verifiers then), the
+    others have their `think_open` rewritten. Returns the run's format decision and how many lines were rewritten."""
+    from evalkit.run.loop import rejudge
     from evalkit.thinking import decide, shows_opened, split_think
 
     samples = [s for s in run_dir.samples() if sample_key(s) in wanted and isinstance(s.get("completion"), str)]
     before = fmt = decision.format
-    changed = False
-    if choice in (None, "auto") and decision.reason == DEFAULT_DECISION:
+    unread = decision.reason.removeprefix("resumed: ") == DEFAULT_DECISION
+    if choice in (None, "auto") and unread and samples:
         try:
             found = decide("auto", completions=[s["completion"] for s in samples])
         except InputError as e:  # two formats' markers: the default stays, and the user is told
@@ -637,29 +648,40 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], verifiers, rules, wante
             found = decision
         if found.format.thinks and found.format != fmt:
             decision = FormatDecision(found.format, f"auto, from the replies: {found.reason}")
-            fmt, changed = found.format, True
+            fmt = found.format
             print(f"evalkit: the replies hold the markers of the think format {fmt.name!r} ({found.reason}): the run "
                   "reads them so (--think-format names another)", file=sys.stderr)
     stated = {p.spec.name for p in plans if p.spec.think_open}
-    unstated = [s for s in samples if s["task"] not in stated and not s.get("think_open")]
+    unstated = [i for i, s in enumerate(samples) if s["task"] not in stated]
     opened = [bool(s.get("think_open")) for s in samples]
-    if unstated and shows_opened([(s["completion"], s.get("finish_reason")) for s in unstated], fmt):
-        # a reply that closes its thinking reads the same either way: only one that never closes is read anew
-        moved = [i for i, s in enumerate(samples) if s["task"] not in stated and not s.get("think_open")
-                 and split_think(s["completion"], False, fmt) != split_think(s["completion"], True, fmt)]
-        for i in moved:
-            opened[i] = True
-        if moved:
-            print(f"evalkit: the replies close thinking they never open (the chat template opens it): {len(moved)} "
-                  "that never close are read as unfinished thinking, not as answers", file=sys.stderr)
-            changed = True
-    if not changed:
-        return decision, 0
-    # another format reads every reply anew; else only the replies now read as opened
-    redo = [i for i, s in enumerate(samples) if fmt is not before or opened[i] != bool(s.get("think_open"))]
-    rewritten, _ = rejudge(run_dir, [samples[i] for i in redo], plans, verifiers, rules, system_prompt, trace, fmt,
-                           reflection_model, opened=[opened[i] for i in redo])
-    return decision, rewritten
+    shown = shows_opened([(samples[i]["completion"], samples[i].get("finish_reason")) for i in unstated], fmt)
+    for i in unstated:
+        opened[i] = shown
+    redo, flags = [], {}
+    for i, s in enumerate(samples):
+        was = bool(s.get("think_open"))
+        if fmt is not before or (opened[i] != was and split_think(s["completion"], was, fmt)
+                                 != split_think(s["completion"], opened[i], fmt)):
+            redo.append(i)
+        elif opened[i] != was:  # read the same either way (it closes its thinking): the line records the reading
+            flags[sample_key(s)] = {**s, "think_open": opened[i]}
+    if flags:
+        run_dir.replace_samples(flags)
+    if not redo:
+        return decision, len(flags)
+    if fmt is before and shown:
+        print(f"evalkit: the replies close thinking they never open (the chat template opens it): {len(redo)} that "
+              "never close are read as unfinished thinking, not as answers", file=sys.stderr)
+    elif fmt is before:  # replies since have outvoted the earlier reading
+        print(f"evalkit: the replies do not show a chat template that opens thinking: {len(redo)} samples that never "
+              "close are read as answers", file=sys.stderr)
+    verifiers = make_verifiers()
+    try:
+        rewritten, _ = rejudge(run_dir, [samples[i] for i in redo], plans, verifiers, rules, system_prompt, trace, fmt,
+                               reflection_model, opened=[opened[i] for i in redo])
+    finally:
+        _close(verifiers)
+    return decision, len(flags) + rewritten
 
 
 def _reflection_model(path: str | os.PathLike | None, trace: bool) -> tuple[dict[str, Any] | None, Any]:

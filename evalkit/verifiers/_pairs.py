@@ -77,15 +77,16 @@ def read_pairs(path: str | Path, verifier: str = "math", think_format: Any = "au
         rows.append({"line": n, "id": row.get("id", n), "verifier": verifier, "item": VerifyItem(
             text, row["gold"], finish_reason_of(row.get("finish_reason")), think_open, answer_only=field == "answer",
             think_format=_line_format(path, n, row, decided))})
-    return _think_open_shown(path, rows, stated=any("think_open" in r for _, r in raw))
+    return _think_open_shown(path, rows, decided, stated=any("think_open" in r for _, r in raw))
 
 
-def _think_open_shown(path: str | Path, rows: list[dict[str, Any]], stated: bool) -> list[dict[str, Any]]:
+def _think_open_shown(path: str | Path, rows: list[dict[str, Any]], fmt: ThinkFormat,
+                      stated: bool) -> list[dict[str, Any]]:
     """The rows read as opened by the prompt (think_open) where no line says and the completions show it
     (`shows_opened`), as `run --completions` and `analyze` read the same file: a completion that never closes
     its thinking is then unfinished thinking, not an answer."""
     items = [r["item"] for r in rows if not r["item"].answer_only]
-    if stated or not shows_opened([(i.completion, i.finish_reason) for i in items]):
+    if stated or not shows_opened([(i.completion, i.finish_reason) for i in items], fmt):
         return rows
     log.warning("evalkit: %s: the completions close thinking they never open: read as opened by the prompt "
                 "(think_open), so one that never closes is unfinished; give 'think_open' in the file to say "
