@@ -122,3 +122,21 @@ def test_reward_kwargs_verifier_options_reach_the_async_check(bound):
     # without them the answer is not read from the thinking: the options, not the batch, decide
     rows = asyncio.run(gather_all([(boxed_in_thinking, "7")]))
     assert rows[0]["score"] == 0.0
+
+
+def test_a_batch_of_math_and_code_rows_shares_one_deadline():
+    # each verifier's rows were checked in turn, each group with the whole deadline: slow math answers before the
+    # code rows made the batch take twice the deadline, and veRL's async give-up then scored every row 0
+    tests = '{"style": "call", "entry_point": "f", "cases": [{"input": [2], "output": 4}]}'
+    honest = "```python\ndef f(x):\n    return x * x\n```"
+    loop = "```python\ndef f(x):\n    while True:\n        pass\n```"
+    slow = ["</think>$\\boxed{9^{9^{9^{9^{%d}}}}}$" % i for i in range(12)]
+    rows = ([("mbpp", honest, tests)] + [("mbpp", loop, tests)] * 6 + [("math500", R1 % 3, "3")]
+            + [("math500", s, "1") for s in slow])
+    t = time.monotonic()
+    out = verl.compute_score_batch(*map(list, zip(*rows)), per_answer_s=1.0, batch_deadline_s=3.0)
+    took = time.monotonic() - t
+    assert [o["reason"] for o in out[:8]] == ["correct"] + ["timeout"] * 6 + ["correct"]
+    assert all(o["score"] == 0.0 for o in out[8:])
+    # side by side the batch ends with the math rows' deadline (3 s); in turn, the code rows' second came after it
+    assert took < 3.0 + 0.75, took

@@ -103,6 +103,18 @@ def answer_limit(per_answer_s: float | None, verifier_options: Any) -> float:
     return given if isinstance(given, (int, float)) and not isinstance(given, bool) else PER_ANSWER_S
 
 
+def verdicts_side_by_side(groups: Sequence[Callable[[], list[Verdict]]]) -> list[list[Verdict]]:
+    """Each group's verdicts (a call of `verdicts` for one verifier and its options: a batch that mixes math and code
+    rows), the groups checked side by side, so that the batch's deadline is the batch's, not each group's in turn
+    (a slow math group before the code group doubled it, and veRL's async give-up then scored every row 0)."""
+    if len(groups) <= 1:
+        return [group() for group in groups]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="evalkit-reward-group") as pool:
+        return list(pool.map(lambda group: group(), groups))
+
+
 def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any] | None = None,
              limits: Limits = Limits(), options: dict[str, Any] | None = None) -> list[Verdict]:
     """The verifier's Verdict for each completion against its gold (None gold: unjudged). Never raises.

@@ -22,10 +22,11 @@ given to `reward_func` wins over the variable.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import verdicts
+from evalkit.rewards._correctness import verdicts, verdicts_side_by_side
 from evalkit.rewards._inputs import is_code_tests, known_format
 from evalkit.rewards._judge import Limits
 from evalkit.thinking import get_format
@@ -107,10 +108,11 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
         label = labels[i] if i < len(labels) else None
         routes.setdefault("code" if is_code_tests(label) else verifier, []).append(i)
     results: list[Any] = [None] * n
-    for name, idx in routes.items():
-        golds = [labels[i] if i < len(labels) else None for i in idx]
-        judged = verdicts(name, [responses[i] for i in idx], golds, {"think_open": [think_open[i] for i in idx],
-                                                                     "think_format": think_format}, limits)
+    groups = [functools.partial(verdicts, name, [responses[i] for i in idx],
+                                [labels[i] if i < len(labels) else None for i in idx],
+                                {"think_open": [think_open[i] for i in idx], "think_format": think_format}, limits)
+              for name, idx in routes.items()]
+    for idx, judged in zip(routes.values(), verdicts_side_by_side(groups)):  # one deadline for the batch
         for i, v in zip(idx, judged):
             results[i] = v
     rewards = [0.0 if v.correct is None else (float(v.score) if partial else float(bool(v.correct)))

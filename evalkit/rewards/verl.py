@@ -42,7 +42,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts
+from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts, verdicts_side_by_side
 from evalkit.rewards._inputs import is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, _say_once
 from evalkit.types import Verdict
@@ -241,6 +241,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             row_options.append(_options(extras[i].get("verifier_options"), verifier_options))
             routes.setdefault((verifier, json.dumps(row_options[-1], sort_keys=True, default=str)), []).append(i)
             golds.append(ground_truths[i])
+        groups = []
         for (verifier, _), idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
                        # a row without think_open: the batch's completions say whether the template opened it
@@ -252,8 +253,10 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
                 verifier, options = f"{verifier}+judge", judge_reward_options(
                     judge_model, judge_base_url, judge_concurrency, rules=options)
-            for i, v in zip(idx, verdicts(verifier, [solution_strs[i] for i in idx], [golds[i] for i in idx],
-                                          columns, limits, options)):
+            groups.append(functools.partial(verdicts, verifier, [solution_strs[i] for i in idx],
+                                            [golds[i] for i in idx], columns, limits, options))
+        for idx, found in zip(routes.values(), verdicts_side_by_side(groups)):  # one deadline for the batch
+            for i, v in zip(idx, found):
                 results[i] = v
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         log.exception("evalkit: veRL compute_score failed")
