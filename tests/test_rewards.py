@@ -74,7 +74,7 @@ def test_math_reward_logs_answer_reason_and_counts_to_trl():
     assert out == [1.0, 0.0, 0.0]
     assert logs.extra == {"math_reward/answer": ["3", "4", None],
                           "math_reward/reason": ["correct", "wrong", "truncated"]}
-    assert logs.metrics == {"math_reward/unjudged": 0.0, "math_reward/timeout": 0.0}
+    assert logs.metrics == {"math_reward/unjudged": 0.0, "math_reward/timeout": 0.0, "math_reward/no_gold": 0.0}
 
 
 def test_math_reward_reads_the_solution_column_and_takes_its_last_box():
@@ -95,7 +95,9 @@ def test_unjudged_rows_are_none_and_model_faults_are_zero():
     logs = Logs()
     out = math_reward(completions=[R1 % "1", R1 % "1"], answer=[None, "1"], log_metric=logs.log_metric)
     assert out == [None, 1.0]
-    assert logs.metrics["math_reward/unjudged"] == 1.0
+    # a row without a gold (another reward's, in a mixed math and code dataset) is None, and counted apart from
+    # faults: `unjudged` stays the count a user watches for workers or a judge failing
+    assert (logs.metrics["math_reward/unjudged"], logs.metrics["math_reward/no_gold"]) == (0.0, 1.0)
     # no answer column at all: nothing can be judged, and nothing raises
     assert math_reward(completions=[R1 % "1"], question=["q"]) == [None]
 

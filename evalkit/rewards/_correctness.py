@@ -166,7 +166,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
         if formats[i] is None:
             out.append(Verdict.infra_error(f"unknown think format {format_names[i]!r}"))
         elif not found:
-            out.append(Verdict.infra_error("no gold answer for this row"))
+            out.append(Verdict.infra_error(NO_GOLD))
         else:
             out.append(best_verdict(found))
     return out
@@ -275,6 +275,9 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
     return rewards
 
 
+NO_GOLD = "no gold answer for this row"  # another reward's row in a mixed dataset (a code row to math_reward)
+
+
 def report(name: str, results: Sequence[Verdict], log_extra: Callable | None, log_metric: Callable | None) -> None:
     """Hand the verdicts to TRL's completions table and metrics, when TRL gave the callbacks."""
     try:
@@ -282,7 +285,11 @@ def report(name: str, results: Sequence[Verdict], log_extra: Callable | None, lo
             log_extra(f"{name}/answer", [v.answer for v in results])
             log_extra(f"{name}/reason", [v.reason for v in results])
         if log_metric is not None:
-            log_metric(f"{name}/unjudged", float(sum(v.correct is None for v in results)))
+            # rows without a gold (another reward's, in a mixed math and code dataset) are counted apart, so that
+            # `unjudged` stays the count of faults (workers, a judge, a verifier) a user watches for
+            no_gold = sum(v.correct is None and v.detail == NO_GOLD for v in results)
+            log_metric(f"{name}/unjudged", float(sum(v.correct is None for v in results) - no_gold))
+            log_metric(f"{name}/no_gold", float(no_gold))
             log_metric(f"{name}/timeout", float(sum(v.reason == "timeout" for v in results)))
             if any(v.judge is not None for v in results):
                 log_metric(f"{name}/flipped", float(sum(bool(v.judge and v.judge.flipped) for v in results)))
