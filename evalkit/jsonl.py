@@ -97,15 +97,18 @@ def without_lone_surrogates(value: Any) -> Any:
     return value
 
 
-def cut_partial_line(path: str | Path) -> None:
+def cut_partial_line(path: str | Path) -> int:
     """Cut a partial last line (what a process killed mid-write leaves) off the file at `path`, so that
-    appends start on a fresh line; a file that ends in a newline, or is empty or missing, is left as is."""
+    appends start on a fresh line; a file that ends in a newline, or is empty or missing, is left as is.
+    Returns how many bytes were cut (0: none)."""
     path = Path(path)
     if path.is_file() and path.stat().st_size:
         with open(path, "rb+") as f:
             data = f.read()
             if not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)
+                return len(data) - (data.rfind(b"\n") + 1)
+    return 0
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -1384,3 +1384,43 @@ def test_a_server_that_joins_mid_run_serving_another_model_is_kept_out_and_refus
     assert "answers again" not in r.stderr
     assert f"{refuses} answered 0, refused " in r.stderr and "(last: 500: " in r.stderr, r.stderr
     assert len(lines(tmp_path / "run" / "samples.jsonl")) == 12
+
+
+_ENGINE_START = r'''
+import multiprocessing, os, signal, sys, time
+from evalkit.backends.vllm import _start
+
+def idle():
+    time.sleep(60)
+
+class Starting:
+    """Stands in for vllm.LLM(): an engine process spawned, then a wait that never sees the signal (vLLM 0.32's
+    poll for its engine core, which Ctrl-C has killed, lasts VLLM_ENGINE_READY_TIMEOUT_S)."""
+    def __init__(self, **kwargs):
+        multiprocessing.get_context("spawn").Process(target=idle, daemon=True).start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        time.sleep(60)
+
+if __name__ == "__main__":
+    print("starting", flush=True)
+    try:
+        _start(Starting, {})
+    except KeyboardInterrupt:
+        time.sleep(0.5)
+        print("stopped", [p.is_alive() for p in multiprocessing.active_children()], flush=True)
+'''
+
+
+def test_ctrl_c_while_the_vllm_engine_starts_stops_the_run_at_once(tmp_path):
+    # no engine can start and be signalled at the right moment reliably here: the start is a stand-in with
+    # vLLM's behaviour (its wait for the engine core never sees Ctrl-C); the waiting and stopping are evalkit's
+    (tmp_path / "start.py").write_text(_ENGINE_START)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "start.py")], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.stdout.readline().strip() == "starting"
+    time.sleep(2.0)  # the engine process is up, the start waits
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert out.strip() == "stopped []", out  # stopped, and the engine's process with it
+    assert time.monotonic() - t < 10

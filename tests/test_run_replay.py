@@ -242,6 +242,20 @@ def test_a_second_run_on_a_directory_another_run_is_writing_is_refused(tmp_path)
     assert bad.returncode == 2 and not (tmp_path / "new").exists()
 
 
+def test_a_line_a_killed_run_cut_off_is_made_again_and_the_rerun_says_so(tmp_path):
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": s, "completion": "\\boxed{204}"}
+                                            for s in range(3)])
+    out = tmp_path / "run"
+    assert cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    whole = (out / "samples.jsonl").read_bytes()
+    (out / "samples.jsonl").write_bytes(whole[:-40])  # kill -9 as the last line was written
+    again = cli("run", "aime24", "--completions", str(f), "--out", str(out), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "its last line was cut off" in again.stderr and "that sample is made again" in again.stderr
+    assert "1 samples new, 2 reused" in again.stdout
+    assert sorted(json.loads(line)["sample"] for line in (out / "samples.jsonl").read_text().splitlines()) == [0, 1, 2]
+
+
 def test_chat_template_options_are_part_of_what_identifies_a_run(tmp_path):
     f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])
     out = tmp_path / "run"

@@ -278,7 +278,7 @@ def test_a_users_switch_row_counts_switches_and_hides_no_act(tmp_path):
     ("- {name: sanity, kind: check, pattern: sanity, cues: []}\n",  # a row that could never fire
      r"rules\.yaml:1: rule 1: field 'cues' must be a non-empty list"),
     (b"- {name: v, kind: check, pattern: 'v\xe9rifions'}\n",  # Latin-1: a UnicodeDecodeError traceback
-     r"rules\.yaml: cannot read rules \('utf-8' codec can't decode byte 0xe9"),
+     r"rules\.yaml:1: not UTF-8 text \(byte 37 of the line: invalid continuation byte\)"),
     ("- {name: x, kind: check, pattern: 'foo'\n",  # a seven-line PyYAML dump without the line
      r"rules\.yaml:1: malformed YAML: expected ',' or '}'"),
     # a nested repeat hung `evalkit analyze` (40 a's and a b ran for minutes); one matching the empty text made

@@ -48,7 +48,7 @@ class VLLMBackend(LocalModel):
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(engine_kwargs or {})
         try:
-            self.llm = LLM(**kwargs)
+            self.llm = _start(LLM, kwargs)
         except Exception as e:  # noqa: BLE001 - options vLLM refuses, a model folder it cannot load: one line
             given = {"--max-model-len": max_model_len, "--tp": tp if tp != 1 else None, "--revision": revision,
                      "--dtype": dtype if dtype != "auto" else None}
@@ -198,6 +198,35 @@ class VLLMBackend(LocalModel):
             except Exception:
                 pass
             del llm
+
+
+def _start(LLM: Any, kwargs: dict[str, Any]) -> Any:
+    """`LLM(**kwargs)`, started in a thread the caller waits on, so that Ctrl-C or SIGTERM while the engine starts
+    stops the run at once: vLLM 0.32 waits for an engine core process that the signal has killed until
+    VLLM_ENGINE_READY_TIMEOUT_S (600 s), then says it timed out. An interrupted start stops the engine's processes."""
+    import multiprocessing
+
+    done: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            done["llm"] = LLM(**kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            done["error"] = e
+
+    before = set(multiprocessing.active_children())
+    thread = threading.Thread(target=start, daemon=True, name="evalkit-vllm-start")
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except BaseException:  # Ctrl-C, SIGTERM: the engine's processes go with the run
+        for child in set(multiprocessing.active_children()) - before:
+            child.kill()
+        raise
+    if "error" in done:
+        raise done["error"]
+    return done["llm"]
 
 
 def _on_cpu() -> bool:

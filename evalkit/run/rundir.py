@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -211,7 +212,10 @@ class RunDir:
         """A writer that appends sample lines; a partial last line a killed run left is cut first,
         so appends start on a fresh line."""
         path = self.samples_path
-        cut_partial_line(path)
+        cut = cut_partial_line(path)
+        if cut:  # a run killed as it wrote: the sample of that line is made again, and the user is told
+            print(f"evalkit: {path}: its last line was cut off ({cut} bytes, a run killed as it wrote): removed; "
+                  "that sample is made again", file=sys.stderr)
         with open(path, "a", encoding="utf-8") as sink:
             yield SampleWriter(sink, self)
 
