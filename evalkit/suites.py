@@ -11,6 +11,7 @@ is reported on its own, and the run directory is named after the suite.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,7 +50,8 @@ def list_suites() -> list[Suite]:
 def find_suite(name: str) -> Suite | None:
     """The suite `name` stands for: a built-in suite's name, or a YAML file with a `tasks:` list."""
     path = Path(name)
-    if path.is_file():  # a file given by path, whatever its suffix (`S.YML`, `./mysuite`), as load_task reads one
+    # a file given by path, whatever its case (`S.YML`) or suffix (`./mysuite`); a bare name is a built-in's first
+    if (name.lower().endswith((".yaml", ".yml")) or os.sep in name) and path.is_file():
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -91,6 +93,10 @@ def _task_key(task: str) -> str:
     return task
 
 
+def _builtin(name: str) -> bool:
+    return (builtin_tasks_dir() / f"{name}.yaml").is_file() or (suites_dir() / f"{name}.yaml").is_file()
+
+
 def _parse_suite(path: Path) -> Suite:
     data, node = read_yaml(path, "suite")
     lines = key_lines(node)
@@ -107,9 +113,12 @@ def _parse_suite(path: Path) -> Suite:
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise err("tasks", "expected a non-empty list of task names or YAML paths")
     # a path in a user's suite is relative to the suite file, as a task spec's data paths are
-    resolved = tuple(str((path.parent / t).resolve()) if t.lower().endswith((".yaml", ".yml")) else t for t in tasks)
+    def beside(t: str) -> bool:  # a file next to the suite, named as a path: the suite's own, not a built-in
+        return t.lower().endswith((".yaml", ".yml")) or (os.sep in t or not _builtin(t)) and (path.parent / t).is_file()
+
+    resolved = tuple(str((path.parent / t).resolve()) if beside(t) else t for t in tasks)
     for listed, task in zip(tasks, resolved):  # checked here, where the suite's file and line can be named
-        if task.lower().endswith((".yaml", ".yml")):
+        if beside(listed) or task.lower().endswith((".yaml", ".yml")):
             if not Path(task).is_file():
                 raise err("tasks", f"lists {listed!r}, which is no file ({task})")
         elif not ((builtin_tasks_dir() / f"{task}.yaml").is_file() or (suites_dir() / f"{task}.yaml").is_file()

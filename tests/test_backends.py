@@ -1394,11 +1394,13 @@ def idle():
     time.sleep(60)
 
 class Starting:
-    """Stands in for vllm.LLM(): an engine process spawned, then a wait that never sees the signal (vLLM 0.32's
-    poll for its engine core, which Ctrl-C has killed, lasts VLLM_ENGINE_READY_TIMEOUT_S)."""
+    """Stands in for vllm.LLM(): a while loading (config, tokenizer, weights), then an engine process spawned,
+    then a wait that never sees the signal (vLLM 0.32's poll for its engine core, which Ctrl-C has killed,
+    lasts VLLM_ENGINE_READY_TIMEOUT_S)."""
     def __init__(self, **kwargs):
-        multiprocessing.get_context("spawn").Process(target=idle, daemon=True).start()
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        time.sleep(float(sys.argv[1]))
+        multiprocessing.get_context("spawn").Process(target=idle).start()  # vLLM's engine core: not a daemon
         time.sleep(60)
 
 if __name__ == "__main__":
@@ -1406,19 +1408,22 @@ if __name__ == "__main__":
     try:
         _start(Starting, {})
     except KeyboardInterrupt:
-        time.sleep(0.5)
+        time.sleep(float(sys.argv[1]) + 1.5)
         print("stopped", [p.is_alive() for p in multiprocessing.active_children()], flush=True)
 '''
 
 
-def test_ctrl_c_while_the_vllm_engine_starts_stops_the_run_at_once(tmp_path):
+@pytest.mark.parametrize("spawned", ["before", "after"])
+def test_ctrl_c_while_the_vllm_engine_starts_stops_the_run_at_once(tmp_path, spawned):
     # no engine can start and be signalled at the right moment reliably here: the start is a stand-in with
-    # vLLM's behaviour (its wait for the engine core never sees Ctrl-C); the waiting and stopping are evalkit's
+    # vLLM's behaviour (its wait for the engine core never sees Ctrl-C); the waiting and stopping are evalkit's.
+    # Ctrl-C comes after the engine process is spawned, or before (the start goes on and spawns it later)
     (tmp_path / "start.py").write_text(_ENGINE_START)
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "start.py")], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    load_s = 0.2 if spawned == "before" else 2.0
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "start.py"), str(load_s)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert proc.stdout.readline().strip() == "starting"
-    time.sleep(2.0)  # the engine process is up, the start waits
+    time.sleep(1.5)
     t = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)

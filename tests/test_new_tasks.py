@@ -179,3 +179,14 @@ def test_a_suite_file_is_read_whatever_its_suffix(tmp_path):
     for name in ("S.YML", "mysuite"):
         (tmp_path / name).write_text("name: s\ntasks: [aime24, aime25]\n")
         assert expand_suites([str(tmp_path / name)]) == ["aime24", "aime25"]
+
+
+def test_a_file_named_like_a_built_in_suite_does_not_hide_it_and_a_suites_own_files_are_its(tmp_path, monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "aime").write_text("not a suite\n")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "outer.yaml").write_text("tasks: [inner, aime26]\n")
+    (tmp_path / "s" / "inner").write_text("tasks: [aime24]\n")  # a suite beside it, named without a suffix
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert expand_suites(["aime"]) == ["aime24", "aime25", "aime26"]
+    assert expand_suites(["../s/outer.yaml"]) == ["aime24", "aime26"]

@@ -813,3 +813,28 @@ def test_verify_pairs_reads_opened_completions_with_the_format_given(tmp_path):
     result = CliRunner().invoke(main, ["verify", "--pairs", str(path), "--think-format", "magistral"])
     reasons = [json.loads(line)["reason"] for line in result.output.splitlines() if line.startswith("{")]
     assert reasons == ["correct", "correct", "correct"]
+
+
+def test_a_judge_that_is_down_when_the_replies_are_read_leaves_the_samples_and_the_run_finishes(tmp_path, monkeypatch,
+                                                                                                capfd):
+    # the samples to read anew need the run's verifiers, built again on a resume: a judge that is down then
+    # failed the whole run (no results.json), and every resume after it
+    from evalkit.run import pipeline
+
+    real = pipeline.read_replies
+    monkeypatch.setattr(pipeline, "read_replies", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        _plain_chat_run(tmp_path, _DISTILL)
+    monkeypatch.setattr(pipeline, "read_replies", real)
+
+    def judge_down(*args, **kwargs):
+        raise InputError("the judge judge: judge server http://127.0.0.1:9/v1 unreachable")
+
+    monkeypatch.setattr(pipeline, "task_verifiers", judge_down)
+    run, samples, _ = _plain_chat_run(tmp_path, _DISTILL)
+    assert run.generated == 0 and (run.run_dir / "results.json").is_file()
+    assert samples["q3"]["reason"] == "correct"  # as it was read; the next run reads it anew
+    assert "1 samples are not read anew as the replies show: the judge judge" in capfd.readouterr().err
+    monkeypatch.undo()
+    _, samples, _ = _plain_chat_run(tmp_path, _DISTILL)
+    assert samples["q3"]["reason"] == "no_answer"

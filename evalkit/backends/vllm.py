@@ -207,26 +207,54 @@ def _start(LLM: Any, kwargs: dict[str, Any]) -> Any:
     import multiprocessing
 
     done: dict[str, Any] = {}
+    # waited on as an Event, not by joining the thread: a join that Ctrl-C interrupts marks the thread stopped
+    # (CPython 3.11), though it runs on
+    finished = threading.Event()
 
     def start() -> None:
         try:
             done["llm"] = LLM(**kwargs)
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
             done["error"] = e
+        finally:
+            finished.set()
 
     before = set(multiprocessing.active_children())
-    thread = threading.Thread(target=start, daemon=True, name="evalkit-vllm-start")
-    thread.start()
+    threading.Thread(target=start, daemon=True, name="evalkit-vllm-start").start()
     try:
-        while thread.is_alive():
-            thread.join(0.2)
+        while not finished.wait(0.2):
+            pass
     except BaseException:  # Ctrl-C, SIGTERM: the engine's processes go with the run
-        for child in set(multiprocessing.active_children()) - before:
-            child.kill()
+        _stop_engine_processes(before, finished)
         raise
     if "error" in done:
         raise done["error"]
     return done["llm"]
+
+
+def _stop_engine_processes(before: set, finished: threading.Event) -> None:
+    """Kill the processes an interrupted engine start made (with their own children: tensor-parallel workers),
+    now and, as the start goes on in its thread and may spawn the engine core later, until it ends."""
+    import multiprocessing
+
+    def sweep() -> None:
+        for child in set(multiprocessing.active_children()) - before:
+            try:
+                import psutil  # vLLM's own dependency
+
+                for grandchild in psutil.Process(child.pid).children(recursive=True):
+                    grandchild.kill()
+            except Exception:  # noqa: BLE001 - gone already, or no psutil: the child itself is killed below
+                pass
+            child.kill()
+
+    def watch() -> None:
+        while not finished.wait(0.2):
+            sweep()
+        sweep()
+
+    sweep()
+    threading.Thread(target=watch, daemon=True, name="evalkit-vllm-stop").start()
 
 
 def _on_cpu() -> bool:

@@ -337,8 +337,6 @@ def evaluate(
                     engine.close()
                 _close(verifiers)
                 raise
-            if not requests:
-                _close(verifiers)
             print(f"evalkit: checked again {len(faulted)} samples whose verifier or judge had failed: {judged} are "
                   "judged now" + ("" if judged == len(faulted) else f", {len(faulted) - judged} failed again (their "
                                   "detail says why)"), file=sys.stderr)
@@ -349,7 +347,7 @@ def evaluate(
                          max_model_len).to_dict()
         # the server rendered the prompts (a chat endpoint: no tokenizer here), so its replies are all there is to
         # go by (read_replies); a resume with nothing to generate goes by what the run recorded
-        from_replies = (getattr(engine, "tokenizer", None) is None and not replays and budgets is None
+        from_replies = (backend == "openai" and getattr(engine, "tokenizer", None) is None and budgets is None
                         if engine is not None else bool((previous.get("think_format") or {}).get("from_replies")))
         config["think_format"] = {**decision.to_dict(), **({"from_replies": True} if from_replies else {})}
         if detector is not None:
@@ -374,22 +372,24 @@ def evaluate(
             timings: dict[str, float] = {}
             t0 = time.perf_counter()
             generated = 0
-            if requests:
-                try:
-                    generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress, trace,
-                                                    decision.format, pinned)
-                finally:
-                    if own_engine:  # a caller's engine counts over all its runs
-                        _say_servers(engine)
-                        _close_engine(engine)
-                    _close(verifiers)
-            if from_replies:
-                decision, reread = read_replies(run_dir, plans, lambda: task_verifiers(plans, judge_options,
-                                                                                       run_dir.path),
-                                                rules, set(wanted), system_prompt, trace, decision, think_format, pinned)
-                rewritten += reread
-                config["think_format"] = {**decision.to_dict(), "from_replies": True}
-                run_dir.write_config(config)
+            try:
+                if requests:
+                    try:
+                        generated = generate_and_verify(engine, requests, plans, verifiers, rules, run_dir, progress,
+                                                        trace, decision.format, pinned)
+                    finally:
+                        if own_engine:  # a caller's engine counts over all its runs
+                            _say_servers(engine)
+                            _close_engine(engine)
+                if from_replies:  # with the verifiers the run has open (built, and checked, only if it has none)
+                    decision, reread = read_replies(run_dir, plans, verifiers or (lambda: task_verifiers(
+                        plans, judge_options, run_dir.path)), rules, set(wanted), system_prompt, trace, decision,
+                        think_format, pinned)
+                    rewritten += reread
+                    config["think_format"] = {**decision.to_dict(), "from_replies": True}
+                    run_dir.write_config(config)
+            finally:
+                _close(verifiers)
             timings["generate_verify_write_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             task_results = compute_results(run_dir.path, plans, rules, wanted)
@@ -632,13 +632,15 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, ru
       closes is unfinished thinking, not an answer. Every such sample records the reading.
 
     The reading depends on the replies alone, not on which invocation made them (a resume reads as a fresh run
-    does). Samples whose verdict it changes are checked again (`make_verifiers()` builds the verifiers then), the
-    others have their `think_open` rewritten. Returns the run's format decision and how many lines were rewritten."""
+    does). Samples whose verdict it changes are checked again (with `make_verifiers`: the run's open verifiers, or
+    a callable that builds them; a judge that is down then leaves them as they were, with a warning), the others
+    have their `think_open` rewritten. Returns the run's format decision and how many lines were rewritten."""
     from evalkit.run.loop import rejudge
     from evalkit.thinking import decide, shows_opened, split_think
 
     samples = [s for s in run_dir.samples() if sample_key(s) in wanted and isinstance(s.get("completion"), str)]
     before = fmt = decision.format
+    before_decision = decision
     unread = decision.reason.removeprefix("resumed: ") == DEFAULT_DECISION
     if choice in (None, "auto") and unread and samples:
         try:
@@ -675,12 +677,19 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, ru
     elif fmt is before:  # replies since have outvoted the earlier reading
         print(f"evalkit: the replies do not show a chat template that opens thinking: {len(redo)} samples that never "
               "close are read as answers", file=sys.stderr)
-    verifiers = make_verifiers()
+    built = callable(make_verifiers)
+    try:
+        verifiers = make_verifiers() if built else make_verifiers
+    except InputError as e:  # a judge that is down now: the samples stay as they were read, and the user is told
+        print(f"evalkit: warning: {len(redo)} samples are not read anew as the replies show: {e}; rerun when it "
+              "is back", file=sys.stderr)
+        return before_decision, len(flags)
     try:
         rewritten, _ = rejudge(run_dir, [samples[i] for i in redo], plans, verifiers, rules, system_prompt, trace, fmt,
                                reflection_model, opened=[opened[i] for i in redo])
     finally:
-        _close(verifiers)
+        if built:
+            _close(verifiers)
     return decision, len(flags) + rewritten
 
 
