@@ -162,10 +162,14 @@ class BackendCapabilities:
         model, and the think prefill is not its concern (the completions are what they are).
     remote: it sends requests to servers (`base_url`); more throughput comes from more servers, not
         from Ray replicas of it (`--dp` refuses it).
+    server_renders: the server applies the chat template (an OpenAI-compatible chat endpoint), so whether a
+        prompt opened thinking, and how the model thinks, is known only from the replies: the run reads them
+        once they are in (`run.pipeline.read_replies`). An instance may declare it (its endpoint decides).
     """
 
     replays: bool = False
     remote: bool = False
+    server_renders: bool = False
 
 
 def backend_capabilities(backend: Any) -> BackendCapabilities:

@@ -182,6 +182,8 @@ class OpenAIBackend:
         elif tokenizer is not None:
             raise InputError("--tokenizer is for --endpoint completions (the chat endpoint renders prompts on the "
                              "server)")
+        # the chat endpoint's server renders the prompts: the run reads how the model thinks from the replies
+        self.capabilities = BackendCapabilities(remote=True, server_renders=self.tokenizer is None)
 
     def _load_tokenizer(self, given: str | None) -> Any:
         """The tokenizer the completions endpoint renders with: the one named, else the model's name, else

@@ -347,7 +347,7 @@ def evaluate(
                          max_model_len).to_dict()
         # the server rendered the prompts (a chat endpoint: no tokenizer here), so its replies are all there is to
         # go by (read_replies); a resume with nothing to generate goes by what the run recorded
-        from_replies = (backend == "openai" and getattr(engine, "tokenizer", None) is None and budgets is None
+        from_replies = (backend_capabilities(engine).server_renders and budgets is None
                         if engine is not None else bool((previous.get("think_format") or {}).get("from_replies")))
         config["think_format"] = {**decision.to_dict(), **({"from_replies": True} if from_replies else {})}
         if detector is not None:
