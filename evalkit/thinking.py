@@ -374,7 +374,8 @@ def opened_vote(text: str, think_format: "str | ThinkFormat | None" = None, fini
     return 0
 
 
-def shows_opened(completions: Sequence[tuple[str, str | None]], think_format: "str | ThinkFormat | None" = None) -> bool:
+def shows_opened(completions: Sequence[tuple[str, str | None]],
+                 think_format: "str | ThinkFormat | None" = None) -> bool:
     """Whether (text, finish reason) pairs of one model show that its prompt opened thinking (`opened_vote` summed,
     closes that start or end their line only): closing thinking they never opened outweighs finishing without any
     marker. With no format named, any built-in row's markers can show it."""
@@ -577,9 +578,11 @@ def _marker_placed(text: str, fmt: ThinkFormat) -> int:
         return 2
     for marker in fmt.markers():
         at = text.find(marker)
-        while at >= 0:
+        while at >= 0:  # each look is bounded: a degenerate line of thousands of markers stays linear
             end = at + len(marker)
-            if not text[text.rfind("\n", 0, at) + 1:at].strip() or not text[end:].split("\n", 1)[0].strip():
+            head, tail = text[max(0, at - 64):at].rstrip(" \t\r"), text[end:end + 64].lstrip(" \t\r")
+            if (head.endswith("\n") or not head and at <= 64
+                    or tail.startswith("\n") or not tail and end + 64 >= len(text)):
                 return 1
             at = text.find(marker, end)
     return 0

@@ -129,7 +129,8 @@ def test_a_spec_path_without_a_yaml_suffix_runs_into_the_out_folder(tmp_path):
     (tmp_path / "work").mkdir()
     (tmp_path / "specs" / "p.jsonl").write_text(json.dumps({"id": "p1", "problem": "1+1?", "answer": "2"}) + "\n")
     for name in ("t", "U.YAML"):
-        (tmp_path / "specs" / name).write_text(f"name: {name.lower()}\ndataset: {{local: p.jsonl}}\nfields: {{id: id}}\n")
+        (tmp_path / "specs" / name).write_text(f"name: {name.lower()}\ndataset: {{local: p.jsonl}}\n"
+                                               "fields: {id: id}\n")
     (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "p1", "sample": 0, "completion": "\\boxed{2}"}) + "\n")
     for name, folder in (("t", "t--c"), ("U.YAML", "U--c")):
         r = cli("run", f"../specs/{name}", "--completions", "../c.jsonl", "--no-progress", cwd=tmp_path / "work")

@@ -1028,8 +1028,11 @@ def test_without_user_namespaces_honest_threads_and_the_run_directory_hold(grade
 def test_a_checkout_under_the_environments_prefix_is_not_readable_to_runs(tmp_path, monkeypatch):
     # an editable install's path entry ($VIRTUAL_ENV/src/app, /usr/src/app) holds the project's own files,
     # earlier runs' reports among them: only the environment's library directories are the runs' to read
+    import sysconfig
+
     from evalkit.sandbox import _layers
 
+    sysconfig.get_paths()  # read the interpreter's build settings before sys.path is replaced below
     site = tmp_path / "lib" / "python3" / "site-packages"
     checkout = tmp_path / "src" / "app"
     for d in (site, site / "pkg.egg", checkout):

@@ -758,7 +758,8 @@ _MAGISTRAL = {"q1": ("4", "[THINK]2+2 is \\boxed{4}.[/THINK]I believe it is 5.")
 
 
 @pytest.mark.parametrize("replies, reasons", [(_DISTILL, ["correct", "correct", "no_answer"]),
-                                              (_MAGISTRAL, ["wrong", "no_answer", "correct"])], ids=["distill", "magistral"])
+                                              (_MAGISTRAL, ["wrong", "no_answer", "correct"])],
+                         ids=["distill", "magistral"])
 def test_a_chat_run_stopped_before_its_replies_were_read_reads_them_on_the_resume(tmp_path, monkeypatch, replies,
                                                                                   reasons):
     # Ctrl-C after the samples were written, before the replies were read: the resume, with nothing left to

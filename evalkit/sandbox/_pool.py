@@ -522,7 +522,7 @@ class _Slot:
                 return True, "", None
             try:
                 ok = plain.wire_matches(reply["ok"], want, self.config.rel_tol, self.config.abs_tol)
-            except Exception as e:  # comparing the candidate's value failed: its fault, unless the test's own is at fault
+            except Exception as e:  # the comparison failed: the candidate's fault, unless the test's own value is
                 try:
                     plain.dump_plain(want)
                 except plain.PlainError as bad:
