@@ -11,7 +11,6 @@ is reported on its own, and the run directory is named after the suite.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +18,7 @@ from typing import Sequence
 import yaml
 
 from evalkit.errors import InputError
-from evalkit.taskspec import builtin_tasks_dir
+from evalkit.taskspec import builtin_tasks_dir, names_a_file
 from evalkit.yamlfile import key_lines, read_yaml
 
 _SUITE_KEYS = {"name", "description", "tasks"}
@@ -51,7 +50,7 @@ def find_suite(name: str) -> Suite | None:
     """The suite `name` stands for: a built-in suite's name, or a YAML file with a `tasks:` list."""
     path = Path(name)
     # a file given by path, whatever its case (`S.YML`) or suffix (`./mysuite`); a bare name is a built-in's first
-    if (name.lower().endswith((".yaml", ".yml")) or os.sep in name) and path.is_file():
+    if names_a_file(name) and path.is_file():
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -85,7 +84,7 @@ def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[s
 
 def _task_key(task: str) -> str:
     """What names one task: a spec file's resolved path, else the name."""
-    if task.lower().endswith((".yaml", ".yml")) or "/" in task:
+    if names_a_file(task):
         try:
             return str(Path(task).resolve())
         except (OSError, RuntimeError):
@@ -114,15 +113,15 @@ def _parse_suite(path: Path) -> Suite:
         raise err("tasks", "expected a non-empty list of task names or YAML paths")
     # a path in a user's suite is relative to the suite file, as a task spec's data paths are
     def beside(t: str) -> bool:  # a file next to the suite, named as a path: the suite's own, not a built-in
-        return t.lower().endswith((".yaml", ".yml")) or (os.sep in t or not _builtin(t)) and (path.parent / t).is_file()
+        return (t.lower().endswith((".yaml", ".yml"))
+                or (names_a_file(t) or not _builtin(t)) and (path.parent / t).is_file())
 
     resolved = tuple(str((path.parent / t).resolve()) if beside(t) else t for t in tasks)
     for listed, task in zip(tasks, resolved):  # checked here, where the suite's file and line can be named
         if beside(listed) or task.lower().endswith((".yaml", ".yml")):
             if not Path(task).is_file():
                 raise err("tasks", f"lists {listed!r}, which is no file ({task})")
-        elif not ((builtin_tasks_dir() / f"{task}.yaml").is_file() or (suites_dir() / f"{task}.yaml").is_file()
-                  or (path.parent / task).is_file()):
+        elif not _builtin(task):  # a file beside the suite is the branch above
             known = ", ".join(p.stem for p in sorted(builtin_tasks_dir().glob("*.yaml")))
             suites = ", ".join(p.stem for p in sorted(suites_dir().glob("*.yaml")))
             raise err("tasks", f"lists {listed!r}, which is not a built-in task (known: {known}), a built-in "

@@ -133,6 +133,12 @@ def list_tasks() -> list[TaskSpec]:
     return [load_task(p) for p in sorted(builtin_tasks_dir().glob("*.yaml"))]
 
 
+def names_a_file(text: str) -> bool:
+    """Whether a task or suite argument is a path (a YAML name in any case, or anything with a folder in it) rather
+    than a built-in's name."""
+    return text.lower().endswith((".yaml", ".yml")) or "/" in text
+
+
 def load_task(name_or_path: str | os.PathLike) -> TaskSpec:
     """A built-in task by name, or a user's YAML file by path. Raises InputError with file and line."""
     text = str(name_or_path)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from evalkit.backends.base import Backend, backend_name, sample_seed
 from evalkit.errors import InputError, ServerError
 from evalkit.run.rundir import Key, RunDir
-from evalkit.taskspec import TaskSpec, generation_problem, load_problems, prompt_messages
+from evalkit.taskspec import TaskSpec, generation_problem, load_problems, names_a_file, prompt_messages
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import GenerationSettings, Problem, Request
 
@@ -43,8 +43,8 @@ def run_dir_name(tasks: Sequence[str], model: str | None, completions: str | Non
     """`<tasks joined by +>--<model with / as _>`, or the completions file's name for a replay run."""
     # a spec file is named by its stem: `tasks/x.yaml`, `X.YML` and a path without a suffix alike (joined to
     # --out's folder, a path would put the run outside it)
-    names = "+".join(Path(t).stem if t.lower().endswith((".yaml", ".yml")) else Path(t).name if "/" in t else t
-                     for t in tasks)
+    names = "+".join((Path(t).stem if t.lower().endswith((".yaml", ".yml")) else Path(t).name) if names_a_file(t)
+                     else t for t in tasks)
     if completions:
         from evalkit.backends.replay import replay_name
 
