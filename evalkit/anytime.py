@@ -121,7 +121,8 @@ class _Counter:
             return TOKENS
         if samples[0]["model"] not in self.per_model:
             return CHARACTERS
-        missing = sum(not s.get("completion_tokens") for s in samples)
+        # an empty completion has nothing to estimate
+        missing = sum(not s.get("completion_tokens") and bool(s["completion"]) for s in samples)
         if not missing:
             return RECORDED
         return (f"recorded tokens (estimated from characters; {missing} of {len(samples)} samples without "
@@ -161,7 +162,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         reachable hub, else recorded counts), "recorded", a tokenizer name or path, or a tokenizer object.
     answer_tokens, answer_cue: the probe's answer length and the text after the close.
     """
-    from evalkit.metrics import summarize
+    from evalkit.run.results import summarizer
     from evalkit.run.rundir import RunDir, scored_samples
 
     run_dir = Path(run_dir)
@@ -285,8 +286,9 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         of_model[(s["task"], s["model"])].append(s)
     results = []
     for (task, model), ps in sorted(groups.items()):
-        equivalent = _equivalence(specs.get(task, {}))
-        out = budget_results([p.as_sample() for p in ps], lambda ss: summarize(ss, equivalent=equivalent))
+        spec = specs.get(task, {})
+        # summarized as the run's own results are: its `metrics:`, no maj@k for programs
+        out = budget_results([p.as_sample() for p in ps], summarizer(_rules(spec), spec.get("metrics")))
         results.append({"task": task, "model": model, "generated": generate,
                         "unit": counter.unit(of_model[(task, model)]), **out})
     units = list(dict.fromkeys(r["unit"] for r in results))
@@ -313,15 +315,15 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     return summary
 
 
-def _equivalence(spec: dict[str, Any]) -> Any:
-    """The task verifier's answer equivalence for maj@k (None: text equality, or no votes at all)."""
-    from evalkit.verifiers.base import equivalence, get_verifier
+def _rules(spec: dict[str, Any]) -> Any:
+    """The task's rules verifier, from its entry in config.json (None when it cannot be built here, an
+    uninstalled plugin: answers vote, grouped by text)."""
+    from evalkit.verifiers.base import rules_verifier
 
     try:
-        verifier = get_verifier(spec.get("verifier", "math"), **(spec.get("verifier_options") or {}))
-    except Exception:  # an unknown plugin: maj@k groups by text
+        return rules_verifier(spec.get("verifier", "math"), **(spec.get("verifier_options") or {}))
+    except Exception:  # an uninstalled or broken plugin: maj@k groups by text
         return None
-    return equivalence(verifier)
 
 
 def _think_open(s: dict[str, Any], fmt: ThinkFormat) -> bool:
@@ -333,7 +335,8 @@ def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | N
     """The last trajectory answer ending at or before `cut` (characters), and its verdict.
 
     A candidate the analyzer could not verify counts as not correct (the model's answer, not an
-    infrastructure fault); no candidate is no answer.
+    infrastructure fault); no candidate is no answer. A sample that is itself unjudged (its gold cannot
+    be checked, a verifier fault) is unjudged at every budget, so each budget counts the same problems.
     """
     trace = s.get("trace") or {}
     trajectory = trace.get("trajectory") or []
@@ -342,9 +345,10 @@ def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | N
                          "--no-generate needs the analyzer's character positions (rerun without --tokenizer)")
     positions = [t["position"] for t in trajectory]
     i = bisect.bisect_right(positions, cut) - 1
-    if i < 0:
-        return None, False
-    return trajectory[i].get("answer"), trajectory[i].get("correct") is True
+    answer = trajectory[i].get("answer") if i >= 0 else None
+    if s.get("correct") is None:
+        return answer, None
+    return answer, i >= 0 and trajectory[i].get("correct") is True
 
 
 def _cut_short(s: dict[str, Any], split: Any) -> bool:

@@ -579,3 +579,56 @@ def test_a_base_url_alone_means_the_openai_backend_as_for_run(monkeypatch, tmp_p
     assert given["backend_options"]["backend"] == "openai" and given["backend_options"]["endpoint"] == "completions"
     r = CliRunner().invoke(main, ["anytime", str(tmp_path), "--base-url", "http://h/v1", "--backend", "vllm"])
     assert given["backend_options"]["backend"] == "vllm"  # named, it is what was named (and refuses a URL)
+
+
+def _replayed_run(tmp_path: Path, spec: str, rows: list[dict], replay: list[dict]) -> Path:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "t.yaml").write_text(spec)
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in replay))
+    return evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                            progress=False).run_dir
+
+
+def test_a_problem_the_run_could_not_judge_is_unjudged_at_every_budget(tmp_path):
+    # p4's gold is empty: the run leaves its samples unjudged (avg@n over p1 alone); a budget that cuts its
+    # thinking once counted its candidate as wrong, a curve over two problems at 100 and over one past it
+    thought = "So the answer is 7. " + "Let me check that again carefully. " * 10
+    replay = [{"problem_id": p, "sample": 0, "completion": f"<think>{thought}</think>\n\n$\\boxed{{7}}$",
+               "completion_tokens": len(thought) + 30} for p in ("p1", "p4")]
+    run = _replayed_run(tmp_path, "name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n",
+                        [{"id": "p1", "problem": "3+4?", "answer": "7"}, {"id": "p4", "problem": "1+1?", "answer": ""}],
+                        replay)
+    [headline] = json.loads((run / "results.json").read_text())["results"]
+    assert headline["metrics"]["avg@n"]["n_problems"] == 1
+    summary = anytime(run, budgets=[100, 100000], generate=False, tokenizer="recorded")
+    rows = {row["budget"]: row for row in summary["results"][0]["budgets"]}
+    assert rows[100]["metrics"]["avg@n"]["n_problems"] == 1 and rows[100]["metrics"]["avg@n"]["value"] == 1.0
+    assert rows[100000]["metrics"]["avg@n"]["n_problems"] == 1
+    cut = probes(run)[(summary["results"][0]["model"], "p4", 0, 100)]
+    assert cut["source"] == "trajectory" and cut["correct"] is None
+
+
+def test_anytime_curves_report_the_metrics_the_run_reports(tmp_path):
+    # a task that asks for avg@n alone, and a code task (programs do not vote): the curves once carried the
+    # default metrics, maj@k over program texts included, wherever the run's own results did not
+    think = "<think>" + "Let me write the function carefully. " * 8 + "</think>\n"
+    program = "```python\ndef add(a, b):\n    return a + b\n```"
+    rows = [{"id": "add", "problem": "Write add(a, b).",
+             "tests": {"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]}}]
+    replay = [{"problem_id": "add", "sample": i, "completion": think + program.replace("a + b", ["a + b", "b + a"][i]),
+               "completion_tokens": 120} for i in range(2)]
+    code = _replayed_run(tmp_path / "code", "name: c\ndataset: {local: p.jsonl}\nfields: {id: id, tests: tests}\n"
+                         "verifier: code\ngeneration: {n: 2}\n", rows, replay)
+    [own] = json.loads((code / "results.json").read_text())["results"]
+    summary = anytime(code, budgets=[40, 100000], generate=False, tokenizer="recorded")
+    for row in summary["results"][0]["budgets"]:
+        assert sorted(row["metrics"]) == sorted(own["metrics"]), row["metrics"]
+        assert not any(k.startswith("maj@") for k in row["metrics"])
+    answer = "<think>" + "So it is 7. " * 12 + "</think>\n\n$\\boxed{7}$"
+    math = _replayed_run(tmp_path / "math", "name: m\ndataset: {local: p.jsonl}\nfields: {id: id}\nmetrics: [avg@n]\n"
+                         "generation: {n: 2}\n", [{"id": "p1", "problem": "3+4?", "answer": "7"}],
+                         [{"problem_id": "p1", "sample": i, "completion": answer, "completion_tokens": 60}
+                          for i in range(2)])
+    summary = anytime(math, budgets=[20, 100000], generate=False, tokenizer="recorded")
+    assert [sorted(row["metrics"]) for row in summary["results"][0]["budgets"]] == [["avg@n"], ["avg@n"]]

@@ -140,6 +140,44 @@ def test_a_thinking_axis_within_a_factor_of_four_still_has_labels():
         assert some <= texts, texts
 
 
+def test_a_run_that_never_thinks_plots_no_point_at_its_budgets():
+    # every budget's mean thinking is 0: the chart put its points at the budgets (100, 1k, 10k) instead
+    from evalkit.report import charts
+
+    rows = [{"budget": b, "mean_thinking_tokens": 0, "metrics": {"avg@n": {"value": 1.0}}} for b in (100, 1000, 10000)]
+    assert charts.accuracy_vs_thinking([{"anytime": {"budgets": rows}}], ["m"]) is None
+    rows[0]["mean_thinking_tokens"] = 50  # one that thinks is drawn where it thought, the others not at all
+    one = charts.accuracy_vs_thinking([{"anytime": {"budgets": rows}}], ["m"]).svg
+    for row in rows:
+        row["mean_thinking_tokens"] = 50
+    every = charts.accuracy_vs_thinking([{"anytime": {"budgets": rows}}], ["m"]).svg
+    assert every.count("<circle") - one.count("<circle") == 2
+
+
+def test_a_cut_is_told_in_characters_where_the_thinking_holds_emoji(tmp_path, page):
+    # each emoji is two UTF-16 units: the sample view said "at character 117" for a cut at character 67
+    import json
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "e", "problem": "3+4?", "answer": "7"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    completion = "<think>" + "\U0001F600" * 50 + " so it is 7. " + "Let me check. " * 10 + "</think>\n\n$\\boxed{7}$"
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "e", "sample": 0, "completion": completion,
+                                                  "completion_tokens": len(completion)}) + "\n")
+    run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=tmp_path / "c.jsonl", out=tmp_path / "run",
+                           progress=False).run_dir
+    from evalkit.anytime import anytime
+
+    anytime(run, budgets=[60], generate=False, tokenizer="recorded")
+    [probe] = [json.loads(line) for line in (run / "anytime.jsonl").read_text().splitlines()]
+    assert probe["cut_char"] == len("<think>") + 60
+    write_report(run)
+    page.goto((run / "index.html").resolve().as_uri() + "#sample=t|c|e|0")
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    page.locator("#sample-view table.cuts").wait_for()
+    [cut] = page.locator("#sample-view table.cuts tbody tr").all_inner_texts()
+    assert f"at character {probe['cut_char']}" in cut, cut
+
+
 @pytest.fixture(scope="module")
 def sky_sweep(tmp_path_factory) -> Path:
     """A budget sweep in sky's think format, one byte a token: budget 2 cuts just after "π" (two bytes);

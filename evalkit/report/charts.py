@@ -153,7 +153,8 @@ def accuracy_vs_thinking(entries: list[dict], labels: list[str] | None = None) -
             pts = []
             for row in block["budgets"]:
                 m = _dict(_dict(row.get("metrics")).get("avg@n"))
-                x = number(row.get("mean_thinking_tokens")) or number(row.get("budget"))
+                x = number(row.get("mean_thinking_tokens"))
+                x = number(row.get("budget")) if x is None else x
                 value = number(m.get("value"))
                 if value is not None and x is not None and x > 0:
                     lo, hi = number(m.get("ci_low")), number(m.get("ci_high"))  # None under two problems: no band

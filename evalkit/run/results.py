@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Callable, Collection, Sequence
+
+from evalkit.metrics import summarize
 
 from evalkit.run.loop import rules_for
 from evalkit.run.planning import TaskPlan
@@ -48,6 +50,33 @@ class TaskResults:
         return cls(**{k: d[k] for k in cls._FIELDS if k in d}, extra={k: v for k, v in d.items() if k not in cls._FIELDS})
 
 
+def summarizer(verifier: Verifier | None, metrics: Sequence[str] | None = None,
+               meta: dict[str, dict[str, Any]] | None = None) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """How one task and model's samples are summarized, for results.json and for every budget of a sweep
+    or an anytime curve alike: the task's `metrics:` (None: the defaults), maj@k only for a verifier whose
+    answers vote (grouped by its own `equivalent`), and the judge's counts.
+
+    verifier: the task's rules verifier (None: answers vote, grouped by their text).
+    """
+    votes = verifier is None or capabilities(verifier).votes
+    equivalent = equivalence(verifier) if verifier is not None else None  # a plugin's that raises: not equivalent
+    chosen = {} if metrics is None else {"metrics": [m for m in metrics if votes or m.lower() != "maj@k"]}
+
+    def summary_of(samples: list[dict[str, Any]]) -> dict[str, Any]:
+        summary = summarize(samples, meta, equivalent=equivalent, **chosen)
+        if not votes:  # a majority over programs means nothing
+            summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
+            summary["maj_at_k_curve"] = []
+        judged = [s["judge"] for s in samples if s.get("judge")]
+        if judged:  # how often the judge was asked, and what it changed
+            summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
+                                "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
+                                "faults": sum(bool(j.get("error")) for j in judged)}
+        return summary
+
+    return summary_of
+
+
 def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
                     verifiers: dict[str, Verifier] | None = None,
                     keys: Collection[Key] | None = None) -> list[TaskResults]:
@@ -59,8 +88,6 @@ def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
     keys: only these samples, at any budget (what the invocation asked for: a rerun with a smaller -n
     or --limit scores that many; the file keeps the rest).
     """
-    from evalkit.metrics import summarize
-
     samples = RunDir(run_dir).samples()
     sweep = (RunDir(run_dir).config() or {}).get("think_budgets") or {}  # its close and cue tell a cut
     if keys is not None:  # every budget a sweep has had counts (a rerun may add budgets)
@@ -76,24 +103,8 @@ def compute_results(run_dir: Path, plans: list[TaskPlan] | None = None,
         plan = plan_of.get(task)
         if task not in verifiers and plan is not None:
             verifiers[task] = rules_for(plan.spec)
-        verifier = verifiers.get(task)
-        votes = capabilities(verifier).votes
-        equivalent = equivalence(verifier)  # a plugin's that raises counts as not equivalent
         meta = {prob.id: prob.meta for prob in plan.problems} if plan else None
-        chosen = {} if plan is None else {"metrics": [m for m in plan.spec.metrics if votes or m.lower() != "maj@k"]}
-
-        def summary_of(samples, meta=meta, equivalent=equivalent, chosen=chosen, votes=votes):
-            summary = summarize(samples, meta, equivalent=equivalent, **chosen)
-            if not votes:  # a majority over programs means nothing
-                summary["metrics"] = {k: v for k, v in summary["metrics"].items() if not k.startswith("maj@")}
-                summary["maj_at_k_curve"] = []
-            judged = [s["judge"] for s in samples if s.get("judge")]
-            if judged:  # how often the judge was asked, and what it changed
-                summary["judge"] = {"consulted": len(judged), "flipped": sum(bool(j.get("flipped")) for j in judged),
-                                    "unparsed": sum(j.get("says") is None and not j.get("error") for j in judged),
-                                    "faults": sum(bool(j.get("error")) for j in judged)}
-            return summary
-
+        summary_of = summarizer(verifiers.get(task), plan.spec.metrics if plan else None, meta)
         extra: dict[str, Any] = {}
         if any(s.get("budget") is not None for s in ss):
             from evalkit.budgets import budget_results

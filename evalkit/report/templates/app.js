@@ -330,12 +330,15 @@
     append(out, withEpisodes(text, pos, to, markers, episodes));
     return out;
   }
-  function budgetList(cuts, waits) {
+  // cuts are UTF-16 offsets into text (where the marks go); what a reader is told is characters
+  function budgetList(cuts, waits, text) {
     return h("div", { class: "budgets" }, h("h3", null, "Thinking budgets"),
       waits ? h("p", { class: "note" }, `${waits} wait${waits === 1 ? "" : "s"} forced into this thinking.`) : "",
       h("table", { class: "cuts" }, h("thead", null, h("tr", null, ["Budget", "Cut", "Answered", "Verdict"].map((c) => h("th", null, c)))),
         h("tbody", null, cuts.map(([budget, cut, answer, correct, source]) => h("tr", { "data-budget": budget },
-          h("td", { class: "num" }, budget), h("td", null, cut == null ? "thinking had finished" : `at character ${cut.toLocaleString()}` + (source === "trajectory" ? " (trajectory)" : "")),
+          h("td", { class: "num" }, budget),
+          h("td", null, cut == null ? "thinking had finished"
+            : `at character ${Array.from(text.slice(0, cut)).length.toLocaleString()}` + (source === "trajectory" ? " (trajectory)" : "")),
           h("td", null, answer == null ? h("span", { class: "muted" }, "nothing") : h("span", { class: "math-bare" }, answer)),
           h("td", null, h("span", { class: "badge " + (correct === 1 ? "correct" : correct === 0 ? "wrong" : "unjudged") }, correct === 1 ? "correct" : correct === 0 ? "wrong" : "unjudged")))))));
   }
@@ -371,7 +374,7 @@
       const label = `Thinking: ${size.toLocaleString()} ${unit}, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? (x.cut ? " — never closed (truncated)" : ` — never closed, though the reply ended (finish reason ${x.fr ?? "unknown"})`) : "");
       parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
     }
-    if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw));
+    if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw, text));
     const answerEnd = x.ae ?? text.length;
     if (split < answerEnd) parts.push(h("pre", { class: "text answer math-src" }, withEpisodes(text, split, answerEnd, markers, x.ep)));
     if (answerEnd < text.length) parts.push(h("pre", { class: "text after-answer muted", title: "after the final answer, not part of it" }, text.slice(answerEnd)));
