@@ -67,8 +67,11 @@ def test_stdio_comparison_is_whole_output_token_by_token():
     assert not plain.stdio_equal("YES\n", "YES\nNO\n")  # a prefix is not the output
     assert not plain.stdio_equal("YES NO\n", "YES\n")
     assert not plain.stdio_equal("3.1\n", "3\n")
-    # blank lines: where they are when the line counts agree, else ignored; a flood of them is counted, not split
+    # blank lines are ignored wherever they are; a flood of them is counted, not split
     assert not plain.stdio_equal("1\n\n2\n", "1\n2\n\n3\n") and plain.stdio_equal("1\n\n2\n", "1\n\n2")
+    # one blank line misplaced failed (the line counts agreed) where two more passed
+    assert plain.stdio_equal("a\nb\n\nc\n", "a\n\nb\nc") and plain.stdio_equal("a\nb\n\n\nc\n", "a\n\nb\nc")
+    assert not plain.stdio_equal("a b\n\nc\n", "a\n\nb\nc")  # the lines that hold tokens still count
     assert plain.stdio_equal("1" + " \n" * 100_000 + "2\r\n\u2028", "1\n2\n")
     assert not plain.stdio_equal("1 \n" * 100_000, "1\n1\n")  # more tokens than expected
 
@@ -121,6 +124,74 @@ def test_stdio_style_compares_whole_output(box):
     assert box.run("print(int(input()) * 2, 'extra')", tests).passed == 0
     r = box.run("raise ValueError('boom')", tests)
     assert r.tests[0]["reason"] == "exit code 1: ValueError: boom"
+
+
+FAST_IO = """import os, sys
+from io import BytesIO, IOBase
+
+
+class FastIO(IOBase):
+    def __init__(self, file):
+        self._fd = file.fileno()
+        self.buffer = BytesIO()
+        self.writable = "x" in file.mode or "r" not in file.mode
+        self.write = self.buffer.write if self.writable else None
+
+    def readline(self):
+        self.buffer = BytesIO(self.buffer.read() + os.read(self._fd, 1 << 16))
+        return self.buffer.readline()
+
+    def flush(self):
+        if self.writable:
+            os.write(self._fd, self.buffer.getvalue())
+            self.buffer.truncate(0), self.buffer.seek(0)
+
+
+class IOWrapper(IOBase):
+    def __init__(self, file):
+        self.buffer = FastIO(file)
+        self.flush = self.buffer.flush
+        self.write = lambda s: self.buffer.write(s.encode("ascii"))
+        self.readline = lambda: self.buffer.readline().decode("ascii")
+
+
+assert (sys.stdin.name, sys.stdout.name) == ("<stdin>", "<stdout>")
+sys.stdin, sys.stdout = IOWrapper(sys.stdin), IOWrapper(sys.stdout)
+input = lambda: sys.stdin.readline().rstrip("\\r\\n")
+print(int(input()) * 2)
+"""
+
+
+def test_the_fast_io_template_of_competitive_programmers_runs(box):
+    # it reads `file.mode` of sys.stdin and sys.stdout: the sandbox's streams had none, and every test failed
+    # with "AttributeError: '_io.TextIOWrapper' object has no attribute 'mode'"
+    r = box.run(FAST_IO, stdio_tests([("3\n", "6\n"), ("4\n", "8")]))
+    assert r.passed == 2, r.tests
+
+
+def test_an_exception_reaches_assert_tests_as_its_built_in_class_with_its_arguments(box):
+    # a subclass of ValueError arrived as RuntimeError, and KeyError(-1).args as ('-1',)
+    code = ("try:\n    f(-1)\nexcept ValueError as e:\n    assert str(e) == 'negative'\nelse:\n    assert False\n"
+            "try:\n    f(0)\nexcept KeyError as e:\n    assert e.args == (0,)\nelse:\n    assert False\n"
+            "assert f(1) == 1\n")
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "f", "code": code})
+    program = ("class BadInput(ValueError):\n    pass\n\n\ndef f(x):\n    if x < 0:\n"
+               "        raise BadInput('negative')\n    if x == 0:\n        raise KeyError(x)\n    return x\n")
+    r = box.run(program, tests)
+    assert [t["passed"] for t in r.tests] == [True, True, True], r.tests
+    r = box.run(program.replace("(ValueError)", "(Exception)"), tests)  # not a ValueError: still not caught
+    assert [t["passed"] for t in r.tests] == [False, True, True] and "BadInput" in r.tests[0]["reason"], r.tests
+
+
+def test_a_failure_after_much_debug_output_names_its_own_error(box):
+    # 2 MB of stderr before the error: the reason quoted a debug line from the first megabyte
+    noisy = "import sys\nfor i in range(30000):\n    print('debug', i, 'x' * 60, file=sys.stderr)\n"
+    r = box.run(noisy + "raise ValueError('the real cause')\n", stdio_tests([("1\n", "2\n")]))
+    assert r.tests[0]["reason"] == "exit code 1: ValueError: the real cause", r.tests
+    # past the file cap (16 MB) on stderr: the reason said "exit code 121" (the sandbox's own setup code)
+    flood = noisy.replace("30000", "300000") + "print(2)\n"
+    r = box.run(flood, stdio_tests([("1\n", "2\n")]))
+    assert r.tests[0]["reason"].startswith("output limit exceeded (stderr"), r.tests
 
 
 def test_timeout_is_a_failed_test_and_the_run_ends(box):

@@ -279,8 +279,13 @@ class _Child:
     def stderr_tail(self, n: int = 400) -> str:
         if self.closed:
             return ""
-        data = _read_memfd(self.err_fd, 1 << 20)
-        return data[-n:].decode("utf-8", "replace").strip()
+        # the end of the stream (a program that wrote megabytes of debug output before it failed: its error
+        # is last), read from there whatever came before
+        os.lseek(self.err_fd, max(0, self.stderr_size() - 4 * n), os.SEEK_SET)
+        return os.read(self.err_fd, 4 * n)[-n:].decode("utf-8", "replace").strip()
+
+    def stderr_size(self) -> int:
+        return 0 if self.closed else os.fstat(self.err_fd).st_size
 
 
 class _Server:
@@ -662,6 +667,8 @@ class _Slot:
                     got = _read_memfd(child.out_fd, cap + 1)
                     if child.exit_code == -25 or len(got) > cap:  # SIGXFSZ: past the file size cap
                         passed, reason = False, "output limit exceeded"
+                    elif child.exit_code != 0 and child.stderr_size() >= cap:  # a write to stderr failed there
+                        passed, reason = False, f"output limit exceeded (stderr, {self.config.file_mb} MB)"
                     elif child.exit_code != 0:
                         tail = child.stderr_tail().splitlines()
                         passed, reason = False, f"exit code {child.exit_code}" + (f": {tail[-1]}" if tail else "")

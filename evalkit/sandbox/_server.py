@@ -98,15 +98,23 @@ def _child(plan: layers.Plan, limits: layers.RunLimits, fds: list[int], workdir:
 
 
 def _fresh_stdio() -> None:
+    sys.stdin = _stream(0, "r", "<stdin>")
+    sys.stdout = _stream(1, "w", "<stdout>")
+    sys.stderr = _stream(2, "w", "<stderr>", line_buffering=True)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def _stream(fd: int, mode: str, name: str, line_buffering: bool = False):
+    """A text stream on `fd` as Python's own sys.stdin/stdout/stderr are: their `mode` and `name` too (the
+    fast-I/O template of competitive programmers reads `file.mode`)."""
     import io
 
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
-                                 errors="replace")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
-                                  errors="replace", line_buffering=False)
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
-                                  errors="replace", line_buffering=True)
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    raw = io.FileIO(fd, mode, closefd=False)
+    raw.name = name
+    buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+    stream = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", line_buffering=line_buffering)
+    stream.mode = mode
+    return stream
 
 
 def _module(name: str) -> dict:
@@ -265,7 +273,7 @@ def _candidate(job: dict, ns: dict, out) -> int:
         except RecursionError as e:
             msg = {"exc": "RecursionError", "msg": str(e)[:300]}
         except Exception as e:
-            msg = {"exc": type(e).__name__, "msg": str(e)[:300]}
+            msg = _raised(e)
         except BaseException as e:  # SystemExit, KeyboardInterrupt...: the run is over
             out.write(plain.encode({"fatal": type(e).__name__}))
             return 0
@@ -313,6 +321,27 @@ class CandidateStopped(RuntimeError):
     failure nothing takes for control flow (as PEP 479 does for generators)."""
 
 
+def _raised(e: Exception) -> dict:
+    """What the checker needs to raise `e` again in the test code: its name (for the reason), its nearest
+    built-in class (a `class BadInput(ValueError)` is caught by `except ValueError`) and its arguments
+    where they are plain and small (`KeyError(-1).args` is `(-1,)`, not `('-1',)`)."""
+    import builtins
+
+    base = next((c.__name__ for c in type(e).__mro__ if getattr(builtins, c.__name__, None) is c), "Exception")
+    try:
+        text = str(e)[:300]
+    except Exception:  # a __str__ that raises: the name is all there is
+        text = ""
+    msg = {"exc": type(e).__name__, "base": base, "msg": text}
+    try:
+        args = plain.dump_plain(list(e.args))
+        if len(json.dumps(args)) <= 4000:
+            msg["args"] = args
+    except Exception:  # arguments that cannot cross: the message stands for them
+        pass
+    return msg
+
+
 _CONTROL_FLOW = {"StopIteration", "StopAsyncIteration"}
 # Top-level statements that only define things; every other statement is a test.
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Assign,
@@ -356,14 +385,18 @@ def _checker(job: dict, out) -> int:
             return plain.load_plain(reply["ok"])
         if "exc" in reply:
             name, msg = str(reply["exc"]), str(reply.get("msg", ""))
-            if name in _CONTROL_FLOW:
+            base = str(reply.get("base") or name)  # the nearest built-in class: what the tests can catch
+            if name in _CONTROL_FLOW or base in _CONTROL_FLOW:
                 raise CandidateStopped(f"the program raised {name}")
-            exc = getattr(builtins, name, None)
+            exc = getattr(builtins, base, None)
             if not (isinstance(exc, type) and issubclass(exc, Exception)):
                 exc = RuntimeError
             try:
-                err = exc(msg)
-            except Exception:  # a class whose constructor wants more (UnicodeDecodeError)
+                if name != exc.__name__:  # the program's own class, as a subclass of its built-in one: so named
+                    exc = type(name[:60], (exc,), {})
+                args = plain.load_plain(reply["args"]) if "args" in reply else None
+                err = exc(*args) if isinstance(args, list) else exc(msg)
+            except Exception:  # arguments that do not load, a class whose constructor wants more
                 err = RuntimeError(f"{name}: {msg}")
             raise err
         if "bad" in reply:  # every text of a reply is the candidate's: capped before it is kept
