@@ -742,6 +742,38 @@ def test_a_reply_the_server_gave_up_on_is_tried_again(tmp_path):
         assert len(seen) == 2 and (s["correct"], s["finish_reason"]) == (True, "stop"), (finish, stream, s)
 
 
+def test_a_reply_that_is_not_one_reply_is_tried_again_never_scored(tmp_path):
+    # a message that is a string stopped the run with a traceback; content that is a number stopped it, exit 2,
+    # before good replies in flight were saved; a choice with no message was scored as an empty wrong answer;
+    # two choices for one asked took the first without a word
+    class Malformed(JSONHandler):
+        first: dict = {}
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(self.first if len(type(self).seen) == 1 else chat_reply())
+
+    good = chat_reply()["choices"][0]
+    for name, first in (("message-str", {"choices": [{**good, "message": "garbage"}]}),
+                        ("content-int", {"choices": [{**good, "message": {"content": 7}}]}),
+                        ("no-message", {"choices": [{"index": 0, "finish_reason": "stop"}]}),
+                        ("two-choices", {"choices": [{**good, "message": {"content": "\\boxed{3}"}}, good]})):
+        Malformed.first = first
+        with serve(Malformed) as (url, seen):
+            run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                                   limit=1, out=tmp_path / name, progress=False, trace=False)
+        [s] = lines(run.samples_path)
+        assert len(seen) == 2 and (s["correct"], s["completion"]) == (True, good["message"]["content"]), (name, s)
+    # content as a list of text parts (some gateways') is the reply's text
+    Malformed.first = {"choices": [{**good, "message": {"content": [{"type": "text", "text": "<think>1+1</think> "},
+                                                                    {"type": "text", "text": "\\boxed{2}"}]}}]}
+    with serve(Malformed) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "parts", progress=False, trace=False)
+    [s] = lines(run.samples_path)
+    assert len(seen) == 1 and (s["correct"], s["completion"]) == (True, "<think>1+1</think> \\boxed{2}"), s
+
+
 def test_a_rate_limited_request_waits_as_long_as_the_server_asks(tmp_path):
     from email.utils import format_datetime
 

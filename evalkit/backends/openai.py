@@ -548,8 +548,11 @@ async def _fold_events(response: httpx.Response, wait: float | None = None) -> d
         for choice in event.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
-            text.append(choice.get("text") or "")
             delta = choice.get("delta") or {}
+            if not isinstance(choice.get("text") or "", str) or not isinstance(delta, dict) or \
+                    not all(isinstance(delta.get(k) or "", str) for k in ("content", "reasoning_content", "reasoning")):
+                raise Busy(f"a streamed event whose text is not text: {payload[:200]}")
+            text.append(choice.get("text") or "")
             if delta.get("content"):
                 content.append(delta["content"])
             if thought := delta.get("reasoning_content") or delta.get("reasoning"):
@@ -637,13 +640,33 @@ def _refused_as_too_long(text: str, max_tokens: Any, known_window: int | None = 
 
 
 def _finished(data: dict[str, Any]) -> dict[str, Any]:
-    """The reply, unless the server gave up on it (finish_reason `error` or `abort`) or never finished it (no
-    finish_reason and nothing in it, OpenRouter's reply when a provider fails): Busy, tried again, as the same
-    reply streamed is."""
-    choice = data["choices"][0]
+    """The reply, unless the server gave up on it (finish_reason `error` or `abort`), never finished it (no
+    finish_reason and nothing in it, OpenRouter's reply when a provider fails) or sent something else than one
+    reply (several choices for one asked, a choice with no message or text, a message or text that is not
+    text): Busy, tried again, as the same reply streamed is. A message's content given as a list of text
+    parts (`[{"type": "text", "text": ...}]`, some gateways') is joined into its text."""
+    choices = data["choices"]
+    if len(choices) != 1:
+        raise Busy(f"a reply of {len(choices)} choices to a request for one")
+    choice = choices[0]
     if choice.get("finish_reason") in GAVE_UP:
         raise Busy(f"the server gave up on the reply (finish_reason {choice['finish_reason']!r})")
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    if "message" not in choice and "text" not in choice:
+        raise Busy(f"a reply with neither a message nor a text: {_one_line(json.dumps(choice), 200)}")
+    message = choice.get("message")
+    if "message" in choice and not isinstance(message, dict):
+        raise Busy(f"a reply whose message is not an object: {_one_line(json.dumps(message), 200)}")
+    message = message or {}
+    if isinstance(message.get("content"), list):
+        parts = message["content"]
+        if not all(isinstance(x, dict) and isinstance(x.get("text", ""), str) for x in parts):
+            raise Busy(f"a reply whose content parts are not text: {_one_line(json.dumps(parts), 200)}")
+        message["content"] = "".join(x.get("text", "") for x in parts)
+    for field, value in (("text", choice.get("text")), ("content", message.get("content")),
+                         ("reasoning_content", message.get("reasoning_content")),
+                         ("reasoning", message.get("reasoning"))):
+        if value is not None and not isinstance(value, str):
+            raise Busy(f"a reply whose {field} is not text: {_one_line(json.dumps(value), 200)}")
     said = choice.get("text") or message.get("content") or message.get("reasoning_content") or message.get("reasoning")
     if choice.get("finish_reason") is None and not said:
         raise Busy("the server sent an empty reply it never finished (no finish_reason)")
