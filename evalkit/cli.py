@@ -405,6 +405,9 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
     from evalkit.rewards.server import RewardServer
     from evalkit.verifiers import get_verifier
 
+    if separator is not None and not separator:  # found at the start of every query: the whole query is the answer
+        raise InputError("--separator is empty (an unset shell variable?): give the text that ends the prompt, "
+                         "or leave the option out")
     try:
         get_verifier(verifier)
     except (KeyError, ValueError, TypeError) as e:  # unknown, or one that needs options (`math+judge`)
@@ -695,6 +698,9 @@ def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool
     from evalkit.trace._file import _read, file_format
     from evalkit.trace._fit import label_sheet
 
+    if blank and (reflection_model or rules_path):  # nothing guesses the labels: they would change nothing
+        given = "--reflection-model" if reflection_model else "--rules"
+        raise InputError(f"--blank labels every sentence other: {given} would change nothing (leave one out)")
     _check_out("label-sheet", out, (file,), rules=rules_path, reflection_model=reflection_model)
     reflection_model = _reflection_model_for(file, reflection_model)
     rows = _read(Path(file), completion_field, None)
@@ -734,8 +740,8 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
     from evalkit.trace._fit import agreement, cross_validate, fit_detector, read_labelled, save_model
     from evalkit.trace._model import model_of
 
-    if c is not None and not c > 0:
-        raise InputError(f"--c must be positive, got {c}")
+    if c is not None and not 0 < c < math.inf:
+        raise InputError(f"--c must be a positive number, got {c}")
     if from_scratch and click.get_current_context().get_parameter_source("base") is not click.core.ParameterSource.DEFAULT:
         raise InputError(f"--base {base} and --from-scratch exclude each other: adapt those weights, or fit new ones")
     seen: dict[str, str] = {}

@@ -243,6 +243,8 @@ def test_serve_rewards_rejects_an_unknown_verifier():
     (["--verifier", "judge"], "--verifier: the judge wraps a rule verifier"),
     (["--verifier", "math+judge"], "--verifier: the judge needs model and base_url"),
     (["--max-concurrency", "0"], "0 is not in the range x>=1"),  # was served as 1, silently
+    # an unset shell variable: found at the start of every query, so the whole query was scored as the answer
+    (["--separator", ""], "--separator is empty"),
 ])
 def test_serve_rewards_refuses_bad_options_before_serving(args, says):
     proc = subprocess.run([*EVALKIT, "serve-rewards", "--port", "0", *args], capture_output=True, text=True,

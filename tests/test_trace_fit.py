@@ -544,3 +544,28 @@ def test_a_model_says_how_many_traces_it_learned_from_not_how_many_lines_the_she
     assert fit.returncode == 0, fit.stderr
     assert " of 2 traces (" in fit.stdout
     assert json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))["trained_on"]["traces"] == 2
+
+
+def test_options_that_would_change_nothing_or_write_what_no_reader_takes_are_refused(tmp_path):
+    # `--blank` with a detector of one's own, `--c inf` (written to the model as `Infinity`, which strict JSON
+    # readers refuse), a directory for a sheet (it said "file not found"): each was taken, or unclear
+    _write(tmp_path / "traces.jsonl", [{"completion": _trace(2, 3, "Let me see.")}])
+    (tmp_path / "rows.yaml").write_text("- {name: ledger, kind: check, pattern: 'Running the ledger again'}\n")
+    r = _evalkit("label-sheet", "traces.jsonl", "--out", "sheet.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for args, says in ((("label-sheet", "traces.jsonl", "--blank", "--rules", "rows.yaml", "--out", "b.jsonl"),
+                        "--blank labels every sentence other: --rules would change nothing"),
+                       (("label-sheet", "traces.jsonl", "--blank", "--reflection-model", "shipped", "--out", "b.jsonl"),
+                        "--reflection-model would change nothing"),
+                       (("fit-detector", "sheet.jsonl", "--c", "inf", "--out", "det.json"),
+                        "--c must be a positive number, got inf"),
+                       (("fit-detector", ".", "--out", "det.json"), ".: a directory, not a JSONL file")):
+        r = _evalkit(*args, cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not (tmp_path / "b.jsonl").exists() and not (tmp_path / "det.json").exists()
+
+
+def test_label_sheet_warns_once_of_a_think_format_unlike_the_traces(tmp_path):
+    _write(tmp_path / "traces.jsonl", [{"completion": _trace(a, 3, "Let me see.")} for a in range(2, 6)])
+    r = _evalkit("label-sheet", "traces.jsonl", "--think-format", "none", "--out", "sheet.jsonl", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr.count("--think-format none: it reads no thinking") == 1, r.stderr

@@ -242,7 +242,10 @@ def test_a_json_line_cut_at_its_end_names_its_own_column(tmp_path):
     (["export", "math500", "--format", "trl", "--out", "."],
      "evalkit: error: Invalid value for '--out': File '.' is a directory."),
     (["export", "math500", "--format", "csv", "--out", "x.jsonl"],
-     "evalkit: error: Invalid value for '--format': 'csv' is not one of 'trl', 'verl'.")])
+     "evalkit: error: Invalid value for '--format': 'csv' is not one of 'trl', 'verl'."),
+    # JSON lines were written under the .csv name, which a CSV loader then misread
+    (["export", "math500", "--format", "trl", "--out", "x.csv"],
+     "evalkit: error: x.csv: evalkit writes JSON lines (.jsonl, .jsonl.gz) or parquet (.parquet), not .csv")])
 def test_counts_out_of_range_are_refused_naming_the_option(tmp_path, monkeypatch, args, expected):
     # `export --limit -1` said "no problems to export"; `judge doctor --max-tokens 0` asked the judge anyway;
     # the counts the commands check themselves get the project's one line, not click's usage form

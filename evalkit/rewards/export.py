@@ -88,6 +88,11 @@ def trainer_notes(specs: Sequence[TaskSpec], fmt: str) -> list[str]:
     return notes
 
 
+# suffixes that name a format evalkit does not write
+OTHER_FORMATS = {".csv", ".tsv", ".arrow", ".feather", ".xlsx", ".xls", ".txt", ".pq", ".pkl", ".pickle", ".yaml",
+                 ".yml"}
+
+
 def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
     """`out` as a Path, or InputError when `fmt` cannot be written there (veRL reads only parquet)."""
     if fmt not in FORMATS:
@@ -95,6 +100,9 @@ def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
     out = Path(out)
     if fmt == "verl" and out.suffix != ".parquet":
         raise InputError(f"{out}: veRL reads parquet; give a path ending in .parquet")
+    if out.suffix.lower() in OTHER_FORMATS:  # JSON lines under a name that says otherwise: a loader misreads it
+        raise InputError(f"{out}: evalkit writes JSON lines (.jsonl, .jsonl.gz) or parquet (.parquet), not "
+                         f"{out.suffix}")
     if out.is_dir():
         raise InputError(f"{out}: is a directory; give a file path")
     return out

@@ -304,12 +304,14 @@ def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "comp
     thinking with the detector's label (`blank`: all `other`), for a person to correct and
     `fit_detector` to read. A row's own `think_open` wins over `think_open`. reflection_model, rules:
     the detector that guesses (a model file; a rule table, as for `analyze_many`)."""
-    from evalkit.thinking import FORMATS, decide
+    from evalkit.thinking import FORMATS, ThinkFormat, decide
     from evalkit.trace._analyze import analyze_many, reflection_features
 
     texts = [r[completion_field] for r in rows]
     opens = [bool(r.get("think_open", think_open)) for r in rows]
-    fmt = decide(think_format, completions=texts, think_open=any(opens)).format
+    # a format the caller decided already (the command line's, which warned once if the texts are unlike it)
+    fmt = think_format if isinstance(think_format, ThinkFormat) else \
+        decide(think_format, completions=texts, think_open=any(opens)).format
     named = fmt.name if FORMATS.get(fmt.name) == fmt else fmt.to_dict()  # a user's row is written whole
     model = model_of(reflection_model)
     stats = analyze_many(texts, verifier=None, think_open=opens, think_format=fmt, reflection_model=model, rules=rules)
