@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from evalkit.cli import main
 from evalkit.verifiers import VerifyItem, get_verifier
-from evalkit.verifiers.math import verify_many, verify_math
+from evalkit.verifiers.math import verify_answer, verify_many, verify_math
 
 DATA = Path(__file__).parent / "data" / "math"
 
@@ -193,6 +193,15 @@ def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     ("\\boxed{3}\\text{ or }\\boxed{4}", "4", False),
     ("$x = \\boxed{3}$ or $x = \\boxed{4}$", "3, 4", True),  # two roots, as a two-part gold asks
     ("$\\boxed{\\frac12}$ or $\\boxed{0.5}$", "0.5", True),  # one value written twice
+    # and so are boxes joined by "and" or a comma: the last one (or last k) alone credited an extraneous root
+    ("The roots are $\\boxed{-2}$ and $\\boxed{5}$.", "5", False),
+    ("The answers are $\\boxed{-2}$, $\\boxed{3}$, $\\boxed{5}$.", "3, 5", False),
+    ("The answers are $\\boxed{-2}$, $\\boxed{3}$, $\\boxed{5}$.", "\\{3,5\\}", False),
+    ("The roots are $\\boxed{3}$ and $\\boxed{5}$.", "3, 5", True),
+    ("$x = \\boxed{3}$, $x = \\boxed{5}$", "3, 5", True),
+    ("$\\boxed{5}$ and $\\boxed{5.0}$", "5", True),  # one value written twice
+    ("So $a = \\boxed{2}$ and $b = \\boxed{3}$, hence $a + b = \\boxed{5}$.", "5", True),  # a last box of its own
+    ("(a) $\\boxed{2}$, (b) $\\boxed{3}$", "3", True),  # parts of a question, each named: the last is its own
     # a box the text rules out is no answer: it was scored correct
     ("The answer is not \\boxed{3}.", "3", False),
     ("\\boxed{3} is incorrect.", "3", False),
@@ -1052,3 +1061,20 @@ def test_a_value_an_unboxed_answer_denies_is_no_answer(final, gold, equal):
 def test_an_escaped_dollar_outside_math_is_currency(final, gold, equal):
     v = verify_math(f"<think>\nwork\n</think>\n{final}", gold, finish_reason="stop")
     assert v.correct is equal, v
+
+
+@pytest.mark.parametrize("answer, gold, correct", [
+    # Minerva's units as physics answers write them: a tie (`~`), a micro prefix, a unit's powers inside
+    # `\mathrm{}`, solar masses, ohms and angstroms, a space before `\%`: each was `wrong` against the bare number
+    ("42~\\text{km}", "42", True), ("1.5~\\mathrm{eV}", "1.5", True), ("42~", "42", True),
+    ("12\\sqrt{3}~\\text{cm}^2", "12\\sqrt{3}", True), ("15~^{\\circ}\\mathrm{C}", "15", True),
+    ("0.3\\,\\mu\\text{m}", "0.3", True), ("3\\times10^{5}\\,\\mathrm{km\\,s^{-1}}", "3\\times10^5", True),
+    ("2.5 M_\\odot", "2.5", True), ("10\\,L_{\\odot}", "10", True), ("5\\,\\Omega", "5", True),
+    ("5000\\AA", "5000", True), ("20\\,\\%", "20", True), ("20~\\%", "20", True),
+    # what stays: a value with a unit is still its value, a symbol that is no unit after a number is a factor
+    ("2.5 M_\\odot", "3.5", False), ("x\\Omega", "x", False), ("0.3\\mu", "0.3", False),
+    ("5~\\text{or}~6", "5", False),
+])
+def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, correct):
+    assert verify_answer(answer, gold).correct is correct
+    assert verify_math(f"<think>hmm</think> So $\\boxed{{{answer}}}$.", gold).correct is correct

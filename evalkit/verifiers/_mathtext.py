@@ -205,6 +205,7 @@ def _unwrap(text: str) -> str:
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|(\d+(?:\.\d+)?)\s*°")
 _UNIT_EXP = r"(?:\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d)?"
+_GROUP = r"\{(?:[^{}]|\{[^{}]*\})*\}"  # a braced group, and groups one level inside it
 # Rewrites of gold and answer text alike, in order, before any comparison: (name, pattern, replacement).
 # Each row is clutter that never changes the value: a row that could change one is a bug.
 def _sub(pattern: str, repl: str | Callable[[re.Match], str]) -> Callable[[str], str]:
@@ -366,6 +367,8 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # `\color{red}{4}`, `\textcolor{red}{4}`: a colour is no part of the value (what it colours is:
         # `\color{white}{5}4` is 54); `4\phantom{5}`: what a phantom holds is not shown, so it is not there.
         ("color", (r"\\(?:color|textcolor)\s*\{[^{}]*\}", "")),
+        # `42~\text{km}`: a tie is a space (not `\~`, an accent).
+        ("tie", (r"(?<!\\)~", " ")),
         ("phantom", (r"\\[hv]?phantom\s*\{[^{}]*\}", "")),
         # `∞`, `√2`, `∛(x+1)`, `x²`, `10⁻³`, `3⋅4`, `2·x`, `≤`, `±`: a Unicode symbol is the LaTeX it stands for.
         ("unicode_math", _unicode_math),
@@ -411,7 +414,15 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
                     r"|(?:st|nd|rd|th)(?![A-Za-z]))", "")),
         # `10 \text{ cm}^2`, `15,000 \text{ kcal m}^{-2}\text{ yr}^{-1}`, `5\,\mathrm{cm}`: text-mode units after a
         # value (`\mathrm{e}` and `\mathrm{i}` are the constants, not units).
-        ("unit_text", _units(r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*\{[^{}]*\}|\\mathrm\s*\{(?!\s*[ei]\s*\})[^{}]*\}|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$")),
+        # `0.3\,\mu\text{m}`, `\mathrm{km\,s^{-1}}`: a micro prefix before a text unit; a unit's own powers inside it.
+        ("unit_text", _units(r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*" + _GROUP +
+                             r"|\\mathrm\s*(?!\{\s*[ei]\s*\})" + _GROUP +
+                             r"|\\mu\s*(?=\\(?:text|mbox|textrm|mathrm)\s*\{)|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$")),
+        # `2.5 M_\odot`, `5\,\Omega`, `5000\AA`: a unit written as a symbol, after a number.
+        ("unit_symbol", _units(r"(?<=\d)\s*(?:\\[,; ]\s*)?"
+                               r"(?:[MLR]_\s*(?:\{\s*\\odot\s*\}|\\odot)|\\(?:AA|Omega)(?![A-Za-z]))" + _UNIT_EXP + r"\s*$")),
+        # `20\,\%`, `20 \%`: a space before the percent sign.
+        ("spaced_percent", (r"(?<=\d)(?:\s|\\[,;: ])+(?=\\%)", "")),
         # `10 weeks`, `10 cm^2`, `5 m/s`: unit words (two letters or more) after a number; a single
         # letter stays a variable (`\frac{37}{4} m`). Neither units row drops words that change the value
         # or hedge it (`5 thousand`, `10 squared`, `5 or six`, `2 \text{ is not the answer}`; _NOT_UNITS).
@@ -523,8 +534,10 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
     return (text,) if text else None
 
 
-# Two boxes joined by "or" state two answers: "$\\boxed{3}$ or $\\boxed{4}$", "$x = \\boxed{3}$ or $x = \\boxed{4}$".
-_BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*,?\s*(?:\bor\b|\\text\s*\{\s*or\s*\}|\\(?:lor|vee)(?![A-Za-z]))\s*"
+# Two boxes joined by "or", "and" or a comma state two answers: "$\\boxed{3}$ or $\\boxed{4}$", "$x = \\boxed{3}$ or
+# $x = \\boxed{4}$", "The roots are $\\boxed{-2}$ and $\\boxed{5}$" (the last box alone credited an extraneous root).
+_BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*(?:,?\s*(?:\b(?:or|and)\b|\\text\s*\{\s*(?:or|and)\s*\}|"
+                       r"\\(?:lor|vee)(?![A-Za-z]))|,)\s*"
                        r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z]\s*=\s*)?$")
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
 # question, "\\boxed{5} is wrong?").
@@ -545,8 +558,9 @@ _CORRECTED_STATEMENT = re.compile(
 def answer_boxes(text: str) -> tuple[list[str], int]:
     """The contents of the boxes that state the answer, and where the last box ends (0 without one):
     a box the text rules out ("not \\boxed{3}", "\\boxed{3} is wrong") is left out, and boxes joined by
-    "or" are one box of both answers ("3, 4"; one when they hold one value, `\\frac12` or `0.5`)."""
-    boxes: list[list[str]] = []  # each answer's parts: boxes joined by "or" are one answer
+    "or", "and" or a comma are one box of both answers ("3, 4"; one when they hold one value, `\\frac12` or
+    `0.5`)."""
+    boxes: list[list[str]] = []  # each answer's parts: boxes joined by "or", "and" or "," are one answer
     last_end, joined_to = 0, None
     for start, end, content in find_boxes_at(text):
         if _BOX_DENIED_BEFORE.search(text, max(0, start - 20), start) or _BOX_DENIED_AFTER.match(text, end):
