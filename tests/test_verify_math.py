@@ -1078,3 +1078,25 @@ def test_an_escaped_dollar_outside_math_is_currency(final, gold, equal):
 def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, correct):
     assert verify_answer(answer, gold).correct is correct
     assert verify_math(f"<think>hmm</think> So $\\boxed{{{answer}}}$.", gold).correct is correct
+
+
+@pytest.mark.parametrize("answer, gold, correct", [
+    # an exact value and its decimal joined by \approx, as R1 writes them: only the first side was read (against
+    # a decimal gold, wrong), and a false one, `7 \approx 8`, was its first side (correct)
+    ("e^2 \\approx 7.39", "7.39", True), ("e^2 \\approx 7.39", "e^2", True), ("\\ln 2 \\approx 0.693", "0.693", True),
+    ("\\frac{100}{3} \\approx 33.33", "33.33", True), ("x \\approx 3.14", "3.14", True),
+    ("7 \\approx 8", "7", False), ("\\sqrt{2} \\approx 1.5", "\\sqrt2", False), ("12 \\approx 100", "12", False),
+    # one \pm inside a fraction is both values, as one at the top level is
+    ("\\frac{-3 \\pm \\sqrt{17}}{4}", "\\frac{-3+\\sqrt{17}}{4}, \\frac{-3-\\sqrt{17}}{4}", True),
+    ("\\frac{-3+\\sqrt{17}}{4}, \\frac{-3-\\sqrt{17}}{4}", "\\frac{-3 \\pm \\sqrt{17}}{4}", True),
+    ("\\frac{-1 \\pm \\sqrt{5}}{2}", "\\frac{-1\\pm\\sqrt5}{2}", True), ("\\frac{2\\pm\\sqrt2}{2}", "1\\pm\\frac{\\sqrt2}{2}", True),
+    ("x = \\frac{-1 \\pm i\\sqrt{3}}{2}", "\\frac{-1+i\\sqrt{3}}{2}, \\frac{-1-i\\sqrt{3}}{2}", True),
+    ("\\frac{1\\pm\\sqrt5}{2}", "\\frac{1+\\sqrt5}{2}", False),  # both roots for one
+    ("\\frac{3\\pm\\sqrt{5}}{2}", "\\frac{1\\pm\\sqrt5}{2}", False),
+    # a bracketed number after a number, a group or \pi is a factor
+    ("\\frac{1}{2}(8)(3)", "12", True), ("\\pi(3)^2", "9\\pi", True), ("\\frac{4}{3}\\pi (3)^3", "36\\pi", True),
+    ("2(3)", "6", True), ("2(3)", "5", False), ("f(3)", "f(3)", True),
+])
+def test_approximations_plus_minus_in_fractions_and_bracketed_factors_are_read_as_written(answer, gold, correct):
+    assert verify_answer(answer, gold).correct is correct
+    assert verify_math(f"<think>hmm</think> So $\\boxed{{{answer}}}$.", gold).correct is correct

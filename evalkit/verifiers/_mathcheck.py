@@ -215,8 +215,9 @@ def _text_equal(a: str, b: str) -> bool:
 
 
 # A chain of equations between numbers, `5 = 4`, `2+2 = 5 = 4`, `\\frac{250}{3} = 83`, `x = 5 = 4` (a name first
-# is an assignment's): split at each `=` that is no part of `<=`, `>=`, `!=`, `:=` or `==`.
-_EQUALS = re.compile(r"(?<![<>!:=\\])=(?!=)")
+# is an assignment's): split at each `=` that is no part of `<=`, `>=`, `!=`, `:=` or `==`, and at each `\\approx`
+# (`e^2 \\approx 7.39` is either side, as `\\frac13 = 0.33` is; `7 \\approx 8` is as false as `7 = 8`).
+_EQUALS = re.compile(r"(?<![<>!:=\\])=(?!=)|\\approx(?![A-Za-z])")
 _NAME_SIDE = re.compile(r"^\s*\\?[A-Za-z]\w*(?:_\{[^{}]*\}|_\w)?\s*$")
 _WRITTEN_NUMBER = re.compile(r"^\s*[+-]?\d+(?:\.\d+)?\s*$")
 # The fewest significant digits a side may be rounded to (`\\frac13 = 0.33`, `\\frac{250}{3} = 83`; `0.5 = 1`
@@ -243,7 +244,7 @@ def _statement(pred: str) -> list[tuple[str, Any]] | None:
 
     What the parse would leave out makes it no plain statement: a modulus (`17 \\equiv 2`), currency,
     percent, words (_NOT_PLAIN_STATEMENT)."""
-    if "=" not in pred or any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
+    if ("=" not in pred and "\\approx" not in pred) or any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
         return None
     sides = _EQUALS.split(pred)
     if len(sides) > 2 and _NAME_SIDE.match(sides[0]):

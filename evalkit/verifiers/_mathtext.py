@@ -362,6 +362,30 @@ def _strip_trailing_clutter(text: str) -> str:
         text = t
 
 
+_PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
+_OPENERS, _CLOSERS = "{([", "})]"
+
+
+def _plus_minus(text: str) -> str:
+    """`\\frac{-3 \\pm \\sqrt{17}}{4}` as `\\frac{-3 + \\sqrt{17}}{4}, \\frac{-3 - \\sqrt{17}}{4}` (after a name's
+    `x =`, dropped): one ± or ∓ inside a group, in an answer that lists nothing (no comma) and states nothing else."""
+    if "\\pm" not in text and "\\mp" not in text:
+        return text
+    found = list(_PLUS_MINUS.finditer(text))
+    name = _NAME_EQUALS.match(text)
+    body_at = name.end() if name else 0
+    if len(found) != 1 or "," in text or "=" in text[body_at:]:
+        return text
+    m = found[0]
+    before = text[body_at:m.start()].replace("\\{", "").replace("\\}", "")
+    if sum(before.count(c) for c in _OPENERS) <= sum(before.count(c) for c in _CLOSERS):
+        return text  # at the top level: math-verify's own
+    signs = ("+", "-") if m.group(1) == "pm" else ("-", "+")
+    body = text[body_at:]
+    at = m.start() - body_at
+    return ", ".join(f"{body[:at]}{sign} {body[m.end() - body_at:]}" for sign in signs)
+
+
 REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
     (name, _sub(*how) if isinstance(how, tuple) else how) for name, how in (
         # `\color{red}{4}`, `\textcolor{red}{4}`: a colour is no part of the value (what it colours is:
@@ -434,8 +458,14 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("subscript_braces", (r"_\s*([A-Za-z0-9])", r"_{\1}")),
         # `SRMC=LRMC` = `\text{SRMC} = \text{LRMC}`: a run of capitals is one name, not a product.
         ("capital_names", (r"(?<![\\A-Za-z{])([A-Z]{2,})(?![A-Za-z}])", r"\\text{\1}")),
+        # `\frac{1}{2}(8)(3)`, `\pi(3)^2`, `2(3)`: a bracketed number after a number, a group or `\pi` is a factor
+        # (math-verify read `2(3)` as no product).
+        ("bracketed_factor", (r"(?:(?<=[\d})])|(?<=\\pi))\s*\(\s*([+-]?\d+(?:\.\d+)?)\s*\)", r" \\cdot (\1)")),
         # `\sin(90^\circ - x)`: every degree value inside an expression with a trig function is in degrees.
         ("trig_degrees", _trig_degrees),
+        # `\frac{-3 \pm \sqrt{17}}{4}`: one ± inside a fraction or a bracket is its two values, as math-verify
+        # reads one at the top level (`1 \pm \sqrt{2}`).
+        ("plus_minus", _plus_minus),
     )
 )
 
