@@ -354,6 +354,8 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     else:
         click.echo(f"{v.reason}: answer {v.answer if v.answer is not None else '(none)'} vs gold {gold} "
                    f"({v.detail}, {v.ms:.0f} ms)")
+    if v.correct is None:  # no verdict (a verifier that failed or hung): not a checked answer, whatever the output
+        sys.exit(1)
 
 
 # ---- rewards: evalkit export, evalkit serve-rewards (evalkit.rewards) ----

@@ -294,7 +294,8 @@ def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, t
     assert result["n_unjudged"] == 2
 
     verified = evalkit(site, ["verify", "1", "1", "--verifier", verifier, "--json"], tmp_path)
-    assert verified.returncode == 0 and "Traceback" not in verified.stderr, verified.stderr
+    # no verdict is no checked answer: exit 1 (it was 0, as for a right or wrong one), the verdict still printed
+    assert verified.returncode == 1 and "Traceback" not in verified.stderr, verified.stderr
     assert json.loads(verified.stdout)["correct"] is None
 
 
@@ -342,6 +343,7 @@ def test_evalkit_verify_holds_a_verifier_that_hangs_to_the_runs_deadline(site, t
     code = ("import sys, evalkit.verifiers.base as base; base.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
             "from evalkit.cli import main; main()")
     r = python_with(site, ["-c", code, "verify", *args], tmp_path)  # the verifier sleeps an hour
+    assert r.returncode == (1 if how == "pred" else 0), r.stderr  # --pairs writes every line's verdict
     verdict = json.loads(r.stdout.strip().splitlines()[-1])
     assert (verdict["correct"], verdict["detail"]) == (None, "the hangs verifier did not return within 2 s")
 

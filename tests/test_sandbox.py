@@ -992,6 +992,10 @@ def test_tests_under_a_main_guard_run(box):
                                "code": "if __name__ == 'tests':\n    assert square(3) == 9\n"})
     r = box.run("def square(x):\n    return 0\n", idle)
     assert r.tests == [] and "without calling square" in r.error
+    # test code that fails before it calls the program (MBPP 367 names an undefined `root`) says how
+    broken = CodeTests.from_any({"style": "assert", "entry_point": "square", "code": "assert square(root) == 9\n"})
+    r = box.run("def square(x):\n    return x * x\n", broken)
+    assert r.tests == [] and "first failing test: NameError: name 'root' is not defined" in r.error, r.error
 
 
 def test_a_programs_text_is_capped_in_its_verdict(box):

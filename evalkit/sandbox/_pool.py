@@ -638,8 +638,10 @@ class _Slot:
             if uncrossable:  # they tried, with a value no call can carry: say that
                 raise TestsFault(f"the test code's first call of the program failed: "
                                  f"{uncrossable[min(uncrossable)][1]}")
+            failed = [r["reason"] for r in out if not r["passed"]]
+            why = f"; its first failing test: {failed[0]}" if failed else ""  # MBPP 367's tests name an undefined `root`
             raise TestsFault(f"the test code ran to its end without calling {tests.entry_point or 'the program'} "
-                             "(its tests test nothing)")
+                             f"(its tests test nothing{why})")
         return out, detail or "all tests passed"
 
     def _stdio(self, program: str, tests: CodeTests) -> tuple[list[dict], str]:
