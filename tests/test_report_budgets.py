@@ -140,6 +140,17 @@ def test_a_thinking_axis_within_a_factor_of_four_still_has_labels():
         assert some <= texts, texts
 
 
+def test_a_report_without_results_takes_the_headline_from_the_largest_budget_over_every_sample():
+    # an interrupted sweep: budget 250 on two of four samples. Without results.json the report took 250 (100%
+    # over 2 problems) where the run's results take 100 (over all four)
+    from evalkit.report._run import _from_samples
+
+    recs = [{"problem_id": f"p{i}", "sample": 0, "budget": 100, "correct": i < 3} for i in range(4)]
+    recs += [{"problem_id": f"p{i}", "sample": 0, "budget": 250, "correct": True} for i in range(2)]
+    entry = _from_samples(("t", "m"), recs, "missing")
+    assert entry["think_budgets"]["largest"] == 100 and entry["n_problems"] == 4, entry
+
+
 def test_a_run_that_never_thinks_plots_no_point_at_its_budgets():
     # every budget's mean thinking is 0: the chart put its points at the budgets (100, 1k, 10k) instead
     from evalkit.report import charts

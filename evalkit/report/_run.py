@@ -118,13 +118,16 @@ def _complete_results(results: list[dict], samples: list[dict]) -> list[dict]:
 
 
 def _from_samples(key: tuple, recs: list[dict], why: str) -> dict:
-    """A results entry made from a (task, model)'s samples: in a budget sweep, its largest budget's
-    (the headline's, as evalkit.run.results chooses it; pooled, cut answers would outvote it)."""
-    budgets = [r.get("budget") for r in recs if r.get("budget") is not None]
+    """A results entry made from a (task, model)'s samples: in a budget sweep, its largest budget over every
+    sample (the headline's, as evalkit.budgets.budget_results chooses it: a budget an interrupted sweep left on
+    fewer samples is not; pooled, cut answers would outvote it)."""
+    counts = Counter(r.get("budget") for r in recs if r.get("budget") is not None)
     sweep = {}
-    if budgets:
-        sweep = {"think_budgets": {"largest": max(budgets)}}
-        recs = [r for r in recs if r.get("budget") == max(budgets)]
+    if counts:
+        full = max(counts.values())
+        largest = max(b for b, n in counts.items() if n == full)
+        sweep = {"think_budgets": {"largest": largest}}
+        recs = [r for r in recs if r.get("budget") == largest]
     return {"task": key[0], "model": key[1], **_counts(recs), "metrics": _avg_at_n(recs), **sweep,
             "from_samples": why}
 
