@@ -1096,6 +1096,14 @@ def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, c
     # a bracketed number after a number, a group or \pi is a factor
     ("\\frac{1}{2}(8)(3)", "12", True), ("\\pi(3)^2", "9\\pi", True), ("\\frac{4}{3}\\pi (3)^3", "36\\pi", True),
     ("2(3)", "6", True), ("2(3)", "5", False), ("f(3)", "f(3)", True),
+    # bounds on one variable joined by words are intervals: math-verify read "or" and "and" alike, as a set of two
+    # relations, against an interval union never equal
+    ("x < -2 \\text{ or } x > 3", "(-\\infty,-2)\\cup(3,\\infty)", True),
+    ("(-\\infty,-2)\\cup(3,\\infty)", "x<-2 \\text{ or } x>3", True),
+    ("x<-2 \\lor x>3", "(-\\infty,-2)\\cup(3,\\infty)", True), ("x>-2 \\text{ and } x<3", "(-2,3)", True),
+    ("x \\leq 1 \\text{ or } x \\geq 4", "(-\\infty,1]\\cup[4,\\infty)", True),
+    ("x < -2 \\text{ or } x > 3", "(-\\infty,-2]\\cup(3,\\infty)", False),
+    ("x>-2 \\text{ and } x<3", "(-\\infty,-2)\\cup(3,\\infty)", False),
 ])
 def test_approximations_plus_minus_in_fractions_and_bracketed_factors_are_read_as_written(answer, gold, correct):
     assert verify_answer(answer, gold).correct is correct

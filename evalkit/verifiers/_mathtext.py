@@ -386,6 +386,71 @@ def _plus_minus(text: str) -> str:
     return ", ".join(f"{body[:at]}{sign} {body[m.end() - body_at:]}" for sign in signs)
 
 
+_INEQUALITY_JOINER = re.compile(r"\s*(?:\\text\s*\{\s*(or|and)\s*\}|\b(or|and)\b|\\(land|wedge)(?![A-Za-z]))\s*")
+_REL = r"(<|>|\\(?:le|leq|leqslant|lt|ge|geq|geqslant|gt)(?![A-Za-z]))"
+_BOUND = r"([^<>=,]+?)"
+_ONE_SIDED = re.compile(rf"^\s*([A-Za-z])\s*{_REL}\s*{_BOUND}\s*$")
+_ONE_SIDED_AFTER = re.compile(rf"^\s*{_BOUND}\s*{_REL}\s*([A-Za-z])\s*$")
+_TWO_SIDED = re.compile(rf"^\s*{_BOUND}\s*{_REL}\s*([A-Za-z])\s*{_REL}\s*{_BOUND}\s*$")
+_INFINITY = "\\infty"
+
+
+def _bound(piece: str) -> tuple[str, tuple[str, str, str, str]] | None:
+    """(variable, (open bracket, low, high, close bracket)) of one inequality on a single variable, else None."""
+    def rel(r: str) -> tuple[bool, bool]:  # (less than, inclusive)
+        return r[0] == "<" or r.startswith(("\\l",)), r.startswith(("\\le", "\\leq")) or r.startswith("\\ge")
+
+    def closed(inclusive: bool, left: bool) -> str:
+        return ("[" if inclusive else "(") if left else ("]" if inclusive else ")")
+
+    m = _TWO_SIDED.match(piece)
+    if m:
+        low, r1, var, r2, high = m.groups()
+        (less1, inc1), (less2, inc2) = rel(r1), rel(r2)
+        if less1 != less2:
+            return None
+        if not less1:
+            low, high, inc1, inc2 = high, low, inc2, inc1
+        return var, (closed(inc1, True), low, high, closed(inc2, False))
+    m = _ONE_SIDED.match(piece)
+    if m:
+        var, r, value = m.groups()
+        less, inc = rel(r)
+    else:
+        m = _ONE_SIDED_AFTER.match(piece)
+        if m is None:
+            return None
+        value, r, var = m.groups()
+        less, inc = rel(r)
+        less = not less  # `3 < x` is `x > 3`
+    if re.search(rf"(?<![A-Za-z\\]){var}(?![A-Za-z])", value):
+        return None
+    return var, (("(", f"-{_INFINITY}", value, closed(inc, False)) if less else (closed(inc, True), value, _INFINITY, ")"))
+
+
+def _joined_inequalities(text: str) -> str:
+    """Inequalities on one variable joined by "or" as the union of their intervals, two joined by "and" (a
+    lower and an upper bound) as one interval; anything else as it is."""
+    if "<" not in text and ">" not in text and "\\l" not in text and "\\g" not in text:
+        return text
+    pieces = _INEQUALITY_JOINER.split(text)
+    if len(pieces) < 5:  # at least two inequalities (split keeps the joiner's three groups)
+        return text
+    parts, joiners = pieces[::4], [next(g for g in pieces[i:i + 3] if g) for i in range(1, len(pieces), 4)]
+    bounds = [_bound(part) for part in parts]
+    if any(b is None for b in bounds) or len({b[0] for b in bounds}) != 1:
+        return text
+    intervals = [b[1] for b in bounds]
+    if all(j == "or" for j in joiners):
+        return " \\cup ".join(f"{o}{lo}, {hi}{c}" for o, lo, hi, c in intervals)
+    if len(intervals) == 2 and joiners[0] != "or":
+        lower = [i for i in intervals if i[2] == _INFINITY]
+        upper = [i for i in intervals if i[1] == f"-{_INFINITY}"]
+        if len(lower) == 1 and len(upper) == 1:
+            return f"{lower[0][0]}{lower[0][1]}, {upper[0][2]}{upper[0][3]}"
+    return text
+
+
 REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
     (name, _sub(*how) if isinstance(how, tuple) else how) for name, how in (
         # `\color{red}{4}`, `\textcolor{red}{4}`: a colour is no part of the value (what it colours is:
@@ -403,6 +468,9 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("repeating_decimal", _repeating_decimals),
         # `x = 4 \lor x = 5`: a logical or is the word (math-verify would read the last alternative alone).
         ("logical_or", (r"\\(?:lor|vee)(?![A-Za-z])", r" \\text{ or } ")),
+        # `x < -2 \text{ or } x > 3` is `(-\infty, -2) \cup (3, \infty)`; `x > -2 \text{ and } x < 3` is `(-2, 3)`:
+        # bounds on one variable joined by words (math-verify read either as a set of two relations).
+        ("joined_inequalities", _joined_inequalities),
         # `\left. 5 \right.`: an invisible delimiter (a full stop no sentence ends with).
         ("invisible_delimiters", (r"\\(?:left|right)\s*\.", "")),
         # `\$16,\!386.20`: currency signs and negative thin spaces; `11,\! 111` is a thousands separator. An
