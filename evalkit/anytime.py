@@ -29,7 +29,7 @@ import bisect
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -277,6 +277,10 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         if own and engine is not None:
             engine.close()
 
+    # a sample that is itself unjudged (its gold cannot be checked, a verifier fault) is unjudged at every budget,
+    # generated or read off its trajectory, so each budget counts the same problems
+    unjudged = {(s["task"], s["model"], str(s["problem_id"]), s["sample"]) for s in samples if s.get("correct") is None}
+    probes = [replace(p, correct=None) if (p.task, p.model, p.problem_id, p.sample) in unjudged else p for p in probes]
     specs = {t.get("name"): t for t in config.get("tasks", [])}
     groups: dict[tuple[str, str], list[Probe]] = defaultdict(list)
     for p in probes:
@@ -335,8 +339,7 @@ def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | N
     """The last trajectory answer ending at or before `cut` (characters), and its verdict.
 
     A candidate the analyzer could not verify counts as not correct (the model's answer, not an
-    infrastructure fault); no candidate is no answer. A sample that is itself unjudged (its gold cannot
-    be checked, a verifier fault) is unjudged at every budget, so each budget counts the same problems.
+    infrastructure fault); no candidate is no answer.
     """
     trace = s.get("trace") or {}
     trajectory = trace.get("trajectory") or []
@@ -345,10 +348,9 @@ def _latest_candidate(s: dict[str, Any], cut: int) -> tuple[str | None, bool | N
                          "--no-generate needs the analyzer's character positions (rerun without --tokenizer)")
     positions = [t["position"] for t in trajectory]
     i = bisect.bisect_right(positions, cut) - 1
-    answer = trajectory[i].get("answer") if i >= 0 else None
-    if s.get("correct") is None:
-        return answer, None
-    return answer, i >= 0 and trajectory[i].get("correct") is True
+    if i < 0:
+        return None, False
+    return trajectory[i].get("answer"), trajectory[i].get("correct") is True
 
 
 def _cut_short(s: dict[str, Any], split: Any) -> bool:

@@ -632,3 +632,36 @@ def test_anytime_curves_report_the_metrics_the_run_reports(tmp_path):
                           for i in range(2)])
     summary = anytime(math, budgets=[20, 100000], generate=False, tokenizer="recorded")
     assert [sorted(row["metrics"]) for row in summary["results"][0]["budgets"]] == [["avg@n"], ["avg@n"]]
+
+
+def test_a_problem_the_run_could_not_judge_is_unjudged_at_every_generated_budget(tiny_model, tmp_path):
+    # a verifier fault left p4 unjudged (a sandbox that could not start, for code): its generated probes got
+    # verdicts of their own, a curve over two problems at a cut budget and over one past it
+    from transformers import AutoTokenizer
+
+    thought = "So the answer is 7. " + "Let me check that again carefully. " * 10
+    replay = [{"problem_id": p, "sample": 0, "completion": f"<think>{thought}</think>\n\n$\\boxed{{7}}$"}
+              for p in ("p1", "p4")]
+    run = _replayed_run(tmp_path, "name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n",
+                        [{"id": "p1", "problem": "3+4?", "answer": "7"}, {"id": "p4", "problem": "3+4?", "answer": "7"}],
+                        replay)
+    lines = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    for s in lines:
+        if s["problem_id"] == "p4":
+            s.update(correct=None, score=None, reason="error", detail="the sandbox could not start")
+    (run / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in lines))
+
+    class Answers:  # an engine whose model answers 7 after the cue
+        tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+
+        def continue_tokens(self, prefixes):
+            from evalkit.budgets import Continued
+
+            ids = self.tokenizer.encode("\\boxed{7}", add_special_tokens=False)
+            return [Continued(tuple(ids), "stop") for _ in prefixes]
+
+    summary = anytime(run, "4,100000", engine=Answers(), answer_tokens=8)
+    rows = {row["budget"]: row["metrics"]["avg@n"] for row in summary["results"][0]["budgets"]}
+    assert rows[4]["n_problems"] == rows[100000]["n_problems"] == 1 and rows[4]["value"] == 1.0, rows
+    cut = probes(run)[(summary["results"][0]["model"], "p4", 0, 4)]
+    assert cut["source"] == "generated" and cut["correct"] is None

@@ -772,6 +772,34 @@ def test_a_reply_that_is_not_one_reply_is_tried_again_never_scored(tmp_path):
                                limit=1, out=tmp_path / "parts", progress=False, trace=False)
     [s] = lines(run.samples_path)
     assert len(seen) == 1 and (s["correct"], s["completion"]) == (True, "<think>1+1</think> \\boxed{2}"), s
+    # Magistral's (Mistral's API): a thinking part is the reply's reasoning, whole or streamed
+    parts = [{"type": "thinking", "thinking": [{"type": "text", "text": "1+1 makes two"}]},
+             {"type": "text", "text": "\\boxed{2}"}]
+    Malformed.first = {"choices": [{**good, "message": {"content": parts}}]}
+    with serve(Malformed) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "magistral", progress=False, trace=False)
+    [s] = lines(run.samples_path)
+    assert len(seen) == 1 and s["correct"] is True and "1+1 makes two" in s["completion"], s
+    assert s["completion"].index("1+1 makes two") < s["completion"].index("\\boxed{2}"), s
+
+    class Streams(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for event in ({"choices": [{"index": 0, "delta": {"content": parts[:1]}, "finish_reason": None}]},
+                          {"choices": [{"index": 0, "delta": {"content": parts[1:]}, "finish_reason": "stop"}]}):
+                self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            self.wfile.write(b"data: [DONE]\n\n")
+
+    with serve(Streams) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "magistral-stream", progress=False, trace=False,
+                               backend_options={"stream": True})
+    [s] = lines(run.samples_path)
+    assert len(seen) == 1 and s["correct"] is True and "1+1 makes two" in s["completion"], s
 
 
 def test_a_rate_limited_request_waits_as_long_as_the_server_asks(tmp_path):

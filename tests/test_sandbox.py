@@ -181,6 +181,13 @@ def test_an_exception_reaches_assert_tests_as_its_built_in_class_with_its_argume
     assert [t["passed"] for t in r.tests] == [True, True, True], r.tests
     r = box.run(program.replace("(ValueError)", "(Exception)"), tests)  # not a ValueError: still not caught
     assert [t["passed"] for t in r.tests] == [False, True, True] and "BadInput" in r.tests[0]["reason"], r.tests
+    # a class with a __str__ of its own keeps its text (rebuilt from its arguments alone, it lost it)
+    own_text = ("class InvalidAge(ValueError):\n    def __init__(self, age):\n        self.age = age\n"
+                "        super().__init__()\n\n    def __str__(self):\n        return f'invalid age: {self.age}'\n\n\n"
+                "def f(x):\n    raise InvalidAge(x)\n")
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "f",
+                                "code": "try:\n    f(-1)\nexcept ValueError as e:\n    assert str(e) == 'invalid age: -1'\n"})
+    assert box.run(own_text, tests).passed == 1
 
 
 def test_a_failure_after_much_debug_output_names_its_own_error(box):

@@ -202,6 +202,8 @@ def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     ("$\\boxed{5}$ and $\\boxed{5.0}$", "5", True),  # one value written twice
     ("So $a = \\boxed{2}$ and $b = \\boxed{3}$, hence $a + b = \\boxed{5}$.", "5", True),  # a last box of its own
     ("(a) $\\boxed{2}$, (b) $\\boxed{3}$", "3", True),  # parts of a question, each named: the last is its own
+    ("I computed $a = \\boxed{4}$, and $b = \\boxed{9}$", "9", True),  # two quantities, each named: not one answer
+    ("$x = \\boxed{3}$, $x = \\boxed{5}$", "5", False),  # one name, two values: two answers
     # a box the text rules out is no answer: it was scored correct
     ("The answer is not \\boxed{3}.", "3", False),
     ("\\boxed{3} is incorrect.", "3", False),
@@ -1074,6 +1076,9 @@ def test_an_escaped_dollar_outside_math_is_currency(final, gold, equal):
     # what stays: a value with a unit is still its value, a symbol that is no unit after a number is a factor
     ("2.5 M_\\odot", "3.5", False), ("x\\Omega", "x", False), ("0.3\\mu", "0.3", False),
     ("5~\\text{or}~6", "5", False),
+    # no unit: e squared, a root, a word with braces in it, a friction coefficient and a normal force
+    ("3\\mathrm{e^{2}}", "3", False), ("5\\mathrm{\\sqrt{x}}", "5", False), ("5\\text{ mi{ll}ion}", "5", False),
+    ("2\\mu\\mathrm{N}", "2", False),
 ])
 def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, correct):
     assert verify_answer(answer, gold).correct is correct
@@ -1086,6 +1091,10 @@ def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, c
     ("e^2 \\approx 7.39", "7.39", True), ("e^2 \\approx 7.39", "e^2", True), ("\\ln 2 \\approx 0.693", "0.693", True),
     ("\\frac{100}{3} \\approx 33.33", "33.33", True), ("x \\approx 3.14", "3.14", True),
     ("7 \\approx 8", "7", False), ("\\sqrt{2} \\approx 1.5", "\\sqrt2", False), ("12 \\approx 100", "12", False),
+    # a rough rounding is no answer: the exact side is, and a plain side written to two digits or more
+    ("\\frac{6}{11} \\approx 0.5", "\\frac12", False), ("\\frac{3}{11} \\approx 0.3", "0.3", False),
+    ("0.54 \\approx 0.5", "\\frac{1}{2}", False), ("\\pi \\approx 3", "\\pi", True), ("2^{10} \\approx 1000", "1024", True),
+    ("x=15 \\approx 20", "15", True),
     # one \pm inside a fraction is both values, as one at the top level is
     ("\\frac{-3 \\pm \\sqrt{17}}{4}", "\\frac{-3+\\sqrt{17}}{4}, \\frac{-3-\\sqrt{17}}{4}", True),
     ("\\frac{-3+\\sqrt{17}}{4}, \\frac{-3-\\sqrt{17}}{4}", "\\frac{-3 \\pm \\sqrt{17}}{4}", True),
@@ -1096,6 +1105,11 @@ def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, c
     # a bracketed number after a number, a group or \pi is a factor
     ("\\frac{1}{2}(8)(3)", "12", True), ("\\pi(3)^2", "9\\pi", True), ("\\frac{4}{3}\\pi (3)^3", "36\\pi", True),
     ("2(3)", "6", True), ("2(3)", "5", False), ("f(3)", "f(3)", True),
+    # an argument is no factor: a log's base, a power of a function
+    ("\\log_{2}(8)", "3", True), ("\\log_3 2", "\\log_{3}(2)", True), ("\\sin^{-1}(1)", "\\frac{\\pi}{2}", True),
+    ("\\sin^2(3)+\\cos^2(3)", "1", True),
+    # a measurement with its uncertainty is one value, not two answers
+    ("4.9, 5.1", "(5.0 \\pm 0.1)", False), ("(5.0 \\pm 0.1)", "5.0 \\pm 0.1", True),
     # bounds on one variable joined by words are intervals: math-verify read "or" and "and" alike, as a set of two
     # relations, against an interval union never equal
     ("x < -2 \\text{ or } x > 3", "(-\\infty,-2)\\cup(3,\\infty)", True),

@@ -549,6 +549,10 @@ async def _fold_events(response: httpx.Response, wait: float | None = None) -> d
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") or {}
+            if isinstance(delta, dict) and isinstance(delta.get("content"), list):  # Mistral's parts, streamed
+                parts = _content_parts(delta["content"])
+                if parts is not None:
+                    delta = {**delta, "content": parts[0], "reasoning_content": parts[1] or delta.get("reasoning_content")}
             if not isinstance(choice.get("text") or "", str) or not isinstance(delta, dict) or \
                     not all(isinstance(delta.get(k) or "", str) for k in ("content", "reasoning_content", "reasoning")):
                 raise Busy(f"a streamed event whose text is not text: {payload[:200]}")
@@ -643,8 +647,8 @@ def _finished(data: dict[str, Any]) -> dict[str, Any]:
     """The reply, unless the server gave up on it (finish_reason `error` or `abort`), never finished it (no
     finish_reason and nothing in it, OpenRouter's reply when a provider fails) or sent something else than one
     reply (several choices for one asked, a choice with no message or text, a message or text that is not
-    text): Busy, tried again, as the same reply streamed is. A message's content given as a list of text
-    parts (`[{"type": "text", "text": ...}]`, some gateways') is joined into its text."""
+    text): Busy, tried again, as the same reply streamed is. A message's content given as a list of parts
+    (`_content_parts`: Mistral's, some gateways') is its text, and its thinking parts its reasoning."""
     choices = data["choices"]
     if len(choices) != 1:
         raise Busy(f"a reply of {len(choices)} choices to a request for one")
@@ -658,10 +662,12 @@ def _finished(data: dict[str, Any]) -> dict[str, Any]:
         raise Busy(f"a reply whose message is not an object: {_one_line(json.dumps(message), 200)}")
     message = message or {}
     if isinstance(message.get("content"), list):
-        parts = message["content"]
-        if not all(isinstance(x, dict) and isinstance(x.get("text", ""), str) for x in parts):
-            raise Busy(f"a reply whose content parts are not text: {_one_line(json.dumps(parts), 200)}")
-        message["content"] = "".join(x.get("text", "") for x in parts)
+        parts = _content_parts(message["content"])
+        if parts is None:
+            raise Busy(f"a reply whose content parts are not text: {_one_line(json.dumps(message['content']), 200)}")
+        message["content"] = parts[0]
+        if parts[1] and not (message.get("reasoning_content") or message.get("reasoning")):
+            message["reasoning_content"] = parts[1]
     for field, value in (("text", choice.get("text")), ("content", message.get("content")),
                          ("reasoning_content", message.get("reasoning_content")),
                          ("reasoning", message.get("reasoning"))):
@@ -671,6 +677,28 @@ def _finished(data: dict[str, Any]) -> dict[str, Any]:
     if choice.get("finish_reason") is None and not said:
         raise Busy("the server sent an empty reply it never finished (no finish_reason)")
     return data
+
+
+def _content_parts(parts: Any) -> tuple[str, str] | None:
+    """(text, thinking) of content given as a list of parts: `{"type": "text", "text": ...}` and Magistral's
+    `{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}` (parts of other kinds, a reference,
+    hold no text); None when it is no such list."""
+    if not isinstance(parts, list) or not all(isinstance(x, dict) for x in parts):
+        return None
+    text, thinking = [], []
+    for part in parts:
+        if part.get("type") == "thinking":
+            inner = part.get("thinking")
+            inner = [{"text": inner}] if isinstance(inner, str) else inner
+            found = _content_parts(inner)
+            if found is None:
+                return None
+            thinking.append(found[0])
+        elif part.get("text") is not None:
+            if not isinstance(part["text"], str):
+                return None
+            text.append(part["text"])
+    return "".join(text), "".join(thinking)
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -42,6 +42,7 @@ PRELOAD = (
 )  # fmt: skip
 CHILD_FDS = (0, 1, 2, 3, 4, 5)  # stdin, stdout, stderr, channel in, channel out, job
 EXIT_SETUP = 121
+MESSAGE_CHARS = 300  # of an exception's text the checker is sent
 
 
 def _preload() -> None:
@@ -329,7 +330,7 @@ def _raised(e: Exception) -> dict:
 
     base = next((c.__name__ for c in type(e).__mro__ if getattr(builtins, c.__name__, None) is c), "Exception")
     try:
-        text = str(e)[:300]
+        text = str(e)[:MESSAGE_CHARS]
     except Exception:  # a __str__ that raises: the name is all there is
         text = ""
     msg = {"exc": type(e).__name__, "base": base, "msg": text}
@@ -396,6 +397,8 @@ def _checker(job: dict, out) -> int:
                     exc = type(name[:60], (exc,), {})
                 args = plain.load_plain(reply["args"]) if "args" in reply else None
                 err = exc(*args) if isinstance(args, list) else exc(msg)
+                if str(err)[:MESSAGE_CHARS] != msg:  # a class of the program's with a __str__ of its own: its text
+                    err = type(exc.__name__, (exc,), {"__str__": lambda self, text=msg: text})(*err.args)
             except Exception:  # arguments that do not load, a class whose constructor wants more
                 err = RuntimeError(f"{name}: {msg}")
             raise err

@@ -217,7 +217,7 @@ def _text_equal(a: str, b: str) -> bool:
 # A chain of equations between numbers, `5 = 4`, `2+2 = 5 = 4`, `\\frac{250}{3} = 83`, `x = 5 = 4` (a name first
 # is an assignment's): split at each `=` that is no part of `<=`, `>=`, `!=`, `:=` or `==`, and at each `\\approx`
 # (`e^2 \\approx 7.39` is either side, as `\\frac13 = 0.33` is; `7 \\approx 8` is as false as `7 = 8`).
-_EQUALS = re.compile(r"(?<![<>!:=\\])=(?!=)|\\approx(?![A-Za-z])")
+_EQUALS = re.compile(r"((?<![<>!:=\\])=(?!=)|\\approx(?![A-Za-z]))")
 _NAME_SIDE = re.compile(r"^\s*\\?[A-Za-z]\w*(?:_\{[^{}]*\}|_\w)?\s*$")
 _WRITTEN_NUMBER = re.compile(r"^\s*[+-]?\d+(?:\.\d+)?\s*$")
 # The fewest significant digits a side may be rounded to (`\\frac13 = 0.33`, `\\frac{250}{3} = 83`; `0.5 = 1`
@@ -239,20 +239,69 @@ def _side_value(side: str) -> Any:
     return _number(parsed[0]) if parsed else None
 
 
-def _statement(pred: str) -> list[tuple[str, Any]] | None:
-    """The sides (text, value) of an answer that is a chain of equations between numbers, else None.
+def _statement(pred: str) -> tuple[list[tuple[str, Any]], list[bool]] | None:
+    """The sides (text, value) of an answer that is a chain of equations between numbers, and for each link
+    whether it is an approximation (`\\approx`), else None.
 
     What the parse would leave out makes it no plain statement: a modulus (`17 \\equiv 2`), currency,
     percent, words (_NOT_PLAIN_STATEMENT)."""
     if ("=" not in pred and "\\approx" not in pred) or any(mark in pred for mark in _NOT_PLAIN_STATEMENT):
         return None
-    sides = _EQUALS.split(pred)
+    split = _EQUALS.split(pred)
+    sides, links = split[::2], [link != "=" for link in split[1::2]]
     if len(sides) > 2 and _NAME_SIDE.match(sides[0]):
-        sides = sides[1:]  # `x = 5 = 4`: the name's value is the chain after it
+        sides, links = sides[1:], links[1:]  # `x = 5 = 4`: the name's value is the chain after it
     if len(sides) < 2 or not all(side.strip() for side in sides):
         return None
     values = [_side_value(side) for side in sides]
-    return None if any(v is None for v in values) else list(zip(sides, values))
+    return None if any(v is None for v in values) else (list(zip(sides, values)), links)
+
+
+def _approximate_answer(sides: list[tuple[str, Any]], links: list[bool], gold: str) -> list[Any] | None:
+    """What a chain with an approximation says (None: it is false). Each link holds (an approximation when the
+    plain number is the other side rounded at its own last significant digit: `2^{10} \\approx 1000`,
+    `\\pi \\approx 3`; not `7 \\approx 8`); its answer is its exact sides, and against a gold that is a plain
+    number also the plain sides written to two significant digits or more (`e^2 \\approx 7.39` is 7.39;
+    `\\frac{6}{11} \\approx 0.5` is not 0.5, nor `\\frac12`: a rough rounding is no answer)."""
+    for (a, b), approx in zip(zip(sides, sides[1:]), links):
+        holds = not _false_statement([a, b]) or approx and (_approximates(a[1], b[0]) or _approximates(b[1], a[0]))
+        if not holds:
+            return None
+    exact = [value for text, value in sides if not _WRITTEN_NUMBER.match(text)]
+    if not _WRITTEN_NUMBER.match(gold):
+        return exact
+    return exact + [value for text, value in sides if _WRITTEN_NUMBER.match(text) and _significant(text)[0] >= 2]
+
+
+def _significant(text: str) -> tuple[int, Decimal]:
+    """(significant digits, the unit of the last one) of a plain number: `7.39` (3, 0.01), `1000` (1, 1000),
+    `0.050` (2, 0.001)."""
+    written = Decimal(text.strip())
+    _, digits, exponent = written.as_tuple()
+    if "." not in text:  # a whole number's trailing zeros are no digits it states
+        zeros, stripped = 0, list(digits)
+        while len(stripped) > 1 and stripped[-1] == 0:
+            stripped.pop()
+            zeros += 1
+        digits, exponent = tuple(stripped), exponent + zeros
+    lead = next((i for i, d in enumerate(digits) if d), len(digits))
+    return len(digits) - lead, Decimal(10) ** exponent
+
+
+def _approximates(value: Any, text: str) -> bool:
+    """`text` is a plain number that is `value` rounded at its own last significant digit."""
+    import sympy
+
+    if not _WRITTEN_NUMBER.match(text):
+        return False
+    count, unit = _significant(text)
+    if count == 0:
+        return False
+    try:
+        v = sympy.N(value, 30)
+        return bool(v.is_real) and abs(v - sympy.Rational(text.strip())) <= sympy.Rational(str(unit)) / 2
+    except Exception:  # noqa: BLE001 - unsure: no approximation
+        return False
 
 
 def _false_statement(sides: list[tuple[str, Any]]) -> bool:
@@ -357,10 +406,13 @@ def _part_equal(gold: str, pred: str) -> bool:
     g, p = _parse_boxed(gold), _parse_boxed(pred)
     if p_sets is not None and len(p_sets) > 1 and any(_number(x) is not None for x in g):
         return False  # `x = 4 \\lor x = 5` (math-verify reads 5) against one number: two answers for one
-    sides = _statement(pred)
-    if sides is not None:
-        # a false statement is no answer; a true one (or a rounding) is any of its sides' value
-        p = [] if _false_statement(sides) else p + [value for _, value in sides]
+    statement = _statement(pred)
+    if statement is not None:
+        sides, links = statement
+        if any(links):  # `e^2 \\approx 7.39`: what an approximation says (math-verify read its first side)
+            p = _approximate_answer(sides, links, gold) or []
+        else:  # a false statement is no answer; a true one (or a rounding) is any of its sides' value
+            p = [] if _false_statement(sides) else p + [value for _, value in sides]
     if not g or not p:  # one side is not math at all: compare the text
         return _text_equal(gold, pred)
     return _equal(g, p)

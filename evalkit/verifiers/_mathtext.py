@@ -205,7 +205,7 @@ def _unwrap(text: str) -> str:
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|(\d+(?:\.\d+)?)\s*°")
 _UNIT_EXP = r"(?:\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d)?"
-_GROUP = r"\{(?:[^{}]|\{[^{}]*\})*\}"  # a braced group, and groups one level inside it
+_GROUP = r"\{(?:[^{}]|\^\s*\{\s*-?\d+\s*\})*\}"  # a braced group, and a unit's powers in it (`km\,s^{-1}`)
 # Rewrites of gold and answer text alike, in order, before any comparison: (name, pattern, replacement).
 # Each row is clutter that never changes the value: a row that could change one is a bug.
 def _sub(pattern: str, repl: str | Callable[[re.Match], str]) -> Callable[[str], str]:
@@ -362,13 +362,58 @@ def _strip_trailing_clutter(text: str) -> str:
         text = t
 
 
+_BRACKETED_NUMBER = re.compile(r"\s*\(\s*([+-]?\d+(?:\.\d+)?)\s*\)")
+
+
+def _bracketed_factors(text: str) -> str:
+    if "(" not in text:
+        return text
+    out, at = [], 0
+    for m in _BRACKETED_NUMBER.finditer(text):
+        if m.start() > 0 and _is_factor_end(text, m.start()):
+            out += [text[at:m.start()], f" \\cdot ({m.group(1)})"]
+            at = m.end()
+    return "".join(out) + text[at:] if out else text
+
+
+def _is_factor_end(text: str, end: int) -> bool:
+    """What ends at `end` is a value a bracket after it multiplies: a number that is no exponent or index (`2`, not
+    the `2` of `\\log_2` or `x^2`), `\\pi`, a closing bracket, or the last group of a fraction or a root."""
+    before = text[:end]
+    if before.endswith(")"):
+        return True
+    if re.search(r"\\pi$", before):
+        return True
+    digits = re.search(r"(\d+(?:\.\d+)?)$", before)
+    if digits:
+        return not before[:digits.start()].rstrip().endswith(("^", "_"))
+    if not before.endswith("}"):
+        return False
+    depth, i = 0, len(before) - 1
+    while i >= 0:  # the `{` that opens the last group
+        depth += {"}": 1, "{": -1}.get(before[i], 0)
+        if depth == 0:
+            break
+        i -= 1
+    head = before[:max(i, 0)]
+    while head.endswith("}"):  # `\\frac{1}{2}`: the groups before it, back to the command they belong to
+        depth, j = 0, len(head) - 1
+        while j >= 0:
+            depth += {"}": 1, "{": -1}.get(head[j], 0)
+            if depth == 0:
+                break
+            j -= 1
+        head = head[:max(j, 0)]
+    return bool(re.search(r"\\(?:[dt]?frac|sqrt(?:\[[^\]]*\])?|binom)\s*$", head))
+
+
 _PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
-_OPENERS, _CLOSERS = "{([", "})]"
 
 
 def _plus_minus(text: str) -> str:
     """`\\frac{-3 \\pm \\sqrt{17}}{4}` as `\\frac{-3 + \\sqrt{17}}{4}, \\frac{-3 - \\sqrt{17}}{4}` (after a name's
-    `x =`, dropped): one ± or ∓ inside a group, in an answer that lists nothing (no comma) and states nothing else."""
+    `x =`, dropped): one ± or ∓ inside a command's group (a fraction's, a root's, an exponent's), in an answer that
+    lists nothing (no comma) and states nothing else."""
     if "\\pm" not in text and "\\mp" not in text:
         return text
     found = list(_PLUS_MINUS.finditer(text))
@@ -378,8 +423,10 @@ def _plus_minus(text: str) -> str:
         return text
     m = found[0]
     before = text[body_at:m.start()].replace("\\{", "").replace("\\}", "")
-    if sum(before.count(c) for c in _OPENERS) <= sum(before.count(c) for c in _CLOSERS):
-        return text  # at the top level: math-verify's own
+    if before.count("{") <= before.count("}"):
+        # outside a command's group: math-verify's own at the top level, and a bracketed measurement
+        # `(5.0 \\pm 0.1) \\times 10^{3}` is one value with its uncertainty, not two answers
+        return text
     signs = ("+", "-") if m.group(1) == "pm" else ("-", "+")
     body = text[body_at:]
     at = m.start() - body_at
@@ -506,10 +553,12 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
                     r"|(?:st|nd|rd|th)(?![A-Za-z]))", "")),
         # `10 \text{ cm}^2`, `15,000 \text{ kcal m}^{-2}\text{ yr}^{-1}`, `5\,\mathrm{cm}`: text-mode units after a
         # value (`\mathrm{e}` and `\mathrm{i}` are the constants, not units).
-        # `0.3\,\mu\text{m}`, `\mathrm{km\,s^{-1}}`: a micro prefix before a text unit; a unit's own powers inside it.
+        # `0.3\,\mu\text{m}`, `\mathrm{km\,s^{-1}}`: a micro prefix before a unit; a unit's own powers inside it
+        # (`\mathrm{e^{2}}` is e squared, `\mu\mathrm{N}` may be a friction coefficient and a normal force).
         ("unit_text", _units(r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*" + _GROUP +
-                             r"|\\mathrm\s*(?!\{\s*[ei]\s*\})" + _GROUP +
-                             r"|\\mu\s*(?=\\(?:text|mbox|textrm|mathrm)\s*\{)|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$")),
+                             r"|\\mathrm\s*(?!\{\s*[ei]\s*(?:\}|\^))" + _GROUP +
+                             r"|\\mu\s*(?=\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:m|s|g|A|V|W|F|J|L|C|K|Hz|Pa|mol|eV)\s*\})"
+                             r"|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$")),
         # `2.5 M_\odot`, `5\,\Omega`, `5000\AA`: a unit written as a symbol, after a number.
         ("unit_symbol", _units(r"(?<=\d)\s*(?:\\[,; ]\s*)?"
                                r"(?:[MLR]_\s*(?:\{\s*\\odot\s*\}|\\odot)|\\(?:AA|Omega)(?![A-Za-z]))" + _UNIT_EXP + r"\s*$")),
@@ -526,12 +575,12 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("subscript_braces", (r"_\s*([A-Za-z0-9])", r"_{\1}")),
         # `SRMC=LRMC` = `\text{SRMC} = \text{LRMC}`: a run of capitals is one name, not a product.
         ("capital_names", (r"(?<![\\A-Za-z{])([A-Z]{2,})(?![A-Za-z}])", r"\\text{\1}")),
-        # `\frac{1}{2}(8)(3)`, `\pi(3)^2`, `2(3)`: a bracketed number after a number, a group or `\pi` is a factor
-        # (math-verify read `2(3)` as no product).
-        ("bracketed_factor", (r"(?:(?<=[\d})])|(?<=\\pi))\s*\(\s*([+-]?\d+(?:\.\d+)?)\s*\)", r" \\cdot (\1)")),
+        # `\frac{1}{2}(8)(3)`, `\pi(3)^2`, `2(3)`: a bracketed number after a number, a fraction or root, a bracket or
+        # `\pi` is a factor (math-verify read `2(3)` as no product); not an argument (`\log_2(8)`, `\sin^{-1}(1)`).
+        ("bracketed_factor", _bracketed_factors),
         # `\sin(90^\circ - x)`: every degree value inside an expression with a trig function is in degrees.
         ("trig_degrees", _trig_degrees),
-        # `\frac{-3 \pm \sqrt{17}}{4}`: one ± inside a fraction or a bracket is its two values, as math-verify
+        # `\frac{-3 \pm \sqrt{17}}{4}`: one ± inside a fraction's or a root's group is its two values, as math-verify
         # reads one at the top level (`1 \pm \sqrt{2}`).
         ("plus_minus", _plus_minus),
     )
@@ -637,6 +686,8 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
 _BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*(?:,?\s*(?:\b(?:or|and)\b|\\text\s*\{\s*(?:or|and)\s*\}|"
                        r"\\(?:lor|vee)(?![A-Za-z]))|,)\s*"
                        r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z]\s*=\s*)?$")
+# The name a box is the value of: `a = \\boxed{4}`, `$b = \\boxed{9}$`.
+_BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?:\$|\\\()?\s*$")
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
 # question, "\\boxed{5} is wrong?").
 _BOX_DENIED_BEFORE = re.compile(r"(?i:(?<!\bif )\b(?:not|isn't|rather than|instead of))\s*(?:\$|\\\()?\s*$")
@@ -659,13 +710,19 @@ def answer_boxes(text: str) -> tuple[list[str], int]:
     "or", "and" or a comma are one box of both answers ("3, 4"; one when they hold one value, `\\frac12` or
     `0.5`)."""
     boxes: list[list[str]] = []  # each answer's parts: boxes joined by "or", "and" or "," are one answer
-    last_end, joined_to = 0, None
+    last_end, joined_to, last_name = 0, None, None
     for start, end, content in find_boxes_at(text):
         if _BOX_DENIED_BEFORE.search(text, max(0, start - 20), start) or _BOX_DENIED_AFTER.match(text, end):
             last_end, joined_to = end, None
             continue
         part = _signed(text, start, content.strip())
-        if boxes and joined_to == len(boxes) - 1 and _BOXES_OR.fullmatch(text, last_end, start):
+        name = _BOX_NAME.search(text, max(0, start - 40), start)
+        name = name.group(1) if name else None
+        joiner = _BOXES_OR.fullmatch(text, last_end, start)
+        if joiner and not re.search(r"\bor\b|\\lor|\\vee", joiner.group(0)) and name and last_name and name != last_name:
+            joiner = None  # `$a = \\boxed{4}$ and $b = \\boxed{9}$`: two quantities, not two answers for one
+        last_name = name
+        if boxes and joined_to == len(boxes) - 1 and joiner:
             # one value written twice (`\\frac12` or `0.5`) is one answer; checked for a pair only, so a long run
             # of joined boxes costs no more than reading them
             if not (len(boxes[-1]) == 1 and _one_stated_value([boxes[-1][0], part])):
