@@ -89,8 +89,7 @@ def trainer_notes(specs: Sequence[TaskSpec], fmt: str) -> list[str]:
 
 
 # suffixes that name a format evalkit does not write
-OTHER_FORMATS = {".csv", ".tsv", ".arrow", ".feather", ".xlsx", ".xls", ".txt", ".pq", ".pkl", ".pickle", ".yaml",
-                 ".yml"}
+OTHER_FORMATS = {".csv", ".tsv", ".arrow", ".feather", ".xlsx", ".xls", ".txt", ".pq", ".pkl", ".pickle"}
 
 
 def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
