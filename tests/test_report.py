@@ -579,6 +579,20 @@ def test_length_chart_counts_samples_without_token_counts(runs, page, tmp_path):
     assert f"8 of the {len(judged)} judged samples have no token count" in chart.locator("figcaption").inner_text()
 
 
+def test_a_thinking_with_more_math_than_is_typeset_unfolds_at_once_and_says_so(tmp_path, page):
+    # a looping trace of 44,000 inline expressions held the tab 10-16 s when unfolded: every one was typeset
+    # when the sample opened
+    text = "<think>\n" + "So $x_1 = 2$ again. " * 3000 + "\n</think>\nThe answer is $\\boxed{2}$."
+    index = _mini_run(tmp_path / "run", [{"completion": text, "correct": True, "answer": "2", "gold": "2"}])
+    view = _open_sample(page, index, {"task": "math500", "model": MODEL_A, "problem_id": "p0", "sample": 0})
+    page.wait_for_function("document.querySelector('#sample-view').dataset.math === '1'")
+    assert view.locator("pre.answer .katex").count() == 1  # the answer is typeset as it opens
+    view.locator("details.think summary").click()
+    view.locator("details.think pre[data-math='1']").wait_for(state="attached")
+    assert view.locator("details.think .katex").count() == 0
+    assert "about 3,000 expressions are more than the 2,000 typeset" in view.locator("details.think p.note").inner_text()
+
+
 def test_dollar_amounts_read_as_text_while_math_renders(tmp_path, page):
     text = ("<think>\nShe sells each for $2, so she makes 9 * $2 = $18 a day. The area is $x^2$.\n</think>\n"
             "Janet makes 9 × $2 = $18 every day, and $5 + $10 = $15$ is wrong. \\boxed{18}")
@@ -586,6 +600,7 @@ def test_dollar_amounts_read_as_text_while_math_renders(tmp_path, page):
     view = _open_sample(page, index, {"task": "math500", "model": MODEL_A, "problem_id": "p0", "sample": 0})
     page.wait_for_function("document.querySelector('#sample-view').dataset.math === '1'")
     view.locator("details.think summary").click()
+    view.locator("details.think pre[data-math='1']").wait_for(state="attached")  # typeset as it unfolds
     maths = view.locator("pre .katex-mathml annotation").all_text_contents()
     assert maths == ["x^2", "15"]  # "$15$" is math; no price is
     shown = view.locator("details.think pre").inner_text() + view.locator("pre.answer").inner_text()
@@ -606,6 +621,17 @@ def test_majority_answer_groups_correct_answers_and_says_maj_at_k_may_differ(tmp
     assert row["Majority share"] == "66.7%" and row["Distinct answers"] == "2"
     # wrong answers are told apart by their text here, and the note says maj@k's vote can differ
     assert "so its vote can differ from the majority shown here" in page.locator("#answers-note").inner_text()
+
+
+def test_solved_and_majority_share_of_one_fraction_read_alike(tmp_path, page):
+    # 13 of 16 right, all with one answer: Solved said 81.3% and Majority share 81.2% (0.8125 rounded to even)
+    replies = [{"problem_id": "q", "sample": i, "completion": "<think>x</think>\n\\boxed{" + ("7" if i < 13 else f"{i}") + "}"}
+               for i in range(16)]
+    run = _replay_run(tmp_path, [{"id": "q", "problem": "3+4?", "answer": "7"}], replies, n=16)
+    _open(page, run / "index.html")
+    head = page.locator("#problems-table thead th").all_inner_texts()
+    row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
+    assert row["Majority share"] == "81.3%" and row["Solved"].startswith("81.3%"), row
 
 
 def test_compare_tells_apart_runs_whose_directories_share_a_name(runs, page, tmp_path):

@@ -308,6 +308,23 @@
     }
     root.dataset.math = "1";
   }
+  // The thinking is typeset when it is unfolded, not when the sample opens, and only up to MAX_THINK_MATH
+  // expressions: a looping trace of tens of thousands held the tab for seconds (shown raw, and said so).
+  const MAX_THINK_MATH = 2000;
+  async function renderThinking(details) {
+    const pre = details.querySelector("pre.math-lazy");
+    if (!details.open || !pre || pre.dataset.math) return;
+    pre.dataset.math = "pending";
+    const count = (pre.textContent.match(/\$|\\\(|\\\[/g) || []).length / 2;
+    if (mathOn && document.getElementById("ek-katex") && count > MAX_THINK_MATH) {
+      pre.before(h("p", { class: "note math-skipped" }, `Math in this thinking is shown as written: about ${Math.round(count).toLocaleString()} expressions are more than the ${MAX_THINK_MATH.toLocaleString()} typeset.`));
+    } else if (mathOn && document.getElementById("ek-katex")) {
+      await loadKatex();
+      window.renderMathInElement(pre, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
+      renderDollars(pre);
+    }
+    pre.dataset.math = "1";
+  }
   function mathToggle(reopen) {
     return h("label", { class: "math-toggle" }, h("input", { type: "checkbox", id: "math-toggle", checked: mathOn ? "" : null, onchange: (e) => {
       mathOn = e.target.checked;
@@ -372,7 +389,8 @@
     if (split > 0) {
       const [size, unit] = x.tl || [split, "characters"];
       const label = `Thinking: ${size.toLocaleString()} ${unit}, ${inThink} marker${inThink === 1 ? "" : "s"}` + (x.open ? (x.cut ? " — never closed (truncated)" : ` — never closed, though the reply ended (finish reason ${x.fr ?? "unknown"})`) : "");
-      parts.push(h("details", { class: "think" }, h("summary", null, label), h("pre", { class: "text math-src" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
+      parts.push(h("details", { class: "think", ontoggle: (e) => renderThinking(e.currentTarget) }, h("summary", null, label),
+        h("pre", { class: "text math-lazy" }, withCuts(text, 0, split, markers, x.cuts, x.ep))));
     }
     if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw, text));
     const answerEnd = x.ae ?? text.length;
