@@ -772,6 +772,11 @@ def test_a_reply_that_is_not_one_reply_is_tried_again_never_scored(tmp_path):
                                limit=1, out=tmp_path / "parts", progress=False, trace=False)
     [s] = lines(run.samples_path)
     assert len(seen) == 1 and (s["correct"], s["completion"]) == (True, "<think>1+1</think> \\boxed{2}"), s
+    # parts of other kinds are no text of the reply; an empty thinking part is no thinking, not a malformed reply
+    from evalkit.backends.openai import _content_parts
+
+    assert _content_parts([{"type": "thinking", "thinking": None}, {"type": "tool_use", "text": "\\boxed{7}"},
+                           {"type": "text", "text": "\\boxed{2}"}]) == ("\\boxed{2}", "")
     # Magistral's (Mistral's API): a thinking part is the reply's reasoning, whole or streamed
     parts = [{"type": "thinking", "thinking": [{"type": "text", "text": "1+1 makes two"}]},
              {"type": "text", "text": "\\boxed{2}"}]

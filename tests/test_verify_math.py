@@ -204,6 +204,7 @@ def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     ("(a) $\\boxed{2}$, (b) $\\boxed{3}$", "3", True),  # parts of a question, each named: the last is its own
     ("I computed $a = \\boxed{4}$, and $b = \\boxed{9}$", "9", True),  # two quantities, each named: not one answer
     ("$x = \\boxed{3}$, $x = \\boxed{5}$", "5", False),  # one name, two values: two answers
+    ("So $x_1 = \\boxed{-2}$ and $x_2 = \\boxed{5}$.", "5", False),  # two roots of one x
     # a box the text rules out is no answer: it was scored correct
     ("The answer is not \\boxed{3}.", "3", False),
     ("\\boxed{3} is incorrect.", "3", False),
@@ -1095,6 +1096,10 @@ def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, c
     ("\\frac{6}{11} \\approx 0.5", "\\frac12", False), ("\\frac{3}{11} \\approx 0.3", "0.3", False),
     ("0.54 \\approx 0.5", "\\frac{1}{2}", False), ("\\pi \\approx 3", "\\pi", True), ("2^{10} \\approx 1000", "1024", True),
     ("x=15 \\approx 20", "15", True),
+    # one value written several ways, as an equation is: no walk through roundings, no two exact values
+    ("42 \\approx 42.5 \\approx 43", "43", False), ("51 \\approx 100 \\approx 149", "149", False),
+    ("\\frac{5}{2} \\approx 3 \\approx \\pi", "\\pi", False), ("42 = 42.5 = 43 \\approx 43", "43", False),
+    ("1 \\approx 1", "1", True), ("\\frac13 = 0.333 \\approx 0.33", "\\frac13", True),
     # one \pm inside a fraction is both values, as one at the top level is
     ("\\frac{-3 \\pm \\sqrt{17}}{4}", "\\frac{-3+\\sqrt{17}}{4}, \\frac{-3-\\sqrt{17}}{4}", True),
     ("\\frac{-3+\\sqrt{17}}{4}, \\frac{-3-\\sqrt{17}}{4}", "\\frac{-3 \\pm \\sqrt{17}}{4}", True),
@@ -1110,6 +1115,7 @@ def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, c
     ("\\sin^2(3)+\\cos^2(3)", "1", True),
     # a measurement with its uncertainty is one value, not two answers
     ("4.9, 5.1", "(5.0 \\pm 0.1)", False), ("(5.0 \\pm 0.1)", "5.0 \\pm 0.1", True),
+    ("(3 \\pm \\sqrt{5})/2", "\\frac{3+\\sqrt5}{2}, \\frac{3-\\sqrt5}{2}", True),  # a bracket divided: a numerator
     # bounds on one variable joined by words are intervals: math-verify read "or" and "and" alike, as a set of two
     # relations, against an interval union never equal
     ("x < -2 \\text{ or } x > 3", "(-\\infty,-2)\\cup(3,\\infty)", True),

@@ -680,21 +680,26 @@ def _finished(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _content_parts(parts: Any) -> tuple[str, str] | None:
-    """(text, thinking) of content given as a list of parts: `{"type": "text", "text": ...}` and Magistral's
-    `{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}` (parts of other kinds, a reference,
-    hold no text); None when it is no such list."""
-    if not isinstance(parts, list) or not all(isinstance(x, dict) for x in parts):
+    """(text, thinking) of content given as a list of parts: `{"type": "text", "text": ...}` (or a bare string)
+    and Magistral's `{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}` (an empty or missing
+    thinking is none); parts of other kinds (a reference, a tool call) are no text of the reply. None when it is
+    no such list."""
+    if not isinstance(parts, list):
         return None
     text, thinking = [], []
     for part in parts:
-        if part.get("type") == "thinking":
+        if isinstance(part, str):
+            text.append(part)
+        elif not isinstance(part, dict):
+            return None
+        elif part.get("type") == "thinking":
             inner = part.get("thinking")
-            inner = [{"text": inner}] if isinstance(inner, str) else inner
+            inner = [] if inner is None else [inner] if isinstance(inner, str) else inner
             found = _content_parts(inner)
             if found is None:
                 return None
             thinking.append(found[0])
-        elif part.get("text") is not None:
+        elif part.get("type", "text") == "text" and part.get("text") is not None:
             if not isinstance(part["text"], str):
                 return None
             text.append(part["text"])

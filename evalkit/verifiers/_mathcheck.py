@@ -218,7 +218,8 @@ def _text_equal(a: str, b: str) -> bool:
 # is an assignment's): split at each `=` that is no part of `<=`, `>=`, `!=`, `:=` or `==`, and at each `\\approx`
 # (`e^2 \\approx 7.39` is either side, as `\\frac13 = 0.33` is; `7 \\approx 8` is as false as `7 = 8`).
 _EQUALS = re.compile(r"((?<![<>!:=\\])=(?!=)|\\approx(?![A-Za-z]))")
-_NAME_SIDE = re.compile(r"^\s*\\?[A-Za-z]\w*(?:_\{[^{}]*\}|_\w)?\s*$")
+# A name (`x`, `a_1`, `\\alpha`): not a value written with a command (`\\frac13`, `\\sqrt2`, `\\pi`).
+_NAME_SIDE = re.compile(r"^\s*(?:[A-Za-z]\w*|\\(?!(?:[dt]?frac|sqrt|binom|pi)(?![A-Za-z]))[A-Za-z]+)(?:_\{[^{}]*\}|_\w)?\s*$")
 _WRITTEN_NUMBER = re.compile(r"^\s*[+-]?\d+(?:\.\d+)?\s*$")
 # The fewest significant digits a side may be rounded to (`\\frac13 = 0.33`, `\\frac{250}{3} = 83`; `0.5 = 1`
 # is no rounding).
@@ -258,19 +259,38 @@ def _statement(pred: str) -> tuple[list[tuple[str, Any]], list[bool]] | None:
 
 
 def _approximate_answer(sides: list[tuple[str, Any]], links: list[bool], gold: str) -> list[Any] | None:
-    """What a chain with an approximation says (None: it is false). Each link holds (an approximation when the
-    plain number is the other side rounded at its own last significant digit: `2^{10} \\approx 1000`,
-    `\\pi \\approx 3`; not `7 \\approx 8`); its answer is its exact sides, and against a gold that is a plain
-    number also the plain sides written to two significant digits or more (`e^2 \\approx 7.39` is 7.39;
-    `\\frac{6}{11} \\approx 0.5` is not 0.5, nor `\\frac12`: a rough rounding is no answer)."""
+    """What a chain with an approximation says (None: it is false). It is one value written several ways: its
+    exact sides are equal, and each plain number is that value (else the most precise plain number) as written
+    for `=`, or rounded at its own last significant digit (`2^{10} \\approx 1000`, `\\pi \\approx 3`; not
+    `7 \\approx 8`, nor a walk `51 \\approx 100 \\approx 149`); two plain numbers written to the same digit are the
+    same number. Its answer is its exact sides, and against a gold that is a plain number also its most precise
+    plain number when written to two significant digits or more (`e^2 \\approx 7.39` is 7.39; `\\frac{6}{11}
+    \\approx 0.5` is neither 0.5 nor `\\frac12`: a rough rounding is no answer); a chain of plain numbers alone is
+    its most precise one."""
     for (a, b), approx in zip(zip(sides, sides[1:]), links):
         holds = not _false_statement([a, b]) or approx and (_approximates(a[1], b[0]) or _approximates(b[1], a[0]))
         if not holds:
             return None
-    exact = [value for text, value in sides if not _WRITTEN_NUMBER.match(text)]
-    if not _WRITTEN_NUMBER.match(gold):
-        return exact
-    return exact + [value for text, value in sides if _WRITTEN_NUMBER.match(text) and _significant(text)[0] >= 2]
+    exact = [side for side in sides if not _WRITTEN_NUMBER.match(side[0])]
+    plain = sorted((side for side in sides if _WRITTEN_NUMBER.match(side[0])),
+                   key=lambda side: (-_significant(side[0])[0], _significant(side[0])[1]))
+    if any(_false_statement([exact[0], other]) for other in exact[1:]):
+        return None  # `e \\approx 3 \\approx \\pi`: two exact values
+    by_unit: dict[Decimal, Decimal] = {}
+    for text, _ in plain:
+        unit, number = _significant(text)[1], Decimal(text.strip())
+        if by_unit.setdefault(unit, number) != number:
+            return None  # `42 \\approx 42.5 \\approx 43`: 42 and 43 written to one digit
+    reference = exact[0] if exact else (plain[0] if plain else None)
+    for side in plain:
+        if side is not reference and _false_statement([reference, side]) and not _approximates(reference[1], side[0]):
+            return None
+    if not exact:
+        return [plain[0][1]] if plain else None
+    answer = [value for _, value in exact]
+    if _WRITTEN_NUMBER.match(gold) and plain and _significant(plain[0][0])[0] >= 2:
+        answer.append(plain[0][1])
+    return answer
 
 
 def _significant(text: str) -> tuple[int, Decimal]:

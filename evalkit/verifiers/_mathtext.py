@@ -410,6 +410,36 @@ def _is_factor_end(text: str, end: int) -> bool:
 _PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
 
 
+def _divides_group(text: str, at: int) -> bool:
+    """The ± at `at` is inside a command's group (`\\frac{-3 \\pm \\sqrt{17}}{4}`) or a bracket divided after it
+    (`(3 \\pm \\sqrt{5})/2`)."""
+    stack: list[tuple[str, int]] = []
+    i = 0
+    while i < at:
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            i += 2  # `\\{`, `\\}`: a set's braces
+            continue
+        if c in "{([":
+            stack.append((c, i))
+        elif c in "})]" and stack:
+            stack.pop()
+        i += 1
+    if not stack:
+        return False
+    opener, start = stack[-1]
+    if opener == "{":
+        return True
+    close = {"(": ")", "[": "]"}[opener]
+    depth, j = 0, start
+    while j < len(text):
+        depth += (text[j] == opener) - (text[j] == close)
+        if depth == 0:
+            return bool(re.match(r"\s*/", text[j + 1:]))
+        j += 1
+    return False
+
+
 def _plus_minus(text: str) -> str:
     """`\\frac{-3 \\pm \\sqrt{17}}{4}` as `\\frac{-3 + \\sqrt{17}}{4}, \\frac{-3 - \\sqrt{17}}{4}` (after a name's
     `x =`, dropped): one ± or ∓ inside a command's group (a fraction's, a root's, an exponent's), in an answer that
@@ -422,10 +452,9 @@ def _plus_minus(text: str) -> str:
     if len(found) != 1 or "," in text or "=" in text[body_at:]:
         return text
     m = found[0]
-    before = text[body_at:m.start()].replace("\\{", "").replace("\\}", "")
-    if before.count("{") <= before.count("}"):
-        # outside a command's group: math-verify's own at the top level, and a bracketed measurement
-        # `(5.0 \\pm 0.1) \\times 10^{3}` is one value with its uncertainty, not two answers
+    if not _divides_group(text[body_at:], m.start() - body_at):
+        # at the top level: math-verify's own; a bracketed measurement `(5.0 \\pm 0.1) \\times 10^{3}` is one
+        # value with its uncertainty, not two answers
         return text
     signs = ("+", "-") if m.group(1) == "pm" else ("-", "+")
     body = text[body_at:]
@@ -685,7 +714,7 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
 # $x = \\boxed{4}$", "The roots are $\\boxed{-2}$ and $\\boxed{5}$" (the last box alone credited an extraneous root).
 _BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*(?:,?\s*(?:\b(?:or|and)\b|\\text\s*\{\s*(?:or|and)\s*\}|"
                        r"\\(?:lor|vee)(?![A-Za-z]))|,)\s*"
-                       r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z]\s*=\s*)?$")
+                       r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)?$")
 # The name a box is the value of: `a = \\boxed{4}`, `$b = \\boxed{9}$`.
 _BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?:\$|\\\()?\s*$")
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
@@ -717,10 +746,11 @@ def answer_boxes(text: str) -> tuple[list[str], int]:
             continue
         part = _signed(text, start, content.strip())
         name = _BOX_NAME.search(text, max(0, start - 40), start)
-        name = name.group(1) if name else None
+        name = name.group(1)[0] if name else None  # its letter: `x_1` and `x_2` are two values of one x
         joiner = _BOXES_OR.fullmatch(text, last_end, start)
         if joiner and not re.search(r"\bor\b|\\lor|\\vee", joiner.group(0)) and name and last_name and name != last_name:
-            joiner = None  # `$a = \\boxed{4}$ and $b = \\boxed{9}$`: two quantities, not two answers for one
+            joiner = None  # `$a = \\boxed{4}$ and $b = \\boxed{9}$`: two quantities, not two answers for one (but
+            # `$x_1 = \\boxed{-2}$ and $x_2 = \\boxed{5}$` are two roots)
         last_name = name
         if boxes and joined_to == len(boxes) - 1 and joiner:
             # one value written twice (`\\frac12` or `0.5`) is one answer; checked for a pair only, so a long run

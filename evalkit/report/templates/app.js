@@ -315,7 +315,8 @@
     const pre = details.querySelector("pre.math-lazy");
     if (!details.open || !pre || pre.dataset.math) return;
     pre.dataset.math = "pending";
-    const count = (pre.textContent.match(/\$|\\\(|\\\[/g) || []).length / 2;
+    const text = pre.textContent;  // `$…$` is two marks, `\(…\)` one opening
+    const count = (text.match(/\$/g) || []).length / 2 + (text.match(/\\\(|\\\[/g) || []).length;
     if (mathOn && document.getElementById("ek-katex") && count > MAX_THINK_MATH) {
       pre.before(h("p", { class: "note math-skipped" }, `Math in this thinking is shown as written: about ${Math.round(count).toLocaleString()} expressions are more than the ${MAX_THINK_MATH.toLocaleString()} typeset.`));
     } else if (mathOn && document.getElementById("ek-katex")) {
