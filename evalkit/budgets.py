@@ -567,6 +567,14 @@ def config_entry(settings: BudgetSettings, previous: dict[str, Any] | None = Non
     return {"budgets": budgets, **settings.identity()}
 
 
+def headline_budget(counts: dict[Any, int]) -> Any:
+    """The budget a sweep's headline figures are: the largest made on every sample it holds (counts: budget ->
+    samples; None when empty). One an earlier invocation left on fewer problems (a sweep extended with --limit,
+    a crash before a budget was resumed) is listed, not taken for the run's figures."""
+    full = max(counts.values(), default=0)
+    return max((b for b, n in counts.items() if n == full), default=None)
+
+
 def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any, close: str | None = None,
                    answer_cue: str | None = None) -> dict[str, Any]:
     """Metrics per budget for one task and model.
@@ -601,17 +609,13 @@ def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any, close: st
                                            else not was_cut(s, close, answer_cue)) for s in ss]),
             "mean_forced_waits": _mean([s["forced_waits"] for s in ss if s.get("forced_waits") is not None]),
         })
-    # the headline is the largest budget over every sample the sweep holds: one an earlier invocation left
-    # on fewer problems (a sweep extended with --limit, a crash before a budget was resumed) is listed, not
-    # taken for the run's figures
+    largest = headline_budget({row["budget"]: row["n_samples"] for row in rows})
     full = max((row["n_samples"] for row in rows), default=0)
-    complete = [row for row in rows if row["n_samples"] == full]
     for row in rows:
         if row["n_samples"] < full:
             row["partial"] = True
-    largest = complete[-1] if complete else None
-    return {"largest": largest["budget"] if largest else None,
-            "smallest_reaching_95": smallest_reaching(complete, REACH), "budgets": rows}
+    complete = [row for row in rows if row["n_samples"] == full]
+    return {"largest": largest, "smallest_reaching_95": smallest_reaching(complete, REACH), "budgets": rows}
 
 
 def smallest_reaching(rows: Sequence[dict[str, Any]], share: float = REACH) -> int | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalkit.budgets import headline_budget
 from evalkit.contamination import NGRAM, NgramIndex
 from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, run_files, runs_around
@@ -167,7 +168,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     per_task: dict[Any, Counter] = defaultdict(Counter)
     for s in swept:
         per_task[s.get("task")][s["budget"]] += 1
-    headlines = {task: max(b for b in c if c[b] == max(c.values())) for task, c in per_task.items()}
+    headlines = {task: headline_budget(c) for task, c in per_task.items()}
     headline = next(iter(set(headlines.values()))) if len(set(headlines.values())) == 1 else None
     budget = _one_budget(run_dir, budgets, budget, headline)
     task_budgets = {task: budget for task in headlines} if budget is not None else headlines

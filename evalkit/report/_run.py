@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.budgets import headline_budget
 from evalkit.errors import InputError
 from evalkit.metrics import group_answers
 from evalkit.run.rundir import RunDir, scored_samples
@@ -121,11 +122,9 @@ def _from_samples(key: tuple, recs: list[dict], why: str) -> dict:
     """A results entry made from a (task, model)'s samples: in a budget sweep, its largest budget over every
     sample (the headline's, as evalkit.budgets.budget_results chooses it: a budget an interrupted sweep left on
     fewer samples is not; pooled, cut answers would outvote it)."""
-    counts = Counter(r.get("budget") for r in recs if r.get("budget") is not None)
+    largest = headline_budget(Counter(r.get("budget") for r in recs if r.get("budget") is not None))
     sweep = {}
-    if counts:
-        full = max(counts.values())
-        largest = max(b for b, n in counts.items() if n == full)
+    if largest is not None:
         sweep = {"think_budgets": {"largest": largest}}
         recs = [r for r in recs if r.get("budget") == largest]
     return {"task": key[0], "model": key[1], **_counts(recs), "metrics": _avg_at_n(recs), **sweep,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Sequence
 
 from evalkit.metrics import summarize
-
 from evalkit.run.loop import rules_for
 from evalkit.run.planning import TaskPlan
 from evalkit.run.rundir import Key, RunDir, sample_key

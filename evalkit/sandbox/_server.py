@@ -272,7 +272,7 @@ def _candidate(job: dict, ns: dict, out) -> int:
         except plain.PlainError as e:
             msg = {"bad": str(e)[:300]}
         except RecursionError as e:
-            msg = {"exc": "RecursionError", "msg": str(e)[:300]}
+            msg = {"exc": "RecursionError", "msg": str(e)[:MESSAGE_CHARS]}
         except Exception as e:
             msg = _raised(e)
         except BaseException as e:  # SystemExit, KeyboardInterrupt...: the run is over

@@ -387,24 +387,20 @@ def _is_factor_end(text: str, end: int) -> bool:
     digits = re.search(r"(\d+(?:\.\d+)?)$", before)
     if digits:
         return not before[:digits.start()].rstrip().endswith(("^", "_"))
-    if not before.endswith("}"):
-        return False
-    depth, i = 0, len(before) - 1
-    while i >= 0:  # the `{` that opens the last group
-        depth += {"}": 1, "{": -1}.get(before[i], 0)
+    head = before
+    while head.endswith("}"):  # `\\frac{1}{2}`: its groups, back to the command they belong to
+        head = head[:_group_start(head)]
+    return head != before and bool(re.search(r"\\(?:[dt]?frac|sqrt(?:\[[^\]]*\])?|binom)\s*$", head))
+
+
+def _group_start(text: str) -> int:
+    """Where the `{` opens that the `}` ending `text` closes (0 when none does)."""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += {"}": 1, "{": -1}.get(text[i], 0)
         if depth == 0:
-            break
-        i -= 1
-    head = before[:max(i, 0)]
-    while head.endswith("}"):  # `\\frac{1}{2}`: the groups before it, back to the command they belong to
-        depth, j = 0, len(head) - 1
-        while j >= 0:
-            depth += {"}": 1, "{": -1}.get(head[j], 0)
-            if depth == 0:
-                break
-            j -= 1
-        head = head[:max(j, 0)]
-    return bool(re.search(r"\\(?:[dt]?frac|sqrt(?:\[[^\]]*\])?|binom)\s*$", head))
+            return i
+    return 0
 
 
 _PLUS_MINUS = re.compile(r"\\(pm|mp)(?![A-Za-z])")
@@ -442,8 +438,8 @@ def _divides_group(text: str, at: int) -> bool:
 
 def _plus_minus(text: str) -> str:
     """`\\frac{-3 \\pm \\sqrt{17}}{4}` as `\\frac{-3 + \\sqrt{17}}{4}, \\frac{-3 - \\sqrt{17}}{4}` (after a name's
-    `x =`, dropped): one ± or ∓ inside a command's group (a fraction's, a root's, an exponent's), in an answer that
-    lists nothing (no comma) and states nothing else."""
+    `x =`, dropped): one ± or ∓ inside a command's group (a fraction's, a root's, an exponent's) or a bracket
+    divided after it (_divides_group), in an answer that lists nothing (no comma) and states nothing else."""
     if "\\pm" not in text and "\\mp" not in text:
         return text
     found = list(_PLUS_MINUS.finditer(text))
@@ -473,8 +469,8 @@ _INFINITY = "\\infty"
 
 def _bound(piece: str) -> tuple[str, tuple[str, str, str, str]] | None:
     """(variable, (open bracket, low, high, close bracket)) of one inequality on a single variable, else None."""
-    def rel(r: str) -> tuple[bool, bool]:  # (less than, inclusive)
-        return r[0] == "<" or r.startswith(("\\l",)), r.startswith(("\\le", "\\leq")) or r.startswith("\\ge")
+    def rel(r: str) -> tuple[bool, bool]:  # (less than, inclusive): `<`, `\\lt`, `\\le`, `\\leq`, ...
+        return r.startswith(("<", "\\l")), r.startswith(("\\le", "\\ge"))
 
     def closed(inclusive: bool, left: bool) -> str:
         return ("[" if inclusive else "(") if left else ("]" if inclusive else ")")
@@ -609,8 +605,8 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("bracketed_factor", _bracketed_factors),
         # `\sin(90^\circ - x)`: every degree value inside an expression with a trig function is in degrees.
         ("trig_degrees", _trig_degrees),
-        # `\frac{-3 \pm \sqrt{17}}{4}`: one ± inside a fraction's or a root's group is its two values, as math-verify
-        # reads one at the top level (`1 \pm \sqrt{2}`).
+        # `\frac{-3 \pm \sqrt{17}}{4}`, `(3 \pm \sqrt{5})/2`: one ± in a fraction's numerator is its two values, as
+        # math-verify reads one at the top level (`1 \pm \sqrt{2}`).
         ("plus_minus", _plus_minus),
     )
 )
