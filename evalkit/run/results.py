@@ -57,8 +57,8 @@ def summarizer(verifier: Verifier | None, metrics: Sequence[str] | None = None,
 
     verifier: the task's rules verifier (None: answers vote, grouped by their text).
     """
-    votes = verifier is None or capabilities(verifier).votes
-    equivalent = equivalence(verifier) if verifier is not None else None  # a plugin's that raises: not equivalent
+    votes = capabilities(verifier).votes
+    equivalent = equivalence(verifier)  # a plugin's that raises: not equivalent
     chosen = {} if metrics is None else {"metrics": [m for m in metrics if votes or m.lower() != "maj@k"]}
 
     def summary_of(samples: list[dict[str, Any]]) -> dict[str, Any]:

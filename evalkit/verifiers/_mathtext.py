@@ -711,6 +711,7 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
 _BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*(?:,?\s*(?:\b(?:or|and)\b|\\text\s*\{\s*(?:or|and)\s*\}|"
                        r"\\(?:lor|vee)(?![A-Za-z]))|,)\s*"
                        r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)?$")
+_OR = re.compile(r"\bor\b|\\lor|\\vee")
 # The name a box is the value of: `a = \\boxed{4}`, `$b = \\boxed{9}$`.
 _BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?:\$|\\\()?\s*$")
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
@@ -744,7 +745,7 @@ def answer_boxes(text: str) -> tuple[list[str], int]:
         name = _BOX_NAME.search(text, max(0, start - 40), start)
         name = name.group(1)[0] if name else None  # its letter: `x_1` and `x_2` are two values of one x
         joiner = _BOXES_OR.fullmatch(text, last_end, start)
-        if joiner and not re.search(r"\bor\b|\\lor|\\vee", joiner.group(0)) and name and last_name and name != last_name:
+        if joiner and not _OR.search(joiner.group(0)) and name and last_name and name != last_name:
             joiner = None  # `$a = \\boxed{4}$ and $b = \\boxed{9}$`: two quantities, not two answers for one (but
             # `$x_1 = \\boxed{-2}$ and $x_2 = \\boxed{5}$` are two roots)
         last_name = name

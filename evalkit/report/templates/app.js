@@ -317,9 +317,10 @@
     pre.dataset.math = "pending";
     const text = pre.textContent;  // `$…$` is two marks, `\(…\)` one opening
     const count = (text.match(/\$/g) || []).length / 2 + (text.match(/\\\(|\\\[/g) || []).length;
-    if (mathOn && document.getElementById("ek-katex") && count > MAX_THINK_MATH) {
+    const typeset = mathOn && document.getElementById("ek-katex");
+    if (typeset && count > MAX_THINK_MATH) {
       pre.before(h("p", { class: "note math-skipped" }, `Math in this thinking is shown as written: about ${Math.round(count).toLocaleString()} expressions are more than the ${MAX_THINK_MATH.toLocaleString()} typeset.`));
-    } else if (mathOn && document.getElementById("ek-katex")) {
+    } else if (typeset) {
       await loadKatex();
       window.renderMathInElement(pre, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
       renderDollars(pre);
