@@ -1080,6 +1080,17 @@ def test_an_escaped_dollar_outside_math_is_currency(final, gold, equal):
     # no unit: e squared, a root, a word with braces in it, a friction coefficient and a normal force
     ("3\\mathrm{e^{2}}", "3", False), ("5\\mathrm{\\sqrt{x}}", "5", False), ("5\\text{ mi{ll}ion}", "5", False),
     ("2\\mu\\mathrm{N}", "2", False),
+    # units divided or multiplied, and degrees written with a bare letter or a command: each was `wrong`
+    ("9.8\\,\\text{m}/\\text{s}^2", "9.8", True), ("9.8 \\mathrm{~m} / \\mathrm{s}^{2}", "9.8", True),
+    ("9.8 \\, \\text{m}\\cdot\\text{s}^{-2}", "9.8", True), ("9.8\\ \\dfrac{\\text{m}}{\\text{s}^2}", "9.8", True),
+    ("9.8\\,\\frac{\\text{kg}\\,\\text{m}^2}{\\text{s}^2}", "9.8", True), ("9.8\\ \\frac{m}{s^2}", "9.8", True),
+    ("1000\\,\\frac{kg}{m^3}", "1000", True), ("60\\;\\frac{km}{h}", "60", True),
+    ("15^\\circ C", "15", True), ("15\\ ^{\\circ}F", "15", True), ("15\\degree", "15", True),
+    ("15\\textdegree C", "15", True),
+    # what stays: a fraction of variables, or one with a space alone, or a number or a word in it, is a factor
+    ("9.8\\,\\frac{x}{y}", "9.8", False), ("9.8 \\frac{m}{s}", "9.8", False), ("x\\,\\frac{m}{s}", "x", False),
+    ("9.8\\,\\frac{1}{\\text{s}}", "9.8", False), ("9.8\\,\\frac{\\text{or}}{\\text{s}}", "9.8", False),
+    ("9.8\\,\\text{m}/\\text{s}^2", "9.7", False), ("15^\\circ C", "16", False),
 ])
 def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, correct):
     assert verify_answer(answer, gold).correct is correct

@@ -206,6 +206,12 @@ _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*(?:\{\s*\\circ\s*\}|\\circ)|(\d+(?:\.\d+)?)\s*°")
 _UNIT_EXP = r"(?:\^\s*\{\s*-?\d+\s*\}|\^\s*-?\d)?"
 _GROUP = r"\{(?:[^{}]|\^\s*\{\s*-?\d+\s*\})*\}"  # a braced group, and a unit's powers in it (`km\,s^{-1}`)
+# A unit in text mode: `\text{m}`, `\mathrm{km\,s^{-1}}` (not `\mathrm{e}` nor `\mathrm{i}`, the constants), `\mu\text{m}`.
+_TEXT_UNIT = (r"(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*" + _GROUP
+              + r"|\\mathrm\s*(?!\{\s*[ei]\s*(?:\}|\^))" + _GROUP
+              + r"|\\mu\s*(?=\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:m|s|g|A|V|W|F|J|L|C|K|Hz|Pa|mol|eV)\s*\}))")
+# Text-mode units multiplied (a fraction's numerator or denominator): `\text{kg}\,\text{m}^{2}`.
+_TEXT_UNITS = r"\s*" + _TEXT_UNIT + _UNIT_EXP + r"(?:\s*(?:\\[,; ]|\\cdot(?![A-Za-z]))?\s*" + _TEXT_UNIT + _UNIT_EXP + r")*\s*"
 # Rewrites of gold and answer text alike, in order, before any comparison: (name, pattern, replacement).
 # Each row is clutter that never changes the value: a row that could change one is a bug.
 def _sub(pattern: str, repl: str | Callable[[re.Match], str]) -> Callable[[str], str]:
@@ -280,6 +286,33 @@ def _units(pattern: str, bare: bool = False) -> Callable[[str], str]:
         return text[:match.start()]
 
     return drop
+
+
+# Unit symbols of one or two letters that may stand bare in a fraction of units: SI's own and their common prefixed
+# forms (`\frac{m}{s^2}`, `\frac{kg}{m^3}`, `\frac{km}{h}`); longer ones are _SHORT_UNITS or whole words.
+_BARE_UNIT_SYMBOLS = frozenset("m s g h N J W K A V C L T Pa Hz Wb lm lx Gy Sv kat".split())
+_BARE_UNIT_FRACTION = re.compile(r"(?<=[\d}.])\s*(?:\\[,; ]|~)(?:\s*(?:\\[,; ]|~))*\s*"
+                                 r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*$")
+_BARE_UNIT = re.compile(r"\s*([A-Za-z]+)\s*" + _UNIT_EXP + r"\s*(?:\\cdot(?![A-Za-z])|\\[,; ])?")
+
+
+def _bare_unit_fraction(text: str) -> str:
+    """Drops `\ \frac{m}{s^2}` after a number: a fraction each of whose sides is unit symbols and their powers, after
+    an explicit spacing command, with no letter before the number (`x\,\frac{m}{s}` is an expression)."""
+    match = _BARE_UNIT_FRACTION.search(text)
+    if match is None or re.search(r"[A-Za-z]", _COMMAND.sub(" ", _NAME_EQUALS.sub("", text[:match.start()], 1))):
+        return text
+    for side in match.groups():
+        units, at = [], 0
+        while at < len(side):
+            unit = _BARE_UNIT.match(side, at)
+            if unit is None or unit.end() == at:
+                return text
+            units.append(unit.group(1))
+            at = unit.end()
+        if not units or not all(u in _BARE_UNIT_SYMBOLS or u.lower() in _SHORT_UNITS for u in units):
+            return text
+    return text[:match.start()]
 
 
 _VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅖": (2, 5), "⅗": (3, 5),
@@ -563,6 +596,10 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("percent_word", (r"(?<=\d)\s*(?:\\text\s*\{\s*(?:percent|per\s*cent)\s*\}|(?:percent|per\s*cent)(?![A-Za-z]))", r"\\%")),
         # `90°`, `25 °C`: the degree sign is `^\circ` (a Celsius or Fahrenheit letter after it is its unit).
         ("degree_sign", (r"(?<=\d)\s*°(?:\s*[CF](?![A-Za-z]))?", r"^\\circ")),
+        # `15\degree` (gensymb), `15\textdegree C`, `15^\circ C`, `25^{\circ}F`: a degree command is the sign, and a bare
+        # Celsius or Fahrenheit letter after the sign is its unit.
+        ("degree_sign", (r"(?<=\d)\s*\\(?:degree|textdegree)(?![A-Za-z])", r"^\\circ")),
+        ("degree_sign", (r"(?<=\d)(\s*(?:(?:\\[,; ]|~)\s*)*\^\s*(?:\{\s*\\circ\s*\}|\\circ))(?:\s|\\[,;! ]|~)*[CF]\s*$", r"\1")),
         # `4.`, `185\`, `x = 2.`: a sentence's full stop or a stray line break after the answer.
         ("trailing_clutter", _strip_trailing_clutter),
         # `= 5`, `\approx 3.14`, `≈ 3.14`: an answer that opens with an equals or approximation sign is the value
@@ -580,10 +617,15 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # value (`\mathrm{e}` and `\mathrm{i}` are the constants, not units).
         # `0.3\,\mu\text{m}`, `\mathrm{km\,s^{-1}}`: a micro prefix before a unit; a unit's own powers inside it
         # (`\mathrm{e^{2}}` is e squared, `\mu\mathrm{N}` may be a friction coefficient and a normal force).
-        ("unit_text", _units(r"(?<=[\w}.)])\s*(?:(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*" + _GROUP +
-                             r"|\\mathrm\s*(?!\{\s*[ei]\s*(?:\}|\^))" + _GROUP +
-                             r"|\\mu\s*(?=\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:m|s|g|A|V|W|F|J|L|C|K|Hz|Pa|mol|eV)\s*\})"
-                             r"|\\,|\\;|\\ )" + _UNIT_EXP + r"\s*)+$")),
+        # `9.8\,\text{m}/\text{s}^2`, `\mathrm{~m} / \mathrm{s}^{2}`, `\text{m}\cdot\text{s}^{-2}`, `\frac{\text{m}}{\text{s}^2}`:
+        # text-mode units divided or multiplied, after the first of them.
+        ("unit_text", _units(r"(?<=[\w}.)])\s*(?:" + _TEXT_UNIT + r"|\\,|\\;|\\ )" + _UNIT_EXP
+                             + r"\s*(?:(?:" + _TEXT_UNIT + r"|\\,|\\;|\\ |/|\\cdot(?![A-Za-z]))" + _UNIT_EXP + r"\s*)*$")),
+        ("unit_fraction", _units(r"(?<=[\w}.)])\s*(?:(?:\\[,; ]|~)\s*)*\\[dt]?frac\s*\{" + _TEXT_UNITS + r"\}\s*\{"
+                                 + _TEXT_UNITS + r"\}\s*$")),
+        # `9.8\ \frac{m}{s^2}`, `3\,\frac{kg}{m^3}`: a fraction of bare unit symbols, after a spacing command (a space
+        # alone, `2 \frac{m}{s}`, may be a product of variables).
+        ("unit_fraction", _bare_unit_fraction),
         # `2.5 M_\odot`, `5\,\Omega`, `5000\AA`: a unit written as a symbol, after a number.
         ("unit_symbol", _units(r"(?<=\d)\s*(?:\\[,; ]\s*)?"
                                r"(?:[MLR]_\s*(?:\{\s*\\odot\s*\}|\\odot)|\\(?:AA|Omega)(?![A-Za-z]))" + _UNIT_EXP + r"\s*$")),
