@@ -76,6 +76,17 @@ def test_stdio_comparison_is_whole_output_token_by_token():
     assert not plain.stdio_equal("1 \n" * 100_000, "1\n1\n")  # more tokens than expected
 
 
+def test_stdio_integer_expected_is_any_exactly_equal_number():
+    # a real-valued answer the judge wrote as `3` or `0`: an honest `3.0000000000` or `0.000000` failed
+    assert plain.stdio_equal("3.0000000000\n", "3\n") and plain.stdio_equal("0.000000 -0.0\n", "0 0\n")
+    assert plain.stdio_equal("1.5 2.000\n", "1.5 2\n") and plain.stdio_equal("5.0\n", "5\n")  # as LiveCodeBench
+    # exactly equal only: no tolerance, no other spellings of the integer, no overflowing exponent
+    assert not plain.stdio_equal("2.9999999\n", "3\n") and not plain.stdio_equal("3.0000001\n", "3\n")
+    for spelling in ("-0", "+3", "03", "0e999999999999999999999", "3.0x"):
+        assert not plain.stdio_equal(spelling, "3" if "3" in spelling else "0"), spelling
+    assert not plain.stdio_equal("12345678901234567000.0\n", "12345678901234567890\n")
+
+
 def test_call_comparison_tolerates_floats_not_types():
     assert plain.values_equal([1.0000000001, (2, 3)], [1.0, [2, 3]])
     assert not plain.values_equal(1, True)

@@ -19,6 +19,7 @@ and import nothing heavy.
 from __future__ import annotations
 
 import collections
+import decimal
 import itertools
 import json
 import math
@@ -367,6 +368,7 @@ def preview(data: Any, n: int = 80) -> str:
 
 # A number as a checker reads one: ASCII digits, a point, an exponent.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _is_float_token(token: str) -> bool:
@@ -382,8 +384,19 @@ def _is_float_token(token: str) -> bool:
 def _token_equal(got: str, want: str, rel_tol: float, abs_tol: float) -> bool:
     if got == want:
         return True
-    if not _is_float_token(want) or len(got) > 1000 or not _DECIMAL.fullmatch(got):
-        return False  # integers and words compare exactly; so does what float() alone reads (1_0.0, ١٠.٥, inf)
+    if len(got) > 1000 or not _DECIMAL.fullmatch(got):
+        return False  # words compare exactly; so does what float() alone reads (1_0.0, ١٠.٥, inf)
+    if _INTEGER.fullmatch(want):
+        # an integer is only an exactly equal number: `3.0000000000` and `0.000000` (a real-valued answer the judge
+        # wrote as `3`, `0`) are, `2.9999999` and `3` and `-0`, `+3`, `03` (other spellings) are not
+        if not _is_float_token(got) or len(want) > 1000:
+            return False
+        try:
+            return decimal.Decimal(got) == decimal.Decimal(want)
+        except ArithmeticError:  # an exponent past Decimal's range (`0e999999999999999999999`)
+            return False
+    if not _is_float_token(want):
+        return False
     try:
         g = float(got)
     except ValueError:
@@ -395,7 +408,8 @@ def stdio_equal(got: str, want: str, rel_tol: float = 1e-6, abs_tol: float = 1e-
     """The whole output, line by line and token by token (never a prefix).
 
     Whitespace inside and around lines and blank lines are ignored; a token matches within
-    tolerance only where the expected token is a float (a point or an exponent); others are exact.
+    tolerance only where the expected token is a float (a point or an exponent); an expected integer
+    is matched by any exactly equal number (`3.000000`); words are exact.
     The work is bounded by the expected output: an output with more tokens is refused at the first one
     too many, and a flood of blank lines is counted, never split into a string per line.
     """
