@@ -306,12 +306,18 @@ def tasks_cmd() -> None:
               "answer (final answer text), gold, optional verifier, finish_reason, id")
 @click.option("--out", type=click.Path(dir_okay=False), help="with --pairs: write the verdict lines here")
 @click.option("--think-format", default="auto", show_default=True, help=THINK_FORMAT_HELP)
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="a verifier option, as a task spec's verifier_options gives it (the value read as YAML): "
+                   "`--option letters=ABCD` for four options (choice reads A-J by default); with --pairs, for the "
+                   "lines whose verifier is --verifier's")
 def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_completion: bool,
-           pairs: str | None, out: str | None, think_format: str) -> None:
+           pairs: str | None, out: str | None, think_format: str, options: tuple[str, ...]) -> None:
     """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
     every line of --pairs FILE."""
     from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked, verify_wait
     from evalkit.verifiers.code import bad_tests
+
+    verifier_options = _verifier_options(options)
 
     if pairs:
         if pred is not None:
@@ -319,7 +325,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         from evalkit.verifiers._pairs import verify_pairs
 
         _check_out("verify", out, pairs=pairs)  # the verdicts would replace the pairs they were made from
-        lines = list(verify_pairs(pairs, verifier, think_format))  # a bad line stops it before --out is touched
+        lines = list(verify_pairs(pairs, verifier, think_format, **verifier_options))  # a bad line stops it before --out is touched
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
@@ -337,7 +343,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     fmt = decide(think_format, completions=[pred] if is_completion else None).format
     item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
     try:
-        built = get_verifier(verifier)
+        built = get_verifier(verifier, **verifier_options)
     except KeyError as e:  # unknown, or a plugin that cannot be loaded
         raise InputError(f"--verifier: {e.args[0]}") from None
     except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
@@ -356,6 +362,22 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
                    f"({v.detail}, {v.ms:.0f} ms)")
     if v.correct is None:  # no verdict (a verifier that failed or hung): not a checked answer, whatever the output
         sys.exit(1)
+
+
+def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:
+    """`--option KEY=VALUE`s as verifier options: each value read as YAML (`rel_tol=1e-3` is a number)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option {option!r}: expected KEY=VALUE, such as letters=ABCD")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError as e:
+            raise InputError(f"--option {option!r}: the value is not YAML ({str(e).splitlines()[0]})") from None
+    return out
 
 
 # ---- rewards: evalkit export, evalkit serve-rewards (evalkit.rewards) ----

@@ -376,3 +376,41 @@ def test_long_runs_of_white_space_or_of_listed_letters_are_read_at_once(completi
 
 def test_a_line_ending_in_cr_lf_ends_a_correction_as_lf_does():
     assert verify_choice("The answer is B.\r\nWait, actually C\r\n", "C").answer == "C"
+
+
+SUMMARY = "<think>So B.</think>\n\nEnergy is conserved: $E = mgh \\approx 42$ J.\n\n"
+
+
+@pytest.mark.parametrize("final", [
+    # the label's colon outside its markup, or the letter quoted (each was no answer)
+    "**Answer**: B", "**Final Answer**: B", "*Answer*: B", "**Answer**: **B**", "**最终答案**: B",
+    '{"answer": "B"}', "```json\n{\"reasoning\": \"mgh\", \"answer\": \"B\"}\n```", 'Answer: "B"', "<answer>B</answer>",
+    # a box with the option's words, or in italics
+    "\\boxed{\\text{Option B}}", "\\boxed{B \\text{ (42 J)}}", "\\boxed{\\textit{B}}",
+    # a summary's last line that is the option, alone or with its text
+    "B", "B.", "**B**", "**Option B**", "B) 42 J", "**B) 42 J**", "**B)** 42 J", "**B.** 42 J", "**B** – 42 J",
+    # Chinese: the right option is B, option B is right, a full-width letter
+    "因此正确选项是 B。", "选项B正确。", "答案：Ｂ", "答案是（Ｂ）",
+    # a unit after a number is no option (MMLU-Pro's ten letters reach J)
+    "(B) 42 J is correct.", "Thus, option (B): 2 H is right.", "The energy 42 J is the correct value, so (B).",
+    # "answer X" without a verb or a colon discusses an option after the answer: the answer stands
+    "**Answer: B**\n\n- Answer A assumes h = 0.6 m.\n- Answer D: violates conservation",
+    "Answer: B\n\nThe answer C would need h = 0.36 m.", "The answer is (B).\n\nNote that answer (C) would follow if g = 1.",
+    "Answer choice D gives 0 J, which violates conservation. Therefore, B is the correct answer.",
+    "Answer (B)", "Answer B.",
+])
+def test_answers_as_models_write_them_after_a_summary(final):
+    v = verify_choice(SUMMARY + final, "B", letters="ABCDEFGHIJ")
+    assert (v.reason, v.answer) == ("correct", "B"), v
+
+
+@pytest.mark.parametrize("final", [
+    "A careful check confirms it.",  # an article, not a choice
+    "(A) is wrong.", "A) fails",  # a verdict on one option
+    "A) 12 J\nB) 42 J\nC) 8 J\nD) 4 J",  # the options listed
+    "A. 12 J is too small\nB. 42 J",  # a verdict on each
+    "So I.", "I think so.",
+])
+def test_a_last_line_that_chooses_no_option_is_no_answer(final):
+    v = verify_choice(SUMMARY.replace("So B.", "Hmm.") + final, "B", letters="ABCDEFGHIJ")
+    assert v.reason == "no_answer", v

@@ -302,3 +302,21 @@ def test_json_messages_that_end_in_at_name_their_column_once(tmp_path):
     r = CliRunner().invoke(main, ["verify", "--pairs", str(src)])
     assert r.exit_code == 2 and "pairs.jsonl:1: corrupt JSON line (Unterminated string starting at column 38)" \
         in r.output, r.output
+
+
+def test_verifier_options_set_a_four_option_choice_as_a_task_spec_does(tmp_path):
+    # without them verify read A-J: `Answer: E` on a four-option question was wrong:E, where a run says no answer
+    run = lambda *args: CliRunner().invoke(main, ["verify", *args])
+    assert run("Answer: E", "B", "--verifier", "choice").output.startswith("wrong: answer E")
+    r = run("Answer: E", "B", "--verifier", "choice", "--option", "letters=ABCD")
+    assert r.exit_code == 0 and r.output.startswith("no_answer"), r.output
+    src = tmp_path / "pairs.jsonl"
+    src.write_text(json.dumps({"id": "a", "answer": "Answer: E", "gold": "B"}) + "\n"
+                   + json.dumps({"id": "b", "answer": "4", "gold": "4", "verifier": "math"}) + "\n")
+    r = run("--pairs", str(src), "--verifier", "choice", "--option", "letters=ABCD")
+    a, b = [json.loads(line) for line in r.output.splitlines()]
+    assert (a["reason"], b["correct"]) == ("no_answer", True), r.output  # math's line gets its own defaults
+    for bad, says in ((["--option", "letters"], "expected KEY=VALUE"), (["--option", "letters=abcd"], "letters"),
+                      (["--option", "colour=red"], "colour")):
+        r = run("Answer: B", "B", "--verifier", "choice", *bad)
+        assert r.exit_code == 2 and says in r.output, r.output

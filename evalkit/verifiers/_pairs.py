@@ -109,7 +109,8 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
 
     verifier: the verifier of lines without a `verifier` field (`--verifier`).
     think_format: as for read_pairs.
-    options: verifier options, applied to every line's verifier.
+    options: verifier options (`--option`), for the lines whose verifier is `verifier`; a line that names another
+    verifier gets its defaults.
     """
     from evalkit.verifiers.code import bad_tests
 
@@ -122,21 +123,21 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
     for name, idx in by_verifier.items():
         where = f"{path}:{rows[idx[0]]['line']}: field 'verifier'"  # the first line that names it
         try:
-            verifier = get_verifier(name, **options)
+            built = get_verifier(name, **(options if name == verifier else {}))
         except KeyError as e:  # unknown, or a plugin that cannot be loaded
             raise InputError(f"{where}: {e.args[0]}") from None
         except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
             raise InputError(f"{where}: {name}: {str(e) or type(e).__name__}") from None
         items, owners = [], []  # a line with several accepted golds has one item per gold
         for i in idx:
-            for gold in _accepted_golds(verifier, rows[i]["item"].gold):
-                why = gold_problem(verifier, gold)  # one the verifier cannot read is the file's fault, as null is
+            for gold in _accepted_golds(built, rows[i]["item"].gold):
+                why = gold_problem(built, gold)  # one the verifier cannot read is the file's fault, as null is
                 if why:
                     raise InputError(f"{path}:{rows[i]['line']}: field 'gold': {why}")
                 items.append(replace(rows[i]["item"], gold=gold))
                 owners.append(i)
         found: dict[int, list[Verdict]] = {}
-        for i, v in zip(owners, verify_checked(verifier, items, verify_wait(verifier, len(items)))):
+        for i, v in zip(owners, verify_checked(built, items, verify_wait(built, len(items)))):
             found.setdefault(i, []).append(v)
         for i in idx:
             verdicts[i] = best_verdict(found[i])

@@ -27,24 +27,35 @@ _HEDGE = (r"(?:(?i:for sure|definitely|clearly|certainly|surely|most likely|like
 # A letter as models write it: `B`, `(B)`, `**B**`, `$B$`, `\\(B\\)`, `[B]`, `\\text{(B)}`, `$\\mathrm{B}$`.
 _L = (r"(?:\$|\\\()?\s*[(\[]?\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*[(\[]?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*[)\]]?"
       r"(?:\s*\})?[)\]]?(?:\$|\\\))?")
+# A letter that ends its line: "(B)", "**B**.", "B)".
+_ENDS_LINE = r"(?:\*\*)?[(\[]?[A-Z][)\]]?(?:\*\*)?[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)"
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
-    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{)?\s*\(?\s*([A-Z])\s*"
-                         r"(?:\)?\s*\}?\s*\}|[.):][^{}]*\})")),
+    # `\boxed{\text{Option B}}`, `\boxed{B \text{ (42 J)}}`; then an answer tag, `<answer>B</answer>`.
+    ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|textit|mathrm|mathbf|mathit)\s*\{)?\s*(?:(?i:option|choice)\s*)?"
+                         r"\(?\s*([A-Z])\s*(?:\)?\s*\}?\s*\}|[.):][^{}]*\}|\s*\\text\s*\{[^{}]*\}\s*\})")),
+    ("answer_tag", re.compile(r"<answer>\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*</answer>")),
     # "the answer is: B", "Answer - B", "the answer would be $B$".
     # "option C" or "choice C" alone names an option ("Option C is tempting"), not the answer: those words need
     # the statement's verb or colon ("the correct option is C", "Choice: C"); "Final: C" states it too.
-    ("answer_is", re.compile(r"(?:(?i:answer)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-)?"
-                             r"|(?i:choice|option|final)\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-))\s*"
-                             + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?" + _L + r"(?![A-Za-z])")),
+    # "**Answer**: B", `{"answer": "B"}`: the colon after the label's markup or quote. "answer" with neither verb nor
+    # colon states a letter only that ends its line ("Answer (B)"): "Answer A assumes …", "answer (C) would follow
+    # if …" discuss an option after the answer.
+    ("answer_is", re.compile(r"(?:(?i:answer)(?:\*{1,2}|_{1,2}|[\"'])?\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-|\n)"
+                             r"|(?i:answer)[ \t]+(?=" + _ENDS_LINE + r")"
+                             r"|(?i:choice|option|final)(?:\*{1,2}|_{1,2})?\s*(?:(?i:is|was|would be|should be|must be)\s*:?"
+                             r"|:|-))\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?[\"'“]?" + _L + r"(?![A-Za-z])")),
     # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), "应该选 C", "故选B" (so choose B), as Chinese prompts
     # have it written; not a question ("答案是A吗？", is the answer A?).
-    ("answer_is_zh", re.compile(r"(?:(?:正确)?答案\s*(?:应该是|应是|应为|就是|是|为|选)?|(?:应该|应|故|所以|因此|我)选(?:择)?)"
+    # "正确选项是 B" (the right option is B), "**最终答案**: B".
+    ("answer_is_zh", re.compile(r"(?:(?:正确|最终)?答案(?:\*\*)?\s*(?:应该是|应是|应为|就是|是|为|选)?|(?:应该|应|故|所以|因此|我)选(?:择)?"
+                                r"|正确(?:的)?选项\s*(?:应该是|应是|应为|就是|是|为)|选项\s*(?=[A-Z]\s*(?:正确|是正确的|是对的)))"
                                 r"\s*[:：]?\s*(?:\*\*)?" + _L + r"(?![A-Za-z])(?![ \t]*(?:吗|呢|？|\?))")),
     # "Thus, B is the correct answer."
     # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
-    ("is_correct", re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:(?:the\s+)?(?i:correct|right|best)"
+    # Not a unit after a number: "(B) 42 J is correct" chooses B.
+    ("is_correct", re.compile(r"(?<![A-Za-z])(?<!\d[ \t])(?<!\d)\(?([A-Z])\)?(?:\*\*)?\s+is\s+(?:(?:the\s+)?(?i:correct|right|best)"
                               r"(?:\s+(?i:answer|option|choice))?|the\s+(?i:answer|correct\s+one|right\s+one))(?![A-Za-z])")),
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
     # "it's B", "I'd go with option C", "Therefore, option B."
@@ -159,6 +170,8 @@ _SMALL = re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{\s*)?\(?\s*([a-z])\s*\)?\s*\}
 
 
 _SPACES = re.compile(r"\s+")
+# Full-width capitals and brackets, as Chinese text writes an option (`答案：Ｂ`, `（Ｃ）`), are the ASCII ones.
+_FULL_WIDTH = str.maketrans({**{chr(0xFF21 + i): chr(0x41 + i) for i in range(26)}, "（": "(", "）": ")"})
 
 
 def _one_space(text: str) -> str:
@@ -181,7 +194,7 @@ def extract_choice(text: str, letters: str = "ABCDEFGHIJ") -> tuple[str | None, 
     """The chosen letter in `text` and the name of the pattern row that found it (None, '' if none).
     A correction after the choice ("The answer is B... no wait, it's C") chooses again (row `corrected`).
     Where no row finds a capital, a small letter stated as the answer is read (row `small`: "Answer: b")."""
-    text = _one_space(text)
+    text = _one_space(text).translate(_FULL_WIDTH)
     found, name = _strongest(text, letters)
     if found is None:
         small = _small_letter(text, letters)
@@ -220,6 +233,27 @@ def _corrected(text: str, letters: str, after: int) -> str | None:
     return chosen
 
 
+# The last line as a summary's verdict: the letter alone (`B`, `**B**.`, `(B)`, `**Option B**`) or with its option's
+# text after a bracket, a point, a colon or a dash (`B) 42 J`, `**B)** 42 J`, `**B** – 42 J`).
+_OPTION_LINE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*)?(?:(?i:option|choice)[ \t]+)?\(?([A-Z])(?:\*\*)?"
+                          r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$|(?:\)|[.:]|\*\*[ \t]*[–—-]|[ \t]+[–—-])(?:\*\*)?[ \t]+\S.*$"
+                          r"|\)(?:\*\*)?[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$)")
+
+
+def _last_line(text: str, letters: str) -> tuple[str, int] | None:
+    """(the letter the last line states, the text's end) where that line is an option alone or with its text and
+    the line before it is none (a list of the options, or of verdicts on each, chooses none); or None."""
+    lines = [line for line in text.rstrip().split("\n") if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1]
+    m = _OPTION_LINE.fullmatch(line)
+    if m is None or m.group(1) not in letters or len(lines) > 1 and _OPTION_LINE.fullmatch(lines[-2]):
+        return None
+    words = " " + line[m.end(1):].lstrip(")].:*–—- \t")  # a clause on the option ("A) fails", "(A) is wrong")
+    return None if _OWN_CLAUSE.match(words) or _NEGATED_AFTER.match(words) else (m.group(1), len(text))
+
+
 def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
     """((letter(s), where the choosing statement ends), row name) of the strongest row, or (None, '')."""
     restated = False
@@ -252,7 +286,8 @@ def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
             continue
         if found:
             return (found, ends), name
-    return None, ""
+    last = None if restated else _last_line(text, letters)
+    return (last, "last_line") if last else (None, "")
 
 
 def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str] = _MORE) -> tuple[str, int]:
