@@ -397,7 +397,7 @@ SUMMARY = "<think>So B.</think>\n\nEnergy is conserved: $E = mgh \\approx 42$ J.
     "**Answer: B**\n\n- Answer A assumes h = 0.6 m.\n- Answer D: violates conservation",
     "Answer: B\n\nThe answer C would need h = 0.36 m.", "The answer is (B).\n\nNote that answer (C) would follow if g = 1.",
     "Answer choice D gives 0 J, which violates conservation. Therefore, B is the correct answer.",
-    "Answer (B)", "Answer B.",
+    "Answer (B)", "Answer B.", "Answer – B", "Answer = B",
 ])
 def test_answers_as_models_write_them_after_a_summary(final):
     v = verify_choice(SUMMARY + final, "B", letters="ABCDEFGHIJ")

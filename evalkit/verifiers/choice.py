@@ -42,10 +42,10 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # "**Answer**: B", `{"answer": "B"}`: the colon after the label's markup or quote. "answer" with neither verb nor
     # colon states a letter only that ends its line ("Answer (B)"): "Answer A assumes …", "answer (C) would follow
     # if …" discuss an option after the answer.
-    ("answer_is", re.compile(r"(?:(?i:answer)(?:\*{1,2}|_{1,2}|[\"'])?\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|-|\n)"
+    ("answer_is", re.compile(r"(?:(?i:answer)(?:\*{1,2}|_{1,2}|[\"'])?\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|[-–—=]|\n)"
                              r"|(?i:answer)[ \t]+(?=" + _ENDS_LINE + r")"
                              r"|(?i:choice|option|final)(?:\*{1,2}|_{1,2})?\s*(?:(?i:is|was|would be|should be|must be)\s*:?"
-                             r"|:|-))\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?[\"'“]?" + _L + r"(?![A-Za-z])")),
+                             r"|:|[-–—=]))\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?[\"'“]?" + _L + r"(?![A-Za-z])")),
     # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), "应该选 C", "故选B" (so choose B), as Chinese prompts
     # have it written; not a question ("答案是A吗？", is the answer A?).
     # "正确选项是 B" (the right option is B), "**最终答案**: B".
