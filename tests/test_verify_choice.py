@@ -414,3 +414,9 @@ def test_answers_as_models_write_them_after_a_summary(final):
 def test_a_last_line_that_chooses_no_option_is_no_answer(final):
     v = verify_choice(SUMMARY.replace("So B.", "Hmm.") + final, "B", letters="ABCDEFGHIJ")
     assert v.reason == "no_answer", v
+
+
+def test_a_gold_in_small_letters_is_its_option_e_and_i_too():
+    # gold `e` was refused as "not an option letter (ABCDEFGHIJ)", E being one
+    assert verify_choice("Answer: E", "e").reason == "correct" and verify_choice("Answer: (I)", "i").reason == "correct"
+    assert verify_choice("Answer: B", "b").reason == "correct" and verify_choice("Answer: E", "e", letters="ABCD").reason == "error"

@@ -314,7 +314,10 @@ def _listed(text: str, end: int, letter: str, letters: str, more: re.Pattern[str
 def _gold_letter(gold: Any, letters: str) -> str | None:
     if gold is None:
         return None
-    letter, _ = extract_choice(str(gold).strip(), letters)
+    text = str(gold).strip()
+    if len(text) == 1 and text.upper() in letters:  # a gold `e` or `i` is option E or I (in an answer, Euler's e, i)
+        return text.upper()
+    letter, _ = extract_choice(text, letters)
     return letter
 
 
