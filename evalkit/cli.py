@@ -10,6 +10,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -374,10 +375,16 @@ def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InputError(f"--option {option!r}: expected KEY=VALUE, such as letters=ABCD")
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else value
+            parsed = yaml.safe_load(value) if value.strip() else value
         except yaml.YAMLError as e:
             raise InputError(f"--option {option!r}: the value is not YAML ({str(e).splitlines()[0]})") from None
+        if isinstance(parsed, str) and _NUMBER.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads `1e-3` (no point) as text
+        out[key.strip()] = parsed
     return out
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
 # ---- rewards: evalkit export, evalkit serve-rewards (evalkit.rewards) ----

@@ -157,7 +157,13 @@ def load_task(name_or_path: str | os.PathLike) -> TaskSpec:
             raise InputError(f"unknown task {text!r}: not a built-in task (known: {known}) and not a YAML file")
     if not path.is_file():
         raise InputError(f"{path}: task spec file not found")
+    if path.name.lower().endswith(_DATA_SUFFIXES):  # a problems file where a task goes: its YAML error would mislead
+        raise InputError(f"{path}: a data file, not a task spec (a built-in task name or a YAML file); a task "
+                         "reads such a file through its spec's dataset.local")
     return _parse_spec(path)
+
+
+_DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv", ".tsv", ".arrow")
 
 
 def _parse_spec(path: Path) -> TaskSpec:

@@ -126,6 +126,19 @@ def test_callback_refuses_bad_settings_at_once(toy_task):
     copy.write_text(toy_task.read_text())  # another file whose task has the same name
     with pytest.raises(InputError, match="are both named 'sums'"):
         EvalCallback(tasks=[str(toy_task), str(copy)])
+    # tasks that load but cannot be run were taken, then failed every evaluation (and, in the same callback,
+    # left a good task's figures unlogged): found as the callback is made now, as `evalkit run` finds them
+    spec = toy_task.read_text()
+    for name, text, says in (("verifier", spec.replace("verifier: math", "verifier: nosuch"), "unknown verifier 'nosuch'"),
+                             ("data", spec.replace("sums.jsonl", "gone.jsonl"), "field 'dataset.local': file not found"),
+                             ("column", spec.replace("problem: q", "problem: question"), "names column 'question'"),
+                             ("template", spec + "prompt: '{{ nosuch }}'\n", "'nosuch' is undefined")):
+        bad = toy_task.parent / f"bad_{name}.yaml"
+        bad.write_text(text.replace("name: sums", f"name: bad_{name}"))
+        with pytest.raises(InputError, match=re.escape(says)):
+            EvalCallback(tasks=[str(toy_task), str(bad)])
+    with pytest.raises(InputError, match="sums.jsonl: a data file, not a task spec"):
+        EvalCallback(tasks=[str(toy_task.parent / "sums.jsonl")])  # was "malformed YAML"
 
 
 def test_a_baseline_is_logged_and_a_failed_evaluation_does_not_stop_training(tiny_model, toy_task, tmp_path, capfd):
@@ -176,6 +189,37 @@ def test_trainer_given_attaches_once_and_a_finished_run_resumed_is_not_evaluated
     again.train(resume_from_checkpoint=True)
     assert again.state.global_step == 2
     assert resumed.evaluations == [] and evals(again) == [1, 2]
+
+
+def test_a_finished_run_resumed_is_not_evaluated_again_when_it_ends_between_evaluations(tiny_model, toy_task,
+                                                                                       tmp_path):
+    # the last step (4, not a multiple of every_steps) is evaluated as training ends, after the last checkpoint is
+    # saved, so no log history holds it: resumed, the finished run evaluated step 4 again and replaced step-4/
+    trainer = build_trainer(tiny_model, tmp_path / "out", max_steps=4, save_steps=4)
+    callback = EvalCallback(tasks=[str(toy_task)], every_steps=3, limit=1, trainer=trainer)
+    trainer.train()
+    assert [e.step for e in callback.evaluations] == [3, 4]
+    first = (tmp_path / "out" / "evalkit" / "step-4" / "samples.jsonl").read_text()
+    again = build_trainer(tiny_model, tmp_path / "out", max_steps=4, save_steps=4)
+    resumed = EvalCallback(tasks=[str(toy_task)], every_steps=3, limit=1, trainer=again)
+    again.train(resume_from_checkpoint=True)
+    assert again.state.global_step == 4 and resumed.evaluations == []
+    assert (tmp_path / "out" / "evalkit" / "step-4" / "samples.jsonl").read_text() == first
+
+
+def test_two_callbacks_of_one_trainer_may_not_write_the_same_run_directories(tiny_model, toy_task, tmp_path):
+    # each wrote <output_dir>/evalkit/step-N with overwrite: the second replaced the first's run, whose logged
+    # figures then matched no directory
+    from evalkit.errors import InputError
+
+    trainer = build_trainer(tiny_model, tmp_path / "out")
+    EvalCallback(tasks=[str(toy_task)], every_steps=1, trainer=trainer)
+    with pytest.raises(InputError, match="another EvalCallback of this trainer writes its run directories"):
+        EvalCallback(tasks=[str(toy_task)], every_steps=2, trainer=trainer)
+    with pytest.raises(InputError, match="another EvalCallback"):
+        EvalCallback(tasks=[str(toy_task)], out_dir=str(tmp_path / "out" / "evalkit"), trainer=trainer)
+    other = EvalCallback(tasks=[str(toy_task)], every_steps=2, out_dir=str(tmp_path / "other"), trainer=trainer)
+    assert sum(isinstance(c, EvalCallback) for c in trainer.callback_handler.callbacks) == 2 and other.trainer is trainer
 
 
 def test_callback_decides_the_think_format_from_the_policys_template(tiny_model, toy_task, tmp_path, monkeypatch):

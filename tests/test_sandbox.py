@@ -85,6 +85,9 @@ def test_stdio_integer_expected_is_any_exactly_equal_number():
     for spelling in ("-0", "+3", "03", "0e999999999999999999999", "3.0x"):
         assert not plain.stdio_equal(spelling, "3" if "3" in spelling else "0"), spelling
     assert not plain.stdio_equal("12345678901234567000.0\n", "12345678901234567890\n")
+    # an expected integer written another way matches itself only (the review found `7.000` matching `007`, `7` not)
+    for odd in ("007", "+3", "-0", "05"):
+        assert plain.stdio_equal(odd, odd) and not plain.stdio_equal(odd.lstrip("+-0") + ".0", odd), odd
 
 
 def test_call_comparison_tolerates_floats_not_types():

@@ -386,7 +386,7 @@ SUMMARY = "<think>So B.</think>\n\nEnergy is conserved: $E = mgh \\approx 42$ J.
     "**Answer**: B", "**Final Answer**: B", "*Answer*: B", "**Answer**: **B**", "**最终答案**: B",
     '{"answer": "B"}', "```json\n{\"reasoning\": \"mgh\", \"answer\": \"B\"}\n```", 'Answer: "B"', "<answer>B</answer>",
     # a box with the option's words, or in italics
-    "\\boxed{\\text{Option B}}", "\\boxed{B \\text{ (42 J)}}", "\\boxed{\\textit{B}}",
+    "\\boxed{\\text{Option B}}", "\\boxed{\\textit{B}}",
     # a summary's last line that is the option, alone or with its text
     "B", "B.", "**B**", "**Option B**", "B) 42 J", "**B) 42 J**", "**B)** 42 J", "**B.** 42 J", "**B** – 42 J",
     # Chinese: the right option is B, option B is right, a full-width letter
@@ -398,6 +398,9 @@ SUMMARY = "<think>So B.</think>\n\nEnergy is conserved: $E = mgh \\approx 42$ J.
     "Answer: B\n\nThe answer C would need h = 0.36 m.", "The answer is (B).\n\nNote that answer (C) would follow if g = 1.",
     "Answer choice D gives 0 J, which violates conservation. Therefore, B is the correct answer.",
     "Answer (B)", "Answer B.", "Answer – B", "Answer = B",
+    # ... and as the review found the first version of this missing ("answer X" with a wrapped or hedged letter)
+    "A) 32\nB) 53\nC) 66\nD) 36\n**Final Answer** B", "Final Answer $B$", "Final answer \\(B\\)", "answer definitely B",
+    "Answer B, since it is the only one that conserves energy.",
 ])
 def test_answers_as_models_write_them_after_a_summary(final):
     v = verify_choice(SUMMARY + final, "B", letters="ABCDEFGHIJ")
@@ -410,6 +413,9 @@ def test_answers_as_models_write_them_after_a_summary(final):
     "A) 12 J\nB) 42 J\nC) 8 J\nD) 4 J",  # the options listed
     "A. 12 J is too small\nB. 42 J",  # a verdict on each
     "So I.", "I think so.",
+    # a verdict on the option, a variable, or another option on the last line (the review's finds)
+    "C) incorrect", "C: wrong", "C - incorrect", "**D** – wrong", "F: 10 N", "E: 5 J",
+    "B. Or maybe C.", "B) 4 or C) 5", "B) 4, C) 5", "B. C. D.", "B) and C) both work", "**B** – or D",
 ])
 def test_a_last_line_that_chooses_no_option_is_no_answer(final):
     v = verify_choice(SUMMARY.replace("So B.", "Hmm.") + final, "B", letters="ABCDEFGHIJ")
@@ -420,3 +426,16 @@ def test_a_gold_in_small_letters_is_its_option_e_and_i_too():
     # gold `e` was refused as "not an option letter (ABCDEFGHIJ)", E being one
     assert verify_choice("Answer: E", "e").reason == "correct" and verify_choice("Answer: (I)", "i").reason == "correct"
     assert verify_choice("Answer: B", "b").reason == "correct" and verify_choice("Answer: E", "e", letters="ABCD").reason == "error"
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    # boxes and answer tags that name several options are several letters, as `\\boxed{A} or \\boxed{C}` is
+    ("\\boxed{\\text{Option A}} or \\boxed{\\text{Option B}}", "A, B"), ("\\boxed{Choice A} and \\boxed{Choice C}", "A, C"),
+    ("<answer>B</answer> or <answer>C</answer>", "B, C"), ("\\boxed{B \\text{ or C}}", None),
+    # a question, and a negation, in Chinese
+    ("选项B正确吗？", None), ("不是选项B正确", None),
+])
+def test_new_answer_forms_still_list_hedges_and_keep_questions_and_negations(completion, chosen):
+    from evalkit.verifiers.choice import extract_choice
+
+    assert extract_choice(completion)[0] == chosen

@@ -320,3 +320,14 @@ def test_verifier_options_set_a_four_option_choice_as_a_task_spec_does(tmp_path)
                       (["--option", "colour=red"], "colour")):
         r = run("Answer: B", "B", "--verifier", "choice", *bad)
         assert r.exit_code == 2 and says in r.output, r.output
+    # with --pairs, options are the option's fault, never a line's; options no line uses are refused, not ignored
+    r = run("--pairs", str(src), "--verifier", "choice", "--option", "colour=red")
+    assert r.exit_code == 2 and "--option: verifier choice:" in r.output and "colour" in r.output, r.output
+    only_math = tmp_path / "math.jsonl"
+    only_math.write_text(json.dumps({"id": "b", "answer": "4", "gold": "4", "verifier": "math"}) + "\n")
+    r = run("--pairs", str(only_math), "--verifier", "choice", "--option", "letters=ABCD")
+    assert r.exit_code == 2 and "every line of" in r.output and "names another verifier" in r.output, r.output
+    # a number in E notation without a point is a number (YAML 1.1 read `1e-3` as text)
+    code_gold = json.dumps({"style": "stdio", "cases": [{"input": "", "output": "1.0"}]})
+    r = run("print(1.0005)", code_gold, "--verifier", "code", "--option", "rel_tol=1e-3")
+    assert r.exit_code == 0 and r.output.startswith("correct"), r.output

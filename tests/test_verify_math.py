@@ -1091,6 +1091,12 @@ def test_an_escaped_dollar_outside_math_is_currency(final, gold, equal):
     ("9.8\\,\\frac{x}{y}", "9.8", False), ("9.8 \\frac{m}{s}", "9.8", False), ("x\\,\\frac{m}{s}", "x", False),
     ("9.8\\,\\frac{1}{\\text{s}}", "9.8", False), ("9.8\\,\\frac{\\text{or}}{\\text{s}}", "9.8", False),
     ("9.8\\,\\text{m}/\\text{s}^2", "9.7", False), ("15^\\circ C", "16", False),
+    # a fraction of single bare letters is a ratio of variables, not units (metres over seconds aside), and a sign
+    # between a value and a unit, or a unit that is a number word or a letter in text mode, keeps the value
+    ("\\frac{1}{2}\\,\\frac{T}{L}", "\\frac{1}{2}\\,\\frac{L}{T}", False), ("T = 2\\,\\frac{L}{g}", "2", False),
+    ("\\sqrt{2}\\,\\frac{g}{h}", "\\sqrt{2}", False), ("4\\,\\frac{m}{s}", "4\\,\\frac{s}{m}", False),
+    ("x\\,/\\,\\text{y}", "x", False), ("6 \\text{ apples}/\\text{ two}", "6", False),
+    ("5\\frac{\\text{a}}{\\text{b}}", "5", False), ("5\\,\\cdot\\,\\text{e}", "5", False),
 ])
 def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, correct):
     assert verify_answer(answer, gold).correct is correct
@@ -1139,3 +1145,15 @@ def test_units_written_as_physics_answers_write_them_are_dropped(answer, gold, c
 def test_approximations_plus_minus_in_fractions_and_bracketed_factors_are_read_as_written(answer, gold, correct):
     assert verify_answer(answer, gold).correct is correct
     assert verify_math(f"<think>hmm</think> So $\\boxed{{{answer}}}$.", gold).correct is correct
+
+
+def test_units_with_runs_of_spaces_are_read_in_linear_time():
+    # two spaces between units split two ways each: 18 units that end in no unit took 65 s in the calling process,
+    # outside any verifier timeout (the rewrites run before it)
+    import subprocess
+    import sys
+
+    code = ("from evalkit.verifiers._mathtext import rewrite\n"
+            "for t in ['5\\\\,\\\\frac{' + '\\\\text{m}  ' * 22 + 'x}{\\\\text{s}}',"
+            " '5\\\\,' + '\\\\text{kg} ' * 30 + '\\\\text{m}^{2}\\\\,x']:\n    rewrite(t)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

@@ -122,6 +122,7 @@ class EvalCallback(TrainerCallback):
                 raise InputError(f"EvalCallback: tasks {names[spec.name]!r} and {task!r} are both named "
                                  f"{spec.name!r}; a run reports each task under its name, so rename one")
             names[spec.name] = task
+            _check_task(spec, limit)
         if out_dir is not None:
             try:
                 Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -154,7 +155,13 @@ class EvalCallback(TrainerCallback):
 
     def attach(self, trainer: Trainer) -> "EvalCallback":
         """Bind to `trainer` and add this callback to it, once (attaching again, or a callback already
-        given in `Trainer(callbacks=[...])`, adds nothing); returns self."""
+        given in `Trainer(callbacks=[...])`, adds nothing); returns self. InputError where another
+        EvalCallback of the trainer writes the same run directories (each would replace the other's)."""
+        for other in trainer.callback_handler.callbacks:
+            if isinstance(other, EvalCallback) and other is not self and _root(other, trainer) == _root(self, trainer):
+                raise InputError(f"EvalCallback: another EvalCallback of this trainer writes its run directories "
+                                 f"to {_root(self, trainer)} too (each step-N would replace the other's): give "
+                                 "each its own out_dir, or evaluate every task in one callback")
         self.trainer = trainer
         if not any(c is self for c in trainer.callback_handler.callbacks):
             trainer.add_callback(self)
@@ -168,6 +175,7 @@ class EvalCallback(TrainerCallback):
         if self.trainer is None:
             raise InputError(NEEDS_TRAINER)
         self._training = True
+        self._stepped = False  # whether this train() makes a step (a finished run resumed makes none)
         # an evaluation made before train() (a baseline) was logged to a state train() replaced
         for logs in self._pending_logs:
             if logs not in state.log_history:
@@ -175,13 +183,17 @@ class EvalCallback(TrainerCallback):
         self._pending_logs.clear()
 
     def on_step_end(self, args, state, control, **kwargs):
+        self._stepped = True
         if state.global_step % self.every_steps == 0:
             self._evaluate_in_training()
 
     def on_train_end(self, args, state, control, **kwargs):
         # the last step's evaluation, made or failed, is not made twice; nor is one a checkpoint's log
-        # history holds (a finished run resumed trains no step, and ends at a step it evaluated)
-        if self._tried_at != state.global_step and not self._logged_at(state, state.global_step):
+        # history holds; nor is a finished run's, resumed: it trains no step and ends at the step the first
+        # train() evaluated as it ended (after its last checkpoint was saved, so no log history holds that one)
+        resumed_finished = not self._stepped and state.global_step > 0
+        if self._tried_at != state.global_step and not self._logged_at(state, state.global_step) \
+                and not resumed_finished:
             self._evaluate_in_training()
         self._training = False
 
@@ -217,7 +229,7 @@ class EvalCallback(TrainerCallback):
             return None
         from evalkit.run import evaluate  # the same pipeline as `evalkit run`
 
-        root = Path(self.out_dir or Path(trainer.args.output_dir) / "evalkit")
+        root = _root(self, trainer)
         generation = dict(self.generation)
         if generation["max_tokens"] is None:
             generation["max_tokens"] = getattr(trainer.args, "max_completion_length", None)
@@ -237,6 +249,29 @@ class EvalCallback(TrainerCallback):
         evaluation = Evaluation(step, result.run_dir, metrics)
         self.evaluations.append(evaluation)
         return evaluation
+
+
+def _root(callback: EvalCallback, trainer: Trainer) -> Path:
+    """Where `callback` writes its run directories (step-N) for `trainer`."""
+    return Path(callback.out_dir or Path(trainer.args.output_dir) / "evalkit").resolve()
+
+
+def _check_task(spec: Any, limit: int | None) -> None:
+    """What `evalkit run` finds wrong with a task before it generates, found as the callback is made, not at the
+    first evaluation after `every_steps` steps of training: its data (a missing file, a column its fields name,
+    a hub dataset offline), its verifier and options, its golds, and its prompt template on the first problem."""
+    from evalkit.run.loop import check_golds, rules_for
+    from evalkit.run.planning import plan_task
+    from evalkit.taskspec import prompt_messages
+
+    try:
+        plan = plan_task(spec, limit=limit)
+        verifier = rules_for(spec)
+        check_golds(spec, plan.problems, verifier, "their samples will be left unjudged", "nothing to evaluate")
+        for problem in plan.problems[:1]:
+            prompt_messages(spec, problem)
+    except InputError as e:
+        raise InputError(f"EvalCallback: task {spec.name}: {e}") from None
 
 
 NEEDS_TRAINER = ("EvalCallback needs its trainer (a callback given in Trainer(callbacks=[...]) is not shown it): "

@@ -368,7 +368,7 @@ def preview(data: Any, n: int = 80) -> str:
 
 # A number as a checker reads one: ASCII digits, a point, an exponent.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"0|-?[1-9][0-9]*")  # as a judge writes one: `007`, `+3`, `-0` match only themselves
 
 
 def _is_float_token(token: str) -> bool:

@@ -210,8 +210,8 @@ _GROUP = r"\{(?:[^{}]|\^\s*\{\s*-?\d+\s*\})*\}"  # a braced group, and a unit's 
 _TEXT_UNIT = (r"(?:\\(?:text|mbox|textrm|textnormal|textit|textbf)\s*" + _GROUP
               + r"|\\mathrm\s*(?!\{\s*[ei]\s*(?:\}|\^))" + _GROUP
               + r"|\\mu\s*(?=\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:m|s|g|A|V|W|F|J|L|C|K|Hz|Pa|mol|eV)\s*\}))")
-# Text-mode units multiplied (a fraction's numerator or denominator): `\text{kg}\,\text{m}^{2}`.
-_TEXT_UNITS = r"\s*" + _TEXT_UNIT + _UNIT_EXP + r"(?:\s*(?:\\[,; ]|\\cdot(?![A-Za-z]))?\s*" + _TEXT_UNIT + _UNIT_EXP + r")*\s*"
+# White space and spacing commands between a number and its units, or between units.
+_SPACING = r"(?:\s|\\[,; ])"
 # Rewrites of gold and answer text alike, in order, before any comparison: (name, pattern, replacement).
 # Each row is clutter that never changes the value: a row that could change one is a bug.
 def _sub(pattern: str, repl: str | Callable[[re.Match], str]) -> Callable[[str], str]:
@@ -241,6 +241,7 @@ _NOT_UNITS = frozenset("""
     thousandth millionth billionth halved doubled tripled quadrupled negated reciprocated
     lakh lakhs crore crores score gross googol myriad log ln sin cos tan exp
     else instead otherwise alternatively unsure tentatively nope wait actually hmm
+    one two three four five six seven eight nine ten eleven twelve twenty fifty
     """.split())
 # Unit words of fewer than three letters, or without a vowel: any other such run after a number is a
 # product of variables (`2 xy`, `3 ab`), never a unit.
@@ -288,29 +289,52 @@ def _units(pattern: str, bare: bool = False) -> Callable[[str], str]:
     return drop
 
 
-# Unit symbols of one or two letters that may stand bare in a fraction of units: SI's own and their common prefixed
-# forms (`\frac{m}{s^2}`, `\frac{kg}{m^3}`, `\frac{km}{h}`); longer ones are _SHORT_UNITS or whole words.
-_BARE_UNIT_SYMBOLS = frozenset("m s g h N J W K A V C L T Pa Hz Wb lm lx Gy Sv kat".split())
-_BARE_UNIT_FRACTION = re.compile(r"(?<=[\d}.])\s*(?:\\[,; ]|~)(?:\s*(?:\\[,; ]|~))*\s*"
-                                 r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*$")
-_BARE_UNIT = re.compile(r"\s*([A-Za-z]+)\s*" + _UNIT_EXP + r"\s*(?:\\cdot(?![A-Za-z])|\\[,; ])?")
+# Unit symbols of one or two letters, SI's own and their common prefixed forms. In text mode each is a unit
+# (`\frac{\text{m}}{\text{s}^2}`); bare, a fraction of single letters may be a ratio of variables (`2\,\frac{L}{g}`),
+# so a bare fraction of units needs a unit of two letters or more in it (`\frac{kg}{m^3}`, `\frac{km}{h}`), or is
+# metres over seconds (`\frac{m}{s^2}`).
+_UNIT_SYMBOLS = frozenset("m s g h N J W K A V C L T Pa Hz Wb lm lx Gy Sv kat".split())
+_UNIT_FRACTION = re.compile(r"(?<=[\d}.])(" + _SPACING + r"*)\\[dt]?frac\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}"
+                            r"\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}" + _SPACING + r"*$")
+_UNIT_TOKEN = re.compile(r"(?:\s|\\[,; ]|\\cdot(?![A-Za-z]))+|\\(?:text|mbox|textrm|textnormal|mathrm)\s*\{([^{}]*)\}"
+                         + _UNIT_EXP + r"|([A-Za-z]+)" + _UNIT_EXP)
 
 
-def _bare_unit_fraction(text: str) -> str:
-    """Drops `\ \frac{m}{s^2}` after a number: a fraction each of whose sides is unit symbols and their powers, after
-    an explicit spacing command, with no letter before the number (`x\,\frac{m}{s}` is an expression)."""
-    match = _BARE_UNIT_FRACTION.search(text)
-    if match is None or re.search(r"[A-Za-z]", _COMMAND.sub(" ", _NAME_EQUALS.sub("", text[:match.start()], 1))):
+def _fraction_units(side: str) -> tuple[list[str], bool] | None:
+    """(the unit words of one side of a fraction, whether any is bare), or None where the side is not units alone."""
+    words, bare, at = [], False, 0
+    while at < len(side):
+        token = _UNIT_TOKEN.match(side, at)
+        if token is None:
+            return None
+        if token.group(1) is not None:
+            if not re.fullmatch(r"[\sA-Za-z~]*", token.group(1)):
+                return None
+            words += re.findall(r"[A-Za-z]+", token.group(1))
+        elif token.group(2):
+            words.append(token.group(2))
+            bare = True
+        at = token.end()
+    unit = lambda w: w in _UNIT_SYMBOLS or w.lower() in _SHORT_UNITS or len(w) >= 3 and _VOWEL.search(w) \
+        and w.lower() not in _NOT_UNITS
+    return (words, bare) if words and all(unit(w) for w in words) else None
+
+
+def _unit_fraction(text: str) -> str:
+    """Drops a fraction of units after a number: `\frac{\text{m}}{\text{s}^2}`, `\,\frac{kg}{m^3}`. A bare one needs
+    a spacing command before it (`2 \frac{m}{s}` may be a product) and no letter before the number
+    (`x\,\frac{kg}{m}` is an expression)."""
+    match = _UNIT_FRACTION.search(text)
+    if match is None:
         return text
-    for side in match.groups():
-        units, at = [], 0
-        while at < len(side):
-            unit = _BARE_UNIT.match(side, at)
-            if unit is None or unit.end() == at:
-                return text
-            units.append(unit.group(1))
-            at = unit.end()
-        if not units or not all(u in _BARE_UNIT_SYMBOLS or u.lower() in _SHORT_UNITS for u in units):
+    sides = [_fraction_units(match.group(2)), _fraction_units(match.group(3))]
+    if None in sides:
+        return text
+    (top, top_bare), (bottom, bottom_bare) = sides
+    if top_bare or bottom_bare:
+        if "\\" not in match.group(1) or re.search(r"[A-Za-z]", _COMMAND.sub(" ", _NAME_EQUALS.sub("", text[:match.start()], 1))):
+            return text
+        if all(len(w) == 1 for w in top + bottom) and (top, bottom) != (["m"], ["s"]):
             return text
     return text[:match.start()]
 
@@ -617,15 +641,13 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         # value (`\mathrm{e}` and `\mathrm{i}` are the constants, not units).
         # `0.3\,\mu\text{m}`, `\mathrm{km\,s^{-1}}`: a micro prefix before a unit; a unit's own powers inside it
         # (`\mathrm{e^{2}}` is e squared, `\mu\mathrm{N}` may be a friction coefficient and a normal force).
-        # `9.8\,\text{m}/\text{s}^2`, `\mathrm{~m} / \mathrm{s}^{2}`, `\text{m}\cdot\text{s}^{-2}`, `\frac{\text{m}}{\text{s}^2}`:
-        # text-mode units divided or multiplied, after the first of them.
-        ("unit_text", _units(r"(?<=[\w}.)])\s*(?:" + _TEXT_UNIT + r"|\\,|\\;|\\ )" + _UNIT_EXP
-                             + r"\s*(?:(?:" + _TEXT_UNIT + r"|\\,|\\;|\\ |/|\\cdot(?![A-Za-z]))" + _UNIT_EXP + r"\s*)*$")),
-        ("unit_fraction", _units(r"(?<=[\w}.)])\s*(?:(?:\\[,; ]|~)\s*)*\\[dt]?frac\s*\{" + _TEXT_UNITS + r"\}\s*\{"
-                                 + _TEXT_UNITS + r"\}\s*$")),
-        # `9.8\ \frac{m}{s^2}`, `3\,\frac{kg}{m^3}`: a fraction of bare unit symbols, after a spacing command (a space
-        # alone, `2 \frac{m}{s}`, may be a product of variables).
-        ("unit_fraction", _bare_unit_fraction),
+        # `9.8\,\text{m}/\text{s}^2`, `\mathrm{~m} / \mathrm{s}^{2}`, `\text{m}\cdot\text{s}^{-2}`: text-mode units
+        # divided or multiplied (a sign only between two units: `x\,/\,\text{y}` is a quotient).
+        ("unit_text", _units(r"(?<=[\w}.)])" + _SPACING + r"*(?:" + _TEXT_UNIT + _UNIT_EXP + r"(?:" + _SPACING
+                             + r"*(?:(?:/|\\cdot(?![A-Za-z]))" + _SPACING + r"*)?" + _TEXT_UNIT + _UNIT_EXP + r")*)?"
+                             + _SPACING + r"*$")),
+        # `\frac{\text{m}}{\text{s}^2}`, `9.8\ \frac{m}{s^2}`, `3\,\frac{kg}{m^3}`: a fraction of units.
+        ("unit_fraction", _unit_fraction),
         # `2.5 M_\odot`, `5\,\Omega`, `5000\AA`: a unit written as a symbol, after a number.
         ("unit_symbol", _units(r"(?<=\d)\s*(?:\\[,; ]\s*)?"
                                r"(?:[MLR]_\s*(?:\{\s*\\odot\s*\}|\\odot)|\\(?:AA|Omega)(?![A-Za-z]))" + _UNIT_EXP + r"\s*$")),

@@ -103,6 +103,15 @@ def _line_format(path: str | Path, n: int, row: dict[str, Any], default: ThinkFo
         raise InputError(f"{path}:{n}: field 'think_format': {e}") from None
 
 
+def _builds(name: str) -> bool:
+    """Whether verifier `name` builds with its defaults."""
+    try:
+        get_verifier(name)
+    except Exception:  # noqa: BLE001 - any failure means no
+        return False
+    return True
+
+
 def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "auto",
                  **options: Any) -> Iterator[dict[str, Any]]:
     """Verify every line of `path`; yields `{"id": …, **verdict}` per line, in input order.
@@ -120,6 +129,9 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
     by_verifier: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         by_verifier.setdefault(row["verifier"], []).append(i)
+    if options and verifier not in by_verifier:  # options no line would be checked with: a typo, not nothing
+        raise InputError(f"--option {', '.join(options)}: for the lines verified by {verifier} (--verifier), and every "
+                         f"line of {path} names another verifier")
     for name, idx in by_verifier.items():
         where = f"{path}:{rows[idx[0]]['line']}: field 'verifier'"  # the first line that names it
         try:
@@ -127,6 +139,8 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
         except KeyError as e:  # unknown, or a plugin that cannot be loaded
             raise InputError(f"{where}: {e.args[0]}") from None
         except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
+            if options and name == verifier and _builds(name):  # the options' fault: it builds without them
+                raise InputError(f"--option: verifier {name}: {str(e) or type(e).__name__}") from None
             raise InputError(f"{where}: {name}: {str(e) or type(e).__name__}") from None
         items, owners = [], []  # a line with several accepted golds has one item per gold
         for i in idx:

@@ -28,13 +28,14 @@ _HEDGE = (r"(?:(?i:for sure|definitely|clearly|certainly|surely|most likely|like
 _L = (r"(?:\$|\\\()?\s*[(\[]?\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*[(\[]?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*[)\]]?"
       r"(?:\s*\})?[)\]]?(?:\$|\\\))?")
 # A letter that ends its line: "(B)", "**B**.", "B)".
-_ENDS_LINE = r"(?:\*\*)?[(\[]?[A-Z][)\]]?(?:\*\*)?[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)"
+_ENDS_LINE = (_HEDGE + r"(?:\*\*)?(?:\$|\\\()?[ \t]*[(\[]?[A-Z][)\]]?[ \t]*(?:\$|\\\))?(?:\*\*)?"
+              r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)|,?[ \t]*(?i:since|because)\b|,[ \t]*(?i:as)\b)")
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
-    # `\boxed{\text{Option B}}`, `\boxed{B \text{ (42 J)}}`; then an answer tag, `<answer>B</answer>`.
+    # `\boxed{\text{Option B}}`, `\boxed{\textit{B}}`; then an answer tag, `<answer>B</answer>`.
     ("boxed", re.compile(r"\\boxed\s*\{\s*(?:\\(?:text|textbf|textit|mathrm|mathbf|mathit)\s*\{)?\s*(?:(?i:option|choice)\s*)?"
-                         r"\(?\s*([A-Z])\s*(?:\)?\s*\}?\s*\}|[.):][^{}]*\}|\s*\\text\s*\{[^{}]*\}\s*\})")),
+                         r"\(?\s*([A-Z])\s*(?:\)?\s*\}?\s*\}|[.):][^{}]*\})")),
     ("answer_tag", re.compile(r"<answer>\s*(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?\s*</answer>")),
     # "the answer is: B", "Answer - B", "the answer would be $B$".
     # "option C" or "choice C" alone names an option ("Option C is tempting"), not the answer: those words need
@@ -43,14 +44,14 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # colon states a letter only that ends its line ("Answer (B)"): "Answer A assumes …", "answer (C) would follow
     # if …" discuss an option after the answer.
     ("answer_is", re.compile(r"(?:(?i:answer)(?:\*{1,2}|_{1,2}|[\"'])?\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|[-–—=]|\n)"
-                             r"|(?i:answer)[ \t]+(?=" + _ENDS_LINE + r")"
+                             r"|(?i:answer)(?:\*{1,2}|_{1,2})?[ \t]+(?=" + _ENDS_LINE + r")"
                              r"|(?i:choice|option|final)(?:\*{1,2}|_{1,2})?\s*(?:(?i:is|was|would be|should be|must be)\s*:?"
                              r"|:|[-–—=]))\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?[\"'“]?" + _L + r"(?![A-Za-z])")),
     # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), "应该选 C", "故选B" (so choose B), as Chinese prompts
     # have it written; not a question ("答案是A吗？", is the answer A?).
     # "正确选项是 B" (the right option is B), "**最终答案**: B".
     ("answer_is_zh", re.compile(r"(?:(?:正确|最终)?答案(?:\*\*)?\s*(?:应该是|应是|应为|就是|是|为|选)?|(?:应该|应|故|所以|因此|我)选(?:择)?"
-                                r"|正确(?:的)?选项\s*(?:应该是|应是|应为|就是|是|为)|选项\s*(?=[A-Z]\s*(?:正确|是正确的|是对的)))"
+                                r"|正确(?:的)?选项\s*(?:应该是|应是|应为|就是|是|为)|选项\s*(?=[A-Z]\s*(?:正确|是正确的|是对的)(?![ \t]*(?:吗|呢|？|\?))))"
                                 r"\s*[:：]?\s*(?:\*\*)?" + _L + r"(?![A-Za-z])(?![ \t]*(?:吗|呢|？|\?))")),
     # "Thus, B is the correct answer."
     # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
@@ -68,21 +69,24 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("bare", re.compile(r"^\s*(?:\*\*)?(?i:(?:option|choice)[ \t]+)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
 # A letter right after a negation, or in a list after one ("it can't be A or B"), never counts.
-_NEGATING = r"(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
+_NEGATING = (r"(?:(?i:\b(?:not|isn't|can't be|cannot be|can not be|rather than|instead of|except|than|neither|none of))"
+             r"|不是|并非|而非|而不是)")
 _NEGATION = re.compile(_NEGATING + r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*)*\(?\s*$")
 # Before a statement's own words ("it's C", "the answer is C"), only the negation itself: "I would not choose
 # B" rules B out, "not A, it's C" rules out A alone.
 _NEGATION_WORD = re.compile(_NEGATING + r"\s*$")
 _WORDED_ROWS = frozenset({"answer_is", "answer_is_zh", "statement"})
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
-_LISTING_ROWS = frozenset({"boxed", "answer_is", "answer_is_zh", "paren", "statement"})
+_LISTING_ROWS = frozenset({"boxed", "answer_tag", "answer_is", "answer_is_zh", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
 # ("the answer is A or C because ..." chooses both).
 # A hedge between ("A or maybe C") still lists the letter; so does a box ("\boxed{A} or \boxed{B}").
 _JOINED = (r"[ \t]*(?:,[ \t]*(?:or\b|and\b)?|[—–][ \t]*or\b|\band/or\b|/|&|;|\||\+|∨|∪|\bor\b|\band\b|\bvs\b\.?|\bversus\b"
            r"|\\(?:lor|vee|cup)(?![A-Za-z])|\\text\s*\{\s*(?:or|and)\s*\}|\(\s*or\b)[ \t]*"
            r"(?:(?i:maybe|perhaps|possibly|probably|also|even)[ \t]+)?")
-_NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)\]]?(?:\*\*)?\}?(?:\$|\\\))?"
+_NEXT_LETTER = (r"(?:\$|\\\()?(?:\\boxed\s*\{\s*(?:\\(?:text|textbf|textit|mathrm|mathbf|mathit)\s*\{\s*)?"
+                r"(?:(?i:option|choice)\s*)?|<answer>\s*)?(?:\*\*)?[(\[]?\s*([A-Z])\s*[)\]]?(?:\*\*)?\}?\}?(?:\s*</answer>)?"
+                r"(?:\$|\\\))?"
                 r"(?![A-Za-z]|['’][A-Za-z])")  # not "B vs A's 10"
 _MORE = re.compile(rf"(?:{_JOINED}|[ \t]+){_NEXT_LETTER}")
 # One more letter joined in Chinese ("B或C", "B和C", "B、C"): only where the letter ends the statement or the list
@@ -236,8 +240,14 @@ def _corrected(text: str, letters: str, after: int) -> str | None:
 # The last line as a summary's verdict: the letter alone (`B`, `**B**.`, `(B)`, `**Option B**`) or with its option's
 # text after a bracket, a point, a colon or a dash (`B) 42 J`, `**B)** 42 J`, `**B** – 42 J`).
 _OPTION_LINE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*)?(?:(?i:option|choice)[ \t]+)?\(?([A-Z])(?:\*\*)?"
-                          r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$|(?:\)|[.:]|\*\*[ \t]*[–—-]|[ \t]+[–—-])(?:\*\*)?[ \t]+\S.*$"
+                          r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$|(?:\)|\.|\*\*[ \t]*[–—-]|[ \t]+[–—-])(?:\*\*)?[ \t]+\S.*$"
                           r"|\)(?:\*\*)?[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$)")
+
+
+# What the text after a last line's letter may not hold: a verdict on it ("C) incorrect", "**D** – wrong"), or
+# another option letter (not a unit after a number: "B) 42 J").
+_VERDICT_WORD = re.compile(r"(?i:\b(?:not|no|wrong|incorrect|false|impossible|invalid|fails?|ruled|eliminated|too|never)\b)")
+_OTHER_LETTER = re.compile(r"(?<![A-Za-z])(?<!\d )(?<!\d)([A-Z])(?![A-Za-z])")
 
 
 def _last_line(text: str, letters: str) -> tuple[str, int] | None:
@@ -251,7 +261,10 @@ def _last_line(text: str, letters: str) -> tuple[str, int] | None:
     if m is None or m.group(1) not in letters or len(lines) > 1 and _OPTION_LINE.fullmatch(lines[-2]):
         return None
     words = " " + line[m.end(1):].lstrip(")].:*–—- \t")  # a clause on the option ("A) fails", "(A) is wrong")
-    return None if _OWN_CLAUSE.match(words) or _NEGATED_AFTER.match(words) else (m.group(1), len(text))
+    if _OWN_CLAUSE.match(words) or _NEGATED_AFTER.match(words) or _VERDICT_WORD.search(words) \
+            or any(c in letters for c in _OTHER_LETTER.findall(words)):  # "B) 4 or C) 5", "B. Or maybe C."
+        return None
+    return m.group(1), len(text)
 
 
 def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
