@@ -1112,3 +1112,13 @@ def test_a_limit_of_infinity_means_no_limit_not_every_reward_none(limit):
     assert math_reward(completions, answer=["2", "2"], per_answer_s=limit, batch_deadline_s=limit) == [1.0, 0.0]
     assert choice_reward(["\\boxed{B}", "\\boxed{C}"], answer=["B", "B"], per_answer_s=limit,
                          batch_deadline_s=limit) == [1.0, 0.0]
+
+
+def test_math_reward_with_require_box_pays_no_unboxed_last_number():
+    # the random policy's `…answerC\n 3` was paid 1.0 for gold 3 (math-verify's last-number reading)
+    from functools import partial
+
+    strict = partial(math_reward, verifier_options={"require_box": True})
+    completions = ["<think>x</think> answerC\n 3", "<think>x</think> $\\boxed{3}$"]
+    assert math_reward(completions, answer=["3", "3"]) == [1.0, 1.0]
+    assert strict(completions, answer=["3", "3"]) == [0.0, 1.0]

@@ -1157,3 +1157,22 @@ def test_units_with_runs_of_spaces_are_read_in_linear_time():
             "for t in ['5\\\\,\\\\frac{' + '\\\\text{m}  ' * 22 + 'x}{\\\\text{s}}',"
             " '5\\\\,' + '\\\\text{kg} ' * 30 + '\\\\text{m}^{2}\\\\,x']:\n    rewrite(t)\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+@pytest.mark.parametrize("final, plain, boxed_only", [
+    ("The answer is 3.", "correct", "no_answer"),
+    ("answerC\n 3", "correct", "no_answer"),  # math-verify's last number: what a random policy was paid for
+    ("So $\\boxed{3}$.", "correct", "correct"),
+    ("\\boxed{3}. Wait, actually the answer is 4.", "wrong", "wrong"),  # a boxed answer is read as without it
+])
+def test_require_box_pays_only_a_boxed_final_answer(final, plain, boxed_only):
+    completion = f"<think>\\boxed{{3}}</think> {final}"
+    assert verify_math(completion, "3").reason == plain
+    assert verify_math(completion, "3", require_box=True).reason == boxed_only
+    with pytest.raises(ValueError, match="option 'require_box': expected true or false"):
+        verify_math(completion, "3", require_box="yes")
+
+
+def test_require_box_with_think_fallback_takes_a_box_in_the_thinking():
+    assert verify_math("<think>so \\boxed{3}</think> 3", "3", require_box=True).reason == "no_answer"
+    assert verify_math("<think>so \\boxed{3}</think> 3", "3", require_box=True, think_fallback=True).correct is True

@@ -45,6 +45,9 @@ class MathOptions:
     think_fallback: when the final answer holds nothing, look for a box inside the think block.
     multiple_answer: the gold has several parts separated by top-level commas, every one needed
         (None: only a list gold or `$a$,$b$` is multi-part).
+    require_box: a final answer without a `\\boxed{}` is `no_answer`, whatever it says ("The answer is 5", a
+        last number): the format DeepSeek-R1's rewards and veRL's strict box check ask of a policy, so GRPO
+        pays no answer a policy did not box. With a box, the answer is read as without it.
     """
 
     timeout: float = 5.0
@@ -52,6 +55,7 @@ class MathOptions:
     boxed: Literal["last", "all"] = "last"
     think_fallback: bool = False
     multiple_answer: bool | None = None
+    require_box: bool = False
 
     def __post_init__(self) -> None:
         """ValueError naming the option whose value is not one it takes (a quoted "false" is a
@@ -62,6 +66,8 @@ class MathOptions:
             raise ValueError(f"option 'boxed': expected last or all, got {self.boxed!r}")
         if not isinstance(self.think_fallback, bool):
             raise ValueError(f"option 'think_fallback': expected true or false (unquoted), got {self.think_fallback!r}")
+        if not isinstance(self.require_box, bool):
+            raise ValueError(f"option 'require_box': expected true or false (unquoted), got {self.require_box!r}")
         if self.multiple_answer is not None and not isinstance(self.multiple_answer, bool):
             raise ValueError(f"option 'multiple_answer': expected true, false or null (unquoted), "
                              f"got {self.multiple_answer!r}")
@@ -181,6 +187,9 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     truncated, answer = _final_answer(completion, item)
     if truncated:
         return _verdict(False, "truncated", None, "generation stopped before the final answer", 0.0)
+    if opts.require_box and not text.find_boxes_at(answer) and not (
+            opts.think_fallback and text.find_boxes_at(split_think(completion, item.think_open, item.think_format).think)):
+        return _verdict(False, "no_answer", None, "no \\boxed{} in the final answer (require_box)", 0.0)
     read = answers.get((gold, answer), _UNREAD)
     if read is _UNREAD:
         read = answers[(gold, answer)] = _read_answer(answer, gold, opts)
@@ -264,7 +273,7 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
     items: VerifyItem objects, `(completion, gold)` pairs, or dicts with `gold` and either
         `completion` (a model's output; optional `finish_reason`, `think_open`) or `answer` (final
         answer text, read whole).
-    options: MathOptions fields (`timeout`, `deadline`, `boxed`, `think_fallback`,
+    options: MathOptions fields (`timeout`, `deadline`, `boxed`, `think_fallback`, `require_box`,
         `multiple_answer`).
 
     Identical (gold, answer) checks run once; plain numbers are settled in-process; the rest run
@@ -330,7 +339,7 @@ def verify_math(completion: str | None, gold: Any, *, finish_reason: str | None 
     think_open: the prompt opened the think block, so the completion starts inside it.
     timeout: wall-clock seconds the check may take before its worker is killed (`timeout`).
     think_format: how the completion thinks (evalkit.thinking row or name; None is r1).
-    options: the other MathOptions fields (`boxed`, `think_fallback`, `multiple_answer`).
+    options: the other MathOptions fields (`boxed`, `think_fallback`, `multiple_answer`, `require_box`).
     """
     item = VerifyItem(completion, gold, finish_reason, think_open, think_format=think_format)
     return verify_many([item], timeout=timeout, **options)[0]
