@@ -401,6 +401,7 @@ SUMMARY = "<think>So B.</think>\n\nEnergy is conserved: $E = mgh \\approx 42$ J.
     # ... and as the review found the first version of this missing ("answer X" with a wrapped or hedged letter)
     "A) 32\nB) 53\nC) 66\nD) 36\n**Final Answer** B", "Final Answer $B$", "Final answer \\(B\\)", "answer definitely B",
     "Answer B, since it is the only one that conserves energy.",
+    "It must be B.", "$B$",
 ])
 def test_answers_as_models_write_them_after_a_summary(final):
     v = verify_choice(SUMMARY + final, "B", letters="ABCDEFGHIJ")
@@ -417,6 +418,13 @@ def test_answers_as_models_write_them_after_a_summary(final):
     "C) incorrect", "C: wrong", "C - incorrect", "**D** – wrong", "F: 10 N", "E: 5 J",
     "B. Or maybe C.", "B) 4 or C) 5", "B) 4, C) 5", "B. C. D.", "B) and C) both work", "**B** – or D",
 ])
+
+
+def test_the_options_listed_line_by_line_choose_none():
+    # the first of them was read as the answer ("leading" row): gold A credited a restatement
+    assert verify_choice("<think>So B.</think>\n\nA) 12 J\nB) 42 J\nC) 7 J\nD) 0 J", "A").reason == "no_answer"
+    assert verify_choice("A) 12 J\nB) 42 J\nC) 7 J\nD) 0 J\nAnswer: B", "B").reason == "correct"
+    assert verify_choice("A. Because energy is conserved.", "A").reason == "correct"
 def test_a_last_line_that_chooses_no_option_is_no_answer(final):
     v = verify_choice(SUMMARY.replace("So B.", "Hmm.") + final, "B", letters="ABCDEFGHIJ")
     assert v.reason == "no_answer", v

@@ -61,7 +61,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("paren", re.compile(r"(?:\\text\s*\{\s*)?\(([A-Z])\)")),
     # "it's B", "I'd go with option C", "Therefore, option B."
     # "Options A and B fail, so C.": after "so", a letter alone ends its sentence (not the pronoun: "so I.").
-    ("statement", re.compile(r"(?:(?i:\b(?:is|it's|choose|pick|select|go with))\s+" + _HEDGE
+    # "It must be B."
+    ("statement", re.compile(r"(?:(?i:\b(?:is|it's|must be|should be|choose|pick|select|go with))\s+" + _HEDGE
                              + r"|(?i:\b(?:therefore|thus|hence|so)\b),?[ \t]+(?=(?i:the[ \t]+)?(?i:option|choice)"
                              r"|\*{0,2}(?!I\b)[A-Z]\*{0,2}[ \t]*(?:[.!]|\n|$)))"
                              r"(?i:(?:the[ \t]+)?(?:option|choice)[ \t]*)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
@@ -122,6 +123,8 @@ _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 # ("(A) 3 (B) 4 (C) 5 (D) 6"), not one chosen.
 _RESTATED = 3
 _START_ROWS = frozenset({"leading", "bare"})
+# A line that starts with an option's letter and its bracket or point ("B) 42 J", "C. 7 J").
+_LISTED_OPTION = re.compile(r"^[ \t]*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.)]", re.M)
 # A letter ruled out by what follows it ("(A) is wrong", "(A) and (D) are wrong") never counts either.
 _NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
                             r"ruled out|eliminated|impossible)")
@@ -239,7 +242,7 @@ def _corrected(text: str, letters: str, after: int) -> str | None:
 
 # The last line as a summary's verdict: the letter alone (`B`, `**B**.`, `(B)`, `**Option B**`) or with its option's
 # text after a bracket, a point, a colon or a dash (`B) 42 J`, `**B)** 42 J`, `**B** – 42 J`).
-_OPTION_LINE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*)?(?:(?i:option|choice)[ \t]+)?\(?([A-Z])(?:\*\*)?"
+_OPTION_LINE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*)?(?:(?i:option|choice)[ \t]+)?(?:\$|\\\()?\(?([A-Z])(?:\$|\\\))?(?:\*\*)?"
                           r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$|(?:\)|\.|\*\*[ \t]*[–—-]|[ \t]+[–—-])(?:\*\*)?[ \t]+\S.*$"
                           r"|\)(?:\*\*)?[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*$)")
 
@@ -250,9 +253,10 @@ _VERDICT_WORD = re.compile(r"(?i:\b(?:not|no|wrong|incorrect|false|impossible|in
 _OTHER_LETTER = re.compile(r"(?<![A-Za-z])(?<!\d )(?<!\d)([A-Z])(?![A-Za-z])")
 
 
-def _last_line(text: str, letters: str) -> tuple[str, int] | None:
+def _last_line(text: str, letters: str, alone: bool = False) -> tuple[str, int] | None:
     """(the letter the last line states, the text's end) where that line is an option alone or with its text and
-    the line before it is none (a list of the options, or of verdicts on each, chooses none); or None."""
+    the line before it is none (a list of the options, or of verdicts on each, chooses none); or None.
+    alone: only a letter alone counts (after the options restated, a line with an option's text is one of them)."""
     lines = [line for line in text.rstrip().split("\n") if line.strip()]
     if not lines:
         return None
@@ -260,7 +264,9 @@ def _last_line(text: str, letters: str) -> tuple[str, int] | None:
     m = _OPTION_LINE.fullmatch(line)
     if m is None or m.group(1) not in letters or len(lines) > 1 and _OPTION_LINE.fullmatch(lines[-2]):
         return None
-    words = " " + line[m.end(1):].lstrip(")].:*–—- \t")  # a clause on the option ("A) fails", "(A) is wrong")
+    words = " " + line[m.end(1):].lstrip(")].:*–—-$\\ \t")  # a clause on the option ("A) fails", "(A) is wrong")
+    if alone and words.strip():
+        return None
     if _OWN_CLAUSE.match(words) or _NEGATED_AFTER.match(words) or _VERDICT_WORD.search(words) \
             or any(c in letters for c in _OTHER_LETTER.findall(words)):  # "B) 4 or C) 5", "B. Or maybe C."
         return None
@@ -295,11 +301,14 @@ def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
         if name == "paren" and len(named) >= _RESTATED:
             restated = True  # and the rows that read the text's start read the same restatement
             continue
+        if name == "leading" and len(set(_LISTED_OPTION.findall(text)) & set(letters)) >= _RESTATED:
+            restated = True  # "A) 12 J\nB) 42 J\nC) 7 J": the options listed line by line, not A chosen
+            continue
         if restated and name in _START_ROWS:
             continue
         if found:
             return (found, ends), name
-    last = None if restated else _last_line(text, letters)
+    last = _last_line(text, letters, alone=restated)
     return (last, "last_line") if last else (None, "")
 
 
