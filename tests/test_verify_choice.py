@@ -419,12 +419,6 @@ def test_answers_as_models_write_them_after_a_summary(final):
     "B. Or maybe C.", "B) 4 or C) 5", "B) 4, C) 5", "B. C. D.", "B) and C) both work", "**B** – or D",
 ])
 
-
-def test_the_options_listed_line_by_line_choose_none():
-    # the first of them was read as the answer ("leading" row): gold A credited a restatement
-    assert verify_choice("<think>So B.</think>\n\nA) 12 J\nB) 42 J\nC) 7 J\nD) 0 J", "A").reason == "no_answer"
-    assert verify_choice("A) 12 J\nB) 42 J\nC) 7 J\nD) 0 J\nAnswer: B", "B").reason == "correct"
-    assert verify_choice("A. Because energy is conserved.", "A").reason == "correct"
 def test_a_last_line_that_chooses_no_option_is_no_answer(final):
     v = verify_choice(SUMMARY.replace("So B.", "Hmm.") + final, "B", letters="ABCDEFGHIJ")
     assert v.reason == "no_answer", v
@@ -447,3 +441,10 @@ def test_new_answer_forms_still_list_hedges_and_keep_questions_and_negations(com
     from evalkit.verifiers.choice import extract_choice
 
     assert extract_choice(completion)[0] == chosen
+
+
+def test_the_options_listed_line_by_line_choose_none():
+    # the first of them was read as the answer ("leading" row): gold A credited a restatement
+    assert verify_choice("<think>So B.</think>\n\nA) 12 J\nB) 42 J\nC) 7 J\nD) 0 J", "A").reason == "no_answer"
+    assert verify_choice("A) 12 J\nB) 42 J\nC) 7 J\nD) 0 J\nAnswer: B", "B").reason == "correct"
+    assert verify_choice("A. Because energy is conserved.", "A").reason == "correct"
