@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 
+import evalkit
 from evalkit.cli import main
 from evalkit.report import write_compare, write_report
 
@@ -646,11 +647,11 @@ def test_compare_tells_apart_runs_whose_directories_share_a_name(runs, page, tmp
     head = page.locator("section.task[data-task='math500'] table.compare-metrics thead th").all_inner_texts()
     assert head == ["Metric", "a/run", "b/run", "Δ vs a/run"]
     assert page.locator("table.paired tbody tr").first.locator("td").first.inner_text() == "b/run"
-    # the same directory twice
-    write_compare([a, a], out)
-    _open_static(page, out)
-    assert "Baseline: run #1" in page.locator("#runs").inner_text()
-    assert "Other runs: run #2" in page.locator("#runs").inner_text()
+    # the same directory twice is one run compared with itself: refused (it read "run #1" against "run #2", p = 1.000)
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError, match="given twice"):
+        write_compare([a, a], out)
 
 
 def test_compare_says_when_runs_share_no_task(runs, page, tmp_path):
@@ -995,7 +996,8 @@ def test_a_compare_of_runs_that_read_other_data_for_a_task_says_so(tmp_path):
     note = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<p class="note data-differs">', "</p>")
     assert note.startswith("These runs of review differ in their dataset revisions a/run: local:"), note
     assert "a shared id may be another question" in note
-    write_compare([runs[0], runs[0]], tmp_path / "same.html")  # the same data: no such note
+    shutil.copytree(runs[0], tmp_path / "a2")
+    write_compare([runs[0], tmp_path / "a2"], tmp_path / "same.html")  # the same data: no such note
     assert "data-differs" not in (tmp_path / "same.html").read_text(encoding="utf-8")
 
 
@@ -1110,3 +1112,64 @@ def test_a_long_answer_wraps_in_its_cell_and_a_bad_sample_link_says_so(tmp_path,
     page.evaluate("location.hash = '#sample=math500|' + encodeURIComponent(%s) + '|100%%|0'" % json.dumps(MODEL_A))
     page.wait_for_function("document.querySelector('#sample-view').textContent.includes('No such sample')")
     assert view.locator("h2").count() == 0
+
+
+def _unjudge(run: Path, problem_id: str) -> None:
+    """Sample 0 of `problem_id` unjudged (a verifier fault), and results.json made again from the samples."""
+    from evalkit.run.results import compute_results
+    from evalkit.run.rundir import RunDir
+
+    recs = [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    for r in recs:
+        if r["problem_id"] == problem_id and r["sample"] == 0:
+            r.update(correct=None, score=None, reason="error", detail="a fault")
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    RunDir(run).write_results([r.to_dict() if hasattr(r, "to_dict") else r for r in compute_results(run)])
+
+
+def test_compare_marks_a_pass_at_k_over_as_many_but_other_problems(tmp_path):
+    # each run left one problem with fewer than 2 judged samples, another in each: pass@2 read "over 5 of 6
+    # problems" in both, and their difference was shown as a plain coloured delta, not one over other problems
+    problems = [{"id": f"p{i}", "problem": f"{i}+{i}?", "answer": str(2 * i)} for i in range(6)]
+    runs = []
+    for name, gone, wrong in (("x", "p0", {"p5"}), ("y", "p5", set())):
+        (tmp_path / name).mkdir()
+        replies = [{"problem_id": p["id"], "sample": k,
+                    "completion": f"<think>x</think>\\boxed{{{p['answer'] + ('1' if p['id'] in wrong else '')}}}"}
+                   for p in problems for k in range(2)]
+        run = _replay_run(tmp_path / name, problems, replies, n=2)
+        _unjudge(run, gone)
+        runs.append(run)
+    write_compare(runs, tmp_path / "cmp.html")
+    metrics = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<table class="compare-metrics">')
+    row = metrics[metrics.index("pass@2"):]
+    assert "over 5 of 6 problems*" in row and "+20.0 pts†" in row, row
+
+
+def test_compare_says_when_runs_checked_answers_otherwise_and_refuses_one_run_twice(tmp_path):
+    # the same completions checked with require_box and without: "-50.0 pts, real", and no word that the verifier
+    # options differed; nor for another think format; one run given twice compared with itself (p = 1.000)
+    from evalkit.errors import InputError
+
+    problems = [{"id": f"p{i}", "problem": f"{i}+{i}?", "answer": str(2 * i)} for i in range(6)]
+    replies = [{"problem_id": p["id"], "sample": 0, "completion": f"<think>x</think>The answer is {p['answer']}."}
+               for p in problems]
+    runs = []
+    for name, options in (("plain", ""), ("boxed", "verifier_options: {require_box: true}\n")):
+        (tmp_path / name).mkdir()
+        run = _replay_run(tmp_path / name, problems, replies)
+        task = tmp_path / name / "task.yaml"
+        task.write_text(task.read_text(encoding="utf-8") + options, encoding="utf-8")
+        runs.append(evalkit.evaluate([str(task)], completions=tmp_path / name / "replay.jsonl", out=run,
+                                     progress=False, overwrite=True).run_dir)
+    write_compare(runs, tmp_path / "cmp.html")
+    note = _text((tmp_path / "cmp.html").read_text(encoding="utf-8"), '<p class="note data-differs">', "</p>")
+    assert 'verifier options plain/run: {}, boxed/run: {&#34;require_box&#34;: true}' in note, note
+    (tmp_path / "none").mkdir()
+    other = evalkit.evaluate([str(tmp_path / "plain" / "task.yaml")], completions=tmp_path / "plain" / "replay.jsonl",
+                             out=tmp_path / "none" / "run", progress=False, think_format="none").run_dir
+    write_compare([runs[0], other], tmp_path / "fmt.html")
+    note = _text((tmp_path / "fmt.html").read_text(encoding="utf-8"), '<p class="note data-differs">', "</p>")
+    assert "think formats plain/run: r1, none/run: none" in note, note
+    with pytest.raises(InputError, match="the same run as .*, given twice"):
+        write_compare([runs[0], tmp_path / "plain" / ".." / "plain" / "run"], tmp_path / "twice.html")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jinja2
 
+from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, run_files, runs_around
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
@@ -31,6 +32,8 @@ def _env() -> jinja2.Environment:
     env.filters["pct"] = lambda v, d=1: "–" if v is None else f"{100 * v:.{d}f}%"
     env.filters["num"] = lambda v, d=0: "–" if v is None else f"{v:,.{d}f}"
     env.filters["tojson_script"] = _page.json_for_script
+    # a sign-flip p from 10,000 draws is never below 1/10,001: "< 0.001", not "= 0.000"
+    env.filters["pvalue"] = lambda v: "< 0.001" if v < 0.0005 else f"= {v:.3f}"
     return env
 
 
@@ -92,6 +95,12 @@ def write_compare(run_dirs, out: str | Path) -> Path:
     compare page links to traces in it. InputError when `out` is one of the runs' files (their
     data, as for `write_report`, or their index.html).
     """
+    seen: dict[Path, str] = {}
+    for d in run_dirs:  # one run against itself would read as two runs that agree (p = 1.000)
+        where = Path(d).resolve()
+        if where in seen:
+            raise InputError(f"{d}: the same run as {seen[where]}, given twice; compare a run with another")
+        seen[where] = str(d)
     runs = [load(d) for d in run_dirs]
     out = Path(out)
     check_outputs({"--out": out}, {**runs_around({"--out": out}), **{

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ class System:
     model: str
     entry: dict
     solved: dict[str, float]  # problem id -> fraction of judged samples correct
+    judged: dict[str, int]  # problem id -> judged samples
     first: dict[tuple[str, bool], int]  # (problem id, correct) -> first such sample index
 
 
@@ -87,8 +90,8 @@ def _systems(runs: list[RunData], titles: list[str]) -> dict[str, list[System]]:
                 per[pid].append(ok)
                 first.setdefault((pid, ok), i)
             label = title if len(models) == 1 else f"{title} · {model}"
-            by_task[task].append(System(label, run, model, entry,
-                                        {p: sum(v) / len(v) for p, v in per.items()}, first))
+            by_task[task].append(System(label, run, model, entry, solved={p: sum(v) / len(v) for p, v in per.items()},
+                                        judged={p: len(v) for p, v in per.items()}, first=first))
     return by_task
 
 
@@ -138,7 +141,11 @@ def build(runs: list[RunData], out: Path) -> dict:
             cells = [metric_cell((s.entry.get("metrics") or {}).get(name), s.entry.get("n_problems")) for s in systems]
             deltas = [None if i not in others or bases[i] is None or cells[i] is None or cells[bases[i]] is None
                       else cells[i]["value"] - cells[bases[i]]["value"] for i in range(len(systems))]
-            apart = [d is not None and (i in different or cells[i]["subset"] != cells[bases[i]]["subset"])
+            # a figure over k samples covers the problems with k judged: two runs may cover as many problems as
+            # each other, but others (sample 0 unjudged on problems 60-79 in one, 0-19 in the other)
+            apart = [d is not None and (i in different or cells[i]["subset"] != cells[bases[i]]["subset"]
+                                        or bool(cells[i]["subset"] or cells[bases[i]]["subset"])
+                                        and _covered(systems[i], name) != _covered(systems[bases[i]], name))
                      for i, d in enumerate(deltas)]
             rows.append({"name": name, "cells": cells, "deltas": deltas, "apart": apart})
         paired, flips = [], []
@@ -169,7 +176,8 @@ def build(runs: list[RunData], out: Path) -> dict:
         thinking = _charts.accuracy_vs_thinking(entries, [s.label for s in systems])
         # --since/--until pick the problems: runs with other windows score other problems
         windows = [_window(s.run, task) for s in systems]
-        data_note = _data_note(task, [s.label for s in systems], [_spec(s.run, task) for s in systems])
+        data_note = _data_note(task, [s.label for s in systems], [_spec(s.run, task) for s in systems],
+                               [s.run.config for s in systems])
         in_runs = [titles[i] for i, r in enumerate(runs) if any(s.run is r for s in systems)]
         base_title = in_runs[0]  # the first run that has the task
         sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
@@ -192,6 +200,9 @@ def build(runs: list[RunData], out: Path) -> dict:
                          # the first run has no results for this task: its deltas are from another run
                          "other_baseline": systems[0].run is not runs[0],
                          "only": base_title if len(in_runs) == 1 else None,
+                         # figures made from samples.jsonl (no results.json entry, or a stale one): plain avg@n
+                         "from_samples": [{"label": s.label, "why": s.entry["from_samples"]} for s in systems
+                                          if s.entry.get("from_samples")],
                          "counts": [{"n_problems": s.entry.get("n_problems"),
                                      "n_samples": s.entry.get("n_samples"),
                                      "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})
@@ -217,14 +228,31 @@ def _window(run: RunData, task: str) -> str | None:
     return task_window(spec) if spec else None
 
 
-def _data_note(task: str, labels: list[str], specs: list[dict]) -> str | None:
-    """A warning where the runs of `task` read other data (dataset revision) or checked answers with
-    another verifier: problems are paired by id, so the same id may then be another question."""
+def _covered(system: System, metric: str) -> set[str]:
+    """The problems a figure of `system` covers: those with a judged sample, and for a figure over k samples
+    (pass@k, maj@k, G-Pass@k) those with k."""
+    k = re.search(r"@(\d+)", metric)
+    least = int(k.group(1)) if k and not metric.startswith("avg@") else 1
+    return {p for p, n in system.judged.items() if n >= least}
+
+
+def _data_note(task: str, labels: list[str], specs: list[dict], configs: list[dict]) -> str | None:
+    """A warning where the runs of `task` read other data (dataset revision) or checked answers otherwise (another
+    verifier, other verifier options, another judge, another think format): problems are paired by id, so the same
+    id may then be another question, or the same answer another verdict."""
+    values = {
+        "dataset revisions": [spec.get("dataset_revision") for spec in specs],
+        "verifiers": [spec.get("verifier") for spec in specs],
+        "verifier options": [json.dumps(spec.get("verifier_options") or {}, sort_keys=True) if spec else None
+                             for spec in specs],
+        "judges": [json.dumps(c.get("identity", {}).get("judge") or c.get("judge") or "none", sort_keys=True)
+                   for c in configs],
+        "think formats": [(c.get("think_format") or {}).get("name") for c in configs],
+    }
     parts = []
-    for field, what in (("dataset_revision", "dataset revisions"), ("verifier", "verifiers")):
-        values = [spec.get(field) for spec in specs]
-        if len({str(v) for v in values if v is not None}) > 1:
-            parts.append(f"{what} " + ", ".join(f"{label}: {v}" for label, v in zip(labels, values) if v is not None))
+    for what, column in values.items():
+        if len({str(v) for v in column if v is not None}) > 1:
+            parts.append(f"{what} " + ", ".join(f"{label}: {v}" for label, v in zip(labels, column) if v is not None))
     if not parts:
         return None
     return (f"These runs of {task} differ in their {'; and '.join(parts)}. Problems are paired by id, so a shared "
