@@ -694,8 +694,9 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
     if not as_json:
         click.echo(f"think format: {summary['think_format']['name']} ({summary['think_format']['decided_by']})")
     given = click.get_current_context().get_parameter_source("gold_field") is not click.core.ParameterSource.DEFAULT
-    if given and gold_field and verifier.lower() != "none" and not summary["lines_with_gold"]:  # a misspelt field
-        click.echo(f"evalkit: warning: no line has a field '{gold_field}' (--gold-field): nothing was verified",
+    if gold_field and verifier.lower() != "none" and not summary["lines_with_gold"]:  # a misspelt field, or none given
+        click.echo(f"evalkit: warning: no line has a field '{gold_field}' (--gold-field{'' if given else ', its default'})"
+                   ": nothing was verified" + ("" if given else "; name the file's gold field, or give --verifier none"),
                    err=True)
 
 

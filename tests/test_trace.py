@@ -937,3 +937,29 @@ def test_an_empty_or_nan_gold_is_no_gold_in_analyzes_count(tmp_path):
                             for g in ('""', "[]", "NaN", '"3"')), encoding="utf-8")
     summary = analyze_file(path)
     assert summary["lines_with_gold"] == 1
+
+
+def test_a_boxed_restatement_of_the_answer_is_no_change_of_mind():
+    # `$\boxed{15}$` after "So the answer is 15." was a second answer: wrong -> wrong counted where nothing changed
+    stats = analyze("<think>\nSo the answer is 15.\n</think>\nThe answer is $\\boxed{15}$.", "12", exact)
+    assert [t["answer"] for t in stats.trajectory] == ["15"]
+    assert stats.self_corrections == {"wrong_to_right": 0, "right_to_wrong": 0, "wrong_to_wrong": 0}
+    stats = analyze("<think>\nSo the answer is 15.\n</think>\nSo \\(\\boxed{16}\\).", "16", exact)
+    assert [t["answer"] for t in stats.trajectory] == ["15", "16"]  # a boxed change of mind still is one
+    assert stats.self_corrections["wrong_to_right"] == 1
+
+
+def test_worker_processes_shut_down_without_a_traceback_and_a_missing_default_gold_is_said(tmp_path):
+    # forked workers inherited the CLI's SIGTERM handler: "Process ForkPoolWorker-N: Traceback ... Terminated"
+    # on stderr in about 2 runs of 5 with --workers 2 (exit 0, right figures)
+    src = tmp_path / "in.jsonl"
+    text = "<think>2 + 2 = 4. Wait, let me check: 4 - 2 = 2. Yes.</think> \\boxed{4}"
+    src.write_text((json.dumps({"completion": text, "answer": "4"}) + "\n") * 40)
+    for _ in range(5):
+        run = subprocess.run([sys.executable, "-m", "evalkit", "analyze", str(src), "--workers", "2",
+                              "--gold-field", "answer"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    # the default --gold-field (gold) that no line has left every line unjudged without a word
+    run = subprocess.run([sys.executable, "-m", "evalkit", "analyze", str(src)], capture_output=True, text=True,
+                         timeout=120)
+    assert "no line has a field 'gold' (--gold-field, its default): nothing was verified" in run.stderr, run.stderr

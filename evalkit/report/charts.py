@@ -371,7 +371,7 @@ def run_charts(entries: list[dict], samples: list[dict]) -> tuple[list[Chart], l
         ("pass@k against k", lambda: pass_at_k(entries)),
         ("Accuracy by level / subject", lambda: accuracy_by(entries)),
         ("Completion length, correct vs wrong", lambda: length_by_verdict(samples)),
-        ("Reflection markers per 1k tokens vs accuracy", lambda: markers_vs_accuracy(samples)),
+        ("Reflection markers per 1k tokens (or characters) vs accuracy", lambda: markers_vs_accuracy(samples)),
         ("Overthinking share", lambda: overthinking(samples)),
         ("Self-correction outcomes", lambda: self_corrections(samples)),
     ]

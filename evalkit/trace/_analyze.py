@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ def _hold(items: list, model: Any) -> None:
     and the reflection model the call resolved (so every worker reads with the same weights)."""
     _held[:] = items
     _held_model[0] = model
+    # a forked worker inherits the CLI's handlers: SIGTERM raised Terminated in it, a traceback on stderr each
+    # time the pool shut down; Ctrl-C is the parent's to handle (it stops the pool)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _parse_chunk(args: tuple) -> list[_Parsed]:

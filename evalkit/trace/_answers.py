@@ -55,13 +55,29 @@ class Candidate:
 
 def normalize(answer: str) -> str:
     """A light canonical form, only to merge restatements of one answer (the verifier judges)."""
-    a = answer.strip().strip("$").strip()
-    if a.startswith("\\(") and a.endswith("\\)"):
-        a = a[2:-2]
+    a, before = answer.strip(), None
+    while a != before:  # `$\\boxed{15}$`, `\\(\\boxed{15}\\)` restate 15: unwrapped until nothing changes
+        before = a
+        a = a.strip("$").strip()
+        if a.startswith("\\(") and a.endswith("\\)"):
+            a = a[2:-2].strip()
+        box = re.fullmatch(r"\\(?:boxed|fbox)\s*\{(.*)\}", a, re.S)
+        if box and _balanced(box.group(1)):
+            a = box.group(1).strip()
     a = a.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace(" ", "").rstrip(".")
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", a):
         a = a.replace(",", "")
     return a
+
+
+def _balanced(text: str) -> bool:
+    """Whether every brace of `text` closes in it (`\\boxed{1}+\\boxed{2}` is no one box around `1}+\\boxed{2`)."""
+    depth = 0
+    for c in text:
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def find_candidates(text: str, start: int = 0, end: int | None = None, merge: bool = True) -> list[Candidate]:
