@@ -95,16 +95,16 @@ def write_compare(run_dirs, out: str | Path) -> Path:
     compare page links to traces in it. InputError when `out` is one of the runs' files (their
     data, as for `write_report`, or their index.html).
     """
+    runs = [load(d) for d in run_dirs]
+    out = Path(out)
+    check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
+        p: what for run in runs for p, what in run_files(run.path, run.config, report=True).items()}}, "report")
     seen: dict[Path, str] = {}
     for d in run_dirs:  # one run against itself would read as two runs that agree (p = 1.000)
         where = Path(d).resolve()
         if where in seen:
             raise InputError(f"{d}: the same run as {seen[where]}, given twice; compare a run with another")
         seen[where] = str(d)
-    runs = [load(d) for d in run_dirs]
-    out = Path(out)
-    check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
-        p: what for run in runs for p, what in run_files(run.path, run.config, report=True).items()}}, "report")
     out.parent.mkdir(parents=True, exist_ok=True)
     for run in runs:
         if not (run.path / "index.html").exists():
