@@ -1173,3 +1173,8 @@ def test_compare_says_when_runs_checked_answers_otherwise_and_refuses_one_run_tw
     assert "think formats plain/run: r1, none/run: none" in note, note
     with pytest.raises(InputError, match="the same run as .*, given twice"):
         write_compare([runs[0], tmp_path / "plain" / ".." / "plain" / "run"], tmp_path / "twice.html")
+    # a config whose identity is null (allowed) made the data note raise AttributeError
+    config = json.loads((runs[1] / "config.json").read_text(encoding="utf-8"))
+    (runs[1] / "config.json").write_text(json.dumps({**config, "identity": None}), encoding="utf-8")
+    write_compare(runs, tmp_path / "null.html")
+    assert "verifier options" in (tmp_path / "null.html").read_text(encoding="utf-8")

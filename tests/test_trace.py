@@ -963,3 +963,27 @@ def test_worker_processes_shut_down_without_a_traceback_and_a_missing_default_go
     run = subprocess.run([sys.executable, "-m", "evalkit", "analyze", str(src)], capture_output=True, text=True,
                          timeout=120)
     assert "no line has a field 'gold' (--gold-field, its default): nothing was verified" in run.stderr, run.stderr
+
+
+def test_analyze_with_workers_stops_at_once_on_a_signal_to_its_process_group(tmp_path):
+    # SIGTERM to the group (`timeout`, a job killed) killed the workers too; the pool started others, and its
+    # shutdown waited on them for ever (5 hangs in 8 tries on a large file)
+    import signal
+    import time
+
+    src = tmp_path / "big.jsonl"
+    body = " ".join(["Let me compute the sum.", "Wait, that is wrong.", "So x = 5.", "Let me verify: 3*4 = 12."] * 40)
+    src.write_text((json.dumps({"completion": f"<think>{body}</think>The answer is \\boxed{{5}}.", "gold": "5"})
+                    + "\n") * 6000)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen([sys.executable, "-m", "evalkit", "analyze", str(src), "--workers", "2", "--detector",
+                                 "rules", "--verifier", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True, text=True)
+        time.sleep(3)
+        os.killpg(proc.pid, sig)
+        try:
+            err = proc.communicate(timeout=30)[1]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"analyze did not stop within 30 s of {sig.name}")
+        assert proc.returncode in (130, 143) and "Traceback" not in err, (proc.returncode, err)

@@ -448,3 +448,20 @@ def test_the_options_listed_line_by_line_choose_none():
     assert verify_choice("<think>So B.</think>\n\nA) 12 J\nB) 42 J\nC) 7 J\nD) 0 J", "A").reason == "no_answer"
     assert verify_choice("A) 12 J\nB) 42 J\nC) 7 J\nD) 0 J\nAnswer: B", "B").reason == "correct"
     assert verify_choice("A. Because energy is conserved.", "A").reason == "correct"
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    # a real answer first, the options listed after it (the options-first rule read the whole text as a list)
+    ("A. The energy is 42 J because mgh.\n\nFor reference the options were:\nA) 42 J\nB) 12 J\nC) 7 J", "A"),
+    ("C) 7 J\n\nOptions:\nA. 12 J\nB. 3 J\nD. 5 J", "C"),
+    # the letter alone right after the list chooses; a list's bare last item does not
+    ("A) 12 J\nB) 42 J\nC) 7 J\nD) 3 J\nB", "B"), ("A) 12 J\nB) 42 J\nC) 7 J\nD) 3 J\n\n$B$", "B"),
+    ("A) 12 J\nB) 42 J\nC) 7 J\nD) 3 J\n\nSo:\nD. 3 J", "D"), ("A) 12 J\nB) 42 J\nC) 7 J\nD)", None),
+    # a letter that is part of a word or an expression after "must be" / "is" is no choice
+    ("X must be C-shaped.", None), ("The current should be A/2 amps.", None), ("The angle must be A + B", None),
+    ("the expression must be A times B.", None), ("It's B - 42 J", "B"),
+])
+def test_an_answer_beside_a_list_of_the_options_and_letters_in_expressions(completion, chosen):
+    from evalkit.verifiers.choice import extract_choice
+
+    assert extract_choice(completion, "ABCD")[0] == chosen

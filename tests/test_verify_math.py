@@ -1163,7 +1163,10 @@ def test_units_with_runs_of_spaces_are_read_in_linear_time():
     ("The answer is 3.", "correct", "no_answer"),
     ("answerC\n 3", "correct", "no_answer"),  # math-verify's last number: what a random policy was paid for
     ("So $\\boxed{3}$.", "correct", "correct"),
-    ("\\boxed{3}. Wait, actually the answer is 4.", "wrong", "wrong"),  # a boxed answer is read as without it
+    # a box taken back in words: the unboxed 4 is no answer (reading the box would pay 3, which the model retracted)
+    ("\\boxed{3}. Wait, actually the answer is 4.", "wrong", "no_answer"),
+    ("\\boxed{4}, so the answer is \\boxed{3}.", "correct", "correct"),
+    ("$\\boxed{3}$. The final answer is $3$.", "correct", "correct"),
 ])
 def test_require_box_pays_only_a_boxed_final_answer(final, plain, boxed_only):
     completion = f"<think>\\boxed{{3}}</think> {final}"

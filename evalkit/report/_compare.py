@@ -245,9 +245,10 @@ def _data_note(task: str, labels: list[str], specs: list[dict], configs: list[di
         "verifiers": [spec.get("verifier") for spec in specs],
         "verifier options": [json.dumps(spec.get("verifier_options") or {}, sort_keys=True) if spec else None
                              for spec in specs],
-        "judges": [json.dumps(c.get("identity", {}).get("judge") or c.get("judge") or "none", sort_keys=True)
+        "judges": [json.dumps((c.get("identity") or {}).get("judge") or c.get("judge") or "none", sort_keys=True)
                    for c in configs],
-        "think formats": [(c.get("think_format") or {}).get("name") for c in configs],
+        "think formats": [(c.get("think_format") or {}).get("name") if isinstance(c.get("think_format"), dict)
+                          else None for c in configs],
     }
     parts = []
     for what, column in values.items():

@@ -4,7 +4,9 @@ over/underthinking figures."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
+import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -73,9 +75,13 @@ def _hold(items: list, model: Any) -> None:
     _held[:] = items
     _held_model[0] = model
     # a forked worker inherits the CLI's handlers: SIGTERM raised Terminated in it, a traceback on stderr each
-    # time the pool shut down; Ctrl-C is the parent's to handle (it stops the pool)
+    # time the pool shut down. A signal to the process group (Ctrl-C, `timeout`, `kill -- -PGID`) is the parent's to
+    # handle: it stops the pool. Killed by it as well, workers were started again by the pool, whose shutdown then
+    # waited on them for ever; in a group of their own they are not sent it.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.setpgrp()
 
 
 def _parse_chunk(args: tuple) -> list[_Parsed]:

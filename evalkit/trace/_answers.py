@@ -56,9 +56,11 @@ class Candidate:
 def normalize(answer: str) -> str:
     """A light canonical form, only to merge restatements of one answer (the verifier judges)."""
     a, before = answer.strip(), None
-    while a != before:  # `$\\boxed{15}$`, `\\(\\boxed{15}\\)` restate 15: unwrapped until nothing changes
+    for _ in range(8):  # `$\\boxed{15}$.`, `\\(\\boxed{15}\\)` restate 15 (a few wrappings: each unwrap reads it whole)
+        if a == before:
+            break
         before = a
-        a = a.strip("$").strip()
+        a = a.rstrip(".").strip().strip("$").strip()
         if a.startswith("\\(") and a.endswith("\\)"):
             a = a[2:-2].strip()
         box = re.fullmatch(r"\\(?:boxed|fbox)\s*\{(.*)\}", a, re.S)

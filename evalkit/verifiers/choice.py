@@ -65,7 +65,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("statement", re.compile(r"(?:(?i:\b(?:is|it's|must be|should be|choose|pick|select|go with))\s+" + _HEDGE
                              + r"|(?i:\b(?:therefore|thus|hence|so)\b),?[ \t]+(?=(?i:the[ \t]+)?(?i:option|choice)"
                              r"|\*{0,2}(?!I\b)[A-Z]\*{0,2}[ \t]*(?:[.!]|\n|$)))"
-                             r"(?i:(?:the[ \t]+)?(?:option|choice)[ \t]*)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])")),
+                             r"(?i:(?:the[ \t]+)?(?:option|choice)[ \t]*)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])"
+                             r"(?!-[A-Za-z]|[ \t]*[/*^=+]|[ \t]+times\b)")),
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
     ("bare", re.compile(r"^\s*(?:\*\*)?(?i:(?:option|choice)[ \t]+)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
@@ -253,19 +254,27 @@ _VERDICT_WORD = re.compile(r"(?i:\b(?:not|no|wrong|incorrect|false|impossible|in
 _OTHER_LETTER = re.compile(r"(?<![A-Za-z])(?<!\d )(?<!\d)([A-Z])(?![A-Za-z])")
 
 
-def _last_line(text: str, letters: str, alone: bool = False) -> tuple[str, int] | None:
+def _starts_with_options(text: str, letters: str) -> bool:
+    """Whether the text opens with the options listed, a line each (three or more, other letters)."""
+    first = [line for line in text.lstrip().split("\n", _RESTATED + 1)[:_RESTATED + 1] if line.strip()][:_RESTATED]
+    listed = [_LISTED_OPTION.match(line) for line in first]
+    return len(first) == _RESTATED and all(listed) and len({m.group(1) for m in listed if m} & set(letters)) == _RESTATED
+
+
+def _last_line(text: str, letters: str) -> tuple[str, int] | None:
     """(the letter the last line states, the text's end) where that line is an option alone or with its text and
-    the line before it is none (a list of the options, or of verdicts on each, chooses none); or None.
-    alone: only a letter alone counts (after the options restated, a line with an option's text is one of them)."""
+    the line before it is none (a list of the options, or of verdicts on each, chooses none; after such a list, the
+    letter alone, `B`, `**B**`, `$B$`, still chooses), or None."""
     lines = [line for line in text.rstrip().split("\n") if line.strip()]
     if not lines:
         return None
     line = lines[-1]
     m = _OPTION_LINE.fullmatch(line)
-    if m is None or m.group(1) not in letters or len(lines) > 1 and _OPTION_LINE.fullmatch(lines[-2]):
+    if m is None or m.group(1) not in letters:
         return None
     words = " " + line[m.end(1):].lstrip(")].:*–—-$\\ \t")  # a clause on the option ("A) fails", "(A) is wrong")
-    if alone and words.strip():
+    alone = not words.strip() and not re.search(r"(?<!\()[A-Z](?:\*\*)?\)", line)  # `B`, `(B)`; not `D)`, a bare item
+    if len(lines) > 1 and _OPTION_LINE.fullmatch(lines[-2]) and not alone:
         return None
     if _OWN_CLAUSE.match(words) or _NEGATED_AFTER.match(words) or _VERDICT_WORD.search(words) \
             or any(c in letters for c in _OTHER_LETTER.findall(words)):  # "B) 4 or C) 5", "B. Or maybe C."
@@ -301,14 +310,14 @@ def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
         if name == "paren" and len(named) >= _RESTATED:
             restated = True  # and the rows that read the text's start read the same restatement
             continue
-        if name == "leading" and len(set(_LISTED_OPTION.findall(text)) & set(letters)) >= _RESTATED:
+        if name == "leading" and _starts_with_options(text, letters):
             restated = True  # "A) 12 J\nB) 42 J\nC) 7 J": the options listed line by line, not A chosen
             continue
         if restated and name in _START_ROWS:
             continue
         if found:
             return (found, ends), name
-    last = _last_line(text, letters, alone=restated)
+    last = _last_line(text, letters)
     return (last, "last_line") if last else (None, "")
 
 

@@ -47,7 +47,8 @@ class MathOptions:
         (None: only a list gold or `$a$,$b$` is multi-part).
     require_box: a final answer without a `\\boxed{}` is `no_answer`, whatever it says ("The answer is 5", a
         last number): the format DeepSeek-R1's rewards and veRL's strict box check ask of a policy, so GRPO
-        pays no answer a policy did not box. With a box, the answer is read as without it.
+        pays no answer a policy did not box; so is one whose last box a later statement takes back ("\\boxed{3}.
+        Wait, actually the answer is 4"). An answer given alone (`answer_only`) is read whole, as a gold is.
     """
 
     timeout: float = 5.0
@@ -143,6 +144,10 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
     # after the last box ("Wait, actually the answer is 4").
     statement = (text.final_statement(answer, end, unboxed=not end)
                  or (text.corrected_statement(answer, end) if boxes else None))
+    if statement and opts.require_box and boxes and text.rewrite(statement) != text.rewrite(boxes[-1]):
+        # the box was taken back in words ("Wait, actually it is 4"); restated ("The final answer is $3$") it stands
+        return _verdict(False, "no_answer", None, "the final answer after the last \\boxed{} is not boxed (require_box)",
+                        0.0)
     if statement:
         boxes.append(statement)
     if not boxes and end:  # every box ruled out ("the answer is not \\boxed{3}")
