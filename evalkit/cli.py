@@ -10,7 +10,6 @@ import errno
 import json
 import math
 import os
-import re
 import signal
 import sys
 import threading
@@ -366,8 +365,11 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
 
 
 def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:
-    """`--option KEY=VALUE`s as verifier options: each value read as YAML (`rel_tol=1e-3` is a number)."""
+    """`--option KEY=VALUE`s as verifier options: each value read as YAML, as a task spec's (`rel_tol=1e-3` is a
+    number)."""
     import yaml
+
+    from evalkit.yamlfile import load
 
     out: dict[str, Any] = {}
     for option in options:
@@ -375,16 +377,10 @@ def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InputError(f"--option {option!r}: expected KEY=VALUE, such as letters=ABCD")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else value
+            out[key.strip()] = load(value) if value.strip() else value
         except yaml.YAMLError as e:
             raise InputError(f"--option {option!r}: the value is not YAML ({str(e).splitlines()[0]})") from None
-        if isinstance(parsed, str) and _NUMBER.fullmatch(parsed.strip()):
-            parsed = float(parsed)  # YAML 1.1 reads `1e-3` (no point) as text
-        out[key.strip()] = parsed
     return out
-
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
 # ---- rewards: evalkit export, evalkit serve-rewards (evalkit.rewards) ----

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,20 @@ import yaml
 
 from evalkit.errors import InputError
 from evalkit.jsonl import read_utf8
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but `1e-3` (an exponent and no point) is a number, as YAML 1.2 and JSON read it:
+    YAML 1.1 made it text, so `rel_tol: 1e-3` was refused as "not a number"."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                              list("-+0123456789."))
+
+
+def load(text: str) -> Any:
+    """`text` read as YAML, with `_Loader` (a task spec's, or a command-line option's value)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
 
 
 def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
@@ -23,7 +38,7 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
     except OSError as e:
         raise InputError(f"{path}: cannot read {what} ({e})") from None
     try:
-        data, node = yaml.safe_load(source), yaml.compose(source)
+        data, node = load(source), yaml.compose(source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         if mark is not None and mark.index >= len(source) and getattr(e, "context_mark", None):
