@@ -448,6 +448,7 @@ def test_the_options_listed_line_by_line_choose_none():
     assert verify_choice("<think>So B.</think>\n\nA) 12 J\nB) 42 J\nC) 7 J\nD) 0 J", "A").reason == "no_answer"
     assert verify_choice("A) 12 J\nB) 42 J\nC) 7 J\nD) 0 J\nAnswer: B", "B").reason == "correct"
     assert verify_choice("A. Because energy is conserved.", "A").reason == "correct"
+    assert verify_choice("A) 12 J\n\nB) 42 J\n\nC) 7 J\n\nD) 0 J", "A").reason == "no_answer"  # a blank line apart
 
 
 @pytest.mark.parametrize("completion, chosen", [

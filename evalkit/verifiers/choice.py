@@ -11,6 +11,7 @@ Pure text work: no worker process is needed.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ _PRONOUN_I = re.compile(r"[ \t]+[a-z]|'")
 _RESTATED = 3
 _START_ROWS = frozenset({"leading", "bare"})
 # A line that starts with an option's letter and its bracket or point ("B) 42 J", "C. 7 J").
-_LISTED_OPTION = re.compile(r"^[ \t]*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.)]", re.M)
+_LISTED_OPTION = re.compile(r"[ \t]*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.)]")
 # A letter ruled out by what follows it ("(A) is wrong", "(A) and (D) are wrong") never counts either.
 _NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
                             r"ruled out|eliminated|impossible)")
@@ -256,7 +257,7 @@ _OTHER_LETTER = re.compile(r"(?<![A-Za-z])(?<!\d )(?<!\d)([A-Z])(?![A-Za-z])")
 
 def _starts_with_options(text: str, letters: str) -> bool:
     """Whether the text opens with the options listed, a line each (three or more, other letters)."""
-    first = [line for line in text.lstrip().split("\n", _RESTATED + 1)[:_RESTATED + 1] if line.strip()][:_RESTATED]
+    first = list(itertools.islice((line for line in text.split("\n") if line.strip()), _RESTATED))
     listed = [_LISTED_OPTION.match(line) for line in first]
     return len(first) == _RESTATED and all(listed) and len({m.group(1) for m in listed if m} & set(letters)) == _RESTATED
 
