@@ -1017,3 +1017,37 @@ def test_a_cascade_whose_outer_verifier_wraps_nothing_says_so_in_one_line(tmp_pa
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "toy.yaml:4: field 'verifier'" in r.stderr, r.stderr
     assert "'math' wraps no other verifier (it takes no `inner`); after a '+' goes one that does" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_stop_that_lands_as_lines_are_written_counts_them(tmp_path):
+    # SIGTERM between the fsync and the count left lines on disk that the invocation's record said it had not
+    # saved (`saved: 0` beside 5 new lines, in the non-root suite under load): the signal now waits for the count
+    import signal
+
+    from evalkit.run.rundir import RunDir, SampleWriter
+
+    class Stopping:  # a sink whose flush is where the signal lands
+        def __init__(self, f):
+            self.f, self.name = f, f.name
+
+        def write(self, text):
+            return self.f.write(text)
+
+        def flush(self):
+            self.f.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        def fileno(self):
+            return self.f.fileno()
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("stopped")
+
+    run = RunDir(tmp_path)
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        with open(tmp_path / "samples.jsonl", "w", encoding="utf-8") as f, pytest.raises(KeyboardInterrupt):
+            SampleWriter(Stopping(f), run).write([{"task": "t", "problem_id": "p", "sample": i} for i in range(5)])
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert run.appended == 5 and (tmp_path / "samples.jsonl").read_text().count("\n") == 5

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import shutil
+import signal
+import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,18 +275,44 @@ class SampleWriter:
         self._run = run  # counts what is appended (RunDir.appended)
 
     def write(self, records: list[dict[str, Any]]) -> int:
-        """Append `records` (sample dicts; keys in SAMPLE_KEYS order, others dropped); returns how many."""
-        try:
-            self._sink.write("".join(jsonl.dumps({k: r.get(k) for k in SAMPLE_KEYS}) + "\n"
-                                     for r in records))
-            self._sink.flush()
-            os.fsync(self._sink.fileno())
-        except OSError as e:  # a full disk: name the file (what was written before stays; a cut line is dropped)
-            raise OSError(e.errno, f"{e.strerror} (the samples written before are kept: rerun the same command to "
-                                   "resume)", getattr(self._sink, "name", "samples.jsonl")) from None
-        if self._run is not None:
-            self._run.appended += len(records)
+        """Append `records` (sample dicts; keys in SAMPLE_KEYS order, others dropped); returns how many.
+        Ctrl-C and SIGTERM wait until the lines are on disk and counted: one that came between the two left lines
+        on disk that the invocation's record said it had not saved (`saved: 0` beside 5 new lines)."""
+        with _signals_held():
+            try:
+                self._sink.write("".join(jsonl.dumps({k: r.get(k) for k in SAMPLE_KEYS}) + "\n"
+                                         for r in records))
+                self._sink.flush()
+                os.fsync(self._sink.fileno())
+            except OSError as e:  # a full disk: name the file (what was written before stays; a cut line is dropped)
+                raise OSError(e.errno, f"{e.strerror} (the samples written before are kept: rerun the same command "
+                                       "to resume)", getattr(self._sink, "name", "samples.jsonl")) from None
+            if self._run is not None:
+                self._run.appended += len(records)
         return len(records)
+
+
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held while the block runs, then delivered to their handlers (in the main thread, where
+    Python runs them; elsewhere, or where a handler was not set from Python, the block runs as it is)."""
+    old = {s: signal.getsignal(s) for s in _HELD} if threading.current_thread() is threading.main_thread() else {}
+    if not old or any(h is None for h in old.values()):
+        yield
+        return
+    pending: list[int] = []
+    for s in _HELD:
+        signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for s in pending[:1]:  # the first one stops the run; its handler decides how
+            signal.raise_signal(s)
 
 
 def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
