@@ -63,23 +63,13 @@ def normalize(answer: str) -> str:
         a = a.rstrip(".").strip().strip("$").strip()
         if a.startswith("\\(") and a.endswith("\\)"):
             a = a[2:-2].strip()
-        box = re.fullmatch(r"\\(?:boxed|fbox)\s*\{(.*)\}", a, re.S)
-        if box and _balanced(box.group(1)):
-            a = box.group(1).strip()
+        boxes = find_boxed(a)  # one box around the whole answer, not `\\boxed{1}+\\boxed{2}`
+        if boxes and boxes[0][0] == 0 and boxes[0][1] == len(a):
+            a = boxes[0][2].strip()
     a = a.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace(" ", "").rstrip(".")
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", a):
         a = a.replace(",", "")
     return a
-
-
-def _balanced(text: str) -> bool:
-    """Whether every brace of `text` closes in it (`\\boxed{1}+\\boxed{2}` is no one box around `1}+\\boxed{2`)."""
-    depth = 0
-    for c in text:
-        depth += (c == "{") - (c == "}")
-        if depth < 0:
-            return False
-    return depth == 0
 
 
 def find_candidates(text: str, start: int = 0, end: int | None = None, merge: bool = True) -> list[Candidate]:
