@@ -118,7 +118,7 @@ def since_last_act(t: Trace) -> list[list[str]]:
 def candidate_answer(t: Trace) -> list[list[str]]:
     """Whether the sentence restates the latest candidate answer stated before it, or gives other numbers."""
     text, sents = t.item["text"], t.item["sents"]
-    cands = find_candidates(text, 0, sents[-1][1] if sents else 0)
+    cands = find_candidates(text, 0, sents[-1][1] if sents else 0, steps="all")
     starts = [c.start for c in cands]
     out = []
     for a, b, _ in sents:

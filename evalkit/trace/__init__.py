@@ -27,7 +27,9 @@
   characters inside episodes.
 - `trajectory`: candidate answers stated in the trace, in order, restatements merged:
   `{position, answer, correct, rule}`; position = where the answer ends (in `unit`); correct is
-  True / False, or None when not verified; rule is boxed, answer_is, conclusion_eq or final_zh.
+  True / False, or None when not verified; rule is boxed, answer_is, final_zh, or conclusion_eq /
+  conclusion_is for a concluding "So … = N" / "Therefore, … is N" whose N the trace states as an answer somewhere
+  (a box, "the answer is"): other concluding steps are a computation's results, not answers.
 - `first_correct_position`: position of the first correct candidate, or None.
 - `final_correct`: the final answer's correctness: the sample's verdict when given, else the
   verifier's verdict on the whole completion (as `evalkit verify --completion` gives it); None unverified.

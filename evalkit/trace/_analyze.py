@@ -109,7 +109,7 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     if detector == "model":
         from evalkit.trace._model import LABELS, sentence_features
 
-        feats = sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
+        feats = sentence_features(text, sents, hits, _first_step(text), stop)
         # rows the model was fitted with are its features; only rows it never saw are left to the table
         acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
                               model.known_rows)
@@ -151,8 +151,14 @@ def reflection_features(completion: str, think_open: bool = False, rules: Iterab
     split = split_think(text, think_open, think_format)
     start, stop = (split.think_start, _think_end(text, split)) if split.has_think else (0, len(text))
     sents, hits = _sentences(text, start, stop, compiled(rules), format_tags(think_format))
-    candidates = find_candidates(text)
-    return sents, sentence_features(text, sents, hits, candidates[0].end if candidates else None, stop)
+    return sents, sentence_features(text, sents, hits, _first_step(text), stop)
+
+
+def _first_step(text: str) -> int | None:
+    """Where the first stated answer or concluding step ends, read as the reflection model was fitted
+    (every "So … = N", `find_candidates(steps="all")`); None without one."""
+    first = find_candidates(text, steps="all")
+    return first[0].end if first else None
 
 
 def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:
