@@ -134,6 +134,17 @@ def test_answers_unchecked_at_the_batch_deadline_score_zero_timeout():
     assert logs.extra["math_reward/reason"] == ["timeout", "timeout", "timeout", "correct"]
 
 
+def test_short_answers_are_read_before_long_loops_under_the_batch_deadline():
+    # a collapsing policy's looping completions early in the batch took the deadline while their answers were read
+    # in batch order: the short correct answers after them were `timeout` unread, the rare signal GRPO needs
+    clear_cache()
+    loops = ["\\boxed{%d}, " % k + "\\boxed{1}, " * 9000 for k in range(200)]
+    right = ["<think>ok</think>The answer is \\boxed{4}. (%d)" % k for k in range(8)]
+    logs = Logs()
+    out = math_reward(completions=loops + right, answer=["4"] * 208, batch_deadline_s=1.0, log_extra=logs.log_extra)
+    assert out[-8:] == [1.0] * 8, logs.extra["math_reward/reason"][-8:]
+
+
 def test_reading_answers_keeps_to_bounded_memory_and_to_the_batch_deadline():
     import random
     import tracemalloc
@@ -228,6 +239,25 @@ def test_think_open_column_reads_a_completion_that_starts_inside_the_block():
     assert math_reward(completions=[completion], answer=["4"], think_open=[True]) == [1.0]
     assert math_reward(completions=["reasoning, never closed \\boxed{4}"], answer=["4"], think_open=[True]) == [0.0]
     assert think_format_reward(completions=[completion], think_open=True) == [1.0]
+
+
+def test_think_open_as_a_dataset_holds_it_missing_or_as_text():
+    import numpy as np
+
+    from evalkit.rewards.verl import compute_score
+
+    # pandas writes a missing value as NaN, CSV and YAML text as "false": each was read as True (bool of it), so
+    # every correct answer on such rows was paid 0.0 as `truncated` (no close of a block the prompt never opened)
+    boxed = "\\boxed{4}"
+    for missing in (float("nan"), np.float32("nan"), None, ""):
+        assert math_reward(completions=[boxed], answer=["4"], think_open=[missing]) == [1.0], missing
+        assert compute_score("math", boxed, "4", {"think_open": missing})["score"] == 1.0, missing
+    for no in ("false", "False", "0", "no", 0, np.bool_(False)):
+        assert math_reward(completions=[boxed], answer=["4"], think_open=[no]) == [1.0], no
+    opened = "reasoning, never closed \\boxed{4}"
+    for yes in ("true", "1", 1, np.bool_(True), True):
+        assert math_reward(completions=[opened], answer=["4"], think_open=[yes]) == [0.0], yes
+        assert compute_score("math", opened, "4", {"think_open": yes})["score"] == 0.0, yes
 
 
 def test_finish_reason_length_marks_truncation():
@@ -514,6 +544,20 @@ def test_overlong_penalty_is_dapo_soft_punishment():
     ids = [[0] * n for n in (10, 80, 90, 100, 101)]
     assert overlong_penalty(completion_ids=ids, max_len=100, cache=20) == [0.0, 0.0, -0.5, -1.0, -1.0]
     assert overlong_penalty(completions=["a b c"], max_len=2, cache=1) == [-1.0]  # words without ids
+
+
+@pytest.mark.parametrize("reward, option, value", [
+    (overlong_penalty, "max_len", "4096"), (overlong_penalty, "cache", "512"), (overlong_penalty, "max_len", None),
+    (overlong_penalty, "cache", 200),  # a soft zone longer than the length it ends at
+    (cosine_length_reward, "max_len", "4096"), (cosine_length_reward, "min_value_correct", "0.5"),
+    (repetition_penalty, "ngram_size", "3"), (repetition_penalty, "ngram_size", 2.5),
+])
+def test_a_shaping_reward_with_a_bad_option_logs_it_and_scores_none_without_raising(reward, option, value, caplog):
+    # each raised TypeError in every call (a string compared with an int): the trainer stopped at its first step
+    bound = functools.partial(reward, **{option: value}, **({"max_len": 100} if option == "cache" else {}))
+    with caplog.at_level(logging.ERROR, logger="evalkit.rewards"):
+        assert bound(completions=["\\boxed{4}", "a b"], answer=["4", "4"], completion_ids=[[1, 2], [3]]) == [None, None]
+    assert f"option '{option}'" in caplog.text
 
 
 def test_length_penalties_give_one_value_per_completion_whatever_the_ids():

@@ -1167,6 +1167,11 @@ def test_units_with_runs_of_spaces_are_read_in_linear_time():
     ("\\boxed{3}. Wait, actually the answer is 4.", "wrong", "no_answer"),
     ("\\boxed{4}, so the answer is \\boxed{3}.", "correct", "correct"),
     ("$\\boxed{3}$. The final answer is $3$.", "correct", "correct"),
+    # restated in another spelling it stands (each was no_answer: the restatement was compared as text)
+    ("$\\boxed{3}$. The final answer is $3.0$.", "correct", "correct"),
+    ("$\\boxed{3}$. The final answer is $x = 3$.", "correct", "correct"),
+    ("$\\boxed{3}$. Wait, actually it is $4$.", "wrong", "no_answer"),
+    ("$\\boxed{3}$. The final answer is $x = 4$.", "wrong", "no_answer"),
 ])
 def test_require_box_pays_only_a_boxed_final_answer(final, plain, boxed_only):
     completion = f"<think>\\boxed{{3}}</think> {final}"
@@ -1174,6 +1179,18 @@ def test_require_box_pays_only_a_boxed_final_answer(final, plain, boxed_only):
     assert verify_math(completion, "3", require_box=True).reason == boxed_only
     with pytest.raises(ValueError, match="option 'require_box': expected true or false"):
         verify_math(completion, "3", require_box="yes")
+
+
+@pytest.mark.parametrize("box, said, gold", [
+    ("\\dfrac{1}{2}", "\\frac{1}{2}", "\\frac12"),
+    ("2\\sqrt{3}", "2 \\sqrt{3}", "2\\sqrt3"),
+    ("1000", "1{,}000", "1000"),
+    ("1000", "1,000", "1000"),
+])
+def test_require_box_takes_the_box_restated_in_another_spelling(box, said, gold):
+    completion = f"$\\boxed{{{box}}}$. So the final answer is ${said}$."
+    assert verify_math(completion, gold, require_box=True).correct is True
+    assert verify_math(completion.replace(said, "7"), gold, require_box=True).reason == "no_answer"
 
 
 def test_require_box_with_think_fallback_takes_a_box_in_the_thinking():

@@ -87,7 +87,7 @@ def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Se
     n = len(formats)
     seen = [f for f in formats if f is not None and f.thinks]
     batch = max(seen, key=lambda f: sum(g is f for g in seen)) if seen else R1  # the batch's own format
-    flags = None if think_open is None else per_row(think_open, n)  # a row's None: not given
+    flags = None if think_open is None else [flag(v) for v in per_row(think_open, n)]  # a row's None: not given
     texts = per_row(prompts, n)
     by_template = _opened_by_template([(f, t) for i, (f, t) in enumerate(zip(formats, completions))
                                        if not isinstance(texts[i], str)])
@@ -116,7 +116,7 @@ def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Seq
     that shows neither (every completion cut off before closing, or none thinking) reads as not opened.
     """
     n = len(formats)
-    given = None if value is None else per_row(value, n)
+    given = None if value is None else [flag(v) for v in per_row(value, n)]
     if given is not None and all(v is not None for v in given):
         return [bool(v) for v in given]
     rows = per_row(prompts, n)
@@ -126,6 +126,26 @@ def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Seq
                                                 else shown.get(fmt.name, False))
             for p, fmt in zip(rows, formats)]
     return read if given is None else [r if g is None else bool(g) for g, r in zip(given, read)]
+
+
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+def flag(value: Any) -> bool | None:
+    """A row's yes/no value (`think_open`) as a dataset holds it: None where it is not given (None, a float NaN:
+    pandas' missing value, an empty or unknown text), else its truth; text reads as YAML and CSV write it
+    ("false", "0" and "no" are False: `bool("false")` is True)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        word = value.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else None
+    try:
+        if value != value:  # NaN, numpy's float32 too
+            return None
+        return bool(value)
+    except (TypeError, ValueError):  # a numpy array of several values has no one truth
+        return None
 
 
 def _opened_by_template(rows: Sequence[tuple[Any, str]]) -> dict[str, bool]:

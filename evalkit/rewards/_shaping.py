@@ -72,6 +72,12 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
     unjudged answer gives None.
     """
     n = _count(completions, None)
+    bad = _bad_options("cosine_length_reward", max_len=(max_len, "positive"), min_value_wrong=min_value_wrong,
+                       max_value_wrong=max_value_wrong, min_value_correct=min_value_correct,
+                       max_value_correct=max_value_correct,
+                       **({} if exceed_value is None else {"exceed_value": exceed_value}))
+    if bad:
+        return [None] * n
     completions = per_row(completions, n)
     try:
         _, values = find_column(columns, [answer_column] if answer_column else ANSWER_COLUMNS)
@@ -100,7 +106,7 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
 
 
 def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: Sequence[Any] | None = None, *,
-                     max_len: int = 20480, cache: int = 4096, **columns: Any) -> list[float]:
+                     max_len: int = 20480, cache: int = 4096, **columns: Any) -> list[float | None]:
     """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13), from the completion's token count.
 
     0 up to `max_len - cache` tokens, then falling linearly to -1 at `max_len`, and -1 beyond it.
@@ -108,6 +114,11 @@ def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: S
     completion_ids: token ids per completion (TRL passes them); without them, length counts words.
     """
     n = _count(completions, completion_ids)
+    if _bad_options("overlong_penalty", max_len=(max_len, "positive"), cache=(cache, "positive")):
+        return [None] * n
+    if cache > max_len:
+        _refuse("overlong_penalty", f"option 'cache' ({cache}) is larger than 'max_len' ({max_len})")
+        return [None] * n
     texts = per_row(completions, n)
     ids = per_row(completion_ids, n)
     soft_start = max_len - cache
@@ -124,7 +135,7 @@ def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: S
 
 
 def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids: Sequence[Any] | None = None, *,
-                       ngram_size: int = 3, max_penalty: float = -1.0, **columns: Any) -> list[float]:
+                       ngram_size: int = 3, max_penalty: float = -1.0, **columns: Any) -> list[float | None]:
     """`max_penalty` × the fraction of repeated n-grams (Yeo et al. 2025, appendix C.2).
 
     0.0 for a completion with no repeated n-gram, approaching `max_penalty` for one that loops.
@@ -132,6 +143,8 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
     a completion shorter than `ngram_size` gets 0.0.
     """
     n = _count(completions, completion_ids)
+    if _bad_options("repetition_penalty", ngram_size=(ngram_size, "whole"), max_penalty=max_penalty):
+        return [None] * n
     texts = per_row(completions, n)
     ids = per_row(completion_ids, n)
     out = []
@@ -149,6 +162,30 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
 
 
 _WORDS = re.compile(r"\S+")
+_REFUSED: set[tuple[str, str]] = set()  # (reward, why) already logged
+
+
+def _refuse(reward: str, why: str) -> None:
+    if (reward, why) not in _REFUSED:
+        _REFUSED.add((reward, why))
+        log.error("evalkit: %s: %s; every row scores None (the trainer reads NaN) until it is fixed", reward, why)
+
+
+def _bad_options(reward: str, **options: Any) -> bool:
+    """Whether an option is not a finite number (`max_len="4096"` raised TypeError in every call, stopping the
+    trainer); a (value, "positive") or (value, "whole") pair also needs that. The reason is logged once."""
+    for name, value in options.items():
+        value, need = value if isinstance(value, tuple) else (value, None)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if need == "whole":
+            number = number and isinstance(value, int) and value >= 1
+        elif need == "positive":
+            number = number and value > 0
+        if not number:
+            what = {"whole": "a whole number of at least 1", "positive": "a number above 0"}.get(need, "a number")
+            _refuse(reward, f"option '{name}': expected {what}, got {value!r}")
+            return True
+    return False
 
 
 def _ids(tokens: Any) -> list[Any] | None:

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts, verdicts_side_by_side
-from evalkit.rewards._inputs import is_code_tests
+from evalkit.rewards._inputs import flag, is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, _say_once
 from evalkit.types import Verdict
 from evalkit.verifiers.base import capabilities, get_verifier, verifier_factory
@@ -245,7 +245,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         for (verifier, _), idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
                        # a row without think_open: the batch's completions say whether the template opened it
-                       "think_open": [_flag(extras[i].get("think_open")) for i in idx],
+                       "think_open": [flag(extras[i].get("think_open")) for i in idx],
                        "think_format": [extras[i].get("think_format") for i in idx],
                        "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
             options = row_options[idx[0]]
@@ -294,11 +294,6 @@ def _options(row: Any, default: dict[str, Any] | None) -> dict[str, Any] | None:
     return default
 
 
-def _flag(value: Any) -> bool | None:
-    """A row's think_open: None where it is not given (absent, null, NaN), else its truth."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return bool(value)
 
 
 def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:

@@ -19,6 +19,7 @@ Built on math-verify and sympy, with what reasoning models need around them:
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
@@ -144,7 +145,7 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
     # after the last box ("Wait, actually the answer is 4").
     statement = (text.final_statement(answer, end, unboxed=not end)
                  or (text.corrected_statement(answer, end) if boxes else None))
-    if statement and opts.require_box and boxes and text.rewrite(statement) != text.rewrite(boxes[-1]):
+    if statement and opts.require_box and boxes and not _restates(text.rewrite(statement), text.rewrite(boxes[-1])):
         # the box was taken back in words ("Wait, actually it is 4"); restated ("The final answer is $3$") it stands
         return _verdict(False, "no_answer", None, "the final answer after the last \\boxed{} is not boxed (require_box)",
                         0.0)
@@ -153,6 +154,26 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
     if not boxes and end:  # every box ruled out ("the answer is not \\boxed{3}")
         return _verdict(False, "no_answer", None, "every \\boxed{} of the answer is ruled out by its text", 0.0)
     return _from_boxes(boxes, gold) if boxes else _NOTHING_BOXED
+
+
+_SPELLING = ((re.compile(r"\\[dt]frac"), r"\\frac"), (re.compile(r"\\frac(\w)(\w)"), r"\\frac{\1}{\2}"),
+             (re.compile(r"\\sqrt(\w)"), r"\\sqrt{\1}"), (re.compile(r"\\left|\\right|\\[,!;: ]|\s|\{,\}"), ""),
+             (re.compile(r"(?<=\d),(?=\d{3}(?!\d))"), ""), (re.compile(r"^[A-Za-z]=(?!=)"), ""))
+
+
+def _restates(said: str, box: str) -> bool:
+    """Whether an unboxed final statement says what the box says, in another spelling (`$2 \\sqrt{3}$` for
+    `\\boxed{2\\sqrt{3}}`, `\\frac{1}{2}` for `\\dfrac{1}{2}`, `1{,}000` for `1000`, `x = 4` or `4.0` for `4`), read from
+    the text alone (no sympy here: this runs in the caller's process). A statement it cannot tell apart from a
+    box taken back in words ("Wait, actually it is 4") is not a restatement."""
+    for pattern, repl in _SPELLING:
+        said, box = pattern.sub(repl, said), pattern.sub(repl, box)
+    if said == box:
+        return True
+    try:
+        return float(said) == float(box)
+    except ValueError:
+        return False
 
 
 def _from_boxes(boxes: list[str], gold: tuple[str, ...]) -> Verdict | tuple:
@@ -291,7 +312,11 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
     golds: dict = {}
     answers: dict = {}
     fast_seen: dict = {}  # (gold, answer parts) -> fast_compare's result
-    for i, raw in enumerate(items):
+    # Under a deadline the answers are read shortest first: read in batch order, a collapsing policy's long loops
+    # early in a GRPO batch took the deadline, and every short answer after them was `timeout` unread.
+    order = range(len(items)) if opts.deadline is None else sorted(range(len(items)), key=lambda i: _size(items[i]))
+    for i in order:
+        raw = items[i]
         t = time.perf_counter()
         if opts.deadline is not None and t - t0 > opts.deadline:  # reading the answers took it all
             verdicts[i] = _verdict(False, "timeout", None, "not read: the batch deadline passed first", 0.0)
@@ -327,6 +352,13 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
             for i in todo[key]:
                 verdicts[i] = verdict
     return verdicts  # type: ignore[return-value]
+
+
+def _size(raw: Any) -> int:
+    """An item's text length (what reading its answer costs), 0 where it has none."""
+    value = (raw.completion if isinstance(raw, VerifyItem) else raw[0] if isinstance(raw, tuple) and raw
+             else (raw.get("completion") or raw.get("answer")) if isinstance(raw, dict) else None)
+    return len(value) if isinstance(value, str) else 0
 
 
 def _with_ms(v: Verdict, t: float) -> Verdict:
