@@ -5,8 +5,8 @@ A text is contaminated by a benchmark problem when both contain the same NGRAM c
 (but at least two) is matched whole (the text contains all its words in order), so a short problem
 copied verbatim is caught too. A word is a run of ASCII letters, digits and `_`, or of other characters that are not
 Unicode punctuation, symbols or spaces, in the NFKC-normalised, casefolded text (`fold`, WORD), so
-punctuation, LaTeX backslashes and spacing do not hide a copied span: `\\frac{1}{2}` reads as
-`frac 1 2`, and `let’s` (a curly apostrophe) or words parted by no-break spaces read as the ASCII
+punctuation, LaTeX backslashes and spacing do not hide a copied span: `\\frac{1}{2}`, `\\dfrac{1}{2}`, `\\frac12` and `1/2`
+read as `1 2`, `\\left(` as `(`, and `let’s` (a curly apostrophe) or words parted by no-break spaces read as the ASCII
 spelling does. A problem reworded around a 13-word span is caught; a paraphrase with no such span
 is not.
 
@@ -74,9 +74,22 @@ class _Separators(dict):
 _SEPARATORS = _Separators()
 
 
+# LaTeX spellings of one text that copies differ in: a fraction's command (`\\frac{1}{2}`, `\\dfrac{1}{2}`, `\\frac12`,
+# `\\frac 12` read as `1/2` does: two words, 1 and 2) and sizing commands (`\\left(`, `\\bigl(`: the bracket alone).
+_LATEX = re.compile(r"\\[dt]?frac(?![a-zA-Z])\s*(?:([0-9a-zA-Z])\s*([0-9a-zA-Z]))?"
+                    r"|\\(?:left|right|[bB]ig{1,2}[lr]?)(?![a-zA-Z])")
+
+
+def _latex_word(m: re.Match) -> str:
+    return f" {m.group(1)} {m.group(2)} " if m.group(1) else " "
+
+
 def fold(text: str) -> str:
-    """`text` as decontamination reads it: NFKC-normalised, casefolded, non-ASCII punctuation, symbols
-    and spaces as spaces, invisible format characters dropped (ASCII text is only lowercased)."""
+    """`text` as decontamination reads it: the LaTeX spellings of `_LATEX` made one, NFKC-normalised,
+    casefolded, non-ASCII punctuation, symbols and spaces as spaces, invisible format characters dropped
+    (ASCII text is only lowercased)."""
+    if "\\" in text:
+        text = _LATEX.sub(_latex_word, text)
     if text.isascii():
         return text.lower()
     return unicodedata.normalize("NFKC", text).casefold().translate(_SEPARATORS)

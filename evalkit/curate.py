@@ -13,6 +13,7 @@ with its reason.
 
 from __future__ import annotations
 
+import json
 import os
 import unicodedata
 from collections import Counter, defaultdict
@@ -210,19 +211,29 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                                        f"{hit.task} {hit.problem_id}: \"{hit.ngram}\""))
         candidates = kept_candidates
     rows = []
-    seen: dict[str, tuple[str, str]] = {}
+    # problem text -> task -> that task's prompt (as JSON) -> the (task, id) first kept with them
+    seen: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
     for spec, problem, pr in candidates:
+        messages = run_messages(spec, problem, system_prompt)
         if dedup:
             exact, loose = "exact:" + problem.problem, "normalised:" + normalise(problem.problem)
-            first = seen.get(exact) or seen.get(loose)
+            asked = json.dumps(messages, sort_keys=True, default=str)
+            # in one task, a problem asked with another prompt is another question: a multiple-choice stem
+            # ("Which of the following is true?") with options of its own
+            first = how = None
+            for key, name in ((exact, "exact"), (loose, "normalised")):
+                tasks_seen = seen.get(key, {})
+                other = next((next(iter(p.values())) for t, p in tasks_seen.items() if t != spec.name), None)
+                first = other or tasks_seen.get(spec.name, {}).get(asked)
+                if first is not None:
+                    how = name
+                    break
             if first is not None:
-                how = "exact" if exact in seen else "normalised"
                 dropped.append(Dropped(spec.name, problem.id, "duplicate", pr.rate, pr.judged,
                                        f"{how} duplicate of {first[0]} {first[1]}"))
                 continue
-            seen.setdefault(exact, (spec.name, problem.id))
-            seen.setdefault(loose, (spec.name, problem.id))
-        messages = run_messages(spec, problem, system_prompt)
+            for key in (exact, loose):
+                seen.setdefault(key, {}).setdefault(spec.name, {}).setdefault(asked, (spec.name, problem.id))
         _check_prompt(run_dir, spec, problem, messages, prompts.get((spec.name, problem.id)))
         rows.append(training_row(spec, problem, messages, fmt, len(rows),
                                  {"pass_rate": pr.rate, "n_samples": pr.judged, **form,

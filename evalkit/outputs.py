@@ -109,10 +109,21 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Mappi
     for option, path in outputs.items():
         if path is None:
             continue
+        if Path(path).exists() and not Path(path).is_file():  # links followed
+            # a file is written beside it and renamed over it: a FIFO or a device (as root, /dev/full) was replaced
+            raise InputError(f"{option} {path}: is not a regular file (a directory, FIFO or device); "
+                             "give the path of a file to write")
         for key in _same_file_keys(Path(path)):
             if key in known:
                 raise InputError(f"{option} {path}: is {known[key]}; choose another path ({command} never writes "
                                  "over what it reads or a run's files)")
+
+
+def written_path(path: str | os.PathLike) -> Path:
+    """Where writing `path` lands: a symbolic link's target (a file renamed over the link would replace the
+    link itself and leave its target as it was)."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _same_file_keys(path: Path) -> list[Any]:

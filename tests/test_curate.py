@@ -7,6 +7,7 @@ import os
 import random
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,46 @@ def test_curate_keeps_exactly_the_problems_in_range(replay_run, tmp_path):
     assert "decontaminated against 1 benchmarks (13-word n-grams): math500" in r.stdout
     assert table == {"kept": "3", "no_gold": "0", "unjudged": "0", "too_few_samples": "0", "pass_rate_low": "1",
                      "pass_rate_high": "1", "contaminated": "1", "duplicate": "1", "total": "7"}
+
+
+def test_dedup_keeps_multiple_choice_questions_that_share_a_stem(tmp_path):
+    # the stem is the task's `problem`; the options are in its prompt: q2 was dropped as "exact duplicate of mcq q1"
+    stem = "Which of the following is a prime number?"
+    qs = [("q1", ["4", "6", "7", "9"], "C"), ("q2", ["11", "12", "14", "15"], "A"), ("q3", ["4", "6", "7", "9"], "C")]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"qid": q, "stem": stem, "opts": o, "gold": g}) + "\n"
+                                              for q, o, g in qs))
+    (tmp_path / "mcq.yaml").write_text(
+        "name: mcq\ndataset: {local: c.jsonl}\nfields: {id: qid, problem: stem, answer: gold}\n"
+        "prompt: |-\n  {{ stem }}\n\n  A) {{ opts[0] }}\n  B) {{ opts[1] }}\n  C) {{ opts[2] }}\n  D) {{ opts[3] }}\n"
+        "verifier: choice\nverifier_options: {letters: ABCD}\n")
+    (tmp_path / "theirs.jsonl").write_text("".join(
+        json.dumps({"problem_id": q, "sample": s, "model": "m", "completion": "Answer: " + (g if s == 0 else "B")}) + "\n"
+        for q, _, g in qs for s in range(2)))
+    evalkit.evaluate([str(tmp_path / "mcq.yaml")], completions=str(tmp_path / "theirs.jsonl"), out=tmp_path / "run",
+                     progress=False, trace=False)
+    r = cli("curate", "run", "--pass-rate", "0:1", "--dedup", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [row["problem_id"] for row in read_lines(tmp_path / "train.jsonl")] == ["q1", "q2"]
+    # the same stem with the same options is the same question
+    assert [(d["problem_id"], d["detail"]) for d in read_lines(tmp_path / "train.dropped.jsonl")] == [
+        ("q3", "exact duplicate of mcq q1")]
+
+
+def test_an_out_that_is_a_link_is_written_through_and_a_fifo_is_refused(replay_run, tmp_path):
+    # the file was written beside the path and renamed over it: the link became a file (its target untouched),
+    # a FIFO a file; as root, `--out /dev/full` replaced the device node
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "train.jsonl"
+    target.write_text("old\n")
+    (tmp_path / "train.jsonl").symlink_to(target)
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "train.jsonl").is_symlink() and len(read_lines(target)) == 7
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "fifo.jsonl", cwd=tmp_path)
+    assert r.returncode == 2 and "--out fifo.jsonl: is not a regular file" in r.stderr, r.stderr
+    assert stat.S_ISFIFO((tmp_path / "fifo.jsonl").stat().st_mode)
+    assert not (tmp_path / "fifo.dropped.jsonl").exists()
 
 
 def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_path):
@@ -392,6 +433,21 @@ def test_decontamination_reads_unicode_spacing_and_punctuation_as_ascii():
     ]
     assert all(hit is not None and hit.problem_id == "b1" for hit in index.find(copies)), index.find(copies)
     assert words("x\u00a0≤\u00a0y—z’s café") == words("x <= y-z's cafe\u0301") == ["x", "y", "z", "s", "café"]
+
+
+def test_decontamination_reads_latex_spellings_of_one_problem_as_one():
+    # a copy whose only change was `\\frac12` for `\\frac{1}{2}`, `\\dfrac` or no `\\left`/`\\right` was kept: the
+    # command read as a word of its own (`frac12` against `frac 1 2`); MATH-500 has dozens of problems so spelled
+    source = "Solve $\\left(\\frac{1}{2}\\right)^x = \\frac{3}{4}$ for real x."  # short: matched whole
+    index = NgramIndex([("bench", "b1", source)])
+    copies = [source.replace("\\frac{1}{2}", "\\frac12"), source.replace("\\frac", "\\dfrac"),
+              source.replace("\\left", "").replace("\\right", ""), source.replace("\\frac{1}{2}", "1/2"),
+              source.replace("\\frac{3}{4}", "\\tfrac 34"), source.replace("\\frac{1}{2}", "\u00bd")]
+    assert [hit and hit.problem_id for hit in index.find(copies)] == ["b1"] * len(copies)
+    assert words("\\frac{1}{2} \\dfrac12 1/2 \\fraction \\leftarrow") == ["1", "2", "1", "2", "1", "2",
+                                                                              "fraction", "leftarrow"]
+    # the words around a fraction still tell problems apart
+    assert index.find(["Solve $\\left(\\frac{1}{2}\\right)^x = \\frac{3}{5}$ for real x."]) == [None]
 
 
 def test_ngram_index_agrees_with_a_plain_loop_on_short_problems_and_unicode():
