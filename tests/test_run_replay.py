@@ -125,6 +125,24 @@ def test_n_and_limit_grow_and_changed_settings_are_refused(tmp_path):
     assert over.returncode == 0 and len(lines(out / "samples.jsonl")) == 6  # one sample each of the 6 replayed problems
 
 
+def test_a_long_prompt_changed_in_one_word_is_refused_showing_where_it_changed(tmp_path):
+    # both sides were cut at the same 120 characters: "'{% set options = …' -> '{% set options = …'"
+    (tmp_path / "d.jsonl").write_text(json.dumps({"question": "2+2?", "answer": "4"}) + "\n")
+    boiler = "You are given a question. Read every word of it with care before you answer. " * 3
+    spec = tmp_path / "t.yaml"
+    spec.write_text(f"name: t\ndataset: {{local: d.jsonl}}\nfields: {{problem: question}}\n"
+                    f"prompt: '{boiler}Think step by step. {{{{ problem }}}}'\n")
+    f = _replay_file(tmp_path / "c.jsonl", [{"problem_id": "0", "sample": 0, "completion": "\\boxed{4}"}])
+    out = tmp_path / "run"
+    assert cli("run", str(spec), "--completions", str(f), "--out", str(out), "--no-progress").returncode == 0
+    spec.write_text(spec.read_text().replace("step by step", "step-by-step"))
+    r = cli("run", str(spec), "--completions", str(f), "--out", str(out))
+    assert r.returncode == 2, r.stderr
+    at = len(boiler) + len("Think step") + 1
+    assert f"prompt: differs from character {at}: " in r.stderr, r.stderr
+    assert "Think step by step." in r.stderr and "Think step-by-step." in r.stderr, r.stderr
+
+
 def test_the_answer_checks_the_gold_of_every_sample_against_the_design(tmp_path):
     # AIME's zero-padded gold and AMC's float gold both accept the plain integer
     aime = _replay_file(tmp_path / "a.jsonl", [{"problem_id": "60", "sample": 0, "completion": "\\boxed{204}"}])

@@ -154,6 +154,12 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
             return [f"{name}: not in the run there"]
         if new is None:
             return [f"{name}: not in this run"]
+    if isinstance(old, str) and isinstance(new, str) and max(len(repr(old)), len(repr(new))) > 120:
+        # a long prompt changed in one word: cut at the same start, both sides read alike; show where they part
+        at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        lo = max(0, at - 40)
+        cut = (lambda t: ("…" if lo else "") + repr(t[lo:at + 60])[1:-1] + ("…" if len(t) > at + 60 else ""))
+        return [f"{name}: differs from character {at + 1}: '{cut(old)}' -> '{cut(new)}'"]
     return [f"{name}: {_short(old)} -> {_short(new)}"]
 
 
