@@ -426,10 +426,14 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 @click.option("--batch-deadline", type=SECONDS, default=10.0, show_default=True, help="Seconds per request.")
 @click.option("--think-format", default="r1", show_default=True,
               help=THINK_FORMAT_HELP + " (auto: per response, from its markers); a request's own field wins.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="an option of --verifier, as a task spec's verifier_options gives it (the value read as YAML): "
+                   "`--option require_box=true`, `--option letters=ABCD` (GPQA's four options)")
 def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None, max_concurrency: int,
-                      partial: bool, per_answer_timeout: float, batch_deadline: float, think_format: str) -> None:
+                      partial: bool, per_answer_timeout: float, batch_deadline: float, think_format: str,
+                      options: tuple[str, ...]) -> None:
     """Serve rewards over HTTP in OpenRLHF's remote reward protocol (POST /get_reward, GET /health)."""
-    from evalkit.rewards.server import RewardServer
+    from evalkit.rewards.server import RewardServer, check_verifier_options
     from evalkit.verifiers import get_verifier
 
     if separator is not None and not separator:  # found at the start of every query: the whole query is the answer
@@ -439,10 +443,15 @@ def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None
         get_verifier(verifier)
     except (KeyError, ValueError, TypeError) as e:  # unknown, or one that needs options (`math+judge`)
         raise InputError(f"--verifier: {e.args[0] if e.args else e}") from None
+    verifier_options = _verifier_options(options)
+    try:
+        check_verifier_options(verifier, verifier_options)
+    except InputError as e:
+        raise InputError(f"--option: {e}") from None
     try:
         server = RewardServer(host, port, verifier=verifier, separator=separator, max_concurrency=max_concurrency,
                               partial=partial, per_answer_s=per_answer_timeout, batch_deadline_s=batch_deadline,
-                              think_format=think_format)
+                              think_format=think_format, verifier_options=verifier_options)
     except InputError as e:  # the only one it raises: an unknown think format
         raise InputError(f"--think-format: {e}") from None
     except OSError as e:

@@ -41,6 +41,31 @@ def test_get_reward_in_openrlhf_protocol(server):
     assert body["reasons"] == ["correct", "wrong", "error"]
 
 
+def test_the_server_and_the_file_form_take_verifier_options(monkeypatch):
+    # OpenRLHF could not have require_box or GPQA's four letters: TRL and veRL could
+    plain = PROMPT + "<think>\n6*7 = 42\n</think>\nThe answer is 42.<|im_end|>"
+    payload = {"query": [plain, query("42")], "prompts": [PROMPT] * 2, "labels": ["42", "42"]}
+    with RewardServer("127.0.0.1", 0, verifier_options={"require_box": True}) as strict:
+        body = httpx.post(f"{strict.url}/get_reward", json=payload, timeout=30).json()
+    assert body["rewards"] == [0.0, 1.0] and body["reasons"] == ["no_answer", "correct"]
+    gpqa = PROMPT + "<think>\nE is out of range\n</think>\nAnswer: E<|im_end|>"
+    with RewardServer("127.0.0.1", 0, verifier="choice", verifier_options={"letters": "ABCD"}) as four:
+        body = httpx.post(f"{four.url}/get_reward", json={"query": [gpqa], "prompts": [PROMPT], "labels": ["E"]},
+                          timeout=30).json()
+    assert body["extra_logs"]["unjudged"] == [1.0]  # gold E is no option of four
+    from evalkit.errors import InputError
+
+    with pytest.raises(InputError, match="refuses its options"):
+        RewardServer("127.0.0.1", 0, verifier_options={"require_box": "yes"})
+    from evalkit.rewards.openrlhf import reward_func
+
+    monkeypatch.setenv("EVALKIT_REWARD_OPTIONS", '{"require_box": true}')
+    assert reward_func([plain, query("42")], [PROMPT] * 2, ["42", "42"])["rewards"].tolist() == [0.0, 1.0]
+    monkeypatch.setenv("EVALKIT_REWARD_OPTIONS", "require_box")  # not JSON: logged, the batch unjudged, no raise
+    out = reward_func([plain, query("42")], [PROMPT] * 2, ["42", "42"])
+    assert out["rewards"].tolist() == [0.0, 0.0] and out["extra_logs"]["unjudged"].tolist() == [1.0, 1.0]
+
+
 @pytest.mark.parametrize("body, status, says", [
     (b"{not json", 400, "not JSON"),
     (b"[1, 2]", 400, "JSON object"),
@@ -245,6 +270,9 @@ def test_serve_rewards_rejects_an_unknown_verifier():
     (["--max-concurrency", "0"], "0 is not in the range x>=1"),  # was served as 1, silently
     # an unset shell variable: found at the start of every query, so the whole query was scored as the answer
     (["--separator", ""], "--separator is empty"),
+    (["--option", "require_box=maybe"], "--option: verifier 'math' refuses its options"),
+    (["--verifier", "choice", "--option", "letters=AB1"], "--option: verifier 'choice' refuses its options"),
+    (["--option", "require_box"], "--option 'require_box': expected KEY=VALUE"),
 ])
 def test_serve_rewards_refuses_bad_options_before_serving(args, says):
     proc = subprocess.run([*EVALKIT, "serve-rewards", "--port", "0", *args], capture_output=True, text=True,

@@ -15,9 +15,10 @@ OpenRLHF cannot carry None: an unjudged answer scores 0.0 and is counted in
 `extra_logs["unjudged"]`.
 
 Environment (for the file form, which takes no options): EVALKIT_REWARD_VERIFIER (default `math`;
-a label holding code-test JSON always goes to `code`), EVALKIT_REWARD_SEPARATOR,
-EVALKIT_REWARD_THINK_FORMAT (a think format's name or `auto`; default r1). A `think_format` keyword
-given to `reward_func` wins over the variable.
+a label holding code-test JSON always goes to `code`), EVALKIT_REWARD_OPTIONS (the verifier's options as a
+JSON object, as a task spec's `verifier_options`: `{"require_box": true}`, `{"letters": "ABCD"}`),
+EVALKIT_REWARD_SEPARATOR, EVALKIT_REWARD_THINK_FORMAT (a think format's name or `auto`; default r1). A
+`think_format` keyword given to `reward_func` wins over the variable.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
 
 def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None,
                   *, verifier: str = "math", separator: str | None = None, partial: bool = False,
-                  limits: Limits = Limits(), think_format: Any = None) -> dict[str, Any]:
+                  limits: Limits = Limits(), think_format: Any = None,
+                  options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Judge OpenRLHF's request; a JSON-ready dict in its remote reward protocol.
 
     Returns `{"rewards", "scores", "extra_logs": {"unjudged", "timeout"}, "answers", "reasons", "details"}`,
@@ -94,6 +96,8 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     partial: an answer scores its verdict's `score` (for code, the fraction of tests passed).
     think_format: how the policy thinks (a name, `auto` per response, or None for r1); an unknown
         one leaves every answer unjudged (reward 0.0, `unjudged` 1) with a warning naming it.
+    options: `verifier`'s options, as a task spec's `verifier_options` (`{"require_box": true}`,
+        `{"letters": "ABCD"}`); not for the code-test labels.
     """
     n = len(queries)
     prompts = list(prompts) if prompts is not None else [None] * n
@@ -110,7 +114,8 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     results: list[Any] = [None] * n
     groups = [functools.partial(verdicts, name, [responses[i] for i in idx],
                                 [labels[i] if i < len(labels) else None for i in idx],
-                                {"think_open": [think_open[i] for i in idx], "think_format": think_format}, limits)
+                                {"think_open": [think_open[i] for i in idx], "think_format": think_format}, limits,
+                                options if name == verifier else None)
               for name, idx in routes.items()]
     for idx, judged in zip(routes.values(), verdicts_side_by_side(groups)):  # one deadline for the batch
         for i, v in zip(idx, judged):
@@ -146,7 +151,8 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     try:
         think_format = kwargs.get("think_format") or os.environ.get("EVALKIT_REWARD_THINK_FORMAT") or None
         out = score_queries(queries, prompts, labels, verifier=os.environ.get("EVALKIT_REWARD_VERIFIER", "math"),
-                            separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None, think_format=think_format)
+                            separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None, think_format=think_format,
+                            options=env_options())
     except Exception:  # noqa: BLE001 - never raise into the trainer
         import logging
 
@@ -154,6 +160,24 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
         n = len(queries) if hasattr(queries, "__len__") else 0
         out = {"rewards": [0.0] * n, "scores": [0.0] * n, "extra_logs": {"unjudged": [1.0] * n, "timeout": [0.0] * n}}
     return _as_tensors(out)
+
+
+def env_options() -> dict[str, Any] | None:
+    """EVALKIT_REWARD_OPTIONS as verifier options; ValueError (the batch is then unjudged, logged) when it is
+    not a JSON object."""
+    import json
+
+    text = os.environ.get("EVALKIT_REWARD_OPTIONS", "").strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"EVALKIT_REWARD_OPTIONS is not JSON ({e}): give an object, such as "
+                         '{"require_box": true}') from None
+    if not isinstance(value, dict):
+        raise ValueError(f"EVALKIT_REWARD_OPTIONS: expected a JSON object, got {text[:60]!r}")
+    return value
 
 
 def _as_tensors(out: dict[str, Any]) -> dict[str, Any]:

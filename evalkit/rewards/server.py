@@ -42,6 +42,19 @@ def _no_label(label: Any) -> bool:
     """A label that holds no gold: null, or blank text."""
     return label is None or (isinstance(label, str) and not label.strip())
 
+def check_verifier_options(verifier: str, options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The options, once the verifier took them (each request would otherwise leave every answer unjudged)."""
+    if not options:
+        return None
+    from evalkit.verifiers import get_verifier
+
+    try:
+        get_verifier(verifier, **options)
+    except (KeyError, ValueError, TypeError) as e:
+        raise InputError(f"verifier {verifier!r} refuses its options {options}: {e.args[0] if e.args else e}") from None
+    return dict(options)
+
+
 class RewardServer:
     """The reward server; `start()` serves from a background thread, `serve()` from this one.
 
@@ -51,14 +64,18 @@ class RewardServer:
     max_concurrency: requests judged at once. partial: code answers get partial credit.
     think_format: how the policy thinks (a name, `auto`, or None for r1); a request's own
     `think_format` field wins. An unknown one is an InputError here, before the port is taken.
+    verifier_options: `verifier`'s options (`{"require_box": True}`, `{"letters": "ABCD"}`); options the
+    verifier refuses are an InputError here, as an unknown think format is.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
                  separator: str | None = None, max_concurrency: int = MAX_CONCURRENCY,
                  queue_timeout_s: float = QUEUE_TIMEOUT_S,
                  partial: bool = False, per_answer_s: float = PER_ANSWER_S,
-                 batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None):
+                 batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None,
+                 verifier_options: dict[str, Any] | None = None):
         self.verifier = verifier
+        self.verifier_options = check_verifier_options(verifier, verifier_options)
         self.think_format = _check_think_format(think_format)
         self.separator = separator
         self.partial = partial
@@ -158,7 +175,7 @@ class RewardServer:
                 self.in_flight += 1
             reply = score_queries(queries, fields["prompts"], fields["labels"], verifier=self.verifier,
                                   separator=self.separator, partial=self.partial, limits=self.limits,
-                                  think_format=think_format)
+                                  think_format=think_format, options=self.verifier_options)
         except Exception as e:  # noqa: BLE001 - one bad batch must not take the server down
             log.exception("evalkit: reward request failed")
             return 500, {"error": f"{type(e).__name__}: {e}"}
