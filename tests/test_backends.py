@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -248,6 +249,46 @@ def test_transformers_backend(tiny_model, tmp_path):
     again = evalkit.evaluate(["aime24"], backend="transformers", model=str(tiny_model), n=2, limit=2, max_tokens=12,
                              out=tmp_path / "tf2", progress=False, dtype="float32")
     assert [s["completion"] for s in samples] == [s["completion"] for s in lines(again.samples_path)]
+
+
+def _break_folder(folder: Path, how: str) -> None:
+    if how == "no tokenizer":  # weights copied without the tokenizer: it loaded as an empty one, 0 tokens a prompt
+        for name in os.listdir(folder):
+            if name.startswith(("tokenizer", "vocab", "merges", "special_tokens", "added_tokens", "chat_template")):
+                os.remove(folder / name)
+    elif how == "unknown architecture":  # a new model on an older transformers
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "model_type": "nonexistent_arch",
+                                                        "architectures": ["NopeForCausalLM"]}))
+    elif how == "no weights":
+        for name in os.listdir(folder):
+            if name.endswith((".safetensors", ".bin")):
+                os.remove(folder / name)
+    elif how == "tokenizer cut off":  # an interrupted download
+        text = (folder / "tokenizer.json").read_text()
+        (folder / "tokenizer.json").write_text(text[:len(text) // 2])
+    elif how == "tokenizer without a key":  # read as "evalkit: error: added_tokens" (a KeyError taken for the backend's)
+        (folder / "tokenizer.json").write_text('{"not": "a tokenizer"}')
+
+
+@pytest.mark.parametrize("how, says", [
+    ("no tokenizer", "no tokenizer in it"),
+    ("unknown architecture", "the model cannot be loaded: ValueError:"),
+    ("no weights", "the model cannot be loaded: OSError:"),
+    ("tokenizer cut off", "its tokenizer cannot be loaded: JSONDecodeError:"),
+    ("tokenizer without a key", "its tokenizer cannot be loaded: KeyError: added_tokens"),
+])
+def test_a_broken_model_folder_is_one_line_exit_2_and_no_run_directory(tiny_model, tmp_path, how, says):
+    # each was a traceback of 40 to 100 lines (exit 1), the first leaving a run directory with nothing in it
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    _break_folder(folder, how)
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "gsm8k", "--backend", "transformers", "--model",
+                        str(folder), "-n", "1", "--limit", "1", "--max-tokens", "4", "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2, r.stderr
+    assert f"evalkit: error: {folder}: {says}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_nothing(tiny_model, tmp_path):

@@ -11,7 +11,18 @@ from typing import Any, Iterator, Sequence
 
 from evalkit.backends._models import DTYPES, check_dtype, check_model
 from evalkit.backends.base import LocalModel, prompt_too_long
+from evalkit.errors import InputError
 from evalkit.types import Completion, Request
+
+
+# What loading a broken or unknown model folder raises (json's errors are ValueErrors): one line, not a traceback
+_LOAD_ERRORS = (OSError, ValueError, KeyError, ImportError)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
 
 
 class TransformersBackend(LocalModel):
@@ -27,10 +38,20 @@ class TransformersBackend(LocalModel):
 
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+        except _LOAD_ERRORS as e:  # a tokenizer.json cut off by a download, a config the installed version cannot read
+            raise InputError(f"{model}: its tokenizer cannot be loaded: {_first_line(e)}") from None
+        if len(self.tokenizer) < 2:  # a folder without tokenizer files gives an empty one: every prompt 0 tokens
+            raise InputError(f"{model}: no tokenizer in it (tokenizer.json, tokenizer_config.json, ...): "
+                             "copy the model's tokenizer files beside its weights")
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, DTYPES[dtype])
-        self.lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
-                                                       trust_remote_code=trust_remote_code).to(self.device).eval()
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype,
+                                                      trust_remote_code=trust_remote_code)
+        except _LOAD_ERRORS as e:  # no weights, an architecture the installed transformers does not know
+            raise InputError(f"{model}: the model cannot be loaded: {_first_line(e)}") from None
+        self.lm = lm.to(self.device).eval()
         self.max_model_len = max_model_len or _window(self.lm)
         self._stop = threading.Event()
 

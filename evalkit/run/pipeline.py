@@ -308,9 +308,10 @@ def evaluate(
         if pending_keys and engine is None:
             options = {**engine_options, **(dict(records=records, model=model_id) if replays else dict(model=model))}
             try:
-                engine = get_backend(backend, **options)
-            except KeyError as e:
+                backend_factory(backend)
+            except KeyError as e:  # an unknown backend; a KeyError from building a known one is its own fault
                 raise InputError(str(e.args[0])) from None
+            engine = get_backend(backend, **options)
         decision = _think_format(think_format, engine, records, plans, previous)
         if budgets is not None and budgets != for_format(budgets, _thinks(decision.format)):  # auto decided another
             budgets = for_format(budgets, decision.format)
