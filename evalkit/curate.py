@@ -154,6 +154,8 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     low, high = parse_pass_rate(pass_rate) if isinstance(pass_rate, str) else parse_pass_rate(f"{pass_rate[0]}:{pass_rate[1]}")
     if min_samples < 1:
         raise InputError(f"--min-samples must be at least 1, got {min_samples}")
+    if isinstance(ngram, bool) or not isinstance(ngram, int) or ngram < 1:
+        raise InputError(f"ngram must be a whole number of at least 1, got {ngram!r}")
     out = check_out_path(fmt, out)
     dropped_path = Path(dropped_out) if dropped_out else out.with_name(_stem(out) + ".dropped.jsonl")
     if dropped_path.resolve() == out.resolve():
@@ -217,7 +219,10 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
         messages = run_messages(spec, problem, system_prompt)
         if dedup:
             exact, loose = "exact:" + problem.problem, "normalised:" + normalise(problem.problem)
+            # the prompt around the problem: its text in it is compared above, exactly or normalised
             asked = json.dumps(messages, sort_keys=True, default=str)
+            if problem.problem:
+                asked = asked.replace(json.dumps(problem.problem)[1:-1], "\u0000")
             # in one task, a problem asked with another prompt is another question: a multiple-choice stem
             # ("Which of the following is true?") with options of its own
             first = how = None
@@ -259,8 +264,33 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         benchmarks=tuple(index.tasks) if index else (),
                         skipped_benchmarks=index.skipped if index else (),
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
-                        budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets, notes=tuple(trainer_notes([spec for spec, _ in tasks
-                                                                            if spec.name in kept_tasks], fmt)))
+                        budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets,
+                        notes=_unfinished(run_dir) + tuple(trainer_notes([spec for spec, _ in tasks
+                                                                          if spec.name in kept_tasks], fmt)))
+
+
+def _unfinished(run_dir: Path) -> tuple[str, ...]:
+    """A note when the run's last `evalkit run` did not finish (stopped, or killed with no end recorded): its
+    problems never sampled are in no file, and a problem cut short has fewer samples than the rest."""
+    last = None
+    try:
+        lines = (run_dir / "invocations.jsonl").read_text("utf-8").splitlines()
+    except OSError:
+        return ()
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "started" in record:
+            last = "running"
+        elif isinstance(record, dict) and last == "running" and ("finished" in record or "stopped" in record):
+            last = "finished" if "finished" in record else f"stopped ({record.get('why')})"
+    if last is None or last == "finished":
+        return ()
+    how = "was killed or is still running (no end recorded)" if last == "running" else f"was {last}"
+    return (f"note: the run's last `evalkit run` {how}: its problems not sampled yet are in neither file; "
+            "run that command again to finish it, then curate",)
 
 
 def summary_table(result: CurateResult) -> str:

@@ -119,9 +119,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write `rows` as JSON lines whole or not at all: into a temporary file renamed over `path`."""
-    from evalkit.outputs import written_path
-
-    path = written_path(path)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:

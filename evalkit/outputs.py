@@ -101,7 +101,8 @@ def read_files(path: str | os.PathLike) -> dict[Path, str]:
 def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Mapping[Path, str], command: str) -> None:
     """Refuse to write over what a command reads: InputError when an output (option -> path; None: not
     written) is one of `inputs` (path -> what it is). Paths compare resolved (links followed: a run's
-    samples.jsonl may be one), and an existing file also as the same file (a hard link)."""
+    samples.jsonl may be one), and an existing file also as the same file (a hard link). An output that is a
+    symbolic link, or exists and is not a regular file (a FIFO, a device, a directory), is refused too."""
     known: dict[Any, str] = {}
     for path, what in inputs.items():
         for key in _same_file_keys(Path(path)):
@@ -109,21 +110,18 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Mappi
     for option, path in outputs.items():
         if path is None:
             continue
-        if Path(path).exists() and not Path(path).is_file():  # links followed
-            # a file is written beside it and renamed over it: a FIFO or a device (as root, /dev/full) was replaced
-            raise InputError(f"{option} {path}: is not a regular file (a directory, FIFO or device); "
-                             "give the path of a file to write")
         for key in _same_file_keys(Path(path)):
             if key in known:
                 raise InputError(f"{option} {path}: is {known[key]}; choose another path ({command} never writes "
                                  "over what it reads or a run's files)")
-
-
-def written_path(path: str | os.PathLike) -> Path:
-    """Where writing `path` lands: a symbolic link's target (a file renamed over the link would replace the
-    link itself and leave its target as it was)."""
-    path = Path(path)
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+        if Path(path).is_symlink():
+            # renamed over, the link was replaced by a file (its target untouched); followed, a link planted in a
+            # shared run directory would have a command write over a file of the link's choosing
+            raise InputError(f"{option} {path}: is a symbolic link (to {os.readlink(path)}); give the file's own path")
+        if Path(path).exists() and not Path(path).is_file():
+            # a file is written beside it and renamed over it: a FIFO or a device (as root, /dev/full) was replaced
+            raise InputError(f"{option} {path}: is not a regular file (a directory, FIFO or device); "
+                             "give the path of a file to write")
 
 
 def _same_file_keys(path: Path) -> list[Any]:

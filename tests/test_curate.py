@@ -17,6 +17,7 @@ import pytest
 import evalkit
 from evalkit.contamination import NGRAM, NgramIndex, words
 from evalkit.curate import curate, summary_table
+from evalkit.errors import InputError
 
 # A MATH-500 problem (test/intermediate_algebra/1994.json), reworded around a long span of it.
 REWORDED = ("A friend sent me this one. Define\n\\[p = \\sum_{k = 1}^\\infty \\frac{1}{k^2} \\quad \\text{and} "
@@ -116,21 +117,44 @@ def test_dedup_keeps_multiple_choice_questions_that_share_a_stem(tmp_path):
         ("q3", "exact duplicate of mcq q1")]
 
 
-def test_an_out_that_is_a_link_is_written_through_and_a_fifo_is_refused(replay_run, tmp_path):
+def test_an_out_that_is_a_link_or_a_fifo_is_refused_and_left_as_it_was(replay_run, tmp_path):
     # the file was written beside the path and renamed over it: the link became a file (its target untouched),
-    # a FIFO a file; as root, `--out /dev/full` replaced the device node
+    # a FIFO a file; as root, `--out /dev/full` replaced the device node. Followed, a link planted in a shared
+    # directory would have curate write over a file of the link's choosing: refused
     (tmp_path / "data").mkdir()
     target = tmp_path / "data" / "train.jsonl"
     target.write_text("old\n")
     (tmp_path / "train.jsonl").symlink_to(target)
     r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "train.jsonl").is_symlink() and len(read_lines(target)) == 7
+    assert r.returncode == 2 and f"--out train.jsonl: is a symbolic link (to {target})" in r.stderr, r.stderr
+    assert (tmp_path / "train.jsonl").is_symlink() and target.read_text() == "old\n"
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", str(target), cwd=tmp_path)
+    assert r.returncode == 0 and len(read_lines(target)) == 7, r.stderr
     os.mkfifo(tmp_path / "fifo.jsonl")
     r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "fifo.jsonl", cwd=tmp_path)
     assert r.returncode == 2 and "--out fifo.jsonl: is not a regular file" in r.stderr, r.stderr
     assert stat.S_ISFIFO((tmp_path / "fifo.jsonl").stat().st_mode)
     assert not (tmp_path / "fifo.dropped.jsonl").exists()
+
+
+def test_curating_a_run_that_was_stopped_says_so(replay_run, tmp_path):
+    # a run stopped by SIGTERM was curated with exit 0 and no word that most of its problems were never sampled
+    r = cli("curate", str(replay_run), "--pass-rate", "0:1", "--format", "trl", "--out", "a.jsonl", cwd=tmp_path)
+    assert r.returncode == 0 and "did not finish" not in r.stderr and "last `evalkit run`" not in r.stderr
+    stopped = tmp_path / "stopped"
+    shutil.copytree(replay_run, stopped)
+    with open(stopped / "invocations.jsonl", "a") as f:
+        f.write(json.dumps({"started": 1.0, "pending": 400, "reused": 0}) + "\n")
+        f.write(json.dumps({"stopped": 2.0, "why": "SIGTERM", "saved": 12, "ran_s": 1.0}) + "\n")
+    r = cli("curate", str(stopped), "--pass-rate", "0:1", "--format", "trl", "--out", "b.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "note: the run's last `evalkit run` was stopped (SIGTERM)" in r.stderr, r.stderr
+    with open(stopped / "invocations.jsonl", "a") as f:  # killed: a start and no end
+        f.write(json.dumps({"started": 3.0, "pending": 388, "reused": 12}) + "\n")
+    r = cli("curate", str(stopped), "--pass-rate", "0:1", "--format", "trl", "--out", "c.jsonl", cwd=tmp_path)
+    assert "was killed or is still running" in r.stderr, r.stderr
+    with pytest.raises(InputError, match="ngram must be a whole number of at least 1, got 0"):
+        curate(replay_run, "0:1", "trl", tmp_path / "d.jsonl", ngram=0, decontaminate=["math500"])
 
 
 def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_path):

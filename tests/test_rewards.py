@@ -122,6 +122,29 @@ def test_a_hung_answer_costs_its_own_limit_and_never_starves_the_others():
     assert logs.metrics["math_reward/timeout"] == 1.0
 
 
+def test_the_callers_own_alarm_handler_raises_to_the_caller_not_into_the_verdicts():
+    # a watchdog built on SIGALRM: its TimeoutError was caught as the verifier's failure ("math verifier failed:
+    # TimeoutError: caller's alarm") and the batch came back unjudged; the caller's `except TimeoutError` never ran
+    import signal
+
+    clear_cache()
+    assert math_reward(completions=["\\boxed{1}"], answer=["1"]) == [1.0]  # workers up
+
+    def watchdog(signum, frame):
+        raise TimeoutError("the caller's watchdog")
+
+    before = signal.signal(signal.SIGALRM, watchdog)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        slow = ["\\boxed{\\sum_{i=1}^{10^{%d}} i}" % (500 + k) for k in range(4)]
+        with pytest.raises(TimeoutError, match="the caller's watchdog"):
+            math_reward(completions=slow, answer=["4"] * 4, batch_deadline_s=5.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert math_reward(completions=["\\boxed{2}"], answer=["2"]) == [1.0]  # once the abandoned batch is done
+
+
 def test_answers_unchecked_at_the_batch_deadline_score_zero_timeout():
     clear_cache()
     assert math_reward(completions=[R1 % "\\sqrt{4}"], answer=["2"]) == [1.0]  # workers up: the deadline is the checks'
@@ -558,6 +581,15 @@ def test_a_shaping_reward_with_a_bad_option_logs_it_and_scores_none_without_rais
     with caplog.at_level(logging.ERROR, logger="evalkit.rewards"):
         assert bound(completions=["\\boxed{4}", "a b"], answer=["4", "4"], completion_ids=[[1, 2], [3]]) == [None, None]
     assert f"option '{option}'" in caplog.text
+
+
+def test_shaping_options_of_numpy_numbers_and_a_hard_cutoff_are_taken():
+    import numpy as np
+
+    ids = [[0] * n for n in (10, 101)]
+    assert overlong_penalty(completion_ids=ids, max_len=100, cache=0) == [0.0, -1.0]  # no soft zone: a hard cutoff
+    assert overlong_penalty(completion_ids=ids, max_len=np.int64(100), cache=np.int64(20)) == [0.0, -1.0]
+    assert repetition_penalty(completion_ids=[[5, 5, 5, 5, 5]], ngram_size=np.int64(2)) == [-0.75]
 
 
 def test_length_penalties_give_one_value_per_completion_whatever_the_ids():

@@ -234,9 +234,8 @@ def test_the_registered_math_verifier_judges_candidates():
     row = labelled("Llama-8B", "problem_3448", True)  # states -1/4027 several ways, then boxes -\dfrac{1}{4027}
     stats = analyze(row["response"], row["gt_answer"], "math", think_open=True)
     assert stats.final_correct is True
-    # `\( -1/4027 \)` and `-\dfrac{1}{4027}` are one answer to the verifier, each equal to the gold
-    assert [(t["answer"], t["correct"]) for t in stats.trajectory] == [
-        ("\\( -1/4027 \\)", True), ("-\\dfrac{1}{4027}", True)]
+    # the boxed `-\dfrac{1}{4027}` restates `\( -1/4027 \)`, stated first, which the verifier finds equal to the gold
+    assert [(t["answer"], t["correct"]) for t in stats.trajectory] == [("\\( -1/4027 \\)", True)]
     # the steps on the way ("So, ... k = 2014", "= -1") are no answers: no wrong-to-right correction (there was one)
     assert stats.self_corrections == {"wrong_to_right": 0, "right_to_wrong": 0, "wrong_to_wrong": 0}
 
@@ -702,6 +701,38 @@ def test_a_step_result_is_no_answer_and_a_concluded_answer_counts_where_it_is_re
     assert [(t["answer"], t["correct"]) for t in stats.trajectory] == [("20", False), ("19", True), ("20", False)]
     assert stats.trajectory[0]["rule"] == "conclusion_is"
     assert stats.self_corrections == {"wrong_to_right": 1, "right_to_wrong": 1, "wrong_to_wrong": 0}
+
+
+@pytest.mark.parametrize("text, expected", [
+    # the value inside inline math after "is": read whole, `6 \\times 20 = 120` was no stated answer, and the
+    # `= 120` inside it was never tried
+    ("So, the coefficient is \\(6 \\times 20 = 120\\). Thus \\boxed{120}.", [("120", "conclusion_eq")]),
+    ("So the root is $x = 5$. The answer is 5.", [("5", "conclusion_eq")]),
+    # the stated answer spelled another way
+    ("So, the total is 14/3. Then \\boxed{\\dfrac{14}{3}}.", [("14/3", "conclusion_is")]),
+    ("Thus the rate is 6.07%. \\boxed{6.07}", [("6.07%", "conclusion_is")]),
+    # a verb inside a word is no verb
+    ("So, this 5. \\boxed{6}", [("6", "boxed")]),
+])
+def test_a_concluding_step_is_read_inside_inline_math_and_in_other_spellings(text, expected):
+    from evalkit.trace._answers import find_candidates
+
+    assert [(c.answer, c.rule) for c in find_candidates(text)] == expected
+    with pytest.raises(ValueError, match="steps: expected 'answers' or 'all'"):
+        find_candidates(text, steps="final")
+
+
+def test_a_concluding_answer_after_the_thinking_is_the_final_answer():
+    # "Therefore, x = 7." after the thinking, no box: the final answer is 7 (it read the whole sentence, wrong,
+    # where no box or "the answer is" stated 7: its value is no stated answer of the answer's text)
+    calls = []
+
+    def verifier(pairs):
+        calls.extend(pairs)
+        return [a.strip("$ ") == g for a, g in pairs]
+
+    stats = analyze("<think>\nx + 3 = 10.\n</think>\nTherefore, x = 7.", "7", verifier)
+    assert stats.final_correct is True and ("7", "7") in calls
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Candidate answers in a trace against hand labels: which stated values are the model's answer.
+"""Candidate answers in a trace against labels: which stated values are the model's answer.
 
     python bench/trace/candidates.py        # writes bench/trace/results/candidates.{md,json}
 
@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from evalkit.trace._answers import find_candidates, normalize  # noqa: E402
+from evalkit.trace._answers import value_key, find_candidates  # noqa: E402
 
 LABELS = REPO / "tests/data/traces/candidate_labels.jsonl"
 OUT = REPO / "bench/trace/results"
@@ -50,7 +50,7 @@ def load() -> list[dict]:
 def changes(values: list[str]) -> int:
     merged: list[str] = []
     for v in values:
-        if not merged or normalize(merged[-1]) != normalize(v):
+        if not merged or value_key(merged[-1]) != value_key(v):
             merged.append(v)
     return max(0, len(merged) - 1)
 
@@ -112,17 +112,20 @@ def main() -> None:
                                                        "now (steps=answers)": score(sub, "answers")}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "candidates.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = ["# Candidate answers in traces against hand labels", "",
+    md = ["# Candidate answers in traces against labels", "",
           "`python bench/trace/candidates.py` (no model, no network); Python " + platform.python_version() + ".", "",
           "Labels: `tests/data/traces/candidate_labels.jsonl` under `CANDIDATE_RUBRIC.md`. "
+          "Labelled by LLM agent annotators (tests/data/traces/README.md). "
           "`dev` = the 40 thought-anchors traces (the `answers` reading was designed on these); "
-          "`test` = the 70 demo traces, held out (read once, to measure). Recall is over the labelled pool "
+          "`test` = 68 of the 70 demo traces (two have no span). Recall is over the labelled pool "
           "(every candidate of the earlier reading, and every concluding \"is/are/= N\" a wider pattern finds). "
           "A first version (a concluding step counts where it states the LAST stated answer) was measured on `test` "
-          "once (P 0.964, R 0.934); the one here (any stated answer) was chosen over it on `dev` (F1 0.911 -> 0.952). \"answer: N\" without a space "
-          "before the colon was read as an answer after that, from a test that failed on a demo trace, not from the labels.",
+          "once (P 0.964, R 0.934); the one here (any stated answer) was chosen over it on `dev` (F1 0.911 -> 0.952). Made after that, so `test` is "
+          "no longer strictly held out: \"answer: N\" without a space before the colon (from a test that failed on a "
+          "demo trace); a value inside inline math read by its last `= N`, and another spelling of a stated answer "
+          "(`1/2` for `\\frac{1}{2}`, `6.07%` for `6.07`), from a review that read misses on both splits.",
           "",
-          f"Second annotator on {result['agreement_answer_vs_not']['spans']} spans (answer vs not): "
+          f"Second annotator (another LLM agent) on {result['agreement_answer_vs_not']['spans']} spans (answer vs not): "
           f"{result['agreement_answer_vs_not']['agree']} agree, kappa {result['agreement_answer_vs_not']['kappa']}.", "",
           "| split | traces | reading | precision | recall | F1 | false candidates | answers missed "
           "| changes-of-mind error per trace |",

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 
 from evalkit.errors import InputError
-from evalkit.outputs import check_outputs, run_files, runs_around, written_path
+from evalkit.outputs import check_outputs, run_files, runs_around
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
 
@@ -43,7 +43,6 @@ def _asset(name: str) -> str:
 
 def _write_atomic(out: Path, head: str, blobs, tail: str) -> None:
     """Stream the page (the chunks can be tens of MB) to a temp file, then move it into place."""
-    out = written_path(out)
     tmp = out.with_name(out.name + ".tmp")
     # errors: a file name that is not UTF-8, shown on the page, is written with its odd bytes as escapes
     with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:

@@ -25,7 +25,8 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict, last_user_message
-from evalkit.verifiers.base import VerifyItem, best_verdict, golds_for, readable_golds, rules_verifier, verifier_factory
+from evalkit.verifiers.base import (VerifyItem, best_verdict, golds_for, is_from_caller, readable_golds, rules_verifier,
+                                    verifier_factory)
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -267,7 +268,9 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
         golds = per_row(values, n)
         results = verdicts(verifier, completions, golds, columns, limits, options)
         rewards = [None if v.correct is None else score(v) for v in results]
-    except Exception:  # noqa: BLE001 - a reward must never raise into the trainer
+    except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
+        if is_from_caller(e):
+            raise
         log.exception("evalkit: %s failed; the batch is unjudged", name)
         results = [Verdict.infra_error(f"{name} failed")] * n
         rewards = [None] * n

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from evalkit.types import Verdict
-from evalkit.verifiers.base import (LONGEST_S, VerifyItem, limit_options, verifier_factory, verify_checked,
-                                    verify_in_chunks)
+from evalkit.verifiers.base import (LONGEST_S, VerifyItem, is_from_caller, limit_options, verifier_factory,
+                                    verify_checked, verify_in_chunks)
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -133,6 +133,8 @@ def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
         try:
             done = _together(verifier, options_key, options or {}, limits, {k: items[i] for k, i in todo.items()})
         except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer (limits that do not hash)
+            if is_from_caller(e):
+                raise
             log.exception("evalkit: the %s verifier could not be run", verifier)
             done = {k: Verdict.infra_error(f"{verifier} verifier failed: {type(e).__name__}: {e}") for k in todo}
         for i, key in enumerate(keys):

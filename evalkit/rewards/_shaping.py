@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import re
 from typing import Any, Callable, Sequence
 
@@ -16,6 +17,7 @@ from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, report, ver
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows, token_length
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import NONE, R1, well_formed
+from evalkit.verifiers.base import is_from_caller
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -84,7 +86,9 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
         golds = per_row(values, n)
         results = verdicts("math", completions, golds, columns, Limits(per_answer_s, batch_deadline_s),
                            verifier_options)
-    except Exception:  # noqa: BLE001 - never raise into the trainer
+    except Exception as e:  # noqa: BLE001 - never raise into the trainer
+        if is_from_caller(e):
+            raise
         log.exception("evalkit: cosine_length_reward failed; the batch is unjudged")
         return [None] * n
     ids = per_row(completion_ids, n)
@@ -114,7 +118,7 @@ def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: S
     completion_ids: token ids per completion (TRL passes them); without them, length counts words.
     """
     n = _count(completions, completion_ids)
-    if _bad_options("overlong_penalty", max_len=(max_len, "positive"), cache=(cache, "positive")):
+    if _bad_options("overlong_penalty", max_len=(max_len, "positive"), cache=(cache, "not negative")):
         return [None] * n
     if cache > max_len:
         _refuse("overlong_penalty", f"option 'cache' ({cache}) is larger than 'max_len' ({max_len})")
@@ -176,13 +180,17 @@ def _bad_options(reward: str, **options: Any) -> bool:
     trainer); a (value, "positive") or (value, "whole") pair also needs that. The reason is logged once."""
     for name, value in options.items():
         value, need = value if isinstance(value, tuple) else (value, None)
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        # numpy's numbers too (a config read into an array): numbers.Real, not bool
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         if need == "whole":
-            number = number and isinstance(value, int) and value >= 1
+            number = number and isinstance(value, numbers.Integral) and value >= 1
         elif need == "positive":
             number = number and value > 0
+        elif need == "not negative":
+            number = number and value >= 0
         if not number:
-            what = {"whole": "a whole number of at least 1", "positive": "a number above 0"}.get(need, "a number")
+            what = {"whole": "a whole number of at least 1", "positive": "a number above 0",
+                    "not negative": "a number of at least 0"}.get(need, "a number")
             _refuse(reward, f"option '{name}': expected {what}, got {value!r}")
             return True
     return False

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from evalkit import jsonl
 from evalkit.errors import InputError
-from evalkit.outputs import check_outputs, runs_around, written_path
+from evalkit.outputs import check_outputs, runs_around
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import Problem, last_user_message
 
@@ -122,7 +122,6 @@ def write_files(files: Sequence[tuple[list[dict[str, Any]], Path]]) -> None:
     made: list[Path] = []  # folders made here, deepest last, removed again if the writing fails
     temps: list[Path] = []
     path = None
-    files = [(rows, written_path(path)) for rows, path in files]
     try:
         for rows, path in files:
             _make_folder(path.parent, made)

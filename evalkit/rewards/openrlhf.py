@@ -31,6 +31,7 @@ from evalkit.rewards._correctness import verdicts, verdicts_side_by_side
 from evalkit.rewards._inputs import is_code_tests, known_format
 from evalkit.rewards._judge import Limits
 from evalkit.thinking import get_format
+from evalkit.verifiers.base import is_from_caller
 
 # Text that opens the assistant's turn, per chat-template family; the last one in a query wins.
 ASSISTANT_MARKERS = (
@@ -153,7 +154,9 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
         out = score_queries(queries, prompts, labels, verifier=os.environ.get("EVALKIT_REWARD_VERIFIER", "math"),
                             separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None, think_format=think_format,
                             options=env_options())
-    except Exception:  # noqa: BLE001 - never raise into the trainer
+    except Exception as e:  # noqa: BLE001 - never raise into the trainer
+        if is_from_caller(e):
+            raise
         import logging
 
         logging.getLogger("evalkit.rewards").exception("evalkit: OpenRLHF reward_func failed")

@@ -46,7 +46,7 @@ from evalkit.rewards._correctness import answer_limit, judge_reward_options, ver
 from evalkit.rewards._inputs import flag, is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, _say_once
 from evalkit.types import Verdict
-from evalkit.verifiers.base import capabilities, get_verifier, verifier_factory
+from evalkit.verifiers.base import capabilities, get_verifier, is_from_caller, verifier_factory
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -259,6 +259,8 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             for i, v in zip(idx, found):
                 results[i] = v
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
+        if is_from_caller(e):
+            raise
         log.exception("evalkit: veRL compute_score failed")
         results = [r or Verdict.infra_error(f"compute_score failed: {type(e).__name__}") for r in results]
     out = []
@@ -292,8 +294,6 @@ def _options(row: Any, default: dict[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(row, dict):
         return {k: v for k, v in row.items() if v is not None} or None
     return default
-
-
 
 
 def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:

@@ -157,10 +157,14 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, str) and isinstance(new, str) and max(len(repr(old)), len(repr(new))) > 120:
         # a long prompt changed in one word: cut at the same start, both sides read alike; show where they part
         at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
-        lo = max(0, at - 40)
-        cut = (lambda t: ("…" if lo else "") + repr(t[lo:at + 60])[1:-1] + ("…" if len(t) > at + 60 else ""))
-        return [f"{name}: differs from character {at + 1}: '{cut(old)}' -> '{cut(new)}'"]
+        return [f"{name}: differs from character {at + 1}: '{_around(old, at)}' -> '{_around(new, at)}'"]
     return [f"{name}: {_short(old)} -> {_short(new)}"]
+
+
+def _around(text: str, at: int) -> str:
+    """`text` from 40 characters before `at` to 60 after, escaped as repr escapes it."""
+    lo = max(0, at - 40)
+    return ("…" if lo else "") + repr(text[lo:at + 60])[1:-1] + ("…" if len(text) > at + 60 else "")
 
 
 def _short(value: Any, most: int = 120) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.thinking import is_truncated, split_think
-from evalkit.trace._answers import Candidate, find_candidates, normalize
+from evalkit.trace._answers import Candidate, find_candidates, normalize, readings
 from evalkit.trace._acts import Act, Episode, episodes, model_acts, rule_acts
 from evalkit.trace._markers import format_tags, rule_hits, scan_sentences
 from evalkit.trace._rules import KINDS, Rule, compiled
@@ -100,7 +100,8 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     split = split_think(text, think_open, think_format)
     truncated = is_truncated(text, finish_reason, think_open, think_format)
     think_end = _think_end(text, split)
-    candidates = tuple(find_candidates(text))
+    found, first_step = readings(text)
+    candidates = tuple(found)
     # No think block: the whole text is the answer, and any reflection in it is still reflection.
     think_start = split.think_start if split.has_think else 0
     stop = think_end if split.has_think else len(text)
@@ -109,7 +110,7 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     if detector == "model":
         from evalkit.trace._model import LABELS, sentence_features
 
-        feats = sentence_features(text, sents, hits, _first_step(text), stop)
+        feats = sentence_features(text, sents, hits, first_step, stop)
         # rows the model was fitted with are its features; only rows it never saw are left to the table
         acts, at = model_acts(text, sents, hits, model.probabilities(feats), model.threshold, LABELS, (acts, at),
                               model.known_rows)
@@ -117,7 +118,8 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     if not truncated:
         # The final answer: the last one stated after the think block (the whole text when there is none),
         # else a short answer text as it is.
-        in_answer = find_candidates(text, split.answer_start, merge=False) if split.answer.strip() else []
+        # every "So … = N" of the answer, as before: after the thinking, a concluding step is the answer
+        in_answer = find_candidates(text, split.answer_start, merge=False, steps="all") if split.answer.strip() else []
         if in_answer:
             final = in_answer[-1].answer
         elif split.answer.strip() and len(split.answer.strip()) <= 200:

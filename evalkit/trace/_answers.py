@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from evalkit.latex import find_boxed
 
@@ -25,16 +27,22 @@ ANSWER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
                              + _VALUE_END, re.IGNORECASE)),
     ("final_zh", re.compile(r"(?:答案|结果)(?:是|为|应该是)\s*" + _VALUE + _VALUE_END)),
 )
-# "So answer: 9." (no space before the colon; `answer_is` wants one). Not in the reading the reflection model was
-# fitted with (steps="all").
-_ANSWER_COLON = re.compile(r"answer:\s*(?:\*\*)?" + _VALUE + _VALUE_END, re.IGNORECASE)
-# A concluding step: "So, 188 - 98 = 90.", "Therefore, the number of ways is 588." The pattern starts with a
+# Rows added after the reflection model was fitted: read by steps="answers", not by the model's steps="all".
+LATER_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
+    ("answer_is", re.compile(r"answer:\s*(?:\*\*)?" + _VALUE + _VALUE_END, re.IGNORECASE)),  # "So answer: 9."
+)
+# A concluding step: "So, 188 - 98 = 90.", "Therefore, the number of ways is 588." Each pattern starts with a
 # literal "=" or a short verb (fast to scan for); the sentence's opening words are checked after. No two runs of white
 # space touch: four that did made `x = 5` and 500 spaces before a word take 34 s.
 _LOOK_END = r"(?=(?:\s*\$)?(?:\s*\))?(?:\s*(?:\\\]|\\\)))?\s*(?:(?:[.!]\s*)?$|\.\s{END}))"
-_EQ_END = re.compile(r"=\s*" + _VALUE + _LOOK_END.format(END=""), re.MULTILINE)  # `=` only, any sentence end
-_STEP_END = re.compile(r"(?P<op>=|\b(?:is|are|equals|gives|get))\s*" + _VALUE + _LOOK_END.format(END=r"|,\s"),
-                       re.MULTILINE)
+_EQ_END = re.compile(r"=\s*" + _VALUE + _LOOK_END.format(END=""), re.MULTILINE)  # the model's reading (steps="all")
+# steps="answers": "= N" and "is N" apart, so that "is \(6 \times 20 = 120\)" is also read as "= 120"; the verb
+# without a leading \b, which made the scan twice as slow (a letter before it is checked after: not "this 5")
+STEP_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
+    ("conclusion_eq", re.compile(r"=\s*" + _VALUE + _LOOK_END.format(END=r"|,\s"), re.MULTILINE)),
+    ("conclusion_is", re.compile(r"(?:is|are|equals|gives|get)\b\s*" + _VALUE + _LOOK_END.format(END=r"|,\s"),
+                                 re.MULTILINE)),
+)
 _CONCLUDES = re.compile(r"[\s*]*(?:so|therefore|thus|hence|total|in total)\b", re.IGNORECASE)
 _NAMES_ANSWER = re.compile(r"[\s*]*(?:the answer|final answer|answer)", re.IGNORECASE)
 _SENTENCE_START = re.compile(r".*(?:\n|[.!?]\s)", re.DOTALL)
@@ -42,12 +50,20 @@ _SENTENCE_START = re.compile(r".*(?:\n|[.!?]\s)", re.DOTALL)
 
 def _conclusions(window: str, pattern: re.Pattern, back: int, answer_too: bool):
     for m in pattern.finditer(window):
-        lo = max(0, m.start() - back)
-        head = _SENTENCE_START.match(window, lo, m.start())
-        begin = head.end() if head else lo
-        if (head or lo == 0) and (_CONCLUDES.match(window, begin, m.start())
-                                  or (answer_too and _NAMES_ANSWER.match(window, begin, m.start()))):
+        if _concludes(window, m, back, answer_too):
             yield m
+
+
+def _concludes(window: str, m: re.Match, back: int, answer_too: bool) -> bool:
+    """Whether the match ends a concluding sentence: one that opens with "So", "Therefore", ... (or, with
+    `answer_too`, "The answer") at most `back` characters before it."""
+    if window[m.start()] != "=" and m.start() and window[m.start() - 1].isalpha():  # a verb inside a word: "this 5"
+        return False
+    lo = max(0, m.start() - back)
+    head = _SENTENCE_START.match(window, lo, m.start())
+    begin = head.end() if head else lo
+    return bool((head or lo == 0) and (_CONCLUDES.match(window, begin, m.start())
+                                       or (answer_too and _NAMES_ANSWER.match(window, begin, m.start()))))
 
 
 @dataclass(frozen=True)
@@ -79,41 +95,95 @@ def normalize(answer: str) -> str:
     return a
 
 
+# One value spelled another way: `1/2` and `\\frac{1}{2}`, `6.07\\%` and `6.07`, `90^\\circ` and `90`. Only to tell
+# whether a concluding step states a value the trace states as its answer (the verifier judges each candidate).
+_SPELLINGS = ((re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}"), r"\1/\2"), (re.compile(r"\\frac(\d)(\d)"), r"\1/\2"),
+              (re.compile(r"\\?%|\^\{?\\circ\}?|\\[,!]|\\left|\\right"), ""))
+
+
+@functools.lru_cache(maxsize=4096)  # a trace states few values, many times
+def value_key(answer: str) -> str:
+    key = normalize(answer)
+    for pattern, repl in _SPELLINGS:
+        key = pattern.sub(repl, key)
+    return key
+
+
+Steps = Literal["answers", "all"]
+
+
 def find_candidates(text: str, start: int = 0, end: int | None = None, merge: bool = True,
-                    steps: str = "answers") -> list[Candidate]:
+                    steps: Steps = "answers") -> list[Candidate]:
     """Candidate answers in `text[start:end]`, in order of where they end. merge: a restatement of
-    the previous candidate (same normalized text) is dropped, so the list shows changes of mind.
+    the previous candidate (the same value: `1/2` restates `\\frac{1}{2}`) is dropped, so the list shows changes of mind.
 
     Stated answers (a box, "the answer is", "答案是") always count. A concluding step ("So, 756 - 168 = 588.",
-    "Therefore, the number of bits is 19.") counts where its value is one the window states as an answer somewhere,
-    before or after (`steps="answers"`): there it is where the model reached or restated that answer; any other is
-    almost always a step's result ("So, c = -755/288."), not a change of mind (bench/trace/results/candidates.md:
-    on R1-family traces labelled by hand, 18-29% of the concluding equations read before were answers). `steps="all"`
-    is the earlier reading, every "So … = N", which the reflection model's features were fitted on.
+    "Therefore, the number of bits is 19.") counts where its value is one the window states as an answer
+    (`steps="answers"`): there it is where the model reached or restated that answer; any other is almost always
+    a step's result ("So, c = -755/288."), not a change of mind (bench/trace/results/candidates.md: on R1-family
+    traces labelled by LLM agents under tests/data/traces/CANDIDATE_RUBRIC.md, 18-29% of the concluding
+    equations read before were answers). The answers are those of the window, before or after the step: pass the
+    text up to a point as `end` to read only what was stated by then. `steps="all"` is the earlier reading, every
+    "So … = N", which the reflection model's features were fitted on.
     """
+    if steps not in ("answers", "all"):
+        raise ValueError(f"steps: expected 'answers' or 'all', got {steps!r}")
     end = len(text) if end is None else end
     window = text[start:end]
+    found = _stated(window, start, ANSWER_PATTERNS + (LATER_PATTERNS if steps == "answers" else ()))
+    found += _eq_steps(window, start) if steps == "all" else _answer_steps(window, start, found)
+    return _ordered(found, merge)
+
+
+def readings(text: str) -> tuple[list[Candidate], int | None]:
+    """(find_candidates(text), where the first candidate of `steps="all"` ends, None without one), reading the
+    stated answers once: the analyzer needs both, the trajectory and the reflection model's feature."""
+    older = _stated(text, 0, ANSWER_PATTERNS)
+    later = _stated(text, 0, LATER_PATTERNS, boxes=False)
+    first = _ordered(older + _eq_steps(text, 0), merge=False)[:1]
+    stated = older + later
+    return _ordered(stated + _answer_steps(text, 0, stated), merge=True), first[0].end if first else None
+
+
+def _stated(window: str, start: int, patterns: tuple[tuple[str, re.Pattern], ...],
+            boxes: bool = True) -> list[Candidate]:
+    """The answers `patterns` find in `window`, and its boxes."""
     found: list[Candidate] = []
-    for a, b, content in find_boxed(window):
-        if content.strip():
-            found.append(Candidate(content.strip(), "boxed", start + a, start + b))
-    for name, pattern in ANSWER_PATTERNS + ((("answer_is", _ANSWER_COLON),) if steps != "all" else ()):
+    if boxes:
+        for a, b, content in find_boxed(window):
+            if content.strip():
+                found.append(Candidate(content.strip(), "boxed", start + a, start + b))
+    for name, pattern in patterns:
         for m in pattern.finditer(window):
             found.append(Candidate(m.group("v").strip(), name, start + m.start("v"), start + m.end("v")))
-    if steps == "all":
-        for m in _conclusions(window, _EQ_END, 160, False):
-            found.append(Candidate(m.group("v").strip(), "conclusion_eq", start + m.start("v"), start + m.end("v")))
-    elif found:
-        stated = {normalize(c.answer) for c in found}
-        for m in _conclusions(window, _STEP_END, 200, True):
+    return found
+
+
+def _eq_steps(window: str, start: int) -> list[Candidate]:
+    return [Candidate(m.group("v").strip(), "conclusion_eq", start + m.start("v"), start + m.end("v"))
+            for m in _conclusions(window, _EQ_END, 160, False)]
+
+
+def _answer_steps(window: str, start: int, stated: list[Candidate]) -> list[Candidate]:
+    """The concluding steps whose value is one of the `stated` answers (`steps="answers"`)."""
+    if not stated:
+        return []
+    keys = {value_key(c.answer) for c in stated}
+    out = []
+    for name, pattern in STEP_PATTERNS:
+        for m in pattern.finditer(window):
             value = m.group("v").strip()
-            if normalize(value) in stated:
-                rule = "conclusion_eq" if m.group("op") == "=" else "conclusion_is"
-                found.append(Candidate(value, rule, start + m.start("v"), start + m.end("v")))
-    found.sort(key=lambda c: (c.end, c.start))
+            if value_key(value) in keys and _concludes(window, m, 200, True):  # the cheap test first
+                out.append(Candidate(value, name, start + m.start("v"), start + m.end("v")))
+    return out
+
+
+def _ordered(found: list[Candidate], merge: bool) -> list[Candidate]:
+    """In order of where they end; one overlapping an earlier one is dropped, and with `merge` a restatement."""
+    found = sorted(found, key=lambda c: (c.end, c.start))
     out: list[Candidate] = []
     for c in found:
-        if out and (c.start < out[-1].end or (merge and normalize(out[-1].answer) == normalize(c.answer))):
+        if out and (c.start < out[-1].end or (merge and value_key(out[-1].answer) == value_key(c.answer))):
             continue
         out.append(c)
     return out

@@ -294,6 +294,8 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
         return [Verdict.infra_error(f"the {name} verifier is still running an earlier batch that took longer "
                                     f"than {deadline_s:g} s")] * len(items)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a verifier must not raise (nor exit): its items stay unjudged
+        if is_from_caller(e):
+            raise
         return [Verdict.infra_error(f"the {name} verifier failed: {type(e).__name__}: {e}")] * len(items)
     if verdicts is None:
         return [Verdict.infra_error(f"the {name} verifier did not return within {deadline_s:g} s")] * len(items)
@@ -383,6 +385,20 @@ def verifier_busy(verifier: Any) -> bool:
     return stuck is not None and stuck.is_alive()
 
 
+def from_caller(e: BaseException) -> BaseException:
+    """`e`, marked as raised by the caller's signal handler while evalkit waited: `is_from_caller` then says so,
+    and the handlers that keep a verifier's or a reward's own errors from reaching the caller pass it on."""
+    try:
+        e.__evalkit_from_caller__ = True  # type: ignore[attr-defined]
+    except AttributeError:  # an exception without a __dict__
+        pass
+    return e
+
+
+def is_from_caller(e: BaseException) -> bool:
+    return getattr(e, "__evalkit_from_caller__", False) is True
+
+
 class _StillBusy(Exception):
     """The verifier has not returned from an earlier call that overran its deadline."""
 
@@ -407,7 +423,13 @@ def _call_bounded(verifier: Any, items: list[VerifyItem], deadline_s: float | No
     # a thread, not a process: a plugin need not pickle; one that hangs is left behind (daemon)
     worker = threading.Thread(target=call, daemon=True, name="evalkit-verify")
     worker.start()
-    worker.join(deadline_s)
+    try:
+        worker.join(deadline_s)
+    except BaseException as e:
+        # raised by the caller's own signal handler while this thread waited (its alarm, a watchdog): the
+        # caller's to catch, not a verifier fault; the call goes on as one that overran
+        _BUSY[id(verifier)] = worker
+        raise from_caller(e)
     if worker.is_alive():
         _BUSY[id(verifier)] = worker
         return None
