@@ -143,6 +143,20 @@ def test_the_callers_own_alarm_handler_raises_to_the_caller_not_into_the_verdict
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
     assert math_reward(completions=["\\boxed{2}"], answer=["2"]) == [1.0]  # once the abandoned batch is done
+    # a batch of math and code rows is checked by two groups side by side: the watchdog fired while this thread
+    # waited on them, and was taken for a group's failure (every row unjudged, "veRL compute_score failed")
+    from evalkit.rewards.verl import compute_score_batch
+
+    code = json.dumps({"style": "stdio", "cases": [{"input": "", "output": "1"}]})
+    signal.signal(signal.SIGALRM, watchdog)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(TimeoutError, match="the caller's watchdog"):
+            compute_score_batch(["math"] * 4 + ["code"], slow + ["```python\nprint(1)\n```"], ["4"] * 4 + [code],
+                                [{}] * 5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def test_answers_unchecked_at_the_batch_deadline_score_zero_timeout():

@@ -731,8 +731,10 @@ def test_a_concluding_answer_after_the_thinking_is_the_final_answer():
         calls.extend(pairs)
         return [a.strip("$ ") == g for a, g in pairs]
 
-    stats = analyze("<think>\nx + 3 = 10.\n</think>\nTherefore, x = 7.", "7", verifier)
-    assert stats.final_correct is True and ("7", "7") in calls
+    for answer in ("Therefore, x = 7.", "So the total is 7.", "Answer: 7", "As computed.\nFinal answer: 7"):
+        calls.clear()
+        stats = analyze(f"<think>\nx + 3 = 10.\n</think>\n{answer}", "7", verifier)
+        assert stats.final_correct is True and ("7", "7") in calls, (answer, calls)
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict, last_user_message
-from evalkit.verifiers.base import (VerifyItem, best_verdict, golds_for, is_from_caller, readable_golds, rules_verifier,
-                                    verifier_factory)
+from evalkit.verifiers.base import (VerifyItem, best_verdict, from_caller, golds_for, is_from_caller, readable_golds,
+                                    rules_verifier, verifier_factory)
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -112,8 +112,16 @@ def verdicts_side_by_side(groups: Sequence[Callable[[], list[Verdict]]]) -> list
         return [group() for group in groups]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="evalkit-reward-group") as pool:
-        return list(pool.map(lambda group: group(), groups))
+    pool = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="evalkit-reward-group")
+    futures = [pool.submit(group) for group in groups]
+    try:
+        return [future.result() for future in futures]
+    except BaseException as e:
+        if not any(f.done() and not f.cancelled() and f.exception() is e for f in futures):
+            raise from_caller(e)  # the caller's signal handler, while this thread waited: not a group's failure
+        raise
+    finally:
+        pool.shutdown(wait=False)  # the groups are done, or the caller's exception goes to it now
 
 
 def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any] | None = None,

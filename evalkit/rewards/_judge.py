@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from evalkit.types import Verdict
-from evalkit.verifiers.base import (LONGEST_S, VerifyItem, is_from_caller, limit_options, verifier_factory,
-                                    verify_checked, verify_in_chunks)
+from evalkit.verifiers.base import (LONGEST_S, VerifyItem, from_caller, is_from_caller, limit_options,
+                                    verifier_factory, verify_checked, verify_in_chunks)
 
 log = logging.getLogger("evalkit.rewards")
 
@@ -160,12 +160,12 @@ def _together(verifier: str, options_key: str, options: dict[str, Any], limits: 
         try:
             while len(call.results) < call.wanted and not call.leads:
                 _turn.wait()
-        except BaseException:  # interrupted while waiting: leave, and pass on the lead if it was ours
+        except BaseException as e:  # interrupted while waiting (the caller's signal handler): leave, pass on the lead
             if call in group.waiting:
                 group.waiting.remove(call)
             if call.leads:
                 _hand_over(group)
-            raise
+            raise from_caller(e)
     if call.leads:
         try:
             _lead_round(group, verifier, options_key, options, limits)

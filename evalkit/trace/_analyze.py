@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.thinking import is_truncated, split_think
-from evalkit.trace._answers import Candidate, find_candidates, normalize, readings
+from evalkit.trace._answers import Candidate, answer_section, normalize, readings
 from evalkit.trace._acts import Act, Episode, episodes, model_acts, rule_acts
 from evalkit.trace._markers import format_tags, rule_hits, scan_sentences
 from evalkit.trace._rules import KINDS, Rule, compiled
@@ -118,8 +118,7 @@ def _parse(completion: str, gold: Any, think_open: bool, finish_reason: str | No
     if not truncated:
         # The final answer: the last one stated after the think block (the whole text when there is none),
         # else a short answer text as it is.
-        # every "So … = N" of the answer, as before: after the thinking, a concluding step is the answer
-        in_answer = find_candidates(text, split.answer_start, merge=False, steps="all") if split.answer.strip() else []
+        in_answer = answer_section(text, split.answer_start) if split.answer.strip() else []
         if in_answer:
             final = in_answer[-1].answer
         elif split.answer.strip() and len(split.answer.strip()) <= 200:
@@ -159,8 +158,7 @@ def reflection_features(completion: str, think_open: bool = False, rules: Iterab
 def _first_step(text: str) -> int | None:
     """Where the first stated answer or concluding step ends, read as the reflection model was fitted
     (every "So … = N", `find_candidates(steps="all")`); None without one."""
-    first = find_candidates(text, steps="all")
-    return first[0].end if first else None
+    return readings(text)[1]
 
 
 def _positions(text: str, tokenizer: Any) -> tuple[str, Callable[[int], int]]:

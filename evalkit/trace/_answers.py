@@ -101,8 +101,17 @@ _SPELLINGS = ((re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}"), r"\1/\2"), (re.com
               (re.compile(r"\\?%|\^\{?\\circ\}?|\\[,!]|\\left|\\right"), ""))
 
 
-@functools.lru_cache(maxsize=4096)  # a trace states few values, many times
 def value_key(answer: str) -> str:
+    # a trace states few values, many times; a long box (a loop, a proof) is read once, not kept
+    return _short_value_key(answer) if len(answer) <= 200 else _value_key(answer)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_value_key(answer: str) -> str:
+    return _value_key(answer)
+
+
+def _value_key(answer: str) -> str:
     key = normalize(answer)
     for pattern, repl in _SPELLINGS:
         key = pattern.sub(repl, key)
@@ -143,6 +152,17 @@ def readings(text: str) -> tuple[list[Candidate], int | None]:
     first = _ordered(older + _eq_steps(text, 0), merge=False)[:1]
     stated = older + later
     return _ordered(stated + _answer_steps(text, 0, stated), merge=True), first[0].end if first else None
+
+
+def answer_section(text: str, start: int) -> list[Candidate]:
+    """The candidates of a completion's answer, the text from `start` (after its thinking), in order, none merged:
+    its stated answers and every concluding "So … = N" or "So … is N": after the thinking, a concluding step is the
+    answer."""
+    window = text[start:]
+    steps = [Candidate(m.group("v").strip(), name, start + m.start("v"), start + m.end("v"))
+             for name, pattern in STEP_PATTERNS for m in _conclusions(window, pattern, 200, True)]
+    return _ordered(_stated(window, start, ANSWER_PATTERNS + LATER_PATTERNS) + _eq_steps(window, start) + steps,
+                    merge=False)
 
 
 def _stated(window: str, start: int, patterns: tuple[tuple[str, re.Pattern], ...],
