@@ -274,7 +274,7 @@ def _unfinished(run_dir: Path) -> tuple[str, ...]:
     problems never sampled are in no file, and a problem cut short has fewer samples than the rest."""
     last = None
     try:
-        lines = (run_dir / "invocations.jsonl").read_text("utf-8").splitlines()
+        lines = RunDir(run_dir).invocations_path.read_text("utf-8").splitlines()
     except OSError:
         return ()
     for line in lines:

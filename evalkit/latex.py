@@ -12,6 +12,22 @@ _HASHES = re.compile(r"####\s*(.*?)\s*$", re.S)
 _SIGNIFICANT = re.compile(r"^[-+]?0*\.?0*|\.")  # what is not a significant digit of a repr's mantissa
 
 
+# One value's spellings made one (`spelling_key`): fraction commands, bare one-character arguments, sizing and
+# spacing commands, white space, thousands separators.
+_SPELLINGS = ((re.compile(r"\\[dt]frac"), r"\\frac"), (re.compile(r"\\frac\s*(\w)\s*(\w)"), r"\\frac{\1}{\2}"),
+              (re.compile(r"\\sqrt\s*(\w)"), r"\\sqrt{\1}"), (re.compile(r"\\left|\\right|\\[,!;: ]|\s|\{,\}"), ""),
+              (re.compile(r"(?<=\d),(?=\d{3}(?!\d))"), ""))
+
+
+def spelling_key(text: str) -> str:
+    """`text` with the spellings one answer is written in made one, for telling restatements apart from other
+    answers by their text: `\\dfrac12`, `\\frac 1 2` and `\\frac{1}{2}`; `2 \\sqrt3` and `2\\sqrt{3}`; `\\left(` and `(`;
+    `1{,}000`, `1,000` and `1000`. No evaluation: `0.5` and `1/2` stay apart."""
+    for pattern, repl in _SPELLINGS:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def find_boxed(text: str) -> list[tuple[int, int, str]]:
     """Every `\\boxed{...}` / `\\fbox{...}` in `text` as (start, end, content), braces balanced
     (a backslash escapes the character after it).

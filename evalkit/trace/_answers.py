@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from evalkit.latex import find_boxed
+from evalkit.latex import find_boxed, spelling_key
 
 # A short answer value: a number (with thousands separators, decimals, a slash fraction), a TeX
 # fraction or root, or a short $...$ expression.
@@ -95,10 +95,10 @@ def normalize(answer: str) -> str:
     return a
 
 
-# One value spelled another way: `1/2` and `\\frac{1}{2}`, `6.07\\%` and `6.07`, `90^\\circ` and `90`. Only to tell
-# whether a concluding step states a value the trace states as its answer (the verifier judges each candidate).
-_SPELLINGS = ((re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}"), r"\1/\2"), (re.compile(r"\\frac(\d)(\d)"), r"\1/\2"),
-              (re.compile(r"\\?%|\^\{?\\circ\}?|\\[,!]|\\left|\\right"), ""))
+# One value spelled another way, beyond latex.spelling_key: `1/2` and `\frac{1}{2}`, `6.07\%` and `6.07`,
+# `90^\circ` and `90`. Only to tell whether a concluding step states a value the trace states as its answer (the
+# verifier judges each candidate).
+_AS_VALUE = ((re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}"), r"\1/\2"), (re.compile(r"\\?%|\^\{?\\circ\}?"), ""))
 
 
 def value_key(answer: str) -> str:
@@ -112,8 +112,8 @@ def _short_value_key(answer: str) -> str:
 
 
 def _value_key(answer: str) -> str:
-    key = normalize(answer)
-    for pattern, repl in _SPELLINGS:
+    key = spelling_key(normalize(answer))
+    for pattern, repl in _AS_VALUE:
         key = pattern.sub(repl, key)
     return key
 

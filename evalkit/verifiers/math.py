@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
+from evalkit.latex import spelling_key
 from evalkit.thinking import THINK_CLOSE, THINK_OPEN, is_truncated, last_close, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers import _mathtext as text
@@ -156,9 +157,7 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
     return _from_boxes(boxes, gold) if boxes else _NOTHING_BOXED
 
 
-_SPELLING = ((re.compile(r"\\[dt]frac"), r"\\frac"), (re.compile(r"\\frac(\w)(\w)"), r"\\frac{\1}{\2}"),
-             (re.compile(r"\\sqrt(\w)"), r"\\sqrt{\1}"), (re.compile(r"\\left|\\right|\\[,!;: ]|\s|\{,\}"), ""),
-             (re.compile(r"(?<=\d),(?=\d{3}(?!\d))"), ""), (re.compile(r"^[A-Za-z]=(?!=)"), ""))
+_NAMED = re.compile(r"^[A-Za-z]=(?!=)")  # `x=4` names the value 4
 
 
 def _restates(said: str, box: str) -> bool:
@@ -166,8 +165,7 @@ def _restates(said: str, box: str) -> bool:
     `\\boxed{2\\sqrt{3}}`, `\\frac{1}{2}` for `\\dfrac{1}{2}`, `1{,}000` for `1000`, `x = 4` or `4.0` for `4`), read from
     the text alone (no sympy here: this runs in the caller's process). A statement it cannot tell apart from a
     box taken back in words ("Wait, actually it is 4") is not a restatement."""
-    for pattern, repl in _SPELLING:
-        said, box = pattern.sub(repl, said), pattern.sub(repl, box)
+    said, box = (_NAMED.sub("", spelling_key(t)) for t in (said, box))
     if said == box:
         return True
     try:
