@@ -161,8 +161,8 @@ def answer_section(text: str, start: int) -> list[Candidate]:
     window = text[start:]
     steps = [Candidate(m.group("v").strip(), name, start + m.start("v"), start + m.end("v"))
              for name, pattern in STEP_PATTERNS for m in _conclusions(window, pattern, 200, True)]
-    return _ordered(_stated(window, start, ANSWER_PATTERNS + LATER_PATTERNS) + _eq_steps(window, start) + steps,
-                    merge=False)
+    # STEP_PATTERNS' "= N" reads every step `_eq_steps` does (a wider sentence end, a longer look back)
+    return _ordered(_stated(window, start, ANSWER_PATTERNS + LATER_PATTERNS) + steps, merge=False)
 
 
 def _stated(window: str, start: int, patterns: tuple[tuple[str, re.Pattern], ...],
