@@ -406,7 +406,7 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 
     path = export_task(task, fmt, out, limit=limit, think_format=think_format, gold_lists=gold_lists)
     click.echo(f"wrote {path} ({fmt})")
-    for note in trainer_notes([load_task(task)], fmt):
+    for note in trainer_notes([load_task(task)]):
         click.echo(note, err=True)
 
 

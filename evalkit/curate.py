@@ -266,7 +266,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
                         budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets,
                         notes=_unfinished(run_dir) + tuple(trainer_notes([spec for spec, _ in tasks
-                                                                          if spec.name in kept_tasks], fmt)))
+                                                                          if spec.name in kept_tasks])))
 
 
 def _unfinished(run_dir: Path) -> tuple[str, ...]:

@@ -983,14 +983,57 @@ def test_export_names_what_the_trainer_must_be_given_itself(toy_task, tmp_path):
     r = CliRunner().invoke(main, ["export", str(spec), "--format", "trl", "--out", str(tmp_path / "t.jsonl")])
     assert r.exit_code == 0, r.output
     assert 'chat template options {"enable_thinking": false}; give the trainer the same' in r.stderr
-    assert 'verified with options {"think_fallback": true}; give the reward the same (TRL: partial(math_reward, ' \
-        in r.stderr
-    # a code task's note names the code reward, which now takes the task's timeout_s from those options
+    # the verifier options travel in the rows (test_a_trl_row_carries_its_tasks_verifier_options): no note for them
+    assert "think_fallback" not in r.stderr
     r = CliRunner().invoke(main, ["export", "mbpp", "--format", "trl", "--out", str(tmp_path / "m.jsonl")])
-    assert r.exit_code == 0 and 'verified with options {"timeout_s": 6}' in r.stderr and "partial(code_reward, " \
-        in r.stderr, r.stderr
+    assert r.exit_code == 0 and "note:" not in r.stderr, r.stderr
     r = CliRunner().invoke(main, ["export", str(toy_task), "--format", "trl", "--out", str(tmp_path / "u.jsonl")])
     assert r.exit_code == 0 and "note:" not in r.stderr
+
+
+def test_a_trl_row_carries_its_tasks_verifier_options(toy_task, tmp_path):
+    # one TRL file of two tasks, one verified with think_fallback (a box left inside the thinking counts): each row is
+    # rewarded as its task is evaluated. TRL rows carried no options, so a file mixing tasks could not be scored so.
+    from datasets import load_dataset
+
+    from evalkit.rewards.export import export_task
+
+    spec = tmp_path / "fallback.yaml"
+    spec.write_text(toy_task.read_text().replace("{local: toy.jsonl}", f"{{local: {toy_task.parent}/toy.jsonl}}")
+                    .replace("name: toy", "name: toy_fallback") + "verifier_options: {think_fallback: true}\n")
+    texts = [export_task(str(path), "trl", tmp_path / f"{i}.jsonl", limit=1).read_text()
+             for i, path in enumerate((toy_task, spec))]
+    (tmp_path / "mixed.jsonl").write_text("".join(texts))
+    rows = load_dataset("json", data_files=str(tmp_path / "mixed.jsonl"), split="train").to_list()
+    assert [r["task"] for r in rows] == ["toy", "toy_fallback"]
+    assert rows[0]["verifier_options"] is None and json.loads(rows[1]["verifier_options"]) == {"think_fallback": True}
+    # the columns as GRPOTrainer passes them to a reward function: every one but the prompt, as keyword lists
+    columns = {key: [row[key] for row in rows] for key in rows[0] if key != "prompt"}
+    boxed_in_thought = "<think>1+1 is \\boxed{2}.</think> I am done."
+    reasons = []
+    assert math_reward([boxed_in_thought] * 2, log_extra=lambda key, values: reasons.append((key, values)),
+                       **columns) == [0.0, 1.0]
+    assert dict(reasons)["math_reward/reason"] == ["no_answer", "correct"]
+
+
+def test_a_verifier_options_column_gives_each_row_its_own(caplog):
+    # a column (a list, a numpy array) of mappings or their JSON text; a row it cannot read is unjudged, alone
+    import numpy as np
+
+    unboxed = "<think>x</think> x = 3, so 3"
+    strict = json.dumps({"require_box": True})
+    for column in ([strict, None], np.array([strict, ""], dtype=object), [{"require_box": True}, float("nan")],
+                   [{"require_box": True, "letters": None}, {"require_box": None}]):  # a struct column's nulls
+        assert math_reward([unboxed] * 2, answer=["3", "3"], verifier_options=column) == [0.0, 1.0], column
+    with caplog.at_level("ERROR", logger="evalkit.rewards"):
+        assert math_reward([unboxed] * 3, answer=["3"] * 3, verifier_options=["{require_box", 5, strict]) == \
+            [None, None, 0.0]
+    assert "verifier_options is not JSON" in caplog.text and "must be a mapping or its JSON text, got int" in caplog.text
+    # the choice verifier's letters, and the math verifier's options in the length-scaled reward
+    assert choice_reward(["Answer: E", "Answer: E"], answer=["E", "E"],
+                         verifier_options=[json.dumps({"letters": "ABCD"}), None]) == [None, 1.0]
+    scaled = cosine_length_reward([unboxed] * 2, answer=["3", "3"], max_len=100, verifier_options=[strict, None])
+    assert scaled[0] < 0 < scaled[1]
 
 
 def test_a_verl_row_carries_its_tasks_verifier_options(toy_task, tmp_path):

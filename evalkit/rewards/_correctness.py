@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows
+from evalkit.rewards._inputs import (completion_text, find_column, is_array, per_row, think_formats,
+                                    think_open_rows)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
 from evalkit.types import Verdict, last_user_message
 from evalkit.verifiers.base import (VerifyItem, best_verdict, from_caller, golds_for, is_from_caller, readable_golds,
@@ -48,7 +50,10 @@ def math_reward(completions: Sequence[Any], *, answer_column: str | None = None,
     per_answer_s / batch_deadline_s: an answer slower to check than its limit, or still unchecked
         at the batch deadline, scores 0 with reason `timeout` (None only where no worker had started by
         then: call `evalkit.rewards.warm_up()` first).
-    verifier_options: options of the math verifier (as in a task spec's `verifier_options`).
+    verifier_options: options of the math verifier (as in a task spec's `verifier_options`). A dataset column of
+        that name gives each row its own, a mapping or its JSON text (what `evalkit export` writes), so one
+        dataset can mix tasks verified with different options; TRL then passes the column under this keyword,
+        so a value bound with `partial` is not seen.
     log_extra / log_metric: given by TRL; the extracted answer and the verdict reason go to the
         completions table as `math_reward/answer` and `math_reward/reason`, and the counts of
         unjudged and timed-out answers to `math_reward/unjudged` and `math_reward/timeout`.
@@ -91,7 +96,8 @@ def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_colu
     score = (lambda v: float(v.score)) if partial else (lambda v: 1.0 if v.correct else 0.0)
     return _reward("code_reward", "code", completions, columns, tests_column, TESTS_COLUMNS,
                    Limits(answer_limit(per_answer_s, verifier_options), batch_deadline_s), verifier_options,
-                   log_extra, log_metric, score=score)
+                   log_extra, log_metric, score=score,
+                   limits_for=lambda options: Limits(answer_limit(per_answer_s, options), batch_deadline_s))
 
 
 def answer_limit(per_answer_s: float | None, verifier_options: Any) -> float:
@@ -125,7 +131,8 @@ def verdicts_side_by_side(groups: Sequence[Callable[[], list[Verdict]]]) -> list
 
 
 def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any] | None = None,
-             limits: Limits = Limits(), options: dict[str, Any] | None = None) -> list[Verdict]:
+             limits: Limits = Limits(), options: Any = None,
+             limits_for: Callable[[dict[str, Any] | None], Limits] | None = None) -> list[Verdict]:
     """The verifier's Verdict for each completion against its gold (None gold: unjudged). Never raises.
 
     golds: the dataset's values; each becomes the verifier's golds the way it declares
@@ -138,8 +145,16 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     `prompts` (TRL's) that end in the format's open marker say the prompt opened thinking, and for chat
     prompts the batch's completions say it (_inputs.think_open_rows). A think format that is not known
     leaves its rows unjudged (logged once).
+    options: the verifier's options, one set for every row; or a column of them, one per row (TRL passes a
+    dataset's `verifier_options` column under that keyword), each a mapping or its JSON text (row_options): rows
+    are grouped by their options and the groups checked side by side under the one deadline; what the batch says
+    (where thinking opened) is read off the whole batch first. limits_for: the limits of a group's options (a code
+    task's `timeout_s`), where the caller gave no limit per answer of its own.
     """
     columns = columns or {}
+    rows = row_options(options, len(completions))
+    if rows is not None:  # a `verifier_options` column: each row is checked with its own
+        return _verdicts_by_options(verifier, completions, golds, columns, limits, rows, limits_for)
     try:
         factory = verifier_factory(verifier)
         accepted = [_row_golds(factory, g) for g in golds]
@@ -181,6 +196,82 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     return out
 
 
+class BadOptions(str):
+    """A row's `verifier_options` that cannot be read: why (its rows are unjudged)."""
+
+
+def row_options(value: Any, n: int) -> list[dict[str, Any] | BadOptions | None] | None:
+    """Each row's verifier options where `value` is a column of them (a list, or an array, aligned with the
+    completions: TRL passes a dataset's `verifier_options` column under the keyword's name); None where `value` is
+    one set of options for every row (a mapping, or None).
+
+    A row's value is a mapping or its JSON text (what `evalkit export` writes). A parquet or `datasets` struct column
+    gives every row every row's keys, null where its task has none: those are left out. None, NaN, an empty text or
+    mapping: no options. Anything else is a BadOptions naming it, and its row is unjudged.
+    """
+    if value is None or isinstance(value, (dict, str, bytes)) or not (isinstance(value, (list, tuple)) or is_array(value)):
+        return None
+    return [_one_row_options(v) for v in per_row(value, n)]
+
+
+def _one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            return BadOptions(f"verifier_options is not JSON ({e}): {value[:80]!r}")
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items() if v is not None} or None
+    return BadOptions(f"verifier_options must be a mapping or its JSON text, got {type(value).__name__} "
+                      f"{str(value)[:80]!r}")
+
+
+_warned_options: set[str] = set()
+
+
+def _verdicts_by_options(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any],
+                         limits: Limits, rows: list[dict[str, Any] | BadOptions | None],
+                         limits_for: Callable[[dict[str, Any] | None], Limits] | None) -> list[Verdict]:
+    """`verdicts` for rows that each carry their own options: one group per set of options, side by side."""
+    n = len(completions)
+    texts = [completion_text(c) for c in completions]
+    try:  # where thinking opened is read off the whole batch, not off each group (think_open_rows)
+        formats = think_formats(columns.get("think_format"), texts, think_open=columns.get("think_open"),
+                                prompts=columns.get("prompts"))
+        opened: list[Any] = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats, texts)
+    except Exception:  # noqa: BLE001 - each group reads its own, as before
+        opened = per_row(columns.get("think_open"), n)
+    sliced = {key: per_row(columns.get(key), n) for key in ("finish_reason", "think_format", "problem", "prompts")}
+    sliced["think_open"] = opened
+    groups: dict[str, list[int]] = {}
+    for i, options in enumerate(rows):
+        key = ("!" + options) if isinstance(options, BadOptions) else json.dumps(options, sort_keys=True, default=str)
+        groups.setdefault(key, []).append(i)
+    out: list[Verdict | None] = [None] * n
+    calls, owners = [], []
+    for idx in groups.values():
+        options = rows[idx[0]]
+        if isinstance(options, BadOptions):
+            if options not in _warned_options:
+                _warned_options.add(options)
+                log.error("evalkit: %s; its rows are unjudged", options)
+            for i in idx:
+                out[i] = Verdict.infra_error(str(options))
+            continue
+        columns_here = {key: [values[i] for i in idx] for key, values in sliced.items()}
+        calls.append(functools.partial(verdicts, verifier, [completions[i] for i in idx], [golds[i] for i in idx],
+                                       columns_here, limits_for(options) if limits_for else limits, options))
+        owners.append(idx)
+    for idx, found in zip(owners, verdicts_side_by_side(calls)):
+        for i, v in zip(idx, found):
+            out[i] = v
+    return [v or Verdict.infra_error("not judged") for v in out]
+
+
 def _row_golds(factory: Any, gold: Any) -> tuple[Any, ...]:
     """The row's golds (golds_for); () where its value cannot be read: that row is unjudged, not the batch."""
     try:
@@ -214,7 +305,11 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
     count goes to `math_judge_reward/unjudged`, and the flips the judge made to `math_judge_reward/flipped`. A reply that does not parse leaves the rule's 0: the
     answer's own text may have derailed the judge, and a policy must not escape its penalty that way.
     """
-    options = judge_reward_options(judge_model, judge_base_url, concurrency, judge_options, verifier_options)
+    rows = row_options(verifier_options, len(completions))
+    options: Any = (judge_reward_options(judge_model, judge_base_url, concurrency, judge_options, verifier_options)
+                    if rows is None else
+                    [row if isinstance(row, BadOptions) else
+                     judge_reward_options(judge_model, judge_base_url, concurrency, judge_options, row) for row in rows])
     columns = {**columns, "problem": problem_texts(columns, problem_column, len(completions))}
     return _reward("math_judge_reward", "math+judge", completions, columns, answer_column, ANSWER_COLUMNS,
                    Limits(per_answer_s, batch_deadline_s), options, log_extra, log_metric)
@@ -259,8 +354,9 @@ def problem_texts(columns: dict[str, Any], column: str | None, n: int) -> list[s
 
 def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[str, Any],
             column: str | None, default_columns: Sequence[str], limits: Limits,
-            options: dict[str, Any] | None, log_extra: Callable | None, log_metric: Callable | None,
-            score: Callable[[Verdict], float] = lambda v: 1.0 if v.correct else 0.0) -> list[float | None]:
+            options: Any, log_extra: Callable | None, log_metric: Callable | None,
+            score: Callable[[Verdict], float] = lambda v: 1.0 if v.correct else 0.0,
+            limits_for: Callable[[dict[str, Any] | None], Limits] | None = None) -> list[float | None]:
     if isinstance(completions, (str, bytes, dict)):  # one text is not a list of completions (as _shaping._count)
         return []
     try:
@@ -274,7 +370,7 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
             log.error("evalkit: %s found no %s column among %s; every answer is unjudged", name, wanted,
                       sorted(k for k in columns if k not in ("trainer_state", "completion_ids", "prompts")))
         golds = per_row(values, n)
-        results = verdicts(verifier, completions, golds, columns, limits, options)
+        results = verdicts(verifier, completions, golds, columns, limits, options, limits_for)
         rewards = [None if v.correct is None else score(v) for v in results]
     except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
         if is_from_caller(e):

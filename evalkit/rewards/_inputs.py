@@ -181,13 +181,13 @@ def per_row(value: Any, n: int, default: Any = None) -> list[Any]:
     """`value` as a list of length `n`: a list is padded or cut, a scalar is repeated."""
     if value is None:
         return [default] * n
-    if isinstance(value, (list, tuple)) or _is_array(value):
+    if isinstance(value, (list, tuple)) or is_array(value):
         values = list(value)
         return (values + [default] * n)[:n]
     return [value] * n
 
 
-def _is_array(value: Any) -> bool:
+def is_array(value: Any) -> bool:
     # numpy / torch / pyarrow sequences, without importing them
     return hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
 

@@ -3,7 +3,8 @@
 TRL (`--format trl`): one row per problem with `prompt` (chat messages: the task's system prompt, if
 any, then the rendered user prompt) and the column its reward reads: `answer` for math and choice
 tasks (`math_reward`, `choice_reward`), `tests` (code-test JSON) for code tasks (`code_reward`); plus
-`problem_id` and `task`. Written as JSON lines, or parquet when PATH ends in `.parquet`.
+`problem_id` and `task`, and `verifier_options` (JSON text, which the rewards read per row) where the spec gives
+them. Written as JSON lines, or parquet when PATH ends in `.parquet`.
 
 veRL (`--format verl`): veRL's parquet schema: `data_source` (the task name), `prompt` (chat
 messages), `ability`, `reward_model` (`{"style": "rule", "ground_truth": ...}`) and `extra_info`
@@ -51,7 +52,10 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         # true where the spec says its prompt opens thinking (the rewards then read a reply cut mid-thought as
         # truncated, as `evalkit run` does); else the rewards read the trainer's template off the completions
         opened = {"think_open": True} if spec.think_open else {}
-        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, **opened, **(extra or {})}
+        # as JSON text: one file of several tasks holds options of other shapes, which one struct column would refuse
+        options = {"verifier_options": json.dumps(spec.verifier_options, sort_keys=True)} if spec.verifier_options else {}
+        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, **opened, **options,
+                **(extra or {})}
     return {
         "data_source": spec.name,
         "prompt": messages,
@@ -69,23 +73,13 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
     }
 
 
-def trainer_notes(specs: Sequence[TaskSpec], fmt: str) -> list[str]:
-    """What a task asks with that its rows in format `fmt` cannot carry, since the trainer reads it
-    from its own settings and not from a row: its chat template options, and (TRL; a veRL row carries
-    them) its verifier options."""
-    notes = []
-    for spec in specs:
-        if spec.chat_template_kwargs:
-            notes.append(f"note: task {spec.name} asks with chat template options {json.dumps(spec.chat_template_kwargs)}"
-                         "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
-                         "data.apply_chat_template_kwargs)")
-        if spec.verifier_options and fmt == "trl":
-            from evalkit.rewards._correctness import REWARD_FOR_VERIFIER
-
-            reward = REWARD_FOR_VERIFIER.get(spec.verifier.rpartition("+")[0] or spec.verifier, "its reward")
-            notes.append(f"note: task {spec.name} is verified with options {json.dumps(spec.verifier_options)}; give "
-                         f"the reward the same (TRL: partial({reward}, verifier_options=...))")
-    return notes
+def trainer_notes(specs: Sequence[TaskSpec]) -> list[str]:
+    """What a task asks with that its rows cannot carry, since the trainer reads it
+    from its own settings and not from a row: its chat template options. (Its verifier options are in
+    every row: TRL's `verifier_options` column, veRL's `extra_info.verifier_options`.)"""
+    return [f"note: task {spec.name} asks with chat template options {json.dumps(spec.chat_template_kwargs)}"
+            "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
+            "data.apply_chat_template_kwargs)" for spec in specs if spec.chat_template_kwargs]
 
 
 # suffixes that name a format evalkit does not write
