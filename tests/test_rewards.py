@@ -604,6 +604,13 @@ def test_shaping_options_of_numpy_numbers_and_a_hard_cutoff_are_taken():
     assert overlong_penalty(completion_ids=ids, max_len=100, cache=0) == [0.0, -1.0]  # no soft zone: a hard cutoff
     assert overlong_penalty(completion_ids=ids, max_len=np.int64(100), cache=np.int64(20)) == [0.0, -1.0]
     assert repetition_penalty(completion_ids=[[5, 5, 5, 5, 5]], ngram_size=np.int64(2)) == [-0.75]
+    # the values are Python floats, as TRL and a JSON log take them, whatever the options' numpy type
+    outputs = (overlong_penalty(completion_ids=[[0] * 90], max_len=np.int32(100), cache=np.int32(20)),
+               repetition_penalty(completion_ids=[[5] * 5], max_penalty=np.float32(-1.0)),
+               cosine_length_reward(["\\boxed{4}", "\\boxed{5}"], answer=["4", "4"], max_len=np.int64(100),
+                                    min_value_correct=np.float32(0.5), max_value_wrong=np.float32(-0.5)))
+    for values in outputs:
+        assert values and all(type(v) is float for v in values), values
 
 
 def test_length_penalties_give_one_value_per_completion_whatever_the_ids():

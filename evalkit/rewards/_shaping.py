@@ -104,7 +104,7 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
         progress = min(length / max(max_len, 1), 1.0)
         lo, hi = ((min_value_correct, max_value_correct) if verdict.correct
                   else (max_value_wrong, min_value_wrong))
-        rewards.append(lo + 0.5 * (hi - lo) * (1.0 + math.cos(progress * math.pi)))
+        rewards.append(float(lo + 0.5 * (hi - lo) * (1.0 + math.cos(progress * math.pi))))
     report("cosine_length_reward", results, log_extra, log_metric)
     return rewards
 
@@ -132,7 +132,7 @@ def overlong_penalty(completions: Sequence[Any] | None = None, completion_ids: S
         if length <= soft_start:
             out.append(0.0)
         elif length <= max_len:
-            out.append((soft_start - length) / cache)
+            out.append(float((soft_start - length) / cache))
         else:
             out.append(-1.0)
     return out
@@ -161,7 +161,7 @@ def repetition_penalty(completions: Sequence[Any] | None = None, completion_ids:
             continue
         grams = list(zip(*(units[i:] for i in range(ngram_size))))
         repeated = 1.0 - len(set(grams)) / len(grams)
-        out.append(repeated * max_penalty if repeated else 0.0)
+        out.append(float(repeated * max_penalty) if repeated else 0.0)
     return out
 
 
