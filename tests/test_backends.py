@@ -1295,6 +1295,17 @@ def test_another_revision_of_the_model_is_another_run(tiny_model, tmp_path):
 
 
 
+def test_a_model_folder_named_with_or_without_its_trailing_slash_resumes_one_run(tiny_model, tmp_path):
+    # a shell completes a folder with a slash: the resume was refused as another model ("model: '…/' -> '…'")
+    common = ["math500", "--backend", "transformers", "--dtype", "float32", "--limit", "1", "-n", "1",
+              "--max-tokens", "4", "--out", "run", "--no-progress"]
+    first = cli("run", *common, "--model", str(tiny_model) + "/", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = cli("run", *common, "-n", "2", "--model", str(tiny_model), cwd=tmp_path)
+    assert again.returncode == 0 and "1 samples new, 1 reused" in again.stdout, again.stdout + again.stderr
+    assert {s["model"] for s in lines(tmp_path / "run" / "samples.jsonl")} == {str(tiny_model) + "/"}
+
+
 def test_anytime_continues_a_run_with_the_revision_it_was_made_with(tiny_model, tmp_path, monkeypatch):
     # anytime built its engine from the model's name alone: the default branch's weights would have
     # continued another checkpoint's traces. Which weights it asks for is what is checked (no hub here

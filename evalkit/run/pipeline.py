@@ -236,6 +236,8 @@ def evaluate(
     plans = [plan_task(spec, n, temperature, top_p, max_tokens, seed, limit, data_source) for spec in specs]
     run_dir = RunDir(Path(out) if out else Path(reports_root) / run_dir_name(
         tasks, model, str(replay_file) if replay_file else None))
+    if model and replay_file is None and not overwrite:
+        model_id = _as_recorded(run_dir, model_id)
     identity = run_identity(plans, model_id, backend, system_prompt, think_prefill, replay_file, replays)
     if revision:  # another revision of the model is another model (a checkpoint pushed as a branch); absent
         # when not given, so runs made before resume
@@ -711,6 +713,19 @@ def _reflection_model(path: str | os.PathLike | None, trace: bool) -> tuple[dict
     model = load_model(str(path))  # InputError naming the file when it is not one
     return {"file": str(Path(path).resolve()), "sha256": model.sha256,
             "trained_on": model.data.get("trained_on")}, model
+
+
+def _as_recorded(run_dir: RunDir, model: str) -> str:
+    """`model` as the run in `run_dir` recorded it, where the two name one local folder but for trailing slashes
+    (`./ckpt/` and `./ckpt`, as a shell completes them): a resume finds its samples, which that name keys."""
+    try:
+        recorded = (run_dir.config() or {}).get("model")
+    except InputError:  # check_identity says what is wrong with it
+        return model
+    if (isinstance(recorded, str) and recorded != model and recorded.rstrip("/") == model.rstrip("/")
+            and model.rstrip("/") and Path(model).is_dir()):
+        return recorded
+    return model
 
 
 def _same_reflection_model(run_dir: RunDir, previous: dict[str, Any], identity: dict[str, Any],
