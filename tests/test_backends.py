@@ -291,6 +291,17 @@ def test_a_broken_model_folder_is_one_line_exit_2_and_no_run_directory(tiny_mode
     assert not (tmp_path / "run").exists()
 
 
+def test_a_max_model_len_past_the_models_positions_is_refused_as_vllm_refuses_it(tiny_model, tmp_path):
+    # it was taken silently: replies ran past the 4,096 positions the model was built for
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "gsm8k", "--backend", "transformers", "--model",
+                        str(tiny_model), "-n", "1", "--limit", "1", "--max-tokens", "4", "--max-model-len", "5000",
+                        "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2, r.stderr
+    assert f"--max-model-len 5000 is more than the 4096 positions {tiny_model} was built for" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+
+
 def test_sigkill_mid_run_then_resume_loses_nothing_and_repeats_nothing(tiny_model, tmp_path):
     args = [sys.executable, "-m", "evalkit", "run", "gsm8k", "--backend", "transformers", "--model", str(tiny_model),
             "-n", "4", "--limit", "5", "--max-tokens", "48", "--dtype", "float32", "--no-progress"]

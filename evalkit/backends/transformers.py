@@ -51,8 +51,13 @@ class TransformersBackend(LocalModel):
                                                       trust_remote_code=trust_remote_code)
         except _LOAD_ERRORS as e:  # no weights, an architecture the installed transformers does not know
             raise InputError(f"{model}: the model cannot be loaded: {_first_line(e)}") from None
+        window = _window(lm)
+        if max_model_len and window and max_model_len > window * _rope_factor(lm):
+            # vLLM refuses the same: positions past those the model was built for give it text it never read
+            raise InputError(f"--max-model-len {max_model_len} is more than the {window} positions {model} was built "
+                             f"for (its config's max_position_embeddings); give at most {window}")
         self.lm = lm.to(self.device).eval()
-        self.max_model_len = max_model_len or _window(self.lm)
+        self.max_model_len = max_model_len or window
         self._stop = threading.Event()
 
     @classmethod
@@ -132,6 +137,13 @@ class _Halt:
         import torch
 
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _rope_factor(lm: Any) -> float:
+    """How far the config's RoPE scaling (YaRN, linear, dynamic) stretches its positions; 1 without it."""
+    scaling = getattr(getattr(lm, "config", None), "rope_scaling", None)
+    factor = scaling.get("factor") if isinstance(scaling, dict) else None
+    return float(factor) if isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 1 else 1.0
 
 
 def _window(lm: Any) -> int | None:
