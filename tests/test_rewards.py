@@ -1023,6 +1023,34 @@ def test_a_trl_row_carries_its_tasks_verifier_options(toy_task, tmp_path):
     assert dict(reasons)["math_reward/reason"] == ["no_answer", "correct"]
 
 
+def test_math_and_choice_rows_in_one_trl_file_are_each_paid_once(toy_task, tmp_path):
+    # both rewards read `answer`: a choice row's boxed letter was paid by math_reward and choice_reward (2.0), and
+    # every math row was counted as a fault of choice_reward's
+    from datasets import load_dataset
+
+    from evalkit.rewards.export import export_task
+
+    (tmp_path / "c.jsonl").write_text(json.dumps({"qid": "q1", "stem": "Which is prime?", "gold": "C"}) + "\n")
+    (tmp_path / "mcq.yaml").write_text(
+        "name: mcq\ndataset: {local: c.jsonl}\nfields: {id: qid, problem: stem, answer: gold}\n"
+        "prompt: '{{ stem }} A) 4 B) 6 C) 7 D) 9'\nverifier: choice\nverifier_options: {letters: ABCD}\n")
+    texts = [export_task(str(path), "trl", tmp_path / f"{i}.jsonl", limit=1).read_text()
+             for i, path in enumerate((toy_task, tmp_path / "mcq.yaml"))]
+    (tmp_path / "mixed.jsonl").write_text("".join(texts))
+    rows = load_dataset("json", data_files=str(tmp_path / "mixed.jsonl"), split="train").to_list()
+    assert [(r["task"], r["verifier"]) for r in rows] == [("toy", "math"), ("mcq", "choice")]
+    columns = {key: [row[key] for row in rows] for key in rows[0] if key != "prompt"}
+    completions = ["<think>x</think> So it is \\boxed{2}.", "<think>x</think> The answer is \\boxed{C}."]
+    metrics: dict[str, float] = {}
+    paid = [math_reward(completions, log_metric=metrics.__setitem__, **columns),
+            choice_reward(completions, log_metric=metrics.__setitem__, **columns)]
+    assert paid == [[1.0, None], [None, 1.0]]
+    assert [metrics[f"{name}/{key}"] for name in ("math_reward", "choice_reward") for key in ("unjudged", "no_gold")] \
+        == [0.0, 1.0, 0.0, 1.0]
+    # a dataset of the user's own, without the column, is read as before
+    assert math_reward(completions, answer=["2", "C"]) == [1.0, 1.0]
+
+
 def test_a_verifier_options_column_gives_each_row_its_own(caplog):
     # a column (a list, a numpy array) of mappings or their JSON text; a row it cannot read is unjudged, alone
     import numpy as np

@@ -369,7 +369,7 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
             wanted = column or " or ".join(default_columns)
             log.error("evalkit: %s found no %s column among %s; every answer is unjudged", name, wanted,
                       sorted(k for k in columns if k not in ("trainer_state", "completion_ids", "prompts")))
-        golds = per_row(values, n)
+        golds = own_rows(verifier, per_row(values, n), columns.get("verifier"))
         results = verdicts(verifier, completions, golds, columns, limits, options, limits_for)
         rewards = [None if v.correct is None else score(v) for v in results]
     except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
@@ -383,6 +383,19 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
 
 
 NO_GOLD = "no gold answer for this row"  # another reward's row in a mixed dataset (a code row to math_reward)
+
+
+def own_rows(verifier: str, golds: list[Any], named: Any) -> list[Any]:
+    """`golds`, less those of rows whose `verifier` column (what `evalkit export` writes) names another built-in
+    reward's verifier: a choice row's `answer` is no gold of `math_reward`'s, which would pay a boxed letter as well
+    as `choice_reward` does. Those rows have no gold here (None; logged as `no_gold`). A row naming a plugin, or
+    none, keeps its gold."""
+    if named is None:
+        return golds
+    ours = verifier.rpartition("+")[0] or verifier
+    names = per_row(named, len(golds))
+    return [None if isinstance(name, str) and (name.rpartition("+")[0] or name) in REWARD_FOR_VERIFIER
+            and (name.rpartition("+")[0] or name) != ours else gold for gold, name in zip(golds, names)]
 
 
 def report(name: str, results: Sequence[Verdict], log_extra: Callable | None, log_metric: Callable | None) -> None:

@@ -13,7 +13,7 @@ import numbers
 import re
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, report, verdicts
+from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, own_rows, report, verdicts
 from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows, token_length
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import NONE, R1, well_formed
@@ -83,7 +83,7 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
     completions = per_row(completions, n)
     try:
         _, values = find_column(columns, [answer_column] if answer_column else ANSWER_COLUMNS)
-        golds = per_row(values, n)
+        golds = own_rows("math", per_row(values, n), columns.get("verifier"))
         results = verdicts("math", completions, golds, columns, Limits(per_answer_s, batch_deadline_s),
                            verifier_options)
     except Exception as e:  # noqa: BLE001 - never raise into the trainer

@@ -3,8 +3,9 @@
 TRL (`--format trl`): one row per problem with `prompt` (chat messages: the task's system prompt, if
 any, then the rendered user prompt) and the column its reward reads: `answer` for math and choice
 tasks (`math_reward`, `choice_reward`), `tests` (code-test JSON) for code tasks (`code_reward`); plus
-`problem_id` and `task`, and `verifier_options` (JSON text, which the rewards read per row) where the spec gives
-them. Written as JSON lines, or parquet when PATH ends in `.parquet`.
+`problem_id`, `task` and `verifier` (a reward leaves the rows of another built-in reward's verifier: math and
+choice rows both hold `answer`), and `verifier_options` (JSON text, which the rewards read per row) where the spec
+gives them. Written as JSON lines, or parquet when PATH ends in `.parquet`.
 
 veRL (`--format verl`): veRL's parquet schema: `data_source` (the task name), `prompt` (chat
 messages), `ability`, `reward_model` (`{"style": "rule", "ground_truth": ...}`) and `extra_info`
@@ -54,8 +55,9 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         opened = {"think_open": True} if spec.think_open else {}
         # as JSON text: one file of several tasks holds options of other shapes, which one struct column would refuse
         options = {"verifier_options": json.dumps(spec.verifier_options, sort_keys=True)} if spec.verifier_options else {}
-        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, **opened, **options,
-                **(extra or {})}
+        # the verifier: in a file of math and choice rows, both rewards read `answer`, and each leaves the other's
+        return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, "verifier": spec.verifier,
+                **opened, **options, **(extra or {})}
     return {
         "data_source": spec.name,
         "prompt": messages,
