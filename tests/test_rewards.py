@@ -847,7 +847,7 @@ def test_export_trl_rows_train_with_math_reward(toy_task, tmp_path):
     user = "Problem (a): What is $1+1$?\nPut the answer in \\boxed{}."
     assert rows[0] == {"prompt": [{"role": "system", "content": "You are a careful mathematician."},
                                   {"role": "user", "content": user}],
-                       "answer": "2", "problem_id": "a", "task": "toy"}
+                       "answer": "2", "problem_id": "a", "task": "toy", "verifier": "math"}
     from datasets import load_dataset
 
     ds = load_dataset("json", data_files=str(out), split="train")
