@@ -45,6 +45,15 @@ def _terminate(signum, frame) -> None:  # noqa: ANN001 - a signal handler's sign
 _RESUMABLE = frozenset({"run", "anytime"})  # commands a rerun resumes
 
 
+MESSAGE_CHARS = 2000  # an error that echoes the value it refuses (a 400 kB option) is cut to what a screen shows
+
+
+def _on_a_screen(message: str) -> str:
+    if len(message) <= MESSAGE_CHARS:
+        return message
+    return f"{message[:MESSAGE_CHARS]}… ({len(message) - MESSAGE_CHARS:,} more characters left out)"
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         ours = (threading.current_thread() is threading.main_thread()
@@ -60,11 +69,11 @@ class _Group(click.Group):
             click.echo(f"{'' if term else chr(10)}evalkit: stopped by {'SIGTERM' if term else 'Ctrl-C'}{saved}", err=True)
             sys.exit(128 + (signal.SIGTERM if term else signal.SIGINT))
         except InputError as e:
-            click.echo(f"evalkit: error: {e}", err=True)
+            click.echo(f"evalkit: error: {_on_a_screen(str(e))}", err=True)
             sys.exit(2)
         except click.BadParameter as e:  # an option's value (a directory given for a file): one line, as ours are
             see = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
-            click.echo(f"evalkit: error: {e.format_message()}{see}", err=True)
+            click.echo(f"evalkit: error: {_on_a_screen(e.format_message())}{see}", err=True)
             sys.exit(2)
         except OSError as e:
             if e.filename is None or e.errno not in _PATH_ERRNOS:
@@ -377,7 +386,7 @@ def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InputError(f"--option {option!r}: expected KEY=VALUE, such as letters=ABCD")
         try:
-            out[key.strip()] = load(value) if value.strip() else value
+            out[key.strip()] = load(value, f"--option {key.strip()}") if value.strip() else value
         except yaml.YAMLError as e:
             raise InputError(f"--option {option!r}: the value is not YAML ({str(e).splitlines()[0]})") from None
     return out

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from evalkit.errors import InputError
 from evalkit.taskspec import builtin_tasks_dir, names_a_file
 from evalkit.yamlfile import key_lines, read_yaml
@@ -52,8 +50,8 @@ def find_suite(name: str) -> Suite | None:
     # a file given by path, whatever its case (`S.YML`) or suffix (`./mysuite`); a bare name is a built-in's first
     if names_a_file(name) and path.is_file():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            data, _ = read_yaml(path, "suite")
+        except InputError:
             return None  # not readable as a suite: the task loader reports it as a task spec
         return _parse_suite(path) if isinstance(data, dict) and "tasks" in data else None
     builtin = suites_dir() / f"{name}.yaml"

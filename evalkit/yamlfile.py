@@ -21,9 +21,14 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[
                               list("-+0123456789."))
 
 
-def load(text: str) -> Any:
-    """`text` read as YAML, with `_Loader` (a task spec's, or a command-line option's value)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+def load(text: str, where: str = "YAML") -> Any:
+    """`text` read as YAML, with `_Loader` (a task spec's, or a command-line option's value). where: what `text`
+    is, for the InputError when its aliases expand it past MAX_VALUES or it nests past MAX_DEPTH."""
+    try:
+        _refuse_expansion(where, yaml.compose(text))
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        raise InputError(f"{where}: malformed YAML: nested more than Python can read") from None
 
 
 def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
@@ -38,7 +43,11 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
     except OSError as e:
         raise InputError(f"{path}: cannot read {what} ({e})") from None
     try:
-        data, node = load(source), yaml.compose(source)
+        node = yaml.compose(source)
+        _refuse_expansion(str(path), node)  # before the loader builds it: aliases of aliases, or one that holds itself
+        data = yaml.load(source, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        raise InputError(f"{path}: malformed YAML: nested more than Python can read") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         if mark is not None and mark.index >= len(source) and getattr(e, "context_mark", None):
@@ -50,6 +59,45 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
         raise InputError(f"{path}{where}: malformed YAML: {problem}") from None
     _refuse_repeated_keys(path, node)
     return data, node
+
+
+MAX_VALUES = 100_000  # values a file may stand for once its aliases are expanded; a task spec holds hundreds
+MAX_DEPTH = 100  # levels of nesting
+
+
+def _refuse_expansion(where: str, root: Any) -> None:
+    """InputError for a tree that its aliases make huge (a "billion laughs": ten lines that stand for 9^10 values,
+    which every walk and every copy of the data would expand), that holds itself (`&x {a: *x}`) or that is nested
+    deeper than MAX_DEPTH. Each node is sized once (its aliases share it), so the check is linear in the file."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            on_path.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[id(node)] > MAX_VALUES:
+                raise InputError(f"{where}:{node.start_mark.line + 1}: its aliases (*name) expand to more than "
+                                 f"{MAX_VALUES:,} values; write the values out, or fewer aliases of aliases")
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in on_path:
+            raise InputError(f"{where}:{node.start_mark.line + 1}: an alias (*name) refers to the value that holds it")
+        on_path.add(id(node))
+        if len(on_path) > MAX_DEPTH:
+            raise InputError(f"{where}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _refuse_repeated_keys(path: Path, node: Any, prefix: str = "") -> None:

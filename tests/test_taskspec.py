@@ -146,6 +146,37 @@ def test_a_yaml_error_on_the_last_line_is_at_that_line_without_a_final_newline(t
     assert r.returncode == 2 and r.stderr.startswith(f"evalkit: error: {where}"), r.stderr
 
 
+LAUGHS = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 12))
+
+
+@pytest.mark.parametrize("tail, where", [
+    # ten lines that stand for 9^11 values: every walk of the tree expanded them (hours at 100% CPU)
+    ("chat_template_kwargs:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + LAUGHS,
+     "t.yaml:10: its aliases (*name) expand to more than 100,000 values"),
+    ("chat_template_kwargs: &x {a: *x}\n", "t.yaml:4: an alias (*name) refers to the value that holds it"),  # RecursionError
+    ("verifier_options: " + "[" * 10000 + "]" * 10000 + "\n", "t.yaml: malformed YAML: nested more than"),
+    ("verifier_options: " + "[" * 150 + "]" * 150 + "\n", "t.yaml:4: nested more than 100 levels deep"),
+])
+def test_yaml_that_aliases_or_nesting_make_huge_is_one_line(tmp_path, tail, where):
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields: {id: id}\n" + tail)
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", "t.yaml", "--completions", "c.jsonl", "--no-progress"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith(f"evalkit: error: {where}"), r.stderr[-2000:]
+
+
+def test_an_option_value_that_aliases_make_huge_is_refused_and_a_long_error_is_cut():
+    laughs = "{a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol], " + ", ".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)) + "}"
+    r = subprocess.run([sys.executable, "-m", "evalkit", "verify", "\\boxed{1}", "1", "--option", f"boxed={laughs}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--option boxed:1: its aliases (*name) expand to more than" in r.stderr, r.stderr[:500]
+    # a refusal that echoes a long value (here 40,000 characters) is cut to a screen; it printed 351 MB
+    r = subprocess.run([sys.executable, "-m", "evalkit", "verify", "\\boxed{1}", "1", "--option",
+                        f"boxed={'x' * 40000}"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "option 'boxed': expected last or all" in r.stderr and len(r.stderr) < 2200
+    assert "more characters left out)" in r.stderr
+
+
 @pytest.mark.parametrize("option", ["per_answer_s", "batch_deadline_s"])
 def test_a_bad_limit_in_verifier_options_is_named_as_the_spec_writes_it(tmp_path, option):
     # the math verifier takes them as `timeout` / `deadline`, the names its error gave
