@@ -413,9 +413,15 @@ def _is_null(value: Any) -> bool:
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     """The jinja environment of prompts and field expressions, where a null value (None, NaN) prints
-    as nothing: not the text "None" or "nan", which would become a gold answer or a prompt's words."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False,
-                             finalize=lambda v: "" if _is_null(v) else v)
+    as nothing: not the text "None" or "nan", which would become a gold answer or a prompt's words.
+
+    Sandboxed, as transformers renders a model's chat template: a task spec is downloaded and shared, and
+    `{{ cycler.__init__.__globals__.os.popen('id').read() }}` in a plain environment ran a shell command. No
+    attribute starting with `_`, no unsafe call, no change to the row's lists and mappings (SecurityError)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
+                                        autoescape=False, finalize=lambda v: "" if _is_null(v) else v)
     env.filters.update(FILTERS)
     return env
 

@@ -164,6 +164,21 @@ def test_yaml_that_aliases_or_nesting_make_huge_is_one_line(tmp_path, tail, wher
     assert r.returncode == 2 and r.stderr.startswith(f"evalkit: error: {where}"), r.stderr[-2000:]
 
 
+@pytest.mark.parametrize("field", ["prompt", "system", "fields.answer"])
+def test_a_template_cannot_reach_python_to_run_commands(tmp_path, field):
+    # a downloaded spec's template ran `id` in a shell through jinja's globals (export exited 0)
+    attack = "{{ cycler.__init__.__globals__.os.popen('touch pwned').read() }}"
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "problem": "1+1?", "answer": "2"}) + "\n")
+    fields = {"id": "id", **({"answer": attack} if field == "fields.answer" else {})}
+    spec = {"name": "t", "dataset": {"local": "d.jsonl"}, "fields": fields,
+            **({field: attack} if field != "fields.answer" else {})}
+    (tmp_path / "t.yaml").write_text(json.dumps(spec))
+    r = subprocess.run([sys.executable, "-m", "evalkit", "export", "t.yaml", "--format", "trl", "--out", "x.jsonl"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "access to attribute '__init__' of 'type' object is unsafe" in r.stderr, r.stderr
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "x.jsonl").exists()
+
+
 def test_an_option_value_that_aliases_make_huge_is_refused_and_a_long_error_is_cut():
     laughs = "{a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol], " + ", ".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)) + "}"
