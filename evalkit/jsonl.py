@@ -54,6 +54,10 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
                     obj = loads(line.rstrip("\r\n"))  # an error at the line's end is named in it, not on the next
                 except json.JSONDecodeError as e:
                     raise InputError(f"{path}:{lineno}: corrupt JSON line ({json_error(e)})") from None
+                except ValueError as e:  # a number Python will not read: an integer of more than 4,300 digits
+                    raise InputError(f"{path}:{lineno}: unreadable JSON line ({str(e)[:200]})") from None
+                except RecursionError:
+                    raise InputError(f"{path}:{lineno}: JSON line nested too deeply to read") from None
                 if not isinstance(obj, dict):
                     raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
                 yield lineno, obj

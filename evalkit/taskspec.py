@@ -869,6 +869,10 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
         if e.msg == "Extra data":  # one object per line
             return list(read_jsonl(path))
         raise InputError(f"{path}: cannot read as json ({e.msg}: line {e.lineno} column {e.colno})") from None
+    except ValueError as e:  # an integer of more than 4,300 digits
+        raise InputError(f"{path}: cannot read as json ({str(e)[:200]})") from None
+    except RecursionError:
+        raise InputError(f"{path}: cannot read as json (nested too deeply)") from None
     if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
         lengths = {column: len(values) for column, values in data.items()}
         if len(set(lengths.values())) > 1:

@@ -220,6 +220,22 @@ def test_corrupt_jsonl_line_is_reported_as_file_and_line(tmp_path):
         load_problems(load_task(str(tmp_path / "t.yaml")))
 
 
+@pytest.mark.parametrize("name, line, says", [
+    ("d.jsonl", '{"problem": "q", "answer": ' + "9" * 5000 + "}", r"d\.jsonl:1: unreadable JSON line \(Exceeds the limit"),
+    ("d.jsonl", '{"problem": "q", "answer": ' + "[" * 50000 + "]" * 50000 + "}",
+     r"d\.jsonl:1: JSON line nested too deeply to read"),
+    ("d.json", '[{"problem": "q", "answer": ' + "9" * 5000 + "}]", r"d\.json: cannot read as json \(Exceeds the limit"),
+    ("d.json", '[{"problem": "q", "answer": ' + "[" * 50000 + "]" * 50000 + "}]",
+     r"d\.json: cannot read as json \(nested too deeply\)"),
+])
+def test_json_python_will_not_read_is_an_input_error_naming_the_line(tmp_path, name, line, says):
+    # a 5,000-digit integer (ValueError) or 50,000 nested lists (RecursionError) was a traceback, exit 1
+    (tmp_path / name).write_text(line + "\n")
+    (tmp_path / "t.yaml").write_text(f"name: t\ndataset: {{local: {name}}}\n")
+    with pytest.raises(InputError, match=says):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
 def test_errors_found_while_loading_name_the_spec_line(tmp_path):
     (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "problem": "q", "answer": "1", "level": "x"}) + "\n")
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields:\n  id: id\n"

@@ -177,5 +177,5 @@ def _warm_up_first(path: str | Path, default: str) -> None:
         start = getattr(verifier_factory(json.loads(first).get("verifier", default)), "warm_up", None)
         if start is not None:
             start()
-    except (OSError, ValueError, TypeError, AttributeError, KeyError):  # TypeError: a verifier that is not a name
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, RecursionError):  # TypeError: not a name
         pass  # read_pairs and verify_pairs report what is wrong with the file
