@@ -45,5 +45,5 @@ def test_noise_from_a_real_judge_is_counted_unparsed_and_never_flips(tiny_judge,
 def test_doctor_survives_a_noisy_judge(tiny_judge):
     lines: list[str] = []
     result = judge_doctor("tiny", tiny_judge, max_tokens=24, echo=lines.append)
-    assert result.faults == 0 and len(result.rows) == 9
+    assert result.faults == 0 and len(result.rows) == 10
     assert "attacks flipped the judge" in lines[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -91,12 +92,33 @@ def bounded(text: str, limit: int, keep: Literal["head", "tail"]) -> str:
     return text[:limit] + "\n" + mark if keep == "head" else mark + "\n" + text[-limit:]
 
 
-_TAG_LIKE = re.compile(r"<(/?)((?:answer|problem|reference)-[0-9a-f]*)", re.I)
+@lru_cache(maxsize=1)
+def _tag_like() -> re.Pattern:
+    """What reads as the start of one of our fences, `<answer-`, `</problem-`, `<reference-`, to a judge that folds
+    look-alikes: each character also as any other that NFKC makes it (the fullwidth `＜`, the small `﹤`, `ａ`, the
+    mathematical `𝐚`, upper or lower case), with invisible characters (a zero-width space, a soft hyphen) or white
+    space between any two. The classes are built once, from the Basic Multilingual Plane and the mathematical
+    letters."""
+    folds: dict[str, set[str]] = {}
+    for code in (*range(0x10000), *range(0x1D400, 0x1D800)):
+        char = chr(code)
+        folded = unicodedata.normalize("NFKC", char).lower()
+        if len(folded) == 1 and folded in "<-/abcdefilmnoprsw":
+            folds.setdefault(folded, set()).add(char)
+    invisible = "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Cf")
+    gap = f"[\\s{re.escape(invisible)}]*"
+
+    def one(char: str) -> str:
+        return "[" + "".join(re.escape(c) for c in sorted(folds.get(char, set()) | {char, char.upper()})) + "]"
+
+    words = "|".join(gap.join(one(c) for c in word) for word in ("answer", "problem", "reference"))
+    return re.compile(f"{one('<')}(?={gap}(?:{one('/')}{gap})?(?:{words}){gap}{one('-')})")
 
 
 def _defuse(text: str) -> str:
-    # Anything shaped like one of our fences loses its bracket, so even a lucky guess closes nothing.
-    return _TAG_LIKE.sub(lambda m: "‹" + m.group(1) + m.group(2), text)
+    # Anything shaped like one of our fences loses its bracket, so even a lucky guess closes nothing; so does one a
+    # judge would read as ours once it folds look-alike and invisible characters.
+    return _tag_like().sub("‹", text)
 
 
 def build_messages(rubric: Rubric, problem: str, gold: str, answer: str,
