@@ -260,9 +260,19 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             # each chunk's probes are on disk once generated: a kill loses at most the chunk in flight
             if kept:  # a kill mid-line left part of one: appends start on a fresh line
                 cut_partial_line(run_dir / GENERATED)
-            with open(run_dir / GENERATED, "a" if kept else "w", encoding="utf-8") as sink:
+            from evalkit.run.rundir import append_whole, named_error
+
+            # unbuffered: a write the disk refused is not tried again when the file is closed
+            with open(run_dir / GENERATED, "ab" if kept else "wb", buffering=0) as sink:
+                def append(text: str) -> None:
+                    try:
+                        append_whole(sink, text.encode("utf-8"))
+                    except OSError as e:  # a full disk: the probes written before stay whole
+                        raise named_error(e, run_dir / GENERATED, "the probes written before are kept: rerun "
+                                          "the same command to resume") from None
+
                 if not kept:
-                    sink.write(jsonl.dumps({"header": header}, default=str) + "\n")
+                    append(jsonl.dumps({"header": header}, default=str) + "\n")
                 for at in range(0, len(todo), PROBE_CHUNK):
                     chunk = todo[at:at + PROBE_CHUNK]
                     cuts = {i: (s, b, cut) for s, b, _, cut, i, _ in chunk}
@@ -270,9 +280,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
                     for i, probe in _generate(engine, config, chunk, answer_tokens, answer_cue):
                         probes[i] = probe
                         lines.append(jsonl.dumps({"key": _probe_key(*cuts[i]), "probe": probe.to_dict()}) + "\n")
-                    sink.write("".join(lines))
-                    sink.flush()
-                    os.fsync(sink.fileno())
+                    append("".join(lines))
     finally:
         if own and engine is not None:
             engine.close()
@@ -298,17 +306,18 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     units = list(dict.fromkeys(r["unit"] for r in results))
     unit = units[0] if len(units) == 1 else "mixed: " + "; ".join(
         f"{u} for {', '.join(r['model'] for r in results if r['unit'] == u)}" for u in units)
-    with open(run_dir / "anytime.jsonl.tmp", "w", encoding="utf-8") as f:
+    from evalkit.run.rundir import write_whole
+
+    kept = "the run's samples and probes made so far are kept: rerun the same command to resume"
+    with write_whole(run_dir / "anytime.jsonl", kept, encoding="utf-8") as f:
         for p in probes:
             f.write(jsonl.dumps(p.to_dict()) + "\n")
-    os.replace(run_dir / "anytime.jsonl.tmp", run_dir / "anytime.jsonl")
     summary = {"budgets": list(budget_list), "generated": generate, "unit": unit, "counted_with": counted_with,
                "results": results}
     if generate:  # what each probe's answer was given: the curve depends on it
         summary.update(answer_tokens=answer_tokens, answer_cue=answer_cue)
-    tmp = run_dir / "anytime.json.tmp"
-    tmp.write_text(jsonl.dumps(summary, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, run_dir / "anytime.json")
+    with write_whole(run_dir / "anytime.json", kept, encoding="utf-8") as f:
+        f.write(jsonl.dumps(summary, indent=1, default=str))
     existing = rd.results()
     if existing is not None:
         by = {(r["task"], r["model"]): r for r in results}

@@ -7,8 +7,10 @@ formats DESIGN.md fixes: config.json, samples.jsonl, results.json. Screenshots g
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -377,6 +379,31 @@ def test_cli_report_renders_one_run_or_compares_several(runs, tmp_path):
     # json's message and its column, once ("Unterminated string starting at at column"), and no advice to resume
     assert re.search(r"not valid JSON \([A-Za-z ]+[a-z] at column \d+\); fix or remove that line", res.output), res.output
     assert " at at " not in res.output and "resume" not in res.output
+
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small file system that fills up")
+def test_a_report_on_a_full_disk_is_one_line_and_leaves_no_temp_file(runs, tmp_path):
+    # a traceback ending in "OSError: [Errno 28] No space left on device", exit 1, and index.html.tmp left
+    # behind, keeping the disk full
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]
+    if subprocess.run(mount, capture_output=True, check=False).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (disk / "filler").write_bytes(bytes(60 * 1024))
+        for args, out in (([str(runs["b"])], disk / "index.html"),
+                          ([str(runs["a"]), str(runs["b"])], disk / "cmp.html")):
+            before = {p.name: p.stat().st_mtime_ns for p in runs["b"].iterdir()}
+            res = CliRunner().invoke(main, ["report", *args, "--out", str(out)])
+            assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+            assert res.output == (f"evalkit: error: {out}: No space left on device (the run's files are unchanged "
+                                  f"and {out.name} is as it was)\n")
+            assert [p.name for p in disk.iterdir()] == ["filler"]  # no temp file keeps the disk full
+            assert {p.name: p.stat().st_mtime_ns for p in runs["b"].iterdir()} == before
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_report_of_a_real_demo_run_highlights_the_analyzers_markers(page, tmp_path):

@@ -18,6 +18,7 @@ from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, run_files, runs_around
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
+from evalkit.run.rundir import write_whole
 
 __all__ = ["write_compare", "write_report"]
 
@@ -42,17 +43,17 @@ def _asset(name: str) -> str:
 
 
 def _write_atomic(out: Path, head: str, blobs, tail: str) -> None:
-    """Stream the page (the chunks can be tens of MB) to a temp file, then move it into place."""
-    tmp = out.with_name(out.name + ".tmp")
+    """Stream the page (the chunks can be tens of MB) to a temp file, then move it into place. A write that
+    fails (a full disk) leaves `out` as it was and no temp file, and is an OSError naming `out`."""
+    kept = f"the run's files are unchanged and {out.name} is as it was"
     # errors: a file name that is not UTF-8, shown on the page, is written with its odd bytes as escapes
-    with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:
+    with write_whole(out, kept, encoding="utf-8", errors="backslashreplace", newline="\n") as f:
         f.write(head)
         for i, blob in enumerate(blobs):
             f.write(f'<script type="application/x-evalkit" id="ek-c{i}" data-n="{blob.n_bytes}">')
             f.write(blob.text)
             f.write("</script>\n")
         f.write(tail)
-    tmp.replace(out)
 
 
 def _katex() -> _page.Blob:

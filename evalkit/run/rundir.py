@@ -20,10 +20,10 @@ import shutil
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import IO, Any, BinaryIO, Iterator
 
 from evalkit import jsonl
 from evalkit.errors import InputError
@@ -35,6 +35,8 @@ LOCK = ".lock"
 # what a directory may hold and still be empty to a new run: the lock, and the temporary config a run
 # killed between making the directory and writing its config leaves
 LEFTOVERS = frozenset({LOCK, "config.json.tmp"})
+# what a write that failed (a full disk) leaves the user, said after the system's reason
+SAMPLES_KEPT = "the samples written before are kept: rerun the same command to resume"
 
 
 def sample_key(record: dict[str, Any]) -> Key:
@@ -205,9 +207,14 @@ class RunDir:
         _write_json(self.results_path, {"results": results})
 
     def log_invocation(self, **fields: Any) -> None:
-        """Append one line to invocations.jsonl (when a run started or finished, and what it did)."""
-        with open(self.invocations_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(fields) + "\n")
+        """Append one line to invocations.jsonl (when a run started or finished, and what it did). A failed
+        append (a full disk) leaves the file as it was and is an OSError naming it (`append_whole`)."""
+        kept = "its earlier lines and the run's samples are kept: rerun the same command to resume"
+        try:
+            with open(self.invocations_path, "ab", buffering=0) as f:
+                append_whole(f, (json.dumps(fields) + "\n").encode("utf-8"))
+        except OSError as e:
+            raise named_error(e, self.invocations_path, kept) from None
 
     @contextmanager
     def appender(self) -> Iterator["SampleWriter"]:
@@ -218,7 +225,8 @@ class RunDir:
         if cut:  # a run killed as it wrote: the sample of that line is made again, and the user is told
             print(f"evalkit: {path}: its last line was cut off ({cut} bytes, a run killed as it wrote): removed; "
                   "that sample is made again", file=sys.stderr)
-        with open(path, "a", encoding="utf-8") as sink:
+        # unbuffered: a write the disk refused is not tried again when the file is closed
+        with open(path, "ab", buffering=0) as sink:
             yield SampleWriter(sink, self)
 
     def replace_samples(self, fresh: dict[Key, dict[str, Any]]) -> None:
@@ -227,23 +235,17 @@ class RunDir:
         on disk, then renamed over the old, so a kill at any moment leaves one whole file. A symlinked
         samples.jsonl stays a link: its target is the file rewritten. A failed rewrite leaves the old
         file and no temporary beside it; one a killed rewrite left is removed by `start`."""
-        path, tmp = self._rewrite_paths()
-        try:
-            with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as out:
-                for line in src:
-                    if not line.endswith("\n"):  # a killed run's partial last line: the appender cuts it too
-                        break
-                    record = json.loads(line) if line.strip() else None
-                    key = sample_key(record) if isinstance(record, dict) else None
-                    if key in fresh:
-                        line = jsonl.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}) + "\n"
-                    out.write(line)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        path = self._rewrite_paths()[0]
+        kept = "samples.jsonl is as it was: rerun the same command to check those samples again"
+        with open(path, encoding="utf-8") as src, write_whole(path, kept, encoding="utf-8") as out:
+            for line in src:
+                if not line.endswith("\n"):  # a killed run's partial last line: the appender cuts it too
+                    break
+                record = json.loads(line) if line.strip() else None
+                key = sample_key(record) if isinstance(record, dict) else None
+                if key in fresh:
+                    line = jsonl.dumps({k: fresh[key].get(k) for k in SAMPLE_KEYS}) + "\n"
+                out.write(line)
 
     def _rewrite_paths(self) -> tuple[Path, Path]:
         """(the file samples.jsonl is, through a link; the temporary file a rewrite writes beside it)."""
@@ -268,9 +270,10 @@ COUNT_KEYS = ("sample", "seed", "prompt_tokens", "completion_tokens", "reasoning
 
 
 class SampleWriter:
-    """Appends sample records to samples.jsonl; each `write` is on disk (fsync) when it returns."""
+    """Appends sample records to samples.jsonl; each `write` is on disk (fsync) when it returns.
+    sink: the file, opened unbuffered for binary appends (`open(path, "ab", buffering=0)`)."""
 
-    def __init__(self, sink: TextIO, run: "RunDir | None" = None) -> None:
+    def __init__(self, sink: BinaryIO, run: "RunDir | None" = None) -> None:
         self._sink = sink
         self._run = run  # counts what is appended (RunDir.appended)
 
@@ -279,14 +282,11 @@ class SampleWriter:
         Ctrl-C and SIGTERM wait until the lines are on disk and counted: one that came between the two left lines
         on disk that the invocation's record said it had not saved (`saved: 0` beside 5 new lines)."""
         with _signals_held():
+            text = "".join(jsonl.dumps({k: r.get(k) for k in SAMPLE_KEYS}) + "\n" for r in records)
             try:
-                self._sink.write("".join(jsonl.dumps({k: r.get(k) for k in SAMPLE_KEYS}) + "\n"
-                                         for r in records))
-                self._sink.flush()
-                os.fsync(self._sink.fileno())
-            except OSError as e:  # a full disk: name the file (what was written before stays; a cut line is dropped)
-                raise OSError(e.errno, f"{e.strerror} (the samples written before are kept: rerun the same command "
-                                       "to resume)", getattr(self._sink, "name", "samples.jsonl")) from None
+                append_whole(self._sink, text.encode("utf-8"))
+            except OSError as e:  # a full disk: name the file (what was written before stays whole)
+                raise named_error(e, getattr(self._sink, "name", "samples.jsonl"), SAMPLES_KEPT) from None
             if self._run is not None:
                 self._run.appended += len(records)
         return len(records)
@@ -436,7 +436,61 @@ def scored_samples(samples: list[dict[str, Any]], config: dict[str, Any] | None)
 
 
 def _write_json(path: Path, data: Any) -> None:
-    """Write JSON whole or not at all (a temporary file renamed over the old one)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(jsonl.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write JSON whole or not at all (`write_whole`)."""
+    kept = f"the samples are kept and {path.name} is as it was: rerun the same command to resume"
+    with write_whole(path, kept, encoding="utf-8") as f:
+        f.write(jsonl.dumps(data, indent=1, default=str))
+
+
+@contextmanager
+def write_whole(path: str | os.PathLike, kept: str, mode: str = "w", **options: Any) -> Iterator[IO]:
+    """A temporary file beside `path` to write its new content into, on disk and renamed over `path` when the
+    block ends: a reader finds the old file or the new one, whole.
+
+    path: the file to write. kept: what the user still has when the write fails, said after the system's
+    reason ("the samples are kept: rerun the same command to resume"). mode, options: as for `open`.
+    A write that fails (a full disk, a quota, a read-only or forbidden place) leaves `path` as it was and no
+    temporary file beside it (it would keep the disk full), and is an OSError naming `path`, its errno kept:
+    the CLI prints it as one line, exit 2. An OSError about another file (one the block reads) passes as it is.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        f = open(tmp, mode, **options)  # noqa: SIM115 - closed below, quietly when the block failed
+        try:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            with suppress(OSError):  # closing flushes again what the disk refused: that is not the error to say
+                f.close()
+            raise
+        f.close()
+        os.replace(tmp, path)
+    except BaseException as e:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(tmp), str(path)):
+            raise named_error(e, path, kept) from None
+        raise
+
+
+def append_whole(f: BinaryIO, data: bytes) -> None:
+    """Append `data` to `f` (opened unbuffered, for appends) and fsync it. A write the disk refuses part way
+    cuts the file back to where it was, so it holds no partial line and the space it took is free again;
+    the OSError is raised."""
+    end = os.fstat(f.fileno()).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[f.write(view):]
+        os.fsync(f.fileno())
+    except OSError:
+        with suppress(OSError):
+            os.ftruncate(f.fileno(), end)
+        raise
+
+
+def named_error(e: OSError, path: str | os.PathLike, kept: str) -> OSError:
+    """`e` as the OSError of `path`, with `kept` after its reason: what the CLI prints as one line."""
+    return OSError(e.errno, f"{e.strerror or e} ({kept})", str(path))

@@ -291,9 +291,10 @@ def save_model(model: ReflectionModel, path: str | Path) -> None:
     """Write `model` where `analyze(..., reflection_model=path)` and `--reflection-model` read it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(model.data, separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(path)  # whole or not at all
+    from evalkit.run.rundir import write_whole
+
+    with write_whole(path, f"{path.name} is as it was", encoding="utf-8") as f:  # whole or not at all
+        f.write(json.dumps(model.data, separators=(",", ":")) + "\n")
 
 
 def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "completion", think_open: bool = False,
