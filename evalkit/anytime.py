@@ -260,7 +260,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
             # each chunk's probes are on disk once generated: a kill loses at most the chunk in flight
             if kept:  # a kill mid-line left part of one: appends start on a fresh line
                 cut_partial_line(run_dir / GENERATED)
-            from evalkit.run.rundir import append_whole, named_error
+            from evalkit.outputs import append_whole, named_error
 
             # unbuffered: a write the disk refused is not tried again when the file is closed
             with open(run_dir / GENERATED, "ab" if kept else "wb", buffering=0) as sink:
@@ -306,7 +306,7 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
     units = list(dict.fromkeys(r["unit"] for r in results))
     unit = units[0] if len(units) == 1 else "mixed: " + "; ".join(
         f"{u} for {', '.join(r['model'] for r in results if r['unit'] == u)}" for u in units)
-    from evalkit.run.rundir import write_whole
+    from evalkit.outputs import write_whole
 
     kept = "the run's samples and probes made so far are kept: rerun the same command to resume"
     with write_whole(run_dir / "anytime.jsonl", kept, encoding="utf-8") as f:

@@ -122,10 +122,11 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Write `rows` as JSON lines whole or not at all: into a temporary file renamed over `path`."""
+    """Write `rows` as JSON lines whole or not at all: into a temporary file renamed over `path`. A write that fails
+    (a full disk) leaves `path` as it was and no temporary file, and is an OSError naming it (outputs.write_whole)."""
+    from evalkit.outputs import write_whole
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with write_whole(path, f"{path.name} is as it was", encoding="utf-8") as f:
         f.writelines(dumps(row) + "\n" for row in rows)
-    os.replace(tmp, path)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, BinaryIO, Iterator, Mapping
 
 from evalkit.errors import InputError
 
@@ -136,3 +137,57 @@ def _same_file_keys(path: Path) -> list[Any]:
     except OSError:
         pass
     return keys
+
+
+@contextmanager
+def write_whole(path: str | os.PathLike, kept: str, mode: str = "w", **options: Any) -> Iterator[IO]:
+    """A temporary file beside `path` to write its new content into, on disk and renamed over `path` when the
+    block ends: a reader finds the old file or the new one, whole.
+
+    path: the file to write. kept: what the user still has when the write fails, said after the system's
+    reason ("the samples are kept: rerun the same command to resume"). mode, options: as for `open`.
+    A write that fails (a full disk, a quota, a read-only or forbidden place) leaves `path` as it was and no
+    temporary file beside it (it would keep the disk full), and is an OSError naming `path`, its errno kept:
+    the CLI prints it as one line, exit 2. An OSError about another file (one the block reads) passes as it is.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        f = open(tmp, mode, **options)  # noqa: SIM115 - closed below, quietly when the block failed
+        try:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            with suppress(OSError):  # closing flushes again what the disk refused: that is not the error to say
+                f.close()
+            raise
+        f.close()
+        os.replace(tmp, path)
+    except BaseException as e:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(tmp), str(path)):
+            raise named_error(e, path, kept) from None
+        raise
+
+
+def append_whole(f: BinaryIO, data: bytes) -> None:
+    """Append `data` to `f` (opened unbuffered, for appends) and fsync it. A write the disk refuses part way
+    cuts the file back to where it was, so it holds no partial line and the space it took is free again;
+    the OSError is raised."""
+    end = os.fstat(f.fileno()).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[f.write(view):]
+        os.fsync(f.fileno())
+    except OSError:
+        with suppress(OSError):
+            os.ftruncate(f.fileno(), end)
+        raise
+
+
+def named_error(e: OSError, path: str | os.PathLike, kept: str) -> OSError:
+    """`e` as the OSError of `path`, with `kept` after its reason: what the CLI prints as one line."""
+    return OSError(e.errno, f"{e.strerror or e} ({kept})", str(path))

@@ -15,10 +15,9 @@ from pathlib import Path
 import jinja2
 
 from evalkit.errors import InputError
-from evalkit.outputs import check_outputs, run_files, runs_around
+from evalkit.outputs import check_outputs, run_files, runs_around, write_whole
 from evalkit.report import _compare, _page
 from evalkit.report._run import load
-from evalkit.run.rundir import write_whole
 
 __all__ = ["write_compare", "write_report"]
 

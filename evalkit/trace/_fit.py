@@ -291,7 +291,7 @@ def save_model(model: ReflectionModel, path: str | Path) -> None:
     """Write `model` where `analyze(..., reflection_model=path)` and `--reflection-model` read it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from evalkit.run.rundir import write_whole
+    from evalkit.outputs import write_whole
 
     with write_whole(path, f"{path.name} is as it was", encoding="utf-8") as f:  # whole or not at all
         f.write(json.dumps(model.data, separators=(",", ":")) + "\n")
