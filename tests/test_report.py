@@ -379,6 +379,13 @@ def test_cli_report_renders_one_run_or_compares_several(runs, tmp_path):
     # json's message and its column, once ("Unterminated string starting at at column"), and no advice to resume
     assert re.search(r"not valid JSON \([A-Za-z ]+[a-z] at column \d+\); fix or remove that line", res.output), res.output
     assert " at at " not in res.output and "resume" not in res.output
+    # JSON that Python will not read: a 5,000-digit integer, nesting past the recursion limit (tracebacks, exit 1)
+    for bad, says in (('{"sample": ' + "9" * 5000 + "}", "unreadable JSON (Exceeds the limit"),
+                      ('{"sample": ' + "[" * 50000 + "]" * 50000 + "}", "unreadable JSON (nested too deeply)")):
+        lines[1] = bad + "\n"
+        (broken / "samples.jsonl").write_text("".join(lines), encoding="utf-8")
+        res = CliRunner().invoke(main, ["report", str(broken)])
+        assert res.exit_code == 2 and f"{broken / 'samples.jsonl'}: line 2: {says}" in res.output, res.output[-500:]
 
 
 

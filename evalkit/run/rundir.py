@@ -339,6 +339,9 @@ def read_samples(path: str | os.PathLike) -> list[dict[str, Any]]:
             except json.JSONDecodeError as e:
                 why = jsonl.json_error(e)
                 raise InputError(f"{path}: line {lineno}: not valid JSON ({why}); fix or remove that line") from None
+            except (ValueError, RecursionError) as e:  # an integer of more than 4,300 digits; nesting Python cannot read
+                why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+                raise InputError(f"{path}: line {lineno}: unreadable JSON ({why}); fix or remove that line") from None
             if not isinstance(record, dict):
                 raise InputError(f"{path}: line {lineno}: expected a JSON object")
             problem = _not_a_sample(record)
