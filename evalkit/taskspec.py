@@ -186,6 +186,9 @@ def _parse_spec(path: Path) -> TaskSpec:
     if "name" in data and not isinstance(data["name"], str):
         raise err("name", "expected a string")
     name = data.get("name") or path.stem
+    if not name.strip() or any("\ud800" <= c <= "\udfff" or c < " " for c in name):
+        # it keys every sample, seed and file name: half an emoji (YAML's "\ud800") was a traceback at the first seed
+        raise err("name", f"expected text a file can hold, without control characters or half an emoji, got {name!r}")
 
     ds = data.get("dataset")
     if not isinstance(ds, dict):
@@ -323,7 +326,7 @@ def _parse_spec(path: Path) -> TaskSpec:
         verifier=verifier, verifier_options=mappings["verifier_options"],
         generation=generation, metrics=tuple(metrics), completions=completions, think_open=think_open,
         chat_template_kwargs=mappings["chat_template_kwargs"], replay_fields=mappings["replay_fields"],
-        description=str(data.get("description") or ""), path=path.resolve(), lines=lines,
+        description=_description(data.get("description"), err), path=path.resolve(), lines=lines,
     )
 
 
@@ -643,6 +646,12 @@ def _date_column(date: str) -> str | None:
     return date if not _is_expression(date) else _bare_name(date)
 
 
+def _description(value: Any, err: Callable[[str, str], InputError]) -> str:
+    if value is not None and not isinstance(value, str):  # `description: [1, 2]` was taken as its repr
+        raise err("description", f"expected text, got {type(value).__name__}")
+    return value or ""
+
+
 def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
     f = spec.fields
     pid = str(index)
@@ -651,6 +660,11 @@ def _problem(spec: TaskSpec, row: dict[str, Any], index: int) -> Problem:
         if _is_null(value):  # str() would make it the id "None" (or "nan")
             raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' on row {index}: the id is null; "
                              "every problem needs one")
+        if isinstance(value, (bool, list, tuple, dict)) or (isinstance(value, str) and not value.strip()):
+            # str() made ids of them: "True", "[0]", "{'a': 1}", or an empty id no one can name
+            got = "empty text" if isinstance(value, str) else f"{type(value).__name__} {str(value)[:60]}"
+            raise InputError(f"{spec_location(spec, 'fields.id')}: field 'id' on row {index}: expected text or a "
+                             f"whole number, got {got}")
         pid = str(value)
     text = resolve_field(f.problem, row, spec, "problem", index)
     if not isinstance(text, str) or not text.strip():  # str() would send "None" or a list's repr as the problem

@@ -236,6 +236,29 @@ def test_json_python_will_not_read_is_an_input_error_naming_the_line(tmp_path, n
         load_problems(load_task(str(tmp_path / "t.yaml")))
 
 
+@pytest.mark.parametrize("value, says", [(True, "got bool True"), ([0], r"got list \[0\]"),
+                                         ({"a": 1}, "got dict"), (" ", "got empty text")])
+def test_an_id_that_is_not_text_or_a_number_is_refused(tmp_path, value, says):
+    # they became the ids "True", "[0]", "{'a': 1}", or an id no one can name
+    (tmp_path / "d.jsonl").write_text(json.dumps({"qid": value, "problem": "q", "answer": "1"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields: {id: qid}\n")
+    with pytest.raises(InputError, match=rf"t\.yaml:3: field 'id' on row 0: expected text or a whole number, {says}"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
+
+
+@pytest.mark.parametrize("line, says", [
+    ('name: "t\\ud800x"', r"t\.yaml:1: field 'name': expected text a file can hold.*got 't\\ud800x'"),
+    ('name: "a\\nb"', r"t\.yaml:1: field 'name': expected text a file can hold"),
+    ("description: [1, 2]", r"t\.yaml:1: field 'description': expected text, got list"),
+])
+def test_a_name_or_description_that_is_no_text_is_refused(tmp_path, line, says):
+    # half an emoji in a name was a UnicodeEncodeError traceback at the first sample's seed; a list description
+    # was kept as its repr
+    (tmp_path / "t.yaml").write_text(line + "\ndataset: {local: d.jsonl}\n")
+    with pytest.raises(InputError, match=says):
+        load_task(str(tmp_path / "t.yaml"))
+
+
 def test_errors_found_while_loading_name_the_spec_line(tmp_path):
     (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "problem": "q", "answer": "1", "level": "x"}) + "\n")
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields:\n  id: id\n"
