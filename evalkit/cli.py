@@ -356,7 +356,9 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     except KeyError as e:  # unknown, or a plugin that cannot be loaded
         raise InputError(f"--verifier: {e.args[0]}") from None
     except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
-        raise InputError(f"--verifier {verifier}: {str(e) or type(e).__name__}") from None
+        from evalkit.verifiers.base import option_problem
+
+        raise InputError(f"--verifier {verifier}: {option_problem(verifier, e) if verifier_options else e}") from None
     why = gold_problem(built, gold)
     if why:  # the verdict would be `error`, and exit 0 would read as checked
         raise InputError(f"GOLD {gold[:60]!r}: {why}")

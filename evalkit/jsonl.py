@@ -38,7 +38,9 @@ def read_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]
     A lone surrogate escape in a string (`"\\ud83d"`: half an emoji) is read as U+FFFD."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: {'a directory, not a JSONL file' if path.is_dir() else 'file not found'}")
+        what = ("a directory, not a JSONL file" if path.is_dir() else "not a regular file (a device or a pipe)"
+                if path.exists() else "file not found")
+        raise InputError(f"{path}: {what}")
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:  # bytes, so a line that is not UTF-8 is named by its number

@@ -48,10 +48,14 @@ def check_verifier_options(verifier: str, options: dict[str, Any] | None) -> dic
         return None
     from evalkit.verifiers import get_verifier
 
+    from evalkit.verifiers.base import option_problem
+
     try:
         get_verifier(verifier, **options)
-    except (KeyError, ValueError, TypeError) as e:
+    except KeyError as e:
         raise InputError(f"verifier {verifier!r} refuses its options {options}: {e.args[0] if e.args else e}") from None
+    except (ValueError, TypeError) as e:
+        raise InputError(f"verifier {verifier!r} refuses its options {options}: {option_problem(verifier, e)}") from None
     return dict(options)
 
 

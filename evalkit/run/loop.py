@@ -8,15 +8,13 @@ it waits for its slowest check, and an interrupt writes it unjudged for the reru
 
 from __future__ import annotations
 
-import inspect
 import json
 import queue
-import re
 import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -28,7 +26,7 @@ from evalkit.taskspec import TaskSpec, spec_location
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import Completion, Problem, Request, Verdict, last_user_message
 from evalkit.verifiers.base import (Verifier, VerifyItem, best_verdict, capabilities, get_verifier, gold_problem,
-                                    golds_for, readable_golds, rules_verifier, verifier_busy, verifier_factory,
+                                    golds_for, option_problem, readable_golds, rules_verifier, verifier_busy,
                                     verify_checked, verify_wait)
 
 if TYPE_CHECKING:
@@ -57,40 +55,9 @@ def _build_error(spec: TaskSpec, name: str, options: dict[str, Any], error: Exce
     own (a plugin's bug, or an entry point that names no class or function), not a field the spec lacks."""
     if options:
         return InputError(f"{spec_location(spec, 'verifier_options')}: field 'verifier_options': "
-                          f"{_option_problem(name, error)}")
+                          f"{option_problem(name, error)}")
     return InputError(f"{spec_location(spec, 'verifier')}: field 'verifier': the {name} verifier could not be "
                       f"built: {type(error).__name__}: {error}")
-
-
-def _option_problem(verifier: str, error: Exception) -> str:
-    """What is wrong with a verifier's options, in the user's words: for an option it does not take
-    (a TypeError from a dataclass or a keyword signature), which option and the ones it takes."""
-    unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
-    if not unknown:
-        return str(error)
-    taken = _options_taken(verifier.rpartition("+")[0] or verifier, str(error))
-    known = f" (it takes: {', '.join(taken)})" if taken else ""
-    return f"the {verifier} verifier takes no option {unknown.group(1)!r}{known}"
-
-
-def _options_taken(verifier: str, error: str) -> list[str]:
-    """The option names of `verifier`'s factory: its keyword parameters, and the fields of the options
-    dataclass its **options go to (the `Options.__init__()` the error names), where they can be found."""
-    try:
-        factory = verifier_factory(verifier)
-    except KeyError:
-        return []
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        params = []
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    holder = re.search(r"(\w+)\.__init__\(\)", error)
-    module = sys.modules.get(getattr(factory, "__module__", None) or "")
-    options = getattr(module, holder.group(1), None) if holder and module else None
-    if is_dataclass(options):
-        names += [f.name for f in fields(options) if f.init]
-    return sorted(set(names))
 
 
 def generate_and_verify(engine: Backend, requests: list[Request], plans: list[TaskPlan],

@@ -21,8 +21,8 @@ from evalkit.jsonl import read_jsonl_numbered
 from evalkit.taskspec import gold_answer
 from evalkit.thinking import ThinkFormat, decide, finish_reason_of, get_format, shows_opened
 from evalkit.types import Verdict
-from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for, readable_golds,
-                                    verifier_factory, verify_checked, verify_wait)
+from evalkit.verifiers.base import (VerifyItem, best_verdict, get_verifier, gold_problem, golds_for, option_problem,
+                                    readable_golds, verifier_factory, verify_checked, verify_wait)
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def verify_pairs(path: str | Path, verifier: str = "math", think_format: Any = "
             raise InputError(f"{where}: {e.args[0]}") from None
         except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
             if options and name == verifier and _builds(name):  # the options' fault: it builds without them
-                raise InputError(f"--option: verifier {name}: {str(e) or type(e).__name__}") from None
+                raise InputError(f"--option: {option_problem(name, e)}") from None
             raise InputError(f"{where}: {name}: {str(e) or type(e).__name__}") from None
         items, owners = [], []  # a line with several accepted golds has one item per gold
         for i in idx:

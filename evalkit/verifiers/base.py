@@ -9,14 +9,16 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 from __future__ import annotations
 
 import decimal
+import inspect
 import json
 import math
 import queue
+import re
 import reprlib
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from importlib.metadata import EntryPoint
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
@@ -618,3 +620,33 @@ def rules_verifier(name: str, **options: Any) -> Verifier:
         options = {k: v for k, v in options.items() if k not in LIMIT_OPTIONS or k in takes}
     return get_verifier(name, **options)
 
+
+def option_problem(verifier: str, error: Exception) -> str:
+    """What is wrong with a verifier's options, in the user's words: for an option it does not take
+    (a TypeError from a dataclass or a keyword signature), which option and the ones it takes."""
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    if not unknown:
+        return str(error)
+    taken = _options_taken(verifier.rpartition("+")[0] or verifier, str(error))
+    known = f" (it takes: {', '.join(taken)})" if taken else ""
+    return f"the {verifier} verifier takes no option {unknown.group(1)!r}{known}"
+
+
+def _options_taken(verifier: str, error: str) -> list[str]:
+    """The option names of `verifier`'s factory: its keyword parameters, and the fields of the options
+    dataclass its **options go to (the `Options.__init__()` the error names), where they can be found."""
+    try:
+        factory = verifier_factory(verifier)
+    except KeyError:
+        return []
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    holder = re.search(r"(\w+)\.__init__\(\)", error)
+    module = sys.modules.get(getattr(factory, "__module__", None) or "")
+    options = getattr(module, holder.group(1), None) if holder and module else None
+    if is_dataclass(options):
+        names += [f.name for f in fields(options) if f.init]
+    return sorted(set(names))
