@@ -236,8 +236,8 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
         verdicts = verify_in_chunks(impl, items, time.monotonic() + left, limits.per_answer_s)
     faults = [v for v in verdicts if v.correct is None and v.reason == "error"]
     if faults:
-        log.error("evalkit: the %s verifier left %d of %d answers unjudged: %s", verifier, len(faults), len(items),
-                  faults[0].detail)
+        log.error("evalkit: the %s verifier left %d of %d distinct answers unjudged: %s", verifier, len(faults),
+                  len(items), faults[0].detail)
     return verdicts
 
 
