@@ -628,6 +628,23 @@ def test_a_thinking_with_more_math_than_is_typeset_unfolds_at_once_and_says_so(t
     assert "about 3,000 expressions are more than the 2,000 typeset" in view.locator("details.think p.note").inner_text()
 
 
+@pytest.mark.parametrize("completion", [
+    "<think>\nshort\n</think>\n" + "So $x_1 = 2$ again. " * 3000 + "\\boxed{2}",  # loops after closing its thinking
+    "So $\\frac{a}{b}$ again. " * 3000 + "\\boxed{2}",  # no think block: all of it is the answer
+], ids=["after-thinking", "no-think-block"])
+def test_an_answer_with_more_math_than_is_typeset_opens_at_once_and_says_so(tmp_path, page, completion):
+    # a reply looping on 20,000 expressions after its thinking held the tab 11-21 s as it opened: the thinking's
+    # cap did not reach the answer
+    index = _mini_run(tmp_path / "run", [{"completion": completion, "correct": True, "answer": "2", "gold": "2",
+                                          "finish_reason": "length"}])
+    view = _open_sample(page, index, {"task": "math500", "model": MODEL_A, "problem_id": "p0", "sample": 0})
+    page.wait_for_function("document.querySelector('#sample-view').dataset.math === '1'")
+    assert view.locator("pre.answer .katex").count() == 0
+    assert view.locator("p.math-skipped").inner_text() == (
+        "Math in this answer is shown as written: about 3,000 expressions are more than the 2,000 typeset.")
+    assert view.locator("dd .katex").count() == 2  # the extracted answer and the gold are typeset still
+
+
 def test_dollar_amounts_read_as_text_while_math_renders(tmp_path, page):
     text = ("<think>\nShe sells each for $2, so she makes 9 * $2 = $18 a day. The area is $x^2$.\n</think>\n"
             "Janet makes 9 × $2 = $18 every day, and $5 + $10 = $15$ is wrong. \\boxed{18}")

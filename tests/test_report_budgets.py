@@ -115,6 +115,30 @@ def test_compare_page_overlays_the_curves_of_every_run(demo, page):
     _shot(page, "budgets-compare.png")
 
 
+def test_compare_page_names_the_budget_each_run_is_compared_at_and_warns_when_they_differ(tmp_path, page):
+    # one model swept to 1000 tokens and to 2: the page called the 2-token run's -100 pts "real" and never
+    # said budget
+    problems = {f"p{i}": "3" for i in range(6)}
+    model = ScriptedModel({p: "π≈3.14, so 3." for p in problems}, {p: "The answer is \\boxed{3}." for p in problems})
+    runs = {}
+    for name, budgets in (("big", "2,1000"), ("small", "2"), ("big-again", "4,1000")):
+        (tmp_path / name).mkdir()
+        runs[name] = evalkit.evaluate([str(write_task(tmp_path / name, problems))], engine=model, think_budget=budgets,
+                                      answer_tokens=64, out=tmp_path / name / "run", progress=False,
+                                      think_format="r1").run_dir
+    out = write_compare([runs["big"], runs["small"], runs["big-again"]], tmp_path / "compare.html")
+    page.goto(out.resolve().as_uri())
+    metrics = page.locator("table.compare-metrics")
+    assert metrics.locator("tr.budget").inner_text().split("\t") == ["thinking budget (a sweep's largest)",
+                                                                     "1000", "2", "", "1000", ""]
+    assert "compared at other thinking budgets (big/run: 1000, small/run: 2, big-again/run: 1000;" in (
+        page.locator("p.budgets-differ").inner_text())
+    verdicts = dict(r.split("\t")[::4] for r in page.locator("table.paired tbody tr").all_inner_texts())
+    assert verdicts["small/run"].startswith("real: ")
+    assert "at thinking budget 2 against 1000: the difference may be the budgets'" in verdicts["small/run"]
+    assert "budget" not in verdicts["big-again/run"]  # the same largest budget: no word
+
+
 def test_thinking_axis_reads_as_token_counts(demo, page):
     # the log axis's default labels are mathtext source, shown raw as "$\\mathdefault{2^{8}}$"
     for index in (demo["run"] / "index.html", demo["compare"]):

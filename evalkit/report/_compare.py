@@ -13,7 +13,7 @@ from urllib.parse import quote
 from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci, paired_sign_flip_p
 from evalkit.report import charts as _charts
 from evalkit.report._page import metric_cell, metric_names, task_window
-from evalkit.report._run import RunData, headline_samples
+from evalkit.report._run import RunData, entry_budget, headline_samples
 from evalkit.table import coverage_note
 
 N_BOOT = BOOTSTRAP_SAMPLES
@@ -130,6 +130,8 @@ def build(runs: list[RunData], out: Path) -> dict:
         entries = [s.entry for s in systems]
         names = metric_names(entries)
         bases = baselines(systems)
+        # the thinking budget each system's figures are of: a sweep's largest, None for a run without budgets
+        budgets = [entry_budget(s.entry) for s in systems]
         # the systems measured from a baseline: those of the other runs
         others = [i for i, s in enumerate(systems) if s.run is not systems[0].run]
         # a figure over other problems than its baseline's (another --limit, problems unjudged in one run, a
@@ -158,11 +160,15 @@ def build(runs: list[RunData], out: Path) -> dict:
             mean, lo, hi = paired_bootstrap(a, b)
             p_value = paired_sign_flip_p(a, b) if shared else None
             excludes = lo is not None and (lo > 0 or hi < 0)
+            # at other budgets a real difference may be the budgets' rather than the runs'
+            budget_pair = None if str(budgets[i]) == str(budgets[bases[i]]) else {
+                "base": _budget_text(budgets[bases[i]]), "other": _budget_text(budgets[i])}
             # real: the interval excludes 0 and the sign-flip test agrees (the bootstrap alone is too eager on few
             # problems: five problems that all flip one way give a CI of +50 to +100 pts, p = 0.06)
             paired.append({"label": other.label, "n_shared": len(shared), "delta": mean, "lo": lo, "hi": hi,
                            "few": 0 < len(shared) < MIN_SHARED, "p": p_value, "excludes": excludes,
-                           "real": excludes and len(shared) >= MIN_SHARED and p_value < ALPHA})
+                           "real": excludes and len(shared) >= MIN_SHARED and p_value < ALPHA,
+                           "budgets": budget_pair})
             for p in shared:
                 a_ok, b_ok = base.solved[p] >= SOLVED_AT, other.solved[p] >= SOLVED_AT
                 if a_ok != b_ok:
@@ -196,6 +202,9 @@ def build(runs: list[RunData], out: Path) -> dict:
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
                          "data_note": data_note,  # the runs read other data or checked otherwise
+                         # per system, the budget its figures are of; None when no run of the task has budgets
+                         "budgets": [_budget_text(b) for b in budgets] if any(b is not None for b in budgets) else None,
+                         "budget_note": _budget_note(task, [s.label for s in systems], budgets),
                          "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
                          # the first run has no results for this task: its deltas are from another run
                          "other_baseline": systems[0].run is not runs[0],
@@ -234,6 +243,22 @@ def _covered(system: System, metric: str) -> set[str]:
     k = re.search(r"@(\d+)", metric)
     least = int(k.group(1)) if k and not metric.startswith("avg@") else 1
     return {p for p, n in system.judged.items() if n >= least}
+
+
+def _budget_text(budget: int | None) -> str:
+    return "none" if budget is None else str(budget)
+
+
+def _budget_note(task: str, labels: list[str], budgets: list[int | None]) -> str | None:
+    """A warning where the runs of `task` are compared at other thinking budgets (a sweep's figures are its
+    largest budget's; a run without budgets has none): their differences are then partly the budgets'."""
+    if len({str(b) for b in budgets}) < 2:
+        return None
+    told = ", ".join(f"{label}: {_budget_text(b)}" for label, b in zip(labels, budgets))
+    none = ", none: a run without budgets, its thinking not cut" if None in budgets else ""
+    return (f"These runs of {task} are compared at other thinking budgets ({told}; a budget sweep is compared at "
+            f"its largest budget{none}). The deltas, the paired test and the flips measure the budgets as much as "
+            "the runs; each run's page gives a sweep's figures at every budget.")
 
 
 def _data_note(task: str, labels: list[str], specs: list[dict], configs: list[dict]) -> str | None:

@@ -74,13 +74,19 @@ def load(run_dir: str | Path) -> RunData:
     return RunData(path, config, _complete_results(run.results() or [], samples), samples)
 
 
+def entry_budget(entry: dict):
+    """The thinking budget a results entry's headline figures are of: a budget sweep's largest
+    (`think_budgets.largest`), None for a run without budgets."""
+    sweep = entry.get("think_budgets")
+    return sweep.get("largest") if isinstance(sweep, dict) else None
+
+
 def headline_samples(entry: dict, samples: list[dict]) -> list[tuple[int, dict]]:
     """(index in `samples`, record) of the samples a results entry's headline figures count: its task
     and model's, and in a budget sweep only those of the budget the figures are of
     (`think_budgets.largest`, as evalkit.run.results chose it)."""
     task, model = str(entry.get("task")), str(entry.get("model"))
-    sweep = entry.get("think_budgets")
-    budget = sweep.get("largest") if isinstance(sweep, dict) else None
+    budget = entry_budget(entry)
     return [(i, s) for i, s in enumerate(samples)
             if str(s.get("task")) == task and str(s.get("model")) == model
             and (budget is None or s.get("budget") == budget)]

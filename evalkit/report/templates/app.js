@@ -297,33 +297,35 @@
   async function renderMath(root) {
     if (!mathOn || !document.getElementById("ek-katex")) return;
     await loadKatex();
-    // texts with delimiters (prompts, traces, answers) and bare answers / golds (math without delimiters)
-    for (const el of root.querySelectorAll(".math-src")) {
-      window.renderMathInElement(el, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
-      renderDollars(el);
-    }
+    // texts with delimiters (prompts, answers) and bare answers / golds (math without delimiters)
+    for (const el of root.querySelectorAll(".math-src")) typesetCapped(el, el.dataset.what);
     for (const el of root.querySelectorAll(".math-bare")) {
       const tex = el.textContent;
       if (tex && tex !== "–" && tex !== "none") { try { window.katex.render(tex, el, { throwOnError: false }); } catch (e) { el.textContent = tex; } }
     }
     root.dataset.math = "1";
   }
-  // The thinking is typeset when it is unfolded, not when the sample opens, and only up to MAX_THINK_MATH
-  // expressions: a looping trace of tens of thousands held the tab for seconds (shown raw, and said so).
-  const MAX_THINK_MATH = 2000;
+  // A text (prompt, thinking, answer) is typeset only up to MAX_MATH expressions: a reply looping on tens of
+  // thousands held the tab for 10-20 s, in its thinking or after it (shown raw, and said so).
+  const MAX_MATH = 2000;
+  function typesetCapped(el, what) {
+    const text = el.textContent;  // `$…$` is two marks, `\(…\)` one opening
+    const count = (text.match(/\$/g) || []).length / 2 + (text.match(/\\\(|\\\[/g) || []).length;
+    if (count > MAX_MATH) {
+      el.before(h("p", { class: "note math-skipped" }, `Math in this ${what} is shown as written: about ${Math.round(count).toLocaleString()} expressions are more than the ${MAX_MATH.toLocaleString()} typeset.`));
+      return;
+    }
+    window.renderMathInElement(el, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
+    renderDollars(el);
+  }
+  // The thinking is typeset when it is unfolded, not when the sample opens.
   async function renderThinking(details) {
     const pre = details.querySelector("pre.math-lazy");
     if (!details.open || !pre || pre.dataset.math) return;
     pre.dataset.math = "pending";
-    const text = pre.textContent;  // `$…$` is two marks, `\(…\)` one opening
-    const count = (text.match(/\$/g) || []).length / 2 + (text.match(/\\\(|\\\[/g) || []).length;
-    const typeset = mathOn && document.getElementById("ek-katex");
-    if (typeset && count > MAX_THINK_MATH) {
-      pre.before(h("p", { class: "note math-skipped" }, `Math in this thinking is shown as written: about ${Math.round(count).toLocaleString()} expressions are more than the ${MAX_THINK_MATH.toLocaleString()} typeset.`));
-    } else if (typeset) {
+    if (mathOn && document.getElementById("ek-katex")) {
       await loadKatex();
-      window.renderMathInElement(pre, { delimiters: DELIMITERS, throwOnError: false, ignoredClasses: ["cut"] });
-      renderDollars(pre);
+      typesetCapped(pre, "thinking");
     }
     pre.dataset.math = "1";
   }
@@ -386,7 +388,7 @@
     ];
     if (x.tests) parts.push(h("h3", null, `Tests (${x.tests.filter((t) => t.passed).length}/${x.tests.length} passed)`),
       h("ul", { class: "tests" }, x.tests.map((t, j) => h("li", { class: t.passed ? "pass" : "fail" }, `test ${j + 1}: ${t.reason || (t.passed ? "passed" : "failed")}`))));
-    parts.push(h("details", { class: "prompt" }, h("summary", null, "Prompt"), h("pre", { class: "text math-src" }, data.prompts[x.pi] ?? "")));
+    parts.push(h("details", { class: "prompt" }, h("summary", null, "Prompt"), h("pre", { class: "text math-src", "data-what": "prompt" }, data.prompts[x.pi] ?? "")));
     parts.push(h("h3", null, "Completion"), legend(markers));
     if (split > 0) {
       const [size, unit] = x.tl || [split, "characters"];
@@ -396,7 +398,7 @@
     }
     if (x.cuts) parts.splice(parts.length - (split > 0 ? 1 : 0), 0, budgetList(x.cuts, x.fw, text));
     const answerEnd = x.ae ?? text.length;
-    if (split < answerEnd) parts.push(h("pre", { class: "text answer math-src" }, withEpisodes(text, split, answerEnd, markers, x.ep)));
+    if (split < answerEnd) parts.push(h("pre", { class: "text answer math-src", "data-what": "answer" }, withEpisodes(text, split, answerEnd, markers, x.ep)));
     if (answerEnd < text.length) parts.push(h("pre", { class: "text after-answer muted", title: "after the final answer, not part of it" }, text.slice(answerEnd)));
     const facts2 = traceFacts(x.tr);
     if (facts2.length) parts.push(h("details", null, h("summary", null, "Trace analysis"), h("dl", { class: "facts" }, facts2.map(([k, v]) => [h("dt", null, k), h("dd", null, v)]))));
