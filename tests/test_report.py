@@ -670,7 +670,7 @@ def test_majority_answer_groups_correct_answers_and_says_maj_at_k_may_differ(tmp
     head = page.locator("#problems-table thead th").all_inner_texts()
     row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
     assert row["Majority answer"] == "\\frac{1}{2}"
-    assert row["Majority share"] == "66.7%" and row["Distinct answers"] == "2"
+    assert row["Majority share of answered"] == "66.7%" and row["Distinct answers"] == "2"
     # wrong answers are told apart by their text here, and the note says maj@k's vote can differ
     assert "so its vote can differ from the majority shown here" in page.locator("#answers-note").inner_text()
 
@@ -683,7 +683,7 @@ def test_solved_and_majority_share_of_one_fraction_read_alike(tmp_path, page):
     _open(page, run / "index.html")
     head = page.locator("#problems-table thead th").all_inner_texts()
     row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
-    assert row["Majority share"] == "81.3%" and row["Solved"].startswith("81.3%"), row
+    assert row["Majority share of answered"] == "81.3%" and row["Solved"].startswith("81.3%"), row
 
 
 def test_compare_tells_apart_runs_whose_directories_share_a_name(runs, page, tmp_path):
@@ -1112,7 +1112,19 @@ def test_a_problem_without_answers_shows_no_majority_share(tmp_path, page):
     _open(page, run / "index.html")
     head = page.locator("#problems-table thead th").all_inner_texts()
     row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
-    assert row["Majority share"] == "–" and row["Distinct answers"] == "0", row
+    assert row["Majority share of answered"] == "–" and row["Distinct answers"] == "0", row
+
+
+def test_the_majority_share_says_it_counts_the_answered_samples(tmp_path, page):
+    # 1 right of 4, the other 3 cut off: the column read "Majority share 100.0%", and nothing said of what
+    run = _replay_run(tmp_path, [{"id": "q", "problem": "1+2?", "answer": "3"}],
+                      [{"problem_id": "q", "sample": 0, "completion": "<think>x</think>\\boxed{3}"}]
+                      + [{"problem_id": "q", "sample": i, "completion": "<think>still thinking"} for i in (1, 2, 3)], n=4)
+    _open(page, run / "index.html")
+    head = page.locator("#problems-table thead th").all_inner_texts()
+    row = dict(zip(head, page.locator("#problems-table tbody tr").first.locator("td").all_inner_texts()))
+    assert row["Majority share of answered"] == "100.0%" and row["Solved"].startswith("25.0%"), row
+    assert "its share of the samples that gave an answer" in page.locator("#answers-note").inner_text()
 
 
 def test_a_harmony_answer_is_shown_without_the_end_marker_after_it(tmp_path, page):

@@ -77,7 +77,7 @@
     ["task", "Task", (p) => ix.tasks[p.t], "task"], ["model", "Model", (p) => ix.models[p.m], "model"],
     ["id", "Problem", (p) => p.id], ["b", "Budget", (p) => p.b ?? "", "budget", true], ["gold", "Gold", (p) => p.gold ?? ""],
     ["n", "Samples", (p) => p.n, null, true], ["solved", "Solved", null, null, true],
-    ["maj", "Majority answer", (p) => p.maj ?? ""], ["majs", "Majority share", (p) => pct(p.majs), null, true],
+    ["maj", "Majority answer", (p) => p.maj ?? ""], ["majs", "Majority share of answered", (p) => pct(p.majs), null, true],
     ["spread", "Distinct answers", (p) => p.spread, null, true], ["ntr", "Truncated", (p) => p.ntr, null, true],
   ];
   const natural = new Intl.Collator(undefined, { numeric: true }).compare;
