@@ -582,7 +582,10 @@ def test_attacks_are_contained_in_this_process_configuration():
         _assert_all_contained(run_attacks(b))
 
 
-_SECCOMP_ROWS = ["kill_parent", "fsetown_signal", "unix_socket", "write_outside", "truncate_outside", "attrs_outside"]
+# limit_parent, reschedule_parent: a normal user's run set the trainer's RLIMIT_CPU to 0 (SIGXCPU killed it) and its
+# siblings' (their rewards 0), and its scheduling to SCHED_IDLE
+_SECCOMP_ROWS = ["kill_parent", "limit_parent", "reschedule_parent", "fsetown_signal", "unix_socket", "write_outside",
+                 "truncate_outside", "attrs_outside"]
 
 
 def test_seccomp_refuses_what_landlock_leaves_open():

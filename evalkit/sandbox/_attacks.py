@@ -239,6 +239,21 @@ def attack(ctx):
     os.kill(ctx["parent"], 0)  # permission to signal it (0: deliver nothing)
     return True
 """),
+    Attack("limit_parent", "change the grader process's resource limits (RLIMIT_CPU 0 kills it)", """
+import resource
+def attack(ctx):
+    pid = ctx["parent"]
+    limits = resource.prlimit(pid, resource.RLIMIT_CORE)
+    resource.prlimit(pid, resource.RLIMIT_CORE, limits)  # set as they are: the permission is the escape
+    return True
+"""),
+    Attack("reschedule_parent", "change the grader process's scheduling (SCHED_IDLE starves it)", """
+import os
+def attack(ctx):
+    pid = ctx["parent"]
+    os.sched_setscheduler(pid, os.sched_getscheduler(pid), os.sched_getparam(pid))  # as it is: the permission
+    return True
+"""),
     Attack("setsid_orphan", "leave a setsid orphan running after the run", """
 import os, time, ctypes
 def attack(ctx):

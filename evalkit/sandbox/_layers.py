@@ -33,7 +33,8 @@ LAYERS: tuple[tuple[str, bool, str], ...] = (
     ("landlock", False, "Landlock: read only the Python install (less evalkit's task data) and system libraries, "
                         "write only the tmpfs"),
     ("seccomp", False, "seccomp: no sockets, fork/exec, memfds or ptrace; signals only to itself (kill, F_SETOWN, "
-                       "O_ASYNC); no file's mode, owner, times or xattrs changed"),
+                       "O_ASYNC); no other process's limits or scheduling; no file's mode, owner, times or xattrs "
+                       "changed"),
     ("cgroup", False, "cgroup memory and pids limits; every process of the run killed at its end"),
 )
 LAYER_NAMES = tuple(name for name, _, _ in LAYERS)
@@ -568,6 +569,8 @@ _SECCOMP_DENY = (
     "chown32", "fchown32", "lchown32", "utime", "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr",
     "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat", "file_setattr",
 )  # fmt: skip
+# Syscalls whose first argument is a pid: allowed only with pid 0 (the caller)
+_OWN_PID_ONLY = ("prlimit64", "sched_setscheduler", "sched_setparam", "sched_setattr", "migrate_pages", "move_pages")
 # Syscalls newer than some libseccomp releases know, by number (from 424, Linux 5.1, on, every architecture
 # but alpha numbers syscalls alike)
 _NEW_SYSCALLS = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
@@ -619,6 +622,15 @@ def compile_seccomp(landlock_abi: int = 0) -> bytes:
     f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))  # threads only
     f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))  # signals only to itself
     f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, _PID_PLACEHOLDER))
+    # Calls that reach another process by its pid, which a normal user's run may make on every process of its own
+    # uid (the trainer, the sibling runs of a batch): its resource limits (RLIMIT_CPU 0 killed the trainer with
+    # SIGXCPU, and zeroed the siblings' rewards), its scheduling (SCHED_IDLE), where its memory lies. Only pid 0,
+    # the run itself, is taken (glibc's setrlimit is prlimit64 on pid 0); any other value is refused, high bits too.
+    for name in _OWN_PID_ONLY:
+        try:
+            f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.NE, 0))
+        except Exception:  # a syscall this architecture does not have
+            pass
     # signal-driven I/O sends a chosen signal to a chosen pid: the owner (F_SETOWN, F_SETOWN_EX,
     # FIOSETOWN, SIOCSPGRP), the signal (F_SETSIG), switched on by O_ASYNC (F_SETFL, FIOASYNC). Landlock
     # scopes signals only from ABI 6, so this path is closed here, on every kernel.
