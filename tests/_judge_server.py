@@ -7,7 +7,8 @@ request, so a test can say exactly what the judge was shown and how often it was
 (accept, never answer), `die` (drop the connection mid-request), `busy` (answer this many requests
 with HTTP `busy_status`, 503, before answering again; -1: all of them; with a `Retry-After` header
 where `retry_after` is given), `drip` (send the headers at once, then the body a byte at a time, this
-many seconds apart, as a proxy keeping a connection alive does), `finish_reason` (what the reply says
+many seconds apart, as a proxy keeping a connection alive does), `drip_headers` (send the status line,
+then one header byte this many seconds apart, never ending the headers; GET /models too), `finish_reason` (what the reply says
 ended it: `length` for one cut at max_tokens; a reply function may return None for a null content),
 and `stop()` (the server is gone: connections are refused). Each request's arrival time
 (time.monotonic) is kept in `times`.
@@ -46,7 +47,7 @@ class ScriptedJudge:
     def __init__(self, reply: Callable[[str | None], str | None], model: str = "judge", hang: bool = False,
                  die: bool = False, delay: float = 0.0, raw: bool = False, busy: int = 0, busy_status: int = 503,
                  retry_after: str | None = None, drip: float = 0.0, finish_reason: str = "stop",
-                 context_chars: int | None = None):
+                 context_chars: int | None = None, drip_headers: float = 0.0):
         self.reply = reply
         self.context_chars = context_chars  # a longer user message is refused as vLLM refuses a long prompt
         self.raw = raw  # reply() gets the whole user message, not the answer block
@@ -54,7 +55,7 @@ class ScriptedJudge:
         self.hang = hang
         self.die = die
         self.delay = delay
-        self.drip, self.finish_reason = drip, finish_reason
+        self.drip, self.drip_headers, self.finish_reason = drip, drip_headers, finish_reason
         self.busy, self.busy_status, self.retry_after = busy, busy_status, retry_after
         self.requests: list[dict] = []
         self.listing: dict | None = None  # what GET /models answers, where a test sets it
@@ -71,6 +72,17 @@ class ScriptedJudge:
 
             def _send(self, code: int, body: dict, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
+                every = judge.drip_headers  # this request's pace, whatever a test sets for the next ones
+                if every:
+                    try:
+                        self.wfile.write(f"HTTP/1.1 {code} OK\r\n".encode())
+                        while not judge._release.wait(every):
+                            self.wfile.write(b"X")
+                            self.wfile.flush()
+                    except OSError:  # the client gave up
+                        pass
+                    self.close_connection = True
+                    return
                 self.send_response(code)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -249,6 +251,90 @@ def test_a_judge_sending_its_reply_a_byte_at_a_time_is_cut_at_timeout_s():
     assert took < 15 and judge.asked == 1  # not asked again: it would take as long the next time
 
 
+def _within(seconds: float, call):
+    """call()'s result; the test fails where it takes longer than `seconds` (the call is left to run)."""
+    out = []
+    worker = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert out, f"still waiting after {seconds} s"
+    return out[0]
+
+
+def test_a_judge_sending_its_headers_a_byte_at_a_time_is_cut_at_timeout_s_and_so_is_check():
+    # httpx's timeouts start again at every byte, and the request's own limit started once the headers were in:
+    # a status line, then a header byte every 0.2 s, kept a question (and GET /models) waiting for ever
+    from evalkit.verifiers._judge_client import JudgeClient
+
+    with ScriptedJudge(says("CORRECT"), drip_headers=0.2) as judge:
+        t0 = time.monotonic()
+        (v,) = _within(8, lambda: cascade(judge, timeout_s=1, user_cache=False).verify_many(ITEMS[2:3]))
+        asked = time.monotonic() - t0
+        problem = _within(8, lambda: JudgeClient(judge.url, "judge").check(timeout_s=1))
+        checked = time.monotonic() - t0 - asked
+    assert v.reason == "no_answer" and v.judge.error == "the judge did not answer within 1.0 s"
+    assert problem == f"judge server {judge.url}: GET /models did not answer within 1 s"
+    assert asked < 3 and checked < 3
+
+
+def test_a_question_cut_at_its_limit_leaves_the_clients_threads_to_the_next_batch():
+    # a reward's batch came back at its deadline, but the trickled request held the client's thread for ever:
+    # every later batch was unjudged, the server long recovered
+    with ScriptedJudge(says("CORRECT"), drip_headers=0.2) as judge:
+        verifier = cascade(judge, timeout_s=1, deadline_s=2, concurrency=1, on_fault="error", user_cache=False)
+        (stuck,) = verifier.verify_many(ITEMS[2:3])
+        judge.drip_headers = 0  # the server recovers
+        (v,) = verifier.verify_many(ITEMS[2:3])
+    assert stuck.correct is None and stuck.judge.error  # unjudged, as a reward's fault is
+    assert v.correct is True and v.judge.flipped, v
+
+
+_ASK_AND_STOP = """
+import sys
+from evalkit.verifiers._judge_client import JudgeClient
+
+client = JudgeClient(sys.argv[1], "judge")
+try:
+    client.ask_many([[{"role": "user", "content": "2+2 is 4?"}]])
+finally:
+    client.close()  # as a run does when Ctrl-C or SIGTERM stops it
+"""
+
+
+@pytest.mark.parametrize("server", [{"hang": True}, {"busy": -1, "busy_status": 429, "retry_after": "100"}],
+                         ids=["hung", "retry-after-100"])
+def test_a_process_stopped_with_questions_in_flight_exits_at_once(server):
+    # close() left the request (timeout_s, 60 s) and the wait before a retry (up to 120 s) to run on, and the
+    # interpreter joins the client's threads at exit: a stopped run took 55 s and 96 s to exit
+    with ScriptedJudge(says("CORRECT"), **server) as judge:
+        p = subprocess.Popen([sys.executable, "-c", _ASK_AND_STOP, judge.url], stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            if judge.asked or p.poll() is not None:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # in the request, or in the wait before asking again
+        p.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        took = time.monotonic() - t0
+    assert judge.asked == 1 and took < 5, took
+
+
+def test_a_reply_longer_than_the_bound_is_cut_unread_and_never_cached(tmp_path):
+    # a server ignoring max_tokens sent megabytes a question, all read, recorded and cached (a 6-sample run
+    # wrote 96 MB); here its 2 MB reply even parsed, as a verdict padded with white space
+    with ScriptedJudge(lambda block: "VERDICT: CORRECT" + " " * (2 << 20)) as judge:
+        (v,) = _attached(judge, tmp_path / "run").verify_many(ITEMS[2:3])
+    assert (v.correct, v.reason, v.judge.reply, v.judge.says, v.judge.error) == (False, "no_answer", None, None, None)
+    assert "judge reply did not parse (reply cut at 1048576 bytes, unread)" in v.detail
+    cache = tmp_path / "run" / "judge_cache.jsonl"
+    assert not cache.exists() or cache.read_text() == ""
+
+
 def test_a_reply_cut_at_max_tokens_or_without_text_is_not_cached_and_a_rerun_asks_again(tmp_path):
     # a reasoning judge that spent max_tokens thinking: its cut reply was cached (unparsed), and a rerun with
     # more max_tokens was answered from the cache, never asking again. It still counts as unparsed (the
@@ -270,6 +356,23 @@ def test_a_reply_cut_at_max_tokens_or_without_text_is_not_cached_and_a_rerun_ask
             (w,) = again.verify_many(ITEMS[2:3])
             assert judge.asked == 1
         assert w.correct is True and w.judge.flipped and not w.judge.cached
+
+
+def test_a_reply_in_no_known_form_is_not_kept_and_the_fixed_server_is_asked_again(tmp_path, monkeypatch):
+    # a server answering prose (a broken chat template) had its replies cached in the user cache for good: once
+    # fixed, a fresh run in a fresh directory still read "unparsed" from the cache and asked it nothing
+    monkeypatch.setenv("EVALKIT_CACHE_DIR", str(tmp_path / "cache"))
+    with ScriptedJudge(lambda block: "I think the candidate is probably right.") as judge:
+        first = cascade(judge)
+        first.attach(tmp_path / "first")
+        (v,) = first.verify_many(ITEMS[2:3])
+    assert (v.correct, v.reason, v.judge.says) == (False, "no_answer", None), v
+    with ScriptedJudge(says("CORRECT")) as judge:
+        again = cascade(judge)
+        again.attach(tmp_path / "again")
+        (w,) = again.verify_many(ITEMS[2:3])
+        assert judge.asked == 1
+    assert w.correct is True and w.judge.flipped and not w.judge.cached
 
 
 def test_a_reply_in_content_parts_is_read_and_a_model_list_without_data_is_no_traceback():
@@ -475,7 +578,7 @@ def test_a_failing_judge_never_raises_the_score_and_the_gate_refuses_it(tmp_path
         args = ["run", str(task), "--completions", str(replay), "--judge", judge.model, "--judge-base-url",
                 judge.url, "--judge-retries", "1", "--no-progress", "--no-trace"]
         gated = cli(*args, "--judge-max-flips", "0", "--out", str(tmp_path / "gated"), cwd=tmp_path)
-        assert gated.returncode == 2 and "gave no reply to 9 of 9 questions" in gated.stderr
+        assert gated.returncode == 2 and "gave no reply to 10 of 10 questions" in gated.stderr
         assert not (tmp_path / "gated").exists()
         r = cli(*args, "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

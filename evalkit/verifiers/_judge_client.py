@@ -6,7 +6,9 @@ What a busy server answers (408, 429, 5xx) and a dropped or refused connection a
 backoff (`backoff(retries)`: 0.5, 1 and 2 s for the default three retries), or after as long as the
 server's Retry-After asks where that is longer (up to `MAX_RETRY_AFTER_S`), as long as the deadline
 leaves room; a question that took the whole per-request limit is not asked again (it would take as long
-the next time).
+the next time). Every read, write and connect of a request waits at most until the request's own end
+(`_Sockets`), so a server that trickles its reply, headers included, is cut there; a reply body longer than
+`MAX_REPLY_BYTES` is not read past it. `close()` ends every request in flight and every retry's wait at once.
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
+import httpcore
 import httpx
 
 from evalkit.retryafter import MAX_RETRY_AFTER_S, RETRY_STATUS, retry_after
 
 RETRIES = 3  # the default number of times a question a busy or unreachable server refused is asked again
+# How much of a reply body is read: room for a reasoning judge's hundred thousand tokens of thinking, where every
+# reply form is one short line (a server ignoring max_tokens sent 20 MB a question, all recorded and cached).
+MAX_REPLY_BYTES = 1 << 20
 
 
 def backoff(retries: int) -> tuple[float, ...]:
@@ -55,8 +62,9 @@ class JudgeClient:
 
     base_url: the server's API root, e.g. http://127.0.0.1:8000/v1.
     model: the served model name. api_key: sent as a bearer token (default $OPENAI_API_KEY or EMPTY).
-    timeout_s: the longest one request may take. max_tokens: the longest reply (a reasoning judge needs
-    room to think). concurrency: requests in flight at once, over every caller of this client together.
+    timeout_s: the longest one request may take, from sending it to its reply's last byte. max_tokens: the
+    longest reply (a reasoning judge needs room to think). concurrency: requests in flight at once, over
+    every caller of this client together.
     retries: how many times a question the server refused as busy (408, 429, 5xx) or could not take (a
     connection refused or dropped) is asked again; 0 asks each question once.
     """
@@ -70,19 +78,24 @@ class JudgeClient:
         self.concurrency = max(1, int(concurrency))
         self.backoff = backoff(max(0, int(retries)))
         self._headers = {"Authorization": f"Bearer {api_key or os.environ.get('OPENAI_API_KEY', 'EMPTY')}"}
-        self._http = httpx.Client(limits=httpx.Limits(max_connections=self.concurrency))
+        self._closed = threading.Event()
+        self._sockets = _Sockets(self._closed)
+        self._http = self._sockets.client(httpx.Limits(max_connections=self.concurrency))
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="evalkit-judge")
-        self._lock = threading.Lock()
 
     def check(self, timeout_s: float = 10.0) -> str | None:
-        """None when the server answers and serves the model; else one line saying what is wrong."""
+        """None when the server answers and serves the model; else one line saying what is wrong.
+        timeout_s: the longest GET /models may take, from sending it to the reply's last byte."""
         from evalkit.backends.openai import base_url_problem
 
         problem = base_url_problem(self.base_url, "--judge-base-url")
         if problem:
             return problem
         try:
-            r = self._http.get(f"{self.base_url}/models", headers=self._headers, timeout=timeout_s)
+            with self._sockets.until(time.monotonic() + timeout_s):
+                r = self._http.get(f"{self.base_url}/models", headers=self._headers, timeout=timeout_s)
+        except (httpx.ReadTimeout, httpx.WriteTimeout):
+            return f"judge server {self.base_url}: GET /models did not answer within {timeout_s:g} s"
         except httpx.HTTPError as e:
             return f"judge server {self.base_url} unreachable ({type(e).__name__}: {e})"
         if r.status_code != 200:
@@ -128,7 +141,10 @@ class JudgeClient:
                     wait = max(wait, min(told, MAX_RETRY_AFTER_S))
                 if deadline is not None and time.monotonic() + wait >= deadline:
                     break  # no time left for another try: the last fault stands
-                time.sleep(wait)
+                self._closed.wait(wait)
+            if self._closed.is_set():  # the run is stopping: nobody waits for this reply
+                return Reply(None, "the judge client was closed before the judge answered",
+                             (time.monotonic() - t0) * 1e3)
             limit = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
             if limit <= 0:
                 break
@@ -142,22 +158,21 @@ class JudgeClient:
 
     def _try(self, body: dict, limit: float, t0: float) -> tuple[Reply, bool, float | None]:
         """One request: (the Reply, whether a fault is worth another try, the seconds the server asked that
-        try to wait or None). The request takes at most `limit` seconds in all, a server that sends its reply
-        a byte at a time included (the body is read in pieces, and its connection shut at the limit)."""
+        try to wait or None). The request takes at most `limit` seconds in all, from sending it to its reply's
+        last byte, a server that sends its headers or body a byte at a time included."""
         end = time.monotonic() + limit
         try:
-            with self._http.stream("POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers,
-                                   timeout=httpx.Timeout(limit)) as r:
-                status, headers, data = r.status_code, r.headers, _read_until(r, end)
-        except (httpx.TimeoutException, _PastLimit) as e:
+            with self._sockets.until(end), self._http.stream(
+                    "POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers,
+                    timeout=httpx.Timeout(limit)) as r:
+                status, headers, (data, whole) = r.status_code, r.headers, _read_at_most(r, MAX_REPLY_BYTES)
+        except httpx.TimeoutException as e:
             ms = (time.monotonic() - t0) * 1e3
             if isinstance(e, httpx.ConnectTimeout):
                 return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
             return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False, None
         except httpx.HTTPError as e:  # refused, reset, dropped mid-reply
             ms = (time.monotonic() - t0) * 1e3
-            if time.monotonic() >= end:  # the connection this client shut at the limit
-                return Reply(None, f"the judge did not answer within {limit:.1f} s", ms), False, None
             return Reply(None, f"judge server unreachable ({type(e).__name__}: {e})", ms), True, None
         ms = (time.monotonic() - t0) * 1e3
         text = data.decode("utf-8", "replace")
@@ -169,6 +184,8 @@ class JudgeClient:
             again = status in RETRY_STATUS
             return (Reply(None, f"judge server answered HTTP {status}: {text[:200]}", ms), again,
                     retry_after(headers) if again else None)
+        if not whole:  # a server that ignored max_tokens: no reply form is this long, and none is kept
+            return Reply(None, None, ms, f"reply cut at {MAX_REPLY_BYTES} bytes, unread"), False, None
         try:
             choice = json.loads(text)["choices"][0]
             content, finish = choice["message"].get("content"), choice.get("finish_reason")
@@ -187,7 +204,12 @@ class JudgeClient:
         return Reply(text, None, ms), False, None
 
     def close(self) -> None:
+        """End every request in flight and every retry's wait now, and ask nothing more: a run stopped by Ctrl-C
+        or SIGTERM exits at once, not when its questions would have timed out (the interpreter joins the
+        client's threads at exit)."""
+        self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._sockets.shut()
         self._http.close()
 
 
@@ -196,38 +218,110 @@ _TOO_LONG = re.compile(r"context[ _]length|context window|maximum context|prompt
                        r"|too many (?:input )?tokens", re.IGNORECASE)
 
 
-class _PastLimit(Exception):
-    """The reply was still coming at the request's limit."""
+def _read_at_most(response: httpx.Response, most: int) -> tuple[bytes, bool]:
+    """The response body's first `most` bytes at most, and whether that is all of it (reading stops there)."""
+    pieces, size = [], 0
+    for piece in response.iter_bytes():
+        pieces.append(piece)
+        size += len(piece)
+        if size > most:
+            return b"".join(pieces)[:most], False
+    return b"".join(pieces), True
 
 
-def _read_until(response: httpx.Response, end: float) -> bytes:
-    """The response body, read by the monotonic instant `end` or `_PastLimit`: a server that stalls
-    mid-body is cut by shutting its socket at `end` (a blocked read returns), one that sends a byte at a
-    time by the check between pieces."""
-    sock = None
-    stream = response.extensions.get("network_stream")
-    if stream is not None:
-        sock = stream.get_extra_info("socket")
-    timer = None
-    if sock is not None:
-        timer = threading.Timer(max(0.0, end - time.monotonic()), _shut, (sock,))
-        timer.daemon = True
-        timer.start()
-    try:
-        pieces = []
-        for piece in response.iter_bytes():
-            pieces.append(piece)
-            if time.monotonic() >= end:
-                raise _PastLimit
-        if time.monotonic() >= end:
-            raise _PastLimit
-        return b"".join(pieces)
-    finally:
-        if timer is not None:
-            timer.cancel()
+class _Sockets(httpcore.NetworkBackend):
+    """The client's connections. Each read, write and connect waits at most until its request's end (set for
+    the thread by `until`): httpx's timeouts start again at every byte, so a server sending its headers a byte
+    at a time kept a request, and its thread, for ever. `shut` ends them all, mid-read included."""
+
+    def __init__(self, closed: threading.Event):
+        self._closed = closed
+        self._tcp = httpcore.SyncBackend()
+        self._open: set[_Stream] = set()
+        self._lock = threading.Lock()
+        self._end = threading.local()
+
+    def client(self, limits: httpx.Limits) -> httpx.Client:
+        """An httpx client whose connections, proxied ones included, are these."""
+        http = httpx.Client(limits=limits)
+        # httpx takes no network backend of its own; the httpcore pool behind each of its transports does
+        # (private names: where another httpx has none, requests keep httpx's own timeouts, reset at every byte)
+        for transport in (getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()):
+            pool = getattr(transport, "_pool", None)
+            if isinstance(pool, httpcore.ConnectionPool):
+                pool._network_backend = self
+        return http
+
+    @contextmanager
+    def until(self, end: float) -> Iterator[None]:
+        """This thread's requests end by the monotonic instant `end`."""
+        before, self._end.at = getattr(self._end, "at", None), end
+        try:
+            yield
+        finally:
+            self._end.at = before
+
+    def wait(self, timeout: float | None, late: type[httpcore.TimeoutException]) -> float | None:
+        """How long one read, write or connect may block now: its own timeout, held to the request's end."""
+        if self._closed.is_set():
+            raise httpcore.NetworkError("the judge client was closed")
+        end = getattr(self._end, "at", None)
+        if end is None:
+            return timeout
+        left = end - time.monotonic()
+        if left <= 0:
+            raise late("the request's time is up")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        stream = _Stream(self._tcp.connect_tcp(host, port, self.wait(timeout, httpcore.ConnectTimeout),
+                                               local_address, socket_options), self)
+        with self._lock:
+            self._open.add(stream)
+        return stream
+
+    def forget(self, stream: _Stream) -> None:
+        with self._lock:
+            self._open.discard(stream)
+
+    def shut(self) -> None:
+        with self._lock:
+            streams = list(self._open)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            if sock is not None:
+                _shut(sock)
+
+
+class _Stream(httpcore.NetworkStream):
+    """One connection of `_Sockets`, each wait held to its request's end."""
+
+    def __init__(self, inner: httpcore.NetworkStream, sockets: _Sockets):
+        self._inner, self._sockets = inner, sockets
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._sockets.wait(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._sockets.wait(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._sockets.forget(self)
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        self._inner = self._inner.start_tls(ssl_context, server_hostname,
+                                            self._sockets.wait(timeout, httpcore.ConnectTimeout))
+        return self
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
 
 
 def _shut(sock: socket.socket) -> None:
+    """Shut a socket another thread may be blocked reading: its read returns at once (a close would not)."""
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:

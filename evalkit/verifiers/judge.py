@@ -254,7 +254,10 @@ class JudgeCascade:
             conversations = [build_messages(self.rubric, p, g, a, self.options.max_answer_chars) for p, g, a in todo.values()]
             for key, reply in zip(todo, self.client.ask_many(conversations, deadline)):
                 out[key] = (reply, False)
-                if reply.error is None and reply.text is not None and reply.cut is None:
+                # a reply in no known form is not kept: a server with a broken chat template, once fixed, is
+                # asked again by the next run (the cache held its prose for good, for every run after it)
+                if (reply.error is None and reply.text is not None and reply.cut is None
+                        and parse_reply(reply.text).says is not None):
                     self.cache.put(key, reply.text, model=self.options.model, rubric=self.rubric.version)
             self._ask_shorter(todo, out, deadline)
         return [out[k] for k in keys]
