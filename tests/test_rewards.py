@@ -1064,6 +1064,19 @@ def test_a_verifier_options_column_gives_each_row_its_own(caplog):
         assert math_reward([unboxed] * 3, answer=["3"] * 3, verifier_options=["{require_box", 5, strict]) == \
             [None, None, 0.0]
     assert "verifier_options is not JSON" in caplog.text and "must be a mapping or its JSON text, got int" in caplog.text
+    # one set of options in a mapping other than a dict (veRL's reward_kwargs hold an OmegaConf DictConfig) is one
+    # set, not a column: its keys were read as rows, the right answer left unjudged and the unboxed ones paid
+    from types import MappingProxyType
+
+    import pyarrow as pa
+
+    boxed = "<think>x</think> \\boxed{3}"
+    assert math_reward([boxed, unboxed, unboxed], answer=["3"] * 3,
+                       verifier_options=MappingProxyType({"require_box": True})) == [1.0, 0.0, 0.0]
+    assert verl.compute_score("math", unboxed, "3", {}, verifier_options=MappingProxyType({"require_box": True}))[
+        "reason"] == "no_answer"
+    # a pyarrow column: its items are pyarrow scalars (every row was refused as "StringScalar")
+    assert math_reward([unboxed] * 2, answer=["3", "3"], verifier_options=pa.array([strict, None])) == [0.0, 1.0]
     # the choice verifier's letters, and the math verifier's options in the length-scaled reward
     assert choice_reward(["Answer: E", "Answer: E"], answer=["E", "E"],
                          verifier_options=[json.dumps({"letters": "ABCD"}), None]) == [None, 1.0]

@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._inputs import (completion_text, find_column, is_array, per_row, think_formats,
@@ -203,18 +204,26 @@ class BadOptions(str):
 def row_options(value: Any, n: int) -> list[dict[str, Any] | BadOptions | None] | None:
     """Each row's verifier options where `value` is a column of them (a list, or an array, aligned with the
     completions: TRL passes a dataset's `verifier_options` column under the keyword's name); None where `value` is
-    one set of options for every row (a mapping, or None).
+    one set of options for every row (any mapping, OmegaConf's DictConfig as veRL's `reward_kwargs` hold it
+    included, or None).
 
     A row's value is a mapping or its JSON text (what `evalkit export` writes). A parquet or `datasets` struct column
     gives every row every row's keys, null where its task has none: those are left out. None, NaN, an empty text or
     mapping: no options. Anything else is a BadOptions naming it, and its row is unjudged.
     """
-    if value is None or isinstance(value, (dict, str, bytes)) or not (isinstance(value, (list, tuple)) or is_array(value)):
+    if (value is None or isinstance(value, (Mapping, str, bytes)) or hasattr(value, "keys")
+            or not (isinstance(value, (list, tuple)) or is_array(value))):
         return None
+    if hasattr(value, "to_pylist"):  # a pyarrow array: its items as Python values, not pyarrow scalars
+        value = value.to_pylist()
     return [_one_row_options(v) for v in per_row(value, n)]
 
 
 def _one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
+    if isinstance(value, BadOptions):  # read already (math_judge_reward's rows come back through verdicts)
+        return value
+    if hasattr(value, "as_py"):  # one pyarrow scalar
+        value = value.as_py()
     if isinstance(value, str):
         if not value.strip():
             return None
@@ -224,7 +233,7 @@ def _one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
             return BadOptions(f"verifier_options is not JSON ({e}): {value[:80]!r}")
     if value is None or (isinstance(value, float) and value != value):
         return None
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items() if v is not None} or None
     return BadOptions(f"verifier_options must be a mapping or its JSON text, got {type(value).__name__} "
                       f"{str(value)[:80]!r}")
