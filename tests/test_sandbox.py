@@ -602,6 +602,12 @@ def test_seccomp_refuses_what_landlock_leaves_open():
         results = run_attacks(b, only=_SECCOMP_ROWS)
     assert [r.name for r in results] == [a.name for a in ATTACKS if a.name in _SECCOMP_ROWS]
     assert [(r.name, r.status, r.detail) for r in results if not r.contained] == []
+    # the run's own limits stay its own to read and set, by pid 0 or its own pid (psutil's Process().rlimit())
+    prog = ("import os, resource\nsoft, hard = resource.prlimit(os.getpid(), resource.RLIMIT_NOFILE)\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))\nprint(resource.prlimit(0, resource.RLIMIT_NOFILE)"
+            " == (soft, hard))")
+    with Sandbox(SandboxConfig(workers=1, timeout_s=3, layers=layers, landlock_abi_max=2)) as b:
+        assert b.run(prog, stdio_tests([("", "True")])).tests == [{"passed": True, "reason": "passed"}]
 
 
 # ---------------------------------------------------------------- the configurations users have

@@ -570,7 +570,7 @@ _SECCOMP_DENY = (
     "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "setxattrat", "removexattrat", "file_setattr",
 )  # fmt: skip
 # Syscalls whose first argument is a pid: allowed only with pid 0 (the caller)
-_OWN_PID_ONLY = ("prlimit64", "sched_setscheduler", "sched_setparam", "sched_setattr", "migrate_pages", "move_pages")
+_OWN_PID_ONLY = ("sched_setscheduler", "sched_setparam", "sched_setattr", "migrate_pages", "move_pages")
 # Syscalls newer than some libseccomp releases know, by number (from 424, Linux 5.1, on, every architecture
 # but alpha numbers syscalls alike)
 _NEW_SYSCALLS = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
@@ -626,6 +626,9 @@ def compile_seccomp(landlock_abi: int = 0) -> bytes:
     # uid (the trainer, the sibling runs of a batch): its resource limits (RLIMIT_CPU 0 killed the trainer with
     # SIGXCPU, and zeroed the siblings' rewards), its scheduling (SCHED_IDLE), where its memory lies. Only pid 0,
     # the run itself, is taken (glibc's setrlimit is prlimit64 on pid 0); any other value is refused, high bits too.
+    # prlimit64 that sets nothing (its new limit NULL) only reads, and is taken whatever the pid:
+    # `resource.prlimit(os.getpid(), RLIMIT_NOFILE)` and psutil's `Process().rlimit()` read their own.
+    f.add_rule(sc.ERRNO(errno.EPERM), "prlimit64", sc.Arg(0, sc.NE, 0), sc.Arg(2, sc.NE, 0))
     for name in _OWN_PID_ONLY:
         try:
             f.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(0, sc.NE, 0))
