@@ -49,9 +49,12 @@ MESSAGE_CHARS = 2000  # an error that echoes the value it refuses (a 400 kB opti
 
 
 def _on_a_screen(message: str) -> str:
+    """`message`, its middle cut where it is longer than MESSAGE_CHARS: what is wrong may come before the value it
+    echoes (which option) or after it (why), so both ends are kept."""
     if len(message) <= MESSAGE_CHARS:
         return message
-    return f"{message[:MESSAGE_CHARS]}… ({len(message) - MESSAGE_CHARS:,} more characters left out)"
+    half = MESSAGE_CHARS // 2
+    return f"{message[:half]} … ({len(message) - 2 * half:,} characters left out) … {message[-half:]}"
 
 
 class _Group(click.Group):

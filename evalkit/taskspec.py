@@ -420,11 +420,12 @@ def _env() -> jinja2.Environment:
 
     Sandboxed, as transformers renders a model's chat template: a task spec is downloaded and shared, and
     `{{ cycler.__init__.__globals__.os.popen('id').read() }}` in a plain environment ran a shell command. No
-    attribute starting with `_`, no unsafe call, no change to the row's lists and mappings (SecurityError)."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    attribute starting with `_` and no unsafe call (SecurityError); a template may still build its own list
+    (`{% set xs = [] %}{% set _ = xs.append(c) %}`), which the immutable sandbox refused."""
+    from jinja2.sandbox import SandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
-                                        autoescape=False, finalize=lambda v: "" if _is_null(v) else v)
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False,
+                               finalize=lambda v: "" if _is_null(v) else v)
     env.filters.update(FILTERS)
     return env
 

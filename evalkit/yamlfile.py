@@ -61,27 +61,27 @@ def read_yaml(path: Path, what: str) -> tuple[Any, Any]:
     return data, node
 
 
-MAX_VALUES = 100_000  # values a file may stand for once its aliases are expanded; a task spec holds hundreds
+MAX_VALUES = 100_000  # values aliases may add to a file once expanded; a task spec holds hundreds in all
 MAX_DEPTH = 100  # levels of nesting
 
 
 def _refuse_expansion(where: str, root: Any) -> None:
     """InputError for a tree that its aliases make huge (a "billion laughs": ten lines that stand for 9^10 values,
     which every walk and every copy of the data would expand), that holds itself (`&x {a: *x}`) or that is nested
-    deeper than MAX_DEPTH. Each node is sized once (its aliases share it), so the check is linear in the file."""
+    deeper than MAX_DEPTH. Each node is sized once (its aliases share it), so the check is linear in the file; a
+    file without aliases is never refused for its size."""
     size: dict[int, int] = {}
     on_path: set[int] = set()
+    reused: list[Any] = []  # nodes an alias reaches again, in the order met
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         if done:
             on_path.discard(id(node))
             size[id(node)] = 1 + sum(size[id(child)] for child in _children(node))
-            if size[id(node)] > MAX_VALUES:
-                raise InputError(f"{where}:{node.start_mark.line + 1}: its aliases (*name) expand to more than "
-                                 f"{MAX_VALUES:,} values; write the values out, or fewer aliases of aliases")
             continue
         if id(node) in size:
+            reused.append(node)
             continue
         if id(node) in on_path:
             raise InputError(f"{where}:{node.start_mark.line + 1}: an alias (*name) refers to the value that holds it")
@@ -89,7 +89,12 @@ def _refuse_expansion(where: str, root: Any) -> None:
         if len(on_path) > MAX_DEPTH:
             raise InputError(f"{where}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
         stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+        stack.extend((child, False) for child in _children(node))
+    added = size[id(root)] - len(size)  # the values aliases add to those written
+    if added > MAX_VALUES:
+        line = max(reused, key=lambda n: size[id(n)]).start_mark.line + 1  # the anchor that weighs most
+        raise InputError(f"{where}:{line}: its aliases (*name) expand it by more than {MAX_VALUES:,} values; write "
+                         "the values out, or fewer aliases of aliases")
 
 
 def _children(node: Any) -> list[Any]:

@@ -152,7 +152,7 @@ LAUGHS = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in r
 @pytest.mark.parametrize("tail, where", [
     # ten lines that stand for 9^11 values: every walk of the tree expanded them (hours at 100% CPU)
     ("chat_template_kwargs:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + LAUGHS,
-     "t.yaml:10: its aliases (*name) expand to more than 100,000 values"),
+     "t.yaml:15: its aliases (*name) expand it by more than 100,000 values"),
     ("chat_template_kwargs: &x {a: *x}\n", "t.yaml:4: an alias (*name) refers to the value that holds it"),  # RecursionError
     ("verifier_options: " + "[" * 10000 + "]" * 10000 + "\n", "t.yaml: malformed YAML: nested more than"),
     ("verifier_options: " + "[" * 150 + "]" * 150 + "\n", "t.yaml:4: nested more than 100 levels deep"),
@@ -179,17 +179,42 @@ def test_a_template_cannot_reach_python_to_run_commands(tmp_path, field):
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "x.jsonl").exists()
 
 
+def test_a_template_may_build_its_own_list(tmp_path):
+    # the immutable sandbox refused `.append` on the template's own list, which rendered before
+    from evalkit.taskspec import prompt_messages
+
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "problem": "q", "answer": "1", "opts": ["x", "y"]}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields: {id: id}\nprompt: \"{% set xs = [] %}"
+                                     "{% for o in opts %}{% set _ = xs.append(o | upper) %}{% endfor %}"
+                                     "{{ problem }} {{ xs | join(',') }}\"\n")
+    spec = load_task(str(tmp_path / "t.yaml"))
+    assert prompt_messages(spec, load_problems(spec).problems[0])[-1]["content"] == "q X,Y"
+
+
+def test_a_long_yaml_file_without_aliases_is_read(tmp_path):
+    # the alias guard counted every value: 55,000 keys and their values were refused as "its aliases expand ..."
+    from evalkit.yamlfile import read_yaml
+
+    (tmp_path / "s.yaml").write_text("".join(f"k{i}: v\n" for i in range(55_000)))
+    data, _ = read_yaml(tmp_path / "s.yaml", "rules")
+    assert len(data) == 55_000
+
+
 def test_an_option_value_that_aliases_make_huge_is_refused_and_a_long_error_is_cut():
     laughs = "{a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol], " + ", ".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)) + "}"
     r = subprocess.run([sys.executable, "-m", "evalkit", "verify", "\\boxed{1}", "1", "--option", f"boxed={laughs}"],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "--option boxed:1: its aliases (*name) expand to more than" in r.stderr, r.stderr[:500]
+    assert r.returncode == 2 and "--option boxed:1: its aliases (*name) expand it by more than" in r.stderr, r.stderr[:500]
     # a refusal that echoes a long value (here 40,000 characters) is cut to a screen; it printed 351 MB
     r = subprocess.run([sys.executable, "-m", "evalkit", "verify", "\\boxed{1}", "1", "--option",
                         f"boxed={'x' * 40000}"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "option 'boxed': expected last or all" in r.stderr and len(r.stderr) < 2200
-    assert "more characters left out)" in r.stderr
+    assert "characters left out)" in r.stderr
+    # the reason after a long echoed value is kept too ("the value is not YAML (...)")
+    r = subprocess.run([sys.executable, "-m", "evalkit", "verify", "\\boxed{1}", "1", "--option",
+                        "letters=[" + "a, " * 20000], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "the value is not YAML (" in r.stderr and len(r.stderr) < 2200, r.stderr[-300:]
 
 
 @pytest.mark.parametrize("option", ["per_answer_s", "batch_deadline_s"])
