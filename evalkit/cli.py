@@ -875,6 +875,9 @@ def anytime_cmd(run_dir, budgets, no_generate, backend, model, base_url, tokeniz
         for name, value in (("--answer-tokens", answer_tokens), ("--answer-cue", answer_cue)):
             if value is not None:
                 raise InputError(f"{name} shapes the probes' generated answers: it does nothing with --no-generate")
+        if model is not None:
+            raise InputError("--model picks the model that generates the probes' answers: it does nothing with "
+                             "--no-generate (--tokenizer NAME picks what counts the thinking)")
         for name, given in (("--backend", backend is not None), ("--base-url", bool(base_url)),
                             ("--dtype", dtype != "auto"), ("--max-model-len", max_model_len is not None),
                             ("--enforce-eager", enforce_eager)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -139,6 +140,10 @@ def _same_file_keys(path: Path) -> list[Any]:
     return keys
 
 
+# what a refused write says: a full disk, a quota, a file too large, a read-only or forbidden place
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 @contextmanager
 def write_whole(path: str | os.PathLike, kept: str, mode: str = "w", **options: Any) -> Iterator[IO]:
     """A temporary file beside `path` to write its new content into, on disk and renamed over `path` when the
@@ -167,7 +172,9 @@ def write_whole(path: str | os.PathLike, kept: str, mode: str = "w", **options: 
     except BaseException as e:
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno is not None and e.filename in (None, str(tmp), str(path)):
+        # a write's error names no file; one of another errno without a name came from the block's own reading
+        if isinstance(e, OSError) and e.errno is not None and (
+                e.filename in (str(tmp), str(path)) or (e.filename is None and e.errno in _WRITE_ERRNOS)):
             raise named_error(e, path, kept) from None
         raise
 

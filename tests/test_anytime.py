@@ -99,6 +99,9 @@ def test_anytime_generate_on_a_replay_run_is_a_clear_error(demo_run, tmp_path):
                         "http://127.0.0.1:9/v1"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("evalkit: error: --base-url sets up the engine that generates "
                                                      "the probes' answers: it does nothing with --no-generate"), r.stderr
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(demo_run), "--no-generate", "--model", "m"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--tokenizer NAME picks what counts the thinking" in r.stderr, r.stderr
 
 
 def test_a_replayed_trace_cut_off_without_a_finish_reason_is_cut_not_finished(demo_run, tmp_path):

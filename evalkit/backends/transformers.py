@@ -52,10 +52,12 @@ class TransformersBackend(LocalModel):
         except _LOAD_ERRORS as e:  # no weights, an architecture the installed transformers does not know
             raise InputError(f"{model}: the model cannot be loaded: {_first_line(e)}") from None
         window = _window(lm)
-        if max_model_len and window and max_model_len > window * _rope_factor(lm):
+        most = int(window * _rope_factor(lm)) if window else None
+        if max_model_len and most and max_model_len > most:
             # vLLM refuses the same: positions past those the model was built for give it text it never read
-            raise InputError(f"--max-model-len {max_model_len} is more than the {window} positions {model} was built "
-                             f"for (its config's max_position_embeddings); give at most {window}")
+            stretched = f", times its RoPE scaling factor {_rope_factor(lm):g}" if most != window else ""
+            raise InputError(f"--max-model-len {max_model_len} is more than the {most} positions {model} was built "
+                             f"for (its config's max_position_embeddings {window}{stretched}); give at most {most}")
         self.lm = lm.to(self.device).eval()
         self.max_model_len = max_model_len or window
         self._stop = threading.Event()
@@ -140,9 +142,12 @@ class _Halt:
 
 
 def _rope_factor(lm: Any) -> float:
-    """How far the config's RoPE scaling (YaRN, linear, dynamic) stretches its positions; 1 without it."""
+    """How far the config's RoPE scaling (YaRN, linear, dynamic) stretches its positions past
+    max_position_embeddings; 1 without it, and for the kinds whose max_position_embeddings is the stretched
+    window already (llama3, longrope), as vLLM reads them."""
     scaling = getattr(getattr(lm, "config", None), "rope_scaling", None)
-    factor = scaling.get("factor") if isinstance(scaling, dict) else None
+    kind = (scaling.get("rope_type") or scaling.get("type")) if isinstance(scaling, dict) else None
+    factor = scaling.get("factor") if isinstance(scaling, dict) and kind not in ("llama3", "longrope", "su") else None
     return float(factor) if isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 1 else 1.0
 
 
