@@ -24,7 +24,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 
 from evalkit.errors import InputError
 from evalkit.thinking import split_think
@@ -48,8 +47,10 @@ class Taxonomy:
 
 @lru_cache(maxsize=4)
 def load_taxonomy(path: str | None = None) -> Taxonomy:
+    from evalkit.yamlfile import read_yaml
+
     where = Path(path) if path else TAXONOMY_FILE
-    data = yaml.safe_load(where.read_text(encoding="utf-8"))
+    data, _ = read_yaml(where, "the judge's taxonomy")
     return Taxonomy(str(data["version"]), tuple(data["labels"]), data["system"].strip(), data["user"])
 
 

@@ -18,7 +18,6 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 
 from evalkit.errors import InputError
 from evalkit.jsonl import without_lone_surrogates
@@ -58,11 +57,10 @@ class Rubric:
 @lru_cache(maxsize=8)
 def load_rubric(path: str | None = None) -> Rubric:
     """The rubric in `path` (a YAML file with version, system, user), or the shipped one."""
+    from evalkit.yamlfile import read_yaml  # the file and line of malformed YAML, a key given twice, an alias bomb
+
     where = Path(path) if path else RUBRIC_FILE
-    try:
-        data = yaml.safe_load(where.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise InputError(f"{where}: cannot read the judge rubric ({e})") from None
+    data, _ = read_yaml(where, "the judge rubric")
     if not isinstance(data, dict):
         raise InputError(f"{where}: line 1: expected a mapping with version, system, user")
     for field in ("version", "system", "user"):
