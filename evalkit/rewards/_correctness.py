@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from evalkit.rewards._inputs import (completion_text, find_column, is_array, per_row, think_formats,
                                     think_open_rows)
-from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge
+from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge, say_once
 from evalkit.types import Verdict, last_user_message
 from evalkit.verifiers.base import (VerifyItem, best_verdict, from_caller, golds_for, is_from_caller, readable_golds,
                                     rules_verifier, verifier_factory)
@@ -239,9 +239,6 @@ def _one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
                       f"{str(value)[:80]!r}")
 
 
-_warned_options: set[str] = set()
-
-
 def _verdicts_by_options(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any],
                          limits: Limits, rows: list[dict[str, Any] | BadOptions | None],
                          limits_for: Callable[[dict[str, Any] | None], Limits] | None) -> list[Verdict]:
@@ -265,9 +262,7 @@ def _verdicts_by_options(verifier: str, completions: Sequence[Any], golds: Seque
     for idx in groups.values():
         options = rows[idx[0]]
         if isinstance(options, BadOptions):
-            if options not in _warned_options:
-                _warned_options.add(options)
-                log.error("evalkit: %s; its rows are unjudged", options)
+            say_once(f"evalkit: {options}; its rows are unjudged")
             for i in idx:
                 out[i] = Verdict.infra_error(str(options))
             continue

@@ -108,7 +108,7 @@ def judge(verifier: str, items: Sequence[VerifyItem], limits: Limits = Limits(),
         return []
     bad = limits.problem()
     if bad:  # before the cache: a verdict reached under other limits is no answer to these
-        _say_once(f"evalkit: the {verifier} reward's limits are not usable ({bad}); every answer it is given is "
+        say_once(f"evalkit: the {verifier} reward's limits are not usable ({bad}); every answer it is given is "
                   "unjudged")
         return [Verdict.infra_error(f"{verifier} verifier failed: {bad}")] * len(items)
     try:
@@ -224,7 +224,7 @@ def _run(verifier: str, options_key: str, options: dict[str, Any], items: list[V
         impl, native_deadline = _verifier(verifier, options_key, options, limits)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a reward must never raise into (or end) the trainer
         if isinstance(e, (ValueError, TypeError)):  # a bad option: one line, once (not a traceback every step)
-            _say_once(f"evalkit: the {verifier} verifier cannot be built ({e}); every answer it is given is unjudged")
+            say_once(f"evalkit: the {verifier} verifier cannot be built ({e}); every answer it is given is unjudged")
         else:
             log.exception("evalkit: the %s verifier failed; %d answers are unjudged", verifier, len(items))
         ms = (time.perf_counter() - t0) * 1e3
@@ -273,7 +273,7 @@ def _digest(value: Any) -> tuple[int, int]:
     return hash(value), len(value)
 
 
-def _say_once(line: str, level: int = logging.ERROR) -> None:
+def say_once(line: str, level: int = logging.ERROR) -> None:
     """Log `line` (an error unless `level` says otherwise) the first time this process says it: a bad option
     or a data note, not a line every step."""
     with _lock:

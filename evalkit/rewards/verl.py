@@ -44,7 +44,7 @@ from typing import Any, Sequence
 
 from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts, verdicts_side_by_side
 from evalkit.rewards._inputs import flag, is_code_tests
-from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, _say_once
+from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, say_once
 from evalkit.types import Verdict
 from evalkit.verifiers.base import capabilities, get_verifier, is_from_caller, verifier_factory
 
@@ -332,7 +332,7 @@ def _gold_fits(verifier: str, ground_truth: Any) -> bool:
         pass
     if any(isinstance(g, numbers.Integral) and not isinstance(g, bool) for g in golds):
         return True
-    _say_once(f"evalkit: a data_source that reads as {verifier} has a ground truth its verifier cannot read "
+    say_once(f"evalkit: a data_source that reads as {verifier} has a ground truth its verifier cannot read "
               f"({str(ground_truth)[:40]!r}); those rows are judged as {DATA_SOURCE_ROUTES[-1][0]} (name the "
               f"verifier in extra_info['verifier'] to choose)", logging.WARNING)
     return False
