@@ -90,19 +90,29 @@ def bounded(text: str, limit: int, keep: Literal["head", "tail"]) -> str:
     return text[:limit] + "\n" + mark if keep == "head" else mark + "\n" + text[-limit:]
 
 
+# Characters of other scripts drawn like those of our fences' names (Unicode's confusables), which NFKC keeps apart
+HOMOGLYPHS = {"a": "аАαΑ", "c": "сСϲϹ", "e": "еЕεΕ", "o": "оОοΟσ", "p": "рРρΡ", "r": "гᴦ", "s": "ѕЅ",
+              "i": "іІιΙ", "l": "ӏІ", "n": "ոη", "b": "ЬВβΒ", "m": "мМΜ", "w": "ԝѡ", "f": "ϝ", "d": "ԁ",
+              "-": "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043", "<": "\u2039\u2329\u3008\u27e8",
+              "/": "\u2215\u2044\u29f8"}
+
+
 @lru_cache(maxsize=1)
 def _tag_like() -> re.Pattern:
     """What reads as the start of one of our fences, `<answer-`, `</problem-`, `<reference-`, to a judge that folds
     look-alikes: each character also as any other that NFKC makes it (the fullwidth `＜`, the small `﹤`, `ａ`, the
     mathematical `𝐚`, upper or lower case), with invisible characters (a zero-width space, a soft hyphen) or white
-    space between any two. The classes are built once, from the Basic Multilingual Plane and the mathematical
-    letters."""
+    space between any two; and the Cyrillic and Greek letters, dashes and angle brackets that look the same
+    (HOMOGLYPHS), which NFKC leaves apart. The classes are built once, from the Basic Multilingual Plane and the
+    mathematical letters."""
     folds: dict[str, set[str]] = {}
     for code in (*range(0x10000), *range(0x1D400, 0x1D800)):
         char = chr(code)
         folded = unicodedata.normalize("NFKC", char).lower()
         if len(folded) == 1 and folded in "<-/abcdefilmnoprsw":
             folds.setdefault(folded, set()).add(char)
+    for latin, others in HOMOGLYPHS.items():
+        folds.setdefault(latin, set()).update(others)
     invisible = "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Cf")
     gap = f"[\\s{re.escape(invisible)}]*"
 
