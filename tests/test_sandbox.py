@@ -750,7 +750,8 @@ def test_without_seccomp_the_doctor_says_what_is_open(grader_venv, unprivileged_
     # pyseccomp missing (the user skipped libseccomp2): the layer is reported missing with what to
     # install, and what only seccomp holds is reported open: unix sockets of the host by their path (no
     # network namespace covers those, and Landlock does not), the mode, times and xattrs of the user's
-    # own files; signals where Landlock cannot scope them (ABI < 6), truncation where it cannot refuse it (ABI < 3)
+    # own files, the limits and scheduling of the user's processes (Landlock scopes neither); signals where
+    # Landlock cannot scope them (ABI < 6), truncation where it cannot refuse it (ABI < 3)
     site = subprocess.run([grader_venv, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     hidden = os.path.join(site, "pyseccomp.py")
@@ -762,7 +763,8 @@ def test_without_seccomp_the_doctor_says_what_is_open(grader_venv, unprivileged_
     assert "seccomp" not in report["layers"]["in_force"]
     assert "pyseccomp" in report["layers"]["missing"]["seccomp"]
     used = report["layers"]["landlock_abi"]
-    expected = {"unix_socket", "attrs_outside"} | ({"kill_parent", "fsetown_signal"} if used < 6 else set())
+    expected = {"unix_socket", "attrs_outside", "limit_parent", "reschedule_parent"}
+    expected |= {"kill_parent", "fsetown_signal"} if used < 6 else set()
     expected |= {"truncate_outside"} if used < 3 else set()
     assert set(_not_contained(report)) == expected, _not_contained(report)
 
