@@ -530,6 +530,12 @@ def test_cli_analyze_reads_chat_message_completions_as_the_rewards_do(tmp_path):
         src.write_text(json.dumps({"completion": value}) + "\n")
         result = CliRunner().invoke(main, ["analyze", str(src)])
         assert result.exit_code == 2 and f"field 'completion' {says}" in result.output, result.output
+    # a message whose content is no text: `5` was read as the answer 5 and judged correct
+    for content, says in ((5, "a number (5)"), ({"x": 1}, "an object")):
+        src.write_text(json.dumps({"completion": [{"role": "assistant", "content": content}], "gold": "5"}) + "\n")
+        result = CliRunner().invoke(main, ["analyze", str(src)])
+        assert result.exit_code == 2 and f"in.jsonl:1: field 'completion': a message's content is {says}, not text" \
+            in result.output, result.output
     src.write_text((json.dumps({"completion": text, "answer": "4"}) + "\n") * 3)
     # a misspelt --gold-field left every line unjudged without a word
     result = CliRunner().invoke(main, ["analyze", str(src), "--gold-field", "answr"])

@@ -397,6 +397,25 @@ def test_a_model_file_with_a_malformed_row_is_refused(tmp_path):
         analyze("<think>Wait, no.</think>", verifier=None, reflection_model=tmp_path / "n.json")
 
 
+@pytest.mark.parametrize("field, value, says", [
+    ("rules", [{"name": "x", "kind": "doubt", "pattern": "(a+)+$"}], "field 'pattern' repeats a group that repeats"),
+    ("rules", [{"name": "x", "kind": "doubt", "pattern": ".*"}], "field 'pattern' matches the empty text"),
+    ("bias", [0, 0], "field 'bias': expected 4 numbers"),
+    ("threshold", 5, "field 'threshold': expected a probability from 0 to 1"),
+    ("threshold", -1, "field 'threshold': expected a probability from 0 to 1"),
+])
+def test_a_model_file_that_would_hang_or_misread_the_analysis_is_refused(tmp_path, field, value, says):
+    # (a+)+$ carried in a model file hung `analyze` (the same row in YAML is refused); a bias of 2 was a numpy
+    # traceback; threshold 5 made no act at all, -1 every sentence one
+    from evalkit.trace._model import MODEL_PATH
+
+    data = json.loads(MODEL_PATH.read_text())
+    data[field] = value
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=rf"m.json: not a reflection model evalkit can read .*{re.escape(says)}"):
+        analyze("<think>" + "a" * 40 + "b. Wait, wrong.</think> 1", verifier=None, reflection_model=tmp_path / "m.json")
+
+
 def test_cross_validation_says_when_a_fit_is_not_worth_using(tmp_path):
     # Sheets that only repeat the shipped detector's guesses teach it nothing it can use on unseen traces.
     from evalkit.trace import label_sheet

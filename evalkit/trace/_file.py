@@ -44,6 +44,13 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
         if _messages(value):  # chat messages (TRL's conversational completions): their assistant text
             from evalkit.rewards._inputs import completion_text
 
+            for m in value if isinstance(value, list) else [value]:
+                content = m.get("content")  # none (a tool call's) is empty text; `5` was read as the answer 5
+                if not (content is None or isinstance(content, str) or isinstance(content, list)
+                        and all(isinstance(part, (str, dict)) for part in content)):
+                    raise InputError(f"{path}:{n}: field '{completion_field}': a message's content is "
+                                     f"{_json_kind(content)}, not text")
+
             value = row[completion_field] = completion_text(value)
         if not isinstance(value, str):
             what = "missing" if completion_field not in row else f"{_json_kind(value)}, not text"

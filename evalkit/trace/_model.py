@@ -174,9 +174,14 @@ class ReflectionModel:
         self.index = {name: k for k, name in enumerate(data["features"])}
         self.weights = np.asarray(data["weights"], dtype=np.float64).reshape(len(self.index), len(LABELS))
         self.bias = np.asarray(data["bias"], dtype=np.float64)
+        if self.bias.shape != (len(LABELS),):  # numpy broadcast it against every sentence, a traceback
+            raise ValueError(f"field 'bias': expected {len(LABELS)} numbers, one per label, got shape {self.bias.shape}")
         self.threshold = float(data["threshold"])
-        # a user's rule rows the model was fitted with: analysis reads them as features, not as acts
-        self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}", checked=False)  # as fitted
+        if not 0.0 <= self.threshold <= 1.0:  # 5: no sentence is ever an act; -1: every sentence is one
+            raise ValueError(f"field 'threshold': expected a probability from 0 to 1, got {self.threshold!r}")
+        # a user's rule rows the model was fitted with: analysis reads them as features, not as acts. Checked as a
+        # YAML row is: a file someone edited or shared may hold a row that hangs the analysis ((a+)+$)
+        self.rules = tuple(rule_from_dict(row, f"field 'rules', row {k}")
                            for k, row in enumerate(data.get("rules") or (), 1))
         # False: it was fitted with its rows alone (`load_rules(..., extend=False)`), not before the built-in table
         self.builtin_rules = data.get("builtin_rules", True)

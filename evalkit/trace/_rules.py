@@ -389,7 +389,7 @@ def load_rules(path: str | Path, *, extend: bool = True) -> tuple[Rule, ...]:
 RULE_FIELDS = ("name", "kind", "pattern", "at", "role", "cues")
 
 
-def rule_from_dict(row: object, where: str, checked: bool = True) -> Rule:
+def rule_from_dict(row: object, where: str) -> Rule:
     """The row a mapping `{name, kind, pattern, at, role, cues}` spells (as `load_rules` reads it);
     InputError prefixed with `where` naming the bad field."""
     if not isinstance(row, dict):
@@ -419,8 +419,7 @@ def rule_from_dict(row: object, where: str, checked: bool = True) -> Rule:
         compiled = re.compile(row["pattern"], re.IGNORECASE)
     except re.error as e:
         raise InputError(f"{where}: field 'pattern' is not a valid regular expression: {e}") from None
-    if checked:  # a model file's rows are read as they were fitted (a run pins the file by its sha256)
-        _check_cost(row["pattern"], compiled, where)
+    _check_cost(row["pattern"], compiled, where)
     cues = row.get("cues")
     if cues is not None and (not isinstance(cues, list) or not cues or not all(isinstance(c, str) and c for c in cues)):
         raise InputError(f"{where}: field 'cues' must be a non-empty list of non-empty strings (or left out)")
