@@ -89,6 +89,11 @@ def test_partly_labelled_traces_fit_only_their_labelled_sentences():
     sents = [(0, 10, False), (11, 20, False), (21, 30, False), (31, 40, False)]
     spans = [(0, 10, "other"), (11, 15, "other"), (14, 20, "check"), (21, 30, "verdict")]
     assert sentence_labels(sents, spans) == [0, 2, 3, None]
+    # a span over several sentences labels each, the first reflective label a sentence meets wins, and sentences
+    # out of order (found one by one) are labelled as those in order (found by bisection)
+    spans = [(5, 25, "doubt"), (12, 18, "check"), (35, 36, "other")]
+    assert sentence_labels(sents, spans) == [1, 1, 1, 0]
+    assert sentence_labels(sents[::-1], spans) == [0, 1, 1, 1]
     # Nothing labelled is a clear error, not an empty model.
     with pytest.raises(Exception, match="no labelled sentence"):
         fit_detector([LabelledTrace("<think>Wait, 2 + 2 = 4.</think> 4", ())])

@@ -17,11 +17,12 @@ sheet can be labelled in part.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -92,12 +93,23 @@ def read_labelled(path: str | Path) -> list[LabelledTrace]:
 def sentence_labels(sents: Sequence[tuple[int, int, bool]], spans: Iterable[tuple[int, int, str]]) -> list[int | None]:
     """Per detector sentence, the index in LABELS of the labelled span it overlaps (a reflective one
     before `other`), or None when it overlaps none."""
-    spans = list(spans)
-    out: list[int | None] = []
-    for a, b, _ in sents:
-        hit = [LABELS.index(lab) for s, e, lab in spans if s < b and a < e]
-        out.append(next((k for k in hit if k), 0) if hit else None)
-    return out
+    find = _overlapping(sents)
+    hits: list[list[int]] = [[] for _ in sents]
+    for s, e, lab in spans:  # in the spans' order, as before: the first reflective label a sentence meets wins
+        k = LABELS.index(lab)
+        for i in find(s, e):
+            hits[i].append(k)
+    return [next((k for k in hit if k), 0) if hit else None for hit in hits]
+
+
+def _overlapping(sents: Sequence[tuple[int, int, bool]]) -> Callable[[int, int], Iterable[int]]:
+    """A function giving the indices of the sentences that overlap [start, end). The detector's sentences come in
+    order, apart, so those are one run found by bisection (testing every sentence against every span took 16 of
+    19 s on a 20,000-sentence sheet); sentences out of order are tested one by one."""
+    starts, ends = [a for a, _, _ in sents], [b for _, b, _ in sents]
+    if all(ends[i] <= starts[i + 1] for i in range(len(sents) - 1)):
+        return lambda start, end: range(bisect.bisect_right(ends, start), bisect.bisect_left(starts, end))
+    return lambda start, end: [i for i, (a, b) in enumerate(zip(starts, ends)) if a < end and start < b]
 
 
 def _labelled(trace: LabelledTrace, rules: tuple[Rule, ...] | None = None
@@ -322,10 +334,10 @@ def label_sheet(rows: Sequence[dict[str, Any]], *, completion_field: str = "comp
         sents, _ = reflection_features(text, is_open, table, think_format=fmt)
         kinds = ["other"] * len(sents)
         if not blank:  # an act is one sentence (or a rule's span over several): each sentence it covers
+            find = _overlapping(sents)
             for m in st.markers:
-                for i, (a, b, _) in enumerate(sents):
-                    if a < m.end and m.start < b:
-                        kinds[i] = m.kind
+                for i in find(m.start, m.end):
+                    kinds[i] = m.kind
         out.append({"completion": text, "think_open": is_open, "think_format": named,
                     "sentences": [{"start": a, "end": b, "text": text[a:b], "label": k}
                                   for (a, b, _), k in zip(sents, kinds)]})
