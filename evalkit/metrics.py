@@ -367,7 +367,8 @@ def _breakdowns(scores: list[ProblemScores], max_values: int = 40) -> dict[str, 
     for key in keys:
         groups: dict[str, list[float]] = defaultdict(list)
         for p in scores:
-            if p.n and key in p.meta and p.meta[key] is not None:
+            # no value (null, or a CSV's empty cell) is no group: a bar with a blank label says nothing
+            if p.n and key in p.meta and p.meta[key] is not None and str(p.meta[key]).strip():
                 groups[str(p.meta[key])].append(p.c / p.n)
         if 0 < len(groups) <= max_values:
             out[key] = {v: {"avg@n": float(np.mean(vals)), "n_problems": len(vals),

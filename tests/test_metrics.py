@@ -370,3 +370,11 @@ def test_an_interval_does_not_depend_on_the_order_samples_were_written_in():
         shuffled = problems[:]
         random.Random(seed).shuffle(shuffled)
         assert score_problems(shuffled)["metrics"] == first
+
+
+def test_a_problem_without_a_meta_value_is_in_no_breakdown_group():
+    # a CSV's empty cell (and a blank one) was a group named "", drawn as a bar with no label
+    samples = [_record(p, 0, "1", ok) for p, ok in (("a", True), ("b", False), ("c", True), ("d", False))]
+    meta = {"a": {"level": "1"}, "b": {"level": ""}, "c": {"level": " "}, "d": {"level": None}}
+    assert summarize(samples, meta)["breakdowns"]["level"] == {
+        "1": {"avg@n": 1.0, "n_problems": 1, "ci_low": None, "ci_high": None}}

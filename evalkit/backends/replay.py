@@ -124,7 +124,18 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
                                   model=model, think_open=think_open)))
     if not records:
         raise InputError(f"{path}: no replay records")
+    _numbered_from_zero(records, path, names["sample"])
     return _think_open_shown(records, unstated - stated, path, names["think_open"])
+
+
+def _numbered_from_zero(records: list[ReplayRecord], path: Path, field: str) -> None:
+    """InputError when no record holds sample 0: a file numbering its samples from 1 would otherwise lose
+    each problem's last sample to -n (or ask for one more than it holds) in silence. (One model of several
+    may hold only later samples; a whole file without a first sample is numbered from 1.)"""
+    low = min(r.sample for r in records)
+    if low > 0:
+        raise InputError(f"{path}: field '{field}': no record has sample 0 (the samples start at {low}); a "
+                         f"problem's first sample is 0: renumber them ({field} - {low})")
 
 
 def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path, field: str) -> list[ReplayRecord]:
