@@ -220,10 +220,12 @@ def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = No
         # (sample, budget, start, cut, index in probes, thinking tokens at the cut)
         pending: list[tuple[dict[str, Any], int, int, int, int, int]] = []
         for s, (split, start, tokens, at) in zip(samples, spans):
-            # what followed the thinking (its close and the answer), counted as its thinking was: a
-            # sample without completion_tokens has its answer estimated too, not counted as 0
+            # all the reply holds but its thinking (the open marker it wrote, the close and the answer),
+            # counted as its thinking was: a sample without completion_tokens has its answer estimated
+            # too, not counted as 0, and on the same footing as one with a count
             answer_toks = (max(0, s["completion_tokens"] - tokens) if s.get("completion_tokens")
-                           else counter.think(s, split.think_end, len(s["completion"]))[0])  # think_end 0: none
+                           else counter.think(s, split.think_end, len(s["completion"]))[0]  # think_end 0: none
+                           + (counter.think(s, 0, start)[0] if split.has_think and start else 0))
             # thinking that never closed because the reply hit its token limit did not finish: past its
             # end a budget cuts it where the recording ends (its own truncated verdict would drop the
             # curve to 0 at every budget longer than the recording)

@@ -394,7 +394,9 @@ def test_thinking_cut_by_the_token_limit_is_not_finished_past_its_end_and_answer
     # the close and cue count, and the end of sequence the engine stopped on, as in a budget sweep
     assert past["answer_tokens"] == tail + len(said) + 1
     done = next(p for k, p in got.items() if k[2:] == (1, 100000))
-    answer = len(tok("</think>\n\nThe answer is \\boxed{5}.", add_special_tokens=False)["input_ids"])
+    # all it wrote but its thinking: the open marker, the close and the answer
+    answer = len(tok("<think>", add_special_tokens=False)["input_ids"]) + len(
+        tok("</think>\n\nThe answer is \\boxed{5}.", add_special_tokens=False)["input_ids"])
     assert done["source"] == "finished" and done["answer_tokens"] == answer
     (curve,) = json.loads((run / "anytime.json").read_text())["results"]
     last = curve["budgets"][-1]
@@ -673,3 +675,29 @@ def test_a_problem_the_run_could_not_judge_is_unjudged_at_every_generated_budget
     assert rows[4]["n_problems"] == rows[100000]["n_problems"] == 1 and rows[4]["value"] == 1.0, rows
     cut = probes(run)[(summary["results"][0]["model"], "p4", 0, 4)]
     assert cut["source"] == "generated" and cut["correct"] is None
+
+
+def test_a_sample_without_a_token_count_counts_its_answer_as_one_with_a_count_does(tmp_path):
+    # with a count, the answer was the count less the thinking (the <think> the model wrote included);
+    # without one, only the close and what followed: the answer column mixed two footings
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "m", "problem": "What is 6*7?", "answer": "42"}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    completion = "<think>\nSo the answer is 42. Let me check: 6*7 = 42.\n</think>\n\nThe answer is \\boxed{42}."
+    rows = [{"problem_id": "m", "sample": 0, "completion": completion, "completion_tokens": len(completion)},
+            {"problem_id": "m", "sample": 1, "completion": completion}]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "evalkit", "run", str(tmp_path / "t.yaml"), "--completions",
+                        str(tmp_path / "c.jsonl"), "--out", str(run), "--no-progress"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets",
+                        "10,100000", "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = probes(run)
+    by_sample = {k[2]: p for k, p in got.items() if k[-1] == 100000}
+    # one token per character, the model's mean, so both count the same text the same: every character but
+    # the thinking's
+    assert by_sample[0]["think_tokens"] == by_sample[1]["think_tokens"]
+    assert by_sample[0]["answer_tokens"] == by_sample[1]["answer_tokens"] == (
+        len(completion) - by_sample[0]["think_tokens"])
