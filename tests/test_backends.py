@@ -1557,3 +1557,72 @@ def test_ctrl_c_while_the_vllm_engine_starts_stops_the_run_at_once(tmp_path, spa
     out, _ = proc.communicate(timeout=30)
     assert out.strip() == "stopped []", out  # stopped, and the engine's process with it
     assert time.monotonic() - t < 10
+
+
+def test_credentials_in_the_base_url_are_refused_without_being_shown(tmp_path):
+    # the password was written into invocations.jsonl and the error, and httpx sent it as Basic auth in place of
+    # the API key
+    task = two_problems(tmp_path)
+    for flag in ("--base-url", "--judge-base-url"):
+        with serve(JSONHandler) as (url, seen):
+            secret = url.replace("http://", "http://alice:PASSWORD123@")
+            args = ("--base-url", secret) if flag == "--base-url" else ("--base-url", url, "--judge", "j",
+                                                                        "--judge-base-url", secret)
+            r = cli("run", str(task), "--backend", "openai", "--model", "m", *args, "--no-progress",
+                    "--out", str(tmp_path / "run"), cwd=tmp_path)
+        assert (r.returncode, r.stderr.count("\n")) == (2, 1), r.stderr
+        assert f"{flag} holds a user name or password ({url} with credentials before its host)" in r.stderr
+        assert "PASSWORD123" not in r.stderr + r.stdout and "alice" not in r.stderr and not seen
+        assert not (tmp_path / "run").exists() or "PASSWORD123" not in "".join(
+            p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file())
+
+
+def test_a_reply_with_a_byte_that_is_not_utf8_is_scored_as_a_streamed_one_is(tmp_path):
+    # a plain reply was retried seven times (65 s), then stopped the run; streamed, the same bytes were scored
+    class Latin1(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            data = json.dumps(chat_reply("caf\u00e9 \\boxed{2}"), ensure_ascii=False).encode("latin-1")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    task = two_problems(tmp_path, n=1)
+    with serve(Latin1) as (url, seen):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [sample] = lines(tmp_path / "run" / "samples.jsonl")
+    assert sample["completion"] == "caf\ufffd \\boxed{2}" and sample["reason"] == "correct" and len(seen) == 1
+
+
+def test_a_redirecting_server_is_one_line_naming_where_it_points(tmp_path):
+    # a 301 (http:// given for an https:// API) was retried seven times over 70 s, then "301 without a completion"
+    class Moved(JSONHandler):
+        models = True
+
+        def _moved(self):
+            self.send_response(301)
+            self.send_header("Location", "https://api.example/v1" + self.path.removeprefix("/v1"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):  # noqa: N802
+            self._moved() if type(self).models else super().do_GET()
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._moved()
+
+    task = two_problems(tmp_path, n=1)
+    for models in (True, False):  # /models redirects too, or only the requests do
+        with serve(type("M", (Moved,), {"models": models})) as (url, seen):
+            r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                    "--no-progress", "--out", str(tmp_path / f"run{models}"), cwd=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert ("redirects /models (301) to https://api.example/v1/models" if models else
+                "redirects the request (301) to https://api.example/v1/chat/completions: give that as the URL") \
+            in r.stderr, r.stderr
+        assert len(seen) == (0 if models else 1)  # asked once, not tried again

@@ -105,6 +105,12 @@ def base_url_problem(url: str, flag: str) -> str | None:
     problem = url_problem(url)
     if problem:
         return f"{flag} {url!r} is not a URL ({problem})"
+    parsed = httpx.URL(url)
+    if parsed.userinfo:  # written into the run's files and messages, and sent as Basic auth in place of the key
+        shown = str(parsed.copy_with(username=None, password=None))
+        return (f"{flag} holds a user name or password ({shown} with credentials before its host): the URL is written "
+                "into the run's files and messages, and httpx would send it in place of the API key; give the key "
+                "as OPENAI_API_KEY and the URL without credentials")
     base = re.split(r"[?#]", url, maxsplit=1)[0].rstrip("/")
     if base != url.rstrip("/"):  # `{url}/chat/completions` put the path inside the query: `...v1?x=1/chat/completions`
         return (f"{flag} {url!r} holds a query or fragment, which every request's path would land inside; give the "
@@ -210,6 +216,9 @@ class OpenAIBackend:
             return f"cannot reach the server at {url} ({type(e).__name__}: {e})"
         if r.status_code == 404:
             return None  # some servers do not list models; the first request will tell
+        if 300 <= r.status_code < 400:  # requests would be redirected too, and are not followed
+            raise InputError(f"server at {url} redirects /models ({r.status_code}) to "
+                             f"{r.headers.get('location') or 'no location'}: give the URL it redirects to")
         if r.status_code >= 500:
             return f"server at {url} answered {r.status_code} on /models"
         if r.status_code >= 400:
@@ -414,9 +423,12 @@ class OpenAIBackend:
             raise Unreachable(f"{type(e).__name__}: {e}") from None
         if streamed is not None:
             return _finished(streamed)
+        if 300 <= r.status_code < 400:  # a redirect (http:// for an https:// API, a moved path) is not followed
+            raise ServerError(f"server at {url} redirects the request ({r.status_code}) to "
+                              f"{r.headers.get('location') or 'no location'}: give that as the URL")
         if r.status_code < 400:
-            try:
-                data = r.json()
+            try:  # JSON is UTF-8; a byte that is not is read as U+FFFD, as a streamed reply's is
+                data = json.loads(r.content.decode("utf-8", errors="replace"))
             except ValueError:
                 data = None
             if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]
