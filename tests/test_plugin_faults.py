@@ -91,6 +91,34 @@ PLUGINS = textwrap.dedent('''
         def verify_many(self, items):
             raise SystemExit(3)
 
+    class Interrupts(Base):
+        name = "interrupts"
+        def verify_many(self, items):
+            raise KeyboardInterrupt
+
+    class HangsDeclared(Hangs):
+        name = "hangsdeclared"
+        from evalkit.verifiers.base import Capabilities
+        capabilities = Capabilities(limits=frozenset({"batch_deadline_s"}))  # and keeps none
+
+    class CloseFailsV(Base):
+        name = "closefailsv"
+        def close(self):
+            raise RuntimeError("the units service did not log out")
+
+    class MovesDir(Base):
+        name = "movesdir"
+        def verify_many(self, items):
+            import os
+            os.makedirs("tooldir", exist_ok=True)
+            os.chdir("tooldir")  # runs its tool there, and stays
+            return super().verify_many(items)
+
+    class EqExits(Base):
+        name = "eqexits"
+        def equivalent(self, a, b):
+            raise SystemExit(1)
+
     class EqHangs(Base):
         name = "eqhangs"
         def equivalent(self, a, b):
@@ -217,6 +245,11 @@ saysyes = faulty:Yes
 hangs = faulty:Hangs
 badeq = faulty:BadEquivalence
 eqhangs = faulty:EqHangs
+interrupts = faulty:Interrupts
+hangsdeclared = faulty:HangsDeclared
+closefailsv = faulty:CloseFailsV
+movesdir = faulty:MovesDir
+eqexits = faulty:EqExits
 flaky = faulty:Flaky
 stalls = faulty:Stalls
 fraction = faulty:FractionAnswer
@@ -283,6 +316,8 @@ def samples(run_dir: Path) -> list[dict]:
     ("fraction", "the fraction verifier returned a Verdict with answer=Fraction(1, 2) (expected a string or None)"),
     ("scorenan", "the scorenan verifier returned a Verdict with score=nan (expected a finite number)"),
     ("exits", "the exits verifier failed: SystemExit: 3"),
+    # a KeyboardInterrupt of its own was taken for the user's Ctrl-C: exit 130, every rerun stopped the same way
+    ("interrupts", "the interrupts verifier failed: RuntimeError: KeyboardInterrupt"),
 ])
 def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, tmp_path, verifier, says):
     completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
@@ -303,6 +338,7 @@ def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, t
     ("score", dict(score="1"), "score='1' (expected a finite number)"),
     ("detail", dict(detail=None), "detail=None (expected a string)"),
     ("ms", dict(ms=float("inf")), "ms=inf (expected a finite number)"),
+    ("score", dict(score=10 ** 400), "(expected a finite number)"),  # an OverflowError traceback lost the batch
     ("tests", dict(tests=({"passed": True, "reason": "passed"},)), "(expected None or TestResults)"),
     ("judge", dict(judge={"model": "m"}), "judge={'model': 'm'} (expected None or a JudgeRecord of JSON values)"),
 ])
@@ -322,15 +358,16 @@ def test_every_field_of_a_verdict_is_held_to_the_contract(field, verdict, says):
     assert v.detail.startswith(f"the odd verifier returned a Verdict with {field}=") and v.detail.endswith(says), v
 
 
-def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path):
+@pytest.mark.parametrize("verifier", ["hangs", "hangsdeclared"])  # declaring batch_deadline_s held a run for ever
+def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path, verifier):
     completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
     code = ("import sys, evalkit.verifiers.base as base; base.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
             "from evalkit.cli import main; main()")
-    r = python_with(site, ["-c", code, "run", str(spec(tmp_path, "hangs")), "--completions", str(completions),
+    r = python_with(site, ["-c", code, "run", str(spec(tmp_path, verifier)), "--completions", str(completions),
                            "--no-progress", "--out", "run"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert {(s["correct"], s["detail"]) for s in samples(tmp_path / "run")} == {
-        (None, "the hangs verifier did not return within 2 s")}
+        (None, f"the {verifier} verifier did not return within 2 s")}
     assert (tmp_path / "run" / "results.json").is_file()
     # waited on once: the trace's candidate answers are not checked with its other instance, to hang as long again
     assert (tmp_path / "hangs.calls").read_text().count("called") == 1
@@ -431,6 +468,37 @@ def test_an_equivalence_that_raises_groups_by_text(site, tmp_path):
     assert "the badeq verifier's equivalent() failed (ValueError: cannot compare)" in r.stderr
     [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
     assert result["metrics"]["maj@2"]["value"] == 0.0
+
+
+def test_an_equivalence_that_exits_is_a_failed_comparison_not_a_wait(site, tmp_path):
+    # SystemExit ended the thread that compares: every later comparison waited its whole 30 s, and said nothing
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 5", ("a", 1): "<think>x</think> 7",
+                                    ("a", 2): "<think>x</think> 8", ("b", 0): "<think>x</think> 5"})
+    code = ("import sys, evalkit.verifiers.base as base; base.EQUIVALENT_S = 60.0; sys.argv[0] = 'evalkit'; "
+            "from evalkit.cli import main; main()")
+    r = python_with(site, ["-c", code, "run", str(spec(tmp_path, "eqexits")), "--completions", str(completions),
+                           "--no-progress", "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "the eqexits verifier's equivalent() failed (RuntimeError: SystemExit: 1)" in r.stderr, r.stderr
+    assert "did not return" not in r.stderr
+    [result] = json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+    assert result["metrics"]["maj@3"]["value"] == 0.0
+
+
+@pytest.mark.parametrize("verifier, says", [
+    ("closefailsv", "evalkit: warning: the closefailsv verifier's close() failed (RuntimeError: the units service "
+                    "did not log out)"),
+    ("movesdir", "evalkit: warning: the movesdir verifier changed the working directory: changed back to "),
+])
+def test_a_verifier_that_fails_to_close_or_moves_the_directory_still_gets_its_results(site, tmp_path, verifier, says):
+    # a close() that raised was a traceback after every sample was verified; a chdir put results.json and the
+    # report under the plugin's folder, or nowhere ("run/results.json: No such file or directory", exit 2)
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
+    r = evalkit(site, ["run", str(spec(tmp_path, verifier)), "--completions", str(completions), "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+    assert (tmp_path / "run" / "results.json").is_file() and (tmp_path / "run" / "index.html").is_file()
+    assert [s["reason"] for s in samples(tmp_path / "run")] == ["wrong", "wrong"]
 
 
 def test_an_equivalence_that_hangs_does_not_hang_the_results(site, tmp_path):

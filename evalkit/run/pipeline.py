@@ -527,14 +527,19 @@ def _close_engine(engine: Backend) -> None:
     """Close the engine once its samples are on disk: a close that fails is a warning, not a lost run."""
     try:
         engine.close()
-    except Exception as e:  # noqa: BLE001 - the samples are written; the results and report still are
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the samples are written; the results and report still are
         name = backend_name(engine)
         print(f"evalkit: warning: the {name} backend's close() failed ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 def _close(verifiers: dict[str, Any]) -> None:
+    """Close the run's verifiers: a close that fails (a plugin's own) is a warning, and the others are closed."""
     for v in verifiers.values():
-        getattr(v, "close", lambda: None)()
+        try:
+            getattr(v, "close", lambda: None)()
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - every sample is verified; the results still are written
+            name = getattr(v, "name", None) or type(v).__name__
+            print(f"evalkit: warning: the {name} verifier's close() failed ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 def _keep_anytime(run_dir: RunDir, results: list[dict[str, Any]], changed: int, wanted: list[Key]) -> None:

@@ -8,10 +8,12 @@ and a plugin (entry-point group `evalkit.verifiers`) is treated exactly like a b
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import inspect
 import json
 import math
+import os
 import queue
 import re
 import reprlib
@@ -34,11 +36,19 @@ VERIFY_S = (120.0, 10.0)  # a verifier that bounds no batch itself: (at least, p
 
 
 def verify_wait(verifier: Any, n: int) -> float | None:
-    """Seconds to wait for `verifier` over `n` items: None for one that bounds its own batch (Capabilities.limits
-    holds `batch_deadline_s`, as math, code and a judge cascade do), else VERIFY_S."""
-    if "batch_deadline_s" in capabilities(verifier).limits:
+    """Seconds to wait for `verifier` over `n` items: None for evalkit's own that bound their batch (math, code,
+    a judge cascade: Capabilities.limits holds `batch_deadline_s`), else VERIFY_S. A plugin's declaration is a
+    promise evalkit cannot check (one that declared it and hung held a run for ever): it is waited for VERIFY_S,
+    or its own `batch_deadline_s` attribute plus a margin where that is longer."""
+    bound = max(VERIFY_S[0], VERIFY_S[1] * n)
+    if "batch_deadline_s" not in capabilities(verifier).limits:
+        return bound
+    if type(verifier).__module__.split(".")[0] == "evalkit":
         return None
-    return max(VERIFY_S[0], VERIFY_S[1] * n)
+    own = getattr(verifier, "batch_deadline_s", None)
+    if _finite(own) and 0 < own <= LONGEST_S:
+        return max(bound, own + max(30.0, 0.25 * own))
+    return bound
 
 
 @dataclass(frozen=True)
@@ -248,6 +258,9 @@ class _Bounded:
                 box["value"] = self.fn(*args)
             except Exception as e:  # noqa: BLE001 - handed to the caller's thread
                 box["error"] = e
+            except BaseException as e:  # noqa: BLE001 - SystemExit, KeyboardInterrupt: the function's own (no signal
+                # reaches this thread); left to end the thread, every later call waited its whole timeout
+                box["error"] = _own(e)
             done.set()
 
 
@@ -291,7 +304,8 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
     if not items:
         return []
     try:
-        verdicts = _call_bounded(verifier, items, deadline_s)
+        with _same_directory(name):
+            verdicts = _call_bounded(verifier, items, deadline_s)
     except _StillBusy:
         return [Verdict.infra_error(f"the {name} verifier is still running an earlier batch that took longer "
                                     f"than {deadline_s:g} s")] * len(items)
@@ -307,8 +321,37 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
     return verdicts
 
 
+_MOVED: set[str] = set()
+
+
+@contextlib.contextmanager
+def _same_directory(name: str):
+    """The working directory a verifier changed (a plugin running a tool in its folder) is changed back, once
+    it returns: the run's relative paths (its directory, the report) are read from it afterwards."""
+    try:
+        before = os.getcwd()
+    except OSError:  # the directory is gone already: nothing to keep
+        before = None
+    try:
+        yield
+    finally:
+        try:
+            moved = before is not None and os.getcwd() != before
+        except OSError:
+            moved = True
+        if moved:
+            os.chdir(before)
+            if name not in _MOVED:  # once a verifier, not once a batch
+                _MOVED.add(name)
+                print(f"evalkit: warning: the {name} verifier changed the working directory: changed back to "
+                      f"{before} after each of its calls", file=sys.stderr)
+
+
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    try:  # an int too large for a float raises OverflowError
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:
+        return False
 
 
 def _tests_ok(tests: Any) -> bool:
@@ -401,6 +444,11 @@ def is_from_caller(e: BaseException) -> bool:
     return getattr(e, "__evalkit_from_caller__", False) is True
 
 
+def _own(e: BaseException) -> RuntimeError:
+    """A KeyboardInterrupt or SystemExit a plugin raised on a thread of evalkit's, as the fault it is."""
+    return RuntimeError(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+
+
 class _StillBusy(Exception):
     """The verifier has not returned from an earlier call that overran its deadline."""
 
@@ -419,8 +467,11 @@ def _call_bounded(verifier: Any, items: list[VerifyItem], deadline_s: float | No
     def call() -> None:
         try:
             out["verdicts"] = list(verifier.verify_many(items))
-        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - handed to the caller's thread
             out["error"] = e
+        except BaseException as e:  # noqa: BLE001 - a KeyboardInterrupt here is the verifier's own (signals reach
+            # the main thread only), not the user's Ctrl-C: a fault like any other
+            out["error"] = _own(e)
 
     # a thread, not a process: a plugin need not pickle; one that hangs is left behind (daemon)
     worker = threading.Thread(target=call, daemon=True, name="evalkit-verify")
