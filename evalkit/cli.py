@@ -436,7 +436,8 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
 @click.option("--max-concurrency", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Requests judged at once (together, in one round under one deadline).")
 @click.option("--partial/--no-partial", default=False, help="Code answers score the fraction of tests passed.")
-@click.option("--per-answer-timeout", type=SECONDS, default=1.0, show_default=True, help="Seconds per answer.")
+@click.option("--per-answer-timeout", type=SECONDS, default=None,
+              help="Seconds per answer (for code, per test) [default: a code verifier's --option timeout_s, else 1].")
 @click.option("--batch-deadline", type=SECONDS, default=10.0, show_default=True, help="Seconds per request.")
 @click.option("--think-format", default="r1", show_default=True,
               help=THINK_FORMAT_HELP + " (auto: per response, from its markers); a request's own field wins.")
@@ -444,7 +445,7 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
               help="an option of --verifier, as a task spec's verifier_options gives it (the value read as YAML): "
                    "`--option require_box=true`, `--option letters=ABCD` (GPQA's four options)")
 def serve_rewards_cmd(host: str, port: int, verifier: str, separator: str | None, max_concurrency: int,
-                      partial: bool, per_answer_timeout: float, batch_deadline: float, think_format: str,
+                      partial: bool, per_answer_timeout: float | None, batch_deadline: float, think_format: str,
                       options: tuple[str, ...]) -> None:
     """Serve rewards over HTTP in OpenRLHF's remote reward protocol (POST /get_reward, GET /health)."""
     from evalkit.rewards.server import RewardServer, check_verifier_options

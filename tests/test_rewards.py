@@ -8,12 +8,14 @@ import functools
 import json
 import logging
 import math
+import os
 import pickle
 import subprocess
 import sys
 import threading
 import time
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -1303,3 +1305,76 @@ def test_math_reward_with_require_box_pays_no_unboxed_last_number():
     completions = ["<think>x</think> answerC\n 3", "<think>x</think> $\\boxed{3}$"]
     assert math_reward(completions, answer=["3", "3"]) == [1.0, 1.0]
     assert strict(completions, answer=["3", "3"]) == [0.0, 1.0]
+
+
+def test_the_openrlhf_rewards_take_a_code_tasks_timeout_from_its_options(monkeypatch):
+    # serve-rewards --verifier code --option timeout_s=6 (and the in-process reward_func) held every test to 1 s:
+    # a program `evalkit run`, veRL and TRL pass scored 0 with reason timeout
+    from evalkit.rewards.openrlhf import reward_func
+    from evalkit.rewards.server import RewardServer
+
+    _code_verifier_or_skip()
+    tests = json.dumps({"style": "call", "entry_point": "slow", "cases": [{"input": [3], "output": 3}]})
+    prompt = "<|im_start|>user\nslow?<|im_end|>\n<|im_start|>assistant\n"
+    slow = "<think>ok</think>\n```python\nimport time\ndef slow(x):\n    time.sleep(2)\n    return x\n```"
+    with RewardServer("127.0.0.1", 0, verifier="code", verifier_options={"timeout_s": 6}) as server:
+        body = httpx.post(f"{server.url}/get_reward", json={"query": [prompt + slow], "prompts": [prompt],
+                                                              "labels": [tests]}, timeout=60).json()
+    assert (body["rewards"], body["reasons"]) == ([1.0], ["correct"])
+    monkeypatch.setenv("EVALKIT_REWARD_VERIFIER", "code")
+    monkeypatch.setenv("EVALKIT_REWARD_OPTIONS", '{"timeout_s": 6}')
+    again = slow.replace("ok", "ok again")  # another text: the rewards keep verdicts by text
+    assert reward_func([prompt + again], [prompt], [tests])["rewards"].tolist() == [1.0]
+
+
+@pytest.mark.parametrize("fmt, opened", [("r1", "<think>\n"), ("sky", "<|begin_of_thought|>\n"),
+                                         ("magistral", "[THINK]"), ("seed", "<seed:think>")])
+def test_openrlhf_auto_reads_a_prompt_that_opened_thinking_in_any_format(fmt, opened):
+    # under `auto` only r1's <think> at the prompt's end counted: a sky, magistral or seed guess cut off mid-thought
+    # was paid 1.0, where the format named gave 0.0 (truncated)
+    from evalkit.rewards.openrlhf import score_queries, split_response
+
+    prompt = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n" + opened
+    cut = "Let me guess, maybe \\boxed{7}"
+    for think_format in (fmt, "auto"):
+        out = score_queries([prompt + cut], [prompt], ["7"], think_format=think_format)
+        assert (out["rewards"], out["reasons"]) == ([0.0], ["truncated"]), (think_format, out)
+        assert split_response(prompt + cut, prompt, think_format=think_format) == (cut, True)
+    # and one that closed its thinking is paid
+    from evalkit.thinking import FORMATS
+
+    done = f"3+4=7{FORMATS[fmt].close}\nThe answer is \\boxed{{7}}"
+    assert score_queries([prompt + done], [prompt], ["7"], think_format="auto")["rewards"] == [1.0]
+
+
+@pytest.mark.parametrize("finish", ["max_tokens", "MAX_TOKENS", "max_output_tokens", "LENGTH"])
+def test_the_rewards_read_other_apis_words_for_a_cut_off_reply(finish):
+    # verify --pairs and a replay read these as length (truncated); the rewards paid the cut-off reply 1.0
+    from evalkit.rewards.verl import compute_score
+
+    sol = "<think>x</think>\\boxed{7}"
+    assert compute_score("math", sol, "7", {"finish_reason": finish})["reason"] == "truncated"
+    assert math_reward([sol], answer=["7"], finish_reason=[finish]) == [0.0]
+
+
+def test_verl_reads_a_rows_verifier_options_given_as_json_text():
+    # a TRL file's column holds the options as JSON text; moved into veRL's extra_info they were ignored in silence
+    from evalkit.rewards.verl import compute_score
+
+    sol = "<think>x</think>The answer is 7"
+    for options in ({"require_box": True}, '{"require_box": true}'):
+        row = compute_score("mine", sol, "7", {"verifier": "math", "verifier_options": options})
+        assert (row["score"], row["reason"]) == (0.0, "no_answer"), options
+    row = compute_score("mine", sol, "7", {"verifier": "math", "verifier_options": "require_box"})
+    assert (row["reason"], row["unjudged"]) == ("error", 1.0)  # not JSON: unjudged, and the log says why
+    assert compute_score("mine", sol, "7", {"verifier": "math", "verifier_options": ""})["score"] == 1.0
+
+
+@pytest.mark.parametrize("value", ["", "abc"])
+def test_a_verl_concurrency_variable_that_is_empty_or_no_number_does_not_fail_the_import(value):
+    # veRL could not load the reward function: a ValueError traceback at import
+    env = {**os.environ, "EVALKIT_VERL_CONCURRENCY": value}
+    r = subprocess.run([sys.executable, "-c", "import evalkit.rewards.verl as v; print(v.CONCURRENCY.limit)"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "64", r.stderr
+    assert ("is not a whole number: 64 is used" in r.stderr) == (value == "abc")

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 from evalkit.rewards._inputs import (completion_text, find_column, is_array, per_row, think_formats,
                                     think_open_rows)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge, say_once
+from evalkit.thinking import finish_reason_of
 from evalkit.types import Verdict, last_user_message
 from evalkit.verifiers.base import (VerifyItem, best_verdict, from_caller, golds_for, is_from_caller, readable_golds,
                                     rules_verifier, verifier_factory)
@@ -167,7 +168,8 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
         return [Verdict.infra_error(f"verifier {verifier!r} unavailable") for _ in completions]
     n = len(completions)
     # a finish reason is text (`length`); anything else in the column says nothing, and is read as none
-    finish = [f if isinstance(f, str) else None for f in per_row(columns.get("finish_reason"), n)]
+    # (other APIs' words for it, `max_tokens`, `MAX_TOKENS`, read as `evalkit verify` and a replay read them)
+    finish = [finish_reason_of(f) if isinstance(f, str) else None for f in per_row(columns.get("finish_reason"), n)]
     problems = per_row(columns.get("problem"), n)
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
@@ -216,10 +218,11 @@ def row_options(value: Any, n: int) -> list[dict[str, Any] | BadOptions | None] 
         return None
     if hasattr(value, "to_pylist"):  # a pyarrow array: its items as Python values, not pyarrow scalars
         value = value.to_pylist()
-    return [_one_row_options(v) for v in per_row(value, n)]
+    return [one_row_options(v) for v in per_row(value, n)]
 
 
-def _one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
+def one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
+    """One row's verifier options (a mapping, its JSON text, a pyarrow scalar) as `row_options` reads each."""
     if isinstance(value, BadOptions):  # read already (math_judge_reward's rows come back through verdicts)
         return value
     if hasattr(value, "as_py"):  # one pyarrow scalar

@@ -27,10 +27,10 @@ import functools
 import os
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import verdicts, verdicts_side_by_side
+from evalkit.rewards._correctness import answer_limit, verdicts, verdicts_side_by_side
 from evalkit.rewards._inputs import is_code_tests, known_format
 from evalkit.rewards._judge import Limits
-from evalkit.thinking import get_format
+from evalkit.thinking import FORMATS, get_format
 from evalkit.verifiers.base import is_from_caller
 
 # Text that opens the assistant's turn, per chat-template family; the last one in a query wins.
@@ -59,6 +59,17 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
     turns of its own, should be passed as `prompt`). Trailing end-of-turn and padding tokens are
     removed.
     """
+    before, response = _cut(query, prompt, separator)
+    if think_format == "auto":  # the prompt opened thinking in whichever format's marker it ends with
+        think_open = any(f.thinks and f.open and before.rstrip().endswith(f.open) for f in FORMATS.values())
+    else:
+        fmt = get_format(think_format)
+        think_open = fmt.thinks and before.rstrip().endswith(fmt.open)
+    return response, think_open
+
+
+def _cut(query: str, prompt: str | None = None, separator: str | None = None) -> tuple[str, str]:
+    """(what precedes the response, the response) in `query`, as `split_response` finds them."""
     query = query if isinstance(query, str) else ""  # junk in one query must not fail the batch
     prompt = prompt if isinstance(prompt, str) else None
     start = -1
@@ -70,8 +81,6 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
         found = [(at, at + len(marker)) for _, marker in ASSISTANT_MARKERS if (at := query.find(marker)) >= 0]
         start = min(found)[1] if found else 0
     before, response = query[:start], query[start:]
-    fmt = get_format(None if think_format == "auto" else think_format)
-    think_open = fmt.thinks and before.rstrip().endswith(fmt.open)
     end = len(response)  # trailing markers are counted off an index: cutting the text each time took
     while True:          # quadratic time on a run of pads (OpenRLHF <= 0.6 decodes them)
         stop = end
@@ -81,7 +90,7 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
         if marker is None:
             break
         end = stop - len(marker)
-    return response[:end], think_open
+    return before, response[:end]
 
 
 def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None,
@@ -104,10 +113,13 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     prompts = list(prompts) if prompts is not None else [None] * n
     labels = list(labels) if labels is not None else [None] * n
     split_format = _cut_format(think_format)
-    responses, think_open, routes = [], [], {}
+    # under `auto` each row's opening is read off its prompt, in the format whose open marker ends it (None here)
+    fmt = None if split_format == "auto" else get_format(split_format)
+    responses, think_open, befores, routes = [], [], [], {}
     for i in range(n):
-        response, opened = split_response(queries[i], prompts[i] if i < len(prompts) else None, separator,
-                                          split_format)
+        before, response = _cut(queries[i], prompts[i] if i < len(prompts) else None, separator)
+        opened = None if fmt is None else fmt.thinks and before.rstrip().endswith(fmt.open)
+        befores.append(before)
         responses.append(response)
         think_open.append(opened)
         label = labels[i] if i < len(labels) else None
@@ -115,7 +127,8 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     results: list[Any] = [None] * n
     groups = [functools.partial(verdicts, name, [responses[i] for i in idx],
                                 [labels[i] if i < len(labels) else None for i in idx],
-                                {"think_open": [think_open[i] for i in idx], "think_format": think_format}, limits,
+                                {"think_open": [think_open[i] for i in idx], "think_format": think_format,
+                                 "prompts": [befores[i] for i in idx]}, limits,
                                 options if name == verifier else None)
               for name, idx in routes.items()]
     for idx, judged in zip(routes.values(), verdicts_side_by_side(groups)):  # one deadline for the batch
@@ -151,9 +164,10 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     """
     try:
         think_format = kwargs.get("think_format") or os.environ.get("EVALKIT_REWARD_THINK_FORMAT") or None
+        options = env_options()
         out = score_queries(queries, prompts, labels, verifier=os.environ.get("EVALKIT_REWARD_VERIFIER", "math"),
                             separator=os.environ.get("EVALKIT_REWARD_SEPARATOR") or None, think_format=think_format,
-                            options=env_options())
+                            options=options, limits=Limits(answer_limit(None, options)))  # a code task's timeout_s
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         if is_from_caller(e):
             raise

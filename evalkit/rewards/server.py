@@ -24,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from evalkit.errors import InputError
-from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
+from evalkit.rewards._correctness import answer_limit
+from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits
 from evalkit.rewards.openrlhf import score_queries
 
 log = logging.getLogger("evalkit.rewards.server")
@@ -66,6 +67,8 @@ class RewardServer:
     verifier: the verifier for labels that are not code-test JSON (`math`, `choice`, a plugin).
     separator: a configured prompt/response separator (else the prompt, then chat markers).
     max_concurrency: requests judged at once. partial: code answers get partial credit.
+    per_answer_s: seconds per answer (for code, per test); None: a code verifier's `timeout_s` option where
+    `verifier_options` gives one (as `evalkit run` checks the task), else the rewards' default.
     think_format: how the policy thinks (a name, `auto`, or None for r1); a request's own
     `think_format` field wins. An unknown one is an InputError here, before the port is taken.
     verifier_options: `verifier`'s options (`{"require_box": True}`, `{"letters": "ABCD"}`); options the
@@ -75,7 +78,7 @@ class RewardServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
                  separator: str | None = None, max_concurrency: int = MAX_CONCURRENCY,
                  queue_timeout_s: float = QUEUE_TIMEOUT_S,
-                 partial: bool = False, per_answer_s: float = PER_ANSWER_S,
+                 partial: bool = False, per_answer_s: float | None = None,
                  batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None,
                  verifier_options: dict[str, Any] | None = None):
         self.verifier = verifier
@@ -83,7 +86,8 @@ class RewardServer:
         self.think_format = _check_think_format(think_format)
         self.separator = separator
         self.partial = partial
-        self.limits = Limits(per_answer_s, batch_deadline_s)
+        # a code task's `timeout_s` where no limit per answer is given, as `evalkit run` checks it
+        self.limits = Limits(answer_limit(per_answer_s, self.verifier_options), batch_deadline_s)
         self.queue_timeout_s = queue_timeout_s
         self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
         self._count_lock = threading.Lock()

@@ -42,7 +42,8 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import answer_limit, judge_reward_options, verdicts, verdicts_side_by_side
+from evalkit.rewards._correctness import (BadOptions, answer_limit, judge_reward_options, one_row_options, verdicts,
+                                         verdicts_side_by_side)
 from evalkit.rewards._inputs import flag, is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, say_once
 from evalkit.types import Verdict
@@ -111,7 +112,20 @@ class Concurrency:
             self.in_flight -= n
 
 
-CONCURRENCY = Concurrency(max(1, int(os.environ.get("EVALKIT_VERL_CONCURRENCY", "64"))))
+def _concurrency_from_env() -> int:
+    """EVALKIT_VERL_CONCURRENCY, else 64: an empty value is unset, and one that is no whole number is 64 with a
+    warning (a ValueError here failed veRL's import of the reward function)."""
+    text = os.environ.get("EVALKIT_VERL_CONCURRENCY", "").strip()
+    if not text:
+        return 64
+    try:
+        return max(1, int(text))
+    except ValueError:
+        log.warning("evalkit: EVALKIT_VERL_CONCURRENCY=%r is not a whole number: 64 is used", text)
+        return 64
+
+
+CONCURRENCY = Concurrency(_concurrency_from_env())
 _GRACE_S = 5.0  # past the batch deadline, the awaiting side stops waiting for a check that never returned
 _LINGER_S = 0.01  # how long the first response of a batch waits for the others the loop is about to send
 
@@ -235,7 +249,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     routes: dict[str, list[int]] = {}
     golds: list[Any] = []
     try:
-        row_options: list[dict[str, Any] | None] = []
+        row_options: list[dict[str, Any] | BadOptions | None] = []
         for i in range(n):
             verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", ground_truths[i], extras[i])
             row_options.append(_options(extras[i].get("verifier_options"), verifier_options))
@@ -250,7 +264,9 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
                        "problem": [extras[i].get("problem") or extras[i].get("question") for i in idx]}
             options = row_options[idx[0]]
             limits = Limits(answer_limit(per_answer_s, options), batch_deadline_s)
-            if judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
+            if isinstance(options, BadOptions):  # as a column of one: its rows unjudged, the reason in their detail
+                options = [options] * len(idx)
+            elif judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
                 verifier, options = f"{verifier}+judge", judge_reward_options(
                     judge_model, judge_base_url, judge_concurrency, rules=options)
             groups.append(functools.partial(verdicts, verifier, [solution_strs[i] for i in idx],
@@ -288,12 +304,12 @@ def _result(v: Verdict, partial: bool) -> dict[str, Any]:
             "reason": v.reason, "unjudged": 1.0 if v.correct is None else 0.0}
 
 
-def _options(row: Any, default: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A row's verifier options: its own (a parquet struct column gives every row every file's keys,
-    null where its task has none: those are left out), else `default`."""
-    if isinstance(row, dict):
-        return {k: v for k, v in row.items() if v is not None} or None
-    return default
+def _options(row: Any, default: dict[str, Any] | None) -> dict[str, Any] | BadOptions | None:
+    """A row's verifier options: its own, a mapping or its JSON text as a TRL file's column holds it (a
+    parquet struct column gives every row every file's keys, null where its task has none: those are left
+    out), else `default`; a BadOptions (its row unjudged, saying why) where the row's cannot be read."""
+    own = one_row_options(row)
+    return default if own is None and not isinstance(row, dict) else own
 
 
 def _route(data_source: str, ground_truth: Any, extra_info: dict) -> str:
