@@ -91,6 +91,16 @@ PLUGINS = textwrap.dedent('''
         def verify_many(self, items):
             raise SystemExit(3)
 
+    class CheckExits(Base):
+        name = "checkexits"
+        def check(self, require_layers=()):
+            raise SystemExit("no licence server")
+
+    class GoldExits(Base):
+        name = "goldexits"
+        def check_gold(self, gold):
+            raise SystemExit(f"{gold!r} is no distance")
+
     class Interrupts(Base):
         name = "interrupts"
         def verify_many(self, items):
@@ -200,6 +210,22 @@ PLUGINS = textwrap.dedent('''
         def generate(self, requests):
             yield requests[0], Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
 
+    class ExitsMid(Echo):
+        name = "exitsmid"
+        def generate(self, requests):
+            yield requests[0], Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
+            raise SystemExit(5)
+
+    class RenderExits(Echo):
+        name = "renderexits"
+        def render(self, messages, think_prefill, chat_template_kwargs):
+            raise SystemExit("no chat template")
+
+    class CloseExits(Echo):
+        name = "closeexits"
+        def close(self):
+            raise SystemExit(7)
+
     class CloseFails(Echo):
         name = "closefails"
         def close(self):
@@ -246,6 +272,8 @@ hangs = faulty:Hangs
 badeq = faulty:BadEquivalence
 eqhangs = faulty:EqHangs
 interrupts = faulty:Interrupts
+checkexits = faulty:CheckExits
+goldexits = faulty:GoldExits
 hangsdeclared = faulty:HangsDeclared
 closefailsv = faulty:CloseFailsV
 movesdir = faulty:MovesDir
@@ -270,6 +298,9 @@ repeats = faulty:Repeats
 strays = faulty:Strays
 fewer = faulty:Fewer
 closefails = faulty:CloseFails
+exitsmid = faulty:ExitsMid
+renderexits = faulty:RenderExits
+closeexits = faulty:CloseExits
 oddtokens = faulty:OddTokens
 nonetext = faulty:NoneText
 oddfinish = faulty:OddFinish
@@ -547,6 +578,8 @@ def test_a_faulty_verifier_leaves_rewards_unjudged_and_returns(site, tmp_path, v
     ("cannotstart", "field 'verifier': plugin (faulty:CannotStart) verifier 'cannotstart' could not be built: "
                     "RuntimeError: no licence key"),
     ("checkfails", "the checkfails verifier's environment check failed: RuntimeError: the units table is missing"),
+    # a sys.exit in a plugin's hook was the process's exit status, its text alone on stderr
+    ("checkexits", "the checkexits verifier's environment check failed: SystemExit: no licence server"),
     # a TypeError of its own, with no options given, was blamed on the spec's (absent) verifier_options
     ("buggyinit", "field 'verifier': the buggyinit verifier could not be built: TypeError: 'NoneType' object is "
                   "not iterable"),
@@ -639,6 +672,11 @@ def test_a_plugin_that_exits_as_it_is_built_is_one_line_naming_it(tmp_path):
     ("oddfinish", "a Completion with finish_reason=7 (expected a string or None)", 0),
     # a backend without a `name` hid its own error behind an AttributeError traceback
     ("noname", "the NoName backend failed: ConnectionError: the inference service refused the API key", 0),
+    # sys.exit(5) in generate was exit 5 with nothing said; in render, exit 1 with its text alone
+    ("exitsmid", "the exitsmid backend failed: SystemExit: 5 (1 samples of this invocation are saved; rerun to "
+                 "resume)", 1),
+    ("renderexits", "the renderexits backend could not render the prompt of t problem 'a': SystemExit: no chat "
+                    "template", 0),
 ])
 def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backend, says, saved):
     r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", backend, "--model", "m", "--no-progress",
@@ -652,12 +690,15 @@ def test_a_backend_plugin_that_fails_is_one_line_naming_it(site, tmp_path, backe
         assert "started" in started and "stopped" in stopped and "saved; rerun to resume" in stopped["why"], stopped
 
 
-def test_a_backend_whose_close_fails_still_gets_its_results_and_report(site, tmp_path):
-    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", "closefails", "--model", "m",
+@pytest.mark.parametrize("backend, says", [
+    ("closefails", "evalkit: warning: the closefails backend's close() failed (RuntimeError: the session did not end)"),
+    ("closeexits", "evalkit: warning: the closeexits backend's close() failed (SystemExit: 7)"),  # exit 7, silent
+])
+def test_a_backend_whose_close_fails_still_gets_its_results_and_report(site, tmp_path, backend, says):
+    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", backend, "--model", "m",
                        "--no-progress", "--out", "run"], tmp_path)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    assert ("evalkit: warning: the closefails backend's close() failed (RuntimeError: the session did not end)"
-            in r.stderr)
+    assert says in r.stderr, r.stderr
     assert len(samples(tmp_path / "run")) == 2
     assert (tmp_path / "run" / "results.json").is_file() and (tmp_path / "run" / "index.html").is_file()
 
@@ -735,3 +776,9 @@ def test_a_completions_fields_are_held_to_the_contract(fields, says):
     from evalkit.types import Completion
 
     assert completion_problem(Completion(**{"text": "<think>x</think> 1", **fields})) == says
+
+
+def test_a_gold_check_that_exits_says_why_the_gold_is_refused(site, tmp_path):
+    # sys.exit(...) in check_gold ended `evalkit verify` (and `export`) with its status, saying nothing of the gold
+    r = evalkit(site, ["verify", "1 km", "two", "--verifier", "goldexits"], tmp_path)
+    assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (2, "evalkit: error: GOLD 'two': 'two' is no distance")

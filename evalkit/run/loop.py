@@ -172,8 +172,10 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
         saved = f"({written} samples of this invocation are saved; rerun to resume)"
         if isinstance(failure, (ServerError, InputError)):
             raise InputError(f"{failure} {saved}") from None
-        if isinstance(failure, Exception) and getattr(engine, "name", None) not in BUILTIN_BACKENDS:
-            # a plugin backend that fails its own way: one line naming it (a built-in's bug keeps its traceback)
+        if isinstance(failure, (Exception, SystemExit, KeyboardInterrupt)) and getattr(
+                engine, "name", None) not in BUILTIN_BACKENDS:
+            # a plugin backend that fails its own way: one line naming it (a built-in's bug keeps its traceback);
+            # an exit or interrupt raised on the generating thread is its own too (signals reach the main thread)
             raise InputError(f"the {name} backend failed: {type(failure).__name__}: {failure} {saved}") from None
         raise failure
     return written

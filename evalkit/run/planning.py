@@ -279,7 +279,8 @@ def _render(engine: Backend, messages: list[dict[str, str]], think_prefill: bool
         out = engine.render(messages, think_prefill, chat_template_kwargs, *_format_arg(engine, think_format))
     except (InputError, ServerError):
         raise
-    except Exception as e:  # noqa: BLE001 - one line naming the backend, not a traceback
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - one line naming the backend, not a traceback (nor a
+        # silent exit: a plugin's sys.exit is its failure)
         raise InputError(f"the {name} backend could not render the prompt of {what}: {type(e).__name__}: {e}") from None
     if not (isinstance(out, (tuple, list)) and len(out) == 3 and isinstance(out[0], str) and isinstance(out[1], str)):
         raise InputError(f"the {name} backend's render returned {type(out).__name__} {str(out)[:80]!r} for {what}; "

@@ -159,7 +159,7 @@ def gold_problem(verifier: Any, gold: Any) -> str | None:
         return None
     try:
         check(gold)
-    except Exception as e:  # noqa: BLE001 - a plugin's check: whatever it raises says why
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a plugin's check: whatever it raises (or exits with) says why
         return str(e) or type(e).__name__
     return None
 
@@ -279,7 +279,8 @@ def check_verifier(verifier: Any, require_layers: Sequence[str] = ()) -> dict[st
         return dict(check(require_layers=tuple(require_layers)) or {})
     except InputError:
         raise
-    except Exception as e:  # noqa: BLE001 - a verifier's check that fails is a run that cannot be judged
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a verifier's check that fails (or exits) is a run that
+        # cannot be judged
         name = _name(verifier)
         raise InputError(f"the {name} verifier's environment check failed: {type(e).__name__}: {e}") from None
 
