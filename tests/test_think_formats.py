@@ -648,7 +648,10 @@ class _PlainChatServer(JSONHandler):
         scripted = self.replies[question] if isinstance(self.replies[question], list) else [self.replies[question]]
         k = self.calls[question] = self.calls.get(question, -1) + 1
         content = scripted[min(k, len(scripted) - 1)]
-        self._send({"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+        # a dict is the message's fields: `reasoning_content` apart, as a server with a reasoning parser sends it
+        message = {"role": "assistant", **content} if isinstance(content, dict) else {"role": "assistant",
+                                                                                      "content": content}
+        self._send({"choices": [{"index": 0, "message": message,
                                  "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 9}})
 
 
@@ -699,6 +702,33 @@ def test_auto_reads_the_think_format_of_a_chat_endpoints_replies(tmp_path, capfd
     (tmp_path / "named").mkdir()
     _, named, config = _plain_chat_run(tmp_path / "named", replies, think_format="r1")
     assert config["think_format"]["name"] == "r1" and named["q1"]["reason"] == "correct"
+
+
+def test_a_reply_whose_thinking_came_apart_is_read_in_the_format_the_other_replies_show(tmp_path, capfd):
+    # a fleet with and without a reasoning parser: q4's thinking came as reasoning_content (joined in r1's markers,
+    # the format known before any reply), the others inline in magistral's; read as magistral, q4's musing was its
+    # answer and scored correct
+    replies = {"q1": ("4", "[THINK]2+2=4[/THINK]\\boxed{4}"), "q2": ("2", "[THINK]1+1=2[/THINK]\\boxed{2}"),
+               "q3": ("6", "[THINK]3+3=6[/THINK]\\boxed{6}"), "q5": ("10", "[THINK]5+5=10[/THINK]\\boxed{10}"),
+               "q4": ("8", {"reasoning_content": "I guess \\boxed{8} but let me check", "content": None}),
+               "q6": ("9", "[THINK]4+5=9[/THINK]\\boxed{9}")}
+    run, samples, config = _plain_chat_run(tmp_path, replies)
+    assert config["think_format"]["name"] == "magistral"
+    assert [samples[q]["reason"] for q in ("q1", "q2", "q3", "q4", "q5", "q6")] == (
+        ["correct"] * 3 + ["no_answer", "correct", "correct"])
+    assert samples["q4"]["completion"] == "[THINK]I guess \\boxed{8} but let me check"
+    assert "1 replies hold the markers of 'r1' and none of 'magistral'" in capfd.readouterr().err
+    assert run.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(5 / 6)
+    # (two formats' markers each in a tenth of the replies or more are a warning, and one format is read: named)
+
+
+def test_a_named_format_the_replies_do_not_use_is_warned_about_live_as_in_a_replay(tmp_path, caplog):
+    # --think-format harmony on R1 replies scored 0% live in silence; the replay of the same samples warned
+    replies = {f"q{i}": (str(i), f"<think>\nmaybe \\boxed{{{i + 1}}}? no.\n</think>\n\nThe answer is {i}.")
+               for i in range(1, 4)}
+    _, samples, _ = _plain_chat_run(tmp_path, replies, think_format="harmony")
+    assert {s["reason"] for s in samples.values()} == {"wrong"}
+    assert "--think-format harmony: no completion holds its markers, and 3 of 3 hold r1's" in caplog.text
 
 
 @pytest.mark.parametrize("quoted", ["gpt-oss would write <|channel|>final<|message|> then \\boxed{4}.",

@@ -661,6 +661,10 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, ru
             fmt = found.format
             print(f"evalkit: the replies hold the markers of the think format {fmt.name!r} ({found.reason}): the run "
                   "reads them so (--think-format names another)", file=sys.stderr)
+            _restitch(samples, before, fmt)
+    elif choice not in (None, "auto") and samples and not decision.reason.startswith("resumed: "):
+        # a named format none of the replies use, while most hold another's: warned about, as for a replay
+        decide(fmt, completions=[s["completion"] for s in samples])
     stated = {p.spec.name for p in plans if p.spec.think_open}
     unstated = [i for i, s in enumerate(samples) if s["task"] not in stated]
     opened = [bool(s.get("think_open")) for s in samples]
@@ -699,6 +703,29 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, ru
         if built:
             _close(verifiers)
     return decision, len(flags) + rewritten
+
+
+def _restitch(samples: list[dict[str, Any]], before: ThinkFormat, fmt: ThinkFormat) -> None:
+    """Rewrite in `fmt`'s markers the replies that hold `before`'s and none of `fmt`'s: those whose server returned
+    the thinking apart (`reasoning_content`), which the backend stitched in the format known before any reply came,
+    beside replies that show `fmt` inline (a fleet with and without a reasoning parser). Read with `fmt` as they
+    were, their thinking was the answer: a guess mused about was scored as answered."""
+    from evalkit.thinking import split_think, stitch
+
+    if not before.thinks or not fmt.thinks:
+        return
+    moved = 0
+    for s in samples:
+        text = s["completion"]
+        if any(m in text for m in before.markers()) and not any(m in text for m in fmt.markers()):
+            part = split_think(text, bool(s.get("think_open")), before)
+            if part.has_think:
+                s["completion"] = stitch(part.think.strip(), part.answer if part.closed else None, fmt)
+                moved += 1
+    if moved:
+        print(f"evalkit: {moved} replies hold the markers of {before.name!r} and none of {fmt.name!r} (their server "
+              f"returned the thinking apart, joined in {before.name!r}'s markers before the replies showed "
+              f"{fmt.name!r}): rewritten in {fmt.name!r}'s", file=sys.stderr)
 
 
 def _reflection_model(path: str | os.PathLike | None, trace: bool) -> tuple[dict[str, Any] | None, Any]:
