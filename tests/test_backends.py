@@ -895,6 +895,36 @@ def test_a_rate_limited_request_waits_as_long_as_the_server_asks(tmp_path):
     assert at[1] - at[0] >= 2.0 and at[2] - at[1] >= 2.0
 
 
+def test_a_servers_retry_after_holds_every_request_to_it_not_only_the_refused_one(tmp_path):
+    # only the worker that got the 429 waited: the server's other workers sent 11 requests inside its Retry-After
+    class LimitedOnce(JSONHandler):
+        at: list = []
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            type(self).at.append(time.time())
+            if len(type(self).seen) == 1:
+                data = b'{"error": {"message": "Rate limit exceeded"}}'
+                self.send_response(429)
+                self.send_header("Retry-After", "3")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            else:
+                time.sleep(0.5)  # the other worker's requests follow one another through the wait
+                self._send(chat_reply())
+
+    with serve(LimitedOnce) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=6))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False,
+                               backend_options={"concurrency": 2})
+    assert [s["correct"] for s in lines(run.samples_path)] == [True] * 6 and len(seen) == 7
+    # the request sent beside the refused one is answered at 0.5 s; nothing is sent after it until 3 s are out
+    after = [round(t - LimitedOnce.at[0], 2) for t in LimitedOnce.at[1:]]
+    assert not [t for t in after if 1.0 < t < 2.9], after
+
+
 def test_a_request_a_server_rate_limits_goes_to_another_at_once(tmp_path):
     class Limiting(JSONHandler):  # asks every request to come back in a minute
         def do_POST(self):  # noqa: N802
@@ -1575,6 +1605,11 @@ def test_credentials_in_the_base_url_are_refused_without_being_shown(tmp_path):
         assert "PASSWORD123" not in r.stderr + r.stdout and "alice" not in r.stderr and not seen
         assert not (tmp_path / "run").exists() or "PASSWORD123" not in "".join(
             p.read_text() for p in (tmp_path / "run").rglob("*") if p.is_file())
+    # nor in the line that says a URL is none (a port out of range)
+    r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url",
+            "http://alice:PASSWORD123@127.0.0.1:99999/v1", "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert r.returncode == 2 and "--base-url 'http://127.0.0.1:99999/v1' is not a URL (port 99999" in r.stderr, r.stderr
+    assert "PASSWORD123" not in r.stderr
 
 
 def test_a_reply_with_a_byte_that_is_not_utf8_is_scored_as_a_streamed_one_is(tmp_path):
@@ -1589,7 +1624,21 @@ def test_a_reply_with_a_byte_that_is_not_utf8_is_scored_as_a_streamed_one_is(tmp
             self.end_headers()
             self.wfile.write(data)
 
+    class Bom(Latin1):  # a UTF-8 byte-order mark before the JSON (read as JSON before, and again now)
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            data = b"\xef\xbb\xbf" + json.dumps(chat_reply("\\boxed{2}")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
     task = two_problems(tmp_path, n=1)
+    with serve(Bom) as (url, seen):
+        r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
+                "--no-progress", "--out", str(tmp_path / "bom"), cwd=tmp_path)
+    assert r.returncode == 0 and [s["reason"] for s in lines(tmp_path / "bom" / "samples.jsonl")] == ["correct"]
     with serve(Latin1) as (url, seen):
         r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--limit", "1",
                 "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path)

@@ -114,6 +114,7 @@ class Fleet:
         background: list[asyncio.Task] = []
         in_flight = 0  # requests sent and not yet answered or refused
         backing_off = {s.url: 0.0 for s in self.servers}  # until when (monotonic) a server's refusal is waited out
+        asked_to_wait = {s.url: 0.0 for s in self.servers}  # until when a server's Retry-After holds all its workers
 
         def elsewhere(server: ServerState) -> bool:
             """Whether another server is up and not waiting out a refusal of its own."""
@@ -195,6 +196,11 @@ class Fleet:
                     queue.put_nowait((prio, i, req))
                     await asyncio.sleep(AVOID_WAIT_S)
                     continue
+                held = asked_to_wait[server.url] - time.monotonic()
+                if held > 0:  # the server asked (a 429's Retry-After) to be sent nothing before then: by any worker
+                    queue.put_nowait((prio, i, req))  # another server's worker may take it now
+                    await asyncio.sleep(held)
+                    continue
                 in_flight += 1
                 try:
                     completion = await send(server.url, req)
@@ -227,6 +233,8 @@ class Fleet:
                         # this worker backs off its server; the request waits too only where no other server
                         # would take it now (a Retry-After is the server's, not the request's)
                         backing_off[server.url] = max(backing_off[server.url], time.monotonic() + wait)
+                        if told:
+                            asked_to_wait[server.url] = max(asked_to_wait[server.url], time.monotonic() + wait)
                         if elsewhere(server):
                             queue.put_nowait((0, i, req))
                             await asyncio.sleep(wait)

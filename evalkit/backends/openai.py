@@ -99,12 +99,15 @@ def url_problem(url: str) -> str | None:
         return f"port {port} is out of range 1-65535"
     return None
 
+_CREDENTIALS = re.compile(r"//[^/?#]*@")  # the user and password part of a URL, before its host
+
+
 def base_url_problem(url: str, flag: str) -> str | None:
     """One line saying why `url`, given as `flag`, is no server's API root that requests add their paths to;
     None when it is one."""
     problem = url_problem(url)
-    if problem:
-        return f"{flag} {url!r} is not a URL ({problem})"
+    if problem:  # shown without what may be a password before its host
+        return f"{flag} {_CREDENTIALS.sub('//', url)!r} is not a URL ({problem})"
     parsed = httpx.URL(url)
     if parsed.userinfo:  # written into the run's files and messages, and sent as Basic auth in place of the key
         shown = str(parsed.copy_with(username=None, password=None))
@@ -428,7 +431,7 @@ class OpenAIBackend:
                               f"{r.headers.get('location') or 'no location'}: give that as the URL")
         if r.status_code < 400:
             try:  # JSON is UTF-8; a byte that is not is read as U+FFFD, as a streamed reply's is
-                data = json.loads(r.content.decode("utf-8", errors="replace"))
+                data = json.loads(r.content.decode("utf-8-sig", errors="replace"))  # a BOM is no JSON
             except ValueError:
                 data = None
             if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]
