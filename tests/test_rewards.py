@@ -1336,10 +1336,11 @@ def test_openrlhf_auto_reads_a_prompt_that_opened_thinking_in_any_format(fmt, op
 
     prompt = "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n" + opened
     cut = "Let me guess, maybe \\boxed{7}"
-    for think_format in (fmt, "auto"):
+    for think_format in (fmt, "auto", [fmt]):  # a list: one format per query
         out = score_queries([prompt + cut], [prompt], ["7"], think_format=think_format)
         assert (out["rewards"], out["reasons"]) == ([0.0], ["truncated"]), (think_format, out)
-        assert split_response(prompt + cut, prompt, think_format=think_format) == (cut, True)
+        if not isinstance(think_format, list):
+            assert split_response(prompt + cut, prompt, think_format=think_format) == (cut, True)
     # and one that closed its thinking is paid
     from evalkit.thinking import FORMATS
 

@@ -140,3 +140,16 @@ def test_a_batch_of_math_and_code_rows_shares_one_deadline():
     assert all(o["score"] == 0.0 for o in out[8:])
     # side by side the batch ends with the math rows' deadline (3 s); in turn, the code rows' second came after it
     assert took < 3.0 + 0.75, took
+
+
+def test_a_deadline_of_the_wrong_type_is_one_line_not_a_traceback_each_batch(bound, caplog):
+    # `batch_deadline_s="30"` from a YAML config: the async side added it to its grace period, a TypeError
+    # traceback for every batch (8 a step)
+    async def main():
+        return await asyncio.gather(*[compute_score_async("math", f"\\boxed{{{i}}}", str(i), {"verifier": "math"},
+                                                          batch_deadline_s="30") for i in range(20)])
+
+    rows = asyncio.run(main())
+    assert {(r["reason"], r["unjudged"]) for r in rows} == {("error", 1.0)}
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+    assert "limits are not usable (option 'batch_deadline_s'" in caplog.text

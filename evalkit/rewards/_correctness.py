@@ -105,7 +105,7 @@ def code_reward(completions: Sequence[Any], *, partial: bool = False, tests_colu
 def answer_limit(per_answer_s: float | None, verifier_options: Any) -> float:
     """The seconds one answer may take: `per_answer_s` where given, else the task's own `timeout_s`
     where its verifier options give one (a code task's limit per test), else the rewards' default.
-    Never a silent 1 s over a task that `evalkit run` checks with 6 s."""
+    Never a silent 1 s over a task whose options say 6 s, as `evalkit export` writes them."""
     if per_answer_s is not None:
         return per_answer_s
     given = verifier_options.get("timeout_s") if isinstance(verifier_options, dict) else None

@@ -113,8 +113,10 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     prompts = list(prompts) if prompts is not None else [None] * n
     labels = list(labels) if labels is not None else [None] * n
     split_format = _cut_format(think_format)
-    # under `auto` each row's opening is read off its prompt, in the format whose open marker ends it (None here)
-    fmt = None if split_format == "auto" else get_format(split_format)
+    # under `auto` each row's opening is read off its prompt, in the format whose open marker ends it, and with a
+    # list of formats (one per query), in its own (None here: `verdicts` reads each row's prompt)
+    per_row = split_format == "auto" or isinstance(think_format, (list, tuple))
+    fmt = None if per_row else get_format(split_format)
     responses, think_open, befores, routes = [], [], [], {}
     for i in range(n):
         before, response = _cut(queries[i], prompts[i] if i < len(prompts) else None, separator)

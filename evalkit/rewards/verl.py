@@ -176,7 +176,9 @@ class _Batcher:
         try:
             check = asyncio.get_running_loop().run_in_executor(
                 self.bound.executor(), lambda: compute_score_batch(*columns, **kwargs))
-            rows = await asyncio.wait_for(check, deadline + _GRACE_S)
+            # limits that are no number are compute_score_batch's to refuse (one line, once), not a TypeError here
+            usable = isinstance(deadline, (int, float)) and not isinstance(deadline, bool) and 0 < deadline < 1e9
+            rows = await asyncio.wait_for(check, (deadline if usable else BATCH_DEADLINE_S) + _GRACE_S)
         except asyncio.TimeoutError:
             verdict = Verdict(correct=False, score=0.0, answer=None, reason="timeout",
                               detail="the check did not come back in time")
