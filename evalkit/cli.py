@@ -6,6 +6,7 @@ and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -326,8 +327,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
            pairs: str | None, out: str | None, think_format: str, options: tuple[str, ...]) -> None:
     """Check PRED (a final answer, read whole; with --completion a model's output) against GOLD, or
     every line of --pairs FILE."""
-    from evalkit.verifiers.base import VerifyItem, get_verifier, gold_problem, verify_checked, verify_wait
-    from evalkit.verifiers.code import bad_tests
+    from evalkit.verifiers.base import VerifyItem
 
     verifier_options = _verifier_options(options)
 
@@ -337,7 +337,8 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
         from evalkit.verifiers._pairs import verify_pairs
 
         _check_out("verify", out, pairs=pairs)  # the verdicts would replace the pairs they were made from
-        lines = list(verify_pairs(pairs, verifier, think_format, **verifier_options))  # a bad line stops it before --out is touched
+        with contextlib.redirect_stdout(sys.stderr):  # what a plugin prints is not a verdict line
+            lines = list(verify_pairs(pairs, verifier, think_format, **verifier_options))  # a bad line stops it before --out is touched
         if out:
             with open(out, "w", encoding="utf-8") as f:
                 for row in lines:
@@ -354,13 +355,27 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
 
     fmt = decide(think_format, completions=[pred] if is_completion else None).format
     item = VerifyItem(pred, gold, answer_only=not is_completion, think_format=fmt)
+    with contextlib.redirect_stdout(sys.stderr):  # what a plugin prints is not the verdict (--json is read by programs)
+        v = _verify_one(verifier, verifier_options, item, gold)
+    if as_json:
+        click.echo(jsonl.dumps(v.to_dict()))
+    else:
+        click.echo(f"{v.reason}: answer {v.answer if v.answer is not None else '(none)'} vs gold {gold} "
+                   f"({v.detail}, {v.ms:.0f} ms)")
+    if v.correct is None:  # no verdict (a verifier that failed or hung): not a checked answer, whatever the output
+        sys.exit(1)
+
+
+def _verify_one(verifier: str, verifier_options: dict[str, Any], item: Any, gold: str) -> Any:
+    """`evalkit verify PRED GOLD`'s verdict: the verifier built, GOLD checked, the one item verified."""
+    from evalkit.verifiers.base import get_verifier, gold_problem, option_problem, verify_checked, verify_wait
+    from evalkit.verifiers.code import bad_tests
+
     try:
         built = get_verifier(verifier, **verifier_options)
     except KeyError as e:  # unknown, or a plugin that cannot be loaded
         raise InputError(f"--verifier: {e.args[0]}") from None
     except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
-        from evalkit.verifiers.base import option_problem
-
         raise InputError(f"--verifier {verifier}: {option_problem(verifier, e) if verifier_options else e}") from None
     why = gold_problem(built, gold)
     if why:  # the verdict would be `error`, and exit 0 would read as checked
@@ -369,13 +384,7 @@ def verify(pred: str | None, gold: str | None, verifier: str, as_json: bool, is_
     [v] = verify_checked(built, [item], verify_wait(built, 1))
     if bad_tests(v):  # tests that test nothing: found only once run
         raise InputError(f"GOLD {gold[:60]!r}: {bad_tests(v)}")
-    if as_json:
-        click.echo(jsonl.dumps(v.to_dict()))
-    else:
-        click.echo(f"{v.reason}: answer {v.answer if v.answer is not None else '(none)'} vs gold {gold} "
-                   f"({v.detail}, {v.ms:.0f} ms)")
-    if v.correct is None:  # no verdict (a verifier that failed or hung): not a checked answer, whatever the output
-        sys.exit(1)
+    return v
 
 
 def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:

@@ -96,6 +96,12 @@ PLUGINS = textwrap.dedent('''
         def check(self, require_layers=()):
             raise SystemExit("no licence server")
 
+    class Prints(Base):
+        name = "prints"
+        def verify_many(self, items):
+            print("PLUGIN NOISE ON STDOUT")
+            return super().verify_many(items)
+
     class GoldExits(Base):
         name = "goldexits"
         def check_gold(self, gold):
@@ -106,10 +112,18 @@ PLUGINS = textwrap.dedent('''
         def verify_many(self, items):
             raise KeyboardInterrupt
 
-    class HangsDeclared(Hangs):
-        name = "hangsdeclared"
+    class AlarmDeclared(Base):
+        name = "alarmdeclared"
         from evalkit.verifiers.base import Capabilities
-        capabilities = Capabilities(limits=frozenset({"batch_deadline_s"}))  # and keeps none
+        capabilities = Capabilities(limits=frozenset({"batch_deadline_s"}))  # and keeps it with SIGALRM
+        def verify_many(self, items):
+            import signal
+            signal.signal(signal.SIGALRM, lambda *_: None)  # only the main thread may
+            signal.alarm(60)
+            try:
+                return super().verify_many(items)
+            finally:
+                signal.alarm(0)
 
     class CloseFailsV(Base):
         name = "closefailsv"
@@ -274,7 +288,8 @@ eqhangs = faulty:EqHangs
 interrupts = faulty:Interrupts
 checkexits = faulty:CheckExits
 goldexits = faulty:GoldExits
-hangsdeclared = faulty:HangsDeclared
+prints = faulty:Prints
+alarmdeclared = faulty:AlarmDeclared
 closefailsv = faulty:CloseFailsV
 movesdir = faulty:MovesDir
 eqexits = faulty:EqExits
@@ -370,6 +385,10 @@ def test_a_verifier_that_breaks_its_contract_leaves_its_samples_unjudged(site, t
     ("detail", dict(detail=None), "detail=None (expected a string)"),
     ("ms", dict(ms=float("inf")), "ms=inf (expected a finite number)"),
     ("score", dict(score=10 ** 400), "(expected a finite number)"),  # an OverflowError traceback lost the batch
+    # a verdict at odds with itself counted as right: avg@n 100% with every reason `wrong`
+    ("correct", dict(reason="wrong"), "and reason='wrong' (reason 'correct' goes with correct True, and only with it)"),
+    ("correct", dict(correct=False), "and reason='correct' (reason 'correct' goes with correct True, and only with "
+                                     "it)"),
     ("tests", dict(tests=({"passed": True, "reason": "passed"},)), "(expected None or TestResults)"),
     ("judge", dict(judge={"model": "m"}), "judge={'model': 'm'} (expected None or a JudgeRecord of JSON values)"),
 ])
@@ -389,7 +408,19 @@ def test_every_field_of_a_verdict_is_held_to_the_contract(field, verdict, says):
     assert v.detail.startswith(f"the odd verifier returned a Verdict with {field}=") and v.detail.endswith(says), v
 
 
-@pytest.mark.parametrize("verifier", ["hangs", "hangsdeclared"])  # declaring batch_deadline_s held a run for ever
+def test_a_verifier_that_bounds_its_own_batch_is_called_where_its_alarm_works(site, tmp_path):
+    # one that declares batch_deadline_s keeps it itself, as math-verify does, with SIGALRM: on a thread of
+    # evalkit's its signal.signal raised, and every sample was unjudged
+    completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
+    r = evalkit(site, ["run", str(spec(tmp_path, "alarmdeclared")), "--completions", str(completions),
+                       "--no-progress", "--out", "run"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [s["reason"] for s in samples(tmp_path / "run")] == ["wrong", "wrong"]
+    verified = evalkit(site, ["verify", "1", "1", "--verifier", "alarmdeclared", "--json"], tmp_path)
+    assert json.loads(verified.stdout)["reason"] == "wrong", verified.stderr
+
+
+@pytest.mark.parametrize("verifier", ["hangs"])
 def test_a_verifier_that_hangs_does_not_hang_the_run(site, tmp_path, verifier):
     completions = replay(tmp_path, {("a", 0): "<think>x</think> 1", ("b", 0): "<think>x</think> 3"})
     code = ("import sys, evalkit.verifiers.base as base; base.VERIFY_S = (2.0, 0.0); sys.argv[0] = 'evalkit'; "
@@ -782,3 +813,49 @@ def test_a_gold_check_that_exits_says_why_the_gold_is_refused(site, tmp_path):
     # sys.exit(...) in check_gold ended `evalkit verify` (and `export`) with its status, saying nothing of the gold
     r = evalkit(site, ["verify", "1 km", "two", "--verifier", "goldexits"], tmp_path)
     assert (r.returncode, r.stderr.strip().splitlines()[-1]) == (2, "evalkit: error: GOLD 'two': 'two' is no distance")
+
+
+def test_verifiers_running_side_by_side_keep_the_directory_one_of_them_moved_to(tmp_path, monkeypatch):
+    # the rewards verify from several threads at once: one call's setting back pulled the directory from under a
+    # verifier still reading its tool's files there, and the last left the process in the tool's folder
+    import threading
+
+    from evalkit.types import Verdict
+    from evalkit.verifiers.base import VerifyItem, verify_checked
+
+    tool = tmp_path / "tool"
+    tool.mkdir()
+    (tool / "tool.cfg").write_text("ok")
+    monkeypatch.chdir(tmp_path)
+
+    class Tool:
+        name = "tool"
+
+        def verify_many(self, items):
+            os.chdir(tool)
+            time.sleep(0.3)
+            with open("tool.cfg") as f:  # relative: the tool's own folder
+                said = f.read()
+            return [Verdict(True, 1.0, said, "correct") for _ in items]
+
+    found = {}
+
+    def call(key):
+        found[key] = verify_checked(Tool(), [VerifyItem("1", "1")])[0]
+
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    time.sleep(0.1)
+    call("second")
+    first.join()
+    assert [(v.correct, v.answer) for v in (found["first"], found["second"])] == [(True, "ok")] * 2, found
+    assert Path.cwd() == tmp_path
+
+
+def test_what_a_verifier_prints_stays_out_of_verifys_output(site, tmp_path):
+    # a plugin's print came before the JSON of `verify --json` and among the lines of `verify --pairs`
+    r = evalkit(site, ["verify", "1", "1", "--verifier", "prints", "--json"], tmp_path)
+    assert json.loads(r.stdout)["reason"] == "wrong" and "PLUGIN NOISE ON STDOUT" in r.stderr, r.stdout
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"answer": "1", "gold": "1"}) + "\n")
+    r = evalkit(site, ["verify", "--pairs", str(tmp_path / "pairs.jsonl"), "--verifier", "prints"], tmp_path)
+    assert [json.loads(line)["reason"] for line in r.stdout.splitlines()] == ["wrong"], r.stdout

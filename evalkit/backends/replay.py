@@ -129,13 +129,14 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
 
 
 def _numbered_from_zero(records: list[ReplayRecord], path: Path, field: str) -> None:
-    """InputError when no record holds sample 0: a file numbering its samples from 1 would otherwise lose
-    each problem's last sample to -n (or ask for one more than it holds) in silence. (One model of several
-    may hold only later samples; a whole file without a first sample is numbered from 1.)"""
+    """A warning when no record holds sample 0: a file numbering its samples from 1 loses each problem's last
+    sample to -n (or asks for one more than it holds), and nothing else would say so. Not refused: a file whose
+    every sample 0 failed and was dropped is numbered from 0 too."""
     low = min(r.sample for r in records)
     if low > 0:
-        raise InputError(f"{path}: field '{field}': no record has sample 0 (the samples start at {low}); a "
-                         f"problem's first sample is 0: renumber them ({field} - {low})")
+        log.warning("evalkit: warning: %s: no record has sample 0 (the samples start at %d); a problem's first "
+                    "sample is 0: if the file numbers them from %d, renumber them (%s - %d), or each problem's "
+                    "last sample is left out under -n", path, low, low, field, low)
 
 
 def _think_open_shown(records: list[ReplayRecord], models: set[str], path: Path, field: str) -> list[ReplayRecord]:

@@ -36,19 +36,12 @@ VERIFY_S = (120.0, 10.0)  # a verifier that bounds no batch itself: (at least, p
 
 
 def verify_wait(verifier: Any, n: int) -> float | None:
-    """Seconds to wait for `verifier` over `n` items: None for evalkit's own that bound their batch (math, code,
-    a judge cascade: Capabilities.limits holds `batch_deadline_s`), else VERIFY_S. A plugin's declaration is a
-    promise evalkit cannot check (one that declared it and hung held a run for ever): it is waited for VERIFY_S,
-    or its own `batch_deadline_s` attribute plus a margin where that is longer."""
-    bound = max(VERIFY_S[0], VERIFY_S[1] * n)
-    if "batch_deadline_s" not in capabilities(verifier).limits:
-        return bound
-    if type(verifier).__module__.split(".")[0] == "evalkit":
+    """Seconds to wait for `verifier` over `n` items: None for one that bounds its own batch (Capabilities.limits
+    holds `batch_deadline_s`, as math, code and a judge cascade do), which is then called on the caller's thread
+    (its own SIGALRM timeouts work there, as math-verify's do) and trusted to keep it; else VERIFY_S."""
+    if "batch_deadline_s" in capabilities(verifier).limits:
         return None
-    own = getattr(verifier, "batch_deadline_s", None)
-    if _finite(own) and 0 < own <= LONGEST_S:
-        return max(bound, own + max(30.0, 0.25 * own))
-    return bound
+    return max(VERIFY_S[0], VERIFY_S[1] * n)
 
 
 @dataclass(frozen=True)
@@ -305,7 +298,7 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
     if not items:
         return []
     try:
-        with _same_directory(name):
+        with _DIRECTORY.kept(name):
             verdicts = _call_bounded(verifier, items, deadline_s)
     except _StillBusy:
         return [Verdict.infra_error(f"the {name} verifier is still running an earlier batch that took longer "
@@ -322,30 +315,56 @@ def verify_checked(verifier: Any, items: Sequence[VerifyItem], deadline_s: float
     return verdicts
 
 
-_MOVED: set[str] = set()
+class _Directory:
+    """The working directory as it was when verifiers started running, set back once none is running: a plugin
+    that changes it (to run a tool in its folder) must not move the run's relative paths (its directory, the
+    report) nor a trainer's. The directory is the process's, and the rewards verify from several threads at
+    once: it is saved as the first call starts and set back as the last one ends, never under a call still
+    running."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: list[str] = []  # the verifiers in the calls now running
+        self.seen: set[str] = set()  # those running when it moved
+        self.before: str | None = None
+        self.warned: set[frozenset[str]] = set()
 
-@contextlib.contextmanager
-def _same_directory(name: str):
-    """The working directory a verifier changed (a plugin running a tool in its folder) is changed back, once
-    it returns: the run's relative paths (its directory, the report) are read from it afterwards."""
-    try:
-        before = os.getcwd()
-    except OSError:  # the directory is gone already: nothing to keep
-        before = None
-    try:
-        yield
-    finally:
+    @contextlib.contextmanager
+    def kept(self, name: str):
+        with self.lock:
+            if not self.running:
+                try:
+                    self.before = os.getcwd()
+                except OSError:  # the directory is gone already: nothing to keep
+                    self.before = None
+                self.seen = set()
+            self.running.append(name)
+            self.seen.add(name)
         try:
-            moved = before is not None and os.getcwd() != before
+            yield
+        finally:
+            with self.lock:
+                self.running.remove(name)
+                if not self.running and self.before is not None:
+                    self._set_back()
+
+    def _set_back(self) -> None:
+        try:
+            moved = os.getcwd() != self.before
         except OSError:
             moved = True
-        if moved:
-            os.chdir(before)
-            if name not in _MOVED:  # once a verifier, not once a batch
-                _MOVED.add(name)
-                print(f"evalkit: warning: the {name} verifier changed the working directory: changed back to "
-                      f"{before} after each of its calls", file=sys.stderr)
+        if not moved:
+            return
+        os.chdir(self.before)
+        who = frozenset(self.seen)
+        if who not in self.warned:  # once for the verifiers that may have moved it, not once a batch
+            self.warned.add(who)
+            names = " or ".join(f"the {n} verifier" for n in sorted(who))
+            print(f"evalkit: warning: {names} changed the working directory: changed back to {self.before} once it "
+                  "returned", file=sys.stderr)
+
+
+_DIRECTORY = _Directory()
 
 
 def _finite(x: Any) -> bool:
@@ -394,6 +413,9 @@ def _contract_fault(verdicts: list[Any], wanted: int) -> str | None:
             value = getattr(v, name)
             if not ok(value):
                 return f"returned a Verdict with {name}={reprlib.repr(value)} (expected {expected})"
+        if (v.correct is True) != (v.reason == "correct"):  # Verdict(True, 0.0, "x", "wrong") counted as right
+            return (f"returned a Verdict with correct={v.correct!r} and reason={v.reason!r} (reason 'correct' goes "
+                    "with correct True, and only with it)")
     return None
 
 
