@@ -1341,6 +1341,12 @@ def test_openrlhf_auto_reads_a_prompt_that_opened_thinking_in_any_format(fmt, op
         assert (out["rewards"], out["reasons"]) == ([0.0], ["truncated"]), (think_format, out)
         if not isinstance(think_format, list):
             assert split_response(prompt + cut, prompt, think_format=think_format) == (cut, True)
+    # a list of formats stays aligned with its rows where they go to different verifiers (a code row first)
+    tests = json.dumps({"style": "call", "entry_point": "f", "cases": [{"input": [1], "output": 1}]})
+    code = "<think>ok</think>\n```python\ndef f(x):\n    return x\n```"
+    plain = "<|im_start|>user\nf?<|im_end|>\n<|im_start|>assistant\n"
+    out = score_queries([plain + code, prompt + cut], [plain, prompt], [tests, "7"], think_format=["r1", fmt])
+    assert out["reasons"] == ["correct", "truncated"], out
     # and one that closed its thinking is paid
     from evalkit.thinking import FORMATS
 

@@ -708,17 +708,18 @@ def test_a_reply_whose_thinking_came_apart_is_read_in_the_format_the_other_repli
     # a fleet with and without a reasoning parser: q4's thinking came as reasoning_content (joined in r1's markers,
     # the format known before any reply), the others inline in magistral's; read as magistral, q4's musing was its
     # answer and scored correct
-    replies = {"q1": ("4", "[THINK]2+2=4[/THINK]\\boxed{4}"), "q2": ("2", "[THINK]1+1=2[/THINK]\\boxed{2}"),
-               "q3": ("6", "[THINK]3+3=6[/THINK]\\boxed{6}"), "q5": ("10", "[THINK]5+5=10[/THINK]\\boxed{10}"),
-               "q4": ("8", {"reasoning_content": "I guess \\boxed{8} but let me check", "content": None}),
-               "q6": ("9", "[THINK]4+5=9[/THINK]\\boxed{9}")}
+    replies = {f"m{i}": (str(2 * i), f"[THINK]{i}+{i}={2 * i}[/THINK]\\boxed{{{2 * i}}}") for i in range(20)}
+    replies["q4"] = ("8", {"reasoning_content": "I guess \\boxed{8} but let me check", "content": None})
+    # not stitched: a reply that quotes r1's tag stays as sent (the text before the tag was lost)
+    replies["q7"] = ("5", "R1 models open their reasoning with <think>, and 2+3 is \\boxed{5}")
     run, samples, config = _plain_chat_run(tmp_path, replies)
     assert config["think_format"]["name"] == "magistral"
-    assert [samples[q]["reason"] for q in ("q1", "q2", "q3", "q4", "q5", "q6")] == (
-        ["correct"] * 3 + ["no_answer", "correct", "correct"])
+    assert (samples["q4"]["reason"], samples["q7"]["reason"]) == ("no_answer", "correct")
+    assert {samples[f"m{i}"]["reason"] for i in range(20)} == {"correct"}
     assert samples["q4"]["completion"] == "[THINK]I guess \\boxed{8} but let me check"
+    assert samples["q7"]["completion"] == replies["q7"][1]
     assert "1 replies hold the markers of 'r1' and none of 'magistral'" in capfd.readouterr().err
-    assert run.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(5 / 6)
+    assert run.results[0]["metrics"]["avg@n"]["value"] == pytest.approx(21 / 22)
     # (two formats' markers each in a tenth of the replies or more are a warning, and one format is read: named)
 
 

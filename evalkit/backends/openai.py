@@ -99,14 +99,16 @@ def url_problem(url: str) -> str | None:
         return f"port {port} is out of range 1-65535"
     return None
 
-_CREDENTIALS = re.compile(r"//[^/?#]*@")  # the user and password part of a URL, before its host
+_CREDENTIALS = re.compile(r"//.*@")  # the user and password part of a URL (a password may hold / ? #), and more
 
 
 def base_url_problem(url: str, flag: str) -> str | None:
     """One line saying why `url`, given as `flag`, is no server's API root that requests add their paths to;
     None when it is one."""
     problem = url_problem(url)
-    if problem:  # shown without what may be a password before its host
+    if problem:  # shown without what may be a password before its host (whose pieces httpx's reason may quote)
+        if _CREDENTIALS.search(url):
+            problem = "it holds a user name or password before its host, which the URL must not"
         return f"{flag} {_CREDENTIALS.sub('//', url)!r} is not a URL ({problem})"
     parsed = httpx.URL(url)
     if parsed.userinfo:  # written into the run's files and messages, and sent as Basic auth in place of the key

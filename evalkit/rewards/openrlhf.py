@@ -129,7 +129,9 @@ def score_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, 
     results: list[Any] = [None] * n
     groups = [functools.partial(verdicts, name, [responses[i] for i in idx],
                                 [labels[i] if i < len(labels) else None for i in idx],
-                                {"think_open": [think_open[i] for i in idx], "think_format": think_format,
+                                {"think_open": [think_open[i] for i in idx],
+                                 "think_format": [think_format[i] if i < len(think_format) else None for i in idx]
+                                 if isinstance(think_format, (list, tuple)) else think_format,
                                  "prompts": [befores[i] for i in idx]}, limits,
                                 options if name == verifier else None)
               for name, idx in routes.items()]

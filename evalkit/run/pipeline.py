@@ -717,7 +717,8 @@ def _restitch(samples: list[dict[str, Any]], before: ThinkFormat, fmt: ThinkForm
     moved = 0
     for s in samples:
         text = s["completion"]
-        if any(m in text for m in before.markers()) and not any(m in text for m in fmt.markers()):
+        # as evalkit stitched it: opening with the format's prefill (a reply that only quotes `<think>` stays as sent)
+        if text.startswith(before.prefill) and not any(m in text for m in fmt.markers()):
             part = split_think(text, bool(s.get("think_open")), before)
             if part.has_think:
                 s["completion"] = stitch(part.think.strip(), part.answer if part.closed else None, fmt)
