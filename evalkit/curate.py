@@ -17,7 +17,7 @@ import json
 import os
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -265,8 +265,15 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         skipped_benchmarks=index.skipped if index else (),
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
                         budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets,
-                        notes=_unfinished(run_dir) + tuple(trainer_notes([spec for spec, _ in tasks
+                        notes=_unfinished(run_dir) + tuple(trainer_notes([_as_asked(spec, config) for spec, _ in tasks
                                                                           if spec.name in kept_tasks])))
+
+
+def _as_asked(spec: TaskSpec, config: dict[str, Any]) -> TaskSpec:
+    """`spec` with the chat template options the run asked with, as config.json records them: the task's own
+    and those `evalkit run --chat-template-kwargs` added (the YAML reloaded holds only the first)."""
+    recorded = (((config.get("identity") or {}).get("tasks") or {}).get(spec.name) or {}).get("chat_template_kwargs")
+    return replace(spec, chat_template_kwargs=recorded) if isinstance(recorded, dict) and recorded else spec
 
 
 def _unfinished(run_dir: Path) -> tuple[str, ...]:

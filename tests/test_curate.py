@@ -700,3 +700,22 @@ def test_decontamination_against_a_bundled_sample_says_so(replay_run, tmp_path):
     assert "checked against a bundled sample only, not the whole benchmark (the hub was not reached): livecodebench" \
         in r.stdout and "math500" not in r.stdout.split("bundled sample only")[1], r.stdout
     assert "decontamination against livecodebench reads its bundled sample of 3 problems" in r.stderr
+
+
+def test_curate_names_chat_template_options_given_on_the_command_line(tmp_path):
+    # options from `evalkit run --chat-template-kwargs` are in the run's record, not in the task's YAML: curate named
+    # only the YAML's, and rows measured with enable_thinking false went out with no note
+    root = tmp_path
+    (root / "problems.jsonl").write_text("".join(json.dumps({"qid": pid, "question": text, "gold": answer}) + "\n"
+                                                 for pid, (text, answer, _) in PROBLEMS.items()))
+    (root / "toy.yaml").write_text("name: toy\ndataset: {local: problems.jsonl}\n"
+                                   "fields: {id: qid, problem: question, answer: gold}\nverifier: math\n")
+    (root / "theirs.jsonl").write_text("".join(
+        json.dumps({"problem_id": pid, "sample": s, "completion": f"\\boxed{{{answer if s < right else 999}}}"}) + "\n"
+        for pid, (_, answer, right) in PROBLEMS.items() for s in range(4)))
+    run = evalkit.evaluate([str(root / "toy.yaml")], completions=str(root / "theirs.jsonl"), out=root / "run",
+                           progress=False, trace=False, chat_template_kwargs={"enable_thinking": False})
+    r = cli("curate", str(run.run_dir), "--pass-rate", "0:1", "--format", "trl", "--out", str(root / "t.jsonl"),
+            cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert 'note: task toy asks with chat template options {"enable_thinking": false}' in r.stdout + r.stderr

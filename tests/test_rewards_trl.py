@@ -62,3 +62,32 @@ def test_grpo_trainer_conversational_dataset_async_rewards(tiny_model, tmp_path)
     trainer = train(tiny_model, tmp_path, data, [math_reward_async, think_format_reward_async])
     assert isinstance(trainer._logs["completion"][0], list)  # chat messages reached the rewards
     check_rewards_logged(trainer)
+
+
+def test_think_markers_that_are_special_tokens_are_read_with_the_tokenizer(tiny_model, caplog, monkeypatch):
+    # TRL 1.16 decodes completions with skip_special_tokens=True (grpo_trainer.py); the tiny model's <think> and
+    # </think> are special tokens, as gpt-oss's channels are: every reply reached the rewards without its close,
+    # read as unfinished thinking, and scored 0 where `evalkit run` scored the same text 75% right
+    import functools
+
+    from transformers import AutoTokenizer
+
+    import evalkit.rewards._judge as said
+
+    monkeypatch.setattr(said, "_said", set())  # the warning is said once a process: here, whatever ran before
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    written = ["So 1+1 is 2.\n</think>\nThe answer is \\boxed{2}.<|im_end|>",
+               "2+3 makes 5.\n</think>\n\\boxed{5}<|im_end|>",
+               "2+3 makes 6.\n</think>\n\\boxed{6}<|im_end|>",
+               "maybe \\boxed{2} but"]  # cut off mid-thought
+    ids = [tok.encode(t, add_special_tokens=False) for t in written]
+    as_trl = tok.batch_decode(ids, skip_special_tokens=True)  # what TRL hands the reward
+    assert "</think>" not in "".join(as_trl)
+    golds, opened = ["2", "5", "5", "2"], [True] * 4
+    assert math_reward(as_trl, completion_ids=ids, answer=golds, think_open=opened) == [0.0] * 4
+    assert "give the reward the tokenizer, functools.partial(math_reward, tokenizer=tokenizer)" in caplog.text
+    rewarded = functools.partial(math_reward, tokenizer=tok)
+    assert rewarded(as_trl, completion_ids=ids, answer=golds, think_open=opened) == [1.0, 1.0, 0.0, 0.0]
+    assert rewarded(as_trl, completion_ids=ids, answer=golds, think_open=opened) == math_reward(
+        [t.replace("<|im_end|>", "") for t in written], answer=golds, think_open=opened)
+    assert think_format_reward(as_trl, completion_ids=ids, think_open=opened, tokenizer=tok) == [1.0, 1.0, 1.0, 0.0]

@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import (completion_text, find_column, is_array, per_row, think_formats,
+from evalkit.rewards._inputs import (as_written, completion_text, find_column, is_array, per_row, think_formats,
                                     think_open_rows)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge, say_once
 from evalkit.thinking import finish_reason_of
@@ -370,7 +370,9 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
         n = len(completions)
     except TypeError:
         return []
+    decoded_again = columns.get("tokenizer") is not None
     try:
+        completions = as_written(completions, columns)  # markers TRL decoded away, where the tokenizer was given
         found, values = find_column(columns, [column] if column else default_columns)
         if found is None:
             wanted = column or " or ".join(default_columns)
@@ -379,6 +381,12 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
         golds = own_rows(verifier, per_row(values, n), columns.get("verifier"))
         results = verdicts(verifier, completions, golds, columns, limits, options, limits_for)
         rewards = [None if v.correct is None else score(v) for v in results]
+        if (not decoded_again and columns.get("completion_ids") is not None and n >= 4
+                and all(v.reason == "truncated" for v in results)):
+            say_once(f"evalkit: {name}: every completion of a batch reads as cut off before its thinking closed: a policy "
+                     "that never closes it within max_completion_length, or think markers that are special tokens, "
+                     "which TRL decodes away (skip_special_tokens=True); give the reward the tokenizer, "
+                     f"functools.partial({name}, tokenizer=tokenizer), to read them", logging.WARNING)
     except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
         if is_from_caller(e):
             raise

@@ -14,6 +14,49 @@ from typing import Any, Sequence
 log = logging.getLogger("evalkit.rewards")
 
 
+def as_written(completions: Any, columns: dict[str, Any]) -> Any:
+    """The completions with their think markers, where the trainer decoded them away: TRL decodes with
+    `skip_special_tokens=True`, so a model whose markers are special tokens (the tiny test model's `<think>`,
+    gpt-oss's channels, Magistral's `[THINK]`) reaches a reward without them, every reply read as unfinished
+    thinking. With a `tokenizer` (bound with functools.partial; taken out of `columns`) and TRL's
+    `completion_ids`, each completion is decoded again keeping the special tokens that are think markers (of
+    the built-in formats and the rows' own) and dropping the others (end of turn, padding). Otherwise, or where
+    the ids do not decode, the completions as given."""
+    tokenizer = columns.pop("tokenizer", None)
+    ids = columns.get("completion_ids")
+    if tokenizer is None or ids is None or isinstance(completions, (str, bytes, dict)):
+        return completions
+    from evalkit.thinking import FORMATS, get_format
+
+    try:
+        rows = list(ids)
+        if len(rows) != len(completions):
+            return completions
+        keep = {m for f in FORMATS.values() for m in f.markers()}
+        for name in {v for v in per_row(columns.get("think_format"), len(rows)) if isinstance(v, str)} - {"auto"}:
+            try:
+                keep |= set(get_format(name).markers())
+            except Exception:  # noqa: BLE001 - an unknown format: its rows are unjudged, said where they are read
+                pass
+        special = set(getattr(tokenizer, "all_special_tokens", ()) or ())
+        special |= {getattr(t, "content", str(t)) for t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).values()
+                    if getattr(t, "special", False)}
+        dropped = sorted((t for t in special if t and t not in keep), key=len, reverse=True)
+        texts = []
+        for row in rows:
+            text = tokenizer.decode([int(i) for i in row], skip_special_tokens=False)
+            for token in dropped:
+                text = text.replace(token, "")
+            texts.append(text)
+        return texts
+    except Exception as e:  # noqa: BLE001 - a reward never raises: the trainer's texts are read as they are
+        from evalkit.rewards._judge import say_once
+
+        say_once(f"evalkit: the tokenizer given to the reward could not decode completion_ids ({type(e).__name__}: "
+                 f"{e}); the completions are read as the trainer decoded them", logging.WARNING)
+        return completions
+
+
 def completion_text(completion: Any) -> str:
     """The text of one completion: a string, or the assistant messages' contents joined.
 

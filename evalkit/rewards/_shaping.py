@@ -14,7 +14,8 @@ import re
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, own_rows, report, verdicts
-from evalkit.rewards._inputs import completion_text, find_column, per_row, think_formats, think_open_rows, token_length
+from evalkit.rewards._inputs import (as_written, completion_text, find_column, per_row, think_formats, think_open_rows,
+                                    token_length)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import NONE, R1, well_formed
 from evalkit.verifiers.base import is_from_caller
@@ -40,7 +41,7 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     model's fault: its rows get None (unjudged; TRL leaves them out) and a warning names it once.
     """
     n = _count(completions, None)
-    texts = [completion_text(c) for c in per_row(completions, n)]
+    texts = [completion_text(c) for c in per_row(as_written(completions, columns), n)]
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
