@@ -224,6 +224,11 @@ PLUGINS = textwrap.dedent('''
         def generate(self, requests):
             yield requests[0], Completion(text="<think>x</think> 1", finish_reason="stop", model=self.model)
 
+    class OwnModel(Echo):
+        name = "ownmodel"
+        def __init__(self):  # serves one model of its own: no `model` parameter
+            self.model = "fixed"
+
     class ExitsMid(Echo):
         name = "exitsmid"
         def generate(self, requests):
@@ -314,6 +319,7 @@ strays = faulty:Strays
 fewer = faulty:Fewer
 closefails = faulty:CloseFails
 exitsmid = faulty:ExitsMid
+ownmodel = faulty:OwnModel
 renderexits = faulty:RenderExits
 closeexits = faulty:CloseExits
 oddtokens = faulty:OddTokens
@@ -859,3 +865,15 @@ def test_what_a_verifier_prints_stays_out_of_verifys_output(site, tmp_path):
     (tmp_path / "pairs.jsonl").write_text(json.dumps({"answer": "1", "gold": "1"}) + "\n")
     r = evalkit(site, ["verify", "--pairs", str(tmp_path / "pairs.jsonl"), "--verifier", "prints"], tmp_path)
     assert [json.loads(line)["reason"] for line in r.stdout.splitlines()] == ["wrong"], r.stdout
+
+
+def test_a_backend_serving_a_model_of_its_own_runs_under_the_runs_model_name(site, tmp_path):
+    # its factory takes no `model`: without --model the run was refused ("needs --model"), with it the backend was
+    # ("has no option 'model' (its options: )")
+    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", "ownmodel", "--model", "m1", "--no-progress",
+                       "--out", "run"], tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert len(samples(tmp_path / "run")) == 2
+    r = evalkit(site, ["run", str(spec(tmp_path, "choice")), "--backend", "ownmodel", "--model", "m1", "--tp", "2",
+                       "--no-progress", "--out", "run2"], tmp_path)
+    assert r.returncode == 2 and "the ownmodel backend has no option 'tp'" in r.stderr, r.stderr

@@ -233,6 +233,15 @@ def backend_factory(name: str) -> Callable[..., Backend]:
     return BACKENDS[name]
 
 
+def _takes(factory: Callable[..., Any], option: str) -> bool:
+    """Whether `factory` takes `option` (or any keyword); True where its signature cannot be read."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def check_backend_options(name: str, factory: Callable[..., Backend], options: dict[str, Any]) -> None:
     """InputError naming an option the backend does not take (e.g. `endpoint` for vllm)."""
     try:
@@ -263,6 +272,8 @@ def get_backend(name: str, **options: Any) -> Backend:
         return ReplicaBackend(name, **options)
     for k in DEPLOYMENT_OPTIONS:
         options.pop(k, None)
+    if name not in BUILTIN_BACKENDS and "model" in options and not _takes(factory, "model"):
+        options.pop("model")  # a plugin serving one model of its own: --model names the run's, it is not an option
     check_backend_options(name, factory, options)
     if name in BUILTIN_BACKENDS:  # a built-in's own errors say what to do (install vllm, a bad dtype, ...)
         return factory(**options)
