@@ -1611,7 +1611,7 @@ def test_credentials_in_the_base_url_are_refused_without_being_shown(tmp_path):
                        ("http://alice:PASS#WORD123@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1")):
         r = cli("run", str(task), "--backend", "openai", "--model", "m", "--base-url", url, "--no-progress",
                 "--out", str(tmp_path / "run"), cwd=tmp_path)
-        assert r.returncode == 2 and f"--base-url '{shown}' is not a URL (it holds a user name or password" \
+        assert r.returncode == 2 and f"--base-url '{shown}' is not a URL (it may hold a user name or password" \
             in r.stderr, r.stderr
         assert "PASS" not in r.stderr and "WORD123" not in r.stderr
 

@@ -91,3 +91,40 @@ def test_think_markers_that_are_special_tokens_are_read_with_the_tokenizer(tiny_
     assert rewarded(as_trl, completion_ids=ids, answer=golds, think_open=opened) == math_reward(
         [t.replace("<|im_end|>", "") for t in written], answer=golds, think_open=opened)
     assert think_format_reward(as_trl, completion_ids=ids, think_open=opened, tokenizer=tok) == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_harmony_channels_and_literal_text_survive_the_second_decoding(tiny_model):
+    # gpt-oss's markers span several special tokens (<|channel|>analysis<|message|>): keeping only a token that was
+    # a whole marker dropped them all, and a reply cut off mid-thought was paid 1.0; a special token's text the
+    # model wrote with ordinary tokens was cut out of its answer
+    import functools
+
+    from transformers import AutoTokenizer
+
+    from evalkit.rewards import cosine_length_reward
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    tok.add_special_tokens({"additional_special_tokens": ["<|channel|>", "<|message|>", "<|end|>", "<|start|>",
+                                                          "<|return|>"]})
+    done = "<|channel|>analysis<|message|>1+1 is 2.<|end|><|start|>assistant<|channel|>final<|message|>\\boxed{2}"
+    cut = "<|channel|>analysis<|message|>maybe it is \\boxed{2} but let me"
+    ids = [tok.encode(t, add_special_tokens=False) for t in (done, cut)]
+    as_trl = tok.batch_decode(ids, skip_special_tokens=True)
+    rewarded = functools.partial(math_reward, tokenizer=tok)
+    assert rewarded(as_trl, completion_ids=ids, answer=["2", "2"], think_format="harmony") == [1.0, 0.0]
+    assert think_format_reward(as_trl, completion_ids=ids, think_format="harmony", tokenizer=tok) == [1.0, 0.0]
+    # the text `<|im_end|>` written in ordinary tokens is an answer's text, not the end of turn
+    literal = "<think>x</think> Use <|im_end|> to stop: \\boxed{2}"
+    literal_ids = [i for piece in ("<think>x</think> Use ", "<|im_", "end|> to stop: \\boxed{2}")
+                   for i in tok.encode(piece, add_special_tokens=False)]
+    assert tok.decode(literal_ids) == literal
+    from evalkit.rewards._inputs import as_written
+
+    assert as_written([literal], {"tokenizer": tok, "completion_ids": [literal_ids]}) == [literal]
+    # cosine_length_reward reads them too (a tokenizer it took and ignored scored a right answer -1)
+    written = ["So 2.\n</think>\n\\boxed{2}<|im_end|>"]
+    think_ids = [tok.encode(t, add_special_tokens=False) for t in written]
+    stripped = tok.batch_decode(think_ids, skip_special_tokens=True)
+    bound = cosine_length_reward(stripped, think_ids, answer=["2"], think_open=[True], tokenizer=tok)
+    assert bound == cosine_length_reward(["So 2.\n</think>\n\\boxed{2}"], think_ids, answer=["2"], think_open=[True])
+    assert bound[0] > 0.5

@@ -107,8 +107,8 @@ def base_url_problem(url: str, flag: str) -> str | None:
     None when it is one."""
     problem = url_problem(url)
     if problem:  # shown without what may be a password before its host (whose pieces httpx's reason may quote)
-        if _CREDENTIALS.search(url):
-            problem = "it holds a user name or password before its host, which the URL must not"
+        if _CREDENTIALS.search(url):  # (an `@` in its path too: httpx's reason may quote a password's pieces)
+            problem = "it may hold a user name or password before its host, which it must not, and httpx cannot read it"
         return f"{flag} {_CREDENTIALS.sub('//', url)!r} is not a URL ({problem})"
     parsed = httpx.URL(url)
     if parsed.userinfo:  # written into the run's files and messages, and sent as Basic auth in place of the key

@@ -14,14 +14,15 @@ from typing import Any, Sequence
 log = logging.getLogger("evalkit.rewards")
 
 
-def as_written(completions: Any, columns: dict[str, Any]) -> Any:
+def as_written(completions: Any, columns: dict[str, Any], think_format: Any = None) -> Any:
     """The completions with their think markers, where the trainer decoded them away: TRL decodes with
     `skip_special_tokens=True`, so a model whose markers are special tokens (the tiny test model's `<think>`,
     gpt-oss's channels, Magistral's `[THINK]`) reaches a reward without them, every reply read as unfinished
     thinking. With a `tokenizer` (bound with functools.partial; taken out of `columns`) and TRL's
-    `completion_ids`, each completion is decoded again keeping the special tokens that are think markers (of
-    the built-in formats and the rows' own) and dropping the others (end of turn, padding). Otherwise, or where
-    the ids do not decode, the completions as given."""
+    `completion_ids`, each completion is decoded again from its ids less the special tokens that are no part
+    of a think format's text (end of turn, padding): those that are, in the built-in formats and the rows' own
+    (`think_format`, else the `think_format` column), stay. Otherwise, or where the ids do not decode, the
+    completions as given."""
     tokenizer = columns.pop("tokenizer", None)
     ids = columns.get("completion_ids")
     if tokenizer is None or ids is None or isinstance(completions, (str, bytes, dict)):
@@ -32,23 +33,24 @@ def as_written(completions: Any, columns: dict[str, Any]) -> Any:
         rows = list(ids)
         if len(rows) != len(completions):
             return completions
-        keep = {m for f in FORMATS.values() for m in f.markers()}
-        for name in {v for v in per_row(columns.get("think_format"), len(rows)) if isinstance(v, str)} - {"auto"}:
+        formats = list(FORMATS.values())
+        named = think_format if think_format is not None else columns.get("think_format")
+        for name in {v for v in per_row(named, len(rows)) if isinstance(v, str)} - {"auto"}:
             try:
-                keep |= set(get_format(name).markers())
+                formats.append(get_format(name))
             except Exception:  # noqa: BLE001 - an unknown format: its rows are unjudged, said where they are read
                 pass
-        special = set(getattr(tokenizer, "all_special_tokens", ()) or ())
-        special |= {getattr(t, "content", str(t)) for t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).values()
-                    if getattr(t, "special", False)}
-        dropped = sorted((t for t in special if t and t not in keep), key=len, reverse=True)
-        texts = []
-        for row in rows:
-            text = tokenizer.decode([int(i) for i in row], skip_special_tokens=False)
-            for token in dropped:
-                text = text.replace(token, "")
-            texts.append(text)
-        return texts
+        texts_of = [t for f in formats for t in (f.open, f.close, f.answer_open, f.answer_close, f.prefill,
+                                                   f.stop_thinking) if t]
+        special = {i: getattr(t, "content", str(t)) for i, t in
+                   (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items() if getattr(t, "special", False)}
+        for token, i in zip(getattr(tokenizer, "all_special_tokens", ()) or (),
+                            getattr(tokenizer, "all_special_ids", ()) or ()):
+            special.setdefault(i, token)
+        # a special token inside a format's text (`<|channel|>` of harmony's `<|channel|>analysis<|message|>`) stays
+        dropped = {i for i, token in special.items() if not any(token in text for text in texts_of)}
+        return [tokenizer.decode([int(i) for i in row if int(i) not in dropped], skip_special_tokens=False)
+                for row in rows]
     except Exception as e:  # noqa: BLE001 - a reward never raises: the trainer's texts are read as they are
         from evalkit.rewards._judge import say_once
 

@@ -41,7 +41,7 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     model's fault: its rows get None (unjudged; TRL leaves them out) and a warning names it once.
     """
     n = _count(completions, None)
-    texts = [completion_text(c) for c in per_row(as_written(completions, columns), n)]
+    texts = [completion_text(c) for c in per_row(as_written(completions, columns, think_format), n)]
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
     auto = [name == "auto" for name in per_row(think_format, len(texts))]
@@ -81,7 +81,8 @@ def cosine_length_reward(completions: Sequence[Any], completion_ids: Sequence[An
                        **({} if exceed_value is None else {"exceed_value": exceed_value}))
     if bad:
         return [None] * n
-    completions = per_row(completions, n)
+    completions = per_row(as_written(completions, {**columns, "completion_ids": completion_ids}), n)
+    columns.pop("tokenizer", None)  # read above: no dataset column
     try:
         _, values = find_column(columns, [answer_column] if answer_column else ANSWER_COLUMNS)
         golds = own_rows("math", per_row(values, n), columns.get("verifier"))
