@@ -272,8 +272,8 @@ def get_backend(name: str, **options: Any) -> Backend:
         return ReplicaBackend(name, **options)
     for k in DEPLOYMENT_OPTIONS:
         options.pop(k, None)
-    if name not in BUILTIN_BACKENDS and "model" in options and not _takes(factory, "model"):
-        options.pop("model")  # a plugin serving one model of its own: --model names the run's, it is not an option
+    if "model" in options and not _takes(factory, "model"):
+        options.pop("model")  # a backend serving one model of its own: --model names the run's, it is not an option
     check_backend_options(name, factory, options)
     if name in BUILTIN_BACKENDS:  # a built-in's own errors say what to do (install vllm, a bad dtype, ...)
         return factory(**options)
