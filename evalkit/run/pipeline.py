@@ -662,7 +662,7 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, ru
             print(f"evalkit: the replies hold the markers of the think format {fmt.name!r} ({found.reason}): the run "
                   "reads them so (--think-format names another)", file=sys.stderr)
             _restitch(samples, before, fmt)
-    elif choice not in (None, "auto") and samples and not decision.reason.startswith("resumed: "):
+    elif choice not in (None, "auto") and samples:
         # a named format none of the replies use, while most hold another's: warned about, as for a replay
         decide(fmt, completions=[s["completion"] for s in samples])
     stated = {p.spec.name for p in plans if p.spec.think_open}
@@ -706,7 +706,8 @@ def read_replies(run_dir: RunDir, plans: list[TaskPlan], make_verifiers: Any, ru
 
 
 def _restitch(samples: list[dict[str, Any]], before: ThinkFormat, fmt: ThinkFormat) -> None:
-    """Rewrite in `fmt`'s markers the replies that hold `before`'s and none of `fmt`'s: those whose server returned
+    """Rewrite in `fmt`'s markers the replies that open with `before`'s prefill and hold none of `fmt`'s markers, as
+    evalkit stitches them: those whose server returned
     the thinking apart (`reasoning_content`), which the backend stitched in the format known before any reply came,
     beside replies that show `fmt` inline (a fleet with and without a reasoning parser). Read with `fmt` as they
     were, their thinking was the answer: a guess mused about was scored as answered."""
