@@ -344,6 +344,7 @@ def rank_main(rank, port, out):
     dist.barrier()  # the next step's first collective
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump({"result": result, "gathered": gathered, "marker": trainer._last_loaded_step}, f)
+    dist.destroy_process_group()  # a gloo group left to the exit aborted a process now and then (SIGABRT)
 
 
 if __name__ == "__main__":
