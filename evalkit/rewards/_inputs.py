@@ -127,7 +127,7 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
 def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Sequence[str], think_open: Any,
                     prompts: Any) -> list[Any]:
     """For `auto` rows without a marker: the format whose thinking their prompt opened, else none."""
-    from evalkit.thinking import FORMATS, NONE, R1
+    from evalkit.thinking import NONE, R1
 
     n = len(formats)
     seen = [f for f in formats if f is not None and f.thinks]
@@ -142,10 +142,18 @@ def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Se
             out.append(batch if flags[i] else NONE)
         elif isinstance(texts[i], str):
             prompt = texts[i].rstrip()
-            out.append(next((f for f in FORMATS.values() if f.thinks and f.open and prompt.endswith(f.open)), NONE))
+            out.append(format_opened_by(prompt) or NONE)
         else:
             out.append(batch if by_template.get(batch.name) else NONE)
     return out
+
+
+def format_opened_by(prompt: str) -> Any:
+    """The built-in think format whose open marker ends `prompt` (trailing whitespace aside), or None."""
+    from evalkit.thinking import FORMATS
+
+    prompt = prompt.rstrip()
+    return next((f for f in FORMATS.values() if f.thinks and f.open and prompt.endswith(f.open)), None)
 
 
 def think_open_rows(value: Any, prompts: Any, formats: Sequence[Any], texts: Sequence[str] = ()) -> list[bool]:

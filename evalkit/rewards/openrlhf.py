@@ -28,9 +28,9 @@ import os
 from typing import Any, Sequence
 
 from evalkit.rewards._correctness import answer_limit, verdicts, verdicts_side_by_side
-from evalkit.rewards._inputs import is_code_tests, known_format
+from evalkit.rewards._inputs import format_opened_by, is_code_tests, known_format
 from evalkit.rewards._judge import Limits
-from evalkit.thinking import FORMATS, get_format
+from evalkit.thinking import get_format
 from evalkit.verifiers.base import is_from_caller
 
 # Text that opens the assistant's turn, per chat-template family; the last one in a query wins.
@@ -61,7 +61,7 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
     """
     before, response = _cut(query, prompt, separator)
     if think_format == "auto":  # the prompt opened thinking in whichever format's marker it ends with
-        think_open = any(f.thinks and f.open and before.rstrip().endswith(f.open) for f in FORMATS.values())
+        think_open = format_opened_by(before) is not None
     else:
         fmt = get_format(think_format)
         think_open = fmt.thinks and before.rstrip().endswith(fmt.open)

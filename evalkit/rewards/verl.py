@@ -177,8 +177,9 @@ class _Batcher:
             check = asyncio.get_running_loop().run_in_executor(
                 self.bound.executor(), lambda: compute_score_batch(*columns, **kwargs))
             # limits that are no number are compute_score_batch's to refuse (one line, once), not a TypeError here
-            usable = isinstance(deadline, (int, float)) and not isinstance(deadline, bool) and 0 < deadline < 1e9
-            rows = await asyncio.wait_for(check, (deadline if usable else BATCH_DEADLINE_S) + _GRACE_S)
+            limits = Limits(batch_deadline_s=deadline)
+            wait = limits.batch_deadline_s if limits.problem() is None else BATCH_DEADLINE_S
+            rows = await asyncio.wait_for(check, wait + _GRACE_S)
         except asyncio.TimeoutError:
             verdict = Verdict(correct=False, score=0.0, answer=None, reason="timeout",
                               detail="the check did not come back in time")
