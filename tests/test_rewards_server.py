@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -224,6 +225,51 @@ def test_close_does_not_wait_for_a_client_still_sending_its_request():
     assert idle.recv(1) == b"" and slow.recv(1) == b""
     idle.close()
     slow.close()
+
+
+def _trickle(sock: socket.socket, data: bytes, stop: threading.Event) -> None:
+    """Send `data` a byte every 0.2 s (each read the server makes gets a byte well within its 60 s)."""
+    for byte in data:
+        if stop.wait(0.2):
+            return
+        try:
+            sock.sendall(bytes([byte]))
+        except OSError:
+            return
+
+
+def test_a_client_trickling_its_request_gets_a_408_at_the_deadline_and_others_are_served():
+    s = RewardServer("127.0.0.1", 0, request_deadline_s=2).start()
+    stop = threading.Event()
+    body = json.dumps({"query": [PROMPT + "<think>\nhm\n</think>\n$\\boxed{42}$"], "labels": ["42"]}).encode()
+    head = b"POST /get_reward HTTP/1.0\r\nContent-Length: %d\r\n" % len(body)
+    try:
+        in_body = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        in_body.sendall(head + b"\r\n")
+        in_headers = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        trickles = [threading.Thread(target=_trickle, args=(in_body, body, stop)),
+                    threading.Thread(target=_trickle, args=(in_headers, head + b"X-Pad: " + b"a" * 200, stop))]
+        for t in trickles:
+            t.start()
+        start = time.monotonic()
+        replies = []
+        for sock in (in_body, in_headers):
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            replies.append(data)
+        took = time.monotonic() - start
+        # a whole request sent meanwhile is judged as ever
+        ok = httpx.post(f"{s.url}/get_reward", json=json.loads(body), timeout=20)
+        assert ok.status_code == 200 and ok.json()["rewards"] == [1.0]
+    finally:
+        stop.set()
+        s.close()
+    assert took < 10, took
+    for data in replies:
+        status, _, payload = data.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.0 408"), data[:200]
+        assert "did not all arrive within 2 s" in json.loads(payload)["error"]
 
 
 def test_serve_rewards_command_shuts_down_cleanly_on_sigterm():

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +37,9 @@ MAX_BODY_BYTES = 256 * 1024 * 1024  # a batch of long R1 completions is tens of 
 MAX_CONCURRENCY = 4096
 # A request still queued after this gets a 503 before OpenRLHF's own client gives up (180 s) and posts it again.
 QUEUE_TIMEOUT_S = 120.0
+# A request not all received this long after its connection opened gets a 408 and its thread back: a client
+# trickling a byte a minute would hold a thread for as long as it pleased (OpenRLHF's client gives up at 180 s).
+REQUEST_DEADLINE_S = 180.0
 
 
 
@@ -73,6 +77,7 @@ class RewardServer:
     `think_format` field wins. An unknown one is an InputError here, before the port is taken.
     verifier_options: `verifier`'s options (`{"require_box": True}`, `{"letters": "ABCD"}`); options the
     verifier refuses are an InputError here, as an unknown think format is.
+    request_deadline_s: seconds a client has to send its whole request (headers and body) before a 408.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, verifier: str = "math",
@@ -80,7 +85,7 @@ class RewardServer:
                  queue_timeout_s: float = QUEUE_TIMEOUT_S,
                  partial: bool = False, per_answer_s: float | None = None,
                  batch_deadline_s: float = BATCH_DEADLINE_S, think_format: Any = None,
-                 verifier_options: dict[str, Any] | None = None):
+                 verifier_options: dict[str, Any] | None = None, request_deadline_s: float = REQUEST_DEADLINE_S):
         self.verifier = verifier
         self.verifier_options = check_verifier_options(verifier, verifier_options)
         self.think_format = _check_think_format(think_format)
@@ -94,7 +99,7 @@ class RewardServer:
         self.served = 0
         self.in_flight = 0
         self._thread: threading.Thread | None = None
-        self._httpd = _HTTPServer((host, port), _handler(self))
+        self._httpd = _HTTPServer((host, port), _handler(self), request_deadline_s=request_deadline_s)
         self.host, self.port = self._httpd.server_address[:2]
 
     @property
@@ -206,27 +211,52 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # close() waits for requests in flight
     block_on_close = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, request_deadline_s: float = REQUEST_DEADLINE_S, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._reading: set[socket.socket] = set()  # connections whose request has not all arrived
+        self.request_deadline_s = request_deadline_s
+        # connections whose request has not all arrived, each with when it must have
+        self._reading: dict[socket.socket, float] = {}
+        self._late: set[socket.socket] = set()  # those whose deadline passed: reading them stops, a 408 goes back
         self._reading_lock = threading.Lock()
         self._closing = False
 
-    def reading(self, sock: socket.socket, still: bool) -> None:
-        """Mark a connection as still sending its request (or done with it)."""
+    def reading(self, sock: socket.socket, still: bool | None) -> None:
+        """Mark a connection as still sending its request (True), done sending it (False), or done with (None)."""
         with self._reading_lock:
             if still and not self._closing:
-                self._reading.add(sock)
+                self._reading[sock] = time.monotonic() + self.request_deadline_s
                 return
-            self._reading.discard(sock)
+            self._reading.pop(sock, None)
+            if sock in self._late and still is None:  # the handler is done with it
+                self._late.discard(sock)
         if still:  # arrived as the server closes: nothing of it is in flight
             _cut(sock)
+
+    def late(self, sock: socket.socket) -> bool:
+        """Whether `sock`'s request was cut off at its deadline."""
+        with self._reading_lock:
+            return sock in self._late
+
+    def service_actions(self) -> None:
+        # serve_forever calls this between polls (a tenth of a second): stop reading requests past their deadline.
+        # Only the reading side is shut, so the handler's read returns and it can still answer 408.
+        now = time.monotonic()
+        with self._reading_lock:
+            late = [sock for sock, deadline in self._reading.items() if deadline <= now]
+            for sock in late:
+                del self._reading[sock]
+                self._late.add(sock)
+        for sock in late:
+            try:
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
 
     def stop_reading(self) -> None:
         """Cut every connection still sending its request, and any that comes after."""
         with self._reading_lock:
             self._closing = True
-            socks = list(self._reading)
+            socks = [*self._reading, *self._late]
         for sock in socks:
             _cut(sock)
 
@@ -280,10 +310,28 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
             self.server.reading(self.connection, True)
 
         def finish(self) -> None:
-            self.server.reading(self.connection, False)
+            self.server.reading(self.connection, None)
             super().finish()
 
+        def _too_late(self) -> bool:
+            """Answer 408 if the request was cut off at its deadline (its headers may have been too)."""
+            if not self.server.late(self.connection):
+                return False
+            self.close_connection = True
+            self._reply(408, {"error": f"the request did not all arrive within {self.server.request_deadline_s:g} s"})
+            return True
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # a request line or headers cut off at the deadline read as malformed: say what happened instead
+            if self.server.late(self.connection):
+                self.request_version = "HTTP/1.0"  # a request line cut short reads as HTTP/0.9: no status line
+                self._too_late()
+                return
+            super().send_error(code, message, explain)
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self._too_late():
+                return
             if self.path.split("?")[0] in ("/health", "/healthz"):
                 self._reply(200, server.health())
             else:
@@ -293,6 +341,8 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
             self.do_GET()
 
         def do_POST(self) -> None:  # noqa: N802
+            if self._too_late():
+                return
             if self.path.split("?")[0] != "/get_reward":
                 self._drain()
                 self._reply(404, {"error": f"no such endpoint: POST {self.path} (try POST /get_reward)"})
@@ -309,12 +359,15 @@ def _handler(server: RewardServer) -> type[BaseHTTPRequestHandler]:
                 return
             body = self.rfile.read(length)
             self.server.reading(self.connection, False)  # from here the request is in flight: close() waits
-            if len(body) < length:  # the client went away (or was cut at shutdown) before sending it all
+            if len(body) < length:  # the client went away, was too slow, or was cut at shutdown, before sending it all
+                self._too_late()
                 return
             status, reply = server.handle(body)
             self._reply(status, reply)
 
         def _other(self) -> None:  # PUT, DELETE, ...: http.server would answer 501 with an HTML page
+            if self._too_late():
+                return
             self._drain()
             self._reply(405, {"error": f"method {self.command} not allowed (try POST /get_reward, GET /health)"},
                         allow="GET, HEAD, POST")
