@@ -226,3 +226,29 @@ def test_a_slow_plugin_wrapped_in_a_judge_keeps_the_rewards_deadline():
         counts = Counter((v.correct, v.reason) for v in judge("slowrules+judge", items, Limits(1.0, 2.0), options))
         assert set(counts) == {(True, "correct"), (False, "timeout")} and counts[(True, "correct")] >= 20, counts
         time.sleep(1.0)  # the chunk that ran past the deadline has returned
+
+
+def test_verl_rows_exported_from_a_judged_task_are_judged_once_with_the_rewards_handling(monkeypatch, tmp_path):
+    # `evalkit export` of a task whose verifier is math+judge writes that name and the task's judge into each row
+    monkeypatch.delenv("EVALKIT_JUDGE_MODEL", raising=False)
+    monkeypatch.delenv("EVALKIT_JUDGE_BASE_URL", raising=False)
+    with ScriptedJudge(evelyn) as judge:
+        row = {"problem": "Who is fastest?", "verifier": "math+judge",
+               "verifier_options": {"judge": {"model": judge.model, "base_url": judge.url}}}
+        # with the judge given again as reward kwargs (what the docs say to do): wrapped once, not math+judge+judge
+        given = compute_score_batch(["words"] * 3, [R1 % "\\boxed{4}", R1 % "Evelyn", R1 % "Briana"],
+                                    ["4", "\\text{Evelyn}", "\\text{Evelyn}"], [row] * 3,
+                                    judge_model=judge.model, judge_base_url=judge.url)
+        # with the row's own judge alone
+        own = compute_score_batch(["words"] * 2, [R1 % "\\boxed{4}", R1 % "Evelyn"], ["4", "\\text{Evelyn}"],
+                                  [row] * 2)
+    assert [r["score"] for r in given] == [1.0, 1.0, 0.0] and [r["unjudged"] for r in given] == [0.0] * 3
+    assert [r["judge_flipped"] for r in given] == [0.0, 1.0, 0.0]
+    assert [r["score"] for r in own] == [1.0, 1.0] and [r["judge_flipped"] for r in own] == [0.0, 1.0]
+    assert not list((tmp_path / "user-cache").rglob("*.jsonl"))  # a reward keeps no verdict in the user's cache
+    # the row's judge down: unjudged (a fault), never a silent 0 counted as judged
+    gone = ScriptedJudge(evelyn)
+    gone.stop()
+    row = {**row, "verifier_options": {"judge": {"model": "judge", "base_url": gone.url}}}
+    down = compute_score_batch(["words"], [R1 % "Evelyn"], ["\\text{Evelyn}"], [row])
+    assert down[0]["score"] == 0.0 and down[0]["unjudged"] == 1.0

@@ -325,16 +325,18 @@ def math_judge_reward(completions: Sequence[Any], *, judge_model: str | None = N
 def judge_reward_options(model: str | None, base_url: str | None, concurrency: int,
                          more: dict[str, Any] | None = None, rules: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `math+judge` verifier options a reward uses: no reply is a fault (unjudged), an unparsed
-    reply leaves the rule's verdict (the judge's questions end at the batch deadline, which the reward gives
-    the cascade as its `batch_deadline_s`, held to a week). rules: the rule verifier's own options (a `judge`
-    mapping among them adds to the judge's)."""
+    reply leaves the rule's verdict, and no verdict goes to the user's cache (the judge's questions end at the
+    batch deadline, which the reward gives the cascade as its `batch_deadline_s`, held to a week).
+
+    rules: the rule verifier's own options. A `judge` mapping among them (a task's, as `evalkit export` writes it
+    into each row) names the judge where `model` and `base_url` do not, as the environment does where neither
+    does; it cannot loosen the reward's handling of faults. more: the caller's own judge options, which can."""
     rules = dict(rules or {})
-    more = {**(rules.pop("judge", None) or {}), **(more or {})}
-    return {**rules, "judge": {"model": model or os.environ.get("EVALKIT_JUDGE_MODEL"),
-                      "base_url": base_url or os.environ.get("EVALKIT_JUDGE_BASE_URL"),
-                      "concurrency": concurrency, "on_unparsed": "rule",
-                      "on_fault": "error",
-                      "user_cache": False, **more}}
+    given = {k: v for k, v in (("model", model), ("base_url", base_url)) if v}
+    judge = {"model": os.environ.get("EVALKIT_JUDGE_MODEL"), "base_url": os.environ.get("EVALKIT_JUDGE_BASE_URL"),
+             **(rules.pop("judge", None) or {}), **given, "concurrency": concurrency,
+             "on_unparsed": "rule", "on_fault": "error", "user_cache": False, **(more or {})}
+    return {**rules, "judge": judge}
 
 
 PROBLEM_COLUMNS = ("problem", "question")

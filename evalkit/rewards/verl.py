@@ -183,11 +183,11 @@ class _Batcher:
         except asyncio.TimeoutError:
             verdict = Verdict(correct=False, score=0.0, answer=None, reason="timeout",
                               detail="the check did not come back in time")
-            rows = [_judge_keys(_result(verdict, partial), kwargs) for _ in batch]
+            rows = [_judge_keys(_result(verdict, partial), kwargs, columns[3]) for _ in batch]
         except Exception as e:  # noqa: BLE001 - never raise into the trainer
             log.exception("evalkit: veRL compute_score_async failed")
             verdict = Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}")
-            rows = [_judge_keys(_result(verdict, partial), kwargs) for _ in batch]
+            rows = [_judge_keys(_result(verdict, partial), kwargs, columns[3]) for _ in batch]
         finally:
             self.bound.leave(len(batch))
         for (_, future), row in zip(batch, rows):
@@ -223,7 +223,7 @@ async def compute_score_async(data_source: str, solution_str: str, ground_truth:
     except Exception as e:  # noqa: BLE001 - never raise into the trainer
         log.exception("evalkit: veRL compute_score_async failed")
         return _judge_keys(_result(Verdict.infra_error(f"compute_score_async failed: {type(e).__name__}"), partial),
-                           judge)
+                           judge, [extra_info])
 
 
 def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str], ground_truths: Sequence[Any],
@@ -269,8 +269,9 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             limits = Limits(answer_limit(per_answer_s, options), batch_deadline_s)
             if isinstance(options, BadOptions):  # as a column of one: its rows unjudged, the reason in their detail
                 options = [options] * len(idx)
-            elif judge_model:  # the cascade leaves what it cannot read (code verdicts) to the rules
-                verifier, options = f"{verifier}+judge", judge_reward_options(
+            elif judge_model or _cascade(verifier):  # the cascade leaves what it cannot read (code verdicts) to the rules
+                # a row exported from a task judged so names the cascade itself (math+judge): wrapped once
+                verifier, options = f"{verifier.removesuffix('+judge')}+judge", judge_reward_options(
                     judge_model, judge_base_url, judge_concurrency, rules=options)
             groups.append(functools.partial(verdicts, verifier, [solution_strs[i] for i in idx],
                                             [golds[i] for i in idx], columns, limits, options))
@@ -282,19 +283,28 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             raise
         log.exception("evalkit: veRL compute_score failed")
         results = [r or Verdict.infra_error(f"compute_score failed: {type(e).__name__}") for r in results]
+    judged = bool(judge_model) or any(_cascade(verifier) for verifier, _ in routes)
     out = []
     for i, v in enumerate(results):
         v = v or Verdict.infra_error("not judged")
         row = _result(v, partial)
-        if judge_model:  # every row of a batch has the same keys: veRL logs them as columns
+        if judged:  # every row of a batch has the same keys: veRL logs them as columns
             row["judge_flipped"] = 1.0 if v.judge is not None and v.judge.flipped else 0.0
         out.append(row)
     return out
 
 
-def _judge_keys(row: dict[str, Any], judge: dict[str, Any]) -> dict[str, Any]:
-    # a row the judge never saw still has the judge's key when one is configured: veRL logs columns
-    if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL"):
+def _cascade(verifier: str) -> bool:
+    """Whether `verifier` names a rule-then-judge cascade (`math+judge`)."""
+    return verifier.rpartition("+")[2] == "judge"
+
+
+def _judge_keys(row: dict[str, Any], judge: dict[str, Any], extras: Sequence[Any] = ()) -> dict[str, Any]:
+    # a row the judge never saw still has the judge's key when one is configured (or a row names the cascade as its
+    # verifier): veRL logs columns
+    named = (e.get("verifier") for e in extras if isinstance(e, dict))
+    if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL") or \
+            any(isinstance(v, str) and _cascade(v) for v in named):
         row["judge_flipped"] = 0.0
     return row
 
