@@ -77,6 +77,14 @@ class FieldMap:
     date: str | None = None  # the column that dates a problem, for --since/--until
 
 
+SECRET_OPTIONS = frozenset({"api_key"})
+
+
+def without_secrets(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` less every `api_key`, at any depth of mappings (a cascade's `judge` holds one)."""
+    return {k: without_secrets(v) if isinstance(v, dict) else v for k, v in options.items() if k not in SECRET_OPTIONS}
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -97,6 +105,11 @@ class TaskSpec:
     window: DateWindow | None = None  # the run's --since/--until (evalkit.windows)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # key path -> line in `path`
 
+    def public_options(self) -> dict[str, Any]:
+        """`verifier_options` as written to a run's files and exported rows: without a judge's `api_key` (a
+        secret in a spec is for this machine's requests, not for config.json or a dataset pushed to a hub)."""
+        return without_secrets(self.verifier_options)
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec, for config.json."""
         return {
@@ -107,7 +120,7 @@ class TaskSpec:
             "fields": {"id": self.fields.id, "problem": self.fields.problem, "answer": self.fields.answer,
                        "tests": self.fields.tests, "meta": dict(self.fields.meta)},
             "prompt": self.prompt, "system": self.system, "verifier": self.verifier,
-            "verifier_options": dict(self.verifier_options), "generation": self.generation.to_dict(),
+            "verifier_options": self.public_options(), "generation": self.generation.to_dict(),
             "metrics": list(self.metrics), "think_open": self.think_open,
             "chat_template_kwargs": dict(self.chat_template_kwargs),
             "completions": str(self.completions) if self.completions else None,

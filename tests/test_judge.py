@@ -656,6 +656,30 @@ def test_a_task_spec_can_ask_for_the_cascade(tmp_path):
     assert {s["judge"]["form"] for s in samples if s["judge"]} == {"compassverifier"}
 
 
+def test_a_judge_api_key_in_a_spec_reaches_no_file_of_the_run_nor_an_exported_row(tmp_path):
+    task, replay = _words_task(tmp_path)
+    secret = "sk-TEST-SECRET-31337"
+    with ScriptedJudge(lambda b: "VERDICT: CORRECT" if b and "Evelyn" in b else "VERDICT: INCORRECT") as judge:
+        task.write_text(task.read_text().replace("verifier: math\n", "verifier: math+judge\nverifier_options:\n"
+                        f"  judge: {{model: {judge.model}, base_url: '{judge.url}', api_key: {secret}}}\n"))
+        args = ["run", str(task), "--completions", str(replay), "--no-progress", "--out", str(tmp_path / "run")]
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert judge.asked == 2
+        again = cli(*args, cwd=tmp_path)  # the run resumes as the same run
+        assert again.returncode == 0, again.stderr
+        exported = [cli("export", str(task), "--format", fmt, "--out", str(tmp_path / f"rows.{ext}"), cwd=tmp_path)
+                    for fmt, ext in (("trl", "jsonl"), ("verl", "parquet"))]
+    for done in exported:
+        assert done.returncode == 0, done.stderr
+        assert "api_key, which the rows leave out" in done.stdout + done.stderr
+    files = [*(tmp_path / "run").rglob("*"), tmp_path / "rows.jsonl", tmp_path / "rows.parquet"]
+    leaked = [f.name for f in files if f.is_file() and secret.encode() in f.read_bytes()]
+    assert leaked == []
+    row = json.loads((tmp_path / "rows.jsonl").read_text().splitlines()[0])
+    assert json.loads(row["verifier_options"]) == {"judge": {"model": "judge", "base_url": judge.url}}
+
+
 def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_path):
     task, replay = _words_task(tmp_path)
     with ScriptedJudge(says("CORRECT")) as judge:

@@ -54,7 +54,8 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
         # truncated, as `evalkit run` does); else the rewards read the trainer's template off the completions
         opened = {"think_open": True} if spec.think_open else {}
         # as JSON text: one file of several tasks holds options of other shapes, which one struct column would refuse
-        options = {"verifier_options": json.dumps(spec.verifier_options, sort_keys=True)} if spec.verifier_options else {}
+        public = spec.public_options()
+        options = {"verifier_options": json.dumps(public, sort_keys=True)} if spec.verifier_options else {}
         # the verifier: in a file of math and choice rows, both rewards read `answer`, and each leaves the other's
         return {"prompt": messages, key: gold, "problem_id": problem.id, "task": spec.name, "verifier": spec.verifier,
                 **opened, **options, **(extra or {})}
@@ -70,7 +71,7 @@ def training_row(spec: TaskSpec, problem: Problem, messages: list[dict[str, str]
                        # read the trainer's template off the batch's completions (False would overrule them)
                        "verifier": spec.verifier, "think_open": True if spec.think_open else None,
                        # the options the task is verified with (gpqa's letters), which evalkit.rewards.verl applies
-                       **({"verifier_options": dict(spec.verifier_options)} if spec.verifier_options else {}),
+                       **({"verifier_options": spec.public_options()} if spec.verifier_options else {}),
                        **(extra or {})},
     }
 
@@ -79,9 +80,13 @@ def trainer_notes(specs: Sequence[TaskSpec]) -> list[str]:
     """What a task asks with that its rows cannot carry, since the trainer reads it
     from its own settings and not from a row: its chat template options. (Its verifier options are in
     every row: TRL's `verifier_options` column, veRL's `extra_info.verifier_options`.)"""
-    return [f"note: task {spec.name} asks with chat template options {json.dumps(spec.chat_template_kwargs)}"
-            "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
-            "data.apply_chat_template_kwargs)" for spec in specs if spec.chat_template_kwargs]
+    notes = [f"note: task {spec.name} asks with chat template options {json.dumps(spec.chat_template_kwargs)}"
+             "; give the trainer the same (TRL: GRPOConfig(chat_template_kwargs=...); veRL: "
+             "data.apply_chat_template_kwargs)" for spec in specs if spec.chat_template_kwargs]
+    notes += [f"note: task {spec.name}'s verifier options hold an api_key, which the rows leave out; the judge "
+              "reads OPENAI_API_KEY where the trainer runs"
+              for spec in specs if spec.public_options() != spec.verifier_options]
+    return notes
 
 
 # suffixes that name a format evalkit does not write

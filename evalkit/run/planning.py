@@ -11,7 +11,8 @@ from typing import Any, Sequence
 from evalkit.backends.base import Backend, backend_name, sample_seed
 from evalkit.errors import InputError, ServerError
 from evalkit.run.rundir import Key, RunDir
-from evalkit.taskspec import TaskSpec, generation_problem, load_problems, names_a_file, prompt_messages
+from evalkit.taskspec import (TaskSpec, generation_problem, load_problems, names_a_file, prompt_messages,
+                              without_secrets)
 from evalkit.thinking import R1, ThinkFormat
 from evalkit.types import GenerationSettings, Problem, Request
 
@@ -96,7 +97,7 @@ def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: 
             # what judges a sample: another gold column or verifier makes other verdicts
             "fields": {k: getattr(p.spec.fields, k) for k in ("id", "problem", "answer", "tests")},
             "verifier": p.spec.verifier,
-            "verifier_options": p.spec.verifier_options, "think_open": p.spec.think_open,
+            "verifier_options": p.spec.public_options(), "think_open": p.spec.think_open,
         } for p in plans},
     }
 
@@ -130,6 +131,10 @@ def check_identity(run_dir: RunDir, wanted: dict[str, Any]) -> None:
     if isinstance(old, dict) and isinstance(old.get("completions"), str):  # runs that recorded the file's path
         old = {**old, "completions": Path(old["completions"]).name}
     if isinstance(old, dict) and isinstance(old.get("tasks"), dict):
+        # runs that recorded a judge's api_key (evalkit writes none now) resume as if they had not
+        old = {**old, "tasks": {name: {**task, "verifier_options": without_secrets(task["verifier_options"])}
+                                if isinstance(task, dict) and isinstance(task.get("verifier_options"), dict) else task
+                                for name, task in old["tasks"].items()}}
         wanted = {**wanted, "tasks": {name: {k: v for k, v in task.items()
                                              if k not in _LATER_TASK_KEYS or k in old["tasks"].get(name, {})}
                                       for name, task in wanted["tasks"].items()}}
