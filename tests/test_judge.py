@@ -680,6 +680,36 @@ def test_a_judge_api_key_in_a_spec_reaches_no_file_of_the_run_nor_an_exported_ro
     assert json.loads(row["verifier_options"]) == {"judge": {"model": "judge", "base_url": judge.url}}
 
 
+def test_a_judge_fault_against_one_of_several_golds_shows_and_a_rerun_asks_again(tmp_path):
+    (tmp_path / "problems.jsonl").write_text(json.dumps({"id": "p", "problem": "What is 3+4?", "answer": ["7", "7.0"]})
+                                             + "\n")
+    (tmp_path / "t.yaml").write_text("name: golds\ndataset: {local: problems.jsonl}\nfields: {id: id}\n"
+                                     "prompt: '{{ problem }}'\n"
+                                     "generation: {n: 1, temperature: 0.6, top_p: 0.95, max_tokens: 4096}\n")
+    (tmp_path / "r.jsonl").write_text(json.dumps({"problem_id": "p", "sample": 0,
+                                                  "completion": "<think>x</think>\nThe answer is seven."}) + "\n")
+    down = {"7.0": True}
+
+    def reply(user):  # the question against gold 7.0 gets no reply while `down` says so
+        if down["7.0"] and "7.0" in user:
+            raise ConnectionError("no reply")
+        return "VERDICT: CORRECT" if "7.0" in user else "VERDICT: INCORRECT"
+
+    with ScriptedJudge(reply, raw=True) as judge:
+        args = ["run", str(tmp_path / "t.yaml"), "--completions", str(tmp_path / "r.jsonl"), "--judge", judge.model,
+                "--judge-base-url", judge.url, "--judge-retries", "0", "--no-progress", "--out", str(tmp_path / "run")]
+        first = cli(*args, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert "1 faults" in first.stdout
+        (s,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+        assert s["correct"] is False and s["judge"]["error"]
+        down["7.0"] = False  # the judge is back: the rerun asks the question it had no reply to
+        again = cli(*args, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+    (s,) = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert s["correct"] is True and s["judge"]["flipped"] is True
+
+
 def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_path):
     task, replay = _words_task(tmp_path)
     with ScriptedJudge(says("CORRECT")) as judge:

@@ -545,9 +545,10 @@ def readable_golds(verifier: Any, golds: Sequence[Any]) -> tuple[Any, ...]:
 
 def best_verdict(found: Sequence[Verdict]) -> Verdict:
     """Of one answer's verdicts against each of its accepted golds (golds_for): a correct one, else an
-    unjudged one (an accepted answer could not be checked, so wrong would be a guess), else the first."""
+    unjudged one (an accepted answer could not be checked, so wrong would be a guess), else one whose judge gave
+    no reply (the rule's verdict stood in for it: the fault must show, so a rerun asks again), else the first."""
     return (next((v for v in found if v.correct), None) or next((v for v in found if v.correct is None), None)
-            or found[0])
+            or next((v for v in found if v.judge is not None and v.judge.error), None) or found[0])
 
 
 def _no_gold(value: Any) -> bool:
