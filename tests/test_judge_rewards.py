@@ -252,3 +252,15 @@ def test_verl_rows_exported_from_a_judged_task_are_judged_once_with_the_rewards_
     row = {**row, "verifier_options": {"judge": {"model": "judge", "base_url": gone.url}}}
     down = compute_score_batch(["words"], [R1 % "Evelyn"], ["\\text{Evelyn}"], [row])
     assert down[0]["score"] == 0.0 and down[0]["unjudged"] == 1.0
+
+
+def test_a_reply_that_did_not_parse_is_not_kept_and_the_fixed_judge_is_asked_again():
+    state = {"reply": "Sure! The answer looks fine to me."}
+    with ScriptedJudge(lambda b: state["reply"]) as judge:
+        first, metrics = reward(judge, [R1 % "Evelyn has the greatest average speed."], ["\\text{Evelyn}"])
+        assert first == [0.0] and judge.asked == 1  # unparsed: the rule's 0 stands
+        state["reply"] = "VERDICT: CORRECT"
+        again, _ = reward(judge, [R1 % "Evelyn has the greatest average speed."], ["\\text{Evelyn}"])
+        assert again == [1.0] and judge.asked == 2
+        third, _ = reward(judge, [R1 % "Evelyn has the greatest average speed."], ["\\text{Evelyn}"])
+        assert third == [1.0] and judge.asked == 2  # a parsed verdict is kept

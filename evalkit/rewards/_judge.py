@@ -192,7 +192,7 @@ def _lead_round(group: _Group, verifier: str, options_key: str, options: dict[st
         done.update(zip(keys, fresh))
         with _turn:
             for key, verdict in zip(keys, fresh):
-                if verdict.reason not in ("timeout", "error"):  # those depend on load, not on the text
+                if _keeps(verdict):
                     _cache[key] = verdict
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
@@ -205,6 +205,14 @@ def _lead_round(group: _Group, verifier: str, options_key: str, options: dict[st
                 for c in cs:
                     c.results[key] = done.get(key) or Verdict.infra_error("not judged")
             _turn.notify_all()
+
+
+def _keeps(verdict: Verdict) -> bool:
+    """Whether a verdict is the answer's for good: not one that load decided (timeout, error), nor one a judge
+    gave no readable reply for (unparsed, cut at max_tokens, no reply), which the judge's own cache keeps neither."""
+    if verdict.reason in ("timeout", "error"):
+        return False
+    return verdict.judge is None or verdict.judge.says is not None
 
 
 def _hand_over(group: _Group) -> None:
