@@ -62,6 +62,10 @@ def test_noise_replies_leave_sentences_unlabelled_and_are_counted(tmp_path):
     with ScriptedJudge(lambda user: "1: other\nall the rest: other", raw=True) as judge:
         summary = analyze(judge, path, tmp_path)
     assert summary["unparsed_chunks"] == 1 and summary["labelled"] == 0 and summary["agreement"] is None
+    with ScriptedJudge(labeller, raw=True) as fixed:  # the judge fixed: the chunk it could not read is asked again
+        again = analyze(fixed, path, tmp_path)
+        assert fixed.asked == 1
+    assert again["unparsed_chunks"] == 0 and again["labelled"] == 6
     assert parse_labels("1: doubt\n2: other", 2, ("doubt", "other")) == ["doubt", "other"]
     assert parse_labels("2: doubt\n1: other", 2, ("doubt", "other")) is None
     assert parse_labels("1: doubt\n2: maybe", 2, ("doubt", "other")) is None

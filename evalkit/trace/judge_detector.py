@@ -116,6 +116,7 @@ class JudgeDetector:
         keys = [cache_key(self.model, self.tax.version, "", "", json.dumps(g)) for g in groups]
         replies: dict[int, str | None] = {}
         failed: set[int] = set()
+        whole: set[int] = set()  # asked now, and the reply came whole: kept if it parses
         ask = []
         for i, key in enumerate(keys):
             hit = self.cache.get(key)
@@ -129,10 +130,12 @@ class JudgeDetector:
                 failed.add(i)
                 self.first_error = self.first_error or reply.error
             elif reply.text is not None and reply.cut is None:
-                self.cache.put(keys[i], reply.text, model=self.model, rubric=self.tax.version)
+                whole.add(i)
         out: list[str | None] = []
         for i, group in enumerate(groups):
             labels = parse_labels(replies[i], len(group), self.tax.labels)
+            if i in whole and labels is not None:  # a reply that does not parse is asked again
+                self.cache.put(keys[i], replies[i], model=self.model, rubric=self.tax.version)
             self.chunks += 1
             self.failed_chunks += i in failed
             self.unparsed_chunks += labels is None and i not in failed
