@@ -642,6 +642,31 @@ def test_the_judge_is_shown_the_problem_as_asked_with_a_choice_tasks_options(tmp
     assert sample["correct"] is True and sample["judge"]["flipped"]
 
 
+def test_a_bare_letter_is_no_verdict_on_a_multiple_choice_question(tmp_path):
+    # a judge that answers the question instead of grading it says "(A)": on a choice question that is no
+    # CompassVerifier "A: correct", or every wrong answer would be flipped
+    row = {"id": "c1", "question": "Which gas do plants absorb?", "A": "Oxygen", "B": "Carbon dioxide", "answer": "B"}
+    (tmp_path / "choice.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "choice.yaml").write_text(
+        "name: gas\ndataset: {local: choice.jsonl}\nfields: {id: id, problem: question, answer: answer}\n"
+        "prompt: \"{{ question }}\\nA) {{ A }}\\nB) {{ B }}\\nEnd with 'Answer: LETTER'.\"\nverifier: choice\n"
+        "generation: {n: 2, temperature: 0.6, top_p: 0.95, max_tokens: 4096}\n")
+    (tmp_path / "replay.jsonl").write_text("".join(json.dumps(
+        {"problem_id": "c1", "sample": i, "completion": f"<think>hm</think> {text}"}) + "\n"
+        for i, text in enumerate(["Plants absorb oxygen.", "Plants absorb carbon dioxide."])))
+    with ScriptedJudge(lambda b: "(A)") as judge:
+        r = cli("run", str(tmp_path / "choice.yaml"), "--completions", str(tmp_path / "replay.jsonl"), "--judge",
+                judge.model, "--judge-base-url", judge.url, "--no-progress", "--no-trace", "--out",
+                str(tmp_path / "run"), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert [s["correct"] for s in samples] == [False, False]
+    assert [s["judge"]["says"] for s in samples] == [None, None]
+    assert "consulted 2, flipped 0 to correct, 2 unparsed" in r.stdout
+    assert parse_reply("A").says == "correct" and parse_reply("A", "42").says == "correct"  # elsewhere, as ever
+    assert parse_reply("A", "B").says is None and parse_reply("CORRECT", "B").says == "correct"
+
+
 def test_a_task_spec_can_ask_for_the_cascade(tmp_path):
     task, replay = _words_task(tmp_path)
     with ScriptedJudge(lambda b: "A" if b and "Evelyn" in b else "B") as judge:  # CompassVerifier's form

@@ -197,10 +197,17 @@ class Parsed:
     form: str | None
 
 
-def parse_reply(reply: str | None) -> Parsed:
+_OPTION_LETTER = re.compile(r"\(?[A-Za-z]\)?\.?")
+
+
+def parse_reply(reply: str | None, gold: str | None = None) -> Parsed:
     """Read a judge's reply strictly: the whole reply must be one of REPLY_FORMS (or CompassVerifier's
     chain-of-thought form, with exactly one final judgment). A judge that thinks in `<think>` tags has
-    its thinking dropped first; one that never closes its thinking, or closes it twice, did not reply."""
+    its thinking dropped first; one that never closes its thinking, or closes it twice, did not reply.
+
+    gold: the reference answer the judge was shown. Where it is an option letter (a multiple-choice question),
+    a bare letter is read as no verdict: `(A)` is as likely the judge answering the question as CompassVerifier's
+    "A: correct"."""
     if reply is None:
         return Parsed(None, None)
     split = split_think(reply)
@@ -209,7 +216,10 @@ def parse_reply(reply: str | None) -> Parsed:
     if reply.count("</think>") > 1:
         return Parsed(None, None)  # thinking closed twice: which of the verdicts is the reply cannot be told
     text = split.answer.strip()
+    lettered = gold is not None and _OPTION_LETTER.fullmatch(gold.strip()) is not None
     for form in REPLY_FORMS:
+        if lettered and form.name == "compassverifier":
+            continue
         m = form.pattern.fullmatch(text)
         if m:
             label = next(g for g in m.groups() if g).upper()

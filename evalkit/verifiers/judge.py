@@ -232,7 +232,7 @@ class JudgeCascade:
         asked = [i for i in asked if finals[i]]  # nothing after the thinking: nothing to judge
         rulings = self.judge_answers([(items[i].problem or "", str(items[i].gold), finals[i]) for i in asked], deadline)
         for i, (reply, cached) in zip(asked, rulings):
-            rule[i] = self._combine(rule[i], reply, cached, finals[i])
+            rule[i] = self._combine(rule[i], reply, cached, finals[i], str(items[i].gold))
         return rule
 
     def judge_answers(self, questions: Sequence[tuple[str, str, str]],
@@ -257,7 +257,7 @@ class JudgeCascade:
                 # a reply in no known form is not kept: a server with a broken chat template, once fixed, is
                 # asked again by the next run (the cache held its prose for good, for every run after it)
                 if (reply.error is None and reply.text is not None and reply.cut is None
-                        and parse_reply(reply.text).says is not None):
+                        and parse_reply(reply.text, todo[key][1]).says is not None):
                     self.cache.put(key, reply.text, model=self.options.model, rubric=self.rubric.version)
             self._ask_shorter(todo, out, deadline)
         return [out[k] for k in keys]
@@ -291,7 +291,7 @@ class JudgeCascade:
         shown = bounded(answer, self.options.max_answer_chars, "tail")
         return cache_key(self.options.model, self.rubric.key, problem, gold, shown)
 
-    def _combine(self, rule: Verdict, reply: Reply, cached: bool, final: str) -> Verdict:
+    def _combine(self, rule: Verdict, reply: Reply, cached: bool, final: str, gold: str) -> Verdict:
         record = JudgeRecord(model=self.options.model, rubric=self.rubric.version, reply=reply.text,
                              error=reply.error, cached=cached)
         ms = rule.ms + reply.ms
@@ -301,7 +301,7 @@ class JudgeCascade:
                                answer=rule.answer, judge=record)
             return replace(rule, ms=ms, judge=record,
                            detail=f"{rule.detail}; judge gave no reply ({reply.error}), the rule's verdict stands")
-        parsed = parse_reply(reply.text)
+        parsed = parse_reply(reply.text, gold)
         record = replace(record, says=parsed.says, form=parsed.form)
         why = f" ({reply.cut})" if reply.cut else ""  # a reply cut at max_tokens, or to the answer's tail
         if parsed.says is None:
