@@ -142,3 +142,37 @@ def test_a_task_whose_verifier_reads_none_of_its_golds_stops_before_generating(t
     # an accepted answer the verifier cannot read ("7" beside "B") is left out: (A) is wrong, not unjudged
     got = {s["problem_id"]: s["reason"] for s in map(json.loads, (tmp_path / "run2" / "samples.jsonl").open())}
     assert got == {"q0": "correct", "q3": "wrong"}, got
+
+
+def test_sigterm_while_programs_are_tested_kills_them_and_writes_the_samples_at_once(tmp_path):
+    # four programs that sleep through each of 15 tests of 3 s: SIGTERM waited for the ones running to end all
+    # their tests (45 s here; minutes for LiveCodeBench), past a scheduler's grace period, before writing anything
+    import signal
+    import time
+
+    tests = {"style": "stdio", "cases": [{"input": "", "output": "1"}] * 15}
+    (tmp_path / "slow.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": "Print 1.", "tests": tests})
+                                                 + "\n" for i in range(4)))
+    (tmp_path / "slow.yaml").write_text(
+        "name: slow\ndataset: {local: slow.jsonl}\nfields: {id: id, problem: prompt, tests: tests}\n"
+        "prompt: '{{ prompt }}'\nverifier: code\nverifier_options: {timeout_s: 3, workers: 2}\n")
+    sleeper = "<think>\nhm\n</think>\n```python\nimport time\ntime.sleep(100)\n```"
+    (tmp_path / "replay.jsonl").write_text("".join(json.dumps({"problem_id": f"p{i}", "sample": 0,
+                                                               "completion": sleeper}) + "\n" for i in range(4)))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", str(tmp_path / "slow.yaml"), "--completions",
+                             str(tmp_path / "replay.jsonl"), "--no-progress", "--no-trace", "--out",
+                             str(tmp_path / "run")], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(10)  # started, and the programs' first tests running
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        err = proc.communicate(timeout=120)[1]
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert took < 15, took
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and all(s["correct"] is None for s in samples)

@@ -388,14 +388,19 @@ class _Server:
 
 
 class _Slot:
-    def __init__(self, config: SandboxConfig, index: int, admit: Callable[[_Server], None]):
-        """admit: checks each server this slot starts (raises InfraError for one with fewer layers)."""
+    def __init__(self, config: SandboxConfig, index: int, admit: Callable[[_Server], None],
+                 halted: threading.Event | None = None):
+        """admit: checks each server this slot starts (raises InfraError for one with fewer layers).
+        halted: set while the sandbox stops its runs in flight (Sandbox.run_many interrupted): no server starts."""
         self.config, self.index, self.admit = config, index, admit
+        self.halted = halted or threading.Event()
         self.lock = threading.Lock()
         self._servers: dict[str, _Server] = {}
         self.batch_deadline: float | None = None
 
     def server(self, role: str) -> _Server:
+        if self.halted.is_set():
+            raise InfraError("the run was stopped before this program's tests were all run")
         srv = self._servers.pop(role, None)
         if srv is None or not srv.alive():
             if srv is not None:
@@ -419,6 +424,15 @@ class _Slot:
         for role in list(self._servers):
             srv = self._servers.pop(role)
             srv.close()
+
+    def kill(self) -> None:
+        """Kill this slot's servers and their runs, from another thread: the run in flight ends at once with
+        an InfraError (its servers are replaced on the next run)."""
+        for srv in list(self._servers.values()):
+            try:
+                srv.proc.kill()
+            except OSError:
+                pass
 
     # -- each style returns the per-test list, or raises InfraError
 
@@ -707,7 +721,8 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()  # its names and numbers are checked there
-        self._slots = [_Slot(self.config, i, self._admit) for i in range(max(1, self.config.workers))]
+        self._halted = threading.Event()  # set while run_many stops its runs in flight
+        self._slots = [_Slot(self.config, i, self._admit, self._halted) for i in range(max(1, self.config.workers))]
         self._free: list[_Slot] = list(self._slots)
         self._cv = threading.Condition()
         self._layers: dict[str, Any] | None = None
@@ -816,8 +831,19 @@ class Sandbox:
 
         if len(jobs) <= 1 or len(self._slots) == 1:
             return [one(job) for job in jobs]
-        with ThreadPoolExecutor(len(self._slots)) as pool:
+        pool = ThreadPoolExecutor(len(self._slots))
+        try:
             return list(pool.map(one, jobs))
+        except BaseException:
+            # Ctrl-C or SIGTERM: the runs in flight are killed, not waited for (each could take its every test's
+            # timeout_s, minutes for LiveCodeBench, before the caller writes what it has)
+            self._halted.set()
+            for slot in self._slots:
+                slot.kill()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._halted.clear()
 
 
 _DEFAULT: dict[SandboxConfig, Sandbox] = {}
