@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Protocol, Sequence
 
@@ -573,6 +573,21 @@ def headline_budget(counts: dict[Any, int]) -> Any:
     a crash before a budget was resumed) is listed, not taken for the run's figures."""
     full = max(counts.values(), default=0)
     return max((b for b, n in counts.items() if n == full), default=None)
+
+
+def headline_rows(samples: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[Any]]:
+    """Of a run's samples, those its headline figures count: in a budget sweep, each task and model's headline
+    budget's (`headline_budget`), as the report's charts and `curate` read a sweep, never the budgets pooled (a
+    cut trace is a prefix of a longer one); every sample elsewhere. Returns them and the headline budgets."""
+    counts: dict[tuple, Counter] = defaultdict(Counter)
+    for s in samples:
+        if s.get("budget") is not None:
+            counts[(s.get("task"), s.get("model"))][s["budget"]] += 1
+    if not counts:
+        return list(samples), set()
+    heads = {key: headline_budget(c) for key, c in counts.items()}
+    kept = [s for s in samples if s.get("budget") is None or s["budget"] == heads.get((s.get("task"), s.get("model")))]
+    return kept, set(heads.values())
 
 
 def budget_results(samples: Sequence[dict[str, Any]], summary_of: Any, close: str | None = None,

@@ -663,3 +663,27 @@ def test_a_budget_made_on_fewer_samples_is_listed_but_not_the_headline(tmp_path)
     assert "not the headline\">1 samples</span>" in page
     # the page's settings say what the sweep did (they replace max_tokens)
     assert "budgets 10, 1000 (answer_tokens=16, answer_cue=" in page
+
+
+def test_analyze_and_label_sheet_read_a_sweeps_headline_budget_not_every_budget_pooled(tmp_path):
+    # a sweep at 10,1000: analyze pooled both budgets' samples (a cut trace is a prefix of the longer one), so
+    # its counts, truncated rate and mean length matched no figure of the run, and label-sheet wrote each trace twice
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    problems = {"pa": "1", "pb": "2", "pc": "3"}
+    model = ScriptedModel({p: f"thinking about {p}. Wait, is it {g}? Let me check. Yes, so it is {g}."
+                           for p, g in problems.items()}, {p: f" \\boxed{{{g}}}" for p, g in problems.items()})
+    task = write_task(tmp_path, problems)
+    evalkit.evaluate([str(task)], think_budget="10,1000", engine=model, answer_tokens=16, out=tmp_path / "run",
+                     progress=False, think_format="r1")
+    assert len(lines(tmp_path / "run" / "samples.jsonl")) == 6
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path / "run"), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert "the traces of its headline budget (1000" in res.output
+    analysed = lines(tmp_path / "a.jsonl")
+    assert len(analysed) == 3 and {row["budget"] for row in analysed} == {1000}
+    res = CliRunner().invoke(main, ["label-sheet", str(tmp_path / "run"), "--out", str(tmp_path / "sheet.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert len(lines(tmp_path / "sheet.jsonl")) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -28,7 +29,8 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
     """The lines of a JSON-lines file, each checked to hold the completion (and a usable gold, and a
     boolean `think_open` where it has one); for a run directory, the lines of its samples.jsonl that the
     run's results count (`scored_samples`), read as every reader of a run reads them (`RunDir.samples`:
-    a last line a killed run cut off is left out)."""
+    a last line a killed run cut off is left out); of a thinking-budget sweep, each task and model's headline
+    budget's (`budgets.headline_rows`)."""
     config = None
     if path.is_dir():
         from evalkit.run.rundir import RunDir
@@ -68,9 +70,14 @@ def _read(path: Path, completion_field: str, gold_field: str | None) -> list[dic
     if not rows and config is None:
         raise InputError(f"{path}: no lines to analyze")
     if config is not None:
+        from evalkit.budgets import headline_rows
         from evalkit.run.rundir import scored_samples
 
-        rows = scored_samples(rows, config)
+        rows, budgets = headline_rows(scored_samples(rows, config))
+        if budgets:
+            print(f"evalkit: a thinking-budget sweep: the traces of its headline budget "
+                  f"({', '.join(map(str, sorted(budgets)))}, as results.json's figures) are read, not every budget's "
+                  "cut copies of them", file=sys.stderr)
     return rows
 
 
