@@ -498,6 +498,15 @@ def test_a_sheet_with_no_reflective_label_is_refused_not_fitted(tmp_path):
         assert not (tmp_path / "det.json").exists()
     r = _evalkit("label-sheet", "run", "--out", "guessed.jsonl", cwd=tmp_path)  # the detector's guesses: some acts
     assert _evalkit("fit-detector", "guessed.jsonl", "--out", "det.json", cwd=tmp_path).returncode == 0
+    # the mirror case: a sheet that labels only its reflective sentences fitted a detector marking 3x the acts,
+    # and --cv, scoring on such sheets, said F1 1.000
+    rows = [json.loads(line) for line in (tmp_path / "guessed.jsonl").read_text().splitlines()]
+    _write(tmp_path / "acts.jsonl", [{**row, "sentences": [s for s in row["sentences"] if s["label"] != "other"]}
+                                     for row in rows])
+    for extra in ((), ("--cv",)):
+        r = _evalkit("fit-detector", "acts.jsonl", "--out", "det2.json", *extra, cwd=tmp_path)
+        assert r.returncode == 2 and "none of the" in r.stderr and "labelled sentences is other" in r.stderr, r.stderr
+        assert not (tmp_path / "det2.json").exists()
 
 
 def test_cross_validation_over_many_traces_holds_out_folds_and_says_how_far_it_is(tmp_path, monkeypatch):

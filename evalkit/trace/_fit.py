@@ -199,13 +199,21 @@ def fit_detector(traces: Sequence[LabelledTrace], *, base: ReflectionModel | str
 
 def _some_reflection(views: Sequence[tuple[SentenceFeatures, list[int], np.ndarray]]) -> None:
     """InputError where sentences are labelled and none of them doubt, check or verdict: such a fit (a
-    `--blank` sheet not yet labelled, say) finds almost no reflection anywhere, and nothing would say so."""
+    `--blank` sheet not yet labelled, say) finds almost no reflection anywhere, and nothing would say so; and
+    where none of them is other (a sheet that labels only the reflective sentences): such a fit marks reflection
+    nearly everywhere, and its held-out F1 on such sheets, 1.0, would not show it."""
     y = [v[2] for v in views if len(v[2])]
-    if y and not any(int(np.max(labels)) > 0 for labels in y):
-        n = sum(len(labels) for labels in y)
+    if not y:
+        return
+    n = sum(len(labels) for labels in y)
+    if not any(int(np.max(labels)) > 0 for labels in y):
         raise InputError(f"fit-detector: every one of the {n} labelled sentences is {LABELS[0]}, none "
                          f"{', '.join(LABELS[1:-1])} or {LABELS[-1]}: a detector fitted on them would find almost no "
                          "reflection (a --blank sheet starts all other: label its reflective sentences first)")
+    if not any(int(np.min(labels)) == 0 for labels in y):
+        raise InputError(f"fit-detector: none of the {n} labelled sentences is {LABELS[0]}: a detector fitted on "
+                         "them would mark reflection nearly everywhere (label some sentences that judge nothing "
+                         f"{LABELS[0]} too; a sheet labelled in part keeps the labels it has)")
 
 
 LEAVE_ONE_OUT_UP_TO = 20  # traces; above, the traces are held out in FOLDS groups (one fit per group)
