@@ -151,9 +151,11 @@ def parse_budgets(value: Sequence[int] | str, option: str) -> tuple[int, ...]:
     """Budgets from "1024,2048" or a list of ints: positive, distinct, ascending."""
     items = value.split(",") if isinstance(value, str) else list(value)
     out = []
-    for item in items:
-        text = str(item).strip()
+    given = [str(item).strip() for item in items]
+    for text in given:
         if not text:
+            if any(given):  # `16,,40`: a budget left out by mistake is not passed over in silence
+                raise InputError(f"{option}: an empty item in {str(value)[:80]!r} (expected e.g. 1024,2048)")
             continue
         # ASCII digits only: int() would also take `1_000` and other scripts' digits
         if not re.fullmatch(r"[+-]?[0-9]+", text):  # `+-5` passed a test of stripped signs, and int() failed

@@ -588,13 +588,15 @@ def test_tables_tell_apart_checkpoints_whose_names_end_alike():
     assert shown == "…" + long_one[-39:]
 
 
-@pytest.mark.parametrize("value", ["", " , ", "1_000", "٥١٢", "0x200", "+-5", "--5"])  # the last two: a traceback
+@pytest.mark.parametrize("value", ["", " , ", "1_000", "٥١٢", "0x200", "+-5", "--5", "16,,40", "16,40,"])
 def test_an_empty_or_loosely_written_budget_list_is_refused(value):
-    # `--think-budget ""` ran an ordinary run without a word, and int() took `1_000` and Arabic-Indic digits
+    # `--think-budget ""` ran an ordinary run without a word, and int() took `1_000` and Arabic-Indic digits; `+-5`
+    # and `--5` were a traceback, and `16,,40` ran 16 and 40 without a word of the budget left out
     from evalkit.budgets import budget_settings
     from evalkit.errors import InputError
 
-    with pytest.raises(InputError, match="--think-budget: (no budget given|.* is not a whole number of tokens)"):
+    with pytest.raises(InputError, match="--think-budget: (no budget given|.* is not a whole number of tokens|an empty "
+                                         "item in)"):
         budget_settings(value)
 
 

@@ -10,7 +10,8 @@
 - `length`, `think_length`, `answer_length`: the whole completion, the think block's text, the final
   answer's text (`split_think`'s `answer`: after the thinking, without the format's answer markers;
   0 when the block never closes).
-- `has_think`, `truncated` (docs/trace.md: finish reason `length`, or an open think block that never closes).
+- `has_think`, `truncated` (docs/contracts.md "Truncation": finish reason `length`, or, where the finish reason is
+  unknown, a think block that never closes; one that never closes and stopped is an answer-less completion).
 - `markers`: acts of reflection, one per sentence that judges earlier work (traces/REFLECTION_RUBRIC.md),
   in order, never overlapping: `{kind, rule, start, end, text, confidence, aha}`; `kind` is doubt
   (flags a doubt or an error), check (announces a verification) or verdict (states its outcome);
