@@ -158,6 +158,17 @@ def test_timeout_is_not_correct_and_not_unjudged(verifier):
     assert (v.correct, v.score, v.reason) == (False, 0.0, "timeout")
 
 
+def test_the_first_failing_test_says_whether_a_program_is_wrong_or_slow(verifier):
+    # wrong on test 1, hanging on test 2: the verdict said timeout beside a detail naming test 1's wrong output
+    stdio = {"style": "stdio", "cases": [{"input": "1", "output": "1"}, {"input": "2", "output": "2"}]}
+    wrong_then_hangs = "n = int(input())\nif n == 1:\n    print(99)\nelse:\n    while True:\n        pass\n"
+    hangs_then_wrong = "n = int(input())\nif n == 2:\n    print(99)\nelse:\n    while True:\n        pass\n"
+    first, second = verifier.verify_many([VerifyItem(fenced(wrong_then_hangs), stdio),
+                                          VerifyItem(fenced(hangs_then_wrong), stdio)])
+    assert (first.reason, first.detail) == ("wrong", "0/2 tests passed; test 1: wrong output"), first
+    assert (second.reason, second.detail) == ("timeout", "0/2 tests passed; test 1: timeout"), second
+
+
 def test_bad_tests_are_unjudged_not_wrong(verifier):
     v = verifier.verify_many([VerifyItem(fenced("x = 1\n"), '{"style": "fuzzy"}')])[0]
     assert v.correct is None and v.reason == "error"

@@ -213,6 +213,9 @@ def test_a_failure_after_much_debug_output_names_its_own_error(box):
     flood = noisy.replace("30000", "300000") + "print(2)\n"
     r = box.run(flood, stdio_tests([("1\n", "2\n")]))
     assert r.tests[0]["reason"].startswith("output limit exceeded (stderr"), r.tests
+    # and on stdout: Python ignores SIGXFSZ, so its write failed (EFBIG) and the reason was "exit code 1: OSError"
+    r = box.run("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", stdio_tests([("1\n", "2\n")]))
+    assert r.tests[0]["reason"] == "output limit exceeded", r.tests
 
 
 def test_timeout_is_a_failed_test_and_the_run_ends(box):

@@ -151,10 +151,6 @@ class RunResult:
     def passed(self) -> int:
         return sum(1 for t in self.tests if t["passed"])
 
-    @property
-    def timed_out(self) -> bool:
-        return any(t["reason"] == "timeout" for t in self.tests)
-
 
 class InfraError(RuntimeError):
     """The sandbox itself failed (a server died, a child could not enter its layers)."""
@@ -681,7 +677,9 @@ class _Slot:
                         raise InfraError("the sandbox server stopped answering")
                     child.exit_code = int(msg["code"])
                     got = _read_memfd(child.out_fd, cap + 1)
-                    if child.exit_code == -25 or len(got) > cap:  # SIGXFSZ: past the file size cap
+                    # SIGXFSZ: past the file size cap; Python ignores the signal, and its write fails (EFBIG) with
+                    # the output at the cap exactly: the program's exit is the limit's doing either way
+                    if child.exit_code == -25 or (len(got) >= cap and child.exit_code != 0):
                         passed, reason = False, "output limit exceeded"
                     elif child.exit_code != 0 and child.stderr_size() >= cap:  # a write to stderr failed there
                         passed, reason = False, f"output limit exceeded (stderr, {self.config.file_mb} MB)"

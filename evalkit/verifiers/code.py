@@ -232,7 +232,10 @@ def _verdict(code: str, result) -> Verdict:
         return Verdict.infra_error(f"{BAD_TESTS}the tests hold no test", result.ms)
     passed = result.passed
     correct = passed == total
-    reason = "correct" if correct else "timeout" if result.timed_out else "wrong"
+    # the first failing test decides, as the detail names it: a program already wrong on test 1 that then hangs on
+    # test 2 is wrong, not slow (filtering on timeout finds the slow-but-right ones)
+    first = next((t for t in result.tests if not t["passed"]), None)
+    reason = "correct" if correct else "timeout" if first is not None and first["reason"] == "timeout" else "wrong"
     return Verdict(correct, passed / total, code, reason,
                    f"{passed}/{total} tests passed" + ("" if correct else f"; {result.detail}"), result.ms,
                    tuple(TestResult.from_any(t) for t in result.tests))
