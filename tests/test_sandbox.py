@@ -972,6 +972,28 @@ def test_memfds_past_the_cgroup_limit_cost_the_run_not_the_server():
         assert b.run("def f(n, mb):\n    return 0\n", call_tests("f", [([1, 1], 0)])).passed == 1
 
 
+def test_the_landlock_testing_switch_is_read_strictly_and_named_where_it_caps(tmp_path):
+    # `=abc` was a traceback from `sandbox doctor`, `=0` reported "kernel has no Landlock" on a kernel that has it
+    import subprocess
+    import sys
+
+    def doctor(value):
+        return subprocess.run([sys.executable, "-m", "evalkit", "sandbox", "doctor", "--no-attacks"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                              env={**os.environ, "EVALKIT_SANDBOX_LANDLOCK_ABI": value})
+
+    for bad in ("abc", "-1", "1.5"):
+        r = doctor(bad)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "EVALKIT_SANDBOX_LANDLOCK_ABI: expected a whole number at least 0" in r.stderr, r.stderr
+    from evalkit.sandbox._layers import landlock_abi
+
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock on this kernel: nothing to cap")
+    r = doctor("0")
+    assert "capped at ABI 0" in r.stdout and "kernel has no Landlock" not in r.stdout, r.stdout
+
+
 def test_a_replacement_server_with_fewer_layers_is_refused(monkeypatch):
     # a server started later (a replacement, the checker's) whose probe lost a layer runs nothing:
     # its runs are unjudged, never run with less isolation than the sandbox reported

@@ -212,11 +212,13 @@ def make_plan(want: list[str], slot: str, landlock_cap: int | None = None) -> Pl
             plan.missing[name] = "runs keep root, whom RLIMIT_NPROC does not bind (only a cgroup limits them)"
             continue
         if name == "landlock":
-            plan.landlock_abi = landlock_abi()
+            plan.landlock_abi = kernel_abi = landlock_abi()
             if landlock_cap is not None:
                 plan.landlock_abi = min(plan.landlock_abi, landlock_cap)
             if plan.landlock_abi < 1:
-                plan.missing[name] = "kernel has no Landlock (landlock_create_ruleset failed)"
+                plan.missing[name] = ("kernel has no Landlock (landlock_create_ruleset failed)" if kernel_abi < 1 else
+                                      f"capped at ABI {landlock_cap} (kernel: {kernel_abi}) by {LANDLOCK_CAP_ENV} or "
+                                      "landlock_abi_max")
                 continue
         if name == "seccomp":
             try:

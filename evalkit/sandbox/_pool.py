@@ -20,6 +20,7 @@ import atexit
 import fcntl
 import json
 import os
+import re
 import secrets
 import select
 import socket
@@ -82,6 +83,18 @@ def layer_names(name: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _env_landlock_cap() -> int | None:
+    """EVALKIT_SANDBOX_LANDLOCK_ABI (the testing switch capping the Landlock ABI), None when unset; OptionError
+    when it is not a whole number at least 0."""
+    text = os.environ.get(_layers.LANDLOCK_CAP_ENV, "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]+", text):
+        raise OptionError(f"{_layers.LANDLOCK_CAP_ENV}: expected a whole number at least 0 (the highest Landlock "
+                          f"ABI to use), got {text[:40]!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """How runs are isolated and limited. A bad value raises OptionError (an InputError) here.
@@ -120,6 +133,8 @@ class SandboxConfig:
             check_number(name, getattr(self, name), strict=False)
         if self.landlock_abi_max is not None:
             check_number("landlock_abi_max", self.landlock_abi_max, strict=False, whole=True)
+        else:
+            _env_landlock_cap()  # each server reads it as it starts; a bad value is one line here, exit 2
         object.__setattr__(self, "layers", layer_names("layers", self.layers))  # hashable, one spelling
         object.__setattr__(self, "require_layers", layer_names("require_layers", self.require_layers))
 
@@ -293,9 +308,7 @@ class _Server:
             above = socket.socket(fileno=fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 3))
             theirs.close()
             theirs = above
-        cap = config.landlock_abi_max
-        if cap is None and os.environ.get(_layers.LANDLOCK_CAP_ENV, "").strip():
-            cap = int(os.environ[_layers.LANDLOCK_CAP_ENV])
+        cap = config.landlock_abi_max if config.landlock_abi_max is not None else _env_landlock_cap()
         cfg = {"sock_fd": theirs.fileno(), "slot": slot, "layers": list(config.layers),
                "limits": config.limits(), "landlock_abi_max": cap}
         self.proc = subprocess.Popen(
