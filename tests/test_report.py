@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -1241,3 +1242,24 @@ def test_compare_says_when_runs_checked_answers_otherwise_and_refuses_one_run_tw
     (runs[1] / "config.json").write_text(json.dumps({**config, "identity": None}), encoding="utf-8")
     write_compare(runs, tmp_path / "null.html")
     assert "verifier options" in (tmp_path / "null.html").read_text(encoding="utf-8")
+
+
+# ---- QA s45: the compare page ----
+
+def test_compare_of_a_run_whose_directory_name_is_not_utf8_links_to_it(runs, tmp_path):
+    # `evalkit report RUN_A RUN_B --out x.html` ended in a UnicodeEncodeError traceback (exit 1) where a run's
+    # directory name was not UTF-8 (`printf 'runx\xfe'`), though `evalkit run` and its own report handle it
+    from urllib.parse import unquote
+
+    odd = tmp_path / os.fsdecode(b"runx\xfe")
+    shutil.copytree(runs["b"], odd)
+    (odd / "index.html").unlink()
+    out = tmp_path / "cmp.html"
+    res = subprocess.run([sys.executable, "-m", "evalkit", "report", str(runs["a"]), str(odd), "--out", str(out)],
+                         capture_output=True, text=True, errors="replace", env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    html = out.read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"#]*index\.html)(?:#[^"]*)?"', html)
+    assert any("%FE" in link for link in links) and "Problems that flip" in html
+    for link in set(links):  # each opens its run's page: the odd byte quoted as the file's own
+        assert (tmp_path / unquote(link, errors="surrogateescape")).is_file(), link

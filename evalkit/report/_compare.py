@@ -102,9 +102,15 @@ def _link(system: System, out_dir: Path, pid: str, correct: bool) -> str | None:
     if i is None:
         return None
     s = system.run.samples[i]
-    page = os.path.relpath(system.run.path / "index.html", out_dir).replace(os.sep, "/")
     anchor = sample_anchor(s.get("task"), s.get("model"), s.get("problem_id"), s.get("sample"), s.get("budget"))
-    return f"{quote(page)}#{anchor}"
+    return f"{_page_href(system.run, out_dir)}#{anchor}"
+
+
+def _page_href(run: RunData, out_dir: Path) -> str:
+    """The URL of a run's index.html from `out_dir`. A directory name that is not UTF-8 (Python holds its odd
+    bytes as surrogates) is quoted byte for byte, `%FE`, which the browser reads back as that file's name."""
+    page = os.path.relpath(run.path / "index.html", out_dir).replace(os.sep, "/")
+    return quote(page, errors="surrogateescape")
 
 
 def baselines(systems: list[System]) -> list[int | None]:
@@ -216,7 +222,7 @@ def build(runs: list[RunData], out: Path) -> dict:
                                      "n_samples": s.entry.get("n_samples"),
                                      "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})
     runs_info = [{"title": title, "model": r.config.get("model"),
-                  "link": quote(os.path.relpath(r.path / "index.html", out.parent).replace(os.sep, "/"))}
+                  "link": _page_href(r, out.parent)}
                  for r, title in zip(runs, titles)]
     return {"title": " vs ".join(titles), "sections": sections, "runs": runs_info, "min_shared": MIN_SHARED,
             "shared": any(not s["only"] for s in sections),
