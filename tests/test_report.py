@@ -1263,3 +1263,36 @@ def test_compare_of_a_run_whose_directory_name_is_not_utf8_links_to_it(runs, tmp
     assert any("%FE" in link for link in links) and "Problems that flip" in html
     for link in set(links):  # each opens its run's page: the odd byte quoted as the file's own
         assert (tmp_path / unquote(link, errors="surrogateescape")).is_file(), link
+
+
+def test_compare_shows_each_runs_g_pass_at_k_and_mg_pass_at_k_with_deltas(tmp_path):
+    # runs whose spec asks for g-pass@k and mg-pass@k: their page has a Stability table, the compare page had no
+    # G-Pass anywhere
+    problems = [{"id": f"p{i}", "problem": f"{i}+{i}?", "answer": str(2 * i)} for i in range(6)]
+    runs = []
+    for name, wrong, metrics in (("x", {(0, 1), (1, 2), (2, 0), (2, 3)}, "[avg@n, pass@k, g-pass@k, mg-pass@k]"),
+                                 ("y", {(3, 0)}, "[avg@n, pass@k, g-pass@k, mg-pass@k]"), ("z", set(), "[avg@n]")):
+        (tmp_path / name).mkdir()
+        replies = [{"problem_id": p["id"], "sample": k, "completion": "<think>x</think>\\boxed{%s}" % (
+                    p["answer"] + ("1" if (i, k) in wrong else ""))} for i, p in enumerate(problems) for k in range(4)]
+        run = _replay_run(tmp_path / name, problems, replies, n=4)
+        task = tmp_path / name / "task.yaml"
+        task.write_text(task.read_text(encoding="utf-8") + f"metrics: {metrics}\n", encoding="utf-8")
+        runs.append(evalkit.evaluate([str(task)], completions=tmp_path / name / "replay.jsonl", out=run,
+                                     progress=False, overwrite=True).run_dir)
+    write_compare(runs, tmp_path / "cmp.html")
+    html = (tmp_path / "cmp.html").read_text(encoding="utf-8")
+    figures = [json.loads((run / "results.json").read_text(encoding="utf-8"))["results"][0]["metrics"]
+               for run in runs]
+    names = [n for n in figures[0] if "G-Pass" in n]
+    assert "mG-Pass@4" in names and "G-Pass@4_1.0" in names
+    rows = dict(re.findall(r'<tr class="stability"><td>([^<]+)</td>(.*?)</tr>', html, re.S))
+    assert sorted(rows) == sorted(names)
+    for name in names:
+        # x, y against x, z against x: a figure each, and a delta beside each but the baseline's
+        x, y, dy, z, dz = (re.sub(r"<[^>]+>|\s+", " ", c).split() for c in
+                           re.findall(r'<td class="num">(.*?)</td>', rows[name], re.S))
+        value = [figures[0][name]["value"], figures[1][name]["value"]]
+        assert x[0] == f"{100 * value[0]:.1f}%" and y[0] == f"{100 * value[1]:.1f}%", (name, x, y)
+        assert dy[0] == f"{100 * (value[1] - value[0]):+.1f}" and dy[1] == "pts", (name, dy)
+        assert z == ["–"] and dz == ["–"], (name, z, dz)  # z has no G-Pass: a dash, and no delta

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci, paired_sign_flip_p
 from evalkit.report import charts as _charts
-from evalkit.report._page import metric_cell, metric_names, task_window
+from evalkit.report._page import metric_cell, metric_names, stability_names, task_window
 from evalkit.report._run import RunData, entry_budget, headline_samples
 from evalkit.table import coverage_note
 
@@ -135,6 +135,8 @@ def build(runs: list[RunData], out: Path) -> dict:
     for task, systems in _systems(runs, titles).items():
         entries = [s.entry for s in systems]
         names = metric_names(entries)
+        # G-Pass@k and mG-Pass@k (the run page's Stability table) follow, compared as the other figures are
+        stable = stability_names(entries)
         bases = baselines(systems)
         # the thinking budget each system's figures are of: a sweep's largest, None for a run without budgets
         budgets = [entry_budget(s.entry) for s in systems]
@@ -145,7 +147,7 @@ def build(runs: list[RunData], out: Path) -> dict:
         # bootstrap below compares the problems both share
         different = [i for i in others if bases[i] is not None and set(systems[i].solved) != set(systems[bases[i]].solved)]
         rows = []
-        for name in names:
+        for name in names + stable:
             cells = [metric_cell((s.entry.get("metrics") or {}).get(name), s.entry.get("n_problems")) for s in systems]
             deltas = [None if i not in others or bases[i] is None or cells[i] is None or cells[bases[i]] is None
                       else cells[i]["value"] - cells[bases[i]]["value"] for i in range(len(systems))]
@@ -155,7 +157,7 @@ def build(runs: list[RunData], out: Path) -> dict:
                                         or bool(cells[i]["subset"] or cells[bases[i]]["subset"])
                                         and _covered(systems[i], name) != _covered(systems[bases[i]], name))
                      for i, d in enumerate(deltas)]
-            rows.append({"name": name, "cells": cells, "deltas": deltas, "apart": apart})
+            rows.append({"name": name, "cells": cells, "deltas": deltas, "apart": apart, "stability": name in stable})
         paired, flips = [], []
         for i in others:
             if bases[i] is None:
@@ -192,7 +194,7 @@ def build(runs: list[RunData], out: Path) -> dict:
                                [s.run.config for s in systems])
         in_runs = [titles[i] for i, r in enumerate(runs) if any(s.run is r for s in systems)]
         base_title = in_runs[0]  # the first run that has the task
-        sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows,
+        sections.append({"task": task, "labels": [s.label for s in systems], "rows": rows, "stability": bool(stable),
                          # per system: whether it gets a delta column, and the label of what it is measured from
                          "measured": [i in others for i in range(len(systems))],
                          "bases": [None if b is None else systems[b].label for b in bases],

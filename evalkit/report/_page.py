@@ -67,6 +67,17 @@ def metric_names(entries: list[dict]) -> list[str]:
     return first + [n for n in names if n not in first]
 
 
+def stability_names(entries: list[dict]) -> list[str]:
+    """The G-Pass@k_τ and mG-Pass@k names the entries hold, as the run page's Stability table orders them:
+    by k, then τ, mG-Pass@k after its k's G-Pass."""
+    def order(name: str) -> tuple:
+        hit = _STABILITY.match(name)
+        return (int(hit.group(1) or hit.group(3)), hit.group(2) is None, float(hit.group(2) or 0))
+
+    names = {name for e in entries for name in (e.get("metrics") or {}) if _STABILITY.match(name)}
+    return sorted(names, key=order)
+
+
 def metric_cell(m, n_problems=None) -> dict | None:
     """{value, lo, hi, subset} from a metric that is either a number or {value, ci_low, ci_high, n_problems}.
 
