@@ -1296,3 +1296,29 @@ def test_compare_shows_each_runs_g_pass_at_k_and_mg_pass_at_k_with_deltas(tmp_pa
         assert x[0] == f"{100 * value[0]:.1f}%" and y[0] == f"{100 * value[1]:.1f}%", (name, x, y)
         assert dy[0] == f"{100 * (value[1] - value[0]):+.1f}" and dy[1] == "pts", (name, dy)
         assert z == ["–"] and dz == ["–"], (name, z, dz)  # z has no G-Pass: a dash, and no delta
+
+
+def test_a_row_from_samples_over_fewer_problems_is_marked_and_says_what_stopped_the_run(runs, tmp_path):
+    # an interrupted run (no results.json) with a problem left unjudged: its avg@n covered fewer problems than the
+    # row's without "over X of Y problems*", and the note asked "a run still in progress?" of a run SIGTERM stopped
+    run = tmp_path / "stopped"
+    shutil.copytree(runs["b"], run)
+    (run / "results.json").unlink()
+    recs = [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    gone = recs[0]["problem_id"]
+    for r in recs:
+        if r["problem_id"] == gone:
+            r.update(correct=None, score=None, reason="error", detail="a fault")
+    (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    n = len({r["problem_id"] for r in recs})
+    write_report(run)
+    html = (run / "index.html").read_text(encoding="utf-8")
+    summary = _text(html, 'id="summary"', "</section>")
+    assert f"over {n - 1} of {n} problems*" in summary, summary
+    assert "a run still in progress?" in summary  # no invocations.jsonl: nothing says it stopped
+    (run / "invocations.jsonl").write_text(json.dumps({"started": 1.0, "pending": 9}) + "\n"
+                                           + json.dumps({"stopped": 2.0, "why": "SIGTERM", "saved": 3}) + "\n",
+                                           encoding="utf-8")
+    write_report(run)
+    summary = _text((run / "index.html").read_text(encoding="utf-8"), 'id="summary"', "</section>")
+    assert "the run was stopped by SIGTERM before it wrote results.json" in summary and "in progress" not in summary

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci, paired_sign_flip_p
 from evalkit.report import charts as _charts
-from evalkit.report._page import metric_cell, metric_names, stability_names, task_window
+from evalkit.report._page import metric_cell, metric_names, stability_names, stop_text, task_window
 from evalkit.report._run import RunData, entry_budget, headline_samples
 from evalkit.table import coverage_note
 
@@ -218,7 +218,8 @@ def build(runs: list[RunData], out: Path) -> dict:
                          "other_baseline": systems[0].run is not runs[0],
                          "only": base_title if len(in_runs) == 1 else None,
                          # figures made from samples.jsonl (no results.json entry, or a stale one): plain avg@n
-                         "from_samples": [{"label": s.label, "why": s.entry["from_samples"]} for s in systems
+                         "from_samples": [{"label": s.label, "why": s.entry["from_samples"],
+                                           "stopped": stop_text(s.run.stopped)} for s in systems
                                           if s.entry.get("from_samples")],
                          "counts": [{"n_problems": s.entry.get("n_problems"),
                                      "n_samples": s.entry.get("n_samples"),

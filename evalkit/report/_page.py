@@ -497,6 +497,7 @@ def build(run: RunData) -> dict:
         "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
         "budget_subset": any(c and c["subset"] for t in budgets for r in t["rows"] for c in (r["pass"], r["maj"])),
         "settings": settings(run.config),
+        "stopped": stop_text(run.stopped),  # why rows are made from samples.jsonl: the run was stopped
         "charts": chart_list,
         "budget_tables": budgets,
         "missing_charts": missing,
@@ -507,6 +508,14 @@ def build(run: RunData) -> dict:
         "index": Blob(index_text, index_n),
         "chunks": chunks,
     }
+
+
+def stop_text(why: str | None) -> str | None:
+    """What stopped a run, as the pages put it after "the run was stopped" ("by SIGTERM", "by Ctrl-C",
+    "(ValueError: …)"); None where invocations.jsonl records no stop."""
+    if why is None:
+        return None
+    return {"SIGTERM": "by SIGTERM", "interrupted": "by Ctrl-C"}.get(why, f"({why})")
 
 
 def _answers_are_programs(verifier: object) -> bool:

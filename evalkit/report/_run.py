@@ -7,6 +7,7 @@ Only a malformed line in the middle of samples.jsonl is an error (it means the f
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,16 @@ class RunData:
 
     path: the run directory. config: config.json (or {}). results: the `results` list of
     results.json, one entry per (task, model), completed from the samples where keys are missing.
-    samples: the sample records, in file order.
+    samples: the sample records, in file order. stopped: why the last `evalkit run` on it stopped
+    (invocations.jsonl's `why`: "SIGTERM", "interrupted" for Ctrl-C, or the error), None where it finished,
+    is still going or left no record.
     """
 
     path: Path
     config: dict
     results: list[dict]
     samples: list[dict] = field(repr=False)
+    stopped: str | None = None
 
     @property
     def title(self) -> str:
@@ -71,7 +75,29 @@ def load(run_dir: str | Path) -> RunData:
         if message.startswith("config.json: "):
             message = f"{run.config_path}: {message.removeprefix('config.json: ')}"
         raise InputError(message) from None
-    return RunData(path, config, _complete_results(run.results() or [], samples), samples)
+    return RunData(path, config, _complete_results(run.results() or [], samples), samples, _stopped(run))
+
+
+def _stopped(run: RunDir) -> str | None:
+    """Why the last `evalkit run` on the directory stopped (its invocations.jsonl's last end, a `stopped` line),
+    None where it finished, has no end yet (still going, or killed) or left no readable record."""
+    last = None
+    try:
+        lines = run.invocations_path.read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut by a kill
+            continue
+        if isinstance(record, dict) and "started" in record:
+            last = None
+        elif isinstance(record, dict) and "stopped" in record:
+            last = str(record.get("why") or "an error")
+        elif isinstance(record, dict) and "finished" in record:
+            last = None
+    return last
 
 
 def entry_budget(entry: dict):
@@ -160,7 +186,8 @@ def _avg_at_n(recs: list[dict]) -> dict:
     if not per_problem:
         return {}
     value = sum(sum(v) / len(v) for v in per_problem.values()) / len(per_problem)
-    return {"avg@n": {"value": value}}
+    # the problems it covers, so the page marks a figure over fewer than the row's "over X of Y problems*"
+    return {"avg@n": {"value": value, "n_problems": len(per_problem)}}
 
 
 def answer_spread(recs: list[dict]) -> tuple[str | None, float, int]:
