@@ -1322,3 +1322,24 @@ def test_a_row_from_samples_over_fewer_problems_is_marked_and_says_what_stopped_
     write_report(run)
     summary = _text((run / "index.html").read_text(encoding="utf-8"), 'id="summary"', "</section>")
     assert "the run was stopped by SIGTERM before it wrote results.json" in summary and "in progress" not in summary
+
+
+def test_a_long_model_name_and_problem_id_wrap_instead_of_widening_the_page(tmp_path, page):
+    # a 5,000-character model name (one word) made the run page 61,000 px wide
+    model, pid = "M" * 5000, "id" + "9" * 3000
+    width = page.viewport_size["width"]
+    samples = [{"model": m, "problem_id": p, "completion": "<think>x</think>\\boxed{1}", "correct": ok}
+               for m in (model, MODEL_A) for p, ok in ((pid, True), ("p1", False))]
+    pages = [_mini_run(tmp_path / name, samples) for name in ("one", "two")]
+    write_compare([p.parent for p in pages], tmp_path / "cmp.html")
+    view = _open_sample(page, pages[0], {"task": "math500", "model": model, "problem_id": pid, "sample": 0})
+    assert pid in view.locator("h2").inner_text() and model in view.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 2
+    assert page.evaluate("document.querySelector('#sample-view').scrollWidth") <= width + 2
+    view.locator(".close").click()
+    for table in ("#summary-table", "#problems-table", "#samples-table"):
+        assert page.locator(table).evaluate("t => t.scrollWidth") <= width + 2, table
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 2
+    _open_static(page, tmp_path / "cmp.html")
+    assert model in page.locator("table.compare-metrics").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 2

@@ -120,7 +120,7 @@
       onclick: () => { st.problem = p.i; st.sShown = PAGE; renderSamples(); $("#samples").scrollIntoView(); },
     }, cols.map(([k, , get, , num]) => k === "solved"
       ? h("td", { class: "num" }, p.solved === null ? "–" : [h("span", { class: "bar", style: `width:${Math.round(40 * p.solved)}px` }), pct(p.solved)])
-      : h("td", { class: num ? "num" : k === "gold" || k === "maj" ? "wrap" : null }, get(p)))));
+      : h("td", { class: num ? "num" : "wrap" }, get(p)))));
     $("#problems-table tbody").replaceChildren(...body);
     const pager = $("#problems-pager");
     pager.replaceChildren(rows.length > st.pShown
@@ -165,8 +165,10 @@
     const body = rows.slice(0, st.sShown).map((s) => {
       const p = P[s.p], reason = s.r || (s.c === 1 ? "correct" : s.c === 0 ? "wrong" : "unjudged");
       return h("tr", { class: "row", "data-sample": s.i, onclick: () => { location.hash = anchor(s); } },
-        multi.task && h("td", null, ix.tasks[p.t]), multi.model && h("td", null, ix.models[p.m]),
-        h("td", null, p.id), h("td", { class: "num" }, s.s), budgets && h("td", { class: "num" }, s.b ?? ""),
+        multi.task && h("td", { class: "wrap" }, ix.tasks[p.t]),
+        multi.model && h("td", { class: "wrap" }, ix.models[p.m]),
+        h("td", { class: "wrap" }, p.id), h("td", { class: "num" }, s.s),
+        budgets && h("td", { class: "num" }, s.b ?? ""),
         h("td", null, h("span", { class: "badge " + reason }, reason)),
         h("td", { class: "wrap" }, s.a ?? h("span", { class: "muted" }, "none"),
           s.j ? h("span", { class: "judge-reply", title: "the judge's reply" }, (s.j.f ? " ⇐ judge: " : " · judge: ") + s.j.y) : null),
