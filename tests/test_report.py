@@ -1343,3 +1343,20 @@ def test_a_long_model_name_and_problem_id_wrap_instead_of_widening_the_page(tmp_
     _open_static(page, tmp_path / "cmp.html")
     assert model in page.locator("table.compare-metrics").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= width + 2
+
+
+def test_settings_name_the_models_a_replay_run_holds_not_the_replay_files_stem(demo_run, tmp_path):
+    # `evalkit run demo` replays records that name four models; the settings' Model row said `completions` (the
+    # replay file's stem, config.json's `model`) as if it were the model evaluated
+    out = write_report(demo_run, tmp_path / "page.html")
+    settings = dict(re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>",
+                               _text_html(out.read_text(encoding="utf-8"), 'id="settings"', "</dl>")))
+    held = sorted({json.loads(line)["model"] for line in (demo_run / "samples.jsonl").read_text().splitlines()})
+    assert len(held) == 4 and "completions" not in held
+    assert sorted(settings["Models"].split(", ")) == held and "Model" not in settings
+    assert settings["Default model"].startswith("completions (the name of records without their own model")
+
+
+def _text_html(html: str, start: str, end: str) -> str:
+    i = html.index(start)
+    return html[i:html.index(end, i)]

@@ -150,8 +150,13 @@ def task_window(spec: dict) -> str | None:
     return ", ".join(ends) or None
 
 
-def settings(config: dict) -> list[tuple[str, str]]:
-    """The run's identity as (label, text) rows: model, backend, sampling, tasks, versions, sandbox."""
+def settings(config: dict, models: list[str] | None = None) -> list[tuple[str, str]]:
+    """The run's identity as (label, text) rows: model, backend, sampling, tasks, versions, sandbox.
+
+    models: the models the run's results and samples hold. Where they are not config.json's `model` alone (a
+    replay whose records name their own: its `model` is the file's stem), the rows name them, and config.json's
+    `model` is shown as what it is, the name of records that give none.
+    """
     def flat(d) -> str:
         if isinstance(d, dict):
             if d and all(isinstance(v, dict) for v in d.values()):  # per task: {"demo": {...}}
@@ -162,9 +167,16 @@ def settings(config: dict) -> list[tuple[str, str]]:
         return "" if d is None else str(d)
 
     rows = []
-    for key, label in (("model", "Model"), ("backend", "Backend")):
-        if config.get(key) is not None:
-            rows.append((label, flat(config[key])))
+    default = None if config.get("model") is None else flat(config["model"])
+    held = [m for m in models or [] if m != "None"]
+    if held and held != [default]:
+        rows.append(("Models" if len(held) > 1 else "Model", ", ".join(held)))
+        if default is not None and default not in held:
+            rows.append(("Default model", f"{default} (the name of records without their own model; none here)"))
+    elif default is not None:
+        rows.append(("Model", default))
+    if config.get("backend") is not None:
+        rows.append(("Backend", flat(config["backend"])))
     if config.get("sampling"):
         rows.append(("Sampling", flat(config["sampling"])))
     think = config.get("think_format")
@@ -496,7 +508,7 @@ def build(run: RunData) -> dict:
         "stability": {"taus": taus, "rows": stability},
         "coverage_note": coverage_note(entries),  # why figures marked * cover fewer problems
         "budget_subset": any(c and c["subset"] for t in budgets for r in t["rows"] for c in (r["pass"], r["maj"])),
-        "settings": settings(run.config),
+        "settings": settings(run.config, list(dict.fromkeys([str(e.get("model")) for e in entries] + models))),
         "stopped": stop_text(run.stopped),  # why rows are made from samples.jsonl: the run was stopped
         "charts": chart_list,
         "budget_tables": budgets,
