@@ -324,6 +324,10 @@ def _parse_spec(path: Path) -> TaskSpec:
         if value is not None and not isinstance(value, dict):
             raise err(key, f"expected a mapping of name to value, got {type(value).__name__} {value!r}")
         mappings[key] = dict(value or {})
+    judge = mappings["verifier_options"].get("judge")
+    if isinstance(judge, dict) and isinstance(judge.get("rubric"), str) and judge["rubric"] \
+            and not Path(judge["rubric"]).is_absolute():  # as dataset.local and completions: from the spec's folder
+        mappings["verifier_options"]["judge"] = {**judge, "rubric": str((path.parent / judge["rubric"]).resolve())}
     from evalkit.backends.replay import OPTIONAL, REQUIRED
 
     for key, value in mappings["replay_fields"].items():

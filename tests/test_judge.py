@@ -735,6 +735,25 @@ def test_a_judge_fault_against_one_of_several_golds_shows_and_a_rerun_asks_again
     assert s["correct"] is True and s["judge"]["flipped"] is True
 
 
+def test_a_specs_rubric_path_is_read_from_the_specs_folder_as_its_dataset_is(tmp_path):
+    import yaml
+
+    from evalkit.verifiers._judge_prompt import RUBRIC_FILE
+
+    (tmp_path / "specs").mkdir()
+    task, replay = _words_task(tmp_path / "specs")
+    shipped = yaml.safe_load(RUBRIC_FILE.read_text(encoding="utf-8"))
+    (tmp_path / "specs" / "mine.yaml").write_text(yaml.safe_dump(dict(shipped, system=shipped["system"] + "\nMine.")),
+                                                  encoding="utf-8")
+    with ScriptedJudge(lambda b: "VERDICT: CORRECT" if b and "Evelyn" in b else "VERDICT: INCORRECT") as judge:
+        task.write_text(task.read_text().replace("verifier: math\n", "verifier: math+judge\nverifier_options:\n"
+                        f"  judge: {{model: {judge.model}, base_url: '{judge.url}', rubric: mine.yaml}}\n"))
+        r = cli("run", "specs/words.yaml", "--completions", "specs/replay.jsonl", "--no-progress", "--out", "run",
+                cwd=tmp_path)  # run from another folder than the spec's
+        assert r.returncode == 0, r.stderr
+        assert judge.asked == 2 and "Mine." in judge.requests[-1]["messages"][0]["content"]
+
+
 def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_path):
     task, replay = _words_task(tmp_path)
     with ScriptedJudge(says("CORRECT")) as judge:
