@@ -101,8 +101,8 @@ HOMOGLYPHS = {"a": "аАαΑ", "c": "сСϲϹ", "e": "еЕεΕ", "o": "оОοΟ�
 def _tag_like() -> re.Pattern:
     """What reads as the start of one of our fences, `<answer-`, `</problem-`, `<reference-`, to a judge that folds
     look-alikes: each character also as any other that NFKC makes it (the fullwidth `＜`, the small `﹤`, `ａ`, the
-    mathematical `𝐚`, upper or lower case), with invisible characters (a zero-width space, a soft hyphen) or white
-    space between any two; and the Cyrillic and Greek letters, dashes and angle brackets that look the same
+    mathematical `𝐚`, upper or lower case), with invisible characters (a zero-width space, a soft hyphen, a tag
+    character, a variation selector) or white space between any two; and the Cyrillic and Greek letters, dashes and angle brackets that look the same
     (HOMOGLYPHS), which NFKC leaves apart. The classes are built once, from the Basic Multilingual Plane and the
     mathematical letters."""
     folds: dict[str, set[str]] = {}
@@ -113,7 +113,13 @@ def _tag_like() -> re.Pattern:
             folds.setdefault(folded, set()).add(char)
     for latin, others in HOMOGLYPHS.items():
         folds.setdefault(latin, set()).update(others)
-    invisible = "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Cf")
+    # format characters of every plane (the tag characters U+E0020-E007F among them) and Unicode's other default
+    # ignorables a renderer shows as nothing: variation selectors, the grapheme joiner, Hangul fillers, Mongolian
+    # and Khmer invisibles
+    ignorable = [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, *range(0x180B, 0x1810), 0x3164, *range(0xFE00, 0xFE10),
+                 0xFFA0, *range(0xE0000, 0xE1000)]
+    invisible = "".join(sorted({chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+                               | {chr(c) for c in ignorable}))
     gap = f"[\\s{re.escape(invisible)}]*"
 
     def one(char: str) -> str:
