@@ -181,8 +181,25 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     ("答案可能是7，也可能是5。", "5", "no_answer"), ("答案是5吗？", "5", "no_answer"),
     ("答案是5。共用了3步。", "3", "wrong"), ("答案是5。共用了3步。", "5", "correct"),
     ("答案：5（即3种情况之和）", "3", "wrong"), ("答案：5（即3种情况之和）", "5", "correct"),
+    # a clause naming the answer to deny a value was read as stating it: "the answer is not 5, but 6" scored 5
+    ("答案不是5，而是6。", "5", "wrong"), ("答案不是5，而是6。", "6", "correct"),
+    ("最终答案不是5，应该是6。", "6", "correct"), ("答案：不是5，而是6", "5", "wrong"), ("答案不是5，是6。", "6", "correct"),
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
+    v = verify_math(f"<think>hmm</think>{final}", gold)
+    assert v.reason == reason, v
+
+
+@pytest.mark.parametrize("final, gold, reason", [
+    # a plain mixed number: math-verify reads `3 1/2` as 2 and `2 3/4` as 5/4
+    ("The answer is $\\boxed{3 1/2}$.", "\\frac72", "correct"), ("The answer is $\\boxed{3 1/2}$.", "2", "wrong"),
+    ("The answer is $\\boxed{1 2/3}$.", "1", "wrong"), ("The answer is 2 3/4 cups.", "\\frac{11}{4}", "correct"),
+    ("The answer is 2 3/4 cups.", "5/4", "wrong"), ("So $\\boxed{-2 3/4}$.", "-11/4", "correct"),
+    ("The answer is $\\boxed{3 4/2}$.", "5", "wrong"),  # no proper fraction: no mixed number (read as math-verify does)
+    # a Unicode minus in prose was lost: no answer, and `− 7` read 7
+    ("The answer is −7.", "-7", "correct"), ("**Answer:** −1/2", "-1/2", "correct"),
+])
+def test_mixed_numbers_and_unicode_minus_signs_are_read_as_written(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)
     assert v.reason == reason, v
 

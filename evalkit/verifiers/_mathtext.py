@@ -387,6 +387,21 @@ def _vulgar_fractions(text: str) -> str:
     return _VULGAR_CHAR.sub(lambda m: "\\frac{%d}{%d}" % _VULGAR[m.group(0)], text)
 
 
+# `3 1/2`, `-2 3/4`: a whole number, a space and a proper fraction is a mixed number (math-verify reads `3 1/2` as 2).
+_MIXED = re.compile(r"(?<![\w.,/\\{}^_])(\d+)[ \t]+(\d+)\s*/\s*(\d+)(?![\w./^_])")
+
+
+def _mixed_numbers(text: str, latex: bool = True) -> str:
+    """Mixed numbers as the fraction they are: `\\frac{7}{2}`, or `7/2` in prose (latex False)."""
+    def one(m: re.Match) -> str:
+        whole, part, of = (int(g) for g in m.groups())
+        if not 0 < part < of:  # `3 4/2`, `3 0/2`: no mixed number
+            return m.group(0)
+        return ("\\frac{%d}{%d}" if latex else "%d/%d") % (whole * of + part, of)
+
+    return _MIXED.sub(one, text) if "/" in text else text
+
+
 # `0.\overline{3}`, `0.1\bar{6}`, `1.\dot{3}`: a repeating decimal (the digits under the bar repeat forever).
 _REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\(?:overline|bar|dot)\s*(?:\{\s*(\d+)\s*\}|(\d))")
 
@@ -594,6 +609,7 @@ REWRITES: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
         ("empty_set", (r"\\varnothing(?![A-Za-z])", r"\\emptyset")),
         # `½`, `3¾`: a vulgar fraction character is the fraction.
         ("vulgar_fraction", _vulgar_fractions),
+        ("mixed_number", _mixed_numbers),
         ("repeating_decimal", _repeating_decimals),
         # `x = 4 \lor x = 5`: a logical or is the word (math-verify would read the last alternative alone).
         ("logical_or", (r"\\(?:lor|vee)(?![A-Za-z])", r" \\text{ or } ")),
@@ -932,6 +948,7 @@ _CJK_STATED = re.compile(r"答案|结果")
 _CJK_NOTE = re.compile(r"（[^（）]*）")
 _LIST_CLAUSE = re.compile(r"^\s*[-+]?\d[\d.,/]*\s*[。，；！？\n]?$")
 _CJK_DENIAL = re.compile(r"^\s*(?:而|但)?(?:不是|并非|不为|不等于)")
+_CJK_STATED_DENIED = re.compile(r"(?:答案|结果)\s*(?:[:：]\s*)?(?:应该|应|也|并|却)?(?:不是|并非|不为|不等于)")
 _CJK_HEDGE = re.compile(r"可能|也许|或许|吗|[？?]\s*$")
 
 
@@ -945,13 +962,17 @@ def spaced_cjk(answer: str) -> str:
     text = _THOUSANDS_COMMA.sub(",", answer)  # `1，000`
     clauses = [c for c in _CLAUSE.findall(text) if c]
     numbered = [i for i, c in enumerate(clauses) if any(ch.isdigit() for ch in c)]
-    stated = next((i for i in reversed(numbered) if _CJK_STATED.search(clauses[i])), None)
+    # a clause that names the answer to deny a value (`答案不是5`, "the answer is not 5") states nothing: it is left
+    # out as a denial is, and what corrects it (`而是6`) is read
+    stated = next((i for i in reversed(numbered) if _CJK_STATED.search(clauses[i])
+                   and not _CJK_STATED_DENIED.search(clauses[i])), None)
     if stated is not None:  # clauses of a number alone after it go on its list (`答案是42，43。`)
         listed = stated + 1
         while listed < len(clauses) and _LIST_CLAUSE.match(clauses[listed]):
             listed += 1
         clauses = clauses[:stated] + [_CJK_NOTE.sub("", clauses[stated])] + clauses[stated + 1:listed]
-    clauses = [c for c in clauses if not (_CJK_DENIAL.match(c) and any(ch.isdigit() for ch in c))]
+    clauses = [c for c in clauses if not ((_CJK_DENIAL.match(c) or _CJK_STATED_DENIED.search(c))
+                                          and any(ch.isdigit() for ch in c))]
     last = next((c for c in reversed(clauses) if any(ch.isdigit() for ch in c)), "")
     if _CJK_NUMBER_WORDS.search(last) or _CJK_HEDGE.search(last):
         return answer
@@ -1042,9 +1063,16 @@ def without_denied_values(answer: str) -> str:
 
 
 def fallback_text(answer: str) -> str:
-    """The end of a box-less answer as math-verify's own extraction is to read it: its last FALLBACK_CHARS, CJK
-    set apart (spaced_cjk), escaped dollars before numbers dropped, values the text denies or supposes dropped."""
-    return without_denied_values(without_currency(spaced_cjk(answer[-FALLBACK_CHARS:])))
+    """The end of a box-less answer as math-verify's own extraction is to read it: its last FALLBACK_CHARS, mixed
+    numbers as fractions and Unicode minus signs as ASCII, CJK set apart (spaced_cjk), escaped dollars before numbers
+    dropped, values the text denies or supposes dropped."""
+    tail = _mixed_numbers(answer[-FALLBACK_CHARS:].translate(_PLAIN_MINUS), latex=False)
+    return without_denied_values(without_currency(spaced_cjk(tail)))
+
+
+# A minus sign written as Unicode's (or a full-width one) in prose: math-verify's extraction reads no number after it
+# (`The answer is −7.` had no answer).
+_PLAIN_MINUS = str.maketrans({"\u2212": "-", "\ufe63": "-", "\uff0d": "-"})
 
 
 def listed_parts(answer: str) -> tuple[str, ...] | None:
