@@ -994,6 +994,44 @@ def test_the_landlock_testing_switch_is_read_strictly_and_named_where_it_caps(tm
     assert "capped at ABI 0" in r.stdout and "kernel has no Landlock" not in r.stdout, r.stdout
 
 
+_INTERRUPTED_BESIDE_ANOTHER = """
+import os, signal, threading, time
+from evalkit.sandbox import Sandbox, SandboxConfig
+from evalkit.types import CodeTests
+box = Sandbox(SandboxConfig(workers=3, timeout_s=3))
+tests = CodeTests.from_any({"style": "stdio", "cases": [{"input": "", "output": "1"}] * 3})
+box.run("print(1)", tests)
+other = {}
+def caller():  # another thread sharing the sandbox, as concurrent reward calls do
+    time.sleep(0.5)
+    other["r"] = box.run("import time\\ntime.sleep(0.5)\\nprint(1)\\n", tests)
+b = threading.Thread(target=caller)
+b.start()
+threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+start = time.monotonic()
+try:
+    box.run_many([("import time\\ntime.sleep(100)\\n", tests)] * 2)
+except KeyboardInterrupt:
+    print("interrupted after", round(time.monotonic() - start, 1))
+b.join()
+print("other", other["r"].passed, other["r"].error)
+print("after", box.run_many([("print(1)", tests)] * 3)[2].passed)
+box.close()
+"""
+
+
+def test_an_interrupted_run_many_kills_its_own_runs_not_another_callers():
+    # Ctrl-C in one caller killed every slot's runs and halted the whole sandbox: another thread's correct program
+    # (a concurrent reward call) lost its run, 'the sandbox server is gone'
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _INTERRUPTED_BESIDE_ANOTHER], capture_output=True, text=True, timeout=120)
+    lines = r.stdout.splitlines()
+    assert lines and lines[0].startswith("interrupted after") and float(lines[0].split()[-1]) < 5, r.stdout + r.stderr
+    assert "other 3 None" in lines and "after 3" in lines, r.stdout + r.stderr
+
+
 def test_a_replacement_server_with_fewer_layers_is_refused(monkeypatch):
     # a server started later (a replacement, the checker's) whose probe lost a layer runs nothing:
     # its runs are unjudged, never run with less isolation than the sandbox reported

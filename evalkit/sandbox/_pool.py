@@ -166,6 +166,11 @@ class RunResult:
     def passed(self) -> int:
         return sum(1 for t in self.tests if t["passed"])
 
+    @property
+    def timed_out(self) -> bool:
+        """Whether any test ran out of time (the verdict's reason reads the first failing test)."""
+        return any(t["reason"] == "timeout" for t in self.tests)
+
 
 class InfraError(RuntimeError):
     """The sandbox itself failed (a server died, a child could not enter its layers)."""
@@ -397,12 +402,11 @@ class _Server:
 
 
 class _Slot:
-    def __init__(self, config: SandboxConfig, index: int, admit: Callable[[_Server], None],
-                 halted: threading.Event | None = None):
-        """admit: checks each server this slot starts (raises InfraError for one with fewer layers).
-        halted: set while the sandbox stops its runs in flight (Sandbox.run_many interrupted): no server starts."""
+    def __init__(self, config: SandboxConfig, index: int, admit: Callable[[_Server], None]):
+        """admit: checks each server this slot starts (raises InfraError for one with fewer layers)."""
         self.config, self.index, self.admit = config, index, admit
-        self.halted = halted or threading.Event()
+        # set when the call whose run this slot holds is stopped (Sandbox.run_many interrupted): no server starts
+        self.halted = threading.Event()
         self.lock = threading.Lock()
         self._servers: dict[str, _Server] = {}
         self.batch_deadline: float | None = None
@@ -450,8 +454,11 @@ class _Slot:
         end = time.monotonic() + seconds
         return end if self.batch_deadline is None else min(end, self.batch_deadline)
 
-    def run(self, program: str, tests: CodeTests, deadline: float | None = None) -> RunResult:
+    def run(self, program: str, tests: CodeTests, deadline: float | None = None,
+            halted: threading.Event | None = None) -> RunResult:
+        """halted: the calling run_many's stop (a fresh one where None): no server starts once it is set."""
         self.batch_deadline = deadline
+        self.halted = halted or threading.Event()
         start = time.monotonic()
         if tests.style != "assert" and not tests.cases:  # a data fault, never a silent 0 (as for assert)
             return RunResult(error=f"the {tests.style} tests hold no cases", tests_fault=True)
@@ -732,8 +739,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()  # its names and numbers are checked there
-        self._halted = threading.Event()  # set while run_many stops its runs in flight
-        self._slots = [_Slot(self.config, i, self._admit, self._halted) for i in range(max(1, self.config.workers))]
+        self._slots = [_Slot(self.config, i, self._admit) for i in range(max(1, self.config.workers))]
         self._free: list[_Slot] = list(self._slots)
         self._cv = threading.Condition()
         self._layers: dict[str, Any] | None = None
@@ -817,13 +823,23 @@ class Sandbox:
 
         deadline: a time.monotonic() value; a test still running then fails with reason `timeout`.
         """
+        return self._run(program, tests, deadline)
+
+    def _run(self, program: str, tests: CodeTests | dict | str, deadline: float | None = None,
+             halted: threading.Event | None = None, held: set | None = None) -> RunResult:
+        """`run`, for run_many: halted is its stop; held, the slots its runs hold now (what an interrupt kills)."""
         tests = CodeTests.from_any(tests)
         if self.config.require_layers:
             self.layers()
         slot = self._acquire()
+        if held is not None:
+            held.add(slot)
         try:
-            return slot.run(program, tests, deadline)
+            return slot.run(program, tests, deadline, halted)
         finally:
+            if held is not None:
+                held.discard(slot)
+            slot.halted = threading.Event()  # the next caller's run starts unstopped
             self._release(slot)
 
     def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]], deadline: float | None = None
@@ -834,27 +850,28 @@ class Sandbox:
             a test still running then fails with reason `timeout`.
         """
         jobs = list(jobs)
+        halted = threading.Event()  # this call's stop; other callers sharing the sandbox keep their runs
+        held: set[_Slot] = set()
 
         def one(job):
-            if deadline is not None and time.monotonic() >= deadline:
+            if halted.is_set() or deadline is not None and time.monotonic() >= deadline:
                 return None
-            return self.run(*job, deadline=deadline)
+            return self._run(*job, deadline=deadline, halted=halted, held=held)
 
         if len(jobs) <= 1 or len(self._slots) == 1:
             return [one(job) for job in jobs]
         pool = ThreadPoolExecutor(len(self._slots))
         try:
             return list(pool.map(one, jobs))
-        except BaseException:
-            # Ctrl-C or SIGTERM: the runs in flight are killed, not waited for (each could take its every test's
-            # timeout_s, minutes for LiveCodeBench, before the caller writes what it has)
-            self._halted.set()
-            for slot in self._slots:
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C or SIGTERM: this call's runs in flight are killed, not waited for (each could take its every
+            # test's timeout_s, minutes for LiveCodeBench, before the caller writes what it has)
+            halted.set()
+            for slot in list(held):
                 slot.kill()
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            self._halted.clear()
 
 
 _DEFAULT: dict[SandboxConfig, Sandbox] = {}
