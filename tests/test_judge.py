@@ -677,6 +677,7 @@ def test_a_bare_letter_is_no_verdict_on_a_multiple_choice_question(tmp_path):
     assert "consulted 2, flipped 0 to correct, 2 unparsed" in r.stdout
     assert parse_reply("A").says == "correct" and parse_reply("A", "42").says == "correct"  # elsewhere, as ever
     assert parse_reply("A", "B").says is None and parse_reply("CORRECT", "B").says == "correct"
+    assert parse_reply("A", "e").says == "correct"  # a math gold `e` (or `x`, `i`) is no option letter
 
 
 def test_a_task_spec_can_ask_for_the_cascade(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from _judge_server import ScriptedJudge
 from evalkit.rewards import clear_cache, math_judge_reward, math_judge_reward_async
 from evalkit.rewards.verl import compute_score_batch
+from evalkit.types import Verdict
 
 R1 = "<think>reasoning</think>\n%s"
 PROMPTS = [[{"role": "user", "content": "Which student has the greatest average speed?"}]]
@@ -264,3 +265,29 @@ def test_a_reply_that_did_not_parse_is_not_kept_and_the_fixed_judge_is_asked_aga
         assert again == [1.0] and judge.asked == 2
         third, _ = reward(judge, [R1 % "Evelyn has the greatest average speed."], ["\\text{Evelyn}"])
         assert third == [1.0] and judge.asked == 2  # a parsed verdict is kept
+
+
+def test_a_judges_model_and_url_come_from_one_place(monkeypatch):
+    # veRL folded the environment's model into a row's judge and kept the row's URL: a server asked for a model it
+    # may not serve
+    from evalkit.rewards._correctness import judge_reward_options
+
+    row = {"judge": {"model": "row-judge", "base_url": "http://row:9000/v1", "rubric": "r.yaml"}}
+    monkeypatch.setenv("EVALKIT_JUDGE_MODEL", "env-judge")
+    monkeypatch.setenv("EVALKIT_JUDGE_BASE_URL", "http://env:8000/v1")
+
+    def where(model, url, rules):
+        judge = judge_reward_options(model, url, 8, rules=rules)["judge"]
+        return judge["model"], judge["base_url"]
+
+    assert where(None, None, row) == ("row-judge", "http://row:9000/v1")  # the row's pair, not the environment's
+    assert where("arg-judge", None, row) == ("arg-judge", "http://env:8000/v1")  # the caller's, the env filling in
+    assert where("arg-judge", "http://arg/v1", row) == ("arg-judge", "http://arg/v1")
+    assert where(None, None, {}) == ("env-judge", "http://env:8000/v1")
+    assert judge_reward_options(None, None, 8, rules=row)["judge"]["rubric"] == "r.yaml"  # the row's other options
+    seen = []
+    monkeypatch.setattr("evalkit.rewards.verl.verdicts",
+                        lambda verifier, completions, golds, columns, limits, options: seen.append(options) or
+                        [Verdict(False, 0.0, None, "wrong", "x") for _ in completions])
+    compute_score_batch(["words"], [R1 % "5"], ["4"], [{"verifier": "math+judge", "verifier_options": row}])
+    assert (seen[0]["judge"]["model"], seen[0]["judge"]["base_url"]) == ("row-judge", "http://row:9000/v1")

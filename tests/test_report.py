@@ -1242,6 +1242,16 @@ def test_compare_says_when_runs_checked_answers_otherwise_and_refuses_one_run_tw
     (runs[1] / "config.json").write_text(json.dumps({**config, "identity": None}), encoding="utf-8")
     write_compare(runs, tmp_path / "null.html")
     assert "verifier options" in (tmp_path / "null.html").read_text(encoding="utf-8")
+    # a run made before evalkit left a judge's api_key out of config.json: the page printed it, and called the
+    # same judge other verifier options
+    for run, key in zip(runs, ({"api_key": "sk-OLD-SECRET"}, {})):
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        for spec in config["tasks"]:
+            spec["verifier_options"] = {"judge": {"model": "m", **key}}
+        (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_compare(runs, tmp_path / "old.html")
+    page = (tmp_path / "old.html").read_text(encoding="utf-8")
+    assert "sk-OLD-SECRET" not in page and "verifier options" not in page
 
 
 # ---- QA s45: the compare page ----

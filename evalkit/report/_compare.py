@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from evalkit.metrics import BOOTSTRAP_SAMPLES, paired_bootstrap_ci, paired_sign_flip_p
@@ -15,6 +16,7 @@ from evalkit.report import charts as _charts
 from evalkit.report._page import metric_cell, metric_names, stability_names, stop_text, task_window
 from evalkit.report._run import RunData, entry_budget, headline_samples
 from evalkit.table import coverage_note
+from evalkit.taskspec import without_secrets
 
 N_BOOT = BOOTSTRAP_SAMPLES
 SOLVED_AT = 0.5  # a problem counts as solved when at least half its judged samples are correct
@@ -111,6 +113,11 @@ def _page_href(run: RunData, out_dir: Path) -> str:
     bytes as surrogates) is quoted byte for byte, `%FE`, which the browser reads back as that file's name."""
     page = os.path.relpath(run.path / "index.html", out_dir).replace(os.sep, "/")
     return quote(page, errors="surrogateescape")
+
+
+def _public(options: Any) -> Any:
+    """A run's recorded verifier options without a judge's api_key (runs made before evalkit left it out hold one)."""
+    return without_secrets(options) if isinstance(options, dict) else options or {}
 
 
 def baselines(systems: list[System]) -> list[int | None]:
@@ -277,8 +284,9 @@ def _data_note(task: str, labels: list[str], specs: list[dict], configs: list[di
     values = {
         "dataset revisions": [spec.get("dataset_revision") for spec in specs],
         "verifiers": [spec.get("verifier") for spec in specs],
-        "verifier options": [json.dumps(spec.get("verifier_options") or {}, sort_keys=True) if spec else None
-                             for spec in specs],
+        # without a judge's api_key, which runs made before evalkit left it out had recorded
+        "verifier options": [json.dumps(_public(spec.get("verifier_options")), sort_keys=True, default=str)
+                             if spec else None for spec in specs],
         "judges": [json.dumps((c.get("identity") or {}).get("judge") or c.get("judge") or "none", sort_keys=True)
                    for c in configs],
         "think formats": [(c.get("think_format") or {}).get("name") if isinstance(c.get("think_format"), dict)

@@ -332,9 +332,15 @@ def judge_reward_options(model: str | None, base_url: str | None, concurrency: i
     into each row) names the judge where `model` and `base_url` do not, as the environment does where neither
     does; it cannot loosen the reward's handling of faults. more: the caller's own judge options, which can."""
     rules = dict(rules or {})
+    row = dict(rules.pop("judge", None) or {})
     given = {k: v for k, v in (("model", model), ("base_url", base_url)) if v}
-    judge = {"model": os.environ.get("EVALKIT_JUDGE_MODEL"), "base_url": os.environ.get("EVALKIT_JUDGE_BASE_URL"),
-             **(rules.pop("judge", None) or {}), **given, "concurrency": concurrency,
+    env = {k: v for k, v in (("model", os.environ.get("EVALKIT_JUDGE_MODEL")),
+                             ("base_url", os.environ.get("EVALKIT_JUDGE_BASE_URL"))) if v}
+    # a judge's model and URL come from one place: the caller's (the environment filling what it leaves out), else
+    # the row's, else the environment's; a row's model with the environment's URL would ask a server for a model
+    # it may not serve
+    where = {**env, **given} if given else row if row.get("model") or row.get("base_url") else env
+    judge = {"model": None, "base_url": None, **row, **where, "concurrency": concurrency,
              "on_unparsed": "rule", "on_fault": "error", "user_cache": False, **(more or {})}
     return {**rules, "judge": judge}
 

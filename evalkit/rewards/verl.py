@@ -248,6 +248,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     extras = [e if isinstance(e, dict) else {} for e in (list(extra_infos) if extra_infos is not None else [None] * n)]
     extras = (extras + [{}] * n)[:n]
     results: list[Verdict | None] = [None] * n
+    named = judge_model  # the caller's own: judge_reward_options reads the environment where it names none
     judge_model = judge_model or os.environ.get("EVALKIT_JUDGE_MODEL")
     routes: dict[str, list[int]] = {}
     golds: list[Any] = []
@@ -272,7 +273,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             elif judge_model or _cascade(verifier):  # the cascade leaves what it cannot read (code verdicts) to the rules
                 # a row exported from a task judged so names the cascade itself (math+judge): wrapped once
                 verifier, options = f"{verifier.removesuffix('+judge')}+judge", judge_reward_options(
-                    judge_model, judge_base_url, judge_concurrency, rules=options)
+                    named, judge_base_url, judge_concurrency, rules=options)
             groups.append(functools.partial(verdicts, verifier, [solution_strs[i] for i in idx],
                                             [golds[i] for i in idx], columns, limits, options))
         for idx, found in zip(routes.values(), verdicts_side_by_side(groups)):  # one deadline for the batch

@@ -203,7 +203,7 @@ class Parsed:
     form: str | None
 
 
-_OPTION_LETTER = re.compile(r"\(?[A-Za-z]\)?\.?")
+_OPTION_LETTER = re.compile(r"\(?[A-Z]\)?\.?")  # capital: a math gold `e`, `x`, `i` is no option
 
 
 def parse_reply(reply: str | None, gold: str | None = None) -> Parsed:
