@@ -475,6 +475,23 @@ def _engine(config: dict[str, Any], options: dict[str, Any] | None) -> Any:
     return engine
 
 
+def recorded_options(task: dict[str, Any]) -> dict[str, Any]:
+    """A run's task's verifier options as config.json records them, with what it leaves out (a judge's api_key) read
+    back from the task's spec file where that still holds the same options; else as recorded (the judge then reads
+    OPENAI_API_KEY)."""
+    from evalkit.taskspec import load_task
+
+    recorded = task.get("verifier_options") or {}
+    path = task.get("path")
+    if not isinstance(path, str) or not Path(path).is_file():
+        return recorded
+    try:
+        spec = load_task(path)
+    except InputError:
+        return recorded
+    return spec.verifier_options if spec.public_options() == recorded else recorded
+
+
 def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, answer_cue: str):
     """Cut, close, cue and answer every pending probe in one batch; verify with each task's verifier."""
     from evalkit.run.loop import verify_any
@@ -485,8 +502,7 @@ def _generate(engine: Any, config: dict[str, Any], pending, answer_tokens: int, 
     fmt = recorded_format(config)
     close = close_text(fmt)
     sampling = {t.get("name"): t.get("resolved_generation") or t.get("generation") or {} for t in config.get("tasks", [])}
-    verifier_name = {t.get("name"): (t.get("verifier", "math"), t.get("verifier_options") or {})
-                     for t in config.get("tasks", [])}
+    verifier_name = {t.get("name"): (t.get("verifier", "math"), recorded_options(t)) for t in config.get("tasks", [])}
     tail = tuple(tok.encode(close + answer_cue, add_special_tokens=False))
     prefixes, kept = [], []
     for s, b, start, cut, _, counted in pending:

@@ -701,3 +701,29 @@ def test_a_sample_without_a_token_count_counts_its_answer_as_one_with_a_count_do
     assert by_sample[0]["think_tokens"] == by_sample[1]["think_tokens"]
     assert by_sample[0]["answer_tokens"] == by_sample[1]["answer_tokens"] == (
         len(completion) - by_sample[0]["think_tokens"])
+
+
+def test_probes_are_judged_with_the_specs_api_key_that_config_json_leaves_out(tmp_path):
+    # config.json records a judge's options without its api_key: the probes' judge was built without it
+    from _judge_server import ScriptedJudge
+
+    import evalkit
+    from evalkit.anytime import recorded_options
+
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "p", "problem": "2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "r.jsonl").write_text(json.dumps({"problem_id": "p", "sample": 0, "completion": "<think>x</think>"
+                                                  "\\boxed{4}"}) + "\n")
+    with ScriptedJudge(lambda b: "VERDICT: INCORRECT") as judge:
+        judged = {"model": judge.model, "base_url": judge.url, "user_cache": False}
+        options = json.dumps({"require_box": True, "judge": {**judged, "api_key": "sk-SPEC"}})
+        (tmp_path / "t.yaml").write_text("name: sums\ndataset: {local: p.jsonl}\nfields: {id: id}\n"
+                                         f"verifier: math+judge\nverifier_options: {options}\n")
+        run = evalkit.evaluate([str(tmp_path / "t.yaml")], completions=str(tmp_path / "r.jsonl"), out=tmp_path / "run",
+                               progress=False).run_dir
+    (task,) = json.loads((run / "config.json").read_text())["tasks"]
+    assert task["verifier_options"] == {"require_box": True, "judge": judged}
+    assert recorded_options(task) == {"require_box": True, "judge": {**judged, "api_key": "sk-SPEC"}}
+    # a spec edited since (other options) is not read back: the run's own record stands
+    spec = (tmp_path / "t.yaml").read_text()
+    (tmp_path / "t.yaml").write_text(spec.replace('"require_box": true', '"require_box": false'))
+    assert recorded_options(task) == task["verifier_options"]
