@@ -30,7 +30,7 @@ from evalkit.rewards.export import (check_out_path, format_column, trainer_notes
 from evalkit.run.loop import rules_for, unreadable_golds  # what `evalkit run` and export call no gold
 from evalkit.run.rundir import RunDir, scored_samples  # the one reader of a run directory
 from evalkit.taskspec import prompt_messages as run_messages  # the one renderer of prompts
-from evalkit.taskspec import TaskSpec, load_problems, load_task
+from evalkit.taskspec import TaskSpec, builtin_tasks_dir, load_problems, load_task
 from evalkit.thinking import ThinkFormat
 from evalkit.types import Problem
 
@@ -221,8 +221,12 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
             exact, loose = "exact:" + problem.problem, "normalised:" + normalise(problem.problem)
             # the prompt around the problem: its text in it is compared above, exactly or normalised
             asked = json.dumps(messages, sort_keys=True, default=str)
-            if problem.problem:
-                asked = asked.replace(json.dumps(problem.problem)[1:-1], "\u0000")
+            # (as the template shows it: `{{ question | trim }}` drops the white space around it)
+            for shown in dict.fromkeys((problem.problem, problem.problem.strip())):
+                quoted = json.dumps(shown)[1:-1]
+                if quoted and quoted in asked:
+                    asked = asked.replace(quoted, "\u0000")
+                    break
             # in one task, a problem asked with another prompt is another question: a multiple-choice stem
             # ("Which of the following is true?") with options of its own
             first = how = None
@@ -395,7 +399,14 @@ def _tasks(run_dir: Path, config: dict[str, Any], wanted: set[str]) -> list[tupl
         if name not in wanted:
             continue
         path = entry.get("path")
-        spec = load_task(path if path and Path(path).is_file() else name)
+        try:
+            spec = load_task(path if path and Path(path).is_file() else name)
+        except InputError as e:
+            # a spec of the user's, moved or gone (no built-in of its name)
+            if path and not Path(path).is_file() and not (builtin_tasks_dir() / f"{name}.yaml").is_file():
+                raise InputError(f"{run_dir / 'config.json'}: task {name!r} was run from {path}, which is gone "
+                                 "(moved or deleted); put the spec back there to curate the run") from None
+            raise e
         if spec.prompt != entry.get("prompt") or spec.system != entry.get("system"):
             raise InputError(f"{spec.path or name}: field 'prompt' or 'system' differs from the one {run_dir} "
                              "was run with; curate renders the run's own prompts")

@@ -112,6 +112,8 @@ class ThinkFormat:
             raise InputError(f"{where}: field 'stop_thinking': must hold the close marker {data['close']!r} "
                              f"(it is what ends thinking), got {data['stop_thinking']!r}")
         signals = data.get("signals", [])
+        if hasattr(signals, "tolist") and not isinstance(signals, str):  # a numpy array: a parquet row read by pandas
+            signals = signals.tolist()
         if not isinstance(signals, (list, tuple)) or not all(isinstance(s, str) and s for s in signals):
             raise InputError(f"{where}: field 'signals': expected a list of strings")
         row = {**data, "signals": tuple(signals)}

@@ -871,6 +871,23 @@ def test_export_verl_parquet_schema_routes_through_compute_score(toy_task, tmp_p
     assert score["score"] == 1.0
 
 
+def test_verl_rows_read_with_pandas_keep_their_think_format_and_a_capital_suffix_is_still_parquet(toy_task, tmp_path):
+    # pandas reads a parquet list as a numpy array: a row's own think format ("signals") left every row unjudged;
+    # `--out t.PARQUET` wrote JSON lines under the name
+    import pandas as pd
+
+    (tmp_path / "fmt.yaml").write_text("- {name: mine, open: '<reasoning>', close: '</reasoning>', "
+                                       "signals: ['<reasoning>']}\n")
+    out = export_task(str(toy_task), "verl", tmp_path / "train.PARQUET", think_format=str(tmp_path / "fmt.yaml"))
+    assert out.read_bytes()[:4] == b"PAR1"
+    row = pd.read_parquet(out).iloc[1].to_dict()
+    assert type(row["extra_info"]["think_format"]["signals"]).__name__ == "ndarray"
+    good, bad = ("<reasoning>x</reasoning>\n\\boxed{\\frac{5}{6}}", "<reasoning>x</reasoning>\n\\boxed{1}")
+    scores = [verl.compute_score(row["data_source"], text, row["reward_model"]["ground_truth"], row["extra_info"])
+              for text in (good, bad)]
+    assert [(s["score"], s["reason"]) for s in scores] == [(1.0, "correct"), (0.0, "wrong")]
+
+
 def test_export_leaves_think_open_to_the_trainers_template_so_a_cut_reply_is_truncated(toy_task, tmp_path):
     # An R1-distill template ends the prompt in <think>: veRL's responses start inside thinking and
     # veRL passes no finish_reason. Seven closed replies show the template opened it; the one cut off

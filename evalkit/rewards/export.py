@@ -98,7 +98,7 @@ def check_out_path(fmt: str, out: str | os.PathLike) -> Path:
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
-    if fmt == "verl" and out.suffix != ".parquet":
+    if fmt == "verl" and out.suffix.lower() != ".parquet":
         raise InputError(f"{out}: veRL reads parquet; give a path ending in .parquet")
     if out.suffix.lower() in OTHER_FORMATS:  # JSON lines under a name that says otherwise: a loader misreads it
         raise InputError(f"{out}: evalkit writes JSON lines (.jsonl, .jsonl.gz) or parquet (.parquet), not "
@@ -130,7 +130,7 @@ def write_files(files: Sequence[tuple[list[dict[str, Any]], Path]]) -> None:
             os.close(fd)
             temps.append(Path(tmp))
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the user's umask decides, as for any file
-            _write(rows, Path(tmp), parquet=path.suffix == ".parquet", gz=path.suffix == ".gz")
+            _write(rows, Path(tmp), parquet=path.suffix.lower() == ".parquet", gz=path.suffix.lower() == ".gz")
         for tmp, (_, path) in zip(temps, files):
             os.replace(tmp, path)
         temps, made = [], []
