@@ -452,9 +452,9 @@ def is_truncated(completion: str, finish_reason: str | None = None, think_open: 
     """A completion is truncated when generation stopped at the token limit; when the finish reason is
     unknown, when thinking opened (by its marker or `think_open`) and never closed (also when it opened
     again after its close), or (formats whose answers must close, such as sky) when the answer block
-    opened and never closed."""
+    opened and never closed. Other APIs' words for the limit (`max_tokens`, ...) are `length` (finish_reason_of)."""
     if finish_reason is not None:
-        return finish_reason == "length"
+        return finish_reason_of(finish_reason) == "length"
     split = split_think(completion, think_open, think_format)
     return (split.has_think and not split.closed) or split.answer_unfinished or split.reopened
 

@@ -266,6 +266,12 @@ def test_truncation_follows_the_finish_reason_then_the_think_block():
     assert (v.correct, v.score, v.reason) == (False, 0.0, "truncated")
     assert verify_math("<think>so \\boxed{7}", "7", finish_reason="stop").reason == "no_answer"
     assert verify_math("\\boxed{7}", "7").correct is True  # no think tags: all answer
+    # other APIs' words for the limit, as `verify --pairs`, a replay and the rewards read them (the Python API scored
+    # a reply cut at max_tokens correct)
+    for cut in ("max_tokens", "MAX_TOKENS", "max_output_tokens"):
+        assert verify_math("<think>x</think>So $\\boxed{5}$ and then", "5", finish_reason=cut).reason == "truncated"
+        (v,) = verify_many([{"completion": "<think>x</think>So $\\boxed{5}$ and then", "gold": "5", "finish_reason": cut}])
+        assert v.reason == "truncated"
 
 
 def test_real_traces_are_judged_by_hand_checked_verdicts_not_their_labels():

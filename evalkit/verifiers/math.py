@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 from evalkit.latex import spelling_key
-from evalkit.thinking import THINK_CLOSE, THINK_OPEN, is_truncated, last_close, split_think
+from evalkit.thinking import THINK_CLOSE, THINK_OPEN, finish_reason_of, is_truncated, last_close, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers import _mathtext as text
 from evalkit.verifiers.base import LIMIT_OPTIONS, Capabilities, VerifyItem, register_verifier
@@ -116,7 +116,7 @@ def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
         close = last_close(completion)
         # a closed think block not opened again after: truncated only if the finish reason says so
         if close >= 0 and completion.find(THINK_OPEN, close) < 0:
-            return item.finish_reason == "length", completion[close + len(THINK_CLOSE):]
+            return finish_reason_of(item.finish_reason) == "length", completion[close + len(THINK_CLOSE):]
     return (is_truncated(completion, item.finish_reason, item.think_open, item.think_format),
             split_think(completion, item.think_open, item.think_format).answer)
 
