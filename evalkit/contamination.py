@@ -32,6 +32,9 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 NGRAM = 13
+# The R1 instruction a bundled copy may hold in its problem text (aime25's has it in its `prompt`): no part of the
+# problem, and a training problem that ends with it shared a 13-word span with it
+_INSTRUCTION = re.compile(r"\s*Please reason step by step,? and put your final answer within \\boxed\{\}\.?", re.I)
 # A word: a run of ASCII letters, digits and `_`, or of any non-ASCII character, in folded text (`fold`
 # turns non-ASCII punctuation, symbols and spaces into spaces). Defined on characters so it is also a
 # definition on UTF-8 bytes, which `find` scans with numpy.
@@ -103,7 +106,8 @@ def words(text: str) -> list[str]:
 class NgramIndex:
     """Every NGRAM-word window of a set of benchmark problems, and each problem of fewer words whole.
 
-    sources: (task, problem id, text) per benchmark problem. n: the window length in words.
+    sources: (task, problem id, text) per benchmark problem (the R1 instruction left out of it, and windows of stock
+        phrasing, `_boilerplate`). n: the window length in words.
     """
 
     def __init__(self, sources: Iterable[tuple[str, str, str]], n: int = NGRAM) -> None:
@@ -112,7 +116,7 @@ class NgramIndex:
         self.n = n
         self.skipped: tuple[str, ...] = ()  # benchmarks `from_tasks` could not load
         self.sampled: tuple[str, ...] = ()  # benchmarks read from a bundled sample (LiveCodeBench offline)
-        self._sources = list(sources)
+        self._sources = [(task, pid, benchmark_text(text)) for task, pid, text in sources]
         self._words: dict[int, list[str]] = {}  # a source's words, made when a hit needs them
         texts = [text for _, _, text in self._sources]
         # the words the benchmarks use, as a table of hash prefixes: a word missing from it is in none
@@ -133,9 +137,11 @@ class NgramIndex:
             length = np.concatenate((np.full(len(long), n), room[short]))
             grams.append(_window_hashes(_word_prefix(hashes), at, length))
             where.append(np.stack([text_of[at] + offset, at - first[text_of[at]], length], axis=1))
-        gram = np.concatenate(grams)
+        gram, spots = np.concatenate(grams), np.concatenate(where)
+        keep = ~_boilerplate(self._sources, spots, n)
+        gram, spots = gram[keep], spots[keep]
         order = np.argsort(gram, kind="stable")
-        self._gram, self._where = gram[order], np.concatenate(where)[order]  # where: (source, start, length)
+        self._gram, self._where = gram[order], spots[order]  # where: (source, start, length)
         self._lengths = sorted({int(k) for k in self._where[:, 2]}, reverse=True)
         self._filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
         self._filter[_prefix(self._gram)] = True
@@ -221,6 +227,72 @@ class NgramIndex:
                 task, pid, _ = self._sources[source]
                 return Overlap(task, pid, " ".join(window))
         return None  # a hash collision, not a shared n-gram
+
+
+# A benchmark's stock phrasing is no one problem's text: AIME's "... can be written as m/n, where m and n are relatively
+# prime positive integers. Find m+n." flagged a fifth of every other year's problems, and any new problem that ends so.
+# A run of STOCK_WORDS words is stock where this many problems or more hold it, of two benchmarks or more, or a tenth
+# of one benchmark's problems (a setup a few parts of one problem share stays its text); a window most of whose words
+# lie in such runs is no evidence of a copy.
+STOCK_WORDS = 8
+STOCK_PROBLEMS = 3
+STOCK_SHARE = 0.1
+
+
+def benchmark_text(text: str) -> str:
+    """A benchmark problem's text as it is indexed: without the R1 instruction a bundled copy may hold."""
+    return _INSTRUCTION.sub(" ", text)
+
+
+def stock_runs(sources: Sequence[tuple[str, str, str]]) -> set[tuple[str, ...]]:
+    """The runs of STOCK_WORDS words that are stock phrasing among `sources` ((task, problem id, text) each)."""
+    held: dict[tuple[str, ...], set[int]] = {}
+    for i, (_, _, text) in enumerate(sources):
+        ws = words(text)
+        for j in range(len(ws) - STOCK_WORDS + 1):
+            held.setdefault(tuple(ws[j:j + STOCK_WORDS]), set()).add(i)
+    size: dict[str, int] = {}
+    for task, _, _ in sources:
+        size[task] = size.get(task, 0) + 1
+
+    def stock(problems: set[int]) -> bool:
+        if len(problems) < STOCK_PROBLEMS:
+            return False
+        per_task: dict[str, int] = {}
+        for i in problems:
+            per_task[sources[i][0]] = per_task.get(sources[i][0], 0) + 1
+        return len(per_task) >= 2 or any(k >= STOCK_SHARE * size[task] for task, k in per_task.items())
+
+    return {run for run, problems in held.items() if stock(problems)}
+
+
+def stock_marks(ws: Sequence[str], runs: set[tuple[str, ...]]) -> list[int]:
+    """How many of the first k words of `ws` lie in stock `runs`, for k = 0 .. len(ws)."""
+    mark = [False] * len(ws)
+    for j in range(len(ws) - STOCK_WORDS + 1):
+        if tuple(ws[j:j + STOCK_WORDS]) in runs:
+            mark[j:j + STOCK_WORDS] = [True] * STOCK_WORDS
+    out = [0]
+    for m in mark:
+        out.append(out[-1] + m)
+    return out
+
+
+def mostly_stock(marks: list[int], start: int, length: int) -> bool:
+    """Whether more than half the words of the window at `start` lie in stock runs (`stock_marks`)."""
+    return 2 * (marks[start + length] - marks[start]) > length
+
+
+def _boilerplate(sources: Sequence[tuple[str, str, str]], where: np.ndarray, n: int) -> np.ndarray:
+    """Which windows (full n-word ones: a short problem matched whole is its own text) lie mostly in stock runs."""
+    runs = stock_runs(sources)
+    out = np.zeros(len(where), dtype=bool)
+    if not runs:
+        return out
+    marks = {i: stock_marks(words(text), runs) for i, (_, _, text) in enumerate(sources)}
+    for row, (source, start, length) in enumerate(where.tolist()):
+        out[row] = length == n and mostly_stock(marks[source], start, length)
+    return out
 
 
 def _chunks(texts: list[str]) -> Iterator[list[str]]:

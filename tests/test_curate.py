@@ -117,6 +117,39 @@ def test_dedup_keeps_multiple_choice_questions_that_share_a_stem(tmp_path):
         ("q3", "exact duplicate of mcq q1")]
 
 
+def test_dedup_drops_a_problem_the_prompt_trims_into_anothers_prompt(tmp_path):
+    # `{{ question | trim }}` (gpqa_diamond's filter): "...?" and "...?\n" were both kept, with byte-identical prompts
+    qs = [("d1", "How many edges does a cube have?"), ("d2", "How many edges does a cube have?\n"),
+          ("d3", "How many faces does a cube have?")]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"qid": q, "question": t, "ans": "12"}) + "\n" for q, t in qs))
+    (tmp_path / "t.yaml").write_text("name: dd\ndataset: {local: d.jsonl}\nfields: {id: qid, problem: question, "
+                                     "answer: ans}\nprompt: 'Solve: {{ question | trim }}'\nverifier: math\n")
+    (tmp_path / "c.jsonl").write_text("".join(
+        json.dumps({"problem_id": q, "sample": s, "completion": f"\\boxed{{{12 + s}}}"}) + "\n" for q, _ in qs
+        for s in range(2)))
+    evalkit.evaluate([str(tmp_path / "t.yaml")], completions=str(tmp_path / "c.jsonl"), out=tmp_path / "run",
+                     progress=False, trace=False)
+    r = cli("curate", "run", "--pass-rate", "0:1", "--dedup", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [row["problem_id"] for row in read_lines(tmp_path / "train.jsonl")] == ["d1", "d3"]
+    assert [(d["problem_id"], d["detail"]) for d in read_lines(tmp_path / "train.dropped.jsonl")] == [
+        ("d2", "normalised duplicate of dd d1")]
+
+
+def test_a_run_whose_spec_was_moved_says_where_it_was_run_from(tmp_path):
+    # "unknown task 'pool': not a built-in task ... and not a YAML file", naming neither the path nor that it is gone
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "p.jsonl").write_text(json.dumps({"id": "a", "problem": "2+2?", "answer": "4"}) + "\n")
+    (tmp_path / "specs" / "pool.yaml").write_text("name: pool\ndataset: {local: p.jsonl}\nfields: {id: id}\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "a", "sample": 0, "completion": "\\boxed{4}"}) + "\n")
+    evalkit.evaluate([str(tmp_path / "specs" / "pool.yaml")], completions=str(tmp_path / "c.jsonl"),
+                     out=tmp_path / "run", progress=False, trace=False)
+    (tmp_path / "specs").rename(tmp_path / "moved")
+    r = cli("curate", "run", "--pass-rate", "0:1", "--format", "trl", "--out", "train.jsonl", cwd=tmp_path)
+    assert r.returncode == 2 and f"task 'pool' was run from {tmp_path / 'specs' / 'pool.yaml'}, which is gone" in r.stderr, \
+        r.stderr
+
+
 def test_an_out_that_is_a_link_or_a_fifo_is_refused_and_left_as_it_was(replay_run, tmp_path):
     # the file was written beside the path and renamed over it: the link became a file (its target untouched),
     # a FIFO a file; as root, `--out /dev/full` replaced the device node. Followed, a link planted in a shared
@@ -386,6 +419,26 @@ def test_decontamination_catches_a_long_span_not_a_short_one():
     assert found[0] is not None and (found[0].task, found[0].problem_id) == ("bench", "b1")
     assert found[0].ngram == span
     assert found[1:] == [None, None, None]
+
+
+def test_stock_phrasing_several_benchmarks_share_is_no_contamination_and_their_own_text_is():
+    # AIME's "... where m and n are relatively prime positive integers. Find m+n." flagged a fifth of each other year's
+    # problems, and any new problem ending so; the R1 instruction in a bundled copy's problem text flagged any problem
+    # that ended with it
+    stock = "can be written as m/n where m and n are relatively prime positive integers. Find m+n."
+    bench = [("aime24", "1", f"A fair coin is tossed ten times and the chance of no two heads in a row {stock}"),
+             ("aime24", "2", f"Triangle ABC has sides 13, 14 and 15 and the radius of its incircle {stock}"),
+             ("aime25", "3", f"Alice picks a random divisor of 2025 and the chance that it is odd {stock}"),
+             ("aime25", "4", "Find the number of ordered pairs of integers with product 2025 and sum divisible by 7.\n"
+                             "Please reason step by step, and put your final answer within \\boxed{}.")]
+    index = NgramIndex(bench)
+    fresh = [f"Two dice are rolled and the chance that their sum is prime {stock}",
+             "Find the remainder when 3^100 is divided by 1000.\nPlease reason step by step, and put your final "
+             "answer within \\boxed{}."]
+    assert index.find(fresh) == [None, None]
+    copied = index.find([bench[1][2], "Find the number of ordered pairs of integers with product 2025 and sum "
+                                      "divisible by 7."])
+    assert [(hit.task, hit.problem_id) if hit else None for hit in copied] == [("aime24", "2"), ("aime25", "4")]
 
 
 def test_ngram_index_agrees_with_a_plain_set_loop():

@@ -8,7 +8,8 @@ span (must not be). A replay run of them is built once (4 samples per problem, p
 then timed:
 
 - decontamination alone, both ways: building the index of all built-in benchmarks' 13-grams, and
-  checking the 100,000 problem texts. The plain loop: a set of word 13-gram tuples (and the word tuple
+  checking the 100,000 problem texts. The plain loop: a set of word 13-gram tuples, less those mostly of stock
+  phrasing (evalkit's `stock_runs`: the same definition, so the two search the same windows; and the word tuple
   of each benchmark problem shorter than 13 words, matched whole), and for each text
   `any(tuple(words[i:i+k]) in grams ...)` over those lengths k, words split by the same definition
   (evalkit's `words`). Both must flag the same rows;
@@ -37,7 +38,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from evalkit.contamination import NGRAM, NgramIndex, words  # noqa: E402
+from evalkit.contamination import (NGRAM, NgramIndex, benchmark_text, mostly_stock, stock_marks,  # noqa: E402
+                                   stock_runs, words)
 from evalkit.taskspec import list_tasks, load_problems  # noqa: E402
 
 
@@ -47,7 +49,8 @@ def benchmark_sources() -> list[tuple[str, str, str]]:
     for spec in list_tasks():
         if spec.completions is None:
             try:
-                out += [(spec.name, p.id, p.problem) for p in load_problems(spec).problems]
+                # as the index reads them (without the R1 instruction a bundled copy holds)
+                out += [(spec.name, p.id, benchmark_text(p.problem)) for p in load_problems(spec).problems]
             except Exception:  # a hub-only task offline (gated GPQA): not part of `all` here either
                 pass
     return out
@@ -57,17 +60,20 @@ def make_rows(sources, n: int, seed: int = 0) -> tuple[list[str], set[int], set[
     """`n` texts; the indices that carry a 13-word benchmark span, and those with only 12 words of one."""
     rng = random.Random(seed)
     vocab = [w for _, _, text in sources for w in words(text)]
-    long_ones = [words(text) for _, _, text in sources if len(words(text)) >= NGRAM + 2]
+    runs = stock_runs(sources)
+    long_ones = [(ws, stock_marks(ws, runs)) for ws in (words(text) for _, _, text in sources) if len(ws) >= NGRAM + 2]
     texts, planted, near = [], set(), set()
     for i in range(n):
         body = [rng.choice(vocab) for _ in range(rng.randint(30, 90))]
         kind = i % 100
         if kind in (7, 57):
-            src = rng.choice(long_ones)
+            src, marks = rng.choice(long_ones)
             span = NGRAM if kind == 7 else NGRAM - 1
             at = rng.randrange(0, len(src) - span + 1)
-            while at and src[at - 1] == "consider" or at + span < len(src) and src[at + span] == "thereafter":
-                at = rng.randrange(0, len(src) - span + 1)  # else the row would share span + 1 words
+            # else the row would share span + 1 words, or a span of stock phrasing, which is no evidence of a copy
+            while at and src[at - 1] == "consider" or at + span < len(src) and src[at + span] == "thereafter" \
+                    or mostly_stock(marks, at, span):
+                at = rng.randrange(0, len(src) - span + 1)
             # the span's neighbours in the benchmark are replaced, so the row shares exactly `span` words
             body = ["Consider"] + src[at:at + span] + ["thereafter"] + body[:20]
             (planted if kind == 7 else near).add(i)
@@ -77,9 +83,11 @@ def make_rows(sources, n: int, seed: int = 0) -> tuple[list[str], set[int], set[
 
 def plain_index(sources) -> set[tuple[str, ...]]:
     grams = set()
+    runs = stock_runs(sources)  # windows mostly of stock phrasing are left out, as evalkit leaves them out
     for _, _, text in sources:
         ws = words(text)
-        grams.update(tuple(ws[i:i + NGRAM]) for i in range(len(ws) - NGRAM + 1))
+        marks = stock_marks(ws, runs)
+        grams.update(tuple(ws[i:i + NGRAM]) for i in range(len(ws) - NGRAM + 1) if not mostly_stock(marks, i, NGRAM))
         if 2 <= len(ws) < NGRAM:  # a short problem is matched whole
             grams.add(tuple(ws))
     return grams
