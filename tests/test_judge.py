@@ -765,6 +765,15 @@ def test_a_specs_rubric_path_is_read_from_the_specs_folder_as_its_dataset_is(tmp
                 cwd=tmp_path)  # run from another folder than the spec's
         assert r.returncode == 0, r.stderr
         assert judge.asked == 2 and "Mine." in judge.requests[-1]["messages"][0]["content"]
+        again = cli("run", "specs/words.yaml", "--completions", "specs/replay.jsonl", "--no-progress", "--out", "run",
+                    cwd=tmp_path)
+        assert again.returncode == 0, again.stderr  # the same rubric: the same run
+        # the rubric edited under the same path judges otherwise: a resume would mix verdicts of both texts
+        (tmp_path / "specs" / "mine.yaml").write_text(
+            yaml.safe_dump(dict(shipped, system=shipped["system"] + "\nMine, stricter.")), encoding="utf-8")
+        edited = cli("run", "specs/words.yaml", "--completions", "specs/replay.jsonl", "--no-progress", "--out", "run",
+                     cwd=tmp_path)
+        assert edited.returncode == 2 and "judge_rubric" in edited.stderr, edited.stderr
 
 
 def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_path):

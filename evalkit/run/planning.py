@@ -98,13 +98,26 @@ def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: 
             "fields": {k: getattr(p.spec.fields, k) for k in ("id", "problem", "answer", "tests")},
             "verifier": p.spec.verifier,
             "verifier_options": p.spec.public_options(), "think_open": p.spec.think_open,
+            # a judge's rubric of the spec's own, by its text: one edited under the same path judges otherwise
+            **({"judge_rubric": key} if (key := _rubric_key(p.spec)) else {}),
         } for p in plans},
     }
 
 
 # identity keys of a task that runs made before evalkit recorded them lack; such a run resumes as if
 # they had not changed
-_LATER_TASK_KEYS = ("fields", "verifier", "verifier_options", "think_open")
+_LATER_TASK_KEYS = ("fields", "verifier", "verifier_options", "think_open", "judge_rubric")
+
+
+def _rubric_key(spec: TaskSpec) -> str | None:
+    """The key (version and digest of its text) of the judge rubric file a spec's verifier options name, else None."""
+    judge = spec.verifier_options.get("judge")
+    rubric = judge.get("rubric") if isinstance(judge, dict) else None
+    if not isinstance(rubric, str) or not rubric:
+        return None
+    from evalkit.verifiers._judge_prompt import load_rubric
+
+    return load_rubric(rubric).key
 
 
 def check_overwritable(run_dir: RunDir) -> None:
