@@ -776,6 +776,26 @@ def test_a_specs_rubric_path_is_read_from_the_specs_folder_as_its_dataset_is(tmp
         assert edited.returncode == 2 and "judge_rubric" in edited.stderr, edited.stderr
 
 
+def test_a_specs_judge_moved_to_another_url_is_the_same_run(tmp_path):
+    # a spec's judge base_url was part of the run's identity (`--judge-base-url` is not): a judge server moved, or
+    # given a longer timeout, refused the resume
+    task, replay = _words_task(tmp_path)
+    plain = task.read_text()
+    reply = lambda b: "VERDICT: CORRECT" if b and "Evelyn" in b else "VERDICT: INCORRECT"  # noqa: E731
+    args = ["run", str(task), "--completions", str(replay), "--no-progress", "--out", str(tmp_path / "run")]
+    with ScriptedJudge(reply) as first, ScriptedJudge(reply) as moved:
+        for judge, more in ((first, ""), (moved, ", timeout_s: 90")):
+            task.write_text(plain.replace("verifier: math\n", "verifier: math+judge\nverifier_options:\n"
+                            f"  judge: {{model: {judge.model}, base_url: '{judge.url}'{more}}}\n"))
+            r = cli(*args, cwd=tmp_path)
+            assert r.returncode == 0, r.stderr
+        assert first.asked == 2 and moved.asked == 0  # the resumed run's verdicts stand
+    task.write_text(plain.replace("verifier: math\n", "verifier: math+judge\nverifier_options:\n"
+                                  "  judge: {model: another, base_url: 'http://127.0.0.1:9/v1'}\n"))
+    other = cli(*args, cwd=tmp_path)  # another judge model is another run
+    assert other.returncode == 2 and "another" in other.stderr, other.stderr
+
+
 def test_a_bad_judge_option_is_a_one_line_input_error_not_unjudged_samples(tmp_path):
     task, replay = _words_task(tmp_path)
     with ScriptedJudge(says("CORRECT")) as judge:

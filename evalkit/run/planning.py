@@ -97,7 +97,7 @@ def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: 
             # what judges a sample: another gold column or verifier makes other verdicts
             "fields": {k: getattr(p.spec.fields, k) for k in ("id", "problem", "answer", "tests")},
             "verifier": p.spec.verifier,
-            "verifier_options": p.spec.public_options(), "think_open": p.spec.think_open,
+            "verifier_options": _judged_as(p.spec.verifier_options), "think_open": p.spec.think_open,
             # a judge's rubric of the spec's own, by its text: one edited under the same path judges otherwise
             **({"judge_rubric": key} if (key := _rubric_key(p.spec)) else {}),
         } for p in plans},
@@ -107,6 +107,20 @@ def identity(plans: list[TaskPlan], model_id: str, backend: str, system_prompt: 
 # identity keys of a task that runs made before evalkit recorded them lack; such a run resumes as if
 # they had not changed
 _LATER_TASK_KEYS = ("fields", "verifier", "verifier_options", "think_open", "judge_rubric")
+
+
+# How a spec's judge is reached, not what it judges: a judge server moved to another URL (or given more time, or
+# another key) is the same judge, as `--judge-base-url` is no part of a run's identity
+_JUDGE_TRANSPORT = ("base_url", "timeout_s", "concurrency", "retries", "api_key")
+
+
+def _judged_as(options: dict[str, Any]) -> dict[str, Any]:
+    """Verifier options as a run's identity records them: no secret (without_secrets), nor how the judge is reached."""
+    options = without_secrets(options)
+    judge = options.get("judge")
+    if isinstance(judge, dict):
+        options = {**options, "judge": {k: v for k, v in judge.items() if k not in _JUDGE_TRANSPORT}}
+    return options
 
 
 def _rubric_key(spec: TaskSpec) -> str | None:
@@ -145,7 +159,7 @@ def check_identity(run_dir: RunDir, wanted: dict[str, Any]) -> None:
         old = {**old, "completions": Path(old["completions"]).name}
     if isinstance(old, dict) and isinstance(old.get("tasks"), dict):
         # runs that recorded a judge's api_key (evalkit writes none now) resume as if they had not
-        old = {**old, "tasks": {name: {**task, "verifier_options": without_secrets(task["verifier_options"])}
+        old = {**old, "tasks": {name: {**task, "verifier_options": _judged_as(task["verifier_options"])}
                                 if isinstance(task, dict) and isinstance(task.get("verifier_options"), dict) else task
                                 for name, task in old["tasks"].items()}}
         wanted = {**wanted, "tasks": {name: {k: v for k, v in task.items()
