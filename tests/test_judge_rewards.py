@@ -284,6 +284,8 @@ def test_a_judges_model_and_url_come_from_one_place(monkeypatch):
     assert where("arg-judge", None, row) == ("arg-judge", "http://env:8000/v1")  # the caller's, the env filling in
     assert where("arg-judge", "http://arg/v1", row) == ("arg-judge", "http://arg/v1")
     assert where(None, None, {}) == ("env-judge", "http://env:8000/v1")
+    # a row that names only its server (the model given with --judge when the run was made): the environment's model
+    assert where(None, None, {"judge": {"base_url": "http://row:9000/v1"}}) == ("env-judge", "http://row:9000/v1")
     assert judge_reward_options(None, None, 8, rules=row)["judge"]["rubric"] == "r.yaml"  # the row's other options
     seen = []
     monkeypatch.setattr("evalkit.rewards.verl.verdicts",

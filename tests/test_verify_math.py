@@ -184,6 +184,11 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     # a clause naming the answer to deny a value was read as stating it: "the answer is not 5, but 6" scored 5
     ("答案不是5，而是6。", "5", "wrong"), ("答案不是5，而是6。", "6", "correct"),
     ("最终答案不是5，应该是6。", "6", "correct"), ("答案：不是5，而是6", "5", "wrong"), ("答案不是5，是6。", "6", "correct"),
+    # ... and in one clause, the correction kept (the review found my first version dropping the whole clause: no
+    # answer), while a denial of no value (`不是整数`, "not a whole number") denies nothing
+    ("答案不是5而是6", "6", "correct"), ("答案不是5, 而是6", "6", "correct"), ("答案不等于5而等于6", "6", "correct"),
+    ("综上，答案不是1/2而是3/4", "3/4", "correct"), ("结果不是整数所以答案是2.5", "2.5", "correct"),
+    ("结果不等于0时答案是3", "3", "correct"), ("答案不是唯一的，是5", "5", "correct"),
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)
@@ -198,6 +203,7 @@ def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     ("The answer is $\\boxed{3 4/2}$.", "5", "wrong"),  # no proper fraction: no mixed number (read as math-verify does)
     # a Unicode minus in prose was lost: no answer, and `− 7` read 7
     ("The answer is −7.", "-7", "correct"), ("**Answer:** −1/2", "-1/2", "correct"),
+    ("The answer is 3 1/2.", "7/2", "correct"), ("答案是3 1/2。", "7/2", "correct"),  # at a sentence's end, after CJK
 ])
 def test_mixed_numbers_and_unicode_minus_signs_are_read_as_written(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)

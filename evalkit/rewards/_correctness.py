@@ -336,10 +336,13 @@ def judge_reward_options(model: str | None, base_url: str | None, concurrency: i
     given = {k: v for k, v in (("model", model), ("base_url", base_url)) if v}
     env = {k: v for k, v in (("model", os.environ.get("EVALKIT_JUDGE_MODEL")),
                              ("base_url", os.environ.get("EVALKIT_JUDGE_BASE_URL"))) if v}
-    # a judge's model and URL come from one place: the caller's (the environment filling what it leaves out), else
-    # the row's, else the environment's; a row's model with the environment's URL would ask a server for a model
-    # it may not serve
-    where = {**env, **given} if given else row if row.get("model") or row.get("base_url") else env
+    # a judge's model and URL come from the first place that names either, the caller's (then the environment, then
+    # the row filling what it leaves out), else the row's (then the environment): a row's whole pair is never split
+    # by the environment's model (a server asked for a model it may not serve)
+    named = {k: row.get(k) for k in ("model", "base_url") if row.get(k)}
+    where: dict[str, Any] = {}
+    for source in ((given, env, named) if given else (named, env)):
+        where.update({k: v for k, v in source.items() if k not in where})
     judge = {"model": None, "base_url": None, **row, **where, "concurrency": concurrency,
              "on_unparsed": "rule", "on_fault": "error", "user_cache": False, **(more or {})}
     return {**rules, "judge": judge}

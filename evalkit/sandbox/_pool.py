@@ -438,14 +438,18 @@ class _Slot:
             srv = self._servers.pop(role)
             srv.close()
 
-    def kill(self) -> None:
-        """Kill this slot's servers and their runs, from another thread: the run in flight ends at once with
-        an InfraError (its servers are replaced on the next run)."""
-        for srv in list(self._servers.values()):
-            try:
-                srv.proc.kill()
-            except OSError:
-                pass
+    def kill(self, halted: threading.Event) -> None:
+        """Kill this slot's servers and their runs, from another thread, while the slot still runs for the call
+        whose stop is `halted` (one released meanwhile may already run another caller's program: left alone). The
+        run in flight ends at once with an InfraError; its servers are replaced on the next run."""
+        with self.lock:
+            if self.halted is not halted:
+                return
+            for srv in list(self._servers.values()):
+                try:
+                    srv.proc.kill()
+                except OSError:
+                    pass
 
     # -- each style returns the per-test list, or raises InfraError
 
@@ -839,7 +843,8 @@ class Sandbox:
         finally:
             if held is not None:
                 held.discard(slot)
-            slot.halted = threading.Event()  # the next caller's run starts unstopped
+            with slot.lock:  # after a kill for this call, if one is under way; never during the next caller's run
+                slot.halted = threading.Event()  # the next caller's run starts unstopped
             self._release(slot)
 
     def run_many(self, jobs: Iterable[tuple[str, CodeTests | dict | str]], deadline: float | None = None
@@ -868,7 +873,7 @@ class Sandbox:
             # test's timeout_s, minutes for LiveCodeBench, before the caller writes what it has)
             halted.set()
             for slot in list(held):
-                slot.kill()
+                slot.kill(halted)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

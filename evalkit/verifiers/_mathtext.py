@@ -388,7 +388,7 @@ def _vulgar_fractions(text: str) -> str:
 
 
 # `3 1/2`, `-2 3/4`: a whole number, a space and a proper fraction is a mixed number (math-verify reads `3 1/2` as 2).
-_MIXED = re.compile(r"(?<![\w.,/\\{}^_])(\d+)[ \t]+(\d+)\s*/\s*(\d+)(?![\w./^_])")
+_MIXED = re.compile(r"(?<![0-9A-Za-z_.,/\\{}^])(\d+)[ \t]+(\d+)\s*/\s*(\d+)(?![\w/^_]|\.\d)")  # `3 1/2.` ends a sentence
 
 
 def _mixed_numbers(text: str, latex: bool = True) -> str:
@@ -948,7 +948,7 @@ _CJK_STATED = re.compile(r"答案|结果")
 _CJK_NOTE = re.compile(r"（[^（）]*）")
 _LIST_CLAUSE = re.compile(r"^\s*[-+]?\d[\d.,/]*\s*[。，；！？\n]?$")
 _CJK_DENIAL = re.compile(r"^\s*(?:而|但)?(?:不是|并非|不为|不等于)")
-_CJK_STATED_DENIED = re.compile(r"(?:答案|结果)\s*(?:[:：]\s*)?(?:应该|应|也|并|却)?(?:不是|并非|不为|不等于)")
+_CJK_STATED_DENIAL = re.compile(r"(?P<lead>(?:答案|结果)[^。，；！？\n]*?)(?:不是|并非|不为|不等于)\s*[-+]?\d[\d.,/]*")
 _CJK_HEDGE = re.compile(r"可能|也许|或许|吗|[？?]\s*$")
 
 
@@ -960,19 +960,18 @@ def spaced_cjk(answer: str) -> str:
     if not any(c >= "\u3000" for c in answer):
         return answer
     text = _THOUSANDS_COMMA.sub(",", answer)  # `1，000`
+    # a value the answer is said not to be (`答案不是5而是6`, "the answer is not 5 but 6") is no answer: it goes, and
+    # what corrects it is read, in this clause or the next
+    text = _CJK_STATED_DENIAL.sub(lambda m: m.group("lead") + " ", text)
     clauses = [c for c in _CLAUSE.findall(text) if c]
     numbered = [i for i, c in enumerate(clauses) if any(ch.isdigit() for ch in c)]
-    # a clause that names the answer to deny a value (`答案不是5`, "the answer is not 5") states nothing: it is left
-    # out as a denial is, and what corrects it (`而是6`) is read
-    stated = next((i for i in reversed(numbered) if _CJK_STATED.search(clauses[i])
-                   and not _CJK_STATED_DENIED.search(clauses[i])), None)
+    stated = next((i for i in reversed(numbered) if _CJK_STATED.search(clauses[i])), None)
     if stated is not None:  # clauses of a number alone after it go on its list (`答案是42，43。`)
         listed = stated + 1
         while listed < len(clauses) and _LIST_CLAUSE.match(clauses[listed]):
             listed += 1
         clauses = clauses[:stated] + [_CJK_NOTE.sub("", clauses[stated])] + clauses[stated + 1:listed]
-    clauses = [c for c in clauses if not ((_CJK_DENIAL.match(c) or _CJK_STATED_DENIED.search(c))
-                                          and any(ch.isdigit() for ch in c))]
+    clauses = [c for c in clauses if not (_CJK_DENIAL.match(c) and any(ch.isdigit() for ch in c))]
     last = next((c for c in reversed(clauses) if any(ch.isdigit() for ch in c)), "")
     if _CJK_NUMBER_WORDS.search(last) or _CJK_HEDGE.search(last):
         return answer
