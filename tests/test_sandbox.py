@@ -1020,6 +1020,35 @@ box.close()
 """
 
 
+_RELEASED_BEFORE_THE_KILL = """
+import os, signal, threading, time
+from evalkit.sandbox import Sandbox, SandboxConfig, _pool
+from evalkit.types import CodeTests
+box = Sandbox(SandboxConfig(workers=2, timeout_s=5))
+tests = CodeTests.from_any({"style": "stdio", "cases": [{"input": "", "output": "1"}] * 2})
+box.run("print(1)", tests)
+kill = _pool._Slot.kill
+def slow_kill(self, *stop):
+    time.sleep(1.0)
+    kill(self, *stop)
+_pool._Slot.kill = slow_kill
+other = {}
+def caller():  # waits for a slot, and gets the one the interrupted call's short job frees
+    time.sleep(0.3)
+    other["r"] = box.run("import time\\ntime.sleep(1.5)\\nprint(1)\\n", tests)
+b = threading.Thread(target=caller)
+b.start()
+threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    box.run_many([("import time\\ntime.sleep(0.4)\\nprint(1)\\n", tests), ("import time\\ntime.sleep(100)\\n", tests)])
+except KeyboardInterrupt:
+    pass
+b.join()
+print("other", other["r"].passed, other["r"].error)
+box.close()
+"""
+
+
 def test_an_interrupted_run_many_kills_its_own_runs_not_another_callers():
     # Ctrl-C in one caller killed every slot's runs and halted the whole sandbox: another thread's correct program
     # (a concurrent reward call) lost its run, 'the sandbox server is gone'
@@ -1030,6 +1059,10 @@ def test_an_interrupted_run_many_kills_its_own_runs_not_another_callers():
     lines = r.stdout.splitlines()
     assert lines and lines[0].startswith("interrupted after") and float(lines[0].split()[-1]) < 5, r.stdout + r.stderr
     assert "other 3 None" in lines and "after 3" in lines, r.stdout + r.stderr
+    # a slot the interrupted call released after it listed its slots, and another caller took, is left alone (the
+    # kill is slowed here to open the window, microseconds wide otherwise)
+    r = subprocess.run([sys.executable, "-c", _RELEASED_BEFORE_THE_KILL], capture_output=True, text=True, timeout=120)
+    assert "other 2 None" in r.stdout.splitlines(), r.stdout + r.stderr
 
 
 def test_a_replacement_server_with_fewer_layers_is_refused(monkeypatch):
