@@ -210,6 +210,22 @@ def test_mixed_numbers_and_unicode_minus_signs_are_read_as_written(final, gold, 
     assert v.reason == reason, v
 
 
+@pytest.mark.parametrize("final, gold, reason", [
+    # an unboxed number a word qualifies was read as the bare number, as math-verify reads it: each of these was
+    # "correct" against the bare number (the boxed and bare-LaTeX readings already refused them)
+    ("The answer is 5 and a half.", "5", "no_answer"), ("The answer is 5 thousand.", "5", "no_answer"),
+    ("The answer is 5 squared.", "5", "no_answer"), ("The answer is 7 or more.", "7", "no_answer"),
+    ("The answer is at least 7.", "7", "no_answer"), ("The answer is 3 remainder 2.", "3", "no_answer"),
+    ("**Answer:** 12 dozen", "12", "no_answer"),
+    # a noun naming what it counts, or a remark after it, is no qualifier
+    ("The answer is 12 apples.", "12", "correct"), ("The answer is 5 and it is final.", "5", "correct"),
+    ("Answer: 7 ways", "7", "correct"),
+])
+def test_an_unboxed_number_a_word_qualifies_is_not_read_as_the_bare_number(final, gold, reason):
+    v = verify_math(f"<think>hmm</think>{final}", gold)
+    assert v.reason == reason, v
+
+
 @pytest.mark.parametrize("answer, gold, correct", [
     # two boxes joined by "or" are two answers: the last one alone was scored
     ("$\\boxed{3}$ or $\\boxed{4}$", "4", False),

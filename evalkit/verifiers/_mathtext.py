@@ -1000,6 +1000,24 @@ def _last_lines(answer: str) -> list[str]:
     return [line for line in answer[-2_000:].splitlines() if line.strip()]
 
 
+# An unboxed last line that states a number with a word that changes what it is (`The answer is 5 thousand.`, `5
+# squared`, `7 or more`, `5 and a half`, `at least 7`): math-verify reads the number alone, as the boxed and bare-LaTeX
+# readings do not. Such a line is left unread (no answer), never scored as the bare number.
+_QUALIFIED = re.compile(
+    r"\banswers?\s*(?:is|are|:|=)\s*:?\s*(?P<pre>(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|up\s+to)\s+)?"
+    r"\$?[-+−]?\d[\d,]*(?:\.\d+)?\$?\s*(?P<post>(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|squared|cubed"
+    r"|remainder|or\s+(?:more|less|fewer|so)|and\s+an?\s+(?:half|third|quarter))\b)?", re.I)
+
+
+def qualified_number(answer: str) -> str | None:
+    """The word that qualifies the number an unboxed answer's last line states (`thousand`, `at least`), else None."""
+    lines = _last_lines(answer)
+    m = _QUALIFIED.search(_BOLD.sub("", lines[-1])) if lines else None
+    if m is None or _STATEMENT_DENIED.search(lines[-1], 0, m.start()):
+        return None
+    return (m.group("pre") or m.group("post") or "").strip() or None
+
+
 def bare_latex_answer(answer: str) -> str | None:
     """The LaTeX an unboxed answer's last line states outside math mode (`The answer is 2^{10}.`), else None."""
     lines = _last_lines(answer)

@@ -233,6 +233,9 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
     bare = text.bare_latex_answer(tail)
     if bare:  # `The answer is 2^{10}.`: read whole, as a box is (math-verify alone reads 2)
         return _from_boxes([bare], gold)
+    qualified = text.qualified_number(tail)
+    if qualified:  # `The answer is 5 thousand.`: math-verify alone reads 5
+        return _verdict(False, "no_answer", None, f"the stated number is qualified ({qualified!r}): not read as it", 0.0)
     return (gold, None, tail)
 
 
