@@ -189,6 +189,8 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     ("答案不是5而是6", "6", "correct"), ("答案不是5, 而是6", "6", "correct"), ("答案不等于5而等于6", "6", "correct"),
     ("综上，答案不是1/2而是3/4", "3/4", "correct"), ("结果不是整数所以答案是2.5", "2.5", "correct"),
     ("结果不等于0时答案是3", "3", "correct"), ("答案不是唯一的，是5", "5", "correct"),
+    # each value of a chain of denials goes; "if not 5 then 6" is either of two, a hedge (the third review)
+    ("答案不是5也不是6，而是7", "7", "correct"), ("答案不是5就是6", "6", "no_answer"), ("结果不是5便是6", "6", "no_answer"),
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)
@@ -220,6 +222,9 @@ def test_mixed_numbers_and_unicode_minus_signs_are_read_as_written(final, gold, 
     # a noun naming what it counts, or a remark after it, is no qualifier
     ("The answer is 12 apples.", "12", "correct"), ("The answer is 5 and it is final.", "5", "correct"),
     ("Answer: 7 ways", "7", "correct"),
+    # a comma ends the number, and a value stated after the qualifier is read (the third review)
+    ("The answer is 5, thousands of times smaller.", "5", "correct"), ("The answer is 5 squared = 25.", "25", "correct"),
+    ("The answer is at least 7, so the minimum is 7.", "7", "correct"), ("The answer is 3, remainder 2", "3", "correct"),
 ])
 def test_an_unboxed_number_a_word_qualifies_is_not_read_as_the_bare_number(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)

@@ -337,8 +337,9 @@ def judge_reward_options(model: str | None, base_url: str | None, concurrency: i
     env = {k: v for k, v in (("model", os.environ.get("EVALKIT_JUDGE_MODEL")),
                              ("base_url", os.environ.get("EVALKIT_JUDGE_BASE_URL"))) if v}
     # a judge's model and URL come from the first place that names either, the caller's (then the environment, then
-    # the row filling what it leaves out), else the row's (then the environment): a row's whole pair is never split
-    # by the environment's model (a server asked for a model it may not serve)
+    # the row filling what it leaves out), else the row's (then the environment: a row naming only its model, its
+    # server given with --judge-base-url when the run was made, is asked at the environment's URL); a row's whole
+    # pair is never split by the environment's model (a server asked for a model it may not serve)
     named = {k: row.get(k) for k in ("model", "base_url") if row.get(k)}
     where: dict[str, Any] = {}
     for source in ((given, env, named) if given else (named, env)):

@@ -948,6 +948,7 @@ _CJK_STATED = re.compile(r"答案|结果")
 _CJK_NOTE = re.compile(r"（[^（）]*）")
 _LIST_CLAUSE = re.compile(r"^\s*[-+]?\d[\d.,/]*\s*[。，；！？\n]?$")
 _CJK_DENIAL = re.compile(r"^\s*(?:而|但)?(?:不是|并非|不为|不等于)")
+_CJK_EITHER = re.compile(r"(?:不是|并非)\s*[-+]?\d[\d.,/]*\s*(?:就是|便是|就|便|即是)")
 _CJK_STATED_DENIAL = re.compile(r"(?P<lead>(?:答案|结果)[^。，；！？\n]*?)(?:不是|并非|不为|不等于)\s*[-+]?\d[\d.,/]*")
 _CJK_HEDGE = re.compile(r"可能|也许|或许|吗|[？?]\s*$")
 
@@ -962,7 +963,12 @@ def spaced_cjk(answer: str) -> str:
     text = _THOUSANDS_COMMA.sub(",", answer)  # `1，000`
     # a value the answer is said not to be (`答案不是5而是6`, "the answer is not 5 but 6") is no answer: it goes, and
     # what corrects it is read, in this clause or the next
-    text = _CJK_STATED_DENIAL.sub(lambda m: m.group("lead") + " ", text)
+    if _CJK_EITHER.search(text):  # `不是5就是6`, "if not 5 then 6": either of two, a hedge (unread: no answer)
+        return answer
+    while True:  # `答案不是5也不是6，而是7`: each denied value goes
+        text, denied = _CJK_STATED_DENIAL.subn(lambda m: m.group("lead") + " ", text, count=1)
+        if not denied:
+            break
     clauses = [c for c in _CLAUSE.findall(text) if c]
     numbered = [i for i, c in enumerate(clauses) if any(ch.isdigit() for ch in c)]
     stated = next((i for i in reversed(numbered) if _CJK_STATED.search(clauses[i])), None)
@@ -1005,8 +1011,9 @@ def _last_lines(answer: str) -> list[str]:
 # readings do not. Such a line is left unread (no answer), never scored as the bare number.
 _QUALIFIED = re.compile(
     r"\banswers?\s*(?:is|are|:|=)\s*:?\s*(?P<pre>(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|up\s+to)\s+)?"
-    r"\$?[-+−]?\d[\d,]*(?:\.\d+)?\$?\s*(?P<post>(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|squared|cubed"
-    r"|remainder|or\s+(?:more|less|fewer|so)|and\s+an?\s+(?:half|third|quarter))\b)?", re.I)
+    r"\$?[-+−]?\d(?:[\d,]*\d)?(?:\.\d+)?\$?\s*(?P<post>(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|squared"
+    r"|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)|and\s+an?\s+(?:half|third|quarter))\b)?"
+    r"(?=\s*[.!]?\s*(?:\*\*)?\s*$)", re.I)  # the line ends there: a value stated after it ("5 squared = 25") is read
 
 
 def qualified_number(answer: str) -> str | None:
