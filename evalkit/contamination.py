@@ -244,11 +244,12 @@ def benchmark_text(text: str) -> str:
     return _INSTRUCTION.sub(" ", text)
 
 
-def stock_runs(sources: Sequence[tuple[str, str, str]]) -> set[tuple[str, ...]]:
-    """The runs of STOCK_WORDS words that are stock phrasing among `sources` ((task, problem id, text) each)."""
+def stock_runs(sources: Sequence[tuple[str, str, str]],
+               split: Sequence[list[str]] | None = None) -> set[tuple[str, ...]]:
+    """The runs of STOCK_WORDS words that are stock phrasing among `sources` ((task, problem id, text) each; split:
+    their words, where the caller has them)."""
     held: dict[tuple[str, ...], set[int]] = {}
-    for i, (_, _, text) in enumerate(sources):
-        ws = words(text)
+    for i, ws in enumerate(split if split is not None else [words(text) for _, _, text in sources]):
         for j in range(len(ws) - STOCK_WORDS + 1):
             held.setdefault(tuple(ws[j:j + STOCK_WORDS]), set()).add(i)
     size: dict[str, int] = {}
@@ -285,11 +286,12 @@ def mostly_stock(marks: list[int], start: int, length: int) -> bool:
 
 def _boilerplate(sources: Sequence[tuple[str, str, str]], where: np.ndarray, n: int) -> np.ndarray:
     """Which windows (full n-word ones: a short problem matched whole is its own text) lie mostly in stock runs."""
-    runs = stock_runs(sources)
+    split = [words(text) for _, _, text in sources]
+    runs = stock_runs(sources, split)
     out = np.zeros(len(where), dtype=bool)
     if not runs:
         return out
-    marks = {i: stock_marks(words(text), runs) for i, (_, _, text) in enumerate(sources)}
+    marks = {i: stock_marks(ws, runs) for i, ws in enumerate(split)}
     for row, (source, start, length) in enumerate(where.tolist()):
         out[row] = length == n and mostly_stock(marks[source], start, length)
     return out

@@ -283,22 +283,10 @@ def _as_asked(spec: TaskSpec, config: dict[str, Any]) -> TaskSpec:
 def _unfinished(run_dir: Path) -> tuple[str, ...]:
     """A note when the run's last `evalkit run` did not finish (stopped, or killed with no end recorded): its
     problems never sampled are in no file, and a problem cut short has fewer samples than the rest."""
-    last = None
-    try:
-        lines = RunDir(run_dir).invocations_path.read_text("utf-8").splitlines()
-    except OSError:
+    end = RunDir(run_dir).last_end()
+    if end is None or end[0] == "finished":
         return ()
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "started" in record:
-            last = "running"
-        elif isinstance(record, dict) and last == "running" and ("finished" in record or "stopped" in record):
-            last = "finished" if "finished" in record else f"stopped ({record.get('why')})"
-    if last is None or last == "finished":
-        return ()
+    last = "running" if end[0] == "running" else f"stopped ({end[1]})"
     how = "was killed or is still running (no end recorded)" if last == "running" else f"was {last}"
     return (f"note: the run's last `evalkit run` {how}: its problems not sampled yet are in neither file; "
             "run that command again to finish it, then curate",)

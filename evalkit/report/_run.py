@@ -7,7 +7,6 @@ Only a malformed line in the middle of samples.jsonl is an error (it means the f
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,23 +80,8 @@ def load(run_dir: str | Path) -> RunData:
 def _stopped(run: RunDir) -> str | None:
     """Why the last `evalkit run` on the directory stopped (its invocations.jsonl's last end, a `stopped` line),
     None where it finished, has no end yet (still going, or killed) or left no readable record."""
-    last = None
-    try:
-        lines = run.invocations_path.read_text("utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:  # a line cut by a kill
-            continue
-        if isinstance(record, dict) and "started" in record:
-            last = None
-        elif isinstance(record, dict) and "stopped" in record:
-            last = str(record.get("why") or "an error")
-        elif isinstance(record, dict) and "finished" in record:
-            last = None
-    return last
+    end = run.last_end()
+    return str(end[1] or "an error") if end is not None and end[0] == "stopped" else None
 
 
 def entry_budget(entry: dict):

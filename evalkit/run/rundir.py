@@ -96,6 +96,30 @@ class RunDir:
 
     # ------------------------------------------------------------------------------ reading
 
+    def last_end(self) -> tuple[str, Any] | None:
+        """How the last `evalkit run` on the directory ended, by invocations.jsonl: ("finished", None), ("stopped",
+        its `why`: "SIGTERM", "interrupted" for Ctrl-C, or the error), ("running", None) where its start has no end (still
+        going, or killed); None where there is no readable record of one. A line a kill cut off is skipped."""
+        try:
+            lines = self.invocations_path.read_text("utf-8", errors="replace").splitlines()
+        except OSError:
+            return None
+        last: tuple[str, Any] | None = None
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            if "started" in record:
+                last = ("running", None)
+            elif last is not None and last[0] == "running" and "finished" in record:
+                last = ("finished", None)
+            elif last is not None and last[0] == "running" and "stopped" in record:
+                last = ("stopped", record.get("why"))
+        return last
+
     def samples(self) -> list[dict[str, Any]]:
         """The complete sample lines, in file order. A last line without its newline (a run killed
         mid-write, or still writing) is left out; a corrupt line elsewhere is an InputError naming
