@@ -329,8 +329,9 @@ def judge_reward_options(model: str | None, base_url: str | None, concurrency: i
     batch deadline, which the reward gives the cascade as its `batch_deadline_s`, held to a week).
 
     rules: the rule verifier's own options. A `judge` mapping among them (a task's, as `evalkit export` writes it
-    into each row) names the judge where `model` and `base_url` do not, as the environment does where neither
-    does; it cannot loosen the reward's handling of faults. more: the caller's own judge options, which can."""
+    into each row) names the judge where `model` and `base_url` name none, before the environment
+    (EVALKIT_JUDGE_MODEL, EVALKIT_JUDGE_BASE_URL); it cannot loosen the reward's handling of faults. more: the
+    caller's own judge options, which can."""
     rules = dict(rules or {})
     row = dict(rules.pop("judge", None) or {})
     given = {k: v for k, v in (("model", model), ("base_url", base_url)) if v}
