@@ -420,14 +420,19 @@ def _verifier_options(options: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--gold-lists", is_flag=True, default=False,
               help="Write every gold as a list (one answer: a list of one), as a file with several accepted answers "
                    "on some row does anyway: for files a trainer loads together (veRL's train_files).")
-def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: str, gold_lists: bool) -> None:
+@click.option("--since", default=None, help="Only problems dated on or after this day (YYYY-MM-DD), as for `run`.")
+@click.option("--until", default=None, help="Only problems dated on or before this day (YYYY-MM-DD).")
+@click.option("--release", default=None, help="The dataset release to load (e.g. LiveCodeBench's release_v5).")
+def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: str, gold_lists: bool,
+               since: str | None, until: str | None, release: str | None) -> None:
     """Write TASK (a built-in name or a YAML path) as a GRPO training set."""
     from evalkit.rewards.export import export_task
 
     from evalkit.rewards.export import trainer_notes
     from evalkit.taskspec import load_task
 
-    path = export_task(task, fmt, out, limit=limit, think_format=think_format, gold_lists=gold_lists)
+    path = export_task(task, fmt, out, limit=limit, think_format=think_format, gold_lists=gold_lists,
+                       since=since, until=until, release=release)
     click.echo(f"wrote {path} ({fmt})")
     for note in trainer_notes([load_task(task)]):
         click.echo(note, err=True)

@@ -126,3 +126,28 @@ def test_a_window_option_with_text_after_its_date_is_refused(value):
     # `2025-03-01oops` was read as 2025-03-01 from its first ten characters
     with pytest.raises(InputError, match=f"--until: expected a date such as 2025-01-31, got '{value}'"):
         make_window(None, value)
+
+
+def test_export_takes_the_same_window_and_release_as_a_run(tmp_path):
+    # a LiveCodeBench window to train on, beside the one evaluated on: export had no --since/--until/--release
+    spec = yaml.safe_load((builtin_tasks_dir() / "livecodebench.yaml").read_text())
+    spec["dataset"]["local"] = str(HUB_COPY)
+    task = tmp_path / "lcb_local.yaml"
+    task.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def export(out, *extra):
+        return subprocess.run([sys.executable, "-m", "evalkit", "export", str(task), "--format", "trl",
+                               "--out", str(tmp_path / out), *extra], capture_output=True, text=True, env=env, timeout=300)
+
+    done = export("train.jsonl", "--until", "2024-02-03", "--release", "release_v2")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(x) for x in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert [r["problem_id"] for r in rows] == ["1873_A", "2727"]
+    assert export("all.jsonl", "--release", "release_v2").returncode == 0
+    assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 3
+    bad = export("x.jsonl", "--since", "2024-03-01", "--until", "2024-01-01")
+    assert bad.returncode == 2 and bad.stderr.strip() == "evalkit: error: --since 2024-03-01 is after --until 2024-01-01"
+    empty = export("y.jsonl", "--since", "2030-01-01", "--release", "release_v1")
+    assert empty.returncode == 2 and "no problem's 'contest_date' falls on or after 2030-01-01" in empty.stderr
+    assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "y.jsonl").exists()

@@ -28,6 +28,7 @@ from evalkit.errors import InputError
 from evalkit.outputs import check_outputs, runs_around
 from evalkit.taskspec import TaskSpec, load_problems, load_task, prompt_messages
 from evalkit.types import Problem, last_user_message
+from evalkit.windows import apply_dataset_choices, make_window
 
 FORMATS = ("trl", "verl")
 
@@ -178,7 +179,8 @@ def _write(rows: list[dict[str, Any]], path: Path, parquet: bool, gz: bool = Fal
 
 
 def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None = None,
-                source: str = "auto", think_format: str | None = None, gold_lists: bool = False) -> Path:
+                source: str = "auto", think_format: str | None = None, gold_lists: bool = False,
+                since: str | None = None, until: str | None = None, release: str | None = None) -> Path:
     """Write task `task` (a built-in name or a YAML path) as a training set at `out`; returns the path.
 
     fmt: `trl` (JSON lines, or parquet for a `.parquet` path) or `verl` (parquet).
@@ -189,12 +191,14 @@ def export_task(task: str, fmt: str, out: str | os.PathLike, limit: int | None =
         started elsewhere cannot read the YAML file); None writes nothing (the rewards then assume r1).
     gold_lists: write every gold as a list (a single one as a list of one), as a file with several
         accepted answers on some row does anyway: files to be loaded together need one type of gold.
+    since, until, release: the problems dated in this window (ISO days, both ends included) of this dataset
+        release, as `evalkit run` takes them (a LiveCodeBench window to train on, beside the one to evaluate on).
     Raises InputError for bad input; the file appears whole or not at all.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InputError(f"--limit: expected a whole number of at least 1, got {limit!r}")
     out = check_out_path(fmt, out)
-    spec = load_task(task)
+    spec = apply_dataset_choices(load_task(task), make_window(since, until), release)
     check_outputs({"--out": out}, {**runs_around({"--out": out}), **{
         p: f"task {spec.name}'s {what}" for p, what in ((spec.path, "spec"), (spec.dataset.local, "dataset"))
         if p is not None}}, "export")
