@@ -191,6 +191,8 @@ def test_a_chain_of_roundings_is_one_value_not_every_number_it_passes(chain, gol
     ("结果不等于0时答案是3", "3", "correct"), ("答案不是唯一的，是5", "5", "correct"),
     # each value of a chain of denials goes; "if not 5 then 6" is either of two, a hedge (the third review)
     ("答案不是5也不是6，而是7", "7", "correct"), ("答案不是5就是6", "6", "no_answer"), ("结果不是5便是6", "6", "no_answer"),
+    # `而非` ("rather than") denies too: "the answer is 6, not 5" read 5
+    ("答案是6而非5。", "5", "wrong"), ("答案是6而非5。", "6", "correct"), ("答案为6，而非5", "6", "correct"),
 ])
 def test_an_unboxed_answer_stated_in_chinese_is_read(final, gold, reason):
     v = verify_math(f"<think>hmm</think>{final}", gold)
@@ -219,6 +221,10 @@ def test_mixed_numbers_and_unicode_minus_signs_are_read_as_written(final, gold, 
     ("The answer is 5 squared.", "5", "no_answer"), ("The answer is 7 or more.", "7", "no_answer"),
     ("The answer is at least 7.", "7", "no_answer"), ("The answer is 3 remainder 2.", "3", "no_answer"),
     ("**Answer:** 12 dozen", "12", "no_answer"),
+    # a part, a scale with the noun it counts, a stated `$5$` a word qualifies: each read as the bare 5 before
+    ("The answer is 5 tenths.", "5", "no_answer"), ("The answer is 5 thousandths.", "5", "no_answer"),
+    ("The answer is 5 million dollars.", "5", "no_answer"), ("The answer is $5$ thousand.", "5", "no_answer"),
+    ("The answer is $5$ squared.\n", "5", "no_answer"), ("The answer is $5$ ways.", "5", "correct"),
     # a noun naming what it counts, or a remark after it, is no qualifier
     ("The answer is 12 apples.", "12", "correct"), ("The answer is 5 and it is final.", "5", "correct"),
     ("Answer: 7 ways", "7", "correct"),

@@ -871,8 +871,9 @@ def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
     "final answer" is final whatever follows it)."""
     found = None
     for m in (_STATED_ANSWER if unboxed else _FINAL_STATEMENT).finditer(text, after):
-        if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()):
-            continue
+        if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()) \
+                or (unboxed and _QUALIFIER_AFTER.match(text, m.end())):
+            continue  # denied, or no box and `$5$ thousand` (qualified_number's to refuse)
         stated, end = [(m.group(1) or m.group(2)).strip()], m.end()
         relation = bool(_RELATION.search(stated[0]))
         while (more := _MORE_STATED.match(text, end)) and (relation or not _RELATION.search(more.group(1) or more.group(2))):
@@ -947,9 +948,9 @@ _CLAUSE = re.compile(r"[^。，；！？\n]*[。，；！？\n]?")
 _CJK_STATED = re.compile(r"答案|结果")
 _CJK_NOTE = re.compile(r"（[^（）]*）")
 _LIST_CLAUSE = re.compile(r"^\s*[-+]?\d[\d.,/]*\s*[。，；！？\n]?$")
-_CJK_DENIAL = re.compile(r"^\s*(?:而|但)?(?:不是|并非|不为|不等于)")
+_CJK_DENIAL = re.compile(r"^\s*(?:(?:而|但)?(?:不是|并非|不为|不等于)|而非)")
 _CJK_EITHER = re.compile(r"(?:不是|并非)\s*[-+]?\d[\d.,/]*\s*(?:就是|便是|就|便|即是)")
-_CJK_STATED_DENIAL = re.compile(r"(?P<lead>(?:答案|结果)[^。，；！？\n]*?)(?:不是|并非|不为|不等于)\s*[-+]?\d[\d.,/]*")
+_CJK_STATED_DENIAL = re.compile(r"(?P<lead>(?:答案|结果)[^。，；！？\n]*?)(?:不是|并非|不为|不等于|而非)\s*[-+]?\d[\d.,/]*")
 _CJK_HEDGE = re.compile(r"可能|也许|或许|吗|[？?]\s*$")
 
 
@@ -1009,11 +1010,17 @@ def _last_lines(answer: str) -> list[str]:
 # An unboxed last line that states a number with a word that changes what it is (`The answer is 5 thousand.`, `5
 # squared`, `7 or more`, `5 and a half`, `at least 7`): math-verify reads the number alone, as the boxed and bare-LaTeX
 # readings do not. Such a line is left unread (no answer), never scored as the bare number.
+# Words after a number that change its value: a scale or a part (`5 thousand`, `5 tenths`), with the noun it counts
+# (`5 million dollars`), or a power, a remainder, a bound.
+_QUALIFIER = (r"(?:(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|(?:tenth|hundredth|thousandth|millionth)s?)"
+              r"(?:\s+[A-Za-z]{2,})?|squared|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)"
+              r"|and\s+an?\s+(?:half|third|quarter))\b")
 _QUALIFIED = re.compile(
     r"\banswers?\s*(?:is|are|:|=)\s*:?\s*(?P<pre>(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|up\s+to)\s+)?"
-    r"\$?[-+−]?\d(?:[\d,]*\d)?(?:\.\d+)?\$?\s*(?P<post>(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|squared"
-    r"|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)|and\s+an?\s+(?:half|third|quarter))\b)?"
+    r"\$?[-+−]?\d(?:[\d,]*\d)?(?:\.\d+)?\$?\s*(?P<post>" + _QUALIFIER + ")?"
     r"(?=\s*[.!]?\s*(?:\*\*)?\s*$)", re.I)  # the line ends there: a value stated after it ("5 squared = 25") is read
+# ... after a stated `$5$` too (`The answer is $5$ thousand.`), to its line's end
+_QUALIFIER_AFTER = re.compile(r"[ \t]*(?P<q>" + _QUALIFIER + r")(?=[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$))", re.I)
 
 
 def qualified_number(answer: str) -> str | None:
