@@ -1252,3 +1252,19 @@ def test_require_box_takes_the_box_restated_in_another_spelling(box, said, gold)
 def test_require_box_with_think_fallback_takes_a_box_in_the_thinking():
     assert verify_math("<think>so \\boxed{3}</think> 3", "3", require_box=True).reason == "no_answer"
     assert verify_math("<think>so \\boxed{3}</think> 3", "3", require_box=True, think_fallback=True).correct is True
+
+
+@pytest.mark.parametrize("box, gold, correct", [
+    # a multi-part gold met by one box whose parts words or spacing join: math-verify reads numbers so joined
+    # (`1 \text{ and } 2`), but equations so joined were one part, wrong against every OlympiadBench function answer
+    ("f(x)=x+1 \\text{ and } f(x)=-1", "$f(x)=x+1$, $f(x)=-1$", True),
+    ("f(x)=x+1 \\text{ or } f(x)=-1", "$f(x)=x+1$, $f(x)=-1$", True),
+    ("f(x)=x+1 \\quad f(x)=-1", "$f(x)=x+1$, $f(x)=-1$", True),
+    ("f(x)=x+1; f(x)=-1", "$f(x)=x+1$, $f(x)=-1$", True),
+    ("f(x)=x+1 \\text{ and } f(x)=-2", "$f(x)=x+1$, $f(x)=-1$", False),  # every part must be right
+    ("f(x)=x+1", "$f(x)=x+1$, $f(x)=-1$", False),
+    ("1 \\text{ and } 2", "1", False),  # a single gold: two answers joined are not it
+])
+def test_a_box_whose_parts_words_join_meets_a_multi_part_gold(box, gold, correct):
+    v = verify_math(f"<think>hmm</think>So $\\boxed{{{box}}}$.", gold)
+    assert v.correct is correct, v

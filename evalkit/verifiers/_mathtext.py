@@ -1157,6 +1157,10 @@ def without_choice_label(part: str, gold: tuple[str, ...]) -> str:
     return rewrite(part[m.end():])
 
 
+# The parts of one box joined by words or spacing (`\text{ and }`, `\text{ or }`, `\quad`, `;`) rather than commas.
+_WORD_JOINER = re.compile(r"\s*(?:\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*(?:and|or|,)\s*\}|\\q?quad(?![A-Za-z])|;)\s*")
+
+
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
     """Pick the answer's parts from its boxes: the last box, or the last k boxes for a k-part gold.
 
@@ -1171,6 +1175,8 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
         inside = split_top_level(last)
         if len(inside) != len(gold) and len(grouped := split_parts(last)) == len(gold):
             inside = grouped  # `\boxed{1,000, 2,000}`
+        if len(inside) != len(gold) and len(joined := split_top_level(_WORD_JOINER.sub(",", last))) == len(gold):
+            inside = joined  # `\boxed{f(x)=x+1 \text{ and } f(x)=-1}`: math-verify reads numbers so joined, not equations
         if len(inside) >= len(gold) or len(boxes) < len(gold):
             return tuple(inside)
         return tuple(b.strip() for b in boxes[-len(gold):])
