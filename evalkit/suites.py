@@ -81,13 +81,15 @@ def expand_suites(names: Sequence[str], _within: tuple[str, ...] = ()) -> list[s
 
 
 def _task_key(task: str) -> str:
-    """What names one task: a spec file's resolved path, else the name."""
-    if names_a_file(task):
-        try:
-            return str(Path(task).resolve())
-        except (OSError, RuntimeError):
-            return task
-    return task
+    """What names one task: a spec file's resolved path (a built-in's name too: `aime24` and the path of its spec are
+    one task), else the name."""
+    path = Path(task) if names_a_file(task) else builtin_tasks_dir() / f"{task}.yaml"
+    if not names_a_file(task) and not path.is_file():
+        return task
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return task
 
 
 def _builtin(name: str) -> bool:

@@ -10,6 +10,7 @@ identity, so a rerun with another window or release is refused without --overwri
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -72,18 +73,24 @@ def _unequal_to_itself(value: Any) -> bool:
         return False
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMED = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d")
+
+
 def make_window(since: str | None, until: str | None) -> DateWindow | None:
     """The window the command line asks for; InputError names the option that is not a date."""
     days = {}
     for option, value in (("--since", since), ("--until", until)):
         if value is None:
             continue
-        try:
-            day = parse_day(value)
+        try:  # a day only: a time of day or an offset would be dropped without a word (windows hold whole days)
+            day = dt.date.fromisoformat(value.strip()) if _DAY.fullmatch(value.strip()) else None
         except ValueError:
             day = None
         if day is None:
-            raise InputError(f"{option}: expected a date such as 2025-01-31, got {value!r}")
+            raise InputError(f"{option}: expected a date such as 2025-01-31, got {value!r}"
+                             + (" (a day, without a time: both ends of a window are whole days)"
+                                if _TIMED.match(value.strip()) else ""))
         days[option] = day
     if not days:
         return None

@@ -151,3 +151,12 @@ def test_export_takes_the_same_window_and_release_as_a_run(tmp_path):
     empty = export("y.jsonl", "--since", "2030-01-01", "--release", "release_v1")
     assert empty.returncode == 2 and "no problem's 'contest_date' falls on or after 2030-01-01" in empty.stderr
     assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "y.jsonl").exists()
+
+
+@pytest.mark.parametrize("value", ["2025-02-01T12:00", "2025-02-28T00:00:00Z", "2025-02-01 23:59"])
+def test_a_window_option_with_a_time_of_day_is_refused_not_read_as_its_day(value):
+    # `--since 2025-02-01T12:00` kept a problem dated 2025-02-01 (midnight): the time was dropped without a word
+    with pytest.raises(InputError) as e:
+        make_window(value, None)
+    assert str(e.value) == (f"--since: expected a date such as 2025-01-31, got {value!r} (a day, without a time: "
+                            "both ends of a window are whole days)")

@@ -156,6 +156,19 @@ def test_one_spec_file_however_spelt_runs_once_and_two_specs_of_one_name_are_nam
     assert r.returncode == 2 and "two task specs are both named 't'" in r.stderr and "other.yaml" in r.stderr, r.stderr
 
 
+def test_a_builtin_task_given_by_name_and_by_its_spec_path_runs_once(tmp_path):
+    # `run aime24 tasks/aime24.yaml` said "two task specs are both named 'aime24'", naming one path twice
+    from evalkit.taskspec import builtin_tasks_dir
+
+    path = str(builtin_tasks_dir() / "aime24.yaml")
+    assert expand_suites(["aime24", path, "aime"]) == ["aime24", "aime25", "aime26"]
+    assert expand_suites([path, "aime24"]) == [path]
+    (tmp_path / "c.jsonl").write_text(json.dumps({"problem_id": "60", "sample": 0, "completion": "\\boxed{2}"}) + "\n")
+    r = cli("run", "aime24", path, "--completions", "c.jsonl", "--limit", "1", "--out", "r", "--no-progress",
+            "--no-trace", cwd=tmp_path)
+    assert r.returncode == 0 and "1 samples new" in r.stdout, r.stderr
+
+
 def test_a_users_suite_may_list_suites_but_not_itself(tmp_path):
     (tmp_path / "mine.yaml").write_text("name: mine\ntasks: [aime, math500, aime24]\n")
     assert expand_suites([str(tmp_path / "mine.yaml")]) == ["aime24", "aime25", "aime26", "math500"]
