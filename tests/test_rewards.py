@@ -811,6 +811,23 @@ def test_openrlhf_split_response_by_prompt_marker_or_separator():
     assert out["rewards"] == [1.0, 0.0] and out["extra_logs"]["unjudged"] == [0.0, 1.0]
 
 
+def test_openrlhf_without_prompts_reads_a_gpt_oss_or_plain_text_turn_not_the_prompts_markers():
+    # with no `prompts` and no known marker the whole query was the response, and a think marker in the prompt (a
+    # harmony turn's `<|end|>`, R1-Zero's instruction naming `<think> </think>`) closed thinking cut off after it:
+    # the box inside was paid
+    harmony = ("<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>What is 3+4?<|end|>"
+               "<|start|>assistant")
+    cut = "<|channel|>analysis<|message|>Thinking: maybe \\boxed{7}"
+    done = cut + "<|end|><|start|>assistant<|channel|>final<|message|>\\boxed{7}<|return|>"
+    assert openrlhf.split_response(harmony + done, None, think_format="harmony") == (done, False)
+    out = openrlhf.score_queries([harmony + cut, harmony + done], None, ["7", "7"], think_format="harmony")
+    assert out["rewards"] == [0.0, 1.0] and out["reasons"] == ["truncated", "correct"]
+    r1_zero = ("A conversation between User and Assistant. The reasoning process is enclosed within <think> </think> "
+               "tags. User: What is 3+4? Assistant: <think>")
+    out = openrlhf.score_queries([r1_zero + "\nLet me guess \\boxed{7} and", r1_zero + "so 7 </think> \\boxed{7}"],
+                                 None, ["7", "7"])
+    assert out["rewards"] == [0.0, 1.0] and out["reasons"][0] == "truncated"
+
 
 @pytest.mark.timeout(30)  # a guard, not a measure: the old cut took 51 s here, this one about 1.5 s
 def test_openrlhf_trailing_pads_are_cut_in_one_pass_over_them():

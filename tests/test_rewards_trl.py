@@ -128,3 +128,43 @@ def test_harmony_channels_and_literal_text_survive_the_second_decoding(tiny_mode
     bound = cosine_length_reward(stripped, think_ids, answer=["2"], think_open=[True], tokenizer=tok)
     assert bound == cosine_length_reward(["So 2.\n</think>\n\\boxed{2}"], think_ids, answer=["2"], think_open=[True])
     assert bound[0] > 0.5
+
+
+def test_without_the_tokenizer_a_model_writing_its_own_special_open_marker_is_warned_about(tiny_model, caplog,
+                                                                                           monkeypatch):
+    # the tiny model writes its own <think> (a special token) and TRL decodes it away: every reply read as an answer
+    # and a reply cut off mid-thought was paid for the box it mused about, without a word (QA)
+    from transformers import AutoTokenizer
+
+    import evalkit.rewards._judge as said
+
+    monkeypatch.setattr(said, "_said", set())
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    written = ["<think>so maybe \\boxed{7}", "<think>so maybe \\boxed{7}", "<think>ok</think>\\boxed{7}",
+               "<think>hmm \\boxed{7}"]
+    ids = [tok.encode(t, add_special_tokens=False) for t in written]
+    as_trl = tok.batch_decode(ids, skip_special_tokens=True)
+    assert math_reward(as_trl, completion_ids=ids, answer=["7"] * 4) == [1.0] * 4  # unreadable without the tokenizer
+    assert "no completion of a batch holds a think marker (<think> … </think>)" in caplog.text
+    assert "functools.partial(math_reward, tokenizer=tokenizer)" in caplog.text
+    assert math_reward(as_trl, completion_ids=ids, answer=["7"] * 4, tokenizer=tok) == [0.0, 0.0, 1.0, 0.0]
+    caplog.clear()
+    monkeypatch.setattr(said, "_said", set())  # a policy that says it does not think is not warned about
+    assert math_reward(as_trl, completion_ids=ids, answer=["7"] * 4, think_format="none") == [1.0] * 4
+    assert "think marker" not in caplog.text
+
+
+def test_gpt_oss_channels_trl_or_verl_decoded_away_are_read_back_under_harmony():
+    # `<|channel|>analysis<|message|>…<|end|><|start|>assistant<|channel|>final<|message|>…` reaches a reward decoded
+    # with skip_special_tokens=True as `analysis…assistantfinal…`: the analysis was read as the answer (QA)
+    from evalkit.rewards.verl import compute_score
+
+    done = "analysisMaybe \\boxed{7}? No, 3+5=8.assistantfinalThe answer is \\boxed{8}."
+    cut = "analysisWe need 3+4. maybe \\boxed{7}"
+    assert math_reward([done, cut, done, cut], answer=["7", "7", "8", "7"], think_format="harmony",
+                       completion_ids=[[1]] * 4) == [0.0, 0.0, 1.0, 0.0]
+    assert think_format_reward([done, cut], think_format="harmony") == [1.0, 0.0]
+    assert compute_score("math", cut, "7", {"think_format": "harmony"})["reason"] == "truncated"
+    assert compute_score("math", done, "8", {"think_format": "harmony"})["score"] == 1.0
+    # under r1 the same text is an answer, as any reply without markers is
+    assert math_reward([cut], answer=["7"]) == [1.0]

@@ -24,8 +24,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import (as_written, completion_text, find_column, is_array, per_row, think_formats,
-                                    think_open_rows)
+from evalkit.rewards._inputs import (as_written, completion_text, find_column, harmony_marked, is_array, per_row,
+                                    think_formats, think_open_rows)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge, say_once
 from evalkit.thinking import finish_reason_of
 from evalkit.types import Verdict, last_user_message
@@ -174,6 +174,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
     formats = think_formats(format_names, texts, think_open=columns.get("think_open"), prompts=columns.get("prompts"))
+    texts = harmony_marked(texts, formats)  # gpt-oss's channels, where the trainer decoded them away
     think_open = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats, texts)
     items: list[VerifyItem] = []
     owners: list[int] = []  # the row of each item: a row with several accepted answers has several
@@ -400,6 +401,8 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
                      "that never closes it within max_completion_length, or think markers that are special tokens, "
                      "which TRL decodes away (skip_special_tokens=True); give the reward the tokenizer, "
                      f"functools.partial({name}, tokenizer=tokenizer), to read them", logging.WARNING)
+        elif not decoded_again and columns.get("completion_ids") is not None and n >= 4:
+            _warn_unmarked(name, completions, columns)
     except Exception as e:  # noqa: BLE001 - a reward must never raise into the trainer
         if is_from_caller(e):
             raise
@@ -408,6 +411,28 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
         rewards = [None] * n
     report(name, results, log_extra, log_metric)
     return rewards
+
+
+def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any]) -> None:
+    """Say once where no completion of a TRL batch holds a marker of its (named, thinking) format: a policy that does
+    not think, or markers that are special tokens TRL decoded away from a model that writes its own open marker.
+    The thinking then reads as the answer, paid for a box it mused about (with the prompt opening it, every reply
+    reads as cut off instead, said above)."""
+    names = per_row(columns.get("think_format"), len(completions))
+    if any(v == "auto" for v in names):  # auto reads a reply without markers as one that does not think
+        return
+    texts = [completion_text(c) for c in completions]
+    formats = think_formats(names, texts)
+    if not all(f is not None and f.thinks for f in formats):
+        return
+    if any(f.open in t or f.close in t or (f.answer_open and f.answer_open in t) or t.lstrip().startswith("analysis")
+           for t, f in zip(texts, formats)):  # a marker, or gpt-oss's channels as TRL decodes them (harmony_marked)
+        return
+    fmt = formats[0]
+    say_once(f"evalkit: {name}: no completion of a batch holds a think marker ({fmt.open} … {fmt.close}): a policy that "
+             "does not think (think_format='none' says so), or think markers that are special tokens, which TRL decodes "
+             "away (skip_special_tokens=True), and the thinking is read as the answer; give the reward the tokenizer, "
+             f"functools.partial({name}, tokenizer=tokenizer), to read them", logging.WARNING)
 
 
 NO_GOLD = "no gold answer for this row"  # another reward's row in a mixed dataset (a code row to math_reward)

@@ -59,6 +59,28 @@ def as_written(completions: Any, columns: dict[str, Any], think_format: Any = No
         return completions
 
 
+def harmony_marked(texts: Sequence[str], formats: Sequence[Any]) -> list[str]:
+    """`texts`, where a row's format is harmony and its text lost the channel markers to the trainer's decoding
+    (TRL's and veRL's `skip_special_tokens=True`: gpt-oss's `<|channel|>analysis<|message|>…<|end|><|start|>assistant
+    <|channel|>final<|message|>…` reaches a reward as `analysis…assistantfinal…`), with them back: the analysis was
+    read as the answer, a reply cut off inside it paid for the box it mused about. Without `assistantfinal` the
+    analysis never ended (truncated)."""
+    from evalkit.thinking import FORMATS
+
+    harmony = FORMATS["harmony"]
+    out = []
+    for text, fmt in zip(texts, formats):
+        body = text.lstrip()
+        if fmt is None or fmt.open != harmony.open or "<|channel|>" in text or not body.startswith("analysis"):
+            out.append(text)
+            continue
+        body = body[len("analysis"):]
+        final = body.find("assistantfinal")
+        out.append(harmony.open + body if final < 0 else
+                   harmony.open + body[:final] + harmony.stop_thinking + body[final + len("assistantfinal"):])
+    return out
+
+
 def completion_text(completion: Any) -> str:
     """The text of one completion: a string, or the assistant messages' contents joined.
 
