@@ -1268,18 +1268,3 @@ def test_require_box_with_think_fallback_takes_a_box_in_the_thinking():
 def test_a_box_whose_parts_words_join_meets_a_multi_part_gold(box, gold, correct):
     v = verify_math(f"<think>hmm</think>So $\\boxed{{{box}}}$.", gold)
     assert v.correct is correct, v
-
-
-@pytest.mark.parametrize("completion, gold, correct", [
-    # "**Final Answer:** $6$" and "Final Answer: 6" after the last box state the answer, as "The final answer is $6$"
-    # does: the box before them was read instead
-    ("So \\boxed{5}. Wait, I made an error.\n\n**Final Answer:** $6$", "6", True),
-    ("So \\boxed{5}. Wait, I made an error.\n\n**Final Answer:** 6", "6", True),
-    ("So \\boxed{5}.\n\nFinal answer: −6", "-6", True),
-    ("So \\boxed{1000}.\n\n**Final Answer:** 1,000", "1000", True),  # a restatement
-    ("So \\boxed{5}.\n\nFinal Answer: 6 apples", "5", True),  # not a number alone on its line: the box stands
-    ("So \\boxed{5}. I cannot say the final answer is 6.", "5", True),  # denied
-])
-def test_a_final_answer_line_after_the_last_box_is_the_answer(completion, gold, correct):
-    v = verify_math(f"<think>hmm</think>{completion}", gold)
-    assert v.correct is correct, v

@@ -47,9 +47,7 @@ _SET_LITERAL = re.compile(r"^\s*\\?\{(.*)\\?\}\s*$", re.S)
 # "The final answer is $10,455$" after the last box: the statement is the answer.
 # `$...$` holds escaped dollars (`$\\$36$`, currency): an escape is two characters, never the closing sign.
 _MATH_SPAN = r"(?:\$((?:\\.|[^$\\]){1,200})\$|\\\((.{1,200}?)\\\))"
-# ... and so are "**Final Answer:** $X$" and a plain number alone on its line after it ("Final Answer: 6").
-_FINAL_STATEMENT = re.compile(r"final answer(?: is\s*(?::\s*)?|\s*:\s*)(?:\*\*\s*)?(?:" + _MATH_SPAN
-                              + r"|([-+−]?\d[\d,]*(?:\.\d+)?)(?=[ \t]*\.?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)))", re.I | re.S)
+_FINAL_STATEMENT = re.compile(r"final answer is\s*(?::\s*)?" + _MATH_SPAN, re.I | re.S)
 # With no box at all, "the answer is $X$" and "**Answer:** $X$" state it too, so the answer is read as a box is (a
 # false chain `$3 = 4$`, a hedge `$31 \text{ (or 30)}$`, `$x = 1 \lor x = 2$`); math-verify's own extraction read
 # them by their last side or first number.
@@ -876,7 +874,7 @@ def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
         if _STATEMENT_DENIED.search(text, max(after, m.start() - 80), m.start()) \
                 or (unboxed and _QUALIFIER_AFTER.match(text, m.end())):
             continue  # denied, or no box and `$5$ thousand` (qualified_number's to refuse)
-        stated, end = [next(g for g in m.groups() if g is not None).strip()], m.end()
+        stated, end = [(m.group(1) or m.group(2)).strip()], m.end()
         relation = bool(_RELATION.search(stated[0]))
         while (more := _MORE_STATED.match(text, end)) and (relation or not _RELATION.search(more.group(1) or more.group(2))):
             stated.append((more.group(1) or more.group(2)).strip())
