@@ -221,9 +221,10 @@ def test_mixed_numbers_and_unicode_minus_signs_are_read_as_written(final, gold, 
     ("The answer is 5 squared.", "5", "no_answer"), ("The answer is 7 or more.", "7", "no_answer"),
     ("The answer is at least 7.", "7", "no_answer"), ("The answer is 3 remainder 2.", "3", "no_answer"),
     ("**Answer:** 12 dozen", "12", "no_answer"),
-    # a part, a scale with the noun it counts, a stated `$5$` a word qualifies: each read as the bare 5 before
+    # a part or a stated `$5$` a word qualifies: each read as the bare 5 before (a scale with a noun after it may
+    # answer "how many million dollars": read)
     ("The answer is 5 tenths.", "5", "no_answer"), ("The answer is 5 thousandths.", "5", "no_answer"),
-    ("The answer is 5 million dollars.", "5", "no_answer"), ("The answer is $5$ thousand.", "5", "no_answer"),
+    ("The answer is 5 million dollars.", "5", "correct"), ("The answer is $5$ thousand.", "5", "no_answer"),
     ("The answer is $5$ squared.\n", "5", "no_answer"), ("The answer is $5$ ways.", "5", "correct"),
     # a noun naming what it counts, or a remark after it, is no qualifier
     ("The answer is 12 apples.", "12", "correct"), ("The answer is 5 and it is final.", "5", "correct"),

@@ -1010,11 +1010,10 @@ def _last_lines(answer: str) -> list[str]:
 # An unboxed last line that states a number with a word that changes what it is (`The answer is 5 thousand.`, `5
 # squared`, `7 or more`, `5 and a half`, `at least 7`): math-verify reads the number alone, as the boxed and bare-LaTeX
 # readings do not. Such a line is left unread (no answer), never scored as the bare number.
-# Words after a number that change its value: a scale or a part (`5 thousand`, `5 tenths`), with the noun it counts
-# (`5 million dollars`), or a power, a remainder, a bound.
-_QUALIFIER = (r"(?:(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|(?:tenth|hundredth|thousandth|millionth)s?)"
-              r"(?:\s+[A-Za-z]{2,})?|squared|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)"
-              r"|and\s+an?\s+(?:half|third|quarter))\b")
+# Words after a number that change its value: a scale or a part (`5 thousand`, `5 tenths`), a power, a remainder, a
+# bound. (With a noun after the scale, `5 million dollars`, the number may be the answer to "how many million".)
+_QUALIFIER = (r"(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|(?:tenth|hundredth|thousandth|millionth)s?"
+              r"|squared|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)|and\s+an?\s+(?:half|third|quarter))\b")
 _QUALIFIED = re.compile(
     r"\banswers?\s*(?:is|are|:|=)\s*:?\s*(?P<pre>(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|up\s+to)\s+)?"
     r"\$?[-+−]?\d(?:[\d,]*\d)?(?:\.\d+)?\$?\s*(?P<post>" + _QUALIFIER + ")?"
