@@ -1269,3 +1269,21 @@ def test_require_box_with_think_fallback_takes_a_box_in_the_thinking():
 def test_a_box_whose_parts_words_join_meets_a_multi_part_gold(box, gold, correct):
     v = verify_math(f"<think>hmm</think>So $\\boxed{{{box}}}$.", gold)
     assert v.correct is correct, v
+
+
+@pytest.mark.parametrize("completion, gold, correct", [
+    # a final statement restating the box was appended as another box: a set or a tuple was read twice
+    # (`\{3,5\}, \{3,5\}`), and a list stated span by span was read by its first span, beside the box (`69, 84, 69`)
+    ("So \\boxed{\\{3,5\\}}.\n\nThe final answer is $\\{3,5\\}$.", "3,5", True),
+    ("So \\boxed{(1,2)}.\n\nThe final answer is $(1,2)$.", "1, 2", True),
+    ("So \\boxed{69, 84}.\n\nThe final answer is $69$ and $84$.", "$69$,$84$", True),
+    ("So \\boxed{3, 5, 7}.\n\nThe final answer is $3$, $5$, and $7$.", "3, 5, 7", True),
+    ("The answer is $3$, $5$, and $7$.", "3, 5, 7", True),  # no box: the spans listed are the answer
+    ("The answer is $3$ and $5$.", "3", False),  # two answers are not one
+    ("The answer is $5$, and $n$ is the number of ways.", "5", True),  # a remark after it is no list
+    ("So \\boxed{3}.\n\nThe final answer is $4$.", "4", True),  # a statement that differs still replaces the box
+    ("So \\boxed{69, 84}.\n\nThe final answer is $69$.", "69", True),
+])
+def test_a_final_statement_that_restates_the_box_or_lists_spans_is_read_once(completion, gold, correct):
+    v = verify_math(f"<think>hmm</think>{completion}", gold)
+    assert v.correct is correct, v

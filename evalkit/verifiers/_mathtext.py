@@ -879,6 +879,8 @@ def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
         while (more := _MORE_STATED.match(text, end)) and (relation or not _RELATION.search(more.group(1) or more.group(2))):
             stated.append((more.group(1) or more.group(2)).strip())
             end = more.end()
+        if len(stated) == 1 and (listed := _listed_spans(text, end)):  # "$69$, $84$", "$3$, $5$, and $7$": one list
+            stated, end = stated + listed[0], listed[1]
         # "$5$ or $4$" is two answers, "$x=-2$ or $x=3$" two solutions; "$2$, or $x = 2$" one (a relation after a
         # value restates it); "$\\frac12$ or $0.5$" one value
         if len(stated) > 1 and _one_stated_value(stated):
@@ -888,6 +890,21 @@ def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
                 and not _FINAL_BEFORE.search(text, max(0, m.start() - 20), m.start()):
             found = None
     return found or None
+
+
+# ... and more joined to it by a comma or "and", the line ending after the last: a list ("$5$, and $n$ is the number of
+# ways" is a remark after one answer)
+_LISTED_STATED = re.compile(r"(?:[ \t]*,[ \t]*(?:and[ \t]+)?|[ \t]+and[ \t]+)" + _MATH_SPAN, re.I)
+_LINE_ENDS = re.compile(r"[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)")
+
+
+def _listed_spans(text: str, end: int) -> tuple[list[str], int] | None:
+    """The spans a comma or "and" lists after a stated one at `end`, and where they end, when the line ends there."""
+    spans = []
+    while more := _LISTED_STATED.match(text, end):
+        spans.append((more.group(1) or more.group(2)).strip())
+        end = more.end()
+    return (spans, end) if spans and _LINE_ENDS.match(text, end) else None
 
 
 _MATH_OR_DIGIT = re.compile(r"[$\d]|\\[(\[]")

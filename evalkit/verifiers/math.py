@@ -150,8 +150,8 @@ def _read_answer(answer: str, gold: tuple[str, ...], opts: MathOptions) -> Any:
         # the box was taken back in words ("Wait, actually it is 4"); restated ("The final answer is $3$") it stands
         return _verdict(False, "no_answer", None, "the final answer after the last \\boxed{} is not boxed (require_box)",
                         0.0)
-    if statement:
-        boxes.append(statement)
+    if statement and not (boxes and _restates(text.rewrite(statement), text.rewrite(boxes[-1]))):
+        boxes.append(statement)  # a restatement is not appended: a set or a list read twice was two answers
     if not boxes and end:  # every box ruled out ("the answer is not \\boxed{3}")
         return _verdict(False, "no_answer", None, "every \\boxed{} of the answer is ruled out by its text", 0.0)
     return _from_boxes(boxes, gold) if boxes else _NOTHING_BOXED
