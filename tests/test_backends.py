@@ -1679,3 +1679,88 @@ def test_a_redirecting_server_is_one_line_naming_where_it_points(tmp_path):
                 "redirects the request (301) to https://api.example/v1/chat/completions: give that as the URL") \
             in r.stderr, r.stderr
         assert len(seen) == (0 if models else 1)  # asked once, not tried again
+
+
+def test_deepseeks_insufficient_system_resource_is_tried_again_not_scored(tmp_path):
+    # DeepSeek's API ends a reply it cut short for want of capacity so: it was scored as the model's wrong answer
+    class Short(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            if len(type(self).seen) == 1:
+                reply = chat_reply("<think>Let me compute. 1+1 is")
+                reply["choices"][0]["finish_reason"] = "insufficient_system_resource"
+                self._send(reply)
+            else:
+                self._send(chat_reply())
+
+    with serve(Short) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False)
+    [s] = lines(run.samples_path)
+    assert len(seen) == 2 and (s["correct"], s["finish_reason"]) == (True, "stop")
+
+
+def test_a_malformed_usage_is_no_count_and_costs_no_reply(tmp_path):
+    # `completion_tokens_details: "n/a"` (a gateway's) was a traceback, exit 1, every reply received lost
+    class OddUsage(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            reply = chat_reply()
+            reply["usage"] = {"prompt_tokens": "12", "completion_tokens": 5, "completion_tokens_details": "n/a"}
+            self._send(reply)
+
+    with serve(OddUsage) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=2))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False)
+    samples = lines(run.samples_path)
+    assert len(samples) == 2 and all(s["correct"] for s in samples)
+    assert {(s.get("prompt_tokens"), s.get("completion_tokens")) for s in samples} == {(None, 5)}
+
+
+def test_an_api_key_a_server_echoes_in_its_refusal_reaches_no_file(tmp_path, monkeypatch):
+    class EchoesKey(JSONHandler):
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            key = self.headers["Authorization"].removeprefix("Bearer ")
+            self._send({"error": {"message": f"Incorrect API key provided: {key}. Also {key[:6]}****{key[-4:]}"}}, 401)
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET1234567890")
+    with serve(EchoesKey) as (url, seen):
+        r = subprocess.run([sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=1)), "--backend",
+                            "openai", "--model", "m", "--base-url", url, "--out", str(tmp_path / "run"),
+                            "--no-progress", "--no-trace"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "refused the request (401)" in r.stderr and "[api key]" in r.stderr
+    written = "".join(p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*") if p.is_file())
+    assert "SECRET" not in r.stderr + r.stdout + written and "sk-SEC" not in written
+
+
+def test_a_server_busy_on_models_at_start_is_asked_again_as_it_asks(tmp_path):
+    # a 429 with Retry-After (or a 503) on /models at start ended the run at once
+    class BusyAtStart(JSONHandler):
+        gets: list = []
+
+        def do_GET(self):  # noqa: N802
+            type(self).gets.append(time.time())
+            if len(type(self).gets) == 1:
+                data = b'{"error": {"message": "Rate limit reached"}}'
+                self.send_response(429)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            elif len(type(self).gets) == 2:
+                self._send({"error": {"message": "overloaded"}}, 503)
+            else:
+                self._send({"data": [{"id": "m"}]})
+
+        def do_POST(self):  # noqa: N802
+            self.read_body()
+            self._send(chat_reply())
+
+    with serve(BusyAtStart) as (url, seen):
+        run = evalkit.evaluate([str(two_problems(tmp_path, n=1))], backend="openai", model="m", base_url=url,
+                               limit=1, out=tmp_path / "run", progress=False, trace=False)
+    assert [s["correct"] for s in lines(run.samples_path)] == [True]
+    at = BusyAtStart.gets
+    assert len(at) == 3 and at[1] - at[0] >= 1.0

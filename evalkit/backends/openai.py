@@ -31,6 +31,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from typing import Any, Iterator, Sequence
 
 import httpx
@@ -69,9 +70,11 @@ ASKS_OUTPUT = re.compile(r"max_tokens|max_new_tokens|max_completion_tokens|in th
 # vLLM 0.32's "max_tokens=4096 cannot be greater than max_model_len=2048", whatever the prompt: it lowers a
 # max_tokens within its window itself
 OUTPUT_OVER_WINDOW = re.compile(r"cannot be greater than max_model_len", re.IGNORECASE)
-GAVE_UP = {"error", "abort"}  # the finish_reason of a reply the server gave up on (vLLM, OpenRouter)
+# the finish_reason of a reply the server gave up on (vLLM, OpenRouter; DeepSeek's API when it is short of capacity)
+GAVE_UP = {"error", "abort", "insufficient_system_resource"}
 # OpenRouter's routing shortcuts, which its /models does not list: `deepseek/deepseek-r1:nitro`
 ROUTING_VARIANTS = {"nitro", "floor", "online", "exacto"}
+MODELS_TRIES, MODELS_WAIT_MAX_S = 4, 30.0  # /models asked at start: a busy server's tries, and the longest wait
 CONNECT_TIMEOUT_S = 30.0  # a server that does not take the connection in this long counts as unreachable
 CANCEL_WAIT_S = 5.0  # how long interrupted continuations are given to cancel their requests
 
@@ -180,7 +183,9 @@ class OpenAIBackend:
         self._running: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None  # the generate to cancel
         self._lock = threading.Lock()
         self.fleet = Fleet(urls, concurrency=concurrency, max_retries=max_retries, down_timeout=down_timeout)
-        unreachable = {url: why for url in urls if (why := self._check_server(url))}
+        # one server busy at the start is asked again; in a fleet the others start, and it joins when it answers
+        tries = MODELS_TRIES if len(urls) == 1 else 1
+        unreachable = {url: why for url in urls if (why := self._check_server(url, tries))}
         if len(unreachable) == len(urls):
             raise InputError("; ".join(unreachable.values()))
         for server in self.fleet.servers:
@@ -212,22 +217,30 @@ class OpenAIBackend:
         raise InputError(f"--endpoint completions renders prompts with the model's tokenizer, and {tried} could "
                          f"not be loaded as one ({why}); name it with --tokenizer HUB_ID_OR_PATH") from None
 
-    def _check_server(self, url: str) -> str | None:
+    def _check_server(self, url: str, tries: int = 1) -> str | None:
         """None when the server at `url` serves the model; why not when it cannot be reached.
-        InputError when it answers but refuses (a wrong model or key is not worth waiting for)."""
-        try:
-            r = httpx.get(f"{url}/models", headers=self.headers, timeout=15)
-        except httpx.HTTPError as e:
-            return f"cannot reach the server at {url} ({type(e).__name__}: {e})"
+        InputError when it answers but refuses (a wrong model or key is not worth waiting for). A server busy
+        (408, 429, 5xx) is asked again, as requests are, no sooner than its Retry-After (`tries` in all)."""
+        for attempt in range(tries):
+            try:
+                r = httpx.get(f"{url}/models", headers=self.headers, timeout=15)
+            except httpx.HTTPError as e:
+                return f"cannot reach the server at {url} ({type(e).__name__}: {e})"
+            if r.status_code not in RETRY_STATUS or attempt == tries - 1:
+                break
+            wait = retry_after(r.headers)
+            time.sleep(min(MODELS_WAIT_MAX_S, wait if wait is not None else 2.0 ** attempt))
         if r.status_code == 404:
             return None  # some servers do not list models; the first request will tell
         if 300 <= r.status_code < 400:  # requests would be redirected too, and are not followed
             raise InputError(f"server at {url} redirects /models ({r.status_code}) to "
                              f"{r.headers.get('location') or 'no location'}: give the URL it redirects to")
+        if r.status_code in RETRY_STATUS:
+            return f"server at {url} answered {r.status_code} on /models" + (f" {tries} times" if tries > 1 else "")
         if r.status_code >= 500:
             return f"server at {url} answered {r.status_code} on /models"
         if r.status_code >= 400:
-            raise InputError(f"server at {url} answered {r.status_code} on /models: {r.text[:200]}")
+            raise InputError(f"server at {url} answered {r.status_code} on /models: {self._unkeyed(r.text[:200])}")
         try:
             data = r.json().get("data", [])
             served = [m["id"] for m in data]
@@ -439,7 +452,7 @@ class OpenAIBackend:
             if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]
                     and isinstance(data["choices"][0], dict)):
                 # a gateway's error object in a 200, or no JSON: worth another try, then one clear line
-                raise Busy(f"{r.status_code} without a completion: {_one_line(r.text, 200)}")
+                raise Busy(f"{r.status_code} without a completion: {self._unkeyed(_one_line(r.text, 200))}")
             return _finished(data)
         if r.status_code in TOO_LONG_STATUS and TOO_LONG.search(r.text):
             raise _refused_as_too_long(r.text, body.get("max_tokens"), self.max_model_len)
@@ -447,8 +460,19 @@ class OpenAIBackend:
             hint = ""
             if r.status_code == 404 and not url.endswith("/v1"):
                 hint = f"; OpenAI-compatible servers answer under /v1 (--base-url {url}/v1?)"
-            raise ServerError(f"server at {url} refused the request ({r.status_code}): {_one_line(r.text, 300)}{hint}")
-        raise Busy(f"{r.status_code}: {_one_line(r.text, 200)}", retry_after=retry_after(r.headers))
+            raise ServerError(f"server at {url} refused the request ({r.status_code}): "
+                              f"{self._unkeyed(_one_line(r.text, 300))}{hint}")
+        raise Busy(f"{r.status_code}: {self._unkeyed(_one_line(r.text, 200))}", retry_after=retry_after(r.headers))
+
+    def _unkeyed(self, text: str) -> str:
+        """A server's text without the API key, which some echo in their refusals ("Incorrect API key provided:
+        sk-..."): what evalkit prints and records in invocations.jsonl never holds it."""
+        key = self.headers["Authorization"].removeprefix("Bearer ")
+        if key == "EMPTY" or len(key) < 4:
+            return text
+        text = text.replace(key, "[api key]")
+        # OpenAI's refusal shows the key's ends only (sk-abc1*****wxyz): those ends go too
+        return re.sub(re.escape(key[:6]) + r"\*+" + re.escape(key[-4:]), "[api key]", text)
 
     def _timeouts(self) -> httpx.Timeout:
         """Connecting is bounded (a dead server is found quickly); the reply waits `timeout` (None: as long
@@ -468,11 +492,13 @@ class OpenAIBackend:
             msg = choice.get("message") or {}
             text = stitch_reasoning(msg.get("reasoning_content") or msg.get("reasoning"), msg.get("content"),
                                     self.think_format)
-        usage = data.get("usage") or {}
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) \
+            else {}
         return Completion(text=text, finish_reason=choice.get("finish_reason"),
-                          prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-                          reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"),
-                          model=self.model)
+                          prompt_tokens=_count(usage.get("prompt_tokens")),
+                          completion_tokens=_count(usage.get("completion_tokens")),
+                          reasoning_tokens=_count(details.get("reasoning_tokens")), model=self.model)
 
     def continue_tokens(self, prefixes):
         """Continue token prefixes (evalkit.budgets.Prefix) on the completions endpoint, whose prompt
@@ -529,7 +555,9 @@ class OpenAIBackend:
         out_ids = choice.get("token_ids")
         if out_ids is None:  # a server that does not return ids: count the text with our tokenizer
             out_ids = self.tokenizer.encode(choice.get("text") or "", add_special_tokens=False)
-        cached = ((data.get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        details = usage.get("prompt_tokens_details")
+        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
         return out_ids, choice.get("finish_reason"), choice.get("stop_reason"), cached
 
     def close(self) -> None:
@@ -670,6 +698,8 @@ def _finished(data: dict[str, Any]) -> dict[str, Any]:
     if len(choices) != 1:
         raise Busy(f"a reply of {len(choices)} choices to a request for one")
     choice = choices[0]
+    if choice.get("finish_reason") is not None and not isinstance(choice.get("finish_reason"), str):
+        raise Busy(f"a reply whose finish_reason is not text: {_one_line(json.dumps(choice['finish_reason']), 200)}")
     if choice.get("finish_reason") in GAVE_UP:
         raise Busy(f"the server gave up on the reply (finish_reason {choice['finish_reason']!r})")
     if "message" not in choice and "text" not in choice:
@@ -721,6 +751,12 @@ def _content_parts(parts: Any) -> tuple[str, str] | None:
                 return None
             text.append(part["text"])
     return "".join(text), "".join(thinking)
+
+
+def _count(value: Any) -> int | None:
+    """A token count a server reported, or None where it reported none or something that is no count (a gateway's
+    `"n/a"`): the usage is informative, and a malformed one must not cost the reply."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _one_line(text: str, limit: int) -> str:
