@@ -827,6 +827,10 @@ def test_openrlhf_without_prompts_reads_a_gpt_oss_or_plain_text_turn_not_the_pro
     out = openrlhf.score_queries([r1_zero + "\nLet me guess \\boxed{7} and", r1_zero + "so 7 </think> \\boxed{7}"],
                                  None, ["7", "7"])
     assert out["rewards"] == [0.0, 1.0] and out["reasons"][0] == "truncated"
+    # an `Assistant:` the policy imagines in its own reply never moves the cut (the review)
+    imagined = ("Question: What is 3+4?\nAnswer: <think>Let me imagine the chat.\nAssistant: maybe \\boxed{7}, "
+                "but let me check")
+    assert openrlhf.score_queries([imagined], None, ["7"])["reasons"] == ["truncated"]
 
 
 @pytest.mark.timeout(30)  # a guard, not a measure: the old cut took 51 s here, this one about 1.5 s

@@ -1283,6 +1283,11 @@ def test_a_box_whose_parts_words_join_meets_a_multi_part_gold(box, gold, correct
     ("The answer is $5$, and $n$ is the number of ways.", "5", True),  # a remark after it is no list
     ("So \\boxed{3}.\n\nThe final answer is $4$.", "4", True),  # a statement that differs still replaces the box
     ("So \\boxed{69, 84}.\n\nThe final answer is $69$.", "69", True),
+    # a relation, a percentage or a name after the first span restates it or starts a remark: no list (the review)
+    ("So \\boxed{12}.\n\nThe final answer is $12$ and $n = 12$.", "12", True),
+    ("So, the answer is $\\frac{1}{2}$, and $p = \\frac{1}{2}$.", "1/2", True),
+    ("So \\boxed{\\frac{1}{2}}.\n\nThe final answer is $\\frac12$, $50\\%$.", "1/2", True),
+    ("So \\boxed{5}.\n\nThe final answer is $5$, $n$.", "5", True),
 ])
 def test_a_final_statement_that_restates_the_box_or_lists_spans_is_read_once(completion, gold, correct):
     v = verify_math(f"<think>hmm</think>{completion}", gold)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from typing import Any, Sequence
 
 from evalkit.rewards._correctness import answer_limit, verdicts, verdicts_side_by_side
@@ -43,8 +44,9 @@ ASSISTANT_MARKERS = (
     ("mistral", "[/INST]"),
     ("harmony", "<|start|>assistant"),  # gpt-oss; its answer's own `<|start|>assistant` comes after the first
 )
-# ... and where none is found, the turn of a plain-text prompt (R1-Zero's "... User: {question} Assistant: <think>").
-PLAIN_ASSISTANT = "Assistant:"
+# ... and where none is found, the turn of a plain-text prompt that opens thinking (R1-Zero's "... User: {question}
+# Assistant: <think>"): with the open marker after it, not an `Assistant:` a policy imagines in its own reply.
+PLAIN_ASSISTANT = re.compile(r"Assistant:(?=[ \t]*\n?[ \t]*(?:<think>|<seed:think>|\[THINK\]|<\|begin_of_thought\|>))")
 # Tokens that may trail a decoded response (end of turn, end of text, padding).
 END_MARKERS = ("<|im_end|>", "<｜end▁of▁sentence｜>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>",
                "<|end|>", "</s>", "<pad>", "<|end_of_text|>")
@@ -57,8 +59,8 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
 
     The response follows `prompt` when it is given and found (anywhere, so left padding does not
     matter); else the first occurrence of `separator`; else the first assistant marker of a known
-    chat template (gpt-oss's `<|start|>assistant` too); else the first `Assistant:` (a plain-text prompt, as
-    R1-Zero's); else it is the whole query. Text the policy writes never moves the cut: a
+    chat template (gpt-oss's `<|start|>assistant` too); else the first `Assistant:` followed by a think format's
+    open marker (a plain-text prompt that opens thinking, as R1-Zero's); else it is the whole query. Text the policy writes never moves the cut: a
     separator or marker inside the response is part of it (so a multi-turn prompt, with assistant
     turns of its own, should be passed as `prompt`). Trailing end-of-turn and padding tokens are
     removed.
@@ -83,9 +85,9 @@ def _cut(query: str, prompt: str | None = None, separator: str | None = None) ->
         start = query.index(separator) + len(separator)
     else:
         found = [(at, at + len(marker)) for _, marker in ASSISTANT_MARKERS if (at := query.find(marker)) >= 0]
-        plain = query.find(PLAIN_ASSISTANT)
+        plain = PLAIN_ASSISTANT.search(query)
         # else the whole query: markers in its prompt (an instruction naming `<think> </think>`) closed the thinking
-        start = min(found)[1] if found else plain + len(PLAIN_ASSISTANT) if plain >= 0 else 0
+        start = min(found)[1] if found else plain.end() if plain else 0
     before, response = query[:start], query[start:]
     end = len(response)  # trailing markers are counted off an index: cutting the text each time took
     while True:          # quadratic time on a run of pads (OpenRLHF <= 0.6 decodes them)

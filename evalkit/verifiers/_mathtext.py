@@ -879,7 +879,7 @@ def final_statement(text: str, after: int, unboxed: bool = False) -> str | None:
         while (more := _MORE_STATED.match(text, end)) and (relation or not _RELATION.search(more.group(1) or more.group(2))):
             stated.append((more.group(1) or more.group(2)).strip())
             end = more.end()
-        if len(stated) == 1 and (listed := _listed_spans(text, end)):  # "$69$, $84$", "$3$, $5$, and $7$": one list
+        if len(stated) == 1 and (listed := _listed_spans(text, end, stated[0])):  # "$69$, $84$": one list
             stated, end = stated + listed[0], listed[1]
         # "$5$ or $4$" is two answers, "$x=-2$ or $x=3$" two solutions; "$2$, or $x = 2$" one (a relation after a
         # value restates it); "$\\frac12$ or $0.5$" one value
@@ -898,13 +898,19 @@ _LISTED_STATED = re.compile(r"(?:[ \t]*,[ \t]*(?:and[ \t]+)?|[ \t]+and[ \t]+)" +
 _LINE_ENDS = re.compile(r"[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)")
 
 
-def _listed_spans(text: str, end: int) -> tuple[list[str], int] | None:
-    """The spans a comma or "and" lists after a stated one at `end`, and where they end, when the line ends there."""
+def _listed_spans(text: str, end: int, first: str) -> tuple[list[str], int] | None:
+    """The spans a comma or "and" lists after the stated `first` at `end`, and where they end, when the line ends
+    there and every one is a number's (`$3$, $5$, and $7$`): a relation restates a value (`$12$ and $n = 12$`), a
+    percentage restates a fraction (`$\\frac12$, $50\\%$`), and a span without a digit names what a remark is about
+    (`$5$, $n$`); then None, and `first` alone is read."""
     spans = []
     while more := _LISTED_STATED.match(text, end):
         spans.append((more.group(1) or more.group(2)).strip())
         end = more.end()
-    return (spans, end) if spans and _LINE_ENDS.match(text, end) else None
+    if not spans or not _LINE_ENDS.match(text, end) \
+            or any(_RELATION.search(x) or "%" in x or not any(c.isdigit() for c in x) for x in [first, *spans]):
+        return None
+    return (spans, end) if not _one_stated_value([first, *spans]) else None
 
 
 _MATH_OR_DIGIT = re.compile(r"[$\d]|\\[(\[]")
