@@ -423,7 +423,7 @@ def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any
         return
     texts = [completion_text(c) for c in completions]
     formats = think_formats(names, texts)
-    if not all(f is not None and f.thinks for f in formats):
+    if not all(f is not None and f.thinks for f in formats) or not any(t.strip() for t in texts):
         return
     if any(f.open in t or f.close in t or (f.answer_open and f.answer_open in t) or t.lstrip().startswith("analysis")
            for t, f in zip(texts, formats)):  # a marker, or gpt-oss's channels as TRL decodes them (harmony_marked)
