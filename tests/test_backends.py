@@ -1722,9 +1722,11 @@ def test_an_api_key_a_server_echoes_in_its_refusal_reaches_no_file(tmp_path, mon
         def do_POST(self):  # noqa: N802
             self.read_body()
             key = self.headers["Authorization"].removeprefix("Bearer ")
-            self._send({"error": {"message": f"Incorrect API key provided: {key}. Also {key[:6]}****{key[-4:]}"}}, 401)
+            self._send({"error": {"message": f"Incorrect API key provided: {key[:8]}****{key[-4:]}. Your api key: "
+                                              f"****{key[-4:]}. Given: {key}"}}, 401)
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET1234567890")
+    # a long key echoed in full was cut by the message's limit first, and the part left kept (the review)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-SECRET" + "x9" * 80 + "7890")
     with serve(EchoesKey) as (url, seen):
         r = subprocess.run([sys.executable, "-m", "evalkit", "run", str(two_problems(tmp_path, n=1)), "--backend",
                             "openai", "--model", "m", "--base-url", url, "--out", str(tmp_path / "run"),

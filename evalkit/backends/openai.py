@@ -229,18 +229,22 @@ class OpenAIBackend:
             if r.status_code not in RETRY_STATUS or attempt == tries - 1:
                 break
             wait = retry_after(r.headers)
-            time.sleep(min(MODELS_WAIT_MAX_S, wait if wait is not None else 2.0 ** attempt))
+            wait = min(MODELS_WAIT_MAX_S, wait if wait is not None else 2.0 ** attempt)
+            print(f"evalkit: server at {url} answered {r.status_code} on /models "
+                  f"({_one_line(self._unkeyed(r.text), 120)}); asking again in {wait:g} s", file=sys.stderr)
+            time.sleep(wait)
         if r.status_code == 404:
             return None  # some servers do not list models; the first request will tell
         if 300 <= r.status_code < 400:  # requests would be redirected too, and are not followed
             raise InputError(f"server at {url} redirects /models ({r.status_code}) to "
                              f"{r.headers.get('location') or 'no location'}: give the URL it redirects to")
         if r.status_code in RETRY_STATUS:
-            return f"server at {url} answered {r.status_code} on /models" + (f" {tries} times" if tries > 1 else "")
+            return (f"server at {url} answered {r.status_code} on /models" + (f" {tries} times" if tries > 1 else "")
+                    + (f": {_one_line(self._unkeyed(r.text), 200)}" if r.text.strip() else ""))
         if r.status_code >= 500:
             return f"server at {url} answered {r.status_code} on /models"
         if r.status_code >= 400:
-            raise InputError(f"server at {url} answered {r.status_code} on /models: {self._unkeyed(r.text[:200])}")
+            raise InputError(f"server at {url} answered {r.status_code} on /models: {self._unkeyed(r.text)[:200]}")
         try:
             data = r.json().get("data", [])
             served = [m["id"] for m in data]
@@ -434,6 +438,8 @@ class OpenAIBackend:
                 r, streamed = await asyncio.wait_for(exchange(), self.timeout)
             else:
                 r, streamed = await exchange()
+        except Busy as e:  # a stream's error event, in the server's words: without the key
+            raise Busy(self._unkeyed(str(e)), retry_after=e.retry_after) from None
         except (httpx.ReadTimeout, asyncio.TimeoutError):  # it took the request and is working on it: slow, not down
             waited = "token" if self.stream else "reply"
             raise TimedOut(f"no {waited} within {self.timeout:g} s (--request-timeout)") from None
@@ -441,6 +447,7 @@ class OpenAIBackend:
             raise Unreachable(f"{type(e).__name__}: {e}") from None
         if streamed is not None:
             return _finished(streamed)
+        said = self._unkeyed(r.text)  # the server's own words, which some fill with the key: without it, then cut
         if 300 <= r.status_code < 400:  # a redirect (http:// for an https:// API, a moved path) is not followed
             raise ServerError(f"server at {url} redirects the request ({r.status_code}) to "
                               f"{r.headers.get('location') or 'no location'}: give that as the URL")
@@ -452,27 +459,25 @@ class OpenAIBackend:
             if not (isinstance(data, dict) and isinstance(data.get("choices"), list) and data["choices"]
                     and isinstance(data["choices"][0], dict)):
                 # a gateway's error object in a 200, or no JSON: worth another try, then one clear line
-                raise Busy(f"{r.status_code} without a completion: {self._unkeyed(_one_line(r.text, 200))}")
+                raise Busy(f"{r.status_code} without a completion: {_one_line(said, 200)}")
             return _finished(data)
-        if r.status_code in TOO_LONG_STATUS and TOO_LONG.search(r.text):
-            raise _refused_as_too_long(r.text, body.get("max_tokens"), self.max_model_len)
+        if r.status_code in TOO_LONG_STATUS and TOO_LONG.search(said):
+            raise _refused_as_too_long(said, body.get("max_tokens"), self.max_model_len)
         if r.status_code not in RETRY_STATUS:
             hint = ""
             if r.status_code == 404 and not url.endswith("/v1"):
                 hint = f"; OpenAI-compatible servers answer under /v1 (--base-url {url}/v1?)"
-            raise ServerError(f"server at {url} refused the request ({r.status_code}): "
-                              f"{self._unkeyed(_one_line(r.text, 300))}{hint}")
-        raise Busy(f"{r.status_code}: {self._unkeyed(_one_line(r.text, 200))}", retry_after=retry_after(r.headers))
+            raise ServerError(f"server at {url} refused the request ({r.status_code}): {_one_line(said, 300)}{hint}")
+        raise Busy(f"{r.status_code}: {_one_line(said, 200)}", retry_after=retry_after(r.headers))
 
     def _unkeyed(self, text: str) -> str:
         """A server's text without the API key, which some echo in their refusals ("Incorrect API key provided:
         sk-..."): what evalkit prints and records in invocations.jsonl never holds it."""
         key = self.headers["Authorization"].removeprefix("Bearer ")
-        if key == "EMPTY" or len(key) < 4:
+        if len(key) < 8:  # `EMPTY`, a local server's `none`: no secret, and a word of the text would go
             return text
-        text = text.replace(key, "[api key]")
-        # OpenAI's refusal shows the key's ends only (sk-abc1*****wxyz): those ends go too
-        return re.sub(re.escape(key[:6]) + r"\*+" + re.escape(key[-4:]), "[api key]", text)
+        # in full, or masked as OpenAI (`sk-PMafP****E873`) and DeepSeek (`****d569`) show it: its ends go too
+        return re.sub(r"\S{0,12}\*{3,}" + re.escape(key[-4:]), "[api key]", text.replace(key, "[api key]"))
 
     def _timeouts(self) -> httpx.Timeout:
         """Connecting is bounded (a dead server is found quickly); the reply waits `timeout` (None: as long
@@ -756,6 +761,8 @@ def _content_parts(parts: Any) -> tuple[str, str] | None:
 def _count(value: Any) -> int | None:
     """A token count a server reported, or None where it reported none or something that is no count (a gateway's
     `"n/a"`): the usage is informative, and a malformed one must not cost the reply."""
+    if isinstance(value, float) and value.is_integer():  # `12.0`, as some gateways write it
+        value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 

@@ -46,7 +46,7 @@ ASSISTANT_MARKERS = (
 )
 # ... and where none is found, the turn of a plain-text prompt that opens thinking (R1-Zero's "... User: {question}
 # Assistant: <think>"): with the open marker after it, not an `Assistant:` a policy imagines in its own reply.
-PLAIN_ASSISTANT = re.compile(r"Assistant:(?=[ \t]*\n?[ \t]*(?:<think>|<seed:think>|\[THINK\]|<\|begin_of_thought\|>))")
+PLAIN_ASSISTANT = re.compile(r"Assistant:(?=\s*(?:<think>|<seed:think>|\[THINK\]|<\|begin_of_thought\|>))")
 # Tokens that may trail a decoded response (end of turn, end of text, padding).
 END_MARKERS = ("<|im_end|>", "<｜end▁of▁sentence｜>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>",
                "<|end|>", "</s>", "<pad>", "<|end_of_text|>")
