@@ -166,5 +166,8 @@ def test_gpt_oss_channels_trl_or_verl_decoded_away_are_read_back_under_harmony()
     assert think_format_reward([done, cut], think_format="harmony") == [1.0, 0.0]
     assert compute_score("math", cut, "7", {"think_format": "harmony"})["reason"] == "truncated"
     assert compute_score("math", done, "8", {"think_format": "harmony"})["score"] == 1.0
+    # under auto, a batch where one reply shows the decoded channels reads each reply starting so as gpt-oss's
+    assert math_reward([done, cut, "The analysis gives \\boxed{7}"], answer=["8", "7", "7"],
+                       think_format="auto") == [1.0, 0.0, 1.0]
     # under r1 the same text is an answer, as any reply without markers is
     assert math_reward([cut], answer=["7"]) == [1.0]

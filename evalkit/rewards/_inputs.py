@@ -59,6 +59,10 @@ def as_written(completions: Any, columns: dict[str, Any], think_format: Any = No
         return completions
 
 
+def _decoded_harmony(text: str) -> bool:
+    return text.lstrip().startswith("analysis") and "assistantfinal" in text
+
+
 def harmony_marked(texts: Sequence[str], formats: Sequence[Any]) -> list[str]:
     """`texts`, where a row's format is harmony and its text lost the channel markers to the trainer's decoding
     (TRL's and veRL's `skip_special_tokens=True`: gpt-oss's `<|channel|>analysis<|message|>…<|end|><|start|>assistant
@@ -140,6 +144,14 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
             resolved[key] = known_format(name)
         out.append(resolved[key])
     unmarked = [i for i, (name, fmt) in enumerate(zip(names, out)) if name == "auto" and fmt is NONE]
+    # gpt-oss's channels a trainer decoded away (`analysis…assistantfinal…`, harmony_marked): where one reply of the
+    # batch shows them, each `auto` reply that starts so is gpt-oss's, a cut-off one too
+    if any(_decoded_harmony(completions[i]) for i in unmarked):
+        from evalkit.thinking import FORMATS
+
+        for i in [i for i in unmarked if completions[i].lstrip().startswith("analysis")]:
+            out[i] = FORMATS["harmony"]
+        unmarked = [i for i in unmarked if out[i] is NONE]
     if unmarked:
         for i, fmt in zip(unmarked, _opened_formats(unmarked, out, completions, think_open, prompts)):
             out[i] = fmt
