@@ -222,6 +222,18 @@ def test_two_callbacks_of_one_trainer_may_not_write_the_same_run_directories(tin
     assert sum(isinstance(c, EvalCallback) for c in trainer.callback_handler.callbacks) == 2 and other.trainer is trainer
 
 
+def test_a_second_callback_evaluates_the_last_step_the_first_evaluated_too(tiny_model, toy_task, tmp_path):
+    # the end's evaluation was skipped where the log history held the task's keys at the last step, however they got
+    # there: another callback's evaluation a moment before, in the same train(), counted as this one's (QA)
+    trainer = build_trainer(tiny_model, tmp_path / "out", max_steps=4)
+    first = EvalCallback(tasks=[str(toy_task)], every_steps=2, limit=1, trainer=trainer)
+    second = EvalCallback(tasks=[str(toy_task)], n=2, every_steps=3, limit=1, out_dir=str(tmp_path / "second"),
+                          trainer=trainer)
+    trainer.train()
+    assert [e.step for e in first.evaluations] == [2, 4] and [e.step for e in second.evaluations] == [3, 4]
+    assert (tmp_path / "second" / "step-4" / "results.json").is_file()
+
+
 def test_callback_decides_the_think_format_from_the_policys_template(tiny_model, toy_task, tmp_path, monkeypatch):
     # a Magistral-style template: `evalkit run` on the folder reads [THINK] from it, and so must the callback
     import types

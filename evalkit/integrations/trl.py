@@ -149,6 +149,7 @@ class EvalCallback(TrainerCallback):
         self.failures: list[tuple[int, str]] = []  # (step, error) of evaluations that failed under "warn"
         self._training = False
         self._tried_at: int | None = None  # the step of the latest evaluation during training
+        self._history_at_start = 0  # log history entries train() began with (a resumed checkpoint's)
         self._pending_logs: list[dict[str, float]] = []  # logged before train(), which replaces the state
         if trainer is not None:
             self.attach(trainer)
@@ -181,6 +182,9 @@ class EvalCallback(TrainerCallback):
             if logs not in state.log_history:
                 state.log_history.append(dict(logs))
         self._pending_logs.clear()
+        # what the checkpoint resumed from brought: another callback's logs of the same task in this train() are not
+        # this one's evaluation
+        self._history_at_start = len(state.log_history)
 
     def on_step_end(self, args, state, control, **kwargs):
         self._stepped = True
@@ -198,8 +202,10 @@ class EvalCallback(TrainerCallback):
         self._training = False
 
     def _logged_at(self, state, step: int) -> bool:
+        """Whether the log history a resumed checkpoint brought holds this step's evaluation of these tasks."""
         keys = tuple(f"eval/{name}/" for name in self._names)
-        return any(h.get("step") == step and any(str(k).startswith(keys) for k in h) for h in state.log_history)
+        return any(h.get("step") == step and any(str(k).startswith(keys) for k in h)
+                   for h in state.log_history[:self._history_at_start])
 
     def _evaluate_in_training(self) -> None:
         self._tried_at = self.trainer.state.global_step
