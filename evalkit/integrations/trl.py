@@ -15,7 +15,7 @@ trainer's own `log` (so the console, TensorBoard, W&B or any `report_to` get the
 
     eval/<task>/avg@n             mean correct share (R1's pass@1)
     eval/<task>/pass@<k>          unbiased pass@k for k = 1, 2, 4, ..., n
-    eval/<task>/truncated         share of samples cut at the token limit
+    eval/<task>/truncated         share of samples the verifier read as cut off (reason `truncated`)
     eval/<task>/completion_tokens mean completion tokens
     eval/<task>/markers_per_1k    reflection markers per 1,000 units of trace length (the trace
                                   analyzer's `markers_per_1k`; its unit is the trace's: characters
