@@ -83,14 +83,15 @@ def make_window(since: str | None, until: str | None) -> DateWindow | None:
     for option, value in (("--since", since), ("--until", until)):
         if value is None:
             continue
+        text = value.isoformat() if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else value
         try:  # a day only: a time of day or an offset would be dropped without a word (windows hold whole days)
-            day = dt.date.fromisoformat(value.strip()) if _DAY.fullmatch(value.strip()) else None
+            day = dt.date.fromisoformat(text.strip()) if isinstance(text, str) and _DAY.fullmatch(text.strip()) else None
         except ValueError:
             day = None
         if day is None:
             raise InputError(f"{option}: expected a date such as 2025-01-31, got {value!r}"
                              + (" (a day, without a time: both ends of a window are whole days)"
-                                if _TIMED.match(value.strip()) else ""))
+                                if isinstance(text, str) and _TIMED.match(text.strip()) else ""))
         days[option] = day
     if not days:
         return None

@@ -160,3 +160,7 @@ def test_a_window_option_with_a_time_of_day_is_refused_not_read_as_its_day(value
         make_window(value, None)
     assert str(e.value) == (f"--since: expected a date such as 2025-01-31, got {value!r} (a day, without a time: "
                             "both ends of a window are whole days)")
+    # the Python API's date objects are days, as before
+    import datetime as dt
+
+    assert make_window(dt.date(2025, 2, 1), " 2025-02-28 ").to_dict() == {"since": "2025-02-01", "until": "2025-02-28"}

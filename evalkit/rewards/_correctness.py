@@ -429,10 +429,10 @@ def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any
            for t, f in zip(texts, formats)):  # a marker, or gpt-oss's channels as TRL decodes them (harmony_marked)
         return
     fmt = formats[0]
-    say_once(f"evalkit: {name}: no completion of a batch holds a think marker ({fmt.open} … {fmt.close}): a policy that "
-             "does not think (think_format='none' says so), or think markers that are special tokens, which TRL decodes "
-             "away (skip_special_tokens=True), and the thinking is read as the answer; give the reward the tokenizer, "
-             f"functools.partial({name}, tokenizer=tokenizer), to read them", logging.WARNING)
+    say_once(f"evalkit: {name}: no completion of a batch holds a think marker ({fmt.open} … {fmt.close}): a policy "
+             "that does not think (think_format='none' says so), or think markers that are special tokens, which TRL "
+             "decodes away (skip_special_tokens=True), and the thinking is read as the answer; give the reward the "
+             f"tokenizer, functools.partial({name}, tokenizer=tokenizer), to read them", logging.WARNING)
 
 
 NO_GOLD = "no gold answer for this row"  # another reward's row in a mixed dataset (a code row to math_reward)

@@ -60,8 +60,9 @@ def split_response(query: str, prompt: str | None = None, separator: str | None 
     The response follows `prompt` when it is given and found (anywhere, so left padding does not
     matter); else the first occurrence of `separator`; else the first assistant marker of a known
     chat template (gpt-oss's `<|start|>assistant` too); else the first `Assistant:` followed by a think format's
-    open marker (a plain-text prompt that opens thinking, as R1-Zero's); else it is the whole query. Text the policy writes never moves the cut: a
-    separator or marker inside the response is part of it (so a multi-turn prompt, with assistant
+    open marker (a plain-text prompt that opens thinking, as R1-Zero's); else it is the whole query. Text the
+    policy writes never moves the cut: a separator or marker inside the response is part of it (so a multi-turn
+    prompt, with assistant
     turns of its own, should be passed as `prompt`). Trailing end-of-turn and padding tokens are
     removed.
     """

@@ -1035,8 +1035,9 @@ def _last_lines(answer: str) -> list[str]:
 # readings do not. Such a line is left unread (no answer), never scored as the bare number.
 # Words after a number that change its value: a scale or a part (`5 thousand`, `5 tenths`), a power, a remainder, a
 # bound. (With a noun after the scale, `5 million dollars`, the number may be the answer to "how many million".)
-_QUALIFIER = (r"(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|(?:tenth|hundredth|thousandth|millionth)s?"
-              r"|squared|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)|and\s+an?\s+(?:half|third|quarter))\b")
+_QUALIFIER = (r"(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?"
+              r"|(?:tenth|hundredth|thousandth|millionth)s?|squared|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)"
+              r"|and\s+an?\s+(?:half|third|quarter))\b")
 _QUALIFIED = re.compile(
     r"\banswers?\s*(?:is|are|:|=)\s*:?\s*(?P<pre>(?:at\s+(?:least|most)|more\s+than|less\s+than|fewer\s+than|up\s+to)\s+)?"
     r"\$?[-+−]?\d(?:[\d,]*\d)?(?:\.\d+)?\$?\s*(?P<post>" + _QUALIFIER + ")?"
@@ -1180,7 +1181,8 @@ def without_choice_label(part: str, gold: tuple[str, ...]) -> str:
 
 
 # The parts of one box joined by words or spacing (`\text{ and }`, `\text{ or }`, `\quad`, `;`) rather than commas.
-_WORD_JOINER = re.compile(r"\s*(?:\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*(?:and|or|,)\s*\}|\\q?quad(?![A-Za-z])|;)\s*")
+_WORD_JOINER = re.compile(r"\s*(?:\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*(?:and|or|,)\s*\}"
+                          r"|\\q?quad(?![A-Za-z])|;)\s*")
 
 
 def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
@@ -1198,7 +1200,7 @@ def candidate_parts(boxes: list[str], gold: tuple[str, ...]) -> tuple[str, ...]:
         if len(inside) != len(gold) and len(grouped := split_parts(last)) == len(gold):
             inside = grouped  # `\boxed{1,000, 2,000}`
         if len(inside) != len(gold) and len(joined := split_top_level(_WORD_JOINER.sub(",", last))) == len(gold):
-            inside = joined  # `\boxed{f(x)=x+1 \text{ and } f(x)=-1}`: math-verify reads numbers so joined, not equations
+            inside = joined  # `f(x)=x+1 \text{ and } f(x)=-1`: math-verify reads numbers so joined, not equations
         if len(inside) >= len(gold) or len(boxes) < len(gold):
             return tuple(inside)
         return tuple(b.strip() for b in boxes[-len(gold):])
