@@ -69,6 +69,13 @@ class ThinkFormat:
     def thinks(self) -> bool:
         return bool(self.open or self.close)
 
+    def decoded_markers(self) -> tuple[str, str] | None:
+        """(open, stop_thinking) as a trainer's decoding leaves them where their special tokens (`<|…|>`) are skipped
+        (`skip_special_tokens=True`): harmony's `analysis` and `assistantfinal`; None where nothing is left to read
+        (sky's markers vanish whole) or nothing was a special token (r1's `<think>` text)."""
+        opened, ended = SPECIAL_TOKEN.sub("", self.open), SPECIAL_TOKEN.sub("", self.stop_thinking)
+        return (opened, ended) if opened and ended and opened != self.open else None
+
     def markers(self) -> tuple[str, ...]:
         """The marker texts that betray the format in completions: its own, not a close that other models
         also end their turns with (harmony's `<|end|>` ends Phi's replies, whatever they think in)."""
@@ -122,6 +129,8 @@ class ThinkFormat:
         return cls(**row)
 
 
+# A special token as chat templates spell them (`<|channel|>`, `<|end|>`), which a decoding that skips them drops.
+SPECIAL_TOKEN = re.compile(r"<\|[^|<>\s]*\|>")
 # End-of-turn tokens that several model families write (Phi-3/4 end every reply with `<|end|>`): no
 # evidence of a think format on their own.
 TURN_ENDS = frozenset({"<|end|>"})

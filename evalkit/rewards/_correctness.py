@@ -24,8 +24,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import (as_written, completion_text, find_column, harmony_marked, is_array, per_row,
-                                    think_formats, think_open_rows)
+from evalkit.rewards._inputs import (as_written, completion_text, decoded_format, find_column, is_array, per_row,
+                                    think_formats, think_open_rows, with_markers)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge, say_once
 from evalkit.thinking import finish_reason_of
 from evalkit.types import Verdict, last_user_message
@@ -174,7 +174,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     texts = [completion_text(c) for c in completions]
     format_names = per_row(columns.get("think_format"), n)
     formats = think_formats(format_names, texts, think_open=columns.get("think_open"), prompts=columns.get("prompts"))
-    texts = harmony_marked(texts, formats)  # gpt-oss's channels, where the trainer decoded them away
+    texts = with_markers(texts, formats)  # markers the trainer decoded away (gpt-oss's channels)
     think_open = think_open_rows(columns.get("think_open"), columns.get("prompts"), formats, texts)
     items: list[VerifyItem] = []
     owners: list[int] = []  # the row of each item: a row with several accepted answers has several
@@ -425,8 +425,8 @@ def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any
     formats = think_formats(names, texts)
     if not all(f is not None and f.thinks for f in formats) or not any(t.strip() for t in texts):
         return
-    if any(f.open in t or f.close in t or (f.answer_open and f.answer_open in t) or t.lstrip().startswith("analysis")
-           for t, f in zip(texts, formats)):  # a marker, or gpt-oss's channels as TRL decodes them (harmony_marked)
+    if any(f.open in t or f.close in t or (f.answer_open and f.answer_open in t) or decoded_format(t)
+           for t, f in zip(texts, formats)):  # a marker, or markers as TRL decodes them (with_markers)
         return
     fmt = formats[0]
     say_once(f"evalkit: {name}: no completion of a batch holds a think marker ({fmt.open} … {fmt.close}): a policy "

@@ -59,29 +59,39 @@ def as_written(completions: Any, columns: dict[str, Any], think_format: Any = No
         return completions
 
 
-def _decoded_harmony(text: str) -> bool:
-    return text.lstrip().startswith("analysis") and "assistantfinal" in text
+def decoded_format(text: str) -> Any:
+    """The built-in format whose markers a trainer's decoding left `text` with, or None: a reply that starts with a
+    format's decoded open marker and holds its decoded close (ThinkFormat.decoded_markers: gpt-oss's
+    `analysis…assistantfinal…`), and no special token."""
+    from evalkit.thinking import FORMATS, SPECIAL_TOKEN
+
+    body = text.lstrip()
+    for fmt in FORMATS.values():
+        decoded = fmt.decoded_markers()
+        if decoded and body.startswith(decoded[0]) and decoded[1] in body and not SPECIAL_TOKEN.search(text):
+            return fmt
+    return None
 
 
-def harmony_marked(texts: Sequence[str], formats: Sequence[Any]) -> list[str]:
-    """`texts`, where a row's format is harmony and its text lost the channel markers to the trainer's decoding
-    (TRL's and veRL's `skip_special_tokens=True`: gpt-oss's `<|channel|>analysis<|message|>…<|end|><|start|>assistant
-    <|channel|>final<|message|>…` reaches a reward as `analysis…assistantfinal…`), with them back: the analysis was
-    read as the answer, a reply cut off inside it paid for the box it mused about. Without `assistantfinal` the
-    analysis never ended (truncated)."""
-    from evalkit.thinking import FORMATS
+def with_markers(texts: Sequence[str], formats: Sequence[Any]) -> list[str]:
+    """`texts` with the think markers the trainer's decoding took away (TRL's and veRL's `skip_special_tokens=True`),
+    where a row's format leaves them readable (ThinkFormat.decoded_markers): gpt-oss's `<|channel|>analysis
+    <|message|>…<|end|><|start|>assistant<|channel|>final<|message|>…` reaches a reward as `analysis…assistantfinal…`,
+    its analysis read as the answer, a reply cut off inside it paid for the box it mused about. Without the decoded
+    close the thinking never ended (truncated). A text that holds a special token was not decoded so: as it is."""
+    from evalkit.thinking import SPECIAL_TOKEN
 
-    harmony = FORMATS["harmony"]
     out = []
     for text, fmt in zip(texts, formats):
+        decoded = fmt.decoded_markers() if fmt is not None else None
         body = text.lstrip()
-        if fmt is None or fmt.open != harmony.open or "<|channel|>" in text or not body.startswith("analysis"):
+        if decoded is None or not body.startswith(decoded[0]) or SPECIAL_TOKEN.search(text):
             out.append(text)
             continue
-        body = body[len("analysis"):]
-        final = body.find("assistantfinal")
-        out.append(harmony.open + body if final < 0 else
-                   harmony.open + body[:final] + harmony.stop_thinking + body[final + len("assistantfinal"):])
+        body = body[len(decoded[0]):]
+        end = body.find(decoded[1])
+        out.append(fmt.open + body if end < 0 else
+                   fmt.open + body[:end] + fmt.stop_thinking + body[end + len(decoded[1]):])
     return out
 
 
@@ -144,13 +154,12 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
             resolved[key] = known_format(name)
         out.append(resolved[key])
     unmarked = [i for i, (name, fmt) in enumerate(zip(names, out)) if name == "auto" and fmt is NONE]
-    # gpt-oss's channels a trainer decoded away (`analysis…assistantfinal…`, harmony_marked): where one reply of the
-    # batch shows them, each `auto` reply that starts so is gpt-oss's, a cut-off one too
-    if any(_decoded_harmony(completions[i]) for i in unmarked):
-        from evalkit.thinking import FORMATS
-
-        for i in [i for i in unmarked if completions[i].lstrip().startswith("analysis")]:
-            out[i] = FORMATS["harmony"]
+    # markers a trainer decoded away (`analysis…assistantfinal…`, with_markers): where one reply of the batch shows a
+    # format's, each `auto` reply that starts as that format's does is that format's, a cut-off one too
+    for fmt in {id(f): f for i in unmarked if (f := decoded_format(completions[i]))}.values():
+        opened = fmt.decoded_markers()[0]
+        for i in [i for i in unmarked if completions[i].lstrip().startswith(opened)]:
+            out[i] = fmt
         unmarked = [i for i in unmarked if out[i] is NONE]
     if unmarked:
         for i, fmt in zip(unmarked, _opened_formats(unmarked, out, completions, think_open, prompts)):

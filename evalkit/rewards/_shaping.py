@@ -14,8 +14,8 @@ import re
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, own_rows, report, verdicts
-from evalkit.rewards._inputs import (as_written, completion_text, find_column, harmony_marked, per_row, think_formats,
-                                    think_open_rows, token_length)
+from evalkit.rewards._inputs import (as_written, completion_text, find_column, per_row, think_formats, think_open_rows,
+                                    token_length, with_markers)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import NONE, R1, well_formed
 from evalkit.verifiers.base import is_from_caller
@@ -48,7 +48,7 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     formats = [R1 if a and f is NONE else f
                for a, f in zip(auto, think_formats(think_format, texts, think_open=think_open,
                                                    prompts=columns.get("prompts")))]
-    texts = harmony_marked(texts, formats)  # gpt-oss's channels, where the trainer decoded them away
+    texts = with_markers(texts, formats)  # markers the trainer decoded away (gpt-oss's channels)
     flags = think_open_rows(think_open, columns.get("prompts"), formats, texts)
     return [None if fmt is None else 1.0 if well_formed(t, fmt, bool(f)) else 0.0
             for t, f, fmt in zip(texts, flags, formats)]
