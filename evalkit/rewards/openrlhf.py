@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from evalkit.rewards._correctness import answer_limit, verdicts, verdicts_side_by_side
 from evalkit.rewards._inputs import format_opened_by, is_code_tests, known_format
 from evalkit.rewards._judge import Limits
-from evalkit.thinking import get_format
+from evalkit.thinking import FORMATS, get_format
 from evalkit.verifiers.base import is_from_caller
 
 # Text that opens the assistant's turn, per chat-template family; the last one in a query wins.
@@ -46,7 +46,8 @@ ASSISTANT_MARKERS = (
 )
 # ... and where none is found, the turn of a plain-text prompt that opens thinking (R1-Zero's "... User: {question}
 # Assistant: <think>"): with the open marker after it, not an `Assistant:` a policy imagines in its own reply.
-PLAIN_ASSISTANT = re.compile(r"Assistant:(?=\s*(?:<think>|<seed:think>|\[THINK\]|<\|begin_of_thought\|>))")
+PLAIN_ASSISTANT = re.compile(r"Assistant:(?=\s*(?:" + "|".join(re.escape(f.open) for f in FORMATS.values() if f.open)
+                             + "))")
 # Tokens that may trail a decoded response (end of turn, end of text, padding).
 END_MARKERS = ("<|im_end|>", "<｜end▁of▁sentence｜>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>",
                "<|end|>", "</s>", "<pad>", "<|end_of_text|>")
