@@ -180,12 +180,43 @@ class CodeTests:
             raise ValueError(f"code tests: call tests need an 'entry_point' (the function to call), got {entry!r}")
         return cls(
             style=style,
-            entry_point=value.get("entry_point"),
+            entry_point=entry,
             setup=value.get("setup"),
             code=value.get("code"),
             cases=None if cases is None else tuple(TestCase(c["input"], c["output"]) for c in cases),
             prelude=value.get("prelude"),
         )
+
+    def __post_init__(self) -> None:
+        """ValueError for tests no program could pass, however built (from_any, or a task's filter): an entry point
+        that names no function, source that is not text; a stdio case's expected output made text (_stdout_text)."""
+        if self.entry_point is not None and not _dotted_name(self.entry_point):
+            raise ValueError(f"code tests: 'entry_point' must name a function (`add`, `Solution.twoSum`), "
+                             f"got {self.entry_point!r}")
+        for key, source in (("setup", self.setup), ("code", self.code), ("prelude", self.prelude)):
+            if source is not None and not isinstance(source, str):
+                raise ValueError(f"code tests: {key!r} must be Python source text, got {type(source).__name__}")
+        if self.style == "stdio" and self.cases is not None:
+            object.__setattr__(self, "cases", tuple(TestCase(c.input, _stdout_text(c.output, i))
+                                                    for i, c in enumerate(self.cases)))
+
+
+def _dotted_name(value: Any) -> bool:
+    """Whether `value` is a Python name, or names joined by dots (a method: `Solution.twoSum`)."""
+    return isinstance(value, str) and all(part.isidentifier() for part in value.strip().split("."))
+
+
+def _stdout_text(output: Any, i: int) -> str:
+    """A stdio case's expected output as text: text as it is, a list of lines joined (APPS', TACO's and DeepCoder's
+    rows list them), a number as it prints. Anything else is no output a program could print: ValueError."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, (list, tuple)) and all(isinstance(line, str) for line in output):
+        return "\n".join(output)
+    if isinstance(output, (int, float)) and not isinstance(output, bool) and abs(output) < float("inf"):
+        return str(output)  # NaN and the infinities are no printed number
+    raise ValueError(f"code tests: stdio case {i + 1}'s 'output' must be the text the program prints (or a list of its "
+                     f"lines), got {type(output).__name__} {json.dumps(output, default=repr)[:60]}")
 
 
 @dataclass(frozen=True)

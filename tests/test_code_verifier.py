@@ -355,3 +355,117 @@ def test_unittest_and_doctest_runs_that_report_failures_without_raising_fail_the
     assert [v.correct for v in verdicts] == [True, False] * len(codes), verdicts
     assert "unittest reported 1 failing test(s)" in verdicts[1].detail
     assert "doctest reported 1 failing example(s)" in verdicts[3].detail
+
+
+ADD = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.mark.parametrize("tests, said", [
+    ({"style": "assert", "entry_point": 5, "code": "assert add(1, 2) == 3"}, "'entry_point' must name a function"),
+    ({"style": "assert", "entry_point": ["add"], "code": "assert add(1, 2) == 3"}, "'entry_point' must name a function"),
+    ({"style": "call", "entry_point": "add x", "cases": [{"input": [1, 2], "output": 3}]},
+     "'entry_point' must name a function"),
+    ({"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3\nassert (((("},
+     "the 'code' source does not compile: line 2"),
+    ({"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3", "prelude": "import ((("},
+     "the 'prelude' source does not compile: line 1"),
+    ({"style": "assert", "entry_point": "add", "code": "assert add(1, 2) == 3", "setup": 7},
+     "'setup' must be Python source text, got int"),
+    ({"style": "stdio", "cases": [{"input": "", "output": None}]}, "stdio case 1's 'output' must be the text"),
+    ({"style": "stdio", "cases": [{"input": "", "output": "3"}, {"input": "", "output": {"a": 1}}]},
+     "stdio case 2's 'output' must be the text"),
+    ({"style": "stdio", "cases": [{"input": "", "output": float("nan")}]}, "stdio case 1's 'output' must be the text"),
+])
+def test_tests_no_program_could_pass_are_refused_and_leave_the_rest_of_the_batch_judged(verifier, tests, said):
+    # an entry point that is no name crashed the batch (every answer beside it unjudged, `verify_code` raised
+    # TypeError); test code that does not compile, or a stdio output that is no text (compared with its JSON),
+    # scored every program `error` or `wrong` only after a run had made them all
+    from evalkit.rewards import code_reward
+
+    with pytest.raises(ValueError, match=said):
+        get_verifier("code").check_gold(tests)
+    good = {"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]}
+    program = fenced(ADD if "add" in json.dumps(tests) else "print(3)\n")
+    first, bad = verifier.verify_many([VerifyItem(fenced(ADD), good), VerifyItem(program, tests)])
+    assert first.correct is True
+    assert (bad.correct, bad.reason) == (None, "error"), bad  # compile errors are the sandbox's to find here
+    assert bad.detail.startswith("bad code tests: ") and "code tests: code tests" not in bad.detail, bad
+    assert code_reward([fenced(ADD)] * 3 + [program], tests=[good] * 3 + [tests]) == [1.0, 1.0, 1.0, None]
+
+
+def test_a_stdio_output_listed_by_lines_is_those_lines_and_a_number_is_as_it_prints(verifier):
+    # APPS, TACO and DeepCoder rows list a stdio case's lines: compared with their JSON, only a program printing
+    # `["3", "4"]` passed
+    lines = {"style": "stdio", "cases": [{"input": "", "output": ["3", "4"]}]}
+    number = {"style": "stdio", "cases": [{"input": "", "output": 7}]}
+    both, as_json, seven = verifier.verify_many([VerifyItem(fenced("print(3)\nprint(4)\n"), lines),
+                                                 VerifyItem(fenced("print('[\"3\", \"4\"]')\n"), lines),
+                                                 VerifyItem(fenced("print(7)\n"), number)])
+    assert (both.correct, as_json.correct, seven.correct) == (True, False, True), (both, as_json, seven)
+
+
+def test_a_rows_timeout_s_is_read_as_a_number_from_numpy_and_refused_as_text():
+    # a parquet row's np.int64(6) and a text "6" were both dropped for the rewards' 1 s: a correct program that
+    # takes 2 s scored 0 (timeout) without a word; `timeout_s: 0` was reported as the per_answer_s it became
+    import numpy as np
+
+    from evalkit.rewards import code_reward
+    from evalkit.rewards.verl import compute_score
+
+    tests = {"style": "call", "entry_point": "add", "cases": [{"input": [1, 2], "output": 3}]}
+    slow = fenced("import time\n\ndef add(a, b):\n    time.sleep(1.5)\n    return a + b\n")
+    scored = compute_score("code", slow, json.dumps(tests), {"verifier_options": {"timeout_s": np.int64(6)}})
+    assert (scored["score"], scored["reason"]) == (1.0, "correct"), scored
+    assert code_reward([slow], tests=[tests], verifier_options={"timeout_s": "6"}) == [None]
+    with pytest.raises(OptionError, match=r"^timeout_s: expected a number above 0, got 0$"):
+        get_verifier("code", timeout_s=0, per_answer_s=1)
+    assert get_verifier("code", timeout_s=np.int64(4)).config.timeout_s == 4
+
+
+def test_a_task_whose_test_code_does_not_compile_is_said_before_the_run(tmp_path):
+    # found only as each sample's `error` once the run had made them all; now the load's warning of problems with
+    # no gold the verifier can read (as a math gold that is no answer) names it, and the line, before generating
+    import yaml
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    data = tmp_path / "add.jsonl"
+    rows = [{"id": "ok", "q": "Write add.", "tests": {"style": "assert", "entry_point": "add",
+                                                     "code": "assert add(1, 2) == 3"}},
+            {"id": "broken", "q": "Write add.", "tests": {"style": "assert", "entry_point": "add",
+                                                         "code": "assert add(1, 2) == 3\nassert (((("}}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = tmp_path / "add.yaml"
+    spec.write_text(yaml.safe_dump({"name": "add", "dataset": {"local": str(data)}, "verifier": "code",
+                                    "fields": {"id": "id", "problem": "q", "tests": "tests"}}))
+    done = tmp_path / "done.jsonl"
+    done.write_text("".join(json.dumps({"problem_id": pid, "sample": 0, "completion": fenced(ADD),
+                                        "finish_reason": "stop"}) + "\n" for pid in ("ok", "broken")))
+    r = CliRunner().invoke(main, ["run", str(spec), "--completions", str(done), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    warning = next(line for line in r.output.splitlines() if "no gold answer the verifier can read" in line)
+    assert "problem broken: code tests: the 'code' source does not compile: line 2" in warning, warning
+    assert r.output.index(warning) < r.output.index("samples new")
+    verdicts = {json.loads(line)["problem_id"]: json.loads(line)["reason"]
+                for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()}
+    assert verdicts == {"ok": "correct", "broken": "error"}, verdicts
+
+
+def test_a_filter_reading_a_column_the_row_lacks_names_the_column(tmp_path):
+    # `{{ row | mbpp_tests }}` on a row without test_list said only "on row 0: 'test_list'"
+    import yaml
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    data = tmp_path / "mbpp.jsonl"
+    data.write_text(json.dumps({"task_id": 1, "text": "Write add.", "code": ADD}) + "\n")
+    spec = tmp_path / "mbpp_mine.yaml"
+    spec.write_text(yaml.safe_dump({"name": "mbpp_mine", "dataset": {"local": str(data)}, "verifier": "code",
+                                    "fields": {"id": "task_id", "problem": "text", "tests": "{{ row | mbpp_tests }}"}}))
+    done = tmp_path / "done.jsonl"
+    done.write_text(json.dumps({"problem_id": "1", "sample": 0, "completion": fenced(ADD)}) + "\n")
+    r = CliRunner().invoke(main, ["run", str(spec), "--completions", str(done), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2, r.output
+    assert "on row 0: the row has no column 'test_list' (available columns: task_id, text, code)" in r.output, r.output

@@ -108,8 +108,13 @@ def answer_limit(per_answer_s: float | None, verifier_options: Any) -> float:
     Never a silent 1 s over a task whose options say 6 s, as `evalkit export` writes them."""
     if per_answer_s is not None:
         return per_answer_s
+    from evalkit.sandbox._pool import OptionError, check_number
+
     given = verifier_options.get("timeout_s") if isinstance(verifier_options, dict) else None
-    return given if isinstance(given, (int, float)) and not isinstance(given, bool) else PER_ANSWER_S
+    try:  # numpy's numbers too (a parquet row's); one that is no limit leaves the verifier to say why (its own check)
+        return float(check_number("timeout_s", given))
+    except OptionError:
+        return PER_ANSWER_S
 
 
 def verdicts_side_by_side(groups: Sequence[Callable[[], list[Verdict]]]) -> list[list[Verdict]]:

@@ -59,16 +59,18 @@ class OptionError(InputError, ValueError):
 
 
 def check_number(name: str, value: Any, minimum: float = 0.0, strict: bool = True, whole: bool = False) -> Any:
-    """`value` when it is a finite number above `minimum` (or at it, unless strict), else OptionError."""
+    """`value` when it is a finite number above `minimum` (or at it, unless strict), else OptionError. A number of
+    numpy's (a parquet column's `np.int64(6)`) is one, returned as Python's int or float."""
     import math
+    import numbers
 
-    kinds = (int,) if whole else (int, float)
+    kinds = numbers.Integral if whole else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
             or value < minimum or (strict and value == minimum):
         what = "a whole number" if whole else "a number"
         bound = f"above {minimum:g}" if strict else f"at least {minimum:g}"
         raise OptionError(f"{name}: expected {what} {bound}, got {value!r}")
-    return value
+    return value if type(value) in (int, float) else int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def layer_names(name: str, value: Any) -> tuple[str, ...]:

@@ -123,6 +123,7 @@ class CodeVerifier:
                  layers: Sequence[str] | None = None, require_layers: Sequence[str] | str = (),
                  deadline_s: float | None = None, per_answer_s: float | None = None,
                  batch_deadline_s: float | None = None):
+        check_number("timeout_s", timeout_s)  # checked though per_answer_s replaces it: a bad option is said
         if per_answer_s is not None:
             timeout_s = check_number("per_answer_s", per_answer_s)
         deadline_s = batch_deadline_s if batch_deadline_s is not None else deadline_s
@@ -172,6 +173,25 @@ class CodeVerifier:
             raise ValueError(f"code tests: the {tests.style} tests hold no cases")
         if tests.style == "assert" and not (isinstance(tests.code, str) and tests.code.strip()):
             raise ValueError("code tests: the assert tests hold no test code ('code')")
+        for key, source in (("code", tests.code), ("setup", tests.setup), ("prelude", tests.prelude)):
+            if source:  # else every program's verdict is `error`, found only once the run has made them all
+                try:
+                    compile(source, f"<{key}>", "exec", dont_inherit=True)
+                except SyntaxError as e:
+                    raise ValueError(f"code tests: the {key!r} source does not compile: line {e.lineno}: {e.msg}") from None
+                except (ValueError, RecursionError, MemoryError) as e:  # a NUL byte; nesting too deep to parse
+                    raise ValueError(f"code tests: the {key!r} source does not compile: {type(e).__name__}") from None
+
+    def _program(self, item: VerifyItem, defines: str | None) -> str | None:
+        """The program an item's answer holds (its last python block, the one that defines `defines` first), or
+        None. A final answer given alone (answer_only) is read whole: no think block, no token limit."""
+        if item.answer_only:
+            text = item.completion or ""
+            code = extract_code(text, source="completion", languages=self.languages, untagged=self.untagged,
+                                defines=defines)
+            return text if code is None else code
+        return extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged,
+                            item.think_format, defines)
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(items)
@@ -181,17 +201,16 @@ class CodeVerifier:
             try:
                 tests = CodeTests.from_any(item.gold)
             except (ValueError, KeyError, TypeError) as e:
-                verdicts[i] = Verdict.infra_error(f"{BAD_TESTS}{e}")
+                why = str(e)
+                verdicts[i] = Verdict.infra_error(BAD_TESTS + (why[len("code tests: "):] if why.startswith("code tests: ")
+                                                               else why))
                 continue
             defines = tests.entry_point if tests.style in ("assert", "call") else None
-            if item.answer_only:  # final answer text, read whole: no think block, no token limit
-                text = item.completion or ""
-                code = extract_code(text, source="completion", languages=self.languages, untagged=self.untagged,
-                                    defines=defines)
-                code = text if code is None else code
-            else:
-                code = extract_code(item.completion, item.think_open, self.source, self.languages, self.untagged,
-                                    item.think_format, defines)
+            try:
+                code = self._program(item, defines)
+            except Exception as e:  # noqa: BLE001 - one row's failure is its own verdict, not the batch's
+                verdicts[i] = Verdict.infra_error(f"reading the program failed: {type(e).__name__}: {e}"[:300])
+                continue
             if not item.answer_only and is_truncated(item.completion or "", item.finish_reason, item.think_open,
                                                      item.think_format):
                 verdicts[i] = Verdict(False, 0.0, code, "truncated", "generation stopped at the token limit",
