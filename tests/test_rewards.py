@@ -1423,3 +1423,16 @@ def test_a_verl_concurrency_variable_that_is_empty_or_no_number_does_not_fail_th
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "64", r.stderr
     assert ("is not a whole number: 64 is used" in r.stderr) == (value == "abc")
+
+
+def test_a_verl_batch_with_fewer_ground_truths_judges_the_rows_that_have_one(caplog):
+    # an IndexError marked every row unjudged (a traceback in the log), the rows that could be judged too
+    import logging
+
+    from evalkit.rewards.verl import compute_score_batch
+
+    with caplog.at_level(logging.WARNING):
+        out = compute_score_batch(["math500"] * 3, ["<think>x</think>\\boxed{4}", "<think>x</think>\\boxed{5}",
+                                                    "<think>x</think>\\boxed{6}"], ["4", "7"])
+    assert [(r["score"], r["unjudged"]) for r in out] == [(1.0, 0.0), (0.0, 0.0), (0.0, 1.0)], out
+    assert "not one per response" in caplog.text and "Traceback" not in caplog.text

@@ -254,11 +254,16 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     golds: list[Any] = []
     try:
         row_options: list[dict[str, Any] | BadOptions | None] = []
+        ground_truths = list(ground_truths)
+        if len(ground_truths) != n or len(data_sources) != n:  # the caller's slip: each row that has its gold judged
+            say_once("evalkit: compute_score_batch got ground truths or data sources not one per response; a response "
+                     "without its own is unjudged", logging.WARNING)
         for i in range(n):
-            verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", ground_truths[i], extras[i])
+            gold = ground_truths[i] if i < len(ground_truths) else None
+            verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", gold, extras[i])
             row_options.append(_options(extras[i].get("verifier_options"), verifier_options))
             routes.setdefault((verifier, json.dumps(row_options[-1], sort_keys=True, default=str)), []).append(i)
-            golds.append(ground_truths[i])
+            golds.append(gold)
         groups = []
         for (verifier, _), idx in routes.items():
             columns = {"finish_reason": [extras[i].get("finish_reason") for i in idx],
