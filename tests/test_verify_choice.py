@@ -466,3 +466,22 @@ def test_an_answer_beside_a_list_of_the_options_and_letters_in_expressions(compl
     from evalkit.verifiers.choice import extract_choice
 
     assert extract_choice(completion, "ABCD")[0] == chosen
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    # "the answer is" followed by the option's text, not its letter: a term, a formula, a name with a digit
+    ("The answer is D-glucose.", None), ("The answer is B = 0.5 T, which is option C.", "C"),
+    ("The answer is B12 deficiency.", None), ("Answer: E = mc^2, so the energy grows.", None),
+    ("The answer is A = 12 m^2.", None), ("The answer is D/2.", None), ("The answer is C4 plants; so option A.", "A"),
+    ("答案是D-葡萄糖", None), ("It is B12 deficiency.", None),
+    # the letter itself, however it is dressed, and letters joined as a list, still are
+    ("The answer is (B).", "B"), ("Answer: B", "B"), ("The answer is **C**.", "C"), ("The answer is $B$.", "B"),
+    ("答案：C", "C"), ("Answer: C\n2. The next question", "C"), ("The answer is B - the others fail.", "B"),
+    ("Answer: A/B", "A, B"), ("The answer is A+C", "A, C"),
+])
+def test_the_answer_is_followed_by_a_term_that_starts_with_a_letter_is_no_choice(completion, chosen):
+    # "The answer is D-glucose (option B)" read D: a GPQA answer naming its option's text was scored as that
+    # text's first letter, and counted correct where it coincided with the gold
+    from evalkit.verifiers.choice import extract_choice
+
+    assert extract_choice(completion, "ABCD")[0] == chosen

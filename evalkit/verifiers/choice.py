@@ -31,6 +31,9 @@ _L = (r"(?:\$|\\\()?\s*[(\[]?\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*[(\[]?
 # A letter that ends its line: "(B)", "**B**.", "B)".
 _ENDS_LINE = (_HEDGE + r"(?:\*\*)?(?:\$|\\\()?[ \t]*[(\[]?[A-Z][)\]]?[ \t]*(?:\$|\\\))?(?:\*\*)?"
               r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)|,?[ \t]*(?i:since|because)\b|,[ \t]*(?i:as)\b)")
+# Not a letter that starts a term, a formula or a name: "the answer is D-glucose", "B = 0.5 T", "E = mc^2", "D/2",
+# "B12 deficiency", "答案是D-葡萄糖" (the option's text, which may start with any letter, not its letter).
+_NO_TERM = r"(?![A-Za-z])(?!-\w|\d|[ \t]*[*^=]|[ \t]*[/+](?![ \t]*\(?[A-Z]\b)|[ \t]+times\b)"  # "A/B", "A+C": two
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
@@ -47,13 +50,13 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("answer_is", re.compile(r"(?:(?i:answer)(?:\*{1,2}|_{1,2}|[\"'])?\s*(?:(?i:is|was|would be|should be|must be)\s*:?|:|[-–—=]|\n)"
                              r"|(?i:answer)(?:\*{1,2}|_{1,2})?[ \t]+(?=" + _ENDS_LINE + r")"
                              r"|(?i:choice|option|final)(?:\*{1,2}|_{1,2})?\s*(?:(?i:is|was|would be|should be|must be)\s*:?"
-                             r"|:|[-–—=]))\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?[\"'“]?" + _L + r"(?![A-Za-z])")),
+                             r"|:|[-–—=]))\s*" + _HEDGE + r"(?:\*\*)?\s*(?:option\s*|choice\s*)?[\"'“]?" + _L + _NO_TERM)),
     # "答案是 B", "正确答案为：B", "答案：B" (the answer is B), "应该选 C", "故选B" (so choose B), as Chinese prompts
     # have it written; not a question ("答案是A吗？", is the answer A?).
     # "正确选项是 B" (the right option is B), "**最终答案**: B".
     ("answer_is_zh", re.compile(r"(?:(?:正确|最终)?答案(?:\*\*)?\s*(?:应该是|应是|应为|就是|是|为|选)?|(?:应该|应|故|所以|因此|我)选(?:择)?"
                                 r"|正确(?:的)?选项\s*(?:应该是|应是|应为|就是|是|为)|选项\s*(?=[A-Z]\s*(?:正确|是正确的|是对的)(?![ \t]*(?:吗|呢|？|\?))))"
-                                r"\s*[:：]?\s*(?:\*\*)?" + _L + r"(?![A-Za-z])(?![ \t]*(?:吗|呢|？|\?))")),
+                                r"\s*[:：]?\s*(?:\*\*)?" + _L + _NO_TERM + r"(?![ \t]*(?:吗|呢|？|\?))")),
     # "Thus, B is the correct answer."
     # "Thus, B is the correct answer.", "C is correct.", "C is the answer."
     # Not a unit after a number: "(B) 42 J is correct" chooses B.
@@ -67,7 +70,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                              + r"|(?i:\b(?:therefore|thus|hence|so)\b),?[ \t]+(?=(?i:the[ \t]+)?(?i:option|choice)"
                              r"|\*{0,2}(?!I\b)[A-Z]\*{0,2}[ \t]*(?:[.!]|\n|$)))"
                              r"(?i:(?:the[ \t]+)?(?:option|choice)[ \t]*)?(?:\*\*)?\(?([A-Z])\)?(?:\*\*)?(?![A-Za-z])"
-                             r"(?!-[A-Za-z]|[ \t]*[/*^=+]|[ \t]+times\b)")),
+                             r"(?!-\w|\d|[ \t]*[/*^=+]|[ \t]+times\b)")),  # "it must be A + B": an expression
     ("leading", re.compile(r"^\s*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.:)]\s")),  # "A. Because …"
     ("bare", re.compile(r"^\s*(?:\*\*)?(?i:(?:option|choice)[ \t]+)?\(?([A-Z])\)?(?:\*\*)?\s*[.)]?\s*$")),
 )
