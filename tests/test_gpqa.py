@@ -90,3 +90,17 @@ def test_a_replayed_run_scores_letters_and_records_the_seed(tmp_path):
     assert {s["gold"] for s in samples} == {p.answer for p in _problems()}
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert "seed=0" in config["tasks"][0]["fields"]["answer"]
+
+
+@pytest.mark.parametrize("empty", [None, float("nan"), "  "])
+def test_an_option_that_holds_no_text_is_refused_naming_the_row_not_printed_as_none(tmp_path, empty):
+    # a null or NaN option printed "D) None" / "C) nan" in the prompt, an option the model could choose
+    import csv
+
+    rows = list(csv.DictReader(SYNTHETIC.open(newline="", encoding="utf-8")))
+    rows[2]["Incorrect Answer 3"] = empty
+    path = tmp_path / "gpqa.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")  # NaN as JSON's NaN
+    spec = _spec()
+    with pytest.raises(InputError, match=r"on row 2.*option column 'Incorrect Answer 3' holds no text"):
+        load_problems(replace(spec, dataset=replace(spec.dataset, local=path)), source="local")
