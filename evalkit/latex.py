@@ -7,6 +7,9 @@ import re
 import struct
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# A box without braces boxes one token, as TeX reads it: `\boxed 7`, `\boxed -2.5`, `\boxed x` (MATH's solutions
+# write some so); a word after it (`\boxed answer`) is prose, no box.
+_BARE_BOXED = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])[ \t]*(?![{\s])([-+]?\d+(?:\.\d+)?(?![\d.]*\w)|[A-Za-z](?![A-Za-z\d]))")
 _BRACES = re.compile(r"\\.|[{}]", re.S)  # an escaped character (skipped) or a brace
 _HASHES = re.compile(r"####\s*(.*?)\s*$", re.S)
 _SIGNIFICANT = re.compile(r"^[-+]?0*\.?0*|\.")  # what is not a significant digit of a repr's mantissa
@@ -60,7 +63,21 @@ def find_boxed(text: str) -> list[tuple[int, int, str]]:
         end = closes.get(m.end() - 1)
         if end is not None:
             found.append((m.start(), end, text[m.end(): end - 1]))
-    return found
+    return with_bare_boxes(text, found)
+
+
+def with_bare_boxes(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """`found` (a text's braced boxes, by start) with the boxes without braces that none of them holds: `\boxed 7`
+    boxes the one token after it, as TeX reads it (numbers and single letters only; `\boxed answer` is prose)."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return found
+    bare, i, reach = [], 0, -1  # one sweep: `reach` is where the boxes starting before this one end, at the most
+    for m in _BARE_BOXED.finditer(text):
+        while i < len(found) and found[i][0] < m.start():
+            reach, i = max(reach, found[i][1]), i + 1
+        if m.start() >= reach:  # inside a box it is part of that box's content
+            bare.append((m.start(), m.end(), m.group(1)))
+    return sorted(found + bare) if bare else found
 
 
 def last_boxed(text: str | None) -> str:

@@ -1292,3 +1292,24 @@ def test_a_box_whose_parts_words_join_meets_a_multi_part_gold(box, gold, correct
 def test_a_final_statement_that_restates_the_box_or_lists_spans_is_read_once(completion, gold, correct):
     v = verify_math(f"<think>hmm</think>{completion}", gold)
     assert v.correct is correct, v
+
+
+@pytest.mark.parametrize("final, gold, correct", [
+    # TeX boxes one token after a brace-less \boxed: MATH's solutions and some models write `\boxed 7`, read as no box
+    ("The final answer is $\\boxed 7$.", "7", True), ("So the sum is \\boxed 7.", "7", True),
+    ("$x = \\boxed -2.5$", "-2.5", True), ("The answer is $\\boxed x$.", "x", True),
+    ("First \\boxed{3}, then correcting: \\boxed 5.", "5", True), ("\\boxed 5", "7", False),
+    # a word after it is prose: no box (the unboxed statement is read)
+    ("I put the \\boxed answer below: the answer is 4.", "4", True),
+])
+def test_a_box_without_braces_boxes_its_one_token(final, gold, correct):
+    v = verify_math("<think>x</think>" + final, gold)
+    assert v.correct is correct, v
+
+
+def test_a_gold_solution_whose_box_has_no_braces_gives_its_answer():
+    from evalkit.latex import last_boxed
+
+    assert last_boxed("So the sum is $\\boxed 7$.") == "7" and last_boxed("\\boxed{1} then \\boxed 2") == "2"
+    assert last_boxed("\\boxed{x \\boxed 3}") == "x \\boxed 3" and last_boxed("the \\boxed answer") == ""
+    assert verify_math("\\boxed{3}", "\\boxed 3").correct is True

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Callable
 
-from evalkit.latex import after_hashes, float_text
+from evalkit.latex import after_hashes, float_text, with_bare_boxes
 
 # A box opener, an escaped character, or a brace: one pass over these finds every balanced box.
 _BRACES = re.compile(r"\\.|[{}]", re.S)
@@ -96,7 +96,7 @@ def find_boxes_at(text: str) -> list[tuple[int, int, str]]:
             else:  # too deep to report on its own: its outer box's content holds it
                 stack.append((False, 0, 0))
     found.sort()
-    return found
+    return with_bare_boxes(text, found)
 
 
 def balanced(text: str) -> bool:
