@@ -485,3 +485,16 @@ def test_the_answer_is_followed_by_a_term_that_starts_with_a_letter_is_no_choice
     from evalkit.verifiers.choice import extract_choice
 
     assert extract_choice(completion, "ABCD")[0] == chosen
+
+
+@pytest.mark.parametrize("completion, chosen", [
+    # a small letter with a bracket after it, or "option" before it, after the answer's words (no_answer before)
+    ("Answer: b) 42", "B"), ("The answer is option b.", "B"), ("the correct option is (b)", "B"),
+    ("The correct option is c.", "C"), ("Answer: e) 3 J", "E"),
+    # not an article, a word, Euler's e, or an option merely named
+    ("The answer is a dog.", None), ("The answer is e.", None), ("Option c is tempting.", None),
+])
+def test_a_small_letter_the_answer_names_with_a_bracket_or_as_an_option(completion, chosen):
+    from evalkit.verifiers.choice import extract_choice
+
+    assert extract_choice(completion, "ABCDE")[0] == chosen

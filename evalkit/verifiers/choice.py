@@ -175,9 +175,12 @@ _CORRECTED = re.compile(_CUE + r"[ \t]*(?:[,:;.!—–-][ \t]*)?(?:(?i:it'?s|it 
 # after the answer's words in parentheses or ending its sentence ("Answer: b", "the answer is (c) 4 m"), or the
 # whole text ("b"). Elsewhere a small letter is a word ("the answer is a circle") or a value (`\boxed{e}` beside
 # "the answer is (B)" is e, so capitals come first).
+# "the correct option is (b)", "Answer: b) 42", "the answer is option b.": a bracket after the letter names the option
+# as a parenthesis around it does.
 _SMALL = re.compile(r"\\boxed\s*\{\s*(?:\\text\s*\{\s*)?\(?\s*([a-z])\s*\)?\s*\}?\s*\}"
-                    r"|(?i:answer)[ \t]*(?:(?:is|would be|should be|must be)[ \t]*:?|:)[ \t]*(?:\*\*)?[ \t]*"
-                    r"(?:\(([a-z])\)|([a-z])(?=(?:\*\*)?[ \t]*(?:[.!]|\n|$)))"
+                    r"|(?i:(?:correct[ \t]+)?(?:answer|option|choice))[ \t]*(?:(?:is|would be|should be|must be)[ \t]*:?|:)"
+                    r"[ \t]*(?:\*\*)?[ \t]*(?i:(?:option|choice)[ \t]+)?"
+                    r"(?:\(([a-z])\)|([a-z])\)(?=[ \t])|([a-z])(?=(?:\*\*)?[ \t]*(?:[.!]|\n|$)))"
                     r"|^\s*\(?([a-z])\)?\s*[.)]?\s*$")
 
 
@@ -226,7 +229,7 @@ def _small_letter(text: str, letters: str) -> tuple[str, int] | None:
         small = next(g for g in m.groups() if g)
         letter = small.upper()
         if letter not in letters or _NEGATION_WORD.search(text[max(0, m.start() - 30): m.start()]) \
-                or small in "ei" and not m.group(2):
+                or small in "ei" and not (m.group(2) or m.group(3)):
             continue
         if m.group(1):
             boxed = (letter, m.end())
