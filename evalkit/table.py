@@ -65,10 +65,31 @@ def _at_largest_k(metrics: dict[str, Any], family: str) -> tuple[int | None, Any
     return k, metrics.get(f"{family}@{k}")
 
 
+def _g_pass(metrics: dict[str, Any]) -> tuple[str | None, Any]:
+    """(label, figure) of G-Pass at the largest k a results entry holds: mG-Pass@k (`mG@16`) where it has it, else
+    G-Pass@k_τ at τ = 0.5 where it has that, else at its largest τ (`@16_1.0`); (None, None) when it has neither."""
+    mg = [(int(name.split("@")[1]), name) for name in metrics if name.startswith("mG-Pass@")]
+    if mg:
+        k, name = max(mg)
+        return f"mG@{k}", metrics[name]
+    g = []
+    for name in metrics:
+        if name.startswith("G-Pass@") and "_" in name:
+            k, tau = name[len("G-Pass@"):].split("_", 1)
+            g.append((int(k), tau == "0.5", float(tau), name))
+    if not g:
+        return None, None
+    k, _, tau, name = max(g)
+    return f"@{k}_{tau}", metrics[name]
+
+
 def results_table(results: Sequence[dict[str, Any]]) -> str:
-    """One row per task and model: avg@n, pass@k and maj@k at the largest k (in %, 95% CI); a figure
-    over fewer problems than the task has is marked `*`, and the footnote says why."""
-    header = ["task", "model", "problems", "n", "avg@n", "pass@k", "maj@k", "trunc", "unjudged"]
+    """One row per task and model: avg@n, pass@k and maj@k at the largest k (in %, 95% CI), and G-Pass where a task
+    asks for it (`_g_pass`); a figure over fewer problems than the task has is marked `*`, and the footnote says
+    why."""
+    g_pass = any(_g_pass(r.get("metrics", {}))[0] for r in results)
+    header = ["task", "model", "problems", "n", "avg@n", "pass@k", "maj@k", *(["G-Pass"] if g_pass else []),
+              "trunc", "unjudged"]
     rows = [header]
     names = short_names([r["model"] for r in results])
     for r in results:
@@ -81,6 +102,9 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
         for family in ("pass", "maj"):
             k, stat = _at_largest_k(metrics, family)
             figures.append(f"@{k} {cell(stat)}" if k else "-")
+        if g_pass:
+            label, stat = _g_pass(metrics)
+            figures.append(f"{label} {cell(stat)}" if label else "-")
         rows.append([
             r["task"], names[r["model"]], str(r["n_problems"]), str(r.get("samples_per_problem", "")),
             *figures, str(r.get("n_truncated", 0)), str(r.get("n_unjudged", 0)),

@@ -378,3 +378,31 @@ def test_a_problem_without_a_meta_value_is_in_no_breakdown_group():
     meta = {"a": {"level": "1"}, "b": {"level": ""}, "c": {"level": " "}, "d": {"level": None}}
     assert summarize(samples, meta)["breakdowns"]["level"] == {
         "1": {"avg@n": 1.0, "n_problems": 1, "ci_low": None, "ci_high": None}}
+
+
+def test_the_printed_table_shows_g_pass_where_a_task_asks_for_it(tmp_path):
+    # a task whose `metrics:` asked for G-Pass only printed a row of dashes: its figures were in results.json alone
+    import json
+
+    import evalkit
+    from evalkit.table import results_table
+
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "problem": "1+2?", "answer": "3"}\n'
+                                      '{"id": "b", "problem": "2+2?", "answer": "4"}\n')
+    rows = [{"task": task, "problem_id": pid, "sample": i, "completion": f"\\boxed{{{gold if i < right else 0}}}"}
+            for task in ("gp", "mg", "plain") for pid, gold, right in (("a", 3, 4), ("b", 4, 1)) for i in range(4)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for name, metrics in (("gp", "[g-pass@k]"), ("mg", "[avg@n, mg-pass@k]"), ("plain", "[avg@n, pass@k]")):
+        (tmp_path / f"{name}.yaml").write_text(f"name: {name}\ndataset: {{local: p.jsonl}}\nfields: {{id: id}}\n"
+                                               f"metrics: {metrics}\n")
+    run = evalkit.evaluate([str(tmp_path / f"{name}.yaml") for name in ("gp", "mg", "plain")], n=4,
+                           completions=tmp_path / "c.jsonl", out=tmp_path / "run", progress=False, trace=False)
+    saved = {r["task"]: r for r in json.loads((run.run_dir / "results.json").read_text())["results"]}
+    table = results_table(list(saved.values())).splitlines()
+    assert table[0].split()[7] == "G-Pass", table[0]
+    shown = {line.split()[0]: line for line in table[2:5]}
+    g = saved["gp"]["metrics"]["G-Pass@4_0.5"]["value"]  # problem a 4 of 4 right, b 1 of 4: (1 + 0) / 2
+    assert g == 0.5 and f"@4_0.5 {100 * g:.1f}" in shown["gp"], shown
+    mg = saved["mg"]["metrics"]["mG-Pass@4"]["value"]
+    assert f"mG@4 {100 * mg:.1f}" in shown["mg"], shown
+    assert shown["plain"][table[0].index("G-Pass")] == "-" and "G-Pass" not in results_table([saved["plain"]])
