@@ -7,9 +7,12 @@ import re
 import struct
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-# A box without braces boxes one token, as TeX reads it: `\boxed 7`, `\boxed -2.5`, `\boxed x` (MATH's solutions
-# write some so); a word after it (`\boxed answer`) is prose, no box.
-_BARE_BOXED = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])[ \t]*(?![{\s])([-+]?\d+(?:\.\d+)?(?![\d.]*\w)|[A-Za-z](?![A-Za-z\d]))")
+# A box without braces boxes one token, as TeX reads it: `$\boxed 7$`, `\boxed -2.5.`, `$\boxed x$` (MATH's solutions
+# write some so). Only a token that ends its math or its line (after a full stop or a comma at most) is the answer:
+# `\boxed 1/2`, `\boxed 3\sqrt{2}`, `\boxed 10^{3}`, `\boxed 3,000`, `\boxed x = 5` box their first token in TeX,
+# and a writer meant the whole; `\boxed answer` is prose.
+_BARE_BOXED = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])[ \t]*(?![{\s])([-+]?\d+(?:\.\d+)?|[A-Za-z])"
+                         r"(?=[.,;!]?[ \t]*(?:\$|\\\)|\\\]|\n|$))")
 _BRACES = re.compile(r"\\.|[{}]", re.S)  # an escaped character (skipped) or a brace
 _HASHES = re.compile(r"####\s*(.*?)\s*$", re.S)
 _SIGNIFICANT = re.compile(r"^[-+]?0*\.?0*|\.")  # what is not a significant digit of a repr's mantissa

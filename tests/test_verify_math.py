@@ -1301,6 +1301,11 @@ def test_a_final_statement_that_restates_the_box_or_lists_spans_is_read_once(com
     ("First \\boxed{3}, then correcting: \\boxed 5.", "5", True), ("\\boxed 5", "7", False),
     # a word after it is prose: no box (the unboxed statement is read)
     ("I put the \\boxed answer below: the answer is 4.", "4", True),
+    # TeX boxes the first token of these, and their writer meant the whole: not read as that token
+    ("$\\boxed 1/2$", "1", False), ("$\\boxed 3\\sqrt{2}$", "3", False), ("$\\boxed 2\\pi$", "2", False),
+    ("$\\boxed 10^{3}$", "10", False), ("$\\boxed 3,000$", "3", False), ("$\\boxed x = 5$", "x", False),
+    ("\\boxed 1\\frac{1}{2}", "1", False), ("$\\boxed 1.5\\times 10^{3}$", "1.5", False),
+    ("Hence $\\boxed 10^{3}$.", "1000", True), ("So $\\boxed x = 5$.", "5", True),
 ])
 def test_a_box_without_braces_boxes_its_one_token(final, gold, correct):
     v = verify_math("<think>x</think>" + final, gold)
@@ -1312,4 +1317,5 @@ def test_a_gold_solution_whose_box_has_no_braces_gives_its_answer():
 
     assert last_boxed("So the sum is $\\boxed 7$.") == "7" and last_boxed("\\boxed{1} then \\boxed 2") == "2"
     assert last_boxed("\\boxed{x \\boxed 3}") == "x \\boxed 3" and last_boxed("the \\boxed answer") == ""
+    assert last_boxed("The answer is $\\boxed 1/2$.") == "" and last_boxed("$\\boxed 3\\sqrt{2}$.") == ""
     assert verify_math("\\boxed{3}", "\\boxed 3").correct is True
