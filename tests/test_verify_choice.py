@@ -478,6 +478,12 @@ def test_an_answer_beside_a_list_of_the_options_and_letters_in_expressions(compl
     ("The answer is (B).", "B"), ("Answer: B", "B"), ("The answer is **C**.", "C"), ("The answer is $B$.", "B"),
     ("答案：C", "C"), ("Answer: C\n2. The next question", "C"), ("The answer is B - the others fail.", "B"),
     ("Answer: A/B", "A, B"), ("The answer is A+C", "A, C"),
+    # emphasis is no multiplication: a `*` that closes or opens it after the letter
+    ("*Answer: B*", "B"), ("*Final answer: C*", "C"), ("*The correct answer is D*.", "D"), ("*答案：B*", "B"),
+    ("**Final Answer:** B *(42 J)*", "B"), ("The answer is B*.", "B"), ("Answer: **B***", "B"),
+    ("*Answer: B* because it holds", "B"), ("The answer is B/", "B"),
+    ("The answer is B*C", None), ("The answer is B * 2", None), ("The answer is B^2", None),
+    ("The answer is B + 42", None),
 ])
 def test_the_answer_is_followed_by_a_term_that_starts_with_a_letter_is_no_choice(completion, chosen):
     # "The answer is D-glucose (option B)" read D: a GPQA answer naming its option's text was scored as that

@@ -33,7 +33,10 @@ _ENDS_LINE = (_HEDGE + r"(?:\*\*)?(?:\$|\\\()?[ \t]*[(\[]?[A-Z][)\]]?[ \t]*(?:\$
               r"(?:[ \t]*[.!]?[ \t]*(?:\*\*)?[ \t]*(?:\n|$)|,?[ \t]*(?i:since|because)\b|,[ \t]*(?i:as)\b)")
 # Not a letter that starts a term, a formula or a name: "the answer is D-glucose", "B = 0.5 T", "E = mc^2", "D/2",
 # "B12 deficiency", "答案是D-葡萄糖" (the option's text, which may start with any letter, not its letter).
-_NO_TERM = r"(?![A-Za-z])(?!-\w|\d|[ \t]*[*^=]|[ \t]*[/+](?![ \t]*\(?[A-Z]\b)|[ \t]+times\b)"  # "A/B", "A+C": two
+# An operator with an operand after it: `B = 42`, `B^2`, `D/2`, `B + 42`, `B*C`, `B * 2`; not a `*` that closes or
+# opens emphasis (`*Answer: B* because`, `B *(42 J)*`), nor letters listed, `A/B`, `A+C`.
+_NO_TERM = (r"(?![A-Za-z])(?!-\w|\d|[ \t]*=|[ \t]*\^[ \t]*[\w\\{(]|[ \t]*(?:(?<=[ \t])\*[ \t]+|(?<![ \t])\*)[\w\\]"
+            r"|[ \t]*[/+](?=[ \t]*[\w\\(])(?![ \t]*\(?[A-Z]\b)|[ \t]+times\b)")
 # (name, pattern): the first row with a non-negated match decides; its last such match wins.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # `\boxed{B}`, `\boxed{(B)}`, `\boxed{\text{B}}`, and the option restated after it: `\boxed{B. 42}`, `\boxed{B) 42}`.
