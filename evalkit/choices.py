@@ -13,6 +13,7 @@ The first column named is the right answer.
 
 from __future__ import annotations
 
+import numbers
 import random
 from typing import Any, Sequence
 
@@ -48,7 +49,7 @@ def _check(row: dict[str, Any], columns: Sequence[str], key: str) -> None:
     missing = [c for c in (*columns, key) if c not in row]
     if missing:
         raise ValueError(f"no column {missing[0]!r} (available: {', '.join(row)})")
-    empty = [c for c in columns if row[c] is None or (isinstance(row[c], float) and row[c] != row[c])
-             or not str(row[c]).strip()]
+    empty = [c for c in columns if row[c] is None or (isinstance(row[c], numbers.Real) and row[c] != row[c])
+             or not str(row[c]).strip()]  # NaN: a float's, or numpy's float32
     if empty:  # printed, it would be an option "None" or "nan" (or none at all) a model may choose
         raise ValueError(f"option column {empty[0]!r} holds no text ({row[empty[0]]!r})")

@@ -190,7 +190,9 @@ class CodeTests:
     def __post_init__(self) -> None:
         """ValueError for tests no program could pass, however built (from_any, or a task's filter): an entry point
         that names no function, source that is not text; a stdio case's expected output made text (_stdout_text)."""
-        if self.entry_point is not None and not _dotted_name(self.entry_point):
+        if isinstance(self.entry_point, str) and not self.entry_point.strip():  # a converter's `fn_name: ""`
+            object.__setattr__(self, "entry_point", None)
+        if self.style != "stdio" and self.entry_point is not None and not _dotted_name(self.entry_point):
             raise ValueError(f"code tests: 'entry_point' must name a function (`add`, `Solution.twoSum`), "
                              f"got {self.entry_point!r}")
         for key, source in (("setup", self.setup), ("code", self.code), ("prelude", self.prelude)):
@@ -209,6 +211,8 @@ def _dotted_name(value: Any) -> bool:
 def _stdout_text(output: Any, i: int) -> str:
     """A stdio case's expected output as text: text as it is, a list of lines joined (APPS', TACO's and DeepCoder's
     rows list them), a number as it prints. Anything else is no output a program could print: ValueError."""
+    if hasattr(output, "tolist") and not isinstance(output, str):  # numpy's, from a parquet column
+        output = output.tolist()
     if isinstance(output, str):
         return output
     if isinstance(output, (list, tuple)) and all(isinstance(line, str) for line in output):

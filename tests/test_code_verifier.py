@@ -468,4 +468,34 @@ def test_a_filter_reading_a_column_the_row_lacks_names_the_column(tmp_path):
     done.write_text(json.dumps({"problem_id": "1", "sample": 0, "completion": fenced(ADD)}) + "\n")
     r = CliRunner().invoke(main, ["run", str(spec), "--completions", str(done), "--out", str(tmp_path / "run")])
     assert r.exit_code == 2, r.output
-    assert "on row 0: the row has no column 'test_list' (available columns: task_id, text, code)" in r.output, r.output
+    assert "on row 0: no key 'test_list' in the row or a value of it (the row's columns: task_id, text, code)" \
+        in r.output, r.output
+
+
+def test_tests_a_converter_writes_with_a_blank_entry_point_or_numpy_outputs_still_run(verifier):
+    # stdio rows converted with `fn_name: ""` were refused once the entry point had to name a function; a parquet
+    # row's outputs arrive as numpy values
+    import numpy as np
+
+    from evalkit.rewards import code_reward
+
+    stdio = {"style": "stdio", "entry_point": "", "cases": [{"input": "", "output": "6"}]}
+    assert code_reward([fenced("print(6)\n")], tests=[stdio]) == [1.0]
+    get_verifier("code").check_gold(stdio)
+    assert get_verifier("code").check_gold({**ADD_TESTS, "entry_point": " "}) is None  # blank: no entry point
+    numpy_rows = {"style": "stdio", "cases": [{"input": "", "output": np.int64(6)},
+                                              {"input": "", "output": np.array(["6"])}]}
+    [v] = verifier.verify_many([VerifyItem(fenced("print(6)\n"), numpy_rows)])
+    assert v.correct is True, v
+
+
+def test_test_code_whose_escapes_python_warns_about_is_not_refused(recwarn):
+    # `'\\w'` in test code is a DeprecationWarning (a SyntaxWarning from Python 3.12), not an error: the sandbox
+    # runs it; under `-W error` the load refused it
+    import warnings
+
+    tests = {"style": "assert", "entry_point": "f", "code": "import re\nassert re.match('\\w', f())\n"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_verifier("code").check_gold(tests)
+    assert not [w for w in recwarn if "escape" in str(w.message)]

@@ -257,7 +257,8 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
         ground_truths = list(ground_truths)
         if len(ground_truths) != n or len(data_sources) != n:  # the caller's slip: each row that has its gold judged
             say_once("evalkit: compute_score_batch got ground truths or data sources not one per response; a response "
-                     "without its own is unjudged", logging.WARNING)
+                     "without its own ground truth is unjudged, one without its data source is routed by its ground "
+                     "truth", logging.WARNING)
         for i in range(n):
             gold = ground_truths[i] if i < len(ground_truths) else None
             verifier = _route(str(data_sources[i]) if i < len(data_sources) else "", gold, extras[i])

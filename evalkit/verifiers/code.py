@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from typing import Any, Sequence
 
 from evalkit.codetests import humaneval_tests, livecodebench_tests, mbpp_tests  # noqa: F401 - old imports
@@ -176,7 +177,9 @@ class CodeVerifier:
         for key, source in (("code", tests.code), ("setup", tests.setup), ("prelude", tests.prelude)):
             if source:  # else every program's verdict is `error`, found only once the run has made them all
                 try:
-                    compile(source, f"<{key}>", "exec", dont_inherit=True)
+                    with warnings.catch_warnings():  # `'\w'` in test code: a warning, and the sandbox runs it
+                        warnings.simplefilter("ignore")
+                        compile(source, f"<{key}>", "exec", dont_inherit=True)
                 except SyntaxError as e:
                     raise ValueError(f"code tests: the {key!r} source does not compile: line {e.lineno}: {e.msg}") from None
                 except (ValueError, RecursionError, MemoryError) as e:  # a NUL byte; nesting too deep to parse
