@@ -1589,6 +1589,64 @@ def test_ctrl_c_while_the_vllm_engine_starts_stops_the_run_at_once(tmp_path, spa
     assert time.monotonic() - t < 10
 
 
+_ENGINE_KILLED = r'''
+import json, multiprocessing, sys, time
+from evalkit.backends.vllm import _start, reap_when_orphaned
+
+def worker():
+    time.sleep(120)
+
+def core(pids):
+    child = multiprocessing.get_context("spawn").Process(target=worker)  # a tensor-parallel worker of its own
+    child.start()
+    pids.put(child.pid)
+    time.sleep(120)
+
+class Started:
+    """Stands in for vllm.LLM(): its engine core, a process of its own with a worker, outlives a driver killed with
+    SIGKILL (vLLM's does: it never notices its driver gone)."""
+    def __init__(self, **kwargs):
+        ctx = multiprocessing.get_context("spawn")
+        pids = ctx.Queue()
+        self.core = ctx.Process(target=core, args=(pids,))
+        self.core.start()
+        self.worker = pids.get(timeout=60)
+
+if __name__ == "__main__":
+    llm, engine = _start(Started, {})
+    reaper = reap_when_orphaned(engine)
+    print(json.dumps({"core": llm.core.pid, "worker": llm.worker, "watched": [p.pid for p in engine],
+                      "reaper": reaper.pid}), flush=True)
+    time.sleep(120)
+'''
+
+
+def test_an_engine_whose_driver_is_killed_is_stopped_with_its_workers(tmp_path):
+    # a run killed with SIGKILL left vLLM's engine core (and its workers) running, parent pid 1, holding its memory
+    # (a GPU's, where the rerun that resumes the run then cannot start its engine). No engine can be killed here at
+    # the right moment reliably: the engine is a stand-in that outlives its driver as vLLM's does; the watching is
+    # evalkit's, with real processes
+    import json
+
+    import psutil
+
+    (tmp_path / "killed.py").write_text(_ENGINE_KILLED)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "killed.py")], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    started = json.loads(proc.stdout.readline())
+    assert started["watched"] == [started["core"]]
+    engine = [psutil.Process(started["core"]), psutil.Process(started["worker"])]
+    assert all(p.is_running() for p in engine)
+    proc.kill()
+    proc.wait()
+    gone, alive = psutil.wait_procs(engine, timeout=30)
+    assert not alive, alive  # the core and its worker, stopped once the driver was gone
+    try:
+        psutil.Process(started["reaper"]).wait(timeout=30)  # and the watcher, its work done, is gone too
+    except psutil.NoSuchProcess:
+        pass
+
+
 def test_credentials_in_the_base_url_are_refused_without_being_shown(tmp_path):
     # the password was written into invocations.jsonl and the error, and httpx sent it as Basic auth in place of
     # the API key

@@ -48,13 +48,14 @@ class VLLMBackend(LocalModel):
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(engine_kwargs or {})
         try:
-            self.llm = _start(LLM, kwargs)
+            self.llm, engine = _start(LLM, kwargs)
         except Exception as e:  # noqa: BLE001 - options vLLM refuses, a model folder it cannot load: one line
             given = {"--max-model-len": max_model_len, "--tp": tp if tp != 1 else None, "--revision": revision,
                      "--dtype": dtype if dtype != "auto" else None}
             named = ", ".join(f"{k} {v}" for k, v in given.items() if v is not None)
             raise InputError(f"the vllm engine could not start for {model}{f' ({named})' if named else ''}: "
                              f"{_reason(e)}") from None
+        self._reaper = reap_when_orphaned(engine)
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self._stop = threading.Event()
@@ -198,12 +199,17 @@ class VLLMBackend(LocalModel):
             except Exception:
                 pass
             del llm
+        reaper, self._reaper = getattr(self, "_reaper", None), None
+        if reaper is not None and reaper.poll() is None:  # the engine is shut down: nothing left for it to stop
+            reaper.kill()
+            reaper.wait()
 
 
-def _start(LLM: Any, kwargs: dict[str, Any]) -> Any:
-    """`LLM(**kwargs)`, started in a thread the caller waits on, so that Ctrl-C or SIGTERM while the engine starts
-    stops the run at once: vLLM 0.32 waits for an engine core process that the signal has killed until
-    VLLM_ENGINE_READY_TIMEOUT_S (600 s), then says it timed out. An interrupted start stops the engine's processes."""
+def _start(LLM: Any, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """(`LLM(**kwargs)`, the processes it started), started in a thread the caller waits on, so that Ctrl-C or SIGTERM
+    while the engine starts stops the run at once: vLLM 0.32 waits for an engine core process that the signal has
+    killed until VLLM_ENGINE_READY_TIMEOUT_S (600 s), then says it timed out. An interrupted start stops the engine's
+    processes."""
     import multiprocessing
 
     done: dict[str, Any] = {}
@@ -229,7 +235,57 @@ def _start(LLM: Any, kwargs: dict[str, Any]) -> Any:
         raise
     if "error" in done:
         raise done["error"]
-    return done["llm"]
+    return done["llm"], sorted(set(multiprocessing.active_children()) - before, key=lambda p: p.pid)
+
+
+# Run beside the driver, in a session of its own: once the driver is gone (its parent changed: SIGKILL, the OOM killer,
+# a scheduler's kill) it stops the engine processes it was given, with their children (tensor-parallel workers), where
+# they are still the processes they were (their start times). vLLM's engine core does not notice its driver dying, and
+# an orphaned engine holds its memory (a GPU's) until killed by hand, so the rerun that resumes the run cannot start.
+_REAPER = r"""
+import os, sys, time
+import psutil
+driver, wanted = int(sys.argv[1]), [arg.split(":") for arg in sys.argv[2:]]
+while os.getppid() == driver:
+    time.sleep(0.5)
+time.sleep(2)  # a driver that exited as it should has shut its engine down: give it the time to
+procs = []
+for pid, started in wanted:
+    try:
+        proc = psutil.Process(int(pid))
+        if abs(proc.create_time() - float(started)) < 0.01:
+            procs += [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        pass
+for proc in procs:
+    try:
+        proc.terminate()
+    except psutil.Error:
+        pass
+for proc in psutil.wait_procs(procs, timeout=10)[1]:
+    try:
+        proc.kill()
+    except psutil.Error:
+        pass
+"""
+
+
+def reap_when_orphaned(processes: Sequence[Any]) -> Any:
+    """A watcher that stops `processes` (and their children) should this process die without stopping them: a
+    `subprocess.Popen` to kill once they are stopped. None where there is nothing to watch or no watcher could start."""
+    import subprocess
+    import sys
+
+    try:
+        import psutil
+
+        wanted = [f"{p.pid}:{psutil.Process(p.pid).create_time()!r}" for p in processes if p.pid]
+        if not wanted:
+            return None
+        return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), *wanted], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    except Exception:  # noqa: BLE001 - no psutil, a process gone already: the run goes on as before, unwatched
+        return None
 
 
 def _stop_engine_processes(before: set, finished: threading.Event) -> None:
