@@ -475,7 +475,10 @@ def test_transformers_keeps_to_the_context_window(tiny_model, tmp_path, capfd):
         assert (long["finish_reason"], long["completion_tokens"], long["reason"]) == ("length", 0, "truncated")
         assert "does not fit the model's context window" in long["detail"]
         assert 0 < short["completion_tokens"] <= 30 - short["prompt_tokens"] < 16  # 16: the task's max_tokens
-    assert "2 samples have a prompt that does not fit the model's context window (two/long)" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "2 samples have a prompt that does not fit the model's context window (two/long)" in err
+    # a rerun with a larger window in the same directory reuses them: the hint said only "a larger window fits them"
+    assert "fits them: in a new --out, or with --overwrite, as a rerun here reuses every sample it holds" in err, err
 
 
 class TooLong(JSONHandler):

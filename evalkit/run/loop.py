@@ -167,7 +167,8 @@ def generate_and_verify(engine: Backend, requests: list[Request], plans: list[Ta
         shown = ", ".join(sorted(set(too_long))[:5]) + (", ..." if len(set(too_long)) > 5 else "")
         print(f"evalkit: warning: {len(too_long)} samples have a prompt that does not fit the model's context "
               f"window ({shown}); they are recorded as truncated with nothing generated (a larger context "
-              "window, --max-model-len, fits them)", file=sys.stderr)
+              "window, --max-model-len, fits them: in a new --out, or with --overwrite, as a rerun here reuses "
+              "every sample it holds)", file=sys.stderr)
     if failure is not None:
         saved = f"({written} samples of this invocation are saved; rerun to resume)"
         if isinstance(failure, (ServerError, InputError)):
