@@ -1135,3 +1135,16 @@ def test_a_file_numbering_its_samples_from_one_says_so_rather_than_losing_each_l
     f = _replay_file(tmp_path / "c.jsonl", TOY_ROWS)
     r = cli("run", str(spec), "--completions", str(f), "-n", "2", "--out", str(tmp_path / "run"), "--no-progress")
     assert r.returncode == 0 and "6 samples new" in r.stdout and "no record has sample 0" not in r.stderr
+
+
+def test_a_budget_sweeps_samples_replayed_say_why_they_are_duplicates(tmp_path):
+    # a thinking-budget sweep's samples.jsonl holds a record per budget: replayed, it was refused as "duplicate
+    # record ... sample 0", without a word of the budgets that made the two records
+    from evalkit.backends.replay import load_replay
+
+    path = tmp_path / "sweep.jsonl"
+    path.write_text("".join(json.dumps({"task": "t", "problem_id": "p", "sample": 0, "budget": budget,
+                                        "completion": "<think>x</think>\\boxed{1}"}) + "\n" for budget in (16, 48)))
+    with pytest.raises(InputError, match=r"sweep\.jsonl:2: duplicate record .* sample 0 \(its budget 48: a "
+                                         r"thinking-budget sweep's samples\.jsonl holds a record per budget"):
+        load_replay(path)

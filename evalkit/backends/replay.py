@@ -112,6 +112,9 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             # records of several tasks (a suite's years share ids such as "1") are told apart by `task`
             hint = "" if task else (f"; if the file holds records of several tasks, each needs a "
                                     f"'{names['task']}' field naming its task")
+            if obj.get("budget") is not None:  # a thinking-budget sweep's samples.jsonl: one record per budget
+                hint = (f" (its budget {obj['budget']!r}: a thinking-budget sweep's samples.jsonl holds a record per "
+                        "budget, and a replay reads one per sample: keep the records of one budget)")
             raise InputError(f"{path}:{line}: duplicate record for "
                              f"{'task ' + repr(task) + ', ' if task else ''}model {model!r}, problem "
                              f"{key[2]!r}, sample {sample}{hint}")
