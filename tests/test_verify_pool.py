@@ -140,3 +140,16 @@ def test_a_batch_whose_deadline_has_passed_on_a_warm_pool_times_out(pool):
     # ready workers were there to take them, so they are `timeout`, not a pool still starting
     assert pool.run([Job("math:sqrt", (4,))])[0].status == "ok"
     assert [r.status for r in pool.run([Job("math:sqrt", (4,))] * 2, timeout=5, deadline=0.0)] == ["timeout"] * 2
+
+
+def test_workers_that_cannot_start_say_why():
+    # a worker that could not import math-verify (not installed yet) left samples unjudged with only "verifier worker
+    # failed to start (exit code 1)": its stderr is quiet, and the cause showed only under EVALKIT_WORKER_STDERR=1
+    p = WorkerPool(1, preload=("evalkit_no_such_module",))
+    try:
+        [r] = p.run([Job("builtins:len", ("abc",))], timeout=30)
+    finally:
+        p.close()
+    assert r.status == "infra", r
+    assert r.detail.startswith("verifier worker failed to start (exit code ") and \
+        r.detail.endswith("ModuleNotFoundError: No module named 'evalkit_no_such_module'"), r.detail

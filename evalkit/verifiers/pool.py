@@ -105,6 +105,23 @@ def _popen(argv: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen:
     )
 
 
+def _startup_error(preload: Sequence[str]) -> str:
+    """The last line a fresh interpreter writes importing what a worker imports (`ModuleNotFoundError: No module
+    named 'math_verify'`), '' where it imports them; asked once the pool's workers could not start."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        done = subprocess.run([sys.executable, "-c", "import " + ", ".join(("evalkit.verifiers._worker", *preload))],
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=STARTUP_LIMIT)
+    except subprocess.TimeoutExpired:
+        return f"importing its modules took more than {STARTUP_LIMIT:g} s"
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+    lines = done.stderr.strip().splitlines()
+    return lines[-1][:300] if done.returncode and lines else ""
+
+
 _CAN_FORK_WORKERS = all(hasattr(m, n) for m, n in (
     (os, "fork"), (os, "pidfd_open"), (signal, "pidfd_send_signal"), (socket, "send_fds")))
 
@@ -437,6 +454,8 @@ class WorkerPool:
                     w.kill()
                     self._workers.remove(w)
                     if not self._workers:
+                        why = _startup_error(self.preload)  # the worker's stderr is quiet: what it would have said
+                        detail += f": {why}" if why else ""
                         for i in pending:
                             results[i] = JobResult("infra", detail=detail)
                         pending.clear()
