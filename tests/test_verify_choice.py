@@ -504,3 +504,20 @@ def test_a_small_letter_the_answer_names_with_a_bracket_or_as_an_option(completi
     from evalkit.verifiers.choice import extract_choice
 
     assert extract_choice(completion, "ABCDE")[0] == chosen
+
+
+@pytest.mark.parametrize("final, gold, correct", [
+    # a final answer that only judges the option it opens with rules it out (it was paid as that option: a policy
+    # could collect the reward by writing "A) fails")
+    ("(A) and (D) are wrong.", "A", False), ("A) fails", "A", False), ("C) incorrect", "C", False),
+    ("A) doesn't work", "A", False), ("(A) is wrong.", "A", False),
+    # an option with its text, or its reason, still chooses it
+    ("A) 42 J", "A", True), ("B) 42 J is right", "B", True), ("A) has the lowest energy", "A", True),
+    # a hedge in parentheses, as the README lists it
+    ("The answer is (for sure) B", "B", True), ("So the answer is (probably) C.", "C", True),
+])
+def test_an_answer_that_judges_the_option_it_opens_with_does_not_choose_it(final, gold, correct):
+    from evalkit.rewards import choice_reward
+
+    assert verify_choice("<think>x</think>" + final, gold).correct is correct
+    assert choice_reward(["<think>x</think>" + final], answer=[gold]) == [1.0 if correct else 0.0]

@@ -23,8 +23,8 @@ from evalkit.verifiers._mathtext import CORRECTION_CUE
 from evalkit.verifiers.base import Capabilities, VerifyItem, register_verifier
 
 # "the answer is for sure D", "it's definitely (B)": a word of certainty between the statement and the letter.
-_HEDGE = (r"(?:(?i:for sure|definitely|clearly|certainly|surely|most likely|likely|probably|obviously|indeed|"
-          r"undoubtedly)\s*,?\s*)?")
+_HEDGE = (r"(?:\(?(?i:for sure|definitely|clearly|certainly|surely|most likely|likely|probably|obviously|indeed|"
+          r"undoubtedly)\)?\s*,?\s*)?")  # "(for sure)" too
 # A letter as models write it: `B`, `(B)`, `**B**`, `$B$`, `\\(B\\)`, `[B]`, `\\text{(B)}`, `$\\mathrm{B}$`.
 _L = (r"(?:\$|\\\()?\s*[(\[]?\s*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*[(\[]?\s*)?(?:\*\*)?([A-Z])(?:\*\*)?\s*[)\]]?"
       r"(?:\s*\})?[)\]]?(?:\$|\\\))?")
@@ -264,6 +264,18 @@ _VERDICT_WORD = re.compile(r"(?i:\b(?:not|no|wrong|incorrect|false|impossible|in
 _OTHER_LETTER = re.compile(r"(?<![A-Za-z])(?<!\d )(?<!\d)([A-Z])(?![A-Za-z])")
 
 
+# A verdict the words after an option open with: "C) incorrect", "A) fails", "(B) not possible".
+_VERDICT_FIRST = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?i:(?:not|no|wrong|incorrect|false|impossible|invalid|fails?|ruled out|"
+                            r"eliminated|never|does not|doesn't|cannot|can't|can not|is not|isn't)\b)")
+
+
+def _judged_at_start(text: str, at: int) -> bool:
+    """Whether the option that opens the text (its letter ending at `at`) is judged by the words after it rather than
+    chosen: "A) fails", "C) incorrect", "(A) and (D) are wrong" (a final answer of that alone was paid as A)."""
+    words = " " + text[at:].split("\n", 1)[0].lstrip(")].:*–—-$\\ \t")
+    return bool(_NEGATED_AFTER.match(words) or _NEGATED_AFTER_LIST.match(words) or _VERDICT_FIRST.match(words))
+
+
 def _starts_with_options(text: str, letters: str) -> bool:
     """Whether the text opens with the options listed, a line each (three or more, other letters)."""
     first = list(itertools.islice((line for line in text.split("\n") if line.strip()), _RESTATED))
@@ -306,7 +318,8 @@ def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
                 continue  # "Answer: I believe it's C": the pronoun, not option I
             negation = _NEGATION_WORD if name in _WORDED_ROWS else _NEGATION
             if (negation.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end())
-                    or name not in _WORDED_ROWS and _NEGATED_AFTER_LIST.match(text, m.end())):
+                    or name not in _WORDED_ROWS and _NEGATED_AFTER_LIST.match(text, m.end())
+                    or name == "leading" and _judged_at_start(text, m.end(1))):
                 continue
             named.add(letter)
             more = _MORE_PAREN if name == "paren" else _MORE_JOINED if text[m.end() - 1] in ")]" else _MORE
