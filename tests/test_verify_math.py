@@ -1319,3 +1319,16 @@ def test_a_gold_solution_whose_box_has_no_braces_gives_its_answer():
     assert last_boxed("\\boxed{x \\boxed 3}") == "x \\boxed 3" and last_boxed("the \\boxed answer") == ""
     assert last_boxed("The answer is $\\boxed 1/2$.") == "" and last_boxed("$\\boxed 3\\sqrt{2}$.") == ""
     assert verify_math("\\boxed{3}", "\\boxed 3").correct is True
+
+
+@pytest.mark.parametrize("final, gold, correct", [
+    # a last line that states its LaTeX outside math mode without the word "answer": math-verify read the number
+    # before the markup, so `5\sqrt{2}` met a gold of 5 and missed its own
+    ("So the total is 5\\sqrt{2}.", "5\\sqrt{2}", True), ("So the total is 5\\sqrt{2}.", "5", False),
+    ("So the area is 2^{10}.", "1024", True), ("So the area is 2^{10}.", "2", False),
+    ("Hence 2^{10} subsets.", "1024", True), ("The area is 5\\sqrt{2} square units.", "5\\sqrt{2}", True),
+    # in math mode, or supposed, it is math-verify's to read as before
+    ("Sum: \\( 2 + 1 = \\frac{9}{3} \\).", "3", True), ("If the area is 2^{10}, then", "1024", False),
+])
+def test_an_unboxed_last_line_that_claims_latex_outside_math_mode_is_read_whole(final, gold, correct):
+    assert verify_math("<think>x</think>" + final, gold).correct is correct

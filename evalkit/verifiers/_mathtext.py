@@ -1012,6 +1012,13 @@ def spaced_cjk(answer: str) -> str:
 # math-verify reads only the number before the markup (2, 5), which matched golds the answer never gave. Words of
 # prose outside a command leave the line to math-verify (`2^{10} ways, I think`).
 _BARE_STATED = re.compile(r"\banswer\s*(?:is|=|:)\s*(?::\s*)?(?P<x>[^$\n\s][^$\n]{0,79}?)(?:\s*\.)?\s*$", re.I)
+# ... or a sentence that states it without the word "answer": `So the total is 5\sqrt{2}.`, `Hence 2^{10} subsets.`
+# (after the last "is", "are", "equals", "=" of the line, or an opening "so", "hence", "thus", "therefore")
+_CLAIM_HEDGED = re.compile(r"(?i:\b(?:not|never|cannot|if|suppose|assume|assuming|whether|unless|maybe|perhaps|might|"
+                           r"could)\b|n't\b|\?)")
+_BARE_CLAIMED = re.compile(r"^(?:.*(?:\b(?:is|are|equals|be)\b|=)|[ \t]*(?:so|hence|thus|therefore)\b[,:]?)[ \t]*"
+                           r"(?P<x>[^$\n\s][^$\n]{0,79}?)(?:\s*\.)?\s*$", re.I)
+_MATH_MODE = re.compile(r"\$|\\[()\[\]]")  # a line that opens math mode anywhere is math-verify's to read
 _LATEX_MARK = re.compile(r"[\\^_]")
 _MATH_OPENED = re.compile(r"\\[(\[]")
 _TEXT_MODE = re.compile(r"\\(?:text|mathrm|mbox)\s*\{[^{}]*\}")
@@ -1056,12 +1063,17 @@ def qualified_number(answer: str) -> str | None:
 
 
 def bare_latex_answer(answer: str) -> str | None:
-    """The LaTeX an unboxed answer's last line states outside math mode (`The answer is 2^{10}.`), else None."""
+    """The LaTeX an unboxed answer's last line states outside math mode (`The answer is 2^{10}.`, `So the total is
+    5\\sqrt{2}.`), else None."""
     lines = _last_lines(answer)
     last = _BOLD.sub("", lines[-1]) if lines else ""
     m = _BARE_STATED.search(last)
-    if m is None or _STATEMENT_DENIED.search(last, 0, m.start()):
+    if m is not None and _STATEMENT_DENIED.search(last, 0, m.start()):
         return None
+    if m is None:  # a claim without the word: not where the line enters math mode, or denies, supposes or asks
+        m = None if _MATH_MODE.search(last) else _BARE_CLAIMED.match(last)
+        if m is None or _CLAIM_HEDGED.search(last, 0, m.start("x")):
+            return None
     stated = m.group("x").strip()
     counted = _COUNTED.fullmatch(stated)
     if counted and not _NOT_A_NOUN.intersection(counted.group("words").lower().split()):
