@@ -703,6 +703,9 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
                 sys.exit(1)
         return
 
+    if judge_model or judge_base_url:  # refused, not ignored: the summary would hold no judge's reading
+        raise InputError(f"{'--judge' if judge_model else '--judge-base-url'} is for --detector judge (the detector "
+                         f"is {detector}); add --detector judge to have the judge label the thinking")
     if detector == "rules" and reflection_model is not None:  # refused, not ignored: the user meant to use it
         raise InputError(f"--reflection-model {reflection_model}: the rules detector reads the rule table alone; "
                          "a reflection model is for --detector model")

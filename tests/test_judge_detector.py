@@ -153,3 +153,15 @@ def test_the_judge_and_the_rules_read_the_same_sentences_in_chinese_thinking():
     assert [(a, b) for a, b, _ in sentences(text, 7, text.index("</think>"))] == spans
     assert [text[a:b] for a, b in spans] == ["我们需要计算17乘23。", "结果是391。", "等等，让我再检查一下。",
                                              "17乘20是340，17乘3是51。", "对，没错。"]
+
+
+def test_a_judge_named_without_the_judge_detector_is_refused_not_ignored(tmp_path):
+    # `analyze FILE --judge X` ran the default detector and printed its summary: nothing said no judge was asked
+    path = tmp_path / "traces.jsonl"
+    path.write_text(json.dumps({"completion": TRACE}) + "\n")
+    for args, flag in ((["--judge", "j"], "--judge"), (["--judge-base-url", "http://127.0.0.1:9/v1"], "--judge-base-url"),
+                       (["--detector", "rules", "--judge", "j"], "--judge")):
+        r = subprocess.run([sys.executable, "-m", "evalkit", "analyze", str(path), *args], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert f"{flag} is for --detector judge" in r.stderr and "add --detector judge" in r.stderr, r.stderr
