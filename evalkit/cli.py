@@ -454,7 +454,8 @@ def export_cmd(task: str, fmt: str, out: str, limit: int | None, think_format: s
               help="Seconds per answer (for code, per test) [default: a code verifier's --option timeout_s, else 1].")
 @click.option("--batch-deadline", type=SECONDS, default=10.0, show_default=True, help="Seconds per request.")
 @click.option("--think-format", default="r1", show_default=True,
-              help=THINK_FORMAT_HELP + " (auto: per response, from its markers); a request's own field wins.")
+              help="How the policy thinks: r1, sky, magistral, harmony, seed, none, FILE.yaml[:NAME], or auto (per "
+                   "response, from its markers); a request's own field wins.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="an option of --verifier, as a task spec's verifier_options gives it (the value read as YAML): "
                    "`--option require_box=true`, `--option letters=ABCD` (GPQA's four options)")
@@ -758,8 +759,8 @@ def analyze_cmd(file: str, completion_field: str, gold_field: str, verifier: str
 def label_sheet_cmd(file: str, out: str, completion_field: str, think_open: bool, think_format: str, blank: bool,
                     reflection_model: str | None, rules_path: str | None) -> None:
     """Write a labelling sheet for the traces in FILE.jsonl (or a run directory's samples, those its results
-    count): correct its labels (doubt, check, verdict, other; the rubric is the repository's
-    tests/data/traces/REFLECTION_RUBRIC.md), then `evalkit fit-detector`."""
+    count): correct its labels (doubt, check, verdict, other: the rubric is in docs/trace.md, "The rubric"), then
+    `evalkit fit-detector`."""
     from pathlib import Path
 
     from evalkit.jsonl import write_jsonl
