@@ -523,6 +523,11 @@ def _asks_nothing(spec: TaskSpec, problem: Problem) -> bool:
         return False
 
 
+def _columns(row: dict[str, Any]) -> str:
+    """A row's columns, for an error that names a missing one (a row of `{}` has none, and says so)."""
+    return ", ".join(map(str, row)) or "none (the row is an empty object)"
+
+
 def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: str, index: int) -> Any:
     """A column name or a jinja expression, evaluated on `row`; InputError names the missing column.
 
@@ -538,7 +543,7 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
             return _template(expr).render(context)
         except jinja2.UndefinedError as e:
             raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
-                             f"{index}: {e.message}; available columns: {', '.join(row)}") from None
+                             f"{index}: {e.message}; available columns: {_columns(row)}") from None
         except Exception as e:  # a filter failed on this row's data
             missing = isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str)
             why = f"no key {e.args[0]!r} in the row or a value of it (the row's columns: {', '.join(row)})" \
@@ -547,7 +552,7 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
                              f"{index}: {why}") from None
     if expr not in row:
         raise _MissingColumn(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' names column "
-                             f"{expr!r}, which the dataset does not have; available columns: {', '.join(row)}",
+                             f"{expr!r}, which the dataset does not have; available columns: {_columns(row)}",
                              field_name=field_name, column=expr)
     return row[expr]
 

@@ -236,6 +236,9 @@ def test_missing_column_is_named_with_the_available_ones(tmp_path):
     (tmp_path / "t.yaml").write_text("name: t\ndataset: {local: d.jsonl}\nfields: {problem: problem}\n")
     with pytest.raises(InputError, match=r"column 'problem'.*available columns: question, answer"):
         load_problems(load_task(str(tmp_path / "t.yaml")))
+    (tmp_path / "d.jsonl").write_text("{}\n")  # the list of columns was empty: "available columns: "
+    with pytest.raises(InputError, match=r"column 'problem'.*available columns: none \(the row is an empty object\)$"):
+        load_problems(load_task(str(tmp_path / "t.yaml")))
 
 
 def test_corrupt_jsonl_line_is_reported_as_file_and_line(tmp_path):
