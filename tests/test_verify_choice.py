@@ -511,8 +511,10 @@ def test_a_small_letter_the_answer_names_with_a_bracket_or_as_an_option(completi
     # could collect the reward by writing "A) fails")
     ("(A) and (D) are wrong.", "A", False), ("A) fails", "A", False), ("C) incorrect", "C", False),
     ("A) doesn't work", "A", False), ("(A) is wrong.", "A", False),
-    # an option with its text, or its reason, still chooses it
+    # an option with its text, or its reason, still chooses it; an option's own text is capitalised, as options are
     ("A) 42 J", "A", True), ("B) 42 J is right", "B", True), ("A) has the lowest energy", "A", True),
+    ("B) False, False", "B", True), ("C) No change", "C", True), ("A) No", "A", True), ("B) Incorrect", "B", True),
+    ("D. Not enough information to determine.", "D", True), ("**B) False, False**\n\nBoth statements are false.", "B", True),
     # a hedge in parentheses, as the README lists it
     ("The answer is (for sure) B", "B", True), ("So the answer is (probably) C.", "C", True),
 ])

@@ -264,9 +264,10 @@ _VERDICT_WORD = re.compile(r"(?i:\b(?:not|no|wrong|incorrect|false|impossible|in
 _OTHER_LETTER = re.compile(r"(?<![A-Za-z])(?<!\d )(?<!\d)([A-Z])(?![A-Za-z])")
 
 
-# A verdict the words after an option open with: "C) incorrect", "A) fails", "(B) not possible".
-_VERDICT_FIRST = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?i:(?:not|no|wrong|incorrect|false|impossible|invalid|fails?|ruled out|"
-                            r"eliminated|never|does not|doesn't|cannot|can't|can not|is not|isn't)\b)")
+# A verdict the words after an option open with, in lower case: "C) incorrect", "A) fails", "(B) not possible". An
+# option's own text is written as options are, capitalised: "B) False, False", "A) No", "C) No change" choose it.
+_VERDICT_FIRST = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:not|no|wrong|incorrect|false|impossible|invalid|fails?|ruled out|"
+                            r"eliminated|never|does not|doesn't|cannot|can't|can not|is not|isn't)\b")
 
 
 def _judged_at_start(text: str, at: int) -> bool:
