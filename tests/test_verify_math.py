@@ -1329,6 +1329,13 @@ def test_a_gold_solution_whose_box_has_no_braces_gives_its_answer():
     ("Hence 2^{10} subsets.", "1024", True), ("The area is 5\\sqrt{2} square units.", "5\\sqrt{2}", True),
     # in math mode, or supposed, it is math-verify's to read as before
     ("Sum: \\( 2 + 1 = \\frac{9}{3} \\).", "3", True), ("If the area is 2^{10}, then", "1024", False),
+    ("It is wrong to say the total is 5\\sqrt{2}.", "5\\sqrt{2}", False),
+    # a congruence or an approximation is read after its relation, and a unit of a letter or two is no noun
+    ("Thus 3^{100} \\equiv 4 \\pmod{7}.", "4", True), ("So N \\equiv 3 \\pmod{4}", "3", True),
+    ("The probability is 2^{-10} \\approx 0.001.", "0.001", True), ("Thus the mass is 10^3 g.", "1000", True),
+    ("The final temperature is 10^3 K.", "1000", True),
+    # a colon after the claim, and a mark that ends it, are no part of the value
+    ("The final result is: \\frac{1}{2}", "1/2", True), ("The result is 5\\sqrt{2}!", "5\\sqrt{2}", True),
 ])
 def test_an_unboxed_last_line_that_claims_latex_outside_math_mode_is_read_whole(final, gold, correct):
     assert verify_math("<think>x</think>" + final, gold).correct is correct

@@ -1015,9 +1015,13 @@ _BARE_STATED = re.compile(r"\banswer\s*(?:is|=|:)\s*(?::\s*)?(?P<x>[^$\n\s][^$\n
 # ... or a sentence that states it without the word "answer": `So the total is 5\sqrt{2}.`, `Hence 2^{10} subsets.`
 # (after the last "is", "are", "equals", "=" of the line, or an opening "so", "hence", "thus", "therefore")
 _CLAIM_HEDGED = re.compile(r"(?i:\b(?:not|never|cannot|if|suppose|assume|assuming|whether|unless|maybe|perhaps|might|"
-                           r"could)\b|n't\b|\?)")
-_BARE_CLAIMED = re.compile(r"^(?:.*(?:\b(?:is|are|equals|be)\b|=)|[ \t]*(?:so|hence|thus|therefore)\b[,:]?)[ \t]*"
-                           r"(?P<x>[^$\n\s][^$\n]{0,79}?)(?:\s*\.)?\s*$", re.I)
+                           r"could|wrong|false|incorrect)\b|n't\b|\?)")
+_BARE_CLAIMED = re.compile(r"^(?:.*(?:\b(?:is|are|equals|be)\b|=)|[ \t]*(?:so|hence|thus|therefore)\b[,:]?)[ \t]*:?[ \t]*"
+                           r"(?P<x>[^$\n\s][^$\n]{0,79}?)(?:\s*[.:!])?\s*$", re.I)
+# ... not a congruence or an approximation (`Thus 3^{100} \equiv 4 \pmod{7}.`, `2^{-10} \approx 0.001`), whose value is
+# after the relation, nor a value with a unit of a letter or two (`10^3 K`, `10^3 m/s`): math-verify's to read
+_CLAIM_RELATION = re.compile(r"\\(?:equiv|approx|pmod|bmod|mod|cong|sim|simeq)(?![A-Za-z])")
+_CLAIM_UNIT = re.compile(r"\s[A-Za-z]{1,2}(?:/[A-Za-z]{1,2})?$")
 _MATH_MODE = re.compile(r"\$|\\[()\[\]]")  # a line that opens math mode anywhere is math-verify's to read
 _LATEX_MARK = re.compile(r"[\\^_]")
 _MATH_OPENED = re.compile(r"\\[(\[]")
@@ -1071,8 +1075,8 @@ def bare_latex_answer(answer: str) -> str | None:
     if m is not None and _STATEMENT_DENIED.search(last, 0, m.start()):
         return None
     if m is None:  # a claim without the word: not where the line enters math mode, or denies, supposes or asks
-        m = None if _MATH_MODE.search(last) else _BARE_CLAIMED.match(last)
-        if m is None or _CLAIM_HEDGED.search(last, 0, m.start("x")):
+        m = None if _MATH_MODE.search(last) or _CLAIM_RELATION.search(last) else _BARE_CLAIMED.match(last)
+        if m is None or _CLAIM_HEDGED.search(last, 0, m.start("x")) or _CLAIM_UNIT.search(m.group("x").strip()):
             return None
     stated = m.group("x").strip()
     counted = _COUNTED.fullmatch(stated)
