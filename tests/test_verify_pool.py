@@ -153,3 +153,19 @@ def test_workers_that_cannot_start_say_why():
     assert r.status == "infra", r
     assert r.detail.startswith("verifier worker failed to start (exit code ") and \
         r.detail.endswith("ModuleNotFoundError: No module named 'evalkit_no_such_module'"), r.detail
+
+
+def test_the_reason_workers_cannot_start_is_asked_once_and_within_the_batch_deadline(tmp_path, monkeypatch):
+    # asking a fresh interpreter why took its whole import again, past the batch's deadline, for every failed batch
+    (tmp_path / "evalkit_slow_fail.py").write_text("import time\ntime.sleep(3)\nraise ImportError('slow failure')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    p = WorkerPool(1, preload=("evalkit_slow_fail",))
+    try:
+        t0 = time.monotonic()
+        [first] = p.run([Job("builtins:len", ("abc",))], timeout=30, deadline=3.5)
+        took = time.monotonic() - t0
+        [second] = p.run([Job("builtins:len", ("abc",))], timeout=30, deadline=30)
+    finally:
+        p.close()
+    assert first.status == "infra" and took < 3.5 + 2.0, (first, took)  # no probe past what the deadline left
+    assert second.detail.endswith("ImportError: slow failure"), second.detail

@@ -105,17 +105,18 @@ def _popen(argv: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen:
     )
 
 
-def _startup_error(preload: Sequence[str]) -> str:
+def _startup_error(preload: Sequence[str], within: float = STARTUP_LIMIT) -> str | None:
     """The last line a fresh interpreter writes importing what a worker imports (`ModuleNotFoundError: No module
-    named 'math_verify'`), '' where it imports them; asked once the pool's workers could not start."""
+    named 'math_verify'`), '' where it imports them; asked once the pool's workers could not start, for at most
+    `within` seconds (what is left of the batch's deadline: a failed batch is not held past it), None past them."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         done = subprocess.run([sys.executable, "-c", "import " + ", ".join(("evalkit.verifiers._worker", *preload))],
-                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=STARTUP_LIMIT)
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=within)
     except subprocess.TimeoutExpired:
-        return f"importing its modules took more than {STARTUP_LIMIT:g} s"
+        return None
     except OSError as e:
         return f"{type(e).__name__}: {e}"
     lines = done.stderr.strip().splitlines()
@@ -299,6 +300,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._zygote: _Zygote | None = None
         self._zygote_failed = False  # it died: start fresh interpreters from now on
+        self._startup_why: str | None = None  # why no worker could start, once asked (_startup_error)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.restarts = 0  # workers replaced after a kill or a crash, for diagnostics
@@ -453,8 +455,13 @@ class WorkerPool:
                     detail = f"verifier worker failed to start (exit code {w.proc.poll()})"
                     w.kill()
                     self._workers.remove(w)
-                    if not self._workers:
-                        why = _startup_error(self.preload)  # the worker's stderr is quiet: what it would have said
+                    if not self._workers:  # the worker's stderr is quiet: what it would have said, asked once
+                        why = self._startup_why
+                        if why is None and batch_end - now >= 1.0:  # else no time left to ask
+                            within = min(STARTUP_LIMIT, batch_end - now)
+                            why = self._startup_why = _startup_error(self.preload, within)
+                            if why is None:  # not known yet: asked again by a later batch
+                                why = f"importing its modules took more than {within:.1f} s"
                         detail += f": {why}" if why else ""
                         for i in pending:
                             results[i] = JobResult("infra", detail=detail)
