@@ -1148,3 +1148,13 @@ def test_a_budget_sweeps_samples_replayed_say_why_they_are_duplicates(tmp_path):
     with pytest.raises(InputError, match=r"sweep\.jsonl:2: duplicate record .* sample 0 \(its budget 48: a "
                                          r"thinking-budget sweep's samples\.jsonl holds a record per budget"):
         load_replay(path)
+
+
+def test_a_duplicate_of_one_budget_is_a_plain_duplicate(tmp_path):
+    from evalkit.backends.replay import load_replay
+
+    path = tmp_path / "dup.jsonl"
+    record = {"task": "t", "problem_id": "p", "sample": 0, "budget": 512, "completion": "<think>x</think>\\boxed{1}"}
+    path.write_text((json.dumps(record) + "\n") * 2)
+    with pytest.raises(InputError, match=r"dup\.jsonl:2: duplicate record for task 't'.*sample 0$"):
+        load_replay(path)

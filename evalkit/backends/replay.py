@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from evalkit.backends.base import BackendCapabilities
 from evalkit.errors import InputError
@@ -61,7 +61,7 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
     names = {k: (fields or {}).get(k, k) for k in REQUIRED + OPTIONAL}
     default_model = default_model or replay_name(path)
     records: list[ReplayRecord] = []
-    seen: set[tuple] = set()
+    seen: dict[tuple, Any] = {}  # each record's key, and its budget (a sweep's records differ in it alone)
     stated: set[str] = set()  # models whose records say whether the prompt opened thinking (think_open)
     unstated: set[str] = set()
     model_of = lambda obj: str(obj.get(names["model"]) or default_model)
@@ -112,13 +112,13 @@ def load_replay(path: str | Path, fields: dict[str, str] | None = None,
             # records of several tasks (a suite's years share ids such as "1") are told apart by `task`
             hint = "" if task else (f"; if the file holds records of several tasks, each needs a "
                                     f"'{names['task']}' field naming its task")
-            if obj.get("budget") is not None:  # a thinking-budget sweep's samples.jsonl: one record per budget
+            if obj.get("budget") != seen[key]:  # a thinking-budget sweep's samples.jsonl: one record per budget
                 hint = (f" (its budget {obj['budget']!r}: a thinking-budget sweep's samples.jsonl holds a record per "
                         "budget, and a replay reads one per sample: keep the records of one budget)")
             raise InputError(f"{path}:{line}: duplicate record for "
                              f"{'task ' + repr(task) + ', ' if task else ''}model {model!r}, problem "
                              f"{key[2]!r}, sample {sample}{hint}")
-        seen.add(key)
+        seen[key] = obj.get("budget")
         records.append(ReplayRecord(
             task=key[0], model=model, problem_id=key[2], sample=sample,
             completion=Completion(text=text, finish_reason=finish_reason_of(finish_reason),
