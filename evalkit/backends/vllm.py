@@ -240,22 +240,26 @@ def _start(LLM: Any, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 # Run beside the driver, in a session of its own: once the driver is gone (its parent changed: SIGKILL, the OOM killer,
 # a scheduler's kill) it stops the engine processes it was given, with their children (tensor-parallel workers), where
-# they are still the processes they were (their start times). vLLM's engine core does not notice its driver dying, and
-# an orphaned engine holds its memory (a GPU's) until killed by hand, so the rerun that resumes the run cannot start.
+# they are still the processes they were (their start, in clock ticks since boot: /proc's, which a change of the
+# system's clock leaves as it was). vLLM's engine core does not notice its driver dying, and an orphaned engine holds
+# its memory (a GPU's) until killed by hand, so the rerun that resumes the run cannot start.
 _REAPER = r"""
 import os, sys, time
 import psutil
+def started(pid):
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rpartition(b")")[2].split()[19].decode()
 driver, wanted = int(sys.argv[1]), [arg.split(":") for arg in sys.argv[2:]]
 while os.getppid() == driver:
     time.sleep(0.5)
 time.sleep(2)  # a driver that exited as it should has shut its engine down: give it the time to
 procs = []
-for pid, started in wanted:
+for pid, start in wanted:
     try:
-        proc = psutil.Process(int(pid))
-        if abs(proc.create_time() - float(started)) < 0.01:
+        if started(pid) == start:
+            proc = psutil.Process(int(pid))
             procs += [proc, *proc.children(recursive=True)]
-    except psutil.Error:
+    except (OSError, IndexError, psutil.Error):
         pass
 for proc in procs:
     try:
@@ -277,9 +281,12 @@ def reap_when_orphaned(processes: Sequence[Any]) -> Any:
     import sys
 
     try:
-        import psutil
+        import psutil  # noqa: F401 - the watcher's: vLLM's own dependency
 
-        wanted = [f"{p.pid}:{psutil.Process(p.pid).create_time()!r}" for p in processes if p.pid]
+        wanted = []
+        for p in processes:
+            with open(f"/proc/{p.pid}/stat", "rb") as f:  # its start, as the watcher reads it (Linux's /proc)
+                wanted.append(f"{p.pid}:{f.read().rpartition(b')')[2].split()[19].decode()}")
         if not wanted:
             return None
         return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), *wanted], stdin=subprocess.DEVNULL,
