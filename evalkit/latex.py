@@ -70,8 +70,8 @@ def find_boxed(text: str) -> list[tuple[int, int, str]]:
 
 
 def with_bare_boxes(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """`found` (a text's braced boxes, by start) with the boxes without braces that none of them holds: `\boxed 7`
-    boxes the one token after it, as TeX reads it (numbers and single letters only; `\boxed answer` is prose)."""
+    """`found` (a text's braced boxes, by start) with the boxes without braces that none of them holds: `\\boxed 7`
+    boxes the one token after it, as TeX reads it (numbers and single letters only; `\\boxed answer` is prose)."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return found
     bare, i, reach = [], 0, -1  # one sweep: `reach` is where the boxes starting before this one end, at the most

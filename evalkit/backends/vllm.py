@@ -240,8 +240,8 @@ def _start(LLM: Any, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
 
 # Run beside the driver, in a session of its own: once the driver is gone (its parent changed: SIGKILL, the OOM killer,
 # a scheduler's kill) it stops the engine processes it was given, with their children (tensor-parallel workers), where
-# they are still the processes they were (their start, in clock ticks since boot: /proc's, which a change of the
-# system's clock leaves as it was). vLLM's engine core does not notice its driver dying, and an orphaned engine holds
+# they are still the processes it found at its own start (their start, in clock ticks since boot: /proc's, which a
+# change of the system's clock leaves as it was). vLLM's engine core does not notice its driver dying, and an orphaned engine holds
 # its memory (a GPU's) until killed by hand, so the rerun that resumes the run cannot start.
 _REAPER = r"""
 import os, sys, time
@@ -249,12 +249,17 @@ import psutil
 def started(pid):
     with open(f"/proc/{pid}/stat", "rb") as f:
         return f.read().rpartition(b")")[2].split()[19].decode()
-driver, wanted = int(sys.argv[1]), [arg.split(":") for arg in sys.argv[2:]]
+driver, wanted = int(sys.argv[1]), {}
+for pid in sys.argv[2:]:
+    try:
+        wanted[pid] = started(pid)
+    except (OSError, IndexError):  # gone already
+        pass
 while os.getppid() == driver:
     time.sleep(0.5)
 time.sleep(2)  # a driver that exited as it should has shut its engine down: give it the time to
 procs = []
-for pid, start in wanted:
+for pid, start in wanted.items():
     try:
         if started(pid) == start:
             proc = psutil.Process(int(pid))
@@ -280,18 +285,15 @@ def reap_when_orphaned(processes: Sequence[Any]) -> Any:
     import subprocess
     import sys
 
+    wanted = [str(p.pid) for p in processes if p.pid]
+    if not wanted or not os.path.isdir("/proc"):  # the watcher knows a process by its start in Linux's /proc
+        return None
     try:
         import psutil  # noqa: F401 - the watcher's: vLLM's own dependency
 
-        wanted = []
-        for p in processes:
-            with open(f"/proc/{p.pid}/stat", "rb") as f:  # its start, as the watcher reads it (Linux's /proc)
-                wanted.append(f"{p.pid}:{f.read().rpartition(b')')[2].split()[19].decode()}")
-        if not wanted:
-            return None
         return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), *wanted], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    except Exception:  # noqa: BLE001 - no psutil, a process gone already: the run goes on as before, unwatched
+    except Exception:  # noqa: BLE001 - no psutil, no interpreter to start: the run goes on as before, unwatched
         return None
 
 

@@ -270,10 +270,16 @@ _VERDICT_FIRST = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:not|no|wrong|incorrect|fal
                             r"eliminated|never|does not|doesn't|cannot|can't|can not|is not|isn't)\b")
 
 
+def _clause_after(rest: str) -> str:
+    """The words after an option's letter on its line (`rest`), less the bracket, point or markup that closes it,
+    led by a space: what the verdict patterns read."""
+    return " " + rest.lstrip(")].:*–—-$\\ \t")
+
+
 def _judged_at_start(text: str, at: int) -> bool:
     """Whether the option that opens the text (its letter ending at `at`) is judged by the words after it rather than
     chosen: "A) fails", "C) incorrect", "(A) and (D) are wrong" (a final answer of that alone was paid as A)."""
-    words = " " + text[at:].split("\n", 1)[0].lstrip(")].:*–—-$\\ \t")
+    words = _clause_after(text[at:].split("\n", 1)[0])
     return bool(_NEGATED_AFTER.match(words) or _NEGATED_AFTER_LIST.match(words) or _VERDICT_FIRST.match(words))
 
 
@@ -295,7 +301,7 @@ def _last_line(text: str, letters: str) -> tuple[str, int] | None:
     m = _OPTION_LINE.fullmatch(line)
     if m is None or m.group(1) not in letters:
         return None
-    words = " " + line[m.end(1):].lstrip(")].:*–—-$\\ \t")  # a clause on the option ("A) fails", "(A) is wrong")
+    words = _clause_after(line[m.end(1):])  # a clause on the option ("A) fails", "(A) is wrong")
     alone = not words.strip() and not re.search(r"(?<!\()[A-Z](?:\*\*)?\)", line)  # `B`, `(B)`; not `D)`, a bare item
     if len(lines) > 1 and _OPTION_LINE.fullmatch(lines[-2]) and not alone:
         return None

@@ -92,14 +92,18 @@ def _worker_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "evalkit.verifiers._worker", *args]
 
 
-def _popen(argv: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen:
+def _worker_env() -> dict[str, str]:
+    """The environment a worker starts in: the caller's, importing this very evalkit, wherever it was imported from."""
     env = dict(os.environ)
-    # The worker must import this very evalkit, wherever it was imported from.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _popen(argv: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen:
     quiet = not os.environ.get("EVALKIT_WORKER_STDERR")
     return subprocess.Popen(
-        argv, pass_fds=pass_fds, env=env, stdin=subprocess.DEVNULL,
+        argv, pass_fds=pass_fds, env=_worker_env(), stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if quiet else None,
         start_new_session=True,  # a Ctrl-C meant for the caller does not kill workers mid-job
     )
@@ -109,12 +113,9 @@ def _startup_error(preload: Sequence[str], within: float = STARTUP_LIMIT) -> str
     """The last line a fresh interpreter writes importing what a worker imports (`ModuleNotFoundError: No module
     named 'math_verify'`), '' where it imports them; asked once the pool's workers could not start, for at most
     `within` seconds (what is left of the batch's deadline: a failed batch is not held past it), None past them."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         done = subprocess.run([sys.executable, "-c", "import " + ", ".join(("evalkit.verifiers._worker", *preload))],
-                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=within)
+                              env=_worker_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=within)
     except subprocess.TimeoutExpired:
         return None
     except OSError as e:
