@@ -546,7 +546,7 @@ def resolve_field(expr: str, row: dict[str, Any], spec: TaskSpec, field_name: st
                              f"{index}: {e.message}; available columns: {_columns(row)}") from None
         except Exception as e:  # a filter failed on this row's data
             missing = isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str)
-            why = f"no key {e.args[0]!r} in the row or a value of it (the row's columns: {', '.join(row)})" \
+            why = f"no key {e.args[0]!r} in the row or a value of it (the row's columns: {_columns(row)})" \
                 if missing else f"KeyError: {e}" if isinstance(e, KeyError) else str(e)
             raise InputError(f"{spec_location(spec, 'fields.' + field_name)}: field '{field_name}' ({expr!r}) on row "
                              f"{index}: {why}") from None
