@@ -1436,3 +1436,32 @@ def test_a_verl_batch_with_fewer_ground_truths_judges_the_rows_that_have_one(cap
                                                     "<think>x</think>\\boxed{6}"], ["4", "7"])
     assert [(r["score"], r["unjudged"]) for r in out] == [(1.0, 0.0), (0.0, 0.0), (0.0, 1.0)], out
     assert "not one per response" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_the_rules_rewards_score_the_rows_of_a_task_judged_with_a_judge(toy_task, tmp_path, caplog):
+    # a `math+judge` (or `choice+judge`) task exported or curated for TRL carries its judge in each row's
+    # verifier_options: math_reward and choice_reward built their rules with a `judge` option they do not take, and
+    # left every row unjudged (None), the gold answer too. The rules score them; the judge is the judge reward's.
+    from datasets import load_dataset
+
+    judged = {"judge": {"model": "fj", "base_url": "http://127.0.0.1:9/v1"}}
+    (tmp_path / "mj.yaml").write_text(
+        toy_task.read_text().replace("{local: toy.jsonl}", f"{{local: {toy_task.parent}/toy.jsonl}}")
+        .replace("name: toy", "name: toy_judged").replace("verifier: math", "verifier: math+judge")
+        + f"verifier_options: {json.dumps(judged)}\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"qid": "q1", "stem": "Which is prime?", "gold": "C"}) + "\n")
+    (tmp_path / "mcq.yaml").write_text(
+        "name: mcq\ndataset: {local: c.jsonl}\nfields: {id: qid, problem: stem, answer: gold}\n"
+        "prompt: '{{ stem }} A) 4 B) 6 C) 7 D) 9'\nverifier: choice+judge\n"
+        f"verifier_options: {json.dumps({'letters': 'ABCD', **judged})}\n")
+    for spec, reward, right, wrong in ((tmp_path / "mj.yaml", math_reward, None, "\\boxed{12345}"),
+                                       (tmp_path / "mcq.yaml", choice_reward, "The answer is C.", "The answer is A.")):
+        out = export_task(str(spec), "trl", tmp_path / f"{spec.stem}.jsonl", limit=2)
+        rows = load_dataset("json", data_files=str(out), split="train").to_list()
+        assert rows[0]["verifier"].endswith("+judge") and "judge" in json.loads(rows[0]["verifier_options"])
+        columns = {key: [row[key] for row in rows] for key in rows[0] if key != "prompt"}
+        golds = [right or f"\\boxed{{{row['answer']}}}" for row in rows]
+        with caplog.at_level("INFO", logger="evalkit.rewards"):
+            assert reward([f"<think>x</think> {g}" for g in golds], **columns) == [1.0] * len(rows)
+            assert reward([f"<think>x</think> {wrong}"] * len(rows), **columns) == [0.0] * len(rows)
+    assert "unexpected keyword" not in caplog.text and "scored by the math rules alone" in caplog.text

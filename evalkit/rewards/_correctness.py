@@ -160,6 +160,9 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     """
     columns = columns or {}
     rows = row_options(options, len(completions))
+    if verifier in REWARD_FOR_VERIFIER:  # a rules reward given a `+judge` task's rows: its rules judge them (_rules_only)
+        rows = None if rows is None else [_rules_only(verifier, r) for r in rows]
+        options = _rules_only(verifier, options) if rows is None else options
     if rows is not None:  # a `verifier_options` column: each row is checked with its own
         return _verdicts_by_options(verifier, completions, golds, columns, limits, rows, limits_for)
     try:
@@ -246,6 +249,20 @@ def one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
         return {str(k): v for k, v in value.items() if v is not None} or None
     return BadOptions(f"verifier_options must be a mapping or its JSON text, got {type(value).__name__} "
                       f"{str(value)[:80]!r}")
+
+
+def _rules_only(verifier: str, options: Any) -> Any:
+    """A rule verifier's options less a `judge` mapping (a `math+judge` task's, as `evalkit export` and `evalkit
+    curate` write it into each row): the rules reward scores the row by its rules, said once; the judge is
+    math_judge_reward's to ask (or veRL's cascade)."""
+    if isinstance(options, BadOptions) or not (isinstance(options, Mapping) or hasattr(options, "keys")) \
+            or "judge" not in options:
+        return options
+    say_once(f"evalkit: rows of a {verifier}+judge task are scored by the {verifier} rules alone; "
+             + ("math_judge_reward asks their judge" if verifier == "math" else
+                "veRL's compute_score asks their judge (TRL's judge reward, math_judge_reward, reads math rows)"),
+             logging.INFO)
+    return {k: v for k, v in options.items() if k != "judge"} or None
 
 
 def _verdicts_by_options(verifier: str, completions: Sequence[Any], golds: Sequence[Any], columns: dict[str, Any],
