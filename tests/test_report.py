@@ -1033,6 +1033,28 @@ def test_a_model_whose_samples_are_all_gone_shows_no_figures_from_the_old_result
     assert "deepseek-reasoner" in note
 
 
+def test_a_run_directory_of_results_json_alone_shows_its_figures(demo_run, tmp_path):
+    # samples.jsonl not copied with results.json: every figure was a dash, and the note said results.json counted
+    # other samples than samples.jsonl holds; a compare said the run "scored other problems (0 against 30)"
+    run = tmp_path / "results_only"
+    shutil.copytree(demo_run, run)
+    (run / "samples.jsonl").unlink()
+    (run / "index.html").unlink()
+    results = json.loads((run / "results.json").read_text())["results"]
+    write_report(run)
+    html = (run / "index.html").read_text(encoding="utf-8")
+    summary = _text(html, '<table id="summary-table">')
+    for entry in results:
+        shown = f"{100 * entry['metrics']['avg@n']['value']:.1f}%"
+        assert re.search(rf"demo {re.escape(entry['model'])} {re.escape(shown)}", summary), (shown, summary)
+    assert "id=\"stale-note\"" not in html
+    assert "has no samples.jsonl: the figures are results.json's" in _text(html, 'id="no-samples-note">', "</p>")
+    write_compare([demo_run, run], tmp_path / "cmp.html")
+    page = (tmp_path / "cmp.html").read_text(encoding="utf-8")
+    assert "scored other problems" not in page and "counts other samples" not in page
+    assert "results_only: its run directory has no samples.jsonl" in _text(page, '<p class="note no-samples">', "</p>")
+
+
 def test_a_compare_of_runs_that_read_other_data_for_a_task_says_so(tmp_path):
     # two files under one task name, ids q1..q6 in both: the page called 4 flips between different questions
     # "real: the CI excludes 0" and never said the data differed

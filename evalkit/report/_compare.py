@@ -170,6 +170,8 @@ def build(runs: list[RunData], out: Path) -> dict:
             if bases[i] is None:
                 continue
             other, base = systems[i], systems[bases[i]]
+            if other.run.no_samples or base.run.no_samples:  # no problems to pair (said in its note)
+                continue
             shared = sorted(set(base.solved) & set(other.solved))
             a, b = [base.solved[p] for p in shared], [other.solved[p] for p in shared]
             mean, lo, hi = paired_bootstrap(a, b)
@@ -213,7 +215,8 @@ def build(runs: list[RunData], out: Path) -> dict:
                          "different": [{"label": systems[i].label, "base": systems[bases[i]].label,
                                         "n": len(systems[i].solved), "n_base": len(systems[bases[i]].solved),
                                         "shared": len(set(systems[i].solved) & set(systems[bases[i]].solved))}
-                                       for i in different],
+                                       for i in different
+                                       if not (systems[i].run.no_samples or systems[bases[i]].run.no_samples)],
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
                          "data_note": data_note,  # the runs read other data or checked otherwise
@@ -228,6 +231,9 @@ def build(runs: list[RunData], out: Path) -> dict:
                          "from_samples": [{"label": s.label, "why": s.entry["from_samples"],
                                            "stopped": stop_text(s.run.stopped)} for s in systems
                                           if s.entry.get("from_samples")],
+                         # runs of results.json alone: their figures stand, none of their problems are paired
+                         "no_samples": list(dict.fromkeys(titles[runs.index(s.run)] for s in systems
+                                                          if s.run.no_samples)),
                          "counts": [{"n_problems": s.entry.get("n_problems"),
                                      "n_samples": s.entry.get("n_samples"),
                                      "n_unjudged": s.entry.get("n_unjudged")} for s in systems]})

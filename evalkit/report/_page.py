@@ -510,6 +510,7 @@ def build(run: RunData) -> dict:
         "budget_subset": any(c and c["subset"] for t in budgets for r in t["rows"] for c in (r["pass"], r["maj"])),
         "settings": settings(run.config, list(dict.fromkeys([str(e.get("model")) for e in entries] + models))),
         "stopped": stop_text(run.stopped),  # why rows are made from samples.jsonl: the run was stopped
+        "no_samples": run.no_samples,  # results.json alone: no problems, samples or traces to show
         "charts": chart_list,
         "budget_tables": budgets,
         "missing_charts": missing,

@@ -25,7 +25,8 @@ class RunData:
     results.json, one entry per (task, model), completed from the samples where keys are missing.
     samples: the sample records, in file order. stopped: why the last `evalkit run` on it stopped
     (invocations.jsonl's `why`: "SIGTERM", "interrupted" for Ctrl-C, or the error), None where it finished,
-    is still going or left no record.
+    is still going or left no record. no_samples: the directory has results.json but no samples.jsonl (its
+    figures are shown as they are; there are no problems, samples or traces to show).
     """
 
     path: Path
@@ -33,6 +34,7 @@ class RunData:
     results: list[dict]
     samples: list[dict] = field(repr=False)
     stopped: str | None = None
+    no_samples: bool = False  # results.json without samples.jsonl: its figures as they are, nothing per problem
 
     @property
     def title(self) -> str:
@@ -74,6 +76,9 @@ def load(run_dir: str | Path) -> RunData:
         if message.startswith("config.json: "):
             message = f"{run.config_path}: {message.removeprefix('config.json: ')}"
         raise InputError(message) from None
+    if not run.samples_path.is_file():  # results.json alone (samples.jsonl moved or not copied): its figures stand
+        results = [{k: v for k, v in e.items() if v is not None} for e in run.results() or [] if isinstance(e, dict)]
+        return RunData(path, config, results, samples, _stopped(run), no_samples=True)
     return RunData(path, config, _complete_results(run.results() or [], samples), samples, _stopped(run))
 
 
