@@ -140,6 +140,15 @@ def test_stdio_style_compares_whole_output(box):
     assert r.tests[0]["reason"] == "exit code 1: ValueError: boom"
 
 
+def test_a_stdio_program_that_recurses_past_a_raised_limit_fails_with_its_error_not_a_timeout():
+    # sys.setrecursionlimit(10**6) (LiveCodeBench programs raise it) and no base case: the server printed the
+    # RecursionError with traceback.print_exc, which walked every one of its frames past the time limit (timeout)
+    prog = "import sys\nsys.setrecursionlimit(10**6)\ndef r(n):\n    return r(n + 1)\nr(0)\n"
+    with Sandbox(SandboxConfig(workers=1, timeout_s=6)) as box:
+        r = box.run(prog, stdio_tests([("", "1\n")]))
+    assert r.tests[0]["reason"].startswith("exit code 1: RecursionError"), r
+
+
 FAST_IO = """import os, sys
 from io import BytesIO, IOBase
 

@@ -170,10 +170,9 @@ def _run_job(job: dict) -> int:
             exec(_compile(job["program"], "<candidate>"), ns)
         except SystemExit as e:
             code = _exit_code(e)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
+        except BaseException:  # printed as the interpreter prints it: its C printer stops at 1,000 frames, where
+            # traceback.print_exc walked all of a RecursionError's million under a raised limit, past the time limit
+            sys.__excepthook__(*sys.exc_info())
             code = 1
         return _exit_normally(code)
     out = os.fdopen(4, "wb", buffering=0)
