@@ -398,6 +398,18 @@ def test_a_stdio_case_not_started_by_the_batch_deadline_is_not_run():
     assert took < 15  # 2,000 processes are not started once the deadline has passed
 
 
+def test_the_tests_own_setup_is_not_the_first_tests_time():
+    # a setup that takes longer than a test may (the dataset's fixtures): the time limit of the first test ran from
+    # before it, so a right program timed out (0) and the count of tests shrank to one
+    tests = CodeTests.from_any({"style": "assert", "entry_point": "f", "code": "assert f(1) == 1\nassert f(2) == 2",
+                                "setup": "import time\ntime.sleep(1.5)"})
+    with Sandbox(SandboxConfig(workers=1, timeout_s=1)) as box:
+        right = box.run("def f(x):\n    return x", tests)
+        slow = box.run("import time\ntime.sleep(3)\ndef f(x):\n    return x", tests)
+    assert [t["passed"] for t in right.tests] == [True, True], right
+    assert [t["reason"] for t in slow.tests] == ["timeout", "timeout"], slow  # the program's own start-up still counts
+
+
 def test_one_assert_in_a_helper_does_not_cap_the_cpu_time_of_every_test():
     # the CPU limit counted the word "assert": a helper with one, called for seven cases, had timeout_s + 2 s
     # of CPU for all seven, and the program was killed at the fifth though each test took a third of its time

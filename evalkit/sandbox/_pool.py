@@ -604,12 +604,19 @@ class _Slot:
         loaded = called = done = False
         forced: dict[int, str] = {}
         uncrossable: dict[int, tuple[str, str]] = {}  # test -> (what could not cross: object or deep, its reason)
+        # the checker's setup and its reading of the test code come before any test, and before the program starts:
+        # the tests' own time (as the checker's start-up is), not the first test's
+        own_s = max(t, _SETUP_S)
         try:
             self._ready(chk, "checker")
-            deadline = self._until(t)
+            deadline = self._until(own_s)
             while True:
                 msg = chk.reader.message(deadline)
                 if msg == "timeout":
+                    cut = self.batch_deadline is not None and time.monotonic() >= self.batch_deadline
+                    if n_tests is None and not cut:
+                        raise TestsFault(f"the tests themselves failed: their setup ran past {own_s:g} s, before "
+                                         "their first test")
                     forced[current if current is not None else 0] = "timeout"
                     break
                 if not isinstance(msg, dict) or "setup_error" in msg:
@@ -621,6 +628,7 @@ class _Slot:
 
                 if "tests" in msg:
                     n_tests = int(msg["tests"])
+                    deadline = self._until(t)
                 elif "start" in msg:
                     current = int(msg["start"])
                     if cand is None:
