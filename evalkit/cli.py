@@ -377,6 +377,10 @@ def _verify_one(verifier: str, verifier_options: dict[str, Any], item: Any, gold
         raise InputError(f"--verifier: {e.args[0]}") from None
     except (ValueError, TypeError) as e:  # one that refuses to be built (`judge` alone, `math+judge` unconfigured)
         raise InputError(f"--verifier {verifier}: {option_problem(verifier, e) if verifier_options else e}") from None
+    if verifier_options.get("require_layers"):  # missing layers are the command's error (exit 2), as for `run`
+        from evalkit.verifiers.base import check_verifier
+
+        check_verifier(built)
     why = gold_problem(built, gold)
     if why:  # the verdict would be `error`, and exit 0 would read as checked
         raise InputError(f"GOLD {gold[:60]!r}: {why}")

@@ -176,3 +176,19 @@ def test_sigterm_while_programs_are_tested_kills_them_and_writes_the_samples_at_
     assert took < 15, took
     samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 4 and all(s["correct"] is None for s in samples)
+
+
+def test_verify_and_serve_rewards_stop_on_a_missing_required_layer(tmp_path):
+    # `verify --option require_layers=...` printed the verdict line `error: ... required sandbox layer(s) missing`
+    # and exited 1, as if an answer had been checked and failed; serve-rewards started and left every answer
+    # unjudged. A missing layer is the command's error (exit 2), as `run --require-layers` makes it.
+    tests, program = json.dumps(ADD_TESTS), "def add(a, b):\n    return a + b"
+    r = cli("verify", program, tests, "--verifier", "code", "--option", "layers=[netns]",
+            "--option", "require_layers=seccomp", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("evalkit: error:") and "seccomp" in r.stderr, r.stdout + r.stderr
+    assert r.stdout == ""
+    r = cli("serve-rewards", "--verifier", "code", "--port", "0", "--option", "layers=[netns]",
+            "--option", "require_layers=seccomp", cwd=tmp_path)
+    assert r.returncode == 2 and "seccomp" in r.stderr, r.stdout + r.stderr
+    r = cli("verify", program, tests, "--verifier", "code", "--option", "require_layers=rlimits", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("correct"), r.stdout + r.stderr

@@ -56,11 +56,15 @@ def check_verifier_options(verifier: str, options: dict[str, Any] | None) -> dic
     from evalkit.verifiers.base import option_problem
 
     try:
-        get_verifier(verifier, **options)
+        built = get_verifier(verifier, **options)
     except KeyError as e:
         raise InputError(f"verifier {verifier!r} refuses its options {options}: {e.args[0] if e.args else e}") from None
     except (ValueError, TypeError) as e:
         raise InputError(f"verifier {verifier!r} refuses its options {options}: {option_problem(verifier, e)}") from None
+    if options.get("require_layers"):  # layers that are missing here stop the server before it serves (exit 2)
+        from evalkit.verifiers.base import check_verifier
+
+        check_verifier(built)
     return dict(options)
 
 
