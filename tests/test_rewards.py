@@ -1465,3 +1465,29 @@ def test_the_rules_rewards_score_the_rows_of_a_task_judged_with_a_judge(toy_task
             assert reward([f"<think>x</think> {g}" for g in golds], **columns) == [1.0] * len(rows)
             assert reward([f"<think>x</think> {wrong}"] * len(rows), **columns) == [0.0] * len(rows)
     assert "unexpected keyword" not in caplog.text and "scored by the math rules alone" in caplog.text
+
+
+def test_a_missing_think_format_in_a_pandas_or_pyarrow_column_is_the_default(caplog):
+    # a pandas or pyarrow column gives NaN, pandas' NA or a null scalar where a list gives None: those rows were
+    # unjudged ("unknown think format 'nan'"); an array in a row made think_format_reward raise into the trainer
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    boxed = ["<think>a</think>\\boxed{2}"] * 2
+    for column in (pa.array(["r1", None]), pd.Series(["r1", None]), pd.Series(["r1", np.nan]), ["r1", " "],
+                   pd.array(["r1", None], dtype="string")):
+        assert math_reward(boxed, answer=["2", "2"], think_format=column) == [1.0, 1.0], column
+        assert think_format_reward(boxed, think_format=column) == [1.0, 1.0], column
+    assert verl.compute_score("math", boxed[0], "2", {"think_format": float("nan")})["score"] == 1.0
+    with caplog.at_level("WARNING", logger="evalkit.rewards"):
+        assert think_format_reward(boxed, think_format=[np.array([1, 2]), "r1"]) == [None, 1.0]
+        assert math_reward(boxed, answer=["2", "2"], think_format=[np.array([1, 2]), "r1"]) == [None, 1.0]
+    assert "unknown think format" in caplog.text
+
+
+def test_fewer_golds_than_completions_is_said(caplog):
+    # a hand-written loop that passes one gold for three completions: two were unjudged without a word
+    with caplog.at_level("WARNING", logger="evalkit.rewards"):
+        assert math_reward(["\\boxed{2}"] * 3, answer=["2"]) == [1.0, None, None]
+    assert "the answer column holds 1 row for 3 completions" in caplog.text

@@ -160,7 +160,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     """
     columns = columns or {}
     rows = row_options(options, len(completions))
-    if verifier in REWARD_FOR_VERIFIER:  # a rules reward given a `+judge` task's rows: its rules judge them (_rules_only)
+    if verifier in REWARD_FOR_VERIFIER:  # a rules reward given a `+judge` task's rows: its rules judge them
         rows = None if rows is None else [_rules_only(verifier, r) for r in rows]
         options = _rules_only(verifier, options) if rows is None else options
     if rows is not None:  # a `verifier_options` column: each row is checked with its own
@@ -414,6 +414,11 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
             wanted = column or " or ".join(default_columns)
             log.error("evalkit: %s found no %s column among %s; every answer is unjudged", name, wanted,
                       sorted(k for k in columns if k not in ("trainer_state", "completion_ids", "prompts")))
+        if found is not None and is_array(values) and len(values) != n:  # a caller's slip, said as veRL's batch does
+            rows = f"{len(values)} row{'' if len(values) == 1 else 's'}"
+            say_once(f"evalkit: {name}: the {found} column holds {rows} for {n} completions, not one per completion: "
+                     + ("the completions without one are unjudged" if len(values) < n else "its last rows are left out"),
+                     logging.WARNING)
         golds = own_rows(verifier, per_row(values, n), columns.get("verifier"))
         results = verdicts(verifier, completions, golds, columns, limits, options, limits_for)
         rewards = [None if v.correct is None else score(v) for v in results]
@@ -441,7 +446,7 @@ def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any
     The thinking then reads as the answer, paid for a box it mused about (with the prompt opening it, every reply
     reads as cut off instead, said above)."""
     names = per_row(columns.get("think_format"), len(completions))
-    if any(v == "auto" for v in names):  # auto reads a reply without markers as one that does not think
+    if any(isinstance(v, str) and v == "auto" for v in names):  # auto reads a reply without markers as one that does not think
         return
     texts = [completion_text(c) for c in completions]
     formats = think_formats(names, texts)

@@ -142,18 +142,20 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
     """
     from evalkit.thinking import NONE, decide
 
-    names = per_row(value, len(completions), default)
+    names = [default if _missing(name) else name.as_py() if hasattr(name, "as_py") else name
+             for name in per_row(value, len(completions), default)]
     resolved: dict[Any, Any] = {}
     out = []
     for name, text in zip(names, completions):
-        if name == "auto":
+        if isinstance(name, str) and name == "auto":
             out.append(decide("auto", completions=[text]).format)
             continue
         key = name if isinstance(name, (str, type(None))) else id(name)
         if key not in resolved:
             resolved[key] = known_format(name)
         out.append(resolved[key])
-    unmarked = [i for i, (name, fmt) in enumerate(zip(names, out)) if name == "auto" and fmt is NONE]
+    unmarked = [i for i, (name, fmt) in enumerate(zip(names, out)) if isinstance(name, str) and name == "auto"
+                and fmt is NONE]
     # markers a trainer decoded away (`analysis…assistantfinal…`, with_markers): where one reply of the batch shows a
     # format's, each `auto` reply that starts as that format's does is that format's, a cut-off one too
     for fmt in {id(f): f for i in unmarked if (f := decoded_format(completions[i]))}.values():
@@ -165,6 +167,15 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
         for i, fmt in zip(unmarked, _opened_formats(unmarked, out, completions, think_open, prompts)):
             out[i] = fmt
     return out
+
+
+def _missing(value: Any) -> bool:
+    """Whether a row's value is missing: None, NaN, pandas' NA, blank text, or a pyarrow scalar holding none (a
+    column of pandas or pyarrow gives these where a list gives None)."""
+    if hasattr(value, "as_py"):
+        value = value.as_py()
+    return (value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+            or type(value).__name__ in ("NAType", "NaTType"))
 
 
 def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Sequence[str], think_open: Any,

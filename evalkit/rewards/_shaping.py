@@ -44,7 +44,7 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     texts = [completion_text(c) for c in per_row(as_written(completions, columns, think_format), n)]
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
-    auto = [name == "auto" for name in per_row(think_format, len(texts))]
+    auto = [isinstance(name, str) and name == "auto" for name in per_row(think_format, len(texts))]
     formats = [R1 if a and f is NONE else f
                for a, f in zip(auto, think_formats(think_format, texts, think_open=think_open,
                                                    prompts=columns.get("prompts")))]
