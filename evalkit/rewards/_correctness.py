@@ -417,7 +417,8 @@ def _reward(name: str, verifier: str, completions: Sequence[Any], columns: dict[
         if found is not None and is_array(values) and len(values) != n:  # a caller's slip, said as veRL's batch does
             rows = f"{len(values)} row{'' if len(values) == 1 else 's'}"
             say_once(f"evalkit: {name}: the {found} column holds {rows} for {n} completions, not one per completion: "
-                     + ("the completions without one are unjudged" if len(values) < n else "its last rows are left out"),
+                     + ("the completions without one are unjudged" if len(values) < n
+                        else "its last rows are left out"),
                      logging.WARNING)
         golds = own_rows(verifier, per_row(values, n), columns.get("verifier"))
         results = verdicts(verifier, completions, golds, columns, limits, options, limits_for)
@@ -446,7 +447,8 @@ def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any
     The thinking then reads as the answer, paid for a box it mused about (with the prompt opening it, every reply
     reads as cut off instead, said above)."""
     names = per_row(columns.get("think_format"), len(completions))
-    if any(isinstance(v, str) and v == "auto" for v in names):  # auto reads a reply without markers as one that does not think
+    # auto reads a reply without markers as one that does not think
+    if any(isinstance(v, str) and v == "auto" for v in names):
         return
     texts = [completion_text(c) for c in completions]
     formats = think_formats(names, texts)

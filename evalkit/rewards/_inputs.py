@@ -174,8 +174,8 @@ def _missing(value: Any) -> bool:
     column of pandas or pyarrow gives these where a list gives None)."""
     if hasattr(value, "as_py"):
         value = value.as_py()
-    return (value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
-            or type(value).__name__ in ("NAType", "NaTType"))
+    return (value is None or (isinstance(value, float) and value != value)
+            or (isinstance(value, str) and not value.strip()) or type(value).__name__ in ("NAType", "NaTType"))
 
 
 def _opened_formats(rows: Sequence[int], formats: Sequence[Any], completions: Sequence[str], think_open: Any,
