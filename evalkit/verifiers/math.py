@@ -123,7 +123,7 @@ def _final_answer(completion: str, item: VerifyItem) -> tuple[bool, str]:
 
 _NOTHING_BOXED = object()  # the final answer has neither a box nor a "final answer is $X$"
 _UNREAD = object()
-# An answer longer than this (or than twice its gold) is wrong unread: no gold is that long, and reading
+# An answer longer than this and than twice its gold is wrong unread: no gold is that long, and reading
 # megabytes of a box (splitting at commas, rewriting LaTeX) would take seconds of the caller's own time.
 MAX_ANSWER_CHARS = 10_000
 
