@@ -375,6 +375,13 @@ def _check_traces(path: Path, samples: Sequence[dict[str, Any]], spans: Sequence
     untraced = [s for s, (split, _, tokens, _) in zip(samples, spans)
                 if split.has_think and (tokens >= smallest or _cut_short(s, split))
                 and not isinstance(s.get("trace"), dict)]
+    unjudged = [s for s in untraced if s.get("correct") is None]
+    if unjudged and len(unjudged) == len(untraced):  # a run stopped before it checked them (SIGTERM drains so)
+        s = unjudged[0]
+        raise InputError(f"{path}: --no-generate reads each cut trace's answer trajectory, and {len(unjudged)} "
+                         f"samples a budget cuts are unjudged, without a trace (e.g. {s['problem_id']}#{s['sample']}: "
+                         "a run stopped before it checked them): rerun the run's `evalkit run` command to check "
+                         "them, then this")
     if untraced:
         s = untraced[0]
         raise InputError(f"{path}: --no-generate reads each cut trace's answer trajectory, and {len(untraced)} "

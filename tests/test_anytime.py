@@ -195,6 +195,23 @@ def test_a_model_without_recorded_token_counts_is_counted_in_characters_and_says
     assert "Thinking tokens|" in columns[REASONER] and "Tokens per correct" in columns[REASONER], columns
 
 
+def test_no_generate_on_a_run_stopped_before_it_checked_says_so(tmp_path):
+    # a run stopped by SIGTERM writes the samples it has not checked as unjudged, without a trace: the error asked
+    # whether the run was made with --no-trace, which it was not
+    import json
+
+    run = evalkit.evaluate(["demo"], out=tmp_path / "stopped", progress=False).run_dir
+    lines = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    for rec in lines[-20:]:
+        rec.update(correct=None, score=None, reason="error", trace=None)
+    (run / "samples.jsonl").write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+    r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "256",
+                        "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "are unjudged, without a trace" in r.stderr and "--no-trace" not in r.stderr, r.stderr
+    assert "rerun the run's `evalkit run` command" in r.stderr
+
+
 def test_no_generate_on_a_run_without_traces_is_a_clear_error(tmp_path):
     run = evalkit.evaluate(["demo"], out=tmp_path / "untraced", progress=False, trace=False).run_dir
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "256",
