@@ -924,6 +924,11 @@ def test_the_printed_summary_writes_every_figure_as_a_number():
     printed = format_summary(summarize(analyze_many(["x" * 999, "x" * 1000], None, None)))
     assert re.search(r"mean length \(chars\) +1,000 +- +-", printed), printed
     assert "e+" not in printed
+    # a figure of ten characters or more ran into the next ("57,000,02457,000,024")
+    summary = summarize(analyze_many(["x" * 999, "x" * 1000], None, None))
+    for group in summary["by_outcome"].values():
+        group.update(n=2, mean_length=57_000_024.0)
+    assert re.search(r"mean length \(chars\) +57,000,024 57,000,024 57,000,024\n", format_summary(summary))
 
 
 def test_a_trace_saved_with_crlf_line_ends_gets_the_acts_and_confidences_of_its_lf_twin():

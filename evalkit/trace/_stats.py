@@ -182,7 +182,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             v = get(groups[g]) if groups[g]["n"] else None
             # from 999.5 on, three significant digits would be written 1e+03
             cells.append("-" if v is None else f"{v:,.0f}" if abs(v) >= 999.5 else f"{v:.3g}" if isinstance(v, float) else str(v))
-        lines.append(f"{label:28}" + "".join(f"{c:>10}" for c in cells))
+        lines.append(f"{label:28}" + "".join(f"{c:>10}" if len(c) < 10 else f" {c}" for c in cells))  # never touching
 
     row("n", lambda g: g["n"])
     row(f"mean length ({unit})", lambda g: g["mean_length"])
