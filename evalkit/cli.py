@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -825,6 +826,17 @@ def fit_detector_cmd(sheets: tuple[str, ...], out: str, base: str, from_scratch:
             raise InputError(f"the sheet {path} is given twice{f' (first as {first})' if first != path else ''}: "
                              "its traces would count twice in the fit")
         seen[os.path.realpath(path)] = path
+    contents: dict[str, str] = {}  # a renamed copy counts twice as well
+    for path in sheets:
+        try:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            continue  # read_labelled says why
+        if digest in contents:
+            raise InputError(f"the sheets {contents[digest]} and {path} are the same, byte for byte: its traces would "
+                             "count twice in the fit")
+        contents[digest] = path
     _check_out("fit-detector", out, sheets, rules=rules_path, base=None if from_scratch else base)
     rules = load_rules(rules_path) if rules_path else None
     traces = [t for path in sheets for t in read_labelled(path)]

@@ -549,6 +549,10 @@ def test_cross_validation_holds_out_copies_of_a_trace_together_and_refuses_a_she
     # the same sheet twice (by another name) is refused before any fit, as is --base with --from-scratch
     r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "./sheet.jsonl", "--out", "twice.json", "--cv"])
     assert r.exit_code == 2 and "the sheet ./sheet.jsonl is given twice (first as sheet.jsonl)" in r.stderr
+    # a renamed copy of it was fitted, its traces counted twice
+    (tmp_path / "copy.jsonl").write_bytes((tmp_path / "sheet.jsonl").read_bytes())
+    r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "copy.jsonl", "--out", "twice.json"])
+    assert r.exit_code == 2 and "the sheets sheet.jsonl and copy.jsonl are the same, byte for byte" in r.stderr
     r = CliRunner().invoke(main, ["fit-detector", "sheet.jsonl", "--out", "new.json", "--from-scratch",
                                   "--base", "m.json"])
     assert r.exit_code == 2 and "--base m.json and --from-scratch exclude each other" in r.stderr
