@@ -175,6 +175,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     headline = next(iter(set(headlines.values()))) if len(set(headlines.values())) == 1 else None
     budget = _one_budget(run_dir, budgets, budget, headline)
     task_budgets = {task: budget for task in headlines} if budget is not None else headlines
+    anyone = {(s.get("task"), str(s.get("problem_id"))) for s in samples}  # sampled for any model of the run
     samples = [s for s in samples if s.get("model") == model
                and s.get("budget") == (task_budgets.get(s.get("task")) if budgets else None)]
     rates = _pass_rates(samples)
@@ -188,8 +189,10 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
 
     candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
     dropped: list[Dropped] = []
+    unsampled: list[str] = []
     for spec, problems in tasks:
         sampled = [p for p in problems if (spec.name, p.id) in rates]  # not all of them: --limit
+        unsampled += _unsampled(spec.name, problems, rates, anyone)
         no_gold = _without_gold(spec, [p for p in sampled if rates[(spec.name, p.id)].judged == 0])
         for problem in sampled:
             pr = rates[(spec.name, problem.id)]
@@ -269,7 +272,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         skipped_benchmarks=index.skipped if index else (),
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
                         budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets,
-                        notes=_unfinished(run_dir) + tuple(trainer_notes([_as_asked(spec, config) for spec, _ in tasks
+                        notes=_unfinished(run_dir) + tuple(unsampled) + tuple(trainer_notes([_as_asked(spec, config) for spec, _ in tasks
                                                                           if spec.name in kept_tasks])))
 
 
@@ -278,6 +281,22 @@ def _as_asked(spec: TaskSpec, config: dict[str, Any]) -> TaskSpec:
     and those `evalkit run --chat-template-kwargs` added (the YAML reloaded holds only the first)."""
     recorded = (((config.get("identity") or {}).get("tasks") or {}).get(spec.name) or {}).get("chat_template_kwargs")
     return replace(spec, chat_template_kwargs=recorded) if isinstance(recorded, dict) and recorded else spec
+
+
+def _unsampled(task: str, problems: Sequence[Problem], rates: dict, anyone: set) -> list[str]:
+    """A note when problems of `task` have no sample of the measured model that a `--limit` cannot explain (it
+    takes the first problems): one before the last sampled, or one another model of the run has samples of (a
+    replay file that holds none for it). They are in neither file."""
+    order = [p.id for p in problems]
+    last = max((i for i, pid in enumerate(order) if (task, pid) in rates), default=-1)
+    missing = [pid for i, pid in enumerate(order)
+               if (task, pid) not in rates and (i < last or (task, str(pid)) in anyone)]
+    if not missing:
+        return []
+    shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+    many = len(missing) != 1
+    return [f"note: {len(missing)} problem{'s' if many else ''} of {task} {'have' if many else 'has'} no sample of this "
+            f"model ({shown}): {'they are' if many else 'it is'} in neither file (the run's replay file holds none?)"]
 
 
 def _unfinished(run_dir: Path) -> tuple[str, ...]:

@@ -190,6 +190,23 @@ def test_curating_a_run_that_was_stopped_says_so(replay_run, tmp_path):
         curate(replay_run, "0:1", "trl", tmp_path / "d.jsonl", ngram=0, decontaminate=["math500"])
 
 
+def test_curating_a_replay_that_holds_no_samples_of_some_problems_says_so(replay_run, tmp_path):
+    # a finished replay run whose file held no sample of p2 (another model's file, cut short): p2 was in neither
+    # file, counted nowhere, and nothing was said; a run of the first problems alone (--limit) says nothing
+    root = replay_run.parent
+    kept = [line for line in (root / "theirs.jsonl").read_text().splitlines() if json.loads(line)["problem_id"] != "p2"]
+    (tmp_path / "holey.jsonl").write_text("".join(line + "\n" for line in kept))
+    holey = evalkit.evaluate([str(root / "toy.yaml")], completions=str(tmp_path / "holey.jsonl"), out=tmp_path / "r",
+                             progress=False, trace=False).run_dir
+    r = cli("curate", str(holey), "--pass-rate", "0:1", "--format", "trl", "--out", "a.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "note: 1 problem of toy has no sample of this model (p2): it is in neither file" in r.stderr, r.stderr
+    limited = evalkit.evaluate([str(root / "toy.yaml")], completions=str(root / "theirs.jsonl"), out=tmp_path / "l",
+                               limit=3, progress=False, trace=False).run_dir
+    r = cli("curate", str(limited), "--pass-rate", "0:1", "--format", "trl", "--out", "b.jsonl", cwd=tmp_path)
+    assert r.returncode == 0 and "no sample of this model" not in r.stderr, r.stderr
+
+
 def test_curate_verl_parquet_rows_score_through_compute_score(replay_run, tmp_path):
     import pandas as pd
 
