@@ -398,6 +398,14 @@ def test_a_stdio_case_not_started_by_the_batch_deadline_is_not_run():
     assert took < 15  # 2,000 processes are not started once the deadline has passed
 
 
+def test_a_memory_limit_too_small_for_the_interpreter_is_named():
+    # memory_mb=20: the sandbox said runs "cannot import from the grader's Python environment with the layers ...",
+    # blaming the layers for what the limit did
+    with Sandbox(SandboxConfig(workers=1, memory_mb=20)) as box:
+        r = box.run("print(1)", stdio_tests([("", "1\n")]))
+    assert r.error and "cannot start within memory_mb 20" in r.error and "give 64 or more" in r.error, r
+
+
 def test_the_tests_own_setup_is_not_the_first_tests_time():
     # a setup that takes longer than a test may (the dataset's fixtures): the time limit of the first test ran from
     # before it, so a right program timed out (0) and the count of tests shrank to one

@@ -529,8 +529,12 @@ def _probe(plan: layers.Plan, limits: layers.RunLimits) -> tuple[str | None, lis
         if result.get("ok"):
             return None, result["writable"]
         if "imports" in result:
+            why = str(result["imports"])
+            if "MemoryError" in why or "failed to map segment" in why or "Cannot allocate memory" in why:
+                return (f"a run cannot start within memory_mb {limits.memory_mb}: the interpreter and its modules "
+                        f"need more address space (give 64 or more; {why[:200]})"), []
             return (f"runs cannot import from the grader's Python environment with the layers "
-                    f"{', '.join(plan.layers) or 'none'} ({result['imports']})"), []
+                    f"{', '.join(plan.layers) or 'none'} ({why})"), []
         layer = result["layer"]
         if layer == "uid_drop" or layer not in plan.layers:
             return f"cannot enter the {layer} layer ({result['error']})", []
