@@ -124,6 +124,23 @@ def test_multi_part_gold_needs_every_part(completion):
     assert verify_math(completion, ["$69$,$84$"]).correct is True
 
 
+def test_a_dollar_part_that_lists_tuples_is_one_part_per_tuple():
+    # OlympiadBench 2203's final_answer puts five triples in its first `$…$` and one in its second: read as two parts
+    # beside the third, no answer (the gold itself included) could match its eight triples
+    gold = ["$(0,1,1),(0,-1,-1),(1,0,1),(-1,0,-1),(1,1,0)$,$(-1,-1,0),\\left(\\frac{1}{\\sqrt{3}}, "
+            "\\frac{1}{\\sqrt{3}}, \\frac{1}{\\sqrt{3}}\\right)$,$\\left(-\\frac{1}{\\sqrt{3}},"
+            "-\\frac{1}{\\sqrt{3}},-\\frac{1}{\\sqrt{3}}\\right)$"]
+    right = ("(0,1,1),(0,-1,-1),(1,0,1),(-1,0,-1),(1,1,0),(-1,-1,0),\\left(\\frac{1}{\\sqrt{3}}, "
+             "\\frac{1}{\\sqrt{3}}, \\frac{1}{\\sqrt{3}}\\right),\\left(-\\frac{1}{\\sqrt{3}},"
+             "-\\frac{1}{\\sqrt{3}},-\\frac{1}{\\sqrt{3}}\\right)")
+    assert verify_math(f"</think>$\\boxed{{{right}}}$", gold).correct is True
+    six = "(0,1,1),(0,-1,-1),(1,0,1),(-1,0,-1),(1,1,0),(-1,-1,0)"  # the two irrational triples left out
+    assert verify_math(f"</think>$\\boxed{{{six}}}$", gold).correct is False
+    # a pair of tuples in `$…$` parts stays a part each; a number with a comma is not split
+    assert verify_math("</think>$\\boxed{(1, 2), (2, 1)}$", "$(1, 2)$,$(2, 1)$").correct is True
+    assert verify_math("</think>$\\boxed{1,000, 2}$", "$1,000$,$2$").correct is True
+
+
 def test_multi_part_gold_with_one_part_missing_is_wrong():
     v = verify_math("</think>$\\boxed{84}$", "$69$,$84$")
     assert (v.correct, v.reason) == (False, "wrong")

@@ -19,6 +19,9 @@ _BOX_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\.|[{}]", re.S)
 # `$69$,$84$`: OlympiadBench's multi-part gold, one math span per part.
 _DOLLAR_PARTS = re.compile(r"^\$[^$]+\$(?:\s*,\s*\$[^$]+\$)+$")
 _DOLLAR_PART = re.compile(r"\$([^$]+)\$")
+# One of several `$…$` parts that lists tuples itself (OlympiadBench 2203: `$(0,1,1),(1,0,1)$,$(-1,-1,0)$`): each
+# tuple is a part, as in the parts beside it.
+_TUPLE_PART = re.compile(r"^(?:\\left\s*)?[(\[].*[)\]]$", re.S)
 # Wrappers around a whole gold answer, stripped before parsing: $…$, \(…\), \[…\].
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 # Plain numbers for the exact fast path: 25, 025, -3.5, 27.0, 1,234 (thousands groups only).
@@ -779,7 +782,11 @@ def normalize_gold(gold: Any, multiple_answer: bool | None = None) -> tuple[str,
         if boxes:
             text = boxes[-1]
     if _DOLLAR_PARTS.match(text):
-        return tuple(_unwrap(p) for p in _DOLLAR_PART.findall(text))
+        parts = []
+        for part in map(_unwrap, _DOLLAR_PART.findall(text)):
+            listed = split_top_level(part)
+            parts += listed if len(listed) > 1 and all(_TUPLE_PART.match(t) for t in listed) else [part]
+        return tuple(parts)
     text = rewrite(_unwrap(text))
     if multiple_answer and not _THOUSANDS.match(text):
         return tuple(split_parts(text)) or None
