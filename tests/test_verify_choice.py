@@ -165,6 +165,19 @@ def test_a_letter_in_parentheses_followed_by_the_options_text_is_one_letter(comp
 
 
 @pytest.mark.parametrize("completion", [
+    # the last letter in parentheses was read though the text rules it out after a colon or calls it a distractor
+    "Option (C): correct. Option (D): incorrect.",
+    "(C) seems right; (D) is a distractor.",
+    "(D): wrong. (C): right.",
+    "Option (D): **incorrect**. Option (C) holds.",
+])
+def test_a_letter_ruled_out_after_a_colon_or_called_a_distractor_is_not_chosen(completion):
+    v = verify_choice(completion, "C")
+    assert (v.correct, v.answer) == (True, "C"), v.detail
+    assert verify_choice("The answer is (D): incorrect options aside.", "D").correct is True  # a phrase, no verdict
+
+
+@pytest.mark.parametrize("completion", [
     "The answer is A, not B.",
     "The answer is A and I am sure of it.",  # "I" starts a sentence here, not a list
     "The answer is A, and B is wrong.",

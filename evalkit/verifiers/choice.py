@@ -134,8 +134,11 @@ _START_ROWS = frozenset({"leading", "bare"})
 # A line that starts with an option's letter and its bracket or point ("B) 42 J", "C. 7 J").
 _LISTED_OPTION = re.compile(r"[ \t]*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.)]")
 # A letter ruled out by what follows it ("(A) is wrong", "(A) and (D) are wrong") never counts either.
-_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
-                            r"ruled out|eliminated|impossible)")
+# ... and a verdict after a colon ("Option (D): incorrect.") or a distractor ("(D) is a distractor").
+_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
+                            r"ruled out|eliminated|impossible|(?:a|the)[ \t]+(?:distractor|trap)\b)"
+                            r"|:[ \t]*(?:\*\*)?[ \t]*(?:not[ \t]+(?:correct|right)|incorrect|wrong|false)(?:\*\*)?"
+                            r"(?=[ \t]*(?:[.,;!]|\n|$)))")
 # Outside a worded statement, so is one of a list a plural verb rules out: "(A) and (D) are wrong" ("the answer
 # is C and A and B are incorrect" chooses C; "B and D is wrong" rules out D alone).
 _NEGATED_AFTER_LIST = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z])){1,10}"
