@@ -79,15 +79,17 @@ _SEPARATORS = _Separators()
 
 # LaTeX spellings of one text that copies differ in: a fraction's command (`\\frac{1}{2}`, `\\dfrac{1}{2}`, `\\frac12`,
 # `\\frac 12` read as `1/2` does: two words, 1 and 2), sizing commands (`\\left(`, `\\bigl(`: the bracket alone) and
-# a subscript of one word in braces or not (`x_{1}`, `\\log_{2}64` read as `x_1`, `\\log_264`).
+# a subscript of one word in braces or not (`x_{1}` read as `x_1`; not `\\log_{2}64` as `\\log_264`, which could be
+# `\\log_{26}4`).
 _LATEX = re.compile(r"\\[dt]?frac(?![a-zA-Z])\s*(?:([0-9a-zA-Z])\s*([0-9a-zA-Z]))?"
                     r"|\\(?:left|right|[bB]ig{1,2}[lr]?)(?![a-zA-Z])"
                     r"|_\{\s*([0-9a-zA-Z]+)\s*\}")
 
 
 def _latex_word(m: re.Match) -> str:
-    if m.group(3):  # a braced subscript of one word, `x_{1}`, as its bare spelling `x_1`
-        return "_" + m.group(3)
+    if m.group(3):  # a braced subscript of one word, `x_{1}`, as its bare spelling `x_1`, a word of its own (the
+        # brace parted it from what follows: `x_{1}x_{2}` and `x_{1} x_{2}` read alike)
+        return "_" + m.group(3) + " "
     return f" {m.group(1)} {m.group(2)} " if m.group(1) else " "
 
 

@@ -547,12 +547,13 @@ def test_decontamination_reads_latex_spellings_of_one_problem_as_one():
 def test_decontamination_reads_a_subscript_with_or_without_braces_as_one():
     # `x_1` is one word and `x_{1}` was three (`x_`, `1` and what follows): a copy that only braced or unbraced its
     # subscripts was kept (8 of 95 such OlympiadBench problems, MATH-500's determinant of x_1, x_2, ...)
-    source = "Find the determinant whose rows are $x_1, x_2, x_3$ and $\\log_{2}64$."  # short: matched whole
+    source = "Find the determinant whose rows are $x_1, x_2, x_3$ and $\\log_{2} 64$."  # short: matched whole
     index = NgramIndex([("bench", "b1", source)])
     copies = [source.replace("x_1", "x_{1}").replace("x_2", "x_{2}").replace("x_3", "x_{ 3 }"),
-              source.replace("\\log_{2}64", "\\log_264")]
+              source.replace("\\log_{2} 64", "\\log_{2}64")]
     assert [hit and hit.problem_id for hit in index.find(copies)] == ["b1"] * len(copies)
     assert words("x_{1} + x_1 = a_{n+1}") == ["x_1", "x_1", "a_", "n", "1"]  # a sum in braces is left as written
+    assert words("x_{1}x_{2}") == words("x_{1} x_{2}") == ["x_1", "x_2"]  # spacing after the brace is no word
 
 
 def test_ngram_index_agrees_with_a_plain_loop_on_short_problems_and_unicode():

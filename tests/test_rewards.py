@@ -1480,6 +1480,11 @@ def test_a_missing_think_format_in_a_pandas_or_pyarrow_column_is_the_default(cap
         assert math_reward(boxed, answer=["2", "2"], think_format=column) == [1.0, 1.0], column
         assert think_format_reward(boxed, think_format=column) == [1.0, 1.0], column
     assert verl.compute_score("math", boxed[0], "2", {"think_format": float("nan")})["score"] == 1.0
+    # `auto` in a pyarrow column holds a reply that does not think to r1's markers, as a list does (review: it was
+    # paid 1.0 once its scalars were read)
+    unthinking = ["The answer is \\boxed{2}"] * 2
+    for column in (["auto", "auto"], pa.array(["auto", "auto"]), pa.chunked_array([["auto"], ["auto"]])):
+        assert think_format_reward(unthinking, think_format=column) == [0.0, 0.0], column
     with caplog.at_level("WARNING", logger="evalkit.rewards"):
         assert think_format_reward(boxed, think_format=[np.array([1, 2]), "r1"]) == [None, 1.0]
         assert math_reward(boxed, answer=["2", "2"], think_format=[np.array([1, 2]), "r1"]) == [None, 1.0]

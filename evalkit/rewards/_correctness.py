@@ -24,8 +24,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
-from evalkit.rewards._inputs import (as_written, completion_text, decoded_format, find_column, is_array, per_row,
-                                    think_formats, think_open_rows, with_markers)
+from evalkit.rewards._inputs import (as_written, completion_text, decoded_format, find_column, format_names, is_array,
+                                    per_row, think_formats, think_open_rows, with_markers)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits, judge, say_once
 from evalkit.thinking import finish_reason_of
 from evalkit.types import Verdict, last_user_message
@@ -258,10 +258,9 @@ def _rules_only(verifier: str, options: Any) -> Any:
     if isinstance(options, BadOptions) or not (isinstance(options, Mapping) or hasattr(options, "keys")) \
             or "judge" not in options:
         return options
-    say_once(f"evalkit: rows of a {verifier}+judge task are scored by the {verifier} rules alone; "
-             + ("math_judge_reward asks their judge" if verifier == "math" else
-                "veRL's compute_score asks their judge (TRL's judge reward, math_judge_reward, reads math rows)"),
-             logging.INFO)
+    say_once(f"evalkit: rows whose verifier_options name a judge are scored by the {verifier} rules alone here; "
+             "the judge is asked by math_judge_reward (TRL, math rows) and by veRL's adapter for rows whose "
+             "verifier is `+judge`, or given judge_model", logging.WARNING)
     return {k: v for k, v in options.items() if k != "judge"} or None
 
 
@@ -446,7 +445,7 @@ def _warn_unmarked(name: str, completions: Sequence[Any], columns: dict[str, Any
     not think, or markers that are special tokens TRL decoded away from a model that writes its own open marker.
     The thinking then reads as the answer, paid for a box it mused about (with the prompt opening it, every reply
     reads as cut off instead, said above)."""
-    names = per_row(columns.get("think_format"), len(completions))
+    names = format_names(columns.get("think_format"), len(completions))
     # auto reads a reply without markers as one that does not think
     if any(isinstance(v, str) and v == "auto" for v in names):
         return

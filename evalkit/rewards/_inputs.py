@@ -142,8 +142,7 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
     """
     from evalkit.thinking import NONE, decide
 
-    names = [default if _missing(name) else name.as_py() if hasattr(name, "as_py") else name
-             for name in per_row(value, len(completions), default)]
+    names = format_names(value, len(completions), default)
     resolved: dict[Any, Any] = {}
     out = []
     for name, text in zip(names, completions):
@@ -167,6 +166,13 @@ def think_formats(value: Any, completions: Sequence[str], default: Any = None, t
         for i, fmt in zip(unmarked, _opened_formats(unmarked, out, completions, think_open, prompts)):
             out[i] = fmt
     return out
+
+
+def format_names(value: Any, n: int, default: Any = None) -> list[Any]:
+    """Each row's think format name as given (a keyword or a column): a pyarrow scalar's value, `default` where the
+    row has none (None, NaN, pandas' NA, blank text)."""
+    return [default if _missing(name) else name.as_py() if hasattr(name, "as_py") else name
+            for name in per_row(value, n, default)]
 
 
 def _missing(value: Any) -> bool:

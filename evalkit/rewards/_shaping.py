@@ -14,8 +14,8 @@ import re
 from typing import Any, Callable, Sequence
 
 from evalkit.rewards._correctness import ANSWER_COLUMNS, async_twin, own_rows, report, verdicts
-from evalkit.rewards._inputs import (as_written, completion_text, find_column, per_row, think_formats, think_open_rows,
-                                    token_length, with_markers)
+from evalkit.rewards._inputs import (as_written, completion_text, find_column, format_names, per_row, think_formats,
+                                    think_open_rows, token_length, with_markers)
 from evalkit.rewards._judge import BATCH_DEADLINE_S, PER_ANSWER_S, Limits
 from evalkit.thinking import NONE, R1, well_formed
 from evalkit.verifiers.base import is_from_caller
@@ -44,7 +44,7 @@ def think_format_reward(completions: Sequence[Any], *, think_open: Any = None, t
     texts = [completion_text(c) for c in per_row(as_written(completions, columns, think_format), n)]
     # `auto` reads a completion without markers as format none; this reward pays for thinking, so
     # there such a completion is held to r1's markers (and scores 0) instead of passing as well formed.
-    auto = [isinstance(name, str) and name == "auto" for name in per_row(think_format, len(texts))]
+    auto = [isinstance(name, str) and name == "auto" for name in format_names(think_format, len(texts))]
     formats = [R1 if a and f is NONE else f
                for a, f in zip(auto, think_formats(think_format, texts, think_open=think_open,
                                                    prompts=columns.get("prompts")))]

@@ -170,9 +170,17 @@ def _run_job(job: dict) -> int:
             exec(_compile(job["program"], "<candidate>"), ns)
         except SystemExit as e:
             code = _exit_code(e)
-        except BaseException:  # printed as the interpreter prints it: its C printer stops at 1,000 frames, where
-            # traceback.print_exc walked all of a RecursionError's million under a raised limit, past the time limit
-            sys.__excepthook__(*sys.exc_info())
+        except BaseException as e:  # its last 1,000 frames printed, as the interpreter prints them: a RecursionError
+            # under a raised limit holds a million, and printing them all (traceback.print_exc; from Python 3.13 the
+            # interpreter's own printer too) ran past the time limit
+            tb, depth = e.__traceback__, 0
+            while tb is not None:
+                tb, depth = tb.tb_next, depth + 1
+            tb = e.__traceback__
+            for _ in range(depth - 1000):
+                tb = tb.tb_next
+            e.__traceback__ = tb
+            sys.__excepthook__(type(e), e, tb)
             code = 1
         return _exit_normally(code)
     out = os.fdopen(4, "wb", buffering=0)
