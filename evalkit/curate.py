@@ -175,9 +175,9 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     headline = next(iter(set(headlines.values()))) if len(set(headlines.values())) == 1 else None
     budget = _one_budget(run_dir, budgets, budget, headline)
     task_budgets = {task: budget for task in headlines} if budget is not None else headlines
+    samples = [s for s in samples if s.get("budget") == (task_budgets.get(s.get("task")) if budgets else None)]
     anyone = {(s.get("task"), str(s.get("problem_id"))) for s in samples}  # sampled for any model of the run
-    samples = [s for s in samples if s.get("model") == model
-               and s.get("budget") == (task_budgets.get(s.get("task")) if budgets else None)]
+    samples = [s for s in samples if s.get("model") == model]
     rates = _pass_rates(samples)
     tasks = _tasks(run_dir, config, {task for task, _ in rates})
     _check_not_an_input(run_dir, config, {"--out": out, "--dropped": dropped_path}, decontaminate)
@@ -190,9 +190,12 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     candidates: list[tuple[TaskSpec, Problem, PassRate]] = []
     dropped: list[Dropped] = []
     unsampled: list[str] = []
+    windowed = {t.get("name") for t in config.get("tasks") or [] if isinstance(t, dict) and t.get("window")}
+    finished = not _unfinished(run_dir)  # an unfinished run's note says its problems not sampled yet are left out
     for spec, problems in tasks:
         sampled = [p for p in problems if (spec.name, p.id) in rates]  # not all of them: --limit
-        unsampled += _unsampled(spec.name, problems, rates, anyone)
+        if finished and spec.name not in windowed:  # a date window left out problems the spec holds
+            unsampled += _unsampled(spec.name, problems, rates, anyone, config.get("backend") == "replay")
         no_gold = _without_gold(spec, [p for p in sampled if rates[(spec.name, p.id)].judged == 0])
         for problem in sampled:
             pr = rates[(spec.name, problem.id)]
@@ -283,10 +286,10 @@ def _as_asked(spec: TaskSpec, config: dict[str, Any]) -> TaskSpec:
     return replace(spec, chat_template_kwargs=recorded) if isinstance(recorded, dict) and recorded else spec
 
 
-def _unsampled(task: str, problems: Sequence[Problem], rates: dict, anyone: set) -> list[str]:
-    """A note when problems of `task` have no sample of the measured model that a `--limit` cannot explain (it
-    takes the first problems): one before the last sampled, or one another model of the run has samples of (a
-    replay file that holds none for it). They are in neither file."""
+def _unsampled(task: str, problems: Sequence[Problem], rates: dict, anyone: set, replay: bool) -> list[str]:
+    """A note when problems of `task` have no sample of the measured model (at the budget measured) that a `--limit`
+    cannot explain (it takes the first problems): one before the last sampled, or one another model of the run has
+    samples of (a replay file that holds none for it). They are in neither file."""
     order = [p.id for p in problems]
     last = max((i for i, pid in enumerate(order) if (task, pid) in rates), default=-1)
     missing = [pid for i, pid in enumerate(order)
@@ -296,7 +299,8 @@ def _unsampled(task: str, problems: Sequence[Problem], rates: dict, anyone: set)
     shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
     many = len(missing) != 1
     return [f"note: {len(missing)} problem{'s' if many else ''} of {task} {'have' if many else 'has'} no sample of this "
-            f"model ({shown}): {'they are' if many else 'it is'} in neither file (the run's replay file holds none?)"]
+            f"model ({shown}): {'they are' if many else 'it is'} in neither file"
+            + (" (the run's replay file holds none for them?)" if replay else "")]
 
 
 def _unfinished(run_dir: Path) -> tuple[str, ...]:
