@@ -1356,3 +1356,25 @@ def test_a_gold_solution_whose_box_has_no_braces_gives_its_answer():
 ])
 def test_an_unboxed_last_line_that_claims_latex_outside_math_mode_is_read_whole(final, gold, correct):
     assert verify_math("<think>x</think>" + final, gold).correct is correct
+
+
+@pytest.mark.parametrize("completion, gold, correct", [
+    # a tuple or an interval stated in prose was read as its last number (math-verify's `3).`): paid against 3
+    ("The answer is (2, 3).", "3", False), ("The answer is (2, 3).", "(2,3)", True),
+    ("The ordered pair is (-1, 4).", "4", False), ("**Answer:** (2, 3)", "(2,3)", True),
+    ("最终答案：(1, 2)", "2", False), ("The answer is [2, 5).", "5", False), ("The answer is [2, 5).", "[2,5)", True),
+    ("The answer might be (2, 3).", "(2,3)", True),  # a hedge still states it
+    ("The answer is not (2, 3).", "3", False), ("The answer is not (2, 3).", "(2,3)", False),
+    ("Is the answer (2, 3)?", "(2,3)", False),
+    # several solutions, each naming its unknown, were read as the last (or the first) of them
+    ("The answer is x = 2 or x = 3.", "3", False), ("**Final answer:** x = 2 or x = 3", "3", False),
+    ("The answer is x = 4 or 5.", "4", False), ("The answer is x = 2 or x = 3.", "2, 3", True),
+    ("The answer is x = 3.", "3", True),
+    # a second box offered beside the first in a sentence of its own is a hedge: both answers, not the last
+    ("The answer is $\\boxed{43}$. Alternatively, $\\boxed{42}$.", "42", False),
+    ("$\\boxed{43}$ (the other case gives $\\boxed{42}$)", "42", False),
+    ("So $\\boxed{43}$. Wait, actually $\\boxed{42}$.", "42", True),  # a correction replaces it
+    ("$\\boxed{42}$. Alternatively, one can check it another way: $\\boxed{42}$.", "42", True),  # one value twice
+])
+def test_prose_tuples_named_solutions_and_hedged_boxes_are_read_as_stated(completion, gold, correct):
+    assert verify_math(f"<think>x</think>{completion}", gold).correct is correct

@@ -799,6 +799,13 @@ _BOXES_OR = re.compile(r"\s*(?:\$|\\\))?\s*(?:,?\s*(?:\b(?:or|and)\b|\\text\s*\{
                        r"\\(?:lor|vee)(?![A-Za-z]))|,)\s*"
                        r"(?:(?i:maybe|perhaps|possibly|probably)\s+)?(?:\$|\\\()?\s*(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)?$")
 _OR = re.compile(r"\bor\b|\\lor|\\vee")
+# ... or a later box offered as another answer, in a sentence of its own: "The answer is $\\boxed{43}$.
+# Alternatively, $\\boxed{42}$.", "$\\boxed{43}$ (the other case gives $\\boxed{42}$)": a hedge, both answers (the last
+# box alone was paid). A correction ("Wait, actually ...") still replaces the box before it.
+_BOX_HEDGE = re.compile(r"(?i:\b(?:alternatively|otherwise|or else|or possibly|or maybe|or perhaps|either way|"
+                        r"(?:the\s+)?other\s+(?:case|possibility|option|root|solution)|another\s+(?:case|possibility|"
+                        r"answer|option|solution))\b)")
+_HEDGE_SPAN = 80  # the most text between two boxes that a hedge joins
 # The name a box is the value of: `a = \\boxed{4}`, `$b = \\boxed{9}$`.
 _BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?:\$|\\\()?\s*$")
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
@@ -831,8 +838,11 @@ def answer_boxes(text: str) -> tuple[list[str], int]:
         part = _signed(text, start, content.strip())
         name = _BOX_NAME.search(text, max(0, start - 40), start)
         name = name.group(1)[0] if name else None  # its letter: `x_1` and `x_2` are two values of one x
-        joiner = _BOXES_OR.fullmatch(text, last_end, start)
-        if joiner and not _OR.search(joiner.group(0)) and name and last_name and name != last_name:
+        joiner: Any = _BOXES_OR.fullmatch(text, last_end, start)
+        if joiner is None and boxes and 0 < start - last_end <= _HEDGE_SPAN and _BOX_HEDGE.search(text, last_end, start) \
+                and not re.search(CORRECTION_CUE, text[last_end:start]):
+            joiner = True  # "Alternatively, \\boxed{42}": another answer offered beside the first
+        elif joiner and not _OR.search(joiner.group(0)) and name and last_name and name != last_name:
             joiner = None  # `$a = \\boxed{4}$ and $b = \\boxed{9}$`: two quantities, not two answers for one (but
             # `$x_1 = \\boxed{-2}$ and $x_2 = \\boxed{5}$` are two roots)
         last_name = name
@@ -941,12 +951,13 @@ def _one_stated_value(stated: list[str]) -> bool:
 # `Candidates: 4; 5; 6`, `4; 5; 6` (not `Check: 10 and 8`). math-verify would read one of them (the first,
 # or the last) as the answer. One value written two ways (`0.5 or 1/2`) is one answer.
 _LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
-_LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
+# (each value may name its unknown again: `x = 2 or x = 3`, `The answer is x = 4 or 5.`)
+_LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)(?:\\?[A-Za-z]\w*[ \t]*=[ \t]*)?"
 # No two repetitions here may take the same white space (`\s*:?\s*` backtracked cubically: 80 s on a line of 2,000
 # spaces after "answer is").
 _LISTED = re.compile(r"^(?:(?P<answer>.*?(?:\banswers?\s*(?:is|are|:|=)|答案\s*(?:是|为|:))(?:\s*:)?)|.*?\b(?:candidates?|options?"
                      r"|possibilities|solutions?|values?|roots?)\s*(?:is|are|:|=)(?:\s*:)?|\s*\\?[A-Za-z]\w*\s*=)?"
-                     rf"\s*(?:either\s+)?(?:\$\s*)?(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)(?:\s*\$)?"
+                     rf"\s*(?:either\s+)?(?:\\?[A-Za-z]\w*[ \t]*=[ \t]*)?(?:\$\s*)?(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)(?:\s*\$)?"
                      r"(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\.)?\s*$", re.I)  # `3 or 4 hours.`
 # Bold around a number is no part of it: `The answer is **5** or **4**.`
 _BOLD = re.compile(r"\*\*|__")
@@ -1093,6 +1104,26 @@ def bare_latex_answer(answer: str) -> str | None:
             or _PROSE_WORD.search(_TEXT_MODE.sub("", stated)):
         return None
     return stated
+
+
+# An unboxed last line that states a tuple or an interval in prose: `The answer is (2, 3).`, `The ordered pair is
+# (-1, 4).`, `**Answer:** [2, 5)`, `最终答案：(1, 2)`. math-verify reads its last number alone (`3).`), which met a gold
+# of 3; it is the tuple, hedged or not (`it might be (2, 3)`), and no answer where the line denies, supposes or asks it.
+_STATED_TUPLE = re.compile(r"(?:\b(?:is|are|equals|be)\b(?:[ \t]+not\b)?|\banswer\b|[=:]|答案\s*(?:是|为))[ \t]*(?P<x>[(\[][^()\[\]\n$]*,[^()\[\]\n$]*[)\]])"
+                           r"[ \t]*[.!?]?[ \t]*$")
+_TUPLE_DENIED = re.compile(r"(?i:\b(?:not|never|cannot|if|suppose|assume|assuming|whether|unless|wrong|false|"
+                           r"incorrect)\b|n't\b)|\?")
+
+
+def stated_tuple(answer: str) -> tuple[str, bool] | None:
+    """(the tuple or interval an unboxed answer's last line states in prose, whether the line denies, supposes or
+    asks it), else None: `The answer is (2, 3).` is ("(2, 3)", False)."""
+    lines = _last_lines(answer)
+    last = _BOLD.sub("", lines[-1]) if lines else ""
+    m = _STATED_TUPLE.search(last)
+    if m is None or _MATH_MODE.search(last):
+        return None
+    return m.group("x"), bool(_TUPLE_DENIED.search(last, 0, m.start("x")) or _TUPLE_DENIED.search(last, m.end("x")))
 
 
 # `\$180` outside math mode (markdown escapes the dollar): currency. math-verify reads a number only after a space

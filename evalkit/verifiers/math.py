@@ -227,6 +227,11 @@ def _prepare(item: VerifyItem, opts: MathOptions, golds: dict, answers: dict) ->
         where = "inside the think block only" if think.strip() else "empty completion"
         return _verdict(False, "no_answer", None, f"no final answer ({where})", 0.0)
     tail = text.fallback_text(answer)
+    stated = text.stated_tuple(tail)
+    if stated and stated[1]:  # `The answer is not (2, 3).`: math-verify alone read its 3
+        return _verdict(False, "no_answer", None, f"the stated tuple {stated[0]!r} is denied, supposed or asked", 0.0)
+    if stated:  # `The answer is (2, 3).`: read whole, as a box is (math-verify alone reads 3)
+        return _from_boxes([stated[0]], gold)
     listed = text.listed_parts(tail)  # `答案是42，43。` lists as `The answer is 42, 43.` does
     if listed:  # several numbers are several parts, as in a bare answer: one of them alone is not the answer
         return (gold, listed if len(listed) == len(gold) else (", ".join(listed),), None)
