@@ -380,8 +380,8 @@ def _check_traces(path: Path, samples: Sequence[dict[str, Any]], spans: Sequence
         s = unjudged[0]
         raise InputError(f"{path}: --no-generate reads each cut trace's answer trajectory, and {len(unjudged)} "
                          f"samples a budget cuts are unjudged, without a trace (e.g. {s['problem_id']}#{s['sample']}: "
-                         "a run stopped before it checked them): rerun the run's `evalkit run` command to check "
-                         "them, then this")
+                         "a run stopped before it checked them, or one whose verifier failed on them): rerun the run's "
+                         "`evalkit run` command to check them, then this (a run made with --no-trace gives none)")
     if untraced:
         s = untraced[0]
         raise InputError(f"{path}: --no-generate reads each cut trace's answer trajectory, and {len(untraced)} "

@@ -208,7 +208,7 @@ def test_no_generate_on_a_run_stopped_before_it_checked_says_so(tmp_path):
     r = subprocess.run([sys.executable, "-m", "evalkit", "anytime", str(run), "--no-generate", "--budgets", "256",
                         "--tokenizer", "recorded"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "are unjudged, without a trace" in r.stderr and "--no-trace" not in r.stderr, r.stderr
+    assert "are unjudged, without a trace" in r.stderr and "was the run made with --no-trace?" not in r.stderr, r.stderr
     assert "rerun the run's `evalkit run` command" in r.stderr
 
 
