@@ -1053,6 +1053,19 @@ def test_a_run_directory_of_results_json_alone_shows_its_figures(demo_run, tmp_p
     page = (tmp_path / "cmp.html").read_text(encoding="utf-8")
     assert "scored other problems" not in page and "counts other samples" not in page
     assert "results_only: its run directory has no samples.jsonl" in _text(page, '<p class="note no-samples">', "</p>")
+    metrics = _text(page, '<table class="compare-metrics">')
+    assert "†" not in metrics, metrics  # the same problems, by results.json's count: no delta marked apart
+    # a run of results.json alone over fewer problems: its deltas are marked and the note says why
+    fewer = tmp_path / "fewer"
+    shutil.copytree(run, fewer)
+    data = json.loads((fewer / "results.json").read_text())
+    for entry in data["results"]:
+        entry["n_problems"] = 5
+    (fewer / "results.json").write_text(json.dumps(data))
+    write_compare([demo_run, fewer], tmp_path / "cmp2.html")
+    page = (tmp_path / "cmp2.html").read_text(encoding="utf-8")
+    assert "†" in _text(page, '<table class="compare-metrics">')
+    assert "counts other problems than" in page and "(5 against 30;" in page
 
 
 def test_a_compare_of_runs_that_read_other_data_for_a_task_says_so(tmp_path):

@@ -152,7 +152,11 @@ def build(runs: list[RunData], out: Path) -> dict:
         # a figure over other problems than its baseline's (another --limit, problems unjudged in one run, a
         # metric covering fewer): its delta is shown apart, uncoloured and marked, beside a note; the paired
         # bootstrap below compares the problems both share
-        different = [i for i in others if bases[i] is not None and set(systems[i].solved) != set(systems[bases[i]].solved)]
+        # (a run of results.json alone has no problems to compare: its count, results.json's n_problems, is compared)
+        different = [i for i in others if bases[i] is not None and (
+            systems[i].entry.get("n_problems") != systems[bases[i]].entry.get("n_problems")
+            if systems[i].run.no_samples or systems[bases[i]].run.no_samples
+            else set(systems[i].solved) != set(systems[bases[i]].solved))]
         rows = []
         for name in names + stable:
             cells = [metric_cell((s.entry.get("metrics") or {}).get(name), s.entry.get("n_problems")) for s in systems]
@@ -162,6 +166,7 @@ def build(runs: list[RunData], out: Path) -> dict:
             # each other, but others (sample 0 unjudged on problems 60-79 in one, 0-19 in the other)
             apart = [d is not None and (i in different or cells[i]["subset"] != cells[bases[i]]["subset"]
                                         or bool(cells[i]["subset"] or cells[bases[i]]["subset"])
+                                        and not (systems[i].run.no_samples or systems[bases[i]].run.no_samples)
                                         and _covered(systems[i], name) != _covered(systems[bases[i]], name))
                      for i, d in enumerate(deltas)]
             rows.append({"name": name, "cells": cells, "deltas": deltas, "apart": apart, "stability": name in stable})
@@ -217,6 +222,12 @@ def build(runs: list[RunData], out: Path) -> dict:
                                         "shared": len(set(systems[i].solved) & set(systems[bases[i]].solved))}
                                        for i in different
                                        if not (systems[i].run.no_samples or systems[bases[i]].run.no_samples)],
+                         # those of a run of results.json alone: their counts differ, which problems is unknown
+                         "different_counts": [{"label": systems[i].label, "base": systems[bases[i]].label,
+                                               "n": systems[i].entry.get("n_problems"),
+                                               "n_base": systems[bases[i]].entry.get("n_problems")}
+                                              for i in different
+                                              if systems[i].run.no_samples or systems[bases[i]].run.no_samples],
                          "paired": paired, "flips": flips, "chart": chart, "thinking_chart": thinking,
                          "windows": windows if any(windows) else None,
                          "data_note": data_note,  # the runs read other data or checked otherwise
