@@ -1378,3 +1378,23 @@ def test_an_unboxed_last_line_that_claims_latex_outside_math_mode_is_read_whole(
 ])
 def test_prose_tuples_named_solutions_and_hedged_boxes_are_read_as_stated(completion, gold, correct):
     assert verify_math(f"<think>x</think>{completion}", gold).correct is correct
+
+
+@pytest.mark.parametrize("completion, gold, correct", [
+    # `3π` and `3√2` in prose were read as their 3 (paid against a gold of 3, refused against 3\\pi)
+    ("The area is 3π square units.", "3", False), ("The area is 3π square units.", "3\\pi", True),
+    ("The answer is 3√2.", "3\\sqrt2", True), ("The answer is 3√2.", "3", False),
+    # a word after the number that changes it leaves the line unread (it was read as the bare 3)
+    ("The answer is 3 over 4.", "3", False), ("The answer is 3 factorial.", "3", False),
+    ("The answer is 3 point five.", "3", False), ("The answer is 3 halves.", "3", False),
+    ("The answer is 3.", "3", True),
+])
+def test_unicode_signs_and_qualifying_words_after_a_prose_number(completion, gold, correct):
+    assert verify_math(f"<think>x</think>{completion}", gold).correct is correct
+
+
+def test_an_item_whose_think_format_is_no_formats_name_is_unjudged_not_the_models_zero():
+    # verify_math(..., think_format="auto") (auto is decided per batch, not a format of one item) scored no_answer 0:
+    # a setup fault paid as the model's; the rewards leave such rows unjudged
+    v = verify_math("<think>x</think>\\boxed{42}", "42", think_format="auto")
+    assert v.correct is None and v.reason == "error" and "unknown think format 'auto'" in v.detail

@@ -1064,7 +1064,9 @@ def _last_lines(answer: str) -> list[str]:
 # readings do not. Such a line is left unread (no answer), never scored as the bare number.
 # Words after a number that change its value: a scale or a part (`5 thousand`, `5 tenths`), a power, a remainder, a
 # bound. (With a noun after the scale, `5 million dollars`, the number may be the answer to "how many million".)
-_QUALIFIER = (r"(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?"
+_QUALIFIER = (r"(?:thousands?|millions?|billions?|trillions?|hundreds?|dozens?|tens|halves|thirds|quarters|fourths"
+              r"|fifths|sixths|sevenths|eighths|ninths|factorial|over\s+\d+|point\s+(?:zero|one|two|three|four|five|six"
+              r"|seven|eight|nine)"
               r"|(?:tenth|hundredth|thousandth|millionth)s?|squared|cubed|remainder\s+\d+|or\s+(?:more|less|fewer|so)"
               r"|and\s+an?\s+(?:half|third|quarter))\b")
 _QUALIFIED = re.compile(
@@ -1175,7 +1177,14 @@ def fallback_text(answer: str) -> str:
     numbers as fractions and Unicode minus signs as ASCII, CJK set apart (spaced_cjk), escaped dollars before numbers
     dropped, values the text denies or supposes dropped."""
     tail = _mixed_numbers(answer[-FALLBACK_CHARS:].translate(_PLAIN_MINUS), latex=False)
+    if "π" in tail or "√" in tail:
+        tail = _UNICODE_ROOT.sub(r"\\sqrt{\1}", tail).replace("π", "{\\pi}")
     return without_denied_values(without_currency(spaced_cjk(tail)))
+
+
+# `3π`, `3√2` in prose, as LaTeX (`3\pi`, `3\sqrt{2}`): math-verify's extraction read the number before the sign alone
+# (`The area is 3π square units.` met a gold of 3); as LaTeX the line is read whole (bare_latex_answer).
+_UNICODE_ROOT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z]|\([^()\n]{1,40}\))")
 
 
 # A minus sign written as Unicode's (or a full-width one) in prose: math-verify's extraction reads no number after it

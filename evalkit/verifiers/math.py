@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
+from evalkit.errors import InputError
 from evalkit.latex import spelling_key
 from evalkit.thinking import THINK_CLOSE, THINK_OPEN, finish_reason_of, is_truncated, last_close, split_think
 from evalkit.types import Verdict
@@ -329,6 +330,9 @@ def verify_many(items: Sequence[VerifyItem | tuple[Any, Any] | dict], **options:
             continue
         try:
             prepared = _prepare(_as_item(raw), opts, golds, answers)
+        except InputError as e:  # the caller's item (a think format that is no format's name): unjudged, as the
+            # rewards leave it, never the model's 0
+            prepared = Verdict.infra_error(f"unreadable item: {e}")
         except Exception as e:
             prepared = _verdict(False, "no_answer", None, f"unreadable item: {type(e).__name__}", 0.0)
         if prepared is None:
