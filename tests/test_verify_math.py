@@ -1398,3 +1398,16 @@ def test_an_item_whose_think_format_is_no_formats_name_is_unjudged_not_the_model
     # a setup fault paid as the model's; the rewards leave such rows unjudged
     v = verify_math("<think>x</think>\\boxed{42}", "42", think_format="auto")
     assert v.correct is None and v.reason == "error" and "unknown think format 'auto'" in v.detail
+
+
+@pytest.mark.parametrize("answer, gold, correct", [
+    # math-verify's set comparison read the set {1, 2} as the pair or interval (1, 2) (not {2, 1}), the roots
+    # `x=1 or x=2` as the interval (1, 2), and the inequality 1<x<2 as the roots 1, 2: a wrong answer paid
+    ("x=1 \\text{ or } x=2", "(1,2)", False), ("\\{1,2\\}", "(1,2)", False), ("\\{2,1\\}", "(1,2)", False),
+    ("1<x<2", "1,2", False), ("(1,2)", "x=1 \\text{ or } x=2", False), ("[1,2]", "\\{1,2\\}", False),
+    # sets against sets, ranges against ranges, as before
+    ("\\{1,2\\}", "1,2", True), ("1<x<2", "(1,2)", True), ("x=1 \\text{ or } x=2", "\\{1,2\\}", True),
+    ("x<1 \\text{ or } x>2", "(-\\infty,1)\\cup(2,\\infty)", True), ("(1,2)", "(1,2)", True),
+])
+def test_a_set_of_values_is_never_a_range(answer, gold, correct):
+    assert verify_answer(answer, gold).correct is correct

@@ -416,10 +416,39 @@ def _base_verdict(gold: str, pred: str) -> bool | None:
         return None
 
 
+# A finite set of values written as one (`\\{1,2\\}`, `x=1 \\text{ or } x=2`) and a range (an interval or an ordered
+# pair in brackets, `(1,2)`; an inequality, `1<x<2`; a union) are never one answer: math-verify's set comparison
+# read `\\{1,2\\}` as the pair `(1,2)` (but not `\\{2,1\\}`), and `1<x<2` as the roots `1, 2`.
+_SET_LITERAL = re.compile(r"^\s*\\\{.*\\\}\s*$", re.S)
+_OR_LIST = re.compile(r"(?:\\text\s*\{\s*or\s*\}|\bor\b|\\lor|\\vee)")
+_BRACKETED = re.compile(r"^\s*(?:\\left\s*)?[(\[].*[)\]]\s*$", re.S)
+_INEQUALITY = re.compile(r"<|>|\\[lg]eq?(?![a-z])|\\cup(?![a-z])")
+
+
+def _set_against_range(gold: str, pred: str) -> bool:
+    """Whether one side is a set of values written as one and the other a range (see _SET_LITERAL's note)."""
+    def is_set(t: str) -> bool:
+        return bool(_SET_LITERAL.match(t)) or (bool(_OR_LIST.search(t)) and "=" in t and not _INEQUALITY.search(t))
+
+    def is_range(t: str) -> bool:
+        return bool(_BRACKETED.match(t) and "," in t) or bool(_INEQUALITY.search(t))
+
+    def is_list(t: str) -> bool:  # `1, 2`: the roots, never an inequality (though `(1, 2)` may be its pair)
+        return "," in t and not _BRACKETED.match(t) and not _INEQUALITY.search(t) and "=" not in t
+
+    def is_inequality(t: str) -> bool:
+        return bool(_INEQUALITY.search(t)) and not _BRACKETED.match(t)
+
+    return (is_set(gold) and is_range(pred)) or (is_set(pred) and is_range(gold)) \
+        or (is_list(gold) and is_inequality(pred)) or (is_list(pred) and is_inequality(gold))
+
+
 def _part_equal(gold: str, pred: str) -> bool:
     by_base = _base_verdict(gold, pred)
     if by_base is not None:
         return by_base
+    if _set_against_range(gold, pred):
+        return False
     g_sets, p_sets = solution_set(gold), solution_set(pred)
     if g_sets is not None and p_sets is not None:
         return _same_solutions(g_sets, p_sets)
