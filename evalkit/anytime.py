@@ -144,8 +144,18 @@ class _Counter:
             whole = len(self.tokenizer(sample["completion"], add_special_tokens=False)["input_ids"])
             f = own / max(whole, len(offsets))
             return round(len(offsets) * f), lambda b: start + (
-                offsets[min(len(offsets), int(b / f)) - 1][1] if b > 0 and int(b / f) > 0 else 0)
-        return len(offsets), lambda b: start + (offsets[b - 1][1] if 0 < b <= len(offsets) else (0 if b <= 0 else len(text)))
+                _token_end(offsets, min(len(offsets), int(b / f))) if b > 0 and int(b / f) > 0 else 0)
+        return len(offsets), lambda b: start + (_token_end(offsets, b) if 0 < b <= len(offsets) else (0 if b <= 0 else len(text)))
+
+
+def _token_end(offsets: Sequence[Any], b: int) -> int:
+    """The character where the first `b` tokens end; where token b+1 is more of the same character (a byte-level
+    tokenizer's bytes of `é` each span the whole character), the start of that character: the first b tokens hold
+    only part of it, and a cut after it would keep b+1 (a token less is kept, as a sweep keeps)."""
+    end = offsets[b - 1][1]
+    if b < len(offsets) and offsets[b][0] < end:
+        return offsets[b - 1][0]
+    return end
 
 
 def anytime(run_dir: str | os.PathLike, budgets: Sequence[int] | str | None = None, generate: bool = True,

@@ -195,6 +195,27 @@ def test_a_model_without_recorded_token_counts_is_counted_in_characters_and_says
     assert "Thinking tokens|" in columns[REASONER] and "Tokens per correct" in columns[REASONER], columns
 
 
+def test_a_cut_never_keeps_more_tokens_than_its_budget_where_a_character_is_several(tiny_model):
+    # a byte-level tokenizer gives each byte token of `é` the whole character's span: the cut after token B fell after
+    # the character, and the probe thought B+1 tokens (recorded as B), where a sweep keeps a token less
+    from transformers import AutoTokenizer
+
+    from evalkit.anytime import _Counter
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    completion = "<think>\ncafé — naïve 日本 ok</think>\n\nx"
+    sample = {"completion": completion, "completion_tokens": 400, "model": "m"}
+    start, end = len("<think>\n"), completion.find("</think>")
+    n, at = _Counter(tok, [sample]).think(sample, start, end)
+    assert n == len(tok(completion[start:end], add_special_tokens=False)["input_ids"])
+    split = 0
+    for b in range(1, n + 1):
+        kept = len(tok(completion[start:at(b)], add_special_tokens=False)["input_ids"])
+        assert kept <= b, (b, completion[start:at(b)])
+        split += kept < b
+    assert split, "the text holds no character of several tokens: the test tests nothing"
+
+
 def test_no_generate_on_a_run_stopped_before_it_checked_says_so(tmp_path):
     # a run stopped by SIGTERM writes the samples it has not checked as unjudged, without a trace: the error asked
     # whether the run was made with --no-trace, which it was not
