@@ -127,6 +127,9 @@ def budget_settings(think_budget: Sequence[int] | str | None = None, answer_toke
         raise InputError(f"--min-think must be at least 0, got {min_think}")
     if max_waits is not None and max_waits < 0:
         raise InputError(f"--max-waits must be at least 0, got {max_waits}")
+    if max_waits == 0 and min_think:  # forces nothing, yet would change the run's identity and its answers' seeds
+        raise InputError("--max-waits 0 forces no wait: --min-think then changes nothing; drop --min-think, or give "
+                         "--max-waits 1 or more")
     if wait_text is not None and not wait_text:
         raise InputError("--wait-text must not be empty")
     return BudgetSettings(

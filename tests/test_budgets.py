@@ -171,6 +171,8 @@ def test_budget_options_without_a_continuing_backend_are_one_line_errors(tmp_pat
     r = run("--min-think", "0", "--max-waits", "3")  # --min-think was given, but 0 forces no wait
     assert r.returncode == 2 and r.stderr.strip() == (
         "evalkit: error: --max-waits needs a --min-think above 0: only that forces waits")
+    r = run("--min-think", "50", "--max-waits", "0")  # no wait allowed: the minimum forces nothing (it was accepted)
+    assert r.returncode == 2 and "--max-waits 0 forces no wait: --min-think then changes nothing" in r.stderr
     r = run("--think-budget", "1024", "--wait-text", "Hmm")  # a budget alone forces no wait either
     assert r.returncode == 2 and "--wait-text needs a --min-think above 0" in r.stderr
     r = run("--think-budget", "1024")
