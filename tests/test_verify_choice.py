@@ -178,6 +178,16 @@ def test_a_letter_ruled_out_after_a_colon_or_called_a_distractor_is_not_chosen(c
 
 
 @pytest.mark.parametrize("completion", [
+    # review: after a statement, a box or a tag, the words after a colon are the option's own text ("which is false?")
+    "The answer is (D): false, false.", "Answer: (D): incorrect", "So the answer is \\boxed{D}: false.",
+    "Which is NOT correct? The answer is (D): not correct.", "Answer: D: wrong",
+])
+def test_a_colon_after_a_stated_letter_opens_the_options_own_text(completion):
+    v = verify_choice(completion, "D")
+    assert (v.correct, v.answer) == (True, "D"), v.detail
+
+
+@pytest.mark.parametrize("completion", [
     "The answer is A, not B.",
     "The answer is A and I am sure of it.",  # "I" starts a sentence here, not a list
     "The answer is A, and B is wrong.",

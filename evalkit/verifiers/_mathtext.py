@@ -802,10 +802,14 @@ _OR = re.compile(r"\bor\b|\\lor|\\vee")
 # ... or a later box offered as another answer, in a sentence of its own: "The answer is $\\boxed{43}$.
 # Alternatively, $\\boxed{42}$.", "$\\boxed{43}$ (the other case gives $\\boxed{42}$)": a hedge, both answers (the last
 # box alone was paid). A correction ("Wait, actually ...") still replaces the box before it.
-_BOX_HEDGE = re.compile(r"(?i:\b(?:alternatively|otherwise|or else|or possibly|or maybe|or perhaps|either way|"
-                        r"(?:the\s+)?other\s+(?:case|possibility|option|root|solution)|another\s+(?:case|possibility|"
-                        r"answer|option|solution))\b)")
-_HEDGE_SPAN = 80  # the most text between two boxes that a hedge joins
+# Only where the text between opens with the hedge and both boxes are whole numbers that differ (AIME's answers, most
+# GRPO rewards'): a restatement in another form (`x > 2`, then `(2, \\infty)` "in interval notation") and a hedge word
+# that ends the first box's own sentence ("... gives \\boxed{3}, and the other case is symmetric") join nothing.
+_HEDGE_OPENS = re.compile(r"(?:\s|\$|\\\)|[.,;:!]|\*\*)*(?:\(\s*)?(?i:alternatively|or\s+possibly|or\s+maybe|or\s+perhaps|"
+                          r"(?:the\s+)?other\s+case\s+(?:gives|is|yields))\b[^.\n]{0,40}$")
+_INTEGER = re.compile(r"-?\d+")
+_SPACES = re.compile(r"\s+")
+_JOINER_SPAN = 200  # more text than this between two boxes joins nothing
 # The name a box is the value of: `a = \\boxed{4}`, `$b = \\boxed{9}$`.
 _BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?:\$|\\\()?\s*$")
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
@@ -838,10 +842,13 @@ def answer_boxes(text: str) -> tuple[list[str], int]:
         part = _signed(text, start, content.strip())
         name = _BOX_NAME.search(text, max(0, start - 40), start)
         name = name.group(1)[0] if name else None  # its letter: `x_1` and `x_2` are two values of one x
-        joiner: Any = _BOXES_OR.fullmatch(text, last_end, start)
-        if joiner is None and boxes and 0 < start - last_end <= _HEDGE_SPAN and _BOX_HEDGE.search(text, last_end, start) \
-                and not re.search(CORRECTION_CUE, text[last_end:start]):
-            joiner = True  # "Alternatively, \\boxed{42}": another answer offered beside the first
+        between = text[last_end:start]
+        # white space squeezed first: runs of it between two boxes made the joiner's regex cubic (seconds per pair)
+        joiner: Any = _BOXES_OR.fullmatch(_SPACES.sub(" ", between)) if len(between) <= _JOINER_SPAN else None
+        if (joiner is None and boxes and len(boxes[-1]) == 1 and _HEDGE_OPENS.match(between)
+                and _INTEGER.fullmatch(boxes[-1][0]) and _INTEGER.fullmatch(part) and boxes[-1][0] != part
+                and not (name and last_name and name != last_name)):
+            joiner = True  # "\\boxed{43}. Alternatively, \\boxed{42}": another whole number offered beside the first
         elif joiner and not _OR.search(joiner.group(0)) and name and last_name and name != last_name:
             joiner = None  # `$a = \\boxed{4}$ and $b = \\boxed{9}$`: two quantities, not two answers for one (but
             # `$x_1 = \\boxed{-2}$ and $x_2 = \\boxed{5}$` are two roots)
@@ -953,11 +960,14 @@ def _one_stated_value(stated: list[str]) -> bool:
 _LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 # (each value may name its unknown again: `x = 2 or x = 3`, `The answer is x = 4 or 5.`)
 _LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)(?:\\?[A-Za-z]\w*[ \t]*=[ \t]*)?"
+# ... in the match, the unknown named again must be the one the list opened with (`a = 2 and b = 3` are two quantities)
+_SAME_UNKNOWN_SEPARATOR = (r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)(?:(?:(?P=var)|(?P=var0))[ \t]*=[ \t]*)?")
 # No two repetitions here may take the same white space (`\s*:?\s*` backtracked cubically: 80 s on a line of 2,000
 # spaces after "answer is").
 _LISTED = re.compile(r"^(?:(?P<answer>.*?(?:\banswers?\s*(?:is|are|:|=)|答案\s*(?:是|为|:))(?:\s*:)?)|.*?\b(?:candidates?|options?"
-                     r"|possibilities|solutions?|values?|roots?)\s*(?:is|are|:|=)(?:\s*:)?|\s*\\?[A-Za-z]\w*\s*=)?"
-                     rf"\s*(?:either\s+)?(?:\\?[A-Za-z]\w*[ \t]*=[ \t]*)?(?:\$\s*)?(?P<list>{_LISTED_VALUE}(?:{_LIST_SEPARATOR}{_LISTED_VALUE})+)(?:\s*\$)?"
+                     r"|possibilities|solutions?|values?|roots?)\s*(?:is|are|:|=)(?:\s*:)?|\s*(?P<var0>\\?[A-Za-z]\w*)\s*=)?"
+                     rf"\s*(?:either\s+)?(?:(?P<var>\\?[A-Za-z]\w*)[ \t]*=[ \t]*)?(?:\$\s*)?"
+                     rf"(?P<list>{_LISTED_VALUE}(?:{_SAME_UNKNOWN_SEPARATOR}{_LISTED_VALUE})+)(?:\s*\$)?"
                      r"(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\.)?\s*$", re.I)  # `3 or 4 hours.`
 # Bold around a number is no part of it: `The answer is **5** or **4**.`
 _BOLD = re.compile(r"\*\*|__")
@@ -1111,7 +1121,7 @@ def bare_latex_answer(answer: str) -> str | None:
 # An unboxed last line that states a tuple or an interval in prose: `The answer is (2, 3).`, `The ordered pair is
 # (-1, 4).`, `**Answer:** [2, 5)`, `最终答案：(1, 2)`. math-verify reads its last number alone (`3).`), which met a gold
 # of 3; it is the tuple, hedged or not (`it might be (2, 3)`), and no answer where the line denies, supposes or asks it.
-_STATED_TUPLE = re.compile(r"(?:\b(?:is|are|equals|be)\b(?:[ \t]+not\b)?|\banswer\b|[=:]|答案\s*(?:是|为))[ \t]*(?P<x>[(\[][^()\[\]\n$]*,[^()\[\]\n$]*[)\]])"
+_STATED_TUPLE = re.compile(r"(?:\b(?:is|are|equals|be)\b(?:[ \t]+not\b)?|\b(?i:answer)\b[ \t]*[:=]?|=|答案\s*(?:是|为|:))[ \t]*(?P<x>[(\[][^()\[\]\n$]*,[^()\[\]\n$]*[)\]])"
                            r"[ \t]*[.!?]?[ \t]*$")
 _TUPLE_DENIED = re.compile(r"(?i:\b(?:not|never|cannot|if|suppose|assume|assuming|whether|unless|wrong|false|"
                            r"incorrect)\b|n't\b)|\?")
@@ -1125,7 +1135,10 @@ def stated_tuple(answer: str) -> tuple[str, bool] | None:
     m = _STATED_TUPLE.search(last)
     if m is None or _MATH_MODE.search(last):
         return None
-    return m.group("x"), bool(_TUPLE_DENIED.search(last, 0, m.start("x")) or _TUPLE_DENIED.search(last, m.end("x")))
+    if not _STATED.search(last) and any(_STATED.search(line) for line in lines[:-1]):
+        return None  # "The answer is 5.\nIt is attained at (1, 4).": a remark after the answer (as listed_parts)
+    clause = max(last.rfind(c, 0, m.start("x")) for c in ",;.") + 1  # its own clause: "Since a cannot be negative,"
+    return m.group("x"), bool(_TUPLE_DENIED.search(last, clause, m.start("x")) or _TUPLE_DENIED.search(last, m.end("x")))
 
 
 # `\$180` outside math mode (markdown escapes the dollar): currency. math-verify reads a number only after a space

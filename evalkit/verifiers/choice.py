@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from evalkit.errors import InputError
 from evalkit.thinking import is_truncated, split_think
 from evalkit.types import Verdict
 from evalkit.verifiers._mathtext import CORRECTION_CUE
@@ -85,6 +86,7 @@ _NEGATION = re.compile(_NEGATING + r"\s*(?:option\s*|choice\s*)?(?:\(?[A-Z]\)?\s
 # B" rules B out, "not A, it's C" rules out A alone.
 _NEGATION_WORD = re.compile(_NEGATING + r"\s*$")
 _WORDED_ROWS = frozenset({"answer_is", "answer_is_zh", "statement"})
+_COLON_STATES = _WORDED_ROWS | {"boxed", "answer_tag"}  # rows after which a colon opens the option's own text
 # Statements that can name a list: "the answer is A or C" chooses both letters, so neither alone is the answer.
 _LISTING_ROWS = frozenset({"boxed", "answer_tag", "answer_is", "answer_is_zh", "paren", "statement"})
 # One more letter in such a list ("A, C", "(A) or (C)", "A/C", "A, B, and D"); words may follow the list
@@ -134,11 +136,14 @@ _START_ROWS = frozenset({"leading", "bare"})
 # A line that starts with an option's letter and its bracket or point ("B) 42 J", "C. 7 J").
 _LISTED_OPTION = re.compile(r"[ \t]*(?:\*\*)?\(?([A-Z])(?:\*\*)?[.)]")
 # A letter ruled out by what follows it ("(A) is wrong", "(A) and (D) are wrong") never counts either.
-# ... and a verdict after a colon ("Option (D): incorrect.") or a distractor ("(D) is a distractor").
-_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
-                            r"ruled out|eliminated|impossible|(?:a|the)[ \t]+(?:distractor|trap)\b)"
-                            r"|:[ \t]*(?:\*\*)?[ \t]*(?:not[ \t]+(?:correct|right)|incorrect|wrong|false)(?:\*\*)?"
-                            r"(?=[ \t]*(?:[.,;!]|\n|$)))")
+# ... or a distractor ("(D) is a distractor").
+_NEGATED_AFTER = re.compile(r"[ \t]*(?:\*\*)?[ \t]*(?:is|are|was|seems|looks)[ \t]+(?:not\b|wrong|incorrect|false|"
+                            r"ruled out|eliminated|impossible|(?:a|the)[ \t]+(?:distractor|trap)\b)")
+# A verdict after a colon ("Option (D): incorrect.") rules out a letter no statement chose: after "the answer is (C)",
+# a box or an answer tag, the words after the colon are the option's own text ("which is false? The answer is (C):
+# false").
+_NEGATED_AFTER_COLON = re.compile(r"[ \t]*(?:\*\*)?[ \t]*:[ \t]*(?:\*\*)?[ \t]*(?:not[ \t]+(?:correct|right)|incorrect|wrong|"
+                                  r"false)(?:\*\*)?(?=[ \t]*(?:[.,;!]|\n|$))")
 # Outside a worded statement, so is one of a list a plural verb rules out: "(A) and (D) are wrong" ("the answer
 # is C and A and B are incorrect" chooses C; "B and D is wrong" rules out D alone).
 _NEGATED_AFTER_LIST = re.compile(r"(?:[ \t]+(?:and|nor)[ \t]+(?:\*\*)?\(?[A-Z]\)?(?![A-Za-z])){1,10}"
@@ -328,6 +333,7 @@ def _strongest(text: str, letters: str) -> tuple[tuple[str, int] | None, str]:
                 continue  # "Answer: I believe it's C": the pronoun, not option I
             negation = _NEGATION_WORD if name in _WORDED_ROWS else _NEGATION
             if (negation.search(text[max(0, m.start() - 30): m.start()]) or _NEGATED_AFTER.match(text, m.end())
+                    or name not in _COLON_STATES and _NEGATED_AFTER_COLON.match(text, m.end())
                     or name not in _WORDED_ROWS and _NEGATED_AFTER_LIST.match(text, m.end())
                     or name == "leading" and _judged_at_start(text, m.end(1))):
                 continue
@@ -407,6 +413,8 @@ def verify_choice(completion: str | None, gold: Any, *, finish_reason: str | Non
             return Verdict(False, 0.0, None, "truncated", "generation stopped before the final answer", ms())
         answer = (text if answer_only else split_think(text, think_open, think_format).answer)[-20_000:]
         letter, row = extract_choice(answer, opts.letters)
+    except InputError as e:  # the caller's (a think format that is no format's name): unjudged, not the model's 0
+        return Verdict.infra_error(f"unreadable item: {e}", ms())
     except Exception as e:
         return Verdict(False, 0.0, None, "no_answer", f"unreadable completion: {type(e).__name__}", ms())
     if letter is None:
