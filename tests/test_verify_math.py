@@ -926,7 +926,8 @@ def test_a_denied_final_answer_statement_does_not_replace_the_box():
 @pytest.mark.parametrize("answer, gold, equal", [
     ("12_{7}", "12_5", False),  # math-verify dropped the subscripts: another base was the same numeral
     ("5_{4}", "5", False),  # 5 is no digit of base 4
-    ("13_{7}", "10_{10}", True),  # two bases, one value
+    ("13_{7}", "10_{10}", False),  # two bases, one value: the question asked for one of them (QA: `123_{10}`
+    ("123_{10}", "443_5", False),  # against `443_5` restates "convert 123 to base 5", and was paid)
     ("12", "12_5", True),  # the answer without its base is read by its digits
     ("1011_{2}", "1011_2", True),
     ("C_{3}", "\\mathrm{C}_3", True),  # a name with an index, no numeral

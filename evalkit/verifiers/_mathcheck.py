@@ -398,9 +398,10 @@ def _based(text: str) -> tuple[str, int] | None:
 
 
 def _base_verdict(gold: str, pred: str) -> bool | None:
-    """Equal or not where the answer writes a base: a digit its base has not (`5_{4}`) is no numeral, and
-    numerals in two bases are equal when their values are (`13_{7}` = `10_{10}`, not `12_{7}` = `12_5`).
-    None: the rest of the comparison decides (an answer without its base is read by its digits)."""
+    """Equal or not where the answer writes a base: a digit its base has not (`5_{4}`) is no numeral, and a numeral
+    in another base than the gold's is not the answer, whatever its value (`13_{7}` against `10_{10}`: a question
+    asks for a base, and `123_{10}` for `443_5` restates "convert 123 to base 5"). None: the rest of the comparison
+    decides (an answer without its base is read by its digits)."""
     p, g = _based(pred), _based(gold)
     if p is None:
         return None
@@ -410,10 +411,7 @@ def _base_verdict(gold: str, pred: str) -> bool | None:
         return False
     if g is None or g[1] == p[1]:
         return None
-    try:
-        return value == int(g[0], g[1])
-    except ValueError:
-        return None
+    return False
 
 
 # A finite set of values written as one (`\\{1,2\\}`, `x=1 \\text{ or } x=2`) and a range (an interval or an ordered
