@@ -195,7 +195,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     for spec, problems in tasks:
         sampled = [p for p in problems if (spec.name, p.id) in rates]  # not all of them: --limit
         if finished and spec.name not in windowed:  # a date window left out problems the spec holds
-            unsampled += _unsampled(spec.name, problems, rates, anyone, config.get("backend") == "replay")
+            unsampled += _unsampled(spec.name, problems, rates, anyone, bool(config.get("completions")))
         no_gold = _without_gold(spec, [p for p in sampled if rates[(spec.name, p.id)].judged == 0])
         for problem in sampled:
             pr = rates[(spec.name, problem.id)]

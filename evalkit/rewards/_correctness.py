@@ -160,7 +160,7 @@ def verdicts(verifier: str, completions: Sequence[Any], golds: Sequence[Any], co
     """
     columns = columns or {}
     rows = row_options(options, len(completions))
-    if verifier in REWARD_FOR_VERIFIER:  # a rules reward given a `+judge` task's rows: its rules judge them
+    if not is_cascade(verifier):  # a rules reward given a `+judge` task's rows: its rules judge them
         rows = None if rows is None else [_rules_only(verifier, r) for r in rows]
         options = _rules_only(verifier, options) if rows is None else options
     if rows is not None:  # a `verifier_options` column: each row is checked with its own
@@ -251,10 +251,15 @@ def one_row_options(value: Any) -> dict[str, Any] | BadOptions | None:
                       f"{str(value)[:80]!r}")
 
 
+def is_cascade(verifier: str) -> bool:
+    """Whether `verifier` names a rule-then-judge cascade (`math+judge`), whose options hold its judge."""
+    return verifier.rpartition("+")[2] == "judge"
+
+
 def _rules_only(verifier: str, options: Any) -> Any:
-    """A rule verifier's options less a `judge` mapping (a `math+judge` task's, as `evalkit export` and `evalkit
-    curate` write it into each row): the rules reward scores the row by its rules, said once; the judge is
-    math_judge_reward's to ask (or veRL's cascade)."""
+    """The options of a verifier that is no cascade, less a `judge` mapping (the cascade's option: a `math+judge`
+    task's, as `evalkit export` and `evalkit curate` write it into each row): the rules reward scores the row by its
+    rules, said once; the judge is math_judge_reward's to ask (or veRL's cascade)."""
     if isinstance(options, BadOptions) or not (isinstance(options, Mapping) or hasattr(options, "keys")) \
             or "judge" not in options:
         return options

@@ -42,8 +42,8 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from evalkit.rewards._correctness import (BadOptions, answer_limit, judge_reward_options, one_row_options, verdicts,
-                                         verdicts_side_by_side)
+from evalkit.rewards._correctness import (BadOptions, answer_limit, is_cascade, judge_reward_options, one_row_options,
+                                         verdicts, verdicts_side_by_side)
 from evalkit.rewards._inputs import flag, is_code_tests
 from evalkit.rewards._judge import BATCH_DEADLINE_S, Limits, say_once
 from evalkit.types import Verdict
@@ -276,7 +276,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             limits = Limits(answer_limit(per_answer_s, options), batch_deadline_s)
             if isinstance(options, BadOptions):  # as a column of one: its rows unjudged, the reason in their detail
                 options = [options] * len(idx)
-            elif judge_model or _cascade(verifier):  # the cascade leaves what it cannot read (code verdicts) to the rules
+            elif judge_model or is_cascade(verifier):  # the cascade leaves what it cannot read (code verdicts) to rules
                 # a row exported from a task judged so names the cascade itself (math+judge): wrapped once
                 verifier, options = f"{verifier.removesuffix('+judge')}+judge", judge_reward_options(
                     named, judge_base_url, judge_concurrency, rules=options)
@@ -290,7 +290,7 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
             raise
         log.exception("evalkit: veRL compute_score failed")
         results = [r or Verdict.infra_error(f"compute_score failed: {type(e).__name__}") for r in results]
-    judged = bool(judge_model) or any(_cascade(verifier) for verifier, _ in routes)
+    judged = bool(judge_model) or any(is_cascade(verifier) for verifier, _ in routes)
     out = []
     for i, v in enumerate(results):
         v = v or Verdict.infra_error("not judged")
@@ -301,17 +301,12 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     return out
 
 
-def _cascade(verifier: str) -> bool:
-    """Whether `verifier` names a rule-then-judge cascade (`math+judge`)."""
-    return verifier.rpartition("+")[2] == "judge"
-
-
 def _judge_keys(row: dict[str, Any], judge: dict[str, Any], extras: Sequence[Any] = ()) -> dict[str, Any]:
     # a row the judge never saw still has the judge's key when one is configured (or a row names the cascade as its
     # verifier): veRL logs columns
     named = (e.get("verifier") for e in extras if isinstance(e, dict))
     if judge.get("judge_model") or os.environ.get("EVALKIT_JUDGE_MODEL") or \
-            any(isinstance(v, str) and _cascade(v) for v in named):
+            any(isinstance(v, str) and is_cascade(v) for v in named):
         row["judge_flipped"] = 0.0
     return row
 

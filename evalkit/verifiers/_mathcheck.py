@@ -406,7 +406,7 @@ def _base_verdict(gold: str, pred: str) -> bool | None:
     if p is None:
         return None
     try:
-        value = int(p[0], p[1])
+        int(p[0], p[1])
     except ValueError:  # `5_{4}` is no numeral
         return False
     if g is None or g[1] == p[1]:
