@@ -1433,4 +1433,6 @@ def test_two_boxes_far_apart_in_white_space_are_read_at_once():
 
     t0 = time.perf_counter()
     assert verify_math("<think>x</think>\\boxed{1}" + " " * 5000 + "x\\boxed{2}", "2").correct is True
+    # ... and the white space after a box, before a denial could follow it ("\\boxed{3} is wrong"): quadratic
+    assert verify_math("<think>x</think>\\boxed{1}" + " " * 50_000 + "x\\boxed{2}", "2").correct is True
     assert time.perf_counter() - t0 < 2.0

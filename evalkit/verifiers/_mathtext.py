@@ -815,7 +815,7 @@ _BOX_NAME = re.compile(r"(?<![A-Za-z\\])([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?:\$|\\
 # A box the text rules out: "not \\boxed{3}", "\\boxed{3} is incorrect" (not "if not \\boxed{5}", a hedge, nor a
 # question, "\\boxed{5} is wrong?").
 _BOX_DENIED_BEFORE = re.compile(r"(?i:(?<!\bif )\b(?:not|isn't|rather than|instead of))\s*(?:\$|\\\()?\s*$")
-_BOX_DENIED_AFTER = re.compile(r"\s*(?:\$|\\\))?\s*(?i:is|was)\s+(?i:not\s+(?:the\s+)?(?:answer|correct|right)|wrong|"
+_BOX_DENIED_AFTER = re.compile(r"\s*(?:(?:\$|\\\))\s*)?(?i:is|was)\s+(?i:not\s+(?:the\s+)?(?:answer|correct|right)|wrong|"
                                r"incorrect|false)(?=[ \t]*(?:[.!,;]|\n|$))")
 # A correction after the boxes that restates the answer and ends its sentence: "Wait, actually the answer is 4.",
 # "Hmm, actually it's $4$." ("it's 4 times 5", "it's $4$ or $5$", "it's 4?" correct nothing). No two repetitions
