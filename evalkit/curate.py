@@ -191,10 +191,10 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
     dropped: list[Dropped] = []
     unsampled: list[str] = []
     windowed = {t.get("name") for t in config.get("tasks") or [] if isinstance(t, dict) and t.get("window")}
-    finished = not _unfinished(run_dir)  # an unfinished run's note says its problems not sampled yet are left out
+    unfinished = _unfinished(run_dir)  # its note says the problems not sampled yet are left out
     for spec, problems in tasks:
         sampled = [p for p in problems if (spec.name, p.id) in rates]  # not all of them: --limit
-        if finished and spec.name not in windowed:  # a date window left out problems the spec holds
+        if not unfinished and spec.name not in windowed:  # a date window left out problems the spec holds
             unsampled += _unsampled(spec.name, problems, rates, anyone, bool(config.get("completions")))
         no_gold = _without_gold(spec, [p for p in sampled if rates[(spec.name, p.id)].judged == 0])
         for problem in sampled:
@@ -275,7 +275,7 @@ def curate(run_dir: str | os.PathLike, pass_rate: tuple[float, float] | str, fmt
                         skipped_benchmarks=index.skipped if index else (),
                         sampled_benchmarks=index.sampled if index else (), ngram=ngram, budget=budget,
                         budgets=tuple(budgets), headline_budget=headline, task_budgets=task_budgets,
-                        notes=_unfinished(run_dir) + tuple(unsampled) + tuple(trainer_notes([_as_asked(spec, config) for spec, _ in tasks
+                        notes=unfinished + tuple(unsampled) + tuple(trainer_notes([_as_asked(spec, config) for spec, _ in tasks
                                                                           if spec.name in kept_tasks])))
 
 

@@ -959,9 +959,10 @@ def _one_stated_value(stated: list[str]) -> bool:
 # or the last) as the answer. One value written two ways (`0.5 or 1/2`) is one answer.
 _LISTED_VALUE = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:/\d+)?|\.\d+)"
 # (each value may name its unknown again: `x = 2 or x = 3`, `The answer is x = 4 or 5.`)
-_LIST_SEPARATOR = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)(?:\\?[A-Za-z]\w*[ \t]*=[ \t]*)?"
+_LIST_JOIN = r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)"
+_LIST_SEPARATOR = _LIST_JOIN + r"(?:\\?[A-Za-z]\w*[ \t]*=[ \t]*)?"
 # ... in the match, the unknown named again must be the one the list opened with (`a = 2 and b = 3` are two quantities)
-_SAME_UNKNOWN_SEPARATOR = (r"(?:\s*,\s+|\s*;\s*|\s+(?:or|and)\s+)(?:(?:(?P=var)|(?P=var0))[ \t]*=[ \t]*)?")
+_SAME_UNKNOWN_SEPARATOR = _LIST_JOIN + r"(?:(?:(?P=var)|(?P=var0))[ \t]*=[ \t]*)?"
 # No two repetitions here may take the same white space (`\s*:?\s*` backtracked cubically: 80 s on a line of 2,000
 # spaces after "answer is").
 _LISTED = re.compile(r"^(?:(?P<answer>.*?(?:\banswers?\s*(?:is|are|:|=)|答案\s*(?:是|为|:))(?:\s*:)?)|.*?\b(?:candidates?|options?"
